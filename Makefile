@@ -1,0 +1,24 @@
+# The two commands a newcomer needs (see README.md): `make demo` and `make test`.
+# Both install what is missing first (scripts/bootstrap.sh), from a cache on re-runs.
+
+STACK ?= examples/leapfrog.yaml
+LEAPFROG = .venv/bin/leapfrog
+
+.PHONY: demo down test check lint types layers bootstrap bench
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+demo: bootstrap
+	@$(LEAPFROG) -f $(STACK) up -d
+	@$(LEAPFROG) -f $(STACK) status
+	@scripts/demo-tour.sh $(STACK)
+
+down: bootstrap
+	@$(LEAPFROG) -f $(STACK) down
+
+test: bootstrap
+	@scripts/test.sh
+
+bench: bootstrap
+	@.venv/bin/python bench/up_many.py

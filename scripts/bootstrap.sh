@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what leapfrog needs on this machine, idempotently: Debian packages via apt,
+# uv (from PyPI, cached in ~/.cache/leapfrog), and the Python environment in .venv.
+# Re-runs are fast: each step checks first and does nothing when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CACHE="${LEAPFROG_CACHE:-$HOME/.cache/leapfrog}"
+mkdir -p "$CACHE"
+say() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+
+# Debian packages: "command-that-proves-it package" pairs.
+APT_NEEDS=(
+  "/usr/bin/python3.11 python3.11"
+  "useradd passwd"
+  "ps procps"
+)
+missing=()
+for pair in "${APT_NEEDS[@]}"; do
+  set -- $pair
+  if ! command -v "$1" >/dev/null 2>&1 && [ ! -x "$1" ]; then missing+=("$2"); fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
+    echo "missing Debian packages: ${missing[*]}; install them (apt-get install ${missing[*]}) and re-run" >&2
+    exit 1
+  fi
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+  say "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# uv, from PyPI, kept in the cache (never in the repo).
+UV="$(command -v uv || true)"
+if [ -z "$UV" ]; then
+  UV="$CACHE/uv/bin/uv"
+  if [ ! -x "$UV" ]; then
+    say "installing uv into $CACHE/uv"
+    python3 -m pip install --quiet --disable-pip-version-check --target "$CACHE/uv" uv
+  fi
+fi
+
+# Debian's interpreter, so the unprivileged app user can run .venv's Python too.
+PY=/usr/bin/python3.11
+[ -x "$PY" ] || PY="$(command -v python3)"
+export UV_PYTHON_DOWNLOADS=never
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import leapfrog' 2>/dev/null \
+   || [ uv.lock -nt .venv/.synced ]; then
+  say "syncing .venv (Python packages from uv.lock)"
+  "$UV" sync --frozen --quiet --python "$PY"
+  touch .venv/.synced
+fi

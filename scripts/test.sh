@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: lint, types, layer contract, then pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+step "ruff"
+.venv/bin/ruff check src tests bench
+.venv/bin/ruff format --check src tests bench
+step "mypy (strict on src)"
+.venv/bin/mypy
+step "import-linter (layers)"
+.venv/bin/lint-imports
+step "pytest"
+.venv/bin/pytest -q "$@"

@@ -1,0 +1,57 @@
+"""The command line. `main` is the console script: no traceback ever reaches the user."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from pathlib import Path
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    import click
+
+    from leapfrog.cli.app import cli, err
+    from leapfrog.shared.errors import LeapfrogError
+    from leapfrog.spec import SpecError, render
+
+    try:
+        cli.main(args=argv, prog_name="leapfrog", standalone_mode=False)
+    except SpecError as exc:
+        render(exc, err)
+        return 2
+    except LeapfrogError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        if exc.hint:
+            err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        err.print("aborted")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception:
+        crash = Path.home() / ".cache" / "leapfrog" / "crash.log"
+        try:
+            crash.parent.mkdir(parents=True, exist_ok=True)
+            crash.write_text(traceback.format_exc())
+            where = f"details in {crash}"
+        except OSError:
+            where = "no crash log could be written"
+        kind = sys.exc_info()[0]
+        name = kind.__name__ if kind else "error"
+        err.print(f"[bold red]internal error[/] ({name}); {where}. Please report it.")
+        return 70
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""The `leapfrog` command: its options and subcommands."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from leapfrog import __version__
+from leapfrog.cli import views
+from leapfrog.cli.logs import follow_logs, show_logs
+from leapfrog.runtime import local
+from leapfrog.shared.errors import LeapfrogError
+from leapfrog.spec import Stack, json_schema, load_stack
+
+__all__ = ["cli"]
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+FILE_HELP = "Stack file (default: ./leapfrog.yaml, or $LEAPFROG_FILE)."
+
+
+def _file_option(short: bool = True) -> Any:
+    names = ("-f", "--file") if short else ("--file",)
+    return click.option(
+        *names, "stack_file", type=click.Path(dir_okay=False, path_type=Path), help=FILE_HELP
+    )
+
+
+def _stack(ctx: click.Context, stack_file: Path | None) -> Stack:
+    chosen = stack_file or ctx.obj.get("file") or Path("leapfrog.yaml")
+    return load_stack(chosen)
+
+
+def _paths(ctx: click.Context, stack_file: Path | None) -> local.StatePaths:
+    return local.StatePaths(_stack(ctx, stack_file).state_dir)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, path_type=Path),
+              envvar="LEAPFROG_FILE", help=FILE_HELP)
+@click.version_option(__version__, "-V", "--version", prog_name="leapfrog")
+@click.pass_context
+def cli(ctx: click.Context, file: Path | None) -> None:
+    """leapfrog runs a whole service platform from one stack file.
+
+    \b
+    Start here:
+      leapfrog up -d        start the stack in leapfrog.yaml and wait until it is healthy
+      leapfrog status       what runs, where, and how it is doing
+      leapfrog logs -f web  follow a service's output
+      leapfrog down         stop everything
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["file"] = file
+
+
+@cli.command()
+@_file_option()
+@click.option("--json", "as_json", is_flag=True, help="Print the validated stack as JSON.")
+@click.pass_context
+def validate(ctx: click.Context, stack_file: Path | None, as_json: bool) -> None:
+    """Check a stack file and report every problem with its line."""
+    stack = _stack(ctx, stack_file)
+    if as_json:
+        click.echo(stack.spec.model_dump_json(indent=2))
+        return
+    services = len(stack.spec.services)
+    console.print(f"[green]✓[/] {stack.path} is valid: stack [bold]{stack.name}[/], "
+                  f"{services} service(s), {len(stack.spec.components)} component(s)")
+
+
+@cli.command()
+def schema() -> None:
+    """Print the stack file's JSON Schema (for editors: yaml-language-server)."""
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+@cli.command()
+@_file_option()
+@click.option("-d", "--detach", is_flag=True, help="Run in the background; return once healthy.")
+@click.pass_context
+def up(ctx: click.Context, stack_file: Path | None, detach: bool) -> None:
+    """Start the stack: units in dependency order, independent ones in parallel.
+
+    With -d, returns when every instance is healthy (exit 0) or one failed to come up
+    (exit 1, with its last log lines); the platform keeps running either way.
+    Without -d, runs in the foreground until Ctrl-C, which stops everything.
+    """
+    started = time.monotonic()
+    stack = _stack(ctx, stack_file)
+    prepared = local.prepare(stack, on_cleanup=_cleaned)
+    for name in prepared.adopt:
+        console.print(f"adopted {name} from an earlier supervisor", style="dim")
+    if detach:
+        local.start_detached(prepared)
+        verdict, snapshot = views.follow_startup(local.watch(prepared.paths), console, started)
+        _report(stack, verdict, snapshot, started, detached=True)
+        return
+    local.run_foreground(prepared, companion=_foreground_view(stack, started))
+    console.print("stopped.")
+
+
+def _foreground_view(stack: Stack, started: float) -> Any:
+    async def view(supervisor: local.Supervisor) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        snapshots: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+        async def feed() -> None:
+            while True:
+                snapshots.put_nowait(supervisor.snapshot())
+                await supervisor.changed()
+
+        feeder = loop.create_task(feed())
+
+        def iterate() -> Any:
+            while True:
+                yield asyncio.run_coroutine_threadsafe(snapshots.get(), loop).result()
+
+        try:
+            verdict, snapshot = await asyncio.to_thread(
+                views.follow_startup, iterate(), console, started
+            )
+            _report(stack, verdict, snapshot, started, detached=False)
+        finally:
+            feeder.cancel()
+
+    return view
+
+
+def _report(stack: Stack, verdict: local.Readiness, snapshot: dict[str, Any],
+            started: float, detached: bool) -> None:
+    elapsed = time.monotonic() - started
+    console.print(views.status_table(snapshot))
+    if verdict.verdict == "failed":
+        views.print_failures(err, verdict)
+        raise LeapfrogError(
+            f"{len(verdict.failures)} instance(s) of stack {stack.name} failed to come up",
+            hint="the rest keeps running: fix it, then `leapfrog restart NAME`; "
+            "or `leapfrog down`",
+        )
+    if verdict.verdict == "ready":
+        console.print(f"[green]✓[/] stack [bold]{stack.name}[/] is up: "
+                      f"{verdict.total} instance(s) healthy in {elapsed:0.2f}s")
+        if detached:
+            console.print("  [dim]leapfrog status[/] · [dim]leapfrog logs -f NAME[/] · "
+                          "[dim]leapfrog down[/]")
+        else:
+            console.print("  [dim]Ctrl-C stops the stack[/]")
+
+
+def _cleaned(item: local.Leftover) -> None:
+    console.print(f"stopped {item.name} (pid {item.pid}), left over from an earlier supervisor",
+                  style="dim")
+
+
+@cli.command()
+@_file_option()
+@click.pass_context
+def down(ctx: click.Context, stack_file: Path | None) -> None:
+    """Stop every instance gracefully (stop signal, then SIGKILL after its grace period)."""
+    stack = _stack(ctx, stack_file)
+    paths = local.StatePaths(stack.state_dir)
+    seen: dict[str, str] = {}
+
+    def on_snapshot(snapshot: dict[str, Any]) -> None:
+        for item in snapshot.get("instances", []):
+            if item["state"] == "stopped" and seen.get(item["name"]) != "stopped":
+                console.print(f"stopped {item['name']}", style="dim")
+            seen[item["name"]] = item["state"]
+
+    if local.down(paths, on_snapshot, _cleaned):
+        console.print(f"[green]✓[/] stack [bold]{stack.name}[/] is down")
+    else:
+        console.print(f"stack {stack.name} was not running")
+
+
+@cli.command(name="status")
+@_file_option()
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of instances, for scripts.")
+@click.pass_context
+def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> None:
+    """Every instance: state, address, pid, restarts. Alias: ps."""
+    paths = _paths(ctx, stack_file)
+    snapshot = local.status(paths)
+    instances = (snapshot or {}).get("instances", [])
+    if as_json:
+        keys = ("name", "unit", "kind", "state", "address", "port", "pid", "restarts",
+                "exit_code", "detail", "started_at")
+        click.echo(json.dumps([{k: i.get(k) for k in keys} for i in instances], indent=2))
+        return
+    if snapshot is None:
+        console.print("the stack has never been started here ([dim]leapfrog up -d[/] starts it)")
+        return
+    if not snapshot.get("running"):
+        console.print("[yellow]the supervisor is not running[/] (last known state below)")
+    console.print(views.status_table(snapshot))
+
+
+cli.add_command(status_cmd, name="ps")
+
+
+@cli.command()
+@_file_option()
+@click.argument("name")
+@click.pass_context
+def restart(ctx: click.Context, stack_file: Path | None, name: str) -> None:
+    """Restart a service (all its instances) or one instance (NAME-N)."""
+    names = local.restart(_paths(ctx, stack_file), name)
+    console.print(f"restarted {', '.join(names)}")
+
+
+@cli.command()
+@_file_option(short=False)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines as they come.")
+@click.option("-n", "--tail", "lines", default=100, show_default=True,
+              help="Lines to show from the end of each log.")
+@click.argument("names", nargs=-1)
+@click.pass_context
+def logs(ctx: click.Context, stack_file: Path | None, follow: bool, lines: int,
+         names: tuple[str, ...]) -> None:
+    """Output of services or instances (all when no NAME is given; `supervisor` for its own)."""
+    paths = _paths(ctx, stack_file)
+    if follow:
+        follow_logs(console, paths, names, lines)
+    else:
+        show_logs(console, paths, names, lines)

@@ -1,0 +1,85 @@
+"""`leapfrog logs`: the output of instances, each line prefixed with its instance."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.text import Text
+
+from leapfrog.runtime.local import StatePaths
+from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.files import tail_lines
+
+__all__ = ["follow_logs", "log_files", "show_logs"]
+
+_COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta")
+
+
+def log_files(paths: StatePaths, names: tuple[str, ...]) -> dict[str, Path]:
+    """Log files by instance name for the given units/instances (all when none given)."""
+    available = {p.stem: p for p in sorted(paths.logs.glob("*.log"))} if paths.logs.is_dir() else {}
+    if not names:
+        return {k: v for k, v in available.items() if k != "supervisor"} or available
+    chosen: dict[str, Path] = {}
+    for name in names:
+        matches = {k: v for k, v in available.items() if k == name or k.rsplit("-", 1)[0] == name}
+        if not matches:
+            units = sorted({k.rsplit("-", 1)[0] for k in available if k != "supervisor"})
+            raise LeapfrogError(
+                f"no logs for {name!r}",
+                hint=f"known: {', '.join(units + ['supervisor']) or 'none yet (is the stack up?)'}",
+            )
+        chosen.update(matches)
+    return chosen
+
+
+def _prefix(name: str, index: int, width: int) -> Text:
+    return Text(f"{name:<{width}} | ", style=_COLOURS[index % len(_COLOURS)])
+
+
+def show_logs(console: Console, paths: StatePaths, names: tuple[str, ...], lines: int) -> None:
+    files = log_files(paths, names)
+    width = max((len(n) for n in files), default=0)
+    single = len(files) == 1
+    for index, (name, path) in enumerate(files.items()):
+        for line in tail_lines(path, lines):
+            console.print(Text(line) if single else _prefix(name, index, width) + Text(line))
+
+
+def follow_logs(console: Console, paths: StatePaths, names: tuple[str, ...], lines: int) -> None:
+    """Print the tail, then new lines as they are written, until Ctrl-C. Survives rotation."""
+    show_logs(console, paths, names, lines)
+    files = log_files(paths, names)
+    width = max((len(n) for n in files), default=0)
+    single = len(files) == 1
+    positions: dict[str, tuple[int, int]] = {}
+    for name, path in files.items():
+        try:
+            info = os.stat(path)
+            positions[name] = (info.st_ino, info.st_size)
+        except OSError:
+            positions[name] = (0, 0)
+    order = list(files)
+    while True:
+        for name, path in files.items():
+            inode, offset = positions[name]
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue
+            if info.st_ino != inode or info.st_size < offset:
+                offset = 0  # rotated or truncated: read the new file from its start
+            if info.st_size > offset:
+                with open(path, "rb") as handle:
+                    handle.seek(offset)
+                    chunk = handle.read()
+                complete = chunk.rfind(b"\n") + 1
+                for line in chunk[:complete].decode(errors="replace").splitlines():
+                    text = Text(line)
+                    console.print(text if single else _prefix(name, order.index(name), width) + text)
+                offset += complete
+            positions[name] = (info.st_ino, offset)
+        time.sleep(0.2)

@@ -1,0 +1,107 @@
+"""What the CLI shows: status tables, start-up progress, failures with their last log lines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from leapfrog.runtime.local import Readiness, readiness
+from leapfrog.shared.files import tail_lines
+
+__all__ = ["follow_startup", "print_failures", "status_table"]
+
+STATE_STYLE = {
+    "starting": "yellow",
+    "healthy": "green",
+    "unhealthy": "red",
+    "crashloop": "bold red",
+    "stopped": "dim",
+}
+
+
+def _endpoint(item: dict[str, Any]) -> str:
+    port = item.get("port")
+    return f"{item['address']}:{port}" if port else str(item["address"])
+
+
+def status_table(snapshot: dict[str, Any], spinners: bool = False) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("INSTANCE", "STATE", "ADDRESS", "PID", "RESTARTS", "DETAIL"):
+        table.add_column(column, no_wrap=column != "DETAIL")
+    for item in snapshot.get("instances", []):
+        state = str(item.get("state"))
+        shown: Text | Spinner
+        label = Text(state, style=STATE_STYLE.get(state, ""))
+        shown = Spinner("dots", text=label, style="yellow") if spinners and state == "starting" else label
+        table.add_row(
+            item["name"],
+            shown,
+            _endpoint(item),
+            str(item.get("pid") or "-"),
+            str(item.get("restarts", 0)),
+            Text(str(item.get("detail", "")), overflow="fold"),
+        )
+    return table
+
+
+def _headline(verdict: Readiness, elapsed: float) -> Text:
+    return Text.assemble(
+        (f"{verdict.healthy}/{verdict.total} healthy", "bold"), f"  {elapsed:0.1f}s"
+    )
+
+
+def follow_startup(
+    snapshots: Iterable[dict[str, Any]], console: Console, started: float
+) -> tuple[Readiness, dict[str, Any]]:
+    """Show progress until the stack is ready or something failed; return the verdict."""
+    stream: Iterator[dict[str, Any]] = iter(snapshots)
+    verdict = Readiness("waiting", [], 0, 0)
+    last: dict[str, Any] = {}
+    if console.is_terminal:
+        with Live(console=console, refresh_per_second=12, transient=True) as live:
+            for last in stream:
+                verdict = readiness(last)
+                elapsed = time.monotonic() - started
+                live.update(Group(_headline(verdict, elapsed), status_table(last, True)))
+                if verdict.verdict != "waiting":
+                    break
+        return verdict, last
+    seen: dict[str, str] = {}
+    for last in stream:
+        verdict = readiness(last)
+        for item in last.get("instances", []):
+            key = f"{item['state']} {item.get('detail')}"
+            if seen.get(item["name"]) != key:
+                seen[item["name"]] = key
+                elapsed = time.monotonic() - started
+                console.print(
+                    f"{elapsed:6.2f}s  {item['name']:<24} {item['state']:<10} {item.get('detail', '')}",
+                    highlight=False,
+                    markup=False,
+                )
+        if verdict.verdict != "waiting":
+            break
+    return verdict, last
+
+
+def print_failures(console: Console, verdict: Readiness, lines: int = 15) -> None:
+    for item in verdict.failures:
+        console.print(f"[bold red]✗ {item['name']}[/]: {item['failure']}", highlight=False)
+        tail = tail_lines_of(item)
+        if tail:
+            console.print(f"  last {len(tail[-lines:])} lines of {item['log']}:", style="dim")
+            for line in tail[-lines:]:
+                console.print(Text("  │ " + line))
+
+
+def tail_lines_of(item: dict[str, Any], count: int = 15) -> list[str]:
+    from pathlib import Path
+
+    return tail_lines(Path(item["log"]), count) if item.get("log") else []

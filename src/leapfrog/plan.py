@@ -1,0 +1,81 @@
+"""From a validated stack to units: what runs, how many instances, and in which order.
+
+A unit is one service or component; an instance is one process of it. The plan is
+pure data, the same for the local runtime and for rendering to Kubernetes.
+"""
+
+from __future__ import annotations
+
+import graphlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from leapfrog.spec import ServiceSpec, Stack
+
+__all__ = ["Plan", "Unit", "build_plan", "instance_name"]
+
+Condition = Literal["started", "healthy"]
+
+
+def instance_name(unit: str, index: int) -> str:
+    return f"{unit}-{index}"
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    kind: Literal["service", "component"]
+    service: ServiceSpec
+    depends_on: Mapping[str, Condition]
+
+    @property
+    def replicas(self) -> int:
+        return self.service.replicas
+
+    def instance_names(self) -> list[str]:
+        return [instance_name(self.name, i) for i in range(1, self.replicas + 1)]
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack_name: str
+    units: Mapping[str, Unit]
+    order: tuple[str, ...]
+    """Units in an order where each comes after everything it depends on."""
+    _dependents: Mapping[str, tuple[str, ...]] = field(repr=False)
+
+    def dependents(self, name: str) -> tuple[str, ...]:
+        """Units that depend on `name` directly."""
+        return self._dependents.get(name, ())
+
+    def levels(self) -> list[list[str]]:
+        """Groups of units that can start together, each group after the ones before it."""
+        depth: dict[str, int] = {}
+        for name in self.order:
+            deps = self.units[name].depends_on
+            depth[name] = 1 + max((depth[d] for d in deps), default=-1)
+        grouped: dict[int, list[str]] = {}
+        for name, level in depth.items():
+            grouped.setdefault(level, []).append(name)
+        return [sorted(grouped[level]) for level in sorted(grouped)]
+
+
+def build_plan(stack: Stack) -> Plan:
+    """Units of the stack in dependency order. The spec layer has already rejected cycles."""
+    units: dict[str, Unit] = {}
+    for name, svc in stack.spec.services.items():
+        deps = {dep: spec.condition for dep, spec in svc.depends_on.items()}
+        units[name] = Unit(name=name, kind="service", service=svc, depends_on=deps)
+    sorter = graphlib.TopologicalSorter({n: set(u.depends_on) & set(units) for n, u in units.items()})
+    order = tuple(sorter.static_order())
+    dependents: dict[str, list[str]] = {}
+    for name, unit in units.items():
+        for dep in unit.depends_on:
+            dependents.setdefault(dep, []).append(name)
+    return Plan(
+        stack_name=stack.name,
+        units=units,
+        order=order,
+        _dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
+    )

@@ -1,0 +1,1 @@
+"""Runtimes: where a plan runs. `local` is the supervisor on this machine."""

@@ -1,0 +1,34 @@
+"""The local runtime: a supervisor running every instance as a process on this machine."""
+
+from leapfrog.runtime.local.commands import (
+    Prepared,
+    down,
+    prepare,
+    restart,
+    run_foreground,
+    start_detached,
+    status,
+    watch,
+)
+from leapfrog.runtime.local.instance import InstanceState
+from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.runtime.local.readiness import Readiness, readiness
+from leapfrog.runtime.local.recovery import Leftover
+from leapfrog.runtime.local.supervisor import Supervisor
+
+__all__ = [
+    "InstanceState",
+    "Leftover",
+    "Prepared",
+    "Readiness",
+    "StatePaths",
+    "Supervisor",
+    "down",
+    "prepare",
+    "readiness",
+    "restart",
+    "run_foreground",
+    "start_detached",
+    "status",
+    "watch",
+]

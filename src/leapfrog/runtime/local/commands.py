@@ -1,0 +1,188 @@
+"""The local runtime's operations, as the CLI calls them: up, status, down, restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from leapfrog.plan import Plan, build_plan
+from leapfrog.runtime.local import control
+from leapfrog.runtime.local.daemon import detach, serve
+from leapfrog.runtime.local.launch import Launch, build_launches
+from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.runtime.local.recovery import (
+    Leftover,
+    leftovers,
+    live_supervisor,
+    read_state,
+    stop_leftovers,
+)
+from leapfrog.runtime.local.supervisor import Supervisor
+from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.ports import find_listener, port_is_free
+from leapfrog.shared.procs import is_running
+from leapfrog.spec import Stack
+
+__all__ = [
+    "Prepared",
+    "down",
+    "prepare",
+    "restart",
+    "run_foreground",
+    "start_detached",
+    "status",
+    "watch",
+]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    stack: Stack
+    paths: StatePaths
+    plan: Plan
+    launches: dict[str, list[Launch]]
+    adopt: dict[str, tuple[int, int]]
+    cleaned: list[str]
+
+    def supervisor(self) -> Supervisor:
+        return Supervisor(
+            self.plan, self.launches, self.paths, str(self.stack.path), adopt=self.adopt
+        )
+
+
+def prepare(stack: Stack, on_cleanup: Callable[[Leftover], None] = lambda _: None) -> Prepared:
+    """Everything `up` checks before it starts anything.
+
+    A supervisor that died leaves instances behind: those whose configuration is
+    unchanged are adopted, the others are stopped.
+    """
+    paths = StatePaths(stack.state_dir)
+    state = read_state(paths)
+    pid = live_supervisor(state)
+    if pid is not None:
+        raise LeapfrogError(
+            f"the stack in {stack.base_dir} is already up (supervisor pid {pid})",
+            hint="see `leapfrog status`, or `leapfrog down` first",
+        )
+    paths.create()
+    plan = build_plan(stack)
+    launches = build_launches(stack, plan, paths)
+    by_name = {launch.name: launch for group in launches.values() for launch in group}
+    adopt: dict[str, tuple[int, int]] = {}
+    stale: list[Leftover] = []
+    for item in leftovers(state):
+        launch = by_name.get(item.name)
+        if launch is not None and launch.config_hash == item.config_hash:
+            adopt[item.name] = (item.pid, item.start_ticks)
+        else:
+            stale.append(item)
+    stop_leftovers(stale, on_cleanup)
+    _check_ports(stack, by_name, adopt)
+    return Prepared(stack, paths, plan, launches, adopt, [s.name for s in stale])
+
+
+def _check_ports(stack: Stack, launches: dict[str, Launch], adopt: dict[str, Any]) -> None:
+    for name, launch in launches.items():
+        if launch.port is None or name in adopt:
+            continue
+        if not port_is_free(launch.address, launch.port):
+            holder = find_listener(launch.address, launch.port)
+            who = holder.describe() if holder else f"{launch.address}:{launch.port} is in use"
+            line = stack.line_of(f"services.{launch.unit}.port")
+            raise LeapfrogError(
+                f"{stack.path.name}:{line}: {name} cannot listen on "
+                f"{launch.address}:{launch.port}: {who}",
+                hint="stop that program, or change `port:` of the service",
+            )
+
+
+def run_foreground(
+    prepared: Prepared, companion: Callable[[Supervisor], Awaitable[None]] | None = None
+) -> None:
+    async def main() -> None:
+        await serve(prepared.supervisor(), companion=companion)
+
+    asyncio.run(main())
+
+
+def start_detached(prepared: Prepared) -> int:
+    log = prepared.paths.supervisor_log
+    return detach(prepared.supervisor, str(log))
+
+
+def watch(paths: StatePaths, op: str = "watch") -> Iterator[dict[str, Any]]:
+    """Snapshots from the running supervisor, one per change."""
+    try:
+        yield from control.stream(paths.control_socket, {"op": op})
+    except OSError as exc:
+        raise LeapfrogError(
+            f"cannot reach the supervisor of {paths.root}: {exc.strerror or exc}",
+            hint="is the stack up? `leapfrog up -d` starts it",
+        ) from None
+
+
+def status(paths: StatePaths) -> dict[str, Any] | None:
+    """The live snapshot, or the last one on disk (marked not running), or None."""
+    state = read_state(paths)
+    if live_supervisor(state) is not None:
+        try:
+            answer = control.request(paths.control_socket, {"op": "status"}, timeout=10)
+        except OSError:
+            pass
+        else:
+            if isinstance(answer, dict):
+                answer["running"] = True
+                return answer
+    if state is None:
+        return None
+    state["running"] = False
+    for item in state.get("instances", []):
+        alive = isinstance(item.get("pid"), int) and is_running(item["pid"], item.get("start_ticks"))
+        if not alive:
+            item.update(state="stopped", pid=None)
+        else:
+            item["detail"] = "orphaned: its supervisor is gone (`leapfrog down` stops it)"
+    return state
+
+
+def down(
+    paths: StatePaths,
+    on_snapshot: Callable[[dict[str, Any]], None],
+    on_cleanup: Callable[[Leftover], None],
+) -> bool:
+    """Stop the stack; returns False when nothing was running."""
+    state = read_state(paths)
+    pid = live_supervisor(state)
+    if pid is not None:
+        try:
+            for snapshot in control.stream(paths.control_socket, {"op": "down"}, timeout=None):
+                on_snapshot(snapshot)
+        except OSError:
+            os.kill(pid, signal.SIGTERM)
+        _wait_gone(pid, state)
+        state = read_state(paths)
+    stale = leftovers(state)
+    stop_leftovers(stale, on_cleanup)
+    return pid is not None or bool(stale)
+
+
+def _wait_gone(pid: int, state: dict[str, Any] | None, timeout: float = 30.0) -> None:
+    ticks = (state or {}).get("supervisor", {}).get("start_ticks")
+    deadline = time.monotonic() + timeout
+    while is_running(pid, ticks):
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+
+
+def restart(paths: StatePaths, name: str) -> list[str]:
+    if live_supervisor(read_state(paths)) is None:
+        raise LeapfrogError("the stack is not up", hint="`leapfrog up -d` starts it")
+    answer = control.request(paths.control_socket, {"op": "restart", "name": name}, timeout=3600)
+    return list(answer.get("restarted", []))

@@ -1,0 +1,146 @@
+"""The supervisor's control socket: JSON lines over a Unix socket only its owner can open.
+
+Requests are one line `{"op": ...}`. `status` answers one snapshot; `watch` streams a
+snapshot after every change; `down` streams snapshots while stopping and closes when
+everything is down; `restart` answers the restarted instance names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from leapfrog.runtime.local.supervisor import Supervisor
+from leapfrog.shared.errors import LeapfrogError
+
+__all__ = ["ControlServer", "request", "stream"]
+
+_LIMIT = 64 * 1024
+
+
+class ControlServer:
+    def __init__(self, supervisor: Supervisor, path: Path) -> None:
+        self.supervisor = supervisor
+        self.path = path
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.path.unlink(missing_ok=True)
+        old = os.umask(0o077)
+        try:
+            self._server = await asyncio.start_unix_server(self._handle, self.path, limit=_LIMIT)
+        finally:
+            os.umask(old)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self.path.unlink(missing_ok=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            line = await reader.readline()
+            try:
+                req = json.loads(line)
+                op = req["op"]
+            except (ValueError, KeyError, TypeError):
+                await self._send(writer, {"error": "expected a JSON line with an `op`"})
+                return
+            await self._dispatch(op, req, reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _dispatch(
+        self, op: str, req: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        sup = self.supervisor
+        if op == "status":
+            await self._send(writer, sup.snapshot())
+        elif op == "watch":
+            await self._stream(writer, reader)
+        elif op == "down":
+            sup.stop_requested.set()
+            await self._stream(writer, reader, until_stopped=True)
+        elif op == "restart":
+            name = str(req.get("name", ""))
+            if not sup.find(name):
+                known = ", ".join(sorted(sup.units)) or "none"
+                await self._send(
+                    writer,
+                    {"error": f"there is no unit or instance named {name!r}",
+                     "hint": f"units: {known}; an instance is UNIT-N"},
+                )
+                return
+            await self._send(writer, {"restarted": await sup.restart(name)})
+        else:
+            await self._send(writer, {"error": f"unknown op {op!r}"})
+
+    async def _stream(
+        self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader, until_stopped: bool = False
+    ) -> None:
+        sup = self.supervisor
+        closed = asyncio.ensure_future(reader.read(1))
+        try:
+            while True:
+                waiter = asyncio.ensure_future(sup.changed())
+                await self._send(writer, sup.snapshot())
+                if until_stopped and sup.stopped.is_set():
+                    return
+                stopped = asyncio.ensure_future(sup.stopped.wait())
+                await asyncio.wait({waiter, closed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                stopped.cancel()
+                waiter.cancel()
+                if closed.done():
+                    return
+                if sup.stopped.is_set() and not until_stopped:
+                    await self._send(writer, sup.snapshot())
+                    return
+        finally:
+            closed.cancel()
+
+    @staticmethod
+    async def _send(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+        writer.write(json.dumps(message).encode() + b"\n")
+        await writer.drain()
+
+
+def _connect(path: Path, timeout: float) -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def stream(path: Path, message: dict[str, Any], timeout: float | None = None) -> Iterator[Any]:
+    """Send one request and yield each answer line as it arrives. Raises OSError if no server."""
+    sock = _connect(path, 5.0)
+    sock.settimeout(timeout)
+    try:
+        sock.sendall(json.dumps(message).encode() + b"\n")
+        with sock.makefile("rb") as lines:
+            for line in lines:
+                yield json.loads(line)
+    finally:
+        sock.close()
+
+
+def request(path: Path, message: dict[str, Any], timeout: float = 30.0) -> Any:
+    for answer in stream(path, message, timeout):
+        if isinstance(answer, dict) and "error" in answer:
+            raise LeapfrogError(str(answer["error"]), answer.get("hint"))
+        return answer
+    raise LeapfrogError("the supervisor closed the connection without answering")

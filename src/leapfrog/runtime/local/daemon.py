@@ -1,0 +1,111 @@
+"""Running a supervisor: in this process (foreground `up`) or detached (`up -d`).
+
+Detaching forks this very process (twice, with a new session), so the daemon starts
+with the stack already loaded and validated instead of paying for a new interpreter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Awaitable, Callable
+
+from leapfrog.runtime.local.control import ControlServer
+from leapfrog.runtime.local.supervisor import Supervisor
+from leapfrog.shared.errors import LeapfrogError
+
+__all__ = ["detach", "serve"]
+
+
+async def serve(
+    supervisor: Supervisor,
+    on_ready: Callable[[], None] = lambda: None,
+    companion: Callable[[Supervisor], Awaitable[None]] | None = None,
+) -> None:
+    """Start everything, run until asked to stop (signal or `down`), then stop everything."""
+    loop = asyncio.get_running_loop()
+    server = ControlServer(supervisor, supervisor.paths.control_socket)
+    await server.start()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, supervisor.stop_requested.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: None)
+    supervisor.write_state()
+    supervisor.start()
+    on_ready()
+    side = loop.create_task(companion(supervisor)) if companion else None
+    try:
+        await supervisor.stop_requested.wait()
+        await supervisor.shutdown()
+        await asyncio.sleep(0.05)  # let watchers read the final snapshot
+    finally:
+        if side is not None:
+            side.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await side
+        await server.close()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
+
+
+def detach(make: Callable[[], Supervisor], log_path: str) -> int:
+    """Fork a daemon that runs `serve`; return its pid once its control socket listens."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    child = os.fork()
+    if child == 0:
+        os.close(read_end)
+        try:
+            os.setsid()
+            if os.fork() != 0:
+                os._exit(0)
+            _daemon_main(make, log_path, write_end)
+        finally:
+            os._exit(1)
+    os.close(write_end)
+    os.waitpid(child, 0)
+    with os.fdopen(read_end, "rb") as pipe:
+        answer = pipe.read()
+    if not answer.startswith(b"ready "):
+        message = answer.decode(errors="replace").strip()
+        raise LeapfrogError(
+            f"the supervisor did not start{': ' + message if message else ''}",
+            hint=f"see {log_path}",
+        )
+    return int(answer.split()[1])
+
+
+def _daemon_main(make: Callable[[], Supervisor], log_path: str, pipe: int) -> None:
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(devnull, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(devnull)
+    os.close(log)
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+
+    def ready() -> None:
+        os.write(pipe, f"ready {os.getpid()}\n".encode())
+        os.close(pipe)
+
+    code = 0
+    try:
+        asyncio.run(_run(make, ready))
+    except BaseException as exc:  # the daemon's last word goes to its log, not a terminal
+        traceback.print_exc()
+        with contextlib.suppress(OSError):
+            os.write(pipe, f"{type(exc).__name__}: {exc}\n".encode())
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+async def _run(make: Callable[[], Supervisor], ready: Callable[[], None]) -> None:
+    await serve(make(), ready)

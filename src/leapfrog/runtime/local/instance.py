@@ -1,0 +1,310 @@
+"""One instance's life: spawn, watch for exit, probe health, restart with backoff, stop.
+
+Exit is watched through a pidfd in the event loop (no thread per child), which also
+works for processes adopted from a supervisor that died.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+from leapfrog.runtime.local.launch import Launch
+from leapfrog.shared.durations import format_duration
+from leapfrog.shared.ports import find_listener, port_is_free
+from leapfrog.shared.probes import exec_probe, http_probe, tcp_probe
+from leapfrog.shared.procs import kill_group, process_start_time
+
+__all__ = ["Instance", "InstanceState", "SpawnError"]
+
+_LOG_ROTATE_BYTES = 10 * 1024 * 1024
+
+
+class InstanceState(enum.StrEnum):
+    STARTING = "starting"
+    HEALTHY = "healthy"
+    UNHEALTHY = "unhealthy"
+    CRASHLOOP = "crashloop"
+    STOPPED = "stopped"
+
+
+class SpawnError(Exception):
+    """The process could not be started at all; retrying would not help."""
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exited (status unknown: adopted from an earlier supervisor)"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class Instance:
+    def __init__(self, launch: Launch, on_change: Callable[[Instance, bool], None]) -> None:
+        self.launch = launch
+        self._on_change = on_change
+        self.state = InstanceState.STOPPED
+        self.detail = "not started"
+        self.pid: int | None = None
+        self.start_ticks: int | None = None
+        self.started_at: float | None = None
+        self.restarts = 0
+        self.exit_code: int | None = None
+        self.failure: str | None = None
+        """Why the instance failed to come up, for `up -d` to report; None while all is well."""
+        self.completed = False
+        self._crashes_in_a_row = 0
+        self._healthy_once = False
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._exited: asyncio.Future[int | None] | None = None
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.launch.name
+
+    def _set(self, state: InstanceState, detail: str, pid_changed: bool = False) -> None:
+        self.state, self.detail = state, detail
+        self._on_change(self, pid_changed)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self, adopt: tuple[int, int] | None = None) -> None:
+        self._stopping = asyncio.Event()
+        self.failure = None
+        self.completed = False
+        self._task = asyncio.get_running_loop().create_task(self._run(adopt), name=self.name)
+
+    def wait_for(self, detail: str) -> None:
+        self._set(InstanceState.STARTING, detail)
+
+    async def _run(self, adopt: tuple[int, int] | None) -> None:
+        backoff = self.launch.restart.backoff
+        while not self._stopping.is_set():
+            try:
+                if adopt is not None:
+                    self._adopt(*adopt)
+                    adopt = None
+                else:
+                    self._spawn()
+            except SpawnError as exc:
+                self.failure = str(exc)
+                self._set(InstanceState.STOPPED, str(exc))
+                return
+            spawned = time.monotonic()
+            health = asyncio.get_running_loop().create_task(self._health_loop(spawned))
+            assert self._exited is not None
+            code = await self._exited
+            health.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await health
+            self.pid, self.exit_code = None, code
+            if self._stopping.is_set():
+                break
+            if not self._should_restart(code):
+                self.completed = code == 0
+                if code != 0 and not self._healthy_once:
+                    self.failure = f"{describe_exit(code)} before becoming healthy"
+                self._set(InstanceState.STOPPED, describe_exit(code), pid_changed=True)
+                return
+            if time.monotonic() - spawned >= self.launch.restart.reset_after:
+                self._crashes_in_a_row, backoff = 0, self.launch.restart.backoff
+            self._crashes_in_a_row += 1
+            self.restarts += 1
+            detail = f"{describe_exit(code)}; restarting in {format_duration(backoff)}"
+            if self._crashes_in_a_row >= self.launch.restart.crashloop_after:
+                self.failure = f"crash loop: {self._crashes_in_a_row} crashes in a row, last {detail}"
+                self._set(InstanceState.CRASHLOOP, detail, pid_changed=True)
+            else:
+                self._set(InstanceState.STARTING, detail, pid_changed=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), backoff)
+            backoff = min(backoff * 2, self.launch.restart.max_backoff)
+        self._set(InstanceState.STOPPED, "stopped", pid_changed=True)
+
+    def _should_restart(self, code: int | None) -> bool:
+        policy = self.launch.restart.policy
+        return policy == "always" or (policy == "on-failure" and code != 0)
+
+    def _spawn(self) -> None:
+        launch = self.launch
+        if launch.port is not None and not port_is_free(launch.address, launch.port):
+            holder = find_listener(launch.address, launch.port)
+            who = holder.describe() if holder else f"{launch.address}:{launch.port} is in use"
+            raise SpawnError(
+                f"cannot listen on {launch.address}:{launch.port}: {who}; "
+                "stop that program or change the service's `port:`"
+            )
+        launch.data_dir.mkdir(parents=True, exist_ok=True)
+        if launch.user is not None:
+            os.chown(launch.data_dir, launch.user.uid, launch.user.gid)
+        if launch.log_path.exists() and launch.log_path.stat().st_size > _LOG_ROTATE_BYTES:
+            launch.log_path.replace(launch.log_path.with_suffix(".log.1"))
+        extra: dict[str, Any] = {}
+        if launch.user is not None:
+            extra = {"user": launch.user.uid, "group": launch.user.gid, "extra_groups": []}
+        with open(launch.log_path, "ab") as log:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+            log.write(f"--- leapfrog: {launch.name} starting at {stamp} ---\n".encode())
+            log.flush()
+            try:
+                self._proc = subprocess.Popen(
+                    launch.argv,
+                    cwd=launch.cwd,
+                    env=launch.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                    **extra,
+                )
+            except FileNotFoundError as exc:
+                missing = exc.filename or launch.argv[0]
+                raise SpawnError(f"cannot start {launch.argv[0]!r}: {missing} not found") from None
+            except PermissionError as exc:
+                who = f" as user {launch.user.name}" if launch.user else ""
+                raise SpawnError(
+                    f"cannot start {launch.argv[0]!r}{who}: permission denied for "
+                    f"{exc.filename or launch.argv[0]}; the user must be able to enter the "
+                    "working directory and run the program"
+                ) from None
+            except OSError as exc:
+                raise SpawnError(f"cannot start {launch.argv[0]!r}: {exc.strerror}") from None
+        self._watch(self._proc.pid, self._proc.poll)
+        self.started_at = time.time()
+        self._healthy_once = False
+        self._set(InstanceState.STARTING, "started", pid_changed=True)
+
+    def _adopt(self, pid: int, ticks: int) -> None:
+        self._proc = None
+        if process_start_time(pid) != ticks:
+            raise SpawnError("adopted process is gone")
+        self._watch(pid, lambda: None)
+        self._healthy_once = False
+        self._set(InstanceState.STARTING, "adopted from an earlier supervisor", pid_changed=True)
+
+    def _watch(self, pid: int, reap: Callable[[], int | None]) -> None:
+        loop = asyncio.get_running_loop()
+        exited: asyncio.Future[int | None] = loop.create_future()
+        self._exited = exited
+        self.pid, self.start_ticks = pid, process_start_time(pid)
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            exited.set_result(reap())
+            return
+
+        def on_exit() -> None:
+            loop.remove_reader(pidfd)
+            os.close(pidfd)
+            code = reap()
+            if code is None and self._proc is not None:
+                code = self._proc.wait()
+            if not exited.done():
+                exited.set_result(code)
+
+        loop.add_reader(pidfd, on_exit)
+
+    async def stop(self) -> None:
+        """Stop signal to the whole process group, SIGKILL after the grace period."""
+        self._stopping.set()
+        pid, exited = self.pid, self._exited
+        if pid is not None and exited is not None and not exited.done():
+            kill_group(pid, signal.Signals[self.launch.stop_signal])
+            try:
+                await asyncio.wait_for(asyncio.shield(exited), self.launch.stop_grace_period)
+            except TimeoutError:
+                kill_group(pid, signal.SIGKILL)
+                await exited
+            kill_group(pid, signal.SIGKILL)  # whatever the leader left behind in its group
+        if self._task is not None:
+            await self._task
+        self._set(InstanceState.STOPPED, "stopped", pid_changed=True)
+
+    async def restart(self) -> None:
+        await self.stop()
+        self._crashes_in_a_row = 0
+        self.start()
+
+    # -- health ------------------------------------------------------------------------
+
+    async def _probe(self) -> tuple[bool, str]:
+        check, launch = self.launch.check, self.launch
+        assert check is not None
+        if check.kind == "http":
+            assert check.http is not None and launch.port is not None
+            return await http_probe(launch.address, launch.port, check.http, check.timeout)
+        if check.kind == "tcp":
+            assert launch.port is not None
+            return await tcp_probe(launch.address, launch.port, check.timeout)
+        assert check.exec is not None
+        return await exec_probe(check.exec, launch.env, launch.cwd, check.timeout)
+
+    async def _health_loop(self, spawned: float) -> None:
+        check = self.launch.check
+        if check is None:
+            self._healthy_once = True
+            self.failure = None
+            self._set(InstanceState.HEALTHY, "running (no check)")
+            return
+        failures = 0
+        delay = check.start_interval
+        while True:
+            ok, detail = await self._probe()
+            if not self._healthy_once:
+                if ok:
+                    self._healthy_once = True
+                    self.failure = None
+                    self._set(InstanceState.HEALTHY, detail)
+                elif time.monotonic() - spawned > check.start_timeout:
+                    if self.failure is None:
+                        limit = format_duration(check.start_timeout)
+                        self.failure = f"not healthy within {limit}: {detail}"
+                        self._set(InstanceState.UNHEALTHY, detail)
+                    delay = check.interval
+                else:
+                    delay = min(delay * 1.25, 1.0, check.interval)
+            elif ok:
+                failures = 0
+                if self.state != InstanceState.HEALTHY:
+                    self._set(InstanceState.HEALTHY, detail)
+            else:
+                failures += 1
+                if failures >= check.retries and self.state != InstanceState.UNHEALTHY:
+                    self._set(InstanceState.UNHEALTHY, detail)
+            await asyncio.sleep(check.interval if self._healthy_once else delay)
+
+    def snapshot(self) -> dict[str, Any]:
+        launch = self.launch
+        return {
+            "name": launch.name,
+            "unit": launch.unit,
+            "kind": "service",
+            "state": str(self.state),
+            "detail": self.detail,
+            "address": launch.address,
+            "port": launch.port,
+            "pid": self.pid,
+            "start_ticks": self.start_ticks,
+            "started_at": self.started_at,
+            "restarts": self.restarts,
+            "exit_code": self.exit_code,
+            "failure": self.failure,
+            "completed": self.completed,
+            "config_hash": launch.config_hash,
+            "stop_grace_period": launch.stop_grace_period,
+            "log": str(launch.log_path),
+        }

@@ -1,0 +1,189 @@
+"""What exactly runs for each instance: argv, environment, address, user, files.
+
+Built once before anything starts, so every mistake that can be found without running
+(an unknown ${VAR}, a working directory that does not exist, an app user that cannot
+be created) is reported up front, naming the stack file line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import json
+import os
+import pwd
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from leapfrog.plan import Plan, Unit
+from leapfrog.runtime.local.addresses import AddressBook, default_network
+from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.shared.envsubst import UnknownVariable, substitute
+from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.users import UnixUser, UserError, ensure_user, lookup_user
+from leapfrog.spec import CheckSpec, RestartSpec, Stack
+
+__all__ = ["Launch", "build_launches"]
+
+_INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HOME", "USER", "LOGNAME")
+
+
+@dataclass(frozen=True)
+class Launch:
+    name: str
+    unit: str
+    index: int
+    address: str
+    port: int | None
+    argv: tuple[str, ...]
+    env: dict[str, str] = field(compare=False)
+    cwd: str
+    user: UnixUser | None
+    """None: run as the supervisor's own user."""
+    log_path: Path
+    data_dir: Path
+    check: CheckSpec | None
+    restart: RestartSpec
+    stop_signal: str
+    stop_grace_period: float
+
+    @property
+    def config_hash(self) -> str:
+        """Changes whenever a running instance would have to be restarted to match the spec."""
+        ident = {
+            "argv": self.argv,
+            "env": sorted(self.env.items()),
+            "cwd": self.cwd,
+            "user": self.user.uid if self.user else None,
+            "address": self.address,
+            "port": self.port,
+        }
+        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _resolve_user(stack: Stack, unit: Unit) -> UnixUser | None:
+    wanted = unit.service.user
+    if os.geteuid() != 0:
+        me = lookup_user_by_uid(os.geteuid())
+        if wanted is not None and wanted != me:
+            raise LeapfrogError(
+                f"{stack.path.name}:{stack.line_of(f'services.{unit.name}.user')}: "
+                f"services.{unit.name}.user is {wanted!r}, but leapfrog is not running as root "
+                "and cannot switch users",
+                hint="run leapfrog as root, or remove `user:` to run as yourself",
+            )
+        return None
+    name = wanted or stack.spec.local.app_user
+    try:
+        return ensure_user(name) if wanted is None else _existing(name, stack, unit)
+    except UserError as exc:
+        raise LeapfrogError(str(exc)) from None
+
+
+def lookup_user_by_uid(uid: int) -> str | None:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return None
+
+
+def _existing(name: str, stack: Stack, unit: Unit) -> UnixUser:
+    found = lookup_user(name)
+    if found is None:
+        raise LeapfrogError(
+            f"{stack.path.name}:{stack.line_of(f'services.{unit.name}.user')}: "
+            f"services.{unit.name}.user: there is no user {name!r} on this machine",
+            hint=f"create it (useradd --system {name}) or remove `user:` to use the app user",
+        )
+    return found
+
+
+def _base_env(user: UnixUser | None, data_dir: Path) -> dict[str, str]:
+    env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    if user is not None:
+        env.update(HOME=str(data_dir), USER=user.name, LOGNAME=user.name)
+    return env
+
+
+def _dependency_endpoints(plan: Plan, unit: Unit, addresses: dict[str, str]) -> dict[str, str]:
+    """`<DEP>_ENDPOINTS=addr:port,...` for each dependency, so services find each other
+    before (and without) a service catalog."""
+    env = {}
+    for dep in unit.depends_on:
+        if dep not in plan.units:
+            continue
+        dep_unit = plan.units[dep]
+        port = dep_unit.service.port
+        ends = [addresses[n] + (f":{port}" if port else "") for n in dep_unit.instance_names()]
+        env[dep.upper().replace("-", "_") + "_ENDPOINTS"] = ",".join(ends)
+    return env
+
+
+def build_launches(stack: Stack, plan: Plan, paths: StatePaths) -> dict[str, list[Launch]]:
+    """Launches of every instance of every unit, by unit name."""
+    spec_net = stack.spec.local.addresses
+    network = ipaddress.IPv4Network(spec_net) if spec_net else default_network(paths.root)
+    book = AddressBook(paths.addresses_file, network)
+    names = [n for unit in plan.order for n in plan.units[unit].instance_names()]
+    addresses = book.assign(names)
+    result: dict[str, list[Launch]] = {}
+    for unit_name in plan.order:
+        unit = plan.units[unit_name]
+        svc = unit.service
+        user = _resolve_user(stack, unit)
+        cwd = (stack.base_dir / svc.working_dir).resolve() if svc.working_dir else stack.base_dir
+        if not cwd.is_dir():
+            raise LeapfrogError(
+                f"{stack.path.name}:{stack.line_of(f'services.{unit_name}.working_dir')}: "
+                f"services.{unit_name}.working_dir: {cwd} is not a directory",
+                hint="create it, or fix the path (it is relative to the stack file)",
+            )
+        launches = []
+        for index, name in enumerate(unit.instance_names(), start=1):
+            data_dir = paths.instance_data(name)
+            env = _base_env(user, data_dir)
+            env.update(
+                LEAPFROG_STACK=stack.name,
+                LEAPFROG_SERVICE=unit_name,
+                LEAPFROG_INSTANCE=name,
+                LEAPFROG_INSTANCE_INDEX=str(index),
+                LEAPFROG_DATA_DIR=str(data_dir),
+                HOST=addresses[name],
+            )
+            if svc.port is not None:
+                env["PORT"] = str(svc.port)
+            env.update(_dependency_endpoints(plan, unit, addresses))
+            field_name = "env"
+            try:
+                for key, value in svc.env.items():
+                    env[key] = substitute(value, env)
+                field_name = "command"
+                argv = tuple(substitute(arg, env) for arg in svc.command)
+            except UnknownVariable as exc:
+                where = f"services.{unit_name}.{field_name}"
+                raise LeapfrogError(
+                    f"{stack.path.name}:{stack.line_of(where)}: {where}: ${{{exc.name}}} is not set",
+                    hint="known variables: " + ", ".join(sorted(env)) + "; write $$ for a literal $",
+                ) from None
+            launches.append(
+                Launch(
+                    name=name,
+                    unit=unit_name,
+                    index=index,
+                    address=addresses[name],
+                    port=svc.port,
+                    argv=argv,
+                    env=env,
+                    cwd=str(cwd),
+                    user=user,
+                    log_path=paths.instance_log(name),
+                    data_dir=data_dir,
+                    check=svc.check,
+                    restart=svc.restart,
+                    stop_signal=svc.stop_signal,
+                    stop_grace_period=svc.stop_grace_period,
+                )
+            )
+        result[unit_name] = launches
+    return result

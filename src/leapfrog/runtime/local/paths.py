@@ -1,0 +1,64 @@
+"""The state directory's layout: one place that knows where every file lives."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["StatePaths"]
+
+_SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes; keep a margin
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    root: Path
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def state_file(self) -> Path:
+        """Live record of the supervisor and every instance (pids, states)."""
+        return self.run / "state.json"
+
+    @property
+    def addresses_file(self) -> Path:
+        return self.run / "addresses.json"
+
+    @property
+    def supervisor_log(self) -> Path:
+        return self.logs / "supervisor.log"
+
+    @property
+    def control_socket(self) -> Path:
+        """Unix socket of the supervisor; moved to /tmp when the state dir's path is too long."""
+        path = self.run / "control.sock"
+        if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
+            return path
+        digest = hashlib.sha256(os.fsencode(self.root)).hexdigest()[:20]
+        return Path("/tmp") / f"leapfrog-{os.getuid()}" / f"{digest}.sock"
+
+    def instance_log(self, instance: str) -> Path:
+        return self.logs / f"{instance}.log"
+
+    def instance_data(self, instance: str) -> Path:
+        return self.data / instance
+
+    def create(self) -> None:
+        for path in (self.run, self.logs, self.data):
+            path.mkdir(parents=True, exist_ok=True)
+        self.root.chmod(0o755)
+        self.run.chmod(0o700)
+        self.control_socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -1,0 +1,161 @@
+"""The supervisor: starts units in dependency order, in parallel where it can, keeps them
+running, publishes their state, and stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from leapfrog.plan import Plan
+from leapfrog.runtime.local.instance import Instance, InstanceState
+from leapfrog.runtime.local.launch import Launch
+from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.shared.files import atomic_write_json
+from leapfrog.shared.procs import process_start_time
+
+__all__ = ["Supervisor"]
+
+_STATE_WRITE_DELAY = 0.05
+
+
+class Supervisor:
+    def __init__(
+        self,
+        plan: Plan,
+        launches: Mapping[str, list[Launch]],
+        paths: StatePaths,
+        stack_file: str,
+        adopt: Mapping[str, tuple[int, int]] | None = None,
+    ) -> None:
+        self.plan = plan
+        self.paths = paths
+        self.stack_file = stack_file
+        self._adopt = dict(adopt or {})
+        self.units: dict[str, list[Instance]] = {
+            unit: [Instance(launch, self._changed) for launch in unit_launches]
+            for unit, unit_launches in launches.items()
+        }
+        self.instances: dict[str, Instance] = {
+            i.name: i for group in self.units.values() for i in group
+        }
+        self._started = {unit: asyncio.Event() for unit in self.units}
+        self._healthy = {unit: asyncio.Event() for unit in self.units}
+        self._change = asyncio.Event()
+        self.version = 0
+        self._write_handle: asyncio.TimerHandle | None = None
+        self._starters: list[asyncio.Task[None]] = []
+        self.stop_requested = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.stopping = False
+        self.started_at = time.time()
+
+    # -- state publishing -----------------------------------------------------------------
+
+    def _changed(self, instance: Instance, pid_changed: bool) -> None:
+        self.version += 1
+        unit = instance.launch.unit
+        group = self.units[unit]
+        if all(i.state == InstanceState.HEALTHY or i.completed for i in group):
+            self._healthy[unit].set()
+        self._change.set()
+        self._change = asyncio.Event()
+        if pid_changed:
+            self.write_state()  # a pid must be on disk before anything else can go wrong
+        elif self._write_handle is None:
+            loop = asyncio.get_running_loop()
+            self._write_handle = loop.call_later(_STATE_WRITE_DELAY, self.write_state)
+
+    async def changed(self) -> None:
+        """Return at the next change of any instance."""
+        await self._change.wait()
+
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "stack": self.plan.stack_name,
+            "stack_file": self.stack_file,
+            "version": self.version,
+            "stopping": self.stopping,
+            "supervisor": {
+                "pid": os.getpid(),
+                "start_ticks": process_start_time(os.getpid()),
+                "started_at": self.started_at,
+                "socket": str(self.paths.control_socket),
+            },
+            "units": {
+                name: {"depends_on": dict(self.plan.units[name].depends_on)}
+                for name in self.plan.order
+            },
+            "instances": [i.snapshot() for name in self.plan.order for i in self.units[name]],
+        }
+
+    def write_state(self) -> None:
+        if self._write_handle is not None:
+            self._write_handle.cancel()
+            self._write_handle = None
+        atomic_write_json(self.paths.state_file, self.snapshot(), mode=0o600)
+
+    # -- start ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for unit in self.plan.order:
+            self._starters.append(loop.create_task(self._start_unit(unit), name=f"start {unit}"))
+
+    async def _start_unit(self, unit: str) -> None:
+        group = self.units[unit]
+        for dep, condition in self.plan.units[unit].depends_on.items():
+            if dep not in self.units:
+                continue
+            event = self._healthy[dep] if condition == "healthy" else self._started[dep]
+            if not event.is_set():
+                for instance in group:
+                    instance.wait_for(f"waiting for {dep} to be {condition}")
+                await event.wait()
+        for instance in group:
+            instance.start(self._adopt.pop(instance.name, None))
+        self._started[unit].set()
+        if not group:
+            self._healthy[unit].set()
+
+    # -- control ----------------------------------------------------------------------------
+
+    def find(self, name: str) -> list[Instance]:
+        if name in self.units:
+            return list(self.units[name])
+        if name in self.instances:
+            return [self.instances[name]]
+        return []
+
+    async def restart(self, name: str) -> list[str]:
+        targets = self.find(name)
+        await asyncio.gather(*(i.restart() for i in targets))
+        return [i.name for i in targets]
+
+    # -- stop -----------------------------------------------------------------------------
+
+    async def shutdown(self) -> None:
+        """Stop every unit after the units that depend on it, each instance in parallel."""
+        self.stopping = True
+        for task in self._starters:
+            task.cancel()
+        for task in self._starters:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        done: dict[str, asyncio.Event] = {unit: asyncio.Event() for unit in self.units}
+
+        async def stop_unit(unit: str) -> None:
+            for dependent in self.plan.dependents(unit):
+                if dependent in done:
+                    await done[dependent].wait()
+            await asyncio.gather(*(i.stop() for i in self.units[unit]))
+            done[unit].set()
+
+        await asyncio.gather(*(stop_unit(u) for u in self.units))
+        self.write_state()
+        self.stopped.set()
+        self._change.set()

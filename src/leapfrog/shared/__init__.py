@@ -1,0 +1,1 @@
+"""Helpers that know nothing of stacks or services: processes, ports, probes, files."""

@@ -1,0 +1,53 @@
+"""Atomic file writes: a reader sees the old content or the new, never half of one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = ["atomic_write_json", "atomic_write_text", "read_json", "tail_lines"]
+
+
+def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any, mode: int = 0o644) -> None:
+    atomic_write_text(path, json.dumps(data, indent=1, sort_keys=True) + "\n", mode)
+
+
+def read_json(path: Path) -> Any | None:
+    """The JSON in `path`, or None when the file is missing or unreadable as JSON."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def tail_lines(path: Path, count: int, block: int = 8192) -> list[str]:
+    """The last `count` lines of a file, read from its end."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            end = handle.tell()
+            data = b""
+            while end > 0 and data.count(b"\n") <= count:
+                step = min(block, end)
+                end -= step
+                handle.seek(end)
+                data = handle.read(step) + data
+    except OSError:
+        return []
+    return data.decode(errors="replace").splitlines()[-count:]

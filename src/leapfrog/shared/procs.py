@@ -1,0 +1,104 @@
+"""Processes by pid, safely: a pid is only trusted together with its start time.
+
+The kernel reuses pids, so every record of a process leapfrog started keeps the
+start time from /proc/PID/stat; a pid whose start time differs is someone else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+__all__ = [
+    "cmdline",
+    "group_alive",
+    "group_members",
+    "is_running",
+    "kill_group",
+    "process_start_time",
+    "terminate_group",
+]
+
+
+def process_start_time(pid: int) -> int | None:
+    """Clock ticks since boot at which `pid` started, or None if there is no such process."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses; fields follow the last ')'.
+    fields = raw[raw.rindex(")") + 2 :].split()
+    if fields[0] == "Z":  # a zombie has exited; only its exit status is left
+        return None
+    return int(fields[19])
+
+
+def is_running(pid: int, start_time: int | None) -> bool:
+    """True when `pid` runs and is the very process that started at `start_time`."""
+    current = process_start_time(pid)
+    return current is not None and (start_time is None or current == start_time)
+
+
+def cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "?"
+    return raw.replace(b"\0", b" ").decode(errors="replace").strip() or "?"
+
+
+def group_members(pgid: int) -> list[int]:
+    """Pids in process group `pgid` that have not exited (zombies are left out)."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # kill(0) also succeeds for zombies nobody has reaped yet; look closer.
+    return bool(group_members(pgid))
+
+
+def kill_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def terminate_group(pgid: int, grace: float, sig: int = signal.SIGTERM) -> bool:
+    """Blocking stop of a process group: `sig`, then SIGKILL after `grace` seconds.
+
+    Used when no supervisor is left to do it asynchronously. Returns True when the
+    group exited within the grace period.
+    """
+    kill_group(pgid, sig)
+    deadline = time.monotonic() + grace
+    delay = 0.005
+    while time.monotonic() < deadline:
+        if not group_alive(pgid):
+            return True
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+    kill_group(pgid, signal.SIGKILL)
+    for _ in range(200):
+        if not group_alive(pgid):
+            break
+        time.sleep(0.01)
+    return False

@@ -1,0 +1,34 @@
+"""The stack file: its models, its loader with located error messages, and its JSON Schema."""
+
+from leapfrog.spec.errors import Problem, SpecError, render
+from leapfrog.spec.loader import load_stack, parse_stack
+from leapfrog.spec.models import (
+    NAME_PATTERN,
+    CheckSpec,
+    DependsOn,
+    Duration,
+    LocalSettings,
+    RestartSpec,
+    ServiceSpec,
+    StackSpec,
+)
+from leapfrog.spec.schema import json_schema
+from leapfrog.spec.stack import Stack
+
+__all__ = [
+    "NAME_PATTERN",
+    "CheckSpec",
+    "DependsOn",
+    "Duration",
+    "LocalSettings",
+    "Problem",
+    "RestartSpec",
+    "ServiceSpec",
+    "SpecError",
+    "Stack",
+    "StackSpec",
+    "json_schema",
+    "load_stack",
+    "parse_stack",
+    "render",
+]

@@ -1,0 +1,151 @@
+"""Checks across the whole stack that no single model can make on its own.
+
+Names become host names, directories and Kubernetes objects, and the dependency graph
+decides start order; a mistake here would surface much later as a confusing runtime
+failure, so it is caught while the line that causes it is still known.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from leapfrog.spec._messages import close_match_hint, translate
+from leapfrog.spec._yamlnodes import Locator
+from leapfrog.spec.errors import Problem
+from leapfrog.spec.models import NAME_PATTERN, StackSpec
+
+__all__ = ["check_stack", "sanitise_name"]
+
+_NAME = re.compile(NAME_PATTERN)
+
+
+def sanitise_name(text: str) -> str:
+    """The nearest valid name, or "" when nothing usable is left."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower().replace("_", "-"))
+    name = re.sub(r"-{2,}", "-", name)
+    name = re.sub(r"^[^a-z]+", "", name)
+    return name[:40].rstrip("-")
+
+
+def check_stack(
+    spec: StackSpec,
+    options: Mapping[str, Any],
+    components: Mapping[str, type[BaseModel]],
+    locator: Locator,
+) -> list[Problem]:
+    """Problems of names, dependencies and components; `options` is the raw components data."""
+    problems = _names(spec, components, locator)
+    problems += _dependencies(spec, locator)
+    valid = {k: v for k, v in options.items() if _NAME.match(k)}  # the others are reported
+    problems += _components(valid, components, locator)
+    return problems
+
+
+def _names(
+    spec: StackSpec, known: Mapping[str, type[BaseModel]], locator: Locator
+) -> list[Problem]:
+    problems = []
+    for section, names in (("services", spec.services), ("components", spec.components)):
+        for name in names:
+            if _NAME.match(name):
+                continue
+            message = (
+                f"`{name}` is not a valid name: use lower-case letters, digits and '-', "
+                "starting with a letter (at most 40)"
+            )
+            better = sanitise_name(name)
+            hint = f"rename it to `{better}`" if better else "rename it, such as `web`"
+            if section == "components":  # a component's name is its kind: suggest a real one
+                close = close_match_hint(name, sorted(known), "components")
+                hint = close if close.startswith("did") else hint
+            problems.append(locator.problem((section, name), message, hint))
+    for name in spec.services:
+        if name in spec.components:
+            line = locator.problem(("services", name), "").line
+            message = f"`{name}` is both a component and a service (line {line})"
+            problems.append(locator.problem(("components", name), message, "rename the service"))
+    return problems
+
+
+def _dependencies(spec: StackSpec, locator: Locator) -> list[Problem]:
+    units = sorted({*spec.services, *spec.components})
+    problems = []
+    for name, service in spec.services.items():
+        for target in service.depends_on:
+            at = ("services", name, "depends_on", target)
+            if target == name:
+                problems.append(
+                    locator.problem(at, f"`{name}` depends on itself", "remove this entry")
+                )
+            elif target not in units:
+                message = f"`{target}` is not a service or component of this stack"
+                others = [u for u in units if u != name]
+                hint = close_match_hint(target, others, "services and components")
+                if hint.startswith("there are no"):
+                    hint = "define it under `services:` or `components:`"
+                problems.append(locator.problem(at, message, hint))
+    for cycle in _cycles(spec):
+        at = ("services", cycle[0], "depends_on", cycle[1])
+        message = f"dependency cycle: {' -> '.join(cycle)}"
+        hint = "remove one of these dependencies; the services could never start"
+        problems.append(locator.problem(at, message, hint))
+    return problems
+
+
+def _cycles(spec: StackSpec) -> list[list[str]]:
+    """The cycles a depth-first walk meets, each written from its earliest service in the file."""
+    graph = {
+        name: [t for t in svc.depends_on if t in spec.services and t != name]
+        for name, svc in spec.services.items()
+    }
+    order = {name: i for i, name in enumerate(graph)}
+    done: set[str] = set()
+    found: list[list[str]] = []
+    seen: set[frozenset[str]] = set()
+    for root, targets in graph.items():
+        if root in done:
+            continue
+        trail = [root]
+        pending = [iter(targets)]
+        while pending:  # iterative: a long chain of services must not hit the recursion limit
+            nxt = next(pending[-1], None)
+            if nxt is None:
+                done.add(trail.pop())
+                pending.pop()
+            elif nxt in trail:
+                cycle = trail[trail.index(nxt) :]
+                if frozenset(cycle) not in seen:
+                    seen.add(frozenset(cycle))
+                    start = cycle.index(min(cycle, key=order.__getitem__))
+                    rotated = cycle[start:] + cycle[:start]
+                    found.append([*rotated, rotated[0]])
+            elif nxt not in done:
+                trail.append(nxt)
+                pending.append(iter(graph[nxt]))
+    return found
+
+
+def _components(
+    options: Mapping[str, Any], known: Mapping[str, type[BaseModel]], locator: Locator
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for name, values in options.items():
+        model = known.get(name)
+        if model is None:
+            if known:
+                hint = close_match_hint(name, sorted(known), "components")
+            else:
+                hint = "no components are available yet in this version of leapfrog"
+            problems.append(
+                locator.problem(("components", name), f"unknown component `{name}`", hint)
+            )
+            continue
+        try:
+            model.model_validate(values)
+        except ValidationError as exc:
+            problems += translate(exc.errors(), model, ("components", name), locator)
+    return problems

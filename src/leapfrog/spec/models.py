@@ -1,0 +1,373 @@
+"""The stack file's models: what `leapfrog.yaml` may say, with defaults and limits.
+
+Every field carries a description: it becomes the JSON Schema editors show, and the
+stack-file reference in docs/ is checked against it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import re
+import shlex
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from leapfrog.shared.durations import format_duration, parse_duration
+
+__all__ = [
+    "NAME_PATTERN",
+    "CheckSpec",
+    "DependsOn",
+    "Duration",
+    "LocalSettings",
+    "RestartSpec",
+    "ServiceSpec",
+    "StackSpec",
+]
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
+_NAME = re.compile(NAME_PATTERN)
+
+
+def _duration(value: object) -> float:
+    # Overflow and inf/nan are not ValueErrors of parse_duration; without this an absurd
+    # number escaped validation as an OverflowError, or became an infinite/NaN backoff.
+    try:
+        seconds = parse_duration(value)
+    except OverflowError:
+        raise ValueError("expected a duration such as 500ms, 10s or 1m30s") from None
+    if not math.isfinite(seconds):
+        raise ValueError("expected a finite duration such as 500ms, 10s or 1m30s")
+    return seconds
+
+
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+    Field(json_schema_extra={"type": "string", "examples": ["500ms", "10s", "1m30s"]}),
+]
+"""Seconds; written in the stack file as `500ms`, `10s`, `1m30s` or a bare number of seconds."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class CheckSpec(_Model):
+    """How the supervisor decides that an instance is healthy. Exactly one of http, tcp, exec."""
+
+    http: str | None = Field(
+        None,
+        description="Path to GET on the instance's address and port; "
+        "any 2xx/3xx answer is healthy.",
+        examples=["/health/ready"],
+    )
+    tcp: bool = Field(
+        False, description="Healthy when a TCP connection to the instance's port succeeds."
+    )
+    exec: list[str] | None = Field(
+        None,
+        description="Command run with the instance's environment; exit status 0 is healthy.",
+    )
+    interval: Duration = Field(5.0, description="Time between probes once healthy.")
+    timeout: Duration = Field(2.0, description="A probe that takes longer has failed.")
+    retries: int = Field(
+        3,
+        ge=1,
+        le=100,
+        description="Consecutive failed probes that make a healthy instance unhealthy.",
+    )
+    start_interval: Duration = Field(
+        0.05, description="Time between probes while the instance is starting."
+    )
+    start_timeout: Duration = Field(
+        60.0, description="An instance not healthy this long after it started has failed to start."
+    )
+
+    @field_validator("exec", mode="before")
+    @classmethod
+    def _split_exec(cls, value: object) -> object:
+        return shlex.split(value) if isinstance(value, str) else value
+
+    @field_validator("http")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"expected a path starting with '/', such as /{value}")
+        return value
+
+    @field_validator("interval", "timeout", "start_interval", "start_timeout")
+    @classmethod
+    def _sane(cls, value: float) -> float:
+        if not 0.01 <= value <= 86400:
+            raise ValueError("expected a duration between 10ms and 24h")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> CheckSpec:
+        kinds = [k for k in ("http", "tcp", "exec") if getattr(self, k)]
+        if len(kinds) != 1:
+            found = ", ".join(kinds) if kinds else "none"
+            raise ValueError(f"a check needs exactly one of http, tcp or exec (found {found})")
+        return self
+
+    @property
+    def kind(self) -> Literal["http", "tcp", "exec"]:
+        if self.http is not None:
+            return "http"
+        return "tcp" if self.tcp else "exec"
+
+
+RestartPolicy = Literal["always", "on-failure", "no"]
+
+
+class RestartSpec(_Model):
+    """When an exited instance is started again, and how fast."""
+
+    policy: RestartPolicy = Field(
+        "on-failure",
+        description="always: restart whatever the exit status; on-failure: only after a non-zero "
+        "exit or a signal; no: never.",
+    )
+    backoff: Duration = Field(0.5, description="Delay before the first restart; doubles each time.")
+    max_backoff: Duration = Field(
+        30.0, description="The delay between restarts never exceeds this."
+    )
+    reset_after: Duration = Field(
+        10.0, description="An instance that stays up this long has its backoff reset."
+    )
+    crashloop_after: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Restarts in a row, each before reset_after, "
+        "that put the instance in crashloop.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: object) -> object:
+        # `restart: always` is the compose form; YAML reads a bare `no` as false.
+        if value is False:
+            return {"policy": "no"}
+        if isinstance(value, str):
+            return {"policy": value}
+        if isinstance(value, dict) and value.get("policy") is False:
+            return {**value, "policy": "no"}
+        return value
+
+
+class DependsOn(_Model):
+    """What must hold of another unit before this one starts."""
+
+    condition: Literal["started", "healthy"] = Field(
+        "healthy",
+        description="healthy: wait until every instance of the dependency passes its check; "
+        "started: wait until its processes have been started.",
+    )
+
+    @field_validator("condition", mode="before")
+    @classmethod
+    def _compose_names(cls, value: object) -> object:
+        aliases = {"service_healthy": "healthy", "service_started": "started"}
+        return aliases.get(value, value) if isinstance(value, str) else value
+
+
+EnvValue = str | int | float | bool
+
+
+class ServiceSpec(_Model):
+    """One of the team's services: a command run as one or more instances."""
+
+    command: list[str] = Field(
+        description="Program and arguments; a string is split like a shell would. "
+        "${HOST}, ${PORT} and other variables of the instance's environment are substituted.",
+        examples=["python -m http.server ${PORT} --bind ${HOST}"],
+    )
+    replicas: int = Field(1, ge=0, le=250, description="How many instances to run.")
+    port: int | None = Field(
+        None, ge=1, le=65535, description="Port every instance listens on, at its own address."
+    )
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Environment variables added for every instance."
+    )
+    depends_on: dict[str, DependsOn] = Field(
+        default_factory=dict,
+        description="Units to wait for before starting: a list of names (condition healthy) or a "
+        "mapping name -> {condition: healthy|started}.",
+    )
+    check: CheckSpec | None = Field(
+        None, description="Health check; without one an instance is healthy once it runs."
+    )
+    restart: RestartSpec = Field(default_factory=RestartSpec, description="Restart policy.")
+    user: str | None = Field(
+        None,
+        description="Unix user the instances run as. When leapfrog runs as root the default is "
+        "the dedicated app user of the stack (see local.app_user); otherwise the current user.",
+    )
+    working_dir: str | None = Field(
+        None, description="Directory the command runs in, relative to the stack file."
+    )
+    stop_signal: Literal["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"] = Field(
+        "SIGTERM", description="Signal that asks an instance to stop."
+    )
+    stop_grace_period: Duration = Field(
+        10.0, description="Time an instance has to exit after stop_signal before it is killed."
+    )
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _split_command(cls, value: object) -> object:
+        if isinstance(value, str):
+            try:
+                return shlex.split(value)
+            except ValueError as exc:
+                raise ValueError(f"cannot split the command like a shell would: {exc}") from None
+        return value
+
+    @field_validator("command")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        if not value or not value[0]:
+            raise ValueError("expected a program to run, found an empty command")
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, value: object) -> object:
+        if isinstance(value, list):
+            pairs: dict[str, object] = {}
+            for item in value:
+                if not isinstance(item, str) or "=" not in item:
+                    raise ValueError(f"expected NAME=value entries, found {item!r}")
+                key, _, val = item.partition("=")
+                pairs[key] = val
+            value = pairs
+        if isinstance(value, dict):
+            out: dict[object, object] = {}
+            for key, val in value.items():
+                if isinstance(val, bool):
+                    out[key] = "true" if val else "false"
+                elif isinstance(val, int | float):
+                    out[key] = str(val)
+                elif val is None:
+                    out[key] = ""
+                else:
+                    out[key] = val
+            return out
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+                raise ValueError(f"{key!r} is not a valid environment variable name")
+        return value
+
+    @field_validator("depends_on", mode="before")
+    @classmethod
+    def _depends_list(cls, value: object) -> object:
+        if isinstance(value, list):
+            # A non-name entry (such as compose's `- db: {...}`) is unhashable as a key:
+            # report it instead of letting a TypeError escape validation.
+            for name in value:
+                if not isinstance(name, str):
+                    found = "a list" if isinstance(name, list) else repr(name)
+                    found = "a mapping" if isinstance(name, dict) else found
+                    raise ValueError(
+                        "expected a list of names, or a mapping of name: {condition: ...}; "
+                        f"found {found} in the list"
+                    )
+            return {name: {} for name in value}
+        if isinstance(value, dict):
+            return {k: ({} if v is None else v) for k, v in value.items()}
+        return value
+
+    @field_validator("stop_grace_period")
+    @classmethod
+    def _grace(cls, value: float) -> float:
+        if value > 3600:
+            raise ValueError("expected at most 1h")
+        return value
+
+    @model_validator(mode="after")
+    def _check_needs_port(self) -> ServiceSpec:
+        if self.check is not None and self.check.kind in ("http", "tcp") and self.port is None:
+            raise ValueError(f"a {self.check.kind} check needs `port:` on the service")
+        return self
+
+
+class LocalSettings(_Model):
+    """How the stack runs on this machine."""
+
+    state_dir: str = Field(
+        ".leapfrog", description="Run state, logs and data, relative to the stack file."
+    )
+    addresses: str | None = Field(
+        None,
+        description="Loopback network (inside 127.0.0.0/8, at least a /24) from which each "
+        "instance gets its own address. Default: a /16 chosen from the state directory's path.",
+        examples=["127.42.0.0/16"],
+    )
+    app_user: str = Field(
+        "leapfrog",
+        description="Unprivileged user services run as when leapfrog runs as root; "
+        "created if missing.",
+    )
+
+    @field_validator("addresses")
+    @classmethod
+    def _loopback(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            net = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"expected a network such as 127.42.0.0/16 ({exc})") from None
+        if not net.subnet_of(ipaddress.IPv4Network("127.0.0.0/8")):
+            raise ValueError("expected a network inside 127.0.0.0/8, such as 127.42.0.0/16")
+        if net.prefixlen > 24:
+            raise ValueError("expected a network of at least 254 addresses (prefix /24 or shorter)")
+        return value
+
+
+class StackSpec(_Model):
+    """A leapfrog stack: the platform's components and the team's services."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str | None = Field(
+        None,
+        description="Name of the stack; defaults to the name of the stack file's directory.",
+    )
+    services: dict[str, ServiceSpec] = Field(
+        default_factory=dict, description="The team's services, by name."
+    )
+    components: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Platform components (kafka, postgres, ...) by name, with their options.",
+    )
+    local: LocalSettings = Field(
+        default_factory=LocalSettings, description="Settings for running on this machine."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _stack_name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME.match(value):
+            raise ValueError(
+                "expected lower-case letters, digits and '-', starting with a letter (at most 40)"
+            )
+        return value

@@ -1,0 +1,9 @@
+"""Test helpers shipped with leapfrog, for leapfrog's own tests and for teams testing stacks.
+
+`StackDir` writes a stack file into a fresh directory every user can enter (services
+may run as the unprivileged app user) and drives the real `leapfrog` command on it.
+"""
+
+from leapfrog.testing._stackdir import CliResult, StackDir, run_cli, wait_until
+
+__all__ = ["CliResult", "StackDir", "run_cli", "wait_until"]

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = ["CliResult", "StackDir", "run_cli", "wait_until"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120,
+            env: dict[str, str] | None = None) -> CliResult:
+    """Run `leapfrog ARGS` in a child interpreter, as a user would."""
+    started = time.monotonic()
+    full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
+    proc = subprocess.run(
+        [sys.executable, "-m", "leapfrog", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=full_env,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+
+def wait_until(probe: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05,
+               what: str = "condition") -> T:
+    """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class StackDir:
+    """A directory with a stack file; `down()` on exit whatever happened."""
+
+    def __init__(self, text: str = "", prefix: str = "leapfrog-test-") -> None:
+        self.root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+        self.root.chmod(0o755)
+        self.stack_file = self.root / "leapfrog.yaml"
+        if text:
+            self.write(text)
+
+    def write(self, text: str) -> None:
+        self.stack_file.write_text(text)
+
+    def copy_in(self, source: Path) -> Path:
+        target = self.root / source.name
+        shutil.copy(source, target)
+        target.chmod(0o755)
+        return target
+
+    def cli(self, *args: str, timeout: float = 120) -> CliResult:
+        return run_cli(*args, cwd=self.root, timeout=timeout)
+
+    def up(self, *extra: str, timeout: float = 120) -> CliResult:
+        return self.cli("up", "-d", *extra, timeout=timeout)
+
+    def down(self) -> CliResult:
+        return self.cli("down")
+
+    def status(self) -> list[dict[str, Any]]:
+        result = self.cli("status", "--json")
+        assert result.code == 0, result.output
+        data: list[dict[str, Any]] = json.loads(result.stdout)
+        return data
+
+    def instance(self, name: str) -> dict[str, Any]:
+        for item in self.status():
+            if item["name"] == name:
+                return item
+        raise AssertionError(f"no instance {name} in status")
+
+    def state_file(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads((self.root / ".leapfrog/run/state.json").read_text())
+        return data
+
+    def log(self, instance: str) -> str:
+        return (self.root / ".leapfrog/logs" / f"{instance}.log").read_text(errors="replace")
+
+    def close(self) -> None:
+        if (self.root / ".leapfrog").exists():
+            self.down()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def __enter__(self) -> StackDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
