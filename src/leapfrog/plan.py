@@ -67,7 +67,9 @@ def build_plan(stack: Stack) -> Plan:
     for name, svc in stack.spec.services.items():
         deps = {dep: spec.condition for dep, spec in svc.depends_on.items()}
         units[name] = Unit(name=name, kind="service", service=svc, depends_on=deps)
-    sorter = graphlib.TopologicalSorter({n: set(u.depends_on) & set(units) for n, u in units.items()})
+    sorter = graphlib.TopologicalSorter(
+        {n: set(u.depends_on) & set(units) for n, u in units.items()}
+    )
     order = tuple(sorter.static_order())
     dependents: dict[str, list[str]] = {}
     for name, unit in units.items():

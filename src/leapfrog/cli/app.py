@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 from rich.console import Console
@@ -14,6 +15,7 @@ from leapfrog import __version__
 from leapfrog.cli import views
 from leapfrog.cli.logs import follow_logs, show_logs
 from leapfrog.runtime import local
+from leapfrog.shared.durations import parse_duration
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.spec import Stack, json_schema, load_stack
 
@@ -22,10 +24,24 @@ __all__ = ["cli"]
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
+class _Duration(click.ParamType):
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = _Duration()
 FILE_HELP = "Stack file (default: ./leapfrog.yaml, or $LEAPFROG_FILE)."
 
 
-def _file_option(short: bool = True) -> Any:
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _file_option(short: bool = True) -> Callable[[F], F]:
     names = ("-f", "--file") if short else ("--file",)
     return click.option(
         *names, "stack_file", type=click.Path(dir_okay=False, path_type=Path), help=FILE_HELP
@@ -42,8 +58,14 @@ def _paths(ctx: click.Context, stack_file: Path | None) -> local.StatePaths:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("-f", "--file", "file", type=click.Path(dir_okay=False, path_type=Path),
-              envvar="LEAPFROG_FILE", help=FILE_HELP)
+@click.option(
+    "-f",
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="LEAPFROG_FILE",
+    help=FILE_HELP,
+)
 @click.version_option(__version__, "-V", "--version", prog_name="leapfrog")
 @click.pass_context
 def cli(ctx: click.Context, file: Path | None) -> None:
@@ -71,8 +93,10 @@ def validate(ctx: click.Context, stack_file: Path | None, as_json: bool) -> None
         click.echo(stack.spec.model_dump_json(indent=2))
         return
     services = len(stack.spec.services)
-    console.print(f"[green]✓[/] {stack.path} is valid: stack [bold]{stack.name}[/], "
-                  f"{services} service(s), {len(stack.spec.components)} component(s)")
+    console.print(
+        f"[green]✓[/] {stack.path} is valid: stack [bold]{stack.name}[/], "
+        f"{services} service(s), {len(stack.spec.components)} component(s)"
+    )
 
 
 @cli.command()
@@ -84,8 +108,14 @@ def schema() -> None:
 @cli.command()
 @_file_option()
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; return once healthy.")
+@click.option(
+    "--timeout",
+    type=DURATION,
+    default=None,
+    help="With -d: stop waiting after this long (e.g. 90s) and fail; the stack keeps running.",
+)
 @click.pass_context
-def up(ctx: click.Context, stack_file: Path | None, detach: bool) -> None:
+def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float | None) -> None:
     """Start the stack: units in dependency order, independent ones in parallel.
 
     With -d, returns when every instance is healthy (exit 0) or one failed to come up
@@ -99,7 +129,8 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool) -> None:
         console.print(f"adopted {name} from an earlier supervisor", style="dim")
     if detach:
         local.start_detached(prepared)
-        verdict, snapshot = views.follow_startup(local.watch(prepared.paths), console, started)
+        snapshots = local.watch(prepared.paths)
+        verdict, snapshot = views.follow_with_deadline(snapshots, console, started, timeout)
         _report(stack, verdict, snapshot, started, detached=True)
         return
     local.run_foreground(prepared, companion=_foreground_view(stack, started))
@@ -135,30 +166,34 @@ def _foreground_view(stack: Stack, started: float) -> Any:
     return view
 
 
-def _report(stack: Stack, verdict: local.Readiness, snapshot: dict[str, Any],
-            started: float, detached: bool) -> None:
+def _report(
+    stack: Stack, verdict: local.Readiness, snapshot: dict[str, Any], started: float, detached: bool
+) -> None:
     elapsed = time.monotonic() - started
     console.print(views.status_table(snapshot))
-    if verdict.verdict == "failed":
+    if verdict.verdict in ("failed", "timeout"):
         views.print_failures(err, verdict)
         raise LeapfrogError(
             f"{len(verdict.failures)} instance(s) of stack {stack.name} failed to come up",
-            hint="the rest keeps running: fix it, then `leapfrog restart NAME`; "
-            "or `leapfrog down`",
+            hint="the rest keeps running: fix it, then `leapfrog restart NAME`; or `leapfrog down`",
         )
     if verdict.verdict == "ready":
-        console.print(f"[green]✓[/] stack [bold]{stack.name}[/] is up: "
-                      f"{verdict.total} instance(s) healthy in {elapsed:0.2f}s")
+        console.print(
+            f"[green]✓[/] stack [bold]{stack.name}[/] is up: "
+            f"{verdict.total} instance(s) healthy in {elapsed:0.2f}s"
+        )
         if detached:
-            console.print("  [dim]leapfrog status[/] · [dim]leapfrog logs -f NAME[/] · "
-                          "[dim]leapfrog down[/]")
+            console.print(
+                "  [dim]leapfrog status[/] · [dim]leapfrog logs -f NAME[/] · [dim]leapfrog down[/]"
+            )
         else:
             console.print("  [dim]Ctrl-C stops the stack[/]")
 
 
 def _cleaned(item: local.Leftover) -> None:
-    console.print(f"stopped {item.name} (pid {item.pid}), left over from an earlier supervisor",
-                  style="dim")
+    console.print(
+        f"stopped {item.name} (pid {item.pid}), left over from an earlier supervisor", style="dim"
+    )
 
 
 @cli.command()
@@ -192,8 +227,19 @@ def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> No
     snapshot = local.status(paths)
     instances = (snapshot or {}).get("instances", [])
     if as_json:
-        keys = ("name", "unit", "kind", "state", "address", "port", "pid", "restarts",
-                "exit_code", "detail", "started_at")
+        keys = (
+            "name",
+            "unit",
+            "kind",
+            "state",
+            "address",
+            "port",
+            "pid",
+            "restarts",
+            "exit_code",
+            "detail",
+            "started_at",
+        )
         click.echo(json.dumps([{k: i.get(k) for k in keys} for i in instances], indent=2))
         return
     if snapshot is None:
@@ -220,12 +266,19 @@ def restart(ctx: click.Context, stack_file: Path | None, name: str) -> None:
 @cli.command()
 @_file_option(short=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines as they come.")
-@click.option("-n", "--tail", "lines", default=100, show_default=True,
-              help="Lines to show from the end of each log.")
+@click.option(
+    "-n",
+    "--tail",
+    "lines",
+    default=100,
+    show_default=True,
+    help="Lines to show from the end of each log.",
+)
 @click.argument("names", nargs=-1)
 @click.pass_context
-def logs(ctx: click.Context, stack_file: Path | None, follow: bool, lines: int,
-         names: tuple[str, ...]) -> None:
+def logs(
+    ctx: click.Context, stack_file: Path | None, follow: bool, lines: int, names: tuple[str, ...]
+) -> None:
     """Output of services or instances (all when no NAME is given; `supervisor` for its own)."""
     paths = _paths(ctx, stack_file)
     if follow:

@@ -79,7 +79,9 @@ def follow_logs(console: Console, paths: StatePaths, names: tuple[str, ...], lin
                 complete = chunk.rfind(b"\n") + 1
                 for line in chunk[:complete].decode(errors="replace").splitlines():
                     text = Text(line)
-                    console.print(text if single else _prefix(name, order.index(name), width) + text)
+                    console.print(
+                        text if single else _prefix(name, order.index(name), width) + text
+                    )
                 offset += complete
             positions[name] = (info.st_ino, offset)
         time.sleep(0.2)

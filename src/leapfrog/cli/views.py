@@ -12,10 +12,11 @@ from rich.spinner import Spinner
 from rich.table import Table
 from rich.text import Text
 
-from leapfrog.runtime.local import Readiness, readiness
+from leapfrog.runtime.local import Readiness, readiness, timed_out
+from leapfrog.shared.durations import format_duration
 from leapfrog.shared.files import tail_lines
 
-__all__ = ["follow_startup", "print_failures", "status_table"]
+__all__ = ["follow_startup", "follow_with_deadline", "print_failures", "status_table"]
 
 STATE_STYLE = {
     "starting": "yellow",
@@ -39,7 +40,11 @@ def status_table(snapshot: dict[str, Any], spinners: bool = False) -> Table:
         state = str(item.get("state"))
         shown: Text | Spinner
         label = Text(state, style=STATE_STYLE.get(state, ""))
-        shown = Spinner("dots", text=label, style="yellow") if spinners and state == "starting" else label
+        shown = (
+            Spinner("dots", text=label, style="yellow")
+            if spinners and state == "starting"
+            else label
+        )
         table.add_row(
             item["name"],
             shown,
@@ -58,10 +63,13 @@ def _headline(verdict: Readiness, elapsed: float) -> Text:
 
 
 def follow_startup(
-    snapshots: Iterable[dict[str, Any]], console: Console, started: float
+    snapshots: Iterable[dict[str, Any]],
+    console: Console,
+    started: float,
+    timeout: float | None = None,
 ) -> tuple[Readiness, dict[str, Any]]:
-    """Show progress until the stack is ready or something failed; return the verdict."""
-    stream: Iterator[dict[str, Any]] = iter(snapshots)
+    """Show progress until the stack is ready, something failed, or `timeout` passed."""
+    stream: Iterator[dict[str, Any]] = _until(iter(snapshots), started, timeout)
     verdict = Readiness("waiting", [], 0, 0)
     last: dict[str, Any] = {}
     if console.is_terminal:
@@ -89,6 +97,30 @@ def follow_startup(
         if verdict.verdict != "waiting":
             break
     return verdict, last
+
+
+class _Deadline(Exception):
+    def __init__(self, snapshot: dict[str, Any]) -> None:
+        self.snapshot = snapshot
+
+
+def _until(
+    stream: Iterator[dict[str, Any]], started: float, timeout: float | None
+) -> Iterator[dict[str, Any]]:
+    for snapshot in stream:
+        if timeout is not None and time.monotonic() - started > timeout:
+            raise _Deadline(snapshot)
+        yield snapshot
+
+
+def follow_with_deadline(
+    snapshots: Iterable[dict[str, Any]], console: Console, started: float, timeout: float | None
+) -> tuple[Readiness, dict[str, Any]]:
+    try:
+        return follow_startup(snapshots, console, started, timeout)
+    except _Deadline as late:
+        assert timeout is not None
+        return timed_out(late.snapshot, format_duration(timeout)), late.snapshot
 
 
 def print_failures(console: Console, verdict: Readiness, lines: int = 15) -> None:

@@ -120,8 +120,12 @@ def _snippet(raw: str, column: int | None, room: int) -> tuple[str, int | None]:
     room = max(room, 20)
     if cell_len(text) <= room:
         return text, caret
-    start = 0 if caret is None else max(0, caret - room // 2)
-    window = text[start : start + room - 1]
-    if start:
+    if caret is None:
+        return text[: room - 1] + "…", None
+    start = max(0, min(caret - room // 2, len(text) - room))
+    window = text[start : start + room]
+    if start > 0:
         window = "…" + window[1:]
-    return window + "…", (None if caret is None else caret - start)
+    if start + room < len(text):
+        window = window[:-1] + "…"
+    return window, caret - start

@@ -29,8 +29,9 @@ class CliResult:
         return self.stdout + self.stderr
 
 
-def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120,
-            env: dict[str, str] | None = None) -> CliResult:
+def run_cli(
+    *args: str, cwd: Path | None = None, timeout: float = 120, env: dict[str, str] | None = None
+) -> CliResult:
     """Run `leapfrog ARGS` in a child interpreter, as a user would."""
     started = time.monotonic()
     full_env = {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env or {})}
@@ -47,8 +48,12 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 120,
     return CliResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
 
 
-def wait_until(probe: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05,
-               what: str = "condition") -> T:
+def wait_until(
+    probe: Callable[[], T | None],
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
     """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:

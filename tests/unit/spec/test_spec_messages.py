@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from leapfrog.spec import Problem
+from leapfrog.spec import Problem, Stack
 
 One = Callable[[str], Problem]
 Many = Callable[[str], list[Problem]]
@@ -82,9 +82,11 @@ def test_unknown_stop_signal(problem: One) -> None:
 
 
 @pytest.mark.parametrize("written", ["restart: no", "restart: {policy: no}", "restart: 'no'"])
-def test_restart_no_means_the_policy_despite_yaml(parse: Callable[[str], object], written: str) -> None:
+def test_restart_no_means_the_policy_despite_yaml(
+    parse: Callable[[str], Stack], written: str
+) -> None:
     stack = parse(f"services:\n  web:\n    command: x\n    {written}\n")
-    assert stack.spec.services["web"].restart.policy == "no"  # type: ignore[attr-defined]
+    assert stack.spec.services["web"].restart.policy == "no"
 
 
 def test_bare_no_in_a_choice_says_what_yaml_did(problem: One) -> None:
@@ -244,7 +246,9 @@ def test_env_of_wrong_shape(problem: One) -> None:
             env: DEBUG=1
         """)
     assert p.line == 4
-    assert p.message == "expected a mapping of NAME: value, or a list of NAME=value, found 'DEBUG=1'"
+    assert (
+        p.message == "expected a mapping of NAME: value, or a list of NAME=value, found 'DEBUG=1'"
+    )
 
 
 def test_depends_on_of_wrong_shape(problem: One) -> None:

@@ -2,76 +2,18 @@
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import leapfrog.spec as spec_package
-from leapfrog.spec import Stack, load_stack, parse_stack
+from leapfrog.spec import Problem, Stack, load_stack, parse_stack
 
 Parse = Callable[[str], Stack]
 
-FULL = textwrap.dedent("""\
-    name: shop
-    x-common: &common
-      restart: always
-      stop_signal: SIGINT
-    services:
-      web:
-        <<: *common
-        command: python -m http.server ${PORT} --bind ${HOST}
-        replicas: 3
-        port: 8080
-        env:
-          DEBUG: yes
-          LEVEL: 2
-          RATIO: 1.10
-          MODE: 0700
-          EMPTY:
-          NAME: shop
-        depends_on: [api, cache]
-        check:
-          http: /health/ready
-          interval: 1m30s
-          timeout: 500ms
-          retries: 5
-          start_interval: 100ms
-          start_timeout: 2m
-        user: www
-        working_dir: web
-        stop_grace_period: 30s
-      api:
-        command: [uvicorn, app:main, --port, "${PORT}"]
-        port: 9000
-        env: [A=1, B=two=2, C=]
-        depends_on:
-          cache: {condition: service_started}
-          worker:
-        check: {tcp: true}
-        restart:
-          policy: on-failure
-          backoff: 1s
-          max_backoff: 1m
-          reset_after: 20
-          crashloop_after: 7
-      worker:
-        command: worker --queue jobs
-        replicas: 0
-        check:
-          exec: test -f /tmp/ready
-        restart: no
-      cache:
-        command: redis-server
-        depends_on: {}
-        restart: {policy: no}
-    components: {}
-    local:
-      state_dir: .state
-      addresses: 127.42.0.0/16
-      app_user: shopper
-    """)
+FULL = (Path(__file__).parent / "full_stack.yaml").read_text()
+"""A stack file that uses every field, and both forms of every shorthand."""
 
 
 @pytest.fixture
@@ -83,7 +25,12 @@ def full(tmp_path: Path) -> Stack:
 
 def test_every_field(full: Stack) -> None:
     services = full.spec.services
-    web, api, worker, cache = services["web"], services["api"], services["worker"], services["cache"]
+    web, api, worker, cache = (
+        services["web"],
+        services["api"],
+        services["worker"],
+        services["cache"],
+    )
     assert list(services) == ["web", "api", "worker", "cache"]
     assert web.command == ["python", "-m", "http.server", "${PORT}", "--bind", "${HOST}"]
     assert (web.replicas, web.port, web.user, web.working_dir) == (3, 8080, "www", "web")
@@ -106,12 +53,19 @@ def test_every_field(full: Stack) -> None:
     assert cache.restart.policy == "no" and cache.depends_on == {}
     assert full.spec.components == {}
     local = full.spec.local
-    assert (local.state_dir, local.addresses, local.app_user) == (".state", "127.42.0.0/16", "shopper")
+    assert (local.state_dir, local.addresses, local.app_user) == (
+        ".state",
+        "127.42.0.0/16",
+        "shopper",
+    )
 
 
 def test_depends_on_both_forms(full: Stack) -> None:
     web, api = full.spec.services["web"], full.spec.services["api"]
-    assert {k: v.condition for k, v in web.depends_on.items()} == {"api": "healthy", "cache": "healthy"}
+    assert {k: v.condition for k, v in web.depends_on.items()} == {
+        "api": "healthy",
+        "cache": "healthy",
+    }
     assert {k: v.condition for k, v in api.depends_on.items()} == {
         "cache": "started",
         "worker": "healthy",
@@ -175,7 +129,9 @@ def test_parse_stack_places_the_file_in_base_dir(tmp_path: Path) -> None:
     ("directory", "name"),
     [("My_Project", "my-project"), ("shop.api v2", "shop-api-v2"), ("2024", "stack")],
 )
-def test_name_defaults_to_the_sanitised_directory(tmp_path: Path, directory: str, name: str) -> None:
+def test_name_defaults_to_the_sanitised_directory(
+    tmp_path: Path, directory: str, name: str
+) -> None:
     base = tmp_path / directory
     base.mkdir()
     assert parse_stack("services: {}\n", "leapfrog.yaml", base).name == name
@@ -186,10 +142,10 @@ def test_absolute_state_dir(parse: Parse, tmp_path: Path) -> None:
     assert stack.state_dir == (tmp_path / "elsewhere").resolve()
 
 
-def test_state_dir_that_is_no_path(problem: Callable[[str], object]) -> None:
+def test_state_dir_that_is_no_path(problem: Callable[[str], Problem]) -> None:
     p = problem('local:\n  state_dir: "a\\0b"\n')
-    assert p.line == 2  # type: ignore[attr-defined]
-    assert "cannot use" in p.message  # type: ignore[attr-defined]
+    assert (p.line, p.field) == (2, "local.state_dir")
+    assert "cannot use" in p.message
 
 
 def test_public_api() -> None:

@@ -12,7 +12,7 @@ from leapfrog.runtime.local.commands import (
 )
 from leapfrog.runtime.local.instance import InstanceState
 from leapfrog.runtime.local.paths import StatePaths
-from leapfrog.runtime.local.readiness import Readiness, readiness
+from leapfrog.runtime.local.readiness import Readiness, readiness, timed_out
 from leapfrog.runtime.local.recovery import Leftover
 from leapfrog.runtime.local.supervisor import Supervisor
 
@@ -30,5 +30,6 @@ __all__ = [
     "run_foreground",
     "start_detached",
     "status",
+    "timed_out",
     "watch",
 ]

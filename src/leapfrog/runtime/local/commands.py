@@ -6,7 +6,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,7 +102,8 @@ def _check_ports(stack: Stack, launches: dict[str, Launch], adopt: dict[str, Any
 
 
 def run_foreground(
-    prepared: Prepared, companion: Callable[[Supervisor], Awaitable[None]] | None = None
+    prepared: Prepared,
+    companion: Callable[[Supervisor], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
     async def main() -> None:
         await serve(prepared.supervisor(), companion=companion)
@@ -142,7 +143,9 @@ def status(paths: StatePaths) -> dict[str, Any] | None:
         return None
     state["running"] = False
     for item in state.get("instances", []):
-        alive = isinstance(item.get("pid"), int) and is_running(item["pid"], item.get("start_ticks"))
+        alive = isinstance(item.get("pid"), int) and is_running(
+            item["pid"], item.get("start_ticks")
+        )
         if not alive:
             item.update(state="stopped", pid=None)
         else:

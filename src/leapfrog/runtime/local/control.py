@@ -22,6 +22,8 @@ from leapfrog.shared.errors import LeapfrogError
 __all__ = ["ControlServer", "request", "stream"]
 
 _LIMIT = 64 * 1024
+_HEARTBEAT = 1.0
+"""A watcher gets a snapshot at least this often, so it can keep its own deadlines."""
 
 
 class ControlServer:
@@ -61,7 +63,11 @@ class ControlServer:
                 await writer.wait_closed()
 
     async def _dispatch(
-        self, op: str, req: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        op: str,
+        req: dict[str, Any],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
     ) -> None:
         sup = self.supervisor
         if op == "status":
@@ -77,8 +83,10 @@ class ControlServer:
                 known = ", ".join(sorted(sup.units)) or "none"
                 await self._send(
                     writer,
-                    {"error": f"there is no unit or instance named {name!r}",
-                     "hint": f"units: {known}; an instance is UNIT-N"},
+                    {
+                        "error": f"there is no unit or instance named {name!r}",
+                        "hint": f"units: {known}; an instance is UNIT-N",
+                    },
                 )
                 return
             await self._send(writer, {"restarted": await sup.restart(name)})
@@ -86,7 +94,10 @@ class ControlServer:
             await self._send(writer, {"error": f"unknown op {op!r}"})
 
     async def _stream(
-        self, writer: asyncio.StreamWriter, reader: asyncio.StreamReader, until_stopped: bool = False
+        self,
+        writer: asyncio.StreamWriter,
+        reader: asyncio.StreamReader,
+        until_stopped: bool = False,
     ) -> None:
         sup = self.supervisor
         closed = asyncio.ensure_future(reader.read(1))
@@ -97,7 +108,9 @@ class ControlServer:
                 if until_stopped and sup.stopped.is_set():
                     return
                 stopped = asyncio.ensure_future(sup.stopped.wait())
-                await asyncio.wait({waiter, closed, stopped}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(
+                    {waiter, closed, stopped}, timeout=_HEARTBEAT, return_when=asyncio.FIRST_COMPLETED
+                )
                 stopped.cancel()
                 waiter.cancel()
                 if closed.done():

@@ -12,7 +12,8 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from leapfrog.runtime.local.control import ControlServer
 from leapfrog.runtime.local.supervisor import Supervisor
@@ -24,7 +25,7 @@ __all__ = ["detach", "serve"]
 async def serve(
     supervisor: Supervisor,
     on_ready: Callable[[], None] = lambda: None,
-    companion: Callable[[Supervisor], Awaitable[None]] | None = None,
+    companion: Callable[[Supervisor], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
     """Start everything, run until asked to stop (signal or `down`), then stop everything."""
     loop = asyncio.get_running_loop()

@@ -25,6 +25,8 @@ from leapfrog.shared.procs import kill_group, process_start_time
 __all__ = ["Instance", "InstanceState", "SpawnError"]
 
 _LOG_ROTATE_BYTES = 10 * 1024 * 1024
+NO_CHECK_SETTLE = 0.5
+"""An instance without a check counts as healthy once it has stayed up this long."""
 
 
 class InstanceState(enum.StrEnum):
@@ -69,6 +71,7 @@ class Instance:
         self._proc: subprocess.Popen[bytes] | None = None
         self._exited: asyncio.Future[int | None] | None = None
         self._stopping = asyncio.Event()
+        self._first_spawn = time.monotonic()
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -85,6 +88,7 @@ class Instance:
         self._stopping = asyncio.Event()
         self.failure = None
         self.completed = False
+        self._first_spawn = time.monotonic()
         self._task = asyncio.get_running_loop().create_task(self._run(adopt), name=self.name)
 
     def wait_for(self, detail: str) -> None:
@@ -104,7 +108,7 @@ class Instance:
                 self._set(InstanceState.STOPPED, str(exc))
                 return
             spawned = time.monotonic()
-            health = asyncio.get_running_loop().create_task(self._health_loop(spawned))
+            health = asyncio.get_running_loop().create_task(self._health_loop())
             assert self._exited is not None
             code = await self._exited
             health.cancel()
@@ -125,7 +129,9 @@ class Instance:
             self.restarts += 1
             detail = f"{describe_exit(code)}; restarting in {format_duration(backoff)}"
             if self._crashes_in_a_row >= self.launch.restart.crashloop_after:
-                self.failure = f"crash loop: {self._crashes_in_a_row} crashes in a row, last {detail}"
+                self.failure = (
+                    f"crash loop: {self._crashes_in_a_row} crashes in a row, last {detail}"
+                )
                 self._set(InstanceState.CRASHLOOP, detail, pid_changed=True)
             else:
                 self._set(InstanceState.STARTING, detail, pid_changed=True)
@@ -253,9 +259,10 @@ class Instance:
         assert check.exec is not None
         return await exec_probe(check.exec, launch.env, launch.cwd, check.timeout)
 
-    async def _health_loop(self, spawned: float) -> None:
+    async def _health_loop(self) -> None:
         check = self.launch.check
         if check is None:
+            await asyncio.sleep(NO_CHECK_SETTLE)
             self._healthy_once = True
             self.failure = None
             self._set(InstanceState.HEALTHY, "running (no check)")
@@ -269,7 +276,7 @@ class Instance:
                     self._healthy_once = True
                     self.failure = None
                     self._set(InstanceState.HEALTHY, detail)
-                elif time.monotonic() - spawned > check.start_timeout:
+                elif time.monotonic() - self._first_spawn > check.start_timeout:
                     if self.failure is None:
                         limit = format_duration(check.start_timeout)
                         self.failure = f"not healthy within {limit}: {detail}"

@@ -164,7 +164,9 @@ def build_launches(stack: Stack, plan: Plan, paths: StatePaths) -> dict[str, lis
                 where = f"services.{unit_name}.{field_name}"
                 raise LeapfrogError(
                     f"{stack.path.name}:{stack.line_of(where)}: {where}: ${{{exc.name}}} is not set",
-                    hint="known variables: " + ", ".join(sorted(env)) + "; write $$ for a literal $",
+                    hint="known variables: "
+                    + ", ".join(sorted(env))
+                    + "; write $$ for a literal $",
                 ) from None
             launches.append(
                 Launch(

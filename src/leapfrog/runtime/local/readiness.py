@@ -5,15 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["Readiness", "readiness"]
+__all__ = ["Readiness", "readiness", "timed_out"]
 
 
 @dataclass(frozen=True)
 class Readiness:
-    verdict: Literal["waiting", "ready", "failed", "stopped"]
+    verdict: Literal["waiting", "ready", "failed", "stopped", "timeout"]
     failures: list[dict[str, Any]]
     healthy: int
     total: int
+
+
+def timed_out(snapshot: dict[str, Any], waited: str) -> Readiness:
+    """The verdict when the caller stopped waiting: every instance not yet up has failed."""
+    instances = snapshot.get("instances", [])
+    late = [
+        {**i, "failure": i.get("failure") or f"not healthy within {waited}: {i.get('detail')}"}
+        for i in instances
+        if not (i.get("state") == "healthy" or i.get("completed"))
+    ]
+    return Readiness("timeout", late, len(instances) - len(late), len(instances))
 
 
 def readiness(snapshot: dict[str, Any]) -> Readiness:

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 from leapfrog.plan import Plan
@@ -58,6 +58,9 @@ class Supervisor:
 
     def _changed(self, instance: Instance, pid_changed: bool) -> None:
         self.version += 1
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        pid = f" pid={instance.pid}" if instance.pid else ""
+        print(f"{stamp} {instance.name} {instance.state}{pid}: {instance.detail}", flush=True)
         unit = instance.launch.unit
         group = self.units[unit]
         if all(i.state == InstanceState.HEALTHY or i.completed for i in group):
@@ -70,9 +73,9 @@ class Supervisor:
             loop = asyncio.get_running_loop()
             self._write_handle = loop.call_later(_STATE_WRITE_DELAY, self.write_state)
 
-    async def changed(self) -> None:
-        """Return at the next change of any instance."""
-        await self._change.wait()
+    def changed(self) -> Coroutine[Any, Any, bool]:
+        """Awaitable that returns at the next change after this call (not after its first await)."""
+        return self._change.wait()
 
     def snapshot(self) -> dict[str, Any]:
         return {

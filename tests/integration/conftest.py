@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from leapfrog.testing import StackDir
+
+APPS = Path(__file__).parent / "apps"
+# Services may run as the unprivileged app user, who cannot reach a Python under /root.
+PYTHON = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+
+
+@pytest.fixture
+def stack() -> Iterator[StackDir]:
+    with StackDir() as made:
+        made.copy_in(APPS / "tiny.py")
+        yield made
+
+
+def tiny(name: str, port: int, *, extra: str = "", env: dict[str, str] | None = None) -> str:
+    """YAML for a service running tests/integration/apps/tiny.py."""
+    env_lines = "".join(f"\n      {k}: '{v}'" for k, v in (env or {}).items())
+    env_block = f"\n    env:{env_lines}" if env else ""
+    return (
+        f"  {name}:\n"
+        f"    command: {PYTHON} tiny.py\n"
+        f"    port: {port}\n"
+        f"    check: {{http: /health}}{env_block}\n"
+        + "".join(f"    {line}\n" for line in extra.strip().splitlines() if line)
+    )
