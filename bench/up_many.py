@@ -90,22 +90,22 @@ def _is_zombie(pid: int) -> bool:
 
 
 def marked_processes(marker: str) -> list[int]:
-    """Live processes of this run: the marker is in their environment or command line.
+    """Live processes of this run, found by their environment.
 
-    leapfrog's instances carry it in LEAPFROG_STACK (the stack names contain it), its
-    supervisor in the stack file path of its command line, baseline processes in
-    LEAPFROG_BENCH. Zombies have exited and are left out.
+    The supervisor and baseline processes carry LEAPFROG_BENCH=<marker> (this script sets
+    it), leapfrog's instances LEAPFROG_STACK=<marker>-... (the stacks are named so).
+    Zombies have exited and are left out.
     """
-    needle = marker.encode()
+    needles = (f"LEAPFROG_BENCH={marker}\0".encode(), f"LEAPFROG_STACK={marker}-".encode())
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         try:
-            blob = _read(f"/proc/{entry.name}/cmdline") + _read(f"/proc/{entry.name}/environ")
+            environ = _read(f"/proc/{entry.name}/environ")
         except OSError:
             continue
-        if needle in blob and not _is_zombie(int(entry.name)):
+        if any(n in environ for n in needles) and not _is_zombie(int(entry.name)):
             found.append(int(entry.name))
     return found
 
@@ -268,9 +268,16 @@ class Workspace:
             raise BenchError(f"`leapfrog {' '.join(args)}` exited {code}:\n{_tail(text)}")
         return text
 
-    def supervisor_pid(self, stack: Path) -> int:
-        state = json.loads((stack.parent / ".leapfrog" / "run" / "state.json").read_text())
-        return int(state["supervisor"]["pid"])
+    def supervisor_memory(self, stack: Path) -> tuple[int, float, float]:
+        """(pid, VmRSS MiB, VmHWM MiB) of the stack's supervisor, whose pid is in state.json."""
+        state_file = stack.parent / ".leapfrog" / "run" / "state.json"
+        try:
+            pid = int(json.loads(state_file.read_text())["supervisor"]["pid"])
+            return (pid, *rss_mb(pid))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise BenchError(
+                f"cannot read the supervisor's memory via {state_file}: {exc}"
+            ) from None
 
     def down(self, stack: Path) -> list[str]:
         """`leapfrog down`, then check that nothing of this run is left; returns problems."""
@@ -336,7 +343,7 @@ def leapfrog_round(ws: Workspace, stack: Path, count: int) -> tuple[float, float
         silent = [i["name"] for i in instances if not http_ok(i["address"], i["port"])]
         if silent:
             raise BenchError(f"reported healthy but GET /health fails: {', '.join(silent)}")
-        rss, _ = rss_mb(ws.supervisor_pid(stack))
+        _, rss, _ = ws.supervisor_memory(stack)
     finally:
         problems = ws.down(stack)
     return elapsed, rss, problems
@@ -437,8 +444,7 @@ def memory_round(ws: Workspace, units: int) -> dict[str, Any]:
         if code != 0:
             raise BenchError(f"`leapfrog up -d` ({units} units) exited {code}:\n{_tail(text)}")
         time.sleep(SETTLE)
-        pid = ws.supervisor_pid(stack)
-        rss, peak = rss_mb(pid)
+        pid, rss, peak = ws.supervisor_memory(stack)
     finally:
         problems = ws.down(stack)
     return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import pwd
 import signal
@@ -30,9 +31,9 @@ def start_times(stack: StackDir, instance: str) -> list[float]:
 
 CRASHER = (
     "  crasher:\n"
-    f"    command: {PYTHON} -c \"import os,time; "
+    f'    command: {PYTHON} -c "import os,time; '
     "open(os.environ['LEAPFROG_DATA_DIR']+'/events','a').write(f'start {time.time()}\\\\n'); "
-    "raise SystemExit(3)\"\n"
+    'raise SystemExit(3)"\n'
 )
 
 
@@ -40,7 +41,8 @@ def test_crash_restarts_with_exponential_backoff(stack: StackDir) -> None:
     stack.write(
         "services:\n"
         + CRASHER
-        + "    restart: {policy: on-failure, backoff: 200ms, max_backoff: 5s, crashloop_after: 50}\n"
+        + "    restart: {policy: on-failure, backoff: 200ms, max_backoff: 5s,"
+        + " crashloop_after: 50}\n"
         + tiny("web", 8000)
     )
     result = stack.up("--timeout", "1s")
@@ -51,9 +53,9 @@ def test_crash_restarts_with_exponential_backoff(stack: StackDir) -> None:
         timeout=20,
         what="five starts of crasher",
     )
-    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
     # 0.2, 0.4, 0.8, 1.6 s: each wait about twice the one before.
-    for earlier, later in zip(gaps, gaps[1:], strict=False):
+    for earlier, later in itertools.pairwise(gaps):
         assert later > earlier * 1.5, gaps
     item = stack.instance("crasher-1")
     assert item["restarts"] >= 4
@@ -62,7 +64,9 @@ def test_crash_restarts_with_exponential_backoff(stack: StackDir) -> None:
 
 def test_crash_loop_is_reported(stack: StackDir) -> None:
     stack.write(
-        "services:\n" + CRASHER + "    restart: {policy: always, backoff: 50ms, crashloop_after: 3}\n"
+        "services:\n"
+        + CRASHER
+        + "    restart: {policy: always, backoff: 50ms, crashloop_after: 3}\n"
     )
     result = stack.up()
     assert result.code == 1
@@ -89,9 +93,9 @@ def test_restart_policy_always_restarts_after_clean_exit(stack: StackDir) -> Non
     stack.write(
         "services:\n"
         "  once:\n"
-        f"    command: {PYTHON} -c \"import os,time; "
+        f'    command: {PYTHON} -c "import os,time; '
         "open(os.environ['LEAPFROG_DATA_DIR']+'/events','a').write(f'start {time.time()}\\\\n'); "
-        "time.sleep(0.7)\"\n"
+        'time.sleep(0.7)"\n'
         "    restart: {policy: always, backoff: 100ms, crashloop_after: 100}\n"
     )
     assert stack.up().code == 0
@@ -104,9 +108,11 @@ def test_killed_instance_is_restarted(stack: StackDir) -> None:
     first = stack.instance("web-1")["pid"]
     os.kill(first, signal.SIGKILL)
     item = wait_until(
-        lambda: (i := stack.instance("web-1"))["pid"] not in (None, first)
-        and i["state"] == "healthy"
-        and i,
+        lambda: (
+            (i := stack.instance("web-1"))["pid"] not in (None, first)
+            and i["state"] == "healthy"
+            and i
+        ),
         timeout=10,
         what="web-1 restarted and healthy",
     )
@@ -174,8 +180,10 @@ def test_up_after_supervisor_crash_adopts_unchanged_instances(stack: StackDir) -
     # an adopted instance is still supervised: kill it and it comes back
     os.kill(after["web-1"], signal.SIGKILL)
     wait_until(
-        lambda: (i := stack.instance("web-1"))["pid"] not in (None, after["web-1"])
-        and i["state"] == "healthy",
+        lambda: (
+            (i := stack.instance("web-1"))["pid"] not in (None, after["web-1"])
+            and i["state"] == "healthy"
+        ),
         timeout=10,
         what="adopted web-1 restarted",
     )
@@ -191,7 +199,7 @@ def test_port_conflict_names_the_holder(stack: StackDir) -> None:
         stack.write("services:\n" + tiny("web", port))
         result = stack.up()
         assert result.code == 1
-        assert f"cannot listen on" in result.stderr and f":{port}" in result.stderr
+        assert "cannot listen on" in result.stderr and f":{port}" in result.stderr
         assert f"pid {os.getpid()}" in result.stderr
         assert "leapfrog.yaml:" in result.stderr
         assert "change `port:`" in result.stderr
@@ -223,9 +231,11 @@ def test_foreground_up_stops_cleanly_on_ctrl_c(stack: StackDir) -> None:
     )
     try:
         wait_until(
-            lambda: (stack.root / ".leapfrog/run/state.json").exists()
-            and all(i["state"] == "healthy" for i in stack.status())
-            and len(stack.status()) == 2,
+            lambda: (
+                (stack.root / ".leapfrog/run/state.json").exists()
+                and all(i["state"] == "healthy" for i in stack.status())
+                and len(stack.status()) == 2
+            ),
             timeout=20,
             what="foreground stack healthy",
         )
@@ -246,7 +256,8 @@ def test_services_run_as_the_app_user_when_root(stack: StackDir) -> None:
     stack.write(
         "services:\n"
         "  who:\n"
-        "    command: /bin/sh -c 'id -un > \"$LEAPFROG_DATA_DIR/whoami\"; echo \"$HOME\"; exec sleep 300'\n"
+        '    command: /bin/sh -c \'id -un > "$LEAPFROG_DATA_DIR/whoami";'
+        ' echo "$HOME"; exec sleep 300\'\n'
         "  boss:\n"
         "    command: /bin/sh -c 'id -un > \"$LEAPFROG_DATA_DIR/whoami\"; exec sleep 300'\n"
         "    user: root\n"

@@ -76,10 +76,8 @@ def test_addresses_are_stable_across_restarts(stack: StackDir) -> None:
 
 def test_environment_reaches_instances(stack: StackDir) -> None:
     stack.write(
-        "services:\n"
-        + tiny("api", 8000, extra="replicas: 2")
-        + "  env-dump:\n"
-        f"    command: {PYTHON} -c \"import os,json; "
+        "services:\n" + tiny("api", 8000, extra="replicas: 2") + "  env-dump:\n"
+        f'    command: {PYTHON} -c "import os,json; '
         "open(os.environ['LEAPFROG_DATA_DIR']+'/env','w').write(json.dumps(dict(os.environ)))\"\n"
         "    depends_on: [api]\n"
         "    restart: 'no'\n"

@@ -30,7 +30,7 @@ def log_files(paths: StatePaths, names: tuple[str, ...]) -> dict[str, Path]:
             units = sorted({k.rsplit("-", 1)[0] for k in available if k != "supervisor"})
             raise LeapfrogError(
                 f"no logs for {name!r}",
-                hint=f"known: {', '.join(units + ['supervisor']) or 'none yet (is the stack up?)'}",
+                hint=f"known: {', '.join([*units, 'supervisor']) or 'none yet (is the stack up?)'}",
             )
         chosen.update(matches)
     return chosen

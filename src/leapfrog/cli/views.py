@@ -89,8 +89,9 @@ def follow_startup(
             if seen.get(item["name"]) != key:
                 seen[item["name"]] = key
                 elapsed = time.monotonic() - started
+                detail = item.get("detail", "")
                 console.print(
-                    f"{elapsed:6.2f}s  {item['name']:<24} {item['state']:<10} {item.get('detail', '')}",
+                    f"{elapsed:6.2f}s  {item['name']:<24} {item['state']:<10} {detail}",
                     highlight=False,
                     markup=False,
                 )

@@ -208,7 +208,8 @@ class ServiceSpec(_Model):
         "mapping name -> {condition: healthy|started}.",
     )
     check: CheckSpec | None = Field(
-        None, description="Health check; without one an instance is healthy once it has run for 500ms."
+        None,
+        description="Health check; without one an instance is healthy once it has run for 500ms.",
     )
     restart: RestartSpec = Field(default_factory=RestartSpec, description="Restart policy.")
     user: str | None = Field(

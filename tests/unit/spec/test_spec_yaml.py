@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -278,16 +277,6 @@ def test_directory_instead_of_file(tmp_path: Path) -> None:
     (p,) = info.value.problems
     assert "is a directory" in p.message
     assert p.hint is not None and "leapfrog.yaml" in p.hint
-
-
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_file(tmp_path: Path) -> None:
-    path = tmp_path / "leapfrog.yaml"
-    path.write_text("services: {}\n")
-    path.chmod(0)
-    with pytest.raises(SpecError) as info:
-        load_stack(path)
-    assert "permission denied" in info.value.problems[0].message
 
 
 def test_unreadable_file_without_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -109,7 +109,9 @@ class ControlServer:
                     return
                 stopped = asyncio.ensure_future(sup.stopped.wait())
                 await asyncio.wait(
-                    {waiter, closed, stopped}, timeout=_HEARTBEAT, return_when=asyncio.FIRST_COMPLETED
+                    {waiter, closed, stopped},
+                    timeout=_HEARTBEAT,
+                    return_when=asyncio.FIRST_COMPLETED,
                 )
                 stopped.cancel()
                 waiter.cancel()

@@ -163,7 +163,8 @@ def build_launches(stack: Stack, plan: Plan, paths: StatePaths) -> dict[str, lis
             except UnknownVariable as exc:
                 where = f"services.{unit_name}.{field_name}"
                 raise LeapfrogError(
-                    f"{stack.path.name}:{stack.line_of(where)}: {where}: ${{{exc.name}}} is not set",
+                    f"{stack.path.name}:{stack.line_of(where)}: {where}: "
+                    f"${{{exc.name}}} is not set",
                     hint="known variables: "
                     + ", ".join(sorted(env))
                     + "; write $$ for a literal $",

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from leapfrog.runtime.local.addresses import AddressBook, default_network
+from leapfrog.shared.errors import LeapfrogError
+
+
+def test_default_network_is_loopback_and_not_127_0() -> None:
+    for i in range(50):
+        net = default_network(Path(f"/some/stack/{i}/.leapfrog"))
+        assert net.subnet_of(ipaddress.IPv4Network("127.0.0.0/8"))
+        assert not str(net).startswith("127.0.")
+        assert net.prefixlen == 16
+
+
+def test_addresses_are_unique_and_kept(tmp_path: Path) -> None:
+    net = ipaddress.IPv4Network("127.42.0.0/16")
+    book = AddressBook(tmp_path / "a.json", net)
+    first = book.assign(["web-1", "web-2", "db-1"])
+    assert len(set(first.values())) == 3
+    assert all(not a.endswith((".0", ".1", ".255")) for a in first.values())
+    again = AddressBook(tmp_path / "a.json", net).assign(["db-1", "web-3", "web-1"])
+    assert again["db-1"] == first["db-1"] and again["web-1"] == first["web-1"]
+    assert again["web-3"] not in first.values()
+
+
+def test_network_change_starts_over(tmp_path: Path) -> None:
+    AddressBook(tmp_path / "a.json", ipaddress.IPv4Network("127.42.0.0/16")).assign(["x-1"])
+    other = AddressBook(tmp_path / "a.json", ipaddress.IPv4Network("127.43.0.0/24"))
+    assert other.assign(["x-1"])["x-1"].startswith("127.43.0.")
+
+
+def test_full_network_says_what_to_do(tmp_path: Path) -> None:
+    book = AddressBook(tmp_path / "a.json", ipaddress.IPv4Network("127.44.0.0/24"))
+    with pytest.raises(LeapfrogError) as info:
+        book.assign([f"s-{i}" for i in range(300)])
+    assert info.value.hint is not None and "larger network" in info.value.hint

@@ -1,0 +1,69 @@
+"""The dependency graph: order, levels, dependents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from leapfrog.plan import build_plan, instance_name
+from leapfrog.spec import SpecError, parse_stack
+
+
+def plan_of(text: str):  # type: ignore[no-untyped-def]
+    return build_plan(parse_stack(text, "leapfrog.yaml", Path("/tmp")))
+
+
+DIAMOND = """
+services:
+  db: {command: x}
+  cache: {command: x}
+  api: {command: x, depends_on: [db, cache]}
+  worker: {command: x, depends_on: {db: {condition: started}}}
+  web: {command: x, depends_on: [api], replicas: 3}
+"""
+
+
+def test_order_puts_every_unit_after_its_dependencies() -> None:
+    plan = plan_of(DIAMOND)
+    position = {name: i for i, name in enumerate(plan.order)}
+    for name, unit in plan.units.items():
+        for dep in unit.depends_on:
+            assert position[dep] < position[name]
+
+
+def test_levels_group_units_that_can_start_together() -> None:
+    assert plan_of(DIAMOND).levels() == [["cache", "db"], ["api", "worker"], ["web"]]
+
+
+def test_dependents_and_conditions() -> None:
+    plan = plan_of(DIAMOND)
+    assert plan.dependents("db") == ("api", "worker")
+    assert plan.dependents("web") == ()
+    assert plan.units["worker"].depends_on == {"db": "started"}
+    assert plan.units["api"].depends_on == {"db": "healthy", "cache": "healthy"}
+
+
+def test_instances_are_named_unit_dash_index() -> None:
+    plan = plan_of(DIAMOND)
+    assert plan.units["web"].instance_names() == ["web-1", "web-2", "web-3"]
+    assert instance_name("db", 7) == "db-7"
+
+
+def test_zero_replicas_have_no_instances() -> None:
+    plan = plan_of("services:\n  off: {command: x, replicas: 0}\n")
+    assert plan.units["off"].instance_names() == []
+
+
+def test_independent_units_share_one_level() -> None:
+    text = "services:\n" + "".join(f"  s{i}: {{command: x}}\n" for i in range(20))
+    levels = plan_of(text).levels()
+    assert len(levels) == 1 and len(levels[0]) == 20
+
+
+def test_cycles_never_reach_the_plan() -> None:
+    with pytest.raises(SpecError) as info:
+        plan_of(
+            "services:\n  a: {command: x, depends_on: [b]}\n  b: {command: x, depends_on: [a]}\n"
+        )
+    assert "a -> b -> a" in str(info.value) or "b -> a -> b" in str(info.value)
