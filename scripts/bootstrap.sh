@@ -46,8 +46,11 @@ PY=/usr/bin/python3.11
 [ -x "$PY" ] || PY="$(command -v python3)"
 export UV_PYTHON_DOWNLOADS=never
 if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import leapfrog' 2>/dev/null \
-   || [ uv.lock -nt .venv/.synced ]; then
+   || [ ! -e .venv/.synced-v2 ] || [ uv.lock -nt .venv/.synced-v2 ]; then
   say "syncing .venv (Python packages from uv.lock)"
-  "$UV" sync --frozen --quiet --python "$PY"
-  touch .venv/.synced
+  # Bytecode is compiled now, once: a shell with PYTHONDONTWRITEBYTECODE would otherwise
+  # recompile every module on every `leapfrog` command.
+  "$UV" sync --frozen --quiet --compile-bytecode --python "$PY"
+  touch .venv/.synced-v2
 fi
+.venv/bin/python -m compileall -q src >/dev/null

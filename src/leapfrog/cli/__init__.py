@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 from pathlib import Path
+
+STARTED = time.monotonic()
+"""When the command started, before its heavy imports: what the user waits for."""
 
 __all__ = ["main"]
 

@@ -125,7 +125,7 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
     (exit 1, with its last log lines); the platform keeps running either way.
     Without -d, runs in the foreground until Ctrl-C, which stops everything.
     """
-    started = time.monotonic()
+    started = _started()
     stack = _stack(ctx, stack_file)
     prepared = local.prepare(stack, on_cleanup=_cleaned)
     for name in prepared.adopt:
@@ -138,6 +138,12 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
         return
     local.run_foreground(prepared, companion=_foreground_view(stack, started))
     console.print("stopped.")
+
+
+def _started() -> float:
+    import leapfrog.cli
+
+    return leapfrog.cli.STARTED
 
 
 def _foreground_view(stack: Stack, started: float) -> Any:

@@ -89,7 +89,9 @@ class CheckSpec(_Model):
         description="Consecutive failed probes that make a healthy instance unhealthy.",
     )
     start_interval: Duration = Field(
-        0.05, description="Time between probes while the instance is starting."
+        0.02,
+        description="First gap between probes while the instance is starting; "
+        "it grows by 10% per probe up to 1s.",
     )
     start_timeout: Duration = Field(
         60.0, description="An instance not healthy this long after it started has failed to start."

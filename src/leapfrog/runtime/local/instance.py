@@ -237,8 +237,9 @@ class Instance:
                 await exited
             kill_group(pid, signal.SIGKILL)  # whatever the leader left behind in its group
         if self._task is not None:
-            await self._task
-        self._set(InstanceState.STOPPED, "stopped", pid_changed=True)
+            await self._task  # its last act is to record the instance as stopped
+        else:
+            self._set(InstanceState.STOPPED, "stopped", pid_changed=True)
 
     async def restart(self) -> None:
         await self.stop()
@@ -283,7 +284,7 @@ class Instance:
                         self._set(InstanceState.UNHEALTHY, detail)
                     delay = check.interval
                 else:
-                    delay = min(delay * 1.25, 1.0, check.interval)
+                    delay = min(delay * 1.1, 1.0, check.interval)
             elif ok:
                 failures = 0
                 if self.state != InstanceState.HEALTHY:

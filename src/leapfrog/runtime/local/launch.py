@@ -7,6 +7,7 @@ be created) is reported up front, naming the stack file line.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import json
@@ -47,7 +48,7 @@ class Launch:
     stop_signal: str
     stop_grace_period: float
 
-    @property
+    @functools.cached_property
     def config_hash(self) -> str:
         """Changes whenever a running instance would have to be restarted to match the spec."""
         ident = {

@@ -47,7 +47,8 @@ class Supervisor:
         self._healthy = {unit: asyncio.Event() for unit in self.units}
         self._change = asyncio.Event()
         self.version = 0
-        self._write_handle: asyncio.TimerHandle | None = None
+        self._write_handle: asyncio.Handle | None = None
+        self._write_soon = False
         self._starters: list[asyncio.Task[None]] = []
         self.stop_requested = asyncio.Event()
         self.stopped = asyncio.Event()
@@ -67,11 +68,17 @@ class Supervisor:
             self._healthy[unit].set()
         self._change.set()
         self._change = asyncio.Event()
-        if pid_changed:
-            self.write_state()  # a pid must be on disk before anything else can go wrong
+        loop = asyncio.get_running_loop()
+        if pid_changed and (self._write_handle is None or not self._write_soon):
+            # A new pid goes to disk at the end of this loop turn: one write for a whole
+            # batch of spawns, and still before the supervisor does anything else.
+            if self._write_handle is not None:
+                self._write_handle.cancel()
+            self._write_handle = loop.call_soon(self.write_state)
+            self._write_soon = True
         elif self._write_handle is None:
-            loop = asyncio.get_running_loop()
             self._write_handle = loop.call_later(_STATE_WRITE_DELAY, self.write_state)
+            self._write_soon = False
 
     def changed(self) -> Coroutine[Any, Any, bool]:
         """Awaitable that returns at the next change after this call (not after its first await)."""
