@@ -14,6 +14,8 @@ APT_NEEDS=(
   "/usr/bin/python3.11 python3.11"
   "useradd passwd"
   "ps procps"
+  "curl curl"
+  "make make"
 )
 missing=()
 for pair in "${APT_NEEDS[@]}"; do

@@ -278,3 +278,14 @@ def test_services_run_as_the_app_user_when_root(stack: StackDir) -> None:
     assert boss.strip() == "root"
     time.sleep(0.1)
     assert str(stack.root / ".leapfrog/data/who-1") in stack.log("who-1")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root")
+def test_app_user_that_cannot_enter_the_stack_dir_gets_a_clear_error(stack: StackDir) -> None:
+    stack.write("services:\n  web:\n    command: /bin/sleep 300\n")
+    stack.root.chmod(0o700)
+    result = stack.up()
+    assert result.code == 1
+    assert f"cannot enter {stack.root}" in result.stderr
+    assert f"chmod o+x {stack.root}" in result.stderr
+    stack.root.chmod(0o755)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import grp
 import pwd
 import shutil
+import stat
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
-__all__ = ["UnixUser", "UserError", "ensure_user", "lookup_user"]
+__all__ = ["UnixUser", "UserError", "blocked_at", "ensure_user", "lookup_user"]
 
 
 class UserError(Exception):
@@ -59,3 +62,30 @@ def ensure_user(name: str) -> UnixUser:
             f"create it yourself (useradd --system {name}) or set local.app_user"
         )
     return created
+
+
+def blocked_at(path: Path, user: UnixUser) -> Path | None:
+    """The first directory on the way to `path` that `user` may not enter, if any.
+
+    Checked from the mode bits, since the supervisor runs as root and os.access would
+    answer for root.
+    """
+    groups = {user.gid} | {g.gr_gid for g in grp.getgrall() if user.name in g.gr_mem}
+    current = Path("/")
+    for part in path.resolve().parts[1:]:
+        current = current / part
+        try:
+            info = current.stat()
+        except OSError:
+            return current
+        if not stat.S_ISDIR(info.st_mode):
+            break
+        if info.st_uid == user.uid:
+            allowed = info.st_mode & stat.S_IXUSR
+        elif info.st_gid in groups:
+            allowed = info.st_mode & stat.S_IXGRP
+        else:
+            allowed = info.st_mode & stat.S_IXOTH
+        if not allowed:
+            return current
+    return None

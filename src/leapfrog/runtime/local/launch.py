@@ -21,7 +21,7 @@ from leapfrog.runtime.local.addresses import AddressBook, default_network
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.shared.envsubst import UnknownVariable, substitute
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.shared.users import UnixUser, UserError, ensure_user, lookup_user
+from leapfrog.shared.users import UnixUser, UserError, blocked_at, ensure_user, lookup_user
 from leapfrog.spec import CheckSpec, RestartSpec, Stack
 
 __all__ = ["Launch", "build_launches"]
@@ -107,6 +107,18 @@ def _base_env(user: UnixUser | None, data_dir: Path) -> dict[str, str]:
     return env
 
 
+def _check_reachable(stack: Stack, unit: str, cwd: Path, user: UnixUser) -> None:
+    blocked = blocked_at(cwd, user)
+    if blocked is not None:
+        mode = oct(blocked.stat().st_mode & 0o777) if blocked.exists() else "missing"
+        raise LeapfrogError(
+            f"services.{unit} runs as user {user.name}, who cannot enter {blocked} "
+            f"(mode {mode}), on the way to its working directory {cwd}",
+            hint=f"let others enter it (chmod o+x {blocked}), or set `user:` for the service "
+            f"({stack.path.name}:{stack.line_of(f'services.{unit}')})",
+        )
+
+
 def _dependency_endpoints(plan: Plan, unit: Unit, addresses: dict[str, str]) -> dict[str, str]:
     """`<DEP>_ENDPOINTS=addr:port,...` for each dependency, so services find each other
     before (and without) a service catalog."""
@@ -140,6 +152,8 @@ def build_launches(stack: Stack, plan: Plan, paths: StatePaths) -> dict[str, lis
                 f"services.{unit_name}.working_dir: {cwd} is not a directory",
                 hint="create it, or fix the path (it is relative to the stack file)",
             )
+        if user is not None:
+            _check_reachable(stack, unit_name, cwd, user)
         launches = []
         for index, name in enumerate(unit.instance_names(), start=1):
             data_dir = paths.instance_data(name)
