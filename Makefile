@@ -13,7 +13,6 @@ demo: bootstrap
 	@scripts/demo-prepare.sh $(STACK)
 	@$(LEAPFROG) -f $(STACK) down >/dev/null
 	@$(LEAPFROG) -f $(STACK) up -d
-	@$(LEAPFROG) -f $(STACK) status
 	@scripts/demo-tour.sh $(STACK)
 
 down: bootstrap

@@ -4,8 +4,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 STACK="${1:-examples/leapfrog.yaml}"
 LF=".venv/bin/leapfrog -f $STACK"
-first=$($LF status --json | .venv/bin/python -c \
-  'import json,sys; i=[x for x in json.load(sys.stdin) if x["port"]][0]; print(f"{i[\"address\"]}:{i[\"port\"]}")')
+first=$($LF status --json | .venv/bin/python -c '
+import json, sys
+item = next(i for i in json.load(sys.stdin) if i["port"])
+print(item["address"] + ":" + str(item["port"]))
+')
 cat <<TXT
 
 The example platform is up. Where to look:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from rich.console import Console
 
 from leapfrog import __version__
 from leapfrog.cli import views
+from leapfrog.cli.foreground import foreground_view
 from leapfrog.cli.logs import follow_logs, show_logs
 from leapfrog.runtime import local
 from leapfrog.shared.durations import parse_duration
@@ -23,6 +25,9 @@ __all__ = ["cli"]
 
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+for _console in (console, err):
+    if not _console.is_terminal:  # logs and pipes: no wrapping at rich's default 80 columns
+        _console.width = max(_console.width, 160)
 
 
 class _Duration(click.ParamType):  # type: ignore[type-arg]
@@ -136,7 +141,12 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
         verdict, snapshot = views.follow_with_deadline(snapshots, console, started, timeout)
         _report(stack, verdict, snapshot, started, detached=True)
         return
-    local.run_foreground(prepared, companion=_foreground_view(stack, started))
+
+    def report(verdict: local.Readiness, snapshot: dict[str, Any]) -> None:
+        with contextlib.suppress(LeapfrogError):  # in the foreground, failures are shown, not fatal
+            _report(stack, verdict, snapshot, started, detached=False)
+
+    local.run_foreground(prepared, companion=foreground_view(console, started, report))
     console.print("stopped.")
 
 
@@ -144,35 +154,6 @@ def _started() -> float:
     import leapfrog.cli
 
     return leapfrog.cli.STARTED
-
-
-def _foreground_view(stack: Stack, started: float) -> Any:
-    async def view(supervisor: local.Supervisor) -> None:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        snapshots: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-        async def feed() -> None:
-            while True:
-                snapshots.put_nowait(supervisor.snapshot())
-                await supervisor.changed()
-
-        feeder = loop.create_task(feed())
-
-        def iterate() -> Any:
-            while True:
-                yield asyncio.run_coroutine_threadsafe(snapshots.get(), loop).result()
-
-        try:
-            verdict, snapshot = await asyncio.to_thread(
-                views.follow_startup, iterate(), console, started
-            )
-            _report(stack, verdict, snapshot, started, detached=False)
-        finally:
-            feeder.cancel()
-
-    return view
 
 
 def _report(

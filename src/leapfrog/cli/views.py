@@ -16,7 +16,13 @@ from leapfrog.runtime.local import Readiness, readiness, timed_out
 from leapfrog.shared.durations import format_duration
 from leapfrog.shared.files import tail_lines
 
-__all__ = ["follow_startup", "follow_with_deadline", "print_failures", "status_table"]
+__all__ = [
+    "follow_startup",
+    "follow_with_deadline",
+    "print_changes",
+    "print_failures",
+    "status_table",
+]
 
 STATE_STYLE = {
     "starting": "yellow",
@@ -84,20 +90,27 @@ def follow_startup(
     seen: dict[str, str] = {}
     for last in stream:
         verdict = readiness(last)
-        for item in last.get("instances", []):
-            key = f"{item['state']} {item.get('detail')}"
-            if seen.get(item["name"]) != key:
-                seen[item["name"]] = key
-                elapsed = time.monotonic() - started
-                detail = item.get("detail", "")
-                console.print(
-                    f"{elapsed:6.2f}s  {item['name']:<24} {item['state']:<10} {detail}",
-                    highlight=False,
-                    markup=False,
-                )
+        print_changes(last, seen, console, started)
         if verdict.verdict != "waiting":
             break
     return verdict, last
+
+
+def print_changes(
+    snapshot: dict[str, Any], seen: dict[str, str], console: Console, started: float
+) -> None:
+    """One line per instance whose state or detail changed since `seen` (updated in place)."""
+    for item in snapshot.get("instances", []):
+        detail = item.get("detail", "")
+        key = f"{item['state']} {detail}"
+        if seen.get(item["name"]) != key:
+            seen[item["name"]] = key
+            elapsed = time.monotonic() - started
+            console.print(
+                f"{elapsed:6.2f}s  {item['name']:<24} {item['state']:<10} {detail}",
+                highlight=False,
+                markup=False,
+            )
 
 
 class _Deadline(Exception):

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,15 @@ from leapfrog.runtime.local.launch import build_launches
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.spec import parse_stack
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """A directory the app user can enter: as root, launches run as that user."""
+    path = Path(tempfile.mkdtemp(dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def launches(tmp_path: Path, text: str):  # type: ignore[no-untyped-def]

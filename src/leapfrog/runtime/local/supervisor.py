@@ -9,7 +9,7 @@ import contextlib
 import os
 import time
 from collections.abc import Coroutine, Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from leapfrog.plan import Plan
 from leapfrog.runtime.local.instance import Instance, InstanceState
@@ -49,6 +49,7 @@ class Supervisor:
         self.version = 0
         self._write_handle: asyncio.Handle | None = None
         self._write_soon = False
+        self._log_file: TextIO | None = None
         self._starters: list[asyncio.Task[None]] = []
         self.stop_requested = asyncio.Event()
         self.stopped = asyncio.Event()
@@ -57,11 +58,17 @@ class Supervisor:
 
     # -- state publishing -----------------------------------------------------------------
 
+    def _log(self, line: str) -> None:
+        """The supervisor's own log: what happened to which instance, and when."""
+        if self._log_file is None:
+            self._log_file = open(self.paths.supervisor_log, "a", buffering=1)  # noqa: SIM115
+        self._log_file.write(line + "\n")
+
     def _changed(self, instance: Instance, pid_changed: bool) -> None:
         self.version += 1
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         pid = f" pid={instance.pid}" if instance.pid else ""
-        print(f"{stamp} {instance.name} {instance.state}{pid}: {instance.detail}", flush=True)
+        self._log(f"{stamp} {instance.name} {instance.state}{pid}: {instance.detail}")
         unit = instance.launch.unit
         group = self.units[unit]
         if all(i.state == InstanceState.HEALTHY or i.completed for i in group):
@@ -167,5 +174,8 @@ class Supervisor:
 
         await asyncio.gather(*(stop_unit(u) for u in self.units))
         self.write_state()
+        if self._log_file is not None:
+            self._log_file.close()
+            self._log_file = None
         self.stopped.set()
         self._change.set()
