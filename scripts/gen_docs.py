@@ -408,31 +408,36 @@ def _states_table() -> str:
     return "\n".join(rows)
 
 
+ENVIRONMENT: dict[str, str] = {
+    "`HOST`": "The instance's own loopback address, such as `127.42.0.2`, from "
+    "`local.addresses`. Listen on it: every instance has its own, so replicas share a port.",
+    "`PORT`": "The service's `port:`. Not set when the service has no port.",
+    "`LEAPFROG_STACK`": "The stack's name.",
+    "`LEAPFROG_SERVICE`": "The service's name, such as `web`.",
+    "`LEAPFROG_INSTANCE`": "The instance's name: the service's name and its index, "
+    "such as `web-2`.",
+    "`LEAPFROG_INSTANCE_INDEX`": "The instance's index, from 1 to `replicas`.",
+    "`LEAPFROG_DATA_DIR`": "A directory of the instance's own, for its data: "
+    "`<state_dir>/data/<instance>`. It outlives restarts of the instance.",
+    "`<DEP>_ENDPOINTS`": "One for each entry of `depends_on`: the dependency's instances as "
+    "`address:port` (just the address when it has no port), comma-separated. `<DEP>` is its "
+    "name in upper case with `-` as `_`: `depends_on: [user-db]` gives "
+    "`USER_DB_ENDPOINTS=127.42.0.5:5432`.",
+}
+"""The variables leapfrog sets (runtime/local/launch.py); the inherited ones are added below."""
+
+INHERITED = (
+    "Passed on from leapfrog's own environment when set there; `PATH` defaults to "
+    "`/usr/local/bin:/usr/bin:/bin`. When leapfrog runs as root and starts the instance as "
+    "another user, `HOME` is the instance's `LEAPFROG_DATA_DIR` and `USER` and `LOGNAME` "
+    "are that user's name."
+)
+
+
 def _environment_table() -> str:
-    inherited = ", ".join(f"`{name}`" for name in _INHERITED)
-    rows = [
-        ("`HOST`", "The instance's own loopback address, such as `127.42.0.2`, from "
-         "`local.addresses`. Listen on it: every instance has its own, so replicas share "
-         "a port."),
-        ("`PORT`", "The service's `port:`. Not set when the service has no port."),
-        ("`LEAPFROG_STACK`", "The stack's name."),
-        ("`LEAPFROG_SERVICE`", "The service's name, such as `web`."),
-        ("`LEAPFROG_INSTANCE`", "The instance's name: the service's name and its index, "
-         "such as `web-2`."),
-        ("`LEAPFROG_INSTANCE_INDEX`", "The instance's index, from 1 to `replicas`."),
-        ("`LEAPFROG_DATA_DIR`", "A directory of the instance's own, for its data: "
-         "`<state_dir>/data/<instance>`. It outlives restarts of the instance."),
-        ("`<DEP>_ENDPOINTS`", "One for each entry of `depends_on`: the dependency's "
-         "instances as `address:port` (just the address when it has no port), "
-         "comma-separated. `<DEP>` is its name in upper case with `-` as `_`: "
-         "`depends_on: [user-db]` gives `USER_DB_ENDPOINTS=127.42.0.5:5432`."),
-        (inherited, "Passed on from leapfrog's own environment when set there; `PATH` "
-         "defaults to `/usr/local/bin:/usr/bin:/bin`. When leapfrog runs as root and "
-         "starts the instance as another user, `HOME` is the instance's "
-         "`LEAPFROG_DATA_DIR` and `USER` and `LOGNAME` are that user's name."),
-    ]
+    rows = {**ENVIRONMENT, ", ".join(f"`{name}`" for name in _INHERITED): INHERITED}
     lines = ["| Variable | Value |", "| --- | --- |"]
-    lines += [f"| {name} | {_cell(text)} |" for name, text in rows]
+    lines += [f"| {name} | {_cell(text)} |" for name, text in rows.items()]
     return "\n".join(lines)
 
 
@@ -466,7 +471,8 @@ same thing as a JSON Schema, for editors.
 Every command reads one stack file, the first of:
 
 1. `-f FILE` (or `--file FILE`), before or after the command: `leapfrog -f stack.yaml up`
-   and `leapfrog up -f stack.yaml` are the same;
+   and `leapfrog up -f stack.yaml` are the same (after `logs`, where `-f` means follow,
+   write `--file`);
 2. the file named by the environment variable `$LEAPFROG_FILE`;
 3. `./leapfrog.yaml`, in the current directory.
 
@@ -599,6 +605,7 @@ command: python -m http.server ${PORT} --bind ${HOST}
 env:
   DATA: ${LEAPFROG_DATA_DIR}/db
   PEERS: ${WEB_ENDPOINTS}
+  PATH: /opt/app/bin:${PATH}
   PRICE_TAG: costs $$5        # costs $5
 ```
 

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from leapfrog.testing import StackDir
+from leapfrog.testing import StackDir, wait_until
 
 from .conftest import PYTHON, tiny
 
@@ -161,3 +161,43 @@ def test_state_dir_holds_logs_data_and_run_state(stack: StackDir) -> None:
     assert (state / "data/web-1").is_dir()
     assert (state / "run/state.json").is_file()
     assert oct((state / "run").stat().st_mode & 0o777) == "0o700"
+
+
+def test_tcp_and_exec_checks(stack: StackDir) -> None:
+    stack.write(
+        "services:\n"
+        "  tcp:\n"
+        f"    command: {PYTHON} tiny.py\n"
+        "    port: 8000\n"
+        "    env: {START_DELAY: '0.5'}\n"
+        "    check: {tcp: true}\n"
+        "  gate:\n"
+        "    command: /bin/sleep 300\n"
+        "    check: {exec: 'test -f ${LEAPFROG_DATA_DIR}/ready', interval: 100ms}\n"
+    )
+    gate = stack.root / ".leapfrog/data/gate-1"
+    result = stack.up("--timeout", "2s")
+    assert result.code == 1  # gate is not ready yet
+    assert "gate-1" in result.stderr and "exit 1" in result.stderr
+    assert stack.instance("tcp-1")["state"] == "healthy"
+    (gate / "ready").write_text("")
+    wait_until(lambda: stack.instance("gate-1")["state"] == "healthy", what="gate healthy")
+
+
+def test_healthy_instance_turns_unhealthy_after_retries(stack: StackDir) -> None:
+    stack.write(
+        "services:\n"
+        "  web:\n"
+        f"    command: {PYTHON} tiny.py\n"
+        "    port: 8000\n"
+        "    check: {http: /health, interval: 100ms, retries: 3}\n"
+    )
+    assert stack.up().code == 0
+    (stack.root / ".leapfrog/data/web-1/fail").write_text("")
+    item = wait_until(
+        lambda: (i := stack.instance("web-1"))["state"] == "unhealthy" and i,
+        what="web-1 unhealthy",
+    )
+    assert "HTTP 503" in item["detail"]
+    (stack.root / ".leapfrog/data/web-1/fail").unlink()
+    wait_until(lambda: stack.instance("web-1")["state"] == "healthy", what="web-1 healthy again")

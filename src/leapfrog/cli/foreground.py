@@ -28,7 +28,7 @@ def foreground_view(
         closing = False
 
         async def feed() -> None:
-            while True:
+            while not supervisor.stopped.is_set():
                 queue.put_nowait(supervisor.snapshot())
                 await supervisor.changed()
 

@@ -78,7 +78,8 @@ class CheckSpec(_Model):
     )
     exec: list[str] | None = Field(
         None,
-        description="Command run with the instance's environment; exit status 0 is healthy.",
+        description="Command run with the instance's environment; exit status 0 is healthy. "
+        "A string is split like a shell would; ${VAR} is substituted as in `command`.",
     )
     interval: Duration = Field(5.0, description="Time between probes once healthy.")
     timeout: Duration = Field(2.0, description="A probe that takes longer has failed.")
@@ -94,7 +95,9 @@ class CheckSpec(_Model):
         "it grows by 10% per probe up to 1s.",
     )
     start_timeout: Duration = Field(
-        60.0, description="An instance not healthy this long after it started has failed to start."
+        60.0,
+        description="An instance not healthy this long after its first start is reported as "
+        "failed to start (`up -d` exits 1); it keeps running and may still become healthy.",
     )
 
     @field_validator("exec", mode="before")
@@ -147,14 +150,15 @@ class RestartSpec(_Model):
         30.0, description="The delay between restarts never exceeds this."
     )
     reset_after: Duration = Field(
-        10.0, description="An instance that stays up this long has its backoff reset."
+        10.0,
+        description="An instance that stays up this long has its backoff and crash count reset.",
     )
     crashloop_after: int = Field(
         5,
         ge=1,
         le=1000,
-        description="Restarts in a row, each before reset_after, "
-        "that put the instance in crashloop.",
+        description="Crashes in a row, each less than reset_after after its start, that show "
+        "the instance as crashloop; it is still restarted, at most every max_backoff.",
     )
 
     @model_validator(mode="before")
@@ -171,7 +175,7 @@ class RestartSpec(_Model):
 
 
 class DependsOn(_Model):
-    """What must hold of another unit before this one starts."""
+    """What must hold of another service (or component) before this one starts."""
 
     condition: Literal["started", "healthy"] = Field(
         "healthy",
@@ -194,26 +198,40 @@ class ServiceSpec(_Model):
 
     command: list[str] = Field(
         description="Program and arguments; a string is split like a shell would. "
-        "${HOST}, ${PORT} and other variables of the instance's environment are substituted.",
+        "${HOST}, ${PORT} and other variables of the instance's environment are substituted; "
+        "write $$ for a literal $.",
         examples=["python -m http.server ${PORT} --bind ${HOST}"],
     )
-    replicas: int = Field(1, ge=0, le=250, description="How many instances to run.")
+    replicas: int = Field(
+        1,
+        ge=0,
+        le=250,
+        description="How many instances to run (0 keeps the service defined, stopped).",
+    )
     port: int | None = Field(
         None, ge=1, le=65535, description="Port every instance listens on, at its own address."
     )
     env: dict[str, str] = Field(
-        default_factory=dict, description="Environment variables added for every instance."
+        default_factory=dict,
+        description="Environment variables added for every instance: a mapping, or a list of "
+        "NAME=value. Values are kept as written, may use ${VAR} like `command`, and override "
+        "leapfrog's own variables (HOST, PORT, ...).",
     )
     depends_on: dict[str, DependsOn] = Field(
         default_factory=dict,
-        description="Units to wait for before starting: a list of names (condition healthy) or a "
+        description="Services or components to wait for before starting: a list of names "
+        "(condition healthy) or a "
         "mapping name -> {condition: healthy|started}.",
     )
     check: CheckSpec | None = Field(
         None,
         description="Health check; without one an instance is healthy once it has run for 500ms.",
     )
-    restart: RestartSpec = Field(default_factory=RestartSpec, description="Restart policy.")
+    restart: RestartSpec = Field(
+        default_factory=RestartSpec,
+        description="When an exited instance is started again: a policy name "
+        "(always, on-failure, 'no') or the full settings.",
+    )
     user: str | None = Field(
         None,
         description="Unix user the instances run as. When leapfrog runs as root the default is "

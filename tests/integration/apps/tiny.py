@@ -1,8 +1,9 @@
 """A tiny HTTP service for supervisor tests. Standard library only (runs as any user).
 
 Environment: HOST, PORT; START_DELAY seconds before listening; IGNORE_TERM=1 ignores
-SIGTERM; FAIL_HEALTH=1 answers 503 on /health. Writes "<event> <time>" lines to
-$LEAPFROG_DATA_DIR/events so tests can see when things happened.
+SIGTERM; FAIL_HEALTH=1 (or a file `fail` in the data dir) answers 503 on /health.
+Writes "<event> <time>" lines to $LEAPFROG_DATA_DIR/events so tests can see when
+things happened.
 """
 
 import http.server
@@ -21,7 +22,8 @@ def note(event: str) -> None:
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        if self.path == "/health" and os.environ.get("FAIL_HEALTH") == "1":
+        failing = os.environ.get("FAIL_HEALTH") == "1" or os.path.exists(f"{DATA}/fail")
+        if self.path == "/health" and failing:
             self.send_response(503)
         else:
             self.send_response(200)

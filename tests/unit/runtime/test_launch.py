@@ -69,3 +69,11 @@ def test_config_hash_follows_what_matters(tmp_path: Path) -> None:
     ][0]
     other = launches(tmp_path, "services:\n  w: {command: a, env: {X: '2'}}\n")["w"][0]
     assert one.config_hash == same.config_hash != other.config_hash
+
+
+def test_exec_check_gets_substitution(tmp_path: Path) -> None:
+    (web,) = launches(
+        tmp_path,
+        "services:\n  web:\n    command: x\n    port: 81\n    check: {exec: 'probe ${PORT}'}\n",
+    )["web"]
+    assert web.check_argv == ("probe", "81")

@@ -66,6 +66,7 @@ class Instance:
         self.failure: str | None = None
         """Why the instance failed to come up, for `up -d` to report; None while all is well."""
         self.completed = False
+        self.last_check: str | None = None
         self._crashes_in_a_row = 0
         self._healthy_once = False
         self._proc: subprocess.Popen[bytes] | None = None
@@ -257,8 +258,8 @@ class Instance:
         if check.kind == "tcp":
             assert launch.port is not None
             return await tcp_probe(launch.address, launch.port, check.timeout)
-        assert check.exec is not None
-        return await exec_probe(check.exec, launch.env, launch.cwd, check.timeout)
+        assert launch.check_argv is not None
+        return await exec_probe(launch.check_argv, launch.env, launch.cwd, check.timeout)
 
     async def _health_loop(self) -> None:
         check = self.launch.check
@@ -272,6 +273,7 @@ class Instance:
         delay = check.start_interval
         while True:
             ok, detail = await self._probe()
+            self.last_check = detail  # seen in snapshots, without a change event per probe
             if not self._healthy_once:
                 if ok:
                     self._healthy_once = True
@@ -311,6 +313,7 @@ class Instance:
             "restarts": self.restarts,
             "exit_code": self.exit_code,
             "failure": self.failure,
+            "last_check": self.last_check,
             "completed": self.completed,
             "config_hash": launch.config_hash,
             "stop_grace_period": launch.stop_grace_period,

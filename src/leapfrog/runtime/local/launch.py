@@ -44,6 +44,8 @@ class Launch:
     log_path: Path
     data_dir: Path
     check: CheckSpec | None
+    check_argv: tuple[str, ...] | None
+    """The exec check's command after ${VAR} substitution."""
     restart: RestartSpec
     stop_signal: str
     stop_grace_period: float
@@ -175,6 +177,12 @@ def build_launches(stack: Stack, plan: Plan, paths: StatePaths) -> dict[str, lis
                     env[key] = substitute(value, env)
                 field_name = "command"
                 argv = tuple(substitute(arg, env) for arg in svc.command)
+                field_name = "check.exec"
+                check_argv = (
+                    tuple(substitute(arg, env) for arg in svc.check.exec)
+                    if svc.check is not None and svc.check.exec
+                    else None
+                )
             except UnknownVariable as exc:
                 where = f"services.{unit_name}.{field_name}"
                 raise LeapfrogError(
@@ -198,6 +206,7 @@ def build_launches(stack: Stack, plan: Plan, paths: StatePaths) -> dict[str, lis
                     log_path=paths.instance_log(name),
                     data_dir=data_dir,
                     check=svc.check,
+                    check_argv=check_argv,
                     restart=svc.restart,
                     stop_signal=svc.stop_signal,
                     stop_grace_period=svc.stop_grace_period,

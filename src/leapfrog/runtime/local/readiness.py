@@ -20,7 +20,11 @@ def timed_out(snapshot: dict[str, Any], waited: str) -> Readiness:
     """The verdict when the caller stopped waiting: every instance not yet up has failed."""
     instances = snapshot.get("instances", [])
     late = [
-        {**i, "failure": i.get("failure") or f"not healthy within {waited}: {i.get('detail')}"}
+        {
+            **i,
+            "failure": i.get("failure")
+            or f"not healthy within {waited}: {i.get('last_check') or i.get('detail')}",
+        }
         for i in instances
         if not (i.get("state") == "healthy" or i.get("completed"))
     ]

@@ -179,3 +179,4 @@ class Supervisor:
             self._log_file = None
         self.stopped.set()
         self._change.set()
+        self._change = asyncio.Event()
