@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 from leapfrog.testing import StackDir, wait_until
@@ -201,3 +203,26 @@ def test_healthy_instance_turns_unhealthy_after_retries(stack: StackDir) -> None
     assert "HTTP 503" in item["detail"]
     (stack.root / ".leapfrog/data/web-1/fail").unlink()
     wait_until(lambda: stack.instance("web-1")["state"] == "healthy", what="web-1 healthy again")
+
+
+def test_logs_follow_prints_new_lines(stack: StackDir) -> None:
+    stack.write("services:\n" + tiny("web", 8000))
+    assert stack.up().code == 0
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "leapfrog", "logs", "-f", "web"],
+        cwd=stack.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        assert follower.stdout is not None
+        assert "starting at" in follower.stdout.readline()
+        assert "listening on" in follower.stdout.readline()
+        assert stack.cli("restart", "web").code == 0  # writes a new header and new output
+        assert "starting at" in follower.stdout.readline()
+        assert "listening on" in follower.stdout.readline()
+    finally:
+        follower.kill()
+        follower.wait()

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -90,10 +91,19 @@ class Instance:
         self.failure = None
         self.completed = False
         self._first_spawn = time.monotonic()
-        self._task = asyncio.get_running_loop().create_task(self._run(adopt), name=self.name)
+        self._task = asyncio.get_running_loop().create_task(self._guarded(adopt), name=self.name)
 
     def wait_for(self, detail: str) -> None:
         self._set(InstanceState.STARTING, detail)
+
+    async def _guarded(self, adopt: tuple[int, int] | None) -> None:
+        """Whatever goes wrong inside, the instance ends up in a state that says so."""
+        try:
+            await self._run(adopt)
+        except Exception as exc:
+            traceback.print_exc()
+            self.failure = f"leapfrog failed to supervise it: {type(exc).__name__}: {exc}"
+            self._set(InstanceState.STOPPED, self.failure, pid_changed=True)
 
     async def _run(self, adopt: tuple[int, int] | None) -> None:
         backoff = self.launch.restart.backoff
@@ -103,11 +113,13 @@ class Instance:
                     self._adopt(*adopt)
                     adopt = None
                 else:
-                    self._spawn()
+                    await self._spawn()
             except SpawnError as exc:
                 self.failure = str(exc)
                 self._set(InstanceState.STOPPED, str(exc))
                 return
+            if self._stopping.is_set():  # stop() came while the process was being spawned
+                await self._terminate()
             spawned = time.monotonic()
             health = asyncio.get_running_loop().create_task(self._health_loop())
             assert self._exited is not None
@@ -145,7 +157,9 @@ class Instance:
         policy = self.launch.restart.policy
         return policy == "always" or (policy == "on-failure" and code != 0)
 
-    def _spawn(self) -> None:
+    async def _spawn(self) -> None:
+        """Start the process. Popen runs in a worker thread: it waits for the child's exec,
+        which under load takes far longer than the fork, and spawns should overlap."""
         launch = self.launch
         if launch.port is not None and not port_is_free(launch.address, launch.port):
             holder = find_listener(launch.address, launch.port)
@@ -159,6 +173,14 @@ class Instance:
             os.chown(launch.data_dir, launch.user.uid, launch.user.gid)
         if launch.log_path.exists() and launch.log_path.stat().st_size > _LOG_ROTATE_BYTES:
             launch.log_path.replace(launch.log_path.with_suffix(".log.1"))
+        self._proc = await asyncio.get_running_loop().run_in_executor(None, self._popen)
+        self._watch(self._proc.pid, self._proc.poll)
+        self.started_at = time.time()
+        self._healthy_once = False
+        self._set(InstanceState.STARTING, "started", pid_changed=True)
+
+    def _popen(self) -> subprocess.Popen[bytes]:
+        launch = self.launch
         extra: dict[str, Any] = {}
         if launch.user is not None:
             extra = {"user": launch.user.uid, "group": launch.user.gid, "extra_groups": []}
@@ -167,7 +189,7 @@ class Instance:
             log.write(f"--- leapfrog: {launch.name} starting at {stamp} ---\n".encode())
             log.flush()
             try:
-                self._proc = subprocess.Popen(
+                return subprocess.Popen(
                     launch.argv,
                     cwd=launch.cwd,
                     env=launch.env,
@@ -190,10 +212,6 @@ class Instance:
                 ) from None
             except OSError as exc:
                 raise SpawnError(f"cannot start {launch.argv[0]!r}: {exc.strerror}") from None
-        self._watch(self._proc.pid, self._proc.poll)
-        self.started_at = time.time()
-        self._healthy_once = False
-        self._set(InstanceState.STARTING, "started", pid_changed=True)
 
     def _adopt(self, pid: int, ticks: int) -> None:
         self._proc = None
@@ -225,18 +243,22 @@ class Instance:
 
         loop.add_reader(pidfd, on_exit)
 
-    async def stop(self) -> None:
+    async def _terminate(self) -> None:
         """Stop signal to the whole process group, SIGKILL after the grace period."""
-        self._stopping.set()
         pid, exited = self.pid, self._exited
-        if pid is not None and exited is not None and not exited.done():
-            kill_group(pid, signal.Signals[self.launch.stop_signal])
-            try:
-                await asyncio.wait_for(asyncio.shield(exited), self.launch.stop_grace_period)
-            except TimeoutError:
-                kill_group(pid, signal.SIGKILL)
-                await exited
-            kill_group(pid, signal.SIGKILL)  # whatever the leader left behind in its group
+        if pid is None or exited is None or exited.done():
+            return
+        kill_group(pid, signal.Signals[self.launch.stop_signal])
+        try:
+            await asyncio.wait_for(asyncio.shield(exited), self.launch.stop_grace_period)
+        except TimeoutError:
+            kill_group(pid, signal.SIGKILL)
+            await exited
+        kill_group(pid, signal.SIGKILL)  # whatever the leader left behind in its group
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        await self._terminate()
         if self._task is not None:
             await self._task  # its last act is to record the instance as stopped
         else:
