@@ -17,10 +17,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from leapfrog.runtime.local.health import HealthTracker, probe
 from leapfrog.runtime.local.launch import Launch
 from leapfrog.shared.durations import format_duration
 from leapfrog.shared.ports import find_listener, port_is_free
-from leapfrog.shared.probes import exec_probe, http_probe, tcp_probe
 from leapfrog.shared.procs import kill_group, process_start_time
 
 __all__ = ["Instance", "InstanceState", "SpawnError"]
@@ -176,6 +176,8 @@ class Instance:
         self._proc = await asyncio.get_running_loop().run_in_executor(None, self._popen)
         self._watch(self._proc.pid, self._proc.poll)
         self.started_at = time.time()
+        if self._healthy_once:  # after a healthy run, the start deadline counts anew
+            self._first_spawn = time.monotonic()
         self._healthy_once = False
         self._set(InstanceState.STARTING, "started", pid_changed=True)
 
@@ -271,18 +273,6 @@ class Instance:
 
     # -- health ------------------------------------------------------------------------
 
-    async def _probe(self) -> tuple[bool, str]:
-        check, launch = self.launch.check, self.launch
-        assert check is not None
-        if check.kind == "http":
-            assert check.http is not None and launch.port is not None
-            return await http_probe(launch.address, launch.port, check.http, check.timeout)
-        if check.kind == "tcp":
-            assert launch.port is not None
-            return await tcp_probe(launch.address, launch.port, check.timeout)
-        assert launch.check_argv is not None
-        return await exec_probe(launch.check_argv, launch.env, launch.cwd, check.timeout)
-
     async def _health_loop(self) -> None:
         check = self.launch.check
         if check is None:
@@ -291,33 +281,18 @@ class Instance:
             self.failure = None
             self._set(InstanceState.HEALTHY, "running (no check)")
             return
-        failures = 0
-        delay = check.start_interval
+        tracker = HealthTracker(check, late=self.failure is not None)
         while True:
-            ok, detail = await self._probe()
+            ok, detail = await probe(self.launch)
             self.last_check = detail  # seen in snapshots, without a change event per probe
-            if not self._healthy_once:
-                if ok:
-                    self._healthy_once = True
-                    self.failure = None
-                    self._set(InstanceState.HEALTHY, detail)
-                elif time.monotonic() - self._first_spawn > check.start_timeout:
-                    if self.failure is None:
-                        limit = format_duration(check.start_timeout)
-                        self.failure = f"not healthy within {limit}: {detail}"
-                        self._set(InstanceState.UNHEALTHY, detail)
-                    delay = check.interval
-                else:
-                    delay = min(delay * 1.1, 1.0, check.interval)
-            elif ok:
-                failures = 0
-                if self.state != InstanceState.HEALTHY:
-                    self._set(InstanceState.HEALTHY, detail)
-            else:
-                failures += 1
-                if failures >= check.retries and self.state != InstanceState.UNHEALTHY:
-                    self._set(InstanceState.UNHEALTHY, detail)
-            await asyncio.sleep(check.interval if self._healthy_once else delay)
+            seen = tracker.observe(ok, detail, time.monotonic() - self._first_spawn)
+            if ok and not self._healthy_once:
+                self._healthy_once, self.failure = True, None
+            if seen.failure is not None:
+                self.failure = seen.failure
+            if seen.state is not None and (seen.state != self.state or seen.failure):
+                self._set(InstanceState(seen.state), detail)
+            await asyncio.sleep(seen.next_probe)
 
     def snapshot(self) -> dict[str, Any]:
         launch = self.launch
