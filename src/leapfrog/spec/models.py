@@ -235,10 +235,13 @@ class ServiceSpec(_Model):
     user: str | None = Field(
         None,
         description="Unix user the instances run as. When leapfrog runs as root the default is "
-        "the dedicated app user of the stack (see local.app_user); otherwise the current user.",
+        "the dedicated app user of the stack (see local.app_user); otherwise the current user, "
+        "and naming another user is an error.",
     )
     working_dir: str | None = Field(
-        None, description="Directory the command runs in, relative to the stack file."
+        None,
+        description="Directory the command runs in, relative to the stack file's directory "
+        "(the default).",
     )
     stop_signal: Literal["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"] = Field(
         "SIGTERM", description="Signal that asks an instance to stop."
@@ -371,14 +374,16 @@ class StackSpec(_Model):
 
     name: str | None = Field(
         None,
-        description="Name of the stack; defaults to the name of the stack file's directory.",
+        description="Name of the stack: lower-case letters, digits and '-'. Defaults to the "
+        "stack file's directory name, cleaned up (My_Dir becomes my-dir).",
     )
     services: dict[str, ServiceSpec] = Field(
         default_factory=dict, description="The team's services, by name."
     )
     components: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        description="Platform components (kafka, postgres, ...) by name, with their options.",
+        description="Platform components by kind (kafka, postgres, ...), with their options. "
+        "This version knows none yet and says so when one is named.",
     )
     local: LocalSettings = Field(
         default_factory=LocalSettings, description="Settings for running on this machine."
