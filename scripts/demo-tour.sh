@@ -9,13 +9,12 @@ import json, sys
 item = next(i for i in json.load(sys.stdin) if i["port"])
 print(item["address"] + ":" + str(item["port"]))
 ')
-cat <<TXT
-
-The example platform is up. Where to look:
-  curl http://$first/                 hello answers, with its instance and host name
-  $LF status           every instance: state, address, pid
-  $LF logs -f pinger   pinger calling both hello instances in turn
-  $LF logs supervisor  what the supervisor did and when
-  $LF down             stop everything
-TXT
+echo
+echo "The example platform is up. Where to look:"
+row() { printf '  %-62s %s\n' "$1" "$2"; }
+row "curl http://$first/" "hello answers, with its instance and host name"
+row "$LF status" "every instance: state, address, pid"
+row "$LF logs -f pinger" "pinger calling both hello instances in turn"
+row "$LF logs supervisor" "what the supervisor did, and when"
+row "$LF down" "stop everything"
 echo "Answer from hello right now: $(curl -s "http://$first/" || echo '(curl failed)')"

@@ -57,8 +57,8 @@ class Instance:
     def __init__(self, launch: Launch, on_change: Callable[[Instance, bool], None]) -> None:
         self.launch = launch
         self._on_change = on_change
-        self.state = InstanceState.STOPPED
-        self.detail = "not started"
+        self.state = InstanceState.STARTING
+        self.detail = "pending"
         self.pid: int | None = None
         self.start_ticks: int | None = None
         self.started_at: float | None = None
