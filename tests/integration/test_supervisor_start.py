@@ -226,3 +226,21 @@ def test_logs_follow_prints_new_lines(stack: StackDir) -> None:
     finally:
         follower.kill()
         follower.wait()
+
+
+def test_control_socket_survives_garbage(stack: StackDir) -> None:
+    import socket
+
+    stack.write("services:\n" + tiny("web", 8000))
+    assert stack.up().code == 0
+    path = stack.state_file()["supervisor"]["socket"]
+    for junk in (b"not json\n", b'{"op": "explode"}\n', b'["op"]\n', b"\xff\xfe\n", b""):
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.settimeout(5)
+            sock.connect(path)
+            sock.sendall(junk)
+            sock.shutdown(socket.SHUT_WR)
+            answer = sock.makefile("rb").read()
+        assert junk == b"" or b"error" in answer
+    assert stack.instance("web-1")["state"] == "healthy"
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"

@@ -34,7 +34,7 @@ class ControlServer:
 
     async def start(self) -> None:
         self.path.unlink(missing_ok=True)
-        old = os.umask(0o077)
+        old = os.umask(0o177)  # the socket file: owner read-write only
         try:
             self._server = await asyncio.start_unix_server(self._handle, self.path, limit=_LIMIT)
         finally:
