@@ -33,13 +33,19 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# uv, from PyPI, kept in the cache (never in the repo).
-UV="$(command -v uv || true)"
+# uv, from PyPI, kept in the cache (never in the repo). A `uv` on PATH is used only if it
+# runs: a version manager's shim can be there without the program behind it.
+UV=""
+if command -v uv >/dev/null 2>&1 && uv --version >/dev/null 2>&1; then UV="$(command -v uv)"; fi
 if [ -z "$UV" ]; then
   UV="$CACHE/uv/bin/uv"
   if [ ! -x "$UV" ]; then
     say "installing uv into $CACHE/uv"
-    python3 -m pip install --quiet --disable-pip-version-check --target "$CACHE/uv" uv
+    if ! python3 -m pip install --quiet --disable-pip-version-check --target "$CACHE/uv" uv; then
+      /usr/bin/python3 -m venv "$CACHE/uv-venv"
+      "$CACHE/uv-venv/bin/pip" install --quiet --disable-pip-version-check uv
+      mkdir -p "$CACHE/uv/bin" && ln -sf "$CACHE/uv-venv/bin/uv" "$UV"
+    fi
   fi
 fi
 
