@@ -41,7 +41,7 @@ if [ -z "$UV" ]; then
   UV="$CACHE/uv/bin/uv"
   if [ ! -x "$UV" ]; then
     say "installing uv into $CACHE/uv"
-    if ! python3 -m pip install --quiet --disable-pip-version-check --target "$CACHE/uv" uv; then
+    if ! PIP_ROOT_USER_ACTION=ignore python3 -m pip install --quiet --disable-pip-version-check --target "$CACHE/uv" uv; then
       /usr/bin/python3 -m venv "$CACHE/uv-venv"
       "$CACHE/uv-venv/bin/pip" install --quiet --disable-pip-version-check uv
       mkdir -p "$CACHE/uv/bin" && ln -sf "$CACHE/uv-venv/bin/uv" "$UV"
