@@ -137,12 +137,14 @@ def test_up_fails_fast_when_the_program_is_missing(stack: StackDir) -> None:
     assert "Traceback" not in result.output
 
 
-def test_up_twice_says_already_up(stack: StackDir) -> None:
+def test_up_twice_changes_nothing(stack: StackDir) -> None:
     stack.write("services:\n" + tiny("web", 8000))
     assert stack.up().code == 0
+    pid = stack.instance("web-1")["pid"]
     again = stack.up()
-    assert again.code == 1
-    assert "already up" in again.stderr and "leapfrog down" in again.stderr
+    assert again.code == 0
+    assert "already up" in again.stdout and "nothing changed" in again.stdout
+    assert stack.instance("web-1")["pid"] == pid
 
 
 def test_broken_stack_file_gets_a_located_error(stack: StackDir) -> None:

@@ -19,7 +19,7 @@ from leapfrog.cli.logs import follow_logs, show_logs
 from leapfrog.runtime import local
 from leapfrog.shared.durations import parse_duration
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.spec import Stack, json_schema, load_stack
+from leapfrog.spec import SpecError, Stack, json_schema, load_stack
 
 __all__ = ["cli"]
 
@@ -62,7 +62,34 @@ def _stack(ctx: click.Context, stack_file: Path | None) -> Stack:
 
 
 def _paths(ctx: click.Context, stack_file: Path | None) -> local.StatePaths:
-    return local.StatePaths(_stack(ctx, stack_file).state_dir)
+    """The state dir of the stack; found even when the stack file has since been broken,
+    so that status, logs and down keep working while the user fixes it."""
+    chosen = stack_file or ctx.obj.get("file") or Path("leapfrog.yaml")
+    try:
+        return local.StatePaths(load_stack(chosen).state_dir)
+    except SpecError as exc:
+        state_dir = _state_dir_of_broken(chosen)
+        if state_dir is None or not state_dir.is_dir():
+            raise
+        problems = len(exc.problems)
+        err.print(
+            f"[yellow]warning:[/] {chosen} has {problems} problem(s) (`leapfrog validate` "
+            f"shows them); using the state in {state_dir}"
+        )
+        return local.StatePaths(state_dir)
+
+
+def _state_dir_of_broken(stack_file: Path) -> Path | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        data = None
+    settings = data.get("local") if isinstance(data, dict) else None
+    name = settings.get("state_dir") if isinstance(settings, dict) else None
+    relative = name if isinstance(name, str) and name else ".leapfrog"
+    return (stack_file.resolve().parent / relative).resolve()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -126,12 +153,24 @@ def schema() -> None:
 def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float | None) -> None:
     """Start the stack: units in dependency order, independent ones in parallel.
 
+    On a stack that is already up, applies the stack file instead: starts what is new,
+    stops what is gone, and replaces changed instances one at a time per service.
+
     With -d, returns when every instance is healthy (exit 0) or one failed to come up
     (exit 1, with its last log lines); the platform keeps running either way.
     Without -d, runs in the foreground until Ctrl-C, which stops everything.
     """
     started = _started()
     stack = _stack(ctx, stack_file)
+    paths = local.StatePaths(stack.state_dir)
+    pid = local.running(paths)
+    if pid is not None:
+        changes = local.apply(stack)
+        _print_changes(changes, pid)
+        snapshots = local.watch(paths)
+        verdict, snapshot = views.follow_with_deadline(snapshots, console, started, timeout)
+        _report(stack, verdict, snapshot, started, detached=True)
+        return
     prepared = local.prepare(stack, on_cleanup=_cleaned)
     for name in prepared.adopt:
         console.print(f"adopted {name} from an earlier supervisor", style="dim")
@@ -148,6 +187,16 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
 
     local.run_foreground(prepared, companion=foreground_view(console, started, report))
     console.print("stopped.")
+
+
+def _print_changes(changes: dict[str, list[str]], pid: int) -> None:
+    console.print(f"the stack is already up (supervisor pid {pid}); applying the stack file:")
+    labels = {"start": "start", "stop": "stop", "replace": "replace (one at a time)"}
+    for key, label in labels.items():
+        if changes.get(key):
+            console.print(f"  {label}: {', '.join(changes[key])}")
+    if not any(changes.get(k) for k in labels):
+        console.print("  nothing changed")
 
 
 def _started() -> float:
@@ -191,8 +240,7 @@ def _cleaned(item: local.Leftover) -> None:
 @click.pass_context
 def down(ctx: click.Context, stack_file: Path | None) -> None:
     """Stop every instance gracefully (stop signal, then SIGKILL after its grace period)."""
-    stack = _stack(ctx, stack_file)
-    paths = local.StatePaths(stack.state_dir)
+    paths = _paths(ctx, stack_file)
     seen: dict[str, str] = {}
 
     def on_snapshot(snapshot: dict[str, Any]) -> None:
@@ -202,9 +250,9 @@ def down(ctx: click.Context, stack_file: Path | None) -> None:
             seen[item["name"]] = item["state"]
 
     if local.down(paths, on_snapshot, _cleaned):
-        console.print(f"[green]✓[/] stack [bold]{stack.name}[/] is down")
+        console.print(f"[green]✓[/] the stack in {paths.root.parent} is down")
     else:
-        console.print(f"stack {stack.name} was not running")
+        console.print(f"the stack in {paths.root.parent} was not running")
 
 
 @cli.command(name="status")

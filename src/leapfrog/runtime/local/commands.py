@@ -30,10 +30,12 @@ from leapfrog.spec import Stack
 
 __all__ = [
     "Prepared",
+    "apply",
     "down",
     "prepare",
     "restart",
     "run_foreground",
+    "running",
     "start_detached",
     "status",
     "watch",
@@ -182,6 +184,19 @@ def _wait_gone(pid: int, state: dict[str, Any] | None, timeout: float = 30.0) ->
             os.kill(pid, signal.SIGKILL)
             break
         time.sleep(0.01)
+
+
+def running(paths: StatePaths) -> int | None:
+    """The pid of this state dir's supervisor, if one runs."""
+    return live_supervisor(read_state(paths))
+
+
+def apply(stack: Stack) -> dict[str, list[str]]:
+    """Bring a running stack to what its (changed) stack file says; returns the changes."""
+    paths = StatePaths(stack.state_dir)
+    build_launches(stack, build_plan(stack), paths)  # its errors, here, with their lines
+    answer = control.request(paths.control_socket, {"op": "apply", "file": str(stack.path)})
+    return dict(answer["changes"])
 
 
 def restart(paths: StatePaths, name: str) -> list[str]:

@@ -2,7 +2,8 @@
 
 Requests are one line `{"op": ...}`. `status` answers one snapshot; `watch` streams a
 snapshot after every change; `down` streams snapshots while stopping and closes when
-everything is down; `restart` answers the restarted instance names.
+everything is down; `restart` answers the restarted instance names; `apply` takes a
+changed stack file and answers what will change (the changes go on in the background).
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from leapfrog.plan import build_plan
+from leapfrog.runtime.local.launch import build_launches
 from leapfrog.runtime.local.supervisor import Supervisor
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.spec import SpecError, load_stack
 
 __all__ = ["ControlServer", "request", "stream"]
 
@@ -90,8 +94,24 @@ class ControlServer:
                 )
                 return
             await self._send(writer, {"restarted": await sup.restart(name)})
+        elif op == "apply":
+            await self._send(writer, self._apply(str(req.get("file", ""))))
         else:
             await self._send(writer, {"error": f"unknown op {op!r}"})
+
+    def _apply(self, file: str) -> dict[str, Any]:
+        sup = self.supervisor
+        try:
+            stack = load_stack(Path(file))
+            if stack.state_dir != sup.paths.root:
+                raise LeapfrogError(f"{file} belongs to another state directory")
+            plan = build_plan(stack)
+            launches = build_launches(stack, plan, sup.paths)
+        except SpecError as exc:
+            return {"error": str(exc), "hint": "`leapfrog validate` shows where"}
+        except LeapfrogError as exc:
+            return {"error": exc.message, "hint": exc.hint}
+        return {"changes": sup.apply(plan, launches).summary()}
 
     async def _stream(
         self,

@@ -67,6 +67,8 @@ class Instance:
         self.failure: str | None = None
         """Why the instance failed to come up, for `up -d` to report; None while all is well."""
         self.completed = False
+        self.pending = False
+        """Waiting to be replaced by a newer launch: not counted as up until it is."""
         self.last_check: str | None = None
         self._crashes_in_a_row = 0
         self._healthy_once = False
@@ -271,6 +273,13 @@ class Instance:
         self._crashes_in_a_row = 0
         self.start()
 
+    async def replace(self, launch: Launch) -> None:
+        """Stop this process and start one for a new launch in its place."""
+        await self.stop()
+        self.launch, self.pending = launch, False
+        self._crashes_in_a_row = 0
+        self.start()
+
     # -- health ------------------------------------------------------------------------
 
     async def _health_loop(self) -> None:
@@ -312,6 +321,7 @@ class Instance:
             "failure": self.failure,
             "last_check": self.last_check,
             "completed": self.completed,
+            "pending": self.pending,
             "config_hash": launch.config_hash,
             "stop_grace_period": launch.stop_grace_period,
             "log": str(launch.log_path),

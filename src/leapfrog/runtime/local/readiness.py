@@ -16,6 +16,12 @@ class Readiness:
     total: int
 
 
+def _up(instance: dict[str, Any]) -> bool:
+    if instance.get("pending"):
+        return False
+    return instance.get("state") == "healthy" or bool(instance.get("completed"))
+
+
 def timed_out(snapshot: dict[str, Any], waited: str) -> Readiness:
     """The verdict when the caller stopped waiting: every instance not yet up has failed."""
     instances = snapshot.get("instances", [])
@@ -26,7 +32,7 @@ def timed_out(snapshot: dict[str, Any], waited: str) -> Readiness:
             or f"not healthy within {waited}: {i.get('last_check') or i.get('detail')}",
         }
         for i in instances
-        if not (i.get("state") == "healthy" or i.get("completed"))
+        if not _up(i)
     ]
     return Readiness("timeout", late, len(instances) - len(late), len(instances))
 
@@ -34,7 +40,7 @@ def timed_out(snapshot: dict[str, Any], waited: str) -> Readiness:
 def readiness(snapshot: dict[str, Any]) -> Readiness:
     instances = snapshot.get("instances", [])
     failures = [i for i in instances if i.get("failure")]
-    healthy = sum(1 for i in instances if i.get("state") == "healthy" or i.get("completed"))
+    healthy = sum(1 for i in instances if _up(i))
     total = len(instances)
     if snapshot.get("stopping"):
         return Readiness("stopped", failures, healthy, total)

@@ -15,6 +15,7 @@ from leapfrog.plan import Plan
 from leapfrog.runtime.local.instance import Instance, InstanceState
 from leapfrog.runtime.local.launch import Launch
 from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.runtime.local.reconcile import Changes, diff, replace_rolling
 from leapfrog.shared.files import atomic_write_json
 from leapfrog.shared.procs import process_start_time
 
@@ -70,11 +71,10 @@ class Supervisor:
         pid = f" pid={instance.pid}" if instance.pid else ""
         self._log(f"{stamp} {instance.name} {instance.state}{pid}: {instance.detail}")
         unit = instance.launch.unit
-        group = self.units[unit]
-        if all(i.state == InstanceState.HEALTHY or i.completed for i in group):
+        group = self.units.get(unit, [])
+        if group and all(i.state == InstanceState.HEALTHY or i.completed for i in group):
             self._healthy[unit].set()
-        self._change.set()
-        self._change = asyncio.Event()
+        self._bump()
         loop = asyncio.get_running_loop()
         if pid_changed and (self._write_handle is None or not self._write_soon):
             # A new pid goes to disk at the end of this loop turn: one write for a whole
@@ -86,6 +86,13 @@ class Supervisor:
         elif self._write_handle is None:
             self._write_handle = loop.call_later(_STATE_WRITE_DELAY, self.write_state)
             self._write_soon = False
+
+    def _bump(self) -> None:
+        self._change.set()
+        self._change = asyncio.Event()
+
+    def log_line(self, text: str) -> None:
+        self._log(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}")
 
     def changed(self) -> Coroutine[Any, Any, bool]:
         """Awaitable that returns at the next change after this call (not after its first await)."""
@@ -123,8 +130,8 @@ class Supervisor:
         for unit in self.plan.order:
             self._starters.append(loop.create_task(self._start_unit(unit), name=f"start {unit}"))
 
-    async def _start_unit(self, unit: str) -> None:
-        group = self.units[unit]
+    async def _start_unit(self, unit: str, only: list[Instance] | None = None) -> None:
+        group = self.units[unit] if only is None else only
         for dep, condition in self.plan.units[unit].depends_on.items():
             if dep not in self.units:
                 continue
@@ -152,6 +159,51 @@ class Supervisor:
         targets = self.find(name)
         await asyncio.gather(*(i.restart() for i in targets))
         return [i.name for i in targets]
+
+    # -- apply a changed stack --------------------------------------------------------------
+
+    def apply(self, plan: Plan, launches: Mapping[str, list[Launch]]) -> Changes:
+        """Take a new plan: decide now what changes, carry it out in the background."""
+        wanted = {launch.name: launch for group in launches.values() for launch in group}
+        changes = diff({n: i.launch for n, i in self.instances.items()}, wanted)
+        gone = [self.instances[n] for n in changes.stop]
+        fresh: dict[str, list[Instance]] = {}
+        units: dict[str, list[Instance]] = {}
+        for unit in plan.order:
+            units[unit] = []
+            for launch in launches[unit]:
+                instance = self.instances.get(launch.name)
+                if instance is None:
+                    instance = Instance(launch, self._changed)
+                    fresh.setdefault(unit, []).append(instance)
+                units[unit].append(instance)
+            self._started.setdefault(unit, asyncio.Event())
+            self._healthy.setdefault(unit, asyncio.Event())
+        rolling: dict[str, list[tuple[Instance, Launch]]] = {}
+        for name in changes.replace:
+            instance = self.instances[name]
+            instance.pending = True
+            rolling.setdefault(instance.launch.unit, []).append((instance, wanted[name]))
+        self.plan, self.units = plan, units
+        self.instances = {i.name: i for group in units.values() for i in group}
+        self.log_line(f"applying {self.stack_file}: {changes.summary()}")
+        self._bump()
+        loop = asyncio.get_running_loop()
+        self._starters.append(loop.create_task(self._carry_out(gone, fresh, rolling)))
+        return changes
+
+    async def _carry_out(
+        self,
+        gone: list[Instance],
+        fresh: dict[str, list[Instance]],
+        rolling: dict[str, list[tuple[Instance, Launch]]],
+    ) -> None:
+        await asyncio.gather(*(i.stop() for i in gone))
+        await asyncio.gather(
+            *(self._start_unit(unit, group) for unit, group in fresh.items()),
+            *(replace_rolling(self, pairs) for pairs in rolling.values()),
+        )
+        self.write_state()
 
     # -- stop -----------------------------------------------------------------------------
 
