@@ -264,7 +264,8 @@ class Instance:
         self._stopping.set()
         await self._terminate()
         if self._task is not None:
-            await self._task  # its last act is to record the instance as stopped
+            # wait() neither raises if the task was cancelled nor cancels it if we are
+            await asyncio.wait({self._task})  # its last act records the instance as stopped
         else:
             self._set(InstanceState.STOPPED, "stopped", pid_changed=True)
 

@@ -56,6 +56,9 @@ class Supervisor:
         self.stopped = asyncio.Event()
         self.stopping = False
         self.started_at = time.time()
+        self._start_ticks = process_start_time(os.getpid())
+        self._retiring: set[Instance] = set()
+        """Instances a new stack file dropped, while they stop."""
 
     # -- state publishing -----------------------------------------------------------------
 
@@ -67,9 +70,8 @@ class Supervisor:
 
     def _changed(self, instance: Instance, pid_changed: bool) -> None:
         self.version += 1
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         pid = f" pid={instance.pid}" if instance.pid else ""
-        self._log(f"{stamp} {instance.name} {instance.state}{pid}: {instance.detail}")
+        self.log_line(f"{instance.name} {instance.state}{pid}: {instance.detail}")
         unit = instance.launch.unit
         group = self.units.get(unit, [])
         if group and all(i.state == InstanceState.HEALTHY or i.completed for i in group):
@@ -92,7 +94,9 @@ class Supervisor:
         self._change = asyncio.Event()
 
     def log_line(self, text: str) -> None:
-        self._log(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {text}")
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now))
+        self._log(f"{stamp}.{int(now % 1 * 1000):03d} {text}")
 
     def changed(self) -> Coroutine[Any, Any, bool]:
         """Awaitable that returns at the next change after this call (not after its first await)."""
@@ -106,7 +110,7 @@ class Supervisor:
             "stopping": self.stopping,
             "supervisor": {
                 "pid": os.getpid(),
-                "start_ticks": process_start_time(os.getpid()),
+                "start_ticks": self._start_ticks,
                 "started_at": self.started_at,
                 "socket": str(self.paths.control_socket),
             },
@@ -198,7 +202,9 @@ class Supervisor:
         fresh: dict[str, list[Instance]],
         rolling: dict[str, list[tuple[Instance, Launch]]],
     ) -> None:
+        self._retiring.update(gone)
         await asyncio.gather(*(i.stop() for i in gone))
+        self._retiring.difference_update(gone)
         await asyncio.gather(
             *(self._start_unit(unit, group) for unit, group in fresh.items()),
             *(replace_rolling(self, pairs) for pairs in rolling.values()),
@@ -224,7 +230,9 @@ class Supervisor:
             await asyncio.gather(*(i.stop() for i in self.units[unit]))
             done[unit].set()
 
-        await asyncio.gather(*(stop_unit(u) for u in self.units))
+        await asyncio.gather(
+            *(stop_unit(u) for u in self.units), *(i.stop() for i in self._retiring)
+        )
         self.write_state()
         if self._log_file is not None:
             self._log_file.close()
