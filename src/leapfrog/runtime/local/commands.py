@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -165,10 +166,13 @@ def down(
     pid = live_supervisor(state)
     if pid is not None:
         try:
-            for snapshot in control.stream(paths.control_socket, {"op": "down"}, timeout=None):
+            # A snapshot comes at least every second while stopping: 30 s of silence
+            # means a hung supervisor, which then gets signals instead of requests.
+            for snapshot in control.stream(paths.control_socket, {"op": "down"}, timeout=30):
                 on_snapshot(snapshot)
         except OSError:
-            os.kill(pid, signal.SIGTERM)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         _wait_gone(pid, state)
         state = read_state(paths)
     stale = leftovers(state)
@@ -181,7 +185,8 @@ def _wait_gone(pid: int, state: dict[str, Any] | None, timeout: float = 30.0) ->
     deadline = time.monotonic() + timeout
     while is_running(pid, ticks):
         if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
             break
         time.sleep(0.01)
 
