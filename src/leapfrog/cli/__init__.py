@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-import traceback
 from pathlib import Path
 
 STARTED = time.monotonic()
@@ -43,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception:
+        import traceback
+
         crash = Path.home() / ".cache" / "leapfrog" / "crash.log"
         try:
             crash.parent.mkdir(parents=True, exist_ok=True)

@@ -6,9 +6,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.spinner import Spinner
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -44,13 +42,11 @@ def status_table(snapshot: dict[str, Any], spinners: bool = False) -> Table:
         table.add_column(column, no_wrap=column != "DETAIL")
     for item in snapshot.get("instances", []):
         state = str(item.get("state"))
-        shown: Text | Spinner
-        label = Text(state, style=STATE_STYLE.get(state, ""))
-        shown = (
-            Spinner("dots", text=label, style="yellow")
-            if spinners and state == "starting"
-            else label
-        )
+        shown: RenderableType = Text(state, style=STATE_STYLE.get(state, ""))
+        if spinners and state == "starting":
+            from rich.spinner import Spinner
+
+            shown = Spinner("dots", text=shown, style="yellow")
         table.add_row(
             item["name"],
             shown,
@@ -79,6 +75,8 @@ def follow_startup(
     verdict = Readiness("waiting", [], 0, 0)
     last: dict[str, Any] = {}
     if console.is_terminal:
+        from rich.live import Live  # only terminals get the live view: keep pipes light
+
         with Live(console=console, refresh_per_second=12, transient=True) as live:
             for last in stream:
                 verdict = readiness(last)
