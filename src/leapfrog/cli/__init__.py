@@ -15,7 +15,8 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     import click
 
-    from leapfrog.cli.app import cli, err
+    from leapfrog.cli.app import cli
+    from leapfrog.cli.options import err
     from leapfrog.shared.errors import LeapfrogError
     from leapfrog.spec import SpecError, render
 

@@ -5,91 +5,29 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
 
 from leapfrog import __version__
 from leapfrog.cli import views
 from leapfrog.cli.foreground import foreground_view
 from leapfrog.cli.logs import follow_logs, show_logs
+from leapfrog.cli.options import (
+    DURATION,
+    FILE_HELP,
+    console,
+    err,
+    file_option,
+    load_chosen,
+    state_paths,
+)
 from leapfrog.runtime import local
-from leapfrog.shared.durations import parse_duration
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.spec import SpecError, Stack, json_schema, load_stack
+from leapfrog.spec import Stack, json_schema
 
 __all__ = ["cli"]
-
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-for _console in (console, err):
-    if not _console.is_terminal:  # logs and pipes: no wrapping at rich's default 80 columns
-        _console.width = max(_console.width, 160)
-
-
-class _Duration(click.ParamType):  # type: ignore[type-arg]
-    name = "duration"
-
-    def convert(
-        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
-    ) -> float:
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-
-
-DURATION = _Duration()
-FILE_HELP = "Stack file (default: ./leapfrog.yaml, or $LEAPFROG_FILE)."
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _file_option(short: bool = True) -> Callable[[F], F]:
-    names = ("-f", "--file") if short else ("--file",)
-    return click.option(
-        *names, "stack_file", type=click.Path(dir_okay=False, path_type=Path), help=FILE_HELP
-    )
-
-
-def _stack(ctx: click.Context, stack_file: Path | None) -> Stack:
-    chosen = stack_file or ctx.obj.get("file") or Path("leapfrog.yaml")
-    return load_stack(chosen)
-
-
-def _paths(ctx: click.Context, stack_file: Path | None) -> local.StatePaths:
-    """The state dir of the stack; found even when the stack file has since been broken,
-    so that status, logs and down keep working while the user fixes it."""
-    chosen = stack_file or ctx.obj.get("file") or Path("leapfrog.yaml")
-    try:
-        return local.StatePaths(load_stack(chosen).state_dir)
-    except SpecError as exc:
-        state_dir = _state_dir_of_broken(chosen)
-        if state_dir is None or not state_dir.is_dir():
-            raise
-        problems = len(exc.problems)
-        err.print(
-            f"[yellow]warning:[/] {chosen} has {problems} problem(s) (`leapfrog validate` "
-            f"shows them); using the state in {state_dir}"
-        )
-        return local.StatePaths(state_dir)
-
-
-def _state_dir_of_broken(stack_file: Path) -> Path | None:
-    import yaml
-
-    try:
-        data = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):
-        data = None
-    settings = data.get("local") if isinstance(data, dict) else None
-    name = settings.get("state_dir") if isinstance(settings, dict) else None
-    relative = name if isinstance(name, str) and name else ".leapfrog"
-    return (stack_file.resolve().parent / relative).resolve()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -118,12 +56,12 @@ def cli(ctx: click.Context, file: Path | None) -> None:
 
 
 @cli.command()
-@_file_option()
+@file_option()
 @click.option("--json", "as_json", is_flag=True, help="Print the validated stack as JSON.")
 @click.pass_context
 def validate(ctx: click.Context, stack_file: Path | None, as_json: bool) -> None:
     """Check a stack file and report every problem with its line."""
-    stack = _stack(ctx, stack_file)
+    stack = load_chosen(ctx, stack_file)
     if as_json:
         click.echo(stack.spec.model_dump_json(indent=2))
         return
@@ -141,7 +79,7 @@ def schema() -> None:
 
 
 @cli.command()
-@_file_option()
+@file_option()
 @click.option("-d", "--detach", is_flag=True, help="Run in the background; return once healthy.")
 @click.option(
     "--timeout",
@@ -161,7 +99,7 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
     Without -d, runs in the foreground until Ctrl-C, which stops everything.
     """
     started = _started()
-    stack = _stack(ctx, stack_file)
+    stack = load_chosen(ctx, stack_file)
     paths = local.StatePaths(stack.state_dir)
     pid = local.running(paths)
     if pid is not None:
@@ -236,11 +174,11 @@ def _cleaned(item: local.Leftover) -> None:
 
 
 @cli.command()
-@_file_option()
+@file_option()
 @click.pass_context
 def down(ctx: click.Context, stack_file: Path | None) -> None:
     """Stop every instance gracefully (stop signal, then SIGKILL after its grace period)."""
-    paths = _paths(ctx, stack_file)
+    paths = state_paths(ctx, stack_file)
     seen: dict[str, str] = {}
 
     def on_snapshot(snapshot: dict[str, Any]) -> None:
@@ -256,12 +194,12 @@ def down(ctx: click.Context, stack_file: Path | None) -> None:
 
 
 @cli.command(name="status")
-@_file_option()
+@file_option()
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of instances, for scripts.")
 @click.pass_context
 def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> None:
     """Every instance: state, address, pid, restarts. Alias: ps."""
-    paths = _paths(ctx, stack_file)
+    paths = state_paths(ctx, stack_file)
     snapshot = local.status(paths)
     instances = (snapshot or {}).get("instances", [])
     if as_json:
@@ -292,17 +230,17 @@ cli.add_command(status_cmd, name="ps")
 
 
 @cli.command()
-@_file_option()
+@file_option()
 @click.argument("name")
 @click.pass_context
 def restart(ctx: click.Context, stack_file: Path | None, name: str) -> None:
     """Restart a service (all its instances) or one instance (NAME-N)."""
-    names = local.restart(_paths(ctx, stack_file), name)
+    names = local.restart(state_paths(ctx, stack_file), name)
     console.print(f"restarted {', '.join(names)}")
 
 
 @cli.command()
-@_file_option(short=False)
+@file_option(short=False)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines as they come.")
 @click.option(
     "-n",
@@ -318,7 +256,7 @@ def logs(
     ctx: click.Context, stack_file: Path | None, follow: bool, lines: int, names: tuple[str, ...]
 ) -> None:
     """Output of services or instances (all when no NAME is given; `supervisor` for its own)."""
-    paths = _paths(ctx, stack_file)
+    paths = state_paths(ctx, stack_file)
     if follow:
         follow_logs(console, paths, names, lines)
     else:

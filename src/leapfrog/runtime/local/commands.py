@@ -23,9 +23,9 @@ from leapfrog.runtime.local.recovery import (
     read_state,
     stop_leftovers,
 )
+from leapfrog.runtime.local.spawn import port_conflict
 from leapfrog.runtime.local.supervisor import Supervisor
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.shared.ports import find_listener, port_is_free
 from leapfrog.shared.procs import is_running
 from leapfrog.spec import Stack
 
@@ -93,9 +93,8 @@ def _check_ports(stack: Stack, launches: dict[str, Launch], adopt: dict[str, Any
     for name, launch in launches.items():
         if launch.port is None or name in adopt:
             continue
-        if not port_is_free(launch.address, launch.port):
-            holder = find_listener(launch.address, launch.port)
-            who = holder.describe() if holder else f"{launch.address}:{launch.port} is in use"
+        who = port_conflict(launch.address, launch.port)
+        if who is not None:
             line = stack.line_of(f"services.{launch.unit}.port")
             raise LeapfrogError(
                 f"{stack.path.name}:{line}: {name} cannot listen on "

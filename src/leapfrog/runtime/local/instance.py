@@ -19,13 +19,12 @@ from typing import Any
 
 from leapfrog.runtime.local.health import HealthTracker, probe
 from leapfrog.runtime.local.launch import Launch
+from leapfrog.runtime.local.spawn import SpawnError, describe_exit, popen, prepare_files
 from leapfrog.shared.durations import format_duration
-from leapfrog.shared.ports import find_listener, port_is_free
 from leapfrog.shared.procs import kill_group, process_start_time
 
-__all__ = ["Instance", "InstanceState", "SpawnError"]
+__all__ = ["Instance", "InstanceState"]
 
-_LOG_ROTATE_BYTES = 10 * 1024 * 1024
 NO_CHECK_SETTLE = 0.5
 """An instance without a check counts as healthy once it has stayed up this long."""
 
@@ -36,21 +35,6 @@ class InstanceState(enum.StrEnum):
     UNHEALTHY = "unhealthy"
     CRASHLOOP = "crashloop"
     STOPPED = "stopped"
-
-
-class SpawnError(Exception):
-    """The process could not be started at all; retrying would not help."""
-
-
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "exited (status unknown: adopted from an earlier supervisor)"
-    if code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with status {code}"
 
 
 class Instance:
@@ -162,60 +146,14 @@ class Instance:
     async def _spawn(self) -> None:
         """Start the process. Popen runs in a worker thread: it waits for the child's exec,
         which under load takes far longer than the fork, and spawns should overlap."""
-        launch = self.launch
-        if launch.port is not None and not port_is_free(launch.address, launch.port):
-            holder = find_listener(launch.address, launch.port)
-            who = holder.describe() if holder else f"{launch.address}:{launch.port} is in use"
-            raise SpawnError(
-                f"cannot listen on {launch.address}:{launch.port}: {who}; "
-                "stop that program or change the service's `port:`"
-            )
-        launch.data_dir.mkdir(parents=True, exist_ok=True)
-        if launch.user is not None:
-            os.chown(launch.data_dir, launch.user.uid, launch.user.gid)
-        if launch.log_path.exists() and launch.log_path.stat().st_size > _LOG_ROTATE_BYTES:
-            launch.log_path.replace(launch.log_path.with_suffix(".log.1"))
-        self._proc = await asyncio.get_running_loop().run_in_executor(None, self._popen)
+        prepare_files(self.launch)
+        self._proc = await asyncio.get_running_loop().run_in_executor(None, popen, self.launch)
         self._watch(self._proc.pid, self._proc.poll)
         self.started_at = time.time()
         if self._healthy_once:  # after a healthy run, the start deadline counts anew
             self._first_spawn = time.monotonic()
         self._healthy_once = False
         self._set(InstanceState.STARTING, "started", pid_changed=True)
-
-    def _popen(self) -> subprocess.Popen[bytes]:
-        launch = self.launch
-        extra: dict[str, Any] = {}
-        if launch.user is not None:
-            extra = {"user": launch.user.uid, "group": launch.user.gid, "extra_groups": []}
-        with open(launch.log_path, "ab") as log:
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-            log.write(f"--- leapfrog: {launch.name} starting at {stamp} ---\n".encode())
-            log.flush()
-            try:
-                return subprocess.Popen(
-                    launch.argv,
-                    cwd=launch.cwd,
-                    env=launch.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    close_fds=True,
-                    **extra,
-                )
-            except FileNotFoundError as exc:
-                missing = exc.filename or launch.argv[0]
-                raise SpawnError(f"cannot start {launch.argv[0]!r}: {missing} not found") from None
-            except PermissionError as exc:
-                who = f" as user {launch.user.name}" if launch.user else ""
-                raise SpawnError(
-                    f"cannot start {launch.argv[0]!r}{who}: permission denied for "
-                    f"{exc.filename or launch.argv[0]}; the user must be able to enter the "
-                    "working directory and run the program"
-                ) from None
-            except OSError as exc:
-                raise SpawnError(f"cannot start {launch.argv[0]!r}: {exc.strerror}") from None
 
     def _adopt(self, pid: int, ticks: int) -> None:
         self._proc = None

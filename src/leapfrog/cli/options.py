@@ -1,0 +1,96 @@
+"""The CLI's shared pieces: its consoles, option types, and how a command finds its stack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from leapfrog.runtime import local
+from leapfrog.shared.durations import parse_duration
+from leapfrog.spec import SpecError, Stack, load_stack
+
+__all__ = [
+    "DURATION",
+    "FILE_HELP",
+    "console",
+    "err",
+    "file_option",
+    "load_chosen",
+    "state_paths",
+]
+
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+for _console in (console, err):
+    if not _console.is_terminal:  # logs and pipes: no wrapping at rich's default 80 columns
+        _console.width = max(_console.width, 160)
+
+
+class _Duration(click.ParamType):  # type: ignore[type-arg]
+    name = "duration"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+DURATION = _Duration()
+FILE_HELP = "Stack file (default: ./leapfrog.yaml, or $LEAPFROG_FILE)."
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def file_option(short: bool = True) -> Callable[[F], F]:
+    names = ("-f", "--file") if short else ("--file",)
+    return click.option(
+        *names, "stack_file", type=click.Path(dir_okay=False, path_type=Path), help=FILE_HELP
+    )
+
+
+def _chosen(ctx: click.Context, stack_file: Path | None) -> Path:
+    """The command's -f, else the group's -f or $LEAPFROG_FILE, else ./leapfrog.yaml."""
+    return stack_file or ctx.obj.get("file") or Path("leapfrog.yaml")
+
+
+def load_chosen(ctx: click.Context, stack_file: Path | None) -> Stack:
+    return load_stack(_chosen(ctx, stack_file))
+
+
+def state_paths(ctx: click.Context, stack_file: Path | None) -> local.StatePaths:
+    """The state dir of the stack; found even when the stack file has since been broken,
+    so that status, logs and down keep working while the user fixes it."""
+    chosen = _chosen(ctx, stack_file)
+    try:
+        return local.StatePaths(load_stack(chosen).state_dir)
+    except SpecError as exc:
+        state_dir = _state_dir_of_broken(chosen)
+        if state_dir is None or not state_dir.is_dir():
+            raise
+        problems = len(exc.problems)
+        err.print(
+            f"[yellow]warning:[/] {chosen} has {problems} problem(s) (`leapfrog validate` "
+            f"shows them); using the state in {state_dir}"
+        )
+        return local.StatePaths(state_dir)
+
+
+def _state_dir_of_broken(stack_file: Path) -> Path | None:
+    import yaml
+
+    try:
+        data = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError, yaml.YAMLError):
+        data = None
+    settings = data.get("local") if isinstance(data, dict) else None
+    name = settings.get("state_dir") if isinstance(settings, dict) else None
+    relative = name if isinstance(name, str) and name else ".leapfrog"
+    return (stack_file.resolve().parent / relative).resolve()

@@ -1,0 +1,91 @@
+"""Starting one process for a launch: the checks and files before it, the Popen itself,
+and the words for how a process ended."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from typing import Any
+
+from leapfrog.runtime.local.launch import Launch
+from leapfrog.shared.ports import find_listener, port_is_free
+
+__all__ = ["SpawnError", "describe_exit", "popen", "port_conflict", "prepare_files"]
+
+_LOG_ROTATE_BYTES = 10 * 1024 * 1024
+
+
+class SpawnError(Exception):
+    """The process could not be started at all; retrying would not help."""
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "exited (status unknown: adopted from an earlier supervisor)"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+def port_conflict(address: str, port: int) -> str | None:
+    """Who holds address:port, in words, or None when it is free."""
+    if port_is_free(address, port):
+        return None
+    holder = find_listener(address, port)
+    return holder.describe() if holder else f"{address}:{port} is in use"
+
+
+def prepare_files(launch: Launch) -> None:
+    """Everything before the fork: a free port, the data dir, a rotated log."""
+    if launch.port is not None:
+        who = port_conflict(launch.address, launch.port)
+        if who is not None:
+            raise SpawnError(
+                f"cannot listen on {launch.address}:{launch.port}: {who}; "
+                "stop that program or change the service's `port:`"
+            )
+    launch.data_dir.mkdir(parents=True, exist_ok=True)
+    if launch.user is not None:
+        os.chown(launch.data_dir, launch.user.uid, launch.user.gid)
+    if launch.log_path.exists() and launch.log_path.stat().st_size > _LOG_ROTATE_BYTES:
+        launch.log_path.replace(launch.log_path.with_suffix(".log.1"))
+
+
+def popen(launch: Launch) -> subprocess.Popen[bytes]:
+    """Start the process in its own session, output to its log. Blocks until it has exec'd."""
+    extra: dict[str, Any] = {}
+    if launch.user is not None:
+        extra = {"user": launch.user.uid, "group": launch.user.gid, "extra_groups": []}
+    with open(launch.log_path, "ab") as log:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        log.write(f"--- leapfrog: {launch.name} starting at {stamp} ---\n".encode())
+        log.flush()
+        try:
+            return subprocess.Popen(
+                launch.argv,
+                cwd=launch.cwd,
+                env=launch.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                **extra,
+            )
+        except FileNotFoundError as exc:
+            missing = exc.filename or launch.argv[0]
+            raise SpawnError(f"cannot start {launch.argv[0]!r}: {missing} not found") from None
+        except PermissionError as exc:
+            who = f" as user {launch.user.name}" if launch.user else ""
+            raise SpawnError(
+                f"cannot start {launch.argv[0]!r}{who}: permission denied for "
+                f"{exc.filename or launch.argv[0]}; the user must be able to enter the "
+                "working directory and run the program"
+            ) from None
+        except OSError as exc:
+            raise SpawnError(f"cannot start {launch.argv[0]!r}: {exc.strerror}") from None
