@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -65,6 +67,22 @@ def wait_until(
         time.sleep(interval)
 
 
+def _still_running(state_file: Path) -> list[int]:
+    """Pids of the supervisor and instances in state_file that still run."""
+    from leapfrog.shared.procs import is_running
+
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, ValueError):
+        return []
+    records = [state.get("supervisor") or {}, *state.get("instances", [])]
+    return [
+        r["pid"]
+        for r in records
+        if isinstance(r.get("pid"), int) and is_running(r["pid"], r.get("start_ticks"))
+    ]
+
+
 class StackDir:
     """A directory with a stack file; `down()` on exit whatever happened."""
 
@@ -113,8 +131,18 @@ class StackDir:
         return (self.root / ".leapfrog/logs" / f"{instance}.log").read_text(errors="replace")
 
     def close(self) -> None:
+        """`leapfrog down`, then kill whatever it left (a test must never leak processes)."""
         if (self.root / ".leapfrog").exists():
-            self.down()
+            result = self.down()
+            left = _still_running(self.root / ".leapfrog/run/state.json")
+            for pid in left:  # instances lead their own process group; the supervisor not
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            if left or result.code != 0:
+                shutil.rmtree(self.root, ignore_errors=True)
+                raise AssertionError(f"leapfrog down left {left} running: {result.output}")
         shutil.rmtree(self.root, ignore_errors=True)
 
     def __enter__(self) -> StackDir:
