@@ -32,7 +32,8 @@ def start_times(stack: StackDir, instance: str) -> list[float]:
 # A shell, not Python: a crasher that starts in milliseconds keeps the backoff gaps clean.
 CRASHER = (
     "  crasher:\n"
-    '    command: /bin/sh -c \'echo "start $(date +%s.%N)" >> "$LEAPFROG_DATA_DIR/events"; exit 3\'\n'
+    '    command: /bin/sh -c \'echo "start $(date +%s.%N)"'
+    " >> $LEAPFROG_DATA_DIR/events; exit 3'\n"
 )
 
 
