@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -146,6 +147,4 @@ def print_failures(console: Console, verdict: Readiness, lines: int = 15) -> Non
 
 
 def tail_lines_of(item: dict[str, Any], count: int = 15) -> list[str]:
-    from pathlib import Path
-
     return tail_lines(Path(item["log"]), count) if item.get("log") else []

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import time
 from pathlib import Path
 
 __all__ = [
@@ -19,7 +17,6 @@ __all__ = [
     "is_running",
     "kill_group",
     "process_start_time",
-    "terminate_group",
 ]
 
 
@@ -80,25 +77,3 @@ def group_alive(pgid: int) -> bool:
 def kill_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
-
-
-def terminate_group(pgid: int, grace: float, sig: int = signal.SIGTERM) -> bool:
-    """Blocking stop of a process group: `sig`, then SIGKILL after `grace` seconds.
-
-    Used when no supervisor is left to do it asynchronously. Returns True when the
-    group exited within the grace period.
-    """
-    kill_group(pgid, sig)
-    deadline = time.monotonic() + grace
-    delay = 0.005
-    while time.monotonic() < deadline:
-        if not group_alive(pgid):
-            return True
-        time.sleep(delay)
-        delay = min(delay * 2, 0.1)
-    kill_group(pgid, signal.SIGKILL)
-    for _ in range(200):
-        if not group_alive(pgid):
-            break
-        time.sleep(0.01)
-    return False

@@ -7,7 +7,6 @@ each new one healthy before the next old one stops, so a service keeps serving.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -68,7 +67,3 @@ async def replace_rolling(sup: Supervisor, pairs: list[tuple[Instance, Launch]])
             for held, _ in pairs[pairs.index((instance, launch)) + 1 :]:
                 held.pending = False
             return
-
-
-async def gather_stops(instances: list[Instance]) -> None:
-    await asyncio.gather(*(i.stop() for i in instances))
