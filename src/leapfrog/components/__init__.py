@@ -1,18 +1,37 @@
 """Platform components (kafka, postgres, ...) that a stack file can ask for by name.
 
-Each component registers here, under the key used in the stack file's `components:`
-section, together with the pydantic model of its options; the spec loader asks this
-registry whether a component exists and validates its options with that model. This
-version ships none yet: components are added as later work implements them.
+The contract is in `leapfrog.components.base`; each component is one module here and
+registers in `_MODULES` under the key used in the stack file's `components:` section.
+Modules import their heavy client libraries inside functions, so that loading the
+registry (every CLI command does) stays cheap.
 """
 
 from __future__ import annotations
 
+import importlib
+from functools import cache
+from typing import Any
+
 from pydantic import BaseModel
 
-__all__ = ["known_components"]
+from leapfrog.components.base import Component
+
+__all__ = ["Component", "component", "known_components"]
+
+_MODULES: dict[str, str] = {
+    # kind: "module:ClassName", added as components are implemented
+}
+
+
+@cache
+def component(kind: str) -> Component[Any]:
+    """The component registered as `kind`; KeyError when there is none."""
+    module_name, _, class_name = _MODULES[kind].partition(":")
+    module = importlib.import_module(f"leapfrog.components.{module_name}")
+    instance: Component[Any] = getattr(module, class_name)()
+    return instance
 
 
 def known_components() -> dict[str, type[BaseModel]]:
     """Component kinds by stack-file name, each with the model of its options."""
-    return {}
+    return {kind: component(kind).options_model for kind in _MODULES}

@@ -1,0 +1,157 @@
+"""The contract every platform component implements, in one place.
+
+A component is one real program the platform runs (Kafka, ZooKeeper, PostgreSQL, ...).
+leapfrog drives each through the same steps, so the local runtime, the Kubernetes
+renderer and the backup engines never special-case a component:
+
+1. `install`  - make the program available on this machine (idempotent, cached outside
+   the repository); returns what was installed (version, paths).
+2. `process`  - the process to run for one instance: argv, environment, files to write,
+   and init commands run before every start (each idempotent: storage formatting,
+   `initdb`), all as the instance's user.
+3. `health`   - probe a running instance with a real client of the program.
+4. `setup`    - after the first healthy probe: create what the stack file declares
+   (topics, databases, roles) - idempotent, so it runs again on every start.
+5. `connection_env` - what services that use the component receive in their
+   environment (`KAFKA_BOOTSTRAP_SERVERS`, `DATABASE_URL`, ...).
+6. `render_kubernetes` and `backup` - later steps; a component that does not do them
+   yet says so with `NotSupported`.
+
+Stop is the runtime's: the stop signal and grace period given by `process`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = [
+    "Component",
+    "ComponentOptions",
+    "Health",
+    "Installation",
+    "Instance",
+    "NotSupported",
+    "Process",
+    "Progress",
+]
+
+
+class ComponentOptions(BaseModel):
+    """Base of every component's options model: unknown keys are errors, not ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NotSupported(Exception):
+    """A step this component does not implement (yet); the message says which."""
+
+
+Progress = Callable[[str], None]
+"""Called with a short line while a long step (a download, an apt install) runs."""
+
+
+@dataclass(frozen=True)
+class Installation:
+    """What `install` made available."""
+
+    version: str
+    home: Path
+    """Where the program's files are (a cache folder, /usr/lib/postgresql/15, ...)."""
+    extra: Mapping[str, str] = field(default_factory=dict)
+    """Component-specific facts: a classpath file, a bin directory, ..."""
+
+
+@dataclass(frozen=True)
+class Instance:
+    """Where one instance of a component lives, as the runtime assigned it."""
+
+    name: str
+    """The unit name (the component's kind, `kafka`), used in messages."""
+    instance: str
+    """The instance name, `kafka-1`."""
+    address: str
+    """Its own loopback address; it listens here only."""
+    port: int
+    data_dir: Path
+    """Its persistent data; survives `down`/`up`."""
+    secrets_dir: Path
+    """A folder only the stack's owner can read (mode 0700) for generated passwords."""
+    cache_dir: Path
+    """~/.cache/leapfrog (or LEAPFROG_CACHE): downloads shared across stacks."""
+    run_as: tuple[int, int] | None = None
+    """(uid, gid) the instance runs as; None for the current user."""
+
+
+@dataclass(frozen=True)
+class Process:
+    argv: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
+    """Files to write before each start, by path relative to the data directory."""
+    init: tuple[tuple[str, ...], ...] = ()
+    """Commands run in order before each start; each must be idempotent and exit 0."""
+    stop_signal: str = "SIGTERM"
+    stop_grace_period: float = 30.0
+    start_timeout: float = 120.0
+    """How long the first healthy probe may take (JVMs are slow on two cores)."""
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    detail: str
+    """One line: what the probe saw (`3 brokers, 5 topics` or the error)."""
+
+
+OptionsT = TypeVar("OptionsT", bound=ComponentOptions)
+
+
+class Component(ABC, Generic[OptionsT]):
+    """One platform component. Subclasses are stateless: everything comes in arguments."""
+
+    kind: ClassVar[str]
+    """The key under `components:` in the stack file."""
+    options_model: ClassVar[type[ComponentOptions]]
+    default_port: ClassVar[int]
+    description: ClassVar[str]
+
+    def options(self, raw: Mapping[str, Any]) -> OptionsT:
+        """The validated options; the spec loader has already reported errors with lines."""
+        return self.options_model.model_validate(dict(raw))  # type: ignore[return-value]
+
+    def port(self, options: OptionsT) -> int:
+        """The port the instance listens on (an option may override the default)."""
+        port = getattr(options, "port", None)
+        return port if isinstance(port, int) else self.default_port
+
+    @abstractmethod
+    def install(self, options: OptionsT, cache_dir: Path, progress: Progress) -> Installation:
+        """Make the program available; fast when already done. Raises LeapfrogError naming
+        the missing prerequisite (Java, Maven, apt) and how to get it."""
+
+    @abstractmethod
+    def process(self, options: OptionsT, installation: Installation, where: Instance) -> Process:
+        """The process of one instance; pure apart from reading `where.data_dir`."""
+
+    @abstractmethod
+    async def health(self, options: OptionsT, where: Instance) -> Health:
+        """Probe the running instance with a real client; never raises."""
+
+    async def setup(self, options: OptionsT, where: Instance) -> None:
+        """Create what the stack file declares; idempotent. Raises LeapfrogError."""
+
+    @abstractmethod
+    def connection_env(self, options: OptionsT, where: Instance) -> dict[str, str]:
+        """Environment handed to services that use this component."""
+
+    def render_kubernetes(self, options: OptionsT) -> list[dict[str, Any]]:
+        raise NotSupported(f"{self.kind} cannot be rendered to Kubernetes yet")
+
+    def backup(self, options: OptionsT, where: Instance, target: Path) -> None:
+        raise NotSupported(f"{self.kind} cannot be backed up yet")
