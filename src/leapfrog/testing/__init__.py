@@ -4,6 +4,14 @@
 may run as the unprivileged app user) and drives the real `leapfrog` command on it.
 """
 
+from leapfrog.testing._components import RunningComponent, run_component
 from leapfrog.testing._stackdir import CliResult, StackDir, run_cli, wait_until
 
-__all__ = ["CliResult", "StackDir", "run_cli", "wait_until"]
+__all__ = [
+    "CliResult",
+    "RunningComponent",
+    "StackDir",
+    "run_cli",
+    "run_component",
+    "wait_until",
+]
