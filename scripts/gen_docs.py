@@ -308,6 +308,14 @@ services:
 # components:                 # platform components (kafka, postgres, ...) come in
 #   postgres:                 # later versions; this one knows none yet
 
+catalog:                      # the Consul-compatible service catalog, started first
+  enabled: true
+  http: 127.0.0.1:8500        # Consul HTTP API (CONSUL_HTTP_ADDR for every unit)
+  dns: 127.0.0.1:8600         # DNS interface, UDP and TCP
+  datacenter: dc1
+  acl: true                   # writes need the token `up` hands out as CONSUL_HTTP_TOKEN
+  anonymous_read: true
+
 local:
   state_dir: .leapfrog        # run state, logs and data; relative to this file's directory
   addresses: 127.42.0.0/16    # instance addresses come from this loopback network

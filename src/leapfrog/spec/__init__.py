@@ -4,6 +4,7 @@ from leapfrog.spec.errors import Problem, SpecError, render
 from leapfrog.spec.loader import load_stack, parse_stack
 from leapfrog.spec.models import (
     NAME_PATTERN,
+    CatalogSettings,
     CheckSpec,
     DependsOn,
     Duration,
@@ -17,6 +18,7 @@ from leapfrog.spec.stack import Stack
 
 __all__ = [
     "NAME_PATTERN",
+    "CatalogSettings",
     "CheckSpec",
     "DependsOn",
     "Duration",

@@ -68,11 +68,16 @@ def _names(
             line = locator.problem(("services", name), "").line
             message = f"`{name}` is both a component and a service (line {line})"
             problems.append(locator.problem(("components", name), message, "rename the service"))
+    if "catalog" in spec.services:
+        message = "`catalog` is the name of the stack's service catalog"
+        problems.append(locator.problem(("services", "catalog"), message, "rename the service"))
     return problems
 
 
 def _dependencies(spec: StackSpec, locator: Locator) -> list[Problem]:
-    units = sorted({*spec.services, *spec.components})
+    units = sorted(
+        {*spec.services, *spec.components, *(["catalog"] if spec.catalog.enabled else [])}
+    )
     problems = []
     for name, service in spec.services.items():
         for target in service.depends_on:

@@ -333,6 +333,52 @@ class ServiceSpec(_Model):
         return self
 
 
+def _loopback_endpoint(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    try:
+        address = ipaddress.IPv4Address(host)
+    except ValueError:
+        address = None
+    if not sep or address is None or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"expected address:port such as 127.0.0.1:8500, not {value!r}")
+    if not address.is_loopback:
+        raise ValueError(f"expected a loopback address (127.x.y.z), not {host}")
+    return value
+
+
+class CatalogSettings(_Model):
+    """The embedded Consul-compatible service catalog every stack starts first."""
+
+    enabled: bool = Field(
+        True,
+        description="Start the catalog (HTTP API, health checks, KV, DNS) before everything "
+        "else and hand its address and token to every unit.",
+    )
+    http: str = Field("127.0.0.1:8500", description="Address:port of the Consul HTTP API.")
+    dns: str = Field("127.0.0.1:8600", description="Address:port of the DNS interface (UDP+TCP).")
+    datacenter: str = Field("dc1", description="Datacenter name, as in Consul.")
+    acl: bool = Field(
+        True,
+        description="Writes need a token. `up` generates a management token, keeps it mode 0600 "
+        "in the state directory and hands it to the units it starts (CONSUL_HTTP_TOKEN).",
+    )
+    anonymous_read: bool = Field(
+        True, description="With acl on, reads without a token are still allowed."
+    )
+
+    @field_validator("http", "dns")
+    @classmethod
+    def _endpoint(cls, value: str) -> str:
+        return _loopback_endpoint(value)
+
+    @field_validator("datacenter")
+    @classmethod
+    def _dc(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,39}", value):
+            raise ValueError("expected lower-case letters, digits and '-' (at most 40)")
+        return value
+
+
 class LocalSettings(_Model):
     """How the stack runs on this machine."""
 
@@ -382,8 +428,13 @@ class StackSpec(_Model):
     )
     components: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
-        description="Platform components by kind (kafka, postgres, ...), with their options. "
-        "This version knows none yet and says so when one is named.",
+        description="Platform components by kind (kafka, zookeeper, postgres), with their "
+        "options. Every service depends on every component (healthy) and receives its "
+        "connection environment (KAFKA_BOOTSTRAP_SERVERS, DATABASE_URL, ...).",
+    )
+    catalog: CatalogSettings = Field(
+        default_factory=CatalogSettings,
+        description="The service catalog (Consul-compatible), started before every other unit.",
     )
     local: LocalSettings = Field(
         default_factory=LocalSettings, description="Settings for running on this machine."

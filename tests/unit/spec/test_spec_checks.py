@@ -111,7 +111,7 @@ def test_unknown_dependency_in_a_mapping_lists_known_units(problem: One) -> None
               queue: {condition: started}
         """)
     assert (p.line, p.field) == (7, "services.web.depends_on.queue")
-    assert p.hint == "known services and components: db"
+    assert p.hint == "known services and components: catalog, db"
 
 
 def test_unknown_dependency_when_alone(problem: One) -> None:
@@ -121,7 +121,7 @@ def test_unknown_dependency_when_alone(problem: One) -> None:
             command: y
             depends_on: [db]
         """)
-    assert p.hint == "define it under `services:` or `components:`"
+    assert p.hint == "known services and components: catalog"
 
 
 def test_self_dependency(problem: One) -> None:

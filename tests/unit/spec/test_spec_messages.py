@@ -55,7 +55,7 @@ def test_unknown_top_level_key_mentions_extension_keys(problem: One) -> None:
         """)
     assert (p.line, p.field) == (1, "version")
     assert p.hint is not None
-    assert "name, services, components, local" in p.hint and "`x-`" in p.hint
+    assert "name, services, components, catalog, local" in p.hint and "`x-`" in p.hint
 
 
 def test_unknown_restart_policy(problem: One) -> None:
