@@ -1,0 +1,80 @@
+"""One run of an HTTP or TCP check, turned into a Consul status and Output text."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+
+from leapfrog.catalog.checks._http import FetchError, Request, fetch
+from leapfrog.catalog.checks.api import CheckDefinition, Status
+from leapfrog.shared.durations import format_duration
+
+__all__ = ["DEFAULT_OUTPUT_MAX_SIZE", "DEFAULT_TIMEOUT", "probe_http", "probe_tcp"]
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_OUTPUT_MAX_SIZE = 4096
+_TOO_MANY_REQUESTS = 429
+
+
+def _timeout(definition: CheckDefinition) -> float:
+    return definition.timeout if definition.timeout > 0 else DEFAULT_TIMEOUT
+
+
+def _http_status(code: int) -> Status:
+    if 200 <= code < 300:
+        return "passing"
+    if code == _TOO_MANY_REQUESTS:
+        return "warning"
+    return "critical"
+
+
+async def probe_http(definition: CheckDefinition) -> tuple[Status, str]:
+    url = definition.http or ""
+    method = definition.method.upper() or "GET"
+    limit = definition.output_max_size
+    if limit <= 0:
+        limit = DEFAULT_OUTPUT_MAX_SIZE
+    request = Request(url, method, definition.header, definition.body, definition.tls_skip_verify)
+    # Go's url.Error spelling ("Get", "Post"), which Consul puts in the Output verbatim.
+    operation = f'{method[:1]}{method[1:].lower()} "{url}"'
+    timeout = _timeout(definition)
+    try:
+        answer = await fetch(request, limit, timeout)
+    except TimeoutError:
+        duration = format_duration(timeout)
+        return "critical", f"{operation}: Client.Timeout exceeded ({duration})"
+    except FetchError as exc:
+        return "critical", f"{operation}: {exc}"
+    body = answer.body.decode("utf-8", errors="replace")
+    status_line = f"{answer.status} {answer.reason}".rstrip()
+    return _http_status(answer.status), f"HTTP {method} {url}: {status_line} Output: {body}"
+
+
+def _split_host_port(address: str) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"address {address}: missing or bad port in address")
+    return host.removeprefix("[").removesuffix("]"), int(port)
+
+
+async def probe_tcp(definition: CheckDefinition) -> tuple[Status, str]:
+    address = definition.tcp or ""
+    try:
+        host, port = _split_host_port(address)
+    except ValueError as exc:
+        return "critical", f"dial tcp {exc}"
+    try:
+        async with asyncio.timeout(_timeout(definition)):
+            _, writer = await asyncio.open_connection(host, port)
+    except TimeoutError:
+        return "critical", f"dial tcp {address}: i/o timeout"
+    except socket.gaierror as exc:
+        return "critical", f"dial tcp: lookup {host}: {exc.strerror or exc}"
+    except OSError as exc:
+        reason = (exc.strerror or str(exc)).lower()
+        return "critical", f"dial tcp {address}: connect: {reason}"
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return "passing", f"TCP connect {address}: Success"
