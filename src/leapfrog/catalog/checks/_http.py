@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 import ssl
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-__all__ = ["Answer", "FetchError", "Request", "fetch"]
+__all__ = ["Answer", "FetchError", "Request", "dial_error", "fetch"]
 
 _MAX_HEADER_LINES = 200
 _CLOSE_GRACE = 1.0
@@ -91,6 +92,15 @@ def _request_bytes(request: Request, target: _Target) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace") + body
 
 
+def dial_error(host: str, address: str, exc: OSError) -> str:
+    """Go's wording for a failed dial, e.g. "dial tcp 127.0.0.1:1: connect: connection refused"."""
+    if isinstance(exc, socket.gaierror):
+        return f"dial tcp: lookup {host}: {exc.strerror or exc}"
+    # asyncio's own message ("Connect call failed ...") hides the reason behind the errno.
+    reason = os.strerror(exc.errno) if exc.errno else str(exc) or type(exc).__name__
+    return f"dial tcp {address}: connect: {reason.lower()}"
+
+
 def _tls_context(skip_verify: bool) -> ssl.SSLContext:
     context = ssl.create_default_context()
     if skip_verify:
@@ -114,11 +124,8 @@ async def _connect(
         raise FetchError(f"tls: failed to verify certificate: {exc.verify_message}") from None
     except ssl.SSLError as exc:
         raise FetchError(f"tls: {exc.reason or exc}") from None
-    except socket.gaierror as exc:
-        raise FetchError(f"dial tcp: lookup {target.host}: {exc.strerror or exc}") from None
     except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        raise FetchError(f"dial tcp {target.host}:{target.port}: connect: {reason}") from None
+        raise FetchError(dial_error(target.host, f"{target.host}:{target.port}", exc)) from None
 
 
 async def _read_head(reader: asyncio.StreamReader) -> tuple[int, str, dict[str, str]]:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 
-from leapfrog.catalog.checks._http import FetchError, Request, fetch
+from leapfrog.catalog.checks._http import FetchError, Request, dial_error, fetch
 from leapfrog.catalog.checks.api import CheckDefinition, Status
 from leapfrog.shared.durations import format_duration
 
@@ -69,11 +68,8 @@ async def probe_tcp(definition: CheckDefinition) -> tuple[Status, str]:
             _, writer = await asyncio.open_connection(host, port)
     except TimeoutError:
         return "critical", f"dial tcp {address}: i/o timeout"
-    except socket.gaierror as exc:
-        return "critical", f"dial tcp: lookup {host}: {exc.strerror or exc}"
     except OSError as exc:
-        reason = (exc.strerror or str(exc)).lower()
-        return "critical", f"dial tcp {address}: connect: {reason}"
+        return "critical", dial_error(host, address, exc)
     writer.close()
     with contextlib.suppress(OSError):
         await writer.wait_closed()
