@@ -16,6 +16,8 @@ APT_NEEDS=(
   "ps procps"
   "curl curl"
   "make make"
+  "java openjdk-17-jre-headless"
+  "mvn maven"
 )
 missing=()
 for pair in "${APT_NEEDS[@]}"; do
