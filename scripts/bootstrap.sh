@@ -16,6 +16,7 @@ APT_NEEDS=(
   "ps procps"
   "curl curl"
   "make make"
+  "dig dnsutils"
   "java openjdk-17-jre-headless"
   "mvn maven"
 )

@@ -1,0 +1,154 @@
+"""Answers to a decoded query, read from a `DnsView` the way a Consul agent answers them."""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+import time
+from dataclasses import dataclass
+
+from leapfrog.catalog.dns._message import Answer, Group, Record, Soa, Srv
+from leapfrog.catalog.dns._names import (
+    AddrLookup,
+    Apex,
+    Invalid,
+    NodeLookup,
+    Outside,
+    ServiceLookup,
+    parse_name,
+)
+from leapfrog.catalog.dns._wire import CLASS_ANY, CLASS_IN, Query, Rcode, RRType, split_name
+from leapfrog.catalog.dns.view import DnsInstance, DnsView
+
+__all__ = ["Zone", "build_answer"]
+
+_ADDRESS_TYPES = (RRType.A, RRType.AAAA, RRType.CNAME, RRType.ANY)
+
+
+@dataclass(frozen=True)
+class Zone:
+    domain: tuple[str, ...]
+    """The served domain's labels, lowercase."""
+    ttl: int
+
+    def node_target(self, view: DnsView, node: str) -> tuple[str, ...]:
+        return (*split_name(node), "node", view.datacenter, *self.domain)
+
+    def soa(self, view: DnsView) -> Record:
+        soa = Soa(
+            mname=self.node_target(view, view.node_name),
+            rname=("hostmaster", *self.domain),
+            serial=int(time.time()) & 0xFFFFFFFF,
+            refresh=3600,
+            retry=600,
+            expire=86400,
+            minimum=self.ttl,  # negative answers are cached no longer than positive ones
+        )
+        return Record(self.domain, RRType.SOA, self.ttl, soa)
+
+
+def address_records(owner: tuple[str, ...], address: str, qtype: int, ttl: int) -> list[Record]:
+    """A or AAAA for an IP (when `qtype` asks for that family), CNAME for a host name."""
+    if qtype not in _ADDRESS_TYPES:
+        return []
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        target = split_name(address)
+        return [Record(owner, RRType.CNAME, ttl, target)] if target else []
+    rtype = RRType.A if ip.version == 4 else RRType.AAAA
+    if qtype in (rtype, RRType.ANY):
+        return [Record(owner, rtype, ttl, ip.packed)]
+    return []
+
+
+def _srv_group(zone: Zone, view: DnsView, owner: tuple[str, ...], inst: DnsInstance) -> Group:
+    """SRV `1 <weight> <port> <target>` and the target's address."""
+    try:
+        packed: bytes | None = ipaddress.ip_address(inst.address).packed
+    except ValueError:
+        packed = None
+    if not inst.address or inst.address == inst.node_address:
+        target = zone.node_target(view, inst.node)
+        address = inst.node_address
+    elif packed is not None:
+        target = (packed.hex(), "addr", view.datacenter, *zone.domain)
+        address = inst.address
+    else:
+        target, address = split_name(inst.address), ""
+    srv = Srv(1, max(0, min(inst.weight, 0xFFFF)), inst.port, target)
+    extra = address_records(target, address, RRType.ANY, zone.ttl) if address else []
+    return Group((Record(owner, RRType.SRV, zone.ttl, srv),), tuple(extra))
+
+
+def _service(zone: Zone, view: DnsView, query: Query, lookup: ServiceLookup) -> Answer:
+    instances = view.dns_instances(lookup.service, lookup.tag)
+    if not instances:
+        return Answer(Rcode.NXDOMAIN, authority=[zone.soa(view)])
+    instances = random.sample(instances, len(instances))  # Consul shuffles, spreading load
+    groups: list[Group] = []
+    if query.qtype == RRType.SRV:
+        groups = [_srv_group(zone, view, query.labels, inst) for inst in instances]
+    else:
+        seen: set[Record] = set()
+        for inst in instances:
+            address = inst.address or inst.node_address
+            for record in address_records(query.labels, address, query.qtype, zone.ttl):
+                if record not in seen:  # instances sharing an address get one record
+                    seen.add(record)
+                    groups.append(Group((record,)))
+    return _with_soa_if_empty(zone, view, groups)
+
+
+def _with_soa_if_empty(zone: Zone, view: DnsView, groups: list[Group]) -> Answer:
+    if groups:
+        return Answer(Rcode.NOERROR, groups=groups)
+    return Answer(Rcode.NOERROR, authority=[zone.soa(view)])
+
+
+def _apex(zone: Zone, view: DnsView, query: Query) -> Answer:
+    if query.qtype in (RRType.SOA, RRType.ANY):
+        return Answer(Rcode.NOERROR, groups=[Group((zone.soa(view),))])
+    if query.qtype == RRType.NS:
+        target = zone.node_target(view, view.node_name)
+        address = view.node_address(view.node_name) or ""
+        ns = Record(zone.domain, RRType.NS, zone.ttl, target)
+        extra = address_records(target, address, RRType.ANY, zone.ttl) if address else []
+        return Answer(Rcode.NOERROR, groups=[Group((ns,), tuple(extra))])
+    return _with_soa_if_empty(zone, view, [])
+
+
+def _addr(zone: Zone, view: DnsView, query: Query, lookup: AddrLookup) -> Answer:
+    address = str(ipaddress.ip_address(lookup.address))
+    records = address_records(query.labels, address, query.qtype, zone.ttl)
+    return _with_soa_if_empty(zone, view, [Group((r,)) for r in records])
+
+
+def _node(zone: Zone, view: DnsView, query: Query, lookup: NodeLookup) -> Answer:
+    address = view.node_address(lookup.node)
+    if address is None:
+        return Answer(Rcode.NXDOMAIN, authority=[zone.soa(view)])
+    records = address_records(query.labels, address, query.qtype, zone.ttl)
+    return _with_soa_if_empty(zone, view, [Group((r,)) for r in records])
+
+
+def build_answer(zone: Zone, view: DnsView, query: Query) -> Answer:
+    if query.opcode != 0:
+        return Answer(Rcode.NOTIMP, authoritative=False)
+    if query.edns is not None and query.edns.version > 0:
+        return Answer(Rcode.BADVERS, authoritative=False)
+    if query.qclass not in (CLASS_IN, CLASS_ANY) or query.qtype in (RRType.AXFR, RRType.IXFR):
+        return Answer(Rcode.REFUSED, authoritative=False)
+    labels = tuple(label.lower() for label in query.labels)
+    lookup = parse_name(labels, zone.domain, view.datacenter.lower())
+    if isinstance(lookup, Outside):
+        return Answer(Rcode.REFUSED, authoritative=False)
+    if isinstance(lookup, Invalid):
+        return Answer(Rcode.NXDOMAIN, authority=[zone.soa(view)])
+    if isinstance(lookup, Apex):
+        return _apex(zone, view, query)
+    if isinstance(lookup, ServiceLookup):
+        return _service(zone, view, query, lookup)
+    if isinstance(lookup, AddrLookup):
+        return _addr(zone, view, query, lookup)
+    return _node(zone, view, query, lookup)

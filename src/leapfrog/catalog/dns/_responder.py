@@ -1,0 +1,54 @@
+"""One query in, at most one response out: the part of the server that never raises."""
+
+from __future__ import annotations
+
+import logging
+
+from leapfrog.catalog.dns._answers import Zone, build_answer
+from leapfrog.catalog.dns._message import Answer, encode_bare, encode_response, response_limit
+from leapfrog.catalog.dns._wire import DnsFormatError, Rcode, decode_query, read_header_id
+from leapfrog.catalog.dns.view import DnsView
+
+__all__ = ["Responder"]
+
+log = logging.getLogger(__name__)
+
+_MAX_REMEMBERED_FAILURES = 256
+
+
+class Responder:
+    def __init__(self, view: DnsView, zone: Zone) -> None:
+        self._view = view
+        self._zone = zone
+        self._seen_failures: set[str] = set()
+        self.failures = 0
+        """Queries answered SERVFAIL because building the answer raised."""
+
+    def respond(self, data: bytes, *, tcp: bool) -> bytes | None:
+        """The response to send, or None when the bytes do not deserve one."""
+        header = read_header_id(data)
+        if header is None:
+            return None
+        try:
+            query = decode_query(data)
+        except DnsFormatError:
+            return encode_bare(*header, Rcode.FORMERR)
+        limit = response_limit(query, tcp=tcp)
+        try:
+            return encode_response(query, build_answer(self._zone, self._view, query), limit)
+        except Exception as exc:  # a bug or a view failure must not kill the listener
+            self._log_failure(query.name, query.qtype, exc)
+        try:
+            return encode_response(query, Answer(Rcode.SERVFAIL, authoritative=False), limit)
+        except Exception:
+            return encode_bare(*header, Rcode.SERVFAIL)
+
+    def _log_failure(self, name: str, qtype: int, exc: Exception) -> None:
+        # Once per distinct failure: a client retrying a bad name must not flood the log.
+        self.failures += 1
+        signature = f"{type(exc).__name__}: {exc}"[:200]
+        if signature in self._seen_failures:
+            return
+        if len(self._seen_failures) < _MAX_REMEMBERED_FAILURES:
+            self._seen_failures.add(signature)
+        log.error("DNS query %r (type %d) failed, answered SERVFAIL", name, qtype, exc_info=exc)
