@@ -9,9 +9,10 @@ from __future__ import annotations
 import graphlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
-from leapfrog.spec import ServiceSpec, Stack
+from leapfrog.components import component
+from leapfrog.spec import CheckSpec, RestartSpec, ServiceSpec, Stack
 
 __all__ = ["Plan", "Unit", "build_plan", "instance_name"]
 
@@ -25,9 +26,12 @@ def instance_name(unit: str, index: int) -> str:
 @dataclass(frozen=True)
 class Unit:
     name: str
-    kind: Literal["service", "component"]
+    kind: Literal["service", "component", "catalog"]
     service: ServiceSpec
+    """For components and the catalog: what leapfrog runs, in the shape of a service."""
     depends_on: Mapping[str, Condition]
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """A component's options as written in the stack file."""
 
     @property
     def replicas(self) -> int:
@@ -64,8 +68,18 @@ class Plan:
 def build_plan(stack: Stack) -> Plan:
     """Units of the stack in dependency order. The spec layer has already rejected cycles."""
     units: dict[str, Unit] = {}
+    platform: dict[str, Condition] = {}
+    catalog = stack.spec.catalog
+    if catalog.enabled:
+        units["catalog"] = Unit("catalog", "catalog", _catalog_service(stack), depends_on={})
+        platform["catalog"] = "healthy"
+    for kind, options in stack.spec.components.items():
+        units[kind] = Unit(kind, "component", _component_service(kind, options), {}, options)
+        platform[kind] = "healthy"
     for name, svc in stack.spec.services.items():
-        deps = {dep: spec.condition for dep, spec in svc.depends_on.items()}
+        # Every service may use every platform part through its environment, so it
+        # waits for them all unless it says otherwise.
+        deps = dict(platform) | {dep: spec.condition for dep, spec in svc.depends_on.items()}
         units[name] = Unit(name=name, kind="service", service=svc, depends_on=deps)
     sorter = graphlib.TopologicalSorter(
         {n: set(u.depends_on) & set(units) for n, u in units.items()}
@@ -80,4 +94,28 @@ def build_plan(stack: Stack) -> Plan:
         units=units,
         order=order,
         _dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
+    )
+
+
+def _catalog_service(stack: Stack) -> ServiceSpec:
+    port = int(stack.spec.catalog.http.rpartition(":")[2])
+    return ServiceSpec(
+        command=["leapfrog", "catalog", "serve"],
+        port=port,
+        check=CheckSpec(http="/v1/status/leader", interval=2.0, start_timeout=30.0),
+        restart=RestartSpec(policy="always"),
+        stop_grace_period=10.0,
+    )
+
+
+def _component_service(kind: str, options: Mapping[str, Any]) -> ServiceSpec:
+    """The runtime asks the component for argv and health; these are the shape and timing."""
+    comp = component(kind)
+    port = comp.port(comp.options(options))
+    return ServiceSpec(
+        command=[kind],
+        port=port,
+        check=CheckSpec(tcp=True, interval=5.0, timeout=5.0, start_timeout=180.0),
+        restart=RestartSpec(policy="always"),
+        stop_grace_period=30.0,
     )

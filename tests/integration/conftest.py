@@ -16,7 +16,7 @@ PYTHON = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
 
 @pytest.fixture
 def stack() -> Iterator[StackDir]:
-    with StackDir() as made:
+    with StackDir(catalog=False) as made:
         made.copy_in(APPS / "tiny.py")
         yield made
 

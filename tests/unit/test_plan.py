@@ -15,6 +15,7 @@ def plan_of(text: str):  # type: ignore[no-untyped-def]
 
 
 DIAMOND = """
+catalog: {enabled: false}
 services:
   db: {command: x}
   cache: {command: x}
@@ -56,7 +57,9 @@ def test_zero_replicas_have_no_instances() -> None:
 
 
 def test_independent_units_share_one_level() -> None:
-    text = "services:\n" + "".join(f"  s{i}: {{command: x}}\n" for i in range(20))
+    text = "catalog: {enabled: false}\nservices:\n" + "".join(
+        f"  s{i}: {{command: x}}\n" for i in range(20)
+    )
     levels = plan_of(text).levels()
     assert len(levels) == 1 and len(levels[0]) == 20
 
@@ -67,3 +70,16 @@ def test_cycles_never_reach_the_plan() -> None:
             "services:\n  a: {command: x, depends_on: [b]}\n  b: {command: x, depends_on: [a]}\n"
         )
     assert "a -> b -> a" in str(info.value) or "b -> a -> b" in str(info.value)
+
+
+def test_the_catalog_starts_first_and_every_service_waits_for_it() -> None:
+    plan = plan_of("services:\n  a: {command: x}\n  b: {command: x, depends_on: [a]}\n")
+    assert plan.levels() == [["catalog"], ["a"], ["b"]]
+    assert plan.units["catalog"].kind == "catalog"
+    assert plan.units["catalog"].service.port == 8500
+    assert plan.units["b"].depends_on == {"catalog": "healthy", "a": "healthy"}
+
+
+def test_an_explicit_condition_on_the_catalog_wins() -> None:
+    plan = plan_of("services:\n  a: {command: x, depends_on: {catalog: {condition: started}}}\n")
+    assert plan.units["a"].depends_on == {"catalog": "started"}

@@ -13,6 +13,7 @@ import click
 from leapfrog import __version__
 from leapfrog.cli import views
 from leapfrog.cli.foreground import foreground_view
+from leapfrog.cli.install import installer
 from leapfrog.cli.logs import follow_logs, show_logs
 from leapfrog.cli.options import (
     DURATION,
@@ -103,13 +104,13 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
     paths = local.StatePaths(stack.state_dir)
     pid = local.running(paths)
     if pid is not None:
-        changes = local.apply(stack)
+        changes = local.apply(stack, installer(console))
         _print_changes(changes, pid)
         snapshots = local.watch(paths)
         verdict, snapshot = views.follow_with_deadline(snapshots, console, started, timeout)
         _report(stack, verdict, snapshot, started, detached=True)
         return
-    prepared = local.prepare(stack, on_cleanup=_cleaned)
+    prepared = local.prepare(stack, on_cleanup=_cleaned, installer=installer(console))
     for name in prepared.adopt:
         console.print(f"adopted {name} from an earlier supervisor", style="dim")
     if detach:

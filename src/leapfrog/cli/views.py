@@ -39,7 +39,7 @@ def _endpoint(item: dict[str, Any]) -> str:
 
 def status_table(snapshot: dict[str, Any], spinners: bool = False) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("INSTANCE", "STATE", "ADDRESS", "PID", "RESTARTS", "DETAIL"):
+    for column in ("INSTANCE", "STATE", "ADDRESS", "VERSION", "PID", "RESTARTS", "DETAIL"):
         table.add_column(column, no_wrap=column != "DETAIL")
     for item in snapshot.get("instances", []):
         state = str(item.get("state"))
@@ -52,11 +52,23 @@ def status_table(snapshot: dict[str, Any], spinners: bool = False) -> Table:
             item["name"],
             shown,
             _endpoint(item),
+            str(item.get("version") or "-"),
             str(item.get("pid") or "-"),
             str(item.get("restarts", 0)),
-            Text(str(item.get("detail", "")), overflow="fold"),
+            Text(_detail(item), overflow="fold"),
         )
     return table
+
+
+def _detail(item: dict[str, Any]) -> str:
+    """A healthy platform unit shows what its probe saw (`Kafka 4.1.0, 3 topics`)."""
+    if (
+        item.get("state") == "healthy"
+        and item.get("kind") == "component"
+        and item.get("last_check")
+    ):
+        return str(item["last_check"])
+    return str(item.get("detail", ""))
 
 
 def _headline(verdict: Readiness, elapsed: float) -> Text:

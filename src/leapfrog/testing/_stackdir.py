@@ -86,7 +86,12 @@ def _still_running(state_file: Path) -> list[int]:
 class StackDir:
     """A directory with a stack file; `down()` on exit whatever happened."""
 
-    def __init__(self, text: str = "", prefix: str = "leapfrog-test-") -> None:
+    def __init__(
+        self, text: str = "", prefix: str = "leapfrog-test-", *, catalog: bool = True
+    ) -> None:
+        """`catalog=False` turns the stack's catalog off unless a text configures it:
+        for tests of the supervisor alone, which then need no free catalog ports."""
+        self.catalog = catalog
         self.root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
         self.root.chmod(0o755)
         self.stack_file = self.root / "leapfrog.yaml"
@@ -94,6 +99,8 @@ class StackDir:
             self.write(text)
 
     def write(self, text: str) -> None:
+        if not self.catalog and not any(line.startswith("catalog:") for line in text.splitlines()):
+            text = text.rstrip("\n") + "\ncatalog: {enabled: false}\n"
         self.stack_file.write_text(text)
 
     def copy_in(self, source: Path) -> Path:

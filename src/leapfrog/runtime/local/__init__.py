@@ -14,11 +14,13 @@ from leapfrog.runtime.local.commands import (
 )
 from leapfrog.runtime.local.instance import InstanceState
 from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.runtime.local.platform import Installer, quiet_installer
 from leapfrog.runtime.local.readiness import Readiness, readiness, timed_out
 from leapfrog.runtime.local.recovery import Leftover
 from leapfrog.runtime.local.supervisor import Supervisor
 
 __all__ = [
+    "Installer",
     "InstanceState",
     "Leftover",
     "Prepared",
@@ -28,6 +30,7 @@ __all__ = [
     "apply",
     "down",
     "prepare",
+    "quiet_installer",
     "readiness",
     "restart",
     "run_foreground",

@@ -16,6 +16,7 @@ from leapfrog.runtime.local import control
 from leapfrog.runtime.local.daemon import detach, serve
 from leapfrog.runtime.local.launch import Launch, build_launches
 from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.runtime.local.platform import Installer
 from leapfrog.runtime.local.recovery import (
     Leftover,
     leftovers,
@@ -58,7 +59,11 @@ class Prepared:
         )
 
 
-def prepare(stack: Stack, on_cleanup: Callable[[Leftover], None] = lambda _: None) -> Prepared:
+def prepare(
+    stack: Stack,
+    on_cleanup: Callable[[Leftover], None] = lambda _: None,
+    installer: Installer | None = None,
+) -> Prepared:
     """Everything `up` checks before it starts anything.
 
     A supervisor that died leaves instances behind: those whose configuration is
@@ -74,7 +79,7 @@ def prepare(stack: Stack, on_cleanup: Callable[[Leftover], None] = lambda _: Non
         )
     paths.create()
     plan = build_plan(stack)
-    launches = build_launches(stack, plan, paths)
+    launches = build_launches(stack, plan, paths, installer)
     by_name = {launch.name: launch for group in launches.values() for launch in group}
     adopt: dict[str, tuple[int, int]] = {}
     stale: list[Leftover] = []
@@ -195,10 +200,11 @@ def running(paths: StatePaths) -> int | None:
     return live_supervisor(read_state(paths))
 
 
-def apply(stack: Stack) -> dict[str, list[str]]:
+def apply(stack: Stack, installer: Installer | None = None) -> dict[str, list[str]]:
     """Bring a running stack to what its (changed) stack file says; returns the changes."""
     paths = StatePaths(stack.state_dir)
-    build_launches(stack, build_plan(stack), paths)  # its errors, here, with their lines
+    # Its errors here, with their lines; and new components installed with progress.
+    build_launches(stack, build_plan(stack), paths, installer)
     answer = control.request(paths.control_socket, {"op": "apply", "file": str(stack.path)})
     return dict(answer["changes"])
 

@@ -6,6 +6,7 @@ and how long to wait before the next probe, so its rules are tested without proc
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -23,6 +24,15 @@ _START_CEILING = 1.0
 async def probe(launch: Launch) -> tuple[bool, str]:
     check = launch.check
     assert check is not None
+    if launch.component is not None:
+        run = launch.component
+        try:
+            health = await asyncio.wait_for(
+                run.component.health(run.options, run.where), check.timeout + 5
+            )
+        except TimeoutError:
+            return False, f"no answer in {format_duration(check.timeout + 5)}"
+        return health.ok, health.detail
     if check.kind == "http":
         assert check.http is not None and launch.port is not None
         return await http_probe(launch.address, launch.port, check.http, check.timeout)

@@ -19,7 +19,13 @@ from typing import Any
 
 from leapfrog.runtime.local.health import HealthTracker, probe
 from leapfrog.runtime.local.launch import Launch
-from leapfrog.runtime.local.spawn import SpawnError, describe_exit, popen, prepare_files
+from leapfrog.runtime.local.spawn import (
+    SpawnError,
+    describe_exit,
+    popen,
+    prepare_component,
+    prepare_files,
+)
 from leapfrog.shared.durations import format_duration
 from leapfrog.shared.procs import kill_group, process_start_time
 
@@ -147,7 +153,11 @@ class Instance:
         """Start the process. Popen runs in a worker thread: it waits for the child's exec,
         which under load takes far longer than the fork, and spawns should overlap."""
         prepare_files(self.launch)
-        self._proc = await asyncio.get_running_loop().run_in_executor(None, popen, self.launch)
+        loop = asyncio.get_running_loop()
+        if self.launch.component is not None:
+            self._set(InstanceState.STARTING, "preparing (init steps)")
+            await loop.run_in_executor(None, prepare_component, self.launch)
+        self._proc = await loop.run_in_executor(None, popen, self.launch)
         self._watch(self._proc.pid, self._proc.poll)
         self.started_at = time.time()
         if self._healthy_once:  # after a healthy run, the start deadline counts anew
@@ -232,6 +242,8 @@ class Instance:
         tracker = HealthTracker(check, late=self.failure is not None)
         while True:
             ok, detail = await probe(self.launch)
+            if ok and not self._healthy_once:
+                ok, detail = await self._set_up(detail)
             self.last_check = detail  # seen in snapshots, without a change event per probe
             seen = tracker.observe(ok, detail, time.monotonic() - self._first_spawn)
             if ok and not self._healthy_once:
@@ -242,12 +254,26 @@ class Instance:
                 self._set(InstanceState(seen.state), detail)
             await asyncio.sleep(seen.next_probe)
 
+    async def _set_up(self, detail: str) -> tuple[bool, str]:
+        """A component's setup (topics, databases) runs once per start, after its first
+        healthy probe and before it counts as healthy, so dependents find what they need."""
+        run = self.launch.component
+        if run is None:
+            return True, detail
+        try:
+            await run.component.setup(run.options, run.where)
+        except Exception as exc:  # a failed setup is retried with the next probe
+            return False, f"setup failed: {exc}"
+        return True, detail
+
     def snapshot(self) -> dict[str, Any]:
         launch = self.launch
+        run = launch.component
         return {
             "name": launch.name,
             "unit": launch.unit,
-            "kind": "service",
+            "kind": launch.kind,
+            "version": run.version if run else None,
             "state": str(self.state),
             "detail": self.detail,
             "address": launch.address,

@@ -13,12 +13,24 @@ import ipaddress
 import json
 import os
 import pwd
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from leapfrog.plan import Plan, Unit
 from leapfrog.runtime.local.addresses import AddressBook, default_network
 from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.runtime.local.platform import (
+    ComponentRun,
+    Installer,
+    catalog_argv,
+    catalog_env,
+    component_env,
+    component_run,
+    install_all,
+    quiet_installer,
+)
 from leapfrog.shared.envsubst import UnknownVariable, substitute
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.users import UnixUser, UserError, blocked_at, ensure_user, lookup_user
@@ -49,6 +61,10 @@ class Launch:
     restart: RestartSpec
     stop_signal: str
     stop_grace_period: float
+    kind: str = "service"
+    """service, component or catalog"""
+    component: ComponentRun | None = field(default=None, compare=False)
+    """For a component: the contract's view of this instance (probe, setup, files)."""
 
     @functools.cached_property
     def config_hash(self) -> str:
@@ -135,82 +151,228 @@ def _dependency_endpoints(plan: Plan, unit: Unit, addresses: dict[str, str]) -> 
     return env
 
 
-def build_launches(stack: Stack, plan: Plan, paths: StatePaths) -> dict[str, list[Launch]]:
-    """Launches of every instance of every unit, by unit name."""
+def build_launches(
+    stack: Stack, plan: Plan, paths: StatePaths, installer: Installer | None = None
+) -> dict[str, list[Launch]]:
+    """Launches of every instance of every unit, by unit name.
+
+    Components are installed first (`installer`; quiet and cached by default), since
+    what they run depends on what was installed.
+    """
     spec_net = stack.spec.local.addresses
     network = ipaddress.IPv4Network(spec_net) if spec_net else default_network(paths.root)
     book = AddressBook(paths.addresses_file, network)
-    names = [n for unit in plan.order for n in plan.units[unit].instance_names()]
+    names = [
+        n for unit in plan.order if unit != "catalog" for n in plan.units[unit].instance_names()
+    ]
     addresses = book.assign(names)
+    installations = install_all(plan, installer or quiet_installer())
+    settings = stack.spec.catalog
+    platform_env = catalog_env(settings, paths) if settings.enabled else {}
+    runs: dict[str, ComponentRun] = {}
     result: dict[str, list[Launch]] = {}
     for unit_name in plan.order:
         unit = plan.units[unit_name]
-        svc = unit.service
+        if unit.kind == "catalog":
+            addresses["catalog-1"] = settings.http.rpartition(":")[0]
+            data_dir = paths.instance_data("catalog-1")
+            argv = catalog_argv(settings, paths, data_dir)
+            result[unit_name] = [
+                _launch(
+                    unit,
+                    index=1,
+                    name="catalog-1",
+                    addresses=addresses,
+                    paths=paths,
+                    user=None,
+                    cwd=stack.base_dir,
+                    argv=argv,
+                    env={},
+                )
+            ]
+            continue
         user = _resolve_user(stack, unit)
-        cwd = (stack.base_dir / svc.working_dir).resolve() if svc.working_dir else stack.base_dir
-        if not cwd.is_dir():
-            raise LeapfrogError(
-                f"{stack.path.name}:{stack.line_of(f'services.{unit_name}.working_dir')}: "
-                f"services.{unit_name}.working_dir: {cwd} is not a directory",
-                hint="create it, or fix the path (it is relative to the stack file)",
-            )
+        if unit.kind == "component":
+            launches = []
+            for index, name in enumerate(unit.instance_names(), start=1):
+                data_dir = paths.instance_data(name)
+                run = component_run(
+                    unit,
+                    instance=name,
+                    address=addresses[name],
+                    data_dir=data_dir,
+                    paths=paths,
+                    user=user,
+                    installation=installations[unit_name],
+                )
+                runs[name] = run
+                env = dict(run.process.env)
+                launch = _launch(
+                    unit,
+                    index=index,
+                    name=name,
+                    addresses=addresses,
+                    paths=paths,
+                    user=user,
+                    cwd=data_dir,
+                    argv=run.process.argv,
+                    env=env,
+                )
+                launches.append(replace(launch, component=run, **_stop_of(run)))
+            result[unit_name] = launches
+            continue
+        cwd = _working_dir(stack, unit)
         if user is not None:
             _check_reachable(stack, unit_name, cwd, user)
-        launches = []
-        for index, name in enumerate(unit.instance_names(), start=1):
-            data_dir = paths.instance_data(name)
-            env = _base_env(user, data_dir)
-            env.update(
-                LEAPFROG_STACK=stack.name,
-                LEAPFROG_SERVICE=unit_name,
-                LEAPFROG_INSTANCE=name,
-                LEAPFROG_INSTANCE_INDEX=str(index),
-                LEAPFROG_DATA_DIR=str(data_dir),
-                HOST=addresses[name],
+        shared = platform_env | component_env(runs) | _dependency_endpoints(plan, unit, addresses)
+        result[unit_name] = [
+            _service_launch(
+                stack,
+                unit,
+                index=index,
+                name=name,
+                addresses=addresses,
+                paths=paths,
+                user=user,
+                cwd=cwd,
+                shared=shared,
             )
-            if svc.port is not None:
-                env["PORT"] = str(svc.port)
-            env.update(_dependency_endpoints(plan, unit, addresses))
-            field_name = "env"
-            try:
-                for key, value in svc.env.items():
-                    env[key] = substitute(value, env)
-                field_name = "command"
-                argv = tuple(substitute(arg, env) for arg in svc.command)
-                field_name = "check.exec"
-                check_argv = (
-                    tuple(substitute(arg, env) for arg in svc.check.exec)
-                    if svc.check is not None and svc.check.exec
-                    else None
-                )
-            except UnknownVariable as exc:
-                where = f"services.{unit_name}.{field_name}"
-                raise LeapfrogError(
-                    f"{stack.path.name}:{stack.line_of(where)}: {where}: "
-                    f"${{{exc.name}}} is not set",
-                    hint="known variables: "
-                    + ", ".join(sorted(env))
-                    + "; write $$ for a literal $",
-                ) from None
-            launches.append(
-                Launch(
-                    name=name,
-                    unit=unit_name,
-                    index=index,
-                    address=addresses[name],
-                    port=svc.port,
-                    argv=argv,
-                    env=env,
-                    cwd=str(cwd),
-                    user=user,
-                    log_path=paths.instance_log(name),
-                    data_dir=data_dir,
-                    check=svc.check,
-                    check_argv=check_argv,
-                    restart=svc.restart,
-                    stop_signal=svc.stop_signal,
-                    stop_grace_period=svc.stop_grace_period,
-                )
-            )
-        result[unit_name] = launches
+            for index, name in enumerate(unit.instance_names(), start=1)
+        ]
     return result
+
+
+def _stop_of(run: ComponentRun) -> dict[str, Any]:
+    return {
+        "stop_signal": run.process.stop_signal,
+        "stop_grace_period": run.process.stop_grace_period,
+    }
+
+
+def _working_dir(stack: Stack, unit: Unit) -> Path:
+    svc = unit.service
+    cwd = (stack.base_dir / svc.working_dir).resolve() if svc.working_dir else stack.base_dir
+    if not cwd.is_dir():
+        raise LeapfrogError(
+            f"{stack.path.name}:{stack.line_of(f'services.{unit.name}.working_dir')}: "
+            f"services.{unit.name}.working_dir: {cwd} is not a directory",
+            hint="create it, or fix the path (it is relative to the stack file)",
+        )
+    return cwd
+
+
+def _instance_env(
+    stack: Stack,
+    unit: Unit,
+    *,
+    index: int,
+    name: str,
+    address: str,
+    data_dir: Path,
+    user: UnixUser | None,
+) -> dict[str, str]:
+    env = _base_env(user, data_dir)
+    env.update(
+        LEAPFROG_STACK=stack.name,
+        LEAPFROG_SERVICE=unit.name,
+        LEAPFROG_INSTANCE=name,
+        LEAPFROG_INSTANCE_INDEX=str(index),
+        LEAPFROG_DATA_DIR=str(data_dir),
+        HOST=address,
+    )
+    if unit.service.port is not None:
+        env["PORT"] = str(unit.service.port)
+    return env
+
+
+def _launch(
+    unit: Unit,
+    *,
+    index: int,
+    name: str,
+    addresses: dict[str, str],
+    paths: StatePaths,
+    user: UnixUser | None,
+    cwd: Path,
+    argv: Sequence[str],
+    env: dict[str, str],
+) -> Launch:
+    """A launch of a platform unit: leapfrog chose its argv and environment."""
+    svc = unit.service
+    data_dir = paths.instance_data(name)
+    base = _base_env(user, data_dir)
+    return Launch(
+        name=name,
+        unit=unit.name,
+        index=index,
+        address=addresses[name],
+        port=svc.port,
+        argv=tuple(argv),
+        env=base | env,
+        cwd=str(cwd),
+        user=user,
+        log_path=paths.instance_log(name),
+        data_dir=data_dir,
+        check=svc.check,
+        check_argv=None,
+        restart=svc.restart,
+        stop_signal=svc.stop_signal,
+        stop_grace_period=svc.stop_grace_period,
+        kind=unit.kind,
+    )
+
+
+def _service_launch(
+    stack: Stack,
+    unit: Unit,
+    *,
+    index: int,
+    name: str,
+    addresses: dict[str, str],
+    paths: StatePaths,
+    user: UnixUser | None,
+    cwd: Path,
+    shared: Mapping[str, str],
+) -> Launch:
+    svc = unit.service
+    data_dir = paths.instance_data(name)
+    env = _instance_env(
+        stack, unit, index=index, name=name, address=addresses[name], data_dir=data_dir, user=user
+    )
+    env.update(shared)
+    field_name = "env"
+    try:
+        for key, value in svc.env.items():
+            env[key] = substitute(value, env)
+        field_name = "command"
+        argv = tuple(substitute(arg, env) for arg in svc.command)
+        field_name = "check.exec"
+        check_argv = (
+            tuple(substitute(arg, env) for arg in svc.check.exec)
+            if svc.check is not None and svc.check.exec
+            else None
+        )
+    except UnknownVariable as exc:
+        where = f"services.{unit.name}.{field_name}"
+        raise LeapfrogError(
+            f"{stack.path.name}:{stack.line_of(where)}: {where}: ${{{exc.name}}} is not set",
+            hint="known variables: " + ", ".join(sorted(env)) + "; write $$ for a literal $",
+        ) from None
+    return Launch(
+        name=name,
+        unit=unit.name,
+        index=index,
+        address=addresses[name],
+        port=svc.port,
+        argv=argv,
+        env=env,
+        cwd=str(cwd),
+        user=user,
+        log_path=paths.instance_log(name),
+        data_dir=data_dir,
+        check=svc.check,
+        check_argv=check_argv,
+        restart=svc.restart,
+        stop_signal=svc.stop_signal,
+        stop_grace_period=svc.stop_grace_period,
+    )

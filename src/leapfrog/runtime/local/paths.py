@@ -50,6 +50,15 @@ class StatePaths:
         digest = hashlib.sha256(os.fsencode(self.root)).hexdigest()[:20]
         return Path("/tmp") / f"leapfrog-{os.getuid()}" / f"{digest}.sock"
 
+    @property
+    def secrets(self) -> Path:
+        """Generated tokens and passwords: readable by the stack's owner only."""
+        return self.root / "secrets"
+
+    @property
+    def catalog_token(self) -> Path:
+        return self.secrets / "catalog-token"
+
     def instance_log(self, instance: str) -> Path:
         return self.logs / f"{instance}.log"
 
@@ -57,8 +66,9 @@ class StatePaths:
         return self.data / instance
 
     def create(self) -> None:
-        for path in (self.run, self.logs, self.data):
+        for path in (self.run, self.logs, self.data, self.secrets):
             path.mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o755)
         self.run.chmod(0o700)
+        self.secrets.chmod(0o700)
         self.control_socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -12,7 +12,14 @@ from typing import Any
 from leapfrog.runtime.local.launch import Launch
 from leapfrog.shared.ports import find_listener, port_is_free
 
-__all__ = ["SpawnError", "describe_exit", "popen", "port_conflict", "prepare_files"]
+__all__ = [
+    "SpawnError",
+    "describe_exit",
+    "popen",
+    "port_conflict",
+    "prepare_component",
+    "prepare_files",
+]
 
 _LOG_ROTATE_BYTES = 10 * 1024 * 1024
 
@@ -89,3 +96,45 @@ def popen(launch: Launch) -> subprocess.Popen[bytes]:
             ) from None
         except OSError as exc:
             raise SpawnError(f"cannot start {launch.argv[0]!r}: {exc.strerror}") from None
+
+
+def prepare_component(launch: Launch) -> None:
+    """A component's files and init commands (storage format, initdb), before each start.
+
+    Runs in a worker thread; the commands run as the instance's user, into its log.
+    """
+    run = launch.component
+    if run is None:
+        return
+    for rel, content in run.process.files.items():
+        path = launch.data_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+        if launch.user is not None:
+            os.chown(path, launch.user.uid, launch.user.gid)
+    extra: dict[str, Any] = {}
+    if launch.user is not None:
+        extra = {"user": launch.user.uid, "group": launch.user.gid, "extra_groups": []}
+    for argv in run.process.init:
+        with open(launch.log_path, "ab") as log:
+            log.write(f"--- leapfrog: {launch.name} init: {argv[0]} ---\n".encode())
+            log.flush()
+            try:
+                result = subprocess.run(
+                    argv,
+                    cwd=launch.data_dir,
+                    env=launch.env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    check=False,
+                    timeout=run.process.start_timeout,
+                    **extra,
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise SpawnError(f"init step {argv[0]} of {launch.name} failed: {exc}") from None
+        if result.returncode != 0:
+            raise SpawnError(
+                f"init step {argv[0]} of {launch.name} exited with status {result.returncode}; "
+                f"see `leapfrog logs {launch.unit}`"
+            )
