@@ -20,6 +20,7 @@ __all__ = ["Component", "component", "known_components"]
 
 _MODULES: dict[str, str] = {
     # kind: "module:ClassName", added as components are implemented
+    "postgres": "postgres:Postgres",
     "kafka": "kafka:Kafka",
 }
 
