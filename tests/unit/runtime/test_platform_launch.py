@@ -1,0 +1,115 @@
+"""The platform's own units in launches: the catalog first, components through their
+contract, and what services receive from both."""
+
+from __future__ import annotations
+
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import leapfrog.components as registry
+from leapfrog.plan import build_plan
+from leapfrog.runtime.local.launch import Launch, build_launches
+from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.spec import parse_stack
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def fakedb(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(registry._MODULES, "fakedb", "tests.unit.runtime._fake_component:FakeDb")
+    registry.component.cache_clear()
+    yield
+    registry.component.cache_clear()
+
+
+def launches(tmp_path: Path, text: str) -> tuple[dict[str, list[Launch]], StatePaths]:
+    stack = parse_stack(text, "leapfrog.yaml", tmp_path)
+    paths = StatePaths(stack.state_dir)
+    paths.create()
+    return build_launches(stack, build_plan(stack), paths), paths
+
+
+def test_catalog_runs_leapfrogs_own_server_on_its_configured_address(tmp_path: Path) -> None:
+    result, paths = launches(
+        tmp_path,
+        "catalog: {http: '127.0.0.1:18500', dns: '127.0.0.1:18600', datacenter: east}\n"
+        "services:\n  web: {command: serve}\n",
+    )
+    (catalog,) = result["catalog"]
+    assert catalog.kind == "catalog" and catalog.user is None
+    assert (catalog.address, catalog.port) == ("127.0.0.1", 18500)
+    argv = list(catalog.argv)
+    assert argv[1:5] == ["-m", "leapfrog", "catalog", "serve"]
+    assert argv[argv.index("--dns") + 1] == "127.0.0.1:18600"
+    assert argv[argv.index("--datacenter") + 1] == "east"
+    assert argv[argv.index("--acl-token-file") + 1] == str(paths.catalog_token)
+    assert catalog.check is not None and catalog.check.http == "/v1/status/leader"
+
+
+def test_services_get_the_catalog_address_and_a_token_kept_private(tmp_path: Path) -> None:
+    result, paths = launches(tmp_path, "services:\n  web: {command: serve}\n")
+    (web,) = result["web"]
+    token = paths.catalog_token.read_text().strip()
+    assert web.env["CONSUL_HTTP_ADDR"] == "127.0.0.1:8500"
+    assert web.env["CONSUL_HTTP_TOKEN"] == token and len(token) == 36
+    assert stat.S_IMODE(paths.catalog_token.stat().st_mode) == 0o600
+    again, _ = launches(tmp_path, "services:\n  web: {command: serve}\n")
+    assert again["web"][0].env["CONSUL_HTTP_TOKEN"] == token
+    assert again["web"][0].config_hash == web.config_hash
+
+
+def test_without_acl_there_is_no_token(tmp_path: Path) -> None:
+    result, paths = launches(tmp_path, "catalog: {acl: false}\nservices:\n  web: {command: x}\n")
+    assert "CONSUL_HTTP_TOKEN" not in result["web"][0].env
+    assert "--acl-token-file" not in result["catalog"][0].argv
+    assert not paths.catalog_token.exists()
+
+
+def test_a_disabled_catalog_is_not_run_and_not_announced(tmp_path: Path) -> None:
+    result, _ = launches(tmp_path, "catalog: {enabled: false}\nservices:\n  web: {command: x}\n")
+    assert "catalog" not in result
+    assert "CONSUL_HTTP_ADDR" not in result["web"][0].env
+
+
+def test_component_runs_what_its_contract_says(tmp_path: Path, fakedb: Any) -> None:
+    result, paths = launches(
+        tmp_path, "components:\n  fakedb: {database: orders}\nservices:\n  web: {command: x}\n"
+    )
+    (db,) = result["fakedb"]
+    assert db.kind == "component" and db.component is not None
+    assert db.argv == ("fakedb", "--listen", f"{db.address}:7000")
+    assert db.env["FAKEDB_HOME"].endswith("fakedb")
+    assert (db.stop_signal, db.stop_grace_period) == ("SIGINT", 7.0)
+    assert db.component.process.files == {"fake.conf": "database=orders\n"}
+    assert db.component.version == "1.2.3"
+    assert db.data_dir == paths.instance_data("fakedb-1")
+    (web,) = result["web"]
+    assert web.env["FAKEDB_URL"] == f"fake://{db.address}:7000/orders"
+    assert "FAKEDB_URL" not in db.env
+
+
+def test_install_goes_through_the_given_installer(tmp_path: Path, fakedb: Any) -> None:
+    stack = parse_stack("components:\n  fakedb: {}\n", "leapfrog.yaml", tmp_path)
+    paths = StatePaths(stack.state_dir)
+    paths.create()
+    seen: list[str] = []
+
+    def installer(kind: str, comp: Any, options: Any) -> Any:
+        seen.append(kind)
+        return comp.install(options, tmp_path, seen.append)
+
+    build_launches(stack, build_plan(stack), paths, installer)
+    assert seen == ["fakedb", "nothing to download"]
