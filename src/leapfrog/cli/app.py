@@ -24,6 +24,7 @@ from leapfrog.cli.options import (
     load_chosen,
     state_paths,
 )
+from leapfrog.cli.secrets import secrets
 from leapfrog.runtime import local
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.spec import Stack, json_schema
@@ -228,6 +229,7 @@ def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> No
 
 
 cli.add_command(status_cmd, name="ps")
+cli.add_command(secrets)
 
 
 @cli.command()

@@ -150,6 +150,11 @@ class Component(ABC, Generic[OptionsT]):
     def connection_env(self, options: OptionsT, where: Instance) -> dict[str, str]:
         """Environment handed to services that use this component."""
 
+    def credentials(self, options: OptionsT, where: Instance) -> dict[str, str]:
+        """Secrets this component generated (passwords, URLs with them), by label; shown
+        only by the explicit `leapfrog secrets` command, never in logs or status."""
+        return {}
+
     def render_kubernetes(self, options: OptionsT) -> list[dict[str, Any]]:
         raise NotSupported(f"{self.kind} cannot be rendered to Kubernetes yet")
 

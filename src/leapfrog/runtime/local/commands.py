@@ -38,6 +38,7 @@ __all__ = [
     "restart",
     "run_foreground",
     "running",
+    "secrets",
     "start_detached",
     "status",
     "watch",
@@ -214,3 +215,21 @@ def restart(paths: StatePaths, name: str) -> list[str]:
         raise LeapfrogError("the stack is not up", hint="`leapfrog up -d` starts it")
     answer = control.request(paths.control_socket, {"op": "restart", "name": name}, timeout=3600)
     return list(answer.get("restarted", []))
+
+
+def secrets(stack: Stack) -> dict[str, dict[str, str]]:
+    """Generated secrets by unit: the catalog's token and each component's credentials."""
+    paths = StatePaths(stack.state_dir)
+    paths.create()
+    launches = build_launches(stack, build_plan(stack), paths)
+    found: dict[str, dict[str, str]] = {}
+    if stack.spec.catalog.enabled and stack.spec.catalog.acl:
+        found["catalog"] = {"management token": paths.catalog_token.read_text().strip()}
+    for group in launches.values():
+        for launch in group:
+            run = launch.component
+            if run is not None:
+                creds = run.component.credentials(run.options, run.where)
+                if creds:
+                    found[launch.name] = creds
+    return found
