@@ -1,0 +1,160 @@
+"""The whole local platform through `leapfrog up`: the catalog, Kafka, ZooKeeper,
+PostgreSQL with Message DB, and a service that reaches them all through the environment
+leapfrog injected; data written before `down` is there after the next `up`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import consul
+import psycopg
+import pytest
+from confluent_kafka import Consumer, Producer
+from kazoo.client import KazooClient
+
+from leapfrog.eventstore import MessageDbStore
+from leapfrog.testing import StackDir
+
+PYTHON = shutil.which("python3", path="/usr/bin:/bin")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def stack_text() -> str:
+    return f"""\
+catalog:
+  http: 127.0.0.1:{free_port()}
+  dns: 127.0.0.1:{free_port()}
+components:
+  kafka:
+    topics:
+      greetings: {{partitions: 3}}
+  zookeeper: {{}}
+  postgres:
+    roles:
+      app: {{login: true}}
+    databases:
+      app: {{owner: app}}
+    message_db: true
+services:
+  envdump:
+    command: {PYTHON} envdump.py
+    port: 8000
+    check: {{http: /health}}
+"""
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[StackDir]:
+    with StackDir(stack_text(), prefix="leapfrog-e2e-") as stack:
+        stack.copy_in(Path(__file__).parent / "envdump.py")
+        result = stack.up(timeout=600)
+        assert result.code == 0, result.output
+        yield stack
+
+
+def service_env(stack: StackDir) -> dict[str, str]:
+    path = stack.root / ".leapfrog/data/envdump-1/env.json"
+    env: dict[str, str] = json.loads(path.read_text())
+    return env
+
+
+def consumed(bootstrap: str, topic: str, wanted: bytes, within: float = 60.0) -> bool:
+    """Read the topic from the start until `wanted` turns up or `within` seconds pass."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"e2e-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    deadline = time.monotonic() + within
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(1.0)
+            if msg is not None and msg.error() is None and msg.value() == wanted:
+                return True
+    finally:
+        consumer.close()
+    return False
+
+
+@pytest.mark.timeout(900)
+def test_platform_comes_up_and_keeps_its_data_across_down_and_up(platform: StackDir) -> None:
+    env = service_env(platform)
+    for key in (
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "ZOOKEEPER_CONNECT",
+        "DATABASE_URL",
+        "MESSAGE_DB_URL",
+        "CONSUL_HTTP_ADDR",
+        "CONSUL_HTTP_TOKEN",
+    ):
+        assert env.get(key), f"{key} missing from the service environment: {sorted(env)}"
+
+    status = {item["name"]: item for item in platform.status()}
+    for name in ("catalog-1", "kafka-1", "zookeeper-1", "postgres-1", "envdump-1"):
+        assert status[name]["state"] == "healthy", status[name]
+    assert status["kafka-1"]["version"].startswith("4.")
+    assert status["zookeeper-1"]["version"].startswith("3.9")
+    assert status["postgres-1"]["version"]
+
+    marker = str(uuid.uuid4())
+    _write_everything(env, marker)
+    assert platform.down().code == 0
+    result = platform.up(timeout=600)
+    assert result.code == 0, result.output
+    env_after = service_env(platform)
+    assert env_after["DATABASE_URL"] == env["DATABASE_URL"]
+    _read_everything(env_after, marker)
+
+
+def _write_everything(env: dict[str, str], marker: str) -> None:
+    producer = Producer({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"], "acks": "all"})
+    producer.produce("greetings", marker.encode())
+    assert producer.flush(30) == 0
+    zk = KazooClient(hosts=env["ZOOKEEPER_CONNECT"])
+    zk.start(timeout=30)
+    zk.create("/e2e/marker", marker.encode(), makepath=True)
+    zk.stop()
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS markers (value text)")
+        conn.execute("INSERT INTO markers VALUES (%s)", (marker,))
+    store = MessageDbStore(env["MESSAGE_DB_URL"])
+    store.write(f"e2e-{marker}", "Marked", {"marker": marker}, expected_version=-1)
+    host, port = env["CONSUL_HTTP_ADDR"].split(":")
+    catalog = consul.Consul(host=host, port=int(port), token=env["CONSUL_HTTP_TOKEN"])
+    assert catalog.kv.put("e2e/marker", marker)
+    anonymous = consul.Consul(host=host, port=int(port))
+    with pytest.raises(consul.ACLPermissionDenied):
+        anonymous.kv.put("e2e/other", "x")
+
+
+def _read_everything(env: dict[str, str], marker: str) -> None:
+    assert consumed(env["KAFKA_BOOTSTRAP_SERVERS"], "greetings", marker.encode())
+    zk = KazooClient(hosts=env["ZOOKEEPER_CONNECT"])
+    zk.start(timeout=30)
+    assert zk.get("/e2e/marker")[0] == marker.encode()
+    zk.stop()
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        rows: Any = conn.execute("SELECT value FROM markers").fetchall()
+    assert (marker,) in rows
+    store = MessageDbStore(env["MESSAGE_DB_URL"])
+    (message,) = store.read_stream(f"e2e-{marker}")
+    assert message.data == {"marker": marker}
+    host, port = env["CONSUL_HTTP_ADDR"].split(":")
+    _, item = consul.Consul(host=host, port=int(port)).kv.get("e2e/marker")
+    assert item is not None and item["Value"] == marker.encode()
