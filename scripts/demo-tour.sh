@@ -6,14 +6,18 @@ STACK="${1:-examples/leapfrog.yaml}"
 LF=".venv/bin/leapfrog -f $STACK"
 first=$($LF status --json | .venv/bin/python -c '
 import json, sys
-item = next(i for i in json.load(sys.stdin) if i["port"])
+item = next(i for i in json.load(sys.stdin) if i["unit"] == "hello")
 print(item["address"] + ":" + str(item["port"]))
 ')
 echo
 echo "The example platform is up. Where to look:"
 row() { printf '  %-62s %s\n' "$1" "$2"; }
 row "curl http://$first/" "hello answers, with its instance and host name"
-row "$LF status" "every instance: state, address, pid"
+row "$LF status" "every instance: state, address, version, pid"
+row "curl http://127.0.0.1:8500/v1/catalog/services" "the catalog (Consul HTTP API)"
+row "dig @127.0.0.1 -p 8600 consul.service.consul" "the catalog's DNS interface"
+row "$LF logs kafka" "Kafka's own log (also zookeeper, postgres, catalog)"
+row "$LF secrets" "generated passwords and the catalog token"
 row "$LF logs -f pinger" "pinger calling both hello instances in turn"
 row "$LF logs supervisor" "what the supervisor did, and when"
 row "$LF down" "stop everything"
