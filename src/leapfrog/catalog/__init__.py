@@ -1,1 +1,10 @@
-"""The embedded Consul-compatible catalog."""
+"""The embedded Consul-compatible catalog: HTTP API, blocking queries, KV, ACL, DNS, checks.
+
+Embed it with `serve(CatalogConfig(...))` (runs until its stop event is set) or
+`start(config)` (returns a `RunningCatalog` to `close()`).
+"""
+
+from leapfrog.catalog._config import CatalogConfig
+from leapfrog.catalog._server import RunningCatalog, serve, start
+
+__all__ = ["CatalogConfig", "RunningCatalog", "serve", "start"]

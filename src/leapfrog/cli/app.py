@@ -12,6 +12,7 @@ import click
 
 from leapfrog import __version__
 from leapfrog.cli import views
+from leapfrog.cli.catalog import catalog
 from leapfrog.cli.foreground import foreground_view
 from leapfrog.cli.install import installer
 from leapfrog.cli.logs import follow_logs, show_logs
@@ -230,6 +231,7 @@ def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> No
 
 cli.add_command(status_cmd, name="ps")
 cli.add_command(secrets)
+cli.add_command(catalog)
 
 
 @cli.command()

@@ -1,0 +1,35 @@
+"""What `leapfrog catalog serve` (or the local runtime) starts the catalog with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CatalogConfig"]
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    data_dir: Path
+    http_host: str = "127.0.0.1"
+    http_port: int = 8500
+    dns_host: str = "127.0.0.1"
+    dns_port: int | None = 8600
+    """None: no DNS server."""
+    datacenter: str = "dc1"
+    node_name: str = "leapfrog"
+    acl_token: str | None = None
+    """The management token; None turns ACL off."""
+    anonymous_read: bool = True
+    reap_interval: float = 30.0
+    """Seconds between passes that deregister long-critical services."""
+    reap_minimum: float = 60.0
+    """The floor of DeregisterCriticalServiceAfter (Consul's is one minute)."""
+    output_throttle: float = 30.0
+    """Seconds a check's output-only change waits before it is published."""
+    snapshot_every: int = 50_000
+    """Journal lines after which the state is snapshotted and the log restarted."""
+
+    @property
+    def node_address(self) -> str:
+        return self.http_host if self.http_host not in ("", "0.0.0.0", "::") else "127.0.0.1"

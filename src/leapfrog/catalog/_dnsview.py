@@ -1,0 +1,52 @@
+"""The store as the DNS server sees it (`leapfrog.catalog.dns.view.DnsView`)."""
+
+from __future__ import annotations
+
+from leapfrog.catalog._store import Store
+from leapfrog.catalog.dns.view import DnsInstance
+
+__all__ = ["StoreDnsView"]
+
+
+class StoreDnsView:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def datacenter(self) -> str:
+        return self._store.datacenter
+
+    @property
+    def node_name(self) -> str:
+        return self._store.node_name
+
+    def dns_instances(self, service: str, tag: str | None) -> list[DnsInstance] | None:
+        store = self._store
+        instances = store.instances(service)
+        if not instances:
+            return None
+        node_statuses = {c.status for c in store.node_checks()}
+        found = []
+        lowered = tag.lower() if tag is not None else None
+        for svc in instances:
+            if lowered is not None and lowered not in (t.lower() for t in svc.tags):
+                continue
+            statuses = node_statuses | {c.status for c in store.service_checks(svc.id)}
+            if "critical" in statuses:
+                continue
+            weight = svc.weight_warning if "warning" in statuses else svc.weight_passing
+            found.append(
+                DnsInstance(
+                    node=store.node_name,
+                    node_address=store.node_address,
+                    address=svc.address or store.node_address,
+                    port=svc.port,
+                    weight=weight,
+                )
+            )
+        return found
+
+    def node_address(self, node: str) -> str | None:
+        if node.lower() == self._store.node_name.lower():
+            return self._store.node_address
+        return None

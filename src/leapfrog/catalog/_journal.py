@@ -1,0 +1,153 @@
+"""Durable state: a JSON-lines write-ahead log with group commit, plus snapshots.
+
+Every change is one line appended to `wal-<seq>.jsonl`. Lines appended during one turn
+of the event loop are written and fsynced together on a writer thread (one fsync per
+batch, however many clients wrote), and the writers are answered only after that fsync.
+Once the log grows long, the whole state is written to `snapshot.json` (atomically) and
+a new log is started, so start-up replays the snapshot plus a short tail. A torn last
+line (a crash mid-write) is skipped on replay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from leapfrog.shared.files import atomic_write_text
+
+__all__ = ["Journal"]
+
+log = logging.getLogger("leapfrog.catalog")
+
+SNAPSHOT = "snapshot.json"
+
+
+def _wal_files(directory: Path) -> list[tuple[int, Path]]:
+    found = []
+    for path in directory.glob("wal-*.jsonl"):
+        try:
+            found.append((int(path.stem.removeprefix("wal-")), path))
+        except ValueError:
+            continue
+    return sorted(found)
+
+
+class Journal:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-wal")
+        self._buffer: list[bytes] = []
+        self._batch: asyncio.Future[None] | None = None
+        self._writing = False
+        self._seq = 0
+        self._file: BinaryIO | None = None
+        self.lines_since_snapshot = 0
+
+    def load(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        """The last snapshot and the log records written after it."""
+        snapshot: dict[str, Any] | None = None
+        path = self.directory / SNAPSHOT
+        if path.exists():
+            snapshot = json.loads(path.read_text(encoding="utf-8"))
+        first = int(snapshot["wal_seq"]) if snapshot else 0
+        records: list[dict[str, Any]] = []
+        files = [(seq, p) for seq, p in _wal_files(self.directory) if seq >= first]
+        for seq, wal in files:
+            self._seq = max(self._seq, seq)
+            for number, line in enumerate(wal.read_bytes().splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    records.append(json.loads(line))
+                except ValueError:
+                    log.warning("skipping a torn line %d of %s", number, wal.name)
+        self._seq = max(self._seq, first)
+        self.lines_since_snapshot = len(records)
+        return snapshot, records
+
+    def open(self) -> None:
+        self._file = open(self.directory / f"wal-{self._seq}.jsonl", "ab")  # noqa: SIM115
+        # A torn last line must not swallow the next record: start on a fresh line.
+        if self._file.tell() > 0:
+            self._file.write(b"\n")
+
+    def append(self, record: dict[str, Any]) -> None:
+        self._buffer.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        self.lines_since_snapshot += 1
+        if self._batch is None:
+            loop = asyncio.get_running_loop()
+            self._batch = loop.create_future()
+            if not self._writing:
+                loop.call_soon(self._flush)
+
+    def committed(self) -> asyncio.Future[None]:
+        """Resolves once everything appended so far is on disk."""
+        if self._batch is not None:
+            return self._batch
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.set_result(None)
+        return future
+
+    def _flush(self) -> None:
+        if self._batch is None or self._writing:
+            return
+        lines, batch = self._buffer, self._batch
+        self._buffer, self._batch = [], None
+        self._writing = True
+        job = asyncio.get_running_loop().run_in_executor(self._executor, self._write, lines)
+        job.add_done_callback(lambda done: self._written(done, batch))
+
+    def _written(self, done: asyncio.Future[None], batch: asyncio.Future[None]) -> None:
+        self._writing = False
+        error = done.exception()
+        if error is not None:
+            log.error("catalog journal write failed: %s", error)
+            batch.set_exception(error)
+            batch.exception()  # retrieved: writers see it, the loop does not log it again
+        else:
+            batch.set_result(None)
+        self._flush()
+
+    def _write(self, lines: list[bytes]) -> None:
+        assert self._file is not None
+        self._file.write(b"".join(lines))
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    async def snapshot(self, capture: Callable[[], dict[str, Any]]) -> None:
+        """Write the state `capture()` returns as the snapshot; drop the older logs.
+
+        The state is captured and the log switched in the same loop turn, so every line
+        written to an old log is in the snapshot. Lines still buffered go to the new log
+        and are replayed over the snapshot, which is harmless: records are idempotent.
+        """
+        state = capture()
+        self._seq += 1
+        state["wal_seq"] = self._seq
+        self.lines_since_snapshot = len(self._buffer)
+        await asyncio.get_running_loop().run_in_executor(self._executor, self._rotate, state)
+
+    def _rotate(self, state: dict[str, Any]) -> None:
+        if self._file is not None:
+            self._file.close()
+        self.open()
+        atomic_write_text(self.directory / SNAPSHOT, json.dumps(state, separators=(",", ":")))
+        for seq, path in _wal_files(self.directory):
+            if seq < self._seq:
+                path.unlink(missing_ok=True)
+
+    async def close(self) -> None:
+        await self.committed()
+        while self._writing:
+            await asyncio.sleep(0.001)
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        self._executor.shutdown(wait=True)

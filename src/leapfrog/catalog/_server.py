@@ -1,0 +1,206 @@
+"""The running catalog: store + journal + HTTP API + DNS + health checker, and its loops."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from leapfrog import __version__
+from leapfrog.catalog._agent_routes import agent_routes
+from leapfrog.catalog._api import Api
+from leapfrog.catalog._config import CatalogConfig
+from leapfrog.catalog._dnsview import StoreDnsView
+from leapfrog.catalog._httpserver import HttpServer
+from leapfrog.catalog._journal import Journal
+from leapfrog.catalog._kv_routes import kv_routes
+from leapfrog.catalog._openapi import openapi_routes
+from leapfrog.catalog._read_routes import read_routes
+from leapfrog.catalog._store import Store
+from leapfrog.shared.errors import LeapfrogError
+
+__all__ = ["RunningCatalog", "serve", "start"]
+
+log = logging.getLogger("leapfrog.catalog")
+
+
+class RunningCatalog:
+    def __init__(self, config: CatalogConfig, store: Store, journal: Journal) -> None:
+        self.config = config
+        self.store = store
+        self._journal = journal
+        self._http = HttpServer(self._handle)
+        self._api: Api | None = None
+        self._dns: Any = None
+        self._checker: Any = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.http_port = 0
+        self.dns_port: int | None = None
+
+    async def _handle(self, request: Any) -> Any:
+        assert self._api is not None
+        return await self._api.handle(request)
+
+    def describe(self) -> str:
+        dns = f"{self.config.dns_host}:{self.dns_port}" if self.dns_port else "off"
+        return f"catalog ready: http={self.config.http_host}:{self.http_port} dns={dns}"
+
+    async def _start(self) -> None:
+        config, store = self.config, self.store
+        self._start_checker()
+        routes = (
+            agent_routes(store, _self_info(config, store))
+            + read_routes(store)
+            + kv_routes(store.kv)
+            + openapi_routes()
+        )
+        self._api = Api(store, routes, config.acl_token, config.anonymous_read)
+        try:
+            await self._http.start(config.http_host, config.http_port)
+        except OSError as exc:
+            raise LeapfrogError(
+                f"the catalog cannot listen on {config.http_host}:{config.http_port}: "
+                f"{exc.strerror}",
+                hint="choose another --http address or stop what holds the port",
+            ) from None
+        self.http_port = self._http.port
+        await self._start_dns()
+        self._tasks.append(asyncio.create_task(self._reap_loop()))
+        self._tasks.append(asyncio.create_task(self._snapshot_loop()))
+
+    def _start_checker(self) -> None:
+        from leapfrog.catalog import checks
+
+        make = getattr(checks, "make_checker", None)
+        if make is None:
+            log.warning("no health checker available: checks keep their registered status")
+            return
+        self._checker = make(self.store.update_check)
+        self.store.start_checks(self._checker)
+
+    async def _start_dns(self) -> None:
+        config = self.config
+        if config.dns_port is None:
+            return
+        from leapfrog.catalog import dns
+
+        start_dns = getattr(dns, "start_dns", None)
+        if start_dns is None:
+            log.warning("no DNS server available: DNS is off")
+            return
+        try:
+            self._dns = await start_dns(StoreDnsView(self.store), config.dns_host, config.dns_port)
+        except OSError as exc:
+            await self._http.close()
+            raise LeapfrogError(
+                f"the catalog cannot serve DNS on {config.dns_host}:{config.dns_port}: "
+                f"{exc.strerror}",
+                hint="choose another --dns address or stop what holds the port",
+            ) from None
+        port = getattr(self._dns, "port", None)
+        self.dns_port = int(port) if port is not None else config.dns_port
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.reap_interval)
+            for service_id in self.store.reap(self.config.reap_minimum):
+                log.info(
+                    "deregistered service %s: critical past its deregister timeout", service_id
+                )
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            if self._journal.lines_since_snapshot >= self.config.snapshot_every:
+                await self._journal.snapshot(self.store.dump)
+
+    async def close(self) -> None:
+        """Stop serving and leave the state on disk as a fresh snapshot."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._http.close()
+        if self._dns is not None:
+            await self._dns.close()
+        if self._checker is not None:
+            await self._checker.close()
+        self.store.flush_output()
+        await self._journal.snapshot(self.store.dump)
+        await self._journal.close()
+
+
+def _self_info(config: CatalogConfig, store: Store) -> dict[str, Any]:
+    member = {
+        "Name": store.node_name,
+        "Addr": store.node_address,
+        "Port": 8301,
+        "Tags": {"dc": store.datacenter, "role": "consul", "build": __version__},
+        "Status": 1,
+        "ProtocolMin": 1,
+        "ProtocolMax": 5,
+        "ProtocolCur": 2,
+        "DelegateMin": 2,
+        "DelegateMax": 5,
+        "DelegateCur": 4,
+    }
+    return {
+        "Config": {
+            "Datacenter": store.datacenter,
+            "PrimaryDatacenter": store.datacenter,
+            "NodeName": store.node_name,
+            "NodeID": store.node_id,
+            "Server": True,
+            "Revision": "leapfrog",
+            "Version": "1.20.0",
+            "BuildDate": "",
+        },
+        "DebugConfig": {"Datacenter": store.datacenter, "NodeName": store.node_name},
+        "Coord": {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05},
+        "Member": member,
+        "Stats": {"agent": {"checks": "0", "services": "0"}, "leapfrog": {"version": __version__}},
+        "Meta": {"consul-network-segment": ""},
+    }
+
+
+async def start(config: CatalogConfig) -> RunningCatalog:
+    """Load the state from `config.data_dir` and start serving; `close()` stops."""
+    journal = Journal(config.data_dir)
+    try:
+        snapshot, records = journal.load()
+    except (OSError, ValueError, KeyError) as exc:
+        raise LeapfrogError(
+            f"the catalog state in {config.data_dir} cannot be read: {exc}",
+            hint="move the directory aside to start with an empty catalog",
+        ) from None
+    store = Store(
+        config.datacenter,
+        config.node_name,
+        config.node_address,
+        journal,
+        output_throttle=config.output_throttle,
+    )
+    store.restore(snapshot, records)
+    journal.open()
+    store.ensure_node()
+    running = RunningCatalog(config, store, journal)
+    await running._start()
+    return running
+
+
+async def serve(
+    config: CatalogConfig,
+    ready: Callable[[RunningCatalog], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the catalog until `stop` is set (forever without one), then flush and close."""
+    running = await start(config)
+    try:
+        if ready is not None:
+            ready(running)
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await running.close()
