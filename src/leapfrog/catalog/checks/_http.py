@@ -40,6 +40,7 @@ class Answer:
     reason: str
     body: bytes
     """At most `limit` bytes; fewer if the server sent fewer or was too slow."""
+    location: str = ""
 
 
 class FetchError(Exception):
@@ -216,7 +217,7 @@ async def _exchange(request: Request, target: _Target, limit: int, deadline: flo
     with contextlib.suppress(OSError):
         async with asyncio.timeout(_CLOSE_GRACE):
             await writer.wait_closed()
-    return Answer(status, reason, bytes(body))
+    return Answer(status, reason, bytes(body), headers.get("location", ""))
 
 
 async def fetch(request: Request, limit: int, timeout: float) -> Answer:

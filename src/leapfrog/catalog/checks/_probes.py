@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
+from urllib.parse import urljoin
 
-from leapfrog.catalog.checks._http import FetchError, Request, dial_error, fetch
+from leapfrog.catalog.checks._http import Answer, FetchError, Request, dial_error, fetch
 from leapfrog.catalog.checks.api import CheckDefinition, Status
 from leapfrog.shared.durations import format_duration
 
@@ -14,6 +16,8 @@ __all__ = ["DEFAULT_OUTPUT_MAX_SIZE", "DEFAULT_TIMEOUT", "probe_http", "probe_tc
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_OUTPUT_MAX_SIZE = 4096
 _TOO_MANY_REQUESTS = 429
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_REDIRECTS = 10
 
 
 def _timeout(definition: CheckDefinition) -> float:
@@ -39,7 +43,7 @@ async def probe_http(definition: CheckDefinition) -> tuple[Status, str]:
     operation = f'{method[:1]}{method[1:].lower()} "{url}"'
     timeout = _timeout(definition)
     try:
-        answer = await fetch(request, limit, timeout)
+        answer = await _fetch_following_redirects(request, limit, timeout)
     except TimeoutError:
         duration = format_duration(timeout)
         return "critical", f"{operation}: Client.Timeout exceeded ({duration})"
@@ -48,6 +52,26 @@ async def probe_http(definition: CheckDefinition) -> tuple[Status, str]:
     body = answer.body.decode("utf-8", errors="replace")
     status_line = f"{answer.status} {answer.reason}".rstrip()
     return _http_status(answer.status), f"HTTP {method} {url}: {status_line} Output: {body}"
+
+
+async def _fetch_following_redirects(request: Request, limit: int, timeout: float) -> Answer:
+    """Follow redirects as Go's client (and so Consul) does, all within one timeout."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for _ in range(_MAX_REDIRECTS + 1):
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            raise TimeoutError
+        answer = await fetch(request, limit, remaining)
+        if answer.status not in _REDIRECTS or not answer.location:
+            return answer
+        url = urljoin(request.url, answer.location)
+        if answer.status in (307, 308):
+            request = replace(request, url=url)
+        else:  # 301, 302, 303: the next request is a GET (HEAD stays HEAD), without body
+            method = "HEAD" if request.method == "HEAD" else "GET"
+            request = replace(request, url=url, method=method, body="")
+    raise FetchError(f"stopped after {_MAX_REDIRECTS} redirects")
 
 
 def _split_host_port(address: str) -> tuple[str, int]:

@@ -8,6 +8,8 @@ One background thread runs an asyncio loop with a plain HTTP server and an HTTPS
   /chunked?size=N              N bytes of "y", chunked
   /close?size=N                N bytes of "z", no length: read until close
   /slow?delay=S                wait S seconds, then 200
+  /redirect?to=<url>&code=C    redirect (C defaults to 302) to <url>
+  /loop                        redirect to itself
   /echo                        200 with the raw request (head and body) as the body
   /state/<key>                 the code in `states[key]` (default 200), counting hits
 """
@@ -74,6 +76,11 @@ async def _answer(servers: Servers, path: str, raw: bytes) -> bytes:
     if route == "slow":
         await asyncio.sleep(float(query["delay"]))
         return _response(200, b"late")
+    if route in ("redirect", "loop"):
+        code = int(query.get("code", "302"))
+        to = query.get("to", "/loop")
+        head = f"HTTP/1.1 {code} {HTTPStatus(code).phrase}\r\nLocation: {to}\r\n"
+        return (head + "Content-Length: 0\r\nConnection: close\r\n\r\n").encode()
     if route == "echo":
         return _response(200, raw)
     if route == "state":
@@ -85,18 +92,21 @@ async def _answer(servers: Servers, path: str, raw: bytes) -> bytes:
 async def _handle(
     servers: Servers, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 ) -> None:
-    with contextlib.suppress(OSError, asyncio.IncompleteReadError, ssl.SSLError):
-        head = await reader.readuntil(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        length = 0
-        for line in lines[1:]:
-            name, _, value = line.partition(":")
-            if name.strip().lower() == "content-length":
-                length = int(value)
-        raw = head + await reader.readexactly(length)
-        writer.write(await _answer(servers, lines[0].split(" ")[1], raw))
-        await writer.drain()
-    writer.close()
+    # Closing in `finally` so a broken route fails its test at once instead of hanging.
+    try:
+        with contextlib.suppress(OSError, asyncio.IncompleteReadError, ssl.SSLError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            length = 0
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value)
+            raw = head + await reader.readexactly(length)
+            writer.write(await _answer(servers, lines[0].split(" ")[1], raw))
+            await writer.drain()
+    finally:
+        writer.close()
 
 
 def _self_signed(directory: Path) -> ssl.SSLContext:

@@ -41,7 +41,7 @@ def first_report(definition: CheckDefinition, initial: Status = "critical") -> t
         (429, "warning", "Too Many Requests"),
         (500, "critical", "Internal Server Error"),
         (404, "critical", "Not Found"),
-        (301, "critical", "Moved Permanently"),
+        (400, "critical", "Bad Request"),
     ],
 )
 def test_status_code_maps_to_consul_status_and_output(
@@ -150,3 +150,21 @@ def test_https_without_skip_verify_rejects_self_signed(servers: Servers) -> None
     status, output = first_report(http_check(url), "passing")
     assert status == "critical"
     assert output.startswith(f'Get "{url}": tls: failed to verify certificate: ')
+
+
+def test_redirects_are_followed_and_output_names_the_checked_url(servers: Servers) -> None:
+    url = servers.url("/redirect?to=/status/200%3Fbody%3Darrived")
+    assert first_report(http_check(url)) == ("passing", f"HTTP GET {url}: 200 OK Output: arrived")
+
+
+def test_303_turns_post_into_get_and_307_keeps_it(servers: Servers) -> None:
+    for code, method in ((303, "GET"), (307, "POST")):
+        url = servers.url(f"/redirect?code={code}&to=/echo")
+        _, output = first_report(http_check(url, method="POST", body="x"))
+        assert output.startswith(f"HTTP POST {url}: 200 OK Output: {method} /echo HTTP/1.1")
+
+
+def test_redirect_loop_stops_after_ten(servers: Servers) -> None:
+    url = servers.url("/loop")
+    status, output = first_report(http_check(url), "passing")
+    assert (status, output) == ("critical", f'Get "{url}": stopped after 10 redirects')
