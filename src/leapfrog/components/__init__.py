@@ -22,6 +22,7 @@ _MODULES: dict[str, str] = {
     # kind: "module:ClassName", added as components are implemented
     "postgres": "postgres:Postgres",
     "kafka": "kafka:Kafka",
+    "zookeeper": "zookeeper:ZooKeeper",
 }
 
 

@@ -1,0 +1,177 @@
+"""Apache ZooKeeper 3.9, standalone, jars from Maven Central.
+
+ZooKeeper's pom marks its logging backend (Logback), the AdminServer's Jetty and the
+metrics and snapshot libraries the server needs as optional or provided, so they are
+named here, their versions taken from ZooKeeper's own parent POM. Health is the `ruok`
+and `srvr` four-letter words on the client port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+from pathlib import Path
+
+from pydantic import Field
+
+from leapfrog.components._maven import resolve
+from leapfrog.components.base import (
+    Component,
+    ComponentOptions,
+    Health,
+    Installation,
+    Instance,
+    Process,
+    Progress,
+)
+from leapfrog.shared.errors import LeapfrogError
+
+__all__ = ["ZooKeeper", "ZooKeeperOptions", "four_letter_word"]
+
+ZOO_CFG = "zoo.cfg"
+LOGBACK_XML = "logback.xml"
+DATA = "zk-data"
+# Beyond these two for health, mntr is what monitoring tools read.
+FOUR_LETTER_WORDS = "ruok,srvr,mntr,stat,conf,isro"
+
+
+class ZooKeeperOptions(ComponentOptions):
+    version: str = Field(
+        "3.9.5",
+        pattern=r"^3\.9\.\d+$",
+        description="Apache ZooKeeper version (3.9.x); its jars come from Maven Central.",
+    )
+    port: int = Field(2181, ge=1, le=65535, description="Client port.")
+    admin_port: int = Field(
+        8080, ge=1, le=65535, description="Port of the AdminServer (HTTP, `/commands/...`)."
+    )
+    heap: str = Field("256m", pattern=r"^\d+[mMgG]$", description="JVM heap (`-Xmx`).")
+    tick_time: int = Field(
+        2000, ge=100, le=60_000, description="ZooKeeper's time unit in milliseconds (tickTime)."
+    )
+
+
+def zoo_cfg(options: ZooKeeperOptions, address: str, port: int, data_dir: Path) -> str:
+    lines = {
+        "tickTime": str(options.tick_time),
+        "dataDir": str(data_dir),
+        "clientPort": str(port),
+        "clientPortAddress": address,
+        "admin.enableServer": "true",
+        "admin.serverAddress": address,
+        "admin.serverPort": str(options.admin_port),
+        "4lw.commands.whitelist": FOUR_LETTER_WORDS,
+        # Keep the data directory from growing without bound.
+        "autopurge.snapRetainCount": "3",
+        "autopurge.purgeInterval": "24",
+    }
+    header = "# Written by leapfrog before each start; edit the stack file instead.\n"
+    return header + "".join(f"{key}={value}\n" for key, value in lines.items())
+
+
+def logback_xml() -> str:
+    """INFO to stdout, which the runtime captures (Logback's default is DEBUG)."""
+    return (
+        "<configuration>\n"
+        '  <appender name="OUT" class="ch.qos.logback.core.ConsoleAppender">\n'
+        "    <encoder><pattern>%d{ISO8601} [myid:%X{myid}] %-5level [%t] %logger{0}: %msg%n"
+        "</pattern></encoder>\n"
+        "  </appender>\n"
+        # A line per four-letter word would fill the log with health probes.
+        '  <logger name="org.apache.zookeeper.server.NIOServerCnxn" level="WARN"/>\n'
+        '  <root level="INFO"><appender-ref ref="OUT"/></root>\n'
+        "</configuration>\n"
+    )
+
+
+class ZooKeeper(Component[ZooKeeperOptions]):
+    kind = "zookeeper"
+    options_model = ZooKeeperOptions
+    default_port = 2181
+    description = "Apache ZooKeeper 3.9 (standalone, AdminServer on its own address)"
+
+    def install(
+        self, options: ZooKeeperOptions, cache_dir: Path, progress: Progress
+    ) -> Installation:
+        classpath = resolve(
+            f"zookeeper-{options.version}",
+            [
+                f"org.apache.zookeeper:zookeeper:{options.version}",
+                "ch.qos.logback:logback-classic",
+                "org.eclipse.jetty:jetty-server",
+                "org.eclipse.jetty:jetty-servlet",
+                "com.fasterxml.jackson.core:jackson-databind",
+                "io.dropwizard.metrics:metrics-core",
+                "org.xerial.snappy:snappy-java",
+            ],
+            cache_dir,
+            progress,
+            boms=[f"org.apache.zookeeper:parent:{options.version}"],
+        )
+        java = shutil.which("java")
+        if java is None:
+            raise LeapfrogError("`java` is not installed", hint="run `make demo` or `make test`")
+        return Installation(
+            version=options.version,
+            home=classpath.folder,
+            extra={"java": java, "argfile": str(classpath.argfile), "classpath": classpath.joined},
+        )
+
+    def process(
+        self, options: ZooKeeperOptions, installation: Installation, where: Instance
+    ) -> Process:
+        data = where.data_dir
+        argv = (
+            installation.extra["java"],
+            f"-Xmx{options.heap}",
+            "-XX:+UseSerialGC",
+            "-XX:TieredStopAtLevel=1",
+            "-Xshare:auto",
+            "-XX:+ExitOnOutOfMemoryError",
+            f"-Dlogback.configurationFile={data / LOGBACK_XML}",
+            f"@{installation.extra['argfile']}",
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain",
+            str(data / ZOO_CFG),
+        )
+        return Process(
+            argv=argv,
+            files={
+                ZOO_CFG: zoo_cfg(options, where.address, where.port, data / DATA),
+                LOGBACK_XML: logback_xml(),
+            },
+            stop_signal="SIGTERM",
+            stop_grace_period=30.0,
+            start_timeout=120.0,
+        )
+
+    async def health(self, options: ZooKeeperOptions, where: Instance) -> Health:
+        try:
+            answer = await four_letter_word(where.address, where.port, "ruok", timeout=2.0)
+            if answer != "imok":
+                return Health(False, f"ruok: {answer or 'no answer'}")
+            status = await four_letter_word(where.address, where.port, "srvr", timeout=2.0)
+        except OSError as exc:  # TimeoutError included
+            reason = exc.strerror or str(exc) or "no answer within 2s"
+            return Health(False, f"{where.address}:{where.port}: {reason}")
+        facts = dict(line.split(": ", 1) for line in status.splitlines() if ": " in line)
+        if "Mode" not in facts:
+            return Health(False, f"srvr: {status.strip()[:120] or 'no answer'}")
+        return Health(True, f"{facts['Mode']}, {facts.get('Node count', '?')} znodes")
+
+    def connection_env(self, options: ZooKeeperOptions, where: Instance) -> dict[str, str]:
+        return {"ZOOKEEPER_CONNECT": f"{where.address}:{where.port}"}
+
+
+async def four_letter_word(host: str, port: int, word: str, timeout: float) -> str:
+    """Send one of ZooKeeper's four-letter commands; its whole answer (it then closes)."""
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            writer.write(word.encode())
+            await writer.drain()
+            return (await reader.read()).decode(errors="replace").strip()
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
