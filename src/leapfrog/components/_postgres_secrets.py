@@ -73,7 +73,7 @@ def scram_matches(verifier: str | None, secret: str) -> bool:
         iterations, salt = params.split(":", 1)
         stored, server = keys.split(":", 1)
         expected = _keys(secret, base64.b64decode(salt), int(iterations))
-    except ValueError:
+        actual = (base64.b64decode(stored), base64.b64decode(server))
+    except ValueError:  # binascii.Error is one too
         return False
-    actual = (base64.b64decode(stored), base64.b64decode(server))
     return method == "SCRAM-SHA-256" and hmac.compare_digest(b"".join(expected), b"".join(actual))

@@ -58,13 +58,13 @@ def test_services_query_through_the_injected_database_url(postgres: RunningCompo
 @pytest.mark.timeout(120)
 def test_declared_roles_and_databases_exist(postgres: RunningComponent) -> None:
     with psycopg.connect(tcp_url(postgres, "postgres", "postgres")) as conn:
-        owners = dict(
+        owners: dict[str, str] = dict(
             conn.execute(
                 "SELECT datname, pg_get_userbyid(datdba) FROM pg_database "
                 "WHERE datname IN ('orders', 'audit', 'message_store')"
             ).fetchall()
         )
-        logins = dict(
+        logins: dict[str, bool] = dict(
             conn.execute(
                 "SELECT rolname, rolcanlogin FROM pg_roles "
                 "WHERE rolname IN ('app', 'readers', 'orders', 'message_store')"
