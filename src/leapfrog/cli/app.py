@@ -201,7 +201,8 @@ def down(ctx: click.Context, stack_file: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of instances, for scripts.")
 @click.pass_context
 def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> None:
-    """Every instance: state, address, pid, restarts. Alias: ps."""
+    """Every instance: state, address, version (of components), pid, restarts, and what
+    its last health probe saw. Alias: ps."""
     paths = state_paths(ctx, stack_file)
     snapshot = local.status(paths)
     instances = (snapshot or {}).get("instances", [])
@@ -213,10 +214,12 @@ def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> No
             "state",
             "address",
             "port",
+            "version",
             "pid",
             "restarts",
             "exit_code",
             "detail",
+            "last_check",
             "started_at",
         )
         click.echo(json.dumps([{k: i.get(k) for k in keys} for i in instances], indent=2))
