@@ -19,6 +19,8 @@ from leapfrog.catalog._kv_routes import kv_routes
 from leapfrog.catalog._openapi import openapi_routes
 from leapfrog.catalog._read_routes import read_routes
 from leapfrog.catalog._store import Store
+from leapfrog.catalog.checks import Checker, make_checker
+from leapfrog.catalog.dns import DnsServer, start_dns
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["RunningCatalog", "serve", "start"]
@@ -33,8 +35,8 @@ class RunningCatalog:
         self._journal = journal
         self._http = HttpServer(self._handle)
         self._api: Api | None = None
-        self._dns: Any = None
-        self._checker: Any = None
+        self._dns: DnsServer | None = None
+        self._checker: Checker | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.http_port = 0
         self.dns_port: int | None = None
@@ -71,24 +73,12 @@ class RunningCatalog:
         self._tasks.append(asyncio.create_task(self._snapshot_loop()))
 
     def _start_checker(self) -> None:
-        from leapfrog.catalog import checks
-
-        make = getattr(checks, "make_checker", None)
-        if make is None:
-            log.warning("no health checker available: checks keep their registered status")
-            return
-        self._checker = make(self.store.update_check)
+        self._checker = make_checker(self.store.update_check)
         self.store.start_checks(self._checker)
 
     async def _start_dns(self) -> None:
         config = self.config
         if config.dns_port is None:
-            return
-        from leapfrog.catalog import dns
-
-        start_dns = getattr(dns, "start_dns", None)
-        if start_dns is None:
-            log.warning("no DNS server available: DNS is off")
             return
         try:
             self._dns = await start_dns(StoreDnsView(self.store), config.dns_host, config.dns_port)
@@ -99,8 +89,7 @@ class RunningCatalog:
                 f"{exc.strerror}",
                 hint="choose another --dns address or stop what holds the port",
             ) from None
-        port = getattr(self._dns, "port", None)
-        self.dns_port = int(port) if port is not None else config.dns_port
+        self.dns_port = self._dns.port
 
     async def _reap_loop(self) -> None:
         while True:

@@ -1,0 +1,78 @@
+"""A fake health checker and a store/API factory for the catalog's unit tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from leapfrog.catalog._agent_routes import agent_routes
+from leapfrog.catalog._api import Api
+from leapfrog.catalog._httpparse import Request, RequestParser
+from leapfrog.catalog._httpserver import Response
+from leapfrog.catalog._journal import Journal
+from leapfrog.catalog._kv_routes import kv_routes
+from leapfrog.catalog._read_routes import read_routes
+from leapfrog.catalog._store import Store
+from leapfrog.catalog.checks.api import CheckDefinition, NotTTL, Status
+
+
+class FakeChecker:
+    def __init__(self) -> None:
+        self.running: dict[str, CheckDefinition] = {}
+        self.ttl_updates: list[tuple[str, Status, str]] = []
+
+    def add(self, definition: CheckDefinition, status: Status) -> None:
+        self.running[definition.check_id] = definition
+
+    def remove(self, check_id: str) -> None:
+        self.running.pop(check_id, None)
+
+    def ttl_update(self, check_id: str, status: Status, output: str) -> None:
+        definition = self.running.get(check_id)
+        if definition is None or definition.kind != "ttl":
+            raise NotTTL(check_id)
+        self.ttl_updates.append((check_id, status, output))
+
+    async def close(self) -> None:
+        self.running.clear()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_store(data_dir: Path | None = None, clock: Clock | None = None) -> Store:
+    journal = Journal(data_dir) if data_dir is not None else None
+    store = Store("dc1", "node1", "127.0.0.1", journal, clock=clock or Clock())
+    if journal is not None:
+        snapshot, records = journal.load()
+        store.restore(snapshot, records)
+        journal.open()
+    store.ensure_node()
+    return store
+
+
+def make_api(store: Store, token: str | None = None, anonymous_read: bool = True) -> Api:
+    routes = agent_routes(store, {"Config": {}, "Member": {}}) + read_routes(store)
+    routes += kv_routes(store.kv)
+    return Api(store, routes, token, anonymous_read)
+
+
+def request(method: str, target: str, body: bytes = b"", **headers: str) -> Request:
+    lines = [f"{method} {target} HTTP/1.1", f"Content-Length: {len(body)}"]
+    lines += [f"{k.replace('_', '-')}: {v}" for k, v in headers.items()]
+    raw = ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    (parsed,) = RequestParser().feed(raw)
+    assert isinstance(parsed, Request)
+    return parsed
+
+
+async def call(api: Api, method: str, target: str, body: bytes = b"", **headers: str) -> Response:
+    return await api.handle(request(method, target, body, **headers))
+
+
+def header(response: Response, name: str) -> str | None:
+    return next((v for k, v in response.headers if k.lower() == name.lower()), None)

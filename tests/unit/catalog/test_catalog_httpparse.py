@@ -1,0 +1,118 @@
+"""The HTTP/1.1 request parser: framing, limits, and fuzzed input (never raises)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leapfrog.catalog._httpparse import HttpError, Request, RequestParser
+
+GET = b"GET /v1/kv/a%20b?recurse&tag=x&tag=y HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def feed_all(data: bytes, step: int | None = None) -> list[Request | HttpError]:
+    parser = RequestParser(max_header_bytes=4096, max_body_bytes=1024)
+    if step is None:
+        return parser.feed(data)
+    out: list[Request | HttpError] = []
+    for i in range(0, len(data), step):
+        out += parser.feed(data[i : i + step])
+    return out
+
+
+def test_a_get_with_decoded_path_and_repeated_query() -> None:
+    (req,) = feed_all(GET)
+    assert isinstance(req, Request)
+    assert req.path == "/v1/kv/a b"
+    assert req.query == [("recurse", ""), ("tag", "x"), ("tag", "y")]
+    assert req.params == {"recurse": "", "tag": "x"}
+    assert req.keep_alive
+
+
+def test_pipelined_requests_and_bodies_split_anywhere() -> None:
+    put = b"PUT /v1/kv/k HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+    for step in (1, 3, 7, None):
+        got = feed_all(GET + put + GET, step)
+        assert [type(r) for r in got] == [Request, Request, Request]
+        assert isinstance(got[1], Request)
+        assert got[1].body == b"hello"
+
+
+def test_chunked_bodies_are_decoded() -> None:
+    head = b"PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    data = head + b"3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n"
+    for step in (1, None):
+        (req,) = feed_all(data, step)
+        assert isinstance(req, Request)
+        assert req.body == b"abcde"
+
+
+def test_connection_close_and_http10() -> None:
+    (a,) = feed_all(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+    (b,) = feed_all(b"GET / HTTP/1.0\r\n\r\n")
+    assert isinstance(a, Request) and isinstance(b, Request)
+    assert not a.keep_alive and not b.keep_alive
+
+
+def status_of(data: bytes) -> int:
+    (error,) = feed_all(data)
+    assert isinstance(error, HttpError)
+    return error.status
+
+
+def test_malformed_requests_are_clean_errors() -> None:
+    assert status_of(b"GARBAGE\r\n\r\n") == 400
+    assert status_of(b"GET / HTTP/2.0\r\n\r\n") == 505
+    assert status_of(b"GET / HTTP/1.1\r\nbad header\r\n\r\n") == 400
+    assert status_of(b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n") == 400
+    assert status_of(b"GET http://h/ HTTP/1.1\r\n\r\n") == 400
+    assert status_of(b"GET /%ff HTTP/1.1\r\n\r\n") == 400
+    assert status_of(b"PUT / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n") == 501
+    assert status_of(b"PUT / HTTP/1.1\r\nContent-Length: 2000\r\n\r\n") == 413
+    assert status_of(b"GET / HTTP/1.1\r\nX: " + b"a" * 5000 + b"\r\n\r\n") == 431
+    assert status_of(b"GET / HTTP/1.1\r\nX: " + b"a" * 5000) == 431
+
+
+def test_after_an_error_the_parser_stops() -> None:
+    parser = RequestParser()
+    assert isinstance(parser.feed(b"NOPE\r\n\r\n")[0], HttpError)
+    assert parser.feed(GET) == []
+
+
+_PIECES = st.sampled_from(
+    [
+        b"GET ",
+        b"PUT ",
+        b"/v1/kv/x",
+        b"?a=%zz",
+        b" HTTP/1.1",
+        b"\r\n",
+        b"\r\n\r\n",
+        b"Content-Length: ",
+        b"Transfer-Encoding: chunked",
+        b"5",
+        b"ffffffffff",
+        b"0\r\n\r\n",
+        b":",
+        b"\x00",
+        b"\xff",
+        b" ",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(_PIECES, st.binary(max_size=40)), max_size=30), st.integers(1, 64))
+def test_fuzzed_input_never_raises_and_errors_end_the_stream(
+    pieces: list[bytes], step: int
+) -> None:
+    data = b"".join(pieces)
+    got = feed_all(data, step)
+    errors = [i for i, r in enumerate(got) if isinstance(r, HttpError)]
+    assert errors in ([], [len(got) - 1])
+    for item in got:
+        if isinstance(item, HttpError):
+            assert 400 <= item.status < 600
+        else:
+            assert item.path.startswith("/")
+            assert len(item.body) <= 1024
