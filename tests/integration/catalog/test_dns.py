@@ -280,9 +280,9 @@ def test_garbage_floods_never_stop_the_server(running: Running) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
         for i in range(3000):
             if i % 2:
-                junk = bytearray(valid)
-                junk[rng.randrange(len(junk))] = rng.randrange(256)
-                packet = bytes(junk)
+                mutated = bytearray(valid)
+                mutated[rng.randrange(len(mutated))] = rng.randrange(256)
+                packet = bytes(mutated)
             else:
                 packet = rng.randbytes(rng.randrange(0, 700))
             udp.sendto(packet, ("127.0.0.1", running.port))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from leapfrog.catalog.dns._message import Answer, Group, Record, Soa, Srv
@@ -81,22 +82,34 @@ def _srv_group(zone: Zone, view: DnsView, owner: tuple[str, ...], inst: DnsInsta
     return Group((Record(owner, RRType.SRV, zone.ttl, srv),), tuple(extra))
 
 
-def _service(zone: Zone, view: DnsView, query: Query, lookup: ServiceLookup) -> Answer:
+def _shuffled(instances: list[DnsInstance]) -> Iterator[DnsInstance]:
+    """A random order, drawn lazily (Fisher-Yates): answers stop at what fits."""
+    pool = list(instances)
+    for index in range(len(pool)):
+        pick = random.randrange(index, len(pool))
+        pool[index], pool[pick] = pool[pick], pool[index]
+        yield pool[index]
+
+
+def _service(
+    zone: Zone, view: DnsView, query: Query, lookup: ServiceLookup, max_groups: int
+) -> Answer:
     instances = view.dns_instances(lookup.service, lookup.tag)
     if not instances:
         return Answer(Rcode.NXDOMAIN, authority=[zone.soa(view)])
-    instances = random.sample(instances, len(instances))  # Consul shuffles, spreading load
     groups: list[Group] = []
-    if query.qtype == RRType.SRV:
-        groups = [_srv_group(zone, view, query.labels, inst) for inst in instances]
-    else:
-        seen: set[Record] = set()
-        for inst in instances:
-            address = inst.address or inst.node_address
-            for record in address_records(query.labels, address, query.qtype, zone.ttl):
-                if record not in seen:  # instances sharing an address get one record
-                    seen.add(record)
-                    groups.append(Group((record,)))
+    seen: set[Record] = set()
+    for inst in _shuffled(instances):  # Consul shuffles, spreading load over instances
+        if len(groups) >= max_groups:
+            break
+        if query.qtype == RRType.SRV:
+            groups.append(_srv_group(zone, view, query.labels, inst))
+            continue
+        address = inst.address or inst.node_address
+        for record in address_records(query.labels, address, query.qtype, zone.ttl):
+            if record not in seen:  # instances sharing an address get one record
+                seen.add(record)
+                groups.append(Group((record,)))
     return _with_soa_if_empty(zone, view, groups)
 
 
@@ -132,9 +145,8 @@ def _node(zone: Zone, view: DnsView, query: Query, lookup: NodeLookup) -> Answer
     return _with_soa_if_empty(zone, view, [Group((r,)) for r in records])
 
 
-def build_answer(zone: Zone, view: DnsView, query: Query) -> Answer:
-    if query.opcode != 0:
-        return Answer(Rcode.NOTIMP, authoritative=False)
+def build_answer(zone: Zone, view: DnsView, query: Query, max_groups: int) -> Answer:
+    """The answer; a service lookup stops after `max_groups` groups (more would not fit)."""
     if query.edns is not None and query.edns.version > 0:
         return Answer(Rcode.BADVERS, authoritative=False)
     if query.qclass not in (CLASS_IN, CLASS_ANY) or query.qtype in (RRType.AXFR, RRType.IXFR):
@@ -148,7 +160,7 @@ def build_answer(zone: Zone, view: DnsView, query: Query) -> Answer:
     if isinstance(lookup, Apex):
         return _apex(zone, view, query)
     if isinstance(lookup, ServiceLookup):
-        return _service(zone, view, query, lookup)
+        return _service(zone, view, query, lookup, max_groups)
     if isinstance(lookup, AddrLookup):
         return _addr(zone, view, query, lookup)
     return _node(zone, view, query, lookup)

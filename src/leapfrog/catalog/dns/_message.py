@@ -24,6 +24,7 @@ __all__ = [
     "Srv",
     "encode_bare",
     "encode_response",
+    "most_groups_that_could_fit",
     "response_limit",
 ]
 
@@ -156,16 +157,46 @@ def _encode(query: Query, answer: Answer, groups: list[Group], truncated: bool) 
     return bytes(buf)
 
 
+def most_groups_that_could_fit(limit: int) -> int:
+    """No record is shorter than a 1-byte owner plus type, class, TTL and length: so no
+    more groups than this fit in `limit` bytes, and answers need not build more."""
+    return limit // (1 + 10) + 1
+
+
 def encode_response(query: Query, answer: Answer, limit: int) -> bytes:
     """The response in at most `limit` bytes: as many leading groups as fit, TC if not all."""
-    full = _encode(query, answer, answer.groups, truncated=False)
-    if len(full) <= limit:
-        return full
-    fits, too_many = 0, len(answer.groups)
+    cap = most_groups_that_could_fit(limit)
+    if len(answer.groups) <= cap:
+        full = _encode(query, answer, answer.groups, truncated=False)
+        if len(full) <= limit:
+            return full
+        probe_k, probe_size = len(answer.groups), len(full)
+    else:
+        probe_k = min(64, cap)
+        probe_size = len(_encode(query, answer, answer.groups[:probe_k], truncated=True))
+    return _trimmed(query, answer, limit, probe_k, probe_size)
+
+
+def _trimmed(query: Query, answer: Answer, limit: int, probe_k: int, probe_size: int) -> bytes:
     best = _encode(query, answer, [], truncated=True)
-    while too_many - fits > 1:  # binary search: encoding is linear, so this stays n log n
-        middle = (fits + too_many) // 2
+    base = len(best)
+    fits = 0
+    too_many = min(len(answer.groups), most_groups_that_could_fit(limit)) + 1
+    if probe_size <= limit:
+        fits, best = probe_k, _encode(query, answer, answer.groups[:probe_k], truncated=True)
+    else:
+        too_many = probe_k
+    steps = 0
+    while too_many - fits > 1:
+        steps += 1
+        if steps <= 4 and probe_size > base:
+            # Groups are mostly alike, so the last measure aims close to the limit at once.
+            middle = probe_k * (limit - base) // (probe_size - base)
+        else:
+            middle = (fits + too_many) // 2  # never worse than a binary search
+        middle = max(fits + 1, min(too_many - 1, middle))
         attempt = _encode(query, answer, answer.groups[:middle], truncated=True)
+        probe_k, probe_size = middle, len(attempt)
         if len(attempt) <= limit:
             fits, best = middle, attempt
         else:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import logging
 
 from leapfrog.catalog.dns._answers import Zone, build_answer
-from leapfrog.catalog.dns._message import Answer, encode_bare, encode_response, response_limit
+from leapfrog.catalog.dns._message import (
+    Answer,
+    encode_bare,
+    encode_response,
+    most_groups_that_could_fit,
+    response_limit,
+)
 from leapfrog.catalog.dns._wire import DnsFormatError, Rcode, decode_query, read_header_id
 from leapfrog.catalog.dns.view import DnsView
 
@@ -33,9 +39,15 @@ class Responder:
             query = decode_query(data)
         except DnsFormatError:
             return encode_bare(*header, Rcode.FORMERR)
+        if query.opcode != 0:
+            # Header only: UPDATE/NOTIFY sections mean other things than a question does.
+            return encode_bare(*header, Rcode.NOTIMP)
         limit = response_limit(query, tcp=tcp)
         try:
-            return encode_response(query, build_answer(self._zone, self._view, query), limit)
+            # One group past what could fit tells the encoder there is more: TC.
+            max_groups = most_groups_that_could_fit(limit) + 1
+            answer = build_answer(self._zone, self._view, query, max_groups)
+            return encode_response(query, answer, limit)
         except Exception as exc:  # a bug or a view failure must not kill the listener
             self._log_failure(query.name, query.qtype, exc)
         try:
