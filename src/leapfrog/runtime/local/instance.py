@@ -264,7 +264,8 @@ class Instance:
             await run.component.setup(run.options, run.where)
         except Exception as exc:  # a failed setup is retried with the next probe
             return False, f"setup failed: {exc}"
-        return True, detail
+        after = await run.component.health(run.options, run.where)  # words that count the setup
+        return True, after.detail if after.ok else detail
 
     def snapshot(self) -> dict[str, Any]:
         launch = self.launch
