@@ -3,6 +3,7 @@ PostgreSQL: writes, stream and category reads, optimistic concurrency, restarts.
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ import pytest
 
 from leapfrog.eventstore import (
     NO_STREAM,
+    AsyncMessageDbStore,
     EventStore,
     EventStoreError,
     MessageDbStore,
@@ -105,6 +107,25 @@ def test_a_stale_expected_version_raises(store: MessageDbStore) -> None:
 def test_a_category_is_not_a_stream(store: MessageDbStore) -> None:
     with pytest.raises(EventStoreError, match="Must be a stream name"):
         store.read_stream("account")
+
+
+@pytest.mark.timeout(120)
+def test_the_async_store_does_the_same(message_db: RunningComponent) -> None:
+    category = unique("async")
+    stream = f"{category}-1"
+
+    async def scenario() -> None:
+        async with AsyncMessageDbStore(message_db.env()["MESSAGE_DB_URL"]) as store:
+            assert await store.write(stream, "Started", {"n": 1}, expected_version=NO_STREAM) == 0
+            with pytest.raises(WrongExpectedVersion):
+                await store.write(stream, "Started", {"n": 2}, expected_version=NO_STREAM)
+            assert [m.data for m in await store.read_stream(stream)] == [{"n": 1}]
+            assert [m.stream for m in await store.read_category(category)] == [stream]
+            last = await store.last_message(stream)
+            assert last is not None and last.type == "Started"
+            assert await store.stream_version(stream) == 0
+
+    asyncio.run(scenario())
 
 
 @pytest.mark.timeout(180)

@@ -15,7 +15,7 @@ from leapfrog.eventstore import (
     WrongExpectedVersion,
     message_db_url,
 )
-from leapfrog.eventstore._messagedb import _message, _store_error
+from leapfrog.eventstore._messagedb_sql import store_error, to_message
 from leapfrog.shared.errors import LeapfrogError
 
 
@@ -43,13 +43,13 @@ def test_a_wrong_expected_version_for_new_and_missing_streams() -> None:
 def test_message_db_wrong_version_errors_become_wrong_expected_version(
     text: str, expected: int, actual: int | None
 ) -> None:
-    error = _store_error(Exception(text + "\nCONTEXT: PL/pgSQL function"), "cart-1")
+    error = store_error(Exception(text + "\nCONTEXT: PL/pgSQL function"), "cart-1")
     assert isinstance(error, WrongExpectedVersion)
     assert (error.expected, error.actual) == (expected, actual)
 
 
 def test_other_message_db_errors_keep_their_words() -> None:
-    error = _store_error(Exception("Must be a stream name: account"), "account")
+    error = store_error(Exception("Must be a stream name: account"), "account")
     assert type(error) is EventStoreError
     assert str(error) == "account: Must be a stream name: account"
 
@@ -57,7 +57,7 @@ def test_other_message_db_errors_keep_their_words() -> None:
 def test_a_row_becomes_a_message_with_parsed_json_and_utc_time() -> None:
     written = datetime(2024, 5, 1, 12, 30)
     row = ("5b8f...", "account-1", "Opened", 0, 17, '{"owner": "ada"}', None, written)
-    message = _message(row)
+    message = to_message(row)
     assert message == Message(
         id="5b8f...",
         stream="account-1",
@@ -68,7 +68,7 @@ def test_a_row_becomes_a_message_with_parsed_json_and_utc_time() -> None:
         metadata=None,
         time=written.replace(tzinfo=UTC),
     )
-    assert _message((*row[:6], '{"by": "x"}', written)).metadata == {"by": "x"}
+    assert to_message((*row[:6], '{"by": "x"}', written)).metadata == {"by": "x"}
     with pytest.raises(dataclasses.FrozenInstanceError):
         message.position = 1  # type: ignore[misc]
 
@@ -88,7 +88,7 @@ def test_without_a_url_the_error_says_how_to_get_one(monkeypatch: pytest.MonkeyP
     assert raised.value.hint is not None and "message_db: true" in raised.value.hint
 
 
-def test_an_unreachable_store_raises_an_event_store_error() -> None:
+def test_an_unreachable_store_raises_an_eventstore_error() -> None:
     store = MessageDbStore("postgresql://nobody:x@127.0.0.1:1/message_store?connect_timeout=2")
     with pytest.raises(EventStoreError, match="cannot connect to Message DB"):
         store.stream_version("account-1")
