@@ -20,13 +20,14 @@ import types
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from leapfrog.components import known_components
 from leapfrog.runtime.local.instance import NO_CHECK_SETTLE, InstanceState
 from leapfrog.runtime.local.launch import _INHERITED
 from leapfrog.shared.durations import format_duration
@@ -47,6 +48,8 @@ SHORTHANDS: dict[tuple[str, str], str] = {
     ("ServiceSpec", "depends_on"): "list of names",
     ("ServiceSpec", "restart"): "policy name",
     ("CheckSpec", "exec"): "string",
+    ("KafkaOptions", "log_retention"): "duration such as `7d`, or -1",
+    ("TopicOptions", "retention"): "duration such as `7d`, or -1",
 }
 """Other forms a field accepts besides its model type, written before it in the type column.
 
@@ -88,6 +91,8 @@ def sections() -> list[Section]:
                 walk(model_type, f"{key}.<name>" if keyed else key)
 
     walk(StackSpec, "")
+    for kind, model in sorted(known_components().items()):
+        walk(model, f"components.{kind}")
     return found
 
 
@@ -119,6 +124,10 @@ def _type_name(annotation: Any, by_model: dict[type[BaseModel], Section]) -> str
     """A field's type in the words of the stack file rather than of Python."""
     annotation = _without_none(annotation)
     origin = get_origin(annotation)
+    if origin is Annotated:  # components' own parsed types: their descriptions say the form
+        return _type_name(get_args(annotation)[0], by_model)
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a, by_model) for a in get_args(annotation))
     if origin is Literal:  # as leapfrog reads them: a bare `no` is the policy no
         values = [f"`{v}`" for v in get_args(annotation)]
         return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
@@ -360,17 +369,21 @@ services:
   web:
     command: python -m http.server ${PORT} --bind ${HOST}
     port: 8000
-    depends_on: [postgres]
 components:
+  kafak: {}
   postgres:
-    version: 16
+    databses:
+      app: {}
 """
 
 COMPONENT_OUTPUT = """\
-leapfrog.yaml has 1 problem
-leapfrog.yaml:7:3 components.postgres: unknown component `postgres`
-  7 |   postgres:
-    |   ^ hint: no components are available yet in this version of leapfrog
+leapfrog.yaml has 2 problems
+leapfrog.yaml:6:3 components.kafak: unknown component `kafak`
+  6 |   kafak: {}
+    |   ^ hint: did you mean `kafka`?
+leapfrog.yaml:8:5 components.postgres.databses: unknown key `databses`
+  8 |     databses:
+    |     ^ hint: did you mean `databases`?
 """
 
 PASTED_OUTPUTS = {BROKEN_EXAMPLE: BROKEN_OUTPUT, COMPONENT_EXAMPLE: COMPONENT_OUTPUT}
@@ -676,16 +689,37 @@ Any other unknown key is an error, with a suggestion when it looks like a typo.
 
 ## Components
 
-`components:` names platform components, such as kafka or postgres, that leapfrog runs
-for the stack, each with its options:
+`components:` names the platform's real programs that leapfrog installs and runs for the
+stack, each with its options (their reference tables are below, under
+`components.<kind>`):
 
 ```yaml
 components:
-  postgres:                  # nothing after the name: the default options
+  kafka:                     # Apache Kafka 4.x in KRaft mode
+    topics:
+      orders: {partitions: 6, retention: 7d}
+  zookeeper: {}              # Apache ZooKeeper 3.9, standalone
+  postgres:                  # Debian's PostgreSQL, a cluster in the state directory
+    roles: {app: {login: true}}
+    databases: {app: {owner: app}}
+    message_db: true         # Message DB, the event store, inside it
 ```
 
-Components arrive in later versions of leapfrog: this version knows none yet, and says so
-when one is named:
+Each runs on its own loopback address, keeps its data in `<state_dir>/data/<kind>-1`
+(which survives `down`/`up`), and is healthy when a real client of it answers. Every
+service waits for every component and receives its connection environment:
+
+| Component | Variables handed to services |
+| --- | --- |
+| kafka | `KAFKA_BOOTSTRAP_SERVERS` |
+| zookeeper | `ZOOKEEPER_CONNECT` |
+| postgres | `DATABASE_URL` (the first declared database and its owner), `PGHOST`, `PGPORT`, and `MESSAGE_DB_URL` with `message_db: true` |
+| the catalog | `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN` (with `catalog.acl`), `LEAPFROG_CATALOG_DNS` |
+
+Generated passwords and the catalog's token are kept mode 0600 in `<state_dir>/secrets`
+and printed only by `leapfrog secrets`.
+
+A component's name is its kind, and its options are checked like everything else:
 
 ```console
 $ leapfrog validate -f leapfrog.yaml

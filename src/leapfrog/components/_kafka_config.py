@@ -31,7 +31,7 @@ def parse_retention_ms(value: object) -> int:
     return round(seconds * 1000)
 
 
-RetentionMs = Annotated[int, BeforeValidator(parse_retention_ms)]
+RetentionMs = Annotated[int, BeforeValidator(parse_retention_ms, json_schema_input_type=str | int)]
 
 
 class TopicOptions(ComponentOptions):

@@ -11,6 +11,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel
 
+from leapfrog.components import known_components
 from leapfrog.spec.models import (
     NAME_PATTERN,
     CheckSpec,
@@ -84,11 +85,27 @@ def json_schema() -> dict[str, Any]:
     top = schema["properties"]
     _reshape(top["name"], anyOf=[name, {"type": "null"}])
     top["services"]["propertyNames"] = {"pattern": NAME_PATTERN}
-    top["components"]["propertyNames"] = {"pattern": NAME_PATTERN}
-    top["components"]["additionalProperties"] = {"type": ["object", "null"]}
+    top["components"] = _components(defs, top["components"]["description"])
     schema["patternProperties"] = {"^x-": {}}
     schema.pop("title", None)
     return {"$schema": _DRAFT, "$id": SCHEMA_ID, "title": "leapfrog stack file", **schema}
+
+
+def _components(defs: dict[str, Any], description: str) -> dict[str, Any]:
+    """`components:` maps each known kind to its options model (or nothing: defaults)."""
+    props: dict[str, Any] = {}
+    for kind, model in sorted(known_components().items()):
+        sub = model.model_json_schema(mode="validation", ref_template="#/$defs/{model}")
+        defs.update(sub.pop("$defs", {}))
+        sub.pop("title", None)
+        defs[model.__name__] = sub
+        props[kind] = {"anyOf": [{"$ref": f"#/$defs/{model.__name__}"}, {"type": "null"}]}
+    return {
+        "type": "object",
+        "description": description,
+        "properties": props,
+        "additionalProperties": False,
+    }
 
 
 def _reshape(prop: dict[str, Any], **shape: Any) -> None:

@@ -108,8 +108,11 @@ def test_names_are_checked(validator: jsonschema.Draft202012Validator) -> None:
 
 
 def test_components_with_and_without_options(validator: jsonschema.Draft202012Validator) -> None:
-    assert _errors(validator, {"components": {"postgres": None, "kafka": {"x": 1}}}) == []
+    topics = {"topics": {"orders": {"partitions": 6, "retention": "7d"}}}
+    assert _errors(validator, {"components": {"postgres": None, "kafka": topics}}) == []
     assert _errors(validator, {"components": {"postgres": [1]}}) != []
+    assert _errors(validator, {"components": {"kafka": {"x": 1}}}) != []
+    assert _errors(validator, {"components": {"rabbitmq": {}}}) != []
 
 
 def test_descriptions_survive_reshaping() -> None:
