@@ -21,6 +21,9 @@ IDLE_TIMEOUT = 300.0
 """Seconds a keep-alive connection may sit idle between requests."""
 PARTIAL_TIMEOUT = 30.0
 """Seconds a started request may take to arrive in full."""
+LINGER_TIMEOUT = 2.0
+LINGER_BYTES = 16 * 1024 * 1024
+"""After an error response: how long and how much of the rest of the request to read."""
 
 _REASONS = {
     200: "OK",
@@ -117,12 +120,24 @@ async def _serve_connection(
             if isinstance(item, HttpError):
                 writer.write(Response.text(item.status, item.text).encode(close=True))
                 await writer.drain()
+                await _linger(reader, writer)
                 return
             response = await _answer(handler, item)
             writer.write(response.encode(close=not item.keep_alive))
             await writer.drain()
             if not item.keep_alive:
                 return
+
+
+async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Close gently after an error: a client still sending would otherwise get a reset
+    (unread data makes the kernel send RST) instead of the error response."""
+    if writer.can_write_eof():
+        writer.write_eof()
+    discarded = 0
+    async with asyncio.timeout(LINGER_TIMEOUT):
+        while discarded < LINGER_BYTES and (chunk := await reader.read(65536)):
+            discarded += len(chunk)
 
 
 async def _answer(handler: Handler, request: Request) -> Response:
