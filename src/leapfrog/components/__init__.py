@@ -30,7 +30,9 @@ _MODULES: dict[str, str] = {
 def component(kind: str) -> Component[Any]:
     """The component registered as `kind`; KeyError when there is none."""
     module_name, _, class_name = _MODULES[kind].partition(":")
-    module = importlib.import_module(f"leapfrog.components.{module_name}")
+    # A dotted name is a component outside this package (a team's own, or a test's).
+    full_name = module_name if "." in module_name else f"leapfrog.components.{module_name}"
+    module = importlib.import_module(full_name)
     instance: Component[Any] = getattr(module, class_name)()
     return instance
 
