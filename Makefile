@@ -23,3 +23,4 @@ test: bootstrap
 
 bench: bootstrap
 	@.venv/bin/python bench/up_many.py
+	@.venv/bin/python bench/catalog.py
