@@ -95,7 +95,7 @@ class Api:
         self._prefixes = sorted((r for r in routes if r.prefix), key=lambda r: -len(r.path))
         self._token = token
         self._anonymous_read = anonymous_read
-        self._cache: dict[tuple[str, str, int], bytes] = {}
+        self._cache: dict[tuple[str, str, int], Response] = {}
 
     async def handle(self, request: Request) -> Response:
         try:
@@ -174,9 +174,10 @@ class Api:
             if response.status == 200:
                 if len(self._cache) >= _CACHE_LIMIT:
                     self._cache.clear()
-                self._cache[key] = response.body
+                response.encoded = response.encode(close=False)
+                self._cache[key] = response
             return response
-        return Response(200, cached, "application/json", _index_headers(index))
+        return cached
 
     def _response(self, call: Call, reply: Reply) -> Response:
         headers = _index_headers(reply.index) if reply.index is not None else []

@@ -45,12 +45,16 @@ class Response:
     body: bytes = b""
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    encoded: bytes | None = None
+    """The whole keep-alive response, pre-encoded (shared by many blocking watchers)."""
 
     @classmethod
     def text(cls, status: int, text: str) -> Response:
         return cls(status, text.encode(), "text/plain; charset=utf-8")
 
     def encode(self, close: bool) -> bytes:
+        if self.encoded is not None and not close:
+            return self.encoded
         reason = _REASONS.get(self.status, "Unknown")
         lines = [
             f"HTTP/1.1 {self.status} {reason}",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
 from leapfrog.catalog.checks.api import CheckDefinition, Status
@@ -156,7 +156,8 @@ class KVEntry:
 
 
 def definition_to_dict(definition: CheckDefinition) -> dict[str, Any]:
-    data = asdict(definition)
+    # Not dataclasses.asdict: its deep copy is the slowest part of a registration.
+    data = {f.name: getattr(definition, f.name) for f in fields(definition)}
     data["header"] = {k: list(v) for k, v in definition.header.items()}
     return data
 
