@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ __all__ = [
 
 REGISTER = "/v1/agent/service/register"
 WAIT = "60s"  # far longer than any round: a watcher answered in a round was woken
+TICKS_PER_SECOND = os.sysconf("SC_CLK_TCK")
 SPURIOUS_GRACE = 0.3  # seconds to let wrongly woken watchers of other services show up
 
 Change = Callable[[int], tuple[str, str, bytes, bytes | None]]
@@ -146,6 +148,10 @@ class WatchRound:
     """Watchers of other services that were answered (they must not wake)."""
     settled: bool = True
     """The server went idle before the change (every watch parked)."""
+    cpu_ms: float = 0.0
+    """The server's CPU time from the change until every watcher was answered (10 ms steps)."""
+    client_cpu_ms: float = 0.0
+    """This process's CPU time over the same span: the load generator's own share."""
 
 
 @dataclass
@@ -221,16 +227,26 @@ async def _rounds(
             parked_rss = server.memory_mb()[0]
         early = sum(1 for w in watched if w.pending is not None and w.pending.done())
         method, path, payload, marker = change(number)
+        ticks, own = server.cpu_ticks(), time.process_time()
         sent = time.perf_counter()
         ack = control.send(method, path, payload)
         pending = [w.pending for w in watched if w.pending is not None and not w.pending.done()]
         if pending:
             await asyncio.wait(pending, timeout=limit)
         acked = await asyncio.wait_for(ack, timeout=limit)
+        cpu_ms = (server.cpu_ticks() - ticks) * 1000 / TICKS_PER_SECOND
+        client_cpu_ms = (time.process_time() - own) * 1000
         if acked.status != 200:
             raise BenchError(f"the change {method} {path} answered {acked.status}: {acked.body!r}")
         await asyncio.sleep(SPURIOUS_GRACE)
-        result = WatchRound([], acked.arrived - sent, early=early, settled=settled)
+        result = WatchRound(
+            [],
+            acked.arrived - sent,
+            early=early,
+            settled=settled,
+            cpu_ms=cpu_ms,
+            client_cpu_ms=client_cpu_ms,
+        )
         for watch in watched:
             reply = watch.answered()
             if reply is None:

@@ -34,9 +34,12 @@ def _tail(path: Path, lines: int = 12) -> str:
 class ServerProcess:
     """A server that prints `... http=HOST:PORT ...` once it listens."""
 
-    def __init__(self, label: str, argv: list[str], log: Path) -> None:
+    def __init__(self, label: str, argv: list[str], log: Path, cpus: set[int] | None) -> None:
         self.label = label
         self.log = log
+        mine = os.sched_getaffinity(0)
+        if cpus is not None:
+            os.sched_setaffinity(0, cpus)  # the child inherits it, and so do all its threads
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
                 argv,
@@ -45,6 +48,7 @@ class ServerProcess:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches the bench, which stops it in order
             )
+        os.sched_setaffinity(0, mine)
         self.host, self.port = self._wait_ready()
 
     @property

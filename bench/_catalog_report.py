@@ -48,6 +48,8 @@ def _watch(watch: WatchResult) -> dict[str, Any]:
         "max_ms": max(pooled, default=0.0) * 1000,
         "round_p99_ms": [percentile(r.latencies, 99) * 1000 for r in watch.rounds],
         "ack_ms": [r.ack * 1000 for r in watch.rounds],
+        "server_cpu_ms": [r.cpu_ms for r in watch.rounds],
+        "client_cpu_ms": [r.client_cpu_ms for r in watch.rounds],
         "answered": sum(len(r.latencies) for r in watch.rounds),
         "missing": sum(r.missing for r in watch.rounds),
         "wrong": sum(r.wrong for r in watch.rounds),
@@ -106,6 +108,7 @@ def summarize(
             "watchers": args.watchers,
             "other_watchers": args.other_watchers,
             "rounds": args.rounds,
+            "pinned": args.pin,
             "watched_body_bytes": body,
         },
         "catalog": catalog,
@@ -156,7 +159,17 @@ def render(result: dict[str, Any], console: Console) -> None:
         f"answers of {setup['watched_body_bytes']:,} bytes",
         title_justify="left",
     )
-    for column in ("", "p50", "p99", "max", "by round", "ack", "others woken"):
+    for column in (
+        "",
+        "p50",
+        "p99",
+        "max",
+        "by round",
+        "ack",
+        "CPU: server",
+        "client",
+        "others woken",
+    ):
         watch.add_column(column, justify="left" if column in ("", "by round") else "right")
     for label, side in (("bare asyncio", base), ("catalog", cat)):
         w = side["watch"]
@@ -166,7 +179,9 @@ def render(result: dict[str, Any], console: Console) -> None:
             f"{w['p99_ms']:.1f} ms",
             f"{w['max_ms']:.1f} ms",
             " ".join(f"{t:.0f}" for t in w["round_p99_ms"]),
-            f"{sorted(w['ack_ms'])[len(w['ack_ms']) // 2]:.1f} ms",
+            f"{percentile(w['ack_ms'], 50):.1f} ms",
+            f"{percentile(w['server_cpu_ms'], 50):.0f} ms",
+            f"{percentile(w['client_cpu_ms'], 50):.0f} ms",
             str(w["spurious"]),
         )
     console.print(watch)

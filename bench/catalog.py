@@ -50,6 +50,7 @@ BARE = HERE / "_catalog_bare.py"
 
 REGISTER_LIMIT = 60.0  # seconds the registrations may take before the rest is skipped
 ROUND_LIMIT = 10.0  # seconds every watcher has to be answered after a change
+SERVER_CPUS, CLIENT_CPUS = {0}, {1}  # with --pin
 TTL = "10m"  # long enough that no check expires during the run (that would wake watchers)
 
 err = Console(stderr=True, highlight=False)
@@ -142,7 +143,7 @@ def phase(
     change: Change,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
-    server = ServerProcess(label, argv, work / f"{label}.log")
+    server = ServerProcess(label, argv, work / f"{label}.log", SERVER_CPUS if args.pin else None)
     say(f"{label}: pid {server.pid} on {server.host}:{server.port}")
     try:
         result = asyncio.run(measure(server, args, change, say))
@@ -180,6 +181,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--rounds", type=int, default=5, help="changes, one a round (5)")
     parser.add_argument("--no-check", action="store_true", help="register without a TTL check")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="run the server on CPU 0 and this load generator on CPU 1 (needs 2 CPUs)",
+    )
     parser.add_argument("--python", type=Path, default=DEFAULT_PYTHON, help="runs both servers")
     parser.add_argument("--json", action="store_true", help="print a JSON summary, no table")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
@@ -188,6 +194,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--instances must be 1-100000 and --per-service 1-instances")
     if not 1 <= args.connections <= 256 or not 1 <= args.rounds <= 50:
         parser.error("--connections must be 1-256 and --rounds 1-50")
+    if args.pin and (os.cpu_count() or 1) < 2:
+        parser.error("--pin needs at least 2 CPUs")
     if not 1 <= args.watchers <= 5_000 or not 0 <= args.other_watchers <= 5_000:
         parser.error("--watchers must be 1-5000 and --other-watchers 0-5000")
     return args
@@ -198,6 +206,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.python.exists():
         err.print(f"[red]error:[/] {args.python} not found (run `make bootstrap`, or --python)")
         return 2
+    if args.pin:
+        os.sched_setaffinity(0, CLIENT_CPUS)
     work = Path(tempfile.mkdtemp(prefix="lfbench-catalog-", dir="/tmp"))
 
     def say(text: str) -> None:
