@@ -17,6 +17,7 @@ from leapfrog.catalog._httpserver import HttpServer
 from leapfrog.catalog._journal import Journal
 from leapfrog.catalog._kv_routes import kv_routes
 from leapfrog.catalog._openapi import openapi_routes
+from leapfrog.catalog._persist import dump_store, restore_store
 from leapfrog.catalog._read_routes import read_routes
 from leapfrog.catalog._store import Store
 from leapfrog.catalog.checks import Checker, make_checker
@@ -103,7 +104,7 @@ class RunningCatalog:
         while True:
             await asyncio.sleep(1.0)
             if self._journal.lines_since_snapshot >= self.config.snapshot_every:
-                await self._journal.snapshot(self.store.dump)
+                await self._journal.snapshot(lambda: dump_store(self.store))
 
     async def close(self) -> None:
         """Stop serving and leave the state on disk as a fresh snapshot."""
@@ -118,7 +119,7 @@ class RunningCatalog:
         if self._checker is not None:
             await self._checker.close()
         self.store.flush_output()
-        await self._journal.snapshot(self.store.dump)
+        await self._journal.snapshot(lambda: dump_store(self.store))
         await self._journal.close()
 
 
@@ -172,7 +173,7 @@ async def start(config: CatalogConfig) -> RunningCatalog:
         journal,
         output_throttle=config.output_throttle,
     )
-    store.restore(snapshot, records)
+    restore_store(store, snapshot, records)
     journal.open()
     store.ensure_node()
     running = RunningCatalog(config, store, journal)

@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable
 
 from leapfrog.catalog._index import CHECKS, NODE, NODES, SERVICES, IndexLog, service_topic
 from leapfrog.catalog._journal import Journal
@@ -99,8 +98,8 @@ class Store:
             service.create_index = existing.create_index if existing else index
             service.modify_index = index
             if existing is not None:
-                self._unlink_service(existing)
-            self._link_service(service)
+                self.unlink_service(existing)
+            self.link_service(service)
             self.log.record({"o": "svc", "v": service.to_dict()})
         keep = {c.id for c, _ in checks}
         if replace_checks:
@@ -117,15 +116,15 @@ class Store:
         for check_id in list(self.checks_of.get(service_id, {})):
             self.remove_check(check_id)
         self.log.next((SERVICES, NODE, CHECKS, service_topic(service.name)))
-        self._unlink_service(service)
+        self.unlink_service(service)
         self.log.record({"o": "svc-", "id": service_id})
         return True
 
-    def _link_service(self, service: Service) -> None:
+    def link_service(self, service: Service) -> None:
         self.services[service.id] = service
         self.by_name.setdefault(service.name.lower(), {})[service.id] = service
 
-    def _unlink_service(self, service: Service) -> None:
+    def unlink_service(self, service: Service) -> None:
         self.services.pop(service.id, None)
         group = self.by_name.get(service.name.lower())
         if group is not None:
@@ -160,8 +159,8 @@ class Store:
         check.create_index = old.create_index if old else index
         check.modify_index = index
         if old is not None:
-            self._unlink_check(old)
-        self._link_check(check)
+            self.unlink_check(old)
+        self.link_check(check)
         self.log.record({"o": "chk", "v": check.to_dict()})
         if self.checker is not None and check.definition is not None:
             self.checker.add(check.definition, check.status)
@@ -173,7 +172,7 @@ class Store:
         if self.checker is not None and check.definition is not None:
             self.checker.remove(check_id)
         self.log.next(self.check_topics(check))
-        self._unlink_check(check)
+        self.unlink_check(check)
         self.log.record({"o": "chk-", "id": check_id})
         self._pending_output.discard(check_id)
         return True
@@ -215,11 +214,11 @@ class Store:
             check.modify_index = index
             self.log.record({"o": "chk", "v": check.to_dict()})
 
-    def _link_check(self, check: Check) -> None:
+    def link_check(self, check: Check) -> None:
         self.checks[check.id] = check
         self.checks_of.setdefault(check.service_id, {})[check.id] = check
 
-    def _unlink_check(self, check: Check) -> None:
+    def unlink_check(self, check: Check) -> None:
         self.checks.pop(check.id, None)
         group = self.checks_of.get(check.service_id)
         if group is not None:
@@ -249,63 +248,8 @@ class Store:
             self.deregister_service(service_id)
         return sorted(doomed)
 
-    # ---- persistence ----------------------------------------------------------------
-
-    def dump(self) -> dict[str, Any]:
-        return {
-            "log": self.log.dump(),
-            "node": {"id": self.node_id, "meta": self.node_meta, "ix": list(self.node_index)},
-            "services": [s.to_dict() for s in self.services.values()],
-            "checks": [c.to_dict() for c in self.checks.values()],
-            "kv": self.kv.dump(),
-        }
-
-    def restore(self, snapshot: dict[str, Any] | None, records: Iterable[dict[str, Any]]) -> None:
-        if snapshot is not None:
-            self.log.restore(snapshot["log"])
-            self._replay_node(snapshot["node"])
-            for data in snapshot["services"]:
-                self._link_service(Service.from_dict(data))
-            for data in snapshot["checks"]:
-                self._replay_check(data)
-            self.kv.restore(snapshot["kv"])
-        for record in records:
-            self._replay(record)
-
-    def _replay(self, record: dict[str, Any]) -> None:
-        kind = record.get("o")
-        if kind == "idx":
-            self.log.replay(record)
-        elif kind == "node":
-            self._replay_node(record)
-        elif kind == "svc":
-            service = Service.from_dict(record["v"])
-            if service.id in self.services:
-                self._unlink_service(self.services[service.id])
-            self._link_service(service)
-        elif kind == "svc-":
-            if record["id"] in self.services:
-                self._unlink_service(self.services[record["id"]])
-        elif kind == "chk":
-            self._replay_check(record["v"])
-        elif kind == "chk-":
-            if record["id"] in self.checks:
-                self._unlink_check(self.checks[record["id"]])
-        else:
-            self.kv.replay(record)
-
-    def _replay_node(self, data: dict[str, Any]) -> None:
-        self.node_id = data["id"]
-        self.node_meta = dict(data["meta"])
-        self.node_index = (int(data["ix"][0]), int(data["ix"][1]))
-
-    def _replay_check(self, data: dict[str, Any]) -> None:
-        check = Check.from_dict(data)
-        if check.status == "critical":
-            check.critical_since = self._clock()  # reaping restarts its count after a restart
-        if check.id in self.checks:
-            self._unlink_check(self.checks[check.id])
-        self._link_check(check)
+    def now(self) -> float:
+        return self._clock()
 
     def start_checks(self, checker: Checker) -> None:
         self.checker = checker

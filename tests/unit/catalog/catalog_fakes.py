@@ -10,6 +10,7 @@ from leapfrog.catalog._httpparse import Request, RequestParser
 from leapfrog.catalog._httpserver import Response
 from leapfrog.catalog._journal import Journal
 from leapfrog.catalog._kv_routes import kv_routes
+from leapfrog.catalog._persist import restore_store
 from leapfrog.catalog._read_routes import read_routes
 from leapfrog.catalog._store import Store
 from leapfrog.catalog.checks.api import CheckDefinition, NotTTL, Status
@@ -49,7 +50,7 @@ def make_store(data_dir: Path | None = None, clock: Clock | None = None) -> Stor
     store = Store("dc1", "node1", "127.0.0.1", journal, clock=clock or Clock())
     if journal is not None:
         snapshot, records = journal.load()
-        store.restore(snapshot, records)
+        restore_store(store, snapshot, records)
         journal.open()
     store.ensure_node()
     return store

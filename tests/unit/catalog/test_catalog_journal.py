@@ -9,6 +9,7 @@ from catalog_fakes import make_store
 
 from leapfrog.catalog._index import service_topic
 from leapfrog.catalog._model import Check, Service
+from leapfrog.catalog._persist import dump_store
 from leapfrog.catalog._store import Store
 from leapfrog.catalog.checks.api import CheckDefinition
 
@@ -65,7 +66,7 @@ def test_snapshot_then_more_writes_then_replay(tmp_path: Path) -> None:
         fill(store)
         journal = store.log.journal
         assert journal is not None
-        await journal.snapshot(store.dump)
+        await journal.snapshot(lambda: dump_store(store))
         store.kv.put("after", b"1", 0, None)
         await store.log.committed()
         before = snapshot_of(store)
