@@ -8,6 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import consul
+import dns.message
+import dns.query
+import dns.rcode
 import pytest
 from consul.exceptions import BadRequest
 
@@ -202,3 +205,19 @@ def test_acl_403s(acl_proc: Any) -> None:
     assert admin.kv.put("k", "v")
     assert anonymous.kv.get("k")[1]["Value"] == b"v"
     assert "x1" in anonymous.agent.services()
+
+
+def test_dns_answers_from_the_registered_instances(catalog_proc: Any, c: consul.Consul) -> None:
+    c.agent.service.register("dnssvc", service_id="dns1", address="127.0.0.9", port=9090)
+    c.agent.service.register("dnssvc", service_id="dns2", port=9091, check=consul.Check.ttl("60s"))
+
+    def ask(name: str, kind: str) -> dns.message.Message:
+        query = dns.message.make_query(name, kind)
+        return dns.query.udp(query, "127.0.0.1", port=catalog_proc.dns_port, timeout=5)
+
+    answer = ask("dnssvc.service.consul", "A")
+    assert {r.address for rrset in answer.answer for r in rrset} == {"127.0.0.9"}
+    c.agent.check.ttl_pass("service:dns2")
+    srv = ask("dnssvc.service.consul", "SRV")
+    assert sorted(r.port for rrset in srv.answer for r in rrset) == [9090, 9091]
+    assert ask("nothing.service.consul", "A").rcode() == dns.rcode.NXDOMAIN
