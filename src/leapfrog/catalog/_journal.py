@@ -11,6 +11,7 @@ line (a crash mid-write) is skipped on replay.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import logging
 import os
@@ -21,7 +22,7 @@ from typing import Any, BinaryIO
 
 from leapfrog.shared.files import atomic_write_text
 
-__all__ = ["Journal"]
+__all__ = ["DirectoryBusy", "Journal"]
 
 log = logging.getLogger("leapfrog.catalog")
 
@@ -38,10 +39,21 @@ def _wal_files(directory: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
+class DirectoryBusy(Exception):
+    """Another running catalog holds the data directory."""
+
+
 class Journal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
+        # Two catalogs appending to one log would corrupt it: the second one refuses.
+        self._lock = open(directory / "LOCK", "a")  # noqa: SIM115
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.close()
+            raise DirectoryBusy(directory) from None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-wal")
         self._buffer: list[bytes] = []
         self._batch: asyncio.Future[None] | None = None
@@ -151,3 +163,4 @@ class Journal:
             self._file.close()
             self._file = None
         self._executor.shutdown(wait=True)
+        self._lock.close()

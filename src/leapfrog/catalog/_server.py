@@ -14,7 +14,7 @@ from leapfrog.catalog._api import Api
 from leapfrog.catalog._config import CatalogConfig
 from leapfrog.catalog._dnsview import StoreDnsView
 from leapfrog.catalog._httpserver import HttpServer
-from leapfrog.catalog._journal import Journal
+from leapfrog.catalog._journal import DirectoryBusy, Journal
 from leapfrog.catalog._kv_routes import kv_routes
 from leapfrog.catalog._openapi import openapi_routes
 from leapfrog.catalog._persist import dump_store, restore_store
@@ -158,7 +158,18 @@ def _self_info(config: CatalogConfig, store: Store) -> dict[str, Any]:
 
 async def start(config: CatalogConfig) -> RunningCatalog:
     """Load the state from `config.data_dir` and start serving; `close()` stops."""
-    journal = Journal(config.data_dir)
+    try:
+        journal = Journal(config.data_dir)
+    except DirectoryBusy:
+        raise LeapfrogError(
+            f"another catalog is using {config.data_dir}",
+            hint="stop it, or give this one its own --data-dir",
+        ) from None
+    except OSError as exc:
+        raise LeapfrogError(
+            f"the catalog cannot use {config.data_dir}: {exc.strerror}",
+            hint="give a --data-dir it can create and write",
+        ) from None
     try:
         snapshot, records = journal.load()
     except (OSError, ValueError, KeyError) as exc:

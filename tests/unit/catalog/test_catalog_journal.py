@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from catalog_fakes import make_store
 
 from leapfrog.catalog._index import service_topic
+from leapfrog.catalog._journal import DirectoryBusy, Journal
 from leapfrog.catalog._model import Check, Service
 from leapfrog.catalog._persist import dump_store
 from leapfrog.catalog._store import Store
@@ -104,3 +106,11 @@ def test_a_torn_last_line_is_skipped(tmp_path: Path) -> None:
         await third.log.journal.close()
 
     asyncio.run(scenario())
+
+
+def test_a_second_catalog_on_the_same_directory_is_refused(tmp_path: Path) -> None:
+    first = Journal(tmp_path)
+    with pytest.raises(DirectoryBusy):
+        Journal(tmp_path)
+    asyncio.run(first.close())
+    asyncio.run(Journal(tmp_path).close())  # free again
