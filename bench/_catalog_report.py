@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import statistics
 from typing import Any
 
 from rich.console import Console
@@ -47,6 +48,9 @@ def _watch(watch: WatchResult) -> dict[str, Any]:
         "p99_ms": percentile(pooled, 99) * 1000,
         "max_ms": max(pooled, default=0.0) * 1000,
         "round_p99_ms": [percentile(r.latencies, 99) * 1000 for r in watch.rounds],
+        "median_round_p99_ms": statistics.median(
+            percentile(r.latencies, 99) * 1000 for r in watch.rounds
+        ),
         "ack_ms": [r.ack * 1000 for r in watch.rounds],
         "server_cpu_ms": [r.cpu_ms for r in watch.rounds],
         "client_cpu_ms": [r.client_cpu_ms for r in watch.rounds],
@@ -185,7 +189,11 @@ def render(result: dict[str, Any], console: Console) -> None:
             str(w["spurious"]),
         )
     console.print(watch)
-    console.print(f"catalog / bare, p99: [bold]{result['ratios']['notify_p99']:.2f}×[/]\n")
+    console.print(
+        f"catalog / bare, p99: [bold]{result['ratios']['notify_p99']:.2f}×[/]; median round "
+        f"p99: catalog {cat['watch']['median_round_p99_ms']:.1f} ms, "
+        f"bare {base['watch']['median_round_p99_ms']:.1f} ms\n"
+    )
 
     mem = Table(title="server resident memory (VmRSS, MiB)", title_justify="left")
     for column in ("", "empty", f"{setup['instances']:,} instances", "delta", "+ watchers", "peak"):
