@@ -1,13 +1,16 @@
-"""A small HTTP/1.1 server on asyncio streams: keep-alive, pipelining, size limits.
+"""A small HTTP/1.1 server on asyncio protocols: keep-alive, pipelining, size limits.
 
-One coroutine per connection, none per request beyond it; a handler's exception is
-answered 500 and logged, never taking the server down.
+No thread and no long-lived coroutine per connection: bytes are parsed as they arrive,
+and a task exists only while a request is being answered (a blocking query waits in it).
+A handler's exception is answered 500 and logged, never taking the server down.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -20,10 +23,12 @@ log = logging.getLogger("leapfrog.catalog")
 IDLE_TIMEOUT = 300.0
 """Seconds a keep-alive connection may sit idle between requests."""
 PARTIAL_TIMEOUT = 30.0
-"""Seconds a started request may take to arrive in full."""
-LINGER_TIMEOUT = 2.0
+"""Seconds a started request may take to arrive in full (also: lingering after an error)."""
 LINGER_BYTES = 16 * 1024 * 1024
-"""After an error response: how long and how much of the rest of the request to read."""
+"""After an error response: how much of the rest of the request to read and drop."""
+SWEEP_PERIOD = 5.0
+MAX_PIPELINED = 64
+"""Parsed requests waiting on one connection before reading pauses."""
 
 _REASONS = {
     200: "OK",
@@ -74,9 +79,10 @@ class HttpServer:
     """The listening socket and its open connections (closed together on `close`)."""
 
     def __init__(self, handler: Handler) -> None:
-        self._handler = handler
+        self.handler = handler
+        self.connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -84,64 +90,135 @@ class HttpServer:
         return int(self._server.sockets[0].getsockname()[1])
 
     async def start(self, host: str, port: int) -> None:
-        self._server = await asyncio.start_server(
-            self._connection, host, port, limit=256 * 1024, backlog=1024
-        )
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Connection(self), host, port, backlog=1024)
+        self._sweeper = asyncio.create_task(self._sweep())
 
-    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        try:
-            await _serve_connection(self._handler, reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
-            pass
-        except Exception:  # a bug must cost one connection, not the server
-            log.exception("HTTP connection failed")
-        finally:
-            self._tasks.discard(task)
-            writer.close()
+    async def _sweep(self) -> None:
+        """Close idle keep-alive connections and requests that never finish arriving.
+
+        One pass every few seconds instead of a timer per read keeps reads cheap."""
+        while True:
+            await asyncio.sleep(SWEEP_PERIOD)
+            now = time.monotonic()
+            for connection in list(self.connections):
+                connection.close_if_idle(now)
 
     async def close(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=5)
+        tasks = [c.task for c in self.connections if c.task is not None]
+        for connection in list(self.connections):
+            connection.transport.abort()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
 
 
-async def _serve_connection(
-    handler: Handler, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    parser = RequestParser()
-    while True:
-        async with asyncio.timeout(PARTIAL_TIMEOUT if parser.partial else IDLE_TIMEOUT):
-            data = await reader.read(65536)
-        if not data:
+class _Connection(asyncio.Protocol):
+    """One client connection: requests are parsed as bytes arrive and answered in order
+    by one task, which exists only while a request is in flight."""
+
+    transport: asyncio.Transport
+
+    def __init__(self, server: HttpServer) -> None:
+        self._server = server
+        self._parser = RequestParser()
+        self._pending: deque[Request | HttpError] = deque()
+        self.task: asyncio.Task[None] | None = None
+        self._last_active = time.monotonic()
+        self._eof = False
+        self._lingering = -1
+        """Bytes dropped after an error response; -1 while not lingering."""
+        self._writable: asyncio.Future[None] | None = None
+        self._reading_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self._server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server.connections.discard(self)
+        if self.task is not None:
+            self.task.cancel()  # a blocking query of a client that left stops waiting
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_active = time.monotonic()
+        if self._lingering >= 0:
+            self._lingering += len(data)
+            if self._lingering > LINGER_BYTES:
+                self.transport.abort()
             return
-        for item in parser.feed(data):
-            if isinstance(item, HttpError):
-                writer.write(Response.text(item.status, item.text).encode(close=True))
-                await writer.drain()
-                await _linger(reader, writer)
-                return
-            response = await _answer(handler, item)
-            writer.write(response.encode(close=not item.keep_alive))
-            await writer.drain()
-            if not item.keep_alive:
-                return
+        self._pending.extend(self._parser.feed(data))
+        if len(self._pending) > MAX_PIPELINED and not self._reading_paused:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        if self.task is None and self._pending:
+            self.task = asyncio.get_running_loop().create_task(self._process())
 
+    def eof_received(self) -> bool:
+        self._eof = True
+        if self.task is None:
+            self.transport.close()
+        return True  # answer what was asked before the client's half-close
 
-async def _linger(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Close gently after an error: a client still sending would otherwise get a reset
-    (unread data makes the kernel send RST) instead of the error response."""
-    if writer.can_write_eof():
-        writer.write_eof()
-    discarded = 0
-    async with asyncio.timeout(LINGER_TIMEOUT):
-        while discarded < LINGER_BYTES and (chunk := await reader.read(65536)):
-            discarded += len(chunk)
+    def pause_writing(self) -> None:
+        self._writable = asyncio.get_running_loop().create_future()
+
+    def resume_writing(self) -> None:
+        if self._writable is not None and not self._writable.done():
+            self._writable.set_result(None)
+        self._writable = None
+
+    def close_if_idle(self, now: float) -> None:
+        if self.task is not None:
+            return
+        limit = PARTIAL_TIMEOUT if self._parser.partial or self._lingering >= 0 else IDLE_TIMEOUT
+        if now - self._last_active > limit:
+            self.transport.close()
+
+    async def _process(self) -> None:
+        try:
+            while self._pending and not self.transport.is_closing():
+                item = self._pending.popleft()
+                if isinstance(item, HttpError):
+                    self._fail(item)
+                    return
+                response = await _answer(self._server.handler, item)
+                if self.transport.is_closing():
+                    return
+                self.transport.write(response.encode(close=not item.keep_alive))
+                if not item.keep_alive:
+                    self.transport.close()
+                    return
+                if self._writable is not None:
+                    await self._writable
+            if self._eof:
+                self.transport.close()
+            elif self._reading_paused:
+                self._reading_paused = False
+                self.transport.resume_reading()
+        except Exception:  # a bug must cost one connection, not the server
+            log.exception("HTTP connection failed")
+            self.transport.abort()
+        finally:
+            self.task = None
+
+    def _fail(self, error: HttpError) -> None:
+        """Answer a malformed request and close gently: a client still sending would
+        otherwise get a reset (unread data makes the kernel send RST), not the answer."""
+        self.transport.write(Response.text(error.status, error.text).encode(close=True))
+        self._pending.clear()
+        if self._eof or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        self._lingering = 0
+        self._last_active = time.monotonic()
 
 
 async def _answer(handler: Handler, request: Request) -> Response:
