@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import consul
+import dns.message
+import dns.query
 import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer
 from kazoo.client import KazooClient
 
 from leapfrog.eventstore import MessageDbStore
-from leapfrog.testing import StackDir
+from leapfrog.testing import StackDir, wait_until
 
 PYTHON = shutil.which("python3", path="/usr/bin:/bin")
 
@@ -112,6 +114,7 @@ def test_platform_comes_up_and_keeps_its_data_across_down_and_up(platform: Stack
     assert status["zookeeper-1"]["version"].startswith("3.9")
     assert status["postgres-1"]["version"]
 
+    _components_are_in_the_catalog(platform, env, status)
     marker = str(uuid.uuid4())
     _write_everything(env, marker)
     assert platform.down().code == 0
@@ -120,6 +123,34 @@ def test_platform_comes_up_and_keeps_its_data_across_down_and_up(platform: Stack
     env_after = service_env(platform)
     assert env_after["DATABASE_URL"] == env["DATABASE_URL"]
     _read_everything(env_after, marker)
+
+
+def _components_are_in_the_catalog(
+    stack: StackDir, env: dict[str, str], status: dict[str, Any]
+) -> None:
+    host, port = env["CONSUL_HTTP_ADDR"].split(":")
+    catalog = consul.Consul(host=host, port=int(port))
+    for unit in ("kafka", "zookeeper", "postgres"):
+
+        def passing(unit: str = unit) -> list[Any] | None:
+            entries: list[Any] = catalog.health.service(unit, passing=True)[1]
+            return entries or None
+
+        found = wait_until(passing, timeout=60, what=f"{unit} passing in the catalog")
+        service = found[0]["Service"]
+        assert service["ID"] == f"{unit}-1"
+        assert (service["Address"], service["Port"]) == (
+            status[f"{unit}-1"]["address"],
+            status[f"{unit}-1"]["port"],
+        )
+        assert service["Meta"]["version"] == status[f"{unit}-1"]["version"]
+    dns_host, dns_port = env["LEAPFROG_CATALOG_DNS"].split(":")
+    query = dns.message.make_query("kafka.service.consul", "SRV")
+    answer = dns.query.udp(query, dns_host, port=int(dns_port), timeout=5)
+    (srv,) = [rr for rrset in answer.answer for rr in rrset]
+    assert srv.port == status["kafka-1"]["port"]
+    addresses = [rr.address for rrset in answer.additional for rr in rrset if rr.rdtype == 1]
+    assert addresses == [status["kafka-1"]["address"]]
 
 
 def _write_everything(env: dict[str, str], marker: str) -> None:

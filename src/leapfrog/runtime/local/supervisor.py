@@ -16,6 +16,7 @@ from leapfrog.runtime.local.instance import Instance, InstanceState
 from leapfrog.runtime.local.launch import Launch
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.reconcile import Changes, diff, replace_rolling
+from leapfrog.runtime.local.registrar import Registrar
 from leapfrog.shared.files import atomic_write_json
 from leapfrog.shared.procs import process_start_time
 
@@ -59,6 +60,10 @@ class Supervisor:
         self._start_ticks = process_start_time(os.getpid())
         self._retiring: set[Instance] = set()
         """Instances a new stack file dropped, while they stop."""
+        catalog = launches.get("catalog")
+        self.registrar = Registrar.for_catalog(
+            catalog[0] if catalog else None, paths, plan.stack_name
+        )
 
     # -- state publishing -----------------------------------------------------------------
 
@@ -73,6 +78,8 @@ class Supervisor:
         pid = f" pid={instance.pid}" if instance.pid else ""
         self.log_line(f"{instance.name} {instance.state}{pid}: {instance.detail}")
         unit = instance.launch.unit
+        if self.registrar is not None and instance.launch.kind == "component":
+            self.registrar.follow(instance.launch, instance.state == InstanceState.HEALTHY)
         group = self.units.get(unit, [])
         if group and all(i.state == InstanceState.HEALTHY or i.completed for i in group):
             self._healthy[unit].set()
@@ -203,6 +210,9 @@ class Supervisor:
         rolling: dict[str, list[tuple[Instance, Launch]]],
     ) -> None:
         self._retiring.update(gone)
+        if self.registrar is not None:
+            for instance in gone:
+                self.registrar.deregister(instance.name)
         await asyncio.gather(*(i.stop() for i in gone))
         self._retiring.difference_update(gone)
         await asyncio.gather(
@@ -234,6 +244,8 @@ class Supervisor:
             *(stop_unit(u) for u in self.units), *(i.stop() for i in self._retiring)
         )
         self.write_state()
+        if self.registrar is not None:
+            await self.registrar.close()
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
