@@ -133,6 +133,7 @@ class _Connection(asyncio.Protocol):
         """Bytes dropped after an error response; -1 while not lingering."""
         self._writable: asyncio.Future[None] | None = None
         self._reading_paused = False
+        self._current: Request | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -164,7 +165,11 @@ class _Connection(asyncio.Protocol):
         self._eof = True
         if self.task is None:
             self.transport.close()
-        return True  # answer what was asked before the client's half-close
+        elif self._current is not None and self._current.params.get("index", "0") not in ("", "0"):
+            # Like Go's server (and so Consul): a client gone during a blocking query ends it.
+            self.task.cancel()
+            self.transport.close()
+        return True  # otherwise answer what was asked before the client's half-close
 
     def pause_writing(self) -> None:
         self._writable = asyncio.get_running_loop().create_future()
@@ -188,7 +193,9 @@ class _Connection(asyncio.Protocol):
                 if isinstance(item, HttpError):
                     self._fail(item)
                     return
+                self._current = item
                 response = await _answer(self._server.handler, item)
+                self._current = None
                 if self.transport.is_closing():
                     return
                 self.transport.write(response.encode(close=not item.keep_alive))
