@@ -128,7 +128,10 @@ def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
 
     async def update(call: Call) -> Reply:
         body = parse_json_object(call.request.body)
-        status = parse_status(body.text("Status"), default="passing")
+        text = body.text("Status")
+        if not text:
+            raise BadRequest('Invalid check status: ""')
+        status = parse_status(text)
         _ttl_update(store, call.rest, status, body.text("Output"))
         return Reply(raw=b"")
 
