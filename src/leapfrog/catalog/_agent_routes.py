@@ -128,10 +128,7 @@ def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
 
     async def update(call: Call) -> Reply:
         body = parse_json_object(call.request.body)
-        text = body.text("Status")
-        if not text:
-            raise BadRequest('Invalid check status: ""')
-        status = parse_status(text)
+        status = _required_status(body.text("Status"))
         _ttl_update(store, call.rest, status, body.text("Output"))
         return Reply(raw=b"")
 
@@ -153,6 +150,12 @@ def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
         Route(put, "/v1/agent/check/fail/", prefix=True, action=ttl("critical")),
         Route(put, "/v1/agent/check/update/", prefix=True, action=update),
     ]
+
+
+def _required_status(text: str) -> Status:
+    if not text:
+        raise BadRequest('Invalid check status: ""')
+    return parse_status(text)
 
 
 def _ttl_update(store: Store, check_id: str, status: Status, output: str) -> None:
