@@ -155,6 +155,7 @@ class Api:
     async def _blocking(self, call: Call, query: Query) -> Response:
         wanted, wait = _blocking_params(call)
         query.validate(call)
+        query_key = _cache_query(call)
         index = query.index(call)
         if wanted and index <= wanted:
             deadline = time.monotonic() + wait
@@ -165,7 +166,7 @@ class Api:
                     break
                 await self.store.hub.wait(topics, prefix, remaining)
                 index = query.index(call)
-        key = (call.request.path, _cache_query(call), index)
+        key = (call.request.path, query_key, index)
         cached = self._cache.get(key)
         if cached is None:
             reply = query.reply(call)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -185,6 +186,10 @@ async def start(config: CatalogConfig) -> RunningCatalog:
         output_throttle=config.output_throttle,
     )
     restore_store(store, snapshot, records)
+    # The loaded state lives as long as the process: keep it out of the collector's full
+    # passes, which would otherwise walk every record and stall the loop.
+    gc.collect()
+    gc.freeze()
     journal.open()
     store.ensure_node()
     running = RunningCatalog(config, store, journal)
