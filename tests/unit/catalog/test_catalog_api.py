@@ -83,6 +83,7 @@ def test_reads_carry_index_headers_even_on_404() -> None:
             'CheckID "nope" does not have associated TTL',
         ),
         ("PUT", "/v1/agent/service/maintenance/web1", b"", 400, "Missing value for enable"),
+        ("PUT", "/v1/agent/check/update/x", b'{"Output": "o"}', 400, "Invalid check status"),
         ("PUT", "/v1/agent/maintenance?enable=sure", b"", 400, "Invalid value for enable"),
         ("PUT", "/v1/kv/", b"x", 400, "Missing key name"),
         ("PUT", "/v1/kv/big", b"x" * (512 * 1024 + 1), 413, "too large"),
