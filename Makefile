@@ -24,3 +24,4 @@ test: bootstrap
 bench: bootstrap
 	@.venv/bin/python bench/up_many.py
 	@.venv/bin/python bench/catalog.py
+	@.venv/bin/python bench/components_up.py
