@@ -7,7 +7,7 @@ deleted result still answers with a higher index than before; they never go back
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from leapfrog.catalog._journal import Journal
@@ -43,8 +43,17 @@ class IndexLog:
         for topic in touched:
             self.topics[topic] = self.index
         self.record({"o": "idx", "i": self.index, "t": touched})
-        self.hub.notify(touched)
+        self.after_commit(lambda: self.hub.notify(touched))
         return self.index
+
+    def after_commit(self, wake: Callable[[], None]) -> None:
+        """Run `wake` once what was recorded so far is on disk: watchers must never see
+        a change that a crash could still take back."""
+        pending = self.journal.committed() if self.journal is not None else None
+        if pending is None or pending.done():
+            wake()
+        else:
+            pending.add_done_callback(lambda _done: wake())
 
     async def committed(self) -> None:
         """Wait until every change so far is on disk (no-op without a journal)."""

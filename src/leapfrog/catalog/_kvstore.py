@@ -51,7 +51,8 @@ class KVStore:
                 "m": index,
             }
         )
-        self._log.hub.notify_key(key)
+        hub = self._log.hub
+        self._log.after_commit(lambda: hub.notify_key(key))
         return True
 
     def delete(self, key: str, recurse: bool, cas: int | None) -> bool:
@@ -68,8 +69,13 @@ class KVStore:
         for k in doomed:
             self._apply_delete(k, index)
             self._log.record({"o": "kv-", "k": k, "i": index})
-        for k in doomed:
-            self._log.hub.notify_key(k)
+        hub = self._log.hub
+
+        def wake() -> None:
+            for k in doomed:
+                hub.notify_key(k)
+
+        self._log.after_commit(wake)
         return True
 
     def _apply_put(self, entry: KVEntry) -> None:
