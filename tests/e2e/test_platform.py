@@ -5,7 +5,9 @@ leapfrog injected; data written before `down` is there after the next `up`."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import time
 import uuid
@@ -115,14 +117,40 @@ def test_platform_comes_up_and_keeps_its_data_across_down_and_up(platform: Stack
     assert status["postgres-1"]["version"]
 
     _components_are_in_the_catalog(platform, env, status)
+    _secrets_stay_secret(platform, env)
     marker = str(uuid.uuid4())
     _write_everything(env, marker)
+    _every_component_survives_a_kill(platform, status)
+    _read_everything(env, marker)
     assert platform.down().code == 0
     result = platform.up(timeout=600)
     assert result.code == 0, result.output
     env_after = service_env(platform)
     assert env_after["DATABASE_URL"] == env["DATABASE_URL"]
     _read_everything(env_after, marker)
+
+
+def _every_component_survives_a_kill(stack: StackDir, before: dict[str, Any]) -> None:
+    """kill -9 of any one program: the supervisor starts it again on the same data."""
+    for name in ("kafka-1", "zookeeper-1", "postgres-1", "catalog-1"):
+        os.kill(before[name]["pid"], signal.SIGKILL)
+
+        def back(name: str = name) -> bool:
+            now = stack.instance(name)
+            return bool(now["state"] == "healthy" and now["restarts"] > before[name]["restarts"])
+
+        wait_until(back, timeout=120, interval=0.5, what=f"{name} healthy again after kill -9")
+
+
+def _secrets_stay_secret(stack: StackDir, env: dict[str, str]) -> None:
+    found = json.loads(stack.cli("secrets", "--json").stdout)
+    passwords = list(found["postgres-1"].values())
+    assert found["catalog"]["management token"] == env["CONSUL_HTTP_TOKEN"]
+    assert any(p in env["DATABASE_URL"] for p in passwords)
+    shown = stack.cli("status").output + stack.cli("logs", "-n", "10000").output
+    state = (stack.root / ".leapfrog/run/state.json").read_text()
+    for secret in [*passwords, env["CONSUL_HTTP_TOKEN"]]:
+        assert secret not in shown and secret not in state
 
 
 def _components_are_in_the_catalog(
