@@ -40,6 +40,7 @@ POLL_EVERY = 0.02
 READY_DEADLINE = 180.0  # leapfrog gives components the same start timeout
 INIT_TIMEOUT = 120.0
 STOP_CAP = 30.0  # grace period cap before SIGKILL, as leapfrog's components ask
+FOUR_LETTER_TIMEOUT = 0.25
 
 
 @dataclass
@@ -173,7 +174,9 @@ def _kafka_ready(run: HandRun) -> Callable[[], bool]:
 
 
 def _four_letter_word(host: str, port: int, word: str) -> str:
-    with socket.create_connection((host, port), timeout=1.0) as sock:
+    # A short timeout: ZooKeeper accepts connections a moment before it reads them, and
+    # an attempt stuck in that moment must not hold the poll for long.
+    with socket.create_connection((host, port), timeout=FOUR_LETTER_TIMEOUT) as sock:
         sock.sendall(word.encode())
         chunks = []
         while chunk := sock.recv(4096):
