@@ -28,8 +28,8 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from leapfrog.components import known_components
+from leapfrog.runtime.local.environment import INHERITED as INHERITED_NAMES
 from leapfrog.runtime.local.instance import NO_CHECK_SETTLE, InstanceState
-from leapfrog.runtime.local.launch import _INHERITED
 from leapfrog.shared.durations import format_duration
 from leapfrog.spec import NAME_PATTERN, Duration, StackSpec, json_schema
 
@@ -456,7 +456,7 @@ INHERITED = (
 
 
 def _environment_table() -> str:
-    rows = {**ENVIRONMENT, ", ".join(f"`{name}`" for name in _INHERITED): INHERITED}
+    rows = {**ENVIRONMENT, ", ".join(f"`{name}`" for name in INHERITED_NAMES): INHERITED}
     lines = ["| Variable | Value |", "| --- | --- |"]
     lines += [f"| {name} | {_cell(text)} |" for name, text in rows.items()]
     return "\n".join(lines)
@@ -713,8 +713,8 @@ service waits for every component and receives its connection environment:
 | --- | --- |
 | kafka | `KAFKA_BOOTSTRAP_SERVERS` |
 | zookeeper | `ZOOKEEPER_CONNECT` |
-| postgres | `DATABASE_URL` (the first declared database and its owner), `PGHOST`, `PGPORT`, and `MESSAGE_DB_URL` with `message_db: true` |
-| the catalog | `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN` (with `catalog.acl`), `LEAPFROG_CATALOG_DNS` |
+| postgres | `DATABASE_URL` (first database, its owner), `PGHOST`, `PGPORT`, `MESSAGE_DB_URL` |
+| the catalog | `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN` (with acl), `LEAPFROG_CATALOG_DNS` |
 
 Generated passwords and the catalog's token are kept mode 0600 in `<state_dir>/secrets`
 and printed only by `leapfrog secrets`.

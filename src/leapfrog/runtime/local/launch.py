@@ -11,8 +11,6 @@ import functools
 import hashlib
 import ipaddress
 import json
-import os
-import pwd
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 
 from leapfrog.plan import Plan, Unit
 from leapfrog.runtime.local.addresses import AddressBook, default_network
+from leapfrog.runtime.local.environment import base_env, dependency_endpoints, instance_env
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.platform import (
     ComponentRun,
@@ -31,14 +30,13 @@ from leapfrog.runtime.local.platform import (
     install_all,
     quiet_installer,
 )
+from leapfrog.runtime.local.runas import check_reachable, resolve_user
 from leapfrog.shared.envsubst import UnknownVariable, substitute
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.shared.users import UnixUser, UserError, blocked_at, ensure_user, lookup_user
+from leapfrog.shared.users import UnixUser
 from leapfrog.spec import CheckSpec, RestartSpec, Stack
 
 __all__ = ["Launch", "build_launches"]
-
-_INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HOME", "USER", "LOGNAME")
 
 
 @dataclass(frozen=True)
@@ -78,77 +76,6 @@ class Launch:
             "port": self.port,
         }
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _resolve_user(stack: Stack, unit: Unit) -> UnixUser | None:
-    wanted = unit.service.user
-    if os.geteuid() != 0:
-        me = lookup_user_by_uid(os.geteuid())
-        if wanted is not None and wanted != me:
-            raise LeapfrogError(
-                f"{stack.path.name}:{stack.line_of(f'services.{unit.name}.user')}: "
-                f"services.{unit.name}.user is {wanted!r}, but leapfrog is not running as root "
-                "and cannot switch users",
-                hint="run leapfrog as root, or remove `user:` to run as yourself",
-            )
-        return None
-    name = wanted or stack.spec.local.app_user
-    try:
-        return ensure_user(name) if wanted is None else _existing(name, stack, unit)
-    except UserError as exc:
-        raise LeapfrogError(str(exc)) from None
-
-
-def lookup_user_by_uid(uid: int) -> str | None:
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return None
-
-
-def _existing(name: str, stack: Stack, unit: Unit) -> UnixUser:
-    found = lookup_user(name)
-    if found is None:
-        raise LeapfrogError(
-            f"{stack.path.name}:{stack.line_of(f'services.{unit.name}.user')}: "
-            f"services.{unit.name}.user: there is no user {name!r} on this machine",
-            hint=f"create it (useradd --system {name}) or remove `user:` to use the app user",
-        )
-    return found
-
-
-def _base_env(user: UnixUser | None, data_dir: Path) -> dict[str, str]:
-    env = {k: os.environ[k] for k in _INHERITED if k in os.environ}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    if user is not None:
-        env.update(HOME=str(data_dir), USER=user.name, LOGNAME=user.name)
-    return env
-
-
-def _check_reachable(stack: Stack, unit: str, cwd: Path, user: UnixUser) -> None:
-    blocked = blocked_at(cwd, user)
-    if blocked is not None:
-        mode = oct(blocked.stat().st_mode & 0o777) if blocked.exists() else "missing"
-        raise LeapfrogError(
-            f"services.{unit} runs as user {user.name}, who cannot enter {blocked} "
-            f"(mode {mode}), on the way to its working directory {cwd}",
-            hint=f"let others enter it (chmod o+x {blocked}), or set `user:` for the service "
-            f"({stack.path.name}:{stack.line_of(f'services.{unit}')})",
-        )
-
-
-def _dependency_endpoints(plan: Plan, unit: Unit, addresses: dict[str, str]) -> dict[str, str]:
-    """`<DEP>_ENDPOINTS=addr:port,...` for each dependency, so services find each other
-    before (and without) a service catalog."""
-    env = {}
-    for dep in unit.depends_on:
-        if dep not in plan.units:
-            continue
-        dep_unit = plan.units[dep]
-        port = dep_unit.service.port
-        ends = [addresses[n] + (f":{port}" if port else "") for n in dep_unit.instance_names()]
-        env[dep.upper().replace("-", "_") + "_ENDPOINTS"] = ",".join(ends)
-    return env
 
 
 def build_launches(
@@ -191,7 +118,7 @@ def build_launches(
                 )
             ]
             continue
-        user = _resolve_user(stack, unit)
+        user = resolve_user(stack, unit)
         if unit.kind == "component":
             launches = []
             for index, name in enumerate(unit.instance_names(), start=1):
@@ -223,8 +150,8 @@ def build_launches(
             continue
         cwd = _working_dir(stack, unit)
         if user is not None:
-            _check_reachable(stack, unit_name, cwd, user)
-        shared = platform_env | component_env(runs) | _dependency_endpoints(plan, unit, addresses)
+            check_reachable(stack, unit_name, cwd, user)
+        shared = platform_env | component_env(runs) | dependency_endpoints(plan, unit, addresses)
         result[unit_name] = [
             _service_launch(
                 stack,
@@ -261,30 +188,6 @@ def _working_dir(stack: Stack, unit: Unit) -> Path:
     return cwd
 
 
-def _instance_env(
-    stack: Stack,
-    unit: Unit,
-    *,
-    index: int,
-    name: str,
-    address: str,
-    data_dir: Path,
-    user: UnixUser | None,
-) -> dict[str, str]:
-    env = _base_env(user, data_dir)
-    env.update(
-        LEAPFROG_STACK=stack.name,
-        LEAPFROG_SERVICE=unit.name,
-        LEAPFROG_INSTANCE=name,
-        LEAPFROG_INSTANCE_INDEX=str(index),
-        LEAPFROG_DATA_DIR=str(data_dir),
-        HOST=address,
-    )
-    if unit.service.port is not None:
-        env["PORT"] = str(unit.service.port)
-    return env
-
-
 def _launch(
     unit: Unit,
     *,
@@ -296,11 +199,14 @@ def _launch(
     cwd: Path,
     argv: Sequence[str],
     env: dict[str, str],
+    check_argv: tuple[str, ...] | None = None,
+    inherit: bool = True,
 ) -> Launch:
-    """A launch of a platform unit: leapfrog chose its argv and environment."""
+    """The launch of one instance. `inherit`: start from leapfrog's own basic environment
+    (PATH, LANG, ...); a service's `env` already has it."""
     svc = unit.service
     data_dir = paths.instance_data(name)
-    base = _base_env(user, data_dir)
+    base = base_env(user, data_dir) if inherit else {}
     return Launch(
         name=name,
         unit=unit.name,
@@ -314,7 +220,7 @@ def _launch(
         log_path=paths.instance_log(name),
         data_dir=data_dir,
         check=svc.check,
-        check_argv=None,
+        check_argv=check_argv,
         restart=svc.restart,
         stop_signal=svc.stop_signal,
         stop_grace_period=svc.stop_grace_period,
@@ -336,7 +242,7 @@ def _service_launch(
 ) -> Launch:
     svc = unit.service
     data_dir = paths.instance_data(name)
-    env = _instance_env(
+    env = instance_env(
         stack, unit, index=index, name=name, address=addresses[name], data_dir=data_dir, user=user
     )
     env.update(shared)
@@ -358,21 +264,16 @@ def _service_launch(
             f"{stack.path.name}:{stack.line_of(where)}: {where}: ${{{exc.name}}} is not set",
             hint="known variables: " + ", ".join(sorted(env)) + "; write $$ for a literal $",
         ) from None
-    return Launch(
-        name=name,
-        unit=unit.name,
+    return _launch(
+        unit,
         index=index,
-        address=addresses[name],
-        port=svc.port,
+        name=name,
+        addresses=addresses,
+        paths=paths,
+        user=user,
+        cwd=cwd,
         argv=argv,
         env=env,
-        cwd=str(cwd),
-        user=user,
-        log_path=paths.instance_log(name),
-        data_dir=data_dir,
-        check=svc.check,
         check_argv=check_argv,
-        restart=svc.restart,
-        stop_signal=svc.stop_signal,
-        stop_grace_period=svc.stop_grace_period,
+        inherit=False,
     )

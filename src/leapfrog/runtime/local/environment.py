@@ -1,0 +1,61 @@
+"""The environment an instance starts with: what it inherits from leapfrog, what
+leapfrog tells it about itself, and where its dependencies are."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from leapfrog.plan import Plan, Unit
+from leapfrog.shared.users import UnixUser
+from leapfrog.spec import Stack
+
+__all__ = ["INHERITED", "base_env", "dependency_endpoints", "instance_env"]
+
+INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "HOME", "USER", "LOGNAME")
+
+
+def base_env(user: UnixUser | None, data_dir: Path) -> dict[str, str]:
+    env = {k: os.environ[k] for k in INHERITED if k in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    if user is not None:
+        env.update(HOME=str(data_dir), USER=user.name, LOGNAME=user.name)
+    return env
+
+
+def dependency_endpoints(plan: Plan, unit: Unit, addresses: dict[str, str]) -> dict[str, str]:
+    """`<DEP>_ENDPOINTS=addr:port,...` for each dependency, so services find each other
+    before (and without) a service catalog."""
+    env = {}
+    for dep in unit.depends_on:
+        if dep not in plan.units:
+            continue
+        dep_unit = plan.units[dep]
+        port = dep_unit.service.port
+        ends = [addresses[n] + (f":{port}" if port else "") for n in dep_unit.instance_names()]
+        env[dep.upper().replace("-", "_") + "_ENDPOINTS"] = ",".join(ends)
+    return env
+
+
+def instance_env(
+    stack: Stack,
+    unit: Unit,
+    *,
+    index: int,
+    name: str,
+    address: str,
+    data_dir: Path,
+    user: UnixUser | None,
+) -> dict[str, str]:
+    env = base_env(user, data_dir)
+    env.update(
+        LEAPFROG_STACK=stack.name,
+        LEAPFROG_SERVICE=unit.name,
+        LEAPFROG_INSTANCE=name,
+        LEAPFROG_INSTANCE_INDEX=str(index),
+        LEAPFROG_DATA_DIR=str(data_dir),
+        HOST=address,
+    )
+    if unit.service.port is not None:
+        env["PORT"] = str(unit.service.port)
+    return env
