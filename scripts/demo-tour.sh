@@ -15,7 +15,7 @@ row() { printf '  %-62s %s\n' "$1" "$2"; }
 row "curl http://$first/" "hello answers, with its instance and host name"
 row "$LF status" "every instance: state, address, version, pid"
 row "curl http://127.0.0.1:8500/v1/catalog/services" "the catalog (Consul HTTP API)"
-row "dig @127.0.0.1 -p 8600 consul.service.consul" "the catalog's DNS interface"
+row "dig @127.0.0.1 -p 8600 kafka.service.consul SRV" "the catalog's DNS interface: components are registered"
 row "$LF logs kafka" "Kafka's own log (also zookeeper, postgres, catalog)"
 row "$LF secrets" "generated passwords and the catalog token"
 row "$LF logs -f pinger" "pinger calling both hello instances in turn"
