@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import shutil
 import uuid
 from pathlib import Path
 
 from leapfrog.components import _kafka_admin
+from leapfrog.components._jvm import archive_flags, install_jvm_program
+from leapfrog.components._jvm_training import free_ports, run_for_training
 from leapfrog.components._kafka_config import (
     KafkaOptions,
     TopicOptions,
     log4j2_properties,
     server_properties,
 )
-from leapfrog.components._maven import resolve
 from leapfrog.components.base import Component, Health, Installation, Instance, Process, Progress
-from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["Kafka", "KafkaOptions", "TopicOptions", "jvm_flags"]
 
@@ -30,6 +29,9 @@ SERVER_PROPERTIES = "server.properties"
 LOG4J2_PROPERTIES = "log4j2.properties"
 CLUSTER_ID = "cluster.id"
 LOG_DIR = "kraft-logs"
+FORMAT_ROLE = "format"
+BROKER_ROLE = "broker"
+"""The two JVMs of a start, each with its own class-data archive (see `_jvm`)."""
 
 # Kafka's pom leaves out an SLF4J binding (its tarball ships one): without it the
 # broker would log nothing. Its version comes from the Log4j BOM below.
@@ -62,8 +64,9 @@ class Kafka(Component[KafkaOptions]):
     description = "Apache Kafka 4.x (KRaft, one combined broker and controller)"
 
     def install(self, options: KafkaOptions, cache_dir: Path, progress: Progress) -> Installation:
-        classpath = resolve(
+        return install_jvm_program(
             f"kafka-{options.version}",
+            options.version,
             [
                 f"org.apache.kafka:kafka_2.13:{options.version}",
                 f"org.apache.kafka:kafka-tools:{options.version}",
@@ -72,14 +75,10 @@ class Kafka(Component[KafkaOptions]):
             cache_dir,
             progress,
             boms=[_LOGGING_BOM],
-        )
-        java = shutil.which("java")
-        if java is None:  # resolve checked it, but a cached set skips that check
-            raise LeapfrogError("`java` is not installed", hint="run `make demo` or `make test`")
-        return Installation(
-            version=options.version,
-            home=classpath.folder,
-            extra={"java": java, "argfile": str(classpath.argfile), "classpath": classpath.joined},
+            roles=(FORMAT_ROLE, BROKER_ROLE),
+            train=lambda installation: run_for_training(
+                self, training_options(options), installation
+            ),
         )
 
     def process(
@@ -88,13 +87,11 @@ class Kafka(Component[KafkaOptions]):
         data = where.data_dir
         java, argfile = installation.extra["java"], installation.extra["argfile"]
         logging = f"-Dlog4j2.configurationFile={data / LOG4J2_PROPERTIES}"
-        java_cmd = [java, *jvm_flags(options.heap), logging, f"@{argfile}"]
         # Format once: meta.properties marks formatted storage; the cluster id file is
         # written with the other files, so the id is the same on every start.
         format_script = (
-            'test -f "$1/meta.properties" || exec "$2" -Xmx256m -XX:TieredStopAtLevel=1 '
-            '"$3" "@$4" kafka.tools.StorageTool format --ignore-formatted '
-            '-t "$(cat "$5")" -c "$6"'
+            'test -f "$1/meta.properties" && exit 0; id=$(cat "$2") || exit 1; '
+            'shift 2; exec "$@" -t "$id"'
         )
         init = (
             "sh",
@@ -102,12 +99,25 @@ class Kafka(Component[KafkaOptions]):
             format_script,
             "kafka-format",
             str(data / LOG_DIR),
-            java,
-            logging,
-            argfile,
             str(data / CLUSTER_ID),
+            java,
+            *jvm_flags("256m"),
+            *archive_flags(installation, FORMAT_ROLE),
+            logging,
+            f"@{argfile}",
+            "kafka.tools.StorageTool",
+            "format",
+            "--ignore-formatted",
+            "-c",
             str(data / SERVER_PROPERTIES),
         )
+        java_cmd = [
+            java,
+            *jvm_flags(options.heap),
+            *archive_flags(installation, BROKER_ROLE),
+            logging,
+            f"@{argfile}",
+        ]
         return Process(
             argv=(*java_cmd, "kafka.Kafka", str(data / SERVER_PROPERTIES)),
             files={
@@ -148,6 +158,12 @@ def new_cluster_id() -> str:
         text = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         if not text.startswith("-"):  # Kafka avoids these: they read as a command-line flag
             return text
+
+
+def training_options(options: KafkaOptions) -> KafkaOptions:
+    """The stack's options on ports free now, for the install's one training start."""
+    port, controller_port = free_ports(2)
+    return options.model_copy(update={"port": port, "controller_port": controller_port})
 
 
 def _bootstrap(where: Instance) -> str:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 from pathlib import Path
 
 from pydantic import Field
 
-from leapfrog.components._maven import resolve
+from leapfrog.components._jvm import archive_flags, install_jvm_program
+from leapfrog.components._jvm_training import free_ports, run_for_training
 from leapfrog.components.base import (
     Component,
     ComponentOptions,
@@ -25,7 +25,6 @@ from leapfrog.components.base import (
     Process,
     Progress,
 )
-from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["ZooKeeper", "ZooKeeperOptions", "four_letter_word"]
 
@@ -34,6 +33,8 @@ LOGBACK_XML = "logback.xml"
 DATA = "zk-data"
 # Beyond these two for health, mntr is what monitoring tools read.
 FOUR_LETTER_WORDS = "ruok,srvr,mntr,stat,conf,isro"
+SERVER_ROLE = "server"
+"""Its one JVM, with its class-data archive (see `_jvm`)."""
 
 
 class ZooKeeperOptions(ComponentOptions):
@@ -94,8 +95,9 @@ class ZooKeeper(Component[ZooKeeperOptions]):
     def install(
         self, options: ZooKeeperOptions, cache_dir: Path, progress: Progress
     ) -> Installation:
-        classpath = resolve(
+        return install_jvm_program(
             f"zookeeper-{options.version}",
+            options.version,
             [
                 f"org.apache.zookeeper:zookeeper:{options.version}",
                 "ch.qos.logback:logback-classic",
@@ -108,14 +110,10 @@ class ZooKeeper(Component[ZooKeeperOptions]):
             cache_dir,
             progress,
             boms=[f"org.apache.zookeeper:parent:{options.version}"],
-        )
-        java = shutil.which("java")
-        if java is None:
-            raise LeapfrogError("`java` is not installed", hint="run `make demo` or `make test`")
-        return Installation(
-            version=options.version,
-            home=classpath.folder,
-            extra={"java": java, "argfile": str(classpath.argfile), "classpath": classpath.joined},
+            roles=(SERVER_ROLE,),
+            train=lambda installation: run_for_training(
+                self, training_options(options), installation
+            ),
         )
 
     def process(
@@ -128,6 +126,7 @@ class ZooKeeper(Component[ZooKeeperOptions]):
             "-XX:+UseSerialGC",
             "-XX:TieredStopAtLevel=1",
             "-Xshare:auto",
+            *archive_flags(installation, SERVER_ROLE),
             "-XX:+ExitOnOutOfMemoryError",
             f"-Dlogback.configurationFile={data / LOGBACK_XML}",
             f"@{installation.extra['argfile']}",
@@ -161,6 +160,12 @@ class ZooKeeper(Component[ZooKeeperOptions]):
 
     def connection_env(self, options: ZooKeeperOptions, where: Instance) -> dict[str, str]:
         return {"ZOOKEEPER_CONNECT": f"{where.address}:{where.port}"}
+
+
+def training_options(options: ZooKeeperOptions) -> ZooKeeperOptions:
+    """The stack's options on ports free now, for the install's one training start."""
+    port, admin_port = free_ports(2)
+    return options.model_copy(update={"port": port, "admin_port": admin_port})
 
 
 async def four_letter_word(host: str, port: int, word: str, timeout: float) -> str:

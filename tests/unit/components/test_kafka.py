@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from leapfrog.components import component
+from leapfrog.components._jvm import with_archive_flags
 from leapfrog.components.base import Installation, Instance
-from leapfrog.components.kafka import CLUSTER_ID, Kafka, KafkaOptions, new_cluster_id
+from leapfrog.components.kafka import (
+    CLUSTER_ID,
+    Kafka,
+    KafkaOptions,
+    new_cluster_id,
+    training_options,
+)
 
 INSTALLATION = Installation(
     version="4.4.0",
@@ -116,12 +124,55 @@ def test_the_process_runs_the_broker_from_the_resolved_jars(tmp_path: Path) -> N
     assert process.start_timeout >= 60
 
 
-def test_storage_is_formatted_only_when_not_formatted_yet(tmp_path: Path) -> None:
-    (init,) = Kafka().process(options(), INSTALLATION, where(tmp_path)).init
-    script = init[2]
-    assert script.startswith('test -f "$1/meta.properties" ||')
-    assert "kafka.tools.StorageTool format" in script
-    assert init[4] == str(tmp_path / "kraft-logs")
+def run_format_step(tmp_path: Path) -> str:
+    """Run the init step with `echo` for java: what it would start, or "" for nothing."""
+    fake = Installation(
+        INSTALLATION.version, INSTALLATION.home, {**INSTALLATION.extra, "java": "/bin/echo"}
+    )
+    (init,) = Kafka().process(options(), fake, where(tmp_path)).init
+    result = subprocess.run(init, capture_output=True, text=True, check=True, timeout=10)
+    return result.stdout.strip()
+
+
+def test_storage_is_formatted_with_the_kept_cluster_id_only_when_not_formatted_yet(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / CLUSTER_ID).write_text("AAAAAAAAAAAAAAAAAAAAAA\n")
+    started = run_format_step(tmp_path)
+    assert "kafka.tools.StorageTool format --ignore-formatted" in started
+    assert started.endswith(f"-c {tmp_path / 'server.properties'} -t AAAAAAAAAAAAAAAAAAAAAA")
+    (tmp_path / "kraft-logs").mkdir()
+    (tmp_path / "kraft-logs" / "meta.properties").write_text("")
+    assert run_format_step(tmp_path) == ""
+
+
+def test_without_archives_no_jvm_is_given_one(tmp_path: Path) -> None:
+    process = Kafka().process(options(), INSTALLATION, where(tmp_path))
+    (init,) = process.init
+    assert not [arg for arg in (*init, *process.argv) if "Archive" in arg]
+    assert "-Xshare:auto" in init and "-Xshare:auto" in process.argv
+
+
+def test_the_format_step_and_the_broker_each_use_their_own_archive(tmp_path: Path) -> None:
+    installation = with_archive_flags(
+        INSTALLATION,
+        {"format": "-XX:SharedArchiveFile=/c/f.jsa", "broker": "-XX:SharedArchiveFile=/c/b.jsa"},
+    )
+    process = Kafka().process(options(), installation, where(tmp_path))
+    (init,) = process.init
+    assert "-XX:SharedArchiveFile=/c/f.jsa" in init
+    assert "-XX:SharedArchiveFile=/c/b.jsa" not in init
+    # JVM options go before the main class, or Java hands them to the program.
+    broker = process.argv.index("-XX:SharedArchiveFile=/c/b.jsa")
+    assert broker < process.argv.index("kafka.Kafka")
+    assert "-XX:SharedArchiveFile=/c/f.jsa" not in process.argv
+
+
+def test_training_runs_on_free_ports_with_the_stack_options() -> None:
+    given = options(heap="1g", topics={"orders": {}})
+    trained = training_options(given)
+    assert trained.port != trained.controller_port
+    assert (trained.heap, trained.topics) == (given.heap, given.topics)
 
 
 def test_the_cluster_id_is_made_once_and_then_kept(tmp_path: Path) -> None:

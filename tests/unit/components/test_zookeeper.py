@@ -10,8 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from leapfrog.components import component
+from leapfrog.components._jvm import with_archive_flags
 from leapfrog.components.base import Installation, Instance
-from leapfrog.components.zookeeper import ZooKeeper, ZooKeeperOptions
+from leapfrog.components.zookeeper import ZooKeeper, ZooKeeperOptions, training_options
 
 INSTALLATION = Installation(
     version="3.9.5",
@@ -84,6 +85,22 @@ def test_the_process_runs_quorum_peer_main_with_its_logging_config(tmp_path: Pat
     )
     assert f"-Dlogback.configurationFile={tmp_path / 'logback.xml'}" in process.argv
     assert "ConsoleAppender" in process.files["logback.xml"]
+
+
+def test_the_server_uses_its_archive_only_when_installed(tmp_path: Path) -> None:
+    plain = ZooKeeper().process(options(), INSTALLATION, where(tmp_path)).argv
+    assert not [arg for arg in plain if "Archive" in arg]
+    installation = with_archive_flags(INSTALLATION, {"server": "-XX:SharedArchiveFile=/c/z.jsa"})
+    argv = ZooKeeper().process(options(), installation, where(tmp_path)).argv
+    flag = argv.index("-XX:SharedArchiveFile=/c/z.jsa")
+    assert flag < argv.index("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+    assert "-Xshare:auto" in argv
+
+
+def test_training_runs_on_free_ports_with_the_stack_options() -> None:
+    trained = training_options(options(tick_time=500))
+    assert trained.port != trained.admin_port
+    assert trained.tick_time == 500
 
 
 def test_services_get_the_connect_string(tmp_path: Path) -> None:
