@@ -101,11 +101,15 @@ def _check_ports(stack: Stack, launches: dict[str, Launch], adopt: dict[str, Any
             continue
         who = port_conflict(launch.address, launch.port)
         if who is not None:
-            line = stack.line_of(f"services.{launch.unit}.port")
+            key, fix = {
+                "catalog": ("catalog.http", "set another `catalog.http` address:port"),
+                "component": (f"components.{launch.unit}", "set another `port:` in its options"),
+            }.get(launch.kind, (f"services.{launch.unit}.port", "change `port:` of the service"))
+            line = stack.line_of(key)
+            where = f"{stack.path.name}:{line}" if line else stack.path.name
             raise LeapfrogError(
-                f"{stack.path.name}:{line}: {name} cannot listen on "
-                f"{launch.address}:{launch.port}: {who}",
-                hint="stop that program, or change `port:` of the service",
+                f"{where}: {name} cannot listen on {launch.address}:{launch.port}: {who}",
+                hint=f"stop that program, or {fix}",
             )
 
 
