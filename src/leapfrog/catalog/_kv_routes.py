@@ -1,4 +1,5 @@
-"""/v1/kv/*: get (recurse, keys, separator, raw), put (flags, cas), delete (recurse, cas)."""
+"""/v1/kv/*: get (recurse, keys, separator, raw), put (flags, cas, acquire, release),
+delete (recurse, cas)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from leapfrog.catalog._api import Call, Reply, Route
 from leapfrog.catalog._body import BadRequest
 from leapfrog.catalog._kvstore import KVStore
 from leapfrog.catalog._render import kv_json
+from leapfrog.catalog._sessions import SessionStore
 
 __all__ = ["MAX_VALUE_BYTES", "kv_routes"]
 
@@ -65,12 +67,24 @@ class _KVQuery:
         return Reply([kv_json(found)])
 
 
-def kv_routes(kv: KVStore) -> list[Route]:
+def _lock(kv: KVStore, sessions: SessionStore, call: Call, flags: int) -> Reply:
+    """?acquire= / ?release=: Consul's texts and 500s for a missing or unknown session."""
+    acquire = "acquire" in call.params
+    session = call.params["acquire" if acquire else "release"]
+    if not session:
+        raise BadRequest("missing session", 500)
+    body = call.request.body
+    if acquire:
+        if sessions.get(session) is None:
+            raise BadRequest(f'invalid session "{session}"', 500)
+        return Reply(kv.acquire(call.rest, body, flags, session, sessions.now()))
+    return Reply(kv.release(call.rest, body, flags, session))
+
+
+def kv_routes(kv: KVStore, sessions: SessionStore) -> list[Route]:
     async def put(call: Call) -> Reply:
         if not call.rest:
             raise BadRequest("Missing key name")
-        if "acquire" in call.params or "release" in call.params:
-            raise BadRequest("Sessions (acquire/release) are not supported by leapfrog's catalog")
         body = call.request.body
         if len(body) > MAX_VALUE_BYTES:
             raise BadRequest(
@@ -79,7 +93,11 @@ def kv_routes(kv: KVStore) -> list[Route]:
                 413,
             )
         flags = _uint(call, "flags") or 0
-        return Reply(kv.put(call.rest, body, flags, _uint(call, "cas")))
+        cas = _uint(call, "cas")
+        # As in Consul, ?cas wins over ?acquire/?release when both are given.
+        if cas is None and ("acquire" in call.params or "release" in call.params):
+            return _lock(kv, sessions, call, flags)
+        return Reply(kv.put(call.rest, body, flags, cas))
 
     async def delete(call: Call) -> Reply:
         recurse = call.flag("recurse")

@@ -1,4 +1,9 @@
-"""The key/value store: entries, check-and-set, and per-prefix indexes with tombstones."""
+"""The key/value store: entries, check-and-set, locks, and per-prefix indexes with tombstones.
+
+A lock is a key whose `session` is set. Acquiring counts `lock_index` up; a plain write
+to a locked key keeps its holder (as Consul's does). When a session is invalidated its
+keys are released or deleted and, for the session's lock-delay, nobody may acquire them.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ class KVStore:
         self.entries: dict[str, KVEntry] = {}
         self.last_change: dict[str, int] = {}
         """Last modify or delete index of every key ever written (deletes are tombstones)."""
+        self.lock_delays: dict[str, float] = {}
+        """Clock time until which a key released by an invalidated session stays unlockable.
+        In memory only, as in Consul."""
 
     def index(self, key: str, prefix: bool) -> int:
         if not prefix:
@@ -31,29 +39,107 @@ class KVStore:
             (e for k, e in self.entries.items() if k.startswith(prefix)), key=lambda e: e.key
         )
 
+    def held_by(self, session: str) -> list[KVEntry]:
+        return [e for e in self.entries.values() if e.session == session]
+
     def put(self, key: str, value: bytes, flags: int, cas: int | None) -> bool:
         existing = self.entries.get(key)
         if cas is not None:
             current = existing.modify_index if existing else 0
             if cas != current:
                 return False
-        index = self._log.next(())
-        created = existing.create_index if existing else index
-        entry = KVEntry(key, value, flags, create_index=created, modify_index=index)
-        self._apply_put(entry)
-        self._log.record(
-            {
-                "o": "kv",
-                "k": key,
-                "v": base64.b64encode(value).decode(),
-                "f": flags,
-                "c": entry.create_index,
-                "m": index,
-            }
-        )
-        hub = self._log.hub
-        self._log.after_commit(lambda: hub.notify_key(key))
+        lock_index, session = (existing.lock_index, existing.session) if existing else (0, "")
+        self._write(key, value, flags, self._log.next(()), lock_index=lock_index, session=session)
         return True
+
+    def acquire(self, key: str, value: bytes, flags: int, session: str, now: float) -> bool:
+        """Lock `key` for `session` (which must exist) and write it; false if another
+        session holds it or it is within a lock-delay."""
+        existing = self.entries.get(key)
+        if existing is not None and existing.session == session:
+            lock_index = existing.lock_index  # already held: a write, not a new acquisition
+        elif (existing is not None and existing.session) or self.lock_delays.get(key, 0.0) > now:
+            return False  # held by another session, or within a lock-delay
+        else:
+            lock_index = (existing.lock_index if existing else 0) + 1
+        self._write(key, value, flags, self._log.next(()), lock_index=lock_index, session=session)
+        return True
+
+    def release(self, key: str, value: bytes, flags: int, session: str) -> bool:
+        existing = self.entries.get(key)
+        if existing is None or existing.session != session:
+            return False
+        self._write(
+            key, value, flags, self._log.next(()), lock_index=existing.lock_index, session=""
+        )
+        return True
+
+    def drop_session(self, session: str, delete: bool, index: int, delay_until: float) -> None:
+        """An invalidated session's keys: released (values kept) or deleted, at `index`;
+        a positive lock-delay blocks re-acquisition until `delay_until`."""
+        held = self.held_by(session)
+        for entry in held:
+            if delete:
+                self._apply_delete(entry.key, index)
+                self._log.record({"o": "kv-", "k": entry.key, "i": index})
+            else:
+                self._write(
+                    entry.key,
+                    entry.value,
+                    entry.flags,
+                    index,
+                    lock_index=entry.lock_index,
+                    session="",
+                )
+        if held and delay_until > 0:
+            for entry in held:
+                self.lock_delays[entry.key] = delay_until
+        self._wake([e.key for e in held])
+
+    def forget_delays(self, now: float) -> None:
+        for key in [k for k, until in self.lock_delays.items() if until <= now]:
+            del self.lock_delays[key]
+
+    def _write(
+        self, key: str, value: bytes, flags: int, index: int, *, lock_index: int, session: str
+    ) -> None:
+        existing = self.entries.get(key)
+        created = existing.create_index if existing else index
+        entry = KVEntry(
+            key,
+            value,
+            flags,
+            create_index=created,
+            modify_index=index,
+            lock_index=lock_index,
+            session=session,
+        )
+        self._apply_put(entry)
+        record: dict[str, Any] = {
+            "o": "kv",
+            "k": key,
+            "v": base64.b64encode(value).decode(),
+            "f": flags,
+            "c": created,
+            "m": index,
+        }
+        if lock_index:
+            record["l"] = lock_index
+        if session:
+            record["s"] = session
+        self._log.record(record)
+        self._wake([key])
+
+    def _wake(self, keys: list[str]) -> None:
+        if not keys:
+            return
+        hub = self._log.hub
+
+        def wake() -> None:
+            for k in keys:
+                hub.notify_key(k)
+
+        self._log.after_commit(wake)
 
     def delete(self, key: str, recurse: bool, cas: int | None) -> bool:
         if recurse:
@@ -69,13 +155,7 @@ class KVStore:
         for k in doomed:
             self._apply_delete(k, index)
             self._log.record({"o": "kv-", "k": k, "i": index})
-        hub = self._log.hub
-
-        def wake() -> None:
-            for k in doomed:
-                hub.notify_key(k)
-
-        self._log.after_commit(wake)
+        self._wake(doomed)
         return True
 
     def _apply_put(self, entry: KVEntry) -> None:
@@ -96,6 +176,8 @@ class KVStore:
                     record["f"],
                     create_index=record["c"],
                     modify_index=record["m"],
+                    lock_index=int(record.get("l", 0)),
+                    session=str(record.get("s", "")),
                 )
             )
         elif record["o"] == "kv-":
@@ -107,15 +189,31 @@ class KVStore:
     def dump(self) -> dict[str, Any]:
         return {
             "entries": [
-                [e.key, base64.b64encode(e.value).decode(), e.flags, e.create_index, e.modify_index]
+                [
+                    e.key,
+                    base64.b64encode(e.value).decode(),
+                    e.flags,
+                    e.create_index,
+                    e.modify_index,
+                    e.lock_index,
+                    e.session,
+                ]
                 for e in self.entries.values()
             ],
             "last_change": self.last_change,
         }
 
     def restore(self, data: dict[str, Any]) -> None:
-        for key, value, flags, create, modify in data["entries"]:
+        for row in data["entries"]:
+            key, value, flags, create, modify = row[:5]
+            lock_index, session = (row[5], row[6]) if len(row) >= 7 else (0, "")
             self.entries[key] = KVEntry(
-                key, base64.b64decode(value), flags, create_index=create, modify_index=modify
+                key,
+                base64.b64decode(value),
+                flags,
+                create_index=create,
+                modify_index=modify,
+                lock_index=lock_index,
+                session=session,
             )
         self.last_change = {k: int(v) for k, v in data["last_change"].items()}

@@ -135,7 +135,7 @@ class Check:
 
 
 class KVEntry:
-    __slots__ = ("create_index", "flags", "key", "lock_index", "modify_index", "value")
+    __slots__ = ("create_index", "flags", "key", "lock_index", "modify_index", "session", "value")
 
     def __init__(
         self,
@@ -146,6 +146,7 @@ class KVEntry:
         create_index: int = 0,
         modify_index: int = 0,
         lock_index: int = 0,
+        session: str = "",
     ) -> None:
         self.key = key
         self.value = value
@@ -153,6 +154,8 @@ class KVEntry:
         self.create_index = create_index
         self.modify_index = modify_index
         self.lock_index = lock_index
+        self.session = session
+        """The ID of the session holding the lock on this key; "" when unlocked."""
 
 
 def definition_to_dict(definition: CheckDefinition) -> dict[str, Any]:

@@ -22,6 +22,7 @@ def dump_store(store: Store) -> dict[str, Any]:
         "services": [s.to_dict() for s in store.services.values()],
         "checks": [c.to_dict() for c in store.checks.values()],
         "kv": store.kv.dump(),
+        "sessions": store.sessions.dump(),
     }
 
 
@@ -36,6 +37,8 @@ def restore_store(
         for data in snapshot["checks"]:
             _check(store, data)
         store.kv.restore(snapshot["kv"])
+        for data in snapshot.get("sessions", []):
+            store.sessions.restore_one(data)
     for record in records:
         _replay(store, record)
 
@@ -59,7 +62,7 @@ def _replay(store: Store, record: dict[str, Any]) -> None:
     elif kind == "chk-":
         if record["id"] in store.checks:
             store.unlink_check(store.checks[record["id"]])
-    else:
+    elif not store.sessions.replay(record):
         store.kv.replay(record)
 
 

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 from leapfrog.catalog._model import Check, KVEntry, Service
+from leapfrog.catalog._sessions import Session
 from leapfrog.catalog._store import Store
 from leapfrog.shared.durations import format_duration
 
@@ -16,6 +17,7 @@ __all__ = [
     "health_service",
     "kv_json",
     "node_json",
+    "session_json",
 ]
 
 
@@ -137,11 +139,31 @@ def check_json(store: Store, check: Check) -> dict[str, Any]:
 
 
 def kv_json(entry: KVEntry) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "LockIndex": entry.lock_index,
         "Key": entry.key,
         "Flags": entry.flags,
         "Value": base64.b64encode(entry.value).decode() if entry.value else None,
         "CreateIndex": entry.create_index,
         "ModifyIndex": entry.modify_index,
+    }
+    if entry.session:  # Consul's `Session` is omitempty: present only while locked
+        data["Session"] = entry.session
+    return data
+
+
+def session_json(session: Session) -> dict[str, Any]:
+    # Go's nil slices: Consul answers `null` for a session without node or service checks.
+    service_checks = [{"ID": c, "Namespace": ""} for c in session.service_checks]
+    return {
+        "ID": session.id,
+        "Name": session.name,
+        "Node": session.node,
+        "LockDelay": round(session.lock_delay * 1e9),
+        "Behavior": session.behavior,
+        "TTL": session.ttl,
+        "NodeChecks": list(session.node_checks) or None,
+        "ServiceChecks": service_checks or None,
+        "CreateIndex": session.create_index,
+        "ModifyIndex": session.modify_index,
     }

@@ -20,6 +20,7 @@ from leapfrog.catalog._kv_routes import kv_routes
 from leapfrog.catalog._openapi import openapi_routes
 from leapfrog.catalog._persist import dump_store, restore_store
 from leapfrog.catalog._read_routes import read_routes
+from leapfrog.catalog._session_routes import session_routes
 from leapfrog.catalog._store import Store
 from leapfrog.catalog.checks import Checker, make_checker
 from leapfrog.catalog.dns import DnsServer, start_dns
@@ -57,10 +58,12 @@ class RunningCatalog:
         routes = (
             agent_routes(store, _self_info(config, store))
             + read_routes(store)
-            + kv_routes(store.kv)
+            + kv_routes(store.kv, store.sessions)
+            + session_routes(store)
             + openapi_routes()
         )
         self._api = Api(store, routes, config.acl_token, config.anonymous_read)
+        store.sessions.arm()  # TTLs of restored sessions count from now
         try:
             await self._http.start(config.http_host, config.http_port)
         except OSError as exc:
@@ -119,6 +122,7 @@ class RunningCatalog:
             await self._dns.close()
         if self._checker is not None:
             await self._checker.close()
+        self.store.sessions.stop()
         self.store.flush_output()
         await self._journal.snapshot(lambda: dump_store(self.store))
         await self._journal.close()

@@ -1,4 +1,4 @@
-"""The catalog's state on one node: the node, its services and checks, and the KV store.
+"""The catalog's state on one node: the node, its services and checks, KV and sessions.
 
 Every mutation allocates an index from `IndexLog` (waking the watchers of the topics it
 touches), updates the records and appends them to the journal. Replay applies the same
@@ -16,6 +16,7 @@ from leapfrog.catalog._index import CHECKS, NODE, NODES, SERVICES, IndexLog, ser
 from leapfrog.catalog._journal import Journal
 from leapfrog.catalog._kvstore import KVStore
 from leapfrog.catalog._model import Check, Service
+from leapfrog.catalog._sessions import SessionStore
 from leapfrog.catalog._watch import WatchHub
 from leapfrog.catalog.checks.api import Checker, Status
 
@@ -49,6 +50,7 @@ class Store:
         self.checks: dict[str, Check] = {}
         self.checks_of: dict[str, dict[str, Check]] = {}
         """Checks by service ID; node checks under ""."""
+        self.sessions = SessionStore(self.log, self.kv, self.checks, clock)
         self.checker: Checker | None = None
         self._clock = clock
         self._output_throttle = output_throttle
@@ -164,6 +166,8 @@ class Store:
         self.log.record({"o": "chk", "v": check.to_dict()})
         if self.checker is not None and check.definition is not None:
             self.checker.add(check.definition, check.status)
+        if check.status == "critical":
+            self.sessions.check_failed(check.id)
 
     def remove_check(self, check_id: str) -> bool:
         check = self.checks.get(check_id)
@@ -175,6 +179,7 @@ class Store:
         self.unlink_check(check)
         self.log.record({"o": "chk-", "id": check_id})
         self._pending_output.discard(check_id)
+        self.sessions.check_failed(check_id)
         return True
 
     def update_check(self, check_id: str, status: Status, output: str) -> None:
@@ -193,6 +198,8 @@ class Store:
         check.modify_index = self.log.next(self.check_topics(check))
         self._pending_output.discard(check_id)
         self.log.record({"o": "chk", "v": check.to_dict()})
+        if status == "critical":
+            self.sessions.check_failed(check_id)
 
     def _schedule_output_flush(self) -> None:
         if self._output_timer is None:

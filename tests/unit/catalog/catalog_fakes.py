@@ -12,6 +12,7 @@ from leapfrog.catalog._journal import Journal
 from leapfrog.catalog._kv_routes import kv_routes
 from leapfrog.catalog._persist import restore_store
 from leapfrog.catalog._read_routes import read_routes
+from leapfrog.catalog._session_routes import session_routes
 from leapfrog.catalog._store import Store
 from leapfrog.catalog.checks.api import CheckDefinition, NotTTL, Status
 
@@ -58,7 +59,7 @@ def make_store(data_dir: Path | None = None, clock: Clock | None = None) -> Stor
 
 def make_api(store: Store, token: str | None = None, anonymous_read: bool = True) -> Api:
     routes = agent_routes(store, {"Config": {}, "Member": {}}) + read_routes(store)
-    routes += kv_routes(store.kv)
+    routes += kv_routes(store.kv, store.sessions) + session_routes(store)
     return Api(store, routes, token, anonymous_read)
 
 
