@@ -83,6 +83,26 @@ _CHECK_UPDATE = {
     "type": "object",
     "properties": {"Status": _CHECK["properties"]["Status"], "Output": _STR},  # type: ignore[index]
 }
+_SESSION = {
+    "type": "object",
+    "description": "All optional. Keys match case-insensitively. Node: this agent's node.",
+    "properties": {
+        "Name": _STR,
+        "Node": _STR,
+        "LockDelay": {
+            "description": "Go duration or nanoseconds (under 1000: seconds); default 15s",
+            "oneOf": [_STR, {"type": "integer", "minimum": 0}],
+        },
+        "Behavior": {"type": "string", "enum": ["release", "delete"]},
+        "TTL": {"type": "string", "description": "Go duration, 10s to 24h; expires after 2x"},
+        "Checks": {"type": "array", "items": _STR, "description": "Deprecated: check IDs"},
+        "NodeChecks": {"type": "array", "items": _STR, "description": "Default: serfHealth"},
+        "ServiceChecks": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"ID": _STR, "Namespace": _STR}},
+        },
+    },
+}
 _ERROR = {"description": "Error text", "content": {"text/plain": {"schema": _STR}}}
 
 
@@ -124,6 +144,10 @@ def _paths() -> dict[str, Any]:
     note = [_query("note", _STR)]
     kv_get = [*_BLOCKING, *(_query(f, _STR) for f in ("recurse", "keys", "raw", "separator"))]
     kv_put = [_query("flags", _INT), _query("cas", _INT)]
+    kv_put += [
+        _query("acquire", _STR, "Session ID: lock the key (true, or false if held/delayed)"),
+        _query("release", _STR, "Session ID: unlock the key (false unless it holds it)"),
+    ]
     kv_delete = [_query("recurse", _STR), _query("cas", _INT)]
     return {
         "/v1/agent/self": {"get": _op("The agent's configuration and member")},
@@ -185,6 +209,18 @@ def _paths() -> dict[str, Any]:
             "put": _op("Write a key (up to 512 KiB)", [_path("key"), *kv_put], raw_body=True),
             "delete": _op("Delete keys", [_path("key"), *kv_delete]),
         },
+        "/v1/session/create": {"put": _op("Create a session: {ID}", body=_SESSION)},
+        "/v1/session/destroy/{id}": {"put": _op("Invalidate a session", [_path("id")])},
+        "/v1/session/renew/{id}": {
+            "put": _op("Restart a session's TTL; 404 if unknown", [_path("id")])
+        },
+        "/v1/session/info/{id}": {
+            "get": _op("One session ([] if unknown)", [_path("id"), *_BLOCKING], indexed=True)
+        },
+        "/v1/session/node/{node}": {
+            "get": _op("Sessions of a node", [_path("node"), *_BLOCKING], indexed=True)
+        },
+        "/v1/session/list": {"get": _op("All sessions", _BLOCKING, indexed=True)},
         "/v1/status/leader": {"get": _op("The leader's address")},
         "/v1/status/peers": {"get": _op("The raft peers")},
         "/v1/leapfrog/openapi.json": {"get": _op("This document")},
