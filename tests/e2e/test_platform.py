@@ -21,6 +21,7 @@ import dns.query
 import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient
 from kazoo.client import KazooClient
 
 from leapfrog.eventstore import MessageDbStore
@@ -128,6 +129,33 @@ def test_platform_comes_up_and_keeps_its_data_across_down_and_up(platform: Stack
     env_after = service_env(platform)
     assert env_after["DATABASE_URL"] == env["DATABASE_URL"]
     _read_everything(env_after, marker)
+    _new_options_apply_without_a_restart(platform, env_after)
+
+
+def _new_options_apply_without_a_restart(stack: StackDir, env: dict[str, str]) -> None:
+    """A topic and a database more in the stack file: `up` on the running stack creates
+    them, and Kafka and PostgreSQL keep running (same pids)."""
+    before = {item["name"]: item["pid"] for item in stack.status()}
+    text = stack.stack_file.read_text()
+    text = text.replace(
+        "      greetings: {partitions: 3}\n",
+        "      greetings: {partitions: 3}\n      farewells: {partitions: 2}\n",
+    )
+    text = text.replace(
+        "      app: {owner: app}\n", "      app: {owner: app}\n      audit: {owner: app}\n"
+    )
+    stack.write(text)
+    result = stack.up(timeout=300)
+    assert result.code == 0, result.output
+    assert "set up again with new options: kafka-1, postgres-1" in result.output
+    after = {item["name"]: item["pid"] for item in stack.status()}
+    assert after["kafka-1"] == before["kafka-1"] and after["postgres-1"] == before["postgres-1"]
+    admin = AdminClient({"bootstrap.servers": env["KAFKA_BOOTSTRAP_SERVERS"]})
+    topics = admin.list_topics(timeout=10).topics
+    assert len(topics["farewells"].partitions) == 2
+    with psycopg.connect(env["DATABASE_URL"]) as conn:
+        names = [r[0] for r in conn.execute("SELECT datname FROM pg_database").fetchall()]
+    assert "audit" in names
 
 
 def _every_component_survives_a_kill(stack: StackDir, before: dict[str, Any]) -> None:

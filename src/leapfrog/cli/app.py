@@ -132,7 +132,12 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
 
 def _print_changes(changes: dict[str, list[str]], pid: int) -> None:
     console.print(f"the stack is already up (supervisor pid {pid}); applying the stack file:")
-    labels = {"start": "start", "stop": "stop", "replace": "replace (one at a time)"}
+    labels = {
+        "start": "start",
+        "stop": "stop",
+        "replace": "replace (one at a time)",
+        "reconfigure": "set up again with new options",
+    }
     for key, label in labels.items():
         if changes.get(key):
             console.print(f"  {label}: {', '.join(changes[key])}")

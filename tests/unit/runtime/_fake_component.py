@@ -20,6 +20,7 @@ from leapfrog.components.base import (
 class FakeDbOptions(ComponentOptions):
     port: int = Field(7000, description="Port.")
     database: str = Field("app", description="Database name.")
+    cache_mb: int = Field(64, description="Written to its config file only.")
 
 
 class FakeDb(Component[FakeDbOptions]):
@@ -38,7 +39,7 @@ class FakeDb(Component[FakeDbOptions]):
         return Process(
             argv=("fakedb", "--listen", f"{where.address}:{where.port}"),
             env={"FAKEDB_HOME": str(installation.home)},
-            files={"fake.conf": f"database={options.database}\n"},
+            files={"fake.conf": f"cache_mb={options.cache_mb}\n"},
             init=(("true",),),
             stop_signal="SIGINT",
             stop_grace_period=7.0,

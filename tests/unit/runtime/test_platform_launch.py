@@ -93,7 +93,7 @@ def test_component_runs_what_its_contract_says(tmp_path: Path, fakedb: Any) -> N
     assert db.argv == ("fakedb", "--listen", f"{db.address}:7000")
     assert db.env["FAKEDB_HOME"].endswith("fakedb")
     assert (db.stop_signal, db.stop_grace_period) == ("SIGINT", 7.0)
-    assert db.component.process.files == {"fake.conf": "database=orders\n"}
+    assert db.component.process.files == {"fake.conf": "cache_mb=64\n"}
     assert db.component.version == "1.2.3"
     assert db.data_dir == paths.instance_data("fakedb-1")
     (web,) = result["web"]
@@ -113,3 +113,29 @@ def test_install_goes_through_the_given_installer(tmp_path: Path, fakedb: Any) -
 
     build_launches(stack, build_plan(stack), paths, installer)
     assert seen == ["fakedb", "nothing to download"]
+
+
+def test_changed_component_options_set_up_again_without_a_restart(
+    tmp_path: Path, fakedb: Any
+) -> None:
+    from leapfrog.runtime.local.reconcile import diff
+
+    before, _ = launches(tmp_path, "components:\n  fakedb: {database: orders}\n")
+    after, _ = launches(tmp_path, "components:\n  fakedb: {database: invoices}\n")
+    same, _ = launches(tmp_path, "components:\n  fakedb: {database: orders}\n")
+    flat = lambda result: {x.name: x for group in result.values() for x in group}  # noqa: E731
+    changes = diff(flat(before), flat(after))
+    assert changes.reconfigure == ["fakedb-1"] and changes.replace == []
+    assert diff(flat(before), flat(same)).reconfigure == []
+
+
+def test_changed_component_files_mean_a_new_process(tmp_path: Path, fakedb: Any) -> None:
+    from leapfrog.runtime.local.reconcile import diff
+
+    before, _ = launches(tmp_path, "components:\n  fakedb: {cache_mb: 64}\n")
+    after, _ = launches(tmp_path, "components:\n  fakedb: {cache_mb: 128}\n")
+    changes = diff(
+        {x.name: x for group in before.values() for x in group},
+        {x.name: x for group in after.values() for x in group},
+    )
+    assert changes.replace == ["fakedb-1"]

@@ -229,6 +229,16 @@ class Instance:
         self._crashes_in_a_row = 0
         self.start()
 
+    async def reconfigure(self, launch: Launch) -> None:
+        """A running component's new options (a topic more, a database more): its setup
+        runs again on the running process, which counts as starting until it is done."""
+        self.launch = launch
+        if self.state != InstanceState.HEALTHY:
+            return  # the next first-healthy probe runs the new setup anyway
+        self._set(InstanceState.STARTING, "applying new options")
+        ok, detail = await self._set_up("options applied")
+        self._set(InstanceState.HEALTHY if ok else InstanceState.UNHEALTHY, detail)
+
     # -- health ------------------------------------------------------------------------
 
     async def _health_loop(self) -> None:

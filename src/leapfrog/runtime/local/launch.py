@@ -74,6 +74,8 @@ class Launch:
             "user": self.user.uid if self.user else None,
             "address": self.address,
             "port": self.port,
+            # A component's config files are read at start only: new contents, new process.
+            "files": sorted(self.component.process.files.items()) if self.component else [],
         }
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 

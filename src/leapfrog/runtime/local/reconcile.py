@@ -26,9 +26,17 @@ class Changes:
     stop: list[str] = field(default_factory=list)
     replace: list[str] = field(default_factory=list)
     keep: list[str] = field(default_factory=list)
+    reconfigure: list[str] = field(default_factory=list)
+    """Kept components whose options changed what `setup` creates (topics, databases)."""
 
     def summary(self) -> dict[str, list[str]]:
-        return {"start": self.start, "stop": self.stop, "replace": self.replace, "keep": self.keep}
+        return {
+            "start": self.start,
+            "stop": self.stop,
+            "replace": self.replace,
+            "keep": self.keep,
+            "reconfigure": self.reconfigure,
+        }
 
 
 def _needs_replacing(old: Launch, new: Launch) -> bool:
@@ -52,6 +60,9 @@ def diff(current: Mapping[str, Launch], wanted: Mapping[str, Launch]) -> Changes
             changes.replace.append(name)
         else:
             changes.keep.append(name)
+            old, new = current[name].component, launch.component
+            if old is not None and new is not None and old.options != new.options:
+                changes.reconfigure.append(name)
     changes.stop.extend(name for name in current if name not in wanted)
     return changes
 

@@ -190,6 +190,12 @@ class Supervisor:
                 units[unit].append(instance)
             self._started.setdefault(unit, asyncio.Event())
             self._healthy.setdefault(unit, asyncio.Event())
+        for name in changes.reconfigure:
+            self._starters.append(
+                asyncio.get_running_loop().create_task(
+                    self.instances[name].reconfigure(wanted[name])
+                )
+            )
         rolling: dict[str, list[tuple[Instance, Launch]]] = {}
         for name in changes.replace:
             instance = self.instances[name]
