@@ -53,10 +53,13 @@ def test_crash_restarts_with_exponential_backoff(stack: StackDir) -> None:
         timeout=20,
         what="five starts of crasher",
     )
-    gaps = [b - a for a, b in itertools.pairwise(times)]
-    # 0.2, 0.4, 0.8, 1.6 s: each wait about twice the one before.
-    for earlier, later in itertools.pairwise(gaps):
-        assert later > earlier * 1.5, gaps
+    gaps = [b - a for a, b in itertools.pairwise(times)][:4]
+    # Waits of 0.2, 0.4, 0.8, 1.6 s. Load on the machine can only lengthen a gap (the
+    # spawn takes longer), so each is checked against its floor, and the doubling by the
+    # last gap against the first.
+    for number, gap in enumerate(gaps):
+        assert gap >= 0.2 * 2**number * 0.9, gaps
+    assert gaps[-1] > 2 * gaps[0], gaps
     item = stack.instance("crasher-1")
     assert item["restarts"] >= 4
     assert item["exit_code"] == 3 or item["state"] == "starting"
