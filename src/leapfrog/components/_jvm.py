@@ -36,6 +36,7 @@ __all__ = [
     "archive_key",
     "install_jvm_program",
     "java_version",
+    "jvm_flags",
     "with_archive_flags",
 ]
 
@@ -46,6 +47,24 @@ RETRY_FAILED_AFTER = 86_400.0
 """A failed training is not retried for a day: each retry would cost a whole start."""
 
 _EXTRA_PREFIX = "jvm-archive-"
+
+
+def jvm_flags(heap: str) -> list[str]:
+    """Flags for a fast start of a small server (Kafka, ZooKeeper) on two cores.
+
+    Measured with Kafka on a 2-core machine (median of 5 starts, fresh data directory /
+    restart): Serial GC with the C1 compiler only, 2.6-3.1s / 1.8-2.1s; Serial GC with
+    both compilers, 3.3s / 2.4s; G1 (Kafka's default), 5.0s / 4.9s. C1 alone gives up some
+    peak throughput, which a development stack does not need; a tiny heap is not pre-sized.
+    """
+    return [
+        f"-Xmx{heap}",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        "-Xshare:auto",
+        "-XX:+ExitOnOutOfMemoryError",
+        "-Djava.awt.headless=true",
+    ]
 
 
 def archive_flags(installation: Installation, role: str) -> list[str]:

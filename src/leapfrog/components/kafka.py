@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 from leapfrog.components import _kafka_admin
-from leapfrog.components._jvm import archive_flags, install_jvm_program
+from leapfrog.components._jvm import archive_flags, install_jvm_program, jvm_flags
 from leapfrog.components._jvm_training import free_ports, run_for_training
 from leapfrog.components._kafka_config import (
     KafkaOptions,
@@ -23,7 +23,7 @@ from leapfrog.components._kafka_config import (
 )
 from leapfrog.components.base import Component, Health, Installation, Instance, Process, Progress
 
-__all__ = ["Kafka", "KafkaOptions", "TopicOptions", "jvm_flags"]
+__all__ = ["Kafka", "KafkaOptions", "TopicOptions"]
 
 SERVER_PROPERTIES = "server.properties"
 LOG4J2_PROPERTIES = "log4j2.properties"
@@ -37,24 +37,6 @@ BROKER_ROLE = "broker"
 # broker would log nothing. Its version comes from the Log4j BOM below.
 _LOGGING_BOM = "org.apache.logging.log4j:log4j-bom:2.25.5"
 _SLF4J_BINDING = "org.apache.logging.log4j:log4j-slf4j-impl"
-
-
-def jvm_flags(heap: str) -> list[str]:
-    """Flags for a fast start of a small broker on two cores.
-
-    Measured on a 2-core machine (median of 5 starts, fresh data directory / restart):
-    Serial GC with the C1 compiler only, 2.6-3.1s / 1.8-2.1s; Serial GC with both
-    compilers, 3.3s / 2.4s; G1 (Kafka's default), 5.0s / 4.9s. C1 alone gives up some peak
-    throughput, which a development stack does not need; a tiny heap is not pre-sized.
-    """
-    return [
-        f"-Xmx{heap}",
-        "-XX:+UseSerialGC",
-        "-XX:TieredStopAtLevel=1",
-        "-Xshare:auto",
-        "-XX:+ExitOnOutOfMemoryError",
-        "-Djava.awt.headless=true",
-    ]
 
 
 class Kafka(Component[KafkaOptions]):

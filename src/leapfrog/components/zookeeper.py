@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from leapfrog.components._jvm import archive_flags, install_jvm_program
+from leapfrog.components._jvm import archive_flags, install_jvm_program, jvm_flags
 from leapfrog.components._jvm_training import free_ports, run_for_training
 from leapfrog.components.base import (
     Component,
@@ -122,12 +122,8 @@ class ZooKeeper(Component[ZooKeeperOptions]):
         data = where.data_dir
         argv = (
             installation.extra["java"],
-            f"-Xmx{options.heap}",
-            "-XX:+UseSerialGC",
-            "-XX:TieredStopAtLevel=1",
-            "-Xshare:auto",
+            *jvm_flags(options.heap),
             *archive_flags(installation, SERVER_ROLE),
-            "-XX:+ExitOnOutOfMemoryError",
             f"-Dlogback.configurationFile={data / LOGBACK_XML}",
             f"@{installation.extra['argfile']}",
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
