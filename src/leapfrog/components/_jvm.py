@@ -14,6 +14,7 @@ and `-Xshare:auto` makes a JVM ignore an archive that does not match.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -143,8 +144,9 @@ def java_version(java: str, cache_dir: Path) -> str:
     )
     text = result.stderr + result.stdout
     if result.returncode == 0:
-        atomic_write_text(memo, text)
-        _readable_dir(memo.parent)
+        with contextlib.suppress(OSError):  # a cache this user may not write: ask again next time
+            atomic_write_text(memo, text)
+            _readable_dir(memo.parent)
     return text
 
 

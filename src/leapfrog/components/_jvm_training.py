@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -113,14 +114,18 @@ def _wait_healthy(
 ) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     detail = "not probed"
-    while time.monotonic() < deadline:
-        if running.poll() is not None:
-            raise TrainingFailed(f"exited {running.returncode} before ready: {_last_line(base)}")
-        health = asyncio.run(component.health(options, where))
-        if health.ok:
-            return
-        detail = health.detail
-        time.sleep(0.1)
+    # The probe gets an event loop of its own, in a thread: the caller may be running one.
+    with ThreadPoolExecutor(1) as prober:
+        while time.monotonic() < deadline:
+            if running.poll() is not None:
+                raise TrainingFailed(
+                    f"exited {running.returncode} before ready: {_last_line(base)}"
+                )
+            health = prober.submit(asyncio.run, component.health(options, where)).result()
+            if health.ok:
+                return
+            detail = health.detail
+            time.sleep(0.1)
     raise TrainingFailed(f"not ready within {READY_TIMEOUT:g}s: {detail}")
 
 
