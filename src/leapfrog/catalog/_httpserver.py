@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 from leapfrog.catalog._httpparse import HttpError, Request, RequestParser
 
@@ -136,8 +137,8 @@ class _Connection(asyncio.Protocol):
         self._current: Request | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport, whichever loop made it (uvloop's are not asyncio subclasses).
+        self.transport = cast(asyncio.Transport, transport)
         self._server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:

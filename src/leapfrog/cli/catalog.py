@@ -109,7 +109,9 @@ def serve_cmd(
         anonymous_read=anonymous_read,
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(_run(config))
+    import uvloop  # libuv's loop: measured 25-50% more registrations/s (bench/catalog.py)
+
+    uvloop.run(_run(config))
 
 
 async def _run(config: CatalogConfig) -> None:
@@ -121,6 +123,13 @@ async def _run(config: CatalogConfig) -> None:
         loop.add_signal_handler(signum, stop.set)
 
     def ready(running: RunningCatalog) -> None:
+        import gc
+
+        # The restored state lives as long as the process: keep it out of the collector's
+        # scans, and collect young objects less often, so a burst of wake-ups is not
+        # interrupted by a full collection of every registration.
+        gc.freeze()
+        gc.set_threshold(20_000, 20, 50)
         click.echo(running.describe())
 
     await serve(config, ready=ready, stop=stop)
