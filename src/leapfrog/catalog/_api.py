@@ -16,7 +16,7 @@ from leapfrog.catalog._httpparse import Request
 from leapfrog.catalog._httpserver import Response
 from leapfrog.catalog._store import Store
 
-__all__ = ["Api", "Call", "Query", "Reply", "Route", "go_bool"]
+__all__ = ["Api", "Call", "Query", "Reply", "Route", "blocking_params", "go_bool", "request_token"]
 
 DEFAULT_WAIT = 300.0
 MAX_WAIT = 600.0
@@ -32,6 +32,8 @@ class Reply:
     raw: bytes | None = None
     """A body sent as is (text/plain unless `content_type` says otherwise)."""
     content_type: str = "text/plain; charset=utf-8"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    """Extra response headers (X-Consul-ContentHash, ...)."""
 
 
 @dataclass
@@ -96,8 +98,11 @@ class Api:
         self._token = token
         self._anonymous_read = anonymous_read
         self._cache: dict[tuple[str, str, int], Response] = {}
+        self.requests_served = 0
+        """Requests answered since start (a metric)."""
 
     async def handle(self, request: Request) -> Response:
+        self.requests_served += 1
         try:
             route, rest = self._route(request.path)
             if route is None:
@@ -130,13 +135,7 @@ class Api:
     def _authorize(self, request: Request, write: bool) -> None:
         if self._token is None:
             return
-        token = request.headers.get("x-consul-token", "")
-        if not token:
-            auth = request.headers.get("authorization", "")
-            if auth[:7].lower() == "bearer ":
-                token = auth[7:].strip()
-        if not token:
-            token = request.params.get("token", "")
+        token = request_token(request)
         if token:
             if not hmac.compare_digest(token.encode(), self._token.encode()):
                 raise BadRequest("ACL not found", 403)
@@ -153,7 +152,7 @@ class Api:
             raise BadRequest("Cannot specify ?stale with ?consistent, conflicting semantics.")
 
     async def _blocking(self, call: Call, query: Query) -> Response:
-        wanted, wait = _blocking_params(call)
+        wanted, wait = blocking_params(call)
         query.validate(call)
         query_key = _cache_query(call)
         index = query.index(call)
@@ -182,6 +181,7 @@ class Api:
 
     def _response(self, call: Call, reply: Reply) -> Response:
         headers = _index_headers(reply.index) if reply.index is not None else []
+        headers += reply.headers
         if reply.raw is not None:
             return Response(reply.status, reply.raw, reply.content_type, headers)
         if "pretty" in call.params:
@@ -189,6 +189,16 @@ class Api:
         else:
             body = json.dumps(reply.data, separators=(",", ":"))
         return Response(reply.status, body.encode(), "application/json", headers)
+
+
+def request_token(request: Request) -> str:
+    """The request's ACL token: X-Consul-Token, then Authorization: Bearer, then ?token=."""
+    token = request.headers.get("x-consul-token", "")
+    if not token:
+        auth = request.headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            token = auth[7:].strip()
+    return token or request.params.get("token", "")
 
 
 def _index_headers(index: int) -> list[tuple[str, str]]:
@@ -205,7 +215,8 @@ def _cache_query(call: Call) -> str:
     )
 
 
-def _blocking_params(call: Call) -> tuple[int, float]:
+def blocking_params(call: Call) -> tuple[int, float]:
+    """?index (0 when absent) and ?wait (Go duration, default 5m, capped, plus jitter)."""
     raw_index = call.params.get("index")
     wanted = 0
     if raw_index is not None and raw_index != "":

@@ -153,7 +153,6 @@ def _paths() -> dict[str, Any]:
         "/v1/agent/self": {"get": _op("The agent's configuration and member")},
         "/v1/agent/members": {"get": _op("The cluster members (this node)")},
         "/v1/agent/services": {"get": _op("Local services by ID", [_FILTER])},
-        "/v1/agent/service/{id}": {"get": _op("One local service", [_path("id")])},
         "/v1/agent/checks": {"get": _op("Local checks by CheckID", [_FILTER])},
         "/v1/agent/service/register": {
             "put": _op(
@@ -224,7 +223,14 @@ def _paths() -> dict[str, Any]:
         "/v1/status/leader": {"get": _op("The leader's address")},
         "/v1/status/peers": {"get": _op("The raft peers")},
         "/v1/leapfrog/openapi.json": {"get": _op("This document")},
+        **_more_paths(),
     }
+
+
+def _more_paths() -> dict[str, Any]:
+    from leapfrog.catalog._openapi_more import more_paths  # it imports this module's parts
+
+    return more_paths()
 
 
 def openapi_document() -> dict[str, Any]:

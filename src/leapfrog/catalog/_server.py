@@ -12,6 +12,7 @@ from typing import Any
 from leapfrog import __version__
 from leapfrog.catalog._agent_routes import agent_routes
 from leapfrog.catalog._api import Api
+from leapfrog.catalog._catalog_routes import catalog_routes
 from leapfrog.catalog._config import CatalogConfig
 from leapfrog.catalog._dnsview import StoreDnsView
 from leapfrog.catalog._httpserver import HttpServer
@@ -58,6 +59,7 @@ class RunningCatalog:
         routes = (
             agent_routes(store, _self_info(config, store))
             + read_routes(store)
+            + catalog_routes(store)
             + kv_routes(store.kv, store.sessions)
             + session_routes(store)
             + openapi_routes()

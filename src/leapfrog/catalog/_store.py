@@ -71,6 +71,15 @@ class Store:
             )
             self.put_check(check)
 
+    def set_node_meta(self, meta: dict[str, str]) -> None:
+        """Replace the node's metadata (catalog/register's NodeMeta)."""
+        if meta == self.node_meta:
+            return
+        topics = {NODES, NODE, SERVICES} | {service_topic(name) for name in self.by_name}
+        self.node_meta = dict(meta)
+        self.node_index = (self.node_index[0], self.log.next(topics))
+        self._record_node()
+
     def _record_node(self) -> None:
         self.log.record(
             {"o": "node", "id": self.node_id, "meta": self.node_meta, "ix": list(self.node_index)}
@@ -166,6 +175,8 @@ class Store:
         self.log.record({"o": "chk", "v": check.to_dict()})
         if self.checker is not None and check.definition is not None:
             self.checker.add(check.definition, check.status)
+        elif self.checker is not None and old is not None and old.definition is not None:
+            self.checker.remove(check.id)  # replaced by a static (catalog) check
         if check.status == "critical":
             self.sessions.check_failed(check.id)
 

@@ -1,0 +1,80 @@
+"""OpenAPI entries of the catalog, txn, agent health, ACL and metrics endpoints (the
+rest are in `_openapi`, which merges these in)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leapfrog.catalog._openapi import (
+    _BLOCKING,
+    _CHECK,
+    _DURATION,
+    _SERVICE,
+    _STR,
+    _STR_MAP,
+    _op,
+    _path,
+    _query,
+)
+
+__all__ = ["more_paths"]
+
+_BOOL = {"type": "boolean"}
+_CATALOG_CHECK = {
+    "type": "object",
+    "description": "A check record (not run): CheckID (default: Name), Status default critical",
+    "properties": {
+        "Node": _STR,
+        "CheckID": _STR,
+        "Name": _STR,
+        "Notes": _STR,
+        "Status": _CHECK["properties"]["Status"],  # type: ignore[index]
+        "ServiceID": _STR,
+        "Output": _STR,
+    },
+}
+_REGISTER = {
+    "type": "object",
+    "required": ["Node", "Address"],
+    "description": "Node must be this agent's node; other nodes are refused (500).",
+    "properties": {
+        "Node": _STR,
+        "Address": _STR,
+        "Datacenter": _STR,
+        "SkipNodeUpdate": _BOOL,
+        "NodeMeta": _STR_MAP,
+        "TaggedAddresses": _STR_MAP,
+        "Service": {**_SERVICE, "required": ["Service"]},
+        "Check": _CATALOG_CHECK,
+        "Checks": {"type": "array", "items": _CATALOG_CHECK},
+    },
+}
+_DEREGISTER = {
+    "type": "object",
+    "required": ["Node"],
+    "properties": {"Node": _STR, "Datacenter": _STR, "ServiceID": _STR, "CheckID": _STR},
+}
+
+
+def _health(summary: str, name: str) -> dict[str, Any]:
+    operation = _op(summary, [_path(name), _query("format", _STR, "text: the status alone")])
+    for code, meaning in (("429", "warning"), ("503", "critical or maintenance")):
+        operation["responses"][code] = {"description": f"Aggregated status {meaning}"}
+    return {"get": operation}
+
+
+def more_paths() -> dict[str, Any]:
+    hashed = [_path("id"), _query("hash", _STR, "Block while the ContentHash is this")]
+    hashed.append(_query("wait", _DURATION))
+    return {
+        "/v1/agent/service/{id}": {"get": _op("One local service, with ContentHash", hashed)},
+        "/v1/catalog/register": {"put": _op("Register entries on this node", body=_REGISTER)},
+        "/v1/catalog/deregister": {
+            "put": _op("Deregister a service or check of a node", body=_DEREGISTER)
+        },
+        "/v1/catalog/node-services/{node}": {
+            "get": _op(
+                "A node and a list of its services", [_path("node"), *_BLOCKING], indexed=True
+            )
+        },
+    }
