@@ -48,12 +48,6 @@ def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
         items = {s.id: agent_service(store, s) for s in store.services.values()}
         return Reply(_filtered(call, items))
 
-    async def service(call: Call) -> Reply:
-        svc = store.service(call.rest)
-        if svc is None:
-            return Reply(raw=f"unknown service ID: {call.rest}".encode(), status=404)
-        return Reply(agent_service(store, svc))
-
     async def checks(call: Call) -> Reply:
         items = {c.id: check_json(store, c) for c in store.checks.values() if c.id != SERF_CHECK}
         return Reply(_filtered(call, items))
@@ -137,7 +131,6 @@ def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
         Route(("GET",), "/v1/agent/self", action=agent_self),
         Route(("GET",), "/v1/agent/members", action=members),
         Route(("GET",), "/v1/agent/services", action=services),
-        Route(("GET",), "/v1/agent/service/", prefix=True, action=service),
         Route(("GET",), "/v1/agent/checks", action=checks),
         Route(put, "/v1/agent/service/register", action=register_service),
         Route(put, "/v1/agent/service/deregister/", prefix=True, action=deregister_service),

@@ -68,6 +68,10 @@ def more_paths() -> dict[str, Any]:
     hashed.append(_query("wait", _DURATION))
     return {
         "/v1/agent/service/{id}": {"get": _op("One local service, with ContentHash", hashed)},
+        "/v1/agent/health/service/id/{id}": _health("Aggregated health of a service", "id"),
+        "/v1/agent/health/service/name/{name}": _health(
+            "Aggregated health of a service's instances", "name"
+        ),
         "/v1/catalog/register": {"put": _op("Register entries on this node", body=_REGISTER)},
         "/v1/catalog/deregister": {
             "put": _op("Deregister a service or check of a node", body=_DEREGISTER)

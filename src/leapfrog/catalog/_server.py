@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from leapfrog import __version__
+from leapfrog.catalog._agent_health import agent_health_routes
 from leapfrog.catalog._agent_routes import agent_routes
 from leapfrog.catalog._api import Api
 from leapfrog.catalog._catalog_routes import catalog_routes
@@ -60,6 +61,7 @@ class RunningCatalog:
             agent_routes(store, _self_info(config, store))
             + read_routes(store)
             + catalog_routes(store)
+            + agent_health_routes(store)
             + kv_routes(store.kv, store.sessions)
             + session_routes(store)
             + openapi_routes()
