@@ -63,6 +63,12 @@ def _health(summary: str, name: str) -> dict[str, Any]:
     return {"get": operation}
 
 
+def _token_self() -> dict[str, Any]:
+    operation = _op("The request's token (the management token); 403 ACL not found")
+    operation["responses"]["401"] = {"description": "ACL support disabled (ACL is off)"}
+    return operation
+
+
 def more_paths() -> dict[str, Any]:
     hashed = [_path("id"), _query("hash", _STR, "Block while the ContentHash is this")]
     hashed.append(_query("wait", _DURATION))
@@ -72,6 +78,7 @@ def more_paths() -> dict[str, Any]:
         "/v1/agent/health/service/name/{name}": _health(
             "Aggregated health of a service's instances", "name"
         ),
+        "/v1/acl/token/self": {"get": _token_self()},
         "/v1/catalog/register": {"put": _op("Register entries on this node", body=_REGISTER)},
         "/v1/catalog/deregister": {
             "put": _op("Deregister a service or check of a node", body=_DEREGISTER)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from leapfrog import __version__
+from leapfrog.catalog._acl_routes import acl_routes
 from leapfrog.catalog._agent_health import agent_health_routes
 from leapfrog.catalog._agent_routes import agent_routes
 from leapfrog.catalog._api import Api
@@ -62,6 +63,7 @@ class RunningCatalog:
             + read_routes(store)
             + catalog_routes(store)
             + agent_health_routes(store)
+            + acl_routes(store, config.acl_token)
             + kv_routes(store.kv, store.sessions)
             + session_routes(store)
             + openapi_routes()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from leapfrog.catalog._acl_routes import acl_routes
 from leapfrog.catalog._agent_health import agent_health_routes
 from leapfrog.catalog._agent_routes import agent_routes
 from leapfrog.catalog._api import Api
@@ -62,7 +63,7 @@ def make_store(data_dir: Path | None = None, clock: Clock | None = None) -> Stor
 def make_api(store: Store, token: str | None = None, anonymous_read: bool = True) -> Api:
     routes = agent_routes(store, {"Config": {}, "Member": {}}) + read_routes(store)
     routes += kv_routes(store.kv, store.sessions) + session_routes(store)
-    routes += catalog_routes(store) + agent_health_routes(store)
+    routes += catalog_routes(store) + agent_health_routes(store) + acl_routes(store, token)
     return Api(store, routes, token, anonymous_read)
 
 
