@@ -26,6 +26,10 @@ class KVStore:
         """Clock time until which a key released by an invalidated session stays unlockable.
         In memory only, as in Consul."""
 
+    @property
+    def log(self) -> IndexLog:
+        return self._log
+
     def index(self, key: str, prefix: bool) -> int:
         if not prefix:
             return max(1, self.last_change.get(key, 0))
@@ -115,20 +119,21 @@ class KVStore:
             session=session,
         )
         self._apply_put(entry)
-        record: dict[str, Any] = {
-            "o": "kv",
-            "k": key,
-            "v": base64.b64encode(value).decode(),
-            "f": flags,
-            "c": created,
-            "m": index,
-        }
-        if lock_index:
-            record["l"] = lock_index
-        if session:
-            record["s"] = session
-        self._log.record(record)
+        self._log.record(_put_record(entry))
         self._wake([key])
+
+    def commit(self, puts: list[KVEntry], deletes: list[str], index: int) -> None:
+        """Apply a transaction's writes (all at `index`) as one journal line, so a crash
+        keeps all or none of them, and wake their watchers once, after its fsync."""
+        for entry in puts:
+            self._apply_put(entry)
+        for key in deletes:
+            self._apply_delete(key, index)
+        records = [_put_record(e) for e in puts] + [
+            {"o": "kv-", "k": k, "i": index} for k in deletes
+        ]
+        self._log.record({"o": "kvtxn", "r": records})
+        self._wake([e.key for e in puts] + deletes)
 
     def _wake(self, keys: list[str]) -> None:
         if not keys:
@@ -167,7 +172,10 @@ class KVStore:
         self.last_change[key] = max(index, self.last_change.get(key, 0))
 
     def replay(self, record: dict[str, Any]) -> bool:
-        if record["o"] == "kv":
+        if record["o"] == "kvtxn":
+            for inner in record["r"]:
+                self.replay(inner)
+        elif record["o"] == "kv":
             value = base64.b64decode(record["v"])
             self._apply_put(
                 KVEntry(
@@ -217,3 +225,19 @@ class KVStore:
                 session=session,
             )
         self.last_change = {k: int(v) for k, v in data["last_change"].items()}
+
+
+def _put_record(entry: KVEntry) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "o": "kv",
+        "k": entry.key,
+        "v": base64.b64encode(entry.value).decode(),
+        "f": entry.flags,
+        "c": entry.create_index,
+        "m": entry.modify_index,
+    }
+    if entry.lock_index:
+        record["l"] = entry.lock_index
+    if entry.session:
+        record["s"] = entry.session
+    return record

@@ -9,6 +9,7 @@ from leapfrog.catalog._openapi import (
     _BLOCKING,
     _CHECK,
     _DURATION,
+    _INT,
     _SERVICE,
     _STR,
     _STR_MAP,
@@ -16,6 +17,7 @@ from leapfrog.catalog._openapi import (
     _path,
     _query,
 )
+from leapfrog.catalog._txn import VERBS
 
 __all__ = ["more_paths"]
 
@@ -56,6 +58,35 @@ _DEREGISTER = {
 }
 
 
+_TXN = {
+    "type": "array",
+    "maxItems": 128,
+    "items": {
+        "type": "object",
+        "properties": {
+            "KV": {
+                "type": "object",
+                "properties": {
+                    "Verb": {"type": "string", "enum": list(VERBS)},
+                    "Key": _STR,
+                    "Value": {"type": "string", "format": "byte"},
+                    "Flags": _INT,
+                    "Index": _INT,
+                    "Session": _STR,
+                },
+            }
+        },
+    },
+}
+
+
+def _txn() -> dict[str, Any]:
+    operation = _op("KV operations, all or nothing", body=_TXN)
+    operation["responses"]["409"] = {"description": "Rolled back: {Results: null, Errors}"}
+    operation["responses"]["413"] = {"description": "More than 128 operations, or a value"}
+    return {"put": operation}
+
+
 def _health(summary: str, name: str) -> dict[str, Any]:
     operation = _op(summary, [_path(name), _query("format", _STR, "text: the status alone")])
     for code, meaning in (("429", "warning"), ("503", "critical or maintenance")):
@@ -79,6 +110,7 @@ def more_paths() -> dict[str, Any]:
             "Aggregated health of a service's instances", "name"
         ),
         "/v1/acl/token/self": {"get": _token_self()},
+        "/v1/txn": _txn(),
         "/v1/catalog/register": {"put": _op("Register entries on this node", body=_REGISTER)},
         "/v1/catalog/deregister": {
             "put": _op("Deregister a service or check of a node", body=_DEREGISTER)

@@ -25,6 +25,7 @@ from leapfrog.catalog._persist import dump_store, restore_store
 from leapfrog.catalog._read_routes import read_routes
 from leapfrog.catalog._session_routes import session_routes
 from leapfrog.catalog._store import Store
+from leapfrog.catalog._txn_routes import txn_routes
 from leapfrog.catalog.checks import Checker, make_checker
 from leapfrog.catalog.dns import DnsServer, start_dns
 from leapfrog.shared.errors import LeapfrogError
@@ -66,6 +67,7 @@ class RunningCatalog:
             + acl_routes(store, config.acl_token)
             + kv_routes(store.kv, store.sessions)
             + session_routes(store)
+            + txn_routes(store)
             + openapi_routes()
         )
         self._api = Api(store, routes, config.acl_token, config.anonymous_read)

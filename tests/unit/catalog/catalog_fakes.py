@@ -17,6 +17,7 @@ from leapfrog.catalog._persist import restore_store
 from leapfrog.catalog._read_routes import read_routes
 from leapfrog.catalog._session_routes import session_routes
 from leapfrog.catalog._store import Store
+from leapfrog.catalog._txn_routes import txn_routes
 from leapfrog.catalog.checks.api import CheckDefinition, NotTTL, Status
 
 
@@ -64,6 +65,7 @@ def make_api(store: Store, token: str | None = None, anonymous_read: bool = True
     routes = agent_routes(store, {"Config": {}, "Member": {}}) + read_routes(store)
     routes += kv_routes(store.kv, store.sessions) + session_routes(store)
     routes += catalog_routes(store) + agent_health_routes(store) + acl_routes(store, token)
+    routes += txn_routes(store)
     return Api(store, routes, token, anonymous_read)
 
 
