@@ -61,6 +61,8 @@ class Journal:
         self._seq = 0
         self._file: BinaryIO | None = None
         self.lines_since_snapshot = 0
+        self.fsyncs = 0
+        """Group commits written since start (a metric)."""
 
     def load(self) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         """The last snapshot and the log records written after it."""
@@ -132,6 +134,7 @@ class Journal:
         self._file.write(b"".join(lines))
         self._file.flush()
         os.fsync(self._file.fileno())
+        self.fsyncs += 1
 
     async def snapshot(self, capture: Callable[[], dict[str, Any]]) -> None:
         """Write the state `capture()` returns as the snapshot; drop the older logs.

@@ -111,6 +111,13 @@ def more_paths() -> dict[str, Any]:
         ),
         "/v1/acl/token/self": {"get": _token_self()},
         "/v1/txn": _txn(),
+        "/v1/agent/version": {"get": _op("Consul version answered as: {SHA, HumanVersion, ...}")},
+        "/v1/agent/metrics": {
+            "get": _op(
+                "Gauges and counters: {Timestamp, Gauges, Points, Counters, Samples}",
+                [_query("format", _STR, "prometheus: the text exposition format")],
+            )
+        },
         "/v1/catalog/register": {"put": _op("Register entries on this node", body=_REGISTER)},
         "/v1/catalog/deregister": {
             "put": _op("Deregister a service or check of a node", body=_DEREGISTER)

@@ -20,6 +20,7 @@ from leapfrog.catalog._dnsview import StoreDnsView
 from leapfrog.catalog._httpserver import HttpServer
 from leapfrog.catalog._journal import DirectoryBusy, Journal
 from leapfrog.catalog._kv_routes import kv_routes
+from leapfrog.catalog._metrics import CONSUL_VERSION, metrics_routes
 from leapfrog.catalog._openapi import openapi_routes
 from leapfrog.catalog._persist import dump_store, restore_store
 from leapfrog.catalog._read_routes import read_routes
@@ -68,6 +69,7 @@ class RunningCatalog:
             + kv_routes(store.kv, store.sessions)
             + session_routes(store)
             + txn_routes(store)
+            + metrics_routes(store, lambda: self._api.requests_served if self._api else 0)
             + openapi_routes()
         )
         self._api = Api(store, routes, config.acl_token, config.anonymous_read)
@@ -158,7 +160,7 @@ def _self_info(config: CatalogConfig, store: Store) -> dict[str, Any]:
             "NodeID": store.node_id,
             "Server": True,
             "Revision": "leapfrog",
-            "Version": "1.20.0",
+            "Version": CONSUL_VERSION,
             "BuildDate": "",
         },
         "DebugConfig": {"Datacenter": store.datacenter, "NodeName": store.node_name},

@@ -13,6 +13,7 @@ from leapfrog.catalog._httpparse import Request, RequestParser
 from leapfrog.catalog._httpserver import Response
 from leapfrog.catalog._journal import Journal
 from leapfrog.catalog._kv_routes import kv_routes
+from leapfrog.catalog._metrics import metrics_routes
 from leapfrog.catalog._persist import restore_store
 from leapfrog.catalog._read_routes import read_routes
 from leapfrog.catalog._session_routes import session_routes
@@ -66,7 +67,10 @@ def make_api(store: Store, token: str | None = None, anonymous_read: bool = True
     routes += kv_routes(store.kv, store.sessions) + session_routes(store)
     routes += catalog_routes(store) + agent_health_routes(store) + acl_routes(store, token)
     routes += txn_routes(store)
-    return Api(store, routes, token, anonymous_read)
+    served: list[Api] = []
+    routes += metrics_routes(store, lambda: served[0].requests_served)
+    served.append(Api(store, routes, token, anonymous_read))
+    return served[0]
 
 
 def request(method: str, target: str, body: bytes = b"", **headers: str) -> Request:
