@@ -204,6 +204,9 @@ async def start(config: CatalogConfig) -> RunningCatalog:
     # passes, which would otherwise walk every record and stall the loop.
     gc.collect()
     gc.freeze()
+    # Young objects are collected less often, so a burst of registrations or wake-ups is
+    # not cut into by collections.
+    gc.set_threshold(20_000, 20, 50)
     journal.open()
     store.ensure_node()
     running = RunningCatalog(config, store, journal)

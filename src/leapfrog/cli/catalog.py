@@ -123,13 +123,6 @@ async def _run(config: CatalogConfig) -> None:
         loop.add_signal_handler(signum, stop.set)
 
     def ready(running: RunningCatalog) -> None:
-        import gc
-
-        # The restored state lives as long as the process: keep it out of the collector's
-        # scans, and collect young objects less often, so a burst of wake-ups is not
-        # interrupted by a full collection of every registration.
-        gc.freeze()
-        gc.set_threshold(20_000, 20, 50)
         click.echo(running.describe())
 
     await serve(config, ready=ready, stop=stop)
