@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ from typing import Any
 import yaml
 
 from _components_procs import kill_marked, marked_processes, no_interrupt, tail
+from _leapfrog_cli import bench_env, timed_cli
 
 __all__ = ["BenchError", "Stacks", "UpResult"]
 
@@ -109,38 +108,8 @@ class Stacks:
         return path
 
     def run_cli(self, stack: Path, *args: str, timeout: float) -> tuple[int, float, str]:
-        """`leapfrog -f STACK ARGS...`: (exit status, seconds from spawn to exit, output).
-
-        Output goes to a file, not a pipe, so the time never waits on a pipe some child
-        keeps open.
-        """
-        env = {**os.environ, "LEAPFROG_BENCH": self.marker, "COLUMNS": "200", "NO_COLOR": "1"}
-        env.pop("LEAPFROG_FILE", None)
-        if self.pycache == "warm":
-            # Compiled modules go here, not next to the sources; the warm-up fills them,
-            # as any earlier run of leapfrog would on a user's machine.
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            env["PYTHONPYCACHEPREFIX"] = str(self.root / "pycache")
-        with tempfile.TemporaryFile() as out:
-            started = time.perf_counter()
-            proc = subprocess.Popen(
-                [str(self.cli), "-f", str(stack), *args],
-                cwd=stack.parent,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                code = proc.wait(timeout=timeout)
-            except BaseException:
-                proc.kill()
-                proc.wait(timeout=5)
-                raise
-            elapsed = time.perf_counter() - started
-            out.seek(0)
-            text = out.read().decode(errors="replace")
-        return code, elapsed, text
+        env = bench_env(self.marker, self.pycache, self.root, COLUMNS="200", NO_COLOR="1")
+        return timed_cli(self.cli, stack, args, timeout, env)
 
     def cli_ok(self, stack: Path, *args: str, timeout: float = CLI_TIMEOUT) -> str:
         try:

@@ -43,6 +43,8 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from _leapfrog_cli import bench_env, timed_cli
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 APP = HERE / "apps" / "trivial.py"
@@ -228,38 +230,8 @@ class Workspace:
         return self.write_stack(f"mem{count}", services, network)
 
     def run_cli(self, stack: Path, *args: str, timeout: float) -> tuple[int, float, str]:
-        """Run `leapfrog -f STACK ARGS...`: (exit status, seconds from spawn to exit, output).
-
-        Output goes to a file, not a pipe, so the time is the command's own and never
-        waits on a pipe some child might keep open.
-        """
-        env = {**os.environ, "LEAPFROG_BENCH": self.marker}
-        env.pop("LEAPFROG_FILE", None)
-        if self.pycache == "warm":
-            # Compiled modules are kept here, not next to the sources; the warm-up round
-            # fills the cache, as any earlier run of leapfrog would on a user's machine.
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
-            env["PYTHONPYCACHEPREFIX"] = str(self.root / "pycache")
-        with tempfile.TemporaryFile() as out:
-            started = time.perf_counter()
-            proc = subprocess.Popen(
-                [str(self.cli), "-f", str(stack), *args],
-                cwd=stack.parent,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                code = proc.wait(timeout=timeout)
-            except BaseException:
-                proc.kill()
-                proc.wait(timeout=5)
-                raise
-            elapsed = time.perf_counter() - started
-            out.seek(0)
-            text = out.read().decode(errors="replace")
-        return code, elapsed, text
+        env = bench_env(self.marker, self.pycache, self.root)
+        return timed_cli(self.cli, stack, args, timeout, env)
 
     def cli_ok(self, stack: Path, *args: str, timeout: float = CLI_TIMEOUT) -> str:
         try:
