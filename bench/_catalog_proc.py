@@ -11,6 +11,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from _shared import BenchError, tail
+
 __all__ = ["BenchError", "ServerProcess"]
 
 READY = re.compile(r"http=([0-9.]+):(\d+)")
@@ -19,16 +21,11 @@ STOP_GRACE = 15.0  # the catalog writes a snapshot of its state when it stops
 IDLE_POLL = 0.05
 
 
-class BenchError(Exception):
-    """A phase could not be measured: the message says what went wrong."""
-
-
 def _tail(path: Path, lines: int = 12) -> str:
     try:
-        text = path.read_text(errors="replace")
+        return tail(path.read_text(errors="replace"), lines)
     except OSError:
         return ""
-    return "\n".join("  | " + line for line in text.rstrip().splitlines()[-lines:])
 
 
 class ServerProcess:

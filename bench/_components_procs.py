@@ -11,14 +11,12 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 from leapfrog.shared.procs import cmdline, process_start_time
 
-__all__ = ["kill_marked", "marked_processes", "no_interrupt", "tail"]
+__all__ = ["kill_marked", "marked_processes"]
 
 
 def marked_processes(marker: str, root: Path) -> list[int]:
@@ -51,20 +49,3 @@ def kill_marked(marker: str, root: Path, deadline: float = 5.0) -> list[str]:
     while marked_processes(marker, root) and time.monotonic() < end:
         time.sleep(0.05)
     return lines
-
-
-@contextlib.contextmanager
-def no_interrupt() -> Iterator[None]:
-    """Let cleanup finish even if Ctrl-C is pressed again (only in the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def tail(text: str, lines: int = 15) -> str:
-    return "\n".join("  | " + line for line in text.rstrip().splitlines()[-lines:])

@@ -9,7 +9,6 @@ into "until the init steps begin", "init steps" and "process start until healthy
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 import shutil
 import subprocess
@@ -21,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from _components_procs import kill_marked, marked_processes, no_interrupt, tail
-from _leapfrog_cli import bench_env, timed_cli
+from _components_procs import kill_marked, marked_processes
+from _shared import BenchError, bench_env, checked_up, cli_ok, no_interrupt, timed_cli
 
 __all__ = ["BenchError", "Stacks", "UpResult"]
 
@@ -32,10 +31,6 @@ CLI_TIMEOUT = 20.0
 
 # "  4.72s  kafka-1   healthy    1 broker, 0 topics"
 _PROGRESS = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s+(\S+)\s+([a-z-]+)\s+(.*?)\s*$")
-
-
-class BenchError(Exception):
-    """A round could not be measured: the message says what went wrong."""
 
 
 @dataclass(frozen=True)
@@ -112,30 +107,12 @@ class Stacks:
         return timed_cli(self.cli, stack, args, timeout, env)
 
     def cli_ok(self, stack: Path, *args: str, timeout: float = CLI_TIMEOUT) -> str:
-        try:
-            code, _, text = self.run_cli(stack, *args, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"`leapfrog {' '.join(args)}` took over {timeout:g}s") from None
-        if code != 0:
-            raise BenchError(f"`leapfrog {' '.join(args)}` exited {code}:\n{tail(text)}")
-        return text
+        return cli_ok(self.run_cli, stack, *args, timeout=timeout)
 
     def up(self, stack: Path, instances: int) -> UpResult:
         """One timed `up -d`, then a check that `status` agrees every instance is healthy.
         The caller brings the stack down."""
-        try:
-            code, elapsed, text = self.run_cli(stack, "up", "-d", timeout=UP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"`leapfrog up -d` took over {UP_TIMEOUT:g}s") from None
-        if code != 0:
-            raise BenchError(f"`leapfrog up -d` exited {code}:\n{tail(text)}")
-        status = json.loads(self.cli_ok(stack, "status", "--json"))
-        unhealthy = [i["name"] for i in status if i.get("state") != "healthy"]
-        if len(status) != instances or unhealthy:
-            raise BenchError(
-                f"`up -d` returned but {len(status)} instance(s) are known "
-                f"and these are not healthy: {', '.join(unhealthy) or 'none'}"
-            )
+        elapsed, text, _ = checked_up(self.run_cli, stack, instances, UP_TIMEOUT, CLI_TIMEOUT)
         return UpResult(elapsed, progress_stamps(text))
 
     def down(self, stack: Path) -> list[str]:

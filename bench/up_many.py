@@ -34,7 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,15 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from _leapfrog_cli import bench_env, timed_cli
+from _shared import (
+    BenchError,
+    bench_env,
+    checked_up,
+    cli_ok,
+    no_interrupt,
+    tail,
+    timed_cli,
+)
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -69,10 +77,6 @@ STOP_GRACE = 5.0  # baseline processes get SIGTERM, then SIGKILL after this
 SETTLE = 0.5  # pause after `up -d` before reading the supervisor's memory
 
 err = Console(stderr=True, highlight=False)
-
-
-class BenchError(Exception):
-    """A round could not be measured: the message says what went wrong."""
 
 
 # -- processes ----------------------------------------------------------------------------
@@ -132,19 +136,6 @@ def rss_mb(pid: int) -> tuple[float, float]:
         if key in ("VmRSS", "VmHWM"):
             fields[key] = int(value.split()[0]) / 1024  # kB
     return fields["VmRSS"], fields["VmHWM"]
-
-
-@contextlib.contextmanager
-def no_interrupt() -> Iterator[None]:
-    """Let cleanup finish even if Ctrl-C is pressed again (only in the main thread)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def http_ok(host: str, port: int, path: str = "/health", timeout: float = HTTP_TIMEOUT) -> bool:
@@ -234,13 +225,7 @@ class Workspace:
         return timed_cli(self.cli, stack, args, timeout, env)
 
     def cli_ok(self, stack: Path, *args: str, timeout: float = CLI_TIMEOUT) -> str:
-        try:
-            code, _, text = self.run_cli(stack, *args, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"`leapfrog {' '.join(args)}` took over {timeout:g}s") from None
-        if code != 0:
-            raise BenchError(f"`leapfrog {' '.join(args)}` exited {code}:\n{_tail(text)}")
-        return text
+        return cli_ok(self.run_cli, stack, *args, timeout=timeout)
 
     def supervisor_memory(self, stack: Path) -> tuple[int, float, float]:
         """(pid, VmRSS MiB, VmHWM MiB) of the stack's supervisor, whose pid is in state.json."""
@@ -291,29 +276,13 @@ def _cmdline(pid: int) -> str:
         return "?"
 
 
-def _tail(text: str, lines: int = 15) -> str:
-    return "\n".join("  | " + line for line in text.rstrip().splitlines()[-lines:])
-
-
 # -- the rounds ----------------------------------------------------------------------------
 
 
 def leapfrog_round(ws: Workspace, stack: Path, count: int) -> tuple[float, float, list[str]]:
     """One timed `up -d`: (seconds, supervisor VmRSS MiB, problems found at `down`)."""
     try:
-        try:
-            code, elapsed, text = ws.run_cli(stack, "up", "-d", timeout=UP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            raise BenchError(f"`leapfrog up -d` took over {UP_TIMEOUT:g}s") from None
-        if code != 0:
-            raise BenchError(f"`leapfrog up -d` exited {code}:\n{_tail(text)}")
-        instances = json.loads(ws.cli_ok(stack, "status", "--json"))
-        unhealthy = [i["name"] for i in instances if i.get("state") != "healthy"]
-        if len(instances) != count or unhealthy:
-            raise BenchError(
-                f"`up -d` returned but {len(instances)} instance(s) are known "
-                f"and these are not healthy: {', '.join(unhealthy) or 'none'}"
-            )
+        elapsed, _, instances = checked_up(ws.run_cli, stack, count, UP_TIMEOUT, CLI_TIMEOUT)
         silent = [i["name"] for i in instances if not http_ok(i["address"], i["port"])]
         if silent:
             raise BenchError(f"reported healthy but GET /health fails: {', '.join(silent)}")
@@ -416,7 +385,7 @@ def memory_round(ws: Workspace, units: int) -> dict[str, Any]:
                 f"`leapfrog up -d` ({units} units) took over {UP_TIMEOUT:g}s"
             ) from None
         if code != 0:
-            raise BenchError(f"`leapfrog up -d` ({units} units) exited {code}:\n{_tail(text)}")
+            raise BenchError(f"`leapfrog up -d` ({units} units) exited {code}:\n{tail(text)}")
         time.sleep(SETTLE)
         pid, rss, peak = ws.supervisor_memory(stack)
     finally:
@@ -461,7 +430,7 @@ def cli_start(ws: Workspace, stack: Path) -> float:
     """Seconds for `leapfrog --version`: the interpreter and the CLI's imports, no work."""
     code, elapsed, text = ws.run_cli(stack, "--version", timeout=CLI_TIMEOUT)
     if code != 0:
-        raise BenchError(f"`leapfrog --version` exited {code}:\n{_tail(text)}")
+        raise BenchError(f"`leapfrog --version` exited {code}:\n{tail(text)}")
     return elapsed
 
 

@@ -51,7 +51,7 @@ class FakeServer(Component[FakeOptions]):
     description = "a Python socket server"
 
     def install(self, options: FakeOptions, cache_dir: Path, progress: Progress) -> Installation:
-        raise NotImplementedError
+        return Installation("1", cache_dir)  # nothing to fetch: the program is inline
 
     def process(self, options: FakeOptions, installation: Installation, where: Instance) -> Process:
         argv = (sys.executable, "-c", options.program, *archive_flags(installation, "main"))
