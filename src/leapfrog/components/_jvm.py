@@ -38,6 +38,7 @@ __all__ = [
     "install_jvm_program",
     "java_version",
     "jvm_flags",
+    "properties_file",
     "with_archive_flags",
 ]
 
@@ -48,6 +49,12 @@ RETRY_FAILED_AFTER = 86_400.0
 """A failed training is not retried for a day: each retry would cost a whole start."""
 
 _EXTRA_PREFIX = "jvm-archive-"
+
+
+def properties_file(lines: Mapping[str, str]) -> str:
+    """A Java properties file that leapfrog rewrites before every start."""
+    header = "# Written by leapfrog before each start; edit the stack file instead.\n"
+    return header + "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
 def jvm_flags(heap: str) -> list[str]:

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
+from leapfrog.components._jvm import properties_file
 from leapfrog.components.base import ComponentOptions
 from leapfrog.shared.durations import parse_duration
 
@@ -118,8 +119,7 @@ def server_properties(
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
     }
-    header = "# Written by leapfrog before each start; edit the stack file instead.\n"
-    return header + "".join(f"{key}={value}\n" for key, value in lines.items())
+    return properties_file(lines)
 
 
 def log4j2_properties() -> str:

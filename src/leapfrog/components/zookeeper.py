@@ -14,7 +14,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from leapfrog.components._jvm import archive_flags, install_jvm_program, jvm_flags
+from leapfrog.components._jvm import (
+    archive_flags,
+    install_jvm_program,
+    jvm_flags,
+    properties_file,
+)
 from leapfrog.components._jvm_training import free_ports, run_for_training
 from leapfrog.components.base import (
     Component,
@@ -67,8 +72,7 @@ def zoo_cfg(options: ZooKeeperOptions, address: str, port: int, data_dir: Path) 
         "autopurge.snapRetainCount": "3",
         "autopurge.purgeInterval": "24",
     }
-    header = "# Written by leapfrog before each start; edit the stack file instead.\n"
-    return header + "".join(f"{key}={value}\n" for key, value in lines.items())
+    return properties_file(lines)
 
 
 def logback_xml() -> str:
