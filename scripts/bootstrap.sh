@@ -19,6 +19,7 @@ APT_NEEDS=(
   "dig dnsutils"
   "java openjdk-17-jre-headless"
   "mvn maven"
+  "wrk wrk"
 )
 missing=()
 for pair in "${APT_NEEDS[@]}"; do
