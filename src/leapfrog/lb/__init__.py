@@ -1,0 +1,1 @@
+"""The load balancer: configuration rendered from the catalog, validated and reloaded."""
