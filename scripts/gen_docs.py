@@ -280,6 +280,16 @@ services:
       retries: 3              # ...and call it unhealthy after 3 failures in a row
       start_interval: 50ms    # first probes while starting, 10% further apart each time
       start_timeout: 1m30s    # not healthy within 1m30s: it failed to start
+    version: 1.4.2            # LEAPFROG_VERSION; changing it rolls the instances
+    route:                    # through the load balancer (component lb) at 127.0.0.1:8080
+      path: /shop             # longest path prefix wins; `route: /shop` is the short form
+      host: shop.localhost    # and/or the Host header
+      strip_prefix: false     # true: the service sees / for /shop
+    drain: 2s                 # on stop: keep serving 2s after leaving the catalog
+    image: registry.example.com/shop-web:1.4.2   # Kubernetes only; unused locally
+    resources: {cpu: 250m, memory: 256Mi, cpu_limit: "1", memory_limit: 512Mi}
+    autoscale: {min: 2, max: 10, cpu_percent: 70}   # a HorizontalPodAutoscaler
+    allow_from: [worker]      # callers besides those that depend on web (NetworkPolicy)
 
   api:
     command: [python, -m, api, --host, "${HOST}", --port, "${PORT}"]   # list: no splitting
@@ -329,6 +339,13 @@ local:
   state_dir: .leapfrog        # run state, logs and data; relative to this file's directory
   addresses: 127.42.0.0/16    # instance addresses come from this loopback network
   app_user: leapfrog          # the user services run as when leapfrog runs as root
+
+kubernetes:                   # `leapfrog render --target kubernetes`, `leapfrog apply`
+  namespace: shop             # default: the stack's name
+  images: {consul: "hashicorp/consul:1.21"}   # replace a platform part's default image
+  storage_class: standard     # default: the cluster's default StorageClass
+  storage: {postgres: 20Gi}   # volume size per stateful part
+  write_secrets: false        # true writes generated passwords into rendered files
 """
 """The complete annotated example; the test checks that it loads and fits the schema."""
 

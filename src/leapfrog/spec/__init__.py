@@ -4,12 +4,16 @@ from leapfrog.spec.errors import Problem, SpecError, render
 from leapfrog.spec.loader import load_stack, parse_stack
 from leapfrog.spec.models import (
     NAME_PATTERN,
+    AutoscaleSpec,
     CatalogSettings,
     CheckSpec,
     DependsOn,
     Duration,
+    KubernetesSettings,
     LocalSettings,
+    ResourcesSpec,
     RestartSpec,
+    RouteSpec,
     ServiceSpec,
     StackSpec,
 )
@@ -18,13 +22,17 @@ from leapfrog.spec.stack import Stack
 
 __all__ = [
     "NAME_PATTERN",
+    "AutoscaleSpec",
     "CatalogSettings",
     "CheckSpec",
     "DependsOn",
     "Duration",
+    "KubernetesSettings",
     "LocalSettings",
     "Problem",
+    "ResourcesSpec",
     "RestartSpec",
+    "RouteSpec",
     "ServiceSpec",
     "SpecError",
     "Stack",

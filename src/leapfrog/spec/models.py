@@ -7,61 +7,38 @@ stack-file reference in docs/ is checked against it.
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 import shlex
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     field_validator,
     model_validator,
 )
 
-from leapfrog.shared.durations import format_duration, parse_duration
+from leapfrog.spec._base import Duration
+from leapfrog.spec._base import Model as _Model
+from leapfrog.spec._deploy import AutoscaleSpec, KubernetesSettings, ResourcesSpec, RouteSpec
 
 __all__ = [
     "NAME_PATTERN",
+    "AutoscaleSpec",
     "CheckSpec",
     "DependsOn",
     "Duration",
+    "KubernetesSettings",
     "LocalSettings",
+    "ResourcesSpec",
     "RestartSpec",
+    "RouteSpec",
     "ServiceSpec",
     "StackSpec",
 ]
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 _NAME = re.compile(NAME_PATTERN)
-
-
-def _duration(value: object) -> float:
-    # Overflow and inf/nan are not ValueErrors of parse_duration; without this an absurd
-    # number escaped validation as an OverflowError, or became an infinite/NaN backoff.
-    try:
-        seconds = parse_duration(value)
-    except OverflowError:
-        raise ValueError("expected a duration such as 500ms, 10s or 1m30s") from None
-    if not math.isfinite(seconds):
-        raise ValueError("expected a finite duration such as 500ms, 10s or 1m30s")
-    return seconds
-
-
-Duration = Annotated[
-    float,
-    BeforeValidator(_duration),
-    PlainSerializer(format_duration, return_type=str, when_used="json"),
-    Field(json_schema_extra={"type": "string", "examples": ["500ms", "10s", "1m30s"]}),
-]
-"""Seconds; written in the stack file as `500ms`, `10s`, `1m30s` or a bare number of seconds."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
 class CheckSpec(_Model):
@@ -249,6 +226,40 @@ class ServiceSpec(_Model):
     stop_grace_period: Duration = Field(
         10.0, description="Time an instance has to exit after stop_signal before it is killed."
     )
+    version: str | None = Field(
+        None,
+        description="Version of the service, handed to instances as LEAPFROG_VERSION (the SDK "
+        "puts it in the catalog's service meta); on Kubernetes the image tag when `image` has "
+        "none. Changing it rolls the instances.",
+        examples=["1.4.2"],
+    )
+    route: RouteSpec | None = Field(
+        None,
+        description="Route through the load balancer (component `lb`): a path prefix such as "
+        "/hello, or {path, host, strip_prefix}.",
+    )
+    drain: Duration = Field(
+        1.0,
+        description="On stop, how long an instance keeps serving after leaving the catalog, so "
+        "the load balancer stops picking it first (LEAPFROG_DRAIN for the SDK; preStop on "
+        "Kubernetes).",
+    )
+    image: str | None = Field(
+        None,
+        description="Container image for Kubernetes; required there, unused locally.",
+        examples=["registry.example.com/hello:1.4.2"],
+    )
+    resources: ResourcesSpec = Field(
+        default_factory=ResourcesSpec, description="CPU and memory per instance (Kubernetes)."
+    )
+    autoscale: AutoscaleSpec | None = Field(
+        None, description="Scale with CPU load between min and max instances (Kubernetes HPA)."
+    )
+    allow_from: list[str] = Field(
+        default_factory=list,
+        description="Other services allowed to call this one besides those that list it in "
+        "depends_on (NetworkPolicy on Kubernetes).",
+    )
 
     @field_validator("command", mode="before")
     @classmethod
@@ -325,6 +336,15 @@ class ServiceSpec(_Model):
         if value > 3600:
             raise ValueError("expected at most 1h")
         return value
+
+    @model_validator(mode="after")
+    def _drain_fits(self) -> ServiceSpec:
+        if self.drain >= self.stop_grace_period:
+            raise ValueError(
+                f"drain ({self.drain:g}s) must be shorter than stop_grace_period "
+                f"({self.stop_grace_period:g}s), or instances are killed while draining"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_needs_port(self) -> ServiceSpec:
@@ -438,6 +458,10 @@ class StackSpec(_Model):
     )
     local: LocalSettings = Field(
         default_factory=LocalSettings, description="Settings for running on this machine."
+    )
+    kubernetes: KubernetesSettings = Field(
+        default_factory=KubernetesSettings,
+        description="Settings for rendering and applying the stack to Kubernetes.",
     )
 
     @field_validator("name")

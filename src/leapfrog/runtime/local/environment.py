@@ -55,7 +55,10 @@ def instance_env(
         LEAPFROG_INSTANCE_INDEX=str(index),
         LEAPFROG_DATA_DIR=str(data_dir),
         HOST=address,
+        LEAPFROG_DRAIN=str(unit.service.drain),
     )
+    if unit.service.version is not None:
+        env["LEAPFROG_VERSION"] = unit.service.version
     if unit.service.port is not None:
         env["PORT"] = str(unit.service.port)
     return env
