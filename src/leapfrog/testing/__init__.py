@@ -4,10 +4,12 @@
 may run as the unprivileged app user) and drives the real `leapfrog` command on it.
 """
 
+from leapfrog.testing._catalog import CatalogProcess
 from leapfrog.testing._components import RunningComponent, run_component
 from leapfrog.testing._stackdir import CliResult, StackDir, run_cli, wait_until
 
 __all__ = [
+    "CatalogProcess",
     "CliResult",
     "RunningComponent",
     "StackDir",

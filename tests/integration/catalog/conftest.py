@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import http.server
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,44 +12,13 @@ from pathlib import Path
 import consul
 import pytest
 
+from leapfrog.testing import CatalogProcess as _CatalogProcess
+
 ROOT = Path(__file__).resolve().parents[3]
 READY = re.compile(r"catalog ready: http=([\d.]+):(\d+) dns=([\d.]+):(\d+)")
 
 
-class CatalogProcess:
-    """One `leapfrog catalog serve` subprocess over a data directory, restartable."""
-
-    def __init__(self, data_dir: Path, *extra: str) -> None:
-        self.data_dir = data_dir
-        self.extra = extra
-        self.proc: subprocess.Popen[str] | None = None
-        self.port = 0
-        self.dns_port = 0
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", "leapfrog", "catalog", "serve", "--http", "127.0.0.1:0"]
-        command += ["--dns", "127.0.0.1:0", "--data-dir", str(self.data_dir), "--node", "itest"]
-        self.proc = subprocess.Popen(
-            [*command, *self.extra],
-            stdout=subprocess.PIPE,
-            stderr=open(self.data_dir.parent / "catalog.log", "a"),  # noqa: SIM115
-            text=True,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        match = READY.search(line)
-        assert match, f"catalog did not start: {line!r}"
-        self.port, self.dns_port = int(match.group(2)), int(match.group(4))
-
-    def stop(self) -> int:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        code = self.proc.wait(timeout=15)
-        self.proc = None
-        return code
-
+class CatalogProcess(_CatalogProcess):
     def client(self, token: str | None = None) -> consul.Consul:
         return consul.Consul(host="127.0.0.1", port=self.port, token=token)
 
