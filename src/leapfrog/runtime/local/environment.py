@@ -59,6 +59,15 @@ def instance_env(
     )
     if unit.service.version is not None:
         env["LEAPFROG_VERSION"] = unit.service.version
+    route = unit.service.route
+    if route is not None:
+        # The SDK puts these in the catalog's service meta, where the load balancer's
+        # templates find them (route_path, route_host, route_strip_prefix).
+        if route.path is not None:
+            env["LEAPFROG_ROUTE_PATH"] = route.path
+        if route.host is not None:
+            env["LEAPFROG_ROUTE_HOST"] = route.host
+        env["LEAPFROG_ROUTE_STRIP_PREFIX"] = "true" if route.strip_prefix else "false"
     if unit.service.port is not None:
         env["PORT"] = str(unit.service.port)
     return env
