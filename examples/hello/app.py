@@ -1,48 +1,72 @@
-"""hello: answers "Hello world!" and its host name, as in the seed.
+"""hello: greets on GET /, and turns each POST /events into a Kafka record.
 
-Standard library only for now; the service SDK (leapfrog.service) will take over its
-registration, logging and metrics.
+POST /events answers 202 only after the broker acknowledged the record (acks=all), so an
+accepted event is never lost; a body that is not a valid event gets 400 saying why.
 """
 
-import http.server
+from __future__ import annotations
+
 import json
 import os
-import signal
 import socket
-import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-HOST, PORT = os.environ.get("HOST", "127.0.0.1"), int(os.environ.get("PORT", "8000"))
-INSTANCE = os.environ.get("LEAPFROG_INSTANCE", "hello")
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
 
+from leapfrog.service import AsyncProducer, KafkaSendError, Service
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        if self.path == "/health/hostname":
-            self._send(200, socket.gethostname() + "\n")
-        elif self.path == "/":
-            self._send(200, f"Hello world! from {INSTANCE} on {socket.gethostname()}\n")
-        else:
-            self._send(404, "Resource not found\n")
-
-    def _send(self, code: int, body: str) -> None:
-        data = body.encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, fmt: str, *args: object) -> None:
-        line = {"instance": INSTANCE, "client": self.client_address[0], "request": fmt % args}
-        print(json.dumps(line), flush=True)
+TOPIC = os.environ.get("EVENTS_TOPIC", "events")
+INSTANCE = os.environ.get("LEAPFROG_INSTANCE", socket.gethostname())
 
 
-def main() -> None:
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    server = http.server.ThreadingHTTPServer((HOST, PORT), Handler)
-    print(f"{INSTANCE} listening on http://{HOST}:{PORT}/", flush=True)
-    server.serve_forever()
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(min_length=1, max_length=100)
+    data: dict[str, object] = Field(default_factory=dict)
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=100)
 
+
+async def greet(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(f"Hello world! from {socket.gethostname()} ({INSTANCE})\n")
+
+
+async def post_event(request: Request) -> JSONResponse:
+    try:
+        event = Event.model_validate_json(await request.body())
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        ]
+        return JSONResponse({"error": "not a valid event", "problems": problems}, 400)
+    record = {**event.model_dump(), "accepted_at": time.time(), "accepted_by": INSTANCE}
+    producer: AsyncProducer = request.app.state.producer
+    try:
+        partition, offset = await producer.send(TOPIC, json.dumps(record).encode(), key=event.id)
+    except KafkaSendError as exc:
+        service.logger.error("event not accepted", extra={"event_id": event.id, "why": str(exc)})
+        return JSONResponse({"error": f"not accepted, try again: {exc}"}, 503)
+    return JSONResponse({"id": event.id, "partition": partition, "offset": offset}, 202)
+
+
+@asynccontextmanager
+async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    app.state.producer = AsyncProducer()
+    yield
+    app.state.producer.close()
+
+
+app = Starlette(
+    routes=[Route("/", greet), Route("/events", post_event, methods=["POST"])],
+    lifespan=lifespan,
+)
+service = Service(app, "hello", check="http")
 
 if __name__ == "__main__":
-    main()
+    service.run()

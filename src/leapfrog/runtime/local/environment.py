@@ -4,6 +4,7 @@ leapfrog tells it about itself, and where its dependencies are."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from leapfrog.plan import Plan, Unit
@@ -56,6 +57,8 @@ def instance_env(
         LEAPFROG_DATA_DIR=str(data_dir),
         HOST=address,
         LEAPFROG_DRAIN=str(unit.service.drain),
+        # The interpreter leapfrog runs on has the SDK: `command: ${LEAPFROG_PYTHON} app.py`.
+        LEAPFROG_PYTHON=sys.executable,
     )
     if unit.service.version is not None:
         env["LEAPFROG_VERSION"] = unit.service.version

@@ -1,0 +1,96 @@
+"""The few Consul HTTP API calls the SDK makes, async over httpx. Only the documented
+Consul API is used, so the SDK works against leapfrog's catalog and a real Consul alike."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+__all__ = ["ConsulAgent", "ConsulError"]
+
+
+class ConsulError(Exception):
+    """The catalog answered with an error, or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class ConsulAgent:
+    """Agent endpoints of one catalog; `transport` lets tests plug in their own."""
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 5.0,
+    ) -> None:
+        headers = {"X-Consul-Token": token} if token else {}
+        self._http = httpx.AsyncClient(
+            base_url=url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def _call(
+        self, method: str, path: str, *, json: Any = None, params: Any = None, timeout: Any = None
+    ) -> httpx.Response:
+        try:
+            kwargs: dict[str, Any] = {"json": json, "params": params}
+            if timeout is not None:
+                kwargs["timeout"] = timeout
+            response = await self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise ConsulError(f"catalog unreachable at {self._http.base_url}: {exc!r}") from None
+        return response
+
+    async def _ok(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        response = await self._call(method, path, **kwargs)
+        if response.status_code >= 300:
+            text = response.text.strip()[:300]
+            raise ConsulError(
+                f"{method} {path}: {response.status_code} {text}", response.status_code
+            )
+        return response
+
+    async def register(self, definition: dict[str, Any]) -> None:
+        await self._ok("PUT", "/v1/agent/service/register", json=definition)
+
+    async def deregister(self, service_id: str) -> None:
+        await self._ok("PUT", f"/v1/agent/service/deregister/{service_id}")
+
+    async def is_registered(self, service_id: str) -> bool:
+        response = await self._call("GET", f"/v1/agent/service/{service_id}")
+        if response.status_code == 404:
+            return False
+        if response.status_code >= 300:
+            raise ConsulError(f"agent service {service_id}: {response.status_code}")
+        return True
+
+    async def update_ttl(self, check_id: str, status: str, output: str) -> None:
+        await self._ok(
+            "PUT", f"/v1/agent/check/update/{check_id}", json={"Status": status, "Output": output}
+        )
+
+    async def healthy(
+        self, service: str, *, index: int = 0, wait: float = 60.0, tag: str | None = None
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Passing instances of `service`; with `index`, a blocking query that returns when
+        the result changes or `wait` elapses. Returns (X-Consul-Index, entries)."""
+        params: dict[str, Any] = {"passing": "1"}
+        if index:
+            params["index"] = str(index)
+            params["wait"] = f"{int(wait * 1000)}ms"
+        if tag:
+            params["tag"] = tag
+        response = await self._ok(
+            "GET", f"/v1/health/service/{service}", params=params, timeout=wait + 10
+        )
+        new_index = int(response.headers.get("X-Consul-Index", "0") or 0)
+        entries: list[dict[str, Any]] = response.json() or []
+        return new_index, entries
