@@ -14,8 +14,10 @@ renderer and the backup engines never special-case a component:
    (topics, databases, roles) - idempotent, so it runs again on every start.
 5. `connection_env` - what services that use the component receive in their
    environment (`KAFKA_BOOTSTRAP_SERVERS`, `DATABASE_URL`, ...).
-6. `render_kubernetes` and `backup` - later steps; a component that does not do them
-   yet says so with `NotSupported`.
+6. `render_kubernetes` - the same component as Kubernetes objects (official image,
+   StatefulSet, Services) and the env services get there (`leapfrog.components.kube`).
+7. `backup` - a later step; a component that does not do it yet says so with
+   `NotSupported`.
 
 Stop is the runtime's: the stop signal and grace period given by `process`.
 """
@@ -29,6 +31,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
+
+from leapfrog.components.kube import KubeContext, KubeRender
 
 __all__ = [
     "Component",
@@ -155,7 +159,8 @@ class Component(ABC, Generic[OptionsT]):
         only by the explicit `leapfrog secrets` command, never in logs or status."""
         return {}
 
-    def render_kubernetes(self, options: OptionsT) -> list[dict[str, Any]]:
+    def render_kubernetes(self, options: OptionsT, kube: KubeContext) -> KubeRender:
+        """Manifests of the component in `kube.namespace`, and the env services get."""
         raise NotSupported(f"{self.kind} cannot be rendered to Kubernetes yet")
 
     def backup(self, options: OptionsT, where: Instance, target: Path) -> None:

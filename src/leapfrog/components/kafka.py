@@ -22,6 +22,7 @@ from leapfrog.components._kafka_config import (
     server_properties,
 )
 from leapfrog.components.base import Component, Health, Installation, Instance, Process, Progress
+from leapfrog.components.kube import KubeContext, KubeRender
 
 __all__ = ["Kafka", "KafkaOptions", "TopicOptions"]
 
@@ -124,6 +125,11 @@ class Kafka(Component[KafkaOptions]):
 
     def connection_env(self, options: KafkaOptions, where: Instance) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": _bootstrap(where)}
+
+    def render_kubernetes(self, options: KafkaOptions, kube: KubeContext) -> KubeRender:
+        from leapfrog.components._kafka_kube import render_kafka
+
+        return render_kafka(options, kube)
 
 
 def existing_cluster_id(data_dir: Path) -> str | None:

@@ -29,6 +29,7 @@ from leapfrog.components.base import (
     Process,
     Progress,
 )
+from leapfrog.components.kube import KubeContext, KubeRender
 
 __all__ = ["Postgres", "PostgresOptions"]
 
@@ -103,6 +104,11 @@ class Postgres(Component[PostgresOptions]):
         if options.message_db:
             roles.append(MESSAGE_STORE)
         return {role: password(where, role) for role in roles}
+
+    def render_kubernetes(self, options: PostgresOptions, kube: KubeContext) -> KubeRender:
+        from leapfrog.components._postgres_kube import render_postgres
+
+        return render_postgres(options, kube)
 
     @staticmethod
     def _url(where: Instance, role: str, database: str) -> str:

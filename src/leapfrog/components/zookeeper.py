@@ -30,6 +30,7 @@ from leapfrog.components.base import (
     Process,
     Progress,
 )
+from leapfrog.components.kube import KubeContext, KubeRender
 
 __all__ = ["ZooKeeper", "ZooKeeperOptions", "four_letter_word"]
 
@@ -160,6 +161,12 @@ class ZooKeeper(Component[ZooKeeperOptions]):
 
     def connection_env(self, options: ZooKeeperOptions, where: Instance) -> dict[str, str]:
         return {"ZOOKEEPER_CONNECT": f"{where.address}:{where.port}"}
+
+    def render_kubernetes(self, options: ZooKeeperOptions, kube: KubeContext) -> KubeRender:
+        from leapfrog.components._zookeeper_kube import render_zookeeper
+
+        config = zoo_cfg(options, "0.0.0.0", options.port, Path("/data"))
+        return render_zookeeper(options, kube, config, logback_xml())
 
 
 def training_options(options: ZooKeeperOptions) -> ZooKeeperOptions:

@@ -11,6 +11,7 @@ import pytest
 
 from leapfrog.components import _MODULES, component
 from leapfrog.components.base import NotSupported
+from leapfrog.components.kube import KubeContext
 from leapfrog.shared.cache import cache_dir
 from leapfrog.testing import run_component
 
@@ -44,8 +45,8 @@ def test_component_contract(kind: str, base_dir: Path) -> None:
         running.start()
         assert running.health().ok
     try:
-        rendered = comp.render_kubernetes(options)
+        rendered = comp.render_kubernetes(options, KubeContext(namespace="ns", stack="s"))
     except NotSupported as exc:
         assert kind in str(exc)
     else:
-        assert isinstance(rendered, list)
+        assert rendered.objects and rendered.env

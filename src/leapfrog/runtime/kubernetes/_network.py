@@ -1,0 +1,103 @@
+"""NetworkPolicies: nothing reaches a pod of the stack unless the stack file says so.
+
+* the namespace denies all ingress by default;
+* a platform part (catalog, kafka, postgres, ...) accepts the stack's own pods;
+* a service accepts its declared callers (services that depend on it, and `allow_from`),
+  the catalog (its health checks) and the load balancer, and may itself reach only DNS,
+  the platform parts and the services it depends on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from leapfrog.components import kube as k
+from leapfrog.spec import StackSpec
+
+__all__ = ["render_network"]
+
+_DNS = [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}]
+
+
+def _policy(kube: k.KubeContext, name: str, app: str, spec: dict[str, Any]) -> k.Manifest:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": kube.meta(name, "network", app=app),
+        "spec": spec,
+    }
+
+
+def _pods(kube: k.KubeContext, *names: str) -> list[dict[str, Any]]:
+    return [{"podSelector": {"matchLabels": kube.selector(n)}} for n in names]
+
+
+def render_network(
+    spec: StackSpec, kube: k.KubeContext, platform: Mapping[str, Mapping[str, int]]
+) -> list[k.Manifest]:
+    """`platform`: each platform part present (catalog, kafka, ...) with its ports."""
+    stack_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": kube.stack}}}
+    objects = [
+        _policy(
+            kube,
+            "default-deny",
+            "default-deny",
+            {"podSelector": {}, "policyTypes": ["Ingress"]},
+        )
+    ]
+    for part in platform:
+        if part == "lb":
+            continue  # the load balancer's own policy lets everyone in: it is the way in
+        objects.append(
+            _policy(
+                kube,
+                f"{part}-ingress",
+                part,
+                {
+                    "podSelector": {"matchLabels": kube.selector(part)},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{"from": [stack_pods]}],
+                },
+            )
+        )
+    objects += [_service_policy(name, spec, kube, platform) for name in spec.services]
+    return objects
+
+
+def _service_policy(
+    name: str, spec: StackSpec, kube: k.KubeContext, platform: Mapping[str, Mapping[str, int]]
+) -> k.Manifest:
+    service = spec.services[name]
+    callers = [n for n, s in spec.services.items() if name in s.depends_on and n != name]
+    callers += [n for n in service.allow_from if n in spec.services and n not in callers]
+    sources = _pods(kube, *callers, *(p for p in ("catalog", "lb") if p in platform))
+    ingress: list[dict[str, Any]] = []
+    if sources and service.port is not None:
+        ingress.append({"from": sources, "ports": [{"protocol": "TCP", "port": service.port}]})
+    egress: list[dict[str, Any]] = [{"ports": _DNS}]
+    for part, ports in platform.items():
+        if part == "lb":
+            continue
+        wanted = [{"protocol": "TCP", "port": p} for p in ports.values()]
+        egress.append({"to": _pods(kube, part), "ports": wanted})
+    for target in service.depends_on:
+        dependency = spec.services.get(target)
+        if dependency is not None and dependency.port is not None:
+            egress.append(
+                {
+                    "to": _pods(kube, target),
+                    "ports": [{"protocol": "TCP", "port": dependency.port}],
+                }
+            )
+    return _policy(
+        kube,
+        name,
+        name,
+        {
+            "podSelector": {"matchLabels": kube.selector(name)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": ingress,
+            "egress": egress,
+        },
+    )

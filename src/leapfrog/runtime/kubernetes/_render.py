@@ -1,0 +1,137 @@
+"""The whole stack as Kubernetes objects: namespace, catalog (Consul), each component
+through its own `render_kubernetes` step, the load balancer, the services and their
+NetworkPolicies; plus the generated Secrets that `apply` creates when absent."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from leapfrog import __version__
+from leapfrog.components import component
+from leapfrog.components import kube as k
+from leapfrog.components.base import NotSupported
+from leapfrog.runtime.kubernetes._consul import render_catalog
+from leapfrog.runtime.kubernetes._network import render_network
+from leapfrog.runtime.kubernetes._refuse import refused
+from leapfrog.runtime.kubernetes._secrets import secret_manifest
+from leapfrog.runtime.kubernetes._service import render_service
+from leapfrog.shared.errors import LeapfrogError
+from leapfrog.spec import SpecError, Stack
+
+__all__ = ["Rendered", "kube_context", "render_stack"]
+
+ORDER = (
+    "Namespace",
+    "ServiceAccount",
+    "Secret",
+    "ConfigMap",
+    "Service",
+    "StatefulSet",
+    "Deployment",
+    "Job",
+    "PodDisruptionBudget",
+    "HorizontalPodAutoscaler",
+    "NetworkPolicy",
+)
+"""Apply order: what an object refers to exists before it."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    namespace: str
+    objects: list[k.Manifest]
+    """Everything to apply, in apply order; Secrets only when the stack writes them."""
+    secrets: list[k.KubeSecret] = field(default_factory=list)
+    """Generated Secrets `apply` creates when absent (not in `objects`)."""
+    parts: dict[str, list[k.Manifest]] = field(default_factory=dict)
+    """The same objects by part (namespace, catalog, kafka, <service>...), for `-o DIR`."""
+
+
+def kube_context(stack: Stack) -> k.KubeContext:
+    settings = stack.spec.kubernetes
+    return k.KubeContext(
+        namespace=settings.namespace or stack.name,
+        stack=stack.name,
+        images=settings.images,
+        storage_class=settings.storage_class,
+        storage=settings.storage,
+        leapfrog_version=__version__,
+    )
+
+
+def render_stack(stack: Stack, lb: Any = None) -> Rendered:
+    """Raises SpecError naming each stack-file field that has no meaning on Kubernetes."""
+    problems = refused(stack)
+    if problems:
+        raise SpecError(problems, _source(stack))
+    spec = stack.spec
+    kube = kube_context(stack)
+    parts: dict[str, list[k.Manifest]] = {"namespace": [_namespace(kube)]}
+    secrets: list[k.KubeSecret] = []
+    platform_env: list[dict[str, Any]] = []
+    ports: dict[str, Mapping[str, int]] = {}
+    pieces: list[tuple[str, k.KubeRender]] = []
+    if spec.catalog.enabled:
+        pieces.append(("catalog", render_catalog(spec.catalog, kube)))
+    for kind, raw in spec.components.items():
+        if kind == "lb" and lb is not None:
+            pieces.append((kind, lb(raw, kube)))
+            continue
+        comp = component(kind)
+        try:
+            pieces.append((kind, comp.render_kubernetes(comp.options(raw), kube)))
+        except NotSupported as exc:
+            raise LeapfrogError(
+                f"components.{kind}: {exc}", hint=f"remove `{kind}` to render this stack"
+            ) from None
+    for part, piece in pieces:
+        parts[part] = list(piece.objects)
+        secrets += piece.secrets
+        platform_env += piece.env
+        ports[part] = piece.ports
+    for name, service in spec.services.items():
+        parts[name] = render_service(name, service, kube, platform_env)
+    parts["network"] = render_network(spec, kube, ports)
+    if spec.kubernetes.write_secrets:
+        parts["secrets"] = [secret_manifest(s, kube) for s in secrets]
+    objects = sorted(
+        (o for objs in parts.values() for o in objs), key=lambda o: ORDER.index(o["kind"])
+    )
+    _unique(objects)
+    return Rendered(kube.namespace, objects, secrets, parts)
+
+
+def _namespace(kube: k.KubeContext) -> k.Manifest:
+    meta = kube.meta(kube.namespace, "namespace")
+    del meta["namespace"]
+    # Pod Security admission enforces "restricted" on every pod of the namespace.
+    meta["labels"].update(
+        {
+            "pod-security.kubernetes.io/enforce": "restricted",
+            "pod-security.kubernetes.io/warn": "restricted",
+        }
+    )
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def _unique(objects: list[k.Manifest]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for obj in objects:
+        key = (obj["kind"], obj["metadata"]["name"])
+        if key in seen:
+            name = obj["metadata"]["name"]
+            raise LeapfrogError(
+                f"two {obj['kind']} objects would be named `{name}`: a service's name "
+                "collides with an object of the platform",
+                hint=f"rename the service `{name.split('-')[0]}...` (services.<name>)",
+            )
+        seen.add(key)
+
+
+def _source(stack: Stack) -> str | None:
+    try:
+        return stack.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None

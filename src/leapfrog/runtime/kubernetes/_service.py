@@ -1,0 +1,198 @@
+"""One of the team's services on Kubernetes: a Deployment rolling one new pod at a time
+with none unavailable, its Service, a PodDisruptionBudget, an HPA when it autoscales,
+and a ServiceAccount of its own (the NetworkPolicy is in `_network`)."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from leapfrog.components import kube as k
+from leapfrog.spec import CheckSpec, ServiceSpec
+
+__all__ = ["container_image", "kube_text", "render_service"]
+
+_VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def kube_text(text: str) -> str:
+    """`${VAR}` as written in the stack file becomes Kubernetes' `$(VAR)`; `$$` stays an
+    escaped `$` in both."""
+    return _VAR.sub(lambda m: "$$" if m.group(0) == "$$" else f"$({m.group(1)})", text)
+
+
+def container_image(service: ServiceSpec) -> str:
+    """`image`, tagged with `version` when it names no tag or digest of its own."""
+    image = service.image or ""
+    last = image.rsplit("/", 1)[-1]
+    if service.version and ":" not in last and "@" not in last:
+        return f"{image}:{service.version}"
+    return image
+
+
+def _seconds(value: float) -> int:
+    return max(1, math.ceil(value))
+
+
+def _probe(check: CheckSpec, port: int | None) -> dict[str, Any]:
+    if check.kind == "http":
+        return {"httpGet": {"path": check.http, "port": port}}
+    if check.kind == "tcp":
+        return {"tcpSocket": {"port": port}}
+    return {"exec": {"command": [kube_text(a) for a in check.exec or []]}}
+
+
+def _probes(service: ServiceSpec) -> dict[str, Any]:
+    check = service.check
+    if check is None:
+        return {}
+    action = _probe(check, service.port)
+    timing = {"timeoutSeconds": _seconds(check.timeout), "periodSeconds": _seconds(check.interval)}
+    start_period = 1
+    return {
+        "readinessProbe": {**action, **timing, "failureThreshold": check.retries},
+        "livenessProbe": {**action, **timing, "failureThreshold": check.retries + 3},
+        "startupProbe": {
+            **action,
+            "timeoutSeconds": timing["timeoutSeconds"],
+            "periodSeconds": start_period,
+            "failureThreshold": max(1, math.ceil(check.start_timeout / start_period)),
+        },
+    }
+
+
+def _env(
+    name: str, service: ServiceSpec, kube: k.KubeContext, platform: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    def field(path: str) -> dict[str, Any]:
+        return {"valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+    env: list[dict[str, Any]] = [
+        {"name": "LEAPFROG_STACK", "value": kube.stack},
+        {"name": "LEAPFROG_SERVICE", "value": name},
+        {"name": "LEAPFROG_INSTANCE", **field("metadata.name")},
+        {"name": "POD_IP", **field("status.podIP")},
+        {"name": "HOST", "value": "0.0.0.0"},
+        {"name": "LEAPFROG_DRAIN", "value": str(service.drain)},
+        {"name": "LEAPFROG_DATA_DIR", "value": "/data"},
+    ]
+    if service.port is not None:
+        env.append({"name": "PORT", "value": str(service.port)})
+    if service.version is not None:
+        env.append({"name": "LEAPFROG_VERSION", "value": service.version})
+    route = service.route
+    if route is not None:
+        if route.path is not None:
+            env.append({"name": "LEAPFROG_ROUTE_PATH", "value": route.path})
+        if route.host is not None:
+            env.append({"name": "LEAPFROG_ROUTE_HOST", "value": route.host})
+        strip = "true" if route.strip_prefix else "false"
+        env.append({"name": "LEAPFROG_ROUTE_STRIP_PREFIX", "value": strip})
+    env += platform
+    # The stack file's own env comes last and wins, as locally.
+    own = [{"name": key, "value": kube_text(value)} for key, value in service.env.items()]
+    return [e for e in env if e["name"] not in service.env] + own
+
+
+def _pod(
+    name: str, service: ServiceSpec, kube: k.KubeContext, platform: list[dict[str, Any]]
+) -> dict[str, Any]:
+    res = service.resources
+    container: dict[str, Any] = {
+        "name": name,
+        "image": container_image(service),
+        "command": [kube_text(a) for a in service.command],
+        "env": _env(name, service, kube, platform),
+        "securityContext": k.container_security(),
+        "resources": k.resources(res.cpu, res.memory, res.cpu_limit, res.memory_limit),
+        "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "data", "mountPath": "/data"},
+        ],
+        **_probes(service),
+    }
+    if service.port is not None:
+        container["ports"] = [{"name": "http", "containerPort": service.port}]
+    if service.drain > 0:
+        # Keep serving while the catalog and the load balancer forget this pod; the native
+        # sleep action needs no `sleep` binary in the image.
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": _seconds(service.drain)}}}
+    return {
+        "serviceAccountName": name,
+        "automountServiceAccountToken": False,
+        "securityContext": k.pod_security(10001),
+        "terminationGracePeriodSeconds": _seconds(service.stop_grace_period),
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "data", "emptyDir": {}}],
+    }
+
+
+def render_service(
+    name: str, service: ServiceSpec, kube: k.KubeContext, platform: list[dict[str, Any]]
+) -> list[k.Manifest]:
+    labels = kube.labels(name, "service", service.version)
+    deployment: k.Manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": kube.meta(name, "service", service.version),
+        "spec": {
+            "selector": {"matchLabels": kube.selector(name)},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "revisionHistoryLimit": 5,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": _pod(name, service, kube, platform),
+            },
+        },
+    }
+    if service.autoscale is None:
+        # With an HPA, the HPA owns the replica count: apply must not reset it.
+        deployment["spec"]["replicas"] = service.replicas
+    objects = [
+        {
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": kube.meta(name, "service"),
+            "automountServiceAccountToken": False,
+        },
+        deployment,
+        {
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": kube.meta(name, "service"),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": kube.selector(name)}},
+        },
+    ]
+    if service.port is not None:
+        objects.append(k.service(kube, name, name, "service", {"http": service.port}))
+    if service.autoscale is not None:
+        objects.append(_autoscaler(name, service, kube))
+    return objects
+
+
+def _autoscaler(name: str, service: ServiceSpec, kube: k.KubeContext) -> k.Manifest:
+    scale = service.autoscale
+    assert scale is not None
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": kube.meta(name, "service"),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "minReplicas": scale.min,
+            "maxReplicas": scale.max,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": scale.cpu_percent},
+                    },
+                }
+            ],
+        },
+    }
