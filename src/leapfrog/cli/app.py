@@ -15,6 +15,7 @@ from leapfrog.cli import views
 from leapfrog.cli.catalog import catalog
 from leapfrog.cli.foreground import foreground_view
 from leapfrog.cli.install import installer
+from leapfrog.cli.lb import lb
 from leapfrog.cli.logs import follow_logs, show_logs
 from leapfrog.cli.options import (
     DURATION,
@@ -26,6 +27,7 @@ from leapfrog.cli.options import (
     state_paths,
 )
 from leapfrog.cli.secrets import secrets
+from leapfrog.cli.template import template
 from leapfrog.runtime import local
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.spec import Stack, json_schema
@@ -240,6 +242,8 @@ def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> No
 cli.add_command(status_cmd, name="ps")
 cli.add_command(secrets)
 cli.add_command(catalog)
+cli.add_command(lb)
+cli.add_command(template)
 
 
 @cli.command()

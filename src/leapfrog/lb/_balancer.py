@@ -1,0 +1,219 @@
+"""`leapfrog lb run`: the catalog rendered into HAProxy's (or nginx's) configuration,
+checked, written atomically and made live; the proxy runs as this process's child.
+
+A rendered configuration that fails the proxy's own check is reported and never used:
+the last good one keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from leapfrog.lb._accesslog import HAPROXY_LOG_FORMAT, AccessLog
+from leapfrog.lb._client import CatalogClient
+from leapfrog.lb._engine import Engine
+from leapfrog.lb._haproxy import HAProxy
+from leapfrog.lb._haproxy_cfg import runtime_commands
+from leapfrog.lb._nginx import Nginx
+from leapfrog.lb._template import Rendered, Template
+from leapfrog.lb._wait import Wait, quiesce
+from leapfrog.lb._watch import Watcher
+from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.files import atomic_write_text
+
+__all__ = ["BalancerSettings", "run_balancer"]
+
+log = logging.getLogger("leapfrog.lb")
+
+Sink = Callable[[dict[str, Any]], None]
+
+# How long the first render may wait for the catalog before the proxy starts anyway
+# (with empty backends), so the entry point is up even while the catalog is not.
+FIRST_RENDER_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class BalancerSettings:
+    engine: str
+    listen: str
+    stats: str
+    wait: Wait
+    data_dir: Path
+    binary: str
+    template: Path | None = None
+    slots: int = 4
+    stop_grace: float = 25.0
+
+
+def stdout_sink(event: dict[str, Any]) -> None:
+    """One JSON line per event on stdout, which the supervisor keeps as this unit's log."""
+    stamped = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), **event}
+    sys.stdout.write(json.dumps(stamped, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+def _engine(settings: BalancerSettings, run_dir: Path) -> Engine:
+    if settings.engine == "haproxy":
+        return HAProxy(settings.binary, run_dir)
+    if settings.engine == "nginx":
+        return Nginx(settings.binary, run_dir, settings.stats)
+    raise LeapfrogError(f"unknown engine {settings.engine!r}", hint="use haproxy or nginx")
+
+
+class Balancer:
+    def __init__(self, settings: BalancerSettings, sink: Sink) -> None:
+        self.settings = settings
+        self.sink = sink
+        run_dir = settings.data_dir / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = _engine(settings, run_dir)
+        ext = "cfg" if settings.engine == "haproxy" else "conf"
+        self.config = settings.data_dir / f"{settings.engine}.{ext}"
+        self.candidate = settings.data_dir / f"{settings.engine}.new.{ext}"
+        context = {
+            "lb": {
+                "listen": settings.listen,
+                "stats": settings.stats,
+                "run_dir": str(run_dir),
+                "admin_socket": str(run_dir / "admin.sock"),
+                "log_socket": str(run_dir / "log.sock"),
+                "haproxy_log_format": HAPROXY_LOG_FORMAT,
+                "engine": settings.engine,
+                "user": "root" if os.geteuid() == 0 else "",
+            }
+        }
+        self.template = Template(settings.template or self.engine.template, context, settings.slots)
+        self.access = AccessLog(run_dir / "log.sock", sink)
+        self.live: str | None = None
+
+    def _check(self, text: str) -> str | None:
+        atomic_write_text(self.candidate, text)
+        return self.engine.validate(self.candidate)
+
+    async def _first(self, watcher: Watcher) -> Rendered:
+        deadline = time.monotonic() + FIRST_RENDER_WAIT
+        while True:
+            rendered = self.template.render(watcher)
+            watcher.check()
+            left = deadline - time.monotonic()
+            if rendered.complete or left <= 0:
+                return rendered
+            watcher.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(watcher.changed.wait(), timeout=left)
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        watcher = Watcher(CatalogClient())
+        await self.access.start()
+        try:
+            rendered = await self._first(watcher)
+            problem = await asyncio.to_thread(self._check, rendered.text)
+            if problem:
+                raise LeapfrogError(
+                    f"the rendered {self.engine.name} configuration is invalid:\n{problem}",
+                    hint=f"fix the template {self.template.source}",
+                )
+            self.candidate.replace(self.config)
+            await self.engine.start(self.config)
+            self.live = rendered.text
+            self.sink(
+                {
+                    "level": "info",
+                    "kind": "lb.started",
+                    "engine": self.engine.name,
+                    "message": f"{self.engine.name} serving {self.settings.listen}",
+                }
+            )
+            await self._follow(watcher, rendered, stopping)
+        finally:
+            await self.engine.stop(self.settings.stop_grace)
+            self.access.close()
+            await watcher.close()
+
+    async def _follow(self, watcher: Watcher, rendered: Rendered, stopping: asyncio.Event) -> None:
+        stop_task = asyncio.create_task(stopping.wait())
+        while not stopping.is_set():
+            if rendered.complete:
+                watcher.retain(set(rendered.deps))
+            change = asyncio.create_task(watcher.changed.wait())
+            await asyncio.wait({change, stop_task}, return_when=asyncio.FIRST_COMPLETED)
+            change.cancel()
+            if stopping.is_set():
+                break
+            if self.engine.exited() is not None:
+                raise LeapfrogError(
+                    f"{self.engine.name} exited with {self.engine.exited()}",
+                    hint="its messages are in this instance's log",
+                )
+            seen = time.time()
+            watcher.changed.clear()
+            if rendered.complete:
+                await quiesce(watcher.changed, self.settings.wait)
+            try:
+                rendered = self.template.render(watcher)
+            except LeapfrogError as exc:
+                self.sink({"level": "error", "kind": "lb.render_failed", "message": str(exc)})
+                continue
+            watcher.check()
+            if rendered.complete and rendered.text != self.live:
+                await self._apply(rendered.text, seen)
+
+    async def _apply(self, text: str, seen: float) -> None:
+        assert self.live is not None
+        started = time.time()
+        runtime = self.engine.name == "haproxy" and runtime_commands(self.live, text) is not None
+        if not runtime:
+            problem = await asyncio.to_thread(self._check, text)
+            if problem:
+                self.sink(
+                    {
+                        "level": "error",
+                        "kind": "lb.invalid_config",
+                        "message": f"rendered configuration rejected, the last good one "
+                        f"keeps serving: {problem}",
+                    }
+                )
+                return
+            self.candidate.replace(self.config)
+        else:
+            atomic_write_text(self.config, text)
+        try:
+            how = await self.engine.apply(self.live, text, self.config)
+        except LeapfrogError as exc:
+            self.sink({"level": "error", "kind": "lb.apply_failed", "message": str(exc)})
+            return
+        self.live = text
+        done = time.time()
+        self.sink(
+            {
+                "level": "info",
+                "kind": "lb.applied",
+                "how": how,
+                "changed_at": seen,
+                "live_at": done,
+                "apply_ms": round((done - started) * 1000, 2),
+                "message": f"backends updated by {how} in "
+                f"{(done - seen) * 1000:.0f} ms after the change",
+            }
+        )
+
+
+async def run_balancer(settings: BalancerSettings, sink: Sink = stdout_sink) -> None:
+    """Serve until SIGTERM or SIGINT, then stop the proxy gracefully."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await Balancer(settings, sink).run(stopping)

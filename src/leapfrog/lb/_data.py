@@ -1,0 +1,118 @@
+"""What templates see: catalog answers turned into small, sorted, attribute-friendly records."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "KeyPair",
+    "ServiceInstance",
+    "ServiceName",
+    "instances",
+    "key_pairs",
+    "key_value",
+    "service_names",
+]
+
+
+@dataclass(frozen=True)
+class ServiceName:
+    name: str
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ServiceInstance:
+    id: str
+    name: str
+    address: str
+    port: int
+    node: str = ""
+    tags: tuple[str, ...] = ()
+    meta: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
+    status: str = "passing"
+    """passing, warning or critical: the worst of its checks (node and service)."""
+
+    @property
+    def route_path(self) -> str:
+        return self.meta.get("route_path", "")
+
+    @property
+    def route_host(self) -> str:
+        return self.meta.get("route_host", "")
+
+    @property
+    def strip_prefix(self) -> bool:
+        return self.meta.get("route_strip_prefix", "").lower() == "true"
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    path: str
+    """The whole key, `app/config/limit`."""
+    key: str
+    """Relative to the prefix asked for, `limit`."""
+    value: str
+
+
+_RANK = {"passing": 0, "warning": 1, "critical": 2, "maintenance": 3}
+
+
+def service_names(data: Any) -> list[ServiceName]:
+    """/v1/catalog/services: {name: [tags]}."""
+    if not isinstance(data, dict):
+        return []
+    return [ServiceName(name, tuple(tags or ())) for name, tags in sorted(data.items())]
+
+
+def instances(data: Any) -> list[ServiceInstance]:
+    """/v1/health/service/<name>: one entry per instance, with its node and checks."""
+    result = []
+    for entry in data or ():
+        svc = entry.get("Service") or {}
+        node = entry.get("Node") or {}
+        worst = max(
+            (_RANK.get(str(c.get("Status", "")), 2) for c in entry.get("Checks") or ()),
+            default=0,
+        )
+        status = next(name for name, rank in _RANK.items() if rank == worst)
+        result.append(
+            ServiceInstance(
+                id=str(svc.get("ID") or svc.get("Service") or ""),
+                name=str(svc.get("Service") or ""),
+                address=str(svc.get("Address") or node.get("Address") or ""),
+                port=int(svc.get("Port") or 0),
+                node=str(node.get("Node") or ""),
+                tags=tuple(svc.get("Tags") or ()),
+                meta={str(k): str(v) for k, v in (svc.get("Meta") or {}).items()},
+                status=status,
+            )
+        )
+    result.sort(key=lambda i: (i.address, i.port, i.id))
+    return result
+
+
+def _decode(raw: Any) -> str:
+    if not raw:
+        return ""
+    return base64.b64decode(raw).decode("utf-8", errors="replace")
+
+
+def key_value(data: Any) -> str | None:
+    """/v1/kv/<key>: the value, None when the key does not exist."""
+    if not data:
+        return None
+    return _decode(data[0].get("Value"))
+
+
+def key_pairs(data: Any, prefix: str) -> list[KeyPair]:
+    """/v1/kv/<prefix>?recurse: every key under the prefix, sorted."""
+    pairs = []
+    for entry in data or ():
+        path = str(entry.get("Key", ""))
+        if path.endswith("/"):
+            continue  # a folder marker, not a value
+        pairs.append(KeyPair(path, path[len(prefix) :].lstrip("/"), _decode(entry.get("Value"))))
+    return sorted(pairs, key=lambda p: p.path)

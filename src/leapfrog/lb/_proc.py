@@ -1,0 +1,33 @@
+"""Small helpers the engines share: running a checker, talking to a Unix socket."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+__all__ = ["check_command", "unix_command"]
+
+
+def check_command(argv: list[str]) -> str | None:
+    """Run a configuration check; None when it passed, else what it printed."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{argv[0]} could not run: {exc}"
+    if done.returncode == 0:
+        return None
+    lines = (done.stderr + done.stdout).strip().splitlines()
+    return "\n".join(lines[-15:]) or f"{argv[0]} exited with {done.returncode}"
+
+
+async def unix_command(path: Path, command: str, timeout: float = 5.0) -> str:
+    """Send one line to a Unix stream socket (HAProxy's CLI) and read the whole answer."""
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_unix_connection(str(path))
+        try:
+            writer.write(command.encode() + b"\n")
+            await writer.drain()
+            return (await reader.read()).decode(errors="replace")
+        finally:
+            writer.close()

@@ -1,0 +1,61 @@
+"""A service's route, read from its instances' meta (what the SDK publishes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from leapfrog.lb._data import ServiceInstance
+
+__all__ = ["Route", "backend_name", "route_of", "sort_routes"]
+
+UNROUTED_DOMAIN = "service.localhost"
+
+
+def backend_name(name: str) -> str:
+    """A service name as a config identifier (HAProxy and nginx both accept these)."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str
+    backend: str
+    path: str
+    host: str
+    strip_prefix: bool
+    passing: tuple[ServiceInstance, ...]
+    instances: tuple[ServiceInstance, ...]
+
+    @property
+    def catch_all(self) -> bool:
+        """Every request no other route takes (path `/`, no host)."""
+        return not self.host and self.path in ("", "/")
+
+
+def route_of(name: str, instances: Sequence[ServiceInstance]) -> Route:
+    """The route of service `name`: the meta of its first instance that has one (the
+    newest version's instances may differ during a rollout; the first sorted wins), else
+    the Host `<name>.service.localhost`."""
+    routed = [i for i in instances if i.route_path or i.route_host]
+    first = routed[0] if routed else None
+    path = first.route_path if first else ""
+    host = first.route_host if first else f"{backend_name(name)}.{UNROUTED_DOMAIN}"
+    return Route(
+        name=name,
+        backend=backend_name(name),
+        path=path,
+        host=host,
+        strip_prefix=bool(first and first.strip_prefix),
+        passing=tuple(i for i in instances if i.status == "passing"),
+        instances=tuple(instances),
+    )
+
+
+def sort_routes(routes: Iterable[Route]) -> list[Route]:
+    """Most specific first: host and path, then host, then path (longest prefix first);
+    the catch-all last."""
+    return sorted(
+        routes,
+        key=lambda r: (r.catch_all, not (r.host and r.path), not r.host, -len(r.path), r.name),
+    )
