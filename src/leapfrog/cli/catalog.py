@@ -82,8 +82,26 @@ def catalog() -> None:
     show_default=True,
     help="With ACL on, allow reads without a token.",
 )
+@click.option(
+    "--reap-after-minimum",
+    "reap_minimum",
+    type=float,
+    default=60.0,
+    show_default=True,
+    help="Floor, in seconds, of DeregisterCriticalServiceAfter (Consul's is 60); lower it "
+    "only for tests.",
+)
+@click.option(
+    "--reap-interval",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds between passes that remove long-critical services.",
+)
 def serve_cmd(
     *,
+    reap_minimum: float,
+    reap_interval: float,
     http: str,
     dns: str,
     data_dir: Path,
@@ -107,6 +125,8 @@ def serve_cmd(
         node_name=node or socket.gethostname(),
         acl_token=_read_token(acl_token_file) if acl_token_file else None,
         anonymous_read=anonymous_read,
+        reap_minimum=max(reap_minimum, 0.0),
+        reap_interval=max(reap_interval, 0.1),
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     import uvloop  # libuv's loop: measured 25-50% more registrations/s (bench/catalog.py)

@@ -1,0 +1,122 @@
+"""A real catalog for the session, and SDK services run as real processes against it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from leapfrog.testing import CatalogProcess
+
+APPS = Path(__file__).parent / "apps"
+
+
+@pytest.fixture(scope="session")
+def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogProcess]:
+    base = tmp_path_factory.mktemp("sdk-catalog")
+    # Reaping after 1s instead of Consul's 1m floor, so kill -9 -> removal is testable.
+    with CatalogProcess(
+        base / "data", "--reap-after-minimum", "1", "--reap-interval", "0.5"
+    ) as proc:
+        yield proc
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class SdkProcess:
+    """One SDK service instance as a subprocess."""
+
+    def __init__(self, catalog: CatalogProcess, name: str, instance: str, **env: str) -> None:
+        self.host = "127.0.0.1"
+        self.port = free_port(self.host)
+        self.name, self.instance = name, instance
+        self.env = {
+            **os.environ,
+            "LEAPFROG_SERVICE": name,
+            "LEAPFROG_INSTANCE": instance,
+            "HOST": self.host,
+            "PORT": str(self.port),
+            "CONSUL_HTTP_ADDR": catalog.http_addr,
+            "LEAPFROG_CHECK_INTERVAL": "1s",
+            "LEAPFROG_DRAIN": "1s",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        if "KAFKA_BOOTSTRAP_SERVERS" not in env:
+            self.env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # no shipping unless asked
+        self.log = Path(f"/tmp/sdk-{instance}-{os.getpid()}.log")
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> SdkProcess:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(APPS / "svc.py")], env=self.env, stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/health/live", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            assert self.proc.poll() is None, self.log.read_text()
+            time.sleep(0.05)
+        raise AssertionError(f"{self.instance} did not start: {self.log.read_text()}")
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 20) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def sdk(catalog: CatalogProcess) -> Iterator[Any]:
+    started: list[SdkProcess] = []
+
+    def make(name: str, instance: str, **env: str) -> SdkProcess:
+        proc = SdkProcess(catalog, name, instance, **env)
+        started.append(proc)
+        return proc.start()
+
+    yield make
+    for proc in started:
+        proc.stop()
+
+
+def catalog_health(catalog: CatalogProcess, name: str) -> dict[str, str]:
+    """Status of each registered instance of `name`: passing, warning or critical."""
+    entries = httpx.get(f"http://{catalog.http_addr}/v1/health/service/{name}").json()
+    return {
+        e["Service"]["ID"]: next((c["Status"] for c in e["Checks"] if c["ServiceID"]), "passing")
+        for e in entries
+    }
