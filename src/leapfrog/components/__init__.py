@@ -23,6 +23,7 @@ _MODULES: dict[str, str] = {
     "postgres": "postgres:Postgres",
     "kafka": "kafka:Kafka",
     "zookeeper": "zookeeper:ZooKeeper",
+    "lb": "lb:LoadBalancer",
 }
 
 

@@ -168,7 +168,18 @@ def build_launches(
             )
             for index, name in enumerate(unit.instance_names(), start=1)
         ]
+    _catalog_readers(result, platform_env | component_env(runs))
     return result
+
+
+def _catalog_readers(launches: dict[str, list[Launch]], env: Mapping[str, str]) -> None:
+    """Components that read the catalog (the load balancer) get what services get: the
+    catalog's address and token, and every component's connection (Kafka for logs)."""
+    for launch in (one for unit in launches.values() for one in unit):
+        if launch.component is not None and getattr(launch.component.component, "uses_catalog", 0):
+            own = dict(launch.env)
+            launch.env.update(env)
+            launch.env.update(own)
 
 
 def _stop_of(run: ComponentRun) -> dict[str, Any]:
