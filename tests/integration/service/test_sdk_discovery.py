@@ -29,7 +29,7 @@ def test_discovery_follows_the_healthy_set_and_the_client_spreads(
         changed = asyncio.create_task(discovery.changed("pool"))
         await asyncio.sleep(0.2)
         two.signal(signal.SIGTERM)
-        after = await asyncio.wait_until(changed, 10)
+        after = await asyncio.wait_for(changed, 10)
         assert [i.id for i in after] == ["pool-1"]
         assert {(await client.get("/")).text for _ in range(3)} == {"pool-1"}
         await client.aclose()
