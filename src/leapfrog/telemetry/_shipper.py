@@ -324,7 +324,7 @@ def _kafka_transport(settings: ShipperSettings) -> Transport:
     except Exception as exc:  # librdkafka names the option it rejects
         text = str(exc)
         for value in settings.kafka_options.values():
-            if value:
+            if len(value) >= 4:
                 text = text.replace(value, "***")  # a rejected value may be a secret
         raise LeapfrogError(
             f"telemetry: the Kafka producer rejected its configuration: {text}",

@@ -72,6 +72,7 @@ class KafkaTransport:
 
         self._down = False
         self._fatal = False
+        self._mask = _MaskingLogger(settings).mask
         self._config: dict[str, Any] = {
             "client.id": f"leapfrog-{settings.instance}",
             "compression.type": settings.compression,
@@ -86,7 +87,7 @@ class KafkaTransport:
             "enable.idempotence": True,
             "acks": "all",
             "error_cb": self._on_error,
-            "logger": _log,
+            "logger": _MaskingLogger(settings),
         }
         self._new_producer: Callable[[], Any] = lambda: Producer(self._config)
         self._producer = self._new_producer()
@@ -121,8 +122,25 @@ class KafkaTransport:
             self._down = True
         if err.fatal():
             self._fatal = True
-        # The message names the error and the broker, never a configuration value.
-        _log.warning("kafka: %s", err.str())
+        _log.warning("kafka: %s", self._mask(err.str()))
+
+
+class _MaskingLogger:
+    """librdkafka's log lines, with the values of the user's Kafka options blanked out:
+    librdkafka quotes option values in some warnings, and those may be secrets."""
+
+    def __init__(self, settings: ShipperSettings) -> None:
+        self._secrets = sorted(
+            (v for v in settings.kafka_options.values() if len(v) >= 4), key=len, reverse=True
+        )
+
+    def mask(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def log(self, level: int, msg: str, *args: object) -> None:
+        _log.log(level, self.mask(msg % args if args else msg))
 
 
 def _error(err: Any) -> DeliveryError | None:
