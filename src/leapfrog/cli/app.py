@@ -12,6 +12,7 @@ import click
 
 from leapfrog import __version__
 from leapfrog.cli import views
+from leapfrog.cli.apply import apply
 from leapfrog.cli.catalog import catalog
 from leapfrog.cli.foreground import foreground_view
 from leapfrog.cli.install import installer
@@ -26,6 +27,8 @@ from leapfrog.cli.options import (
     load_chosen,
     state_paths,
 )
+from leapfrog.cli.render import render
+from leapfrog.cli.rollout import rollout
 from leapfrog.cli.secrets import secrets
 from leapfrog.cli.template import template
 from leapfrog.runtime import local
@@ -242,6 +245,9 @@ def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> No
 cli.add_command(status_cmd, name="ps")
 cli.add_command(secrets)
 cli.add_command(catalog)
+cli.add_command(render)
+cli.add_command(apply)
+cli.add_command(rollout)
 cli.add_command(lb)
 cli.add_command(template)
 

@@ -154,14 +154,14 @@ def _init_script(options: PostgresOptions, kube: k.KubeContext) -> str:
         "set -e",
         f"until pg_isready -q -h {_host(kube)} -p {options.port}; do sleep 2; done",
     ]
-    if options.message_db:
-        lines.append(f"{psql} -d postgres -f {_MDB}/roles/message-store.sql")
     lines.append(f"{psql} -d postgres {variables} <<'SQL'\n{_setup_sql(options)}SQL")
     if options.message_db:
         files = " ".join(f"-f {_MDB}/{name}" for name in _SCHEMA_FILES)
         check = "SELECT to_regprocedure('message_store.message_store_version()') IS NOT NULL"
         lines += [
             "mkdir -p /tmp/message-db && tar -xzf /work/*.tgz -C /tmp/message-db",
+            # The role and database were made above, as locally (not roles/*.sql: it
+            # fails when the role exists).
             f'installed=$({psql} -d {MESSAGE_STORE} -tAc "{check}")',
             # One transaction (-1): Message DB is installed whole or not at all.
             f'[ "$installed" = t ] || PGOPTIONS="-c search_path={MESSAGE_STORE},public '

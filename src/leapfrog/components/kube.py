@@ -80,6 +80,8 @@ class KubeContext:
     storage_class: str | None = None
     storage: Mapping[str, str] = field(default_factory=dict)
     leapfrog_version: str = "0.1.0"
+    catalog_env: tuple[dict[str, Any], ...] = ()
+    """How a platform part that reads the catalog (the load balancer) reaches it."""
 
     def image(self, part: str, version: str | None = None) -> str:
         chosen = self.images.get(part)

@@ -24,6 +24,7 @@ from leapfrog.components.base import (
     Process,
     Progress,
 )
+from leapfrog.components.kube import KubeContext, KubeRender
 from leapfrog.shared.durations import parse_duration
 from leapfrog.shared.probes import http_probe
 
@@ -142,3 +143,8 @@ class LoadBalancer(Component[LoadBalancerOptions]):
 
     def connection_env(self, options: LoadBalancerOptions, where: Instance) -> dict[str, str]:
         return {"LEAPFROG_LB_URL": f"http://{options.listen}"}
+
+    def render_kubernetes(self, options: LoadBalancerOptions, kube: KubeContext) -> KubeRender:
+        from leapfrog.components._lb_kube import render_lb
+
+        return render_lb(options, kube)

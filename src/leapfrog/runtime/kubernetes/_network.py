@@ -48,7 +48,20 @@ def render_network(
     ]
     for part in platform:
         if part == "lb":
-            continue  # the load balancer's own policy lets everyone in: it is the way in
+            # The way in: anyone may reach the load balancer.
+            objects.append(
+                _policy(
+                    kube,
+                    "lb-ingress",
+                    "lb",
+                    {
+                        "podSelector": {"matchLabels": kube.selector("lb")},
+                        "policyTypes": ["Ingress"],
+                        "ingress": [{}],
+                    },
+                )
+            )
+            continue
         objects.append(
             _policy(
                 kube,

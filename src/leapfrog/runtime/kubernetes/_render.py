@@ -5,7 +5,7 @@ NetworkPolicies; plus the generated Secrets that `apply` creates when absent."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from leapfrog import __version__
@@ -61,7 +61,7 @@ def kube_context(stack: Stack) -> k.KubeContext:
     )
 
 
-def render_stack(stack: Stack, lb: Any = None) -> Rendered:
+def render_stack(stack: Stack) -> Rendered:
     """Raises SpecError naming each stack-file field that has no meaning on Kubernetes."""
     problems = refused(stack)
     if problems:
@@ -74,11 +74,10 @@ def render_stack(stack: Stack, lb: Any = None) -> Rendered:
     ports: dict[str, Mapping[str, int]] = {}
     pieces: list[tuple[str, k.KubeRender]] = []
     if spec.catalog.enabled:
-        pieces.append(("catalog", render_catalog(spec.catalog, kube)))
+        catalog = render_catalog(spec.catalog, kube)
+        pieces.append(("catalog", catalog))
+        kube = replace(kube, catalog_env=tuple(catalog.env))
     for kind, raw in spec.components.items():
-        if kind == "lb" and lb is not None:
-            pieces.append((kind, lb(raw, kube)))
-            continue
         comp = component(kind)
         try:
             pieces.append((kind, comp.render_kubernetes(comp.options(raw), kube)))

@@ -1,0 +1,35 @@
+"""Options shared by the Kubernetes commands (render, apply, rollout)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+__all__ = ["cluster_options", "target_option"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def target_option() -> Callable[[F], F]:
+    return click.option(
+        "--target",
+        type=click.Choice(["kubernetes"]),
+        default="kubernetes",
+        show_default=True,
+        help="Where the stack goes (Kubernetes is the one target besides `up`).",
+    )
+
+
+def cluster_options(func: F) -> F:
+    func = click.option(
+        "--context", default=None, help="Context of the kubeconfig (default: its current one)."
+    )(func)
+    return click.option(
+        "--kubeconfig",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Kubeconfig file (default: $KUBECONFIG, else ~/.kube/config).",
+    )(func)

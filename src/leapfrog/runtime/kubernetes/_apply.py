@@ -1,0 +1,234 @@
+"""`apply`: server-side apply of the rendered stack with leapfrog's field manager, the
+generated Secrets created when absent, and objects the stack no longer has pruned.
+
+Each object's outcome is read from its resourceVersion before and after: a no-op
+apply does not change it, so a second apply of the same stack reports everything
+unchanged. Secret values never appear in what is returned or printed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from leapfrog.components import kube as k
+from leapfrog.runtime.kubernetes._render import Rendered
+from leapfrog.runtime.kubernetes._secrets import secret_manifest
+from leapfrog.shared.errors import LeapfrogError
+
+if TYPE_CHECKING:
+    from lightkube import Client
+
+__all__ = ["FIELD_MANAGER", "PRUNED_KINDS", "Change", "apply_rendered", "connect"]
+
+FIELD_MANAGER = "leapfrog"
+PRUNED_KINDS = (
+    ("batch/v1", "Job"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("v1", "Service"),
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "ServiceAccount"),
+)
+"""Namespaced kinds leapfrog renders; prune looks only at these, and only at objects with
+the stack's part-of and managed-by labels. Volume claims are never pruned (data)."""
+
+
+@dataclass(frozen=True)
+class Change:
+    kind: str
+    name: str
+    action: str
+    """created, configured, unchanged, pruned (with --dry-run: what would happen)."""
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "name": self.name, "action": self.action}
+
+
+def connect(kubeconfig: Path | None, context: str | None) -> Client:
+    """A client of the cluster in `kubeconfig` (default: $KUBECONFIG or ~/.kube/config)."""
+    import os
+
+    from lightkube import Client
+    from lightkube.config.kubeconfig import KubeConfig
+    from lightkube.core.exceptions import ConfigError
+
+    path = (
+        kubeconfig
+        or Path(
+            os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config"
+        ).expanduser()
+    )
+    if not path.is_file():
+        raise LeapfrogError(
+            f"no kubeconfig at {path}", hint="pass --kubeconfig FILE or set KUBECONFIG"
+        )
+    try:
+        config = KubeConfig.from_file(path)
+        single = config.get(context_name=context)
+    except (ConfigError, ValueError, KeyError) as exc:
+        which = f"context {context!r}" if context else "the current context"
+        raise LeapfrogError(
+            f"cannot use {which} of {path}: {exc}", hint="list them: kubectl config get-contexts"
+        ) from None
+    return Client(config=single, field_manager=FIELD_MANAGER)
+
+
+def _resource(api_version: str, kind: str) -> Any:
+    from lightkube.resources import (
+        apps_v1,
+        autoscaling_v2,
+        batch_v1,
+        core_v1,
+        networking_v1,
+        policy_v1,
+    )
+
+    modules = {
+        "v1": core_v1,
+        "apps/v1": apps_v1,
+        "batch/v1": batch_v1,
+        "autoscaling/v2": autoscaling_v2,
+        "policy/v1": policy_v1,
+        "networking.k8s.io/v1": networking_v1,
+    }
+    return getattr(modules[api_version], kind)
+
+
+def _version_of(client: Client, res: Any, name: str, namespace: str | None) -> Any:
+    """The object as the cluster has it, or None."""
+    from lightkube.core.exceptions import ApiError
+
+    try:
+        return client.get(res, name, namespace=namespace)
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return None
+        raise
+
+
+def _ours(obj: Any) -> Any:
+    """Our field manager's entry: it changes only when our apply changed something."""
+    for entry in obj.metadata.managedFields or []:
+        if entry.manager == FIELD_MANAGER and entry.operation == "Apply":
+            return (entry.time, entry.fieldsV1)
+    return None
+
+
+def _outcome(before: Any, after: Any) -> str:
+    if before is None:
+        return "created"
+    if before.metadata.resourceVersion == after.metadata.resourceVersion:
+        return "unchanged"
+    # A controller may have written the status between our read and our apply.
+    return "unchanged" if _ours(before) == _ours(after) else "configured"
+
+
+def _api_error(what: str, exc: Exception) -> LeapfrogError:
+    status = getattr(exc, "status", None)
+    message = getattr(status, "message", None) or str(exc)
+    return LeapfrogError(
+        f"the cluster refused {what}: {message}",
+        hint="check the object with `leapfrog render`, and your rights in the namespace",
+    )
+
+
+def apply_rendered(
+    client: Client,
+    rendered: Rendered,
+    *,
+    prune: bool = True,
+    dry_run: bool = False,
+    on_change: Callable[[Change], None] = lambda _change: None,
+) -> list[Change]:
+    import httpx
+    from lightkube.codecs import from_dict
+    from lightkube.core.exceptions import ApiError
+
+    changes: list[Change] = []
+
+    def record(change: Change) -> None:
+        changes.append(change)
+        on_change(change)
+
+    kube = _kube_of(rendered)
+    generated = [secret_manifest(s, kube) for s in rendered.secrets]
+    fresh_namespace = False
+    try:
+        for obj in [*rendered.objects, *_missing(generated, rendered.objects)]:
+            kind, name = obj["kind"], obj["metadata"]["name"]
+            namespace = obj["metadata"].get("namespace")
+            if dry_run and fresh_namespace:
+                # A dry run cannot place objects in a namespace it did not create.
+                record(Change(kind, name, "created"))
+                continue
+            res = _resource(obj["apiVersion"], kind)
+            before = _version_of(client, res, name, namespace)
+            if kind == "Namespace" and before is None:
+                fresh_namespace = True
+            if kind == "Secret":
+                # Never overwritten: a database keeps the password it was created with.
+                if before is None and not dry_run:
+                    client.create(from_dict(obj))
+                record(Change(kind, name, "unchanged" if before else "created"))
+                continue
+            applied = client.apply(
+                from_dict(obj), field_manager=FIELD_MANAGER, force=True, dry_run=dry_run
+            )
+            record(Change(kind, name, _outcome(before, applied)))
+        if prune and not fresh_namespace:
+            for change in _prune(client, rendered, generated, dry_run):
+                record(change)
+    except ApiError as exc:
+        raise _api_error("the stack", exc) from None
+    except httpx.HTTPError as exc:
+        raise LeapfrogError(
+            f"cannot reach the cluster: {exc}", hint="check --kubeconfig and --context"
+        ) from None
+    return changes
+
+
+def _kube_of(rendered: Rendered) -> k.KubeContext:
+    namespace = next(o for o in rendered.objects if o["kind"] == "Namespace")
+    stack = namespace["metadata"]["labels"]["app.kubernetes.io/part-of"]
+    return k.KubeContext(namespace=rendered.namespace, stack=stack)
+
+
+def _missing(generated: list[k.Manifest], objects: Iterable[k.Manifest]) -> list[k.Manifest]:
+    written = {o["metadata"]["name"] for o in objects if o["kind"] == "Secret"}
+    return [s for s in generated if s["metadata"]["name"] not in written]
+
+
+def _prune(
+    client: Client, rendered: Rendered, generated: list[k.Manifest], dry_run: bool
+) -> list[Change]:
+    from lightkube.types import CascadeType
+
+    kube = _kube_of(rendered)
+    wanted = {(o["kind"], o["metadata"]["name"]) for o in [*rendered.objects, *generated]}
+    selector: dict[str, Any] = {
+        "app.kubernetes.io/part-of": kube.stack,
+        "app.kubernetes.io/managed-by": k.MANAGED_BY,
+    }
+    changes = []
+    for api_version, kind in PRUNED_KINDS:
+        res = _resource(api_version, kind)
+        for obj in client.list(res, namespace=rendered.namespace, labels=selector):
+            name = str(obj.metadata.name)
+            if (kind, name) in wanted:
+                continue
+            client.delete(
+                res,
+                name,
+                namespace=rendered.namespace,
+                cascade=CascadeType.BACKGROUND,
+                dry_run=dry_run,
+            )
+            changes.append(Change(kind, name, "pruned"))
+    return changes

@@ -1,0 +1,48 @@
+"""Rendered objects as YAML: one multi-document stream, or one file per part."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from leapfrog.components.kube import Manifest
+from leapfrog.runtime.kubernetes._render import ORDER, Rendered
+
+__all__ = ["to_yaml", "write_parts"]
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _text(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
+    # Scripts and config files read best as literal blocks.
+    style = "|" if "\n" in data else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
+def to_yaml(objects: list[Manifest]) -> str:
+    return yaml.dump_all(objects, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
+
+
+def write_parts(rendered: Rendered, directory: Path) -> list[Path]:
+    """`NN-<part>.yaml` per part, numbered so that `kubectl apply -f DIR` creates the
+    namespace first; files of parts the stack no longer has are removed."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for old in directory.glob("*.yaml"):
+        if old.name[:2].isdigit() and old.name[2:3] == "-":
+            old.unlink()
+    names = ["namespace", *(p for p in rendered.parts if p != "namespace")]
+    for index, part in enumerate(names):
+        objects = sorted(rendered.parts[part], key=lambda o: ORDER.index(o["kind"]))
+        path = directory / f"{index:02d}-{part}.yaml"
+        path.write_text(to_yaml(objects), encoding="utf-8")
+        if part == "secrets":
+            path.chmod(0o600)
+        written.append(path)
+    return written
