@@ -37,7 +37,7 @@ class Rendered:
 
 
 def _regex_escape(text: str) -> str:
-    return "".join("\\" + c if c in r".^$*+?()[]{}|\/" else c for c in text)
+    return "".join("\\" + c if c in ".^$*+?()[]{}|\\" else c for c in text)
 
 
 class Template:

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leapfrog.lb import DEFAULT_TEMPLATES, ServiceInstance, ServiceName, Template
+from leapfrog.shared.errors import LeapfrogError
+
+from ._fake import FakeWatcher
+
+CONTEXT = {
+    "lb": {
+        "listen": "127.0.0.1:8080",
+        "stats": "127.0.0.1:8404",
+        "run_dir": "/run/lb",
+        "admin_socket": "/run/lb/admin.sock",
+        "log_socket": "/run/lb/log.sock",
+        "haproxy_log_format": "x",
+        "engine": "haproxy",
+        "user": "",
+    }
+}
+
+
+def inst(name: str, port: int, status: str = "passing", **meta: str) -> ServiceInstance:
+    return ServiceInstance(f"{name}-{port}", name, "127.0.0.1", port, meta=meta, status=status)
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "in.tmpl"
+    path.write_text(text)
+    return path
+
+
+def render(source: Path, data: dict[Any, Any], context: dict[str, Any] | None = None) -> Any:
+    return Template(source, context).render(FakeWatcher(data))  # type: ignore[arg-type]
+
+
+def test_functions_read_the_catalog(tmp_path: Path) -> None:
+    source = write(
+        tmp_path,
+        "{% for s in service('web', tag='v2') %}{{ s.address }}:{{ s.port }} {% endfor %}"
+        "|{{ key('cfg/limit') }}|{% for p in keys('cfg') %}{{ p.key }}={{ p.value }};{% endfor %}",
+    )
+    from leapfrog.lb import KeyPair
+
+    data = {
+        ("service", "web", "v2", "passing"): [inst("web", 1), inst("web", 2)],
+        ("key", "cfg/limit"): "10",
+        ("keys", "cfg"): [KeyPair("cfg/limit", "limit", "10")],
+    }
+    rendered = render(source, data)
+    assert rendered.complete
+    assert rendered.text == "127.0.0.1:1 127.0.0.1:2 |10|limit=10;"
+    assert rendered.deps == set(data)
+
+
+def test_a_first_render_is_incomplete_until_every_answer_is_in(tmp_path: Path) -> None:
+    source = write(tmp_path, "{% for s in service('missing') %}x{% endfor %}[{{ key('k') }}]")
+    rendered = render(source, {})
+    assert not rendered.complete
+    assert rendered.text == "[]"
+
+
+def test_a_missing_service_renders_an_empty_backend(tmp_path: Path) -> None:
+    source = write(tmp_path, "n={{ service('gone') | length }}")
+    rendered = render(source, {("service", "gone", "", "passing"): []})
+    assert rendered.complete
+    assert rendered.text == "n=0"
+
+
+def test_a_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:
+    source = write(tmp_path, "line one\n{% for x in services() %}\nno end\n")
+    with pytest.raises(LeapfrogError) as caught:
+        Template(source)
+    assert f"{source}:" in str(caught.value)
+    assert "syntax error" in str(caught.value)
+
+
+def test_a_runtime_error_names_the_file_and_line(tmp_path: Path) -> None:
+    source = write(tmp_path, "ok\nok\n{{ nothing.here }}\n")
+    with pytest.raises(LeapfrogError) as caught:
+        render(source, {})
+    assert f"{source}:3" in str(caught.value)
+
+
+def test_a_missing_template_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(LeapfrogError, match="cannot read the template"):
+        Template(tmp_path / "absent.tmpl")
+
+
+def catalog(*services: tuple[str, list[ServiceInstance]]) -> dict[Any, Any]:
+    data: dict[Any, Any] = {("services",): [ServiceName(n) for n, _ in services]}
+    for name, found in services:
+        data[("service", name, "", "any")] = found
+    return data
+
+
+def test_default_haproxy_template_routes_by_meta(tmp_path: Path) -> None:
+    data = catalog(
+        ("consul", [inst("consul", 8300)]),
+        (
+            "hello",
+            [
+                inst("hello", 9001, route_path="/hello", route_strip_prefix="true"),
+                inst("hello", 9002, status="critical", route_path="/hello"),
+            ],
+        ),
+        ("site", [inst("site", 9100, route_host="*.example.com")]),
+        ("kafka", [inst("kafka", 9092)]),
+    )
+    rendered = render(DEFAULT_TEMPLATES / "haproxy.cfg.j2", data, CONTEXT)
+    text = rendered.text
+    assert rendered.complete
+    assert "backend consul" not in text
+    assert "use_backend hello if { path /hello } || { path_beg /hello/ }" in text
+    assert "use_backend site if { hdr(host),field(1,:) -i -m end .example.com }" in text
+    assert "use_backend kafka if { hdr(host),field(1,:) -i kafka.service.localhost }" in text
+    assert "default_backend no_route" in text
+    assert r"http-request replace-path ^/hello/?(.*) /\1" in text
+    hello = text.split("\nbackend hello\n", 1)[1].split("\nbackend", 1)[0]
+    # Only the passing instance is served; the other slots wait, disabled.
+    assert "server s1 127.0.0.1:9001 check" in hello
+    assert hello.count("disabled") == 3
+
+
+def test_default_nginx_template_routes_by_meta(tmp_path: Path) -> None:
+    data = catalog(
+        ("hello", [inst("hello", 9001, route_path="/hello", route_strip_prefix="true")]),
+        ("empty", []),
+    )
+    context = {"lb": {**CONTEXT["lb"], "engine": "nginx"}}
+    text = render(DEFAULT_TEMPLATES / "nginx.conf.j2", data, context).text
+    assert "location ^~ /hello/ { proxy_pass http://hello/; }" in text
+    assert "server 127.0.0.1:9001 max_fails=1 fail_timeout=2s;" in text
+    # An upstream with nobody passing still parses: one server marked down.
+    assert "server 127.0.0.1:1 down;" in text.split("upstream empty", 1)[1]
+    assert "server_name empty.service.localhost;" in text

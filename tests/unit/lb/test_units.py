@@ -1,0 +1,152 @@
+"""Quiescence, slots, routes, config diffs and access-log lines: leapfrog's own logic."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from leapfrog.lb import (
+    ServiceInstance,
+    SlotTable,
+    Wait,
+    parse_access_line,
+    parse_wait,
+    quiesce,
+    route_of,
+    runtime_commands,
+    sort_routes,
+)
+from leapfrog.lb._haproxy import worker_pids
+
+
+def test_parse_wait() -> None:
+    assert parse_wait("50ms:250ms") == Wait(0.05, 0.25)
+    assert parse_wait("1s") == Wait(1.0, 4.0)
+    with pytest.raises(ValueError, match="shorter than the min"):
+        parse_wait("2s:1s")
+    with pytest.raises(ValueError, match="MIN:MAX"):
+        parse_wait("soon")
+
+
+def test_quiesce_returns_once_quiet() -> None:
+    async def scenario() -> int:
+        changed = asyncio.Event()
+        pokes = 0
+
+        async def poke() -> None:
+            nonlocal pokes
+            for _ in range(3):
+                await asyncio.sleep(0.005)
+                pokes += 1
+                changed.set()
+
+        task = asyncio.create_task(poke())
+        await quiesce(changed, Wait(0.05, 5.0))
+        await task
+        return pokes
+
+    # Every change within MIN restarted the wait, so all three were absorbed.
+    assert asyncio.run(scenario()) == 3
+
+
+def test_quiesce_gives_up_at_max_under_constant_change() -> None:
+    async def scenario() -> bool:
+        changed = asyncio.Event()
+
+        async def storm() -> None:
+            while True:
+                await asyncio.sleep(0.002)
+                changed.set()
+
+        task = asyncio.create_task(storm())
+        await asyncio.wait_for(quiesce(changed, Wait(0.05, 0.1)), timeout=10)
+        task.cancel()
+        return True
+
+    assert asyncio.run(scenario())
+
+
+def test_slots_are_stable() -> None:
+    table = SlotTable(2)
+    assert table.assign("b", ["a", "b"]) == ["a", "b"]
+    assert table.assign("b", ["b"]) == [None, "b"]
+    assert table.assign("b", ["b", "c"]) == ["c", "b"]
+    assert table.assign("b", ["a", "b", "c"]) == ["c", "b", "a", None]
+    assert table.assign("b", []) == [None] * 4  # never shrinks: a free slot costs nothing
+
+
+def inst(port: int, **meta: str) -> ServiceInstance:
+    return ServiceInstance(f"x-{port}", "x", "127.0.0.1", port, meta=meta)
+
+
+def test_routes_most_specific_first() -> None:
+    routes = [
+        route_of("root", [inst(1, route_path="/")]),
+        route_of("api", [inst(2, route_path="/api")]),
+        route_of("apiv2", [inst(3, route_path="/api/v2")]),
+        route_of("host", [inst(4, route_host="h.localhost")]),
+        route_of("both", [inst(5, route_host="h.localhost", route_path="/x")]),
+        route_of("plain", [inst(6)]),
+    ]
+    order = [r.name for r in sort_routes(routes)]
+    assert order == ["both", "host", "plain", "apiv2", "api", "root"]
+    assert routes[5].host == "plain.service.localhost"
+    assert routes[0].catch_all
+
+
+CFG = """global
+    stats socket /x level admin
+backend web
+    balance roundrobin
+    server s1 127.0.0.1:9001 check
+    server s2 127.0.0.1:1 check disabled
+"""
+
+
+def test_membership_changes_are_runtime_commands() -> None:
+    moved = CFG.replace("127.0.0.1:1 check disabled", "127.0.0.2:9002 check")
+    assert runtime_commands(CFG, moved) == [
+        "set server web/s2 addr 127.0.0.2 port 9002",
+        "set server web/s2 state ready",
+    ]
+    gone = CFG.replace("127.0.0.1:9001 check", "127.0.0.1:1 check disabled")
+    assert runtime_commands(CFG, gone) == [
+        "set server web/s1 state maint",
+        "set server web/s1 addr 127.0.0.1 port 1",
+    ]
+    assert runtime_commands(CFG, CFG) == []
+
+
+def test_other_changes_need_a_reload() -> None:
+    assert runtime_commands(CFG, CFG.replace("roundrobin", "leastconn")) is None
+    more = CFG + "    server s3 127.0.0.1:1 check disabled\n"
+    assert runtime_commands(CFG, more) is None
+    named = CFG.replace("127.0.0.1:9001", "web.local:9001")
+    assert runtime_commands(CFG, named) is None
+
+
+def test_access_lines() -> None:
+    haproxy = parse_access_line("lf1|127.0.0.9|200|12|3|web|s1|0|--|GET|/a?b=|c")
+    assert haproxy is not None
+    assert haproxy["status"] == 200 and haproxy["path"] == "/a?b=|c"
+    assert haproxy["backend"] == "web" and haproxy["message"] == "GET /a?b=|c 200"
+    nginx = parse_access_line(
+        '<190>Nov 25 17:00:00 lb: {"client":"127.0.0.1","method":"GET","path":"/h",'
+        '"status":503,"bytes":0,"duration_ms":0.002,"backend":"h","server":"-"}'
+    )
+    assert nginx is not None
+    assert nginx["status"] == 503 and nginx["duration_ms"] == 2.0
+    assert parse_access_line("garbage") is None
+
+
+def test_worker_pids_from_show_proc() -> None:
+    answer = (
+        "#<PID>          <type>          <reloads>       <uptime>        <version>\n"
+        "100             master          1 [failed: 0]   0d00h00m08s     2.6.12\n"
+        "# workers\n"
+        "120             worker          0               0d00h00m02s     2.6.12\n"
+        "# old workers\n"
+        "110             worker          1               0d00h00m08s     2.6.12\n"
+    )
+    assert worker_pids(answer) == {120}
