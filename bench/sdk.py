@@ -1,0 +1,104 @@
+"""Requests per second of one handler served by the SDK (`leapfrog.service`: health
+endpoints, per-route metrics, the draining server) against the same handler on bare
+uvicorn + Starlette, with the same loop (uvloop) and parser (httptools).
+
+Rounds alternate between the two so drift on the machine hits both. The load is wrk on
+loopback, bounded in time. Prints requests/s, p99 latency and the ratio (target >= 0.90).
+
+    .venv/bin/python bench/sdk.py [--rounds 3] [--seconds 5] [--connections 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+APP = Path(__file__).parent / "apps" / "sdk_hello.py"
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def serve(mode: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(APP), mode, HOST, str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={"PATH": "/usr/bin:/bin", "KAFKA_BOOTSTRAP_SERVERS": ""},
+    )
+    url = f"http://{HOST}:{port}/"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise SystemExit(f"the {mode} server did not start")
+
+
+def wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
+    """(requests/s, p99 ms) from one wrk run; errors fail the benchmark."""
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=True,
+    ).stdout
+    if "Non-2xx" in out or "Socket errors" in out:
+        raise SystemExit(f"wrk saw errors:\n{out}")
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    assert p99 is not None
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return rps, float(p99.group(1)) * scale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--connections", type=int, default=32)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: run scripts/bootstrap.sh (apt install wrk)")
+    results: dict[str, list[tuple[float, float]]] = {"bare": [], "sdk": []}
+    for round_no in range(1, args.rounds + 1):
+        for mode in ("bare", "sdk"):
+            proc, url = serve(mode)
+            try:
+                wrk(url, 1, args.connections)  # warm-up
+                results[mode].append(wrk(url, args.seconds, args.connections))
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(20)
+            rps, p99 = results[mode][-1]
+            print(f"round {round_no} {mode:>4}: {rps:9.0f} req/s  p99 {p99:6.2f} ms", flush=True)
+    bare = statistics.median(r for r, _ in results["bare"])
+    sdk = statistics.median(r for r, _ in results["sdk"])
+    print()
+    print(f"bare uvicorn+Starlette: {bare:9.0f} req/s (median of {args.rounds})")
+    print(f"leapfrog.service      : {sdk:9.0f} req/s")
+    print(f"ratio sdk/bare        : {sdk / bare:.3f}  (target >= 0.90)")
+
+
+if __name__ == "__main__":
+    main()
