@@ -9,16 +9,25 @@ import json, sys
 item = next(i for i in json.load(sys.stdin) if i["unit"] == "hello")
 print(item["address"] + ":" + str(item["port"]))
 ')
+reader=$($LF status --json | .venv/bin/python -c '
+import json, sys
+item = next(i for i in json.load(sys.stdin) if i["unit"] == "reader")
+print(item["address"] + ":" + str(item["port"]))
+')
 echo
 echo "The example platform is up. Where to look:"
 row() { printf '  %-62s %s\n' "$1" "$2"; }
 row "curl http://$first/" "hello answers, with its instance and host name"
+row "curl -d '{\"type\":\"greeting\"}' http://$first/events" "hello writes an event to Kafka (202 once acked)"
+row "curl http://$reader/events/count" "reader counts what it consumed (PostgreSQL)"
+row "curl http://$first/metrics" "per-route request metrics (Prometheus text)"
+row "curl 127.0.0.1:8500/v1/health/service/reader" "reader registered itself (TTL check) with the SDK"
 row "$LF status" "every instance: state, address, version, pid"
 row "curl http://127.0.0.1:8500/v1/catalog/services" "the catalog (Consul HTTP API)"
 row "dig @127.0.0.1 -p 8600 kafka.service.consul SRV" "the catalog's DNS interface: components are registered"
 row "$LF logs kafka" "Kafka's own log (also zookeeper, postgres, catalog)"
 row "$LF secrets" "generated passwords and the catalog token"
-row "$LF logs -f pinger" "pinger calling both hello instances in turn"
+row "$LF logs -f hello" "hello's JSON log events (also in Kafka topic logs)"
 row "$LF logs supervisor" "what the supervisor did, and when"
 row "$LF down" "stop everything"
 echo "Answer from hello right now: $(curl -s "http://$first/" || echo '(curl failed)')"
