@@ -64,13 +64,20 @@ class ConsulAgent:
     async def deregister(self, service_id: str) -> None:
         await self._ok("PUT", f"/v1/agent/service/deregister/{service_id}")
 
-    async def is_registered(self, service_id: str) -> bool:
-        response = await self._call("GET", f"/v1/agent/service/{service_id}")
+    async def service_hash(
+        self, service_id: str, *, hash: str = "", wait: float = 60.0
+    ) -> str | None:
+        """The ContentHash of our registration, None when the agent does not know it.
+        With `hash`, a blocking query: it returns when the registration changes."""
+        params = {"hash": hash, "wait": f"{int(wait * 1000)}ms"} if hash else None
+        response = await self._call(
+            "GET", f"/v1/agent/service/{service_id}", params=params, timeout=wait + 10
+        )
         if response.status_code == 404:
-            return False
+            return None
         if response.status_code >= 300:
             raise ConsulError(f"agent service {service_id}: {response.status_code}")
-        return True
+        return response.headers.get("X-Consul-ContentHash", "") or "-"
 
     async def update_ttl(self, check_id: str, status: str, output: str) -> None:
         await self._ok(

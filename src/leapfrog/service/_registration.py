@@ -18,8 +18,8 @@ __all__ = ["Registration", "advertised_address", "service_definition"]
 
 log = logging.getLogger("leapfrog.service")
 
-_REGISTERED_POLL = 2.0
-"""How often a non-TTL instance asks whether the catalog still knows it."""
+_WATCH_WAIT = 60.0
+"""Longest wait of the blocking query a non-TTL instance keeps on its registration."""
 
 
 def advertised_address(settings: ServiceSettings) -> str:
@@ -123,23 +123,36 @@ class Registration:
 
     async def _keep(self) -> None:
         """Return (with `registered` cleared) when the catalog no longer knows us."""
-        changed = self.health.bind()
         if self.settings.check == "ttl":
-            period = max(self.settings.ttl / 3, 0.05)
-        else:
-            period = _REGISTERED_POLL
+            await self._keep_ttl()
+            return
+        # A blocking query on our own registration: it costs one request per minute while
+        # nothing changes, and answers at once when the catalog loses us.
+        content_hash = ""
+        while not self._stopping:
+            found = await self.agent.service_hash(
+                self.settings.service_id, hash=content_hash, wait=_WATCH_WAIT
+            )
+            if self._stopping:
+                return
+            if found is None:
+                log.warning("the catalog forgot this instance; registering again")
+                self.registered.clear()
+                return
+            content_hash = found if found != "-" else ""
+            if not content_hash:
+                await asyncio.sleep(_WATCH_WAIT)  # a catalog without hashes: poll slowly
+
+    async def _keep_ttl(self) -> None:
+        changed = self.health.bind()
+        period = max(self.settings.ttl / 3, 0.05)
         while not self._stopping:
             changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), period)
             if self._stopping:
                 return
-            if self.settings.check == "ttl":
-                await self._heartbeat()
-            elif not await self.agent.is_registered(self.settings.service_id):
-                log.warning("the catalog forgot this instance; registering again")
-                self.registered.clear()
-                return
+            await self._heartbeat()
 
     async def _heartbeat(self) -> None:
         status, reason = self.health.effective()

@@ -72,6 +72,10 @@ class Telemetry:
             self._handlers.append(handler)
         level = os.environ.get("LEAPFROG_LOG_LEVEL", "INFO").upper()
         root.setLevel(level if level in logging.getLevelNamesMapping() else "INFO")
+        # httpx logs every request at INFO: the SDK's own catalog calls would drown the
+        # service's events.
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
 
     def start(self) -> None:
         self.shipper.start()

@@ -53,7 +53,8 @@ class FakeCatalog:
             return httpx.Response(200)
         if path.startswith("/v1/agent/service/"):
             known = path.rsplit("/", 1)[1] in self.services
-            return httpx.Response(200 if known else 404, json={})
+            headers = {"X-Consul-ContentHash": "abc"}
+            return httpx.Response(200 if known else 404, json={}, headers=headers)
         return httpx.Response(404)
 
 
