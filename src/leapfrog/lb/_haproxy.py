@@ -21,6 +21,8 @@ from leapfrog.shared.errors import LeapfrogError
 __all__ = ["HAProxy", "worker_pids"]
 
 TEMPLATE = Path(__file__).parent / "templates" / "haproxy.cfg.j2"
+# The master CLI keeps the connection open until told to quit.
+SHOW_PROC = "show proc;quit"
 _CLI_ERRORS = ("No such", "Unknown", "Require", "Invalid", "invalid", "not allowed", "failed")
 
 
@@ -81,12 +83,12 @@ class HAProxy:
     async def reload(self) -> None:
         if self.proc is None:
             raise LeapfrogError("haproxy is not running", hint="start it first")
-        before = worker_pids(await unix_command(self.master_socket, "show proc"))
+        before = worker_pids(await unix_command(self.master_socket, SHOW_PROC))
         self.proc.send_signal(signal.SIGUSR2)
         for _ in range(400):
             await asyncio.sleep(0.025)
             try:
-                now = worker_pids(await unix_command(self.master_socket, "show proc", 1.0))
+                now = worker_pids(await unix_command(self.master_socket, SHOW_PROC, 1.0))
             except OSError:
                 continue  # the master is re-executing itself
             if now - before:
