@@ -284,7 +284,7 @@ class Instance:
             "name": launch.name,
             "unit": launch.unit,
             "kind": launch.kind,
-            "version": run.version if run else None,
+            "version": run.version if run else launch.env.get("LEAPFROG_VERSION"),
             "state": str(self.state),
             "detail": self.detail,
             "address": launch.address,
