@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -41,8 +42,10 @@ def write_parts(rendered: Rendered, directory: Path) -> list[Path]:
     for index, part in enumerate(names):
         objects = sorted(rendered.parts[part], key=lambda o: ORDER.index(o["kind"]))
         path = directory / f"{index:02d}-{part}.yaml"
-        path.write_text(to_yaml(objects), encoding="utf-8")
-        if part == "secrets":
-            path.chmod(0o600)
+        # Generated passwords: readable by their owner only, from the first byte.
+        mode = 0o600 if part == "secrets" else 0o644
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(to_yaml(objects))
         written.append(path)
     return written

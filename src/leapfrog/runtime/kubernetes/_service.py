@@ -76,6 +76,8 @@ def _env(
         {"name": "HOST", "value": "0.0.0.0"},
         {"name": "LEAPFROG_DRAIN", "value": str(service.drain)},
         {"name": "LEAPFROG_DATA_DIR", "value": "/data"},
+        # Locally leapfrog's own interpreter; in an image, its python.
+        {"name": "LEAPFROG_PYTHON", "value": "python3"},
     ]
     if service.port is not None:
         env.append({"name": "PORT", "value": str(service.port)})

@@ -1,0 +1,163 @@
+"""Every rendered object of the example stack validates strictly against the Kubernetes
+1.37 schemas, and every pod meets the Pod Security "restricted" profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+from _kube_stacks import example_data, load
+
+from leapfrog.runtime.kubernetes import Rendered, render_stack
+
+_SAFE_VOLUMES = {
+    "configMap",
+    "emptyDir",
+    "secret",
+    "persistentVolumeClaim",
+    "projected",
+    "downwardAPI",
+    "ephemeral",
+    "csi",
+}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    data = example_data()
+    data["kubernetes"] = {"write_secrets": True}  # the Secrets are validated too
+    return render_stack(load(tmp_path_factory.mktemp("stack"), data))
+
+
+def test_the_whole_example_is_rendered(rendered: Rendered) -> None:
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in rendered.objects}
+    for expected in [
+        ("Namespace", "example"),
+        ("StatefulSet", "catalog"),
+        ("StatefulSet", "kafka"),
+        ("StatefulSet", "zookeeper"),
+        ("StatefulSet", "postgres"),
+        ("Deployment", "lb"),
+        ("Deployment", "hello"),
+        ("Deployment", "reader"),
+        ("PodDisruptionBudget", "hello"),
+        ("NetworkPolicy", "default-deny"),
+        ("NetworkPolicy", "reader"),
+        ("Secret", "postgres-credentials"),
+        ("Secret", "catalog-token"),
+    ]:
+        assert expected in kinds
+    jobs = [name for kind, name in kinds if kind == "Job"]
+    assert any(n.startswith("postgres-init-") for n in jobs)
+    assert any(n.startswith("kafka-topics-") for n in jobs)
+
+
+def test_every_object_validates_strictly_against_1_37(rendered: Rendered) -> None:
+    for obj in rendered.objects:
+        kubernetes_validate.validate(obj, "1.37.0", strict=True)
+
+
+def test_strict_validation_catches_a_wrong_field(rendered: Rendered) -> None:
+    deployment = next(o for o in rendered.objects if o["kind"] == "Deployment")
+    broken = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, "1.37.0", strict=True)
+
+
+def test_every_object_carries_the_stack_labels(rendered: Rendered) -> None:
+    for obj in rendered.objects:
+        labels = obj["metadata"]["labels"]
+        assert labels["app.kubernetes.io/part-of"] == "example", obj["metadata"]["name"]
+        assert labels["app.kubernetes.io/managed-by"] == "leapfrog"
+        for key in ("name", "instance", "component"):
+            assert f"app.kubernetes.io/{key}" in labels
+        if obj["kind"] != "Namespace":
+            assert obj["metadata"]["namespace"] == "example"
+
+
+def pod_templates(rendered: Rendered) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for obj in rendered.objects:
+        if obj["kind"] in ("Deployment", "StatefulSet", "Job"):
+            found.append((f"{obj['kind']}/{obj['metadata']['name']}", obj["spec"]["template"]))
+    return found
+
+
+def restricted_violations(name: str, template: dict[str, Any]) -> list[str]:
+    """The checks of Pod Security Admission's "restricted" level (v1.37), and ours."""
+    pod = template["spec"]
+    pod_sc = pod.get("securityContext", {})
+    problems = []
+    for host in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(host):
+            problems.append(f"{name}: {host}")
+    for volume in pod.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= _SAFE_VOLUMES:
+            problems.append(f"{name}: volume {volume['name']} of type {kinds}")
+    if pod_sc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+        problems.append(f"{name}: pod seccompProfile is not RuntimeDefault")
+    if pod_sc.get("runAsUser") == 0:
+        problems.append(f"{name}: pod runs as root")
+    containers = [*pod.get("initContainers", []), *pod["containers"]]
+    for container in containers:
+        where = f"{name}/{container['name']}"
+        sc = container.get("securityContext", {})
+        if sc.get("privileged"):
+            problems.append(f"{where}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{where}: allowPrivilegeEscalation is not false")
+        if sc.get("capabilities", {}).get("drop") != ["ALL"]:
+            problems.append(f"{where}: capabilities are not all dropped")
+        if set(sc.get("capabilities", {}).get("add", [])) - {"NET_BIND_SERVICE"}:
+            problems.append(f"{where}: adds capabilities")
+        if not (sc.get("runAsNonRoot") or pod_sc.get("runAsNonRoot")):
+            problems.append(f"{where}: runAsNonRoot is not set")
+        if sc.get("runAsUser", pod_sc.get("runAsUser")) in (0, None):
+            problems.append(f"{where}: no non-zero runAsUser")
+        profile = sc.get("seccompProfile", pod_sc.get("seccompProfile", {}))
+        if profile.get("type") not in ("RuntimeDefault", "Localhost"):
+            problems.append(f"{where}: seccompProfile")
+        if sc.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{where}: root filesystem is writable")
+        for port in container.get("ports", []):
+            if "hostPort" in port:
+                problems.append(f"{where}: hostPort")
+        resources = container.get("resources", {})
+        if not resources.get("requests", {}).get("cpu") or not resources.get("limits", {}).get(
+            "memory"
+        ):
+            problems.append(f"{where}: resources are not set")
+    return problems
+
+
+def test_every_pod_meets_the_restricted_profile(rendered: Rendered) -> None:
+    templates = pod_templates(rendered)
+    assert len(templates) >= 10
+    problems = [p for name, template in templates for p in restricted_violations(name, template)]
+    assert problems == []
+
+
+def test_the_policy_check_catches_a_privileged_pod(rendered: Rendered) -> None:
+    name, template = pod_templates(rendered)[0]
+    container = {**template["spec"]["containers"][0]}
+    container["securityContext"] = {**container["securityContext"], "privileged": True}
+    container["securityContext"].pop("allowPrivilegeEscalation")
+    spec = {**template["spec"], "containers": [container], "hostNetwork": True}
+    problems = restricted_violations(name, {"spec": spec})
+    assert len(problems) == 3
+
+
+def test_the_namespace_enforces_restricted(rendered: Rendered) -> None:
+    namespace = rendered.objects[0]
+    assert namespace["kind"] == "Namespace"
+    assert namespace["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_the_example_file_itself_lacks_only_images(tmp_path: Path) -> None:
+    """The example stack file is the source: apart from images nothing is refused."""
+    data = example_data()
+    stack = load(tmp_path, data)
+    assert render_stack(stack).objects
