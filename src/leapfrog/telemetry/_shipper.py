@@ -207,8 +207,12 @@ class LogShipper:
         if error is None:
             self._delivered()
             return
-        if error.permanent or self._spool is None:
+        if error.permanent:
             self._refused(error)
+            return
+        if self._spool is None:
+            self._went_down(error.reason)
+            self._drop()  # no spool configured: nowhere to keep it
             return
         self._went_down(error.reason)
         # Newer records may already be spooled: this one goes before them.
@@ -276,7 +280,7 @@ class LogShipper:
             self._spooling = True
         if not self._down:
             self._down = True
-            where = "spooling" if self._spool is not None else "holding in memory"
+            where = "spooling" if self._spool is not None else "no spool: records may be lost"
             _log.warning("telemetry: Kafka unreachable (%s): %s", reason, where)
 
     def _refused(self, error: DeliveryError) -> None:

@@ -205,3 +205,22 @@ def test_a_full_spool_counts_drops(tmp_path: Path) -> None:
     assert counters["dropped"] > 0
     assert counters["spooled"] + counters["dropped"] == 200
     assert sum(p.stat().st_size for p in (tmp_path / "spool").glob("*.seg")) <= 8192
+
+
+def test_without_a_spool_failed_records_are_dropped_and_shipping_goes_on() -> None:
+    fake = FakeTransport()
+    shipper = LogShipper(settings(None), transport=fake)
+    fake.up = False
+    shipper.start()
+    for seq in range(3):
+        shipper.ship({"seq": seq})
+    wait_for(lambda: len(fake.in_flight) == 3)
+    fake.fail_pending = DeliveryError("Local: Message timed out")
+    wait_for(lambda: shipper.counters["dropped"] == 3)
+    fake.up = True
+    shipper.ship({"seq": 3})
+    wait_for(lambda: len(fake.delivered) == 1)
+    shipper.close(timeout=5)
+    assert seqs(fake) == [3]
+    assert shipper.kafka_reachable
+    assert shipper.counters == {"sent": 1, "spooled": 0, "dropped": 3, "buffered": 0}
