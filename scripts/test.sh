@@ -10,5 +10,7 @@ step "mypy (strict on src)"
 .venv/bin/mypy
 step "import-linter (layers)"
 .venv/bin/lint-imports
+step "kubernetes test tools (built once, cached)"
+scripts/kube-tools.sh
 step "pytest"
 .venv/bin/pytest -q "$@"

@@ -6,11 +6,13 @@ may run as the unprivileged app user) and drives the real `leapfrog` command on 
 
 from leapfrog.testing._catalog import CatalogProcess
 from leapfrog.testing._components import RunningComponent, run_component
+from leapfrog.testing._kube import ControlPlane
 from leapfrog.testing._stackdir import CliResult, StackDir, run_cli, wait_until
 
 __all__ = [
     "CatalogProcess",
     "CliResult",
+    "ControlPlane",
     "RunningComponent",
     "StackDir",
     "run_cli",
