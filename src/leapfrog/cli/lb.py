@@ -62,8 +62,12 @@ def lb() -> None:
     show_default=True,
     help="Minimum server slots per HAProxy backend (changed without a reload).",
 )
+@click.option(
+    "--instance", default="lb-1", show_default=True, help="This instance's name in its log events."
+)
 def run_cmd(
     *,
+    instance: str,
     engine: str,
     listen: str,
     stats: str,
@@ -93,5 +97,6 @@ def run_cmd(
         binary=program,
         template=template_path.resolve() if template_path else None,
         slots=slots,
+        instance=instance,
     )
     asyncio.run(run_balancer(settings))

@@ -124,6 +124,7 @@ class LoadBalancer(Component[LoadBalancerOptions]):
             "--data-dir", str(where.data_dir),
             "--binary", installation.extra["binary"],
             "--slots", str(options.slots),
+            "--instance", where.instance,
         ]  # fmt: skip
         if options.template:
             argv += ["--template", str(Path(options.template).resolve())]

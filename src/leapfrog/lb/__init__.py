@@ -5,7 +5,7 @@
 HAProxy (or nginx) as its child in step with the catalog."""
 
 from leapfrog.lb._accesslog import HAPROXY_LOG_FORMAT, AccessLog, parse_access_line
-from leapfrog.lb._balancer import BalancerSettings, run_balancer, stdout_sink
+from leapfrog.lb._balancer import BalancerSettings, run_balancer
 from leapfrog.lb._client import CatalogClient, catalog_url
 from leapfrog.lb._data import KeyPair, ServiceInstance, ServiceName
 from leapfrog.lb._haproxy_cfg import runtime_commands, split_config
@@ -44,5 +44,4 @@ __all__ = [
     "runtime_commands",
     "sort_routes",
     "split_config",
-    "stdout_sink",
 ]

@@ -13,6 +13,7 @@ from typing import Any
 __all__ = ["HAPROXY_LOG_FORMAT", "AccessLog", "parse_access_line"]
 
 _HAPROXY_TAG = "lf1"
+_SO_RCVBUFFORCE = 33  # Linux's value; the socket module does not name it
 _FIELDS = (
     "client",
     "status",
@@ -96,7 +97,12 @@ class AccessLog:
         self.path.unlink(missing_ok=True)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.bind(str(self.path))
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
+        # Room for bursts: a full buffer makes the proxy drop lines. As root the limit of
+        # net.core.rmem_max does not apply (SO_RCVBUFFORCE).
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 1 << 23)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
         loop = asyncio.get_running_loop()
         self._transport, _ = await loop.create_datagram_endpoint(
             lambda: _Protocol(self.sink), sock=sock

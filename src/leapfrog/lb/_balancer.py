@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from leapfrog.lb._accesslog import HAPROXY_LOG_FORMAT, AccessLog
 from leapfrog.lb._client import CatalogClient
 from leapfrog.lb._engine import Engine
+from leapfrog.lb._events import EventSink
 from leapfrog.lb._haproxy import HAProxy
 from leapfrog.lb._haproxy_cfg import runtime_commands
 from leapfrog.lb._nginx import Nginx
@@ -54,13 +52,7 @@ class BalancerSettings:
     template: Path | None = None
     slots: int = 4
     stop_grace: float = 25.0
-
-
-def stdout_sink(event: dict[str, Any]) -> None:
-    """One JSON line per event on stdout, which the supervisor keeps as this unit's log."""
-    stamped = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"), **event}
-    sys.stdout.write(json.dumps(stamped, separators=(",", ":")) + "\n")
-    sys.stdout.flush()
+    instance: str = "lb-1"
 
 
 def _engine(settings: BalancerSettings, run_dir: Path) -> Engine:
@@ -209,11 +201,17 @@ class Balancer:
         )
 
 
-async def run_balancer(settings: BalancerSettings, sink: Sink = stdout_sink) -> None:
+async def run_balancer(settings: BalancerSettings) -> None:
     """Serve until SIGTERM or SIGINT, then stop the proxy gracefully."""
     logging.getLogger("httpx").setLevel(logging.WARNING)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
-    await Balancer(settings, sink).run(stopping)
+    sink = EventSink(settings.instance, settings.data_dir / "spool")
+    flusher = asyncio.create_task(sink.flush_forever())
+    try:
+        await Balancer(settings, sink).run(stopping)
+    finally:
+        flusher.cancel()
+        await asyncio.to_thread(sink.close)

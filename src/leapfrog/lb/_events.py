@@ -1,0 +1,64 @@
+"""Where the load balancer's events go: JSON lines on stdout (the supervisor keeps them
+as this unit's log) and, when KAFKA_BOOTSTRAP_SERVERS is set, the Kafka `logs` topic
+through leapfrog.telemetry, beside every other service's logs.
+
+Access events come at the proxy's request rate, so stdout is written in blocks and
+flushed every 100 ms rather than once per line."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from leapfrog.telemetry import LogShipper, ShipperSettings
+
+__all__ = ["EventSink"]
+
+FLUSH_EVERY = 0.1
+
+
+def _timestamp(now: float) -> str:
+    whole = int(now)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((now % 1) * 1e6):06d}Z"
+
+
+class EventSink:
+    def __init__(self, instance: str, spool_dir: Path | None, stream: io.TextIOBase | None = None):
+        self.fixed = {"service": "lb", "instance": instance, "host": socket.gethostname()}
+        self.out = stream or open(  # noqa: SIM115 - kept open for the process's life
+            sys.stdout.fileno(), "w", buffering=1 << 16, encoding="utf-8", closefd=False
+        )
+        settings = ShipperSettings.from_env(service="lb", instance=instance, spool_dir=spool_dir)
+        self.shipper = LogShipper(settings) if settings.enabled else None
+        if self.shipper is not None:
+            self.shipper.start()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = str(event.get("kind", ""))
+        full = {
+            "ts": _timestamp(time.time()),
+            "logger": "lb.access" if kind == "access" else "lb",
+            **self.fixed,
+            **event,
+        }
+        self.out.write(json.dumps(full, separators=(",", ":")) + "\n")
+        if kind != "access":
+            self.out.flush()  # rare and worth seeing at once
+        if self.shipper is not None:
+            self.shipper.ship(full)
+
+    async def flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_EVERY)
+            self.out.flush()
+
+    def close(self) -> None:
+        self.out.flush()
+        if self.shipper is not None:
+            self.shipper.close()
