@@ -7,12 +7,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leapfrog.telemetry._lineproto import to_line_protocol
 from leapfrog.telemetry._shipper import LogShipper
 
 __all__ = ["MetricsPublisher", "register_metrics"]
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 _log = logging.getLogger("leapfrog.telemetry.metrics")
 
@@ -23,14 +26,15 @@ class MetricsPublisher:
     """Every `interval` seconds, one Kafka message to the metrics topic holding a snapshot
     as line protocol (one line per sample, newline-separated; key: the instance).
 
-    `source` is a prometheus_client `CollectorRegistry` (converted by `to_line_protocol`
-    with the tags service, instance and host) or a function returning ready lines.
+    `collect` is a function returning ready lines (one string, or an iterable of them),
+    or a prometheus_client `CollectorRegistry`, converted by `to_line_protocol` with the
+    tags service, instance and host (or `tags`).
     """
 
     def __init__(
         self,
         shipper: LogShipper,
-        source: Any,
+        collect: Collect | CollectorRegistry,
         *,
         interval: float = 10.0,
         measurement_prefix: str = "",
@@ -48,10 +52,10 @@ class MetricsPublisher:
         )
         self.measurement_prefix = measurement_prefix
         self._collect: Collect
-        if callable(source):
-            self._collect = source
-        elif hasattr(source, "collect"):
-            registry = source
+        if callable(collect):
+            self._collect = collect
+        elif hasattr(collect, "collect"):
+            registry: Any = collect
             self._collect = lambda: to_line_protocol(
                 registry, self.tags, time.time_ns(), measurement_prefix=measurement_prefix
             )

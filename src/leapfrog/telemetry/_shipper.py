@@ -80,8 +80,9 @@ class LogShipper:
             return
         self._queue.append((self._topic, self._key, event))
 
-    def ship_to(self, topic: str, key: bytes | str | None, value: bytes) -> None:
-        """Queue one ready-made record (a metrics snapshot, say). Never blocks, never raises."""
+    def ship_to(self, topic: str, key: bytes | str | None, value_bytes: bytes) -> None:
+        """Queue one ready-made record (a metrics snapshot, say) for `topic`; key None is
+        the instance name. Never blocks, never raises."""
         if not self._accepting:
             if self.enabled:
                 self._drop()
@@ -90,7 +91,7 @@ class LogShipper:
             self._drop()
             return
         raw_key = self._key if key is None else key.encode() if isinstance(key, str) else key
-        self._queue.append((topic, raw_key, value))
+        self._queue.append((topic, raw_key, value_bytes))
 
     @property
     def counters(self) -> dict[str, int]:
