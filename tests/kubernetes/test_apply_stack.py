@@ -33,6 +33,8 @@ def example_data(namespace: str = NAMESPACE) -> dict[str, Any]:
     for name, service in data["services"].items():
         service.setdefault("image", f"registry.example.com/leapfrog-{name}")
     data.setdefault("components", {}).setdefault("lb", {})
+    # An autoscaler: the HPA controller writes its status, which must not read as a change.
+    data["services"]["hello"]["autoscale"] = {"min": 2, "max": 4}
     data["kubernetes"] = {**data.get("kubernetes", {}), "namespace": namespace}
     return data
 
@@ -99,6 +101,7 @@ def test_apply_creates_every_object(deployed: Deployed) -> None:
         ("Deployment", "hello"),
         ("Deployment", "reader"),
         ("PodDisruptionBudget", "hello"),
+        ("HorizontalPodAutoscaler", "hello"),
         ("NetworkPolicy", "hello"),
         ("Secret", "postgres-credentials"),
         ("Secret", "catalog-token"),
@@ -243,3 +246,14 @@ def test_kubectl_server_dry_run_accepts_every_rendered_object(
     )
     assert len(lines) == expected
     assert all("(server dry run)" in line for line in lines), lines
+
+
+def test_a_dry_run_reports_without_changing(deployed: Deployed) -> None:
+    deployed.data["services"]["hello"]["version"] = "9.9.9"
+    deployed.write()
+    result = deployed.cli("apply", "--dry-run", "--json")
+    changes = {(c["kind"], c["name"]): c["action"] for c in json.loads(result.stdout)}
+    assert changes[("Deployment", "hello")] == "configured"
+    assert changes[("StatefulSet", "kafka")] == "unchanged"
+    container = deployed.get("deployment", "hello")["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "registry.example.com/leapfrog-hello:1.1.0"

@@ -1,9 +1,10 @@
 """`apply`: server-side apply of the rendered stack with leapfrog's field manager, the
 generated Secrets created when absent, and objects the stack no longer has pruned.
 
-Each object's outcome is read from its resourceVersion before and after: a no-op
-apply does not change it, so a second apply of the same stack reports everything
-unchanged. Secret values never appear in what is returned or printed.
+Each object's outcome is read from its resourceVersion before and after (a no-op apply
+does not change it, so a second apply of the same stack reports everything unchanged),
+and from its content when a controller wrote in between or in a dry run. Secret
+values never appear in what is returned or printed.
 """
 
 from __future__ import annotations
@@ -113,21 +114,25 @@ def _version_of(client: Client, res: Any, name: str, namespace: str | None) -> A
         raise
 
 
-def _ours(obj: Any) -> Any:
-    """Our field manager's entry: it changes only when our apply changed something."""
-    for entry in obj.metadata.managedFields or []:
-        if entry.manager == FIELD_MANAGER and entry.operation == "Apply":
-            return (entry.time, entry.fieldsV1)
-    return None
+def _content(obj: Any) -> dict[str, Any]:
+    """The object without what the cluster changes on its own (status, bookkeeping)."""
+    data: dict[str, Any] = obj.to_dict()
+    data.pop("status", None)
+    meta = dict(data.get("metadata") or {})
+    for key in ("managedFields", "resourceVersion", "generation"):
+        meta.pop(key, None)
+    data["metadata"] = meta
+    return data
 
 
-def _outcome(before: Any, after: Any) -> str:
+def _outcome(before: Any, after: Any, dry_run: bool) -> str:
     if before is None:
         return "created"
-    if before.metadata.resourceVersion == after.metadata.resourceVersion:
+    if before.metadata.resourceVersion == after.metadata.resourceVersion and not dry_run:
         return "unchanged"
-    # A controller may have written the status between our read and our apply.
-    return "unchanged" if _ours(before) == _ours(after) else "configured"
+    # A controller may have written the status between our read and our apply; a dry
+    # run answers with the object as it would be, under the old resourceVersion.
+    return "configured" if _content(before) != _content(after) else "unchanged"
 
 
 def _api_error(what: str, exc: Exception) -> LeapfrogError:
@@ -181,7 +186,7 @@ def apply_rendered(
             applied = client.apply(
                 from_dict(obj), field_manager=FIELD_MANAGER, force=True, dry_run=dry_run
             )
-            record(Change(kind, name, _outcome(before, applied)))
+            record(Change(kind, name, _outcome(before, applied, dry_run)))
         if prune and not fresh_namespace:
             for change in _prune(client, rendered, generated, dry_run):
                 record(change)
