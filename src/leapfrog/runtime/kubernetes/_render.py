@@ -18,7 +18,7 @@ from leapfrog.runtime.kubernetes._refuse import refused
 from leapfrog.runtime.kubernetes._secrets import secret_manifest
 from leapfrog.runtime.kubernetes._service import render_service
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.spec import SpecError, Stack
+from leapfrog.spec import Problem, SpecError, Stack
 
 __all__ = ["Rendered", "kube_context", "render_stack"]
 
@@ -93,12 +93,12 @@ def render_stack(stack: Stack) -> Rendered:
     for name, service in spec.services.items():
         parts[name] = render_service(name, service, kube, platform_env)
     parts["network"] = render_network(spec, kube, ports)
+    _collisions(stack, parts)
     if spec.kubernetes.write_secrets:
         parts["secrets"] = [secret_manifest(s, kube) for s in secrets]
     objects = sorted(
         (o for objs in parts.values() for o in objs), key=lambda o: ORDER.index(o["kind"])
     )
-    _unique(objects)
     return Rendered(kube.namespace, objects, secrets, parts)
 
 
@@ -115,18 +115,29 @@ def _namespace(kube: k.KubeContext) -> k.Manifest:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
-def _unique(objects: list[k.Manifest]) -> None:
-    seen: set[tuple[str, str]] = set()
-    for obj in objects:
-        key = (obj["kind"], obj["metadata"]["name"])
-        if key in seen:
-            name = obj["metadata"]["name"]
-            raise LeapfrogError(
-                f"two {obj['kind']} objects would be named `{name}`: a service's name "
-                "collides with an object of the platform",
-                hint=f"rename the service `{name.split('-')[0]}...` (services.<name>)",
-            )
-        seen.add(key)
+def _collisions(stack: Stack, parts: dict[str, list[k.Manifest]]) -> None:
+    """A service whose objects would take the name of a platform object (a service
+    `catalog-dns` with a port): named in the stack file, not left to the API server."""
+    platform = {
+        (o["kind"], o["metadata"]["name"]): part
+        for part, objects in parts.items()
+        if part not in stack.spec.services
+        for o in objects
+    }
+    problems = []
+    for name in stack.spec.services:
+        for obj in parts[name]:
+            owner = platform.get((obj["kind"], obj["metadata"]["name"]))
+            if owner is not None:
+                field = f"services.{name}"
+                message = f"its {obj['kind']} would have the name of the {owner}'s own"
+                problems.append(
+                    Problem(str(stack.path), stack.line_of(field), None, field, message,
+                            "rename the service")
+                )  # fmt: skip
+                break
+    if problems:
+        raise SpecError(problems, _source(stack))
 
 
 def _source(stack: Stack) -> str | None:

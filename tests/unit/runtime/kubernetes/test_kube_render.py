@@ -225,3 +225,12 @@ def test_render_to_a_folder_and_to_stdout(
     assert main(["render", "-f", str(path), "-o", str(tmp_path / "out")]) == 0
     names = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert names[0] == "00-namespace.yaml" and "01-catalog.yaml" in names
+
+
+def test_a_service_named_like_a_platform_object_is_refused(tmp_path: Path) -> None:
+    data = _stack({"catalog-dns": {**WEB}, "web": {**WEB}})
+    with pytest.raises(SpecError) as caught:
+        render_stack(load(tmp_path, data))
+    (problem,) = caught.value.problems
+    assert problem.field == "services.catalog-dns"
+    assert "catalog" in problem.message and problem.line == 3
