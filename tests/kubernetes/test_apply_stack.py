@@ -59,8 +59,8 @@ class Deployed:
         assert result.code == 0, result.output
         return result
 
-    def apply(self) -> list[dict[str, str]]:
-        result = self.cli("apply", "--json")
+    def apply(self, *extra: str) -> list[dict[str, str]]:
+        result = self.cli("apply", "--json", *extra)
         self.last_output = result.output
         changes: list[dict[str, str]] = json.loads(result.stdout)
         return changes
@@ -139,7 +139,7 @@ def test_rollout_status_of_an_unknown_name_is_a_clear_error(deployed: Deployed) 
 
 
 def test_reapply_changes_nothing(deployed: Deployed) -> None:
-    changes = deployed.apply()
+    changes = deployed.apply("--wait", "60s")  # everything is rolled out: returns at once
     changed = [c for c in changes if c["action"] != "unchanged"]
     assert changed == []
     assert len(changes) == len(deployed.first)

@@ -45,6 +45,7 @@ def _template(own: str | None, listen: int, stats: int) -> str:
         "haproxy_log_format": _LOG_FORMAT,
         "engine": "haproxy",
         "user": "",
+        "access_log": True,  # to stdout, where the cluster collects container logs
     }
     return "{%- set lb = " + json.dumps(values) + " %}\n" + text
 
