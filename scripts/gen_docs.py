@@ -47,6 +47,7 @@ SHORTHANDS: dict[tuple[str, str], str] = {
     ("ServiceSpec", "env"): "list of `NAME=value`",
     ("ServiceSpec", "depends_on"): "list of names",
     ("ServiceSpec", "restart"): "policy name",
+    ("ServiceSpec", "route"): "path prefix",
     ("CheckSpec", "exec"): "string",
     ("KafkaOptions", "log_retention"): "duration such as `7d`, or -1",
     ("TopicOptions", "retention"): "duration such as `7d`, or -1",

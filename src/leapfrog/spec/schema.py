@@ -78,6 +78,15 @@ def json_schema() -> dict[str, Any]:
         service["restart"], anyOf=[{"$ref": "#/$defs/RestartSpec"}, {"enum": [*policies, False]}]
     )
     _reshape(defs["RestartSpec"]["properties"]["policy"], enum=[*policies, False])
+    # `route: /hello` is short for `route: {path: /hello}`.
+    _reshape(
+        service["route"],
+        anyOf=[
+            {"$ref": "#/$defs/RouteSpec"},
+            {"type": "string", "pattern": "^/"},
+            {"type": "null"},
+        ],
+    )
     condition = defs["DependsOn"]["properties"]["condition"]
     condition["enum"] = [*condition["enum"], "service_healthy", "service_started"]
     _reshape(defs["CheckSpec"]["properties"]["exec"], anyOf=[*_COMMAND, {"type": "null"}])
