@@ -65,8 +65,23 @@ def lb() -> None:
 @click.option(
     "--instance", default="lb-1", show_default=True, help="This instance's name in its log events."
 )
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    show_default=True,
+    help="Every request as an event on stdout (and Kafka's logs topic).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="HAProxy's threads (nbthread) or nginx's worker processes.",
+)
 def run_cmd(
     *,
+    threads: int,
+    access_log: bool,
     instance: str,
     engine: str,
     listen: str,
@@ -98,5 +113,7 @@ def run_cmd(
         template=template_path.resolve() if template_path else None,
         slots=slots,
         instance=instance,
+        access_log=access_log,
+        threads=threads,
     )
     asyncio.run(run_balancer(settings))

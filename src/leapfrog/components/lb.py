@@ -70,6 +70,18 @@ class LoadBalancerOptions(ComponentOptions):
         description="Minimum server slots per HAProxy backend; instances join and leave "
         "free slots through the runtime API, without a reload.",
     )
+    threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="HAProxy's threads (nbthread) or nginx's worker processes. One is "
+        "best on a small machine whose cores the services behind it need.",
+    )
+    access_log: bool = Field(
+        True,
+        description="Every request as a structured event in the lb's log and on Kafka's "
+        "`logs` topic (when the stack has Kafka).",
+    )
     stop_grace_period: str = Field(
         "25s",
         description="How long open connections may finish when the load balancer stops.",
@@ -125,6 +137,8 @@ class LoadBalancer(Component[LoadBalancerOptions]):
             "--binary", installation.extra["binary"],
             "--slots", str(options.slots),
             "--instance", where.instance,
+            "--threads", str(options.threads),
+            "--access-log" if options.access_log else "--no-access-log",
         ]  # fmt: skip
         if options.template:
             argv += ["--template", str(Path(options.template).resolve())]

@@ -53,6 +53,8 @@ class BalancerSettings:
     slots: int = 4
     stop_grace: float = 25.0
     instance: str = "lb-1"
+    access_log: bool = True
+    threads: int = 1
 
 
 def _engine(settings: BalancerSettings, run_dir: Path) -> Engine:
@@ -83,6 +85,8 @@ class Balancer:
                 "haproxy_log_format": HAPROXY_LOG_FORMAT,
                 "engine": settings.engine,
                 "user": "root" if os.geteuid() == 0 else "",
+                "access_log": settings.access_log,
+                "threads": settings.threads,
             }
         }
         self.template = Template(settings.template or self.engine.template, context, settings.slots)
@@ -133,33 +137,46 @@ class Balancer:
             self.access.close()
             await watcher.close()
 
+    async def _proxy_exit(self) -> None:
+        """Returns when the proxy has died; this process then exits too, so the supervisor
+        restarts the whole unit."""
+        while self.engine.exited() is None:
+            await asyncio.sleep(0.5)
+
     async def _follow(self, watcher: Watcher, rendered: Rendered, stopping: asyncio.Event) -> None:
         stop_task = asyncio.create_task(stopping.wait())
-        while not stopping.is_set():
-            if rendered.complete:
-                watcher.retain(set(rendered.deps))
-            change = asyncio.create_task(watcher.changed.wait())
-            await asyncio.wait({change, stop_task}, return_when=asyncio.FIRST_COMPLETED)
-            change.cancel()
-            if stopping.is_set():
-                break
-            if self.engine.exited() is not None:
-                raise LeapfrogError(
-                    f"{self.engine.name} exited with {self.engine.exited()}",
-                    hint="its messages are in this instance's log",
-                )
-            seen = time.time()
-            watcher.changed.clear()
-            if rendered.complete:
-                await quiesce(watcher.changed, self.settings.wait)
-            try:
-                rendered = self.template.render(watcher)
-            except LeapfrogError as exc:
-                self.sink({"level": "error", "kind": "lb.render_failed", "message": str(exc)})
-                continue
-            watcher.check()
-            if rendered.complete and rendered.text != self.live:
-                await self._apply(rendered.text, seen)
+        died = asyncio.create_task(self._proxy_exit())
+        seen = 0.0
+        try:
+            while not stopping.is_set():
+                if rendered.complete:
+                    watcher.retain(set(rendered.deps))
+                change = asyncio.create_task(watcher.changed.wait())
+                await asyncio.wait({change, stop_task, died}, return_when=asyncio.FIRST_COMPLETED)
+                change.cancel()
+                if stopping.is_set():
+                    break
+                if died.done():
+                    raise LeapfrogError(
+                        f"{self.engine.name} exited with {self.engine.exited()}",
+                        hint="its messages are in this instance's log",
+                    )
+                if rendered.complete:
+                    seen = time.time()  # the first sign of this change
+                watcher.changed.clear()
+                if rendered.complete:
+                    await quiesce(watcher.changed, self.settings.wait)
+                try:
+                    rendered = self.template.render(watcher)
+                except LeapfrogError as exc:
+                    self.sink({"level": "error", "kind": "lb.render_failed", "message": str(exc)})
+                    continue
+                watcher.check()
+                if rendered.complete and rendered.text != self.live:
+                    await self._apply(rendered.text, seen)
+        finally:
+            stop_task.cancel()
+            died.cancel()
 
     async def _apply(self, text: str, seen: float) -> None:
         assert self.live is not None

@@ -85,8 +85,8 @@ class HAProxy:
             raise LeapfrogError("haproxy is not running", hint="start it first")
         before = worker_pids(await unix_command(self.master_socket, SHOW_PROC))
         self.proc.send_signal(signal.SIGUSR2)
-        for _ in range(400):
-            await asyncio.sleep(0.025)
+        for _ in range(1000):
+            await asyncio.sleep(0.01)
             try:
                 now = worker_pids(await unix_command(self.master_socket, SHOW_PROC, 1.0))
             except OSError:

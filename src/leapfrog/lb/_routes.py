@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from leapfrog.lb._data import ServiceInstance
 
-__all__ = ["Route", "backend_name", "route_of", "sort_routes"]
+__all__ = ["Route", "backend_name", "route_of", "sort_routes", "unique_routes"]
 
 UNROUTED_DOMAIN = "service.localhost"
 
@@ -57,5 +57,24 @@ def sort_routes(routes: Iterable[Route]) -> list[Route]:
     the catch-all last."""
     return sorted(
         routes,
-        key=lambda r: (r.catch_all, not (r.host and r.path), not r.host, -len(r.path), r.name),
+        key=lambda r: (
+            r.catch_all,
+            not (r.host and r.path),
+            not r.host,
+            -len(r.path.rstrip("/")),
+            r.name,
+        ),
     )
+
+
+def unique_routes(routes: Iterable[Route]) -> list[Route]:
+    """The first route for each host and path (two services claiming one route would make
+    nginx refuse the configuration); sort first, so the choice is stable."""
+    seen: set[tuple[str, str]] = set()
+    kept = []
+    for route in routes:
+        where = (route.host, route.path.rstrip("/"))
+        if where not in seen:
+            seen.add(where)
+            kept.append(route)
+    return kept

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 
 from leapfrog.lb._data import KeyPair, ServiceInstance, ServiceName
-from leapfrog.lb._routes import backend_name, route_of, sort_routes
+from leapfrog.lb._routes import backend_name, route_of, sort_routes, unique_routes
 from leapfrog.lb._slots import SlotTable
 from leapfrog.lb._watch import Dep, Watcher
 from leapfrog.shared.errors import LeapfrogError
@@ -55,6 +55,7 @@ class Template:
         )
         self._env.filters["backend_name"] = backend_name
         self._env.filters["sort_routes"] = sort_routes
+        self._env.filters["unique_routes"] = unique_routes
         self._env.filters["regex_escape"] = _regex_escape
         self._compiled = self._load()
 

@@ -20,6 +20,8 @@ CONTEXT = {
         "haproxy_log_format": "x",
         "engine": "haproxy",
         "user": "",
+        "access_log": True,
+        "threads": 1,
     }
 }
 
