@@ -3,12 +3,13 @@ in the catalog with an HTTP check, and on SIGTERM deregisters, keeps serving for
 time, then leaves - what a well-behaved service does. GET /fail makes its check fail.
 
 Run: python backend.py CATALOG_ADDR NAME ID [ROUTE_PATH] [DRAIN_SECONDS]
-Prints `ready PORT` once registered."""
+Prints `ready PORT` once registered. Uses CONSUL_HTTP_TOKEN when set."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import urllib.request
@@ -16,7 +17,11 @@ import urllib.request
 
 def catalog_put(catalog: str, path: str, body: object | None = None) -> None:
     data = json.dumps(body).encode() if body is not None else b""
-    request = urllib.request.Request(f"http://{catalog}{path}", data=data, method="PUT")
+    token = os.environ.get("CONSUL_HTTP_TOKEN", "")
+    headers = {"X-Consul-Token": token} if token else {}
+    request = urllib.request.Request(
+        f"http://{catalog}{path}", data=data, method="PUT", headers=headers
+    )
     urllib.request.urlopen(request, timeout=5).read()
 
 
