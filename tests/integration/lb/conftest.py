@@ -75,7 +75,14 @@ class Backend:
 class Balancer:
     """`leapfrog lb run` as a subprocess; its JSON events are collected from stdout."""
 
-    def __init__(self, engine: str, catalog: str, data_dir: Path, template: Path | None = None):
+    def __init__(
+        self,
+        engine: str,
+        catalog: str,
+        data_dir: Path,
+        template: Path | None = None,
+        env: dict[str, str] | None = None,
+    ):
         self.engine = engine
         self.listen = f"127.0.0.1:{free_port()}"
         self.stats = f"127.0.0.1:{free_port()}"
@@ -88,8 +95,8 @@ class Balancer:
         argv += ["--binary", binary.extra["binary"], "--wait", "20ms:200ms"]
         if template is not None:
             argv += ["--template", str(template)]
-        env = {**os.environ, "CONSUL_HTTP_ADDR": catalog, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
+        full_env = {**os.environ, "CONSUL_HTTP_ADDR": catalog, **(env or {})}
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=full_env)
         threading.Thread(target=self._read, daemon=True).start()
         wait_for(f"{engine} up", lambda: httpx.get(f"http://{self.stats}/health").is_success)
         self.http = httpx.Client(base_url=f"http://{self.listen}", timeout=10)
