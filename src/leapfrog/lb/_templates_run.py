@@ -54,6 +54,10 @@ def _run_command(job: TemplateJob) -> None:
         )
 
 
+ONCE_TIMEOUT = 30.0
+"""How long `--once` waits for the catalog's answers before giving up."""
+
+
 async def run_templates(
     jobs: list[TemplateJob],
     wait: Wait,
@@ -64,6 +68,22 @@ async def run_templates(
     """Render every job whenever what it reads changes; with `once`, render each one
     completely once and return."""
     watcher = Watcher(CatalogClient(addr, token))
+    if not once:
+        await _follow(jobs, wait, watcher, once)
+        return
+    try:
+        async with asyncio.timeout(ONCE_TIMEOUT):
+            await _follow(jobs, wait, watcher, once)
+    except TimeoutError:
+        problems = "; ".join(sorted(set(watcher.errors.values()))) or "no answer"
+        raise LeapfrogError(
+            f"the catalog at {watcher.client.base} did not answer within "
+            f"{ONCE_TIMEOUT:g}s: {problems}",
+            hint="check CONSUL_HTTP_ADDR (or --consul-addr) and that the catalog runs",
+        ) from None
+
+
+async def _follow(jobs: list[TemplateJob], wait: Wait, watcher: Watcher, once: bool) -> None:
     try:
         while True:
             rendered = [job.template.render(watcher) for job in jobs]

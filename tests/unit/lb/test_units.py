@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+from pathlib import Path
 
 import pytest
 
@@ -11,13 +13,16 @@ from leapfrog.lb import (
     SlotTable,
     Wait,
     parse_access_line,
+    parse_job,
     parse_wait,
     quiesce,
     route_of,
+    run_templates,
     runtime_commands,
     sort_routes,
 )
 from leapfrog.lb._haproxy import worker_pids
+from leapfrog.shared.errors import LeapfrogError
 
 
 def test_parse_wait() -> None:
@@ -159,3 +164,29 @@ def test_a_route_claimed_twice_is_served_once() -> None:
         [route_of("b", [inst(1, route_path="/x/")]), route_of("a", [inst(2, route_path="/x")])]
     )
     assert [r.name for r in unique_routes(routes)] == ["a"]
+
+
+def test_template_specs(tmp_path: Path) -> None:
+    source = tmp_path / "in.tmpl"
+    source.write_text("x")
+    job = parse_job(f"{source}:{tmp_path / 'out'}:nginx -s reload -g 'a:b'")
+    assert job.dest == tmp_path / "out" and job.command == "nginx -s reload -g 'a:b'"
+    assert parse_job(f"{source}:out").command is None
+    with pytest.raises(LeapfrogError, match="not a template spec"):
+        parse_job(str(source))
+
+
+def test_once_gives_up_on_an_unreachable_catalog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import leapfrog.lb._templates_run as templates_run
+
+    monkeypatch.setattr(templates_run, "ONCE_TIMEOUT", 0.5)
+    source = tmp_path / "in.tmpl"
+    source.write_text("{{ services() | length }}")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    jobs = [parse_job(f"{source}:{tmp_path / 'out'}")]
+    with pytest.raises(LeapfrogError, match="did not answer within"):
+        asyncio.run(run_templates(jobs, Wait(0, 0), once=True, addr=f"127.0.0.1:{closed}"))
