@@ -34,26 +34,28 @@ HAPROXY_LOG_FORMAT = "|".join(
 Event = dict[str, Any]
 
 
-def _number(text: str) -> int | float | str:
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return text
+_NUMERIC = frozenset({"status", "bytes", "duration_ms"})
+
+
+def _haproxy_fields(text: str) -> Event | None:
+    values = text.split("|", len(_FIELDS))
+    if len(values) != len(_FIELDS) + 1:
+        return None
+    fields: Event = dict(zip(_FIELDS, values[1:], strict=True))
+    for name in _NUMERIC:
+        # HAProxy writes nothing where it has no value: the text stays.
+        with contextlib.suppress(ValueError):
+            fields[name] = int(fields[name])
+    return fields
 
 
 def parse_access_line(raw: str) -> Event | None:
     """One datagram, HAProxy's raw format or nginx's syslog with a JSON body, as an event."""
     text = raw.strip()
     if text.startswith(_HAPROXY_TAG + "|"):
-        values = text.split("|", len(_FIELDS))[1:]
-        if len(values) != len(_FIELDS):
+        fields = _haproxy_fields(text)
+        if fields is None:
             return None
-        fields: Event = {k: _number(v) for k, v in zip(_FIELDS, values, strict=True)}
-        fields["path"] = values[-1]
-        fields["retries"] = values[6]
     else:
         start = text.find("{")
         if start < 0:
@@ -66,13 +68,10 @@ def parse_access_line(raw: str) -> Event | None:
             return None
         if isinstance(fields.get("duration_ms"), int | float):
             fields["duration_ms"] = round(fields["duration_ms"] * 1000, 3)
-    event: Event = {
-        "level": "info",
-        "kind": "access",
-        "message": f"{fields.get('method')} {fields.get('path')} {fields.get('status')}",
-    }
-    event.update(fields)
-    return event
+    fields["level"] = "info"
+    fields["kind"] = "access"
+    fields["message"] = f"{fields.get('method')} {fields.get('path')} {fields.get('status')}"
+    return fields
 
 
 class _Protocol(asyncio.DatagramProtocol):

@@ -21,11 +21,20 @@ from leapfrog.telemetry import LogShipper, ShipperSettings
 __all__ = ["EventSink"]
 
 FLUSH_EVERY = 0.1
+_encode = json.JSONEncoder(separators=(",", ":"), default=str).encode
+
+
+_second: tuple[int, str] = (-1, "")
 
 
 def _timestamp(now: float) -> str:
+    """RFC 3339 in UTC with microseconds; the formatted second is kept (events come in
+    thousands per second)."""
+    global _second
     whole = int(now)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((now % 1) * 1e6):06d}Z"
+    if _second[0] != whole:
+        _second = (whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)))
+    return f"{_second[1]}.{int((now - whole) * 1e6):06d}Z"
 
 
 class EventSink:
@@ -40,14 +49,14 @@ class EventSink:
             self.shipper.start()
 
     def __call__(self, event: dict[str, Any]) -> None:
-        kind = str(event.get("kind", ""))
-        full = {
+        kind = event.get("kind")
+        full: dict[str, object] = {
             "ts": _timestamp(time.time()),
             "logger": "lb.access" if kind == "access" else "lb",
-            **self.fixed,
-            **event,
         }
-        self.out.write(json.dumps(full, separators=(",", ":")) + "\n")
+        full.update(self.fixed)
+        full.update(event)
+        self.out.write(_encode(full) + "\n")
         if kind != "access":
             self.out.flush()  # rare and worth seeing at once
         if self.shipper is not None:
