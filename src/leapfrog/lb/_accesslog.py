@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import socket
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,23 +74,16 @@ def parse_access_line(raw: str) -> Event | None:
     return fields
 
 
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, sink: Callable[[Event], None]) -> None:
-        self.sink = sink
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        event = parse_access_line(data.decode("utf-8", errors="replace"))
-        if event is not None:
-            self.sink(event)
-
-
 class AccessLog:
-    """Binds `path` and hands every parsed line to `sink`."""
+    """Binds `path` and hands every parsed line to `sink`, from a thread of its own: a
+    blocking receive loop costs far less per line than an event-loop callback per
+    datagram, and the event loop stays free for the catalog."""
 
     def __init__(self, path: Path, sink: Callable[[Event], None]) -> None:
         self.path = path
         self.sink = sink
-        self._transport: asyncio.BaseTransport | None = None
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
 
     async def start(self) -> None:
         self.path.unlink(missing_ok=True)
@@ -102,13 +95,28 @@ class AccessLog:
             sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, 1 << 23)
         except OSError:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 23)
-        loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self.sink), sock=sock
-        )
+        sock.settimeout(0.5)  # so that close() is noticed
+        self._sock = sock
+        self._thread = threading.Thread(target=self._pump, name="access-log", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        sock = self._sock
+        while sock is not None and sock.fileno() >= 0:
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            event = parse_access_line(data.decode("utf-8", errors="replace"))
+            if event is not None:
+                self.sink(event)
 
     def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+        if self._sock is not None:
+            self._sock.close()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
         with contextlib.suppress(OSError):
             self.path.unlink()

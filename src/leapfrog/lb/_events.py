@@ -12,6 +12,7 @@ import io
 import json
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ def _timestamp(now: float) -> str:
 
 class EventSink:
     def __init__(self, instance: str, spool_dir: Path | None, stream: io.TextIOBase | None = None):
+        self._lock = threading.Lock()
         self.fixed = {"service": "lb", "instance": instance, "host": socket.gethostname()}
         self.out = stream or open(  # noqa: SIM115 - kept open for the process's life
             sys.stdout.fileno(), "w", buffering=1 << 16, encoding="utf-8", closefd=False
@@ -56,18 +58,22 @@ class EventSink:
         }
         full.update(self.fixed)
         full.update(event)
-        self.out.write(_encode(full) + "\n")
-        if kind != "access":
-            self.out.flush()  # rare and worth seeing at once
+        line = _encode(full) + "\n"
+        with self._lock:  # access lines come from their own thread
+            self.out.write(line)
+            if kind != "access":
+                self.out.flush()  # rare and worth seeing at once
         if self.shipper is not None:
             self.shipper.ship(full)
 
     async def flush_forever(self) -> None:
         while True:
             await asyncio.sleep(FLUSH_EVERY)
-            self.out.flush()
+            with self._lock:
+                self.out.flush()
 
     def close(self) -> None:
-        self.out.flush()
+        with self._lock:
+            self.out.flush()
         if self.shipper is not None:
             self.shipper.close()
