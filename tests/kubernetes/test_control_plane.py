@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
+from leapfrog.shared.errors import LeapfrogError
 from leapfrog.testing import ControlPlane
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
@@ -200,3 +201,12 @@ def test_pod_security_restricted_is_enforced(control_plane: ControlPlane, namesp
     control_plane.kubectl(
         "wait", "-n", namespace, "pod/fine", "--for=condition=Ready", "--timeout=60s"
     )
+
+
+def test_missing_tools_name_the_script_that_builds_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEAPFROG_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(LeapfrogError, match=r"missing .*kube-apiserver.*scripts/kube-tools\.sh"):
+        ControlPlane(tmp_path / "work").start()
+    assert not (tmp_path / "work").exists()

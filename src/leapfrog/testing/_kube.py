@@ -33,7 +33,7 @@ __all__ = ["KUBERNETES_VERSION", "ControlPlane", "KubectlError", "kube_tools_dir
 
 KUBERNETES_VERSION = "v1.37.2"
 # Where kube-controller-manager's hostPath provisioner puts volumes (fixed in its code).
-_PROVISIONED = "/tmp/hostpath_pv/"
+_PROVISIONED = Path("/tmp/hostpath_pv")
 _TOOLS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok")
 
 
@@ -59,7 +59,7 @@ class ControlPlane:
 
     version = KUBERNETES_VERSION
 
-    def __init__(self, workdir: Path, *, nodes: int = 3, start_timeout: float = 60.0) -> None:
+    def __init__(self, workdir: Path, *, nodes: int = 3, start_timeout: float = 90.0) -> None:
         self.workdir = workdir
         self.nodes = nodes
         self.start_timeout = start_timeout
@@ -117,8 +117,8 @@ class ControlPlane:
         except (OSError, urllib.error.URLError, ValueError):
             return
         for volume in volumes:
-            path = volume["spec"].get("hostPath", {}).get("path", "")
-            if path.startswith(_PROVISIONED):
+            path = Path(volume["spec"].get("hostPath", {}).get("path", "/"))
+            if path.parent == _PROVISIONED:
                 shutil.rmtree(path, ignore_errors=True)
 
     def kubectl(
