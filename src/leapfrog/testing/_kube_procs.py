@@ -3,6 +3,8 @@ life, stopped gently then firmly; and their health endpoints."""
 
 from __future__ import annotations
 
+import ctypes
+import signal
 import socket
 import ssl
 import subprocess
@@ -14,6 +16,15 @@ from typing import IO
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["Process", "answers_ok", "free_port"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: a test run killed outright leaves no control plane behind
+    on a machine that others share. SIGKILL, because an apiserver told to stop gracefully
+    after its etcd is gone waits for etcd forever, and the cluster's data is thrown away."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def free_port() -> int:
@@ -34,7 +45,11 @@ class Process:
     def start(self) -> None:
         self._out = open(self.log, "ab")  # noqa: SIM115 - open for the process's lifetime
         self.proc = subprocess.Popen(
-            self.argv, stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True
+            self.argv,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks taken
         )
 
     def check_alive(self) -> None:
