@@ -23,6 +23,7 @@ import math
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -210,7 +211,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     root.chmod(0o755)
     result: dict[str, Any] = {
         "wait": args.wait, "rounds": args.rounds, "seconds": args.seconds,
-        "backend": args.backend, "connections": args.conns,
+        "backend": args.backend, "connections": args.conns, "repeats": args.repeats,
     }  # fmt: skip
     with CatalogProcess(root / "catalog") as catalog:
         http = httpx.Client(base_url=f"http://{catalog.http_addr}", timeout=10)
@@ -236,35 +237,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 figures["reload_new_service"] = summary(
                     reload_rounds(lb, http, port_one, max(5, args.rounds // 4))
                 )
-                # Requests/s: one instance behind the LB, against that instance directly.
+                # Requests/s: one instance behind the LB, against that instance directly;
+                # the three runs interleaved --repeats times, medians compared, so that
+                # other load on the machine hits them alike.
                 http.put("/v1/agent/check/fail/ttl:bench-2").raise_for_status()
-                time.sleep(0.5)
-                direct = wrk(f"http://127.0.0.1:{port_one}/bench", args.seconds, args.conns)
-                through = wrk(f"http://{lb.listen}/bench", args.seconds, args.conns)
-                lb.stop()
-                procs.remove(lb)
                 quiet = Balancer(
                     engine, catalog.http_addr, root / f"{engine}-quiet", args.wait,
                     "--no-access-log",
                 )  # fmt: skip
                 procs.append(quiet)
                 time.sleep(0.5)
-                unlogged = wrk(f"http://{quiet.listen}/bench", args.seconds, args.conns)
-                quiet.stop()
-                procs.remove(quiet)
+                targets = {
+                    "rps_direct": f"http://127.0.0.1:{port_one}/bench",
+                    "rps_through_lb": f"http://{lb.listen}/bench",
+                    "rps_through_lb_no_access_log": f"http://{quiet.listen}/bench",
+                }
+                runs: dict[str, list[dict[str, float]]] = {key: [] for key in targets}
+                for _ in range(args.repeats):
+                    for key, url in targets.items():
+                        runs[key].append(wrk(url, args.seconds, args.conns))
+                for proc in (lb, quiet):
+                    proc.stop()
+                    procs.remove(proc)
                 http.put("/v1/agent/check/pass/ttl:bench-2").raise_for_status()
-                figures["rps_direct"] = direct
-                figures["rps_through_lb"] = through
-                figures["rps_ratio"] = round(through["rps"] / direct["rps"], 3)
-                figures["rps_through_lb_no_access_log"] = unlogged
-                figures["rps_ratio_no_access_log"] = round(unlogged["rps"] / direct["rps"], 3)
+                for key, measured in runs.items():
+                    figures[key] = {
+                        "rps": statistics.median(m["rps"] for m in measured),
+                        "rps_runs": [m["rps"] for m in measured],
+                        "p99_ms": statistics.median(m["p99_ms"] for m in measured),
+                        "failed": sum(m["failed"] for m in measured),
+                    }
+                direct = figures["rps_direct"]["rps"]
+                figures["rps_ratio"] = round(figures["rps_through_lb"]["rps"] / direct, 3)
+                figures["rps_ratio_no_access_log"] = round(
+                    figures["rps_through_lb_no_access_log"]["rps"] / direct, 3
+                )
                 result[engine] = figures
     return result
 
 
 def render(result: dict[str, Any]) -> str:
     lines = [
-        f"quiescence {result['wait']}; wrk {result['seconds']}s per run, "
+        f"quiescence {result['wait']}; wrk {result['seconds']}s per run, medians of "
+        f"{result['repeats']} interleaved runs, "
         f"{result['connections']} connections; backend: {result['backend']}"
     ]
     for engine in ("haproxy", "nginx"):
@@ -300,7 +315,8 @@ def render(result: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=40, help="health changes per engine")
-    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    parser.add_argument("--seconds", type=int, default=3, help="length of each wrk run")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved wrk runs of each")
     parser.add_argument("--conns", type=int, default=32, help="wrk connections")
     parser.add_argument("--wait", default="50ms:250ms", help="the lb's quiescence MIN:MAX")
     parser.add_argument("--engines", nargs="+", default=["haproxy", "nginx"])

@@ -100,12 +100,12 @@ class Balancer:
     async def _first(self, watcher: Watcher) -> Rendered:
         deadline = time.monotonic() + FIRST_RENDER_WAIT
         while True:
+            watcher.changed.clear()  # before the render: an answer during it is not lost
             rendered = self.template.render(watcher)
             watcher.check()
             left = deadline - time.monotonic()
             if rendered.complete or left <= 0:
                 return rendered
-            watcher.changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(watcher.changed.wait(), timeout=left)
 
