@@ -92,6 +92,8 @@ def test_rolling_changes_under_load_drop_nothing(
     time.sleep(1.0)
     d = backends(name, f"{name}-d", path, 1.5)
     time.sleep(1.0)
+    if balancer.engine == "haproxy":
+        assert admin_state(lb_dir / "haproxy", name, b.port) == "ready"
     b.signal(signal.SIGKILL)  # killed: nobody tells the catalog
     killed = time.monotonic()
     if balancer.engine == "haproxy":

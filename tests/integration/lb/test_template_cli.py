@@ -84,3 +84,18 @@ def test_watch_renders_again_and_runs_the_command(
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(20)
+
+
+def test_lb_run_with_a_broken_template_names_it(catalog: CatalogProcess, tmp_path: Path) -> None:
+    source = tmp_path / "mine.cfg.j2"
+    source.write_text("global\n{% if services() %}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "leapfrog", "lb", "run", "--template", str(source),
+         "--data-dir", str(tmp_path / "data"), "--listen", "127.0.0.1:0", "--stats",
+         "127.0.0.1:0"],
+        capture_output=True, text=True, timeout=60, check=False,
+        env={**os.environ, "CONSUL_HTTP_ADDR": catalog.http_addr},
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert f"{source}:" in done.stderr and "template syntax error" in done.stderr
+    assert "Traceback" not in done.stderr
