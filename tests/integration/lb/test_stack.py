@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 
 import httpx
+import pytest
 
 from leapfrog.testing import StackDir, wait_until
 from tests.integration.conftest import PYTHON
@@ -13,13 +14,15 @@ from tests.integration.conftest import PYTHON
 from .conftest import BACKEND, free_port
 
 
-def test_up_serves_registered_instances_through_the_lb() -> None:
+@pytest.mark.parametrize("engine", ["haproxy", "nginx"])
+def test_up_serves_registered_instances_through_the_lb(engine: str) -> None:
     listen, stats = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
     with StackDir() as stack:
         shutil.copy(BACKEND, stack.root / "backend.py")
         stack.write(
             f"catalog:\n  http: 127.0.0.1:{free_port()}\n  dns: 127.0.0.1:{free_port()}\n"
-            f"components:\n  lb:\n    listen: {listen}\n    stats: {stats}\n"
+            f"components:\n  lb:\n    engine: {engine}\n    listen: {listen}\n"
+            f"    stats: {stats}\n"
             "services:\n"
             "  web:\n"
             "    replicas: 2\n"
