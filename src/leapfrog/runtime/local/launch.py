@@ -176,7 +176,8 @@ def _catalog_readers(launches: dict[str, list[Launch]], env: Mapping[str, str]) 
     """Components that read the catalog (the load balancer) get what services get: the
     catalog's address and token, and every component's connection (Kafka for logs)."""
     for launch in (one for unit in launches.values() for one in unit):
-        if launch.component is not None and getattr(launch.component.component, "uses_catalog", 0):
+        run = launch.component
+        if run is not None and getattr(run.component, "uses_catalog", False):
             own = dict(launch.env)
             launch.env.update(env)
             launch.env.update(own)
