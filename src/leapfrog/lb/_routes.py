@@ -73,7 +73,7 @@ def unique_routes(routes: Iterable[Route]) -> list[Route]:
     seen: set[tuple[str, str]] = set()
     kept = []
     for route in routes:
-        where = (route.host, route.path.rstrip("/"))
+        where = (route.host, route.path)
         if where not in seen:
             seen.add(where)
             kept.append(route)

@@ -112,6 +112,8 @@ def test_default_haproxy_template_routes_by_meta(tmp_path: Path) -> None:
         ),
         ("site", [inst("site", 9100, route_host="*.example.com")]),
         ("kafka", [inst("kafka", 9092)]),
+        ("home", [inst("home", 9200, route_path="/")]),
+        ("events", [inst("events", 9300, route_path="/events/")]),
     )
     rendered = render(DEFAULT_TEMPLATES / "haproxy.cfg.j2", data, CONTEXT)
     text = rendered.text
@@ -120,7 +122,9 @@ def test_default_haproxy_template_routes_by_meta(tmp_path: Path) -> None:
     assert "use_backend hello if { path /hello } || { path_beg /hello/ }" in text
     assert "use_backend site if { hdr(host),field(1,:) -i -m end .example.com }" in text
     assert "use_backend kafka if { hdr(host),field(1,:) -i kafka.service.localhost }" in text
-    assert "default_backend no_route" in text
+    # /events/ takes /events/... only: /events itself falls to the catch-all.
+    assert "use_backend events if { path_beg /events/ }" in text
+    assert "default_backend home" in text and "default_backend no_route" not in text
     assert r"http-request replace-path ^/hello/?(.*) /\1" in text
     hello = text.split("\nbackend hello\n", 1)[1].split("\nbackend", 1)[0]
     # Only the passing instance is served; the other slots wait, disabled.
@@ -132,10 +136,14 @@ def test_default_nginx_template_routes_by_meta(tmp_path: Path) -> None:
     data = catalog(
         ("hello", [inst("hello", 9001, route_path="/hello", route_strip_prefix="true")]),
         ("empty", []),
+        ("events", [inst("events", 9300, route_path="/events/")]),
     )
     context = {"lb": {**CONTEXT["lb"], "engine": "nginx"}}
     text = render(DEFAULT_TEMPLATES / "nginx.conf.j2", data, context).text
     assert "location ^~ /hello/ { proxy_pass http://hello/; }" in text
+    assert "location = /hello { proxy_pass http://hello/; }" in text
+    assert "location ^~ /events/ { proxy_pass http://events; }" in text
+    assert "location = /events" not in text
     assert "server 127.0.0.1:9001 max_fails=1 fail_timeout=2s;" in text
     # An upstream with nobody passing still parses: one server marked down.
     assert "server 127.0.0.1:1 down;" in text.split("upstream empty", 1)[1]

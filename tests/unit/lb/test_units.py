@@ -161,7 +161,7 @@ def test_a_route_claimed_twice_is_served_once() -> None:
     from leapfrog.lb._routes import unique_routes
 
     routes = sort_routes(
-        [route_of("b", [inst(1, route_path="/x/")]), route_of("a", [inst(2, route_path="/x")])]
+        [route_of("b", [inst(1, route_path="/x")]), route_of("a", [inst(2, route_path="/x")])]
     )
     assert [r.name for r in unique_routes(routes)] == ["a"]
 
