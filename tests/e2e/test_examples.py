@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,7 +30,10 @@ def example_stack() -> str:
     spec: dict[str, Any] = yaml.safe_load((EXAMPLES / "leapfrog.yaml").read_text())
     spec["catalog"] = {"http": f"127.0.0.1:{free_port()}", "dns": f"127.0.0.1:{free_port()}"}
     spec["components"].pop("zookeeper")  # the examples do not use it
-    spec["components"].pop("lb", None)
+    spec["components"]["lb"] = {
+        "listen": f"127.0.0.1:{free_port()}",
+        "stats": f"127.0.0.1:{free_port()}",
+    }
     # The app user runs the services with leapfrog's interpreter; where a checkout sits in
     # a folder that user cannot enter, run them as root instead.
     if blocked_at(Path(sys.executable).parent, ensure_user("leapfrog")) is not None:
@@ -140,3 +144,101 @@ def _catalog_addr(stack: StackDir) -> str:
 def _kafka(stack: StackDir) -> str:
     item = next(i for i in stack.status() if i["unit"] == "kafka")
     return f"{item['address']}:{item['port']}"
+
+
+def lb_url(stack: StackDir) -> str:
+    spec = yaml.safe_load(stack.stack_file.read_text())
+    return f"http://{spec['components']['lb']['listen']}"
+
+
+class Load:
+    """Requests through the load balancer from a few threads until stopped (bounded):
+    GET / on hello, POST /events on hello, GET /events/count on reader."""
+
+    def __init__(self, base: str, run: str, threads: int = 3, limit: int = 20_000) -> None:
+        self.base, self.run, self.limit = base, run, limit
+        self.stop = threading.Event()
+        self.ok = 0
+        self.failures: list[str] = []
+        self.accepted: list[str] = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._loop, args=(n,)) for n in range(threads)]
+
+    def _loop(self, worker: int) -> None:
+        n = 0
+        with httpx.Client(base_url=self.base, timeout=10) as http:
+            while not self.stop.is_set() and self.ok + len(self.failures) < self.limit:
+                n += 1
+                try:
+                    if n % 3 == 0:
+                        ident = f"{self.run}-{worker}-{n}"
+                        answer = http.post("/events", json={"id": ident, "type": "load"})
+                        good = answer.status_code == 202
+                        if good:
+                            with self.lock:
+                                self.accepted.append(ident)
+                    elif n % 3 == 1:
+                        answer = http.get("/")
+                        good = answer.status_code == 200 and "Hello world!" in answer.text
+                    else:
+                        answer = http.get("/events/count")
+                        good = answer.status_code == 200
+                    what = (
+                        f"{answer.request.method} {answer.request.url.path}: {answer.status_code}"
+                    )
+                except httpx.HTTPError as exc:
+                    good, what = False, repr(exc)
+                with self.lock:
+                    if good:
+                        self.ok += 1
+                    else:
+                        self.failures.append(what)
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+
+
+@pytest.mark.timeout(600)
+def test_a_rolling_update_behind_the_load_balancer_drops_no_request(examples: StackDir) -> None:
+    base = lb_url(examples)
+    assert httpx.get(base + "/").text.startswith("Hello world!")
+    before = httpx.get(base + "/events/count").json()["count"]
+    spec = yaml.safe_load(examples.stack_file.read_text())
+    for name in ("hello", "reader"):
+        spec["services"][name]["version"] = "1.1.0"
+    with Load(base, uuid.uuid4().hex[:8]) as load:
+        time.sleep(1.0)
+        examples.stack_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+        rolled = examples.up(timeout=300)
+        assert rolled.code == 0, rolled.output
+        time.sleep(1.0)
+    if load.failures:
+        print("\n".join(line for line in examples.log("lb-1").splitlines() if "lb." in line))
+        print(examples.log("supervisor")[-4000:])
+    assert load.failures == [], f"{len(load.failures)} failed of {load.ok + len(load.failures)}"
+    assert load.ok > 100
+    consul_addr = _catalog_addr(examples)
+    for name in ("hello", "reader"):
+        entries = httpx.get(f"http://{consul_addr}/v1/health/service/{name}?passing=1").json()
+        assert {e["Service"]["Meta"]["version"] for e in entries} == {"1.1.0"}
+    expected = before + len(load.accepted)
+    try:
+        wait_until(
+            lambda: httpx.get(base + "/events/count").json()["count"] >= expected,
+            timeout=60,
+            what="reader counted every accepted event",
+        )
+    except AssertionError:
+        got = httpx.get(base + "/events/count").json()
+        print(f"expected {expected} (before {before} + {len(load.accepted)}), got {got}")
+        print(examples.log("reader-1")[-3000:])
+        print(examples.log("reader-2")[-3000:])
+        raise
+    assert httpx.get(base + "/events/count").json() == {"count": expected, "distinct": expected}

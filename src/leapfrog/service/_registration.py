@@ -58,6 +58,10 @@ def service_definition(settings: ServiceSettings) -> dict[str, Any]:
     }
     check: dict[str, Any] = {
         "CheckID": f"service:{settings.service_id}",
+        # The instance registers only once it serves: starting critical (Consul's default)
+        # would keep it out of the load balancer for a check interval, and in a rolling
+        # update that is a moment with no instance at all.
+        "Status": "passing",
         "Name": f"{settings.name} {settings.check} check",
         "DeregisterCriticalServiceAfter": _go(settings.deregister_after),
     }

@@ -20,6 +20,7 @@ def test_http_check_polls_readiness_with_consul_durations() -> None:
     assert d["Meta"]["version"] == "2.0"
     assert d["Check"]["HTTP"] == "http://127.0.0.9:8000/health/ready"
     assert d["Check"]["Interval"] == "500ms"
+    assert d["Check"]["Status"] == "passing"  # registered only once serving
     assert d["Check"]["DeregisterCriticalServiceAfter"] == "1m30s"
 
 
