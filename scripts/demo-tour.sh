@@ -17,6 +17,9 @@ print(item["address"] + ":" + str(item["port"]))
 echo
 echo "The example platform is up. Where to look:"
 row() { printf '  %-62s %s\n' "$1" "$2"; }
+row "curl http://127.0.0.1:8080/" "through the load balancer: hello, each instance in turn"
+row "curl http://127.0.0.1:8080/events/count" "through the load balancer: reader"
+row "curl http://127.0.0.1:8404/" "HAProxy's stats page: backends follow the catalog"
 row "curl http://$first/" "hello answers, with its instance and host name"
 row "curl -d '{\"type\":\"greeting\"}' http://$first/events" "hello writes an event to Kafka (202 once acked)"
 row "curl http://$reader/events/count" "reader counts what it consumed (PostgreSQL)"
@@ -30,4 +33,4 @@ row "$LF secrets" "generated passwords and the catalog token"
 row "$LF logs -f hello" "hello's JSON log events (also in Kafka topic logs)"
 row "$LF logs supervisor" "what the supervisor did, and when"
 row "$LF down" "stop everything"
-echo "Answer from hello right now: $(curl -s "http://$first/" || echo '(curl failed)')"
+echo "Answer through the load balancer right now: $(curl -s http://127.0.0.1:8080/ || echo '(curl failed)')"
