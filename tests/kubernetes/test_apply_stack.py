@@ -205,7 +205,7 @@ def test_a_version_change_rolls_with_no_unavailable_replica(
     pods = deployed.get("pods", "-l", "app.kubernetes.io/name=hello")["items"]
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     images = {c["image"] for p in live for c in p["spec"]["containers"]}
-    assert images == {"registry.example.com/leapfrog-hello:1.1.0"}
+    assert images == {"registry.example.com/example/hello:1.1.0"}
 
 
 def test_a_removed_service_is_pruned(deployed: Deployed) -> None:
@@ -256,4 +256,4 @@ def test_a_dry_run_reports_without_changing(deployed: Deployed) -> None:
     assert changes[("Deployment", "hello")] == "configured"
     assert changes[("StatefulSet", "kafka")] == "unchanged"
     container = deployed.get("deployment", "hello")["spec"]["template"]["spec"]["containers"][0]
-    assert container["image"] == "registry.example.com/leapfrog-hello:1.1.0"
+    assert container["image"] == "registry.example.com/example/hello:1.1.0"

@@ -29,7 +29,7 @@ _RELOAD = (
 _LOG_FORMAT = "%ci %ST %B %Ta %b %s %HM %HU"
 
 
-def _template(own: str | None, listen: int, stats: int) -> str:
+def _template(own: str | None, listen: int, stats: int, threads: int) -> str:
     if own:
         text = Path(own).read_text(encoding="utf-8")
     else:
@@ -46,6 +46,7 @@ def _template(own: str | None, listen: int, stats: int) -> str:
         "engine": "haproxy",
         "user": "",
         "access_log": True,  # to stdout, where the cluster collects container logs
+        "threads": threads,
     }
     return "{%- set lb = " + json.dumps(values) + " %}\n" + text
 
@@ -125,7 +126,7 @@ def render_lb(options: Any, kube: k.KubeContext) -> k.KubeRender:
             "template": {"metadata": {"labels": labels}, "spec": pod},
         },
     }
-    template = _template(options.template, listen, stats)
+    template = _template(options.template, listen, stats, options.threads)
     objects = [
         k.config_map(kube, f"{NAME}-template", NAME, {"haproxy.cfg.j2": template}),
         k.service(kube, NAME, NAME, "load-balancer", {"http": (80, listen, "TCP")}),

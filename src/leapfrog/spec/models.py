@@ -337,9 +337,16 @@ class ServiceSpec(_Model):
             raise ValueError("expected at most 1h")
         return value
 
+    @property
+    def drain_time(self) -> float:
+        """`drain` as written; left at its default, at most half of stop_grace_period."""
+        if "drain" in self.model_fields_set:
+            return self.drain
+        return min(self.drain, self.stop_grace_period / 2)
+
     @model_validator(mode="after")
     def _drain_fits(self) -> ServiceSpec:
-        if self.drain >= self.stop_grace_period:
+        if "drain" in self.model_fields_set and self.drain >= self.stop_grace_period:
             raise ValueError(
                 f"drain ({self.drain:g}s) must be shorter than stop_grace_period "
                 f"({self.stop_grace_period:g}s), or instances are killed while draining"

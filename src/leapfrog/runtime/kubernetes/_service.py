@@ -74,7 +74,7 @@ def _env(
         {"name": "LEAPFROG_INSTANCE", **field("metadata.name")},
         {"name": "POD_IP", **field("status.podIP")},
         {"name": "HOST", "value": "0.0.0.0"},
-        {"name": "LEAPFROG_DRAIN", "value": str(service.drain)},
+        {"name": "LEAPFROG_DRAIN", "value": str(service.drain_time)},
         {"name": "LEAPFROG_DATA_DIR", "value": "/data"},
         # Locally leapfrog's own interpreter; in an image, its python.
         {"name": "LEAPFROG_PYTHON", "value": "python3"},
@@ -116,10 +116,10 @@ def _pod(
     }
     if service.port is not None:
         container["ports"] = [{"name": "http", "containerPort": service.port}]
-    if service.drain > 0:
+    if service.drain_time > 0:
         # Keep serving while the catalog and the load balancer forget this pod; the native
         # sleep action needs no `sleep` binary in the image.
-        container["lifecycle"] = {"preStop": {"sleep": {"seconds": _seconds(service.drain)}}}
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": _seconds(service.drain_time)}}}
     return {
         "serviceAccountName": name,
         "automountServiceAccountToken": False,

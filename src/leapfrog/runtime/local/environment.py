@@ -56,7 +56,7 @@ def instance_env(
         LEAPFROG_INSTANCE_INDEX=str(index),
         LEAPFROG_DATA_DIR=str(data_dir),
         HOST=address,
-        LEAPFROG_DRAIN=str(unit.service.drain),
+        LEAPFROG_DRAIN=str(unit.service.drain_time),
         # The interpreter leapfrog runs on has the SDK: `command: ${LEAPFROG_PYTHON} app.py`.
         LEAPFROG_PYTHON=sys.executable,
     )
