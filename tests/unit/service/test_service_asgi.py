@@ -57,3 +57,21 @@ def test_metrics_are_labelled_by_route_template() -> None:
         assert "http_request_duration_seconds_bucket" in text
 
     asyncio.run(scenario())
+
+
+def test_latency_buckets_are_cumulative_and_in_flight_counts() -> None:
+    from prometheus_client import generate_latest
+
+    metrics = RequestMetrics(new_registry())
+    metrics.started("GET", "/a")
+    metrics.started("GET", "/a")
+    metrics.finished("GET", "/a", 200, 0.002)
+    text = generate_latest(metrics.registry).decode()
+    assert 'http_requests_in_flight{method="GET",route="/a"} 1.0' in text
+    metrics.finished("GET", "/a", 503, 2.0)
+    text = generate_latest(metrics.registry).decode()
+    assert 'http_request_duration_seconds_bucket{le="0.001",method="GET",route="/a"} 0.0' in text
+    assert 'http_request_duration_seconds_bucket{le="0.0025",method="GET",route="/a"} 1.0' in text
+    assert 'http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/a"} 2.0' in text
+    assert 'http_request_duration_seconds_sum{method="GET",route="/a"} 2.002' in text
+    assert 'http_requests_total{method="GET",route="/a",status="503"} 1.0' in text
