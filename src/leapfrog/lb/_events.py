@@ -58,13 +58,14 @@ class EventSink:
         }
         full.update(self.fixed)
         full.update(event)
-        line = _encode(full) + "\n"
+        line = _encode(full)
         with self._lock:  # access lines come from their own thread
-            self.out.write(line)
+            self.out.write(line + "\n")
             if kind != "access":
                 self.out.flush()  # rare and worth seeing at once
         if self.shipper is not None:
-            self.shipper.ship(full)
+            # Encoded once, here: handing the dict over would encode it again.
+            self.shipper.ship_to(self.shipper.settings.log_topic, None, line.encode())
 
     async def flush_forever(self) -> None:
         while True:
