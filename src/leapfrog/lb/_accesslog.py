@@ -7,10 +7,11 @@ import json
 import socket
 import threading
 from collections.abc import Callable
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HAPROXY_LOG_FORMAT", "AccessLog", "parse_access_line"]
+__all__ = ["HAPROXY_LOG_FORMAT", "AccessLog", "haproxy_access_json", "parse_access_line"]
 
 _HAPROXY_TAG = "lf1"
 _SO_RCVBUFFORCE = 33  # Linux's value; the socket module does not name it
@@ -49,6 +50,31 @@ def _haproxy_fields(text: str) -> Event | None:
     return fields
 
 
+def _json_number(text: str) -> str:
+    try:
+        return str(int(text))
+    except ValueError:
+        return _quote(text)  # HAProxy wrote no number (`-`, or nothing): kept as text
+
+
+def haproxy_access_json(raw: str) -> str | None:
+    """The fields of one HAProxy line as the tail of a JSON object (`,"client":...}`),
+    built straight from the text: the same event `parse_access_line` gives, for a third
+    of the cost - this runs for every request the proxy serves."""
+    values = raw.rstrip().split("|", len(_FIELDS))
+    if len(values) != len(_FIELDS) + 1 or values[0] != _HAPROXY_TAG:
+        return None
+    _, client, status, size, duration, backend, server, retries, ending, method, path = values
+    return (
+        f',"client":{_quote(client)},"status":{_json_number(status)}'
+        f',"bytes":{_json_number(size)},"duration_ms":{_json_number(duration)}'
+        f',"backend":{_quote(backend)},"server":{_quote(server)}'
+        f',"retries":{_quote(retries)},"termination":{_quote(ending)}'
+        f',"method":{_quote(method)},"path":{_quote(path)}'
+        f',"level":"info","kind":"access","message":{_quote(f"{method} {path} {status}")}}}'
+    )
+
+
 def parse_access_line(raw: str) -> Event | None:
     """One datagram, HAProxy's raw format or nginx's syslog with a JSON body, as an event."""
     text = raw.strip()
@@ -79,9 +105,17 @@ class AccessLog:
     blocking receive loop costs far less per line than an event-loop callback per
     datagram, and the event loop stays free for the catalog."""
 
-    def __init__(self, path: Path, sink: Callable[[Event], None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        sink: Callable[[Event], None],
+        fast: Callable[[str], bool] | None = None,
+    ) -> None:
+        """`fast`, when given, is offered each line first and returns True when it took
+        it (HAProxy's lines, written without building an event)."""
         self.path = path
         self.sink = sink
+        self.fast = fast
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
@@ -109,7 +143,10 @@ class AccessLog:
                 continue
             except OSError:
                 return
-            event = parse_access_line(data.decode("utf-8", errors="replace"))
+            text = data.decode("utf-8", errors="replace")
+            if self.fast is not None and self.fast(text):
+                continue
+            event = parse_access_line(text)
             if event is not None:
                 self.sink(event)
 

@@ -90,7 +90,7 @@ class Balancer:
             }
         }
         self.template = Template(settings.template or self.engine.template, context, settings.slots)
-        self.access = AccessLog(run_dir / "log.sock", sink)
+        self.access = AccessLog(run_dir / "log.sock", sink, getattr(sink, "access_text", None))
         self.live: str | None = None
 
     def _check(self, text: str) -> str | None:

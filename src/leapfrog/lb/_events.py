@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from leapfrog.lb._accesslog import haproxy_access_json
 from leapfrog.telemetry import LogShipper, ShipperSettings
 
 __all__ = ["EventSink"]
@@ -45,6 +46,9 @@ class EventSink:
         self.out = stream or open(  # noqa: SIM115 - kept open for the process's life
             sys.stdout.fileno(), "w", buffering=1 << 16, encoding="utf-8", closefd=False
         )
+        fixed = "".join(f",{_encode(k)}:{_encode(v)}" for k, v in self.fixed.items())
+        self._head = '{"ts":"'
+        self._head_rest = '","logger":"lb.access"' + fixed
         settings = ShipperSettings.from_env(service="lb", instance=instance, spool_dir=spool_dir)
         self.shipper = LogShipper(settings) if settings.enabled else None
         if self.shipper is not None:
@@ -66,6 +70,19 @@ class EventSink:
         if self.shipper is not None:
             # Encoded once, here: handing the dict over would encode it again.
             self.shipper.ship_to(self.shipper.settings.log_topic, None, line.encode())
+
+    def access_text(self, raw: str) -> bool:
+        """Write and ship one HAProxy access line without building a dict; False when it
+        is not one (nginx's lines go through `__call__`)."""
+        tail = haproxy_access_json(raw)
+        if tail is None:
+            return False
+        line = self._head + _timestamp(time.time()) + self._head_rest + tail
+        with self._lock:
+            self.out.write(line + "\n")
+        if self.shipper is not None:
+            self.shipper.ship_to(self.shipper.settings.log_topic, None, line.encode())
+        return True
 
     async def flush_forever(self) -> None:
         while True:

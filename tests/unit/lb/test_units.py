@@ -190,3 +190,30 @@ def test_once_gives_up_on_an_unreachable_catalog(
     jobs = [parse_job(f"{source}:{tmp_path / 'out'}")]
     with pytest.raises(LeapfrogError, match="did not answer within"):
         asyncio.run(run_templates(jobs, Wait(0, 0), once=True, addr=f"127.0.0.1:{closed}"))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "lf1|127.0.0.9|200|12|3|web|s1|0|--|GET|/a?b=|c",
+        'lf1|127.0.0.9|503||-1|be_x|<NOSRV>|0|SC|POST|/q"u\\ote/é',
+        "lf1|::1|200|0|0|web|s2|1|--|HEAD|/",
+    ],
+)
+def test_the_fast_access_path_writes_the_same_event(line: str) -> None:
+    import io
+    import json
+
+    from leapfrog.lb._events import EventSink
+
+    out = io.StringIO()
+    sink = EventSink("lb-1", None, stream=out)
+    assert sink.access_text(line)
+    event = parse_access_line(line)
+    assert event is not None
+    sink(event)
+    fast, slow = (json.loads(text) for text in out.getvalue().splitlines())
+    fast.pop("ts")
+    slow.pop("ts")
+    assert list(fast.items()) == list(slow.items())
+    assert not sink.access_text('<190>nginx: {"status": 200}')
