@@ -71,27 +71,27 @@ class LogShipper:
 
     def ship(self, event: dict[str, object]) -> None:
         """Queue one log event for the log topic. Never blocks, never raises."""
-        if not self._accepting:
-            if self.enabled:
-                self._drop()
-            return
-        if len(self._queue) >= self._max:
-            self._drop()
-            return
-        self._queue.append((self._topic, self._key, event))
+        if self._admits():
+            self._queue.append((self._topic, self._key, event))
 
     def ship_to(self, topic: str, key: bytes | str | None, value_bytes: bytes) -> None:
         """Queue one ready-made record (a metrics snapshot, say) for `topic`; key None is
         the instance name. Never blocks, never raises."""
-        if not self._accepting:
-            if self.enabled:
-                self._drop()
-            return
-        if len(self._queue) >= self._max:
-            self._drop()
+        if not self._admits():
             return
         raw_key = self._key if key is None else key.encode() if isinstance(key, str) else key
         self._queue.append((topic, raw_key, value_bytes))
+
+    def _admits(self) -> bool:
+        """Room for one more record; a refused one is counted as dropped."""
+        if not self._accepting:
+            if self.enabled:
+                self._drop()
+            return False
+        if len(self._queue) >= self._max:
+            self._drop()
+            return False
+        return True
 
     @property
     def counters(self) -> dict[str, int]:

@@ -42,63 +42,79 @@ class RolloutStatus:
         return {**asdict(self), "unavailable": self.unavailable}
 
 
-def _deployment(obj: Any) -> RolloutStatus:
-    spec, status = obj.spec, obj.status
-    desired = spec.replicas if spec.replicas is not None else 1
-    updated = (status and status.updatedReplicas) or 0
-    ready = (status and status.readyReplicas) or 0
-    available = (status and status.availableReplicas) or 0
-    total = (status and status.replicas) or 0
-    observed = (status and status.observedGeneration) or 0
-    name = obj.metadata.name
-    for condition in (status and status.conditions) or []:
-        if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
-            message = f'deployment "{name}" exceeded its progress deadline'
-            return RolloutStatus(
-                "Deployment", name, desired, updated, ready, available, total, False, message, True
-            )
-    if observed < (obj.metadata.generation or 0):
-        message = "waiting for the rollout to be observed"
-    elif updated < desired:
-        message = f"{updated} of {desired} updated replicas"
-    elif total > updated:
-        message = f"{total - updated} old replicas pending termination"
-    elif available < updated:
-        message = f"{available} of {updated} updated replicas available"
-    else:
-        message = f'deployment "{name}" successfully rolled out'
-        return RolloutStatus(
-            "Deployment", name, desired, updated, ready, available, total, True, message
+@dataclass(frozen=True)
+class _Counts:
+    """What Deployments and StatefulSets both report, with absent numbers as 0."""
+
+    name: str
+    desired: int
+    updated: int
+    ready: int
+    available: int
+    total: int
+    unobserved: bool
+
+    @classmethod
+    def of(cls, obj: Any) -> _Counts:
+        spec, status = obj.spec, obj.status
+        observed = (status and status.observedGeneration) or 0
+        return cls(
+            name=obj.metadata.name,
+            desired=spec.replicas if spec.replicas is not None else 1,
+            updated=(status and status.updatedReplicas) or 0,
+            ready=(status and status.readyReplicas) or 0,
+            available=(status and status.availableReplicas) or 0,
+            total=(status and status.replicas) or 0,
+            unobserved=observed < (obj.metadata.generation or 0),
         )
-    return RolloutStatus(
-        "Deployment", name, desired, updated, ready, available, total, False, message
-    )
+
+    def status(self, kind: str, message: str, done: bool, failed: bool = False) -> RolloutStatus:
+        return RolloutStatus(
+            kind,
+            self.name,
+            self.desired,
+            self.updated,
+            self.ready,
+            self.available,
+            self.total,
+            done,
+            message,
+            failed,
+        )
+
+
+def _deployment(obj: Any) -> RolloutStatus:
+    c = _Counts.of(obj)
+    for condition in (obj.status and obj.status.conditions) or []:
+        if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
+            message = f'deployment "{c.name}" exceeded its progress deadline'
+            return c.status("Deployment", message, False, failed=True)
+    if c.unobserved:
+        message = "waiting for the rollout to be observed"
+    elif c.updated < c.desired:
+        message = f"{c.updated} of {c.desired} updated replicas"
+    elif c.total > c.updated:
+        message = f"{c.total - c.updated} old replicas pending termination"
+    elif c.available < c.updated:
+        message = f"{c.available} of {c.updated} updated replicas available"
+    else:
+        return c.status("Deployment", f'deployment "{c.name}" successfully rolled out', True)
+    return c.status("Deployment", message, False)
 
 
 def _stateful_set(obj: Any) -> RolloutStatus:
-    spec, status = obj.spec, obj.status
-    desired = spec.replicas if spec.replicas is not None else 1
-    updated = (status and status.updatedReplicas) or 0
-    ready = (status and status.readyReplicas) or 0
-    available = (status and status.availableReplicas) or 0
-    total = (status and status.replicas) or 0
-    observed = (status and status.observedGeneration) or 0
-    name = obj.metadata.name
+    c = _Counts.of(obj)
+    status = obj.status
     revisions_match = status is not None and status.updateRevision == status.currentRevision
-    if observed < (obj.metadata.generation or 0):
+    if c.unobserved:
         message = "waiting for the rollout to be observed"
-    elif ready < desired:
-        message = f"{ready} of {desired} pods ready"
-    elif not revisions_match or updated < desired:
-        message = f"{updated} of {desired} pods updated"
+    elif c.ready < c.desired:
+        message = f"{c.ready} of {c.desired} pods ready"
+    elif not revisions_match or c.updated < c.desired:
+        message = f"{c.updated} of {c.desired} pods updated"
     else:
-        message = f'statefulset "{name}" successfully rolled out'
-        return RolloutStatus(
-            "StatefulSet", name, desired, updated, ready, available, total, True, message
-        )
-    return RolloutStatus(
-        "StatefulSet", name, desired, updated, ready, available, total, False, message
-    )
+        return c.status("StatefulSet", f'statefulset "{c.name}" successfully rolled out', True)
+    return c.status("StatefulSet", message, False)
 
 
 def _parse(target: str) -> tuple[str | None, str]:
