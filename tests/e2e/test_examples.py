@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 import threading
 import time
 import uuid
@@ -19,8 +18,7 @@ import pytest
 import yaml
 from confluent_kafka import Consumer
 
-from leapfrog.shared.users import blocked_at, ensure_user
-from leapfrog.testing import StackDir, wait_until
+from leapfrog.testing import StackDir, sdk_service_user, wait_until
 from tests.e2e.test_platform import free_port
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -34,11 +32,10 @@ def example_stack() -> str:
         "listen": f"127.0.0.1:{free_port()}",
         "stats": f"127.0.0.1:{free_port()}",
     }
-    # The app user runs the services with leapfrog's interpreter; where a checkout sits in
-    # a folder that user cannot enter, run them as root instead.
-    if blocked_at(Path(sys.executable).parent, ensure_user("leapfrog")) is not None:
+    user = sdk_service_user()
+    if user is not None:
         for service in spec["services"].values():
-            service["user"] = "root"
+            service["user"] = user
     return yaml.safe_dump(spec, sort_keys=False)
 
 

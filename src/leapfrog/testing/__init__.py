@@ -7,7 +7,7 @@ may run as the unprivileged app user) and drives the real `leapfrog` command on 
 from leapfrog.testing._catalog import CatalogProcess
 from leapfrog.testing._components import RunningComponent, run_component
 from leapfrog.testing._kube import ControlPlane
-from leapfrog.testing._stackdir import CliResult, StackDir, run_cli, wait_until
+from leapfrog.testing._stackdir import CliResult, StackDir, run_cli, sdk_service_user, wait_until
 
 __all__ = [
     "CatalogProcess",
@@ -17,5 +17,6 @@ __all__ = [
     "StackDir",
     "run_cli",
     "run_component",
+    "sdk_service_user",
     "wait_until",
 ]

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["CliResult", "StackDir", "run_cli", "wait_until"]
+from leapfrog.shared.users import blocked_at, ensure_user
+
+__all__ = ["CliResult", "StackDir", "run_cli", "sdk_service_user", "wait_until"]
 
 T = TypeVar("T")
 
@@ -48,6 +50,16 @@ def run_cli(
         check=False,
     )
     return CliResult(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
+
+
+def sdk_service_user() -> str | None:
+    """The `user:` a test's SDK services need: they run `${LEAPFROG_PYTHON}`, this very
+    interpreter, which the app user cannot reach when the checkout sits in a folder only
+    root may enter (a 0700 temp dir); then root. None: the default app user will do."""
+    if os.geteuid() != 0:
+        return None
+    blocked = blocked_at(Path(sys.executable).parent, ensure_user("leapfrog"))
+    return None if blocked is None else "root"
 
 
 def wait_until(

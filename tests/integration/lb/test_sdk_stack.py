@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from leapfrog.testing import StackDir, wait_until
+from leapfrog.testing import StackDir, sdk_service_user, wait_until
 
 from .conftest import free_port
 
@@ -28,6 +28,7 @@ def stack_text(listen: str, stats: str, http: int, dns: int, version: str) -> st
         f"    version: {version}\n"
         "    route: {path: /web, strip_prefix: true}\n"
         "    check: {http: /health/ready}\n"
+        + (f"    user: {user}\n" if (user := sdk_service_user()) else "")
     )
 
 
