@@ -124,6 +124,9 @@ class Component(ABC, Generic[OptionsT]):
     options_model: ClassVar[type[ComponentOptions]]
     default_port: ClassVar[int]
     description: ClassVar[str]
+    runs_leapfrog: ClassVar[bool] = False
+    """Its process is leapfrog's own interpreter (`python -m leapfrog ...`), which the app
+    user may be unable to reach (a checkout in a folder only root enters)."""
 
     def options(self, raw: Mapping[str, Any]) -> OptionsT:
         """The validated options; the spec loader has already reported errors with lines."""

@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 from leapfrog.components import component
 from leapfrog.components.base import Component, Health, Installation, Instance, Process
 from leapfrog.shared.cache import cache_dir
-from leapfrog.shared.users import ensure_user
+from leapfrog.shared.users import blocked_at, ensure_user
 
 __all__ = ["RunningComponent", "run_component"]
 
@@ -142,7 +143,9 @@ def run_component(
     run_as = None
     if os.geteuid() == 0:
         user = ensure_user("leapfrog")
-        run_as = (user.uid, user.gid)
+        # As the runtime does: leapfrog's own interpreter may be out of the app user's reach.
+        if not (comp.runs_leapfrog and blocked_at(Path(sys.executable).parent, user)):
+            run_as = (user.uid, user.gid)
     secrets = base_dir / "secrets"
     secrets.mkdir(mode=0o700, parents=True, exist_ok=True)
     where = Instance(

@@ -11,11 +11,13 @@ import functools
 import hashlib
 import ipaddress
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from leapfrog.components import component
 from leapfrog.plan import Plan, Unit
 from leapfrog.runtime.local.addresses import AddressBook, default_network
 from leapfrog.runtime.local.environment import base_env, dependency_endpoints, instance_env
@@ -33,7 +35,7 @@ from leapfrog.runtime.local.platform import (
 from leapfrog.runtime.local.runas import check_reachable, resolve_user
 from leapfrog.shared.envsubst import UnknownVariable, substitute
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.shared.users import UnixUser
+from leapfrog.shared.users import UnixUser, blocked_at
 from leapfrog.spec import CheckSpec, RestartSpec, Stack
 
 __all__ = ["Launch", "build_launches"]
@@ -122,6 +124,7 @@ def build_launches(
             continue
         user = resolve_user(stack, unit)
         if unit.kind == "component":
+            user = _leapfrog_reachable(unit, user)
             launches = []
             for index, name in enumerate(unit.instance_names(), start=1):
                 data_dir = paths.instance_data(name)
@@ -181,6 +184,16 @@ def _catalog_readers(launches: dict[str, list[Launch]], env: Mapping[str, str]) 
             own = dict(launch.env)
             launch.env.update(env)
             launch.env.update(own)
+
+
+def _leapfrog_reachable(unit: Unit, user: UnixUser | None) -> UnixUser | None:
+    """The user a component runs as. One that runs leapfrog's own interpreter stays with
+    the supervisor's user when the app user cannot reach that interpreter, as the
+    catalog always does, rather than fail to start."""
+    if user is None or not component(unit.name).runs_leapfrog:
+        return user
+    blocked = blocked_at(Path(sys.executable).parent, user)
+    return user if blocked is None else None
 
 
 def _stop_of(run: ComponentRun) -> dict[str, Any]:
