@@ -22,7 +22,6 @@ import json
 import math
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,19 +36,13 @@ import httpx
 
 from _shared import BenchError, no_interrupt
 from leapfrog.components import component
-from leapfrog.testing import CatalogProcess
+from leapfrog.testing import CatalogProcess, free_port
 
 HERE = Path(__file__).resolve().parent
 BACKEND = HERE / "_lb_backend.py"
 WRK = "/usr/bin/wrk"
 P99_TARGET_MS = 100.0
 RATIO_TARGET = 0.85
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def percentile(values: list[float], pct: float) -> float:

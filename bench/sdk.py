@@ -14,7 +14,6 @@ import argparse
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -23,15 +22,10 @@ from pathlib import Path
 
 import httpx
 
+from leapfrog.testing import free_port
+
 APP = Path(__file__).parent / "apps" / "sdk_hello.py"
 HOST = "127.0.0.1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def serve(mode: str) -> tuple[subprocess.Popen[bytes], str]:

@@ -18,8 +18,7 @@ import pytest
 import yaml
 from confluent_kafka import Consumer
 
-from leapfrog.testing import StackDir, sdk_service_user, wait_until
-from tests.e2e.test_platform import free_port
+from leapfrog.testing import StackDir, free_port, sdk_service_user, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

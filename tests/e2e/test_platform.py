@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,16 +24,9 @@ from confluent_kafka.admin import AdminClient
 from kazoo.client import KazooClient
 
 from leapfrog.eventstore import MessageDbStore
-from leapfrog.testing import StackDir, wait_until
+from leapfrog.testing import StackDir, free_port, wait_until
 
 PYTHON = shutil.which("python3", path="/usr/bin:/bin")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def stack_text() -> str:

@@ -8,15 +8,8 @@ from collections.abc import Iterator
 import consul
 import pytest
 
-from leapfrog.testing import StackDir, wait_until
+from leapfrog.testing import StackDir, free_port, wait_until
 from tests.integration.conftest import APPS, tiny
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

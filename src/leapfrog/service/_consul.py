@@ -7,7 +7,12 @@ from typing import Any
 
 import httpx
 
-__all__ = ["ConsulAgent", "ConsulError"]
+__all__ = ["ConsulAgent", "ConsulError", "consul_url"]
+
+
+def consul_url(addr: str) -> str:
+    """CONSUL_HTTP_ADDR as a URL: Consul's tools accept `host:port` or a full URL."""
+    return addr if addr.startswith(("http://", "https://")) else f"http://{addr}"
 
 
 class ConsulError(Exception):

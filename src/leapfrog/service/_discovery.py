@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from leapfrog.service._consul import ConsulAgent, ConsulError
+from leapfrog.service._consul import ConsulAgent, ConsulError, consul_url
 
 __all__ = ["Discovery", "NoInstances", "ServiceClient", "ServiceInstance", "discover"]
 
@@ -105,8 +105,7 @@ class Discovery:
 
     @classmethod
     def from_env(cls) -> Discovery:
-        addr = os.environ.get("CONSUL_HTTP_ADDR", "127.0.0.1:8500")
-        url = addr if addr.startswith(("http://", "https://")) else f"http://{addr}"
+        url = consul_url(os.environ.get("CONSUL_HTTP_ADDR", "127.0.0.1:8500"))
         return cls(ConsulAgent(url, os.environ.get("CONSUL_HTTP_TOKEN") or None))
 
     async def instances(self, name: str) -> list[ServiceInstance]:

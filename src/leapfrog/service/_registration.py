@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 from typing import Any
 
@@ -25,8 +26,6 @@ _WATCH_WAIT = 60.0
 def advertised_address(settings: ServiceSettings) -> str:
     """The address others reach this instance at: HOST, unless it is a wildcard (in a pod),
     then POD_IP or the address the host name resolves to."""
-    import os
-
     if settings.host not in ("0.0.0.0", "::", ""):
         return settings.host
     pod_ip = os.environ.get("POD_IP")

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from leapfrog.service._consul import consul_url
 from leapfrog.shared.durations import parse_duration
 
 __all__ = ["CheckMode", "ServiceSettings", "SettingsError"]
@@ -85,10 +86,7 @@ class ServiceSettings:
 
     @property
     def consul_url(self) -> str | None:
-        if not self.consul_addr:
-            return None
-        addr = self.consul_addr
-        return addr if addr.startswith(("http://", "https://")) else f"http://{addr}"
+        return consul_url(self.consul_addr) if self.consul_addr else None
 
     def with_(self, **changes: object) -> ServiceSettings:
         return replace(self, **changes)  # type: ignore[arg-type]

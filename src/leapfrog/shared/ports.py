@@ -11,7 +11,7 @@ from pathlib import Path
 
 from leapfrog.shared.procs import cmdline
 
-__all__ = ["PortHolder", "find_listener", "port_is_free"]
+__all__ = ["PortHolder", "find_listener", "free_port", "port_is_free"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,15 @@ class PortHolder:
     def describe(self) -> str:
         who = f"pid {self.pid} ({self.command})" if self.pid else "a process leapfrog cannot see"
         return f"{self.address}:{self.port} is held by {who}"
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port the kernel has free on `address` now (another program may take it before
+    the caller binds it: fine for tests and benchmarks, not for production)."""
+    with socket.socket() as sock:
+        sock.bind((address, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def port_is_free(address: str, port: int) -> bool:

@@ -4,6 +4,7 @@
 may run as the unprivileged app user) and drives the real `leapfrog` command on it.
 """
 
+from leapfrog.shared.ports import free_port
 from leapfrog.testing._catalog import CatalogProcess
 from leapfrog.testing._components import RunningComponent, run_component
 from leapfrog.testing._kube import ControlPlane
@@ -15,6 +16,7 @@ __all__ = [
     "ControlPlane",
     "RunningComponent",
     "StackDir",
+    "free_port",
     "run_cli",
     "run_component",
     "sdk_service_user",

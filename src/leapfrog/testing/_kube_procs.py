@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import ctypes
 import signal
-import socket
 import ssl
 import subprocess
 import urllib.error
@@ -14,6 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.ports import free_port
 
 __all__ = ["Process", "answers_ok", "free_port"]
 
@@ -25,13 +25,6 @@ def _die_with_parent() -> None:
     on a machine that others share. SIGKILL, because an apiserver told to stop gracefully
     after its etcd is gone waits for etcd forever, and the cluster's data is thrown away."""
     ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Process:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,15 +20,9 @@ import pytest
 
 from leapfrog.components import component
 from leapfrog.lb import DEFAULT_TEMPLATES
-from leapfrog.testing import CatalogProcess
+from leapfrog.testing import CatalogProcess, free_port
 
 BACKEND = Path(__file__).parent / "backend.py"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:

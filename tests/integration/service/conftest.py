@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leapfrog.testing import CatalogProcess
+from leapfrog.testing import CatalogProcess, free_port
 
 APPS = Path(__file__).parent / "apps"
 
@@ -28,13 +27,6 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogProcess
         base / "data", "--reap-after-minimum", "1", "--reap-interval", "0.5"
     ) as proc:
         yield proc
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class SdkProcess:
