@@ -12,5 +12,7 @@ step "import-linter (layers)"
 .venv/bin/lint-imports
 step "kubernetes test tools (built once, cached)"
 scripts/kube-tools.sh
+step "HashiCorp's Consul clients (built once, cached)"
+scripts/consul-tools.sh
 step "pytest"
 .venv/bin/pytest -q "$@"

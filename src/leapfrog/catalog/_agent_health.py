@@ -20,7 +20,7 @@ from leapfrog.catalog._api import Call, Reply, Route, blocking_params
 from leapfrog.catalog._body import BadRequest
 from leapfrog.catalog._index import SERVICES, service_topic
 from leapfrog.catalog._model import Check, Service
-from leapfrog.catalog._render import agent_service, check_json
+from leapfrog.catalog._render import agent_health_check, agent_service
 from leapfrog.catalog._store import SERF_CHECK, Store
 
 __all__ = ["agent_health_routes", "aggregated_status", "content_hash"]
@@ -54,7 +54,7 @@ def _info(store: Store, svc: Service) -> tuple[str, dict[str, Any]]:
     info = {
         "AggregatedStatus": status,
         "Service": agent_service(store, svc),
-        "Checks": [check_json(store, c) for c in checks],
+        "Checks": [agent_health_check(store, c) for c in checks],
     }
     return status, info
 

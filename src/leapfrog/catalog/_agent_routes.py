@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from leapfrog.catalog._api import Call, Reply, Route, go_bool
@@ -14,7 +15,7 @@ from leapfrog.catalog._service_body import parse_check_registration, parse_servi
 from leapfrog.catalog._store import SERF_CHECK, Store
 from leapfrog.catalog.checks.api import NotTTL, Status
 
-__all__ = ["agent_routes"]
+__all__ = ["agent_routes", "with_address_tags"]
 
 NODE_MAINTENANCE = "_node_maintenance"
 _OUTPUT_LIMIT = 4096
@@ -39,7 +40,15 @@ def _enable(call: Call) -> bool:
 
 def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
     async def agent_self(call: Call) -> Reply:
-        return Reply(self_info)
+        # Stats.agent counts what the agent holds now, as Consul's does (strings).
+        checks = [c for c in store.checks.values() if c.id != SERF_CHECK]
+        agent = {
+            "check_monitors": "0",  # script checks, which the catalog does not run
+            "check_ttls": str(sum(1 for c in checks if c.kind == "ttl")),
+            "checks": str(len(checks)),
+            "services": str(len(store.services)),
+        }
+        return Reply({**self_info, "Stats": {**self_info["Stats"], "agent": agent}})
 
     async def members(call: Call) -> Reply:
         return Reply([self_info["Member"]])
@@ -54,6 +63,7 @@ def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
 
     async def register_service(call: Call) -> Reply:
         svc, svc_checks = parse_service(parse_json_object(call.request.body))
+        svc.tagged_addresses = with_address_tags(svc.address, svc.port, svc.tagged_addresses)
         replace = call.params.get("replace-existing-checks")
         store.register_service(svc, svc_checks, replace_checks=bool(replace and go_bool(replace)))
         return Reply(raw=b"")
@@ -79,7 +89,14 @@ def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
                 "but no reason was provided. This is a default message."
             )
             store.put_check(
-                Check(check_id, "Service Maintenance Mode", "critical", svc.id, notes=reason)
+                Check(
+                    check_id,
+                    "Service Maintenance Mode",
+                    "critical",
+                    svc.id,
+                    notes=reason,
+                    check_type="maintenance",
+                )
             )
         else:
             store.remove_check(check_id)
@@ -92,7 +109,13 @@ def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
                 "but no reason was provided. This is a default message."
             )
             store.put_check(
-                Check(NODE_MAINTENANCE, "Node Maintenance Mode", "critical", notes=reason)
+                Check(
+                    NODE_MAINTENANCE,
+                    "Node Maintenance Mode",
+                    "critical",
+                    notes=reason,
+                    check_type="maintenance",
+                )
             )
         else:
             store.remove_check(NODE_MAINTENANCE)
@@ -143,6 +166,19 @@ def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
         Route(put, "/v1/agent/check/fail/", prefix=True, action=ttl("critical")),
         Route(put, "/v1/agent/check/update/", prefix=True, action=update),
     ]
+
+
+def with_address_tags(
+    address: str, port: int, tagged: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """What Consul's agent adds to a service registered with an IP address: the tagged
+    addresses lan_ipv4 and wan_ipv4 (lan_ipv6/wan_ipv6), unless given."""
+    try:
+        family = "ipv4" if ipaddress.ip_address(address).version == 4 else "ipv6"
+    except ValueError:
+        return tagged
+    added = {f"{zone}_{family}": {"Address": address, "Port": port} for zone in ("lan", "wan")}
+    return {**added, **(tagged or {})}
 
 
 def _required_status(text: str) -> Status:

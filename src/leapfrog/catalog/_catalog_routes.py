@@ -16,7 +16,7 @@ from typing import Any
 
 from leapfrog.catalog._api import Call, Reply, Route
 from leapfrog.catalog._body import BadRequest, Fields, parse_json_object
-from leapfrog.catalog._checkdef import parse_status
+from leapfrog.catalog._checkdef import parse_catalog_definition, parse_status
 from leapfrog.catalog._index import NODE
 from leapfrog.catalog._model import Check, Service
 from leapfrog.catalog._render import health_service, node_json
@@ -86,7 +86,19 @@ def _check(store: Store, node: str, fields: Fields, services: set[str]) -> Check
     status = parse_status(fields.text("Status") or "critical")
     name = fields.text("Name") or check_id
     notes, output = fields.text("Notes"), fields.text("Output")
-    return Check(check_id, name, status, service_id, notes=notes, output=output)
+    # Type, Interval and Timeout are kept as sent, as Consul keeps them.
+    return Check(
+        check_id,
+        name,
+        status,
+        service_id,
+        notes=notes,
+        output=output,
+        check_type=fields.text("Type"),
+        interval=fields.text("Interval"),
+        timeout=fields.text("Timeout"),
+        shown_definition=parse_catalog_definition(fields.obj("Definition")),
+    )
 
 
 def catalog_routes(store: Store) -> list[Route]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from leapfrog.catalog._body import BadRequest, Fields
-from leapfrog.catalog._godur import parse_go_duration
+from leapfrog.catalog._godur import format_go_duration, parse_go_duration
 from leapfrog.catalog._model import Check
 from leapfrog.catalog.checks.api import CheckDefinition, Status
 
-__all__ = ["parse_check", "parse_status"]
+__all__ = ["parse_catalog_definition", "parse_check", "parse_status"]
 
 _UNSUPPORTED = {
     "Args": "script",
@@ -74,11 +74,21 @@ def _headers(fields: Fields) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in value.items()}
 
 
-def parse_check(fields: Fields, check_id: str, name: str, service_id: str) -> tuple[Check, bool]:
-    """A check record and whether to keep an existing check's status (none given)."""
+def _shown(seconds: float, alone: bool) -> str:
+    """Consul's `Interval`/`Timeout` text: a service's check leaves a zero duration empty,
+    a check registered alone writes it as "0s" (both as Go prints durations)."""
+    return format_go_duration(seconds) if seconds or alone else ""
+
+
+def parse_check(
+    fields: Fields, check_id: str, name: str, service_id: str, *, alone: bool = False
+) -> tuple[Check, bool]:
+    """A check record and whether to keep an existing check's status (none given).
+    `alone`: registered by /v1/agent/check/register rather than with its service."""
     kind = _kind(fields)
     ttl = _duration(fields, "TTL")
     interval = _duration(fields, "Interval")
+    timeout = _duration(fields, "Timeout")
     if kind == "ttl" and ttl <= 0:
         raise BadRequest("TTL must be > 0 for TTL checks")
     if kind != "ttl" and interval <= 0:
@@ -100,7 +110,7 @@ def parse_check(fields: Fields, check_id: str, name: str, service_id: str) -> tu
         tcp=tcp,
         ttl=ttl if kind == "ttl" else None,
         interval=max(interval, _MIN_INTERVAL) if kind != "ttl" else 0.0,
-        timeout=_duration(fields, "Timeout", 10.0) or 10.0,
+        timeout=timeout or 10.0,
         success_before_passing=fields.integer("SuccessBeforePassing"),
         failures_before_warning=fields.integer("FailuresBeforeWarning"),
         failures_before_critical=fields.integer("FailuresBeforeCritical"),
@@ -115,5 +125,44 @@ def parse_check(fields: Fields, check_id: str, name: str, service_id: str) -> tu
         notes=fields.text("Notes"),
         definition=definition,
         deregister_after=deregister_after if service_id else 0.0,
+        check_type=kind,
+        interval=_shown(interval, alone),
+        timeout=_shown(timeout, alone),
     )
     return check, status_text == ""
+
+
+_DEFINITION_TEXT = (
+    "HTTP", "TLSServerName", "Method", "Body", "TCP", "UDP", "H2PING", "OSService",
+    "DockerContainerID", "Shell", "GRPC", "AliasNode", "AliasService",
+)  # fmt: skip
+_DEFINITION_FLAGS = ("TLSSkipVerify", "DisableRedirects", "TCPUseTLS", "H2PingUseTLS", "GRPCUseTLS")
+_DEFINITION_DURATIONS = ("Interval", "Timeout", "DeregisterCriticalServiceAfter")
+
+
+def parse_catalog_definition(fields: Fields | None) -> dict[str, Any] | None:
+    """A catalog check's `Definition` as Consul renders it back: every field omitted when
+    empty, Interval/Timeout/DeregisterCriticalServiceAfter as Go duration strings, TTL in
+    nanoseconds (Consul's HealthCheckDefinition JSON). Durations are read as Go duration
+    strings or nanoseconds, as Consul reads them; anything else is a 400."""
+    if fields is None:
+        return None
+    shown: dict[str, Any] = {}
+    for name in _DEFINITION_DURATIONS:
+        if seconds := _duration(fields, name):
+            shown[name] = format_go_duration(seconds)
+    if max_size := fields.integer("OutputMaxSize", 0, low=0, high=1 << 32):
+        shown["OutputMaxSize"] = max_size
+    for name in _DEFINITION_TEXT:
+        if text := fields.text(name):
+            shown[name] = text
+    for name in _DEFINITION_FLAGS:
+        if fields.boolean(name):
+            shown[name] = True
+    if header := _headers(fields):
+        shown["Header"] = {k: list(v) for k, v in header.items()}
+    if args := fields.str_list("ScriptArgs"):
+        shown["ScriptArgs"] = list(args)
+    if ttl := _duration(fields, "TTL"):
+        shown["TTL"] = round(ttl * 1e9)
+    return shown or None

@@ -1,10 +1,11 @@
-"""Go duration syntax ("120000ms", "1m30s", "1.5h", "-2s"), as Consul's API reads it."""
+"""Go duration syntax ("120000ms", "1m30s", "1.5h", "-2s"), as Consul's API reads it, and
+Go's own rendering of a duration (time.Duration.String), as Consul writes it."""
 
 from __future__ import annotations
 
 import re
 
-__all__ = ["parse_go_duration"]
+__all__ = ["format_go_duration", "parse_go_duration"]
 
 _UNITS = {
     "ns": 1e-9,
@@ -46,3 +47,37 @@ def parse_go_duration(value: object) -> float:
     if abs(seconds) > _LIMIT:
         raise ValueError(f'invalid duration "{value}": out of range')
     return seconds
+
+
+def format_go_duration(seconds: float) -> str:
+    """What Go's time.Duration.String() prints: "0s", "500ms", "1.5s", "1m30s", "1h0m0s".
+
+    Consul renders every duration it stores this way; HashiCorp's Go client parses it
+    back with time.ParseDuration, which accepts exactly this syntax."""
+    nanos = round(seconds * 1e9)
+    sign, nanos = ("-", -nanos) if nanos < 0 else ("", nanos)
+    if nanos == 0:
+        return "0s"
+    if nanos < 1_000:
+        return f"{sign}{nanos}ns"
+    if nanos < 1_000_000:
+        return f"{sign}{_fraction(nanos, 1_000)}µs"
+    if nanos < 1_000_000_000:
+        return f"{sign}{_fraction(nanos, 1_000_000)}ms"
+    whole_seconds, rest = divmod(nanos, 1_000_000_000)
+    text = f"{_fraction(whole_seconds % 60 * 1_000_000_000 + rest, 1_000_000_000)}s"
+    minutes = whole_seconds // 60
+    if minutes:
+        text = f"{minutes % 60}m{text}"
+        if minutes // 60:
+            text = f"{minutes // 60}h{text}"
+    return sign + text
+
+
+def _fraction(value: int, unit: int) -> str:
+    """`value / unit` in decimal without trailing zeros ("1.5", "250", "0.001")."""
+    whole, rest = divmod(value, unit)
+    if not rest:
+        return str(whole)
+    digits = len(str(unit)) - 1
+    return f"{whole}.{rest:0{digits}d}".rstrip("0")

@@ -22,6 +22,8 @@ class KVStore:
         self.entries: dict[str, KVEntry] = {}
         self.last_change: dict[str, int] = {}
         """Last modify or delete index of every key ever written (deletes are tombstones)."""
+        self.table_index = 0
+        """The highest of those: Consul's index of the KV table."""
         self.lock_delays: dict[str, float] = {}
         """Clock time until which a key released by an invalidated session stays unlockable.
         In memory only, as in Consul."""
@@ -31,9 +33,14 @@ class KVStore:
         return self._log
 
     def index(self, key: str, prefix: bool) -> int:
+        """Consul's index of a KV read: the key's, or the highest under the prefix
+        (tombstones included); the table's when the key is missing or nothing was ever
+        under the prefix."""
         if not prefix:
-            return max(1, self.last_change.get(key, 0))
-        return max(1, max((i for k, i in self.last_change.items() if k.startswith(key)), default=0))
+            found = self.last_change.get(key, 0) if key in self.entries else 0
+        else:
+            found = max((i for k, i in self.last_change.items() if k.startswith(key)), default=0)
+        return max(1, found or self.table_index)
 
     def get(self, key: str) -> KVEntry | None:
         return self.entries.get(key)
@@ -166,10 +173,12 @@ class KVStore:
     def _apply_put(self, entry: KVEntry) -> None:
         self.entries[entry.key] = entry
         self.last_change[entry.key] = entry.modify_index
+        self.table_index = max(self.table_index, entry.modify_index)
 
     def _apply_delete(self, key: str, index: int) -> None:
         self.entries.pop(key, None)
         self.last_change[key] = max(index, self.last_change.get(key, 0))
+        self.table_index = max(self.table_index, index)
 
     def replay(self, record: dict[str, Any]) -> bool:
         if record["o"] == "kvtxn":
@@ -225,6 +234,7 @@ class KVStore:
                 session=session,
             )
         self.last_change = {k: int(v) for k, v in data["last_change"].items()}
+        self.table_index = max(self.last_change.values(), default=0)
 
 
 def _put_record(entry: KVEntry) -> dict[str, Any]:

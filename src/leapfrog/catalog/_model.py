@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
+from leapfrog.catalog._godur import format_go_duration
 from leapfrog.catalog.checks.api import CheckDefinition, Status
 
 __all__ = ["Check", "KVEntry", "Service", "definition_from_dict", "definition_to_dict"]
@@ -75,18 +76,28 @@ class Service:
 
 
 class Check:
+    """A check as Consul's catalog holds it. `check_type`, `interval` and `timeout` are
+    Consul's `Type`, `Interval` and `Timeout` strings, fixed when the check is registered
+    (Consul writes them differently for a service's check, a check registered alone and a
+    catalog check); `shown_definition` is the `Definition` of a catalog check, as Consul
+    renders it (agent checks have an empty one in Consul)."""
+
     __slots__ = (
+        "check_type",
         "create_index",
         "critical_since",
         "definition",
         "deregister_after",
         "id",
+        "interval",
         "modify_index",
         "name",
         "notes",
         "output",
         "service_id",
+        "shown_definition",
         "status",
+        "timeout",
     )
 
     def __init__(
@@ -103,6 +114,10 @@ class Check:
         create_index: int = 0,
         modify_index: int = 0,
         critical_since: float | None = None,
+        check_type: str = "",
+        interval: str = "",
+        timeout: str = "",
+        shown_definition: dict[str, Any] | None = None,
     ) -> None:
         self.id = id
         self.name = name
@@ -116,6 +131,10 @@ class Check:
         self.modify_index = modify_index
         self.critical_since = critical_since
         """Monotonic time the check turned critical (for reaping); not persisted."""
+        self.check_type = check_type
+        self.interval = interval
+        self.timeout = timeout
+        self.shown_definition = shown_definition or None
 
     @property
     def kind(self) -> str:
@@ -131,6 +150,8 @@ class Check:
         data = dict(data)
         if data.get("definition") is not None:
             data["definition"] = definition_from_dict(data["definition"])
+        if "check_type" not in data:  # written before these were kept: a service's check
+            data.update(_shown_as_service_check(data["id"], data.get("definition")))
         return cls(**data)
 
 
@@ -156,6 +177,14 @@ class KVEntry:
         self.lock_index = lock_index
         self.session = session
         """The ID of the session holding the lock on this key; "" when unlocked."""
+
+
+def _shown_as_service_check(check_id: str, definition: CheckDefinition | None) -> dict[str, str]:
+    if definition is None:
+        maintenance = check_id.startswith(("_service_maintenance:", "_node_maintenance"))
+        return {"check_type": "maintenance" if maintenance else ""}
+    interval = format_go_duration(definition.interval) if definition.kind != "ttl" else ""
+    return {"check_type": definition.kind, "interval": interval}
 
 
 def definition_to_dict(definition: CheckDefinition) -> dict[str, Any]:

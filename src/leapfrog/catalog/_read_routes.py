@@ -130,9 +130,9 @@ def read_routes(store: Store) -> list[Route]:
             return {}
         found: dict[str, list[str]] = {}
         for svc in sorted(store.services.values(), key=lambda s: s.name):
-            tags = found.setdefault(svc.name, [])
-            tags.extend(t for t in svc.tags if t not in tags)
-        return found
+            found.setdefault(svc.name, []).extend(svc.tags)
+        # Consul's order of tags is that of a Go map (random); sorted is stable.
+        return {name: sorted(set(tags)) for name, tags in found.items()}
 
     def catalog_service_build(call: Call) -> list[dict[str, Any]]:
         return _filter(call, [catalog_service(store, s) for s in instances(call)])
@@ -167,6 +167,9 @@ def read_routes(store: Store) -> list[Route]:
     return [
         Route(get, "/v1/health/service/", True, query=q(svc_topic, health_service_build)),
         Route(get, "/v1/health/checks/", True, query=q(svc_topic, health_checks_build)),
+        # No service here is connect-capable or an ingress gateway: Consul answers [].
+        Route(get, "/v1/health/connect/", True, query=q(svc_topic, lambda call: [])),
+        Route(get, "/v1/health/ingress/", True, query=q(svc_topic, lambda call: [])),
         Route(get, "/v1/health/state/", True, query=q(const(CHECKS), health_state_build)),
         Route(get, "/v1/health/node/", True, query=q(const(NODE), health_node_build)),
         Route(get, "/v1/catalog/services", query=q(const(SERVICES), catalog_services_build, False)),

@@ -8,9 +8,9 @@ from typing import Any
 from leapfrog.catalog._model import Check, KVEntry, Service
 from leapfrog.catalog._sessions import Session
 from leapfrog.catalog._store import Store
-from leapfrog.shared.durations import format_duration
 
 __all__ = [
+    "agent_health_check",
     "agent_service",
     "catalog_service",
     "check_json",
@@ -25,13 +25,27 @@ def _weights(svc: Service) -> dict[str, int]:
     return {"Passing": svc.weight_passing, "Warning": svc.weight_warning}
 
 
+def _node_tagged_addresses(store: Store) -> dict[str, str]:
+    """Consul's node tagged addresses: lan and wan, and the same by address family."""
+    address = store.node_address
+    family = "ipv6" if ":" in address else "ipv4"
+    return {"lan": address, f"lan_{family}": address, "wan": address, f"wan_{family}": address}
+
+
+def _with_tagged(data: dict[str, Any], key: str, svc: Service) -> dict[str, Any]:
+    """Consul omits a service's tagged addresses when it has none (`omitempty`)."""
+    if svc.tagged_addresses:
+        data[key] = dict(svc.tagged_addresses)
+    return data
+
+
 def node_json(store: Store) -> dict[str, Any]:
     return {
         "ID": store.node_id,
         "Node": store.node_name,
         "Address": store.node_address,
         "Datacenter": store.datacenter,
-        "TaggedAddresses": {"lan": store.node_address, "wan": store.node_address},
+        "TaggedAddresses": _node_tagged_addresses(store),
         "Meta": dict(store.node_meta),
         "CreateIndex": store.node_index[0],
         "ModifyIndex": store.node_index[1],
@@ -39,85 +53,74 @@ def node_json(store: Store) -> dict[str, Any]:
 
 
 def agent_service(store: Store, svc: Service) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "ID": svc.id,
         "Service": svc.name,
         "Tags": list(svc.tags),
         "Meta": dict(svc.meta or {}),
         "Port": svc.port,
         "Address": svc.address,
-        "TaggedAddresses": dict(svc.tagged_addresses or {}),
-        "Weights": _weights(svc),
-        "EnableTagOverride": svc.enable_tag_override,
-        "Datacenter": store.datacenter,
     }
+    _with_tagged(data, "TaggedAddresses", svc)
+    data.update(
+        Weights=_weights(svc),
+        EnableTagOverride=svc.enable_tag_override,
+        Datacenter=store.datacenter,
+    )
+    return data
 
 
 def health_service(svc: Service) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "ID": svc.id,
         "Service": svc.name,
         "Tags": list(svc.tags),
         "Address": svc.address,
-        "TaggedAddresses": dict(svc.tagged_addresses or {}),
-        "Meta": dict(svc.meta or {}),
-        "Port": svc.port,
-        "Weights": _weights(svc),
-        "EnableTagOverride": svc.enable_tag_override,
-        "CreateIndex": svc.create_index,
-        "ModifyIndex": svc.modify_index,
     }
+    _with_tagged(data, "TaggedAddresses", svc)
+    data.update(
+        Meta=dict(svc.meta or {}),
+        Port=svc.port,
+        Weights=_weights(svc),
+        EnableTagOverride=svc.enable_tag_override,
+        CreateIndex=svc.create_index,
+        ModifyIndex=svc.modify_index,
+    )
+    return data
 
 
 def catalog_service(store: Store, svc: Service) -> dict[str, Any]:
-    return {
+    data: dict[str, Any] = {
         "ID": store.node_id,
         "Node": store.node_name,
         "Address": store.node_address,
         "Datacenter": store.datacenter,
-        "TaggedAddresses": {"lan": store.node_address, "wan": store.node_address},
+        "TaggedAddresses": _node_tagged_addresses(store),
         "NodeMeta": dict(store.node_meta),
         "ServiceKind": "",
         "ServiceID": svc.id,
         "ServiceName": svc.name,
         "ServiceTags": list(svc.tags),
         "ServiceAddress": svc.address,
-        "ServiceTaggedAddresses": dict(svc.tagged_addresses or {}),
-        "ServiceWeights": _weights(svc),
-        "ServiceMeta": dict(svc.meta or {}),
-        "ServicePort": svc.port,
-        "ServiceEnableTagOverride": svc.enable_tag_override,
-        "CreateIndex": svc.create_index,
-        "ModifyIndex": svc.modify_index,
     }
-
-
-def _go_duration(seconds: float) -> str:
-    return format_duration(seconds) if seconds else ""
-
-
-def _definition(check: Check) -> dict[str, Any]:
-    d = check.definition
-    if d is None:
-        return {}
-    data: dict[str, Any] = {
-        "Interval": _go_duration(d.interval),
-        "Timeout": _go_duration(d.timeout) if d.kind != "ttl" else "",
-        "DeregisterCriticalServiceAfter": _go_duration(check.deregister_after),
-    }
-    if d.kind == "http":
-        data.update(HTTP=d.http, Method=d.method, Header={k: list(v) for k, v in d.header.items()})
-        data.update(Body=d.body, TLSSkipVerify=d.tls_skip_verify)
-    elif d.kind == "tcp":
-        data["TCP"] = d.tcp
-    else:
-        data["TTL"] = _go_duration(d.ttl or 0.0)
+    _with_tagged(data, "ServiceTaggedAddresses", svc)
+    data.update(
+        ServiceWeights=_weights(svc),
+        ServiceMeta=dict(svc.meta or {}),
+        ServicePort=svc.port,
+        ServiceEnableTagOverride=svc.enable_tag_override,
+        CreateIndex=svc.create_index,
+        ModifyIndex=svc.modify_index,
+    )
     return data
 
 
 def check_json(store: Store, check: Check) -> dict[str, Any]:
+    """A check as Consul's catalog and agent render it (structs.HealthCheck): `Type`,
+    `Interval` and `Timeout` as fixed at registration, `Definition` empty for agent checks
+    and the sent definition, Consul-rendered, for catalog checks. Every duration in it
+    parses with Go's time.ParseDuration, as HashiCorp's Go client requires."""
     svc = store.services.get(check.service_id) if check.service_id else None
-    d = check.definition
     return {
         "Node": store.node_name,
         "CheckID": check.id,
@@ -128,13 +131,55 @@ def check_json(store: Store, check: Check) -> dict[str, Any]:
         "ServiceID": check.service_id,
         "ServiceName": svc.name if svc else "",
         "ServiceTags": list(svc.tags) if svc else [],
-        "Type": check.kind,
-        "Interval": _go_duration(d.interval) if d else "",
-        "Timeout": _go_duration(d.timeout) if d and d.kind != "ttl" else "",
+        "Type": check.check_type,
+        "Interval": check.interval,
+        "Timeout": check.timeout,
         "ExposedPort": 0,
-        "Definition": _definition(check),
+        "Definition": dict(check.shown_definition or {}),
         "CreateIndex": check.create_index,
         "ModifyIndex": check.modify_index,
+    }
+
+
+_EMPTY_API_DEFINITION: dict[str, Any] = {
+    "Interval": "0s",
+    "Timeout": "0s",
+    "DeregisterCriticalServiceAfter": "0s",
+    "HTTP": "",
+    "Header": None,
+    "Method": "",
+    "Body": "",
+    "TLSServerName": "",
+    "TLSSkipVerify": False,
+    "TCP": "",
+    "TCPUseTLS": False,
+    "UDP": "",
+    "GRPC": "",
+    "OSService": "",
+    "GRPCUseTLS": False,
+}
+
+
+def agent_health_check(store: Store, check: Check) -> dict[str, Any]:
+    """A check in /v1/agent/health/service/*: Consul copies a few fields into the Go
+    client's own HealthCheck type there, so `Type` is empty, the indexes are 0 and the
+    Definition is that type's zero value ("0s" durations)."""
+    svc = store.services.get(check.service_id) if check.service_id else None
+    return {
+        "Node": store.node_name,
+        "CheckID": check.id,
+        "Name": check.name,
+        "Status": check.status,
+        "Notes": check.notes,
+        "Output": check.output,
+        "ServiceID": check.service_id,
+        "ServiceName": svc.name if svc else "",
+        "ServiceTags": list(svc.tags) if svc else [],
+        "Type": "",
+        "ExposedPort": 0,
+        "Definition": dict(_EMPTY_API_DEFINITION),
+        "CreateIndex": 0,
+        "ModifyIndex": 0,
     }
 
 

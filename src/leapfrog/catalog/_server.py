@@ -17,6 +17,7 @@ from leapfrog.catalog._api import Api
 from leapfrog.catalog._catalog_routes import catalog_routes
 from leapfrog.catalog._config import CatalogConfig
 from leapfrog.catalog._dnsview import StoreDnsView
+from leapfrog.catalog._event_routes import event_routes
 from leapfrog.catalog._httpserver import HttpServer
 from leapfrog.catalog._journal import DirectoryBusy, Journal
 from leapfrog.catalog._kv_routes import kv_routes
@@ -25,6 +26,7 @@ from leapfrog.catalog._openapi import openapi_routes
 from leapfrog.catalog._persist import dump_store, restore_store
 from leapfrog.catalog._read_routes import read_routes
 from leapfrog.catalog._session_routes import session_routes
+from leapfrog.catalog._standalone_routes import standalone_routes
 from leapfrog.catalog._store import Store
 from leapfrog.catalog._txn_routes import txn_routes
 from leapfrog.catalog.checks import Checker, make_checker
@@ -69,6 +71,8 @@ class RunningCatalog:
             + kv_routes(store.kv, store.sessions)
             + session_routes(store)
             + txn_routes(store)
+            + event_routes(store)
+            + standalone_routes(store)
             + metrics_routes(store, lambda: self._api.requests_served if self._api else 0)
             + openapi_routes()
         )
@@ -166,7 +170,7 @@ def _self_info(config: CatalogConfig, store: Store) -> dict[str, Any]:
         "DebugConfig": {"Datacenter": store.datacenter, "NodeName": store.node_name},
         "Coord": {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05},
         "Member": member,
-        "Stats": {"agent": {"checks": "0", "services": "0"}, "leapfrog": {"version": __version__}},
+        "Stats": {"agent": {}, "leapfrog": {"version": __version__}},  # agent: counted per call
         "Meta": {"consul-network-segment": ""},
     }
 

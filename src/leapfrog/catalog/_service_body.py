@@ -77,4 +77,4 @@ def parse_check_registration(fields: Fields, services: set[str]) -> tuple[Check,
     service_id = fields.text("ServiceID")
     if service_id and service_id not in services:
         raise BadRequest(f'ServiceID "{service_id}" does not exist')
-    return parse_check(fields, check_id, name, service_id)
+    return parse_check(fields, check_id, name, service_id, alone=True)

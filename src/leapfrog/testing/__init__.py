@@ -7,6 +7,7 @@ may run as the unprivileged app user) and drives the real `leapfrog` command on 
 from leapfrog.shared.ports import free_port
 from leapfrog.testing._catalog import CatalogProcess
 from leapfrog.testing._components import RunningComponent, run_component
+from leapfrog.testing._consul_tools import consul_tool
 from leapfrog.testing._kube import ControlPlane
 from leapfrog.testing._stackdir import CliResult, StackDir, run_cli, sdk_service_user, wait_until
 
@@ -16,6 +17,7 @@ __all__ = [
     "ControlPlane",
     "RunningComponent",
     "StackDir",
+    "consul_tool",
     "free_port",
     "run_cli",
     "run_component",

@@ -143,4 +143,10 @@ def test_kv_cas_and_per_prefix_indexes_with_tombstones() -> None:
     assert kv.delete("a/x", recurse=False, cas=None)
     assert kv.index("a/", prefix=True) > a_index
     assert kv.index("a/x", prefix=False) == kv.index("a/", prefix=True)
-    assert kv.index("nothing", prefix=False) == 1
+    # A missing key, or a prefix nothing was ever under, answers the KV table's index
+    # (the last write or delete anywhere), as Consul does.
+    assert kv.index("nothing", prefix=False) == kv.table_index == kv.index("a/", prefix=True)
+    assert kv.index("never/", prefix=True) == kv.table_index
+    assert kv.put("b/y", b"2", 0, None)
+    assert kv.index("a/x", prefix=False) == kv.table_index > kv.index("a/", prefix=True)
+    assert make_store().kv.index("empty", prefix=False) == 1

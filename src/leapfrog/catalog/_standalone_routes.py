@@ -1,0 +1,61 @@
+"""What a lone Consul agent answers for features leapfrog's catalog has no use for:
+network coordinates (one node, at the origin), prepared queries (none), and the host it
+runs on. Clients that call these (the consul CLI, consul-template's `node` sorting,
+monitoring) then get Consul's shapes instead of a 404 they do not expect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leapfrog.catalog._api import Call, Reply, Route
+from leapfrog.catalog._body import BadRequest
+from leapfrog.catalog._host import host_info
+from leapfrog.catalog._index import NODES
+from leapfrog.catalog._store import Store
+
+__all__ = ["standalone_routes"]
+
+
+def _coordinate() -> dict[str, Any]:
+    """A new Serf coordinate (Vivaldi's defaults: 8 dimensions at the origin)."""
+    return {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05}
+
+
+def standalone_routes(store: Store) -> list[Route]:
+    def entry() -> dict[str, Any]:
+        return {"Node": store.node_name, "Segment": "", "Coord": _coordinate()}
+
+    def index() -> int:
+        return store.log.of(NODES)
+
+    async def coordinate_nodes(call: Call) -> Reply:
+        return Reply([entry()], index=index())
+
+    async def coordinate_node(call: Call) -> Reply:
+        if call.rest.lower() != store.node_name.lower():
+            return Reply(raw=b"", status=404, index=index())
+        return Reply([entry()], index=index())
+
+    async def coordinate_datacenters(call: Call) -> Reply:
+        wan = {"Node": f"{store.node_name}.{store.datacenter}", "Coord": _coordinate()}
+        return Reply([{"Datacenter": store.datacenter, "AreaID": "WAN", "Coordinates": [wan]}])
+
+    async def host(call: Call) -> Reply:
+        return Reply(host_info())
+
+    async def queries(call: Call) -> Reply:
+        if call.request.method == "POST":
+            raise BadRequest(
+                "Prepared queries are not supported by leapfrog's catalog; "
+                "query /v1/health/service/<name> instead"
+            )
+        return Reply([], index=1)  # Consul's index of a table never written
+
+    get = ("GET",)
+    return [
+        Route(get, "/v1/coordinate/nodes", action=coordinate_nodes),
+        Route(get, "/v1/coordinate/node/", True, action=coordinate_node),
+        Route(get, "/v1/coordinate/datacenters", action=coordinate_datacenters),
+        Route(get, "/v1/agent/host", action=host),
+        Route(("GET", "POST"), "/v1/query", action=queries),
+    ]

@@ -1,0 +1,303 @@
+"""HashiCorp's own Consul clients against a real catalog process: `consulapi` (our program
+on github.com/hashicorp/consul/api, tools/consulapi) and consul-template, both built from
+Go modules by scripts/consul-tools.sh. Services carry HTTP, TCP and TTL checks registered
+the way the SDK registers them, the way Go programs do (api.AgentServiceRegistration), by
+/v1/agent/check/register and by /v1/catalog/register; every read the Go client makes of
+them must decode."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import signal
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from leapfrog.service import ServiceSettings, service_definition
+from leapfrog.testing import CatalogProcess, consul_tool, wait_until
+
+NODE = "gotest"
+
+
+class Catalog:
+    def __init__(self, proc: CatalogProcess, http: httpx.Client) -> None:
+        self.proc = proc
+        self.http = http
+
+    def put(self, path: str, body: Any = None) -> None:
+        response = self.http.put(path, json=body)
+        assert response.status_code == 200, response.text
+
+    def register_sdk(self, name: str, instance: str, check: str, port: int, **extra: Any) -> None:
+        """PUT /v1/agent/service/register with the body leapfrog's SDK sends."""
+        settings = ServiceSettings(name=name, instance=instance, check=check, port=port, **extra)  # type: ignore[arg-type]
+        self.put("/v1/agent/service/register", service_definition(settings))
+
+    def consulapi(self, *args: str, must_pass: bool = True) -> dict[str, Any]:
+        done = subprocess.run(
+            [str(consul_tool("consulapi")), "-addr", self.proc.http_addr, *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if must_pass:
+            assert done.returncode == 0, done.stdout + done.stderr
+        report: dict[str, Any] = json.loads(done.stdout)
+        return report
+
+
+class _Healthy(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def health_port() -> Iterator[int]:
+    """A port answering 200 to every GET: the instances' /health/ready."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module")
+def catalog(
+    tmp_path_factory: pytest.TempPathFactory, health_port: int, tcp_peer: int
+) -> Iterator[Catalog]:
+    base = tmp_path_factory.mktemp("hashicorp-clients")
+    http_peer = f"http://127.0.0.1:{health_port}"
+    with (
+        CatalogProcess(base / "data", node=NODE) as proc,
+        httpx.Client(base_url=f"http://{proc.http_addr}", timeout=30) as http,
+    ):
+        cat = Catalog(proc, http)
+        # The SDK's three check kinds; its HTTP checks probe /health/ready on the instance.
+        for n in (1, 2):
+            cat.register_sdk("web", f"web-{n}", "http", health_port, tags=("v1", "blue", "api"))
+        cat.register_sdk("db", "db-1", "tcp", tcp_peer, tags=("primary",))
+        cat.register_sdk("reader", "reader-1", "ttl", 9100, ttl=30.0)
+        cat.put("/v1/agent/check/update/service:reader-1", {"Status": "passing", "Output": "ok"})
+        # The way Go programs register (api.AgentServiceRegistration), with an HTTP check.
+        cat.consulapi(
+            "register",
+            "-name",
+            "gosvc",
+            "-port",
+            "9200",
+            "-http",
+            f"{http_peer}/health",
+            "-tag",
+            "go",
+        )
+        # A check registered alone, then a catalog check with its own definition.
+        cat.consulapi("check", "-id", "reader-extra", "-service-id", "reader-1", "-ttl", "45s")
+        cat.put(
+            "/v1/catalog/register",
+            {
+                "Node": NODE,
+                "Address": "127.0.0.1",
+                "Service": {"Service": "external", "ID": "external-1", "Port": 9300},
+                "Check": {
+                    "CheckID": "external-http",
+                    "Name": "external http",
+                    "ServiceID": "external-1",
+                    "Status": "passing",
+                    "Type": "http",
+                    "Interval": "15s",
+                    "Definition": {
+                        "HTTP": "http://127.0.0.1:9300/health",
+                        "Interval": "15s",
+                        "Timeout": "5s",
+                        "DeregisterCriticalServiceAfter": "90m",
+                    },
+                },
+            },
+        )
+        wait_until(
+            lambda: _passing(http, "web") == 2 and _passing(http, "db") == 1,
+            timeout=60,
+            what="the HTTP and TCP checks to pass",
+        )
+        wait_until(lambda: _passing(http, "gosvc") == 1, timeout=60, what="gosvc to pass")
+        yield cat
+
+
+def _passing(http: httpx.Client, service: str) -> int:
+    return len(http.get(f"/v1/health/service/{service}", params={"passing": "1"}).json())
+
+
+SERVICES = ("web", "db", "reader", "gosvc", "external")
+
+
+def test_every_read_of_the_go_client_decodes(catalog: Catalog) -> None:
+    args = [arg for name in SERVICES for arg in ("-service", name)]
+    report = catalog.consulapi("read", *args, must_pass=False)
+    assert report["errors"] == {}
+    results = report["results"]
+
+    web = results["health_service/web"]["value"]
+    assert [e["Service"]["ID"] for e in web] == ["web-1", "web-2"]
+    checks = {c["CheckID"]: c for c in web[0]["Checks"]}
+    assert set(checks) == {"serfHealth", "service:web-1"}
+    assert checks["service:web-1"]["Type"] == "http"
+    assert checks["service:web-1"]["Status"] == "passing"
+    assert len(results["health_service_passing/web"]["value"]) == 2
+    assert results["health_service/web"]["index"] > 1
+
+    reader_checks = {c["CheckID"]: c for c in results["health_checks/reader"]["value"]}
+    assert set(reader_checks) == {"service:reader-1", "reader-extra"}
+    assert reader_checks["service:reader-1"]["Type"] == "ttl"
+    assert reader_checks["reader-extra"]["Status"] == "passing"
+    assert results["health_service_passing/db"]["value"][0]["Checks"][1]["Type"] == "tcp"
+
+    external = results["health_checks/external"]["value"][0]
+    definition = external["Definition"]
+    assert definition["HTTP"] == "http://127.0.0.1:9300/health"
+    assert (definition["Interval"], definition["Timeout"]) == ("15s", "5s")
+    assert definition["DeregisterCriticalServiceAfter"] == "1h30m0s"
+
+    assert results["catalog_services"]["value"]["web"] == ["api", "blue", "v1"]
+    assert results["catalog_service/gosvc"]["value"][0]["ServiceTags"] == ["go"]
+    assert [n["Node"] for n in results["catalog_nodes"]["value"]] == [NODE]
+    assert results["catalog_node"]["value"]["Node"]["Node"] == NODE
+    agent_checks = results["agent_checks"]
+    assert {"service:web-1", "service:db-1", "reader-extra", "external-http"} <= set(agent_checks)
+    assert set(results["agent_services"]) == {
+        "web-1",
+        "web-2",
+        "db-1",
+        "reader-1",
+        "gosvc",
+        "external-1",
+    }
+    stats = results["agent_self"]["Stats"]["agent"]
+    assert (stats["services"], stats["checks"]) == ("6", str(len(agent_checks)))
+
+    by_name = results["agent_health_service_by_name/web"]
+    assert by_name["status"] == "passing"
+    assert [i["Service"]["ID"] for i in by_name["infos"]] == ["web-1", "web-2"]
+
+    # What Consul answers for features it has and the catalog does not use.
+    assert results["health_connect/web"]["value"] == []
+    assert [c["Node"] for c in results["coordinate_nodes"]["value"]] == [NODE]
+    assert results["event_list"]["value"] == []
+    assert results["query_list"]["value"] == []
+    assert results["agent_host"]["Host"]["hostname"]
+
+
+def test_kv_through_the_go_client(catalog: Catalog) -> None:
+    report = catalog.consulapi("kv", "-prefix", "gotest/")
+    results = report["results"]
+    assert results["get_value"] == "value-a"
+    assert [p["Key"] for p in results["list"]["value"]] == ["gotest/a", "gotest/b/c", "gotest/b/d"]
+    assert results["keys"]["value"] == ["gotest/a", "gotest/b/"]
+    missing = results["get_missing"]
+    assert missing["value"] is None
+    # Consul answers a missing key with the index of the KV table: the last write.
+    assert missing["index"] == max(p["ModifyIndex"] for p in results["list"]["value"])
+
+
+def test_a_blocking_query_returns_when_the_service_changes(catalog: Catalog) -> None:
+    before = catalog.consulapi("read", "-service", "web")["results"]["health_service/web"]
+    waiter = subprocess.Popen(
+        [
+            str(consul_tool("consulapi")),
+            "-addr",
+            catalog.proc.http_addr,
+            "wait",
+            "-service",
+            "web",
+            "-index",
+            str(before["index"]),
+            "-wait",
+            "90s",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        health_port = int(str(catalog.http.get("/v1/agent/service/web-1").json()["Port"]))
+        catalog.register_sdk("web", "web-3", "http", health_port, tags=("v1",))
+        out, _ = waiter.communicate(timeout=120)
+    finally:
+        waiter.kill()
+        waiter.wait()
+    assert waiter.returncode == 0, out
+    result = json.loads(out)["results"]["health_service"]
+    assert result["index"] > before["index"]
+    # Registered passing by the SDK, so the new instance is in the passing answer at once.
+    assert [e["Service"]["ID"] for e in result["value"]] == ["web-1", "web-2", "web-3"]
+    catalog.put("/v1/agent/service/deregister/web-3")
+
+
+TEMPLATE = """\
+{{- range service "web" }}web {{ .ID }} {{ .Address }}:{{ .Port }} {{ .Checks.AggregatedStatus }}
+{{ end -}}
+{{- range service "reader" }}reader {{ .ID }}
+{{ end -}}
+{{- range service "db" }}db {{ .ID }} {{ join "," .Tags }}
+{{ end -}}
+"""
+
+
+def test_consul_template_renders_healthy_instances_and_rerenders(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    source, target = tmp_path / "in.tpl", tmp_path / "out.txt"
+    source.write_text(TEMPLATE)
+    proc = subprocess.Popen(
+        [
+            str(consul_tool("consul-template")),
+            f"-consul-addr={catalog.proc.http_addr}",
+            f"-template={source}:{target}",
+            "-log-level=info",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "consul-template.log", "w"),  # noqa: SIM115 - closed by the process' end
+    )
+    try:
+        port = catalog.http.get("/v1/agent/service/web-1").json()["Port"]
+        expected = (
+            f"web web-1 127.0.0.1:{port} passing\n"
+            f"web web-2 127.0.0.1:{port} passing\n"
+            "reader reader-1\n"
+            "db db-1 primary\n"
+        )
+        wait_until(
+            lambda: target.exists() and target.read_text() == expected,
+            timeout=60,
+            what=f"consul-template to render (log: {tmp_path / 'consul-template.log'})",
+        )
+        # A failing TTL check takes the reader out of the healthy instances: re-rendered.
+        catalog.put("/v1/agent/check/fail/reader-extra?note=down")
+        without_reader = expected.replace("reader reader-1\n", "")
+        wait_until(
+            lambda: target.read_text() == without_reader,
+            timeout=60,
+            what="consul-template to re-render without the failing reader",
+        )
+        catalog.put("/v1/agent/check/pass/reader-extra")
+        wait_until(lambda: target.read_text() == expected, timeout=60, what="reader back")
+        assert proc.poll() is None, "consul-template exited"
+    finally:
+        proc.send_signal(signal.SIGINT)  # consul-template's stop signal
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
