@@ -170,6 +170,7 @@ class Api:
         if cached is None:
             reply = query.reply(call)
             reply.index = index
+            reply.headers += _read_headers(call)
             response = self._response(call, reply)
             if response.status == 200:
                 if len(self._cache) >= _CACHE_LIMIT:
@@ -182,6 +183,8 @@ class Api:
     def _response(self, call: Call, reply: Reply) -> Response:
         headers = _index_headers(reply.index) if reply.index is not None else []
         headers += reply.headers
+        # Consul's agent names its ACL default policy on every answer ("allow" with ACL off).
+        headers.append(("X-Consul-Default-Acl-Policy", "allow" if self._token is None else "deny"))
         if reply.raw is not None:
             return Response(reply.status, reply.raw, reply.content_type, headers)
         if "pretty" in call.params:
@@ -207,6 +210,20 @@ def _index_headers(index: int) -> list[tuple[str, str]]:
         ("X-Consul-KnownLeader", "true"),
         ("X-Consul-LastContact", "0"),
     ]
+
+
+def _read_headers(call: Call) -> list[tuple[str, str]]:
+    """What Consul's blocking reads add: the backend that answered and, for catalog and
+    health reads, the consistency mode the answer has."""
+    headers = [("X-Consul-Query-Backend", "blocking-query")]
+    path = call.request.path
+    if path.startswith(("/v1/catalog/", "/v1/health/")):
+        params = call.params
+        mode = (
+            "consistent" if "consistent" in params else "stale" if "stale" in params else "leader"
+        )
+        headers.append(("X-Consul-Effective-Consistency", mode))
+    return headers
 
 
 def _cache_query(call: Call) -> str:

@@ -24,7 +24,7 @@ class StoreDnsView:
         store = self._store
         instances = store.instances(service)
         if not instances:
-            return None
+            return self._consul_service() if service.lower() == "consul" and not tag else None
         node_statuses = {c.status for c in store.node_checks()}
         found = []
         lowered = tag.lower() if tag is not None else None
@@ -42,11 +42,24 @@ class StoreDnsView:
                     address=svc.address or store.node_address,
                     port=svc.port,
                     weight=weight,
+                    own_address=bool(svc.address),
                 )
             )
         return found
+
+    def _consul_service(self) -> list[DnsInstance]:
+        """Consul's servers register themselves as the service `consul` (port 8300):
+        `consul.service.consul` names this agent."""
+        store = self._store
+        address = store.node_address
+        return [DnsInstance(store.node_name, address, address, 8300, 1, own_address=False)]
 
     def node_address(self, node: str) -> str | None:
         if node.lower() == self._store.node_name.lower():
             return self._store.node_address
         return None
+
+    def node_meta(self, node: str) -> dict[str, str]:
+        if node.lower() == self._store.node_name.lower():
+            return dict(self._store.node_meta)
+        return {}

@@ -45,6 +45,9 @@ class _View:
     def node_address(self, node: str) -> str | None:
         return self.nodes.get(node.lower())
 
+    def node_meta(self, node: str) -> dict[str, str]:
+        return {}
+
 
 def _view() -> _View:
     view = _View(nodes={"node1": "127.0.0.1", "node2": "127.0.0.5"})

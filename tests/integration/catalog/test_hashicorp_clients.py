@@ -16,6 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dns.message
+import dns.query
+import dns.rdatatype
 import httpx
 import pytest
 
@@ -111,6 +114,7 @@ def catalog(
             {
                 "Node": NODE,
                 "Address": "127.0.0.1",
+                "NodeMeta": {"rack": "r1"},
                 "Service": {"Service": "external", "ID": "external-1", "Port": 9300},
                 "Check": {
                     "CheckID": "external-http",
@@ -301,3 +305,67 @@ def test_consul_template_renders_healthy_instances_and_rerenders(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def test_checks_render_as_consul_renders_them(catalog: Catalog) -> None:
+    """The JSON itself, for the clients that do not go through Go's decoder."""
+    http = catalog.http
+    (entry,) = http.get("/v1/health/service/reader").json()
+    checks = {c["CheckID"]: c for c in entry["Checks"]}
+    sdk, alone = checks["service:reader-1"], checks["reader-extra"]
+    assert (sdk["Type"], sdk["Interval"], sdk["Timeout"], sdk["Definition"]) == ("ttl", "", "", {})
+    assert (alone["Type"], alone["Interval"], alone["Timeout"]) == ("ttl", "0s", "0s")
+    web = http.get("/v1/agent/checks").json()["service:web-1"]
+    assert (web["Type"], web["Interval"], web["Timeout"], web["Definition"]) == (
+        "http", "1s", "1s", {}
+    )  # fmt: skip
+    (info,) = http.get("/v1/agent/health/service/name/reader").json()
+    definition = info["Checks"][0]["Definition"]
+    assert info["Checks"][0]["Type"] == ""
+    assert (definition["Interval"], definition["Timeout"]) == ("0s", "0s")
+    service = http.get("/v1/agent/service/web-1").json()
+    # The agent tags a service's own IP as lan_ipv4/wan_ipv4; no address, no tags: omitted.
+    own = {"Address": "127.0.0.1", "Port": service["Port"]}
+    assert service["TaggedAddresses"] == {"lan_ipv4": own, "wan_ipv4": own}
+    assert "ServiceTaggedAddresses" not in http.get("/v1/catalog/service/external").json()[0]
+    assert "TaggedAddresses" not in http.get("/v1/health/service/external").json()[0]["Service"]
+    node = http.get(f"/v1/catalog/node/{NODE}").json()["Node"]
+    assert set(node["TaggedAddresses"]) == {"lan", "lan_ipv4", "wan", "wan_ipv4"}
+
+
+def test_headers_as_consul_sends_them(catalog: Catalog) -> None:
+    http = catalog.http
+    health = http.get("/v1/health/service/web", params={"stale": ""}).headers
+    assert health["X-Consul-Default-Acl-Policy"] == "allow"
+    assert health["X-Consul-Effective-Consistency"] == "stale"
+    assert health["X-Consul-Query-Backend"] == "blocking-query"
+    assert http.get("/v1/catalog/services").headers["X-Consul-Effective-Consistency"] == "leader"
+    kv = http.get("/v1/kv/gotest/", params={"recurse": ""}).headers
+    assert kv["X-Consul-Query-Backend"] == "blocking-query"
+    assert "X-Consul-Effective-Consistency" not in kv
+
+
+def _dns(catalog: Catalog, name: str, rdtype: str) -> dns.message.Message:
+    query = dns.message.make_query(name, rdtype)
+    return dns.query.udp(query, "127.0.0.1", port=catalog.proc.dns_port, timeout=10)
+
+
+def test_dns_answers_as_consul_does(catalog: Catalog) -> None:
+    srv = _dns(catalog, "reader.service.consul", "SRV")
+    (rrset,) = srv.answer
+    assert rrset[0].target.to_text() == "7f000001.addr.dc1.consul."
+    addresses = [r for r in srv.additional if r.rdtype == dns.rdatatype.A]
+    assert [(r.name.to_text(), r[0].to_text()) for r in addresses] == [
+        ("7f000001.addr.dc1.consul.", "127.0.0.1")
+    ]
+    txt = _dns(catalog, f"{NODE}.node.consul", "TXT")
+    assert [r[0].to_text() for r in txt.answer] == ['"rack=r1"']
+    (soa,) = _dns(catalog, "nothing.service.consul", "A").authority
+    assert soa[0].mname.to_text() == "ns.consul."
+    consul = _dns(catalog, "consul.service.consul", "SRV")
+    assert [(r.port, r.target.to_text()) for r in consul.answer[0]] == [
+        (8300, f"{NODE}.node.dc1.consul.")
+    ]
+    assert [r[0].to_text() for r in _dns(catalog, "consul.service.consul", "A").answer] == [
+        "127.0.0.1"
+    ]

@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from leapfrog.catalog.dns._message import Answer, Group, Record, Soa, Srv
+from leapfrog.catalog.dns._message import Answer, Group, Record, Soa, Srv, Txt
 from leapfrog.catalog.dns._names import (
     AddrLookup,
     Apex,
@@ -37,7 +37,7 @@ class Zone:
 
     def soa(self, view: DnsView) -> Record:
         soa = Soa(
-            mname=self.node_target(view, view.node_name),
+            mname=("ns", *self.domain),  # Consul's primary name server, whatever the node
             rname=("hostmaster", *self.domain),
             serial=int(time.time()) & 0xFFFFFFFF,
             refresh=3600,
@@ -63,13 +63,33 @@ def address_records(owner: tuple[str, ...], address: str, qtype: int, ttl: int) 
     return []
 
 
+def _rfc1464(key: str, value: str) -> str:
+    """A node meta pair as Consul writes it in TXT: `key=value` with RFC 1464's quoting
+    (or the bare value for keys starting with `rfc1035-`)."""
+    if key.lower().startswith("rfc1035-"):
+        return value
+    key = key.replace("`", "``").replace("=", "`=")
+    stripped = key.lstrip(" ")
+    key = "` " * (len(key) - len(stripped)) + stripped
+    stripped = key.rstrip(" ")
+    key = stripped + "` " * (len(key) - len(stripped))
+    return f"{key}={value.replace('`', '``')}"
+
+
+def meta_records(owner: tuple[str, ...], meta: dict[str, str], ttl: int) -> list[Record]:
+    """One TXT record per node meta pair."""
+    return [Record(owner, RRType.TXT, ttl, Txt(_rfc1464(k, v).encode())) for k, v in meta.items()]
+
+
 def _srv_group(zone: Zone, view: DnsView, owner: tuple[str, ...], inst: DnsInstance) -> Group:
-    """SRV `1 <weight> <port> <target>` and the target's address."""
+    """SRV `1 <weight> <port> <target>`, the target's address and the node's meta (TXT).
+    A service with an IP address of its own is targeted as `<hex>.addr.<dc>.<domain>`,
+    one without as its node, one with a host name as that name (Consul's rules)."""
     try:
         packed: bytes | None = ipaddress.ip_address(inst.address).packed
     except ValueError:
         packed = None
-    if not inst.address or inst.address == inst.node_address:
+    if not inst.own_address or not inst.address:
         target = zone.node_target(view, inst.node)
         address = inst.node_address
     elif packed is not None:
@@ -79,6 +99,8 @@ def _srv_group(zone: Zone, view: DnsView, owner: tuple[str, ...], inst: DnsInsta
         target, address = split_name(inst.address), ""
     srv = Srv(1, max(0, min(inst.weight, 0xFFFF)), inst.port, target)
     extra = address_records(target, address, RRType.ANY, zone.ttl) if address else []
+    node = zone.node_target(view, inst.node)
+    extra += meta_records(node, view.node_meta(inst.node), zone.ttl)
     return Group((Record(owner, RRType.SRV, zone.ttl, srv),), tuple(extra))
 
 
@@ -99,6 +121,8 @@ def _service(
         return Answer(Rcode.NXDOMAIN, authority=[zone.soa(view)])
     groups: list[Group] = []
     seen: set[Record] = set()
+    # Consul answers TXT on a service name with its addresses, as it answers ANY.
+    qtype = RRType.ANY if query.qtype == RRType.TXT else query.qtype
     for inst in _shuffled(instances):  # Consul shuffles, spreading load over instances
         if len(groups) >= max_groups:
             break
@@ -106,7 +130,7 @@ def _service(
             groups.append(_srv_group(zone, view, query.labels, inst))
             continue
         address = inst.address or inst.node_address
-        for record in address_records(query.labels, address, query.qtype, zone.ttl):
+        for record in address_records(query.labels, address, qtype, zone.ttl):
             if record not in seen:  # instances sharing an address get one record
                 seen.add(record)
                 groups.append(Group((record,)))
@@ -138,11 +162,24 @@ def _addr(zone: Zone, view: DnsView, query: Query, lookup: AddrLookup) -> Answer
 
 
 def _node(zone: Zone, view: DnsView, query: Query, lookup: NodeLookup) -> Answer:
+    """A/AAAA with the node's meta as TXT in ADDITIONAL; TXT (and ANY) answer the meta."""
     address = view.node_address(lookup.node)
     if address is None:
         return Answer(Rcode.NXDOMAIN, authority=[zone.soa(view)])
-    records = address_records(query.labels, address, query.qtype, zone.ttl)
-    return _with_soa_if_empty(zone, view, [Group((r,)) for r in records])
+    qtype = query.qtype
+    records = address_records(query.labels, address, qtype, zone.ttl) if qtype != RRType.TXT else []
+    metas = (
+        meta_records(query.labels, view.node_meta(lookup.node), zone.ttl)
+        if qtype in (*_ADDRESS_TYPES, RRType.TXT)
+        else []
+    )
+    if qtype in (RRType.TXT, RRType.ANY):
+        return _with_soa_if_empty(zone, view, [Group((r,)) for r in (*records, *metas)])
+    if not records:
+        return _with_soa_if_empty(zone, view, [])
+    groups = [Group((r,)) for r in records]
+    groups[0] = Group(groups[0].answers, tuple(metas))
+    return Answer(Rcode.NOERROR, groups=groups)
 
 
 def build_answer(zone: Zone, view: DnsView, query: Query, max_groups: int) -> Answer:

@@ -22,6 +22,7 @@ __all__ = [
     "Record",
     "Soa",
     "Srv",
+    "Txt",
     "encode_bare",
     "encode_response",
     "most_groups_that_could_fit",
@@ -56,8 +57,14 @@ class Soa:
     minimum: int
 
 
-RData = bytes | tuple[str, ...] | Srv | Soa
-"""bytes for A/AAAA, a name for CNAME/NS, or a structured SRV/SOA."""
+@dataclass(frozen=True)
+class Txt:
+    text: bytes
+    """One string; sent as character-strings of at most 255 bytes each."""
+
+
+RData = bytes | tuple[str, ...] | Srv | Soa | Txt
+"""bytes for A/AAAA, a name for CNAME/NS, or a structured SRV/SOA/TXT."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,12 @@ def _write_rdata(writer: NameWriter, data: RData) -> None:
     elif isinstance(data, Srv):
         buf += struct.pack("!HHH", data.priority, data.weight, data.port)
         writer.write(data.target, compress=False)  # RFC 2782: targets are not compressed
+    elif isinstance(data, Txt):
+        text = data.text
+        for start in range(0, max(len(text), 1), 255):
+            chunk = text[start : start + 255]
+            buf.append(len(chunk))
+            buf += chunk
     else:
         writer.write(data.mname)
         writer.write(data.rname)

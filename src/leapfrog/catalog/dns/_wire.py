@@ -34,6 +34,7 @@ class RRType:
     NS = 2
     CNAME = 5
     SOA = 6
+    TXT = 16
     AAAA = 28
     SRV = 33
     OPT = 41

@@ -23,6 +23,9 @@ class DnsInstance:
     port: int
     weight: int
     """Weights.Passing, or Weights.Warning when one of its checks is warning."""
+    own_address: bool = True
+    """The service was registered with an address of its own (SRV then targets it as
+    `<hex>.addr.<dc>.<domain>`, as Consul does), rather than using its node's."""
 
 
 class DnsView(Protocol):
@@ -39,4 +42,8 @@ class DnsView(Protocol):
 
     def node_address(self, node: str) -> str | None:
         """The address of a node (case-insensitive), None when unknown."""
+        ...
+
+    def node_meta(self, node: str) -> dict[str, str]:
+        """A node's metadata (its TXT records), empty when it has none or is unknown."""
         ...

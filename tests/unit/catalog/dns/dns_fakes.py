@@ -18,6 +18,7 @@ class FakeView:
     node_name: str = "node1"
     nodes: dict[str, str] = field(default_factory=lambda: {"node1": "127.0.0.1"})
     services: dict[str, list[tuple[DnsInstance, tuple[str, ...]]]] = field(default_factory=dict)
+    meta: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def add(self, service: str, inst: DnsInstance, *tags: str) -> None:
         self.services.setdefault(service, []).append((inst, tags))
@@ -38,6 +39,9 @@ class FakeView:
                 return address
         return None
 
+    def node_meta(self, node: str) -> dict[str, str]:
+        return dict(self.meta.get(node.lower(), {}))
+
 
 def instance(
     address: str = "127.0.0.1",
@@ -46,8 +50,11 @@ def instance(
     node: str = "node1",
     node_address: str = "127.0.0.1",
     weight: int = 1,
+    own_address: bool | None = None,
 ) -> DnsInstance:
-    return DnsInstance(node, node_address, address, port, weight)
+    """By default an instance on its node's address has no address of its own."""
+    own = address != node_address if own_address is None else own_address
+    return DnsInstance(node, node_address, address, port, weight, own_address=own)
 
 
 def standard_view() -> FakeView:

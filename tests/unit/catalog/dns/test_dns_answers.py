@@ -132,8 +132,8 @@ def test_nxdomain_with_soa(name: str) -> None:
     ("name", "rdtype"),
     [
         ("web.service.consul", "AAAA"),
-        ("web.service.consul", "TXT"),
         ("node1.node.consul", "MX"),
+        ("node1.node.consul", "TXT"),  # a node without meta
         ("7f000001.addr.consul", "AAAA"),
         ("consul", "A"),
     ],
@@ -146,7 +146,9 @@ def test_known_name_other_type_is_empty_noerror_with_soa(name: str, rdtype: str)
 
 
 def test_apex_answers_soa_and_ns() -> None:
-    assert len(ask(responder(), "consul", "SOA").answer) == 1
+    (soa,) = ask(responder(), "consul", "SOA").answer
+    assert soa[0].mname.to_text() == "ns.consul."  # Consul's primary, whatever the node
+    assert soa[0].rname.to_text() == "hostmaster.consul."
     ns = ask(responder(), "consul", "NS")
     assert rrset_texts(ns.answer, "NS") == ["node1.node.dc1.consul."]
     assert rrset_texts(ns.additional, "A") == ["127.0.0.1"]
@@ -310,3 +312,37 @@ def test_fuzz_responder_answers_parse_or_stay_silent(
         reply = dns.message.from_wire(wire)
         assert reply.flags & dns.flags.QR
     assert _FUZZ_RESPONDER.failures == 0
+
+
+def test_srv_targets_a_service_with_its_own_address_by_that_address() -> None:
+    """Consul targets any service registered with an IP of its own as <hex>.addr, even
+    when it is its node's address; only one without an address targets the node."""
+    view = FakeView()
+    view.add("own", instance("127.0.0.1", 8080, own_address=True))
+    view.add("bare", instance("127.0.0.1", 8081, own_address=False))
+    own = ask(responder(view), "own.service.consul", "SRV")
+    assert rrset_texts(own.answer, "SRV") == ["1 1 8080 7f000001.addr.dc1.consul."]
+    assert [r.name.to_text() for r in own.additional] == ["7f000001.addr.dc1.consul."]
+    assert rrset_texts(own.additional, "A") == ["127.0.0.1"]
+    bare = ask(responder(view), "bare.service.consul", "SRV")
+    assert rrset_texts(bare.answer, "SRV") == ["1 1 8081 node1.node.dc1.consul."]
+
+
+def test_node_meta_answers_txt_as_consul_does() -> None:
+    view = standard_view()
+    view.meta["node1"] = {"env": "prod", "a=b": "c`d", " sp": "x", "rfc1035-raw": "as is"}
+    txt = ask(responder(view), "node1.node.consul", "TXT")
+    assert rrset_texts(txt.answer, "TXT") == sorted(
+        ['"env=prod"', '"a`=b=c``d"', '"` sp=x"', '"as is"']
+    )
+    a = ask(responder(view), "node1.node.consul", "A")
+    assert rrset_texts(a.answer, "A") == ["127.0.0.1"]
+    assert len(rrset_texts(a.additional, "TXT")) == 4
+    srv = ask(responder(view), "web.service.consul", "SRV")
+    meta = [r for r in srv.additional if r.rdtype == dns.rdatatype.TXT]
+    assert {r.name.to_text() for r in meta} == {"node1.node.dc1.consul."}
+
+
+def test_txt_on_a_service_answers_its_addresses_as_consul_does() -> None:
+    reply = ask(responder(), "web.service.consul", "TXT")
+    assert rrset_texts(reply.answer, "A") == ["127.0.0.1", "127.0.0.2"]
