@@ -52,10 +52,12 @@ class _View:
 def _view() -> _View:
     view = _View(nodes={"node1": "127.0.0.1", "node2": "127.0.0.5"})
     view.services["web"] = [
-        (DnsInstance("node1", "127.0.0.1", "127.0.0.1", 8080, 1), ("v1",)),
+        (DnsInstance("node1", "127.0.0.1", "127.0.0.1", 8080, 1, own_address=False), ("v1",)),
         (DnsInstance("node1", "127.0.0.1", "127.0.0.2", 8081, 5), ("v2",)),
     ]
-    view.services["api"] = [(DnsInstance("node2", "127.0.0.5", "127.0.0.5", 9000, 1), ())]
+    view.services["api"] = [
+        (DnsInstance("node2", "127.0.0.5", "127.0.0.5", 9000, 1, own_address=False), ())
+    ]
     view.services["down"] = []
     view.services["big"] = [
         (DnsInstance(f"n{i}", "127.0.0.1", f"10.1.{i // 250}.{i % 250 + 1}", 2000 + i, 1), ())

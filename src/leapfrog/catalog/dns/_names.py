@@ -51,6 +51,7 @@ class AddrLookup:
 Lookup = Outside | Apex | Invalid | ServiceLookup | NodeLookup | AddrLookup
 
 _KINDS = ("service", "node", "addr")
+_HEX = "0123456789abcdef"
 
 
 def _service(parts: tuple[str, ...]) -> Lookup:
@@ -65,12 +66,10 @@ def _service(parts: tuple[str, ...]) -> Lookup:
 
 
 def _addr(parts: tuple[str, ...]) -> Lookup:
-    if len(parts) != 1 or len(parts[0]) not in (8, 32):
+    # Hex digits only: bytes.fromhex would also skip whitespace, and yield too few bytes.
+    if len(parts) != 1 or len(parts[0]) not in (8, 32) or parts[0].strip(_HEX):
         return Invalid()
-    try:
-        return AddrLookup(bytes.fromhex(parts[0]))
-    except ValueError:
-        return Invalid()
+    return AddrLookup(bytes.fromhex(parts[0]))
 
 
 def parse_name(labels: tuple[str, ...], domain: tuple[str, ...], datacenter: str) -> Lookup:

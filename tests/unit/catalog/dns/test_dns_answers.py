@@ -346,3 +346,9 @@ def test_node_meta_answers_txt_as_consul_does() -> None:
 def test_txt_on_a_service_answers_its_addresses_as_consul_does() -> None:
     reply = ask(responder(), "web.service.consul", "TXT")
     assert rrset_texts(reply.answer, "A") == ["127.0.0.1", "127.0.0.2"]
+
+
+def test_addr_name_with_whitespace_is_nxdomain_not_a_failure() -> None:
+    """Found by the fuzz test: "f0 01 02" passed bytes.fromhex as three bytes."""
+    reply = ask(responder(), "f0\\03201\\03202.addr.consul", "ANY")
+    assert reply.rcode() == dns.rcode.NXDOMAIN
