@@ -39,7 +39,7 @@ def _regex(call: Call, name: str) -> re.Pattern[str] | None:
         return None
     try:
         return re.compile(text)
-    except re.error as exc:
+    except (re.error, OverflowError, RecursionError) as exc:
         raise BadRequest(f"Invalid {name} filter: {exc}") from None
 
 

@@ -33,6 +33,21 @@ _CATALOG_CHECK = {
         "Status": _CHECK["properties"]["Status"],  # type: ignore[index]
         "ServiceID": _STR,
         "Output": _STR,
+        "Type": _STR,
+        "Interval": _STR,
+        "Timeout": _STR,
+        "Definition": {
+            "type": "object",
+            "description": "Kept and rendered as Consul does (Go durations), never run",
+            "properties": {
+                "HTTP": _STR,
+                "TCP": _STR,
+                "Interval": _DURATION,
+                "Timeout": _DURATION,
+                "DeregisterCriticalServiceAfter": _DURATION,
+                "TTL": _DURATION,
+            },
+        },
     },
 }
 _REGISTER = {
@@ -122,9 +137,41 @@ def more_paths() -> dict[str, Any]:
         "/v1/catalog/deregister": {
             "put": _op("Deregister a service or check of a node", body=_DEREGISTER)
         },
+        **_standalone_paths(),
         "/v1/catalog/node-services/{node}": {
             "get": _op(
                 "A node and a list of its services", [_path("node"), *_BLOCKING], indexed=True
             )
+        },
+    }
+
+
+def _standalone_paths() -> dict[str, Any]:
+    filters = [_query(name, _STR, "regular expression") for name in ("node", "service", "tag")]
+    fire = _op("Fire a user event (payload: the body, up to 512 bytes with the name)", filters)
+    fire["requestBody"] = {
+        "content": {"application/octet-stream": {"schema": {"type": "string", "maxLength": 512}}}
+    }
+    none_here = "always [] here (no connect-capable services, no ingress gateways)"
+    return {
+        "/v1/health/connect/{name}": {
+            "get": _op(f"Connect-capable instances: {none_here}", [_path("name")], indexed=True)
+        },
+        "/v1/health/ingress/{name}": {
+            "get": _op(f"Ingress gateways: {none_here}", [_path("name")], indexed=True)
+        },
+        "/v1/coordinate/nodes": {"get": _op("Network coordinates of the nodes", indexed=True)},
+        "/v1/coordinate/node/{node}": {
+            "get": _op("A node's network coordinate", [_path("node")], indexed=True)
+        },
+        "/v1/coordinate/datacenters": {"get": _op("WAN coordinates of the servers")},
+        "/v1/agent/host": {"get": _op("The host: Memory, CPU, Host, Disk (gopsutil's names)")},
+        "/v1/event/fire/{name}": {"put": fire},
+        "/v1/event/list": {
+            "get": _op("The last 256 user events", [*_BLOCKING, _query("name", _STR)], indexed=True)
+        },
+        "/v1/query": {
+            "get": _op("Prepared queries: always []", indexed=True),
+            "post": _op("Prepared queries are not supported: 400"),
         },
     }
