@@ -1,9 +1,13 @@
 """The catalog's DNS interface: Consul-compatible answers over UDP and TCP.
 
 `start_dns` serves `[<tag>.]<svc>.service[.<dc>].<domain>` (A, AAAA, SRV, RFC 2782
-forms), `<node>.node[.<dc>].<domain>` and `<hex-ip>.addr[.<dc>].<domain>`, reading the
-catalog only through a `DnsView`. Names outside the domain are refused: like a Consul
-agent without recursors, this server never recurses.
+forms; TXT answers the addresses, as Consul's does), `<node>.node[.<dc>].<domain>` (the
+node's meta as TXT, RFC 1464-quoted) and `<hex-ip>.addr[.<dc>].<domain>`, reading the
+catalog only through a `DnsView`. An SRV targets `<hex-ip>.addr.<dc>.<domain>` for a
+service registered with an IP of its own and the node for one without, and carries the
+node's meta as TXT in ADDITIONAL. The SOA names `ns.<domain>` and `hostmaster.<domain>`.
+Names outside the domain are refused: like a Consul agent without recursors, this server
+never recurses.
 """
 
 from __future__ import annotations
