@@ -60,7 +60,8 @@ class Response:
 
     @classmethod
     def text(cls, status: int, text: str) -> Response:
-        return cls(status, text.encode(), "text/plain; charset=utf-8")
+        # "replace": an error text may quote any input, and must never fail to encode.
+        return cls(status, text.encode("utf-8", "replace"), "text/plain; charset=utf-8")
 
     def encode(self, close: bool) -> bytes:
         if self.encoded is not None and not close:
