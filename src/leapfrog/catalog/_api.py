@@ -14,6 +14,7 @@ from leapfrog.catalog._body import BadRequest
 from leapfrog.catalog._godur import parse_go_duration
 from leapfrog.catalog._httpparse import Request
 from leapfrog.catalog._httpserver import Response
+from leapfrog.catalog._params import query_uint
 from leapfrog.catalog._store import Store
 
 __all__ = ["Api", "Call", "Query", "Reply", "Route", "blocking_params", "go_bool", "request_token"]
@@ -234,12 +235,9 @@ def _cache_query(call: Call) -> str:
 
 def blocking_params(call: Call) -> tuple[int, float]:
     """?index (0 when absent) and ?wait (Go duration, default 5m, capped, plus jitter)."""
-    raw_index = call.params.get("index")
     wanted = 0
-    if raw_index is not None and raw_index != "":
-        if not raw_index.isdigit() or len(raw_index) > 20:
-            raise BadRequest("Invalid index")
-        wanted = int(raw_index)
+    if call.params.get("index"):  # `?index=` (empty) is no index, as in Consul
+        wanted = query_uint(call.params, "index") or 0
     wait = DEFAULT_WAIT
     raw_wait = call.params.get("wait")
     if raw_wait:

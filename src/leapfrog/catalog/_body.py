@@ -8,10 +8,14 @@ TaggedAddresses) are kept exactly as sent.
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["BadRequest", "Fields", "fold_key", "parse_json_object"]
+__all__ = ["BadRequest", "Fields", "decode_json", "fold_key", "parse_json_object"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class BadRequest(Exception):
@@ -27,12 +31,50 @@ def fold_key(key: str) -> str:
     return key.replace("_", "").replace("-", "").lower()
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 overflows to inf
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_float=_finite, parse_constant=_refuse_constant)
+
+
+def _valid_strings(data: Any) -> Any:
+    """Lone surrogates ("\\ud800") replaced by U+FFFD, as Go's encoding/json does: every
+    string the catalog keeps can then be encoded (in answers, error texts, DNS)."""
+    if isinstance(data, str):
+        return _SURROGATE.sub("\ufffd", data)
+    if isinstance(data, list):
+        return [_valid_strings(v) for v in data]
+    if isinstance(data, dict):
+        return {_valid_strings(k): _valid_strings(v) for k, v in data.items()}
+    return data
+
+
+def decode_json(body: bytes) -> Any:
+    """A request body's JSON: strict UTF-8, finite numbers only (NaN, Infinity and 1e999
+    are refused), no lone surrogates. Raises ValueError (a 400 for the caller)."""
+    try:
+        text = body.decode("utf-8")
+        data = _DECODER.decode(text)
+        # Surrogates come only from \u escapes (raw ones are not valid UTF-8).
+        return _valid_strings(data) if "\\u" in text else data
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def parse_json_object(body: bytes, what: str = "body") -> Fields:
     if not body.strip():
         raise BadRequest(f"Request decode failed: empty {what}")
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
+        data = decode_json(body)
+    except ValueError as exc:
         raise BadRequest(f"Request decode failed: {exc}") from None
     if not isinstance(data, dict):
         raise BadRequest(f"Request decode failed: {what} must be a JSON object")
@@ -75,7 +117,8 @@ class Fields:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self._bad(name, "a number")
-        if value != int(value) or not low <= value <= high:
+        integral = isinstance(value, int) or value.is_integer()  # False for inf and nan
+        if not integral or not low <= value <= high:
             raise self._bad(name, f"an integer from {low} to {high}")
         return int(value)
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 from leapfrog.catalog._body import BadRequest, Fields
 from leapfrog.catalog._godur import format_go_duration, parse_go_duration
 from leapfrog.catalog._model import Check
+from leapfrog.catalog._params import parse_uint
 from leapfrog.catalog.checks.api import CheckDefinition, Status
 
 __all__ = ["parse_catalog_definition", "parse_check", "parse_status"]
@@ -96,7 +97,7 @@ def parse_check(
     tcp = fields.text("TCP") or None
     if tcp is not None:
         host, _, port = tcp.rpartition(":")
-        if not host or not port.isdigit() or int(port) > 65535:
+        if not host or parse_uint(port, 65535) is None:
             raise BadRequest(f'Invalid TCP address "{tcp}": expected host:port')
     status_text = fields.text("Status")
     definition = CheckDefinition(

@@ -3,6 +3,7 @@ Go's own rendering of a duration (time.Duration.String), as Consul writes it."""
 
 from __future__ import annotations
 
+import math
 import re
 
 __all__ = ["format_go_duration", "parse_go_duration"]
@@ -17,8 +18,9 @@ _UNITS = {
     "m": 60.0,
     "h": 3600.0,
 }
-_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_WHOLE = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+")
+# ASCII digits only (re.ASCII): Go's parser reads no other script's digits.
+_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)", re.ASCII)
+_WHOLE = re.compile(r"[-+]?(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+", re.ASCII)
 _LIMIT = 9.2e9  # Go's time.Duration overflows at about 292 years
 
 
@@ -29,6 +31,8 @@ def parse_go_duration(value: object) -> float:
     """
     if isinstance(value, bool):
         raise ValueError(f"invalid duration {value!r}")
+    if isinstance(value, int) and abs(value) > _LIMIT * 1e9:
+        raise ValueError("invalid duration: out of range")
     if isinstance(value, int | float):
         seconds = float(value) / 1e9
     elif isinstance(value, str):
@@ -44,7 +48,7 @@ def parse_go_duration(value: object) -> float:
             seconds = -seconds
     else:
         raise ValueError(f"invalid duration {value!r}")
-    if abs(seconds) > _LIMIT:
+    if not math.isfinite(seconds) or abs(seconds) > _LIMIT:
         raise ValueError(f'invalid duration "{value}": out of range')
     return seconds
 

@@ -1,8 +1,13 @@
-"""A small HTTP/1.1 server on asyncio protocols: keep-alive, pipelining, size limits.
+"""A small HTTP/1.1 server on asyncio protocols: keep-alive, pipelining, limits.
 
 No thread and no long-lived coroutine per connection: bytes are parsed as they arrive,
 and a task exists only while a request is being answered (a blocking query waits in it).
 A handler's exception is answered 500 and logged, never taking the server down.
+
+What one client can hold is bounded (`Limits`): the number of connections, the bytes of
+pipelined requests buffered behind the one being answered, and the time a request may
+take to arrive (a deadline for its whole head and body, not an idle timer that each
+trickled byte would reset).
 """
 
 from __future__ import annotations
@@ -21,15 +26,27 @@ __all__ = ["Handler", "HttpServer", "Response"]
 
 log = logging.getLogger("leapfrog.catalog")
 
-IDLE_TIMEOUT = 300.0
-"""Seconds a keep-alive connection may sit idle between requests."""
-PARTIAL_TIMEOUT = 30.0
-"""Seconds a started request may take to arrive in full (also: lingering after an error)."""
 LINGER_BYTES = 16 * 1024 * 1024
 """After an error response: how much of the rest of the request to read and drop."""
-SWEEP_PERIOD = 5.0
-MAX_PIPELINED = 64
-"""Parsed requests waiting on one connection before reading pauses."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    idle_timeout: float = 300.0
+    """Seconds a keep-alive connection may wait for its next request (from its last
+    answer; bytes that start no request do not extend it)."""
+    request_timeout: float = 30.0
+    """Seconds a request may take to arrive in full, head and body, from its first byte
+    (or from when its connection was free to read it); also the lingering after an error."""
+    sweep_period: float = 5.0
+    """How often deadlines are checked (one pass over the connections)."""
+    max_connections: int = 4096
+    """Open connections; a connection beyond it is answered 503 and closed."""
+    max_pipelined: int = 64
+    """Parsed requests waiting behind the one being answered before reading pauses."""
+    pipeline_bytes: int = 1024 * 1024
+    """Bytes of requests buffered behind the one being answered before reading pauses."""
+
 
 _REASONS = {
     200: "OK",
@@ -38,6 +55,7 @@ _REASONS = {
     403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
+    408: "Request Timeout",
     409: "Conflict",
     413: "Payload Too Large",
     429: "Too Many Requests",
@@ -60,7 +78,8 @@ class Response:
 
     @classmethod
     def text(cls, status: int, text: str) -> Response:
-        return cls(status, text.encode(), "text/plain; charset=utf-8")
+        # "replace": an error text may quote any input, and must never fail to encode.
+        return cls(status, text.encode("utf-8", "replace"), "text/plain; charset=utf-8")
 
     def encode(self, close: bool) -> bytes:
         if self.encoded is not None and not close:
@@ -83,8 +102,9 @@ Handler = Callable[[Request], Awaitable[Response]]
 class HttpServer:
     """The listening socket and its open connections (closed together on `close`)."""
 
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, limits: Limits | None = None) -> None:
         self.handler = handler
+        self.limits = limits or Limits()
         self.connections: set[_Connection] = set()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -104,10 +124,10 @@ class HttpServer:
 
         One pass every few seconds instead of a timer per read keeps reads cheap."""
         while True:
-            await asyncio.sleep(SWEEP_PERIOD)
+            await asyncio.sleep(self.limits.sweep_period)
             now = time.monotonic()
             for connection in list(self.connections):
-                connection.close_if_idle(now)
+                connection.close_if_late(now)
 
     async def close(self) -> None:
         if self._sweeper is not None:
@@ -129,10 +149,14 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self, server: HttpServer) -> None:
         self._server = server
+        self._limits = server.limits
         self._parser = RequestParser()
         self._pending: deque[Request | HttpError] = deque()
+        self._pending_bytes = 0
+        """Body bytes of the parsed requests in `_pending`."""
         self.task: asyncio.Task[None] | None = None
-        self._last_active = time.monotonic()
+        self._free_since = time.monotonic()
+        """When the connection last had nothing to answer: deadlines count from here."""
         self._eof = False
         self._lingering = -1
         """Bytes dropped after an error response; -1 while not lingering."""
@@ -143,6 +167,12 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport, whichever loop made it (uvloop's are not asyncio subclasses).
         self.transport = cast(asyncio.Transport, transport)
+        if len(self._server.connections) >= self._limits.max_connections:
+            busy = Response.text(503, "Too many open connections to the catalog; retry later")
+            self.transport.write(busy.encode(close=True))
+            self.transport.close()
+            self._lingering = LINGER_BYTES  # drop whatever the client still sends
+            return
         self._server.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -153,18 +183,32 @@ class _Connection(asyncio.Protocol):
             self._writable.set_result(None)
 
     def data_received(self, data: bytes) -> None:
-        self._last_active = time.monotonic()
         if self._lingering >= 0:
             self._lingering += len(data)
             if self._lingering > LINGER_BYTES:
                 self.transport.abort()
             return
-        self._pending.extend(self._parser.feed(data))
-        if len(self._pending) > MAX_PIPELINED and not self._reading_paused:
-            self._reading_paused = True
-            self.transport.pause_reading()
+        for item in self._parser.feed(data):
+            self._pending.append(item)
+            if isinstance(item, Request):
+                self._pending_bytes += len(item.body)
         if self.task is None and self._pending:
             self.task = asyncio.get_running_loop().create_task(self._process())
+        elif self.task is not None and self._over_pipeline_limit() and not self._reading_paused:
+            # Requests queue behind one being answered (a blocking query may take
+            # minutes): stop reading, and TCP makes the client wait, not our memory.
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _over_pipeline_limit(self) -> bool:
+        buffered = self._pending_bytes + self._parser.buffered
+        limits = self._limits
+        return len(self._pending) > limits.max_pipelined or buffered > limits.pipeline_bytes
+
+    def _resume_if_drained(self) -> None:
+        if self._reading_paused and not self._over_pipeline_limit():
+            self._reading_paused = False
+            self.transport.resume_reading()
 
     def eof_received(self) -> bool:
         self._eof = True
@@ -184,11 +228,25 @@ class _Connection(asyncio.Protocol):
             self._writable.set_result(None)
         self._writable = None
 
-    def close_if_idle(self, now: float) -> None:
-        if self.task is not None:
+    def close_if_late(self, now: float) -> None:
+        """Close a connection whose request is late or which sat idle too long."""
+        if self.task is not None or self.transport.is_closing():
             return
-        limit = PARTIAL_TIMEOUT if self._parser.partial or self._lingering >= 0 else IDLE_TIMEOUT
-        if now - self._last_active > limit:
+        limits = self._limits
+        if self._lingering >= 0:
+            if now - self._free_since > limits.request_timeout:
+                self.transport.close()
+        elif self._parser.partial:
+            started = max(self._parser.started, self._free_since)
+            if now - started > limits.request_timeout:
+                late = Response.text(
+                    408,
+                    f"Request Timeout: the request did not arrive in full within "
+                    f"{limits.request_timeout:g}s",
+                )
+                self.transport.write(late.encode(close=True))
+                self.transport.close()
+        elif now - self._free_since > limits.idle_timeout:
             self.transport.close()
 
     async def _process(self) -> None:
@@ -198,6 +256,8 @@ class _Connection(asyncio.Protocol):
                 if isinstance(item, HttpError):
                     self._fail(item)
                     return
+                self._pending_bytes -= len(item.body)
+                self._resume_if_drained()
                 self._current = item
                 response = await _answer(self._server.handler, item)
                 self._current = None
@@ -211,14 +271,17 @@ class _Connection(asyncio.Protocol):
                     await self._writable
             if self._eof:
                 self.transport.close()
-            elif self._reading_paused:
-                self._reading_paused = False
-                self.transport.resume_reading()
         except Exception:  # a bug must cost one connection, not the server
             log.exception("HTTP connection failed")
             self.transport.abort()
         finally:
             self.task = None
+            self._free_since = time.monotonic()
+            if self._reading_paused and not self.transport.is_closing():
+                # Nothing is being answered: the request being received must be read
+                # in full (it is bounded by the parser's own limits).
+                self._reading_paused = False
+                self.transport.resume_reading()
 
     def _fail(self, error: HttpError) -> None:
         """Answer a malformed request and close gently: a client still sending would
@@ -230,7 +293,7 @@ class _Connection(asyncio.Protocol):
             return
         self.transport.write_eof()
         self._lingering = 0
-        self._last_active = time.monotonic()
+        self._free_since = time.monotonic()
 
 
 async def _answer(handler: Handler, request: Request) -> Response:

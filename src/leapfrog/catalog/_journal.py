@@ -20,13 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from leapfrog.shared.files import atomic_write_text
+from leapfrog.shared.files import atomic_write_text, fsync_directory
 
 __all__ = ["DirectoryBusy", "Journal"]
 
 log = logging.getLogger("leapfrog.catalog")
 
 SNAPSHOT = "snapshot.json"
+QUARANTINE = "quarantine.jsonl"
 
 
 def _wal_files(directory: Path) -> list[tuple[int, Path]]:
@@ -70,6 +71,9 @@ class Journal:
         path = self.directory / SNAPSHOT
         if path.exists():
             snapshot = json.loads(path.read_text(encoding="utf-8"))
+            sequence = snapshot.get("wal_seq") if isinstance(snapshot, dict) else None
+            if not isinstance(sequence, int) or isinstance(sequence, bool) or sequence < 0:
+                raise ValueError(f"{SNAPSHOT} is not a catalog snapshot (no wal_seq)")
         first = int(snapshot["wal_seq"]) if snapshot else 0
         records: list[dict[str, Any]] = []
         files = [(seq, p) for seq, p in _wal_files(self.directory) if seq >= first]
@@ -80,8 +84,10 @@ class Journal:
                     continue
                 try:
                     records.append(json.loads(line))
-                except ValueError:
+                except ValueError:  # UnicodeDecodeError included
                     log.warning("skipping a torn line %d of %s", number, wal.name)
+                except RecursionError:
+                    log.warning("skipping an unreadable line %d of %s", number, wal.name)
         self._seq = max(self._seq, first)
         self.lines_since_snapshot = len(records)
         return snapshot, records
@@ -91,9 +97,25 @@ class Journal:
         # A torn last line must not swallow the next record: start on a fresh line.
         if self._file.tell() > 0:
             self._file.write(b"\n")
+        # The new log's name must be on disk before anything acknowledged is in it.
+        fsync_directory(self.directory)
+
+    def quarantine(self, where: str, record: Any, problem: str) -> None:
+        """Keep a record that failed its checks on load aside (quarantine.jsonl) and say so."""
+        log.warning(
+            "catalog: quarantined a bad record from %s (%s); it is kept in %s and not served",
+            where,
+            problem,
+            QUARANTINE,
+        )
+        line = {"from": where, "problem": problem, "record": record}
+        with open(self.directory / QUARANTINE, "a", encoding="utf-8") as out:
+            out.write(json.dumps(line, default=repr) + "\n")
 
     def append(self, record: dict[str, Any]) -> None:
-        self._buffer.append(json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        # allow_nan=False: a non-finite number must fail here, never be written to disk.
+        line = json.dumps(record, separators=(",", ":"), allow_nan=False)
+        self._buffer.append(line.encode() + b"\n")
         self.lines_since_snapshot += 1
         if self._batch is None:
             loop = asyncio.get_running_loop()
@@ -153,7 +175,10 @@ class Journal:
         if self._file is not None:
             self._file.close()
         self.open()
-        atomic_write_text(self.directory / SNAPSHOT, json.dumps(state, separators=(",", ":")))
+        # Durable (file and directory fsynced) before the logs it replaces are deleted:
+        # a power loss in between must find the old logs or the new snapshot.
+        text = json.dumps(state, separators=(",", ":"))
+        atomic_write_text(self.directory / SNAPSHOT, text, durable=True)
         for seq, path in _wal_files(self.directory):
             if seq < self._seq:
                 path.unlink(missing_ok=True)

@@ -8,22 +8,13 @@ from dataclasses import dataclass
 from leapfrog.catalog._api import Call, Reply, Route
 from leapfrog.catalog._body import BadRequest
 from leapfrog.catalog._kvstore import KVStore
+from leapfrog.catalog._params import query_uint
 from leapfrog.catalog._render import kv_json
 from leapfrog.catalog._sessions import SessionStore
 
 __all__ = ["MAX_VALUE_BYTES", "kv_routes"]
 
 MAX_VALUE_BYTES = 512 * 1024
-_UINT64 = 2**64 - 1
-
-
-def _uint(call: Call, name: str) -> int | None:
-    raw = call.params.get(name)
-    if raw is None:
-        return None
-    if not raw.isdigit() or int(raw) > _UINT64:
-        raise BadRequest(f"Invalid {name}")
-    return int(raw)
 
 
 @dataclass
@@ -92,8 +83,8 @@ def kv_routes(kv: KVStore, sessions: SessionStore) -> list[Route]:
                 "See https://developer.hashicorp.com/docs/agent/config/config-files#kv_max_value_size.",
                 413,
             )
-        flags = _uint(call, "flags") or 0
-        cas = _uint(call, "cas")
+        flags = query_uint(call.params, "flags") or 0
+        cas = query_uint(call.params, "cas")
         # As in Consul, ?cas wins over ?acquire/?release when both are given.
         if cas is None and ("acquire" in call.params or "release" in call.params):
             return _lock(kv, sessions, call, flags)
@@ -103,7 +94,7 @@ def kv_routes(kv: KVStore, sessions: SessionStore) -> list[Route]:
         recurse = call.flag("recurse")
         if not call.rest and not recurse:
             raise BadRequest("Missing key name")
-        return Reply(kv.delete(call.rest, recurse, _uint(call, "cas")))
+        return Reply(kv.delete(call.rest, recurse, query_uint(call.params, "cas")))
 
     async def dispatch(call: Call) -> Reply:
         return await (put(call) if call.request.method in ("PUT", "POST") else delete(call))

@@ -12,6 +12,7 @@ from typing import Any
 
 from leapfrog.catalog._index import IndexLog
 from leapfrog.catalog._model import KVEntry
+from leapfrog.catalog._records import check_kv
 
 __all__ = ["KVStore"]
 
@@ -125,6 +126,7 @@ class KVStore:
             lock_index=lock_index,
             session=session,
         )
+        check_kv(entry)
         self._apply_put(entry)
         self._log.record(_put_record(entry))
         self._wake([key])
@@ -220,21 +222,32 @@ class KVStore:
             "last_change": self.last_change,
         }
 
-    def restore(self, data: dict[str, Any]) -> None:
-        for row in data["entries"]:
-            key, value, flags, create, modify = row[:5]
-            lock_index, session = (row[5], row[6]) if len(row) >= 7 else (0, "")
-            self.entries[key] = KVEntry(
-                key,
-                base64.b64decode(value),
-                flags,
-                create_index=create,
-                modify_index=modify,
-                lock_index=lock_index,
-                session=session,
-            )
-        self.last_change = {k: int(v) for k, v in data["last_change"].items()}
-        self.table_index = max(self.last_change.values(), default=0)
+    def restore_entry(self, row: list[Any]) -> None:
+        """One entry of a snapshot (`dump()["entries"]`), checked before it is kept."""
+        key, value, flags, create, modify = row[:5]
+        lock_index, session = (row[5], row[6]) if len(row) >= 7 else (0, "")
+        entry = KVEntry(
+            key,
+            base64.b64decode(value, validate=True),
+            flags,
+            create_index=create,
+            modify_index=modify,
+            lock_index=lock_index,
+            session=session,
+        )
+        check_kv(entry)
+        self.entries[key] = entry
+        self.last_change[key] = max(modify, self.last_change.get(key, 0))
+        self.table_index = max(self.table_index, modify)
+
+    def restore_indexes(self, last_change: dict[str, Any]) -> None:
+        """The snapshot's `dump()["last_change"]`."""
+        indexes = {k: int(v) for k, v in last_change.items()}
+        if not all(isinstance(k, str) for k in indexes):
+            raise TypeError("KV index keys must be strings")
+        for key, index in indexes.items():
+            self.last_change[key] = max(index, self.last_change.get(key, 0))
+        self.table_index = max(self.last_change.values(), default=self.table_index)
 
 
 def _put_record(entry: KVEntry) -> dict[str, Any]:

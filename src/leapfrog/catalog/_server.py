@@ -203,7 +203,7 @@ async def start(config: CatalogConfig) -> RunningCatalog:
         journal,
         output_throttle=config.output_throttle,
     )
-    restore_store(store, snapshot, records)
+    restore_store(store, snapshot, records, journal.quarantine)
     # The loaded state lives as long as the process: keep it out of the collector's full
     # passes, which would otherwise walk every record and stall the loop.
     gc.collect()

@@ -18,6 +18,7 @@ from typing import Any
 from leapfrog.catalog._index import IndexLog
 from leapfrog.catalog._kvstore import KVStore
 from leapfrog.catalog._model import Check
+from leapfrog.catalog._records import check_session
 
 __all__ = ["SESSIONS", "TTL_MULTIPLIER", "Session", "SessionStore"]
 
@@ -126,6 +127,7 @@ class SessionStore:
     # ---- changes ----------------------------------------------------------------------
 
     def create(self, session: Session) -> None:
+        check_session(session)
         index = self._log.next((SESSIONS,))
         session.create_index = session.modify_index = index
         self.sessions[session.id] = session

@@ -16,6 +16,7 @@ from leapfrog.catalog._index import CHECKS, NODE, NODES, SERVICES, IndexLog, ser
 from leapfrog.catalog._journal import Journal
 from leapfrog.catalog._kvstore import KVStore
 from leapfrog.catalog._model import Check, Service
+from leapfrog.catalog._records import check_check, check_service
 from leapfrog.catalog._sessions import SessionStore
 from leapfrog.catalog._watch import WatchHub
 from leapfrog.catalog.checks.api import Checker, Status
@@ -100,6 +101,9 @@ class Store:
         replace_checks: bool = False,
     ) -> None:
         """Add or update a service with its checks (each with its `keep_status` flag)."""
+        check_service(service)  # all of it before any of it changes the store
+        for check, _ in checks:
+            check_check(check)
         existing = self.services.get(service.id)
         topics = {SERVICES, NODE, service_topic(service.name)}
         if existing is not None:
@@ -158,6 +162,7 @@ class Store:
     def put_check(self, check: Check, keep_status: bool = True) -> None:
         """Add or replace a check; an existing check's status survives re-registration
         unless the new definition gives one (`keep_status` false)."""
+        check_check(check)
         old = self.checks.get(check.id)
         if keep_status and old is not None and old.kind == check.kind and check.definition:
             check.status, check.output = old.status, old.output

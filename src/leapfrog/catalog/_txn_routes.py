@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from leapfrog.catalog._api import Call, Reply, Route
-from leapfrog.catalog._body import BadRequest, Fields
+from leapfrog.catalog._body import BadRequest, Fields, decode_json
 from leapfrog.catalog._kv_routes import MAX_VALUE_BYTES
 from leapfrog.catalog._render import kv_json
 from leapfrog.catalog._store import Store
@@ -58,8 +57,8 @@ def _value(fields: Fields) -> bytes:
 def parse_txn(body: bytes) -> list[KVOp | None]:
     """The operations; None for one that is not a KV operation (Node, Service, Check)."""
     try:
-        data = json.loads(body) if body.strip() else None
-    except (ValueError, RecursionError) as exc:
+        data = decode_json(body) if body.strip() else None
+    except ValueError as exc:
         raise _parse_error(str(exc)) from None
     if not isinstance(data, list):
         raise _parse_error("the body must be a JSON list of operations")

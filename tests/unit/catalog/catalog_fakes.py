@@ -21,6 +21,18 @@ from leapfrog.catalog._store import Store
 from leapfrog.catalog._txn_routes import txn_routes
 from leapfrog.catalog.checks.api import CheckDefinition, NotTTL, Status
 
+READS = (
+    "/v1/agent/checks",
+    "/v1/agent/services",
+    "/v1/health/state/any",
+    "/v1/health/node/node1",
+    "/v1/health/service/web",
+    "/v1/catalog/service/web",
+    "/v1/catalog/services",
+    "/v1/session/list",
+)
+"""Reads over every service and check: a stored bad value would break one of them."""
+
 
 class FakeChecker:
     def __init__(self) -> None:
@@ -56,7 +68,7 @@ def make_store(data_dir: Path | None = None, clock: Clock | None = None) -> Stor
     store = Store("dc1", "node1", "127.0.0.1", journal, clock=clock or Clock())
     if journal is not None:
         snapshot, records = journal.load()
-        restore_store(store, snapshot, records)
+        restore_store(store, snapshot, records, journal.quarantine)
         journal.open()
     store.ensure_node()
     return store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -97,6 +98,10 @@ _PIECES = st.sampled_from(
         b"\x00",
         b"\xff",
         b" ",
+        b"\xb2",  # "²" in latin-1: a digit to str.isdigit()
+        b"\xd9\xa3",  # "٣" in UTF-8
+        b"Connection: upgrade\r\nUpgrade: h2c",
+        b"Content-Length: 3\r\nContent-Length: 3",
     ]
 )
 
@@ -116,3 +121,67 @@ def test_fuzzed_input_never_raises_and_errors_end_the_stream(
         else:
             assert item.path.startswith("/")
             assert len(item.body) <= 1024
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=300), st.integers(1, 300))
+def test_arbitrary_bytes_never_raise(data: bytes, step: int) -> None:
+    for chunk in (None, step):
+        got = feed_all(data, chunk)
+        assert all(isinstance(r, Request | HttpError) for r in got)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["GET", "PUT", "DELETE"]),
+            st.sampled_from(["", "v1/kv/a", "a%20b", "x?y=1&z", "%E2%9C%93"]),
+            st.binary(max_size=50),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(1, 50),
+)
+def test_valid_pipelines_parse_the_same_however_split(
+    requests: list[tuple[str, str, bytes]], step: int
+) -> None:
+    data = b"".join(
+        f"{m} /{p} HTTP/1.1\r\nContent-Length: {len(b)}\r\n\r\n".encode() + b
+        for m, p, b in requests
+    )
+    whole, split = feed_all(data), feed_all(data, step)
+    assert whole == split
+    assert [(r.method, r.body) for r in whole if isinstance(r, Request)] == [
+        (m, b) for m, _, b in requests
+    ]
+
+
+@pytest.mark.parametrize(
+    "digit", [b"\xb2", b"\xb3", b"\xb9", b"\xd9\xa3", b"\xef\xbc\x91", b"+1", b"-1"]
+)
+def test_content_length_takes_ascii_digits_only(digit: bytes) -> None:
+    assert status_of(b"PUT / HTTP/1.1\r\nContent-Length: " + digit + b"\r\n\r\n") == 400
+
+
+def test_a_trickled_header_is_cut_at_the_limit() -> None:
+    parser = RequestParser(max_header_bytes=4096)
+    assert parser.feed(b"GET / HTTP/1.1\r\nX: ") == []
+    out: list[Request | HttpError] = []
+    for _ in range(5000):
+        out += parser.feed(b"a")
+        if out:
+            break
+    assert out == [HttpError(431, "Request Header Fields Too Large")]
+
+
+def test_too_many_headers_is_431() -> None:
+    headers = b"".join(b"X-%d: 1\r\n" % i for i in range(101))
+    assert status_of(b"GET / HTTP/1.1\r\n" + headers + b"\r\n") == 431
+
+
+def test_an_upgrade_is_answered_then_the_connection_closes() -> None:
+    data = b"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n" + GET
+    (request,) = feed_all(data)
+    assert isinstance(request, Request) and not request.keep_alive
