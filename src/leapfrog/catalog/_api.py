@@ -126,7 +126,7 @@ class Api:
             reply = await route.action(call)
             if method in _WRITES:
                 await self.store.log.committed()
-            elif authz is not None:
+            if authz is not None:  # a transaction's reads too, though it is a PUT
                 await self._acl_filter(authz, route, call, reply)
             return self._response(call, reply)
         except BadRequest as exc:

@@ -176,7 +176,8 @@ def catalog() -> None:
     default=False,
     show_default=True,
     help="Let requests without a token read everything (services, nodes, checks, KV values, "
-    "sessions) and DNS answer everything. Off: they see nothing, as in Consul.",
+    'sessions), and DNS too unless a "dns" token is given. Off: they see nothing, as in '
+    "Consul.",
 )
 @click.option(
     "--reap-after-minimum",
