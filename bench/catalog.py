@@ -160,7 +160,7 @@ def run(args: argparse.Namespace, work: Path, say: Callable[[str], None]) -> dic
     watched = service_name(0)
     data = work / "catalog-data"
     catalog_argv = [python, "-m", "leapfrog", "catalog", "serve", "--http", "127.0.0.1:0"]
-    catalog_argv += ["--dns", "127.0.0.1:0", "--data-dir", str(data)]
+    catalog_argv += ["--dns", "127.0.0.1:0", "--data-dir", str(data), "--acl", "off"]
     change = catalog_change(watched, None if args.no_check else TTL)
     catalog = phase("catalog", argv=catalog_argv, work=work, args=args, change=change, say=say)
     body = catalog["watch"].last_body

@@ -333,8 +333,8 @@ catalog:                      # the Consul-compatible service catalog, started f
   http: 127.0.0.1:8500        # Consul HTTP API (CONSUL_HTTP_ADDR for every unit)
   dns: 127.0.0.1:8600         # DNS interface, UDP and TCP
   datacenter: dc1
-  acl: true                   # writes need the token `up` hands out as CONSUL_HTTP_TOKEN
-  anonymous_read: true
+  acl: true                   # every request needs a token; `up` hands out CONSUL_HTTP_TOKEN
+  anonymous_read: false       # true: reads without a token see everything (KV included)
 
 local:
   state_dir: .leapfrog        # run state, logs and data; relative to this file's directory
@@ -732,9 +732,9 @@ service waits for every component and receives its connection environment:
 | kafka | `KAFKA_BOOTSTRAP_SERVERS` |
 | zookeeper | `ZOOKEEPER_CONNECT` |
 | postgres | `DATABASE_URL` (first database, its owner), `PGHOST`, `PGPORT`, `MESSAGE_DB_URL` |
-| the catalog | `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN` (with acl), `LEAPFROG_CATALOG_DNS` |
+| the catalog | `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN` (with acl: the services' token), `LEAPFROG_CATALOG_DNS` |
 
-Generated passwords and the catalog's token are kept mode 0600 in `<state_dir>/secrets`
+Generated passwords and the catalog's tokens are kept mode 0600 in `<state_dir>/secrets`
 and printed only by `leapfrog secrets`.
 
 A component's name is its kind, and its options are checked like everything else:

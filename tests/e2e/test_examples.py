@@ -103,10 +103,12 @@ def test_bad_events_are_refused_with_the_reason(examples: StackDir) -> None:
 
 def test_the_services_are_in_the_catalog_and_their_logs_in_kafka(examples: StackDir) -> None:
     consul_addr = _catalog_addr(examples)
-    health = httpx.get(f"http://{consul_addr}/v1/health/service/reader?passing=1").json()
+    anonymous = httpx.get(f"http://{consul_addr}/v1/health/service/reader").json()
+    assert anonymous == []  # ACL: Consul's default-deny without a token
+    health = _catalog_read(examples, "/v1/health/service/reader?passing=1")
     assert sorted(e["Service"]["ID"] for e in health) == ["reader-1", "reader-2"]
     assert all(e["Service"]["Meta"]["version"] == "1.0.0" for e in health)
-    hello = httpx.get(f"http://{consul_addr}/v1/health/service/hello?passing=1").json()
+    hello = _catalog_read(examples, "/v1/health/service/hello?passing=1")
     assert {e["Service"]["Meta"]["route_path"] for e in hello} == {"/"}
     bootstrap = _kafka(examples)
     consumer = Consumer(
@@ -135,6 +137,15 @@ def test_the_services_are_in_the_catalog_and_their_logs_in_kafka(examples: Stack
 def _catalog_addr(stack: StackDir) -> str:
     spec = yaml.safe_load(stack.stack_file.read_text())
     return str(spec["catalog"]["http"])
+
+
+def _catalog_read(stack: StackDir, path: str) -> Any:
+    """GET `path` from the stack's catalog with its read-only token."""
+    tokens = json.loads(stack.cli("secrets", "catalog", "--json").stdout)["catalog"]
+    headers = {"X-Consul-Token": tokens["read token"]}
+    answer = httpx.get(f"http://{_catalog_addr(stack)}{path}", headers=headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
 
 
 def _kafka(stack: StackDir) -> str:
@@ -220,9 +231,8 @@ def test_a_rolling_update_behind_the_load_balancer_drops_no_request(examples: St
         print(examples.log("supervisor")[-4000:])
     assert load.failures == [], f"{len(load.failures)} failed of {load.ok + len(load.failures)}"
     assert load.ok > 100
-    consul_addr = _catalog_addr(examples)
     for name in ("hello", "reader"):
-        entries = httpx.get(f"http://{consul_addr}/v1/health/service/{name}?passing=1").json()
+        entries = _catalog_read(examples, f"/v1/health/service/{name}?passing=1")
         assert {e["Service"]["Meta"]["version"] for e in entries} == {"1.1.0"}
     expected = before + len(load.accepted)
     try:

@@ -165,11 +165,14 @@ def _every_component_survives_a_kill(stack: StackDir, before: dict[str, Any]) ->
 def _secrets_stay_secret(stack: StackDir, env: dict[str, str]) -> None:
     found = json.loads(stack.cli("secrets", "--json").stdout)
     passwords = list(found["postgres-1"].values())
-    assert found["catalog"]["management token"] == env["CONSUL_HTTP_TOKEN"]
+    tokens = found["catalog"]
+    # Services get their own token; the management token stays with the supervisor.
+    assert tokens["services token"] == env["CONSUL_HTTP_TOKEN"]
+    assert tokens["management token"] not in env.values()
     assert any(p in env["DATABASE_URL"] for p in passwords)
     shown = stack.cli("status").output + stack.cli("logs", "-n", "10000").output
     state = (stack.root / ".leapfrog/run/state.json").read_text()
-    for secret in [*passwords, env["CONSUL_HTTP_TOKEN"]]:
+    for secret in [*passwords, *tokens.values()]:
         assert secret not in shown and secret not in state
 
 
@@ -177,7 +180,9 @@ def _components_are_in_the_catalog(
     stack: StackDir, env: dict[str, str], status: dict[str, Any]
 ) -> None:
     host, port = env["CONSUL_HTTP_ADDR"].split(":")
-    catalog = consul.Consul(host=host, port=int(port))
+    catalog = consul.Consul(host=host, port=int(port), token=env["CONSUL_HTTP_TOKEN"])
+    # Consul's default-deny: a caller without a token is shown nothing.
+    assert consul.Consul(host=host, port=int(port)).health.service("kafka")[1] == []
     for unit in ("kafka", "zookeeper", "postgres"):
 
         def passing(unit: str = unit) -> list[Any] | None:
@@ -235,5 +240,6 @@ def _read_everything(env: dict[str, str], marker: str) -> None:
     (message,) = store.read_stream(f"e2e-{marker}")
     assert message.data == {"marker": marker}
     host, port = env["CONSUL_HTTP_ADDR"].split(":")
-    _, item = consul.Consul(host=host, port=int(port)).kv.get("e2e/marker")
+    catalog = consul.Consul(host=host, port=int(port), token=env["CONSUL_HTTP_TOKEN"])
+    _, item = catalog.kv.get("e2e/marker")
     assert item is not None and item["Value"] == marker.encode()

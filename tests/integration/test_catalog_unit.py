@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import Iterator
 
@@ -43,7 +44,8 @@ def test_services_write_to_the_catalog_with_the_token_they_were_given(stack: Sta
     )
     result = stack.up()
     assert result.code == 0, result.output
-    token = (stack.root / ".leapfrog/secrets/catalog-token").read_text().strip()
+    tokens = json.loads(stack.cli("secrets", "catalog", "--json").stdout)["catalog"]
+    token = tokens["services token"]  # what services get as CONSUL_HTTP_TOKEN
     with_token = consul.Consul(host="127.0.0.1", port=http, token=token)
     assert with_token.kv.put("app/color", "blue")
     with pytest.raises(consul.ACLPermissionDenied):
@@ -58,5 +60,7 @@ def test_services_write_to_the_catalog_with_the_token_they_were_given(stack: Sta
         return bool(now["state"] == "healthy" and now["pid"] != before)
 
     wait_until(back, timeout=30, what="the catalog healthy again")
-    _, item = consul.Consul(host="127.0.0.1", port=http).kv.get("app/color")
+    _, item = with_token.kv.get("app/color")
     assert item is not None and item["Value"] == b"blue"
+    with pytest.raises(consul.ACLPermissionDenied):  # Consul's default-deny
+        consul.Consul(host="127.0.0.1", port=http).kv.get("app/color")

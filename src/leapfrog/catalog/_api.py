@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import hmac
 import json
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 from leapfrog.catalog._body import BadRequest
 from leapfrog.catalog._godur import parse_go_duration
@@ -17,12 +16,17 @@ from leapfrog.catalog._httpserver import Response
 from leapfrog.catalog._params import query_uint
 from leapfrog.catalog._store import Store
 
+if TYPE_CHECKING:  # _acl_enforce reads Call and Reply from here
+    from leapfrog.catalog._acl import Authorizer
+    from leapfrog.catalog._acl_enforce import AclGuard
+
 __all__ = ["Api", "Call", "Query", "Reply", "Route", "blocking_params", "go_bool", "request_token"]
 
 DEFAULT_WAIT = 300.0
 MAX_WAIT = 600.0
 _WRITES = {"PUT", "POST", "DELETE"}
 _CACHE_LIMIT = 2048
+FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs"
 
 
 @dataclass
@@ -90,15 +94,13 @@ def go_bool(text: str) -> bool | None:
 
 
 class Api:
-    def __init__(
-        self, store: Store, routes: list[Route], token: str | None, anonymous_read: bool
-    ) -> None:
+    def __init__(self, store: Store, routes: list[Route], acl: AclGuard | None = None) -> None:
+        """`acl`: None turns ACL off (every caller may do everything)."""
         self.store = store
         self._exact = {r.path: r for r in routes if not r.prefix}
         self._prefixes = sorted((r for r in routes if r.prefix), key=lambda r: -len(r.path))
-        self._token = token
-        self._anonymous_read = anonymous_read
-        self._cache: dict[tuple[str, str, int], Response] = {}
+        self._acl = acl
+        self._cache: dict[tuple[str, str, int, str], Response] = {}
         self.requests_served = 0
         """Requests answered since start (a metric)."""
 
@@ -111,15 +113,22 @@ class Api:
             method = "GET" if request.method == "HEAD" else request.method
             if method not in route.methods:
                 return Response.text(405, f"method {request.method} not allowed")
-            self._authorize(request, write=method in _WRITES)
             call = Call(request, rest)
+            authz = None
+            if self._acl is not None:
+                authz = self._acl.resolve(request_token(request))
+                refusal = self._acl.check(authz, route.path, call, method)
+                if refusal is not None:
+                    return self._response(call, refusal)
             self._common(call)
             if route.query is not None and method == "GET":
-                return await self._blocking(call, route.query)
+                return await self._blocking(call, route, authz)
             assert route.action is not None
             reply = await route.action(call)
             if method in _WRITES:
                 await self.store.log.committed()
+            if authz is not None:  # a transaction's reads too, though it is a PUT
+                await self._acl_filter(authz, route, call, reply)
             return self._response(call, reply)
         except BadRequest as exc:
             return Response.text(exc.status, exc.text)
@@ -133,16 +142,24 @@ class Api:
                 return candidate, path[len(candidate.path) :]
         return None, ""
 
-    def _authorize(self, request: Request, write: bool) -> None:
-        if self._token is None:
+    async def _acl_filter(self, authz: Authorizer, route: Route, call: Call, reply: Reply) -> None:
+        """Drop what the token may not read; tell a caller with a token that something
+        was dropped (never an anonymous one, as Consul does). The telling ignores
+        ?filter, so it cannot reveal what hidden records hold."""
+        assert self._acl is not None
+        hidden = self._acl.filter(authz, route.path, call, reply)
+        if not request_token(call.request):
             return
-        token = request_token(request)
-        if token:
-            if not hmac.compare_digest(token.encode(), self._token.encode()):
-                raise BadRequest("ACL not found", 403)
-            return
-        if write or not self._anonymous_read:
-            raise BadRequest("Permission denied", 403)
+        if "filter" in call.params:
+            unfiltered = _without_filter(call)
+            if route.query is not None:
+                whole = route.query.reply(unfiltered)
+            else:
+                assert route.action is not None
+                whole = await route.action(unfiltered)
+            hidden = self._acl.filter(authz, route.path, unfiltered, whole)
+        if hidden:
+            reply.headers.append((FILTERED_HEADER, "true"))
 
     def _common(self, call: Call) -> None:
         params = call.params
@@ -152,7 +169,9 @@ class Api:
         if "stale" in params and "consistent" in params:
             raise BadRequest("Cannot specify ?stale with ?consistent, conflicting semantics.")
 
-    async def _blocking(self, call: Call, query: Query) -> Response:
+    async def _blocking(self, call: Call, route: Route, authz: Authorizer | None) -> Response:
+        query = route.query
+        assert query is not None
         wanted, wait = blocking_params(call)
         query.validate(call)
         query_key = _cache_query(call)
@@ -166,11 +185,14 @@ class Api:
                     break
                 await self.store.hub.wait(topics, prefix, remaining)
                 index = query.index(call)
-        key = (call.request.path, query_key, index)
+        # Answers differ by token: each token's are cached apart.
+        key = (call.request.path, query_key, index, authz.cache_key if authz else "")
         cached = self._cache.get(key)
         if cached is None:
             reply = query.reply(call)
             reply.index = index
+            if authz is not None:
+                await self._acl_filter(authz, route, call, reply)
             reply.headers += _read_headers(call)
             response = self._response(call, reply)
             if response.status == 200:
@@ -203,6 +225,13 @@ def request_token(request: Request) -> str:
         if auth[:7].lower() == "bearer ":
             token = auth[7:].strip()
     return token or request.params.get("token", "")
+
+
+def _without_filter(call: Call) -> Call:
+    request = call.request
+    params = {k: v for k, v in request.params.items() if k != "filter"}
+    query = [(k, v) for k, v in request.query if k != "filter"]
+    return Call(replace(request, params=params, query=query), call.rest)
 
 
 def _index_headers(index: int) -> list[tuple[str, str]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from leapfrog.catalog._acl import AclConfig
+
 __all__ = ["CatalogConfig"]
 
 
@@ -18,9 +20,8 @@ class CatalogConfig:
     """None: no DNS server."""
     datacenter: str = "dc1"
     node_name: str = "leapfrog"
-    acl_token: str | None = None
-    """The management token; None turns ACL off."""
-    anonymous_read: bool = True
+    acl: AclConfig | None = None
+    """The management token, named tokens and anonymous reads; None turns ACL off."""
     reap_interval: float = 30.0
     """Seconds between passes that deregister long-critical services."""
     reap_minimum: float = 60.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from leapfrog.catalog._acl import Access, Authorizer
 from leapfrog.catalog._store import Store
 from leapfrog.catalog.dns.view import DnsInstance
 
@@ -9,8 +10,15 @@ __all__ = ["StoreDnsView"]
 
 
 class StoreDnsView:
-    def __init__(self, store: Store) -> None:
+    """`reader`: the token DNS reads with (None: ACL off); what it may not read does not
+    exist for DNS, as in Consul."""
+
+    def __init__(self, store: Store, reader: Authorizer | None = None) -> None:
         self._store = store
+        self._reader = reader
+
+    def _may_read(self, resource: str, name: str) -> bool:
+        return self._reader is None or self._reader.allows(resource, name, Access.READ)
 
     @property
     def datacenter(self) -> str:
@@ -22,7 +30,9 @@ class StoreDnsView:
 
     def dns_instances(self, service: str, tag: str | None) -> list[DnsInstance] | None:
         store = self._store
-        instances = store.instances(service)
+        if not self._may_read("node", store.node_name):
+            return None
+        instances = [s for s in store.instances(service) if self._may_read("service", s.name)]
         if not instances:
             return self._consul_service() if service.lower() == "consul" and not tag else None
         node_statuses = {c.status for c in store.node_checks()}
@@ -55,7 +65,9 @@ class StoreDnsView:
         return [DnsInstance(store.node_name, address, address, 8300, 1, own_address=False)]
 
     def node_address(self, node: str) -> str | None:
-        if node.lower() == self._store.node_name.lower():
+        if node.lower() == self._store.node_name.lower() and self._may_read(
+            "node", self._store.node_name
+        ):
             return self._store.node_address
         return None
 

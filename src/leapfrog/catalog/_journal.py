@@ -6,6 +6,10 @@ batch, however many clients wrote), and the writers are answered only after that
 Once the log grows long, the whole state is written to `snapshot.json` (atomically) and
 a new log is started, so start-up replays the snapshot plus a short tail. A torn last
 line (a crash mid-write) is skipped on replay.
+
+The state holds KV values and sessions, so only its owner may read it: the directory is
+kept 0700 and its files 0600 (as Consul keeps its raft data), and a directory left more
+open by an older version is closed on start.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import fcntl
 import json
 import logging
 import os
+import stat
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,6 +33,8 @@ log = logging.getLogger("leapfrog.catalog")
 
 SNAPSHOT = "snapshot.json"
 QUARANTINE = "quarantine.jsonl"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
 
 
 def _wal_files(directory: Path) -> list[tuple[int, Path]]:
@@ -47,9 +54,10 @@ class DirectoryBusy(Exception):
 class Journal:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+        make_private(directory)
         # Two catalogs appending to one log would corrupt it: the second one refuses.
-        self._lock = open(directory / "LOCK", "a")  # noqa: SIM115
+        self._lock = _open_private(directory / "LOCK", "a")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -93,7 +101,7 @@ class Journal:
         return snapshot, records
 
     def open(self) -> None:
-        self._file = open(self.directory / f"wal-{self._seq}.jsonl", "ab")  # noqa: SIM115
+        self._file = _open_private(self.directory / f"wal-{self._seq}.jsonl", "ab")
         # A torn last line must not swallow the next record: start on a fresh line.
         if self._file.tell() > 0:
             self._file.write(b"\n")
@@ -109,7 +117,8 @@ class Journal:
             QUARANTINE,
         )
         line = {"from": where, "problem": problem, "record": record}
-        with open(self.directory / QUARANTINE, "a", encoding="utf-8") as out:
+        fd = os.open(self.directory / QUARANTINE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+        with os.fdopen(fd, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, default=repr) + "\n")
 
     def append(self, record: dict[str, Any]) -> None:
@@ -178,7 +187,7 @@ class Journal:
         # Durable (file and directory fsynced) before the logs it replaces are deleted:
         # a power loss in between must find the old logs or the new snapshot.
         text = json.dumps(state, separators=(",", ":"))
-        atomic_write_text(self.directory / SNAPSHOT, text, durable=True)
+        atomic_write_text(self.directory / SNAPSHOT, text, mode=FILE_MODE, durable=True)
         for seq, path in _wal_files(self.directory):
             if seq < self._seq:
                 path.unlink(missing_ok=True)
@@ -192,3 +201,26 @@ class Journal:
             self._file = None
         self._executor.shutdown(wait=True)
         self._lock.close()
+
+
+def make_private(directory: Path) -> None:
+    """`directory` 0700 and the files in it 0600, whatever made them (an older version
+    wrote 0755 and 0644); each change is logged."""
+    _restrict(directory, DIR_MODE)
+    for path in directory.iterdir():
+        if path.is_file() and not path.is_symlink():
+            _restrict(path, FILE_MODE)
+
+
+def _restrict(path: Path, mode: int) -> None:
+    current = stat.S_IMODE(path.lstat().st_mode)
+    if current != mode:
+        path.chmod(mode)
+        log.info("%s was mode %04o: now %04o, readable by its owner only", path, current, mode)
+
+
+def _open_private(path: Path, mode: str) -> Any:
+    """open(path, mode) for appending, creating the file 0600 (never wider, whatever
+    the umask)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
+    return os.fdopen(fd, mode)

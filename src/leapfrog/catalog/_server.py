@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from leapfrog import __version__
+from leapfrog.catalog._acl_enforce import AclGuard
 from leapfrog.catalog._acl_routes import acl_routes
 from leapfrog.catalog._agent_health import agent_health_routes
 from leapfrog.catalog._agent_routes import agent_routes
@@ -67,7 +68,7 @@ class RunningCatalog:
             + read_routes(store)
             + catalog_routes(store)
             + agent_health_routes(store)
-            + acl_routes(store, config.acl_token)
+            + acl_routes(store, config.acl)
             + kv_routes(store.kv, store.sessions)
             + session_routes(store)
             + txn_routes(store)
@@ -76,7 +77,8 @@ class RunningCatalog:
             + metrics_routes(store, lambda: self._api.requests_served if self._api else 0)
             + openapi_routes()
         )
-        self._api = Api(store, routes, config.acl_token, config.anonymous_read)
+        guard = AclGuard(store, config.acl) if config.acl is not None else None
+        self._api = Api(store, routes, guard)
         store.sessions.arm()  # TTLs of restored sessions count from now
         try:
             await self._http.start(config.http_host, config.http_port)
@@ -100,7 +102,10 @@ class RunningCatalog:
         if config.dns_port is None:
             return
         try:
-            self._dns = await start_dns(StoreDnsView(self.store), config.dns_host, config.dns_port)
+            # DNS reads with its own token (Consul's acl.tokens.dns), else the anonymous one.
+            reader = config.acl.dns if config.acl is not None else None
+            view = StoreDnsView(self.store, reader)
+            self._dns = await start_dns(view, config.dns_host, config.dns_port)
         except OSError as exc:
             await self._http.close()
             raise LeapfrogError(

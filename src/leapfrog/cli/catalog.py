@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
+import stat
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +17,12 @@ import click
 from leapfrog.shared.errors import LeapfrogError
 
 if TYPE_CHECKING:  # imported when the command runs: `leapfrog --help` stays light
-    from leapfrog.catalog import CatalogConfig, RunningCatalog
+    from leapfrog.catalog import AclConfig, CatalogConfig, RunningCatalog
+
+log = logging.getLogger("leapfrog.catalog")
+
+MANAGEMENT_TOKEN_FILE = "acl-management-token"
+"""Where `serve` keeps the management token it generates, inside --data-dir."""
 
 __all__ = ["catalog"]
 
@@ -29,6 +37,20 @@ def _address(value: str, option: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _warn_if_shared(path: Path) -> None:
+    """Tokens are passwords: say so when other users may read the file that holds one."""
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return
+    if mode & 0o077:
+        log.warning(
+            "%s holds ACL tokens but its mode is %04o: other users may read it; "
+            "run `chmod 600 %s`",
+            path, mode, path,
+        )  # fmt: skip
+
+
 def _read_token(path: Path) -> str:
     try:
         token = path.read_text(encoding="utf-8").strip()
@@ -39,7 +61,64 @@ def _read_token(path: Path) -> str:
         ) from None
     if not token:
         raise LeapfrogError(f"the ACL token file {path} is empty", hint="write a token into it")
+    _warn_if_shared(path)
     return token
+
+
+def _management_token(path: Path) -> str:
+    """The token in `path`; generated there (mode 0600) when the file does not exist.
+    Only where it is is logged, never the token."""
+    if path.exists():
+        token = _read_token(path)
+        log.info("ACL on: the management token is in %s", path)
+        return token
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    token = str(uuid.uuid4())  # os.urandom: a secret, shaped like Consul's tokens
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise LeapfrogError(
+            f"cannot create the ACL token file {path}: {exc.strerror}",
+            hint="give --acl-token-file a path the catalog can write, or --acl off",
+        ) from None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    log.info("ACL on: generated a management token in %s (mode 0600)", path)
+    return token
+
+
+def _acl_config(
+    acl: str,
+    data_dir: Path,
+    token_file: Path | None,
+    tokens_file: Path | None,
+    anonymous_read: bool,
+) -> AclConfig | None:
+    from leapfrog.catalog import AclConfig, AclError
+
+    if acl == "off":
+        if token_file or tokens_file or anonymous_read:
+            raise LeapfrogError(
+                "--acl off leaves nothing for --acl-token-file, --acl-tokens-file or "
+                "--anonymous-read to do",
+                hint="drop those options, or drop --acl off",
+            )
+        log.warning("ACL off: every local process may read and write everything")
+        return None
+    management = _management_token(token_file or data_dir / MANAGEMENT_TOKEN_FILE)
+    try:
+        tokens = AclConfig.read_tokens(tokens_file) if tokens_file else ()
+        if tokens_file:
+            _warn_if_shared(tokens_file)
+        config = AclConfig(management, tokens, anonymous_read)
+    except AclError as exc:
+        raise LeapfrogError(
+            f"the ACL tokens are not usable: {exc}",
+            hint="see docs/catalog.md (ACL) for the tokens file",
+        ) from None
+    if anonymous_read:
+        log.warning("ACL: requests without a token may read everything, KV values included")
+    return config
 
 
 @click.group()
@@ -71,16 +150,34 @@ def catalog() -> None:
 @click.option("--datacenter", default="dc1", show_default=True)
 @click.option("--node", "node", default=None, help="Node name (default: this host's name).")
 @click.option(
+    "--acl",
+    type=click.Choice(["on", "off"]),
+    default="on",
+    show_default=True,
+    help="ACL as Consul's default-deny: a request without a token may do only what "
+    "--anonymous-read grants (nothing by default). 'off': anyone may do anything.",
+)
+@click.option(
     "--acl-token-file",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Turn ACL on; the file holds the management token.",
+    help="The file that holds the management token; generated (mode 0600) when it does "
+    f"not exist. Default: DATA_DIR/{MANAGEMENT_TOKEN_FILE}.",
+)
+@click.option(
+    "--acl-tokens-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='More tokens, each with Consul JSON rules: {"tokens": {"NAME": {"SecretID": ..., '
+    '"Rules": {...}}}}. The one named "dns" is what DNS lookups may read.',
 )
 @click.option(
     "--anonymous-read/--no-anonymous-read",
-    default=True,
+    default=False,
     show_default=True,
-    help="With ACL on, allow reads without a token.",
+    help="Let requests without a token read everything (services, nodes, checks, KV values, "
+    'sessions), and DNS too unless a "dns" token is given. Off: they see nothing, as in '
+    "Consul.",
 )
 @click.option(
     "--reap-after-minimum",
@@ -107,12 +204,20 @@ def serve_cmd(
     data_dir: Path,
     datacenter: str,
     node: str | None,
+    acl: str,
     acl_token_file: Path | None,
+    acl_tokens_file: Path | None,
     anonymous_read: bool,
 ) -> None:
-    """Serve the catalog until SIGTERM or Ctrl-C; prints one line once it listens."""
+    """Serve the catalog until SIGTERM or Ctrl-C; prints one line once it listens.
+
+    ACL is on unless `--acl off`: without --acl-token-file a management token is
+    generated in the data directory (mode 0600) and its path logged, never the token.
+    The data directory is kept mode 0700 and its files 0600.
+    """
     from leapfrog.catalog import CatalogConfig
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     http_host, http_port = _address(http, "--http")
     dns_host, dns_port = ("127.0.0.1", None) if dns == "off" else _address(dns, "--dns")
     config = CatalogConfig(
@@ -123,12 +228,10 @@ def serve_cmd(
         dns_port=dns_port,
         datacenter=datacenter,
         node_name=node or socket.gethostname(),
-        acl_token=_read_token(acl_token_file) if acl_token_file else None,
-        anonymous_read=anonymous_read,
+        acl=_acl_config(acl, data_dir, acl_token_file, acl_tokens_file, anonymous_read),
         reap_minimum=max(reap_minimum, 0.0),
         reap_interval=max(reap_interval, 0.1),
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     import uvloop  # libuv's loop: measured 25-50% more registrations/s (bench/catalog.py)
 
     uvloop.run(_run(config))

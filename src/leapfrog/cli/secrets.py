@@ -23,8 +23,9 @@ __all__ = ["secrets"]
 def secrets(
     ctx: click.Context, stack_file: Path | None, names: tuple[str, ...], as_json: bool
 ) -> None:
-    """Print the secrets leapfrog generated for this stack: the catalog's management
-    token and each component's passwords (kept mode 0600 in the state directory).
+    """Print the secrets leapfrog generated for this stack: the catalog's tokens
+    (management, the services', the read-only one, DNS's) and each component's
+    passwords (kept mode 0600 in the state directory).
 
     Nothing else prints them: not `status`, not the logs.
     """

@@ -386,11 +386,16 @@ class CatalogSettings(_Model):
     datacenter: str = Field("dc1", description="Datacenter name, as in Consul.")
     acl: bool = Field(
         True,
-        description="Writes need a token. `up` generates a management token, keeps it mode 0600 "
-        "in the state directory and hands it to the units it starts (CONSUL_HTTP_TOKEN).",
+        description="ACL as Consul's default-deny: every request needs a token that allows it. "
+        "`up` generates the tokens, keeps them mode 0600 in the state directory and hands "
+        "each unit its own (CONSUL_HTTP_TOKEN): services one that registers services and uses "
+        "KV and sessions, the load balancer a read-only one; DNS answers with a token that "
+        "reads services and nodes. `false`: anyone may do anything.",
     )
     anonymous_read: bool = Field(
-        True, description="With acl on, reads without a token are still allowed."
+        False,
+        description="With acl on, let requests without a token read everything (services, "
+        "nodes, checks, KV values, sessions). Off by default, as in Consul: they see nothing.",
     )
 
     @field_validator("http", "dns")

@@ -18,7 +18,8 @@ _READY = re.compile(r"catalog ready: http=([\d.]+):(\d+) dns=([\d.]+):(\d+)")
 class CatalogProcess:
     """One catalog subprocess over a data directory; restartable, and it keeps its ports
     across restarts so clients can reconnect. `extra` are more `catalog serve` options,
-    such as `--acl-token-file F`."""
+    such as `--acl-token-file F`. Without an `--acl...` option it runs `--acl off`, the
+    open catalog most tests of other parts want (`catalog serve` itself has ACL on)."""
 
     def __init__(self, data_dir: Path, *extra: str, node: str = "itest") -> None:
         self.data_dir = data_dir
@@ -38,6 +39,8 @@ class CatalogProcess:
         command = [sys.executable, "-m", "leapfrog", "catalog", "serve"]
         command += ["--http", f"127.0.0.1:{self.port}", "--dns", f"127.0.0.1:{self.dns_port}"]
         command += ["--data-dir", str(self.data_dir), "--node", self.node, *self.extra]
+        if not any(option.startswith("--acl") for option in self.extra):
+            command += ["--acl", "off"]
         with open(self.data_dir.parent / "catalog.log", "a") as log:
             self.proc = subprocess.Popen(
                 command,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from leapfrog.catalog._acl import AclConfig, NamedToken
+from leapfrog.catalog._acl_enforce import AclGuard
 from leapfrog.catalog._acl_routes import acl_routes
 from leapfrog.catalog._agent_health import agent_health_routes
 from leapfrog.catalog._agent_routes import agent_routes
@@ -74,14 +76,21 @@ def make_store(data_dir: Path | None = None, clock: Clock | None = None) -> Stor
     return store
 
 
-def make_api(store: Store, token: str | None = None, anonymous_read: bool = True) -> Api:
+def make_api(
+    store: Store,
+    token: str | None = None,
+    anonymous_read: bool = True,
+    tokens: tuple[NamedToken, ...] = (),
+) -> Api:
+    """`token`: the management token (None: ACL off); `tokens`: more, with their rules."""
+    acl = AclConfig(token, tokens, anonymous_read) if token is not None else None
     routes = agent_routes(store, {"Config": {}, "Member": {}}) + read_routes(store)
     routes += kv_routes(store.kv, store.sessions) + session_routes(store)
-    routes += catalog_routes(store) + agent_health_routes(store) + acl_routes(store, token)
+    routes += catalog_routes(store) + agent_health_routes(store) + acl_routes(store, acl)
     routes += txn_routes(store)
     served: list[Api] = []
     routes += metrics_routes(store, lambda: served[0].requests_served)
-    served.append(Api(store, routes, token, anonymous_read))
+    served.append(Api(store, routes, AclGuard(store, acl) if acl is not None else None))
     return served[0]
 
 

@@ -214,20 +214,25 @@ def test_kv_shapes_keys_separator_raw_flags() -> None:
 def test_acl_token_sources_and_errors() -> None:
     async def scenario(store: Store, api: Api) -> None:
         write = ("PUT", "/v1/kv/k", b"v")
-        assert (await call(api, *write)).body == b"Permission denied"
+        assert (await call(api, *write)).body.startswith(
+            b"Permission denied: anonymous token lacks permission 'key:write' on \"k\""
+        )
         denied = await call(api, *write, X_Consul_Token="wrong")
         assert (denied.status, denied.body) == (403, b"ACL not found")
         assert (await call(api, *write, X_Consul_Token="s3cret")).status == 200
         assert (await call(api, *write, Authorization="Bearer s3cret")).status == 200
         assert (await call(api, "PUT", "/v1/kv/k?token=s3cret", b"v")).status == 200
-        assert (await call(api, "GET", "/v1/kv/k")).status == 200
+        assert (await call(api, "GET", "/v1/kv/k")).status == 200  # anonymous_read here
 
     run(scenario, token="s3cret")
 
 
-def test_acl_without_anonymous_reads() -> None:
+def test_acl_without_anonymous_reads_lists_nothing() -> None:
     async def scenario(store: Store, api: Api) -> None:
-        assert (await call(api, "GET", "/v1/catalog/services")).status == 403
-        assert (await call(api, "GET", "/v1/catalog/services", X_Consul_Token="t")).status == 200
+        await call(api, "PUT", "/v1/agent/service/register", b'{"Name": "web"}', X_Consul_Token="t")
+        anonymous = await call(api, "GET", "/v1/catalog/services")
+        assert (anonymous.status, json.loads(anonymous.body)) == (200, {})
+        allowed = await call(api, "GET", "/v1/catalog/services", X_Consul_Token="t")
+        assert "web" in json.loads(allowed.body)
 
     run(scenario, token="t", anonymous_read=False)

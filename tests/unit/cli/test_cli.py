@@ -102,3 +102,19 @@ def test_internal_errors_are_reported_without_traceback(
     err = capsys.readouterr().err
     assert "internal error" in err and "Traceback" not in err
     assert "ZeroDivisionError" in (tmp_path / ".cache/leapfrog/crash.log").read_text()
+
+
+def test_catalog_serve_help_tells_what_acl_does() -> None:
+    result = CliRunner().invoke(cli, ["catalog", "serve", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for words in (
+        "--acl [on|off]",
+        "Consul's default-deny",
+        "generated (mode 0600)",
+        "--acl-tokens-file",
+        '"dns" is what DNS lookups may read',
+        "--anonymous-read / --no-anonymous-read",
+        "KV values",
+    ):
+        assert words in text, words

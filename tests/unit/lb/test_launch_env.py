@@ -3,6 +3,7 @@ get (the catalog's address and token, the other components' connection variables
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -45,9 +46,11 @@ def test_the_lb_gets_the_catalog_and_the_components_environment(tmp_path: Path) 
     launches = build_launches(stack, build_plan(stack), paths)
     (lb,) = launches["lb"]
     (db,) = launches["fakedb"]
-    token = paths.catalog_token.read_text().strip()
+    tokens = json.loads(paths.catalog_tokens.read_text())["tokens"]
     assert lb.env["CONSUL_HTTP_ADDR"] == "127.0.0.1:8500"
-    assert lb.env["CONSUL_HTTP_TOKEN"] == token
+    assert lb.env["CONSUL_HTTP_TOKEN"] == tokens["read"]["SecretID"]  # read-only
+    assert set(tokens["read"]["Rules"]) == {"service_prefix", "node_prefix", "key_prefix"}
+    assert all(r[""]["policy"] == "read" for r in tokens["read"]["Rules"].values())
     assert lb.env["FAKEDB_URL"].startswith("fake://")
     assert lb.env["PYTHONUNBUFFERED"] == "1"  # its own environment is kept
     assert "CONSUL_HTTP_ADDR" not in db.env  # other components are left as they were

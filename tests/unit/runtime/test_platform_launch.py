@@ -3,6 +3,7 @@ contract, and what services receive from both."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import stat
 import tempfile
@@ -56,26 +57,48 @@ def test_catalog_runs_leapfrogs_own_server_on_its_configured_address(tmp_path: P
     assert argv[argv.index("--dns") + 1] == "127.0.0.1:18600"
     assert argv[argv.index("--datacenter") + 1] == "east"
     assert argv[argv.index("--acl-token-file") + 1] == str(paths.catalog_token)
+    assert argv[argv.index("--acl-tokens-file") + 1] == str(paths.catalog_tokens)
+    assert "--anonymous-read" not in argv  # Consul's default-deny unless the stack opts in
     assert catalog.check is not None and catalog.check.http == "/v1/status/leader"
 
 
-def test_services_get_the_catalog_address_and_a_token_kept_private(tmp_path: Path) -> None:
+def test_services_get_the_catalog_address_and_their_own_token_kept_private(
+    tmp_path: Path,
+) -> None:
     result, paths = launches(tmp_path, "services:\n  web: {command: serve}\n")
     (web,) = result["web"]
-    token = paths.catalog_token.read_text().strip()
+    management = paths.catalog_token.read_text().strip()
+    tokens = json.loads(paths.catalog_tokens.read_text())["tokens"]
+    token = tokens["services"]["SecretID"]
     assert web.env["CONSUL_HTTP_ADDR"] == "127.0.0.1:8500"
     assert web.env["CONSUL_HTTP_TOKEN"] == token and len(token) == 36
-    assert stat.S_IMODE(paths.catalog_token.stat().st_mode) == 0o600
+    assert token != management  # the management token stays with the supervisor
+    assert tokens["services"]["Rules"]["service_prefix"] == {"": {"policy": "write"}}
+    assert tokens["services"]["Rules"]["node_prefix"] == {"": {"policy": "read"}}
+    assert tokens["dns"]["Rules"] == {
+        "service_prefix": {"": {"policy": "read"}},
+        "node_prefix": {"": {"policy": "read"}},
+    }
+    assert len({management, *(t["SecretID"] for t in tokens.values())}) == 4
+    for path in (paths.catalog_token, paths.catalog_tokens):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
     again, _ = launches(tmp_path, "services:\n  web: {command: serve}\n")
-    assert again["web"][0].env["CONSUL_HTTP_TOKEN"] == token
+    assert again["web"][0].env["CONSUL_HTTP_TOKEN"] == token  # kept across runs
     assert again["web"][0].config_hash == web.config_hash
+
+
+def test_anonymous_read_is_an_explicit_opt_in(tmp_path: Path) -> None:
+    text = "catalog: {anonymous_read: true}\nservices:\n  web: {command: x}\n"
+    result, _ = launches(tmp_path, text)
+    assert "--anonymous-read" in result["catalog"][0].argv
 
 
 def test_without_acl_there_is_no_token(tmp_path: Path) -> None:
     result, paths = launches(tmp_path, "catalog: {acl: false}\nservices:\n  web: {command: x}\n")
     assert "CONSUL_HTTP_TOKEN" not in result["web"][0].env
-    assert "--acl-token-file" not in result["catalog"][0].argv
-    assert not paths.catalog_token.exists()
+    argv = result["catalog"][0].argv
+    assert "--acl-token-file" not in argv and argv[argv.index("--acl") + 1] == "off"
+    assert not paths.catalog_token.exists() and not paths.catalog_tokens.exists()
 
 
 def test_a_disabled_catalog_is_not_run_and_not_announced(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from leapfrog.runtime.local import control
 from leapfrog.runtime.local.daemon import detach, serve
 from leapfrog.runtime.local.launch import Launch, build_launches
 from leapfrog.runtime.local.paths import StatePaths
-from leapfrog.runtime.local.platform import Installer
+from leapfrog.runtime.local.platform import Installer, ensure_catalog_tokens
 from leapfrog.runtime.local.recovery import (
     Leftover,
     leftovers,
@@ -228,7 +228,13 @@ def secrets(stack: Stack) -> dict[str, dict[str, str]]:
     launches = build_launches(stack, build_plan(stack), paths)
     found: dict[str, dict[str, str]] = {}
     if stack.spec.catalog.enabled and stack.spec.catalog.acl:
-        found["catalog"] = {"management token": paths.catalog_token.read_text().strip()}
+        tokens = ensure_catalog_tokens(paths).secrets
+        found["catalog"] = {
+            "management token": paths.catalog_token.read_text().strip(),
+            "services token": tokens["services"],
+            "read token": tokens["read"],
+            "dns token": tokens["dns"],
+        }
     for group in launches.values():
         for launch in group:
             run = launch.component

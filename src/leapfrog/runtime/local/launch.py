@@ -27,6 +27,7 @@ from leapfrog.runtime.local.platform import (
     Installer,
     catalog_argv,
     catalog_env,
+    catalog_reader_env,
     component_env,
     component_run,
     install_all,
@@ -171,13 +172,15 @@ def build_launches(
             )
             for index, name in enumerate(unit.instance_names(), start=1)
         ]
-    _catalog_readers(result, platform_env | component_env(runs))
+    reader_env = catalog_reader_env(settings, paths) if settings.enabled else {}
+    _catalog_readers(result, platform_env | component_env(runs) | reader_env)
     return result
 
 
 def _catalog_readers(launches: dict[str, list[Launch]], env: Mapping[str, str]) -> None:
-    """Components that read the catalog (the load balancer) get what services get: the
-    catalog's address and token, and every component's connection (Kafka for logs)."""
+    """Components that read the catalog (the load balancer) get what services get (the
+    catalog's address, every component's connection: Kafka for logs) but a read-only
+    token."""
     for launch in (one for unit in launches.values() for one in unit):
         run = launch.component
         if run is not None and getattr(run.component, "uses_catalog", False):

@@ -57,7 +57,13 @@ class StatePaths:
 
     @property
     def catalog_token(self) -> Path:
+        """The catalog's management token (the supervisor's own)."""
         return self.secrets / "catalog-token"
+
+    @property
+    def catalog_tokens(self) -> Path:
+        """The catalog's per-purpose tokens and their rules (dns, read, services)."""
+        return self.secrets / "catalog-tokens.json"
 
     def instance_log(self, instance: str) -> Path:
         return self.logs / f"{instance}.log"

@@ -7,6 +7,7 @@ the catalog is leapfrog's own `catalog serve`, a component is whatever its modul
 
 from __future__ import annotations
 
+import json
 import secrets
 import socket
 import sys
@@ -20,17 +21,20 @@ from leapfrog.components.base import Component, Installation, Instance, Process,
 from leapfrog.plan import Plan, Unit
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.shared.cache import cache_dir
-from leapfrog.shared.files import atomic_write_text
+from leapfrog.shared.files import atomic_write_text, read_json
 from leapfrog.shared.users import UnixUser
 from leapfrog.spec import CatalogSettings
 
 __all__ = [
+    "CatalogTokens",
     "ComponentRun",
     "Installer",
     "catalog_argv",
     "catalog_env",
+    "catalog_reader_env",
     "component_run",
     "ensure_catalog_token",
+    "ensure_catalog_tokens",
     "install_all",
     "quiet_installer",
 ]
@@ -101,6 +105,11 @@ def component_env(runs: Mapping[str, ComponentRun]) -> dict[str, str]:
     return env
 
 
+def _new_token() -> str:
+    token = secrets.token_hex(16)
+    return f"{token[:8]}-{token[8:12]}-{token[12:16]}-{token[16:20]}-{token[20:]}"
+
+
 def ensure_catalog_token(paths: StatePaths) -> str:
     """The management token of the stack's catalog: made once, kept mode 0600."""
     path = paths.catalog_token
@@ -110,10 +119,67 @@ def ensure_catalog_token(paths: StatePaths) -> str:
         token = ""
     if not token:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        token = secrets.token_hex(16)
-        token = f"{token[:8]}-{token[8:12]}-{token[12:16]}-{token[16:20]}-{token[20:]}"
+        token = _new_token()
         atomic_write_text(path, token + "\n", mode=0o600)
     return token
+
+
+def _rules(**levels: str) -> dict[str, Any]:
+    """Consul JSON rules giving each `<resource>_prefix ""` its level."""
+    return {f"{resource}_prefix": {"": {"policy": level}} for resource, level in levels.items()}
+
+
+_PURPOSES: dict[str, tuple[str, dict[str, Any]]] = {
+    # Consul's acl.tokens.dns: what DNS lookups may see (`dig kafka.service.consul`).
+    "dns": ("DNS lookups", _rules(service="read", node="read")),
+    # Components that follow the catalog (the load balancer): they only read.
+    "read": (
+        "components that read the catalog (the load balancer)",
+        _rules(service="read", node="read", key="read"),
+    ),
+    # Services register themselves, heartbeat, discover, and may use KV and locks; they
+    # may not change the node (maintenance, node checks) or the agent, nor manage ACL.
+    "services": (
+        "the stack's services",
+        _rules(service="write", node="read", key="write", session="write", agent="read"),
+    ),
+}
+
+
+@dataclass(frozen=True)
+class CatalogTokens:
+    """The per-purpose tokens of a stack's catalog, by purpose (dns, read, services)."""
+
+    secrets: Mapping[str, str]
+
+    @property
+    def services(self) -> str:
+        return self.secrets["services"]
+
+    @property
+    def read(self) -> str:
+        return self.secrets["read"]
+
+
+def ensure_catalog_tokens(paths: StatePaths) -> CatalogTokens:
+    """The catalog's tokens file (`catalog serve --acl-tokens-file`), mode 0600: each
+    purpose's secret is made once and kept; its rules are rewritten to this version's."""
+    path = paths.catalog_tokens
+    found = read_json(path)
+    old = found.get("tokens", {}) if isinstance(found, dict) else {}
+    tokens: dict[str, Any] = {}
+    for name, (description, rules) in _PURPOSES.items():
+        entry = old.get(name) if isinstance(old, dict) else None
+        secret = entry.get("SecretID") if isinstance(entry, dict) else None
+        tokens[name] = {
+            "SecretID": secret if isinstance(secret, str) and secret else _new_token(),
+            "Description": description,
+            "Rules": rules,
+        }
+    if tokens != old:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps({"tokens": tokens}, indent=1) + "\n", mode=0o600)
+    return CatalogTokens({name: entry["SecretID"] for name, entry in tokens.items()})
 
 
 def catalog_argv(settings: CatalogSettings, paths: StatePaths, data_dir: Path) -> list[str]:
@@ -125,16 +191,27 @@ def catalog_argv(settings: CatalogSettings, paths: StatePaths, data_dir: Path) -
         "--datacenter", settings.datacenter,
         "--node", socket.gethostname().split(".")[0] or "leapfrog",
     ]  # fmt: skip
-    if settings.acl:
-        argv += ["--acl-token-file", str(paths.catalog_token)]
-    if not settings.anonymous_read:
-        argv.append("--no-anonymous-read")
+    if not settings.acl:
+        return [*argv, "--acl", "off"]
+    argv += ["--acl-token-file", str(paths.catalog_token)]
+    argv += ["--acl-tokens-file", str(paths.catalog_tokens)]
+    if settings.anonymous_read:
+        argv.append("--anonymous-read")
     return argv
 
 
 def catalog_env(settings: CatalogSettings, paths: StatePaths) -> dict[str, str]:
-    """How every other unit reaches the catalog, as Consul's own tools expect it."""
+    """How the services reach the catalog, as Consul's own tools expect it: its address
+    and the services' token (the management token stays with the supervisor)."""
     env = {"CONSUL_HTTP_ADDR": settings.http, "LEAPFROG_CATALOG_DNS": settings.dns}
     if settings.acl:
-        env["CONSUL_HTTP_TOKEN"] = ensure_catalog_token(paths)
+        ensure_catalog_token(paths)
+        env["CONSUL_HTTP_TOKEN"] = ensure_catalog_tokens(paths).services
     return env
+
+
+def catalog_reader_env(settings: CatalogSettings, paths: StatePaths) -> dict[str, str]:
+    """What a component that only reads the catalog (the load balancer) gets instead."""
+    if not settings.acl:
+        return {}
+    return {"CONSUL_HTTP_TOKEN": ensure_catalog_tokens(paths).read}

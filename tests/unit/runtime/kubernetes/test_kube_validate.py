@@ -28,6 +28,7 @@ _SAFE_VOLUMES = {
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     data = example_data()
     data["kubernetes"] = {"write_secrets": True}  # the Secrets are validated too
+    data["catalog"] = {**data.get("catalog", {}), "anonymous_read": True}  # its Job's pod too
     return render_stack(load(tmp_path_factory.mktemp("stack"), data))
 
 
