@@ -40,7 +40,8 @@ class LoadBalancerOptions(ComponentOptions):
 
     engine: Literal["haproxy", "nginx"] = Field(
         "haproxy",
-        description="The proxy: HAProxy (membership changes without a reload) or nginx; "
+        description="The proxy: HAProxy (membership, new services and routes without a reload) or "
+        "nginx (a reload for each change); "
         "both from Debian's packages.",
     )
     listen: str = Field(
