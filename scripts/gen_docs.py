@@ -31,7 +31,8 @@ from leapfrog.components import known_components
 from leapfrog.runtime.local.environment import INHERITED as INHERITED_NAMES
 from leapfrog.runtime.local.instance import NO_CHECK_SETTLE, InstanceState
 from leapfrog.shared.durations import format_duration
-from leapfrog.spec import NAME_PATTERN, Duration, StackSpec, json_schema
+from leapfrog.spec import MAX_FILE_BYTES, NAME_PATTERN, Duration, StackSpec, json_schema
+from leapfrog.spec._yamlnodes import MAX_DEPTH, MAX_STRING, MAX_VALUES
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = Path("docs/stack.schema.json")
@@ -759,7 +760,27 @@ $ leapfrog validate -f leapfrog.yaml
 {{broken_output}}```
 
 Mistakes that involve several services (unknown dependencies, cycles, duplicate names) are
-reported once each service's own keys are valid.
+reported once each service's own keys are valid, and so are those that need the machine:
+a `working_dir` must be an existing directory, `local.state_dir` a directory or a path
+that can become one (not under `/dev/null` or a file), and no two listeners (the catalog's
+`http` and `dns`, the load balancer's `listen` and `stats`) may share an address and port.
+
+Types are strict: a number field takes a number, not `true` (which YAML also reads from
+`yes` and `on`) nor a quoted `'8080'`; a text field takes text (quote `'1.10'`).
+Control characters (a tab, a line break, `\\0`, ...) are refused in every value and key,
+where they could only break a path, a name or a line of a generated configuration file,
+except in `command`, `check.exec` and `env` values, which reach a program as they are and
+may hold any character but NUL. `x-` keys are not checked.
+
+A stack file is small, and leapfrog answers any file quickly, however it was made, within
+these limits:
+
+| Limit | |
+|---|---|
+| File size | {{max_file}}; more (such as `/dev/zero`, an endless pipe) is not read |
+| Length of one key or value | {{max_string}} characters |
+| Keys and values | {{max_values}}, an alias counted at each use (alias bombs stop here) |
+| Nesting | {{max_depth}} levels |
 """
 
 _PLACEHOLDER = re.compile(r"\{\{(\w+)\}\}")
@@ -777,6 +798,10 @@ def render_markdown() -> str:
         "broken_example": BROKEN_EXAMPLE,
         "broken_output": BROKEN_OUTPUT,
         "component_output": COMPONENT_OUTPUT,
+        "max_file": f"{MAX_FILE_BYTES >> 20} MiB",
+        "max_string": f"{MAX_STRING:,}",
+        "max_values": f"{MAX_VALUES:,}",
+        "max_depth": str(MAX_DEPTH),
     }
 
     def fill(match: re.Match[str]) -> str:

@@ -118,11 +118,12 @@ def test_example_stack_loads_and_fits_the_schema(
 
 
 def test_documented_example_loads_and_fits_the_schema(
-    gen_docs: ModuleType, validator: jsonschema.Draft202012Validator
+    gen_docs: ModuleType, validator: jsonschema.Draft202012Validator, tmp_path: Path
 ) -> None:
     example: str = gen_docs.EXAMPLE
     assert f"```yaml\n{example}```" in REFERENCE.read_text(encoding="utf-8")
-    stack = parse_stack(example, "leapfrog.yaml", ROOT / "examples")
+    (tmp_path / "worker").mkdir()  # its working_dir, which must exist
+    stack = parse_stack(example, "leapfrog.yaml", tmp_path)
     spec = stack.spec
     assert set(spec.services) == {"web", "api", "worker", "cache"}
     assert spec.services["web"].restart.policy == "always"  # merged from x-defaults

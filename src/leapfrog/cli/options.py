@@ -11,7 +11,7 @@ from rich.console import Console
 
 from leapfrog.runtime import local
 from leapfrog.shared.durations import parse_duration
-from leapfrog.spec import SpecError, Stack, load_stack
+from leapfrog.spec import MAX_FILE_BYTES, SpecError, Stack, load_stack, read_stack_bytes
 
 __all__ = [
     "DURATION",
@@ -87,8 +87,9 @@ def _state_dir_of_broken(stack_file: Path) -> Path | None:
     import yaml
 
     try:
-        data = yaml.safe_load(stack_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError, yaml.YAMLError):
+        raw = read_stack_bytes(stack_file)  # bounded: the file may be /dev/zero
+        data = yaml.safe_load(raw.decode()) if len(raw) <= MAX_FILE_BYTES else None
+    except (OSError, ValueError, yaml.YAMLError, RecursionError):
         data = None
     settings = data.get("local") if isinstance(data, dict) else None
     name = settings.get("state_dir") if isinstance(settings, dict) else None

@@ -49,7 +49,13 @@ __all__ = [
 class ComponentOptions(BaseModel):
     """Base of every component's options model: unknown keys are errors, not ignored."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: YAML's `true` is no port number, nor "8080" in quotes an integer.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    def endpoints(self) -> Mapping[str, str]:
+        """Fixed `address:port` listeners by option name; the stack check refuses two alike.
+        Components on the runtime's own per-instance address have none."""
+        return {}
 
 
 class NotSupported(Exception):

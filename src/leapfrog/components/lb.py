@@ -9,6 +9,7 @@ proxy: GET /health on the stats address."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -39,7 +40,8 @@ class LoadBalancerOptions(ComponentOptions):
 
     engine: Literal["haproxy", "nginx"] = Field(
         "haproxy",
-        description="The proxy: HAProxy (membership changes without a reload) or nginx; "
+        description="The proxy: HAProxy (membership, new services and routes without a reload) or "
+        "nginx (a reload for each change); "
         "both from Debian's packages.",
     )
     listen: str = Field(
@@ -86,6 +88,16 @@ class LoadBalancerOptions(ComponentOptions):
         "25s",
         description="How long open connections may finish when the load balancer stops.",
     )
+
+    @field_validator("listen", "stats")
+    @classmethod
+    def _port(cls, value: str) -> str:
+        if not 1 <= int(value.rpartition(":")[2]) <= 65535:
+            raise ValueError(f"expected a port from 1 to 65535 in {value!r}")
+        return value
+
+    def endpoints(self) -> Mapping[str, str]:
+        return {"listen": self.listen, "stats": self.stats}
 
     @field_validator("wait")
     @classmethod

@@ -8,7 +8,7 @@ from leapfrog.lb._accesslog import HAPROXY_LOG_FORMAT, AccessLog, parse_access_l
 from leapfrog.lb._balancer import BalancerSettings, run_balancer
 from leapfrog.lb._client import CatalogClient, catalog_url
 from leapfrog.lb._data import KeyPair, ServiceInstance, ServiceName
-from leapfrog.lb._haproxy_cfg import runtime_commands, split_config
+from leapfrog.lb._haproxy_cfg import map_files, runtime_change, runtime_commands, split_config
 from leapfrog.lb._routes import Route, route_of, sort_routes
 from leapfrog.lb._slots import SlotTable
 from leapfrog.lb._template import DEFAULT_TEMPLATES, Rendered, Template
@@ -34,6 +34,7 @@ __all__ = [
     "Wait",
     "Watcher",
     "catalog_url",
+    "map_files",
     "parse_access_line",
     "parse_job",
     "parse_wait",
@@ -41,6 +42,7 @@ __all__ = [
     "route_of",
     "run_balancer",
     "run_templates",
+    "runtime_change",
     "runtime_commands",
     "sort_routes",
     "split_config",

@@ -21,6 +21,7 @@ _FIELDS = (
     "bytes",
     "duration_ms",
     "backend",
+    "service",
     "server",
     "retries",
     "termination",
@@ -28,9 +29,14 @@ _FIELDS = (
     "path",
 )
 HAPROXY_LOG_FORMAT = "|".join(
-    [_HAPROXY_TAG, "%ci", "%ST", "%B", "%Ta", "%b", "%s", "%rc", "%ts", "%HM", "%HU"]
+    [
+        *(_HAPROXY_TAG, "%ci", "%ST", "%B", "%Ta", "%b", "%[var(txn.service)]"),
+        *("%s", "%rc", "%ts", "%HM", "%HU"),
+    ]
 )
-"""Fields split by `|`, the URI last (it may hold a `|`)."""
+"""Fields split by `|`, the URI last (it may hold a `|`). The default template's backends
+are a pool (be1, be2, ...); the service a request went to is its variable txn.service,
+which then names the event's backend."""
 
 Event = dict[str, Any]
 
@@ -43,6 +49,9 @@ def _haproxy_fields(text: str) -> Event | None:
     if len(values) != len(_FIELDS) + 1:
         return None
     fields: Event = dict(zip(_FIELDS, values[1:], strict=True))
+    service = fields.pop("service")
+    if service not in ("-", ""):
+        fields["backend"] = service
     for name in _NUMERIC:
         # HAProxy writes nothing where it has no value: the text stays.
         with contextlib.suppress(ValueError):
@@ -64,7 +73,11 @@ def haproxy_access_json(raw: str) -> str | None:
     values = raw.rstrip().split("|", len(_FIELDS))
     if len(values) != len(_FIELDS) + 1 or values[0] != _HAPROXY_TAG:
         return None
-    _, client, status, size, duration, backend, server, retries, ending, method, path = values
+    _, client, status, size, duration, backend, service, server, retries, ending, method, path = (
+        values
+    )
+    if service not in ("-", ""):
+        backend = service
     return (
         f',"client":{_quote(client)},"status":{_json_number(status)}'
         f',"bytes":{_json_number(size)},"duration_ms":{_json_number(duration)}'

@@ -22,7 +22,7 @@ from leapfrog.lb._client import CatalogClient
 from leapfrog.lb._engine import Engine
 from leapfrog.lb._events import EventSink
 from leapfrog.lb._haproxy import HAProxy
-from leapfrog.lb._haproxy_cfg import runtime_commands
+from leapfrog.lb._haproxy_cfg import runtime_change
 from leapfrog.lb._nginx import Nginx
 from leapfrog.lb._template import Rendered, Template
 from leapfrog.lb._wait import Wait, quiesce
@@ -181,7 +181,7 @@ class Balancer:
     async def _apply(self, text: str, seen: float) -> None:
         assert self.live is not None
         started = time.time()
-        runtime = self.engine.name == "haproxy" and runtime_commands(self.live, text) is not None
+        runtime = self.engine.name == "haproxy" and runtime_change(self.live, text) is not None
         if not runtime:
             problem = await asyncio.to_thread(self._check, text)
             if problem:

@@ -1,7 +1,9 @@
 """HAProxy in master-worker mode, a child of the renderer.
 
 Membership changes go through the runtime API (`set server ... addr/state` on the admin
-socket); any other change is a seamless reload: SIGUSR2 to the master, which re-executes
+socket), and so do new map contents (the default template's routes: `prepare map`, `add
+map`, `commit map`, an atomic switch to the new version); any other change is a seamless
+reload: SIGUSR2 to the master, which re-executes
 itself and hands the listening sockets to the new worker (the admin socket has
 `expose-fd listeners`, so the master adds `-x` by itself); the old worker finishes its
 connections and leaves."""
@@ -9,14 +11,16 @@ connections and leaves."""
 from __future__ import annotations
 
 import asyncio
+import re
 import signal
 import subprocess
 from pathlib import Path
 
 from leapfrog.lb._engine import stop_process, wait_started
-from leapfrog.lb._haproxy_cfg import runtime_commands
+from leapfrog.lb._haproxy_cfg import MapEntries, map_files, runtime_change
 from leapfrog.lb._proc import check_command, unix_command
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.files import atomic_write_text
 
 __all__ = ["HAProxy", "worker_pids"]
 
@@ -24,6 +28,22 @@ TEMPLATE = Path(__file__).parent / "templates" / "haproxy.cfg.j2"
 # The master CLI keeps the connection open until told to quit.
 SHOW_PROC = "show proc;quit"
 _CLI_ERRORS = ("No such", "Unknown", "Require", "Invalid", "invalid", "not allowed", "failed")
+_NEW_VERSION = re.compile(r"New version created: (\d+)")
+_LINE_BYTES = 8192
+"""Bytes of commands sent on one CLI connection: HAProxy reads a line into one buffer
+(tune.bufsize, 16 KiB by default), so a long map goes in several."""
+
+
+def _cli_word(text: str) -> str:
+    """A word as the CLI reads it back: backslash, `;` and blanks escaped."""
+    return re.sub(r"([\\; \t])", r"\\\1", text)
+
+
+def write_maps(config_text: str) -> None:
+    """The map files a configuration names, written from its `#@map` lines; HAProxy reads
+    them when it starts or reloads (the runtime API changes only the running process)."""
+    for name, entries in map_files(config_text).items():
+        atomic_write_text(Path(name), "".join(f"{key} {value}\n" for key, value in entries))
 
 
 def worker_pids(show_proc: str) -> set[int]:
@@ -51,6 +71,10 @@ class HAProxy:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def validate(self, config: Path) -> str | None:
+        try:
+            write_maps(config.read_text())
+        except OSError as exc:
+            return f"cannot write the configuration's map files: {exc}"
         return check_command([self.binary, "-c", "-q", "-f", str(config)])
 
     async def start(self, config: Path) -> None:
@@ -67,18 +91,45 @@ class HAProxy:
             return False
 
     async def apply(self, old: str, new: str, config: Path) -> str:
-        commands = runtime_commands(old, new)
-        if commands is not None:
-            if not commands:
+        change = runtime_change(old, new)
+        if change is not None:
+            if not change:
                 return "unchanged"
             try:
-                answer = await unix_command(self.admin_socket, ";".join(commands))
+                # Servers first: a new route's backend is ready before the map sends to it.
+                answer = ""
+                if change.servers:
+                    answer = await unix_command(self.admin_socket, ";".join(change.servers))
+                for name, entries in change.maps.items():
+                    answer += await self._replace_map(name, entries)
             except OSError:
                 answer = "failed: no answer on the admin socket"
+            write_maps(new)  # after: for a later start or reload, not for this change
             if not any(word in answer for word in _CLI_ERRORS):
                 return "runtime"
         await self.reload()
         return "reload"
+
+    async def _replace_map(self, name: str, entries: MapEntries) -> str:
+        """Load a new version of the map, then switch to it at once (`commit`): requests
+        see the old entries or the new ones, never a part."""
+        target = _cli_word(name)
+        answer = await unix_command(self.admin_socket, f"prepare map {target}")
+        version = _NEW_VERSION.search(answer)
+        if version is None:
+            return f"failed: prepare map {name}: {answer.strip()}"
+        at = f"@{version.group(1)} {target}"
+        commands = [f"add map {at} {_cli_word(k)} {_cli_word(v)}" for k, v in entries]
+        commands.append(f"commit map {at}")
+        answers = []
+        batch: list[str] = []
+        for command in commands:
+            if batch and sum(len(c) + 1 for c in batch) + len(command) > _LINE_BYTES:
+                answers.append(await unix_command(self.admin_socket, ";".join(batch)))
+                batch = []
+            batch.append(command)
+        answers.append(await unix_command(self.admin_socket, ";".join(batch)))
+        return "".join(answers)
 
     async def reload(self) -> None:
         if self.proc is None:

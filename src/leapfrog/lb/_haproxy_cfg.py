@@ -1,17 +1,34 @@
 """What changed between two HAProxy configurations, as runtime API commands when it can.
 
 Two configurations have the same shape when they are equal but for their server lines'
-addresses and `disabled` flags; the change between them is then a list of `set server`
-commands, applied without a reload. Any other change needs a reload."""
+addresses and `disabled` flags and the entries of their map files; the change between
+them is then `set server` commands and new map contents, applied without a reload. Any
+other change needs a reload.
+
+A map's entries are written in the configuration itself, as comment lines
+`#@map <file> <key> <value>` (HAProxy ignores them): the rendered text stays the one thing
+compared, checked and kept, and the map files are written from it.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["Server", "runtime_commands", "split_config"]
+__all__ = [
+    "MAP_MARK",
+    "RuntimeChange",
+    "Server",
+    "map_files",
+    "runtime_change",
+    "runtime_commands",
+    "split_config",
+]
 
+MAP_MARK = "#@map "
 _SECTIONS = ("backend", "listen")
+
+MapEntries = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -23,8 +40,33 @@ class Server:
     enabled: bool
 
 
+@dataclass(frozen=True)
+class RuntimeChange:
+    """What the runtime API must do: server commands, then whole new map contents."""
+
+    servers: list[str] = field(default_factory=list)
+    maps: dict[str, MapEntries] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.servers or self.maps)
+
+
+def map_files(text: str) -> dict[str, MapEntries]:
+    """Every map file's entries, in the order written."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for raw in text.splitlines():
+        if raw.startswith(MAP_MARK):
+            words = raw[len(MAP_MARK) :].split()
+            if len(words) == 3:
+                found.setdefault(words[0], []).append((words[1], words[2]))
+            elif len(words) == 1:
+                found.setdefault(words[0], [])  # an empty map
+    return {name: tuple(entries) for name, entries in found.items()}
+
+
 def split_config(text: str) -> tuple[list[str], dict[tuple[str, str], Server]]:
-    """The configuration's shape (server lines without address and flag) and its servers."""
+    """The configuration's shape (server lines without address and flag, without map
+    entries) and its servers."""
     shape: list[str] = []
     servers: dict[tuple[str, str], Server] = {}
     section = ""
@@ -58,11 +100,14 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-def runtime_commands(old: str, new: str) -> list[str] | None:
-    """`set server` commands turning `old` into `new`; None when that needs a reload."""
+def runtime_change(old: str, new: str) -> RuntimeChange | None:
+    """The runtime API's work turning `old` into `new`; None when that needs a reload."""
     old_shape, old_servers = split_config(old)
     new_shape, new_servers = split_config(new)
     if old_shape != new_shape or old_servers.keys() != new_servers.keys():
+        return None
+    old_maps, new_maps = map_files(old), map_files(new)
+    if old_maps.keys() != new_maps.keys():
         return None
     commands: list[str] = []
     for key, after in new_servers.items():
@@ -81,4 +126,14 @@ def runtime_commands(old: str, new: str) -> list[str] | None:
             commands.append(f"set server {target} state ready")
         elif not after.enabled and before.enabled and not moved:
             commands.append(f"set server {target} state maint")
-    return commands
+    maps = {name: entries for name, entries in new_maps.items() if entries != old_maps[name]}
+    return RuntimeChange(commands, maps)
+
+
+def runtime_commands(old: str, new: str) -> list[str] | None:
+    """The `set server` commands turning `old` into `new` when nothing else changed but
+    servers; None when that needs a reload (or a map changed too)."""
+    change = runtime_change(old, new)
+    if change is None or change.maps:
+        return None
+    return change.servers

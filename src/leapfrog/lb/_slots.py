@@ -20,20 +20,21 @@ class SlotTable:
         self.minimum = minimum
         self._slots: dict[str, list[str | None]] = {}
 
-    def assign(self, backend: str, ids: Sequence[str]) -> list[str | None]:
-        """Each slot's instance id (None: free), keeping the previous assignment."""
+    def assign(self, backend: str, ids: Sequence[str], free: int = 0) -> list[str | None]:
+        """Each slot's instance id (None: free), keeping the previous assignment; at least
+        `free` slots stay free (the table doubles to keep them)."""
         slots = self._slots.get(backend, [])
         wanted = set(ids)
         slots = [sid if sid in wanted else None for sid in slots]
         size = max(self.minimum, len(slots))
-        while size < len(ids):
+        while size < len(ids) + free:
             size *= 2
         slots += [None] * (size - len(slots))
         placed = {sid for sid in slots if sid is not None}
-        free = (i for i, sid in enumerate(slots) if sid is None)
+        open_slots = (i for i, sid in enumerate(slots) if sid is None)
         for sid in ids:
             if sid not in placed:
-                slots[next(free)] = sid
+                slots[next(open_slots)] = sid
         self._slots[backend] = slots
         return list(slots)
 

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 
 from leapfrog.lb._data import KeyPair, ServiceInstance, ServiceName
+from leapfrog.lb._route_map import RoutePool
 from leapfrog.lb._routes import backend_name, route_of, sort_routes, unique_routes
 from leapfrog.lb._slots import SlotTable
 from leapfrog.lb._watch import Dep, Watcher
@@ -47,6 +48,7 @@ class Template:
         self.source = source.resolve()
         self.context = dict(context or {})
         self.slots = SlotTable(slots)
+        self.pool = RoutePool()
         self._env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(self.source.parent)),
             undefined=jinja2.StrictUndefined,
@@ -110,6 +112,7 @@ class Template:
             "key": key,
             "keys": keys,
             "slots": self.slots.place,
+            "route_table": self.pool.table,
             "route": route_of,
         }
         try:

@@ -1,7 +1,7 @@
 """The stack file: its models, its loader with located error messages, and its JSON Schema."""
 
 from leapfrog.spec.errors import Problem, SpecError, render
-from leapfrog.spec.loader import load_stack, parse_stack
+from leapfrog.spec.loader import MAX_FILE_BYTES, load_stack, parse_stack, read_stack_bytes
 from leapfrog.spec.models import (
     NAME_PATTERN,
     AutoscaleSpec,
@@ -21,6 +21,7 @@ from leapfrog.spec.schema import json_schema
 from leapfrog.spec.stack import Stack
 
 __all__ = [
+    "MAX_FILE_BYTES",
     "NAME_PATTERN",
     "AutoscaleSpec",
     "CatalogSettings",
@@ -40,5 +41,6 @@ __all__ = [
     "json_schema",
     "load_stack",
     "parse_stack",
+    "read_stack_bytes",
     "render",
 ]

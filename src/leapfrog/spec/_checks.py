@@ -13,7 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from leapfrog.spec._messages import close_match_hint, translate
+from leapfrog.components.base import ComponentOptions
+from leapfrog.spec._messages import MAX_HINTED, close_match_hint, translate
 from leapfrog.spec._yamlnodes import Locator
 from leapfrog.spec.errors import Problem
 from leapfrog.spec.models import NAME_PATTERN, StackSpec
@@ -21,6 +22,8 @@ from leapfrog.spec.models import NAME_PATTERN, StackSpec
 __all__ = ["check_stack", "sanitise_name"]
 
 _NAME = re.compile(NAME_PATTERN)
+_MAX_CYCLES = 20
+"""Cycles reported; each one is written out in full, and a graph can have very many."""
 
 
 def sanitise_name(text: str) -> str:
@@ -42,6 +45,8 @@ def check_stack(
     problems += _dependencies(spec, locator)
     valid = {k: v for k, v in options.items() if _NAME.match(k)}  # the others are reported
     problems += _components(valid, components, locator)
+    if not problems:
+        problems += _endpoints(spec, valid, components, locator)
     return problems
 
 
@@ -78,7 +83,9 @@ def _dependencies(spec: StackSpec, locator: Locator) -> list[Problem]:
     units = sorted(
         {*spec.services, *spec.components, *(["catalog"] if spec.catalog.enabled else [])}
     )
+    known = set(units)
     problems = []
+    unknown = 0
     for name, service in spec.services.items():
         for target in service.depends_on:
             at = ("services", name, "depends_on", target)
@@ -86,12 +93,14 @@ def _dependencies(spec: StackSpec, locator: Locator) -> list[Problem]:
                 problems.append(
                     locator.problem(at, f"`{name}` depends on itself", "remove this entry")
                 )
-            elif target not in units:
+            elif target not in known:
                 message = f"`{target}` is not a service or component of this stack"
-                others = [u for u in units if u != name]
-                hint = close_match_hint(target, others, "services and components")
-                if hint.startswith("there are no"):
-                    hint = "define it under `services:` or `components:`"
+                hint = "define it under `services:` or `components:`"
+                unknown += 1
+                if unknown <= MAX_HINTED:
+                    others = [u for u in units if u != name]
+                    close = close_match_hint(target, others, "services and components")
+                    hint = hint if close.startswith("there are no") else close
                 problems.append(locator.problem(at, message, hint))
     for cycle in _cycles(spec):
         at = ("services", cycle[0], "depends_on", cycle[1])
@@ -111,24 +120,32 @@ def _cycles(spec: StackSpec) -> list[list[str]]:
     done: set[str] = set()
     found: list[list[str]] = []
     seen: set[frozenset[str]] = set()
+    met = 0  # back edges met: each costs the length of its cycle, so only so many are written
     for root, targets in graph.items():
         if root in done:
             continue
         trail = [root]
+        on_trail = {root: 0}  # the trail's positions, so a lookup does not scan it
         pending = [iter(targets)]
         while pending:  # iterative: a long chain of services must not hit the recursion limit
             nxt = next(pending[-1], None)
             if nxt is None:
-                done.add(trail.pop())
+                left = trail.pop()
+                del on_trail[left]
+                done.add(left)
                 pending.pop()
-            elif nxt in trail:
-                cycle = trail[trail.index(nxt) :]
+            elif nxt in on_trail:
+                met += 1
+                if met > _MAX_CYCLES:
+                    continue
+                cycle = trail[on_trail[nxt] :]
                 if frozenset(cycle) not in seen:
                     seen.add(frozenset(cycle))
                     start = cycle.index(min(cycle, key=order.__getitem__))
                     rotated = cycle[start:] + cycle[:start]
                     found.append([*rotated, rotated[0]])
             elif nxt not in done:
+                on_trail[nxt] = len(trail)
                 trail.append(nxt)
                 pending.append(iter(graph[nxt]))
     return found
@@ -153,4 +170,38 @@ def _components(
             model.model_validate(values)
         except ValidationError as exc:
             problems += translate(exc.errors(), model, ("components", name), locator)
+    return problems
+
+
+def _endpoints(
+    spec: StackSpec,
+    options: Mapping[str, Any],
+    components: Mapping[str, type[BaseModel]],
+    locator: Locator,
+) -> list[Problem]:
+    """Two listeners on one address and port: the second could never start."""
+    taken: dict[tuple[str, int], tuple[str, ...]] = {}
+    wanted: list[tuple[tuple[str, ...], str]] = []
+    if spec.catalog.enabled:
+        wanted += [(("catalog", "http"), spec.catalog.http), (("catalog", "dns"), spec.catalog.dns)]
+    for kind, values in options.items():
+        model = components.get(kind)
+        if isinstance(model, type) and issubclass(model, ComponentOptions):
+            validated = model.model_validate(values)
+            wanted += [(("components", kind, f), e) for f, e in validated.endpoints().items()]
+    problems = []
+    for at, endpoint in wanted:
+        host, _, port = endpoint.rpartition(":")
+        key = ("127.0.0.1" if host == "localhost" else host, int(port))
+        first = taken.setdefault(key, at)
+        if first == at:
+            continue
+        blamed, other = at, first
+        if at not in locator.spots and first in locator.spots:
+            blamed, other = first, at  # blame the one written, not a default
+        spot = locator.spots.get(other)
+        where = f" (line {spot.key.line})" if spot else " (its default)"
+        message = f"{endpoint} is also `{'.'.join(other)}`{where}"
+        hint = "give each listener its own address or port"
+        problems.append(locator.problem(blamed, message, hint, at_value=True))
     return problems

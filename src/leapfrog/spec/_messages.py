@@ -21,8 +21,15 @@ from pydantic_core import ErrorDetails
 from leapfrog.spec._yamlnodes import Locator, Path
 from leapfrog.spec.errors import Problem
 
-__all__ = ["close_match_hint", "describe", "translate"]
+__all__ = ["MAX_HINTED", "close_match_hint", "describe", "translate"]
 
+MAX_HINTED = 20
+"""Problems that get a "did you mean" hint: each compares a name with every candidate, so a
+file with thousands of wrong names would spend seconds on hints nobody reads (only the
+first few are shown)."""
+
+_LISTED = 20
+"""Names a hint lists at most: beyond that a list helps nobody."""
 _BOOL_WORDS = {"yes", "no", "on", "off"}
 
 _FIELD_SHAPES = {
@@ -120,7 +127,10 @@ def close_match_hint(word: str, known: Sequence[str], what: str = "keys") -> str
     match = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
     if match:
         return f"did you mean `{match[0]}`?"
-    return f"known {what}: {', '.join(known)}" if known else f"there are no {what} here"
+    if not known:
+        return f"there are no {what} here"
+    listed = ", ".join(known[:_LISTED]) + (", ..." if len(known) > _LISTED else "")
+    return f"known {what}: {listed}"
 
 
 def _where(prefix: Path, loc: Path) -> str:
@@ -146,8 +156,16 @@ def _range(field: FieldInfo | None, ctx: dict[str, Any]) -> tuple[Any, Any]:
 def translate(
     errors: Sequence[ErrorDetails], root: type[BaseModel], prefix: Path, locator: Locator
 ) -> list[Problem]:
-    """One problem per pydantic error; `prefix` is where `root`'s data sits in the file."""
-    return [_one(error, root, prefix, locator) for error in errors]
+    """One problem per pydantic error; `prefix` is where `root`'s data sits in the file.
+
+    Only the first MAX_HINTED unknown keys get a "did you mean": a hostile file with
+    thousands of them would spend seconds on hints nobody reads."""
+    problems = []
+    unknown = 0
+    for error in errors:
+        unknown += error["type"] == "extra_forbidden"
+        problems.append(_one(error, root, prefix, locator, hinted=unknown <= MAX_HINTED))
+    return problems
 
 
 @dataclass(frozen=True)
@@ -166,7 +184,9 @@ class _Error:
     place: _Place | None
 
 
-def _one(error: ErrorDetails, root: type[BaseModel], prefix: Path, locator: Locator) -> Problem:
+def _one(
+    error: ErrorDetails, root: type[BaseModel], prefix: Path, locator: Locator, *, hinted: bool
+) -> Problem:
     loc: Path = tuple(p for p in error["loc"] if p != "[key]")
     path: Path = (*prefix, *loc)
     raw = locator.raw(path)
@@ -187,7 +207,7 @@ def _one(error: ErrorDetails, root: type[BaseModel], prefix: Path, locator: Loca
         hint = f"add `{name}:` to {_where(prefix, loc[:-1])}"
         return locator.problem(path, f"`{name}` is required", hint)
     if err.kind == "extra_forbidden":
-        return locator.problem(path, *_unknown_key(err, root))
+        return locator.problem(path, *_unknown_key(err, root, hinted=hinted))
     if err.kind == "literal_error":
         return locator.problem(path, *_literal(err), at_value=True)
     if err.kind in ("value_error", "assertion_error"):
@@ -198,10 +218,12 @@ def _one(error: ErrorDetails, root: type[BaseModel], prefix: Path, locator: Loca
     return locator.problem(path, *_wrong_type(err), at_value=True)
 
 
-def _unknown_key(err: _Error, root: type[BaseModel]) -> tuple[str, str]:
+def _unknown_key(err: _Error, root: type[BaseModel], *, hinted: bool) -> tuple[str, str]:
     key = str(err.loc[-1]) if err.loc else "?"
     parent = _model(_place(root, err.loc[:-1]))
-    hint = close_match_hint(key, list(parent.model_fields) if parent else [])
+    hint = "remove it, or check its spelling"
+    if hinted:
+        hint = close_match_hint(key, list(parent.model_fields) if parent else [])
     if not err.path[:-1] and not hint.startswith("did"):
         hint += "; keys of your own must start with `x-`"
     return f"unknown key `{key}`", hint

@@ -7,6 +7,7 @@ name a line and a duplicate is reported instead of half-applied.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -37,8 +38,24 @@ _SCALARS: dict[str, Callable[[Any], Any]] = {
     _TAG + "float": _CONSTRUCTOR.construct_yaml_float,
 }
 MAX_DEPTH = 100
-MAX_VALUES = 100_000
-"""Aliases can make a small file expand enormously; no real stack file comes close."""
+MAX_VALUES = 20_000
+"""Keys and values, an alias counted at each use: a stack of 250 services is about 5,000.
+Aliases can make a small file expand enormously, and even without them 1 MiB of YAML holds
+half a million values; counting them on the parser's events, before any is built, keeps
+the answer to such a file as fast as to a real one."""
+MAX_STRING = 65_536
+"""Characters in one key or value: a command's argument is at most 128 KiB on Linux, and
+nothing in a stack file needs more than half of that; it keeps every later step short."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_NUL = re.compile(r"\x00")
+_MULTILINE: tuple[tuple[str | None, ...], ...] = (
+    ("services", None, "command"),
+    ("services", None, "check", "exec"),
+    ("services", None, "env"),
+)
+"""Where a value reaches a program as an argument or an environment variable, and so may hold
+any character but NUL; everywhere else (paths, names, addresses, configuration lines) a
+control character cannot work, or would end a line of a generated configuration file."""
 
 _HINTS = (
     ("mapping values are not allowed", "check this line's indentation, or quote a value with ': '"),
@@ -108,7 +125,10 @@ def read_document(text: str, filename: str) -> tuple[Any, dict[Path, Spot]]:
     Raises SpecError for anything YAML itself rejects, and for duplicate keys.
     """
     try:
+        _count_values(text)
         node = yaml.compose(text, Loader=_Loader)
+    except _TooBig:
+        raise SpecError([_too_big(filename)], text) from None
     except yaml.MarkedYAMLError as exc:
         raise SpecError([_syntax_problem(exc, text, filename)], text) from None
     except yaml.YAMLError as exc:
@@ -125,9 +145,7 @@ def read_document(text: str, filename: str) -> tuple[Any, dict[Path, Spot]]:
     try:
         data = builder.build(node, (), None)
     except _TooBig:
-        message = f"the file expands to more than {MAX_VALUES} values through its aliases"
-        problem = Problem(filename, None, None, "(stack)", message, "use fewer nested aliases")
-        raise SpecError([problem], text) from None
+        raise SpecError([_too_big(filename)], text) from None
     if builder.problems:
         raise SpecError(builder.problems, text)
     return data, builder.spots
@@ -135,6 +153,25 @@ def read_document(text: str, filename: str) -> tuple[Any, dict[Path, Spot]]:
 
 class _TooBig(Exception):
     pass
+
+
+_VALUE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent, yaml.AliasEvent)
+
+
+def _count_values(text: str) -> None:
+    """_TooBig once the parser has met more than MAX_VALUES values (aliases included)."""
+    count = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, _VALUE_EVENTS):
+            count += 1
+            if count > MAX_VALUES:
+                raise _TooBig
+
+
+def _too_big(filename: str) -> Problem:
+    message = f"the file holds more than {MAX_VALUES} keys and values (aliases count at each use)"
+    hint = "a stack file this large is a mistake; use fewer or less nested aliases"
+    return Problem(filename, None, None, "(stack)", message, hint)
 
 
 def _mark(mark: Any) -> Mark:
@@ -168,6 +205,8 @@ class _Builder:
         if isinstance(node, yaml.ScalarNode):
             raw = node.value if not node.style else None  # plain: libyaml says "", PyYAML None
             self.spots[path] = Spot(key or at, at, scalar=True, raw=raw)
+            if not self._text_fits(node.value, path, at):
+                return None
             return self._scalar(node, path, at)
         self.spots[path] = Spot(key or at, at, scalar=False)
         if len(path) >= MAX_DEPTH:
@@ -188,6 +227,26 @@ class _Builder:
             return [self.build(item, (*path, i), None) for i, item in enumerate(node.value)]
         finally:
             self._open.discard(id(node))
+
+    def _text_fits(self, text: str, path: Path, at: Mark, *, key: bool = False) -> bool:
+        """Whether a key or a scalar value is text leapfrog can use; a problem if not."""
+        what = "key" if key else "value"
+        if len(text) > MAX_STRING:
+            message = f"a {what} of {len(text)} characters (at most {MAX_STRING})"
+            self._fail(at, path, message, "keep long text in a file the service reads")
+            return False
+        found = _CONTROL.search(text)
+        if found is None or _extension(path):
+            return True
+        if not key and _reaches_a_program(path):
+            found = _NUL.search(text)
+            if found is None:
+                return True
+        code = ord(found.group())
+        message = f"the {what} holds the control character U+{code:04X}, which cannot work here"
+        hint = "remove it" + ("" if code == 0 else " (only command, exec and env values may)")
+        self._fail(at, path, message, hint)
+        return False
 
     def _scalar(self, node: yaml.ScalarNode, path: Path, at: Mark) -> Any:
         if node.tag in _AS_TEXT:
@@ -215,6 +274,8 @@ class _Builder:
                 self._fail(key_at, path, message, "use a plain word as key")
                 continue
             key = key_node.value
+            if not self._text_fits(key, (*path, key[:40]), key_at, key=True):
+                continue
             if key in seen:
                 message = f"duplicate key `{key}` (first on line {seen[key].line})"
                 self._fail(key_at, (*path, key), message, "keep one of them")
@@ -241,14 +302,28 @@ class _Builder:
                 inner, self.spots = self.spots, outer
             if not isinstance(merged, dict):
                 continue
-            for key, value in merged.items():
-                if key in result:
-                    continue
-                result[key] = value
-                prefix = (*path, key)
-                for sub, spot in inner.items():
-                    if sub[: len(prefix)] == prefix:
-                        self.spots[sub] = spot
+            added = {key for key in merged if key not in result}
+            for key in added:
+                result[key] = merged[key]
+            depth = len(path)
+            # One pass over the merged spots: per key a scan of all of them was quadratic.
+            for sub, spot in inner.items():
+                if len(sub) > depth and sub[depth] in added:
+                    self.spots[sub] = spot
+
+
+def _extension(path: Path) -> bool:
+    return bool(path) and isinstance(path[0], str) and path[0].startswith("x-")
+
+
+def _reaches_a_program(path: Path) -> bool:
+    for place in _MULTILINE:
+        head = path[: len(place)]
+        if len(head) < len(place):
+            continue
+        if all(p in (None, q) for p, q in zip(place, head, strict=True)):
+            return True
+    return False
 
 
 def _syntax_problem(exc: yaml.MarkedYAMLError, source: str, filename: str) -> Problem:

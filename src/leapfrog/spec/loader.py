@@ -20,9 +20,20 @@ from leapfrog.spec.errors import Problem, SpecError
 from leapfrog.spec.models import StackSpec
 from leapfrog.spec.stack import Stack
 
-__all__ = ["load_stack", "parse_stack"]
+__all__ = ["MAX_FILE_BYTES", "load_stack", "parse_stack", "read_stack_bytes"]
 
 _MISSING_HINT = "create it, or pass -f FILE"
+MAX_FILE_BYTES = 1 << 20
+"""A stack file is a page or two of YAML; a bigger one is a mistake (`-f /dev/zero`, a log
+file) or an attack, and reading it whole would take the memory it asks for."""
+_TOO_BIG_HINT = "check that -f names the stack file; keep large data in files it refers to"
+
+
+def read_stack_bytes(path: Path) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes of `path`, so a device or a pipe without end is
+    cut short like a large file; OSError as `open` and `read` raise it."""
+    with path.open("rb") as file:
+        return file.read(MAX_FILE_BYTES + 1)
 
 
 def load_stack(path: Path) -> Stack:
@@ -36,7 +47,7 @@ def load_stack(path: Path) -> Stack:
         raise SpecError([problem]) from None
 
     try:
-        raw = path.read_bytes()
+        raw = read_stack_bytes(path)
     except FileNotFoundError:
         fail(f"no stack file at {filename}", _MISSING_HINT)
     except IsADirectoryError:
@@ -45,6 +56,8 @@ def load_stack(path: Path) -> Stack:
         fail(f"cannot read {filename}: permission denied", "check the file's permissions")
     except (OSError, ValueError) as exc:
         fail(f"cannot read {filename}: {getattr(exc, 'strerror', None) or exc}", _MISSING_HINT)
+    if len(raw) > MAX_FILE_BYTES:
+        fail(f"{filename} is larger than {MAX_FILE_BYTES >> 20} MiB", _TOO_BIG_HINT)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -72,6 +85,9 @@ def _resolve(path: Path, filename: str) -> Path:
 
 
 def _parse(text: str, filename: str, path: Path) -> Stack:
+    if len(text) > MAX_FILE_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_FILE_BYTES:
+        message = f"{filename} is larger than {MAX_FILE_BYTES >> 20} MiB"
+        raise SpecError([Problem(filename, None, None, "(stack)", message, _TOO_BIG_HINT)])
     data, spots = read_document(text, filename)
     locator = Locator(filename, spots)
 
@@ -107,6 +123,9 @@ def _parse(text: str, filename: str, path: Path) -> Stack:
     except (OSError, ValueError, RuntimeError) as exc:
         message = f"cannot use `{spec.local.state_dir}` as a directory: {exc}"
         raise fail([locator.problem(("local", "state_dir"), message)]) from None
+    problems = _directories(spec, base_dir, state_dir, locator)
+    if problems:
+        raise fail(problems)
     lines = {dotted(p): s.key.line for p, s in spots.items() if p and not _extension(p)}
     return Stack(
         spec=spec,
@@ -116,6 +135,49 @@ def _parse(text: str, filename: str, path: Path) -> Stack:
         state_dir=state_dir,
         lines=lines,
     )
+
+
+def _directories(
+    spec: StackSpec, base_dir: Path, state_dir: Path, locator: Locator
+) -> list[Problem]:
+    """The directories the file names must be usable: a working_dir must exist (the docs
+    promise it), and the state directory must exist or be creatable where it is."""
+    problems = []
+    for name, service in spec.services.items():
+        if service.working_dir is None:
+            continue
+        where = base_dir / service.working_dir
+        if not _is_dir(where):
+            at = ("services", name, "working_dir")
+            message = f"the working directory {where} does not exist or is not a directory"
+            hint = "create it, or give a path relative to the stack file's directory"
+            problems.append(locator.problem(at, message, hint, at_value=True))
+    blocker = _not_a_directory(state_dir)
+    if blocker is not None:
+        message = f"the state directory {state_dir} cannot be made: {blocker} is not a directory"
+        hint = "choose a folder path, such as `.leapfrog` (the default)"
+        problems.append(locator.problem(("local", "state_dir"), message, hint, at_value=True))
+    return problems
+
+
+def _is_dir(path: Path) -> bool:
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def _not_a_directory(path: Path) -> Path | None:
+    """The nearest existing part of `path` when it is not a directory (such as /dev/null for
+    /dev/null/state), else None: every missing part below a directory can be created."""
+    for part in (path, *path.parents):
+        try:
+            if not part.exists():
+                continue
+        except (OSError, ValueError):
+            return part
+        return None if _is_dir(part) else part
+    return None
 
 
 def _extension(path: KeyPath) -> bool:

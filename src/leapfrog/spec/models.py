@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import shlex
 from typing import Any, Literal
 
 from pydantic import (
@@ -21,6 +20,7 @@ from pydantic import (
 from leapfrog.spec._base import Duration
 from leapfrog.spec._base import Model as _Model
 from leapfrog.spec._deploy import AutoscaleSpec, KubernetesSettings, ResourcesSpec, RouteSpec
+from leapfrog.spec._shell import split_command
 
 __all__ = [
     "NAME_PATTERN",
@@ -39,6 +39,15 @@ __all__ = [
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
 _NAME = re.compile(NAME_PATTERN)
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return split_command(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split the command like a shell would: {exc}") from None
+    return value
 
 
 class CheckSpec(_Model):
@@ -80,7 +89,7 @@ class CheckSpec(_Model):
     @field_validator("exec", mode="before")
     @classmethod
     def _split_exec(cls, value: object) -> object:
-        return shlex.split(value) if isinstance(value, str) else value
+        return _split(value)
 
     @field_validator("http")
     @classmethod
@@ -264,12 +273,7 @@ class ServiceSpec(_Model):
     @field_validator("command", mode="before")
     @classmethod
     def _split_command(cls, value: object) -> object:
-        if isinstance(value, str):
-            try:
-                return shlex.split(value)
-            except ValueError as exc:
-                raise ValueError(f"cannot split the command like a shell would: {exc}") from None
-        return value
+        return _split(value)
 
     @field_validator("command")
     @classmethod
@@ -448,7 +452,7 @@ class LocalSettings(_Model):
 class StackSpec(_Model):
     """A leapfrog stack: the platform's components and the team's services."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
 
     name: str | None = Field(
         None,

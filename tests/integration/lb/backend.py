@@ -2,8 +2,9 @@
 in the catalog with an HTTP check, and on SIGTERM deregisters, keeps serving for its drain
 time, then leaves - what a well-behaved service does. GET /fail makes its check fail.
 
-Run: python backend.py CATALOG_ADDR NAME ID [ROUTE_PATH] [DRAIN_SECONDS]
-Prints `ready PORT` once registered. Uses CONSUL_HTTP_TOKEN when set."""
+Run: python backend.py CATALOG_ADDR NAME ID [ROUTE_PATH] [DRAIN_SECONDS] [strip]
+Prints `ready PORT` once registered; every answer says the path it got in `X-Path`.
+Uses CONSUL_HTTP_TOKEN when set."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ async def main() -> None:
     catalog, name, ident = sys.argv[1:4]
     route = sys.argv[4] if len(sys.argv) > 4 else ""
     drain = float(sys.argv[5]) if len(sys.argv) > 5 else 1.0
+    strip = "true" if sys.argv[6:7] == ["strip"] else "false"
     state = {"healthy": True, "closing": False}
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -42,7 +44,7 @@ async def main() -> None:
                 body = f"{ident}\n".encode()
                 close = state["closing"]
                 writer.write(
-                    f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n"
+                    f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\nX-Path: {path}\r\n"
                     f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n".encode()
                     + body
                 )
@@ -56,7 +58,7 @@ async def main() -> None:
 
     server = await asyncio.start_server(handle, "127.0.0.1", 0, backlog=1024)
     port = server.sockets[0].getsockname()[1]
-    meta = {"route_path": route, "route_strip_prefix": "false"} if route else {}
+    meta = {"route_path": route, "route_strip_prefix": strip} if route else {}
     registration = {
         "Name": name,
         "ID": ident,

@@ -41,10 +41,13 @@ def wait_for(what: str, check: Callable[[], Any], timeout: float = 20.0) -> Any:
 
 
 class Backend:
-    def __init__(self, catalog: str, name: str, ident: str, route: str, drain: float) -> None:
+    def __init__(
+        self, catalog: str, name: str, ident: str, route: str, drain: float, *, strip: bool = False
+    ) -> None:
         self.ident = ident
         self.proc = subprocess.Popen(
-            [sys.executable, str(BACKEND), catalog, name, ident, route, str(drain)],
+            [sys.executable, str(BACKEND), catalog, name, ident, route, str(drain)]
+            + (["strip"] if strip else []),
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -137,8 +140,10 @@ def catalog(lb_dir: Path) -> Iterator[CatalogProcess]:
 def backends(catalog: CatalogProcess) -> Iterator[Callable[..., Backend]]:
     started: list[Backend] = []
 
-    def start(name: str, ident: str, route: str = "", drain: float = 1.0) -> Backend:
-        backend = Backend(catalog.http_addr, name, ident, route, drain)
+    def start(
+        name: str, ident: str, route: str = "", drain: float = 1.0, strip: bool = False
+    ) -> Backend:
+        backend = Backend(catalog.http_addr, name, ident, route, drain, strip=strip)
         started.append(backend)
         return backend
 

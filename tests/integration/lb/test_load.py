@@ -53,11 +53,12 @@ def wrk(url: str, seconds: int, *extra: str) -> dict[str, int | str]:
     }
 
 
-def admin_state(balancer_dir: Path, backend: str, port: int) -> str:
-    """`ready` while HAProxy would send requests to 127.0.0.1:port, else `out`."""
+def admin_state(balancer_dir: Path, port: int) -> str:
+    """`ready` while HAProxy would send requests to 127.0.0.1:port (in whichever backend of
+    the pool serves it), else `out`."""
     with socket.socket(socket.AF_UNIX) as sock:
         sock.connect(str(balancer_dir / "run" / "admin.sock"))
-        sock.sendall(f"show servers state {backend}\n".encode())
+        sock.sendall(b"show servers state\n")
         answer = b""
         while chunk := sock.recv(65536):
             answer += chunk
@@ -87,19 +88,21 @@ def test_rolling_changes_under_load_drop_nothing(
     time.sleep(1.5)
     a.signal(signal.SIGTERM)  # drained: deregisters, serves 1.5 s more, leaves
     time.sleep(1.0)
-    # A new service: a new backend, so a reload (HAProxy's seamless one) under load.
-    backends(f"{name}-extra", f"{name}-extra-1", f"{path}-extra")
+    # A new service whose strip_prefix is deeper than the configuration handles: a
+    # reload under load (HAProxy's seamless one; a shallower one would need none).
+    deep = f"{path}-extra/" + "/".join("abcdefghi")
+    backends(f"{name}-extra", f"{name}-extra-1", deep, strip=True)
     time.sleep(1.0)
     d = backends(name, f"{name}-d", path, 1.5)
     time.sleep(1.0)
     if balancer.engine == "haproxy":
-        assert admin_state(lb_dir / "haproxy", name, b.port) == "ready"
+        assert admin_state(lb_dir / "haproxy", b.port) == "ready"
     b.signal(signal.SIGKILL)  # killed: nobody tells the catalog
     killed = time.monotonic()
     if balancer.engine == "haproxy":
         wait_for(
             "the killed instance out of the backend",
-            lambda: admin_state(lb_dir / "haproxy", name, b.port) == "out",
+            lambda: admin_state(lb_dir / "haproxy", b.port) == "out",
             timeout=30,
         )
         gone_after = time.monotonic() - killed
@@ -113,7 +116,7 @@ def test_rolling_changes_under_load_drop_nothing(
     assert result["requests"] > 0
     assert result["non2xx"] == 0, result
     if balancer.engine == "haproxy":
-        assert reloads, "the new service should have cost one reload"
+        assert reloads, "the deep strip_prefix should have cost one reload"
         assert result["socket_errors"] == 0, result
     else:
         # nginx's old workers close their idle keep-alive connections when they stop,

@@ -53,6 +53,17 @@ def test_validate_error_is_located_without_traceback(
     assert "leapfrog.yaml:4" in err and "replicas" in err and "Traceback" not in err
 
 
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("command", ["validate", "status"])
+def test_a_device_as_stack_file_is_refused(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Read until memory ran out before the cap; status reads a broken file's state_dir too.
+    assert main([command, "-f", "/dev/zero"]) == 2
+    err = capsys.readouterr().err
+    assert "larger than 1 MiB" in err and "Traceback" not in err
+
+
 def test_missing_stack_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "-f", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err

@@ -5,7 +5,14 @@ from typing import Any
 
 import pytest
 
-from leapfrog.lb import DEFAULT_TEMPLATES, ServiceInstance, ServiceName, Template
+from leapfrog.lb import (
+    DEFAULT_TEMPLATES,
+    ServiceInstance,
+    ServiceName,
+    Template,
+    map_files,
+    runtime_change,
+)
 from leapfrog.shared.errors import LeapfrogError
 
 from ._fake import FakeWatcher
@@ -119,17 +126,45 @@ def test_default_haproxy_template_routes_by_meta(tmp_path: Path) -> None:
     text = rendered.text
     assert rendered.complete
     assert "backend consul" not in text
-    assert "use_backend hello if { path /hello } || { path_beg /hello/ }" in text
-    assert "use_backend site if { hdr(host),field(1,:) -i -m end .example.com }" in text
-    assert "use_backend kafka if { hdr(host),field(1,:) -i kafka.service.localhost }" in text
-    # /events/ takes /events/... only: /events itself falls to the catch-all.
-    assert "use_backend events if { path_beg /events/ }" in text
-    assert "default_backend home" in text and "default_backend no_route" not in text
-    assert r"http-request replace-path ^/hello/?(.*) /\1" in text
-    hello = text.split("\nbackend hello\n", 1)[1].split("\nbackend", 1)[0]
+    # Routes are map entries, most specific first: host, then the longest path, then "/".
+    routes = map_files(text)["/run/lb/routes.map"]
+    backend = {value.split(":")[2]: value.split(":")[0] for _, value in routes}
+    assert routes == (
+        (r"^kafka\.service\.localhost/", f"{backend['kafka']}:0:kafka"),
+        (r"^[^/]+\.example\.com/", f"{backend['site']}:0:site"),
+        # /events/ takes /events/... only: /events itself falls to the catch-all.
+        (r"^[^/]*/events/", f"{backend['events']}:0:events"),
+        (r"^[^/]*/hello(\?|/)", f"{backend['hello']}:1:hello"),  # strip one segment
+        (r"^[^/]*/", f"{backend['home']}:0:home"),
+    )
+    assert "#@map /run/lb/routes.map ^[^/]*/ " in text  # the catch-all is last
+    # The pool: one backend per service and free ones, whatever their routes.
+    assert sorted(backend.values()) == ["be1", "be2", "be3", "be4", "be5"]
+    assert "backend be16\n" in text and "backend be17\n" not in text
+    hello = text.split(f"\nbackend {backend['hello']}\n", 1)[1].split("\nbackend", 1)[0]
     # Only the passing instance is served; the other slots wait, disabled.
     assert "server s1 127.0.0.1:9001 check" in hello
     assert hello.count("disabled") == 3
+
+
+def test_a_new_service_changes_only_servers_and_the_route_map() -> None:
+    hello = ("hello", [inst("hello", 9001, route_path="/hello")])
+    template = Template(DEFAULT_TEMPLATES / "haproxy.cfg.j2", CONTEXT)
+    before = template.render(FakeWatcher(catalog(hello))).text  # type: ignore[arg-type]
+    added = ("new", [inst("new", 9500, route_path="/new", route_strip_prefix="true")])
+    after = template.render(FakeWatcher(catalog(hello, added))).text  # type: ignore[arg-type]
+    change = runtime_change(before, after)
+    assert change is not None, "a new service needed a reload"
+    assert change.servers == [
+        "set server be2/s1 addr 127.0.0.1 port 9500",
+        "set server be2/s1 state ready",
+    ]
+    assert change.maps == {
+        "/run/lb/routes.map": (
+            (r"^[^/]*/hello(\?|/)", "be1:0:hello"),
+            (r"^[^/]*/new(\?|/)", "be2:1:new"),
+        )
+    }
 
 
 def test_default_nginx_template_routes_by_meta(tmp_path: Path) -> None:

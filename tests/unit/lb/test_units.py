@@ -132,10 +132,14 @@ def test_other_changes_need_a_reload() -> None:
 
 
 def test_access_lines() -> None:
-    haproxy = parse_access_line("lf1|127.0.0.9|200|12|3|web|s1|0|--|GET|/a?b=|c")
+    haproxy = parse_access_line("lf1|127.0.0.9|200|12|3|be3|web|s1|0|--|GET|/a?b=|c")
     assert haproxy is not None
     assert haproxy["status"] == 200 and haproxy["path"] == "/a?b=|c"
+    # The pool backend's service names it; without one (your own template), the backend.
     assert haproxy["backend"] == "web" and haproxy["message"] == "GET /a?b=|c 200"
+    assert "service" not in haproxy
+    own = parse_access_line("lf1|127.0.0.9|200|12|3|web|-|s1|0|--|GET|/")
+    assert own is not None and own["backend"] == "web"
     nginx = parse_access_line(
         '<190>Nov 25 17:00:00 lb: {"client":"127.0.0.1","method":"GET","path":"/h",'
         '"status":503,"bytes":0,"duration_ms":0.002,"backend":"h","server":"-"}'
@@ -195,9 +199,9 @@ def test_once_gives_up_on_an_unreachable_catalog(
 @pytest.mark.parametrize(
     "line",
     [
-        "lf1|127.0.0.9|200|12|3|web|s1|0|--|GET|/a?b=|c",
-        'lf1|127.0.0.9|503||-1|be_x|<NOSRV>|0|SC|POST|/q"u\\ote/é',
-        "lf1|::1|200|0|0|web|s2|1|--|HEAD|/",
+        "lf1|127.0.0.9|200|12|3|be1|web|s1|0|--|GET|/a?b=|c",
+        'lf1|127.0.0.9|503||-1|no_route|-|<NOSRV>|0|SC|POST|/q"u\\ote/é',
+        "lf1|::1|200|0|0|web|-|s2|1|--|HEAD|/",
     ],
 )
 def test_the_fast_access_path_writes_the_same_event(line: str) -> None:

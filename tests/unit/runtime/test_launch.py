@@ -57,8 +57,16 @@ def test_unknown_variable_names_line_and_known_ones(tmp_path: Path) -> None:
 
 
 def test_missing_working_dir(tmp_path: Path) -> None:
+    # The loader refuses a missing one; here it disappears between loading and starting.
+    (tmp_path / "gone").mkdir()
+    stack = parse_stack(
+        "services:\n  web:\n    command: x\n    working_dir: gone\n", "leapfrog.yaml", tmp_path
+    )
+    (tmp_path / "gone").rmdir()
+    paths = StatePaths(stack.state_dir)
+    paths.create()
     with pytest.raises(LeapfrogError) as info:
-        launches(tmp_path, "services:\n  web:\n    command: x\n    working_dir: nowhere\n")
+        build_launches(stack, build_plan(stack), paths)
     assert "working_dir" in info.value.message and "not a directory" in info.value.message
 
 

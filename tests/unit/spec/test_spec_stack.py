@@ -20,6 +20,7 @@ FULL = (Path(__file__).parent / "full_stack.yaml").read_text()
 def full(tmp_path: Path) -> Stack:
     path = tmp_path / "leapfrog.yaml"
     path.write_text(FULL)
+    (tmp_path / "web").mkdir()  # web's working_dir, which must exist
     return load_stack(path)
 
 
@@ -145,7 +146,7 @@ def test_absolute_state_dir(parse: Parse, tmp_path: Path) -> None:
 def test_state_dir_that_is_no_path(problem: Callable[[str], Problem]) -> None:
     p = problem('local:\n  state_dir: "a\\0b"\n')
     assert (p.line, p.field) == (2, "local.state_dir")
-    assert "cannot use" in p.message
+    assert "control character U+0000" in p.message
 
 
 def test_public_api() -> None:

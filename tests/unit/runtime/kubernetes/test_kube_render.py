@@ -44,6 +44,7 @@ def test_a_service_without_image_is_refused_with_its_line(tmp_path: Path) -> Non
 def test_fields_without_a_kubernetes_meaning_are_refused(tmp_path: Path) -> None:
     web = {**WEB, "user": "nobody", "working_dir": "web", "stop_signal": "SIGINT"}
     web["restart"] = "no"
+    (tmp_path / "web").mkdir()  # a working_dir must exist to load
     with pytest.raises(SpecError) as caught:
         render_stack(load(tmp_path, _stack({"web": web})))
     fields = sorted(p.field for p in caught.value.problems)
