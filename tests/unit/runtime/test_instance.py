@@ -32,11 +32,12 @@ def tmp_path() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def sleeper(tmp_path: Path, extra: str = "") -> Launch:
+def sleeper(tmp_path: Path, interval: str = "100ms") -> Launch:
     text = (
         "services:\n  sleeper:\n    command: sleep 300\n    check: {exec: 'true', "
-        "interval: 100ms, start_interval: 20ms}\n    restart: {policy: always, backoff: 10ms}\n"
-        "    stop_grace_period: 1s\n" + extra
+        f"interval: {interval}, start_interval: 10ms}}\n"
+        "    restart: {policy: always, backoff: 10ms}\n"
+        "    stop_grace_period: 1s\n"
     )
     stack = parse_stack(text, "leapfrog.yaml", tmp_path)
     paths = StatePaths(stack.state_dir)
@@ -63,14 +64,17 @@ def test_a_probe_that_ignores_cancellation_does_not_hide_the_exit(
     instance never restarted nor stopped (seen with ZooKeeper under kill -9)."""
 
     async def stubborn_probe(launch: Launch) -> tuple[bool, str]:
-        with contextlib.suppress(asyncio.CancelledError):  # what 3.11's wait_for amounts to
-            await asyncio.sleep(0.01)
+        # Probing takes most of the time (interval: 10ms), and every cancellation that
+        # comes meanwhile is swallowed: what 3.11's wait_for amounts to, every time.
+        for _ in range(20):
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.05)
         return True, "ok"
 
     monkeypatch.setattr(instance_module, "probe", stubborn_probe)
 
     async def main() -> None:
-        item = Instance(sleeper(tmp_path), lambda _i, _p: None)
+        item = Instance(sleeper(tmp_path, interval="10ms"), lambda _i, _p: None)
         item.start()
         await until("healthy", lambda: item.state == InstanceState.HEALTHY)
         first = item.pid
@@ -108,7 +112,6 @@ def test_an_exit_the_pidfd_never_reports_is_seen_in_proc(
         assert first is not None
         os.kill(first, signal.SIGKILL)
         await until("restarted", lambda: item.restarts == 1 and item.pid not in (None, first))
-        assert "killed by SIGKILL" in item.detail or item.state == InstanceState.HEALTHY
         async with asyncio.timeout(10):
             await item.stop()
 
