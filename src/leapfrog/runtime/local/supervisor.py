@@ -251,6 +251,7 @@ class Supervisor:
         """Stop every unit after the units that depend on it, each instance in parallel;
         within `stop_budget()` whatever state the instances are in."""
         self.stopping = True
+        self.write_state()  # on disk too: `status` of a supervisor that hangs says it stops
         budget = self.stop_budget()
         for task in self._starters:
             task.cancel()
