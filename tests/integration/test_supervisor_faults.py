@@ -198,10 +198,10 @@ def test_killed_lb_takes_its_haproxy_along() -> None:
         lb = stack.instance("lb-1")["pid"]
 
         def haproxies() -> set[int]:
-            return {p for p, cmd in processes_of(stack.root).items() if "haproxy" in cmd}
+            found = {p for p, cmd in processes_of(stack.root).items() if "haproxy -W" in cmd}
+            return found if len(found) >= 2 else set()
 
         before = wait_until(haproxies, what="HAProxy master and worker")
-        assert len(before) >= 2
         os.kill(lb, signal.SIGKILL)
         wait_until(
             lambda: (
@@ -237,11 +237,12 @@ def test_standalone_lb_run_killed_takes_its_engine_along(tmp_path: Path) -> None
         env = {**os.environ, "CONSUL_HTTP_ADDR": catalog.http_addr}
         proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, start_new_session=True)
         try:
-            engine = wait_until(
-                lambda: [p for p, cmd in processes_of(data).items() if "haproxy" in cmd] or None,
-                timeout=60,
-                what="HAProxy started by lb run",
-            )
+
+            def master_and_worker() -> list[int] | None:
+                found = [p for p, cmd in processes_of(data).items() if "haproxy -W" in cmd]
+                return found if len(found) >= 2 else None
+
+            engine = wait_until(master_and_worker, timeout=60, what="HAProxy started by lb run")
             proc.kill()  # lb run alone: its group (and HAProxy in it) gets no signal
             proc.wait(10)
             wait_until(lambda: not any(alive(p) for p in engine), timeout=20, what="HAProxy gone")
