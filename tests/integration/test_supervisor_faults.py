@@ -78,6 +78,12 @@ def processes_of(root: Path) -> dict[int, str]:
     return found
 
 
+def haproxy_runs(cmd: str) -> bool:
+    """HAProxy's master or a worker (after a reload: `haproxy -sf OLD -x ... -W ...`),
+    not its configuration check."""
+    return "haproxy" in cmd.split(" ", 1)[0] and " -W " in cmd
+
+
 def children_of(pgid: int, count: int) -> list[int] | None:
     found = [pid for pid in group_members(pgid) if pid != pgid]
     return found if len(found) >= count else None
@@ -198,7 +204,7 @@ def test_killed_lb_takes_its_haproxy_along() -> None:
         lb = stack.instance("lb-1")["pid"]
 
         def haproxies() -> set[int]:
-            found = {p for p, cmd in processes_of(stack.root).items() if "haproxy -W" in cmd}
+            found = {p for p, cmd in processes_of(stack.root).items() if haproxy_runs(cmd)}
             return found if len(found) >= 2 else set()
 
         before = wait_until(haproxies, what="HAProxy master and worker")
@@ -239,7 +245,7 @@ def test_standalone_lb_run_killed_takes_its_engine_along(tmp_path: Path) -> None
         try:
 
             def master_and_worker() -> list[int] | None:
-                found = [p for p, cmd in processes_of(data).items() if "haproxy -W" in cmd]
+                found = [p for p, cmd in processes_of(data).items() if haproxy_runs(cmd)]
                 return found if len(found) >= 2 else None
 
             engine = wait_until(master_and_worker, timeout=60, what="HAProxy started by lb run")
