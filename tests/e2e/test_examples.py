@@ -5,6 +5,8 @@ counted once, across a reader restart; the services' logs reach the `logs` topic
 from __future__ import annotations
 
 import json
+import os
+import random
 import shutil
 import threading
 import time
@@ -19,6 +21,8 @@ import yaml
 from confluent_kafka import Consumer
 
 from leapfrog.testing import StackDir, free_port, sdk_service_user, wait_until
+
+from . import chaos
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -248,3 +252,94 @@ def test_a_rolling_update_behind_the_load_balancer_drops_no_request(examples: St
         print(examples.log("reader-2")[-3000:])
         raise
     assert httpx.get(base + "/events/count").json() == {"count": expected, "distinct": expected}
+
+
+CHAOS_ROUNDS = 6
+"""One kill -9 a round: each component, the catalog, the lb and its HAProxy, a service."""
+
+
+@pytest.mark.timeout(900)
+def test_the_stack_heals_from_kill_9_of_any_process_and_keeps_every_event(
+    examples: StackDir,
+) -> None:
+    """Last in this module (it ends with `down`). Under a flow of events through the load
+    balancer: kill -9 of a random process of a random unit, round after round; after
+    each the stack is healthy again and serves events, no process has lost its unit;
+    then every acknowledged event is in Kafka and `down` leaves nothing behind."""
+    seed = int(os.environ.get("LEAPFROG_CHAOS_SEED", str(time.time_ns() % 1_000_000)))
+    print(f"chaos seed {seed} (LEAPFROG_CHAOS_SEED={seed} replays it)")
+    rng = random.Random(seed)
+    grace = sum(i["stop_grace_period"] for i in examples.state_file()["instances"])
+    with chaos.EventFlow(lb_url(examples)) as flow:
+        wait_until(lambda: flow.accepted, timeout=60, what="the first acknowledged event")
+        for victim in chaos.victims(examples, rng)[:CHAOS_ROUNDS]:
+            before = {i["name"]: i["restarts"] for i in examples.state_file()["instances"]}
+            name, pid = chaos.kill_one(examples, victim, rng)
+            print(f"killed {victim} (pid {pid}); {len(flow.accepted)} events so far")
+
+            def healed(
+                name: str = name,
+                killed: int = pid,
+                leader: bool = "/" not in victim,
+                restarts: dict[str, int] = before,
+            ) -> bool:
+                return _healed(examples, name, killed, leader, restarts)
+
+            try:
+                wait_until(healed, timeout=240, interval=0.5, what=f"healthy after {victim}")
+                count = len(flow.accepted)
+                wait_until(
+                    lambda count=count: flow.accepted_since(count),  # type: ignore[misc]
+                    timeout=120,
+                    interval=0.2,
+                    what=f"events acknowledged again after {victim}",
+                )
+            except AssertionError:
+                print(examples.log("supervisor")[-6000:])
+                raise
+            lost = chaos.orphans(examples)
+            assert lost == {}, f"after {victim}: processes without their unit: {lost}"
+    assert flow.accepted
+    missing = set(flow.accepted) - _event_ids(_kafka(examples), set(flow.accepted))
+    assert not missing, f"{len(missing)} acknowledged events not in Kafka, e.g. {min(missing)}"
+    down = examples.cli("down", timeout=grace + 60)  # bounded by the sum of grace periods
+    assert down.code == 0, down.output
+    assert chaos.stack_processes(examples.root) == {}
+
+
+def _healed(
+    stack: StackDir, name: str, killed: int, leader: bool, restarts: dict[str, int]
+) -> bool:
+    """Every instance healthy, none with the killed pid; a killed leader was restarted."""
+    items = {i["name"]: i for i in stack.state_file()["instances"]}
+    if any(i["state"] != "healthy" or not i["pid"] for i in items.values()):
+        return False
+    if killed in {i["pid"] for i in items.values()}:
+        return False
+    return not leader or items[name]["restarts"] > restarts[name]
+
+
+def _event_ids(bootstrap: str, wanted: set[str], within: float = 120.0) -> set[str]:
+    """The ids of `wanted` found in the `events` topic, read from the start."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"chaos-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe(["events"])
+    seen: set[str] = set()
+    deadline = time.monotonic() + within
+    try:
+        while time.monotonic() < deadline and not wanted <= seen:
+            msg = consumer.poll(0.5)
+            if msg is None or msg.error() is not None:
+                continue
+            ident = json.loads(msg.value() or b"{}").get("id")
+            if ident in wanted:
+                seen.add(ident)
+    finally:
+        consumer.close()
+    return seen

@@ -181,8 +181,9 @@ def _report(
 
 
 def _cleaned(item: local.Leftover) -> None:
+    what = f"pid {item.pid}" if item.pid is not None else "what its dead process started"
     console.print(
-        f"stopped {item.name} (pid {item.pid}), left over from an earlier supervisor", style="dim"
+        f"stopped {item.name} ({what}), left over from an earlier supervisor", style="dim"
     )
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from leapfrog.lb._engine import stop_process, wait_started
 from leapfrog.lb._haproxy_cfg import MapEntries, map_files, runtime_change
-from leapfrog.lb._proc import check_command, unix_command
+from leapfrog.lb._proc import check_command, die_with_parent, unix_command
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.files import atomic_write_text
 
@@ -81,7 +81,11 @@ class HAProxy:
         self.master_socket.unlink(missing_ok=True)
         argv = [self.binary, "-W", "-db", "-f", str(config)]
         argv += ["-S", f"{self.master_socket},mode,600"]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509
+        )
         await wait_started(self.proc, self._answers, "haproxy")
 
     async def _answers(self) -> bool:

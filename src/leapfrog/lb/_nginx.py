@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from leapfrog.lb._engine import stop_process, wait_started
-from leapfrog.lb._proc import check_command
+from leapfrog.lb._proc import check_command, die_with_parent
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["Nginx"]
@@ -48,7 +48,11 @@ class Nginx:
         return check_command([*self._argv(config), "-t", "-q"])
 
     async def start(self, config: Path) -> None:
-        self.proc = subprocess.Popen(self._argv(config), stdin=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            self._argv(config),
+            stdin=subprocess.DEVNULL,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - prctl only
+        )
         await wait_started(self.proc, self._answers, "nginx")
 
     async def _answers(self) -> bool:

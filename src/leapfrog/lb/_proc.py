@@ -1,12 +1,34 @@
-"""Small helpers the engines share: running a checker, talking to a Unix socket."""
+"""Small helpers the engines share: running a checker, talking to a Unix socket, tying
+the engine's life to this process."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import os
+import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["check_command", "unix_command"]
+__all__ = ["check_command", "die_with_parent", "unix_command"]
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> Callable[[], None]:
+    """A `preexec_fn` that makes the engine (HAProxy's or nginx's master) get SIGTERM when
+    `leapfrog lb run` dies, however it dies: a master left behind would keep the port
+    with a stale configuration. The master then stops its workers itself."""
+    parent = os.getpid()
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up before the fork
+
+    def arm() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the line above
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arm
 
 
 def check_command(argv: list[str]) -> str | None:

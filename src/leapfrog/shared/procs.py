@@ -16,6 +16,7 @@ __all__ = [
     "group_members",
     "is_running",
     "kill_group",
+    "kill_process",
     "process_start_time",
 ]
 
@@ -77,3 +78,8 @@ def group_alive(pgid: int) -> bool:
 def kill_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pgid, sig)
+
+
+def kill_process(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, sig)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+from types import SimpleNamespace
+from typing import cast
 
-from leapfrog.runtime.local.health import HealthTracker
+from leapfrog.components.base import Health
+from leapfrog.runtime.local.health import HealthTracker, probe
+from leapfrog.runtime.local.launch import Launch
 from leapfrog.spec import CheckSpec
 
 
@@ -44,3 +49,39 @@ def test_start_timeout_reports_once() -> None:
     again = tracker.observe(False, "refused", 3.5)
     assert again.failure is None and again.state is None
     assert tracker.observe(True, "200", 4.0).state == "healthy"
+
+
+def test_a_probe_cancelled_in_the_turn_its_component_answers_is_cancelled() -> None:
+    """The health loop is cancelled when its process exits; asyncio.wait_for (Python 3.11)
+    swallowed a cancellation that came in the very turn the component's probe answered."""
+    outer: list[asyncio.Task[None]] = []
+    calls = 0
+
+    class Answers:
+        async def health(self, options: object, where: object) -> Health:
+            nonlocal calls
+            calls += 1
+            await asyncio.sleep(0)
+            if calls == 1:
+                asyncio.get_running_loop().call_soon(outer[0].cancel)
+            return Health(False, "connection refused")
+
+    launch = cast(
+        Launch,
+        SimpleNamespace(
+            check=check(),
+            component=SimpleNamespace(component=Answers(), options=None, where=None),
+        ),
+    )
+
+    async def probing() -> None:
+        for _ in range(1000):
+            await probe(launch)
+
+    async def main() -> bool:
+        task = asyncio.create_task(probing())
+        outer.append(task)
+        await asyncio.wait({task}, timeout=5)
+        return task.cancelled()
+
+    assert asyncio.run(main()), "the cancellation was swallowed"

@@ -45,6 +45,10 @@ __all__ = [
 ]
 
 
+_DOWN_MARGIN = 30.0
+"""Beyond the sum of the grace periods, before `down` stops waiting for the supervisor."""
+
+
 @dataclass(frozen=True)
 class Prepared:
     stack: Stack
@@ -86,7 +90,8 @@ def prepare(
     stale: list[Leftover] = []
     for item in leftovers(state):
         launch = by_name.get(item.name)
-        if launch is not None and launch.config_hash == item.config_hash:
+        same = launch is not None and launch.config_hash == item.config_hash
+        if same and item.pid is not None and item.start_ticks is not None:
             adopt[item.name] = (item.pid, item.start_ticks)
         else:
             stale.append(item)
@@ -174,19 +179,32 @@ def down(
     state = read_state(paths)
     pid = live_supervisor(state)
     if pid is not None:
+        # The supervisor keeps to the sum of the grace periods; one that does not (or
+        # falls silent: a snapshot comes at least every second while stopping) is told
+        # twice, which makes it kill everything, and then killed itself.
+        deadline = time.monotonic() + _stop_budget(state)
         try:
-            # A snapshot comes at least every second while stopping: 30 s of silence
-            # means a hung supervisor, which then gets signals instead of requests.
             for snapshot in control.stream(paths.control_socket, {"op": "down"}, timeout=30):
                 on_snapshot(snapshot)
-        except OSError:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+                if time.monotonic() > deadline:
+                    raise TimeoutError
+        except OSError:  # TimeoutError included
+            for _ in range(2):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+                time.sleep(0.2)
         _wait_gone(pid, state)
         state = read_state(paths)
     stale = leftovers(state)
     stop_leftovers(stale, on_cleanup)
     return pid is not None or bool(stale)
+
+
+def _stop_budget(state: dict[str, Any] | None) -> float:
+    graces = [
+        float(item.get("stop_grace_period", 10.0)) for item in (state or {}).get("instances", [])
+    ]
+    return sum(graces) + _DOWN_MARGIN
 
 
 def _wait_gone(pid: int, state: dict[str, Any] | None, timeout: float = 30.0) -> None:

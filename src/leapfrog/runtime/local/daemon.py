@@ -11,6 +11,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -20,6 +21,9 @@ from leapfrog.runtime.local.supervisor import Supervisor
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["detach", "serve"]
+
+_WATCHDOG_MARGIN = 20.0
+"""Beyond the supervisor's own stop budget, before the watchdog thread steps in."""
 
 
 async def serve(
@@ -31,18 +35,30 @@ async def serve(
     loop = asyncio.get_running_loop()
     server = ControlServer(supervisor, supervisor.paths.control_socket)
     await server.start()
+
+    def stop_asked() -> None:
+        if supervisor.stop_requested.is_set():
+            supervisor.log_line("asked again to stop: killing every process now")
+            supervisor.kill_everything()
+            return
+        supervisor.stop_requested.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, supervisor.stop_requested.set)
+        loop.add_signal_handler(sig, stop_asked)
     loop.add_signal_handler(signal.SIGHUP, lambda: None)
     supervisor.write_state()
     supervisor.start()
     on_ready()
     side = loop.create_task(companion(supervisor)) if companion else None
+    watchdog: threading.Timer | None = None
     try:
         await supervisor.stop_requested.wait()
+        watchdog = _watchdog(supervisor, supervisor.stop_budget() + _WATCHDOG_MARGIN)
         await supervisor.shutdown()
         await asyncio.sleep(0.05)  # let watchers read the final snapshot
     finally:
+        if watchdog is not None:
+            watchdog.cancel()
         if side is not None:
             side.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -50,6 +66,21 @@ async def serve(
         await server.close()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+
+
+def _watchdog(supervisor: Supervisor, seconds: float) -> threading.Timer:
+    """Should the event loop itself get stuck while stopping, a thread ends it all: every
+    instance killed, the supervisor gone. Stopping must finish, whatever happens."""
+
+    def expire() -> None:
+        supervisor.kill_everything()
+        print(f"leapfrog: not stopped within {seconds:g}s; every process killed", flush=True)
+        os._exit(1)
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def detach(make: Callable[[], Supervisor], log_path: str) -> int:

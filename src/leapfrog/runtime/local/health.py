@@ -27,9 +27,11 @@ async def probe(launch: Launch) -> tuple[bool, str]:
     if launch.component is not None:
         run = launch.component
         try:
-            health = await asyncio.wait_for(
-                run.component.health(run.options, run.where), check.timeout + 5
-            )
+            # asyncio.timeout, not wait_for: in Python 3.11 wait_for swallows a
+            # cancellation that comes in the turn the probe ends, and the health loop
+            # must end when its process exits.
+            async with asyncio.timeout(check.timeout + 5):
+                health = await run.component.health(run.options, run.where)
         except TimeoutError:
             return False, f"no answer in {format_duration(check.timeout + 5)}"
         return health.ok, health.detail

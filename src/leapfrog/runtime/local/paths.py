@@ -38,6 +38,11 @@ class StatePaths:
         return self.run / "addresses.json"
 
     @property
+    def cgroup_record(self) -> Path:
+        """Where this stack's cgroups are (see runtime.local.cgroups)."""
+        return self.run / "cgroup"
+
+    @property
     def supervisor_log(self) -> Path:
         return self.logs / "supervisor.log"
 

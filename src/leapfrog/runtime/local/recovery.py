@@ -1,7 +1,9 @@
 """What a supervisor that is gone left behind, and stopping it without one.
 
 state.json names every instance's pid with its start time, so `down` and `up` can
-find processes of a supervisor that was killed and never mistake a reused pid.
+find processes of a supervisor that was killed and never mistake a reused pid, and its
+cgroup, which still holds whatever the instance started after its leader died (say the
+load balancer's HAProxy once `leapfrog lb run` was killed).
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from leapfrog.runtime.local.cgroups import InstanceCgroup
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.shared.files import read_json
-from leapfrog.shared.procs import group_alive, is_running, kill_group
+from leapfrog.shared.procs import group_alive, is_running, kill_group, kill_process
 
 __all__ = ["Leftover", "leftovers", "live_supervisor", "read_state", "stop_leftovers"]
 
@@ -22,10 +26,26 @@ __all__ = ["Leftover", "leftovers", "live_supervisor", "read_state", "stop_lefto
 @dataclass(frozen=True)
 class Leftover:
     name: str
-    pid: int
-    start_ticks: int
+    pid: int | None
+    """The instance's leader, or None when only what it started is left (in its cgroup)."""
+    start_ticks: int | None
     config_hash: str
     grace: float
+    cgroup: InstanceCgroup | None = None
+
+    def alive(self) -> bool:
+        leader = self.pid is not None and group_alive(self.pid)
+        return leader or (self.cgroup is not None and bool(self.cgroup.pids()))
+
+    def kill(self, sig: int) -> None:
+        if self.pid is not None:
+            kill_group(self.pid, sig)
+        if self.cgroup is not None:
+            if sig == signal.SIGKILL:
+                self.cgroup.kill()
+            elif self.pid is None:  # no leader to tell: each process gets the signal
+                for pid in self.cgroup.pids():
+                    kill_process(pid, sig)
 
 
 def read_state(paths: StatePaths) -> dict[str, Any] | None:
@@ -45,35 +65,47 @@ def live_supervisor(state: dict[str, Any] | None) -> int | None:
 
 
 def leftovers(state: dict[str, Any] | None) -> list[Leftover]:
-    """Instances recorded in `state` whose process still runs."""
+    """Instances recorded in `state` whose process still runs, or whose cgroup still holds
+    processes after their leader died."""
     found = []
     for item in (state or {}).get("instances", []):
         pid, ticks = item.get("pid"), item.get("start_ticks")
-        if isinstance(pid, int) and isinstance(ticks, int) and is_running(pid, ticks):
-            found.append(
-                Leftover(
-                    name=str(item.get("name")),
-                    pid=pid,
-                    start_ticks=ticks,
-                    config_hash=str(item.get("config_hash")),
-                    grace=float(item.get("stop_grace_period", 10.0)),
-                )
+        leader = isinstance(pid, int) and isinstance(ticks, int) and is_running(pid, ticks)
+        path = item.get("cgroup")
+        cgroup = InstanceCgroup(Path(path)) if isinstance(path, str) and path else None
+        if not leader and not (cgroup is not None and cgroup.pids()):
+            continue
+        found.append(
+            Leftover(
+                name=str(item.get("name")),
+                pid=pid if leader else None,
+                start_ticks=ticks if leader else None,
+                config_hash=str(item.get("config_hash")),
+                grace=float(item.get("stop_grace_period", 10.0)),
+                cgroup=cgroup,
             )
+        )
     return found
 
 
 def stop_leftovers(items: list[Leftover], on_stopped: Callable[[Leftover], None]) -> None:
-    """SIGTERM every group at once, SIGKILL each whose grace period runs out."""
+    """SIGTERM every group at once, SIGKILL each whose grace period runs out (and, once
+    its leader is gone, whatever is left in its cgroup)."""
     start = time.monotonic()
     for item in items:
-        kill_group(item.pid, signal.SIGTERM)
+        item.kill(signal.SIGTERM)
     pending = list(items)
     while pending:
         now = time.monotonic() - start
         for item in list(pending):
-            if not group_alive(item.pid):
+            leader_gone = item.pid is None or not group_alive(item.pid)
+            if leader_gone and item.cgroup is not None and item.cgroup.pids():
+                item.cgroup.kill()
+            if not item.alive():
                 pending.remove(item)
+                if item.cgroup is not None:
+                    item.cgroup.remove()
                 on_stopped(item)
             elif now >= item.grace:
-                kill_group(item.pid, signal.SIGKILL)
+                item.kill(signal.SIGKILL)
         time.sleep(0.02)

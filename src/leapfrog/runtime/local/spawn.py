@@ -3,10 +3,12 @@ and the words for how a process ended."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from typing import Any
 
 from leapfrog.runtime.local.launch import Launch
@@ -63,11 +65,26 @@ def prepare_files(launch: Launch) -> None:
         launch.log_path.replace(launch.log_path.with_suffix(".log.1"))
 
 
-def popen(launch: Launch) -> subprocess.Popen[bytes]:
-    """Start the process in its own session, output to its log. Blocks until it has exec'd."""
+def _joiner(cgroup_procs: int) -> Callable[[], None]:
+    def join() -> None:
+        # In the child, before exec: one write, nothing that allocates or takes a lock.
+        # Should it fail, the process still runs, held by its process group only.
+        with contextlib.suppress(OSError):
+            os.write(cgroup_procs, b"0")
+
+    return join
+
+
+def popen(launch: Launch, cgroup_procs: int | None = None) -> subprocess.Popen[bytes]:
+    """Start the process in its own session, output to its log. Blocks until it has exec'd.
+
+    `cgroup_procs`: the instance cgroup's cgroup.procs, which the child joins before exec,
+    so that nothing it ever starts is outside the cgroup."""
     extra: dict[str, Any] = {}
     if launch.user is not None:
         extra = {"user": launch.user.uid, "group": launch.user.gid, "extra_groups": []}
+    if cgroup_procs is not None:
+        extra["preexec_fn"] = _joiner(cgroup_procs)
     with open(launch.log_path, "ab") as log:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         log.write(f"--- leapfrog: {launch.name} starting at {stamp} ---\n".encode())
@@ -98,10 +115,11 @@ def popen(launch: Launch) -> subprocess.Popen[bytes]:
             raise SpawnError(f"cannot start {launch.argv[0]!r}: {exc.strerror}") from None
 
 
-def prepare_component(launch: Launch) -> None:
+def prepare_component(launch: Launch, cgroup_procs: int | None = None) -> None:
     """A component's files and init commands (storage format, initdb), before each start.
 
-    Runs in a worker thread; the commands run as the instance's user, into its log.
+    Runs in a worker thread; the commands run as the instance's user, into its log, in
+    the instance's cgroup (so stopping the instance meanwhile ends them too).
     """
     run = launch.component
     if run is None:
@@ -115,6 +133,8 @@ def prepare_component(launch: Launch) -> None:
     extra: dict[str, Any] = {}
     if launch.user is not None:
         extra = {"user": launch.user.uid, "group": launch.user.gid, "extra_groups": []}
+    if cgroup_procs is not None:
+        extra["preexec_fn"] = _joiner(cgroup_procs)
     for argv in run.process.init:
         with open(launch.log_path, "ab") as log:
             log.write(f"--- leapfrog: {launch.name} init: {argv[0]} ---\n".encode())

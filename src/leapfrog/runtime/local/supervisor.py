@@ -12,6 +12,7 @@ from collections.abc import Coroutine, Mapping
 from typing import Any, TextIO
 
 from leapfrog.plan import Plan
+from leapfrog.runtime.local.cgroups import InstanceCgroup, stack_cgroups
 from leapfrog.runtime.local.instance import Instance, InstanceState
 from leapfrog.runtime.local.launch import Launch
 from leapfrog.runtime.local.paths import StatePaths
@@ -23,6 +24,9 @@ from leapfrog.shared.procs import process_start_time
 __all__ = ["Supervisor"]
 
 _STATE_WRITE_DELAY = 0.05
+_STOP_MARGIN = 10.0
+"""Stopping everything may take the sum of the grace periods and this much more."""
+_TASK_END_WAIT = 5.0
 
 
 class Supervisor:
@@ -38,8 +42,10 @@ class Supervisor:
         self.paths = paths
         self.stack_file = stack_file
         self._adopt = dict(adopt or {})
+        self.cgroups = stack_cgroups(paths.root, paths.cgroup_record)
+        """Parent of the instances' cgroups; None where cgroups cannot be made."""
         self.units: dict[str, list[Instance]] = {
-            unit: [Instance(launch, self._changed) for launch in unit_launches]
+            unit: [Instance(launch, self._changed, self.cgroups) for launch in unit_launches]
             for unit, unit_launches in launches.items()
         }
         self.instances: dict[str, Instance] = {
@@ -185,7 +191,7 @@ class Supervisor:
             for launch in launches[unit]:
                 instance = self.instances.get(launch.name)
                 if instance is None:
-                    instance = Instance(launch, self._changed)
+                    instance = Instance(launch, self._changed, self.cgroups)
                     fresh.setdefault(unit, []).append(instance)
                 units[unit].append(instance)
             self._started.setdefault(unit, asyncio.Event())
@@ -229,14 +235,28 @@ class Supervisor:
 
     # -- stop -----------------------------------------------------------------------------
 
+    def stop_budget(self) -> float:
+        """How long stopping everything may take: the sum of the grace periods and a margin
+        (units stop one after another, so no shorter bound holds for every stack)."""
+        everyone = [*self.instances.values(), *self._retiring]
+        return sum(i.launch.stop_grace_period for i in everyone) + _STOP_MARGIN
+
+    def kill_everything(self) -> None:
+        """SIGKILL to every process of every instance, now: a supervisor out of time, or
+        asked a second time to stop, leaves nothing behind."""
+        for instance in [*self.instances.values(), *self._retiring]:
+            instance.kill_now()
+
     async def shutdown(self) -> None:
-        """Stop every unit after the units that depend on it, each instance in parallel."""
+        """Stop every unit after the units that depend on it, each instance in parallel;
+        within `stop_budget()` whatever state the instances are in."""
         self.stopping = True
+        self.write_state()  # on disk too: `status` of a supervisor that hangs says it stops
+        budget = self.stop_budget()
         for task in self._starters:
             task.cancel()
-        for task in self._starters:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._starters:
+            await asyncio.wait(self._starters, timeout=_TASK_END_WAIT)
         done: dict[str, asyncio.Event] = {unit: asyncio.Event() for unit in self.units}
 
         async def stop_unit(unit: str) -> None:
@@ -246,12 +266,21 @@ class Supervisor:
             await asyncio.gather(*(i.stop() for i in self.units[unit]))
             done[unit].set()
 
-        await asyncio.gather(
-            *(stop_unit(u) for u in self.units), *(i.stop() for i in self._retiring)
-        )
+        try:
+            async with asyncio.timeout(budget):
+                await asyncio.gather(
+                    *(stop_unit(u) for u in self.units), *(i.stop() for i in self._retiring)
+                )
+        except TimeoutError:
+            self.log_line(f"stopping took longer than {budget:g}s; killing every process")
+            self.kill_everything()
         self.write_state()
         if self.registrar is not None:
-            await self.registrar.close()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_TASK_END_WAIT):
+                    await self.registrar.close()
+        if self.cgroups is not None:
+            InstanceCgroup(self.cgroups).remove()
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
