@@ -27,7 +27,8 @@ def _common(default_topic: str, default_port: int) -> Callable[[Any], Any]:
             click.option(
                 "--kafka",
                 envvar="KAFKA_BOOTSTRAP_SERVERS",
-                required=True,
+                default="127.0.0.1:9092",
+                show_default=True,
                 help="Kafka's bootstrap servers [env: KAFKA_BOOTSTRAP_SERVERS].",
             ),
             click.option("--topic", default=default_topic, show_default=True),
@@ -66,7 +67,11 @@ def _common(default_topic: str, default_port: int) -> Callable[[Any], Any]:
 @pipeline.command(name="logs")
 @_common("logs", 9610)
 @click.option(
-    "--url", envvar="OPENSEARCH_URL", required=True, help="OpenSearch [env: OPENSEARCH_URL]."
+    "--url",
+    envvar="OPENSEARCH_URL",
+    default="http://127.0.0.1:9200",
+    show_default=True,
+    help="OpenSearch [env: OPENSEARCH_URL].",
 )
 @click.option("--prefix", default="logs", show_default=True, help="Indices are PREFIX-YYYY.MM.DD.")
 @click.option(
@@ -87,7 +92,11 @@ def logs_cmd(url: str, prefix: str, retention_days: int, **common: Any) -> None:
 @pipeline.command(name="metrics")
 @_common("metrics", 9611)
 @click.option(
-    "--url", envvar="INFLUXDB_URL", required=True, help="InfluxDB 1.x [env: INFLUXDB_URL]."
+    "--url",
+    envvar="INFLUXDB_URL",
+    default="http://127.0.0.1:8086",
+    show_default=True,
+    help="InfluxDB 1.x [env: INFLUXDB_URL].",
 )
 @click.option("--database", default="leapfrog", show_default=True)
 @click.option("--retention-policy", default="", help="Write into this retention policy.")

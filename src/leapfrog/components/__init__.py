@@ -24,6 +24,8 @@ _MODULES: dict[str, str] = {
     "kafka": "kafka:Kafka",
     "zookeeper": "zookeeper:ZooKeeper",
     "lb": "lb:LoadBalancer",
+    "logs-pipeline": "logs_pipeline:LogsPipeline",
+    "metrics-pipeline": "metrics_pipeline:MetricsPipeline",
 }
 
 
