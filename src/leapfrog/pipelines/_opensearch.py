@@ -167,7 +167,8 @@ class OpenSearchSink(Sink[LogDocument]):
 
 def _parse_event(value: bytes) -> tuple[str, dict[str, Any] | None]:
     try:
-        document = json.loads(value)
+        # Decoded here: json.loads would guess UTF-16 or UTF-32 from the first bytes.
+        document = json.loads(value.decode())
     except UnicodeDecodeError:
         return "not UTF-8", None
     except ValueError as exc:
