@@ -55,6 +55,11 @@ class PipelineOptions(ComponentOptions):
         description="The store's URL, when it is not this stack's own component "
         "(default: the stack's OPENSEARCH_URL or INFLUXDB_URL).",
     )
+    kafka: str | None = Field(
+        None,
+        description="Kafka's bootstrap servers, when not this stack's own Kafka "
+        "(default: the stack's KAFKA_BOOTSTRAP_SERVERS).",
+    )
 
 
 OptionsT = TypeVar("OptionsT", bound=PipelineOptions)
@@ -85,6 +90,8 @@ class PipelineComponent(Component[OptionsT]):
             argv += ["--group", options.group]
         if options.url:
             argv += ["--url", options.url]
+        if options.kafka:
+            argv += ["--kafka", options.kafka]
         argv += self.sink_args(options)
         return Process(
             argv=tuple(argv),

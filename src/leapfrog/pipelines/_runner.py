@@ -76,7 +76,6 @@ class Pipeline:
         self._consumer_factory = consumer_factory
         self._producer_factory = producer_factory
         self._topic_maker = topic_maker
-        self._committed: dict[tuple[str, int], int] = {}
         self._next_tick = 0.0
         self._next_retention = 0.0
         self._consumer: Any = None
@@ -87,16 +86,17 @@ class Pipeline:
     def run(self, stop: threading.Event) -> None:
         """Until `stop` is set. A batch in hand when the store is down is not committed."""
         kafka = self.settings.kafka
-        if not self._until_ok(stop, "creating the dead-letter topic", self._make_dlq_topic):
-            return
-        if not self._until_ok(stop, f"preparing {self.sink.name}", self.sink.prepare):
-            return
         producer = self._producer_factory(kafka)
         consumer = self._consumer_factory(kafka, self._assigned, self._revoked)
+        # Set before waiting for the store, so the lag is measured while it is awaited.
         self._consumer = consumer
-        _log.info("consuming %s as group %s into %s", kafka.topic, kafka.group, self.sink.name)
+        ready = self._until_ok(stop, "creating the dead-letter topic", self._make_dlq_topic)
+        if ready:
+            ready = self._until_ok(stop, f"preparing {self.sink.name}", self.sink.prepare)
+        if ready:
+            _log.info("consuming %s as group %s into %s", kafka.topic, kafka.group, self.sink.name)
         try:
-            while not stop.is_set():
+            while ready and not stop.is_set():
                 messages = consumer.consume(self.settings.batch_size, self.settings.batch_wait)
                 self._tick()
                 if messages:
@@ -212,8 +212,6 @@ class Pipeline:
             # Lost the partitions in a rebalance: their new owner replays them, harmlessly.
             _log.warning("commit refused (%s); the records will be written again", exc)
             return
-        for (t, p), o in last.items():
-            self._committed[(t, p)] = o + 1
 
     # -- waiting, measuring -----------------------------------------------------------
 
@@ -278,20 +276,21 @@ class Pipeline:
                 self._next_retention = now + 60.0
 
     def _measure_lag(self, consumer: Any) -> None:
-        from confluent_kafka import KafkaException
+        """The group's lag on the whole topic: what Kafka holds beyond the group's
+        committed offsets. Asked of the broker, so it is known even before this member
+        is assigned partitions (while it waits for its store)."""
+        from confluent_kafka import KafkaException, TopicPartition
 
+        topic = self.settings.kafka.topic
         lag = 0
         try:
-            assignment = consumer.assignment()
-            unknown = [tp for tp in assignment if (tp.topic, tp.partition) not in self._committed]
-            if unknown:
-                for tp in consumer.committed(unknown, timeout=2.0):
-                    if tp.offset >= 0:
-                        self._committed[(tp.topic, tp.partition)] = tp.offset
-            for tp in assignment:
+            metadata = consumer.list_topics(topic, timeout=2.0).topics.get(topic)
+            if metadata is None or metadata.error is not None:
+                return
+            partitions = [TopicPartition(topic, p) for p in metadata.partitions]
+            for tp in consumer.committed(partitions, timeout=2.0):
                 low, high = consumer.get_watermark_offsets(tp, timeout=2.0, cached=False)
-                done = self._committed.get((tp.topic, tp.partition), low)
-                lag += max(0, high - max(done, low))
+                lag += max(0, high - max(tp.offset, low))
         except KafkaException as exc:
             _log.debug("lag not measured: %s", exc)
             return
@@ -302,12 +301,9 @@ class Pipeline:
 
     def _assigned(self, _consumer: Any, partitions: list[Any]) -> None:
         _log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
-        for tp in partitions:
-            self._committed.pop((tp.topic, tp.partition), None)
 
     def _revoked(self, _consumer: Any, partitions: list[Any]) -> None:
-        for tp in partitions:
-            self._committed.pop((tp.topic, tp.partition), None)
+        _log.info("revoked %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
 
 
 def _letter(message: Any, rejected: Rejected) -> DeadLetter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from leapfrog.pipelines import (
@@ -62,8 +63,8 @@ class FakeConsumer:
     def commit(self, offsets: list[Any], asynchronous: bool) -> None:
         self.commits.append([(o.topic, o.partition, o.offset) for o in offsets])
 
-    def assignment(self) -> list[Any]:
-        return []
+    def list_topics(self, topic: str, timeout: float) -> Any:
+        return SimpleNamespace(topics={})
 
     def close(self) -> None:
         pass
