@@ -47,8 +47,10 @@ class InfluxSink(Sink[MetricLine]):
         transport: httpx.BaseTransport | None = None,
         username: str = "",
         password: str = "",
+        chunk: int = 5000,
     ) -> None:
         self.database = database
+        self.chunk = chunk
         self.retention_policy = retention_policy
         auth = (username, password) if username else None
         self._client = httpx.Client(
@@ -85,6 +87,14 @@ class InfluxSink(Sink[MetricLine]):
         return Decoded(items, rejected)
 
     def write(self, items: Sequence[MetricLine]) -> list[ItemOutcome]:
+        # InfluxDB's advice: 5,000 to 10,000 points per request. A failure part way
+        # rewrites the first chunks with the batch: harmless, points are idempotent.
+        outcomes: list[ItemOutcome] = []
+        for start in range(0, len(items), self.chunk):
+            outcomes += self._write(items[start : start + self.chunk])
+        return outcomes
+
+    def _write(self, items: Sequence[MetricLine]) -> list[ItemOutcome]:
         if not items:
             return []
         response = self._post(items)
@@ -96,7 +106,7 @@ class InfluxSink(Sink[MetricLine]):
                 return [Rejected(reason[:1000], items[0].raw)]
             # Which lines? Halves until found; rewriting the good ones is harmless.
             middle = len(items) // 2
-            return self.write(items[:middle]) + self.write(items[middle:])
+            return self._write(items[:middle]) + self._write(items[middle:])
         if response.status_code == 404 or "database not found" in response.text:
             self.prepare()
         raise SinkUnavailable(f"/write answered {_error_text(response)}")

@@ -19,6 +19,20 @@ _INTEGER = re.compile(r"^[+-]?\d+i$")
 _UNSIGNED = re.compile(r"^\d+u$")
 _BOOLEAN = frozenset({"t", "T", "true", "True", "TRUE", "f", "F", "false", "False", "FALSE"})
 _TIMESTAMP = re.compile(r"^-?\d{1,19}$")
+_KEY = r"(?:[^,=\s\\]++|\\.)++"
+_VALUE = (
+    r'(?:"(?:[^"\\]++|\\.)*+"'
+    r"|[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?\d+i|\d+u"
+    r"|t|T|true|True|TRUE|f|F|false|False|FALSE)"
+)
+# The whole grammar in one expression: most lines are valid, and a regular expression
+# decides that in C. The scanner below only runs for a line this refuses, to say why.
+_LINE = re.compile(
+    r"(?:[^,\s\\#]|\\.)(?:[^,\s\\]++|\\.)*+"
+    rf"(?:,{_KEY}={_KEY})*"
+    rf" {_KEY}={_VALUE}(?:,{_KEY}={_VALUE})*"
+    r"(?P<ts> -?\d{1,19})?[ \t]*"
+)
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,14 @@ def _scan(line: str, start: int, stops: str) -> int:
 
 
 def check_line(line: str) -> LineCheck:
+    match = _LINE.fullmatch(line)
+    if match:
+        return LineCheck("", has_timestamp=match.group("ts") is not None)
+    found = _explain(line)
+    return found if found.error else LineCheck("not valid line protocol")
+
+
+def _explain(line: str) -> LineCheck:
     if not line or line.isspace():
         return LineCheck("empty line")
     if line[0] in " \t":

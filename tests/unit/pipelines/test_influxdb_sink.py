@@ -121,3 +121,18 @@ def test_a_missing_database_is_created_again() -> None:
     with pytest.raises(SinkUnavailable):
         sink.write(sink.decode(b"a value=1 1", None).items)
     assert queries and "CREATE+DATABASE" in queries[0]
+
+
+def test_a_large_batch_goes_in_chunks() -> None:
+    sizes: list[int] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sizes.append(len(request.content.splitlines()))
+        return httpx.Response(204)
+
+    sink = InfluxSink(
+        "http://influx:8086", database="d", chunk=4, transport=httpx.MockTransport(handler)
+    )
+    items = sink.decode(b"\n".join(b"m value=1 %d" % i for i in range(10)), None).items
+    assert sink.write(items) == [None] * 10
+    assert sizes == [4, 4, 2]
