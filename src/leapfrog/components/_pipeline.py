@@ -30,6 +30,7 @@ from leapfrog.components.base import (
     Process,
     Progress,
 )
+from leapfrog.components.kube import KubeContext, KubeRender
 
 __all__ = ["PipelineComponent", "PipelineOptions"]
 
@@ -71,6 +72,8 @@ class PipelineComponent(Component[OptionsT]):
     """The runtime hands it the components' connection environment, as to services."""
     sink: ClassVar[str]
     """The `leapfrog pipeline` subcommand: `logs` or `metrics`."""
+    store_env: ClassVar[str]
+    """The variable holding the store's URL: `OPENSEARCH_URL`, `INFLUXDB_URL`."""
 
     def install(self, options: OptionsT, cache_dir: Path, progress: Progress) -> Installation:
         return Installation(version=leapfrog.__version__, home=Path(sys.executable).parent)
@@ -114,6 +117,26 @@ class PipelineComponent(Component[OptionsT]):
         except (httpx.HTTPError, ValueError) as exc:
             return Health(False, f"GET /health: {exc or type(exc).__name__}")
         return Health(response.status_code == 200, str(answer.get("detail", "")))
+
+    def render_kubernetes(self, options: OptionsT, kube: KubeContext) -> KubeRender:
+        from leapfrog.components._pipeline_kube import render_pipeline
+
+        argv = [self.sink, "--topic", options.topic, "--batch-size", str(options.batch_size)]
+        if options.dlq_topic:
+            argv += ["--dlq-topic", options.dlq_topic]
+        if options.group:
+            argv += ["--group", options.group]
+        needs = []
+        if options.url:
+            argv += ["--url", options.url]
+        else:
+            needs.append(self.store_env)
+        if options.kafka:
+            argv += ["--kafka", options.kafka]
+        else:
+            needs.append("KAFKA_BOOTSTRAP_SERVERS")
+        argv += self.sink_args(options)
+        return render_pipeline(self.kind, argv, self.port(options), tuple(needs), kube)
 
     def connection_env(self, options: OptionsT, where: Instance) -> dict[str, str]:
         """Where its /health and /metrics are (`LEAPFROG_LOGS_PIPELINE_URL`)."""

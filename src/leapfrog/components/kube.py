@@ -82,6 +82,9 @@ class KubeContext:
     leapfrog_version: str = "0.1.0"
     catalog_env: tuple[dict[str, Any], ...] = ()
     """How a platform part that reads the catalog (the load balancer) reaches it."""
+    platform_env: tuple[dict[str, Any], ...] = ()
+    """For a part that reads the others (`uses_catalog`: the pipelines), the env the
+    components rendered before it give services (KAFKA_BOOTSTRAP_SERVERS, ...)."""
 
     def image(self, part: str, version: str | None = None) -> str:
         chosen = self.images.get(part)

@@ -28,6 +28,7 @@ class LogsPipeline(PipelineComponent[LogsPipelineOptions]):
     options_model = LogsPipelineOptions
     default_port = 9610
     description = "Kafka's log events into OpenSearch (leapfrog's own pipeline)"
+    store_env = "OPENSEARCH_URL"
     sink = "logs"
 
     def sink_args(self, options: LogsPipelineOptions) -> list[str]:

@@ -33,6 +33,7 @@ class MetricsPipeline(PipelineComponent[MetricsPipelineOptions]):
     options_model = MetricsPipelineOptions
     default_port = 9611
     description = "Kafka's metric lines into InfluxDB (leapfrog's own pipeline)"
+    store_env = "INFLUXDB_URL"
     sink = "metrics"
 
     def sink_args(self, options: MetricsPipelineOptions) -> list[str]:
