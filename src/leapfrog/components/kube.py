@@ -23,6 +23,7 @@ __all__ = [
     "container_security",
     "content_hash",
     "empty_dirs",
+    "heap_plus",
     "job",
     "pod_security",
     "resources",
@@ -41,6 +42,8 @@ DEFAULT_IMAGES: dict[str, str] = {
     "postgres": "postgres:{version}",
     "haproxy": "haproxy:3.2",
     "node": "node:22-slim",
+    "opensearch": "opensearchproject/opensearch:{version}",
+    "influxdb": "influxdb:{version}",
 }
 """Official images of the platform parts; `{version}` is the component's version option."""
 
@@ -166,6 +169,13 @@ def resources(
     if cpu_limit:
         limits["cpu"] = cpu_limit
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": limits}
+
+
+def heap_plus(heap: str, extra_mib: int) -> str:
+    """A JVM's memory: its heap (`512m`, `1g`) and what it uses beside it, in MiB."""
+    number, unit = int(heap[:-1]), heap[-1].lower()
+    mebibytes = number * 1024 if unit == "g" else number
+    return f"{mebibytes + extra_mib}Mi"
 
 
 def empty_dirs(*paths: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
