@@ -122,3 +122,61 @@ def event(seq: int, run: str, **extra: Any) -> bytes:
             **extra,
         }
     ).encode()
+
+
+OPENSEARCH_ADDRESS = "127.0.0.82"
+INFLUXDB_ADDRESS = "127.0.0.83"
+
+
+@pytest.fixture(scope="session")
+def opensearch() -> Iterator[RunningComponent]:
+    with run_component("opensearch", {}, base_dir("os"), address=OPENSEARCH_ADDRESS) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def influxdb() -> Iterator[RunningComponent]:
+    with run_component("influxdb", {}, base_dir("influx"), address=INFLUXDB_ADDRESS) as running:
+        yield running
+
+
+def kill_for(running: RunningComponent, seconds: float) -> None:
+    """SIGKILL the store's whole process group, leave it dead `seconds`, start it again
+    from the same data directory (and wait until it is healthy)."""
+    import os
+    import signal
+
+    assert running.popen is not None
+    os.killpg(running.popen.pid, signal.SIGKILL)
+    running.popen.wait()
+    time.sleep(seconds)
+    running.start()
+
+
+def wait_for(check: Any, limit: float, what: str) -> Any:
+    """Poll `check()` until it returns something true; its last value on failure."""
+    deadline = time.monotonic() + limit
+    value = check()
+    while not value and time.monotonic() < deadline:
+        time.sleep(0.5)
+        value = check()
+    assert value, f"{what}: not within {limit:g}s"
+    return value
+
+
+def headers_of(message: Any) -> dict[str, str]:
+    return {k: v.decode() for k, v in (message.headers() or [])}
+
+
+def settled(pipeline: RunningComponent) -> dict[str, Any] | None:
+    """The pipeline's health once its group has no lag left, else None."""
+    health = pipeline_health(pipeline)
+    return health if health["lag"] == 0 else None
+
+
+def trickle(kafka: RunningComponent, topic: str, values: list[bytes], seconds: float) -> None:
+    """`values` produced in 40 slices spread over about `seconds`."""
+    step = max(1, len(values) // 40)
+    for start in range(0, len(values), step):
+        produce(kafka, topic, values[start : start + step])
+        time.sleep(seconds / 40)
