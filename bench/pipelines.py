@@ -16,7 +16,8 @@ OpenSearch and InfluxDB started once by this script through their components:
   to `/write`. Target: pipeline >= 0.8x.
 
 Rates count from the first acknowledged batch to the last (both sides), so neither
-side's start-up is in them. Rounds alternate baseline and pipeline; medians are reported.
+side's start-up is in them. One untimed baseline round warms the store up (OpenSearch's
+JIT); then rounds alternate baseline and pipeline, and medians are reported.
 
 Run as `.venv/bin/python bench/pipelines.py [--events 40000] [--points 200000]
 [--rounds 2] [--rate 1000] [--seconds 15] [--only logs,latency,metrics] [--json]`.
@@ -149,6 +150,9 @@ def drain_rate(health_url: str, total: int, limit: float = 600.0) -> float:
         if written and first is None:
             first = (now, written)
         if written >= total and first is not None:
+            log(
+                f"    pipeline's time by step: {httpx.get(health_url, timeout=2).json()['seconds']}"
+            )
             if written == first[1]:
                 raise BenchError("everything came in one batch: use more items")
             return (written - first[1]) / (now - first[0])
@@ -206,9 +210,9 @@ def logs_bulk_round(platform: Platform, events: list[bytes], batch: int) -> floa
     for start in range(0, len(docs), batch):
         lines = []
         for doc in docs[start : start + batch]:
-            lines.append(json.dumps({"index": {"_index": doc.index, "_id": doc.id}}))
+            lines.append(json.dumps({"index": {"_index": doc.index, "_id": doc.id}}).encode())
             lines.append(doc.source)
-        bodies.append(("\n".join(lines) + "\n").encode())
+        bodies.append(b"\n".join(lines) + b"\n")
     headers = {"Content-Type": "application/x-ndjson"}
     with httpx.Client(timeout=120) as client:
         first = None
@@ -228,6 +232,8 @@ def bench_logs(platform: Platform, events: int, rounds: int) -> dict[str, Any]:
     topic = platform.topic()
     log(f"logs: {events} events into Kafka ...")
     platform.produce(topic, values)
+    log("  warm-up (OpenSearch's JIT), not counted ...")
+    logs_bulk_round(platform, values, 2000)
     base, pipe = [], []
     for r in range(rounds):
         base.append(logs_bulk_round(platform, values, 2000))
@@ -390,6 +396,8 @@ def bench_metrics(platform: Platform, points: int, rounds: int) -> dict[str, Any
     topic = platform.topic()
     log(f"metrics: {points} points into Kafka ...")
     platform.produce(topic, records)
+    log("  warm-up, not counted ...")
+    metrics_direct_round(platform, records, 5000)
     base, pipe = [], []
     for r in range(rounds):
         base.append(metrics_direct_round(platform, records, 5000))

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import msgspec
 
 from leapfrog.pipelines._sink import Decoded, ItemOutcome, Rejected, Retry, Sink, SinkUnavailable
 
@@ -26,7 +26,9 @@ __all__ = ["LogDocument", "OpenSearchSink", "index_template"]
 
 _log = logging.getLogger("leapfrog.pipelines.opensearch")
 _KEYWORDS = ("service", "instance", "level", "logger", "host")
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# msgspec: JSON in and out at a few microseconds an event, the pipeline's main cost.
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
 # Per-item statuses worth sending again: the node is busy or a shard is not ready.
 _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -35,8 +37,8 @@ _RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 class LogDocument:
     index: str
     id: str
-    source: str
-    """The document as JSON text."""
+    source: bytes
+    """The document as JSON."""
     raw: bytes
     """The Kafka record, dead-lettered as it came if the store rejects the document."""
 
@@ -111,7 +113,7 @@ class OpenSearchSink(Sink[LogDocument]):
             if isinstance(event_id, str) and 0 < len(event_id) <= 512
             else hashlib.blake2b(value, digest_size=16).hexdigest()
         )
-        index = f"{self.prefix}-{when:%Y.%m.%d}"
+        index = f"{self.prefix}-{when.year:04d}.{when.month:02d}.{when.day:02d}"
         return Decoded(items=[LogDocument(index, doc_id, _encode(document), value)])
 
     def write(self, items: Sequence[LogDocument]) -> list[ItemOutcome]:
@@ -119,7 +121,8 @@ class OpenSearchSink(Sink[LogDocument]):
         for item in items:
             lines.append(_encode({"index": {"_index": item.index, "_id": item.id}}))
             lines.append(item.source)
-        body = ("\n".join(lines) + "\n").encode()
+        lines.append(b"")
+        body = b"\n".join(lines)
         response = self._request(
             "POST", "/_bulk", content=body, headers={"Content-Type": "application/x-ndjson"}
         )
@@ -167,11 +170,12 @@ class OpenSearchSink(Sink[LogDocument]):
 
 def _parse_event(value: bytes) -> tuple[str, dict[str, Any] | None]:
     try:
-        # Decoded here: json.loads would guess UTF-16 or UTF-32 from the first bytes.
-        document = json.loads(value.decode())
+        text = value.decode()
     except UnicodeDecodeError:
         return "not UTF-8", None
-    except ValueError as exc:
+    try:
+        document = _decode(text)
+    except msgspec.DecodeError as exc:
         return f"not JSON: {exc}", None
     if not isinstance(document, dict):
         return f"not a JSON object but {type(document).__name__}", None

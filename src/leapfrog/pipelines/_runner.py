@@ -15,7 +15,8 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from leapfrog.pipelines._kafka import (
@@ -80,6 +81,7 @@ class Pipeline:
         self._next_retention = 0.0
         self._consumer: Any = None
         self._sink_down_since: float | None = None
+        self._in_flight: Future[bool] | None = None
 
     # -- the loop -------------------------------------------------------------------
 
@@ -95,20 +97,38 @@ class Pipeline:
             ready = self._until_ok(stop, f"preparing {self.sink.name}", self.sink.prepare)
         if ready:
             _log.info("consuming %s as group %s into %s", kafka.topic, kafka.group, self.sink.name)
+        # One batch is written (and committed) by the writer thread while this one
+        # consumes and decodes the next: the store never waits for Python's decoding.
+        # Commits stay in order: a batch is handed over only once the one before is done.
+        writer = ThreadPoolExecutor(1, thread_name_prefix="pipeline-write")
         try:
             while ready and not stop.is_set():
+                began = time.perf_counter()
                 messages = consumer.consume(self.settings.batch_size, self.settings.batch_wait)
+                consumed = time.perf_counter()
                 self._tick()
-                if messages:
-                    self._handle(messages, producer, consumer, stop)
+                batch = self._decode(messages) if messages else None
+                seconds = self.stats.seconds
+                seconds["consume"] += consumed - began
+                seconds["decode"] += time.perf_counter() - consumed
+                if not self._finish_in_flight():
+                    break
+                if batch is not None:
+                    self._in_flight = writer.submit(self._deliver, batch, producer, consumer, stop)
         finally:
+            stop.set()  # a batch still waiting for its store gives up, uncommitted
+            self._finish_in_flight()
+            writer.shutdown()
             consumer.close()
             producer.flush(5.0)
             self.sink.close()
 
-    def _handle(
-        self, messages: list[Any], producer: Any, consumer: Any, stop: threading.Event
-    ) -> None:
+    def _finish_in_flight(self) -> bool:
+        """Wait for the batch being written; False if it was abandoned on stop."""
+        future, self._in_flight = self._in_flight, None
+        return future is None or future.result()
+
+    def _decode(self, messages: list[Any]) -> _Batch | None:
         records = []
         for message in messages:
             error = message.error()
@@ -117,24 +137,32 @@ class Pipeline:
             else:
                 _log.warning("Kafka: %s", error.str())
         if not records:
-            return
+            return None
         self.stats.consumed += len(records)
-        pending: list[tuple[Any, Any]] = []
-        dead: list[DeadLetter] = []
+        batch = _Batch(records)
         for message in records:
             value = message.value()
             kind, stamp = message.timestamp()
             if value is None:
-                dead.append(_letter(message, Rejected("an empty record (no value)", b"")))
+                batch.dead.append(_letter(message, Rejected("an empty record (no value)", b"")))
                 continue
             decoded = self.sink.decode(value, stamp if kind else None)
-            pending.extend((message, item) for item in decoded.items)
-            dead.extend(_letter(message, rejected) for rejected in decoded.rejected)
-        if not self._write(pending, dead, stop):
-            return
-        if dead and not self._dead_letter(dead, producer, stop):
-            return
-        self._commit(consumer, records)
+            batch.pending.extend((message, item) for item in decoded.items)
+            batch.dead.extend(_letter(message, rejected) for rejected in decoded.rejected)
+        return batch
+
+    def _deliver(self, batch: _Batch, producer: Any, consumer: Any, stop: threading.Event) -> bool:
+        """Write, dead-letter, commit; False when stop came first (nothing committed)."""
+        began = time.perf_counter()
+        if not self._write(batch.pending, batch.dead, stop):
+            return False
+        if batch.dead and not self._dead_letter(batch.dead, producer, stop):
+            return False
+        written = time.perf_counter()
+        self._commit(consumer, batch.records)
+        self.stats.seconds["write"] += written - began
+        self.stats.seconds["commit"] += time.perf_counter() - written
+        return True
 
     def _write(
         self, pending: list[tuple[Any, Any]], dead: list[DeadLetter], stop: threading.Event
@@ -303,7 +331,18 @@ class Pipeline:
         _log.info("assigned %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
 
     def _revoked(self, _consumer: Any, partitions: list[Any]) -> None:
+        # The batch being written commits before the partitions go to another member.
+        self._finish_in_flight()
         _log.info("revoked %s", ", ".join(f"{p.topic}[{p.partition}]" for p in partitions))
+
+
+@dataclass
+class _Batch:
+    records: list[Any]
+    """The Kafka messages, committed together."""
+    pending: list[tuple[Any, Any]] = field(default_factory=list)
+    """(message, item) still to write."""
+    dead: list[DeadLetter] = field(default_factory=list)
 
 
 def _letter(message: Any, rejected: Rejected) -> DeadLetter:

@@ -36,6 +36,9 @@ class PipelineStats:
         self.rate = 0.0
         self.sink_up = False
         self.sink_problem = ""
+        self.seconds = {"consume": 0.0, "decode": 0.0, "write": 0.0, "commit": 0.0}
+        """Time spent in each step (consume and decode on the main thread, write and
+        commit on the writer thread): where a slow pipeline's time goes."""
         self.last_turn = time.monotonic()
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
         self.registry = CollectorRegistry()
@@ -68,6 +71,7 @@ class PipelineStats:
             "written": self.written,
             "dead_lettered": self.dead_lettered,
             "retries": self.retries,
+            "seconds": {step: round(value, 3) for step, value in self.seconds.items()},
             "detail": f"lag {self.lag}, {self.rate:.0f}/s, {state}",
         }
 
@@ -81,6 +85,12 @@ class PipelineStats:
             ("retries", "Writes retried after the store refused or did not answer", self.retries),
         ):
             yield CounterMetricFamily(f"{p}_{name}", text, value=value)
+        seconds = CounterMetricFamily(
+            f"{p}_seconds", "Time spent in each step of the loop", labels=["step"]
+        )
+        for step, spent in self.seconds.items():
+            seconds.add_metric([step], spent)
+        yield seconds
         for name, text, gauge in (
             ("lag", "Records in Kafka not yet written and committed", float(self.lag)),
             ("written_per_second", "Items written per second (10 s window)", self.rate),

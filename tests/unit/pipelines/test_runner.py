@@ -53,10 +53,14 @@ class FakeConsumer:
         self.batches = batches
         self.stop = stop
         self.commits: list[list[tuple[str, int, int]]] = []
+        self.empty_polls = 0
 
     def consume(self, num: int, timeout: float) -> list[Message]:
         if not self.batches:
-            self.stop.set()
+            # The second empty poll: the last batch handed to the writer is done by now.
+            self.empty_polls += 1
+            if self.empty_polls == 2:
+                self.stop.set()
             return []
         return self.batches.pop(0)
 
