@@ -25,6 +25,7 @@ _MODULES: dict[str, str] = {
     "zookeeper": "zookeeper:ZooKeeper",
     "lb": "lb:LoadBalancer",
     "opensearch": "opensearch:OpenSearch",
+    "influxdb": "influxdb:InfluxDB",
     "logs-pipeline": "logs_pipeline:LogsPipeline",
     "metrics-pipeline": "metrics_pipeline:MetricsPipeline",
 }

@@ -15,20 +15,18 @@ and `-Xshare:auto` makes a JVM ignore an archive that does not match.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from leapfrog.components._maven import Classpath, resolve
 from leapfrog.components.base import Installation, Progress
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.shared.files import atomic_write_text
+from leapfrog.shared.files import atomic_write_text, exclusive_lock
 
 __all__ = [
     "RETRY_FAILED_AFTER",
@@ -181,7 +179,7 @@ def _train_once(
     progress: Progress,
 ) -> None:
     folder = failed_marker.parent
-    with _locked(folder / ".cds.lock"):
+    with exclusive_lock(folder / ".cds.lock"):  # one training per classpath at a time
         if all(path.is_file() for path in archives.values()):
             return  # another install made them meanwhile
         if _recent(failed_marker):
@@ -232,14 +230,3 @@ def _remove_stale(folder: Path, keep: set[Path]) -> None:
 
 def _readable_dir(folder: Path) -> None:
     folder.chmod(folder.stat().st_mode | 0o555)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One training per classpath at a time: two would race for the same ports and files."""
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

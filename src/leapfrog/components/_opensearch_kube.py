@@ -76,16 +76,14 @@ def render_opensearch(options: OpenSearchOptions, kube: k.KubeContext) -> k.Kube
             {"name": "tmp", "mountPath": "/tmp"},
         ],
     }
-    pod = {
-        "securityContext": k.pod_security(_UID),
-        "automountServiceAccountToken": False,
-        "terminationGracePeriodSeconds": 30,
-        "containers": [container],
-        "volumes": [
+    pod = k.restricted_pod(
+        _UID,
+        [container],
+        [
             {"name": "config", "configMap": {"name": f"{NAME}-config"}},
             {"name": "tmp", "emptyDir": {}},
         ],
-    }
+    )
     objects = [
         k.config_map(
             kube, f"{NAME}-config", NAME, {"opensearch.yml": opensearch_yml(_settings(options))}
@@ -114,16 +112,4 @@ def _settings_job(options: OpenSearchOptions, kube: k.KubeContext, image: str) -
         f"{shlex.quote(url(kube, options) + '/_cluster/settings')} "
         f"-d {shlex.quote(json.dumps(CLUSTER_SETTINGS))}; do sleep 5; done"
     )
-    container = {
-        "name": "settings",
-        "image": image,
-        "command": ["sh", "-c", put],
-        "securityContext": k.container_security(),
-        "resources": k.resources("50m", "64Mi"),
-    }
-    pod = {
-        "securityContext": k.pod_security(_UID),
-        "automountServiceAccountToken": False,
-        "containers": [container],
-    }
-    return k.job(kube, f"{NAME}-settings", pod)
+    return k.script_job(kube, f"{NAME}-settings", image, put, _UID)

@@ -27,6 +27,8 @@ __all__ = [
     "job",
     "pod_security",
     "resources",
+    "restricted_pod",
+    "script_job",
     "secret_env",
     "service",
     "stateful_set",
@@ -149,6 +151,21 @@ def pod_security(uid: int, gid: int | None = None) -> dict[str, Any]:
         "fsGroup": group,
         "seccompProfile": {"type": "RuntimeDefault"},
     }
+
+
+def restricted_pod(
+    uid: int, containers: list[dict[str, Any]], volumes: list[dict[str, Any]], grace: int = 30
+) -> dict[str, Any]:
+    """A pod spec of `containers` run as `uid`, with no service account token."""
+    pod: dict[str, Any] = {
+        "securityContext": pod_security(uid),
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": grace,
+        "containers": containers,
+    }
+    if volumes:
+        pod["volumes"] = volumes
+    return pod
 
 
 def container_security(read_only_root: bool = True) -> dict[str, Any]:
@@ -281,3 +298,15 @@ def job(kube: KubeContext, name: str, pod: dict[str, Any]) -> Manifest:
             },
         },
     }
+
+
+def script_job(kube: KubeContext, name: str, image: str, script: str, uid: int) -> Manifest:
+    """A Job running `script` (sh) once in one small restricted container of `image`."""
+    container = {
+        "name": "run",
+        "image": image,
+        "command": ["sh", "-c", script],
+        "securityContext": container_security(),
+        "resources": resources("50m", "64Mi"),
+    }
+    return job(kube, name, restricted_pod(uid, [container], []))
