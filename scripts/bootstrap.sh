@@ -18,6 +18,7 @@ APT_NEEDS=(
   "make make"
   "dig dnsutils"
   "java openjdk-17-jre-headless"
+  "javac openjdk-17-jdk-headless"
   "mvn maven"
   "wrk wrk"
 )

@@ -722,6 +722,10 @@ components:
     roles: {app: {login: true}}
     databases: {app: {owner: app}}
     message_db: true         # Message DB, the event store, inside it
+  opensearch: {heap: 512m}   # OpenSearch 2.x, one node, for searching logs
+  influxdb:                  # InfluxDB 1.8, for metrics
+    databases:
+      metrics: {retention_policies: {month: {duration: 30d, default: true}}}
 ```
 
 Each runs on its own loopback address, keeps its data in `<state_dir>/data/<kind>-1`
@@ -733,6 +737,8 @@ service waits for every component and receives its connection environment:
 | kafka | `KAFKA_BOOTSTRAP_SERVERS` |
 | zookeeper | `ZOOKEEPER_CONNECT` |
 | postgres | `DATABASE_URL` (first database, its owner), `PGHOST`, `PGPORT`, `MESSAGE_DB_URL` |
+| opensearch | `OPENSEARCH_URL` |
+| influxdb | `INFLUXDB_URL` |
 | the catalog | `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN` (with acl: the services' token), `LEAPFROG_CATALOG_DNS` |
 
 Generated passwords and the catalog's tokens are kept mode 0600 in `<state_dir>/secrets`

@@ -27,6 +27,7 @@ from leapfrog.cli.options import (
     load_chosen,
     state_paths,
 )
+from leapfrog.cli.pipeline import pipeline
 from leapfrog.cli.render import render
 from leapfrog.cli.rollout import rollout
 from leapfrog.cli.secrets import secrets
@@ -250,6 +251,7 @@ cli.add_command(render)
 cli.add_command(apply)
 cli.add_command(rollout)
 cli.add_command(lb)
+cli.add_command(pipeline)
 cli.add_command(template)
 
 

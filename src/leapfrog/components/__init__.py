@@ -24,6 +24,10 @@ _MODULES: dict[str, str] = {
     "kafka": "kafka:Kafka",
     "zookeeper": "zookeeper:ZooKeeper",
     "lb": "lb:LoadBalancer",
+    "opensearch": "opensearch:OpenSearch",
+    "influxdb": "influxdb:InfluxDB",
+    "logs-pipeline": "logs_pipeline:LogsPipeline",
+    "metrics-pipeline": "metrics_pipeline:MetricsPipeline",
 }
 
 

@@ -15,23 +15,22 @@ and `-Xshare:auto` makes a JVM ignore an archive that does not match.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from leapfrog.components._maven import resolve
+from leapfrog.components._maven import Classpath, resolve
 from leapfrog.components.base import Installation, Progress
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.shared.files import atomic_write_text
+from leapfrog.shared.files import atomic_write_text, exclusive_lock
 
 __all__ = [
     "RETRY_FAILED_AFTER",
+    "Preparer",
     "Trainer",
     "archive_flags",
     "archive_key",
@@ -41,6 +40,10 @@ __all__ = [
     "properties_file",
     "with_archive_flags",
 ]
+
+Preparer = Callable[[Classpath], Mapping[str, str]]
+"""Makes what the program needs beside its jars (a launcher compiled against them), once
+per classpath; returns facts for `Installation.extra`, which also key the archives."""
 
 Trainer = Callable[[Installation], None]
 """Runs the program once with `installation` (whose archive flags dump); raises on failure."""
@@ -98,18 +101,27 @@ def install_jvm_program(
     boms: Sequence[str] = (),
     roles: Sequence[str],
     train: Trainer,
+    prepare: Preparer | None = None,
 ) -> Installation:
     """Resolve the jars, find `java`, and make (once) or reuse the class-data archives."""
     classpath = resolve(name, artifacts, cache_dir, progress, boms=boms)
     java = shutil.which("java")
     if java is None:  # resolve checked it, but a cached set skips that check
         raise LeapfrogError("`java` is not installed", hint="run `make demo` or `make test`")
+    prepared = dict(prepare(classpath)) if prepare is not None else {}
     plain = Installation(
         version=version,
         home=classpath.folder,
-        extra={"java": java, "argfile": str(classpath.argfile), "classpath": classpath.joined},
+        extra={
+            "java": java,
+            "argfile": str(classpath.argfile),
+            "classpath": classpath.joined,
+            **prepared,
+        },
     )
-    key = archive_key(classpath.joined, java_version(java, cache_dir))
+    # What `prepare` made (a launcher jar on the classpath) is part of what was archived.
+    signature = "\n".join([classpath.joined, *(f"{k}={v}" for k, v in sorted(prepared.items()))])
+    key = archive_key(signature, java_version(java, cache_dir))
     archives = {role: classpath.folder / f"cds-{key}-{role}.jsa" for role in roles}
     if not all(path.is_file() for path in archives.values()):
         failed = classpath.folder / f"cds-{key}.failed"
@@ -167,7 +179,7 @@ def _train_once(
     progress: Progress,
 ) -> None:
     folder = failed_marker.parent
-    with _locked(folder / ".cds.lock"):
+    with exclusive_lock(folder / ".cds.lock"):  # one training per classpath at a time
         if all(path.is_file() for path in archives.values()):
             return  # another install made them meanwhile
         if _recent(failed_marker):
@@ -218,14 +230,3 @@ def _remove_stale(folder: Path, keep: set[Path]) -> None:
 
 def _readable_dir(folder: Path) -> None:
     folder.chmod(folder.stat().st_mode | 0o555)
-
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """One training per classpath at a time: two would race for the same ports and files."""
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -73,9 +73,7 @@ def _container(name: str, image: str, command: list[str], options: KafkaOptions)
 
 def _memory(heap: str) -> str:
     """Heap plus room for the JVM's own memory (metaspace, threads, buffers)."""
-    number, unit = int(heap[:-1]), heap[-1].lower()
-    mebibytes = number * 1024 if unit == "g" else number
-    return f"{mebibytes + 384}Mi"
+    return k.heap_plus(heap, 384)
 
 
 def render_kafka(options: KafkaOptions, kube: k.KubeContext) -> k.KubeRender:

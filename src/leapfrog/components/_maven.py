@@ -9,21 +9,19 @@ returned without running Maven, so re-runs are fast and work offline.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from leapfrog.components.base import Progress
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.shared.files import atomic_write_text
+from leapfrog.shared.files import atomic_write_text, exclusive_lock
 
 __all__ = ["Classpath", "MavenRunner", "resolve", "run_maven"]
 
@@ -74,7 +72,9 @@ def resolve(
     if recorded is not None:
         return recorded
     require_tools()
-    with _locked(root):
+    root.mkdir(parents=True, exist_ok=True)
+    # One Maven run at a time per cache: runs in parallel would share the local repository.
+    with exclusive_lock(root / ".lock"):
         recorded = _recorded(folder)  # another process may have resolved it meanwhile
         if recorded is not None:
             return recorded
@@ -177,15 +177,3 @@ def _argfile(jars: Sequence[Path]) -> str:
     # Argument files take double-quoted strings in which backslash escapes.
     joined = os.pathsep.join(str(jar) for jar in jars).replace("\\", "\\\\").replace('"', '\\"')
     return f'-cp\n"{joined}"\n'
-
-
-@contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """One Maven run at a time per cache: runs in parallel would share the local repo."""
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / ".lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

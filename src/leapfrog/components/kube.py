@@ -23,9 +23,12 @@ __all__ = [
     "container_security",
     "content_hash",
     "empty_dirs",
+    "heap_plus",
     "job",
     "pod_security",
     "resources",
+    "restricted_pod",
+    "script_job",
     "secret_env",
     "service",
     "stateful_set",
@@ -41,6 +44,8 @@ DEFAULT_IMAGES: dict[str, str] = {
     "postgres": "postgres:{version}",
     "haproxy": "haproxy:3.2",
     "node": "node:22-slim",
+    "opensearch": "opensearchproject/opensearch:{version}",
+    "influxdb": "influxdb:{version}",
 }
 """Official images of the platform parts; `{version}` is the component's version option."""
 
@@ -82,6 +87,9 @@ class KubeContext:
     leapfrog_version: str = "0.1.0"
     catalog_env: tuple[dict[str, Any], ...] = ()
     """How a platform part that reads the catalog (the load balancer) reaches it."""
+    platform_env: tuple[dict[str, Any], ...] = ()
+    """For a part that reads the others (`uses_catalog`: the pipelines), the env the
+    components rendered before it give services (KAFKA_BOOTSTRAP_SERVERS, ...)."""
 
     def image(self, part: str, version: str | None = None) -> str:
         chosen = self.images.get(part)
@@ -145,6 +153,21 @@ def pod_security(uid: int, gid: int | None = None) -> dict[str, Any]:
     }
 
 
+def restricted_pod(
+    uid: int, containers: list[dict[str, Any]], volumes: list[dict[str, Any]], grace: int = 30
+) -> dict[str, Any]:
+    """A pod spec of `containers` run as `uid`, with no service account token."""
+    pod: dict[str, Any] = {
+        "securityContext": pod_security(uid),
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": grace,
+        "containers": containers,
+    }
+    if volumes:
+        pod["volumes"] = volumes
+    return pod
+
+
 def container_security(read_only_root: bool = True) -> dict[str, Any]:
     """The container half of Pod Security "restricted"."""
     return {
@@ -163,6 +186,13 @@ def resources(
     if cpu_limit:
         limits["cpu"] = cpu_limit
     return {"requests": {"cpu": cpu, "memory": memory}, "limits": limits}
+
+
+def heap_plus(heap: str, extra_mib: int) -> str:
+    """A JVM's memory: its heap (`512m`, `1g`) and what it uses beside it, in MiB."""
+    number, unit = int(heap[:-1]), heap[-1].lower()
+    mebibytes = number * 1024 if unit == "g" else number
+    return f"{mebibytes + extra_mib}Mi"
 
 
 def empty_dirs(*paths: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -268,3 +298,15 @@ def job(kube: KubeContext, name: str, pod: dict[str, Any]) -> Manifest:
             },
         },
     }
+
+
+def script_job(kube: KubeContext, name: str, image: str, script: str, uid: int) -> Manifest:
+    """A Job running `script` (sh) once in one small restricted container of `image`."""
+    container = {
+        "name": "run",
+        "image": image,
+        "command": ["sh", "-c", script],
+        "securityContext": container_security(),
+        "resources": resources("50m", "64Mi"),
+    }
+    return job(kube, name, restricted_pod(uid, [container], []))

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_json", "atomic_write_text", "fsync_directory", "read_json", "tail_lines"]
+__all__ = [
+    "atomic_write_json",
+    "atomic_write_text",
+    "exclusive_lock",
+    "fsync_directory",
+    "read_json",
+    "tail_lines",
+]
 
 
 def atomic_write_text(path: Path, text: str, mode: int = 0o644, *, durable: bool = False) -> None:
@@ -68,3 +78,14 @@ def tail_lines(path: Path, count: int, block: int = 8192) -> list[str]:
     except OSError:
         return []
     return data.decode(errors="replace").splitlines()[-count:]
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """Holds an exclusive flock on `path` (created if missing): one holder per machine."""
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -77,8 +77,15 @@ def render_stack(stack: Stack) -> Rendered:
         catalog = render_catalog(spec.catalog, kube)
         pieces.append(("catalog", catalog))
         kube = replace(kube, catalog_env=tuple(catalog.env))
-    for kind, raw in spec.components.items():
+    # Parts that read the others (the load balancer, the pipelines) come last and get
+    # the env the others give services, as they do locally.
+    kinds = sorted(spec.components, key=lambda kind: _reads_others(component(kind)))
+    for kind in kinds:
         comp = component(kind)
+        raw = spec.components[kind]
+        if _reads_others(comp):
+            given = [entry for _, piece in pieces for entry in piece.env]
+            kube = replace(kube, platform_env=tuple(given))
         try:
             pieces.append((kind, comp.render_kubernetes(comp.options(raw), kube)))
         except NotSupported as exc:
@@ -138,6 +145,10 @@ def _collisions(stack: Stack, parts: dict[str, list[k.Manifest]]) -> None:
                 break
     if problems:
         raise SpecError(problems, _source(stack))
+
+
+def _reads_others(comp: Any) -> bool:
+    return bool(getattr(comp, "uses_catalog", False))
 
 
 def _source(stack: Stack) -> str | None:
