@@ -23,6 +23,7 @@ from leapfrog.components._kafka_config import (
 )
 from leapfrog.components.base import Component, Health, Installation, Instance, Process, Progress
 from leapfrog.components.kube import KubeContext, KubeRender
+from leapfrog.telemetry import LOG4J_KAFKA, LogFormat, Sample
 
 __all__ = ["Kafka", "KafkaOptions", "TopicOptions"]
 
@@ -125,6 +126,14 @@ class Kafka(Component[KafkaOptions]):
 
     def connection_env(self, options: KafkaOptions, where: Instance) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": _bootstrap(where)}
+
+    def log_format(self, options: KafkaOptions) -> LogFormat:
+        return LOG4J_KAFKA
+
+    async def metrics(self, options: KafkaOptions, where: Instance) -> list[Sample]:
+        from leapfrog.components._kafka_metrics import kafka_samples
+
+        return await asyncio.to_thread(kafka_samples, _bootstrap(where))
 
     def render_kubernetes(self, options: KafkaOptions, kube: KubeContext) -> KubeRender:
         from leapfrog.components._kafka_kube import render_kafka
