@@ -3,7 +3,7 @@
 See docs/telemetry.md for the settings, the event format and the delivery guarantees.
 """
 
-from leapfrog.telemetry._event import JsonFormatter, encode_event
+from leapfrog.telemetry._event import JsonFormatter, encode_event, rfc3339
 from leapfrog.telemetry._handler import KafkaLogHandler, structlog_processor
 from leapfrog.telemetry._hostlogs import (
     AUDIT,
@@ -67,6 +67,7 @@ __all__ = [
     "metric_name",
     "prometheus_samples",
     "register_metrics",
+    "rfc3339",
     "sample_lines",
     "structlog_processor",
     "systemd_running",

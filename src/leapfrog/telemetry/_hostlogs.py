@@ -100,6 +100,11 @@ class KmsgReader:
         self.last_seq = after if after is not None and boot_id == self.boot_id else None
         self._fd: int | None = None
 
+    @property
+    def mark(self) -> dict[str, object] | None:
+        """Where to go on after a restart (see `after` and `boot_id`)."""
+        return None if self.last_seq is None else {"seq": self.last_seq, "boot": self.boot_id}
+
     def open(self) -> None:
         fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         if self.last_seq is None:
@@ -186,6 +191,10 @@ class JournalReader:
         self.cursor = cursor
         self._proc: subprocess.Popen[bytes] | None = None
         self._partial = b""
+
+    @property
+    def mark(self) -> str | None:
+        return self.cursor
 
     def open(self) -> None:
         binary = shutil.which("journalctl")

@@ -8,8 +8,8 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any, TextIO
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Protocol, TextIO
 
 from leapfrog.plan import Plan
 from leapfrog.runtime.local.instance import Instance, InstanceState
@@ -23,6 +23,14 @@ from leapfrog.shared.procs import process_start_time
 __all__ = ["Supervisor"]
 
 _STATE_WRITE_DELAY = 0.05
+
+
+class Companion(Protocol):
+    """Runs beside the supervisor (the telemetry collector): started after the control
+    socket, closed once every instance has stopped."""
+
+    def start(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 class Supervisor:
@@ -60,6 +68,9 @@ class Supervisor:
         self._start_ticks = process_start_time(os.getpid())
         self._retiring: set[Instance] = set()
         """Instances a new stack file dropped, while they stop."""
+        self.observers: list[Callable[[Instance], None]] = []
+        """Called with each instance whose state was published."""
+        self.companions: list[Companion] = []
         catalog = launches.get("catalog")
         self.registrar = Registrar.for_catalog(
             catalog[0] if catalog else None, paths, plan.stack_name
@@ -77,6 +88,8 @@ class Supervisor:
         self.version += 1
         pid = f" pid={instance.pid}" if instance.pid else ""
         self.log_line(f"{instance.name} {instance.state}{pid}: {instance.detail}")
+        for observe in self.observers:
+            observe(instance)
         unit = instance.launch.unit
         if self.registrar is not None and instance.launch.kind == "component":
             self.registrar.follow(instance.launch, instance.state == InstanceState.HEALTHY)
@@ -137,6 +150,8 @@ class Supervisor:
     # -- start ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        for companion in self.companions:
+            companion.start()
         loop = asyncio.get_running_loop()
         for unit in self.plan.order:
             self._starters.append(loop.create_task(self._start_unit(unit), name=f"start {unit}"))
@@ -252,6 +267,8 @@ class Supervisor:
         self.write_state()
         if self.registrar is not None:
             await self.registrar.close()
+        for companion in self.companions:
+            await companion.close()
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
