@@ -46,6 +46,8 @@ class FileFollower:
         lines: list[str] = []
         if self._fd is None:
             self._open(first=True)
+        elif os.fstat(self._fd).st_size < self._offset:
+            self._offset, self._partial = 0, b""  # truncated in place: from its start
         lines += self._read_available()
         if self._replaced():
             self._close()
@@ -72,11 +74,7 @@ class FileFollower:
             stat = os.stat(self.path)
         except FileNotFoundError:
             return False  # renamed away, nothing new yet: keep reading the open file
-        if stat.st_ino != self._inode:
-            return True
-        if stat.st_size < self._offset:
-            self._offset, self._partial = 0, b""  # truncated in place: from its start
-        return False
+        return stat.st_ino != self._inode
 
     def _read_available(self) -> list[str]:
         assert self._fd is not None
