@@ -41,6 +41,7 @@ DEFAULT_IMAGES: dict[str, str] = {
     "postgres": "postgres:{version}",
     "haproxy": "haproxy:3.2",
     "node": "node:22-slim",
+    "fluent-bit": "fluent/fluent-bit:3.2",
 }
 """Official images of the platform parts; `{version}` is the component's version option."""
 
