@@ -171,7 +171,8 @@ def build_launches(
             )
             for index, name in enumerate(unit.instance_names(), start=1)
         ]
-    _catalog_readers(result, platform_env | component_env(runs))
+    # The stack's name too: their own events carry it, as every service's do.
+    _catalog_readers(result, {"LEAPFROG_STACK": stack.name} | platform_env | component_env(runs))
     return result
 
 
