@@ -21,10 +21,12 @@ KAFKA_TOPICS = {"logs": {"partitions": 3}, "metrics": {"partitions": 1}}
 
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[RunningComponent]:
-    """One real broker for the session, with the `logs` and `metrics` topics."""
+    """One real broker for the session, with the `logs` and `metrics` topics (and the
+    Prometheus JMX exporter, whose figures the collector reads)."""
     base = Path(tempfile.mkdtemp(prefix="lf-kafka-"))
     base.chmod(0o755)
-    with run_component("kafka", {"topics": KAFKA_TOPICS}, base, address=KAFKA_ADDRESS) as running:
+    options = {"topics": KAFKA_TOPICS, "jmx_exporter_port": 7071}
+    with run_component("kafka", options, base, address=KAFKA_ADDRESS) as running:
         yield running
 
 

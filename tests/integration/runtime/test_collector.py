@@ -194,7 +194,7 @@ def test_kafka_broker_log_lines_become_events(kafka: RunningComponent, tmp_path:
     assert json.loads((tmp_path / "positions.json").read_text())[instance][1] > 0
 
 
-def test_kafka_metrics_report_consumer_group_lag(kafka: RunningComponent) -> None:
+def test_kafka_metrics_report_consumer_group_lag_and_broker_mbeans(kafka: RunningComponent) -> None:
     bootstrap = kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]
     group = f"lag-{uuid.uuid4().hex[:8]}"
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
@@ -212,3 +212,7 @@ def test_kafka_metrics_report_consumer_group_lag(kafka: RunningComponent) -> Non
     end = by_name[("kafka_topic_end_offset", (("topic", "logs"),))]
     lag = by_name[("kafka_consumer_group_lag", (("group", group), ("topic", "logs")))]
     assert lag == end
+    # The broker's own MBeans, through the JMX exporter's java agent.
+    names = {s.name for s in samples}
+    assert any(n.startswith("kafka_server_brokertopicmetrics") for n in names), sorted(names)[:20]
+    assert any(n.startswith(("jvm_memory", "java_lang_memory")) for n in names)
