@@ -25,7 +25,13 @@ def test_the_log_collector_daemonset_is_created(
 ) -> None:
     rendered = render_stack(parse_stack(STACK, "leapfrog.yaml", tmp_path))
     objects = rendered.parts["host-logs"]
-    assert [o["kind"] for o in objects] == ["Namespace", "ServiceAccount", "ConfigMap", "DaemonSet"]
+    assert [o["kind"] for o in objects] == [
+        "Namespace",
+        "ServiceAccount",
+        "ConfigMap",
+        "DaemonSet",
+        "NetworkPolicy",
+    ]
     config = objects[2]["data"]["fluent-bit.conf"]
     for line in (
         "Name kmsg",
@@ -36,8 +42,16 @@ def test_the_log_collector_daemonset_is_created(
         "Record stack nodelogs",
     ):
         assert line in config, line
-    text = yaml.safe_dump_all(objects)
+    # The stack's namespace holds the policy that lets the collector reach Kafka.
+    text = yaml.safe_dump_all([*rendered.parts["namespace"], *objects])
     control_plane.kubectl("apply", "-f", "-", input=text)
+    policy = json.loads(
+        control_plane.kubectl(
+            "get", "networkpolicy", "kafka-from-node-logs", "-n", "nodelogs", "-o", "json"
+        ).stdout
+    )
+    source = policy["spec"]["ingress"][0]["from"][0]["namespaceSelector"]["matchLabels"]
+    assert source == {"kubernetes.io/metadata.name": "nodelogs-node-logs"}
     found = json.loads(
         control_plane.kubectl(
             "get", "daemonset", "node-logs", "-n", "nodelogs-node-logs", "-o", "json"
@@ -45,7 +59,8 @@ def test_the_log_collector_daemonset_is_created(
     )
     container = found["spec"]["template"]["spec"]["containers"][0]
     assert container["image"].startswith("fluent/fluent-bit:")
-    control_plane.kubectl("delete", "namespace", "nodelogs-node-logs", "--wait=false")
+    for namespace in ("nodelogs-node-logs", "nodelogs"):
+        control_plane.kubectl("delete", "namespace", namespace, "--wait=false")
 
 
 def test_nothing_is_rendered_without_a_source(tmp_path: Path) -> None:

@@ -132,6 +132,30 @@ def render_host_logs(
             *({"name": n, "hostPath": {"path": p}} for n, p, _ in host_paths),
         ],
     }
+    # The stack's namespace denies ingress from elsewhere; policies add up, so this one
+    # lets the collector (and nothing else of its namespace) reach the brokers.
+    from_collector = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": kube.meta("kafka-from-node-logs", "network", app="kafka"),
+        "spec": {
+            "podSelector": {"matchLabels": kube.selector("kafka")},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {
+                            "namespaceSelector": {
+                                "matchLabels": {"kubernetes.io/metadata.name": namespace}
+                            },
+                            "podSelector": {"matchLabels": own.selector(NAME)},
+                        }
+                    ],
+                    "ports": [{"protocol": "TCP", "port": int(str(brokers).rsplit(":", 1)[1])}],
+                }
+            ],
+        },
+    }
     return [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": ns_meta},
         {
@@ -156,4 +180,5 @@ def render_host_logs(
                 },
             },
         },
+        from_collector,
     ]
