@@ -140,6 +140,7 @@ def test_platform_logs_events_kernel_and_metrics_reach_kafka(kafka: RunningCompo
             ("zookeeper_", "ZooKeeper mntr"),
             ("leapfrog_instance_cpu_seconds_total", "the supervisor's figures"),
             ("leapfrog_instance_rss_bytes", "the supervisor's figures"),
+            ("leapfrog_telemetry_events_sent_total", "the collector's own shipper"),
             ("chatty_requests_total", "the scraped Prometheus page"),
             ("consul_state_services", "the catalog's metrics"),
         ):

@@ -212,15 +212,29 @@ class Collector:
         for instance, samples in zip(instances, gathered, strict=True):
             tags = {k: str(v) for k, v in self._tags(instance).items()}
             self._ship_lines(instance.name, sample_lines(samples, tags, now))
+        tags = {k: str(v) for k, v in self._host_tags("leapfrog").items()}
+        tags["instance"] = "supervisor"
+        self._ship_lines("supervisor", sample_lines(self._own_figures(usage), tags, now))
+
+    def _own_figures(self, usage: dict[int, Any]) -> list[Sample]:
+        """The supervisor's process group, and the collector's shipper (is it keeping up?)."""
+        counters = self.shipper.counters
+        figures = [
+            Sample(f"leapfrog_telemetry_events_{name}_total", counters[name])
+            for name in ("sent", "spooled", "dropped")
+        ]
+        figures += [
+            Sample("leapfrog_telemetry_events_buffered", counters["buffered"]),
+            Sample("leapfrog_telemetry_spool_bytes", self.shipper.spool_backlog_bytes),
+            Sample("leapfrog_telemetry_kafka_reachable", float(self.shipper.kafka_reachable)),
+        ]
         own = usage.get(os.getpgrp())
         if own is not None:
-            tags = {k: str(v) for k, v in self._host_tags("leapfrog").items()}
-            tags["instance"] = "supervisor"
-            supervisor = [
+            figures += [
                 Sample("leapfrog_supervisor_cpu_seconds_total", own.cpu_seconds),
                 Sample("leapfrog_supervisor_rss_bytes", own.rss_bytes),
             ]
-            self._ship_lines("supervisor", sample_lines(supervisor, tags, now))
+        return figures
 
     def _ship_lines(self, key: str, lines: list[str]) -> None:
         if lines:
