@@ -217,3 +217,56 @@ def test_kafka_metrics_report_consumer_group_lag_and_broker_mbeans(kafka: Runnin
     names = {s.name for s in samples}
     assert any(n.startswith("kafka_server_brokertopicmetrics") for n in names), sorted(names)[:20]
     assert any(n.startswith(("jvm_memory", "java_lang_memory")) for n in names)
+
+
+def test_a_stack_with_kafka_ships_to_it_and_keeps_the_last_events_across_down(
+    tmp_path: Path,
+) -> None:
+    """The stack's own broker receives the logs, its own log lines included; the events
+    of `down` (written after the broker stopped) wait in the spool and arrive after the
+    next `up`."""
+    mark = uuid.uuid4().hex[:6]
+    text = (
+        f"name: own-{mark}\n"
+        "components:\n"
+        "  kafka: {topics: {logs: {partitions: 1}, metrics: {partitions: 1}}}\n"
+        "services:\n"
+        "  chatty:\n"
+        f"    command: {PYTHON} chatty.py\n"
+        "    port: 8000\n"
+        f"    env: {{MARK: '{mark}'}}\n"
+        "    check: {http: /}\n"
+    )
+    with StackDir(text) as stack:
+        stack.copy_in(APPS / "chatty.py")
+        started = stack.up(timeout=300)
+        assert started.code == 0, started.output
+        address = stack.instance("kafka-1")["address"]
+        reader = TopicReader(f"{address}:9092", "logs")
+        try:
+            reader.wait(
+                lambda v: any(
+                    e.get("service") == "kafka" and str(e.get("logger", "")).startswith("kafka.")
+                    for e in _events(v)
+                ),
+                60,
+                "a broker line of the stack's own Kafka",
+            )
+        finally:
+            reader.close()
+        stopped = stack.down()
+        assert stopped.code == 0, stopped.output
+        again = stack.up(timeout=300)
+        assert again.code == 0, again.output
+        reader = TopicReader(f"{address}:9092", "logs")
+        try:
+            reader.wait(
+                lambda v: any(
+                    e.get("instance") == "kafka-1" and e.get("event") == "stopped"
+                    for e in _events(v)
+                ),
+                60,
+                "the broker's own stopped event of the first run, from the spool",
+            )
+        finally:
+            reader.close()
