@@ -124,6 +124,7 @@ def test_platform_logs_events_kernel_and_metrics_reach_kafka(kafka: RunningCompo
             "PostgreSQL's ready line",
         )
         logs.wait(has(service="lb", logger="lb"), 60, "a line of the load balancer")
+        logs.wait(has(service="catalog", logger="leapfrog.catalog"), 60, "a line of the catalog")
 
         def lines(values: list[bytes]) -> list[str]:
             return [

@@ -21,6 +21,7 @@ import contextlib
 import os
 import socket
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from leapfrog.runtime.local.instance import Instance, InstanceState
@@ -55,6 +56,7 @@ METRICS_TIMEOUT = 10.0
 _STATES = [str(s) for s in InstanceState]
 _AUDIT_LOG = "/var/log/audit/audit.log"
 _SYSLOG = "/var/log/syslog"
+_CATALOG_LOG = replace(PYTHON_LOGGING, default_logger="leapfrog.catalog")
 
 
 def kafka_bootstrap(supervisor: Supervisor) -> str | None:
@@ -288,7 +290,7 @@ def _log_format(instance: Instance) -> LogFormat:
     run = instance.launch.component
     if run is not None:
         return run.component.log_format(run.options)
-    return PYTHON_LOGGING if instance.launch.kind == "catalog" else PLAIN
+    return _CATALOG_LOG if instance.launch.kind == "catalog" else PLAIN
 
 
 def _supervisor_samples(instance: Instance, usage: dict[int, Any]) -> list[Sample]:
