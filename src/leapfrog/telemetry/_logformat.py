@@ -217,9 +217,7 @@ nginx's error log (`2026/12/05 22:31:01 [notice] 12#12: start worker processes`)
 
 PYTHON_LOGGING = LogFormat(
     "python",
-    re.compile(
-        r"^(?P<time>\d{4}-\d\d-\d\d [\d:,.]+) (?P<level>[A-Z]+) (?P<message>.*)$"
-    ),
+    re.compile(r"^(?P<time>\d{4}-\d\d-\d\d [\d:,.]+) (?P<level>[A-Z]+) (?P<message>.*)$"),
 )
 """`logging.basicConfig(format="%(asctime)s %(levelname)s %(message)s")`, as the
 catalog and the load balancer's renderer log."""
