@@ -169,8 +169,8 @@ class LogPump:
             events += source.assembler.feed(line)
         if lines:
             source.last_line = now
-        elif final or now - source.last_line >= QUIET_FLUSH:
-            events += source.assembler.flush()
+        if final or now - source.last_line >= QUIET_FLUSH:
+            events += source.assembler.flush()  # no next line will close the open record
         for event in events:
             self._ship(str(source.fixed["instance"]), {**event, **source.fixed})
 
