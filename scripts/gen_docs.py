@@ -312,6 +312,7 @@ services:
       crashloop_after: 10     # 10 quick crashes in a row: state crashloop
     stop_signal: SIGINT       # sent by `leapfrog down`; SIGKILL after stop_grace_period
     stop_grace_period: 5s
+    scrape: {path: /metrics, interval: 15s}   # its Prometheus page, to the metrics topic
 
   worker:
     command: python -m worker --data ${LEAPFROG_DATA_DIR}
@@ -341,6 +342,12 @@ local:
   state_dir: .leapfrog        # run state, logs and data; relative to this file's directory
   addresses: 127.42.0.0/16    # instance addresses come from this loopback network
   app_user: leapfrog          # the user services run as when leapfrog runs as root
+
+host_logs:                    # the machine's own logs, to the logs topic with the stack's
+  kmsg: true                  # kernel ring buffer (/dev/kmsg; needs root)
+  audit: false                # /var/log/audit/audit.log
+  journal: false              # systemd journal, when systemd runs
+  syslog: false               # /var/log/syslog
 
 kubernetes:                   # `leapfrog render --target kubernetes`, `leapfrog apply`
   namespace: shop             # default: the stack's name

@@ -2,16 +2,32 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from leapfrog.testing import StackDir
+from leapfrog.testing import RunningComponent, StackDir, run_component
 
 APPS = Path(__file__).parent / "apps"
 # Services may run as the unprivileged app user, who cannot reach a Python under /root.
 PYTHON = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+
+
+KAFKA_ADDRESS = "127.0.0.31"
+KAFKA_TOPICS = {"logs": {"partitions": 3}, "metrics": {"partitions": 1}}
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[RunningComponent]:
+    """One real broker for the session, with the `logs` and `metrics` topics (and the
+    Prometheus JMX exporter, whose figures the collector reads)."""
+    base = Path(tempfile.mkdtemp(prefix="lf-kafka-"))
+    base.chmod(0o755)
+    options = {"topics": KAFKA_TOPICS, "jmx_exporter_port": 7071}
+    with run_component("kafka", options, base, address=KAFKA_ADDRESS) as running:
+        yield running
 
 
 @pytest.fixture

@@ -12,7 +12,17 @@ from leapfrog.components._jvm import properties_file
 from leapfrog.components.base import ComponentOptions
 from leapfrog.shared.durations import parse_duration
 
-__all__ = ["KafkaOptions", "TopicOptions", "log4j2_properties", "server_properties"]
+__all__ = [
+    "JMX_EXPORTER",
+    "KafkaOptions",
+    "TopicOptions",
+    "jmx_exporter_yaml",
+    "log4j2_properties",
+    "server_properties",
+]
+
+JMX_EXPORTER = "io.prometheus.jmx:jmx_prometheus_javaagent:1.0.1"
+"""The Prometheus JMX exporter's java agent (one shaded jar)."""
 
 _DAYS = re.compile(r"(\d+(?:\.\d+)?)d")
 
@@ -92,6 +102,15 @@ class KafkaOptions(ComponentOptions):
         description="Topics created at `up`; partitions are raised and configs updated "
         "when the stack file changes (partitions are never lowered).",
     )
+    jmx_exporter_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Run the Prometheus JMX exporter (java agent from Maven Central) on this "
+        "port of the broker's address: broker metrics (messages and bytes in/out, request "
+        "rates, under-replicated partitions, heap) then reach the metrics topic. Off by "
+        "default: the agent adds to the broker's start.",
+    )
 
 
 def server_properties(
@@ -140,4 +159,22 @@ def log4j2_properties() -> str:
         # Every client and the broker print their full config at INFO: hundreds of lines.
         "logger.config.name = org.apache.kafka.common.config.AbstractConfig\n"
         "logger.config.level = WARN\n"
+    )
+
+
+def jmx_exporter_yaml() -> str:
+    """The exporter's configuration: the broker's own MBeans that matter, not all of them
+    (a full export is thousands of series per scrape)."""
+    return (
+        "lowercaseOutputName: true\n"
+        "lowercaseOutputLabelNames: true\n"
+        "includeObjectNames:\n"
+        '  - "kafka.server:type=BrokerTopicMetrics,*"\n'
+        '  - "kafka.server:type=ReplicaManager,*"\n'
+        '  - "kafka.network:type=RequestMetrics,name=RequestsPerSec,*"\n'
+        '  - "kafka.network:type=RequestMetrics,name=TotalTimeMs,*"\n'
+        '  - "kafka.controller:type=KafkaController,*"\n'
+        '  - "java.lang:type=Memory"\n'
+        "rules:\n"
+        '  - pattern: ".*"\n'
     )

@@ -18,6 +18,10 @@ renderer and the backup engines never special-case a component:
    StatefulSet, Services) and the env services get there (`leapfrog.components.kube`).
 7. `backup` - a later step; a component that does not do it yet says so with
    `NotSupported`.
+8. `log_format` - how its process writes its log (a `leapfrog.telemetry.LogFormat`), so
+   the collector ships each record as one event (level, logger, message, trace).
+9. `metrics` - its own figures (stats pages, system views, the admin API) as samples
+   the collector ships as line protocol every interval.
 
 Stop is the runtime's: the stop signal and grace period given by `process`.
 """
@@ -33,6 +37,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from pydantic import BaseModel, ConfigDict
 
 from leapfrog.components.kube import KubeContext, KubeRender
+from leapfrog.telemetry import PLAIN, LogFormat, Sample
 
 __all__ = [
     "Component",
@@ -174,3 +179,13 @@ class Component(ABC, Generic[OptionsT]):
 
     def backup(self, options: OptionsT, where: Instance, target: Path) -> None:
         raise NotSupported(f"{self.kind} cannot be backed up yet")
+
+    def log_format(self, options: OptionsT) -> LogFormat:
+        """How the process writes its log (stdout and stderr, captured by the runtime)."""
+        return PLAIN
+
+    async def metrics(self, options: OptionsT, where: Instance) -> list[Sample]:
+        """The instance's own figures, read with a real client; names prefixed with the
+        kind (`postgres_...`). Raises (any error) when the program cannot be read now:
+        the collector reports it and tries again at the next interval."""
+        return []

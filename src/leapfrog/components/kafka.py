@@ -16,19 +16,24 @@ from leapfrog.components import _kafka_admin
 from leapfrog.components._jvm import archive_flags, install_jvm_program, jvm_flags
 from leapfrog.components._jvm_training import free_ports, run_for_training
 from leapfrog.components._kafka_config import (
+    JMX_EXPORTER,
     KafkaOptions,
     TopicOptions,
+    jmx_exporter_yaml,
     log4j2_properties,
     server_properties,
 )
+from leapfrog.components._maven import resolve
 from leapfrog.components.base import Component, Health, Installation, Instance, Process, Progress
 from leapfrog.components.kube import KubeContext, KubeRender
+from leapfrog.telemetry import LOG4J_KAFKA, LogFormat, Sample, prometheus_samples
 
 __all__ = ["Kafka", "KafkaOptions", "TopicOptions"]
 
 SERVER_PROPERTIES = "server.properties"
 LOG4J2_PROPERTIES = "log4j2.properties"
 CLUSTER_ID = "cluster.id"
+JMX_YAML = "jmx-exporter.yaml"
 LOG_DIR = "kraft-logs"
 FORMAT_ROLE = "format"
 BROKER_ROLE = "broker"
@@ -47,6 +52,17 @@ class Kafka(Component[KafkaOptions]):
     description = "Apache Kafka 4.x (KRaft, one combined broker and controller)"
 
     def install(self, options: KafkaOptions, cache_dir: Path, progress: Progress) -> Installation:
+        installation = self._install_broker(options, cache_dir, progress)
+        if options.jmx_exporter_port is None:
+            return installation
+        # Its own set, off the broker's classpath: the broker's archive stays valid.
+        agent = resolve("jmx-exporter", [JMX_EXPORTER], cache_dir, progress)
+        extra = {**installation.extra, "jmx_agent": str(agent.jars[0])}
+        return Installation(installation.version, installation.home, extra)
+
+    def _install_broker(
+        self, options: KafkaOptions, cache_dir: Path, progress: Progress
+    ) -> Installation:
         return install_jvm_program(
             f"kafka-{options.version}",
             options.version,
@@ -101,15 +117,21 @@ class Kafka(Component[KafkaOptions]):
             logging,
             f"@{argfile}",
         ]
+        files = {
+            SERVER_PROPERTIES: server_properties(
+                options, where.address, where.port, data / LOG_DIR
+            ),
+            LOG4J2_PROPERTIES: log4j2_properties(),
+            CLUSTER_ID: existing_cluster_id(data) or new_cluster_id(),
+        }
+        if options.jmx_exporter_port is not None:
+            agent = installation.extra["jmx_agent"]
+            port = options.jmx_exporter_port
+            java_cmd.insert(1, f"-javaagent:{agent}={where.address}:{port}:{data / JMX_YAML}")
+            files[JMX_YAML] = jmx_exporter_yaml()
         return Process(
             argv=(*java_cmd, "kafka.Kafka", str(data / SERVER_PROPERTIES)),
-            files={
-                SERVER_PROPERTIES: server_properties(
-                    options, where.address, where.port, data / LOG_DIR
-                ),
-                LOG4J2_PROPERTIES: log4j2_properties(),
-                CLUSTER_ID: existing_cluster_id(data) or new_cluster_id(),
-            },
+            files=files,
             init=(init,),
             stop_signal="SIGTERM",
             stop_grace_period=30.0,
@@ -125,6 +147,23 @@ class Kafka(Component[KafkaOptions]):
 
     def connection_env(self, options: KafkaOptions, where: Instance) -> dict[str, str]:
         return {"KAFKA_BOOTSTRAP_SERVERS": _bootstrap(where)}
+
+    def log_format(self, options: KafkaOptions) -> LogFormat:
+        return LOG4J_KAFKA
+
+    async def metrics(self, options: KafkaOptions, where: Instance) -> list[Sample]:
+        from leapfrog.components._kafka_metrics import kafka_samples
+
+        samples = await asyncio.to_thread(kafka_samples, _bootstrap(where))
+        if options.jmx_exporter_port is not None:
+            import httpx
+
+            url = f"http://{where.address}:{options.jmx_exporter_port}/metrics"
+            async with httpx.AsyncClient(timeout=5.0) as client:
+                response = await client.get(url)
+                response.raise_for_status()
+            samples += prometheus_samples(response.text)
+        return samples
 
     def render_kubernetes(self, options: KafkaOptions, kube: KubeContext) -> KubeRender:
         from leapfrog.components._kafka_kube import render_kafka
@@ -151,7 +190,9 @@ def new_cluster_id() -> str:
 def training_options(options: KafkaOptions) -> KafkaOptions:
     """The stack's options on ports free now, for the install's one training start."""
     port, controller_port = free_ports(2)
-    return options.model_copy(update={"port": port, "controller_port": controller_port})
+    # Without the exporter: the archive is of the broker's own classes.
+    update = {"port": port, "controller_port": controller_port, "jmx_exporter_port": None}
+    return options.model_copy(update=update)
 
 
 def _bootstrap(where: Instance) -> str:

@@ -46,6 +46,7 @@ DEFAULT_IMAGES: dict[str, str] = {
     "node": "node:22-slim",
     "opensearch": "opensearchproject/opensearch:{version}",
     "influxdb": "influxdb:{version}",
+    "fluent-bit": "fluent/fluent-bit:3.2",
 }
 """Official images of the platform parts; `{version}` is the component's version option."""
 

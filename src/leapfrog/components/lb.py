@@ -28,6 +28,10 @@ from leapfrog.components.base import (
 from leapfrog.components.kube import KubeContext, KubeRender
 from leapfrog.shared.durations import parse_duration
 from leapfrog.shared.probes import http_probe
+from leapfrog.telemetry import HAPROXY, PYTHON_LOGGING, LogFormat, Sample
+
+LB_LOG = LogFormat("lb", (*HAPROXY.patterns, *PYTHON_LOGGING.patterns), default_logger="lb")
+"""HAProxy's (or nginx's) own messages and the renderer's Python logging."""
 
 __all__ = ["LoadBalancer", "LoadBalancerOptions"]
 
@@ -171,6 +175,16 @@ class LoadBalancer(Component[LoadBalancerOptions]):
 
     def connection_env(self, options: LoadBalancerOptions, where: Instance) -> dict[str, str]:
         return {"LEAPFROG_LB_URL": f"http://{options.listen}"}
+
+    def log_format(self, options: LoadBalancerOptions) -> LogFormat:
+        # The proxy's own messages and the renderer's; its JSON events (access lines
+        # included) name the instance and were shipped by the renderer itself.
+        return LB_LOG
+
+    async def metrics(self, options: LoadBalancerOptions, where: Instance) -> list[Sample]:
+        from leapfrog.components._lb_metrics import stats_samples
+
+        return await stats_samples(options.engine, options.stats)
 
     def render_kubernetes(self, options: LoadBalancerOptions, kube: KubeContext) -> KubeRender:
         from leapfrog.components._lb_kube import render_lb

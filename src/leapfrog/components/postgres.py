@@ -30,6 +30,7 @@ from leapfrog.components.base import (
     Progress,
 )
 from leapfrog.components.kube import KubeContext, KubeRender
+from leapfrog.telemetry import POSTGRES, LogFormat, Sample
 
 __all__ = ["Postgres", "PostgresOptions"]
 
@@ -96,6 +97,14 @@ class Postgres(Component[PostgresOptions]):
         if options.message_db:
             env["MESSAGE_DB_URL"] = self._url(where, MESSAGE_STORE, MESSAGE_STORE)
         return env
+
+    def log_format(self, options: PostgresOptions) -> LogFormat:
+        return POSTGRES
+
+    async def metrics(self, options: PostgresOptions, where: Instance) -> list[Sample]:
+        from leapfrog.components._postgres_metrics import postgres_samples
+
+        return await postgres_samples(where)
 
     def credentials(self, options: PostgresOptions, where: Instance) -> dict[str, str]:
         """Every login role's password, by role: for a command that prints them on request."""

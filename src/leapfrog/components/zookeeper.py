@@ -31,6 +31,7 @@ from leapfrog.components.base import (
     Progress,
 )
 from leapfrog.components.kube import KubeContext, KubeRender
+from leapfrog.telemetry import LOGBACK_ZOOKEEPER, LogFormat, Sample, metric_name
 
 __all__ = ["ZooKeeper", "ZooKeeperOptions", "four_letter_word"]
 
@@ -162,6 +163,12 @@ class ZooKeeper(Component[ZooKeeperOptions]):
     def connection_env(self, options: ZooKeeperOptions, where: Instance) -> dict[str, str]:
         return {"ZOOKEEPER_CONNECT": f"{where.address}:{where.port}"}
 
+    def log_format(self, options: ZooKeeperOptions) -> LogFormat:
+        return LOGBACK_ZOOKEEPER
+
+    async def metrics(self, options: ZooKeeperOptions, where: Instance) -> list[Sample]:
+        return mntr_samples(await four_letter_word(where.address, where.port, "mntr", 5.0))
+
     def render_kubernetes(self, options: ZooKeeperOptions, kube: KubeContext) -> KubeRender:
         from leapfrog.components._zookeeper_kube import render_zookeeper
 
@@ -173,6 +180,20 @@ def training_options(options: ZooKeeperOptions) -> ZooKeeperOptions:
     """The stack's options on ports free now, for the install's one training start."""
     port, admin_port = free_ports(2)
     return options.model_copy(update={"port": port, "admin_port": admin_port})
+
+
+def mntr_samples(answer: str) -> list[Sample]:
+    """`mntr`'s `zk_name<TAB>value` lines: the numbers, and the server's state as a label."""
+    samples = []
+    for line in answer.splitlines():
+        key, _, value = line.partition("\t")
+        name = metric_name("zookeeper", key.removeprefix("zk_"))
+        try:
+            samples.append(Sample(name, float(value)))
+        except ValueError:
+            if key == "zk_server_state":
+                samples.append(Sample("zookeeper_server_state", 1.0, {"state": value.strip()}))
+    return samples
 
 
 async def four_letter_word(host: str, port: int, word: str, timeout: float) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
 import socket
 import sys
 import threading
@@ -43,6 +44,8 @@ class EventSink:
     def __init__(self, instance: str, spool_dir: Path | None, stream: io.TextIOBase | None = None):
         self._lock = threading.Lock()
         self.fixed = {"service": "lb", "instance": instance, "host": socket.gethostname()}
+        if os.environ.get("LEAPFROG_STACK"):
+            self.fixed["stack"] = os.environ["LEAPFROG_STACK"]
         self.out = stream or open(  # noqa: SIM115 - kept open for the process's life
             sys.stdout.fileno(), "w", buffering=1 << 16, encoding="utf-8", closefd=False
         )

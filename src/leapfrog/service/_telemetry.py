@@ -52,6 +52,7 @@ class Telemetry:
                 "service": settings.name,
                 "instance": settings.instance,
                 "host": settings.hostname,
+                **({"stack": stack} if (stack := self.shipper.settings.stack) else {}),
             },
         )
         self._handlers: list[logging.Handler] = []
@@ -62,6 +63,7 @@ class Telemetry:
             service=self.settings.name,
             instance=self.settings.instance,
             host=self.settings.hostname,
+            stack=self.shipper.settings.stack,
         )
         console = logging.StreamHandler(sys.stdout)
         console.setFormatter(formatter)

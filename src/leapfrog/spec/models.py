@@ -21,6 +21,7 @@ from leapfrog.spec._base import Duration
 from leapfrog.spec._base import Model as _Model
 from leapfrog.spec._deploy import AutoscaleSpec, KubernetesSettings, ResourcesSpec, RouteSpec
 from leapfrog.spec._shell import split_command
+from leapfrog.spec._telemetry import HostLogsSpec, ScrapeSpec
 
 __all__ = [
     "NAME_PATTERN",
@@ -28,11 +29,13 @@ __all__ = [
     "CheckSpec",
     "DependsOn",
     "Duration",
+    "HostLogsSpec",
     "KubernetesSettings",
     "LocalSettings",
     "ResourcesSpec",
     "RestartSpec",
     "RouteSpec",
+    "ScrapeSpec",
     "ServiceSpec",
     "StackSpec",
 ]
@@ -269,6 +272,11 @@ class ServiceSpec(_Model):
         description="Other services allowed to call this one besides those that list it in "
         "depends_on (NetworkPolicy on Kubernetes).",
     )
+    scrape: ScrapeSpec | None = Field(
+        None,
+        description="Read the instances' Prometheus page and ship it to the `metrics` topic: "
+        "a path such as /metrics, or {path, interval}. Needs `port:`.",
+    )
 
     @field_validator("command", mode="before")
     @classmethod
@@ -355,6 +363,12 @@ class ServiceSpec(_Model):
                 f"drain ({self.drain:g}s) must be shorter than stop_grace_period "
                 f"({self.stop_grace_period:g}s), or instances are killed while draining"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _scrape_needs_port(self) -> ServiceSpec:
+        if self.scrape is not None and self.port is None:
+            raise ValueError("scrape needs `port:` on the service")
         return self
 
     @model_validator(mode="after")
@@ -478,6 +492,11 @@ class StackSpec(_Model):
     kubernetes: KubernetesSettings = Field(
         default_factory=KubernetesSettings,
         description="Settings for rendering and applying the stack to Kubernetes.",
+    )
+    host_logs: HostLogsSpec = Field(
+        default_factory=HostLogsSpec,
+        description="The machine's own logs (kernel, audit, journal, syslog) to ship to the "
+        "`logs` topic with the stack's.",
     )
 
     @field_validator("name")

@@ -66,14 +66,17 @@ def _repr(value: object) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per record: ts, level, message, logger, service, instance, host,
-    then every `extra=` field, and `exception`/`stack` when the record has them."""
+    """One JSON object per record: ts, level, message, logger, (stack,) service, instance,
+    host, then every `extra=` field, and `exception`/`stack_info` when the record has them."""
 
-    def __init__(self, *, service: str, instance: str, host: str | None = None) -> None:
+    def __init__(
+        self, *, service: str, instance: str, host: str | None = None, stack: str = ""
+    ) -> None:
         super().__init__()
         self.service = service
         self.instance = instance
         self.host = host or socket.gethostname()
+        self.stack = stack
 
     def event(self, record: logging.LogRecord) -> dict[str, object]:
         event: dict[str, object] = {
@@ -81,6 +84,10 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "message": record.getMessage(),
             "logger": record.name,
+        }
+        if self.stack:
+            event["stack"] = self.stack
+        event |= {
             "service": self.service,
             "instance": self.instance,
             "host": self.host,
@@ -96,7 +103,7 @@ class JsonFormatter(logging.Formatter):
         elif record.exc_text:
             event["exception"] = record.exc_text
         if record.stack_info:
-            event["stack"] = self.formatStack(record.stack_info)
+            event["stack_info"] = self.formatStack(record.stack_info)
         return event
 
     def format(self, record: logging.LogRecord) -> str:

@@ -33,7 +33,10 @@ class KafkaLogHandler(logging.Handler):
         settings = shipper.settings
         self.shipper = shipper
         self.json = formatter or JsonFormatter(
-            service=settings.service, instance=settings.instance, host=settings.host
+            service=settings.service,
+            instance=settings.instance,
+            host=settings.host,
+            stack=settings.stack,
         )
         self.setFormatter(self.json)
 

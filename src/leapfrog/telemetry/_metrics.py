@@ -45,11 +45,10 @@ class MetricsPublisher:
         self.shipper = shipper
         self.interval = interval
         self.topic = topic or settings.metrics_topic
-        self.tags = dict(
-            tags
-            if tags is not None
-            else {"service": settings.service, "instance": settings.instance, "host": settings.host}
-        )
+        if tags is None:
+            tags = {"service": settings.service, "instance": settings.instance}
+            tags |= {"host": settings.host, "stack": settings.stack}
+        self.tags = {k: v for k, v in tags.items() if v}
         self.measurement_prefix = measurement_prefix
         self._collect: Collect
         if callable(collect):

@@ -26,6 +26,8 @@ class ShipperSettings:
     service: str
     instance: str
     host: str = field(default_factory=socket.gethostname)
+    stack: str = ""
+    """The stack the sender belongs to (LEAPFROG_STACK); a tag of every event and metric."""
     bootstrap_servers: str | None = None
     log_topic: str = "logs"
     metrics_topic: str = "metrics"
@@ -85,6 +87,7 @@ class ShipperSettings:
             "service": service,
             "instance": instance,
             "host": host or socket.gethostname(),
+            "stack": env.get("LEAPFROG_STACK", ""),
             "bootstrap_servers": env.get("KAFKA_BOOTSTRAP_SERVERS") or None,
             "log_topic": env.get("LEAPFROG_LOG_TOPIC") or "logs",
             "metrics_topic": env.get("LEAPFROG_METRICS_TOPIC") or "metrics",

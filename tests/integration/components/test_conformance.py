@@ -4,6 +4,7 @@ signal, and starts again from the same data directory."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from leapfrog.components import _MODULES, component
 from leapfrog.components.base import NotSupported
 from leapfrog.components.kube import KubeContext
 from leapfrog.shared.cache import cache_dir
-from leapfrog.testing import run_component
+from leapfrog.telemetry import LogAssembler
+from leapfrog.testing import RunningComponent, run_component
 
 KINDS = sorted(_MODULES)
 
@@ -39,6 +41,7 @@ def test_component_contract(kind: str, base_dir: Path) -> None:
         env = running.env()
         assert env, f"{kind} hands services no connection environment"
         assert any(running.where.address in value for value in env.values())
+        _check_telemetry(kind, running)
         code = running.stop()
         assert code is not None
         assert not running.health().ok
@@ -50,3 +53,23 @@ def test_component_contract(kind: str, base_dir: Path) -> None:
         assert kind in str(exc)
     else:
         assert rendered.objects and rendered.env
+
+
+def _check_telemetry(kind: str, running: RunningComponent) -> None:
+    """Its metrics read from the running program, and its log format recognises the
+    lines the program really wrote (the collector ships each record as one event)."""
+    comp, options = running.component, running.options
+    samples = asyncio.run(comp.metrics(options, running.where))
+    assert samples, f"{kind} reports no metrics"
+    assert all(s.name and s.name == s.name.lower() for s in samples)
+    log_format = comp.log_format(options)
+    lines = running.log_path.read_text(errors="replace").splitlines()
+    if log_format.patterns:
+        assert any(p.match(line) for p in log_format.patterns for line in lines), (
+            f"{kind}'s log format matches none of its lines: {lines[:5]}"
+        )
+    assembler = LogAssembler(log_format, running.where.instance)
+    events = [e for line in lines for e in assembler.feed(line)] + assembler.flush()
+    assert events and all(
+        e["level"] in {"debug", "info", "warning", "error", "critical"} for e in events
+    )

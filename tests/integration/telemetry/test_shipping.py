@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,21 +20,12 @@ from leapfrog.telemetry import (
     ShipperSettings,
     register_metrics,
 )
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.testing import RunningComponent
 from tests.unit.telemetry.lineparse import parse
 
 ADDRESS = "127.0.0.31"
-TOPICS = {"logs": {"partitions": 3}, "metrics": {"partitions": 1}}
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def kafka() -> Iterator[RunningComponent]:
-    base = Path(tempfile.mkdtemp(prefix="lf-telemetry-"))
-    base.chmod(0o755)
-    with run_component("kafka", {"topics": TOPICS}, base, address=ADDRESS) as running:
-        yield running
 
 
 def bootstrap(kafka: RunningComponent) -> str:

@@ -13,6 +13,7 @@ from leapfrog.components import component
 from leapfrog.components import kube as k
 from leapfrog.components.base import NotSupported
 from leapfrog.runtime.kubernetes._consul import render_catalog
+from leapfrog.runtime.kubernetes._hostlogs import render_host_logs
 from leapfrog.runtime.kubernetes._network import render_network
 from leapfrog.runtime.kubernetes._refuse import refused
 from leapfrog.runtime.kubernetes._secrets import secret_manifest
@@ -29,6 +30,7 @@ ORDER = (
     "ConfigMap",
     "Service",
     "StatefulSet",
+    "DaemonSet",
     "Deployment",
     "Job",
     "PodDisruptionBudget",
@@ -100,6 +102,9 @@ def render_stack(stack: Stack) -> Rendered:
     for name, service in spec.services.items():
         parts[name] = render_service(name, service, kube, platform_env)
     parts["network"] = render_network(spec, kube, ports)
+    host_logs = render_host_logs(spec.host_logs, kube, platform_env)
+    if host_logs:
+        parts["host-logs"] = host_logs
     _collisions(stack, parts)
     if spec.kubernetes.write_secrets:
         parts["secrets"] = [secret_manifest(s, kube) for s in secrets]

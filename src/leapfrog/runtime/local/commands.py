@@ -13,6 +13,7 @@ from typing import Any
 
 from leapfrog.plan import Plan, build_plan
 from leapfrog.runtime.local import control
+from leapfrog.runtime.local.collector import Collector
 from leapfrog.runtime.local.daemon import detach, serve
 from leapfrog.runtime.local.launch import Launch, build_launches
 from leapfrog.runtime.local.paths import StatePaths
@@ -59,9 +60,11 @@ class Prepared:
     cleaned: list[str]
 
     def supervisor(self) -> Supervisor:
-        return Supervisor(
+        made = Supervisor(
             self.plan, self.launches, self.paths, str(self.stack.path), adopt=self.adopt
         )
+        Collector.attach(made, self.stack.spec.host_logs)
+        return made
 
 
 def prepare(

@@ -87,6 +87,8 @@ class Instance:
         self.pending = False
         """Waiting to be replaced by a newer launch: not counted as up until it is."""
         self.last_check: str | None = None
+        self.check_seconds: float | None = None
+        """How long the last health probe took (a metric of the collector)."""
         self._crashes_in_a_row = 0
         self._healthy_once = False
         self._proc: subprocess.Popen[bytes] | None = None
@@ -415,7 +417,9 @@ class Instance:
             return
         tracker = HealthTracker(check, late=self.failure is not None)
         while self._reconciled(exited):
+            probed_at = time.monotonic()
             ok, detail = await probe(self.launch)
+            self.check_seconds = time.monotonic() - probed_at
             if ok and not self._healthy_once:
                 ok, detail = await self._set_up(detail)
             if not self._reconciled(exited):

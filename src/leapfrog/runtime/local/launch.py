@@ -173,7 +173,11 @@ def build_launches(
             for index, name in enumerate(unit.instance_names(), start=1)
         ]
     reader_env = catalog_reader_env(settings, paths) if settings.enabled else {}
-    _catalog_readers(result, platform_env | component_env(runs) | reader_env)
+    # The stack's name too: their own events carry it, as every service's do.
+    _catalog_readers(
+        result,
+        {"LEAPFROG_STACK": stack.name} | platform_env | component_env(runs) | reader_env,
+    )
     return result
 
 

@@ -8,8 +8,8 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Coroutine, Mapping
-from typing import Any, TextIO
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Protocol, TextIO
 
 from leapfrog.plan import Plan
 from leapfrog.runtime.local.cgroups import InstanceCgroup, stack_cgroups
@@ -27,6 +27,14 @@ _STATE_WRITE_DELAY = 0.05
 _STOP_MARGIN = 10.0
 """Stopping everything may take the sum of the grace periods and this much more."""
 _TASK_END_WAIT = 5.0
+
+
+class Companion(Protocol):
+    """Runs beside the supervisor (the telemetry collector): started after the control
+    socket, closed once every instance has stopped."""
+
+    def start(self) -> None: ...
+    async def close(self) -> None: ...
 
 
 class Supervisor:
@@ -66,6 +74,9 @@ class Supervisor:
         self._start_ticks = process_start_time(os.getpid())
         self._retiring: set[Instance] = set()
         """Instances a new stack file dropped, while they stop."""
+        self.observers: list[Callable[[Instance], None]] = []
+        """Called with each instance whose state was published."""
+        self.companions: list[Companion] = []
         catalog = launches.get("catalog")
         self.registrar = Registrar.for_catalog(
             catalog[0] if catalog else None, paths, plan.stack_name
@@ -83,6 +94,8 @@ class Supervisor:
         self.version += 1
         pid = f" pid={instance.pid}" if instance.pid else ""
         self.log_line(f"{instance.name} {instance.state}{pid}: {instance.detail}")
+        for observe in self.observers:
+            observe(instance)
         unit = instance.launch.unit
         if self.registrar is not None and instance.launch.kind == "component":
             self.registrar.follow(instance.launch, instance.state == InstanceState.HEALTHY)
@@ -143,6 +156,8 @@ class Supervisor:
     # -- start ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        for companion in self.companions:
+            companion.start()
         loop = asyncio.get_running_loop()
         for unit in self.plan.order:
             self._starters.append(loop.create_task(self._start_unit(unit), name=f"start {unit}"))
@@ -279,6 +294,10 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_TASK_END_WAIT):
                     await self.registrar.close()
+        for companion in self.companions:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_TASK_END_WAIT):
+                    await companion.close()
         if self.cgroups is not None:
             InstanceCgroup(self.cgroups).remove()
         if self._log_file is not None:
