@@ -14,5 +14,7 @@ step "kubernetes test tools (built once, cached)"
 scripts/kube-tools.sh
 step "HashiCorp's Consul clients (built once, cached)"
 scripts/consul-tools.sh
+step "platform components (installed once, cached)"
+.venv/bin/python scripts/install_components.py
 step "pytest"
 .venv/bin/pytest -q "$@"

@@ -207,7 +207,7 @@ class Api:
         headers = _index_headers(reply.index) if reply.index is not None else []
         headers += reply.headers
         # Consul's agent names its ACL default policy on every answer ("allow" with ACL off).
-        headers.append(("X-Consul-Default-Acl-Policy", "allow" if self._token is None else "deny"))
+        headers.append(("X-Consul-Default-Acl-Policy", "allow" if self._acl is None else "deny"))
         if reply.raw is not None:
             return Response(reply.status, reply.raw, reply.content_type, headers)
         if "pretty" in call.params:
