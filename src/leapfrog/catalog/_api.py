@@ -150,7 +150,8 @@ class Api:
         hidden = self._acl.filter(authz, route.path, call, reply)
         if not request_token(call.request):
             return
-        if "filter" in call.params:
+        if "filter" in call.params and call.request.method in ("GET", "HEAD"):
+            # Answered again without ?filter: a read, so running it twice changes nothing.
             unfiltered = _without_filter(call)
             if route.query is not None:
                 whole = route.query.reply(unfiltered)

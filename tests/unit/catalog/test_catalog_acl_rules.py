@@ -171,3 +171,20 @@ def test_dns_sees_what_its_reader_may_read() -> None:
         assert StoreDnsView(store, None).dns_instances("db", None) is not None
 
     asyncio.run(main())
+
+
+def test_a_write_with_a_filter_parameter_runs_once() -> None:
+    """The filtered-header check answers reads again without ?filter; never a write."""
+    writer = NamedToken("writer", "w", Rules.parse({"key_prefix": {"": {"policy": "write"}}}))
+
+    async def main() -> None:
+        api = make_api(make_store(), token="root", anonymous_read=False, tokens=(writer,))
+        ops = [{"KV": {"Verb": "set", "Key": "once", "Value": "eA=="}}]
+        body = json.dumps(ops).encode()
+        answer = await call(api, "PUT", "/v1/txn?filter=x", body, X_Consul_Token="w")
+        assert answer.status == 200, answer.body
+        written = json.loads(answer.body)["Results"][0]["KV"]["ModifyIndex"]
+        stored = json.loads((await call(api, "GET", "/v1/kv/once", X_Consul_Token="w")).body)
+        assert stored[0]["ModifyIndex"] == written
+
+    asyncio.run(main())
