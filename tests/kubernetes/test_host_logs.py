@@ -6,11 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
-
 from leapfrog.runtime.kubernetes import render_stack
 from leapfrog.spec import parse_stack
-from leapfrog.testing import ControlPlane
+from leapfrog.testing import ControlPlane, run_cli
 
 STACK = """\
 name: nodelogs
@@ -42,9 +40,14 @@ def test_the_log_collector_daemonset_is_created(
         "Record stack nodelogs",
     ):
         assert line in config, line
-    # The stack's namespace holds the policy that lets the collector reach Kafka.
-    text = yaml.safe_dump_all([*rendered.parts["namespace"], *objects])
-    control_plane.kubectl("apply", "-f", "-", input=text)
+    # `leapfrog apply`, as a user would: the stack's objects and the collector's.
+    stack_file = tmp_path / "leapfrog.yaml"
+    stack_file.write_text(STACK)
+    kubeconfig = str(control_plane.kubeconfig)
+    applied = run_cli("apply", "--json", "-f", str(stack_file), "--kubeconfig", kubeconfig)
+    assert applied.code == 0, applied.output
+    created = {(c["kind"], c["name"]) for c in json.loads(applied.stdout)}
+    assert ("DaemonSet", "node-logs") in created
     policy = json.loads(
         control_plane.kubectl(
             "get", "networkpolicy", "kafka-from-node-logs", "-n", "nodelogs", "-o", "json"
