@@ -89,11 +89,13 @@ class HAProxy:
                 return "unchanged"
             try:
                 # Servers first: a new route's backend is ready before the map sends to it.
-                answer = ""
-                if change.servers:
-                    answer = await unix_command(self.admin_socket, ";".join(change.servers))
+                # They share the first map's `prepare` line: one round trip fewer.
+                answer, servers = "", change.servers
                 for name, entries in change.maps.items():
-                    answer += await self._replace_map(name, entries)
+                    answer += await self._replace_map(name, entries, servers)
+                    servers = []
+                if servers:
+                    answer += await unix_command(self.admin_socket, ";".join(servers))
             except OSError:
                 answer = "failed: no answer on the admin socket"
             write_maps(new, config.parent)  # after: for a later start or reload
@@ -102,11 +104,12 @@ class HAProxy:
         await self.reload()
         return "reload"
 
-    async def _replace_map(self, name: str, entries: MapEntries) -> str:
+    async def _replace_map(self, name: str, entries: MapEntries, first: list[str]) -> str:
         """Load a new version of the map, then switch to it at once (`commit`): requests
-        see the old entries or the new ones, never a part."""
+        see the old entries or the new ones, never a part. `first`: commands to send
+        before, on the same line."""
         target = _cli_word(name)
-        answer = await unix_command(self.admin_socket, f"prepare map {target}")
+        answer = await unix_command(self.admin_socket, ";".join([*first, f"prepare map {target}"]))
         version = _NEW_VERSION.search(answer)
         if version is None:
             return f"failed: prepare map {name}: {answer.strip()}"
