@@ -227,7 +227,7 @@ class ServiceSpec(_Model):
     working_dir: str | None = Field(
         None,
         description="Directory the command runs in, relative to the stack file's directory "
-        "(the default).",
+        "(the default); it must exist.",
     )
     stop_signal: Literal["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"] = Field(
         "SIGTERM", description="Signal that asks an instance to stop."
@@ -414,7 +414,9 @@ class LocalSettings(_Model):
     """How the stack runs on this machine."""
 
     state_dir: str = Field(
-        ".leapfrog", description="Run state, logs and data, relative to the stack file."
+        ".leapfrog",
+        description="Run state, logs and data, relative to the stack file; a directory, or "
+        "a path where one can be made.",
     )
     addresses: str | None = Field(
         None,
