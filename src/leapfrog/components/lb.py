@@ -31,7 +31,7 @@ from leapfrog.shared.probes import http_probe
 
 __all__ = ["LoadBalancer", "LoadBalancerOptions"]
 
-_ADDRESS = r"^[A-Za-z0-9.\-]+:\d{1,5}$"
+_ADDRESS = r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$"
 
 
 class LoadBalancerOptions(ComponentOptions):

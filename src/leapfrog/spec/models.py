@@ -370,7 +370,8 @@ def _loopback_endpoint(value: str) -> str:
         address = ipaddress.IPv4Address(host)
     except ValueError:
         address = None
-    if not sep or address is None or not port.isdigit() or not 1 <= int(port) <= 65535:
+    digits = port.isascii() and port.isdigit()  # int() also takes other scripts' digits
+    if not sep or address is None or not digits or not 1 <= int(port) <= 65535:
         raise ValueError(f"expected address:port such as 127.0.0.1:8500, not {value!r}")
     if not address.is_loopback:
         raise ValueError(f"expected a loopback address (127.x.y.z), not {host}")
