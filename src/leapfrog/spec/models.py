@@ -450,7 +450,10 @@ class LocalSettings(_Model):
 class StackSpec(_Model):
     """A leapfrog stack: the platform's components and the team's services."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
+    # strict: YAML's `true` is no number, nor "8080" in quotes; no NaN or infinity either.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False
+    )
 
     name: str | None = Field(
         None,

@@ -231,3 +231,20 @@ def test_no_pattern_takes_other_scripts_digits() -> None:
     ]
     assert patterns, "the walk found no pattern at all"
     assert [p for p in patterns if "\\d" in str(p[2])] == []
+
+
+@pytest.mark.parametrize("number", [".nan", ".inf", "-.inf", "1.0e+999"])
+def test_no_number_is_infinite_or_nan(problem: One, number: str) -> None:
+    p = problem(
+        "services: {web: {command: x}}\n"
+        f"components:\n  postgres:\n    parameters: {{work_mem: {number}}}\n"
+    )
+    assert (p.line, p.field) == (4, "components.postgres.parameters.work_mem")
+
+
+def test_a_value_that_fits_no_member_of_a_union_is_one_problem(problem: One) -> None:
+    p = problem(
+        "services: {web: {command: x}}\ncomponents:\n  postgres:\n    parameters: {a: [1]}\n"
+    )
+    assert (p.line, p.field) == (4, "components.postgres.parameters.a")
+    assert p.message == "expected a string, an integer, a number or true or false"
