@@ -778,8 +778,9 @@ a `working_dir` must be an existing directory, `local.state_dir` a directory or 
 that can become one (not under `/dev/null` or a file), and no two listeners (the catalog's
 `http` and `dns`, the load balancer's `listen` and `stats`) may share an address and port.
 
-Types are strict: a number field takes a number, not `true` (which YAML also reads from
-`yes` and `on`) nor a quoted `'8080'`; a text field takes text (quote `'1.10'`).
+Types are strict: a number field takes a finite number, not `true` (which YAML also reads
+from `yes` and `on`), a quoted `'8080'` nor `.nan` or `.inf`; a text field takes text
+(quote `'1.10'`); ports and sizes take ASCII digits only.
 Control characters (a tab, a line break, `\\0`, ...) are refused in every value and key,
 where they could only break a path, a name or a line of a generated configuration file,
 except in `command`, `check.exec` and `env` values, which reach a program as they are and

@@ -94,4 +94,7 @@ def _state_dir_of_broken(stack_file: Path) -> Path | None:
     settings = data.get("local") if isinstance(data, dict) else None
     name = settings.get("state_dir") if isinstance(settings, dict) else None
     relative = name if isinstance(name, str) and name else ".leapfrog"
-    return (stack_file.resolve().parent / relative).resolve()
+    try:
+        return (stack_file.resolve().parent / relative).resolve()
+    except (OSError, ValueError, RuntimeError):  # such as a NUL in the broken state_dir
+        return None

@@ -77,7 +77,7 @@ class TopicOptions(ComponentOptions):
 class KafkaOptions(ComponentOptions):
     version: str = Field(
         "4.4.0",
-        pattern=r"^4\.\d+\.\d+$",
+        pattern=r"^4\.[0-9]+\.[0-9]+$",
         description="Apache Kafka version (4.x, KRaft); its jars come from Maven Central.",
     )
     port: int = Field(9092, ge=1, le=65535, description="Port of the client (PLAINTEXT) listener.")
@@ -86,7 +86,7 @@ class KafkaOptions(ComponentOptions):
     )
     heap: str = Field(
         "512m",
-        pattern=r"^\d+[mMgG]$",
+        pattern=r"^[0-9]+[mMgG]$",
         description="JVM heap (`-Xmx`), such as `512m` or `2g`.",
     )
     log_retention: RetentionMs = Field(

@@ -54,8 +54,8 @@ __all__ = [
 class ComponentOptions(BaseModel):
     """Base of every component's options model: unknown keys are errors, not ignored."""
 
-    # strict: YAML's `true` is no port number, nor "8080" in quotes an integer.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # strict: YAML's `true` is no number, nor "8080" in quotes; no NaN or infinity either.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
     def endpoints(self) -> Mapping[str, str]:
         """Fixed `address:port` listeners by option name; the stack check refuses two alike.

@@ -35,7 +35,7 @@ LB_LOG = LogFormat("lb", (*HAPROXY.patterns, *PYTHON_LOGGING.patterns), default_
 
 __all__ = ["LoadBalancer", "LoadBalancerOptions"]
 
-_ADDRESS = r"^[A-Za-z0-9.\-]+:\d{1,5}$"
+_ADDRESS = r"^[A-Za-z0-9.\-]+:[0-9]{1,5}$"
 
 
 class LoadBalancerOptions(ComponentOptions):

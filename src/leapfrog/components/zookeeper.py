@@ -47,14 +47,14 @@ SERVER_ROLE = "server"
 class ZooKeeperOptions(ComponentOptions):
     version: str = Field(
         "3.9.5",
-        pattern=r"^3\.9\.\d+$",
+        pattern=r"^3\.9\.[0-9]+$",
         description="Apache ZooKeeper version (3.9.x); its jars come from Maven Central.",
     )
     port: int = Field(2181, ge=1, le=65535, description="Client port.")
     admin_port: int = Field(
         8080, ge=1, le=65535, description="Port of the AdminServer (HTTP, `/commands/...`)."
     )
-    heap: str = Field("256m", pattern=r"^\d+[mMgG]$", description="JVM heap (`-Xmx`).")
+    heap: str = Field("256m", pattern=r"^[0-9]+[mMgG]$", description="JVM heap (`-Xmx`).")
     tick_time: int = Field(
         2000, ge=100, le=60_000, description="ZooKeeper's time unit in milliseconds (tickTime)."
     )

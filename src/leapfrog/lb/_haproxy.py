@@ -17,10 +17,9 @@ import subprocess
 from pathlib import Path
 
 from leapfrog.lb._engine import stop_process, wait_started
-from leapfrog.lb._haproxy_cfg import MapEntries, map_files, runtime_change
+from leapfrog.lb._haproxy_cfg import MapEntries, runtime_change, write_maps
 from leapfrog.lb._proc import check_command, die_with_parent, unix_command
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.shared.files import atomic_write_text
 
 __all__ = ["HAProxy", "worker_pids"]
 
@@ -37,13 +36,6 @@ _LINE_BYTES = 8192
 def _cli_word(text: str) -> str:
     """A word as the CLI reads it back: backslash, `;` and blanks escaped."""
     return re.sub(r"([\\; \t])", r"\\\1", text)
-
-
-def write_maps(config_text: str) -> None:
-    """The map files a configuration names, written from its `#@map` lines; HAProxy reads
-    them when it starts or reloads (the runtime API changes only the running process)."""
-    for name, entries in map_files(config_text).items():
-        atomic_write_text(Path(name), "".join(f"{key} {value}\n" for key, value in entries))
 
 
 def worker_pids(show_proc: str) -> set[int]:
@@ -72,7 +64,7 @@ class HAProxy:
 
     def validate(self, config: Path) -> str | None:
         try:
-            write_maps(config.read_text())
+            write_maps(config.read_text(), config.parent)
         except OSError as exc:
             return f"cannot write the configuration's map files: {exc}"
         return check_command([self.binary, "-c", "-q", "-f", str(config)])
@@ -101,24 +93,27 @@ class HAProxy:
                 return "unchanged"
             try:
                 # Servers first: a new route's backend is ready before the map sends to it.
-                answer = ""
-                if change.servers:
-                    answer = await unix_command(self.admin_socket, ";".join(change.servers))
+                # They share the first map's `prepare` line: one round trip fewer.
+                answer, servers = "", change.servers
                 for name, entries in change.maps.items():
-                    answer += await self._replace_map(name, entries)
+                    answer += await self._replace_map(name, entries, servers)
+                    servers = []
+                if servers:
+                    answer += await unix_command(self.admin_socket, ";".join(servers))
             except OSError:
                 answer = "failed: no answer on the admin socket"
-            write_maps(new)  # after: for a later start or reload, not for this change
+            write_maps(new, config.parent)  # after: for a later start or reload
             if not any(word in answer for word in _CLI_ERRORS):
                 return "runtime"
         await self.reload()
         return "reload"
 
-    async def _replace_map(self, name: str, entries: MapEntries) -> str:
+    async def _replace_map(self, name: str, entries: MapEntries, first: list[str]) -> str:
         """Load a new version of the map, then switch to it at once (`commit`): requests
-        see the old entries or the new ones, never a part."""
+        see the old entries or the new ones, never a part. `first`: commands to send
+        before, on the same line."""
         target = _cli_word(name)
-        answer = await unix_command(self.admin_socket, f"prepare map {target}")
+        answer = await unix_command(self.admin_socket, ";".join([*first, f"prepare map {target}"]))
         version = _NEW_VERSION.search(answer)
         if version is None:
             return f"failed: prepare map {name}: {answer.strip()}"

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from leapfrog.shared.files import atomic_write_text
 
 __all__ = [
     "MAP_MARK",
@@ -23,6 +26,7 @@ __all__ = [
     "runtime_change",
     "runtime_commands",
     "split_config",
+    "write_maps",
 ]
 
 MAP_MARK = "#@map "
@@ -62,6 +66,15 @@ def map_files(text: str) -> dict[str, MapEntries]:
             elif len(words) == 1:
                 found.setdefault(words[0], [])  # an empty map
     return {name: tuple(entries) for name, entries in found.items()}
+
+
+def write_maps(config_text: str, config_dir: Path) -> None:
+    """The map files a configuration names, written from its `#@map` lines (a relative name
+    next to the configuration, as `default-path config` has HAProxy read it); HAProxy reads
+    them when it starts or reloads (the runtime API changes only the running process)."""
+    for name, entries in map_files(config_text).items():
+        text = "".join(f"{key} {value}\n" for key, value in entries)
+        atomic_write_text(config_dir / name, text)
 
 
 def split_config(text: str) -> tuple[list[str], dict[tuple[str, str], Server]]:

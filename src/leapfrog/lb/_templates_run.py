@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from leapfrog.lb._client import CatalogClient
+from leapfrog.lb._haproxy_cfg import write_maps
 from leapfrog.lb._template import Template
 from leapfrog.lb._wait import Wait, quiesce
 from leapfrog.lb._watch import Dep, Watcher
@@ -95,6 +96,7 @@ async def _follow(jobs: list[TemplateJob], wait: Wait, watcher: Watcher, once: b
                     if result.text != job.last:
                         job.dest.parent.mkdir(parents=True, exist_ok=True)
                         atomic_write_text(job.dest, result.text)
+                        write_maps(result.text, job.dest.parent)  # HAProxy's, if any
                         job.last = result.text
                         log.info("rendered %s", job.dest)
                         if job.command:

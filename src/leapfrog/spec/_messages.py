@@ -162,10 +162,40 @@ def translate(
     thousands of them would spend seconds on hints nobody reads."""
     problems = []
     unknown = 0
-    for error in errors:
+    for error in _one_per_union(errors, root):
         unknown += error["type"] == "extra_forbidden"
         problems.append(_one(error, root, prefix, locator, hinted=unknown <= MAX_HINTED))
     return problems
+
+
+_MEMBER_TAGS = frozenset({"str", "int", "float", "bool"})
+_TYPE_MISMATCHES = frozenset({"string_type", "int_type", "float_type", "bool_type"})
+_MEMBER_SHAPES = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+
+
+def _one_per_union(errors: Sequence[ErrorDetails], root: type[BaseModel]) -> list[ErrorDetails]:
+    """A value that fits no member of a union (`str | int | float | bool`) gets one error
+    per member, at `value.str`, `value.int`, ...; one, at the value, says it: the member's
+    own complaint when the type was its own (a NaN for `float`), else the first."""
+    kept: list[ErrorDetails] = []
+    at: dict[tuple[str | int, ...], int] = {}
+    for error in errors:
+        loc = tuple(error["loc"])
+        place = _place(root, loc[:-1]) if loc and loc[-1] in _MEMBER_TAGS else None
+        if place is None or get_origin(place.annotation) not in (Union, types.UnionType):
+            kept.append(error)
+            continue
+        merged: ErrorDetails = {**error, "loc": loc[:-1]}
+        if error["type"] in _TYPE_MISMATCHES:
+            shapes = [_MEMBER_SHAPES.get(t, str(t)) for t in get_args(place.annotation)]
+            expected = f"expected {', '.join(shapes[:-1])} or {shapes[-1]}"
+            merged = {**merged, "type": "value_error", "ctx": {"error": expected}}
+        if loc[:-1] not in at:
+            at[loc[:-1]] = len(kept)
+            kept.append(merged)
+        elif error["type"] not in _TYPE_MISMATCHES:
+            kept[at[loc[:-1]]] = merged
+    return kept
 
 
 @dataclass(frozen=True)

@@ -230,7 +230,7 @@ class ServiceSpec(_Model):
     working_dir: str | None = Field(
         None,
         description="Directory the command runs in, relative to the stack file's directory "
-        "(the default).",
+        "(the default); it must exist.",
     )
     stop_signal: Literal["SIGTERM", "SIGINT", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2"] = Field(
         "SIGTERM", description="Signal that asks an instance to stop."
@@ -384,7 +384,8 @@ def _loopback_endpoint(value: str) -> str:
         address = ipaddress.IPv4Address(host)
     except ValueError:
         address = None
-    if not sep or address is None or not port.isdigit() or not 1 <= int(port) <= 65535:
+    digits = port.isascii() and port.isdigit()  # int() also takes other scripts' digits
+    if not sep or address is None or not digits or not 1 <= int(port) <= 65535:
         raise ValueError(f"expected address:port such as 127.0.0.1:8500, not {value!r}")
     if not address.is_loopback:
         raise ValueError(f"expected a loopback address (127.x.y.z), not {host}")
@@ -433,7 +434,9 @@ class LocalSettings(_Model):
     """How the stack runs on this machine."""
 
     state_dir: str = Field(
-        ".leapfrog", description="Run state, logs and data, relative to the stack file."
+        ".leapfrog",
+        description="Run state, logs and data, relative to the stack file; a directory, or "
+        "a path where one can be made.",
     )
     addresses: str | None = Field(
         None,
@@ -466,7 +469,10 @@ class LocalSettings(_Model):
 class StackSpec(_Model):
     """A leapfrog stack: the platform's components and the team's services."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, strict=True)
+    # strict: YAML's `true` is no number, nor "8080" in quotes; no NaN or infinity either.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, strict=True, allow_inf_nan=False
+    )
 
     name: str | None = Field(
         None,

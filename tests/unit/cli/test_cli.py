@@ -64,6 +64,16 @@ def test_a_device_as_stack_file_is_refused(
     assert "larger than 1 MiB" in err and "Traceback" not in err
 
 
+def test_a_broken_state_dir_is_reported_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack = tmp_path / "leapfrog.yaml"
+    stack.write_text('services: {web: {command: x}}\nlocal: {state_dir: "a\\0b"}\n')
+    assert main(["status", "-f", str(stack)]) == 2
+    err = capsys.readouterr().err
+    assert "leapfrog.yaml:2" in err and "control character" in err and "internal" not in err
+
+
 def test_missing_stack_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "-f", str(tmp_path / "nope.yaml")]) == 2
     err = capsys.readouterr().err

@@ -127,7 +127,7 @@ def test_default_haproxy_template_routes_by_meta(tmp_path: Path) -> None:
     assert rendered.complete
     assert "backend consul" not in text
     # Routes are map entries, most specific first: host, then the longest path, then "/".
-    routes = map_files(text)["/run/lb/routes.map"]
+    routes = map_files(text)["routes.map"]
     backend = {value.split(":")[2]: value.split(":")[0] for _, value in routes}
     assert routes == (
         (r"^kafka\.service\.localhost/", f"{backend['kafka']}:0:kafka"),
@@ -137,7 +137,7 @@ def test_default_haproxy_template_routes_by_meta(tmp_path: Path) -> None:
         (r"^[^/]*/hello(\?|/)", f"{backend['hello']}:1:hello"),  # strip one segment
         (r"^[^/]*/", f"{backend['home']}:0:home"),
     )
-    assert "#@map /run/lb/routes.map ^[^/]*/ " in text  # the catch-all is last
+    assert "#@map routes.map ^[^/]*/ " in text  # the catch-all is last
     # The pool: one backend per service and free ones, whatever their routes.
     assert sorted(backend.values()) == ["be1", "be2", "be3", "be4", "be5"]
     assert "backend be16\n" in text and "backend be17\n" not in text
@@ -160,7 +160,7 @@ def test_a_new_service_changes_only_servers_and_the_route_map() -> None:
         "set server be2/s1 state ready",
     ]
     assert change.maps == {
-        "/run/lb/routes.map": (
+        "routes.map": (
             (r"^[^/]*/hello(\?|/)", "be1:0:hello"),
             (r"^[^/]*/new(\?|/)", "be2:1:new"),
         )

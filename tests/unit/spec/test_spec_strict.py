@@ -204,3 +204,47 @@ def test_a_state_dir_that_cannot_be_a_directory(
 def test_a_state_dir_yet_to_be_made_is_fine(parse: Parse, tmp_path: Path) -> None:
     stack = parse("services: {web: {command: x}}\nlocal: {state_dir: a/b/c}\n")
     assert stack.state_dir == tmp_path / "a" / "b" / "c"
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("catalog: {http: '127.0.0.1:８５００'}\n", "catalog.http"),
+        ("components:\n  lb: {listen: '127.0.0.1:８０８０'}\n", "components.lb.listen"),
+        ("components:\n  zookeeper: {heap: '２５６m'}\n", "components.zookeeper.heap"),
+        ("components:\n  kafka: {heap: '１g'}\n", "components.kafka.heap"),
+    ],
+)
+def test_digits_are_ascii_digits(problem: One, text: str, field: str) -> None:
+    # int() and `\d` take any script's digits; the programs these reach do not.
+    p = problem(f"services: {{web: {{command: x}}}}\n{text}")
+    assert p.field == field and p.line is not None
+
+
+def test_no_pattern_takes_other_scripts_digits() -> None:
+    patterns = [
+        (model.__name__, name, meta.pattern)
+        for model in _every_model()
+        for name, field in model.model_fields.items()
+        for meta in field.metadata
+        if getattr(meta, "pattern", None)
+    ]
+    assert patterns, "the walk found no pattern at all"
+    assert [p for p in patterns if "\\d" in str(p[2])] == []
+
+
+@pytest.mark.parametrize("number", [".nan", ".inf", "-.inf", "1.0e+999"])
+def test_no_number_is_infinite_or_nan(problem: One, number: str) -> None:
+    p = problem(
+        "services: {web: {command: x}}\n"
+        f"components:\n  postgres:\n    parameters: {{work_mem: {number}}}\n"
+    )
+    assert (p.line, p.field) == (4, "components.postgres.parameters.work_mem")
+
+
+def test_a_value_that_fits_no_member_of_a_union_is_one_problem(problem: One) -> None:
+    p = problem(
+        "services: {web: {command: x}}\ncomponents:\n  postgres:\n    parameters: {a: [1]}\n"
+    )
+    assert (p.line, p.field) == (4, "components.postgres.parameters.a")
+    assert p.message == "expected a string, an integer, a number or true or false"
