@@ -100,7 +100,10 @@ sys.exit(1 if args[:3] == ["acl", "token", "read"] else 0)
 """
 
 
-def _run_job(tmp_path: Path, objects: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict]:
+Calls = list[dict[str, Any]]
+
+
+def _run_job(tmp_path: Path, objects: list[dict[str, Any]]) -> tuple[Calls, dict[str, str]]:
     """Runs the ACL Job's script with the env its pod gets (a fresh UUID per Secret);
     returns the calls it made to `consul` and that env."""
     job = next(o for o in objects if o["kind"] == "Job" and "catalog-acl" in o["metadata"]["name"])
