@@ -27,15 +27,7 @@ from typing import Any
 from leapfrog.components import kube as k
 from leapfrog.spec import CatalogSettings
 
-__all__ = [
-    "CATALOG",
-    "PURPOSES",
-    "TOKEN_SECRET",
-    "Purpose",
-    "catalog_reader_env",
-    "render_catalog",
-    "token_secret",
-]
+__all__ = ["CATALOG", "TOKEN_SECRET", "catalog_reader_env", "render_catalog"]
 
 CATALOG = "catalog"
 TOKEN_SECRET = "catalog-token"
@@ -46,8 +38,15 @@ _UID = 100  # consul in the official image
 _DATA = "/consul/data"
 
 
+def _rules(levels: Mapping[str, str]) -> str:
+    """Consul rules giving each `<resource>_prefix ""` its level, in Consul's JSON form
+    (its rule parser reads JSON as HCL): the shape of the local stack's tokens file."""
+    rules = {f"{res}_prefix": {"": {"policy": lvl}} for res, lvl in levels.items()}
+    return json.dumps(rules, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
-class Purpose:
+class _Purpose:
     """A token for one kind of caller: its policy's rules, `{resource: level}` for
     Consul's `<resource>_prefix ""`, the same as the local stack's token of that name."""
 
@@ -60,27 +59,22 @@ class Purpose:
         return f"leapfrog-{self.name}"
 
     @property
-    def rules(self) -> dict[str, Any]:
-        """Consul's JSON form of the rules (Consul parses JSON rules as HCL)."""
-        return {f"{res}_prefix": {"": {"policy": lvl}} for res, lvl in self.levels.items()}
-
-    @property
     def env(self) -> str:
         return f"{self.name.upper()}_TOKEN"
 
 
-PURPOSES = (
+_PURPOSES = (
     # Consul's `dns` agent token: what DNS lookups may see (`dig kafka.service.consul`).
-    Purpose("dns", "DNS lookups", {"service": "read", "node": "read"}),
+    _Purpose("dns", "DNS lookups", {"service": "read", "node": "read"}),
     # The load balancer follows the catalog: it only reads.
-    Purpose(
+    _Purpose(
         "read",
         "components that read the catalog (the load balancer)",
         {"service": "read", "node": "read", "key": "read"},
     ),
     # Services register themselves, heartbeat, discover, use KV and locks; they may not
     # change the node or the agent, nor manage ACL.
-    Purpose(
+    _Purpose(
         "services",
         "the services of the stack",
         {"service": "write", "node": "read", "key": "write", "session": "write", "agent": "read"},
@@ -92,13 +86,9 @@ _ANONYMOUS_POLICY = "anonymous-read"
 _ANONYMOUS_LEVELS = {"service": "read", "node": "read", "key": "read", "agent": "read"}
 
 
-def token_secret(purpose: str) -> str:
+def _token_secret(purpose: str) -> str:
     """The Secret holding the token of `purpose` (dns, read, services)."""
     return f"{CATALOG}-{purpose}-token"
-
-
-def _rules_json(levels: Mapping[str, str]) -> str:
-    return json.dumps(Purpose("", "", levels).rules, separators=(",", ":"))
 
 
 def _acl_script(anonymous_read: bool) -> str:
@@ -116,17 +106,17 @@ def _acl_script(anonymous_read: bool) -> str:
         '|| consul acl token create -secret "$2" -policy-name "$1" -description "$3" '
         ">/dev/null; }",
     ]
-    for p in PURPOSES:
+    for p in _PURPOSES:
         description = shlex.quote(f"leapfrog: {p.description}")
-        lines.append(f"policy {p.policy} {description} {shlex.quote(_rules_json(p.levels))}")
+        lines.append(f"policy {p.policy} {description} {shlex.quote(_rules(p.levels))}")
         lines.append(f'token {p.policy} "${p.env}" {description}')
     # From stdin, so the secret is on no command line; kept across restarts by
     # enable_token_persistence.
-    dns = next(p for p in PURPOSES if p.name == "dns")
+    dns = next(p for p in _PURPOSES if p.name == "dns")
     lines.append(f'printf %s "${dns.env}" | consul acl set-agent-token dns - >/dev/null')
     name = _ANONYMOUS_POLICY
     if anonymous_read:
-        rules = shlex.quote(_rules_json(_ANONYMOUS_LEVELS))
+        rules = shlex.quote(_rules(_ANONYMOUS_LEVELS))
         lines.append(f"policy {name} 'leapfrog: anonymous reads (anonymous_read)' {rules}")
         lines.append(
             f"consul acl token update -accessor-id {_ANONYMOUS} -policy-name {name} >/dev/null"
@@ -146,7 +136,7 @@ def _acl_job(settings: CatalogSettings, kube: k.KubeContext) -> k.Manifest:
     env = [
         {"name": "CONSUL_HTTP_ADDR", "value": f"{CATALOG}.{kube.namespace}.svc:{HTTP_PORT}"},
         k.secret_env("CONSUL_HTTP_TOKEN", TOKEN_SECRET, "token"),
-        *(k.secret_env(p.env, token_secret(p.name), "token") for p in PURPOSES),
+        *(k.secret_env(p.env, _token_secret(p.name), "token") for p in _PURPOSES),
     ]
     container = {
         "name": "acl",
@@ -255,7 +245,7 @@ def render_catalog(settings: CatalogSettings, kube: k.KubeContext) -> k.KubeRend
 def _secrets(settings: CatalogSettings) -> list[k.KubeSecret]:
     if not settings.acl:
         return []
-    names = [TOKEN_SECRET, *(token_secret(p.name) for p in PURPOSES)]
+    names = [TOKEN_SECRET, *(_token_secret(p.name) for p in _PURPOSES)]
     return [k.KubeSecret(name, CATALOG, {"token": "uuid"}) for name in names]
 
 
@@ -265,7 +255,7 @@ def _env(settings: CatalogSettings, kube: k.KubeContext, purpose: str) -> list[d
         {"name": "LEAPFROG_CATALOG_DNS", "value": f"{CATALOG}-dns.{kube.namespace}.svc:53"},
     ]
     if settings.acl:
-        env.append(k.secret_env("CONSUL_HTTP_TOKEN", token_secret(purpose), "token"))
+        env.append(k.secret_env("CONSUL_HTTP_TOKEN", _token_secret(purpose), "token"))
     return env
 
 
