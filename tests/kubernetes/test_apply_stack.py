@@ -107,6 +107,9 @@ def test_apply_creates_every_object(deployed: Deployed) -> None:
         ("NetworkPolicy", "hello"),
         ("Secret", "postgres-credentials"),
         ("Secret", "catalog-token"),
+        ("Secret", "catalog-dns-token"),
+        ("Secret", "catalog-read-token"),
+        ("Secret", "catalog-services-token"),
     ]:
         assert expected in kinds
     # Generated secrets exist in the cluster, and never appeared in apply's output.
@@ -114,6 +117,39 @@ def test_apply_creates_every_object(deployed: Deployed) -> None:
     assert {"postgres", "app", "message_store", "DATABASE_URL"} <= set(secret["data"])
     for value in secret["data"].values():
         assert base64.b64decode(value).decode() not in deployed.first_output
+
+
+CATALOG_TOKENS = {
+    "catalog-token", "catalog-dns-token", "catalog-read-token", "catalog-services-token"
+}  # fmt: skip
+
+
+def test_each_workload_in_the_cluster_holds_only_its_catalog_token(deployed: Deployed) -> None:
+    """As the API server stored them: the management token only in the Consul server and
+    the ACL Job, the read-only one in the load balancer, the services' in the services."""
+    held: dict[str, set[str]] = {}
+    for item in deployed.get("deployments,statefulsets,jobs")["items"]:
+        name = item["metadata"]["name"]
+        if item["kind"] == "Job":
+            name = name.rsplit("-", 1)[0]
+        pod = item["spec"]["template"]["spec"]
+        refs = {
+            e["valueFrom"]["secretKeyRef"]["name"]
+            for c in [*pod.get("initContainers", []), *pod["containers"]]
+            for e in c.get("env", [])
+            if "secretKeyRef" in e.get("valueFrom", {})
+        }
+        refs |= {v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
+        held[name] = refs & CATALOG_TOKENS
+    assert held.pop("catalog") == {"catalog-token"}
+    assert held.pop("catalog-acl") == CATALOG_TOKENS
+    assert held.pop("lb") == {"catalog-read-token"}
+    assert held.pop("hello") == held.pop("reader") == {"catalog-services-token"}
+    assert all(not refs for refs in held.values()), held
+    for secret in CATALOG_TOKENS:  # generated, each its own value
+        assert set(deployed.get("secret", secret)["data"]) == {"token"}
+    values = {deployed.get("secret", s)["data"]["token"] for s in CATALOG_TOKENS}
+    assert len(values) == len(CATALOG_TOKENS)
 
 
 def test_every_workload_rolls_out_to_ready(deployed: Deployed) -> None:

@@ -1,62 +1,148 @@
 """The catalog on Kubernetes: a real HashiCorp Consul server (one replica, UI on), which
 the SDK and the load balancer's renderer talk to exactly as to the local catalog.
 
-With `catalog.acl` the management token is a generated Secret (created at apply time);
-Kubernetes puts it into the server's `-hcl` argument through `$(VAR)` expansion, so it
-is never in a manifest or on a command line that a file holds.
+With `catalog.acl` Consul runs default-deny, as the local catalog does, with one token
+per purpose, each a generated Secret (created at apply time) that only its users mount:
+
+* `catalog-token`, the management token: the server (its `initial_management`, put into
+  the `-hcl` argument through Kubernetes' `$(VAR)` expansion, so it is never in a
+  manifest) and the ACL Job, nothing else;
+* `catalog-services-token`: the services (register, KV, sessions);
+* `catalog-read-token`: the load balancer's renderer (reads services, nodes, KV);
+* `catalog-dns-token`: set by the ACL Job as the agent's `dns` token, so DNS answers what
+  it may read (services and nodes).
+
+The ACL Job creates (or updates) one policy per purpose with the same rules as the local
+stack's tokens, and each token with its Secret's value as its SecretID.
 """
 
 from __future__ import annotations
 
+import json
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from leapfrog.components import kube as k
 from leapfrog.spec import CatalogSettings
 
-__all__ = ["CATALOG", "TOKEN_SECRET", "render_catalog"]
+__all__ = ["CATALOG", "TOKEN_SECRET", "catalog_reader_env", "render_catalog"]
 
 CATALOG = "catalog"
 TOKEN_SECRET = "catalog-token"
+"""The management token's Secret."""
 HTTP_PORT = 8500
 DNS_PORT = 8600
 _UID = 100  # consul in the official image
 _DATA = "/consul/data"
 
 
-_ANONYMOUS = "00000000-0000-0000-0000-000000000002"
-_READ_RULES = (
-    'service_prefix "" { policy = "read" } node_prefix "" { policy = "read" } '
-    'key_prefix "" { policy = "read" } agent_prefix "" { policy = "read" }'
+def _rules(levels: Mapping[str, str]) -> str:
+    """Consul rules giving each `<resource>_prefix ""` its level, in Consul's JSON form
+    (its rule parser reads JSON as HCL): the shape of the local stack's tokens file."""
+    rules = {f"{res}_prefix": {"": {"policy": lvl}} for res, lvl in levels.items()}
+    return json.dumps(rules, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class _Purpose:
+    """A token for one kind of caller: its policy's rules, `{resource: level}` for
+    Consul's `<resource>_prefix ""`, the same as the local stack's token of that name."""
+
+    name: str
+    description: str
+    levels: Mapping[str, str]
+
+    @property
+    def policy(self) -> str:
+        return f"leapfrog-{self.name}"
+
+    @property
+    def env(self) -> str:
+        return f"{self.name.upper()}_TOKEN"
+
+
+_PURPOSES = (
+    # Consul's `dns` agent token: what DNS lookups may see (`dig kafka.service.consul`).
+    _Purpose("dns", "DNS lookups", {"service": "read", "node": "read"}),
+    # The load balancer follows the catalog: it only reads.
+    _Purpose(
+        "read",
+        "components that read the catalog (the load balancer)",
+        {"service": "read", "node": "read", "key": "read"},
+    ),
+    # Services register themselves, heartbeat, discover, use KV and locks; they may not
+    # change the node or the agent, nor manage ACL.
+    _Purpose(
+        "services",
+        "the services of the stack",
+        {"service": "write", "node": "read", "key": "write", "session": "write", "agent": "read"},
+    ),
 )
 
-
-def _acl_hcl() -> str:
-    return (
-        'acl { enabled = true default_policy = "deny" enable_token_persistence = true '
-        'tokens { initial_management = "$(CONSUL_MANAGEMENT_TOKEN)" } }'
-    )
+_ANONYMOUS = "00000000-0000-0000-0000-000000000002"
+_ANONYMOUS_POLICY = "anonymous-read"
+_ANONYMOUS_LEVELS = {"service": "read", "node": "read", "key": "read", "agent": "read"}
 
 
-def _anonymous_read_job(kube: k.KubeContext) -> k.Manifest:
-    """Reads without a token, as the local catalog's `anonymous_read`: a read-only policy
-    on Consul's anonymous token (create, or update when it exists: idempotent)."""
-    rules = _READ_RULES.replace('"', '\\"')
-    script = (
-        "set -e\n"
-        "until consul acl policy list >/dev/null; do sleep 2; done\n"
-        f'consul acl policy create -name anonymous-read -rules "{rules}" >/dev/null '
-        f'|| consul acl policy update -name anonymous-read -rules "{rules}" >/dev/null\n'
-        f"consul acl token update -accessor-id {_ANONYMOUS} -policy-name anonymous-read "
-        ">/dev/null\n"
-    )
+def _token_secret(purpose: str) -> str:
+    """The Secret holding the token of `purpose` (dns, read, services)."""
+    return f"{CATALOG}-{purpose}-token"
+
+
+def _acl_script(anonymous_read: bool) -> str:
+    """Idempotent: a policy is created or updated to these rules, a token is created only
+    when its secret is not one Consul knows yet; the Job runs again on each change."""
+    lines = [
+        "set -eu",
+        # The leader has bootstrapped ACL once the management token may list policies.
+        "until consul acl policy list >/dev/null 2>&1; do sleep 2; done",
+        'policy() { consul acl policy create -name "$1" -description "$2" -rules "$3" '
+        '>/dev/null 2>&1 || consul acl policy update -name "$1" -rules "$3" >/dev/null; }',
+        # A token may always read itself: then it exists and is kept (its policy is the
+        # one updated above).
+        'token() { CONSUL_HTTP_TOKEN="$2" consul acl token read -self >/dev/null 2>&1 '
+        '|| consul acl token create -secret "$2" -policy-name "$1" -description "$3" '
+        ">/dev/null; }",
+    ]
+    for p in _PURPOSES:
+        description = shlex.quote(f"leapfrog: {p.description}")
+        lines.append(f"policy {p.policy} {description} {shlex.quote(_rules(p.levels))}")
+        lines.append(f'token {p.policy} "${p.env}" {description}')
+    # From stdin, so the secret is on no command line; kept across restarts by
+    # enable_token_persistence.
+    dns = next(p for p in _PURPOSES if p.name == "dns")
+    lines.append(f'printf %s "${dns.env}" | consul acl set-agent-token dns - >/dev/null')
+    name = _ANONYMOUS_POLICY
+    if anonymous_read:
+        rules = shlex.quote(_rules(_ANONYMOUS_LEVELS))
+        lines.append(f"policy {name} 'leapfrog: anonymous reads (anonymous_read)' {rules}")
+        lines.append(
+            f"consul acl token update -accessor-id {_ANONYMOUS} -policy-name {name} >/dev/null"
+        )
+    else:
+        # Turning the opt-in off takes the read access away again.
+        lines.append(
+            f"if consul acl policy read -name {name} >/dev/null 2>&1; "
+            f"then consul acl policy delete -name {name} >/dev/null; fi"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _acl_job(settings: CatalogSettings, kube: k.KubeContext) -> k.Manifest:
+    """Policies and tokens per purpose, made with the management token: the one pod
+    besides the server that mounts it."""
+    env = [
+        {"name": "CONSUL_HTTP_ADDR", "value": f"{CATALOG}.{kube.namespace}.svc:{HTTP_PORT}"},
+        k.secret_env("CONSUL_HTTP_TOKEN", TOKEN_SECRET, "token"),
+        *(k.secret_env(p.env, _token_secret(p.name), "token") for p in _PURPOSES),
+    ]
     container = {
-        "name": "anonymous-read",
+        "name": "acl",
         "image": kube.image("consul"),
-        "command": ["sh", "-c", script],
-        "env": [
-            {"name": "CONSUL_HTTP_ADDR", "value": f"{CATALOG}.{kube.namespace}.svc:{HTTP_PORT}"},
-            k.secret_env("CONSUL_HTTP_TOKEN", TOKEN_SECRET, "token"),
-        ],
+        "command": ["sh", "-c", _acl_script(settings.anonymous_read)],
+        "env": env,
         "securityContext": k.container_security(),
         "resources": k.resources("50m", "64Mi"),
     }
@@ -66,6 +152,13 @@ def _anonymous_read_job(kube: k.KubeContext) -> k.Manifest:
         "containers": [container],
     }
     return k.job(kube, f"{CATALOG}-acl", pod)
+
+
+def _acl_hcl() -> str:
+    return (
+        'acl { enabled = true default_policy = "deny" enable_token_persistence = true '
+        'tokens { initial_management = "$(CONSUL_MANAGEMENT_TOKEN)" } }'
+    )
 
 
 def _container(settings: CatalogSettings, kube: k.KubeContext) -> dict[str, Any]:
@@ -139,14 +232,34 @@ def render_catalog(settings: CatalogSettings, kube: k.KubeContext) -> k.KubeRend
             service_name=f"{CATALOG}-server",
         ),
     ]
+    if settings.acl:
+        objects.append(_acl_job(settings, kube))
+    return k.KubeRender(
+        objects,
+        _env(settings, kube, "services"),
+        _secrets(settings),
+        ports={"http": HTTP_PORT, "dns": DNS_PORT},
+    )
+
+
+def _secrets(settings: CatalogSettings) -> list[k.KubeSecret]:
+    if not settings.acl:
+        return []
+    names = [TOKEN_SECRET, *(_token_secret(p.name) for p in _PURPOSES)]
+    return [k.KubeSecret(name, CATALOG, {"token": "uuid"}) for name in names]
+
+
+def _env(settings: CatalogSettings, kube: k.KubeContext, purpose: str) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "CONSUL_HTTP_ADDR", "value": f"{CATALOG}.{kube.namespace}.svc:{HTTP_PORT}"},
         {"name": "LEAPFROG_CATALOG_DNS", "value": f"{CATALOG}-dns.{kube.namespace}.svc:53"},
     ]
-    secrets = []
-    if settings.acl and settings.anonymous_read:
-        objects.append(_anonymous_read_job(kube))
     if settings.acl:
-        env.append(k.secret_env("CONSUL_HTTP_TOKEN", TOKEN_SECRET, "token"))
-        secrets.append(k.KubeSecret(TOKEN_SECRET, CATALOG, {"token": "uuid"}))
-    return k.KubeRender(objects, env, secrets, ports={"http": HTTP_PORT, "dns": DNS_PORT})
+        env.append(k.secret_env("CONSUL_HTTP_TOKEN", _token_secret(purpose), "token"))
+    return env
+
+
+def catalog_reader_env(settings: CatalogSettings, kube: k.KubeContext) -> list[dict[str, Any]]:
+    """How a platform part that only reads the catalog (the load balancer) reaches it:
+    with the read-only token."""
+    return _env(settings, kube, "read")

@@ -12,7 +12,7 @@ from leapfrog import __version__
 from leapfrog.components import component
 from leapfrog.components import kube as k
 from leapfrog.components.base import NotSupported
-from leapfrog.runtime.kubernetes._consul import render_catalog
+from leapfrog.runtime.kubernetes._consul import catalog_reader_env, render_catalog
 from leapfrog.runtime.kubernetes._hostlogs import render_host_logs
 from leapfrog.runtime.kubernetes._network import render_network
 from leapfrog.runtime.kubernetes._refuse import refused
@@ -78,7 +78,8 @@ def render_stack(stack: Stack) -> Rendered:
     if spec.catalog.enabled:
         catalog = render_catalog(spec.catalog, kube)
         pieces.append(("catalog", catalog))
-        kube = replace(kube, catalog_env=tuple(catalog.env))
+        # The load balancer reads the catalog with the read-only token, not the services'.
+        kube = replace(kube, catalog_env=tuple(catalog_reader_env(spec.catalog, kube)))
     # Parts that read the others (the load balancer, the pipelines) come last and get
     # the env the others give services, as they do locally.
     kinds = sorted(spec.components, key=lambda kind: _reads_others(component(kind)))

@@ -127,7 +127,9 @@ def test_env_matches_what_services_get_locally(tmp_path: Path) -> None:
     assert env["PORT"]["value"] == "9000"  # the stack file's env wins
     assert env["X"]["value"] == "$(HOST)"
     assert env["CONSUL_HTTP_ADDR"]["value"] == "catalog.shop.svc:8500"
-    assert env["CONSUL_HTTP_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "catalog-token"
+    # The services' own token, not the management one (as locally).
+    token = env["CONSUL_HTTP_TOKEN"]["valueFrom"]["secretKeyRef"]["name"]
+    assert token == "catalog-services-token"
     assert env["KAFKA_BOOTSTRAP_SERVERS"]["value"] == "kafka-0.kafka.shop.svc:9092"
     ref = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": "postgres-credentials", "key": "DATABASE_URL"}
@@ -137,7 +139,13 @@ def test_generated_secrets_stay_out_of_files_unless_asked(tmp_path: Path) -> Non
     data = _stack({"web": {**WEB}}, components={"postgres": {"databases": {"app": {}}}})
     rendered = render_stack(load(tmp_path, data))
     assert not [o for o in rendered.objects if o["kind"] == "Secret"]
-    assert {s.name for s in rendered.secrets} == {"catalog-token", "postgres-credentials"}
+    assert {s.name for s in rendered.secrets} == {
+        "catalog-token",
+        "catalog-dns-token",
+        "catalog-read-token",
+        "catalog-services-token",
+        "postgres-credentials",
+    }
     text = to_yaml(rendered.objects)
     assert "stringData" not in text
     written = render_stack(load(tmp_path, {**data, "kubernetes": {"write_secrets": True}}))

@@ -28,7 +28,7 @@ _SAFE_VOLUMES = {
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     data = example_data()
     data["kubernetes"] = {"write_secrets": True}  # the Secrets are validated too
-    data["catalog"] = {**data.get("catalog", {}), "anonymous_read": True}  # its Job's pod too
+    data["catalog"] = {**data.get("catalog", {}), "anonymous_read": True}  # the opt-in too
     return render_stack(load(tmp_path_factory.mktemp("stack"), data))
 
 
@@ -48,11 +48,15 @@ def test_the_whole_example_is_rendered(rendered: Rendered) -> None:
         ("NetworkPolicy", "reader"),
         ("Secret", "postgres-credentials"),
         ("Secret", "catalog-token"),
+        ("Secret", "catalog-dns-token"),
+        ("Secret", "catalog-read-token"),
+        ("Secret", "catalog-services-token"),
     ]:
         assert expected in kinds
     jobs = [name for kind, name in kinds if kind == "Job"]
     assert any(n.startswith("postgres-init-") for n in jobs)
     assert any(n.startswith("kafka-topics-") for n in jobs)
+    assert any(n.startswith("catalog-acl-") for n in jobs)
 
 
 def test_every_object_validates_strictly_against_1_37(rendered: Rendered) -> None:
