@@ -56,7 +56,7 @@ def write(running: RunningComponent, database: str, lines: str) -> None:
     assert response.status_code == 204, response.text
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # the first test also starts the session's server
 def test_declared_databases_and_policies_exist(influxdb: RunningComponent) -> None:
     assert {"metrics", "plain"} <= {row[0] for row in query(influxdb, "SHOW DATABASES")}
     policies = {row[0]: row for row in query(influxdb, 'SHOW RETENTION POLICIES ON "metrics"')}

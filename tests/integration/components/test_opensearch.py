@@ -37,7 +37,7 @@ def call(running: RunningComponent, method: str, path: str, body: Any = None) ->
     return response.json()
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)  # the first test also starts the session's node
 def test_a_document_is_indexed_and_found_with_the_common_analyzers(
     opensearch: RunningComponent,
 ) -> None:
