@@ -16,17 +16,19 @@ from typing import Any
 import httpx
 import pytest
 
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.testing import RunningComponent, free_port, run_component
 
 ADDRESS = "127.0.0.23"
-PORT = 9201
+# Free ports: two test sessions (two worktrees) may run this file at the same time.
+PORT = free_port(ADDRESS)
+OPTIONS = {"port": PORT, "transport_port": free_port(ADDRESS), "heap": "384m"}
 
 
 @pytest.fixture(scope="session")
 def opensearch() -> Iterator[RunningComponent]:
     base = Path(tempfile.mkdtemp(prefix="lf-opensearch-"))
     base.chmod(0o755)
-    with run_component("opensearch", {"port": PORT, "heap": "384m"}, base, address=ADDRESS) as r:
+    with run_component("opensearch", OPTIONS, base, address=ADDRESS) as r:
         yield r
 
 
