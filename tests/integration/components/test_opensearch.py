@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from leapfrog.components._jvm_training import run_for_training
+from leapfrog.components.opensearch import training_options
 from leapfrog.testing import RunningComponent, free_port, run_component
 
 ADDRESS = "127.0.0.23"
@@ -131,3 +133,13 @@ def test_an_acknowledged_document_survives_kill_9(opensearch: RunningComponent) 
     assert not opensearch.health().ok
     opensearch.start()
     assert call(opensearch, "GET", f"/{index}/_doc/1")["_source"] == {"acked": "yes"}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the node as root, which needs root")
+def test_the_node_also_runs_as_root(opensearch: RunningComponent) -> None:
+    """OpenSearch's own entry point refuses root; the launcher does not (the install's
+    training run is such a start): started, healthy and stopped cleanly, or it raises."""
+    comp = opensearch.component
+    training = training_options(comp.options({"heap": "256m"}))
+    run_for_training(comp, training, opensearch.installation)
