@@ -9,11 +9,16 @@ import json, sys
 item = next(i for i in json.load(sys.stdin) if i["unit"] == "hello")
 print(item["address"] + ":" + str(item["port"]))
 ')
-reader=$($LF status --json | .venv/bin/python -c '
+address_of() {  # address:port of the first instance of a unit, empty when it has none
+  $LF status --json | .venv/bin/python -c '
 import json, sys
-item = next(i for i in json.load(sys.stdin) if i["unit"] == "reader")
-print(item["address"] + ":" + str(item["port"]))
-')
+item = next((i for i in json.load(sys.stdin) if i["unit"] == sys.argv[1]), None)
+print(item["address"] + ":" + str(item["port"]) if item else "")
+' "$1"
+}
+reader=$(address_of reader)
+opensearch=$(address_of opensearch)
+influxdb=$(address_of influxdb)
 echo
 echo "The example platform is up. Where to look:"
 row() { printf '  %-62s %s\n' "$1" "$2"; }
@@ -27,6 +32,12 @@ row "curl http://$first/metrics" "per-route request metrics (Prometheus text)"
 PICK='import json,sys; print(json.load(sys.stdin)["catalog"]["read token"])'
 row "TOKEN=\$($LF secrets catalog --json | .venv/bin/python -c '$PICK')" "a read-only catalog token: ACL denies requests without one"
 row "curl -H \"X-Consul-Token: \$TOKEN\" 127.0.0.1:8500/v1/health/service/reader" "reader registered itself (TTL check) with the SDK"
+if [ -n "$opensearch" ]; then
+  row "curl http://$opensearch/_cluster/health?pretty" "OpenSearch, one node (docs/opensearch.md)"
+fi
+if [ -n "$influxdb" ]; then
+  row "curl -G http://$influxdb/query --data-urlencode 'q=SHOW DATABASES'" "InfluxDB (docs/influxdb.md)"
+fi
 row "$LF status" "every instance: state, address, version, pid"
 row "curl -H \"X-Consul-Token: \$TOKEN\" 127.0.0.1:8500/v1/catalog/services" "the catalog (Consul HTTP API); without a token: {}"
 row "dig @127.0.0.1 -p 8600 kafka.service.consul SRV" "the catalog's DNS (with its own read token): components are registered"

@@ -81,7 +81,9 @@ class OpenSearch(Component[OpenSearchOptions]):
         data = where.data_dir
         settings = {
             "path.home": str(data),
-            **node_settings(options, node_name=where.instance, host=where.address, data=data),
+            **node_settings(
+                options, node_name=where.instance, host=where.address, port=where.port, data=data
+            ),
         }
         argv = (
             installation.extra["java"],
