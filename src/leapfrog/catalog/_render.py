@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 from typing import Any
 
 from leapfrog.catalog._model import Check, KVEntry, Service
@@ -32,10 +33,24 @@ def _node_tagged_addresses(store: Store) -> dict[str, str]:
     return {"lan": address, f"lan_{family}": address, "wan": address, f"wan_{family}": address}
 
 
+def _address_tags(svc: Service) -> dict[str, Any]:
+    """What Consul's agent adds to a service registered with an IP address: the tagged
+    addresses lan_ipv4 and wan_ipv4 (lan_ipv6/wan_ipv6)."""
+    try:
+        family = "ipv4" if ipaddress.ip_address(svc.address).version == 4 else "ipv6"
+    except ValueError:
+        return {}
+    tagged = {"Address": svc.address, "Port": svc.port}
+    return {f"lan_{family}": tagged, f"wan_{family}": dict(tagged)}
+
+
 def _with_tagged(data: dict[str, Any], key: str, svc: Service) -> dict[str, Any]:
-    """Consul omits a service's tagged addresses when it has none (`omitempty`)."""
-    if svc.tagged_addresses:
-        data[key] = dict(svc.tagged_addresses)
+    """The service's tagged addresses (the agent's own ones unless given); Consul omits
+    the key when there are none (`omitempty`)."""
+    tagged = {**_address_tags(svc), **(svc.tagged_addresses or {})} if svc.address_tags else {}
+    tagged = tagged or dict(svc.tagged_addresses or {})
+    if tagged:
+        data[key] = tagged
     return data
 
 
