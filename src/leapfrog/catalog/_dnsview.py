@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from leapfrog.catalog._render import node_meta
 from leapfrog.catalog._store import Store
 from leapfrog.catalog.dns.view import DnsInstance
 
@@ -61,5 +62,5 @@ class StoreDnsView:
 
     def node_meta(self, node: str) -> dict[str, str]:
         if node.lower() == self._store.node_name.lower():
-            return dict(self._store.node_meta)
+            return node_meta(self._store)
         return {}

@@ -6,6 +6,7 @@ import base64
 import ipaddress
 from typing import Any
 
+from leapfrog.catalog._metrics import CONSUL_VERSION
 from leapfrog.catalog._model import Check, KVEntry, Service
 from leapfrog.catalog._sessions import Session
 from leapfrog.catalog._store import Store
@@ -18,6 +19,7 @@ __all__ = [
     "health_service",
     "kv_json",
     "node_json",
+    "node_meta",
     "session_json",
 ]
 
@@ -54,6 +56,17 @@ def _with_tagged(data: dict[str, Any], key: str, svc: Service) -> dict[str, Any]
     return data
 
 
+def node_meta(store: Store) -> dict[str, str]:
+    """The node's metadata with the keys Consul's agent always sets on its node (users
+    cannot set `consul-` keys in Consul; here the agent's win)."""
+    return {**store.node_meta, "consul-network-segment": "", "consul-version": CONSUL_VERSION}
+
+
+def _no_proxy() -> dict[str, Any]:
+    """A service's Connect proxy settings as Consul renders them when it has none."""
+    return {"Mode": "", "MeshGateway": {}, "Expose": {}}
+
+
 def node_json(store: Store) -> dict[str, Any]:
     return {
         "ID": store.node_id,
@@ -61,7 +74,7 @@ def node_json(store: Store) -> dict[str, Any]:
         "Address": store.node_address,
         "Datacenter": store.datacenter,
         "TaggedAddresses": _node_tagged_addresses(store),
-        "Meta": dict(store.node_meta),
+        "Meta": node_meta(store),
         "CreateIndex": store.node_index[0],
         "ModifyIndex": store.node_index[1],
     }
@@ -98,6 +111,9 @@ def health_service(svc: Service) -> dict[str, Any]:
         Port=svc.port,
         Weights=_weights(svc),
         EnableTagOverride=svc.enable_tag_override,
+        Proxy=_no_proxy(),
+        Connect={},
+        PeerName="",
         CreateIndex=svc.create_index,
         ModifyIndex=svc.modify_index,
     )
@@ -111,7 +127,7 @@ def catalog_service(store: Store, svc: Service) -> dict[str, Any]:
         "Address": store.node_address,
         "Datacenter": store.datacenter,
         "TaggedAddresses": _node_tagged_addresses(store),
-        "NodeMeta": dict(store.node_meta),
+        "NodeMeta": node_meta(store),
         "ServiceKind": "",
         "ServiceID": svc.id,
         "ServiceName": svc.name,
@@ -123,7 +139,11 @@ def catalog_service(store: Store, svc: Service) -> dict[str, Any]:
         ServiceWeights=_weights(svc),
         ServiceMeta=dict(svc.meta or {}),
         ServicePort=svc.port,
+        ServiceSocketPath="",
         ServiceEnableTagOverride=svc.enable_tag_override,
+        ServiceProxy=_no_proxy(),
+        ServiceConnect={},
+        ServiceLocality=None,
         CreateIndex=svc.create_index,
         ModifyIndex=svc.modify_index,
     )
