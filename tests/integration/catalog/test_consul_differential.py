@@ -100,6 +100,11 @@ def ours(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
         agent.http.close()
 
 
+def _statuses(agent: Agent, service: str, check_id: str) -> list[str]:
+    checks = agent.http.get(f"/v1/health/checks/{service}").json()
+    return [c["Status"] for c in checks if c["CheckID"] == check_id]
+
+
 def _register(agent: Agent, health_port: int, tcp_port: int) -> None:
     def sdk(name: str, instance: str, check: str, port: int, **extra: Any) -> None:
         settings = ServiceSettings(name=name, instance=instance, check=check, port=port, **extra)  # type: ignore[arg-type]
@@ -114,10 +119,15 @@ def _register(agent: Agent, health_port: int, tcp_port: int) -> None:
         {"ID": "reader-extra", "Name": "reader-extra", "ServiceID": "reader-1", "TTL": "45s"},
     )
     agent.put("/v1/agent/check/pass/reader-extra")
+    agent.put("/v1/agent/service/maintenance/db-1?enable=true&reason=differential")
+    for key, value in (("app/a", b"1"), ("app/b/c", b"2")):
+        response = agent.http.put(f"/v1/kv/{key}?flags=7", content=value)
+        assert response.json() is True
+    assert agent.http.put("/v1/event/fire/deploy", content=b"v1").is_success
     wait_until(
         lambda: (
             len(agent.http.get("/v1/health/service/web?passing").json()) == 1
-            and len(agent.http.get("/v1/health/service/db?passing").json()) == 1
+            and "passing" in _statuses(agent, "db", "service:db-1")
         ),
         timeout=60,
         what=f"{agent.name}: checks passing",
@@ -141,7 +151,18 @@ READS = (
     "/v1/catalog/node/" + NODE,
     "/v1/coordinate/nodes",
     "/v1/event/list",
+    "/v1/event/list?name=deploy",
     "/v1/query",
+    "/v1/health/checks/db",
+    "/v1/health/state/critical",
+    "/v1/health/service/web?passing",
+    "/v1/health/service/nothing",
+    "/v1/catalog/service/web?tag=v1",
+    "/v1/agent/health/service/id/web-1",
+    "/v1/agent/health/service/id/nothing",
+    "/v1/kv/app/a",
+    "/v1/kv/app/?recurse",
+    "/v1/kv/app/?keys&separator=/",
 )
 
 
