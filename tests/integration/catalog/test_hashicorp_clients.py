@@ -349,3 +349,41 @@ def test_dns_answers_as_consul_does(catalog: Catalog) -> None:
     assert [r[0].to_text() for r in _dns(catalog, "consul.service.consul", "A").answer] == [
         "127.0.0.1"
     ]
+
+
+def _consul_cli(catalog: Catalog, *args: str) -> str:
+    """A `consul` CLI command (Consul 1.20's own) pointed at the catalog."""
+    done = subprocess.run(
+        [str(consul_tool("consul")), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"CONSUL_HTTP_ADDR": catalog.proc.http_addr, "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, f"consul {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def test_the_consul_cli_works_against_the_catalog(catalog: Catalog) -> None:
+    entries = json.loads(_consul_cli(catalog, "watch", "-type=service", "-service=reader"))
+    assert [e["Service"]["ID"] for e in entries] == ["reader-1"]
+    checks = json.loads(_consul_cli(catalog, "watch", "-type=checks", "-service=reader"))
+    assert {c["CheckID"] for c in checks} == {"service:reader-1", "reader-extra"}
+
+    _consul_cli(catalog, "maint", "-enable", "-service=db-1", "-reason=cli")
+    assert "db-1" in _consul_cli(catalog, "maint")
+    _consul_cli(catalog, "maint", "-disable", "-service=db-1")
+    assert "db-1" not in _consul_cli(catalog, "maint")
+
+    services = _consul_cli(catalog, "catalog", "services", "-tags")
+    assert any(line.split()[:2] == ["web", "api,blue,v1"] for line in services.splitlines())
+    assert NODE in _consul_cli(catalog, "catalog", "nodes")
+    assert NODE in _consul_cli(catalog, "members")
+
+    _consul_cli(catalog, "kv", "put", "cli/x", "1")
+    assert _consul_cli(catalog, "kv", "get", "cli/x").strip() == "1"
+
+    _consul_cli(catalog, "event", "-name=cli-deploy", "payload")
+    events = json.loads(_consul_cli(catalog, "watch", "-type=event", "-name=cli-deploy"))
+    assert [e["Name"] for e in events] == ["cli-deploy"]
