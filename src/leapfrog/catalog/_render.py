@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import ipaddress
 from typing import Any
 
@@ -35,12 +36,21 @@ def _node_tagged_addresses(store: Store) -> dict[str, str]:
     return {"lan": address, f"lan_{family}": address, "wan": address, f"wan_{family}": address}
 
 
+@functools.lru_cache(maxsize=4096)
+def _ip_family(address: str) -> str:
+    """"ipv4", "ipv6" or "" (not an IP); cached: parsing an address costs more than the
+    rest of a service's rendering, and a stack has few distinct addresses."""
+    try:
+        return "ipv4" if ipaddress.ip_address(address).version == 4 else "ipv6"
+    except ValueError:
+        return ""
+
+
 def _address_tags(svc: Service) -> dict[str, Any]:
     """What Consul's agent adds to a service registered with an IP address: the tagged
     addresses lan_ipv4 and wan_ipv4 (lan_ipv6/wan_ipv6)."""
-    try:
-        family = "ipv4" if ipaddress.ip_address(svc.address).version == 4 else "ipv6"
-    except ValueError:
+    family = _ip_family(svc.address)
+    if not family:
         return {}
     tagged = {"Address": svc.address, "Port": svc.port}
     return {f"lan_{family}": tagged, f"wan_{family}": dict(tagged)}
