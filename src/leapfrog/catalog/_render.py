@@ -38,7 +38,7 @@ def _node_tagged_addresses(store: Store) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=4096)
 def _ip_family(address: str) -> str:
-    """"ipv4", "ipv6" or "" (not an IP); cached: parsing an address costs more than the
+    """ "ipv4", "ipv6" or "" (not an IP); cached: parsing an address costs more than the
     rest of a service's rendering, and a stack has few distinct addresses."""
     try:
         return "ipv4" if ipaddress.ip_address(address).version == 4 else "ipv6"
