@@ -128,6 +128,8 @@ def _register(agent: Agent, health_port: int, tcp_port: int) -> None:
         response = agent.http.put(f"/v1/kv/{key}?flags=7", content=value)
         assert response.json() is True
     assert agent.http.put("/v1/event/fire/deploy", content=b"v1").is_success
+    session = agent.http.put("/v1/session/create", json={"Name": "leader", "TTL": "60s"}).json()
+    assert agent.http.put(f"/v1/kv/app/lock?acquire={session['ID']}", content=b"me").json()
     wait_until(
         lambda: (
             len(agent.http.get("/v1/health/service/web?passing").json()) == 1
@@ -168,6 +170,9 @@ READS = (
     "/v1/kv/app/a",
     "/v1/kv/app/?recurse",
     "/v1/kv/app/?keys&separator=/",
+    "/v1/kv/app/lock",
+    "/v1/session/list",
+    "/v1/session/node/" + NODE,
 )
 
 
@@ -187,9 +192,8 @@ _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 
 def _blank(key: str, value: Any) -> bool:
-    return key in VOLATILE or (
-        key == "ID" and isinstance(value, str) and bool(_UUID.fullmatch(value))
-    )
+    uuid = isinstance(value, str) and bool(_UUID.fullmatch(value))
+    return key in VOLATILE or (key in ("ID", "Session") and uuid)
 
 
 def _normal(value: Any) -> Any:
