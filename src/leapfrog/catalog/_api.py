@@ -175,7 +175,9 @@ class Api:
         assert query is not None
         wanted, wait = blocking_params(call)
         query.validate(call)
-        query_key = _cache_query(call)
+        read_headers = _read_headers(call)
+        # The backend header differs between a blocking and a plain read of one URL.
+        query_key = f"{_cache_query(call)}#{read_headers[0][1]}"
         index = query.index(call)
         if wanted and index <= wanted:
             deadline = time.monotonic() + wait
@@ -194,7 +196,7 @@ class Api:
             reply.index = index
             if authz is not None:
                 await self._acl_filter(authz, route, call, reply)
-            reply.headers += _read_headers(call)
+            reply.headers += read_headers
             response = self._response(call, reply)
             if response.status == 200:
                 if len(self._cache) >= _CACHE_LIMIT:
@@ -246,10 +248,15 @@ def _index_headers(index: int) -> list[tuple[str, str]]:
 def _read_headers(call: Call) -> list[tuple[str, str]]:
     """What Consul's blocking reads add: the backend that answered and, for catalog and
     health reads, the consistency mode the answer has."""
-    headers = [("X-Consul-Query-Backend", "blocking-query")]
     path = call.request.path
+    params = call.params
+    # Consul 1.20 answers health/service from its streaming backend when the request
+    # blocks (?index > 0) or asks for the agent cache.
+    streamed = path.startswith("/v1/health/service/") and (
+        params.get("index", "0").strip("0") != "" or "cached" in params
+    )
+    headers = [("X-Consul-Query-Backend", "streaming" if streamed else "blocking-query")]
     if path.startswith(("/v1/catalog/", "/v1/health/")):
-        params = call.params
         mode = (
             "consistent" if "consistent" in params else "stale" if "stale" in params else "leader"
         )
