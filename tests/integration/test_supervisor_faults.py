@@ -144,11 +144,16 @@ def test_a_process_that_leaves_its_group_still_dies_with_its_instance(stack: Sta
     assert processes_of(stack.root) == {}
 
 
-@needs_cgroups
-def test_up_stops_what_a_dead_instance_of_a_dead_supervisor_left(stack: StackDir) -> None:
+@pytest.mark.parametrize(
+    "cgroups", [pytest.param("on", marks=needs_cgroups), "off"], ids=["cgroup", "group"]
+)
+def test_up_stops_what_a_dead_instance_of_a_dead_supervisor_left(
+    stack: StackDir, cgroups: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Supervisor and leader both killed: the leader's children run on, out of any
-    supervisor's sight but in its cgroup, and the next `up` stops them before it
-    starts the instance again."""
+    supervisor's sight but in its cgroup (or, without cgroups, in its process group and
+    session), and the next `up` stops them before it starts the instance again."""
+    monkeypatch.setenv("LEAPFROG_CGROUPS", cgroups)
     stack.write("services:\n" + SHELL)
     assert stack.up().code == 0
     state = stack.state_file()
@@ -164,6 +169,8 @@ def test_up_stops_what_a_dead_instance_of_a_dead_supervisor_left(stack: StackDir
     assert "stopped shell-1" in result.stdout
     assert not any(alive(pid) for pid in children)
     assert stack.instance("shell-1")["state"] == "healthy"
+    (recorded,) = stack.state_file()["instances"]
+    assert bool(recorded["cgroup"]) == (cgroups == "on")
     assert stack.down().code == 0
     assert processes_of(stack.root) == {}
 
