@@ -18,6 +18,7 @@ __all__ = [
     "kill_group",
     "kill_process",
     "orphaned_group",
+    "process_gone",
     "process_start_time",
 ]
 
@@ -33,6 +34,20 @@ def process_start_time(pid: int) -> int | None:
     if fields[0] == "Z":  # a zombie has exited; only its exit status is left
         return None
     return int(fields[19])
+
+
+def process_gone(pid: int, start_time: int | None) -> bool:
+    """True only when /proc says so: `pid` is no more, a zombie, or another process (its
+    start time differs). An error that is not about the process (out of descriptors,
+    say) is not taken for its death."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    except OSError:
+        return False
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return fields[0] == "Z" or (start_time is not None and int(fields[19]) != start_time)
 
 
 def is_running(pid: int, start_time: int | None) -> bool:
