@@ -265,3 +265,48 @@ def test_standalone_lb_run_killed_takes_its_engine_along(tmp_path: Path) -> None
             for pid in processes_of(data):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+
+STUCK_SUPERVISOR = """
+import asyncio, sys, time
+from pathlib import Path
+from leapfrog.runtime.local import commands, daemon, stopping, supervisor
+from leapfrog.spec import load_stack
+
+stopping.WATCHDOG_MARGIN = 0.5  # a budget of 1s grace + 0.5s + 0.5s
+supervisor._STOP_MARGIN = 0.5
+prepared = commands.prepare(load_stack(Path(sys.argv[1])))
+
+async def stuck(sup):
+    while not all(i.state == "healthy" for i in sup.instances.values()):
+        await asyncio.sleep(0.05)
+    sup.write_state()
+    print("stuck", flush=True)
+    time.sleep(300)  # the event loop blocked: no callback, no loop signal handler runs
+
+asyncio.run(daemon.serve(prepared.supervisor(), companion=stuck))
+"""
+
+
+def test_sigterm_stops_a_supervisor_whose_event_loop_is_stuck(stack: StackDir) -> None:
+    """The chaos run's supervisor ignored SIGTERM; whatever keeps its event loop from
+    running, SIGTERM still ends every instance and the supervisor, within its budget."""
+    stack.write("services:\n  sleeper:\n    command: sleep 300\n    stop_grace_period: 1s\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUCK_SUPERVISOR, str(stack.stack_file)],
+        cwd=stack.root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "stuck"
+        pid = stack.state_file()["instances"][0]["pid"]
+        assert alive(pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 1
+        wait_until(lambda: not alive(pid), what="the instance killed")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
