@@ -22,6 +22,7 @@ from leapfrog.runtime.local.recovery import (
     leftovers,
     live_supervisor,
     read_state,
+    remove_cgroups,
     stop_leftovers,
 )
 from leapfrog.runtime.local.spawn import port_conflict
@@ -197,6 +198,7 @@ def down(
         state = read_state(paths)
     stale = leftovers(state)
     stop_leftovers(stale, on_cleanup)
+    remove_cgroups(paths)
     return pid is not None or bool(stale)
 
 

@@ -26,7 +26,14 @@ from leapfrog.shared.procs import (
     orphaned_group,
 )
 
-__all__ = ["Leftover", "leftovers", "live_supervisor", "read_state", "stop_leftovers"]
+__all__ = [
+    "Leftover",
+    "leftovers",
+    "live_supervisor",
+    "read_state",
+    "remove_cgroups",
+    "stop_leftovers",
+]
 
 
 @dataclass(frozen=True)
@@ -129,3 +136,14 @@ def stop_leftovers(items: list[Leftover], on_stopped: Callable[[Leftover], None]
             elif now >= item.grace:
                 item.kill(signal.SIGKILL)
         time.sleep(0.02)
+
+
+def remove_cgroups(paths: StatePaths) -> None:
+    """The stack's cgroup directories, once nothing runs in them (a supervisor that was
+    killed could not remove them)."""
+    try:
+        recorded = paths.cgroup_record.read_text().strip()
+    except OSError:
+        return
+    if recorded:
+        InstanceCgroup(Path(recorded)).remove()
