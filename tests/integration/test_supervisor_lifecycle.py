@@ -166,7 +166,7 @@ def test_no_process_left_after_supervisor_is_killed(stack: StackDir) -> None:
         assert not alive(pid)
     assert group_members(pids[-1]) == []  # the shell's children went with it
     cgroups = [i["cgroup"] for i in state["instances"] if i["cgroup"]]
-    assert not any(Path(path).exists() for path in cgroups)  # down removed them too
+    assert not any(Path(path).parent.exists() for path in cgroups)  # down removed them too
 
 
 def test_up_after_supervisor_crash_adopts_unchanged_instances(stack: StackDir) -> None:
