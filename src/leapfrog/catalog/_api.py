@@ -6,7 +6,7 @@ import hmac
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -15,6 +15,7 @@ from leapfrog.catalog._godur import parse_go_duration
 from leapfrog.catalog._httpparse import Request
 from leapfrog.catalog._httpserver import Response
 from leapfrog.catalog._params import query_uint
+from leapfrog.catalog._replycache import ReplyCache
 from leapfrog.catalog._store import Store
 
 __all__ = ["Api", "Call", "Query", "Reply", "Route", "blocking_params", "go_bool", "request_token"]
@@ -22,7 +23,6 @@ __all__ = ["Api", "Call", "Query", "Reply", "Route", "blocking_params", "go_bool
 DEFAULT_WAIT = 300.0
 MAX_WAIT = 600.0
 _WRITES = {"PUT", "POST", "DELETE"}
-_CACHE_LIMIT = 2048
 
 
 @dataclass
@@ -44,14 +44,16 @@ class Call:
     """The path after the route's prefix, already URL-decoded."""
 
     @property
-    def params(self) -> dict[str, str]:
+    def params(self) -> Mapping[str, str]:
+        """Query parameters: read them here (or through `flag`/`values`), never from
+        `request.query`, so the reply cache knows which ones changed the answer."""
         return self.request.params
 
     def flag(self, name: str) -> bool:
         return name in self.request.params
 
     def values(self, name: str) -> list[str]:
-        return [v for k, v in self.request.query if k == name]
+        return self.request.values(name)
 
 
 class Query(Protocol):
@@ -98,7 +100,7 @@ class Api:
         self._prefixes = sorted((r for r in routes if r.prefix), key=lambda r: -len(r.path))
         self._token = token
         self._anonymous_read = anonymous_read
-        self._cache: dict[tuple[str, str, int], Response] = {}
+        self.cache = ReplyCache()
         self.requests_served = 0
         """Requests answered since start (a metric)."""
 
@@ -154,8 +156,9 @@ class Api:
 
     async def _blocking(self, call: Call, query: Query) -> Response:
         wanted, wait = blocking_params(call)
+        params = call.request.params
+        params.read = set()  # from here on: what the answer depends on
         query.validate(call)
-        query_key = _cache_query(call)
         index = query.index(call)
         if wanted and index <= wanted:
             deadline = time.monotonic() + wait
@@ -166,19 +169,18 @@ class Api:
                     break
                 await self.store.hub.wait(topics, prefix, remaining)
                 index = query.index(call)
-        key = (call.request.path, query_key, index)
-        cached = self._cache.get(key)
-        if cached is None:
-            reply = query.reply(call)
-            reply.index = index
-            response = self._response(call, reply)
-            if response.status == 200:
-                if len(self._cache) >= _CACHE_LIMIT:
-                    self._cache.clear()
-                response.encoded = response.encode(close=False)
-                self._cache[key] = response
-            return response
-        return cached
+        # With ACL on, what a token may see can differ: answers are kept per token.
+        token = request_token(call.request) if self._token is not None else ""
+        cached = self.cache.get(call.request, token, index)
+        if cached is not None:
+            return cached
+        reply = query.reply(call)
+        reply.index = index
+        response = self._response(call, reply)
+        if response.status == 200:
+            response.encoded = response.encode(close=False)
+            self.cache.put(call.request, token, params.read, index, response)
+        return response
 
     def _response(self, call: Call, reply: Reply) -> Response:
         headers = _index_headers(reply.index) if reply.index is not None else []
@@ -208,12 +210,6 @@ def _index_headers(index: int) -> list[tuple[str, str]]:
         ("X-Consul-KnownLeader", "true"),
         ("X-Consul-LastContact", "0"),
     ]
-
-
-def _cache_query(call: Call) -> str:
-    return "&".join(
-        f"{k}={v}" for k, v in call.request.query if k not in ("index", "wait", "token")
-    )
 
 
 def blocking_params(call: Call) -> tuple[int, float]:

@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import overload
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import httptools
 
 from leapfrog.catalog._params import parse_uint
 
-__all__ = ["HttpError", "Request", "RequestParser"]
+__all__ = ["HttpError", "QueryParams", "Request", "RequestParser"]
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADERS = 100
@@ -30,6 +31,36 @@ class HttpError:
     text: str
 
 
+class QueryParams(dict[str, str]):
+    """The first value of each query parameter, remembering which names were looked up
+    (`read`): the reply cache keys an answer on those only."""
+
+    __slots__ = ("read",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    @overload  # type: ignore[override]
+    def get(self, key: str, default: None = None) -> str | None: ...
+
+    @overload
+    def get(self, key: str, default: str) -> str: ...
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.read.add(key)
+        return super().__contains__(key)
+
+
 @dataclass
 class Request:
     method: str
@@ -39,8 +70,13 @@ class Request:
     body: bytes = b""
     keep_alive: bool = True
     raw_query: str = ""
-    params: dict[str, str] = field(default_factory=dict)
-    """The first value of each query parameter."""
+    params: QueryParams = field(default_factory=QueryParams)
+    """The first value of each query parameter (lookups recorded)."""
+
+    def values(self, name: str) -> list[str]:
+        """Every value of query parameter `name`, in order (recorded as read)."""
+        self.params.read.add(name)
+        return [v for k, v in self.query if k == name]
 
 
 class _Fail(Exception):
@@ -215,7 +251,8 @@ def _target(method: str, target: bytes, headers: dict[str, str]) -> Request:
         query = parse_qsl(query_text, keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise _Fail(400, "Bad Request: the request target is not valid URL encoding") from None
-    params: dict[str, str] = {}
+    params = QueryParams()
     for key, value in query:
-        params.setdefault(key, value)
+        if not dict.__contains__(params, key):
+            dict.__setitem__(params, key, value)
     return Request(method, path, query, headers, raw_query=query_text, params=params)
