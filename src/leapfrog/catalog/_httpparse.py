@@ -253,6 +253,5 @@ def _target(method: str, target: bytes, headers: dict[str, str]) -> Request:
         raise _Fail(400, "Bad Request: the request target is not valid URL encoding") from None
     params = QueryParams()
     for key, value in query:
-        if not dict.__contains__(params, key):
-            dict.__setitem__(params, key, value)
+        params.setdefault(key, value)  # dict's own: building is not reading
     return Request(method, path, query, headers, raw_query=query_text, params=params)
