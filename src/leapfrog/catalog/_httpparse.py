@@ -111,6 +111,8 @@ class RequestParser:
         self._in_message = False
         self._body: list[bytes] = []
         self._body_bytes = 0
+        self._framing = 0
+        """Bytes fed to a body in progress since body data last came out of it."""
         self._request: Request | None = None
         self.failed = False
         self.started = 0.0
@@ -149,10 +151,13 @@ class RequestParser:
 
     def _feed(self, data: bytes) -> None:
         if not self._in_head:
+            in_body, delivered = self._in_message, self._body_bytes
             self._llhttp.feed_data(data)
             if self._in_head and not self._out:  # everything fed was this unfinished head
                 self._head_bytes = max(self._head_bytes, len(data))
                 self._check_head()
+            elif in_body and self._in_message:
+                self._check_framing(len(data), self._body_bytes - delivered)
             return
         # An open head: feed no more than its allowance, so llhttp cannot be made to
         # hold a header without end.
@@ -163,6 +168,13 @@ class RequestParser:
         self._check_head()
         if len(view) > allowance:
             self._feed(bytes(view[allowance:]))
+
+    def _check_framing(self, fed: int, delivered: int) -> None:
+        """Bytes of a body that are not body (chunk sizes, extensions, trailers): llhttp
+        buffers a trailer header until it ends, so they are bounded like a head."""
+        self._framing = fed - delivered if delivered else self._framing + fed
+        if self._framing > self._max_header:
+            raise _Fail(431, "Request Header Fields Too Large: chunk framing or trailers")
 
     def _check_head(self) -> None:
         if self._in_head and self._head_bytes > self._max_header:
@@ -187,7 +199,7 @@ class RequestParser:
         self._headers = {}
         self._head_bytes = 0
         self._body = []
-        self._body_bytes = 0
+        self._body_bytes = self._framing = 0
         self.started = self._clock()
 
     def on_url(self, url: bytes) -> None:

@@ -185,3 +185,27 @@ def test_an_upgrade_is_answered_then_the_connection_closes() -> None:
     data = b"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n" + GET
     (request,) = feed_all(data)
     assert isinstance(request, Request) and not request.keep_alive
+
+
+def test_a_trickled_trailer_is_cut_at_the_head_limit() -> None:
+    parser = RequestParser(max_header_bytes=4096)
+    head = b"PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: "
+    assert parser.feed(head) == []
+    out: list[Request | HttpError] = []
+    for _ in range(100):
+        out += parser.feed(b"a" * 100)
+        if out:
+            break
+    assert out == [HttpError(431, "Request Header Fields Too Large: chunk framing or trailers")]
+
+
+def test_small_chunks_are_not_framing_abuse() -> None:
+    body = b"".join(b"1;e=x\r\n%c\r\n" % c for c in b"hello world" * 300)
+    data = b"PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + body + b"0\r\n\r\n"
+    for step in (1, 7, 4096, None):
+        parser = RequestParser(max_header_bytes=4096, max_body_bytes=1 << 20)
+        out: list[Request | HttpError] = []
+        for i in range(0, len(data), step or len(data)):
+            out += parser.feed(data[i : i + (step or len(data))])
+        (request,) = out
+        assert isinstance(request, Request) and request.body == b"hello world" * 300
