@@ -106,7 +106,9 @@ class RequestParser:
         self._out: list[Request | HttpError] = []
         self._url = bytearray()
         self._headers: dict[str, str] = {}
-        self._head_bytes = 0
+        self._head_bytes = self._head_fed = 0
+        """The head's size two ways, each never more than the truth: its parts as llhttp
+        reports them (target, headers), and the bytes fed while it was open."""
         self._in_head = False
         self._in_message = False
         self._body: list[bytes] = []
@@ -126,7 +128,7 @@ class RequestParser:
     @property
     def buffered(self) -> int:
         """Bytes of the request being received held so far (head parts and body)."""
-        return self._head_bytes + self._body_bytes
+        return max(self._head_fed, self._head_bytes) + self._body_bytes
 
     def feed(self, data: bytes) -> list[Request | HttpError]:
         if self.failed:
@@ -151,21 +153,23 @@ class RequestParser:
 
     def _feed(self, data: bytes) -> None:
         if not self._in_head:
-            in_body, delivered = self._in_message, self._body_bytes
+            in_body, delivered, done = self._in_message, self._body_bytes, len(self._out)
             self._llhttp.feed_data(data)
             if self._in_head and not self._out:  # everything fed was this unfinished head
-                self._head_bytes = max(self._head_bytes, len(data))
+                self._head_fed = max(self._head_fed, len(data))
                 self._check_head()
-            elif in_body and self._in_message:
+            elif in_body and len(self._out) == done:  # everything fed was this body
                 self._check_framing(len(data), self._body_bytes - delivered)
             return
         # An open head: feed no more than its allowance, so llhttp cannot be made to
         # hold a header without end.
         view = memoryview(data)
-        allowance = max(0, self._max_header - self._head_bytes) + 1
-        self._head_bytes += min(len(view), allowance)
-        self._llhttp.feed_data(view[:allowance])
-        self._check_head()
+        allowance = max(0, self._max_header - self._head_fed) + 1
+        piece, before, done = view[:allowance], self._head_fed, len(self._out)
+        self._llhttp.feed_data(piece)
+        if self._in_head and len(self._out) == done:  # all of the piece was this head
+            self._head_fed = before + len(piece)
+            self._check_head()
         if len(view) > allowance:
             self._feed(bytes(view[allowance:]))
 
@@ -177,7 +181,7 @@ class RequestParser:
             raise _Fail(431, "Request Header Fields Too Large: chunk framing or trailers")
 
     def _check_head(self) -> None:
-        if self._in_head and self._head_bytes > self._max_header:
+        if self._in_head and max(self._head_fed, self._head_bytes) > self._max_header:
             raise _Fail(431, "Request Header Fields Too Large")
 
     def _stop(self, error: HttpError) -> None:
@@ -197,7 +201,7 @@ class RequestParser:
         self._in_head = self._in_message = True
         self._url.clear()
         self._headers = {}
-        self._head_bytes = 0
+        self._head_bytes = self._head_fed = 0
         self._body = []
         self._body_bytes = self._framing = 0
         self.started = self._clock()
@@ -245,7 +249,7 @@ class RequestParser:
     def on_message_complete(self) -> None:
         request, self._request = self._request, None
         self._in_message = False
-        self._head_bytes = self._body_bytes = 0
+        self._head_bytes = self._head_fed = self._body_bytes = 0
         if request is None:  # pragma: no cover - llhttp completes only after the head
             raise _Fail(400, "Bad Request")
         request.body = b"".join(self._body)
