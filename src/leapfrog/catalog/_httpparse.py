@@ -212,13 +212,13 @@ class RequestParser:
         self._check_head()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Called for every header of every request: kept to the fewest steps.
         self._head_bytes += len(name) + len(value) + 4
-        self._check_head()
-        if len(self._headers) >= MAX_HEADERS:
+        headers = self._headers
+        if self._head_bytes > self._max_header or len(headers) >= MAX_HEADERS:
             raise _Fail(431, "Request Header Fields Too Large")
         key = name.decode("latin-1").lower()
         text = value.strip(b" \t").decode("latin-1")
-        headers = self._headers
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
 
     def on_headers_complete(self) -> None:
