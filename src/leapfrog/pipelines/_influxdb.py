@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -58,6 +59,7 @@ class InfluxSink(Sink[MetricLine]):
     ) -> None:
         self.database = database
         self.chunk = chunk
+        self._pool = ThreadPoolExecutor(2, thread_name_prefix="influxdb-write")
         self.retention_policy = retention_policy
         auth = (username, password) if username else None
         self._client = httpx.Client(
@@ -99,11 +101,16 @@ class InfluxSink(Sink[MetricLine]):
         return Decoded(items, rejected)
 
     def write(self, items: Sequence[MetricLine]) -> list[ItemOutcome]:
-        # InfluxDB's advice: 5,000 to 10,000 points per request. A failure part way
-        # rewrites the first chunks with the batch: harmless, points are idempotent.
+        # InfluxDB's advice: 5,000 to 10,000 points per request. Two requests at a time:
+        # InfluxDB parses each on a core of its own while the other is in flight. A
+        # failure part way rewrites the first chunks with the batch: harmless, points
+        # are idempotent.
+        chunks = [items[start : start + self.chunk] for start in range(0, len(items), self.chunk)]
+        if len(chunks) == 1:
+            return self._write(chunks[0])
         outcomes: list[ItemOutcome] = []
-        for start in range(0, len(items), self.chunk):
-            outcomes += self._write(items[start : start + self.chunk])
+        for done in self._pool.map(self._write, chunks):
+            outcomes += done
         return outcomes
 
     def _write(self, items: Sequence[MetricLine]) -> list[ItemOutcome]:
@@ -134,6 +141,7 @@ class InfluxSink(Sink[MetricLine]):
         return self._write(items[:middle]) + self._write(items[middle:])
 
     def close(self) -> None:
+        self._pool.shutdown()
         self._client.close()
 
     def _post(self, items: Sequence[MetricLine]) -> httpx.Response:
