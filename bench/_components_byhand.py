@@ -9,7 +9,9 @@ with the program's own tool or client until it answers:
 - Kafka: one librdkafka AdminClient (confluent_kafka) reconnecting every 10-100 ms,
   `list_topics` until the metadata names a broker;
 - ZooKeeper: `ruok` answered `imok`, then `srvr` reports a Mode (serving);
-- PostgreSQL: Debian's `pg_isready` on the instance's address.
+- PostgreSQL: Debian's `pg_isready` on the instance's address;
+- OpenSearch: `GET /_cluster/health` (urllib) answering status green or yellow;
+- InfluxDB: `GET /ping` answering 204.
 
 Nothing else: no state, no supervisor, no setup step (its cost is timed separately).
 """
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,7 +213,39 @@ def _postgres_ready(run: HandRun) -> Callable[[], bool]:
     return ready
 
 
-_READINESS = {"kafka": _kafka_ready, "zookeeper": _zookeeper_ready, "postgres": _postgres_ready}
+def _http_ready(
+    run: HandRun, path: str, accept: Callable[[int, bytes], bool]
+) -> Callable[[], bool]:
+    url = f"http://{run.where.address}:{run.where.port}{path}"
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                return accept(answer.status, answer.read())
+        except (OSError, ValueError):  # refused, reset, HTTP errors while it starts
+            return False
+
+    return ready
+
+
+def _opensearch_ready(run: HandRun) -> Callable[[], bool]:
+    def green_or_yellow(status: int, body: bytes) -> bool:
+        return status == 200 and json.loads(body).get("status") in ("green", "yellow")
+
+    return _http_ready(run, "/_cluster/health", green_or_yellow)
+
+
+def _influxdb_ready(run: HandRun) -> Callable[[], bool]:
+    return _http_ready(run, "/ping", lambda status, _body: status == 204)
+
+
+_READINESS = {
+    "kafka": _kafka_ready,
+    "zookeeper": _zookeeper_ready,
+    "postgres": _postgres_ready,
+    "opensearch": _opensearch_ready,
+    "influxdb": _influxdb_ready,
+}
 
 
 def _wait_ready(run: HandRun, started: float, stop: threading.Event) -> None:

@@ -1,11 +1,11 @@
 """Benchmark: cold `leapfrog up -d` of the platform components, against starting them by hand.
 
-For each component (Kafka, ZooKeeper, PostgreSQL) alone, and for all of them together:
-the wall clock of `leapfrog up -d` on a stack with a fresh state directory (from spawning
-the command until it exits 0: every instance healthy and set up), against starting the
-same program with the same configuration by hand (the component's own files, init
-commands and argv, run directly as the same user) and polling it with the program's own
-tool until it answers. Together, the by-hand side starts all programs at once.
+For each component (Kafka, ZooKeeper, PostgreSQL, OpenSearch, InfluxDB) alone, and for all
+of them together: the wall clock of `leapfrog up -d` on a stack with a fresh state directory
+(from spawning the command until it exits 0: every instance healthy and set up), against
+starting the same program with the same configuration by hand (the component's own files,
+init commands and argv, run directly as the same user) and polling it with the program's
+own tool until it answers. Together, the by-hand side starts all programs at once.
 
 Targets: all together <= 1.2 x the slowest component alone (independent components
 start in parallel); the ratios to the by-hand starts are leapfrog's overhead.
@@ -41,7 +41,7 @@ from leapfrog.shared.users import ensure_user
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_CLI = HERE.parent / ".venv" / "bin" / "leapfrog"
-KINDS = ("kafka", "zookeeper", "postgres")
+KINDS = ("kafka", "zookeeper", "postgres", "opensearch", "influxdb")
 APP_USER = "leapfrog"  # leapfrog's default local.app_user
 # One /24 per stack (leapfrog) and one address per component by hand, so that a round
 # never meets what an earlier one might have left.
@@ -184,7 +184,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=KINDS,
         default=list(KINDS),
         metavar="KIND",
-        help="components to measure, alone and together (kafka zookeeper postgres)",
+        help="components to measure, alone and together (all five)",
     )
     parser.add_argument(
         "--catalog",

@@ -12,5 +12,7 @@ step "import-linter (layers)"
 .venv/bin/lint-imports
 step "kubernetes test tools (built once, cached)"
 scripts/kube-tools.sh
+step "platform components (installed once, cached)"
+.venv/bin/python scripts/install_components.py
 step "pytest"
 .venv/bin/pytest -q "$@"

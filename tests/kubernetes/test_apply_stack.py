@@ -97,6 +97,8 @@ def test_apply_creates_every_object(deployed: Deployed) -> None:
         ("StatefulSet", "kafka"),
         ("StatefulSet", "zookeeper"),
         ("StatefulSet", "postgres"),
+        ("StatefulSet", "opensearch"),
+        ("StatefulSet", "influxdb"),
         ("Deployment", "lb"),
         ("Deployment", "hello"),
         ("Deployment", "reader"),
@@ -116,7 +118,7 @@ def test_apply_creates_every_object(deployed: Deployed) -> None:
 
 def test_every_workload_rolls_out_to_ready(deployed: Deployed) -> None:
     names = workloads(deployed.data, deployed.plane)
-    assert len(names) == 7, names
+    assert len(names) == 9, names
     for name in names:
         kind, _, short = name.partition("/")
         kind = kind.split(".")[0]

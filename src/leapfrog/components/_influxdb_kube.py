@@ -19,7 +19,7 @@ from leapfrog.components._influxdb_config import (
 __all__ = ["render_influxdb"]
 
 NAME = "influxdb"
-_UID = 1000  # no user of the image's own is needed: influxd only writes its volume
+_UID = 1000  # non-root; influxd writes only its volume and /tmp
 _DATA = "/var/lib/influxdb"
 _CONFIG = "/etc/influxdb"
 

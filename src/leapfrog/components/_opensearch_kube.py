@@ -61,9 +61,8 @@ def render_opensearch(options: OpenSearchOptions, kube: k.KubeContext) -> k.Kube
         "readinessProbe": {**ready, "periodSeconds": 5},
         "livenessProbe": {**alive, "periodSeconds": 10, "failureThreshold": 6},
         "startupProbe": {**alive, "periodSeconds": 2, "failureThreshold": 90},
-        # The image's entry point and plugins write under its home (keystore, plugin
-        # state), so the root file system stays writable; everything else is restricted.
-        "securityContext": k.container_security(read_only_root=False),
+        # A read-only root: the node writes its data volume, its logs and temp files only.
+        "securityContext": k.container_security(),
         "resources": k.resources("250m", k.heap_plus(heap, 512)),  # Lucene, threads
         "volumeMounts": [
             {"name": "data", "mountPath": _DATA},
@@ -74,6 +73,7 @@ def render_opensearch(options: OpenSearchOptions, kube: k.KubeContext) -> k.Kube
                 "readOnly": True,
             },
             {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "logs", "mountPath": f"{_HOME}/logs"},
         ],
     }
     pod = k.restricted_pod(
@@ -82,6 +82,7 @@ def render_opensearch(options: OpenSearchOptions, kube: k.KubeContext) -> k.Kube
         [
             {"name": "config", "configMap": {"name": f"{NAME}-config"}},
             {"name": "tmp", "emptyDir": {}},
+            {"name": "logs", "emptyDir": {}},
         ],
     )
     objects = [
