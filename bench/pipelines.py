@@ -233,19 +233,36 @@ def bench_logs(platform: Platform, events: int, rounds: int) -> dict[str, Any]:
     topic = platform.topic()
     log(f"logs: {events} events into Kafka ...")
     platform.produce(topic, values)
-    log("  warm-up (OpenSearch's JIT), not counted ...")
-    logs_bulk_round(platform, values, 2000)
+    return compare(
+        lambda: logs_bulk_round(platform, values, 2000),
+        lambda: logs_pipeline_round(platform, topic, events),
+        rounds,
+        ("events", events, "bulk_loader"),
+    )
+
+
+def compare(
+    baseline: Callable[[], float],
+    piped: Callable[[], float],
+    rounds: int,
+    what: tuple[str, int, str],
+) -> dict[str, Any]:
+    """One untimed baseline round (the store's JIT, caches), then rounds alternating
+    baseline and pipeline; the medians and their ratio."""
+    unit, count, base_name = what
+    log("  warm-up, not counted ...")
+    baseline()
     base, pipe = [], []
     for r in range(rounds):
-        base.append(logs_bulk_round(platform, values, 2000))
-        log(f"  round {r + 1}: bulk loader {base[-1]:,.0f} events/s")
-        pipe.append(logs_pipeline_round(platform, topic, events))
-        log(f"  round {r + 1}: pipeline    {pipe[-1]:,.0f} events/s")
+        base.append(baseline())
+        log(f"  round {r + 1}: {base_name:<11} {base[-1]:,.0f} {unit}/s")
+        pipe.append(piped())
+        log(f"  round {r + 1}: pipeline    {pipe[-1]:,.0f} {unit}/s")
     ratio = statistics.median(pipe) / statistics.median(base)
     return {
-        "events": events,
-        "bulk_loader_events_per_s": statistics.median(base),
-        "pipeline_events_per_s": statistics.median(pipe),
+        unit: count,
+        f"{base_name}_{unit}_per_s": statistics.median(base),
+        f"pipeline_{unit}_per_s": statistics.median(pipe),
         "ratio": ratio,
         "target": TARGET_RATIO,
         "met": ratio >= TARGET_RATIO,
@@ -412,23 +429,12 @@ def bench_metrics(platform: Platform, points: int, rounds: int) -> dict[str, Any
     topic = platform.topic()
     log(f"metrics: {points} points into Kafka ...")
     platform.produce(topic, records)
-    log("  warm-up, not counted ...")
-    metrics_direct_round(platform, records, 5000)
-    base, pipe = [], []
-    for r in range(rounds):
-        base.append(metrics_direct_round(platform, records, 5000))
-        log(f"  round {r + 1}: direct   {base[-1]:,.0f} points/s")
-        pipe.append(metrics_pipeline_round(platform, topic, points))
-        log(f"  round {r + 1}: pipeline {pipe[-1]:,.0f} points/s")
-    ratio = statistics.median(pipe) / statistics.median(base)
-    return {
-        "points": points,
-        "direct_points_per_s": statistics.median(base),
-        "pipeline_points_per_s": statistics.median(pipe),
-        "ratio": ratio,
-        "target": TARGET_RATIO,
-        "met": ratio >= TARGET_RATIO,
-    }
+    return compare(
+        lambda: metrics_direct_round(platform, records, 5000),
+        lambda: metrics_pipeline_round(platform, topic, points),
+        rounds,
+        ("points", points, "direct"),
+    )
 
 
 def main() -> int:
