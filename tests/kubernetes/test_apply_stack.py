@@ -118,7 +118,7 @@ def test_apply_creates_every_object(deployed: Deployed) -> None:
 
 def test_every_workload_rolls_out_to_ready(deployed: Deployed) -> None:
     names = workloads(deployed.data, deployed.plane)
-    assert len(names) == 9, names
+    assert len(names) == 11, names  # with the logs and metrics pipelines
     for name in names:
         kind, _, short = name.partition("/")
         kind = kind.split(".")[0]
