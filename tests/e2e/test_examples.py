@@ -138,6 +138,33 @@ def test_the_services_are_in_the_catalog_and_their_logs_in_kafka(examples: Stack
     assert {"hello", "reader"} <= seen
 
 
+@pytest.mark.timeout(300)
+def test_logs_and_metrics_reach_their_stores_through_the_pipelines(examples: StackDir) -> None:
+    where = {i["name"]: i["address"] for i in examples.status()}
+    opensearch = f"http://{where['opensearch-1']}:9200"
+    influxdb = f"http://{where['influxdb-1']}:8086"
+    assert httpx.get(urls(examples, "hello")[0] + "/", timeout=10).status_code == 200
+
+    def hello_logs() -> int:
+        httpx.post(f"{opensearch}/logs-*/_refresh", timeout=30)
+        answer = httpx.get(f"{opensearch}/logs-*/_count?q=service:hello", timeout=30)
+        return int(answer.json().get("count", 0)) if answer.status_code == 200 else 0
+
+    wait_until(hello_logs, timeout=120, interval=1.0, what="hello's log events in OpenSearch")
+
+    def hello_metrics() -> bool:
+        query = 'SHOW TAG VALUES FROM /.*/ WITH KEY = "service"'
+        answer = httpx.get(
+            f"{influxdb}/query", params={"db": "metrics", "q": query}, timeout=30
+        ).text
+        return '"hello"' in answer and '"logs-pipeline"' in answer
+
+    wait_until(hello_metrics, timeout=120, interval=1.0, what="hello's and the pipeline's metrics")
+    pipelines = {i["name"]: i for i in examples.status() if i["unit"].endswith("-pipeline")}
+    assert sorted(pipelines) == ["logs-pipeline-1", "metrics-pipeline-1"]
+    assert all(p["state"] == "healthy" for p in pipelines.values()), pipelines
+
+
 def _catalog_addr(stack: StackDir) -> str:
     spec = yaml.safe_load(stack.stack_file.read_text())
     return str(spec["catalog"]["http"])

@@ -128,6 +128,8 @@ def _run(
         raise LeapfrogError(f"--listen {listen}: expected HOST:PORT", hint="e.g. 127.0.0.1:9610")
     me = instance or socket.gethostname()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # One line per request to the store would be most of the log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = PipelineSettings(
         name=name,
         kafka=KafkaSettings(
