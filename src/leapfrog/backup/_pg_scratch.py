@@ -92,7 +92,9 @@ def scratch_server(  # noqa: PLR0917
         "hba_file": str(conf / "hba"),
         "ident_file": str(conf / "ident"),
         "shared_buffers": "32MB",
-        "max_connections": "20",
+        # Connections are accepted only once recovery is over, so no setting needs to
+        # match the primary's (max_connections and the like, which a hot standby checks).
+        "hot_standby": "off",
         "logging_collector": "off",
         "timezone": "UTC",
         **settings,

@@ -92,13 +92,29 @@ class DirectoryStorage(Storage):
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         # Empty folders left behind by a deleted backup go too.
-        parent = path.parent
-        while parent != self.root:
+        self.delete_empty(path.parent)
+
+    def abandon(self, prefix: str) -> list[str]:
+        removed: list[str] = []
+        if not self.root.is_dir():
+            return removed
+        for dirpath, _dirs, files in os.walk(self.root):
+            for name in files:
+                path = Path(dirpath, name)
+                key = path.relative_to(self.root).as_posix()
+                if name.startswith(_TEMP_PREFIX) and key.startswith(prefix):
+                    path.unlink(missing_ok=True)
+                    removed.append(key)
+                    self.delete_empty(path.parent)
+        return removed
+
+    def delete_empty(self, folder: Path) -> None:
+        while folder != self.root:
             try:
-                parent.rmdir()
+                folder.rmdir()
             except OSError:
-                break
-            parent = parent.parent
+                return
+            folder = folder.parent
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)

@@ -155,7 +155,7 @@ class Engine:
     def _remove_partial(self) -> list[str]:
         """Objects of runs that never wrote a manifest (under the lock only)."""
         complete = {backup_prefix(m.store, m.id) for m in self.backups()}
-        removed = []
+        removed = self.storage.abandon(f"{self.store.name}/backups/")
         for key in self.storage.keys(f"{self.store.name}/backups/"):
             prefix = key.rsplit("/", 1)[0] + "/"
             if prefix not in complete:

@@ -44,6 +44,11 @@ class Storage(ABC):
     def delete(self, key: str) -> None:
         """Remove an object (gone already is fine)."""
 
+    @abstractmethod
+    def abandon(self, prefix: str) -> list[str]:
+        """Remove what writers that died left under `prefix` (temporary files,
+        unfinished uploads); called only under the store's lock. What was removed."""
+
     def local_path(self, key: str) -> Path | None:
         """The object's file when the storage is a local directory (WAL archiving writes
         there directly), else None."""

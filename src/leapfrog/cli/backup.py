@@ -187,7 +187,7 @@ def list_cmd(ctx: click.Context, stack_file: Path | None, store: str | None, as_
                         {
                             **m.model_dump(mode="json", exclude={"facts"}),
                             "verified": _state(verified[m.id]),
-                        }  # type: ignore[union-attr]
+                        }
                         for m in backups
                     ],
                     "notes": notes,
