@@ -72,14 +72,17 @@ if cp "$src" "$tmp" 2>/dev/null && sync "$tmp" && mv "$tmp" "$archive/$name"; th
   exit 0
 fi
 rm -f "$tmp" 2>/dev/null
-backlog=$(du -sk pg_wal | cut -f1)
+# Segments PostgreSQL still waits to archive (recycled ones do not count).
+ready=$(ls pg_wal/archive_status | grep -c '[.]ready$')
+backlog=$(( ready * $(stat -c %s "$src") / 1024 ))
 if [ "$backlog" -gt "$max_kb" ]; then
   mkdir -p "$gaps" && : > "$gaps/$name"
-  echo "leapfrog archive: WARNING cannot write $archive and pg_wal holds $backlog kB" \\
+  echo "leapfrog archive: WARNING cannot write $archive and $backlog kB wait in pg_wal" \\
     "(limit $max_kb kB): $name dropped; point-in-time restore needs a new base backup" >&2
   exit 0
 fi
-echo "leapfrog archive: cannot write $archive/$name; kept in pg_wal ($backlog of $max_kb kB)" >&2
+echo "leapfrog archive: cannot write $archive/$name; kept in pg_wal" \
+  "($backlog kB waiting, limit $max_kb kB)" >&2
 exit 1
 """
 
