@@ -298,7 +298,7 @@ class PostgresDriver(BackupDriver):
             self._logical_restore(store, source, run, _connect, store.where.data_dir)
             return f"databases restored from {source.manifest.id}"
         pgdata = store.where.data_dir / PGDATA
-        if (pgdata / "postmaster.pid").exists():
+        if _server_running(pgdata):
             raise BackupError(
                 f"{store.where.instance} is running on {pgdata} (postmaster.pid exists)",
                 hint="stop it first: `leapfrog down`, then restore, then `leapfrog up`",
@@ -462,6 +462,15 @@ class PostgresDriver(BackupDriver):
                 path.unlink()
                 removed.append(name)
         return removed
+
+
+def _server_running(pgdata: Path) -> bool:
+    """Whether the postmaster.pid names a live process (a killed server leaves it)."""
+    try:
+        pid = int((pgdata / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    return Path(f"/proc/{pid}").exists()
 
 
 def _segment_of(timeline: str, lsn: str, segment_size: int = 16 << 20) -> str:
