@@ -111,6 +111,7 @@ def scratch_server(  # noqa: PLR0917
             env={"LC_ALL": "C.UTF-8", "TZ": "UTC", "PATH": "/usr/bin:/bin"},
             **user,
         )
+    logged = 0
     try:
         while True:
             run.check()
@@ -121,7 +122,12 @@ def scratch_server(  # noqa: PLR0917
                     break
             except psycopg.OperationalError:
                 time.sleep(0.3)
-                run.progressed("starting PostgreSQL")
+                # Progress is the server's log growing ("restored log file ... from
+                # archive"): a recovery stuck without a word fails at --stall-after.
+                size = log.stat().st_size
+                if size != logged:
+                    logged = size
+                    run.progressed("recovering")
         yield server
     finally:
         if proc.poll() is None:
