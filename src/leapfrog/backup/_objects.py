@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, cast
 
@@ -33,6 +34,18 @@ class ObjectWriter:
         self._compress = compress
         self._run = run
         self.written: list[ObjectEntry] = []
+        # Each object is read back in a thread of its own while the driver goes on
+        # (the next object, the store's facts): hashing and reading release the GIL.
+        self._readback = ThreadPoolExecutor(max_workers=1, thread_name_prefix="readback")
+        self._checks: list[Future[str | None]] = []
+
+    def read_back(self) -> list[str]:
+        """Wait for every object's read-back; why each one that failed did."""
+        self._readback.shutdown(wait=True)
+        return [problem for check in self._checks if (problem := check.result())]
+
+    def close(self) -> None:
+        self._readback.shutdown(wait=True, cancel_futures=True)
 
     def put(self, name: str, chunks: Iterable[bytes]) -> ObjectEntry:
         if "/" in name or name.startswith(".") or name == "manifest.json":
@@ -69,6 +82,7 @@ class ObjectWriter:
             compression="zstd" if self._compress else "none",
         )
         self.written.append(entry)
+        self._checks.append(self._readback.submit(check_object, self._storage, self._prefix, entry))
         return entry
 
 

@@ -1,5 +1,7 @@
 """What a PostgreSQL cluster holds, per database and table: row count and a checksum
-of the rows that does not depend on their order (the sum of each row's md5 prefix)."""
+of the rows that does not depend on their order: the sum of a 48-bit hash of each
+row's text (PostgreSQL's own `hashtextextended`, twice as fast as md5 here; the same
+server binary computes both sides, so the hash needs no portability)."""
 
 from __future__ import annotations
 
@@ -29,8 +31,8 @@ def database_facts(conn: psycopg.Connection) -> dict[str, list[Any]]:
     facts: dict[str, list[Any]] = {}
     for schema, table in conn.execute(_TABLES).fetchall():
         query = sql.SQL(
-            "SELECT count(*), coalesce(sum(('x' || substr(md5(t::text), 1, 15))::bit(60)"
-            "::bigint::numeric), 0)::text FROM {}.{} t"
+            "SELECT count(*), coalesce(sum(hashtextextended(t::text, 0) >> 16), 0)::text "
+            "FROM {}.{} t"
         ).format(sql.Identifier(schema), sql.Identifier(table))
         row = conn.execute(query).fetchone()
         assert row is not None

@@ -197,9 +197,12 @@ class Engine:
         run.start()
         try:
             writer = ObjectWriter(self.storage, prefix, compress, run)
-            taken = self.driver.backup(self.store, mode, writer, run)
-            run.check()
-            problems = [p for e in writer.written if (p := check_object(self.storage, prefix, e))]
+            try:
+                taken = self.driver.backup(self.store, mode, writer, run)
+                run.check()
+                problems = writer.read_back()
+            finally:
+                writer.close()
         finally:
             run.close()
         raw = sum(e.raw_size for e in writer.written)
