@@ -179,7 +179,9 @@ class PostgresDriver(BackupDriver):
                 raise BackupError(f"pg_basebackup failed (exit {code}): {_tail(err)}")
         start = re.search(r"start point: (\S+) on timeline (\d+)", text)
         end = re.search(r"end point: (\S+)", text)
+        scan_started = time.monotonic()
         facts, point = self._facts_and_point(store)
+        scan_seconds = round(time.monotonic() - scan_started, 2)
         segment = self._await_archived(store, archive, point, run)
         position = {
             "start_lsn": start.group(1) if start else "",
@@ -188,7 +190,11 @@ class PostgresDriver(BackupDriver):
             "verify_lsn": point,
             "verify_wal": segment,
         }
-        return Taken(store_version=version, position=position, facts={"databases": facts})
+        return Taken(
+            store_version=version,
+            position=position,
+            facts={"databases": facts, "scan_seconds": scan_seconds},
+        )
 
     def _facts_and_point(self, store: Store) -> tuple[dict[str, Any], str]:
         with _connect(store) as conn:
