@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import tarfile
@@ -43,6 +44,7 @@ from leapfrog.components.postgres import (
     SUPERUSER,
     PostgresBackupOptions,
     archive_dir,
+    archive_settings,
     socket_dir,
 )
 
@@ -319,7 +321,13 @@ class PostgresDriver(BackupDriver):
             _append_recovery(pgdata, settings)
             chown_tree(pgdata, store.where.run_as)
             log = store.where.data_dir / "restore.log"
-            with scratch_server(_bin(store), pgdata, store.where.run_as, run, {}, log) as server:
+            # Archiving on, as the instance itself: the new timeline's history file and
+            # first segments must reach the archive, or a later restore cannot follow it.
+            archiving = archive_settings(_backups(store), store.where)
+            archiving.pop("archive_timeout")
+            with scratch_server(
+                _bin(store), pgdata, store.where.run_as, run, archiving, log
+            ) as server:
                 wait_promoted(server, run)
                 with server.connect() as conn:
                     row = conn.execute("SELECT now()::text, pg_current_wal_lsn()::text").fetchone()
@@ -359,7 +367,7 @@ class PostgresDriver(BackupDriver):
     def _recovery(self, store: Store, storage: Storage, to: datetime | None) -> dict[str, str]:
         archive = archive_dir(_backups(store), store.where)
         settings = {
-            "restore_command": f"cp {archive}/%f %p",
+            "restore_command": f"cp {shlex.quote(str(archive))}/%f %p",
             "recovery_target_timeline": "latest",
             "recovery_target_action": "promote",
         }
@@ -551,7 +559,8 @@ def _restore_dumps(  # noqa: PLR0917
 
 
 def _append_recovery(pgdata: Path, settings: dict[str, str]) -> None:
-    lines = [_RECOVERY_BEGIN] + [f"{k} = '{v}'" for k, v in settings.items()] + [_RECOVERY_END]
+    quoted = {k: v.replace("'", "''") for k, v in settings.items()}
+    lines = [_RECOVERY_BEGIN] + [f"{k} = '{v}'" for k, v in quoted.items()] + [_RECOVERY_END]
     with (pgdata / "postgresql.auto.conf").open("a") as conf:
         conf.write("\n" + "\n".join(lines) + "\n")
     (pgdata / "recovery.signal").write_text("")

@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import ClassVar
 
 from leapfrog.components._messagedb import fetch_message_db, install_message_db
-from leapfrog.components._postgres_archive import GAPS_DIR, archive_dir, storage_root
+from leapfrog.components._postgres_archive import (
+    GAPS_DIR,
+    archive_dir,
+    archive_settings,
+    storage_root,
+)
 from leapfrog.components._postgres_config import PGDATA, postgres_process, socket_dir
 from leapfrog.components._postgres_install import install_server
 from leapfrog.components._postgres_options import (
@@ -46,6 +51,7 @@ __all__ = [
     "PostgresBackupOptions",
     "PostgresOptions",
     "archive_dir",
+    "archive_settings",
     "socket_dir",
     "storage_root",
 ]

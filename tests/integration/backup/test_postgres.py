@@ -136,7 +136,12 @@ def test_point_in_time_gives_the_first_commit_not_the_second(pg: RunningComponen
     pg.start()
     with connect(pg) as conn:
         rows = [r[0] for r in conn.execute("SELECT name FROM events").fetchall()]
+        timeline = conn.execute("SELECT timeline_id FROM pg_control_checkpoint()").fetchone()
     assert rows == ["first"]
+    # The new timeline's history reached the archive: a later restore can follow it.
+    assert timeline is not None
+    archive = pg.where.data_dir.parent.parent / "backups" / "postgres" / "wal"
+    wait_until((archive / f"{timeline[0]:08X}.history").exists, timeout=60)
 
 
 def test_a_store_that_is_down_fails_with_the_reason(pg: RunningComponent) -> None:
