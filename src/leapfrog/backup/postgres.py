@@ -279,13 +279,19 @@ class PostgresDriver(BackupDriver):
         return Taken(store_version=version, position={}, facts={"databases": facts})
 
     # -- restore ------------------------------------------------------------------
+    def choose(self, manifests: Sequence[Manifest], to: datetime | None) -> Manifest | None:
+        """A point in time needs a physical backup; otherwise the newest of any mode."""
+        if to is not None:
+            manifests = [m for m in manifests if m.mode == "physical"]
+        return super().choose(manifests, to)
+
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
         where = store.where
         if manifest.mode == "logical":
             names = sorted(manifest.facts.get("databases", {}))
             return [
-                f"drops and recreates databases {', '.join(names)} on {where.instance} "
-                "(connections to them are closed)",
+                f"replaces databases {', '.join(names)} on {where.instance}: each is dropped "
+                "and recreated (connections to it are closed), `postgres` is cleaned instead",
                 f"from the logical backup {manifest.id} ({manifest.ended:%Y-%m-%d %H:%M:%S} UTC)",
             ]
         point = f"to {to:%Y-%m-%d %H:%M:%S} UTC" if to else "to the newest archived WAL"

@@ -202,7 +202,7 @@ def list_cmd(ctx: click.Context, stack_file: Path | None, store: str | None, as_
         box=None, pad_edge=False, header_style="bold", title=f"backups of {engine.store.name}"
     )
     for column in ("ID", "MODE", "ENDED (UTC)", "SIZE", "POSITION", "VERIFIED"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=True)
     for m in backups:
         check = verified[m.id]
         table.add_row(
@@ -217,8 +217,9 @@ def list_cmd(ctx: click.Context, stack_file: Path | None, store: str | None, as_
     for note in notes:
         console.print(f"note: {note}")
     history = Table(box=None, pad_edge=False, header_style="bold", title="runs (newest last)")
-    for column in ("STARTED (UTC)", "ACTION", "STATE", "BACKUP", "REASON"):
-        history.add_column(column)
+    for column in ("STARTED (UTC)", "ACTION", "STATE", "BACKUP"):
+        history.add_column(column, no_wrap=True)
+    history.add_column("REASON")
     for r in runs[-15:]:
         history.add_row(f"{r.started:%Y-%m-%d %H:%M:%S}", r.action, r.state, r.backup, r.reason)
     if runs:
@@ -285,11 +286,15 @@ def restore(  # noqa: PLR0917
     with _progress(not as_json) as report:
         engine = _engine(ctx, stack_file, store, progress=report)
         manifest, lines = engine.plan_restore(backup_id, target)
-    if not yes:
-        if as_json or not sys.stdin.isatty():
-            raise LeapfrogError("restore replaces data", hint="add --yes to confirm")
+    if not as_json:
         for line in lines:
             _err.print(f"restore {line}")
+    if not yes:
+        if as_json or not sys.stdin.isatty():
+            raise LeapfrogError(
+                "restore " + "; ".join(lines[:1]) + " and needs a confirmation",
+                hint="add --yes to confirm",
+            )
         click.confirm("go ahead?", abort=True, err=True)
     with _progress(not as_json) as report:
         engine = _engine(ctx, stack_file, store, progress=report)
