@@ -429,7 +429,9 @@ class PostgresDriver(BackupDriver):
         else:
             self._extract(source, pgdata, store.where.run_as, run)
             settings = self._recovery(store, storage, None)
-            settings.pop("recovery_target_timeline")
+            # The backup's own timeline: a later restore may have branched off it
+            # before the facts' point, and following that branch would fail.
+            settings["recovery_target_timeline"] = "current"
             settings["recovery_target_lsn"] = manifest.position["verify_lsn"]
             _append_recovery(pgdata, settings)
             chown_tree(pgdata, store.where.run_as)

@@ -127,6 +127,8 @@ def test_point_in_time_gives_the_first_commit_not_the_second(pg: RunningComponen
         time.sleep(1.0)
         conn.execute("INSERT INTO events VALUES ('second')")
     archive_now(pg)
+    later = engine.run_backup()  # after 'second': the restore below branches before it
+    assert later.state == "succeeded", later.reason
 
     manifest, lines = engine.plan_restore(None, between)
     assert any("replaces the whole data directory" in line for line in lines)
@@ -142,6 +144,9 @@ def test_point_in_time_gives_the_first_commit_not_the_second(pg: RunningComponen
     assert timeline is not None
     archive = pg.where.data_dir.parent.parent / "backups" / "postgres" / "wal"
     wait_until((archive / f"{timeline[0]:08X}.history").exists, timeout=60)
+    # A backup of the old timeline, past the branch, still verifies on its own timeline.
+    verified = engine.verify(later.backup)
+    assert verified.state == "succeeded", verified.reason
 
 
 def test_a_store_that_is_down_fails_with_the_reason(pg: RunningComponent) -> None:
