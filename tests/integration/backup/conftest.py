@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,7 @@ def pg() -> Iterator[RunningComponent]:
     base.chmod(0o755)
     with run_component("postgres", OPTIONS, base, address=ADDRESS) as running:
         yield running
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def make_engine(pg: RunningComponent, limits: Limits | None = None) -> Engine:

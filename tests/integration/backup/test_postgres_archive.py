@@ -4,6 +4,7 @@ the next backup closes."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ def small_backlog() -> Iterator[RunningComponent]:
     options = {"backups": {"archive_timeout": 0, "max_wal_backlog_mb": LIMIT_MB}}
     with run_component("postgres", options, base, address="127.0.0.58") as running:
         yield running
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def waiting_segments(pg: RunningComponent) -> int:
