@@ -19,7 +19,7 @@ __all__ = [
     "retention_policy_statement",
 ]
 
-_DURATION = r"^(INF|inf|(\d+(ns|u|µ|ms|s|m|h|d|w))+)$"
+_DURATION = r"^(INF|inf|([0-9]+(ns|u|µ|ms|s|m|h|d|w))+)$"
 
 
 class InfluxRetentionPolicyOptions(ComponentOptions):
@@ -56,7 +56,7 @@ class InfluxDatabaseOptions(ComponentOptions):
 class InfluxDBOptions(ComponentOptions):
     version: str = Field(
         "1.8.10",
-        pattern=r"^1\.8\.\d+$",
+        pattern=r"^1\.8\.[0-9]+$",
         description="InfluxDB version (1.8.x), built from its Go module; without Go, "
         "Debian's package (1.6.7) runs instead.",
     )

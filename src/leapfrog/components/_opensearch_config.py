@@ -26,7 +26,7 @@ cluster is green, not yellow. An index or template that names its replicas keeps
 class OpenSearchOptions(ComponentOptions):
     version: str = Field(
         "2.19.1",
-        pattern=r"^2\.\d+\.\d+$",
+        pattern=r"^2\.[0-9]+\.[0-9]+$",
         description="OpenSearch version (2.x); its jars come from Maven Central.",
     )
     port: int = Field(9200, ge=1, le=65535, description="Port of the REST API (HTTP).")
@@ -35,7 +35,7 @@ class OpenSearchOptions(ComponentOptions):
     )
     heap: str = Field(
         "512m",
-        pattern=r"^\d+[mMgG]$",
+        pattern=r"^[0-9]+[mMgG]$",
         description="JVM heap (`-Xmx`), such as `512m` or `1g`.",
     )
 
