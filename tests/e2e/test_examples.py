@@ -206,6 +206,10 @@ def _prove_the_stores(stack: StackDir) -> dict[str, Any]:
             "SELECT last(value) FROM leapfrog_instance_rss_bytes"
             f" WHERE {stack_tag} AND instance='postgres-1'"
         ),
+        "postgres-1's processes, its backends (setsid) included": (
+            "SELECT last(value) FROM leapfrog_instance_processes"
+            f" WHERE {stack_tag} AND instance='postgres-1' AND value > 1"
+        ),
     }
     points: dict[str, tuple[str, str]] = {}
 
