@@ -233,6 +233,9 @@ def _prove_the_stores(stack: StackDir) -> dict[str, Any]:
         for unit in ("logs-pipeline-1", "metrics-pipeline-1"):
             print(stack.log(unit)[-3000:])
         raise
+    # A pipeline whose log held a line per store request fed itself through the collector.
+    own = [tag, {"term": {"service": "logs-pipeline"}}, {"match_phrase": {"message": "_bulk"}}]
+    assert _search(opensearch, own) == [], "the logs pipeline logs its own writes"
     return {"docs": docs, "points": points}
 
 
