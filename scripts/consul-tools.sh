@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds HashiCorp's own Consul clients that the catalog's conformance tests run, from Go
-# modules, into a cache keyed by version: consul-template, and consulapi (tools/consulapi,
-# our small program on github.com/hashicorp/consul/api). Idempotent: when both are cached
-# it checks a stamp and exits at once; a cold build takes a few minutes on two cores.
+# Builds the HashiCorp programs the catalog's conformance tests run, from Go modules, into a
+# cache keyed by version: consul-template, consulapi (tools/consulapi, our small program on
+# github.com/hashicorp/consul/api), and Consul 1.20 itself (tools/consul, a wrapper module)
+# for the differential tier. Idempotent: when all are cached it checks a stamp and exits
+# at once; a cold build takes a few minutes, Consul up to ~25 minutes on two busy cores
+# (the Go build and module caches then make re-builds quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +12,7 @@ CONSUL_TEMPLATE_VERSION=v0.41.1
 # Bumped when the way the programs are built changes, so cached builds are redone.
 RECIPE=1
 MODULE=tools/consulapi
+CONSUL_MODULE=tools/consul
 
 # The same rule as leapfrog.shared.cache.cache_dir(), which the test harness reads.
 if [ -n "${LEAPFROG_CACHE:-}" ]; then CACHE=$LEAPFROG_CACHE
@@ -20,10 +23,11 @@ BIN=$DIR/bin
 STAMP=$DIR/stamp
 
 want_stamp() {
-  { cat "$MODULE/go.mod" "$MODULE/go.sum" "$MODULE"/*.go; echo "$RECIPE"; } | sha256sum | cut -d' ' -f1
+  { cat "$MODULE/go.mod" "$MODULE/go.sum" "$MODULE"/*.go "$CONSUL_MODULE/go.mod"; echo "$RECIPE"; } |
+    sha256sum | cut -d' ' -f1
 }
 say() { printf '\033[1m==>\033[0m consul-tools: %s\n' "$*" >&2; }
-ready() { [ -x "$BIN/consul-template" ] && [ -x "$BIN/consulapi" ] && [ -f "$STAMP" ] &&
+ready() { [ -x "$BIN/consul-template" ] && [ -x "$BIN/consulapi" ] && [ -x "$BIN/consul" ] && [ -f "$STAMP" ] &&
   [ "$(cat "$STAMP")" = "$(want_stamp)" ]; }
 
 ready && exit 0
@@ -50,6 +54,13 @@ if [ ! -x "$BIN/consul-template" ]; then
     "github.com/hashicorp/consul-template@$CONSUL_TEMPLATE_VERSION"
   mv "$BIN/.partial/consul-template" "$BIN/consul-template"
   rmdir "$BIN/.partial"
+fi
+consul_stamp() { cat "$CONSUL_MODULE/go.mod" "$CONSUL_MODULE/go.sum" | sha256sum | cut -d' ' -f1; }
+if [ ! -x "$BIN/consul" ] || [ "$(cat "$DIR/consul.stamp" 2>/dev/null)" != "$(consul_stamp)" ]; then
+  say "building consul ($CONSUL_MODULE, github.com/hashicorp/consul); this one takes a while"
+  (cd "$CONSUL_MODULE" && "$GO" build -ldflags="$LDFLAGS" -o "$BIN/.consul.partial" github.com/hashicorp/consul)
+  mv "$BIN/.consul.partial" "$BIN/consul"
+  consul_stamp >"$DIR/consul.stamp"
 fi
 # Our program changes with the tests, so it is rebuilt whenever its source does.
 say "building consulapi ($MODULE)"

@@ -4,17 +4,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 STACK="${1:-examples/leapfrog.yaml}"
 LF=".venv/bin/leapfrog -f $STACK"
-status=$($LF status --json)
-# address:port of the first instance of a unit
-at() { .venv/bin/python -c '
+first=$($LF status --json | .venv/bin/python -c '
 import json, sys
-item = next(i for i in json.loads(sys.argv[1]) if i["unit"] == sys.argv[2])
+item = next(i for i in json.load(sys.stdin) if i["unit"] == "hello")
 print(item["address"] + ":" + str(item["port"]))
-' "$status" "$1"; }
-first=$(at hello)
-reader=$(at reader)
-search=$(at opensearch)
-influx=$(at influxdb)
+')
+address_of() {  # address:port of the first instance of a unit, empty when it has none
+  $LF status --json | .venv/bin/python -c '
+import json, sys
+item = next((i for i in json.load(sys.stdin) if i["unit"] == sys.argv[1]), None)
+print(item["address"] + ":" + str(item["port"]) if item else "")
+' "$1"
+}
+reader=$(address_of reader)
+opensearch=$(address_of opensearch)
+influxdb=$(address_of influxdb)
 echo
 echo "The example platform is up. Where to look:"
 row() { printf '  %-62s %s\n' "$1" "$2"; }
@@ -28,11 +32,17 @@ row "curl http://$first/metrics" "per-route request metrics (Prometheus text)"
 PICK='import json,sys; print(json.load(sys.stdin)["catalog"]["read token"])'
 row "TOKEN=\$($LF secrets catalog --json | .venv/bin/python -c '$PICK')" "a read-only catalog token: ACL denies requests without one"
 row "curl -H \"X-Consul-Token: \$TOKEN\" 127.0.0.1:8500/v1/health/service/reader" "reader registered itself (TTL check) with the SDK"
-row "curl -s 'http://$search/logs-*/_search?q=service:hello&sort=@timestamp:desc&size=3&pretty'" "hello's latest log events, searched in OpenSearch (daily indices logs-*)"
-row "curl -s 'http://$search/logs-*/_search?q=service:kafka%20AND%20level:warning&size=3&pretty'" "the Kafka broker's own warnings (its log, parsed into events)"
-row "curl -s 'http://$search/logs-*/_search?q=logger:leapfrog.supervisor%20AND%20event:started&size=3&pretty'" "the supervisor's events: started, exited, restarting, health"
-row "curl -s -G http://$influx/query --data-urlencode db=metrics --data-urlencode \"q=SELECT last(value) FROM http_requests_total WHERE service='hello' GROUP BY instance\"" "hello's requests per instance, from InfluxDB (every 10 s)"
-row "curl -s -G http://$influx/query --data-urlencode db=metrics --data-urlencode \"q=SELECT last(value) FROM leapfrog_instance_rss_bytes GROUP BY instance\"" "each instance's memory, as the supervisor measures it"
+if [ -n "$opensearch" ]; then
+  row "curl http://$opensearch/_cluster/health?pretty" "OpenSearch, one node (docs/opensearch.md)"
+  row "curl -s 'http://$opensearch/logs-*/_search?q=service:hello&sort=@timestamp:desc&size=3&pretty'" "hello's latest log events, searched in OpenSearch (daily indices logs-*)"
+  row "curl -s 'http://$opensearch/logs-*/_search?q=service:kafka%20AND%20level:warning&size=3&pretty'" "the Kafka broker's own warnings (its log, parsed into events)"
+  row "curl -s 'http://$opensearch/logs-*/_search?q=logger:leapfrog.supervisor%20AND%20event:started&size=3&pretty'" "the supervisor's events: started, exited, restarting, health"
+fi
+if [ -n "$influxdb" ]; then
+  row "curl -G http://$influxdb/query --data-urlencode 'q=SHOW DATABASES'" "InfluxDB (docs/influxdb.md)"
+  row "curl -s -G http://$influxdb/query --data-urlencode db=metrics --data-urlencode \"q=SELECT last(value) FROM http_requests_total WHERE service='hello' GROUP BY instance\"" "hello's requests per instance, from InfluxDB (every 10 s)"
+  row "curl -s -G http://$influxdb/query --data-urlencode db=metrics --data-urlencode \"q=SELECT last(value) FROM leapfrog_instance_rss_bytes GROUP BY instance\"" "each instance's memory, as the supervisor measures it"
+fi
 row "$LF status" "every instance: state, address, version, pid"
 row "curl -H \"X-Consul-Token: \$TOKEN\" 127.0.0.1:8500/v1/catalog/services" "the catalog (Consul HTTP API); without a token: {}"
 row "dig @127.0.0.1 -p 8600 kafka.service.consul SRV" "the catalog's DNS (with its own read token): components are registered"

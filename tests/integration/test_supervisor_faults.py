@@ -144,11 +144,16 @@ def test_a_process_that_leaves_its_group_still_dies_with_its_instance(stack: Sta
     assert processes_of(stack.root) == {}
 
 
-@needs_cgroups
-def test_up_stops_what_a_dead_instance_of_a_dead_supervisor_left(stack: StackDir) -> None:
+@pytest.mark.parametrize(
+    "cgroups", [pytest.param("on", marks=needs_cgroups), "off"], ids=["cgroup", "group"]
+)
+def test_up_stops_what_a_dead_instance_of_a_dead_supervisor_left(
+    stack: StackDir, cgroups: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Supervisor and leader both killed: the leader's children run on, out of any
-    supervisor's sight but in its cgroup, and the next `up` stops them before it
-    starts the instance again."""
+    supervisor's sight but in its cgroup (or, without cgroups, in its process group and
+    session), and the next `up` stops them before it starts the instance again."""
+    monkeypatch.setenv("LEAPFROG_CGROUPS", cgroups)
     stack.write("services:\n" + SHELL)
     assert stack.up().code == 0
     state = stack.state_file()
@@ -164,6 +169,8 @@ def test_up_stops_what_a_dead_instance_of_a_dead_supervisor_left(stack: StackDir
     assert "stopped shell-1" in result.stdout
     assert not any(alive(pid) for pid in children)
     assert stack.instance("shell-1")["state"] == "healthy"
+    (recorded,) = stack.state_file()["instances"]
+    assert bool(recorded["cgroup"]) == (cgroups == "on")
     assert stack.down().code == 0
     assert processes_of(stack.root) == {}
 
@@ -258,3 +265,48 @@ def test_standalone_lb_run_killed_takes_its_engine_along(tmp_path: Path) -> None
             for pid in processes_of(data):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+
+STUCK_SUPERVISOR = """
+import asyncio, sys, time
+from pathlib import Path
+from leapfrog.runtime.local import commands, daemon, stopping, supervisor
+from leapfrog.spec import load_stack
+
+stopping.WATCHDOG_MARGIN = 0.5  # a budget of 1s grace + 0.5s + 0.5s
+supervisor._STOP_MARGIN = 0.5
+prepared = commands.prepare(load_stack(Path(sys.argv[1])))
+
+async def stuck(sup):
+    while not all(i.state == "healthy" for i in sup.instances.values()):
+        await asyncio.sleep(0.05)
+    sup.write_state()
+    print("stuck", flush=True)
+    time.sleep(300)  # the event loop blocked: no callback, no loop signal handler runs
+
+asyncio.run(daemon.serve(prepared.supervisor(), companion=stuck))
+"""
+
+
+def test_sigterm_stops_a_supervisor_whose_event_loop_is_stuck(stack: StackDir) -> None:
+    """The chaos run's supervisor ignored SIGTERM; whatever keeps its event loop from
+    running, SIGTERM still ends every instance and the supervisor, within its budget."""
+    stack.write("services:\n  sleeper:\n    command: sleep 300\n    stop_grace_period: 1s\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUCK_SUPERVISOR, str(stack.stack_file)],
+        cwd=stack.root,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "stuck"
+        pid = stack.state_file()["instances"][0]["pid"]
+        assert alive(pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 1
+        wait_until(lambda: not alive(pid), what="the instance killed")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

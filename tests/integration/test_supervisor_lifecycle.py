@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -164,6 +165,8 @@ def test_no_process_left_after_supervisor_is_killed(stack: StackDir) -> None:
     for pid in pids:
         assert not alive(pid)
     assert group_members(pids[-1]) == []  # the shell's children went with it
+    cgroups = [i["cgroup"] for i in state["instances"] if i["cgroup"]]
+    assert not any(Path(path).parent.exists() for path in cgroups)  # down removed them too
 
 
 def test_up_after_supervisor_crash_adopts_unchanged_instances(stack: StackDir) -> None:

@@ -324,6 +324,10 @@ _TABLE: dict[str, _Entry] = {
     "/v1/health/connect/": _Entry(filter=_keep_list(_instance_ok)),
     "/v1/health/ingress/": _Entry(filter=_keep_list(_instance_ok)),
     "/v1/coordinate/nodes": _Entry(filter=_keep_list(lambda a, c: _node_ok(a, c.get("Node")))),
+    "/v1/coordinate/node/": _Entry(filter=_keep_list(lambda a, c: _node_ok(a, c.get("Node")))),
+    "/v1/coordinate/datacenters": _OPEN,  # as /v1/catalog/datacenters
+    # A prepared query list is always empty here; creating one is refused for everyone.
+    "/v1/query": _OPEN,
     "/v1/catalog/services": _Entry(filter=_keep_map(lambda a, name, _tags: _service_ok(a, name))),
     "/v1/catalog/service/": _Entry(filter=_keep_list(_instance_ok)),
     "/v1/catalog/nodes": _Entry(filter=_keep_list(lambda a, n: _node_ok(a, n.get("Node")))),

@@ -60,9 +60,11 @@ def _info(store: Store, svc: Service) -> tuple[str, dict[str, Any]]:
 
 
 def _answer(call: Call, status: int, text: str, data: Any) -> Reply:
+    # Consul names the status (or what was not found) in X-Consul-Reason too.
+    headers = [("X-Consul-Reason", text)]
     if call.params.get("format") == "text":
-        return Reply(raw=text.encode(), status=status)
-    return Reply(data, status=status)
+        return Reply(raw=text.encode(), status=status, headers=headers)
+    return Reply(data, status=status, headers=headers)
 
 
 def agent_health_routes(store: Store) -> list[Route]:

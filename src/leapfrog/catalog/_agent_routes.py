@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from leapfrog.catalog._api import Call, Reply, Route, go_bool
@@ -15,7 +14,7 @@ from leapfrog.catalog._service_body import parse_check_registration, parse_servi
 from leapfrog.catalog._store import SERF_CHECK, Store
 from leapfrog.catalog.checks.api import NotTTL, Status
 
-__all__ = ["agent_routes", "with_address_tags"]
+__all__ = ["agent_routes"]
 
 NODE_MAINTENANCE = "_node_maintenance"
 _OUTPUT_LIMIT = 4096
@@ -63,7 +62,7 @@ def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
 
     async def register_service(call: Call) -> Reply:
         svc, svc_checks = parse_service(parse_json_object(call.request.body))
-        svc.tagged_addresses = with_address_tags(svc.address, svc.port, svc.tagged_addresses)
+        svc.address_tags = True
         replace = call.params.get("replace-existing-checks")
         store.register_service(svc, svc_checks, replace_checks=bool(replace and go_bool(replace)))
         return Reply(raw=b"")
@@ -166,19 +165,6 @@ def agent_routes(store: Store, self_info: dict[str, Any]) -> list[Route]:
         Route(put, "/v1/agent/check/fail/", prefix=True, action=ttl("critical")),
         Route(put, "/v1/agent/check/update/", prefix=True, action=update),
     ]
-
-
-def with_address_tags(
-    address: str, port: int, tagged: dict[str, Any] | None
-) -> dict[str, Any] | None:
-    """What Consul's agent adds to a service registered with an IP address: the tagged
-    addresses lan_ipv4 and wan_ipv4 (lan_ipv6/wan_ipv6), unless given."""
-    try:
-        family = "ipv4" if ipaddress.ip_address(address).version == 4 else "ipv6"
-    except ValueError:
-        return tagged
-    added = {f"{zone}_{family}": {"Address": address, "Port": port} for zone in ("lan", "wan")}
-    return {**added, **(tagged or {})}
 
 
 def _required_status(text: str) -> Status:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from leapfrog.catalog._body import BadRequest
 from leapfrog.catalog._godur import parse_go_duration
-from leapfrog.catalog._httpparse import Request
+from leapfrog.catalog._httpparse import QueryParams, Request
 from leapfrog.catalog._httpserver import Response
 from leapfrog.catalog._params import query_uint
+from leapfrog.catalog._replycache import ReplyCache
 from leapfrog.catalog._store import Store
 
 if TYPE_CHECKING:  # _acl_enforce reads Call and Reply from here
@@ -25,7 +26,6 @@ __all__ = ["Api", "Call", "Query", "Reply", "Route", "blocking_params", "go_bool
 DEFAULT_WAIT = 300.0
 MAX_WAIT = 600.0
 _WRITES = {"PUT", "POST", "DELETE"}
-_CACHE_LIMIT = 2048
 FILTERED_HEADER = "X-Consul-Results-Filtered-By-ACLs"
 
 
@@ -48,14 +48,16 @@ class Call:
     """The path after the route's prefix, already URL-decoded."""
 
     @property
-    def params(self) -> dict[str, str]:
+    def params(self) -> Mapping[str, str]:
+        """Query parameters: read them here (or through `flag`/`values`), never from
+        `request.query`, so the reply cache knows which ones changed the answer."""
         return self.request.params
 
     def flag(self, name: str) -> bool:
         return name in self.request.params
 
     def values(self, name: str) -> list[str]:
-        return [v for k, v in self.request.query if k == name]
+        return self.request.values(name)
 
 
 class Query(Protocol):
@@ -100,7 +102,7 @@ class Api:
         self._exact = {r.path: r for r in routes if not r.prefix}
         self._prefixes = sorted((r for r in routes if r.prefix), key=lambda r: -len(r.path))
         self._acl = acl
-        self._cache: dict[tuple[str, str, int, str], Response] = {}
+        self.cache = ReplyCache()
         self.requests_served = 0
         """Requests answered since start (a metric)."""
 
@@ -174,8 +176,10 @@ class Api:
         query = route.query
         assert query is not None
         wanted, wait = blocking_params(call)
+        read_headers = _read_headers(call)
+        params = call.request.params
+        params.read = set()  # from here on: what the answer depends on
         query.validate(call)
-        query_key = _cache_query(call)
         index = query.index(call)
         if wanted and index <= wanted:
             deadline = time.monotonic() + wait
@@ -186,23 +190,22 @@ class Api:
                     break
                 await self.store.hub.wait(topics, prefix, remaining)
                 index = query.index(call)
-        # Answers differ by token: each token's are cached apart.
-        key = (call.request.path, query_key, index, authz.cache_key if authz else "")
-        cached = self._cache.get(key)
-        if cached is None:
-            reply = query.reply(call)
-            reply.index = index
-            if authz is not None:
-                await self._acl_filter(authz, route, call, reply)
-            reply.headers += _read_headers(call)
-            response = self._response(call, reply)
-            if response.status == 200:
-                if len(self._cache) >= _CACHE_LIMIT:
-                    self._cache.clear()
-                response.encoded = response.encode(close=False)
-                self._cache[key] = response
-            return response
-        return cached
+        # Answers differ by token (each token's are kept apart) and by the headers Consul
+        # adds for the kind of read (its backend, its consistency).
+        viewer = "#".join([authz.cache_key if authz else "", *(v for _, v in read_headers)])
+        cached = self.cache.get(call.request, viewer, index)
+        if cached is not None:
+            return cached
+        reply = query.reply(call)
+        reply.index = index
+        if authz is not None:
+            await self._acl_filter(authz, route, call, reply)
+        reply.headers += read_headers
+        response = self._response(call, reply)
+        if response.status == 200:
+            response.encoded = response.encode(close=False)
+            self.cache.put(call.request, viewer, params.read, index, response)
+        return response
 
     def _response(self, call: Call, reply: Reply) -> Response:
         headers = _index_headers(reply.index) if reply.index is not None else []
@@ -230,7 +233,8 @@ def request_token(request: Request) -> str:
 
 def _without_filter(call: Call) -> Call:
     request = call.request
-    params = {k: v for k, v in request.params.items() if k != "filter"}
+    params = QueryParams()
+    params.update((k, v) for k, v in request.params.items() if k != "filter")
     query = [(k, v) for k, v in request.query if k != "filter"]
     return Call(replace(request, params=params, query=query), call.rest)
 
@@ -246,21 +250,20 @@ def _index_headers(index: int) -> list[tuple[str, str]]:
 def _read_headers(call: Call) -> list[tuple[str, str]]:
     """What Consul's blocking reads add: the backend that answered and, for catalog and
     health reads, the consistency mode the answer has."""
-    headers = [("X-Consul-Query-Backend", "blocking-query")]
     path = call.request.path
+    params = call.params
+    # Consul 1.20 answers health/service from its streaming backend when the request
+    # blocks (?index > 0) or asks for the agent cache.
+    streamed = path.startswith("/v1/health/service/") and (
+        params.get("index", "0").strip("0") != "" or "cached" in params
+    )
+    headers = [("X-Consul-Query-Backend", "streaming" if streamed else "blocking-query")]
     if path.startswith(("/v1/catalog/", "/v1/health/")):
-        params = call.params
         mode = (
             "consistent" if "consistent" in params else "stale" if "stale" in params else "leader"
         )
         headers.append(("X-Consul-Effective-Consistency", mode))
     return headers
-
-
-def _cache_query(call: Call) -> str:
-    return "&".join(
-        f"{k}={v}" for k, v in call.request.query if k not in ("index", "wait", "token")
-    )
 
 
 def blocking_params(call: Call) -> tuple[int, float]:

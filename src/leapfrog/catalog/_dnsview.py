@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from leapfrog.catalog._acl import Access, Authorizer
+from leapfrog.catalog._render import node_meta
 from leapfrog.catalog._store import Store
 from leapfrog.catalog.dns.view import DnsInstance
 
@@ -72,6 +73,8 @@ class StoreDnsView:
         return None
 
     def node_meta(self, node: str) -> dict[str, str]:
-        if node.lower() == self._store.node_name.lower():
-            return dict(self._store.node_meta)
+        if node.lower() == self._store.node_name.lower() and self._may_read(
+            "node", self._store.node_name
+        ):
+            return node_meta(self._store)
         return {}

@@ -106,7 +106,8 @@ def event_routes(store: Store) -> list[Route]:
         while wanted and index == wanted and (remaining := deadline - time.monotonic()) > 0:
             await store.hub.wait((EVENTS,), None, remaining)
             index, found = events.listed(name)
-        return Reply(found, index=index)
+        # Consul sends the index alone here, not the leader headers of catalog reads.
+        return Reply(found, headers=[("X-Consul-Index", str(index))])
 
     return [
         Route(("PUT",), "/v1/event/fire/", True, action=fire),

@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import overload
 from urllib.parse import parse_qsl, unquote_to_bytes
 
 import httptools
 
 from leapfrog.catalog._params import parse_uint
 
-__all__ = ["HttpError", "Request", "RequestParser"]
+__all__ = ["HttpError", "QueryParams", "Request", "RequestParser"]
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_HEADERS = 100
@@ -30,6 +31,36 @@ class HttpError:
     text: str
 
 
+class QueryParams(dict[str, str]):
+    """The first value of each query parameter, remembering which names were looked up
+    (`read`): the reply cache keys an answer on those only."""
+
+    __slots__ = ("read",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.read: set[str] = set()
+
+    @overload  # type: ignore[override]
+    def get(self, key: str, default: None = None) -> str | None: ...
+
+    @overload
+    def get(self, key: str, default: str) -> str: ...
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key: str) -> str:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.read.add(key)
+        return super().__contains__(key)
+
+
 @dataclass
 class Request:
     method: str
@@ -39,8 +70,13 @@ class Request:
     body: bytes = b""
     keep_alive: bool = True
     raw_query: str = ""
-    params: dict[str, str] = field(default_factory=dict)
-    """The first value of each query parameter."""
+    params: QueryParams = field(default_factory=QueryParams)
+    """The first value of each query parameter (lookups recorded)."""
+
+    def values(self, name: str) -> list[str]:
+        """Every value of query parameter `name`, in order (recorded as read)."""
+        self.params.read.add(name)
+        return [v for k, v in self.query if k == name]
 
 
 class _Fail(Exception):
@@ -70,11 +106,15 @@ class RequestParser:
         self._out: list[Request | HttpError] = []
         self._url = bytearray()
         self._headers: dict[str, str] = {}
-        self._head_bytes = 0
+        self._head_bytes = self._head_fed = 0
+        """The head's size two ways, each never more than the truth: its parts as llhttp
+        reports them (target, headers), and the bytes fed while it was open."""
         self._in_head = False
         self._in_message = False
         self._body: list[bytes] = []
         self._body_bytes = 0
+        self._framing = 0
+        """Bytes fed to a body in progress since body data last came out of it."""
         self._request: Request | None = None
         self.failed = False
         self.started = 0.0
@@ -88,7 +128,7 @@ class RequestParser:
     @property
     def buffered(self) -> int:
         """Bytes of the request being received held so far (head parts and body)."""
-        return self._head_bytes + self._body_bytes
+        return max(self._head_fed, self._head_bytes) + self._body_bytes
 
     def feed(self, data: bytes) -> list[Request | HttpError]:
         if self.failed:
@@ -113,23 +153,35 @@ class RequestParser:
 
     def _feed(self, data: bytes) -> None:
         if not self._in_head:
+            in_body, delivered, done = self._in_message, self._body_bytes, len(self._out)
             self._llhttp.feed_data(data)
             if self._in_head and not self._out:  # everything fed was this unfinished head
-                self._head_bytes = max(self._head_bytes, len(data))
+                self._head_fed = max(self._head_fed, len(data))
                 self._check_head()
+            elif in_body and len(self._out) == done:  # everything fed was this body
+                self._check_framing(len(data), self._body_bytes - delivered)
             return
         # An open head: feed no more than its allowance, so llhttp cannot be made to
         # hold a header without end.
         view = memoryview(data)
-        allowance = max(0, self._max_header - self._head_bytes) + 1
-        self._head_bytes += min(len(view), allowance)
-        self._llhttp.feed_data(view[:allowance])
-        self._check_head()
+        allowance = max(0, self._max_header - self._head_fed) + 1
+        piece, before, done = view[:allowance], self._head_fed, len(self._out)
+        self._llhttp.feed_data(piece)
+        if self._in_head and len(self._out) == done:  # all of the piece was this head
+            self._head_fed = before + len(piece)
+            self._check_head()
         if len(view) > allowance:
             self._feed(bytes(view[allowance:]))
 
+    def _check_framing(self, fed: int, delivered: int) -> None:
+        """Bytes of a body that are not body (chunk sizes, extensions, trailers): llhttp
+        buffers a trailer header until it ends, so they are bounded like a head."""
+        self._framing = fed - delivered if delivered else self._framing + fed
+        if self._framing > self._max_header:
+            raise _Fail(431, "Request Header Fields Too Large: chunk framing or trailers")
+
     def _check_head(self) -> None:
-        if self._in_head and self._head_bytes > self._max_header:
+        if self._in_head and max(self._head_fed, self._head_bytes) > self._max_header:
             raise _Fail(431, "Request Header Fields Too Large")
 
     def _stop(self, error: HttpError) -> None:
@@ -149,9 +201,9 @@ class RequestParser:
         self._in_head = self._in_message = True
         self._url.clear()
         self._headers = {}
-        self._head_bytes = 0
+        self._head_bytes = self._head_fed = 0
         self._body = []
-        self._body_bytes = 0
+        self._body_bytes = self._framing = 0
         self.started = self._clock()
 
     def on_url(self, url: bytes) -> None:
@@ -160,13 +212,13 @@ class RequestParser:
         self._check_head()
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        # Called for every header of every request: kept to the fewest steps.
         self._head_bytes += len(name) + len(value) + 4
-        self._check_head()
-        if len(self._headers) >= MAX_HEADERS:
+        headers = self._headers
+        if self._head_bytes > self._max_header or len(headers) >= MAX_HEADERS:
             raise _Fail(431, "Request Header Fields Too Large")
         key = name.decode("latin-1").lower()
         text = value.strip(b" \t").decode("latin-1")
-        headers = self._headers
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
 
     def on_headers_complete(self) -> None:
@@ -197,7 +249,7 @@ class RequestParser:
     def on_message_complete(self) -> None:
         request, self._request = self._request, None
         self._in_message = False
-        self._head_bytes = self._body_bytes = 0
+        self._head_bytes = self._head_fed = self._body_bytes = 0
         if request is None:  # pragma: no cover - llhttp completes only after the head
             raise _Fail(400, "Bad Request")
         request.body = b"".join(self._body)
@@ -215,7 +267,7 @@ def _target(method: str, target: bytes, headers: dict[str, str]) -> Request:
         query = parse_qsl(query_text, keep_blank_values=True, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise _Fail(400, "Bad Request: the request target is not valid URL encoding") from None
-    params: dict[str, str] = {}
+    params = QueryParams()
     for key, value in query:
-        params.setdefault(key, value)
+        params.setdefault(key, value)  # dict's own: building is not reading
     return Request(method, path, query, headers, raw_query=query_text, params=params)

@@ -22,7 +22,7 @@ from typing import cast
 
 from leapfrog.catalog._httpparse import HttpError, Request, RequestParser
 
-__all__ = ["Handler", "HttpServer", "Response"]
+__all__ = ["Handler", "HttpServer", "Limits", "Response"]
 
 log = logging.getLogger("leapfrog.catalog")
 
@@ -214,7 +214,7 @@ class _Connection(asyncio.Protocol):
         self._eof = True
         if self.task is None:
             self.transport.close()
-        elif self._current is not None and self._current.params.get("index", "0") not in ("", "0"):
+        elif self._current is not None and _blocking(self._current):
             # Like Go's server (and so Consul): a client gone during a blocking query ends it.
             self.task.cancel()
             self.transport.close()
@@ -294,6 +294,11 @@ class _Connection(asyncio.Protocol):
         self.transport.write_eof()
         self._lingering = 0
         self._free_since = time.monotonic()
+
+
+def _blocking(request: Request) -> bool:
+    # dict.get: not a lookup the answer depends on (the reply cache records those).
+    return dict.get(request.params, "index", "0") not in ("", "0")
 
 
 async def _answer(handler: Handler, request: Request) -> Response:

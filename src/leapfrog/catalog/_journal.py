@@ -117,8 +117,9 @@ class Journal:
             QUARANTINE,
         )
         line = {"from": where, "problem": problem, "record": record}
+        # Owner-only: a quarantined record may hold KV values.
         fd = os.open(self.directory / QUARANTINE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, FILE_MODE)
-        with os.fdopen(fd, "a", encoding="utf-8") as out:
+        with open(fd, "a", encoding="utf-8") as out:
             out.write(json.dumps(line, default=repr) + "\n")
 
     def append(self, record: dict[str, Any]) -> None:

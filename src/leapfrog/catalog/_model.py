@@ -14,6 +14,7 @@ __all__ = ["Check", "KVEntry", "Service", "definition_from_dict", "definition_to
 class Service:
     __slots__ = (
         "address",
+        "address_tags",
         "create_index",
         "enable_tag_override",
         "id",
@@ -40,6 +41,7 @@ class Service:
         weight_passing: int = 1,
         weight_warning: int = 1,
         enable_tag_override: bool = False,
+        address_tags: bool = False,
         create_index: int = 0,
         modify_index: int = 0,
     ) -> None:
@@ -53,6 +55,9 @@ class Service:
         self.weight_passing = weight_passing
         self.weight_warning = weight_warning
         self.enable_tag_override = enable_tag_override
+        self.address_tags = address_tags
+        """Registered through the agent: its IP address is also tagged lan/wan_ipv4 (or
+        _ipv6), as Consul's agent tags it (rendered, not stored: it costs a bool)."""
         self.create_index = create_index
         self.modify_index = modify_index
 

@@ -11,7 +11,13 @@ from leapfrog.catalog._body import BadRequest
 from leapfrog.catalog._filter import compile_filter
 from leapfrog.catalog._index import CHECKS, NODE, NODES, SERVICES, service_topic
 from leapfrog.catalog._model import Check, Service
-from leapfrog.catalog._render import catalog_service, check_json, health_service, node_json
+from leapfrog.catalog._render import (
+    catalog_service,
+    check_json,
+    health_service,
+    node_json,
+    node_meta,
+)
 from leapfrog.catalog._store import Store
 
 __all__ = ["read_routes"]
@@ -65,9 +71,10 @@ def _passing(call: Call) -> bool:
 
 
 def _node_meta_ok(store: Store, call: Call) -> bool:
+    meta = node_meta(store)
     for pair in call.values("node-meta"):
         key, _, value = pair.partition(":")
-        if store.node_meta.get(key) != value:
+        if meta.get(key) != value:
             return False
     return True
 

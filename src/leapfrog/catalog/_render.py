@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import functools
+import ipaddress
 from typing import Any
 
+from leapfrog.catalog._metrics import CONSUL_VERSION
 from leapfrog.catalog._model import Check, KVEntry, Service
 from leapfrog.catalog._sessions import Session
 from leapfrog.catalog._store import Store
@@ -17,6 +20,7 @@ __all__ = [
     "health_service",
     "kv_json",
     "node_json",
+    "node_meta",
     "session_json",
 ]
 
@@ -32,11 +36,45 @@ def _node_tagged_addresses(store: Store) -> dict[str, str]:
     return {"lan": address, f"lan_{family}": address, "wan": address, f"wan_{family}": address}
 
 
+@functools.lru_cache(maxsize=4096)
+def _ip_family(address: str) -> str:
+    """ "ipv4", "ipv6" or "" (not an IP); cached: parsing an address costs more than the
+    rest of a service's rendering, and a stack has few distinct addresses."""
+    try:
+        return "ipv4" if ipaddress.ip_address(address).version == 4 else "ipv6"
+    except ValueError:
+        return ""
+
+
+def _address_tags(svc: Service) -> dict[str, Any]:
+    """What Consul's agent adds to a service registered with an IP address: the tagged
+    addresses lan_ipv4 and wan_ipv4 (lan_ipv6/wan_ipv6)."""
+    family = _ip_family(svc.address)
+    if not family:
+        return {}
+    tagged = {"Address": svc.address, "Port": svc.port}
+    return {f"lan_{family}": tagged, f"wan_{family}": dict(tagged)}
+
+
 def _with_tagged(data: dict[str, Any], key: str, svc: Service) -> dict[str, Any]:
-    """Consul omits a service's tagged addresses when it has none (`omitempty`)."""
-    if svc.tagged_addresses:
-        data[key] = dict(svc.tagged_addresses)
+    """The service's tagged addresses (the agent's own ones unless given); Consul omits
+    the key when there are none (`omitempty`)."""
+    tagged = {**_address_tags(svc), **(svc.tagged_addresses or {})} if svc.address_tags else {}
+    tagged = tagged or dict(svc.tagged_addresses or {})
+    if tagged:
+        data[key] = tagged
     return data
+
+
+def node_meta(store: Store) -> dict[str, str]:
+    """The node's metadata with the keys Consul's agent always sets on its node (users
+    cannot set `consul-` keys in Consul; here the agent's win)."""
+    return {**store.node_meta, "consul-network-segment": "", "consul-version": CONSUL_VERSION}
+
+
+def _no_proxy() -> dict[str, Any]:
+    """A service's Connect proxy settings as Consul renders them when it has none."""
+    return {"Mode": "", "MeshGateway": {}, "Expose": {}}
 
 
 def node_json(store: Store) -> dict[str, Any]:
@@ -46,7 +84,7 @@ def node_json(store: Store) -> dict[str, Any]:
         "Address": store.node_address,
         "Datacenter": store.datacenter,
         "TaggedAddresses": _node_tagged_addresses(store),
-        "Meta": dict(store.node_meta),
+        "Meta": node_meta(store),
         "CreateIndex": store.node_index[0],
         "ModifyIndex": store.node_index[1],
     }
@@ -83,6 +121,9 @@ def health_service(svc: Service) -> dict[str, Any]:
         Port=svc.port,
         Weights=_weights(svc),
         EnableTagOverride=svc.enable_tag_override,
+        Proxy=_no_proxy(),
+        Connect={},
+        PeerName="",
         CreateIndex=svc.create_index,
         ModifyIndex=svc.modify_index,
     )
@@ -96,7 +137,7 @@ def catalog_service(store: Store, svc: Service) -> dict[str, Any]:
         "Address": store.node_address,
         "Datacenter": store.datacenter,
         "TaggedAddresses": _node_tagged_addresses(store),
-        "NodeMeta": dict(store.node_meta),
+        "NodeMeta": node_meta(store),
         "ServiceKind": "",
         "ServiceID": svc.id,
         "ServiceName": svc.name,
@@ -108,7 +149,11 @@ def catalog_service(store: Store, svc: Service) -> dict[str, Any]:
         ServiceWeights=_weights(svc),
         ServiceMeta=dict(svc.meta or {}),
         ServicePort=svc.port,
+        ServiceSocketPath="",
         ServiceEnableTagOverride=svc.enable_tag_override,
+        ServiceProxy=_no_proxy(),
+        ServiceConnect={},
+        ServiceLocality=None,
         CreateIndex=svc.create_index,
         ModifyIndex=svc.modify_index,
     )

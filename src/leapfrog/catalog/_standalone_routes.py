@@ -16,6 +16,9 @@ from leapfrog.catalog._store import Store
 __all__ = ["standalone_routes"]
 
 
+_BLOCKING = (("X-Consul-Query-Backend", "blocking-query"),)
+
+
 def _coordinate() -> dict[str, Any]:
     """A new Serf coordinate (Vivaldi's defaults: 8 dimensions at the origin)."""
     return {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05}
@@ -29,12 +32,12 @@ def standalone_routes(store: Store) -> list[Route]:
         return store.log.of(NODES)
 
     async def coordinate_nodes(call: Call) -> Reply:
-        return Reply([entry()], index=index())
+        return Reply([entry()], index=index(), headers=list(_BLOCKING))
 
     async def coordinate_node(call: Call) -> Reply:
         if call.rest.lower() != store.node_name.lower():
-            return Reply(raw=b"", status=404, index=index())
-        return Reply([entry()], index=index())
+            return Reply(raw=b"", status=404, index=index(), headers=list(_BLOCKING))
+        return Reply([entry()], index=index(), headers=list(_BLOCKING))
 
     async def coordinate_datacenters(call: Call) -> Reply:
         wan = {"Node": f"{store.node_name}.{store.datacenter}", "Coord": _coordinate()}
@@ -49,7 +52,9 @@ def standalone_routes(store: Store) -> list[Route]:
                 "Prepared queries are not supported by leapfrog's catalog; "
                 "query /v1/health/service/<name> instead"
             )
-        return Reply([], index=1)  # Consul's index of a table never written
+        # Consul's index of a table never written, and its headers of a leader read.
+        headers = [*_BLOCKING, ("X-Consul-Effective-Consistency", "leader")]
+        return Reply([], index=1, headers=headers)
 
     get = ("GET",)
     return [

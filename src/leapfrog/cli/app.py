@@ -13,6 +13,7 @@ import click
 from leapfrog import __version__
 from leapfrog.cli import views
 from leapfrog.cli.apply import apply
+from leapfrog.cli.backup import backup
 from leapfrog.cli.catalog import catalog
 from leapfrog.cli.foreground import foreground_view
 from leapfrog.cli.install import installer
@@ -246,6 +247,7 @@ def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> No
 
 cli.add_command(status_cmd, name="ps")
 cli.add_command(secrets)
+cli.add_command(backup)
 cli.add_command(catalog)
 cli.add_command(render)
 cli.add_command(apply)

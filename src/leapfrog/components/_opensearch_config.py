@@ -41,9 +41,9 @@ class OpenSearchOptions(ComponentOptions):
 
 
 def node_settings(
-    options: OpenSearchOptions, *, node_name: str, host: str, data: Path
+    options: OpenSearchOptions, *, node_name: str, host: str, port: int, data: Path
 ) -> dict[str, object]:
-    """A single node of its own cluster, listening on `host`, its data under `data`.
+    """A single node of its own cluster, listening on `host`:`port`, its data under `data`.
 
     The disk watermarks, which would make a nearly full development disk refuse writes,
     are off.
@@ -55,7 +55,7 @@ def node_settings(
         # The backup engine takes `fs` snapshots: a repository must lie under path.repo.
         "path.repo": [str(data / "snapshots")],
         "network.host": host,
-        "http.port": options.port,
+        "http.port": port,
         "transport.port": options.transport_port,
         "discovery.type": "single-node",
         "cluster.routing.allocation.disk.threshold_enabled": False,

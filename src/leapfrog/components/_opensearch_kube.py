@@ -30,7 +30,9 @@ def url(kube: k.KubeContext, options: OpenSearchOptions) -> str:
 
 
 def _settings(options: OpenSearchOptions) -> dict[str, object]:
-    settings = node_settings(options, node_name="${HOSTNAME}", host="0.0.0.0", data=Path(_DATA))
+    settings = node_settings(
+        options, node_name="${HOSTNAME}", host="0.0.0.0", port=options.port, data=Path(_DATA)
+    )
     settings["plugins.security.disabled"] = True
     return settings
 

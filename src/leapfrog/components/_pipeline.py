@@ -32,7 +32,7 @@ from leapfrog.components.base import (
     Progress,
 )
 from leapfrog.components.kube import KubeContext, KubeRender
-from leapfrog.telemetry import PYTHON_LOGGING, LogFormat
+from leapfrog.telemetry import PYTHON_LOGGING, LogFormat, Sample, prometheus_samples
 
 __all__ = ["PipelineComponent", "PipelineOptions"]
 
@@ -119,6 +119,14 @@ class PipelineComponent(Component[OptionsT]):
         except (httpx.HTTPError, ValueError) as exc:
             return Health(False, f"GET /health: {exc or type(exc).__name__}")
         return Health(response.status_code == 200, str(answer.get("detail", "")))
+
+    async def metrics(self, options: OptionsT, where: Instance) -> list[Sample]:
+        """Its own /metrics page: lag, throughput, time by step (`pipeline_...`)."""
+        url = f"http://{where.address}:{self.port(options)}/metrics"
+        async with httpx.AsyncClient(timeout=5.0) as client:
+            response = await client.get(url)
+        response.raise_for_status()
+        return prometheus_samples(response.text)
 
     def render_kubernetes(self, options: OptionsT, kube: KubeContext) -> KubeRender:
         from leapfrog.components._pipeline_kube import render_pipeline

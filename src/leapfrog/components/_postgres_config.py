@@ -15,6 +15,11 @@ import pwd
 import shlex
 from pathlib import Path
 
+from leapfrog.components._postgres_archive import (
+    ARCHIVE_SCRIPT,
+    archive_script,
+    archive_settings,
+)
 from leapfrog.components._postgres_options import SUPERUSER, PostgresOptions
 from leapfrog.components.base import Installation, Instance, Process
 
@@ -78,7 +83,9 @@ def _hba(where: Instance) -> str:
     hosts = "".join(f"host   all  all  {source}  scram-sha-256\n" for source in sources)
     return (
         "# TYPE  DATABASE  USER  ADDRESS  METHOD (written by leapfrog)\n"
-        f"local  all  {SUPERUSER}  peer map=leapfrog\n" + hosts
+        f"local  all  {SUPERUSER}  peer map=leapfrog\n"
+        # pg_basebackup's replication connection is not matched by `all`.
+        f"local  replication  {SUPERUSER}  peer map=leapfrog\n" + hosts
     )
 
 
@@ -122,6 +129,10 @@ def postgres_process(
         "hba_file": str(conf / "pg_hba.conf"),
         "ident_file": str(conf / "pg_ident.conf"),
     }
+    files = {"conf/pg_hba.conf": _hba(where), "conf/pg_ident.conf": _ident(where, admin_uid)}
+    if options.backups is not None and options.backups.wal_archive:
+        settings.update(archive_settings(options.backups, where))
+        files[ARCHIVE_SCRIPT] = archive_script(options.backups, where)
     argv = [str(bin_dir / "postgres"), "-D", str(pgdata)]
     for name, value in settings.items():
         argv += ["-c", f"{name}={value}"]
@@ -131,7 +142,7 @@ def postgres_process(
     return Process(
         argv=tuple(argv),
         env={"LC_ALL": "C.UTF-8", "TZ": "UTC"},
-        files={"conf/pg_hba.conf": _hba(where), "conf/pg_ident.conf": _ident(where, admin_uid)},
+        files=files,
         init=tuple(init),
         # SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to leave.
         stop_signal="SIGINT",

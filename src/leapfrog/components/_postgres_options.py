@@ -13,6 +13,7 @@ __all__ = [
     "MESSAGE_STORE",
     "SUPERUSER",
     "DatabaseOptions",
+    "PostgresBackupOptions",
     "PostgresOptions",
     "RoleOptions",
 ]
@@ -34,6 +35,8 @@ _RESERVED_PARAMETERS = frozenset(
         "config_file",
         "hba_file",
         "ident_file",
+        "archive_mode",
+        "archive_command",
     }
 )
 
@@ -68,6 +71,37 @@ class DatabaseOptions(ComponentOptions):
     )
 
 
+class PostgresBackupOptions(ComponentOptions):
+    storage: str | None = Field(
+        default=None,
+        description="Backup storage directory. Default: `backups/` in the stack's state directory.",
+    )
+    wal_archive: bool = Field(
+        default=True,
+        description=(
+            "Archive every WAL segment into the storage (archive_command), for "
+            "point-in-time restore between base backups."
+        ),
+    )
+    archive_timeout: int = Field(
+        default=60,
+        ge=0,
+        description="Seconds after which a segment with any change is archived (0: when full).",
+    )
+    max_wal_backlog_mb: int = Field(
+        default=1024,
+        ge=64,
+        description=(
+            "While the storage cannot take WAL, pg_wal may grow to this many MB; past it "
+            "segments are dropped (logged, and shown by `backup list`) so the database "
+            "never fills its disk."
+        ),
+    )
+    keep_last: int = Field(
+        default=7, ge=1, description="`leapfrog backup prune` keeps this many backups."
+    )
+
+
 class PostgresOptions(ComponentOptions):
     version: int | None = Field(
         default=None,
@@ -94,6 +128,13 @@ class PostgresOptions(ComponentOptions):
         description=(
             "Install the Message DB event store (database and role `message_store`) and "
             "hand services MESSAGE_DB_URL."
+        ),
+    )
+    backups: PostgresBackupOptions | None = Field(
+        default=None,
+        description=(
+            "Back this database up (`leapfrog backup`): base backups plus continuous WAL "
+            "archiving. Absent: no archiving."
         ),
     )
     parameters: dict[str, str | int | float | bool] = Field(

@@ -177,9 +177,6 @@ class Component(ABC, Generic[OptionsT]):
         """Manifests of the component in `kube.namespace`, and the env services get."""
         raise NotSupported(f"{self.kind} cannot be rendered to Kubernetes yet")
 
-    def backup(self, options: OptionsT, where: Instance, target: Path) -> None:
-        raise NotSupported(f"{self.kind} cannot be backed up yet")
-
     def log_format(self, options: OptionsT) -> LogFormat:
         """How the process writes its log (stdout and stderr, captured by the runtime)."""
         return PLAIN

@@ -22,9 +22,11 @@ from leapfrog.components._influxdb_config import (
 )
 from leapfrog.components._influxdb_install import install_influxd
 from leapfrog.components._rest import rest_call
+from leapfrog.components._store_metrics import influxdb_stats_samples
 from leapfrog.components.base import Component, Health, Installation, Instance, Process, Progress
 from leapfrog.components.kube import KubeContext, KubeRender
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.telemetry import INFLUXDB_LOGFMT, LogFormat, Sample
 
 __all__ = ["InfluxDB", "InfluxDBOptions", "InfluxDatabaseOptions", "InfluxRetentionPolicyOptions"]
 
@@ -85,6 +87,17 @@ class InfluxDB(Component[InfluxDBOptions]):
             for name, policy in spec.retention_policies.items():
                 verb = "ALTER" if name in existing else "CREATE"
                 await _query(where, retention_policy_statement(verb, database, name, policy))
+
+    def log_format(self, options: InfluxDBOptions) -> LogFormat:
+        return INFLUXDB_LOGFMT
+
+    async def metrics(self, options: InfluxDBOptions, where: Instance) -> list[Sample]:
+        body, error = await rest_call(
+            "GET", f"{_url(where)}/query", timeout=5.0, params={"q": "SHOW STATS"}
+        )
+        if error is not None:
+            raise LeapfrogError(f"InfluxDB's SHOW STATS: {error}")
+        return influxdb_stats_samples(body)
 
     def connection_env(self, options: InfluxDBOptions, where: Instance) -> dict[str, str]:
         return {"INFLUXDB_URL": _url(where)}

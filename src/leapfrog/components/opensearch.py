@@ -22,9 +22,11 @@ from leapfrog.components._opensearch_config import (
 )
 from leapfrog.components._opensearch_launcher import LAUNCHER_CLASS, build_launcher
 from leapfrog.components._rest import rest_call
+from leapfrog.components._store_metrics import opensearch_samples
 from leapfrog.components.base import Component, Health, Installation, Instance, Process, Progress
 from leapfrog.components.kube import KubeContext, KubeRender
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.telemetry import LOG4J_OPENSEARCH, LogFormat, Sample
 
 __all__ = ["OpenSearch", "OpenSearchOptions"]
 
@@ -81,7 +83,9 @@ class OpenSearch(Component[OpenSearchOptions]):
         data = where.data_dir
         settings = {
             "path.home": str(data),
-            **node_settings(options, node_name=where.instance, host=where.address, data=data),
+            **node_settings(
+                options, node_name=where.instance, host=where.address, port=where.port, data=data
+            ),
         }
         argv = (
             installation.extra["java"],
@@ -121,6 +125,18 @@ class OpenSearch(Component[OpenSearchOptions]):
         )
         if error is not None:
             raise LeapfrogError(f"OpenSearch's cluster settings: {error}")
+
+    def log_format(self, options: OpenSearchOptions) -> LogFormat:
+        return LOG4J_OPENSEARCH
+
+    async def metrics(self, options: OpenSearchOptions, where: Instance) -> list[Sample]:
+        stats, error = await rest_call(
+            "GET", f"{_url(where)}/_nodes/_local/stats/jvm,indices,process,http", timeout=5.0
+        )
+        if error is not None:
+            raise LeapfrogError(f"OpenSearch's node stats: {error}")
+        health, _ = await rest_call("GET", f"{_url(where)}/_cluster/health", timeout=5.0)
+        return opensearch_samples(stats, health)
 
     def connection_env(self, options: OpenSearchOptions, where: Instance) -> dict[str, str]:
         return {"OPENSEARCH_URL": _url(where)}

@@ -15,9 +15,20 @@ from pathlib import Path
 from typing import ClassVar
 
 from leapfrog.components._messagedb import fetch_message_db, install_message_db
-from leapfrog.components._postgres_config import postgres_process
+from leapfrog.components._postgres_archive import (
+    GAPS_DIR,
+    archive_dir,
+    archive_settings,
+    storage_root,
+)
+from leapfrog.components._postgres_config import PGDATA, postgres_process, socket_dir
 from leapfrog.components._postgres_install import install_server
-from leapfrog.components._postgres_options import MESSAGE_STORE, SUPERUSER, PostgresOptions
+from leapfrog.components._postgres_options import (
+    MESSAGE_STORE,
+    SUPERUSER,
+    PostgresBackupOptions,
+    PostgresOptions,
+)
 from leapfrog.components._postgres_secrets import connection_url, password
 from leapfrog.components._postgres_setup import admin_connection, set_up
 from leapfrog.components.base import (
@@ -32,7 +43,18 @@ from leapfrog.components.base import (
 from leapfrog.components.kube import KubeContext, KubeRender
 from leapfrog.telemetry import POSTGRES, LogFormat, Sample
 
-__all__ = ["Postgres", "PostgresOptions"]
+__all__ = [
+    "GAPS_DIR",
+    "PGDATA",
+    "SUPERUSER",
+    "Postgres",
+    "PostgresBackupOptions",
+    "PostgresOptions",
+    "archive_dir",
+    "archive_settings",
+    "socket_dir",
+    "storage_root",
+]
 
 _PROBE_TIMEOUT = 5.0
 

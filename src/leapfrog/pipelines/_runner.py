@@ -94,7 +94,7 @@ class Pipeline:
         self._consumer = consumer
         ready = self._until_ok(stop, "creating the dead-letter topic", self._make_dlq_topic)
         if ready:
-            ready = self._until_ok(stop, f"preparing {self.sink.name}", self.sink.prepare)
+            ready = self._until_ok(stop, f"preparing {self.sink.name}", self._prepare_sink)
         if ready:
             _log.info("consuming %s as group %s into %s", kafka.topic, kafka.group, self.sink.name)
         # One batch is written (and committed) by the writer thread while this one
@@ -244,6 +244,7 @@ class Pipeline:
     # -- waiting, measuring -----------------------------------------------------------
 
     def _until_ok(self, stop: threading.Event, what: str, step: Callable[[], None]) -> bool:
+        """Run `step` until it succeeds (True) or stop is asked (False)."""
         attempt = 0
         while not stop.is_set():
             try:
@@ -256,10 +257,12 @@ class Pipeline:
                 self._pause(self.settings.backoff.delay(attempt), stop)
                 attempt += 1
                 continue
-            if step == self.sink.prepare:
-                self._sink_answered()
             return True
         return False
+
+    def _prepare_sink(self) -> None:
+        self.sink.prepare()
+        self._sink_answered()
 
     def _pause(self, seconds: float, stop: threading.Event) -> bool:
         """Sleep (measuring as usual); False when stop was asked."""

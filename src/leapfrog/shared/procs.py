@@ -17,6 +17,8 @@ __all__ = [
     "is_running",
     "kill_group",
     "kill_process",
+    "orphaned_group",
+    "process_gone",
     "process_start_time",
 ]
 
@@ -32,6 +34,20 @@ def process_start_time(pid: int) -> int | None:
     if fields[0] == "Z":  # a zombie has exited; only its exit status is left
         return None
     return int(fields[19])
+
+
+def process_gone(pid: int, start_time: int | None) -> bool:
+    """True only when /proc says so: `pid` is no more, a zombie, or another process (its
+    start time differs). An error that is not about the process (out of descriptors,
+    say) is not taken for its death."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    except OSError:
+        return False
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return fields[0] == "Z" or (start_time is not None and int(fields[19]) != start_time)
 
 
 def is_running(pid: int, start_time: int | None) -> bool:
@@ -83,3 +99,24 @@ def kill_group(pgid: int, sig: int) -> None:
 def kill_process(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, sig)
+
+
+def orphaned_group(leader: int, since: int) -> list[int]:
+    """What is left of the process group and session of a leader that is gone: processes
+    with `leader` as both group and session id, started at or after its start time
+    `since`. A reused pid would have to wrap the whole pid space and then lead a new
+    session to be mistaken for it."""
+    members = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry.name}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        if fields[0] == "Z" or int(fields[2]) != leader or int(fields[3]) != leader:
+            continue
+        if int(fields[19]) >= since:
+            members.append(int(entry.name))
+    return members

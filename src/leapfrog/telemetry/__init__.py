@@ -17,7 +17,9 @@ from leapfrog.telemetry._hostlogs import (
 from leapfrog.telemetry._lineproto import to_line_protocol
 from leapfrog.telemetry._logformat import (
     HAPROXY,
+    INFLUXDB_LOGFMT,
     LOG4J_KAFKA,
+    LOG4J_OPENSEARCH,
     LOGBACK_ZOOKEEPER,
     PLAIN,
     POSTGRES,
@@ -37,7 +39,9 @@ from leapfrog.telemetry._transport import DeliveryError, KafkaTransport, OnDeliv
 __all__ = [
     "AUDIT",
     "HAPROXY",
+    "INFLUXDB_LOGFMT",
     "LOG4J_KAFKA",
+    "LOG4J_OPENSEARCH",
     "LOGBACK_ZOOKEEPER",
     "PLAIN",
     "POSTGRES",

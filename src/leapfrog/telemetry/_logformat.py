@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "HAPROXY",
+    "INFLUXDB_LOGFMT",
     "LOG4J_KAFKA",
+    "LOG4J_OPENSEARCH",
     "LOGBACK_ZOOKEEPER",
     "PLAIN",
     "POSTGRES",
@@ -214,6 +216,29 @@ _NGINX = re.compile(
 HAPROXY = LogFormat("haproxy", (_HAPROXY, _NGINX), continuation="message", default_logger="lb")
 """HAProxy's own messages on stderr (`[NOTICE]   (12) : New worker (13) forked`) and
 nginx's error log (`2026/12/05 22:31:01 [notice] 12#12: start worker processes`)."""
+
+LOG4J_OPENSEARCH = LogFormat(
+    "log4j",
+    re.compile(
+        r"^\[(?P<time>\d{4}-\d\d-\d\d[ T][\d:,.]+)\]\[(?P<level>[A-Z]+) *\]"
+        r"\[(?P<logger>[^\]]+)\] (?P<message>.*)$"
+    ),
+)
+"""OpenSearch's layout as leapfrog configures it: `[%d{ISO8601}][%-5p][%c{1.}] %m%n`."""
+
+_LOGFMT_REST = r"(?:.*? service=(?P<logger>[^\s\"]+))?.*$"
+INFLUXDB_LOGFMT = LogFormat(
+    "logfmt",
+    (
+        re.compile(
+            r'^ts=(?P<time>\S+) lvl=(?P<level>\w+) msg="(?P<message>(?:[^"\\]|\\.)*)"'
+            + _LOGFMT_REST
+        ),
+        re.compile(r"^ts=(?P<time>\S+) lvl=(?P<level>\w+) msg=(?P<message>\S*)" + _LOGFMT_REST),
+    ),
+)
+"""InfluxDB 1.x's logfmt lines:
+`ts=... lvl=info msg="Listening on HTTP" log_id=... service=httpd`."""
 
 PYTHON_LOGGING = LogFormat(
     "python",

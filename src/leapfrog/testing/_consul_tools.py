@@ -1,6 +1,7 @@
-"""HashiCorp's own Consul clients for conformance tests: consul-template and `consulapi`
-(tools/consulapi, a small program on github.com/hashicorp/consul/api), built from Go
-modules by scripts/consul-tools.sh into the cache."""
+"""HashiCorp's own programs for the catalog's conformance tests: consul-template,
+`consulapi` (tools/consulapi, a small program on github.com/hashicorp/consul/api) and
+`consul` 1.20 itself (tools/consul), built from Go modules by scripts/consul-tools.sh into
+the cache."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ CONSUL_TEMPLATE_VERSION = "v0.41.1"
 
 
 def consul_tool(name: str) -> Path:
-    """The path of `consul-template` or `consulapi`; an error that says how to build them."""
+    """The path of `consul-template`, `consulapi` or `consul`; an error that says how to
+    build them."""
     path = cache_dir() / "consul-tools" / CONSUL_TEMPLATE_VERSION / "bin" / name
     if not path.is_file():
         raise LeapfrogError(

@@ -51,7 +51,8 @@ def c(catalog_proc: CatalogProcess) -> consul.Consul:
 
 class _Ok(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        status = 429 if self.path == "/busy" else 200 if self.path == "/health" else 500
+        healthy = self.path in ("/health", "/health/ready")  # the latter: the SDK's path
+        status = 429 if self.path == "/busy" else 200 if healthy else 500
         body = f"agent={self.headers.get('User-Agent')}".encode()
         self.send_response(status)
         self.send_header("Content-Length", str(len(body)))
@@ -64,13 +65,20 @@ class _Ok(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="session")
 def http_peer() -> Iterator[str]:
-    """Base URL of a local HTTP server: /health 200, /busy 429, anything else 500."""
+    """Base URL of a local HTTP server: /health and /health/ready 200, /busy 429, anything
+    else 500."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture(scope="session")
+def health_port(http_peer: str) -> int:
+    """The port of `http_peer`, whose /health/ready answers 200 like an SDK instance's."""
+    return int(http_peer.rsplit(":", 1)[1])
 
 
 @pytest.fixture(scope="session")

@@ -7,11 +7,9 @@ them must decode."""
 
 from __future__ import annotations
 
-import http.server
 import json
 import signal
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -54,28 +52,6 @@ class Catalog:
             assert done.returncode == 0, done.stdout + done.stderr
         report: dict[str, Any] = json.loads(done.stdout)
         return report
-
-
-class _Healthy(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def health_port() -> Iterator[int]:
-    """A port answering 200 to every GET: the instances' /health/ready."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -359,7 +335,11 @@ def test_dns_answers_as_consul_does(catalog: Catalog) -> None:
         ("7f000001.addr.dc1.consul.", "127.0.0.1")
     ]
     txt = _dns(catalog, f"{NODE}.node.consul", "TXT")
-    assert [r[0].to_text() for r in txt.answer] == ['"rack=r1"']
+    assert sorted(rd.to_text() for rrset in txt.answer for rd in rrset) == [
+        '"consul-network-segment="',
+        '"consul-version=1.20.0"',
+        '"rack=r1"',
+    ]
     (soa,) = _dns(catalog, "nothing.service.consul", "A").authority
     assert soa[0].mname.to_text() == "ns.consul."
     consul = _dns(catalog, "consul.service.consul", "SRV")
@@ -369,3 +349,41 @@ def test_dns_answers_as_consul_does(catalog: Catalog) -> None:
     assert [r[0].to_text() for r in _dns(catalog, "consul.service.consul", "A").answer] == [
         "127.0.0.1"
     ]
+
+
+def _consul_cli(catalog: Catalog, *args: str) -> str:
+    """A `consul` CLI command (Consul 1.20's own) pointed at the catalog."""
+    done = subprocess.run(
+        [str(consul_tool("consul")), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={"CONSUL_HTTP_ADDR": catalog.proc.http_addr, "PATH": "/usr/bin:/bin"},
+    )
+    assert done.returncode == 0, f"consul {' '.join(args)}: {done.stdout}{done.stderr}"
+    return done.stdout
+
+
+def test_the_consul_cli_works_against_the_catalog(catalog: Catalog) -> None:
+    entries = json.loads(_consul_cli(catalog, "watch", "-type=service", "-service=reader"))
+    assert [e["Service"]["ID"] for e in entries] == ["reader-1"]
+    checks = json.loads(_consul_cli(catalog, "watch", "-type=checks", "-service=reader"))
+    assert {c["CheckID"] for c in checks} == {"service:reader-1", "reader-extra"}
+
+    _consul_cli(catalog, "maint", "-enable", "-service=db-1", "-reason=cli")
+    assert "db-1" in _consul_cli(catalog, "maint")
+    _consul_cli(catalog, "maint", "-disable", "-service=db-1")
+    assert "db-1" not in _consul_cli(catalog, "maint")
+
+    services = _consul_cli(catalog, "catalog", "services", "-tags")
+    assert any(line.split()[:2] == ["web", "api,blue,v1"] for line in services.splitlines())
+    assert NODE in _consul_cli(catalog, "catalog", "nodes")
+    assert NODE in _consul_cli(catalog, "members")
+
+    _consul_cli(catalog, "kv", "put", "cli/x", "1")
+    assert _consul_cli(catalog, "kv", "get", "cli/x").strip() == "1"
+
+    _consul_cli(catalog, "event", "-name=cli-deploy", "payload")
+    events = json.loads(_consul_cli(catalog, "watch", "-type=event", "-name=cli-deploy"))
+    assert [e["Name"] for e in events] == ["cli-deploy"]

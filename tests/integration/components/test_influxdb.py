@@ -17,13 +17,14 @@ from typing import Any
 import httpx
 import pytest
 
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.testing import RunningComponent, free_port, run_component
 
 ADDRESS = "127.0.0.24"
-PORT = 8087
+# Free ports: two test sessions (two worktrees) may run this file at the same time.
+PORT = free_port(ADDRESS)
 OPTIONS: dict[str, Any] = {
     "port": PORT,
-    "rpc_port": 8098,
+    "rpc_port": free_port(ADDRESS),
     "databases": {
         "metrics": {"retention_policies": {"week": {"duration": "7d", "default": True}}},
         "plain": {},
@@ -56,7 +57,7 @@ def write(running: RunningComponent, database: str, lines: str) -> None:
     assert response.status_code == 204, response.text
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # the first test also starts the session's server
 def test_declared_databases_and_policies_exist(influxdb: RunningComponent) -> None:
     assert {"metrics", "plain"} <= {row[0] for row in query(influxdb, "SHOW DATABASES")}
     policies = {row[0]: row for row in query(influxdb, 'SHOW RETENTION POLICIES ON "metrics"')}

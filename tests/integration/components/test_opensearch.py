@@ -16,17 +16,21 @@ from typing import Any
 import httpx
 import pytest
 
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.components._jvm_training import run_for_training
+from leapfrog.components.opensearch import training_options
+from leapfrog.testing import RunningComponent, free_port, run_component
 
 ADDRESS = "127.0.0.23"
-PORT = 9201
+# Free ports: two test sessions (two worktrees) may run this file at the same time.
+PORT = free_port(ADDRESS)
+OPTIONS = {"port": PORT, "transport_port": free_port(ADDRESS), "heap": "384m"}
 
 
 @pytest.fixture(scope="session")
 def opensearch() -> Iterator[RunningComponent]:
     base = Path(tempfile.mkdtemp(prefix="lf-opensearch-"))
     base.chmod(0o755)
-    with run_component("opensearch", {"port": PORT, "heap": "384m"}, base, address=ADDRESS) as r:
+    with run_component("opensearch", OPTIONS, base, address=ADDRESS) as r:
         yield r
 
 
@@ -37,7 +41,7 @@ def call(running: RunningComponent, method: str, path: str, body: Any = None) ->
     return response.json()
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(300)  # the first test also starts the session's node
 def test_a_document_is_indexed_and_found_with_the_common_analyzers(
     opensearch: RunningComponent,
 ) -> None:
@@ -129,3 +133,13 @@ def test_an_acknowledged_document_survives_kill_9(opensearch: RunningComponent) 
     assert not opensearch.health().ok
     opensearch.start()
     assert call(opensearch, "GET", f"/{index}/_doc/1")["_source"] == {"acked": "yes"}
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(os.geteuid() != 0, reason="runs the node as root, which needs root")
+def test_the_node_also_runs_as_root(opensearch: RunningComponent) -> None:
+    """OpenSearch's own entry point refuses root; the launcher does not (the install's
+    training run is such a start): started, healthy and stopped cleanly, or it raises."""
+    comp = opensearch.component
+    training = training_options(comp.options({"heap": "256m"}))
+    run_for_training(comp, training, opensearch.installation)

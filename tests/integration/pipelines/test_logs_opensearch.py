@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from leapfrog.pipelines import OpenSearchSink
 from leapfrog.testing import RunningComponent, run_component
 from tests.integration.pipelines.conftest import (
     PIPELINE_ADDRESS,
@@ -145,3 +146,21 @@ def _unique(value: bytes, n: int) -> bytes:
     data = json.loads(value)
     data["id"] = f"bad-{n}"
     return json.dumps(data).encode()
+
+
+def test_retention_deletes_daily_indices_older_than_kept(opensearch: RunningComponent) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    today = dt.datetime.now(dt.UTC).date()
+    days = [today - dt.timedelta(days=n) for n in (0, 2, 3, 10)]
+    url = os_url(opensearch)
+    sink = OpenSearchSink(url, prefix=prefix, retention_days=2)
+    sink.prepare()
+    for day in days:
+        ts = f"{day.isoformat()}T12:00:00Z"
+        [doc] = sink.decode(json.dumps({"ts": ts, "message": "x"}).encode(), None).items
+        assert sink.write([doc]) == [None]
+    sink.retain()
+    sink.close()
+    left = httpx.get(f"{url}/_cat/indices/{prefix}-*", params={"format": "json"}).json()
+    kept = sorted(row["index"] for row in left)
+    assert kept == sorted(f"{prefix}-{day:%Y.%m.%d}" for day in days[:2])

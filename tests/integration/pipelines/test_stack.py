@@ -78,8 +78,11 @@ def test_pipelines_in_a_stack_survive_down_and_up() -> None:
         def settled() -> bool:
             items = {i["name"]: i for i in stack.status()}
             pipes = [items["logs-pipeline-1"], items["metrics-pipeline-1"]]
-            # last_check: what the latest probe saw, which `leapfrog status` shows.
-            return all(p["state"] == "healthy" and "lag 0," in p["last_check"] for p in pipes)
+            # last_check: what the latest probe saw (every 5 s), which `status` shows.
+            return all(
+                p["state"] == "healthy" and "lag 0," in p["last_check"] and " up" in p["last_check"]
+                for p in pipes
+            )
 
         wait_for(settled, 60, "both pipelines healthy with lag 0 in `leapfrog status`")
         table = stack.cli("status").output

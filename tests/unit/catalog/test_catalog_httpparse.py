@@ -185,3 +185,61 @@ def test_an_upgrade_is_answered_then_the_connection_closes() -> None:
     data = b"GET / HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: h2c\r\n\r\n" + GET
     (request,) = feed_all(data)
     assert isinstance(request, Request) and not request.keep_alive
+
+
+def test_a_trickled_trailer_is_cut_at_the_head_limit() -> None:
+    parser = RequestParser(max_header_bytes=4096)
+    head = b"PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: "
+    assert parser.feed(head) == []
+    out: list[Request | HttpError] = []
+    for _ in range(100):
+        out += parser.feed(b"a" * 100)
+        if out:
+            break
+    assert out == [HttpError(431, "Request Header Fields Too Large: chunk framing or trailers")]
+
+
+def test_small_chunks_are_not_framing_abuse() -> None:
+    body = b"".join(b"1;e=x\r\n%c\r\n" % c for c in b"hello world" * 300)
+    data = b"PUT /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + body + b"0\r\n\r\n"
+    for step in (1, 7, 4096, None):
+        parser = RequestParser(max_header_bytes=4096, max_body_bytes=1 << 20)
+        out: list[Request | HttpError] = []
+        for i in range(0, len(data), step or len(data)):
+            out += parser.feed(data[i : i + (step or len(data))])
+        (request,) = out
+        assert isinstance(request, Request) and request.body == b"hello world" * 300
+
+
+def test_pipelined_bodies_larger_than_a_head_parse_in_any_split() -> None:
+    body = b"x" * 10_000
+    put = b"PUT /k HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    for step in (1000, 3000, 9999, 10_050, 30_000):
+        parser = RequestParser(max_header_bytes=4096, max_body_bytes=20_000)
+        out: list[Request | HttpError] = []
+        data = put * 5
+        for i in range(0, len(data), step):
+            out += parser.feed(data[i : i + step])
+        assert [r.body for r in out if isinstance(r, Request)] == [body] * 5, step
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(0, 9000), min_size=1, max_size=5),
+    st.lists(st.integers(1, 12_000), min_size=1, max_size=20),
+)
+def test_pipelines_of_large_bodies_parse_however_split(sizes: list[int], steps: list[int]) -> None:
+    data = b"".join(
+        b"PUT /k HTTP/1.1\r\nX-Pad: %s\r\nContent-Length: %d\r\n\r\n" % (b"p" * (n % 3000), n)
+        + b"b" * n
+        for n in sizes
+    )
+    parser = RequestParser(max_header_bytes=4096, max_body_bytes=20_000)
+    out: list[Request | HttpError] = []
+    position, turn = 0, 0
+    while position < len(data):
+        step = steps[turn % len(steps)]
+        out += parser.feed(data[position : position + step])
+        position, turn = position + step, turn + 1
+    assert [len(r.body) for r in out if isinstance(r, Request)] == sizes
+    assert not parser.partial

@@ -160,3 +160,28 @@ def test_flags_replace_earlier_flags_and_keep_the_rest() -> None:
 def test_free_ports_are_distinct() -> None:
     ports = free_ports(3)
     assert len(set(ports)) == 3 and all(1024 <= port <= 65535 for port in ports)
+
+
+def test_what_prepare_makes_is_in_extra_and_in_the_archives_key(cache: Path) -> None:
+    plain = install(cache, Trainer())
+    launchers: list[str] = []
+
+    def prepare(classpath: Classpath) -> dict[str, str]:
+        launchers.append(str(classpath.folder))
+        return {"launcher_jar": str(classpath.folder / "launcher-1.jar")}
+
+    train = Trainer()
+    prepared = install_jvm_program(
+        "demo-1",
+        "1",
+        ["org.example:a:1"],
+        cache,
+        lambda _: None,
+        roles=("format", "broker"),
+        train=train,
+        prepare=prepare,
+    )
+    assert launchers == [str(prepared.home)]
+    assert prepared.extra["launcher_jar"].endswith("launcher-1.jar")
+    assert len(train.calls) == 1  # a new launcher is a new classpath: trained again
+    assert archive_flags(prepared, "broker") != archive_flags(plain, "broker")

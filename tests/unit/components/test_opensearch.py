@@ -28,12 +28,12 @@ INSTALLATION = Installation(
 )
 
 
-def where(data_dir: Path) -> Instance:
+def where(data_dir: Path, port: int = 9200) -> Instance:
     return Instance(
         name="opensearch",
         instance="opensearch-1",
         address="127.0.0.9",
-        port=9200,
+        port=port,
         data_dir=data_dir,
         secrets_dir=data_dir / "secrets",
         cache_dir=Path("/cache"),
@@ -77,6 +77,11 @@ def test_the_node_is_single_and_bound_to_the_instance_address(tmp_path: Path) ->
     assert "@/cache/launcher.args" in process.argv
     assert process.argv[-2:] == (LAUNCHER_CLASS, str(tmp_path / "config"))
     assert process.stop_signal == "SIGTERM"
+
+
+def test_the_node_listens_on_the_port_the_runtime_assigned(tmp_path: Path) -> None:
+    process = OpenSearch().process(options(), INSTALLATION, where(tmp_path, port=9250))
+    assert yaml.safe_load(process.files["config/opensearch.yml"])["http.port"] == 9250
 
 
 def test_services_receive_the_rest_url(tmp_path: Path) -> None:

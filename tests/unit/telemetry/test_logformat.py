@@ -140,3 +140,35 @@ def test_a_runaway_record_is_cut() -> None:
     text = "[2026-12-05 22:31:01,123] ERROR x (a.B)\n" + "\tat y\n" * 2000
     (event,) = _all(LOG4J_KAFKA, text)
     assert len(str(event["exception"]).splitlines()) < 1000
+
+
+def test_opensearch_lines_have_level_logger_and_message() -> None:
+    from leapfrog.telemetry import LOG4J_OPENSEARCH
+
+    line = "[2026-12-05T23:32:08,396][WARN ][o.o.n.Node] JVM home [/usr/lib/jvm]"
+    assert LOG4J_OPENSEARCH.begins(line, [])
+    assert LOG4J_OPENSEARCH.fields(line) == {
+        "level": "warning",
+        "logger": "o.o.n.Node",
+        "message": "JVM home [/usr/lib/jvm]",
+        "logged_at": "2026-12-05T23:32:08,396",
+    }
+    assert not LOG4J_OPENSEARCH.begins("\tat org.opensearch.Foo(Foo.java:1)", ["x"])
+
+
+def test_influxdb_logfmt_quoted_and_bare_messages() -> None:
+    from leapfrog.telemetry import INFLUXDB_LOGFMT
+
+    quoted = (
+        'ts=2026-12-05T23:32:06.881273Z lvl=info msg="Using data dir" log_id=16z '
+        "service=store path=/var/lib/influxdb/data"
+    )
+    assert INFLUXDB_LOGFMT.fields(quoted) == {
+        "level": "info",
+        "logger": "store",
+        "message": "Using data dir",
+        "logged_at": "2026-12-05T23:32:06.881273Z",
+    }
+    bare = "ts=2026-12-05T23:32:06.8Z lvl=error msg=failed log_id=16z"
+    fields = INFLUXDB_LOGFMT.fields(bare)
+    assert (fields["level"], fields["logger"], fields["message"]) == ("error", "", "failed")

@@ -48,5 +48,14 @@ def refused(stack: Stack) -> list[Problem]:
                 "a Deployment always restarts its pods: `no` cannot be honoured",
                 "remove the restart policy (or use a Job outside leapfrog for one-off runs)",
             )
+    for name, options in stack.spec.components.items():
+        if options.get("backups") is not None:
+            problem(
+                f"components.{name}.backups",
+                "backups on Kubernetes are the job of the backup operators, which do not "
+                "exist yet; rendered, the store would run without them",
+                f"remove `backups:` from components.{name} to render (back up locally with "
+                "`leapfrog backup`)",
+            )
     problems.sort(key=lambda p: p.line or 0)
     return problems

@@ -9,8 +9,8 @@ stops everything), one directory per stack and one per instance in it:
 the cgroup only tracks membership.
 
 Where no writable cgroup v2 hierarchy is mounted (cgroup v1 only, a container without
-cgroup delegation, not root), `stack_cgroups` answers None and instances live in their
-process group alone.
+cgroup delegation, not root), or `LEAPFROG_CGROUPS=off` is set, `stack_cgroups` answers
+None and instances live in their process group alone.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def stack_cgroups(state_root: Path, record: Path) -> Path | None:
 
     `record` keeps the choice: a supervisor started later from another cgroup (another
     shell, another systemd unit) still finds the cgroups of the instances it adopts."""
+    if os.environ.get("LEAPFROG_CGROUPS", "").lower() in ("0", "off", "no", "false"):
+        return None
     with contextlib.suppress(OSError):
         kept = Path(record.read_text().strip())
         if kept.is_absolute() and (kept / "cgroup.procs").exists():

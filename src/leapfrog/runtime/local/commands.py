@@ -23,6 +23,7 @@ from leapfrog.runtime.local.recovery import (
     leftovers,
     live_supervisor,
     read_state,
+    remove_cgroups,
     stop_leftovers,
 )
 from leapfrog.runtime.local.spawn import port_conflict
@@ -200,6 +201,7 @@ def down(
         state = read_state(paths)
     stale = leftovers(state)
     stop_leftovers(stale, on_cleanup)
+    remove_cgroups(paths)
     return pid is not None or bool(stale)
 
 

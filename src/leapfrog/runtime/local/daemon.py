@@ -9,21 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from leapfrog.runtime.local.control import ControlServer
+from leapfrog.runtime.local.stopping import StopGuard
 from leapfrog.runtime.local.supervisor import Supervisor
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["detach", "serve"]
-
-_WATCHDOG_MARGIN = 20.0
-"""Beyond the supervisor's own stop budget, before the watchdog thread steps in."""
 
 
 async def serve(
@@ -43,44 +39,24 @@ async def serve(
             return
         supervisor.stop_requested.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop_asked)
-    loop.add_signal_handler(signal.SIGHUP, lambda: None)
+    guard = StopGuard(supervisor, stop_asked)
+    guard.install()
     supervisor.write_state()
     supervisor.start()
     on_ready()
     side = loop.create_task(companion(supervisor)) if companion else None
-    watchdog: threading.Timer | None = None
     try:
         await supervisor.stop_requested.wait()
-        watchdog = _watchdog(supervisor, supervisor.stop_budget() + _WATCHDOG_MARGIN)
+        guard.arm()
         await supervisor.shutdown()
         await asyncio.sleep(0.05)  # let watchers read the final snapshot
     finally:
-        if watchdog is not None:
-            watchdog.cancel()
         if side is not None:
             side.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await side
         await server.close()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
-
-
-def _watchdog(supervisor: Supervisor, seconds: float) -> threading.Timer:
-    """Should the event loop itself get stuck while stopping, a thread ends it all: every
-    instance killed, the supervisor gone. Stopping must finish, whatever happens."""
-
-    def expire() -> None:
-        supervisor.kill_everything()
-        print(f"leapfrog: not stopped within {seconds:g}s; every process killed", flush=True)
-        os._exit(1)
-
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
-    return timer
+        guard.uninstall()
 
 
 def detach(make: Callable[[], Supervisor], log_path: str) -> int:

@@ -36,8 +36,8 @@ from leapfrog.shared.durations import format_duration
 from leapfrog.shared.procs import (
     group_alive,
     group_members,
-    is_running,
     kill_group,
+    process_gone,
     process_start_time,
 )
 
@@ -298,7 +298,7 @@ class Instance:
         did not report (or a pid reused since) is noticed here."""
         if exited.done() or exited is not self._exited:
             return False
-        if self.pid is None or not is_running(self.pid, self.start_ticks):
+        if self.pid is None or process_gone(self.pid, self.start_ticks):
             self._exit_seen()
             return False
         return True

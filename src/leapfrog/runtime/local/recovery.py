@@ -18,28 +18,51 @@ from typing import Any
 from leapfrog.runtime.local.cgroups import InstanceCgroup
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.shared.files import read_json
-from leapfrog.shared.procs import group_alive, is_running, kill_group, kill_process
+from leapfrog.shared.procs import (
+    group_alive,
+    is_running,
+    kill_group,
+    kill_process,
+    orphaned_group,
+)
 
-__all__ = ["Leftover", "leftovers", "live_supervisor", "read_state", "stop_leftovers"]
+__all__ = [
+    "Leftover",
+    "leftovers",
+    "live_supervisor",
+    "read_state",
+    "remove_cgroups",
+    "stop_leftovers",
+]
 
 
 @dataclass(frozen=True)
 class Leftover:
     name: str
     pid: int | None
-    """The instance's leader, or None when only what it started is left (in its cgroup)."""
+    """The instance's leader, or None when only what it started is left."""
     start_ticks: int | None
     config_hash: str
     grace: float
     cgroup: InstanceCgroup | None = None
+    orphans_of: tuple[int, int] | None = None
+    """Without a cgroup: (pid, start time) of the dead leader whose group is left."""
+
+    def members(self) -> list[int]:
+        found = self.cgroup.pids() if self.cgroup is not None else []
+        if self.orphans_of is not None:
+            found += orphaned_group(*self.orphans_of)
+        return found
 
     def alive(self) -> bool:
         leader = self.pid is not None and group_alive(self.pid)
-        return leader or (self.cgroup is not None and bool(self.cgroup.pids()))
+        return leader or bool(self.members())
 
     def kill(self, sig: int) -> None:
         if self.pid is not None:
             kill_group(self.pid, sig)
+        elif self.orphans_of is not None and orphaned_group(*self.orphans_of):
+            kill_group(self.orphans_of[0], sig)
         if self.cgroup is not None:
             if sig == signal.SIGKILL:
                 self.cgroup.kill()
@@ -65,26 +88,30 @@ def live_supervisor(state: dict[str, Any] | None) -> int | None:
 
 
 def leftovers(state: dict[str, Any] | None) -> list[Leftover]:
-    """Instances recorded in `state` whose process still runs, or whose cgroup still holds
-    processes after their leader died."""
+    """Instances recorded in `state` whose process still runs, or that left processes
+    behind when their leader died (in their cgroup, or else in their process group)."""
     found = []
     for item in (state or {}).get("instances", []):
         pid, ticks = item.get("pid"), item.get("start_ticks")
-        leader = isinstance(pid, int) and isinstance(ticks, int) and is_running(pid, ticks)
+        if not (isinstance(pid, int) and isinstance(ticks, int)):
+            pid = ticks = None
+        leader = pid is not None and is_running(pid, ticks)
         path = item.get("cgroup")
         cgroup = InstanceCgroup(Path(path)) if isinstance(path, str) and path else None
-        if not leader and not (cgroup is not None and cgroup.pids()):
-            continue
-        found.append(
-            Leftover(
-                name=str(item.get("name")),
-                pid=pid if leader else None,
-                start_ticks=ticks if leader else None,
-                config_hash=str(item.get("config_hash")),
-                grace=float(item.get("stop_grace_period", 10.0)),
-                cgroup=cgroup,
-            )
+        orphans_of = (pid, ticks) if not leader and pid is not None and ticks is not None else None
+        if cgroup is not None:
+            orphans_of = None  # the cgroup holds them all
+        left = Leftover(
+            name=str(item.get("name")),
+            pid=pid if leader else None,
+            start_ticks=ticks if leader else None,
+            config_hash=str(item.get("config_hash")),
+            grace=float(item.get("stop_grace_period", 10.0)),
+            cgroup=cgroup,
+            orphans_of=orphans_of,
         )
+        if leader or left.members():
+            found.append(left)
     return found
 
 
@@ -100,7 +127,7 @@ def stop_leftovers(items: list[Leftover], on_stopped: Callable[[Leftover], None]
         for item in list(pending):
             leader_gone = item.pid is None or not group_alive(item.pid)
             if leader_gone and item.cgroup is not None and item.cgroup.pids():
-                item.cgroup.kill()
+                item.cgroup.kill()  # no leader to wait for
             if not item.alive():
                 pending.remove(item)
                 if item.cgroup is not None:
@@ -109,3 +136,14 @@ def stop_leftovers(items: list[Leftover], on_stopped: Callable[[Leftover], None]
             elif now >= item.grace:
                 item.kill(signal.SIGKILL)
         time.sleep(0.02)
+
+
+def remove_cgroups(paths: StatePaths) -> None:
+    """The stack's cgroup directories, once nothing runs in them (a supervisor that was
+    killed could not remove them)."""
+    try:
+        recorded = paths.cgroup_record.read_text().strip()
+    except OSError:
+        return
+    if recorded:
+        InstanceCgroup(Path(recorded)).remove()

@@ -96,7 +96,10 @@ class Registrar:
         request = ("\r\n".join(head) + "\r\n\r\n").encode() + payload
         for _ in range(_ATTEMPTS):
             try:
-                status = await asyncio.wait_for(self._send(request), 5)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow the
+                # cancellation close() sends.
+                async with asyncio.timeout(5):
+                    status = await self._send(request)
             except (OSError, TimeoutError):
                 await asyncio.sleep(_RETRY_EVERY)
                 continue

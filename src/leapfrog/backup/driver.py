@@ -1,0 +1,127 @@
+"""THE backup driver contract: one implementation per store, one module each.
+
+The engine (`engine.py`) owns everything that must be the same for every store: the
+lock, deadline and progress detection, writing objects with their sha256, reading
+them back, the manifest, status, history and retention. A driver only speaks its
+store's native, consistent mechanism:
+
+- `backup` streams the store's data as named objects into a `Sink` and reports the
+  store's version, its position (WAL LSN, offsets, zxid) and facts that verify compares;
+- `restore` puts a backup back (`replaces` says first what it overwrites);
+- `verify` restores into a scratch instance of the same component and compares it
+  with the manifest's facts;
+- `describe` adds what `list` should know beyond the manifests (a broken WAL chain);
+- `prune` removes what the driver keeps besides backups (WAL no kept backup needs).
+
+Drivers see the store as a `Store`: the component, its options, and the instance's
+`Instance` (address, data dir, user), so the local runtime and the Kubernetes
+operators hand the same thing.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar, Protocol
+
+from leapfrog.backup.control import RunControl
+from leapfrog.backup.manifest import Manifest, ObjectEntry
+from leapfrog.backup.storage import Storage
+from leapfrog.components.base import Component, Installation, Instance
+from leapfrog.shared.errors import LeapfrogError
+
+__all__ = [
+    "BackupDriver",
+    "BackupError",
+    "Sink",
+    "Source",
+    "Store",
+    "Taken",
+    "Verified",
+]
+
+
+class BackupError(LeapfrogError):
+    """A driver's failure, in words for the run's status."""
+
+
+@dataclass(frozen=True)
+class Store:
+    name: str
+    component: Component[Any]
+    options: Any
+    where: Instance
+    installation: Installation
+
+
+@dataclass(frozen=True)
+class Taken:
+    store_version: str
+    position: dict[str, str]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Verified:
+    ok: bool
+    detail: str
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+class Sink(Protocol):
+    def put(self, name: str, chunks: Iterable[bytes]) -> ObjectEntry:
+        """Store one object (compressed when asked), counting progress."""
+        ...
+
+
+class Source(Protocol):
+    manifest: Manifest
+
+    def open(self, name: str) -> Iterator[bytes]:
+        """An object's original bytes; raises BackupError naming it if its sha256 differs."""
+        ...
+
+    def extract(self, name: str, path: Path) -> None:
+        """An object's original bytes into a file."""
+        ...
+
+
+class BackupDriver(ABC):
+    kind: ClassVar[str]
+    """The component kind it backs up (`postgres`)."""
+    modes: ClassVar[tuple[str, ...]]
+    """The first is the default."""
+
+    @abstractmethod
+    def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken: ...
+
+    @abstractmethod
+    def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
+        """What a restore would overwrite, one line each, for the confirmation."""
+
+    @abstractmethod
+    def restore(
+        self, store: Store, source: Source, storage: Storage, to: datetime | None, run: RunControl
+    ) -> str:
+        """Restore (to `to`, or the backup's own point / latest); one line on what now is."""
+
+    @abstractmethod
+    def verify(
+        self, store: Store, source: Source, storage: Storage, scratch: Path, run: RunControl
+    ) -> Verified: ...
+
+    def choose(self, manifests: Sequence[Manifest], to: datetime | None) -> Manifest | None:
+        """Which backup a restore to `to` starts from: the newest that ended before it."""
+        usable = [m for m in manifests if to is None or m.ended <= to]
+        return max(usable, key=lambda m: m.ended) if usable else None
+
+    def describe(self, store: Store, storage: Storage, manifests: Sequence[Manifest]) -> list[str]:
+        """Notes for `list` beyond the manifests."""
+        return []
+
+    def prune(self, store: Store, storage: Storage, kept: Sequence[Manifest]) -> list[str]:
+        """Remove what only the pruned backups needed; the keys removed."""
+        return []

@@ -1,0 +1,27 @@
+"""The drivers, by component kind, imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+
+from leapfrog.backup.driver import BackupDriver
+from leapfrog.shared.errors import LeapfrogError
+
+__all__ = ["driver_for", "known_drivers"]
+
+_DRIVERS = {"postgres": ("leapfrog.backup.postgres", "PostgresDriver")}
+
+
+def known_drivers() -> list[str]:
+    return sorted(_DRIVERS)
+
+
+def driver_for(kind: str) -> BackupDriver:
+    if kind not in _DRIVERS:
+        raise LeapfrogError(
+            f"{kind} cannot be backed up yet",
+            hint=f"stores with a backup driver: {', '.join(known_drivers())}",
+        )
+    module, name = _DRIVERS[kind]
+    driver: BackupDriver = getattr(importlib.import_module(module), name)()
+    return driver

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leapfrog.backup import DirectoryStorage, Engine, Limits, Store, driver_for
+from leapfrog.testing import RunningComponent, run_component
+
+ADDRESS = "127.0.0.57"
+OPTIONS: dict[str, Any] = {
+    "databases": {"shop": {}},
+    "backups": {"archive_timeout": 0},
+}
+
+
+@pytest.fixture(scope="session")
+def pg() -> Iterator[RunningComponent]:
+    """One real PostgreSQL for the session, archiving its WAL into `<base>/backups`."""
+    base = Path(tempfile.mkdtemp(prefix="lf-backup-pg-"))
+    base.chmod(0o755)
+    with run_component("postgres", OPTIONS, base, address=ADDRESS) as running:
+        yield running
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def make_engine(pg: RunningComponent, limits: Limits | None = None) -> Engine:
+    root = pg.where.data_dir.parent.parent / "backups"
+    store = Store("postgres", pg.component, pg.options, pg.where, pg.installation)
+    return Engine(store, driver_for("postgres"), DirectoryStorage(root), root, limits or Limits())

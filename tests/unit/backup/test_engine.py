@@ -1,0 +1,234 @@
+"""The engine's status rules with a driver that does what the test says (no store)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from leapfrog.backup import (
+    BackupBusy,
+    BackupDriver,
+    DirectoryStorage,
+    Engine,
+    Limits,
+    RunControl,
+    Sink,
+    Source,
+    Store,
+    Taken,
+    Verified,
+)
+from leapfrog.backup.engine import judge_objects
+from leapfrog.backup.manifest import Manifest
+from leapfrog.backup.storage import Storage
+from leapfrog.components.base import Installation, Instance
+
+
+class FakeDriver(BackupDriver):
+    kind: ClassVar[str] = "fake"
+    modes: ClassVar[tuple[str, ...]] = ("full",)
+
+    def __init__(self, objects: dict[str, bytes], fail: str | None = None) -> None:
+        self.objects = objects
+        self.fail = fail
+        self.restored: dict[str, bytes] = {}
+        self.hook: Any = None
+
+    def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
+        for name, data in self.objects.items():
+            sink.put(name, [data[: len(data) // 2], data[len(data) // 2 :]])
+            if self.hook:
+                self.hook()
+        if self.fail:
+            raise RuntimeError(self.fail)
+        return Taken("1.0", {"offset": "7"}, {"rows": 3})
+
+    def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
+        return ["everything"]
+
+    def restore(
+        self, store: Store, source: Source, storage: Storage, to: datetime | None, run: RunControl
+    ) -> str:
+        for name in self.objects:
+            self.restored[name] = b"".join(source.open(name))
+        return "restored"
+
+    def verify(
+        self, store: Store, source: Source, storage: Storage, scratch: Path, run: RunControl
+    ) -> Verified:
+        return Verified(True, "fine")
+
+
+def engine(tmp_path: Path, driver: FakeDriver, storage: Storage | None = None) -> Engine:
+    where = Instance("fake", "fake-1", "127.0.0.1", 1, tmp_path, tmp_path, tmp_path)
+    store = Store("fake", object(), None, where, Installation("1.0", tmp_path))  # type: ignore[arg-type]
+    return Engine(store, driver, storage or DirectoryStorage(tmp_path / "s"), tmp_path / "h")
+
+
+def test_a_complete_backup_succeeds_and_restores_byte_for_byte(tmp_path: Path) -> None:
+    data = {"a.bin": os.urandom(300_000), "b.txt": b"hello" * 1000}
+    driver = FakeDriver(data)
+    eng = engine(tmp_path, driver)
+    record = eng.run_backup()
+    assert record.state == "succeeded", record.reason
+    (manifest,) = eng.backups()
+    assert [o.name for o in manifest.objects] == ["a.bin.zst", "b.txt.zst"]
+    assert manifest.raw_size == 305_000 and manifest.position == {"offset": "7"}
+    assert eng.restore(manifest, None).state == "succeeded"
+    assert driver.restored == data
+
+
+def test_uncompressed_objects_are_stored_as_they_are(tmp_path: Path) -> None:
+    eng = engine(tmp_path, FakeDriver({"a": b"abc"}))
+    assert eng.run_backup(compress=False).state == "succeeded"
+    (manifest,) = eng.backups()
+    assert manifest.objects[0].compression == "none"
+    assert (tmp_path / "s" / "fake" / "backups" / manifest.id / "a").read_bytes() == b"abc"
+
+
+@pytest.mark.parametrize(
+    ("objects", "why"),
+    [({}, "empty: the driver wrote no object"), ({"a": b""}, "empty: every object has 0 bytes")],
+)
+def test_empty_is_failed(tmp_path: Path, objects: dict[str, bytes], why: str) -> None:
+    eng = engine(tmp_path, FakeDriver(objects))
+    record = eng.run_backup()
+    assert (record.state, record.reason) == ("failed", why)
+    assert eng.backups() == []
+
+
+def test_a_driver_failure_is_failed_and_leaves_nothing(tmp_path: Path) -> None:
+    eng = engine(tmp_path, FakeDriver({"a": b"x" * 100}, fail="store went away"))
+    record = eng.run_backup()
+    assert record.state == "failed" and "store went away" in record.reason
+    assert eng.backups() == [] and eng.storage.keys("") == []
+
+
+class LosingStorage(DirectoryStorage):
+    """Says it wrote `a.zst` but gives back other bytes: a storage that loses data."""
+
+    def get(self, key: str) -> Iterator[bytes]:
+        if key.endswith("/a.zst"):
+            yield b"garbage"
+            return
+        yield from super().get(key)
+
+
+def test_an_object_that_reads_back_wrong_is_failed(tmp_path: Path) -> None:
+    driver = FakeDriver({"a": b"x" * 1000, "b": b"y" * 1000})
+    eng = engine(tmp_path, driver, LosingStorage(tmp_path / "s"))
+    record = eng.run_backup()
+    assert record.state == "failed"
+    assert "read-back failed: object a.zst has 7 bytes" in record.reason
+    assert eng.backups() == []
+
+
+def test_a_storage_that_cannot_be_written_is_failed_with_the_reason(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    eng = engine(tmp_path, FakeDriver({"a": b"x"}), DirectoryStorage(blocked / "s"))
+    record = eng.run_backup()
+    assert record.state == "failed" and "cannot be written" in record.reason
+
+
+def test_a_second_run_of_the_same_store_is_refused(tmp_path: Path) -> None:
+    driver = FakeDriver({"a": b"x" * 10})
+    eng = engine(tmp_path, driver)
+    refused: list[str] = []
+
+    def second_run() -> None:
+        with pytest.raises(BackupBusy) as caught:
+            engine(tmp_path, FakeDriver({"b": b"y"})).run_backup()
+        refused.append(str(caught.value))
+
+    driver.hook = second_run
+    assert eng.run_backup().state == "succeeded"
+    assert refused and "in progress (backup by pid" in refused[0]
+
+
+def test_a_run_whose_process_died_reads_as_failed(tmp_path: Path) -> None:
+    eng = engine(tmp_path, FakeDriver({"a": b"x"}))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    record = eng.history.start("20261205T000000Z-abcd", "fake", "backup")
+    eng.history.save(record.model_copy(update={"pid": int(dead.stdout)}))
+    (found,) = eng.history.records()
+    assert found.state == "failed" and "ended mid-run" in found.reason
+    (again,) = eng.history.records()  # rewritten, not just read so
+    assert again.state == "failed"
+
+
+def test_objects_without_a_manifest_are_not_a_backup_and_are_cleaned(tmp_path: Path) -> None:
+    eng = engine(tmp_path, FakeDriver({"a": b"x" * 10}))
+    eng.storage.put("fake/backups/20261205T000000Z-dead/a.zst", [b"half"])
+    stray = tmp_path / "s" / "fake" / "backups" / "20261205T000000Z-dead" / ".partial-b.zst"
+    stray.write_bytes(b"half")
+    assert eng.backups() == []
+    assert eng.run_backup().state == "succeeded"
+    assert len(eng.backups()) == 1
+    assert not stray.parent.exists()
+
+
+def test_judge_objects_rules() -> None:
+    assert judge_objects(0, 0, []) is not None
+    assert judge_objects(2, 0, []) is not None
+    assert judge_objects(1, 5, ["object x corrupt"]) == "read-back failed: object x corrupt"
+    assert judge_objects(1, 5, []) is None
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_detection_and_deadline() -> None:
+    clock = Clock()
+    run = RunControl(deadline=100, stall_after=10, clock=clock)
+    clock.now = 9
+    assert run.abort_reason() is None
+    clock.now = 11
+    assert run.abort_reason() == "made no progress for 10s"
+    run.progressed("x", 5)
+    assert run.abort_reason() is None
+    clock.now = 101
+    run.progressed("x", 5)
+    assert run.abort_reason() == "passed its deadline of 100s"
+
+
+def test_a_stalled_program_is_killed_and_the_run_fails(tmp_path: Path) -> None:
+    class Stuck(FakeDriver):
+        def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
+            proc = run.spawn(["sleep", "600"])
+            proc.wait()
+            run.check()
+            raise AssertionError("not reached")
+
+    eng = engine(tmp_path, Stuck({}))
+    eng.limits = Limits(deadline=600, stall_after=0.5)
+    record = eng.run_backup()
+    assert record.state == "failed" and "made no progress for 0.5s" in record.reason
+
+
+def test_prune_keeps_last_and_lists_afterwards(tmp_path: Path) -> None:
+    eng = engine(tmp_path, FakeDriver({"a": b"x" * 10}))
+    for _ in range(3):
+        assert eng.run_backup().state == "succeeded"
+    ids = [m.id for m in eng.backups()]
+    record = eng.prune(1)
+    assert record.state == "succeeded"
+    assert [m.id for m in eng.backups()] == ids[-1:]
+    assert record.details["deleted"] == list(reversed(ids[:-1]))
