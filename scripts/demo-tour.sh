@@ -34,9 +34,14 @@ row "TOKEN=\$($LF secrets catalog --json | .venv/bin/python -c '$PICK')" "a read
 row "curl -H \"X-Consul-Token: \$TOKEN\" 127.0.0.1:8500/v1/health/service/reader" "reader registered itself (TTL check) with the SDK"
 if [ -n "$opensearch" ]; then
   row "curl http://$opensearch/_cluster/health?pretty" "OpenSearch, one node (docs/opensearch.md)"
+  row "curl -s 'http://$opensearch/logs-*/_search?q=service:hello&sort=@timestamp:desc&size=3&pretty'" "hello's latest log events, searched in OpenSearch (daily indices logs-*)"
+  row "curl -s 'http://$opensearch/logs-*/_search?q=service:kafka%20AND%20level:warning&size=3&pretty'" "the Kafka broker's own warnings (its log, parsed into events)"
+  row "curl -s 'http://$opensearch/logs-*/_search?q=logger:leapfrog.supervisor%20AND%20event:started&size=3&pretty'" "the supervisor's events: started, exited, restarting, health"
 fi
 if [ -n "$influxdb" ]; then
   row "curl -G http://$influxdb/query --data-urlencode 'q=SHOW DATABASES'" "InfluxDB (docs/influxdb.md)"
+  row "curl -s -G http://$influxdb/query --data-urlencode db=metrics --data-urlencode \"q=SELECT last(value) FROM http_requests_total WHERE service='hello' GROUP BY instance\"" "hello's requests per instance, from InfluxDB (every 10 s)"
+  row "curl -s -G http://$influxdb/query --data-urlencode db=metrics --data-urlencode \"q=SELECT last(value) FROM leapfrog_instance_rss_bytes GROUP BY instance\"" "each instance's memory, as the supervisor measures it"
 fi
 row "$LF status" "every instance: state, address, version, pid"
 row "curl -H \"X-Consul-Token: \$TOKEN\" 127.0.0.1:8500/v1/catalog/services" "the catalog (Consul HTTP API); without a token: {}"

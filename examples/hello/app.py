@@ -52,6 +52,7 @@ async def post_event(request: Request) -> JSONResponse:
     except KafkaSendError as exc:
         service.logger.error("event not accepted", extra={"event_id": event.id, "why": str(exc)})
         return JSONResponse({"error": f"not accepted, try again: {exc}"}, 503)
+    service.logger.info("event accepted", extra={"event_id": event.id, "event_type": event.type})
     return JSONResponse({"id": event.id, "partition": partition, "offset": offset}, 202)
 
 

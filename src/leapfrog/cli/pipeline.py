@@ -13,7 +13,7 @@ import click
 
 from leapfrog.shared.errors import LeapfrogError
 
-__all__ = ["pipeline"]
+__all__ = ["configure_logging", "pipeline"]
 
 
 @click.group()
@@ -127,9 +127,7 @@ def _run(
     if not host or not port.isdigit():
         raise LeapfrogError(f"--listen {listen}: expected HOST:PORT", hint="e.g. 127.0.0.1:9610")
     me = instance or socket.gethostname()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    # One line per request to the store would be most of the log.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    configure_logging()
     settings = PipelineSettings(
         name=name,
         kafka=KafkaSettings(
@@ -151,3 +149,11 @@ def _run(
         )
     except OSError as exc:
         raise LeapfrogError(f"cannot listen on {listen}: {exc.strerror or exc}") from None
+
+
+def configure_logging() -> None:
+    """INFO lines to stderr, but not httpx's line per request: the collector ships this
+    log to the `logs` topic, so a line per `_bulk` write would be a record to write,
+    written with a `_bulk` that logs a line... the logs pipeline would feed itself forever."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sys
 from abc import abstractmethod
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -31,7 +32,7 @@ from leapfrog.components.base import (
     Progress,
 )
 from leapfrog.components.kube import KubeContext, KubeRender
-from leapfrog.telemetry import Sample, prometheus_samples
+from leapfrog.telemetry import PYTHON_LOGGING, LogFormat, Sample, prometheus_samples
 
 __all__ = ["PipelineComponent", "PipelineOptions"]
 
@@ -146,6 +147,11 @@ class PipelineComponent(Component[OptionsT]):
             needs.append("KAFKA_BOOTSTRAP_SERVERS")
         argv += self.sink_args(options)
         return render_pipeline(self.kind, argv, self.port(options), tuple(needs), kube)
+
+    def log_format(self, options: OptionsT) -> LogFormat:
+        # `leapfrog pipeline` logs as basicConfig does (time, level, message): the level
+        # of a line such as Kafka being unreachable (ERROR) is kept.
+        return replace(PYTHON_LOGGING, default_logger="leapfrog.pipelines")
 
     def connection_env(self, options: OptionsT, where: Instance) -> dict[str, str]:
         """Where its /health and /metrics are (`LEAPFROG_LOGS_PIPELINE_URL`)."""

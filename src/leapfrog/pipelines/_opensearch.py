@@ -25,7 +25,9 @@ from leapfrog.pipelines._sink import Decoded, ItemOutcome, Rejected, Retry, Sink
 __all__ = ["LogDocument", "OpenSearchSink", "index_template"]
 
 _log = logging.getLogger("leapfrog.pipelines.opensearch")
-_KEYWORDS = ("service", "instance", "level", "logger", "host")
+# `stack` is the stack's name (the telemetry event format): a keyword like the other tags,
+# so `stack:example` matches exactly and aggregates; the formatted stack is `stack_info`.
+_KEYWORDS = ("stack", "service", "instance", "level", "logger", "host")
 # msgspec: JSON in and out at a few microseconds an event, the pipeline's main cost.
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -64,7 +66,7 @@ def index_template(prefix: str) -> dict[str, Any]:
                     "@timestamp": {"type": "date"},
                     "message": {"type": "text"},
                     "exception": {"type": "text"},
-                    "stack": {"type": "text"},
+                    "stack_info": {"type": "text"},
                     **{name: {"type": "keyword"} for name in _KEYWORDS},
                 },
             },

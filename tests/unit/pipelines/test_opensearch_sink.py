@@ -152,6 +152,15 @@ def test_prepare_puts_the_index_template() -> None:
         assert props[name] == {"type": "keyword"}
 
 
+def test_the_stack_name_is_a_keyword_and_the_formatted_stack_text() -> None:
+    """Events carry the stack's name in `stack` (LEAPFROG_STACK, the collector's tag):
+    matched exactly like the other tags, not split into words; `stack_info` holds the
+    formatted stack of a record (docs/telemetry.md)."""
+    props = index_template("logs")["template"]["mappings"]["properties"]
+    assert props["stack"] == {"type": "keyword"}
+    assert props["stack_info"] == {"type": "text"}
+
+
 def test_retention_deletes_only_indices_older_than_kept() -> None:
     deleted: list[str] = []
 

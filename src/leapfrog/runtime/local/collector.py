@@ -207,8 +207,9 @@ class Collector:
     async def collect_metrics(self) -> None:
         """One round: every instance's figures, each instance's lines as one record."""
         now = time.time_ns()
-        usage = await asyncio.to_thread(group_usage)
         instances = list(self.supervisor.instances.values())
+        roots = frozenset({os.getpgrp(), *(i.pid for i in instances if i.pid is not None)})
+        usage = await asyncio.to_thread(group_usage, roots=roots)
         rounds = [self._instance_samples(i, usage) for i in instances]
         gathered = await asyncio.gather(*rounds)
         for instance, samples in zip(instances, gathered, strict=True):
