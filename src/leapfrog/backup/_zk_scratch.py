@@ -5,7 +5,6 @@ AdminServer, run as the instance's user; stopped when done."""
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import signal
 import subprocess
@@ -17,25 +16,19 @@ from pathlib import Path
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from kazoo.handlers.threading import KazooTimeoutError  # type: ignore[import-untyped]
 
+from leapfrog.backup._pg_scratch import chown_tree
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupError
 from leapfrog.components.base import Installation
 from leapfrog.shared.ports import free_port
 
-__all__ = ["chown_tree", "scratch_zookeeper"]
+__all__ = ["scratch_zookeeper"]
 
 _QUIET_LOGBACK = (
     "<configuration><appender name='OUT' class='ch.qos.logback.core.ConsoleAppender'>"
     "<encoder><pattern>%d %-5level %logger{0}: %msg%n</pattern></encoder></appender>"
     "<root level='WARN'><appender-ref ref='OUT'/></root></configuration>\n"
 )
-
-
-def chown_tree(path: Path, run_as: tuple[int, int] | None) -> None:
-    if run_as is None:
-        return
-    for item in [path, *path.rglob("*")]:
-        os.lchown(item, *run_as)
 
 
 @contextlib.contextmanager

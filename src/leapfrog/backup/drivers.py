@@ -12,6 +12,7 @@ __all__ = ["driver_for", "known_drivers"]
 _DRIVERS = {
     "postgres": ("leapfrog.backup.postgres", "PostgresDriver"),
     "zookeeper": ("leapfrog.backup.zookeeper", "ZooKeeperDriver"),
+    "opensearch": ("leapfrog.backup.opensearch", "OpenSearchDriver"),
 }
 
 

@@ -32,7 +32,8 @@ from typing import Any, ClassVar
 
 import httpx
 
-from leapfrog.backup._zk_scratch import chown_tree, scratch_zookeeper
+from leapfrog.backup._pg_scratch import chown_tree
+from leapfrog.backup._zk_scratch import scratch_zookeeper
 from leapfrog.backup._zk_tree import diff_trees, parse_formatter, server_tree, summary
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
