@@ -34,8 +34,13 @@ def checked(response: httpx.Response, what: str) -> Any:
 
 def user_indices(client: httpx.Client) -> list[str]:
     """Open indices that are not system or hidden ones (names starting with a dot)."""
-    rows = checked(client.get("/_cat/indices", params={"format": "json", "h": "index"}), "indices")
-    return sorted(row["index"] for row in rows if not row["index"].startswith("."))
+    params = {"format": "json", "h": "index,status"}
+    rows = checked(client.get("/_cat/indices", params=params), "indices")
+    return sorted(
+        row["index"]
+        for row in rows
+        if not row["index"].startswith(".") and row.get("status") == "open"
+    )
 
 
 def index_facts(client: httpx.Client, index: str, run: RunControl) -> list[Any]:
