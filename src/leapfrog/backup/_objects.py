@@ -16,7 +16,7 @@ from leapfrog.backup.driver import BackupError
 from leapfrog.backup.manifest import Manifest, ObjectEntry
 from leapfrog.backup.storage import Storage
 
-__all__ = ["ObjectReader", "ObjectWriter", "backup_prefix", "check_object"]
+__all__ = ["ObjectReader", "ObjectWriter", "ReadableChunks", "backup_prefix", "check_object"]
 
 _ZSTD_LEVEL = 3
 
@@ -71,7 +71,7 @@ class ObjectWriter:
         if self._compress:
             key = f"{name}.zst"
             source = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).read_to_iter(
-                cast(IO[bytes], _ReadableChunks(source))
+                cast(IO[bytes], ReadableChunks(source))
             )
         size = self._storage.put(self._prefix + key, hashed(source))
         entry = ObjectEntry(
@@ -86,7 +86,7 @@ class ObjectWriter:
         return entry
 
 
-class _ReadableChunks:
+class ReadableChunks:
     """A file-like `read` over chunks, for zstandard's streaming compressor."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
@@ -154,7 +154,7 @@ class ObjectReader:
             yield from stored()
             return
         reader = zstandard.ZstdDecompressor().read_to_iter(
-            cast(IO[bytes], _ReadableChunks(stored()))
+            cast(IO[bytes], ReadableChunks(stored()))
         )
         yield from reader
 

@@ -9,7 +9,11 @@ from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["driver_for", "known_drivers"]
 
-_DRIVERS = {"postgres": ("leapfrog.backup.postgres", "PostgresDriver")}
+_DRIVERS = {
+    "postgres": ("leapfrog.backup.postgres", "PostgresDriver"),
+    "zookeeper": ("leapfrog.backup.zookeeper", "ZooKeeperDriver"),
+    "opensearch": ("leapfrog.backup.opensearch", "OpenSearchDriver"),
+}
 
 
 def known_drivers() -> list[str]:

@@ -58,6 +58,13 @@ class ZooKeeperOptions(ComponentOptions):
     tick_time: int = Field(
         2000, ge=100, le=60_000, description="ZooKeeper's time unit in milliseconds (tickTime)."
     )
+    snapshot_interval_ms: int = Field(
+        300_000,
+        ge=0,
+        le=2_147_483,  # in microseconds it must fit ZooKeeper's int
+        description="Least time between two AdminServer snapshots (`/commands/snapshot`, "
+        "what `leapfrog backup` uses), in milliseconds.",
+    )
 
 
 def zoo_cfg(options: ZooKeeperOptions, address: str, port: int, data_dir: Path) -> str:
@@ -70,6 +77,14 @@ def zoo_cfg(options: ZooKeeperOptions, address: str, port: int, data_dir: Path) 
         "admin.serverAddress": address,
         "admin.serverPort": str(options.admin_port),
         "4lw.commands.whitelist": FOUR_LETTER_WORDS,
+        # `/commands/snapshot` streams a consistent snapshot (the backup driver's
+        # source); ZooKeeper refuses it unless the last processed zxid is serialized.
+        "admin.snapshot.enabled": "true",
+        "serializeLastProcessedZxid.enabled": "true",
+        # Despite its name, ZooKeeper 3.9 hands this value to its rate limiter as
+        # MICROSECONDS (Commands.SnapshotCommand), so its default of 300000 allows a
+        # snapshot every 0.3 s; the option's milliseconds are converted here.
+        "admin.rateLimiterIntervalInMS": str(options.snapshot_interval_ms * 1000),
         # Keep the data directory from growing without bound.
         "autopurge.snapRetainCount": "3",
         "autopurge.purgeInterval": "24",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -32,3 +33,18 @@ def make_engine(pg: RunningComponent, limits: Limits | None = None) -> Engine:
     root = pg.where.data_dir.parent.parent / "backups"
     store = Store("postgres", pg.component, pg.options, pg.where, pg.installation)
     return Engine(store, driver_for("postgres"), DirectoryStorage(root), root, limits or Limits())
+
+
+@contextlib.contextmanager
+def one_byte_flipped(engine: Engine, backup_id: str, name: str) -> Iterator[None]:
+    """One byte in the middle of a stored object flipped, and put back afterwards."""
+    path = engine.storage.local_path(f"{engine.store.name}/backups/{backup_id}/{name}")
+    assert path is not None
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    try:
+        yield
+    finally:
+        data[len(data) // 2] ^= 0x01
+        path.write_bytes(bytes(data))

@@ -162,3 +162,16 @@ def test_health_of_nothing_listening_is_unhealthy(
     health = loop.run_until_complete(ZooKeeper().health(options(), where(tmp_path, 1)))
     assert not health.ok
     assert "127.0.0.1:1" in health.detail
+
+
+def test_zoo_cfg_enables_the_snapshot_command_with_its_rate_limit_in_microseconds(
+    tmp_path: Path,
+) -> None:
+    process = ZooKeeper().process(
+        options(snapshot_interval_ms=60_000), INSTALLATION, where(tmp_path)
+    )
+    cfg = dict(line.split("=", 1) for line in process.files["zoo.cfg"].splitlines() if "=" in line)
+    assert cfg["admin.snapshot.enabled"] == "true"
+    assert cfg["serializeLastProcessedZxid.enabled"] == "true"
+    # ZooKeeper 3.9 reads this "InMS" value as microseconds.
+    assert cfg["admin.rateLimiterIntervalInMS"] == "60000000"

@@ -1,0 +1,82 @@
+"""What a ZooKeeper snapshot or server holds: every persistent znode's path and a hash
+of its data (ephemeral nodes and ZooKeeper's own `/zookeeper` tree left out), read
+from a snapshot file by ZooKeeper's own `SnapshotFormatter` or from a server by kazoo."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from kazoo.client import KazooClient  # type: ignore[import-untyped]
+
+__all__ = ["diff_trees", "parse_formatter", "server_tree", "summary"]
+
+_SYSTEM = "/zookeeper"
+
+
+def _kept(path: str) -> bool:
+    return path != _SYSTEM and not path.startswith(_SYSTEM + "/")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def parse_formatter(text: str) -> tuple[dict[str, str], int]:
+    """`SnapshotFormatter -d` output -> ({path: data hash}, ephemeral nodes skipped)."""
+    tree: dict[str, str] = {}
+    ephemeral = 0
+    for block in text.split("\n----\n")[1:]:
+        lines = block.strip("\n").splitlines()
+        if not lines or not lines[0].startswith("/"):
+            continue
+        fields = {
+            key.strip(): value.strip()
+            for key, _, value in (line.partition(" =") for line in lines[1:] if " =" in line)
+        }
+        if "ephemeralOwner" not in fields:
+            continue  # the trailing session table, not a znode
+        if int(fields["ephemeralOwner"], 16) != 0:
+            ephemeral += 1
+        elif _kept(lines[0]):
+            tree[lines[0]] = _digest(base64.b64decode(fields.get("data", "")))
+    return tree, ephemeral
+
+
+def server_tree(client: KazooClient) -> tuple[dict[str, str], list[str]]:
+    """The server's persistent znodes ({path: data hash}) and its ephemeral paths."""
+    tree: dict[str, str] = {}
+    ephemeral: list[str] = []
+    pending = ["/"]
+    while pending:
+        path = pending.pop()
+        data, stat = client.get(path)
+        if stat.ephemeralOwner:
+            ephemeral.append(path)
+        elif _kept(path):
+            tree[path] = _digest(data or b"")
+        prefix = path.rstrip("/")
+        pending.extend(f"{prefix}/{child}" for child in client.get_children(path))
+    return tree, ephemeral
+
+
+def summary(tree: dict[str, str]) -> dict[str, Any]:
+    """Count and one hash of the whole tree, for the manifest."""
+    whole = hashlib.sha256()
+    for path in sorted(tree):
+        whole.update(f"{path}\0{tree[path]}\n".encode())
+    return {"znodes": len(tree), "tree_sha256": whole.hexdigest(), "data": tree}
+
+
+def diff_trees(expected: dict[str, str], found: dict[str, str]) -> list[str]:
+    lines = []
+    for path in sorted(set(expected) | set(found)):
+        want, got = expected.get(path), found.get(path)
+        if got is None:
+            lines.append(f"{path} missing")
+        elif want is None:
+            lines.append(f"{path} not in the backup")
+        elif want != got:
+            lines.append(f"{path} data differs")
+    return lines

@@ -1,0 +1,255 @@
+"""The ZooKeeper 3.9 driver.
+
+`snapshot` (the one mode): the AdminServer's `/commands/snapshot?streaming=true`
+(enabled by the component's zoo.cfg) streams a snapshot the server takes on the spot,
+serialized with its last processed zxid, as one object `snapshot`. The command needs
+an authenticated caller: the driver sends a digest identity (any digest identity is
+authorized while `/`'s ACL lets everyone in, ZooKeeper's default). ZooKeeper allows
+one snapshot per `snapshot_interval_ms` of the component (ZooKeeper's
+`admin.rateLimiterIntervalInMS`); a refused run fails saying so, and the limit is in
+the manifest.
+
+Facts: every persistent znode's path and data hash, read from the snapshot file itself
+by ZooKeeper's `SnapshotFormatter`, so they describe exactly what was backed up.
+
+Restore (instance stopped): the data directory's `version-2/` is moved aside and
+replaced by the snapshot file; a scratch server on that directory then deletes the
+ephemeral nodes (their sessions are gone), so the instance starts without them.
+Verify restores into a scratch server and compares the znode tree with the facts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+
+from leapfrog.backup._pg_scratch import chown_tree
+from leapfrog.backup._zk_scratch import scratch_zookeeper
+from leapfrog.backup._zk_tree import diff_trees, parse_formatter, server_tree, summary
+from leapfrog.backup.control import RunControl
+from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
+from leapfrog.backup.manifest import Manifest
+from leapfrog.backup.storage import Storage
+from leapfrog.components.zookeeper import DATA
+
+__all__ = ["ZooKeeperDriver"]
+
+_CHUNK = 1 << 20
+_SNAPSHOTS = "version-2"
+_QUIET = "<configuration><root level='OFF'/></configuration>\n"
+
+
+def _admin_url(store: Store) -> str:
+    return f"http://{store.where.address}:{store.options.admin_port}/commands"
+
+
+def _error_of(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error") or response.text[:200])
+    except ValueError:
+        return response.text[:200] or f"HTTP {response.status_code}"
+
+
+@contextlib.contextmanager
+def _snapshot_stream(store: Store) -> Iterator[tuple[httpx.Response, str]]:
+    """One streaming GET of the snapshot command; (response, last zxid)."""
+    auth = f"digest leapfrog-backup:{secrets.token_hex(8)}"
+    try:
+        with (
+            httpx.Client(timeout=httpx.Timeout(30.0, read=300.0)) as client,
+            client.stream(
+                "GET",
+                f"{_admin_url(store)}/snapshot",
+                params={"streaming": "true"},
+                headers={"Authorization": auth},
+            ) as response,
+        ):
+            if response.status_code != httpx.codes.OK:
+                response.read()
+                limit = store.options.snapshot_interval_ms / 1000
+                if response.status_code == httpx.codes.TOO_MANY_REQUESTS:
+                    raise BackupError(
+                        f"ZooKeeper refused the snapshot (HTTP 429): it allows one every "
+                        f"{limit:g}s (the component's snapshot_interval_ms)",
+                        hint="run it again later, or lower `snapshot_interval_ms` of "
+                        f"{store.name} and `leapfrog up`",
+                    )
+                raise BackupError(
+                    f"ZooKeeper's snapshot command failed (HTTP {response.status_code}): "
+                    f"{_error_of(response)}"
+                )
+            yield response, response.headers.get("last_zxid", "")
+    except httpx.TransportError as exc:
+        raise BackupError(
+            f"ZooKeeper {store.where.instance} is not answering on its AdminServer "
+            f"{_admin_url(store)}: {exc or type(exc).__name__}",
+            hint="start it (`leapfrog up`) and run the backup again",
+        ) from exc
+
+
+def _version(store: Store) -> str:
+    try:
+        answer = httpx.get(f"{_admin_url(store)}/srvr", timeout=10.0).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise BackupError(
+            f"ZooKeeper {store.where.instance} is not answering on its AdminServer "
+            f"{_admin_url(store)}: {exc or type(exc).__name__}",
+            hint="start it (`leapfrog up`) and run the backup again",
+        ) from exc
+    return str(answer.get("version", "?")).split("-")[0]
+
+
+def _snapshot_facts(store: Store, snapshot: Path, run: RunControl) -> dict[str, Any]:
+    """The snapshot's persistent znodes, read by ZooKeeper's own SnapshotFormatter."""
+    extra = store.installation.extra
+    quiet = snapshot.parent / "quiet.xml"
+    quiet.write_text(_QUIET)
+    proc = run.spawn(
+        [
+            extra["java"],
+            "-Xmx256m",
+            f"-Dlogback.configurationFile={quiet}",
+            f"@{extra['argfile']}",
+            "org.apache.zookeeper.server.SnapshotFormatter",
+            "-d",
+            str(snapshot),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, errs = proc.communicate()
+    if proc.returncode != 0:
+        raise BackupError(
+            f"ZooKeeper's SnapshotFormatter cannot read the snapshot: "
+            f"{errs.decode(errors='replace').strip()[-300:]}"
+        )
+    tree, ephemeral = parse_formatter(out.decode(errors="replace"))
+    if "/" not in tree:
+        raise BackupError("the snapshot holds no znode tree (SnapshotFormatter found no `/`)")
+    return {**summary(tree), "ephemeral_skipped": ephemeral}
+
+
+def _place_snapshot(source: Source, data_dir: Path, zxid: str) -> None:
+    snapshots = data_dir / _SNAPSHOTS
+    snapshots.mkdir(parents=True)
+    source.extract("snapshot", snapshots / f"snapshot.{zxid}")
+
+
+def _drop_ephemerals(client: Any) -> int:
+    _, ephemeral = server_tree(client)
+    for path in ephemeral:
+        client.delete(path)
+    return len(ephemeral)
+
+
+class ZooKeeperDriver(BackupDriver):
+    kind: ClassVar[str] = "zookeeper"
+    modes: ClassVar[tuple[str, ...]] = ("snapshot",)
+
+    def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
+        version = _version(store)
+        with tempfile.TemporaryDirectory(prefix="lf-zkbk-") as tmp:
+            copy = Path(tmp) / "snapshot"
+            with copy.open("wb") as kept, _snapshot_stream(store) as (response, zxid):
+
+                def chunks() -> Iterator[bytes]:
+                    for chunk in response.iter_bytes(_CHUNK):
+                        kept.write(chunk)  # the facts are read from these same bytes
+                        yield chunk
+
+                sink.put("snapshot", chunks())
+            run.progressed("snapshot streamed")
+            facts = _snapshot_facts(store, copy, run)
+        zxid_hex = zxid.removeprefix("0x") or "0"
+        return Taken(
+            store_version=version,
+            position={
+                "zxid": f"0x{int(zxid_hex, 16):x}",
+                "rate_limit_ms": str(store.options.snapshot_interval_ms),
+            },
+            facts=facts,
+        )
+
+    def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
+        data = store.where.data_dir / DATA / _SNAPSHOTS
+        return [
+            f"replaces every snapshot and transaction log in {data} of {store.where.instance}",
+            f"with snapshot {manifest.id} (zxid {manifest.position.get('zxid', '?')}, "
+            f"{manifest.facts.get('znodes', '?')} znodes, taken "
+            f"{manifest.ended:%Y-%m-%d %H:%M:%S} UTC); ephemeral nodes are not restored",
+            f"{store.where.instance} must be stopped (`leapfrog down`); every change after "
+            "the snapshot is lost",
+        ]
+
+    def restore(
+        self, store: Store, source: Source, storage: Storage, to: datetime | None, run: RunControl
+    ) -> str:
+        if to is not None:
+            raise BackupError("a ZooKeeper snapshot restores as it was; --to is not supported")
+        if self._answers(store):
+            raise BackupError(
+                f"{store.where.instance} is running",
+                hint="stop it first: `leapfrog down`, then restore, then `leapfrog up`",
+            )
+        data_dir = store.where.data_dir / DATA
+        snapshots = data_dir / _SNAPSHOTS
+        aside = data_dir / f"{_SNAPSHOTS}.before-restore"
+        shutil.rmtree(aside, ignore_errors=True)
+        if snapshots.exists():
+            snapshots.rename(aside)
+        try:
+            zxid = source.manifest.position.get("zxid", "0x0").removeprefix("0x")
+            _place_snapshot(source, data_dir, zxid)
+            chown_tree(data_dir, store.where.run_as)
+            with scratch_zookeeper(store.installation, data_dir, store.where.run_as, run) as zk:
+                dropped = _drop_ephemerals(zk)
+                tree, _ = server_tree(zk)
+        except BaseException:
+            shutil.rmtree(snapshots, ignore_errors=True)
+            if aside.exists():
+                aside.rename(snapshots)
+            raise
+        shutil.rmtree(aside, ignore_errors=True)
+        return (
+            f"{store.where.instance} restored from {source.manifest.id}: {len(tree)} znodes, "
+            f"{dropped} ephemeral nodes dropped"
+        )
+
+    def verify(
+        self, store: Store, source: Source, storage: Storage, scratch: Path, run: RunControl
+    ) -> Verified:
+        manifest = source.manifest
+        data_dir = scratch / "zk-data"
+        zxid = manifest.position.get("zxid", "0x0").removeprefix("0x")
+        _place_snapshot(source, data_dir, zxid)
+        chown_tree(data_dir, store.where.run_as)
+        with scratch_zookeeper(store.installation, data_dir, store.where.run_as, run) as zk:
+            found, _ = server_tree(zk)
+        expected: dict[str, str] = manifest.facts.get("data", {})
+        found_summary = summary(found)
+        differences = diff_trees(expected, found)
+        if differences or found_summary["tree_sha256"] != manifest.facts.get("tree_sha256"):
+            detail = "; ".join(differences[:10]) or "the tree hash differs"
+            return Verified(False, f"restored copy differs: {detail}", found_summary)
+        return Verified(
+            True,
+            f"restored into a scratch server: {len(found)} znodes match the manifest "
+            "(paths and data hashes)",
+            {k: v for k, v in found_summary.items() if k != "data"},
+        )
+
+    def _answers(self, store: Store) -> bool:
+        try:
+            httpx.get(f"{_admin_url(store)}/ruok", timeout=3.0)
+        except httpx.TransportError:
+            return False
+        return True
