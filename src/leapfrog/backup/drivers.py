@@ -9,7 +9,10 @@ from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["driver_for", "known_drivers"]
 
-_DRIVERS = {"postgres": ("leapfrog.backup.postgres", "PostgresDriver")}
+_DRIVERS = {
+    "postgres": ("leapfrog.backup.postgres", "PostgresDriver"),
+    "influxdb": ("leapfrog.backup.influxdb", "InfluxDBDriver"),
+}
 
 
 def known_drivers() -> list[str]:
