@@ -12,6 +12,7 @@ __all__ = ["driver_for", "known_drivers"]
 _DRIVERS = {
     "postgres": ("leapfrog.backup.postgres", "PostgresDriver"),
     "influxdb": ("leapfrog.backup.influxdb", "InfluxDBDriver"),
+    "kafka": ("leapfrog.backup.kafka", "KafkaDriver"),
 }
 
 
