@@ -17,31 +17,25 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 
+from leapfrog.backup._scratch import scratch_instance
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
 from leapfrog.backup.manifest import Manifest
 from leapfrog.backup.storage import Storage
-from leapfrog.components._influxdb_config import influxdb_conf, quote_ident
-from leapfrog.components.influxdb import CONFIG
+from leapfrog.components._influxdb_config import quote_ident
 from leapfrog.shared.ports import free_port
 
 __all__ = ["InfluxDBDriver"]
 
 _CHUNK = 1 << 20
-_START_WAIT = 60.0
 _SKIP = {"_internal"}
 
 
@@ -215,7 +209,11 @@ class InfluxDBDriver(BackupDriver):
         files = scratch / "files"
         files.mkdir()
         _extract_all(source, files, run)
-        with _scratch_server(store, scratch / "server", run) as (http, rpc):
+        address = store.where.address
+        ports = {"port": free_port(address), "rpc_port": free_port(address)}
+        with scratch_instance(store, scratch / "server", run, ports) as (options, where):
+            http = _Http(where.address, where.port, where.instance)
+            rpc = _rpc(where.address, options.rpc_port)
             for db in sorted(expected):
                 _restore(store, run, files, (rpc, http), db)
             found = http.facts(sorted(expected))
@@ -242,52 +240,3 @@ def _diff(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
             if want.get(name) != got.get(name):
                 out.append(f"{db}.{name}: expected {want.get(name)}, found {got.get(name)}")
     return out
-
-
-@contextlib.contextmanager
-def _scratch_server(store: Store, data: Path, run: RunControl) -> Iterator[tuple[_Http, str]]:
-    """A temporary influxd on the instance's address, free ports, its own data dir."""
-    address = store.where.address
-    options = store.options.model_copy(
-        update={"port": free_port(address), "rpc_port": free_port(address)}
-    )
-    data.mkdir(mode=0o700)
-    (data / CONFIG).write_text(influxdb_conf(options, host=address, port=options.port, data=data))
-    user: dict[str, Any] = {}
-    if store.where.run_as is not None:
-        uid, gid = store.where.run_as
-        for item in [data.parent, data, data / CONFIG]:
-            os.chown(item, uid, gid)
-        user = {"user": uid, "group": gid, "extra_groups": []}
-    log = (data.parent / "influxd.log").open("wb")
-    server = run.spawn(
-        [_binary(store), "run", "-config", str(data / CONFIG)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        **user,
-    )
-    http = _Http(address, options.port, "scratch")
-    try:
-        deadline = time.monotonic() + _START_WAIT
-        while True:
-            run.check()
-            if server.poll() is not None:
-                raise BackupError(f"the scratch influxd exited with {server.returncode}")
-            try:
-                http.ping()
-                break
-            except BackupError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        run.progressed("scratch influxd started")
-        yield http, _rpc(address, options.rpc_port)
-    finally:
-        server.terminate()
-        try:
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-        log.close()
-        shutil.rmtree(data, ignore_errors=True)

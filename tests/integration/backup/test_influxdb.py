@@ -5,16 +5,15 @@ scratch server (and a corrupt byte named), and a server that is down."""
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from leapfrog.backup import DirectoryStorage, Engine, Limits, Store, driver_for
-from leapfrog.testing import RunningComponent, free_port, run_component
+from leapfrog.testing import RunningComponent, free_port
+
+from .conftest import make_engine, own_component
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -23,22 +22,13 @@ ADDRESS = "127.0.0.58"
 
 @pytest.fixture(scope="module")
 def influx() -> Iterator[RunningComponent]:
-    base = Path(tempfile.mkdtemp(prefix="lf-backup-influx-"))
-    base.chmod(0o755)
     options: dict[str, Any] = {
         "port": free_port(ADDRESS),
         "rpc_port": free_port(ADDRESS),
         "databases": {"metrics": {"retention_policies": {"week": {"duration": "7d"}}}},
     }
-    with run_component("influxdb", options, base, address=ADDRESS) as running:
+    with own_component("influxdb", options, ADDRESS) as running:
         yield running
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def engine_for(influx: RunningComponent) -> Engine:
-    root = influx.where.data_dir.parent.parent / "backups"
-    store = Store("influxdb", influx.component, influx.options, influx.where, influx.installation)
-    return Engine(store, driver_for("influxdb"), DirectoryStorage(root), root, Limits())
 
 
 def url(influx: RunningComponent) -> str:
@@ -85,7 +75,7 @@ def test_round_trip_down_verify_and_a_corrupt_byte(influx: RunningComponent) -> 
     before = contents(influx)
     assert len(before[0]) == 7 * 3 + 4 and len(before[1]) == 50
 
-    engine = engine_for(influx)
+    engine = make_engine(influx)
     record = engine.run_backup()
     assert record.state == "succeeded", record.reason
     manifest = engine.find(record.backup)

@@ -1,4 +1,4 @@
-"""The Kafka driver against the session's real broker: records (key, value, headers,
+"""The Kafka driver against a real broker of its own: records (key, value, headers,
 timestamp), topic configs and a consumer group's offsets survive a wiped broker, and
 the group resumes exactly after the last record it had processed; verify restores into
 a scratch broker (and names a corrupt object); a broker that is down fails the run.
@@ -7,9 +7,7 @@ One test, as each step needs the previous one's broker state (starts are slow)."
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,10 +15,11 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
-from leapfrog.backup import DirectoryStorage, Engine, Limits, Store, driver_for
 from leapfrog.components._kafka_admin import admin_client
 from leapfrog.components.kafka import LOG_DIR
-from leapfrog.testing import RunningComponent, free_port, run_component
+from leapfrog.testing import RunningComponent, free_port
+
+from .conftest import make_engine, own_component
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -38,18 +37,9 @@ PROCESSED = 120
 def kafka() -> Iterator[RunningComponent]:
     """A broker of its own on free ports: these tests wipe it, and another test session
     (another worktree) may run the shared `kafka` fixture's fixed address meanwhile."""
-    base = Path(tempfile.mkdtemp(prefix="lf-backup-kafka-"))
-    base.chmod(0o755)
     options = {"port": free_port(ADDRESS), "controller_port": free_port(ADDRESS)}
-    with run_component("kafka", options, base, address=ADDRESS) as running:
+    with own_component("kafka", options, ADDRESS) as running:
         yield running
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def engine_for(kafka: RunningComponent) -> Engine:
-    root = kafka.where.data_dir.parent.parent / "backups"
-    store = Store("kafka", kafka.component, kafka.options, kafka.where, kafka.installation)
-    return Engine(store, driver_for("kafka"), DirectoryStorage(root), root, Limits())
 
 
 def bootstrap(kafka: RunningComponent) -> str:
@@ -157,7 +147,7 @@ def test_round_trip_group_resumes_after_its_last_record(kafka: RunningComponent)
     consumer.close()
     before = records(kafka, TOPIC, 3)
 
-    engine = engine_for(kafka)
+    engine = make_engine(kafka)
     record = engine.run_backup()
     assert record.state == "succeeded", record.reason
     manifest = engine.find(record.backup)
