@@ -5,7 +5,7 @@ Backup, with a real client (librdkafka):
    watermark: the backup holds each partition's records from low to high, so every
    committed offset is inside (or at the end of) what is backed up;
 2. each partition read with `read_committed` (records of aborted transactions are
-   not backed up) into one object `<topic>~<partition>.records` (`_kafka_records`):
+   not backed up) into one object `records~<topic>~<partition>` (`_kafka_records`):
    key, value, headers, timestamp and the original offset of every record;
 3. `topics.json` (partitions, replication factor, the topic's own configs, not the
    broker's defaults) and `groups.json` (each group's committed offset per partition,
@@ -47,7 +47,7 @@ _BATCH = 1 << 20
 _RECREATE_WAIT = 60.0
 _TOPICS = "topics.json"
 _GROUPS = "groups.json"
-_SUFFIX = ".records"
+_PREFIX = "records~"  # a topic name may start with a dot; an object name may not
 
 
 def _bootstrap(address: str, port: int) -> str:
@@ -55,7 +55,7 @@ def _bootstrap(address: str, port: int) -> str:
 
 
 def _object(topic: str, partition: int) -> str:
-    return f"{topic}~{partition}{_SUFFIX}"
+    return f"{_PREFIX}{topic}~{partition}"
 
 
 def _key(topic: str, partition: int) -> str:
@@ -336,9 +336,9 @@ def _restore_into(bootstrap: str, name: str, source: Source, run: RunControl) ->
                 raise BackupError(f"could not delete topic {topic}: {_first_line(exc)}") from None
     _create_topics(admin, topics, run)
     expected = {
-        e.name.removesuffix(".zst").removesuffix(_SUFFIX)
+        e.name.removesuffix(".zst").removeprefix(_PREFIX)
         for e in source.manifest.objects
-        if e.name.removesuffix(".zst").endswith(_SUFFIX)
+        if e.name.startswith(_PREFIX)
     }
     total = _produce(bootstrap, source, sorted(expected), run)
     _check_ends(bootstrap, source.manifest.facts.get("partitions", {}), topics)
@@ -395,7 +395,7 @@ def _produce(bootstrap: str, source: Source, partitions: list[str], run: RunCont
     total = 0
     for key in partitions:
         topic, _, number = key.rpartition("~")
-        for record in decode(source.open(key + _SUFFIX)):
+        for record in decode(source.open(_PREFIX + key)):
             run.check()
             while True:
                 try:

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 ADDRESS = "127.0.0.59"
 TOPIC = "bk-orders"
-PLAIN = "bk-plain"
+PLAIN = ".bk-plain"  # a leading dot is legal in a topic name, not in an object name
 GROUP = "bk-billing"
 TOTAL = 300
 DELETED = 10
@@ -146,6 +146,8 @@ def test_round_trip_group_resumes_after_its_last_record(kafka: RunningComponent)
     consumer.commit(asynchronous=False)
     consumer.close()
     before = records(kafka, TOPIC, 3)
+    plain = records(kafka, PLAIN, 1)
+    assert len(plain[0]) == 10
 
     engine = make_engine(kafka)
     record = engine.run_backup()
@@ -174,6 +176,7 @@ def test_round_trip_group_resumes_after_its_last_record(kafka: RunningComponent)
     restored = engine.restore(manifest, None)
     assert restored.state == "succeeded", restored.reason
     assert records(kafka, TOPIC, 3) == before
+    assert records(kafka, PLAIN, 1) == plain
     assert retention_ms(kafka) == "604800000"
 
     consumer = group_consumer(kafka)
@@ -185,7 +188,7 @@ def test_round_trip_group_resumes_after_its_last_record(kafka: RunningComponent)
     everything = sorted(v or b"" for rows in before.values() for _k, v, _h, _t in rows)
     assert sorted(v or b"" for v in processed + rest) == everything
 
-    name = next(o.name for o in manifest.objects if o.name.startswith(f"{TOPIC}~1"))
+    name = next(o.name for o in manifest.objects if o.name.startswith(f"records~{TOPIC}~1"))
     path = engine.storage.local_path(f"kafka/backups/{manifest.id}/{name}")
     assert path is not None
     data = bytearray(path.read_bytes())
