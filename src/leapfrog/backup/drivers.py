@@ -13,6 +13,8 @@ _DRIVERS = {
     "postgres": ("leapfrog.backup.postgres", "PostgresDriver"),
     "zookeeper": ("leapfrog.backup.zookeeper", "ZooKeeperDriver"),
     "opensearch": ("leapfrog.backup.opensearch", "OpenSearchDriver"),
+    "influxdb": ("leapfrog.backup.influxdb", "InfluxDBDriver"),
+    "kafka": ("leapfrog.backup.kafka", "KafkaDriver"),
 }
 
 

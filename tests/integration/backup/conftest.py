@@ -29,10 +29,22 @@ def pg() -> Iterator[RunningComponent]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def make_engine(pg: RunningComponent, limits: Limits | None = None) -> Engine:
-    root = pg.where.data_dir.parent.parent / "backups"
-    store = Store("postgres", pg.component, pg.options, pg.where, pg.installation)
-    return Engine(store, driver_for("postgres"), DirectoryStorage(root), root, limits or Limits())
+def make_engine(running: RunningComponent, limits: Limits | None = None) -> Engine:
+    """The engine for a component run by the tests, backing up into `<base>/backups`."""
+    kind = running.component.kind
+    root = running.where.data_dir.parent.parent / "backups"
+    store = Store(kind, running.component, running.options, running.where, running.installation)
+    return Engine(store, driver_for(kind), DirectoryStorage(root), root, limits or Limits())
+
+
+@contextlib.contextmanager
+def own_component(kind: str, options: dict[str, Any], address: str) -> Iterator[RunningComponent]:
+    """A server of the tests' own (they stop and wipe it), removed afterwards."""
+    base = Path(tempfile.mkdtemp(prefix=f"lf-backup-{kind}-"))
+    base.chmod(0o755)
+    with run_component(kind, options, base, address=address) as running:
+        yield running
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,502 @@
+"""The Kafka 4.x driver: records, topic configurations and consumer-group offsets.
+
+Backup, with a real client (librdkafka):
+1. every consumer group's committed offsets, then each partition's low and high
+   watermark: the backup holds each partition's records from low to high, so every
+   committed offset is inside (or at the end of) what is backed up;
+2. each partition read with `read_committed` (records of aborted transactions are
+   not backed up) into one object `records~<topic>~<partition>` (`_kafka_records`):
+   key, value, headers, timestamp and the original offset of every record;
+3. `topics.json` (partitions, replication factor, the topic's own configs, not the
+   broker's defaults) and `groups.json` (each group's committed offset per partition,
+   and that offset mapped onto the backup: how many backed-up records come before it).
+
+Every topic whose name does not start with `__` is backed up; choosing topics is not
+supported yet. Restore deletes the backed-up topics that exist, recreates them with
+their configs, produces the records (idempotent producer, in order, with their
+timestamps) so that record i of a partition gets offset i, checks each partition's
+end offset is its record count, and commits each group's mapped offsets: a group that
+had processed N records resumes at record N+1. Verify does the same into a scratch
+broker (the same component on free ports) and compares record counts and hashes per
+partition and the groups' offsets.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ClassVar
+
+from leapfrog.backup._kafka_records import Record, RecordHash, decode, encode
+from leapfrog.backup._scratch import scratch_instance
+from leapfrog.backup.control import RunControl
+from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
+from leapfrog.backup.manifest import Manifest
+from leapfrog.backup.storage import Storage
+from leapfrog.components._kafka_admin import admin_client
+from leapfrog.shared.ports import free_port
+
+__all__ = ["KafkaDriver"]
+
+_TIMEOUT = 15.0
+_BATCH = 1 << 20
+_RECREATE_WAIT = 60.0
+_TOPICS = "topics.json"
+_GROUPS = "groups.json"
+_PREFIX = "records~"  # a topic name may start with a dot; an object name may not
+
+
+def _bootstrap(address: str, port: int) -> str:
+    return f"{address}:{port}"
+
+
+def _object(topic: str, partition: int) -> str:
+    return f"{_PREFIX}{topic}~{partition}"
+
+
+def _key(topic: str, partition: int) -> str:
+    return f"{topic}~{partition}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:200]
+
+
+def _consumer(bootstrap: str) -> Any:
+    from confluent_kafka import Consumer
+
+    return Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": "leapfrog-backup",  # required by the client; never joined nor committed
+            "enable.auto.commit": False,
+            "enable.partition.eof": True,
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+            "log_level": 0,
+        }
+    )
+
+
+@dataclass
+class _Cluster:
+    """What is read from the cluster before its records."""
+
+    topics: dict[str, dict[str, Any]]
+    groups: dict[str, dict[str, int]]
+    watermarks: dict[tuple[str, int], tuple[int, int]]
+
+
+def _read_cluster(bootstrap: str, name: str, also_groups: tuple[str, ...] = ()) -> _Cluster:
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin._config import ConfigResource, ConfigSource
+
+    admin = admin_client(bootstrap, _TIMEOUT)
+    try:
+        metadata = admin.list_topics(timeout=_TIMEOUT)
+    except Exception as exc:
+        raise BackupError(
+            f"Kafka {name} is not answering at {bootstrap}: {_first_line(exc)}",
+            hint="start it (`leapfrog up`) and run the backup again",
+        ) from None
+    if not metadata.brokers:
+        raise BackupError(f"Kafka {name} is not answering at {bootstrap}: no broker registered")
+    topics: dict[str, dict[str, Any]] = {}
+    for topic in sorted(t for t in metadata.topics if not t.startswith("__")):
+        parts = metadata.topics[topic].partitions
+        resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        described: Any = admin.describe_configs([resource])[resource].result(timeout=_TIMEOUT)
+        configs = {
+            key: entry.value
+            for key, entry in described.items()
+            if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+        }
+        replicas = max((len(p.replicas) for p in parts.values()), default=1)
+        topics[topic] = {"partitions": len(parts), "replication": replicas, "configs": configs}
+    listed = admin.list_consumer_groups().result(timeout=_TIMEOUT)
+    names = sorted({g.group_id for g in listed.valid} | set(also_groups))
+    groups = {g: found for g in names if (found := _group_offsets(admin, g, set(topics)))}
+    consumer = _consumer(bootstrap)
+    try:
+        watermarks = {
+            (topic, p): consumer.get_watermark_offsets(
+                TopicPartition(topic, p), timeout=_TIMEOUT, cached=False
+            )
+            for topic, spec in topics.items()
+            for p in range(spec["partitions"])
+        }
+    finally:
+        consumer.close()
+    return _Cluster(topics, groups, watermarks)
+
+
+def _group_offsets(admin: Any, group: str, topics: set[str]) -> dict[str, int]:
+    """A group's committed offsets in `topics`, by `topic~partition`."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    request = [ConsumerGroupTopicPartitions(group)]
+    answer = admin.list_consumer_group_offsets(request)[group].result(timeout=_TIMEOUT)
+    return {
+        _key(tp.topic, tp.partition): tp.offset
+        for tp in answer.topic_partitions
+        if tp.topic in topics and tp.offset >= 0
+    }
+
+
+class _PartitionReader:
+    """One partition's records from `low` to `high`, encoded, with their hash and the
+    position in the backup of each committed offset of interest."""
+
+    def __init__(self, consumer: Any, tp: tuple[str, int], span: tuple[int, int]) -> None:
+        self._consumer = consumer
+        self._tp = tp
+        self._low, self._high = span
+        self.hash = RecordHash()
+        self.first: int | None = None
+        self.last: int | None = None
+        self._thresholds: list[int] = []
+        self.mapped: dict[int, int] = {}
+
+    def want(self, offsets: list[int]) -> None:
+        self._thresholds = sorted(set(offsets))
+
+    def _passed(self, offset: int) -> None:
+        while self._thresholds and self._thresholds[0] <= offset:
+            self.mapped[self._thresholds.pop(0)] = self.hash.count
+
+    def chunks(self, run: RunControl) -> Iterator[bytes]:
+        from confluent_kafka import KafkaError, TopicPartition
+
+        topic, partition = self._tp
+        self._consumer.assign([TopicPartition(topic, partition, self._low)])
+        batch = bytearray()
+        done = self._high <= self._low
+        while not done:
+            run.check()
+            for message in self._consumer.consume(num_messages=1000, timeout=1.0):
+                error = message.error()
+                if error is not None:
+                    if error.code() == KafkaError._PARTITION_EOF:
+                        done = True
+                        continue
+                    raise BackupError(f"reading {topic}[{partition}]: {error.str()}")
+                offset = message.offset()
+                if offset >= self._high:
+                    done = True
+                    continue
+                self._passed(offset)
+                record = _record(message)
+                self.hash.add(record)
+                self.first = offset if self.first is None else self.first
+                self.last = offset
+                batch += encode(record)
+                done = done or offset >= self._high - 1
+                if len(batch) >= _BATCH:
+                    yield bytes(batch)
+                    batch.clear()
+        self._consumer.unassign()
+        for threshold in self._thresholds:
+            self.mapped[threshold] = self.hash.count
+        if batch:
+            yield bytes(batch)
+
+
+def _record(message: Any) -> Record:
+    ts_type, timestamp = message.timestamp()
+    headers = tuple((str(k), v) for k, v in (message.headers() or []))
+    return Record(message.offset(), ts_type, timestamp, message.key(), message.value(), headers)
+
+
+class KafkaDriver(BackupDriver):
+    kind: ClassVar[str] = "kafka"
+    modes: ClassVar[tuple[str, ...]] = ("records",)
+
+    def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
+        bootstrap = _bootstrap(store.where.address, store.where.port)
+        cluster = _read_cluster(bootstrap, store.where.instance)
+        run.progressed("read topics, groups and watermarks")
+        partitions: dict[str, Any] = {}
+        mapped: dict[str, dict[str, int]] = {group: {} for group in cluster.groups}
+        consumer = _consumer(bootstrap)
+        try:
+            for (topic, p), span in sorted(cluster.watermarks.items()):
+                key = _key(topic, p)
+                reader = _PartitionReader(consumer, (topic, p), span)
+                wanted = {g: c[key] for g, c in cluster.groups.items() if key in c}
+                reader.want(list(wanted.values()))
+                if span[1] > span[0]:
+                    sink.put(_object(topic, p), reader.chunks(run))
+                else:
+                    list(reader.chunks(run))
+                partitions[key] = {
+                    **reader.hash.facts(),
+                    "low": span[0],
+                    "high": span[1],
+                    "first": reader.first,
+                    "last": reader.last,
+                }
+                for group, committed in wanted.items():
+                    mapped[group][key] = reader.mapped[committed]
+        finally:
+            consumer.close()
+        groups = {
+            g: {"committed": cluster.groups[g], "restored": mapped[g]} for g in cluster.groups
+        }
+        sink.put(_TOPICS, [json.dumps(cluster.topics, sort_keys=True).encode()])
+        sink.put(_GROUPS, [json.dumps(groups, sort_keys=True).encode()])
+        return Taken(
+            store_version=store.installation.version,
+            position={f"{t}~{p}": str(hw[1]) for (t, p), hw in sorted(cluster.watermarks.items())},
+            facts={"partitions": partitions, "groups": mapped, "topics": sorted(cluster.topics)},
+        )
+
+    def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
+        topics = manifest.facts.get("topics", [])
+        groups = sorted(manifest.facts.get("groups", {}))
+        return [
+            f"deletes and recreates topics {', '.join(topics) or '(none)'} on "
+            f"{store.where.instance}: records written since the backup are lost",
+            f"sets the committed offsets of groups {', '.join(groups) or '(none)'} "
+            "(their consumers must be stopped)",
+            f"from backup {manifest.id} ({manifest.ended:%Y-%m-%d %H:%M:%S} UTC)",
+        ]
+
+    def restore(
+        self, store: Store, source: Source, storage: Storage, to: datetime | None, run: RunControl
+    ) -> str:
+        if to is not None:
+            raise BackupError("Kafka backups restore as they were; --to is not supported")
+        bootstrap = _bootstrap(store.where.address, store.where.port)
+        topics, records = _restore_into(bootstrap, store.where.instance, source, run)
+        return (
+            f"{store.where.instance}: {topics} topics, {records} records and the groups' "
+            f"offsets restored from {source.manifest.id}"
+        )
+
+    def verify(
+        self, store: Store, source: Source, storage: Storage, scratch: Path, run: RunControl
+    ) -> Verified:
+        address = store.where.address
+        ports = {
+            "port": free_port(address),
+            "controller_port": free_port(address),
+            "jmx_exporter_port": None,
+        }
+        with scratch_instance(store, scratch, run, ports) as (_options, where):
+            bootstrap = _bootstrap(where.address, where.port)
+            _restore_into(bootstrap, where.instance, source, run)
+            groups = tuple(source.manifest.facts.get("groups", {}))
+            found = _read_back(bootstrap, where.instance, groups, run)
+        expected = {
+            "partitions": {
+                k: {"records": v["records"], "sha256": v["sha256"]}
+                for k, v in source.manifest.facts.get("partitions", {}).items()
+            },
+            "groups": source.manifest.facts.get("groups", {}),
+        }
+        differences = [
+            f"{what} {key}: expected {expected[what].get(key)}, found {found[what].get(key)}"
+            for what in ("partitions", "groups")
+            for key in sorted(set(expected[what]) | set(found[what]))
+            if expected[what].get(key) != found[what].get(key)
+        ]
+        if differences:
+            return Verified(False, "restored copy differs: " + "; ".join(differences[:10]), found)
+        records = sum(v["records"] for v in found["partitions"].values())
+        return Verified(
+            True,
+            f"restored into a scratch broker: {len(found['partitions'])} partitions "
+            f"({records} records) and {len(found['groups'])} groups' offsets match the "
+            "manifest (counts and hashes)",
+            found,
+        )
+
+
+def _restore_into(bootstrap: str, name: str, source: Source, run: RunControl) -> tuple[int, int]:
+    topics: dict[str, Any] = json.loads(b"".join(source.open(_TOPICS)))
+    groups: dict[str, Any] = json.loads(b"".join(source.open(_GROUPS)))
+    admin = admin_client(bootstrap, _TIMEOUT)
+    try:
+        existing = admin.list_topics(timeout=_TIMEOUT).topics
+    except Exception as exc:
+        raise BackupError(
+            f"Kafka {name} is not answering at {bootstrap}: {_first_line(exc)}"
+        ) from None
+    present = [t for t in topics if t in existing]
+    if present:
+        for topic, future in admin.delete_topics(present, operation_timeout=_TIMEOUT).items():
+            try:
+                future.result(timeout=_TIMEOUT)
+            except Exception as exc:
+                raise BackupError(f"could not delete topic {topic}: {_first_line(exc)}") from None
+    _create_topics(admin, topics, run)
+    expected = {
+        e.name.removesuffix(".zst").removeprefix(_PREFIX)
+        for e in source.manifest.objects
+        if e.name.startswith(_PREFIX)
+    }
+    total = _produce(bootstrap, source, sorted(expected), run)
+    _check_ends(bootstrap, source.manifest.facts.get("partitions", {}), topics)
+    _commit_groups(admin, groups, run)
+    run.progressed("group offsets committed")
+    return len(topics), total
+
+
+def _create_topics(admin: Any, topics: dict[str, Any], run: RunControl) -> None:
+    from confluent_kafka.cimpl import NewTopic
+
+    pending = dict(topics)
+    deadline = time.monotonic() + _RECREATE_WAIT
+    while pending:
+        run.check()
+        new = [
+            NewTopic(t, spec["partitions"], spec["replication"], config=spec["configs"])
+            for t, spec in pending.items()
+        ]
+        for topic, future in admin.create_topics(new, operation_timeout=_TIMEOUT).items():
+            try:
+                future.result(timeout=_TIMEOUT)
+                pending.pop(topic)
+            except Exception as exc:
+                # A deleted topic is removed in the background; its name frees up soon.
+                retry = "TOPIC_ALREADY_EXISTS" in str(exc) or "marked for deletion" in str(exc)
+                if not retry or time.monotonic() > deadline:
+                    raise BackupError(
+                        f"could not create topic {topic}: {_first_line(exc)}"
+                    ) from None
+        if pending:
+            time.sleep(0.5)
+    run.progressed("topics created")
+
+
+def _produce(bootstrap: str, source: Source, partitions: list[str], run: RunControl) -> int:
+    from confluent_kafka import Producer
+
+    errors: list[str] = []
+
+    def delivered(err: Any, _msg: Any) -> None:
+        if err is not None and len(errors) < 5:
+            errors.append(str(err))
+
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "enable.idempotence": True,  # in order and once each, across retries
+            "acks": "all",
+            "linger.ms": 20,
+            "log_level": 0,
+        }
+    )
+    total = 0
+    for key in partitions:
+        topic, _, number = key.rpartition("~")
+        for record in decode(source.open(_PREFIX + key)):
+            run.check()
+            while True:
+                try:
+                    producer.produce(
+                        topic,
+                        value=record.value,
+                        key=record.key,
+                        partition=int(number),
+                        headers=list(record.headers),
+                        on_delivery=delivered,
+                        timestamp=max(record.timestamp, 0),  # 0: the broker's time
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.1)
+            producer.poll(0)
+            total += 1
+            if total % 10_000 == 0:
+                run.progressed(f"produced {total} records")
+        while producer.flush(1.0) > 0:
+            run.check()
+    if errors:
+        raise BackupError(f"producing the restored records failed: {'; '.join(errors)}")
+    run.progressed(f"produced {total} records")
+    return total
+
+
+def _check_ends(bootstrap: str, partitions: dict[str, Any], topics: dict[str, Any]) -> None:
+    """Record i must be at offset i, or the groups' mapped offsets would be wrong."""
+    from confluent_kafka import TopicPartition
+
+    consumer = _consumer(bootstrap)
+    try:
+        for topic, spec in topics.items():
+            for p in range(spec["partitions"]):
+                want = partitions.get(_key(topic, p), {}).get("records", 0)
+                low, high = consumer.get_watermark_offsets(
+                    TopicPartition(topic, p), timeout=_TIMEOUT, cached=False
+                )
+                if (low, high) != (0, want):
+                    raise BackupError(
+                        f"restored {topic}[{p}] spans offsets {low}..{high}, expected 0..{want}"
+                    )
+    finally:
+        consumer.close()
+
+
+_COORDINATOR_STARTING = (
+    "NOT_COORDINATOR",
+    "COORDINATOR_LOAD_IN_PROGRESS",
+    "COORDINATOR_NOT_AVAILABLE",
+)
+
+
+def _commit_groups(admin: Any, groups: dict[str, Any], run: RunControl) -> None:
+    for group, spec in groups.items():
+        offsets = sorted(spec["restored"].items())
+        if not offsets:
+            continue
+        deadline = time.monotonic() + _RECREATE_WAIT
+        while refused := _commit_group(admin, group, offsets):
+            # A new cluster creates __consumer_offsets on first use and loads it.
+            starting = all(any(s in why for s in _COORDINATOR_STARTING) for why in refused)
+            if not starting or time.monotonic() > deadline:
+                raise BackupError(
+                    f"could not set the offsets of group {group}: {'; '.join(refused[:3])}",
+                    hint="stop the group's consumers and restore again",
+                )
+            run.check()
+            time.sleep(0.5)
+
+
+def _commit_group(admin: Any, group: str, offsets: list[tuple[str, int]]) -> list[str]:
+    """Why the broker refused to set the group's offsets; [] when it set them all."""
+    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+
+    partitions = [
+        TopicPartition(key.rpartition("~")[0], int(key.rpartition("~")[2]), offset)
+        for key, offset in offsets
+    ]
+    request = [ConsumerGroupTopicPartitions(group, partitions)]
+    try:
+        answer = admin.alter_consumer_group_offsets(request)[group].result(timeout=_TIMEOUT)
+    except Exception as exc:
+        return [_first_line(exc)]
+    return [f"{tp.topic}[{tp.partition}]: {tp.error}" for tp in answer.topic_partitions if tp.error]
+
+
+def _read_back(
+    bootstrap: str, name: str, groups: tuple[str, ...], run: RunControl
+) -> dict[str, Any]:
+    """Record counts and hashes per partition and the groups' offsets, as verify compares."""
+    cluster = _read_cluster(bootstrap, name, groups)
+    consumer = _consumer(bootstrap)
+    partitions: dict[str, Any] = {}
+    try:
+        for (topic, p), span in sorted(cluster.watermarks.items()):
+            reader = _PartitionReader(consumer, (topic, p), span)
+            for _chunk in reader.chunks(run):
+                pass
+            partitions[_key(topic, p)] = reader.hash.facts()
+    finally:
+        consumer.close()
+    return {"partitions": partitions, "groups": cluster.groups}

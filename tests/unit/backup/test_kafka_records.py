@@ -1,0 +1,44 @@
+"""The Kafka records' framing in a backup object and the hash verify compares."""
+
+from __future__ import annotations
+
+import pytest
+
+from leapfrog.backup._kafka_records import Record, RecordHash, decode, encode
+from leapfrog.backup.driver import BackupError
+
+RECORDS = [
+    Record(10, 0, 1_700_000_000_000, b"k", b"v", (("h", b"1"), ("h", None), ("bin", b"\0\xff"))),
+    Record(11, 1, 5, None, None),
+    Record(13, 0, 7, b"", b"", (("", b""),)),
+]
+
+
+def test_records_survive_any_chunking() -> None:
+    data = b"".join(encode(r) for r in RECORDS)
+    for size in (1, 3, 7, len(data)):
+        chunks = [data[i : i + size] for i in range(0, len(data), size)]
+        assert list(decode(chunks)) == RECORDS
+    assert list(decode([])) == []
+
+
+def test_a_cut_record_is_an_error_not_a_shorter_partition() -> None:
+    data = b"".join(encode(r) for r in RECORDS)
+    with pytest.raises(BackupError, match="truncated"):
+        list(decode([data[:-1]]))
+
+
+def test_the_hash_ignores_offsets_and_sees_everything_else() -> None:
+    def digest(records: list[Record]) -> dict[str, int | str]:
+        hashed = RecordHash()
+        for record in records:
+            hashed.add(record)
+        return hashed.facts()
+
+    moved = [Record(i, 0, r.timestamp, r.key, r.value, r.headers) for i, r in enumerate(RECORDS)]
+    assert digest(moved) == digest(RECORDS)
+    assert digest(RECORDS)["records"] == 3
+    changed = [*RECORDS[:2], Record(13, 0, 7, b"", None, (("", b""),))]  # "" vs null value
+    assert digest(changed) != digest(RECORDS)
+    reordered = [RECORDS[1], RECORDS[0], RECORDS[2]]
+    assert digest(reordered) != digest(RECORDS)
