@@ -127,7 +127,9 @@ def _show(record: RunRecord, as_json: bool) -> None:
 
 @click.group()
 def backup() -> None:
-    """Back up, verify, restore and prune a store (PostgreSQL for now).
+    """Back up, verify, restore and prune a store of the stack.
+
+    Stores: PostgreSQL, ZooKeeper, Kafka, OpenSearch and InfluxDB.
 
     Backups go to `backups/` in the stack's state directory unless the component's
     `backups: storage:` says otherwise; see docs/backup.md."""
