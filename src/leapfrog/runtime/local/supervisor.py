@@ -15,6 +15,7 @@ from leapfrog.plan import Plan
 from leapfrog.runtime.local.cgroups import InstanceCgroup, stack_cgroups
 from leapfrog.runtime.local.instance import Instance, InstanceState
 from leapfrog.runtime.local.launch import Launch
+from leapfrog.runtime.local.logwriter import LogWriter
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.reconcile import Changes, diff, replace_rolling
 from leapfrog.runtime.local.registrar import Registrar
@@ -52,8 +53,10 @@ class Supervisor:
         self._adopt = dict(adopt or {})
         self.cgroups = stack_cgroups(paths.root, paths.cgroup_record)
         """Parent of the instances' cgroups; None where cgroups cannot be made."""
+        self.log_writer = LogWriter(paths.pipes)
+        """Moves every instance's output from its pipe into its rotated log."""
         self.units: dict[str, list[Instance]] = {
-            unit: [Instance(launch, self._changed, self.cgroups) for launch in unit_launches]
+            unit: [self._instance(launch) for launch in unit_launches]
             for unit, unit_launches in launches.items()
         }
         self.instances: dict[str, Instance] = {
@@ -81,6 +84,9 @@ class Supervisor:
         self.registrar = Registrar.for_catalog(
             catalog[0] if catalog else None, paths, plan.stack_name
         )
+
+    def _instance(self, launch: Launch) -> Instance:
+        return Instance(launch, self._changed, self.cgroups, self.log_writer)
 
     # -- state publishing -----------------------------------------------------------------
 
@@ -156,6 +162,7 @@ class Supervisor:
     # -- start ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.log_writer.start()
         for companion in self.companions:
             companion.start()
         loop = asyncio.get_running_loop()
@@ -206,7 +213,7 @@ class Supervisor:
             for launch in launches[unit]:
                 instance = self.instances.get(launch.name)
                 if instance is None:
-                    instance = Instance(launch, self._changed, self.cgroups)
+                    instance = self._instance(launch)
                     fresh.setdefault(unit, []).append(instance)
                 units[unit].append(instance)
             self._started.setdefault(unit, asyncio.Event())
@@ -290,6 +297,8 @@ class Supervisor:
             self.log_line(f"stopping took longer than {budget:g}s; killing every process")
             self.kill_everything()
         self.write_state()
+        # Before the collector's last read: what the pipes still hold goes to the files.
+        await asyncio.to_thread(self.log_writer.close)
         if self.registrar is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_TASK_END_WAIT):
