@@ -66,7 +66,7 @@ class _Stream:
         self._open_file()
 
     def _open_file(self) -> None:
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, _LOG_MODE)
+        fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, _LOG_MODE)
         self.file_fd, self.size = fd, os.fstat(fd).st_size
 
     def pump(self) -> bool:
@@ -108,7 +108,7 @@ class _Stream:
         else:
             os.unlink(self.log_path)  # max_files 1: nothing older is kept
         old = self.file_fd
-        fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _LOG_MODE)
+        fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, _LOG_MODE)
         os.close(old)
         self.file_fd, self.size = fd, 0
         if carry:
