@@ -39,7 +39,7 @@ class Model(BaseModel):
     )
 
 
-_SIZE = re.compile(r"(\d+)\s*([kmg]i?b?)?", re.IGNORECASE)
+_SIZE = re.compile(r"([0-9]+) *([kmg]i?b?)?", re.IGNORECASE | re.ASCII)
 _UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _DECIMAL = {"kb": 1000, "mb": 1000**2, "gb": 1000**3}
 

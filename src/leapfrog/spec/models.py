@@ -26,6 +26,7 @@ from leapfrog.spec._telemetry import HostLogsSpec, ScrapeSpec
 __all__ = [
     "NAME_PATTERN",
     "AutoscaleSpec",
+    "ByteSize",
     "CheckSpec",
     "DependsOn",
     "Duration",
@@ -165,8 +166,7 @@ class RestartSpec(_Model):
 
 
 class LogsSpec(_Model):
-    """How much of an instance's output its log keeps on disk (locally): the file is
-    rotated while the instance runs, whenever it reaches max_size."""
+    """How much of an instance's output stays on disk: its log rotated while it runs."""
 
     max_size: ByteSize = Field(
         10 * 1024 * 1024,

@@ -1,0 +1,65 @@
+"""Instance logs rotate while the instance runs, and `leapfrog logs -f` follows them
+across every rotation without losing a line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from leapfrog.testing import StackDir, wait_until
+
+from ..conftest import PYTHON
+
+APPS = Path(__file__).parent.parent / "apps"
+COUNT = 6000  # 70 bytes a line: 420 KB, six rotations of 64 KiB
+
+
+def test_logs_follow_reads_every_line_across_rotations() -> None:
+    with StackDir(catalog=False) as stack:
+        stack.copy_in(APPS / "flood.py")
+        stack.write(
+            "services:\n"
+            "  flood:\n"
+            f"    command: {PYTHON} flood.py\n"
+            f"    env: {{COUNT: '{COUNT}'}}\n"
+            "    logs: {max_size: 64KiB, max_files: 4}\n"
+        )
+        assert stack.up().code == 0
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "leapfrog", "logs", "-f", "flood"],
+            cwd=stack.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "NO_COLOR": "1", "COLUMNS": "200"},
+        )
+        lines: list[str] = []
+        finished = threading.Event()
+
+        def read() -> None:
+            assert follower.stdout is not None
+            for line in follower.stdout:
+                lines.append(line.rstrip("\n"))
+                if line.startswith("done"):
+                    finished.set()
+                    return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        try:
+            wait_until(lambda: any("starting at" in x for x in lines), what="the follower's tail")
+            (stack.root / ".leapfrog/data/flood-1/go").write_text("")
+            assert finished.wait(120), f"no `done` after {len(lines)} lines"
+        finally:
+            follower.kill()
+            follower.wait()
+        numbers = [int(x[5:13]) for x in lines if x.startswith("line ")]
+        assert numbers == list(range(COUNT))
+        logs = stack.root / ".leapfrog/logs"
+        kept = sorted(p.name for p in logs.glob("flood-1.log*"))
+        assert kept == ["flood-1.log", "flood-1.log.1", "flood-1.log.2", "flood-1.log.3"]
+        assert sum((logs / name).stat().st_size for name in kept) <= 4 * 64 * 1024
+        assert stack.down().code == 0
