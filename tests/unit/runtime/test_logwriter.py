@@ -139,3 +139,40 @@ def test_a_pipe_without_reader_keeps_the_output_for_the_next_writer(tmp_path: Pa
     finally:
         os.close(fd)
     assert log.read_bytes() == b"written while no supervisor ran\n"
+
+
+def test_the_collector_ships_every_line_across_rotations(tmp_path: Path) -> None:
+    """The supervisor's LogPump, reading the file the writer rotates, ships each line once."""
+    from leapfrog.runtime.local.logpump import FileSource, LogPump
+    from leapfrog.telemetry import PLAIN, LogAssembler
+
+    limits = LogLimits(max_size=64 * 1024, max_files=4)
+    writer = LogWriter(tmp_path / "pipes")
+    log = tmp_path / "web-1.log"
+    shipped: list[str] = []
+    pump = LogPump(
+        lambda _key, event: shipped.append(str(event["message"])),
+        tmp_path / "positions.json",
+        lambda _text: None,
+    )
+    fixed: dict[str, object] = {"service": "web", "instance": "web-1"}
+    pump.add_file(FileSource("web-1", log, LogAssembler(PLAIN, "web-1"), fixed))
+    fd = writer.output_for("web-1", log, limits)
+    pump.poll_once()  # the collector has the file open before the instance writes
+    count = 0
+    try:
+        for burst in range(30):  # 30 x 21 KB: ten rotations, one or two between polls
+            lines = "".join(f"line {burst * 300 + n:08d} {'w' * 56}\n" for n in range(300))
+            os.write(fd, lines.encode())
+            count += 300
+            writer.drain()
+            if burst % 5 == 4:
+                pump.poll_once()
+        writer.drain()
+        pump.poll_once(final=True)
+    finally:
+        os.close(fd)
+        writer.close()
+        pump.close()
+    numbers = [int(text[5:13]) for text in shipped]
+    assert numbers == list(range(count))
