@@ -4,9 +4,11 @@ across every rotation without losing a line."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 from leapfrog.testing import StackDir, wait_until
@@ -62,4 +64,34 @@ def test_logs_follow_reads_every_line_across_rotations() -> None:
         kept = sorted(p.name for p in logs.glob("flood-1.log*"))
         assert kept == ["flood-1.log", "flood-1.log.1", "flood-1.log.2", "flood-1.log.3"]
         assert sum((logs / name).stat().st_size for name in kept) <= 4 * 64 * 1024
+        assert stack.down().code == 0
+
+
+def test_output_written_while_no_supervisor_runs_is_kept() -> None:
+    """A supervisor SIGKILLed: its instance writes on (2 MB, twice its pipe) without
+    EPIPE/SIGPIPE, waiting on the full pipe; the next `up` adopts it and drains the pipe:
+    every line reaches the log, and the process never died."""
+    count = 30_000
+    with StackDir(catalog=False) as stack:
+        stack.copy_in(APPS / "flood.py")
+        stack.write(
+            "services:\n"
+            "  flood:\n"
+            f"    command: {PYTHON} flood.py\n"
+            f"    env: {{COUNT: '{count}', PACE: '0'}}\n"
+        )
+        assert stack.up().code == 0
+        pid = stack.instance("flood-1")["pid"]
+        os.kill(stack.state_file()["supervisor"]["pid"], signal.SIGKILL)
+        (stack.root / ".leapfrog/data/flood-1/go").write_text("")
+        log = stack.root / ".leapfrog/logs/flood-1.log"
+        time.sleep(1)  # it writes and fills its pipe; nothing drains it
+        assert b"done" not in log.read_bytes()
+        result = stack.up()
+        assert result.code == 0, result.output
+        assert "adopted flood-1" in result.stdout
+        wait_until(lambda: b"\ndone\n" in log.read_bytes(), what="the rest of the output")
+        assert stack.instance("flood-1")["pid"] == pid  # the same process, never killed
+        numbers = [int(x[5:13]) for x in log.read_text().splitlines() if x.startswith("line ")]
+        assert numbers == list(range(count))
         assert stack.down().code == 0
