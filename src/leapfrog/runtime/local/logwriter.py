@@ -243,11 +243,12 @@ class LogWriter:
                         continue
                     try:
                         stream.pump()
-                    except OSError as exc:
+                    except Exception as exc:  # one log's failure must not end every log
                         failed = exc
                     else:
                         continue
                 # The disk is full, say: the pipe keeps the bytes (the instance waits on
                 # a full pipe) and the next turn, a second later, tries again.
-                print(f"log of {stream.name}: {failed.strerror or failed}", file=sys.stderr)
+                reason = getattr(failed, "strerror", None) or failed
+                print(f"log of {stream.name}: {reason}", file=sys.stderr)
                 time.sleep(_RETRY_AFTER)
