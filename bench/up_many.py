@@ -280,10 +280,15 @@ def _cmdline(pid: int) -> str:
 
 
 PHASES = (
-    ("to_first_spawn", "CLI start, stack file, prepare, fork → first spawn"),
-    ("spawning", "first → last spawn"),
-    ("to_healthy", "last spawn → every check passed"),
-    ("to_exit", "last healthy → `up -d` exits"),
+    ("to_first_spawn", "→ first spawn"),
+    ("spawning", "→ last spawn"),
+    ("to_healthy", "→ all healthy"),
+    ("to_exit", "→ `up -d` exits"),
+)
+PHASES_LEGEND = (
+    "phases of `up -d`: → first spawn = CLI start, stack file, prepare, fork; → last spawn = "
+    "the other spawns; → all healthy = until the last check passed; → `up -d` exits = "
+    "the watch and the report"
 )
 
 
@@ -584,8 +589,8 @@ def render(result: dict[str, Any], console: Console) -> None:
         ("baseline: Popen + poll 10 ms", up["baseline"], ""),
         ("leapfrog up -d", up["leapfrog"], "bold"),
         *((f"  {label}", up["split"][key], "") for key, label in PHASES),
-        ("  alone: CLI start (--version)", up["cli_start"], "dim"),
-        ("  alone: CLI start + stack file (validate)", up["cli_validate"], "dim"),
+        ("  alone: --version", up["cli_start"], "dim"),
+        ("  alone: validate", up["cli_validate"], "dim"),
     )
     for label, row, style in rows:
         table.add_row(
@@ -597,6 +602,7 @@ def render(result: dict[str, Any], console: Console) -> None:
             style=style,
         )
     console.print(table)
+    console.print(PHASES_LEGEND, style="dim")
     console.print(
         f"leapfrog / baseline, median: [bold]{up['ratio_median']:.2f}×[/] "
         f"(target ≤ {up['target_ratio']:g}×) {_verdict(up['met'])}; "
