@@ -95,3 +95,29 @@ def test_output_written_while_no_supervisor_runs_is_kept() -> None:
         numbers = [int(x[5:13]) for x in log.read_text().splitlines() if x.startswith("line ")]
         assert numbers == list(range(count))
         assert stack.down().code == 0
+
+
+def test_new_log_limits_apply_to_a_running_instance() -> None:
+    """`up` with other `logs:` keeps the process and rotates by the new limits."""
+    with StackDir(catalog=False) as stack:
+        stack.copy_in(APPS / "flood.py")
+        service = (
+            "services:\n"
+            "  flood:\n"
+            f"    command: {PYTHON} flood.py\n"
+            "    env: {COUNT: '3000', PACE: '0'}\n"
+        )
+        stack.write(service)
+        assert stack.up().code == 0
+        pid = stack.instance("flood-1")["pid"]
+        stack.write(service + "    logs: {max_size: 64KiB, max_files: 2}\n")
+        result = stack.up()
+        assert result.code == 0, result.output
+        assert stack.instance("flood-1")["pid"] == pid
+        (stack.root / ".leapfrog/data/flood-1/go").write_text("")  # 210 KB
+        logs = stack.root / ".leapfrog/logs"
+        wait_until(lambda: b"done" in (logs / "flood-1.log").read_bytes(), what="done")
+        kept = sorted(p.name for p in logs.glob("flood-1.log*"))
+        assert kept == ["flood-1.log", "flood-1.log.1"]
+        assert all((logs / name).stat().st_size <= 64 * 1024 for name in kept)
+        assert stack.down().code == 0

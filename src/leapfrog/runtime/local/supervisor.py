@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -218,6 +219,8 @@ class Supervisor:
                 units[unit].append(instance)
             self._started.setdefault(unit, asyncio.Event())
             self._healthy.setdefault(unit, asyncio.Event())
+        for name in changes.keep:
+            self._new_log_limits(self.instances[name], wanted[name])
         for name in changes.reconfigure:
             self._starters.append(
                 asyncio.get_running_loop().create_task(
@@ -236,6 +239,13 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         self._starters.append(loop.create_task(self._carry_out(gone, fresh, rolling)))
         return changes
+
+    def _new_log_limits(self, instance: Instance, wanted: Launch) -> None:
+        """Log limits apply to a running instance: its output's writer takes them now."""
+        limits = wanted.log_limits
+        if instance.launch.log_limits != limits:
+            instance.launch = dataclasses.replace(instance.launch, log_limits=limits)
+            self.log_writer.follow(instance.name, instance.launch.log_path, limits)
 
     async def _carry_out(
         self,
