@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.files import tail_lines
 from leapfrog.telemetry import FileFollower
 
-__all__ = ["follow_logs", "log_files", "show_logs"]
+__all__ = ["follow_logs", "last_lines", "log_files", "show_logs"]
 
 _POLL = 0.1
 _COLOURS = ("cyan", "magenta", "green", "yellow", "blue", "bright_cyan", "bright_magenta")
@@ -41,12 +42,32 @@ def _prefix(name: str, index: int, width: int) -> Text:
     return Text(f"{name:<{width}} | ", style=_COLOURS[index % len(_COLOURS)])
 
 
+def last_lines(path: Path, count: int) -> list[str]:
+    """The last `count` lines of an instance's output: from the file before it (`.log.1`)
+    too, when the log was rotated a moment ago. That file's unfinished last line, if any,
+    is the first line of the newer one (see runtime.local.logwriter), so it is left out."""
+    found = tail_lines(path, count)
+    older = path.with_name(f"{path.name}.1")
+    if len(found) >= count or not older.exists():
+        return found
+    before = tail_lines(older, count - len(found) + 1)
+    try:
+        with open(older, "rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            unfinished = handle.read(1) != b"\n"
+    except OSError:
+        return found
+    if unfinished:
+        before = before[:-1]
+    return [*before[-(count - len(found)) :], *found]
+
+
 def show_logs(console: Console, paths: StatePaths, names: tuple[str, ...], lines: int) -> None:
     files = log_files(paths, names)
     width = max((len(n) for n in files), default=0)
     single = len(files) == 1
     for index, (name, path) in enumerate(files.items()):
-        for line in tail_lines(path, lines):
+        for line in last_lines(path, lines):
             console.print(Text(line) if single else _prefix(name, index, width) + Text(line))
 
 
