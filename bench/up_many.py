@@ -279,17 +279,72 @@ def _cmdline(pid: int) -> str:
 # -- the rounds ----------------------------------------------------------------------------
 
 
-def leapfrog_round(ws: Workspace, stack: Path, count: int) -> tuple[float, float, list[str]]:
-    """One timed `up -d`: (seconds, supervisor VmRSS MiB, problems found at `down`)."""
+PHASES = (
+    ("to_first_spawn", "→ first spawn"),
+    ("spawning", "→ last spawn"),
+    ("to_healthy", "→ all healthy"),
+    ("to_exit", "→ `up -d` exits"),
+)
+PHASES_LEGEND = (
+    "phases of `up -d`: → first spawn = CLI start, stack file, prepare, fork; → last spawn = "
+    "the other spawns; → all healthy = until the last check passed; → `up -d` exits = "
+    "the watch and the report"
+)
+
+
+def _stamp(line: str) -> float | None:
+    """The wall-clock time of a supervisor.log line (`2026-01-02T03:04:05.678 ...`)."""
     try:
+        whole = time.mktime(time.strptime(line[:19], "%Y-%m-%dT%H:%M:%S"))
+        return whole + int(line[20:23]) / 1000
+    except (ValueError, OverflowError):
+        return None
+
+
+def split_of_up(log: Path, offset: int, began: float, elapsed: float) -> dict[str, float]:
+    """Where the seconds of one `up -d` went, from the supervisor's log of that round: the
+    instances' spawns and first healthy states, against the command's start and exit."""
+    with open(log, "rb") as handle:
+        handle.seek(offset)
+        lines = handle.read().decode(errors="replace").splitlines()
+    spawns, healthy = [], []
+    for line in lines:
+        at = _stamp(line)
+        if at is None:
+            continue
+        if line.endswith(": started"):
+            spawns.append(at)
+        elif " healthy " in line[23:]:
+            healthy.append(at)
+    if not spawns or not healthy:
+        raise BenchError(f"no spawns or healthy states in {log} for this round")
+    first, last, ready = min(spawns), max(spawns), max(healthy)
+    return {
+        "to_first_spawn": first - began,
+        "spawning": last - first,
+        "to_healthy": ready - last,
+        "to_exit": began + elapsed - ready,
+    }
+
+
+def leapfrog_round(
+    ws: Workspace, stack: Path, count: int
+) -> tuple[float, float, list[str], dict[str, float]]:
+    """One timed `up -d`: (seconds, supervisor VmRSS MiB, problems found at `down`, where
+    the seconds went)."""
+    log = stack.parent / ".leapfrog" / "logs" / "supervisor.log"
+    try:
+        offset = log.stat().st_size if log.exists() else 0
+        began = time.time()
         elapsed, _, instances = checked_up(ws.run_cli, stack, count, UP_TIMEOUT, CLI_TIMEOUT)
+        split = split_of_up(log, offset, began, elapsed)
         silent = [i["name"] for i in instances if not http_ok(i["address"], i["port"])]
         if silent:
             raise BenchError(f"reported healthy but GET /health fails: {', '.join(silent)}")
         _, rss, _ = ws.supervisor_memory(stack)
     finally:
         problems = ws.down(stack)
-    return elapsed, rss, problems
+    return elapsed, rss, problems, split
 
 
 def _spawn_direct(
@@ -434,6 +489,14 @@ def cli_start(ws: Workspace, stack: Path) -> float:
     return elapsed
 
 
+def cli_validate(ws: Workspace, stack: Path) -> float:
+    """Seconds for `leapfrog validate`: CLI start plus reading and checking the stack file."""
+    code, elapsed, text = ws.run_cli(stack, "validate", timeout=CLI_TIMEOUT)
+    if code != 0:
+        raise BenchError(f"`leapfrog validate` exited {code}:\n{tail(text)}")
+    return elapsed
+
+
 def run(args: argparse.Namespace, ws: Workspace, say: Callable[[str], None]) -> dict[str, Any]:
     count, rounds = args.services, args.rounds
     stack = ws.http_stack(count)
@@ -442,10 +505,12 @@ def run(args: argparse.Namespace, ws: Workspace, say: Callable[[str], None]) -> 
     lf_runs: list[float] = []
     lf_rss: list[float] = []
     start_runs: list[float] = []
+    load_runs: list[float] = []
+    splits: list[dict[str, float]] = []
 
     for i in range(args.warmup):
         say(f"warm-up {i + 1}/{args.warmup}: leapfrog, then baseline (not counted)")
-        _, _, found = leapfrog_round(ws, stack, count)
+        _, _, found, _ = leapfrog_round(ws, stack, count)
         problems += found
         baseline_round(ws, count, app_user())
     user = app_user()
@@ -453,11 +518,13 @@ def run(args: argparse.Namespace, ws: Workspace, say: Callable[[str], None]) -> 
         base = baseline_round(ws, count, user)
         base_runs.append(base)
         say(f"round {i + 1}/{rounds}: baseline {base:.3f}s")
-        elapsed, rss, found = leapfrog_round(ws, stack, count)
+        elapsed, rss, found, split = leapfrog_round(ws, stack, count)
         lf_runs.append(elapsed)
         lf_rss.append(rss)
+        splits.append(split)
         problems += found
         start_runs.append(cli_start(ws, stack))
+        load_runs.append(cli_validate(ws, stack))
         say(
             f"round {i + 1}/{rounds}: leapfrog {elapsed:.3f}s (supervisor {rss:.1f} MiB; "
             f"`leapfrog --version` {start_runs[-1]:.3f}s)"
@@ -484,6 +551,8 @@ def run(args: argparse.Namespace, ws: Workspace, say: Callable[[str], None]) -> 
             "target_ratio": RATIO_TARGET,
             "met": ratio <= RATIO_TARGET,
             "cli_start": _summary(start_runs),
+            "cli_validate": _summary(load_runs),
+            "split": {key: _summary([s[key] for s in splits]) for key, _ in PHASES},
             "supervisor_rss_mb": lf_rss,
         },
         "memory": memory,
@@ -519,7 +588,9 @@ def render(result: dict[str, Any], console: Console) -> None:
     rows = (
         ("baseline: Popen + poll 10 ms", up["baseline"], ""),
         ("leapfrog up -d", up["leapfrog"], "bold"),
-        ("  of which CLI start (--version)", up["cli_start"], "dim"),
+        *((f"  {label}", up["split"][key], "") for key, label in PHASES),
+        ("  alone: --version", up["cli_start"], "dim"),
+        ("  alone: validate", up["cli_validate"], "dim"),
     )
     for label, row, style in rows:
         table.add_row(
@@ -531,6 +602,7 @@ def render(result: dict[str, Any], console: Console) -> None:
             style=style,
         )
     console.print(table)
+    console.print(PHASES_LEGEND, style="dim")
     console.print(
         f"leapfrog / baseline, median: [bold]{up['ratio_median']:.2f}×[/] "
         f"(target ≤ {up['target_ratio']:g}×) {_verdict(up['met'])}; "

@@ -31,7 +31,14 @@ from leapfrog.components import known_components
 from leapfrog.runtime.local.environment import INHERITED as INHERITED_NAMES
 from leapfrog.runtime.local.instance import NO_CHECK_SETTLE, InstanceState
 from leapfrog.shared.durations import format_duration
-from leapfrog.spec import MAX_FILE_BYTES, NAME_PATTERN, Duration, StackSpec, json_schema
+from leapfrog.spec import (
+    MAX_FILE_BYTES,
+    NAME_PATTERN,
+    ByteSize,
+    Duration,
+    StackSpec,
+    json_schema,
+)
 from leapfrog.spec._yamlnodes import MAX_DEPTH, MAX_STRING, MAX_VALUES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +49,7 @@ COMMAND = "python scripts/gen_docs.py"
 # -- the reference tables, from the models ----------------------------------------------------
 
 _DURATION_MARKER = get_args(Duration)[1]
+_SIZE_MARKER = get_args(ByteSize)[1]
 
 SHORTHANDS: dict[tuple[str, str], str] = {
     ("ServiceSpec", "command"): "string",
@@ -170,6 +178,8 @@ def field_type(section: Section, name: str, by_model: dict[type[BaseModel], Sect
     field = section.model.model_fields[name]
     if _is_duration(field):
         text = "duration"
+    elif _SIZE_MARKER in field.metadata:
+        text = "size, at least 64KiB"
     else:
         text = _type_name(field.annotation, by_model) + _bounds(field)
     shorthand = SHORTHANDS.get((section.model.__name__, name))
@@ -187,6 +197,8 @@ def field_default(field: FieldInfo, by_model: dict[type[BaseModel], Section]) ->
         return "—"
     if _is_duration(field):
         return f"`{format_duration(value)}`"
+    if _SIZE_MARKER in field.metadata:
+        return f"`{value // (1024 * 1024)}MiB`" if value % (1024 * 1024) == 0 else f"`{value}`"
     return f"`{_yaml_scalar(value)}`"
 
 
@@ -310,6 +322,9 @@ services:
       max_backoff: 1m         # ... but never more than 1m
       reset_after: 30s        # up for 30s: the next crash starts again from 1s
       crashloop_after: 10     # 10 quick crashes in a row: state crashloop
+    logs:
+      max_size: 50MiB         # rotated while it runs: api-1.log -> api-1.log.1 ...
+      max_files: 3            # at most 150MiB of its output on disk
     stop_signal: SIGINT       # sent by `leapfrog down`; SIGKILL after stop_grace_period
     stop_grace_period: 5s
     scrape: {path: /metrics, interval: 15s}   # its Prometheus page, to the metrics topic

@@ -5,6 +5,10 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeGuard
+
+if TYPE_CHECKING:
+    from leapfrog.spec import SpecError
 
 STARTED = time.monotonic()
 """When the command started, before its heavy imports: what the user waits for."""
@@ -18,13 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     from leapfrog.cli.app import cli
     from leapfrog.cli.options import err
     from leapfrog.shared.errors import LeapfrogError
-    from leapfrog.spec import SpecError, render
 
     try:
-        cli.main(args=argv, prog_name="leapfrog", standalone_mode=False)
-    except SpecError as exc:
-        render(exc, err)
-        return 2
+        try:
+            cli.main(args=argv, prog_name="leapfrog", standalone_mode=False)
+        except Exception as exc:
+            if not _is_spec_error(exc):
+                raise
+            from leapfrog.spec import render
+
+            render(exc, err)
+            return 2
     except LeapfrogError as exc:
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
         if exc.hint:
@@ -57,6 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         err.print(f"[bold red]internal error[/] ({name}); {where}. Please report it.")
         return 70
     return 0
+
+
+def _is_spec_error(exc: Exception) -> TypeGuard[SpecError]:
+    """A problem of the stack file. Looked up only once raised: the spec (pydantic, the
+    models) is not imported by commands that read no stack file, such as --version."""
+    errors = sys.modules.get("leapfrog.spec.errors")
+    return errors is not None and isinstance(exc, errors.SpecError)
 
 
 if __name__ == "__main__":

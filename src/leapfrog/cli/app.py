@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from leapfrog import __version__
-from leapfrog.cli import views
-from leapfrog.cli.apply import apply
-from leapfrog.cli.backup import backup
-from leapfrog.cli.catalog import catalog
-from leapfrog.cli.foreground import foreground_view
-from leapfrog.cli.install import installer
-from leapfrog.cli.lb import lb
-from leapfrog.cli.logs import follow_logs, show_logs
 from leapfrog.cli.options import (
     DURATION,
     FILE_HELP,
@@ -28,19 +21,46 @@ from leapfrog.cli.options import (
     load_chosen,
     state_paths,
 )
-from leapfrog.cli.pipeline import pipeline
-from leapfrog.cli.render import render
-from leapfrog.cli.rollout import rollout
-from leapfrog.cli.secrets import secrets
-from leapfrog.cli.template import template
 from leapfrog.runtime import local
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.spec import Stack, json_schema
+
+if TYPE_CHECKING:
+    from leapfrog.spec import Stack
 
 __all__ = ["cli"]
 
+_GROUPS = {
+    "secrets": "leapfrog.cli.secrets",
+    "backup": "leapfrog.cli.backup",
+    "catalog": "leapfrog.cli.catalog",
+    "render": "leapfrog.cli.render",
+    "apply": "leapfrog.cli.apply",
+    "rollout": "leapfrog.cli.rollout",
+    "lb": "leapfrog.cli.lb",
+    "pipeline": "leapfrog.cli.pipeline",
+    "template": "leapfrog.cli.template",
+}
+"""Commands of their own modules, imported only when run (or listed by --help): each
+brings its own heavy imports (Kubernetes' client, Kafka's, the backup engines)."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_GROUPS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = _GROUPS.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            command = getattr(importlib.import_module(module), cmd_name)
+            assert isinstance(command, click.Command)
+            self.add_command(command)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(
+    cls=_LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "-f",
     "--file",
@@ -85,6 +105,8 @@ def validate(ctx: click.Context, stack_file: Path | None, as_json: bool) -> None
 @cli.command()
 def schema() -> None:
     """Print the stack file's JSON Schema (for editors: yaml-language-server)."""
+    from leapfrog.spec import json_schema
+
     click.echo(json.dumps(json_schema(), indent=2))
 
 
@@ -108,6 +130,10 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
     (exit 1, with its last log lines); the platform keeps running either way.
     Without -d, runs in the foreground until Ctrl-C, which stops everything.
     """
+    from leapfrog.cli import views
+    from leapfrog.cli.foreground import foreground_view
+    from leapfrog.cli.install import installer
+
     started = _started()
     stack = load_chosen(ctx, stack_file)
     paths = local.StatePaths(stack.state_dir)
@@ -161,6 +187,8 @@ def _started() -> float:
 def _report(
     stack: Stack, verdict: local.Readiness, snapshot: dict[str, Any], started: float, detached: bool
 ) -> None:
+    from leapfrog.cli import views
+
     elapsed = time.monotonic() - started
     console.print(views.status_table(snapshot))
     if verdict.verdict in ("failed", "timeout"):
@@ -242,19 +270,12 @@ def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> No
         return
     if not snapshot.get("running"):
         console.print("[yellow]the supervisor is not running[/] (last known state below)")
+    from leapfrog.cli import views
+
     console.print(views.status_table(snapshot))
 
 
 cli.add_command(status_cmd, name="ps")
-cli.add_command(secrets)
-cli.add_command(backup)
-cli.add_command(catalog)
-cli.add_command(render)
-cli.add_command(apply)
-cli.add_command(rollout)
-cli.add_command(lb)
-cli.add_command(pipeline)
-cli.add_command(template)
 
 
 @cli.command()
@@ -284,6 +305,8 @@ def logs(
     ctx: click.Context, stack_file: Path | None, follow: bool, lines: int, names: tuple[str, ...]
 ) -> None:
     """Output of services or instances (all when no NAME is given; `supervisor` for its own)."""
+    from leapfrog.cli.logs import follow_logs, show_logs
+
     paths = state_paths(ctx, stack_file)
     if follow:
         follow_logs(console, paths, names, lines)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 
 from leapfrog.runtime import local
 from leapfrog.shared.durations import parse_duration
-from leapfrog.spec import MAX_FILE_BYTES, SpecError, Stack, load_stack, read_stack_bytes
+
+if TYPE_CHECKING:
+    from leapfrog.spec import Stack
 
 __all__ = [
     "DURATION",
@@ -62,12 +64,16 @@ def _chosen(ctx: click.Context, stack_file: Path | None) -> Path:
 
 
 def load_chosen(ctx: click.Context, stack_file: Path | None) -> Stack:
+    from leapfrog.spec import load_stack  # pydantic and the models: only where a stack is read
+
     return load_stack(_chosen(ctx, stack_file))
 
 
 def state_paths(ctx: click.Context, stack_file: Path | None) -> local.StatePaths:
     """The state dir of the stack; found even when the stack file has since been broken,
     so that status, logs and down keep working while the user fixes it."""
+    from leapfrog.spec import SpecError, load_stack
+
     chosen = _chosen(ctx, stack_file)
     try:
         return local.StatePaths(load_stack(chosen).state_dir)
@@ -85,6 +91,8 @@ def state_paths(ctx: click.Context, stack_file: Path | None) -> local.StatePaths
 
 def _state_dir_of_broken(stack_file: Path) -> Path | None:
     import yaml
+
+    from leapfrog.spec import MAX_FILE_BYTES, read_stack_bytes
 
     try:
         raw = read_stack_bytes(stack_file)  # bounded: the file may be /dev/zero

@@ -9,6 +9,7 @@ registry (every CLI command does) stays cheap.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator, Mapping
 from functools import cache
 from typing import Any
 
@@ -42,6 +43,22 @@ def component(kind: str) -> Component[Any]:
     return instance
 
 
-def known_components() -> dict[str, type[BaseModel]]:
+class _OptionModels(Mapping[str, type[BaseModel]]):
+    """The kinds, each component's module imported only when its model is looked up: a
+    stack file is checked against the components it names, not against every one."""
+
+    def __getitem__(self, kind: str) -> type[BaseModel]:
+        if kind not in _MODULES:
+            raise KeyError(kind)
+        return component(kind).options_model
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MODULES)
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+
+def known_components() -> Mapping[str, type[BaseModel]]:
     """Component kinds by stack-file name, each with the model of its options."""
-    return {kind: component(kind).options_model for kind in _MODULES}
+    return _OptionModels()

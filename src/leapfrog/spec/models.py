@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from leapfrog.spec._base import Duration
+from leapfrog.spec._base import ByteSize, Duration
 from leapfrog.spec._base import Model as _Model
 from leapfrog.spec._deploy import AutoscaleSpec, KubernetesSettings, ResourcesSpec, RouteSpec
 from leapfrog.spec._shell import split_command
@@ -26,12 +26,14 @@ from leapfrog.spec._telemetry import HostLogsSpec, ScrapeSpec
 __all__ = [
     "NAME_PATTERN",
     "AutoscaleSpec",
+    "ByteSize",
     "CheckSpec",
     "DependsOn",
     "Duration",
     "HostLogsSpec",
     "KubernetesSettings",
     "LocalSettings",
+    "LogsSpec",
     "ResourcesSpec",
     "RestartSpec",
     "RouteSpec",
@@ -163,6 +165,25 @@ class RestartSpec(_Model):
         return value
 
 
+class LogsSpec(_Model):
+    """How much of an instance's output stays on disk: its log rotated while it runs."""
+
+    max_size: ByteSize = Field(
+        10 * 1024 * 1024,
+        ge=64 * 1024,
+        le=1024**4,
+        description="Size at which the log file is renamed to <name>.log.1 and a new one "
+        "begun: 10MiB, 512KiB (powers of 1024), 10MB (powers of 1000) or bytes.",
+    )
+    max_files: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Log files kept per instance, the one being written included; the "
+        "oldest beyond this is deleted. At most max_size x max_files stay on disk.",
+    )
+
+
 class DependsOn(_Model):
     """What must hold of another service (or component) before this one starts."""
 
@@ -220,6 +241,10 @@ class ServiceSpec(_Model):
         default_factory=RestartSpec,
         description="When an exited instance is started again: a policy name "
         "(always, on-failure, 'no') or the full settings.",
+    )
+    logs: LogsSpec = Field(
+        default_factory=LogsSpec,
+        description="Rotation of each instance's log while it runs: {max_size, max_files}.",
     )
     user: str | None = Field(
         None,

@@ -1,7 +1,11 @@
 """Following a growing log file across rotation and truncation, by polling.
 
 The file stays open between polls, so a file renamed away (`x.log` -> `x.log.1`) is
-read to its end before the new `x.log` is opened: no line is lost to a rotation. The
+read to its end before the new `x.log` is opened: no line is lost to a rotation. When
+more than one rotation happened between two polls, the files in between (`x.log.2` is
+ours, so `x.log.1` came after it) are read too, oldest first. The unfinished last line
+of a file left behind is dropped: the writer that cut it there (runtime.local.logwriter)
+starts the next file with it. The
 position (inode, offset) can be saved and given back, so a restarted collector goes on
 where it stopped instead of shipping everything again.
 """
@@ -20,6 +24,7 @@ Position = tuple[int, int]
 MAX_LINE = 64 * 1024
 """A longer line is cut here (and the rest dropped): one huge line must not hold memory."""
 _CHUNK = 1 << 20
+_MAX_ROTATED = 1000
 
 
 class FileFollower:
@@ -50,7 +55,12 @@ class FileFollower:
             self._offset, self._partial = 0, b""  # truncated in place: from its start
         lines += self._read_available()
         if self._replaced():
+            between = self._rotated_since()
             self._close()
+            for fd in between:
+                self._fd, self._offset, self._partial, self._skipping = fd, 0, b"", False
+                lines += self._read_available()
+                self._close()
             self._open(first=False)
             lines += self._read_available()
         return lines
@@ -67,6 +77,25 @@ class FileFollower:
         elif first and self._from_end:
             self._offset = stat.st_size
         self._partial, self._skipping = b"", False
+
+    def _rotated_since(self) -> list[int]:
+        """Open files of the rotations after ours (`path.1` ... `path.k-1` when ours is now
+        `path.k`), oldest first; none when ours is not among them."""
+        for number in range(1, _MAX_ROTATED + 1):
+            rotated = self.path.with_name(f"{self.path.name}.{number}")
+            try:
+                inode = os.stat(rotated).st_ino
+            except FileNotFoundError:
+                return []
+            if inode == self._inode:
+                break
+        else:
+            return []
+        fds: list[int] = []
+        for newer in range(number - 1, 0, -1):
+            with contextlib.suppress(OSError):
+                fds.append(os.open(self.path.with_name(f"{self.path.name}.{newer}"), os.O_RDONLY))
+        return fds
 
     def _replaced(self) -> bool:
         """The path now names another file (rotated), or ours shrank (truncated)."""

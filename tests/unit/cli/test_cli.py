@@ -112,12 +112,12 @@ def test_restart_when_down(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 def test_internal_errors_are_reported_without_traceback(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    from leapfrog.cli import app
+    import leapfrog.spec
 
     def boom() -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(app, "json_schema", boom)
+    monkeypatch.setattr(leapfrog.spec, "json_schema", boom)  # `schema` imports it when run
     monkeypatch.setenv("HOME", str(tmp_path))
     assert main(["schema"]) == 70
     err = capsys.readouterr().err

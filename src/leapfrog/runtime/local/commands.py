@@ -9,15 +9,10 @@ import signal
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leapfrog.plan import Plan, build_plan
 from leapfrog.runtime.local import control
-from leapfrog.runtime.local.collector import Collector
-from leapfrog.runtime.local.daemon import detach, serve
-from leapfrog.runtime.local.launch import Launch, build_launches
 from leapfrog.runtime.local.paths import StatePaths
-from leapfrog.runtime.local.platform import Installer, ensure_catalog_tokens
 from leapfrog.runtime.local.recovery import (
     Leftover,
     leftovers,
@@ -26,11 +21,17 @@ from leapfrog.runtime.local.recovery import (
     remove_cgroups,
     stop_leftovers,
 )
-from leapfrog.runtime.local.spawn import port_conflict
-from leapfrog.runtime.local.supervisor import Supervisor
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.procs import is_running
-from leapfrog.spec import Stack
+
+if TYPE_CHECKING:
+    # What starts a stack (the plan, the components, the supervisor) loads only in the
+    # commands that start one: status, logs and down read state and the control socket.
+    from leapfrog.plan import Plan
+    from leapfrog.runtime.local.launch import Launch
+    from leapfrog.runtime.local.platform import Installer
+    from leapfrog.runtime.local.supervisor import Supervisor
+    from leapfrog.spec import Stack
 
 __all__ = [
     "Prepared",
@@ -61,6 +62,9 @@ class Prepared:
     cleaned: list[str]
 
     def supervisor(self) -> Supervisor:
+        from leapfrog.runtime.local.collector import Collector
+        from leapfrog.runtime.local.supervisor import Supervisor
+
         made = Supervisor(
             self.plan, self.launches, self.paths, str(self.stack.path), adopt=self.adopt
         )
@@ -78,6 +82,9 @@ def prepare(
     A supervisor that died leaves instances behind: those whose configuration is
     unchanged are adopted, the others are stopped.
     """
+    from leapfrog.plan import build_plan
+    from leapfrog.runtime.local.launch import build_launches
+
     paths = StatePaths(stack.state_dir)
     state = read_state(paths)
     pid = live_supervisor(state)
@@ -105,6 +112,8 @@ def prepare(
 
 
 def _check_ports(stack: Stack, launches: dict[str, Launch], adopt: dict[str, Any]) -> None:
+    from leapfrog.runtime.local.spawn import port_conflict
+
     for name, launch in launches.items():
         if launch.port is None or name in adopt:
             continue
@@ -126,6 +135,8 @@ def run_foreground(
     prepared: Prepared,
     companion: Callable[[Supervisor], Coroutine[Any, Any, None]] | None = None,
 ) -> None:
+    from leapfrog.runtime.local.daemon import serve
+
     async def main() -> None:
         await serve(prepared.supervisor(), companion=companion)
 
@@ -133,6 +144,8 @@ def run_foreground(
 
 
 def start_detached(prepared: Prepared) -> int:
+    from leapfrog.runtime.local.daemon import detach
+
     log = prepared.paths.supervisor_log
     return detach(prepared.supervisor, str(log))
 
@@ -230,6 +243,9 @@ def running(paths: StatePaths) -> int | None:
 
 def apply(stack: Stack, installer: Installer | None = None) -> dict[str, list[str]]:
     """Bring a running stack to what its (changed) stack file says; returns the changes."""
+    from leapfrog.plan import build_plan
+    from leapfrog.runtime.local.launch import build_launches
+
     paths = StatePaths(stack.state_dir)
     # Its errors here, with their lines; and new components installed with progress.
     build_launches(stack, build_plan(stack), paths, installer)
@@ -246,6 +262,10 @@ def restart(paths: StatePaths, name: str) -> list[str]:
 
 def secrets(stack: Stack) -> dict[str, dict[str, str]]:
     """Generated secrets by unit: the catalog's token and each component's credentials."""
+    from leapfrog.plan import build_plan
+    from leapfrog.runtime.local.launch import build_launches
+    from leapfrog.runtime.local.platform import ensure_catalog_tokens
+
     paths = StatePaths(stack.state_dir)
     paths.create()
     launches = build_launches(stack, build_plan(stack), paths)

@@ -15,13 +15,12 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from leapfrog.plan import build_plan
-from leapfrog.runtime.local.launch import build_launches
-from leapfrog.runtime.local.supervisor import Supervisor
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.spec import SpecError, load_stack
+
+if TYPE_CHECKING:  # the client side (request, stream) is all `status` needs
+    from leapfrog.runtime.local.supervisor import Supervisor
 
 __all__ = ["ControlServer", "request", "stream"]
 
@@ -100,6 +99,10 @@ class ControlServer:
             await self._send(writer, {"error": f"unknown op {op!r}"})
 
     def _apply(self, file: str) -> dict[str, Any]:
+        from leapfrog.plan import build_plan
+        from leapfrog.runtime.local.launch import build_launches
+        from leapfrog.spec import SpecError, load_stack
+
         sup = self.supervisor
         try:
             stack = load_stack(Path(file))

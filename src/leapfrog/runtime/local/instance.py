@@ -25,6 +25,7 @@ from typing import Any
 from leapfrog.runtime.local.cgroups import InstanceCgroup
 from leapfrog.runtime.local.health import HealthTracker, probe
 from leapfrog.runtime.local.launch import Launch
+from leapfrog.runtime.local.logwriter import LogWriter
 from leapfrog.runtime.local.spawn import (
     SpawnError,
     describe_exit,
@@ -69,8 +70,12 @@ class Instance:
         launch: Launch,
         on_change: Callable[[Instance, bool], None],
         cgroups: Path | None = None,
+        output: LogWriter | None = None,
     ) -> None:
+        """`output`: where the instance's output goes, rotated; without one (tests of
+        this class alone), straight into its log file."""
         self.launch = launch
+        self._output = output
         self._on_change = on_change
         self.cgroup = InstanceCgroup(cgroups / launch.name) if cgroups is not None else None
         """Holds every process of this instance, when the machine allows cgroups."""
@@ -201,16 +206,19 @@ class Instance:
         """Start the process. Popen runs in a worker thread: it waits for the child's exec,
         which under load takes far longer than the fork, and spawns should overlap."""
         procs = await self._fresh_cgroup()
+        output: int | None = None
         try:
             prepare_files(self.launch)
+            output = self._output_fd()
             loop = asyncio.get_running_loop()
             if self.launch.component is not None:
                 self._set(InstanceState.STARTING, "preparing (init steps)")
-                await loop.run_in_executor(None, prepare_component, self.launch, procs)
-            self._proc = await loop.run_in_executor(None, popen, self.launch, procs)
+                await loop.run_in_executor(None, prepare_component, self.launch, output, procs)
+            self._proc = await loop.run_in_executor(None, popen, self.launch, output, procs)
         finally:
-            if procs is not None:
-                os.close(procs)
+            for fd in (procs, output):
+                if fd is not None:
+                    os.close(fd)
         proc = self._proc
         self._watch(proc.pid, proc.poll)
         self.started_at = time.time()
@@ -218,6 +226,16 @@ class Instance:
             self._first_spawn = time.monotonic()
         self._healthy_once = False
         self._set(InstanceState.STARTING, "started", pid_changed=True)
+
+    def _output_fd(self) -> int:
+        launch = self.launch
+        if self._output is None:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+            return os.open(launch.log_path, flags, 0o640)
+        try:
+            return self._output.output_for(launch.name, launch.log_path, launch.log_limits)
+        except OSError as exc:
+            raise SpawnError(f"cannot open the log pipe of {launch.name}: {exc}") from None
 
     async def _fresh_cgroup(self) -> int | None:
         """The instance's cgroup, emptied of anything an earlier run left (this is how a
@@ -243,6 +261,8 @@ class Instance:
             os.close(pidfd)
             raise SpawnError("adopted process is gone")
         self._watch(pid, lambda: None, pidfd)
+        if self._output is not None:
+            self._output.follow(self.name, self.launch.log_path, self.launch.log_limits)
         self._healthy_once = False
         self._set(InstanceState.STARTING, "adopted from an earlier supervisor", pid_changed=True)
 

@@ -21,6 +21,7 @@ from leapfrog.components import component
 from leapfrog.plan import Plan, Unit
 from leapfrog.runtime.local.addresses import AddressBook, default_network
 from leapfrog.runtime.local.environment import base_env, dependency_endpoints, instance_env
+from leapfrog.runtime.local.logwriter import LogLimits
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.platform import (
     ComponentRun,
@@ -55,6 +56,8 @@ class Launch:
     user: UnixUser | None
     """None: run as the supervisor's own user."""
     log_path: Path
+    log_limits: LogLimits
+    """Rotation of log_path while the instance runs."""
     data_dir: Path
     check: CheckSpec | None
     check_argv: tuple[str, ...] | None
@@ -252,6 +255,7 @@ def _launch(
         cwd=str(cwd),
         user=user,
         log_path=paths.instance_log(name),
+        log_limits=LogLimits(svc.logs.max_size, svc.logs.max_files),
         data_dir=data_dir,
         check=svc.check,
         check_argv=check_argv,

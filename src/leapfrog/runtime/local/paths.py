@@ -43,6 +43,11 @@ class StatePaths:
         return self.run / "cgroup"
 
     @property
+    def pipes(self) -> Path:
+        """The FIFOs instances write their output to (see runtime.local.logwriter)."""
+        return self.run / "pipes"
+
+    @property
     def supervisor_log(self) -> Path:
         return self.logs / "supervisor.log"
 

@@ -23,8 +23,6 @@ __all__ = [
     "prepare_files",
 ]
 
-_LOG_ROTATE_BYTES = 10 * 1024 * 1024
-
 
 class SpawnError(Exception):
     """The process could not be started at all; retrying would not help."""
@@ -50,7 +48,7 @@ def port_conflict(address: str, port: int) -> str | None:
 
 
 def prepare_files(launch: Launch) -> None:
-    """Everything before the fork: a free port, the data dir, a rotated log."""
+    """Everything before the fork: a free port, the data dir."""
     if launch.port is not None:
         who = port_conflict(launch.address, launch.port)
         if who is not None:
@@ -61,8 +59,6 @@ def prepare_files(launch: Launch) -> None:
     launch.data_dir.mkdir(parents=True, exist_ok=True)
     if launch.user is not None:
         os.chown(launch.data_dir, launch.user.uid, launch.user.gid)
-    if launch.log_path.exists() and launch.log_path.stat().st_size > _LOG_ROTATE_BYTES:
-        launch.log_path.replace(launch.log_path.with_suffix(".log.1"))
 
 
 def _joiner(cgroup_procs: int) -> Callable[[], None]:
@@ -75,8 +71,15 @@ def _joiner(cgroup_procs: int) -> Callable[[], None]:
     return join
 
 
-def popen(launch: Launch, cgroup_procs: int | None = None) -> subprocess.Popen[bytes]:
-    """Start the process in its own session, output to its log. Blocks until it has exec'd.
+def mark(output: int, text: str) -> None:
+    """A line of leapfrog's own in the instance's log, in order with its output."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    os.write(output, f"--- leapfrog: {text} at {stamp} ---\n".encode())
+
+
+def popen(launch: Launch, output: int, cgroup_procs: int | None = None) -> subprocess.Popen[bytes]:
+    """Start the process in its own session, stdout and stderr to `output` (the write end
+    of its log's pipe). Blocks until it has exec'd.
 
     `cgroup_procs`: the instance cgroup's cgroup.procs, which the child joins before exec,
     so that nothing it ever starts is outside the cgroup."""
@@ -85,37 +88,34 @@ def popen(launch: Launch, cgroup_procs: int | None = None) -> subprocess.Popen[b
         extra = {"user": launch.user.uid, "group": launch.user.gid, "extra_groups": []}
     if cgroup_procs is not None:
         extra["preexec_fn"] = _joiner(cgroup_procs)
-    with open(launch.log_path, "ab") as log:
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        log.write(f"--- leapfrog: {launch.name} starting at {stamp} ---\n".encode())
-        log.flush()
-        try:
-            return subprocess.Popen(
-                launch.argv,
-                cwd=launch.cwd,
-                env=launch.env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                close_fds=True,
-                **extra,
-            )
-        except FileNotFoundError as exc:
-            missing = exc.filename or launch.argv[0]
-            raise SpawnError(f"cannot start {launch.argv[0]!r}: {missing} not found") from None
-        except PermissionError as exc:
-            who = f" as user {launch.user.name}" if launch.user else ""
-            raise SpawnError(
-                f"cannot start {launch.argv[0]!r}{who}: permission denied for "
-                f"{exc.filename or launch.argv[0]}; the user must be able to enter the "
-                "working directory and run the program"
-            ) from None
-        except OSError as exc:
-            raise SpawnError(f"cannot start {launch.argv[0]!r}: {exc.strerror}") from None
+    mark(output, f"{launch.name} starting")
+    try:
+        return subprocess.Popen(
+            launch.argv,
+            cwd=launch.cwd,
+            env=launch.env,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+            **extra,
+        )
+    except FileNotFoundError as exc:
+        missing = exc.filename or launch.argv[0]
+        raise SpawnError(f"cannot start {launch.argv[0]!r}: {missing} not found") from None
+    except PermissionError as exc:
+        who = f" as user {launch.user.name}" if launch.user else ""
+        raise SpawnError(
+            f"cannot start {launch.argv[0]!r}{who}: permission denied for "
+            f"{exc.filename or launch.argv[0]}; the user must be able to enter the "
+            "working directory and run the program"
+        ) from None
+    except OSError as exc:
+        raise SpawnError(f"cannot start {launch.argv[0]!r}: {exc.strerror}") from None
 
 
-def prepare_component(launch: Launch, cgroup_procs: int | None = None) -> None:
+def prepare_component(launch: Launch, output: int, cgroup_procs: int | None = None) -> None:
     """A component's files and init commands (storage format, initdb), before each start.
 
     Runs in a worker thread; the commands run as the instance's user, into its log, in
@@ -136,23 +136,21 @@ def prepare_component(launch: Launch, cgroup_procs: int | None = None) -> None:
     if cgroup_procs is not None:
         extra["preexec_fn"] = _joiner(cgroup_procs)
     for argv in run.process.init:
-        with open(launch.log_path, "ab") as log:
-            log.write(f"--- leapfrog: {launch.name} init: {argv[0]} ---\n".encode())
-            log.flush()
-            try:
-                result = subprocess.run(
-                    argv,
-                    cwd=launch.data_dir,
-                    env=launch.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    check=False,
-                    timeout=run.process.start_timeout,
-                    **extra,
-                )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise SpawnError(f"init step {argv[0]} of {launch.name} failed: {exc}") from None
+        mark(output, f"{launch.name} init: {argv[0]}")
+        try:
+            result = subprocess.run(
+                argv,
+                cwd=launch.data_dir,
+                env=launch.env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                check=False,
+                timeout=run.process.start_timeout,
+                **extra,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise SpawnError(f"init step {argv[0]} of {launch.name} failed: {exc}") from None
         if result.returncode != 0:
             raise SpawnError(
                 f"init step {argv[0]} of {launch.name} exited with status {result.returncode}; "

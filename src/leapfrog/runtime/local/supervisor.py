@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -15,6 +16,7 @@ from leapfrog.plan import Plan
 from leapfrog.runtime.local.cgroups import InstanceCgroup, stack_cgroups
 from leapfrog.runtime.local.instance import Instance, InstanceState
 from leapfrog.runtime.local.launch import Launch
+from leapfrog.runtime.local.logwriter import LogWriter
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.reconcile import Changes, diff, replace_rolling
 from leapfrog.runtime.local.registrar import Registrar
@@ -52,8 +54,10 @@ class Supervisor:
         self._adopt = dict(adopt or {})
         self.cgroups = stack_cgroups(paths.root, paths.cgroup_record)
         """Parent of the instances' cgroups; None where cgroups cannot be made."""
+        self.log_writer = LogWriter(paths.pipes)
+        """Moves every instance's output from its pipe into its rotated log."""
         self.units: dict[str, list[Instance]] = {
-            unit: [Instance(launch, self._changed, self.cgroups) for launch in unit_launches]
+            unit: [self._instance(launch) for launch in unit_launches]
             for unit, unit_launches in launches.items()
         }
         self.instances: dict[str, Instance] = {
@@ -81,6 +85,9 @@ class Supervisor:
         self.registrar = Registrar.for_catalog(
             catalog[0] if catalog else None, paths, plan.stack_name
         )
+
+    def _instance(self, launch: Launch) -> Instance:
+        return Instance(launch, self._changed, self.cgroups, self.log_writer)
 
     # -- state publishing -----------------------------------------------------------------
 
@@ -156,6 +163,7 @@ class Supervisor:
     # -- start ----------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.log_writer.start()
         for companion in self.companions:
             companion.start()
         loop = asyncio.get_running_loop()
@@ -206,11 +214,13 @@ class Supervisor:
             for launch in launches[unit]:
                 instance = self.instances.get(launch.name)
                 if instance is None:
-                    instance = Instance(launch, self._changed, self.cgroups)
+                    instance = self._instance(launch)
                     fresh.setdefault(unit, []).append(instance)
                 units[unit].append(instance)
             self._started.setdefault(unit, asyncio.Event())
             self._healthy.setdefault(unit, asyncio.Event())
+        for name in changes.keep:
+            self._new_log_limits(self.instances[name], wanted[name])
         for name in changes.reconfigure:
             self._starters.append(
                 asyncio.get_running_loop().create_task(
@@ -229,6 +239,13 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         self._starters.append(loop.create_task(self._carry_out(gone, fresh, rolling)))
         return changes
+
+    def _new_log_limits(self, instance: Instance, wanted: Launch) -> None:
+        """Log limits apply to a running instance: its output's writer takes them now."""
+        limits = wanted.log_limits
+        if instance.launch.log_limits != limits:
+            instance.launch = dataclasses.replace(instance.launch, log_limits=limits)
+            self.log_writer.follow(instance.name, instance.launch.log_path, limits)
 
     async def _carry_out(
         self,
@@ -290,6 +307,8 @@ class Supervisor:
             self.log_line(f"stopping took longer than {budget:g}s; killing every process")
             self.kill_everything()
         self.write_state()
+        # Before the collector's last read: what the pipes still hold goes to the files.
+        await asyncio.to_thread(self.log_writer.close)
         if self.registrar is not None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_TASK_END_WAIT):
