@@ -209,23 +209,11 @@ def agent_health_check(store: Store, check: Check) -> dict[str, Any]:
     """A check in /v1/agent/health/service/*: Consul copies a few fields into the Go
     client's own HealthCheck type there, so `Type` is empty, the indexes are 0 and the
     Definition is that type's zero value ("0s" durations)."""
-    svc = store.services.get(check.service_id) if check.service_id else None
-    return {
-        "Node": store.node_name,
-        "CheckID": check.id,
-        "Name": check.name,
-        "Status": check.status,
-        "Notes": check.notes,
-        "Output": check.output,
-        "ServiceID": check.service_id,
-        "ServiceName": svc.name if svc else "",
-        "ServiceTags": list(svc.tags) if svc else [],
-        "Type": "",
-        "ExposedPort": 0,
-        "Definition": dict(_EMPTY_API_DEFINITION),
-        "CreateIndex": 0,
-        "ModifyIndex": 0,
-    }
+    data = check_json(store, check)
+    # The Go type has no Interval/Timeout of its own: they live in its Definition.
+    del data["Interval"], data["Timeout"]
+    data.update(Type="", Definition=dict(_EMPTY_API_DEFINITION), CreateIndex=0, ModifyIndex=0)
+    return data
 
 
 def kv_json(entry: KVEntry) -> dict[str, Any]:
