@@ -83,8 +83,9 @@ def test_a_catalog_that_lost_its_state_gets_the_instance_back(tmp_path: Path, mo
             wait_until(lambda: status_of(catalog, proc) == "passing", what="passing")
             catalog.stop()
             shutil.rmtree(data)
-            catalog.start()  # same ports, empty state
-            assert status_of(catalog, proc) is None
+            # Same ports, empty state: the instance is known again only if the SDK
+            # registers it anew (it may already have by the time the catalog answers).
+            catalog.start()
             wait_until(lambda: status_of(catalog, proc) == "passing", what="re-registration")
         finally:
             proc.stop()
