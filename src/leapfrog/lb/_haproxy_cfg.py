@@ -122,6 +122,11 @@ def runtime_change(old: str, new: str) -> RuntimeChange | None:
     old_maps, new_maps = map_files(old), map_files(new)
     if old_maps.keys() != new_maps.keys():
         return None
+    # Slots that were idle are filled first, and only then are live slots taken down or
+    # moved: HAProxy runs the commands one by one between requests, and a backend whose
+    # one live slot moves before its new instance's idle slot is ready would have no
+    # server for that moment (a 503 `<NOSRV>` in a rolling update).
+    filling: list[str] = []
     commands: list[str] = []
     for key, after in new_servers.items():
         before = old_servers[key]
@@ -130,15 +135,17 @@ def runtime_change(old: str, new: str) -> RuntimeChange | None:
         if not _is_ip(after.address):
             return None
         target = f"{after.backend}/{after.name}"
+        steps = filling if not before.enabled else commands
         moved = (before.address, before.port) != (after.address, after.port)
         if moved:
             if before.enabled:
-                commands.append(f"set server {target} state maint")
-            commands.append(f"set server {target} addr {after.address} port {after.port}")
+                steps.append(f"set server {target} state maint")
+            steps.append(f"set server {target} addr {after.address} port {after.port}")
         if after.enabled and (moved or not before.enabled):
-            commands.append(f"set server {target} state ready")
+            steps.append(f"set server {target} state ready")
         elif not after.enabled and before.enabled and not moved:
-            commands.append(f"set server {target} state maint")
+            steps.append(f"set server {target} state maint")
+    commands = filling + commands
     maps = {name: entries for name, entries in new_maps.items() if entries != old_maps[name]}
     return RuntimeChange(commands, maps)
 

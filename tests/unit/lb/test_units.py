@@ -123,6 +123,21 @@ def test_membership_changes_are_runtime_commands() -> None:
     assert runtime_commands(CFG, CFG) == []
 
 
+def test_idle_slots_are_filled_before_a_live_slot_moves() -> None:
+    # s1 (live) takes another instance while s2 (idle) takes s1's: s2 first, or the
+    # backend has no server between s1's maint and its ready.
+    swapped = CFG.replace("127.0.0.1:9001 check", "127.0.0.3:9003 check").replace(
+        "127.0.0.1:1 check disabled", "127.0.0.1:9001 check"
+    )
+    assert runtime_commands(CFG, swapped) == [
+        "set server web/s2 addr 127.0.0.1 port 9001",
+        "set server web/s2 state ready",
+        "set server web/s1 state maint",
+        "set server web/s1 addr 127.0.0.3 port 9003",
+        "set server web/s1 state ready",
+    ]
+
+
 def test_other_changes_need_a_reload() -> None:
     assert runtime_commands(CFG, CFG.replace("roundrobin", "leastconn")) is None
     more = CFG + "    server s3 127.0.0.1:1 check disabled\n"
