@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import Field, model_validator
 
+from leapfrog.components._backup_options import BackupOptions
 from leapfrog.components.base import ComponentOptions
 
 __all__ = [
@@ -61,6 +62,10 @@ class InfluxDBOptions(ComponentOptions):
         "Debian's package (1.6.7) runs instead.",
     )
     port: int = Field(8086, ge=1, le=65535, description="Port of the HTTP API.")
+    backups: BackupOptions | None = Field(
+        default=None,
+        description="Where `leapfrog backup` keeps this store's backups, and how many.",
+    )
     rpc_port: int = Field(
         8088, ge=1, le=65535, description="Port of the RPC service that backups and restores use."
     )

@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field
 
+from leapfrog.components._backup_options import BackupOptions
 from leapfrog.components._jvm import properties_file
 from leapfrog.components.base import ComponentOptions
 from leapfrog.shared.durations import parse_duration
@@ -81,6 +82,10 @@ class KafkaOptions(ComponentOptions):
         description="Apache Kafka version (4.x, KRaft); its jars come from Maven Central.",
     )
     port: int = Field(9092, ge=1, le=65535, description="Port of the client (PLAINTEXT) listener.")
+    backups: BackupOptions | None = Field(
+        default=None,
+        description="Where `leapfrog backup` keeps this store's backups, and how many.",
+    )
     controller_port: int = Field(
         9093, ge=1, le=65535, description="Port of the KRaft controller listener."
     )

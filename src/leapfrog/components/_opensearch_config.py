@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import Field
 
+from leapfrog.components._backup_options import BackupOptions
 from leapfrog.components.base import ComponentOptions
 
 __all__ = [
@@ -30,6 +31,10 @@ class OpenSearchOptions(ComponentOptions):
         description="OpenSearch version (2.x); its jars come from Maven Central.",
     )
     port: int = Field(9200, ge=1, le=65535, description="Port of the REST API (HTTP).")
+    backups: BackupOptions | None = Field(
+        default=None,
+        description="Where `leapfrog backup` keeps this store's backups, and how many.",
+    )
     transport_port: int = Field(
         9300, ge=1, le=65535, description="Port of the node-to-node transport."
     )

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from leapfrog.components._backup_options import BackupOptions
 from leapfrog.components.base import ComponentOptions
 
 __all__ = [
@@ -71,11 +72,7 @@ class DatabaseOptions(ComponentOptions):
     )
 
 
-class PostgresBackupOptions(ComponentOptions):
-    storage: str | None = Field(
-        default=None,
-        description="Backup storage directory. Default: `backups/` in the stack's state directory.",
-    )
+class PostgresBackupOptions(BackupOptions):
     wal_archive: bool = Field(
         default=True,
         description=(
@@ -96,9 +93,6 @@ class PostgresBackupOptions(ComponentOptions):
             "segments are dropped (logged, and shown by `backup list`) so the database "
             "never fills its disk."
         ),
-    )
-    keep_last: int = Field(
-        default=7, ge=1, description="`leapfrog backup prune` keeps this many backups."
     )
 
 

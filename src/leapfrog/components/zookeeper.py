@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from leapfrog.components._backup_options import BackupOptions
 from leapfrog.components._jvm import (
     archive_flags,
     install_jvm_program,
@@ -51,6 +52,10 @@ class ZooKeeperOptions(ComponentOptions):
         description="Apache ZooKeeper version (3.9.x); its jars come from Maven Central.",
     )
     port: int = Field(2181, ge=1, le=65535, description="Client port.")
+    backups: BackupOptions | None = Field(
+        default=None,
+        description="Where `leapfrog backup` keeps this store's backups, and how many.",
+    )
     admin_port: int = Field(
         8080, ge=1, le=65535, description="Port of the AdminServer (HTTP, `/commands/...`)."
     )
