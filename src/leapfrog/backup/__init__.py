@@ -5,8 +5,10 @@ from leapfrog.backup.directory import DirectoryStorage
 from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
 from leapfrog.backup.drivers import driver_for, known_drivers
 from leapfrog.backup.engine import BackupBusy, Engine, Limits
+from leapfrog.backup.factory import open_storage
 from leapfrog.backup.history import History, RunRecord
 from leapfrog.backup.manifest import Manifest, ObjectEntry
+from leapfrog.backup.s3 import S3Storage
 from leapfrog.backup.storage import Storage, StorageError
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "RunAborted",
     "RunControl",
     "RunRecord",
+    "S3Storage",
     "Sink",
     "Source",
     "Storage",
@@ -31,4 +34,5 @@ __all__ = [
     "Verified",
     "driver_for",
     "known_drivers",
+    "open_storage",
 ]

@@ -1,5 +1,6 @@
 """Objects of one backup in the storage: written with their sha256 (compressed with
-zstd when asked), read back and checked, and read for a restore."""
+zstd when asked, then encrypted when the storage has a key), read back and checked, and
+read for a restore (authenticated, decrypted, decompressed)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,19 @@ import zstandard
 
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupError
+from leapfrog.backup.encryption import ALGORITHM, Key, open_sealed, seal
 from leapfrog.backup.manifest import Manifest, ObjectEntry
 from leapfrog.backup.storage import Storage
 
-__all__ = ["ObjectReader", "ObjectWriter", "ReadableChunks", "backup_prefix", "check_object"]
+__all__ = [
+    "ObjectReader",
+    "ObjectWriter",
+    "ReadableChunks",
+    "backup_prefix",
+    "check_keys",
+    "check_object",
+    "entry_key",
+]
 
 _ZSTD_LEVEL = 3
 
@@ -73,6 +83,11 @@ class ObjectWriter:
             source = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).read_to_iter(
                 cast(IO[bytes], ReadableChunks(source))
             )
+        sealing: Key | None = None
+        if self._storage.keyring is not None:
+            sealing = self._storage.keyring.current()
+        if sealing is not None:
+            source = seal(sealing, key, source)
         size = self._storage.put(self._prefix + key, hashed(source))
         entry = ObjectEntry(
             name=key,
@@ -80,6 +95,8 @@ class ObjectWriter:
             raw_size=raw_size,
             sha256=stored.hexdigest(),
             compression="zstd" if self._compress else "none",
+            encryption=ALGORITHM if sealing is not None else "none",
+            key_id=sealing.key_id if sealing is not None else None,
         )
         self.written.append(entry)
         self._checks.append(self._readback.submit(check_object, self._storage, self._prefix, entry))
@@ -106,6 +123,20 @@ class ReadableChunks:
         return data
 
 
+def check_keys(storage: Storage, manifest: Manifest) -> list[str]:
+    """Why the keys of the manifest's encrypted objects cannot be had (at most one
+    reason per key), before anything is restored."""
+    problems: dict[str, str] = {}
+    for entry in manifest.objects:
+        if entry.encryption == "none" or entry.key_id in problems:
+            continue
+        try:
+            entry_key(storage, entry)
+        except BackupError as exc:
+            problems[entry.key_id or ""] = str(exc)
+    return list(problems.values())
+
+
 def check_object(storage: Storage, prefix: str, entry: ObjectEntry) -> str | None:
     """Why the stored object does not match its manifest entry, or None when it does."""
     digest = hashlib.sha256()
@@ -123,6 +154,18 @@ def check_object(storage: Storage, prefix: str, entry: ObjectEntry) -> str | Non
     if digest.hexdigest() != entry.sha256:
         return f"object {entry.name} does not match its sha256 (corrupt)"
     return None
+
+
+def entry_key(storage: Storage, entry: ObjectEntry) -> Key:
+    """The key an encrypted object needs, or a BackupError naming its secret."""
+    secret = (entry.key_id or "?:").rpartition(":")[0]
+    if storage.keyring is None or entry.key_id is None:
+        raise BackupError(
+            f"object {entry.name} is encrypted with the key in secret {secret!r}, and "
+            "this storage has no keys",
+            hint=f"declare `encryption: {secret}` under the store's `backups:`",
+        )
+    return storage.keyring.key(entry.key_id)
 
 
 class ObjectReader:
@@ -150,12 +193,13 @@ class ObjectReader:
             if digest.hexdigest() != entry.sha256:
                 raise BackupError(f"object {entry.name} does not match its sha256 (corrupt)")
 
+        plain: Iterator[bytes] = stored()
+        if entry.encryption != "none":
+            plain = open_sealed(entry_key(self._storage, entry), entry.name, plain)
         if entry.compression == "none":
-            yield from stored()
+            yield from plain
             return
-        reader = zstandard.ZstdDecompressor().read_to_iter(
-            cast(IO[bytes], ReadableChunks(stored()))
-        )
+        reader = zstandard.ZstdDecompressor().read_to_iter(cast(IO[bytes], ReadableChunks(plain)))
         yield from reader
 
     def extract(self, name: str, path: Path) -> None:

@@ -22,7 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from leapfrog.backup._objects import ObjectReader, ObjectWriter, backup_prefix, check_object
+from leapfrog.backup._objects import (
+    ObjectReader,
+    ObjectWriter,
+    backup_prefix,
+    check_keys,
+    check_object,
+)
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupDriver, BackupError, Store
 from leapfrog.backup.history import History, RunRecord
@@ -234,8 +240,10 @@ class Engine:
 
     # -- verify -------------------------------------------------------------------
     def check_objects(self, manifest: Manifest) -> list[str]:
+        """Every object's sha256, and the keys of encrypted ones."""
         prefix = backup_prefix(manifest.store, manifest.id)
-        return [p for e in manifest.objects if (p := check_object(self.storage, prefix, e))]
+        problems = [p for e in manifest.objects if (p := check_object(self.storage, prefix, e))]
+        return problems + check_keys(self.storage, manifest)
 
     def verify(self, backup_id: str | None = None) -> RunRecord:
         with self._locked("verify"):

@@ -40,6 +40,10 @@ class ObjectEntry(BaseModel):
     sha256: str
     """Of the stored bytes: checked on read-back, by verify and before a restore."""
     compression: Literal["zstd", "none"]
+    encryption: Literal["none", "aes-256-gcm"] = "none"
+    """Applied after compression (encryption.py); the sha256 is of the encrypted bytes."""
+    key_id: str | None = None
+    """`SECRET:FINGERPRINT` of the key (never the key): which secret a restore needs."""
 
 
 class Manifest(BaseModel):

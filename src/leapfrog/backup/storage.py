@@ -1,8 +1,9 @@
 """The backup storage contract: where a backup's objects and manifest are kept.
 
 Keys are `/`-separated paths (`postgres/backups/<id>/base.tar.zst`). A `put` is atomic:
-a reader sees the whole object or none. Implementations: a directory (`directory.py`);
-an S3-compatible store is still to come.
+a reader sees the whole object or none. Implementations: a directory (`directory.py`)
+and an S3-compatible object store (`s3.py`); `open_storage` (factory.py) makes the one a
+stack's `backups:` options describe.
 """
 
 from __future__ import annotations
@@ -10,8 +11,12 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from leapfrog.shared.errors import LeapfrogError
+
+if TYPE_CHECKING:
+    from leapfrog.backup.encryption import Keyring
 
 __all__ = ["Storage", "StorageError"]
 
@@ -23,6 +28,9 @@ class StorageError(LeapfrogError):
 class Storage(ABC):
     description: str
     """Where it is, for messages (`directory /var/lib/x/backups`)."""
+    keyring: Keyring | None = None
+    """Keys to seal new objects with and to open sealed ones (`open_storage` sets it from
+    the `encryption:` option); None: objects are written as they are."""
 
     @abstractmethod
     def check(self) -> None:

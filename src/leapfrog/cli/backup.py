@@ -24,7 +24,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from leapfrog.backup import DirectoryStorage, Engine, Limits, RunRecord, Store, driver_for
+from leapfrog.backup import Engine, Limits, RunRecord, Store, driver_for, open_storage
 from leapfrog.backup.drivers import known_drivers
 from leapfrog.cli.options import file_option, load_chosen
 from leapfrog.plan import build_plan
@@ -81,9 +81,7 @@ def _engine(
         )
     driver = driver_for(run.component.kind)
     installation = run.component.install(run.options, cache_dir(), lambda _line: None)
-    declared = getattr(run.options, "backups", None)
-    root = Path(declared.storage) if declared is not None and declared.storage else None
-    storage = DirectoryStorage(root or paths.root / "backups")
+    storage = open_storage(getattr(run.options, "backups", None), paths.root)
     handle = Store(store, run.component, run.options, run.where, installation)
     return Engine(handle, driver, storage, paths.root / "backups", limits or Limits(), progress)
 

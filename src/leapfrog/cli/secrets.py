@@ -1,8 +1,10 @@
-"""`leapfrog secrets`: the one command that prints generated passwords and tokens."""
+"""`leapfrog secrets`: the one command that prints generated passwords and tokens, and
+sets the named secrets a stack file refers to (S3 credentials, backup keys)."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -11,6 +13,7 @@ from rich.table import Table
 
 from leapfrog.cli.options import file_option, load_chosen
 from leapfrog.runtime import local
+from leapfrog.shared.named_secrets import named_secrets
 
 __all__ = ["secrets"]
 
@@ -19,18 +22,44 @@ __all__ = ["secrets"]
 @file_option()
 @click.argument("names", nargs=-1, metavar="[UNIT...]")
 @click.option("--json", "as_json", is_flag=True, help="A JSON object by unit, for scripts.")
+@click.option(
+    "--set",
+    "set_name",
+    metavar="NAME",
+    help="Set the named secret NAME (what `backups: s3:` and `encryption:` refer to) to "
+    "the value read from standard input (asked for, hidden, on a terminal).",
+)
 @click.pass_context
 def secrets(
-    ctx: click.Context, stack_file: Path | None, names: tuple[str, ...], as_json: bool
+    ctx: click.Context,
+    stack_file: Path | None,
+    names: tuple[str, ...],
+    as_json: bool,
+    set_name: str | None,
 ) -> None:
     """Print the secrets leapfrog generated for this stack: the catalog's tokens
-    (management, the services', the read-only one, DNS's) and each component's
-    passwords (kept mode 0600 in the state directory).
+    (management, the services', the read-only one, DNS's), each component's
+    passwords, and the named secrets (under `named`); all kept mode 0600 in the state
+    directory.
 
     Nothing else prints them: not `status`, not the logs.
     """
     stack = load_chosen(ctx, stack_file)
+    named = named_secrets(stack.state_dir)
+    if set_name is not None:
+        if sys.stdin.isatty():
+            value = click.prompt(f"value of {set_name}", hide_input=True)
+        else:
+            value = sys.stdin.read()
+        if not value.strip():
+            raise click.UsageError(f"no value for {set_name}: give it on standard input")
+        named.set(set_name, value)
+        click.echo(f"secret {set_name} set", err=True)
+        return
     found = local.secrets(stack)
+    values = {name: named.get(name) or "" for name in named.names()}
+    if values:
+        found["named"] = values
     if names:
         unknown = [n for n in names if n not in found and f"{n}-1" not in found]
         if unknown:
