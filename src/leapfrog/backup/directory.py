@@ -57,9 +57,11 @@ class DirectoryStorage(Storage):
                 os.fsync(out.fileno())
             os.replace(temp, path)
             fsync_directory(path.parent)
-        except OSError as exc:
+        except BaseException as exc:  # the source failing too: no temporary file stays
             with contextlib.suppress(OSError):
                 temp.unlink()
+            if not isinstance(exc, OSError):
+                raise
             what = "the disk is full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
             raise StorageError(f"cannot write {key} to {self.root}: {what}") from exc
         return size
@@ -104,7 +106,8 @@ class DirectoryStorage(Storage):
                 key = path.relative_to(self.root).as_posix()
                 if name.startswith(_TEMP_PREFIX) and key.startswith(prefix):
                     path.unlink(missing_ok=True)
-                    removed.append(key)
+                    # The key of the object it was to become.
+                    removed.append(key.replace(f"/{_TEMP_PREFIX}", "/").removeprefix(_TEMP_PREFIX))
                     self.delete_empty(path.parent)
         return removed
 
