@@ -14,6 +14,8 @@ step "kubernetes test tools (built once, cached)"
 scripts/kube-tools.sh
 step "HashiCorp's Consul clients (built once, cached)"
 scripts/consul-tools.sh
+step "S3-compatible server for the backup tests (built once, cached)"
+scripts/s3-server.sh
 step "platform components (installed once, cached)"
 .venv/bin/python scripts/install_components.py
 step "pytest"
