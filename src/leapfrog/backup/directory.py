@@ -78,9 +78,12 @@ class DirectoryStorage(Storage):
 
     def keys(self, prefix: str) -> list[str]:
         found: list[str] = []
-        if not self.root.is_dir():
+        # Only the folder the prefix reaches into is walked (`postgres/wal/0000...`).
+        folder = prefix.rpartition("/")[0]
+        start = self._path(folder) if folder else self.root
+        if not start.is_dir():
             return found
-        for dirpath, _dirs, files in os.walk(self.root):
+        for dirpath, _dirs, files in os.walk(start):
             for name in files:
                 if name.startswith(_TEMP_PREFIX):
                     continue

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from leapfrog.backup.driver import BackupError
-from leapfrog.shared.named_secrets import NamedSecrets
+from leapfrog.shared.named_secrets import SecretSource
 
 __all__ = ["ALGORITHM", "Key", "Keyring", "open_sealed", "seal"]
 
@@ -137,7 +137,7 @@ class Keyring:
     """The key new objects are sealed with (when `writing` names a secret), and any key a
     manifest names, from the stack's named secrets."""
 
-    def __init__(self, secrets_store: NamedSecrets, writing: str | None) -> None:
+    def __init__(self, secrets_store: SecretSource, writing: str | None) -> None:
         self._secrets = secrets_store
         self.writing = writing
 

@@ -1,11 +1,13 @@
 """`open_storage`: the backup storage a store's `backups:` options describe.
 
-    open_storage(options: BackupOptions | None, state_dir: Path) -> Storage
+    open_storage(options: BackupOptions | None, state_dir: Path,
+                 secrets: SecretSource | None = None) -> Storage
 
 - `options`: the component's `backups:` block (None when it declares none);
 - `state_dir`: the stack's state directory (`StatePaths.root`). It holds the default
   storage (`<state_dir>/backups`) and the named secrets (`<state_dir>/secrets/named`)
-  that `s3:` credentials and `encryption:` refer to.
+  that `s3:` credentials and `encryption:` refer to;
+- `secrets`: where those names are looked up instead (walpush gets them in a file).
 
 `storage:` is a directory (DirectoryStorage) or `s3://BUCKET/PREFIX` (S3Storage, with
 `s3:` endpoint, region and the secrets holding the credentials; without them, boto3's
@@ -24,13 +26,15 @@ from leapfrog.backup.encryption import Keyring
 from leapfrog.backup.s3 import S3Storage
 from leapfrog.backup.storage import Storage, StorageError
 from leapfrog.components._backup_options import BackupOptions, parse_s3_url
-from leapfrog.shared.named_secrets import NamedSecrets, named_secrets
+from leapfrog.shared.named_secrets import SecretSource, named_secrets
 
-__all__ = ["open_storage"]
+__all__ = ["open_storage", "secret_names"]
 
 
-def open_storage(options: BackupOptions | None, state_dir: Path) -> Storage:
-    secrets = named_secrets(state_dir)
+def open_storage(
+    options: BackupOptions | None, state_dir: Path, secrets: SecretSource | None = None
+) -> Storage:
+    secrets = secrets or named_secrets(state_dir)
     location = options.storage if options is not None else None
     storage: Storage
     if location is None:
@@ -53,7 +57,7 @@ def open_storage(options: BackupOptions | None, state_dir: Path) -> Storage:
     return storage
 
 
-def _secret(secrets: NamedSecrets, name: str | None, field: str) -> str | None:
+def _secret(secrets: SecretSource, name: str | None, field: str) -> str | None:
     if name is None:
         return None
     value = secrets.get(name)
@@ -63,3 +67,10 @@ def _secret(secrets: NamedSecrets, name: str | None, field: str) -> str | None:
             hint=f"set it: `leapfrog secrets --set {name}` (reads the value from stdin)",
         )
     return value
+
+
+def secret_names(options: BackupOptions) -> list[str]:
+    """The named secrets the options refer to."""
+    s3 = options.s3
+    names = [s3.access_key_secret, s3.secret_key_secret] if s3 else []
+    return [n for n in [*names, options.encryption] if n is not None]

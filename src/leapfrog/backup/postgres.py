@@ -1,10 +1,11 @@
 """The PostgreSQL driver.
 
 - `physical` (default): `pg_basebackup -Ft -X fetch` streamed into one object
-  (`base.tar`), plus continuous WAL archiving into `<storage>/<store>/wal/` set up by
-  the component when its options declare `backups:`. A restore extracts the base
-  backup, replays archived WAL to `--to` (or to the end of the archive), lets the
-  server promote, and leaves a normal cluster behind.
+  (`base.tar`), plus continuous WAL archiving into `<store>/wal/` of the storage, set up
+  by the component when its options declare `backups:` (a shell script copying into a
+  directory; leapfrog's `walpush` for S3 or encrypted storage, walpush.py). A restore
+  extracts the base backup, replays archived WAL to `--to` (or to the end of the
+  archive), lets the server promote, and leaves a normal cluster behind.
 - `logical`: `pg_dump -Fc` per database (in the same snapshot as the facts) and the
   roles (`pg_dumpall --globals-only`); restored by dropping and recreating each database.
 
@@ -36,17 +37,24 @@ from leapfrog.backup._pg_facts import database_facts, databases, diff_facts
 from leapfrog.backup._pg_scratch import chown_tree, scratch_server, wait_promoted
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
+from leapfrog.backup.encryption import Keyring
+from leapfrog.backup.factory import open_storage, secret_names
 from leapfrog.backup.manifest import Manifest
 from leapfrog.backup.storage import Storage
+from leapfrog.backup.walpush import write_config
 from leapfrog.components.postgres import (
     GAPS_DIR,
     PGDATA,
     SUPERUSER,
+    WALPUSH_CONFIG,
     PostgresBackupOptions,
     archive_dir,
     archive_settings,
     socket_dir,
+    uses_walpush,
+    walpush_command,
 )
+from leapfrog.shared.named_secrets import named_secrets
 
 __all__ = ["PostgresDriver"]
 
@@ -126,7 +134,9 @@ class PostgresDriver(BackupDriver):
             return self._logical(store, sink, run, version)
         return self._physical(store, sink, run, version)
 
-    def _ensure_archive(self, store: Store) -> Path:
+    def _ensure_archive(self, store: Store) -> Storage:
+        """The storage the WAL archive is in, ready for the archiver: a directory's
+        `wal/` folder made (owned by the instance's user), walpush's config written."""
         backups = _backups(store)
         if store.options.backups is None or not backups.wal_archive:
             raise BackupError(
@@ -135,14 +145,42 @@ class PostgresDriver(BackupDriver):
                 hint=f"declare `backups: {{}}` under components: {store.name} and run "
                 "`leapfrog up`, or use --mode logical",
             )
-        archive = archive_dir(backups, store.where)
-        archive.mkdir(parents=True, exist_ok=True)
-        for parent in (archive.parent, archive.parent.parent):
-            parent.chmod(0o711)
-        archive.chmod(0o700)
-        if store.where.run_as is not None:
-            os.chown(archive, *store.where.run_as)
-        return archive
+        if not backups.is_s3:
+            archive = archive_dir(backups, store.where)
+            archive.mkdir(parents=True, exist_ok=True)
+            for parent in (archive.parent, archive.parent.parent):
+                parent.chmod(0o711)
+            archive.chmod(0o700)
+            if store.where.run_as is not None:
+                os.chown(archive, *store.where.run_as)
+        self._walpush_config(store)
+        return open_storage(backups, _state_dir(store))
+
+    def _walpush_config(self, store: Store) -> None:
+        """walpush's config (storage, secrets) in the instance's data directory."""
+        backups = _backups(store)
+        if not uses_walpush(backups):
+            return
+        secrets = named_secrets(_state_dir(store))
+        if backups.encryption is not None:
+            Keyring(secrets, backups.encryption).current()  # generated now if it is new
+        values = {}
+        for name in secret_names(backups):
+            value = secrets.get(name)
+            if value is None:
+                raise BackupError(
+                    f"the secret {name!r} named in {store.name}'s `backups:` is not set",
+                    hint=f"set it: `leapfrog secrets --set {name}`",
+                )
+            values[name] = value
+        write_config(
+            store.where.data_dir / WALPUSH_CONFIG,
+            options=backups,
+            state_dir=_state_dir(store),
+            store=store.where.name,
+            secrets=values,
+            owner=store.where.run_as,
+        )
 
     def _physical(self, store: Store, sink: Sink, run: RunControl, version: str) -> Taken:
         archive = self._ensure_archive(store)
@@ -211,7 +249,7 @@ class PostgresDriver(BackupDriver):
         assert row is not None
         return facts, str(row[0])
 
-    def _await_archived(self, store: Store, archive: Path, lsn: str, run: RunControl) -> str:
+    def _await_archived(self, store: Store, archive: Storage, lsn: str, run: RunControl) -> str:
         """Switch WAL and wait for the segment holding `lsn` in the archive: proof that
         archiving works and that verify can replay to the facts' point."""
         with _connect(store) as conn:
@@ -219,12 +257,14 @@ class PostgresDriver(BackupDriver):
             conn.execute("SELECT pg_switch_wal()")
         assert row is not None
         segment = str(row[0])
+        key = _wal_prefix(store) + segment
         deadline = time.monotonic() + _ARCHIVE_WAIT
-        while not (archive / segment).exists():
+        while archive.keys(key) != [key]:
             run.check()
             if time.monotonic() > deadline:
                 raise BackupError(
-                    f"WAL segment {segment} did not reach the archive {archive} within "
+                    f"WAL segment {segment} did not reach the archive ({archive.description}) "
+                    f"within "
                     f"{_ARCHIVE_WAIT:g}s: archiving is not working",
                     hint=f"see the log of {store.where.instance} (`leapfrog logs`) and "
                     "pg_stat_archiver",
@@ -371,9 +411,14 @@ class PostgresDriver(BackupDriver):
         pgdata.chmod(0o700)
 
     def _recovery(self, store: Store, storage: Storage, to: datetime | None) -> dict[str, str]:
-        archive = archive_dir(_backups(store), store.where)
+        backups = _backups(store)
+        archive = archive_dir(backups, store.where)
+        command = f"cp {shlex.quote(str(archive))}/%f %p"
+        if uses_walpush(backups):
+            self._walpush_config(store)  # the data directory may be a wiped one
+            command = walpush_command(backups, store.where, "fetch")
         settings = {
-            "restore_command": f"cp {shlex.quote(str(archive))}/%f %p",
+            "restore_command": command,
             "recovery_target_timeline": "latest",
             "recovery_target_action": "promote",
         }
@@ -453,8 +498,7 @@ class PostgresDriver(BackupDriver):
     # -- list and prune -----------------------------------------------------------
     def describe(self, store: Store, storage: Storage, manifests: Sequence[Manifest]) -> list[str]:
         notes = []
-        archive = archive_dir(_backups(store), store.where)
-        segments = sorted(p.name for p in archive.glob("0*")) if archive.is_dir() else []
+        segments = _segments(store, storage)
         if segments:
             notes.append(f"WAL archive: {len(segments)} files, {segments[0]} .. {segments[-1]}")
         gaps_dir = store.where.data_dir / GAPS_DIR
@@ -472,18 +516,33 @@ class PostgresDriver(BackupDriver):
     def prune(self, store: Store, storage: Storage, kept: Sequence[Manifest]) -> list[str]:
         """WAL older than the oldest kept physical backup's start is needed by none."""
         physical = [m for m in kept if m.mode == "physical" and m.position.get("start_lsn")]
-        archive = archive_dir(_backups(store), store.where)
-        if not physical or not archive.is_dir():
+        if not physical:
             return []
         oldest = min(physical, key=lambda m: m.ended)
         first_needed = _segment_of(oldest.position["timeline"], oldest.position["start_lsn"])
         removed = []
-        for path in sorted(archive.iterdir()):
-            name = path.name
-            if re.fullmatch(r"[0-9A-F]{24}", name) and name[8:] < first_needed[8:]:
-                path.unlink()
+        for name in _segments(store, storage):
+            if name[8:] < first_needed[8:]:
+                storage.delete(_wal_prefix(store) + name)
                 removed.append(name)
         return removed
+
+
+def _state_dir(store: Store) -> Path:
+    """The stack's state directory: the runtime lays instances out as
+    `<state dir>/data/<instance>`."""
+    return store.where.data_dir.parent.parent
+
+
+def _wal_prefix(store: Store) -> str:
+    return f"{store.where.name}/wal/"
+
+
+def _segments(store: Store, storage: Storage) -> list[str]:
+    """The WAL segments in the archive, oldest first."""
+    prefix = _wal_prefix(store)
+    names = [key[len(prefix) :] for key in storage.keys(prefix)]
+    return sorted(n for n in names if re.fullmatch(r"[0-9A-F]{24}", n))
 
 
 def _server_running(pgdata: Path) -> bool:

@@ -11,11 +11,18 @@ next base backup, and `leapfrog backup list` says so.
 Before the first base backup the archive directory does not exist (the backup run
 makes it, owned by the instance's user): nothing can need WAL from before a base
 backup, so segments are not kept.
+
+When the storage is S3 or objects are encrypted, a shell script cannot do it:
+`archive_command` runs leapfrog's own `python -m leapfrog.backup.walpush push` (and
+`restore_command` its `fetch`), with the same backlog rule. It reads the storage and its
+credentials from `<data dir>/wal-archive.json` (0600, the instance's user), which each
+base backup writes: before the first one it does not exist, and segments are not kept.
 """
 
 from __future__ import annotations
 
 import shlex
+import sys
 from pathlib import Path
 
 from leapfrog.components._postgres_options import PostgresBackupOptions
@@ -28,9 +35,13 @@ __all__ = [
     "archive_script",
     "archive_settings",
     "storage_root",
+    "uses_walpush",
+    "walpush_command",
 ]
 
 ARCHIVE_SCRIPT = "conf/archive-wal.sh"
+WALPUSH_CONFIG = "wal-archive.json"
+"""Under the instance's data directory: the storage (and secrets) walpush uses."""
 GAPS_DIR = "wal-gaps"
 """Under the instance's data directory: one empty file per WAL segment dropped."""
 
@@ -87,11 +98,40 @@ exit 1
 """
 
 
+def uses_walpush(backup: PostgresBackupOptions) -> bool:
+    """Whether WAL goes through leapfrog's walpush rather than the shell script."""
+    return backup.is_s3 or backup.encryption is not None
+
+
+def walpush_command(backup: PostgresBackupOptions, where: Instance, action: str) -> str:
+    """`push %p %f` (archive_command) or `fetch %f %p` (restore_command)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "leapfrog.backup.walpush",
+        action,
+        "--config",
+        str(where.data_dir / WALPUSH_CONFIG),
+    ]
+    if action == "push":
+        argv += [
+            "--gaps",
+            str(where.data_dir / GAPS_DIR),
+            "--max-backlog-mb",
+            str(backup.max_wal_backlog_mb),
+        ]
+    tail = "%p %f" if action == "push" else "%f %p"
+    return " ".join(shlex.quote(a) for a in argv) + " " + tail
+
+
 def archive_settings(backup: PostgresBackupOptions, where: Instance) -> dict[str, str]:
     script = shlex.quote(str(where.data_dir / ARCHIVE_SCRIPT))
+    command = f"/bin/sh {script} %p %f"
+    if uses_walpush(backup):
+        command = walpush_command(backup, where, "push")
     return {
         "archive_mode": "on",
-        "archive_command": f"/bin/sh {script} %p %f",
+        "archive_command": command,
         "archive_timeout": str(backup.archive_timeout),
         "wal_level": "replica",
     }

@@ -19,6 +19,7 @@ from leapfrog.components._postgres_archive import (
     ARCHIVE_SCRIPT,
     archive_script,
     archive_settings,
+    uses_walpush,
 )
 from leapfrog.components._postgres_options import SUPERUSER, PostgresOptions
 from leapfrog.components.base import Installation, Instance, Process
@@ -132,7 +133,8 @@ def postgres_process(
     files = {"conf/pg_hba.conf": _hba(where), "conf/pg_ident.conf": _ident(where, admin_uid)}
     if options.backups is not None and options.backups.wal_archive:
         settings.update(archive_settings(options.backups, where))
-        files[ARCHIVE_SCRIPT] = archive_script(options.backups, where)
+        if not uses_walpush(options.backups):
+            files[ARCHIVE_SCRIPT] = archive_script(options.backups, where)
     argv = [str(bin_dir / "postgres"), "-D", str(pgdata)]
     for name, value in settings.items():
         argv += ["-c", f"{name}={value}"]

@@ -95,15 +95,6 @@ class PostgresBackupOptions(BackupOptions):
         ),
     )
 
-    @model_validator(mode="after")
-    def _archive_where(self) -> PostgresBackupOptions:
-        if self.is_s3 and self.wal_archive:
-            raise ValueError(
-                "archiving PostgreSQL's WAL into S3 is not supported yet: use a directory "
-                "`storage:`, or `wal_archive: false` for logical backups only"
-            )
-        return self
-
 
 class PostgresOptions(ComponentOptions):
     version: int | None = Field(

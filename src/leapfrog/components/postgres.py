@@ -17,9 +17,12 @@ from typing import ClassVar
 from leapfrog.components._messagedb import fetch_message_db, install_message_db
 from leapfrog.components._postgres_archive import (
     GAPS_DIR,
+    WALPUSH_CONFIG,
     archive_dir,
     archive_settings,
     storage_root,
+    uses_walpush,
+    walpush_command,
 )
 from leapfrog.components._postgres_config import PGDATA, postgres_process, socket_dir
 from leapfrog.components._postgres_install import install_server
@@ -47,6 +50,7 @@ __all__ = [
     "GAPS_DIR",
     "PGDATA",
     "SUPERUSER",
+    "WALPUSH_CONFIG",
     "Postgres",
     "PostgresBackupOptions",
     "PostgresOptions",
@@ -54,6 +58,8 @@ __all__ = [
     "archive_settings",
     "socket_dir",
     "storage_root",
+    "uses_walpush",
+    "walpush_command",
 ]
 
 _PROBE_TIMEOUT = 5.0

@@ -9,13 +9,34 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
 from leapfrog.shared.errors import LeapfrogError
 
-__all__ = ["NamedSecrets", "named_secrets"]
+__all__ = ["FixedSecrets", "NamedSecrets", "SecretSource", "named_secrets"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class SecretSource(Protocol):
+    def get(self, name: str) -> str | None: ...
+
+    def set(self, name: str, value: str) -> None: ...
+
+
+class FixedSecrets:
+    """Secrets handed over as values (a helper process given them in a 0600 file)."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = dict(values)
+
+    def get(self, name: str) -> str | None:
+        return self._values.get(name)
+
+    def set(self, name: str, value: str) -> None:
+        raise LeapfrogError(f"secret {name!r} cannot be set here")
 
 
 def named_secrets(state_dir: Path) -> NamedSecrets:
