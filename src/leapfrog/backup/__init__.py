@@ -8,7 +8,6 @@ from leapfrog.backup.engine import BackupBusy, Engine, Limits
 from leapfrog.backup.factory import open_storage
 from leapfrog.backup.history import History, RunRecord
 from leapfrog.backup.manifest import Manifest, ObjectEntry
-from leapfrog.backup.s3 import S3Storage
 from leapfrog.backup.storage import Storage, StorageError
 
 __all__ = [
@@ -24,7 +23,6 @@ __all__ = [
     "RunAborted",
     "RunControl",
     "RunRecord",
-    "S3Storage",
     "Sink",
     "Source",
     "Storage",

@@ -23,7 +23,6 @@ from pathlib import Path
 
 from leapfrog.backup.directory import DirectoryStorage
 from leapfrog.backup.encryption import Keyring
-from leapfrog.backup.s3 import S3Storage
 from leapfrog.backup.storage import Storage, StorageError
 from leapfrog.components._backup_options import BackupOptions, parse_s3_url
 from leapfrog.shared.named_secrets import SecretSource, named_secrets
@@ -40,6 +39,8 @@ def open_storage(
     if location is None:
         storage = DirectoryStorage(state_dir / "backups")
     elif (parsed := parse_s3_url(location)) is not None:
+        from leapfrog.backup.s3 import S3Storage  # boto3 loads only for an S3 storage
+
         assert options is not None
         bucket, prefix = parsed
         s3 = options.s3

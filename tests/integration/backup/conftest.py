@@ -16,7 +16,8 @@ from typing import Any
 import boto3
 import pytest
 
-from leapfrog.backup import DirectoryStorage, Engine, Limits, S3Storage, Store, driver_for
+from leapfrog.backup import DirectoryStorage, Engine, Limits, Store, driver_for
+from leapfrog.backup.s3 import S3Storage
 from leapfrog.shared.cache import cache_dir
 from leapfrog.testing import RunningComponent, run_component
 

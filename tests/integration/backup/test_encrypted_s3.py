@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from leapfrog.backup import Engine, S3Storage, Store, driver_for, open_storage
+from leapfrog.backup import Engine, Store, driver_for, open_storage
 from leapfrog.backup._zk_tree import server_tree
+from leapfrog.backup.s3 import S3Storage
 from leapfrog.components._backup_options import BackupOptions
 from leapfrog.components.zookeeper import DATA
 from leapfrog.shared.named_secrets import named_secrets

@@ -12,7 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from leapfrog.backup import Engine, S3Storage, Store, driver_for, open_storage
+from leapfrog.backup import Engine, Store, driver_for, open_storage
+from leapfrog.backup.s3 import S3Storage
 from leapfrog.components.postgres import GAPS_DIR, PGDATA, socket_dir
 from leapfrog.shared.named_secrets import named_secrets
 from leapfrog.testing import RunningComponent, wait_until

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from leapfrog.backup import DirectoryStorage, S3Storage, Storage, StorageError
+from leapfrog.backup import DirectoryStorage, Storage, StorageError
+from leapfrog.backup.s3 import S3Storage
 
 from .conftest import S3_ACCESS, S3_ADDRESS, S3_BUCKET, S3_SECRET, S3Server
 
@@ -102,7 +103,8 @@ def test_a_put_that_fails_mid_stream_leaves_nothing_visible(storage: Storage, si
 _WRITER = """
 import json, sys, time
 from pathlib import Path
-from leapfrog.backup import DirectoryStorage, S3Storage
+from leapfrog.backup import DirectoryStorage
+from leapfrog.backup.s3 import S3Storage
 spec = json.loads(sys.argv[1])
 if spec["kind"] == "directory":
     storage = DirectoryStorage(Path(spec["root"]))
