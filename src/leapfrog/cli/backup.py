@@ -130,7 +130,9 @@ def backup() -> None:
     Stores: PostgreSQL, ZooKeeper, Kafka, OpenSearch and InfluxDB.
 
     Backups go to `backups/` in the stack's state directory unless the component's
-    `backups: storage:` says otherwise; see docs/backup.md."""
+    `backups: storage:` names another directory or an `s3://BUCKET/PREFIX`;
+    `backups: encryption:` encrypts them with a key from `leapfrog secrets`.
+    See docs/backup.md."""
 
 
 @backup.command()
