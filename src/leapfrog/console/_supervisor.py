@@ -23,8 +23,6 @@ __all__ = ["InstanceRow", "PlatformEvent", "StackWatch"]
 log = logging.getLogger("leapfrog.console")
 _TICKS = os.sysconf("SC_CLK_TCK")
 _PAGE = os.sysconf("SC_PAGE_SIZE")
-_GOOD = frozenset({"healthy", "completed"})
-_PENDING = frozenset({"starting", "waiting", "pending", "stopping", "restarting"})
 
 
 @dataclass(frozen=True)
@@ -40,13 +38,27 @@ class InstanceRow:
     pid: int | None
     cpu_percent: float | None
     rss_bytes: int | None
+    exit_code: int | None = None
+    completed: bool = False
+
+    @property
+    def down(self) -> bool:
+        """Its process is gone (killed, crashed, waiting for a restart) and it did not
+        simply finish its work."""
+        return (
+            self.pid is None
+            and not self.completed
+            and (self.exit_code is not None or self.state in ("stopped", "crashloop"))
+        )
 
     @property
     def tone(self) -> str:
-        """The row's colour: ok, pending or bad."""
-        if self.state in _GOOD:
+        """The row's colour: ok (healthy, or done), bad (down or unhealthy), pending."""
+        if self.state == "healthy" or self.completed:
             return "ok"
-        return "pending" if self.state in _PENDING else "bad"
+        if self.down or self.state in ("unhealthy", "crashloop"):
+            return "bad"
+        return "pending"
 
 
 @dataclass(frozen=True)
@@ -139,6 +151,8 @@ class StackWatch:
             pid=pid if isinstance(pid, int) else None,
             cpu_percent=cpu,
             rss_bytes=rss,
+            exit_code=item.get("exit_code") if isinstance(item.get("exit_code"), int) else None,
+            completed=bool(item.get("completed")),
         )
 
     def _usage(self, pid: int) -> tuple[float | None, int | None]:
