@@ -89,7 +89,7 @@ class InfluxClient:
         return series
 
     async def chart(self, query: str) -> Chart:
-        found = await self.raw(query)
+        found = [s for s in await self.raw(query) if _timed(s)]
         times = sorted({float(row[0]) for s in found for row in s.get("values", [])})
         position = {t: i for i, t in enumerate(times)}
         columns: list[tuple[str, list[float | None]]] = []
@@ -108,3 +108,14 @@ class InfluxClient:
                     label = f"{label} {names[col]}"
                 columns.append((label, values))
         return Chart([t / 1000.0 for t in times], columns)
+
+
+def _timed(series: dict[str, Any]) -> bool:
+    """A series with a time column of numbers (a SHOW answers names, not points)."""
+    columns = series.get("columns") or []
+    rows = series.get("values") or []
+    return (
+        bool(columns)
+        and columns[0] == "time"
+        and all(isinstance(row[0], int | float) for row in rows)
+    )

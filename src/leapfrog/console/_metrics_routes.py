@@ -34,7 +34,10 @@ async def metrics(request: Request) -> Response:
     try:
         parse_range(params.get("from"), params.get("to"))
         if board.variable == "service":
-            services = sorted(await catalog(request).services())
+            # The catalog's services and the stack's units (a service without the SDK
+            # is not in the catalog, yet the supervisor measures it).
+            units = {row.unit for row in console(request).watch.rows}
+            services = sorted(units | set(await catalog(request).services()))
             chosen = chosen or (services[0] if services else "")
             if chosen and chosen not in services:
                 raise UserError(f"there is no service named {chosen!r}", "pick one from the list")

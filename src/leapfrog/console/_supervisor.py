@@ -67,6 +67,10 @@ class PlatformEvent:
     instance: str
     change: str
 
+    @property
+    def clock(self) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(self.at))
+
 
 @dataclass
 class StackWatch:

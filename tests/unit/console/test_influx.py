@@ -92,3 +92,18 @@ def test_influx_errors_and_outages_are_sentences() -> None:
     none = InfluxClient(None, "metrics", httpx.AsyncClient())
     with pytest.raises(Unavailable, match="no InfluxDB"):
         asyncio.run(none.raw("SHOW DATABASES"))
+
+
+def test_a_show_statement_is_a_table_not_a_chart() -> None:
+    answer = {
+        "results": [
+            {
+                "series": [
+                    {"name": "measurements", "columns": ["name"], "values": [["cpu"], ["mem"]]}
+                ]
+            }
+        ]
+    }
+    client, _ = _client(answer)
+    assert asyncio.run(client.raw("SHOW MEASUREMENTS"))[0]["values"] == [["cpu"], ["mem"]]
+    assert asyncio.run(client.chart("SHOW MEASUREMENTS")).points == 0
