@@ -92,9 +92,15 @@ def serve(
     """Serve the console until SIGTERM. OpenSearch, InfluxDB and Flink come from
     OPENSEARCH_URL, INFLUXDB_URL and FLINK_URL; the stack's state from LEAPFROG_STATE_DIR
     and LEAPFROG_CONTROL_SOCKET (the runtime sets them all)."""
+    from leapfrog.components._npm import cached_package
+    from leapfrog.components.console import FRONT_END
     from leapfrog.console import ConsoleSettings
     from leapfrog.console import serve as run
+    from leapfrog.shared.cache import cache_dir
 
+    # Without the paths (Kubernetes' image, a hand start), the cache `install` filled.
+    htmx = htmx or cached_package(cache_dir(), "htmx.org", FRONT_END["htmx.org"])
+    uplot = uplot or cached_package(cache_dir(), "uplot", FRONT_END["uplot"])
     host, _, port = listen.rpartition(":")
     if not host or not port.isdigit():
         raise LeapfrogError(f"--listen {listen}: expected HOST:PORT", hint="e.g. 127.0.0.1:8900")

@@ -30,6 +30,7 @@ from leapfrog.components.base import (
     Process,
     Progress,
 )
+from leapfrog.components.kube import KubeContext, KubeRender
 from leapfrog.shared.probes import http_probe
 from leapfrog.telemetry import PYTHON_LOGGING, LogFormat, Sample, prometheus_samples
 
@@ -125,6 +126,13 @@ class Console(Component[ConsoleOptions]):
 
     def web_ui(self, options: ConsoleOptions) -> str | None:
         return f"http://{options.listen}/"
+
+    def render_kubernetes(self, options: ConsoleOptions, kube: KubeContext) -> KubeRender:
+        from leapfrog.components._console_kube import render_console
+
+        return render_console(
+            self.port(options), options.logs_index, options.metrics_database, kube
+        )
 
     def log_format(self, options: ConsoleOptions) -> LogFormat:
         from dataclasses import replace

@@ -62,7 +62,9 @@ async def own_metrics(request: Request) -> Response:
 def _vendor(settings: ConsoleSettings) -> list[BaseRoute]:
     mounts: list[BaseRoute] = []
     for name, folder in (("htmx", settings.htmx_dir), ("uplot", settings.uplot_dir)):
-        if folder is not None:
+        if folder is None or not (folder / "dist").is_dir():
+            log.warning("no %s at %s: pages run without it (`leapfrog install`)", name, folder)
+        else:
             mounts.append(Mount(f"/static/vendor/{name}", StaticFiles(directory=folder / "dist")))
     return mounts
 
