@@ -11,6 +11,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from leapfrog.console._errors import UserError
+from leapfrog.console._logsearch import LogHit, LogSearch
+from leapfrog.console._timerange import parse_range
 from leapfrog.console._web import TEMPLATES, console, page
 
 __all__ = ["overview_routes"]
@@ -22,8 +25,31 @@ def _rows_html(request: Request) -> str:
     return template.render(rows=watch.rows, error=watch.error, events=list(watch.events)[:15])
 
 
+async def _platform_events(request: Request) -> tuple[list[LogHit], str]:
+    """The supervisor's own events (started, exited, restarting, health) of the last day,
+    from OpenSearch; a sentence instead when it cannot be read."""
+    app = console(request)
+    if not app.settings.opensearch_url:
+        return [], "this stack has no OpenSearch, where the supervisor's events are kept"
+    search = LogSearch(app.settings.opensearch_url, app.settings.logs_index, app.http)
+    try:
+        found = await search.search(
+            "", {"logger": "leapfrog.supervisor"}, parse_range("now-24h", "now"), size=15
+        )
+    except UserError as exc:
+        return [], exc.message
+    return found.hits, ""
+
+
 async def overview(request: Request) -> Response:
-    return page(request, "overview.html", rows_html=_rows_html(request))
+    events, problem = await _platform_events(request)
+    return page(
+        request,
+        "overview.html",
+        rows_html=_rows_html(request),
+        platform_events=events,
+        events_problem=problem,
+    )
 
 
 async def stream(request: Request) -> Response:
