@@ -21,6 +21,7 @@ APT_NEEDS=(
   "javac openjdk-17-jdk-headless"
   "mvn maven"
   "wrk wrk"
+  "/usr/bin/chromium chromium"
 )
 missing=()
 for pair in "${APT_NEEDS[@]}"; do

@@ -19,9 +19,13 @@ print(item["address"] + ":" + str(item["port"]) if item else "")
 reader=$(address_of reader)
 opensearch=$(address_of opensearch)
 influxdb=$(address_of influxdb)
+console=$(address_of console)
 echo
 echo "The example platform is up. Where to look:"
 row() { printf '  %-62s %s\n' "$1" "$2"; }
+if [ -n "$console" ]; then
+  row "$LF console" "the web console: units, services, KV, logs, metrics (log in with a token from \`$LF secrets catalog\`)"
+fi
 row "curl http://127.0.0.1:8080/" "through the load balancer: hello, each instance in turn"
 row "curl http://127.0.0.1:8080/events/count" "through the load balancer: reader"
 row "curl http://127.0.0.1:8404/" "HAProxy's stats page: backends follow the catalog"

@@ -154,7 +154,7 @@ def test_each_workload_in_the_cluster_holds_only_its_catalog_token(deployed: Dep
 
 def test_every_workload_rolls_out_to_ready(deployed: Deployed) -> None:
     names = workloads(deployed.data, deployed.plane)
-    assert len(names) == 11, names  # with the logs and metrics pipelines
+    assert len(names) == 12, names  # with the logs and metrics pipelines and the console
     for name in names:
         kind, _, short = name.partition("/")
         kind = kind.split(".")[0]

@@ -295,6 +295,7 @@ _TABLE: dict[str, _Entry] = {
     "/v1/agent/version": _OPEN,
     "/v1/leapfrog/openapi.json": _OPEN,
     "/v1/acl/token/self": _OPEN,  # describes the caller's own token, or 403s itself
+    "/ui": _OPEN,  # a redirect to the console, which asks for a token itself
     # The agent.
     "/v1/agent/self": _Entry(_agent_read),
     "/v1/agent/metrics": _Entry(_agent_read),

@@ -30,6 +30,8 @@ class CatalogConfig:
     """Seconds a check's output-only change waits before it is published."""
     snapshot_every: int = 50_000
     """Journal lines after which the state is snapshotted and the log restarted."""
+    ui_url: str | None = None
+    """Where `/ui` leads (the stack's console); None: `/ui` is a 404 saying so."""
 
     @property
     def node_address(self) -> str:

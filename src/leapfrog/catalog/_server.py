@@ -73,7 +73,7 @@ class RunningCatalog:
             + session_routes(store)
             + txn_routes(store)
             + event_routes(store)
-            + standalone_routes(store)
+            + standalone_routes(store, config.ui_url)
             + metrics_routes(store, lambda: self._api.requests_served if self._api else 0)
             + openapi_routes()
         )

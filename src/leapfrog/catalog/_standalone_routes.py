@@ -24,7 +24,7 @@ def _coordinate() -> dict[str, Any]:
     return {"Vec": [0.0] * 8, "Error": 1.5, "Adjustment": 0.0, "Height": 1e-05}
 
 
-def standalone_routes(store: Store) -> list[Route]:
+def standalone_routes(store: Store, ui_url: str | None = None) -> list[Route]:
     def entry() -> dict[str, Any]:
         return {"Node": store.node_name, "Segment": "", "Coord": _coordinate()}
 
@@ -56,8 +56,17 @@ def standalone_routes(store: Store) -> list[Route]:
         headers = [*_BLOCKING, ("X-Consul-Effective-Consistency", "leader")]
         return Reply([], index=1, headers=headers)
 
+    async def ui(call: Call) -> Reply:
+        # Consul serves its UI at /ui; leapfrog's is the console, a unit of its own.
+        if ui_url is None:
+            text = "this catalog has no UI of its own: add the `console` component to the stack\n"
+            return Reply(raw=text.encode(), status=404)
+        target = ui_url.rstrip("/") + "/"
+        return Reply(raw=f"see {target}\n".encode(), status=302, headers=[("Location", target)])
+
     get = ("GET",)
     return [
+        Route(("GET", "HEAD"), "/ui", True, action=ui),
         Route(get, "/v1/coordinate/nodes", action=coordinate_nodes),
         Route(get, "/v1/coordinate/node/", True, action=coordinate_node),
         Route(get, "/v1/coordinate/datacenters", action=coordinate_datacenters),

@@ -38,6 +38,7 @@ _GROUPS = {
     "rollout": "leapfrog.cli.rollout",
     "lb": "leapfrog.cli.lb",
     "pipeline": "leapfrog.cli.pipeline",
+    "console": "leapfrog.cli.console",
     "template": "leapfrog.cli.template",
 }
 """Commands of their own modules, imported only when run (or listed by --help): each

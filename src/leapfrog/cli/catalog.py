@@ -180,6 +180,13 @@ def catalog() -> None:
     "Consul.",
 )
 @click.option(
+    "--ui",
+    "ui_url",
+    default=None,
+    metavar="URL",
+    help="Where /ui leads: the stack's console (http://127.0.0.1:8900). Unset: /ui is a 404.",
+)
+@click.option(
     "--reap-after-minimum",
     "reap_minimum",
     type=float,
@@ -208,6 +215,7 @@ def serve_cmd(
     acl_token_file: Path | None,
     acl_tokens_file: Path | None,
     anonymous_read: bool,
+    ui_url: str | None,
 ) -> None:
     """Serve the catalog until SIGTERM or Ctrl-C; prints one line once it listens.
 
@@ -231,6 +239,7 @@ def serve_cmd(
         acl=_acl_config(acl, data_dir, acl_token_file, acl_tokens_file, anonymous_read),
         reap_minimum=max(reap_minimum, 0.0),
         reap_interval=max(reap_interval, 0.1),
+        ui_url=ui_url,
     )
     import uvloop  # libuv's loop: measured 25-50% more registrations/s (bench/catalog.py)
 

@@ -139,6 +139,11 @@ class Component(ABC, Generic[OptionsT]):
     """Its process is leapfrog's own interpreter (`python -m leapfrog ...`), which the app
     user may be unable to reach (a checkout in a folder only root enters)."""
 
+    reads_state: ClassVar[bool] = False
+    """It reads the stack's own state (the supervisor's control socket for status, the
+    backup history): it runs as the supervisor's user and gets `LEAPFROG_STATE_DIR` and
+    `LEAPFROG_CONTROL_SOCKET` (the console)."""
+
     def options(self, raw: Mapping[str, Any]) -> OptionsT:
         """The validated options; the spec loader has already reported errors with lines."""
         return self.options_model.model_validate(dict(raw))  # type: ignore[return-value]
@@ -172,6 +177,11 @@ class Component(ABC, Generic[OptionsT]):
         """Secrets this component generated (passwords, URLs with them), by label; shown
         only by the explicit `leapfrog secrets` command, never in logs or status."""
         return {}
+
+    def web_ui(self, options: OptionsT) -> str | None:
+        """The URL of the web UI this component serves, if any: the catalog's `/ui` leads
+        to it, as Consul's `/ui` leads to Consul's."""
+        return None
 
     def render_kubernetes(self, options: OptionsT, kube: KubeContext) -> KubeRender:
         """Manifests of the component in `kube.namespace`, and the env services get."""

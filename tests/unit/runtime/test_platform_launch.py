@@ -162,3 +162,28 @@ def test_changed_component_files_mean_a_new_process(tmp_path: Path, fakedb: Any)
         {x.name: x for group in after.values() for x in group},
     )
     assert changes.replace == ["fakedb-1"]
+
+
+def test_the_console_reads_the_stack_state_and_the_catalog_ui_leads_to_it(
+    tmp_path: Path,
+) -> None:
+    result, paths = launches(
+        tmp_path,
+        "components:\n  console: {listen: '127.0.0.1:18900'}\nservices:\n  web: {command: serve}\n",
+    )
+    (console,) = result["console"]
+    assert console.user is None  # the supervisor's user: it reads the control socket
+    assert console.env["LEAPFROG_STATE_DIR"] == str(paths.root)
+    assert console.env["LEAPFROG_CONTROL_SOCKET"] == str(paths.control_socket)
+    assert console.env["CONSUL_HTTP_ADDR"] == "127.0.0.1:8500"
+    assert list(console.argv[1:5]) == ["-m", "leapfrog", "console", "serve"]
+    argv = list(result["catalog"][0].argv)
+    assert argv[argv.index("--ui") + 1] == "http://127.0.0.1:18900/"
+    (web,) = result["web"]
+    assert web.env["LEAPFROG_CONSOLE_URL"] == "http://127.0.0.1:18900"
+    assert "LEAPFROG_CONTROL_SOCKET" not in web.env
+
+
+def test_without_a_console_the_catalog_has_no_ui(tmp_path: Path) -> None:
+    result, _ = launches(tmp_path, "services:\n  web: {command: serve}\n")
+    assert "--ui" not in result["catalog"][0].argv

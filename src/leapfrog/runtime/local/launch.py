@@ -33,6 +33,7 @@ from leapfrog.runtime.local.platform import (
     component_run,
     install_all,
     quiet_installer,
+    web_ui,
 )
 from leapfrog.runtime.local.runas import check_reachable, resolve_user
 from leapfrog.shared.envsubst import UnknownVariable, substitute
@@ -111,7 +112,7 @@ def build_launches(
         if unit.kind == "catalog":
             addresses["catalog-1"] = settings.http.rpartition(":")[0]
             data_dir = paths.instance_data("catalog-1")
-            argv = catalog_argv(settings, paths, data_dir)
+            argv = catalog_argv(settings, paths, data_dir, web_ui(plan))
             result[unit_name] = [
                 _launch(
                     unit,
@@ -128,7 +129,7 @@ def build_launches(
             continue
         user = resolve_user(stack, unit)
         if unit.kind == "component":
-            user = _leapfrog_reachable(unit, user)
+            user = None if component(unit.name).reads_state else _leapfrog_reachable(unit, user)
             launches = []
             for index, name in enumerate(unit.instance_names(), start=1):
                 data_dir = paths.instance_data(name)
@@ -143,6 +144,9 @@ def build_launches(
                 )
                 runs[name] = run
                 env = dict(run.process.env)
+                if run.component.reads_state:
+                    env["LEAPFROG_STATE_DIR"] = str(paths.root)
+                    env["LEAPFROG_CONTROL_SOCKET"] = str(paths.control_socket)
                 launch = _launch(
                     unit,
                     index=index,

@@ -37,6 +37,7 @@ __all__ = [
     "ensure_catalog_tokens",
     "install_all",
     "quiet_installer",
+    "web_ui",
 ]
 
 Installer = Callable[[str, Component[Any], Any], Installation]
@@ -95,6 +96,18 @@ def component_run(
     )
     process = comp.process(options, installation, where)
     return ComponentRun(comp, options, where, process, installation.version)
+
+
+def web_ui(plan: Plan) -> str | None:
+    """The first web UI a component of the plan serves (the console): where the catalog's
+    `/ui` leads."""
+    for unit in plan.units.values():
+        if unit.kind == "component":
+            comp = component(unit.name)
+            url = comp.web_ui(comp.options(unit.options))
+            if url:
+                return url
+    return None
 
 
 def component_env(runs: Mapping[str, ComponentRun]) -> dict[str, str]:
@@ -182,7 +195,9 @@ def ensure_catalog_tokens(paths: StatePaths) -> CatalogTokens:
     return CatalogTokens({name: entry["SecretID"] for name, entry in tokens.items()})
 
 
-def catalog_argv(settings: CatalogSettings, paths: StatePaths, data_dir: Path) -> list[str]:
+def catalog_argv(
+    settings: CatalogSettings, paths: StatePaths, data_dir: Path, ui_url: str | None = None
+) -> list[str]:
     argv = [
         sys.executable, "-m", "leapfrog", "catalog", "serve",
         "--http", settings.http,
@@ -191,6 +206,8 @@ def catalog_argv(settings: CatalogSettings, paths: StatePaths, data_dir: Path) -
         "--datacenter", settings.datacenter,
         "--node", socket.gethostname().split(".")[0] or "leapfrog",
     ]  # fmt: skip
+    if ui_url:
+        argv += ["--ui", ui_url]
     if not settings.acl:
         return [*argv, "--acl", "off"]
     argv += ["--acl-token-file", str(paths.catalog_token)]

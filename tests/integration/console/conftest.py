@@ -1,0 +1,87 @@
+"""One stack for the console's browser tests: the catalog (ACL on), Kafka, OpenSearch,
+InfluxDB, both pipelines, the console, and a service that logs a line a second; and
+Debian's Chromium driven by Playwright (never a browser Playwright downloads)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from leapfrog.testing import StackDir
+
+CHROMIUM = Path("/usr/bin/chromium")
+CONSOLE = "http://127.0.0.1:8900"
+
+STACK = """\
+name: consoletest
+components:
+  kafka:
+    topics: {{logs: {{partitions: 1}}, metrics: {{partitions: 1}}}}
+  opensearch: {{}}
+  influxdb: {{databases: {{metrics: {{}}}}}}
+  logs-pipeline: {{}}
+  metrics-pipeline: {{database: metrics}}
+  console: {{metrics_database: metrics}}
+services:
+  ticker:
+    command: sh -c 'while true; do echo "console probe $RUN_ID"; sleep 1; done'
+    env: {{RUN_ID: {run}}}
+    restart: {{policy: always, backoff: 5s}}
+"""
+
+
+@dataclass(frozen=True)
+class ConsoleStack:
+    stack: StackDir
+    run: str
+    management: str
+    read: str
+    shots: Path
+
+
+@pytest.fixture(scope="session")
+def console_stack() -> Iterator[ConsoleStack]:
+    if not CHROMIUM.exists():
+        pytest.fail("Debian's chromium is missing: scripts/bootstrap.sh installs it")
+    run = uuid.uuid4().hex[:10]
+    os.environ["LEAPFROG_METRICS_INTERVAL"] = "2"
+    shots = Path(tempfile.mkdtemp(prefix="lf-console-shots-"))
+    with StackDir(STACK.format(run=run)) as stack:
+        result = stack.up(timeout=400)
+        assert result.code == 0, result.output
+        secrets = stack.cli("secrets", "catalog", "--json")
+        assert secrets.code == 0, secrets.output
+        tokens = json.loads(secrets.stdout)["catalog"]
+        yield ConsoleStack(stack, run, tokens["management token"], tokens["read token"], shots)
+    os.environ.pop("LEAPFROG_METRICS_INTERVAL", None)
+    print(f"\nconsole screenshots: {shots}")
+    if not any(shots.iterdir()):
+        shutil.rmtree(shots, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+def wait_until(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from leapfrog.console._errors import UserError
+from leapfrog.console._timerange import parse_range
+
+
+def test_relative_and_absolute_moments() -> None:
+    span = parse_range("now-15m", "now")
+    assert timedelta(minutes=14) < span.end - span.start <= timedelta(minutes=15, seconds=6)
+    fixed = parse_range("2026-01-31T12:00", "2026-01-31T13:00:00Z")
+    assert fixed.start == datetime(2026, 1, 31, 12, tzinfo=UTC)
+    assert fixed.seconds == 3600
+    assert fixed.interval(60) == 60
+
+
+def test_defaults_when_empty() -> None:
+    span = parse_range(None, "")
+    assert span.text_from == "now-1h" and span.text_to == "now"
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "words"),
+    [
+        ("now+1h", "now", "is not a time"),
+        ("yesterday", "now", "is not a time"),
+        ((datetime.now(UTC) + timedelta(hours=2)).isoformat(), "now", "starts in the future"),
+        ("now-1h", "now-2h", "ends before it starts"),
+    ],
+)
+def test_bad_ranges_say_what_is_wrong(start: str, end: str, words: str) -> None:
+    with pytest.raises(UserError) as caught:
+        parse_range(start, end)
+    assert words in caught.value.message
+    assert caught.value.hint
