@@ -7,6 +7,7 @@ from leapfrog.backup.drivers import driver_for, known_drivers
 from leapfrog.backup.engine import BackupBusy, Engine, Limits
 from leapfrog.backup.history import History, RunRecord
 from leapfrog.backup.manifest import Manifest, ObjectEntry
+from leapfrog.backup.retention import Plan, Policy, plan_prune
 from leapfrog.backup.storage import Storage, StorageError
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "Limits",
     "Manifest",
     "ObjectEntry",
+    "Plan",
+    "Policy",
     "RunAborted",
     "RunControl",
     "RunRecord",
@@ -31,4 +34,5 @@ __all__ = [
     "Verified",
     "driver_for",
     "known_drivers",
+    "plan_prune",
 ]

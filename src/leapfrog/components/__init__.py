@@ -29,6 +29,7 @@ _MODULES: dict[str, str] = {
     "influxdb": "influxdb:InfluxDB",
     "logs-pipeline": "logs_pipeline:LogsPipeline",
     "metrics-pipeline": "metrics_pipeline:MetricsPipeline",
+    "backups": "backups:BackupScheduler",
 }
 
 

@@ -129,6 +129,9 @@ def build_launches(
         user = resolve_user(stack, unit)
         if unit.kind == "component":
             user = _leapfrog_reachable(unit, user)
+            acts_on_stack = component(unit.name).acts_on_stack
+            if acts_on_stack:
+                user = None  # the stack's owner, as `leapfrog` commands run
             launches = []
             for index, name in enumerate(unit.instance_names(), start=1):
                 data_dir = paths.instance_data(name)
@@ -143,6 +146,8 @@ def build_launches(
                 )
                 runs[name] = run
                 env = dict(run.process.env)
+                if acts_on_stack:
+                    env["LEAPFROG_STACK_FILE"] = str(stack.path.resolve())
                 launch = _launch(
                     unit,
                     index=index,
