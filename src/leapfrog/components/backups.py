@@ -24,6 +24,7 @@ from leapfrog.components.base import (
     Health,
     Installation,
     Instance,
+    NotSupported,
     Process,
     Progress,
 )
@@ -102,6 +103,7 @@ class BackupScheduler(Component[BackupSchedulerOptions]):
         return {"LEAPFROG_BACKUPS_URL": f"http://{where.address}:{self.port(options)}"}
 
     def render_kubernetes(self, options: BackupSchedulerOptions, kube: KubeContext) -> KubeRender:
-        """Nothing: on Kubernetes, schedules belong to the backup operators (not built);
-        the rest of the stack renders as it is."""
-        return KubeRender(objects=[], env=[])
+        raise NotSupported(
+            "schedules on Kubernetes are the job of the backup operators, which do not exist "
+            "yet (stores' `backups:` are refused there too)"
+        )
