@@ -168,6 +168,15 @@ class Scheduler:
         for name in list(self.stores):
             if name not in declared:
                 del self.stores[name]
+        if not declared:
+            self._emit(
+                {
+                    "level": "info",
+                    "logger": LOGGER,
+                    "event": "scheduled",
+                    "message": "no store of the stack declares backups.schedule: nothing to do",
+                }
+            )
         for name, options in declared.items():
             expression = options.schedule or ""
             known = self.stores.get(name)
@@ -452,6 +461,9 @@ class Scheduler:
                 runs.add_metric([e.name, action, state], float(count))
             skipped.add_metric([e.name], float(e.skipped))
         yield from families.values()
+        yield GaugeMetricFamily(
+            f"{p}_scheduled_stores", "Stores with a schedule", value=float(len(self.stores))
+        )
         yield runs
         yield skipped
 
