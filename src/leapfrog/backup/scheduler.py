@@ -154,8 +154,8 @@ class Scheduler:
         self._seen_version = self._changed()
         try:
             stack = self._resolve()
-        except LeapfrogError as exc:
-            self.problem = f"cannot read the stack: {exc}"
+        except Exception as exc:  # a stack file broken mid-edit: keep the schedules, say so
+            self.problem = f"cannot read the stack (schedules as before): {_why(exc)}"
             self._emit(
                 {"level": "error", "logger": LOGGER, "event": "stack", "message": self.problem}
             )
@@ -466,6 +466,14 @@ class Scheduler:
         )
         yield runs
         yield skipped
+
+
+def _why(exc: BaseException) -> str:
+    problems = getattr(exc, "problems", None)  # a SpecError: its first problem
+    if problems:
+        first = problems[0]
+        return f"{getattr(first, 'field', '')}: {getattr(first, 'message', first)}"
+    return str(exc) or type(exc).__name__
 
 
 def _event(store: str, action: str, record: RunRecord, seconds: float) -> Event:

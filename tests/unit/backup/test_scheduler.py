@@ -250,3 +250,35 @@ def _samples(sched: Scheduler) -> list[Any]:
     from prometheus_client import generate_latest
 
     return prometheus_samples(generate_latest(sched.registry).decode())
+
+
+def test_a_stack_file_broken_mid_edit_keeps_the_schedules_and_says_so(tmp_path: Path) -> None:
+    from leapfrog.spec import Problem, SpecError
+
+    h = Harness(tmp_path, schedule="*/5 * * * *")
+    broken = False
+
+    def resolve() -> LocalStack:
+        if broken:
+            raise SpecError([Problem("leapfrog.yaml", 3, 5, "components.x", "unknown key")])
+        return h.stack()
+
+    sched = Scheduler(
+        resolve,
+        h.events.append,
+        tmp_path / "sched",
+        clock=h.clock,
+        changed=lambda: h.version,
+        make_engine=h.engine,
+    )
+    sched.refresh()
+    broken, h.version = True, 1
+    sched.tick()
+    assert list(sched.stores) == ["fake"]  # as before
+    assert sched.health()["detail"] == (
+        "cannot read the stack (schedules as before): components.x: unknown key"
+    )
+    assert h.events[-1]["level"] == "error"
+    broken, h.version = False, 2
+    sched.tick()
+    assert sched.health()["detail"] == "next: fake 10:05"
