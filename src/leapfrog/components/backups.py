@@ -35,7 +35,8 @@ __all__ = ["BackupScheduler", "BackupSchedulerOptions"]
 
 
 class BackupSchedulerOptions(ComponentOptions):
-    """Backups on schedule: each store's `backups.schedule`, run by leapfrog."""
+    """Backups on schedule: each store's `backups.schedule` (backup, verify, prune), run by
+    leapfrog (docs/backup.md)."""
 
     port: int = Field(
         9612, ge=1, le=65535, description="Port of the scheduler's /health and /metrics."
