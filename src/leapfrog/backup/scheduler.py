@@ -10,8 +10,10 @@ worker, so a long run of one store never delays another.
   and an event says so.
 - Times missed while the scheduler was down are not replayed: on start, a store whose
   latest scheduled time passed since its last backup (and since its schedule was first
-  seen) runs once, `catch_up_delay` seconds later, so it does not compete with the
-  stack's own start; an event says it is a catch-up.
+  seen) runs once, `catch_up_delay` seconds later (the next such store that much after
+  it, and so on), so catch-ups neither compete with the stack's own start nor with each
+  other; an event says it is a catch-up. A store whose next time comes sooner simply
+  runs then.
 - Every step's result is one JSON line on stdout (`logger: leapfrog.backup.scheduler`,
   `event: backup|verify|prune|skipped|catch-up|scheduled`): the supervisor's collector
   ships it to the `logs` topic like any log record. The figures per store (last
@@ -184,7 +186,9 @@ class Scheduler:
                 continue
             entry = StoreSchedule(name, expression, next_time(expression, now))
             if known is None:
-                self._catch_up(stack, entry, since[name], now)
+                waiting = sum(e.catch_up for e in self.stores.values())
+                delay = self._catch_up_delay * (waiting + 1)  # one after another
+                self._catch_up(stack, entry, since[name], now + timedelta(seconds=delay))
             else:
                 entry.worker = known.worker
             self.stores[name] = entry
@@ -224,17 +228,18 @@ class Scheduler:
         return result
 
     def _catch_up(
-        self, stack: LocalStack, entry: StoreSchedule, since: datetime, now: datetime
+        self, stack: LocalStack, entry: StoreSchedule, since: datetime, at: datetime
     ) -> None:
-        """Once, if the latest scheduled time passed since the last backup run started."""
+        """Once, at `at`, if the latest scheduled time passed since the last backup run
+        started."""
         engine = self._engine(stack, entry.name, self._limits)
         backups = [r.started for r in engine.history.records() if r.action == "backup"]
         latest = max([since, *backups])
-        missed = previous_time(entry.schedule, now)
-        if missed <= latest:
+        missed = previous_time(entry.schedule, self._clock())
+        if missed <= latest or at >= entry.next_at:
             return
         entry.catch_up = True
-        entry.next_at = now + timedelta(seconds=self._catch_up_delay)
+        entry.next_at = at
         self._emit(
             {
                 "level": "warning",
@@ -398,6 +403,8 @@ class Scheduler:
             doing = f" ({entry.step} now)" if entry.step else ""
             parts.append(f"{entry.name} {entry.next_at:%H:%M}{doing}")
         detail = "next: " + ", ".join(parts) if parts else "no store declares backups.schedule"
+        if self.stack is None and not self.problem:
+            detail = "reading the stack file"
         failed = [e.name for e in self.stores.values() if e.last_state.endswith("failed")]
         if failed:
             detail += f"; last run failed: {', '.join(sorted(failed))}"

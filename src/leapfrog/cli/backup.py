@@ -28,6 +28,7 @@ from rich.table import Table
 from leapfrog.backup import Engine, Limits, RunRecord
 from leapfrog.backup._stack import LocalStack, engine_for, policy_of
 from leapfrog.cli._backup_stack import local_stack
+from leapfrog.cli.options import console as _out
 from leapfrog.cli.options import file_option, load_chosen
 from leapfrog.shared.errors import LeapfrogError
 
@@ -87,7 +88,7 @@ def _show(record: RunRecord, as_json: bool) -> None:
     else:
         color = "green" if record.state == "succeeded" else "red"
         what = f" {record.backup}" if record.backup else ""
-        Console().print(
+        _out.print(
             f"{record.action}{what} of {record.store}: [{color}]{record.state}[/]"
             + (f": {record.reason}" if record.reason else "")
         )
@@ -169,7 +170,7 @@ def list_cmd(ctx: click.Context, stack_file: Path | None, store: str | None, as_
             )
         )
         return
-    console = Console()
+    console = _out  # 160 columns when not a terminal: ids and states are never cut
     table = Table(
         box=None, pad_edge=False, header_style="bold", title=f"backups of {engine.store.name}"
     )

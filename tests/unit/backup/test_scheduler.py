@@ -282,3 +282,35 @@ def test_a_stack_file_broken_mid_edit_keeps_the_schedules_and_says_so(tmp_path: 
     broken, h.version = False, 2
     sched.tick()
     assert sched.health()["detail"] == "next: fake 10:05"
+
+
+def test_catch_ups_of_several_stores_run_one_after_another(tmp_path: Path) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    h = Harness(tmp_path, schedule="0 0 1 * *")  # monthly: its next time is far
+    one = h.stack().stores["fake"]
+    two_stores = LocalStack(tmp_path / "state", {"a": one, "b": one})
+    h.clock.now = now - timedelta(days=40)
+
+    def scheduler() -> Scheduler:
+        return Scheduler(
+            lambda: two_stores,
+            h.events.append,
+            tmp_path / "sched",
+            clock=h.clock,
+            catch_up_delay=60,
+            make_engine=h.engine,
+        )
+
+    scheduler().refresh()  # both schedules first seen 40 days ago
+    h.clock.now = now
+    later = scheduler()
+    later.refresh()
+    assert [e["store"] for e in h.of("catch-up")] == ["a", "b"]
+    assert later.stores["a"].next_at == now + timedelta(seconds=60)
+    assert later.stores["b"].next_at == now + timedelta(seconds=120)
+    assert later.health()["detail"].startswith("next: a ")
+
+
+def test_health_before_the_stack_is_read(tmp_path: Path) -> None:
+    h = Harness(tmp_path, schedule="* * * * *")
+    assert h.scheduler().health()["detail"] == "reading the stack file"
