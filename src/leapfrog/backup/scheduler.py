@@ -36,7 +36,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -167,9 +167,8 @@ class Scheduler:
         now = self._clock()
         since = self._since(stack)
         declared = stack.schedules()
-        for name in list(self.stores):
-            if name not in declared:
-                del self.stores[name]
+        # Built aside and swapped at the end: probes never see half of the stores.
+        stores = {name: e for name, e in self.stores.items() if name in declared}
         if not declared:
             self._emit(
                 {
@@ -181,17 +180,17 @@ class Scheduler:
             )
         for name, options in declared.items():
             expression = options.schedule or ""
-            known = self.stores.get(name)
+            known = stores.get(name)
             if known is not None and known.schedule == expression:
                 continue
-            entry = StoreSchedule(name, expression, next_time(expression, now))
             if known is None:
-                waiting = sum(e.catch_up for e in self.stores.values())
+                entry = StoreSchedule(name, expression, next_time(expression, now))
+                waiting = sum(e.catch_up for e in stores.values())
                 delay = self._catch_up_delay * (waiting + 1)  # one after another
                 self._catch_up(stack, entry, since[name], now + timedelta(seconds=delay))
-            else:
-                entry.worker = known.worker
-            self.stores[name] = entry
+            else:  # an edited expression: from now on, with what its runs did so far
+                entry = replace(known, schedule=expression, next_at=next_time(expression, now))
+            stores[name] = entry
             self._emit(
                 {
                     "level": "info",
@@ -204,6 +203,7 @@ class Scheduler:
                     f"next {entry.next_at:%Y-%m-%d %H:%M}",
                 }
             )
+        self.stores = stores
 
     def _since(self, stack: LocalStack) -> dict[str, datetime]:
         """When each schedule (store and expression) was first seen; kept in the data dir."""
