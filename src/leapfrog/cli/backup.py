@@ -103,7 +103,8 @@ def backup() -> None:
     Stores: PostgreSQL, ZooKeeper, Kafka, OpenSearch and InfluxDB.
 
     Backups go to `backups/` in the stack's state directory unless the component's
-    `backups: storage:` says otherwise; see docs/backup.md."""
+    `backups: storage:` says otherwise. A store's `backups: schedule:` (cron) is run by
+    the stack's `backups` component: backup, verify, prune. See docs/backup.md."""
 
 
 @backup.command()
