@@ -48,6 +48,10 @@ if [ -n "$influxdb" ]; then
   row "curl -s -G http://$influxdb/query --data-urlencode db=metrics --data-urlencode \"q=SELECT last(value) FROM leapfrog_instance_rss_bytes GROUP BY instance\"" "each instance's memory, as the supervisor measures it"
 fi
 row "$LF status" "every instance: state, address, version, pid"
+row "$LF backup list postgres" "scheduled backups (a store every 2 min) and their verification"
+if [ -n "$opensearch" ]; then
+  row "curl -s 'http://$opensearch/logs-*/_search?q=logger:leapfrog.backup.scheduler&sort=@timestamp:desc&size=3&pretty'" "backup, verify and prune events of the schedules"
+fi
 row "curl -H \"X-Consul-Token: \$TOKEN\" 127.0.0.1:8500/v1/catalog/services" "the catalog (Consul HTTP API); without a token: {}"
 row "dig @127.0.0.1 -p 8600 kafka.service.consul SRV" "the catalog's DNS (with its own read token): components are registered"
 row "$LF logs kafka" "Kafka's own log (also zookeeper, postgres, catalog)"

@@ -8,6 +8,7 @@ from leapfrog.backup.engine import BackupBusy, Engine, Limits
 from leapfrog.backup.factory import open_storage
 from leapfrog.backup.history import History, RunRecord
 from leapfrog.backup.manifest import Manifest, ObjectEntry
+from leapfrog.backup.retention import Plan, Policy, plan_prune
 from leapfrog.backup.storage import Storage, StorageError
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "Limits",
     "Manifest",
     "ObjectEntry",
+    "Plan",
+    "Policy",
     "RunAborted",
     "RunControl",
     "RunRecord",
@@ -33,4 +36,5 @@ __all__ = [
     "driver_for",
     "known_drivers",
     "open_storage",
+    "plan_prune",
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import secrets
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -27,7 +28,8 @@ class DirectoryStorage(Storage):
     def check(self) -> None:
         try:
             self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-            probe = self.root / f"{_TEMP_PREFIX}probe-{os.getpid()}"
+            # Unique per call: runs of several stores share a root (the scheduler's threads).
+            probe = self.root / f"{_TEMP_PREFIX}probe-{os.getpid()}-{secrets.token_hex(4)}"
             probe.write_bytes(b"ok")
             probe.unlink()
         except OSError as exc:

@@ -33,7 +33,7 @@ from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupDriver, BackupError, Store
 from leapfrog.backup.history import History, RunRecord
 from leapfrog.backup.manifest import MANIFEST, Manifest, new_backup_id, parse_manifest
-from leapfrog.backup.retention import plan_prune
+from leapfrog.backup.retention import Policy, plan_prune
 from leapfrog.backup.storage import Storage
 from leapfrog.shared.errors import LeapfrogError
 
@@ -308,7 +308,9 @@ class Engine:
             return self.history.finish(self._current(record), "succeeded", summary)
 
     # -- prune --------------------------------------------------------------------
-    def prune(self, keep_last: int) -> RunRecord:
+    def prune(self, policy: Policy) -> RunRecord:
+        """Delete what `policy` does not keep (retention.py), then list the storage again
+        and fail unless exactly the kept backups are left."""
         with self._locked("prune"):
             record = self.history.start(new_backup_id(), self.store.name, "prune")
             try:
@@ -318,7 +320,7 @@ class Engine:
                 for manifest in backups:
                     check = self.history.verification(manifest.id)
                     verified[manifest.id] = None if check is None else check.state == "succeeded"
-                plan = plan_prune(backups, keep_last, verified)
+                plan = plan_prune(backups, policy, verified)
                 for manifest in plan.delete:
                     self._remove_backup(manifest.id)
                 removed_extra = self.driver.prune(self.store, self.storage, plan.keep)
@@ -333,7 +335,9 @@ class Engine:
             done = record.model_copy(
                 update={
                     "details": {
+                        "policy": policy.describe(),
                         "kept": [m.id for m in plan.keep],
+                        "why": plan.why,
                         "deleted": [m.id for m in plan.delete],
                         "other_objects_removed": len(removed_extra),
                     }

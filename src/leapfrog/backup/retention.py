@@ -1,38 +1,111 @@
 """Which backups a prune keeps: the rules, apart from any storage so they are testable.
 
 - keep the newest `keep_last` backups;
+- keep the newest backup of each of the last `keep_daily` days, `keep_weekly` ISO
+  weeks and `keep_monthly` months that have one (grandfather-father-son; calendar in
+  UTC, the backup's end time). A backup whose verification failed is no keeper for a
+  day, week or month: the newest one of that period that did not fail is taken, and a
+  period with only failed ones does not count;
 - never delete the newest backup whose verification did not fail (the only good one
-  stays even when newer ones failed verification or `keep_last` would drop it);
+  stays even when newer ones failed verification or no rule would keep it);
 - a prune never deletes every backup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from leapfrog.backup.manifest import Manifest
 
-__all__ = ["Plan", "plan_prune"]
+__all__ = ["Plan", "Policy", "plan_prune"]
+
+
+@dataclass(frozen=True)
+class Policy:
+    keep_last: int = 7
+    keep_daily: int = 0
+    keep_weekly: int = 0
+    keep_monthly: int = 0
+
+    def __post_init__(self) -> None:
+        if self.keep_last < 1:
+            raise ValueError("keep_last must be at least 1")
+        if min(self.keep_daily, self.keep_weekly, self.keep_monthly) < 0:
+            raise ValueError("keep_daily, keep_weekly and keep_monthly cannot be negative")
+
+    def describe(self) -> str:
+        parts = [f"last {self.keep_last}"]
+        for count, what in (
+            (self.keep_daily, "daily"),
+            (self.keep_weekly, "weekly"),
+            (self.keep_monthly, "monthly"),
+        ):
+            if count:
+                parts.append(f"{what} {count}")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
 class Plan:
     keep: list[Manifest]
     delete: list[Manifest]
+    why: dict[str, list[str]] = field(default_factory=dict)
+    """By kept backup id: the rules that keep it (`last`, `daily 2026-12-05`, ...)."""
+
+
+def _day(when: datetime) -> str:
+    return f"{when:%Y-%m-%d}"
+
+
+def _week(when: datetime) -> str:
+    year, week, _ = when.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def _month(when: datetime) -> str:
+    return f"{when:%Y-%m}"
+
+
+_PERIODS: tuple[tuple[str, Callable[[datetime], str]], ...] = (
+    ("daily", _day),
+    ("weekly", _week),
+    ("monthly", _month),
+)
 
 
 def plan_prune(
-    backups: Sequence[Manifest], keep_last: int, verified: Mapping[str, bool | None]
+    backups: Sequence[Manifest], policy: Policy, verified: Mapping[str, bool | None]
 ) -> Plan:
     """`verified`: by backup id, True (passed), False (failed) or None (not verified)."""
-    if keep_last < 1:
-        raise ValueError("keep_last must be at least 1")
     newest_first = sorted(backups, key=lambda m: m.ended, reverse=True)
-    keep_ids = {m.id for m in newest_first[:keep_last]}
+    why: dict[str, list[str]] = {}
+
+    def keep(manifest: Manifest, reason: str) -> None:
+        why.setdefault(manifest.id, []).append(reason)
+
+    for manifest in newest_first[: policy.keep_last]:
+        keep(manifest, "last")
     good = [m for m in newest_first if verified.get(m.id) is not False]
-    if good:
-        keep_ids.add(good[0].id)
-    keep = [m for m in newest_first if m.id in keep_ids]
-    delete = [m for m in newest_first if m.id not in keep_ids]
-    return Plan(keep=keep, delete=delete)
+    counts = {
+        "daily": policy.keep_daily,
+        "weekly": policy.keep_weekly,
+        "monthly": policy.keep_monthly,
+    }
+    for name, period_of in _PERIODS:
+        seen: set[str] = set()
+        for manifest in good:
+            if len(seen) >= counts[name]:
+                break
+            period = period_of(manifest.ended)
+            if period not in seen:
+                seen.add(period)
+                keep(manifest, f"{name} {period}")
+    if good and good[0].id not in why:
+        keep(good[0], "newest good")
+    if newest_first and not why:  # cannot happen with keep_last >= 1; the rule stands alone
+        keep(newest_first[0], "never all")
+    kept = [m for m in newest_first if m.id in why]
+    deleted = [m for m in newest_first if m.id not in why]
+    return Plan(keep=kept, delete=deleted, why=why)

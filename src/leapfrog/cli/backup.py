@@ -5,6 +5,7 @@ component that has a backup driver."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,13 +25,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from leapfrog.backup import Engine, Limits, RunRecord, Store, driver_for, open_storage
-from leapfrog.backup.drivers import known_drivers
+from leapfrog.backup import Engine, Limits, RunRecord
+from leapfrog.backup._stack import LocalStack, engine_for, policy_of
+from leapfrog.cli._backup_stack import local_stack
+from leapfrog.cli.options import console as _out
 from leapfrog.cli.options import file_option, load_chosen
-from leapfrog.plan import build_plan
-from leapfrog.runtime.local import StatePaths
-from leapfrog.runtime.local.launch import build_launches
-from leapfrog.shared.cache import cache_dir
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["backup"]
@@ -56,34 +55,8 @@ def _engine(
     limits: Limits | None = None,
     progress: Any = None,
 ) -> Engine:
-    stack = load_chosen(ctx, stack_file)
-    paths = StatePaths(stack.state_dir)
-    paths.create()
-    launches = build_launches(stack, build_plan(stack), paths)
-    runs = {
-        name: group[0].component
-        for name, group in launches.items()
-        if group and group[0].component is not None
-    }
-    backed = [n for n, r in runs.items() if r is not None and r.component.kind in known_drivers()]
-    if store is None:
-        if len(backed) != 1:
-            raise LeapfrogError(
-                "name the store to back up" if backed else "this stack has no store to back up",
-                hint=f"stores with a backup driver here: {', '.join(sorted(backed)) or 'none'}",
-            )
-        store = backed[0]
-    run = runs.get(store)
-    if run is None:
-        raise LeapfrogError(
-            f"{store} is not a component of this stack",
-            hint=f"stores with a backup driver here: {', '.join(sorted(backed)) or 'none'}",
-        )
-    driver = driver_for(run.component.kind)
-    installation = run.component.install(run.options, cache_dir(), lambda _line: None)
-    storage = open_storage(getattr(run.options, "backups", None), paths.root)
-    handle = Store(store, run.component, run.options, run.where, installation)
-    return Engine(handle, driver, storage, paths.root / "backups", limits or Limits(), progress)
+    stack = local_stack(load_chosen(ctx, stack_file))
+    return engine_for(stack, store, limits, progress)
 
 
 @contextmanager
@@ -115,7 +88,7 @@ def _show(record: RunRecord, as_json: bool) -> None:
     else:
         color = "green" if record.state == "succeeded" else "red"
         what = f" {record.backup}" if record.backup else ""
-        Console().print(
+        _out.print(
             f"{record.action}{what} of {record.store}: [{color}]{record.state}[/]"
             + (f": {record.reason}" if record.reason else "")
         )
@@ -131,8 +104,9 @@ def backup() -> None:
 
     Backups go to `backups/` in the stack's state directory unless the component's
     `backups: storage:` names another directory or an `s3://BUCKET/PREFIX`;
-    `backups: encryption:` encrypts them with a key from `leapfrog secrets`.
-    See docs/backup.md."""
+    `backups: encryption:` encrypts them with a key from `leapfrog secrets`. A store's
+    `backups: schedule:` (cron) is run by the stack's `backups` component: backup,
+    verify, prune. See docs/backup.md."""
 
 
 @backup.command()
@@ -199,7 +173,7 @@ def list_cmd(ctx: click.Context, stack_file: Path | None, store: str | None, as_
             )
         )
         return
-    console = Console()
+    console = _out  # 160 columns when not a terminal: ids and states are never cut
     table = Table(
         box=None, pad_edge=False, header_style="bold", title=f"backups of {engine.store.name}"
     )
@@ -308,20 +282,47 @@ def restore(  # noqa: PLR0917
 @file_option()
 @_store_arg()
 @click.option("--keep-last", type=click.IntRange(min=1), help="Default: the store's `keep_last`.")
+@click.option(
+    "--keep-daily",
+    type=click.IntRange(min=0),
+    help="Also the newest of each of the last N days (default: the store's `keep_daily`).",
+)
+@click.option(
+    "--keep-weekly",
+    type=click.IntRange(min=0),
+    help="Also the newest of each of the last N ISO weeks (default: `keep_weekly`).",
+)
+@click.option(
+    "--keep-monthly",
+    type=click.IntRange(min=0),
+    help="Also the newest of each of the last N months (default: `keep_monthly`).",
+)
 @_json_opt()
 @click.pass_context
-def prune(
+def prune(  # noqa: PLR0917
     ctx: click.Context,
     stack_file: Path | None,
     store: str | None,
     keep_last: int | None,
+    keep_daily: int | None,
+    keep_weekly: int | None,
+    keep_monthly: int | None,
     as_json: bool,
 ) -> None:
-    """Delete old backups (and WAL no kept backup needs); never the newest good one."""
+    """Delete old backups (and WAL no kept backup needs); never the newest good one.
+
+    Keeps the newest `--keep-last` backups and the newest of each of the last N days,
+    ISO weeks and months (UTC) that have a good one; each defaults to the stack file's
+    `backups:` value."""
     engine = _engine(ctx, stack_file, store)
-    declared = getattr(engine.store.options, "backups", None)
-    keep = keep_last or (declared.keep_last if declared is not None else 7)
-    _show(engine.prune(keep), as_json)
+    policy = policy_of(
+        engine.store.options,
+        keep_last=keep_last,
+        keep_daily=keep_daily,
+        keep_weekly=keep_weekly,
+        keep_monthly=keep_monthly,
+    )
+    _show(engine.prune(policy), as_json)
 
 
 def _state(record: RunRecord | None) -> str | None:
@@ -335,3 +336,92 @@ def _size(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} TB"
+
+
+@backup.command(name="scheduler")
+@file_option()
+@click.option(
+    "--listen",
+    default="127.0.0.1:9612",
+    show_default=True,
+    help="Address of its /health and /metrics.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where it remembers when each schedule was first seen "
+    "[default: backups/ in the stack's state directory].",
+)
+@click.option("--deadline", type=float, default=6 * 3600, show_default=True, help="Seconds.")
+@click.option(
+    "--stall-after",
+    type=float,
+    default=300,
+    show_default=True,
+    help="A run fails after this many seconds without progress.",
+)
+@click.option(
+    "--catch-up-delay",
+    type=float,
+    default=60,
+    show_default=True,
+    help="Seconds after start before running a backup missed while it was down.",
+)
+@click.pass_context
+def scheduler(  # noqa: PLR0917
+    ctx: click.Context,
+    stack_file: Path | None,
+    listen: str,
+    data_dir: Path | None,
+    deadline: float,
+    stall_after: float,
+    catch_up_delay: float,
+) -> None:
+    """Run each store's `backups.schedule`: backup, verify, prune, until stopped.
+
+    The `backups` component runs it (the stack file comes as $LEAPFROG_STACK_FILE);
+    each result is a JSON line on stdout. See docs/backup.md."""
+    import signal
+    import threading
+
+    from leapfrog.backup.scheduler import (
+        Scheduler,
+        json_line_emitter,
+        lower_priority,
+        serve_scheduler,
+    )
+
+    given = os.environ.get("LEAPFROG_STACK_FILE")
+    chosen = stack_file or (Path(given) if given else None)
+    first = load_chosen(ctx, chosen)
+    path = first.path
+
+    def resolve() -> LocalStack:
+        return local_stack(load_chosen(ctx, path))
+
+    def changed() -> object:
+        try:
+            return path.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    host, _, port = listen.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter(f"{listen!r} is not HOST:PORT", param_hint="--listen")
+    lower_priority()
+    sched = Scheduler(
+        resolve,
+        json_line_emitter(),
+        data_dir or first.state_dir / "backups",
+        limits=Limits(deadline, stall_after),
+        catch_up_delay=catch_up_delay,
+        changed=changed,
+    )
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    server = serve_scheduler(sched, host, int(port))
+    try:
+        sched.serve(stop)
+    finally:
+        server.shutdown()

@@ -30,6 +30,7 @@ _MODULES: dict[str, str] = {
     "logs-pipeline": "logs_pipeline:LogsPipeline",
     "metrics-pipeline": "metrics_pipeline:MetricsPipeline",
     "console": "console:Console",
+    "backups": "backups:BackupScheduler",
 }
 
 

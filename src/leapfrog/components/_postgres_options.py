@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -73,6 +73,13 @@ class DatabaseOptions(ComponentOptions):
 
 
 class PostgresBackupOptions(BackupOptions):
+    mode: Literal["physical", "logical"] = Field(
+        default="physical",
+        description=(
+            "What a scheduled backup takes: `physical` (base backup + WAL) or `logical` "
+            "(pg_dump per database)."
+        ),
+    )
     wal_archive: bool = Field(
         default=True,
         description=(

@@ -138,6 +138,11 @@ class Component(ABC, Generic[OptionsT]):
     runs_leapfrog: ClassVar[bool] = False
     """Its process is leapfrog's own interpreter (`python -m leapfrog ...`), which the app
     user may be unable to reach (a checkout in a folder only root enters)."""
+    acts_on_stack: ClassVar[bool] = False
+    """It acts on the stack as the `leapfrog` commands do (the backup scheduler runs
+    `leapfrog backup` on schedule): the runtime hands it the stack file's path as
+    `LEAPFROG_STACK_FILE` and runs it as the stack's owner (the supervisor's user), who
+    owns the state directory, rather than as the app user."""
 
     reads_state: ClassVar[bool] = False
     """It reads the stack's own state (the supervisor's control socket for status, the

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +144,8 @@ def run_component(
     if os.geteuid() == 0:
         user = ensure_user("leapfrog")
         # As the runtime does: leapfrog's own interpreter may be out of the app user's reach.
-        if not (comp.runs_leapfrog and blocked_at(Path(sys.executable).parent, user)):
+        blocked = comp.runs_leapfrog and blocked_at(Path(sys.executable).parent, user)
+        if not (blocked or comp.acts_on_stack):
             run_as = (user.uid, user.gid)
     secrets = base_dir / "secrets"
     secrets.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -159,12 +160,33 @@ def run_component(
         run_as=run_as,
     )
     installation = comp.install(opts, where.cache_dir, lambda _line: None)
-    running = RunningComponent(
-        comp, opts, installation, where, comp.process(opts, installation, where)
-    )
+    process = comp.process(opts, installation, where)
+    if comp.acts_on_stack:  # as the runtime does: the stack file, as the stack's owner
+        process = replace(
+            process,
+            env={
+                **process.env,
+                "LEAPFROG_STACK_FILE": str(_one_component_stack(kind, options, base_dir)),
+            },
+        )
+    running = RunningComponent(comp, opts, installation, where, process)
     try:
         if start:
             running.start()
         yield running
     finally:
         running.stop()
+
+
+def _one_component_stack(kind: str, options: Mapping[str, Any], base_dir: Path) -> Path:
+    """A stack file holding just this component, its state under `base_dir`."""
+    import yaml
+
+    path = base_dir / "leapfrog.yaml"
+    spec = {
+        "name": "conformance",
+        "local": {"state_dir": str(base_dir / "state")},
+        "components": {kind: dict(options)},
+    }
+    path.write_text(yaml.safe_dump(spec))
+    return path

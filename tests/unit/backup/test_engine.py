@@ -27,6 +27,7 @@ from leapfrog.backup import (
 )
 from leapfrog.backup.engine import judge_objects
 from leapfrog.backup.manifest import Manifest
+from leapfrog.backup.retention import Policy
 from leapfrog.backup.storage import Storage
 from leapfrog.components.base import Installation, Instance
 
@@ -228,7 +229,7 @@ def test_prune_keeps_last_and_lists_afterwards(tmp_path: Path) -> None:
     for _ in range(3):
         assert eng.run_backup().state == "succeeded"
     ids = [m.id for m in eng.backups()]
-    record = eng.prune(1)
+    record = eng.prune(Policy(keep_last=1))
     assert record.state == "succeeded"
     assert [m.id for m in eng.backups()] == ids[-1:]
     assert record.details["deleted"] == list(reversed(ids[:-1]))

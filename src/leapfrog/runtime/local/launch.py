@@ -129,7 +129,11 @@ def build_launches(
             continue
         user = resolve_user(stack, unit)
         if unit.kind == "component":
-            user = None if component(unit.name).reads_state else _leapfrog_reachable(unit, user)
+            chosen = component(unit.name)
+            # leapfrog's own programs that read the stack's state or act on the stack run
+            # as the stack's owner, as `leapfrog` commands do.
+            owner = chosen.reads_state or chosen.acts_on_stack
+            user = None if owner else _leapfrog_reachable(unit, user)
             launches = []
             for index, name in enumerate(unit.instance_names(), start=1):
                 data_dir = paths.instance_data(name)
@@ -147,6 +151,8 @@ def build_launches(
                 if run.component.reads_state:
                     env["LEAPFROG_STATE_DIR"] = str(paths.root)
                     env["LEAPFROG_CONTROL_SOCKET"] = str(paths.control_socket)
+                if run.component.acts_on_stack:
+                    env["LEAPFROG_STACK_FILE"] = str(stack.path.resolve())
                 launch = _launch(
                     unit,
                     index=index,

@@ -1,0 +1,75 @@
+"""The `backups` component (the scheduler): the runtime hands it the stack file and runs
+it as the stack's owner (`acts_on_stack`), and it refuses to render for Kubernetes."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import leapfrog.components as registry
+from leapfrog.components import component
+from leapfrog.components.base import NotSupported
+from leapfrog.components.kube import KubeContext
+from leapfrog.plan import build_plan
+from leapfrog.runtime.local.launch import build_launches
+from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.spec import SpecError, parse_stack
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def components(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(registry._MODULES, "fakedb", "tests.unit.runtime._fake_component:FakeDb")
+    registry.component.cache_clear()
+    yield
+    registry.component.cache_clear()
+
+
+def test_the_scheduler_gets_the_stack_file_and_runs_as_the_owner(tmp_path: Path) -> None:
+    text = "components:\n  backups: {port: 9700, deadline: 600}\n  fakedb: {}\n"
+    stack = parse_stack(text, "leapfrog.yaml", tmp_path)
+    paths = StatePaths(stack.state_dir)
+    paths.create()
+    launches = build_launches(stack, build_plan(stack), paths)
+    (sched,) = launches["backups"]
+    (db,) = launches["fakedb"]
+    assert sched.env["LEAPFROG_STACK_FILE"] == str((tmp_path / "leapfrog.yaml").resolve())
+    assert "LEAPFROG_STACK_FILE" not in db.env  # only for a component that acts on the stack
+    assert sched.user is None
+    argv = list(sched.argv)
+    assert argv[:5] == [sys.executable, "-m", "leapfrog", "backup", "scheduler"]
+    assert argv[argv.index("--listen") + 1] == f"{sched.address}:9700"
+    assert argv[argv.index("--deadline") + 1] == "600"
+    assert argv[argv.index("--data-dir") + 1] == str(paths.instance_data("backups-1"))
+
+
+def test_a_schedule_that_is_no_cron_expression_is_refused_with_its_line(tmp_path: Path) -> None:
+    text = "components:\n  zookeeper:\n    backups: {schedule: '0 25 * * *'}\n"
+    with pytest.raises(SpecError) as caught:
+        parse_stack(text, "leapfrog.yaml", tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.line == 3
+    assert "'0 25 * * *' is not a cron expression croniter accepts" in problem.message
+    text = "components:\n  postgres:\n    backups: {schedule: 'daily', mode: dump}\n"
+    with pytest.raises(SpecError) as caught:
+        parse_stack(text, "leapfrog.yaml", tmp_path)
+    messages = " ".join(p.message for p in caught.value.problems)
+    assert "needs 5 fields" in messages and "physical" in messages
+
+
+def test_it_does_not_render_for_kubernetes() -> None:
+    comp = component("backups")
+    with pytest.raises(NotSupported, match="backup operators"):
+        comp.render_kubernetes(comp.options({}), KubeContext(namespace="n", stack="s"))
