@@ -220,6 +220,7 @@ class Engine:
             position=taken.position,
             objects=writer.written,
             facts=taken.facts,
+            chosen=list(self.driver.only),
         )
         text = manifest.model_dump_json(indent=1).encode()
         self.storage.put(prefix + MANIFEST, [text])
@@ -233,9 +234,9 @@ class Engine:
                 self.storage.delete(key)
 
     # -- verify -------------------------------------------------------------------
-    def check_objects(self, manifest: Manifest) -> list[str]:
+    def check_objects(self, manifest: Manifest, run: RunControl | None = None) -> list[str]:
         prefix = backup_prefix(manifest.store, manifest.id)
-        return [p for e in manifest.objects if (p := check_object(self.storage, prefix, e))]
+        return [p for e in manifest.objects if (p := check_object(self.storage, prefix, e, run))]
 
     def verify(self, backup_id: str | None = None) -> RunRecord:
         with self._locked("verify"):
@@ -244,15 +245,16 @@ class Engine:
                 new_backup_id(), self.store.name, "verify", mode=manifest.mode, backup=manifest.id
             )
             self._record = record
-            problems = self.check_objects(manifest)
-            if problems:
-                return self.history.finish(record, "failed", "; ".join(problems))
-            scratch = Path(tempfile.mkdtemp(prefix=f"lf-verify-{self.store.name}-"))
-            scratch.chmod(0o755)
             run = self._control()
             run.start()
+            problems = self.check_objects(manifest, run)
+            if problems:
+                run.close()
+                return self.history.finish(self._current(record), "failed", "; ".join(problems))
+            scratch = Path(tempfile.mkdtemp(prefix=f"lf-verify-{self.store.name}-"))
+            scratch.chmod(0o755)
             try:
-                source = ObjectReader(self.storage, manifest)
+                source = ObjectReader(self.storage, manifest, run)
                 result = self.driver.verify(self.store, source, self.storage, scratch, run)
             except Exception as exc:  # every failure becomes the run's reason
                 return self.history.finish(self._current(record), "failed", _reason(exc))
@@ -285,13 +287,14 @@ class Engine:
                 new_backup_id(), self.store.name, "restore", mode=manifest.mode, backup=manifest.id
             )
             self._record = record
-            problems = self.check_objects(manifest)
-            if problems:
-                return self.history.finish(record, "failed", "; ".join(problems))
             run = self._control()
             run.start()
+            problems = self.check_objects(manifest, run)
+            if problems:
+                run.close()
+                return self.history.finish(self._current(record), "failed", "; ".join(problems))
             try:
-                source = ObjectReader(self.storage, manifest)
+                source = ObjectReader(self.storage, manifest, run)
                 summary = self.driver.restore(self.store, source, self.storage, to, run)
             except Exception as exc:  # every failure becomes the run's reason
                 return self.history.finish(self._current(record), "failed", _reason(exc))

@@ -11,9 +11,10 @@ Backup, with a real client (librdkafka):
    broker's defaults) and `groups.json` (each group's committed offset per partition,
    and that offset mapped onto the backup: how many backed-up records come before it).
 
-Every topic whose name does not start with `__` is backed up; choosing topics is not
-supported yet. Restore deletes the backed-up topics that exist, recreates them with
-their configs, produces the records (idempotent producer, in order, with their
+Every topic whose name does not start with `__` is backed up, or the chosen ones
+(`--topic`, names or patterns); a cluster with no such topic fails the run (nothing to
+back up). Restore deletes the backed-up (or chosen) topics that exist, recreates them
+with their configs, produces the records (idempotent producer, in order, with their
 timestamps) so that record i of a partition gets offset i, checks each partition's
 end offset is its record count, and commits each group's mapped offsets: a group that
 had processed N records resumes at record N+1. Verify does the same into a scratch
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +35,16 @@ from typing import Any, ClassVar
 from leapfrog.backup._kafka_records import Record, RecordHash, decode, encode
 from leapfrog.backup._scratch import scratch_instance
 from leapfrog.backup.control import RunControl
-from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
+from leapfrog.backup.driver import (
+    BackupDriver,
+    BackupError,
+    Sink,
+    Source,
+    Store,
+    Taken,
+    Verified,
+    pick,
+)
 from leapfrog.backup.manifest import Manifest
 from leapfrog.backup.storage import Storage
 from leapfrog.components._kafka_admin import admin_client
@@ -92,7 +102,12 @@ class _Cluster:
     watermarks: dict[tuple[str, int], tuple[int, int]]
 
 
-def _read_cluster(bootstrap: str, name: str, also_groups: tuple[str, ...] = ()) -> _Cluster:
+def _read_cluster(
+    bootstrap: str,
+    name: str,
+    also_groups: tuple[str, ...] = (),
+    choose: Callable[[list[str]], list[str]] = sorted,
+) -> _Cluster:
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin._config import ConfigResource, ConfigSource
 
@@ -107,7 +122,7 @@ def _read_cluster(bootstrap: str, name: str, also_groups: tuple[str, ...] = ()) 
     if not metadata.brokers:
         raise BackupError(f"Kafka {name} is not answering at {bootstrap}: no broker registered")
     topics: dict[str, dict[str, Any]] = {}
-    for topic in sorted(t for t in metadata.topics if not t.startswith("__")):
+    for topic in choose([t for t in metadata.topics if not t.startswith("__")]):
         parts = metadata.topics[topic].partitions
         resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
         described: Any = admin.describe_configs([resource])[resource].result(timeout=_TIMEOUT)
@@ -215,10 +230,21 @@ def _record(message: Any) -> Record:
 class KafkaDriver(BackupDriver):
     kind: ClassVar[str] = "kafka"
     modes: ClassVar[tuple[str, ...]] = ("records",)
+    chooses: ClassVar[str] = "topic"
 
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
         bootstrap = _bootstrap(store.where.address, store.where.port)
-        cluster = _read_cluster(bootstrap, store.where.instance)
+        name = store.where.instance
+
+        def choose(topics: list[str]) -> list[str]:
+            if not topics:
+                raise BackupError(
+                    f"Kafka {name} holds no topic to back up (topics starting with `__` "
+                    "are the broker's own and are not backed up)"
+                )
+            return pick(topics, self.only, "topic", f"Kafka {name}")
+
+        cluster = _read_cluster(bootstrap, name, choose=choose)
         run.progressed("read topics, groups and watermarks")
         partitions: dict[str, Any] = {}
         mapped: dict[str, dict[str, int]] = {group: {} for group in cluster.groups}
@@ -255,9 +281,13 @@ class KafkaDriver(BackupDriver):
             facts={"partitions": partitions, "groups": mapped, "topics": sorted(cluster.topics)},
         )
 
+    def _chosen(self, manifest: Manifest) -> list[str]:
+        held: list[str] = manifest.facts.get("topics", [])
+        return pick(held, self.only, "topic", f"backup {manifest.id}")
+
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
-        topics = manifest.facts.get("topics", [])
-        groups = sorted(manifest.facts.get("groups", {}))
+        topics = self._chosen(manifest)
+        groups = _groups_of(manifest.facts.get("groups", {}), topics)
         return [
             f"deletes and recreates topics {', '.join(topics) or '(none)'} on "
             f"{store.where.instance}: records written since the backup are lost",
@@ -272,9 +302,11 @@ class KafkaDriver(BackupDriver):
         if to is not None:
             raise BackupError("Kafka backups restore as they were; --to is not supported")
         bootstrap = _bootstrap(store.where.address, store.where.port)
-        topics, records = _restore_into(bootstrap, store.where.instance, source, run)
+        chosen = self._chosen(source.manifest)
+        topics, records = _restore_into(bootstrap, store.where.instance, source, run, chosen)
         return (
-            f"{store.where.instance}: {topics} topics, {records} records and the groups' "
+            f"{store.where.instance}: {topics} topics ({', '.join(chosen)}), {records} records "
+            "and the groups' "
             f"offsets restored from {source.manifest.id}"
         )
 
@@ -289,7 +321,7 @@ class KafkaDriver(BackupDriver):
         }
         with scratch_instance(store, scratch, run, ports) as (_options, where):
             bootstrap = _bootstrap(where.address, where.port)
-            _restore_into(bootstrap, where.instance, source, run)
+            _restore_into(bootstrap, where.instance, source, run, None)
             groups = tuple(source.manifest.facts.get("groups", {}))
             found = _read_back(bootstrap, where.instance, groups, run)
         expected = {
@@ -317,9 +349,29 @@ class KafkaDriver(BackupDriver):
         )
 
 
-def _restore_into(bootstrap: str, name: str, source: Source, run: RunControl) -> tuple[int, int]:
+def _groups_of(groups: dict[str, dict[str, int]], topics: Sequence[str]) -> list[str]:
+    """The groups with committed offsets in `topics` (keys `topic~partition`)."""
+    return sorted(
+        g for g, offsets in groups.items() if any(k.rpartition("~")[0] in topics for k in offsets)
+    )
+
+
+def _restore_into(
+    bootstrap: str, name: str, source: Source, run: RunControl, chosen: Sequence[str] | None
+) -> tuple[int, int]:
+    """Restore the backup's topics (or the `chosen` ones) and their groups' offsets."""
     topics: dict[str, Any] = json.loads(b"".join(source.open(_TOPICS)))
     groups: dict[str, Any] = json.loads(b"".join(source.open(_GROUPS)))
+    if chosen is not None:
+        topics = {t: spec for t, spec in topics.items() if t in chosen}
+        groups = {
+            g: {
+                "restored": {
+                    k: v for k, v in spec["restored"].items() if k.rpartition("~")[0] in topics
+                }
+            }
+            for g, spec in groups.items()
+        }
     admin = admin_client(bootstrap, _TIMEOUT)
     try:
         existing = admin.list_topics(timeout=_TIMEOUT).topics
@@ -336,9 +388,10 @@ def _restore_into(bootstrap: str, name: str, source: Source, run: RunControl) ->
                 raise BackupError(f"could not delete topic {topic}: {_first_line(exc)}") from None
     _create_topics(admin, topics, run)
     expected = {
-        e.name.removesuffix(".zst").removeprefix(_PREFIX)
+        key
         for e in source.manifest.objects
         if e.name.startswith(_PREFIX)
+        and (key := e.name.removesuffix(".zst").removeprefix(_PREFIX)).rpartition("~")[0] in topics
     }
     total = _produce(bootstrap, source, sorted(expected), run)
     _check_ends(bootstrap, source.manifest.facts.get("partitions", {}), topics)

@@ -49,12 +49,45 @@ def _json_opt() -> Callable[[F], F]:
     return click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 
 
-def _engine(
+_NOUNS = {"topic": "--topic", "index": "--index", "database": "--database"}
+
+
+def _choice_opts() -> Callable[[F], F]:
+    """--topic / --index / --database: what part of the store a run is about."""
+
+    def add(f: F) -> F:
+        for noun, flag in reversed(list(_NOUNS.items())):
+            f = click.option(
+                flag,
+                f"{noun}_choice",
+                multiple=True,
+                metavar="NAME",
+                help=f"Only this {noun} (repeat it; a shell pattern like `logs-*` works). "
+                + {
+                    "topic": "Kafka.",
+                    "index": "OpenSearch.",
+                    "database": "InfluxDB, PostgreSQL --mode logical.",
+                }[noun],
+            )(f)
+        return f
+
+    return add
+
+
+def _choice(
+    topics: tuple[str, ...], indices: tuple[str, ...], databases: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    given = {"topic": topics, "index": indices, "database": databases}
+    return {noun: names for noun, names in given.items() if names}
+
+
+def _engine(  # noqa: PLR0917
     ctx: click.Context,
     stack_file: Path | None,
     store: str | None,
     limits: Limits | None = None,
     progress: Any = None,
+    choice: dict[str, tuple[str, ...]] | None = None,
 ) -> Engine:
     stack = load_chosen(ctx, stack_file)
     paths = StatePaths(stack.state_dir)
@@ -79,7 +112,17 @@ def _engine(
             f"{store} is not a component of this stack",
             hint=f"stores with a backup driver here: {', '.join(sorted(backed)) or 'none'}",
         )
-    driver = driver_for(run.component.kind)
+    kind = run.component.kind
+    chooses = driver_for(kind).chooses
+    for noun in choice or {}:
+        if noun != chooses:
+            raise LeapfrogError(
+                f"{store} ({kind}) has no {noun} to choose",
+                hint=f"choose with {_NOUNS[chooses]}"
+                if chooses
+                else f"a {kind} backup is always of the whole store",
+            )
+    driver = driver_for(kind, (choice or {}).get(chooses, ()))
     installation = run.component.install(run.options, cache_dir(), lambda _line: None)
     declared = getattr(run.options, "backups", None)
     root = Path(declared.storage) if declared is not None and declared.storage else None
@@ -148,6 +191,7 @@ def backup() -> None:
     show_default=True,
     help="Fail after this many seconds without progress.",
 )
+@_choice_opts()
 @_json_opt()
 @click.pass_context
 def run(  # noqa: PLR0917
@@ -159,10 +203,18 @@ def run(  # noqa: PLR0917
     deadline: float,
     stall_after: float,
     as_json: bool,
+    topic_choice: tuple[str, ...],
+    index_choice: tuple[str, ...],
+    database_choice: tuple[str, ...],
 ) -> None:
-    """Take a backup now; it counts only once every object was read back and matched."""
+    """Take a backup now; it counts only once every object was read back and matched.
+
+    By default the whole store; `--topic`, `--index` or `--database` (repeated, names or
+    shell patterns) limit it, and the manifest records what was chosen."""
     with _progress(not as_json) as report:
-        engine = _engine(ctx, stack_file, store, Limits(deadline, stall_after), report)
+        limits = Limits(deadline, stall_after)
+        chosen = _choice(topic_choice, index_choice, database_choice)
+        engine = _engine(ctx, stack_file, store, limits, report, chosen)
         record = engine.run_backup(mode, compress=not no_compress)
     _show(record, as_json)
 
@@ -203,13 +255,14 @@ def list_cmd(ctx: click.Context, stack_file: Path | None, store: str | None, as_
     table = Table(
         box=None, pad_edge=False, header_style="bold", title=f"backups of {engine.store.name}"
     )
-    for column in ("ID", "MODE", "ENDED (UTC)", "SIZE", "POSITION", "VERIFIED"):
+    for column in ("ID", "MODE", "CHOSEN", "ENDED (UTC)", "SIZE", "POSITION", "VERIFIED"):
         table.add_column(column, no_wrap=True)
     for m in backups:
         check = verified[m.id]
         table.add_row(
             m.id,
             m.mode,
+            ", ".join(m.chosen) or "all",
             f"{m.ended:%Y-%m-%d %H:%M:%S}",
             _size(m.size),
             m.position.get("end_lsn", ""),
@@ -272,6 +325,7 @@ def _timestamp(value: str | None) -> datetime | None:
     help="Point in time (ISO 8601, UTC unless it says otherwise); default latest.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_choice_opts()
 @_json_opt()
 @click.pass_context
 def restore(  # noqa: PLR0917
@@ -282,11 +336,18 @@ def restore(  # noqa: PLR0917
     to: str | None,
     yes: bool,
     as_json: bool,
+    topic_choice: tuple[str, ...],
+    index_choice: tuple[str, ...],
+    database_choice: tuple[str, ...],
 ) -> None:
-    """Put a backup back, saying first exactly what it replaces."""
+    """Put a backup back, saying first exactly what it replaces.
+
+    By default everything the backup holds; `--topic`, `--index` or `--database`
+    (repeated, names or shell patterns) restore only those, leaving the rest alone."""
     target = _timestamp(to)
+    chosen = _choice(topic_choice, index_choice, database_choice)
     with _progress(not as_json) as report:
-        engine = _engine(ctx, stack_file, store, progress=report)
+        engine = _engine(ctx, stack_file, store, progress=report, choice=chosen)
         manifest, lines = engine.plan_restore(backup_id, target)
     if not as_json:
         for line in lines:
@@ -299,7 +360,7 @@ def restore(  # noqa: PLR0917
             )
         click.confirm("go ahead?", abort=True, err=True)
     with _progress(not as_json) as report:
-        engine = _engine(ctx, stack_file, store, progress=report)
+        engine = _engine(ctx, stack_file, store, progress=report, choice=chosen)
         record = engine.restore(manifest, target)
     _show(record, as_json)
 
