@@ -133,21 +133,60 @@ def _read_cluster(
         }
         replicas = max((len(p.replicas) for p in parts.values()), default=1)
         topics[topic] = {"partitions": len(parts), "replication": replicas, "configs": configs}
-    listed = admin.list_consumer_groups().result(timeout=_TIMEOUT)
-    names = sorted({g.group_id for g in listed.valid} | set(also_groups))
+    names = sorted(set(_group_names(admin)) | set(also_groups))
     groups = {g: found for g in names if (found := _group_offsets(admin, g, set(topics)))}
     consumer = _consumer(bootstrap)
     try:
         watermarks = {
-            (topic, p): consumer.get_watermark_offsets(
-                TopicPartition(topic, p), timeout=_TIMEOUT, cached=False
-            )
+            (topic, p): _watermarks(consumer, TopicPartition(topic, p))
             for topic, spec in topics.items()
             for p in range(spec["partitions"])
         }
     finally:
         consumer.close()
     return _Cluster(topics, groups, watermarks)
+
+
+def _watermarks(consumer: Any, tp: Any) -> tuple[int, int]:
+    """A partition's low and high watermark; retried while the broker answers with a
+    retriable error (a broker that just started has not elected its leaders yet)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    electing = {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+    }
+    deadline = time.monotonic() + _TIMEOUT
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=_TIMEOUT, cached=False)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error: Any = exc.args[0] if exc.args else None
+            retry = isinstance(error, KafkaError) and (
+                error.retriable() or error.code() in electing
+            )
+            if not retry or time.monotonic() > deadline:
+                raise BackupError(
+                    f"reading the offsets of {tp.topic}[{tp.partition}]: {_first_line(exc)}"
+                ) from None
+            time.sleep(0.5)
+
+
+def _group_names(admin: Any) -> list[str]:
+    """Every consumer group. A broker that just started is still loading its groups
+    (the answer carries errors, not all groups): retried, and failed rather than a
+    backup that silently misses a group."""
+    deadline = time.monotonic() + _RECREATE_WAIT
+    while True:
+        listed = admin.list_consumer_groups().result(timeout=_TIMEOUT)
+        if not listed.errors:
+            return [g.group_id for g in listed.valid]
+        if time.monotonic() > deadline:
+            raise BackupError(
+                f"the broker could not list its consumer groups: {_first_line(listed.errors[0])}"
+            )
+        time.sleep(0.5)
 
 
 def _group_offsets(admin: Any, group: str, topics: set[str]) -> dict[str, int]:

@@ -66,6 +66,32 @@ def test_backup_commands_on_a_running_stack() -> None:
         listing = json.loads(stack.cli("backup", "list", "--json").stdout)
         assert len(listing["backups"]) == 1  # keep_last: 1
 
+        # Choosing: a logical backup of `shop` alone, recorded, listed, restored alone.
+        chosen = stack.cli("backup", "run", "--mode", "logical", "--database", "shop", "--json")
+        assert chosen.code == 0, chosen.output
+        chosen_id = json.loads(chosen.stdout)["backup"]
+        listing = json.loads(stack.cli("backup", "list", "--json").stdout)
+        assert [b["chosen"] for b in listing["backups"] if b["id"] == chosen_id] == [["shop"]]
+        assert "CHOSEN" in stack.cli("backup", "list").stdout
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP TABLE t")
+        asked = stack.cli("backup", "restore", "--backup", chosen_id, "--database", "shop")
+        assert asked.code != 0 and "replaces databases shop on postgres-1" in asked.output
+        restored = stack.cli(
+            "backup", "restore", "--backup", chosen_id, "--database", "shop", "--yes", "--json"
+        )
+        assert restored.code == 0, restored.output
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM t").fetchone() == (1000,)
+        nosuch = stack.cli("backup", "run", "--mode", "logical", "--database", "nosuch")
+        assert nosuch.code == 1
+        assert "has no database nosuch; its databases: postgres, shop" in nosuch.output
+        wrong = stack.cli("backup", "run", "--topic", "orders")
+        assert wrong.code == 1 and "has no topic to choose" in wrong.output
+        assert "--database" in wrong.output and "Traceback" not in wrong.output
+        whole = stack.cli("backup", "run", "--database", "shop")
+        assert whole.code == 1 and "use --mode logical" in whole.output
+
         unknown = stack.cli("backup", "run", "nosuch")
         assert unknown.code != 0 and "not a component of this stack" in unknown.output
         assert "Traceback" not in unknown.output
