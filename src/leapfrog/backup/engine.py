@@ -111,8 +111,14 @@ class Engine:
             if self._progress is not None:
                 self._progress(what, done)
 
+        temp = self.state_dir / self.store.name / "tmp"  # under the lock: no run uses it
+        shutil.rmtree(temp, ignore_errors=True)
+        temp.mkdir(mode=0o700, parents=True)
         return RunControl(
-            deadline=self.limits.deadline, stall_after=self.limits.stall_after, on_progress=report
+            deadline=self.limits.deadline,
+            stall_after=self.limits.stall_after,
+            on_progress=report,
+            temp_dir=temp,
         )
 
     # -- listing ------------------------------------------------------------------

@@ -197,7 +197,7 @@ class InfluxDBDriver(BackupDriver):
         rpc = _rpc(store.where.address, store.options.rpc_port)
         tool = [_binary(store), "backup", "-portable", "-host", rpc]
         parts: dict[str, str] = {}
-        with tempfile.TemporaryDirectory(prefix="lf-influx-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp:
             if not self.only:
                 folder = Path(tmp) / "backup"
                 _run_tool(run, [*tool, str(folder)], "influxd backup")
@@ -236,7 +236,7 @@ class InfluxDBDriver(BackupDriver):
         http.ping()
         names = self._chosen(source.manifest)
         rpc = _rpc(store.where.address, store.options.rpc_port)
-        with tempfile.TemporaryDirectory(prefix="lf-influx-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp:
             folder = Path(tmp)
             _extract_all(source, folder, run)
             for db in names:

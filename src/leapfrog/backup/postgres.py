@@ -168,7 +168,7 @@ class PostgresDriver(BackupDriver):
     def _physical(self, store: Store, sink: Sink, run: RunControl, version: str) -> Taken:
         archive = self._ensure_archive(store)
         where = store.where
-        with tempfile.TemporaryDirectory(prefix="lf-pgbb-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="lf-pgbb-", dir=run.temp_dir) as tmp:
             err = Path(tmp) / "stderr"
             argv = [
                 str(_bin(store) / "pg_basebackup"),

@@ -160,3 +160,5 @@ def assert_killed_run_is_failed_and_the_next_succeeds(engine: Engine, killed: Ki
     assert again.state == "succeeded", again.reason
     assert len(engine.backups()) == count + 1
     assert not killed.leftovers.exists()  # ... and removed by the next run
+    temp = engine.state_dir / engine.store.name / "tmp"
+    assert not any(temp.iterdir())  # nor is any temporary copy of the store's data left
