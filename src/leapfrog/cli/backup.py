@@ -81,6 +81,10 @@ def _choice(
     return {noun: names for noun, names in given.items() if names}
 
 
+_PLURALS = {"topic": "topics", "index": "indices", "database": "databases"}
+"""The field of a store's `backups:` naming what a backup run holds by default."""
+
+
 def _engine(  # noqa: PLR0917
     ctx: click.Context,
     stack_file: Path | None,
@@ -88,7 +92,10 @@ def _engine(  # noqa: PLR0917
     limits: Limits | None = None,
     progress: Any = None,
     choice: dict[str, tuple[str, ...]] | None = None,
+    stack_choice: bool = False,
 ) -> Engine:
+    """The engine of STORE; `choice` from the flags, else (with `stack_choice`, for a
+    backup run) what the store's `backups:` block chooses."""
     stack = load_chosen(ctx, stack_file)
     paths = StatePaths(stack.state_dir)
     paths.create()
@@ -122,9 +129,12 @@ def _engine(  # noqa: PLR0917
                 if chooses
                 else f"a {kind} backup is always of the whole store",
             )
-    driver = driver_for(kind, (choice or {}).get(chooses, ()))
-    installation = run.component.install(run.options, cache_dir(), lambda _line: None)
     declared = getattr(run.options, "backups", None)
+    only = (choice or {}).get(chooses, ())
+    if not choice and stack_choice and chooses:
+        only = tuple(getattr(declared, _PLURALS[chooses], None) or ())
+    driver = driver_for(kind, only)
+    installation = run.component.install(run.options, cache_dir(), lambda _line: None)
     root = Path(declared.storage) if declared is not None and declared.storage else None
     storage = DirectoryStorage(root or paths.root / "backups")
     handle = Store(store, run.component, run.options, run.where, installation)
@@ -209,12 +219,13 @@ def run(  # noqa: PLR0917
 ) -> None:
     """Take a backup now; it counts only once every object was read back and matched.
 
-    By default the whole store; `--topic`, `--index` or `--database` (repeated, names or
+    By default the whole store, or what its `backups:` block chooses (`topics`,
+    `indices`, `databases`); `--topic`, `--index` or `--database` (repeated, names or
     shell patterns) limit it, and the manifest records what was chosen."""
     with _progress(not as_json) as report:
         limits = Limits(deadline, stall_after)
         chosen = _choice(topic_choice, index_choice, database_choice)
-        engine = _engine(ctx, stack_file, store, limits, report, chosen)
+        engine = _engine(ctx, stack_file, store, limits, report, chosen, stack_choice=True)
         record = engine.run_backup(mode, compress=not no_compress)
     _show(record, as_json)
 

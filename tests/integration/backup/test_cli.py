@@ -97,3 +97,39 @@ def test_backup_commands_on_a_running_stack() -> None:
         assert "Traceback" not in unknown.output
         bad_time = stack.cli("backup", "restore", "--to", "yesterday", "--yes")
         assert bad_time.code == 2 and "is not a timestamp" in bad_time.output
+
+
+INFLUX_STACK = """\
+name: backup-cli-influx
+local: {addresses: 127.0.62.0/24}
+components:
+  influxdb:
+    databases: {metrics: {}, other: {}}
+    backups: {databases: [metrics]}
+"""
+
+
+def test_what_a_run_holds_comes_from_the_flag_or_the_stack_file() -> None:
+    with StackDir(INFLUX_STACK, catalog=False) as stack:
+        assert stack.up("-d", timeout=180).code == 0
+        declared = stack.cli("backup", "run", "--json")  # the stack file's `databases`
+        assert declared.code == 0, declared.output
+        flagged = stack.cli("backup", "run", "--database", "oth*", "--json")
+        assert flagged.code == 0, flagged.output
+        listing = json.loads(stack.cli("backup", "list", "--json").stdout)
+        assert [b["chosen"] for b in listing["backups"]] == [["metrics"], ["oth*"]]
+        assert [b["position"]["databases"] for b in listing["backups"]] == ["metrics", "other"]
+
+        refused = stack.cli("backup", "restore", "--database", "metrics")  # from `other`'s
+        assert refused.code == 1
+        assert "has no database metrics; its databases: other" in refused.output
+        first = listing["backups"][0]["id"]
+        asked = stack.cli("backup", "restore", "--backup", first)
+        assert asked.code != 0 and "replaces databases metrics on influxdb-1" in asked.output
+        restored = stack.cli("backup", "restore", "--backup", first, "--yes", "--json")
+        assert restored.code == 0, restored.output
+        assert "databases metrics restored" in json.loads(restored.stdout)["reason"]
+
+        wrong = stack.cli("backup", "run", "--index", "logs-*")
+        assert wrong.code == 1 and "choose with --database" in wrong.output
+        assert "Traceback" not in wrong.output
