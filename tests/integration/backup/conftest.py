@@ -36,12 +36,16 @@ def pg() -> Iterator[RunningComponent]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def make_engine(running: RunningComponent, limits: Limits | None = None) -> Engine:
-    """The engine for a component run by the tests, backing up into `<base>/backups`."""
+def make_engine(
+    running: RunningComponent, limits: Limits | None = None, only: tuple[str, ...] = ()
+) -> Engine:
+    """The engine for a component run by the tests, backing up into `<base>/backups`;
+    `only`: the driver limited to those names (what `--topic` and its kind do)."""
     kind = running.component.kind
     root = running.where.data_dir.parent.parent / "backups"
     store = Store(kind, running.component, running.options, running.where, running.installation)
-    return Engine(store, driver_for(kind), DirectoryStorage(root), root, limits or Limits())
+    driver = driver_for(kind, only)
+    return Engine(store, driver, DirectoryStorage(root), root, limits or Limits())
 
 
 @contextlib.contextmanager

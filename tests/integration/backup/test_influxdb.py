@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leapfrog.backup import DirectoryStorage, Engine, driver_for
+from leapfrog.backup import Engine
 from leapfrog.backup.manifest import Manifest
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.testing import RunningComponent, free_port
@@ -72,13 +72,6 @@ def contents(influx: RunningComponent) -> list[Any]:
 def databases(influx: RunningComponent) -> list[str]:
     found = rows(influx, "SHOW DATABASES")
     return sorted(name for _tags, values in found for (name,) in values if name != "_internal")
-
-
-def choosing(influx: RunningComponent, *names: str) -> Engine:
-    """The engine with the driver limited to `names` (what `--database` does)."""
-    engine = make_engine(influx)
-    storage = DirectoryStorage(engine.state_dir)
-    return Engine(engine.store, driver_for("influxdb", names), storage, engine.state_dir)
 
 
 @dataclass(frozen=True)
@@ -154,7 +147,13 @@ def test_chosen_databases_are_backed_up_and_restored_alone(
 ) -> None:
     rows(influx, "CREATE DATABASE other")
     write(influx, "\n".join(f"t v={i}i {1_700_000_000 + i}" for i in range(100)), db="other")
-    engine = choosing(influx, "metrics", "oth*")
+    engine = make_engine(
+        influx,
+        only=(
+            "metrics",
+            "oth*",
+        ),
+    )
     record = engine.run_backup()
     assert record.state == "succeeded", record.reason
     manifest = engine.find(record.backup)
@@ -162,14 +161,14 @@ def test_chosen_databases_are_backed_up_and_restored_alone(
     assert sorted(manifest.facts["databases"]) == ["metrics", "other"]
     assert engine.verify(manifest.id).state == "succeeded"
 
-    unknown = choosing(influx, "nosuch").run_backup()
+    unknown = make_engine(influx, only=("nosuch",)).run_backup()
     assert unknown.state == "failed"
     assert "has no database nosuch; its databases: metrics, other" in unknown.reason
 
     # Restore `other` alone from the two-database backup; `metrics` keeps a later point.
     write(influx, "t v=-1i 1700009999", db="other")
     write(influx, "cpu,host=later user=1 1700009999")
-    only_other = choosing(influx, "other")
+    only_other = make_engine(influx, only=("other",))
     _, lines = only_other.plan_restore(manifest.id, None)
     assert lines[0].startswith("replaces databases other on")
     restored = only_other.restore(manifest, None)
@@ -177,7 +176,7 @@ def test_chosen_databases_are_backed_up_and_restored_alone(
     assert len(rows(influx, "SELECT * FROM t", db="other")[0][1]) == 100
     assert rows(influx, "SELECT * FROM cpu WHERE host = 'later'")  # left alone
     with pytest.raises(LeapfrogError, match="has no database nosuch; its databases"):
-        choosing(influx, "nosuch").plan_restore(manifest.id, None)
+        make_engine(influx, only=("nosuch",)).plan_restore(manifest.id, None)
     rows(influx, "DROP DATABASE other")
 
 

@@ -18,7 +18,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
-from leapfrog.backup import DirectoryStorage, Engine, driver_for
+from leapfrog.backup import Engine
 from leapfrog.backup.manifest import Manifest
 from leapfrog.components._kafka_admin import admin_client
 from leapfrog.components.kafka import LOG_DIR
@@ -120,13 +120,6 @@ def retention_ms(kafka: RunningComponent) -> str:
     return str(configs["retention.ms"].value)
 
 
-def choosing(kafka: RunningComponent, *topics: str) -> Engine:
-    """The engine with the driver limited to `topics` (what `--topic` does)."""
-    engine = make_engine(kafka)
-    storage = DirectoryStorage(engine.state_dir)
-    return Engine(engine.store, driver_for("kafka", topics), storage, engine.state_dir)
-
-
 @dataclass(frozen=True)
 class Taken:
     engine: Engine
@@ -226,7 +219,7 @@ def test_a_broker_that_is_down_fails_with_the_reason(kafka: RunningComponent, ta
 def test_chosen_topics_are_backed_up_and_restored_alone(
     kafka: RunningComponent, taken: Taken
 ) -> None:
-    only_orders = choosing(kafka, "bk-ord*")
+    only_orders = make_engine(kafka, only=("bk-ord*",))
     record = only_orders.run_backup()
     assert record.state == "succeeded", record.reason
     manifest = only_orders.find(record.backup)
@@ -235,7 +228,7 @@ def test_chosen_topics_are_backed_up_and_restored_alone(
     assert not [o for o in manifest.objects if PLAIN in o.name]
     assert GROUP in manifest.facts["groups"]
 
-    unknown = choosing(kafka, "nosuch").run_backup()
+    unknown = make_engine(kafka, only=("nosuch",)).run_backup()
     assert unknown.state == "failed"
     assert "has no topic nosuch; its topics: .bk-plain, bk-orders" in unknown.reason
 
@@ -244,7 +237,7 @@ def test_chosen_topics_are_backed_up_and_restored_alone(
     producer.produce(PLAIN, value=b"plain-late")
     producer.produce(TOPIC, value=b"order-late", partition=0)
     assert producer.flush(30) == 0
-    only_plain = choosing(kafka, PLAIN)
+    only_plain = make_engine(kafka, only=(PLAIN,))
     plan, lines = only_plain.plan_restore(taken.manifest.id, None)
     assert lines[0].startswith(f"deletes and recreates topics {PLAIN} on")
     assert "groups (none)" in lines[1]
@@ -253,7 +246,7 @@ def test_chosen_topics_are_backed_up_and_restored_alone(
     assert records(kafka, PLAIN, 1) == taken.plain
     assert records(kafka, TOPIC, 3)[0][-1][1] == b"order-late"
     with pytest.raises(LeapfrogError, match="has no topic nosuch; its topics"):
-        choosing(kafka, "nosuch").plan_restore(taken.manifest.id, None)
+        make_engine(kafka, only=("nosuch",)).plan_restore(taken.manifest.id, None)
 
 
 def test_kill_9_mid_run_is_failed_and_the_next_run_succeeds(
