@@ -57,6 +57,7 @@ _BATCH = 1 << 20
 _RECREATE_WAIT = 60.0
 _TOPICS = "topics.json"
 _GROUPS = "groups.json"
+_OFFSETS_TOPIC = "__consumer_offsets"
 _PREFIX = "records~"  # a topic name may start with a dot; an object name may not
 
 
@@ -134,7 +135,8 @@ def _read_cluster(
         replicas = max((len(p.replicas) for p in parts.values()), default=1)
         topics[topic] = {"partitions": len(parts), "replication": replicas, "configs": configs}
     names = sorted(set(_group_names(admin)) | set(also_groups))
-    groups = {g: found for g in names if (found := _group_offsets(admin, g, set(topics)))}
+    until = time.monotonic() + _RECREATE_WAIT
+    groups = {g: found for g in names if (found := _group_offsets(admin, g, set(topics), until))}
     consumer = _consumer(bootstrap)
     try:
         watermarks = {
@@ -173,33 +175,81 @@ def _watermarks(consumer: Any, tp: Any) -> tuple[int, int]:
             time.sleep(0.5)
 
 
+def _java_hash(text: str) -> int:
+    """Java's `String.hashCode`, by which Kafka puts a group in a coordinator partition."""
+    h = 0
+    for unit in text.encode("utf-16-be").hex(" ", 2).split():
+        h = (31 * h + int(unit, 16)) & 0xFFFFFFFF
+    return h
+
+
+def _await_coordinators(admin: Any, deadline: float) -> None:
+    """Wait until the group coordinator has loaded every `__consumer_offsets` partition.
+    A broker lists only the groups of the partitions it has loaded, silently: right
+    after a start it would list fewer. One probe group per partition (never created:
+    only its offsets are asked for) answers COORDINATOR_LOAD_IN_PROGRESS (or
+    NOT_COORDINATOR) until its partition is loaded."""
+    offsets = admin.list_topics(timeout=_TIMEOUT).topics.get(_OFFSETS_TOPIC)
+    if offsets is None:
+        return  # no group ever committed
+    count = len(offsets.partitions)
+    probes: dict[int, str] = {}
+    i = 0
+    while len(probes) < count:
+        name = f"leapfrog-backup-probe-{i}"
+        probes.setdefault((_java_hash(name) & 0x7FFFFFFF) % count, name)
+        i += 1
+    for name in probes.values():
+        _group_offsets(admin, name, set(), deadline)
+
+
 def _group_names(admin: Any) -> list[str]:
-    """Every consumer group. A broker that just started is still loading its groups
-    (the answer carries errors, not all groups): retried, and failed rather than a
-    backup that silently misses a group."""
+    """Every consumer group, once the coordinator has loaded them all; failed rather
+    than a backup that silently misses a group."""
     deadline = time.monotonic() + _RECREATE_WAIT
+    _await_coordinators(admin, deadline)
     while True:
         listed = admin.list_consumer_groups().result(timeout=_TIMEOUT)
         if not listed.errors:
             return [g.group_id for g in listed.valid]
         if time.monotonic() > deadline:
-            raise BackupError(
-                f"the broker could not list its consumer groups: {_first_line(listed.errors[0])}"
-            )
+            why = _first_line(listed.errors[0])
+            raise BackupError(f"the broker could not list its consumer groups: {why}")
         time.sleep(0.5)
 
 
-def _group_offsets(admin: Any, group: str, topics: set[str]) -> dict[str, int]:
-    """A group's committed offsets in `topics`, by `topic~partition`."""
+def _group_offsets(
+    admin: Any, group: str, topics: set[str], deadline: float | None = None
+) -> dict[str, int]:
+    """A group's committed offsets in `topics`, by `topic~partition`. While the group
+    coordinator is still loading (a broker that just started), the answer is an error
+    or partitions with errors, never offsets to leave out: retried, then failed."""
     from confluent_kafka import ConsumerGroupTopicPartitions
 
     request = [ConsumerGroupTopicPartitions(group)]
-    answer = admin.list_consumer_group_offsets(request)[group].result(timeout=_TIMEOUT)
-    return {
-        _key(tp.topic, tp.partition): tp.offset
-        for tp in answer.topic_partitions
-        if tp.topic in topics and tp.offset >= 0
-    }
+    deadline = deadline or time.monotonic() + _RECREATE_WAIT
+    while True:
+        try:
+            answer = admin.list_consumer_group_offsets(request)[group].result(timeout=_TIMEOUT)
+            problems = [
+                f"{tp.topic}[{tp.partition}]: {tp.error}"
+                for tp in answer.topic_partitions
+                if tp.error and tp.topic in topics
+            ]
+        except Exception as exc:
+            problems = [_first_line(exc)]
+        if not problems:
+            return {
+                _key(tp.topic, tp.partition): tp.offset
+                for tp in answer.topic_partitions
+                if tp.topic in topics and tp.offset >= 0
+            }
+        starting = all(any(s in why for s in _COORDINATOR_STARTING) for why in problems)
+        if not starting or time.monotonic() > deadline:
+            raise BackupError(
+                f"could not read the committed offsets of group {group}: {problems[0]}"
+            )
+        time.sleep(0.5)
 
 
 class _PartitionReader:
