@@ -137,14 +137,19 @@ def check_keys(storage: Storage, manifest: Manifest) -> list[str]:
     return list(problems.values())
 
 
-def check_object(storage: Storage, prefix: str, entry: ObjectEntry) -> str | None:
-    """Why the stored object does not match its manifest entry, or None when it does."""
+def check_object(
+    storage: Storage, prefix: str, entry: ObjectEntry, run: RunControl | None = None
+) -> str | None:
+    """Why the stored object does not match its manifest entry, or None when it does;
+    the bytes read count as the run's progress."""
     digest = hashlib.sha256()
     size = 0
     try:
         for chunk in storage.get(prefix + entry.name):
             digest.update(chunk)
             size += len(chunk)
+            if run is not None:
+                run.progressed(f"checking {entry.name}", len(chunk))
     except BackupError as exc:
         return f"object {entry.name}: {exc}"
     except Exception as exc:  # a storage error of any kind names the object
@@ -169,12 +174,14 @@ def entry_key(storage: Storage, entry: ObjectEntry) -> Key:
 
 
 class ObjectReader:
-    """The engine's `Source`: a backup's objects, decompressed, checked as they stream."""
+    """The engine's `Source`: a backup's objects, decompressed, checked as they stream;
+    the stored bytes read count as the run's progress (bytes and rate of a restore)."""
 
-    def __init__(self, storage: Storage, manifest: Manifest) -> None:
+    def __init__(self, storage: Storage, manifest: Manifest, run: RunControl | None = None) -> None:
         self.manifest = manifest
         self._storage = storage
         self._prefix = backup_prefix(manifest.store, manifest.id)
+        self._run = run
 
     def _entry(self, name: str) -> ObjectEntry:
         for entry in self.manifest.objects:
@@ -189,6 +196,8 @@ class ObjectReader:
         def stored() -> Iterator[bytes]:
             for chunk in self._storage.get(self._prefix + entry.name):
                 digest.update(chunk)
+                if self._run is not None:
+                    self._run.progressed(f"reading {entry.name}", len(chunk))
                 yield chunk
             if digest.hexdigest() != entry.sha256:
                 raise BackupError(f"object {entry.name} does not match its sha256 (corrupt)")

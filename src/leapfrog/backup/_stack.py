@@ -70,13 +70,24 @@ def storage_for(stack: LocalStack, store: Store) -> Storage:
     return open_storage(backup_options(store.options), stack.state_dir)
 
 
+CHOICE_FLAGS = {"topic": "--topic", "index": "--index", "database": "--database"}
+"""What part of a store a run may be limited to (the driver's `chooses`), and its flag."""
+_PLURALS = {"topic": "topics", "index": "indices", "database": "databases"}
+"""The field of a store's `backups:` naming what a backup run holds by default."""
+
+
 def engine_for(
     stack: LocalStack,
     store: str | None,
     limits: Limits | None = None,
     progress: Progress | None = None,
+    *,
+    choice: Mapping[str, tuple[str, ...]] | None = None,
+    stack_choice: bool = False,
 ) -> Engine:
-    """The engine of the store named `store` (None: the stack's only store)."""
+    """The engine of the store named `store` (None: the stack's only store); its driver
+    limited to `choice` (from the flags) or else, with `stack_choice` (a backup run),
+    to what the store's `backups:` block chooses."""
     names = sorted(stack.stores)
     hint = f"stores with a backup driver here: {', '.join(names) or 'none'}"
     if store is None:
@@ -91,6 +102,19 @@ def engine_for(
         if store in stack.others:
             raise LeapfrogError(f"{store} has no backup driver", hint=hint)
         raise LeapfrogError(f"{store} is not a component of this stack", hint=hint)
-    driver = driver_for(handle.component.kind)
+    kind = handle.component.kind
+    chooses = driver_for(kind).chooses
+    for noun in choice or {}:
+        if noun != chooses:
+            raise LeapfrogError(
+                f"{store} ({kind}) has no {noun} to choose",
+                hint=f"choose with {CHOICE_FLAGS[chooses]}"
+                if chooses
+                else f"a {kind} backup is always of the whole store",
+            )
+    only = (choice or {}).get(chooses, ())
+    if not choice and stack_choice and chooses:
+        only = tuple(getattr(backup_options(handle.options), _PLURALS[chooses], None) or ())
+    driver = driver_for(kind, only)
     storage = storage_for(stack, handle)
     return Engine(handle, driver, storage, stack.backups_dir, limits or Limits(), progress)

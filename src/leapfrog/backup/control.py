@@ -14,6 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from leapfrog.shared.errors import LeapfrogError
@@ -40,7 +41,12 @@ class RunControl:
         stall_after: float,
         on_progress: Callable[[str, int], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        temp_dir: Path | None = None,
     ) -> None:
+        self.temp_dir = temp_dir
+        """Where the driver keeps temporary copies (`tempfile`'s `dir=`): the engine's
+        per-store folder, emptied when the next run starts, so a killed run leaves no
+        copy of the store's data behind for long (None: the system's)."""
         self._clock = clock
         self._deadline_s = deadline
         self._stall_s = stall_after

@@ -13,6 +13,10 @@ store's native, consistent mechanism:
 - `describe` adds what `list` should know beyond the manifests (a broken WAL chain);
 - `prune` removes what the driver keeps besides backups (WAL no kept backup needs).
 
+A driver that can back up or restore part of its store names what is chosen
+(`chooses`: topic, index, database); `only` holds the names or shell patterns
+chosen (`pick` applies them, failing on one that chooses nothing).
+
 Drivers see the store as a `Store`: the component, its options, and the instance's
 `Instance` (address, data dir, user), so the local runtime and the Kubernetes
 operators hand the same thing.
@@ -20,6 +24,7 @@ operators hand the same thing.
 
 from __future__ import annotations
 
+import fnmatch
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +46,7 @@ __all__ = [
     "Store",
     "Taken",
     "Verified",
+    "pick",
 ]
 
 
@@ -94,6 +100,10 @@ class BackupDriver(ABC):
     """The component kind it backs up (`postgres`)."""
     modes: ClassVar[tuple[str, ...]]
     """The first is the default."""
+    chooses: ClassVar[str] = ""
+    """What a run may be limited to (`topic`, `index`, `database`); empty: the whole store."""
+    only: tuple[str, ...] = ()
+    """Names or shell patterns (`logs-*`) chosen for this run; empty: everything."""
 
     @abstractmethod
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken: ...
@@ -125,3 +135,21 @@ class BackupDriver(ABC):
     def prune(self, store: Store, storage: Storage, kept: Sequence[Manifest]) -> list[str]:
         """Remove what only the pruned backups needed; the keys removed."""
         return []
+
+
+def pick(held: Sequence[str], only: Sequence[str], noun: str, where: str) -> list[str]:
+    """The names of `held` that `only` chooses (names or shell patterns), sorted; all of
+    them when `only` is empty. A name or pattern choosing nothing fails, listing what
+    there is, so a typo never backs up or restores less than asked."""
+    if not only:
+        return sorted(held)
+    chosen = sorted({n for n in held for p in only if fnmatch.fnmatchcase(n, p)})
+    missing = [p for p in only if not any(fnmatch.fnmatchcase(n, p) for n in held)]
+    if missing:
+        plural = "indices" if noun == "index" else f"{noun}s"
+        raise BackupError(
+            f"{where} has no {noun} {', '.join(missing)}; its {plural}: "
+            f"{', '.join(sorted(held)) or '(none)'}",
+            hint="choose among them (names or shell patterns like `logs-*`)",
+        )
+    return chosen

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 
 from leapfrog.backup.driver import BackupDriver
 from leapfrog.shared.errors import LeapfrogError
@@ -22,7 +23,8 @@ def known_drivers() -> list[str]:
     return sorted(_DRIVERS)
 
 
-def driver_for(kind: str) -> BackupDriver:
+def driver_for(kind: str, only: Sequence[str] = ()) -> BackupDriver:
+    """The driver of `kind`, limited to the names or patterns `only` (its `chooses`)."""
     if kind not in _DRIVERS:
         raise LeapfrogError(
             f"{kind} cannot be backed up yet",
@@ -30,4 +32,11 @@ def driver_for(kind: str) -> BackupDriver:
         )
     module, name = _DRIVERS[kind]
     driver: BackupDriver = getattr(importlib.import_module(module), name)()
+    if only:
+        if not driver.chooses:
+            raise LeapfrogError(
+                f"a {kind} backup is always of the whole store: nothing can be chosen",
+                hint="leave out --topic/--index/--database",
+            )
+        driver.only = tuple(only)
     return driver

@@ -117,8 +117,14 @@ class Engine:
             if self._progress is not None:
                 self._progress(what, done)
 
+        temp = self.state_dir / self.store.name / "tmp"  # under the lock: no run uses it
+        shutil.rmtree(temp, ignore_errors=True)
+        temp.mkdir(mode=0o700, parents=True)
         return RunControl(
-            deadline=self.limits.deadline, stall_after=self.limits.stall_after, on_progress=report
+            deadline=self.limits.deadline,
+            stall_after=self.limits.stall_after,
+            on_progress=report,
+            temp_dir=temp,
         )
 
     # -- listing ------------------------------------------------------------------
@@ -226,6 +232,7 @@ class Engine:
             position=taken.position,
             objects=writer.written,
             facts=taken.facts,
+            chosen=list(self.driver.only),
         )
         text = manifest.model_dump_json(indent=1).encode()
         self.storage.put(prefix + MANIFEST, [text])
@@ -239,10 +246,12 @@ class Engine:
                 self.storage.delete(key)
 
     # -- verify -------------------------------------------------------------------
-    def check_objects(self, manifest: Manifest) -> list[str]:
+    def check_objects(self, manifest: Manifest, run: RunControl | None = None) -> list[str]:
         """Every object's sha256, and the keys of encrypted ones."""
         prefix = backup_prefix(manifest.store, manifest.id)
-        problems = [p for e in manifest.objects if (p := check_object(self.storage, prefix, e))]
+        problems = [
+            p for e in manifest.objects if (p := check_object(self.storage, prefix, e, run))
+        ]
         return problems + check_keys(self.storage, manifest)
 
     def verify(self, backup_id: str | None = None) -> RunRecord:
@@ -252,15 +261,16 @@ class Engine:
                 new_backup_id(), self.store.name, "verify", mode=manifest.mode, backup=manifest.id
             )
             self._record = record
-            problems = self.check_objects(manifest)
-            if problems:
-                return self.history.finish(record, "failed", "; ".join(problems))
-            scratch = Path(tempfile.mkdtemp(prefix=f"lf-verify-{self.store.name}-"))
-            scratch.chmod(0o755)
             run = self._control()
             run.start()
+            problems = self.check_objects(manifest, run)
+            if problems:
+                run.close()
+                return self.history.finish(self._current(record), "failed", "; ".join(problems))
+            scratch = Path(tempfile.mkdtemp(prefix=f"lf-verify-{self.store.name}-"))
+            scratch.chmod(0o755)
             try:
-                source = ObjectReader(self.storage, manifest)
+                source = ObjectReader(self.storage, manifest, run)
                 result = self.driver.verify(self.store, source, self.storage, scratch, run)
             except Exception as exc:  # every failure becomes the run's reason
                 return self.history.finish(self._current(record), "failed", _reason(exc))
@@ -293,13 +303,14 @@ class Engine:
                 new_backup_id(), self.store.name, "restore", mode=manifest.mode, backup=manifest.id
             )
             self._record = record
-            problems = self.check_objects(manifest)
-            if problems:
-                return self.history.finish(record, "failed", "; ".join(problems))
             run = self._control()
             run.start()
+            problems = self.check_objects(manifest, run)
+            if problems:
+                run.close()
+                return self.history.finish(self._current(record), "failed", "; ".join(problems))
             try:
-                source = ObjectReader(self.storage, manifest)
+                source = ObjectReader(self.storage, manifest, run)
                 summary = self.driver.restore(self.store, source, self.storage, to, run)
             except Exception as exc:  # every failure becomes the run's reason
                 return self.history.finish(self._current(record), "failed", _reason(exc))

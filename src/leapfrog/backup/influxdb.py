@@ -4,12 +4,16 @@
   address; each file it writes (the manifest, `.meta`, one `.tar.gz` per shard) is one
   object. The server snapshots each shard, writing its in-memory cache to TSM first, so
   points acknowledged just before are in the backup (the test writes and backs up at once).
-- restore (server running): per database, `DROP DATABASE` then `influxd restore
-  -portable -db NAME` into the now absent name. Exact: the database is what the backup
-  held (its retention policies and shards), nothing written since survives. The tool
-  refuses an existing database; the `-newdb` + `SELECT * INTO` route would merge with
-  what is there and rewrite every point, so it is not used. Writes to the database
-  between the drop and the restore fail ("database not found").
+  Chosen databases (`--database`, names or patterns) are backed up one `influxd backup
+  -db NAME` each, into folders `part<i>` whose objects are named `part<i>~<file>`
+  (`position.parts` maps each part to its database).
+- restore (server running): per database (all of the backup's, or the chosen ones),
+  `DROP DATABASE` then `influxd restore -portable -db NAME` into the now absent name.
+  Exact: the database is what the backup held (its retention policies and shards),
+  nothing written since survives. The tool refuses an existing database; the `-newdb`
+  + `SELECT * INTO` route would merge with what is there and rewrite every point, so it
+  is not used. Writes to the database between the drop and the restore fail ("database
+  not found").
 - facts and verify: per database and measurement, the exact series count and the
   number of values of each field; verify restores into a scratch influxd on its own
   ports and data directory and compares.
@@ -17,6 +21,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tempfile
 from datetime import datetime
@@ -27,7 +32,16 @@ import httpx
 
 from leapfrog.backup._scratch import scratch_instance
 from leapfrog.backup.control import RunControl
-from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
+from leapfrog.backup.driver import (
+    BackupDriver,
+    BackupError,
+    Sink,
+    Source,
+    Store,
+    Taken,
+    Verified,
+    pick,
+)
 from leapfrog.backup.manifest import Manifest
 from leapfrog.backup.storage import Storage
 from leapfrog.components._influxdb_config import quote_ident
@@ -37,6 +51,8 @@ __all__ = ["InfluxDBDriver"]
 
 _CHUNK = 1 << 20
 _SKIP = {"_internal"}
+_PARTS = "parts.json"
+_UNCHANGED = "DB metadata not changed"
 
 
 def _binary(store: Store) -> str:
@@ -127,28 +143,61 @@ def _run_tool(run: RunControl, argv: list[str], what: str) -> None:
 
 
 def _restore(
-    store: Store, run: RunControl, folder: Path, target: tuple[str, _Http], db: str
+    store: Store, run: RunControl, files: Path, target: tuple[str, _Http], db: str
 ) -> None:
     rpc, http = target
+    parts: dict[str, str] = {}
+    if (files / _PARTS).exists():
+        parts = json.loads((files / _PARTS).read_text())
+    folder = files / parts[db] if db in parts else files
     if db in http.databases():
         http.query(f"DROP DATABASE {quote_ident(db)}")
-    _run_tool(
-        run,
-        [_binary(store), "restore", "-portable", "-host", rpc, "-db", db, str(folder)],
-        f"influxd restore of {db}",
-    )
+    try:
+        _run_tool(
+            run,
+            [_binary(store), "restore", "-portable", "-host", rpc, "-db", db, str(folder)],
+            f"influxd restore of {db}",
+        )
+    except BackupError as exc:
+        # influxd 1.8 creates a database without shards (no point yet) with its
+        # retention policies, then reports "DB metadata not changed" and exits 1.
+        if not (not _shards_of(folder, db) and _UNCHANGED in str(exc) and db in http.databases()):
+            raise
+
+
+def _shards_of(folder: Path, db: str) -> list[str]:
+    """The shard files of `db` in a portable backup, from its `.manifest` files."""
+    found = []
+    for manifest in folder.glob("*.manifest"):
+        listed = json.loads(manifest.read_text()).get("files") or []
+        found += [str(f.get("fileName")) for f in listed if f.get("database") == db]
+    return found
 
 
 def _extract_all(source: Source, folder: Path, run: RunControl) -> None:
+    """Every object into `folder` (`part<i>~<file>` into `folder/part<i>/<file>`), and the
+    parts' databases into `folder/parts.json`."""
+    parts = json.loads(source.manifest.position.get("parts", "{}"))
+    (folder / _PARTS).write_text(json.dumps({db: part for part, db in parts.items()}))
     for entry in source.manifest.objects:
         name = entry.name.removesuffix(".zst") if entry.compression == "zstd" else entry.name
-        source.extract(name, folder / name)
-        run.progressed(f"extracted {name}", entry.raw_size)
+        part, _, file = name.rpartition("~")
+        target = folder / part / file if part else folder / name
+        target.parent.mkdir(exist_ok=True)
+        source.extract(name, target)
+        run.progressed(f"extracted {name}")
+
+
+def _put_files(sink: Sink, folder: Path, prefix: str) -> None:
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        with path.open("rb") as data:
+            sink.put(prefix + path.name, iter(lambda d=data: d.read(_CHUNK), b""))  # type: ignore[misc]
 
 
 class InfluxDBDriver(BackupDriver):
     kind: ClassVar[str] = "influxdb"
     modes: ClassVar[tuple[str, ...]] = ("portable",)
+    chooses: ClassVar[str] = "database"
 
     def _http(self, store: Store) -> _Http:
         return _Http(store.where.address, store.where.port, store.where.instance)
@@ -156,28 +205,37 @@ class InfluxDBDriver(BackupDriver):
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
         http = self._http(store)
         version = http.ping()
-        names = http.databases()
+        held = http.databases()
+        where = f"InfluxDB {store.where.instance}"
+        if not held:
+            raise BackupError(f"{where} holds no database to back up (`_internal` is not)")
+        names = pick(held, self.only, "database", where)
         rpc = _rpc(store.where.address, store.options.rpc_port)
-        with tempfile.TemporaryDirectory(prefix="lf-influx-") as tmp:
-            folder = Path(tmp) / "backup"
-            _run_tool(
-                run,
-                [_binary(store), "backup", "-portable", "-host", rpc, str(folder)],
-                "influxd backup",
-            )
-            files = sorted(p for p in folder.iterdir() if p.is_file())
-            for path in files:
-                with path.open("rb") as data:
-                    sink.put(path.name, iter(lambda d=data: d.read(_CHUNK), b""))  # type: ignore[misc]
+        tool = [_binary(store), "backup", "-portable", "-host", rpc]
+        parts: dict[str, str] = {}
+        with tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp:
+            if not self.only:
+                folder = Path(tmp) / "backup"
+                _run_tool(run, [*tool, str(folder)], "influxd backup")
+                _put_files(sink, folder, "")
+            for i, db in enumerate(names if self.only else []):
+                part = f"part{i}"
+                folder = Path(tmp) / part
+                _run_tool(run, [*tool, "-db", db, str(folder)], f"influxd backup of {db}")
+                _put_files(sink, folder, part + "~")
+                parts[part] = db
         facts = http.facts(names)
-        return Taken(
-            store_version=version,
-            position={"databases": ",".join(names)},
-            facts={"databases": facts},
-        )
+        position = {"databases": ",".join(names)}
+        if parts:
+            position["parts"] = json.dumps(parts, sort_keys=True)
+        return Taken(store_version=version, position=position, facts={"databases": facts})
+
+    def _chosen(self, manifest: Manifest) -> list[str]:
+        held = list(manifest.facts.get("databases", {}))
+        return pick(held, self.only, "database", f"backup {manifest.id}")
 
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
-        names = sorted(manifest.facts.get("databases", {}))
+        names = self._chosen(manifest)
         return [
             f"replaces databases {', '.join(names) or '(none)'} on {store.where.instance}: "
             "each is dropped and restored as the backup holds it",
@@ -192,9 +250,9 @@ class InfluxDBDriver(BackupDriver):
             raise BackupError("InfluxDB backups restore as they were; --to is not supported")
         http = self._http(store)
         http.ping()
-        names = sorted(source.manifest.facts.get("databases", {}))
+        names = self._chosen(source.manifest)
         rpc = _rpc(store.where.address, store.options.rpc_port)
-        with tempfile.TemporaryDirectory(prefix="lf-influx-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp:
             folder = Path(tmp)
             _extract_all(source, folder, run)
             for db in names:

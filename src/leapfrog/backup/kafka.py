@@ -11,9 +11,10 @@ Backup, with a real client (librdkafka):
    broker's defaults) and `groups.json` (each group's committed offset per partition,
    and that offset mapped onto the backup: how many backed-up records come before it).
 
-Every topic whose name does not start with `__` is backed up; choosing topics is not
-supported yet. Restore deletes the backed-up topics that exist, recreates them with
-their configs, produces the records (idempotent producer, in order, with their
+Every topic whose name does not start with `__` is backed up, or the chosen ones
+(`--topic`, names or patterns); a cluster with no such topic fails the run (nothing to
+back up). Restore deletes the backed-up (or chosen) topics that exist, recreates them
+with their configs, produces the records (idempotent producer, in order, with their
 timestamps) so that record i of a partition gets offset i, checks each partition's
 end offset is its record count, and commits each group's mapped offsets: a group that
 had processed N records resumes at record N+1. Verify does the same into a scratch
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +35,16 @@ from typing import Any, ClassVar
 from leapfrog.backup._kafka_records import Record, RecordHash, decode, encode
 from leapfrog.backup._scratch import scratch_instance
 from leapfrog.backup.control import RunControl
-from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
+from leapfrog.backup.driver import (
+    BackupDriver,
+    BackupError,
+    Sink,
+    Source,
+    Store,
+    Taken,
+    Verified,
+    pick,
+)
 from leapfrog.backup.manifest import Manifest
 from leapfrog.backup.storage import Storage
 from leapfrog.components._kafka_admin import admin_client
@@ -47,6 +57,7 @@ _BATCH = 1 << 20
 _RECREATE_WAIT = 60.0
 _TOPICS = "topics.json"
 _GROUPS = "groups.json"
+_OFFSETS_TOPIC = "__consumer_offsets"
 _PREFIX = "records~"  # a topic name may start with a dot; an object name may not
 
 
@@ -92,7 +103,12 @@ class _Cluster:
     watermarks: dict[tuple[str, int], tuple[int, int]]
 
 
-def _read_cluster(bootstrap: str, name: str, also_groups: tuple[str, ...] = ()) -> _Cluster:
+def _read_cluster(
+    bootstrap: str,
+    name: str,
+    also_groups: tuple[str, ...] = (),
+    choose: Callable[[list[str]], list[str]] = sorted,
+) -> _Cluster:
     from confluent_kafka import TopicPartition
     from confluent_kafka.admin._config import ConfigResource, ConfigSource
 
@@ -107,7 +123,7 @@ def _read_cluster(bootstrap: str, name: str, also_groups: tuple[str, ...] = ()) 
     if not metadata.brokers:
         raise BackupError(f"Kafka {name} is not answering at {bootstrap}: no broker registered")
     topics: dict[str, dict[str, Any]] = {}
-    for topic in sorted(t for t in metadata.topics if not t.startswith("__")):
+    for topic in choose([t for t in metadata.topics if not t.startswith("__")]):
         parts = metadata.topics[topic].partitions
         resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
         described: Any = admin.describe_configs([resource])[resource].result(timeout=_TIMEOUT)
@@ -118,15 +134,13 @@ def _read_cluster(bootstrap: str, name: str, also_groups: tuple[str, ...] = ()) 
         }
         replicas = max((len(p.replicas) for p in parts.values()), default=1)
         topics[topic] = {"partitions": len(parts), "replication": replicas, "configs": configs}
-    listed = admin.list_consumer_groups().result(timeout=_TIMEOUT)
-    names = sorted({g.group_id for g in listed.valid} | set(also_groups))
-    groups = {g: found for g in names if (found := _group_offsets(admin, g, set(topics)))}
+    names = sorted(set(_group_names(admin)) | set(also_groups))
+    until = time.monotonic() + _RECREATE_WAIT
+    groups = {g: found for g in names if (found := _group_offsets(admin, g, set(topics), until))}
     consumer = _consumer(bootstrap)
     try:
         watermarks = {
-            (topic, p): consumer.get_watermark_offsets(
-                TopicPartition(topic, p), timeout=_TIMEOUT, cached=False
-            )
+            (topic, p): _watermarks(consumer, TopicPartition(topic, p))
             for topic, spec in topics.items()
             for p in range(spec["partitions"])
         }
@@ -135,17 +149,107 @@ def _read_cluster(bootstrap: str, name: str, also_groups: tuple[str, ...] = ()) 
     return _Cluster(topics, groups, watermarks)
 
 
-def _group_offsets(admin: Any, group: str, topics: set[str]) -> dict[str, int]:
-    """A group's committed offsets in `topics`, by `topic~partition`."""
+def _watermarks(consumer: Any, tp: Any) -> tuple[int, int]:
+    """A partition's low and high watermark; retried while the broker answers with a
+    retriable error (a broker that just started has not elected its leaders yet)."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    electing = {
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+    }
+    deadline = time.monotonic() + _TIMEOUT
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(tp, timeout=_TIMEOUT, cached=False)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error: Any = exc.args[0] if exc.args else None
+            retry = isinstance(error, KafkaError) and (
+                error.retriable() or error.code() in electing
+            )
+            if not retry or time.monotonic() > deadline:
+                raise BackupError(
+                    f"reading the offsets of {tp.topic}[{tp.partition}]: {_first_line(exc)}"
+                ) from None
+            time.sleep(0.5)
+
+
+def _java_hash(text: str) -> int:
+    """Java's `String.hashCode`, by which Kafka puts a group in a coordinator partition."""
+    h = 0
+    for unit in text.encode("utf-16-be").hex(" ", 2).split():
+        h = (31 * h + int(unit, 16)) & 0xFFFFFFFF
+    return h
+
+
+def _await_coordinators(admin: Any, deadline: float) -> None:
+    """Wait until the group coordinator has loaded every `__consumer_offsets` partition.
+    A broker lists only the groups of the partitions it has loaded, silently: right
+    after a start it would list fewer. One probe group per partition (never created:
+    only its offsets are asked for) answers COORDINATOR_LOAD_IN_PROGRESS (or
+    NOT_COORDINATOR) until its partition is loaded."""
+    offsets = admin.list_topics(timeout=_TIMEOUT).topics.get(_OFFSETS_TOPIC)
+    if offsets is None:
+        return  # no group ever committed
+    count = len(offsets.partitions)
+    probes: dict[int, str] = {}
+    i = 0
+    while len(probes) < count:
+        name = f"leapfrog-backup-probe-{i}"
+        probes.setdefault((_java_hash(name) & 0x7FFFFFFF) % count, name)
+        i += 1
+    for name in probes.values():
+        _group_offsets(admin, name, set(), deadline)
+
+
+def _group_names(admin: Any) -> list[str]:
+    """Every consumer group, once the coordinator has loaded them all; failed rather
+    than a backup that silently misses a group."""
+    deadline = time.monotonic() + _RECREATE_WAIT
+    _await_coordinators(admin, deadline)
+    while True:
+        listed = admin.list_consumer_groups().result(timeout=_TIMEOUT)
+        if not listed.errors:
+            return [g.group_id for g in listed.valid]
+        if time.monotonic() > deadline:
+            why = _first_line(listed.errors[0])
+            raise BackupError(f"the broker could not list its consumer groups: {why}")
+        time.sleep(0.5)
+
+
+def _group_offsets(
+    admin: Any, group: str, topics: set[str], deadline: float | None = None
+) -> dict[str, int]:
+    """A group's committed offsets in `topics`, by `topic~partition`. While the group
+    coordinator is still loading (a broker that just started), the answer is an error
+    or partitions with errors, never offsets to leave out: retried, then failed."""
     from confluent_kafka import ConsumerGroupTopicPartitions
 
     request = [ConsumerGroupTopicPartitions(group)]
-    answer = admin.list_consumer_group_offsets(request)[group].result(timeout=_TIMEOUT)
-    return {
-        _key(tp.topic, tp.partition): tp.offset
-        for tp in answer.topic_partitions
-        if tp.topic in topics and tp.offset >= 0
-    }
+    deadline = deadline or time.monotonic() + _RECREATE_WAIT
+    while True:
+        try:
+            answer = admin.list_consumer_group_offsets(request)[group].result(timeout=_TIMEOUT)
+            problems = [
+                f"{tp.topic}[{tp.partition}]: {tp.error}"
+                for tp in answer.topic_partitions
+                if tp.error and tp.topic in topics
+            ]
+        except Exception as exc:
+            problems = [_first_line(exc)]
+        if not problems:
+            return {
+                _key(tp.topic, tp.partition): tp.offset
+                for tp in answer.topic_partitions
+                if tp.topic in topics and tp.offset >= 0
+            }
+        starting = all(any(s in why for s in _COORDINATOR_STARTING) for why in problems)
+        if not starting or time.monotonic() > deadline:
+            raise BackupError(
+                f"could not read the committed offsets of group {group}: {problems[0]}"
+            )
+        time.sleep(0.5)
 
 
 class _PartitionReader:
@@ -215,10 +319,21 @@ def _record(message: Any) -> Record:
 class KafkaDriver(BackupDriver):
     kind: ClassVar[str] = "kafka"
     modes: ClassVar[tuple[str, ...]] = ("records",)
+    chooses: ClassVar[str] = "topic"
 
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
         bootstrap = _bootstrap(store.where.address, store.where.port)
-        cluster = _read_cluster(bootstrap, store.where.instance)
+        name = store.where.instance
+
+        def choose(topics: list[str]) -> list[str]:
+            if not topics:
+                raise BackupError(
+                    f"Kafka {name} holds no topic to back up (topics starting with `__` "
+                    "are the broker's own and are not backed up)"
+                )
+            return pick(topics, self.only, "topic", f"Kafka {name}")
+
+        cluster = _read_cluster(bootstrap, name, choose=choose)
         run.progressed("read topics, groups and watermarks")
         partitions: dict[str, Any] = {}
         mapped: dict[str, dict[str, int]] = {group: {} for group in cluster.groups}
@@ -255,9 +370,13 @@ class KafkaDriver(BackupDriver):
             facts={"partitions": partitions, "groups": mapped, "topics": sorted(cluster.topics)},
         )
 
+    def _chosen(self, manifest: Manifest) -> list[str]:
+        held: list[str] = manifest.facts.get("topics", [])
+        return pick(held, self.only, "topic", f"backup {manifest.id}")
+
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
-        topics = manifest.facts.get("topics", [])
-        groups = sorted(manifest.facts.get("groups", {}))
+        topics = self._chosen(manifest)
+        groups = _groups_of(manifest.facts.get("groups", {}), topics)
         return [
             f"deletes and recreates topics {', '.join(topics) or '(none)'} on "
             f"{store.where.instance}: records written since the backup are lost",
@@ -272,9 +391,11 @@ class KafkaDriver(BackupDriver):
         if to is not None:
             raise BackupError("Kafka backups restore as they were; --to is not supported")
         bootstrap = _bootstrap(store.where.address, store.where.port)
-        topics, records = _restore_into(bootstrap, store.where.instance, source, run)
+        chosen = self._chosen(source.manifest)
+        topics, records = _restore_into(bootstrap, store.where.instance, source, run, chosen)
         return (
-            f"{store.where.instance}: {topics} topics, {records} records and the groups' "
+            f"{store.where.instance}: {topics} topics ({', '.join(chosen)}), {records} records "
+            "and the groups' "
             f"offsets restored from {source.manifest.id}"
         )
 
@@ -289,7 +410,7 @@ class KafkaDriver(BackupDriver):
         }
         with scratch_instance(store, scratch, run, ports) as (_options, where):
             bootstrap = _bootstrap(where.address, where.port)
-            _restore_into(bootstrap, where.instance, source, run)
+            _restore_into(bootstrap, where.instance, source, run, None)
             groups = tuple(source.manifest.facts.get("groups", {}))
             found = _read_back(bootstrap, where.instance, groups, run)
         expected = {
@@ -317,9 +438,29 @@ class KafkaDriver(BackupDriver):
         )
 
 
-def _restore_into(bootstrap: str, name: str, source: Source, run: RunControl) -> tuple[int, int]:
+def _groups_of(groups: dict[str, dict[str, int]], topics: Sequence[str]) -> list[str]:
+    """The groups with committed offsets in `topics` (keys `topic~partition`)."""
+    return sorted(
+        g for g, offsets in groups.items() if any(k.rpartition("~")[0] in topics for k in offsets)
+    )
+
+
+def _restore_into(
+    bootstrap: str, name: str, source: Source, run: RunControl, chosen: Sequence[str] | None
+) -> tuple[int, int]:
+    """Restore the backup's topics (or the `chosen` ones) and their groups' offsets."""
     topics: dict[str, Any] = json.loads(b"".join(source.open(_TOPICS)))
     groups: dict[str, Any] = json.loads(b"".join(source.open(_GROUPS)))
+    if chosen is not None:
+        topics = {t: spec for t, spec in topics.items() if t in chosen}
+        groups = {
+            g: {
+                "restored": {
+                    k: v for k, v in spec["restored"].items() if k.rpartition("~")[0] in topics
+                }
+            }
+            for g, spec in groups.items()
+        }
     admin = admin_client(bootstrap, _TIMEOUT)
     try:
         existing = admin.list_topics(timeout=_TIMEOUT).topics
@@ -336,9 +477,10 @@ def _restore_into(bootstrap: str, name: str, source: Source, run: RunControl) ->
                 raise BackupError(f"could not delete topic {topic}: {_first_line(exc)}") from None
     _create_topics(admin, topics, run)
     expected = {
-        e.name.removesuffix(".zst").removeprefix(_PREFIX)
+        key
         for e in source.manifest.objects
         if e.name.startswith(_PREFIX)
+        and (key := e.name.removesuffix(".zst").removeprefix(_PREFIX)).rpartition("~")[0] in topics
     }
     total = _produce(bootstrap, source, sorted(expected), run)
     _check_ends(bootstrap, source.manifest.facts.get("partitions", {}), topics)

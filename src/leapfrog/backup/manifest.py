@@ -64,6 +64,8 @@ class Manifest(BaseModel):
     objects: list[ObjectEntry]
     facts: dict[str, Any]
     """What the store held (tables, row counts, checksums): compared by verify."""
+    chosen: list[str] = []
+    """The names or patterns the run was limited to (`--topic`...); empty: the whole store."""
 
     @property
     def size(self) -> int:

@@ -14,8 +14,9 @@ anew (`new_files`) against those the snapshot uses (`files`).
 Facts: per index, the document count and a hash of the ids, read (after a refresh) just
 before the snapshot; a write racing the snapshot can make verify report a difference.
 
-Restore (node running): the object is unpacked into a read-only repository
-`leapfrog-restore`, the chosen indices (all by default, `OpenSearchDriver(indices=...)`)
+A backup may be limited to chosen indices (`--index`, names or patterns such as
+`logs-*`). Restore (node running): the object is unpacked into a read-only repository
+`leapfrog-restore`, the chosen indices (all of the backup's by default, `--index`)
 are deleted and restored from it. Verify does not start a scratch node (a second JVM
 of 400 MB and half a minute on a small machine): it restores the snapshot into renamed
 indices (`leapfrog-verify-<random>-<name>`) on the same node, compares them with the
@@ -44,7 +45,16 @@ from leapfrog.backup._objects import ReadableChunks
 from leapfrog.backup._os_facts import checked, diff_indices, index_facts, user_indices
 from leapfrog.backup._pg_scratch import chown_tree
 from leapfrog.backup.control import RunControl
-from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
+from leapfrog.backup.driver import (
+    BackupDriver,
+    BackupError,
+    Sink,
+    Source,
+    Store,
+    Taken,
+    Verified,
+    pick,
+)
 from leapfrog.backup.manifest import Manifest
 from leapfrog.backup.storage import Storage
 
@@ -169,10 +179,10 @@ def _restore_call(  # noqa: PLR0917
 class OpenSearchDriver(BackupDriver):
     kind: ClassVar[str] = "opensearch"
     modes: ClassVar[tuple[str, ...]] = ("snapshot",)
+    chooses: ClassVar[str] = "index"
 
     def __init__(self, indices: Sequence[str] = ()) -> None:
-        self.indices = list(indices)
-        """What a restore brings back: these indices only (default: all in the backup)."""
+        self.only = tuple(indices)
 
     # -- backup -------------------------------------------------------------------
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
@@ -185,6 +195,7 @@ class OpenSearchDriver(BackupDriver):
                     f"OpenSearch {store.where.instance} holds no index to back up "
                     "(indices starting with a dot are not backed up)"
                 )
+            indices = pick(indices, self.only, "index", f"OpenSearch {store.where.instance}")
             _register(client, REPOSITORY, repo, readonly=False)
             facts = {index: index_facts(client, index, run) for index in indices}
             name = f"lf-{datetime.now(UTC):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}"
@@ -219,13 +230,7 @@ class OpenSearchDriver(BackupDriver):
     # -- restore and verify -------------------------------------------------------
     def _chosen(self, manifest: Manifest) -> list[str]:
         held = sorted(manifest.facts.get("indices", {}))
-        unknown = sorted(set(self.indices) - set(held))
-        if unknown:
-            raise BackupError(
-                f"backup {manifest.id} has no index {', '.join(unknown)}",
-                hint=f"it holds: {', '.join(held)}",
-            )
-        return sorted(self.indices) or held
+        return pick(held, self.only, "index", f"backup {manifest.id}")
 
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
         return [
@@ -249,7 +254,7 @@ class OpenSearchDriver(BackupDriver):
                     raise BackupError(f"{_OBJECT} holds an unsafe path {member.name!r}")
                 if not (member.isfile() or member.isdir()):
                     raise BackupError(f"{_OBJECT} holds a link or device {member.name!r}")
-                run.progressed("unpacking the repository", member.size)
+                run.progressed("unpacking the repository")
                 tar.extract(member, repo)
         chown_tree(repo, store.where.run_as)
         if store.where.run_as is not None:  # made by mkdir above when the data was wiped

@@ -8,6 +8,8 @@
   archive), lets the server promote, and leaves a normal cluster behind.
 - `logical`: `pg_dump -Fc` per database (in the same snapshot as the facts) and the
   roles (`pg_dumpall --globals-only`); restored by dropping and recreating each database.
+  It may be limited to chosen databases (`--database`, names or patterns), at backup
+  and at restore; a physical backup is always the whole cluster.
 
 Facts (row count and checksum per table) are read after the base backup inside one
 snapshot per database, followed by a named restore point whose LSN verify replays to.
@@ -36,7 +38,16 @@ import psycopg
 from leapfrog.backup._pg_facts import database_facts, databases, diff_facts
 from leapfrog.backup._pg_scratch import chown_tree, scratch_server, wait_promoted
 from leapfrog.backup.control import RunControl
-from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
+from leapfrog.backup.driver import (
+    BackupDriver,
+    BackupError,
+    Sink,
+    Source,
+    Store,
+    Taken,
+    Verified,
+    pick,
+)
 from leapfrog.backup.encryption import Keyring
 from leapfrog.backup.factory import open_storage, secret_names
 from leapfrog.backup.manifest import Manifest
@@ -124,9 +135,19 @@ class _ChunkFile:
 class PostgresDriver(BackupDriver):
     kind: ClassVar[str] = "postgres"
     modes: ClassVar[tuple[str, ...]] = ("physical", "logical")
+    chooses: ClassVar[str] = "database"
+
+    def _whole_cluster(self) -> None:
+        if self.only:
+            raise BackupError(
+                "a physical backup is always of the whole cluster: databases cannot be chosen",
+                hint="use --mode logical to choose databases",
+            )
 
     # -- backup -------------------------------------------------------------------
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
+        if mode != "logical":
+            self._whole_cluster()
         with _connect(store) as conn:
             row = conn.execute("SELECT current_setting('server_version')").fetchone()
             version = str(row[0]).split()[0] if row else "?"
@@ -185,7 +206,7 @@ class PostgresDriver(BackupDriver):
     def _physical(self, store: Store, sink: Sink, run: RunControl, version: str) -> Taken:
         archive = self._ensure_archive(store)
         where = store.where
-        with tempfile.TemporaryDirectory(prefix="lf-pgbb-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="lf-pgbb-", dir=run.temp_dir) as tmp:
             err = Path(tmp) / "stderr"
             argv = [
                 str(_bin(store) / "pg_basebackup"),
@@ -277,7 +298,7 @@ class PostgresDriver(BackupDriver):
         where = store.where
         common = ["-h", str(socket_dir(where)), "-p", str(where.port), "-U", SUPERUSER]
         with _connect(store) as conn:
-            names = databases(conn)
+            names = pick(databases(conn), self.only, "database", f"PostgreSQL {where.instance}")
         globals_sql = run.spawn(
             [str(_bin(store) / "pg_dumpall"), *common, "--globals-only"],
             stdout=subprocess.PIPE,
@@ -328,12 +349,13 @@ class PostgresDriver(BackupDriver):
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
         where = store.where
         if manifest.mode == "logical":
-            names = sorted(manifest.facts.get("databases", {}))
+            names = self._chosen(manifest)
             return [
                 f"replaces databases {', '.join(names)} on {where.instance}: each is dropped "
                 "and recreated (connections to it are closed), `postgres` is cleaned instead",
                 f"from the logical backup {manifest.id} ({manifest.ended:%Y-%m-%d %H:%M:%S} UTC)",
             ]
+        self._whole_cluster()
         point = f"to {to:%Y-%m-%d %H:%M:%S} UTC" if to else "to the newest archived WAL"
         return [
             f"replaces the whole data directory {where.data_dir / PGDATA} of {where.instance}",
@@ -349,8 +371,10 @@ class PostgresDriver(BackupDriver):
         if source.manifest.mode == "logical":
             if to is not None:
                 raise BackupError("a logical backup restores as it was; --to needs a physical one")
-            self._logical_restore(store, source, run, _connect, store.where.data_dir)
-            return f"databases restored from {source.manifest.id}"
+            names = self._chosen(source.manifest)
+            self._logical_restore(store, source, run, names)
+            return f"databases {', '.join(names)} restored from {source.manifest.id}"
+        self._whole_cluster()
         pgdata = store.where.data_dir / PGDATA
         if _server_running(pgdata):
             raise BackupError(
@@ -394,7 +418,7 @@ class PostgresDriver(BackupDriver):
 
         def counted() -> Iterator[bytes]:
             for chunk in source.open("base.tar"):
-                run.progressed("extracting base.tar", len(chunk))
+                run.progressed("extracting base.tar")
                 yield chunk
 
         with tarfile.open(fileobj=_ChunkFile(counted()), mode="r|") as tar:  # type: ignore[call-overload]
@@ -426,12 +450,16 @@ class PostgresDriver(BackupDriver):
             settings["recovery_target_time"] = to.strftime("%Y-%m-%d %H:%M:%S.%f+00")
         return settings
 
+    def _chosen(self, manifest: Manifest) -> list[str]:
+        held = list(manifest.facts.get("databases", {}))
+        return pick(held, self.only, "database", f"backup {manifest.id}")
+
     def _logical_restore(
-        self, store: Store, source: Source, run: RunControl, connect: Any, work: Path
+        self, store: Store, source: Source, run: RunControl, names: list[str]
     ) -> None:
-        manifest = source.manifest
         common = ["-h", str(socket_dir(store.where)), "-p", str(store.where.port), "-U", SUPERUSER]
-        _restore_dumps(_bin(store), common, source, manifest, connect(store), run, work)
+        work = store.where.data_dir
+        _restore_dumps(_bin(store), common, source, (names, _connect(store)), run, work)
 
     # -- verify -------------------------------------------------------------------
     def verify(
@@ -467,9 +495,7 @@ class PostgresDriver(BackupDriver):
                 raise BackupError("initdb of the scratch instance failed")
             with scratch_server(_bin(store), pgdata, store.where.run_as, run, {}, log) as server:
                 common = ["-h", str(server.sockets), "-p", "5432", "-U", SUPERUSER]
-                _restore_dumps(
-                    _bin(store), common, source, manifest, server.connect(), run, scratch
-                )
+                _restore_dumps(_bin(store), common, source, (None, server.connect()), run, scratch)
                 found = _all_facts(server.connect, list(expected))
         else:
             self._extract(source, pgdata, store.where.run_as, run)
@@ -580,17 +606,21 @@ def _restore_dumps(  # noqa: PLR0917
     bin_dir: Path,
     common: list[str],
     source: Source,
-    manifest: Manifest,
-    admin: psycopg.Connection,
+    target: tuple[list[str] | None, psycopg.Connection],
     run: RunControl,
     work: Path,
 ) -> None:
+    """Restore the dumps of the databases `target` names (None: every one) through its
+    connection."""
     from psycopg import sql
 
+    chosen, admin = target
     names = [
-        e.name.removesuffix(".zst").removesuffix(".dump")
-        for e in manifest.objects
+        name
+        for e in source.manifest.objects
         if e.name.removesuffix(".zst").endswith(".dump")
+        and (name := e.name.removesuffix(".zst").removesuffix(".dump"))
+        and (chosen is None or name in chosen)
     ]
     with admin:
         globals_sql = b"".join(source.open("globals.sql")).decode()

@@ -131,10 +131,10 @@ class Scheduler:
         limits: Limits | None = None,
         catch_up_delay: float = CATCH_UP_DELAY,
         changed: Callable[[], object] = lambda: None,
-        make_engine: Callable[[LocalStack, str, Limits], Engine] = engine_for,
+        make_engine: Callable[[LocalStack, str, Limits], Engine] | None = None,
     ) -> None:
         self._resolve = resolve
-        self._engine = make_engine
+        self._engine = make_engine or _scheduled_engine
         self._emit = emit
         self._clock = clock
         self._limits = limits or Limits()
@@ -549,3 +549,9 @@ def lower_priority(increment: int = 10) -> None:
     """Backups yield the CPU to the stack; the programs they start inherit it."""
     with contextlib.suppress(OSError):
         os.nice(increment)
+
+
+def _scheduled_engine(stack: LocalStack, store: str, limits: Limits) -> Engine:
+    """A store's engine as a scheduled run needs it: limited to what its `backups:`
+    block chooses (topics, indices, databases), like `leapfrog backup run`."""
+    return engine_for(stack, store, limits, stack_choice=True)

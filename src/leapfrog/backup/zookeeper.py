@@ -157,7 +157,7 @@ class ZooKeeperDriver(BackupDriver):
 
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
         version = _version(store)
-        with tempfile.TemporaryDirectory(prefix="lf-zkbk-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="lf-zkbk-", dir=run.temp_dir) as tmp:
             copy = Path(tmp) / "snapshot"
             with copy.open("wb") as kept, _snapshot_stream(store) as (response, zxid):
 

@@ -26,7 +26,7 @@ from rich.progress import (
 from rich.table import Table
 
 from leapfrog.backup import Engine, Limits, RunRecord
-from leapfrog.backup._stack import LocalStack, engine_for, policy_of
+from leapfrog.backup._stack import CHOICE_FLAGS, LocalStack, engine_for, policy_of
 from leapfrog.cli._backup_stack import local_stack
 from leapfrog.cli.options import console as _out
 from leapfrog.cli.options import file_option, load_chosen
@@ -48,15 +48,48 @@ def _json_opt() -> Callable[[F], F]:
     return click.option("--json", "as_json", is_flag=True, help="One JSON object, for scripts.")
 
 
-def _engine(
+def _choice_opts() -> Callable[[F], F]:
+    """--topic / --index / --database: what part of the store a run is about."""
+
+    def add(f: F) -> F:
+        for noun, flag in reversed(list(CHOICE_FLAGS.items())):
+            f = click.option(
+                flag,
+                f"{noun}_choice",
+                multiple=True,
+                metavar="NAME",
+                help=f"Only this {noun} (repeat it; a shell pattern like `logs-*` works). "
+                + {
+                    "topic": "Kafka.",
+                    "index": "OpenSearch.",
+                    "database": "InfluxDB, PostgreSQL --mode logical.",
+                }[noun],
+            )(f)
+        return f
+
+    return add
+
+
+def _choice(
+    topics: tuple[str, ...], indices: tuple[str, ...], databases: tuple[str, ...]
+) -> dict[str, tuple[str, ...]]:
+    given = {"topic": topics, "index": indices, "database": databases}
+    return {noun: names for noun, names in given.items() if names}
+
+
+def _engine(  # noqa: PLR0917
     ctx: click.Context,
     stack_file: Path | None,
     store: str | None,
     limits: Limits | None = None,
     progress: Any = None,
+    choice: dict[str, tuple[str, ...]] | None = None,
+    stack_choice: bool = False,
 ) -> Engine:
+    """The engine of STORE; `choice` from the flags, else (with `stack_choice`, for a
+    backup run) what the store's `backups:` block chooses."""
     stack = local_stack(load_chosen(ctx, stack_file))
-    return engine_for(stack, store, limits, progress)
+    return engine_for(stack, store, limits, progress, choice=choice, stack_choice=stack_choice)
 
 
 @contextmanager
@@ -122,6 +155,7 @@ def backup() -> None:
     show_default=True,
     help="Fail after this many seconds without progress.",
 )
+@_choice_opts()
 @_json_opt()
 @click.pass_context
 def run(  # noqa: PLR0917
@@ -133,10 +167,19 @@ def run(  # noqa: PLR0917
     deadline: float,
     stall_after: float,
     as_json: bool,
+    topic_choice: tuple[str, ...],
+    index_choice: tuple[str, ...],
+    database_choice: tuple[str, ...],
 ) -> None:
-    """Take a backup now; it counts only once every object was read back and matched."""
+    """Take a backup now; it counts only once every object was read back and matched.
+
+    By default the whole store, or what its `backups:` block chooses (`topics`,
+    `indices`, `databases`); `--topic`, `--index` or `--database` (repeated, names or
+    shell patterns) limit it, and the manifest records what was chosen."""
     with _progress(not as_json) as report:
-        engine = _engine(ctx, stack_file, store, Limits(deadline, stall_after), report)
+        limits = Limits(deadline, stall_after)
+        chosen = _choice(topic_choice, index_choice, database_choice)
+        engine = _engine(ctx, stack_file, store, limits, report, chosen, stack_choice=True)
         record = engine.run_backup(mode, compress=not no_compress)
     _show(record, as_json)
 
@@ -177,13 +220,14 @@ def list_cmd(ctx: click.Context, stack_file: Path | None, store: str | None, as_
     table = Table(
         box=None, pad_edge=False, header_style="bold", title=f"backups of {engine.store.name}"
     )
-    for column in ("ID", "MODE", "ENDED (UTC)", "SIZE", "POSITION", "VERIFIED"):
+    for column in ("ID", "MODE", "CHOSEN", "ENDED (UTC)", "SIZE", "POSITION", "VERIFIED"):
         table.add_column(column, no_wrap=True)
     for m in backups:
         check = verified[m.id]
         table.add_row(
             m.id,
             m.mode,
+            ", ".join(m.chosen) or "all",
             f"{m.ended:%Y-%m-%d %H:%M:%S}",
             _size(m.size),
             m.position.get("end_lsn", ""),
@@ -246,6 +290,7 @@ def _timestamp(value: str | None) -> datetime | None:
     help="Point in time (ISO 8601, UTC unless it says otherwise); default latest.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_choice_opts()
 @_json_opt()
 @click.pass_context
 def restore(  # noqa: PLR0917
@@ -256,11 +301,18 @@ def restore(  # noqa: PLR0917
     to: str | None,
     yes: bool,
     as_json: bool,
+    topic_choice: tuple[str, ...],
+    index_choice: tuple[str, ...],
+    database_choice: tuple[str, ...],
 ) -> None:
-    """Put a backup back, saying first exactly what it replaces."""
+    """Put a backup back, saying first exactly what it replaces.
+
+    By default everything the backup holds; `--topic`, `--index` or `--database`
+    (repeated, names or shell patterns) restore only those, leaving the rest alone."""
     target = _timestamp(to)
+    chosen = _choice(topic_choice, index_choice, database_choice)
     with _progress(not as_json) as report:
-        engine = _engine(ctx, stack_file, store, progress=report)
+        engine = _engine(ctx, stack_file, store, progress=report, choice=chosen)
         manifest, lines = engine.plan_restore(backup_id, target)
     if not as_json:
         for line in lines:
@@ -273,7 +325,7 @@ def restore(  # noqa: PLR0917
             )
         click.confirm("go ahead?", abort=True, err=True)
     with _progress(not as_json) as report:
-        engine = _engine(ctx, stack_file, store, progress=report)
+        engine = _engine(ctx, stack_file, store, progress=report, choice=chosen)
         record = engine.restore(manifest, target)
     _show(record, as_json)
 

@@ -11,6 +11,7 @@ from leapfrog.components._backup_options import BackupOptions
 from leapfrog.components.base import ComponentOptions
 
 __all__ = [
+    "InfluxDBBackupOptions",
     "InfluxDBOptions",
     "InfluxDatabaseOptions",
     "InfluxRetentionPolicyOptions",
@@ -54,6 +55,16 @@ class InfluxDatabaseOptions(ComponentOptions):
         return self
 
 
+class InfluxDBBackupOptions(BackupOptions):
+    """`backups:` of InfluxDB: the shared options and what a backup holds."""
+
+    databases: list[str] = Field(
+        default_factory=list,
+        description="Databases `leapfrog backup run` backs up (names or shell patterns); empty: "
+        "every database but `_internal`. `--database` overrides it.",
+    )
+
+
 class InfluxDBOptions(ComponentOptions):
     version: str = Field(
         "1.8.10",
@@ -62,7 +73,7 @@ class InfluxDBOptions(ComponentOptions):
         "Debian's package (1.6.7) runs instead.",
     )
     port: int = Field(8086, ge=1, le=65535, description="Port of the HTTP API.")
-    backups: BackupOptions | None = Field(
+    backups: InfluxDBBackupOptions | None = Field(
         default=None,
         description="Where `leapfrog backup` keeps this store's backups, and how many.",
     )

@@ -15,6 +15,7 @@ from leapfrog.shared.durations import parse_duration
 
 __all__ = [
     "JMX_EXPORTER",
+    "KafkaBackupOptions",
     "KafkaOptions",
     "TopicOptions",
     "jmx_exporter_yaml",
@@ -75,6 +76,17 @@ class TopicOptions(ComponentOptions):
         return wanted
 
 
+class KafkaBackupOptions(BackupOptions):
+    """`backups:` of Kafka: the shared options and what a backup holds."""
+
+    topics: list[str] = Field(
+        default_factory=list,
+        description="Topics `leapfrog backup run` backs up (names or shell patterns such as "
+        "`orders-*`); empty: every topic not starting with `__`. `--topic` overrides "
+        "it.",
+    )
+
+
 class KafkaOptions(ComponentOptions):
     version: str = Field(
         "4.4.0",
@@ -82,7 +94,7 @@ class KafkaOptions(ComponentOptions):
         description="Apache Kafka version (4.x, KRaft); its jars come from Maven Central.",
     )
     port: int = Field(9092, ge=1, le=65535, description="Port of the client (PLAINTEXT) listener.")
-    backups: BackupOptions | None = Field(
+    backups: KafkaBackupOptions | None = Field(
         default=None,
         description="Where `leapfrog backup` keeps this store's backups, and how many.",
     )

@@ -12,6 +12,7 @@ from leapfrog.components.base import ComponentOptions
 
 __all__ = [
     "CLUSTER_SETTINGS",
+    "OpenSearchBackupOptions",
     "OpenSearchOptions",
     "log4j2_properties",
     "node_settings",
@@ -24,6 +25,17 @@ opensearch.yml): one node holds every shard, so new indices get no replicas and 
 cluster is green, not yellow. An index or template that names its replicas keeps them."""
 
 
+class OpenSearchBackupOptions(BackupOptions):
+    """`backups:` of OpenSearch: the shared options and what a backup holds."""
+
+    indices: list[str] = Field(
+        default_factory=list,
+        description="Indices `leapfrog backup run` backs up (names or shell patterns such as "
+        "`logs-*`); empty: every open index not starting with a dot. `--index` "
+        "overrides it.",
+    )
+
+
 class OpenSearchOptions(ComponentOptions):
     version: str = Field(
         "2.19.1",
@@ -31,7 +43,7 @@ class OpenSearchOptions(ComponentOptions):
         description="OpenSearch version (2.x); its jars come from Maven Central.",
     )
     port: int = Field(9200, ge=1, le=65535, description="Port of the REST API (HTTP).")
-    backups: BackupOptions | None = Field(
+    backups: OpenSearchBackupOptions | None = Field(
         default=None,
         description="Where `leapfrog backup` keeps this store's backups, and how many.",
     )

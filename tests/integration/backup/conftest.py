@@ -1,12 +1,17 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
+import textwrap
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,10 +21,10 @@ from typing import Any
 import boto3
 import pytest
 
-from leapfrog.backup import DirectoryStorage, Engine, Limits, Store, driver_for
+from leapfrog.backup import DirectoryStorage, Engine, Limits, RunRecord, Store, driver_for
 from leapfrog.backup.s3 import S3Storage
 from leapfrog.shared.cache import cache_dir
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.testing import RunningComponent, run_component, wait_until
 
 ADDRESS = "127.0.0.57"
 OPTIONS: dict[str, Any] = {
@@ -38,12 +43,16 @@ def pg() -> Iterator[RunningComponent]:
     shutil.rmtree(base, ignore_errors=True)
 
 
-def make_engine(running: RunningComponent, limits: Limits | None = None) -> Engine:
-    """The engine for a component run by the tests, backing up into `<base>/backups`."""
+def make_engine(
+    running: RunningComponent, limits: Limits | None = None, only: tuple[str, ...] = ()
+) -> Engine:
+    """The engine for a component run by the tests, backing up into `<base>/backups`;
+    `only`: the driver limited to those names (what `--topic` and its kind do)."""
     kind = running.component.kind
     root = running.where.data_dir.parent.parent / "backups"
     store = Store(kind, running.component, running.options, running.where, running.installation)
-    return Engine(store, driver_for(kind), DirectoryStorage(root), root, limits or Limits())
+    driver = driver_for(kind, only)
+    return Engine(store, driver, DirectoryStorage(root), root, limits or Limits())
 
 
 @contextlib.contextmanager
@@ -160,3 +169,98 @@ def s3_server() -> Iterator[S3Server]:
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+# A backup run in a process of its own, for kill -9: it stops itself (SIGSTOP) once
+# `stop_after` bytes went into the storage, so the kill lands mid-write every time,
+# whatever the machine's speed; the test then kills it with SIGKILL.
+_KILLABLE = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from pathlib import Path
+    from leapfrog.backup import DirectoryStorage, Engine, Limits, Store, driver_for
+    from leapfrog.components import component
+    from leapfrog.components.base import Installation, Instance
+
+    raw = json.loads(sys.argv[1])
+    comp = component(raw["kind"])
+    paths = ("data_dir", "secrets_dir", "cache_dir")
+    fields = {k: Path(v) if k in paths else v for k, v in raw["where"].items()}
+    fields["run_as"] = tuple(fields["run_as"]) if fields["run_as"] else None
+    where = Instance(**fields)
+    installation = Installation(version=raw["version"], home=Path(raw["home"]),
+        extra=raw["extra"])
+    store = Store(raw["kind"], comp, comp.options(raw["options"]), where, installation)
+    root = Path(raw["root"])
+
+    def stop_mid_write(what, done):
+        if done >= raw["stop_after"]:
+            os.kill(os.getpid(), signal.SIGSTOP)
+
+    engine = Engine(store, driver_for(raw["kind"]), DirectoryStorage(root), root, Limits(),
+        stop_mid_write)
+    engine.run_backup()
+    """
+)
+
+
+def _children(pid: int) -> set[int]:
+    """Every process started by `pid`, and theirs."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found |= {int(child)} | _children(int(child))
+    return found
+
+
+@dataclasses.dataclass(frozen=True)
+class Killed:
+    record: RunRecord
+    """The killed run, as the history tells it afterwards."""
+    leftovers: Path
+    """Its folder in the storage: the objects it had written or was writing."""
+
+
+def kill_9_mid_run(running: RunningComponent, engine: Engine, stop_after: int) -> Killed:
+    """A backup of `running` in a child process, SIGKILLed while it writes its objects
+    (after `stop_after` bytes); the programs it started must die with it."""
+    where = dataclasses.asdict(running.where)
+    raw = {
+        "kind": running.component.kind,
+        "where": {k: str(v) if isinstance(v, Path) else v for k, v in where.items()},
+        "version": running.installation.version,
+        "home": str(running.installation.home),
+        "extra": dict(running.installation.extra),
+        "options": running.options.model_dump(mode="json"),
+        "root": str(engine.state_dir),
+        "stop_after": stop_after,
+    }
+    proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, json.dumps(raw)])
+    try:
+        _, status = os.waitpid(proc.pid, os.WUNTRACED)
+        assert os.WIFSTOPPED(status), f"the backup ended before writing {stop_after} bytes"
+        started = _children(proc.pid)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    wait_until(lambda: not any(Path(f"/proc/{pid}").exists() for pid in started), timeout=30)
+    record = next(r for r in engine.history.records() if r.pid == proc.pid)
+    leftovers = engine.state_dir / running.component.kind / "backups" / record.id
+    return Killed(record, leftovers)
+
+
+def assert_killed_run_is_failed_and_the_next_succeeds(engine: Engine, killed: Killed) -> None:
+    """The issue's rule for a kill -9: failed, its objects never listed, the next run
+    succeeds and removes them."""
+    assert killed.record.state == "failed"
+    assert "ended mid-run" in killed.record.reason
+    assert killed.record.id not in {m.id for m in engine.backups()}
+    assert any(killed.leftovers.iterdir())  # what it had written is there ...
+    count = len(engine.backups())
+    again = engine.run_backup()
+    assert again.state == "succeeded", again.reason
+    assert len(engine.backups()) == count + 1
+    assert not killed.leftovers.exists()  # ... and removed by the next run
+    temp = engine.state_dir / engine.store.name / "tmp"
+    assert not any(temp.iterdir())  # nor is any temporary copy of the store's data left

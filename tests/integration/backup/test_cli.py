@@ -66,8 +66,73 @@ def test_backup_commands_on_a_running_stack() -> None:
         listing = json.loads(stack.cli("backup", "list", "--json").stdout)
         assert len(listing["backups"]) == 1  # keep_last: 1
 
+        # Choosing: a logical backup of `shop` alone, recorded, listed, restored alone.
+        chosen = stack.cli("backup", "run", "--mode", "logical", "--database", "shop", "--json")
+        assert chosen.code == 0, chosen.output
+        chosen_id = json.loads(chosen.stdout)["backup"]
+        listing = json.loads(stack.cli("backup", "list", "--json").stdout)
+        assert [b["chosen"] for b in listing["backups"] if b["id"] == chosen_id] == [["shop"]]
+        assert "CHOSEN" in stack.cli("backup", "list").stdout
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP TABLE t")
+        asked = stack.cli("backup", "restore", "--backup", chosen_id, "--database", "shop")
+        assert asked.code != 0 and "replaces databases shop on postgres-1" in asked.output
+        restored = stack.cli(
+            "backup", "restore", "--backup", chosen_id, "--database", "shop", "--yes", "--json"
+        )
+        assert restored.code == 0, restored.output
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM t").fetchone() == (1000,)
+        nosuch = stack.cli("backup", "run", "--mode", "logical", "--database", "nosuch")
+        assert nosuch.code == 1
+        assert "has no database nosuch; its databases: postgres, shop" in nosuch.output
+        wrong = stack.cli("backup", "run", "--topic", "orders")
+        assert wrong.code == 1 and "has no topic to choose" in wrong.output
+        assert "--database" in wrong.output and "Traceback" not in wrong.output
+        whole = stack.cli("backup", "run", "--database", "shop")
+        assert whole.code == 1 and "use --mode logical" in whole.output
+
         unknown = stack.cli("backup", "run", "nosuch")
         assert unknown.code != 0 and "not a component of this stack" in unknown.output
         assert "Traceback" not in unknown.output
         bad_time = stack.cli("backup", "restore", "--to", "yesterday", "--yes")
         assert bad_time.code == 2 and "is not a timestamp" in bad_time.output
+
+
+INFLUX_STACK = """\
+name: backup-cli-influx
+local: {addresses: 127.0.62.0/24}
+components:
+  influxdb:
+    databases: {metrics: {}, other: {}}
+    backups: {databases: [metrics]}
+"""
+
+
+def test_what_a_run_holds_comes_from_the_flag_or_the_stack_file() -> None:
+    with StackDir(INFLUX_STACK, catalog=False) as stack:
+        assert stack.up("-d", timeout=180).code == 0
+        declared = stack.cli("backup", "run", "--json")  # the stack file's `databases`
+        assert declared.code == 0, declared.output
+        flagged = stack.cli("backup", "run", "--database", "oth*", "--json")
+        assert flagged.code == 0, flagged.output
+        listing = json.loads(stack.cli("backup", "list", "--json").stdout)
+        assert [b["chosen"] for b in listing["backups"]] == [["metrics"], ["oth*"]]
+        assert [b["position"]["databases"] for b in listing["backups"]] == ["metrics", "other"]
+
+        refused = stack.cli("backup", "restore", "--database", "metrics")  # from `other`'s
+        assert refused.code == 1
+        assert "has no database metrics; its databases: other" in refused.output
+        first = listing["backups"][0]["id"]
+        # `metrics` has no point yet: influxd restores it but exits 1; still a success.
+        verified = stack.cli("backup", "verify", "--backup", first, "--json")
+        assert verified.code == 0, verified.output
+        asked = stack.cli("backup", "restore", "--backup", first)
+        assert asked.code != 0 and "replaces databases metrics on influxdb-1" in asked.output
+        restored = stack.cli("backup", "restore", "--backup", first, "--yes", "--json")
+        assert restored.code == 0, restored.output
+        assert "databases metrics restored" in json.loads(restored.stdout)["reason"]
+
+        wrong = stack.cli("backup", "run", "--index", "logs-*")
+        assert wrong.code == 1 and "choose with --database" in wrong.output
+        assert "Traceback" not in wrong.output

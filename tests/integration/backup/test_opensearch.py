@@ -1,9 +1,11 @@
 """The OpenSearch driver against a real OpenSearch node: round trip through a wiped data
 directory, an incremental second snapshot, restore of one chosen index, verify by
-restore into renamed indices and a corrupt byte named, and a node that is down."""
+restore into renamed indices and a corrupt byte named, a node that is down, kill -9 of
+the backup mid-run, and chosen indices (names and patterns) at backup."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -17,9 +19,14 @@ import pytest
 from leapfrog.backup import DirectoryStorage, Engine, Store, driver_for
 from leapfrog.backup.driver import BackupDriver
 from leapfrog.backup.opensearch import OpenSearchDriver
+from leapfrog.shared.errors import LeapfrogError
 from leapfrog.testing import RunningComponent, free_port, run_component
 
-from .conftest import one_byte_flipped
+from .conftest import (
+    assert_killed_run_is_failed_and_the_next_succeeds,
+    kill_9_mid_run,
+    one_byte_flipped,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -61,6 +68,21 @@ def contents(node: RunningComponent) -> dict[str, list[tuple[str, Any]]]:
     return found
 
 
+def bulk(node: RunningComponent, index: str, docs: list[dict[str, Any]]) -> None:
+    lines = []
+    for i, doc in enumerate(docs):
+        lines.append({"index": {"_index": index, "_id": f"{index[0]}{i}"}})
+        lines.append(doc)
+    body = "\n".join(httpx.Response(200, json=line).text for line in lines) + "\n"
+    response = httpx.post(
+        node.env()["OPENSEARCH_URL"] + "/_bulk?refresh=true",
+        content=body,
+        headers={"content-type": "application/x-ndjson"},
+        timeout=120,
+    )
+    assert response.status_code == 200 and not response.json()["errors"]
+
+
 @dataclass(frozen=True)
 class Taken:
     engine: Engine
@@ -71,18 +93,7 @@ class Taken:
 @pytest.fixture(scope="module")
 def taken(node: RunningComponent) -> Taken:
     for index, count in (("orders", 300), ("users", 40)):
-        lines = []
-        for i in range(count):
-            lines.append({"index": {"_index": index, "_id": f"{index[0]}{i}"}})
-            lines.append({"n": i, "text": f"{index} number {i}"})
-        body = "\n".join(httpx.Response(200, json=line).text for line in lines) + "\n"
-        response = httpx.post(
-            node.env()["OPENSEARCH_URL"] + "/_bulk?refresh=true",
-            content=body,
-            headers={"content-type": "application/x-ndjson"},
-            timeout=60,
-        )
-        assert response.status_code == 200 and not response.json()["errors"]
+        bulk(node, index, [{"n": i, "text": f"{index} number {i}"} for i in range(count)])
     engine = make_engine(node)
     record = engine.run_backup()
     assert record.state == "succeeded", record.reason
@@ -156,3 +167,31 @@ def test_a_store_that_is_down_fails_with_the_reason(node: RunningComponent, take
     assert record.state == "failed"
     assert "is not answering at" in record.reason
     assert len(engine.backups()) == count
+
+
+def test_chosen_indices_are_backed_up_alone(node: RunningComponent, taken: Taken) -> None:
+    only_orders = make_engine(node, driver_for("opensearch", ["ord*"]))
+    record = only_orders.run_backup()
+    assert record.state == "succeeded", record.reason
+    manifest = only_orders.find(record.backup)
+    assert manifest.chosen == ["ord*"]
+    assert sorted(manifest.facts["indices"]) == ["orders"]
+
+    unknown = make_engine(node, driver_for("opensearch", ["logs-*"])).run_backup()
+    assert unknown.state == "failed"
+    assert "has no index logs-*; its indices: orders, users" in unknown.reason
+    with pytest.raises(LeapfrogError, match="has no index users; its indices: orders"):
+        make_engine(node, driver_for("opensearch", ["users"])).plan_restore(manifest.id, None)
+
+
+def test_kill_9_mid_run_is_failed_and_the_next_run_succeeds(
+    node: RunningComponent, taken: Taken
+) -> None:
+    # ~8 MB of incompressible text: the kill lands while the repository is streamed.
+    bulk(node, "bulk", [{"pad": os.urandom(2000).hex()} for _ in range(2000)])
+    try:
+        engine = make_engine(node)
+        killed = kill_9_mid_run(node, engine, stop_after=3 << 20)
+        assert_killed_run_is_failed_and_the_next_succeeds(engine, killed)
+    finally:
+        call(node, "DELETE", "/bulk")

@@ -4,17 +4,9 @@ point-in-time restore, the logical mode, and kill -9 of the backup process."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import textwrap
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -24,7 +16,11 @@ from leapfrog.backup._pg_facts import database_facts
 from leapfrog.components.postgres import PGDATA, socket_dir
 from leapfrog.testing import RunningComponent, wait_until
 
-from .conftest import OPTIONS, make_engine
+from .conftest import (
+    assert_killed_run_is_failed_and_the_next_succeeds,
+    kill_9_mid_run,
+    make_engine,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -162,69 +158,19 @@ def test_a_store_that_is_down_fails_with_the_reason(pg: RunningComponent) -> Non
     assert len(engine.backups()) == count
 
 
-_KILLABLE = textwrap.dedent(
-    """
-    import json, sys
-    from pathlib import Path
-    from leapfrog.backup import DirectoryStorage, Engine, Store, driver_for
-    from leapfrog.components import component
-    from leapfrog.components.base import Installation, Instance
-
-    raw = json.loads(sys.argv[1])
-    comp = component("postgres")
-    where = Instance(**{**raw["where"], "data_dir": Path(raw["where"]["data_dir"]),
-        "secrets_dir": Path(raw["where"]["secrets_dir"]),
-        "cache_dir": Path(raw["where"]["cache_dir"]),
-        "run_as": tuple(raw["where"]["run_as"] or ()) or None})
-    installation = Installation(version=raw["version"], home=Path(raw["home"]),
-        extra=raw["extra"])
-    store = Store("postgres", comp, comp.options(raw["options"]), where, installation)
-    root = Path(raw["root"])
-    Engine(store, driver_for("postgres"), DirectoryStorage(root), root).run_backup()
-    """
-)
-
-
 def test_kill_9_mid_run_is_failed_and_the_next_run_succeeds(
     pg: RunningComponent,
 ) -> None:
-    with connect(pg) as conn:  # enough data for a run that lasts a moment
+    with connect(pg) as conn:  # far more than the 3 MB after which the run is killed
         conn.execute("CREATE TABLE IF NOT EXISTS bulk (id int, pad text)")
         conn.execute(
             "INSERT INTO bulk SELECT i, md5(i::text) || repeat(md5((i * 7)::text), 8) "
             "FROM generate_series(1, 300000) i"
         )
-    engine = make_engine(pg)
-    count = len(engine.backups())
-    where = dataclasses.asdict(pg.where)
-    raw = {
-        "where": {k: str(v) if isinstance(v, Path) else v for k, v in where.items()},
-        "version": pg.installation.version,
-        "home": str(pg.installation.home),
-        "extra": dict(pg.installation.extra),
-        "options": OPTIONS,
-        "root": str(pg.where.data_dir.parent.parent / "backups"),
-    }
-    proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, json.dumps(raw)])
-
-    def running_with_bytes() -> bool:
-        runs = [r for r in engine.history.records() if r.pid == proc.pid]
-        return bool(runs) and runs[-1].state == "running" and runs[-1].bytes > 0
-
     try:
-        wait_until(running_with_bytes, timeout=120)
+        engine = make_engine(pg)
+        killed = kill_9_mid_run(pg, engine, stop_after=3 << 20)
+        assert_killed_run_is_failed_and_the_next_succeeds(engine, killed)
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-    killed = next(r for r in engine.history.records() if r.pid == proc.pid)
-    assert killed.state == "failed"
-    assert "ended mid-run" in killed.reason
-    assert len(engine.backups()) == count
-    run_dir = pg.where.data_dir.parent.parent / "backups" / "postgres" / "backups" / killed.id
-    assert any(run_dir.iterdir())  # a half-written object is there ...
-    again = engine.run_backup()
-    assert again.state == "succeeded", again.reason
-    assert len(engine.backups()) == count + 1
-    assert not run_dir.exists()  # ... and removed by the next run
-    with connect(pg) as conn:
-        conn.execute("DROP TABLE bulk")
+        with connect(pg) as conn:
+            conn.execute("DROP TABLE bulk")

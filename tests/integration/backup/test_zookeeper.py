@@ -1,9 +1,11 @@
 """The ZooKeeper driver against the real ZooKeeper 3.9: round trip through a wiped data
 directory (ephemeral nodes left out), verify by restore and a corrupt byte named, the
-snapshot rate limit reported, and a server that is down."""
+snapshot rate limit reported, a server that is down, kill -9 of the backup mid-run, and
+nothing to choose (a snapshot is always the whole tree)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,9 +18,15 @@ from kazoo.client import KazooClient
 from leapfrog.backup import DirectoryStorage, Engine, Store, driver_for
 from leapfrog.backup._zk_tree import server_tree
 from leapfrog.components.zookeeper import DATA
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.shared.errors import LeapfrogError
+from leapfrog.testing import RunningComponent, free_port, run_component
 
-from .conftest import one_byte_flipped
+from .conftest import (
+    assert_killed_run_is_failed_and_the_next_succeeds,
+    kill_9_mid_run,
+    one_byte_flipped,
+    own_component,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -134,3 +142,37 @@ def test_a_store_that_is_down_fails_with_the_reason(zk: RunningComponent) -> Non
     assert record.state == "failed"
     assert "is not answering on its AdminServer" in record.reason
     assert len(engine.backups()) == count
+
+
+@pytest.fixture(scope="module")
+def zk_unlimited() -> Iterator[RunningComponent]:
+    """A second server without the snapshot rate limit: a killed run used up a snapshot
+    and the next run needs another at once (the session's server allows one a minute)."""
+    options = {
+        "port": free_port(ADDRESS),
+        "admin_port": free_port(ADDRESS),
+        "snapshot_interval_ms": 0,
+    }
+    with own_component("zookeeper", options, ADDRESS) as running:
+        yield running
+
+
+def test_kill_9_mid_run_is_failed_and_the_next_run_succeeds(
+    zk_unlimited: RunningComponent,
+) -> None:
+    zk_client = client(zk_unlimited)
+    try:  # a snapshot of ~8 MB: the kill lands while it streams
+        for i in range(10):
+            zk_client.create(f"/big/{i}", os.urandom(800_000), makepath=True)
+    finally:
+        zk_client.stop()
+        zk_client.close()
+    engine = make_engine(zk_unlimited)
+    killed = kill_9_mid_run(zk_unlimited, engine, stop_after=3 << 20)
+    assert_killed_run_is_failed_and_the_next_succeeds(engine, killed)
+    assert engine.backups()[-1].facts["znodes"] >= 11
+
+
+def test_nothing_can_be_chosen_in_a_snapshot() -> None:
+    with pytest.raises(LeapfrogError, match="always of the whole store"):
+        driver_for("zookeeper", ["/shop"])

@@ -25,6 +25,7 @@ from leapfrog.backup import (
     Taken,
     Verified,
 )
+from leapfrog.backup.driver import BackupError, pick
 from leapfrog.backup.engine import judge_objects
 from leapfrog.backup.manifest import Manifest
 from leapfrog.backup.retention import Policy
@@ -67,10 +68,13 @@ class FakeDriver(BackupDriver):
         return Verified(True, "fine")
 
 
-def engine(tmp_path: Path, driver: FakeDriver, storage: Storage | None = None) -> Engine:
+def engine(
+    tmp_path: Path, driver: FakeDriver, storage: Storage | None = None, progress: Any = None
+) -> Engine:
     where = Instance("fake", "fake-1", "127.0.0.1", 1, tmp_path, tmp_path, tmp_path)
     store = Store("fake", object(), None, where, Installation("1.0", tmp_path))  # type: ignore[arg-type]
-    return Engine(store, driver, storage or DirectoryStorage(tmp_path / "s"), tmp_path / "h")
+    storage = storage or DirectoryStorage(tmp_path / "s")
+    return Engine(store, driver, storage, tmp_path / "h", Limits(), progress)
 
 
 def test_a_complete_backup_succeeds_and_restores_byte_for_byte(tmp_path: Path) -> None:
@@ -233,3 +237,39 @@ def test_prune_keeps_last_and_lists_afterwards(tmp_path: Path) -> None:
     assert record.state == "succeeded"
     assert [m.id for m in eng.backups()] == ids[-1:]
     assert record.details["deleted"] == list(reversed(ids[:-1]))
+
+
+def test_backup_verify_and_restore_each_report_bytes(tmp_path: Path) -> None:
+    """Progress bars show bytes and rate for every action, not only for a backup."""
+    data = {"a.bin": os.urandom(200_000)}
+    seen: list[tuple[str, int]] = []
+    eng = engine(tmp_path, FakeDriver(data), progress=lambda what, done: seen.append((what, done)))
+    assert eng.run_backup().state == "succeeded"
+    assert seen and seen[-1][1] >= 200_000
+    (manifest,) = eng.backups()
+    for action in (lambda: eng.verify(None), lambda: eng.restore(manifest, None)):
+        seen.clear()
+        assert action().state == "succeeded"
+        checked = [done for what, done in seen if what.startswith("checking ")]
+        assert checked and checked[-1] == manifest.size  # every stored byte, hashed
+    assert [what for what, _ in seen if what.startswith("reading ")]  # the restore's reads
+    assert seen[-1][1] == 2 * manifest.size
+
+
+def test_the_choice_is_recorded_in_the_manifest(tmp_path: Path) -> None:
+    driver = FakeDriver({"a": b"x" * 10})
+    driver.only = ("orders", "logs-*")
+    eng = engine(tmp_path, driver)
+    assert eng.run_backup().state == "succeeded"
+    assert eng.backups()[0].chosen == ["orders", "logs-*"]
+
+
+def test_pick_takes_names_and_patterns_and_names_what_exists() -> None:
+    held = ["logs-1", "logs-2", "orders", "users"]
+    assert pick(held, [], "index", "x") == held
+    assert pick(held, ["users", "logs-*"], "index", "x") == ["logs-1", "logs-2", "users"]
+    with pytest.raises(BackupError) as caught:
+        pick(held, ["orders", "metrics-*"], "index", "OpenSearch opensearch-1")
+    assert str(caught.value).startswith(
+        "OpenSearch opensearch-1 has no index metrics-*; its indices: logs-1, logs-2, orders, users"
+    )
