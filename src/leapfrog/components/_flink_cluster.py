@@ -117,6 +117,8 @@ class Cluster:
     def run(self) -> int:
         signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
         signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+        for job in self.jobs:  # what `setup` waits for: each job handled by this start
+            self.state.update(job.name, pending=True)
         for child in (self.jobmanager, *self.taskmanagers):
             child.start()
         _say(f"started the JobManager and {len(self.taskmanagers)} TaskManager(s)")
@@ -194,7 +196,7 @@ class Cluster:
                     java=self.spec["java"],
                     classpath=self.spec["sql_client"],
                     client_conf=Path(self.spec["client_conf"]),
-                    work_dir=self.data / "jobs" / "work",
+                    work_dir=self.data / "state" / "submit",
                     env={**os.environ, **self.spec["env"]},
                     restore=restore,
                     java_opts=self.spec.get("client_java_opts", []),
@@ -202,7 +204,9 @@ class Cluster:
             except Exception as exc:
                 message = f"{job.file}: {exc}"
                 _say(f"job {job.name} was not submitted: {message}", "ERROR")
-                self.state.update(job.name, error=message, fingerprint=job.fingerprint)
+                self.state.update(
+                    job.name, error=message, fingerprint=job.fingerprint, pending=False
+                )
                 continue
             self.state.update(
                 job.name,
@@ -211,6 +215,7 @@ class Cluster:
                 fingerprint=job.fingerprint,
                 restored_from=restore,
                 submitted_at=time.time(),
+                pending=False,
             )
             _say(f"job {job.name} submitted: {', '.join(ids)}")
 

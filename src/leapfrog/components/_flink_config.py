@@ -230,6 +230,9 @@ def log4j_console_properties() -> str:
         "logger.pekko.level = WARN\n"
         "logger.kafka.name = org.apache.kafka\n"
         "logger.kafka.level = WARN\n"
+        # The Kafka connector's own client, shaded; it prints its whole config at INFO.
+        "logger.shadedkafka.name = org.apache.flink.kafka.shaded.org.apache.kafka\n"
+        "logger.shadedkafka.level = WARN\n"
         "logger.netty.name = org.jboss.netty.channel.DefaultChannelPipeline\n"
         "logger.netty.level = OFF\n"
         # Every configuration key is printed at start: dozens of lines per process.

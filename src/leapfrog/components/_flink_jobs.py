@@ -8,7 +8,7 @@ The client's embedded gateway listens on localhost for the few seconds it runs. 
 error for a bad statement is the client's `[ERROR] ... Reason:` block, kept as the job's
 error with the file's name.
 
-Each job's record (`jobs/state.json` in the data directory: fingerprint, job id, last
+Each job's record (`state/jobs.json` in the data directory: fingerprint, job id, last
 savepoint, last error) lets a start resume a job from where it stopped: the newer of its
 last savepoint and its last retained checkpoint.
 """
@@ -41,7 +41,9 @@ __all__ = [
     "submit",
 ]
 
-STATE_FILE = "jobs/state.json"
+STATE_FILE = "state/jobs.json"
+"""Written by the cluster's process, as the instance's user: not under a folder the runtime
+creates for the files it writes (`conf/`, `jobs/`), which the app user cannot write."""
 ACTIVE_STATES = frozenset(
     {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING", "FAILING", "CANCELLING"}
 )

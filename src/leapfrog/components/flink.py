@@ -140,7 +140,7 @@ class Flink(Component[FlinkOptions]):
             ),
             env={"PYTHONUNBUFFERED": "1"},
             files=files,
-            init=(("mkdir", "-p", *(str(data / d) for d in ("log", "run", "tmp", "jobs"))),),
+            init=(("mkdir", "-p", *(str(data / d) for d in ("log", "run", "tmp", "state"))),),
             stop_signal="SIGTERM",
             # Savepoints of the running jobs first, then the processes.
             stop_grace_period=SAVEPOINT_TIMEOUT + 30.0,
@@ -166,11 +166,12 @@ class Flink(Component[FlinkOptions]):
         return Health(True, detail)
 
     async def setup(self, options: FlinkOptions, where: Instance) -> None:
-        """Wait (up to a minute) until the cluster's process has handled every job, so
-        services that use the jobs' output start after them."""
-        for _ in range(120):
+        """Wait (up to two minutes) until the cluster's process has submitted or refused
+        every job in this start, so services that use the jobs' output start after them."""
+        for _ in range(240):
             records = read_json(where.data_dir / STATE_FILE) or {}
-            if all(name in records for name in options.job_names()):
+            names = options.job_names()
+            if all(records.get(name, {}).get("pending") is False for name in names):
                 return
             await asyncio.sleep(0.5)
 
