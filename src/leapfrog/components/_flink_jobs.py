@@ -97,7 +97,7 @@ class JobsState:
         records = self.read()
         records[name] = {**records.get(name, {}), **fields}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.path, records)
+        atomic_write_json(self.path, records, mode=0o600)
 
 
 def overview(rest_url: str, timeout: float = 3.0) -> dict[str, Any]:
