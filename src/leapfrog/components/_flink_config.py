@@ -92,6 +92,13 @@ class StatsOptions(ComponentOptions):
         "a window is written this long after its end.",
     )
     parallelism: int = Field(1, ge=1, le=1024, description="The job's parallelism.")
+    metrics_topic: str | None = Field(
+        "metrics",
+        min_length=1,
+        description="Also write each window as InfluxDB line protocol (measurement "
+        "`service_stats`, tags service and route) to this topic, which the metrics "
+        "pipeline carries into InfluxDB; null for JSON only.",
+    )
 
 
 class FlinkOptions(ComponentOptions):

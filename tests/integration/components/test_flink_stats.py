@@ -1,7 +1,8 @@
 """The platform's statistics job on a real Flink cluster and a real Kafka: the load
 balancer's access events for a known load go in (in the exact shape `lb/_accesslog`
 gives them), and `service-stats` holds, per service, route and 10 s window, exactly the
-count, 5xx count, latency percentiles and bytes of what was sent."""
+count, 5xx count, latency percentiles and bytes of what was sent, in JSON and as the
+InfluxDB line protocol the metrics pipeline carries."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def stack() -> Iterator[tuple[RunningComponent, RunningComponent]]:
     base.chmod(0o755)
     (base / "kafka").mkdir(mode=0o755)
     (base / "flink").mkdir(mode=0o755)
-    kafka_options = {"topics": {"logs": {}, "service-stats": {}}}
+    kafka_options = {"topics": {"logs": {}, "service-stats": {}, "metrics": {}}}
     with run_component("kafka", kafka_options, base / "kafka", address=KAFKA_ADDRESS) as kafka:
         bootstrap = kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]
         options = {"service_stats": {"lateness": "2s"}}
@@ -124,13 +125,18 @@ def test_the_stats_job_counts_a_known_load_exactly_per_window(
             "auto.offset.reset": "earliest",
         }
     )
-    consumer.subscribe(["service-stats"])
+    consumer.subscribe(["service-stats", "metrics"])
     got: dict[tuple[str, str, str], dict[str, Any]] = {}
+    points: dict[tuple[str, str, str], dict[str, float]] = {}
     deadline = time.monotonic() + 180
     try:
-        while time.monotonic() < deadline and not set(expected) <= set(got):
+        while time.monotonic() < deadline and not set(expected) <= set(got) & set(points):
             message = consumer.poll(1.0)
             if message is None or message.error():
+                continue
+            if message.topic() == "metrics":
+                key, fields = line_point(message.value().decode())
+                points[key] = fields
                 continue
             row = json.loads(message.value())
             got[(row["service"], row["route"], row["window_start"])] = row
@@ -146,3 +152,20 @@ def test_the_stats_job_counts_a_known_load_exactly_per_window(
             assert row[name] == pytest.approx(percentile(entry["ms"], p), abs=1e-9), (key, name)
         assert row["window_end"] == entry["end"]
     assert sum(r["requests"] for k, r in got.items() if k in expected) == len(sent)
+    # The same numbers as InfluxDB line protocol in `metrics` (the metrics pipeline's input).
+    for key, row in got.items():
+        if key in expected:
+            assert points[key] == {
+                name: float(row[name])
+                for name in ("requests", "errors", "bytes", "p50_ms", "p95_ms", "p99_ms")
+            }, key
+
+
+def line_point(line: str) -> tuple[tuple[str, str, str], dict[str, float]]:
+    """`service_stats,service=S,route=R f=1i,... NANOS` as its key and fields."""
+    series, fields, nanos = line.split(" ")
+    measurement, *tags = series.split(",")
+    assert measurement == "service_stats", line
+    tag = dict(t.split("=", 1) for t in tags)
+    values = {k: float(v.rstrip("i")) for k, v in (f.split("=", 1) for f in fields.split(","))}
+    return (tag["service"], tag["route"], utc(int(nanos) // 1_000_000_000)), values
