@@ -6,6 +6,7 @@ savepoint. One cluster for the module (it takes ~20 s to start)."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -54,8 +55,11 @@ def cluster() -> Iterator[RunningComponent]:
             "broken": {"file": str(jobs / "broken.sql")},
         },
     }
-    with run_component("flink", options, base, address=ADDRESS) as running:
-        yield running
+    try:
+        with run_component("flink", options, base, address=ADDRESS) as running:
+            yield running
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def rest(running: RunningComponent, path: str) -> Any:

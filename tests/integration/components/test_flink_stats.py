@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -64,18 +65,21 @@ def stack() -> Iterator[tuple[RunningComponent, RunningComponent]]:
     base.chmod(0o755)
     (base / "kafka").mkdir(mode=0o755)
     (base / "flink").mkdir(mode=0o755)
-    kafka_options = {"topics": {"logs": {}, "service-stats": {}, "metrics": {}}}
-    with run_component("kafka", kafka_options, base / "kafka", address=KAFKA_ADDRESS) as kafka:
-        bootstrap = kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]
-        options = {"service_stats": {"lateness": "2s"}}
-        with run_component(
-            "flink", options, base / "flink", address=FLINK_ADDRESS, start=False
-        ) as flink:
-            # What the runtime hands the cluster (`uses_catalog`): the components' env.
-            env = {**flink.process.env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
-            flink.process = replace(flink.process, env=env)
-            flink.start()
-            yield kafka, flink
+    try:
+        kafka_options = {"topics": {"logs": {}, "service-stats": {}, "metrics": {}}}
+        with run_component("kafka", kafka_options, base / "kafka", address=KAFKA_ADDRESS) as kafka:
+            bootstrap = kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]
+            options = {"service_stats": {"lateness": "2s"}}
+            with run_component(
+                "flink", options, base / "flink", address=FLINK_ADDRESS, start=False
+            ) as flink:
+                # What the runtime hands the cluster (`uses_catalog`): the components' env.
+                env = {**flink.process.env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+                flink.process = replace(flink.process, env=env)
+                flink.start()
+                yield kafka, flink
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_the_stats_job_counts_a_known_load_exactly_per_window(
