@@ -27,6 +27,7 @@ _MODULES: dict[str, str] = {
     "lb": "lb:LoadBalancer",
     "opensearch": "opensearch:OpenSearch",
     "influxdb": "influxdb:InfluxDB",
+    "flink": "flink:Flink",
     "logs-pipeline": "logs_pipeline:LogsPipeline",
     "metrics-pipeline": "metrics_pipeline:MetricsPipeline",
     "console": "console:Console",

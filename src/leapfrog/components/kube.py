@@ -47,6 +47,7 @@ DEFAULT_IMAGES: dict[str, str] = {
     "opensearch": "opensearchproject/opensearch:{version}",
     "influxdb": "influxdb:{version}",
     "fluent-bit": "fluent/fluent-bit:3.2",
+    "flink": "flink:{version}-java17",
 }
 """Official images of the platform parts; `{version}` is the component's version option."""
 

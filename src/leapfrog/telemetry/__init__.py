@@ -18,6 +18,7 @@ from leapfrog.telemetry._lineproto import to_line_protocol
 from leapfrog.telemetry._logformat import (
     HAPROXY,
     INFLUXDB_LOGFMT,
+    LOG4J_FLINK,
     LOG4J_KAFKA,
     LOG4J_OPENSEARCH,
     LOGBACK_ZOOKEEPER,
@@ -40,6 +41,7 @@ __all__ = [
     "AUDIT",
     "HAPROXY",
     "INFLUXDB_LOGFMT",
+    "LOG4J_FLINK",
     "LOG4J_KAFKA",
     "LOG4J_OPENSEARCH",
     "LOGBACK_ZOOKEEPER",

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "HAPROXY",
     "INFLUXDB_LOGFMT",
+    "LOG4J_FLINK",
     "LOG4J_KAFKA",
     "LOG4J_OPENSEARCH",
     "LOGBACK_ZOOKEEPER",
@@ -186,6 +187,17 @@ LOG4J_KAFKA = LogFormat(
     ),
 )
 """Kafka's log4j2 pattern `[%d] %p %m (%c)%n` (components/_kafka_config.py)."""
+
+LOG4J_FLINK = LogFormat(
+    "log4j-flink",
+    re.compile(
+        r"^(?P<time>\d{4}-\d\d-\d\d [\d:,.]+) (?P<level>[A-Z]+) +(?P<logger>[\w.$-]+) - "
+        r"(?P<message>.*)$"
+    ),
+)
+"""Flink's processes as leapfrog configures log4j2 (components/_flink_config.py):
+`%d %-5p %c - [<process>] %m%n`, the process (`jobmanager`, `taskmanager-2`) leading the
+message."""
 
 LOGBACK_ZOOKEEPER = LogFormat(
     "logback",

@@ -1,0 +1,259 @@
+"""The stack's Flink SQL jobs: submitted with Flink's SQL client, stopped with savepoints.
+
+Submission runs `org.apache.flink.table.client.SqlClient -i <settings> -f <file>` (the
+`sql-client.sh -f` of the distribution) against the cluster's REST address: the file is
+run exactly as a user would run it by hand, statement by statement with Flink's own
+parser, and no long-running SQL gateway costs the machine memory between submissions.
+The client's embedded gateway listens on localhost for the few seconds it runs. Flink's
+error for a bad statement is the client's `[ERROR] ... Reason:` block, kept as the job's
+error with the file's name.
+
+Each job's record (`state/jobs.json` in the data directory: fingerprint, job id, last
+savepoint, last error) lets a start resume a job from where it stopped: the newer of its
+last savepoint and its last retained checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from leapfrog.shared.files import atomic_write_json, read_json
+
+__all__ = [
+    "ACTIVE_STATES",
+    "JobSpec",
+    "JobsState",
+    "cluster_jobs",
+    "extract_error",
+    "newest_restore_point",
+    "overview",
+    "stop_with_savepoint",
+    "submit",
+]
+
+STATE_FILE = "state/jobs.json"
+"""Written by the cluster's process, as the instance's user: not under a folder the runtime
+creates for the files it writes (`conf/`, `jobs/`), which the app user cannot write."""
+ACTIVE_STATES = frozenset(
+    {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING", "FAILING", "CANCELLING"}
+)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_JOB_ID = re.compile(r"Job ID: ([0-9a-f]{32})")
+_SUBMIT_TIMEOUT = 300.0
+_RESTART = {
+    "exponential-delay": {"restart-strategy.type": "exponential-delay"},
+    "fixed-delay": {
+        "restart-strategy.type": "fixed-delay",
+        "restart-strategy.fixed-delay.attempts": "3",
+        "restart-strategy.fixed-delay.delay": "5 s",
+    },
+    "none": {"restart-strategy.type": "none"},
+}
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One declared job as the cluster's process submits it."""
+
+    name: str
+    file: str
+    """The file as the stack file names it (for messages)."""
+    copy: str
+    """Its copy in the data directory, written before each start."""
+    parallelism: int
+    restart_strategy: str
+    jars: tuple[str, ...]
+    fingerprint: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.__dict__, "jars": list(self.jars)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> JobSpec:
+        return cls(**{**raw, "jars": tuple(raw.get("jars", ()))})
+
+
+class JobsState:
+    """The jobs' records in the data directory; written by the cluster's process only."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / STATE_FILE
+
+    def read(self) -> dict[str, dict[str, Any]]:
+        found = read_json(self.path)
+        return {str(k): v for k, v in found.items() if isinstance(v, dict)} if found else {}
+
+    def update(self, name: str, **fields: Any) -> None:
+        records = self.read()
+        records[name] = {**records.get(name, {}), **fields}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.path, records, mode=0o600)
+
+
+def overview(rest_url: str, timeout: float = 3.0) -> dict[str, Any]:
+    response = httpx.get(f"{rest_url}/overview", timeout=timeout)
+    response.raise_for_status()
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def cluster_jobs(rest_url: str, timeout: float = 3.0) -> list[dict[str, Any]]:
+    """`/jobs/overview`: every job the cluster knows, newest first."""
+    response = httpx.get(f"{rest_url}/jobs/overview", timeout=timeout)
+    response.raise_for_status()
+    jobs: list[dict[str, Any]] = response.json().get("jobs", [])
+    return sorted(jobs, key=lambda job: -int(job.get("start-time", 0)))
+
+
+def stop_with_savepoint(rest_url: str, job_id: str, target: Path, timeout: float) -> str:
+    """Stop the job with a savepoint in `target`; its location. Raises RuntimeError."""
+    deadline = time.monotonic() + timeout
+    with httpx.Client(timeout=10.0) as client:
+        response = client.post(
+            f"{rest_url}/jobs/{job_id}/stop",
+            json={"targetDirectory": f"file://{target}", "drain": False},
+        )
+        response.raise_for_status()
+        trigger = response.json()["request-id"]
+        while time.monotonic() < deadline:
+            answer = client.get(f"{rest_url}/jobs/{job_id}/savepoints/{trigger}").json()
+            if answer.get("status", {}).get("id") == "COMPLETED":
+                operation = answer.get("operation", {})
+                if "location" in operation:
+                    return str(operation["location"])
+                cause = operation.get("failure-cause", {}).get("stack-trace", "")
+                raise RuntimeError(f"savepoint failed: {cause.splitlines()[0] if cause else '?'}")
+            time.sleep(0.5)
+    raise RuntimeError(f"no savepoint within {timeout:g}s")
+
+
+def newest_restore_point(data_dir: Path, record: Mapping[str, Any]) -> str | None:
+    """The newer of the job's last savepoint and its last retained checkpoint."""
+    candidates: list[tuple[float, str]] = []
+    savepoint = record.get("savepoint")
+    if isinstance(savepoint, str):
+        path = Path(savepoint.removeprefix("file:").removeprefix("//"))
+        if (path / "_metadata").is_file():
+            candidates.append(((path / "_metadata").stat().st_mtime, savepoint))
+    job_id = record.get("job_id")
+    if isinstance(job_id, str):
+        for metadata in (data_dir / "checkpoints" / job_id).glob("chk-*/_metadata"):
+            candidates.append((metadata.stat().st_mtime, f"file://{metadata.parent}"))
+    return max(candidates)[1] if candidates else None
+
+
+def extract_error(output: str, sql: str = "") -> str | None:
+    """Flink's message from the SQL client's output: which statement, and its reason."""
+    marker = output.find("[ERROR]")
+    if marker < 0:
+        return None
+    end = output.find("\x1b[0m", marker)  # the client colours the error block
+    block = _ANSI.sub("", output[marker : end if end > 0 else None])
+    lines = [
+        line.strip()
+        for line in block.split("Reason:", 1)[-1].splitlines()
+        if line.strip() and not line.strip().startswith("at ")
+    ]
+    reason = " ".join(lines[:3]) or block.strip()
+    before = _ANSI.sub("", output[:marker]).split("Executing SQL from file.", 1)[-1]
+    index = before.count("Execute statement succeeded.") + before.count(
+        "has been successfully submitted"
+    )
+    # For the message only: a `;` inside a literal may shift it, never the submission.
+    statements = [" ".join(s.split()) for s in sql.split(";") if s.strip()]
+    if index < len(statements):
+        return f"statement {index + 1} ({statements[index][:80]}): {reason}"
+    return reason
+
+
+def submit(
+    job: JobSpec,
+    *,
+    java: str,
+    classpath: str,
+    client_conf: Path,
+    work_dir: Path,
+    env: Mapping[str, str],
+    restore: str | None,
+    java_opts: Sequence[str] = (),
+) -> list[str]:
+    """Run the job's file through the SQL client; the ids of the jobs it submitted.
+    Raises RuntimeError with Flink's message."""
+    try:
+        sql = Path(job.copy).read_text()
+    except OSError as exc:
+        raise RuntimeError(f"cannot read it: {exc.strerror or exc}") from None
+    work_dir.mkdir(parents=True, exist_ok=True)
+    script = work_dir / f"{job.name}.sql"
+    sql = string.Template(sql).safe_substitute(env)
+    script.write_text(sql)
+    settings = {
+        "pipeline.name": job.name,
+        "parallelism.default": str(job.parallelism),
+        **_RESTART[job.restart_strategy],
+    }
+    if restore is not None:
+        settings["execution.state-recovery.path"] = restore
+        # A changed job may have dropped an operator; its state is then left behind.
+        settings["execution.state-recovery.ignore-unclaimed-state"] = "true"
+    init = work_dir / f"{job.name}.init.sql"
+    init.write_text("".join(f"SET '{k}' = '{v}';\n" for k, v in settings.items()))
+    argv = [
+        java,
+        "-Xmx256m",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",
+        *java_opts,
+        f"-Duser.home={work_dir}",
+        f"-Dlog.file={work_dir / 'sql-client.log'}",
+        f"-Dlog4j.configurationFile=file:{client_conf / 'log4j-cli.properties'}",
+        "-cp",
+        classpath,
+        "org.apache.flink.table.client.SqlClient",
+        "--history",
+        str(work_dir / "sql-history"),
+        "-i",
+        str(init),
+        "-f",
+        str(script),
+    ]
+    for jar in job.jars:
+        argv += ["--jar", jar]
+    try:
+        done = subprocess.run(
+            argv,
+            env={**env, "FLINK_CONF_DIR": str(client_conf)},
+            capture_output=True,
+            text=True,
+            timeout=_SUBMIT_TIMEOUT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"the SQL client took over {_SUBMIT_TIMEOUT:g}s") from None
+    output = done.stdout + done.stderr
+    error = extract_error(output, sql)
+    if error is not None:
+        raise RuntimeError(error)
+    ids = _JOB_ID.findall(_ANSI.sub("", output))
+    if done.returncode != 0 or not ids:
+        tail = " ".join(_ANSI.sub("", output).strip().splitlines()[-3:])
+        raise RuntimeError(
+            f"no job submitted (exit {done.returncode}): {tail or 'no output'}; "
+            "a job file needs an INSERT (or EXECUTE STATEMENT SET)"
+        )
+    return ids
+
+
+def state_json(records: Mapping[str, Any]) -> str:
+    return json.dumps(records, indent=1, sort_keys=True)

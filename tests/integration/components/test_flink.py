@@ -1,0 +1,182 @@
+"""Flink against the real cluster: one JobManager and two TaskManagers on their own
+address, the stack's SQL jobs submitted, a bad job reported without harming the rest, a
+killed TaskManager started again, and a job's state carried over a stop and start by a
+savepoint. One cluster for the module (it takes ~20 s to start)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from leapfrog.components._flink_jobs import STATE_FILE
+from leapfrog.shared.files import read_json
+from leapfrog.testing import RunningComponent, run_component
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+
+ADDRESS = "127.0.0.75"
+GOOD_SQL = """
+CREATE TABLE numbers (n BIGINT) WITH (
+  'connector' = 'datagen', 'rows-per-second' = '20',
+  'fields.n.kind' = 'sequence', 'fields.n.start' = '1', 'fields.n.end' = '100000'
+);
+CREATE TABLE sink (n BIGINT) WITH ('connector' = 'blackhole');
+INSERT INTO sink SELECT n FROM numbers;
+"""
+BAD_SQL = "CREATE TABLE t (n BIGINT) WITH ('connector' = 'datagen');\nINSERT INTO t SELEC n;\n"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[RunningComponent]:
+    base = Path(tempfile.mkdtemp(prefix="lf-flink-"))
+    base.chmod(0o755)
+    jobs = base / "jobs"
+    jobs.mkdir()
+    (jobs / "numbers.sql").write_text(GOOD_SQL)
+    (jobs / "broken.sql").write_text(BAD_SQL)
+    for path in (jobs, *jobs.iterdir()):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    options = {
+        "taskmanagers": 2,
+        "slots": 2,
+        "checkpoint_interval": "2s",
+        "jobs": {
+            "numbers": {"file": str(jobs / "numbers.sql"), "parallelism": 2},
+            "broken": {"file": str(jobs / "broken.sql")},
+        },
+    }
+    try:
+        with run_component("flink", options, base, address=ADDRESS) as running:
+            yield running
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def rest(running: RunningComponent, path: str) -> Any:
+    url = running.env()["FLINK_REST_URL"]
+    response = httpx.get(f"{url}{path}", timeout=5.0)
+    response.raise_for_status()
+    return response.json()
+
+
+def wait_for(what: str, check: Any, timeout: float = 90.0) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.5)
+    raise AssertionError(f"{what}: not within {timeout:g}s (last: {last!r})")
+
+
+def running_job(running: RunningComponent, name: str) -> dict[str, Any] | None:
+    jobs = rest(running, "/jobs/overview")["jobs"]
+    found = [j for j in jobs if j["name"] == name and j["state"] == "RUNNING"]
+    return max(found, key=lambda j: j["start-time"]) if found else None
+
+
+def descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            for child in task.read_text().split():
+                found.add(int(child))
+                todo.append(int(child))
+    return found
+
+
+def test_the_cluster_has_its_taskmanagers_and_slots(cluster: RunningComponent) -> None:
+    assert cluster.env() == {"FLINK_REST_URL": f"http://{ADDRESS}:8081"}
+    overview = rest(cluster, "/overview")
+    assert (overview["taskmanagers"], overview["slots-total"]) == (2, 4)
+    assert overview["flink-version"] == "2.2.1"
+    health = cluster.health()
+    assert health.ok and health.detail.startswith("2 taskmanager(s), 4 slots")
+    page = httpx.get(cluster.env()["FLINK_REST_URL"] + "/", timeout=5.0)
+    assert page.status_code == 200 and "<html" in page.text.lower()  # the web dashboard
+
+
+def test_every_listener_is_on_the_instance_address(cluster: RunningComponent) -> None:
+    assert cluster.popen is not None
+    pids = descendants(cluster.popen.pid)
+    out = subprocess.run(["ss", "-ltnpH"], capture_output=True, text=True, check=True).stdout
+    mine = [line for line in out.splitlines() if any(f"pid={p}," in line for p in pids)]
+    assert len(mine) >= 5, out  # REST, RPC, blob, and each TaskManager's RPC and data
+    for line in mine:
+        local = line.split()[3]
+        assert local.rsplit(":", 1)[0].removeprefix("[::ffff:").rstrip("]") == ADDRESS, line
+
+
+def test_a_declared_job_runs_and_its_state_is_in_the_health_detail(
+    cluster: RunningComponent,
+) -> None:
+    job = wait_for("the numbers job running", lambda: running_job(cluster, "numbers"))
+    detail = rest(cluster, f"/jobs/{job['jid']}")
+    assert {v["parallelism"] for v in detail["vertices"]} == {2}
+    assert "numbers RUNNING" in cluster.health().detail
+
+
+def test_a_bad_job_names_its_file_and_flinks_message(cluster: RunningComponent) -> None:
+    health = cluster.health()
+    assert health.ok, health.detail  # the cluster and the other job go on
+    records = read_json(cluster.where.data_dir / STATE_FILE)
+    error = records["broken"]["error"]
+    assert error.startswith(str(Path(cluster.options.jobs["broken"].file)))
+    assert "statement 2 (INSERT INTO t SELEC n): org.apache.calcite" in error, error
+    assert "broken NOT SUBMITTED (" in health.detail
+    assert "numbers RUNNING" in health.detail
+
+
+def test_a_killed_taskmanager_is_started_again_and_the_job_recovers(
+    cluster: RunningComponent,
+) -> None:
+    before = {tm["id"] for tm in rest(cluster, "/taskmanagers")["taskmanagers"]}
+    assert cluster.popen is not None
+    javas = [
+        p
+        for p in descendants(cluster.popen.pid)
+        if "TaskManagerRunner" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")
+    ]
+    assert len(javas) == 2
+    os.kill(javas[0], signal.SIGKILL)
+
+    def replaced() -> bool:
+        ids = {tm["id"] for tm in rest(cluster, "/taskmanagers")["taskmanagers"]}
+        return len(ids) == 2 and ids != before and len(ids & before) == 1
+
+    wait_for("a new TaskManager registered", replaced, timeout=120)
+    wait_for("the job running again", lambda: running_job(cluster, "numbers"), timeout=120)
+    log = cluster.log_path.read_text(errors="replace")
+    assert "exited with" in log and "starting it again" in log
+
+
+def test_a_job_resumes_from_its_savepoint_after_a_stop(cluster: RunningComponent) -> None:
+    first = wait_for("the job running", lambda: running_job(cluster, "numbers"))
+    wait_for(
+        "a completed checkpoint",
+        lambda: rest(cluster, f"/jobs/{first['jid']}/checkpoints")["counts"]["completed"] > 0,
+    )
+    code = cluster.stop()
+    assert code == 0, cluster.tail()
+    record = read_json(cluster.where.data_dir / STATE_FILE)["numbers"]
+    savepoint = record["savepoint"]
+    assert Path(savepoint.removeprefix("file:")).joinpath("_metadata").is_file()
+    assert not cluster.health().ok
+    cluster.start()
+    second = wait_for("the job running again", lambda: running_job(cluster, "numbers"))
+    assert second["jid"] != first["jid"]
+    restored = rest(cluster, f"/jobs/{second['jid']}/checkpoints")["latest"]["restored"]
+    assert restored["is_savepoint"] is True
+    assert restored["external_path"].removeprefix("file:") == savepoint.removeprefix("file:")

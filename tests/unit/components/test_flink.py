@@ -1,0 +1,165 @@
+"""Flink's options, configuration, process, job errors and Kubernetes objects, without
+running it (tests/integration/components/test_flink.py runs the real cluster)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from leapfrog.components import component
+from leapfrog.components._flink_config import FlinkOptions, client_config_yaml, cluster_config
+from leapfrog.components._flink_jobs import extract_error
+from leapfrog.components.base import Installation, Instance, NotSupported
+from leapfrog.components.kube import KubeContext
+from leapfrog.telemetry import LOG4J_FLINK, LogAssembler
+
+KAFKA = "org.apache.flink:flink-sql-connector-kafka:5.0.0-2.2"
+INSTALLATION = Installation(
+    version="2.2.1",
+    home=Path("/cache/flink/pyflink"),
+    extra={
+        "java": "/usr/bin/java",
+        "bin": "/cache/flink/pyflink/bin",
+        "java_opts": "--add-opens=java.base/java.util=ALL-UNNAMED",
+        "sql_client": "/cache/flink/pyflink/lib/*:/cache/gw.jar",
+        "connectors": json.dumps({KAFKA: ["/cache/kafka.jar"]}),
+    },
+)
+# What Flink 2.2.1's SQL client printed for a file whose second statement is wrong.
+CLIENT_OUTPUT = (
+    "\x1b[34;1m[INFO] Executing SQL from file.\x1b[0m\n\n"
+    "Flink SQL> CREATE TABLE src (n BIGINT) WITH ('connector' = 'datagen')"
+    "\x1b[34;1m[INFO] Execute statement succeeded.\x1b[0m\n\n"
+    "Flink SQL> \x1b[31;1m[ERROR] Could not execute SQL statement. Reason:\n"
+    "org.apache.calcite.runtime.CalciteException: Non-query expression encountered in "
+    "illegal context\x1b[0m\n\nShutting down the session...\ndone.\n"
+)
+
+
+def where(data_dir: Path) -> Instance:
+    return Instance(
+        name="flink",
+        instance="flink-1",
+        address="127.0.0.9",
+        port=8081,
+        data_dir=data_dir,
+        secrets_dir=data_dir / "secrets",
+        cache_dir=Path("/cache"),
+    )
+
+
+def test_options_refuse_what_flink_would_not_take() -> None:
+    assert FlinkOptions().taskmanagers == 1
+    for bad in (
+        {"taskmanagers": 0},
+        {"version": "1.20.0"},
+        {"checkpoint_interval": "0s"},
+        {"jobs": {"a": {"file": "a.sql", "connectors": ["not a connector"]}}},
+        {"jobs": {"a": {"file": "a.sql", "parallelism": 0}}},
+        {"jobs": {"a": {"file": "a.sql", "colour": "red"}}},
+    ):
+        with pytest.raises(ValidationError):
+            FlinkOptions.model_validate(bad)
+    job = FlinkOptions.model_validate({"jobs": {"a": {"file": "a.sql", "connectors": ["kafka"]}}})
+    assert job.connector_coordinates() == [KAFKA]
+
+
+def test_every_listener_is_on_the_instance_address(tmp_path: Path) -> None:
+    settings = cluster_config(FlinkOptions(), "127.0.0.9", 8081, tmp_path, "")
+    for key in ("jobmanager.bind-host", "jobmanager.rpc.address", "rest.address",
+                "rest.bind-address", "taskmanager.bind-host", "taskmanager.host"):  # fmt: skip
+        assert settings[key] == "127.0.0.9", key
+    assert settings["execution.checkpointing.dir"] == f"file://{tmp_path / 'checkpoints'}"
+    assert settings["execution.checkpointing.savepoint-dir"] == f"file://{tmp_path / 'savepoints'}"
+    client = yaml.safe_load(client_config_yaml(settings))
+    # The client builds the job graph: checkpointing is set there; it binds nothing.
+    assert client["execution.checkpointing.interval"] == "10000ms"
+    assert not [key for key in client if "bind-" in key]
+
+
+def test_process_writes_the_configuration_and_copies_the_jobs(tmp_path: Path) -> None:
+    job_file = tmp_path / "count.sql"
+    job_file.write_text("INSERT INTO a SELECT 1;")
+    options = component("flink").options(
+        {
+            "taskmanagers": 2,
+            "jobs": {
+                "count": {"file": str(job_file), "connectors": ["kafka"], "parallelism": 3},
+                "gone": {"file": str(tmp_path / "missing.sql")},
+            },
+        }
+    )
+    data = tmp_path / "data"
+    process = component("flink").process(options, INSTALLATION, where(data))
+    assert process.argv[1:3] == ("-m", "leapfrog.components._flink_cluster")
+    config = yaml.safe_load(process.files["conf/config.yaml"])
+    assert config["rest.bind-address"] == "127.0.0.9"
+    assert process.files["jobs/count.sql"] == "INSERT INTO a SELECT 1;"
+    assert "jobs/gone.sql" not in process.files  # reported by the cluster's process
+    spec = json.loads(process.files["cluster.json"])
+    assert spec["taskmanagers"] == 2
+    jobs = {job["name"]: job for job in spec["jobs"]}
+    assert jobs["count"]["jars"] == ["/cache/kafka.jar"]
+    assert jobs["count"]["parallelism"] == 3
+    assert jobs["gone"]["jars"] == []
+    # A changed file is a changed process: the runtime restarts it, the job takes a savepoint.
+    job_file.write_text("INSERT INTO a SELECT 2;")
+    again = component("flink").process(options, INSTALLATION, where(data))
+    assert again.files["cluster.json"] != process.files["cluster.json"]
+
+
+def test_the_clients_error_names_the_statement_and_flinks_reason() -> None:
+    sql = "CREATE TABLE src (n BIGINT) WITH ('connector' = 'datagen');\nINSERT INTO snk SELEC n;"
+    assert extract_error(CLIENT_OUTPUT, sql) == (
+        "statement 2 (INSERT INTO snk SELEC n): org.apache.calcite.runtime.CalciteException: "
+        "Non-query expression encountered in illegal context"
+    )
+    assert extract_error("[INFO] Execute statement succeeded.", sql) is None
+
+
+def test_the_log_format_reads_each_process_lines() -> None:
+    lines = [
+        "2026-12-06 01:54:02,249 INFO  org.apache.flink.runtime.jobmaster.JobMaster - "
+        "[jobmanager] Checkpoint storage is set to 'filesystem'",
+        "2026-12-06 01:54:03,001 ERROR leapfrog.flink - [cluster] job x was not submitted",
+        "java.lang.RuntimeException: boom",
+        "\tat Foo.bar(Foo.java:1)",
+    ]
+    assembler = LogAssembler(LOG4J_FLINK, "flink-1")
+    events = [e for line in lines for e in assembler.feed(line)] + assembler.flush()
+    assert [(e["level"], e["logger"]) for e in events] == [
+        ("info", "org.apache.flink.runtime.jobmaster.JobMaster"),
+        ("error", "leapfrog.flink"),
+    ]
+    assert "boom" in str(events[1]["exception"])
+
+
+def test_kubernetes_is_a_session_cluster_that_validates() -> None:
+    options = component("flink").options({"taskmanagers": 3})
+    rendered = component("flink").render_kubernetes(options, KubeContext("ns", "s"))
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in rendered.objects}
+    assert kinds == {
+        ("ConfigMap", "flink-config"),
+        ("Service", "flink-jobmanager"),
+        ("Deployment", "flink-jobmanager"),
+        ("Deployment", "flink-taskmanager"),
+    }
+    for obj in rendered.objects:
+        kubernetes_validate.validate(obj, "1.37.0", strict=True)
+    deployments = {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] == "Deployment"}
+    assert deployments["flink-taskmanager"]["spec"]["replicas"] == 3
+    for deployment in deployments.values():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["containers"][0]["securityContext"]["readOnlyRootFilesystem"] is True
+    assert rendered.env == [
+        {"name": "FLINK_REST_URL", "value": "http://flink-jobmanager.ns.svc:8081"}
+    ]
+    with_jobs = component("flink").options({"jobs": {"a": {"file": "a.sql"}}})
+    with pytest.raises(NotSupported, match="flink"):
+        component("flink").render_kubernetes(with_jobs, KubeContext("ns", "s"))
