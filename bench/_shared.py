@@ -3,26 +3,48 @@ report a failed round, and finish cleaning up whatever Ctrl-C says."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import signal
+import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from leapfrog.backup import DirectoryStorage, Engine, RunRecord, Store, driver_for
+from leapfrog.testing import RunningComponent
+
+_T = TypeVar("_T")
+
+TARGET = 0.9
+"""Backups: leapfrog's speed / the native tool's, at least."""
 
 __all__ = [
+    "TARGET",
     "BenchError",
     "RunCli",
+    "backup_args",
     "bench_env",
     "checked_up",
     "cli_ok",
+    "compared",
+    "emit",
+    "engine_for",
+    "loadavg",
     "no_interrupt",
+    "progress",
+    "restarted",
+    "run_bench",
+    "succeeded",
     "tail",
+    "timed",
     "timed_cli",
 ]
 
@@ -124,3 +146,106 @@ def checked_up(
             f"and these are not healthy: {', '.join(unhealthy) or 'none'}"
         )
     return elapsed, text, instances
+
+
+# -- backup benchmarks (backup_*.py) ---------------------------------------------------
+
+
+def backup_args(doc: str, size_mb: int, rounds: int = 2) -> argparse.ArgumentParser:
+    """The options every backup benchmark takes (each adds its own)."""
+    parser = argparse.ArgumentParser(
+        description=doc.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size-mb", type=int, default=size_mb, help="data to back up")
+    parser.add_argument("--rounds", type=int, default=rounds, help="timed rounds of each side")
+    parser.add_argument("--no-compress", action="store_true", help="store objects as they are")
+    parser.add_argument("--json", action="store_true", help="JSON on stdout instead of lines")
+    return parser
+
+
+def engine_for(running: RunningComponent, root: Path) -> Engine:
+    """leapfrog's backup engine for a component the benchmark runs, storing under `root`."""
+    kind = running.component.kind
+    store = Store(kind, running.component, running.options, running.where, running.installation)
+    return Engine(store, driver_for(kind), DirectoryStorage(root), root)
+
+
+def succeeded(record: RunRecord) -> RunRecord:
+    if record.state != "succeeded":
+        raise BenchError(f"leapfrog's {record.action} failed: {record.reason}")
+    return record
+
+
+def timed(work: Callable[[], _T]) -> tuple[float, _T]:
+    started = time.monotonic()
+    result = work()
+    return time.monotonic() - started, result
+
+
+def restarted(running: RunningComponent, between: Callable[[], object]) -> float:
+    """Stop the component, run `between` (wipe, restore), start it until healthy: the
+    seconds of `between` and the start (what a restore costs until the store serves)."""
+    running.stop()
+    started = time.monotonic()
+    between()
+    running.start()
+    return time.monotonic() - started
+
+
+def side(name: str, seconds: list[float], mb: float | None = None) -> dict[str, Any]:
+    """One side of a comparison: median seconds (and MB/s when `mb` is given)."""
+    median = statistics.median(seconds)
+    found: dict[str, Any] = {"side": name, "median_s": round(median, 3), "rounds_s": seconds}
+    if mb is not None:
+        found["mb_s"] = round(mb / median, 1)
+    return found
+
+
+def compared(
+    ours: list[float], theirs: list[float], native: str, mb: float | None = None
+) -> dict[str, Any]:
+    """leapfrog against the native tool on the same work: speed ratio = native time /
+    leapfrog time (1.0 = as fast; the target is >= TARGET)."""
+    ratio = statistics.median(theirs) / statistics.median(ours)
+    return {
+        "leapfrog": side("leapfrog", [round(s, 3) for s in ours], mb),
+        "native": side(native, [round(s, 3) for s in theirs], mb),
+        "ratio": round(ratio, 2),
+        "target_met": ratio >= TARGET,
+    }
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the shared machine was."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def emit(result: dict[str, Any], as_json: bool) -> None:
+    """The result on stdout: JSON, or one line per figure."""
+    if as_json:
+        print(json.dumps(result))
+        return
+
+    def lines(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                lines(f"{prefix}.{key}" if prefix else key, item)
+        else:
+            print(f"{prefix:>32}: {value}")
+
+    lines("", result)
+
+
+def run_bench(body: Callable[[], int]) -> int:
+    """Exit status of a benchmark: 0 measured, 1 a round failed, 130 on Ctrl-C."""
+    try:
+        return body()
+    except BenchError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

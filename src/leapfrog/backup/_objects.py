@@ -4,7 +4,9 @@ zstd when asked), read back and checked, and read for a restore."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+import queue
+import threading
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, cast
@@ -68,7 +70,7 @@ class ObjectWriter:
                 stored.update(chunk)
                 yield chunk
 
-        source: Iterable[bytes] = counted()
+        source: Iterable[bytes] = _prefetched(counted())
         key = name
         if self._compress:
             key = f"{name}.zst"
@@ -84,6 +86,49 @@ class ObjectWriter:
         self.written.append(entry)
         self._checks.append(self._readback.submit(check_object, self._storage, self._prefix, entry))
         return entry
+
+
+_END = object()
+
+
+def _prefetched(chunks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
+    """The chunks, read ahead by a thread of their own (up to `depth`): the store's
+    program or socket is read while the previous chunk is compressed, hashed and
+    written. Reading, zstd and sha256 release the GIL, so this uses a second core."""
+    ahead: queue.Queue[object] = queue.Queue(depth)
+    stop = threading.Event()
+
+    def hand(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def fill() -> None:
+        try:
+            for chunk in chunks:
+                if not hand(chunk):
+                    return
+            hand(_END)
+        except BaseException as exc:  # handed to the consumer, raised there
+            hand(exc)
+        finally:
+            if isinstance(chunks, Generator):
+                chunks.close()
+
+    reader = threading.Thread(target=fill, name="prefetch", daemon=True)
+    reader.start()
+    try:
+        while (item := ahead.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield cast(bytes, item)
+    finally:
+        stop.set()
+        reader.join()
 
 
 def _compressed(chunks: Iterable[bytes]) -> Iterator[bytes]:
