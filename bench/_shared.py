@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from leapfrog.backup import DirectoryStorage, Engine, RunRecord, Store, driver_for
+from leapfrog.backup.manifest import Manifest
 from leapfrog.testing import RunningComponent
 
 _T = TypeVar("_T")
@@ -31,6 +32,7 @@ __all__ = [
     "BenchError",
     "RunCli",
     "backup_args",
+    "backup_rounds",
     "bench_env",
     "checked_up",
     "cli_ok",
@@ -41,11 +43,13 @@ __all__ = [
     "no_interrupt",
     "progress",
     "restarted",
+    "restore_rounds",
     "run_bench",
     "succeeded",
     "tail",
     "timed",
     "timed_cli",
+    "verify_seconds",
 ]
 
 RunCli = Callable[..., tuple[int, float, str]]
@@ -151,10 +155,17 @@ def checked_up(
 # -- backup benchmarks (backup_*.py) ---------------------------------------------------
 
 
+BACKUP_EPILOG = """Progress goes to stderr, results to stdout; exit 0 when everything was
+measured (whether or not the 0.9x target was met), 1 when a run failed, 130 on Ctrl-C.
+See bench/README.md ("Backups")."""
+
+
 def backup_args(doc: str, size_mb: int, rounds: int = 2) -> argparse.ArgumentParser:
     """The options every backup benchmark takes (each adds its own)."""
     parser = argparse.ArgumentParser(
-        description=doc.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=doc,
+        epilog=BACKUP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--size-mb", type=int, default=size_mb, help="data to back up")
     parser.add_argument("--rounds", type=int, default=rounds, help="timed rounds of each side")
@@ -249,3 +260,46 @@ def run_bench(body: Callable[[], int]) -> int:
 
 def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
+
+
+def backup_rounds(
+    engine: Engine, rounds: int, compress: bool, native: Callable[[], _T]
+) -> tuple[list[float], list[float], Manifest, _T]:
+    """Alternate the native backup and leapfrog's, `rounds` times (only the newest
+    backup is kept): (leapfrog's seconds, the native's, leapfrog's last manifest, what
+    the last native run returned)."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    manifest: Manifest | None = None
+    made: _T | None = None
+    for n in range(rounds):
+        progress(f"backup round {n + 1}/{rounds}")
+        took, made = timed(native)
+        theirs.append(took)
+        took, record = timed(lambda: engine.run_backup(compress=compress))
+        ours.append(took)
+        manifest = engine.find(succeeded(record).backup)
+        engine.prune(1)
+    assert manifest is not None and made is not None, "at least one round"
+    return ours, theirs, manifest, made
+
+
+def verify_seconds(engine: Engine) -> float:
+    """One verify of the newest backup, which must succeed: its seconds."""
+    progress("verify")
+    took, record = timed(engine.verify)
+    succeeded(record)
+    return took
+
+
+def restore_rounds(
+    rounds: int, native: Callable[[], object], ours: Callable[[], object]
+) -> tuple[list[float], list[float]]:
+    """Alternate the native restore and leapfrog's: (leapfrog's seconds, the native's)."""
+    mine: list[float] = []
+    theirs: list[float] = []
+    for n in range(rounds):
+        progress(f"restore round {n + 1}/{rounds}")
+        theirs.append(timed(native)[0])
+        mine.append(timed(ours)[0])
+    return mine, theirs

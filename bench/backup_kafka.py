@@ -18,9 +18,6 @@ file's records produced back (linger 20 ms, acks=all); leapfrog, `Engine.restore
 producer with their timestamps, end offsets checked, group offsets committed).
 
     .venv/bin/python bench/backup_kafka.py [--size-mb 1024] [--rounds 2] [--json]
-
-Progress goes to stderr, results to stdout; exit 0 when everything was measured
-(whether or not the 0.9x target was met), 1 when a run failed.
 """
 
 from __future__ import annotations
@@ -41,14 +38,16 @@ from confluent_kafka.cimpl import NewTopic
 from _shared import (
     BenchError,
     backup_args,
+    backup_rounds,
     compared,
     emit,
     engine_for,
     loadavg,
     progress,
+    restore_rounds,
     run_bench,
     succeeded,
-    timed,
+    verify_seconds,
 )
 from leapfrog.shared.ports import free_port
 from leapfrog.testing import RunningComponent, run_component
@@ -192,31 +191,19 @@ def main() -> int:
             records = fill(kafka, args.size_mb, args.record_bytes, args.partitions)
             engine = engine_for(kafka, base / "backups")
             copy = base / "raw-consumer.bin"
-            ours: list[float] = []
-            theirs: list[float] = []
-            payload = 0
-            for n in range(args.rounds):
-                progress(f"backup round {n + 1}/{args.rounds}")
-                took, payload = timed(lambda: native_backup(kafka, copy, args.partitions))
-                theirs.append(took)
-                took, record = timed(lambda: engine.run_backup(compress=not args.no_compress))
-                ours.append(took)
-                manifest = engine.find(succeeded(record).backup)
-                engine.prune(1)
+            ours, theirs, manifest, payload = backup_rounds(
+                engine,
+                args.rounds,
+                not args.no_compress,
+                lambda: native_backup(kafka, copy, args.partitions),
+            )
             mb = payload / (1 << 20)
-            progress("verify")
-            verify_s, verified = timed(engine.verify)
-            succeeded(verified)
-            ours_restore: list[float] = []
-            theirs_restore: list[float] = []
-            for n in range(args.rounds):
-                progress(f"restore round {n + 1}/{args.rounds}")
-                theirs_restore.append(
-                    timed(lambda: native_restore(kafka, copy, args.partitions))[0]
-                )
-                took, restored = timed(lambda: engine.restore(manifest, None))
-                succeeded(restored)
-                ours_restore.append(took)
+            verify_s = verify_seconds(engine)
+            ours_restore, theirs_restore = restore_rounds(
+                args.rounds,
+                lambda: native_restore(kafka, copy, args.partitions),
+                lambda: succeeded(engine.restore(manifest, None)),
+            )
         result |= {
             "records": records,
             "payload_mb": round(mb),

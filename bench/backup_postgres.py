@@ -14,14 +14,10 @@ backup label), then stopped; leapfrog, `Engine.restore` (extract, recovery from 
 WAL archive, promote, stop). Neither includes starting the instance afterwards.
 
     .venv/bin/python bench/backup_postgres.py [--size-mb 1024] [--rounds 2] [--json]
-
-Progress goes to stderr, results to stdout; exit 0 when everything was measured
-(whether or not the 0.9x target was met), 1 when a run failed.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import subprocess
@@ -35,14 +31,16 @@ import psycopg
 from _shared import (
     BenchError,
     backup_args,
+    backup_rounds,
     compared,
     emit,
     engine_for,
     loadavg,
     progress,
+    restore_rounds,
     run_bench,
     succeeded,
-    timed,
+    verify_seconds,
 )
 from leapfrog.backup._pg_scratch import chown_tree
 from leapfrog.components.postgres import socket_dir
@@ -138,39 +136,24 @@ def main() -> int:
             progress(f"filling {args.size_mb} MB ...")
             mb = fill(pg, args.size_mb) / (1 << 20)
             engine = engine_for(pg, base / "backups")
-            ours: list[float] = []
-            theirs: list[float] = []
-            scans: list[float] = []
-            for n in range(args.rounds):
-                progress(f"backup round {n + 1}/{args.rounds}")
-                theirs.append(timed(lambda: native_backup(pg, base / "native"))[0])
-                took, record = timed(lambda: engine.run_backup(compress=not args.no_compress))
-                ours.append(took)
-                manifest = engine.find(succeeded(record).backup)
-                scans.append(float(manifest.facts["scan_seconds"]))
-                engine.prune(1)
-            progress("verify")
-            verify_s, verified = timed(engine.verify)
-            succeeded(verified)
+            ours, theirs, manifest, _ = backup_rounds(
+                engine,
+                args.rounds,
+                not args.no_compress,
+                lambda: native_backup(pg, base / "native"),
+            )
+            verify_s = verify_seconds(engine)
             pg.stop()
-            ours_restore: list[float] = []
-            theirs_restore: list[float] = []
-            for n in range(args.rounds):
-                progress(f"restore round {n + 1}/{args.rounds}")
-                theirs_restore.append(
-                    timed(
-                        lambda: native_restore(pg, base / "native" / "base.tar", base / "by-hand")
-                    )[0]
-                )
-                took, record = timed(lambda: engine.restore(manifest, None))
-                succeeded(record)
-                ours_restore.append(took)
-            os.sync()
+            ours_restore, theirs_restore = restore_rounds(
+                args.rounds,
+                lambda: native_restore(pg, base / "native" / "base.tar", base / "by-hand"),
+                lambda: succeeded(engine.restore(manifest, None)),
+            )
         result |= {
             "database_mb": round(mb),
             "compressed": not args.no_compress,
             "backup": compared(ours, theirs, "pg_basebackup", mb),
-            "facts_scan_s (overlapped)": round(min(scans), 2),
+            "facts_scan_s (last, overlapped)": manifest.facts["scan_seconds"],
             "verify_s": round(verify_s, 1),
             "restore": compared(ours_restore, theirs_restore, "tar -x + postgres start"),
             "loadavg_after": loadavg(),

@@ -14,9 +14,6 @@ server stopped, `Engine.restore` (the snapshot placed, ephemeral nodes dropped b
 scratch server), the server started.
 
     .venv/bin/python bench/backup_zookeeper.py [--size-mb 64] [--rounds 2] [--json]
-
-Progress goes to stderr, results to stdout; exit 0 when everything was measured
-(whether or not the 0.9x target was met), 1 when a run failed.
 """
 
 from __future__ import annotations
@@ -33,15 +30,17 @@ from kazoo.client import KazooClient  # type: ignore[import-untyped]
 from _shared import (
     BenchError,
     backup_args,
+    backup_rounds,
     compared,
     emit,
     engine_for,
     loadavg,
     progress,
     restarted,
+    restore_rounds,
     run_bench,
     succeeded,
-    timed,
+    verify_seconds,
 )
 from leapfrog.backup._pg_scratch import chown_tree
 from leapfrog.components.zookeeper import DATA
@@ -107,30 +106,17 @@ def main() -> int:
             progress(f"filling {args.size_mb} MB ...")
             fill(zk, args.size_mb)
             engine = engine_for(zk, base / "backups")
-            ours: list[float] = []
-            theirs: list[float] = []
             copy = base / "native.snapshot"
-            zxid = ""
-            for n in range(args.rounds):
-                progress(f"backup round {n + 1}/{args.rounds}")
-                took, zxid = timed(lambda: native_backup(zk, copy))
-                theirs.append(took)
-                took, record = timed(lambda: engine.run_backup(compress=not args.no_compress))
-                ours.append(took)
-                manifest = engine.find(succeeded(record).backup)
-                engine.prune(1)
+            ours, theirs, manifest, zxid = backup_rounds(
+                engine, args.rounds, not args.no_compress, lambda: native_backup(zk, copy)
+            )
             mb = copy.stat().st_size / (1 << 20)
-            progress("verify")
-            verify_s, verified = timed(engine.verify)
-            succeeded(verified)
-            ours_restore: list[float] = []
-            theirs_restore: list[float] = []
-            for n in range(args.rounds):
-                progress(f"restore round {n + 1}/{args.rounds}")
-                theirs_restore.append(restarted(zk, lambda: native_restore(zk, copy, zxid)))
-                ours_restore.append(
-                    restarted(zk, lambda: succeeded(engine.restore(manifest, None)))
-                )
+            verify_s = verify_seconds(engine)
+            ours_restore, theirs_restore = restore_rounds(
+                args.rounds,
+                lambda: restarted(zk, lambda: native_restore(zk, copy, zxid)),
+                lambda: restarted(zk, lambda: succeeded(engine.restore(manifest, None))),
+            )
         result |= {
             "snapshot_mb": round(mb, 1),
             "znodes": manifest.facts.get("znodes"),
