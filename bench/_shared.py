@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from leapfrog.backup import DirectoryStorage, Engine, RunRecord, Store, driver_for
 from leapfrog.backup.manifest import Manifest
@@ -271,7 +271,7 @@ def backup_rounds(
     ours: list[float] = []
     theirs: list[float] = []
     manifest: Manifest | None = None
-    made: _T | None = None
+    made: Any = None
     for n in range(rounds):
         progress(f"backup round {n + 1}/{rounds}")
         took, made = timed(native)
@@ -280,8 +280,8 @@ def backup_rounds(
         ours.append(took)
         manifest = engine.find(succeeded(record).backup)
         engine.prune(1)
-    assert manifest is not None and made is not None, "at least one round"
-    return ours, theirs, manifest, made
+    assert manifest is not None, "at least one round"
+    return ours, theirs, manifest, cast(_T, made)
 
 
 def verify_seconds(engine: Engine) -> float:
