@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -113,10 +113,16 @@ def fill(kafka: RunningComponent, size_mb: int, record: int, partitions: int) ->
     consumer = Consumer(
         {"bootstrap.servers": _bootstrap(kafka), "group.id": GROUP, "enable.auto.commit": False}
     )
-    consumer.commit(
-        offsets=[TopicPartition(TOPIC, p, count // partitions // 2) for p in range(partitions)],
-        asynchronous=False,
-    )
+    offsets = [TopicPartition(TOPIC, p, count // partitions // 2) for p in range(partitions)]
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            consumer.commit(offsets=offsets, asynchronous=False)
+            break
+        except KafkaException as exc:  # the group coordinator may still be loading
+            if not exc.args[0].retriable() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     consumer.close()
     return count
 
