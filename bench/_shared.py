@@ -3,27 +3,53 @@ report a failed round, and finish cleaning up whatever Ctrl-C says."""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
 import signal
+import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
+
+from leapfrog.backup import DirectoryStorage, Engine, RunRecord, Store, driver_for
+from leapfrog.backup.manifest import Manifest
+from leapfrog.testing import RunningComponent
+
+_T = TypeVar("_T")
+
+TARGET = 0.9
+"""Backups: leapfrog's speed / the native tool's, at least."""
 
 __all__ = [
+    "TARGET",
     "BenchError",
     "RunCli",
+    "backup_args",
+    "backup_rounds",
     "bench_env",
     "checked_up",
     "cli_ok",
+    "compared",
+    "emit",
+    "engine_for",
+    "loadavg",
     "no_interrupt",
+    "progress",
+    "restarted",
+    "restore_rounds",
+    "run_bench",
+    "succeeded",
     "tail",
+    "timed",
     "timed_cli",
+    "verify_seconds",
 ]
 
 RunCli = Callable[..., tuple[int, float, str]]
@@ -124,3 +150,156 @@ def checked_up(
             f"and these are not healthy: {', '.join(unhealthy) or 'none'}"
         )
     return elapsed, text, instances
+
+
+# -- backup benchmarks (backup_*.py) ---------------------------------------------------
+
+
+BACKUP_EPILOG = """Progress goes to stderr, results to stdout; exit 0 when everything was
+measured (whether or not the 0.9x target was met), 1 when a run failed, 130 on Ctrl-C.
+See bench/README.md ("Backups")."""
+
+
+def backup_args(doc: str, size_mb: int, rounds: int = 2) -> argparse.ArgumentParser:
+    """The options every backup benchmark takes (each adds its own)."""
+    parser = argparse.ArgumentParser(
+        description=doc,
+        epilog=BACKUP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--size-mb", type=int, default=size_mb, help="data to back up")
+    parser.add_argument("--rounds", type=int, default=rounds, help="timed rounds of each side")
+    parser.add_argument("--no-compress", action="store_true", help="store objects as they are")
+    parser.add_argument("--json", action="store_true", help="JSON on stdout instead of lines")
+    return parser
+
+
+def engine_for(running: RunningComponent, root: Path) -> Engine:
+    """leapfrog's backup engine for a component the benchmark runs, storing under `root`."""
+    kind = running.component.kind
+    store = Store(kind, running.component, running.options, running.where, running.installation)
+    return Engine(store, driver_for(kind), DirectoryStorage(root), root)
+
+
+def succeeded(record: RunRecord) -> RunRecord:
+    if record.state != "succeeded":
+        raise BenchError(f"leapfrog's {record.action} failed: {record.reason}")
+    return record
+
+
+def timed(work: Callable[[], _T]) -> tuple[float, _T]:
+    started = time.monotonic()
+    result = work()
+    return time.monotonic() - started, result
+
+
+def restarted(running: RunningComponent, between: Callable[[], object]) -> float:
+    """Stop the component, run `between` (wipe, restore), start it until healthy: the
+    seconds of `between` and the start (what a restore costs until the store serves)."""
+    running.stop()
+    started = time.monotonic()
+    between()
+    running.start()
+    return time.monotonic() - started
+
+
+def side(name: str, seconds: list[float], mb: float | None = None) -> dict[str, Any]:
+    """One side of a comparison: median seconds (and MB/s when `mb` is given)."""
+    median = statistics.median(seconds)
+    found: dict[str, Any] = {"side": name, "median_s": round(median, 3), "rounds_s": seconds}
+    if mb is not None:
+        found["mb_s"] = round(mb / median, 1)
+    return found
+
+
+def compared(
+    ours: list[float], theirs: list[float], native: str, mb: float | None = None
+) -> dict[str, Any]:
+    """leapfrog against the native tool on the same work: speed ratio = native time /
+    leapfrog time (1.0 = as fast; the target is >= TARGET)."""
+    ratio = statistics.median(theirs) / statistics.median(ours)
+    return {
+        "leapfrog": side("leapfrog", [round(s, 3) for s in ours], mb),
+        "native": side(native, [round(s, 3) for s in theirs], mb),
+        "ratio": round(ratio, 2),
+        "target_met": ratio >= TARGET,
+    }
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the shared machine was."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def emit(result: dict[str, Any], as_json: bool) -> None:
+    """The result on stdout: JSON, or one line per figure."""
+    if as_json:
+        print(json.dumps(result))
+        return
+
+    def lines(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                lines(f"{prefix}.{key}" if prefix else key, item)
+        else:
+            print(f"{prefix:>32}: {value}")
+
+    lines("", result)
+
+
+def run_bench(body: Callable[[], int]) -> int:
+    """Exit status of a benchmark: 0 measured, 1 a round failed, 130 on Ctrl-C."""
+    try:
+        return body()
+    except BenchError as exc:
+        print(f"failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def progress(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def backup_rounds(
+    engine: Engine, rounds: int, compress: bool, native: Callable[[], _T]
+) -> tuple[list[float], list[float], Manifest, _T]:
+    """Alternate the native backup and leapfrog's, `rounds` times (only the newest
+    backup is kept): (leapfrog's seconds, the native's, leapfrog's last manifest, what
+    the last native run returned)."""
+    ours: list[float] = []
+    theirs: list[float] = []
+    manifest: Manifest | None = None
+    made: Any = None
+    for n in range(rounds):
+        progress(f"backup round {n + 1}/{rounds}")
+        took, made = timed(native)
+        theirs.append(took)
+        took, record = timed(lambda: engine.run_backup(compress=compress))
+        ours.append(took)
+        manifest = engine.find(succeeded(record).backup)
+        engine.prune(1)
+    assert manifest is not None, "at least one round"
+    return ours, theirs, manifest, cast(_T, made)
+
+
+def verify_seconds(engine: Engine) -> float:
+    """One verify of the newest backup, which must succeed: its seconds."""
+    progress("verify")
+    took, record = timed(engine.verify)
+    succeeded(record)
+    return took
+
+
+def restore_rounds(
+    rounds: int, native: Callable[[], object], ours: Callable[[], object]
+) -> tuple[list[float], list[float]]:
+    """Alternate the native restore and leapfrog's: (leapfrog's seconds, the native's)."""
+    mine: list[float] = []
+    theirs: list[float] = []
+    for n in range(rounds):
+        progress(f"restore round {n + 1}/{rounds}")
+        theirs.append(timed(native)[0])
+        mine.append(timed(ours)[0])
+    return mine, theirs

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from leapfrog.backup.driver import BackupError
@@ -37,22 +37,34 @@ def _length(data: bytes | None) -> int:
 
 
 def encode(record: Record) -> bytes:
-    parts = [
-        _HEAD.pack(
-            record.offset,
-            record.timestamp_type,
-            record.timestamp,
-            _length(record.key),
-            _length(record.value),
-            len(record.headers),
-        ),
-        record.key or b"",
-        record.value or b"",
-    ]
-    for name, value in record.headers:
+    head, _, rest = encode_parts(
+        record.offset,
+        record.timestamp_type,
+        record.timestamp,
+        record.key,
+        record.value,
+        record.headers,
+    )
+    return head + rest
+
+
+def encode_parts(  # noqa: PLR0917
+    offset: int,
+    timestamp_type: int,
+    timestamp: int,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]],
+) -> tuple[bytes, bytes, bytes]:
+    """A record's encoding in two parts, its head and the rest, plus the head that
+    `RecordHash` hashes (offset and timestamp type zeroed: a restore changes them).
+    The backup's hot path: one encoding serves the object and the hash."""
+    lengths = (timestamp, _length(key), _length(value), len(headers))
+    parts = [key or b"", value or b""]
+    for name, data in headers:
         raw = name.encode()
-        parts += [_HEADER.pack(len(raw), _length(value)), raw, value or b""]
-    return b"".join(parts)
+        parts += [_HEADER.pack(len(raw), _length(data)), raw, data or b""]
+    return _HEAD.pack(offset, timestamp_type, *lengths), _HEAD.pack(0, 0, *lengths), b"".join(parts)
 
 
 class _Buffer:
@@ -107,9 +119,16 @@ class RecordHash:
     _digest: hashlib._Hash = field(default_factory=hashlib.sha256)
 
     def add(self, record: Record) -> None:
+        _, hashed_head, rest = encode_parts(
+            0, 0, record.timestamp, record.key, record.value, record.headers
+        )
+        self.add_parts(hashed_head, rest)
+
+    def add_parts(self, hashed_head: bytes, rest: bytes) -> None:
+        """The same as `add` for a record already encoded by `encode_parts`."""
         self.count += 1
-        copy = Record(0, 0, record.timestamp, record.key, record.value, record.headers)
-        self._digest.update(encode(copy))
+        self._digest.update(hashed_head)
+        self._digest.update(rest)
 
     def facts(self) -> dict[str, int | str]:
         return {"records": self.count, "sha256": self._digest.hexdigest()}

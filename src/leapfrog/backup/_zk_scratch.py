@@ -31,6 +31,12 @@ _QUIET_LOGBACK = (
 )
 
 
+def _heap_mb(data_dir: Path) -> int:
+    """Enough heap for the tree: ZooKeeper holds it all, about twice the snapshot."""
+    held = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())
+    return max(128, 3 * (held >> 20) + 64)
+
+
 @contextlib.contextmanager
 def scratch_zookeeper(
     installation: Installation, data_dir: Path, run_as: tuple[int, int] | None, run: RunControl
@@ -48,7 +54,7 @@ def scratch_zookeeper(
     log = conf / "server.log"
     argv = [
         installation.extra["java"],
-        "-Xmx128m",
+        f"-Xmx{_heap_mb(data_dir)}m",
         f"-Dlogback.configurationFile={conf / 'logback.xml'}",
         f"@{installation.extra['argfile']}",
         "org.apache.zookeeper.server.quorum.QuorumPeerMain",

@@ -13,6 +13,8 @@ from kazoo.client import KazooClient  # type: ignore[import-untyped]
 __all__ = ["diff_trees", "parse_formatter", "server_tree", "summary"]
 
 _SYSTEM = "/zookeeper"
+_BATCH = 500
+_TIMEOUT = 60.0
 
 
 def _kept(path: str) -> bool:
@@ -23,10 +25,10 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
 
 
-def parse_formatter(text: str) -> tuple[dict[str, str], int]:
-    """`SnapshotFormatter -d` output -> ({path: data hash}, ephemeral nodes skipped)."""
+def parse_formatter(text: str) -> tuple[dict[str, str], list[str]]:
+    """`SnapshotFormatter -d` output -> ({path: data hash}, the ephemeral paths skipped)."""
     tree: dict[str, str] = {}
-    ephemeral = 0
+    ephemeral: list[str] = []
     for block in text.split("\n----\n")[1:]:
         lines = block.strip("\n").splitlines()
         if not lines or not lines[0].startswith("/"):
@@ -38,7 +40,7 @@ def parse_formatter(text: str) -> tuple[dict[str, str], int]:
         if "ephemeralOwner" not in fields:
             continue  # the trailing session table, not a znode
         if int(fields["ephemeralOwner"], 16) != 0:
-            ephemeral += 1
+            ephemeral.append(lines[0])
         elif _kept(lines[0]):
             tree[lines[0]] = _digest(base64.b64decode(fields.get("data", "")))
     return tree, ephemeral
@@ -48,16 +50,22 @@ def server_tree(client: KazooClient) -> tuple[dict[str, str], list[str]]:
     """The server's persistent znodes ({path: data hash}) and its ephemeral paths."""
     tree: dict[str, str] = {}
     ephemeral: list[str] = []
-    pending = ["/"]
-    while pending:
-        path = pending.pop()
-        data, stat = client.get(path)
-        if stat.ephemeralOwner:
-            ephemeral.append(path)
-        elif _kept(path):
-            tree[path] = _digest(data or b"")
-        prefix = path.rstrip("/")
-        pending.extend(f"{prefix}/{child}" for child in client.get_children(path))
+    level = ["/"]
+    while level:
+        deeper: list[str] = []
+        # Asynchronous requests a batch at a time: one round trip per batch, not per node.
+        for start in range(0, len(level), _BATCH):
+            paths = level[start : start + _BATCH]
+            asked = [(p, client.get_async(p), client.get_children_async(p)) for p in paths]
+            for path, got, children in asked:
+                data, stat = got.get(timeout=_TIMEOUT)
+                if stat.ephemeralOwner:
+                    ephemeral.append(path)
+                elif _kept(path):
+                    tree[path] = _digest(data or b"")
+                prefix = path.rstrip("/")
+                deeper.extend(f"{prefix}/{child}" for child in children.get(timeout=_TIMEOUT))
+        level = deeper
     return tree, ephemeral
 
 

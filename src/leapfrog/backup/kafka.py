@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from leapfrog.backup._kafka_records import Record, RecordHash, decode, encode
+from leapfrog.backup._kafka_records import RecordHash, decode, encode_parts
 from leapfrog.backup._scratch import scratch_instance
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import (
@@ -294,11 +294,16 @@ class _PartitionReader:
                     done = True
                     continue
                 self._passed(offset)
-                record = _record(message)
-                self.hash.add(record)
+                ts_type, timestamp = message.timestamp()
+                headers = [(str(k), v) for k, v in (message.headers() or [])]
+                head, hashed_head, rest = encode_parts(
+                    offset, ts_type, timestamp, message.key(), message.value(), headers
+                )
+                self.hash.add_parts(hashed_head, rest)
                 self.first = offset if self.first is None else self.first
                 self.last = offset
-                batch += encode(record)
+                batch += head
+                batch += rest
                 done = done or offset >= self._high - 1
                 if len(batch) >= _BATCH:
                     yield bytes(batch)
@@ -308,12 +313,6 @@ class _PartitionReader:
             self.mapped[threshold] = self.hash.count
         if batch:
             yield bytes(batch)
-
-
-def _record(message: Any) -> Record:
-    ts_type, timestamp = message.timestamp()
-    headers = tuple((str(k), v) for k, v in (message.headers() or []))
-    return Record(message.offset(), ts_type, timestamp, message.key(), message.value(), headers)
 
 
 class KafkaDriver(BackupDriver):

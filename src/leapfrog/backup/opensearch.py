@@ -64,7 +64,7 @@ REPOSITORY = "leapfrog-backup"
 _RESTORE_REPOSITORY = "leapfrog-restore"
 _OBJECT = "repository.tar"
 _CHUNK = 1 << 20
-_POLL = 0.5
+_POLL = 0.1  # a snapshot of a few MB takes a few tenths: a long poll would double it
 
 
 def _repo_dir(store: Store, name: str) -> Path:

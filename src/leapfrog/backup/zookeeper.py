@@ -21,16 +21,19 @@ Verify restores into a scratch server and compares the znode tree with the facts
 from __future__ import annotations
 
 import contextlib
+import queue
 import secrets
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
+from kazoo.exceptions import NoNodeError  # type: ignore[import-untyped]
 
 from leapfrog.backup._pg_scratch import chown_tree
 from leapfrog.backup._zk_scratch import scratch_zookeeper
@@ -44,6 +47,8 @@ from leapfrog.components.zookeeper import DATA
 __all__ = ["ZooKeeperDriver"]
 
 _CHUNK = 1 << 20
+_AHEAD = 64
+"""Chunks (MiB) queued for the formatter while its JVM starts."""
 _SNAPSHOTS = "version-2"
 _QUIET = "<configuration><root level='OFF'/></configuration>\n"
 
@@ -108,34 +113,72 @@ def _version(store: Store) -> str:
     return str(answer.get("version", "?")).split("-")[0]
 
 
-def _snapshot_facts(store: Store, snapshot: Path, run: RunControl) -> dict[str, Any]:
-    """The snapshot's persistent znodes, read by ZooKeeper's own SnapshotFormatter."""
-    extra = store.installation.extra
-    quiet = snapshot.parent / "quiet.xml"
-    quiet.write_text(_QUIET)
-    proc = run.spawn(
-        [
-            extra["java"],
-            "-Xmx256m",
-            f"-Dlogback.configurationFile={quiet}",
-            f"@{extra['argfile']}",
-            "org.apache.zookeeper.server.SnapshotFormatter",
-            "-d",
-            str(snapshot),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out, errs = proc.communicate()
-    if proc.returncode != 0:
-        raise BackupError(
-            f"ZooKeeper's SnapshotFormatter cannot read the snapshot: "
-            f"{errs.decode(errors='replace').strip()[-300:]}"
-        )
-    tree, ephemeral = parse_formatter(out.decode(errors="replace"))
-    if "/" not in tree:
-        raise BackupError("the snapshot holds no znode tree (SnapshotFormatter found no `/`)")
-    return {**summary(tree), "ephemeral_skipped": ephemeral}
+class _Formatter:
+    """ZooKeeper's `SnapshotFormatter` reading the snapshot from its stdin while the
+    snapshot streams (its JVM starts during the stream, not after it): the facts come
+    from the very bytes that are stored. A thread feeds it from a bounded queue, so a
+    slow JVM start does not hold the stream up for the first `_AHEAD` chunks."""
+
+    def __init__(self, store: Store, folder: Path, run: RunControl) -> None:
+        extra = store.installation.extra
+        quiet = folder / "quiet.xml"
+        quiet.write_text(_QUIET)
+        self._out = folder / "formatted"
+        self._err = folder / "errors"
+        with self._out.open("wb") as out, self._err.open("wb") as err:
+            self._proc = run.spawn(
+                [
+                    extra["java"],
+                    "-Xmx512m",
+                    f"-Dlogback.configurationFile={quiet}",
+                    f"@{extra['argfile']}",
+                    "org.apache.zookeeper.server.SnapshotFormatter",
+                    "-d",
+                    "/dev/stdin",
+                ],
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=err,
+            )
+        self._queue: queue.Queue[bytes | None] = queue.Queue(_AHEAD)
+        self._broken = False
+        self._feeder = threading.Thread(target=self._feed, name="zk-formatter", daemon=True)
+        self._feeder.start()
+
+    def _feed(self) -> None:
+        stdin = self._proc.stdin
+        assert stdin is not None
+        while (chunk := self._queue.get()) is not None:
+            if self._broken:
+                continue  # it died: drain, the error is read at the end
+            try:
+                stdin.write(chunk)
+            except (BrokenPipeError, OSError):
+                self._broken = True
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+    def feed(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def facts(self) -> dict[str, Any]:
+        self._queue.put(None)
+        self._feeder.join()
+        if self._proc.wait() != 0:
+            errors = self._err.read_text(errors="replace").strip()[-300:]
+            raise BackupError(f"ZooKeeper's SnapshotFormatter cannot read the snapshot: {errors}")
+        tree, ephemeral = parse_formatter(self._out.read_text(errors="replace"))
+        if "/" not in tree:
+            raise BackupError("the snapshot holds no znode tree (SnapshotFormatter found no `/`)")
+        return {**summary(tree), "ephemeral_skipped": len(ephemeral), "ephemeral": ephemeral}
+
+    def abandon(self) -> None:
+        self._broken = True
+        self._queue.put(None)
+        self._feeder.join()
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
 
 
 def _place_snapshot(source: Source, data_dir: Path, zxid: str) -> None:
@@ -144,11 +187,16 @@ def _place_snapshot(source: Source, data_dir: Path, zxid: str) -> None:
     source.extract("snapshot", snapshots / f"snapshot.{zxid}")
 
 
-def _drop_ephemerals(client: Any) -> int:
-    _, ephemeral = server_tree(client)
+def _drop_ephemerals(client: Any, known: list[str] | None) -> int:
+    """Delete the snapshot's ephemeral nodes (their sessions are gone): those the
+    manifest lists, or, for an older manifest, those a walk of the tree finds."""
+    ephemeral = known if known is not None else server_tree(client)[1]
+    dropped = 0
     for path in ephemeral:
-        client.delete(path)
-    return len(ephemeral)
+        with contextlib.suppress(NoNodeError):
+            client.delete(path)
+            dropped += 1
+    return dropped
 
 
 class ZooKeeperDriver(BackupDriver):
@@ -158,17 +206,21 @@ class ZooKeeperDriver(BackupDriver):
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
         version = _version(store)
         with tempfile.TemporaryDirectory(prefix="lf-zkbk-", dir=run.temp_dir) as tmp:
-            copy = Path(tmp) / "snapshot"
-            with copy.open("wb") as kept, _snapshot_stream(store) as (response, zxid):
+            formatter = _Formatter(store, Path(tmp), run)
+            try:
+                with _snapshot_stream(store) as (response, zxid):
 
-                def chunks() -> Iterator[bytes]:
-                    for chunk in response.iter_bytes(_CHUNK):
-                        kept.write(chunk)  # the facts are read from these same bytes
-                        yield chunk
+                    def chunks() -> Iterator[bytes]:
+                        for chunk in response.iter_bytes(_CHUNK):
+                            formatter.feed(chunk)  # the facts come from these same bytes
+                            yield chunk
 
-                sink.put("snapshot", chunks())
-            run.progressed("snapshot streamed")
-            facts = _snapshot_facts(store, copy, run)
+                    sink.put("snapshot", chunks())
+                run.progressed("snapshot streamed")
+                facts = formatter.facts()
+            except BaseException:
+                formatter.abandon()
+                raise
         zxid_hex = zxid.removeprefix("0x") or "0"
         return Taken(
             store_version=version,
@@ -210,9 +262,11 @@ class ZooKeeperDriver(BackupDriver):
             zxid = source.manifest.position.get("zxid", "0x0").removeprefix("0x")
             _place_snapshot(source, data_dir, zxid)
             chown_tree(data_dir, store.where.run_as)
-            with scratch_zookeeper(store.installation, data_dir, store.where.run_as, run) as zk:
-                dropped = _drop_ephemerals(zk)
-                tree, _ = server_tree(zk)
+            known = source.manifest.facts.get("ephemeral")
+            dropped = 0
+            if known != []:  # some, or a manifest from before they were listed
+                with scratch_zookeeper(store.installation, data_dir, store.where.run_as, run) as zk:
+                    dropped = _drop_ephemerals(zk, known)
         except BaseException:
             shutil.rmtree(snapshots, ignore_errors=True)
             if aside.exists():
@@ -220,7 +274,8 @@ class ZooKeeperDriver(BackupDriver):
             raise
         shutil.rmtree(aside, ignore_errors=True)
         return (
-            f"{store.where.instance} restored from {source.manifest.id}: {len(tree)} znodes, "
+            f"{store.where.instance} restored from {source.manifest.id}: "
+            f"{source.manifest.facts.get('znodes', '?')} znodes, "
             f"{dropped} ephemeral nodes dropped"
         )
 

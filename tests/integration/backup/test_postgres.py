@@ -5,6 +5,7 @@ point-in-time restore, the logical mode, and kill -9 of the backup process."""
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -76,6 +77,43 @@ def test_round_trip_through_a_wiped_data_directory(pg: RunningComponent) -> None
     assert restored.state == "succeeded", restored.reason
     pg.start()
     assert facts(pg) == before
+
+
+def test_facts_match_the_restore_point_while_writers_commit(pg: RunningComponent) -> None:
+    """Commits land all through the backup, also between the facts' snapshot and the
+    restore point unless the driver keeps them apart: verify must still match exactly,
+    and a point type (no extended hash) takes the text checksum."""
+    with connect(pg) as conn:
+        conn.execute("CREATE TABLE busy (id bigserial PRIMARY KEY, at point, note text)")
+        conn.execute(
+            "INSERT INTO busy (at, note) SELECT point(i, i), 'x' FROM generate_series(1, 20000) i"
+        )
+    stop = threading.Event()
+    commits = 0
+
+    def write() -> None:
+        nonlocal commits
+        with connect(pg) as conn:
+            while not stop.is_set():
+                conn.execute("INSERT INTO busy (at, note) VALUES (point(1, 2), 'during')")
+                commits += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        engine = make_engine(pg)
+        record = engine.run_backup()
+    finally:
+        stop.set()
+        writer.join()
+    assert record.state == "succeeded", record.reason
+    assert commits > 0
+    manifest = engine.find(record.backup)
+    busy = manifest.facts["databases"]["shop"]["public.busy"]
+    assert busy[0] >= 20000 and busy[2] == "text"
+    assert manifest.facts["databases"]["shop"]["public.items"][2] == "record"
+    verified = engine.verify(record.backup)
+    assert verified.state == "succeeded", verified.reason
 
 
 def test_a_corrupt_byte_fails_verify_naming_the_object(pg: RunningComponent) -> None:

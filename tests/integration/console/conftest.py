@@ -48,7 +48,10 @@ class ConsoleStack:
     shots: Path
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: the stack and the browser end with the module that uses them.
+# Playwright's sync API keeps an event loop running in this thread while it lives, so a
+# later test's `asyncio.run` would fail if the browser outlived the console's tests.
+@pytest.fixture(scope="module")
 def console_stack() -> Iterator[ConsoleStack]:
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: scripts/bootstrap.sh installs it")
@@ -68,7 +71,7 @@ def console_stack() -> Iterator[ConsoleStack]:
         shutil.rmtree(shots, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 

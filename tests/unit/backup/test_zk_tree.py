@@ -31,7 +31,7 @@ def test_persistent_znodes_are_kept_with_their_data_hash() -> None:
     tree, ephemeral = parse_formatter(FORMATTED)
     assert sorted(tree) == ["/", "/a"]
     assert tree["/a"] == hashlib.sha256(b"hello").hexdigest()[:32]
-    assert ephemeral == 1
+    assert ephemeral == ["/a/lock"]
 
 
 def test_differences_name_the_paths() -> None:
