@@ -163,7 +163,6 @@ class Scheduler:
             )
             return
         self.problem = ""
-        self.stack = stack
         now = self._clock()
         since = self._since(stack)
         declared = stack.schedules()
@@ -204,6 +203,7 @@ class Scheduler:
                 }
             )
         self.stores = stores
+        self.stack = stack  # last: until now a probe says "reading the stack file"
 
     def _since(self, stack: LocalStack) -> dict[str, datetime]:
         """When each schedule (store and expression) was first seen; kept in the data dir."""
