@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -50,6 +51,8 @@ from leapfrog.shared.ports import free_port
 __all__ = ["InfluxDBDriver"]
 
 _CHUNK = 1 << 20
+_SHARDS_WAIT = 60.0
+"""Seconds a restored server's shards may stay disabled before verify gives up."""
 _SKIP = {"_internal"}
 _PARTS = "parts.json"
 _UNCHANGED = "DB metadata not changed"
@@ -102,31 +105,50 @@ class _Http:
         return sorted(str(r[0]) for r in self.query("SHOW DATABASES") if r[0] not in _SKIP)
 
     def facts(self, names: list[str]) -> dict[str, Any]:
-        """Per database and measurement: exact series count and values per field."""
+        """Per database and measurement: exact series count and values per field. A few
+        queries per database, whatever its number of measurements (one `COUNT(*)` over
+        every measurement of each retention policy)."""
         present = set(self.databases())
         found: dict[str, Any] = {}
         for db in names:
             if db not in present:
                 continue
-            measurements: dict[str, Any] = {}
-            for (name,) in self.query("SHOW MEASUREMENTS", db):
-                ident = quote_ident(str(name))
-                series = self.query(f"SHOW SERIES EXACT CARDINALITY FROM {ident}", db)
-                values: dict[str, int] = {}
-                for policy, *_rest in self.query(f"SHOW RETENTION POLICIES ON {quote_ident(db)}"):
-                    source = f"{quote_ident(db)}.{quote_ident(str(policy))}.{ident}"
-                    for found_series in self.series(f"SELECT COUNT(*) FROM {source}", db):
-                        columns = found_series.get("columns", [])
-                        row = (found_series.get("values") or [[]])[0]
-                        for column, count in zip(columns[1:], row[1:], strict=False):
-                            if count:
-                                values[f"{policy}.{column.removeprefix('count_')}"] = int(count)
-                measurements[str(name)] = {
-                    "series": int(series[0][0]) if series else 0,
-                    "values": values,
-                }
+            measurements: dict[str, Any] = {
+                str(name): {"series": 0, "values": {}}
+                for (name,) in self.query("SHOW MEASUREMENTS", db)
+            }
+            for series in self.series("SHOW SERIES EXACT CARDINALITY", db):
+                name = str(series.get("name", ""))
+                rows = series.get("values") or [[0]]
+                if name in measurements:
+                    measurements[name]["series"] = int(rows[0][0])
+            for policy, *_rest in self.query(f"SHOW RETENTION POLICIES ON {quote_ident(db)}"):
+                every = f"{quote_ident(db)}.{quote_ident(str(policy))}./.*/"
+                for series in self.series(f"SELECT COUNT(*) FROM {every}", db):
+                    entry = measurements.setdefault(
+                        str(series.get("name", "")), {"series": 0, "values": {}}
+                    )
+                    columns = series.get("columns", [])
+                    row = (series.get("values") or [[]])[0]
+                    for column, count in zip(columns[1:], row[1:], strict=False):
+                        if count:
+                            key = f"{policy}.{column.removeprefix('count_')}"
+                            entry["values"][key] = int(count)
             found[db] = measurements
         return found
+
+    def facts_when_ready(self, names: list[str], run: RunControl) -> dict[str, Any]:
+        """The facts of a server that just restored: its shards are disabled while they
+        load ("shard is disabled"), for a moment."""
+        deadline = time.monotonic() + _SHARDS_WAIT
+        while True:
+            try:
+                return self.facts(names)
+            except BackupError as exc:
+                if "shard is disabled" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            run.check()
+            time.sleep(0.5)
 
 
 def _run_tool(run: RunControl, argv: list[str], what: str) -> None:
@@ -211,6 +233,10 @@ class InfluxDBDriver(BackupDriver):
             raise BackupError(f"{where} holds no database to back up (`_internal` is not)")
         names = pick(held, self.only, "database", where)
         rpc = _rpc(store.where.address, store.options.rpc_port)
+        # InfluxDB has no snapshot to read facts in: they are read before and after the
+        # backup, which holds a state between the two (verify checks each count lies
+        # between them; equal when nothing is written meanwhile).
+        at_start = http.facts(names)
         tool = [_binary(store), "backup", "-portable", "-host", rpc]
         parts: dict[str, str] = {}
         with tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp:
@@ -228,7 +254,11 @@ class InfluxDBDriver(BackupDriver):
         position = {"databases": ",".join(names)}
         if parts:
             position["parts"] = json.dumps(parts, sort_keys=True)
-        return Taken(store_version=version, position=position, facts={"databases": facts})
+        return Taken(
+            store_version=version,
+            position=position,
+            facts={"databases": facts, "databases_at_start": at_start},
+        )
 
     def _chosen(self, manifest: Manifest) -> list[str]:
         held = list(manifest.facts.get("databases", {}))
@@ -274,8 +304,8 @@ class InfluxDBDriver(BackupDriver):
             rpc = _rpc(where.address, options.rpc_port)
             for db in sorted(expected):
                 _restore(store, run, files, (rpc, http), db)
-            found = http.facts(sorted(expected))
-        differences = _diff(expected, found)
+            found = http.facts_when_ready(sorted(expected), run)
+        differences = _diff(expected, found, source.manifest.facts.get("databases_at_start"))
         if differences:
             return Verified(False, "restored copy differs: " + "; ".join(differences[:10]), found)
         count = sum(len(m) for m in found.values())
@@ -287,14 +317,34 @@ class InfluxDBDriver(BackupDriver):
         )
 
 
-def _diff(expected: dict[str, Any], found: dict[str, Any]) -> list[str]:
+def _diff(
+    expected: dict[str, Any], found: dict[str, Any], at_start: dict[str, Any] | None = None
+) -> list[str]:
+    """What `found` gets wrong: equal to `expected` (the facts after the backup), or, when
+    the facts before it are known, each count between those before and those after."""
     out = []
     for db in sorted(set(expected) | set(found)):
         want, got = expected.get(db), found.get(db)
         if want is None or got is None:
             out.append(f"database {db} {'missing' if got is None else 'unexpected'}")
             continue
+        low = (at_start or {}).get(db) if at_start is not None else want
         for name in sorted(set(want) | set(got)):
-            if want.get(name) != got.get(name):
+            if not _within(
+                _counts((low or {}).get(name)), _counts(got.get(name)), _counts(want.get(name))
+            ):
                 out.append(f"{db}.{name}: expected {want.get(name)}, found {got.get(name)}")
     return out
+
+
+def _counts(measurement: Any) -> dict[str, int]:
+    if not isinstance(measurement, dict):
+        return {}
+    values = measurement.get("values") or {}
+    return {"series": int(measurement.get("series", 0))} | {k: int(v) for k, v in values.items()}
+
+
+def _within(low: dict[str, int], got: dict[str, int], high: dict[str, int]) -> bool:
+    if set(got) - set(high):
+        return False
+    return all(low.get(k, 0) <= got.get(k, 0) <= high[k] for k in high)
