@@ -73,8 +73,13 @@ def test_scheduled_backups_are_verified_pruned_and_reported() -> None:
         finally:
             client.stop()
 
-        status = {i["name"]: i for i in stack.status()}
-        assert status["backups-1"]["detail"].startswith("next: zookeeper "), status["backups-1"]
+        def next_run_shown() -> str | None:
+            # the status is the last health probe: one taken while the scheduler was
+            # still reading the stack says so ("reading the stack file")
+            detail = str({i["name"]: i for i in stack.status()}["backups-1"]["detail"])
+            return detail if detail.startswith("next: zookeeper ") else None
+
+        wait_until(next_run_shown, timeout=30, interval=1, what="the next run in the status")
 
         def two_scheduled_runs() -> dict[str, Any] | None:
             found = listing(stack)
