@@ -38,12 +38,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from croniter import croniter
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from leapfrog.backup._stack import LocalStack, backup_options, engine_for, policy_of
@@ -51,6 +51,7 @@ from leapfrog.backup.engine import BackupBusy, Engine, Limits
 from leapfrog.backup.history import RunRecord
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.files import atomic_write_text, read_json
+from leapfrog.shared.health_server import serve_health
 
 __all__ = ["Scheduler", "json_line_emitter", "lower_priority", "serve_scheduler"]
 
@@ -517,32 +518,7 @@ def _event(store: str, action: str, record: RunRecord, seconds: float) -> Event:
 
 def serve_scheduler(scheduler: Scheduler, host: str, port: int) -> ThreadingHTTPServer:
     """`/health` (JSON, 503 when the loop is stuck) and `/metrics`, on their own thread."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/health":
-                health = scheduler.health()
-                body = json.dumps(health).encode()
-                self._answer(200 if health["ok"] else 503, body, "application/json")
-            elif self.path == "/metrics":
-                self._answer(200, generate_latest(scheduler.registry), "text/plain; version=0.0.4")
-            else:
-                self._answer(404, b"not found: /health or /metrics\n", "text/plain")
-
-        def _answer(self, code: int, body: bytes, kind: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Probes every few seconds are not news."""
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="scheduler-stats", daemon=True).start()
-    return server
+    return serve_health(scheduler.health, scheduler.registry, (host, port), "scheduler-stats")
 
 
 def lower_priority(increment: int = 10) -> None:

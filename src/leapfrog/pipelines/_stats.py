@@ -4,15 +4,15 @@ metrics and as the one-line health the supervisor shows in `leapfrog status`."""
 from __future__ import annotations
 
 import collections
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from leapfrog.shared.health_server import serve_health
 
 __all__ = ["PipelineStats", "serve_stats"]
 
@@ -101,29 +101,4 @@ class PipelineStats:
 
 def serve_stats(stats: PipelineStats, host: str, port: int) -> ThreadingHTTPServer:
     """`/health` (JSON, 503 when the loop is stuck) and `/metrics`, on their own thread."""
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/health":
-                health = stats.health()
-                body = json.dumps(health).encode()
-                self._answer(200 if health["ok"] else 503, body, "application/json")
-            elif self.path == "/metrics":
-                self._answer(200, generate_latest(stats.registry), "text/plain; version=0.0.4")
-            else:
-                self._answer(404, b"not found: /health or /metrics\n", "text/plain")
-
-        def _answer(self, code: int, body: bytes, kind: str) -> None:
-            self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            """Probes every few seconds are not news."""
-
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, name="pipeline-stats", daemon=True).start()
-    return server
+    return serve_health(stats.health, stats.registry, (host, port), "pipeline-stats")
