@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -116,25 +116,49 @@ def cluster_jobs(rest_url: str, timeout: float = 3.0) -> list[dict[str, Any]]:
 
 
 def stop_with_savepoint(rest_url: str, job_id: str, target: Path, timeout: float) -> str:
-    """Stop the job with a savepoint in `target`; its location. Raises RuntimeError."""
+    """Stop the job with a savepoint in `target`; its location. Raises RuntimeError.
+
+    A failed stop-with-savepoint leaves the job running, so it is tried again until the
+    timeout: right after a TaskManager is replaced, the job is RUNNING while its tasks are
+    still being deployed, and Flink refuses a savepoint until they all run.
+    """
     deadline = time.monotonic() + timeout
+    failure = "?"
     with httpx.Client(timeout=10.0) as client:
-        response = client.post(
-            f"{rest_url}/jobs/{job_id}/stop",
-            json={"targetDirectory": f"file://{target}", "drain": False},
-        )
-        response.raise_for_status()
-        trigger = response.json()["request-id"]
         while time.monotonic() < deadline:
-            answer = client.get(f"{rest_url}/jobs/{job_id}/savepoints/{trigger}").json()
-            if answer.get("status", {}).get("id") == "COMPLETED":
-                operation = answer.get("operation", {})
-                if "location" in operation:
-                    return str(operation["location"])
-                cause = operation.get("failure-cause", {}).get("stack-trace", "")
-                raise RuntimeError(f"savepoint failed: {cause.splitlines()[0] if cause else '?'}")
-            time.sleep(0.5)
-    raise RuntimeError(f"no savepoint within {timeout:g}s")
+            outcome = _one_stop_with_savepoint(client, rest_url, job_id, target, deadline)
+            if outcome.location is not None:
+                return outcome.location
+            failure = outcome.failure
+            time.sleep(1.0)
+    raise RuntimeError(f"no savepoint within {timeout:g}s (last failure: {failure})")
+
+
+class _StopOutcome(NamedTuple):
+    location: str | None
+    failure: str
+
+
+def _one_stop_with_savepoint(
+    client: httpx.Client, rest_url: str, job_id: str, target: Path, deadline: float
+) -> _StopOutcome:
+    response = client.post(
+        f"{rest_url}/jobs/{job_id}/stop",
+        json={"targetDirectory": f"file://{target}", "drain": False},
+    )
+    if response.is_error:  # e.g. the job is restarting: not stoppable yet
+        return _StopOutcome(None, f"HTTP {response.status_code}: {response.text[:200]}")
+    trigger = response.json()["request-id"]
+    while time.monotonic() < deadline:
+        answer = client.get(f"{rest_url}/jobs/{job_id}/savepoints/{trigger}").json()
+        if answer.get("status", {}).get("id") == "COMPLETED":
+            operation = answer.get("operation", {})
+            if "location" in operation:
+                return _StopOutcome(str(operation["location"]), "")
+            cause = operation.get("failure-cause", {}).get("stack-trace", "")
+            return _StopOutcome(None, cause.splitlines()[0] if cause else "?")
+        time.sleep(0.5)
+    return _StopOutcome(None, "still in progress")
 
 
 def newest_restore_point(data_dir: Path, record: Mapping[str, Any]) -> str | None:
