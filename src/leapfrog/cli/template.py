@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
+from collections.abc import Coroutine
+from typing import Any
 
 import click
 
@@ -54,5 +57,16 @@ def template(specs: tuple[str, ...], once: bool, wait_text: str, consul_addr: st
         raise LeapfrogError(str(exc), hint="e.g. --wait 1s:4s") from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     jobs = [parse_job(spec) for spec in specs]
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run_templates(jobs, wait, once=once, addr=consul_addr))
+    asyncio.run(_until_stopped(run_templates(jobs, wait, once=once, addr=consul_addr)))
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work` until it ends or SIGTERM/SIGINT arrives. The handlers are the loop's own,
+    so the watcher stops even when started with SIGINT ignored (a non-interactive shell's
+    background job), where Python raises no KeyboardInterrupt."""
+    task = asyncio.ensure_future(work)
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
