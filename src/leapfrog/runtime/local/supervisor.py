@@ -89,6 +89,17 @@ class Supervisor:
     def _instance(self, launch: Launch) -> Instance:
         return Instance(launch, self._changed, self.cgroups, self.log_writer)
 
+    def kafka_bootstrap(self) -> str | None:
+        """Where telemetry goes: the stack's own Kafka, else the supervisor's
+        KAFKA_BOOTSTRAP_SERVERS; None when there is no Kafka (nothing is collected)."""
+        for instance in self.instances.values():
+            run = instance.launch.component
+            if run is not None:
+                env = run.component.connection_env(run.options, run.where)
+                if env.get("KAFKA_BOOTSTRAP_SERVERS"):
+                    return env["KAFKA_BOOTSTRAP_SERVERS"]
+        return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None
+
     # -- state publishing -----------------------------------------------------------------
 
     def _log(self, line: str) -> None:
