@@ -9,8 +9,9 @@ its Kafka transport and the host-log readers load only in the processes that use
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from leapfrog.shared.lazy import lazy_names
 
 if TYPE_CHECKING:
     from leapfrog.telemetry._event import JsonFormatter, encode_event, rfc3339
@@ -134,10 +135,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES, globals())

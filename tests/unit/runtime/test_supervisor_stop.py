@@ -30,21 +30,23 @@ def tmp_path() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+def _supervisor(services: str, base: Path) -> Supervisor:
+    stack = parse_stack("catalog: {enabled: false}\n" + services, "leapfrog.yaml", base)
+    paths = StatePaths(stack.state_dir)
+    paths.create()
+    plan = build_plan(stack)
+    return Supervisor(plan, build_launches(stack, plan, paths), paths, "leapfrog.yaml")
+
+
 def test_shutdown_kills_everything_once_its_budget_is_spent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(supervisor_module, "_STOP_MARGIN", 1.0, raising=False)
     monkeypatch.setenv("LEAPFROG_CGROUPS", "off")  # the process group is enough here
-    stack = parse_stack(
-        "catalog: {enabled: false}\n"
-        "services:\n  sleeper:\n    command: sleep 300\n    stop_grace_period: 1s\n",
-        "leapfrog.yaml",
-        tmp_path,
+    supervisor = _supervisor(
+        "services:\n  sleeper:\n    command: sleep 300\n    stop_grace_period: 1s\n", tmp_path
     )
-    paths = StatePaths(stack.state_dir)
-    paths.create()
-    plan = build_plan(stack)
-    supervisor = Supervisor(plan, build_launches(stack, plan, paths), paths, "leapfrog.yaml")
+    paths = supervisor.paths
 
     async def stuck(self: Instance) -> None:  # a stop that never ends, however it came to be
         await asyncio.Event().wait()
@@ -81,18 +83,12 @@ def test_every_cgroup_is_made_before_the_first_spawn(
     parent = tmp_path / "cgroups"
     parent.mkdir()
     monkeypatch.setattr(supervisor_module, "stack_cgroups", lambda root, record: parent)
-    stack = parse_stack(
-        "catalog: {enabled: false}\n"
+    supervisor = _supervisor(
         "services:\n"
         "  db:\n    command: sleep 300\n    replicas: 2\n    stop_grace_period: 1s\n"
         "  web:\n    command: sleep 300\n    depends_on: [db]\n    stop_grace_period: 1s\n",
-        "leapfrog.yaml",
         tmp_path,
     )
-    paths = StatePaths(stack.state_dir)
-    paths.create()
-    plan = build_plan(stack)
-    supervisor = Supervisor(plan, build_launches(stack, plan, paths), paths, "leapfrog.yaml")
 
     async def main() -> set[str]:
         supervisor.start()
