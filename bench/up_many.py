@@ -238,6 +238,15 @@ class Workspace:
                 f"cannot read the supervisor's memory via {state_file}: {exc}"
             ) from None
 
+    def supervisor_started(self, stack: Path) -> float:
+        """When the stack's supervisor started (wall clock, from state.json)."""
+        state_file = stack.parent / ".leapfrog" / "run" / "state.json"
+        try:
+            return float(json.loads(state_file.read_text())["supervisor"]["started_at"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            message = f"cannot read the supervisor's start via {state_file}: {exc}"
+            raise BenchError(message) from None
+
     def down(self, stack: Path) -> list[str]:
         """`leapfrog down`, then check that nothing of this run is left; returns problems."""
         problems: list[str] = []
@@ -280,13 +289,15 @@ def _cmdline(pid: int) -> str:
 
 
 PHASES = (
+    ("to_supervisor", "→ supervisor runs"),
     ("to_first_spawn", "→ first spawn"),
     ("spawning", "→ last spawn"),
     ("to_healthy", "→ all healthy"),
     ("to_exit", "→ `up -d` exits"),
 )
 PHASES_LEGEND = (
-    "phases of `up -d`: → first spawn = CLI start, stack file, prepare, fork; → last spawn = "
+    "phases of `up -d`: → supervisor runs = CLI start, stack file, prepare, fork; → first "
+    "spawn = the supervisor's start until it recorded a started process; → last spawn = "
     "the other spawns; → all healthy = until the last check passed; → `up -d` exits = "
     "the watch and the report"
 )
@@ -301,9 +312,12 @@ def _stamp(line: str) -> float | None:
         return None
 
 
-def split_of_up(log: Path, offset: int, began: float, elapsed: float) -> dict[str, float]:
+def split_of_up(
+    log: Path, offset: int, began: float, elapsed: float, supervisor_started: float
+) -> dict[str, float]:
     """Where the seconds of one `up -d` went, from the supervisor's log of that round: the
-    instances' spawns and first healthy states, against the command's start and exit."""
+    instances' spawns and first healthy states, against the command's start and exit and
+    the supervisor's own start (`supervisor.started_at` in its state file)."""
     with open(log, "rb") as handle:
         handle.seek(offset)
         lines = handle.read().decode(errors="replace").splitlines()
@@ -320,7 +334,8 @@ def split_of_up(log: Path, offset: int, began: float, elapsed: float) -> dict[st
         raise BenchError(f"no spawns or healthy states in {log} for this round")
     first, last, ready = min(spawns), max(spawns), max(healthy)
     return {
-        "to_first_spawn": first - began,
+        "to_supervisor": supervisor_started - began,
+        "to_first_spawn": first - supervisor_started,
         "spawning": last - first,
         "to_healthy": ready - last,
         "to_exit": began + elapsed - ready,
@@ -337,7 +352,7 @@ def leapfrog_round(
         offset = log.stat().st_size if log.exists() else 0
         began = time.time()
         elapsed, _, instances = checked_up(ws.run_cli, stack, count, UP_TIMEOUT, CLI_TIMEOUT)
-        split = split_of_up(log, offset, began, elapsed)
+        split = split_of_up(log, offset, began, elapsed, ws.supervisor_started(stack))
         silent = [i["name"] for i in instances if not http_ok(i["address"], i["port"])]
         if silent:
             raise BenchError(f"reported healthy but GET /health fails: {', '.join(silent)}")

@@ -131,8 +131,6 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
     (exit 1, with its last log lines); the platform keeps running either way.
     Without -d, runs in the foreground until Ctrl-C, which stops everything.
     """
-    from leapfrog.cli import views
-    from leapfrog.cli.foreground import foreground_view
     from leapfrog.cli.install import installer
 
     started = _started()
@@ -140,6 +138,8 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
     paths = local.StatePaths(stack.state_dir)
     pid = local.running(paths)
     if pid is not None:
+        from leapfrog.cli import views
+
         changes = local.apply(stack, installer(console))
         _print_changes(changes, pid)
         snapshots = local.watch(paths)
@@ -151,10 +151,14 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
         console.print(f"adopted {name} from an earlier supervisor", style="dim")
     if detach:
         local.start_detached(prepared)
+        from leapfrog.cli import views  # rich's tables: after the fork, off the daemon's path
+
         snapshots = local.watch(prepared.paths)
         verdict, snapshot = views.follow_with_deadline(snapshots, console, started, timeout)
         _report(stack, verdict, snapshot, started, detached=True)
         return
+
+    from leapfrog.cli.foreground import foreground_view
 
     def report(verdict: local.Readiness, snapshot: dict[str, Any]) -> None:
         with contextlib.suppress(LeapfrogError):  # in the foreground, failures are shown, not fatal

@@ -25,8 +25,10 @@ __all__ = [
     "state_paths",
 ]
 
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: a `:name:` in a message or a program's detail stays as written (and rich's
+# table of emoji codes is not loaded for the first print).
+console = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 for _console in (console, err):
     if not _console.is_terminal:  # logs and pipes: no wrapping at rich's default 80 columns
         _console.width = max(_console.width, 160)

@@ -3,7 +3,9 @@ its help, errors still get their words, and the cheap commands load nothing heav
 
 from __future__ import annotations
 
+import getpass
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -102,3 +104,125 @@ def test_the_runtimes_lazy_names_are_what_they_were() -> None:
     for name in local_runtime.__all__:
         value = getattr(local_runtime, name)
         assert not isinstance(value, type(local_runtime)), f"{name} is a module"
+
+
+def test_status_loads_no_telemetry_shipper(tmp_path: Path) -> None:
+    """The component contract needs two names of the telemetry package, not its shipper."""
+    (tmp_path / "leapfrog.yaml").write_text("services:\n  web:\n    command: sleep 1\n")
+    loaded = _loaded_after(["status"], tmp_path)
+    assert "leapfrog.telemetry._logformat" in loaded
+    assert (
+        not {
+            "leapfrog.telemetry._shipper",
+            "leapfrog.telemetry._transport",
+            "leapfrog.telemetry._hostlogs",
+            "leapfrog.telemetry._handler",
+        }
+        & loaded
+    )
+
+
+def test_the_telemetry_packages_lazy_names_are_what_they_were() -> None:
+    from leapfrog import telemetry
+
+    for name in telemetry.__all__:
+        value = getattr(telemetry, name)
+        assert not isinstance(value, type(telemetry)), f"{name} is a module"
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        telemetry.Nope  # noqa: B018
+
+
+def _console_script(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The command as users run it: `main()` without argv ends the process itself."""
+    code = "import sys\nfrom leapfrog.cli import main\nsys.exit(main())\n"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_console_script_flushes_everything_and_keeps_its_exit_status(
+    tmp_path: Path,
+) -> None:
+    schema = _console_script(["schema"], tmp_path)  # long output into a pipe: all of it
+    assert schema.returncode == 0, schema.stderr
+    assert "services" in json.loads(schema.stdout)["properties"]
+    missing = _console_script(["validate", "-f", "nope.yaml"], tmp_path)
+    assert missing.returncode == 2
+    assert "no stack file at nope.yaml" in missing.stderr and "Traceback" not in missing.stderr
+    unknown = _console_script(["bakup"], tmp_path)
+    assert unknown.returncode == 2 and "No such command 'bakup'" in unknown.stderr
+
+
+def test_the_console_script_runs_atexit_handlers(tmp_path: Path) -> None:
+    code = (
+        "import atexit, sys\n"
+        "from leapfrog.cli import main\n"
+        "atexit.register(lambda: print('atexit ran', flush=True))\n"
+        "sys.exit(main())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "--version"],
+        check=False,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    assert done.stdout.splitlines() == ["leapfrog, version 0.1.0", "atexit ran"]
+
+
+def test_a_closed_pipe_at_the_end_is_no_error(tmp_path: Path) -> None:
+    """`leapfrog schema | head -1`: the reader is gone before the last flush."""
+    code = "import sys\nfrom leapfrog.cli import main\nsys.exit(main())\n"
+    with subprocess.Popen(
+        [sys.executable, "-c", code, "schema"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.read(10)
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 0
+    assert "Traceback" not in err and "BrokenPipe" not in err
+
+
+def test_a_stack_without_kafka_does_not_load_the_collector(tmp_path: Path) -> None:
+    """The supervisor of a stack without Kafka collects nothing: its collector (the
+    telemetry shipper) stays unloaded on the way to the first spawn."""
+    me = getpass.getuser()  # this user: tmp_path may be closed to an app user
+    (tmp_path / "leapfrog.yaml").write_text(
+        f"services:\n  web:\n    command: sleep 1\n    user: {me}\ncatalog: {{enabled: false}}\n"
+    )
+    code = (
+        "import json, sys\n"
+        "from pathlib import Path\n"
+        "from leapfrog.runtime import local\n"
+        "from leapfrog.spec import load_stack\n"
+        "prepared = local.prepare(load_stack(Path('leapfrog.yaml')))\n"
+        "supervisor = prepared.supervisor()\n"
+        "print(json.dumps([supervisor.companions == [], sorted(sys.modules)]))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    no_companions, modules = json.loads(done.stdout.splitlines()[-1])
+    assert no_companions
+    assert "leapfrog.runtime.local.supervisor" in modules
+    assert "leapfrog.runtime.local.collector" not in modules
+    assert "leapfrog.telemetry._shipper" not in modules

@@ -6,12 +6,12 @@ and the control socket, not the supervisor, the components and asyncio.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 # Eager: the function `readiness` has its module's name, which importing that module
 # (anyone may) would bind here instead, were it loaded lazily. The module is small.
 from leapfrog.runtime.local.readiness import Readiness, readiness, timed_out
+from leapfrog.shared.lazy import lazy_names
 
 if TYPE_CHECKING:
     from leapfrog.runtime.local.commands import (
@@ -82,10 +82,4 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _HOMES, globals())

@@ -50,24 +50,13 @@ from leapfrog.telemetry import (
 if TYPE_CHECKING:
     from leapfrog.runtime.local.supervisor import Supervisor
 
-__all__ = ["Collector", "kafka_bootstrap"]
+__all__ = ["Collector"]
 
 METRICS_TIMEOUT = 10.0
 _STATES = [str(s) for s in InstanceState]
 _AUDIT_LOG = "/var/log/audit/audit.log"
 _SYSLOG = "/var/log/syslog"
 _CATALOG_LOG = replace(PYTHON_LOGGING, default_logger="leapfrog.catalog")
-
-
-def kafka_bootstrap(supervisor: Supervisor) -> str | None:
-    """The stack's own Kafka, else the supervisor's KAFKA_BOOTSTRAP_SERVERS."""
-    for instance in supervisor.instances.values():
-        run = instance.launch.component
-        if run is not None:
-            env = run.component.connection_env(run.options, run.where)
-            if env.get("KAFKA_BOOTSTRAP_SERVERS"):
-                return env["KAFKA_BOOTSTRAP_SERVERS"]
-    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None
 
 
 class Collector:
@@ -97,7 +86,7 @@ class Collector:
 
     @classmethod
     def attach(cls, supervisor: Supervisor, host_logs: HostLogsSpec) -> Collector | None:
-        bootstrap = kafka_bootstrap(supervisor)
+        bootstrap = supervisor.kafka_bootstrap()
         if bootstrap is None:
             return None
         collector = cls(supervisor, host_logs, bootstrap)

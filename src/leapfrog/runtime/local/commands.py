@@ -62,13 +62,18 @@ class Prepared:
     cleaned: list[str]
 
     def supervisor(self) -> Supervisor:
-        from leapfrog.runtime.local.collector import Collector
         from leapfrog.runtime.local.supervisor import Supervisor
 
         made = Supervisor(
             self.plan, self.launches, self.paths, str(self.stack.path), adopt=self.adopt
         )
-        Collector.attach(made, self.stack.spec.host_logs)
+        if made.kafka_bootstrap() is not None:
+            # Without Kafka nothing is collected: the collector (the telemetry shipper and
+            # its Kafka client) is not even loaded, which keeps it off the path to the
+            # first spawn.
+            from leapfrog.runtime.local.collector import Collector
+
+            Collector.attach(made, self.stack.spec.host_logs)
         return made
 
 

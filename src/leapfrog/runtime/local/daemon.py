@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import sys
 import traceback
@@ -64,6 +65,10 @@ def detach(make: Callable[[], Supervisor], log_path: str) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     read_end, write_end = os.pipe()
+    # What the command loaded (the stack, its models, the modules) lives as long as the
+    # daemon: out of the collector's sight, the daemon's collections do not walk it, nor
+    # touch (and so copy) the pages it shares with this process.
+    gc.freeze()
     child = os.fork()
     if child == 0:
         os.close(read_end)
@@ -74,6 +79,7 @@ def detach(make: Callable[[], Supervisor], log_path: str) -> int:
             _daemon_main(make, log_path, write_end)
         finally:
             os._exit(1)
+    gc.unfreeze()  # this process goes on as it was
     os.close(write_end)
     os.waitpid(child, 0)
     with os.fdopen(read_end, "rb") as pipe:

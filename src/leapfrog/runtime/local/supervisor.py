@@ -89,6 +89,17 @@ class Supervisor:
     def _instance(self, launch: Launch) -> Instance:
         return Instance(launch, self._changed, self.cgroups, self.log_writer)
 
+    def kafka_bootstrap(self) -> str | None:
+        """Where telemetry goes: the stack's own Kafka, else the supervisor's
+        KAFKA_BOOTSTRAP_SERVERS; None when there is no Kafka (nothing is collected)."""
+        for instance in self.instances.values():
+            run = instance.launch.component
+            if run is not None:
+                env = run.component.connection_env(run.options, run.where)
+                if env.get("KAFKA_BOOTSTRAP_SERVERS"):
+                    return env["KAFKA_BOOTSTRAP_SERVERS"]
+        return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or None
+
     # -- state publishing -----------------------------------------------------------------
 
     def _log(self, line: str) -> None:
@@ -166,6 +177,14 @@ class Supervisor:
         self.log_writer.start()
         for companion in self.companions:
             companion.start()
+        # Every instance's cgroup now, before any process moves into one: a cgroup's mkdir
+        # waits for the kernel's cgroup lock, which each starting child takes to join its
+        # cgroup, so made one by one between the spawns they blocked the event loop for
+        # milliseconds each (~10 ms per instance with 20 starting at once). Made here, all
+        # 20 take well under a millisecond; each start still empties its own.
+        for instance in self.instances.values():
+            if instance.cgroup is not None:
+                instance.cgroup.create()
         loop = asyncio.get_running_loop()
         for unit in self.plan.order:
             self._starters.append(loop.create_task(self._start_unit(unit), name=f"start {unit}"))
