@@ -35,14 +35,17 @@ class Chart:
         return sum(1 for _, values in self.series for v in values if v is not None)
 
 
-def expand(query: str, span: TimeRange, variables: dict[str, str]) -> str:
-    """Grafana's InfluxQL macros: `$timeFilter`, `$__interval`, `$name` of a variable."""
+def expand(query: str, span: TimeRange, variables: dict[str, str], min_interval: int = 0) -> str:
+    """Grafana's InfluxQL macros: `$timeFilter`, `$__interval` (and `$__interval_ms`), no
+    narrower than `min_interval` seconds, `$name` of a variable."""
+    interval = max(span.interval(), min_interval)
     text = query.replace(
         "$timeFilter",
         f"time >= {int(span.start.timestamp() * 1000)}ms "
         f"AND time <= {int(span.end.timestamp() * 1000)}ms",
     )
-    text = text.replace("$__interval", f"{span.interval()}s")
+    text = text.replace("$__interval_ms", str(interval * 1000))
+    text = text.replace("$__interval", f"{interval}s")
     for name, value in variables.items():
         text = text.replace(f"${name}", value.replace("\\", "\\\\").replace("'", "\\'"))
     return text
