@@ -157,16 +157,26 @@ def _load_metrics(url: str, services: int) -> tuple[int, float]:
 
 
 def _navigate(page: Any, url: str) -> tuple[float, float]:
-    """(ms to DOMContentLoaded, ms until every chart on the page is drawn)."""
+    """(ms to DOMContentLoaded, ms until every chart on the page is drawn). The wait runs
+    as a function in the page (the console's CSP forbids the eval a string predicate
+    of `wait_for_function` needs)."""
     page.goto(url, wait_until="domcontentloaded")
-    page.wait_for_function(
-        "document.querySelectorAll('.chart').length > 0"
-        " && !document.querySelector('.chart:not([data-points])')",
-        timeout=60_000,
-    )
     timing = page.evaluate(
-        "() => [performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,"
-        " performance.now()]"
+        """() => new Promise((resolve, reject) => {
+          const limit = performance.now() + 60000;
+          const check = () => {
+            const charts = document.querySelectorAll('.chart');
+            if (charts.length && !document.querySelector('.chart:not([data-points])')) {
+              resolve([performance.getEntriesByType('navigation')[0].domContentLoadedEventEnd,
+                       performance.now()]);
+            } else if (performance.now() > limit) {
+              reject(new Error('charts not drawn within 60 s'));
+            } else {
+              setTimeout(check, 2);
+            }
+          };
+          check();
+        })"""
     )
     return float(timing[0]), float(timing[1])
 
@@ -292,6 +302,7 @@ def main() -> int:
         points, seconds = _load_metrics(influx, args.services)
         results["metric points loaded"] = points
         results["metric load s"] = round(seconds, 1)
+        print(json.dumps(results), file=sys.stderr, flush=True)
         secrets = json.loads(stack.cli("secrets", "catalog", "--json").stdout)["catalog"]
         browser = driver.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1280, "height": 900})
