@@ -30,6 +30,23 @@ class Chart:
             "series": [{"label": label, "values": values} for label, values in self.series],
         }
 
+    def spanning(self, start: float, end: float) -> Chart:
+        """The same points with empty ends at `start` and `end` (epoch seconds), so the
+        chart's time axis is the range asked for, not only the span of the points (one
+        point alone would stretch it over years)."""
+        if not self.times:
+            return self
+        times, series = list(self.times), [(label, list(v)) for label, v in self.series]
+        if start < times[0]:
+            times.insert(0, start)
+            for _, values in series:
+                values.insert(0, None)
+        if end > times[-1]:
+            times.append(end)
+            for _, values in series:
+                values.append(None)
+        return Chart(times, series)
+
     @property
     def points(self) -> int:
         return sum(1 for _, values in self.series for v in values if v is not None)

@@ -71,6 +71,7 @@ async def panel(request: Request) -> Response:
         variables = {"service": params.get("service", "")}
         query = expand(chosen.query, span, variables, chosen.min_interval)
         chart = await _influx(request).chart(query)
+        chart = chart.spanning(span.start.timestamp(), span.end.timestamp())
     except (UserError, ValueError) as exc:
         text = exc.message if isinstance(exc, UserError) else "no such panel"
         return JSONResponse({"error": text})

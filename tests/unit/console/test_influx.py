@@ -126,3 +126,15 @@ def test_the_service_dashboard_reads_flinks_statistics_per_window() -> None:
     ]
     assert all(p.min_interval == 10 and "'$service'" in p.query for p in stats)
     assert {d.name for d in DASHBOARDS} >= {"lb", "opensearch", "influxdb"}
+
+
+def test_a_chart_spans_the_range_asked_for() -> None:
+    from leapfrog.console._influx import Chart
+
+    chart = Chart([100.0], [("a", [1.0])]).spanning(40.0, 160.0)
+    assert chart.times == [40.0, 100.0, 160.0]
+    assert chart.series == [("a", [None, 1.0, None])]
+    assert chart.points == 1
+    assert Chart([], []).spanning(0.0, 1.0).times == []
+    inside = Chart([0.0, 1.0], [("a", [1.0, 2.0])]).spanning(0.0, 1.0)
+    assert inside.times == [0.0, 1.0]
