@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from leapfrog.console._auth_routes import auth_routes
 from leapfrog.console._backups_routes import backups_routes
 from leapfrog.console._errors import UserError
+from leapfrog.console._history_routes import history_routes
 from leapfrog.console._kv_routes import kv_routes
 from leapfrog.console._logs_routes import logs_routes
 from leapfrog.console._metrics_routes import metrics_routes
@@ -86,6 +87,7 @@ def create_app(settings: ConsoleSettings) -> Starlette:
         Route("/-/metrics", own_metrics),
         *auth_routes(),
         *overview_routes(),
+        *history_routes(),
         *services_routes(),
         *kv_routes(),
         *logs_routes(),

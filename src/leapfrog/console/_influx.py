@@ -30,19 +30,39 @@ class Chart:
             "series": [{"label": label, "values": values} for label, values in self.series],
         }
 
+    def spanning(self, start: float, end: float) -> Chart:
+        """The same points with empty ends at `start` and `end` (epoch seconds), so the
+        chart's time axis is the range asked for, not only the span of the points (one
+        point alone would stretch it over years)."""
+        if not self.times:
+            return self
+        times, series = list(self.times), [(label, list(v)) for label, v in self.series]
+        if start < times[0]:
+            times.insert(0, start)
+            for _, values in series:
+                values.insert(0, None)
+        if end > times[-1]:
+            times.append(end)
+            for _, values in series:
+                values.append(None)
+        return Chart(times, series)
+
     @property
     def points(self) -> int:
         return sum(1 for _, values in self.series for v in values if v is not None)
 
 
-def expand(query: str, span: TimeRange, variables: dict[str, str]) -> str:
-    """Grafana's InfluxQL macros: `$timeFilter`, `$__interval`, `$name` of a variable."""
+def expand(query: str, span: TimeRange, variables: dict[str, str], min_interval: int = 0) -> str:
+    """Grafana's InfluxQL macros: `$timeFilter`, `$__interval` (and `$__interval_ms`), no
+    narrower than `min_interval` seconds, `$name` of a variable."""
+    interval = max(span.interval(), min_interval)
     text = query.replace(
         "$timeFilter",
         f"time >= {int(span.start.timestamp() * 1000)}ms "
         f"AND time <= {int(span.end.timestamp() * 1000)}ms",
     )
-    text = text.replace("$__interval", f"{span.interval()}s")
+    text = text.replace("$__interval_ms", str(interval * 1000))
+    text = text.replace("$__interval", f"{interval}s")
     for name, value in variables.items():
         text = text.replace(f"${name}", value.replace("\\", "\\\\").replace("'", "\\'"))
     return text

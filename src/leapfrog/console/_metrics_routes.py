@@ -30,7 +30,7 @@ async def metrics(request: Request) -> Response:
     chosen = params.get("service", "")
     if board is None:
         error = UserError(f"there is no dashboard {params.get('dashboard')!r}")
-        board = DASHBOARDS[1]
+        board = dashboard("platform") or DASHBOARDS[0]
     try:
         parse_range(params.get("from"), params.get("to"))
         if board.variable == "service":
@@ -67,8 +67,11 @@ async def panel(request: Request) -> Response:
         if not 0 <= index < len(board.panels):
             raise UserError("no such panel")
         span = parse_range(params.get("from"), params.get("to"))
-        query = expand(board.panels[index].query, span, {"service": params.get("service", "")})
+        chosen = board.panels[index]
+        variables = {"service": params.get("service", "")}
+        query = expand(chosen.query, span, variables, chosen.min_interval)
         chart = await _influx(request).chart(query)
+        chart = chart.spanning(span.start.timestamp(), span.end.timestamp())
     except (UserError, ValueError) as exc:
         text = exc.message if isinstance(exc, UserError) else "no such panel"
         return JSONResponse({"error": text})

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,3 +89,27 @@ def wait_until(check: object, timeout: float, what: str) -> None:
             return
         time.sleep(0.5)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def login(browser: Any, token: str) -> tuple[Any, list[str]]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(f"{CONSOLE}/")
+    assert page.url.endswith("/login")
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{CONSOLE}/")
+    return page, errors
+
+
+def drawn_points(page: Any, path: str, panel: str) -> int:
+    """The points the panel titled `panel` drew on the dashboard at `path` (0: none yet)."""
+    page.goto(f"{CONSOLE}{path}")
+    page.wait_for_load_state("networkidle")
+    chart = page.locator(".panel", has=page.locator("h2", has_text=panel)).locator(".chart")
+    assert chart.count() == 1, (path, panel)
+    page.wait_for_function("!document.querySelector('.chart:not([data-points])')")
+    return int(chart.get_attribute("data-points") or 0)

@@ -15,32 +15,26 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.console.conftest import CONSOLE, ConsoleStack, wait_until
+from tests.integration.console.conftest import (
+    CONSOLE,
+    ConsoleStack,
+    drawn_points,
+    login,
+    wait_until,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 PAGES = ["/", "/services", "/services/kafka", "/kv", "/token", "/logs", "/metrics",
-         "/metrics?dashboard=service&service=ticker", "/metrics/query?q=SHOW+MEASUREMENTS",
-         "/backups", "/streams"]  # fmt: skip
-
-
-def _login(browser: Any, token: str) -> tuple[Any, list[str]]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{CONSOLE}/")
-    assert page.url.endswith("/login")
-    page.fill("input[name=token]", token)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{CONSOLE}/")
-    return page, errors
+         "/metrics?dashboard=service&service=ticker", "/metrics?dashboard=opensearch",
+         "/metrics?dashboard=influxdb", "/metrics?dashboard=lb",
+         "/metrics/query?q=SHOW+MEASUREMENTS", "/instances/ticker-1", "/backups",
+         "/streams"]  # fmt: skip
 
 
 @pytest.fixture
 def admin(console_stack: ConsoleStack, browser: Any) -> Iterator[tuple[Any, list[str]]]:
-    page, errors = _login(browser, console_stack.management)
+    page, errors = login(browser, console_stack.management)
     yield page, errors
     page.context.close()
 
@@ -101,7 +95,7 @@ def test_kv_edit_round_trips(console_stack: ConsoleStack, admin: tuple[Any, list
 
 
 def test_read_only_token_cannot_write(console_stack: ConsoleStack, browser: Any) -> None:
-    page, errors = _login(browser, console_stack.read)
+    page, errors = login(browser, console_stack.read)
     try:
         page.goto(f"{CONSOLE}/kv")
         assert page.locator("form.kv-edit").count() == 0
@@ -148,20 +142,24 @@ def test_a_log_line_is_found_through_the_search_box(
     assert errors == []
 
 
+@pytest.mark.parametrize(
+    ("path", "panel"),
+    [
+        ("/metrics?dashboard=service&service=ticker&from=now-15m", "Memory"),
+        ("/metrics?dashboard=opensearch&from=now-15m", "Documents"),
+        ("/metrics?dashboard=opensearch&from=now-15m", "JVM heap used"),
+        ("/metrics?dashboard=influxdb&from=now-15m", "Points written"),
+        ("/metrics?dashboard=influxdb&from=now-15m", "Series by database"),
+    ],
+)
 def test_a_chart_draws_real_points(
-    console_stack: ConsoleStack, admin: tuple[Any, list[str]]
+    console_stack: ConsoleStack, admin: tuple[Any, list[str]], path: str, panel: str
 ) -> None:
     page, errors = admin
-
-    def drawn() -> bool:
-        page.goto(f"{CONSOLE}/metrics?dashboard=service&service=ticker&from=now-15m")
-        page.wait_for_load_state("networkidle")
-        chart = page.locator(".chart[data-points]").nth(2)  # Memory
-        return chart.count() == 1 and int(chart.get_attribute("data-points") or 0) > 0
-
-    wait_until(drawn, 120, "the ticker's memory chart with points")
+    wait_until(lambda: drawn_points(page, path, panel) > 0, 120, f"points in {panel} of {path}")
     assert page.locator(".panel canvas").count() >= 1
-    page.screenshot(path=str(console_stack.shots / "metrics_points.png"), full_page=True)
+    name = f"metrics_{path.split('dashboard=')[1].split('&', maxsplit=1)[0]}_points.png"
+    page.screenshot(path=str(console_stack.shots / name), full_page=True)
     assert errors == []
 
 
@@ -176,6 +174,8 @@ def test_bad_input_is_a_sentence_on_the_page(
         "/services/no-such-service": "no service named",
         "/metrics?dashboard=service&service=no-such-service": "no service named",
         "/metrics/query?q=DROP+DATABASE+metrics": "only one SELECT or SHOW",
+        "/instances/no-such-instance": "no instance named",
+        "/instances/ticker-1?from=now+1h": "is not a time",
     }
     for path, words in cases.items():
         page.goto(f"{CONSOLE}{path}")
@@ -205,4 +205,21 @@ def test_a_killed_instance_turns_red_without_reload(
     print(f"\nkilled instance red after {took * 1000:.0f} ms")
     page.screenshot(path=str(console_stack.shots / "overview_killed.png"), full_page=True)
     page.wait_for_selector(f"{row}.ok", timeout=30_000)  # restarted after its backoff
+
+    # Its health history: the kill and the return to healthy, from the supervisor's
+    # events in OpenSearch, reached from the row's link.
+    def in_history() -> bool:
+        page.goto(f"{CONSOLE}/")
+        page.click(f"{row} a[href='/instances/ticker-1']")
+        page.wait_for_url(f"{CONSOLE}/instances/ticker-1")
+        changes = page.locator("#changes tbody tr")
+        if changes.count() == 0:
+            return False
+        kill = page.locator("#changes tr[data-event=exited]", has_text="SIGKILL")
+        return kill.count() >= 1 and changes.first.get_attribute("data-event") == "health"
+
+    wait_until(in_history, 120, "the kill and the recovery in ticker-1's health history")
+    assert page.locator("#state-now").inner_text() == "healthy"
+    assert page.locator("#spent tr", has_text="healthy").count() == 1
+    page.screenshot(path=str(console_stack.shots / "instance_history.png"), full_page=True)
     assert errors == []

@@ -107,3 +107,34 @@ def test_a_show_statement_is_a_table_not_a_chart() -> None:
     client, _ = _client(answer)
     assert asyncio.run(client.raw("SHOW MEASUREMENTS"))[0]["values"] == [["cpu"], ["mem"]]
     assert asyncio.run(client.chart("SHOW MEASUREMENTS")).points == 0
+
+
+def test_a_panels_min_interval_widens_the_buckets() -> None:
+    span = parse_range("2026-01-01T00:00Z", "2026-01-01T00:15Z")  # 7 s buckets by default
+    text = expand("GROUP BY time($__interval) / $__interval_ms", span, {}, min_interval=10)
+    assert text == "GROUP BY time(10s) / 10000"
+    assert expand("$__interval $__interval_ms", span, {}) == "7s 7000"
+
+
+def test_the_service_dashboard_reads_flinks_statistics_per_window() -> None:
+    service = next(d for d in DASHBOARDS if d.name == "service")
+    stats = [p for p in service.panels if '"service_stats"' in p.query]
+    assert [p.title for p in stats][:3] == [
+        "Requests through the load balancer",
+        "Errors (5xx) through the load balancer",
+        "Latency by route",
+    ]
+    assert all(p.min_interval == 10 and "'$service'" in p.query for p in stats)
+    assert {d.name for d in DASHBOARDS} >= {"lb", "opensearch", "influxdb"}
+
+
+def test_a_chart_spans_the_range_asked_for() -> None:
+    from leapfrog.console._influx import Chart
+
+    chart = Chart([100.0], [("a", [1.0])]).spanning(40.0, 160.0)
+    assert chart.times == [40.0, 100.0, 160.0]
+    assert chart.series == [("a", [None, 1.0, None])]
+    assert chart.points == 1
+    assert Chart([], []).spanning(0.0, 1.0).times == []
+    inside = Chart([0.0, 1.0], [("a", [1.0, 2.0])]).spanning(0.0, 1.0)
+    assert inside.times == [0.0, 1.0]

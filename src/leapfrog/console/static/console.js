@@ -14,11 +14,14 @@
       if (v == null) return "";
       if (unit === "bytes") return (v / 1048576).toFixed(1) + " MiB";
       if (unit === "/s") return v.toFixed(2) + "/s";
+      if (unit === "ms") return v.toFixed(1) + " ms";
+      if (unit === "percent") return v.toFixed(1) + "%";
       return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2);
     };
   }
   function draw(el, data) {
     el.textContent = "";
+    el.dataset.points = "0";  // until points are drawn: an error, no data, no uPlot
     if (data.error) {
       var box = document.createElement("div");
       box.className = "error";
