@@ -177,8 +177,10 @@ def test_a_time_that_comes_while_the_previous_run_goes_is_skipped(tmp_path: Path
 
 
 def test_missed_times_are_caught_up_once_not_replayed(tmp_path: Path) -> None:
-    # Real times here: the run history records when runs really started.
-    now = datetime.now(UTC).replace(microsecond=0)
+    # Real times here: the run history records when runs really started. The clock sits
+    # mid-slot of the real one, so its 61 s step below never crosses a scheduled time.
+    real = datetime.now(UTC).replace(second=0, microsecond=0)
+    now = real.replace(minute=real.minute - real.minute % 10) + timedelta(minutes=5)
     h = Harness(tmp_path, schedule="*/10 * * * *")
     h.clock.now = now - timedelta(hours=5)
     first = h.scheduler()
