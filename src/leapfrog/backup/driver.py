@@ -78,8 +78,19 @@ class Verified:
 
 
 class Sink(Protocol):
-    def put(self, name: str, chunks: Iterable[bytes]) -> ObjectEntry:
-        """Store one object (compressed when asked), counting progress."""
+    previous: Manifest | None
+    """The store's newest complete backup of the same mode (what an incremental driver
+    compares with), or None."""
+
+    def put(self, name: str, chunks: Iterable[bytes], shared: bool = False) -> ObjectEntry:
+        """Store one object (compressed when asked), counting progress. `shared`: kept
+        where later backups can refer to it (`reuse`) instead of writing it again; only
+        for an object whose name the store never gives to other bytes."""
+        ...
+
+    def reuse(self, name: str, raw_size: int) -> ObjectEntry | None:
+        """`previous`'s shared object `name` of `raw_size` bytes as part of this backup,
+        neither read nor written again; None when there is none to reuse."""
         ...
 
 

@@ -25,6 +25,7 @@ import json
 import subprocess
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -56,6 +57,7 @@ _SHARDS_WAIT = 60.0
 _SKIP = {"_internal"}
 _PARTS = "parts.json"
 _UNCHANGED = "DB metadata not changed"
+_WRITE_COUNTERS = ("writeReq", "writePointsOk", "writePointsErr", "writePointsDropped")
 
 
 def _binary(store: Store) -> str:
@@ -103,6 +105,20 @@ class _Http:
 
     def databases(self) -> list[str]:
         return sorted(str(r[0]) for r in self.query("SHOW DATABASES") if r[0] not in _SKIP)
+
+    def writes(self, names: list[str]) -> list[Any]:
+        """The write counters of every shard of the databases `names` (`SHOW STATS`):
+        equal twice means no point was written to them in between (compactions and
+        snapshots to disk do not count)."""
+        found = []
+        for shard in self.series("SHOW STATS FOR 'shard'"):
+            tags = shard.get("tags") or {}
+            if tags.get("database") not in names:
+                continue
+            values = (shard.get("values") or [[]])[0]
+            row = dict(zip(shard.get("columns", []), values, strict=False))
+            found.append((tags.get("id"), *(row.get(c) for c in _WRITE_COUNTERS)))
+        return sorted(found, key=str)
 
     def facts(self, names: list[str]) -> dict[str, Any]:
         """Per database and measurement: exact series count and values per field. A few
@@ -233,24 +249,37 @@ class InfluxDBDriver(BackupDriver):
             raise BackupError(f"{where} holds no database to back up (`_internal` is not)")
         names = pick(held, self.only, "database", where)
         rpc = _rpc(store.where.address, store.options.rpc_port)
-        # InfluxDB has no snapshot to read facts in: they are read before and after the
-        # backup, which holds a state between the two (verify checks each count lies
-        # between them; equal when nothing is written meanwhile).
+        # InfluxDB has no snapshot to read facts in: they are read before the backup
+        # (a lower bound) and after it (an upper bound); verify checks each count lies
+        # between them. The write counters read before the first facts and after the
+        # tool tell whether anything was written meanwhile: when not, the facts after are
+        # those before and are not read again; when so, they are read while the files
+        # are stored.
+        writes_before = http.writes(names)
         at_start = http.facts(names)
         tool = [_binary(store), "backup", "-portable", "-host", rpc]
         parts: dict[str, str] = {}
-        with tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp:
+        with (
+            tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-facts") as pool,
+        ):
+            folders: list[tuple[Path, str]] = []
             if not self.only:
                 folder = Path(tmp) / "backup"
                 _run_tool(run, [*tool, str(folder)], "influxd backup")
-                _put_files(sink, folder, "")
+                folders.append((folder, ""))
             for i, db in enumerate(names if self.only else []):
                 part = f"part{i}"
                 folder = Path(tmp) / part
                 _run_tool(run, [*tool, "-db", db, str(folder)], f"influxd backup of {db}")
-                _put_files(sink, folder, part + "~")
+                folders.append((folder, part + "~"))
                 parts[part] = db
-        facts = http.facts(names)
+            after = pool.submit(
+                lambda: at_start if http.writes(names) == writes_before else http.facts(names)
+            )
+            for folder, prefix in folders:
+                _put_files(sink, folder, prefix)
+            facts = after.result()
         position = {"databases": ",".join(names)}
         if parts:
             position["parts"] = json.dumps(parts, sort_keys=True)

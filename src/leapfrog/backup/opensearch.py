@@ -7,15 +7,23 @@ into an `fs` repository `leapfrog-backup` under the node's `path.repo`
 previous snapshot already holds are not copied again. After the snapshot the older
 snapshots are deleted from that repository (OpenSearch keeps the files the new one still
 uses), so the repository holds exactly what the newest snapshot needs, and that is
-streamed into the storage as one object `repository.tar`: every backup is whole on its
-own. The manifest's position names the snapshot and counts the files OpenSearch wrote
-anew (`new_files`) against those the snapshot uses (`files`).
+stored: its data blobs (`indices/<uuid>/<shard>/__<uuid>`, written once under a name
+OpenSearch never gives other bytes) one shared object each, the rest (snapshot and
+index metadata, small) one object `metadata.tar`. The backup is incremental too: a blob
+the previous backup stored already is referred to, not read or stored again
+(`Sink.reuse`); every backup's manifest still lists every object it needs, so each one
+restores on its own and pruning keeps what a kept backup refers to. The manifest's
+position names the snapshot and counts the files OpenSearch wrote anew (`new_files`)
+against those the snapshot uses (`files`), and the files stored against those reused.
 
-Facts: per index, the document count and a hash of the ids, read (after a refresh) just
-before the snapshot; a write racing the snapshot can make verify report a difference.
+Facts: per index, the document count and a hash of the ids, read (after a refresh)
+just after the snapshot, while the repository is stored; a write racing the snapshot
+can make verify report a difference. An index the snapshot copied no file of (its
+Lucene commit is the previous snapshot's) keeps the previous backup's facts, when the
+repository held exactly that backup's snapshot (`reused_facts` names them).
 
 A backup may be limited to chosen indices (`--index`, names or patterns such as
-`logs-*`). Restore (node running): the object is unpacked into a read-only repository
+`logs-*`). Restore (node running): the objects are unpacked into a read-only repository
 `leapfrog-restore`, the chosen indices (all of the backup's by default, `--index`)
 are deleted and restored from it. Verify does not start a scratch node (a second JVM
 of 400 MB and half a minute on a small machine): it restores the snapshot into renamed
@@ -26,10 +34,10 @@ manifest and deletes them.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import secrets
 import shutil
-import subprocess
 import tarfile
 import time
 from collections.abc import Iterator, Sequence
@@ -41,7 +49,7 @@ from typing import IO, Any, ClassVar, cast
 
 import httpx
 
-from leapfrog.backup._objects import ReadableChunks
+from leapfrog.backup._objects import ReadableChunks, shared_name
 from leapfrog.backup._os_facts import checked, diff_indices, index_facts, user_indices
 from leapfrog.backup._pg_scratch import chown_tree
 from leapfrog.backup.control import RunControl
@@ -63,6 +71,8 @@ __all__ = ["OpenSearchDriver"]
 REPOSITORY = "leapfrog-backup"
 _RESTORE_REPOSITORY = "leapfrog-restore"
 _OBJECT = "repository.tar"
+"""The whole repository as one object (backups before blobs were objects of their own)."""
+_METADATA = "metadata.tar"
 _CHUNK = 1 << 20
 _POLL = 0.1  # a snapshot of a few MB takes a few tenths: a long poll would double it
 
@@ -125,11 +135,6 @@ def _drop_older(client: httpx.Client, keep: str) -> None:
             )
 
 
-def _stream(stdout: IO[bytes]) -> Iterator[bytes]:
-    while chunk := stdout.read(_CHUNK):
-        yield chunk
-
-
 def _restore_call(  # noqa: PLR0917
     client: httpx.Client,
     repository: str,
@@ -176,6 +181,104 @@ def _restore_call(  # noqa: PLR0917
         )
 
 
+def _known_facts(client: httpx.Client, previous: Manifest | None) -> dict[str, Any]:
+    """The previous backup's facts per index, when the repository holds exactly that
+    backup's snapshot (so an index the new snapshot copies no file of is unchanged
+    since those facts); else none."""
+    if previous is None or not previous.position.get("snapshot"):
+        return {}
+    listed = checked(client.get(f"/_snapshot/{REPOSITORY}/_all"), "snapshots")
+    held = [s["snapshot"] for s in listed.get("snapshots", [])]
+    if held != [previous.position["snapshot"]]:
+        return {}
+    return dict(previous.facts.get("indices", {}))
+
+
+def _facts(
+    client: httpx.Client,
+    indices: list[str],
+    entry: Any,
+    known: dict[str, Any],
+    run: RunControl,
+) -> tuple[dict[str, Any], list[str]]:
+    """Per index [count, id hash]: the previous backup's when the snapshot copied no file
+    of the index (its Lucene commit is the one of the previous snapshot, which those
+    facts describe), else read by a scroll. (facts, the indices whose facts were reused)"""
+    facts: dict[str, Any] = {}
+    reused: list[str] = []
+    for index in indices:
+        stats = entry.get("indices", {}).get(index, {}).get("stats", {})
+        new_files = stats.get("incremental", {}).get("file_count")
+        if index in known and new_files == 0:
+            facts[index] = known[index]
+            reused.append(index)
+        else:
+            facts[index] = index_facts(client, index, run)
+    return facts, reused
+
+
+def _blob_name(relative: str) -> str | None:
+    """The object name of a repository data blob (`indices/<uuid>/<shard>/__<uuid>`,
+    written once under a name never reused), or None for any other file."""
+    parts = relative.split("/")
+    if not parts[-1].startswith("__") or any("~" in p or p in ("", ".", "..") for p in parts):
+        return None
+    return "~".join(parts)
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as data:
+        while chunk := data.read(_CHUNK):
+            yield chunk
+
+
+def _put_repository(sink: Sink, repo: Path) -> tuple[int, int]:
+    """The repository as objects: its data blobs one shared object each (reused from the
+    previous backup when it holds the blob already: OpenSearch never rewrites one), the
+    rest (snapshot and index metadata, small) one object `metadata.tar`. (files, reused)"""
+    blobs: list[tuple[str, Path]] = []
+    metadata = io.BytesIO()
+    with tarfile.open(fileobj=metadata, mode="w") as tar:
+        for path in sorted(repo.rglob("*")):
+            if not path.is_file():
+                continue
+            relative = path.relative_to(repo).as_posix()
+            if (blob := _blob_name(relative)) is not None:
+                blobs.append((blob, path))
+            else:
+                tar.add(path, arcname=relative)
+    sink.put(_METADATA, [metadata.getvalue()])
+    reused = 0
+    for blob, path in blobs:
+        if sink.reuse(blob, path.stat().st_size) is not None:
+            reused += 1
+        else:
+            sink.put(blob, _file_chunks(path), shared=True)
+    return len(blobs) + 1, reused
+
+
+def _untar(source: Source, name: str, repo: Path, run: RunControl) -> None:
+    with tarfile.open(fileobj=cast(IO[bytes], ReadableChunks(source.open(name))), mode="r|") as tar:
+        for member in tar:
+            # From our own storage and sha256-checked; still, nothing may leave the
+            # repository (tarfile's extraction filters need Python 3.11.4).
+            if member.name.startswith("/") or ".." in Path(member.name).parts:
+                raise BackupError(f"{name} holds an unsafe path {member.name!r}")
+            if not (member.isfile() or member.isdir()):
+                raise BackupError(f"{name} holds a link or device {member.name!r}")
+            run.progressed("unpacking the repository")
+            tar.extract(member, repo)
+
+
+def _extract_blob(source: Source, blob: str, repo: Path) -> None:
+    relative = blob.replace("~", "/")
+    if _blob_name(relative) != blob:
+        raise BackupError(f"object {blob} is not a repository blob")
+    target = repo / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source.extract(blob, target)
+
+
 class OpenSearchDriver(BackupDriver):
     kind: ClassVar[str] = "opensearch"
     modes: ClassVar[tuple[str, ...]] = ("snapshot",)
@@ -197,25 +300,16 @@ class OpenSearchDriver(BackupDriver):
                 )
             indices = pick(indices, self.only, "index", f"OpenSearch {store.where.instance}")
             _register(client, REPOSITORY, repo, readonly=False)
-            facts = {index: index_facts(client, index, run) for index in indices}
+            known = _known_facts(client, sink.previous)
             name = f"lf-{datetime.now(UTC):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}"
             entry = _snapshot(client, name, indices, run)
             _drop_older(client, name)
+            # The facts are read while the repository's files are stored.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="os-facts") as pool:
+                reading = pool.submit(_facts, client, indices, entry, known, run)
+                files, reused = _put_repository(sink, repo)
+                facts, facts_reused = reading.result()
         stats = entry.get("stats", {})
-        proc = run.spawn(
-            ["tar", "-C", str(repo), "-cf", "-", "."],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        try:
-            sink.put(_OBJECT, _stream(proc.stdout))
-        finally:
-            proc.stdout.close()
-            errors = proc.stderr.read().decode(errors="replace").strip()
-            code = proc.wait()
-        if code != 0:
-            raise BackupError(f"tar of the repository {repo} failed (exit {code}): {errors}")
         return Taken(
             store_version=version,
             position={
@@ -223,6 +317,9 @@ class OpenSearchDriver(BackupDriver):
                 "files": str(stats.get("total", {}).get("file_count", "?")),
                 "new_files": str(stats.get("incremental", {}).get("file_count", "?")),
                 "new_bytes": str(stats.get("incremental", {}).get("size_in_bytes", "?")),
+                "stored_files": str(files - reused),
+                "reused_files": str(reused),
+                "reused_facts": ",".join(facts_reused),
             },
             facts={"indices": facts},
         )
@@ -244,18 +341,15 @@ class OpenSearchDriver(BackupDriver):
         repo = _repo_dir(store, name)
         shutil.rmtree(repo, ignore_errors=True)
         repo.mkdir(parents=True)
-        with tarfile.open(
-            fileobj=cast(IO[bytes], ReadableChunks(source.open(_OBJECT))), mode="r|"
-        ) as tar:
-            for member in tar:
-                # From our own storage and sha256-checked; still, nothing may leave the
-                # repository (tarfile's extraction filters need Python 3.11.4).
-                if member.name.startswith("/") or ".." in Path(member.name).parts:
-                    raise BackupError(f"{_OBJECT} holds an unsafe path {member.name!r}")
-                if not (member.isfile() or member.isdir()):
-                    raise BackupError(f"{_OBJECT} holds a link or device {member.name!r}")
+        objects = source.manifest.objects
+        whole = any(e.name.removesuffix(".zst") == _OBJECT for e in objects)
+        _untar(source, _OBJECT if whole else _METADATA, repo, run)
+        blobs = [shared_name(e) for e in objects if e.shared]
+        # Two at a time: reading, sha256 and zstd release the GIL.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="os-unpack") as pool:
+            for done in [pool.submit(_extract_blob, source, blob, repo) for blob in blobs]:
+                done.result()
                 run.progressed("unpacking the repository")
-                tar.extract(member, repo)
         chown_tree(repo, store.where.run_as)
         if store.where.run_as is not None:  # made by mkdir above when the data was wiped
             os.chown(repo.parent, *store.where.run_as)
