@@ -115,6 +115,10 @@ class BackupDriver(ABC):
     """What a run may be limited to (`topic`, `index`, `database`); empty: the whole store."""
     only: tuple[str, ...] = ()
     """Names or shell patterns (`logs-*`) chosen for this run; empty: everything."""
+    extracts_first: ClassVar[bool] = False
+    """The restore reads every object of the backup through the `Source` (which checks
+    each one's sha256 as it streams) into a scratch folder before it changes anything in
+    the store: the engine then does not read every object once more beforehand."""
 
     @abstractmethod
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken: ...

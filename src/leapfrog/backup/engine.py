@@ -330,7 +330,10 @@ class Engine:
             self._record = record
             run = self._control()
             run.start()
-            problems = self.check_objects(manifest, run)
+            if self.driver.extracts_first:  # each object is checked as it is extracted
+                problems = check_keys(self.storage, manifest)
+            else:
+                problems = self.check_objects(manifest, run)
             if problems:
                 run.close()
                 return self.history.finish(self._current(record), "failed", "; ".join(problems))

@@ -22,10 +22,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -57,7 +58,15 @@ _SHARDS_WAIT = 60.0
 _SKIP = {"_internal"}
 _PARTS = "parts.json"
 _UNCHANGED = "DB metadata not changed"
-_WRITE_COUNTERS = ("writeReq", "writePointsOk", "writePointsErr", "writePointsDropped")
+_WRITE_COUNTERS = (
+    "writeReq",
+    "writeReqOk",
+    "writeReqErr",
+    "writePointsOk",
+    "writePointsErr",
+    "writePointsDropped",
+)
+"""A shard's counters in `SHOW STATS` (the first three: requests, done, failed)."""
 
 
 def _binary(store: Store) -> str:
@@ -180,6 +189,12 @@ def _run_tool(run: RunControl, argv: list[str], what: str) -> None:
         raise BackupError(f"{what} failed (exit {code}): {' | '.join(lines[-3:]) or 'no output'}")
 
 
+def _quiet(before: list[Any], after: list[Any]) -> bool:
+    """No point written between two reads of the write counters: equal, and no write
+    was in flight at the first (every request counted as done or failed)."""
+    return before == after and all(None not in row and row[1] == row[2] + row[3] for row in before)
+
+
 def _restore(
     store: Store, run: RunControl, files: Path, target: tuple[str, _Http], db: str
 ) -> None:
@@ -236,6 +251,7 @@ class InfluxDBDriver(BackupDriver):
     kind: ClassVar[str] = "influxdb"
     modes: ClassVar[tuple[str, ...]] = ("portable",)
     chooses: ClassVar[str] = "database"
+    extracts_first: ClassVar[bool] = True
 
     def _http(self, store: Store) -> _Http:
         return _Http(store.where.address, store.where.port, store.where.instance)
@@ -249,38 +265,47 @@ class InfluxDBDriver(BackupDriver):
             raise BackupError(f"{where} holds no database to back up (`_internal` is not)")
         names = pick(held, self.only, "database", where)
         rpc = _rpc(store.where.address, store.options.rpc_port)
-        # InfluxDB has no snapshot to read facts in: they are read before the backup
-        # (a lower bound) and after it (an upper bound); verify checks each count lies
-        # between them. The write counters read before the first facts and after the
-        # tool tell whether anything was written meanwhile: when not, the facts after are
-        # those before and are not read again; when so, they are read while the files
-        # are stored.
-        writes_before = http.writes(names)
-        at_start = http.facts(names)
-        tool = [_binary(store), "backup", "-portable", "-host", rpc]
-        parts: dict[str, str] = {}
+        # InfluxDB has no snapshot to read facts in. When no point is written meanwhile
+        # (the shards' write counters equal before and after, none in flight before),
+        # the facts read while the tool runs are exactly what it backed up. Otherwise
+        # (or when the previous backup saw writes) they are read before the tool (a
+        # lower bound) and after it (an upper bound; while the files are stored), and
+        # verify checks each count lies between the two.
+        previous = sink.previous.position if sink.previous is not None else {}
+        raced = previous.get("writes_raced") == "yes"
         with (
             tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-facts") as pool,
         ):
-            folders: list[tuple[Path, str]] = []
-            if not self.only:
-                folder = Path(tmp) / "backup"
-                _run_tool(run, [*tool, str(folder)], "influxd backup")
-                folders.append((folder, ""))
-            for i, db in enumerate(names if self.only else []):
-                part = f"part{i}"
-                folder = Path(tmp) / part
-                _run_tool(run, [*tool, "-db", db, str(folder)], f"influxd backup of {db}")
-                folders.append((folder, part + "~"))
-                parts[part] = db
-            after = pool.submit(
-                lambda: at_start if http.writes(names) == writes_before else http.facts(names)
-            )
+            at_start: dict[str, Any] | None = None
+            if not raced:
+                writes = http.writes(names)
+                reading = pool.submit(http.facts, names)
+                taken = self._tools(store, rpc, names, Path(tmp) / "together", run)
+                together = reading.result()
+                if _quiet(writes, http.writes(names)):
+                    at_start = together
+                    after: Future[tuple[dict[str, Any], bool]] = pool.submit(
+                        lambda: (together, False)
+                    )
+                else:
+                    shutil.rmtree(Path(tmp) / "together")
+            if at_start is None:
+                writes = http.writes(names)
+                first = at_start = http.facts(names)
+                taken = self._tools(store, rpc, names, Path(tmp) / "between", run)
+
+                def facts_after() -> tuple[dict[str, Any], bool]:
+                    if _quiet(writes, http.writes(names)):
+                        return first, False
+                    return http.facts(names), True
+
+                after = pool.submit(facts_after)
+            folders, parts = taken
             for folder, prefix in folders:
                 _put_files(sink, folder, prefix)
-            facts = after.result()
-        position = {"databases": ",".join(names)}
+            facts, raced = after.result()
+        position = {"databases": ",".join(names), "writes_raced": "yes" if raced else "no"}
         if parts:
             position["parts"] = json.dumps(parts, sort_keys=True)
         return Taken(
@@ -288,6 +313,25 @@ class InfluxDBDriver(BackupDriver):
             position=position,
             facts={"databases": facts, "databases_at_start": at_start},
         )
+
+    def _tools(
+        self, store: Store, rpc: str, names: list[str], into: Path, run: RunControl
+    ) -> tuple[list[tuple[Path, str]], dict[str, str]]:
+        """`influxd backup` of everything, or of each chosen database: the folders it
+        wrote with the prefix of their objects, and the parts' databases."""
+        tool = [_binary(store), "backup", "-portable", "-host", rpc]
+        if not self.only:
+            _run_tool(run, [*tool, str(into)], "influxd backup")
+            return [(into, "")], {}
+        folders: list[tuple[Path, str]] = []
+        parts: dict[str, str] = {}
+        for i, db in enumerate(names):
+            part = f"part{i}"
+            folder = into / part
+            _run_tool(run, [*tool, "-db", db, str(folder)], f"influxd backup of {db}")
+            folders.append((folder, part + "~"))
+            parts[part] = db
+        return folders, parts
 
     def _chosen(self, manifest: Manifest) -> list[str]:
         held = list(manifest.facts.get("databases", {}))

@@ -283,6 +283,7 @@ class OpenSearchDriver(BackupDriver):
     kind: ClassVar[str] = "opensearch"
     modes: ClassVar[tuple[str, ...]] = ("snapshot",)
     chooses: ClassVar[str] = "index"
+    extracts_first: ClassVar[bool] = True
 
     def __init__(self, indices: Sequence[str] = ()) -> None:
         self.only = tuple(indices)

@@ -108,8 +108,8 @@ def _version(store: Store) -> str:
     return str(answer.get("version", "?")).split("-")[0]
 
 
-def _place_snapshot(source: Source, data_dir: Path, zxid: str) -> None:
-    snapshots = data_dir / _SNAPSHOTS
+def _place_snapshot(source: Source, data_dir: Path, zxid: str, folder: str = _SNAPSHOTS) -> None:
+    snapshots = data_dir / folder
     snapshots.mkdir(parents=True)
     source.extract("snapshot", snapshots / f"snapshot.{zxid}")
 
@@ -129,6 +129,7 @@ def _drop_ephemerals(client: Any, known: list[str] | None) -> int:
 class ZooKeeperDriver(BackupDriver):
     kind: ClassVar[str] = "zookeeper"
     modes: ClassVar[tuple[str, ...]] = ("snapshot",)
+    extracts_first: ClassVar[bool] = True
 
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
         version = _version(store)
@@ -177,12 +178,21 @@ class ZooKeeperDriver(BackupDriver):
         data_dir = store.where.data_dir / DATA
         snapshots = data_dir / _SNAPSHOTS
         aside = data_dir / f"{_SNAPSHOTS}.before-restore"
+        incoming = f"{_SNAPSHOTS}.restoring"
         shutil.rmtree(aside, ignore_errors=True)
+        shutil.rmtree(data_dir / incoming, ignore_errors=True)
+        # The snapshot is extracted (and its sha256 checked) beside the data first: a
+        # corrupt object fails the run before anything of the instance is moved.
+        zxid = source.manifest.position.get("zxid", "0x0").removeprefix("0x")
+        try:
+            _place_snapshot(source, data_dir, zxid, incoming)
+        except BaseException:
+            shutil.rmtree(data_dir / incoming, ignore_errors=True)
+            raise
         if snapshots.exists():
             snapshots.rename(aside)
         try:
-            zxid = source.manifest.position.get("zxid", "0x0").removeprefix("0x")
-            _place_snapshot(source, data_dir, zxid)
+            (data_dir / incoming).rename(snapshots)
             chown_tree(data_dir, store.where.run_as)
             known = source.manifest.facts.get("ephemeral")
             dropped = 0
