@@ -16,9 +16,9 @@ restores on its own and pruning keeps what a kept backup refers to. The manifest
 position names the snapshot and counts the files OpenSearch wrote anew (`new_files`)
 against those the snapshot uses (`files`), and the files stored against those reused.
 
-Facts: per index, the document count and a hash of the ids, read (after a refresh)
-just after the snapshot, while the repository is stored; a write racing the snapshot
-can make verify report a difference. An index the snapshot copied no file of (its
+Facts: per index, the document count and a hash of the ids, read (after a refresh) in
+a thread while the snapshot is taken and the repository stored; a write racing the
+snapshot can make verify report a difference. An index the snapshot copied no file of (its
 Lucene commit is the previous snapshot's) keeps the previous backup's facts, when the
 repository held exactly that backup's snapshot (`reused_facts` names them).
 
@@ -34,6 +34,7 @@ manifest and deletes them.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import secrets
@@ -50,7 +51,13 @@ from typing import IO, Any, ClassVar, cast
 import httpx
 
 from leapfrog.backup._objects import ReadableChunks, shared_name
-from leapfrog.backup._os_facts import checked, diff_indices, index_facts, user_indices
+from leapfrog.backup._os_facts import (
+    FactsStopped,
+    checked,
+    diff_indices,
+    index_facts,
+    user_indices,
+)
 from leapfrog.backup._pg_scratch import chown_tree
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import (
@@ -194,27 +201,59 @@ def _known_facts(client: httpx.Client, previous: Manifest | None) -> dict[str, A
     return dict(previous.facts.get("indices", {}))
 
 
-def _facts(
-    client: httpx.Client,
-    indices: list[str],
-    entry: Any,
-    known: dict[str, Any],
-    run: RunControl,
-) -> tuple[dict[str, Any], list[str]]:
-    """Per index [count, id hash]: the previous backup's when the snapshot copied no file
-    of the index (its Lucene commit is the one of the previous snapshot, which those
-    facts describe), else read by a scroll. (facts, the indices whose facts were reused)"""
-    facts: dict[str, Any] = {}
-    reused: list[str] = []
-    for index in indices:
-        stats = entry.get("indices", {}).get(index, {}).get("stats", {})
-        new_files = stats.get("incremental", {}).get("file_count")
-        if index in known and new_files == 0:
-            facts[index] = known[index]
-            reused.append(index)
-        else:
-            facts[index] = index_facts(client, index, run)
-    return facts, reused
+class _Facts:
+    """Per index [count, id hash], read by a scroll in a thread of its own (its own HTTP
+    client) from the moment the snapshot starts. Once the snapshot is done (`decide`),
+    an index it copied no file of keeps the previous backup's facts (its Lucene commit
+    is the one of the previous snapshot, which those facts describe): its scroll is
+    skipped, or stopped at the next page."""
+
+    def __init__(
+        self, store: Store, indices: list[str], known: dict[str, Any], run: RunControl
+    ) -> None:
+        self._indices = indices
+        self._known = known
+        self._run = run
+        self._reused: set[str] | None = None
+        self._read: dict[str, Any] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="os-facts")
+        self._work = self._pool.submit(self._scan, store)
+
+    def _skipped(self, index: str) -> bool:
+        reused = self._reused
+        return reused is not None and index in reused
+
+    def _scan(self, store: Store) -> None:
+        with _client(store) as client:
+            for index in self._indices:
+                if self._skipped(index):
+                    continue
+                try:
+                    self._read[index] = index_facts(
+                        client, index, self._run, functools.partial(self._skipped, index)
+                    )
+                except FactsStopped:
+                    continue
+
+    def decide(self, entry: Any) -> None:
+        """The snapshot's `_status` entry: which indices keep the previous facts."""
+        reused = set()
+        for index in self._indices:
+            stats = entry.get("indices", {}).get(index, {}).get("stats", {})
+            if index in self._known and stats.get("incremental", {}).get("file_count") == 0:
+                reused.add(index)
+        self._reused = reused
+
+    def result(self) -> tuple[dict[str, Any], list[str]]:
+        """(facts, the indices whose facts are the previous backup's)."""
+        self._work.result()
+        reused = self._reused or set()
+        facts = {i: self._known[i] if i in reused else self._read[i] for i in self._indices}
+        return facts, sorted(reused)
+
+    def abandon(self) -> None:
+        self._reused = set(self._indices)  # every scroll stops at its next page
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _blob_name(relative: str) -> str | None:
@@ -303,13 +342,16 @@ class OpenSearchDriver(BackupDriver):
             _register(client, REPOSITORY, repo, readonly=False)
             known = _known_facts(client, sink.previous)
             name = f"lf-{datetime.now(UTC):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}"
-            entry = _snapshot(client, name, indices, run)
-            _drop_older(client, name)
-            # The facts are read while the repository's files are stored.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="os-facts") as pool:
-                reading = pool.submit(_facts, client, indices, entry, known, run)
+            # The facts are read while the snapshot is taken and the files are stored.
+            reading = _Facts(store, indices, known, run)
+            try:
+                entry = _snapshot(client, name, indices, run)
+                reading.decide(entry)
+                _drop_older(client, name)
                 files, reused = _put_repository(sink, repo)
                 facts, facts_reused = reading.result()
+            finally:
+                reading.abandon()
         stats = entry.get("stats", {})
         return Taken(
             store_version=version,
