@@ -166,9 +166,10 @@ class Engine:
             hint=f"see `leapfrog backup list {self.store.name}`",
         )
 
-    def _remove_partial(self) -> list[str]:
-        """Objects of runs that never wrote a manifest (under the lock only)."""
-        backups = self.backups()
+    def _remove_partial(self, backups: Sequence[Manifest] | None = None) -> list[str]:
+        """Objects of runs that never wrote a manifest (under the lock only); `backups`:
+        the complete ones when just listed."""
+        backups = self.backups() if backups is None else backups
         complete = {backup_prefix(m.store, m.id) for m in backups}
         removed = self.storage.abandon(f"{self.store.name}/backups/")
         for key in self.storage.keys(f"{self.store.name}/backups/"):
@@ -203,9 +204,12 @@ class Engine:
             record = self.history.start(backup_id, self.store.name, "backup", mode=chosen)
             self._record = record
             try:
-                self._remove_partial()
+                backups = self.backups()
+                self._remove_partial(backups)
                 self.storage.check()
-                manifest = self._take(backup_id, chosen, compress, record.started)
+                same_mode = [m for m in backups if m.mode == chosen]
+                previous = same_mode[-1] if same_mode else None
+                manifest = self._take(backup_id, chosen, compress, record.started, previous)
             except Exception as exc:  # every failure becomes the run's reason
                 self._remove_backup(backup_id)
                 with contextlib.suppress(Exception):
@@ -219,20 +223,19 @@ class Engine:
     def _current(self, record: RunRecord) -> RunRecord:
         return self._record or record
 
-    def _take(self, backup_id: str, mode: str, compress: bool, started: datetime) -> Manifest:
+    def _take(
+        self,
+        backup_id: str,
+        mode: str,
+        compress: bool,
+        started: datetime,
+        previous: Manifest | None,
+    ) -> Manifest:
         prefix = backup_prefix(self.store.name, backup_id)
         run = self._control()
         run.start()
         try:
-            previous = [m for m in self.backups() if m.mode == mode]
-            writer = ObjectWriter(
-                self.storage,
-                self.store.name,
-                backup_id,
-                compress,
-                run,
-                previous[-1] if previous else None,
-            )
+            writer = ObjectWriter(self.storage, self.store.name, backup_id, compress, run, previous)
             try:
                 taken = self.driver.backup(self.store, mode, writer, run)
                 run.check()
