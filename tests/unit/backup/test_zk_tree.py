@@ -11,7 +11,7 @@ import zlib
 import pytest
 
 from leapfrog.backup._zk_snapshot import SnapshotReader
-from leapfrog.backup._zk_tree import diff_trees, summary
+from leapfrog.backup._zk_tree import data_digest, diff_trees, summary
 from leapfrog.backup.driver import BackupError
 
 
@@ -46,6 +46,7 @@ SNAPSHOT = _snapshot([
     _node("/zookeeper", b""),
     _node("/zookeeper/quota", b""),
     _node("/b", b"\x00" * 5000),
+    _node("/zookeeperish", b"mine"),
 ])  # fmt: skip
 
 
@@ -61,11 +62,11 @@ def test_persistent_znodes_are_kept_with_their_data_hash(chunk: int) -> None:
     facts = _read(SNAPSHOT, chunk)
     tree = facts["data"]
     assert isinstance(tree, dict)
-    assert sorted(tree) == ["/", "/a", "/b"]
-    assert tree["/a"] == hashlib.sha256(b"hello").hexdigest()[:32]
+    assert sorted(tree) == ["/", "/a", "/b", "/zookeeperish"]
+    assert tree["/a"] == data_digest(b"hello") == hashlib.sha256(b"hello").hexdigest()[:32]
     assert tree["/"] == hashlib.sha256(b"").hexdigest()[:32]
     assert facts["ephemeral"] == ["/a/lock"]
-    assert facts["znodes"] == 3
+    assert facts["znodes"] == 4
     assert facts["tree_sha256"] == summary(tree)["tree_sha256"]
 
 
