@@ -2,10 +2,11 @@
 
 `snapshot` (the one mode): the AdminServer's `/commands/snapshot?streaming=true`
 (enabled by the component's zoo.cfg) streams a snapshot the server takes on the spot,
-serialized with its last processed zxid, as one object `snapshot`. The command needs
-an authenticated caller: the driver sends a digest identity (any digest identity is
-authorized while `/`'s ACL lets everyone in, ZooKeeper's default). ZooKeeper allows
-one snapshot per `snapshot_interval_ms` of the component (ZooKeeper's
+serialized with its last processed zxid, as objects `snapshot.000`, `snapshot.001`, ...
+of 16 MiB each (so each is read back while the next is written; restore joins them).
+The command needs an authenticated caller: the driver sends a digest identity (any
+digest identity is authorized while `/`'s ACL lets everyone in, ZooKeeper's default).
+ZooKeeper allows one snapshot per `snapshot_interval_ms` of the component (ZooKeeper's
 `admin.rateLimiterIntervalInMS`); a refused run fails saying so, and the limit is in
 the manifest.
 
@@ -13,8 +14,9 @@ Facts: every persistent znode's path and data hash, read from the snapshot's own
 as they stream (`_zk_snapshot.py` reads ZooKeeper's snapshot format and checks its
 checksum), so they describe exactly what was backed up.
 
-Restore (instance stopped): the data directory's `version-2/` is moved aside and
-replaced by the snapshot file; a scratch server on that directory then deletes the
+Restore (instance stopped): the snapshot file is extracted beside the data (every
+object's sha256 checked), then the data directory's `version-2/` is moved aside and
+replaced by it; a scratch server on that directory then deletes the
 ephemeral nodes (their sessions are gone), so the instance starts without them.
 Verify restores into a scratch server and compares the znode tree with the facts.
 """
@@ -45,6 +47,8 @@ from leapfrog.components.zookeeper import DATA
 __all__ = ["ZooKeeperDriver"]
 
 _CHUNK = 1 << 20
+_PART = 16
+"""Chunks (MiB) per object of the snapshot."""
 _SNAPSHOTS = "version-2"
 
 
@@ -108,10 +112,23 @@ def _version(store: Store) -> str:
     return str(answer.get("version", "?")).split("-")[0]
 
 
+def _parts(source: Source) -> list[str]:
+    """The snapshot's objects in order: `snapshot.000`, `snapshot.001`, ... (one object
+    `snapshot` in backups made before it was cut into parts)."""
+    names = [
+        e.name.removesuffix(".zst") if e.compression == "zstd" else e.name
+        for e in source.manifest.objects
+    ]
+    return [n for n in names if n == "snapshot" or n.startswith("snapshot.")]
+
+
 def _place_snapshot(source: Source, data_dir: Path, zxid: str, folder: str = _SNAPSHOTS) -> None:
     snapshots = data_dir / folder
     snapshots.mkdir(parents=True)
-    source.extract("snapshot", snapshots / f"snapshot.{zxid}")
+    with (snapshots / f"snapshot.{zxid}").open("wb") as out:
+        for part in _parts(source):
+            for chunk in source.open(part):
+                out.write(chunk)
 
 
 def _drop_ephemerals(client: Any, known: list[str] | None) -> int:
@@ -135,13 +152,26 @@ class ZooKeeperDriver(BackupDriver):
         version = _version(store)
         reader = SnapshotReader()
         with _snapshot_stream(store) as (response, zxid):
+            stream = response.iter_bytes(_CHUNK)
+            pending = next(stream, None)
 
-            def chunks() -> Iterator[bytes]:
-                for chunk in response.iter_bytes(_CHUNK):
+            def part(first: bytes) -> Iterator[bytes]:
+                nonlocal pending
+                chunk: bytes | None = first
+                for _ in range(_PART):
+                    assert chunk is not None
                     reader.feed(chunk)  # the facts come from these same bytes
                     yield chunk
+                    chunk = next(stream, None)
+                    if chunk is None:
+                        break
+                pending = chunk  # the next part's first chunk, or None: the end
 
-            sink.put("snapshot", chunks())
+            # Objects of `_PART` MiB: each is read back while the next is written.
+            index = 0
+            while pending is not None:
+                sink.put(f"snapshot.{index:03d}", part(pending))
+                index += 1
         run.progressed("snapshot streamed")
         facts = reader.facts()
         zxid_hex = zxid.removeprefix("0x") or "0"
