@@ -40,7 +40,6 @@ import os
 import secrets
 import shutil
 import tarfile
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
@@ -113,23 +112,40 @@ def _register(client: httpx.Client, name: str, location: Path, *, readonly: bool
 
 
 def _snapshot(client: httpx.Client, name: str, indices: list[str], run: RunControl) -> Any:
-    """Take the snapshot and wait for it; its `_status` entry."""
+    """Take the snapshot and wait for it (OpenSearch answers the moment it is done,
+    `wait_for_completion`, in a thread, while this one reports the bytes processed as
+    progress); its `_status` entry."""
     body = {"indices": ",".join(indices), "include_global_state": False}
-    checked(client.put(f"/_snapshot/{REPOSITORY}/{name}", json=body), f"snapshot {name}")
-    done = -1
-    while True:
-        run.check()
-        status = checked(client.get(f"/_snapshot/{REPOSITORY}/{name}/_status"), "status")
-        entry = status["snapshots"][0]
-        processed = entry.get("stats", {}).get("processed", {}).get("size_in_bytes", 0)
-        if processed != done:
-            done = processed
-            run.progressed(f"snapshot {name}")
-        if entry["state"] == "SUCCESS":
-            return entry
-        if entry["state"] in ("FAILED", "ABORTED", "PARTIAL"):
-            raise BackupError(f"OpenSearch snapshot {name} ended {entry['state']}")
-        time.sleep(_POLL)
+    url = f"/_snapshot/{REPOSITORY}/{name}"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="os-snapshot") as pool:
+        call = pool.submit(
+            client.put,
+            url,
+            params={"wait_for_completion": "true"},
+            json=body,
+            timeout=httpx.Timeout(60.0, read=None),
+        )
+        done = -1
+        while True:
+            try:
+                answer = checked(call.result(timeout=_POLL), f"snapshot {name}")
+                break
+            except FuturesTimeout:
+                pass
+            run.check()
+            status = client.get(f"{url}/_status")
+            if status.status_code != httpx.codes.OK:
+                continue
+            entries = status.json().get("snapshots") or [{}]
+            processed = entries[0].get("stats", {}).get("processed", {}).get("size_in_bytes", 0)
+            if processed != done:
+                done = processed
+                run.progressed(f"snapshot {name}")
+    state = answer.get("snapshot", {}).get("state")
+    if state != "SUCCESS":
+        raise BackupError(f"OpenSearch snapshot {name} ended {state}")
+    run.progressed(f"snapshot {name}")
+    return checked(client.get(f"{url}/_status"), "status")["snapshots"][0]
 
 
 def _drop_older(client: httpx.Client, keep: str) -> None:
