@@ -85,7 +85,8 @@ class Sink(Protocol):
     def put(self, name: str, chunks: Iterable[bytes], shared: bool = False) -> ObjectEntry:
         """Store one object (compressed when asked), counting progress. `shared`: kept
         where later backups can refer to it (`reuse`) instead of writing it again; only
-        for an object whose name the store never gives to other bytes."""
+        for an object whose name the store never gives to other bytes. Several threads
+        may put objects of their own at once."""
         ...
 
     def reuse(self, name: str, raw_size: int) -> ObjectEntry | None:

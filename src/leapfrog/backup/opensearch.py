@@ -80,6 +80,8 @@ _OBJECT = "repository.tar"
 """The whole repository as one object (backups before blobs were objects of their own)."""
 _METADATA = "metadata.tar"
 _CHUNK = 1 << 20
+_PUTS = 2
+"""Repository blobs stored at once."""
 _POLL = 0.1  # a snapshot of a few MB takes a few tenths: a long poll would double it
 
 
@@ -303,13 +305,16 @@ def _put_repository(sink: Sink, repo: Path) -> tuple[int, int]:
             else:
                 tar.add(path, arcname=relative)
     sink.put(_METADATA, [metadata.getvalue()])
-    reused = 0
-    for blob, path in blobs:
-        if sink.reuse(blob, path.stat().st_size) is not None:
-            reused += 1
-        else:
-            sink.put(blob, _file_chunks(path), shared=True)
-    return len(blobs) + 1, reused
+    new = [(b, p) for b, p in blobs if sink.reuse(b, p.stat().st_size) is None]
+    # Two at a time: compressing, hashing and writing release the GIL, and the node is
+    # idle once its snapshot is done.
+    pool = ThreadPoolExecutor(max_workers=_PUTS, thread_name_prefix="os-put")
+    try:
+        for done in [pool.submit(sink.put, b, _file_chunks(p), True) for b, p in new]:
+            done.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a failure stops the others
+    return len(blobs) + 1, len(blobs) - len(new)
 
 
 def _untar(source: Source, name: str, repo: Path, run: RunControl) -> None:
