@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -356,3 +357,26 @@ def test_a_shared_object_is_not_reused_unsealed_once_keys_are_declared(tmp_path:
     assert eng.run_backup().state == "succeeded"
     assert driver.reused == []
     assert eng.backups()[-1].objects[0].encryption != "none"
+
+
+class ThreadedDriver(FakeDriver):
+    """Puts its objects from two threads at once (as the OpenSearch driver does)."""
+
+    def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            puts = [pool.submit(sink.put, n, [d[:7], d[7:]], True) for n, d in self.objects.items()]
+            for put in puts:
+                put.result()
+        return Taken("1.0", {}, {})
+
+
+def test_objects_put_from_two_threads_make_a_whole_backup(tmp_path: Path) -> None:
+    data = {f"o{i}": os.urandom(20_000 + i) for i in range(12)}
+    driver = ThreadedDriver(data)
+    eng = engine(tmp_path, driver)
+    assert eng.run_backup().state == "succeeded"
+    (manifest,) = eng.backups()
+    assert len(manifest.objects) == 12
+    assert eng.verify(None).state == "succeeded"
+    assert eng.restore(manifest, None).state == "succeeded"
+    assert driver.restored == data
