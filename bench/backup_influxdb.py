@@ -5,13 +5,14 @@ The data: one database holding `--size-mb` (128) of line protocol (`--series` se
 of one measurement, four fields a point), written over HTTP. By hand: `influxd backup
 -portable -host <rpc> <dir>`. The driver's figure covers what a backup is: the same
 command, each file it wrote stored as an object with sha256 (zstd unless
---no-compress) and read back, and the facts (series and point counts per measurement).
+--no-compress) and read back, and the facts (series and point counts per measurement,
+before the tool; after it only when the shards' write counters moved).
 Verification (a scratch server restored from the objects and compared) is timed
 separately.
 
 Restore into the running server: by hand, `DROP DATABASE` and `influxd restore
 -portable -db <db>` from the directory; leapfrog, `Engine.restore` (the objects
-extracted, then the same commands).
+extracted with each one's sha256 checked, then the same commands).
 
     .venv/bin/python bench/backup_influxdb.py [--size-mb 128] [--rounds 2] [--json]
 """

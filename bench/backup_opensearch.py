@@ -7,14 +7,17 @@ the node's `path.repo`), `PUT _snapshot/<repo>/<name>?wait_for_completion=true` 
 same indices, and the older snapshot deleted. Both repositories start empty, so both
 first rounds copy every segment and later rounds only what changed (nothing): the
 median is over the same kind of round on both sides. The driver's figure covers what a
-backup is: per index the document count and a hash of the ids, the snapshot, and the
-repository packed into one object with sha256 (zstd unless --no-compress) and read
-back. Verification (the snapshot restored under other names and compared) is timed
+backup is: the snapshot, per index the document count and a hash of the ids (the
+previous backup's for an index the snapshot copied no file of), and the repository
+stored: each data blob one shared object with sha256 (zstd unless --no-compress), read
+back, unless the previous backup stored it already (then referred to), the metadata
+one object. Verification (the snapshot restored under other names and compared) is timed
 separately.
 
 Restore into the running node: by hand, the indices deleted and `POST
 _snapshot/<repo>/<name>/_restore?wait_for_completion=true`; leapfrog, `Engine.restore`
-(the object unpacked into a repository, the indices closed and restored from it).
+(the objects unpacked into a repository, each one's sha256 checked as it is, the
+indices deleted and restored from it).
 
     .venv/bin/python bench/backup_opensearch.py [--size-mb 256] [--rounds 2] [--json]
 """

@@ -4,14 +4,15 @@ streaming snapshot fetched by curl alone into a file, in the same run.
 Both ask the same server (`--size-mb` of znode data, default 64, in 4 KiB znodes)
 for `GET /commands/snapshot?streaming=true`. The driver's figure covers what a backup
 is: the stream into the storage with sha256 (zstd unless --no-compress), read back,
-and the facts (every znode's path and data hash, read from the snapshot's own bytes by
-ZooKeeper's SnapshotFormatter). Verification (a scratch server on the snapshot, the
+and the facts (every znode's path and data hash, read from the snapshot's own bytes as
+they stream by leapfrog's reader of ZooKeeper's snapshot format, its checksum checked).
+Verification (a scratch server on the snapshot, the
 tree compared) is timed separately.
 
 Restore, until the server answers again: by hand, the server stopped, `version-2/`
 replaced by curl's file named `snapshot.<zxid>`, the server started; leapfrog, the
-server stopped, `Engine.restore` (the snapshot placed, ephemeral nodes dropped by a
-scratch server), the server started.
+server stopped, `Engine.restore` (the snapshot extracted with its sha256 checked and
+placed, ephemeral nodes dropped by a scratch server), the server started.
 
     .venv/bin/python bench/backup_zookeeper.py [--size-mb 64] [--rounds 2] [--json]
 """

@@ -28,6 +28,9 @@ __all__ = [
     "check_keys",
     "check_object",
     "entry_key",
+    "object_key",
+    "shared_name",
+    "shared_prefix",
 ]
 
 _ZSTD_LEVEL = 1
@@ -39,14 +42,43 @@ def backup_prefix(store: str, backup_id: str) -> str:
     return f"{store}/backups/{backup_id}/"
 
 
-class ObjectWriter:
-    """The engine's `Sink`: what a driver writes objects through."""
+def shared_prefix(store: str) -> str:
+    return f"{store}/shared/"
 
-    def __init__(self, storage: Storage, prefix: str, compress: bool, run: RunControl) -> None:
+
+def shared_name(entry: ObjectEntry) -> str:
+    """The name a driver gave a shared object (its key without the writer and suffix)."""
+    return entry.name.removesuffix(".zst").rpartition("@")[0] or entry.name
+
+
+def object_key(manifest: Manifest, entry: ObjectEntry) -> str:
+    """Where a manifest's object is stored: its backup's folder, or the shared one."""
+    if entry.shared:
+        return shared_prefix(manifest.store) + entry.name
+    return backup_prefix(manifest.store, manifest.id) + entry.name
+
+
+class ObjectWriter:
+    """The engine's `Sink`: what a driver writes objects through. `previous` is the
+    store's newest complete backup of the same mode: its shared objects can be reused."""
+
+    def __init__(  # noqa: PLR0917
+        self,
+        storage: Storage,
+        store: str,
+        backup_id: str,
+        compress: bool,
+        run: RunControl,
+        previous: Manifest | None = None,
+    ) -> None:
         self._storage = storage
-        self._prefix = prefix
+        self._store = store
+        self._backup_id = backup_id
+        self._prefix = backup_prefix(store, backup_id)
         self._compress = compress
         self._run = run
+        self.previous = previous
+        self._shared_keys: set[str] | None = None
         self.written: list[ObjectEntry] = []
         # Each object is read back in a thread of its own while the driver goes on
         # (the next object, the store's facts): hashing and reading release the GIL.
@@ -61,7 +93,33 @@ class ObjectWriter:
     def close(self) -> None:
         self._readback.shutdown(wait=True, cancel_futures=True)
 
-    def put(self, name: str, chunks: Iterable[bytes]) -> ObjectEntry:
+    def _sealing(self) -> Key | None:
+        return self._storage.keyring.current() if self._storage.keyring is not None else None
+
+    def reuse(self, name: str, raw_size: int) -> ObjectEntry | None:
+        """The previous backup's shared object `name` of `raw_size` bytes, now also part of
+        this backup (not read or written again), when it is still stored and sealed as
+        new objects would be; None when it must be written (`put(..., shared=True)`)."""
+        if self.previous is None:
+            return None
+        found = next(
+            (
+                e
+                for e in self.previous.objects
+                if e.shared and shared_name(e) == name and e.raw_size == raw_size
+            ),
+            None,
+        )
+        if found is None or (found.encryption != "none") != (self._sealing() is not None):
+            return None
+        if self._shared_keys is None:
+            self._shared_keys = set(self._storage.keys(shared_prefix(self._store)))
+        if shared_prefix(self._store) + found.name not in self._shared_keys:
+            return None
+        self.written.append(found)
+        return found
+
+    def put(self, name: str, chunks: Iterable[bytes], shared: bool = False) -> ObjectEntry:
         if "/" in name or name.startswith(".") or name == "manifest.json":
             raise BackupError(f"bad object name {name!r}")
         stored = hashlib.sha256()
@@ -81,16 +139,17 @@ class ObjectWriter:
                 yield chunk
 
         source: Iterable[bytes] = _prefetched(counted())
-        key = name
+        # A shared object's key names the backup that wrote it: never overwritten by a
+        # later one (sealed or compressed otherwise) that older manifests would not match.
+        key = f"{name}@{self._backup_id}" if shared else name
         if self._compress:
-            key = f"{name}.zst"
+            key = f"{key}.zst"
             source = _compressed(source)
-        sealing: Key | None = None
-        if self._storage.keyring is not None:
-            sealing = self._storage.keyring.current()
+        sealing = self._sealing()
         if sealing is not None:
             source = seal(sealing, key, source)
-        size = self._storage.put(self._prefix + key, hashed(source))
+        prefix = shared_prefix(self._store) if shared else self._prefix
+        size = self._storage.put(prefix + key, hashed(source))
         entry = ObjectEntry(
             name=key,
             size=size,
@@ -99,9 +158,10 @@ class ObjectWriter:
             compression="zstd" if self._compress else "none",
             encryption=ALGORITHM if sealing is not None else "none",
             key_id=sealing.key_id if sealing is not None else None,
+            shared=shared,
         )
         self.written.append(entry)
-        self._checks.append(self._readback.submit(check_object, self._storage, self._prefix, entry))
+        self._checks.append(self._readback.submit(check_object, self._storage, prefix, entry))
         return entry
 
 
@@ -235,12 +295,13 @@ class ObjectReader:
     def __init__(self, storage: Storage, manifest: Manifest, run: RunControl | None = None) -> None:
         self.manifest = manifest
         self._storage = storage
-        self._prefix = backup_prefix(manifest.store, manifest.id)
         self._run = run
 
     def _entry(self, name: str) -> ObjectEntry:
         for entry in self.manifest.objects:
-            if name in (entry.name, entry.name.removesuffix(".zst")):
+            if name in (entry.name, entry.name.removesuffix(".zst")) or (
+                entry.shared and name == shared_name(entry)
+            ):
                 return entry
         raise BackupError(f"backup {self.manifest.id} has no object {name}")
 
@@ -249,7 +310,7 @@ class ObjectReader:
         digest = hashlib.sha256()
 
         def stored() -> Iterator[bytes]:
-            for chunk in self._storage.get(self._prefix + entry.name):
+            for chunk in self._storage.get(object_key(self.manifest, entry)):
                 digest.update(chunk)
                 if self._run is not None:
                     self._run.progressed(f"reading {entry.name}", len(chunk))

@@ -5,6 +5,7 @@ one scroll so both describe the same point in time."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -12,7 +13,7 @@ import httpx
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupError
 
-__all__ = ["diff_indices", "index_facts", "user_indices"]
+__all__ = ["FactsStopped", "diff_indices", "index_facts", "user_indices"]
 
 _PAGE = 5000
 _MASK = (1 << 128) - 1
@@ -43,8 +44,18 @@ def user_indices(client: httpx.Client) -> list[str]:
     )
 
 
-def index_facts(client: httpx.Client, index: str, run: RunControl) -> list[Any]:
-    """[document count, id hash] of one index."""
+class FactsStopped(Exception):
+    """`stop` said the facts are not wanted any more."""
+
+
+def index_facts(
+    client: httpx.Client,
+    index: str,
+    run: RunControl,
+    stop: Callable[[], bool] | None = None,
+) -> list[Any]:
+    """[document count, id hash] of one index; FactsStopped between two pages when
+    `stop()` says so."""
     checked(client.post(f"/{index}/_refresh"), f"refresh of {index}")
     page = checked(
         client.post(
@@ -64,6 +75,8 @@ def index_facts(client: httpx.Client, index: str, run: RunControl) -> list[Any]:
                 total = (total + int.from_bytes(digest[:16], "big")) & _MASK
             count += len(hits)
             run.progressed(f"reading ids of {index}")
+            if stop is not None and stop():
+                raise FactsStopped(index)
             page = checked(
                 client.post("/_search/scroll", json={"scroll": "2m", "scroll_id": scroll}),
                 f"scroll of {index}",

@@ -1,49 +1,27 @@
 """What a ZooKeeper snapshot or server holds: every persistent znode's path and a hash
 of its data (ephemeral nodes and ZooKeeper's own `/zookeeper` tree left out), read
-from a snapshot file by ZooKeeper's own `SnapshotFormatter` or from a server by kazoo."""
+from a snapshot's bytes (`_zk_snapshot.py`) or from a server by kazoo."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from typing import Any
 
 from kazoo.client import KazooClient  # type: ignore[import-untyped]
 
-__all__ = ["diff_trees", "parse_formatter", "server_tree", "summary"]
+__all__ = ["data_digest", "diff_trees", "kept", "server_tree", "summary"]
 
 _SYSTEM = "/zookeeper"
 _BATCH = 500
 _TIMEOUT = 60.0
 
 
-def _kept(path: str) -> bool:
+def kept(path: str) -> bool:
     return path != _SYSTEM and not path.startswith(_SYSTEM + "/")
 
 
-def _digest(data: bytes) -> str:
+def data_digest(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()[:32]
-
-
-def parse_formatter(text: str) -> tuple[dict[str, str], list[str]]:
-    """`SnapshotFormatter -d` output -> ({path: data hash}, the ephemeral paths skipped)."""
-    tree: dict[str, str] = {}
-    ephemeral: list[str] = []
-    for block in text.split("\n----\n")[1:]:
-        lines = block.strip("\n").splitlines()
-        if not lines or not lines[0].startswith("/"):
-            continue
-        fields = {
-            key.strip(): value.strip()
-            for key, _, value in (line.partition(" =") for line in lines[1:] if " =" in line)
-        }
-        if "ephemeralOwner" not in fields:
-            continue  # the trailing session table, not a znode
-        if int(fields["ephemeralOwner"], 16) != 0:
-            ephemeral.append(lines[0])
-        elif _kept(lines[0]):
-            tree[lines[0]] = _digest(base64.b64decode(fields.get("data", "")))
-    return tree, ephemeral
 
 
 def server_tree(client: KazooClient) -> tuple[dict[str, str], list[str]]:
@@ -61,8 +39,8 @@ def server_tree(client: KazooClient) -> tuple[dict[str, str], list[str]]:
                 data, stat = got.get(timeout=_TIMEOUT)
                 if stat.ephemeralOwner:
                     ephemeral.append(path)
-                elif _kept(path):
-                    tree[path] = _digest(data or b"")
+                elif kept(path):
+                    tree[path] = data_digest(data or b"")
                 prefix = path.rstrip("/")
                 deeper.extend(f"{prefix}/{child}" for child in children.get(timeout=_TIMEOUT))
         level = deeper

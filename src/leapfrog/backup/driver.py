@@ -78,8 +78,20 @@ class Verified:
 
 
 class Sink(Protocol):
-    def put(self, name: str, chunks: Iterable[bytes]) -> ObjectEntry:
-        """Store one object (compressed when asked), counting progress."""
+    previous: Manifest | None
+    """The store's newest complete backup of the same mode (what an incremental driver
+    compares with), or None."""
+
+    def put(self, name: str, chunks: Iterable[bytes], shared: bool = False) -> ObjectEntry:
+        """Store one object (compressed when asked), counting progress. `shared`: kept
+        where later backups can refer to it (`reuse`) instead of writing it again; only
+        for an object whose name the store never gives to other bytes. Several threads
+        may put objects of their own at once."""
+        ...
+
+    def reuse(self, name: str, raw_size: int) -> ObjectEntry | None:
+        """`previous`'s shared object `name` of `raw_size` bytes as part of this backup,
+        neither read nor written again; None when there is none to reuse."""
         ...
 
 
@@ -104,6 +116,10 @@ class BackupDriver(ABC):
     """What a run may be limited to (`topic`, `index`, `database`); empty: the whole store."""
     only: tuple[str, ...] = ()
     """Names or shell patterns (`logs-*`) chosen for this run; empty: everything."""
+    extracts_first: ClassVar[bool] = False
+    """The restore reads every object of the backup through the `Source` (which checks
+    each one's sha256 as it streams) into a scratch folder before it changes anything in
+    the store: the engine then does not read every object once more beforehand."""
 
     @abstractmethod
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken: ...

@@ -28,6 +28,8 @@ from leapfrog.backup._objects import (
     backup_prefix,
     check_keys,
     check_object,
+    object_key,
+    shared_prefix,
 )
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupDriver, BackupError, Store
@@ -164,13 +166,26 @@ class Engine:
             hint=f"see `leapfrog backup list {self.store.name}`",
         )
 
-    def _remove_partial(self) -> list[str]:
-        """Objects of runs that never wrote a manifest (under the lock only)."""
-        complete = {backup_prefix(m.store, m.id) for m in self.backups()}
+    def _remove_partial(self, backups: Sequence[Manifest] | None = None) -> list[str]:
+        """Objects of runs that never wrote a manifest (under the lock only); `backups`:
+        the complete ones when just listed."""
+        backups = self.backups() if backups is None else backups
+        complete = {backup_prefix(m.store, m.id) for m in backups}
         removed = self.storage.abandon(f"{self.store.name}/backups/")
         for key in self.storage.keys(f"{self.store.name}/backups/"):
             prefix = key.rsplit("/", 1)[0] + "/"
             if prefix not in complete:
+                self.storage.delete(key)
+                removed.append(key)
+        return removed + self._remove_unshared(backups)
+
+    def _remove_unshared(self, kept: Sequence[Manifest]) -> list[str]:
+        """Shared objects no backup of `kept` refers to (under the lock only)."""
+        prefix = shared_prefix(self.store.name)
+        removed = self.storage.abandon(prefix)
+        used = {object_key(m, e) for m in kept for e in m.objects if e.shared}
+        for key in self.storage.keys(prefix):
+            if key not in used:
                 self.storage.delete(key)
                 removed.append(key)
         return removed
@@ -189,11 +204,16 @@ class Engine:
             record = self.history.start(backup_id, self.store.name, "backup", mode=chosen)
             self._record = record
             try:
-                self._remove_partial()
+                backups = self.backups()
+                self._remove_partial(backups)
                 self.storage.check()
-                manifest = self._take(backup_id, chosen, compress, record.started)
+                same_mode = [m for m in backups if m.mode == chosen]
+                previous = same_mode[-1] if same_mode else None
+                manifest = self._take(backup_id, chosen, compress, record.started, previous)
             except Exception as exc:  # every failure becomes the run's reason
                 self._remove_backup(backup_id)
+                with contextlib.suppress(Exception):
+                    self._remove_unshared(self.backups())
                 return self.history.finish(self._current(record), "failed", _reason(exc))
             done = self._current(record).model_copy(
                 update={"backup": backup_id, "bytes": manifest.raw_size}
@@ -203,12 +223,19 @@ class Engine:
     def _current(self, record: RunRecord) -> RunRecord:
         return self._record or record
 
-    def _take(self, backup_id: str, mode: str, compress: bool, started: datetime) -> Manifest:
+    def _take(
+        self,
+        backup_id: str,
+        mode: str,
+        compress: bool,
+        started: datetime,
+        previous: Manifest | None,
+    ) -> Manifest:
         prefix = backup_prefix(self.store.name, backup_id)
         run = self._control()
         run.start()
         try:
-            writer = ObjectWriter(self.storage, prefix, compress, run)
+            writer = ObjectWriter(self.storage, self.store.name, backup_id, compress, run, previous)
             try:
                 taken = self.driver.backup(self.store, mode, writer, run)
                 run.check()
@@ -248,10 +275,11 @@ class Engine:
     # -- verify -------------------------------------------------------------------
     def check_objects(self, manifest: Manifest, run: RunControl | None = None) -> list[str]:
         """Every object's sha256, and the keys of encrypted ones."""
-        prefix = backup_prefix(manifest.store, manifest.id)
-        problems = [
-            p for e in manifest.objects if (p := check_object(self.storage, prefix, e, run))
-        ]
+        problems = []
+        for entry in manifest.objects:
+            prefix = object_key(manifest, entry).removesuffix(entry.name)
+            if problem := check_object(self.storage, prefix, entry, run):
+                problems.append(problem)
         return problems + check_keys(self.storage, manifest)
 
     def verify(self, backup_id: str | None = None) -> RunRecord:
@@ -305,7 +333,10 @@ class Engine:
             self._record = record
             run = self._control()
             run.start()
-            problems = self.check_objects(manifest, run)
+            if self.driver.extracts_first:  # each object is checked as it is extracted
+                problems = check_keys(self.storage, manifest)
+            else:
+                problems = self.check_objects(manifest, run)
             if problems:
                 run.close()
                 return self.history.finish(self._current(record), "failed", "; ".join(problems))
@@ -335,6 +366,7 @@ class Engine:
                 for manifest in plan.delete:
                     self._remove_backup(manifest.id)
                 removed_extra = self.driver.prune(self.store, self.storage, plan.keep)
+                removed_extra += self._remove_unshared(plan.keep)
                 left = {m.id for m in self.backups()}
                 if left != {m.id for m in plan.keep}:
                     raise BackupError(

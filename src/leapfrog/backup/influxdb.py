@@ -22,9 +22,11 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -56,6 +58,15 @@ _SHARDS_WAIT = 60.0
 _SKIP = {"_internal"}
 _PARTS = "parts.json"
 _UNCHANGED = "DB metadata not changed"
+_WRITE_COUNTERS = (
+    "writeReq",
+    "writeReqOk",
+    "writeReqErr",
+    "writePointsOk",
+    "writePointsErr",
+    "writePointsDropped",
+)
+"""A shard's counters in `SHOW STATS` (the first three: requests, done, failed)."""
 
 
 def _binary(store: Store) -> str:
@@ -103,6 +114,20 @@ class _Http:
 
     def databases(self) -> list[str]:
         return sorted(str(r[0]) for r in self.query("SHOW DATABASES") if r[0] not in _SKIP)
+
+    def writes(self, names: list[str]) -> list[Any]:
+        """The write counters of every shard of the databases `names` (`SHOW STATS`):
+        equal twice means no point was written to them in between (compactions and
+        snapshots to disk do not count)."""
+        found = []
+        for shard in self.series("SHOW STATS FOR 'shard'"):
+            tags = shard.get("tags") or {}
+            if tags.get("database") not in names:
+                continue
+            values = (shard.get("values") or [[]])[0]
+            row = dict(zip(shard.get("columns", []), values, strict=False))
+            found.append((tags.get("id"), *(row.get(c) for c in _WRITE_COUNTERS)))
+        return sorted(found, key=str)
 
     def facts(self, names: list[str]) -> dict[str, Any]:
         """Per database and measurement: exact series count and values per field. A few
@@ -164,6 +189,12 @@ def _run_tool(run: RunControl, argv: list[str], what: str) -> None:
         raise BackupError(f"{what} failed (exit {code}): {' | '.join(lines[-3:]) or 'no output'}")
 
 
+def _quiet(before: list[Any], after: list[Any]) -> bool:
+    """No point written between two reads of the write counters: equal, and no write
+    was in flight at the first (every request counted as done or failed)."""
+    return before == after and all(None not in row and row[1] == row[2] + row[3] for row in before)
+
+
 def _restore(
     store: Store, run: RunControl, files: Path, target: tuple[str, _Http], db: str
 ) -> None:
@@ -220,6 +251,7 @@ class InfluxDBDriver(BackupDriver):
     kind: ClassVar[str] = "influxdb"
     modes: ClassVar[tuple[str, ...]] = ("portable",)
     chooses: ClassVar[str] = "database"
+    extracts_first: ClassVar[bool] = True
 
     def _http(self, store: Store) -> _Http:
         return _Http(store.where.address, store.where.port, store.where.instance)
@@ -233,25 +265,47 @@ class InfluxDBDriver(BackupDriver):
             raise BackupError(f"{where} holds no database to back up (`_internal` is not)")
         names = pick(held, self.only, "database", where)
         rpc = _rpc(store.where.address, store.options.rpc_port)
-        # InfluxDB has no snapshot to read facts in: they are read before and after the
-        # backup, which holds a state between the two (verify checks each count lies
-        # between them; equal when nothing is written meanwhile).
-        at_start = http.facts(names)
-        tool = [_binary(store), "backup", "-portable", "-host", rpc]
-        parts: dict[str, str] = {}
-        with tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp:
-            if not self.only:
-                folder = Path(tmp) / "backup"
-                _run_tool(run, [*tool, str(folder)], "influxd backup")
-                _put_files(sink, folder, "")
-            for i, db in enumerate(names if self.only else []):
-                part = f"part{i}"
-                folder = Path(tmp) / part
-                _run_tool(run, [*tool, "-db", db, str(folder)], f"influxd backup of {db}")
-                _put_files(sink, folder, part + "~")
-                parts[part] = db
-        facts = http.facts(names)
-        position = {"databases": ",".join(names)}
+        # InfluxDB has no snapshot to read facts in. When no point is written meanwhile
+        # (the shards' write counters equal before and after, none in flight before),
+        # the facts read while the tool runs are exactly what it backed up. Otherwise
+        # (or when the previous backup saw writes) they are read before the tool (a
+        # lower bound) and after it (an upper bound; while the files are stored), and
+        # verify checks each count lies between the two.
+        previous = sink.previous.position if sink.previous is not None else {}
+        raced = previous.get("writes_raced") == "yes"
+        with (
+            tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-facts") as pool,
+        ):
+            at_start: dict[str, Any] | None = None
+            if not raced:
+                writes = http.writes(names)
+                reading = pool.submit(http.facts, names)
+                taken = self._tools(store, rpc, names, Path(tmp) / "together", run)
+                together = reading.result()
+                if _quiet(writes, http.writes(names)):
+                    at_start = together
+                    after: Future[tuple[dict[str, Any], bool]] = pool.submit(
+                        lambda: (together, False)
+                    )
+                else:
+                    shutil.rmtree(Path(tmp) / "together")
+            if at_start is None:
+                writes = http.writes(names)
+                first = at_start = http.facts(names)
+                taken = self._tools(store, rpc, names, Path(tmp) / "between", run)
+
+                def facts_after() -> tuple[dict[str, Any], bool]:
+                    if _quiet(writes, http.writes(names)):
+                        return first, False
+                    return http.facts(names), True
+
+                after = pool.submit(facts_after)
+            folders, parts = taken
+            for folder, prefix in folders:
+                _put_files(sink, folder, prefix)
+            facts, raced = after.result()
+        position = {"databases": ",".join(names), "writes_raced": "yes" if raced else "no"}
         if parts:
             position["parts"] = json.dumps(parts, sort_keys=True)
         return Taken(
@@ -259,6 +313,25 @@ class InfluxDBDriver(BackupDriver):
             position=position,
             facts={"databases": facts, "databases_at_start": at_start},
         )
+
+    def _tools(
+        self, store: Store, rpc: str, names: list[str], into: Path, run: RunControl
+    ) -> tuple[list[tuple[Path, str]], dict[str, str]]:
+        """`influxd backup` of everything, or of each chosen database: the folders it
+        wrote with the prefix of their objects, and the parts' databases."""
+        tool = [_binary(store), "backup", "-portable", "-host", rpc]
+        if not self.only:
+            _run_tool(run, [*tool, str(into)], "influxd backup")
+            return [(into, "")], {}
+        folders: list[tuple[Path, str]] = []
+        parts: dict[str, str] = {}
+        for i, db in enumerate(names):
+            part = f"part{i}"
+            folder = into / part
+            _run_tool(run, [*tool, "-db", db, str(folder)], f"influxd backup of {db}")
+            folders.append((folder, part + "~"))
+            parts[part] = db
+        return folders, parts
 
     def _chosen(self, manifest: Manifest) -> list[str]:
         held = list(manifest.facts.get("databases", {}))

@@ -44,6 +44,10 @@ class ObjectEntry(BaseModel):
     """Applied after compression (encryption.py); the sha256 is of the encrypted bytes."""
     key_id: str | None = None
     """`SECRET:FINGERPRINT` of the key (never the key): which secret a restore needs."""
+    shared: bool = False
+    """Kept under `<store>/shared/` rather than in the backup's own folder: written once
+    by the first backup holding it and referred to by the later ones (an incremental
+    backup's unchanged files); removed when no kept backup refers to it."""
 
 
 class Manifest(BaseModel):

@@ -7,15 +7,23 @@ into an `fs` repository `leapfrog-backup` under the node's `path.repo`
 previous snapshot already holds are not copied again. After the snapshot the older
 snapshots are deleted from that repository (OpenSearch keeps the files the new one still
 uses), so the repository holds exactly what the newest snapshot needs, and that is
-streamed into the storage as one object `repository.tar`: every backup is whole on its
-own. The manifest's position names the snapshot and counts the files OpenSearch wrote
-anew (`new_files`) against those the snapshot uses (`files`).
+stored: its data blobs (`indices/<uuid>/<shard>/__<uuid>`, written once under a name
+OpenSearch never gives other bytes) one shared object each, the rest (snapshot and
+index metadata, small) one object `metadata.tar`. The backup is incremental too: a blob
+the previous backup stored already is referred to, not read or stored again
+(`Sink.reuse`); every backup's manifest still lists every object it needs, so each one
+restores on its own and pruning keeps what a kept backup refers to. The manifest's
+position names the snapshot and counts the files OpenSearch wrote anew (`new_files`)
+against those the snapshot uses (`files`), and the files stored against those reused.
 
-Facts: per index, the document count and a hash of the ids, read (after a refresh) just
-before the snapshot; a write racing the snapshot can make verify report a difference.
+Facts: per index, the document count and a hash of the ids, read (after a refresh) in
+a thread while the snapshot is taken and the repository stored; a write racing the
+snapshot can make verify report a difference. An index the snapshot copied no file of (its
+Lucene commit is the previous snapshot's) keeps the previous backup's facts, when the
+repository held exactly that backup's snapshot (`reused_facts` names them).
 
 A backup may be limited to chosen indices (`--index`, names or patterns such as
-`logs-*`). Restore (node running): the object is unpacked into a read-only repository
+`logs-*`). Restore (node running): the objects are unpacked into a read-only repository
 `leapfrog-restore`, the chosen indices (all of the backup's by default, `--index`)
 are deleted and restored from it. Verify does not start a scratch node (a second JVM
 of 400 MB and half a minute on a small machine): it restores the snapshot into renamed
@@ -26,12 +34,12 @@ manifest and deletes them.
 from __future__ import annotations
 
 import contextlib
+import functools
+import io
 import os
 import secrets
 import shutil
-import subprocess
 import tarfile
-import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
@@ -41,8 +49,14 @@ from typing import IO, Any, ClassVar, cast
 
 import httpx
 
-from leapfrog.backup._objects import ReadableChunks
-from leapfrog.backup._os_facts import checked, diff_indices, index_facts, user_indices
+from leapfrog.backup._objects import ReadableChunks, shared_name
+from leapfrog.backup._os_facts import (
+    FactsStopped,
+    checked,
+    diff_indices,
+    index_facts,
+    user_indices,
+)
 from leapfrog.backup._pg_scratch import chown_tree
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import (
@@ -63,7 +77,11 @@ __all__ = ["OpenSearchDriver"]
 REPOSITORY = "leapfrog-backup"
 _RESTORE_REPOSITORY = "leapfrog-restore"
 _OBJECT = "repository.tar"
+"""The whole repository as one object (backups before blobs were objects of their own)."""
+_METADATA = "metadata.tar"
 _CHUNK = 1 << 20
+_PUTS = 2
+"""Repository blobs stored at once."""
 _POLL = 0.1  # a snapshot of a few MB takes a few tenths: a long poll would double it
 
 
@@ -96,23 +114,40 @@ def _register(client: httpx.Client, name: str, location: Path, *, readonly: bool
 
 
 def _snapshot(client: httpx.Client, name: str, indices: list[str], run: RunControl) -> Any:
-    """Take the snapshot and wait for it; its `_status` entry."""
+    """Take the snapshot and wait for it (OpenSearch answers the moment it is done,
+    `wait_for_completion`, in a thread, while this one reports the bytes processed as
+    progress); its `_status` entry."""
     body = {"indices": ",".join(indices), "include_global_state": False}
-    checked(client.put(f"/_snapshot/{REPOSITORY}/{name}", json=body), f"snapshot {name}")
-    done = -1
-    while True:
-        run.check()
-        status = checked(client.get(f"/_snapshot/{REPOSITORY}/{name}/_status"), "status")
-        entry = status["snapshots"][0]
-        processed = entry.get("stats", {}).get("processed", {}).get("size_in_bytes", 0)
-        if processed != done:
-            done = processed
-            run.progressed(f"snapshot {name}")
-        if entry["state"] == "SUCCESS":
-            return entry
-        if entry["state"] in ("FAILED", "ABORTED", "PARTIAL"):
-            raise BackupError(f"OpenSearch snapshot {name} ended {entry['state']}")
-        time.sleep(_POLL)
+    url = f"/_snapshot/{REPOSITORY}/{name}"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="os-snapshot") as pool:
+        call = pool.submit(
+            client.put,
+            url,
+            params={"wait_for_completion": "true"},
+            json=body,
+            timeout=httpx.Timeout(60.0, read=None),
+        )
+        done = -1
+        while True:
+            try:
+                answer = checked(call.result(timeout=_POLL), f"snapshot {name}")
+                break
+            except FuturesTimeout:
+                pass
+            run.check()
+            status = client.get(f"{url}/_status")
+            if status.status_code != httpx.codes.OK:
+                continue
+            entries = status.json().get("snapshots") or [{}]
+            processed = entries[0].get("stats", {}).get("processed", {}).get("size_in_bytes", 0)
+            if processed != done:
+                done = processed
+                run.progressed(f"snapshot {name}")
+    state = answer.get("snapshot", {}).get("state")
+    if state != "SUCCESS":
+        raise BackupError(f"OpenSearch snapshot {name} ended {state}")
+    run.progressed(f"snapshot {name}")
+    return checked(client.get(f"{url}/_status"), "status")["snapshots"][0]
 
 
 def _drop_older(client: httpx.Client, keep: str) -> None:
@@ -123,11 +158,6 @@ def _drop_older(client: httpx.Client, keep: str) -> None:
                 client.delete(f"/_snapshot/{REPOSITORY}/{snapshot['snapshot']}"),
                 f"deleting snapshot {snapshot['snapshot']}",
             )
-
-
-def _stream(stdout: IO[bytes]) -> Iterator[bytes]:
-    while chunk := stdout.read(_CHUNK):
-        yield chunk
 
 
 def _restore_call(  # noqa: PLR0917
@@ -176,10 +206,144 @@ def _restore_call(  # noqa: PLR0917
         )
 
 
+def _known_facts(client: httpx.Client, previous: Manifest | None) -> dict[str, Any]:
+    """The previous backup's facts per index, when the repository holds exactly that
+    backup's snapshot (so an index the new snapshot copies no file of is unchanged
+    since those facts); else none."""
+    if previous is None or not previous.position.get("snapshot"):
+        return {}
+    listed = checked(client.get(f"/_snapshot/{REPOSITORY}/_all"), "snapshots")
+    held = [s["snapshot"] for s in listed.get("snapshots", [])]
+    if held != [previous.position["snapshot"]]:
+        return {}
+    return dict(previous.facts.get("indices", {}))
+
+
+class _Facts:
+    """Per index [count, id hash], read by a scroll in a thread of its own (its own HTTP
+    client) from the moment the snapshot starts. Once the snapshot is done (`decide`),
+    an index it copied no file of keeps the previous backup's facts (its Lucene commit
+    is the one of the previous snapshot, which those facts describe): its scroll is
+    skipped, or stopped at the next page."""
+
+    def __init__(
+        self, store: Store, indices: list[str], known: dict[str, Any], run: RunControl
+    ) -> None:
+        self._indices = indices
+        self._known = known
+        self._run = run
+        self._reused: set[str] | None = None
+        self._read: dict[str, Any] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="os-facts")
+        self._work = self._pool.submit(self._scan, store)
+
+    def _skipped(self, index: str) -> bool:
+        reused = self._reused
+        return reused is not None and index in reused
+
+    def _scan(self, store: Store) -> None:
+        with _client(store) as client:
+            for index in self._indices:
+                if self._skipped(index):
+                    continue
+                try:
+                    self._read[index] = index_facts(
+                        client, index, self._run, functools.partial(self._skipped, index)
+                    )
+                except FactsStopped:
+                    continue
+
+    def decide(self, entry: Any) -> None:
+        """The snapshot's `_status` entry: which indices keep the previous facts."""
+        reused = set()
+        for index in self._indices:
+            stats = entry.get("indices", {}).get(index, {}).get("stats", {})
+            if index in self._known and stats.get("incremental", {}).get("file_count") == 0:
+                reused.add(index)
+        self._reused = reused
+
+    def result(self) -> tuple[dict[str, Any], list[str]]:
+        """(facts, the indices whose facts are the previous backup's)."""
+        self._work.result()
+        reused = self._reused or set()
+        facts = {i: self._known[i] if i in reused else self._read[i] for i in self._indices}
+        return facts, sorted(reused)
+
+    def abandon(self) -> None:
+        self._reused = set(self._indices)  # every scroll stops at its next page
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _blob_name(relative: str) -> str | None:
+    """The object name of a repository data blob (`indices/<uuid>/<shard>/__<uuid>`,
+    written once under a name never reused), or None for any other file."""
+    parts = relative.split("/")
+    if not parts[-1].startswith("__") or any("~" in p or p in ("", ".", "..") for p in parts):
+        return None
+    return "~".join(parts)
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as data:
+        while chunk := data.read(_CHUNK):
+            yield chunk
+
+
+def _put_repository(sink: Sink, repo: Path) -> tuple[int, int]:
+    """The repository as objects: its data blobs one shared object each (reused from the
+    previous backup when it holds the blob already: OpenSearch never rewrites one), the
+    rest (snapshot and index metadata, small) one object `metadata.tar`. (files, reused)"""
+    blobs: list[tuple[str, Path]] = []
+    metadata = io.BytesIO()
+    with tarfile.open(fileobj=metadata, mode="w") as tar:
+        for path in sorted(repo.rglob("*")):
+            if not path.is_file():
+                continue
+            relative = path.relative_to(repo).as_posix()
+            if (blob := _blob_name(relative)) is not None:
+                blobs.append((blob, path))
+            else:
+                tar.add(path, arcname=relative)
+    sink.put(_METADATA, [metadata.getvalue()])
+    new = [(b, p) for b, p in blobs if sink.reuse(b, p.stat().st_size) is None]
+    # Two at a time: compressing, hashing and writing release the GIL, and the node is
+    # idle once its snapshot is done.
+    pool = ThreadPoolExecutor(max_workers=_PUTS, thread_name_prefix="os-put")
+    try:
+        for done in [pool.submit(sink.put, b, _file_chunks(p), True) for b, p in new]:
+            done.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # a failure stops the others
+    return len(blobs) + 1, len(blobs) - len(new)
+
+
+def _untar(source: Source, name: str, repo: Path, run: RunControl) -> None:
+    with tarfile.open(fileobj=cast(IO[bytes], ReadableChunks(source.open(name))), mode="r|") as tar:
+        for member in tar:
+            # From our own storage and sha256-checked; still, nothing may leave the
+            # repository (tarfile's extraction filters need Python 3.11.4).
+            if member.name.startswith("/") or ".." in Path(member.name).parts:
+                raise BackupError(f"{name} holds an unsafe path {member.name!r}")
+            if not (member.isfile() or member.isdir()):
+                raise BackupError(f"{name} holds a link or device {member.name!r}")
+            run.progressed("unpacking the repository")
+            tar.extract(member, repo)
+
+
+def _extract_blob(source: Source, blob: str, repo: Path) -> None:
+    relative = blob.replace("~", "/")
+    if _blob_name(relative) != blob:
+        raise BackupError(f"object {blob} is not a repository blob")
+    target = repo / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    source.extract(blob, target)
+
+
 class OpenSearchDriver(BackupDriver):
     kind: ClassVar[str] = "opensearch"
     modes: ClassVar[tuple[str, ...]] = ("snapshot",)
     chooses: ClassVar[str] = "index"
+    extracts_first: ClassVar[bool] = True
 
     def __init__(self, indices: Sequence[str] = ()) -> None:
         self.only = tuple(indices)
@@ -197,25 +361,19 @@ class OpenSearchDriver(BackupDriver):
                 )
             indices = pick(indices, self.only, "index", f"OpenSearch {store.where.instance}")
             _register(client, REPOSITORY, repo, readonly=False)
-            facts = {index: index_facts(client, index, run) for index in indices}
+            known = _known_facts(client, sink.previous)
             name = f"lf-{datetime.now(UTC):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}"
-            entry = _snapshot(client, name, indices, run)
-            _drop_older(client, name)
+            # The facts are read while the snapshot is taken and the files are stored.
+            reading = _Facts(store, indices, known, run)
+            try:
+                entry = _snapshot(client, name, indices, run)
+                reading.decide(entry)
+                _drop_older(client, name)
+                files, reused = _put_repository(sink, repo)
+                facts, facts_reused = reading.result()
+            finally:
+                reading.abandon()
         stats = entry.get("stats", {})
-        proc = run.spawn(
-            ["tar", "-C", str(repo), "-cf", "-", "."],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        try:
-            sink.put(_OBJECT, _stream(proc.stdout))
-        finally:
-            proc.stdout.close()
-            errors = proc.stderr.read().decode(errors="replace").strip()
-            code = proc.wait()
-        if code != 0:
-            raise BackupError(f"tar of the repository {repo} failed (exit {code}): {errors}")
         return Taken(
             store_version=version,
             position={
@@ -223,6 +381,9 @@ class OpenSearchDriver(BackupDriver):
                 "files": str(stats.get("total", {}).get("file_count", "?")),
                 "new_files": str(stats.get("incremental", {}).get("file_count", "?")),
                 "new_bytes": str(stats.get("incremental", {}).get("size_in_bytes", "?")),
+                "stored_files": str(files - reused),
+                "reused_files": str(reused),
+                "reused_facts": ",".join(facts_reused),
             },
             facts={"indices": facts},
         )
@@ -244,18 +405,15 @@ class OpenSearchDriver(BackupDriver):
         repo = _repo_dir(store, name)
         shutil.rmtree(repo, ignore_errors=True)
         repo.mkdir(parents=True)
-        with tarfile.open(
-            fileobj=cast(IO[bytes], ReadableChunks(source.open(_OBJECT))), mode="r|"
-        ) as tar:
-            for member in tar:
-                # From our own storage and sha256-checked; still, nothing may leave the
-                # repository (tarfile's extraction filters need Python 3.11.4).
-                if member.name.startswith("/") or ".." in Path(member.name).parts:
-                    raise BackupError(f"{_OBJECT} holds an unsafe path {member.name!r}")
-                if not (member.isfile() or member.isdir()):
-                    raise BackupError(f"{_OBJECT} holds a link or device {member.name!r}")
+        objects = source.manifest.objects
+        whole = any(e.name.removesuffix(".zst") == _OBJECT for e in objects)
+        _untar(source, _OBJECT if whole else _METADATA, repo, run)
+        blobs = [shared_name(e) for e in objects if e.shared]
+        # Two at a time: reading, sha256 and zstd release the GIL.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="os-unpack") as pool:
+            for done in [pool.submit(_extract_blob, source, blob, repo) for blob in blobs]:
+                done.result()
                 run.progressed("unpacking the repository")
-                tar.extract(member, repo)
         chown_tree(repo, store.where.run_as)
         if store.where.run_as is not None:  # made by mkdir above when the data was wiped
             os.chown(repo.parent, *store.where.run_as)

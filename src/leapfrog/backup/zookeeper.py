@@ -2,18 +2,21 @@
 
 `snapshot` (the one mode): the AdminServer's `/commands/snapshot?streaming=true`
 (enabled by the component's zoo.cfg) streams a snapshot the server takes on the spot,
-serialized with its last processed zxid, as one object `snapshot`. The command needs
-an authenticated caller: the driver sends a digest identity (any digest identity is
-authorized while `/`'s ACL lets everyone in, ZooKeeper's default). ZooKeeper allows
-one snapshot per `snapshot_interval_ms` of the component (ZooKeeper's
+serialized with its last processed zxid, as objects `snapshot.000`, `snapshot.001`, ...
+of 16 MiB each (so each is read back while the next is written; restore joins them).
+The command needs an authenticated caller: the driver sends a digest identity (any
+digest identity is authorized while `/`'s ACL lets everyone in, ZooKeeper's default).
+ZooKeeper allows one snapshot per `snapshot_interval_ms` of the component (ZooKeeper's
 `admin.rateLimiterIntervalInMS`); a refused run fails saying so, and the limit is in
 the manifest.
 
-Facts: every persistent znode's path and data hash, read from the snapshot file itself
-by ZooKeeper's `SnapshotFormatter`, so they describe exactly what was backed up.
+Facts: every persistent znode's path and data hash, read from the snapshot's own bytes
+as they stream (`_zk_snapshot.py` reads ZooKeeper's snapshot format and checks its
+checksum), so they describe exactly what was backed up.
 
-Restore (instance stopped): the data directory's `version-2/` is moved aside and
-replaced by the snapshot file; a scratch server on that directory then deletes the
+Restore (instance stopped): the snapshot file is extracted beside the data (every
+object's sha256 checked), then the data directory's `version-2/` is moved aside and
+replaced by it; a scratch server on that directory then deletes the
 ephemeral nodes (their sessions are gone), so the instance starts without them.
 Verify restores into a scratch server and compares the znode tree with the facts.
 """
@@ -21,12 +24,8 @@ Verify restores into a scratch server and compares the znode tree with the facts
 from __future__ import annotations
 
 import contextlib
-import queue
 import secrets
 import shutil
-import subprocess
-import tempfile
-import threading
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -37,7 +36,8 @@ from kazoo.exceptions import NoNodeError  # type: ignore[import-untyped]
 
 from leapfrog.backup._pg_scratch import chown_tree
 from leapfrog.backup._zk_scratch import scratch_zookeeper
-from leapfrog.backup._zk_tree import diff_trees, parse_formatter, server_tree, summary
+from leapfrog.backup._zk_snapshot import SnapshotReader
+from leapfrog.backup._zk_tree import diff_trees, server_tree, summary
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
 from leapfrog.backup.manifest import Manifest
@@ -47,10 +47,9 @@ from leapfrog.components.zookeeper import DATA
 __all__ = ["ZooKeeperDriver"]
 
 _CHUNK = 1 << 20
-_AHEAD = 64
-"""Chunks (MiB) queued for the formatter while its JVM starts."""
+_PART = 16
+"""Chunks (MiB) per object of the snapshot."""
 _SNAPSHOTS = "version-2"
-_QUIET = "<configuration><root level='OFF'/></configuration>\n"
 
 
 def _admin_url(store: Store) -> str:
@@ -113,78 +112,23 @@ def _version(store: Store) -> str:
     return str(answer.get("version", "?")).split("-")[0]
 
 
-class _Formatter:
-    """ZooKeeper's `SnapshotFormatter` reading the snapshot from its stdin while the
-    snapshot streams (its JVM starts during the stream, not after it): the facts come
-    from the very bytes that are stored. A thread feeds it from a bounded queue, so a
-    slow JVM start does not hold the stream up for the first `_AHEAD` chunks."""
-
-    def __init__(self, store: Store, folder: Path, run: RunControl) -> None:
-        extra = store.installation.extra
-        quiet = folder / "quiet.xml"
-        quiet.write_text(_QUIET)
-        self._out = folder / "formatted"
-        self._err = folder / "errors"
-        with self._out.open("wb") as out, self._err.open("wb") as err:
-            self._proc = run.spawn(
-                [
-                    extra["java"],
-                    "-Xmx512m",
-                    f"-Dlogback.configurationFile={quiet}",
-                    f"@{extra['argfile']}",
-                    "org.apache.zookeeper.server.SnapshotFormatter",
-                    "-d",
-                    "/dev/stdin",
-                ],
-                stdin=subprocess.PIPE,
-                stdout=out,
-                stderr=err,
-            )
-        self._queue: queue.Queue[bytes | None] = queue.Queue(_AHEAD)
-        self._broken = False
-        self._feeder = threading.Thread(target=self._feed, name="zk-formatter", daemon=True)
-        self._feeder.start()
-
-    def _feed(self) -> None:
-        stdin = self._proc.stdin
-        assert stdin is not None
-        while (chunk := self._queue.get()) is not None:
-            if self._broken:
-                continue  # it died: drain, the error is read at the end
-            try:
-                stdin.write(chunk)
-            except (BrokenPipeError, OSError):
-                self._broken = True
-        with contextlib.suppress(OSError):
-            stdin.close()
-
-    def feed(self, chunk: bytes) -> None:
-        self._queue.put(chunk)
-
-    def facts(self) -> dict[str, Any]:
-        self._queue.put(None)
-        self._feeder.join()
-        if self._proc.wait() != 0:
-            errors = self._err.read_text(errors="replace").strip()[-300:]
-            raise BackupError(f"ZooKeeper's SnapshotFormatter cannot read the snapshot: {errors}")
-        tree, ephemeral = parse_formatter(self._out.read_text(errors="replace"))
-        if "/" not in tree:
-            raise BackupError("the snapshot holds no znode tree (SnapshotFormatter found no `/`)")
-        return {**summary(tree), "ephemeral_skipped": len(ephemeral), "ephemeral": ephemeral}
-
-    def abandon(self) -> None:
-        self._broken = True
-        self._queue.put(None)
-        self._feeder.join()
-        if self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+def _parts(source: Source) -> list[str]:
+    """The snapshot's objects in order: `snapshot.000`, `snapshot.001`, ... (one object
+    `snapshot` in backups made before it was cut into parts)."""
+    names = [
+        e.name.removesuffix(".zst") if e.compression == "zstd" else e.name
+        for e in source.manifest.objects
+    ]
+    return [n for n in names if n == "snapshot" or n.startswith("snapshot.")]
 
 
-def _place_snapshot(source: Source, data_dir: Path, zxid: str) -> None:
-    snapshots = data_dir / _SNAPSHOTS
+def _place_snapshot(source: Source, data_dir: Path, zxid: str, folder: str = _SNAPSHOTS) -> None:
+    snapshots = data_dir / folder
     snapshots.mkdir(parents=True)
-    source.extract("snapshot", snapshots / f"snapshot.{zxid}")
+    with (snapshots / f"snapshot.{zxid}").open("wb") as out:
+        for part in _parts(source):
+            for chunk in source.open(part):
+                out.write(chunk)
 
 
 def _drop_ephemerals(client: Any, known: list[str] | None) -> int:
@@ -202,25 +146,34 @@ def _drop_ephemerals(client: Any, known: list[str] | None) -> int:
 class ZooKeeperDriver(BackupDriver):
     kind: ClassVar[str] = "zookeeper"
     modes: ClassVar[tuple[str, ...]] = ("snapshot",)
+    extracts_first: ClassVar[bool] = True
 
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
         version = _version(store)
-        with tempfile.TemporaryDirectory(prefix="lf-zkbk-", dir=run.temp_dir) as tmp:
-            formatter = _Formatter(store, Path(tmp), run)
-            try:
-                with _snapshot_stream(store) as (response, zxid):
+        reader = SnapshotReader()
+        with _snapshot_stream(store) as (response, zxid):
+            stream = response.iter_bytes(_CHUNK)
+            pending = next(stream, None)
 
-                    def chunks() -> Iterator[bytes]:
-                        for chunk in response.iter_bytes(_CHUNK):
-                            formatter.feed(chunk)  # the facts come from these same bytes
-                            yield chunk
+            def part(first: bytes) -> Iterator[bytes]:
+                nonlocal pending
+                chunk: bytes | None = first
+                for _ in range(_PART):
+                    assert chunk is not None
+                    reader.feed(chunk)  # the facts come from these same bytes
+                    yield chunk
+                    chunk = next(stream, None)
+                    if chunk is None:
+                        break
+                pending = chunk  # the next part's first chunk, or None: the end
 
-                    sink.put("snapshot", chunks())
-                run.progressed("snapshot streamed")
-                facts = formatter.facts()
-            except BaseException:
-                formatter.abandon()
-                raise
+            # Objects of `_PART` MiB: each is read back while the next is written.
+            index = 0
+            while pending is not None:
+                sink.put(f"snapshot.{index:03d}", part(pending))
+                index += 1
+        run.progressed("snapshot streamed")
+        facts = reader.facts()
         zxid_hex = zxid.removeprefix("0x") or "0"
         return Taken(
             store_version=version,
@@ -255,12 +208,21 @@ class ZooKeeperDriver(BackupDriver):
         data_dir = store.where.data_dir / DATA
         snapshots = data_dir / _SNAPSHOTS
         aside = data_dir / f"{_SNAPSHOTS}.before-restore"
+        incoming = f"{_SNAPSHOTS}.restoring"
         shutil.rmtree(aside, ignore_errors=True)
+        shutil.rmtree(data_dir / incoming, ignore_errors=True)
+        # The snapshot is extracted (and its sha256 checked) beside the data first: a
+        # corrupt object fails the run before anything of the instance is moved.
+        zxid = source.manifest.position.get("zxid", "0x0").removeprefix("0x")
+        try:
+            _place_snapshot(source, data_dir, zxid, incoming)
+        except BaseException:
+            shutil.rmtree(data_dir / incoming, ignore_errors=True)
+            raise
         if snapshots.exists():
             snapshots.rename(aside)
         try:
-            zxid = source.manifest.position.get("zxid", "0x0").removeprefix("0x")
-            _place_snapshot(source, data_dir, zxid)
+            (data_dir / incoming).rename(snapshots)
             chown_tree(data_dir, store.where.run_as)
             known = source.manifest.facts.get("ephemeral")
             dropped = 0

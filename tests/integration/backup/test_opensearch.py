@@ -105,7 +105,9 @@ def test_round_trip_through_a_wiped_data_directory(node: RunningComponent, taken
     assert manifest.store_version == node.installation.version
     assert manifest.facts["indices"]["orders"][0] == 300
     assert manifest.facts["indices"]["users"][0] == 40
-    assert [o.name for o in manifest.objects] == ["repository.tar.zst"]
+    assert manifest.objects[0].name == "metadata.tar.zst"
+    blobs = manifest.objects[1:]
+    assert blobs and all(o.shared and "~__" in o.name for o in blobs)
 
     verified = taken.engine.verify(taken.backup)
     assert verified.state == "succeeded", verified.reason
@@ -131,8 +133,17 @@ def test_a_second_snapshot_is_incremental_and_one_index_restores_alone(
     second = taken.engine.run_backup()
     assert second.state == "succeeded", second.reason
     manifest = taken.engine.find(second.backup)
-    # Only the new segment of `users` was written by OpenSearch; the rest was reused.
+    # Only the new segment of `users` was written by OpenSearch; the rest was reused,
+    # and leapfrog stored only those new files (and the metadata) again.
     assert 0 < int(manifest.position["new_files"]) < int(manifest.position["files"])
+    assert int(manifest.position["reused_files"]) > 0
+    assert int(manifest.position["stored_files"]) <= int(manifest.position["new_files"]) + 1
+    # `orders` did not change: its facts are the previous backup's, `users`' were read.
+    assert manifest.position["reused_facts"] == "orders"
+    assert manifest.facts["indices"]["users"][0] == 41
+    # The first backup's manifest still names every object it needs.
+    held = {o.name for o in taken.engine.find(first.backup).objects if o.shared}
+    assert held & {o.name for o in manifest.objects if o.shared}
 
     call(node, "DELETE", "/orders")
     call(node, "PUT", "/users/_doc/later?refresh=true", {"n": -2})

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -26,11 +27,13 @@ from leapfrog.backup import (
     Verified,
 )
 from leapfrog.backup.driver import BackupError, pick
+from leapfrog.backup.encryption import Keyring
 from leapfrog.backup.engine import judge_objects
 from leapfrog.backup.manifest import Manifest
 from leapfrog.backup.retention import Policy
 from leapfrog.backup.storage import Storage
 from leapfrog.components.base import Installation, Instance
+from leapfrog.shared.named_secrets import named_secrets
 
 
 class FakeDriver(BackupDriver):
@@ -273,3 +276,107 @@ def test_pick_takes_names_and_patterns_and_names_what_exists() -> None:
     assert str(caught.value).startswith(
         "OpenSearch opensearch-1 has no index metrics-*; its indices: logs-1, logs-2, orders, users"
     )
+
+
+class SharingDriver(FakeDriver):
+    """Stores its objects shared, reusing what the previous backup stored of the same
+    name and size (an incremental driver's way)."""
+
+    def __init__(self, objects: dict[str, bytes], fail: str | None = None) -> None:
+        super().__init__(objects, fail)
+        self.reused: list[str] = []
+
+    def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
+        self.reused = []
+        for name, data in self.objects.items():
+            if sink.reuse(name, len(data)) is not None:
+                self.reused.append(name)
+            else:
+                sink.put(name, [data], shared=True)
+        if self.fail:
+            raise RuntimeError(self.fail)
+        return Taken("1.0", {}, {})
+
+
+def _shared_keys(eng: Engine) -> list[str]:
+    return eng.storage.keys("fake/shared/")
+
+
+def test_shared_objects_are_reused_restored_and_pruned_by_reference(tmp_path: Path) -> None:
+    data = {"old": os.urandom(50_000), "kept": os.urandom(50_000)}
+    driver = SharingDriver(dict(data))
+    eng = engine(tmp_path, driver)
+    assert eng.run_backup().state == "succeeded"
+    assert driver.reused == []
+    driver.objects = {"kept": data["kept"], "new": b"n" * 1000}
+    assert eng.run_backup().state == "succeeded"
+    assert driver.reused == ["kept"]  # neither read nor written again
+    first, second = eng.backups()
+    assert {o.name for o in first.objects} & {o.name for o in second.objects}
+    assert len(_shared_keys(eng)) == 3
+
+    assert eng.restore(second, None).state == "succeeded"
+    assert driver.restored == driver.objects
+    assert eng.prune(Policy(keep_last=1)).state == "succeeded"
+    assert [m.id for m in eng.backups()] == [second.id]
+    assert len(_shared_keys(eng)) == 2  # `old` went with the only backup using it
+    assert eng.verify(None).state == "succeeded"
+    assert eng.restore(second, None).state == "succeeded"
+
+
+def test_a_corrupt_shared_object_fails_naming_it(tmp_path: Path) -> None:
+    eng = engine(tmp_path, SharingDriver({"a": os.urandom(10_000)}))
+    assert eng.run_backup().state == "succeeded"
+    (key,) = _shared_keys(eng)
+    path = eng.storage.local_path(key)
+    assert path is not None
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2] ^= 1
+    path.write_bytes(bytes(raw))
+    failed = eng.verify(None)
+    assert failed.state == "failed"
+    assert f"object {key.rsplit('/', 1)[1]} does not match its sha256" in failed.reason
+
+
+def test_a_failed_runs_shared_objects_are_removed_and_never_reused(tmp_path: Path) -> None:
+    driver = SharingDriver({"a": b"a" * 100}, fail="boom")
+    eng = engine(tmp_path, driver)
+    assert eng.run_backup().state == "failed"
+    assert _shared_keys(eng) == []
+    driver.fail = None
+    assert eng.run_backup().state == "succeeded"
+    assert driver.reused == []
+
+
+def test_a_shared_object_is_not_reused_unsealed_once_keys_are_declared(tmp_path: Path) -> None:
+    storage = DirectoryStorage(tmp_path / "s")
+    driver = SharingDriver({"a": b"a" * 100})
+    eng = engine(tmp_path, driver, storage)
+    assert eng.run_backup().state == "succeeded"
+    storage.keyring = Keyring(named_secrets(tmp_path), "bk")
+    assert eng.run_backup().state == "succeeded"
+    assert driver.reused == []
+    assert eng.backups()[-1].objects[0].encryption != "none"
+
+
+class ThreadedDriver(FakeDriver):
+    """Puts its objects from two threads at once (as the OpenSearch driver does)."""
+
+    def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            puts = [pool.submit(sink.put, n, [d[:7], d[7:]], True) for n, d in self.objects.items()]
+            for put in puts:
+                put.result()
+        return Taken("1.0", {}, {})
+
+
+def test_objects_put_from_two_threads_make_a_whole_backup(tmp_path: Path) -> None:
+    data = {f"o{i}": os.urandom(20_000 + i) for i in range(12)}
+    driver = ThreadedDriver(data)
+    eng = engine(tmp_path, driver)
+    assert eng.run_backup().state == "succeeded"
+    (manifest,) = eng.backups()
+    assert len(manifest.objects) == 12
+    assert eng.verify(None).state == "succeeded"
+    assert eng.restore(manifest, None).state == "succeeded"
+    assert driver.restored == data

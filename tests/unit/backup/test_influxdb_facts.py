@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from leapfrog.backup.influxdb import _diff
+from leapfrog.backup.influxdb import _diff, _quiet
 
 
 def facts(points: int, series: int = 1, extra: bool = False) -> dict[str, Any]:
@@ -38,3 +38,13 @@ def test_a_measurement_written_during_the_backup_may_be_missing_but_not_invented
     assert _diff(facts(20, extra=True), facts(15), facts(10)) == []
     assert _diff(facts(20, extra=True), facts(15), facts(10, extra=True)) != []
     assert _diff(facts(20), facts(15, extra=True), facts(10)) != []
+
+
+def test_quiet_only_when_counters_are_equal_and_nothing_was_in_flight() -> None:
+    done = [("1", 5, 4, 1, 100, 0, 0)]
+    assert _quiet(done, list(done))
+    assert not _quiet(done, [("1", 6, 5, 1, 110, 0, 0)])  # a write meanwhile
+    assert not _quiet(done, [*done, ("2", 1, 1, 0, 1, 0, 0)])  # a new shard
+    in_flight = [("1", 5, 3, 1, 90, 0, 0)]
+    assert not _quiet(in_flight, list(in_flight))
+    assert not _quiet([("1", None, None, None, 1, 0, 0)], [("1", None, None, None, 1, 0, 0)])

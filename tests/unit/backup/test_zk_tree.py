@@ -1,42 +1,100 @@
-"""Reading SnapshotFormatter's output: persistent znodes kept, ephemeral and system ones not."""
+"""Reading ZooKeeper's snapshot format as it streams: persistent znodes kept with their
+data hash, ephemeral and system ones not; a damaged or cut snapshot is refused."""
 
 from __future__ import annotations
 
-import base64
+import gzip
 import hashlib
+import struct
+import zlib
 
-from leapfrog.backup._zk_tree import diff_trees, parse_formatter, summary
+import pytest
 
-
-def _node(path: str, data: bytes, owner: int = 0) -> str:
-    encoded = base64.b64encode(data).decode()
-    return (
-        f"----\n{path}\n  cZxid = 0x00000000000003\n  dataVersion = 0\n"
-        f"  ephemeralOwner = 0x{owner:014x}\n  data = {encoded}\n"
-    )
+from leapfrog.backup._zk_snapshot import SnapshotReader
+from leapfrog.backup._zk_tree import data_digest, diff_trees, summary
+from leapfrog.backup.driver import BackupError
 
 
-FORMATTED = (
-    "ZNode Details (count=5):\n"
-    + _node("/", b"")
-    + _node("/a", b"hello")
-    + _node("/a/lock", b"x", owner=0x1000A)
-    + _node("/zookeeper", b"")
-    + _node("/zookeeper/quota", b"")
-    + "----\nSession Details (sid, timeout, ephemeralCount):\n0x1000a, 30000, 1\n"
-)
+def _string(text: str | bytes | None) -> bytes:
+    if text is None:
+        return struct.pack(">i", -1)
+    raw = text.encode() if isinstance(text, str) else text
+    return struct.pack(">i", len(raw)) + raw
 
 
-def test_persistent_znodes_are_kept_with_their_data_hash() -> None:
-    tree, ephemeral = parse_formatter(FORMATTED)
-    assert sorted(tree) == ["/", "/a"]
-    assert tree["/a"] == hashlib.sha256(b"hello").hexdigest()[:32]
-    assert ephemeral == ["/a/lock"]
+def _node(path: str, data: bytes | None, owner: int = 0) -> bytes:
+    stat = struct.pack(">qqqqiiiqq", 3, 3, 1, 1, 0, 0, 0, owner, 3)
+    return _string(path) + _string(data) + struct.pack(">q", 1) + stat
+
+
+def _snapshot(nodes: list[bytes]) -> bytes:
+    """A snapshot as ZooKeeper's FileSnap writes it (jute's binary archive)."""
+    body = b"ZKSN" + struct.pack(">iq", 2, -1)
+    body += struct.pack(">i", 1) + struct.pack(">qi", 0x1000A, 30000)  # one session
+    acl = struct.pack(">i", 31) + _string("world") + _string("anyone")
+    body += struct.pack(">i", 1) + struct.pack(">q", 1) + struct.pack(">i", 1) + acl
+    body += b"".join(nodes) + _string("/")
+    sealed = body + struct.pack(">q", zlib.adler32(body)) + _string("/")
+    digest = struct.pack(">qiq", 3, 2, 1234)
+    return sealed + digest + struct.pack(">q", zlib.adler32(sealed + digest)) + _string("/")
+
+
+SNAPSHOT = _snapshot([
+    _node("", None),
+    _node("/a", b"hello"),
+    _node("/a/lock", b"x", owner=0x1000A),
+    _node("/zookeeper", b""),
+    _node("/zookeeper/quota", b""),
+    _node("/b", b"\x00" * 5000),
+    _node("/zookeeperish", b"mine"),
+])  # fmt: skip
+
+
+def _read(data: bytes, chunk: int) -> dict[str, object]:
+    reader = SnapshotReader()
+    for start in range(0, len(data), chunk):
+        reader.feed(data[start : start + chunk])
+    return reader.facts()
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
+def test_persistent_znodes_are_kept_with_their_data_hash(chunk: int) -> None:
+    facts = _read(SNAPSHOT, chunk)
+    tree = facts["data"]
+    assert isinstance(tree, dict)
+    assert sorted(tree) == ["/", "/a", "/b", "/zookeeperish"]
+    assert tree["/a"] == data_digest(b"hello") == hashlib.sha256(b"hello").hexdigest()[:32]
+    assert tree["/"] == hashlib.sha256(b"").hexdigest()[:32]
+    assert facts["ephemeral"] == ["/a/lock"]
+    assert facts["znodes"] == 4
+    assert facts["tree_sha256"] == summary(tree)["tree_sha256"]
+
+
+def test_a_gzip_snapshot_is_read_too() -> None:
+    assert _read(gzip.compress(SNAPSHOT), 100) == _read(SNAPSHOT, 100)
+
+
+def test_a_damaged_snapshot_fails_its_checksum() -> None:
+    damaged = bytearray(SNAPSHOT)
+    damaged[SNAPSHOT.index(b"hello")] ^= 0x01
+    with pytest.raises(BackupError, match="checksum"):
+        _read(bytes(damaged), 64)
+
+
+def test_a_cut_snapshot_is_not_facts() -> None:
+    with pytest.raises(BackupError, match="ended early"):
+        _read(SNAPSHOT[: len(SNAPSHOT) // 2], 64)
+
+
+def test_something_else_is_refused() -> None:
+    with pytest.raises(BackupError, match="not a ZooKeeper snapshot"):
+        _read(b"<html>" + bytes(100), 64)
 
 
 def test_differences_name_the_paths() -> None:
-    tree, _ = parse_formatter(FORMATTED)
-    changed = {**tree, "/a": "0" * 32, "/b": "1" * 32}
+    tree = _read(SNAPSHOT, 4096)["data"]
+    assert isinstance(tree, dict)
+    changed = {**tree, "/a": "0" * 32, "/c": "1" * 32}
     del changed["/"]
-    assert diff_trees(tree, changed) == ["/ missing", "/a data differs", "/b not in the backup"]
+    assert diff_trees(tree, changed) == ["/ missing", "/a data differs", "/c not in the backup"]
     assert summary(tree)["tree_sha256"] != summary(changed)["tree_sha256"]
