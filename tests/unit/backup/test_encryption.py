@@ -55,7 +55,7 @@ def test_round_trip_at_chunk_edges(size: int) -> None:
     stored = sealed(data)
     chunks = -(-size // PLAIN_CHUNK) or 1
     assert len(stored) == HEADER + size + 16 * chunks
-    assert data not in stored or size == 0
+    assert size < 16 or data not in stored  # a byte or two may occur in any ciphertext
     assert opened(stored) == data
 
 
