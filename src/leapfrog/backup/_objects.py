@@ -10,7 +10,7 @@ import threading
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, cast
+from typing import cast
 
 import zstandard
 
@@ -28,6 +28,7 @@ __all__ = [
     "check_keys",
     "check_object",
     "entry_key",
+    "prefetched",
 ]
 
 _ZSTD_LEVEL = 1
@@ -80,7 +81,7 @@ class ObjectWriter:
                 stored.update(chunk)
                 yield chunk
 
-        source: Iterable[bytes] = _prefetched(counted())
+        source: Iterable[bytes] = prefetched(counted())
         key = name
         if self._compress:
             key = f"{name}.zst"
@@ -108,7 +109,7 @@ class ObjectWriter:
 _END = object()
 
 
-def _prefetched(chunks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
+def prefetched(chunks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
     """The chunks, read ahead by a thread of their own (up to `depth`): the store's
     program or socket is read while the previous chunk is compressed, hashed and
     written. Reading, zstd and sha256 release the GIL, so this uses a second core."""
@@ -159,23 +160,30 @@ def _compressed(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 class ReadableChunks:
-    """A file-like `read` over chunks, for zstandard's streaming compressor."""
+    """A file-like `read` over chunks (for tarfile's streaming mode): the unread part of
+    the current chunk is kept as a view, so a small read never copies the rest."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
-        self._buffer = b""
+        self._buffer = memoryview(b"")
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
+        if 0 <= size <= len(self._buffer):
+            data = bytes(self._buffer[:size])
+            self._buffer = self._buffer[size:]
+            return data
+        parts = [bytes(self._buffer)]
+        held = len(self._buffer)
+        while size < 0 or held < size:
             chunk = next(self._chunks, None)
             if chunk is None:
                 break
-            self._buffer += chunk
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
+            parts.append(chunk)
+            held += len(chunk)
+        joined = b"".join(parts)
+        cut = len(joined) if size < 0 else min(size, len(joined))
+        self._buffer = memoryview(joined)[cut:]
+        return joined[:cut]
 
 
 def check_keys(storage: Storage, manifest: Manifest) -> list[str]:
@@ -263,8 +271,22 @@ class ObjectReader:
         if entry.compression == "none":
             yield from plain
             return
-        reader = zstandard.ZstdDecompressor().read_to_iter(cast(IO[bytes], ReadableChunks(plain)))
-        yield from reader
+        # Each stored chunk straight into the decompressor (no file-like buffer copying
+        # it again); every chunk is read, so the sha256 above is always checked.
+        decompressor = zstandard.ZstdDecompressor().decompressobj()
+        for chunk in plain:
+            if decompressor.eof:
+                if chunk:
+                    raise BackupError(f"object {entry.name} has data after its zstd frame")
+                continue
+            try:
+                out = decompressor.decompress(chunk)
+            except zstandard.ZstdError as exc:
+                raise BackupError(f"object {entry.name} cannot be decompressed: {exc}") from None
+            if out:
+                yield out
+        if not decompressor.eof:
+            raise BackupError(f"object {entry.name} ends inside its zstd frame (truncated)")
 
     def extract(self, name: str, path: Path) -> None:
         with path.open("wb") as out:

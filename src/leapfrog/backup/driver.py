@@ -123,6 +123,12 @@ class BackupDriver(ABC):
         self, store: Store, source: Source, storage: Storage, scratch: Path, run: RunControl
     ) -> Verified: ...
 
+    def checks_as_it_restores(self, manifest: Manifest) -> bool:
+        """Whether a restore of `manifest` reads every object through the `Source` (whose
+        sha256 check fails it at the object's end) and, when it fails, leaves the store as
+        it was: then the engine skips its separate pass checking every object first."""
+        return False
+
     def choose(self, manifests: Sequence[Manifest], to: datetime | None) -> Manifest | None:
         """Which backup a restore to `to` starts from: the newest that ended before it."""
         usable = [m for m in manifests if to is None or m.ended <= to]

@@ -305,7 +305,12 @@ class Engine:
             self._record = record
             run = self._control()
             run.start()
-            problems = self.check_objects(manifest, run)
+            # Every object is checked before anything is touched, unless the driver
+            # checks them as it reads and puts the store back when one is bad.
+            if self.driver.checks_as_it_restores(manifest):
+                problems = check_keys(self.storage, manifest)
+            else:
+                problems = self.check_objects(manifest, run)
             if problems:
                 run.close()
                 return self.history.finish(self._current(record), "failed", "; ".join(problems))

@@ -32,7 +32,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from leapfrog.backup._kafka_records import RecordHash, decode, encode_parts
+from leapfrog.backup._kafka_records import RecordHash, append, decode
+from leapfrog.backup._objects import prefetched
 from leapfrog.backup._scratch import scratch_instance
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import (
@@ -54,6 +55,8 @@ __all__ = ["KafkaDriver"]
 
 _TIMEOUT = 15.0
 _BATCH = 1 << 20
+_CONSUME = 1_000
+_POLL_EVERY = 1_000
 _RECREATE_WAIT = 60.0
 _TOPICS = "topics.json"
 _GROUPS = "groups.json"
@@ -279,10 +282,13 @@ class _PartitionReader:
         topic, partition = self._tp
         self._consumer.assign([TopicPartition(topic, partition, self._low)])
         batch = bytearray()
+        hashed = bytearray()  # what the hash covers, added once per consumed batch
         done = self._high <= self._low
+        high = self._high
         while not done:
             run.check()
-            for message in self._consumer.consume(num_messages=1000, timeout=1.0):
+            records = 0
+            for message in self._consumer.consume(num_messages=_CONSUME, timeout=1.0):
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF:
@@ -290,24 +296,35 @@ class _PartitionReader:
                         continue
                     raise BackupError(f"reading {topic}[{partition}]: {error.str()}")
                 offset = message.offset()
-                if offset >= self._high:
+                if offset >= high:
                     done = True
                     continue
-                self._passed(offset)
+                if self._thresholds and self._thresholds[0] <= offset:
+                    self.hash.add_encoded(hashed, records)
+                    hashed.clear()
+                    records = 0
+                    self._passed(offset)
                 ts_type, timestamp = message.timestamp()
-                headers = [(str(k), v) for k, v in (message.headers() or [])]
-                head, hashed_head, rest = encode_parts(
-                    offset, ts_type, timestamp, message.key(), message.value(), headers
+                append(
+                    batch,
+                    hashed,
+                    offset,
+                    ts_type,
+                    timestamp,
+                    message.key(),
+                    message.value(),
+                    message.headers(),
                 )
-                self.hash.add_parts(hashed_head, rest)
-                self.first = offset if self.first is None else self.first
+                records += 1
+                if self.first is None:
+                    self.first = offset
                 self.last = offset
-                batch += head
-                batch += rest
-                done = done or offset >= self._high - 1
-                if len(batch) >= _BATCH:
-                    yield bytes(batch)
-                    batch.clear()
+            self.hash.add_encoded(hashed, records)
+            hashed.clear()
+            done = done or (self.last is not None and self.last >= high - 1)
+            if len(batch) >= _BATCH:
+                yield bytes(batch)
+                batch.clear()
         self._consumer.unassign()
         for threshold in self._thresholds:
             self.mapped[threshold] = self.hash.count
@@ -520,7 +537,7 @@ def _produce(bootstrap: str, source: Source, partitions: list[str], run: RunCont
 
     errors: list[str] = []
 
-    def delivered(err: Any, _msg: Any) -> None:
+    def failed(err: Any, _msg: Any) -> None:
         if err is not None and len(errors) < 5:
             errors.append(str(err))
 
@@ -530,32 +547,49 @@ def _produce(bootstrap: str, source: Source, partitions: list[str], run: RunCont
             "enable.idempotence": True,  # in order and once each, across retries
             "acks": "all",
             "linger.ms": 20,
+            # Only failures are reported (a Python call per delivered record otherwise);
+            # _check_ends then proves every record arrived, at its own offset.
+            "on_delivery": failed,
+            "delivery.report.only.error": True,
             "log_level": 0,
         }
     )
+    produce, poll = producer.produce, producer.poll
     total = 0
     for key in partitions:
         topic, _, number = key.rpartition("~")
-        for record in decode(source.open(_PREFIX + key)):
-            run.check()
+        partition = int(number)
+        # Read, checked and decompressed in a thread of its own while records are sent.
+        for record in decode(prefetched(source.open(_PREFIX + key))):
+            headers = record.headers
             while True:
                 try:
-                    producer.produce(
-                        topic,
-                        value=record.value,
-                        key=record.key,
-                        partition=int(number),
-                        headers=list(record.headers),
-                        on_delivery=delivered,
-                        timestamp=max(record.timestamp, 0),  # 0: the broker's time
-                    )
+                    if headers:
+                        produce(
+                            topic,
+                            record.value,
+                            record.key,
+                            partition,
+                            timestamp=max(record.timestamp, 0),  # 0: the broker's time
+                            headers=list(headers),
+                        )
+                    else:
+                        produce(
+                            topic,
+                            record.value,
+                            record.key,
+                            partition,
+                            timestamp=max(record.timestamp, 0),
+                        )
                     break
                 except BufferError:
-                    producer.poll(0.1)
-            producer.poll(0)
+                    poll(0.1)
             total += 1
-            if total % 10_000 == 0:
-                run.progressed(f"produced {total} records")
+            if total % _POLL_EVERY == 0:
+                poll(0)
+                run.check()
+                if total % 10_000 == 0:
+                    run.progressed(f"produced {total} records")
         while producer.flush(1.0) > 0:
             run.check()
     if errors:
