@@ -137,7 +137,20 @@ def untar(chunks: Iterable[bytes], into: Path, what: str, run: RunControl) -> in
     headers = TarHeaders(what)
     with tempfile.TemporaryFile() as errors:
         proc = run.spawn(
-            ["tar", "-x", "-p", "--no-same-owner", "-f", "-", "-C", str(into)],
+            [
+                "tar",
+                "-x",
+                "-p",
+                "--no-same-owner",
+                # 1 MiB reads from the pipe instead of 10 KiB ones, each filled (-B).
+                "-b",
+                "2048",
+                "-B",
+                "-f",
+                "-",
+                "-C",
+                str(into),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=errors,
