@@ -70,9 +70,9 @@ class TarHeaders:
         self.members = 0
 
     @property
-    def complete(self) -> bool:
-        """Whether the end-of-archive marker has passed."""
-        return self._ended
+    def cut(self) -> bool:
+        """Whether the stream so far ends inside a header or a member's data."""
+        return not self._ended and bool(self._skip or self._header or self._meta is not None)
 
     def feed(self, chunk: bytes | memoryview) -> None:
         view = memoryview(chunk)
@@ -172,6 +172,9 @@ def untar(chunks: Iterable[bytes], into: Path, what: str, run: RunControl) -> in
         except BaseException:
             proc.kill()
             proc.wait()
+            close = getattr(chunks, "close", None)
+            if close is not None:
+                close()  # a reading thread behind the chunks stops now
             raise
         code = proc.wait()
         run.check()
@@ -181,6 +184,6 @@ def untar(chunks: Iterable[bytes], into: Path, what: str, run: RunControl) -> in
             raise BackupError(
                 f"tar could not extract {what} (exit {code}): {' | '.join(lines[-3:])}"
             )
-    if not headers.complete:
-        raise BackupError(f"{what} ends before its tar end marker (truncated)")
+    if headers.cut:
+        raise BackupError(f"{what} ends inside a member (truncated)")
     return headers.members

@@ -107,3 +107,12 @@ def test_a_corrupt_header_fails() -> None:
     data[0] ^= 1
     with pytest.raises(BackupError, match="corrupt tar header"):
         TarHeaders("t").feed(bytes(data))
+
+
+def test_a_stream_cut_between_members_tar_accepts_is_still_whole(tmp_path: Path) -> None:
+    """Without the end-of-archive blocks (tar accepts that), every member is there."""
+    data = _tar([_file("a", b"1" * 600)])
+    into = tmp_path / "out"
+    into.mkdir()
+    assert untar([data[: 3 * 512]], into, "t", _run()) == 1
+    assert (into / "a").read_bytes() == b"1" * 600
