@@ -10,7 +10,7 @@ import threading
 from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, cast
+from typing import cast
 
 import zstandard
 
@@ -29,6 +29,7 @@ __all__ = [
     "check_object",
     "entry_key",
     "object_key",
+    "prefetched",
     "shared_name",
     "shared_prefix",
 ]
@@ -138,7 +139,7 @@ class ObjectWriter:
                 stored.update(chunk)
                 yield chunk
 
-        source: Iterable[bytes] = _prefetched(counted())
+        source: Iterable[bytes] = prefetched(counted())
         # A shared object's key names the backup that wrote it: never overwritten by a
         # later one (sealed or compressed otherwise) that older manifests would not match.
         key = f"{name}@{self._backup_id}" if shared else name
@@ -168,7 +169,7 @@ class ObjectWriter:
 _END = object()
 
 
-def _prefetched(chunks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
+def prefetched(chunks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
     """The chunks, read ahead by a thread of their own (up to `depth`): the store's
     program or socket is read while the previous chunk is compressed, hashed and
     written. Reading, zstd and sha256 release the GIL, so this uses a second core."""
@@ -219,23 +220,30 @@ def _compressed(chunks: Iterable[bytes]) -> Iterator[bytes]:
 
 
 class ReadableChunks:
-    """A file-like `read` over chunks, for zstandard's streaming compressor."""
+    """A file-like `read` over chunks (for tarfile's streaming mode): the unread part of
+    the current chunk is kept as a view, so a small read never copies the rest."""
 
     def __init__(self, chunks: Iterable[bytes]) -> None:
         self._chunks = iter(chunks)
-        self._buffer = b""
+        self._buffer = memoryview(b"")
 
     def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
+        if 0 <= size <= len(self._buffer):
+            data = bytes(self._buffer[:size])
+            self._buffer = self._buffer[size:]
+            return data
+        parts = [bytes(self._buffer)]
+        held = len(self._buffer)
+        while size < 0 or held < size:
             chunk = next(self._chunks, None)
             if chunk is None:
                 break
-            self._buffer += chunk
-        if size < 0:
-            data, self._buffer = self._buffer, b""
-        else:
-            data, self._buffer = self._buffer[:size], self._buffer[size:]
-        return data
+            parts.append(chunk)
+            held += len(chunk)
+        joined = b"".join(parts)
+        cut = len(joined) if size < 0 else min(size, len(joined))
+        self._buffer = memoryview(joined)[cut:]
+        return joined[:cut]
 
 
 def check_keys(storage: Storage, manifest: Manifest) -> list[str]:
@@ -319,13 +327,31 @@ class ObjectReader:
                 raise BackupError(f"object {entry.name} does not match its sha256 (corrupt)")
 
         plain: Iterator[bytes] = stored()
+        if entry.compression != "none":
+            # Read and hashed in a thread of its own while the previous chunk is
+            # decompressed: both release the GIL, so a restore uses both cores.
+            plain = prefetched(plain)
         if entry.encryption != "none":
             plain = open_sealed(entry_key(self._storage, entry), entry.name, plain)
         if entry.compression == "none":
             yield from plain
             return
-        reader = zstandard.ZstdDecompressor().read_to_iter(cast(IO[bytes], ReadableChunks(plain)))
-        yield from reader
+        # Each stored chunk straight into the decompressor (no file-like buffer copying
+        # it again); every chunk is read, so the sha256 above is always checked.
+        decompressor = zstandard.ZstdDecompressor().decompressobj()
+        for chunk in plain:
+            if decompressor.eof:
+                if chunk:
+                    raise BackupError(f"object {entry.name} has data after its zstd frame")
+                continue
+            try:
+                out = decompressor.decompress(chunk)
+            except zstandard.ZstdError as exc:
+                raise BackupError(f"object {entry.name} cannot be decompressed: {exc}") from None
+            if out:
+                yield out
+        if not decompressor.eof:
+            raise BackupError(f"object {entry.name} ends inside its zstd frame (truncated)")
 
     def extract(self, name: str, path: Path) -> None:
         with path.open("wb") as out:

@@ -24,6 +24,8 @@ from leapfrog.components.postgres import SUPERUSER
 __all__ = ["ScratchServer", "chown_tree", "scratch_server"]
 
 _PORT = 5432  # only names the socket file, in a directory of its own
+_POLL = 0.05
+"""Between connection attempts: a restore waits on nothing else once the server is up."""
 
 
 def chown_tree(path: Path, run_as: tuple[int, int] | None) -> None:
@@ -121,7 +123,7 @@ def scratch_server(  # noqa: PLR0917
                 with server.connect():
                     break
             except psycopg.OperationalError:
-                time.sleep(0.3)
+                time.sleep(_POLL)
                 # Progress is the server's log growing ("restored log file ... from
                 # archive"): a recovery stuck without a word fails at --stall-after.
                 size = log.stat().st_size
@@ -152,4 +154,4 @@ def wait_promoted(server: ScratchServer, run: RunControl) -> None:
         except psycopg.OperationalError as exc:
             raise BackupError(f"recovery failed: {server.tail()}") from exc
         run.progressed("replaying WAL")
-        time.sleep(0.5)
+        time.sleep(_POLL)

@@ -116,10 +116,6 @@ class BackupDriver(ABC):
     """What a run may be limited to (`topic`, `index`, `database`); empty: the whole store."""
     only: tuple[str, ...] = ()
     """Names or shell patterns (`logs-*`) chosen for this run; empty: everything."""
-    extracts_first: ClassVar[bool] = False
-    """The restore reads every object of the backup through the `Source` (which checks
-    each one's sha256 as it streams) into a scratch folder before it changes anything in
-    the store: the engine then does not read every object once more beforehand."""
 
     @abstractmethod
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken: ...
@@ -138,6 +134,12 @@ class BackupDriver(ABC):
     def verify(
         self, store: Store, source: Source, storage: Storage, scratch: Path, run: RunControl
     ) -> Verified: ...
+
+    def checks_as_it_restores(self, manifest: Manifest) -> bool:
+        """Whether a restore of `manifest` reads every object through the `Source` (whose
+        sha256 check fails it at the object's end) and, when it fails, leaves the store as
+        it was: then the engine skips its separate pass checking every object first."""
+        return False
 
     def choose(self, manifests: Sequence[Manifest], to: datetime | None) -> Manifest | None:
         """Which backup a restore to `to` starts from: the newest that ended before it."""

@@ -333,7 +333,9 @@ class Engine:
             self._record = record
             run = self._control()
             run.start()
-            if self.driver.extracts_first:  # each object is checked as it is extracted
+            # Every object is checked before anything is touched, unless the driver
+            # checks them as it reads and puts the store back when one is bad.
+            if self.driver.checks_as_it_restores(manifest):
                 problems = check_keys(self.storage, manifest)
             else:
                 problems = self.check_objects(manifest, run)

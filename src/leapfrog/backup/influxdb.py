@@ -251,7 +251,6 @@ class InfluxDBDriver(BackupDriver):
     kind: ClassVar[str] = "influxdb"
     modes: ClassVar[tuple[str, ...]] = ("portable",)
     chooses: ClassVar[str] = "database"
-    extracts_first: ClassVar[bool] = True
 
     def _http(self, store: Store) -> _Http:
         return _Http(store.where.address, store.where.port, store.where.instance)
@@ -345,6 +344,9 @@ class InfluxDBDriver(BackupDriver):
             f"from backup {manifest.id} ({manifest.ended:%Y-%m-%d %H:%M:%S} UTC); points "
             "written since are lost; the server must be running",
         ]
+
+    def checks_as_it_restores(self, manifest: Manifest) -> bool:
+        return True  # every object is read (and checked) into a scratch folder first
 
     def restore(
         self, store: Store, source: Source, storage: Storage, to: datetime | None, run: RunControl

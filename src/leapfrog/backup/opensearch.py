@@ -343,7 +343,6 @@ class OpenSearchDriver(BackupDriver):
     kind: ClassVar[str] = "opensearch"
     modes: ClassVar[tuple[str, ...]] = ("snapshot",)
     chooses: ClassVar[str] = "index"
-    extracts_first: ClassVar[bool] = True
 
     def __init__(self, indices: Sequence[str] = ()) -> None:
         self.only = tuple(indices)
@@ -447,6 +446,9 @@ class OpenSearchDriver(BackupDriver):
             finally:
                 client.delete(f"/_snapshot/{repository}")
                 shutil.rmtree(repo, ignore_errors=True)
+
+    def checks_as_it_restores(self, manifest: Manifest) -> bool:
+        return True  # every object is read (and checked) into a scratch folder first
 
     def restore(
         self, store: Store, source: Source, storage: Storage, to: datetime | None, run: RunControl

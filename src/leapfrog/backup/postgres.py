@@ -26,7 +26,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import tarfile
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -37,8 +36,10 @@ from typing import IO, Any, ClassVar
 
 import psycopg
 
+from leapfrog.backup._objects import prefetched
 from leapfrog.backup._pg_facts import ConsistentPoint, database_facts, databases, diff_facts
 from leapfrog.backup._pg_scratch import chown_tree, scratch_server, wait_promoted
+from leapfrog.backup._untar import untar
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import (
     BackupDriver,
@@ -118,24 +119,6 @@ def _stream(stdout: IO[bytes]) -> Iterator[bytes]:
 def _tail(path: Path) -> str:
     lines = path.read_text(errors="replace").strip().splitlines() if path.exists() else []
     return " | ".join(lines[-3:]) or "no output"
-
-
-class _ChunkFile:
-    """A read-only file over chunks, for tarfile's streaming mode."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buffer = b""
-
-    def read(self, size: int = -1) -> bytes:
-        while size < 0 or len(self._buffer) < size:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                break
-            self._buffer += chunk
-        cut = len(self._buffer) if size < 0 else size
-        data, self._buffer = self._buffer[:cut], self._buffer[cut:]
-        return data
 
 
 class PostgresDriver(BackupDriver):
@@ -348,6 +331,11 @@ class PostgresDriver(BackupDriver):
             manifests = [m for m in manifests if m.mode == "physical"]
         return super().choose(manifests, to)
 
+    def checks_as_it_restores(self, manifest: Manifest) -> bool:
+        """A physical restore extracts base.tar through the sha256-checking source, into
+        a new data directory: a bad object puts the one set aside back."""
+        return manifest.mode == "physical"
+
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
         where = store.where
         if manifest.mode == "logical":
@@ -417,23 +405,8 @@ class PostgresDriver(BackupDriver):
 
     def _extract(self, source: Source, pgdata: Path, run_as: Any, run: RunControl) -> None:
         pgdata.mkdir(mode=0o700, parents=True)
-
-        def counted() -> Iterator[bytes]:
-            for chunk in source.open("base.tar"):
-                run.progressed("extracting base.tar")
-                yield chunk
-
-        with tarfile.open(fileobj=_ChunkFile(counted()), mode="r|") as tar:  # type: ignore[call-overload]
-            for member in tar:
-                # From our own storage and sha256-checked; still, nothing may leave the
-                # data directory (tarfile's extraction filters need Python 3.12).
-                if member.name.startswith("/") or ".." in Path(member.name).parts:
-                    raise BackupError(f"base.tar holds an unsafe path {member.name!r}")
-                if member.issym() or member.islnk():
-                    raise BackupError(
-                        f"base.tar holds a link {member.name!r}: tablespaces are not supported"
-                    )
-                tar.extract(member, pgdata)
+        # Read, checked and decompressed in a thread of its own while `tar` writes.
+        untar(prefetched(source.open("base.tar")), pgdata, "base.tar", run)
         pgdata.chmod(0o700)
 
     def _recovery(self, store: Store, storage: Storage, to: datetime | None) -> dict[str, str]:

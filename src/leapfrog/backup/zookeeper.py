@@ -146,7 +146,6 @@ def _drop_ephemerals(client: Any, known: list[str] | None) -> int:
 class ZooKeeperDriver(BackupDriver):
     kind: ClassVar[str] = "zookeeper"
     modes: ClassVar[tuple[str, ...]] = ("snapshot",)
-    extracts_first: ClassVar[bool] = True
 
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
         version = _version(store)
@@ -194,6 +193,9 @@ class ZooKeeperDriver(BackupDriver):
             f"{store.where.instance} must be stopped (`leapfrog down`); every change after "
             "the snapshot is lost",
         ]
+
+    def checks_as_it_restores(self, manifest: Manifest) -> bool:
+        return True  # every object is read (and checked) into a scratch folder first
 
     def restore(
         self, store: Store, source: Source, storage: Storage, to: datetime | None, run: RunControl

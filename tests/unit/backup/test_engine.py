@@ -380,3 +380,41 @@ def test_objects_put_from_two_threads_make_a_whole_backup(tmp_path: Path) -> Non
     assert eng.verify(None).state == "succeeded"
     assert eng.restore(manifest, None).state == "succeeded"
     assert driver.restored == data
+
+
+class CheckingAsItRestores(FakeDriver):
+    def checks_as_it_restores(self, manifest: Manifest) -> bool:
+        return True
+
+
+def test_a_driver_checking_as_it_restores_reads_each_object_once(tmp_path: Path) -> None:
+    data = {"a.bin": os.urandom(200_000)}
+    seen: list[str] = []
+    driver = CheckingAsItRestores(data)
+    eng = engine(tmp_path, driver, progress=lambda what, done: seen.append(what))
+    assert eng.run_backup().state == "succeeded"
+    (manifest,) = eng.backups()
+    seen.clear()
+    assert eng.restore(manifest, None).state == "succeeded"
+    assert driver.restored == data
+    assert not [w for w in seen if w.startswith("checking ")]
+    assert [w for w in seen if w.startswith("reading ")]
+
+
+@pytest.mark.parametrize("checks_as_it_restores", [False, True])
+def test_a_corrupt_object_fails_the_restore_either_way(
+    tmp_path: Path, checks_as_it_restores: bool
+) -> None:
+    driver = (CheckingAsItRestores if checks_as_it_restores else FakeDriver)(
+        {"a.bin": os.urandom(200_000)}
+    )
+    eng = engine(tmp_path, driver)
+    assert eng.run_backup().state == "succeeded"
+    (manifest,) = eng.backups()
+    stored = tmp_path / "s" / "fake" / "backups" / manifest.id / "a.bin.zst"
+    raw = bytearray(stored.read_bytes())
+    raw[-10] ^= 0xFF
+    stored.write_bytes(bytes(raw))
+    record = eng.restore(manifest, None)
+    assert record.state == "failed"
+    assert "a.bin.zst" in (record.reason or "")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from leapfrog.backup._kafka_records import Record, RecordHash, decode, encode
+from leapfrog.backup._kafka_records import Record, RecordHash, append, decode, encode
 from leapfrog.backup.driver import BackupError
 
 RECORDS = [
@@ -42,3 +42,22 @@ def test_the_hash_ignores_offsets_and_sees_everything_else() -> None:
     assert digest(changed) != digest(RECORDS)
     reordered = [RECORDS[1], RECORDS[0], RECORDS[2]]
     assert digest(reordered) != digest(RECORDS)
+
+
+def test_batches_appended_encode_and_hash_as_one_by_one() -> None:
+    out, hashed = bytearray(), bytearray()
+    for r in RECORDS:
+        append(out, hashed, r.offset, r.timestamp_type, r.timestamp, r.key, r.value, r.headers)
+    assert bytes(out) == b"".join(encode(r) for r in RECORDS)
+    batched, single = RecordHash(), RecordHash()
+    batched.add_encoded(hashed, len(RECORDS))
+    for r in RECORDS:
+        single.add(r)
+    assert batched.facts() == single.facts()
+
+
+def test_a_record_across_many_chunks_after_whole_ones() -> None:
+    big = Record(1, 0, 9, b"k" * 3000, b"v" * 70_000, (("h", b"x" * 500),))
+    data = b"".join(encode(r) for r in [*RECORDS, big, *RECORDS])
+    chunks = [data[i : i + 4096] for i in range(0, len(data), 4096)]
+    assert list(decode(chunks)) == [*RECORDS, big, *RECORDS]
