@@ -92,6 +92,14 @@ class StatsOptions(ComponentOptions):
         "a window is written this long after its end.",
     )
     parallelism: int = Field(1, ge=1, le=1024, description="The job's parallelism.")
+    guarantee: Literal["exactly-once", "at-least-once"] = Field(
+        "exactly-once",
+        description="Exactly-once: each window's record is written in a Kafka transaction "
+        "committed with the job's checkpoint (readers with `isolation.level=read_committed` "
+        "see it once, at the next checkpoint after the window closes, even across a "
+        "TaskManager crash). At-least-once: written at once, possibly again (same numbers) "
+        "after a failure.",
+    )
     metrics_topic: str | None = Field(
         "metrics",
         min_length=1,

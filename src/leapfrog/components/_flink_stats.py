@@ -69,7 +69,7 @@ CREATE TABLE service_stats (
   'topic' = '{options.topic}',
   'properties.bootstrap.servers' = '${{KAFKA_BOOTSTRAP_SERVERS}}',
   'format' = 'json',
-  'sink.delivery-guarantee' = 'at-least-once'
+{_delivery(options, "")}
 );
 
 CREATE TEMPORARY VIEW requests AS
@@ -107,7 +107,7 @@ CREATE TABLE service_stats_lines (line STRING) WITH (
   'topic' = '{topic}',
   'properties.bootstrap.servers' = '${{KAFKA_BOOTSTRAP_SERVERS}}',
   'format' = 'raw',
-  'sink.delivery-guarantee' = 'at-least-once'
+{delivery}
 );
 """
 
@@ -129,11 +129,28 @@ FROM stats;
 """
 
 
+# Kafka refuses a transaction longer than its `transaction.max.timeout.ms` (15 min by
+# default); Flink's own default (1 h) would fail the sink's start.
+_TRANSACTION_TIMEOUT_MS = 600_000
+
+
+def _delivery(options: StatsOptions, suffix: str) -> str:
+    """The sink's delivery settings: exactly-once is a transaction per checkpoint, with an
+    id prefix of its own per sink (two sinks sharing one would abort each other's)."""
+    if options.guarantee == "at-least-once":
+        return "  'sink.delivery-guarantee' = 'at-least-once'"
+    return (
+        "  'sink.delivery-guarantee' = 'exactly-once',\n"
+        f"  'sink.transactional-id-prefix' = 'leapfrog-{JOB_NAME}{suffix}',\n"
+        f"  'properties.transaction.timeout.ms' = '{_TRANSACTION_TIMEOUT_MS}'"
+    )
+
+
 def _sinks(options: StatsOptions) -> str:
     if options.metrics_topic is None:
         return _JSON_INSERT
     inserts = _JSON_INSERT.strip() + "\n" + _LINES_INSERT.strip()
     return (
-        _LINES_TABLE.format(topic=options.metrics_topic)
+        _LINES_TABLE.format(topic=options.metrics_topic, delivery=_delivery(options, "-lines"))
         + f"\nEXECUTE STATEMENT SET BEGIN\n{inserts}\nEND;\n"
     )

@@ -2,15 +2,23 @@
 balancer's access events for a known load go in (in the exact shape `lb/_accesslog`
 gives them), and `service-stats` holds, per service, route and 10 s window, exactly the
 count, 5xx count, latency percentiles and bytes of what was sent, in JSON and as the
-InfluxDB line protocol the metrics pipeline carries."""
+InfluxDB line protocol the metrics pipeline carries. A TaskManager killed with SIGKILL in
+the middle of a load loses and double-counts nothing (exactly-once: each window's record
+is committed once, with a checkpoint). The example team job (`examples/flink.yaml`,
+events per type per minute) runs on the same cluster and counts a known input exactly."""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import signal
 import tempfile
+import threading
 import time
+import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -22,13 +30,18 @@ from confluent_kafka import Consumer, Producer
 from leapfrog.components._flink_jobs import STATE_FILE
 from leapfrog.lb._accesslog import haproxy_access_json
 from leapfrog.shared.files import read_json
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.spec.loader import load_stack
+from leapfrog.testing import RunningComponent, run_component, wait_until
+from tests.integration.components.test_flink import descendants, rest, running_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 KAFKA_ADDRESS = "127.0.0.76"
 FLINK_ADDRESS = "127.0.0.77"
 WINDOW = 10
+LATENESS = 2
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLE_STACK = REPO / "examples" / "flink.yaml"
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -66,10 +79,15 @@ def stack() -> Iterator[tuple[RunningComponent, RunningComponent]]:
     (base / "kafka").mkdir(mode=0o755)
     (base / "flink").mkdir(mode=0o755)
     try:
-        kafka_options = {"topics": {"logs": {}, "service-stats": {}, "metrics": {}}}
+        topics = ("logs", "service-stats", "metrics", "events-per-minute")
+        kafka_options = {"topics": {**{t: {} for t in topics}, "events": {"partitions": 3}}}
         with run_component("kafka", kafka_options, base / "kafka", address=KAFKA_ADDRESS) as kafka:
             bootstrap = kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]
-            options = {"service_stats": {"lateness": "2s"}}
+            options = {
+                "service_stats": {"lateness": f"{LATENESS}s"},
+                "checkpoint_interval": "2s",
+                "jobs": example_jobs(),
+            }
             with run_component(
                 "flink", options, base / "flink", address=FLINK_ADDRESS, start=False
             ) as flink:
@@ -173,3 +191,203 @@ def line_point(line: str) -> tuple[tuple[str, str, str], dict[str, float]]:
     tag = dict(t.split("=", 1) for t in tags)
     values = {k: float(v.rstrip("i")) for k, v in (f.split("=", 1) for f in fields.split(","))}
     return (tag["service"], tag["route"], utc(int(nanos) // 1_000_000_000)), values
+
+
+def example_jobs() -> dict[str, Any]:
+    """The jobs `examples/flink.yaml` declares, as written there (files from the repo)."""
+    flink = load_stack(EXAMPLE_STACK).spec.components["flink"]
+    jobs: dict[str, Any] = dict(flink["jobs"])
+    return {name: {**job, "file": str(REPO / job["file"])} for name, job in jobs.items()}
+
+
+def completed_checkpoints(flink: RunningComponent, job_id: str) -> int:
+    return int(rest(flink, f"/jobs/{job_id}/checkpoints")["counts"]["completed"])
+
+
+def taskmanager_pids(flink: RunningComponent) -> list[int]:
+    assert flink.popen is not None
+    return [
+        pid
+        for pid in descendants(flink.popen.pid)
+        if "TaskManagerRunner" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    ]
+
+
+def read_committed(bootstrap: str, topic: str) -> Consumer:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"test-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe([topic])
+    return consumer
+
+
+def collect(
+    consumer: Consumer, key: Any, wanted: set[Any], settle: float, timeout: float = 240.0
+) -> tuple[Counter[Any], dict[Any, dict[str, Any]]]:
+    """How many times each row (by `key(row)`, None to skip) was read: until every wanted
+    key was, then `settle` seconds more, so a second copy would have shown."""
+    seen: Counter[Any] = Counter()
+    rows: dict[Any, dict[str, Any]] = {}
+    deadline = time.monotonic() + timeout
+    settled: float | None = None
+    try:
+        while time.monotonic() < (settled or deadline):
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                row = json.loads(message.value() or b"{}")
+                found = key(row)
+                if found is not None:
+                    seen[found] += 1
+                    rows[found] = row
+            if settled is None and wanted <= set(seen):
+                settled = time.monotonic() + settle
+    finally:
+        consumer.close()
+    return seen, rows
+
+
+def test_a_taskmanager_killed_during_a_load_loses_and_double_counts_nothing(
+    stack: tuple[RunningComponent, RunningComponent],
+) -> None:
+    kafka, flink = stack
+    bootstrap = kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]
+    job = wait_until(lambda: running_job(flink, "service-stats"), 120, 0.5, "the stats job running")
+    checkpoints_before = completed_checkpoints(flink, job["jid"])
+
+    # A load in real time, ~50 requests/s over 30 s (three or four windows), for two
+    # services; the TaskManager running the job is killed 10 s in.
+    sent: list[Sent] = []
+    load_seconds = 30.0
+
+    def load() -> None:
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+        end, i = time.time() + load_seconds, 0
+        while time.time() < end:
+            service = "kill-a" if i % 3 else "kill-b"
+            status = 500 if i % 9 == 0 else 200
+            event: Sent = (time.time(), service, f"/r{i % 2}?q={i}", status, 1 + i % 97, 10 + i % 5)
+            producer.produce("logs", access_event(event))
+            producer.poll(0)
+            sent.append(event)
+            i += 1
+            time.sleep(0.02)
+        assert producer.flush(30) == 0
+
+    loader = threading.Thread(target=load)
+    loader.start()
+    # At least one checkpoint during the load: the kill then falls between two commits.
+    wait_until(
+        lambda: completed_checkpoints(flink, job["jid"]) > checkpoints_before + 1,
+        30,
+        0.5,
+        "checkpoints during the load",
+    )
+    time.sleep(max(0.0, 10.0 - (time.time() - sent[0][0])))
+    (victim,) = taskmanager_pids(flink)
+    os.kill(victim, signal.SIGKILL)
+    assert loader.is_alive(), "the kill must fall inside the load"
+    loader.join()
+
+    # The job came back by itself, from a checkpoint (not a savepoint, not from scratch).
+    def restored() -> Any:
+        found = running_job(flink, "service-stats")
+        if found is None:
+            return None
+        latest = rest(flink, f"/jobs/{found['jid']}/checkpoints")["latest"]
+        return latest.get("restored")
+
+    restore = wait_until(
+        restored, timeout=180, interval=0.5, what="the job restored from a checkpoint"
+    )
+    assert restore["is_savepoint"] is False, restore
+
+    # One event far enough after the load closes its last window.
+    last = max(ts for ts, *_ in sent)
+    closing: Sent = (last + WINDOW + LATENESS + 1, "kill-close", "/", 200, 1, 1)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce("logs", access_event(closing))
+    assert producer.flush(10) == 0
+
+    expected: dict[tuple[str, str, str], list[Sent]] = {}
+    for event in sent:
+        ts, service, path, *_ = event
+        key = (service, path.split("?")[0], utc(int(ts) // WINDOW * WINDOW))
+        expected.setdefault(key, []).append(event)
+    seen, rows = collect(
+        read_committed(bootstrap, "service-stats"),
+        lambda row: (
+            (row["service"], row["route"], row["window_start"])
+            if row["service"] in ("kill-a", "kill-b")
+            else None
+        ),
+        set(expected),
+        settle=3 * 2.0 + 2,  # three more checkpoints
+    )
+    assert set(seen) == set(expected), f"missing: {set(expected) - set(seen)}"
+    assert [k for k, n in seen.items() if n > 1] == [], "windows written twice"
+    for key, events in expected.items():
+        row = rows[key]
+        assert row["requests"] == len(events), key
+        assert row["errors"] == sum(e[3] >= 500 for e in events), key
+        assert row["bytes"] == sum(e[5] for e in events), key
+        ms = [float(e[4]) for e in events]
+        assert row["p99_ms"] == pytest.approx(percentile(ms, 0.99), abs=1e-9), key
+    assert sum(r["requests"] for r in rows.values()) == len(sent)
+
+
+def test_the_example_team_job_counts_events_per_type_per_minute(
+    stack: tuple[RunningComponent, RunningComponent],
+) -> None:
+    kafka, flink = stack
+    bootstrap = kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]
+    records = read_json(flink.where.data_dir / STATE_FILE) or {}
+    assert records["events-per-minute"].get("error") is None, records
+    wait_until(lambda: running_job(flink, "events-per-minute"), 120, 0.5, "the example job running")
+
+    # Three whole minutes in the past, records as hello writes them (keyed by their id,
+    # so spread over the three partitions); then, on every partition, one event past the
+    # last minute's end plus the job's 5 s lateness.
+    start = (int(time.time()) // 60 - 5) * 60
+    counts = {"signup": (3, 0, 7), "order": (11, 4, 1), "click": (25, 30, 19)}
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for kind, per_minute in counts.items():
+        for minute, n in enumerate(per_minute):
+            for i in range(n):
+                accepted = start + minute * 60 + (i * 59.0 / max(n, 1))
+                event_id = str(uuid.uuid4())
+                record = {
+                    "type": kind,
+                    "data": {"i": i},
+                    "id": event_id,
+                    "accepted_at": accepted,
+                    "accepted_by": "hello-1",
+                }
+                producer.produce("events", json.dumps(record).encode(), key=event_id)
+    for partition in range(3):
+        tick = {"type": "tick", "data": {}, "id": "t", "accepted_at": start + 3 * 60 + 10}
+        producer.produce("events", json.dumps(tick).encode(), partition=partition)
+    producer.produce("events", b"not json: skipped")
+    assert producer.flush(10) == 0
+
+    expected = {
+        (kind, utc(start + minute * 60)): n
+        for kind, per_minute in counts.items()
+        for minute, n in enumerate(per_minute)
+        if n
+    }
+    seen, rows = collect(
+        read_committed(bootstrap, "events-per-minute"),
+        lambda row: (row["type"], row["minute_start"]) if row["type"] != "tick" else None,
+        set(expected),
+        settle=6.0,
+    )
+    assert set(seen) == set(expected), f"missing: {set(expected) - set(seen)}"
+    assert [k for k, n in seen.items() if n > 1] == []
+    assert {k: r["events"] for k, r in rows.items()} == expected
+    ends = {utc(start + minute * 60 + 60) for minute in range(3)}
+    assert {r["minute_end"] for r in rows.values()} == ends

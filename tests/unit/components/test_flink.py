@@ -163,3 +163,19 @@ def test_kubernetes_is_a_session_cluster_that_validates() -> None:
     with_jobs = component("flink").options({"jobs": {"a": {"file": "a.sql"}}})
     with pytest.raises(NotSupported, match="flink"):
         component("flink").render_kubernetes(with_jobs, KubeContext("ns", "s"))
+
+
+def test_the_stats_job_writes_exactly_once_unless_told_otherwise() -> None:
+    from leapfrog.components._flink_stats import StatsOptions, stats_sql
+
+    sql = stats_sql(StatsOptions())
+    assert sql.count("'sink.delivery-guarantee' = 'exactly-once'") == 2  # JSON and lines
+    # Each sink its own transactional ids; a timeout Kafka's default maximum accepts.
+    assert "'sink.transactional-id-prefix' = 'leapfrog-service-stats'" in sql
+    assert "'sink.transactional-id-prefix' = 'leapfrog-service-stats-lines'" in sql
+    assert "'properties.transaction.timeout.ms' = '600000'" in sql
+    loose = stats_sql(StatsOptions(guarantee="at-least-once", metrics_topic=None))
+    assert "'sink.delivery-guarantee' = 'at-least-once'" in loose
+    assert "exactly-once" not in loose and "transactional" not in loose
+    with pytest.raises(ValueError, match="guarantee"):
+        StatsOptions(guarantee="maybe")
