@@ -3,7 +3,9 @@ endpoints, per-route metrics, the draining server) against the same handler on b
 uvicorn + Starlette, with the same loop (uvloop) and parser (httptools).
 
 Rounds alternate between the two so drift on the machine hits both. The load is wrk on
-loopback, bounded in time. Prints requests/s, p99 latency and the ratio (target >= 0.90).
+loopback, bounded in time. Prints requests/s, p99 latency and the ratio (target >= 0.95),
+and the server's CPU time per request (from /proc), which other work on a shared machine
+disturbs far less than requests/s.
 
     .venv/bin/python bench/sdk.py [--rounds 3] [--seconds 5] [--connections 32]
 """
@@ -11,6 +13,7 @@ loopback, bounded in time. Prints requests/s, p99 latency and the ratio (target 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import signal
@@ -48,8 +51,14 @@ def serve(mode: str) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit(f"the {mode} server did not start")
 
 
-def wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
-    """(requests/s, p99 ms) from one wrk run; errors fail the benchmark."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(url: str, seconds: int, connections: int) -> tuple[float, float, int]:
+    """(requests/s, p99 ms, requests) from one wrk run; errors fail the benchmark."""
     out = subprocess.run(
         ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", url],
         capture_output=True,
@@ -63,7 +72,9 @@ def wrk(url: str, seconds: int, connections: int) -> tuple[float, float]:
     p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
     assert p99 is not None
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    return rps, float(p99.group(1)) * scale
+    count = re.search(r"(\d+) requests in", out)
+    assert count is not None
+    return rps, float(p99.group(1)) * scale, int(count.group(1))
 
 
 def main() -> None:
@@ -75,23 +86,34 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: run scripts/bootstrap.sh (apt install wrk)")
     results: dict[str, list[tuple[float, float]]] = {"bare": [], "sdk": []}
+    cpu_us: dict[str, list[float]] = {"bare": [], "sdk": []}
     for round_no in range(1, args.rounds + 1):
         for mode in ("bare", "sdk"):
             proc, url = serve(mode)
             try:
                 wrk(url, 1, args.connections)  # warm-up
-                results[mode].append(wrk(url, args.seconds, args.connections))
+                before = cpu_seconds(proc.pid)
+                rps, p99, count = wrk(url, args.seconds, args.connections)
+                cpu_us[mode].append((cpu_seconds(proc.pid) - before) / count * 1e6)
+                results[mode].append((rps, p99))
             finally:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(20)
             rps, p99 = results[mode][-1]
-            print(f"round {round_no} {mode:>4}: {rps:9.0f} req/s  p99 {p99:6.2f} ms", flush=True)
+            print(
+                f"round {round_no} {mode:>4}: {rps:9.0f} req/s  p99 {p99:6.2f} ms  "
+                f"server CPU {cpu_us[mode][-1]:5.1f} us/request",
+                flush=True,
+            )
     bare = statistics.median(r for r, _ in results["bare"])
     sdk = statistics.median(r for r, _ in results["sdk"])
     print()
     print(f"bare uvicorn+Starlette: {bare:9.0f} req/s (median of {args.rounds})")
     print(f"leapfrog.service      : {sdk:9.0f} req/s")
-    print(f"ratio sdk/bare        : {sdk / bare:.3f}  (target >= 0.90)")
+    print(f"ratio sdk/bare        : {sdk / bare:.3f}  (target >= 0.95)")
+    bare_cpu, sdk_cpu = statistics.median(cpu_us["bare"]), statistics.median(cpu_us["sdk"])
+    print(f"server CPU per request: bare {bare_cpu:.1f} us, sdk {sdk_cpu:.1f} us (median)")
+    print(f"ratio bare/sdk CPU    : {bare_cpu / sdk_cpu:.3f}  (the requests/s one core gives)")
 
 
 if __name__ == "__main__":

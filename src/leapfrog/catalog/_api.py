@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -12,14 +13,17 @@ from typing import TYPE_CHECKING, Any, Protocol
 from leapfrog.catalog._body import BadRequest
 from leapfrog.catalog._godur import parse_go_duration
 from leapfrog.catalog._httpparse import QueryParams, Request
-from leapfrog.catalog._httpserver import Response
+from leapfrog.catalog._httpserver import Deferred, Response
 from leapfrog.catalog._params import query_uint
 from leapfrog.catalog._replycache import ReplyCache
 from leapfrog.catalog._store import Store
+from leapfrog.catalog._watch import Parked
 
 if TYPE_CHECKING:  # _acl_enforce reads Call and Reply from here
     from leapfrog.catalog._acl import Authorizer
     from leapfrog.catalog._acl_enforce import AclGuard
+
+log = logging.getLogger("leapfrog.catalog")
 
 __all__ = ["Api", "Call", "Query", "Reply", "Route", "blocking_params", "go_bool", "request_token"]
 
@@ -106,7 +110,7 @@ class Api:
         self.requests_served = 0
         """Requests answered since start (a metric)."""
 
-    async def handle(self, request: Request) -> Response:
+    async def handle(self, request: Request) -> Response | Deferred:
         self.requests_served += 1
         try:
             route, rest = self._route(request.path)
@@ -124,7 +128,7 @@ class Api:
                     return self._response(call, refusal)
             self._common(call)
             if route.query is not None and method == "GET":
-                return await self._blocking(call, route, authz)
+                return self._blocking(call, route, authz)
             assert route.action is not None
             reply = await route.action(call)
             if method in _WRITES:
@@ -148,19 +152,32 @@ class Api:
         """Drop what the token may not read; tell a caller with a token that something
         was dropped (never an anonymous one, as Consul does). The telling ignores
         ?filter, so it cannot reveal what hidden records hold."""
+        if route.query is not None:
+            self._acl_filter_read(authz, route, route.query, call, reply)
+            return
+        assert self._acl is not None and route.action is not None
+        hidden = self._acl.filter(authz, route.path, call, reply)
+        if not request_token(call.request):
+            return
+        if _refilter(call):
+            # Answered again without ?filter: a read, so running it twice changes nothing.
+            unfiltered = _without_filter(call)
+            whole = await route.action(unfiltered)
+            hidden = self._acl.filter(authz, route.path, unfiltered, whole)
+        if hidden:
+            reply.headers.append((FILTERED_HEADER, "true"))
+
+    def _acl_filter_read(
+        self, authz: Authorizer, route: Route, query: Query, call: Call, reply: Reply
+    ) -> None:
+        """`_acl_filter` of a blocking read, which needs no await."""
         assert self._acl is not None
         hidden = self._acl.filter(authz, route.path, call, reply)
         if not request_token(call.request):
             return
-        if "filter" in call.params and call.request.method in ("GET", "HEAD"):
-            # Answered again without ?filter: a read, so running it twice changes nothing.
+        if _refilter(call):
             unfiltered = _without_filter(call)
-            if route.query is not None:
-                whole = route.query.reply(unfiltered)
-            else:
-                assert route.action is not None
-                whole = await route.action(unfiltered)
-            hidden = self._acl.filter(authz, route.path, unfiltered, whole)
+            hidden = self._acl.filter(authz, route.path, unfiltered, query.reply(unfiltered))
         if hidden:
             reply.headers.append((FILTERED_HEADER, "true"))
 
@@ -172,40 +189,19 @@ class Api:
         if "stale" in params and "consistent" in params:
             raise BadRequest("Cannot specify ?stale with ?consistent, conflicting semantics.")
 
-    async def _blocking(self, call: Call, route: Route, authz: Authorizer | None) -> Response:
+    def _blocking(self, call: Call, route: Route, authz: Authorizer | None) -> Response | Deferred:
         query = route.query
         assert query is not None
         wanted, wait = blocking_params(call)
         read_headers = _read_headers(call)
-        params = call.request.params
-        params.read = set()  # from here on: what the answer depends on
+        call.request.params.read = set()  # from here on: what the answer depends on
         query.validate(call)
         index = query.index(call)
+        read = _Read(self, call, route, query, authz, read_headers)
         if wanted and index <= wanted:
-            deadline = time.monotonic() + wait
-            topics, prefix = query.watch(call)
-            while index <= wanted:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                await self.store.hub.wait(topics, prefix, remaining)
-                index = query.index(call)
-        # Answers differ by token (each token's are kept apart) and by the headers Consul
-        # adds for the kind of read (its backend, its consistency).
-        viewer = "#".join([authz.cache_key if authz else "", *(v for _, v in read_headers)])
-        cached = self.cache.get(call.request, viewer, index)
-        if cached is not None:
-            return cached
-        reply = query.reply(call)
-        reply.index = index
-        if authz is not None:
-            await self._acl_filter(authz, route, call, reply)
-        reply.headers += read_headers
-        response = self._response(call, reply)
-        if response.status == 200:
-            response.encoded = response.encode(close=False)
-            self.cache.put(call.request, viewer, params.read, index, response)
-        return response
+            # No coroutine waits: the hub calls the read back, which answers from there.
+            return _Waiting(read, wanted, time.monotonic() + wait)
+        return read.answer(index)
 
     def _response(self, call: Call, reply: Reply) -> Response:
         headers = _index_headers(reply.index) if reply.index is not None else []
@@ -219,6 +215,93 @@ class Api:
         else:
             body = json.dumps(reply.data, separators=(",", ":"))
         return Response(reply.status, body.encode(), "application/json", headers)
+
+
+@dataclass
+class _Read:
+    """A blocking read, answered at an index (from the reply cache when it can be)."""
+
+    api: Api
+    call: Call
+    route: Route
+    query: Query
+    authz: Authorizer | None
+    read_headers: list[tuple[str, str]]
+
+    def answer(self, index: int) -> Response:
+        api, call, request = self.api, self.call, self.call.request
+        # Answers differ by token (each token's are kept apart) and by the headers Consul
+        # adds for the kind of read (its backend, its consistency).
+        viewer = "#".join(
+            [self.authz.cache_key if self.authz else "", *(v for _, v in self.read_headers)]
+        )
+        cached = api.cache.get(request, viewer, index)
+        if cached is not None:
+            return cached
+        reply = self.query.reply(call)
+        reply.index = index
+        if self.authz is not None:
+            api._acl_filter_read(self.authz, self.route, self.query, call, reply)
+        reply.headers += self.read_headers
+        response = api._response(call, reply)
+        if response.status == 200:
+            response.encoded = response.encode(close=False)
+            api.cache.put(request, viewer, request.params.read, index, response)
+        return response
+
+
+class _Waiting(Deferred):
+    """A blocking read parked in the hub until its index passes `wanted` or its time is
+    up; then it answers from the hub's callback (`_wake`), not from a resumed coroutine."""
+
+    __slots__ = ("_deadline", "_deliver", "_parked", "_read", "_wanted")
+
+    def __init__(self, read: _Read, wanted: int, deadline: float) -> None:
+        self._read = read
+        self._wanted = wanted
+        self._deadline = deadline
+        self._deliver: Callable[[Response], None] | None = None
+        self._parked: Parked | None = None
+
+    def start(self, deliver: Callable[[Response], None]) -> None:
+        self._deliver = deliver
+        self._park()
+
+    def cancel(self) -> None:
+        self._deliver = None
+        if self._parked is not None:
+            self._parked.cancel()
+
+    def _park(self) -> None:
+        remaining = self._deadline - time.monotonic()
+        if remaining <= 0:
+            self._wake()
+            return
+        topics, prefix = self._read.query.watch(self._read.call)
+        self._parked = self._read.api.store.hub.park(topics, prefix, remaining, self._wake)
+
+    def _wake(self) -> None:
+        deliver = self._deliver
+        if deliver is None:
+            return
+        read = self._read
+        try:
+            index = read.query.index(read.call)
+            if index <= self._wanted and self._deadline - time.monotonic() > 0:
+                self._park()  # a hint only: its index did not rise
+                return
+            response = read.answer(index)
+        except BadRequest as exc:
+            response = Response.text(exc.status, exc.text)
+        except Exception:
+            log.exception("blocking read of %s failed", read.call.request.path)
+            response = Response.text(500, "Internal error")
+        self._deliver = None
+        deliver(response)
+
+
+def _refilter(call: Call) -> bool:
+    return "filter" in call.params and call.request.method in ("GET", "HEAD")
 
 
 def request_token(request: Request) -> str:

@@ -1,7 +1,10 @@
 """A small HTTP/1.1 server on asyncio protocols: keep-alive, pipelining, limits.
 
 No thread and no long-lived coroutine per connection: bytes are parsed as they arrive,
-and a task exists only while a request is being answered (a blocking query waits in it).
+and a task exists only while a request is being answered. A handler may answer with a
+`Deferred` instead of a response (a blocking query): the task ends, and whoever has the
+answer later hands it to the connection, which writes it from that callback (no
+coroutine is resumed to wake a waiting client).
 A handler's exception is answered 500 and logged, never taking the server down.
 
 What one client can hold is bounded (`Limits`): the number of connections, the bytes of
@@ -18,11 +21,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import cast
 
 from leapfrog.catalog._httpparse import HttpError, Request, RequestParser
 
-__all__ = ["Handler", "HttpServer", "Limits", "Response"]
+__all__ = ["Deferred", "Handler", "HttpServer", "Limits", "Response"]
 
 log = logging.getLogger("leapfrog.catalog")
 
@@ -97,7 +101,19 @@ class Response:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace") + self.body
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+class Deferred:
+    """An answer that comes later. The connection calls `start(deliver)` once; the
+    answer's owner calls `deliver(response)` once, from any loop callback. `cancel()`
+    is called instead if the client goes away first."""
+
+    def start(self, deliver: Callable[[Response], None]) -> None:
+        raise NotImplementedError
+
+    def cancel(self) -> None:
+        raise NotImplementedError
+
+
+Handler = Callable[[Request], Awaitable[Response | Deferred]]
 
 
 class HttpServer:
@@ -164,6 +180,12 @@ class _Connection(asyncio.Protocol):
         self._writable: asyncio.Future[None] | None = None
         self._reading_paused = False
         self._current: Request | None = None
+        self._deferred: Deferred | None = None
+        """The answer being waited for without a task (`_current`'s)."""
+
+    @property
+    def _busy(self) -> bool:
+        return self.task is not None or self._deferred is not None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # A stream transport, whichever loop made it (uvloop's are not asyncio subclasses).
@@ -180,6 +202,7 @@ class _Connection(asyncio.Protocol):
         self._server.connections.discard(self)
         if self.task is not None:
             self.task.cancel()  # a blocking query of a client that left stops waiting
+        self._drop_deferred()
         if self._writable is not None and not self._writable.done():
             self._writable.set_result(None)
 
@@ -193,9 +216,9 @@ class _Connection(asyncio.Protocol):
             self._pending.append(item)
             if isinstance(item, Request):
                 self._pending_bytes += len(item.body)
-        if self.task is None and self._pending:
+        if not self._busy and self._pending:
             self.task = asyncio.get_running_loop().create_task(self._process())
-        elif self.task is not None and self._over_pipeline_limit() and not self._reading_paused:
+        elif self._busy and self._over_pipeline_limit() and not self._reading_paused:
             # Requests queue behind one being answered (a blocking query may take
             # minutes): stop reading, and TCP makes the client wait, not our memory.
             self._reading_paused = True
@@ -213,11 +236,13 @@ class _Connection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         self._eof = True
-        if self.task is None:
+        if not self._busy:
             self.transport.close()
         elif self._current is not None and _blocking(self._current):
             # Like Go's server (and so Consul): a client gone during a blocking query ends it.
-            self.task.cancel()
+            if self.task is not None:
+                self.task.cancel()
+            self._drop_deferred()
             self.transport.close()
         return True  # otherwise answer what was asked before the client's half-close
 
@@ -231,7 +256,7 @@ class _Connection(asyncio.Protocol):
 
     def close_if_late(self, now: float) -> None:
         """Close a connection whose request is late or which sat idle too long."""
-        if self.task is not None or self.transport.is_closing():
+        if self._busy or self.transport.is_closing():
             return
         limits = self._limits
         if self._lingering >= 0:
@@ -252,6 +277,8 @@ class _Connection(asyncio.Protocol):
 
     async def _process(self) -> None:
         try:
+            if self._writable is not None:
+                await self._writable
             while self._pending and not self.transport.is_closing():
                 item = self._pending.popleft()
                 if isinstance(item, HttpError):
@@ -261,6 +288,16 @@ class _Connection(asyncio.Protocol):
                 self._resume_if_drained()
                 self._current = item
                 response = await _answer(self._server.handler, item)
+                if isinstance(response, Deferred):
+                    self._deferred = response
+                    response.start(partial(self._deliver, response, item))
+                    if self._deferred is not None:
+                        return  # answered later, by `_deliver`
+                    if self.transport.is_closing() or not item.keep_alive:
+                        return  # it was answered already (at once)
+                    if self._writable is not None:
+                        await self._writable
+                    continue
                 self._current = None
                 if self.transport.is_closing():
                     return
@@ -278,11 +315,44 @@ class _Connection(asyncio.Protocol):
         finally:
             self.task = None
             self._free_since = time.monotonic()
-            if self._reading_paused and not self.transport.is_closing():
+            if self._deferred is None and self._reading_paused and not self.transport.is_closing():
                 # Nothing is being answered: the request being received must be read
                 # in full (it is bounded by the parser's own limits).
                 self._reading_paused = False
                 self.transport.resume_reading()
+
+    def _deliver(self, deferred: Deferred, request: Request, response: Response) -> None:
+        """The deferred answer to `request`: write it, then go on with what is queued."""
+        if self._deferred is not deferred:
+            return  # cancelled (the client left)
+        self._deferred = None
+        self._current = None
+        if self.transport.is_closing():
+            return
+        try:
+            response = _for_method(request, response)
+            self.transport.write(response.encode(close=not request.keep_alive))
+            if not request.keep_alive:
+                self.transport.close()
+                return
+            self._free_since = time.monotonic()
+            if self.task is not None:
+                return  # answered at once, inside `_process`, which goes on
+            if self._pending:
+                self.task = asyncio.get_running_loop().create_task(self._process())
+            elif self._eof:
+                self.transport.close()
+            elif self._reading_paused:
+                self._reading_paused = False
+                self.transport.resume_reading()
+        except Exception:  # a bug must cost one connection, not the server
+            log.exception("HTTP connection failed")
+            self.transport.abort()
+
+    def _drop_deferred(self) -> None:
+        deferred, self._deferred = self._deferred, None
+        if deferred is not None:
+            deferred.cancel()
 
     def _fail(self, error: HttpError) -> None:
         """Answer a malformed request and close gently: a client still sending would
@@ -302,12 +372,18 @@ def _blocking(request: Request) -> bool:
     return dict.get(request.params, "index", "0") not in ("", "0")
 
 
-async def _answer(handler: Handler, request: Request) -> Response:
+async def _answer(handler: Handler, request: Request) -> Response | Deferred:
     try:
         response = await handler(request)
     except Exception:
         log.exception("handler failed for %s %s", request.method, request.path)
         return Response.text(500, "Internal error")
+    if isinstance(response, Deferred):
+        return response
+    return _for_method(request, response)
+
+
+def _for_method(request: Request, response: Response) -> Response:
     if request.method == "HEAD":
-        response = Response(response.status, b"", response.content_type, response.headers)
+        return Response(response.status, b"", response.content_type, response.headers)
     return response

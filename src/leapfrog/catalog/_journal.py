@@ -20,14 +20,14 @@ import json
 import logging
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Generic, TypeVar
 
 from leapfrog.shared.files import atomic_write_text, fsync_directory
 
-__all__ = ["DirectoryBusy", "Journal"]
+__all__ = ["Chunked", "DirectoryBusy", "Journal"]
 
 log = logging.getLogger("leapfrog.catalog")
 
@@ -45,6 +45,23 @@ def _wal_files(directory: Path) -> list[tuple[int, Path]]:
         except ValueError:
             continue
     return sorted(found)
+
+
+T = TypeVar("T")
+
+SNAPSHOT_CHUNK = 256
+"""Records encoded per loop turn while a snapshot is written (a few ms at most)."""
+
+
+class Chunked(Generic[T]):
+    """A list in a snapshot's state, encoded `SNAPSHOT_CHUNK` records per loop turn so a
+    large state never holds the loop for long. The records are those of the moment the
+    snapshot was started; one changed while it is encoded may be saved in its newer
+    form, which its line in the new log repeats (records are idempotent)."""
+
+    def __init__(self, items: Sequence[T], encode: Callable[[T], Any]) -> None:
+        self.items = items
+        self.encode = encode
 
 
 class DirectoryBusy(Exception):
@@ -174,20 +191,29 @@ class Journal:
         The state is captured and the log switched in the same loop turn, so every line
         written to an old log is in the snapshot. Lines still buffered go to the new log
         and are replayed over the snapshot, which is harmless: records are idempotent.
+        `Chunked` lists in the state are encoded over the following loop turns (what
+        changes meanwhile is in the new log too); the rest of the state at once.
         """
         state = capture()
         self._seq += 1
         state["wal_seq"] = self._seq
         self.lines_since_snapshot = len(self._buffer)
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._rotate, state)
+        loop = asyncio.get_running_loop()
+        switched = loop.run_in_executor(self._executor, self._switch)
+        try:
+            text = await _encode_state(state)
+        finally:
+            await switched
+        await loop.run_in_executor(self._executor, self._write_snapshot, text)
 
-    def _rotate(self, state: dict[str, Any]) -> None:
+    def _switch(self) -> None:
         if self._file is not None:
             self._file.close()
         self.open()
+
+    def _write_snapshot(self, text: str) -> None:
         # Durable (file and directory fsynced) before the logs it replaces are deleted:
         # a power loss in between must find the old logs or the new snapshot.
-        text = json.dumps(state, separators=(",", ":"))
         atomic_write_text(self.directory / SNAPSHOT, text, mode=FILE_MODE, durable=True)
         for seq, path in _wal_files(self.directory):
             if seq < self._seq:
@@ -202,6 +228,29 @@ class Journal:
             self._file = None
         self._executor.shutdown(wait=True)
         self._lock.close()
+
+
+async def _encode_state(state: dict[str, Any]) -> str:
+    """`state` as compact JSON; `Chunked` lists a chunk per loop turn."""
+    parts: list[str] = []
+    for key, value in state.items():
+        parts.append(json.dumps(key) + ":")
+        if not isinstance(value, Chunked):
+            parts.append(json.dumps(value, separators=(",", ":")))
+            parts.append(",")
+            continue
+        parts.append("[")
+        items, encode = value.items, value.encode
+        for start in range(0, len(items), SNAPSHOT_CHUNK):
+            if start:
+                parts.append(",")
+                await asyncio.sleep(0)  # let the loop serve between chunks
+            chunk = [encode(item) for item in items[start : start + SNAPSHOT_CHUNK]]
+            parts.append(json.dumps(chunk, separators=(",", ":"))[1:-1])
+        parts.append("],")
+    if parts:
+        parts[-1] = parts[-1][:-1]  # the last comma
+    return "{" + "".join(parts) + "}"
 
 
 def make_private(directory: Path) -> None:

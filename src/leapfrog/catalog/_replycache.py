@@ -22,6 +22,9 @@ MAX_CACHE_BYTES = 64 * 1024 * 1024
 _ENTRY_OVERHEAD = 1024
 """Bytes counted for an entry besides its answer: its key, its objects, the index."""
 
+_MAX_EXACT = 4096
+"""Queries remembered by `ReplyCache._exact` (then it starts over)."""
+
 _Values = tuple[tuple[str, ...], ...]
 _Key = tuple[str, str, tuple[str, ...], _Values]
 
@@ -45,12 +48,23 @@ class ReplyCache:
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
         self._shapes: dict[tuple[str, str], dict[tuple[str, ...], int]] = {}
         """For (path, token): the sets of parameter names entries were keyed on, counted."""
+        self._exact: dict[tuple[str, str, tuple[tuple[str, str], ...]], _Key] = {}
+        """(path, token, the whole query) -> the key it was last found under: a thousand
+        watchers woken together send the same query, and this skips the search of
+        `get` for all but the first (it holds keys only, never answers)."""
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, request: Request, token: str, index: int) -> Response | None:
         """The cached answer at `index` for a request that reads like this one."""
+        exact = (request.path, token, tuple(request.query))
+        key = self._exact.get(exact)
+        if key is not None:
+            entry = self._entries.get(key)
+            if entry is not None and entry.index == index:
+                self._entries.move_to_end(key)
+                return entry.response
         shapes = self._shapes.get((request.path, token))
         if not shapes:
             return None
@@ -59,6 +73,9 @@ class ReplyCache:
             entry = self._entries.get(key)
             if entry is not None and entry.index == index:
                 self._entries.move_to_end(key)
+                if len(self._exact) >= _MAX_EXACT:
+                    self._exact.clear()
+                self._exact[exact] = key
                 return entry.response
         return None
 

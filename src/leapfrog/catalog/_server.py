@@ -24,7 +24,7 @@ from leapfrog.catalog._journal import DirectoryBusy, Journal
 from leapfrog.catalog._kv_routes import kv_routes
 from leapfrog.catalog._metrics import CONSUL_VERSION, metrics_routes
 from leapfrog.catalog._openapi import openapi_routes
-from leapfrog.catalog._persist import dump_store, restore_store
+from leapfrog.catalog._persist import capture_store, restore_store
 from leapfrog.catalog._read_routes import read_routes
 from leapfrog.catalog._session_routes import session_routes
 from leapfrog.catalog._standalone_routes import standalone_routes
@@ -127,7 +127,7 @@ class RunningCatalog:
         while True:
             await asyncio.sleep(1.0)
             if self._journal.lines_since_snapshot >= self.config.snapshot_every:
-                await self._journal.snapshot(lambda: dump_store(self.store))
+                await self._journal.snapshot(lambda: capture_store(self.store))
 
     async def close(self) -> None:
         """Stop serving and leave the state on disk as a fresh snapshot."""
@@ -143,7 +143,7 @@ class RunningCatalog:
             await self._checker.close()
         self.store.sessions.stop()
         self.store.flush_output()
-        await self._journal.snapshot(lambda: dump_store(self.store))
+        await self._journal.snapshot(lambda: capture_store(self.store))
         await self._journal.close()
 
 

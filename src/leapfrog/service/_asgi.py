@@ -3,14 +3,14 @@ per-route request metrics. Plain ASGI, so it wraps Starlette, FastAPI or any ASG
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from leapfrog.service._health import Health
-from leapfrog.service._metrics import RequestMetrics
+from leapfrog.service._metrics import RequestMetrics, RouteStats
 
 __all__ = ["ASGIApp", "PlatformMiddleware", "RouteNames"]
 
@@ -85,30 +85,46 @@ class PlatformMiddleware:
         self.metrics = metrics
         self.hostname = hostname.encode()
         self.routes = RouteNames(app)
+        self._stats: dict[tuple[str, str], RouteStats] = {}
+        """(method, path) -> its route's numbers, for the first distinct paths."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-        if (path.startswith("/health/") or path == "/metrics") and await self._builtin(path, send):
-            return
-        method: str = scope["method"]
-        route = self.routes(scope)
+        # The hot path: one dict lookup finds the route's numbers (the built-in paths are
+        # never in it), and the status is read by a plain function handing back the
+        # server's own awaitable (no extra coroutine per message). The rest (the route's
+        # template, metric families) is paid on a path's first request or by /metrics.
+        key = (scope["method"], scope["path"])
+        stats = self._stats.get(key)
+        if stats is None:
+            path: str = key[1]
+            if (path.startswith("/health/") or path == "/metrics") and await self._builtin(
+                path, send
+            ):
+                return
+            stats = self._route_stats(scope, key)
+        stats.in_flight += 1
         status = 500
-        started = time.perf_counter()
-        self.metrics.started(method, route)
 
-        async def send_status(message: Message) -> None:
+        def send_status(message: Message) -> Awaitable[None]:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-            await send(message)
+            return send(message)
 
+        started = perf_counter()
         try:
             await self.app(scope, receive, send_status)
         finally:
-            self.metrics.finished(method, route, status, time.perf_counter() - started)
+            stats.finished(status, perf_counter() - started)
+
+    def _route_stats(self, scope: Scope, key: tuple[str, str]) -> RouteStats:
+        stats = self.metrics.route(key[0], self.routes(scope))
+        if len(self._stats) < _MAX_ROUTES * 5:
+            self._stats[key] = stats
+        return stats
 
     async def _builtin(self, path: str, send: Send) -> bool:
         text = b"text/plain; charset=utf-8"

@@ -20,7 +20,7 @@ from prometheus_client.core import (
     Metric,
 )
 
-__all__ = ["RequestMetrics", "new_registry"]
+__all__ = ["RequestMetrics", "RouteStats", "new_registry"]
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -32,7 +32,10 @@ def new_registry() -> CollectorRegistry:
     return registry
 
 
-class _Route:
+class RouteStats:
+    """The numbers of one (method, route): the middleware holds on to it per path, so a
+    request costs one dict lookup to find it."""
+
     __slots__ = ("buckets", "in_flight", "statuses", "total")
 
     def __init__(self) -> None:
@@ -41,6 +44,13 @@ class _Route:
         self.buckets = [0] * (len(_BUCKETS) + 1)
         self.total = 0.0
 
+    def finished(self, status: int, seconds: float) -> None:
+        self.in_flight -= 1
+        statuses = self.statuses
+        statuses[status] = statuses.get(status, 0) + 1
+        self.buckets[bisect_left(_BUCKETS, seconds)] += 1
+        self.total += seconds
+
 
 class RequestMetrics:
     """http_requests_total, http_request_duration_seconds and http_requests_in_flight,
@@ -48,21 +58,21 @@ class RequestMetrics:
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.registry = registry
-        self._routes: dict[tuple[str, str], _Route] = {}
+        self._routes: dict[tuple[str, str], RouteStats] = {}
         registry.register(self)
 
-    def started(self, method: str, route: str) -> None:
+    def route(self, method: str, route: str) -> RouteStats:
+        """The numbers of (method, route), created on first use."""
         stats = self._routes.get((method, route))
         if stats is None:
-            stats = self._routes[(method, route)] = _Route()
-        stats.in_flight += 1
+            stats = self._routes[(method, route)] = RouteStats()
+        return stats
+
+    def started(self, method: str, route: str) -> None:
+        self.route(method, route).in_flight += 1
 
     def finished(self, method: str, route: str, status: int, seconds: float) -> None:
-        stats = self._routes[(method, route)]
-        stats.in_flight -= 1
-        stats.statuses[status] = stats.statuses.get(status, 0) + 1
-        stats.buckets[bisect_left(_BUCKETS, seconds)] += 1
-        stats.total += seconds
+        self._routes[(method, route)].finished(status, seconds)
 
     def describe(self) -> list[Metric]:
         return []

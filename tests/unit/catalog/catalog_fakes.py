@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from leapfrog.catalog._acl import AclConfig, NamedToken
@@ -12,7 +13,7 @@ from leapfrog.catalog._agent_routes import agent_routes
 from leapfrog.catalog._api import Api
 from leapfrog.catalog._catalog_routes import catalog_routes
 from leapfrog.catalog._httpparse import Request, RequestParser
-from leapfrog.catalog._httpserver import Response
+from leapfrog.catalog._httpserver import Deferred, Response
 from leapfrog.catalog._journal import Journal
 from leapfrog.catalog._kv_routes import kv_routes
 from leapfrog.catalog._metrics import metrics_routes
@@ -104,7 +105,18 @@ def request(method: str, target: str, body: bytes = b"", **headers: str) -> Requ
 
 
 async def call(api: Api, method: str, target: str, body: bytes = b"", **headers: str) -> Response:
-    return await api.handle(request(method, target, body, **headers))
+    """The answer as a client gets it: a blocking read's deferred answer is waited for
+    (and cancelled if this call is)."""
+    answer = await api.handle(request(method, target, body, **headers))
+    if not isinstance(answer, Deferred):
+        return answer
+    future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+    answer.start(future.set_result)
+    try:
+        return await future
+    except asyncio.CancelledError:
+        answer.cancel()
+        raise
 
 
 def header(response: Response, name: str) -> str | None:

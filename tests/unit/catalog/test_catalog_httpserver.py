@@ -74,6 +74,52 @@ def test_a_blocking_query_stops_waiting_when_its_client_leaves() -> None:
     asyncio.run(scenario())
 
 
+async def _once(port: int, head: bytes, body: bytes = b"x") -> bytes:
+    """One request on its own connection (closed after it); the whole answer."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head + b"Connection: close\r\n\r\n" + (body if b"PUT" in head else b""))
+    answer = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    return answer
+
+
+def test_a_woken_blocking_query_is_answered_without_a_waiting_task() -> None:
+    """While a blocking read waits, no task (no coroutine chain) exists for it; the change
+    writes its answer from the hub's callback, and requests pipelined behind it follow."""
+
+    async def scenario() -> None:
+        server, store = await _serve()
+        hub = store.hub
+        await _once(server.port, b"PUT /v1/kv/k HTTP/1.1\r\nContent-Length: 1\r\n")
+        head = await _once(server.port, b"GET /v1/kv/k HTTP/1.1\r\n")
+        index = int(head.split(b"X-Consul-Index: ")[1].split(b"\r\n")[0])
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(
+            b"GET /v1/kv/k?index=%d&wait=5m HTTP/1.1\r\n\r\n"
+            b"HEAD /v1/kv/k?index=%d&wait=5m HTTP/1.1\r\n\r\n"
+            b"GET /v1/status/leader HTTP/1.1\r\nConnection: close\r\n\r\n" % (index, index)
+        )
+        await writer.drain()
+        for _ in range(100):
+            if hub.watcher_count() == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert hub.watcher_count() == 1
+        (connection,) = server.connections
+        assert connection.task is None
+        await _once(server.port, b"PUT /v1/kv/k HTTP/1.1\r\nContent-Length: 1\r\n", b"y")
+        answer = await asyncio.wait_for(reader.read(), 5)
+        # The GET woke with the new value; the HEAD behind it read a higher index at once.
+        assert answer.count(b"HTTP/1.1 200 OK") == 3
+        assert b'"Value":"eQ=="' in answer
+        assert answer.index(b"eQ==") < answer.index(b"8300")
+        assert hub.watcher_count() == 0
+        writer.close()
+        await server.close()
+
+    asyncio.run(scenario())
+
+
 async def _serve_with(limits: Limits) -> tuple[HttpServer, Store]:
     store = make_store()
     server = HttpServer(make_api(store).handle, limits)

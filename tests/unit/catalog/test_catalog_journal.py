@@ -9,9 +9,9 @@ import pytest
 from catalog_fakes import make_store
 
 from leapfrog.catalog._index import service_topic
-from leapfrog.catalog._journal import DirectoryBusy, Journal
+from leapfrog.catalog._journal import SNAPSHOT_CHUNK, DirectoryBusy, Journal
 from leapfrog.catalog._model import Check, Service
-from leapfrog.catalog._persist import dump_store
+from leapfrog.catalog._persist import capture_store, dump_store
 from leapfrog.catalog._store import Store
 from leapfrog.catalog.checks.api import CheckDefinition
 
@@ -76,6 +76,45 @@ def test_snapshot_then_more_writes_then_replay(tmp_path: Path) -> None:
         assert len(list(tmp_path.glob("wal-*.jsonl"))) == 1
         again = await reopen(tmp_path)
         assert snapshot_of(again) == before
+        assert again.log.journal is not None
+        await again.log.journal.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_large_snapshot_is_encoded_between_loop_turns_and_misses_no_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The instances are encoded a chunk per loop turn (the loop serves meanwhile), and
+    what changes while they are encoded is in the state after a restart."""
+
+    async def scenario() -> None:
+        store = make_store(tmp_path)
+        count = SNAPSHOT_CHUNK * 8
+        for number in range(count):
+            check = Check(f"c{number}", "ttl", "passing", f"web{number}")
+            store.register_service(Service(f"web{number}", "web", port=number), [(check, False)])
+        await store.log.committed()
+        journal = store.log.journal
+        assert journal is not None
+        encoded: list[str] = []
+        to_dict = Service.to_dict
+        monkeypatch.setattr(Service, "to_dict", lambda s: encoded.append(s.id) or to_dict(s))
+        snapshot = asyncio.create_task(journal.snapshot(lambda: capture_store(store)))
+        await asyncio.sleep(0)  # the snapshot starts
+        await asyncio.sleep(0)  # ... and this runs while it encodes the instances
+        assert 0 < len(encoded) < count
+        # Changes while it is encoded: a new instance, a changed check, a removed one.
+        store.register_service(Service("late", "web", port=1), [])
+        store.update_check(f"c{count - 1}", "critical", "down")
+        store.deregister_service("web0")
+        await snapshot
+        await store.log.committed()
+        before = snapshot_of(store)
+        await journal.close()
+        again = await reopen(tmp_path)
+        assert snapshot_of(again) == before
+        assert "late" in again.services and "web0" not in again.services
         assert again.log.journal is not None
         await again.log.journal.close()
 

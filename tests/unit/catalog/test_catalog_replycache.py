@@ -80,3 +80,21 @@ def test_a_new_index_replaces_the_entry() -> None:
         cache.put(request("GET", "/v1/kv/k"), "", set(), index, Response(200, b"v"))
     assert len(cache) == 1
     assert cache.get(request("GET", "/v1/kv/k?junk"), "", 19) is not None
+
+
+def test_the_same_query_again_is_found_directly_and_only_at_its_index() -> None:
+    cache = ReplyCache()
+    first = request("GET", "/v1/health/service/web?index=3&junk=1")
+    answer = Response(200, b"[1]")
+    answer.encoded = answer.encode(close=False)
+    cache.put(first, "", {"passing"}, 4, answer)
+    assert cache.get(first, "", 4) is answer  # found by its shape, then remembered
+    again = request("GET", "/v1/health/service/web?index=3&junk=1")
+    assert cache.get(again, "", 4) is answer  # remembered: the same whole query
+    assert cache.get(again, "", 5) is None  # never an answer of another index
+    newer = Response(200, b"[1,2]")
+    newer.encoded = newer.encode(close=False)
+    cache.put(first, "", {"passing"}, 5, newer)
+    assert cache.get(again, "", 5) is newer
+    assert cache.get(again, "", 4) is None
+    assert cache.get(again, "other-token", 5) is None

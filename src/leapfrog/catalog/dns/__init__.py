@@ -8,6 +8,10 @@ service registered with an IP of its own and the node for one without, and carri
 node's meta as TXT in ADDITIONAL. The SOA names `ns.<domain>` and `hostmaster.<domain>`.
 Names outside the domain are refused: like a Consul agent without recursors, this server
 never recurses.
+
+The view is read on the event loop only. A TCP answer, which may hold thousands of
+records, reads what it needs first (`FrozenView`) and is then built and encoded on a
+worker thread, so a 10,000-instance SRV answer does not hold the loop.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import random
 import time
@@ -48,13 +49,22 @@ class Zone:
         return Record(self.domain, RRType.SOA, self.ttl, soa)
 
 
+@functools.lru_cache(maxsize=16384)
+def _ip(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address as an IP, None for a host name (parsing costs ~5 us, and the same
+    addresses are answered again and again)."""
+    try:
+        return ipaddress.ip_address(address)
+    except ValueError:
+        return None
+
+
 def address_records(owner: tuple[str, ...], address: str, qtype: int, ttl: int) -> list[Record]:
     """A or AAAA for an IP (when `qtype` asks for that family), CNAME for a host name."""
     if qtype not in _ADDRESS_TYPES:
         return []
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
+    ip = _ip(address)
+    if ip is None:
         target = split_name(address)
         return [Record(owner, RRType.CNAME, ttl, target)] if target else []
     rtype = RRType.A if ip.version == 4 else RRType.AAAA
@@ -85,10 +95,8 @@ def _srv_group(zone: Zone, view: DnsView, owner: tuple[str, ...], inst: DnsInsta
     """SRV `1 <weight> <port> <target>`, the target's address and the node's meta (TXT).
     A service with an IP address of its own is targeted as `<hex>.addr.<dc>.<domain>`,
     one without as its node, one with a host name as that name (Consul's rules)."""
-    try:
-        packed: bytes | None = ipaddress.ip_address(inst.address).packed
-    except ValueError:
-        packed = None
+    ip = _ip(inst.address)
+    packed = ip.packed if ip is not None else None
     if not inst.own_address or not inst.address:
         target = zone.node_target(view, inst.node)
         address = inst.node_address

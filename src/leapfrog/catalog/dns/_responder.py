@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from leapfrog.catalog.dns._answers import Zone, build_answer
+from leapfrog.catalog.dns._frozen import FrozenView
 from leapfrog.catalog.dns._message import (
     Answer,
     encode_bare,
@@ -30,8 +31,21 @@ class Responder:
         self.failures = 0
         """Queries answered SERVFAIL because building the answer raised."""
 
-    def respond(self, data: bytes, *, tcp: bool) -> bytes | None:
-        """The response to send, or None when the bytes do not deserve one."""
+    def freeze(self, data: bytes) -> DnsView | None:
+        """What answering `data` reads from the view, read now (on the loop), for
+        `respond(data, view=...)` on another thread; None when the answer is best made
+        here (not a query, malformed, or the view failed: `respond` answers those)."""
+        try:
+            query = decode_query(data)
+            if query.opcode != 0:
+                return None
+            return FrozenView(self._view, self._zone, query)
+        except Exception:
+            return None
+
+    def respond(self, data: bytes, *, tcp: bool, view: DnsView | None = None) -> bytes | None:
+        """The response to send, or None when the bytes do not deserve one. `view`: a
+        `freeze`d copy to answer from (off the loop), instead of the live view."""
         header = read_header_id(data)
         if header is None:
             return None
@@ -46,7 +60,7 @@ class Responder:
         try:
             # One group past what could fit tells the encoder there is more: TC.
             max_groups = most_groups_that_could_fit(limit) + 1
-            answer = build_answer(self._zone, self._view, query, max_groups)
+            answer = build_answer(self._zone, view or self._view, query, max_groups)
             return encode_response(query, answer, limit)
         except Exception as exc:  # a bug or a view failure must not kill the listener
             self._log_failure(query.name, query.qtype, exc)

@@ -77,7 +77,15 @@ class _Tcp:
                 except asyncio.IncompleteReadError:
                     return  # clean close between queries
                 data = await reader.readexactly(int.from_bytes(head, "big"))
-            reply = self._responder.respond(data, tcp=True)
+            # A TCP answer may hold thousands of records: built and encoded on a worker
+            # thread from what it reads, read here (the loop keeps serving meanwhile).
+            frozen = self._responder.freeze(data)
+            if frozen is None:
+                reply = self._responder.respond(data, tcp=True)
+            else:
+                reply = await asyncio.to_thread(
+                    self._responder.respond, data, tcp=True, view=frozen
+                )
             if reply is None:
                 return
             writer.write(len(reply).to_bytes(2, "big") + reply)
