@@ -341,7 +341,10 @@ def submit_python(
     work_dir.mkdir(parents=True, exist_ok=True)
     argv = [flink, "run", "--detached", "--python", str(source)]
     argv += ["-pyclientexec", python, "-pyexec", python, "--parallelism", str(job.parallelism)]
-    for key, value in _settings(job, restore).items():
+    # Python functions run inside the TaskManager (PEMJA), not in worker processes: the
+    # process mode's Beam gRPC servers listen on every address, not the instance's.
+    settings = {**_settings(job, restore), "python.execution-mode": "thread"}
+    for key, value in settings.items():
         argv.append(f"-D{key}={value}")
     for jar in job.jars:
         argv += ["--classpath", Path(jar).resolve().as_uri()]
