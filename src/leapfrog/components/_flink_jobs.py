@@ -309,9 +309,15 @@ def extract_python_error(output: str) -> str | None:
         tail = text.rsplit("Traceback (most recent call last)", 1)[1]
         # What follows is the CLI's "Python process exits with code: 1", no news.
         tail = tail.split("org.apache.flink.client.program.ProgramAbortException", 1)[0]
-        found = [m.group(0).strip() for m in _PY_EXCEPTION.finditer(tail)]
+        found = list(_PY_EXCEPTION.finditer(tail))
         if found:
-            return found[-1][:600]
+            line = found[-1].group(0).strip()
+            # Py4J's "An error occurred while calling o8.executeSql." has Flink's own
+            # exception on the next line, after ": ".
+            after = tail[found[-1].end() :].lstrip("\n").splitlines()
+            if after and after[0].startswith(": "):
+                line += " " + after[0][2:].strip()
+            return line[:600]
     marker = text.find("The program finished with the following exception:")
     if marker >= 0:
         causes = [
@@ -341,10 +347,9 @@ def submit_python(
     work_dir.mkdir(parents=True, exist_ok=True)
     argv = [flink, "run", "--detached", "--python", str(source)]
     argv += ["-pyclientexec", python, "-pyexec", python, "--parallelism", str(job.parallelism)]
-    # Python functions run inside the TaskManager (PEMJA), not in worker processes: the
-    # process mode's Beam gRPC servers listen on every address, not the instance's.
-    settings = {**_settings(job, restore), "python.execution-mode": "thread"}
-    for key, value in settings.items():
+    # Python functions run in worker processes (Flink's process mode): the thread mode's
+    # PEMJA fails on Java 17 (`NoSuchFieldException: loadedLibraryNames`).
+    for key, value in _settings(job, restore).items():
         argv.append(f"-D{key}={value}")
     for jar in job.jars:
         argv += ["--classpath", Path(jar).resolve().as_uri()]

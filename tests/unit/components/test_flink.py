@@ -190,6 +190,16 @@ def test_a_scripts_error_is_its_last_exception_line() -> None:
     cli = "\n The program finished with the following exception:\n\nboom: no slots\n\tat x\n"
     assert extract_python_error(cli) == "boom: no slots"
     assert extract_python_error("Job has been submitted with JobID 0f") is None
+    py4j = (
+        'Traceback (most recent call last):\n  File "x.py", line 5, in <module>\n'
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o8.executeSql.\n"
+        ": org.apache.flink.table.api.ValidationException: Object 'nowhere' not found\n"
+        "\tat org.apache.flink.table.planner.Foo.bar(Foo.java:1)\n"
+    )
+    assert extract_python_error(py4j) == (
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o8.executeSql. "
+        "org.apache.flink.table.api.ValidationException: Object 'nowhere' not found"
+    )
 
 
 def test_a_py_file_is_a_pyflink_job_with_its_connectors(tmp_path: Path) -> None:
