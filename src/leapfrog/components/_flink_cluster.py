@@ -40,6 +40,7 @@ from leapfrog.components._flink_jobs import (
     overview,
     stop_with_savepoint,
     submit,
+    submit_python,
 )
 
 __all__ = ["main"]
@@ -191,16 +192,7 @@ class Cluster:
                 f"submitting job {job.name} ({job.file})" + (f" from {restore}" if restore else "")
             )
             try:
-                ids = submit(
-                    job,
-                    java=self.spec["java"],
-                    classpath=self.spec["sql_client"],
-                    client_conf=Path(self.spec["client_conf"]),
-                    work_dir=self.data / "state" / "submit",
-                    env={**os.environ, **self.spec["env"]},
-                    restore=restore,
-                    java_opts=self.spec.get("client_java_opts", []),
-                )
+                ids = self._submit(job, restore)
             except Exception as exc:
                 message = f"{job.file}: {exc}"
                 _say(f"job {job.name} was not submitted: {message}", "ERROR")
@@ -219,6 +211,31 @@ class Cluster:
             )
             _say(f"job {job.name} submitted: {', '.join(ids)}")
 
+    def _submit(self, job: JobSpec, restore: str | None) -> list[str]:
+        env = {**os.environ, **self.spec["env"]}
+        work_dir = self.data / "state" / "submit"
+        client_conf = Path(self.spec["client_conf"])
+        if job.kind == "python":
+            return submit_python(
+                job,
+                flink=str(Path(self.spec["bin"]) / "flink"),
+                python=self.spec["python"],
+                client_conf=client_conf,
+                work_dir=work_dir,
+                env=env,
+                restore=restore,
+            )
+        return submit(
+            job,
+            java=self.spec["java"],
+            classpath=self.spec["sql_client"],
+            client_conf=client_conf,
+            work_dir=work_dir,
+            env=env,
+            restore=restore,
+            java_opts=self.spec.get("client_java_opts", []),
+        )
+
     def _savepoint_jobs(self) -> None:
         if self.submitting is not None:
             self.submitting.join(timeout=60)  # a submission half done would be lost
@@ -228,8 +245,14 @@ class Cluster:
             _say(f"no savepoints: the REST API did not answer ({exc})", "WARN")
             return
         declared = {job.name for job in self.jobs}
+        # A script may name its job itself (`env.execute("x")`): its recorded id tells.
+        by_id = {
+            str(record["job_id"]): name
+            for name, record in self.state.read().items()
+            if name in declared and record.get("job_id")
+        }
         for job in running:
-            name = str(job.get("name"))
+            name = by_id.get(str(job.get("jid")), str(job.get("name")))
             if name not in declared:
                 continue
             target = self.data / "savepoints" / name

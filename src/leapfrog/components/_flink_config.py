@@ -22,6 +22,7 @@ from leapfrog.shared.durations import parse_duration
 __all__ = [
     "CONNECTORS",
     "FlinkJobOptions",
+    "FlinkKubeOptions",
     "FlinkOptions",
     "client_config_yaml",
     "cluster_config",
@@ -32,23 +33,30 @@ __all__ = [
 
 CONNECTORS: Mapping[str, str] = {
     "kafka": "org.apache.flink:flink-sql-connector-kafka:5.0.0-2.2",
+    "jdbc": "org.apache.flink:flink-connector-jdbc-postgres:4.0.0-2.0",
 }
 """Connectors a job may name by short name; any other is Maven coordinates (`g:a:v`)."""
+_CONNECTOR_EXTRAS: Mapping[str, tuple[str, ...]] = {
+    "jdbc": ("org.postgresql:postgresql:42.7.4",),
+}
+"""What a short-named connector needs beside itself: JDBC's PostgreSQL driver."""
 
-_CONNECTOR = r"^(kafka|[\w.-]+:[\w.-]+:[\w.-]+)$"
+_CONNECTOR = r"^(kafka|jdbc|[\w.-]+:[\w.-]+:[\w.-]+)$"
 
 
 class FlinkJobOptions(ComponentOptions):
     file: str = Field(
-        description="The job's Flink SQL file (absolute, or relative to where `leapfrog up` "
-        "runs). `${NAME}` is replaced by the cluster's environment, which holds every "
-        "component's connection variables (`${KAFKA_BOOTSTRAP_SERVERS}`).",
+        description="The job's file (absolute, or relative to where `leapfrog up` runs): "
+        "Flink SQL, or a PyFlink script when it ends in `.py`. In SQL, `${NAME}` is "
+        "replaced by the cluster's environment, which holds every component's connection "
+        "variables (`${KAFKA_BOOTSTRAP_SERVERS}`); a script reads them from `os.environ`.",
         min_length=1,
     )
     parallelism: int = Field(1, ge=1, le=1024, description="The job's default parallelism.")
     connectors: list[Annotated[str, StringConstraints(pattern=_CONNECTOR)]] = Field(
         default_factory=list,
-        description="Connectors the job uses: `kafka`, or Maven coordinates "
+        description="Connectors the job uses: `kafka`, `jdbc` (PostgreSQL, with its "
+        "driver), or Maven coordinates "
         "`group:artifact:version` (a JDBC driver, another connector); resolved from Maven "
         "Central at install and shipped with the job.",
     )
@@ -59,7 +67,16 @@ class FlinkJobOptions(ComponentOptions):
     )
 
     def coordinates(self) -> list[str]:
-        return [CONNECTORS.get(name, name) for name in self.connectors]
+        return [
+            coordinates
+            for name in self.connectors
+            for coordinates in (CONNECTORS.get(name, name), *_CONNECTOR_EXTRAS.get(name, ()))
+        ]
+
+    @property
+    def kind(self) -> Literal["sql", "python"]:
+        """A `.py` file is a PyFlink script; anything else is Flink SQL."""
+        return "python" if self.file.endswith(".py") else "sql"
 
 
 def _interval(value: object) -> float:
@@ -106,6 +123,30 @@ class StatsOptions(ComponentOptions):
         description="Also write each window as InfluxDB line protocol (measurement "
         "`service_stats`, tags service and route) to this topic, which the metrics "
         "pipeline carries into InfluxDB; null for JSON only.",
+    )
+
+
+class FlinkKubeOptions(ComponentOptions):
+    """How the cluster is rendered for Kubernetes (`leapfrog render`/`apply`)."""
+
+    operator: bool = Field(
+        False,
+        description="The Flink Kubernetes Operator is installed in the cluster: render a "
+        "`FlinkDeployment` (the session cluster) and a `FlinkSessionJob` per PyFlink job "
+        "instead of the standalone Deployments.",
+    )
+    checkpoints: Annotated[str, StringConstraints(pattern=r"^(pvc|s3://[^/\s]+(/\S*)?)$")] = Field(
+        "pvc",
+        description="Where checkpoints and savepoints go: `pvc` (a ReadWriteMany claim "
+        "`flink-checkpoints` every Flink pod mounts; size from `kubernetes.storage.flink`, "
+        "default 10Gi) or an `s3://bucket/path` (Flink's S3 plugin; credentials from the "
+        "pods' identity, the endpoint in `config:` as `s3.endpoint`).",
+    )
+    service_account: str = Field(
+        "flink",
+        min_length=1,
+        description="The JobManager's service account under the operator (the operator's "
+        "chart creates `flink` in the namespaces it watches).",
     )
 
 
@@ -157,6 +198,11 @@ class FlinkOptions(ComponentOptions):
     config: dict[str, str] = Field(
         default_factory=dict,
         description="Other Flink settings by Flink's own names, written into config.yaml.",
+    )
+    kubernetes: FlinkKubeOptions = Field(
+        default_factory=FlinkKubeOptions,
+        description="Kubernetes only: the operator's resources or the standalone cluster, "
+        "and where checkpoints go.",
     )
 
     def checkpoint_seconds(self) -> float:

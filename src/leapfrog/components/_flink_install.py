@@ -59,6 +59,8 @@ def install_flink(
         extra={
             "java": java,
             "bin": str(home / "bin"),
+            # The environment's own interpreter runs PyFlink scripts (client and workers).
+            "python": str(_venv_python(home)),
             "java_opts": _java_opts(home),
             "sql_client": os.pathsep.join(
                 [
@@ -74,12 +76,21 @@ def install_flink(
 
 
 def connector_jars(coordinates: str, cache_dir: Path, progress: Progress) -> list[Path]:
-    """The connector's jar and what it needs beyond Flink's own (which the cluster has)."""
+    """The connector's jar and what it needs beyond Flink's own (which the cluster has):
+    other connector modules it depends on (JDBC's `flink-connector-jdbc-core`) are kept,
+    Flink's own jars (`flink-connector-base` is in `flink-dist`) are not."""
     _group, artifact, version = coordinates.split(":")
     name = artifact if artifact.startswith("flink-") else f"flink-{artifact}"
     classpath = resolve(f"{name}-{version}", [coordinates], cache_dir, progress)
     own = f"{artifact}-{version}.jar"
-    return [j for j in classpath.jars if j.name == own or "/org/apache/flink/" not in str(j)]
+    return [j for j in classpath.jars if j.name == own or _not_flinks_own(j)]
+
+
+def _not_flinks_own(jar: Path) -> bool:
+    if "/org/apache/flink/" not in str(jar):
+        return True
+    connector = jar.name.startswith(("flink-connector-", "flink-sql-connector-"))
+    return connector and not jar.name.startswith("flink-connector-base-")
 
 
 def _installed_home(folder: Path) -> Path | None:
@@ -140,6 +151,11 @@ def _install(version: str, folder: Path, progress: Progress) -> Path:
     atomic_write_text(folder / _DONE, json.dumps({"home": str(home)}) + "\n")
     progress(f"installed apache-flink {version} in {time.monotonic() - started:.0f}s")
     return home
+
+
+def _venv_python(home: Path) -> Path:
+    """`<venv>/bin/python` of `<venv>/lib/pythonX.Y/site-packages/pyflink`."""
+    return home.parents[3] / "bin" / "python"
 
 
 def _find_uv() -> str | None:

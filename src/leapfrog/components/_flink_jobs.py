@@ -1,4 +1,5 @@
-"""The stack's Flink SQL jobs: submitted with Flink's SQL client, stopped with savepoints.
+"""The stack's Flink jobs: SQL files through Flink's SQL client, PyFlink scripts through
+`flink run -py`; stopped with savepoints.
 
 Submission runs `org.apache.flink.table.client.SqlClient -i <settings> -f <file>` (the
 `sql-client.sh -f` of the distribution) against the cluster's REST address: the file is
@@ -7,6 +8,12 @@ parser, and no long-running SQL gateway costs the machine memory between submiss
 The client's embedded gateway listens on localhost for the few seconds it runs. Flink's
 error for a bad statement is the client's `[ERROR] ... Reason:` block, kept as the job's
 error with the file's name.
+
+A PyFlink script (`.py`) is run as `flink run --detached --python <file>` with the Flink
+environment's own interpreter for the client and for the TaskManagers' Python workers, the
+connectors' jars on the job's classpath (`-C`), and the same settings as SQL: the job's
+name, parallelism, restart strategy, and the state to resume from. Its error is the
+script's last exception line (Flink's message, carried through Py4J) or the CLI's.
 
 Each job's record (`state/jobs.json` in the data directory: fingerprint, job id, last
 savepoint, last error) lets a start resume a job from where it stopped: the newer of its
@@ -31,14 +38,17 @@ from leapfrog.shared.files import atomic_write_json, read_json
 
 __all__ = [
     "ACTIVE_STATES",
+    "RESTART_SETTINGS",
     "JobSpec",
     "JobsState",
     "cluster_jobs",
     "extract_error",
+    "extract_python_error",
     "newest_restore_point",
     "overview",
     "stop_with_savepoint",
     "submit",
+    "submit_python",
 ]
 
 STATE_FILE = "state/jobs.json"
@@ -49,8 +59,9 @@ ACTIVE_STATES = frozenset(
 )
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _JOB_ID = re.compile(r"Job ID: ([0-9a-f]{32})")
+_SUBMITTED = re.compile(r"submitted with JobID ([0-9a-f]{32})")
 _SUBMIT_TIMEOUT = 300.0
-_RESTART = {
+RESTART_SETTINGS: Mapping[str, Mapping[str, str]] = {
     "exponential-delay": {"restart-strategy.type": "exponential-delay"},
     "fixed-delay": {
         "restart-strategy.type": "fixed-delay",
@@ -74,6 +85,8 @@ class JobSpec:
     restart_strategy: str
     jars: tuple[str, ...]
     fingerprint: str
+    kind: str = "sql"
+    """`sql` (the SQL client) or `python` (a PyFlink script, `flink run -py`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "jars": list(self.jars)}
@@ -221,15 +234,7 @@ def submit(
     script = work_dir / f"{job.name}.sql"
     sql = string.Template(sql).safe_substitute(env)
     script.write_text(sql)
-    settings = {
-        "pipeline.name": job.name,
-        "parallelism.default": str(job.parallelism),
-        **_RESTART[job.restart_strategy],
-    }
-    if restore is not None:
-        settings["execution.state-recovery.path"] = restore
-        # A changed job may have dropped an operator; its state is then left behind.
-        settings["execution.state-recovery.ignore-unclaimed-state"] = "true"
+    settings = _settings(job, restore)
     init = work_dir / f"{job.name}.init.sql"
     init.write_text("".join(f"SET '{k}' = '{v}';\n" for k, v in settings.items()))
     argv = [
@@ -276,6 +281,109 @@ def submit(
             f"no job submitted (exit {done.returncode}): {tail or 'no output'}; "
             "a job file needs an INSERT (or EXECUTE STATEMENT SET)"
         )
+    return ids
+
+
+def _settings(job: JobSpec, restore: str | None) -> dict[str, str]:
+    settings = {
+        "pipeline.name": job.name,
+        "parallelism.default": str(job.parallelism),
+        **RESTART_SETTINGS[job.restart_strategy],
+    }
+    if restore is not None:
+        settings["execution.state-recovery.path"] = restore
+        # A changed job may have dropped an operator; its state is then left behind.
+        settings["execution.state-recovery.ignore-unclaimed-state"] = "true"
+    return settings
+
+
+_PY_EXCEPTION = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception)\b.*?: .+", re.MULTILINE)
+
+
+def extract_python_error(output: str) -> str | None:
+    """The script's failure: the last exception line of its traceback (a Flink error
+    arrives as `pyflink.util.exceptions.TableException: org.apache...: <message>`), or
+    the CLI's own `The program finished with the following exception:` cause."""
+    text = _ANSI.sub("", output)
+    if "Traceback (most recent call last)" in text:
+        tail = text.rsplit("Traceback (most recent call last)", 1)[1]
+        # What follows is the CLI's "Python process exits with code: 1", no news.
+        tail = tail.split("org.apache.flink.client.program.ProgramAbortException", 1)[0]
+        found = list(_PY_EXCEPTION.finditer(tail))
+        if found:
+            line = found[-1].group(0).strip()
+            # Py4J's "An error occurred while calling o8.executeSql." has Flink's own
+            # exception on the next line, after ": ".
+            after = tail[found[-1].end() :].lstrip("\n").splitlines()
+            if after and after[0].startswith(": "):
+                line += " " + after[0][2:].strip()
+            return line[:600]
+    marker = text.find("The program finished with the following exception:")
+    if marker >= 0:
+        causes = [
+            line.strip()
+            for line in text[marker:].splitlines()[1:]
+            if line.strip() and not line.strip().startswith("at ")
+        ]
+        return " ".join(causes[:2])[:600] or None
+    return None
+
+
+def submit_python(
+    job: JobSpec,
+    *,
+    flink: str,
+    python: str,
+    client_conf: Path,
+    work_dir: Path,
+    env: Mapping[str, str],
+    restore: str | None,
+) -> list[str]:
+    """Run the job's PyFlink script with `flink run --detached --python`; the ids of the
+    jobs it submitted. Raises RuntimeError with Flink's (or Python's) message."""
+    source = Path(job.copy)
+    if not source.is_file():
+        raise RuntimeError("cannot read it: no such file")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    argv = [flink, "run", "--detached", "--python", str(source)]
+    argv += ["-pyclientexec", python, "-pyexec", python, "--parallelism", str(job.parallelism)]
+    # Python functions run in worker processes (Flink's process mode): the thread mode's
+    # PEMJA fails on Java 17 (`NoSuchFieldException: loadedLibraryNames`).
+    for key, value in _settings(job, restore).items():
+        argv.append(f"-D{key}={value}")
+    for jar in job.jars:
+        argv += ["--classpath", Path(jar).resolve().as_uri()]
+    log_dir = work_dir / "log"
+    log_dir.mkdir(exist_ok=True)
+    try:
+        done = subprocess.run(
+            argv,
+            env={
+                **env,
+                "FLINK_CONF_DIR": str(client_conf),
+                "FLINK_LOG_DIR": str(log_dir),
+                "JVM_ARGS": "-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1",
+                "PYFLINK_CLIENT_EXECUTABLE": python,
+            },
+            capture_output=True,
+            text=True,
+            timeout=_SUBMIT_TIMEOUT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            cwd=work_dir,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"`flink run` took over {_SUBMIT_TIMEOUT:g}s") from None
+    output = done.stdout + done.stderr
+    ids = _SUBMITTED.findall(_ANSI.sub("", output))
+    if done.returncode != 0 or not ids:
+        error = extract_python_error(output)
+        if error is None:
+            tail = " ".join(_ANSI.sub("", output).strip().splitlines()[-3:])
+            error = f"no job submitted (exit {done.returncode}): {tail or 'no output'}"
+        if not ids and done.returncode == 0:
+            error += "; a script must submit its job (an INSERT, or env.execute())"
+        raise RuntimeError(error)
     return ids
 
 

@@ -1,20 +1,31 @@
-"""Flink on Kubernetes: a standalone session cluster from the official `flink` image.
+"""Flink on Kubernetes: the Flink Kubernetes Operator's resources when the stack says the
+operator is installed (`kubernetes: {operator: true}`), otherwise a standalone session
+cluster from the official `flink` image.
 
-A JobManager Deployment (one replica) behind a Service (`flink-jobmanager`: REST, RPC,
+Standalone: a JobManager Deployment (one replica) behind a Service (`flink-jobmanager`: REST, RPC,
 blob), and a TaskManager Deployment of `taskmanagers` replicas that register with it.
 Both run Flink's own `jobmanager.sh` / `taskmanager.sh start-foreground` (not the image's
 entrypoint, which rewrites its configuration in place) with the configuration leapfrog
 writes in a ConfigMap, under a read-only root; scratch, pid and log folders are emptyDirs.
-Checkpoints and savepoints go to the pods' scratch space: they survive a TaskManager's
-restart, not the JobManager pod's (a shared volume or an object store is for later).
+
+Operator: a `FlinkDeployment` in session mode (the cluster: JobManager, `taskmanagers`
+TaskManagers, the same settings) and one `FlinkSessionJob` per PyFlink job, run by
+Flink's `PythonDriver` from the script mounted out of the `flink-jobs` ConfigMap, with
+`upgradeMode: savepoint` (a changed job stops with a savepoint and resumes from it). The
+operator submits jars, so a SQL job (and the statistics job) is refused with a hint.
+
+Both: checkpoints and savepoints on the `flink-checkpoints` claim (ReadWriteMany, mounted
+by every Flink pod at /flink-data) or under an `s3://` path with Flink's S3 plugin.
 """
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 from leapfrog.components import kube as k
 from leapfrog.components._flink_config import FlinkOptions, config_yaml, log4j_console_properties
+from leapfrog.components._flink_jobs import RESTART_SETTINGS
 from leapfrog.components.base import NotSupported
 
 __all__ = ["render_flink"]
@@ -26,6 +37,45 @@ _UID = 9999  # flink in the official image
 _HOME = "/opt/flink"
 _CONF = "/etc/flink"
 _SCRATCH = "/tmp/flink"
+CHECKPOINTS = "flink-checkpoints"
+JOBS = "flink-jobs"
+_DATA = "/flink-data"
+_JOB_FILES = "/opt/flink/usrlib/leapfrog-jobs"
+_PLUGINS = "/tmp/plugins"
+_PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
+OPERATOR_API = "flink.apache.org/v1beta1"
+
+
+def _s3(options: FlinkOptions) -> bool:
+    return options.kubernetes.checkpoints.startswith("s3://")
+
+
+def _storage_settings(options: FlinkOptions) -> dict[str, str]:
+    base = options.kubernetes.checkpoints.rstrip("/") if _s3(options) else f"file://{_DATA}"
+    return {
+        "execution.checkpointing.dir": f"{base}/checkpoints",
+        "execution.checkpointing.savepoint-dir": f"{base}/savepoints",
+        "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+    }
+
+
+def _s3_plugin(options: FlinkOptions) -> str:
+    return f"flink-s3-fs-presto-{options.version}.jar"
+
+
+def _checkpoint_claim(options: FlinkOptions, kube: k.KubeContext) -> k.Manifest:
+    spec: dict[str, Any] = {
+        "accessModes": ["ReadWriteMany"],  # the JobManager and every TaskManager write
+        "resources": {"requests": {"storage": kube.storage.get("flink", "10Gi")}},
+    }
+    if kube.storage_class:
+        spec["storageClassName"] = kube.storage_class
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": kube.meta(CHECKPOINTS, "stream-processing", options.version, app=NAME),
+        "spec": spec,
+    }
 
 
 def _settings(options: FlinkOptions) -> dict[str, str]:
@@ -45,20 +95,30 @@ def _settings(options: FlinkOptions) -> dict[str, str]:
         "io.tmp.dirs": _SCRATCH,
         "web.tmpdir": f"{_SCRATCH}/web",
         "execution.checkpointing.interval": f"{interval_ms}ms",
-        "execution.checkpointing.dir": f"file://{_SCRATCH}/checkpoints",
-        "execution.checkpointing.savepoint-dir": f"file://{_SCRATCH}/savepoints",
+        **_storage_settings(options),
     }
     settings.update(options.config)
     return settings
 
 
 def _container(
-    name: str, image: str, argv: list[str], memory: str, ports: dict[str, int]
+    name: str,
+    image: str,
+    argv: list[str],
+    memory: str,
+    ports: dict[str, int],
+    *,
+    options: FlinkOptions,
 ) -> dict[str, Any]:
     volumes_mounts = [
         {"name": "config", "mountPath": _CONF, "readOnly": True},
         {"name": "scratch", "mountPath": "/tmp"},
     ]
+    extra_env = []
+    if _s3(options):  # the plugin copied into scratch by the init container
+        extra_env.append({"name": "FLINK_PLUGINS_DIR", "value": _PLUGINS})
+    else:
+        volumes_mounts.append({"name": "checkpoints", "mountPath": _DATA})
     return {
         "name": name,
         "image": image,
@@ -69,6 +129,7 @@ def _container(
             {"name": "FLINK_PID_DIR", "value": "/tmp"},
             {"name": "LEAPFROG_FLINK_PROCESS", "value": name},
             {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            *extra_env,
         ],
         "ports": [{"name": n, "containerPort": p} for n, p in ports.items()],
         "securityContext": k.container_security(),
@@ -80,14 +141,31 @@ def _container(
 def _deployment(
     options: FlinkOptions, kube: k.KubeContext, name: str, replicas: int, container: Any
 ) -> k.Manifest:
-    pod = k.restricted_pod(
-        _UID,
-        [container],
-        [
-            {"name": "config", "configMap": {"name": f"{NAME}-config"}},
-            {"name": "scratch", "emptyDir": {}},
-        ],
-    )
+    volumes: list[dict[str, Any]] = [
+        {"name": "config", "configMap": {"name": f"{NAME}-config"}},
+        {"name": "scratch", "emptyDir": {}},
+    ]
+    if not _s3(options):
+        volumes.append({"name": "checkpoints", "persistentVolumeClaim": {"claimName": CHECKPOINTS}})
+    pod = k.restricted_pod(_UID, [container], volumes)
+    if _s3(options):
+        # Flink loads the S3 filesystem as a plugin; the image's entrypoint (not used:
+        # it rewrites its configuration in place) would copy it from opt/ into plugins/.
+        plugin = f"{_PLUGINS}/s3-fs-presto"
+        pod["initContainers"] = [
+            {
+                "name": "s3-plugin",
+                "image": container["image"],
+                "command": [
+                    "sh",
+                    "-c",
+                    f"mkdir -p {plugin} && cp {_HOME}/opt/{_s3_plugin(options)} {plugin}/",
+                ],
+                "securityContext": k.container_security(),
+                "resources": k.resources("50m", "64Mi"),
+                "volumeMounts": [{"name": "scratch", "mountPath": "/tmp"}],
+            }
+        ]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -104,6 +182,8 @@ def _deployment(
 
 
 def render_flink(options: FlinkOptions, kube: k.KubeContext) -> k.KubeRender:
+    if options.kubernetes.operator:
+        return _render_operator(options, kube)
     if options.jobs:
         raise NotSupported(
             "flink's jobs cannot be rendered to Kubernetes yet (the cluster can): submit "
@@ -118,6 +198,7 @@ def render_flink(options: FlinkOptions, kube: k.KubeContext) -> k.KubeRender:
         [f"{_HOME}/bin/jobmanager.sh", "start-foreground"],
         options.jobmanager_memory,
         rest,
+        options=options,
     )
     jobmanager["readinessProbe"] = {**ready, "periodSeconds": 5}
     jobmanager["livenessProbe"] = {**ready, "periodSeconds": 10, "failureThreshold": 6}
@@ -131,6 +212,7 @@ def render_flink(options: FlinkOptions, kube: k.KubeContext) -> k.KubeRender:
         ],
         options.taskmanager_memory,
         {},
+        options=options,
     )
     config = {
         "config.yaml": config_yaml(_settings(options)),
@@ -142,7 +224,133 @@ def render_flink(options: FlinkOptions, kube: k.KubeContext) -> k.KubeRender:
         _deployment(options, kube, JOBMANAGER, 1, jobmanager),
         _deployment(options, kube, TASKMANAGER, options.taskmanagers, taskmanager),
     ]
+    if not _s3(options):
+        objects.insert(1, _checkpoint_claim(options, kube))
     url = f"http://{JOBMANAGER}.{kube.namespace}.svc:{options.port}"
+    return k.KubeRender(
+        objects, [{"name": "FLINK_REST_URL", "value": url}], ports={"flink": options.port}
+    )
+
+
+# -- the Flink Kubernetes Operator ------------------------------------------------------
+
+
+def _operator_settings(options: FlinkOptions) -> dict[str, str]:
+    """The session cluster's settings; the operator adds the addresses and memory."""
+    interval_ms = round(options.checkpoint_seconds() * 1000)
+    settings = {
+        "taskmanager.numberOfTaskSlots": str(options.slots),
+        "execution.checkpointing.interval": f"{interval_ms}ms",
+        **_storage_settings(options),
+    }
+    settings.update(options.config)
+    return settings
+
+
+def _job_path(name: str) -> str:
+    return str(PurePosixPath(_JOB_FILES) / f"{name}.py")
+
+
+def _session_job(options: FlinkOptions, kube: k.KubeContext, name: str, digest: str) -> k.Manifest:
+    job = options.jobs[name]
+    return {
+        "apiVersion": OPERATOR_API,
+        "kind": "FlinkSessionJob",
+        "metadata": kube.meta(f"{NAME}-{name}", "stream-processing", options.version, app=NAME),
+        "spec": {
+            "deploymentName": NAME,
+            "flinkConfiguration": {"pipeline.name": name, **RESTART_SETTINGS[job.restart_strategy]},
+            "job": {
+                # No jarURI: PythonDriver is on the cluster's classpath (a PyFlink image).
+                "entryClass": _PYTHON_DRIVER,
+                "args": ["-py", _job_path(name)],
+                "parallelism": job.parallelism,
+                "upgradeMode": "savepoint",
+                "allowNonRestoredState": True,
+                "state": "running",
+            },
+            # A changed script is a new spec: the operator upgrades the job through a
+            # savepoint (the ConfigMap's files reach the pod in about a minute).
+            "restartNonce": int(digest[:12], 16) % (2**31),
+        },
+    }
+
+
+def _render_operator(options: FlinkOptions, kube: k.KubeContext) -> k.KubeRender:
+    sql = [n for n, j in options.jobs.items() if j.kind != "python"]
+    if sql or options.service_stats is not None:
+        what = ", ".join(sql) or "service_stats"
+        raise NotSupported(
+            f"flink's SQL jobs cannot be FlinkSessionJobs ({what}): the operator submits "
+            "programs, not SQL files; write the job as a PyFlink script (`.py`, running "
+            "its SQL with t_env.execute_sql), or render without `kubernetes.operator`"
+        )
+    scripts: dict[str, str] = {}
+    for name, job in options.jobs.items():
+        try:
+            scripts[f"{name}.py"] = open(job.file).read()  # noqa: SIM115
+        except OSError as exc:
+            raise NotSupported(
+                f"flink job {name}: cannot read {job.file}: {exc.strerror}"
+            ) from None
+    image = kube.image("flink", options.version)
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    env: list[dict[str, Any]] = []
+    if _s3(options):  # the image's entrypoint enables the bundled plugin
+        env.append({"name": "ENABLE_BUILT_IN_PLUGINS", "value": _s3_plugin(options)})
+    else:
+        volumes.append({"name": "checkpoints", "persistentVolumeClaim": {"claimName": CHECKPOINTS}})
+        mounts.append({"name": "checkpoints", "mountPath": _DATA})
+    if scripts:
+        volumes.append({"name": "jobs", "configMap": {"name": JOBS}})
+        mounts.append({"name": "jobs", "mountPath": _JOB_FILES, "readOnly": True})
+    main: dict[str, Any] = {
+        "name": "flink-main-container",
+        # The image's entrypoint writes its configuration: no read-only root here.
+        "securityContext": k.container_security(read_only_root=False),
+    }
+    if mounts:
+        main["volumeMounts"] = mounts
+    if env:
+        main["env"] = env
+    pod_template: dict[str, Any] = {
+        "spec": {
+            "securityContext": k.pod_security(_UID),
+            "containers": [main],
+            **({"volumes": volumes} if volumes else {}),
+        }
+    }
+    deployment = {
+        "apiVersion": OPERATOR_API,
+        "kind": "FlinkDeployment",
+        "metadata": kube.meta(NAME, "stream-processing", options.version),
+        "spec": {
+            "image": image,
+            "flinkVersion": "v" + "_".join(options.version.split(".")[:2]),
+            "serviceAccount": options.kubernetes.service_account,
+            "flinkConfiguration": _operator_settings(options),
+            "podTemplate": pod_template,
+            "jobManager": {
+                "replicas": 1,
+                "resource": {"cpu": 0.5, "memory": options.jobmanager_memory},
+            },
+            "taskManager": {
+                "replicas": options.taskmanagers,
+                "resource": {"cpu": 0.5, "memory": options.taskmanager_memory},
+            },
+        },
+    }
+    objects: list[k.Manifest] = []
+    if not _s3(options):
+        objects.append(_checkpoint_claim(options, kube))
+    if scripts:
+        objects.append(k.config_map(kube, JOBS, NAME, scripts))
+    objects.append(deployment)
+    for name in options.jobs:
+        objects.append(_session_job(options, kube, name, k.content_hash(scripts[f"{name}.py"])))
+    # The operator's REST Service of a FlinkDeployment is `<name>-rest`.
+    url = f"http://{NAME}-rest.{kube.namespace}.svc:{options.port}"
     return k.KubeRender(
         objects, [{"name": "FLINK_REST_URL", "value": url}], ports={"flink": options.port}
     )

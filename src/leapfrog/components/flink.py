@@ -3,7 +3,8 @@
 One instance is one cluster. Its process is leapfrog's small cluster launcher
 (`_flink_cluster`), which runs Flink's own `jobmanager.sh` and `taskmanager.sh` in the
 foreground as its children (`taskmanagers:` of them), restarts a TaskManager that dies,
-submits the stack's SQL jobs once the TaskManagers are registered, and stops the jobs
+submits the stack's jobs (Flink SQL files, PyFlink scripts) once the TaskManagers
+are registered, and stops the jobs
 with savepoints before the cluster on SIGTERM. Flink itself comes from PyPI's
 `apache-flink` in its own environment in leapfrog's cache (`_flink_install`).
 
@@ -53,7 +54,9 @@ class Flink(Component[FlinkOptions]):
     kind = "flink"
     options_model = FlinkOptions
     default_port = 8081
-    description = "Apache Flink 2.2 session cluster (JobManager + TaskManagers, SQL jobs)"
+    description = (
+        "Apache Flink 2.2 session cluster (JobManager + TaskManagers, SQL and PyFlink jobs)"
+    )
     runs_leapfrog: ClassVar[bool] = True
     uses_catalog: ClassVar[bool] = True
     """Its jobs' SQL may name any component's connection variables (`${KAFKA_...}`)."""
@@ -78,7 +81,7 @@ class Flink(Component[FlinkOptions]):
         connectors: dict[str, list[str]] = json.loads(extra.get("connectors", "{}"))
         jobs = []
         for name, job in options.jobs.items():
-            copy = f"jobs/{name}.sql"
+            copy = f"jobs/{name}.{'py' if job.kind == 'python' else 'sql'}"
             source = Path(job.file).expanduser().resolve()
             try:
                 sql = source.read_text()
@@ -96,6 +99,7 @@ class Flink(Component[FlinkOptions]):
                     restart_strategy=job.restart_strategy,
                     jars=tuple(jars),
                     fingerprint=job_fingerprint(job, sql or ""),
+                    kind=job.kind,
                 ).to_json()
             )
         if options.service_stats is not None:
@@ -118,6 +122,7 @@ class Flink(Component[FlinkOptions]):
             "rest_url": _url(where),
             "bin": extra["bin"],
             "java": extra["java"],
+            "python": extra.get("python", sys.executable),
             "sql_client": extra["sql_client"],
             "client_conf": str(data / CLIENT_CONF),
             "client_java_opts": shlex.split(extra["java_opts"]),
@@ -208,9 +213,13 @@ def job_states(
 ) -> dict[str, str]:
     """Each declared job's state: the cluster's newest job of that name, or why none runs."""
     records = read_json(data_dir / STATE_FILE) or {}
+    # A script may name its job itself (`env.execute("x")`): its recorded id tells.
+    by_id = {
+        str(r["job_id"]): n for n, r in records.items() if isinstance(r, dict) and r.get("job_id")
+    }
     newest: dict[str, dict[str, Any]] = {}
     for job in cluster:
-        name = str(job.get("name"))
+        name = by_id.get(str(job.get("jid")), str(job.get("name")))
         if name not in newest or job.get("start-time", 0) > newest[name].get("start-time", 0):
             newest[name] = job
     states = {}

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from leapfrog.components import component
 from leapfrog.components._flink_config import FlinkOptions, client_config_yaml, cluster_config
-from leapfrog.components._flink_jobs import extract_error
+from leapfrog.components._flink_jobs import extract_error, extract_python_error
 from leapfrog.components.base import Installation, Instance, NotSupported
 from leapfrog.components.kube import KubeContext
 from leapfrog.telemetry import LOG4J_FLINK, LogAssembler
@@ -145,6 +145,7 @@ def test_kubernetes_is_a_session_cluster_that_validates() -> None:
     kinds = {(o["kind"], o["metadata"]["name"]) for o in rendered.objects}
     assert kinds == {
         ("ConfigMap", "flink-config"),
+        ("PersistentVolumeClaim", "flink-checkpoints"),
         ("Service", "flink-jobmanager"),
         ("Deployment", "flink-jobmanager"),
         ("Deployment", "flink-taskmanager"),
@@ -179,3 +180,94 @@ def test_the_stats_job_writes_exactly_once_unless_told_otherwise() -> None:
     assert "exactly-once" not in loose and "transactional" not in loose
     with pytest.raises(ValueError, match="guarantee"):
         StatsOptions(guarantee="maybe")
+
+
+# What `flink run --python` printed (Flink 2.2.1) for a script inserting into a missing table.
+SCRIPT_OUTPUT = """Traceback (most recent call last):
+  File "/data/jobs/pybroken.py", line 5, in <module>
+    t_env.execute_sql("INSERT INTO nowhere SELECT 1")
+  File "/cache/pyflink/table/table_environment.py", line 839, in execute_sql
+    return TableResult(self._j_tenv.executeSql(stmt))
+  File "/cache/pyflink/util/exceptions.py", line 162, in deco
+    raise java_exception
+pyflink.util.exceptions.TableException: org.apache.flink.table.api.ValidationException: \
+Object 'nowhere' not found within 'default_catalog.default_database'
+org.apache.flink.client.program.ProgramAbortException: java.lang.RuntimeException: \
+Python process exits with code: 1
+\tat org.apache.flink.client.python.PythonDriver.main(PythonDriver.java:134)
+"""
+
+
+def test_a_scripts_error_is_its_last_exception_line() -> None:
+    error = extract_python_error(SCRIPT_OUTPUT.replace("\\\n", ""))
+    assert error is not None
+    assert error.startswith("pyflink.util.exceptions.TableException: ")
+    assert "Object 'nowhere' not found" in error
+    cli = "\n The program finished with the following exception:\n\nboom: no slots\n\tat x\n"
+    assert extract_python_error(cli) == "boom: no slots"
+    assert extract_python_error("Job has been submitted with JobID 0f") is None
+    py4j = (
+        'Traceback (most recent call last):\n  File "x.py", line 5, in <module>\n'
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o8.executeSql.\n"
+        ": org.apache.flink.table.api.ValidationException: Object 'nowhere' not found\n"
+        "\tat org.apache.flink.table.planner.Foo.bar(Foo.java:1)\n"
+    )
+    assert extract_python_error(py4j) == (
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o8.executeSql. "
+        "org.apache.flink.table.api.ValidationException: Object 'nowhere' not found"
+    )
+
+
+def test_a_py_file_is_a_pyflink_job_with_its_connectors(tmp_path: Path) -> None:
+    script = tmp_path / "count.py"
+    script.write_text("print('hi')\n")
+    options = component("flink").options(
+        {"jobs": {"count": {"file": str(script), "connectors": ["jdbc"], "parallelism": 2}}}
+    )
+    job = options.jobs["count"]
+    assert job.kind == "python"
+    assert job.coordinates() == [
+        "org.apache.flink:flink-connector-jdbc-postgres:4.0.0-2.0",
+        "org.postgresql:postgresql:42.7.4",
+    ]
+    assert options.connector_coordinates() == sorted(job.coordinates())
+    installation = Installation(
+        version="2.2.1",
+        home=INSTALLATION.home,
+        extra={
+            **INSTALLATION.extra,
+            "python": "/cache/venv/bin/python",
+            "connectors": json.dumps(
+                {c: [f"/cache/{c.split(':')[1]}.jar"] for c in job.coordinates()}
+            ),
+        },
+    )
+    process = component("flink").process(options, installation, where(tmp_path / "data"))
+    assert process.files["jobs/count.py"] == "print('hi')\n"
+    spec = json.loads(process.files["cluster.json"])
+    assert spec["python"] == "/cache/venv/bin/python"
+    (raw,) = spec["jobs"]
+    assert raw["kind"] == "python"
+    assert raw["copy"].endswith("jobs/count.py")
+    assert raw["jars"] == ["/cache/flink-connector-jdbc-postgres.jar", "/cache/postgresql.jar"]
+
+
+def test_kubernetes_checkpoints_to_s3_use_the_plugin_and_no_claim() -> None:
+    options = component("flink").options({"kubernetes": {"checkpoints": "s3://b/flink"}})
+    rendered = component("flink").render_kubernetes(options, KubeContext("ns", "s"))
+    assert "PersistentVolumeClaim" not in {o["kind"] for o in rendered.objects}
+    for obj in rendered.objects:
+        kubernetes_validate.validate(obj, "1.37.0", strict=True)
+    config = next(o for o in rendered.objects if o["kind"] == "ConfigMap")
+    settings = yaml.safe_load(config["data"]["config.yaml"])
+    assert settings["execution.checkpointing.dir"] == "s3://b/flink/checkpoints"
+    jobmanager = next(
+        o
+        for o in rendered.objects
+        if o["metadata"]["name"] == "flink-jobmanager" and o["kind"] == "Deployment"
+    )["spec"]["template"]["spec"]
+    assert "flink-s3-fs-presto-2.2.1.jar" in " ".join(jobmanager["initContainers"][0]["command"])
+    env = {e["name"]: e.get("value") for e in jobmanager["containers"][0]["env"]}
+    assert env["FLINK_PLUGINS_DIR"] == "/tmp/plugins"
+    with pytest.raises(ValidationError):
+        component("flink").options({"kubernetes": {"checkpoints": "/local/dir"}})

@@ -99,7 +99,25 @@ def _resource(api_version: str, kind: str) -> Any:
         "policy/v1": policy_v1,
         "networking.k8s.io/v1": networking_v1,
     }
-    return getattr(modules[api_version], kind)
+    if api_version in modules:
+        return getattr(modules[api_version], kind)
+    return _custom_resource(api_version, kind)
+
+
+def _custom_resource(api_version: str, kind: str) -> Any:
+    """A namespaced custom resource a component renders (the Flink operator's
+    `FlinkDeployment`), registered with lightkube so `from_dict` knows it; its plural is
+    the CRD convention's (lower-case kind + s)."""
+    from lightkube.core.exceptions import LoadResourceError
+    from lightkube.core.resource_registry import resource_registry
+    from lightkube.generic_resource import create_namespaced_resource
+
+    try:
+        return resource_registry.load(api_version, kind)
+    except LoadResourceError:  # not registered yet
+        pass
+    group, _, version = api_version.rpartition("/")
+    return create_namespaced_resource(group, version, kind, f"{kind.lower()}s")
 
 
 def _version_of(client: Client, res: Any, name: str, namespace: str | None) -> Any:

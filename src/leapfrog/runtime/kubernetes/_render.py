@@ -28,6 +28,7 @@ ORDER = (
     "ServiceAccount",
     "Secret",
     "ConfigMap",
+    "PersistentVolumeClaim",
     "Service",
     "StatefulSet",
     "DaemonSet",
@@ -37,7 +38,14 @@ ORDER = (
     "HorizontalPodAutoscaler",
     "NetworkPolicy",
 )
-"""Apply order: what an object refers to exists before it."""
+"""Apply order: what an object refers to exists before it. A custom resource (an
+operator's, such as Flink's `FlinkDeployment`) goes with the Jobs, after the workloads,
+in the order its component rendered it."""
+
+
+def _apply_rank(obj: k.Manifest) -> int:
+    kind = obj["kind"]
+    return ORDER.index(kind) if kind in ORDER else ORDER.index("Job")
 
 
 @dataclass(frozen=True)
@@ -109,9 +117,7 @@ def render_stack(stack: Stack) -> Rendered:
     _collisions(stack, parts)
     if spec.kubernetes.write_secrets:
         parts["secrets"] = [secret_manifest(s, kube) for s in secrets]
-    objects = sorted(
-        (o for objs in parts.values() for o in objs), key=lambda o: ORDER.index(o["kind"])
-    )
+    objects = sorted((o for objs in parts.values() for o in objs), key=_apply_rank)
     return Rendered(kube.namespace, objects, secrets, parts)
 
 
