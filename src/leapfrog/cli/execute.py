@@ -48,7 +48,7 @@ class _SplitAtDashes(click.Command):
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object with every result at the end."
 )
-@click.argument("names", nargs=-1)
+@click.argument("names", nargs=-1, metavar="NAME|NAME-N... -- CMD [ARGS]...")
 @click.pass_context
 def exec_command(
     ctx: click.Context,
