@@ -103,6 +103,11 @@ def exec_command(
         on_line=None if as_json else on_line,
     )
     failed = [r for r in results if not r.ok]
+    failure = LeapfrogError(
+        f"the command failed in {len(failed)} of {len(results)} instance(s): "
+        + ", ".join(r.instance for r in failed),
+        hint="their output is " + ("in the results" if as_json else "above, prefixed by instance"),
+    )
     if as_json:
         body: dict[str, Any] = {
             "command": argv,
@@ -112,7 +117,7 @@ def exec_command(
         }
         click.echo(json.dumps(body, indent=2))
         if failed:
-            ctx.exit(1)
+            raise failure
         return
     from rich.table import Table
 
@@ -125,11 +130,7 @@ def exec_command(
         table.add_row(r.instance, f"[{style}]{code}[/]", f"{r.seconds:.2f}s", r.error or "")
     console.print(table)
     if failed:
-        raise LeapfrogError(
-            f"the command failed in {len(failed)} of {len(results)} instance(s): "
-            + ", ".join(r.instance for r in failed),
-            hint="their output is above, prefixed by instance",
-        )
+        raise failure
     console.print(f"[green]✓[/] exit 0 in all {len(results)} instance(s)")
 
 
