@@ -198,7 +198,16 @@ async def _run_one(
         result.error = f"{argv[0]}: command not found (PATH={ctx['env'].get('PATH', '')})"
         return result
     except PermissionError as exc:
-        result.error = str(exc) if exc.filename is None else f"{exc.filename}: permission denied"
+        if exc.filename is None:  # the user could not be switched to
+            result.error = str(exc)
+        elif "/" not in argv[0]:  # a PATH search that met a directory the user cannot enter
+            who = f" by user {ctx['user']}" if ctx.get("user") else ""
+            result.error = (
+                f"{argv[0]}: command not found{who} (or not allowed to run it) "
+                f"in PATH={ctx['env'].get('PATH', '')}"
+            )
+        else:
+            result.error = f"{exc.filename}: permission denied"
         return result
     except OSError as exc:
         result.error = f"cannot start {argv[0]}: {exc.strerror or exc}"
