@@ -4,6 +4,7 @@ Requests are one line `{"op": ...}`. `status` answers one snapshot; `watch` stre
 snapshot after every change; `down` streams snapshots while stopping and closes when
 everything is down; `restart` answers the restarted instance names; `apply` takes a
 changed stack file and answers what will change (the changes go on in the background).
+`contexts` and `scale` are the day-2 operations of `day2.py`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from leapfrog.runtime.local.day2 import OPS as _DAY2
 from leapfrog.shared.errors import LeapfrogError
 
 if TYPE_CHECKING:  # the client side (request, stream) is all `status` needs
@@ -95,6 +97,8 @@ class ControlServer:
             await self._send(writer, {"restarted": await sup.restart(name)})
         elif op == "apply":
             await self._send(writer, self._apply(str(req.get("file", ""))))
+        elif op in _DAY2:
+            await self._send(writer, await _DAY2[op](sup, req))
         else:
             await self._send(writer, {"error": f"unknown op {op!r}"})
 
