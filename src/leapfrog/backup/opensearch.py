@@ -40,7 +40,7 @@ import os
 import secrets
 import shutil
 import tarfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from datetime import UTC, datetime
@@ -113,36 +113,56 @@ def _register(client: httpx.Client, name: str, location: Path, *, readonly: bool
     checked(client.put(f"/_snapshot/{name}", json=body), f"repository {name}")
 
 
-def _snapshot(client: httpx.Client, name: str, indices: list[str], run: RunControl) -> Any:
-    """Take the snapshot and wait for it (OpenSearch answers the moment it is done,
-    `wait_for_completion`, in a thread, while this one reports the bytes processed as
-    progress); its `_status` entry."""
-    body = {"indices": ",".join(indices), "include_global_state": False}
-    url = f"/_snapshot/{REPOSITORY}/{name}"
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="os-snapshot") as pool:
+def _waited(  # noqa: PLR0917
+    client: httpx.Client,
+    method: str,
+    url: str,
+    body: dict[str, Any],
+    run: RunControl,
+    progress: tuple[str, Callable[[], int | None]],
+) -> httpx.Response:
+    """`url` called with `wait_for_completion` (OpenSearch answers the moment the work is
+    done) in a thread, while this one reports `progress` (a label, and bytes so far or
+    None while there is nothing to read) whenever the bytes change."""
+    label, measure = progress
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="os-wait") as pool:
         call = pool.submit(
-            client.put,
+            client.request,
+            method,
             url,
             params={"wait_for_completion": "true"},
             json=body,
             timeout=httpx.Timeout(60.0, read=None),
         )
-        done = -1
+        done: int | None = -1
         while True:
             try:
-                answer = checked(call.result(timeout=_POLL), f"snapshot {name}")
-                break
+                return call.result(timeout=_POLL)
             except FuturesTimeout:
                 pass
             run.check()
-            status = client.get(f"{url}/_status")
-            if status.status_code != httpx.codes.OK:
-                continue
-            entries = status.json().get("snapshots") or [{}]
-            processed = entries[0].get("stats", {}).get("processed", {}).get("size_in_bytes", 0)
-            if processed != done:
-                done = processed
-                run.progressed(f"snapshot {name}")
+            now = measure()
+            if now is not None and now != done:
+                done = now
+                run.progressed(label)
+
+
+def _snapshot(client: httpx.Client, name: str, indices: list[str], run: RunControl) -> Any:
+    """Take the snapshot and wait for it, the bytes processed reported as progress; its
+    `_status` entry."""
+    body = {"indices": ",".join(indices), "include_global_state": False}
+    url = f"/_snapshot/{REPOSITORY}/{name}"
+
+    def processed() -> int | None:
+        status = client.get(f"{url}/_status")
+        if status.status_code != httpx.codes.OK:
+            return None
+        entries = status.json().get("snapshots") or [{}]
+        size: int = entries[0].get("stats", {}).get("processed", {}).get("size_in_bytes", 0)
+        return size
+
+    response = _waited(client, "PUT", url, body, run, (f"snapshot {name}", processed))
+    answer = checked(response, f"snapshot {name}")
     state = answer.get("snapshot", {}).get("state")
     if state != "SUCCESS":
         raise BackupError(f"OpenSearch snapshot {name} ended {state}")
@@ -168,36 +188,22 @@ def _restore_call(  # noqa: PLR0917
     restored: list[str],
     run: RunControl,
 ) -> None:
-    """The restore, waited for by OpenSearch itself (`wait_for_completion`) in a thread,
-    while this one reports the recovered bytes as progress."""
+    """The restore, waited for by OpenSearch itself, the recovered bytes reported as
+    progress."""
     url = f"/_snapshot/{repository}/{snapshot}/_restore"
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="os-restore") as pool:
-        call = pool.submit(
-            client.post,
-            url,
-            params={"wait_for_completion": "true"},
-            json=body,
-            timeout=httpx.Timeout(60.0, read=None),
+
+    def recovered() -> int | None:
+        recovery = client.get(f"/{','.join(restored)}/_recovery")
+        if recovery.status_code != httpx.codes.OK:
+            return None  # the indices are not created yet
+        total: int = sum(
+            shard.get("index", {}).get("size", {}).get("recovered_in_bytes", 0)
+            for index in recovery.json().values()
+            for shard in index.get("shards", [])
         )
-        recovered = -1
-        while True:
-            try:
-                response = call.result(timeout=_POLL)
-                break
-            except FuturesTimeout:
-                pass
-            run.check()
-            recovery = client.get(f"/{','.join(restored)}/_recovery")
-            if recovery.status_code != httpx.codes.OK:
-                continue  # the indices are not created yet
-            now = sum(
-                shard.get("index", {}).get("size", {}).get("recovered_in_bytes", 0)
-                for index in recovery.json().values()
-                for shard in index.get("shards", [])
-            )
-            if now != recovered:
-                recovered = now
-                run.progressed("restoring indices")
+        return total
+
+    response = _waited(client, "POST", url, body, run, ("restoring indices", recovered))
     shards = checked(response, f"restore of {snapshot}").get("snapshot", {}).get("shards", {})
     if shards.get("failed", 0) or not shards.get("successful"):
         raise BackupError(
