@@ -20,6 +20,7 @@ reader=$(address_of reader)
 opensearch=$(address_of opensearch)
 influxdb=$(address_of influxdb)
 console=$(address_of console)
+flink=$(address_of flink)
 echo
 echo "The example platform is up. Where to look:"
 row() { printf '  %-62s %s\n' "$1" "$2"; }
@@ -46,6 +47,9 @@ if [ -n "$influxdb" ]; then
   row "curl -G http://$influxdb/query --data-urlencode 'q=SHOW DATABASES'" "InfluxDB (docs/influxdb.md)"
   row "curl -s -G http://$influxdb/query --data-urlencode db=metrics --data-urlencode \"q=SELECT last(value) FROM http_requests_total WHERE service='hello' GROUP BY instance\"" "hello's requests per instance, from InfluxDB (every 10 s)"
   row "curl -s -G http://$influxdb/query --data-urlencode db=metrics --data-urlencode \"q=SELECT last(value) FROM leapfrog_instance_rss_bytes GROUP BY instance\"" "each instance's memory, as the supervisor measures it"
+fi
+if [ -n "$flink" ]; then
+  row "http://$flink/" "Flink's dashboard: the events-per-minute and service-stats jobs"
 fi
 row "$LF status" "every instance: state, address, version, pid"
 row "$LF backup list postgres" "scheduled backups (a store every 2 min) and their verification"

@@ -31,6 +31,9 @@ def example_stack() -> str:
     spec: dict[str, Any] = yaml.safe_load((EXAMPLES / "leapfrog.yaml").read_text())
     spec["catalog"] = {"http": f"127.0.0.1:{free_port()}", "dns": f"127.0.0.1:{free_port()}"}
     spec["components"].pop("zookeeper")  # the examples do not use it
+    # Nor Flink: its jobs are proven on their own (tests/integration/components/
+    # test_flink_stats.py runs the example's team job, test_flink_stack.py `up`/`down`).
+    spec["components"].pop("flink")
     spec["host_logs"] = {"kmsg": True}  # the kernel's ring buffer into `logs` (we are root)
     spec["components"]["lb"] = {
         "listen": f"127.0.0.1:{free_port()}",

@@ -40,6 +40,9 @@ def example_data(namespace: str = NAMESPACE) -> dict[str, Any]:
             del data["components"][name]
         elif isinstance(data["components"][name], dict):
             data["components"][name].pop("backups", None)
+    # The stack is written elsewhere (a temp folder): its job files are named from here.
+    for job in data["components"].get("flink", {}).get("jobs", {}).values():
+        job["file"] = str(EXAMPLE.parent / job["file"])
     # An autoscaler: the HPA controller writes its status, which must not read as a change.
     data["services"]["hello"]["autoscale"] = {"min": 2, "max": 4}
     data["kubernetes"] = {**data.get("kubernetes", {}), "namespace": namespace}
@@ -107,6 +110,9 @@ def test_apply_creates_every_object(deployed: Deployed) -> None:
         ("StatefulSet", "opensearch"),
         ("StatefulSet", "influxdb"),
         ("Deployment", "lb"),
+        ("Deployment", "flink-jobmanager"),
+        ("Deployment", "flink-taskmanager"),
+        ("ConfigMap", "flink-jobs"),
         ("Deployment", "hello"),
         ("Deployment", "reader"),
         ("PodDisruptionBudget", "hello"),
@@ -119,6 +125,9 @@ def test_apply_creates_every_object(deployed: Deployed) -> None:
         ("Secret", "catalog-services-token"),
     ]:
         assert expected in kinds
+    # The example's two Flink jobs, each submitted by a Job of its own.
+    submits = sorted(n.rsplit("-", 1)[0] for k, n in kinds if k == "Job" and "flink-job" in n)
+    assert submits == ["flink-job-events-per-minute", "flink-job-service-stats"]
     # Generated secrets exist in the cluster, and never appeared in apply's output.
     secret = deployed.get("secret", "postgres-credentials")
     assert {"postgres", "app", "message_store", "DATABASE_URL"} <= set(secret["data"])
@@ -161,7 +170,7 @@ def test_each_workload_in_the_cluster_holds_only_its_catalog_token(deployed: Dep
 
 def test_every_workload_rolls_out_to_ready(deployed: Deployed) -> None:
     names = workloads(deployed.data, deployed.plane)
-    assert len(names) == 12, names  # with the logs and metrics pipelines and the console
+    assert len(names) == 14, names  # with the pipelines, the console and Flink's two
     for name in names:
         kind, _, short = name.partition("/")
         kind = kind.split(".")[0]

@@ -46,7 +46,7 @@ _CONNECTOR = r"^(kafka|jdbc|[\w.-]+:[\w.-]+:[\w.-]+)$"
 
 class FlinkJobOptions(ComponentOptions):
     file: str = Field(
-        description="The job's file (absolute, or relative to where `leapfrog up` runs): "
+        description="The job's file (absolute, or relative to the stack file's directory): "
         "Flink SQL, or a PyFlink script when it ends in `.py`. In SQL, `${NAME}` is "
         "replaced by the cluster's environment, which holds every component's connection "
         "variables (`${KAFKA_BOOTSTRAP_SERVERS}`); a script reads them from `os.environ`.",

@@ -20,13 +20,23 @@ by every Flink pod at /flink-data) or under an `s3://` path with Flink's S3 plug
 
 from __future__ import annotations
 
-from pathlib import PurePosixPath
-from typing import Any
+import hashlib
+import json
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any, NamedTuple
 
 from leapfrog.components import kube as k
-from leapfrog.components._flink_config import FlinkOptions, config_yaml, log4j_console_properties
+from leapfrog.components._flink_config import (
+    CONNECTORS,
+    FlinkOptions,
+    config_yaml,
+    log4j_console_properties,
+)
 from leapfrog.components._flink_jobs import RESTART_SETTINGS
-from leapfrog.components.base import NotSupported
+from leapfrog.components._flink_stats import JOB_NAME as STATS_JOB
+from leapfrog.components._flink_stats import stats_sql
+from leapfrog.components.base import NotSupported, from_stack_dir
 
 __all__ = ["render_flink"]
 
@@ -44,6 +54,23 @@ _JOB_FILES = "/opt/flink/usrlib/leapfrog-jobs"
 _PLUGINS = "/tmp/plugins"
 _PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"
 OPERATOR_API = "flink.apache.org/v1beta1"
+MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+_SUBMIT_DIR = "/etc/flink-jobs"
+_WORK = "/tmp/work"
+_KUBE_MODULES: dict[str, tuple[str, ...]] = {
+    "org.apache.flink:flink-connector-jdbc-postgres:4.0.0-2.0": (
+        "org.apache.flink:flink-connector-jdbc-core:4.0.0-2.0",
+    ),
+}
+"""Connector modules a connector needs beside itself (locally Maven resolves them)."""
+
+
+class _SqlJob(NamedTuple):
+    name: str
+    sql: str
+    jars: list[str]
+    """Maven coordinates of the connector jars it ships with."""
+    settings: dict[str, str]
 
 
 def _s3(options: FlinkOptions) -> bool:
@@ -184,10 +211,12 @@ def _deployment(
 def render_flink(options: FlinkOptions, kube: k.KubeContext) -> k.KubeRender:
     if options.kubernetes.operator:
         return _render_operator(options, kube)
-    if options.jobs:
+    python = [n for n, j in options.jobs.items() if j.kind == "python"]
+    if python:
         raise NotSupported(
-            "flink's jobs cannot be rendered to Kubernetes yet (the cluster can): submit "
-            "them with the SQL client against FLINK_REST_URL, or leave `jobs:` out"
+            f"flink's PyFlink jobs ({', '.join(python)}) need the Flink Kubernetes Operator "
+            "on Kubernetes (the official image has no Python): set `kubernetes: {operator: "
+            "true}`, or write the job in SQL"
         )
     image = kube.image("flink", options.version)
     rest = {"rest": options.port, "rpc": options.rpc_port, "blob": options.blob_port}
@@ -227,9 +256,140 @@ def render_flink(options: FlinkOptions, kube: k.KubeContext) -> k.KubeRender:
     if not _s3(options):
         objects.insert(1, _checkpoint_claim(options, kube))
     url = f"http://{JOBMANAGER}.{kube.namespace}.svc:{options.port}"
+    objects += _submitted_jobs(options, kube, url)
     return k.KubeRender(
         objects, [{"name": "FLINK_REST_URL", "value": url}], ports={"flink": options.port}
     )
+
+
+# -- SQL jobs on the standalone cluster: a submit Job each -------------------------------
+
+
+def _maven_url(coordinates: str) -> str:
+    group, artifact, version = coordinates.split(":")
+    folder = f"{group.replace('.', '/')}/{artifact}/{version}"
+    return f"{MAVEN_CENTRAL}/{folder}/{artifact}-{version}.jar"
+
+
+def _sql_jobs(options: FlinkOptions, kube: k.KubeContext) -> list[_SqlJob]:
+    """Each SQL job of the stack file, and the statistics job."""
+    jobs = []
+    for name, job in options.jobs.items():
+        # Read at render: the SQL goes into the ConfigMap, and a changed file is a new Job.
+        path = from_stack_dir(job.file, kube.stack_dir)
+        try:
+            sql = path.read_text()
+        except OSError as exc:
+            raise NotSupported(f"flink job {name}: cannot read {path}: {exc.strerror}") from None
+        jars = [c for coordinates in job.coordinates() for c in _with_modules(coordinates)]
+        settings = {
+            "parallelism.default": str(job.parallelism),
+            **RESTART_SETTINGS[job.restart_strategy],
+        }
+        jobs.append(_SqlJob(name, sql, jars, settings))
+    if options.service_stats is not None:
+        settings = {
+            "parallelism.default": str(options.service_stats.parallelism),
+            **RESTART_SETTINGS["exponential-delay"],
+        }
+        sql = stats_sql(options.service_stats)
+        jobs.append(_SqlJob(STATS_JOB, sql, [CONNECTORS["kafka"]], settings))
+    return jobs
+
+
+def _with_modules(coordinates: str) -> list[str]:
+    """A connector's jar and the connector modules it needs beside Flink's own (locally,
+    Maven resolves them; here each is fetched by name)."""
+    return [coordinates, *_KUBE_MODULES.get(coordinates, ())]
+
+
+def _submitted_jobs(options: FlinkOptions, kube: k.KubeContext, rest: str) -> list[k.Manifest]:
+    """The `flink-jobs` ConfigMap and a submit Job per SQL job (see _flink_kube_submit)."""
+    jobs = _sql_jobs(options, kube)
+    if not jobs:
+        return []
+    client = {
+        key: value
+        for key, value in _settings(options).items()
+        if "bind-" not in key and not key.startswith("taskmanager.")
+    }
+    files = {
+        "submit.py": (Path(__file__).parent / "_flink_kube_submit.py").read_text(),
+        "config.yaml": config_yaml(client),
+        "log4j-cli.properties": log4j_console_properties(),
+    }
+    files.update({f"{job.name}.sql": job.sql for job in jobs})
+    objects = [k.config_map(kube, JOBS, NAME, files)]
+    for job in jobs:
+        # Only what its SQL names (`${KAFKA_BOOTSTRAP_SERVERS}`): not the catalog's token.
+        env = [dict(e) for e in kube.platform_env if _names(job.sql, str(e["name"]))]
+        names = " ".join(f"${{{entry['name']}}}" for entry in env)
+        objects.append(_submit_job(options, kube, rest, job, env=env, names=names))
+    return objects
+
+
+def _names(sql: str, variable: str) -> bool:
+    return re.search(rf"\$(\{{{variable}\}}|{variable}\b)", sql) is not None
+
+
+def _submit_job(
+    options: FlinkOptions,
+    kube: k.KubeContext,
+    rest: str,
+    job: _SqlJob,
+    *,
+    env: list[dict[str, Any]],
+    names: str,
+) -> k.Manifest:
+    digest = hashlib.sha256(json.dumps([job.sql, job.settings]).encode()).hexdigest()[:12]
+    prepare = [
+        "python", f"{_SUBMIT_DIR}/submit.py", "--rest", rest, "--job", job.name,
+        "--digest", digest, "--work", _WORK,
+        *(arg for c in job.jars for arg in ("--jar", _maven_url(c))),
+        *(arg for key, value in job.settings.items() for arg in ("--set", f"{key}={value}")),
+    ]  # fmt: skip
+    jars = " ".join(f"--jar {_WORK}/jars/{_maven_url(c).rsplit('/', 1)[-1]}" for c in job.jars)
+    # Only the platform's variables are replaced: a `$` elsewhere in the SQL stays.
+    substitute = f"envsubst '{names}'" if names else "cat"
+    script = (
+        "set -e\n"
+        f'if [ -e {_WORK}/skip ]; then echo "$(cat {_WORK}/skip) runs already"; exit 0; fi\n'
+        f"{substitute} < {_SUBMIT_DIR}/{job.name}.sql > {_WORK}/job.sql\n"
+        f"exec {_HOME}/bin/sql-client.sh --history {_WORK}/history "
+        f"-i {_WORK}/init.sql -f {_WORK}/job.sql {jars}\n"
+    )
+    mounts = [
+        {"name": "jobs", "mountPath": _SUBMIT_DIR, "readOnly": True},
+        {"name": "work", "mountPath": "/tmp"},
+    ]
+    init = {
+        "name": "prepare",
+        "image": kube.image("python"),
+        "command": prepare,
+        "securityContext": k.container_security(),
+        "resources": k.resources("50m", "64Mi"),
+        "volumeMounts": mounts,
+    }
+    submit = {
+        "name": "submit",
+        "image": kube.image("flink", options.version),
+        "command": ["sh", "-c", script],
+        "env": [
+            *env,
+            {"name": "FLINK_CONF_DIR", "value": _SUBMIT_DIR},
+            {"name": "FLINK_LOG_DIR", "value": "/tmp/log"},
+        ],
+        "securityContext": k.container_security(),
+        "resources": k.resources("100m", "512Mi"),
+        "volumeMounts": mounts,
+    }
+    volumes = [
+        {"name": "jobs", "configMap": {"name": JOBS}},
+        {"name": "work", "emptyDir": {}},
+    ]
+    pod = k.restricted_pod(_UID, [submit], volumes)
+    pod["initContainers"] = [init]
+    return k.job(kube, f"{NAME}-job-{job.name}"[:48], pod)
 
 
 # -- the Flink Kubernetes Operator ------------------------------------------------------
@@ -288,7 +448,7 @@ def _render_operator(options: FlinkOptions, kube: k.KubeContext) -> k.KubeRender
     scripts: dict[str, str] = {}
     for name, job in options.jobs.items():
         try:
-            scripts[f"{name}.py"] = open(job.file).read()  # noqa: SIM115
+            scripts[f"{name}.py"] = from_stack_dir(job.file, kube.stack_dir).read_text()
         except OSError as exc:
             raise NotSupported(
                 f"flink job {name}: cannot read {job.file}: {exc.strerror}"

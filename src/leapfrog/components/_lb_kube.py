@@ -15,6 +15,7 @@ from typing import Any
 
 import leapfrog
 from leapfrog.components import kube as k
+from leapfrog.components.base import from_stack_dir
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["render_lb"]
@@ -29,9 +30,9 @@ _RELOAD = (
 _LOG_FORMAT = "%ci %ST %B %Ta %b %s %HM %HU"
 
 
-def _template(own: str | None, listen: int, stats: int, threads: int) -> str:
+def _template(own: Path | None, listen: int, stats: int, threads: int) -> str:
     if own:
-        text = Path(own).read_text(encoding="utf-8")
+        text = own.read_text(encoding="utf-8")
     else:
         # Read as data (the lb package is a layer above components): the same file
         # `leapfrog lb run` renders locally.
@@ -126,7 +127,8 @@ def render_lb(options: Any, kube: k.KubeContext) -> k.KubeRender:
             "template": {"metadata": {"labels": labels}, "spec": pod},
         },
     }
-    template = _template(options.template, listen, stats, options.threads)
+    own = from_stack_dir(options.template, kube.stack_dir) if options.template else None
+    template = _template(own, listen, stats, options.threads)
     objects = [
         k.config_map(kube, f"{NAME}-template", NAME, {"haproxy.cfg.j2": template}),
         k.service(kube, NAME, NAME, "load-balancer", {"http": (80, listen, "TCP")}),

@@ -48,6 +48,7 @@ __all__ = [
     "NotSupported",
     "Process",
     "Progress",
+    "from_stack_dir",
 ]
 
 
@@ -101,6 +102,20 @@ class Instance:
     """~/.cache/leapfrog (or LEAPFROG_CACHE): downloads shared across stacks."""
     run_as: tuple[int, int] | None = None
     """(uid, gid) the instance runs as; None for the current user."""
+    stack_dir: Path | None = None
+    """The stack file's directory: what a relative path in the options is relative to."""
+
+    def stack_path(self, name: str) -> Path:
+        """A path the stack file names (a job's file), relative to the stack file's own
+        directory, as `working_dir` is; absolute paths stay as they are."""
+        return from_stack_dir(name, self.stack_dir)
+
+
+def from_stack_dir(name: str, stack_dir: Path | None) -> Path:
+    """`name` from the stack file, relative to `stack_dir` (the current directory when
+    there is none); `~` is the user's home."""
+    path = Path(name).expanduser()
+    return path if path.is_absolute() else (stack_dir or Path.cwd()) / path
 
 
 @dataclass(frozen=True)

@@ -82,7 +82,7 @@ class Flink(Component[FlinkOptions]):
         jobs = []
         for name, job in options.jobs.items():
             copy = f"jobs/{name}.{'py' if job.kind == 'python' else 'sql'}"
-            source = Path(job.file).expanduser().resolve()
+            source = where.stack_path(job.file)
             try:
                 sql = source.read_text()
             except OSError:

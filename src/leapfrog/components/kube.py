@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
@@ -48,6 +49,7 @@ DEFAULT_IMAGES: dict[str, str] = {
     "influxdb": "influxdb:{version}",
     "fluent-bit": "fluent/fluent-bit:3.2",
     "flink": "flink:{version}-java17",
+    "python": "python:3.12-alpine",
 }
 """Official images of the platform parts; `{version}` is the component's version option."""
 
@@ -92,6 +94,8 @@ class KubeContext:
     platform_env: tuple[dict[str, Any], ...] = ()
     """For a part that reads the others (`uses_catalog`: the pipelines), the env the
     components rendered before it give services (KAFKA_BOOTSTRAP_SERVERS, ...)."""
+    stack_dir: Path | None = None
+    """The stack file's directory: what a relative path in the options is relative to."""
 
     def image(self, part: str, version: str | None = None) -> str:
         chosen = self.images.get(part)

@@ -67,7 +67,7 @@ class LoadBalancerOptions(ComponentOptions):
     template: str | None = Field(
         None,
         description="Your own Jinja2 template instead of the default one (absolute, or "
-        "relative to where `leapfrog up` runs); see docs/lb.md for its functions.",
+        "relative to the stack file's directory); see docs/lb.md for its functions.",
     )
     slots: int = Field(
         4,
@@ -158,7 +158,7 @@ class LoadBalancer(Component[LoadBalancerOptions]):
             "--access-log" if options.access_log else "--no-access-log",
         ]  # fmt: skip
         if options.template:
-            argv += ["--template", str(Path(options.template).resolve())]
+            argv += ["--template", str(where.stack_path(options.template).resolve())]
         grace = parse_duration(options.stop_grace_period)
         return Process(
             argv=tuple(argv),

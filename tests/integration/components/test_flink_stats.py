@@ -197,7 +197,9 @@ def example_jobs() -> dict[str, Any]:
     """The jobs `examples/flink.yaml` declares, as written there (files from the repo)."""
     flink = load_stack(EXAMPLE_STACK).spec.components["flink"]
     jobs: dict[str, Any] = dict(flink["jobs"])
-    return {name: {**job, "file": str(REPO / job["file"])} for name, job in jobs.items()}
+    return {
+        name: {**job, "file": str(EXAMPLE_STACK.parent / job["file"])} for name, job in jobs.items()
+    }
 
 
 def completed_checkpoints(flink: RunningComponent, job_id: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -113,6 +114,26 @@ def test_process_writes_the_configuration_and_copies_the_jobs(tmp_path: Path) ->
     assert again.files["cluster.json"] != process.files["cluster.json"]
 
 
+def test_a_relative_job_file_is_read_from_the_stack_files_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stack_dir = tmp_path / "stack"
+    (stack_dir / "jobs").mkdir(parents=True)
+    (stack_dir / "jobs" / "count.sql").write_text("INSERT INTO a SELECT 3;")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # where `leapfrog -f stack/leapfrog.yaml up` runs
+    options = component("flink").options({"jobs": {"count": {"file": "jobs/count.sql"}}})
+    data = tmp_path / "data"
+    at_stack = Instance(**{**where(data).__dict__, "stack_dir": stack_dir})
+    process = component("flink").process(options, INSTALLATION, at_stack)
+    assert process.files["jobs/count.sql"] == "INSERT INTO a SELECT 3;"
+    # Without a stack directory (a caller outside the runtime), the current one counts.
+    assert (
+        "jobs/count.sql" not in component("flink").process(options, INSTALLATION, where(data)).files
+    )
+
+
 def test_the_clients_error_names_the_statement_and_flinks_reason() -> None:
     sql = "CREATE TABLE src (n BIGINT) WITH ('connector' = 'datagen');\nINSERT INTO snk SELEC n;"
     assert extract_error(CLIENT_OUTPUT, sql) == (
@@ -161,9 +182,72 @@ def test_kubernetes_is_a_session_cluster_that_validates() -> None:
     assert rendered.env == [
         {"name": "FLINK_REST_URL", "value": "http://flink-jobmanager.ns.svc:8081"}
     ]
-    with_jobs = component("flink").options({"jobs": {"a": {"file": "a.sql"}}})
-    with pytest.raises(NotSupported, match="flink"):
-        component("flink").render_kubernetes(with_jobs, KubeContext("ns", "s"))
+
+
+def _submit_jobs(rendered: Any) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] == "Job"}
+
+
+def test_kubernetes_submits_each_sql_job_and_the_stats_job_with_a_job(tmp_path: Path) -> None:
+    (tmp_path / "jobs").mkdir()
+    (tmp_path / "jobs" / "count.sql").write_text(
+        "INSERT INTO out SELECT * FROM t; -- '${KAFKA_BOOTSTRAP_SERVERS}' and $HOME stays"
+    )
+    options = component("flink").options(
+        {
+            "jobs": {"count": {"file": "jobs/count.sql", "connectors": ["jdbc"]}},
+            "service_stats": {},
+        }
+    )
+    kafka = {"name": "KAFKA_BOOTSTRAP_SERVERS", "value": "kafka.ns.svc:9092"}
+    token = {"name": "CONSUL_HTTP_TOKEN", "valueFrom": {"secretKeyRef": {"name": "t", "key": "k"}}}
+    kube = KubeContext("ns", "s", stack_dir=tmp_path, platform_env=(kafka, token))
+    rendered = component("flink").render_kubernetes(options, kube)
+    for obj in rendered.objects:
+        kubernetes_validate.validate(obj, "1.37.0", strict=True)
+    files = next(o for o in rendered.objects if o["metadata"]["name"] == "flink-jobs")["data"]
+    assert "def prepare(" in files["submit.py"]
+    assert files["count.sql"].startswith("INSERT INTO out")
+    assert "rest.address: flink-jobmanager" in files["config.yaml"]
+    jobs = _submit_jobs(rendered)
+    assert sorted(name.rsplit("-", 1)[0] for name in jobs) == [
+        "flink-job-count",
+        "flink-job-service-stats",
+    ]
+    count = next(j for n, j in jobs.items() if n.startswith("flink-job-count"))
+    pod = count["spec"]["template"]["spec"]
+    prepare = pod["initContainers"][0]["command"]
+    urls = [prepare[i + 1] for i, arg in enumerate(prepare) if arg == "--jar"]
+    assert urls == [
+        "https://repo1.maven.org/maven2/org/apache/flink/flink-connector-jdbc-postgres/"
+        "4.0.0-2.0/flink-connector-jdbc-postgres-4.0.0-2.0.jar",
+        "https://repo1.maven.org/maven2/org/apache/flink/flink-connector-jdbc-core/"
+        "4.0.0-2.0/flink-connector-jdbc-core-4.0.0-2.0.jar",
+        "https://repo1.maven.org/maven2/org/postgresql/postgresql/42.7.4/postgresql-42.7.4.jar",
+    ]
+    assert "http://flink-jobmanager.ns.svc:8081" in prepare
+    submit = pod["containers"][0]
+    # Only the variables its SQL names, replaced by envsubst (not $HOME): no catalog token.
+    assert [e["name"] for e in submit["env"]] == [
+        "KAFKA_BOOTSTRAP_SERVERS",
+        "FLINK_CONF_DIR",
+        "FLINK_LOG_DIR",
+    ]
+    assert "envsubst '${KAFKA_BOOTSTRAP_SERVERS}'" in submit["command"][2]
+    assert "--jar /tmp/work/jars/postgresql-42.7.4.jar" in submit["command"][2]
+    # A changed file is a new Job (its pod is immutable); apply prunes the old one, and
+    # the new one's init stops the old version with a savepoint and resumes from it.
+    (tmp_path / "jobs" / "count.sql").write_text("INSERT INTO out SELECT 1;")
+    again = _submit_jobs(component("flink").render_kubernetes(options, kube))
+    assert set(again) != set(jobs)
+    assert len(set(again) & set(jobs)) == 1  # the stats job did not change
+
+
+def test_kubernetes_refuses_pyflink_jobs_without_the_operator(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("print(1)")
+    options = component("flink").options({"jobs": {"a": {"file": str(tmp_path / "a.py")}}})
+    with pytest.raises(NotSupported, match="Operator"):
+        component("flink").render_kubernetes(options, KubeContext("ns", "s"))
 
 
 def test_the_stats_job_writes_exactly_once_unless_told_otherwise() -> None:

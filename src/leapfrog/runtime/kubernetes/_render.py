@@ -68,6 +68,7 @@ def kube_context(stack: Stack) -> k.KubeContext:
         storage_class=settings.storage_class,
         storage=settings.storage,
         leapfrog_version=__version__,
+        stack_dir=stack.base_dir,
     )
 
 

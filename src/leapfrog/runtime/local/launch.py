@@ -145,6 +145,7 @@ def build_launches(
                     paths=paths,
                     user=user,
                     installation=installations[unit_name],
+                    stack_dir=stack.base_dir,
                 )
                 runs[name] = run
                 env = dict(run.process.env)

@@ -81,6 +81,7 @@ def component_run(
     paths: StatePaths,
     user: UnixUser | None,
     installation: Installation,
+    stack_dir: Path | None = None,
 ) -> ComponentRun:
     comp = component(unit.name)
     options = comp.options(unit.options)
@@ -93,6 +94,7 @@ def component_run(
         secrets_dir=paths.secrets,
         cache_dir=cache_dir(),
         run_as=(user.uid, user.gid) if user else None,
+        stack_dir=stack_dir,
     )
     process = comp.process(options, installation, where)
     return ComponentRun(comp, options, where, process, installation.version)

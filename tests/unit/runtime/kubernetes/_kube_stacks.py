@@ -25,6 +25,9 @@ def example_data() -> dict[str, Any]:
             del data["components"][name]
         elif isinstance(data["components"][name], dict):
             data["components"][name].pop("backups", None)
+    # The stack is written elsewhere (a temp folder): its job files are named from here.
+    for job in data["components"].get("flink", {}).get("jobs", {}).values():
+        job["file"] = str(EXAMPLE.parent / job["file"])
     return data
 
 
