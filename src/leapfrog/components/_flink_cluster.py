@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,8 @@ __all__ = ["main"]
 
 _PR_SET_PDEATHSIG = 1
 _CHILD_STOP = 20.0
+_SUBMITTERS = 3
+"""Jobs submitted at once (each a client JVM: more would only share the cores)."""
 
 
 def _say(line: str, level: str = "INFO") -> None:
@@ -102,6 +105,8 @@ class Cluster:
         self.data = Path(spec["data_dir"])
         self.rest = str(spec["rest_url"])
         self.state = JobsState(self.data)
+        self.state_lock = threading.Lock()
+        """The jobs' records are read, changed and written whole: one writer at a time."""
         self.stopping = threading.Event()
         env = {**os.environ, **spec["env"]}
         bin_dir = Path(spec["bin"])
@@ -183,23 +188,28 @@ class Cluster:
         if not self.jobs or not self._wait_for_taskmanagers():
             return
         records = self.state.read()
-        for job in self.jobs:
-            if self.stopping.is_set():
-                return
-            record = records.get(job.name, {})
-            restore = newest_restore_point(self.data, record)
-            _say(
-                f"submitting job {job.name} ({job.file})" + (f" from {restore}" if restore else "")
-            )
-            try:
-                ids = self._submit(job, restore)
-            except Exception as exc:
-                message = f"{job.file}: {exc}"
-                _say(f"job {job.name} was not submitted: {message}", "ERROR")
+        # Each submission is a client JVM that spends seconds starting: run side by side,
+        # a few at a time, they take about as long as the slowest instead of the sum.
+        with ThreadPoolExecutor(max_workers=_SUBMITTERS, thread_name_prefix="submit") as pool:
+            for job in self.jobs:
+                pool.submit(self._submit_one, job, records.get(job.name, {}))
+
+    def _submit_one(self, job: JobSpec, record: dict[str, Any]) -> None:
+        if self.stopping.is_set():
+            return
+        restore = newest_restore_point(self.data, record)
+        _say(f"submitting job {job.name} ({job.file})" + (f" from {restore}" if restore else ""))
+        try:
+            ids = self._submit(job, restore)
+        except Exception as exc:
+            message = f"{job.file}: {exc}"
+            _say(f"job {job.name} was not submitted: {message}", "ERROR")
+            with self.state_lock:
                 self.state.update(
                     job.name, error=message, fingerprint=job.fingerprint, pending=False
                 )
-                continue
+            return
+        with self.state_lock:
             self.state.update(
                 job.name,
                 error=None,
@@ -209,11 +219,11 @@ class Cluster:
                 submitted_at=time.time(),
                 pending=False,
             )
-            _say(f"job {job.name} submitted: {', '.join(ids)}")
+        _say(f"job {job.name} submitted: {', '.join(ids)}")
 
     def _submit(self, job: JobSpec, restore: str | None) -> list[str]:
         env = {**os.environ, **self.spec["env"]}
-        work_dir = self.data / "state" / "submit"
+        work_dir = self.data / "state" / "submit" / job.name  # its own: clients run at once
         client_conf = Path(self.spec["client_conf"])
         if job.kind == "python":
             return submit_python(
@@ -263,7 +273,8 @@ class Cluster:
             except Exception as exc:
                 _say(f"job {name}: no savepoint ({exc}); it resumes from its checkpoint", "WARN")
                 continue
-            self.state.update(name, savepoint=location, job_id=str(job["jid"]))
+            with self.state_lock:
+                self.state.update(name, savepoint=location, job_id=str(job["jid"]))
             _say(f"job {name} stopped with savepoint {location}")
 
 
