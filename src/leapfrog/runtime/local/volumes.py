@@ -224,7 +224,7 @@ def record_volumes(stack: Stack, paths: StatePaths) -> list[str]:
                 notes.append(f"volume {name}: the size limit is not enforced: {why}")
         for name, entry in known.items():
             if name not in stack.spec.volumes:
-                entry["declared"] = False
+                entry.update(declared=False, services=[])  # kept, used by nothing
         atomic_write_json(_registry(paths), known, mode=0o600)
     return notes
 
