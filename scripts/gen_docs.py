@@ -96,9 +96,9 @@ def sections() -> list[Section]:
         for name, field in model.model_fields.items():
             nested = _nested_model(field.annotation)
             if nested is not None:
-                model_type, keyed = nested
+                model_type, suffix = nested
                 key = f"{path}.{name}" if path else name
-                walk(model_type, f"{key}.<name>" if keyed else key)
+                walk(model_type, key + suffix)
 
     walk(StackSpec, "")
     for kind, model in sorted(known_components().items()):
@@ -106,15 +106,16 @@ def sections() -> list[Section]:
     return found
 
 
-def _nested_model(annotation: Any) -> tuple[type[BaseModel], bool] | None:
-    """The model a field holds, and whether it holds one per name (a mapping of them)."""
+def _nested_model(annotation: Any) -> tuple[type[BaseModel], str] | None:
+    """The model a field holds, and what its path adds: `.<name>` for one per name (a
+    mapping of them), `[]` for a list of them, nothing for one."""
     annotation = _without_none(annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    if get_origin(annotation) is dict:
-        value = get_args(annotation)[1]
+        return annotation, ""
+    if get_origin(annotation) in (dict, list):
+        value = get_args(annotation)[-1]
         if isinstance(value, type) and issubclass(value, BaseModel):
-            return value, True
+            return value, ".<name>" if get_origin(annotation) is dict else "[]"
     return None
 
 
@@ -134,6 +135,8 @@ def _type_name(annotation: Any, by_model: dict[type[BaseModel], Section]) -> str
     """A field's type in the words of the stack file rather than of Python."""
     annotation = _without_none(annotation)
     origin = get_origin(annotation)
+    if origin is Annotated and _SIZE_MARKER in get_args(annotation)[1:]:
+        return "size"
     if origin is Annotated:  # components' own parsed types: their descriptions say the form
         return _type_name(get_args(annotation)[0], by_model)
     if origin in (Union, types.UnionType):
@@ -141,6 +144,8 @@ def _type_name(annotation: Any, by_model: dict[type[BaseModel], Section]) -> str
     if origin is Literal:  # as leapfrog reads them: a bare `no` is the policy no
         values = [f"`{v}`" for v in get_args(annotation)]
         return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+    if origin is list and _nested_model(annotation) is not None:
+        return f"list of {by_model[get_args(annotation)[0]].link()}"
     if origin is list:
         return f"list of {_plural(_type_name(get_args(annotation)[0], by_model))}"
     if origin is dict:
@@ -328,6 +333,7 @@ services:
     stop_signal: SIGINT       # sent by `leapfrog down`; SIGKILL after stop_grace_period
     stop_grace_period: 5s
     scrape: {path: /metrics, interval: 15s}   # its Prometheus page, to the metrics topic
+    volumes: ["uploads:/srv/uploads"]   # NAME:/path in the container on Kubernetes
 
   worker:
     command: python -m worker --data ${LEAPFROG_DATA_DIR}
@@ -335,12 +341,23 @@ services:
     check:
       exec: sh -c 'test -f "$LEAPFROG_DATA_DIR/ready"'   # exit status 0 is healthy
     restart: 'no'             # quoted or not: a bare no means the same here
+    volumes:                  # each found in LEAPFROG_VOLUME_<NAME>
+      - queue                 # LEAPFROG_VOLUME_QUEUE: worker-1's own directory
+      - name: uploads         # the long form
+        mount: /srv/uploads   # default: /volumes/<name>
     # user: www-data          # run as another user: needs leapfrog to run as root
 
   cache:
     command: redis-server --bind ${HOST} --port ${PORT}
     port: 6379
     check: {tcp: true}
+
+volumes:                      # named volumes: kept across down/up and rollouts
+  queue:                      # the defaults: a directory per instance, in the state dir
+    size: 1Gi                 # an ext4 image of 1GiB per instance (needs root; else noted)
+  uploads:
+    scope: shared             # one directory for every instance of its services
+    path: uploads             # relative to this file's directory
 
 # components:                 # platform components (kafka, postgres, ...) come in
 #   postgres:                 # later versions; this one knows none yet

@@ -41,6 +41,7 @@ _GROUPS = {
     "console": "leapfrog.cli.console",
     "template": "leapfrog.cli.template",
     "exec": "leapfrog.cli.execute",
+    "volume": "leapfrog.cli.volume",
 }
 """Commands of their own modules, imported only when run (or listed by --help): each
 brings its own heavy imports (Kubernetes' client, Kafka's, the backup engines)."""
@@ -143,11 +144,13 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
 
         changes = local.apply(stack, installer(console))
         _print_changes(changes, pid)
+        _print_notes(changes.get("notes", []))
         snapshots = local.watch(paths)
         verdict, snapshot = views.follow_with_deadline(snapshots, console, started, timeout)
         _report(stack, verdict, snapshot, started, detached=True)
         return
     prepared = local.prepare(stack, on_cleanup=_cleaned, installer=installer(console))
+    _print_notes(prepared.notes)
     for name in prepared.adopt:
         console.print(f"adopted {name} from an earlier supervisor", style="dim")
     if detach:
@@ -182,6 +185,11 @@ def _print_changes(changes: dict[str, list[str]], pid: int) -> None:
             console.print(f"  {label}: {', '.join(changes[key])}")
     if not any(changes.get(k) for k in labels):
         console.print("  nothing changed")
+
+
+def _print_notes(notes: list[str]) -> None:
+    for note in notes:
+        err.print(f"[yellow]note:[/] {note}", highlight=False)
 
 
 def _started() -> float:

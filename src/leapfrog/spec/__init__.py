@@ -20,6 +20,8 @@ from leapfrog.spec.models import (
     ScrapeSpec,
     ServiceSpec,
     StackSpec,
+    VolumeSpec,
+    VolumeUse,
 )
 from leapfrog.spec.schema import json_schema
 from leapfrog.spec.stack import Stack
@@ -46,6 +48,8 @@ __all__ = [
     "SpecError",
     "Stack",
     "StackSpec",
+    "VolumeSpec",
+    "VolumeUse",
     "json_schema",
     "load_stack",
     "parse_stack",

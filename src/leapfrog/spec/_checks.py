@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from leapfrog.components.base import ComponentOptions
 from leapfrog.spec._messages import MAX_HINTED, close_match_hint, translate
+from leapfrog.spec._volumes import check_volumes
 from leapfrog.spec._yamlnodes import Locator
 from leapfrog.spec.errors import Problem
 from leapfrog.spec.models import NAME_PATTERN, StackSpec
@@ -43,6 +44,7 @@ def check_stack(
     """Problems of names, dependencies and components; `options` is the raw components data."""
     problems = _names(spec, components, locator)
     problems += _dependencies(spec, locator)
+    problems += check_volumes(spec, locator)
     valid = {k: v for k, v in options.items() if _NAME.match(k)}  # the others are reported
     problems += _components(valid, components, locator)
     if not problems:

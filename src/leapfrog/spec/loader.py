@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from leapfrog.components import known_components
 from leapfrog.spec._checks import check_stack, sanitise_name
 from leapfrog.spec._messages import describe, translate
+from leapfrog.spec._volumes import check_volume_paths
 from leapfrog.spec._yamlnodes import Locator, Spot, dotted, read_document
 from leapfrog.spec._yamlnodes import Path as KeyPath
 from leapfrog.spec.errors import Problem, SpecError
@@ -107,6 +108,10 @@ def _parse(text: str, filename: str, path: Path) -> Stack:
     if isinstance(components, dict):
         # `postgres:` with nothing after it asks for the component with default options.
         data["components"] = {k: {} if v is None else v for k, v in components.items()}
+    volumes = data.get("volumes")
+    if isinstance(volumes, dict):
+        # `data:` with nothing after it is a volume with the defaults.
+        data["volumes"] = {k: {} if v is None else v for k, v in volumes.items()}
     _prepare_services(data, spots)
 
     try:
@@ -152,6 +157,7 @@ def _directories(
             message = f"the working directory {where} does not exist or is not a directory"
             hint = "create it, or give a path relative to the stack file's directory"
             problems.append(locator.problem(at, message, hint, at_value=True))
+    problems += check_volume_paths(spec, base_dir, state_dir, locator)
     blocker = _not_a_directory(state_dir)
     if blocker is not None:
         message = f"the state directory {state_dir} cannot be made: {blocker} is not a directory"

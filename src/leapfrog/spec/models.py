@@ -22,6 +22,7 @@ from leapfrog.spec._base import Model as _Model
 from leapfrog.spec._deploy import AutoscaleSpec, KubernetesSettings, ResourcesSpec, RouteSpec
 from leapfrog.spec._shell import split_command
 from leapfrog.spec._telemetry import HostLogsSpec, ScrapeSpec
+from leapfrog.spec._volumes import VolumeSpec, VolumeUse
 
 __all__ = [
     "NAME_PATTERN",
@@ -40,6 +41,8 @@ __all__ = [
     "ScrapeSpec",
     "ServiceSpec",
     "StackSpec",
+    "VolumeSpec",
+    "VolumeUse",
 ]
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,39}$"
@@ -302,6 +305,14 @@ class ServiceSpec(_Model):
         description="Read the instances' Prometheus page and ship it to the `metrics` topic: "
         "a path such as /metrics, or {path, interval}. Needs `port:`.",
     )
+    volumes: list[VolumeUse] = Field(
+        default_factory=list,
+        description="Volumes of the stack's `volumes:` this service uses: a list of names, "
+        "NAME:/mount/path (the path in the container on Kubernetes), or {name, mount}. Each "
+        "instance finds its directory in LEAPFROG_VOLUME_<NAME> (data -> "
+        "LEAPFROG_VOLUME_DATA).",
+        examples=[["data", "cache:/var/cache/app"]],
+    )
 
     @field_validator("command", mode="before")
     @classmethod
@@ -528,6 +539,13 @@ class StackSpec(_Model):
         default_factory=HostLogsSpec,
         description="The machine's own logs (kernel, audit, journal, syslog) to ship to the "
         "`logs` topic with the stack's.",
+    )
+    volumes: dict[str, VolumeSpec] = Field(
+        default_factory=dict,
+        description="Named volumes services use (their `volumes:` list): directories kept "
+        "across restarts, `down`/`up` and rolling replacement, per instance or shared, with "
+        "an optional size limit. `leapfrog volume ls` lists them, `leapfrog volume rm` "
+        "deletes one.",
     )
 
     @field_validator("name")

@@ -87,6 +87,13 @@ def json_schema() -> dict[str, Any]:
             {"type": "null"},
         ],
     )
+    # `- data` and `- data:/var/lib/app` are short for `- {name: data, mount: ...}`.
+    service["volumes"]["items"] = {
+        "anyOf": [
+            {"$ref": "#/$defs/VolumeUse"},
+            {"type": "string", "pattern": "^[a-z][a-z0-9-]{0,39}(:/.*)?$"},
+        ]
+    }
     condition = defs["DependsOn"]["properties"]["condition"]
     condition["enum"] = [*condition["enum"], "service_healthy", "service_started"]
     _reshape(defs["CheckSpec"]["properties"]["exec"], anyOf=[*_COMMAND, {"type": "null"}])
@@ -94,6 +101,10 @@ def json_schema() -> dict[str, Any]:
     top = schema["properties"]
     _reshape(top["name"], anyOf=[name, {"type": "null"}])
     top["services"]["propertyNames"] = {"pattern": NAME_PATTERN}
+    top["volumes"]["propertyNames"] = {"pattern": NAME_PATTERN}
+    top["volumes"]["additionalProperties"] = {
+        "anyOf": [{"$ref": "#/$defs/VolumeSpec"}, {"type": "null"}]
+    }
     top["components"] = _components(defs, top["components"]["description"])
     schema["patternProperties"] = {"^x-": {}}
     schema.pop("title", None)

@@ -17,7 +17,7 @@ from leapfrog.runtime.kubernetes._hostlogs import render_host_logs
 from leapfrog.runtime.kubernetes._network import render_network
 from leapfrog.runtime.kubernetes._refuse import refused
 from leapfrog.runtime.kubernetes._secrets import secret_manifest
-from leapfrog.runtime.kubernetes._service import render_service
+from leapfrog.runtime.kubernetes._service import render_service, render_volumes
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.spec import Problem, SpecError, Stack
 
@@ -41,6 +41,10 @@ ORDER = (
 """Apply order: what an object refers to exists before it. A custom resource (an
 operator's, such as Flink's `FlinkDeployment`) goes with the Jobs, after the workloads,
 in the order its component rendered it."""
+
+
+_CLAIMS = "volume-claims"
+"""The part of the shared volumes' claims."""
 
 
 def _apply_rank(obj: k.Manifest) -> int:
@@ -110,7 +114,10 @@ def render_stack(stack: Stack) -> Rendered:
         platform_env += piece.env
         ports[part] = piece.ports
     for name, service in spec.services.items():
-        parts[name] = render_service(name, service, kube, platform_env)
+        parts[name] = render_service(name, service, kube, platform_env, spec.volumes)
+    claims = render_volumes(spec, kube)
+    if claims:
+        parts[_CLAIMS] = claims
     parts["network"] = render_network(spec, kube, ports)
     host_logs = render_host_logs(spec.host_logs, kube, platform_env)
     if host_logs:
@@ -136,26 +143,31 @@ def _namespace(kube: k.KubeContext) -> k.Manifest:
 
 
 def _collisions(stack: Stack, parts: dict[str, list[k.Manifest]]) -> None:
-    """A service whose objects would take the name of a platform object (a service
-    `catalog-dns` with a port): named in the stack file, not left to the API server."""
+    """A service or a shared volume whose objects would take the name of a platform object
+    (a service `catalog-dns` with a port, a volume `flink-checkpoints`): named in the
+    stack file, not left to the API server."""
+    own = {*stack.spec.services, _CLAIMS}
     platform = {
         (o["kind"], o["metadata"]["name"]): part
         for part, objects in parts.items()
-        if part not in stack.spec.services
+        if part not in own
         for o in objects
     }
     problems = []
-    for name in stack.spec.services:
-        for obj in parts[name]:
+    for part in own:
+        for obj in parts.get(part, []):
             owner = platform.get((obj["kind"], obj["metadata"]["name"]))
             if owner is not None:
-                field = f"services.{name}"
+                field = (
+                    f"volumes.{obj['metadata']['name']}" if part == _CLAIMS else f"services.{part}"
+                )
                 message = f"its {obj['kind']} would have the name of the {owner}'s own"
+                hint = "rename the volume" if part == _CLAIMS else "rename the service"
                 problems.append(
-                    Problem(str(stack.path), stack.line_of(field), None, field, message,
-                            "rename the service")
-                )  # fmt: skip
-                break
+                    Problem(str(stack.path), stack.line_of(field), None, field, message, hint)
+                )
+                if part != _CLAIMS:
+                    break
     if problems:
         raise SpecError(problems, _source(stack))
 

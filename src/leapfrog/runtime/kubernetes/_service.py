@@ -1,17 +1,27 @@
 """One of the team's services on Kubernetes: a Deployment rolling one new pod at a time
-with none unavailable, its Service, a PodDisruptionBudget, an HPA when it autoscales,
-and a ServiceAccount of its own (the NetworkPolicy is in `_network`)."""
+with none unavailable (a StatefulSet when it uses a per-instance volume: a claim per pod
+from its volumeClaimTemplates), its Service, a PodDisruptionBudget, an HPA when it
+autoscales, and a ServiceAccount of its own (the NetworkPolicy is in `_network`; shared
+volumes' claims in `render_volumes`)."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from leapfrog.components import kube as k
-from leapfrog.spec import CheckSpec, ServiceSpec
+from leapfrog.spec import CheckSpec, ServiceSpec, StackSpec, VolumeSpec
+from leapfrog.spec._volumes import volume_env_name
 
-__all__ = ["container_image", "kube_text", "render_service"]
+__all__ = ["container_image", "kube_text", "render_service", "render_volumes"]
+
+DEFAULT_VOLUME_SIZE = "1Gi"
+"""A claim's request when the volume declares no size."""
+_BUILTIN = {"tmp": "/tmp", "data": "/data"}
+"""The pod's own scratch folders (emptyDir): a named volume of the same name or mount
+path takes the name or the place."""
 
 _VAR = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -92,15 +102,43 @@ def _env(
         strip = "true" if route.strip_prefix else "false"
         env.append({"name": "LEAPFROG_ROUTE_STRIP_PREFIX", "value": strip})
     env += platform
+    env += [{"name": volume_env_name(u.name), "value": u.mount_path} for u in service.volumes]
     # The stack file's own env comes last and wins, as locally.
     own = [{"name": key, "value": kube_text(value)} for key, value in service.env.items()]
     return [e for e in env if e["name"] not in service.env] + own
 
 
+def _volumes(
+    service: ServiceSpec, volumes: Mapping[str, VolumeSpec]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pod's volumes and the container's mounts: the scratch folders, then each named
+    volume (a per-instance one comes from the StatefulSet's claim templates)."""
+    taken_names = {u.name for u in service.volumes}
+    taken_paths = {u.mount_path for u in service.volumes}
+    pod: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    for short, path in _BUILTIN.items():
+        if path in taken_paths:
+            continue  # the named volume is mounted there instead
+        own = f"leapfrog-{short}" if short in taken_names else short
+        pod.append({"name": own, "emptyDir": {}})
+        mounts.append({"name": own, "mountPath": path})
+    for use in service.volumes:
+        mounts.append({"name": use.name, "mountPath": use.mount_path})
+        if volumes[use.name].scope == "shared":
+            pod.append({"name": use.name, "persistentVolumeClaim": {"claimName": use.name}})
+    return pod, mounts
+
+
 def _pod(
-    name: str, service: ServiceSpec, kube: k.KubeContext, platform: list[dict[str, Any]]
+    name: str,
+    service: ServiceSpec,
+    kube: k.KubeContext,
+    platform: list[dict[str, Any]],
+    volumes: Mapping[str, VolumeSpec],
 ) -> dict[str, Any]:
     res = service.resources
+    pod_volumes, mounts = _volumes(service, volumes)
     container: dict[str, Any] = {
         "name": name,
         "image": container_image(service),
@@ -108,10 +146,7 @@ def _pod(
         "env": _env(name, service, kube, platform),
         "securityContext": k.container_security(),
         "resources": k.resources(res.cpu, res.memory, res.cpu_limit, res.memory_limit),
-        "volumeMounts": [
-            {"name": "tmp", "mountPath": "/tmp"},
-            {"name": "data", "mountPath": "/data"},
-        ],
+        "volumeMounts": mounts,
         **_probes(service),
     }
     if service.port is not None:
@@ -126,31 +161,112 @@ def _pod(
         "securityContext": k.pod_security(10001),
         "terminationGracePeriodSeconds": _seconds(service.stop_grace_period),
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {}}, {"name": "data", "emptyDir": {}}],
+        "volumes": pod_volumes,
     }
+
+
+def _claim_spec(volume: VolumeSpec, kube: k.KubeContext, mode: str) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "accessModes": [mode],
+        "resources": {"requests": {"storage": _quantity(volume.size)}},
+    }
+    if kube.storage_class:
+        spec["storageClassName"] = kube.storage_class
+    return spec
+
+
+def _quantity(size: int | None) -> str:
+    if size is None:
+        return DEFAULT_VOLUME_SIZE
+    for unit, factor in (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def render_volumes(spec: StackSpec, kube: k.KubeContext) -> list[k.Manifest]:
+    """A claim per shared volume a service uses, named as the volume: ReadWriteMany when
+    more than one pod may mount it (replicas, autoscale, or several services), else
+    ReadWriteOnce. Per-instance volumes are the StatefulSets' claim templates."""
+    claims = []
+    for name, volume in spec.volumes.items():
+        users = [s for s in spec.services.values() if any(u.name == name for u in s.volumes)]
+        if volume.scope != "shared" or not users:
+            continue
+        pods = sum(s.autoscale.max if s.autoscale else s.replicas for s in users)
+        mode = "ReadWriteMany" if pods > 1 or len(users) > 1 else "ReadWriteOnce"
+        claims.append(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": kube.meta(name, "volume"),
+                "spec": _claim_spec(volume, kube, mode),
+            }
+        )
+    return claims
 
 
 def render_service(
-    name: str, service: ServiceSpec, kube: k.KubeContext, platform: list[dict[str, Any]]
+    name: str,
+    service: ServiceSpec,
+    kube: k.KubeContext,
+    platform: list[dict[str, Any]],
+    volumes: Mapping[str, VolumeSpec] | None = None,
 ) -> list[k.Manifest]:
+    volumes = volumes or {}
     labels = kube.labels(name, "service", service.version)
-    deployment: k.Manifest = {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": kube.meta(name, "service", service.version),
-        "spec": {
-            "selector": {"matchLabels": kube.selector(name)},
-            "strategy": {
-                "type": "RollingUpdate",
-                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
-            },
-            "revisionHistoryLimit": 5,
-            "template": {
-                "metadata": {"labels": labels},
-                "spec": _pod(name, service, kube, platform),
-            },
-        },
+    own = [u.name for u in service.volumes if volumes[u.name].scope == "instance"]
+    template = {
+        "metadata": {"labels": labels},
+        "spec": _pod(name, service, kube, platform, volumes),
     }
+    workload: k.Manifest
+    if own:
+        # A claim per pod that stays with its ordinal (data-web-0, data-web-1) through
+        # rollouts and rescheduling; StatefulSets replace pods one at a time.
+        workload = {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": kube.meta(name, "service", service.version),
+            "spec": {
+                "serviceName": name,
+                "selector": {"matchLabels": kube.selector(name)},
+                "podManagementPolicy": "Parallel",
+                "updateStrategy": {"type": "RollingUpdate"},
+                "persistentVolumeClaimRetentionPolicy": {
+                    "whenDeleted": "Retain",
+                    "whenScaled": "Retain",
+                },
+                "revisionHistoryLimit": 5,
+                "template": template,
+                "volumeClaimTemplates": [
+                    {
+                        "metadata": {
+                            "name": v,
+                            "labels": kube.labels(v, "volume") | {"leapfrog.dev/service": name},
+                        },
+                        "spec": _claim_spec(volumes[v], kube, "ReadWriteOnce"),
+                    }
+                    for v in own
+                ],
+            },
+        }
+    else:
+        workload = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": kube.meta(name, "service", service.version),
+            "spec": {
+                "selector": {"matchLabels": kube.selector(name)},
+                "strategy": {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+                },
+                "revisionHistoryLimit": 5,
+                "template": template,
+            },
+        }
+    deployment = workload
     if service.autoscale is None:
         # With an HPA, the HPA owns the replica count: apply must not reset it.
         deployment["spec"]["replicas"] = service.replicas
@@ -172,11 +288,11 @@ def render_service(
     if service.port is not None:
         objects.append(k.service(kube, name, name, "service", {"http": service.port}))
     if service.autoscale is not None:
-        objects.append(_autoscaler(name, service, kube))
+        objects.append(_autoscaler(name, service, kube, workload["kind"]))
     return objects
 
 
-def _autoscaler(name: str, service: ServiceSpec, kube: k.KubeContext) -> k.Manifest:
+def _autoscaler(name: str, service: ServiceSpec, kube: k.KubeContext, kind: str) -> k.Manifest:
     scale = service.autoscale
     assert scale is not None
     return {
@@ -184,7 +300,7 @@ def _autoscaler(name: str, service: ServiceSpec, kube: k.KubeContext) -> k.Manif
         "kind": "HorizontalPodAutoscaler",
         "metadata": kube.meta(name, "service"),
         "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": name},
             "minReplicas": scale.min,
             "maxReplicas": scale.max,
             "metrics": [

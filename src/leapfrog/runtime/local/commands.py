@@ -8,7 +8,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Coroutine, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leapfrog.runtime.local import control
@@ -60,6 +60,8 @@ class Prepared:
     launches: dict[str, list[Launch]]
     adopt: dict[str, tuple[int, int]]
     cleaned: list[str]
+    notes: list[str] = field(default_factory=list)
+    """What the user must know before it starts (a volume's size limit not enforced)."""
 
     def supervisor(self) -> Supervisor:
         from leapfrog.runtime.local.supervisor import Supervisor
@@ -89,6 +91,7 @@ def prepare(
     """
     from leapfrog.plan import build_plan
     from leapfrog.runtime.local.launch import build_launches
+    from leapfrog.runtime.local.volumes import record_volumes
 
     paths = StatePaths(stack.state_dir)
     state = read_state(paths)
@@ -113,7 +116,8 @@ def prepare(
             stale.append(item)
     stop_leftovers(stale, on_cleanup)
     _check_ports(stack, by_name, adopt)
-    return Prepared(stack, paths, plan, launches, adopt, [s.name for s in stale])
+    notes = record_volumes(stack, paths)
+    return Prepared(stack, paths, plan, launches, adopt, [s.name for s in stale], notes)
 
 
 def _check_ports(stack: Stack, launches: dict[str, Launch], adopt: dict[str, Any]) -> None:
@@ -220,7 +224,23 @@ def down(
     stale = leftovers(state)
     stop_leftovers(stale, on_cleanup)
     remove_cgroups(paths)
+    _unmount_volumes(paths)
     return pid is not None or bool(stale)
+
+
+def _unmount_volumes(paths: StatePaths) -> None:
+    """Volumes' file systems are mounted while the stack is up; their data stays in
+    their images (see runtime.local.volumes)."""
+    if not (paths.root / "volumes.json").exists():
+        return
+    from leapfrog.runtime.local.volumes import unmount_all
+
+    left = unmount_all(paths)
+    if left:
+        raise LeapfrogError(
+            "the stack is down, but volumes stay mounted: " + "; ".join(left),
+            hint="see which process holds them open (fuser -vm PATH), then `leapfrog down`",
+        )
 
 
 def _stop_budget(state: dict[str, Any] | None) -> float:
@@ -250,12 +270,14 @@ def apply(stack: Stack, installer: Installer | None = None) -> dict[str, list[st
     """Bring a running stack to what its (changed) stack file says; returns the changes."""
     from leapfrog.plan import build_plan
     from leapfrog.runtime.local.launch import build_launches
+    from leapfrog.runtime.local.volumes import record_volumes
 
     paths = StatePaths(stack.state_dir)
     # Its errors here, with their lines; and new components installed with progress.
     build_launches(stack, build_plan(stack), paths, installer)
+    notes = record_volumes(stack, paths)
     answer = control.request(paths.control_socket, {"op": "apply", "file": str(stack.path)})
-    return dict(answer["changes"])
+    return dict(answer["changes"]) | {"notes": notes}
 
 
 def restart(paths: StatePaths, name: str) -> list[str]:

@@ -32,6 +32,7 @@ from leapfrog.runtime.local.spawn import (
     popen,
     prepare_component,
     prepare_files,
+    prepare_volumes,
 )
 from leapfrog.shared.durations import format_duration
 from leapfrog.shared.procs import (
@@ -211,6 +212,9 @@ class Instance:
             prepare_files(self.launch)
             output = self._output_fd()
             loop = asyncio.get_running_loop()
+            if self.launch.volumes:
+                # mkfs and mount of a size-limited volume take a while: off the loop.
+                await loop.run_in_executor(None, prepare_volumes, self.launch)
             if self.launch.component is not None:
                 self._set(InstanceState.STARTING, "preparing (init steps)")
                 await loop.run_in_executor(None, prepare_component, self.launch, output, procs)

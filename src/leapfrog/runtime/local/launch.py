@@ -36,6 +36,8 @@ from leapfrog.runtime.local.platform import (
     web_ui,
 )
 from leapfrog.runtime.local.runas import check_reachable, resolve_user
+from leapfrog.runtime.local.volumes import InstanceVolume, instance_volumes
+from leapfrog.runtime.local.volumes import check_reachable as volume_reachable
 from leapfrog.shared.envsubst import UnknownVariable, substitute
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.users import UnixUser, blocked_at
@@ -70,6 +72,8 @@ class Launch:
     """service, component or catalog"""
     component: ComponentRun | None = field(default=None, compare=False)
     """For a component: the contract's view of this instance (probe, setup, files)."""
+    volumes: tuple[InstanceVolume, ...] = ()
+    """The named volumes this instance uses, made and mounted before each start."""
 
     @functools.cached_property
     def config_hash(self) -> str:
@@ -295,6 +299,11 @@ def _service_launch(
         stack, unit, index=index, name=name, address=addresses[name], data_dir=data_dir, user=user
     )
     env.update(shared)
+    volumes = instance_volumes(stack, unit.name, name, paths)
+    for volume in volumes:
+        env[volume.env_name] = str(volume.directory)
+        if user is not None and index == 1:
+            volume_reachable(stack, volume, user)
     field_name = "env"
     try:
         for key, value in svc.env.items():
@@ -313,7 +322,7 @@ def _service_launch(
             f"{stack.path.name}:{stack.line_of(where)}: {where}: ${{{exc.name}}} is not set",
             hint="known variables: " + ", ".join(sorted(env)) + "; write $$ for a literal $",
         ) from None
-    return _launch(
+    launch = _launch(
         unit,
         index=index,
         name=name,
@@ -326,3 +335,4 @@ def _service_launch(
         check_argv=check_argv,
         inherit=False,
     )
+    return replace(launch, volumes=volumes) if volumes else launch

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from leapfrog.runtime.local.launch import Launch
+from leapfrog.runtime.local.volumes import VolumeError, prepare_volume
 from leapfrog.shared.ports import find_listener, port_is_free
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "port_conflict",
     "prepare_component",
     "prepare_files",
+    "prepare_volumes",
 ]
 
 
@@ -59,6 +61,15 @@ def prepare_files(launch: Launch) -> None:
     launch.data_dir.mkdir(parents=True, exist_ok=True)
     if launch.user is not None:
         os.chown(launch.data_dir, launch.user.uid, launch.user.gid)
+
+
+def prepare_volumes(launch: Launch) -> None:
+    """The instance's named volumes: directories, owner, mode 0700, file systems mounted."""
+    for volume in launch.volumes:
+        try:
+            prepare_volume(volume, launch.user)
+        except VolumeError as exc:
+            raise SpawnError(str(exc)) from None
 
 
 def _joiner(cgroup_procs: int) -> Callable[[], None]:

@@ -20,6 +20,7 @@ from leapfrog.runtime.local.logwriter import LogWriter
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.reconcile import Changes, diff, replace_rolling
 from leapfrog.runtime.local.registrar import Registrar
+from leapfrog.runtime.local.volumes import unmount_all
 from leapfrog.shared.files import atomic_write_json
 from leapfrog.shared.procs import process_start_time
 
@@ -338,6 +339,10 @@ class Supervisor:
                     await companion.close()
         if self.cgroups is not None:
             InstanceCgroup(self.cgroups).remove()
+        if (self.paths.root / "volumes.json").exists():
+            # Size-limited volumes' file systems: mounted while the stack is up only.
+            for left in await asyncio.to_thread(unmount_all, self.paths):
+                self.log_line(f"a volume stays mounted: {left}")
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
