@@ -161,7 +161,8 @@ def test_each_workload_in_the_cluster_holds_only_its_catalog_token(deployed: Dep
 
 def test_every_workload_rolls_out_to_ready(deployed: Deployed) -> None:
     names = workloads(deployed.data, deployed.plane)
-    assert len(names) == 12, names  # with the logs and metrics pipelines and the console
+    # with the logs and metrics pipelines, the console, Grafana and OpenSearch Dashboards
+    assert len(names) == 14, names
     for name in names:
         kind, _, short = name.partition("/")
         kind = kind.split(".")[0]

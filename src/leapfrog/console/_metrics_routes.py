@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from leapfrog.console._dashboards import DASHBOARDS, dashboard
+from leapfrog.components.dashboards import DASHBOARDS, dashboard
 from leapfrog.console._errors import UserError
 from leapfrog.console._influx import Chart, InfluxClient, expand
 from leapfrog.console._timerange import PRESETS, parse_range

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leapfrog.console._dashboards import DASHBOARDS
+from leapfrog.components.dashboards import DASHBOARDS
 from leapfrog.console._errors import Unavailable, UserError
 from leapfrog.console._influx import InfluxClient, expand
 from leapfrog.console._timerange import parse_range
