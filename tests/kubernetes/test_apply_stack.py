@@ -170,7 +170,8 @@ def test_each_workload_in_the_cluster_holds_only_its_catalog_token(deployed: Dep
 
 def test_every_workload_rolls_out_to_ready(deployed: Deployed) -> None:
     names = workloads(deployed.data, deployed.plane)
-    assert len(names) == 14, names  # with the pipelines, the console and Flink's two
+    # with the pipelines, the console, Grafana, OpenSearch Dashboards and Flink's two
+    assert len(names) == 16, names
     for name in names:
         kind, _, short = name.partition("/")
         kind = kind.split(".")[0]

@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 
 import leapfrog
 from leapfrog.components._npm import fetch_package
+from leapfrog.components._opensearch_config import OpenSearchOptions
 from leapfrog.components.base import (
     Component,
     ComponentOptions,
@@ -57,6 +58,28 @@ class ConsoleOptions(ComponentOptions):
         "leapfrog",
         min_length=1,
         description="The InfluxDB database the metrics pipeline writes (its `database`).",
+    )
+
+    grafana: bool = Field(
+        True,
+        description="On Kubernetes: render Grafana (grafana/grafana) next to the console, "
+        "with the stack's InfluxDB and OpenSearch as datasources and the console's dashboards.",
+    )
+    grafana_version: str = Field(
+        "12.2.1",
+        pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
+        description="Grafana's version on Kubernetes (its image tag, 11.5 or later).",
+    )
+    opensearch_dashboards: bool = Field(
+        True,
+        description="On Kubernetes: render OpenSearch Dashboards next to the console, "
+        "reading the stack's OpenSearch, the logs' index pattern its default.",
+    )
+    opensearch_dashboards_version: str = Field(
+        OpenSearchOptions.model_fields["version"].default,
+        pattern=r"^[0-9]+\.[0-9]+\.[0-9]+$",
+        description="OpenSearch Dashboards' version on Kubernetes: the stack's OpenSearch "
+        "`version` (the two must match).",
     )
 
     @field_validator("listen")
@@ -130,9 +153,7 @@ class Console(Component[ConsoleOptions]):
     def render_kubernetes(self, options: ConsoleOptions, kube: KubeContext) -> KubeRender:
         from leapfrog.components._console_kube import render_console
 
-        return render_console(
-            self.port(options), options.logs_index, options.metrics_database, kube
-        )
+        return render_console(self.port(options), options, kube)
 
     def log_format(self, options: ConsoleOptions) -> LogFormat:
         from dataclasses import replace

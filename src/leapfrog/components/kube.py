@@ -23,6 +23,7 @@ __all__ = [
     "config_map",
     "container_security",
     "content_hash",
+    "deployment",
     "empty_dirs",
     "heap_plus",
     "job",
@@ -32,6 +33,7 @@ __all__ = [
     "script_job",
     "secret_env",
     "service",
+    "stack_ingress",
     "stateful_set",
 ]
 
@@ -48,6 +50,8 @@ DEFAULT_IMAGES: dict[str, str] = {
     "opensearch": "opensearchproject/opensearch:{version}",
     "influxdb": "influxdb:{version}",
     "fluent-bit": "fluent/fluent-bit:3.2",
+    "grafana": "grafana/grafana:{version}",
+    "opensearch-dashboards": "opensearchproject/opensearch-dashboards:{version}",
     "flink": "flink:{version}-java17",
     "python": "python:3.12-alpine",
 }
@@ -316,3 +320,45 @@ def script_job(kube: KubeContext, name: str, image: str, script: str, uid: int) 
         "resources": resources("50m", "64Mi"),
     }
     return job(kube, name, restricted_pod(uid, [container], []))
+
+
+def stack_ingress(kube: KubeContext, app: str, port: int) -> Manifest:
+    """A NetworkPolicy letting the stack's own pods reach `app` on `port` (the namespace
+    denies every other ingress), for a part that renders its own web UI."""
+    stack_pods = {"podSelector": {"matchLabels": {"app.kubernetes.io/part-of": kube.stack}}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": kube.meta(f"{app}-ingress", "network", app=app),
+        "spec": {
+            "podSelector": {"matchLabels": kube.selector(app)},
+            "policyTypes": ["Ingress"],
+            "ingress": [{"from": [stack_pods], "ports": [{"protocol": "TCP", "port": port}]}],
+        },
+    }
+
+
+def deployment(
+    kube: KubeContext,
+    name: str,
+    component: str,
+    version: str,
+    pod: dict[str, Any],
+    *,
+    config: str | None = None,
+) -> Manifest:
+    """One replica of `pod`; `config` (a content hash of what the pod mounts from
+    ConfigMaps) in its template, so a changed config rolls the pod."""
+    template: dict[str, Any] = {"labels": kube.labels(name, component, version)}
+    if config:
+        template["annotations"] = {"leapfrog/config": config}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": kube.meta(name, component, version),
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": kube.selector(name)},
+            "template": {"metadata": template, "spec": pod},
+        },
+    }

@@ -108,6 +108,18 @@ class InfluxClient:
             series.extend(result.get("series", []))
         return series
 
+    async def tag_values(self, measurement: str, key: str) -> set[str]:
+        """The values of one tag, or none when InfluxDB is absent or does not answer (a
+        list to pick from is no reason to fail a page)."""
+        if not self.url:
+            return set()
+        statement = f'SHOW TAG VALUES FROM "{measurement}" WITH KEY = "{key}"'
+        try:
+            series = await self.raw(statement)
+        except UserError:
+            return set()
+        return {str(row[1]) for s in series for row in s.get("values") or [] if len(row) > 1}
+
     async def chart(self, query: str) -> Chart:
         found = [s for s in await self.raw(query) if _timed(s)]
         times = sorted({float(row[0]) for s in found for row in s.get("values", [])})

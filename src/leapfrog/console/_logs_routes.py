@@ -60,7 +60,12 @@ async def logs(request: Request) -> Response:
 
 async def results(request: Request) -> Response:
     context, error = await _run(request)
-    return page(request, "_log_results.html", error=error, **context)
+    answer = page(request, "_log_results.html", error=error, **context)
+    if request.headers.get("hx-trigger") == "log-search":
+        # The search box's own search (not the live tail's refresh): the address bar
+        # gets the page's URL with the search in it, so it reloads and shares as is.
+        answer.headers["HX-Push-Url"] = f"/logs?{request.query_params}"
+    return answer
 
 
 async def document(request: Request) -> Response:

@@ -8,13 +8,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from leapfrog.console._dashboards import DASHBOARDS, dashboard
+from leapfrog.components.dashboards import DASHBOARDS, dashboard
 from leapfrog.console._errors import UserError
 from leapfrog.console._influx import Chart, InfluxClient, expand
 from leapfrog.console._timerange import PRESETS, parse_range
 from leapfrog.console._web import catalog, console, page
 
 __all__ = ["metrics_routes"]
+
+_SERVICES_MEASURED = "leapfrog_instance_rss_bytes"
+"""The figure every measured service has (Grafana's `$service` variable lists the same)."""
 
 
 def _influx(request: Request) -> InfluxClient:
@@ -34,10 +37,12 @@ async def metrics(request: Request) -> Response:
     try:
         parse_range(params.get("from"), params.get("to"))
         if board.variable == "service":
-            # The catalog's services and the stack's units (a service without the SDK
-            # is not in the catalog, yet the supervisor measures it).
+            # The catalog's services, the stack's units (a service without the SDK is
+            # not in the catalog, yet the supervisor measures it) and every service with
+            # figures in InfluxDB (one removed since, or measured elsewhere).
             units = {row.unit for row in console(request).watch.rows}
-            services = sorted(units | set(await catalog(request).services()))
+            measured = await _influx(request).tag_values(_SERVICES_MEASURED, "service")
+            services = sorted(units | measured | set(await catalog(request).services()))
             chosen = chosen or (services[0] if services else "")
             if chosen and chosen not in services:
                 raise UserError(f"there is no service named {chosen!r}", "pick one from the list")

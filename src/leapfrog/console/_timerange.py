@@ -1,20 +1,29 @@
 """Time ranges as users type them: `now-15m`, `now-24h`, `now`, or a date and time
 (ISO 8601, UTC unless it says otherwise). A range that starts in the future, or ends
-before it starts, is refused with a sentence saying so."""
+before it starts, is refused with a sentence saying so.
+
+Zoom: dragging across a chart sends the page to the same URL with `from` and `to` the
+dragged span (absolute times) and the range it had before its first zoom kept in
+`reset_from` and `reset_to`, so a zoomed page can be reloaded and shared, and
+`unzoomed` gives its way back."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from leapfrog.console._errors import UserError
 
-__all__ = ["PRESETS", "TimeRange", "parse_range"]
+__all__ = ["PRESETS", "RESET", "TimeRange", "parse_range", "unzoomed"]
 
 PRESETS = ("now-5m", "now-15m", "now-1h", "now-6h", "now-24h", "now-7d")
 _RELATIVE = re.compile(r"^now(?:-(\d{1,6})([smhdw]))?$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+RESET = ("reset_from", "reset_to")
+"""The query parameters holding a zoomed page's range before its first zoom."""
 
 
 @dataclass(frozen=True)
@@ -63,3 +72,15 @@ def parse_range(text_from: str | None, text_to: str | None, default: str = "now-
     if end <= start:
         raise UserError("the time range ends before it starts", "swap from and to")
     return TimeRange(start, min(end, now + timedelta(seconds=5)), text_from, text_to)
+
+
+def unzoomed(path: str, params: Iterable[tuple[str, str]]) -> str | None:
+    """The page's URL with the range it had before it was zoomed (its other parameters
+    kept), or None when it is not zoomed."""
+    given = list(params)
+    saved = dict(p for p in given if p[0] in RESET)
+    if not saved.get("reset_from"):
+        return None
+    kept = [(k, v) for k, v in given if k not in {"from", "to", *RESET}]
+    kept += [("from", saved["reset_from"]), ("to", saved.get("reset_to") or "now")]
+    return f"{path}?{urlencode(kept)}"

@@ -17,6 +17,7 @@ from leapfrog.console._errors import UserError
 from leapfrog.console._sessions import COOKIE, Session, Sessions
 from leapfrog.console._settings import ConsoleSettings
 from leapfrog.console._supervisor import StackWatch
+from leapfrog.console._timerange import unzoomed
 
 __all__ = ["NAV", "Console", "catalog", "console", "page", "session", "write_form"]
 
@@ -89,6 +90,7 @@ def page(
         stack=app.settings.stack,
         error=error,
         path=request.url.path,
+        unzoomed=unzoomed(request.url.path, request.query_params.multi_items()),
     )
     return TEMPLATES.TemplateResponse(request, template, context, status_code=status)
 

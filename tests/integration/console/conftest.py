@@ -111,5 +111,23 @@ def drawn_points(page: Any, path: str, panel: str) -> int:
     page.wait_for_load_state("networkidle")
     chart = page.locator(".panel", has=page.locator("h2", has_text=panel)).locator(".chart")
     assert chart.count() == 1, (path, panel)
-    page.wait_for_function("!document.querySelector('.chart:not([data-points])')")
+    charts_drawn(page)
     return int(chart.get_attribute("data-points") or 0)
+
+
+def charts_drawn(page: Any, timeout: float = 60) -> None:
+    """Wait until every chart on the page is drawn (or says why not). The wait runs as a
+    function in the page: the console's CSP forbids the eval that a string predicate of
+    Playwright's `wait_for_function` needs."""
+    page.evaluate(
+        """limit => new Promise((resolve, reject) => {
+          const end = performance.now() + limit;
+          const check = () => {
+            if (!document.querySelector('.chart:not([data-points])')) resolve(true);
+            else if (performance.now() > end) reject(new Error('charts not drawn'));
+            else setTimeout(check, 20);
+          };
+          check();
+        })""",
+        timeout * 1000,
+    )

@@ -10,7 +10,9 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -18,6 +20,7 @@ import pytest
 from tests.integration.console.conftest import (
     CONSOLE,
     ConsoleStack,
+    charts_drawn,
     drawn_points,
     login,
     wait_until,
@@ -222,4 +225,138 @@ def test_a_killed_instance_turns_red_without_reload(
     assert page.locator("#state-now").inner_text() == "healthy"
     assert page.locator("#spent tr", has_text="healthy").count() == 1
     page.screenshot(path=str(console_stack.shots / "instance_history.png"), full_page=True)
+    assert errors == []
+
+
+def _drag_across(page: Any, chart: Any, start: float, end: float) -> None:
+    """Drag the mouse over `chart`'s plotting area from `start` to `end` (CSS pixels from
+    its left edge), as a user selecting a span."""
+    box = chart.locator(".u-over").bounding_box()
+    assert box is not None
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + start, y)
+    page.mouse.down()
+    page.mouse.move(box["x"] + end, y, steps=8)
+    page.mouse.up()
+
+
+_DRAWN = """e => {
+  const t = e.plot.data[0], v = e.plot.data.slice(1);
+  const has = i => v.some(s => s[i] != null && s[i] !== 0);
+  let a = t.findIndex((_, i) => has(i)), b = t.length - 1;
+  while (b > a && !has(b)) b--;
+  return a < 0 ? null : [t[a], t[b], e.plot.valToPos(t[a], 'x'), e.plot.valToPos(t[b], 'x'),
+                         e.plot.over.clientWidth];
+}"""
+"""The first and last time a chart has a non-zero value, their positions in CSS pixels
+and the plotting area's width (null: nothing drawn)."""
+
+
+def _epoch(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=UTC).timestamp()
+
+
+def _range_of(url: str) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def test_a_drag_across_a_chart_zooms_the_whole_page(
+    console_stack: ConsoleStack, admin: tuple[Any, list[str]]
+) -> None:
+    page, errors = admin
+    path = "/metrics?dashboard=service&service=ticker&from=now-5m"
+    memory = page.locator(".panel", has=page.locator("h2", has_text="Memory")).locator(".chart")
+
+    def enough() -> bool:
+        if drawn_points(page, path, "Memory") == 0:
+            return False
+        extent = memory.evaluate(_DRAWN)
+        return extent is not None and extent[1] - extent[0] >= 30
+
+    wait_until(enough, 120, "30 s of ticker's memory drawn")
+    first, last, left, right, width = memory.evaluate(_DRAWN)
+    assert 3 <= right - left < width
+    _drag_across(page, memory, left, right)
+    page.wait_for_url("**reset_from=**")
+    zoomed = _range_of(page.url)
+    assert (zoomed["reset_from"], zoomed["reset_to"]) == ("now-5m", "now")
+    assert zoomed["service"] == "ticker"
+    start, end = _epoch(zoomed["from"]), _epoch(zoomed["to"])
+    assert abs(start - first) <= 2 and abs(end - last) <= 2, (zoomed, first, last)
+    assert end - start < 300
+
+    # Every panel asks for the zoomed range and draws it; the inputs show it.
+    charts_drawn(page)
+    sources = page.locator(".chart").evaluate_all("els => els.map(e => e.dataset.src)")
+    assert len(sources) == 7
+    for source in sources:
+        asked = _range_of(source)
+        assert (asked["from"], asked["to"]) == (zoomed["from"], zoomed["to"]), source
+    assert int(memory.get_attribute("data-points") or 0) > 0
+    axis = memory.evaluate("e => [e.plot.scales.x.min, e.plot.scales.x.max]")
+    assert abs(axis[0] - start) <= 3 and abs(axis[1] - end) <= 3, (axis, start, end)
+    assert page.input_value("input[name=from]") == zoomed["from"]
+
+    # The range is the URL's: a reload keeps it; the service's logs follow it.
+    page.reload()
+    charts_drawn(page)
+    assert _range_of(page.url)["from"] == zoomed["from"]
+    assert int(memory.get_attribute("data-points") or 0) > 0
+    page.screenshot(path=str(console_stack.shots / "metrics_zoomed.png"), full_page=True)
+    page.click("#range-logs")
+    page.wait_for_url("**/logs?**")
+    assert page.input_value("input[name=from]") == zoomed["from"]
+    assert page.input_value("input[name=to]") == zoomed["to"]
+    page.go_back()
+
+    # Reset: back to the range before the first zoom.
+    page.click("#reset-zoom")
+    page.wait_for_url("**from=now-5m**")
+    back = _range_of(page.url)
+    assert (back["from"], back["to"], back["service"]) == ("now-5m", "now", "ticker")
+    assert "reset_from" not in back
+    assert page.locator("#reset-zoom").count() == 0
+    assert errors == []
+
+
+def test_a_drag_across_the_log_histogram_narrows_the_search(
+    console_stack: ConsoleStack, admin: tuple[Any, list[str]]
+) -> None:
+    page, errors = admin
+    page.goto(f"{CONSOLE}/logs?from=now-3m")
+    phrase = f'"console probe {console_stack.run}"'
+    page.fill("#log-q", phrase)
+    histogram = page.locator("#results .histogram")
+
+    def enough() -> bool:
+        page.click("#log-search button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        if page.locator("#log-total").count() == 0:
+            return False
+        extent = histogram.evaluate(_DRAWN)
+        return extent is not None and extent[1] - extent[0] >= 20
+
+    wait_until(enough, 120, "20 s of the ticker's log lines in the histogram")
+    # The search box's search is in the address bar, so it reloads and shares as is.
+    assert _range_of(page.url)["q"] == phrase
+    page.reload()
+    assert page.locator("#results table.logs td", has_text=console_stack.run).count() >= 1
+    before = int(page.locator("#log-total").inner_text())
+    first, last, left, right, _ = histogram.evaluate(_DRAWN)
+    _drag_across(page, histogram, left, right)
+    page.wait_for_url("**reset_from=**")
+    zoomed = _range_of(page.url)
+    assert zoomed["q"] == phrase
+    start, end = _epoch(zoomed["from"]), _epoch(zoomed["to"])
+    assert abs(start - first) <= 2 and abs(end - last) <= 2, (zoomed, first, last)
+    total = int(page.locator("#log-total").inner_text())
+    assert 0 < total <= before
+    shown = page.locator("#results table.logs tbody tr td:first-child").all_inner_texts()
+    assert shown
+    for moment in shown:
+        assert start <= _epoch(moment) <= end + 1, (moment, zoomed)
+    page.screenshot(path=str(console_stack.shots / "logs_zoomed.png"), full_page=True)
+    page.click("#reset-zoom")
+    page.wait_for_url("**from=now-3m**")
+    assert int(page.locator("#log-total").inner_text()) >= before
     assert errors == []

@@ -146,4 +146,17 @@ def test_the_streams_page_shows_the_stats_job_running(
     row = page.locator("tr", has_text="service-stats")
     assert row.count() == 1
     assert "RUNNING" in row.inner_text()
+
+    # Throughput (records its source emitted) and checkpoints, read from Flink's REST API.
+    def counted() -> bool:
+        page.goto(f"{CONSOLE}/streams")
+        records = row.locator("td.records").inner_text()
+        return (
+            records.isdigit()
+            and int(records) > 0
+            and row.locator("td.checkpoints").inner_text() != ""
+        )
+
+    wait_until(counted, 120, "the stats job's records and checkpoints on the Streams page")
+    assert float(row.locator("td.rate").inner_text()) >= 0
     assert errors == []

@@ -6,7 +6,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leapfrog.console._dashboards import DASHBOARDS
+from leapfrog.components.dashboards import DASHBOARDS
 from leapfrog.console._errors import Unavailable, UserError
 from leapfrog.console._influx import InfluxClient, expand
 from leapfrog.console._timerange import parse_range
@@ -138,3 +138,28 @@ def test_a_chart_spans_the_range_asked_for() -> None:
     assert Chart([], []).spanning(0.0, 1.0).times == []
     inside = Chart([0.0, 1.0], [("a", [1.0, 2.0])]).spanning(0.0, 1.0)
     assert inside.times == [0.0, 1.0]
+
+
+def test_tag_values_list_a_tag_and_are_empty_when_influxdb_is_not_there() -> None:
+    answer = {
+        "results": [
+            {
+                "series": [
+                    {
+                        "name": "leapfrog_instance_rss_bytes",
+                        "columns": ["key", "value"],
+                        "values": [["service", "svc-01"], ["service", "web"]],
+                    }
+                ]
+            }
+        ]
+    }
+    client, seen = _client(answer)
+    assert asyncio.run(client.tag_values("leapfrog_instance_rss_bytes", "service")) == {
+        "svc-01",
+        "web",
+    }
+    assert 'WITH KEY = "service"' in seen[0].url.params["q"]
+    down, _ = _client(httpx.ConnectError("refused"))
+    assert asyncio.run(down.tag_values("m", "service")) == set()
+    assert asyncio.run(InfluxClient(None, "x", httpx.AsyncClient()).tag_values("m", "k")) == set()

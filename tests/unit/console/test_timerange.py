@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from leapfrog.console._errors import UserError
-from leapfrog.console._timerange import parse_range
+from leapfrog.console._timerange import parse_range, unzoomed
 
 
 def test_relative_and_absolute_moments() -> None:
@@ -36,3 +36,21 @@ def test_bad_ranges_say_what_is_wrong(start: str, end: str, words: str) -> None:
         parse_range(start, end)
     assert words in caught.value.message
     assert caught.value.hint
+
+
+def test_unzoomed_goes_back_to_the_range_before_the_first_zoom() -> None:
+    zoomed = [
+        ("dashboard", "service"),
+        ("service", "web api"),
+        ("from", "2026-12-06T07:10:00Z"),
+        ("to", "2026-12-06T07:20:00Z"),
+        ("reset_from", "now-24h"),
+        ("reset_to", "now"),
+    ]
+    back = unzoomed("/metrics", zoomed)
+    assert back == "/metrics?dashboard=service&service=web+api&from=now-24h&to=now"
+
+
+def test_a_page_never_zoomed_has_no_way_back() -> None:
+    assert unzoomed("/logs", [("q", "error"), ("from", "now-1h")]) is None
+    assert unzoomed("/logs", [("reset_from", "")]) is None

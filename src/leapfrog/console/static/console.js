@@ -1,4 +1,5 @@
-// leapfrog console: live overview (Server-Sent Events), charts (uPlot), CSRF header for htmx.
+// leapfrog console: live overview (Server-Sent Events), charts (uPlot) and their drag-zoom,
+// CSRF header for htmx.
 "use strict";
 (function () {
   function csrf() {
@@ -19,6 +20,34 @@
       return Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2);
     };
   }
+  // Zoom: dragging across a chart narrows the whole page's time range. The page is
+  // loaded again with `from` and `to` the dragged span (so every chart and the log
+  // view follow, and the URL can be reloaded or shared), the range it had before its
+  // first zoom kept in `reset_from`/`reset_to` for the "reset zoom" link.
+  function rangeForm() {
+    var input = document.querySelector("form input[name=from]");
+    return input ? input.form : null;
+  }
+  function iso(seconds) {
+    return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+  }
+  function zoom(u) {
+    var form = rangeForm();
+    if (!form || u.select.width < 3) return;
+    var start = Math.floor(u.posToVal(u.select.left, "x"));
+    var end = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
+    if (end <= start) end = start + 1;
+    var params = new URLSearchParams(new FormData(form));
+    if (!params.get("reset_from")) {
+      params.set("reset_from", params.get("from") || "");
+      params.set("reset_to", params.get("to") || "now");
+    }
+    params.set("from", iso(start));
+    params.set("to", iso(end));
+    params.delete("tail");  // a zoomed range is a fixed span: nothing new to tail
+    window.location.assign(form.getAttribute("action") + "?" + params.toString());
+  }
+
   function draw(el, data) {
     el.textContent = "";
     el.dataset.points = "0";  // until points are drawn: an error, no data, no uPlot
@@ -53,6 +82,10 @@
       axes: [{}, { values: function (u, vals) { return vals.map(function (v) { return fmt(data.unit)(u, v); }); }, size: 70 }],
       legend: { show: !bars },
     };
+    if (rangeForm()) {
+      opts.cursor = { drag: { x: true, y: false, setScale: false } };
+      opts.hooks = { setSelect: [zoom] };
+    }
     el.plot = new uPlot(opts, columns, el);
     el.dataset.points = String(columns.slice(1).reduce(function (n, c) { return n + c.filter(function (v) { return v != null; }).length; }, 0));
   }

@@ -1,14 +1,15 @@
 """Dashboards as data: each panel is an InfluxQL query with Grafana's macros
 (`$timeFilter`, `$__interval`, `$__interval_ms`, `$service`) and, like a Grafana panel's
-"min interval", the narrowest bucket it makes sense in, so the same definitions could
-provision a Grafana; the Metrics page draws them with uPlot.
+"min interval", the narrowest bucket it makes sense in. The console's Metrics page draws
+them with uPlot; on Kubernetes the same definitions provision Grafana (`grafana_json`,
+used by the console component's render).
 
 Where the figures come from: the supervisor's per-instance figures (`leapfrog_instance_*`),
 each component's own (`kafka_*`, `postgres_*`, `zookeeper_*`, `haproxy_*` from HAProxy's
 stats CSV, `opensearch_*` from its node stats and cluster health, `influxdb_*` from
 `SHOW STATS`), and Flink's per-service statistics (`service_stats`: requests, errors,
 latency percentiles per service, route and window, from the load balancer's access
-events)."""
+events). They sit with the components, below the console, so both can read them."""
 
 from __future__ import annotations
 
