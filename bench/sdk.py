@@ -141,6 +141,8 @@ def main() -> None:
     bare_cpu, sdk_cpu = statistics.median(cpu_us["bare"]), statistics.median(cpu_us["sdk"])
     print(f"server CPU per request: bare {bare_cpu:.1f} us, sdk {sdk_cpu:.1f} us (median)")
     print(f"ratio bare/sdk CPU    : {bare_cpu / sdk_cpu:.3f}  (the requests/s one core gives)")
+    if not args.in_process_rounds:
+        return
     bare_in, sdk_in = min(inproc["bare"]), min(inproc["sdk"])
     print(
         f"in process, no sockets: bare {bare_in:.2f} us, sdk {sdk_in:.2f} us a request "
