@@ -45,10 +45,13 @@ class BareServer:
         os.fsync(self.journal.fileno())
 
     def reply(self, body: bytes) -> bytes:
+        # The headers the catalog sends with a blocking health read, so that the client
+        # reads the same bytes from both servers (only the index's digits differ).
         return (
             b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
             b"X-Consul-Index: %d\r\nX-Consul-KnownLeader: true\r\nX-Consul-LastContact: 0"
-            b"\r\n\r\n%s" % (len(body), self.index, body)
+            b"\r\nX-Consul-Query-Backend: streaming\r\nX-Consul-Effective-Consistency: leader"
+            b"\r\nX-Consul-Default-Acl-Policy: allow\r\n\r\n%s" % (len(body), self.index, body)
         )
 
     async def connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

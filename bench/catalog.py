@@ -7,8 +7,11 @@ catalog work (bench/_catalog_bare.py):
 * registrations per second: 10,000 distinct instances (1,000 services x 10) PUT to
   /v1/agent/service/register over 16 keep-alive connections (target >= 2,000/s);
 * notify latency: 1,000 blocking GETs on one service's /v1/health/service (plus 100 on
-  other services, which must not wake), then one registration of a new instance of it per
-  round; p50/p99/max from sending the change to each answer (target p99 <= 50 ms);
+  other services, which must not wake), then one change of it per round (an instance
+  registered, then deregistered again); p50/p99/max from sending the change to each
+  answer (target p99 <= 50 ms, and the median round's p99 <= 1.2x the bare server's).
+  Both servers run at once and their rounds are interleaved, the same client sending the
+  same bytes; the bare server fsyncs each change before answering, as the catalog must;
 * memory: the server's VmRSS empty, with the 10,000 instances (target <= 150 MB) and with
   the watchers parked.
 
