@@ -24,10 +24,10 @@ __all__ = [
     "Registrations",
     "WatchResult",
     "WatchRound",
+    "WatchSession",
     "health_path",
     "register_all",
     "registration_body",
-    "watch_rounds",
 ]
 
 REGISTER = "/v1/agent/service/register"
@@ -162,78 +162,71 @@ class WatchResult:
     last_body: bytes
 
 
-async def watch_rounds(
-    server: ServerProcess,
-    *,
-    service: str,
-    others: list[str],
-    watchers: int,
-    other_watchers: int,
-    rounds: int,
-    change: Change,
-    limit: float,
-) -> WatchResult:
-    host, port = server.host, server.port
-    control = (await open_connections(host, port, 1))[0]
-    conns = await open_connections(host, port, watchers + other_watchers)
-    try:
-        return await _rounds(
-            server,
-            control,
-            conns,
-            service=service,
-            others=others,
-            watchers=watchers,
-            rounds=rounds,
-            change=change,
-            limit=limit,
-        )
-    except HttpClientError as exc:
-        raise BenchError(f"watchers: {exc}") from None
-    finally:
-        control.close()
-        for conn in conns:
-            conn.close()
+class WatchSession:
+    """The watchers of one server, parked and re-armed round after round, so that the
+    rounds of two servers can be interleaved (bench/catalog.py alternates them)."""
 
+    def __init__(self, server: ServerProcess, change: Change, limit: float) -> None:
+        self.server = server
+        self.change = change
+        self.limit = limit
+        self.rounds: list[WatchRound] = []
+        self.parked_rss_mb = 0.0
+        self.last_body = b""
+        self._control: Connection | None = None
+        self._conns: list[Connection] = []
+        self._watched: list[_Watch] = []
+        self._bystanders: list[_Watch] = []
 
-async def _rounds(
-    server: ServerProcess,
-    control: Connection,
-    conns: list[Connection],
-    *,
-    service: str,
-    others: list[str],
-    watchers: int,
-    rounds: int,
-    change: Change,
-    limit: float,
-) -> WatchResult:
-    first = await control.request("GET", health_path(service))
-    if first.status != 200:
-        raise BenchError(f"GET {health_path(service)} answered {first.status}: {first.body!r}")
-    watched = [_Watch(c, health_path(service), first.index) for c in conns[:watchers]]
-    bystanders: list[_Watch] = []
-    for number, conn in enumerate(conns[watchers:]):
-        other = health_path(others[number % len(others)])
-        bystanders.append(_Watch(conn, other, (await control.request("GET", other)).index))
-    for watch in (*watched, *bystanders):
-        watch.arm()
-    parked_rss = 0.0
-    body = first.body
-    results = []
-    for number in range(rounds):
+    async def open(
+        self, *, service: str, others: list[str], watchers: int, other_watchers: int
+    ) -> None:
+        """Open the connections and park every watcher (the server's memory is read once
+        they are all parked)."""
+        host, port = self.server.host, self.server.port
+        try:
+            self._control = control = (await open_connections(host, port, 1))[0]
+            self._conns = await open_connections(host, port, watchers + other_watchers)
+            first = await control.request("GET", health_path(service))
+            if first.status != 200:
+                raise BenchError(
+                    f"GET {health_path(service)} answered {first.status}: {first.body!r}"
+                )
+            self.last_body = first.body
+            self._watched = [
+                _Watch(c, health_path(service), first.index) for c in self._conns[:watchers]
+            ]
+            for number, conn in enumerate(self._conns[watchers:]):
+                other = health_path(others[number % len(others)])
+                index = (await control.request("GET", other)).index
+                self._bystanders.append(_Watch(conn, other, index))
+        except HttpClientError as exc:
+            raise BenchError(f"{self.server.label} watchers: {exc}") from None
+        for watch in (*self._watched, *self._bystanders):
+            watch.arm()
+        await self.server.wait_idle()
+        self.parked_rss_mb = self.server.memory_mb()[0]
+
+    async def round(self) -> WatchRound:
+        """One change, timed until every watcher of the changed service is answered."""
+        try:
+            return await self._round(len(self.rounds))
+        except HttpClientError as exc:
+            raise BenchError(f"{self.server.label} watchers: {exc}") from None
+
+    async def _round(self, number: int) -> WatchRound:
+        server, watched, control = self.server, self._watched, self._control
+        assert control is not None
         settled = await server.wait_idle()
-        if number == 0:
-            parked_rss = server.memory_mb()[0]
         early = sum(1 for w in watched if w.pending is not None and w.pending.done())
-        method, path, payload, marker = change(number)
+        method, path, payload, marker = self.change(number)
         ticks, own = server.cpu_ticks(), time.process_time()
         sent = time.perf_counter()
         ack = control.send(method, path, payload)
         pending = [w.pending for w in watched if w.pending is not None and not w.pending.done()]
         if pending:
-            await asyncio.wait(pending, timeout=limit)
-        acked = await asyncio.wait_for(ack, timeout=limit)
+            await asyncio.wait(pending, timeout=self.limit)
+        acked = await asyncio.wait_for(ack, timeout=self.limit)
         cpu_ms = (server.cpu_ticks() - ticks) * 1000 / TICKS_PER_SECOND
         client_cpu_ms = (time.process_time() - own) * 1000
         if acked.status != 200:
@@ -256,13 +249,20 @@ async def _rounds(
             good = reply.status == 200 and reply.index > watch.index
             if not good or (marker is not None and marker not in reply.body):
                 result.wrong += 1
-            watch.index, body = reply.index, reply.body
+            watch.index, self.last_body = reply.index, reply.body
             watch.arm()
-        for watch in bystanders:
+        for watch in self._bystanders:
             reply = watch.answered()
             if reply is not None:
                 result.spurious += 1
                 watch.index = reply.index
                 watch.arm()
-        results.append(result)
-    return WatchResult(results, parked_rss, body)
+        self.rounds.append(result)
+        return result
+
+    def result(self) -> WatchResult:
+        return WatchResult(self.rounds, self.parked_rss_mb, self.last_body)
+
+    def close(self) -> None:
+        for conn in (*self._conns, *([self._control] if self._control else [])):
+            conn.close()

@@ -7,8 +7,11 @@ catalog work (bench/_catalog_bare.py):
 * registrations per second: 10,000 distinct instances (1,000 services x 10) PUT to
   /v1/agent/service/register over 16 keep-alive connections (target >= 2,000/s);
 * notify latency: 1,000 blocking GETs on one service's /v1/health/service (plus 100 on
-  other services, which must not wake), then one registration of a new instance of it per
-  round; p50/p99/max from sending the change to each answer (target p99 <= 50 ms);
+  other services, which must not wake), then one change of it per round (an instance
+  registered, then deregistered again); p50/p99/max from sending the change to each
+  answer (target p99 <= 50 ms, and the median round's p99 <= 1.2x the bare server's).
+  Both servers run at once and their rounds are interleaved, the same client sending the
+  same bytes; the bare server fsyncs each change before answering, as the catalog must;
 * memory: the server's VmRSS empty, with the 10,000 instances (target <= 150 MB) and with
   the watchers parked.
 
@@ -36,9 +39,9 @@ from rich.console import Console
 from _catalog_load import (
     REGISTER,
     Change,
+    WatchSession,
     register_all,
     registration_body,
-    watch_rounds,
 )
 from _catalog_proc import BenchError, ServerProcess
 from _catalog_report import render, summarize
@@ -70,29 +73,28 @@ def bodies(count: int, per_service: int, ttl: str | None) -> list[bytes]:
 
 
 def catalog_change(service: str, ttl: str | None) -> Change:
-    """Each round registers one new instance of the watched service."""
+    """Round 0, 2, 4, ... registers one more instance of the watched service, round 1, 3,
+    ... deregisters it again: every round is a change its watchers must see, and the
+    answer stays the same size (10 or 11 instances) however many rounds run."""
+    instance = f"{service}-watch"
 
     def change(number: int) -> tuple[str, str, bytes, bytes | None]:
-        instance = f"{service}-watch-{number}"
-        return (
-            "PUT",
-            REGISTER,
-            registration_body(service, instance, 90_000 + number, ttl),
-            (instance.encode()),
-        )
+        if number % 2:
+            return ("PUT", f"/v1/agent/service/deregister/{instance}", b"", None)
+        body = registration_body(service, instance, 90_000, ttl)
+        return ("PUT", REGISTER, body, instance.encode())
 
     return change
 
 
-def bare_change(service: str, body: bytes) -> Change:
-    """Each round triggers the bare server to answer its watchers with the catalog's body."""
-    return lambda _: ("PUT", f"/bench/trigger/{service}", body, None)
+def bare_change(service: str, body: Callable[[], bytes]) -> Change:
+    """Each round triggers the bare server to answer its watchers with `body()`: the
+    answer the catalog sent its watchers in the same round, so both send the same bytes."""
+    return lambda _: ("PUT", f"/bench/trigger/{service}", body(), None)
 
 
-async def measure(
-    server: ServerProcess, args: argparse.Namespace, change: Change, say: Callable[[str], None]
-) -> dict[str, Any]:
-    """The three measurements on one running server."""
+async def fill(server: ServerProcess, args: argparse.Namespace, say: Callable[[str], None]) -> Any:
+    """Memory empty, the registrations, memory with the instances registered."""
     await server.wait_idle()
     empty_rss, _ = server.memory_mb()
     say(f"{server.label}: {empty_rss:.1f} MiB empty; registering {args.instances} instances")
@@ -107,67 +109,85 @@ async def measure(
     full_rss, _ = server.memory_mb()
     say(
         f"{server.label}: {regs.done} registered in {regs.seconds:.2f}s ({regs.rate:,.0f}/s), "
-        f"{full_rss:.1f} MiB; {args.watchers} + {args.other_watchers} watchers"
+        f"{full_rss:.1f} MiB"
     )
+    return regs, empty_rss, full_rss
+
+
+async def measure(
+    catalog: ServerProcess,
+    bare: ServerProcess,
+    args: argparse.Namespace,
+    say: Callable[[str], None],
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Registrations on each server in turn, then the notify rounds interleaved: catalog,
+    bare, catalog, bare, ... with the same client and the same bytes, so whatever else the
+    machine does at a moment hits both servers' rounds alike."""
+    filled = {s.label: await fill(s, args, say) for s in (catalog, bare)}
     services = max(1, args.instances // args.per_service)
     others = [service_name(n) for n in range(1, min(services, 11))] or [service_name(1)]
-    watch = await watch_rounds(
-        server,
-        service=service_name(0),
-        others=others,
-        watchers=args.watchers,
-        other_watchers=args.other_watchers,
-        rounds=args.rounds,
-        change=change,
-        limit=ROUND_LIMIT,
+    watched = service_name(0)
+    on_catalog = WatchSession(
+        catalog, catalog_change(watched, None if args.no_check else TTL), ROUND_LIMIT
     )
-    _, peak = server.memory_mb()
-    return {
-        "registrations": regs,
-        "watch": watch,
-        "memory": {
-            "empty_mb": empty_rss,
-            "registered_mb": full_rss,
-            "watchers_mb": watch.parked_rss_mb,
-            "peak_mb": peak,
-        },
-    }
-
-
-def phase(
-    label: str,
-    *,
-    argv: list[str],
-    work: Path,
-    args: argparse.Namespace,
-    change: Change,
-    say: Callable[[str], None],
-) -> dict[str, Any]:
-    server = ServerProcess(label, argv, work / f"{label}.log", SERVER_CPUS if args.pin else None)
-    say(f"{label}: pid {server.pid} on {server.host}:{server.port}")
+    on_bare = WatchSession(bare, bare_change(watched, lambda: on_catalog.last_body), ROUND_LIMIT)
+    sessions = (on_catalog, on_bare)
     try:
-        result = asyncio.run(measure(server, args, change, say))
-        if not server.alive():
-            raise BenchError(f"{label} exited {server.proc.returncode} during the run")
+        for session in sessions:
+            await session.open(
+                service=watched,
+                others=others,
+                watchers=args.watchers,
+                other_watchers=args.other_watchers,
+            )
+        say(
+            f"{args.watchers} + {args.other_watchers} watchers parked on each; "
+            f"{args.rounds} rounds a server, interleaved"
+        )
+        for _ in range(args.rounds):
+            for session in sessions:
+                await session.round()
     finally:
-        status = server.stop()
-    result["exit_status"] = status
-    return result
+        for session in sessions:
+            session.close()
+    results = {}
+    for session in sessions:
+        server = session.server
+        if not server.alive():
+            raise BenchError(f"{server.label} exited {server.proc.returncode} during the run")
+        regs, empty_rss, full_rss = filled[server.label]
+        results[server.label] = {
+            "registrations": regs,
+            "watch": session.result(),
+            "memory": {
+                "empty_mb": empty_rss,
+                "registered_mb": full_rss,
+                "watchers_mb": session.parked_rss_mb,
+                "peak_mb": server.memory_mb()[1],
+            },
+        }
+    return results["catalog"], results["bare"]
 
 
 def run(args: argparse.Namespace, work: Path, say: Callable[[str], None]) -> dict[str, Any]:
     python = str(args.python)
-    watched = service_name(0)
-    data = work / "catalog-data"
     catalog_argv = [python, "-m", "leapfrog", "catalog", "serve", "--http", "127.0.0.1:0"]
-    catalog_argv += ["--dns", "127.0.0.1:0", "--data-dir", str(data), "--acl", "off"]
-    change = catalog_change(watched, None if args.no_check else TTL)
-    catalog = phase("catalog", argv=catalog_argv, work=work, args=args, change=change, say=say)
-    body = catalog["watch"].last_body
+    catalog_argv += ["--dns", "127.0.0.1:0", "--data-dir", str(work / "catalog-data")]
+    catalog_argv += ["--acl", "off"]
+    cpus = SERVER_CPUS if args.pin else None
     bare_argv = [python, str(BARE)]
-    change = bare_change(watched, body)
-    bare = phase("bare", argv=bare_argv, work=work, args=args, change=change, say=say)
-    return summarize(args, catalog, bare, len(body))
+    if not args.bare_no_fsync:
+        bare_argv += ["--journal", str(work / "bare-journal")]
+    servers: list[ServerProcess] = []
+    try:
+        for label, argv in (("catalog", catalog_argv), ("bare", bare_argv)):
+            servers.append(ServerProcess(label, argv, work / f"{label}.log", cpus))
+            say(f"{label}: pid {servers[-1].pid} on {servers[-1].host}:{servers[-1].port}")
+        catalog, bare = asyncio.run(measure(servers[0], servers[1], args, say))
+    finally:
+        statuses = [server.stop() for server in servers]
+    catalog["exit_status"], bare["exit_status"] = statuses
+    return summarize(args, catalog, bare, len(catalog["watch"].last_body))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -179,8 +199,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--other-watchers", type=int, default=100, help="on 10 other services (100)"
     )
-    parser.add_argument("--rounds", type=int, default=5, help="changes, one a round (5)")
+    parser.add_argument("--rounds", type=int, default=25, help="changes a server, one a round (25)")
     parser.add_argument("--no-check", action="store_true", help="register without a TTL check")
+    parser.add_argument(
+        "--bare-no-fsync",
+        action="store_true",
+        help="the bare server answers watchers without first fsyncing the change",
+    )
     parser.add_argument(
         "--pin",
         action="store_true",

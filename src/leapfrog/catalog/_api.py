@@ -227,15 +227,21 @@ class _Read:
     query: Query
     authz: Authorizer | None
     read_headers: list[tuple[str, str]]
+    viewer: str = field(init=False)
+    exact: tuple[str, str, tuple[tuple[str, str], ...]] = field(init=False)
 
-    def answer(self, index: int) -> Response:
-        api, call, request = self.api, self.call, self.call.request
+    def __post_init__(self) -> None:
         # Answers differ by token (each token's are kept apart) and by the headers Consul
-        # adds for the kind of read (its backend, its consistency).
-        viewer = "#".join(
+        # adds for the kind of read (its backend, its consistency). Worked out once: a
+        # parked read may be woken many times, a thousand of them by one change.
+        self.viewer = "#".join(
             [self.authz.cache_key if self.authz else "", *(v for _, v in self.read_headers)]
         )
-        cached = api.cache.get(request, viewer, index)
+        self.exact = self.api.cache.exact_key(self.call.request, self.viewer)
+
+    def answer(self, index: int) -> Response:
+        api, call, request, viewer = self.api, self.call, self.call.request, self.viewer
+        cached = api.cache.get(request, viewer, index, self.exact)
         if cached is not None:
             return cached
         reply = self.query.reply(call)

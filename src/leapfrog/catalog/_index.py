@@ -61,6 +61,8 @@ class IndexLog:
             await self.journal.committed()
 
     def of(self, *topics: str) -> int:
+        if len(topics) == 1:  # most reads watch one topic; every woken watcher asks
+            return self.topics.get(topics[0], 0) or 1
         return max(1, *(self.topics.get(t, 0) for t in topics))
 
     def record(self, record: dict[str, Any]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from leapfrog.catalog._api import Call, Reply, Route, go_bool
@@ -23,6 +23,8 @@ from leapfrog.catalog._store import Store
 __all__ = ["read_routes"]
 
 _STATES = ("any", "passing", "warning", "critical")
+_MAX_REMEMBERED = 4096
+"""Names whose topics a query remembers (then it starts over)."""
 
 
 @dataclass
@@ -32,6 +34,7 @@ class _Query:
     store: Store
     named: bool = True
     """The path ends with a name (service, node, state) that must not be empty."""
+    _topics_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def validate(self, call: Call) -> None:
         if self.named and not call.rest:
@@ -47,7 +50,14 @@ class _Query:
         return self.topics(call), None
 
     def index(self, call: Call) -> int:
-        return self.store.log.of(*self.topics(call))
+        # A change wakes every watcher of a service, and each asks its index again: the
+        # topics of a name are worked out once (they depend on the path's name only).
+        topics = self._topics_of.get(call.rest)
+        if topics is None:
+            if len(self._topics_of) >= _MAX_REMEMBERED:
+                self._topics_of.clear()
+            topics = self._topics_of[call.rest] = self.topics(call)
+        return self.store.log.of(*topics)
 
     def reply(self, call: Call) -> Reply:
         return Reply(self.build(call))

@@ -27,6 +27,7 @@ _MAX_EXACT = 4096
 
 _Values = tuple[tuple[str, ...], ...]
 _Key = tuple[str, str, tuple[str, ...], _Values]
+_Exact = tuple[str, str, tuple[tuple[str, str], ...]]
 
 
 @dataclass
@@ -48,7 +49,10 @@ class ReplyCache:
         self._entries: OrderedDict[_Key, _Entry] = OrderedDict()
         self._shapes: dict[tuple[str, str], dict[tuple[str, ...], int]] = {}
         """For (path, token): the sets of parameter names entries were keyed on, counted."""
-        self._exact: dict[tuple[str, str, tuple[tuple[str, str], ...]], _Key] = {}
+        self._exact: dict[_Exact, _Key] = {}
+        self._interned: dict[_Exact, _Exact] = {}
+        self._last: tuple[_Exact | None, int, Response | None] = (None, 0, None)
+        """The last answer `get` found by its exact key: (key, index, answer)."""
         """(path, token, the whole query) -> the key it was last found under: a thousand
         watchers woken together send the same query, and this skips the search of
         `get` for all but the first (it holds keys only, never answers)."""
@@ -56,14 +60,22 @@ class ReplyCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, request: Request, token: str, index: int) -> Response | None:
-        """The cached answer at `index` for a request that reads like this one."""
-        exact = (request.path, token, tuple(request.query))
+    def get(
+        self, request: Request, token: str, index: int, exact: _Exact | None = None
+    ) -> Response | None:
+        """The cached answer at `index` for a request that reads like this one (`exact`:
+        its `exact_key`, if the caller kept it from an earlier call)."""
+        if exact is None:
+            exact = self.exact_key(request, token)
+        elif exact is self._last[0] and index == self._last[1]:
+            # The watchers a change wakes ask one after another for the same answer.
+            return self._last[2]
         key = self._exact.get(exact)
         if key is not None:
             entry = self._entries.get(key)
             if entry is not None and entry.index == index:
                 self._entries.move_to_end(key)
+                self._last = (exact, index, entry.response)
                 return entry.response
         shapes = self._shapes.get((request.path, token))
         if not shapes:
@@ -79,6 +91,18 @@ class ReplyCache:
                 return entry.response
         return None
 
+    def exact_key(self, request: Request, token: str) -> _Exact:
+        """What `get` looks a request up by first. A blocking read woken again and again
+        keeps it instead of building it on every wake; equal keys are the same object, so
+        a run of reads of one answer is recognised by identity (`_last`)."""
+        key = (request.path, token, tuple(request.query))
+        interned = self._interned.get(key)
+        if interned is None:
+            if len(self._interned) >= _MAX_EXACT:
+                self._interned.clear()
+            interned = self._interned[key] = key
+        return interned
+
     def put(
         self, request: Request, token: str, read: set[str], index: int, response: Response
     ) -> None:
@@ -86,6 +110,7 @@ class ReplyCache:
         size = len(response.body) + len(response.encoded or b"") + _ENTRY_OVERHEAD
         if size > self.max_bytes // 2:
             return  # one answer may not push out all the others
+        self._last = (None, 0, None)  # it stands for its entry, which may be replaced
         names = tuple(sorted(read))
         key = (request.path, token, names, _values(request, names))
         old = self._entries.pop(key, None)
@@ -100,6 +125,7 @@ class ReplyCache:
             self._evict()
 
     def _evict(self) -> None:
+        self._last = (None, 0, None)
         (path, token, names, _), entry = self._entries.popitem(last=False)
         self.bytes -= entry.size
         shapes = self._shapes[(path, token)]

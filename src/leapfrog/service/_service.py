@@ -72,18 +72,7 @@ class Service:
     async def serve(self) -> None:
         settings = self.settings
         self.telemetry.start()
-        config = uvicorn.Config(
-            self.app,
-            host=settings.host,
-            port=settings.port,
-            http="httptools",
-            lifespan="auto",
-            log_config=None,
-            access_log=False,
-            server_header=False,
-            timeout_graceful_shutdown=int(settings.shutdown_timeout) or 1,
-        )
-        self.server = DrainingServer(config, self._begin_drain)
+        self.server = DrainingServer(self.server_config(), self._begin_drain)
         serving = asyncio.create_task(self.server.serve())
         keeper: asyncio.Task[None] | None = None
         try:
@@ -110,6 +99,21 @@ class Service:
             log.info("stopped")
             await asyncio.to_thread(self.telemetry.close)
             self.stopped.set()
+
+    def server_config(self) -> uvicorn.Config:
+        """The uvicorn configuration `serve` runs (bench/sdk.py measures its request path)."""
+        settings = self.settings
+        return uvicorn.Config(
+            self.app,
+            host=settings.host,
+            port=settings.port,
+            http="httptools",
+            lifespan="auto",
+            log_config=None,
+            access_log=False,
+            server_header=False,
+            timeout_graceful_shutdown=int(settings.shutdown_timeout) or 1,
+        )
 
     def stop(self) -> None:
         """Begin the graceful shutdown, as SIGTERM does."""

@@ -98,3 +98,23 @@ def test_the_same_query_again_is_found_directly_and_only_at_its_index() -> None:
     assert cache.get(again, "", 5) is newer
     assert cache.get(again, "", 4) is None
     assert cache.get(again, "other-token", 5) is None
+
+
+def test_woken_reads_keep_their_key_and_get_only_the_answer_of_their_index() -> None:
+    cache = ReplyCache()
+    reads = [request("GET", "/v1/health/service/web?index=3") for _ in range(3)]
+    keys = [cache.exact_key(r, "") for r in reads]
+    assert keys[0] is keys[1] is keys[2]  # one object: a run of them is seen by identity
+    assert cache.exact_key(reads[0], "token") is not keys[0]
+    answer = Response(200, b"[1]")
+    answer.encoded = answer.encode(close=False)
+    cache.put(reads[0], "", {"passing"}, 4, answer)
+    assert all(cache.get(r, "", 4, k) is answer for r, k in zip(reads, keys, strict=True))
+    assert cache.get(reads[1], "", 5, keys[1]) is None  # never another index's answer
+    newer = Response(200, b"[1,2]")
+    newer.encoded = newer.encode(close=False)
+    cache.put(reads[0], "", {"passing"}, 5, newer)
+    assert cache.get(reads[2], "", 5, keys[2]) is newer
+    assert cache.get(reads[2], "", 4, keys[2]) is None  # the entry moved on to 5
+    other = request("GET", "/v1/health/service/db?index=3")
+    assert cache.get(other, "", 5, cache.exact_key(other, "")) is None
