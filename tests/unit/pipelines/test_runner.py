@@ -211,3 +211,29 @@ def test_backoff_doubles_up_to_its_most() -> None:
     assert 0.8 <= backoff.delay(0) <= 1.2
     assert 1.6 <= backoff.delay(1) <= 2.4
     assert 3.2 <= backoff.delay(10) <= 4.8
+
+
+def test_a_stop_while_kafka_is_away_is_seen_within_seconds() -> None:
+    """Nothing listens on the bootstrap address: the pipeline keeps trying to create its
+    dead-letter topic (the real client, `ensure_topic`), and a stop ends that soon."""
+    stop = threading.Event()
+    consumer = FakeConsumer([], stop)
+    settings = PipelineSettings(
+        name="logs",
+        kafka=KafkaSettings("127.0.0.1:1", "logs", "logs.dlq", "g", "c"),
+        backoff=Backoff(first=0.01, most=0.02),
+    )
+    pipeline = Pipeline(
+        settings,
+        FakeSink(),
+        consumer_factory=lambda *_: consumer,
+        producer_factory=lambda _: FakeProducer(),
+    )
+    runner = threading.Thread(target=pipeline.run, args=(stop,))
+    runner.start()
+    threading.Timer(0.5, stop.set).start()
+    runner.join(5.0)
+    alive = runner.is_alive()
+    stop.set()
+    runner.join()
+    assert not alive, "the stop waited for Kafka's answer"
