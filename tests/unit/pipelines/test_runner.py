@@ -131,19 +131,23 @@ class FakeSink(Sink[bytes]):
         return outcomes
 
 
+def quick_settings(bootstrap: str) -> PipelineSettings:
+    """The `logs` pipeline's settings, with a backoff of milliseconds."""
+    return PipelineSettings(
+        name="logs",
+        kafka=KafkaSettings(bootstrap, "logs", "logs.dlq", "g", "c"),
+        backoff=Backoff(first=0.01, most=0.02),
+    )
+
+
 def run(
     sink: FakeSink, batches: list[list[Message]], stop: threading.Event | None = None
 ) -> tuple[FakeConsumer, FakeProducer, Pipeline]:
     stop = stop or threading.Event()
     consumer = FakeConsumer(batches, stop)
     producer = FakeProducer()
-    settings = PipelineSettings(
-        name="logs",
-        kafka=KafkaSettings("k:9092", "logs", "logs.dlq", "g", "c"),
-        backoff=Backoff(first=0.01, most=0.02),
-    )
     pipeline = Pipeline(
-        settings,
+        quick_settings("k:9092"),
         sink,
         consumer_factory=lambda *_: consumer,
         producer_factory=lambda _: producer,
@@ -218,13 +222,8 @@ def test_a_stop_while_kafka_is_away_is_seen_within_seconds() -> None:
     dead-letter topic (the real client, `ensure_topic`), and a stop ends that soon."""
     stop = threading.Event()
     consumer = FakeConsumer([], stop)
-    settings = PipelineSettings(
-        name="logs",
-        kafka=KafkaSettings("127.0.0.1:1", "logs", "logs.dlq", "g", "c"),
-        backoff=Backoff(first=0.01, most=0.02),
-    )
     pipeline = Pipeline(
-        settings,
+        quick_settings("127.0.0.1:1"),
         FakeSink(),
         consumer_factory=lambda *_: consumer,
         producer_factory=lambda _: FakeProducer(),
