@@ -18,5 +18,18 @@ step "S3-compatible server for the backup tests (built once, cached)"
 scripts/s3-server.sh
 step "platform components (installed once, cached)"
 .venv/bin/python scripts/install_components.py
-step "pytest"
-.venv/bin/pytest -q "$@"
+if [ $# -gt 0 ]; then  # what the caller names, as it is
+  step "pytest"
+  exec .venv/bin/pytest -q "$@"
+fi
+# Unit tests side by side (pytest-xdist): they mostly wait (timeouts, retries), and none
+# shares a fixed address or file. The rest one at a time: their servers listen on fixed
+# loopback addresses, and each session starts Kafka, OpenSearch, Flink... only once.
+# Both run whatever the other's outcome; the script fails if either did.
+step "pytest: unit tests (two workers)"
+unit=0
+.venv/bin/pytest -q -n 2 tests/unit || unit=$?
+step "pytest: integration, end-to-end and Kubernetes tests"
+rest=0
+.venv/bin/pytest -q tests/integration tests/e2e tests/kubernetes || rest=$?
+[ "$unit" -eq 0 ] && [ "$rest" -eq 0 ]

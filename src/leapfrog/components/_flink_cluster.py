@@ -34,6 +34,7 @@ from typing import Any
 
 from leapfrog.components._flink_jobs import (
     ACTIVE_STATES,
+    JobEnded,
     JobSpec,
     JobsState,
     cluster_jobs,
@@ -270,6 +271,9 @@ class Cluster:
                 location = stop_with_savepoint(
                     self.rest, str(job["jid"]), target, float(self.spec["savepoint_timeout"])
                 )
+            except JobEnded as exc:
+                _say(f"job {name}: no savepoint needed: {exc}")
+                continue
             except Exception as exc:
                 _say(f"job {name}: no savepoint ({exc}); it resumes from its checkpoint", "WARN")
                 continue

@@ -39,6 +39,7 @@ from leapfrog.shared.files import atomic_write_json, read_json
 __all__ = [
     "ACTIVE_STATES",
     "RESTART_SETTINGS",
+    "JobEnded",
     "JobSpec",
     "JobsState",
     "cluster_jobs",
@@ -57,6 +58,8 @@ creates for the files it writes (`conf/`, `jobs/`), which the app user cannot wr
 ACTIVE_STATES = frozenset(
     {"INITIALIZING", "CREATED", "RUNNING", "RESTARTING", "RECONCILING", "FAILING", "CANCELLING"}
 )
+ENDED_STATES = frozenset({"FINISHED", "CANCELED", "FAILED"})
+"""Flink's globally terminal job states: such a job has nothing left to stop."""
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _JOB_ID = re.compile(r"Job ID: ([0-9a-f]{32})")
 _SUBMITTED = re.compile(r"submitted with JobID ([0-9a-f]{32})")
@@ -128,12 +131,19 @@ def cluster_jobs(rest_url: str, timeout: float = 3.0) -> list[dict[str, Any]]:
     return sorted(jobs, key=lambda job: -int(job.get("start-time", 0)))
 
 
+class JobEnded(RuntimeError):
+    """The job ended by itself (a bounded job finished) before its stop-with-savepoint:
+    there is nothing to stop and nothing to resume."""
+
+
 def stop_with_savepoint(rest_url: str, job_id: str, target: Path, timeout: float) -> str:
-    """Stop the job with a savepoint in `target`; its location. Raises RuntimeError.
+    """Stop the job with a savepoint in `target`; its location. Raises RuntimeError, and
+    JobEnded when the job has already ended.
 
     A failed stop-with-savepoint leaves the job running, so it is tried again until the
     timeout: right after a TaskManager is replaced, the job is RUNNING while its tasks are
-    still being deployed, and Flink refuses a savepoint until they all run.
+    still being deployed, and Flink refuses a savepoint until they all run. A job that
+    ended meanwhile (Flink answers that it is not found) is not waited for.
     """
     deadline = time.monotonic() + timeout
     failure = "?"
@@ -143,8 +153,23 @@ def stop_with_savepoint(rest_url: str, job_id: str, target: Path, timeout: float
             if outcome.location is not None:
                 return outcome.location
             failure = outcome.failure
+            state = _job_state(client, rest_url, job_id)
+            if state in ENDED_STATES:
+                raise JobEnded(f"the job had already ended ({state})")
             time.sleep(1.0)
     raise RuntimeError(f"no savepoint within {timeout:g}s (last failure: {failure})")
+
+
+def _job_state(client: httpx.Client, rest_url: str, job_id: str) -> str | None:
+    """The job's state as the REST API tells it; None when it does not answer."""
+    try:
+        response = client.get(f"{rest_url}/jobs/{job_id}")
+    except httpx.HTTPError:
+        return None
+    if response.is_error:
+        return None
+    state = response.json().get("state")
+    return str(state) if state is not None else None
 
 
 class _StopOutcome(NamedTuple):

@@ -93,16 +93,18 @@ def make_producer(settings: KafkaSettings) -> Any:
     )
 
 
-def ensure_topic(bootstrap: str, name: str, timeout: float = 10.0) -> None:
+def ensure_topic(bootstrap: str, name: str, timeout: float = 10.0, reach: float = 2.0) -> None:
     """Create the dead-letter topic when missing (one partition: it is for people to
-    read, in order). Raises KafkaException while Kafka does not answer."""
+    read, in order). Raises KafkaException while Kafka does not answer, after `reach`
+    seconds: the pipeline tries again until it does, and sees a stop between tries (a
+    longer wait held SIGTERM up for as long while Kafka was away)."""
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient
     from confluent_kafka.cimpl import NewTopic
 
     config: dict[str, Any] = {"bootstrap.servers": bootstrap, "logger": _log}
     admin = AdminClient(config)
-    metadata = admin.list_topics(timeout=timeout)
+    metadata = admin.list_topics(timeout=reach)
     if name in metadata.topics and metadata.topics[name].error is None:
         return
     future = admin.create_topics([NewTopic(name, num_partitions=1)], request_timeout=timeout)[name]

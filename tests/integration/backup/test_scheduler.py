@@ -89,7 +89,7 @@ def test_scheduled_backups_are_verified_pruned_and_reported() -> None:
             return found if len(backups) >= 2 and len(prunes) >= 2 else None
 
         found = wait_until(
-            two_scheduled_runs, timeout=240, interval=5, what="two scheduled backups and prunes"
+            two_scheduled_runs, timeout=240, interval=2, what="two scheduled backups and prunes"
         )
         assert found is not None
         runs = found["runs"]

@@ -4,6 +4,9 @@ running it (tests/integration/components/test_flink.py runs the real cluster).""
 from __future__ import annotations
 
 import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,12 @@ from pydantic import ValidationError
 
 from leapfrog.components import component
 from leapfrog.components._flink_config import FlinkOptions, client_config_yaml, cluster_config
-from leapfrog.components._flink_jobs import extract_error, extract_python_error
+from leapfrog.components._flink_jobs import (
+    JobEnded,
+    extract_error,
+    extract_python_error,
+    stop_with_savepoint,
+)
 from leapfrog.components.base import Installation, Instance, NotSupported
 from leapfrog.components.kube import KubeContext
 from leapfrog.telemetry import LOG4J_FLINK, LogAssembler
@@ -355,3 +363,59 @@ def test_kubernetes_checkpoints_to_s3_use_the_plugin_and_no_claim() -> None:
     assert env["FLINK_PLUGINS_DIR"] == "/tmp/plugins"
     with pytest.raises(ValidationError):
         component("flink").options({"kubernetes": {"checkpoints": "/local/dir"}})
+
+
+class _FlinkRest(BaseHTTPRequestHandler):
+    """Flink's REST answers for a stop-with-savepoint of job `j`: the stop is taken, the
+    operation fails as Flink's does for a job that is not running, and `/jobs/j` tells
+    the job's state (`server.job_state`)."""
+
+    def do_POST(self) -> None:
+        self._answer({"request-id": "r1"})
+
+    def do_GET(self) -> None:
+        if self.path == "/jobs/j/savepoints/r1":
+            cause = "java.util.concurrent.CompletionException: FlinkJobNotFoundException\n\tat x"
+            self._answer(
+                {
+                    "status": {"id": "COMPLETED"},
+                    "operation": {"failure-cause": {"stack-trace": cause}},
+                }
+            )
+        else:
+            self._answer({"jid": "j", "state": self.server.job_state})  # type: ignore[attr-defined]
+
+    def _answer(self, body: dict[str, object]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize(("state", "ended"), [("FINISHED", True), ("RUNNING", False)])
+def test_a_job_that_ended_before_its_savepoint_is_not_waited_for(
+    tmp_path: Path, state: str, ended: bool
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _FlinkRest)
+    server.job_state = state  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    started = time.monotonic()
+    try:
+        with pytest.raises(RuntimeError) as raised:
+            stop_with_savepoint(url, "j", tmp_path, timeout=1.5)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert isinstance(raised.value, JobEnded) is ended, raised.value
+    if ended:  # at once, not after the timeout
+        assert str(raised.value) == "the job had already ended (FINISHED)"
+        assert time.monotonic() - started < 1.2
+    else:  # a running job is tried again until the timeout
+        assert "no savepoint within 1.5s" in str(raised.value)
+        assert "FlinkJobNotFoundException" in str(raised.value)

@@ -30,6 +30,9 @@ def test_defaults_when_empty() -> None:
         ((datetime.now(UTC) + timedelta(hours=2)).isoformat(), "now", "starts in the future"),
         ("now-1h", "now-2h", "ends before it starts"),
     ],
+    # Fixed ids: the future time differs at each collection, and pytest-xdist's workers
+    # must collect the same tests.
+    ids=["future-relative", "a-word", "future-absolute", "end-before-start"],
 )
 def test_bad_ranges_say_what_is_wrong(start: str, end: str, words: str) -> None:
     with pytest.raises(UserError) as caught:

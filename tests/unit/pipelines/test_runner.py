@@ -131,19 +131,23 @@ class FakeSink(Sink[bytes]):
         return outcomes
 
 
+def quick_settings(bootstrap: str) -> PipelineSettings:
+    """The `logs` pipeline's settings, with a backoff of milliseconds."""
+    return PipelineSettings(
+        name="logs",
+        kafka=KafkaSettings(bootstrap, "logs", "logs.dlq", "g", "c"),
+        backoff=Backoff(first=0.01, most=0.02),
+    )
+
+
 def run(
     sink: FakeSink, batches: list[list[Message]], stop: threading.Event | None = None
 ) -> tuple[FakeConsumer, FakeProducer, Pipeline]:
     stop = stop or threading.Event()
     consumer = FakeConsumer(batches, stop)
     producer = FakeProducer()
-    settings = PipelineSettings(
-        name="logs",
-        kafka=KafkaSettings("k:9092", "logs", "logs.dlq", "g", "c"),
-        backoff=Backoff(first=0.01, most=0.02),
-    )
     pipeline = Pipeline(
-        settings,
+        quick_settings("k:9092"),
         sink,
         consumer_factory=lambda *_: consumer,
         producer_factory=lambda _: producer,
@@ -211,3 +215,24 @@ def test_backoff_doubles_up_to_its_most() -> None:
     assert 0.8 <= backoff.delay(0) <= 1.2
     assert 1.6 <= backoff.delay(1) <= 2.4
     assert 3.2 <= backoff.delay(10) <= 4.8
+
+
+def test_a_stop_while_kafka_is_away_is_seen_within_seconds() -> None:
+    """Nothing listens on the bootstrap address: the pipeline keeps trying to create its
+    dead-letter topic (the real client, `ensure_topic`), and a stop ends that soon."""
+    stop = threading.Event()
+    consumer = FakeConsumer([], stop)
+    pipeline = Pipeline(
+        quick_settings("127.0.0.1:1"),
+        FakeSink(),
+        consumer_factory=lambda *_: consumer,
+        producer_factory=lambda _: FakeProducer(),
+    )
+    runner = threading.Thread(target=pipeline.run, args=(stop,))
+    runner.start()
+    threading.Timer(0.5, stop.set).start()
+    runner.join(5.0)
+    alive = runner.is_alive()
+    stop.set()
+    runner.join()
+    assert not alive, "the stop waited for Kafka's answer"
