@@ -41,6 +41,7 @@ _GROUPS = {
     "console": "leapfrog.cli.console",
     "template": "leapfrog.cli.template",
     "exec": "leapfrog.cli.execute",
+    "scale": "leapfrog.cli.scale",
 }
 """Commands of their own modules, imported only when run (or listed by --help): each
 brings its own heavy imports (Kubernetes' client, Kafka's, the backup engines)."""
