@@ -29,3 +29,23 @@ def test_counts(current: int, text: str, target: int) -> None:
 def test_bad_counts(current: int, text: str, words: str) -> None:
     with pytest.raises(LeapfrogError, match=words):
         parse_target(current, text)
+
+
+def test_scale_down_waits_for_the_staying_instances_the_catalog_lists_as_failing() -> None:
+    from leapfrog.runtime.local.scaling import not_passing
+
+    def entry(sid: str, *statuses: str) -> dict[str, object]:
+        return {
+            "Service": {"ID": sid},
+            "Checks": [{"CheckID": f"c{i}", "Status": s} for i, s in enumerate(statuses)],
+        }
+
+    health = [
+        entry("web-1", "passing", "critical"),
+        entry("web-2", "passing"),
+        entry("web-3", "warning"),
+        entry("web-4", "critical"),  # leaving: not asked about
+    ]
+    assert not_passing(health, ["web-1", "web-2", "web-3"]) == ["web-1", "web-3"]
+    assert not_passing(health, ["web-2", "web-9"]) == []  # web-9 not in the catalog
+    assert not_passing(None, ["web-1"]) == []

@@ -5,8 +5,11 @@ its running count, so their `<DEP>_ENDPOINTS` and addresses are what runs), get 
 own addresses from the address book, and start as at first start; the SDK registers
 each in the catalog once it serves, and the load balancer follows.
 
-Leaving instances are the highest numbered. Each is first put in maintenance in the
-catalog, which takes it out of the load balancer's passing set; after the balancer has
+Leaving instances are the highest numbered. None leaves the load balancer before the
+staying ones pass their checks in the catalog (`_staying_pass`, bounded by `STAY_WAIT`):
+an instance that a loaded machine made miss a check is not left alone to carry the load.
+Each is then put in maintenance in the catalog, which takes it out of the load
+balancer's serving set; after the balancer has
 had time to apply that (`LB_SETTLE`) it gets its stop signal, and the SDK's drain lets
 requests already on it finish. A `leapfrog up` afterwards brings every service back to
 its `replicas:` in the stack file, as `kubectl apply` after `kubectl scale` does.
@@ -30,12 +33,24 @@ if TYPE_CHECKING:
     from leapfrog.runtime.local.paths import StatePaths
     from leapfrog.runtime.local.supervisor import Supervisor
 
-__all__ = ["LB_SETTLE", "parse_target", "request_scale", "scale", "wait_started"]
+__all__ = [
+    "LB_SETTLE",
+    "STAY_WAIT",
+    "not_passing",
+    "parse_target",
+    "request_scale",
+    "scale",
+    "wait_started",
+]
 
 LB_SETTLE = 1.0
 """Seconds between an instance's maintenance in the catalog and its stop signal: the load
 balancer's blocking query answers at once and HAProxy's runtime API applies in
 milliseconds, so this is a wide margin on a loaded machine."""
+STAY_WAIT = 30.0
+"""Seconds scale-down waits for the staying instances to pass before taking the leaving
+ones out anyway (the load balancer still sends to a critical instance when no instance
+passes, so even then requests are served)."""
 _MAX = 250
 _TARGET = re.compile(r"^([+-]?)(\d+)$")
 
@@ -112,10 +127,15 @@ async def scale(sup: Supervisor, wanted: dict[str, str]) -> dict[str, Any]:
             fresh = [launch for launch in launches[unit] if launch.name not in sup.instances]
             entry["start"] = [i.name for i in sup.grow(unit, fresh)]
         elif target < len(current):
-            leaving = sorted(current, key=lambda i: i.launch.index)[target:]
+            ordered = sorted(current, key=lambda i: i.launch.index)
+            leaving, staying = ordered[target:], ordered[:target]
             entry["stop"] = [i.name for i in leaving]
+            gate = asyncio.ensure_future(_staying_pass(sup, unit, [i.name for i in staying]))
 
-            async def out_of_rotation(instance: Instance) -> None:
+            async def out_of_rotation(
+                instance: Instance, gate: asyncio.Future[None] = gate
+            ) -> None:
+                await asyncio.shield(gate)
                 await _maintenance(sup, instance)
 
             retiring.append(sup.retire(unit, len(current) - target, out_of_rotation))
@@ -132,6 +152,47 @@ async def scale(sup: Supervisor, wanted: dict[str, str]) -> dict[str, Any]:
 
 def _changed(instance: Instance, built: Any) -> bool:
     return bool(instance.launch.config_hash != built.config_hash)
+
+
+async def _staying_pass(sup: Supervisor, unit: str, staying: list[str]) -> None:
+    """Return once every staying instance the catalog knows passes its checks (at once
+    when there is no catalog, or it knows none of them: a service not on the SDK), or
+    after STAY_WAIT."""
+    registrar = sup.registrar
+    if registrar is None or not staying:
+        return
+    import httpx
+
+    url = f"http://{registrar.address}:{registrar.port}/v1/health/service/{unit}"
+    headers = {"X-Consul-Token": registrar.token} if registrar.token else {}
+    deadline = time.monotonic() + STAY_WAIT
+    waiting: list[str] = []
+    async with httpx.AsyncClient(timeout=2.0, headers=headers) as client:
+        while True:
+            with contextlib.suppress(httpx.HTTPError, ValueError):
+                response = await client.get(url)
+                if response.status_code == 200:
+                    waiting = not_passing(response.json(), staying)
+                    if not waiting:
+                        return
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    sup.log_line(
+        f"scale: {', '.join(waiting) or 'the catalog'} not passing after {STAY_WAIT:.0f}s; "
+        "taking the leaving instances out anyway"
+    )
+
+
+def not_passing(entries: Any, staying: list[str]) -> list[str]:
+    """Of `staying`, the instances /v1/health/service lists with a check not passing (in
+    the order given); those it does not list are not waited for."""
+    listed: dict[str, bool] = {}
+    for entry in entries or ():
+        sid = str((entry.get("Service") or {}).get("ID", ""))
+        checks = entry.get("Checks") or ()
+        listed[sid] = all(c.get("Status") == "passing" for c in checks)
+    return [name for name in staying if name in listed and not listed[name]]
 
 
 async def _maintenance(sup: Supervisor, instance: Instance) -> None:
