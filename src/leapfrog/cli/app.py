@@ -280,6 +280,8 @@ def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> No
     from leapfrog.cli import views
 
     console.print(views.status_table(snapshot))
+    for line in views.replica_counts(snapshot) if snapshot.get("running") else ():
+        console.print(f"[yellow]{line}[/] (current/desired)")
 
 
 cli.add_command(status_cmd, name="ps")

@@ -159,7 +159,12 @@ class Supervisor:
                 "socket": str(self.paths.control_socket),
             },
             "units": {
-                name: {"depends_on": dict(self.plan.units[name].depends_on)}
+                name: {
+                    "depends_on": dict(self.plan.units[name].depends_on),
+                    "kind": self.plan.units[name].kind,
+                    # Desired: the stack file's replicas, or what `leapfrog scale` set.
+                    "replicas": self.plan.units[name].replicas,
+                }
                 for name in self.plan.order
             },
             "instances": [i.snapshot() for name in self.plan.order for i in self.units[name]],
