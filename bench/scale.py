@@ -4,8 +4,9 @@ balancer, against the same four instances started by hand.
 * leapfrog: a stack of the catalog, the load balancer (HAProxy) and one instance of an
   SDK service (bench/apps/scale_who.py, which answers with its instance name). The time
   runs from spawning `leapfrog scale web=+4` until each of web-2 … web-5 has answered a
-  request sent to the load balancer's entry point (two keep-alive clients poll it the
-  whole time; round robin reaches every server within a few requests). Between rounds
+  request sent to the load balancer's entry point (a keep-alive client polls it the
+  whole time, a request every millisecond or so: round robin reaches every server
+  within a few requests, and the machine is not saturated by the poll). Between rounds
   `leapfrog scale web=1` takes them out again (not timed).
 * baseline: the same app started by hand, four processes at once with the same
   interpreter, on addresses of their own and without registering (nobody routes to
@@ -82,11 +83,12 @@ def stack_text(catalog: tuple[int, int], listen: str, stats: str) -> str:
 class Seen:
     """Keep-alive clients on the entry point, noting when each instance first answered."""
 
-    def __init__(self, listen: str, clients: int = 2) -> None:
+    def __init__(self, listen: str, clients: int = 1, pause: float = 0.001) -> None:
         self.host, port = listen.rsplit(":", 1)
         self.port = int(port)
         self.first: dict[str, float] = {}
         self.requests = 0
+        self.pause = pause
         self.phase = "start"
         self.failures: Counter[str] = Counter()
         """`phase: what failed` -> how many."""
@@ -115,6 +117,7 @@ class Seen:
                     self.failures[f"{self.phase}: {response.status} {body[:40]}"] += 1
                 else:
                     self.first.setdefault(body, now)
+            time.sleep(self.pause)
         conn.close()
 
     def reset(self) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from leapfrog.cli.options import DURATION, console, file_option, state_paths
+from leapfrog.cli.options import DURATION, console, file_option, running_state_paths
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["scale"]
@@ -60,7 +60,7 @@ def scale(
     from leapfrog.runtime.local.scaling import request_scale, wait_started
 
     wanted = _pairs(counts)
-    paths = state_paths(ctx, stack_file)
+    paths = running_state_paths(ctx, stack_file)
     deadline = time.monotonic() + timeout
     scaled = request_scale(paths, wanted, timeout=timeout + 60)
     started = {name for entry in scaled.values() for name in entry.get("start", [])}
