@@ -41,6 +41,7 @@ _GROUPS = {
     "console": "leapfrog.cli.console",
     "template": "leapfrog.cli.template",
     "exec": "leapfrog.cli.execute",
+    "scale": "leapfrog.cli.scale",
     "volume": "leapfrog.cli.volume",
 }
 """Commands of their own modules, imported only when run (or listed by --help): each
@@ -287,6 +288,8 @@ def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> No
     from leapfrog.cli import views
 
     console.print(views.status_table(snapshot))
+    for line in views.replica_counts(snapshot) if snapshot.get("running") else ():
+        console.print(f"[yellow]{line}[/] (current/desired)")
 
 
 cli.add_command(status_cmd, name="ps")

@@ -20,6 +20,7 @@ __all__ = [
     "follow_with_deadline",
     "print_changes",
     "print_failures",
+    "replica_counts",
     "status_table",
 ]
 
@@ -58,6 +59,21 @@ def status_table(snapshot: dict[str, Any], spinners: bool = False) -> Table:
             Text(_detail(item), overflow="fold"),
         )
     return table
+
+
+def replica_counts(snapshot: dict[str, Any]) -> list[str]:
+    """`web: 4/6 healthy` for each service whose healthy instances are not what it should
+    run (the stack file's `replicas:`, or what `leapfrog scale` asked for)."""
+    lines = []
+    for name, unit in (snapshot.get("units") or {}).items():
+        desired = unit.get("replicas")
+        if unit.get("kind") != "service" or not isinstance(desired, int):
+            continue
+        mine = [i for i in snapshot.get("instances", []) if i.get("unit") == name]
+        healthy = sum(1 for i in mine if i.get("state") == "healthy")
+        if healthy != desired or len(mine) != desired:
+            lines.append(f"{name}: {healthy}/{desired} healthy")
+    return lines
 
 
 def _detail(item: dict[str, Any]) -> str:

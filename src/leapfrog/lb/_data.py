@@ -33,7 +33,8 @@ class ServiceInstance:
     tags: tuple[str, ...] = ()
     meta: dict[str, str] = field(default_factory=dict, hash=False, compare=True)
     status: str = "passing"
-    """passing, warning or critical: the worst of its checks (node and service)."""
+    """passing, warning, critical or maintenance: the worst of its checks (node and
+    service); maintenance when a maintenance check is on, as Consul's AggregatedStatus."""
 
     @property
     def route_path(self) -> str:
@@ -67,16 +68,24 @@ def service_names(data: Any) -> list[ServiceName]:
     return [ServiceName(name, tuple(tags or ())) for name, tags in sorted(data.items())]
 
 
+_MAINTENANCE = ("_service_maintenance:", "_node_maintenance")
+"""Consul's maintenance checks (critical, by these IDs): the instance is being taken out
+on purpose, not failing."""
+
+
+def _rank(check: Any) -> int:
+    if str(check.get("CheckID", "")).startswith(_MAINTENANCE):
+        return _RANK["maintenance"]
+    return _RANK.get(str(check.get("Status", "")), 2)
+
+
 def instances(data: Any) -> list[ServiceInstance]:
     """/v1/health/service/<name>: one entry per instance, with its node and checks."""
     result = []
     for entry in data or ():
         svc = entry.get("Service") or {}
         node = entry.get("Node") or {}
-        worst = max(
-            (_RANK.get(str(c.get("Status", "")), 2) for c in entry.get("Checks") or ()),
-            default=0,
-        )
+        worst = max((_rank(c) for c in entry.get("Checks") or ()), default=0)
         status = next(name for name, rank in _RANK.items() if rank == worst)
         result.append(
             ServiceInstance(

@@ -28,6 +28,17 @@ class Route:
     instances: tuple[ServiceInstance, ...]
 
     @property
+    def serving(self) -> tuple[ServiceInstance, ...]:
+        """The instances to send requests to: the passing ones; when none passes, every
+        one not in maintenance (Envoy's panic routing). A check that times out under
+        load must not turn a service that still answers into a wall of 503s: the proxy's
+        own checks and retries still skip an instance that really is down, and one put
+        in maintenance (leaving: scale-down, a rollout) is never chosen."""
+        if self.passing:
+            return self.passing
+        return tuple(i for i in self.instances if i.status != "maintenance")
+
+    @property
     def catch_all(self) -> bool:
         """Every request no other route takes (path `/`, no host)."""
         return not self.host and self.path in ("", "/")

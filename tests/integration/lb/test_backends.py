@@ -15,7 +15,7 @@ from .conftest import Backend, Balancer, breakable_template, wait_for
 
 
 def test_instances_registered_failing_and_deregistered(
-    balancer: Balancer, backends: Callable[..., Backend]
+    balancer: Balancer, backends: Callable[..., Backend], catalog: CatalogProcess
 ) -> None:
     name = f"follow-{balancer.engine}"
     path = f"/{name}"
@@ -33,9 +33,22 @@ def test_instances_registered_failing_and_deregistered(
     wait_for("the deregistered one gone", lambda: balancer.served_by(path) == {c.ident})
 
     c.signal(signal.SIGTERM)
-    # No instance left: an empty backend, not a crash.
+    # None passes now: b, still registered (critical, not in maintenance) and answering,
+    # is served rather than nobody (panic routing: a check timing out under load must
+    # not empty a backend).
+    wait_for(
+        "the failing one served when none passes", lambda: balancer.served_by(path) == {b.ident}
+    )
+
+    # b put in maintenance (leaving) is never chosen: nobody is left to serve, an empty
+    # backend (503, nginx 502), not a crash and not the 404 of an unknown route.
+    maintenance = f"http://{catalog.http_addr}/v1/agent/service/maintenance/{b.ident}"
+    assert httpx.put(maintenance, params={"enable": "true"}).status_code == 200
     wait_for("an empty backend", lambda: balancer.http.get(path).status_code in (502, 503))
     assert balancer.proc.poll() is None
+
+    b.signal(signal.SIGTERM)  # its last registration gone: the route goes with it
+    wait_for("the route gone", lambda: balancer.http.get(path).status_code == 404)
     assert balancer.http.get("/no-such-route").status_code == 404
 
 

@@ -183,3 +183,61 @@ def test_default_nginx_template_routes_by_meta(tmp_path: Path) -> None:
     # An upstream with nobody passing still parses: one server marked down.
     assert "server 127.0.0.1:1 down;" in text.split("upstream empty", 1)[1]
     assert "server_name empty.service.localhost;" in text
+
+
+def _backend_of(text: str, service: str) -> str:
+    routes = map_files(text)["routes.map"]
+    name = next(v.split(":")[0] for _, v in routes if v.endswith(f":{service}"))
+    return text.split(f"\nbackend {name}\n", 1)[1].split("\nbackend", 1)[0]
+
+
+def test_a_service_with_no_passing_instance_keeps_its_instances_not_in_maintenance() -> None:
+    # web-1's check timed out under load while web-2 is leaving (maintenance): web-1 is
+    # still sent requests (panic routing), web-2 never is, and the route stays.
+    template = Template(DEFAULT_TEMPLATES / "haproxy.cfg.j2", CONTEXT)
+    web = [
+        inst("web", 9001, status="critical", route_path="/web"),
+        inst("web", 9002, status="maintenance", route_path="/web"),
+    ]
+    text = template.render(FakeWatcher(catalog(("web", web)))).text  # type: ignore[arg-type]
+    backend = _backend_of(text, "web")
+    assert "server s1 127.0.0.1:9001 check\n" in backend + "\n"
+    assert "9002" not in backend
+    # One passing instance: only it is served, the critical one waits.
+    web[1] = inst("web", 9002, route_path="/web")
+    text = template.render(FakeWatcher(catalog(("web", web)))).text  # type: ignore[arg-type]
+    backend = _backend_of(text, "web")
+    assert "127.0.0.1:9002 check\n" in backend + "\n"
+    assert "9001" not in backend
+    # Everyone in maintenance (scaled to 0): the route stays, its backend is empty (503).
+    gone = [inst("web", 9001, status="maintenance", route_path="/web")]
+    text = template.render(FakeWatcher(catalog(("web", gone)))).text  # type: ignore[arg-type]
+    assert _backend_of(text, "web").count("disabled") == 4
+
+
+def test_maintenance_is_told_from_a_failing_check_by_its_check_id() -> None:
+    from leapfrog.lb._data import instances
+
+    def entry(sid: str, *checks: tuple[str, str]) -> dict[str, Any]:
+        return {
+            "Service": {"ID": sid, "Service": "web", "Address": "127.0.0.1", "Port": 1},
+            "Node": {"Node": "n"},
+            "Checks": [{"CheckID": c, "Status": s} for c, s in checks],
+        }
+
+    found = instances(
+        [
+            entry("a", ("service:a", "passing")),
+            entry("b", ("service:b", "critical")),
+            entry("c", ("service:c", "passing"), ("_service_maintenance:c", "critical")),
+            entry("d", ("_node_maintenance", "critical"), ("service:d", "passing")),
+            entry("e", ("service:e", "warning")),
+        ]
+    )
+    assert {i.id: i.status for i in found} == {
+        "a": "passing",
+        "b": "critical",
+        "c": "maintenance",
+        "d": "maintenance",
+        "e": "warning",
+    }

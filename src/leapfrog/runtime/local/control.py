@@ -4,7 +4,7 @@ Requests are one line `{"op": ...}`. `status` answers one snapshot; `watch` stre
 snapshot after every change; `down` streams snapshots while stopping and closes when
 everything is down; `restart` answers the restarted instance names; `apply` takes a
 changed stack file and answers what will change (the changes go on in the background).
-`contexts` (what `leapfrog exec` runs in) is answered by `day2.py`.
+`contexts` and `scale` are the day-2 operations of `day2.py`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The control socket's day-2 operations: `contexts` (what `leapfrog exec` runs in).
-Each takes the supervisor and the request and answers one JSON object; what it needs
-loads only when asked for, so the socket's client side stays light."""
+"""The control socket's day-2 operations: `contexts` (what `leapfrog exec` runs in) and
+`scale`. Each takes the supervisor and the request and answers one JSON object; what
+they need loads only when one is asked for, so the socket's client side stays light."""
 
 from __future__ import annotations
 
@@ -25,6 +25,19 @@ async def _contexts(sup: Supervisor, req: dict[str, Any]) -> dict[str, Any]:
         return {"error": exc.message, "hint": exc.hint}
 
 
+async def _scale(sup: Supervisor, req: dict[str, Any]) -> dict[str, Any]:
+    from leapfrog.runtime.local.scaling import scale
+
+    wanted = req.get("replicas")
+    if not isinstance(wanted, dict):
+        return {"error": "`scale` takes `replicas`: {NAME: N or +K or -K}"}
+    try:
+        return await scale(sup, {str(k): str(v) for k, v in wanted.items()})
+    except LeapfrogError as exc:
+        return {"error": exc.message, "hint": exc.hint}
+
+
 OPS: dict[str, Callable[[Supervisor, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
     "contexts": _contexts,
+    "scale": _scale,
 }

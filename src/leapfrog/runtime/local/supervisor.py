@@ -160,7 +160,12 @@ class Supervisor:
                 "socket": str(self.paths.control_socket),
             },
             "units": {
-                name: {"depends_on": dict(self.plan.units[name].depends_on)}
+                name: {
+                    "depends_on": dict(self.plan.units[name].depends_on),
+                    "kind": self.plan.units[name].kind,
+                    # Desired: the stack file's replicas, or what `leapfrog scale` set.
+                    "replicas": self.plan.units[name].replicas,
+                }
                 for name in self.plan.order
             },
             "instances": [i.snapshot() for name in self.plan.order for i in self.units[name]],
@@ -284,6 +289,45 @@ class Supervisor:
             *(replace_rolling(self, pairs) for pairs in rolling.values()),
         )
         self.write_state()
+
+    # -- scale (scaling.py decides; these change the running set) ---------------------------
+
+    def grow(self, unit: str, launches: list[Launch]) -> list[Instance]:
+        """New instances of a running unit, started after its dependencies as at first start."""
+        fresh = [self._instance(launch) for launch in launches]
+        self.units[unit].extend(fresh)
+        self.instances.update((i.name, i) for i in fresh)
+        self._bump()
+        loop = asyncio.get_running_loop()
+        self._starters.append(loop.create_task(self._start_unit(unit, fresh)))
+        return fresh
+
+    def retire(
+        self, unit: str, count: int, before_stop: Callable[[Instance], Coroutine[Any, Any, None]]
+    ) -> asyncio.Task[None]:
+        """The unit's `count` highest instances leave it now and stop in the background,
+        each once `before_stop` (out of the load balancer) is done. Until stopped they
+        stay in the stop budget, and a shutdown meanwhile stops them."""
+        group = sorted(self.units[unit], key=lambda i: i.launch.index)
+        leaving = group[len(group) - count :]
+        self.units[unit] = group[: len(group) - count]
+        for instance in leaving:
+            del self.instances[instance.name]
+        self._retiring.update(leaving)
+
+        async def one(instance: Instance) -> None:
+            await before_stop(instance)
+            await instance.stop()
+            self._retiring.discard(instance)
+
+        async def every() -> None:
+            await asyncio.gather(*(one(i) for i in leaving))
+            self.write_state()
+
+        self._bump()
+        task = asyncio.get_running_loop().create_task(every())
+        self._starters.append(task)
+        return task
 
     # -- stop -----------------------------------------------------------------------------
 
