@@ -304,6 +304,7 @@ services:
     resources: {cpu: 250m, memory: 256Mi, cpu_limit: "1", memory_limit: 512Mi}
     autoscale: {min: 2, max: 10, cpu_percent: 70}   # a HorizontalPodAutoscaler
     allow_from: [worker]      # callers besides those that depend on web (NetworkPolicy)
+    kv: [shop/web/]           # catalog KV prefixes its instances may read with their own token
 
   api:
     command: [python, -m, api, --host, "${HOST}", --port, "${PORT}"]   # list: no splitting

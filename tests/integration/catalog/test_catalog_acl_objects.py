@@ -85,9 +85,7 @@ def test_policy_token_crud_and_enforcement(proc: CatalogProcess) -> None:
 
 def test_service_identity_registers_itself_not_another(proc: CatalogProcess) -> None:
     root = proc.client(token=ROOT)
-    token = root.acl.token.create(
-        description="web-1", service_identities=[{"ServiceName": "web"}]
-    )
+    token = root.acl.token.create(description="web-1", service_identities=[{"ServiceName": "web"}])
     web = proc.client(token=token["SecretID"])
     assert web.agent.service.register("web", service_id="web-1", port=8080) is True
     with pytest.raises(consul.ACLPermissionDenied) as refused:

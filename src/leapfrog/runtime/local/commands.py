@@ -279,7 +279,6 @@ def secrets(stack: Stack) -> dict[str, dict[str, str]]:
         tokens = ensure_catalog_tokens(paths).secrets
         found["catalog"] = {
             "management token": paths.catalog_token.read_text().strip(),
-            "services token": tokens["services"],
             "read token": tokens["read"],
             "dns token": tokens["dns"],
         }
