@@ -26,6 +26,7 @@ from leapfrog.shared.users import UnixUser
 from leapfrog.spec import CatalogSettings
 
 __all__ = [
+    "INSTANCE_PREFIX",
     "CatalogTokens",
     "ComponentRun",
     "Installer",
