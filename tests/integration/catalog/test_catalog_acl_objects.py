@@ -1,12 +1,14 @@
 """Consul's ACL policies, roles and tokens against a real catalog process, through
-py-consul: CRUD, enforcement that follows a changed policy on the next request, a
+py-consul and HashiCorp's Go `api` package (tools/consulapi): CRUD, enforcement that follows a changed policy on the next request, a
 service identity that registers its own service and not another, KV outside a grant
 refused, bad input refused 400, and everything still there after a kill -9."""
 
 from __future__ import annotations
 
+import json
 import signal
 import stat
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import consul
 import httpx
 import pytest
 
+from leapfrog.testing import consul_tool
 from tests.integration.catalog.conftest import CatalogProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -153,3 +156,35 @@ def test_objects_survive_kill_9(proc: CatalogProcess) -> None:
     for path in Path(proc.data_dir).iterdir():
         if path.is_file():
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+
+
+def test_hashicorps_go_client_makes_and_uses_acl_objects(proc: CatalogProcess) -> None:
+    """tools/consulapi `acl`: HashiCorp's Go `api` package creates a policy (HCL rules), a
+    role and a token, reads and lists them, then uses the token: its grant works, and
+    what it lacks is refused with Consul's 403 text."""
+    argv = [str(consul_tool("consulapi")), "-addr", proc.http_addr, "-token", ROOT]
+    done = subprocess.run(
+        [*argv, "acl", "-prefix", "goacl/", "-service", "goapp"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(done.stdout)["results"]
+    policy = results["policy_create"]
+    assert policy["Name"] == "consulapi-reader" and 'key_prefix "goacl/"' in policy["Rules"]
+    assert results["policy_read_by_name"]["ID"] == policy["ID"]
+    assert "consulapi-reader" in [p["Name"] for p in results["policy_list"]]
+    assert results["role_create"]["Policies"] == [{"ID": policy["ID"], "Name": "consulapi-reader"}]
+    token = results["token_create"]
+    assert token["ServiceIdentities"] == [{"ServiceName": "goapp"}]
+    assert results["token_read"]["SecretID"] == token["SecretID"]
+    assert [t["AccessorID"] for t in results["token_list_by_policy"]] == [token["AccessorID"]]
+    assert results["token_self"]["AccessorID"] == token["AccessorID"]
+    assert results["token_kv_get"]["Value"] == "aGk="  # "hi", as Go encodes []byte
+    assert results["token_register_own"] is True
+    denied = results["denied"]
+    assert "403" in denied["register_other"] and "service:write" in denied["register_other"]
+    assert "403" in denied["kv_put"] and "key:write" in denied["kv_put"]
+    assert "403" in denied["policy_list"] and "acl:read" in denied["policy_list"]
