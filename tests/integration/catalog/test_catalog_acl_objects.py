@@ -1,7 +1,8 @@
 """Consul's ACL policies, roles and tokens against a real catalog process, through
-py-consul and HashiCorp's Go `api` package (tools/consulapi): CRUD, enforcement that follows a changed policy on the next request, a
-service identity that registers its own service and not another, KV outside a grant
-refused, bad input refused 400, and everything still there after a kill -9."""
+py-consul and HashiCorp's Go `api` package (tools/consulapi): CRUD, enforcement that
+follows a changed policy on the next request, a service identity that registers its own
+service and not another, KV outside a grant refused, bad input refused 400, and
+everything still there after a kill -9."""
 
 from __future__ import annotations
 
