@@ -364,7 +364,7 @@ def acl_routes(  # noqa: PLR0915 (one closure per endpoint, as the other route m
             return None
         try:
             ttl = parse_go_duration(raw)
-        except ValueError:
+        except (ValueError, TypeError, OverflowError):
             raise BadRequest(
                 f"Token decoding failed: ExpirationTTL {raw!r} is not a duration"
             ) from None
