@@ -22,6 +22,7 @@ policies.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -32,7 +33,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
-import hcl  # type: ignore[import-untyped]
+from hcl.parser import HclParser  # type: ignore[import-untyped]
 
 __all__ = [
     "ANONYMOUS_ID",
@@ -164,7 +165,8 @@ class Rules:
         if not text.strip():
             return cls()
         try:
-            data = hcl.loads(text)
+            stripped = text.lstrip()
+            data = json.loads(stripped) if stripped.startswith("{") else _hcl().parse(text)
         except Exception as exc:  # pyhcl raises ValueError, and others on odd input
             raise AclError(f"Failed to parse {where}: {exc}") from None
         return cls.parse(data, where)
@@ -204,6 +206,13 @@ class Rules:
     def whole_prefix(self, resource: str, prefix: str) -> Access:
         grants = self.named.get(resource)
         return grants.whole_prefix(prefix) if grants is not None else Access.DENY
+
+
+@functools.cache
+def _hcl() -> Any:
+    """One HCL parser, made on first use: pyhcl's `loads` builds its parse tables anew
+    each call (about 40 ms); a kept parser parses a policy in about a millisecond."""
+    return HclParser()
 
 
 def _stronger(old: Access | None, new: Access) -> Access:
