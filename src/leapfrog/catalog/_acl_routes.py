@@ -440,6 +440,7 @@ def acl_routes(  # noqa: PLR0915 (one closure per endpoint, as the other route m
         return Reply(state.token_view(state.set_token(token)), index=index())
 
     async def token_list(call: Call) -> Reply:
+        enabled()
         show = shows_secrets(call)
         policy, role = call.params.get("policy", ""), call.params.get("role", "")
         service = call.params.get("servicename", "")

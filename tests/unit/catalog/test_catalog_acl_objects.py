@@ -115,7 +115,19 @@ def test_unknown_ids_are_acl_not_found_and_acl_off_is_401() -> None:
     ):
         assert _send(api, "GET", target) == (403, "ACL not found")
     off = make_api(make_store())
-    assert _send(off, "GET", "/v1/acl/policies") == (401, "ACL support disabled")
+    for method, target in [
+        ("GET", "/v1/acl/policies"),
+        ("GET", "/v1/acl/tokens"),
+        ("GET", "/v1/acl/roles"),
+        ("PUT", "/v1/acl/policy"),
+        ("PUT", "/v1/acl/token"),
+        ("PUT", "/v1/acl/role"),
+        ("GET", "/v1/acl/token/x"),
+        ("DELETE", "/v1/acl/policy/x"),
+        ("GET", "/v1/acl/role/name/x"),
+        ("PUT", "/v1/acl/token/x/clone"),
+    ]:
+        assert _send(off, method, target) == (401, "ACL support disabled"), target
 
 
 def test_state_is_rebuilt_from_its_records() -> None:
