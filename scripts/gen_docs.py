@@ -309,6 +309,7 @@ services:
     resources: {cpu: 250m, memory: 256Mi, cpu_limit: "1", memory_limit: 512Mi}
     autoscale: {min: 2, max: 10, cpu_percent: 70}   # a HorizontalPodAutoscaler
     allow_from: [worker]      # callers besides those that depend on web (NetworkPolicy)
+    kv: [shop/web/]           # catalog KV prefixes its instances may read with their own token
 
   api:
     command: [python, -m, api, --host, "${HOST}", --port, "${PORT}"]   # list: no splitting
@@ -778,7 +779,7 @@ service waits for every component and receives its connection environment:
 | postgres | `DATABASE_URL` (first database, its owner), `PGHOST`, `PGPORT`, `MESSAGE_DB_URL` |
 | opensearch | `OPENSEARCH_URL` |
 | influxdb | `INFLUXDB_URL` |
-| the catalog | `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN` (with acl: the services' token), `LEAPFROG_CATALOG_DNS` |
+| the catalog | `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN` (with acl: the instance's own token, a service identity), `LEAPFROG_CATALOG_DNS` |
 
 Generated passwords and the catalog's tokens are kept mode 0600 in `<state_dir>/secrets`
 and printed only by `leapfrog secrets`.

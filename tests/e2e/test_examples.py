@@ -300,7 +300,8 @@ def _catalog_addr(stack: StackDir) -> str:
 
 def _catalog_read(stack: StackDir, path: str) -> Any:
     """GET `path` from the stack's catalog with its read-only token."""
-    tokens = json.loads(stack.cli("secrets", "catalog", "--json").stdout)["catalog"]
+    shown = stack.cli("secrets", "catalog", "--json", "--show-secrets")
+    tokens = json.loads(shown.stdout)["catalog"]
     headers = {"X-Consul-Token": tokens["read token"]}
     answer = httpx.get(f"http://{_catalog_addr(stack)}{path}", headers=headers, timeout=10)
     assert answer.status_code == 200, answer.text

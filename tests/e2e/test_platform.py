@@ -163,16 +163,18 @@ def _every_component_survives_a_kill(stack: StackDir, before: dict[str, Any]) ->
 
 
 def _secrets_stay_secret(stack: StackDir, env: dict[str, str]) -> None:
-    found = json.loads(stack.cli("secrets", "--json").stdout)
+    found = json.loads(stack.cli("secrets", "--json", "--show-secrets").stdout)
     passwords = list(found["postgres-1"].values())
     tokens = found["catalog"]
-    # Services get their own token; the management token stays with the supervisor.
-    assert tokens["services token"] == env["CONSUL_HTTP_TOKEN"]
+    own = [items["catalog token"] for items in found.values() if "catalog token" in items]
+    # Each service instance gets its own token; the management token stays with the
+    # supervisor.
+    assert env["CONSUL_HTTP_TOKEN"] in own
     assert tokens["management token"] not in env.values()
     assert any(p in env["DATABASE_URL"] for p in passwords)
     shown = stack.cli("status").output + stack.cli("logs", "-n", "10000").output
     state = (stack.root / ".leapfrog/run/state.json").read_text()
-    for secret in [*passwords, *tokens.values()]:
+    for secret in [*passwords, *tokens.values(), *own]:
         assert secret not in shown and secret not in state
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import consul
 import pytest
@@ -36,18 +37,72 @@ def test_a_taken_catalog_port_is_named_before_anything_starts(stack: StackDir) -
     assert "Traceback" not in result.output
 
 
+def _secrets(stack: StackDir, *args: str) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(stack.cli("secrets", "--json", *args).stdout)
+    return found
+
+
+def test_each_instance_has_its_own_token_with_its_service_identity(stack: StackDir) -> None:
+    http = free_port()
+    head = f"catalog:\n  http: 127.0.0.1:{http}\n  dns: 127.0.0.1:{free_port()}\nservices:\n"
+    stack.write(head + tiny("web", 8000, extra="kv: [app/web/]"))
+    result = stack.up()
+    assert result.code == 0, result.output
+    found = _secrets(stack, "--show-secrets")
+    token = found["web-1"]["catalog token"]  # what web-1 got as CONSUL_HTTP_TOKEN
+    management = found["catalog"]["management token"]
+    root = consul.Consul(host="127.0.0.1", port=http, token=management)
+    root.kv.put("app/web/color", "blue")
+    root.kv.put("app/billing/key", "k")
+    web = consul.Consul(host="127.0.0.1", port=http, token=token)
+    assert web.agent.service.register("web", service_id="web-1x", port=8000)
+    with pytest.raises(consul.ACLPermissionDenied, match="lacks permission 'service:write'"):
+        web.agent.service.register("billing", service_id="billing-1", port=8001)
+    assert web.kv.get("app/web/color")[1]["Value"] == b"blue"
+    with pytest.raises(consul.ACLPermissionDenied, match="key:read"):
+        web.kv.get("app/billing/key")
+    with pytest.raises(consul.ACLPermissionDenied, match="key:write"):
+        web.kv.put("app/web/color", "red")
+    me = web.acl.token.read_self()
+    assert me["ServiceIdentities"] == [{"ServiceName": "web"}] and me["SecretID"] == token
+    # Listed by AccessorID; the values only when asked for.
+    hidden = _secrets(stack)
+    assert hidden["web-1"]["catalog token"] == "<hidden>"
+    assert {"Unit": "web-1", "What": "catalog token", "AccessorID": me["AccessorID"]} in hidden[
+        "tokens"
+    ]
+    assert token not in stack.cli("secrets").output
+
+    # A new instance's token works without restarting the catalog (it reads the tokens
+    # file again), and the catalog keeps its pid.
+    before = stack.instance("catalog-1")["pid"]
+    stack.write(head + tiny("web", 8000, extra="kv: [app/web/]\nreplicas: 2"))
+    assert stack.up().code == 0
+    second = _secrets(stack, "--show-secrets")["web-2"]["catalog token"]
+    web2 = consul.Consul(host="127.0.0.1", port=http, token=second)
+
+    def known() -> bool:
+        try:
+            return web2.kv.get("app/web/color")[1] is not None
+        except consul.ACLPermissionDenied:
+            return False
+
+    wait_until(known, timeout=10, what="web-2's token known to the catalog")
+    assert stack.instance("catalog-1")["pid"] == before
+
+
 def test_services_write_to_the_catalog_with_the_token_they_were_given(stack: StackDir) -> None:
     http = free_port()
     stack.write(
         f"catalog:\n  http: 127.0.0.1:{http}\n  dns: 127.0.0.1:{free_port()}\n"
-        "services:\n" + tiny("web", 8000)
+        "services:\n" + tiny("web", 8000, extra="kv: [app/]")
     )
     result = stack.up()
     assert result.code == 0, result.output
-    tokens = json.loads(stack.cli("secrets", "catalog", "--json").stdout)["catalog"]
-    token = tokens["services token"]  # what services get as CONSUL_HTTP_TOKEN
+    token = _secrets(stack, "--show-secrets")["web-1"]["catalog token"]
+    management = _secrets(stack, "--show-secrets")["catalog"]["management token"]
+    consul.Consul(host="127.0.0.1", port=http, token=management).kv.put("app/color", "blue")
     with_token = consul.Consul(host="127.0.0.1", port=http, token=token)
-    assert with_token.kv.put("app/color", "blue")
     with pytest.raises(consul.ACLPermissionDenied):
         consul.Consul(host="127.0.0.1", port=http).kv.put("app/color", "red")
     with pytest.raises(consul.ACLPermissionDenied):

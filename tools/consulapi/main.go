@@ -29,6 +29,9 @@ Commands (each prints one JSON object; exit 1 when any client call failed):
   kv        -prefix P                     put, get, list, keys and a missing key
   wait      -service NAME -index N [-wait D]
                                           one blocking Health().Service query from index N
+  acl       -prefix P -service S          with a management token: a policy (HCL rules), a role and
+                                          a token (policy + service identity) made, read, listed and
+                                          used; the token's refused calls are results ("denied/...")
 `)
 	os.Exit(2)
 }
@@ -227,6 +230,90 @@ func wait(client *api.Client, args []string) *report {
 	return r
 }
 
+// acl makes Consul's ACL objects through the client and then uses the token it made.
+func acl(client *api.Client, args []string) *report {
+	fs := flag.NewFlagSet("acl", flag.ExitOnError)
+	prefix := fs.String("prefix", "consulapi-acl/", "the KV prefix the policy grants read on")
+	service := fs.String("service", "goapp", "the service identity of the token")
+	_ = fs.Parse(args)
+	r := newReport()
+	acls := client.ACL()
+	rules := fmt.Sprintf("key_prefix %q {\n  policy = \"read\"\n}\n", *prefix)
+	policy, _, err := acls.PolicyCreate(&api.ACLPolicy{
+		Name: "consulapi-reader", Description: "made by consulapi", Rules: rules,
+	}, nil)
+	r.add("policy_create", policy, err)
+	if err != nil {
+		return r
+	}
+	read, _, err := acls.PolicyRead(policy.ID, nil)
+	r.add("policy_read", read, err)
+	byName, _, err := acls.PolicyReadByName("consulapi-reader", nil)
+	r.add("policy_read_by_name", byName, err)
+	policies, _, err := acls.PolicyList(nil)
+	r.add("policy_list", policies, err)
+	role, _, err := acls.RoleCreate(&api.ACLRole{
+		Name: "consulapi-role", Policies: []*api.ACLRolePolicyLink{{ID: policy.ID}},
+	}, nil)
+	r.add("role_create", role, err)
+	token, _, err := acls.TokenCreate(&api.ACLToken{
+		Description:       "consulapi token",
+		Policies:          []*api.ACLTokenPolicyLink{{Name: "consulapi-reader"}},
+		ServiceIdentities: []*api.ACLServiceIdentity{{ServiceName: *service}},
+	}, nil)
+	r.add("token_create", token, err)
+	if err != nil {
+		return r
+	}
+	got, _, err := acls.TokenRead(token.AccessorID, nil)
+	r.add("token_read", got, err)
+	listed, _, err := acls.TokenListFiltered(api.ACLTokenFilterOptions{Policy: policy.ID}, nil)
+	r.add("token_list_by_policy", listed, err)
+	_, err = client.KV().Put(&api.KVPair{Key: *prefix + "greeting", Value: []byte("hi")}, nil)
+	r.add("kv_put_management", true, err)
+
+	// Now as the token that was made.
+	config := api.DefaultConfig()
+	config.Address = clientAddress
+	config.Token = token.SecretID
+	user, err := api.NewClient(config)
+	if err != nil {
+		r.add("token_client", nil, err)
+		return r
+	}
+	self, _, err := user.ACL().TokenReadSelf(nil)
+	r.add("token_self", self, err)
+	pair, _, err := user.KV().Get(*prefix+"greeting", nil)
+	r.add("token_kv_get", pair, err)
+	err = user.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: *service + "-1", Name: *service, Port: 7000,
+	})
+	r.add("token_register_own", true, err)
+	refused := map[string]string{}
+	if err := user.Agent().ServiceRegister(&api.AgentServiceRegistration{
+		ID: "not-" + *service, Name: "not-" + *service, Port: 7001,
+	}); err != nil {
+		refused["register_other"] = err.Error()
+	}
+	if _, err := user.KV().Put(&api.KVPair{Key: *prefix + "x", Value: []byte("x")}, nil); err != nil {
+		refused["kv_put"] = err.Error()
+	}
+	if _, _, err := user.ACL().PolicyList(nil); err != nil {
+		refused["policy_list"] = err.Error()
+	}
+	r.Results["denied"] = refused
+	_, err = acls.TokenDelete(token.AccessorID, nil)
+	r.add("token_delete", true, err)
+	_, err = acls.RoleDelete(role.ID, nil)
+	r.add("role_delete", true, err)
+	_, err = acls.PolicyDelete(policy.ID, nil)
+	r.add("policy_delete", true, err)
+	return r
+}
+
+// clientAddress is the address the first client was made with, for the second.
+var clientAddress string
+
 func main() {
 	addr := flag.String("addr", "", "the catalog's HTTP address (default: CONSUL_HTTP_ADDR)")
 	token := flag.String("token", "", "ACL token (default: CONSUL_HTTP_TOKEN)")
@@ -242,13 +329,14 @@ func main() {
 	if *token != "" {
 		config.Token = *token
 	}
+	clientAddress = config.Address
 	client, err := api.NewClient(config)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "consulapi:", err)
 		os.Exit(1)
 	}
 	commands := map[string]func(*api.Client, []string) *report{
-		"read": read, "register": register, "check": checkOnly, "kv": kv, "wait": wait,
+		"read": read, "register": register, "check": checkOnly, "kv": kv, "wait": wait, "acl": acl,
 	}
 	command, ok := commands[flag.Arg(0)]
 	if !ok {

@@ -12,22 +12,28 @@ rule grants is denied (Consul's `default_policy = "deny"`). `write` implies `rea
 The management token may do everything; a request without a token is the anonymous
 token, whose rules are empty unless anonymous reads were opted into.
 
-Only tokens configured at start exist here (no ACL write API yet): the management token
-and the named tokens of the tokens file (`AclConfig.from_file`). More of Consul's rules
-language (`list`, intentions, templated policies) and token CRUD extend this module.
+Rules are also read from Consul's HCL policy text (`Rules.parse_text`, with pyhcl, the
+HCL1 Consul itself reads), and a token's policies merge into one rule set
+(`Rules.merge`). This module holds the configured tokens: the management token and the
+named tokens of the tokens file (`AclConfig.read_tokens`); policies, roles and tokens
+made through the API live in `_acl_state`. Not here yet: `list`, intentions, templated
+policies.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
+
+from hcl.parser import HclParser  # type: ignore[import-untyped]
 
 __all__ = [
     "ANONYMOUS_ID",
@@ -42,6 +48,7 @@ __all__ = [
     "UnknownToken",
     "accessor_of",
     "permission_denied",
+    "service_identity_rules",
 ]
 
 ANONYMOUS_ID = "00000000-0000-0000-0000-000000000002"
@@ -49,7 +56,9 @@ ANONYMOUS_ID = "00000000-0000-0000-0000-000000000002"
 
 NAMED_RESOURCES = ("service", "node", "key", "session", "agent")
 """Resources whose rules name what they apply to (`service "web"`, `key_prefix "app/"`)."""
-_GLOBAL_RESOURCES = ("operator", "acl")
+_OTHER_NAMED = ("event", "query", "identity")
+"""Consul's named resources that no endpoint here needs: accepted in rules, unused."""
+_GLOBAL_RESOURCES = ("operator", "acl", "keyring", "mesh", "peering")
 """Resources with one level for everything (`"operator": "read"`)."""
 
 
@@ -125,8 +134,11 @@ class Rules:
             if key in _GLOBAL_RESOURCES:
                 global_levels[key] = _level(value, f"{where}.{key}")
                 continue
+            if resource in _OTHER_NAMED:
+                continue
             if resource not in NAMED_RESOURCES:
-                known = [*NAMED_RESOURCES, *(f"{r}_prefix" for r in NAMED_RESOURCES)]
+                every = (*NAMED_RESOURCES, *_OTHER_NAMED)
+                known = [*every, *(f"{r}_prefix" for r in every)]
                 raise AclError(
                     f"{where}: {key!r} is not a rule this catalog knows "
                     f"(known: {', '.join([*known, *_GLOBAL_RESOURCES])})"
@@ -146,6 +158,45 @@ class Rules:
         }
         return cls(named, global_levels)
 
+    @classmethod
+    def parse_text(cls, text: str, where: str = "Rules") -> Rules:
+        """Consul's policy text: HCL (`service "web" { policy = "write" }`) or its JSON
+        form; an empty text grants nothing."""
+        if not text.strip():
+            return cls()
+        try:
+            stripped = text.lstrip()
+            data = json.loads(stripped) if stripped.startswith("{") else _hcl().parse(text)
+        except Exception as exc:  # pyhcl raises ValueError, and others on odd input
+            raise AclError(f"Failed to parse {where}: {exc}") from None
+        return cls.parse(data, where)
+
+    @classmethod
+    def merge(cls, many: Iterable[Rules]) -> Rules:
+        """One rule set for a token's policies together, as Consul's policy merger: for
+        the same rule in two policies `deny` wins, then `write` over `read`."""
+        exact: dict[str, dict[str, Access]] = {}
+        prefixes: dict[str, dict[str, Access]] = {}
+        global_levels: dict[str, Access] = {}
+        for rules in many:
+            for resource, grants in rules.named.items():
+                into = exact.setdefault(resource, {})
+                for name, access in grants.exact.items():
+                    into[name] = _stronger(into.get(name), access)
+                into = prefixes.setdefault(resource, {})
+                for name, access in grants.prefixes:
+                    into[name] = _stronger(into.get(name), access)
+            for resource, access in rules.global_levels.items():
+                global_levels[resource] = _stronger(global_levels.get(resource), access)
+        named = {
+            resource: _Grants(
+                exact.get(resource, {}),
+                tuple(sorted(prefixes.get(resource, {}).items(), key=lambda p: -len(p[0]))),
+            )
+            for resource in NAMED_RESOURCES
+        }
+        return cls(named, global_levels)
+
     def level(self, resource: str, name: str) -> Access:
         if resource in _GLOBAL_RESOURCES:
             return self.global_levels.get(resource, Access.DENY)
@@ -155,6 +206,21 @@ class Rules:
     def whole_prefix(self, resource: str, prefix: str) -> Access:
         grants = self.named.get(resource)
         return grants.whole_prefix(prefix) if grants is not None else Access.DENY
+
+
+@functools.cache
+def _hcl() -> Any:
+    """One HCL parser, made on first use: pyhcl's `loads` builds its parse tables anew
+    each call (about 40 ms); a kept parser parses a policy in about a millisecond."""
+    return HclParser()
+
+
+def _stronger(old: Access | None, new: Access) -> Access:
+    if old is None:
+        return new
+    if Access.DENY in (old, new):
+        return Access.DENY
+    return max(old, new)
 
 
 def _level(value: Any, where: str) -> Access:
@@ -195,6 +261,34 @@ class Authorizer:
         return "*" if self.management else self.accessor
 
 
+def service_identity_rules(service: str) -> Rules:
+    """Consul's synthesized policy of a service identity: write the service and its
+    sidecar proxy, read every service and node (to discover them)."""
+    return Rules.parse(
+        {
+            "service": {
+                service: {"policy": "write"},
+                f"{service}-sidecar-proxy": {"policy": "write"},
+            },
+            "service_prefix": {"": {"policy": "read"}},
+            "node_prefix": {"": {"policy": "read"}},
+        },
+        f"service identity {service}",
+    )
+
+
+def _identities(data: Any, at: str) -> tuple[str, ...]:
+    if not isinstance(data, list):
+        raise AclError(f'{at}.ServiceIdentities: expected a list of {{"ServiceName": ...}}')
+    names = []
+    for item in data:
+        name = item.get("ServiceName") if isinstance(item, Mapping) else None
+        if not isinstance(name, str) or not name:
+            raise AclError(f"{at}.ServiceIdentities: each needs a ServiceName")
+        names.append(name)
+    return tuple(names)
+
+
 def permission_denied(authz: Authorizer, resource: str, access: Access, name: str = "") -> str:
     """Consul's text for a request its token may not make (answered 403)."""
     who = "anonymous token" if authz.anonymous else f"token with AccessorID '{authz.accessor}'"
@@ -222,6 +316,8 @@ class NamedToken:
     description: str = ""
     raw_rules: Mapping[str, Any] = field(default_factory=dict)
     """The rules as given, for /v1/acl/token/self."""
+    service_identities: tuple[str, ...] = ()
+    """Consul service identities (`{"ServiceName": "web"}`); their rules are in `rules`."""
 
     @property
     def authorizer(self) -> Authorizer:
@@ -237,6 +333,10 @@ class AclConfig:
     management: str
     tokens: tuple[NamedToken, ...] = ()
     anonymous_read: bool = False
+    tokens_path: Path | None = None
+    """The tokens file `tokens` came from, read again when it changes (`reloaded`)."""
+    tokens_stamp: tuple[float, int] | None = None
+    """Its modification time and size when read."""
 
     DNS_TOKEN = "dns"
 
@@ -297,16 +397,37 @@ class AclConfig:
             description = entry.get("Description", "")
             if not isinstance(description, str):
                 raise AclError(f"{at}.Description: expected a string")
+            identities = _identities(entry.get("ServiceIdentities", []), at)
+            parsed = Rules.parse(rules, f"{at}.Rules")
+            if identities:
+                parsed = Rules.merge([parsed, *map(service_identity_rules, identities)])
             found.append(
                 NamedToken(
                     str(name),
                     secret.strip(),
-                    Rules.parse(rules, f"{at}.Rules"),
+                    parsed,
                     description,
                     dict(rules),
+                    identities,
                 )
             )
         return tuple(found)
+
+    @classmethod
+    def with_tokens_file(cls, management: str, path: Path, anonymous_read: bool) -> AclConfig:
+        stamp = _stamp(path)
+        return cls(management, cls.read_tokens(path), anonymous_read, path, stamp)
+
+    def reloaded(self) -> AclConfig | None:
+        """This config with the tokens file read again, or None when it did not change
+        (one stat: the catalog asks once a second)."""
+        if self.tokens_path is None:
+            return None
+        stamp = _stamp(self.tokens_path)
+        if stamp == self.tokens_stamp:
+            return None
+        tokens = self.read_tokens(self.tokens_path) if stamp is not None else ()
+        return replace(self, tokens=tokens, tokens_stamp=stamp)
 
     @classmethod
     def read_tokens(cls, path: Path) -> tuple[NamedToken, ...]:
@@ -317,3 +438,11 @@ class AclConfig:
         except ValueError as exc:
             raise AclError(f"{path} is not JSON: {exc}") from None
         return cls.parse_tokens(data, str(path))
+
+
+def _stamp(path: Path) -> tuple[float, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_mtime, info.st_size)

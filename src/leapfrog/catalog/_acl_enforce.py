@@ -14,17 +14,27 @@ closed; a unit test checks every route has its entry).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from leapfrog.catalog._acl import Access, AclConfig, Authorizer, UnknownToken, permission_denied
+from leapfrog.catalog._acl import (
+    Access,
+    AclConfig,
+    AclError,
+    Authorizer,
+    UnknownToken,
+    permission_denied,
+)
 from leapfrog.catalog._api import Call, Reply
 from leapfrog.catalog._body import BadRequest, Fields, parse_json_object
 from leapfrog.catalog._store import Store
 from leapfrog.catalog._txn_routes import parse_txn
 
 __all__ = ["AclGuard"]
+
+log = logging.getLogger("leapfrog.catalog")
 
 READ, WRITE = Access.READ, Access.WRITE
 _TXN_WRITES = ("set", "cas", "lock", "unlock", "delete", "delete-cas")
@@ -152,6 +162,15 @@ def _kv(authz: Authorizer, store: Store, call: Call, method: str) -> None:
             raise BadRequest(permission_denied(authz, "key", WRITE, key), 403)
     else:
         _need(authz, "key", key, WRITE)
+
+
+def _acl_level(read_methods: tuple[str, ...] = ("GET",)) -> Check:
+    """The ACL API: `acl:read` to read, `acl:write` for everything else."""
+
+    def check(authz: Authorizer, store: Store, call: Call, method: str) -> None:
+        _need(authz, "acl", "", READ if method in read_methods else WRITE)
+
+    return check
 
 
 def _session_create(authz: Authorizer, store: Store, call: Call, method: str) -> None:
@@ -295,6 +314,18 @@ _TABLE: dict[str, _Entry] = {
     "/v1/agent/version": _OPEN,
     "/v1/leapfrog/openapi.json": _OPEN,
     "/v1/acl/token/self": _OPEN,  # describes the caller's own token, or 403s itself
+    # The ACL API itself: acl = "read" to read, acl = "write" to change.
+    "/v1/acl/policy": _Entry(_acl_level()),
+    "/v1/acl/policy/": _Entry(_acl_level()),
+    "/v1/acl/policy/name/": _Entry(_acl_level()),
+    "/v1/acl/policies": _Entry(_acl_level()),
+    "/v1/acl/role": _Entry(_acl_level()),
+    "/v1/acl/role/": _Entry(_acl_level()),
+    "/v1/acl/role/name/": _Entry(_acl_level()),
+    "/v1/acl/roles": _Entry(_acl_level()),
+    "/v1/acl/token": _Entry(_acl_level()),
+    "/v1/acl/token/": _Entry(_acl_level()),
+    "/v1/acl/tokens": _Entry(_acl_level()),
     "/ui": _OPEN,  # a redirect to the console, which asks for a token itself
     # The agent.
     "/v1/agent/self": _Entry(_agent_read),
@@ -356,12 +387,30 @@ class AclGuard:
         self.config = config
 
     def resolve(self, token: str) -> Authorizer:
-        """The token's authorizer ("" is the anonymous token); 403 `ACL not found` for a
-        token nobody issued."""
+        """The token's authorizer ("" is the anonymous token): a configured one (the
+        management token, the tokens file's), else one made through the ACL API; 403
+        `ACL not found` for a token nobody issued."""
         try:
             return self.config.resolve(token)
         except UnknownToken:
-            raise BadRequest("ACL not found", 403) from None
+            made = self._store.acl.resolve(token)
+            if made is None:
+                raise BadRequest("ACL not found", 403) from None
+            return made
+
+    def reload(self) -> bool:
+        """Read the tokens file again if it changed (the supervisor adds an instance's
+        token there before starting it); True when it did. A file that no longer reads
+        keeps the tokens it had, and says why in the log."""
+        try:
+            fresh = self.config.reloaded()
+        except AclError as exc:
+            log.warning("catalog: kept the tokens it had: %s", exc)
+            return False
+        if fresh is None:
+            return False
+        self.config = fresh
+        return True
 
     @staticmethod
     def knows(route_path: str) -> bool:

@@ -110,9 +110,54 @@ def _health(summary: str, name: str) -> dict[str, Any]:
 
 
 def _token_self() -> dict[str, Any]:
-    operation = _op("The request's token (the management token); 403 ACL not found")
+    operation = _op("The request's own token; 403 ACL not found")
     operation["responses"]["401"] = {"description": "ACL support disabled (ACL is off)"}
     return operation
+
+
+_OBJ: dict[str, Any] = {"type": "object"}
+
+
+def _acl_crud(what: str, key: str) -> dict[str, Any]:
+    """GET/PUT/DELETE of one ACL object by its ID; 403 ACL not found for an unknown one."""
+    return {
+        "get": _op(f"Read a {what} (acl:read)", [_path(key)], indexed=True),
+        "put": _op(f"Update a {what} (acl:write)", [_path(key)], body=_OBJ),
+        "delete": _op(f"Delete a {what} (acl:write); answers true", [_path(key)]),
+    }
+
+
+def _acl_paths() -> dict[str, Any]:
+    """Consul's ACL API (see docs/catalog.md, The ACL API)."""
+    return {
+        "/v1/acl/policy": {"put": _op("Create a policy: Name, Description, Rules", body=_OBJ)},
+        "/v1/acl/policy/{id}": _acl_crud("policy", "id"),
+        "/v1/acl/policy/name/{name}": {
+            "get": _op("Read a policy by name", [_path("name")], indexed=True)
+        },
+        "/v1/acl/policies": {"get": _op("Policies, without their Rules", indexed=True)},
+        "/v1/acl/role": {"put": _op("Create a role: Name, Policies, ServiceIdentities", body=_OBJ)},
+        "/v1/acl/role/{id}": _acl_crud("role", "id"),
+        "/v1/acl/role/name/{name}": {
+            "get": _op("Read a role by name", [_path("name")], indexed=True)
+        },
+        "/v1/acl/roles": {"get": _op("Roles", [_query("policy", _STR)], indexed=True)},
+        "/v1/acl/token": {
+            "put": _op(
+                "Create a token: Description, Policies, Roles, ServiceIdentities, Local, "
+                "ExpirationTTL",
+                body=_OBJ,
+            )
+        },
+        "/v1/acl/token/{accessor}": _acl_crud("token", "accessor"),
+        "/v1/acl/tokens": {
+            "get": _op(
+                "Tokens (SecretID <hidden> without acl:write)",
+                [_query(n, _STR) for n in ("policy", "role", "servicename")],
+                indexed=True,
+            )
+        },
+    }
 
 
 def more_paths() -> dict[str, Any]:
@@ -125,6 +170,7 @@ def more_paths() -> dict[str, Any]:
             "Aggregated health of a service's instances", "name"
         ),
         "/v1/acl/token/self": {"get": _token_self()},
+        **_acl_paths(),
         "/v1/txn": _txn(),
         "/v1/agent/version": {"get": _op("Consul version answered as: {SHA, HumanVersion, ...}")},
         "/v1/agent/metrics": {

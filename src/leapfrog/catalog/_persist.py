@@ -63,6 +63,7 @@ def capture_store(store: Store) -> dict[str, Any]:
         "checks": Chunked(list(store.checks.values()), Check.to_dict),
         "kv": store.kv.dump(),
         "sessions": store.sessions.dump(),
+        "acl": store.acl.dump(),
     }
 
 
@@ -98,6 +99,9 @@ def restore_store(
             load("snapshot.json KV indexes", kv.get("last_change"), store.kv.restore_indexes)
         for data in _rows(snapshot, "sessions", report):
             load("snapshot.json session", data, lambda d: _session(store, d))
+        acl = snapshot.get("acl")
+        if acl is not None:
+            load("snapshot.json ACL", acl, store.acl.restore)
     for record in records:
         load("journal", record, lambda r: _replay(store, r))
 
@@ -141,6 +145,8 @@ def _replay(store: Store, record: dict[str, Any]) -> None:
             store.sessions.replay(record)
     elif kind in ("kv", "kv-", "kvtxn"):
         _kv(store, record)
+    elif kind in ("acl", "acl-"):
+        store.acl.replay(record)
     else:
         raise InvalidRecord(f"unknown record kind {kind!r}")
 

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from leapfrog import __version__
+from leapfrog.catalog._acl import Authorizer
 from leapfrog.catalog._acl_enforce import AclGuard
 from leapfrog.catalog._acl_routes import acl_routes
 from leapfrog.catalog._agent_health import agent_health_routes
 from leapfrog.catalog._agent_routes import agent_routes
-from leapfrog.catalog._api import Api
+from leapfrog.catalog._api import Api, Call, request_token
 from leapfrog.catalog._catalog_routes import catalog_routes
 from leapfrog.catalog._config import CatalogConfig
 from leapfrog.catalog._dnsview import StoreDnsView
@@ -49,12 +50,18 @@ class RunningCatalog:
         self._dns: DnsServer | None = None
         self._checker: Checker | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._guard: AclGuard | None = None
         self.http_port = 0
         self.dns_port: int | None = None
 
     async def _handle(self, request: Any) -> Any:
         assert self._api is not None
         return await self._api.handle(request)
+
+    def _who(self, call: Call) -> Authorizer:
+        """The authorizer of a call's token (the guard resolved it already; ACL is on)."""
+        assert self._guard is not None
+        return self._guard.resolve(request_token(call.request))
 
     def describe(self) -> str:
         dns = f"{self.config.dns_host}:{self.dns_port}" if self.dns_port else "off"
@@ -68,7 +75,7 @@ class RunningCatalog:
             + read_routes(store)
             + catalog_routes(store)
             + agent_health_routes(store)
-            + acl_routes(store, config.acl)
+            + acl_routes(store, config.acl, self._who)
             + kv_routes(store.kv, store.sessions)
             + session_routes(store)
             + txn_routes(store)
@@ -77,8 +84,8 @@ class RunningCatalog:
             + metrics_routes(store, lambda: self._api.requests_served if self._api else 0)
             + openapi_routes()
         )
-        guard = AclGuard(store, config.acl) if config.acl is not None else None
-        self._api = Api(store, routes, guard)
+        self._guard = AclGuard(store, config.acl) if config.acl is not None else None
+        self._api = Api(store, routes, self._guard)
         store.sessions.arm()  # TTLs of restored sessions count from now
         try:
             await self._http.start(config.http_host, config.http_port)
@@ -126,6 +133,8 @@ class RunningCatalog:
     async def _snapshot_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
+            if self._guard is not None and self._guard.reload():
+                log.info("catalog: read the tokens file again")
             if self._journal.lines_since_snapshot >= self.config.snapshot_every:
                 await self._journal.snapshot(lambda: capture_store(self.store))
 

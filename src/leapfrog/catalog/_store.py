@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from leapfrog.catalog._acl_state import AclState
 from leapfrog.catalog._index import CHECKS, NODE, NODES, SERVICES, IndexLog, service_topic
 from leapfrog.catalog._journal import Journal
 from leapfrog.catalog._kvstore import KVStore
@@ -52,6 +53,8 @@ class Store:
         self.checks_of: dict[str, dict[str, Check]] = {}
         """Checks by service ID; node checks under ""."""
         self.sessions = SessionStore(self.log, self.kv, self.checks, clock)
+        self.acl = AclState(self.log)
+        """Policies, roles and tokens made through the ACL API."""
         self.checker: Checker | None = None
         self._clock = clock
         self._output_throttle = output_throttle

@@ -107,10 +107,12 @@ def _acl_config(
         return None
     management = _management_token(token_file or data_dir / MANAGEMENT_TOKEN_FILE)
     try:
-        tokens = AclConfig.read_tokens(tokens_file) if tokens_file else ()
         if tokens_file:
+            # Read again whenever it changes: the supervisor adds instances' tokens there.
+            config = AclConfig.with_tokens_file(management, tokens_file, anonymous_read)
             _warn_if_shared(tokens_file)
-        config = AclConfig(management, tokens, anonymous_read)
+        else:
+            config = AclConfig(management, (), anonymous_read)
     except AclError as exc:
         raise LeapfrogError(
             f"the ACL tokens are not usable: {exc}",

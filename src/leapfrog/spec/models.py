@@ -300,6 +300,14 @@ class ServiceSpec(_Model):
         description="Other services allowed to call this one besides those that list it in "
         "depends_on (NetworkPolicy on Kubernetes).",
     )
+    kv: list[str] = Field(
+        default_factory=list,
+        description="Catalog KV prefixes the instances may read with their own token (Consul "
+        '`key_prefix "<prefix>" { policy = "read" }`). Each instance\'s token '
+        "(CONSUL_HTTP_TOKEN) has Consul's service identity of this service: it registers "
+        "this service and no other, and reads every service and node.",
+        examples=[["app/config/"]],
+    )
     scrape: ScrapeSpec | None = Field(
         None,
         description="Read the instances' Prometheus page and ship it to the `metrics` topic: "
@@ -443,9 +451,10 @@ class CatalogSettings(_Model):
         True,
         description="ACL as Consul's default-deny: every request needs a token that allows it. "
         "`up` generates the tokens, keeps them mode 0600 in the state directory and hands "
-        "each unit its own (CONSUL_HTTP_TOKEN): services one that registers services and uses "
-        "KV and sessions, the load balancer a read-only one; DNS answers with a token that "
-        "reads services and nodes. `false`: anyone may do anything.",
+        "each unit its own (CONSUL_HTTP_TOKEN): each service instance one with the service "
+        "identity of its service (plus read on its `kv:` prefixes), the load balancer a "
+        "read-only one; DNS answers with a token that reads services and nodes. `false`: "
+        "anyone may do anything.",
     )
     anonymous_read: bool = Field(
         False,

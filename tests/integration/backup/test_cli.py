@@ -25,7 +25,7 @@ components:
 def test_backup_commands_on_a_running_stack() -> None:
     with StackDir(STACK, catalog=False) as stack:
         assert stack.up("-d", timeout=180).code == 0
-        env = json.loads(stack.cli("secrets", "--json").stdout)
+        env = json.loads(stack.cli("secrets", "--json", "--show-secrets").stdout)
         secret = env["postgres-1"]["postgres"]
         address = stack.instance("postgres-1")["address"]
         url = f"host={address} port=5432 user=postgres password={secret} dbname=shop"

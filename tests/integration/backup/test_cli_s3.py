@@ -60,7 +60,7 @@ def test_backup_to_s3_encrypted_from_the_cli(s3_server: S3Server) -> None:
         listed = s3_server.client().list_objects_v2(Bucket=S3_BUCKET, Prefix="cli/")
         keys = [item["Key"] for item in listed.get("Contents", [])]
         assert f"cli/zookeeper/backups/{backup_id}/manifest.json" in keys
-        named = json.loads(stack.cli("secrets", "--json").stdout)["named"]
+        named = json.loads(stack.cli("secrets", "--json", "--show-secrets").stdout)["named"]
         assert set(named) == {"s3-access", "s3-secret", "zk-key"}  # the key was generated
 
         verify = stack.cli("backup", "verify", "--json")

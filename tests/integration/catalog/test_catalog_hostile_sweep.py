@@ -114,7 +114,10 @@ def test_non_finite_numbers_in_every_body_field_are_400(
     for method, path, schema in _json_operations():
         for body in _bodies(schema, number):
             status, answer = fetch(hostile_proc.port, method, _concrete(path), body.encode())
-            assert status == 400, (method, path, body, answer)
+            # With ACL off the ACL API answers 401 before it reads a body, as Consul does
+            # (the ACL-on answers to such bodies are in tests/unit/catalog).
+            expected = 401 if path.startswith("/v1/acl/") else 400
+            assert status == expected, (method, path, body, answer)
             sent += 1
     assert sent > 50
     _assert_no_internal_error(hostile_proc)

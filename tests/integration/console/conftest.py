@@ -62,7 +62,7 @@ def console_stack() -> Iterator[ConsoleStack]:
     with StackDir(STACK.format(run=run)) as stack:
         result = stack.up(timeout=400)
         assert result.code == 0, result.output
-        secrets = stack.cli("secrets", "catalog", "--json")
+        secrets = stack.cli("secrets", "catalog", "--json", "--show-secrets")
         assert secrets.code == 0, secrets.output
         tokens = json.loads(secrets.stdout)["catalog"]
         yield ConsoleStack(stack, run, tokens["management token"], tokens["read token"], shots)

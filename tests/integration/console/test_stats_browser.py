@@ -62,7 +62,7 @@ def loaded() -> Iterator[tuple[StackDir, str]]:
         shutil.copy(BACKEND, stack.root / "backend.py")
         result = stack.up(timeout=600)
         assert result.code == 0, result.output
-        secrets = stack.cli("secrets", "catalog", "--json")
+        secrets = stack.cli("secrets", "catalog", "--json", "--show-secrets")
         assert secrets.code == 0, secrets.output
         token = json.loads(secrets.stdout)["catalog"]["management token"]
         wait_until(

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from leapfrog.catalog._acl import AclConfig, NamedToken
+from leapfrog.catalog._acl import AclConfig, Authorizer, NamedToken
 from leapfrog.catalog._acl_enforce import AclGuard
 from leapfrog.catalog._acl_routes import acl_routes
 from leapfrog.catalog._agent_health import agent_health_routes
 from leapfrog.catalog._agent_routes import agent_routes
-from leapfrog.catalog._api import Api
+from leapfrog.catalog._api import Api, Call, request_token
 from leapfrog.catalog._catalog_routes import catalog_routes
 from leapfrog.catalog._httpparse import Request, RequestParser
 from leapfrog.catalog._httpserver import Deferred, Response
@@ -85,13 +85,19 @@ def make_api(
 ) -> Api:
     """`token`: the management token (None: ACL off); `tokens`: more, with their rules."""
     acl = AclConfig(token, tokens, anonymous_read) if token is not None else None
+    guard = AclGuard(store, acl) if acl is not None else None
+
+    def who(call: Call) -> Authorizer:
+        assert guard is not None
+        return guard.resolve(request_token(call.request))
+
     routes = agent_routes(store, {"Config": {}, "Member": {}}) + read_routes(store)
     routes += kv_routes(store.kv, store.sessions) + session_routes(store)
-    routes += catalog_routes(store) + agent_health_routes(store) + acl_routes(store, acl)
+    routes += catalog_routes(store) + agent_health_routes(store) + acl_routes(store, acl, who)
     routes += txn_routes(store)
     served: list[Api] = []
     routes += metrics_routes(store, lambda: served[0].requests_served)
-    served.append(Api(store, routes, AclGuard(store, acl) if acl is not None else None))
+    served.append(Api(store, routes, guard))
     return served[0]
 
 

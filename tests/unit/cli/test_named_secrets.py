@@ -38,7 +38,7 @@ def test_set_and_list_a_named_secret(stack_dir: Path, monkeypatch: pytest.Monkey
     path = tmp_path / ".leapfrog" / "secrets" / "named" / "s3-secret"
     assert path.read_text() == "s3cr3t-value\n"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    listed = runner.invoke(cli, ["secrets", "--json"])
+    listed = runner.invoke(cli, ["secrets", "--json", "--show-secrets"])
     assert listed.exit_code == 0, listed.output
     assert json.loads(listed.output)["named"] == {"s3-secret": "s3cr3t-value"}
 

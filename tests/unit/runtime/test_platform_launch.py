@@ -62,29 +62,36 @@ def test_catalog_runs_leapfrogs_own_server_on_its_configured_address(tmp_path: P
     assert catalog.check is not None and catalog.check.http == "/v1/status/leader"
 
 
-def test_services_get_the_catalog_address_and_their_own_token_kept_private(
-    tmp_path: Path,
-) -> None:
-    result, paths = launches(tmp_path, "services:\n  web: {command: serve}\n")
-    (web,) = result["web"]
+def test_each_service_instance_gets_its_own_token_kept_private(tmp_path: Path) -> None:
+    text = "services:\n  web: {command: serve, replicas: 2, kv: [app/web/]}\n  api: {command: x}\n"
+    result, paths = launches(tmp_path, text)
+    web1, web2 = result["web"]
     management = paths.catalog_token.read_text().strip()
     tokens = json.loads(paths.catalog_tokens.read_text())["tokens"]
-    token = tokens["services"]["SecretID"]
-    assert web.env["CONSUL_HTTP_ADDR"] == "127.0.0.1:8500"
-    assert web.env["CONSUL_HTTP_TOKEN"] == token and len(token) == 36
+    token = tokens["instance:web-1"]["SecretID"]
+    assert web1.env["CONSUL_HTTP_ADDR"] == "127.0.0.1:8500"
+    assert web1.env["CONSUL_HTTP_TOKEN"] == token and len(token) == 36
+    assert web2.env["CONSUL_HTTP_TOKEN"] == tokens["instance:web-2"]["SecretID"] != token
+    assert result["api"][0].env["CONSUL_HTTP_TOKEN"] == tokens["instance:api-1"]["SecretID"]
     assert token != management  # the management token stays with the supervisor
-    assert tokens["services"]["Rules"]["service_prefix"] == {"": {"policy": "write"}}
-    assert tokens["services"]["Rules"]["node_prefix"] == {"": {"policy": "read"}}
+    # Consul's service identity of its own service, and read on its stack file's kv grant.
+    assert tokens["instance:web-1"]["ServiceIdentities"] == [{"ServiceName": "web"}]
+    assert tokens["instance:web-1"]["Rules"] == {"key_prefix": {"app/web/": {"policy": "read"}}}
+    assert tokens["instance:api-1"]["Rules"] == {}
+    assert "services" not in tokens  # no shared token that may register any service
     assert tokens["dns"]["Rules"] == {
         "service_prefix": {"": {"policy": "read"}},
         "node_prefix": {"": {"policy": "read"}},
     }
-    assert len({management, *(t["SecretID"] for t in tokens.values())}) == 4
+    assert len({management, *(t["SecretID"] for t in tokens.values())}) == 6
     for path in (paths.catalog_token, paths.catalog_tokens):
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    again, _ = launches(tmp_path, "services:\n  web: {command: serve}\n")
+    again, _ = launches(tmp_path, text)
     assert again["web"][0].env["CONSUL_HTTP_TOKEN"] == token  # kept across runs
-    assert again["web"][0].config_hash == web.config_hash
+    assert again["web"][0].config_hash == web1.config_hash
+    launches(tmp_path, "services:\n  web: {command: serve}\n")
+    tokens = json.loads(paths.catalog_tokens.read_text())["tokens"]
+    assert sorted(k for k in tokens if k.startswith("instance:")) == ["instance:web-1"]
 
 
 def test_anonymous_read_is_an_explicit_opt_in(tmp_path: Path) -> None:

@@ -288,10 +288,11 @@ def restart(paths: StatePaths, name: str) -> list[str]:
 
 
 def secrets(stack: Stack) -> dict[str, dict[str, str]]:
-    """Generated secrets by unit: the catalog's token and each component's credentials."""
+    """Generated secrets by unit: the catalog's tokens (each service instance's own under
+    its name, as `catalog token`) and each component's credentials."""
     from leapfrog.plan import build_plan
     from leapfrog.runtime.local.launch import build_launches
-    from leapfrog.runtime.local.platform import ensure_catalog_tokens
+    from leapfrog.runtime.local.platform import INSTANCE_PREFIX, ensure_catalog_tokens
 
     paths = StatePaths(stack.state_dir)
     paths.create()
@@ -301,10 +302,12 @@ def secrets(stack: Stack) -> dict[str, dict[str, str]]:
         tokens = ensure_catalog_tokens(paths).secrets
         found["catalog"] = {
             "management token": paths.catalog_token.read_text().strip(),
-            "services token": tokens["services"],
             "read token": tokens["read"],
             "dns token": tokens["dns"],
         }
+        for key, secret in sorted(tokens.items()):
+            if key.startswith(INSTANCE_PREFIX):
+                found[key.removeprefix(INSTANCE_PREFIX)] = {"catalog token": secret}
     for group in launches.values():
         for launch in group:
             run = launch.component

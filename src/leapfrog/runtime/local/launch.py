@@ -26,12 +26,14 @@ from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.platform import (
     ComponentRun,
     Installer,
+    InstanceGrant,
     catalog_argv,
     catalog_env,
     catalog_reader_env,
     component_env,
     component_run,
     install_all,
+    instance_tokens,
     quiet_installer,
     web_ui,
 )
@@ -109,6 +111,13 @@ def build_launches(
     installations = install_all(plan, installer or quiet_installer())
     settings = stack.spec.catalog
     platform_env = catalog_env(settings, paths) if settings.enabled else {}
+    grants = {
+        name: InstanceGrant(unit.name, tuple(unit.service.kv))
+        for unit in plan.units.values()
+        if unit.kind == "service"
+        for name in unit.instance_names()
+    }
+    own_tokens = instance_tokens(settings, paths, grants)
     runs: dict[str, ComponentRun] = {}
     result: dict[str, list[Launch]] = {}
     for unit_name in plan.order:
@@ -186,7 +195,7 @@ def build_launches(
                 paths=paths,
                 user=user,
                 cwd=cwd,
-                shared=shared,
+                shared=shared | _own_token(own_tokens, name),
             )
             for index, name in enumerate(unit.instance_names(), start=1)
         ]
@@ -197,6 +206,10 @@ def build_launches(
         {"LEAPFROG_STACK": stack.name} | platform_env | component_env(runs) | reader_env,
     )
     return result
+
+
+def _own_token(tokens: Mapping[str, str], name: str) -> dict[str, str]:
+    return {"CONSUL_HTTP_TOKEN": tokens[name]} if name in tokens else {}
 
 
 def _catalog_readers(launches: dict[str, list[Launch]], env: Mapping[str, str]) -> None:

@@ -26,9 +26,11 @@ from leapfrog.shared.users import UnixUser
 from leapfrog.spec import CatalogSettings
 
 __all__ = [
+    "INSTANCE_PREFIX",
     "CatalogTokens",
     "ComponentRun",
     "Installer",
+    "InstanceGrant",
     "catalog_argv",
     "catalog_env",
     "catalog_reader_env",
@@ -36,6 +38,7 @@ __all__ = [
     "ensure_catalog_token",
     "ensure_catalog_tokens",
     "install_all",
+    "instance_tokens",
     "quiet_installer",
     "web_ui",
 ]
@@ -152,13 +155,28 @@ _PURPOSES: dict[str, tuple[str, dict[str, Any]]] = {
         "components that read the catalog (the load balancer)",
         _rules(service="read", node="read", key="read"),
     ),
-    # Services register themselves, heartbeat, discover, and may use KV and locks; they
-    # may not change the node (maintenance, node checks) or the agent, nor manage ACL.
-    "services": (
-        "the stack's services",
-        _rules(service="write", node="read", key="write", session="write", agent="read"),
-    ),
 }
+INSTANCE_PREFIX = "instance:"
+"""Tokens file names of the services' own tokens (`instance:web-1`)."""
+
+
+@dataclass(frozen=True)
+class InstanceGrant:
+    """What one service instance's token carries: Consul's service identity of its
+    service (write that service and its sidecar, read every service and node) and read
+    on the KV prefixes its stack file section lists (`kv:`)."""
+
+    service: str
+    kv: tuple[str, ...] = ()
+
+    def entry(self, secret: str, instance: str) -> dict[str, Any]:
+        rules = {"key_prefix": {p: {"policy": "read"} for p in self.kv}} if self.kv else {}
+        return {
+            "SecretID": secret,
+            "Description": f"{instance}: service {self.service}",
+            "ServiceIdentities": [{"ServiceName": self.service}],
+            "Rules": rules,
+        }
 
 
 @dataclass(frozen=True)
@@ -168,33 +186,48 @@ class CatalogTokens:
     secrets: Mapping[str, str]
 
     @property
-    def services(self) -> str:
-        return self.secrets["services"]
-
-    @property
     def read(self) -> str:
         return self.secrets["read"]
 
+    def instance(self, name: str) -> str:
+        """The token of service instance `name` (`ensure_catalog_tokens(instances=...)`)."""
+        return self.secrets[INSTANCE_PREFIX + name]
 
-def ensure_catalog_tokens(paths: StatePaths) -> CatalogTokens:
+
+def ensure_catalog_tokens(
+    paths: StatePaths, instances: Mapping[str, InstanceGrant] | None = None
+) -> CatalogTokens:
     """The catalog's tokens file (`catalog serve --acl-tokens-file`), mode 0600: each
-    purpose's secret is made once and kept; its rules are rewritten to this version's."""
+    purpose's secret is made once and kept; its rules are rewritten to this version's.
+    `instances`: every service instance of the stack and its grant, each given its own
+    token (kept across runs; an instance no longer there loses its token); None keeps
+    the instances' tokens as they are. The catalog reads the file again when it changes."""
     path = paths.catalog_tokens
     found = read_json(path)
     old = found.get("tokens", {}) if isinstance(found, dict) else {}
+    old = old if isinstance(old, dict) else {}
     tokens: dict[str, Any] = {}
     for name, (description, rules) in _PURPOSES.items():
-        entry = old.get(name) if isinstance(old, dict) else None
-        secret = entry.get("SecretID") if isinstance(entry, dict) else None
         tokens[name] = {
-            "SecretID": secret if isinstance(secret, str) and secret else _new_token(),
+            "SecretID": _secret_of(old.get(name)),
             "Description": description,
             "Rules": rules,
         }
+    if instances is None:
+        tokens |= {k: v for k, v in old.items() if k.startswith(INSTANCE_PREFIX)}
+    else:
+        for instance, grant in sorted(instances.items()):
+            key = INSTANCE_PREFIX + instance
+            tokens[key] = grant.entry(_secret_of(old.get(key)), instance)
     if tokens != old:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps({"tokens": tokens}, indent=1) + "\n", mode=0o600)
     return CatalogTokens({name: entry["SecretID"] for name, entry in tokens.items()})
+
+
+def _secret_of(entry: Any) -> str:
+    secret = entry.get("SecretID") if isinstance(entry, dict) else None
+    return secret if isinstance(secret, str) and secret else _new_token()
 
 
 def catalog_argv(
@@ -220,13 +253,22 @@ def catalog_argv(
 
 
 def catalog_env(settings: CatalogSettings, paths: StatePaths) -> dict[str, str]:
-    """How the services reach the catalog, as Consul's own tools expect it: its address
-    and the services' token (the management token stays with the supervisor)."""
-    env = {"CONSUL_HTTP_ADDR": settings.http, "LEAPFROG_CATALOG_DNS": settings.dns}
+    """How the services reach the catalog, as Consul's own tools expect it: its address.
+    Each instance's own token (CONSUL_HTTP_TOKEN) comes from `instance_tokens`; the
+    management token stays with the supervisor."""
     if settings.acl:
         ensure_catalog_token(paths)
-        env["CONSUL_HTTP_TOKEN"] = ensure_catalog_tokens(paths).services
-    return env
+    return {"CONSUL_HTTP_ADDR": settings.http, "LEAPFROG_CATALOG_DNS": settings.dns}
+
+
+def instance_tokens(
+    settings: CatalogSettings, paths: StatePaths, instances: Mapping[str, InstanceGrant]
+) -> dict[str, str]:
+    """CONSUL_HTTP_TOKEN of every service instance, by instance name ({} with ACL off)."""
+    if not settings.enabled or not settings.acl:
+        return {}
+    tokens = ensure_catalog_tokens(paths, instances)
+    return {name: tokens.instance(name) for name in instances}
 
 
 def catalog_reader_env(settings: CatalogSettings, paths: StatePaths) -> dict[str, str]:

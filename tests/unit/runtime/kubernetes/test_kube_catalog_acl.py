@@ -19,8 +19,7 @@ from _kube_stacks import example_data, load
 
 from leapfrog.runtime.kubernetes import render_stack
 from leapfrog.runtime.local.paths import StatePaths
-from leapfrog.runtime.local.platform import catalog_env
-from leapfrog.spec import CatalogSettings
+from leapfrog.runtime.local.platform import ensure_catalog_tokens
 
 TOKENS = ("catalog-token", "catalog-dns-token", "catalog-read-token", "catalog-services-token")
 
@@ -133,7 +132,7 @@ def _flag(args: list[str], name: str) -> str:
 def _local_rules(tmp_path: Path) -> dict[str, Any]:
     """The rules of the local stack's tokens (the catalog-tokens.json `up` writes)."""
     paths = StatePaths(tmp_path / "state")
-    catalog_env(CatalogSettings(), paths)
+    ensure_catalog_tokens(paths)
     tokens = json.loads(paths.catalog_tokens.read_text())["tokens"]
     return {name: entry["Rules"] for name, entry in tokens.items()}
 
@@ -149,8 +148,13 @@ def test_the_job_makes_each_policy_with_the_local_stacks_rules(tmp_path: Path) -
         if c["args"][:3] == ["acl", "policy", "create"]
     }
     local = _local_rules(tmp_path)
-    assert set(local) == {"dns", "read", "services"}
-    assert created == {f"leapfrog-{name}": rules for name, rules in local.items()}
+    # Locally each service instance has its own token (a service identity); on
+    # Kubernetes the services still share one (`leapfrog-services`).
+    assert set(local) == {"dns", "read"} and set(created) == {
+        *(f"leapfrog-{n}" for n in local),
+        "leapfrog-services",
+    }
+    assert {f"leapfrog-{name}": rules for name, rules in local.items()}.items() <= created.items()
     assert created["leapfrog-dns"] == {
         "service_prefix": {"": {"policy": "read"}},
         "node_prefix": {"": {"policy": "read"}},
