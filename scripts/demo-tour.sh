@@ -25,7 +25,7 @@ echo
 echo "The example platform is up. Where to look:"
 row() { printf '  %-62s %s\n' "$1" "$2"; }
 if [ -n "$console" ]; then
-  row "$LF console" "the web console: units, services, KV, logs, metrics (log in with a token from \`$LF secrets catalog\`)"
+  row "$LF console" "the web console: units, services, KV, logs, metrics (log in with a token from \`$LF secrets catalog --show-secrets\`)"
 fi
 row "curl http://127.0.0.1:8080/" "through the load balancer: hello, each instance in turn"
 row "curl http://127.0.0.1:8080/events/count" "through the load balancer: reader"
@@ -35,7 +35,7 @@ row "curl -d '{\"type\":\"greeting\"}' http://$first/events" "hello writes an ev
 row "curl http://$reader/events/count" "reader counts what it consumed (PostgreSQL)"
 row "curl http://$first/metrics" "per-route request metrics (Prometheus text)"
 PICK='import json,sys; print(json.load(sys.stdin)["catalog"]["read token"])'
-row "TOKEN=\$($LF secrets catalog --json | .venv/bin/python -c '$PICK')" "a read-only catalog token: ACL denies requests without one"
+row "TOKEN=\$($LF secrets catalog --show-secrets --json | .venv/bin/python -c '$PICK')" "a read-only catalog token: ACL denies requests without one"
 row "curl -H \"X-Consul-Token: \$TOKEN\" 127.0.0.1:8500/v1/health/service/reader" "reader registered itself (TTL check) with the SDK"
 if [ -n "$opensearch" ]; then
   row "curl http://$opensearch/_cluster/health?pretty" "OpenSearch, one node (docs/opensearch.md)"
@@ -59,7 +59,7 @@ fi
 row "curl -H \"X-Consul-Token: \$TOKEN\" 127.0.0.1:8500/v1/catalog/services" "the catalog (Consul HTTP API); without a token: {}"
 row "dig @127.0.0.1 -p 8600 kafka.service.consul SRV" "the catalog's DNS (with its own read token): components are registered"
 row "$LF logs kafka" "Kafka's own log (also zookeeper, postgres, catalog)"
-row "$LF secrets" "generated passwords and the catalog's tokens"
+row "$LF secrets --show-secrets" "generated passwords and the catalog's tokens (hidden without the flag)"
 row "$LF logs -f hello" "hello's JSON log events (also in Kafka topic logs)"
 row "$LF logs supervisor" "what the supervisor did, and when"
 row "$LF down" "stop everything"
