@@ -111,7 +111,13 @@ def preload(
     truth: dict[tuple[str, str, str], int] = {}
     for i in range(events):
         ts = first + span * i / events
-        producer.produce(topic, access_event(ts, i), partition=i % 2)
+        event = access_event(ts, i)
+        while True:
+            try:
+                producer.produce(topic, event, partition=i % 2)
+                break
+            except BufferError:  # the local queue is full (or the producer id not yet had)
+                producer.poll(0.1)
         start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts) // WINDOW * WINDOW))
         key = (SERVICES[i % len(SERVICES)], ROUTES[(i // 5) % len(ROUTES)], start)
         truth[key] = truth.get(key, 0) + 1
