@@ -262,7 +262,13 @@ def key_of(row: dict[str, Any]) -> tuple[str, str, str]:
     return (str(row["service"]), str(row["route"]), str(row["window_start"]))
 
 
-def throughput(kafka: RunningComponent, base: Path, events: int, checkpoint: str) -> Any:
+def throughput(
+    kafka: RunningComponent,
+    base: Path,
+    events: int,
+    checkpoint: str,
+    config: dict[str, str] | None = None,
+) -> Any:
     """Preload, the Python consumer, then the cluster and its job on the same events."""
     bootstrap = kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]
     first = (time.time() - 3 * 3600) // WINDOW * WINDOW
@@ -281,6 +287,7 @@ def throughput(kafka: RunningComponent, base: Path, events: int, checkpoint: str
         "taskmanagers": 1,
         "slots": 2,
         "checkpoint_interval": checkpoint,
+        "config": config or {},
         "service_stats": {
             "source_topic": "in",
             "topic": "stats",
@@ -600,6 +607,13 @@ def main() -> int:
     parser.add_argument("--checkpoint", default="1s", help="the cluster's checkpoint interval")
     parser.add_argument("--start-rounds", type=int, default=2)
     parser.add_argument(
+        "--flink-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Flink setting for the throughput cluster (the component's `config:`); repeat",
+    )
+    parser.add_argument(
         "--only",
         choices=("throughput", "latency", "start"),
         default=None,
@@ -609,7 +623,10 @@ def main() -> int:
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="lf-bench-flink-"))
     base.chmod(0o755)
-    results: dict[str, Any] = {"checkpoint_interval": args.checkpoint}
+    config = dict(item.split("=", 1) for item in args.flink_config if "=" in item)
+    if len(config) != len(args.flink_config):
+        parser.error("--flink-config takes KEY=VALUE")
+    results: dict[str, Any] = {"checkpoint_interval": args.checkpoint, "flink_config": config}
     try:
         if args.only != "start":
             (base / "kafka").mkdir(mode=0o755)
@@ -618,7 +635,7 @@ def main() -> int:
                 "kafka", {"topics": topics}, base / "kafka", address=KAFKA_ADDRESS
             ) as kafka:
                 stack, _flink_running, results["throughput"] = throughput(
-                    kafka, base, args.events, args.checkpoint
+                    kafka, base, args.events, args.checkpoint, config
                 )
                 with stack:
                     if args.only != "throughput":
