@@ -48,6 +48,7 @@ class PythonStats:
     window: int
     lateness: int
     rows: dict[Key, dict[str, object]] = field(default_factory=dict)
+    late: int = 0
 
     def run(self, events: int, timeout: float) -> float:
         """Consume `events` records from the start of the topic, writing each window as it
@@ -86,6 +87,7 @@ class PythonStats:
                     when = datetime.fromisoformat(ts).timestamp()
                     start = int(when // self.window * self.window)
                     if start + self.window <= watermark:
+                        self.late += 1
                         continue  # late: its window was written already
                     key = (start, service, path.split("?", 1)[0])
                     entry = open_windows.get(key)

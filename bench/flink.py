@@ -89,13 +89,38 @@ def access_event(ts: float, i: int) -> bytes:
 # -- 1. throughput ----------------------------------------------------------------------
 
 
-def preload(bootstrap: str, topic: str, events: int, first: float) -> int:
+def preload(
+    bootstrap: str, topic: str, events: int, first: float
+) -> tuple[int, dict[tuple[str, str, str], int]]:
     """`events` events over event time from `first`, both partitions alike, then one on
-    each partition far enough after them to close every window; how many records."""
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.size": 1 << 20})
+    each partition far enough after them to close every window; how many records, and the
+    true request count of each (service, route, window start).
+
+    The producer is idempotent: without it, a batch retried (the topic's leader not yet
+    known right after its creation) can land after later ones, and its events, minutes
+    older than the partition's newest, are then late for both sides."""
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 20,
+            "batch.size": 1 << 20,
+            "enable.idempotence": True,
+        }
+    )
     span = max(60.0, events / 500)  # ~500 requests a second of event time
+    truth: dict[tuple[str, str, str], int] = {}
     for i in range(events):
-        producer.produce(topic, access_event(first + span * i / events, i), partition=i % 2)
+        ts = first + span * i / events
+        event = access_event(ts, i)
+        while True:
+            try:
+                producer.produce(topic, event, partition=i % 2)
+                break
+            except BufferError:  # the local queue is full (or the producer id not yet had)
+                producer.poll(0.1)
+        start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(ts) // WINDOW * WINDOW))
+        key = (SERVICES[i % len(SERVICES)], ROUTES[(i // 5) % len(ROUTES)], start)
+        truth[key] = truth.get(key, 0) + 1
         if i % 10_000 == 0:
             producer.poll(0)
     closing = first + span + WINDOW + LATENESS + 1
@@ -103,7 +128,7 @@ def preload(bootstrap: str, topic: str, events: int, first: float) -> int:
         producer.produce(topic, access_event(closing, 0), partition=partition)
     if producer.flush(120) != 0:
         raise RuntimeError("the preload was not acknowledged")
-    return events + 2
+    return events + 2, truth
 
 
 def read_rows(
@@ -146,26 +171,123 @@ def job_running_at(flink: RunningComponent, name: str, timeout: float = 180) -> 
     raise RuntimeError(f"the job {name} did not run within {timeout:g}s")
 
 
+_VERTEX_METRICS = "busyTimeMsPerSecond,backPressuredTimeMsPerSecond,numRecordsInPerSecond"
+
+
+class JobProfile:
+    """Where the job's time goes: every 2 s, each vertex's busy and back-pressured
+    milliseconds per second (the mean over its subtasks) and records in per second, from
+    Flink's REST metrics; and the TaskManagers' garbage collection time over the run."""
+
+    def __init__(self, url: str, name: str) -> None:
+        self.url, self.name = url, name
+        self.samples: list[tuple[float, str, dict[str, float]]] = []
+        self.gc_ms: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> JobProfile:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _get(self, path: str) -> Any:
+        return httpx.get(f"{self.url}{path}", timeout=2).json()
+
+    def _run(self) -> None:
+        jid, vertices, gc_names = None, [], {}
+        while not self._stop.wait(2.0):
+            with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
+                if jid is None:
+                    for job in self._get("/jobs/overview")["jobs"]:
+                        if job["name"] == self.name and job["state"] == "RUNNING":
+                            jid = job["jid"]
+                            vertices = self._get(f"/jobs/{jid}")["vertices"]
+                    continue
+                now = time.time()
+                for vertex in vertices:
+                    got = self._get(
+                        f"/jobs/{jid}/vertices/{vertex['id']}/subtasks/metrics"
+                        f"?get={_VERTEX_METRICS}&agg=avg,sum"
+                    )
+                    values = {m["id"]: float(m.get("avg", 0.0)) for m in got}
+                    values["records_in"] = next(
+                        (float(m.get("sum", 0)) for m in got if m["id"].startswith("numRec")), 0
+                    )
+                    self.samples.append((now, str(vertex["name"]), values))
+                gc = 0.0
+                for manager in self._get("/taskmanagers")["taskmanagers"]:
+                    if manager["id"] not in gc_names:
+                        gc_names[manager["id"]] = [
+                            m["id"]
+                            for m in self._get(f"/taskmanagers/{manager['id']}/metrics")
+                            if m["id"].startswith("Status.JVM.GarbageCollector.")
+                            and m["id"].endswith(".Time")
+                        ]
+                    names = gc_names[manager["id"]]
+                    if names:
+                        got = self._get(
+                            f"/taskmanagers/{manager['id']}/metrics?get={','.join(names)}"
+                        )
+                        gc += sum(float(m["value"]) for m in got)
+                self.gc_ms.append((now, gc))
+
+    def summary(self, began: float, ended: float) -> dict[str, Any]:
+        """Per vertex, the mean of the samples taken while the job worked on the backlog."""
+        by_vertex: dict[str, list[dict[str, float]]] = {}
+        for at, name, values in self.samples:
+            if began <= at <= ended:
+                by_vertex.setdefault(name, []).append(values)
+        vertices = {
+            name[:60]: {
+                "busy_ms_per_s": round(statistics.mean(v["busyTimeMsPerSecond"] for v in got)),
+                "backpressured_ms_per_s": round(
+                    statistics.mean(v["backPressuredTimeMsPerSecond"] for v in got)
+                ),
+                "records_in_per_s": round(statistics.mean(v["records_in"] for v in got)),
+            }
+            for name, got in by_vertex.items()
+        }
+        gc = [ms for at, ms in self.gc_ms if began <= at <= ended]
+        return {
+            "vertices": vertices,
+            "gc_ms_per_s": round((gc[-1] - gc[0]) / max(ended - began, 1e-9)) if gc else None,
+        }
+
+
 def key_of(row: dict[str, Any]) -> tuple[str, str, str]:
     return (str(row["service"]), str(row["route"]), str(row["window_start"]))
 
 
-def throughput(kafka: RunningComponent, base: Path, events: int, checkpoint: str) -> Any:
+def throughput(
+    kafka: RunningComponent,
+    base: Path,
+    events: int,
+    checkpoint: str,
+    config: dict[str, str] | None = None,
+) -> Any:
     """Preload, the Python consumer, then the cluster and its job on the same events."""
     bootstrap = kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]
     first = (time.time() - 3 * 3600) // WINDOW * WINDOW
     say(f"preloading {events} events into `in` (2 partitions) ...")
-    records = preload(bootstrap, "in", events, first)
+    records, truth = preload(bootstrap, "in", events, first)
     say("the plain Python consumer ...")
     python = PythonStats(bootstrap, "in", "python-stats", WINDOW, LATENESS)
     python_seconds = python.run(records, timeout=900)
     windows = len(python.rows)
-    say(f"  {records / python_seconds:,.0f} events/s ({python_seconds:.1f} s, {windows} rows)")
+    say(
+        f"  {records / python_seconds:,.0f} events/s ({python_seconds:.1f} s, {windows} rows, "
+        f"{python.late} late events dropped)"
+    )
 
     options = {
         "taskmanagers": 1,
         "slots": 2,
         "checkpoint_interval": checkpoint,
+        "config": config or {},
         "service_stats": {
             "source_topic": "in",
             "topic": "stats",
@@ -184,16 +306,23 @@ def throughput(kafka: RunningComponent, base: Path, events: int, checkpoint: str
     flink.process = replace(
         flink.process, env={**flink.process.env, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
     )
+    profile = JobProfile(flink.env()["FLINK_REST_URL"], "service-stats")
     try:
         flink.start()
-        running = job_running_at(flink, "service-stats")
-        rows = read_rows(bootstrap, "stats", windows, timeout=900)
+        with profile:
+            running = job_running_at(flink, "service-stats")
+            rows = read_rows(bootstrap, "stats", windows, timeout=900)
         if len(rows) < windows:
             raise RuntimeError(f"the job wrote {len(rows)} of {windows} rows")
     except BaseException:
         stack.close()
         raise
-    flink_seconds = max(written for _, written, _ in rows) - running
+    last_written = max(written for _, written, _ in rows)
+    flink_seconds = last_written - running
+    where = profile.summary(min(written for _, written, _ in rows), last_written)
+    for name, figures in where["vertices"].items():
+        say(f"  {name}: {figures}")
+    say(f"  TaskManager GC: {where['gc_ms_per_s']} ms/s")
     by_key = {key_of(row): row for row, _, _ in rows}
     differ = [
         (r, by_key.get(key_of(r)))
@@ -201,6 +330,13 @@ def throughput(kafka: RunningComponent, base: Path, events: int, checkpoint: str
         if not _close_enough(by_key.get(key_of(r)), r)
     ]
     same = len(by_key) == windows and not differ
+    # Which side is right: each side's request counts against what was produced.
+    true_python = sum(truth.get(key_of(r)) == r["requests"] for r in python.rows.values())
+    true_flink = sum(truth.get(k) == r["requests"] for k, r in by_key.items())
+    say(
+        f"  request counts as produced: Python {true_python}/{len(truth)} windows, "
+        f"Flink {true_flink}/{len(truth)}"
+    )
     for python_row, flink_row in differ[:3]:
         say(f"  differs: Python {python_row}\n           Flink  {flink_row}")
     python_rows = read_rows(bootstrap, "python-stats", windows, timeout=60)
@@ -224,7 +360,13 @@ def throughput(kafka: RunningComponent, base: Path, events: int, checkpoint: str
             "steady_flink_events_per_s": round(steady["flink"]),
             "steady_ratio": round(steady["flink"] / steady["python"], 2),
             "same_rows": same,
+            "python_counts_true": true_python,
+            "flink_counts_true": true_flink,
+            "python_late_dropped": python.late,
             "rows_differing": len(differ),
+            "flink_rows_read": len(rows),
+            "flink_distinct_rows": len(by_key),
+            "profile": where,
         },
     )
 
@@ -464,12 +606,27 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=300.0, help="events/s for latency")
     parser.add_argument("--checkpoint", default="1s", help="the cluster's checkpoint interval")
     parser.add_argument("--start-rounds", type=int, default=2)
-    parser.add_argument("--only", choices=("throughput", "start"), default=None)
+    parser.add_argument(
+        "--flink-config",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Flink setting for the throughput cluster (the component's `config:`); repeat",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("throughput", "latency", "start"),
+        default=None,
+        help="one part only (latency runs the throughput part's job first)",
+    )
     parser.add_argument("--json", action="store_true", help="JSON on stdout")
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="lf-bench-flink-"))
     base.chmod(0o755)
-    results: dict[str, Any] = {"checkpoint_interval": args.checkpoint}
+    config = dict(item.split("=", 1) for item in args.flink_config if "=" in item)
+    if len(config) != len(args.flink_config):
+        parser.error("--flink-config takes KEY=VALUE")
+    results: dict[str, Any] = {"checkpoint_interval": args.checkpoint, "flink_config": config}
     try:
         if args.only != "start":
             (base / "kafka").mkdir(mode=0o755)
@@ -478,11 +635,12 @@ def main() -> int:
                 "kafka", {"topics": topics}, base / "kafka", address=KAFKA_ADDRESS
             ) as kafka:
                 stack, _flink_running, results["throughput"] = throughput(
-                    kafka, base, args.events, args.checkpoint
+                    kafka, base, args.events, args.checkpoint, config
                 )
                 with stack:
-                    results["latency"] = latency(kafka, args.latency_seconds, args.rate)
-        if args.only != "throughput":
+                    if args.only != "throughput":
+                        results["latency"] = latency(kafka, args.latency_seconds, args.rate)
+        if args.only in (None, "start"):
             results["cold_start"] = cold_start(base, args.start_rounds)
     finally:
         shutil.rmtree(base, ignore_errors=True)

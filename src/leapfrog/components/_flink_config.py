@@ -258,6 +258,12 @@ def cluster_config(
         "heartbeat.interval": "3000",
         "resourcemanager.taskmanager-timeout": "30000",
     }
+    if not any(job.kind == "python" for job in options.jobs.values()):
+        # Managed memory serves RocksDB, batch operators and Python workers. State here
+        # is on the heap, so without a PyFlink job Flink's default 40% is idle while it
+        # leaves the tasks ~26 MB of heap in a 1024m TaskManager: the stats job's
+        # sustained rate went from ~59,000 to ~106,000 events/s at 5% (bench/flink.py).
+        settings["taskmanager.memory.managed.fraction"] = "0.05"
     settings.update(options.config)
     return settings
 

@@ -91,6 +91,16 @@ def test_every_listener_is_on_the_instance_address(tmp_path: Path) -> None:
     assert not [key for key in client if "bind-" in key]
 
 
+def test_managed_memory_is_left_small_unless_a_pyflink_job_needs_it(tmp_path: Path) -> None:
+    def fraction(**options: Any) -> str | None:
+        settings = cluster_config(FlinkOptions(**options), "127.0.0.9", 8081, tmp_path, "")
+        return settings.get("taskmanager.memory.managed.fraction")
+
+    assert fraction(jobs={"a": {"file": "a.sql"}}) == "0.05"
+    assert fraction(jobs={"a": {"file": "a.sql"}, "b": {"file": "b.py"}}) is None  # Flink's 0.4
+    assert fraction(config={"taskmanager.memory.managed.fraction": "0.3"}) == "0.3"
+
+
 def test_process_writes_the_configuration_and_copies_the_jobs(tmp_path: Path) -> None:
     job_file = tmp_path / "count.sql"
     job_file.write_text("INSERT INTO a SELECT 1;")
