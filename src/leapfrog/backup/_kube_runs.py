@@ -10,7 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leapfrog.components import kube as k
-from leapfrog.components._backups_kube import BACKUP_LABEL, GROUP, SCHEDULE_LABEL, VERSION
+from leapfrog.components._backups_kube import (
+    BACKUP_LABEL,
+    GROUP,
+    OPERATOR,
+    SCHEDULE_LABEL,
+    VERSION,
+)
 
 __all__ = [
     "JOB_BACKOFF_LIMIT",
@@ -68,6 +74,9 @@ def backup_for_slot(schedule: dict[str, Any], slot: datetime) -> dict[str, Any]:
     }
     labels[SCHEDULE_LABEL] = meta["name"]
     labels["app.kubernetes.io/component"] = "backup"
+    # Not `leapfrog`: `leapfrog apply --prune` must never take a run (or its Job, which
+    # gets these labels through kopf.adopt) for an object the stack no longer renders.
+    labels["app.kubernetes.io/managed-by"] = OPERATOR
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Backup",
