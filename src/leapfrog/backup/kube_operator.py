@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import kopf
@@ -71,7 +72,18 @@ def registry(interval: float, image: str) -> kopf.OperatorRegistry:
     """The operator's handlers; `image` is what the run Jobs run (the leapfrog image)."""
     handlers = kopf.OperatorRegistry()
 
-    @kopf.timer(GROUP, VERSION, PLURALS["BackupSchedule"], interval=interval, registry=handlers)
+    @kopf.on.login(registry=handlers, id="login")
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return _connection()
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        PLURALS["BackupSchedule"],
+        interval=interval,
+        registry=handlers,
+        id="schedule",
+    )
     def schedule(
         *,
         body: kopf.Body,
@@ -96,8 +108,8 @@ def registry(interval: float, image: str) -> kopf.OperatorRegistry:
         patch.status["lastBackup"] = name
         patch.status["lastScheduleTime"] = backup["spec"]["slot"]
 
-    @kopf.on.resume(GROUP, VERSION, PLURALS["Backup"], registry=handlers)
-    @kopf.on.create(GROUP, VERSION, PLURALS["Backup"], registry=handlers)
+    @kopf.on.resume(GROUP, VERSION, PLURALS["Backup"], registry=handlers, id="job")
+    @kopf.on.create(GROUP, VERSION, PLURALS["Backup"], registry=handlers, id="job")
     def start(
         *,
         body: kopf.Body,
@@ -117,7 +129,9 @@ def registry(interval: float, image: str) -> kopf.OperatorRegistry:
         # The phase is `follow`'s alone (from the Job), so the two never race.
         patch.status["job"] = name
 
-    @kopf.on.event("batch", "v1", "jobs", labels={BACKUP_LABEL: kopf.PRESENT}, registry=handlers)
+    @kopf.on.event(
+        "batch", "v1", "jobs", labels={BACKUP_LABEL: kopf.PRESENT}, registry=handlers, id="follow"
+    )
     def follow(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
         from lightkube.core.exceptions import ApiError
         from lightkube.types import PatchType
@@ -153,6 +167,36 @@ def registry(interval: float, image: str) -> kopf.OperatorRegistry:
                 _succeeded(namespace, backup["spec"]["schedule"], state.completion)
 
     return handlers
+
+
+def _connection() -> kopf.ConnectionInfo:
+    """kopf's credentials from the same place lightkube takes them: $KUBECONFIG (or
+    ~/.kube/config), else the pod's service account. Called again when the API server
+    answers 401, so a rotated service-account token is read anew."""
+    import base64
+
+    from lightkube.config.kubeconfig import KubeConfig
+
+    config = KubeConfig.from_env().get()
+    if config is None:
+        raise kopf.PermanentError("no kubeconfig context and no service account to log in with")
+    cluster, user = config.cluster, config.user
+    token = user.token if user else None
+    if user and not token and user.token_file:
+        token = Path(user.token_file).read_text(encoding="utf-8").strip()
+    ca_data = (
+        base64.b64decode(cluster.certificate_auth_data) if cluster.certificate_auth_data else None
+    )
+    return kopf.ConnectionInfo(
+        server=cluster.server,
+        ca_path=cluster.certificate_auth,
+        ca_data=ca_data,
+        insecure=cluster.insecure,
+        token=token,
+        certificate_path=user.client_cert if user else None,
+        private_key_path=user.client_key if user else None,
+        default_namespace=config.namespace,
+    )
 
 
 def _succeeded(namespace: str | None, schedule: str, when: str | None) -> None:

@@ -356,6 +356,13 @@ def operator_objects(kube: k.KubeContext, interval: int) -> list[k.Manifest]:
             "verbs": ["get", "patch"],
         },
         {
+            # A Job it owns blocks its Backup's deletion until it is gone: where the API
+            # server enforces owner references' permissions, that takes this right.
+            "apiGroups": [GROUP],
+            "resources": ["backups/finalizers"],
+            "verbs": ["update"],
+        },
+        {
             "apiGroups": ["batch"],
             "resources": ["jobs"],
             "verbs": ["get", "list", "watch", "create", "delete"],
