@@ -72,6 +72,12 @@ def registry(interval: float, image: str) -> kopf.OperatorRegistry:
     """The operator's handlers; `image` is what the run Jobs run (the leapfrog image)."""
     handlers = kopf.OperatorRegistry()
 
+    @kopf.on.startup(registry=handlers, id="settings")
+    def settings(*, settings: kopf.OperatorSettings, **_: Any) -> None:
+        # It watches the namespaces it is given, by name: no cluster-wide scan of
+        # namespaces and CRDs, which its namespaced Role does not allow.
+        settings.scanning.disabled = True
+
     @kopf.on.login(registry=handlers, id="login")
     def login(**_: Any) -> kopf.ConnectionInfo:
         return _connection()

@@ -322,7 +322,7 @@ def crds(kube: k.KubeContext) -> list[k.Manifest]:
                         "listKind": f"{kind}List",
                         "plural": plural,
                         "singular": kind.lower(),
-                        "categories": ["leapfrog", "backups"],
+                        "categories": ["leapfrog"],
                     },
                     "versions": [
                         {
