@@ -40,7 +40,10 @@ def _client() -> Client:
     return Client(field_manager=FIELD_MANAGER)
 
 
+@functools.cache
 def _resource(kind: str) -> Any:
+    """The lightkube class of one of the operator's kinds (also registers it, so
+    `from_dict` knows it)."""
     from lightkube.generic_resource import create_namespaced_resource
 
     return create_namespaced_resource(GROUP, VERSION, kind, PLURALS[kind])
@@ -59,6 +62,8 @@ def _create(obj: dict[str, Any]) -> bool:
     from lightkube.codecs import from_dict
     from lightkube.core.exceptions import ApiError
 
+    if obj["kind"] in PLURALS:
+        _resource(obj["kind"])
     try:
         _client().create(from_dict(obj))
     except ApiError as exc:
