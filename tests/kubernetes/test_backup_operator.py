@@ -251,6 +251,9 @@ def test_a_schedule_makes_a_backup_on_its_time_and_the_job_decides_its_phase(
     events = items(plane, "events")
     reasons = {e["reason"] for e in events if e["involvedObject"]["name"] == name}
     assert {"JobCreated", "Succeeded"} <= reasons
+    # the schedule's events are its runs, not kopf's note of each look (every second here)
+    on_schedule = [e for e in events if e["involvedObject"]["kind"] == "BackupSchedule"]
+    assert [e["reason"] for e in on_schedule] == ["Scheduled"], on_schedule
 
 
 def test_a_restarted_operator_neither_duplicates_the_run_nor_its_job(
