@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "leapfrog.yaml"
 NAMESPACE = "example"
+STORES = ("kafka", "zookeeper", "postgres", "opensearch", "influxdb")
 
 
 def example_data(namespace: str = NAMESPACE) -> dict[str, Any]:
@@ -33,13 +34,6 @@ def example_data(namespace: str = NAMESPACE) -> dict[str, Any]:
     for name, service in data["services"].items():
         service.setdefault("image", f"registry.example.com/leapfrog-{name}")
     data.setdefault("components", {}).setdefault("lb", {})
-    # Backups on Kubernetes are the backup operators' (not built): the render refuses
-    # `backups:`, so the example's schedules (a local feature) are left out here.
-    for name in list(data.get("components", {})):
-        if name == "backups":
-            del data["components"][name]
-        elif isinstance(data["components"][name], dict):
-            data["components"][name].pop("backups", None)
     # The stack is written elsewhere (a temp folder): its job files are named from here.
     for job in data["components"].get("flink", {}).get("jobs", {}).values():
         job["file"] = str(EXAMPLE.parent / job["file"])
@@ -123,6 +117,11 @@ def test_apply_creates_every_object(deployed: Deployed) -> None:
         ("Secret", "catalog-dns-token"),
         ("Secret", "catalog-read-token"),
         ("Secret", "catalog-services-token"),
+        ("CustomResourceDefinition", "backupschedules.leapfrog.dev"),
+        ("Deployment", "backup-operator"),
+        ("Role", "backup-operator"),
+        ("RoleBinding", "backup-operator"),
+        *(("BackupSchedule", store) for store in STORES),
     ]:
         assert expected in kinds
     # The example's two Flink jobs, each submitted by a Job of its own.
@@ -170,8 +169,9 @@ def test_each_workload_in_the_cluster_holds_only_its_catalog_token(deployed: Dep
 
 def test_every_workload_rolls_out_to_ready(deployed: Deployed) -> None:
     names = workloads(deployed.data, deployed.plane)
-    # with the pipelines, the console, Grafana, OpenSearch Dashboards and Flink's two
-    assert len(names) == 16, names
+    # with the pipelines, the console, Grafana, OpenSearch Dashboards, Flink's two and the
+    # backup operator
+    assert len(names) == 17, names
     for name in names:
         kind, _, short = name.partition("/")
         kind = kind.split(".")[0]
@@ -292,8 +292,22 @@ def test_kubectl_server_dry_run_accepts_every_rendered_object(
     out = tmp_path / "rendered"
     result = run_cli("render", "-f", str(stack), "-o", str(out))
     assert result.code == 0, result.output
-    # A dry run cannot place objects in a namespace that does not exist yet.
+    # A dry run cannot place objects in a namespace that does not exist yet, nor objects
+    # of a kind the cluster does not know yet: the namespace and the CRDs go first.
     control_plane.kubectl("apply", "-f", str(out / "00-namespace.yaml"))
+    crds = [
+        doc
+        for path in out.glob("*.yaml")
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc["kind"] == "CustomResourceDefinition"
+    ]
+    control_plane.kubectl(
+        "apply", "--server-side", "--force-conflicts", "-f", "-", input=yaml.safe_dump_all(crds)
+    )
+    control_plane.kubectl(
+        "wait", "--for=condition=Established", "--timeout=60s",
+        *(f"crd/{c['metadata']['name']}" for c in crds),
+    )  # fmt: skip
     checked = control_plane.kubectl("apply", "--dry-run=server", "-f", str(out))
     lines = [line for line in checked.stdout.splitlines() if line.strip()]
     expected = sum(

@@ -477,3 +477,26 @@ def scheduler(  # noqa: PLR0917
         sched.serve(stop)
     finally:
         server.shutdown()
+
+
+@backup.command(name="operator")
+@click.option("--namespace", required=True, help="The namespace whose backups it runs.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=1),
+    default=30,
+    show_default=True,
+    help="Seconds between looks at each BackupSchedule.",
+)
+@click.option(
+    "--image", required=True, help="The leapfrog image the backup Jobs run (the operator's own)."
+)
+def operator(namespace: str, interval: float, image: str) -> None:
+    """Run the Kubernetes backup operator (kopf) in NAMESPACE until stopped.
+
+    The `backups` component's Deployment runs it on Kubernetes: BackupSchedules make
+    Backups on their cron times, each Backup runs a Job, the Job's outcome becomes the
+    Backup's status. Not for running by hand. See docs/backup.md."""
+    from leapfrog.backup.kube_operator import run as run_operator
+
+    run_operator(namespace, interval, image)

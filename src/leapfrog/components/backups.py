@@ -18,13 +18,13 @@ import httpx
 from pydantic import Field
 
 import leapfrog
+from leapfrog.components._backups_kube import crds, operator_objects
 from leapfrog.components.base import (
     Component,
     ComponentOptions,
     Health,
     Installation,
     Instance,
-    NotSupported,
     Process,
     Progress,
 )
@@ -46,6 +46,13 @@ class BackupSchedulerOptions(ComponentOptions):
     )
     stall_after: int = Field(
         300, ge=10, description="A scheduled run without progress for this many seconds fails."
+    )
+    operator_interval: int = Field(
+        30,
+        ge=1,
+        le=3600,
+        description="Kubernetes: seconds between the backup operator's looks at each "
+        "BackupSchedule (a due time is started within this).",
     )
 
 
@@ -104,7 +111,8 @@ class BackupScheduler(Component[BackupSchedulerOptions]):
         return {"LEAPFROG_BACKUPS_URL": f"http://{where.address}:{self.port(options)}"}
 
     def render_kubernetes(self, options: BackupSchedulerOptions, kube: KubeContext) -> KubeRender:
-        raise NotSupported(
-            "schedules on Kubernetes are the job of the backup operators, which do not exist "
-            "yet (stores' `backups:` are refused there too)"
-        )
+        """On Kubernetes the scheduler is the backup operator: the `leapfrog.dev` CRDs and
+        the operator's Deployment with its RBAC. Each store's `backups:` becomes a
+        `BackupSchedule`, rendered with the store (`_backups_kube.backup_schedule`)."""
+        objects = [*crds(kube), *operator_objects(kube, options.operator_interval)]
+        return KubeRender(objects, [])

@@ -13,7 +13,6 @@ import pytest
 
 import leapfrog.components as registry
 from leapfrog.components import component
-from leapfrog.components.base import NotSupported
 from leapfrog.components.kube import KubeContext
 from leapfrog.plan import build_plan
 from leapfrog.runtime.local.launch import build_launches
@@ -69,7 +68,27 @@ def test_a_schedule_that_is_no_cron_expression_is_refused_with_its_line(tmp_path
     assert "needs 5 fields" in messages and "physical" in messages
 
 
-def test_it_does_not_render_for_kubernetes() -> None:
+def test_on_kubernetes_it_is_the_backup_operator() -> None:
     comp = component("backups")
-    with pytest.raises(NotSupported, match="backup operators"):
-        comp.render_kubernetes(comp.options({}), KubeContext(namespace="n", stack="s"))
+    options = comp.options({"operator_interval": 5})
+    rendered = comp.render_kubernetes(options, KubeContext(namespace="n", stack="s"))
+    kinds = [(o["kind"], o["metadata"]["name"]) for o in rendered.objects]
+    assert kinds == [
+        ("CustomResourceDefinition", "backupschedules.leapfrog.dev"),
+        ("CustomResourceDefinition", "backups.leapfrog.dev"),
+        ("CustomResourceDefinition", "restores.leapfrog.dev"),
+        ("ServiceAccount", "backup-operator"),
+        ("Role", "backup-operator"),
+        ("RoleBinding", "backup-operator"),
+        ("Deployment", "backup-operator"),
+    ]
+    deployment = rendered.objects[-1]
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == [
+        "leapfrog", "backup", "operator", "--namespace", "n", "--interval", "5",
+        "--image", "ghcr.io/leapfrog/leapfrog:0.1.0",
+    ]  # fmt: skip
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # never two at once
+    role = rendered.objects[4]
+    resources = {r for rule in role["rules"] for r in rule["resources"]}
+    assert "secrets" not in resources and "pods" not in resources

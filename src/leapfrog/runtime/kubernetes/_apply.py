@@ -27,6 +27,8 @@ __all__ = ["FIELD_MANAGER", "PRUNED_KINDS", "Change", "apply_rendered", "connect
 FIELD_MANAGER = "leapfrog"
 PRUNED_KINDS = (
     ("batch/v1", "Job"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("policy/v1", "PodDisruptionBudget"),
     ("networking.k8s.io/v1", "NetworkPolicy"),
@@ -38,7 +40,9 @@ PRUNED_KINDS = (
     ("v1", "ServiceAccount"),
 )
 """Namespaced kinds leapfrog renders; prune looks only at these, and only at objects with
-the stack's part-of and managed-by labels. Volume claims are never pruned (data)."""
+the stack's part-of and managed-by labels. Volume claims are never pruned (data), nor
+CustomResourceDefinitions (removing one deletes every object of its kind: the records
+of backups)."""
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,14 @@ def connect(kubeconfig: Path | None, context: str | None) -> Client:
 
 def _resource(api_version: str, kind: str) -> Any:
     from lightkube.resources import (
+        apiextensions_v1,
         apps_v1,
         autoscaling_v2,
         batch_v1,
         core_v1,
         networking_v1,
         policy_v1,
+        rbac_authorization_v1,
     )
 
     modules = {
@@ -98,6 +104,8 @@ def _resource(api_version: str, kind: str) -> Any:
         "autoscaling/v2": autoscaling_v2,
         "policy/v1": policy_v1,
         "networking.k8s.io/v1": networking_v1,
+        "rbac.authorization.k8s.io/v1": rbac_authorization_v1,
+        "apiextensions.k8s.io/v1": apiextensions_v1,
     }
     if api_version in modules:
         return getattr(modules[api_version], kind)
@@ -183,12 +191,16 @@ def apply_rendered(
     kube = _kube_of(rendered)
     generated = [secret_manifest(s, kube) for s in rendered.secrets]
     fresh_namespace = False
+    fresh_kinds: set[tuple[str, str]] = set()  # (group, kind) of CRDs a dry run would create
     try:
         for obj in [*rendered.objects, *_missing(generated, rendered.objects)]:
             kind, name = obj["kind"], obj["metadata"]["name"]
             namespace = obj["metadata"].get("namespace")
-            if dry_run and fresh_namespace:
-                # A dry run cannot place objects in a namespace it did not create.
+            if dry_run and (
+                fresh_namespace or (obj["apiVersion"].rpartition("/")[0], kind) in fresh_kinds
+            ):
+                # A dry run cannot place objects in a namespace it did not create, nor
+                # objects of a kind it did not define.
                 record(Change(kind, name, "created"))
                 continue
             res = _resource(obj["apiVersion"], kind)
@@ -205,6 +217,11 @@ def apply_rendered(
                 from_dict(obj), field_manager=FIELD_MANAGER, force=True, dry_run=dry_run
             )
             record(Change(kind, name, _outcome(before, applied, dry_run)))
+            if kind == "CustomResourceDefinition":
+                if dry_run and before is None:
+                    fresh_kinds.add((obj["spec"]["group"], obj["spec"]["names"]["kind"]))
+                elif not dry_run:
+                    _established(client, res, name)
         if prune and not fresh_namespace:
             for change in _prune(client, rendered, generated, dry_run):
                 record(change)
@@ -215,6 +232,24 @@ def apply_rendered(
             f"cannot reach the cluster: {exc}", hint="check --kubeconfig and --context"
         ) from None
     return changes
+
+
+def _established(client: Client, res: Any, name: str, timeout: float = 60.0) -> None:
+    """Wait until the API server serves the CRD `name`: objects of its kind come next."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        crd = client.get(res, name)
+        conditions = (crd.status.conditions if crd.status else None) or []
+        if any(c.type == "Established" and c.status == "True" for c in conditions):
+            return
+        if time.monotonic() > deadline:
+            raise LeapfrogError(
+                f"the cluster did not establish CustomResourceDefinition {name} in {timeout:.0f} s",
+                hint=f"kubectl describe crd {name}",
+            )
+        time.sleep(0.2)
 
 
 def _kube_of(rendered: Rendered) -> k.KubeContext:

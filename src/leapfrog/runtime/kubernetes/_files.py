@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from leapfrog.components.kube import Manifest
-from leapfrog.runtime.kubernetes._render import ORDER, Rendered
+from leapfrog.runtime.kubernetes._render import Rendered, apply_rank
 
 __all__ = ["to_yaml", "write_parts"]
 
@@ -40,7 +40,7 @@ def write_parts(rendered: Rendered, directory: Path) -> list[Path]:
             old.unlink()
     names = ["namespace", *(p for p in rendered.parts if p != "namespace")]
     for index, part in enumerate(names):
-        objects = sorted(rendered.parts[part], key=lambda o: ORDER.index(o["kind"]))
+        objects = sorted(rendered.parts[part], key=apply_rank)
         path = directory / f"{index:02d}-{part}.yaml"
         # Generated passwords: readable by their owner only, from the first byte.
         mode = 0o600 if part == "secrets" else 0o644

@@ -48,14 +48,14 @@ def refused(stack: Stack) -> list[Problem]:
                 "a Deployment always restarts its pods: `no` cannot be honoured",
                 "remove the restart policy (or use a Job outside leapfrog for one-off runs)",
             )
-    for name, options in stack.spec.components.items():
-        if options.get("backups") is not None:
-            problem(
-                f"components.{name}.backups",
-                "backups on Kubernetes are the job of the backup operators, which do not "
-                "exist yet; rendered, the store would run without them",
-                f"remove `backups:` from components.{name} to render (back up locally with "
-                "`leapfrog backup`)",
-            )
+    if "backups" not in stack.spec.components:
+        for name, options in stack.spec.components.items():
+            if options.get("backups") is not None:
+                problem(
+                    f"components.{name}.backups",
+                    "on Kubernetes a store's `backups:` is a BackupSchedule, run by the "
+                    "backup operator, which is the `backups` component; the stack has none",
+                    "add `backups: {}` under components (or remove this `backups:`)",
+                )
     problems.sort(key=lambda p: p.line or 0)
     return problems

@@ -11,6 +11,8 @@ from typing import Any
 from leapfrog import __version__
 from leapfrog.components import component
 from leapfrog.components import kube as k
+from leapfrog.components._backup_options import BackupOptions
+from leapfrog.components._backups_kube import backup_schedule
 from leapfrog.components.base import NotSupported
 from leapfrog.runtime.kubernetes._consul import catalog_reader_env, render_catalog
 from leapfrog.runtime.kubernetes._hostlogs import render_host_logs
@@ -21,11 +23,14 @@ from leapfrog.runtime.kubernetes._service import render_service, render_volumes
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.spec import Problem, SpecError, Stack
 
-__all__ = ["Rendered", "kube_context", "render_stack"]
+__all__ = ["Rendered", "apply_rank", "kube_context", "render_stack"]
 
 ORDER = (
     "Namespace",
+    "CustomResourceDefinition",
     "ServiceAccount",
+    "Role",
+    "RoleBinding",
     "Secret",
     "ConfigMap",
     "PersistentVolumeClaim",
@@ -40,14 +45,15 @@ ORDER = (
 )
 """Apply order: what an object refers to exists before it. A custom resource (an
 operator's, such as Flink's `FlinkDeployment`) goes with the Jobs, after the workloads,
-in the order its component rendered it."""
+in the order its component rendered it; a stack's own CRDs come right after the
+Namespace."""
 
 
 _CLAIMS = "volume-claims"
 """The part of the shared volumes' claims."""
 
 
-def _apply_rank(obj: k.Manifest) -> int:
+def apply_rank(obj: k.Manifest) -> int:
     kind = obj["kind"]
     return ORDER.index(kind) if kind in ORDER else ORDER.index("Job")
 
@@ -88,6 +94,7 @@ def render_stack(stack: Stack) -> Rendered:
     platform_env: list[dict[str, Any]] = []
     ports: dict[str, Mapping[str, int]] = {}
     pieces: list[tuple[str, k.KubeRender]] = []
+    schedules: list[k.Manifest] = []
     if spec.catalog.enabled:
         catalog = render_catalog(spec.catalog, kube)
         pieces.append(("catalog", catalog))
@@ -102,17 +109,26 @@ def render_stack(stack: Stack) -> Rendered:
         if _reads_others(comp):
             given = [entry for _, piece in pieces for entry in piece.env]
             kube = replace(kube, platform_env=tuple(given))
+        options = comp.options(raw)
         try:
-            pieces.append((kind, comp.render_kubernetes(comp.options(raw), kube)))
+            piece = comp.render_kubernetes(options, kube)
         except NotSupported as exc:
             raise LeapfrogError(
                 f"components.{kind}: {exc}", hint=f"remove `{kind}` to render this stack"
             ) from None
+        backups = getattr(options, "backups", None)
+        if isinstance(backups, BackupOptions):
+            # The store's `backups:` is a BackupSchedule the backup operator runs (a
+            # part of its own, after the operator's CRDs, for `kubectl apply -f DIR`).
+            schedules += backup_schedule(kind, backups, piece.ports, kube)
+        pieces.append((kind, piece))
     for part, piece in pieces:
         parts[part] = list(piece.objects)
         secrets += piece.secrets
         platform_env += piece.env
         ports[part] = piece.ports
+    if schedules:
+        parts["backup-schedules"] = schedules
     for name, service in spec.services.items():
         parts[name] = render_service(name, service, kube, platform_env, spec.volumes)
     claims = render_volumes(spec, kube)
@@ -125,7 +141,7 @@ def render_stack(stack: Stack) -> Rendered:
     _collisions(stack, parts)
     if spec.kubernetes.write_secrets:
         parts["secrets"] = [secret_manifest(s, kube) for s in secrets]
-    objects = sorted((o for objs in parts.values() for o in objs), key=_apply_rank)
+    objects = sorted((o for objs in parts.values() for o in objs), key=apply_rank)
     return Rendered(kube.namespace, objects, secrets, parts)
 
 

@@ -18,13 +18,6 @@ def example_data() -> dict[str, Any]:
     for name, service in data["services"].items():
         service.setdefault("image", f"registry.example.com/{name}")
     data.setdefault("components", {}).setdefault("lb", {})
-    # Backups on Kubernetes are the backup operators' (not built): the render refuses
-    # `backups:`, so the example's schedules (a local feature) are left out here.
-    for name in list(data.get("components", {})):
-        if name == "backups":
-            del data["components"][name]
-        elif isinstance(data["components"][name], dict):
-            data["components"][name].pop("backups", None)
     # The stack is written elsewhere (a temp folder): its job files are named from here.
     for job in data["components"].get("flink", {}).get("jobs", {}).values():
         job["file"] = str(EXAMPLE.parent / job["file"])

@@ -56,13 +56,13 @@ def test_fields_without_a_kubernetes_meaning_are_refused(tmp_path: Path) -> None
     ]
 
 
-def test_declared_backups_are_refused_until_the_operators_exist(tmp_path: Path) -> None:
+def test_declared_backups_without_the_operator_are_refused(tmp_path: Path) -> None:
     data = _stack({"web": WEB}, components={"postgres": {"backups": {}}})
     with pytest.raises(SpecError) as caught:
         render_stack(load(tmp_path, data))
     (problem,) = caught.value.problems
     assert problem.field == "components.postgres.backups"
-    assert "operators" in problem.message and "leapfrog backup" in (problem.hint or "")
+    assert "backup operator" in problem.message and "backups: {}" in (problem.hint or "")
 
 
 def test_the_cli_reports_refusals_without_a_traceback(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 from _kube_stacks import example_data, load
@@ -60,8 +61,56 @@ def test_the_whole_example_is_rendered(rendered: Rendered) -> None:
 
 
 def test_every_object_validates_strictly_against_1_37(rendered: Rendered) -> None:
+    """Built-in kinds against the Kubernetes schemas; the stack's own custom resources
+    (BackupSchedule) against the schema of the CRD rendered with them, strictly too."""
+    crds = {
+        (o["spec"]["group"], o["spec"]["names"]["kind"]): o
+        for o in rendered.objects
+        if o["kind"] == "CustomResourceDefinition"
+    }
+    custom = 0
     for obj in rendered.objects:
-        kubernetes_validate.validate(obj, "1.37.0", strict=True)
+        group = obj["apiVersion"].rpartition("/")[0]
+        if (group, obj["kind"]) in crds:
+            (version,) = crds[group, obj["kind"]]["spec"]["versions"]
+            schema = strict_schema(version["schema"]["openAPIV3Schema"])
+            jsonschema.validate(obj, schema)
+            custom += 1
+        else:
+            kubernetes_validate.validate(obj, "1.37.0", strict=True)
+    assert custom == 5  # a BackupSchedule for each store of the example
+
+
+def strict_schema(schema: Any) -> Any:
+    """An OpenAPI schema as the API server applies it to a structural CRD: a field the
+    schema does not name is an error (it would be pruned), `metadata` aside."""
+    if isinstance(schema, list):
+        return [strict_schema(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    found = {key: strict_schema(value) for key, value in schema.items()}
+    open_ended = "additionalProperties" in schema or schema.get(
+        "x-kubernetes-preserve-unknown-fields"
+    )
+    if "properties" in schema and not open_ended:
+        found["additionalProperties"] = False
+    if "properties" in schema:
+        found["properties"] = {k: strict_schema(v) for k, v in schema["properties"].items()}
+        if "metadata" in found["properties"]:
+            found["properties"]["metadata"] = {"type": "object"}
+    return found
+
+
+def test_a_custom_resource_with_a_wrong_field_fails_strict_validation(
+    rendered: Rendered,
+) -> None:
+    crd = next(o for o in rendered.objects if o["metadata"]["name"].startswith("backupsch"))
+    schema = strict_schema(crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+    schedule = next(o for o in rendered.objects if o["kind"] == "BackupSchedule")
+    jsonschema.validate(schedule, schema)
+    broken = {**schedule, "spec": {**schedule["spec"], "keep_last": 3}}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(broken, schema)
 
 
 def test_strict_validation_catches_a_wrong_field(rendered: Rendered) -> None:
@@ -78,7 +127,7 @@ def test_every_object_carries_the_stack_labels(rendered: Rendered) -> None:
         assert labels["app.kubernetes.io/managed-by"] == "leapfrog"
         for key in ("name", "instance", "component"):
             assert f"app.kubernetes.io/{key}" in labels
-        if obj["kind"] != "Namespace":
+        if obj["kind"] not in ("Namespace", "CustomResourceDefinition"):  # cluster-wide
             assert obj["metadata"]["namespace"] == "example"
 
 

@@ -1,0 +1,248 @@
+"""The backup operator (kopf): `leapfrog backup operator`, the Deployment the `backups`
+component renders on Kubernetes (docs/backup.md, "On Kubernetes").
+
+- every BackupSchedule is looked at each `interval` seconds (a kopf timer); when one of
+  its cron times is due, it creates the Backup of that time, named after it
+  (`_kube_runs.backup_name`): a restarted operator finds it instead of making another;
+- every Backup gets one Job (owned by it, `kopf.adopt`, named as the Backup: a second
+  attempt finds the first);
+- every change of such a Job is written into its Backup's status (phase, conditions,
+  times, the reason of a failure) with an event on each transition.
+
+Handlers are registered in a registry of their own (`registry(interval)`), so the CLI and
+kopf's `KopfRunner` in the tests run exactly the same ones.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import kopf
+
+from leapfrog.backup._kube_runs import backup_for_slot, due_slot, job_for, run_state
+from leapfrog.components._backups_kube import BACKUP_LABEL, GROUP, PLURALS, VERSION
+
+if TYPE_CHECKING:
+    from lightkube import Client
+
+__all__ = ["registry", "run"]
+
+FIELD_MANAGER = "leapfrog-backup-operator"
+
+
+@functools.cache
+def _client() -> Client:
+    from lightkube import Client
+
+    return Client(field_manager=FIELD_MANAGER)
+
+
+@functools.cache
+def _resource(kind: str) -> Any:
+    """The lightkube class of one of the operator's kinds (also registers it, so
+    `from_dict` knows it)."""
+    from lightkube.generic_resource import create_namespaced_resource
+
+    return create_namespaced_resource(GROUP, VERSION, kind, PLURALS[kind])
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _create(obj: dict[str, Any]) -> bool:
+    """Create `obj`; False when it exists already (a run found again, not a new one)."""
+    from lightkube.codecs import from_dict
+    from lightkube.core.exceptions import ApiError
+
+    if obj["kind"] in PLURALS:
+        _resource(obj["kind"])
+    try:
+        _client().create(from_dict(obj))
+    except ApiError as exc:
+        if exc.status.code == 409:
+            return False
+        raise
+    return True
+
+
+def registry(interval: float, image: str) -> kopf.OperatorRegistry:
+    """The operator's handlers; `image` is what the run Jobs run (the leapfrog image)."""
+    handlers = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=handlers, id="settings")
+    def settings(*, settings: kopf.OperatorSettings, **_: Any) -> None:
+        # It watches the namespaces it is given, by name: no cluster-wide scan of
+        # namespaces and CRDs, which its namespaced Role does not allow.
+        settings.scanning.disabled = True
+        # kopf logs every timer run that did nothing on the object's logger, which it
+        # also posts as an Event: one per schedule every interval. Runs that did
+        # something say so with their own event.
+        logging.getLogger("kopf.objects").addFilter(_quiet_timer)
+
+    @kopf.on.login(registry=handlers, id="login")
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return _connection()
+
+    @kopf.timer(
+        GROUP,
+        VERSION,
+        PLURALS["BackupSchedule"],
+        interval=interval,
+        registry=handlers,
+        id="schedule",
+    )
+    def schedule(
+        *,
+        body: kopf.Body,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        meta: kopf.Meta,
+        patch: kopf.Patch,
+        **_: Any,
+    ) -> None:
+        cron = spec.get("schedule")
+        if not cron or spec.get("suspend"):
+            return
+        slot = due_slot(cron, _now(), _time(str(meta["creationTimestamp"])))
+        if slot is None:
+            return
+        backup = backup_for_slot(dict(body), slot)
+        name = backup["metadata"]["name"]
+        if status.get("lastBackup") == name:
+            return
+        if _create(backup):
+            kopf.info(body, reason="Scheduled", message=f"created Backup {name} for {cron}")
+        patch.status["lastBackup"] = name
+        patch.status["lastScheduleTime"] = backup["spec"]["slot"]
+
+    @kopf.on.resume(GROUP, VERSION, PLURALS["Backup"], registry=handlers, id="job")
+    @kopf.on.create(GROUP, VERSION, PLURALS["Backup"], registry=handlers, id="job")
+    def start(
+        *,
+        body: kopf.Body,
+        name: str,
+        namespace: str | None,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        patch: kopf.Patch,
+        **_: Any,
+    ) -> None:
+        if status.get("phase") in ("Succeeded", "Failed"):
+            return
+        job = job_for(name, namespace or "default", dict(spec), image)
+        kopf.adopt(job, owner=body)  # deleting the Backup deletes its Job
+        if _create(job):
+            kopf.info(body, reason="JobCreated", message=f"started Job {name}")
+        # The phase is `follow`'s alone (from the Job), so the two never race.
+        patch.status["job"] = name
+
+    @kopf.on.event(
+        "batch", "v1", "jobs", labels={BACKUP_LABEL: kopf.PRESENT}, registry=handlers, id="follow"
+    )
+    def follow(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+        from lightkube.core.exceptions import ApiError
+        from lightkube.types import PatchType
+
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            return
+        name = body["metadata"]["labels"][BACKUP_LABEL]
+        res = _resource("Backup")
+        try:
+            backup = _client().get(res, name, namespace=namespace).to_dict()
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return
+            raise
+        current = backup.get("status") or {}
+        state = run_state(
+            dict(body.get("status") or {}), backup["spec"].get("verify", True), _now()
+        )
+        wanted = state.status()
+        if all(current.get(key) == value for key, value in wanted.items()):
+            return
+        _client().patch(
+            res.Status,
+            name,
+            {"status": wanted},
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+        )
+        if current.get("phase") != state.phase:
+            event = kopf.warn if state.phase == "Failed" else kopf.info
+            event(backup, reason=state.phase, message=state.message)
+            if state.phase == "Succeeded" and backup["spec"].get("schedule"):
+                _succeeded(namespace, backup["spec"]["schedule"], state.completion)
+
+    return handlers
+
+
+def _quiet_timer(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("Timer 'schedule' succeeded")
+
+
+def _connection() -> kopf.ConnectionInfo:
+    """kopf's credentials from the same place lightkube takes them: $KUBECONFIG (or
+    ~/.kube/config), else the pod's service account. Called again when the API server
+    answers 401, so a rotated service-account token is read anew."""
+    import base64
+
+    from lightkube.config.kubeconfig import KubeConfig
+
+    config = KubeConfig.from_env().get()
+    if config is None:
+        raise kopf.PermanentError("no kubeconfig context and no service account to log in with")
+    cluster, user = config.cluster, config.user
+    token = user.token if user else None
+    if user and not token and user.token_file:
+        token = Path(user.token_file).read_text(encoding="utf-8").strip()
+    ca_data = (
+        base64.b64decode(cluster.certificate_auth_data) if cluster.certificate_auth_data else None
+    )
+    return kopf.ConnectionInfo(
+        server=cluster.server,
+        ca_path=cluster.certificate_auth,
+        ca_data=ca_data,
+        insecure=cluster.insecure,
+        token=token,
+        certificate_path=user.client_cert if user else None,
+        private_key_path=user.client_key if user else None,
+        default_namespace=config.namespace,
+    )
+
+
+def _succeeded(namespace: str | None, schedule: str, when: str | None) -> None:
+    from lightkube.core.exceptions import ApiError
+    from lightkube.types import PatchType
+
+    status = {"status": {"lastSuccessfulTime": when}}
+    try:
+        _client().patch(
+            _resource("BackupSchedule").Status,
+            schedule,
+            status,
+            namespace=namespace,
+            patch_type=PatchType.MERGE,
+        )
+    except ApiError as exc:
+        if exc.status.code != 404:  # the schedule was removed since: nothing to record
+            raise
+
+
+def run(namespace: str, interval: float, image: str) -> None:
+    """Run the operator in `namespace` until stopped (SIGTERM/SIGINT). Standalone: one
+    replica (the Deployment's Recreate strategy), so no peering objects are needed."""
+    kopf.run(
+        registry=registry(interval, image),
+        standalone=True,
+        clusterwide=False,
+        namespaces=[namespace],
+    )
