@@ -49,6 +49,7 @@ services:
   envdump:
     command: {PYTHON} envdump.py
     port: 8000
+    kv_write: [e2e/]   # the test writes its marker with the service's own token
     check: {{http: /health}}
 """
 

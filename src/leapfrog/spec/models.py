@@ -308,6 +308,13 @@ class ServiceSpec(_Model):
         "this service and no other, and reads every service and node.",
         examples=[["app/config/"]],
     )
+    kv_write: list[str] = Field(
+        default_factory=list,
+        description="Catalog KV prefixes the instances may read and write with their own "
+        'token (Consul\'s `key_prefix "<prefix>" { policy = "write" }`): state the service '
+        "keeps in the catalog, such as a leader's lock or its own settings.",
+        examples=[["app/state/"]],
+    )
     scrape: ScrapeSpec | None = Field(
         None,
         description="Read the instances' Prometheus page and ship it to the `metrics` topic: "

@@ -63,7 +63,10 @@ def test_catalog_runs_leapfrogs_own_server_on_its_configured_address(tmp_path: P
 
 
 def test_each_service_instance_gets_its_own_token_kept_private(tmp_path: Path) -> None:
-    text = "services:\n  web: {command: serve, replicas: 2, kv: [app/web/]}\n  api: {command: x}\n"
+    text = (
+        "services:\n  web: {command: serve, replicas: 2, kv: [app/web/], kv_write: [app/lock/]}\n"
+        "  api: {command: x}\n"
+    )
     result, paths = launches(tmp_path, text)
     web1, web2 = result["web"]
     management = paths.catalog_token.read_text().strip()
@@ -76,7 +79,9 @@ def test_each_service_instance_gets_its_own_token_kept_private(tmp_path: Path) -
     assert token != management  # the management token stays with the supervisor
     # Consul's service identity of its own service, and read on its stack file's kv grant.
     assert tokens["instance:web-1"]["ServiceIdentities"] == [{"ServiceName": "web"}]
-    assert tokens["instance:web-1"]["Rules"] == {"key_prefix": {"app/web/": {"policy": "read"}}}
+    assert tokens["instance:web-1"]["Rules"] == {
+        "key_prefix": {"app/web/": {"policy": "read"}, "app/lock/": {"policy": "write"}}
+    }
     assert tokens["instance:api-1"]["Rules"] == {}
     assert "services" not in tokens  # no shared token that may register any service
     assert tokens["dns"]["Rules"] == {

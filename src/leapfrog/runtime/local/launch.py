@@ -112,7 +112,7 @@ def build_launches(
     settings = stack.spec.catalog
     platform_env = catalog_env(settings, paths) if settings.enabled else {}
     grants = {
-        name: InstanceGrant(unit.name, tuple(unit.service.kv))
+        name: InstanceGrant(unit.name, tuple(unit.service.kv), tuple(unit.service.kv_write))
         for unit in plan.units.values()
         if unit.kind == "service"
         for name in unit.instance_names()

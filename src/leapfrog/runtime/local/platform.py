@@ -163,14 +163,18 @@ INSTANCE_PREFIX = "instance:"
 @dataclass(frozen=True)
 class InstanceGrant:
     """What one service instance's token carries: Consul's service identity of its
-    service (write that service and its sidecar, read every service and node) and read
-    on the KV prefixes its stack file section lists (`kv:`)."""
+    service (write that service and its sidecar, read every service and node), read on
+    the KV prefixes its stack file section lists (`kv:`) and write on `kv_write:`'s."""
 
     service: str
     kv: tuple[str, ...] = ()
+    kv_write: tuple[str, ...] = ()
+    """Prefixes it may also write (`kv_write:`)."""
 
     def entry(self, secret: str, instance: str) -> dict[str, Any]:
-        rules = {"key_prefix": {p: {"policy": "read"} for p in self.kv}} if self.kv else {}
+        prefixes = {p: {"policy": "read"} for p in self.kv}
+        prefixes |= {p: {"policy": "write"} for p in self.kv_write}
+        rules = {"key_prefix": prefixes} if prefixes else {}
         return {
             "SecretID": secret,
             "Description": f"{instance}: service {self.service}",
