@@ -310,6 +310,7 @@ services:
     autoscale: {min: 2, max: 10, cpu_percent: 70}   # a HorizontalPodAutoscaler
     allow_from: [worker]      # callers besides those that depend on web (NetworkPolicy)
     kv: [shop/web/]           # catalog KV prefixes its instances may read with their own token
+    kv_write: [shop/carts/]   # ... and those they may also write
 
   api:
     command: [python, -m, api, --host, "${HOST}", --port, "${PORT}"]   # list: no splitting
