@@ -73,13 +73,21 @@ def test_scheduled_backups_are_verified_pruned_and_reported() -> None:
         finally:
             client.stop()
 
+        seen: list[str] = []
+
         def next_run_shown() -> str | None:
             # the status is the last health probe: one taken while the scheduler was
             # still reading the stack says so ("reading the stack file")
-            detail = str({i["name"]: i for i in stack.status()}["backups-1"]["detail"])
+            # `detail` is the state's (it changes with the state); `last_check`, the probe's
+            item = {i["name"]: i for i in stack.status()}["backups-1"]
+            detail = str(item.get("last_check") or item["detail"])
+            seen.append(detail)
             return detail if detail.startswith("next: zookeeper ") else None
 
-        wait_until(next_run_shown, timeout=30, interval=1, what="the next run in the status")
+        try:
+            wait_until(next_run_shown, timeout=30, interval=1, what="the next run in the status")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the status said: {sorted(set(seen))}") from None
 
         def two_scheduled_runs() -> dict[str, Any] | None:
             found = listing(stack)
