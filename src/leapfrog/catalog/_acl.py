@@ -149,9 +149,19 @@ class Rules:
             for name, rule in value.items():
                 policy = rule.get("policy") if isinstance(rule, Mapping) else None
                 target[str(name)] = _level(policy, f"{where}.{key}.{name}.policy")
+        return cls._built(exact, prefixes, global_levels)
+
+    @classmethod
+    def _built(
+        cls,
+        exact: Mapping[str, Mapping[str, Access]],
+        prefixes: Mapping[str, Mapping[str, Access]],
+        global_levels: dict[str, Access],
+    ) -> Rules:
+        """Grants by resource, prefixes longest first (the first match is the closest)."""
         named = {
             resource: _Grants(
-                exact.get(resource, {}),
+                dict(exact.get(resource, {})),
                 tuple(sorted(prefixes.get(resource, {}).items(), key=lambda p: -len(p[0]))),
             )
             for resource in NAMED_RESOURCES
@@ -188,14 +198,7 @@ class Rules:
                     into[name] = _stronger(into.get(name), access)
             for resource, access in rules.global_levels.items():
                 global_levels[resource] = _stronger(global_levels.get(resource), access)
-        named = {
-            resource: _Grants(
-                exact.get(resource, {}),
-                tuple(sorted(prefixes.get(resource, {}).items(), key=lambda p: -len(p[0]))),
-            )
-            for resource in NAMED_RESOURCES
-        }
-        return cls(named, global_levels)
+        return cls._built(exact, prefixes, global_levels)
 
     def level(self, resource: str, name: str) -> Access:
         if resource in _GLOBAL_RESOURCES:
