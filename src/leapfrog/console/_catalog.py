@@ -62,6 +62,25 @@ class CatalogClient:
         data.pop("SecretID", None)
         return TokenInfo(data)
 
+    async def tokens(self) -> list[TokenInfo] | None:
+        """The catalog's tokens, oldest first, each without its secret; None when ACL is
+        off. Raises UserError when this token may not read ACLs."""
+        response = await self._call("GET", "/v1/acl/tokens")
+        if response.status_code == 401:
+            return None
+        if response.status_code == 403:
+            raise UserError(
+                'your token may not list the catalog\'s tokens: that needs `acl = "read"`',
+                "log in with the management token (`leapfrog secrets catalog --show-secrets`)",
+            )
+        if response.status_code != 200:
+            raise UserError(f"the catalog answered {response.status_code}: {response.text[:200]}")
+        listed = []
+        for stub in response.json():
+            stub.pop("SecretID", None)
+            listed.append(TokenInfo(stub))
+        return listed
+
     async def can_write(self) -> bool:
         """Whether the token may write KV: a check-and-set that can never succeed, so it
         writes nothing, fails with `Permission denied` only for a read-only token."""

@@ -1,6 +1,6 @@
 """Services (Consul UI's pages): services with their instances' health, one service's
-instances, checks with output, tags and meta; nodes; the logged-in token (never its
-secret)."""
+instances, checks with output, tags and meta; nodes; the logged-in token and the
+catalog's token list (never a secret)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from leapfrog.console._catalog import TokenInfo
 from leapfrog.console._errors import UserError
 from leapfrog.console._web import catalog, page, session
 
@@ -59,7 +60,39 @@ async def service(request: Request) -> Response:
 
 async def token(request: Request) -> Response:
     me = session(request)
-    return page(request, "token.html", accessor=me.accessor, description=me.description)
+    listed: list[TokenInfo] | None = None
+    error: UserError | None = None
+    try:
+        listed = await catalog(request).tokens()
+    except UserError as exc:
+        error = exc
+    return page(
+        request,
+        "token.html",
+        accessor=me.accessor,
+        description=me.description,
+        tokens=[_token_row(stub) for stub in listed or []],
+        acl_on=listed is not None or error is not None,
+        error=error,
+    )
+
+
+def _names(links: Any, key: str) -> list[str]:
+    return [str(link.get(key, "")) for link in links or [] if isinstance(link, dict)]
+
+
+def _token_row(stub: dict[str, Any]) -> dict[str, Any]:
+    """A token as a row of the list: its links by name, never its secret."""
+    return {
+        "accessor": str(stub.get("AccessorID", "")),
+        "description": str(stub.get("Description", "")),
+        "policies": _names(stub.get("Policies"), "Name"),
+        "roles": _names(stub.get("Roles"), "Name"),
+        "services": _names(stub.get("ServiceIdentities"), "ServiceName"),
+        "local": bool(stub.get("Local")),
+        "created": str(stub.get("CreateTime", ""))[:19].replace("T", " "),
+        "expires": str(stub.get("ExpirationTime") or "")[:19].replace("T", " "),
+    }
 
 
 def services_routes() -> list[Route]:

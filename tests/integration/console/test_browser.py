@@ -74,6 +74,31 @@ def test_no_secret_is_rendered(console_stack: ConsoleStack, admin: tuple[Any, li
     assert all(console_stack.management not in c["value"] for c in cookies)
 
 
+def test_the_token_list_shows_the_stacks_tokens_without_secrets(
+    console_stack: ConsoleStack, admin: tuple[Any, list[str]], browser: Any
+) -> None:
+    page, errors = admin
+    page.goto(f"{CONSOLE}/token")
+    rows = page.locator("table.tokens tbody tr")
+    text = page.locator("table.tokens").inner_text()
+    # The management token (you), the read and DNS tokens, and the ticker's own token
+    # with its service identity.
+    assert rows.count() >= 4, text
+    assert page.locator("table.tokens tr.you").count() == 1
+    assert "DNS lookups" in text and "ticker" in text
+    assert console_stack.management not in page.content()
+    assert console_stack.read not in page.content()
+    assert errors == []
+    reader, reader_errors = login(browser, console_stack.read)
+    try:
+        reader.goto(f"{CONSOLE}/token")
+        assert reader.locator("table.tokens").count() == 0
+        assert 'acl = "read"' in reader.locator("[role=alert]").inner_text()
+        assert reader_errors == []
+    finally:
+        reader.context.close()
+
+
 def test_kv_edit_round_trips(console_stack: ConsoleStack, admin: tuple[Any, list[str]]) -> None:
     page, errors = admin
     key = f"console/{console_stack.run}/color"
