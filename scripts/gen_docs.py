@@ -307,7 +307,12 @@ services:
     drain: 2s                 # on stop: keep serving 2s after leaving the catalog
     image: registry.example.com/shop-web:1.4.2   # Kubernetes only; unused locally
     resources: {cpu: 250m, memory: 256Mi, cpu_limit: "1", memory_limit: 512Mi}
-    autoscale: {min: 2, max: 10, cpu_percent: 70}   # a HorizontalPodAutoscaler
+    autoscale:                # the supervisor locally, a HorizontalPodAutoscaler on Kubernetes
+      min: 2
+      max: 10
+      cpu_percent: 70         # and/or requests_per_second, in_flight (per instance)
+      scale_up: {stabilization: 0s, pods: 4, percent: 100, period: 15s}
+      scale_down: {stabilization: 5m, percent: 100, period: 15s}
     allow_from: [worker]      # callers besides those that depend on web (NetworkPolicy)
     kv: [shop/web/]           # catalog KV prefixes its instances may read with their own token
     kv_write: [shop/carts/]   # ... and those they may also write

@@ -290,6 +290,8 @@ def status_cmd(ctx: click.Context, stack_file: Path | None, as_json: bool) -> No
     console.print(views.status_table(snapshot))
     for line in views.replica_counts(snapshot) if snapshot.get("running") else ():
         console.print(f"[yellow]{line}[/] (current/desired)")
+    for line in views.autoscale_lines(snapshot) if snapshot.get("running") else ():
+        console.print(line, highlight=False)
 
 
 cli.add_command(status_cmd, name="ps")

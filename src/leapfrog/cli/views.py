@@ -76,6 +76,19 @@ def replica_counts(snapshot: dict[str, Any]) -> list[str]:
     return lines
 
 
+def autoscale_lines(snapshot: dict[str, Any]) -> list[str]:
+    """`web: autoscale 2 -> 4 (why)` for each autoscaled service: its last decision."""
+    lines = []
+    for name, unit in (snapshot.get("units") or {}).items():
+        last = unit.get("autoscale")
+        if isinstance(last, dict):
+            lines.append(
+                f"{name}: autoscale {last.get('current')} -> {last.get('desired')} "
+                f"({last.get('reason')})"
+            )
+    return lines
+
+
 def _detail(item: dict[str, Any]) -> str:
     """A healthy platform unit shows what its probe saw (`Kafka 4.1.0, 3 topics`)."""
     if (

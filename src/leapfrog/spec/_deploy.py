@@ -4,10 +4,11 @@ Kubernetes needs that one machine does not (image, resources, autoscaling)."""
 from __future__ import annotations
 
 import re
+from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
-from leapfrog.spec._base import Model
+from leapfrog.spec._base import Duration, Model
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|Ki|Mi|Gi|Ti|M|G|T)?$")
 _HOST = re.compile(
@@ -83,14 +84,95 @@ class ResourcesSpec(Model):
         return _quantity(value)
 
 
+class _StepRules(Model):
+    """What both directions share: step limits per period, one of them at least."""
+
+    stabilization: Duration = Field(0.0)
+    pods: int | None = Field(None, ge=1, le=250)
+    percent: int | None = Field(None, ge=1, le=1000)
+    period: Duration = Field(15.0, description="The period of `pods` and `percent`.")
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> Self:
+        if self.pods is None and self.percent is None:
+            raise ValueError("give `pods`, `percent` or both")
+        if self.period <= 0 or self.stabilization < 0:
+            raise ValueError("`period` must be positive and `stabilization` not negative")
+        return self
+
+
+class ScaleUpRules(_StepRules):
+    """How fast instances are added (HPA's `behavior.scaleUp`)."""
+
+    stabilization: Duration = Field(
+        0.0,
+        description="Scale up to the lowest count recommended over this window (0: at once).",
+    )
+    pods: int | None = Field(
+        4, ge=1, le=250, description="At most this many instances added per `period`."
+    )
+    percent: int | None = Field(
+        100, ge=1, le=1000, description="At most this share of the current count added per period."
+    )
+
+
+class ScaleDownRules(_StepRules):
+    """How fast instances are removed (HPA's `behavior.scaleDown`)."""
+
+    stabilization: Duration = Field(
+        300.0,
+        description="Scale down only to the highest count recommended over this window, so a "
+        "short lull does not remove instances the next peak needs.",
+    )
+    pods: int | None = Field(
+        None, ge=1, le=250, description="At most this many instances removed per `period`."
+    )
+    percent: int | None = Field(
+        100, ge=1, le=100, description="At most this share of the current count removed per period."
+    )
+
+
 class AutoscaleSpec(Model):
-    """Scale the number of instances with load (a HorizontalPodAutoscaler on Kubernetes)."""
+    """Scale the number of instances with load: the supervisor locally, a
+    HorizontalPodAutoscaler (v2) on Kubernetes, with HPA's arithmetic and behavior."""
 
     min: int = Field(1, ge=1, le=250, description="Fewest instances.")
     max: int = Field(ge=1, le=250, description="Most instances.")
-    cpu_percent: int = Field(
-        80, ge=1, le=100, description="Average CPU use, as a share of `resources.cpu`, to keep."
+    cpu_percent: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Average CPU use to keep, as a share of `resources.cpu` (80 when no "
+        "target is given).",
     )
+    requests_per_second: float | None = Field(
+        None,
+        gt=0,
+        description="Average requests per second per instance to keep (the SDK's "
+        "`http_requests_total`; a custom-metrics adapter on Kubernetes).",
+    )
+    in_flight: float | None = Field(
+        None,
+        gt=0,
+        description="Average requests in flight per instance to keep (the SDK's "
+        "`http_requests_in_flight`).",
+    )
+    scale_up: ScaleUpRules = Field(
+        default_factory=ScaleUpRules,
+        description="Stabilization window and step limits when adding instances.",
+    )
+    scale_down: ScaleDownRules = Field(
+        default_factory=ScaleDownRules,
+        description="Stabilization window (300s by default) and step limits when removing.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cpu_by_default(cls, value: object) -> object:
+        targets = ("cpu_percent", "requests_per_second", "in_flight")
+        if isinstance(value, dict) and not any(value.get(t) is not None for t in targets):
+            return {**value, "cpu_percent": 80}
+        return value
 
     @model_validator(mode="after")
     def _order(self) -> AutoscaleSpec:

@@ -293,7 +293,10 @@ class ServiceSpec(_Model):
         default_factory=ResourcesSpec, description="CPU and memory per instance (Kubernetes)."
     )
     autoscale: AutoscaleSpec | None = Field(
-        None, description="Scale with CPU load between min and max instances (Kubernetes HPA)."
+        None,
+        description="Scale between min and max instances with CPU, requests per second or "
+        "requests in flight per instance, with the HorizontalPodAutoscaler's arithmetic and "
+        "behavior: the supervisor locally, an HPA on Kubernetes.",
     )
     allow_from: list[str] = Field(
         default_factory=list,

@@ -293,8 +293,26 @@ def render_service(
 
 
 def _autoscaler(name: str, service: ServiceSpec, kube: k.KubeContext, kind: str) -> k.Manifest:
+    """A HorizontalPodAutoscaler v2 with the same targets and behavior as the supervisor's
+    autoscaler. Requests per second and in flight are Pods metrics of the SDK's names,
+    which the cluster serves through a custom-metrics adapter (prometheus-adapter)."""
     scale = service.autoscale
     assert scale is not None
+    metrics: list[k.Manifest] = []
+    if scale.cpu_percent is not None:
+        target = {"type": "Utilization", "averageUtilization": scale.cpu_percent}
+        metrics.append({"type": "Resource", "resource": {"name": "cpu", "target": target}})
+    pods = (
+        ("http_requests_per_second", scale.requests_per_second),
+        ("http_requests_in_flight", scale.in_flight),
+    )
+    for metric, value in pods:
+        if value is not None:
+            average = {"type": "AverageValue", "averageValue": _metric_value(value)}
+            metrics.append(
+                {"type": "Pods", "pods": {"metric": {"name": metric}, "target": average}}
+            )
+    up, down = scale.scale_up, scale.scale_down
     return {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
@@ -303,14 +321,32 @@ def _autoscaler(name: str, service: ServiceSpec, kube: k.KubeContext, kind: str)
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": kind, "name": name},
             "minReplicas": scale.min,
             "maxReplicas": scale.max,
-            "metrics": [
-                {
-                    "type": "Resource",
-                    "resource": {
-                        "name": "cpu",
-                        "target": {"type": "Utilization", "averageUtilization": scale.cpu_percent},
-                    },
-                }
-            ],
+            "metrics": metrics,
+            "behavior": {
+                "scaleUp": _rules(up.stabilization, up.pods, up.percent, up.period),
+                "scaleDown": _rules(down.stabilization, down.pods, down.percent, down.period),
+            },
         },
     }
+
+
+def _rules(
+    stabilization: float, pods: int | None, percent: int | None, period: float
+) -> k.Manifest:
+    seconds = max(1, round(period))
+    policies = [
+        {"type": kind, "value": value, "periodSeconds": seconds}
+        for kind, value in (("Pods", pods), ("Percent", percent))
+        if value is not None
+    ]
+    return {
+        "stabilizationWindowSeconds": round(stabilization),
+        "selectPolicy": "Max",
+        "policies": policies,
+    }
+
+
+def _metric_value(value: float) -> str:
+    """A metric target as a Kubernetes quantity: whole numbers as they are, fractions in
+    milli-units."""
+    return str(int(value)) if value == int(value) else f"{round(value * 1000)}m"

@@ -91,6 +91,7 @@ class Collector:
             return None
         collector = cls(supervisor, host_logs, bootstrap)
         supervisor.observers.append(collector.observe)
+        supervisor.event_sinks.append(collector.supervisor_event)
         supervisor.companions.append(collector)
         return collector
 
@@ -179,6 +180,10 @@ class Collector:
     def _ship_event(self, key: str, event: dict[str, object]) -> None:
         record = {"ts": rfc3339(time.time()), **event}
         self.shipper.ship_to(self.shipper.settings.log_topic, key, encode_event(record))
+
+    def supervisor_event(self, event: dict[str, object]) -> None:
+        """One of the supervisor's own events (an autoscaling decision), as a log event."""
+        self._ship_event("supervisor", {**event, **self._host_tags("leapfrog")})
 
     def _report(self, text: str) -> None:
         """A problem of the collector itself: in the supervisor's log, and as an event."""

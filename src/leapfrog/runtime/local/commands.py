@@ -76,6 +76,10 @@ class Prepared:
             from leapfrog.runtime.local.collector import Collector
 
             Collector.attach(made, self.stack.spec.host_logs)
+        if any(s.autoscale is not None for s in self.stack.spec.services.values()):
+            from leapfrog.runtime.local.autoscaler import Autoscaler
+
+            Autoscaler.attach(made, dict(self.stack.spec.services))
         return made
 
 

@@ -82,6 +82,10 @@ class Supervisor:
         self.observers: list[Callable[[Instance], None]] = []
         """Called with each instance whose state was published."""
         self.companions: list[Companion] = []
+        self.event_sinks: list[Callable[[dict[str, object]], None]] = []
+        """Called with each of the supervisor's own events (an autoscaling decision)."""
+        self.unit_status: dict[str, dict[str, Any]] = {}
+        """What companions report per unit for `status` (the autoscaler's last decision)."""
         catalog = launches.get("catalog")
         self.registrar = Registrar.for_catalog(
             catalog[0] if catalog else None, paths, plan.stack_name
@@ -143,6 +147,11 @@ class Supervisor:
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(now))
         self._log(f"{stamp}.{int(now % 1 * 1000):03d} {text}")
 
+    def emit(self, event: dict[str, object]) -> None:
+        """One of the supervisor's own events, to every sink (the telemetry collector)."""
+        for sink in self.event_sinks:
+            sink(event)
+
     def changed(self) -> Coroutine[Any, Any, bool]:
         """Awaitable that returns at the next change after this call (not after its first await)."""
         return self._change.wait()
@@ -165,6 +174,7 @@ class Supervisor:
                     "kind": self.plan.units[name].kind,
                     # Desired: the stack file's replicas, or what `leapfrog scale` set.
                     "replicas": self.plan.units[name].replicas,
+                    **self.unit_status.get(name, {}),
                 }
                 for name in self.plan.order
             },

@@ -177,6 +177,38 @@ def test_autoscale_gives_an_hpa_that_owns_the_replicas(tmp_path: Path) -> None:
     assert "replicas" not in _find(objects, "Deployment", "web")["spec"]
 
 
+def test_autoscale_targets_and_behavior_are_the_hpas(tmp_path: Path) -> None:
+    scale = {
+        "min": 1,
+        "max": 8,
+        "requests_per_second": 150,
+        "in_flight": 2.5,
+        "scale_up": {"pods": 2, "percent": None, "period": "30s"},
+        "scale_down": {"stabilization": "1m", "pods": 1},
+    }
+    web = {**WEB, "autoscale": scale}
+    hpa = _find(
+        render_stack(load(tmp_path, _stack({"web": web}))).objects, "HorizontalPodAutoscaler", "web"
+    )["spec"]
+    pods = {m["pods"]["metric"]["name"]: m["pods"]["target"] for m in hpa["metrics"]}
+    assert pods == {
+        "http_requests_per_second": {"type": "AverageValue", "averageValue": "150"},
+        "http_requests_in_flight": {"type": "AverageValue", "averageValue": "2500m"},
+    }
+    assert all(m["type"] == "Pods" for m in hpa["metrics"])  # no CPU target unless asked
+    up, down = hpa["behavior"]["scaleUp"], hpa["behavior"]["scaleDown"]
+    assert up == {
+        "stabilizationWindowSeconds": 0,
+        "selectPolicy": "Max",
+        "policies": [{"type": "Pods", "value": 2, "periodSeconds": 30}],
+    }
+    assert down["stabilizationWindowSeconds"] == 60
+    assert down["policies"] == [
+        {"type": "Pods", "value": 1, "periodSeconds": 15},
+        {"type": "Percent", "value": 100, "periodSeconds": 15},
+    ]
+
+
 def test_network_policy_allows_declared_callers_only(tmp_path: Path) -> None:
     services = {
         "api": {**WEB},
