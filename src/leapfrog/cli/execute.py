@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from leapfrog.cli.options import DURATION, console, file_option, state_paths
+from leapfrog.cli.kube_options import cluster_options
+from leapfrog.cli.options import DURATION, console, file_option, load_chosen, state_paths
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["exec"]
@@ -48,12 +49,32 @@ class _SplitAtDashes(click.Command):
 @click.option(
     "--json", "as_json", is_flag=True, help="Print one JSON object with every result at the end."
 )
+@click.option(
+    "--target",
+    type=click.Choice(["local", "kubernetes"]),
+    default="local",
+    show_default=True,
+    help="Where the instances run: this machine's supervisor, or the stack's pods on the "
+    "cluster (through the pods' exec API).",
+)
+@cluster_options
+@click.option(
+    "-n",
+    "--namespace",
+    default=None,
+    help="With --target kubernetes: the namespace (default: the stack file's "
+    "kubernetes.namespace, or the stack's name).",
+)
 @click.argument("names", nargs=-1, metavar="NAME|NAME-N... -- CMD [ARGS]...")
 @click.pass_context
 def exec_command(
     ctx: click.Context,
     *,
     stack_file: Path | None,
+    target: str,
+    kubeconfig: Path | None,
+    context: str | None,
+    namespace: str | None,
     every: bool,
     parallel: int | None,
     timeout: float | None,
@@ -68,9 +89,11 @@ def exec_command(
     leapfrog exec web -- printenv LEAPFROG_INSTANCE     every instance of web
     leapfrog exec web-2 -- sh -c 'ls $LEAPFROG_DATA_DIR' one instance
     leapfrog exec --all --parallel 2 --timeout 30s -- ./check.sh
+    leapfrog exec --target kubernetes web -- printenv HOSTNAME   each pod of web
 
-    Output lines are prefixed by the instance; a table of exit codes follows. Exits 1
-    when the command failed (or could not run, or timed out) in any instance.
+    On Kubernetes NAME is a service (its running pods) or a pod's name. Output lines
+    are prefixed by the instance; a table of exit codes follows. Exits 1 when the
+    command failed (or could not run, or timed out) in any instance.
     """
     argv: list[str] = ctx.meta.get("exec_argv", [])
     if not argv:
@@ -81,9 +104,6 @@ def exec_command(
         raise LeapfrogError(
             "which instances?", hint="name a service (web), an instance (web-2), or --all"
         )
-    from leapfrog.runtime.local.execution import exec_all
-
-    paths = state_paths(ctx, stack_file)
     colors: dict[str, str] = {}
     lock = threading.Lock()
 
@@ -93,15 +113,34 @@ def exec_command(
         with lock:
             click.echo(f"{prefix} {line}", err=stream == "stderr")
 
-    results = exec_all(
-        paths,
-        names,
-        every,
-        argv,
-        parallel=parallel or 0,
-        timeout=timeout,
-        on_line=None if as_json else on_line,
-    )
+    if target == "kubernetes":
+        from leapfrog.runtime import kubernetes
+
+        kube = kubernetes.kube_context(load_chosen(ctx, stack_file))
+        results = kubernetes.exec_in_pods(
+            kubeconfig,
+            context,
+            namespace or kube.namespace,
+            stack=kube.stack,
+            names=names,
+            every=every,
+            argv=argv,
+            parallel=parallel or 0,
+            timeout=timeout,
+            on_line=None if as_json else on_line,
+        )
+    else:
+        from leapfrog.runtime.local.execution import exec_all
+
+        results = exec_all(
+            state_paths(ctx, stack_file),
+            names,
+            every,
+            argv,
+            parallel=parallel or 0,
+            timeout=timeout,
+            on_line=None if as_json else on_line,
+        )
     failed = [r for r in results if not r.ok]
     failure = LeapfrogError(
         f"the command failed in {len(failed)} of {len(results)} instance(s): "

@@ -1,7 +1,9 @@
 """The Kubernetes runtime: the stack rendered to manifests, applied with server-side
-apply (and pruned by label), and rollouts watched until they complete."""
+apply (and pruned by label), rollouts watched until they complete, and commands run in
+the stack's pods."""
 
 from leapfrog.runtime.kubernetes._apply import FIELD_MANAGER, Change, apply_rendered, connect
+from leapfrog.runtime.kubernetes._exec import PodTarget, choose_pods, exec_in_pods
 from leapfrog.runtime.kubernetes._files import to_yaml, write_parts
 from leapfrog.runtime.kubernetes._render import Rendered, kube_context, render_stack
 from leapfrog.runtime.kubernetes._rollout import RolloutStatus, rollout_status, status_of
@@ -9,10 +11,13 @@ from leapfrog.runtime.kubernetes._rollout import RolloutStatus, rollout_status, 
 __all__ = [
     "FIELD_MANAGER",
     "Change",
+    "PodTarget",
     "Rendered",
     "RolloutStatus",
     "apply_rendered",
+    "choose_pods",
     "connect",
+    "exec_in_pods",
     "kube_context",
     "render_stack",
     "rollout_status",
