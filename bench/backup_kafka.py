@@ -120,7 +120,10 @@ def fill(kafka: RunningComponent, size_mb: int, record: int, partitions: int) ->
             consumer.commit(offsets=offsets, asynchronous=False)
             break
         except KafkaException as exc:  # the group coordinator may still be loading
-            if not exc.args[0].retriable() or time.monotonic() > deadline:
+            error = exc.args[0]
+            # librdkafka does not flag a loading coordinator as retriable for a commit.
+            loading = error.code() == KafkaError.COORDINATOR_LOAD_IN_PROGRESS
+            if not (error.retriable() or loading) or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
     consumer.close()
