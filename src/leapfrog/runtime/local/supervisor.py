@@ -20,6 +20,7 @@ from leapfrog.runtime.local.logwriter import LogWriter
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.reconcile import Changes, diff, replace_rolling
 from leapfrog.runtime.local.registrar import Registrar
+from leapfrog.runtime.local.rollouts import Rollouts
 from leapfrog.runtime.local.volumes import unmount_all
 from leapfrog.shared.files import atomic_write_json
 from leapfrog.shared.procs import process_start_time
@@ -82,6 +83,8 @@ class Supervisor:
         self.observers: list[Callable[[Instance], None]] = []
         """Called with each instance whose state was published."""
         self.companions: list[Companion] = []
+        self.rollouts = Rollouts(self)
+        """Each service's revisions and its rollout (see rollouts.py)."""
         catalog = launches.get("catalog")
         self.registrar = Registrar.for_catalog(
             catalog[0] if catalog else None, paths, plan.stack_name
@@ -169,6 +172,7 @@ class Supervisor:
                 for name in self.plan.order
             },
             "instances": [i.snapshot() for name in self.plan.order for i in self.units[name]],
+            "rollouts": self.rollouts.summary(),
         }
 
     def write_state(self) -> None:
@@ -191,6 +195,7 @@ class Supervisor:
         for instance in self.instances.values():
             if instance.cgroup is not None:
                 instance.cgroup.create()
+        self.rollouts.started()
         loop = asyncio.get_running_loop()
         for unit in self.plan.order:
             self._starters.append(loop.create_task(self._start_unit(unit), name=f"start {unit}"))
@@ -253,16 +258,24 @@ class Supervisor:
                 )
             )
         rolling: dict[str, list[tuple[Instance, Launch]]] = {}
+        rollouts: list[str] = []
         for name in changes.replace:
             instance = self.instances[name]
             instance.pending = True
-            rolling.setdefault(instance.launch.unit, []).append((instance, wanted[name]))
+            unit = instance.launch.unit
+            if plan.units[unit].kind == "service":
+                if unit not in rollouts:  # a service's change is a rollout of a revision
+                    self.rollouts.cancel(unit)
+                    rollouts.append(unit)
+            else:
+                rolling.setdefault(unit, []).append((instance, wanted[name]))
         self.plan, self.units = plan, units
         self.instances = {i.name: i for group in units.values() for i in group}
+        self.rollouts.session = set(rollouts)
         self.log_line(f"applying {self.stack_file}: {changes.summary()}")
         self._bump()
         loop = asyncio.get_running_loop()
-        self._starters.append(loop.create_task(self._carry_out(gone, fresh, rolling)))
+        self._starters.append(loop.create_task(self._carry_out(gone, fresh, rolling, rollouts)))
         return changes
 
     def _new_log_limits(self, instance: Instance, wanted: Launch) -> None:
@@ -277,6 +290,7 @@ class Supervisor:
         gone: list[Instance],
         fresh: dict[str, list[Instance]],
         rolling: dict[str, list[tuple[Instance, Launch]]],
+        rollouts: list[str],
     ) -> None:
         self._retiring.update(gone)
         if self.registrar is not None:
@@ -284,6 +298,8 @@ class Supervisor:
                 self.registrar.deregister(instance.name)
         await asyncio.gather(*(i.stop() for i in gone))
         self._retiring.difference_update(gone)
+        for unit in rollouts:  # after `gone`: a surge instance takes a name that may leave
+            self.rollouts.begin(unit, self.plan.units[unit].service.model_dump(mode="json"), "up")
         await asyncio.gather(
             *(self._start_unit(unit, group) for unit, group in fresh.items()),
             *(replace_rolling(self, pairs) for pairs in rolling.values()),
