@@ -19,7 +19,13 @@ from .test_sdk_stack import APP
 from .test_sdk_stack import stack_text as sdk_stack_text
 
 
-def stack_text(ports: tuple[int, int, int, int], version: str, *, broken: bool = False) -> str:
+def stack_text(
+    ports: tuple[int, int, int, int],
+    version: str,
+    *,
+    broken: bool = False,
+    rollout: str = "{progress_deadline: 8s}",
+) -> str:
     listen, stats, http_port, dns = ports
     return sdk_stack_text(
         f"127.0.0.1:{listen}",
@@ -28,7 +34,7 @@ def stack_text(ports: tuple[int, int, int, int], version: str, *, broken: bool =
         dns,
         version,
         check="{exec: 'false'}" if broken else "{http: /health/ready}",
-        extra="    rollout: {progress_deadline: 8s}\n",
+        extra=f"    rollout: {rollout}\n",
     )
 
 
@@ -57,8 +63,7 @@ def test_rolling_update_revert_and_undo_under_load_drop_nothing() -> None:
             timeout=30,
             what="the route served",
         )
-        with Load(f"127.0.0.1:{ports[0]}", "/web/x", word=1) as load:
-            load.enter("1.0.0")
+        with Load(f"127.0.0.1:{ports[0]}", "/web/x", word=1, first="1.0.0") as load:
             wait_until(lambda: load.snapshot()["1.0.0"] > 100, timeout=30, what="load served")
 
             # A rolling update: one surge instance, then web-1 and web-2 one at a time.
@@ -150,3 +155,53 @@ def test_supervisor_killed_mid_rollout_the_next_up_finishes_it() -> None:
             for _ in range(10)
         }
         assert answers == {"2.0.0"}
+
+
+def test_a_canary_serves_beside_the_old_version_until_resumed() -> None:
+    ports = (free_port(), free_port(), free_port(), free_port())
+    canary = "{canary: 1, progress_deadline: 1m}"
+    with StackDir() as stack:
+        shutil.copy(APP, stack.root / "sdk_app.py")
+        stack.write(stack_text(ports, "1.0.0", rollout=canary))
+        assert (result := stack.up(timeout=180)).code == 0, result.output
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{ports[0]}/web/x", timeout=5).status_code == 200,
+            timeout=30,
+            what="the route served",
+        )
+        with Load(f"127.0.0.1:{ports[0]}", "/web/x", word=1, first="1.0.0") as load:
+            stack.write(stack_text(ports, "2.0.0", rollout=canary))
+            load.enter("canary")
+            paused = stack.up(timeout=180)  # returns once the rollout pauses
+            assert paused.code == 0, paused.output
+            seen = rollout(stack, "status", "web", "--no-watch")
+            assert seen["phase"] == "paused" and "canary" in str(seen["reason"]), seen
+            assert versions(stack) == {"web-1": "1.0.0", "web-2": "1.0.0", "web-3": "2.0.0"}
+            before = load.snapshot()
+            wait_until(
+                lambda: all(load.snapshot()[v] > before[v] + 50 for v in ("1.0.0", "2.0.0")),
+                timeout=30,
+                what="both versions served while paused",
+            )
+            # `up` of the same file lets the paused rollout be: the canary stays as it is.
+            pid = {i["name"]: i["pid"] for i in stack.status()}["web-3"]
+            again = stack.up(timeout=180)
+            assert again.code == 0, again.output
+            assert {i["name"]: i["pid"] for i in stack.status()}["web-3"] == pid
+
+            load.enter("resumed")
+            resumed = rollout(stack, "resume", "web")
+            assert resumed["phase"] == "progressing", resumed
+            waited = stack.cli("rollout", "status", "web", "--timeout", "120s", timeout=180)
+            assert waited.code == 0, waited.output
+            assert versions(stack) == {"web-1": "2.0.0", "web-2": "2.0.0"}
+        nothing = stack.cli("rollout", "pause", "web")
+        assert nothing.code == 1 and "no rollout in progress" in nothing.output, nothing.output
+        seconds = load.ended - load.started
+        total = sum(load.served.values())
+        print(
+            f"canary: served {total} requests in {seconds:.1f}s ({total / seconds:.0f}/s), "
+            f"by version: {dict(sorted(load.served.items()))}; failures {len(load.failures)}; "
+            f"per phase: {load.rates()}"
+        )
+        assert load.failures == [], f"{len(load.failures)} failed: {load.failures[:10]}"

@@ -27,9 +27,10 @@ class Load:
     instance that answered it; any error or non-200 answer is a failure, kept with the
     phase it happened in and its time since the load began."""
 
-    def __init__(self, listen: str, path: str, word: int = 0) -> None:
-        """`word`: which word of an answer (instance, version, path) it is counted by."""
-        self.word = word
+    def __init__(self, listen: str, path: str, word: int = 0, first: str = "2") -> None:
+        """`word`: which word of an answer (instance, version, path) it is counted by;
+        `first`: the name of the first phase."""
+        self.word, self.first = word, first
         self.host, port = listen.rsplit(":", 1)
         self.port = int(port)
         self.path = path
@@ -93,7 +94,7 @@ class Load:
 
     def __enter__(self) -> Load:
         self.started = time.monotonic()
-        self.enter("2")
+        self.enter(self.first)
         for thread in self._threads:
             thread.start()
         return self

@@ -41,6 +41,7 @@ from leapfrog.shared.durations import format_duration
 from leapfrog.shared.errors import LeapfrogError
 
 if TYPE_CHECKING:
+    from leapfrog.plan import Plan
     from leapfrog.runtime.local.instance import Instance
     from leapfrog.runtime.local.launch import Launch
     from leapfrog.runtime.local.supervisor import Supervisor
@@ -132,6 +133,25 @@ class Rollouts:
         if task is not None and not task.done():
             task.cancel()
 
+    def continuing(self, plan: Plan) -> set[str]:
+        """Services whose rollout in progress (or paused) goes to the revision `plan`
+        has for them, at the same count: a new apply lets it go on."""
+        found: set[str] = set()
+        for service, task in self.tasks.items():
+            unit = plan.units.get(service)
+            progress = self.record(service).rollout
+            if task.done() or unit is None or progress is None:
+                continue
+            target = self.record(service).revision(progress.target)
+            if (
+                progress.phase in ("progressing", "paused")
+                and target is not None
+                and target.digest == revisions.digest(unit.service.model_dump(mode="json"))
+                and unit.replicas == progress.total
+            ):
+                found.add(service)
+        return found
+
     def begin(self, service: str, section: dict[str, Any], cause: str) -> Progress:
         """Record `section` as the service's revision and roll the instances to it."""
         self.cancel(service)
@@ -157,6 +177,7 @@ class Rollouts:
             self._run(service, record, progress), name=f"rollout {service}"
         )
         self.tasks[service] = task
+        self.sup.track(task)
         return progress
 
     @staticmethod
@@ -191,6 +212,9 @@ class Rollouts:
             else:
                 target.outcome = f"failed: {exc}"
         except asyncio.CancelledError:
+            if self.sup.stopping:  # left active: the next supervisor's start closes it
+                self._save(record)
+                raise
             progress.phase, progress.reason = "failed", "superseded by a newer change"
             progress.finished = time.time()
             target.outcome = "superseded by a newer change"

@@ -236,6 +236,12 @@ class Supervisor:
         """Take a new plan: decide now what changes, carry it out in the background."""
         wanted = {launch.name: launch for group in launches.values() for launch in group}
         changes = diff({n: i.launch for n, i in self.instances.items()}, wanted)
+        # A rollout in progress to the very revision this plan has goes on as it is: its
+        # surge instances stay, the instances it has yet to replace are its business.
+        held = self.rollouts.continuing(plan)
+        surge = [self.instances[n] for n in changes.stop if self.instances[n].launch.unit in held]
+        for extra in surge:
+            changes.stop.remove(extra.name)
         gone = [self.instances[n] for n in changes.stop]
         fresh: dict[str, list[Instance]] = {}
         units: dict[str, list[Instance]] = {}
@@ -247,6 +253,7 @@ class Supervisor:
                     instance = self._instance(launch)
                     fresh.setdefault(unit, []).append(instance)
                 units[unit].append(instance)
+            units[unit].extend(i for i in surge if i.launch.unit == unit)
             self._started.setdefault(unit, asyncio.Event())
             self._healthy.setdefault(unit, asyncio.Event())
         for name in changes.keep:
@@ -259,6 +266,8 @@ class Supervisor:
             )
         rolling: dict[str, list[tuple[Instance, Launch]]] = {}
         rollouts: list[str] = []
+        for name in [n for n in changes.replace if self.instances[n].launch.unit in held]:
+            changes.replace.remove(name)
         for name in changes.replace:
             instance = self.instances[name]
             instance.pending = True
@@ -271,12 +280,16 @@ class Supervisor:
                 rolling.setdefault(unit, []).append((instance, wanted[name]))
         self.plan, self.units = plan, units
         self.instances = {i.name: i for group in units.values() for i in group}
-        self.rollouts.session = set(rollouts)
+        self.rollouts.session = set(rollouts) | held
         self.log_line(f"applying {self.stack_file}: {changes.summary()}")
         self._bump()
         loop = asyncio.get_running_loop()
         self._starters.append(loop.create_task(self._carry_out(gone, fresh, rolling, rollouts)))
         return changes
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        """A background task of the running stack: cancelled when it stops."""
+        self._starters.append(task)
 
     def _new_log_limits(self, instance: Instance, wanted: Launch) -> None:
         """Log limits apply to a running instance: its output's writer takes them now."""
