@@ -20,6 +20,7 @@ from leapfrog.cli.options import (
     file_option,
     load_chosen,
     running_state_paths,
+    state_paths,
 )
 from leapfrog.shared.errors import LeapfrogError
 
@@ -199,10 +200,15 @@ def history(
     ctx: click.Context, stack_file: Path | None, revision: int | None, as_json: bool, name: str
 ) -> None:
     """NAME's revisions (the newest 10 are kept): what made each (`up`, an undo), its
-    version, when, and how its rollout ended (complete, failed and why, reverted)."""
-    from leapfrog.runtime.local.rollout_client import request_rollout
+    version, when, and how its rollout ended (complete, failed and why, reverted).
+    Read from the state directory while the stack is down."""
+    from leapfrog.runtime.local.rollout_client import history_of, request_rollout
 
-    body = request_rollout(_need_local(ctx, stack_file), "history", name)
+    paths = _local(ctx, stack_file)
+    if paths is not None:
+        body = request_rollout(paths, "history", name)
+    else:
+        body = history_of(state_paths(ctx, stack_file), name)
     revisions: list[dict[str, Any]] = body["revisions"]
     if revision is not None:
         found = next((r for r in revisions if r["number"] == revision), None)

@@ -3,6 +3,7 @@ the rollout settings' validation, and what `up` waits for while a rollout runs."
 
 from __future__ import annotations
 
+import json
 import stat
 from pathlib import Path
 from typing import Any
@@ -166,3 +167,29 @@ def test_up_waits_for_a_rollout_and_reports_a_reverted_one() -> None:
     assert ended.verdict == "failed"
     assert ended.failures == [{"name": "web (rollout)", "failure": "web: reverted"}]
     assert readiness(_snapshot("paused")).verdict == "waiting"  # web-3 is not healthy
+
+
+def test_history_reads_the_state_dir_while_the_stack_is_down(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leapfrog.cli import main
+
+    stack = tmp_path / "leapfrog.yaml"
+    stack.write_text("services:\n  web:\n    command: app\n", encoding="utf-8")
+    record = RolloutRecord("web")
+    record.add(section("1"), "up")
+    record.current = record.add(section("2"), "up").number
+    record.revisions[1].outcome = "complete"
+    revisions.save(tmp_path / ".leapfrog", record)
+    assert main(["rollout", "history", "web", "-f", str(stack), "--json"]) == 0
+    body = json.loads(capsys.readouterr().out)
+    assert body["current"] == 2
+    assert [(r["number"], r["version"], r["outcome"]) for r in body["revisions"]] == [
+        (1, "1", ""),
+        (2, "2", "complete"),
+    ]
+    assert main(["rollout", "history", "api", "-f", str(stack)]) == 1
+    assert "no revisions recorded for 'api'" in capsys.readouterr().err
+    # Undo, pause and resume need the running supervisor, and say so.
+    assert main(["rollout", "undo", "web", "-f", str(stack)]) == 1
+    assert "the stack is not up" in capsys.readouterr().err

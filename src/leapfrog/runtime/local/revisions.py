@@ -233,6 +233,6 @@ def load(root: Path, service: str) -> RolloutRecord:
 
 def save(root: Path, record: RolloutRecord) -> None:
     path = _path(root, record.service)
-    path.parent.mkdir(mode=0o700, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.parent.chmod(0o700)
     atomic_write_json(path, record.as_dict(), mode=0o600)

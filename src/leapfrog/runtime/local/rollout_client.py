@@ -7,12 +7,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from leapfrog.runtime.local import control
+from leapfrog.runtime.local import control, revisions
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.recovery import live_supervisor, read_state
 from leapfrog.shared.errors import LeapfrogError
 
-__all__ = ["FINAL", "follow", "request_rollout"]
+__all__ = ["FINAL", "follow", "history_of", "request_rollout"]
 
 FINAL = ("complete", "reverted", "failed", "paused")
 """Phases `rollout status` stops waiting at."""
@@ -56,3 +56,15 @@ def follow(paths: StatePaths, name: str, timeout: float, every: float = 0.5) -> 
                 hint=f"it goes on; `leapfrog rollout status {name}` keeps waiting",
             )
         time.sleep(every)
+
+
+def history_of(paths: StatePaths, name: str) -> dict[str, Any]:
+    """A service's revisions as kept in the state directory (for a stack that is down)."""
+    record = revisions.load(paths.root, name)
+    if not record.revisions:
+        raise LeapfrogError(
+            f"no revisions recorded for {name!r} in {paths.root}",
+            hint="revisions are recorded from the first `leapfrog up` of a service on",
+        )
+    body = record.as_dict()
+    return {"service": name, "current": body["current"], "revisions": body["revisions"]}

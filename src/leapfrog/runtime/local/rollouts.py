@@ -102,6 +102,7 @@ class Rollouts:
         for service in self._services():
             record = self.record(service)
             rev = record.add(self._section(service), "up")
+            rev.outcome = rev.outcome or "started by `up`"
             left = record.rollout
             if left is not None and left.active:
                 left.finished = time.time()
