@@ -264,6 +264,13 @@ rollout.add_command(
         "Continue NAME's paused rollout (paused by `rollout pause`, or by its canary).",
     )
 )
+rollout.add_command(
+    _simple(
+        "promote",
+        "Promote NAME's canary: the rollout paused with `canary: N` new instances goes on "
+        "to replace every instance (the same as `resume`).",
+    )
+)
 
 
 @rollout.command()

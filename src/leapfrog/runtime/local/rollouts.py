@@ -576,7 +576,7 @@ async def _op(sup: Supervisor, req: dict[str, Any]) -> dict[str, Any]:
             return rollouts.undo(name, int(to) if to is not None else None)
         if action == "pause":
             return rollouts.pause(name)
-        if action == "resume":
+        if action in ("resume", "promote"):
             return rollouts.resume(name)
     except LeapfrogError as exc:
         return {"error": exc.message, "hint": exc.hint}
