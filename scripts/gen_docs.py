@@ -305,6 +305,13 @@ services:
       host: shop.localhost    # and/or the Host header
       strip_prefix: false     # true: the service sees / for /shop
     drain: 2s                 # on stop: keep serving 2s after leaving the catalog
+    rollout:                  # how `up` rolls a change out (`leapfrog rollout history web`)
+      max_surge: 1            # start one new instance beside the old ones first
+      max_unavailable: 0      # ...and never have fewer than replicas serving
+      min_ready: 5s           # a new instance counts once it has passed for 5s
+      progress_deadline: 2m   # each step's new instances pass within 2m, else it fails
+      auto_revert: true       # a failed rollout goes back to the previous revision
+      canary: 1               # pause once 1 new instance serves: `leapfrog rollout resume web`
     image: registry.example.com/shop-web:1.4.2   # Kubernetes only; unused locally
     resources: {cpu: 250m, memory: 256Mi, cpu_limit: "1", memory_limit: 512Mi}
     autoscale:                # the supervisor locally, a HorizontalPodAutoscaler on Kubernetes

@@ -84,13 +84,15 @@ def test_data_survives_rolling_replacement_and_down_up(stack: StackDir) -> None:
     assert f"web-1 | {web1}\n" in env_of_1.stdout, env_of_1.output
     assert (_mounts_under(stack.root) != []) is ROOT  # the size limit: a file system each
 
-    # A changed service is replaced one instance at a time: the new ones find the data.
+    # A changed service is rolled out: a surge instance (web-3, a directory of its own as
+    # `scale` would give it) and then web-1 and web-2 replaced in place: they find the data.
     stack.write(VOLUMES + _service("2"))
     rolled = stack.up()
     assert rolled.code == 0, rolled.output
     assert "replace (one at a time): web-1, web-2" in rolled.stdout
     assert _lines(web1 / "starts") == ["web-1 1", "web-1 2"]
     assert _lines(web2 / "starts") == ["web-2 1", "web-2 2"]
+    assert _lines(vols / "data/web-3/starts") == ["web-3 2"]
 
     down = stack.down()
     assert down.code == 0, down.output
@@ -99,7 +101,8 @@ def test_data_survives_rolling_replacement_and_down_up(stack: StackDir) -> None:
     assert again.code == 0, again.output
     assert _lines(web1 / "starts") == ["web-1 1", "web-1 2", "web-1 2"]
     assert _lines(web2 / "starts") == ["web-2 1", "web-2 2", "web-2 2"]
-    assert len(_lines(vols / "shared/starts")) == 6
+    assert sorted(_lines(vols / "shared/starts")).count("web-3") == 1  # the surge, once
+    assert len(_lines(vols / "shared/starts")) == 7
 
 
 def test_owner_and_mode(stack: StackDir) -> None:

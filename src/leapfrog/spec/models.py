@@ -20,6 +20,7 @@ from pydantic import (
 from leapfrog.spec._base import ByteSize, Duration
 from leapfrog.spec._base import Model as _Model
 from leapfrog.spec._deploy import AutoscaleSpec, KubernetesSettings, ResourcesSpec, RouteSpec
+from leapfrog.spec._rollout import RolloutSpec
 from leapfrog.spec._shell import split_command
 from leapfrog.spec._telemetry import HostLogsSpec, ScrapeSpec
 from leapfrog.spec._volumes import VolumeSpec, VolumeUse
@@ -37,6 +38,7 @@ __all__ = [
     "LogsSpec",
     "ResourcesSpec",
     "RestartSpec",
+    "RolloutSpec",
     "RouteSpec",
     "ScrapeSpec",
     "ServiceSpec",
@@ -322,6 +324,12 @@ class ServiceSpec(_Model):
         None,
         description="Read the instances' Prometheus page and ship it to the `metrics` topic: "
         "a path such as /metrics, or {path, interval}. Needs `port:`.",
+    )
+    rollout: RolloutSpec = Field(
+        default_factory=RolloutSpec,
+        description="How a change of this service is rolled out by `leapfrog up`: "
+        "{max_surge, max_unavailable, min_ready, progress_deadline, auto_revert, canary}. "
+        "Every change is a revision (`leapfrog rollout history NAME`).",
     )
     volumes: list[VolumeUse] = Field(
         default_factory=list,

@@ -16,7 +16,16 @@ from .conftest import free_port
 APP = Path(__file__).parent / "sdk_app.py"
 
 
-def stack_text(listen: str, stats: str, http: int, dns: int, version: str) -> str:
+def stack_text(  # noqa: PLR0917 (the addresses, then the version)
+    listen: str,
+    stats: str,
+    http: int,
+    dns: int,
+    version: str,
+    check: str = "{http: /health/ready}",
+    extra: str = "",
+) -> str:
+    """`check`: the web service's check; `extra`: more lines of its section."""
     return (
         f"catalog:\n  http: 127.0.0.1:{http}\n  dns: 127.0.0.1:{dns}\n"
         f"components:\n  lb:\n    listen: {listen}\n    stats: {stats}\n"
@@ -27,7 +36,8 @@ def stack_text(listen: str, stats: str, http: int, dns: int, version: str) -> st
         "    port: 8000\n"
         f"    version: {version}\n"
         "    route: {path: /web, strip_prefix: true}\n"
-        "    check: {http: /health/ready}\n"
+        f"    check: {check}\n"
+        + extra
         + (f"    user: {user}\n" if (user := sdk_service_user()) else "")
     )
 

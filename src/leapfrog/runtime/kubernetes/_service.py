@@ -258,10 +258,20 @@ def render_service(
             "metadata": kube.meta(name, "service", service.version),
             "spec": {
                 "selector": {"matchLabels": kube.selector(name)},
+                # The stack file's `rollout:` as a Deployment says it (auto_revert and
+                # canary have no field here: `leapfrog rollout` does them locally).
                 "strategy": {
                     "type": "RollingUpdate",
-                    "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+                    "rollingUpdate": {
+                        "maxUnavailable": service.rollout.max_unavailable,
+                        "maxSurge": service.rollout.max_surge,
+                    },
                 },
+                "minReadySeconds": math.ceil(service.rollout.min_ready),
+                "progressDeadlineSeconds": max(
+                    math.ceil(service.rollout.progress_deadline),
+                    math.ceil(service.rollout.min_ready) + 1,
+                ),
                 "revisionHistoryLimit": 5,
                 "template": template,
             },

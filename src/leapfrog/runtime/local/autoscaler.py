@@ -108,6 +108,9 @@ class Autoscaler:
             busy = self._scaling.get(unit)
             if busy is not None and not busy.done():
                 continue  # the last change is still being carried out
+            rolling = sup.rollouts.tasks.get(unit)
+            if rolling is not None and not rolling.done():
+                continue  # a rollout is replacing its instances: measured again after it
             instances = [i for i in sup.units.get(unit, []) if i.state == "healthy" and i.pid]
             pages = await asyncio.gather(*(self._page(i) for i in instances))
             readings = self._readings(

@@ -1,6 +1,7 @@
-"""The control socket's day-2 operations: `contexts` (what `leapfrog exec` runs in) and
-`scale`. Each takes the supervisor and the request and answers one JSON object; what
-they need loads only when one is asked for, so the socket's client side stays light."""
+"""The control socket's day-2 operations: `contexts` (what `leapfrog exec` runs in),
+`scale` and `rollout` (status, history, undo, pause, resume of a service's rollout).
+Each takes the supervisor and the request and answers one JSON object; what they need
+loads only when one is asked for, so the socket's client side stays light."""
 
 from __future__ import annotations
 
@@ -37,7 +38,14 @@ async def _scale(sup: Supervisor, req: dict[str, Any]) -> dict[str, Any]:
         return {"error": exc.message, "hint": exc.hint}
 
 
+async def _rollout(sup: Supervisor, req: dict[str, Any]) -> dict[str, Any]:
+    from leapfrog.runtime.local.rollouts import OPS as ROLLOUT
+
+    return await ROLLOUT["rollout"](sup, req)
+
+
 OPS: dict[str, Callable[[Supervisor, dict[str, Any]], Awaitable[dict[str, Any]]]] = {
     "contexts": _contexts,
     "scale": _scale,
+    "rollout": _rollout,
 }

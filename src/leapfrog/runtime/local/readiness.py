@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 __all__ = ["Readiness", "readiness", "timed_out"]
 
+_ROLLING = ("progressing", "reverting")
+_FAILED = ("failed", "reverted")
+
 
 @dataclass(frozen=True)
 class Readiness:
@@ -38,12 +41,23 @@ def timed_out(snapshot: dict[str, Any], waited: str) -> Readiness:
 
 
 def readiness(snapshot: dict[str, Any]) -> Readiness:
+    """A rollout the last apply began (`rollouts`) is waited for until it ends, whatever
+    its new instances do meanwhile (it reverts them itself); one that failed or was
+    reverted is a failure, with its reason."""
     instances = snapshot.get("instances", [])
+    rollouts: dict[str, dict[str, Any]] = snapshot.get("rollouts") or {}
     failures = [i for i in instances if i.get("failure")]
     healthy = sum(1 for i in instances if _up(i))
     total = len(instances)
     if snapshot.get("stopping"):
         return Readiness("stopped", failures, healthy, total)
+    if any(r.get("phase") in _ROLLING for r in rollouts.values()):
+        return Readiness("waiting", [], healthy, total)
+    failures += [
+        {"name": f"{service} (rollout)", "failure": r.get("message")}
+        for service, r in rollouts.items()
+        if r.get("phase") in _FAILED
+    ]
     if failures:
         return Readiness("failed", failures, healthy, total)
     if healthy == total:

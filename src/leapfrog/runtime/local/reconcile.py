@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from leapfrog.runtime.local.instance import Instance
     from leapfrog.runtime.local.supervisor import Supervisor
 
-__all__ = ["Changes", "diff", "replace_rolling"]
+__all__ = ["Changes", "diff", "needs_replacing", "replace_rolling"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class Changes:
         }
 
 
-def _needs_replacing(old: Launch, new: Launch) -> bool:
+def needs_replacing(old: Launch, new: Launch) -> bool:
     """Anything that a running process cannot pick up by itself means a new process."""
     return old.config_hash != new.config_hash or (
         old.check,
@@ -56,7 +56,7 @@ def diff(current: Mapping[str, Launch], wanted: Mapping[str, Launch]) -> Changes
     for name, launch in wanted.items():
         if name not in current:
             changes.start.append(name)
-        elif _needs_replacing(current[name], launch):
+        elif needs_replacing(current[name], launch):
             changes.replace.append(name)
         else:
             changes.keep.append(name)

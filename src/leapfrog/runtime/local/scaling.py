@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "LB_SETTLE",
     "STAY_WAIT",
+    "maintenance",
     "not_passing",
     "parse_target",
     "request_scale",
@@ -136,7 +137,7 @@ async def scale(sup: Supervisor, wanted: dict[str, str]) -> dict[str, Any]:
                 instance: Instance, gate: asyncio.Future[None] = gate
             ) -> None:
                 await asyncio.shield(gate)
-                await _maintenance(sup, instance)
+                await maintenance(sup, instance)
 
             retiring.append(sup.retire(unit, len(current) - target, out_of_rotation))
         sup.plan = dataclasses.replace(
@@ -195,13 +196,21 @@ def not_passing(entries: Any, staying: list[str]) -> list[str]:
     return [name for name in staying if name in listed and not listed[name]]
 
 
-async def _maintenance(sup: Supervisor, instance: Instance) -> None:
+async def maintenance(
+    sup: Supervisor,
+    instance: Instance,
+    reason: str = "leapfrog scale: leaving",
+    *,
+    any_state: bool = False,
+) -> None:
     """Out of the load balancer before the stop signal: maintenance in the catalog makes
     the instance's health critical, so it leaves every passing set. Best effort: with no
     catalog (or one that does not answer) the SDK's own drain still covers in-flight
     requests."""
     registrar = sup.registrar
-    if registrar is None or instance.launch.kind != "service" or instance.state != "healthy":
+    if registrar is None or instance.launch.kind != "service":
+        return
+    if instance.state != "healthy" and not any_state:
         return
     import httpx
 
@@ -209,7 +218,7 @@ async def _maintenance(sup: Supervisor, instance: Instance) -> None:
         f"http://{registrar.address}:{registrar.port}/v1/agent/service/maintenance/{instance.name}"
     )
     headers = {"X-Consul-Token": registrar.token} if registrar.token else {}
-    params = {"enable": "true", "reason": "leapfrog scale: leaving"}
+    params = {"enable": "true", "reason": reason}
     status = 0
     with contextlib.suppress(httpx.HTTPError):
         async with httpx.AsyncClient(timeout=2.0) as client:

@@ -20,6 +20,7 @@ from leapfrog.runtime.local.logwriter import LogWriter
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.reconcile import Changes, diff, replace_rolling
 from leapfrog.runtime.local.registrar import Registrar
+from leapfrog.runtime.local.rollouts import Rollouts
 from leapfrog.runtime.local.volumes import unmount_all
 from leapfrog.shared.files import atomic_write_json
 from leapfrog.shared.procs import process_start_time
@@ -86,6 +87,8 @@ class Supervisor:
         """Called with each of the supervisor's own events (an autoscaling decision)."""
         self.unit_status: dict[str, dict[str, Any]] = {}
         """What companions report per unit for `status` (the autoscaler's last decision)."""
+        self.rollouts = Rollouts(self)
+        """Each service's revisions and its rollout (see rollouts.py)."""
         catalog = launches.get("catalog")
         self.registrar = Registrar.for_catalog(
             catalog[0] if catalog else None, paths, plan.stack_name
@@ -179,6 +182,7 @@ class Supervisor:
                 for name in self.plan.order
             },
             "instances": [i.snapshot() for name in self.plan.order for i in self.units[name]],
+            "rollouts": self.rollouts.summary(),
         }
 
     def write_state(self) -> None:
@@ -201,6 +205,7 @@ class Supervisor:
         for instance in self.instances.values():
             if instance.cgroup is not None:
                 instance.cgroup.create()
+        self.rollouts.started()
         loop = asyncio.get_running_loop()
         for unit in self.plan.order:
             self._starters.append(loop.create_task(self._start_unit(unit), name=f"start {unit}"))
@@ -241,6 +246,12 @@ class Supervisor:
         """Take a new plan: decide now what changes, carry it out in the background."""
         wanted = {launch.name: launch for group in launches.values() for launch in group}
         changes = diff({n: i.launch for n, i in self.instances.items()}, wanted)
+        # A rollout in progress to the very revision this plan has goes on as it is: its
+        # surge instances stay, the instances it has yet to replace are its business.
+        held = self.rollouts.continuing(plan)
+        surge = [self.instances[n] for n in changes.stop if self.instances[n].launch.unit in held]
+        for extra in surge:
+            changes.stop.remove(extra.name)
         gone = [self.instances[n] for n in changes.stop]
         fresh: dict[str, list[Instance]] = {}
         units: dict[str, list[Instance]] = {}
@@ -252,6 +263,7 @@ class Supervisor:
                     instance = self._instance(launch)
                     fresh.setdefault(unit, []).append(instance)
                 units[unit].append(instance)
+            units[unit].extend(i for i in surge if i.launch.unit == unit)
             self._started.setdefault(unit, asyncio.Event())
             self._healthy.setdefault(unit, asyncio.Event())
         for name in changes.keep:
@@ -263,17 +275,31 @@ class Supervisor:
                 )
             )
         rolling: dict[str, list[tuple[Instance, Launch]]] = {}
+        rollouts: list[str] = []
+        for name in [n for n in changes.replace if self.instances[n].launch.unit in held]:
+            changes.replace.remove(name)
         for name in changes.replace:
             instance = self.instances[name]
             instance.pending = True
-            rolling.setdefault(instance.launch.unit, []).append((instance, wanted[name]))
+            unit = instance.launch.unit
+            if plan.units[unit].kind == "service":
+                if unit not in rollouts:  # a service's change is a rollout of a revision
+                    self.rollouts.cancel(unit)
+                    rollouts.append(unit)
+            else:
+                rolling.setdefault(unit, []).append((instance, wanted[name]))
         self.plan, self.units = plan, units
         self.instances = {i.name: i for group in units.values() for i in group}
+        self.rollouts.session = set(rollouts) | held
         self.log_line(f"applying {self.stack_file}: {changes.summary()}")
         self._bump()
         loop = asyncio.get_running_loop()
-        self._starters.append(loop.create_task(self._carry_out(gone, fresh, rolling)))
+        self._starters.append(loop.create_task(self._carry_out(gone, fresh, rolling, rollouts)))
         return changes
+
+    def track(self, task: asyncio.Task[None]) -> None:
+        """A background task of the running stack: cancelled when it stops."""
+        self._starters.append(task)
 
     def _new_log_limits(self, instance: Instance, wanted: Launch) -> None:
         """Log limits apply to a running instance: its output's writer takes them now."""
@@ -287,6 +313,7 @@ class Supervisor:
         gone: list[Instance],
         fresh: dict[str, list[Instance]],
         rolling: dict[str, list[tuple[Instance, Launch]]],
+        rollouts: list[str],
     ) -> None:
         self._retiring.update(gone)
         if self.registrar is not None:
@@ -294,6 +321,8 @@ class Supervisor:
                 self.registrar.deregister(instance.name)
         await asyncio.gather(*(i.stop() for i in gone))
         self._retiring.difference_update(gone)
+        for unit in rollouts:  # after `gone`: a surge instance takes a name that may leave
+            self.rollouts.begin(unit, self.plan.units[unit].service.model_dump(mode="json"), "up")
         await asyncio.gather(
             *(self._start_unit(unit, group) for unit, group in fresh.items()),
             *(replace_rolling(self, pairs) for pairs in rolling.values()),

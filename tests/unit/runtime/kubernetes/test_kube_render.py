@@ -121,6 +121,17 @@ def test_rolling_update_drain_and_grace(tmp_path: Path) -> None:
     assert pod["containers"][0]["command"] == ["python3", "-m", "web", "--port", "$(PORT)"]
 
 
+def test_the_rollout_strategy_becomes_the_deployments(tmp_path: Path) -> None:
+    rollout = {"max_surge": 2, "max_unavailable": 1, "min_ready": "5s", "progress_deadline": "3s"}
+    objects = render_stack(load(tmp_path, _stack({"web": {**WEB, "rollout": rollout}}))).objects
+    spec = _find(objects, "Deployment", "web")["spec"]
+    assert spec["strategy"]["rollingUpdate"] == {"maxUnavailable": 1, "maxSurge": 2}
+    assert spec["minReadySeconds"] == 5
+    assert spec["progressDeadlineSeconds"] == 6  # Kubernetes wants it above minReadySeconds
+    plain = render_stack(load(tmp_path, _stack({"web": WEB}))).objects
+    assert _find(plain, "Deployment", "web")["spec"]["progressDeadlineSeconds"] == 120
+
+
 def test_env_matches_what_services_get_locally(tmp_path: Path) -> None:
     web = {**WEB, "version": "1.0", "route": "/web", "env": {"PORT": "9000", "X": "${HOST}"}}
     data = _stack({"web": web}, components={"kafka": {}, "postgres": {"databases": {"app": {}}}})

@@ -1,0 +1,224 @@
+"""Benchmark: requests per second through the load balancer during a rolling update of
+four instances, against the same load with no rollout.
+
+* The stack: the catalog, the load balancer (HAProxy) and four instances of an SDK
+  service (bench/apps/scale_who.py). Four clients on keep-alive connections to the entry
+  point request as fast as they can the whole time (a closed loop: the rate is what the
+  machine serves), and every failed request is counted with its phase.
+* rollout: `leapfrog up` after the service's `version` changed, from its spawn until it
+  returns (the rollout complete: a surge instance, the four replaced one at a time, the
+  surge gone); the requests answered meanwhile over its time.
+* baseline: right after, the same clients for as long as that rollout took, no change.
+
+Rounds alternate (rollout, then baseline) so drift hits both; medians and the ratio
+rollout / baseline are printed (target >= 0.9, and 0 failed requests).
+
+Addresses: the stack's instances in 127.121.0.0/24, the catalog and the load balancer on
+free ports of 127.0.0.1; no test uses these. Everything is stopped at the end
+(`leapfrog down`), also on Ctrl-C. Run under the integration-test lock:
+
+    flock /tmp/lf-itest.lock .venv/bin/python bench/rollout.py [--rounds 3] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from _shared import BenchError, emit, loadavg, no_interrupt, progress, run_bench, tail
+from leapfrog.testing import free_port, sdk_service_user
+
+HERE = Path(__file__).resolve().parent
+APP = HERE / "apps" / "scale_who.py"
+CLI = Path(sys.executable).parent / "leapfrog"
+NETWORK = "127.121.0.0/24"
+PORT = 8000
+REPLICAS = 4
+CLIENTS = 4
+TARGET = 0.9
+WAIT = 300.0
+"""Longest wait for one `up` (a bound, not a target)."""
+
+
+def stack_text(catalog: tuple[int, int], listen: str, stats: str, version: int) -> str:
+    user = sdk_service_user()
+    return (
+        f"catalog:\n  http: 127.0.0.1:{catalog[0]}\n  dns: 127.0.0.1:{catalog[1]}\n"
+        f"local:\n  addresses: {NETWORK}\n"
+        f"components:\n  lb:\n    listen: {listen}\n    stats: {stats}\n"
+        "services:\n"
+        "  web:\n"
+        "    command: ${LEAPFROG_PYTHON} scale_who.py\n"
+        f"    replicas: {REPLICAS}\n"
+        f"    port: {PORT}\n"
+        f"    version: '{version}'\n"
+        "    route: {path: /web, strip_prefix: true}\n"
+        "    check: {http: /health/ready}\n" + (f"    user: {user}\n" if user else "")
+    )
+
+
+class Load:
+    """Closed-loop keep-alive clients on the entry point; answers and failures by phase."""
+
+    def __init__(self, listen: str) -> None:
+        host, port = listen.rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        self.phase = "start"
+        self.answered = 0
+        self.failures: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client) for _ in range(CLIENTS)]
+
+    def _client(self) -> None:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        while not self._stop.is_set():
+            try:
+                conn.request("GET", "/web/")
+                response = conn.getresponse()
+                response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                with self._lock:
+                    self.failures[f"{self.phase}: {type(exc).__name__}"] += 1
+                conn.close()
+                conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+                continue
+            with self._lock:
+                if response.status == 200:
+                    self.answered += 1
+                else:
+                    self.failures[f"{self.phase}: {response.status}"] += 1
+        conn.close()
+
+    def count(self) -> int:
+        with self._lock:
+            return self.answered
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(15)
+
+
+def cli(root: Path, *args: str, timeout: float = WAIT) -> str:
+    proc = subprocess.run(
+        [str(CLI), *args],
+        cwd=root,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if proc.returncode != 0:
+        output = tail(proc.stdout + proc.stderr)
+        raise BenchError(f"`leapfrog {' '.join(args)}` exited {proc.returncode}:\n{output}")
+    return proc.stdout
+
+
+def wait_routed(listen: str, deadline: float) -> None:
+    host, port = listen.rsplit(":", 1)
+    while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection(host, int(port), timeout=2)
+        try:
+            conn.request("GET", "/web/")
+            if conn.getresponse().status == 200:
+                return
+        except (OSError, http.client.HTTPException):
+            pass
+        finally:
+            conn.close()
+        time.sleep(0.01)
+    raise BenchError("the load balancer never routed /web")
+
+
+def measure(rounds: int) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix="lf-bench-rollout-", dir="/tmp"))
+    root.chmod(0o755)
+    shutil.copy(APP, root / APP.name)
+    (root / APP.name).chmod(0o644)
+    listen, stats = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    catalog = (free_port(), free_port())
+    stack = root / "leapfrog.yaml"
+    stack.write_text(stack_text(catalog, listen, stats, 1))
+    load = Load(listen)
+    during: list[float] = []
+    baseline: list[float] = []
+    seconds: list[float] = []
+    try:
+        progress(f"starting the stack (catalog, lb, {REPLICAS} instances of web)")
+        cli(root, "up", "-d", timeout=WAIT)
+        wait_routed(listen, time.monotonic() + 60)
+        load.start()
+        time.sleep(2.0)  # warm: every connection open, every server picked once
+        for n in range(1, rounds + 1):
+            stack.write_text(stack_text(catalog, listen, stats, n + 1))
+            load.phase = f"rollout {n}"
+            before, started = load.count(), time.perf_counter()
+            cli(root, "up", "-d")
+            took = time.perf_counter() - started
+            during.append((load.count() - before) / took)
+            seconds.append(took)
+            load.phase = f"baseline {n}"
+            before, started = load.count(), time.perf_counter()
+            time.sleep(took)
+            baseline.append((load.count() - before) / (time.perf_counter() - started))
+            progress(
+                f"round {n}: rollout {took:.1f}s at {during[-1]:.0f}/s, "
+                f"baseline {baseline[-1]:.0f}/s"
+            )
+    finally:
+        with no_interrupt():
+            load.stop()
+            subprocess.run(
+                [str(CLI), "down"], cwd=root, capture_output=True, timeout=120, check=False
+            )
+            shutil.rmtree(root, ignore_errors=True)
+    ratio = statistics.median(during) / statistics.median(baseline)
+    failed = sum(load.failures.values())
+    return {
+        "instances": REPLICAS,
+        "rollout_requests_per_s": {
+            "median": round(statistics.median(during)),
+            "rounds": [round(r) for r in during],
+        },
+        "baseline_requests_per_s": {
+            "median": round(statistics.median(baseline)),
+            "rounds": [round(r) for r in baseline],
+        },
+        "rollout_seconds": [round(s, 1) for s in seconds],
+        "ratio": round(ratio, 2),
+        "target": f">= {TARGET} and 0 failed",
+        "target_met": ratio >= TARGET and failed == 0,
+        "requests_through_lb": load.count(),
+        "failed_requests": failed,
+        "failures": dict(load.failures) or "none",
+        "loadavg": loadavg(),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="timed rounds of each side")
+    parser.add_argument("--json", action="store_true", help="JSON on stdout instead of lines")
+    args = parser.parse_args()
+    emit(measure(max(1, args.rounds)), args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_bench(main))

@@ -1,0 +1,207 @@
+"""Rollouts of an SDK service behind the real HAProxy while clients keep requesting: a
+rolling update, a broken revision reverted automatically, an undo; not one request
+fails. And a supervisor killed mid-rollout: the next `up` finishes it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+
+import httpx
+
+from leapfrog.testing import StackDir, wait_until
+
+from .conftest import free_port
+from .test_scale import Load
+from .test_sdk_stack import APP
+from .test_sdk_stack import stack_text as sdk_stack_text
+
+
+def stack_text(
+    ports: tuple[int, int, int, int],
+    version: str,
+    *,
+    broken: bool = False,
+    rollout: str = "{progress_deadline: 8s}",
+) -> str:
+    listen, stats, http_port, dns = ports
+    return sdk_stack_text(
+        f"127.0.0.1:{listen}",
+        f"127.0.0.1:{stats}",
+        http_port,
+        dns,
+        version,
+        check="{exec: 'false'}" if broken else "{http: /health/ready}",
+        extra=f"    rollout: {rollout}\n",
+    )
+
+
+def versions(stack: StackDir) -> dict[str, str]:
+    return {i["name"]: i["version"] for i in stack.status() if i["unit"] == "web"}
+
+
+def rollout(stack: StackDir, *args: str) -> dict[str, object]:
+    result = stack.cli("rollout", *args, "--json", timeout=120)
+    assert result.code in (0, 1), result.output
+    text = result.stdout.strip()
+    # `status` prints JSON lines (the last one final); the others one object.
+    body: dict[str, object] = json.loads(text if args[0] != "status" else text.splitlines()[-1])
+    return body
+
+
+def test_rolling_update_revert_and_undo_under_load_drop_nothing() -> None:
+    ports = (free_port(), free_port(), free_port(), free_port())
+    with StackDir() as stack:
+        shutil.copy(APP, stack.root / "sdk_app.py")
+        stack.write(stack_text(ports, "1.0.0"))
+        result = stack.up(timeout=180)
+        assert result.code == 0, result.output
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{ports[0]}/web/x", timeout=5).status_code == 200,
+            timeout=30,
+            what="the route served",
+        )
+        with Load(f"127.0.0.1:{ports[0]}", "/web/x", word=1, first="1.0.0") as load:
+            wait_until(lambda: load.snapshot()["1.0.0"] > 100, timeout=30, what="load served")
+
+            # A rolling update: one surge instance, then web-1 and web-2 one at a time.
+            load.enter("update")
+            stack.write(stack_text(ports, "2.0.0"))
+            rolled = stack.up(timeout=180)
+            assert rolled.code == 0, rolled.output
+            assert versions(stack) == {"web-1": "2.0.0", "web-2": "2.0.0"}
+            done = rollout(stack, "status", "web")
+            assert done["phase"] == "complete" and done["current"] == 2, done
+            before = load.snapshot()
+            wait_until(
+                lambda: load.snapshot()["2.0.0"] > before["2.0.0"] + 100,
+                timeout=30,
+                what="the new version served",
+            )
+
+            # A revision whose check fails: reverted to revision 2 once its deadline passes.
+            load.enter("broken revision")
+            stack.write(stack_text(ports, "3.0.0", broken=True))
+            broken = stack.up(timeout=180)
+            assert broken.code == 1, broken.output
+            assert "reverted" in broken.output, broken.output
+            seen = rollout(stack, "status", "web", "--no-watch")
+            assert seen["phase"] == "reverted", seen
+            assert "not passing within 8s" in str(seen["reason"]), seen
+            assert seen["current"] == 2, seen
+            assert versions(stack) == {"web-1": "2.0.0", "web-2": "2.0.0"}
+            history = rollout(stack, "history", "web")
+            revisions = history["revisions"]
+            assert isinstance(revisions, list)
+            assert [r["number"] for r in revisions] == [1, 2, 3]
+            assert str(revisions[2]["outcome"]).startswith("failed: "), revisions[2]
+            assert "reverted to revision 2" in str(revisions[2]["outcome"])
+
+            # Undo: back to the revision before the current one (1.0.0), recorded as 4.
+            load.enter("undo")
+            undone = rollout(stack, "undo", "web")
+            assert undone["undone"] is True and undone["revision"] == 4, undone
+            waited = stack.cli("rollout", "status", "web", "--timeout", "120s", timeout=180)
+            assert waited.code == 0, waited.output
+            assert "revision 4 rolled out" in waited.stdout, waited.output
+            assert versions(stack) == {"web-1": "1.0.0", "web-2": "1.0.0"}
+            before = load.snapshot()
+            wait_until(
+                lambda: load.snapshot()["1.0.0"] > before["1.0.0"] + 100,
+                timeout=30,
+                what="the old version served again",
+            )
+        seconds = load.ended - load.started
+        total = sum(load.served.values())
+        print(
+            f"served {total} requests in {seconds:.1f}s ({total / seconds:.0f}/s) through "
+            f"HAProxy, by version: {dict(sorted(load.served.items()))}; "
+            f"failures {len(load.failures)}; per phase: {load.rates()}"
+        )
+        assert load.failures == [], f"{len(load.failures)} failed: {load.failures[:10]}"
+        assert total > 1000
+
+
+def test_supervisor_killed_mid_rollout_the_next_up_finishes_it() -> None:
+    ports = (free_port(), free_port(), free_port(), free_port())
+    with StackDir() as stack:
+        shutil.copy(APP, stack.root / "sdk_app.py")
+        stack.write(stack_text(ports, "1.0.0"))
+        assert (result := stack.up(timeout=180)).code == 0, result.output
+        supervisor = json.loads((stack.root / ".leapfrog/run/state.json").read_text())
+        pid = supervisor["supervisor"]["pid"]
+        stack.write(stack_text(ports, "2.0.0"))
+        # `up` applies and returns at once with a short timeout; the rollout goes on.
+        stack.cli("up", "-d", "--timeout", "1s", timeout=60)
+        wait_until(
+            lambda: any(i["name"] == "web-3" for i in stack.status()),
+            timeout=30,
+            what="the surge instance started",
+        )
+        os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=10, what="it died")
+        again = stack.up(timeout=180)
+        assert again.code == 0, again.output
+        assert versions(stack) == {"web-1": "2.0.0", "web-2": "2.0.0"}
+        seen = rollout(stack, "status", "web", "--no-watch")
+        assert seen["phase"] == "complete" and seen["current"] == 2, seen
+        assert "finished by `up`" in str(seen["reason"]), seen
+        history = rollout(stack, "history", "web")
+        assert [r["number"] for r in history["revisions"]] == [1, 2]  # type: ignore[union-attr]
+        answers = {
+            httpx.get(f"http://127.0.0.1:{ports[0]}/web/x", timeout=5).text.split()[1]
+            for _ in range(10)
+        }
+        assert answers == {"2.0.0"}
+
+
+def test_a_canary_serves_beside_the_old_version_until_resumed() -> None:
+    ports = (free_port(), free_port(), free_port(), free_port())
+    canary = "{canary: 1, progress_deadline: 1m}"
+    with StackDir() as stack:
+        shutil.copy(APP, stack.root / "sdk_app.py")
+        stack.write(stack_text(ports, "1.0.0", rollout=canary))
+        assert (result := stack.up(timeout=180)).code == 0, result.output
+        wait_until(
+            lambda: httpx.get(f"http://127.0.0.1:{ports[0]}/web/x", timeout=5).status_code == 200,
+            timeout=30,
+            what="the route served",
+        )
+        with Load(f"127.0.0.1:{ports[0]}", "/web/x", word=1, first="1.0.0") as load:
+            stack.write(stack_text(ports, "2.0.0", rollout=canary))
+            load.enter("canary")
+            paused = stack.up(timeout=180)  # returns once the rollout pauses
+            assert paused.code == 0, paused.output
+            seen = rollout(stack, "status", "web", "--no-watch")
+            assert seen["phase"] == "paused" and "canary" in str(seen["reason"]), seen
+            assert versions(stack) == {"web-1": "1.0.0", "web-2": "1.0.0", "web-3": "2.0.0"}
+            before = load.snapshot()
+            wait_until(
+                lambda: all(load.snapshot()[v] > before[v] + 50 for v in ("1.0.0", "2.0.0")),
+                timeout=30,
+                what="both versions served while paused",
+            )
+            # `up` of the same file lets the paused rollout be: the canary stays as it is.
+            pid = {i["name"]: i["pid"] for i in stack.status()}["web-3"]
+            again = stack.up(timeout=180)
+            assert again.code == 0, again.output
+            assert {i["name"]: i["pid"] for i in stack.status()}["web-3"] == pid
+
+            load.enter("resumed")
+            resumed = rollout(stack, "resume", "web")
+            assert resumed["phase"] == "progressing", resumed
+            waited = stack.cli("rollout", "status", "web", "--timeout", "120s", timeout=180)
+            assert waited.code == 0, waited.output
+            assert versions(stack) == {"web-1": "2.0.0", "web-2": "2.0.0"}
+        nothing = stack.cli("rollout", "pause", "web")
+        assert nothing.code == 1 and "no rollout in progress" in nothing.output, nothing.output
+        seconds = load.ended - load.started
+        total = sum(load.served.values())
+        print(
+            f"canary: served {total} requests in {seconds:.1f}s ({total / seconds:.0f}/s), "
+            f"by version: {dict(sorted(load.served.items()))}; failures {len(load.failures)}; "
+            f"per phase: {load.rates()}"
+        )
+        assert load.failures == [], f"{len(load.failures)} failed: {load.failures[:10]}"
