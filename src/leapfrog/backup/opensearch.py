@@ -49,6 +49,7 @@ from typing import IO, Any, ClassVar, cast
 
 import httpx
 
+from leapfrog.backup._http import plain_client
 from leapfrog.backup._objects import ReadableChunks, shared_name
 from leapfrog.backup._os_facts import (
     FactsStopped,
@@ -91,9 +92,7 @@ def _repo_dir(store: Store, name: str) -> Path:
 
 def _client(store: Store) -> httpx.Client:
     where = store.where
-    return httpx.Client(
-        base_url=f"http://{where.address}:{where.port}", timeout=httpx.Timeout(60.0)
-    )
+    return plain_client(f"http://{where.address}:{where.port}", httpx.Timeout(60.0))
 
 
 def _version(store: Store, client: httpx.Client) -> str:

@@ -34,9 +34,10 @@ from typing import Any, ClassVar
 import httpx
 from kazoo.exceptions import NoNodeError  # type: ignore[import-untyped]
 
+from leapfrog.backup._http import plain_client
 from leapfrog.backup._pg_scratch import chown_tree
 from leapfrog.backup._zk_scratch import scratch_zookeeper
-from leapfrog.backup._zk_snapshot import SnapshotReader
+from leapfrog.backup._zk_snapshot import ThreadedReader
 from leapfrog.backup._zk_tree import diff_trees, server_tree, summary
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
@@ -69,7 +70,7 @@ def _snapshot_stream(store: Store) -> Iterator[tuple[httpx.Response, str]]:
     auth = f"digest leapfrog-backup:{secrets.token_hex(8)}"
     try:
         with (
-            httpx.Client(timeout=httpx.Timeout(30.0, read=300.0)) as client,
+            plain_client(timeout=httpx.Timeout(30.0, read=300.0)) as client,
             client.stream(
                 "GET",
                 f"{_admin_url(store)}/snapshot",
@@ -102,7 +103,8 @@ def _snapshot_stream(store: Store) -> Iterator[tuple[httpx.Response, str]]:
 
 def _version(store: Store) -> str:
     try:
-        answer = httpx.get(f"{_admin_url(store)}/srvr", timeout=10.0).json()
+        with plain_client(timeout=10.0) as client:
+            answer = client.get(f"{_admin_url(store)}/srvr").json()
     except (httpx.HTTPError, ValueError) as exc:
         raise BackupError(
             f"ZooKeeper {store.where.instance} is not answering on its AdminServer "
@@ -149,8 +151,7 @@ class ZooKeeperDriver(BackupDriver):
 
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
         version = _version(store)
-        reader = SnapshotReader()
-        with _snapshot_stream(store) as (response, zxid):
+        with ThreadedReader() as reader, _snapshot_stream(store) as (response, zxid):
             stream = response.iter_bytes(_CHUNK)
             pending = next(stream, None)
 
@@ -171,8 +172,8 @@ class ZooKeeperDriver(BackupDriver):
             while pending is not None:
                 sink.put(f"snapshot.{index:03d}", part(pending))
                 index += 1
-        run.progressed("snapshot streamed")
-        facts = reader.facts()
+            run.progressed("snapshot streamed")
+            facts = reader.facts()
         zxid_hex = zxid.removeprefix("0x") or "0"
         return Taken(
             store_version=version,
@@ -268,7 +269,8 @@ class ZooKeeperDriver(BackupDriver):
 
     def _answers(self, store: Store) -> bool:
         try:
-            httpx.get(f"{_admin_url(store)}/ruok", timeout=3.0)
+            with plain_client(timeout=3.0) as client:
+                client.get(f"{_admin_url(store)}/ruok")
         except httpx.TransportError:
             return False
         return True

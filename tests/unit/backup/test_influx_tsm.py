@@ -1,0 +1,101 @@
+"""Points counted from the TSM files of a real `influxd backup -portable` (1.8): the
+fixtures in `influx_portable/` were written by influxd from one database `other`
+(measurements with escaped names, string and boolean fields, irregular nanosecond
+timestamps in simple8b, a second retention policy over two shards), with the server's
+own facts (`SHOW SERIES EXACT CARDINALITY`, `COUNT(*)`) beside them. `overwritten` is
+the same after one point was written again (two blocks holding the same time);
+`deleted` after a `DELETE` (a tombstone)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leapfrog.backup._influx_tsm import count_backup
+from leapfrog.backup.control import RunControl
+from leapfrog.backup.influxdb import _counted
+
+HERE = Path(__file__).parent / "influx_portable"
+SERVER: dict[str, Any] = json.loads((HERE / "plain-server-facts.json").read_text())
+
+
+def values(facts: dict[str, Any]) -> dict[str, Any]:
+    return {name: entry["values"] for name, entry in facts.items()}
+
+
+def test_the_values_per_field_are_the_servers_count(tmp_path: Path) -> None:
+    counted = count_backup(HERE / "plain", ["other"], tmp_path)
+    assert counted is not None
+    assert values(counted["other"]) == values(SERVER["other"])
+    assert values(counted["other"])["irr"] == {"autogen.n": 2500, "autogen.v": 2500}
+    assert "m,x" in counted["other"]  # the escaped comma of the series key undone
+    assert list(tmp_path.iterdir()) == []  # nothing unpacked is left behind
+
+
+def test_the_series_are_the_distinct_series_keys(tmp_path: Path) -> None:
+    counted = count_backup(HERE / "plain", ["other"], tmp_path)
+    assert counted is not None
+    assert {name: entry["series"] for name, entry in counted["other"].items()} == {
+        "big": 1,
+        "cpu": 1,  # the server says 0: its cardinality leaves out this retention policy
+        "disk": 1,
+        "irr": 3,
+        "m,x": 1,
+    }
+
+
+@pytest.mark.parametrize("case", ["overwritten", "deleted"])
+def test_points_that_may_count_twice_or_not_at_all_are_not_counted(
+    case: str, tmp_path: Path
+) -> None:
+    assert count_backup(HERE / case, ["other"], tmp_path) is None
+
+
+def test_a_damaged_archive_is_not_counted(tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(HERE / "plain", copy)
+    archive = copy / "backup.s1.tar.gz"
+    archive.write_bytes(archive.read_bytes()[:1000])
+    assert count_backup(copy, ["other"], tmp_path) is None
+
+
+def run(tmp_path: Path) -> tuple[Path, RunControl]:
+    return tmp_path, RunControl(deadline=60, stall_after=60, temp_dir=tmp_path)
+
+
+def test_the_facts_take_the_servers_series_and_the_files_values(tmp_path: Path) -> None:
+    folders = [(HERE / "plain", "")]
+    shards = {"other": {1, 2, 3, 4}}
+    census = {
+        db: {name: {"series": e["series"], "values": {}} for name, e in measurements.items()}
+        for db, measurements in SERVER.items()
+    }
+    assert _counted(folders, ["other"], (census, shards), run(tmp_path)) == SERVER
+
+
+def test_a_backup_without_a_shard_of_the_server_is_not_described(tmp_path: Path) -> None:
+    folders = [(HERE / "plain", "")]
+    census = {
+        "other": {
+            name: {"series": e["series"], "values": {}} for name, e in SERVER["other"].items()
+        }
+    }
+    for shards in ({"other": {1, 2, 3, 4, 5}}, {"other": {1, 2, 3}}):
+        assert _counted(folders, ["other"], (census, shards), run(tmp_path)) is None
+
+
+def test_a_measurement_the_server_has_and_the_files_lack_is_not_described(
+    tmp_path: Path,
+) -> None:
+    folders = [(HERE / "plain", "")]
+    census = {
+        "other": {
+            **{name: {"series": e["series"], "values": {}} for name, e in SERVER["other"].items()},
+            "mem": {"series": 2, "values": {}},
+        }
+    }
+    assert _counted(folders, ["other"], (census, {"other": {1, 2, 3, 4}}), run(tmp_path)) is None
