@@ -19,6 +19,7 @@ returns None and the caller asks the server instead.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import mmap
@@ -27,11 +28,11 @@ import struct
 import subprocess
 import tempfile
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["count_backup", "count_tsm"]
+__all__ = ["count_backup", "count_server", "count_tsm"]
 
 Spawn = Callable[..., "subprocess.Popen[bytes]"]
 """How `tar` is started: `RunControl.spawn` (killed with the run) or `subprocess.Popen`."""
@@ -133,30 +134,39 @@ def _measurement(series: bytes) -> str:
     return name.replace(b"\\,", b",").replace(b"\\ ", b" ").decode()
 
 
-def _shard_counts(
-    archive: Path, spool: Path, spawn: Spawn
-) -> dict[bytes, tuple[int, list[tuple[int, int]]]]:
-    """Every key of one shard's archive: its values, and its blocks' spans. The archive
-    is unpacked by `tar` (gzip in a process of its own, beside the caller's work)."""
-    shutil.rmtree(spool, ignore_errors=True)
-    spool.mkdir()
-    proc = spawn(
-        ["tar", "--no-same-owner", "-xzf", str(archive), "-C", str(spool)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _out, err = proc.communicate()
-    if proc.returncode != 0:
-        raise _Unusable(f"tar of {archive.name}: {err.decode(errors='replace')[:200]}")
-    if next(spool.rglob("*.tombstone"), None) is not None:
-        raise _Unusable(f"{archive.name} holds deleted points")
-    keys: dict[bytes, tuple[int, list[tuple[int, int]]]] = {}
-    for tsm in sorted(spool.rglob("*.tsm")):
+_Keys = dict[bytes, tuple[int, list[tuple[int, int]]]]
+
+
+def _folder_keys(folder: Path) -> _Keys:
+    """Every key of the TSM files under `folder` (one shard): its values, and its blocks'
+    spans (over every file)."""
+    if next(folder.rglob("*.tombstone"), None) is not None:
+        raise _Unusable(f"{folder} holds deleted points")
+    keys: _Keys = {}
+    for tsm in sorted(folder.rglob("*.tsm")):
         for key, (count, spans) in count_tsm(tsm).items():
             before, spans_before = keys.get(key, (0, []))
             keys[key] = (before + count, spans_before + spans)
-    shutil.rmtree(spool, ignore_errors=True)
     return keys
+
+
+def _archive_keys(archive: Path, spool: Path, spawn: Spawn) -> _Keys:
+    """Every key of one shard's archive, unpacked by `tar` (gzip in a process of its
+    own, beside the caller's work)."""
+    shutil.rmtree(spool, ignore_errors=True)
+    spool.mkdir()
+    try:
+        proc = spawn(
+            ["tar", "--no-same-owner", "-xzf", str(archive), "-C", str(spool)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        _out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise _Unusable(f"tar of {archive.name}: {err.decode(errors='replace')[:200]}")
+        return _folder_keys(spool)
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
 
 
 def _overlapping(spans: list[tuple[int, int]]) -> bool:
@@ -164,36 +174,75 @@ def _overlapping(spans: list[tuple[int, int]]) -> bool:
     return any(low <= before[1] for before, (low, _high) in itertools.pairwise(ordered))
 
 
-def count_backup(
-    folder: Path, names: list[str], scratch: Path, spawn: Spawn = subprocess.Popen
+def _tally(
+    names: list[str], shards: Iterable[tuple[str, str, Callable[[], _Keys]]]
 ) -> dict[str, Any] | None:
     """Per database of `names` and measurement: distinct series and values per
-    `<policy>.<field>`, counted from the backup in `folder` (the tool's `*.manifest`
-    listing each shard's archive); None when they cannot be counted exactly."""
+    `<policy>.<field>` over `shards` (database, policy, its keys); None when they
+    cannot be counted exactly."""
     found: dict[str, dict[str, Any]] = {db: {} for db in names}
     series: dict[tuple[str, str], set[bytes]] = defaultdict(set)
     try:
-        with tempfile.TemporaryDirectory(dir=scratch) as spool:
-            for listing in sorted(folder.glob("*.manifest")):
-                for shard in json.loads(listing.read_text()).get("files") or []:
-                    db, policy = str(shard.get("database")), str(shard.get("policy"))
-                    if db not in found:
-                        continue
-                    archive = folder / str(shard.get("fileName"))
-                    keys = _shard_counts(archive, Path(spool) / "shard", spawn)
-                    for key, (count, spans) in keys.items():
-                        if _overlapping(spans):
-                            return None  # a point overwritten: counted twice here
-                        serie, sep, field = key.partition(_FIELD_SEPARATOR)
-                        if not sep:
-                            return None
-                        name = _measurement(serie)
-                        series[db, name].add(serie)
-                        entry = found[db].setdefault(name, {"series": 0, "values": {}})
-                        column = f"{policy}.{field.decode()}"
-                        entry["values"][column] = entry["values"].get(column, 0) + count
+        for db, policy, read in shards:
+            if db not in found:
+                continue
+            for key, (count, spans) in read().items():
+                if _overlapping(spans):
+                    return None  # a point written twice, or a compaction under way
+                serie, sep, field = key.partition(_FIELD_SEPARATOR)
+                if not sep:
+                    return None
+                name = _measurement(serie)
+                series[db, name].add(serie)
+                entry = found[db].setdefault(name, {"series": 0, "values": {}})
+                column = f"{policy}.{field.decode()}"
+                entry["values"][column] = entry["values"].get(column, 0) + count
     except (_Unusable, OSError, ValueError, struct.error, IndexError):
         return None
     for (db, name), keys_of in series.items():
         found[db][name]["series"] = len(keys_of)
     return found
+
+
+def count_backup(
+    folder: Path, names: list[str], scratch: Path, spawn: Spawn = subprocess.Popen
+) -> dict[str, Any] | None:
+    """`_tally` of the backup in `folder` (the tool's `*.manifest` lists each shard's
+    archive)."""
+    listed: list[dict[str, Any]] = []
+    try:
+        for listing in sorted(folder.glob("*.manifest")):
+            listed += json.loads(listing.read_text()).get("files") or []
+    except (OSError, ValueError):
+        return None
+    with tempfile.TemporaryDirectory(dir=scratch) as spool:
+        return _tally(
+            names,
+            (
+                (
+                    str(shard.get("database")),
+                    str(shard.get("policy")),
+                    functools.partial(
+                        _archive_keys,
+                        folder / str(shard.get("fileName")),
+                        Path(spool) / "shard",
+                        spawn,
+                    ),
+                )
+                for shard in listed
+            ),
+        )
+
+
+def count_server(data: Path, shards: dict[str, set[int]]) -> dict[str, Any] | None:
+    """`_tally` of a server's own shards (`data`: its `[data] dir`, shards under
+    `<db>/<policy>/<id>/`), for each database of `shards` those listed. Exact only while
+    nothing is written to them (points still in the cache are in no file yet)."""
+    found = []
+    for db, ids in sorted(shards.items()):
+        for shard in sorted(ids):
+            dirs = list((data / db).glob(f"*/{shard}"))
+            if len(dirs) != 1 or not dirs[0].is_dir():
+                return None
+            found.append((db, dirs[0].parent.name, functools.partial(_folder_keys, dirs[0])))
+    return _tally(sorted(shards), found)

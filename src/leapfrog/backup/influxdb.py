@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 import httpx
 
 from leapfrog.backup._http import plain_client
-from leapfrog.backup._influx_tsm import count_backup
+from leapfrog.backup._influx_tsm import count_backup, count_server
 from leapfrog.backup._scratch import scratch_instance
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import (
@@ -280,24 +280,17 @@ def _has_tombstones(store: Store, names: list[str]) -> bool:
 def _counted(
     folders: list[tuple[Path, str]],
     names: list[str],
-    server: tuple[dict[str, Any], dict[str, set[int]]],
+    server: tuple[dict[str, Any], dict[str, set[int]], Path],
     scratch: tuple[Path, RunControl],
 ) -> dict[str, Any] | None:
     """The facts of a backup taken while nothing was written: the server's series counts
-    (`known`), the values per field counted from the backup's files. None when they
-    cannot be counted from the files, or the backup lacks a shard or a measurement the
-    server holds (a partial backup is not described as complete)."""
-    known, shards = server
-    facts: dict[str, Any] = {}
-    for folder, _prefix in folders:
-        chosen = [db for db in names if db in known]
-        counted = count_backup(folder, chosen, scratch[0], scratch[1].spawn)
-        if counted is None:
-            return None
-        for db, measurements in counted.items():
-            if db in facts and measurements:
-                return None  # one database in two folders: not a layout the tool writes
-            facts.setdefault(db, {}).update(measurements)
+    (`SHOW SERIES EXACT CARDINALITY`), the values per field counted from the server's
+    TSM files (its data directory `server[2]`, right after the tool flushed every
+    shard's cache to them) or, when those cannot be read, from the backup's own. None
+    when neither can be counted exactly, or the backup lacks a shard or a measurement
+    the server holds (a partial backup is not described as complete)."""
+    known, shards, data = server
+    chosen = [db for db in names if db in known]
     found_shards = {db: set[int]() for db in names}
     for folder, _prefix in folders:
         for listing in folder.glob("*.manifest"):
@@ -306,6 +299,17 @@ def _counted(
                     found_shards[str(shard["database"])].add(int(shard.get("shardID", -1)))
     if any(found_shards[db] != shards.get(db, set()) for db in names):
         return None
+    facts = count_server(data, {db: shards.get(db, set()) for db in chosen})
+    if facts is None:
+        facts = {}
+        for folder, _prefix in folders:
+            counted = count_backup(folder, chosen, scratch[0], scratch[1].spawn)
+            if counted is None:
+                return None
+            for db, measurements in counted.items():
+                if db in facts and measurements:
+                    return None  # one database in two folders: not a layout the tool writes
+                facts.setdefault(db, {}).update(measurements)
     out: dict[str, Any] = {}
     for db, measurements in known.items():
         counted_db = facts.get(db, {})
@@ -421,7 +425,8 @@ class InfluxDBDriver(BackupDriver):
         folders = taken[0]
         counting = None
         if not deleted:
-            counting = pool.submit(_counted, folders, names, (known, shards), (tmp, run))
+            data = store.where.data_dir / "data"
+            counting = pool.submit(_counted, folders, names, (known, shards, data), (tmp, run))
         for folder, prefix in folders:
             _put_files(sink, folder, prefix)
         facts = counting.result() if counting is not None else known

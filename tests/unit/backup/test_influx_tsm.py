@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from leapfrog.backup._influx_tsm import count_backup
+from leapfrog.backup._influx_tsm import count_backup, count_server
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.influxdb import _counted
 
@@ -63,39 +64,56 @@ def test_a_damaged_archive_is_not_counted(tmp_path: Path) -> None:
     assert count_backup(copy, ["other"], tmp_path) is None
 
 
-def run(tmp_path: Path) -> tuple[Path, RunControl]:
-    return tmp_path, RunControl(deadline=60, stall_after=60, temp_dir=tmp_path)
+def server_data(tmp_path: Path) -> Path:
+    """A server's data directory holding the shards of the `plain` backup."""
+    data = tmp_path / "data"
+    data.mkdir()
+    for archive in sorted((HERE / "plain").glob("*.tar.gz")):
+        subprocess.run(["tar", "-xzf", str(archive), "-C", str(data)], check=True)
+    return data
 
 
-def test_the_facts_take_the_servers_series_and_the_files_values(tmp_path: Path) -> None:
-    folders = [(HERE / "plain", "")]
-    shards = {"other": {1, 2, 3, 4}}
-    census = {
+def test_the_servers_own_shards_count_the_same(tmp_path: Path) -> None:
+    data = server_data(tmp_path)
+    assert count_server(data, {"other": {1, 2, 3, 4}}) == count_backup(
+        HERE / "plain", ["other"], tmp_path
+    )
+    assert count_server(data, {"other": {1, 2, 3, 4, 9}}) is None  # no such shard here
+    (data / "other" / "autogen" / "1" / "000000001-000000001.tombstone").write_bytes(b"")
+    assert count_server(data, {"other": {1, 2, 3, 4}}) is None
+
+
+def census() -> dict[str, Any]:
+    return {
         db: {name: {"series": e["series"], "values": {}} for name, e in measurements.items()}
         for db, measurements in SERVER.items()
     }
-    assert _counted(folders, ["other"], (census, shards), run(tmp_path)) == SERVER
+
+
+def counted(
+    tmp_path: Path, known: dict[str, Any], shards: dict[str, set[int]], data: Path | None = None
+) -> dict[str, Any] | None:
+    scratch = (tmp_path, RunControl(deadline=60, stall_after=60, temp_dir=tmp_path))
+    server = (known, shards, data or tmp_path / "no-data")
+    return _counted([(HERE / "plain", "")], ["other"], server, scratch)
+
+
+@pytest.mark.parametrize("from_server", [True, False])
+def test_the_facts_take_the_servers_series_and_the_files_values(
+    tmp_path: Path, from_server: bool
+) -> None:
+    data = server_data(tmp_path) if from_server else None
+    assert counted(tmp_path, census(), {"other": {1, 2, 3, 4}}, data) == SERVER
 
 
 def test_a_backup_without_a_shard_of_the_server_is_not_described(tmp_path: Path) -> None:
-    folders = [(HERE / "plain", "")]
-    census = {
-        "other": {
-            name: {"series": e["series"], "values": {}} for name, e in SERVER["other"].items()
-        }
-    }
     for shards in ({"other": {1, 2, 3, 4, 5}}, {"other": {1, 2, 3}}):
-        assert _counted(folders, ["other"], (census, shards), run(tmp_path)) is None
+        assert counted(tmp_path, census(), shards) is None
 
 
 def test_a_measurement_the_server_has_and_the_files_lack_is_not_described(
     tmp_path: Path,
 ) -> None:
-    folders = [(HERE / "plain", "")]
-    census = {
-        "other": {
-            **{name: {"series": e["series"], "values": {}} for name, e in SERVER["other"].items()},
-            "mem": {"series": 2, "values": {}},
-        }
-    }
-    assert _counted(folders, ["other"], (census, {"other": {1, 2, 3, 4}}), run(tmp_path)) is None
+    known = census()
+    known["other"]["mem"] = {"series": 2, "values": {}}
+    assert counted(tmp_path, known, {"other": {1, 2, 3, 4}}) is None
