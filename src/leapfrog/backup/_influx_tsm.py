@@ -1,20 +1,22 @@
-"""Series and values per field counted from the TSM files of an `influxd backup -portable`,
-without asking the server to scan every point.
+"""Series and values per field counted from TSM files, without asking the server to
+scan every point: a server's own shards (`count_server`) or those of an `influxd backup
+-portable` (`count_backup`, one `.tar.gz` per shard holding `<db>/<rp>/<id>/*.tsm`).
 
-A portable backup holds one `.tar.gz` per shard (`<db>/<rp>/<id>/*.tsm`). A TSM file
-(InfluxDB 1.x, `tsdb/engine/tsm1`) is a 5-byte header, blocks, an index and an 8-byte
-footer holding the index's offset. The index lists, per key (`<series key>#!~#<field>`),
-its blocks: min and max time, offset and size. A block is a CRC32, a type byte, the
-length of its timestamps (uvarint), then the timestamps: their encoding in the high 4
-bits of the first byte (uncompressed: 8 bytes each; run-length: the first value, the
-delta, then the count; simple8b: the first value, then 64-bit words whose top 4 bits
-say how many values each holds). So a block's count of values is read from a few bytes
-(a few words for simple8b) without decoding a value.
+A TSM file (InfluxDB 1.x, `tsdb/engine/tsm1`) is a 5-byte header, blocks, an index and
+an 8-byte footer holding the index's offset. The index lists, per key (`<series
+key>#!~#<field>`), its blocks: min and max time, offset and size. A block is a CRC32, a
+type byte, the length of its timestamps (uvarint), then the timestamps: their encoding
+in the high 4 bits of the first byte (uncompressed: 8 bytes each; run-length: the first
+value, the delta, then the count; simple8b: the first value, then 64-bit words whose top
+4 bits say how many values each holds). So a block's count of values is read from a few
+bytes (a few words for simple8b) without decoding a value; only the index and the
+blocks' first bytes are read.
 
 The count equals the server's `COUNT(*)` only when every point is in one block: a key
-whose blocks overlap in time (a point overwritten, not yet compacted) or a shard with a
-tombstone (deleted points) can hold points counted twice or not at all. Then `count_backup`
-returns None and the caller asks the server instead.
+whose blocks overlap in time (a point written twice and not yet compacted, or a
+compaction's new file beside the old ones) or a shard with a tombstone (deleted points)
+can hold points counted twice or not at all. Then the functions return None and the
+caller counts another way.
 """
 
 from __future__ import annotations

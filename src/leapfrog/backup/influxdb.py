@@ -60,6 +60,10 @@ _SHARDS_WAIT = 60.0
 _SKIP = {"_internal"}
 _PARTS = "parts.json"
 _UNCHANGED = "DB metadata not changed"
+_FROM_SERVER_FILES = "server TSM files"
+_FROM_BACKUP_FILES = "backup TSM files"
+_FROM_SERVER_COUNT = "server COUNT(*)"
+"""Where a backup's values per field were counted (`position.counted`)."""
 _WRITE_COUNTERS = (
     "writeReq",
     "writeReqOk",
@@ -282,13 +286,14 @@ def _counted(
     names: list[str],
     server: tuple[dict[str, Any], dict[str, set[int]], Path],
     scratch: tuple[Path, RunControl],
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any], str] | None:
     """The facts of a backup taken while nothing was written: the server's series counts
     (`SHOW SERIES EXACT CARDINALITY`), the values per field counted from the server's
     TSM files (its data directory `server[2]`, right after the tool flushed every
     shard's cache to them) or, when those cannot be read, from the backup's own. None
     when neither can be counted exactly, or the backup lacks a shard or a measurement
-    the server holds (a partial backup is not described as complete)."""
+    the server holds (a partial backup is not described as complete). With them, where
+    the values were counted (the manifest's `position.counted`)."""
     known, shards, data = server
     chosen = [db for db in names if db in known]
     found_shards = {db: set[int]() for db in names}
@@ -300,8 +305,9 @@ def _counted(
     if any(found_shards[db] != shards.get(db, set()) for db in names):
         return None
     facts = count_server(data, {db: shards.get(db, set()) for db in chosen})
+    source = _FROM_SERVER_FILES
     if facts is None:
-        facts = {}
+        facts, source = {}, _FROM_BACKUP_FILES
         for folder, _prefix in folders:
             counted = count_backup(folder, chosen, scratch[0], scratch[1].spawn)
             if counted is None:
@@ -321,7 +327,7 @@ def _counted(
             if entry["series"] and not values:
                 return None
             out[db][name] = {"series": entry["series"], "values": values}
-    return out
+    return out, source
 
 
 def _taken(
@@ -332,8 +338,13 @@ def _taken(
     at_start: dict[str, Any],
     *,
     raced: bool,
+    counted: str = _FROM_SERVER_COUNT,
 ) -> Taken:
-    position = {"databases": ",".join(names), "writes_raced": "yes" if raced else "no"}
+    position = {
+        "databases": ",".join(names),
+        "writes_raced": "yes" if raced else "no",
+        "counted": counted,
+    }
     if parts:
         position["parts"] = json.dumps(parts, sort_keys=True)
     return Taken(
@@ -382,8 +393,10 @@ class InfluxDBDriver(BackupDriver):
             if not raced:
                 quiet = self._quiet_backup(store, sink, run, http, names, Path(tmp), pool)
                 if quiet is not None:
-                    taken, facts = quiet
-                    return _taken(version, names, taken[1], facts, facts, raced=False)
+                    taken, facts, counted = quiet
+                    return _taken(
+                        version, names, taken[1], facts, facts, raced=False, counted=counted
+                    )
             writes = http.writes(names)
             at_start = http.facts(names)
             folders, parts = self._tools(store, rpc, names, Path(tmp) / "between", run)
@@ -408,7 +421,7 @@ class InfluxDBDriver(BackupDriver):
         names: list[str],
         tmp: Path,
         pool: ThreadPoolExecutor,
-    ) -> tuple[tuple[list[tuple[Path, str]], dict[str, str]], dict[str, Any]] | None:
+    ) -> tuple[tuple[list[tuple[Path, str]], dict[str, str]], dict[str, Any], str] | None:
         """The backup and its exact facts when no point is written while the tool runs;
         None (nothing stored) when some were."""
         rpc = _rpc(store.where.address, store.options.rpc_port)
@@ -429,16 +442,16 @@ class InfluxDBDriver(BackupDriver):
             counting = pool.submit(_counted, folders, names, (known, shards, data), (tmp, run))
         for folder, prefix in folders:
             _put_files(sink, folder, prefix)
-        facts = counting.result() if counting is not None else known
-        if facts is None:  # not countable from the files after all: the server counts
-            facts = http.facts(names)
+        found = counting.result() if counting is not None else (known, _FROM_SERVER_COUNT)
+        if found is None:  # not countable from the files after all: the server counts
+            found = (http.facts(names), _FROM_SERVER_COUNT)
             if not _quiet(writes, http.writes(names)):
                 raise BackupError(
                     "points were written while this backup's facts were read, and its "
                     "files cannot be counted exactly (deleted or overwritten points)",
                     hint="run the backup again (it then reads the facts before and after)",
                 )
-        return taken, facts
+        return taken, *found
 
     def _tools(
         self, store: Store, rpc: str, names: list[str], into: Path, run: RunControl

@@ -92,7 +92,7 @@ def census() -> dict[str, Any]:
 
 def counted(
     tmp_path: Path, known: dict[str, Any], shards: dict[str, set[int]], data: Path | None = None
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any], str] | None:
     scratch = (tmp_path, RunControl(deadline=60, stall_after=60, temp_dir=tmp_path))
     server = (known, shards, data or tmp_path / "no-data")
     return _counted([(HERE / "plain", "")], ["other"], server, scratch)
@@ -103,7 +103,8 @@ def test_the_facts_take_the_servers_series_and_the_files_values(
     tmp_path: Path, from_server: bool
 ) -> None:
     data = server_data(tmp_path) if from_server else None
-    assert counted(tmp_path, census(), {"other": {1, 2, 3, 4}}, data) == SERVER
+    where = "server TSM files" if from_server else "backup TSM files"
+    assert counted(tmp_path, census(), {"other": {1, 2, 3, 4}}, data) == (SERVER, where)
 
 
 def test_a_backup_without_a_shard_of_the_server_is_not_described(tmp_path: Path) -> None:
