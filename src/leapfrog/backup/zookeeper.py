@@ -11,7 +11,8 @@ ZooKeeper allows one snapshot per `snapshot_interval_ms` of the component (ZooKe
 the manifest.
 
 Facts: every persistent znode's path and data hash, read from the snapshot's own bytes
-as they stream (`_zk_snapshot.py` reads ZooKeeper's snapshot format and checks its
+as they stream (`_zk_snapshot.py` reads ZooKeeper's snapshot format in a thread of its
+own, beside the objects' compression and writing, and checks its
 checksum), so they describe exactly what was backed up.
 
 Restore (instance stopped): the snapshot file is extracted beside the data (every
