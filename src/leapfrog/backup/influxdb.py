@@ -269,9 +269,12 @@ def _extract_all(source: Source, folder: Path, run: RunControl) -> None:
 
 
 def _put_files(sink: Sink, folder: Path, prefix: str) -> None:
+    """Each file the tool wrote as an object; the shards' `.tar.gz` (gzip already, which
+    zstd cannot shrink) stored as they are."""
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         with path.open("rb") as data:
-            sink.put(prefix + path.name, iter(lambda d=data: d.read(_CHUNK), b""))  # type: ignore[misc]
+            chunks = iter(lambda d=data: d.read(_CHUNK), b"")  # type: ignore[misc]
+            sink.put(prefix + path.name, chunks, compress=not path.name.endswith(".gz"))
 
 
 def _has_tombstones(store: Store, names: list[str]) -> bool:
