@@ -169,14 +169,19 @@ def _snapshot(client: httpx.Client, name: str, indices: list[str], run: RunContr
     return checked(client.get(f"{url}/_status"), "status")["snapshots"][0]
 
 
-def _drop_older(client: httpx.Client, keep: str) -> None:
+def _held(client: httpx.Client) -> list[str]:
+    """The snapshots in leapfrog's repository."""
     listed = checked(client.get(f"/_snapshot/{REPOSITORY}/_all"), "snapshots")
-    for snapshot in listed.get("snapshots", []):
-        if snapshot["snapshot"] != keep:
-            checked(
-                client.delete(f"/_snapshot/{REPOSITORY}/{snapshot['snapshot']}"),
-                f"deleting snapshot {snapshot['snapshot']}",
-            )
+    return [str(s["snapshot"]) for s in listed.get("snapshots", [])]
+
+
+def _drop_older(client: httpx.Client, older: list[str]) -> None:
+    """The snapshots `older` (held before the new one was taken: the repository is
+    leapfrog's own and one run at a time writes to it)."""
+    for snapshot in older:
+        checked(
+            client.delete(f"/_snapshot/{REPOSITORY}/{snapshot}"), f"deleting snapshot {snapshot}"
+        )
 
 
 def _restore_call(  # noqa: PLR0917
@@ -211,14 +216,12 @@ def _restore_call(  # noqa: PLR0917
         )
 
 
-def _known_facts(client: httpx.Client, previous: Manifest | None) -> dict[str, Any]:
+def _known_facts(held: list[str], previous: Manifest | None) -> dict[str, Any]:
     """The previous backup's facts per index, when the repository holds exactly that
-    backup's snapshot (so an index the new snapshot copies no file of is unchanged
-    since those facts); else none."""
+    backup's snapshot (`held`; so an index the new snapshot copies no file of is
+    unchanged since those facts); else none."""
     if previous is None or not previous.position.get("snapshot"):
         return {}
-    listed = checked(client.get(f"/_snapshot/{REPOSITORY}/_all"), "snapshots")
-    held = [s["snapshot"] for s in listed.get("snapshots", [])]
     if held != [previous.position["snapshot"]]:
         return {}
     return dict(previous.facts.get("indices", {}))
@@ -365,14 +368,15 @@ class OpenSearchDriver(BackupDriver):
                 )
             indices = pick(indices, self.only, "index", f"OpenSearch {store.where.instance}")
             _register(client, REPOSITORY, repo, readonly=False)
-            known = _known_facts(client, sink.previous)
+            held = _held(client)
+            known = _known_facts(held, sink.previous)
             name = f"lf-{datetime.now(UTC):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}"
             # The facts are read while the snapshot is taken and the files are stored.
             reading = _Facts(store, indices, known, run)
             try:
                 entry = _snapshot(client, name, indices, run)
                 reading.decide(entry)
-                _drop_older(client, name)
+                _drop_older(client, held)
                 files, reused = _put_repository(sink, repo)
                 facts, facts_reused = reading.result()
             finally:
