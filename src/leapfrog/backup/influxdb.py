@@ -26,7 +26,9 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
@@ -284,20 +286,34 @@ def _has_tombstones(store: Store, names: list[str]) -> bool:
     return any(next((data / db).rglob("*.tombstone"), None) is not None for db in names)
 
 
+@dataclass(frozen=True)
+class _Server:
+    """What the server said while the tool ran with nothing written."""
+
+    known: dict[str, Any]
+    """Per database and measurement, the series count (no values)."""
+    shards: dict[str, set[int]]
+    data: Path
+    """Its data directory (`[data] dir`)."""
+    quiet: Callable[[], bool]
+    """Still nothing written since before the tool (the write counters)."""
+
+
 def _counted(
     folders: list[tuple[Path, str]],
     names: list[str],
-    server: tuple[dict[str, Any], dict[str, set[int]], Path],
+    server: _Server,
     scratch: tuple[Path, RunControl],
 ) -> tuple[dict[str, Any], str] | None:
     """The facts of a backup taken while nothing was written: the server's series counts
     (`SHOW SERIES EXACT CARDINALITY`), the values per field counted from the server's
-    TSM files (its data directory `server[2]`, right after the tool flushed every
-    shard's cache to them) or, when those cannot be read, from the backup's own. None
-    when neither can be counted exactly, or the backup lacks a shard or a measurement
-    the server holds (a partial backup is not described as complete). With them, where
-    the values were counted (the manifest's `position.counted`)."""
-    known, shards, data = server
+    TSM files (right after the tool flushed every shard's cache to them, and only when
+    still nothing was written once they are counted: a write since may have reached a
+    new file) or else from the backup's own. None when neither can be counted exactly,
+    or the backup lacks a shard or a measurement the server holds (a partial backup is
+    not described as complete). With them, where the values were counted (the
+    manifest's `position.counted`)."""
+    known, shards = server.known, server.shards
     chosen = [db for db in names if db in known]
     found_shards = {db: set[int]() for db in names}
     for folder, _prefix in folders:
@@ -307,8 +323,10 @@ def _counted(
                     found_shards[str(shard["database"])].add(int(shard.get("shardID", -1)))
     if any(found_shards[db] != shards.get(db, set()) for db in names):
         return None
-    facts = count_server(data, {db: shards.get(db, set()) for db in chosen})
+    facts = count_server(server.data, {db: shards.get(db, set()) for db in chosen})
     source = _FROM_SERVER_FILES
+    if facts is not None and not server.quiet():
+        facts = None
     if facts is None:
         facts, source = {}, _FROM_BACKUP_FILES
         for folder, _prefix in folders:
@@ -442,7 +460,8 @@ class InfluxDBDriver(BackupDriver):
         counting = None
         if not deleted:
             data = store.where.data_dir / "data"
-            counting = pool.submit(_counted, folders, names, (known, shards, data), (tmp, run))
+            server = _Server(known, shards, data, lambda: _quiet(writes, http.writes(names)))
+            counting = pool.submit(_counted, folders, names, server, (tmp, run))
         for folder, prefix in folders:
             _put_files(sink, folder, prefix)
         found = counting.result() if counting is not None else (known, _FROM_SERVER_COUNT)

@@ -18,7 +18,7 @@ import pytest
 
 from leapfrog.backup._influx_tsm import count_backup, count_server
 from leapfrog.backup.control import RunControl
-from leapfrog.backup.influxdb import _counted
+from leapfrog.backup.influxdb import _counted, _Server
 
 HERE = Path(__file__).parent / "influx_portable"
 SERVER: dict[str, Any] = json.loads((HERE / "plain-server-facts.json").read_text())
@@ -91,10 +91,14 @@ def census() -> dict[str, Any]:
 
 
 def counted(
-    tmp_path: Path, known: dict[str, Any], shards: dict[str, set[int]], data: Path | None = None
+    tmp_path: Path,
+    known: dict[str, Any],
+    shards: dict[str, set[int]],
+    data: Path | None = None,
+    quiet: bool = True,
 ) -> tuple[dict[str, Any], str] | None:
     scratch = (tmp_path, RunControl(deadline=60, stall_after=60, temp_dir=tmp_path))
-    server = (known, shards, data or tmp_path / "no-data")
+    server = _Server(known, shards, data or tmp_path / "no-data", lambda: quiet)
     return _counted([(HERE / "plain", "")], ["other"], server, scratch)
 
 
@@ -105,6 +109,14 @@ def test_the_facts_take_the_servers_series_and_the_files_values(
     data = server_data(tmp_path) if from_server else None
     where = "server TSM files" if from_server else "backup TSM files"
     assert counted(tmp_path, census(), {"other": {1, 2, 3, 4}}, data) == (SERVER, where)
+
+
+def test_a_write_while_the_servers_files_were_counted_leaves_the_backups(
+    tmp_path: Path,
+) -> None:
+    data = server_data(tmp_path)
+    found = counted(tmp_path, census(), {"other": {1, 2, 3, 4}}, data, quiet=False)
+    assert found == (SERVER, "backup TSM files")
 
 
 def test_a_backup_without_a_shard_of_the_server_is_not_described(tmp_path: Path) -> None:
