@@ -5,8 +5,10 @@ The data: one database holding `--size-mb` (128) of line protocol (`--series` se
 of one measurement, four fields a point), written over HTTP. By hand: `influxd backup
 -portable -host <rpc> <dir>`. The driver's figure covers what a backup is: the same
 command, each file it wrote stored as an object with sha256 (zstd unless
---no-compress) and read back, and the facts (series and point counts per measurement,
-before the tool; after it only when the shards' write counters moved).
+--no-compress; the shards' `.tar.gz` as they are) and read back, and the facts (series
+counts per measurement from the server while the tool runs, values per field counted
+from the server's TSM files after it, `position.counted`; before and after the tool
+when the shards' write counters moved).
 Verification (a scratch server restored from the objects and compared) is timed
 separately.
 

@@ -120,7 +120,9 @@ class ObjectWriter:
         self.written.append(found)
         return found
 
-    def put(self, name: str, chunks: Iterable[bytes], shared: bool = False) -> ObjectEntry:
+    def put(
+        self, name: str, chunks: Iterable[bytes], shared: bool = False, compress: bool = True
+    ) -> ObjectEntry:
         if "/" in name or name.startswith(".") or name == "manifest.json":
             raise BackupError(f"bad object name {name!r}")
         stored = hashlib.sha256()
@@ -143,7 +145,8 @@ class ObjectWriter:
         # A shared object's key names the backup that wrote it: never overwritten by a
         # later one (sealed or compressed otherwise) that older manifests would not match.
         key = f"{name}@{self._backup_id}" if shared else name
-        if self._compress:
+        compressing = self._compress and compress
+        if compressing:
             key = f"{key}.zst"
             source = _compressed(source)
         sealing = self._sealing()
@@ -156,7 +159,7 @@ class ObjectWriter:
             size=size,
             raw_size=raw_size,
             sha256=stored.hexdigest(),
-            compression="zstd" if self._compress else "none",
+            compression="zstd" if compressing else "none",
             encryption=ALGORITHM if sealing is not None else "none",
             key_id=sealing.key_id if sealing is not None else None,
             shared=shared,

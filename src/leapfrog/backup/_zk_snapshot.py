@@ -23,14 +23,17 @@ unpacked on the way; snappy is refused with the reason.
 from __future__ import annotations
 
 import hashlib
+import queue
 import struct
+import threading
 import zlib
+from types import TracebackType
 from typing import Any
 
 from leapfrog.backup._zk_tree import kept, summary
 from leapfrog.backup.driver import BackupError
 
-__all__ = ["SnapshotReader"]
+__all__ = ["SnapshotReader", "ThreadedReader"]
 
 _MAGIC = b"ZKSN"
 _SYSTEM = "/zookeeper"
@@ -233,3 +236,53 @@ class SnapshotReader:
                 pos = self._pos = after
         finally:
             view.release()
+
+
+class ThreadedReader:
+    """A `SnapshotReader` fed in a thread of its own, so the snapshot is parsed while the
+    caller compresses, hashes and writes the same bytes (which release the GIL): the
+    parse no longer adds its time to the stream's. `feed` blocks only when `depth`
+    chunks wait; use it as a context manager (the thread ends with the block)."""
+
+    def __init__(self, depth: int = 8) -> None:
+        self.reader = SnapshotReader()
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="zk-snapshot-reader")
+        self._thread.start()
+
+    def _work(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            if self._error is None:  # after an error, drain so `feed` never blocks
+                try:
+                    self.reader.feed(chunk)
+                except BaseException as exc:  # handed to the caller by feed/facts
+                    self._error = exc
+
+    def feed(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._chunks.put(chunk)
+
+    def facts(self) -> dict[str, Any]:
+        """The facts once every chunk fed was parsed (see `SnapshotReader.facts`)."""
+        self.close()
+        if self._error is not None:
+            raise self._error
+        return self.reader.facts()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._chunks.put(None)
+            self._thread.join()
+
+    def __enter__(self) -> ThreadedReader:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -82,11 +82,15 @@ class Sink(Protocol):
     """The store's newest complete backup of the same mode (what an incremental driver
     compares with), or None."""
 
-    def put(self, name: str, chunks: Iterable[bytes], shared: bool = False) -> ObjectEntry:
+    def put(
+        self, name: str, chunks: Iterable[bytes], shared: bool = False, compress: bool = True
+    ) -> ObjectEntry:
         """Store one object (compressed when asked), counting progress. `shared`: kept
         where later backups can refer to it (`reuse`) instead of writing it again; only
-        for an object whose name the store never gives to other bytes. Several threads
-        may put objects of their own at once."""
+        for an object whose name the store never gives to other bytes. `compress=False`:
+        stored as it is even when the run compresses (bytes the store compressed
+        already, which zstd would only pass through). Several threads may put objects
+        of their own at once."""
         ...
 
     def reuse(self, name: str, raw_size: int) -> ObjectEntry | None:

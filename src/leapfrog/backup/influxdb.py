@@ -26,13 +26,17 @@ import shutil
 import subprocess
 import tempfile
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
 
+from leapfrog.backup._http import plain_client
+from leapfrog.backup._influx_tsm import count_backup, count_server
 from leapfrog.backup._scratch import scratch_instance
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import (
@@ -58,6 +62,10 @@ _SHARDS_WAIT = 60.0
 _SKIP = {"_internal"}
 _PARTS = "parts.json"
 _UNCHANGED = "DB metadata not changed"
+_FROM_SERVER_FILES = "server TSM files"
+_FROM_BACKUP_FILES = "backup TSM files"
+_FROM_SERVER_COUNT = "server COUNT(*)"
+"""Where a backup's values per field were counted (`position.counted`)."""
 _WRITE_COUNTERS = (
     "writeReq",
     "writeReqOk",
@@ -83,10 +91,17 @@ class _Http:
     def __init__(self, address: str, port: int, name: str) -> None:
         self._url = f"http://{address}:{port}"
         self._name = name
+        self._client = plain_client(self._url, 120.0)
+
+    def __enter__(self) -> _Http:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._client.close()
 
     def ping(self) -> str:
         try:
-            response = httpx.get(f"{self._url}/ping", timeout=5)
+            response = self._client.get("/ping", timeout=5)
         except httpx.HTTPError as exc:
             raise BackupError(
                 f"InfluxDB {self._name} is not answering at {self._url}: {exc}",
@@ -96,9 +111,7 @@ class _Http:
 
     def series(self, statement: str, database: str = "") -> list[dict[str, Any]]:
         try:
-            response = httpx.post(
-                f"{self._url}/query", params={"q": statement, "db": database}, timeout=120
-            )
+            response = self._client.post("/query", params={"q": statement, "db": database})
         except httpx.HTTPError as exc:
             raise BackupError(f"InfluxDB {self._name}: {statement}: {exc}") from exc
         body = response.json() if response.content else {}
@@ -129,10 +142,9 @@ class _Http:
             found.append((tags.get("id"), *(row.get(c) for c in _WRITE_COUNTERS)))
         return sorted(found, key=str)
 
-    def facts(self, names: list[str]) -> dict[str, Any]:
-        """Per database and measurement: exact series count and values per field. A few
-        queries per database, whatever its number of measurements (one `COUNT(*)` over
-        every measurement of each retention policy)."""
+    def census(self, names: list[str]) -> dict[str, Any]:
+        """Per database (of `names` the server holds) and measurement: the exact series
+        count, without values (no point is read)."""
         present = set(self.databases())
         found: dict[str, Any] = {}
         for db in names:
@@ -147,6 +159,24 @@ class _Http:
                 rows = series.get("values") or [[0]]
                 if name in measurements:
                     measurements[name]["series"] = int(rows[0][0])
+            found[db] = measurements
+        return found
+
+    def shards(self, names: list[str]) -> dict[str, set[int]]:
+        """The ids of the shards of each database of `names` (`SHOW SHARDS`)."""
+        found: dict[str, set[int]] = {db: set() for db in names}
+        for database in self.series("SHOW SHARDS"):
+            db = str(database.get("name", ""))
+            if db in found:
+                found[db] |= {int(row[0]) for row in database.get("values") or []}
+        return found
+
+    def facts(self, names: list[str]) -> dict[str, Any]:
+        """Per database and measurement: exact series count and values per field. A few
+        queries per database, whatever its number of measurements (one `COUNT(*)` over
+        every measurement of each retention policy): a scan of every point."""
+        found = self.census(names)
+        for db, measurements in found.items():
             for policy, *_rest in self.query(f"SHOW RETENTION POLICIES ON {quote_ident(db)}"):
                 every = f"{quote_ident(db)}.{quote_ident(str(policy))}./.*/"
                 for series in self.series(f"SELECT COUNT(*) FROM {every}", db):
@@ -159,7 +189,6 @@ class _Http:
                         if count:
                             key = f"{policy}.{column.removeprefix('count_')}"
                             entry["values"][key] = int(count)
-            found[db] = measurements
         return found
 
     def facts_when_ready(self, names: list[str], run: RunControl) -> dict[str, Any]:
@@ -242,9 +271,108 @@ def _extract_all(source: Source, folder: Path, run: RunControl) -> None:
 
 
 def _put_files(sink: Sink, folder: Path, prefix: str) -> None:
+    """Each file the tool wrote as an object; the shards' `.tar.gz` (gzip already, which
+    zstd cannot shrink) stored as they are."""
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         with path.open("rb") as data:
-            sink.put(prefix + path.name, iter(lambda d=data: d.read(_CHUNK), b""))  # type: ignore[misc]
+            chunks = iter(lambda d=data: d.read(_CHUNK), b"")  # type: ignore[misc]
+            sink.put(prefix + path.name, chunks, compress=not path.name.endswith(".gz"))
+
+
+def _has_tombstones(store: Store, names: list[str]) -> bool:
+    """Whether a shard of `names` holds deleted points not yet compacted away (a
+    `.tombstone` file in the server's data directory): its files cannot be counted."""
+    data = store.where.data_dir / "data"
+    return any(next((data / db).rglob("*.tombstone"), None) is not None for db in names)
+
+
+@dataclass(frozen=True)
+class _Server:
+    """What the server said while the tool ran with nothing written."""
+
+    known: dict[str, Any]
+    """Per database and measurement, the series count (no values)."""
+    shards: dict[str, set[int]]
+    data: Path
+    """Its data directory (`[data] dir`)."""
+    quiet: Callable[[], bool]
+    """Still nothing written since before the tool (the write counters)."""
+
+
+def _counted(
+    folders: list[tuple[Path, str]],
+    names: list[str],
+    server: _Server,
+    scratch: tuple[Path, RunControl],
+) -> tuple[dict[str, Any], str] | None:
+    """The facts of a backup taken while nothing was written: the server's series counts
+    (`SHOW SERIES EXACT CARDINALITY`), the values per field counted from the server's
+    TSM files (right after the tool flushed every shard's cache to them, and only when
+    still nothing was written once they are counted: a write since may have reached a
+    new file) or else from the backup's own. None when neither can be counted exactly,
+    or the backup lacks a shard or a measurement the server holds (a partial backup is
+    not described as complete). With them, where the values were counted (the
+    manifest's `position.counted`)."""
+    known, shards = server.known, server.shards
+    chosen = [db for db in names if db in known]
+    found_shards = {db: set[int]() for db in names}
+    for folder, _prefix in folders:
+        for listing in folder.glob("*.manifest"):
+            for shard in json.loads(listing.read_text()).get("files") or []:
+                if shard.get("database") in found_shards:
+                    found_shards[str(shard["database"])].add(int(shard.get("shardID", -1)))
+    if any(found_shards[db] != shards.get(db, set()) for db in names):
+        return None
+    facts = count_server(server.data, {db: shards.get(db, set()) for db in chosen})
+    source = _FROM_SERVER_FILES
+    if facts is not None and not server.quiet():
+        facts = None
+    if facts is None:
+        facts, source = {}, _FROM_BACKUP_FILES
+        for folder, _prefix in folders:
+            counted = count_backup(folder, chosen, scratch[0], scratch[1].spawn)
+            if counted is None:
+                return None
+            for db, measurements in counted.items():
+                if db in facts and measurements:
+                    return None  # one database in two folders: not a layout the tool writes
+                facts.setdefault(db, {}).update(measurements)
+    out: dict[str, Any] = {}
+    for db, measurements in known.items():
+        counted_db = facts.get(db, {})
+        if set(counted_db) - set(measurements):
+            return None
+        out[db] = {}
+        for name, entry in measurements.items():
+            values = counted_db.get(name, {}).get("values", {})
+            if entry["series"] and not values:
+                return None
+            out[db][name] = {"series": entry["series"], "values": values}
+    return out, source
+
+
+def _taken(
+    version: str,
+    names: list[str],
+    parts: dict[str, str],
+    facts: dict[str, Any],
+    at_start: dict[str, Any],
+    *,
+    raced: bool,
+    counted: str = _FROM_SERVER_COUNT,
+) -> Taken:
+    position = {
+        "databases": ",".join(names),
+        "writes_raced": "yes" if raced else "no",
+        "counted": counted,
+    }
+    if parts:
+        position["parts"] = json.dumps(parts, sort_keys=True)
+    return Taken(
+        store_version=version,
+        position=position,
+        facts={"databases": facts, "databases_at_start": at_start},
+    )
 
 
 class InfluxDBDriver(BackupDriver):
@@ -256,7 +384,10 @@ class InfluxDBDriver(BackupDriver):
         return _Http(store.where.address, store.where.port, store.where.instance)
 
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
-        http = self._http(store)
+        with self._http(store) as http:
+            return self._backup(store, sink, run, http)
+
+    def _backup(self, store: Store, sink: Sink, run: RunControl, http: _Http) -> Taken:
         version = http.ping()
         held = http.databases()
         where = f"InfluxDB {store.where.instance}"
@@ -266,52 +397,83 @@ class InfluxDBDriver(BackupDriver):
         rpc = _rpc(store.where.address, store.options.rpc_port)
         # InfluxDB has no snapshot to read facts in. When no point is written meanwhile
         # (the shards' write counters equal before and after, none in flight before),
-        # the facts read while the tool runs are exactly what it backed up. Otherwise
-        # (or when the previous backup saw writes) they are read before the tool (a
-        # lower bound) and after it (an upper bound; while the files are stored), and
-        # verify checks each count lies between the two.
+        # the server's series counts read while the tool runs are those it backed up,
+        # and the values per field are counted from the backup's own TSM files while
+        # they are stored (`_influx_tsm`; the server's shards must all be in it). When
+        # the files cannot be counted exactly (deleted points), the server counts them
+        # (`COUNT(*)`, a scan of every point). When points are written meanwhile (or
+        # the previous backup saw writes), the facts are read before the tool (a lower
+        # bound) and after it (an upper bound), and verify checks each count lies
+        # between the two.
         previous = sink.previous.position if sink.previous is not None else {}
         raced = previous.get("writes_raced") == "yes"
         with (
             tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp,
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-facts") as pool,
         ):
-            at_start: dict[str, Any] | None = None
             if not raced:
-                writes = http.writes(names)
-                reading = pool.submit(http.facts, names)
-                taken = self._tools(store, rpc, names, Path(tmp) / "together", run)
-                together = reading.result()
-                if _quiet(writes, http.writes(names)):
-                    at_start = together
-                    after: Future[tuple[dict[str, Any], bool]] = pool.submit(
-                        lambda: (together, False)
+                quiet = self._quiet_backup(store, sink, run, http, names, Path(tmp), pool)
+                if quiet is not None:
+                    taken, facts, counted = quiet
+                    return _taken(
+                        version, names, taken[1], facts, facts, raced=False, counted=counted
                     )
-                else:
-                    shutil.rmtree(Path(tmp) / "together")
-            if at_start is None:
-                writes = http.writes(names)
-                first = at_start = http.facts(names)
-                taken = self._tools(store, rpc, names, Path(tmp) / "between", run)
+            writes = http.writes(names)
+            at_start = http.facts(names)
+            folders, parts = self._tools(store, rpc, names, Path(tmp) / "between", run)
 
-                def facts_after() -> tuple[dict[str, Any], bool]:
-                    if _quiet(writes, http.writes(names)):
-                        return first, False
-                    return http.facts(names), True
+            def facts_after() -> tuple[dict[str, Any], bool]:
+                if _quiet(writes, http.writes(names)):
+                    return at_start, False
+                return http.facts(names), True
 
-                after = pool.submit(facts_after)
-            folders, parts = taken
+            after = pool.submit(facts_after)
             for folder, prefix in folders:
                 _put_files(sink, folder, prefix)
             facts, raced = after.result()
-        position = {"databases": ",".join(names), "writes_raced": "yes" if raced else "no"}
-        if parts:
-            position["parts"] = json.dumps(parts, sort_keys=True)
-        return Taken(
-            store_version=version,
-            position=position,
-            facts={"databases": facts, "databases_at_start": at_start},
+        return _taken(version, names, parts, facts, at_start, raced=raced)
+
+    def _quiet_backup(  # noqa: PLR0917
+        self,
+        store: Store,
+        sink: Sink,
+        run: RunControl,
+        http: _Http,
+        names: list[str],
+        tmp: Path,
+        pool: ThreadPoolExecutor,
+    ) -> tuple[tuple[list[tuple[Path, str]], dict[str, str]], dict[str, Any], str] | None:
+        """The backup and its exact facts when no point is written while the tool runs;
+        None (nothing stored) when some were."""
+        rpc = _rpc(store.where.address, store.options.rpc_port)
+        writes = http.writes(names)
+        deleted = _has_tombstones(store, names)
+        census = pool.submit(
+            lambda: (http.facts(names) if deleted else http.census(names), http.shards(names))
         )
+        taken = self._tools(store, rpc, names, tmp / "together", run)
+        known, shards = census.result()
+        if not _quiet(writes, http.writes(names)):
+            shutil.rmtree(tmp / "together")
+            return None
+        folders = taken[0]
+        counting = None
+        if not deleted:
+            data = store.where.data_dir / "data"
+            server = _Server(known, shards, data, lambda: _quiet(writes, http.writes(names)))
+            counting = pool.submit(_counted, folders, names, server, (tmp, run))
+        for folder, prefix in folders:
+            _put_files(sink, folder, prefix)
+        found = counting.result() if counting is not None else (known, _FROM_SERVER_COUNT)
+        if found is None:  # not countable from the files after all: the server counts
+            found = (http.facts(names), _FROM_SERVER_COUNT)
+            if not _quiet(writes, http.writes(names)):
+                raise BackupError(
+                    "points were written while this backup's facts were read, and its "
+                    "files cannot be counted exactly (deleted or overwritten points)",
+                    hint="run the backup again (it then reads the facts before and after)",
+                )
+        return taken, *found
 
     def _tools(
         self, store: Store, rpc: str, names: list[str], into: Path, run: RunControl
@@ -353,11 +515,13 @@ class InfluxDBDriver(BackupDriver):
     ) -> str:
         if to is not None:
             raise BackupError("InfluxDB backups restore as they were; --to is not supported")
-        http = self._http(store)
-        http.ping()
         names = self._chosen(source.manifest)
         rpc = _rpc(store.where.address, store.options.rpc_port)
-        with tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp:
+        with (
+            self._http(store) as http,
+            tempfile.TemporaryDirectory(prefix="lf-influx-", dir=run.temp_dir) as tmp,
+        ):
+            http.ping()
             folder = Path(tmp)
             _extract_all(source, folder, run)
             for db in names:
@@ -375,11 +539,11 @@ class InfluxDBDriver(BackupDriver):
         address = store.where.address
         ports = {"port": free_port(address), "rpc_port": free_port(address)}
         with scratch_instance(store, scratch / "server", run, ports) as (options, where):
-            http = _Http(where.address, where.port, where.instance)
             rpc = _rpc(where.address, options.rpc_port)
-            for db in sorted(expected):
-                _restore(store, run, files, (rpc, http), db)
-            found = http.facts_when_ready(sorted(expected), run)
+            with _Http(where.address, where.port, where.instance) as http:
+                for db in sorted(expected):
+                    _restore(store, run, files, (rpc, http), db)
+                found = http.facts_when_ready(sorted(expected), run)
         differences = _diff(expected, found, source.manifest.facts.get("databases_at_start"))
         if differences:
             return Verified(False, "restored copy differs: " + "; ".join(differences[:10]), found)

@@ -40,6 +40,7 @@ import os
 import secrets
 import shutil
 import tarfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
@@ -49,6 +50,7 @@ from typing import IO, Any, ClassVar, cast
 
 import httpx
 
+from leapfrog.backup._http import plain_client
 from leapfrog.backup._objects import ReadableChunks, shared_name
 from leapfrog.backup._os_facts import (
     FactsStopped,
@@ -91,9 +93,7 @@ def _repo_dir(store: Store, name: str) -> Path:
 
 def _client(store: Store) -> httpx.Client:
     where = store.where
-    return httpx.Client(
-        base_url=f"http://{where.address}:{where.port}", timeout=httpx.Timeout(60.0)
-    )
+    return plain_client(f"http://{where.address}:{where.port}", httpx.Timeout(60.0))
 
 
 def _version(store: Store, client: httpx.Client) -> str:
@@ -170,14 +170,19 @@ def _snapshot(client: httpx.Client, name: str, indices: list[str], run: RunContr
     return checked(client.get(f"{url}/_status"), "status")["snapshots"][0]
 
 
-def _drop_older(client: httpx.Client, keep: str) -> None:
+def _held(client: httpx.Client) -> list[str]:
+    """The snapshots in leapfrog's repository."""
     listed = checked(client.get(f"/_snapshot/{REPOSITORY}/_all"), "snapshots")
-    for snapshot in listed.get("snapshots", []):
-        if snapshot["snapshot"] != keep:
-            checked(
-                client.delete(f"/_snapshot/{REPOSITORY}/{snapshot['snapshot']}"),
-                f"deleting snapshot {snapshot['snapshot']}",
-            )
+    return [str(s["snapshot"]) for s in listed.get("snapshots", [])]
+
+
+def _drop_older(client: httpx.Client, older: list[str]) -> None:
+    """The snapshots `older` (held before the new one was taken: the repository is
+    leapfrog's own and one run at a time writes to it)."""
+    for snapshot in older:
+        checked(
+            client.delete(f"/_snapshot/{REPOSITORY}/{snapshot}"), f"deleting snapshot {snapshot}"
+        )
 
 
 def _restore_call(  # noqa: PLR0917
@@ -212,14 +217,12 @@ def _restore_call(  # noqa: PLR0917
         )
 
 
-def _known_facts(client: httpx.Client, previous: Manifest | None) -> dict[str, Any]:
+def _known_facts(held: list[str], previous: Manifest | None) -> dict[str, Any]:
     """The previous backup's facts per index, when the repository holds exactly that
-    backup's snapshot (so an index the new snapshot copies no file of is unchanged
-    since those facts); else none."""
+    backup's snapshot (`held`; so an index the new snapshot copies no file of is
+    unchanged since those facts); else none."""
     if previous is None or not previous.position.get("snapshot"):
         return {}
-    listed = checked(client.get(f"/_snapshot/{REPOSITORY}/_all"), "snapshots")
-    held = [s["snapshot"] for s in listed.get("snapshots", [])]
     if held != [previous.position["snapshot"]]:
         return {}
     return dict(previous.facts.get("indices", {}))
@@ -230,7 +233,9 @@ class _Facts:
     client) from the moment the snapshot starts. Once the snapshot is done (`decide`),
     an index it copied no file of keeps the previous backup's facts (its Lucene commit
     is the one of the previous snapshot, which those facts describe): its scroll is
-    skipped, or stopped at the next page."""
+    skipped, or stopped at the next page. The indices the previous backup has facts of
+    are read last, and only once the snapshot is done: an index unchanged since is then
+    never scrolled (while the snapshot runs, the scroll would take the node's CPU)."""
 
     def __init__(
         self, store: Store, indices: list[str], known: dict[str, Any], run: RunControl
@@ -239,6 +244,7 @@ class _Facts:
         self._known = known
         self._run = run
         self._reused: set[str] | None = None
+        self._decided = threading.Event()
         self._read: dict[str, Any] = {}
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="os-facts")
         self._work = self._pool.submit(self._scan, store)
@@ -248,8 +254,11 @@ class _Facts:
         return reused is not None and index in reused
 
     def _scan(self, store: Store) -> None:
+        fresh = [i for i in self._indices if i not in self._known]
         with _client(store) as client:
-            for index in self._indices:
+            for index in fresh + [i for i in self._indices if i in self._known]:
+                if index in self._known:
+                    self._decided.wait()
                 if self._skipped(index):
                     continue
                 try:
@@ -267,6 +276,7 @@ class _Facts:
             if index in self._known and stats.get("incremental", {}).get("file_count") == 0:
                 reused.add(index)
         self._reused = reused
+        self._decided.set()
 
     def result(self) -> tuple[dict[str, Any], list[str]]:
         """(facts, the indices whose facts are the previous backup's)."""
@@ -277,6 +287,7 @@ class _Facts:
 
     def abandon(self) -> None:
         self._reused = set(self._indices)  # every scroll stops at its next page
+        self._decided.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -366,14 +377,15 @@ class OpenSearchDriver(BackupDriver):
                 )
             indices = pick(indices, self.only, "index", f"OpenSearch {store.where.instance}")
             _register(client, REPOSITORY, repo, readonly=False)
-            known = _known_facts(client, sink.previous)
+            held = _held(client)
+            known = _known_facts(held, sink.previous)
             name = f"lf-{datetime.now(UTC):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}"
             # The facts are read while the snapshot is taken and the files are stored.
             reading = _Facts(store, indices, known, run)
             try:
                 entry = _snapshot(client, name, indices, run)
                 reading.decide(entry)
-                _drop_older(client, name)
+                _drop_older(client, held)
                 files, reused = _put_repository(sink, repo)
                 facts, facts_reused = reading.result()
             finally:

@@ -114,6 +114,10 @@ def test_the_backup_holds_every_series_and_verifies(taken: Taken) -> None:
         "values": {"autogen.user": 3000, "autogen.n": 3000, "autogen.ok": 3000},
     }
     assert facts["mem"]["values"] == {"week.used": 50}
+    # Nothing was written while it ran: the values were counted from the server's TSM
+    # files (the 50 points still in the cache were flushed to them by the tool).
+    assert taken.manifest.position["writes_raced"] == "no"
+    assert taken.manifest.position["counted"] == "server TSM files"
     verified = taken.engine.verify(taken.manifest.id)
     assert verified.state == "succeeded", verified.reason
     assert "match the manifest" in verified.reason

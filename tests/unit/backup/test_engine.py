@@ -40,15 +40,19 @@ class FakeDriver(BackupDriver):
     kind: ClassVar[str] = "fake"
     modes: ClassVar[tuple[str, ...]] = ("full",)
 
-    def __init__(self, objects: dict[str, bytes], fail: str | None = None) -> None:
+    def __init__(
+        self, objects: dict[str, bytes], fail: str | None = None, as_is: tuple[str, ...] = ()
+    ) -> None:
         self.objects = objects
         self.fail = fail
+        self.as_is = as_is
         self.restored: dict[str, bytes] = {}
         self.hook: Any = None
 
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
         for name, data in self.objects.items():
-            sink.put(name, [data[: len(data) // 2], data[len(data) // 2 :]])
+            chunks = [data[: len(data) // 2], data[len(data) // 2 :]]
+            sink.put(name, chunks, compress=name not in self.as_is)
             if self.hook:
                 self.hook()
         if self.fail:
@@ -99,6 +103,24 @@ def test_uncompressed_objects_are_stored_as_they_are(tmp_path: Path) -> None:
     (manifest,) = eng.backups()
     assert manifest.objects[0].compression == "none"
     assert (tmp_path / "s" / "fake" / "backups" / manifest.id / "a").read_bytes() == b"abc"
+
+
+def test_an_object_compressed_already_is_stored_as_it_is_in_a_compressed_run(
+    tmp_path: Path,
+) -> None:
+    data = {"shard.tar.gz": os.urandom(1000), "meta": b"m" * 100}
+    driver = FakeDriver(data, as_is=("shard.tar.gz",))
+    eng = engine(tmp_path, driver)
+    assert eng.run_backup(compress=True).state == "succeeded"
+    (manifest,) = eng.backups()
+    assert {o.name: o.compression for o in manifest.objects} == {
+        "shard.tar.gz": "none",
+        "meta.zst": "zstd",
+    }
+    stored = tmp_path / "s" / "fake" / "backups" / manifest.id / "shard.tar.gz"
+    assert stored.read_bytes() == data["shard.tar.gz"]
+    assert eng.restore(manifest, None).state == "succeeded"
+    assert driver.restored == data
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from leapfrog.backup._zk_snapshot import SnapshotReader
+from leapfrog.backup._zk_snapshot import SnapshotReader, ThreadedReader
 from leapfrog.backup._zk_tree import data_digest, diff_trees, summary
 from leapfrog.backup.driver import BackupError
 
@@ -98,3 +98,29 @@ def test_differences_name_the_paths() -> None:
     del changed["/"]
     assert diff_trees(tree, changed) == ["/ missing", "/a data differs", "/c not in the backup"]
     assert summary(tree)["tree_sha256"] != summary(changed)["tree_sha256"]
+
+
+def test_the_threaded_reader_reads_what_the_reader_reads() -> None:
+    with ThreadedReader(depth=2) as threaded:
+        for start in range(0, len(SNAPSHOT), 7):
+            threaded.feed(SNAPSHOT[start : start + 7])
+        assert threaded.facts() == _read(SNAPSHOT, 7)
+
+
+def test_the_threaded_reader_hands_a_damaged_snapshot_to_its_caller() -> None:
+    damaged = bytearray(SNAPSHOT)
+    damaged[SNAPSHOT.index(b"hello")] ^= 0x01
+    with ThreadedReader() as threaded:
+        threaded.feed(bytes(damaged))
+        with pytest.raises(BackupError, match="checksum"):
+            threaded.facts()
+
+
+def test_the_threaded_reader_refuses_what_is_no_snapshot_and_ends_its_thread() -> None:
+    with ThreadedReader(depth=1) as threaded:
+        threaded.feed(b"NOPE" + b"\0" * 20)
+        with pytest.raises(BackupError, match="not a ZooKeeper snapshot"):
+            for _ in range(10):  # raised by a later feed, or by facts()
+                threaded.feed(b"\0" * 100)
+            threaded.facts()
+    assert not threaded._thread.is_alive()
