@@ -18,9 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from leapfrog.catalog._api import Call, Reply, Route
+from leapfrog.catalog._api import Call, Reply, Route, go_bool
 from leapfrog.catalog._body import BadRequest, Fields, parse_json_object
 from leapfrog.catalog._connect_ca import CA_TOPIC, CertificateAuthority, leaf_topic, parse_spiffe
+from leapfrog.catalog._filter import compile_filter
 from leapfrog.catalog._intentions import (
     DEFAULT_NS,
     INTENTIONS_TOPIC,
@@ -146,6 +147,17 @@ class _Topic:
         return Reply(self.build(call))
 
 
+class _Roots(_Topic):
+    """The roots; `?pem=true` answers them as one PEM bundle, as Consul does."""
+
+    def reply(self, call: Call) -> Reply:
+        data = self.build(call)
+        if go_bool(call.params.get("pem") or "false"):
+            bundle = "".join(root["RootCert"] for root in data["Roots"])
+            return Reply(raw=bundle.encode(), content_type="application/pem-certificate-chain")
+        return Reply(data)
+
+
 @dataclass
 class _LeafQuery:
     """The service's leaf: its index is that of the leaf in force (a new one is issued
@@ -175,6 +187,11 @@ def connect_routes(  # noqa: PLR0915 (one closure per endpoint, as the other rou
     def roots(call: Call) -> Any:
         return ca.roots()
 
+    def roots_check(call: Call) -> None:
+        pem = call.params.get("pem")
+        if pem and go_bool(pem) is None:
+            raise BadRequest("Invalid value for ?pem")
+
     async def configuration(call: Call) -> Reply:
         return Reply(ca.configuration())
 
@@ -203,7 +220,12 @@ def connect_routes(  # noqa: PLR0915 (one closure per endpoint, as the other rou
         return Reply({"Authorized": decision.allowed, "Reason": reason})
 
     def listing(call: Call) -> Any:
-        return [i.to_dict() for i in state.all()]
+        items = [i.to_dict() for i in state.all()]
+        predicate = compile_filter(call.params.get("filter"))
+        return items if predicate is None else [i for i in items if predicate(i)]
+
+    def listing_check(call: Call) -> None:
+        compile_filter(call.params.get("filter"))
 
     async def create(call: Call) -> Reply:
         ixn = intention_body(call)
@@ -271,8 +293,8 @@ def connect_routes(  # noqa: PLR0915 (one closure per endpoint, as the other rou
         state.upsert(updated)
         return Reply(True)
 
-    roots_query = _Topic(store, lambda _c: CA_TOPIC, roots)
-    intentions = _Topic(store, lambda _c: INTENTIONS_TOPIC, listing)
+    roots_query = _Roots(store, lambda _c: CA_TOPIC, roots, roots_check)
+    intentions = _Topic(store, lambda _c: INTENTIONS_TOPIC, listing, listing_check)
     return [
         Route(("GET",), "/v1/connect/ca/roots", query=roots_query),
         Route(("GET",), "/v1/agent/connect/ca/roots", query=roots_query),
