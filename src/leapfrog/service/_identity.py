@@ -212,6 +212,10 @@ class Identity:
 
     # -- authorization --------------------------------------------------------------------
 
+    def cached(self, peer: tuple[str, str]) -> tuple[bool, str] | None:
+        """The decision on this caller since the intentions last changed, if any."""
+        return self._decisions.get(peer)
+
     async def authorize(self, uri: str, serial: str) -> tuple[bool, str]:
         """Whether the caller may call this service, and the catalog's reason."""
         key = (uri, serial)
@@ -263,7 +267,8 @@ class IdentityGate:
             return
         uri, serial = peer
         try:
-            allowed, reason = await self.identity.authorize(uri, serial)
+            decision = self.identity.cached(peer)
+            allowed, reason = decision or await self.identity.authorize(uri, serial)
         except ConsulError as exc:
             log.warning("identity: authorize failed: %s", exc)
             await _forbidden(send, f"the caller could not be authorized: {exc}")
@@ -281,16 +286,18 @@ def identity_protocol() -> type[asyncio.Protocol]:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class IdentityProtocol(HttpToolsProtocol):
-        _peer: tuple[str, str] | None = None
+        _extensions: dict[str, Any] = {"tls": {"leapfrog_peer": None}}  # noqa: RUF012
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            # Read once per connection (after its handshake), shared by its requests.
             ssl_object = transport.get_extra_info("ssl_object")
             if ssl_object is not None:
-                self._peer = peer_identity(ssl_object.getpeercert(binary_form=True))
+                peer = peer_identity(ssl_object.getpeercert(binary_form=True))
+                self._extensions = {"tls": {"leapfrog_peer": peer}}
             super().connection_made(transport)
 
         def on_message_begin(self) -> None:
             super().on_message_begin()
-            self.scope["extensions"] = {"tls": {"leapfrog_peer": self._peer}}
+            self.scope["extensions"] = self._extensions
 
     return IdentityProtocol

@@ -21,6 +21,9 @@ class FakeIdentity:
         self.allowed = allowed
         self.asked: list[tuple[str, str]] = []
 
+    def cached(self, peer: tuple[str, str]) -> tuple[bool, str] | None:
+        return None
+
     async def authorize(self, uri: str, serial: str) -> tuple[bool, str]:
         self.asked.append((uri, serial))
         return self.allowed, "Matched L4 intention: web => db (deny)"
