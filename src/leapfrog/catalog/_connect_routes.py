@@ -14,6 +14,7 @@ refused. A client certificate URI of another trust domain is not authorized.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ from leapfrog.catalog._intentions import (
     validate,
 )
 from leapfrog.catalog._store import Store
+
+_LEAF_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 __all__ = ["DefaultPolicy", "connect_routes", "intention_body", "intention_name"]
 
@@ -166,8 +169,13 @@ class _LeafQuery:
     ca: CertificateAuthority
 
     def validate(self, call: Call) -> None:
-        if not call.rest or "/" in call.rest:
-            raise BadRequest("Missing service name" if not call.rest else "Invalid service name")
+        if not call.rest:
+            raise BadRequest("Missing service name")
+        if not _LEAF_NAME.match(call.rest):
+            raise BadRequest(
+                f"Invalid service name {call.rest[:80]!r}: a certificate names a service of "
+                "1-63 letters, digits, '-', '_' or '.', starting with a letter or digit"
+            )
 
     def watch(self, call: Call) -> tuple[tuple[str, ...], str | None]:
         return (leaf_topic(call.rest),), None
@@ -272,8 +280,9 @@ def connect_routes(  # noqa: PLR0915 (one closure per endpoint, as the other rou
         return Reply({"Allowed": decision.allowed})
 
     async def by_id(call: Call) -> Reply:
-        found = state.by_id(call.rest)
         method = call.request.method
+        updated = intention_body(call) if method == "PUT" else None  # bad input is 400 first
+        found = state.by_id(call.rest)
         if found is None:
             if method == "DELETE":
                 raise BadRequest("Intention not found", 404)
@@ -283,7 +292,7 @@ def connect_routes(  # noqa: PLR0915 (one closure per endpoint, as the other rou
         if method == "DELETE":
             state.delete(found.source, found.destination)
             return Reply(True)
-        updated = intention_body(call)
+        assert updated is not None
         if updated.key != found.key:
             if updated.key in state.by_key:
                 taken = state.by_key[updated.key].describe()
