@@ -32,6 +32,9 @@ Commands (each prints one JSON object; exit 1 when any client call failed):
   acl       -prefix P -service S          with a management token: a policy (HCL rules), a role and
                                           a token (policy + service identity) made, read, listed and
                                           used; the token's refused calls are results ("denied/...")
+  connect   -source S -destination D      the service mesh: CA roots and configuration, S's leaf
+                                          (and a blocking read of it), intentions written, read,
+                                          matched, checked and deleted, and authorize before/after
 `)
 	os.Exit(2)
 }
@@ -311,6 +314,81 @@ func acl(client *api.Client, args []string) *report {
 	return r
 }
 
+// connect drives the service-mesh API: the CA, intentions and authorize.
+func connect(client *api.Client, args []string) *report {
+	fs := flag.NewFlagSet("connect", flag.ExitOnError)
+	source := fs.String("source", "web", "the calling service")
+	destination := fs.String("destination", "db", "the called service")
+	_ = fs.Parse(args)
+	r := newReport()
+	mesh, agent := client.Connect(), client.Agent()
+
+	roots, meta, err := mesh.CARoots(nil)
+	r.add("ca_roots", indexedOf(roots, meta), err)
+	agentRoots, meta, err := agent.ConnectCARoots(nil)
+	r.add("agent_ca_roots", indexedOf(agentRoots, meta), err)
+	config, _, err := mesh.CAGetConfig(nil)
+	r.add("ca_config", config, err)
+	leaf, meta, err := agent.ConnectCALeaf(*source, nil)
+	r.add("leaf", indexedOf(leaf, meta), err)
+	if err == nil {
+		// A blocking read at the leaf's index returns when the wait is up, same leaf.
+		started := time.Now()
+		again, meta, err := agent.ConnectCALeaf(*source, &api.QueryOptions{
+			WaitIndex: meta.LastIndex, WaitTime: 500 * time.Millisecond,
+		})
+		r.add("leaf_blocking", indexedOf(again, meta), err)
+		r.Results["leaf_blocking_ms"] = time.Since(started).Milliseconds()
+	}
+
+	_, err = mesh.IntentionUpsert(&api.Intention{
+		SourceName: *source, DestinationName: *destination, Action: api.IntentionActionAllow,
+		Description: "made by consulapi", Meta: map[string]string{"by": "consulapi"},
+	}, nil)
+	r.add("intention_upsert", true, err)
+	exact, _, err := mesh.IntentionGetExact(*source, *destination, nil)
+	r.add("intention_get_exact", exact, err)
+	id, _, err := mesh.IntentionCreate(&api.Intention{
+		SourceName: "*", DestinationName: *destination, Action: api.IntentionActionDeny,
+	}, nil)
+	r.add("intention_create", id, err)
+	byID, _, err := mesh.IntentionGet(id, nil)
+	r.add("intention_get", byID, err)
+	list, meta, err := mesh.Intentions(nil)
+	r.add("intentions", indexedOf(list, meta), err)
+	matches, _, err := mesh.IntentionMatch(&api.IntentionMatch{
+		By: api.IntentionMatchDestination, Names: []string{*destination},
+	}, nil)
+	r.add("intention_match", matches, err)
+	allowed, _, err := mesh.IntentionCheck(&api.IntentionCheck{
+		Source: *source, Destination: *destination,
+	}, nil)
+	r.add("intention_check_source", allowed, err)
+	other, _, err := mesh.IntentionCheck(&api.IntentionCheck{
+		Source: "other-" + *source, Destination: *destination,
+	}, nil)
+	r.add("intention_check_other", other, err)
+	uri := ""
+	if leaf != nil {
+		uri = leaf.ServiceURI
+	}
+	auth, err := agent.ConnectAuthorize(&api.AgentAuthorizeParams{
+		Target: *destination, ClientCertURI: uri, ClientCertSerial: "",
+	})
+	r.add("authorize_allowed", auth, err)
+	_, err = mesh.IntentionDeleteExact(*source, *destination, nil)
+	r.add("intention_delete_exact", true, err)
+	auth, err = agent.ConnectAuthorize(&api.AgentAuthorizeParams{
+		Target: *destination, ClientCertURI: uri,
+	})
+	r.add("authorize_after_delete", auth, err)
+	_, err = mesh.IntentionDelete(id, nil)
+	r.add("intention_delete", true, err)
+	missing, _, err := mesh.IntentionGetExact(*source, *destination, nil)
+	r.add("intention_get_missing", missing, err)
+	return r
+}
+
 // clientAddress is the address the first client was made with, for the second.
 var clientAddress string
 
@@ -337,6 +415,7 @@ func main() {
 	}
 	commands := map[string]func(*api.Client, []string) *report{
 		"read": read, "register": register, "check": checkOnly, "kv": kv, "wait": wait, "acl": acl,
+		"connect": connect,
 	}
 	command, ok := commands[flag.Arg(0)]
 	if !ok {

@@ -16,8 +16,7 @@ Rules are also read from Consul's HCL policy text (`Rules.parse_text`, with pyhc
 HCL1 Consul itself reads), and a token's policies merge into one rule set
 (`Rules.merge`). This module holds the configured tokens: the management token and the
 named tokens of the tokens file (`AclConfig.read_tokens`); policies, roles and tokens
-made through the API live in `_acl_state`. Not here yet: `list`, intentions, templated
-policies.
+made through the API live in `_acl_state`. Not here yet: `list`, templated policies.
 """
 
 from __future__ import annotations
@@ -54,8 +53,12 @@ __all__ = [
 ANONYMOUS_ID = "00000000-0000-0000-0000-000000000002"
 """Consul's fixed AccessorID of the anonymous token."""
 
-NAMED_RESOURCES = ("service", "node", "key", "session", "agent")
-"""Resources whose rules name what they apply to (`service "web"`, `key_prefix "app/"`)."""
+NAMED_RESOURCES = ("service", "node", "key", "session", "agent", "intention")
+"""Resources whose rules name what they apply to (`service "web"`, `key_prefix "app/"`).
+`intention` is not written as a rule of its own: a `service` rule's `intentions` field
+sets it, and without one its `read` or `write` policy grants intention `read` (Consul's
+policy authorizer)."""
+_DERIVED = ("intention",)
 _OTHER_NAMED = ("event", "query", "identity")
 """Consul's named resources that no endpoint here needs: accepted in rules, unused."""
 _GLOBAL_RESOURCES = ("operator", "acl", "keyring", "mesh", "peering")
@@ -136,8 +139,8 @@ class Rules:
                 continue
             if resource in _OTHER_NAMED:
                 continue
-            if resource not in NAMED_RESOURCES:
-                every = (*NAMED_RESOURCES, *_OTHER_NAMED)
+            if resource not in NAMED_RESOURCES or resource in _DERIVED:
+                every = (*(r for r in NAMED_RESOURCES if r not in _DERIVED), *_OTHER_NAMED)
                 known = [*every, *(f"{r}_prefix" for r in every)]
                 raise AclError(
                     f"{where}: {key!r} is not a rule this catalog knows "
@@ -148,7 +151,16 @@ class Rules:
             target = (prefixes if is_prefix else exact).setdefault(resource, {})
             for name, rule in value.items():
                 policy = rule.get("policy") if isinstance(rule, Mapping) else None
-                target[str(name)] = _level(policy, f"{where}.{key}.{name}.policy")
+                level = _level(policy, f"{where}.{key}.{name}.policy")
+                target[str(name)] = level
+                if resource == "service":
+                    intentions = rule.get("intentions") if isinstance(rule, Mapping) else None
+                    derived = (prefixes if is_prefix else exact).setdefault("intention", {})
+                    derived[str(name)] = (
+                        _level(intentions, f"{where}.{key}.{name}.intentions")
+                        if intentions is not None
+                        else min(level, Access.READ)
+                    )
         return cls._built(exact, prefixes, global_levels)
 
     @classmethod
@@ -236,7 +248,11 @@ def _level(value: Any, where: str) -> Access:
 
 
 READ_ALL = Rules.parse(
-    {f"{resource}_prefix": {"": {"policy": "read"}} for resource in NAMED_RESOURCES}
+    {
+        f"{resource}_prefix": {"": {"policy": "read"}}
+        for resource in NAMED_RESOURCES
+        if resource not in _DERIVED
+    }
     | {"operator": "read"}
 )
 """What anonymous reads grant when opted into: read everything, KV values included."""

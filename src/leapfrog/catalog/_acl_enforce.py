@@ -29,6 +29,7 @@ from leapfrog.catalog._acl import (
 )
 from leapfrog.catalog._api import Call, Reply
 from leapfrog.catalog._body import BadRequest, Fields, parse_json_object
+from leapfrog.catalog._connect_routes import intention_name
 from leapfrog.catalog._store import Store
 from leapfrog.catalog._txn_routes import parse_txn
 
@@ -206,6 +207,75 @@ def _txn(authz: Authorizer, store: Store, call: Call, method: str) -> Reply | No
     return None
 
 
+def _leaf(authz: Authorizer, store: Store, call: Call, method: str) -> None:
+    _need(authz, "service", call.rest, WRITE)  # Consul's rule for a leaf certificate
+
+
+def _authorize(authz: Authorizer, store: Store, call: Call, method: str) -> None:
+    target = parse_json_object(call.request.body).text("Target")
+    if target:  # none: the endpoint's own 400
+        _need(authz, "service", target, WRITE)
+
+
+def _ixn_read_either(authz: Authorizer, source: str, destination: str) -> None:
+    """Reading an intention needs intention:read on either of its ends (Consul's CanRead)."""
+    if not (
+        authz.allows("intention", source, READ) or authz.allows("intention", destination, READ)
+    ):
+        raise BadRequest(permission_denied(authz, "intention", READ, destination), 403)
+
+
+def _ixn_names(call: Call) -> tuple[str, str] | None:
+    source, destination = call.params.get("source"), call.params.get("destination")
+    if source is None or destination is None:
+        return None  # the endpoint's own 400
+    return intention_name(source, "source"), intention_name(destination, "destination")
+
+
+def _ixn_exact(authz: Authorizer, store: Store, call: Call, method: str) -> None:
+    pair = _ixn_names(call)
+    if pair is None:
+        return
+    if method == "GET":
+        _ixn_read_either(authz, *pair)
+    else:
+        _need(authz, "intention", pair[1], WRITE)
+
+
+def _ixn_create(authz: Authorizer, store: Store, call: Call, method: str) -> None:
+    if method == "POST":
+        destination = parse_json_object(call.request.body).text("DestinationName")
+        _need(authz, "intention", destination, WRITE)
+
+
+def _ixn_match(authz: Authorizer, store: Store, call: Call, method: str) -> None:
+    for name in call.values("name"):
+        _need(authz, "intention", intention_name(name, "name"), READ)
+
+
+def _ixn_check(authz: Authorizer, store: Store, call: Call, method: str) -> None:
+    pair = _ixn_names(call)
+    if pair is not None:
+        _need(authz, "intention", pair[1], READ)
+
+
+def _ixn_by_id(authz: Authorizer, store: Store, call: Call, method: str) -> None:
+    found = store.intentions.by_id(call.rest)
+    if found is None:
+        return  # the endpoint's own 404
+    if method == "GET":
+        _ixn_read_either(authz, found.source, found.destination)
+        return
+    _need(authz, "intention", found.destination, WRITE)
+    if method == "PUT":
+        destination = parse_json_object(call.request.body).text("DestinationName")
+        _need(authz, "intention", destination, WRITE)
+
+
+def _operator_read(authz: Authorizer, store: Store, call: Call, method: str) -> None:
+    _need(authz, "operator", "", READ)
+
+
 # --- listings ------------------------------------------------------------------------
 
 
@@ -301,6 +371,24 @@ def _txn_results(authz: Authorizer, store: Store, call: Call, reply: Reply) -> b
     return len(kept) != len(results)
 
 
+def _ixn_readable(authz: Authorizer, item: Any) -> bool:
+    return authz.allows("intention", str(item.get("SourceName", "")), READ) or authz.allows(
+        "intention", str(item.get("DestinationName", "")), READ
+    )
+
+
+def _ixn_matches(authz: Authorizer, store: Store, call: Call, reply: Reply) -> bool:
+    data = reply.data
+    if not isinstance(data, dict):
+        return False
+    hidden = False
+    for name, items in data.items():
+        kept = [i for i in items if _ixn_readable(authz, i)]
+        hidden = hidden or len(kept) != len(items)
+        data[name] = kept
+    return hidden
+
+
 _session_list = _keep_list(lambda authz, s: authz.allows("session", s.get("Node", ""), READ))
 _checks_list = _keep_list(_check_ok)
 
@@ -376,6 +464,17 @@ _TABLE: dict[str, _Entry] = {
     "/v1/session/node/": _Entry(filter=_session_list),
     "/v1/session/list": _Entry(filter=_session_list),
     "/v1/txn": _Entry(_txn, _txn_results),
+    # The service mesh: roots are public (every service must trust them), as in Consul.
+    "/v1/connect/ca/roots": _OPEN,
+    "/v1/agent/connect/ca/roots": _OPEN,
+    "/v1/connect/ca/configuration": _Entry(_operator_read),
+    "/v1/agent/connect/ca/leaf/": _Entry(_leaf),
+    "/v1/agent/connect/authorize": _Entry(_authorize),
+    "/v1/connect/intentions": _Entry(_ixn_create, _keep_list(_ixn_readable)),
+    "/v1/connect/intentions/exact": _Entry(_ixn_exact),
+    "/v1/connect/intentions/match": _Entry(_ixn_match, _ixn_matches),
+    "/v1/connect/intentions/check": _Entry(_ixn_check),
+    "/v1/connect/intentions/": _Entry(_ixn_by_id),
 }
 
 

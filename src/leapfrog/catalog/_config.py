@@ -30,6 +30,11 @@ class CatalogConfig:
     """Seconds a check's output-only change waits before it is published."""
     snapshot_every: int = 50_000
     """Journal lines after which the state is snapshotted and the log restarted."""
+    leaf_ttl: float = 72 * 3600.0
+    """Lifetime of the service-mesh leaf certificates (Consul's LeafCertTTL, 72h)."""
+    default_intention_policy: str | None = None
+    """"allow" or "deny" when no intention matches; None: the ACL default (deny with ACL
+    on, allow with ACL off), as Consul's `default_intention_policy` unset."""
     ui_url: str | None = None
     """Where `/ui` leads (the stack's console); None: `/ui` is a 404 saying so."""
 

@@ -9,6 +9,7 @@ from leapfrog.catalog._openapi import (
     _BLOCKING,
     _CHECK,
     _DURATION,
+    _FILTER,
     _INT,
     _SERVICE,
     _STR,
@@ -184,10 +185,82 @@ def more_paths() -> dict[str, Any]:
             "put": _op("Deregister a service or check of a node", body=_DEREGISTER)
         },
         **_standalone_paths(),
+        **_connect_paths(),
         "/v1/catalog/node-services/{node}": {
             "get": _op(
                 "A node and a list of its services", [_path("node"), *_BLOCKING], indexed=True
             )
+        },
+    }
+
+
+def _connect_paths() -> dict[str, Any]:
+    """The service mesh: the CA, intentions, authorize."""
+    pair = [_query("source", _STR, "name, or default/name"), _query("destination", _STR)]
+    intention = {
+        "type": "object",
+        "properties": {
+            "SourceName": _STR,
+            "DestinationName": _STR,
+            "Action": {"type": "string", "enum": ["allow", "deny"]},
+            "Description": _STR,
+            "Meta": _STR_MAP,
+            "SourceType": {"type": "string", "enum": ["consul"]},
+        },
+    }
+    roots = _op(
+        "The CA roots: {ActiveRootID, TrustDomain, Roots}; public",
+        [*_BLOCKING, _query("pem", _STR, "true: the roots as one PEM bundle")],
+        indexed=True,
+    )
+    match = [
+        _query("by", {"type": "string", "enum": ["source", "destination"]}),
+        _query("name", _STR),
+        *_BLOCKING,
+    ]
+    authorize = {
+        "type": "object",
+        "required": ["Target", "ClientCertURI"],
+        "properties": {"Target": _STR, "ClientCertURI": _STR, "ClientCertSerial": _STR},
+    }
+    return {
+        "/v1/connect/ca/roots": {"get": roots},
+        "/v1/agent/connect/ca/roots": {"get": roots},
+        "/v1/connect/ca/configuration": {"get": _op("The CA's configuration (operator:read)")},
+        "/v1/agent/connect/ca/leaf/{service}": {
+            "get": _op(
+                "The service's leaf certificate and key (service:write); blocks until the "
+                "next one with ?index",
+                [_path("service"), *_BLOCKING],
+                indexed=True,
+            )
+        },
+        "/v1/agent/connect/authorize": {
+            "post": _op(
+                "May the certificate's service call Target? {Authorized, Reason}", body=authorize
+            ),
+        },
+        "/v1/connect/intentions": {
+            "get": _op("Every intention, by precedence", [*_BLOCKING, _FILTER], indexed=True),
+            "post": _op("Create an intention (legacy): answers {ID}", body=intention),
+        },
+        "/v1/connect/intentions/exact": {
+            "get": _op("The intention of a source and destination", pair),
+            "put": _op(
+                "Create or replace it (intention:write); answers true", pair, body=intention
+            ),
+            "delete": _op("Delete it; answers true", pair),
+        },
+        "/v1/connect/intentions/match": {
+            "get": _op("The intentions that apply to each name, by precedence", match, indexed=True)
+        },
+        "/v1/connect/intentions/check": {
+            "get": _op("Would source be allowed to call destination? {Allowed}", pair)
+        },
+        "/v1/connect/intentions/{id}": {
+            "get": _op("A legacy intention by ID", [_path("id")]),
+            "put": _op("Update it; answers true", [_path("id")], body=intention),
+            "delete": _op("Delete it; answers true", [_path("id")]),
         },
     }
 

@@ -64,6 +64,7 @@ def capture_store(store: Store) -> dict[str, Any]:
         "kv": store.kv.dump(),
         "sessions": store.sessions.dump(),
         "acl": store.acl.dump(),
+        "intentions": store.intentions.dump(),
     }
 
 
@@ -102,6 +103,8 @@ def restore_store(
         acl = snapshot.get("acl")
         if acl is not None:
             load("snapshot.json ACL", acl, store.acl.restore)
+        for data in _rows(snapshot, "intentions", report):
+            load("snapshot.json intention", data, lambda d: store.intentions.restore([d]))
     for record in records:
         load("journal", record, lambda r: _replay(store, r))
 
@@ -147,6 +150,8 @@ def _replay(store: Store, record: dict[str, Any]) -> None:
         _kv(store, record)
     elif kind in ("acl", "acl-"):
         store.acl.replay(record)
+    elif kind in ("ixn", "ixn-"):
+        store.intentions.replay(record)
     else:
         raise InvalidRecord(f"unknown record kind {kind!r}")
 

@@ -18,6 +18,8 @@ from leapfrog.catalog._agent_routes import agent_routes
 from leapfrog.catalog._api import Api, Call, request_token
 from leapfrog.catalog._catalog_routes import catalog_routes
 from leapfrog.catalog._config import CatalogConfig
+from leapfrog.catalog._connect_ca import CertificateAuthority
+from leapfrog.catalog._connect_routes import DefaultPolicy, connect_routes
 from leapfrog.catalog._dnsview import StoreDnsView
 from leapfrog.catalog._event_routes import event_routes
 from leapfrog.catalog._httpserver import HttpServer
@@ -41,8 +43,11 @@ log = logging.getLogger("leapfrog.catalog")
 
 
 class RunningCatalog:
-    def __init__(self, config: CatalogConfig, store: Store, journal: Journal) -> None:
+    def __init__(
+        self, config: CatalogConfig, store: Store, journal: Journal, ca: CertificateAuthority
+    ) -> None:
         self.config = config
+        self.ca = ca
         self.store = store
         self._journal = journal
         self._http = HttpServer(self._handle)
@@ -76,6 +81,11 @@ class RunningCatalog:
             + catalog_routes(store)
             + agent_health_routes(store)
             + acl_routes(store, config.acl, self._who)
+            + connect_routes(
+                store,
+                self.ca,
+                DefaultPolicy(config.default_intention_policy, config.acl is not None),
+            )
             + kv_routes(store.kv, store.sessions)
             + session_routes(store)
             + txn_routes(store)
@@ -227,7 +237,23 @@ async def start(config: CatalogConfig) -> RunningCatalog:
     gc.set_threshold(20_000, 20, 50)
     journal.open()
     store.ensure_node()
-    running = RunningCatalog(config, store, journal)
+    loop = asyncio.get_running_loop()
+    try:
+        ca = CertificateAuthority(
+            config.data_dir,
+            config.datacenter,
+            store.log,
+            config.leaf_ttl,
+            schedule=lambda delay, wake: loop.call_later(max(delay, 0.0), wake),
+        )
+    except (OSError, ValueError) as exc:
+        await journal.close()
+        raise LeapfrogError(
+            f"the catalog's service-mesh CA cannot be loaded: {exc}",
+            hint="restore connect-ca.json from a backup, or move it aside to make a new CA "
+            "(services then need new certificates)",
+        ) from None
+    running = RunningCatalog(config, store, journal, ca)
     await running._start()
     return running
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from leapfrog.catalog._acl_state import AclState
 from leapfrog.catalog._index import CHECKS, NODE, NODES, SERVICES, IndexLog, service_topic
+from leapfrog.catalog._intentions import IntentionState
 from leapfrog.catalog._journal import Journal
 from leapfrog.catalog._kvstore import KVStore
 from leapfrog.catalog._model import Check, Service
@@ -55,6 +56,8 @@ class Store:
         self.sessions = SessionStore(self.log, self.kv, self.checks, clock)
         self.acl = AclState(self.log)
         """Policies, roles and tokens made through the ACL API."""
+        self.intentions = IntentionState(self.log)
+        """Service intentions (who may call whom)."""
         self.checker: Checker | None = None
         self._clock = clock
         self._output_throttle = output_throttle

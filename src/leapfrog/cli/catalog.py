@@ -204,8 +204,26 @@ def catalog() -> None:
     show_default=True,
     help="Seconds between passes that remove long-critical services.",
 )
+@click.option(
+    "--leaf-cert-ttl",
+    "leaf_ttl",
+    default="72h",
+    show_default=True,
+    metavar="DURATION",
+    help="Lifetime of the service-mesh leaf certificates (Consul's LeafCertTTL, a Go "
+    "duration such as 72h or 90s); each is replaced at 60-90% of it.",
+)
+@click.option(
+    "--default-intention-policy",
+    type=click.Choice(["allow", "deny"]),
+    default=None,
+    help="What /v1/agent/connect/authorize answers when no intention matches. Unset: as "
+    "Consul, the ACL default (deny with --acl on, allow with --acl off).",
+)
 def serve_cmd(
     *,
+    leaf_ttl: str,
+    default_intention_policy: str | None,
     reap_minimum: float,
     reap_interval: float,
     http: str,
@@ -229,6 +247,7 @@ def serve_cmd(
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     http_host, http_port = _address(http, "--http")
+    ttl = _leaf_ttl(leaf_ttl)
     dns_host, dns_port = ("127.0.0.1", None) if dns == "off" else _address(dns, "--dns")
     config = CatalogConfig(
         data_dir=data_dir,
@@ -242,10 +261,27 @@ def serve_cmd(
         reap_minimum=max(reap_minimum, 0.0),
         reap_interval=max(reap_interval, 0.1),
         ui_url=ui_url,
+        leaf_ttl=ttl,
+        default_intention_policy=default_intention_policy,
     )
     import uvloop  # libuv's loop: measured 25-50% more registrations/s (bench/catalog.py)
 
     uvloop.run(_run(config))
+
+
+def _leaf_ttl(text: str) -> float:
+    from leapfrog.catalog._godur import parse_go_duration
+
+    try:
+        seconds = parse_go_duration(text)
+    except ValueError:
+        seconds = 0.0
+    if seconds < 10:
+        raise click.BadParameter(
+            f"{text!r} is not a Go duration of at least 10s (72h, 30m, 90s)",
+            param_hint="--leaf-cert-ttl",
+        )
+    return seconds
 
 
 async def _run(config: CatalogConfig) -> None:

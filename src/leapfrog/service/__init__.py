@@ -24,18 +24,21 @@ from leapfrog.service._discovery import (
     discover,
 )
 from leapfrog.service._health import Health
+from leapfrog.service._identity import IDENTITY_ENV, Identity
 from leapfrog.service._kafka import AsyncProducer, KafkaSendError
 from leapfrog.service._registration import service_definition
 from leapfrog.service._service import Service, run
 from leapfrog.service._settings import CheckMode, ServiceSettings, SettingsError
 
 __all__ = [
+    "IDENTITY_ENV",
     "AsyncProducer",
     "CheckMode",
     "ConsulAgent",
     "ConsulError",
     "Discovery",
     "Health",
+    "Identity",
     "KafkaSendError",
     "NoInstances",
     "Service",

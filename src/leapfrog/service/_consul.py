@@ -106,3 +106,34 @@ class ConsulAgent:
         new_index = int(response.headers.get("X-Consul-Index", "0") or 0)
         entries: list[dict[str, Any]] = response.json() or []
         return new_index, entries
+
+    async def _blocking(
+        self, path: str, params: dict[str, Any], index: int, wait: float
+    ) -> tuple[int, Any]:
+        if index:
+            params = {**params, "index": str(index), "wait": f"{int(wait * 1000)}ms"}
+        response = await self._ok("GET", path, params=params or None, timeout=wait + 10)
+        return int(response.headers.get("X-Consul-Index", "0") or 0), response.json()
+
+    async def connect_roots(self, *, index: int = 0, wait: float = 60.0) -> tuple[int, Any]:
+        """The service mesh's CA roots (Consul's `/v1/agent/connect/ca/roots`)."""
+        return await self._blocking("/v1/agent/connect/ca/roots", {}, index, wait)
+
+    async def connect_leaf(
+        self, service: str, *, index: int = 0, wait: float = 60.0
+    ) -> tuple[int, Any]:
+        """`service`'s leaf certificate and key; with `index`, returns with the next one."""
+        return await self._blocking(f"/v1/agent/connect/ca/leaf/{service}", {}, index, wait)
+
+    async def intentions_to(
+        self, destination: str, *, index: int = 0, wait: float = 60.0
+    ) -> tuple[int, Any]:
+        """The intentions that decide who may call `destination` (a blocking query)."""
+        params = {"by": "destination", "name": destination}
+        return await self._blocking("/v1/connect/intentions/match", params, index, wait)
+
+    async def authorize(self, target: str, uri: str, serial: str) -> tuple[bool, str]:
+        """Whether the caller whose certificate names `uri` may call `target`, and why."""
+        body = {"Target": target, "ClientCertURI": uri, "ClientCertSerial": serial}
+        answer = (await self._ok("POST", "/v1/agent/connect/authorize", json=body)).json()
+        return bool(answer.get("Authorized")), str(answer.get("Reason", ""))

@@ -10,11 +10,14 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from leapfrog.service._consul import ConsulAgent, ConsulError, consul_url
+
+if TYPE_CHECKING:
+    from leapfrog.service._identity import Identity
 
 __all__ = ["Discovery", "NoInstances", "ServiceClient", "ServiceInstance", "discover"]
 
@@ -150,13 +153,24 @@ async def discover(name: str) -> list[ServiceInstance]:
 
 class ServiceClient:
     """An httpx client for one service: each request goes to the next healthy instance
-    (round robin); a connection refused moves on to the next one."""
+    (round robin); a connection refused moves on to the next one. With an `identity`
+    (`Service.identity` when identity is on), it calls over mTLS: it presents its own
+    leaf certificate and accepts only an instance whose certificate, from the same CA,
+    names the service it called."""
 
     def __init__(
-        self, name: str, discovery: Discovery | None = None, **client_options: Any
+        self,
+        name: str,
+        discovery: Discovery | None = None,
+        *,
+        identity: Identity | None = None,
+        **client_options: Any,
     ) -> None:
         self.name = name
         self.discovery = discovery or Discovery.from_env()
+        self.identity = identity
+        if identity is not None:
+            client_options["verify"] = identity.client_context()
         self.http = httpx.AsyncClient(**client_options)
         self._turn = itertools.count()
 
@@ -168,8 +182,13 @@ class ServiceClient:
         last: Exception | None = None
         for step in range(len(instances)):
             instance = instances[(start + step) % len(instances)]
+            url = instance.url + path
+            if self.identity is not None:
+                url = "https" + url[len("http") :]
+                # The certificate is checked against the service's name, not the address.
+                kwargs["extensions"] = {**kwargs.get("extensions", {}), "sni_hostname": self.name}
             try:
-                return await self.http.request(method, instance.url + path, **kwargs)
+                return await self.http.request(method, url, **kwargs)
             except httpx.ConnectError as exc:
                 last = exc
         raise NoInstances(f"every instance of {self.name!r} refused the connection: {last}")

@@ -65,7 +65,10 @@ def service_definition(settings: ServiceSettings) -> dict[str, Any]:
         "DeregisterCriticalServiceAfter": _go(settings.deregister_after),
     }
     if settings.check == "http":
-        check["HTTP"] = f"http://{address}:{settings.port}/health/ready"
+        scheme = "https" if settings.identity else "http"
+        check["HTTP"] = f"{scheme}://{address}:{settings.port}/health/ready"
+        if settings.identity:  # the catalog reads /health without a mesh certificate
+            check["TLSSkipVerify"] = True
         check["Interval"] = _go(settings.check_interval)
         check["Timeout"] = _go(max(0.5, min(settings.check_interval, 5.0)))
     elif settings.check == "tcp":

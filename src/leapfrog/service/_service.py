@@ -13,10 +13,11 @@ import uvicorn
 from leapfrog.service._asgi import ASGIApp, PlatformMiddleware
 from leapfrog.service._consul import ConsulAgent
 from leapfrog.service._health import Health
+from leapfrog.service._identity import Identity, IdentityGate, identity_protocol
 from leapfrog.service._metrics import RequestMetrics, new_registry
 from leapfrog.service._registration import Registration
 from leapfrog.service._server import DrainingServer
-from leapfrog.service._settings import CheckMode, ServiceSettings
+from leapfrog.service._settings import CheckMode, ServiceSettings, SettingsError
 
 __all__ = ["Service", "run"]
 
@@ -46,6 +47,16 @@ class Service:
         self.health = Health()
         self.registry = new_registry()
         self.metrics = RequestMetrics(self.registry)
+        self.identity: Identity | None = None
+        """This service's certificates and callers' checks (None: identity is off)."""
+        if settings.identity:
+            if not settings.consul_url:
+                raise SettingsError(
+                    "LEAPFROG_IDENTITY=on needs the catalog (CONSUL_HTTP_ADDR) for certificates"
+                )
+            agent = ConsulAgent(settings.consul_url, settings.consul_token)
+            self.identity = Identity(agent, settings.name)
+            app = IdentityGate(app, self.identity)
         self.app = PlatformMiddleware(
             app, health=self.health, metrics=self.metrics, hostname=settings.hostname
         )
@@ -72,6 +83,8 @@ class Service:
     async def serve(self) -> None:
         settings = self.settings
         self.telemetry.start()
+        if self.identity is not None:
+            await self.identity.start()
         self.server = DrainingServer(self.server_config(), self._begin_drain)
         serving = asyncio.create_task(self.server.serve())
         keeper: asyncio.Task[None] | None = None
@@ -96,6 +109,9 @@ class Service:
                     await keeper
             if self.registration is not None:
                 await self.registration.agent.close()
+            if self.identity is not None:
+                await self.identity.close()
+                await self.identity.agent.close()
             log.info("stopped")
             await asyncio.to_thread(self.telemetry.close)
             self.stopped.set()
@@ -103,11 +119,19 @@ class Service:
     def server_config(self) -> uvicorn.Config:
         """The uvicorn configuration `serve` runs (bench/sdk.py measures its request path)."""
         settings = self.settings
+        identity = self.identity
+        tls: dict[str, Any] = {}
+        if identity is not None:
+            tls = {
+                "http": identity_protocol(),
+                "ssl_context_factory": lambda _config, _default: identity.server_context(),
+            }
         return uvicorn.Config(
             self.app,
             host=settings.host,
             port=settings.port,
-            http="httptools",
+            http=tls.pop("http", "httptools"),
+            **tls,
             lifespan="auto",
             log_config=None,
             access_log=False,

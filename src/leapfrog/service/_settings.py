@@ -77,6 +77,9 @@ class ServiceSettings:
     consul_token: str | None = field(default=None, repr=False)
     register: bool = True
     data_dir: Path | None = None
+    identity: bool = False
+    """Serve mTLS with the catalog's certificates and check callers against the
+    intentions (LEAPFROG_IDENTITY=on)."""
     hostname: str = field(default_factory=socket.gethostname)
 
     @property
@@ -137,5 +140,6 @@ class ServiceSettings:
             consul_token=env.get("CONSUL_HTTP_TOKEN") or None,
             register=_flag(env, "LEAPFROG_REGISTER", True),
             data_dir=Path(data_dir) if data_dir else None,
+            identity=_flag(env, "LEAPFROG_IDENTITY", False),
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]

@@ -12,6 +12,8 @@ from leapfrog.catalog._agent_health import agent_health_routes
 from leapfrog.catalog._agent_routes import agent_routes
 from leapfrog.catalog._api import Api, Call, request_token
 from leapfrog.catalog._catalog_routes import catalog_routes
+from leapfrog.catalog._connect_ca import CertificateAuthority
+from leapfrog.catalog._connect_routes import DefaultPolicy, connect_routes
 from leapfrog.catalog._httpparse import Request, RequestParser
 from leapfrog.catalog._httpserver import Deferred, Response
 from leapfrog.catalog._journal import Journal
@@ -82,8 +84,12 @@ def make_api(
     token: str | None = None,
     anonymous_read: bool = True,
     tokens: tuple[NamedToken, ...] = (),
+    *,
+    ca: CertificateAuthority | None = None,
+    intention_policy: str | None = None,
 ) -> Api:
-    """`token`: the management token (None: ACL off); `tokens`: more, with their rules."""
+    """`token`: the management token (None: ACL off); `tokens`: more, with their rules;
+    `ca`: serve the service-mesh API (CA and intentions) too."""
     acl = AclConfig(token, tokens, anonymous_read) if token is not None else None
     guard = AclGuard(store, acl) if acl is not None else None
 
@@ -95,6 +101,8 @@ def make_api(
     routes += kv_routes(store.kv, store.sessions) + session_routes(store)
     routes += catalog_routes(store) + agent_health_routes(store) + acl_routes(store, acl, who)
     routes += txn_routes(store)
+    if ca is not None:
+        routes += connect_routes(store, ca, DefaultPolicy(intention_policy, acl is not None))
     served: list[Api] = []
     routes += metrics_routes(store, lambda: served[0].requests_served)
     served.append(Api(store, routes, guard))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from leapfrog.catalog._acl import (
 )
 from leapfrog.catalog._acl_enforce import AclGuard
 from leapfrog.catalog._api import Api
+from leapfrog.catalog._connect_ca import CertificateAuthority
 from leapfrog.catalog._dnsview import StoreDnsView
 
 R, W = Access.READ, Access.WRITE
@@ -81,8 +83,10 @@ def test_two_tokens_may_not_share_a_secret() -> None:
         AclConfig("s", (NamedToken("x", "s", Rules()),))
 
 
-def test_every_route_has_an_acl_entry() -> None:
-    api = make_api(make_store(), token="root")
+def test_every_route_has_an_acl_entry(tmp_path: Path) -> None:
+    store = make_store()
+    ca = CertificateAuthority(tmp_path, "dc1", store.log, 3600.0)
+    api = make_api(store, token="root", ca=ca)
     paths = [*api._exact, *(r.path for r in api._prefixes)]
     assert paths and [p for p in paths if not AclGuard.knows(p)] == []
 
