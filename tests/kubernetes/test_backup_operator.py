@@ -8,27 +8,47 @@ No kubelet runs containers here: KWOK plays the nodes and finishes a Job's pod a
 Succeeded (its `pod-complete` stage), so the Job controller completes the Job as it
 would after a real run. A failure is a Job that cannot start (a ResourceQuota of zero
 pods) and passes its deadline: the Job controller fails it (`DeadlineExceeded`).
-What the engine does inside the pod is proven by the local backup tests; here the
-Job's spec is asserted."""
+What the engine does inside the pod is proven at the end of this module: the Jobs'
+commands run against real local stores (see "The Jobs run the engine for real")."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import pytest
 import yaml
+from confluent_kafka import Consumer, Producer, TopicPartition
 from kopf.testing import KopfRunner
 
 from leapfrog.backup.kube_operator import registry
+from leapfrog.components._postgres_secrets import password
 from leapfrog.runtime.kubernetes import render_stack
+from leapfrog.shared.cache import cache_dir
+from leapfrog.shared.users import UnixUser, ensure_user
 from leapfrog.spec import load_stack
-from leapfrog.testing import ControlPlane
+from leapfrog.testing import ControlPlane, RunningComponent, free_port
+from tests.integration.backup.conftest import (  # the session's versitygw
+    S3_ACCESS,
+    S3_BUCKET,
+    S3_SECRET,
+    S3Server,
+    own_component,
+    s3_server,  # noqa: F401
+)
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
 NAMESPACE = "bkop"
 FAILING = "bkop-fail"  # a namespace where no pod may be created
@@ -320,3 +340,250 @@ def test_a_job_that_cannot_start_fails_its_backup_at_the_deadline(
         "-p", '{"spec": {"deadlineSeconds": 60}}', check=False,
     )  # fmt: skip
     assert edit.returncode != 0 and "a Backup's spec cannot change" in edit.stderr
+
+
+# -- The Jobs run the engine for real ------------------------------------------------
+# The operator's Jobs run the engine for real, with no stack file: each test takes a
+# Job's command and environment exactly as the operator wrote them into the control
+# plane (Secrets read from it, as the kubelet would), puts the Job's volumes where a pod
+# mounts them (a folder each) and the store's Service address to a real local store's,
+# and runs every step (backup, verify, prune; restore) as a process of its own, as the
+# pod's non-root user. No node runs containers here (KWOK): this is the run a pod makes.
+#
+# PostgreSQL: backed up logically through its superuser's password (a Secret) into S3
+# (versitygw, credentials from Secrets), encrypted with a key from a Secret, verified,
+# pruned; then a Restore object's Job puts the deleted rows back. Kafka: into the
+# schedule's volume claim, verified in a scratch broker.
+
+PG_ADDRESS = "127.0.0.57"
+KAFKA_ADDRESS = "127.0.0.59"
+ROWS = 500
+TOPIC = "kb-orders"
+RECORDS = 200
+
+
+@pytest.fixture(scope="module")
+def app_user() -> UnixUser:
+    """The pod's user is not root: neither are the runs here (initdb refuses root)."""
+    return ensure_user("leapfrog")
+
+
+@pytest.fixture(scope="module")
+def pg() -> Iterator[RunningComponent]:
+    with own_component("postgres", {"databases": {"shop": {}}}, PG_ADDRESS) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def kafka() -> Iterator[RunningComponent]:
+    options = {"port": free_port(KAFKA_ADDRESS), "controller_port": free_port(KAFKA_ADDRESS)}
+    with own_component("kafka", options, KAFKA_ADDRESS) as running:
+        yield running
+
+
+def put_secret(plane: ControlPlane, name: str, data: dict[str, str]) -> None:
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "stringData": data,
+    }
+    plane.kubectl("apply", "-f", "-", input=json.dumps(secret))
+
+
+def apply(plane: ControlPlane, obj: dict[str, Any]) -> None:
+    plane.kubectl("apply", "-f", "-", input=json.dumps(obj))
+
+
+def env_of(plane: ControlPlane, container: dict[str, Any]) -> dict[str, str]:
+    """The container's environment as the kubelet makes it: values, and Secrets' keys."""
+    env = {}
+    for entry in container["env"]:
+        if "value" in entry:
+            env[entry["name"]] = entry["value"]
+            continue
+        ref = entry["valueFrom"]["secretKeyRef"]
+        secret = get(plane, "secret", ref["name"])
+        env[entry["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
+    return env
+
+
+def run_steps(
+    plane: ControlPlane, job: dict[str, Any], service: str, local: str, user: UnixUser
+) -> list[dict[str, Any]]:
+    """Every container of the Job's pod in order, as processes: the Service's address
+    swapped for `local`, each volume a folder of its own (owned by the pod's user).
+    Returns each step's JSON record; a step that fails fails the test."""
+    pod = job["spec"]["template"]["spec"]
+    work = Path(tempfile.mkdtemp(prefix="lf-kb-pod-"))
+    work.chmod(0o755)
+    mounts: dict[str, str] = {}
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:
+        for mount in container["volumeMounts"]:
+            folder = work / mount["name"]
+            folder.mkdir(exist_ok=True)
+            os.chown(folder, user.uid, user.gid)
+            mounts[mount["mountPath"]] = str(folder)
+
+    def placed(text: str) -> str:
+        text = text.replace(service, local)
+        for path in sorted(mounts, key=len, reverse=True):
+            if text == path or text.startswith(path + "/"):
+                return mounts[path] + text[len(path) :]
+        return text
+
+    records = []
+    leapfrog = str(Path(sys.executable).parent / "leapfrog")
+    try:
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            command = [placed(arg) for arg in container["command"]]
+            assert command[0] == "leapfrog"
+            env = {name: placed(value) for name, value in env_of(plane, container).items()}
+            env |= {"PATH": os.environ["PATH"], "LEAPFROG_CACHE": str(cache_dir())}
+            done = subprocess.run(
+                [leapfrog, *command[1:]],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                user=user.uid,
+                group=user.gid,
+                extra_groups=[],
+                check=False,
+            )
+            assert done.returncode == 0, (container["name"], done.stdout, done.stderr)
+            record = json.loads(done.stdout)
+            assert record["state"] == "succeeded", record
+            # no secret ever reaches the output
+            for name in ("PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "LEAPFROG_BACKUP_KEY"):
+                if name in env:
+                    assert env[name] not in done.stdout + done.stderr
+            records.append(record)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return records
+
+
+def a_backup(name: str, store: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "leapfrog.dev/v1alpha1",
+        "kind": "Backup",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"store": store, **spec},
+    }
+
+
+def backup_job(plane: ControlPlane, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the Job, the Backup) once the operator made the Job and named the backup."""
+    job = wait_for(f"the Job of {name}", lambda: get(plane, "job", name))
+    backup = wait_for(
+        f"{name}'s backup id",
+        lambda: (b := get(plane, "backup", name)) and b.get("status", {}).get("backupId") and b,
+    )
+    return job, backup
+
+
+def test_a_postgres_backup_job_runs_verifies_prunes_and_a_restore_puts_it_back(
+    plane: ControlPlane,
+    operator: None,
+    pg: RunningComponent,
+    s3_server: S3Server,  # noqa: F811
+    app_user: UnixUser,
+) -> None:
+    superuser = password(pg.where, "postgres")
+    with psycopg.connect(host=PG_ADDRESS, port=pg.where.port, user="postgres",
+                         password=superuser, dbname="shop", autocommit=True) as conn:  # fmt: skip
+        conn.execute("CREATE TABLE orders (id int PRIMARY KEY, note text)")
+        conn.execute(f"INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, {ROWS}) g")
+    put_secret(plane, "postgres-credentials", {"postgres": superuser})
+    put_secret(plane, "pg-key", {"value": secrets.token_urlsafe(32)})
+    put_secret(plane, "s3-access", {"value": S3_ACCESS})
+    put_secret(plane, "s3-secret", {"value": S3_SECRET})
+    store = {
+        "kind": "postgres",
+        "service": "postgres",
+        "ports": {"postgres": 5432},
+        "credentials": {"name": "postgres-credentials", "key": "postgres"},
+    }
+    storage = {
+        "s3": {
+            "bucket": S3_BUCKET,
+            "prefix": "kube",
+            "endpoint": s3_server.endpoint,
+            "accessKey": {"name": "s3-access"},
+            "secretKey": {"name": "s3-secret"},
+        }
+    }
+    spec = {"storage": storage, "encryption": {"name": "pg-key"}, "retention": {"keepLast": 2}}
+    apply(plane, a_backup("pgrun", store, **spec))
+    job, backup = backup_job(plane, "pgrun")
+    backup_id = backup["status"]["backupId"]
+    service = "postgres.bkop.svc:5432"
+    taken, verified, pruned = run_steps(
+        plane, job, service, f"{PG_ADDRESS}:{pg.where.port}", app_user
+    )
+    assert (taken["action"], taken["backup"], taken["mode"]) == ("backup", backup_id, "logical")
+    assert verified["action"] == "verify" and verified["backup"] == backup_id
+    assert "match the manifest" in verified["reason"]
+    assert pruned["action"] == "prune" and backup_id in pruned["details"]["kept"]
+    # the objects are in the bucket, sealed, where the Backup's status says
+    keys = [o["Key"] for o in s3_server.client().list_objects_v2(Bucket=S3_BUCKET, Prefix="kube/")
+            .get("Contents", [])]  # fmt: skip
+    assert f"kube/{backup['status']['manifest']}" in keys
+    dump = next((k for k in keys if "/shop.dump" in k), None)
+    assert dump is not None, keys
+    sealed = s3_server.client().get_object(Bucket=S3_BUCKET, Key=dump)["Body"].read()
+    assert sealed.startswith(b"LFE1")
+
+    # rows lost; a Restore of the Backup (Succeeded: KWOK finished its pod) runs its Job
+    with psycopg.connect(host=PG_ADDRESS, port=pg.where.port, user="postgres",
+                         password=superuser, dbname="shop", autocommit=True) as conn:  # fmt: skip
+        conn.execute("DELETE FROM orders WHERE id > 100")
+    wait_for("the Backup to succeed", lambda: get(plane, "backup", "pgrun")["status"].get(
+        "phase") == "Succeeded")  # fmt: skip
+    restore = {
+        "apiVersion": "leapfrog.dev/v1alpha1",
+        "kind": "Restore",
+        "metadata": {"name": "pgback", "namespace": NAMESPACE},
+        "spec": {"backup": "pgrun"},
+    }
+    apply(plane, restore)
+    restore_job = wait_for("the restore Job", lambda: get(plane, "job", "pgback"))
+    (owner,) = restore_job["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"]) == ("Restore", "pgback")
+    (restored,) = run_steps(plane, restore_job, service, f"{PG_ADDRESS}:{pg.where.port}", app_user)
+    assert restored["action"] == "restore" and restored["backup"] == backup_id
+    with psycopg.connect(host=PG_ADDRESS, port=pg.where.port, user="postgres",
+                         password=superuser, dbname="shop") as conn:  # fmt: skip
+        row = conn.execute("SELECT count(*) FROM orders").fetchone()
+    assert row is not None and row[0] == ROWS
+
+
+def test_a_kafka_backup_job_writes_into_the_claim_and_verifies(
+    plane: ControlPlane,
+    operator: None,
+    kafka: RunningComponent,
+    app_user: UnixUser,
+) -> None:
+    producer = Producer({"bootstrap.servers": kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]})
+    for i in range(RECORDS):
+        producer.produce(TOPIC, key=f"k{i}".encode(), value=f"order {i}".encode())
+    assert producer.flush(30) == 0
+    # a consumer group that processed part of them: its offsets are backed up too
+    group = Consumer({"bootstrap.servers": kafka.env()["KAFKA_BOOTSTRAP_SERVERS"],
+                      "group.id": "kb-billing", "enable.auto.commit": False})  # fmt: skip
+    group.commit(offsets=[TopicPartition(TOPIC, 0, RECORDS // 2)], asynchronous=False)
+    group.close()
+    store = {"kind": "kafka", "service": "kafka", "ports": {"kafka": 9092}}
+    storage = {"pvc": {"claimName": "backups-postgres"}}
+    apply(plane, a_backup("kafkarun", store, storage=storage))
+    job, backup = backup_job(plane, "kafkarun")
+    pod = job["spec"]["template"]["spec"]
+    assert {"name": "storage", "persistentVolumeClaim": {"claimName": "backups-postgres"}} in pod[
+        "volumes"
+    ]
+    taken, verified = run_steps(
+        plane, job, "kafka.bkop.svc:9092", f"{KAFKA_ADDRESS}:{kafka.where.port}", app_user
+    )
+    assert taken["backup"] == verified["backup"] == backup["status"]["backupId"]
+    assert "1 groups' offsets match the manifest" in verified["reason"], verified

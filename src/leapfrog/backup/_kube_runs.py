@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from leapfrog.backup.retention import Policy, plan_prune
 from leapfrog.components import kube as k
 from leapfrog.components._backups_kube import (
     BACKUP_LABEL,
+    CREDENTIAL_ENV,
     GROUP,
     OPERATOR,
+    RESTORE_LABEL,
     SCHEDULE_LABEL,
     VERSION,
 )
@@ -22,9 +25,15 @@ __all__ = [
     "JOB_BACKOFF_LIMIT",
     "RunState",
     "backup_for_slot",
+    "backup_id_for",
     "backup_name",
     "due_slot",
     "job_for",
+    "keep_objects",
+    "manifest_key",
+    "recoverability",
+    "restore_job_for",
+    "restore_problem",
     "run_state",
 ]
 
@@ -64,7 +73,7 @@ def backup_for_slot(schedule: dict[str, Any], slot: datetime) -> dict[str, Any]:
     spec = schedule["spec"]
     copied = {
         key: spec[key]
-        for key in ("store", "storage", "encryption", "verify", "deadlineSeconds")
+        for key in ("store", "storage", "encryption", "verify", "deadlineSeconds", "retention")
         if key in spec
     }
     labels = {
@@ -93,43 +102,56 @@ def backup_for_slot(schedule: dict[str, Any], slot: datetime) -> dict[str, Any]:
     }
 
 
-def job_for(name: str, namespace: str, spec: dict[str, Any], image: str) -> dict[str, Any]:
-    """The Job of one run: `leapfrog backup run <store>` in the leapfrog image against the
-    store's in-cluster Service, the storage mounted (claim) or named (S3, credentials from
-    Secrets), the key from its Secret; restricted, bounded in time and in retries."""
+def backup_id_for(name: str, created: datetime) -> str:
+    """The engine's id of a Backup object's run (`--id`): its schedule slot (or its own
+    creation) to the second, and 4 hex digits of its name. Known before the Job starts,
+    so the Backup's status names its manifest, a Restore finds it, and a second attempt
+    of the same run finds the backup the first one took."""
+    digest = hashlib.sha256(name.encode()).hexdigest()[:4]
+    return f"{created.astimezone(UTC):%Y%m%dT%H%M%SZ}-{digest}"
+
+
+def main_port(store: dict[str, Any]) -> int:
+    """The store's port the engine talks to: the one named as its kind, else the only
+    one given, else the component's default."""
+    ports: dict[str, int] = store.get("ports") or {}
+    if store["kind"] in ports:
+        return int(ports[store["kind"]])
+    if len(ports) == 1:
+        return int(next(iter(ports.values())))
+    from leapfrog.components import component
+
+    comp = component(store["kind"])
+    return int(comp.port(comp.options({})))
+
+
+def store_name(spec: dict[str, Any]) -> str:
+    """The store's name in the storage (`<name>/backups/<id>/`): its Service's name, as
+    a local stack names it after the component."""
+    return str(spec["store"]["service"])
+
+
+def manifest_key(spec: dict[str, Any], backup_id: str) -> str:
+    return f"{store_name(spec)}/backups/{backup_id}/manifest.json"
+
+
+def _target(spec: dict[str, Any], namespace: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The options naming the store and its storage (`leapfrog.backup.remote`), and the
+    environment holding the secrets (from Secrets, never as values)."""
     store = spec["store"]
     storage = spec["storage"]
-    deadline = int(spec.get("deadlineSeconds", 6 * 3600))
-    command = ["leapfrog", "backup", "run", store["kind"], "--json", "--deadline", str(deadline)]
-    if "mode" in store:
-        command += ["--mode", store["mode"]]
-    flag = {"kafka": "--topic", "opensearch": "--index"}.get(store["kind"], "--database")
-    for chosen in store.get("chosen", []):
-        command += [flag, chosen]
-    ports = store.get("ports", {})
-    env: list[dict[str, Any]] = [
-        {"name": "LEAPFROG_BACKUP_STORE", "value": store["kind"]},
-        {"name": "LEAPFROG_BACKUP_HOST", "value": f"{store['service']}.{namespace}.svc"},
-        *(
-            {"name": f"LEAPFROG_BACKUP_PORT_{port.upper()}", "value": str(number)}
-            for port, number in sorted(ports.items())
-        ),
-        {"name": "LEAPFROG_BACKUP_VERIFY", "value": "1" if spec.get("verify", True) else "0"},
-    ]
-    volumes, mounts = k.empty_dirs("/tmp")
+    address = f"{store['service']}.{namespace}.svc:{main_port(store)}"
+    args = [store_name(spec), "--store-kind", store["kind"], "--address", address]
+    env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"}]
     if "pvc" in storage:
-        env.append({"name": "LEAPFROG_BACKUP_STORAGE", "value": MOUNT})
-        volumes.append(
-            {"name": "storage", "persistentVolumeClaim": {"claimName": storage["pvc"]["claimName"]}}
-        )
-        mounts.append({"name": "storage", "mountPath": MOUNT})
+        args += ["--storage", MOUNT, "--history", f"{MOUNT}/.history"]
     else:
         s3 = storage["s3"]
         location = f"s3://{s3['bucket']}/{s3.get('prefix', '')}".rstrip("/")
-        env.append({"name": "LEAPFROG_BACKUP_STORAGE", "value": location})
-        env.append({"name": "AWS_REGION", "value": s3.get("region", "us-east-1")})
+        args += ["--storage", location, "--history", "/tmp/history"]
+        args += ["--s3-region", s3.get("region", "us-east-1")]
         if "endpoint" in s3:
-            env.append({"name": "AWS_ENDPOINT_URL_S3", "value": s3["endpoint"]})
+            args += ["--s3-endpoint", s3["endpoint"]]
         for variable, ref in (
             ("AWS_ACCESS_KEY_ID", "accessKey"),
             ("AWS_SECRET_ACCESS_KEY", "secretKey"),
@@ -137,33 +159,64 @@ def job_for(name: str, namespace: str, spec: dict[str, Any], image: str) -> dict
             if ref in s3:
                 secret = s3[ref]
                 env.append(k.secret_env(variable, secret["name"], secret.get("key", "value")))
+    credentials = store.get("credentials")
+    if credentials is not None and store["kind"] in CREDENTIAL_ENV:
+        env.append(
+            k.secret_env(
+                CREDENTIAL_ENV[store["kind"]], credentials["name"], credentials.get("key", "value")
+            )
+        )
     if "encryption" in spec:
         key = spec["encryption"]
+        args += ["--encryption", key["name"]]
         env.append(k.secret_env("LEAPFROG_BACKUP_KEY", key["name"], key.get("key", "value")))
+    return args, env
 
-    def container(name: str, argv: list[str]) -> dict[str, Any]:
+
+def _choice(store: dict[str, Any]) -> list[str]:
+    flag = {"kafka": "--topic", "opensearch": "--index"}.get(store["kind"], "--database")
+    found: list[str] = []
+    for chosen in store.get("chosen", []):
+        found += [flag, chosen]
+    return found
+
+
+def _job(  # noqa: PLR0917
+    name: str,
+    namespace: str,
+    spec: dict[str, Any],
+    image: str,
+    steps: list[tuple[str, list[str]]],
+    labels: dict[str, str],
+) -> dict[str, Any]:
+    """A Job running `steps` (name, argv) one after the other in one pod: all but the
+    last as init containers, so the Job is Complete only when every step succeeded."""
+    _, env = _target(spec, namespace)
+    volumes, mounts = k.empty_dirs("/tmp")
+    if "pvc" in spec["storage"]:
+        claim = spec["storage"]["pvc"]["claimName"]
+        volumes.append({"name": "storage", "persistentVolumeClaim": {"claimName": claim}})
+        mounts.append({"name": "storage", "mountPath": MOUNT})
+    deadline = int(spec.get("deadlineSeconds", 6 * 3600))
+
+    def container(step: str, argv: list[str]) -> dict[str, Any]:
         return {
-            "name": name,
+            "name": step,
             "image": image,
             "command": argv,
             "env": env,
             "volumeMounts": mounts,
             "securityContext": k.container_security(),
             "resources": k.resources("100m", "256Mi", memory_limit="1Gi"),
+            # A failed step's last lines (its JSON record) become its pod's message.
+            "terminationMessagePolicy": "FallbackToLogsOnError",
         }
 
-    if spec.get("verify", True):
-        # The backup first (an init container), then its verification: the Job is
-        # Complete only when both succeeded, so Verified is the Job's own word.
-        verify = ["leapfrog", "backup", "verify", store["kind"], "--json"]
-        pod = k.restricted_pod(10001, [container("verify", verify)], volumes)
-        pod["initContainers"] = [container("backup", command)]
-    else:
-        pod = k.restricted_pod(10001, [container("backup", command)], volumes)
+    containers = [container(step, argv) for step, argv in steps]
+    pod = k.restricted_pod(10001, containers[-1:], volumes)
+    if len(containers) > 1:
+        pod["initContainers"] = containers[:-1]
     pod["restartPolicy"] = "Never"
-    labels = {BACKUP_LABEL: name}
-    if "schedule" in spec:
-        labels[SCHEDULE_LABEL] = spec["schedule"]
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -175,6 +228,94 @@ def job_for(name: str, namespace: str, spec: dict[str, Any], image: str) -> dict
             "template": {"metadata": {"labels": labels}, "spec": pod},
         },
     }
+
+
+def job_for(
+    name: str, namespace: str, spec: dict[str, Any], image: str, backup_id: str
+) -> dict[str, Any]:
+    """The Job of one run: `leapfrog backup run` of the store at its in-cluster Service
+    (no stack file: `--store-kind`, `--address`, `--storage`, ...), then `verify` of that
+    backup, then `prune` by the schedule's retention; restricted, bounded in time and in
+    retries."""
+    store = spec["store"]
+    target, _ = _target(spec, namespace)
+    deadline = int(spec.get("deadlineSeconds", 6 * 3600))
+    run = ["leapfrog", "backup", "run", *target, "--id", backup_id, "--json"]
+    run += ["--deadline", str(deadline)]
+    # A PostgreSQL on Kubernetes does not archive its WAL: logical unless told.
+    mode = store.get("mode") or ("logical" if store["kind"] == "postgres" else None)
+    if mode:
+        run += ["--mode", mode]
+    steps = [("backup", run + _choice(store))]
+    if spec.get("verify", True):
+        # Verified is the Job's own word: the Job is Complete only when this passed.
+        steps.append(
+            ("verify", ["leapfrog", "backup", "verify", *target, "--backup", backup_id, "--json"])
+        )
+    retention = spec.get("retention")
+    if retention:
+        prune = ["leapfrog", "backup", "prune", *target, "--json"]
+        for field_name, flag in RETENTION_FLAGS.items():
+            if field_name in retention:
+                prune += [flag, str(retention[field_name])]
+        steps.append(("prune", prune))
+    labels = {BACKUP_LABEL: name}
+    if "schedule" in spec:
+        labels[SCHEDULE_LABEL] = spec["schedule"]
+    return _job(name, namespace, spec, image, steps, labels)
+
+
+RETENTION_FLAGS = {
+    "keepLast": "--keep-last",
+    "keepDaily": "--keep-daily",
+    "keepWeekly": "--keep-weekly",
+    "keepMonthly": "--keep-monthly",
+}
+
+
+def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> str | None:
+    """Why a Restore cannot run (a message for its status), or None."""
+    wanted = restore["spec"]["backup"]
+    if backup is None:
+        return f"there is no Backup {wanted} in this namespace"
+    status = backup.get("status") or {}
+    if status.get("phase") != "Succeeded":
+        return f"Backup {wanted} is {status.get('phase') or 'Pending'}, not Succeeded"
+    if not status.get("backupId"):
+        return f"Backup {wanted} does not name the backup it took (made by an older operator)"
+    store = backup["spec"]["store"]
+    if restore["spec"].get("pointInTime"):
+        if store["kind"] != "postgres":
+            return f"pointInTime is for PostgreSQL only; Backup {wanted} is of {store['kind']}"
+        return (
+            "pointInTime needs a physical PostgreSQL backup with its WAL archive, which the "
+            "operator does not take yet (its backups are logical)"
+        )
+    if store["kind"] == "postgres" and store.get("mode", "logical") != "logical":
+        return f"Backup {wanted} is a physical PostgreSQL backup: only logical ones restore here"
+    if store["kind"] not in REMOTE_RESTORES:
+        return (
+            f"a {store['kind']} restore replaces the server's files, which a Job cannot reach: "
+            f"restorable here: {', '.join(REMOTE_RESTORES)}"
+        )
+    return None
+
+
+REMOTE_RESTORES = ("postgres", "kafka", "influxdb")
+"""Stores whose restore works over the network (logical PostgreSQL, Kafka, InfluxDB)."""
+
+
+def restore_job_for(
+    name: str, namespace: str, backup: dict[str, Any], image: str
+) -> dict[str, Any]:
+    """The Job of a Restore: `leapfrog backup restore --backup ID --yes` of the Backup's
+    store, from the Backup's storage, with the Backup's deadline."""
+    spec = backup["spec"]
+    target, _ = _target(spec, namespace)
+    backup_id = backup["status"]["backupId"]
+    argv = ["leapfrog", "backup", "restore", *target, "--backup", backup_id, "--yes", "--json"]
+    labels = {RESTORE_LABEL: name}
+    return _job(name, namespace, spec, image, [("restore", argv + _choice(spec["store"]))], labels)
 
 
 @dataclass(frozen=True)
@@ -280,3 +421,87 @@ def run_state(job_status: dict[str, Any] | None, verify: bool, now: datetime) ->
     if status.get("active"):
         return RunState("Running", "the backup Job's pod is running", start)
     return RunState("Pending", "waiting for the backup Job's pod to start", start)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """A finished Backup object as the retention rules see it."""
+
+    id: str
+    ended: datetime
+    phase: str
+    verified: bool | None
+
+
+def _finished(backups: list[dict[str, Any]]) -> list[_Run]:
+    found = []
+    for backup in backups:
+        status = backup.get("status") or {}
+        if status.get("phase") not in ("Succeeded", "Failed") or not status.get("completionTime"):
+            continue
+        verified = {c.get("type"): c for c in status.get("conditions") or []}.get("Verified")
+        word = None
+        if verified is not None and verified.get("reason") != "NotRequested":
+            word = verified.get("status") == "True"
+        ended = datetime.fromisoformat(str(status["completionTime"]).replace("Z", "+00:00"))
+        found.append(_Run(backup["metadata"]["name"], ended, status["phase"], word))
+    return found
+
+
+def _policy(retention: dict[str, Any]) -> Policy:
+    return Policy(
+        keep_last=int(retention.get("keepLast", 7)),
+        keep_daily=int(retention.get("keepDaily", 0)),
+        keep_weekly=int(retention.get("keepWeekly", 0)),
+        keep_monthly=int(retention.get("keepMonthly", 0)),
+    )
+
+
+def keep_objects(backups: list[dict[str, Any]], retention: dict[str, Any]) -> list[str]:
+    """The names of a schedule's Backup objects to delete: Succeeded ones the retention
+    rules would not keep (the same rules, `plan_prune`, as the run's `prune` applies to
+    the stored backups), and Failed ones older than the oldest Succeeded one kept.
+    Pending and Running ones are never deleted."""
+    finished = _finished(backups)
+    good = [run for run in finished if run.phase == "Succeeded"]
+    if not good:
+        return []
+    plan = plan_prune(good, _policy(retention), {run.id: run.verified for run in good})
+    oldest = min(run.ended for run in plan.keep)
+    failed = [run for run in finished if run.phase == "Failed" and run.ended < oldest]
+    return sorted(run.id for run in [*plan.delete, *failed])
+
+
+def recoverability(backups: list[dict[str, Any]]) -> dict[str, Any]:
+    """The schedule's recoverability window from its Backup objects: the store can be
+    put back as it was at any of `recoverablePoints` times from `recoverableFrom` (the
+    oldest Succeeded backup whose verification did not fail) to `recoverableTo` (the
+    newest)."""
+    good = [
+        run for run in _finished(backups) if run.phase == "Succeeded" and run.verified is not False
+    ]
+    if not good:
+        return {"recoverablePoints": 0}
+    stamp = "%Y-%m-%dT%H:%M:%SZ"
+    return {
+        "recoverableFrom": min(run.ended for run in good).astimezone(UTC).strftime(stamp),
+        "recoverableTo": max(run.ended for run in good).astimezone(UTC).strftime(stamp),
+        "recoverablePoints": len(good),
+    }
+
+
+def restore_state(job_status: dict[str, Any] | None, now: datetime) -> RunState:
+    """A Restore's status from its Job's, as `run_state` reads a Backup's: Succeeded only
+    on the Job's `Complete`, Failed with the Job controller's reason."""
+    state = run_state(job_status, False, now)
+    completed = [c for c in state.conditions if c["type"] == "Completed"]
+    for condition in completed:
+        if condition["status"] == "True":
+            condition["message"] = "the backup was put back"
+    messages = {
+        "Succeeded": "the backup was put back",
+        "Running": "the restore Job's pod is running",
+        "Pending": "waiting for the restore Job's pod to start",
+    }
+    message = messages.get(state.phase, state.message)
+    return RunState(state.phase, message, state.start, state.completion, completed)

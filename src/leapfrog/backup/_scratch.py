@@ -33,6 +33,7 @@ def scratch_instance(
     where = dataclasses.replace(
         store.where,
         instance=f"{store.where.instance}-verify",
+        address=store.local_address,
         port=store.component.port(options),
         data_dir=folder / "data",
         secrets_dir=folder / "secrets",

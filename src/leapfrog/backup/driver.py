@@ -61,6 +61,17 @@ class Store:
     options: Any
     where: Instance
     installation: Installation
+    remote: bool = False
+    """The store runs elsewhere (a Kubernetes Service, `leapfrog.backup.remote`): the
+    driver reaches it over TCP at `where.address:where.port` only, with the credentials
+    of the environment; `where.data_dir` is a work folder of the run's own, and scratch
+    servers listen on `local_address`."""
+
+    @property
+    def local_address(self) -> str:
+        """Where this process starts scratch servers: the instance's own loopback
+        address locally, 127.0.0.1 when the store is remote."""
+        return "127.0.0.1" if self.remote else self.where.address
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,13 @@ from leapfrog.backup._objects import (
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupDriver, BackupError, Store
 from leapfrog.backup.history import History, RunRecord
-from leapfrog.backup.manifest import MANIFEST, Manifest, new_backup_id, parse_manifest
+from leapfrog.backup.manifest import (
+    MANIFEST,
+    Manifest,
+    is_backup_id,
+    new_backup_id,
+    parse_manifest,
+)
 from leapfrog.backup.retention import Policy, plan_prune
 from leapfrog.backup.storage import Storage
 from leapfrog.shared.errors import LeapfrogError
@@ -191,7 +197,16 @@ class Engine:
         return removed
 
     # -- backup -------------------------------------------------------------------
-    def run_backup(self, mode: str | None = None, compress: bool = True) -> RunRecord:
+    def run_backup(
+        self, mode: str | None = None, compress: bool = True, backup_id: str | None = None
+    ) -> RunRecord:
+        """A new backup; `backup_id` names it (the Kubernetes operator gives each Backup
+        object's run its own): when a backup of that id is complete already (an earlier
+        attempt of the same run), nothing is taken again and the run says so."""
+        if backup_id is not None and not is_backup_id(backup_id):
+            raise LeapfrogError(
+                f"{backup_id!r} is not a backup id", hint="e.g. 20261205T231500Z-3fa2"
+            )
         chosen = mode or self.driver.modes[0]
         if chosen not in self.driver.modes:
             raise LeapfrogError(
@@ -200,7 +215,17 @@ class Engine:
             )
         with self._locked("backup"):
             self.history.records()  # turns runs that died into failed ones
-            backup_id = new_backup_id()
+            if backup_id is not None:
+                taken = next((m for m in self.backups() if m.id == backup_id), None)
+                if taken is not None:
+                    record = self.history.start(
+                        new_backup_id(), self.store.name, "backup", mode=taken.mode
+                    )
+                    done = record.model_copy(update={"backup": taken.id, "bytes": taken.raw_size})
+                    return self.history.finish(
+                        done, "succeeded", "taken already by an earlier attempt"
+                    )
+            backup_id = backup_id or new_backup_id()
             record = self.history.start(backup_id, self.store.name, "backup", mode=chosen)
             self._record = record
             try:

@@ -536,7 +536,7 @@ class InfluxDBDriver(BackupDriver):
         files = scratch / "files"
         files.mkdir()
         _extract_all(source, files, run)
-        address = store.where.address
+        address = store.local_address
         ports = {"port": free_port(address), "rpc_port": free_port(address)}
         with scratch_instance(store, scratch / "server", run, ports) as (options, where):
             rpc = _rpc(where.address, options.rpc_port)

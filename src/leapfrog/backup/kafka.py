@@ -430,7 +430,7 @@ class KafkaDriver(BackupDriver):
     def verify(
         self, store: Store, source: Source, storage: Storage, scratch: Path, run: RunControl
     ) -> Verified:
-        address = store.where.address
+        address = store.local_address
         ports = {
             "port": free_port(address),
             "controller_port": free_port(address),

@@ -23,8 +23,27 @@ from typing import TYPE_CHECKING, Any
 
 import kopf
 
-from leapfrog.backup._kube_runs import backup_for_slot, due_slot, job_for, run_state
-from leapfrog.components._backups_kube import BACKUP_LABEL, GROUP, PLURALS, VERSION
+from leapfrog.backup._kube_runs import (
+    backup_for_slot,
+    backup_id_for,
+    due_slot,
+    job_for,
+    keep_objects,
+    manifest_key,
+    recoverability,
+    restore_job_for,
+    restore_problem,
+    restore_state,
+    run_state,
+)
+from leapfrog.components._backups_kube import (
+    BACKUP_LABEL,
+    GROUP,
+    PLURALS,
+    RESTORE_LABEL,
+    SCHEDULE_LABEL,
+    VERSION,
+)
 
 if TYPE_CHECKING:
     from lightkube import Client
@@ -138,12 +157,16 @@ def registry(interval: float, image: str) -> kopf.OperatorRegistry:
     ) -> None:
         if status.get("phase") in ("Succeeded", "Failed"):
             return
-        job = job_for(name, namespace or "default", dict(spec), image)
+        created = spec.get("slot") or body["metadata"]["creationTimestamp"]
+        backup_id = status.get("backupId") or backup_id_for(name, _time(str(created)))
+        job = job_for(name, namespace or "default", dict(spec), image, backup_id)
         kopf.adopt(job, owner=body)  # deleting the Backup deletes its Job
         if _create(job):
             kopf.info(body, reason="JobCreated", message=f"started Job {name}")
         # The phase is `follow`'s alone (from the Job), so the two never race.
-        patch.status["job"] = name
+        patch.status.update(
+            {"job": name, "backupId": backup_id, "manifest": manifest_key(dict(spec), backup_id)}
+        )
 
     @kopf.on.event(
         "batch", "v1", "jobs", labels={BACKUP_LABEL: kopf.PRESENT}, registry=handlers, id="follow"
@@ -179,10 +202,98 @@ def registry(interval: float, image: str) -> kopf.OperatorRegistry:
         if current.get("phase") != state.phase:
             event = kopf.warn if state.phase == "Failed" else kopf.info
             event(backup, reason=state.phase, message=state.message)
-            if state.phase == "Succeeded" and backup["spec"].get("schedule"):
-                _succeeded(namespace, backup["spec"]["schedule"], state.completion)
+            if backup["spec"].get("schedule") and state.phase in ("Succeeded", "Failed"):
+                _finished(namespace, backup["spec"]["schedule"], state)
 
+    _restores(handlers, image)
     return handlers
+
+
+def _restores(handlers: kopf.OperatorRegistry, image: str) -> None:
+    """A Restore runs one Job (or is refused, saying why); the Job's outcome becomes its
+    status, as a Backup's does."""
+
+    @kopf.on.resume(GROUP, VERSION, PLURALS["Restore"], registry=handlers, id="restore")
+    @kopf.on.create(GROUP, VERSION, PLURALS["Restore"], registry=handlers, id="restore")
+    def restore(
+        *,
+        body: kopf.Body,
+        name: str,
+        namespace: str | None,
+        spec: kopf.Spec,
+        status: kopf.Status,
+        patch: kopf.Patch,
+        **_: Any,
+    ) -> None:
+        from lightkube.core.exceptions import ApiError
+
+        if status.get("phase") in ("Succeeded", "Failed"):
+            return
+        try:
+            backup = _client().get(_resource("Backup"), spec["backup"], namespace=namespace)
+            found: dict[str, Any] | None = backup.to_dict()
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+            found = None
+        problem = restore_problem(dict(body), found)
+        if problem is not None or found is None:
+            patch.status["phase"] = "Failed"
+            patch.status["message"] = problem
+            patch.status["conditions"] = [
+                {
+                    "type": "Completed",
+                    "status": "False",
+                    "reason": "Refused",
+                    "message": problem,
+                    "lastTransitionTime": _stamp(),
+                }
+            ]
+            kopf.warn(body, reason="Refused", message=str(problem))
+            return
+        job = restore_job_for(name, namespace or "default", found, image)
+        kopf.adopt(job, owner=body)
+        if _create(job):
+            kopf.info(body, reason="JobCreated", message=f"started restore Job {name}")
+        patch.status["job"] = name
+
+    @kopf.on.event(
+        "batch",
+        "v1",
+        "jobs",
+        labels={RESTORE_LABEL: kopf.PRESENT},
+        registry=handlers,
+        id="follow-restore",
+    )
+    def follow_restore(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+        from lightkube.core.exceptions import ApiError
+        from lightkube.types import PatchType
+
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            return
+        name = body["metadata"]["labels"][RESTORE_LABEL]
+        res = _resource("Restore")
+        try:
+            restore_obj = _client().get(res, name, namespace=namespace).to_dict()
+        except ApiError as exc:
+            if exc.status.code == 404:
+                return
+            raise
+        current = restore_obj.get("status") or {}
+        state = restore_state(dict(body.get("status") or {}), _now())
+        wanted = state.status()
+        if all(current.get(key) == value for key, value in wanted.items()):
+            return
+        _client().patch(
+            res.Status, name, {"status": wanted}, namespace=namespace, patch_type=PatchType.MERGE
+        )
+        if current.get("phase") != state.phase:
+            event = kopf.warn if state.phase == "Failed" else kopf.info
+            event(restore_obj, reason=state.phase, message=state.message)
+
+
+def _stamp() -> str:
+    return _now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _quiet_timer(record: logging.LogRecord) -> bool:
@@ -219,22 +330,54 @@ def _connection() -> kopf.ConnectionInfo:
     )
 
 
-def _succeeded(namespace: str | None, schedule: str, when: str | None) -> None:
+def _finished(namespace: str | None, schedule: str, state: Any) -> None:
+    """A scheduled run ended: its schedule's Backup objects the retention rules do not
+    keep are deleted (their Jobs with them; the run's `prune` step deleted their stored
+    objects by the same rules), and the schedule's status shows its last success and
+    its recoverability window."""
     from lightkube.core.exceptions import ApiError
     from lightkube.types import PatchType
 
-    status = {"status": {"lastSuccessfulTime": when}}
     try:
-        _client().patch(
-            _resource("BackupSchedule").Status,
-            schedule,
-            status,
-            namespace=namespace,
-            patch_type=PatchType.MERGE,
-        )
+        found = _client().get(_resource("BackupSchedule"), schedule, namespace=namespace)
     except ApiError as exc:
-        if exc.status.code != 404:  # the schedule was removed since: nothing to record
-            raise
+        if exc.status.code == 404:  # the schedule was removed since: nothing to record
+            return
+        raise
+    owner = found.to_dict()
+    runs = [
+        b.to_dict()
+        for b in _client().list(
+            _resource("Backup"), namespace=namespace, labels={SCHEDULE_LABEL: schedule}
+        )
+    ]
+    retention = owner["spec"].get("retention") or {}
+    doomed = keep_objects(runs, retention)
+    for name in doomed:
+        try:
+            _client().delete(_resource("Backup"), name, namespace=namespace)
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+    if doomed:
+        kopf.info(
+            owner,
+            reason="Pruned",
+            message=f"deleted Backups {', '.join(doomed)} (retention: keep last "
+            f"{retention.get('keepLast', 7)})",
+        )
+    status: dict[str, Any] = recoverability(
+        [r for r in runs if r["metadata"]["name"] not in doomed]
+    )
+    if state.phase == "Succeeded":
+        status["lastSuccessfulTime"] = state.completion
+    _client().patch(
+        _resource("BackupSchedule").Status,
+        schedule,
+        {"status": status},
+        namespace=namespace,
+        patch_type=PatchType.MERGE,
+    )
 
 
 def run(namespace: str, interval: float, image: str) -> None:

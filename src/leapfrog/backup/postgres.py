@@ -87,11 +87,17 @@ def _backups(store: Store) -> PostgresBackupOptions:
     return found or PostgresBackupOptions()
 
 
+def _host(store: Store) -> str:
+    """The server's Unix socket folder locally (peer authentication); its address when
+    the store is remote (TCP, the superuser's password from $PGPASSWORD)."""
+    return store.where.address if store.remote else str(socket_dir(store.where))
+
+
 def _connect(store: Store, database: str = "postgres") -> psycopg.Connection:
     where = store.where
     try:
         return psycopg.connect(
-            host=str(socket_dir(where)),
+            host=_host(store),
             port=where.port,
             user=SUPERUSER,
             dbname=database,
@@ -148,6 +154,13 @@ class PostgresDriver(BackupDriver):
         """The storage the WAL archive is in, ready for the archiver: a directory's
         `wal/` folder made (owned by the instance's user), walpush's config written."""
         backups = _backups(store)
+        if store.remote:
+            raise BackupError(
+                f"a physical backup of {store.name} needs its WAL archived into the backup "
+                "storage, which a PostgreSQL on Kubernetes does not do yet",
+                hint="take a logical backup (--mode logical, the BackupSchedule's "
+                "store.mode: logical)",
+            )
         if store.options.backups is None or not backups.wal_archive:
             raise BackupError(
                 f"{store.name} does not archive its WAL, so a physical backup could not be "
@@ -200,7 +213,7 @@ class PostgresDriver(BackupDriver):
             argv = [
                 str(_bin(store) / "pg_basebackup"),
                 "-h",
-                str(socket_dir(where)),
+                _host(store),
                 "-p",
                 str(where.port),
                 "-U",
@@ -281,7 +294,7 @@ class PostgresDriver(BackupDriver):
 
     def _logical(self, store: Store, sink: Sink, run: RunControl, version: str) -> Taken:
         where = store.where
-        common = ["-h", str(socket_dir(where)), "-p", str(where.port), "-U", SUPERUSER]
+        common = ["-h", _host(store), "-p", str(where.port), "-U", SUPERUSER]
         with _connect(store) as conn:
             names = pick(databases(conn), self.only, "database", f"PostgreSQL {where.instance}")
         globals_sql = run.spawn(
@@ -365,6 +378,12 @@ class PostgresDriver(BackupDriver):
             self._logical_restore(store, source, run, names)
             return f"databases {', '.join(names)} restored from {source.manifest.id}"
         self._whole_cluster()
+        if store.remote:
+            raise BackupError(
+                f"a physical restore replaces {store.name}'s data directory, which this "
+                "process cannot reach: it restores logical backups only",
+                hint="restore a logical backup, or restore on the server's own host",
+            )
         pgdata = store.where.data_dir / PGDATA
         if _server_running(pgdata):
             raise BackupError(
@@ -432,7 +451,7 @@ class PostgresDriver(BackupDriver):
     def _logical_restore(
         self, store: Store, source: Source, run: RunControl, names: list[str]
     ) -> None:
-        common = ["-h", str(socket_dir(store.where)), "-p", str(store.where.port), "-U", SUPERUSER]
+        common = ["-h", _host(store), "-p", str(store.where.port), "-U", SUPERUSER]
         work = store.where.data_dir
         _restore_dumps(_bin(store), common, source, (names, _connect(store)), run, work)
 

@@ -16,10 +16,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, Protocol, TypeVar
 
-from leapfrog.backup.manifest import Manifest
+__all__ = ["Dated", "Plan", "Policy", "plan_prune"]
 
-__all__ = ["Plan", "Policy", "plan_prune"]
+
+class Dated(Protocol):
+    """What the rules look at: a backup's id and end time (a Manifest; on Kubernetes, a
+    Backup object's run, so its objects are kept by the same rules as its files)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def ended(self) -> datetime: ...
+
+
+D = TypeVar("D", bound=Dated)
 
 
 @dataclass(frozen=True)
@@ -48,9 +61,9 @@ class Policy:
 
 
 @dataclass(frozen=True)
-class Plan:
-    keep: list[Manifest]
-    delete: list[Manifest]
+class Plan(Generic[D]):
+    keep: list[D]
+    delete: list[D]
     why: dict[str, list[str]] = field(default_factory=dict)
     """By kept backup id: the rules that keep it (`last`, `daily 2026-12-05`, ...)."""
 
@@ -76,13 +89,13 @@ _PERIODS: tuple[tuple[str, Callable[[datetime], str]], ...] = (
 
 
 def plan_prune(
-    backups: Sequence[Manifest], policy: Policy, verified: Mapping[str, bool | None]
-) -> Plan:
+    backups: Sequence[D], policy: Policy, verified: Mapping[str, bool | None]
+) -> Plan[D]:
     """`verified`: by backup id, True (passed), False (failed) or None (not verified)."""
     newest_first = sorted(backups, key=lambda m: m.ended, reverse=True)
     why: dict[str, list[str]] = {}
 
-    def keep(manifest: Manifest, reason: str) -> None:
+    def keep(manifest: D, reason: str) -> None:
         why.setdefault(manifest.id, []).append(reason)
 
     for manifest in newest_first[: policy.keep_last]:

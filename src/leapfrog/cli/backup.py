@@ -4,6 +4,7 @@ component that has a backup driver."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -70,6 +71,84 @@ def _choice_opts() -> Callable[[F], F]:
     return add
 
 
+_REMOTE = "leapfrog.backup.remote"
+"""Where `_remote_opts` leaves the RemoteTarget of a command (ctx.meta)."""
+
+
+def _remote_opts() -> Callable[[F], F]:
+    """--store-kind, --address, --storage ...: a store reached over the network, with no
+    stack file (a backup Job on Kubernetes); secrets only from the environment."""
+
+    def add(f: F) -> F:
+        @functools.wraps(f)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            kind = kwargs.pop("store_kind")
+            given = {key: kwargs.pop(key) for key in _REMOTE_KEYS}
+            ctx = click.get_current_context()
+            if kind is None:
+                named = [f"--{key.replace('_', '-')}" for key, v in given.items() if v]
+                named = [n for n in named if n != "--s3-region"]
+                if named:
+                    raise click.UsageError(f"{named[0]} goes with --store-kind")
+            else:
+                if given["address"] is None or given["storage"] is None:
+                    raise click.UsageError("--store-kind needs --address and --storage")
+                from leapfrog.backup.remote import RemoteTarget
+
+                ctx.meta[_REMOTE] = RemoteTarget(
+                    kind,
+                    given["address"],
+                    name=kwargs.get("store"),
+                    storage=given["storage"],
+                    s3_endpoint=given["s3_endpoint"],
+                    s3_region=given["s3_region"],
+                    encryption=given["encryption"],
+                    history=given["history"],
+                )
+            return f(*args, **kwargs)
+
+        options = [
+            click.option(
+                "--store-kind",
+                metavar="KIND",
+                help="Without a stack file: the store's component kind (postgres, kafka, ...), "
+                "reached at --address; STORE is then its name in the storage (default: KIND). "
+                "Secrets from the environment only: PGPASSWORD, AWS_ACCESS_KEY_ID, "
+                "AWS_SECRET_ACCESS_KEY, LEAPFROG_BACKUP_KEY.",
+            ),
+            click.option("--address", metavar="HOST:PORT", help="With --store-kind: the store."),
+            click.option(
+                "--storage",
+                metavar="DIR|s3://BUCKET/PREFIX",
+                help="With --store-kind: where the backups are.",
+            ),
+            click.option("--s3-endpoint", metavar="URL", help="With --store-kind: the S3 API."),
+            click.option(
+                "--s3-region", default="us-east-1", show_default=True, help="The S3 region."
+            ),
+            click.option(
+                "--encryption",
+                metavar="NAME",
+                help="With --store-kind: encrypt with the secret NAME, its text in "
+                "$LEAPFROG_BACKUP_KEY.",
+            ),
+            click.option(
+                "--history",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="With --store-kind: the lock and run history "
+                "[default: .history/ in a directory storage, else a temporary folder].",
+            ),
+        ]
+        for option in reversed(options):
+            wrapped = option(wrapped)
+        return wrapped  # type: ignore[return-value]
+
+    return add
+
+
+_REMOTE_KEYS = ("address", "storage", "s3_endpoint", "s3_region", "encryption", "history")
+
+
 def _choice(
     topics: tuple[str, ...], indices: tuple[str, ...], databases: tuple[str, ...]
 ) -> dict[str, tuple[str, ...]]:
@@ -87,7 +166,14 @@ def _engine(  # noqa: PLR0917
     stack_choice: bool = False,
 ) -> Engine:
     """The engine of STORE; `choice` from the flags, else (with `stack_choice`, for a
-    backup run) what the store's `backups:` block chooses."""
+    backup run) what the store's `backups:` block chooses. With --store-kind, the
+    remote store those options describe, and no stack file."""
+    target = ctx.meta.get(_REMOTE)
+    if target is not None:
+        from leapfrog.backup.remote import remote_engine
+
+        only = tuple(name for names in (choice or {}).values() for name in names)
+        return remote_engine(target, limits, progress, only)
     stack = local_stack(load_chosen(ctx, stack_file))
     return engine_for(stack, store, limits, progress, choice=choice, stack_choice=stack_choice)
 
@@ -145,8 +231,16 @@ def backup() -> None:
 @backup.command()
 @file_option()
 @_store_arg()
+@_remote_opts()
 @click.option("--mode", help="physical (default: base backup + WAL) or logical (pg_dump).")
 @click.option("--no-compress", is_flag=True, help="Store objects as they are (default: zstd).")
+@click.option(
+    "--id",
+    "backup_id",
+    metavar="ID",
+    help="The new backup's id (20261205T231500Z-3fa2; default: from the time). When a "
+    "backup of that id exists already, nothing is taken again.",
+)
 @click.option("--deadline", type=float, default=6 * 3600, show_default=True, help="Seconds.")
 @click.option(
     "--stall-after",
@@ -164,6 +258,7 @@ def run(  # noqa: PLR0917
     store: str | None,
     mode: str | None,
     no_compress: bool,
+    backup_id: str | None,
     deadline: float,
     stall_after: float,
     as_json: bool,
@@ -180,13 +275,14 @@ def run(  # noqa: PLR0917
         limits = Limits(deadline, stall_after)
         chosen = _choice(topic_choice, index_choice, database_choice)
         engine = _engine(ctx, stack_file, store, limits, report, chosen, stack_choice=True)
-        record = engine.run_backup(mode, compress=not no_compress)
+        record = engine.run_backup(mode, compress=not no_compress, backup_id=backup_id)
     _show(record, as_json)
 
 
 @backup.command(name="list")
 @file_option()
 @_store_arg()
+@_remote_opts()
 @_json_opt()
 @click.pass_context
 def list_cmd(ctx: click.Context, stack_file: Path | None, store: str | None, as_json: bool) -> None:
@@ -249,6 +345,7 @@ def list_cmd(ctx: click.Context, stack_file: Path | None, store: str | None, as_
 @backup.command()
 @file_option()
 @_store_arg()
+@_remote_opts()
 @click.option("--backup", "backup_id", help="Backup id (default: the newest).")
 @_json_opt()
 @click.pass_context
@@ -282,6 +379,7 @@ def _timestamp(value: str | None) -> datetime | None:
 @backup.command()
 @file_option()
 @_store_arg()
+@_remote_opts()
 @click.option("--backup", "backup_id", help="Backup id (default: chosen from --to).")
 @click.option(
     "--to",
@@ -333,6 +431,7 @@ def restore(  # noqa: PLR0917
 @backup.command()
 @file_option()
 @_store_arg()
+@_remote_opts()
 @click.option("--keep-last", type=click.IntRange(min=1), help="Default: the store's `keep_last`.")
 @click.option(
     "--keep-daily",
@@ -367,13 +466,18 @@ def prune(  # noqa: PLR0917
     ISO weeks and months (UTC) that have a good one; each defaults to the stack file's
     `backups:` value."""
     engine = _engine(ctx, stack_file, store)
-    policy = policy_of(
-        engine.store.options,
-        keep_last=keep_last,
-        keep_daily=keep_daily,
-        keep_weekly=keep_weekly,
-        keep_monthly=keep_monthly,
-    )
+    given = {
+        "keep_last": keep_last,
+        "keep_daily": keep_daily,
+        "keep_weekly": keep_weekly,
+        "keep_monthly": keep_monthly,
+    }
+    if engine.store.remote:
+        from leapfrog.backup.remote import remote_policy
+
+        policy = remote_policy(**given)
+    else:
+        policy = policy_of(engine.store.options, **given)
     _show(engine.prune(policy), as_json)
 
 

@@ -17,10 +17,12 @@ from leapfrog.components._backup_options import BackupOptions, parse_s3_url
 
 __all__ = [
     "BACKUP_LABEL",
+    "CREDENTIAL_ENV",
     "GROUP",
     "OPERATOR",
     "OPERATOR_UID",
     "PLURALS",
+    "RESTORE_LABEL",
     "SCHEDULE_LABEL",
     "STORE_KINDS",
     "VERSION",
@@ -37,6 +39,10 @@ OPERATOR = "backup-operator"
 OPERATOR_UID = 10001
 SCHEDULE_LABEL = f"{GROUP}/schedule"
 BACKUP_LABEL = f"{GROUP}/backup"
+RESTORE_LABEL = f"{GROUP}/restore"
+CREDENTIAL_ENV = {"postgres": "PGPASSWORD"}
+"""Where a run's Job puts the store's `credentials` Secret: the variable its client
+reads (libpq's PGPASSWORD for the PostgreSQL superuser)."""
 STORE_KINDS = ("postgres", "kafka", "zookeeper", "opensearch", "influxdb")
 """Stores with a backup driver (leapfrog.backup.drivers)."""
 
@@ -74,6 +80,11 @@ def _store() -> dict[str, Any]:
             },
             "mode": {"type": "string", "enum": ["physical", "logical"]},
             "chosen": {"type": "array", "items": {"type": "string", "minLength": 1}},
+            "credentials": {
+                **_secret_ref(),
+                "description": "Secret with the password the run logs in with "
+                "(PostgreSQL: the superuser's).",
+            },
         },
     }
 
@@ -200,6 +211,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "properties": {
             **_run_fields(),
             "schedule": {"type": "string", "description": "The BackupSchedule it came from."},
+            "retention": _retention(),
             "slot": {**time, "description": "The schedule's time this run is for."},
         },
         "x-kubernetes-validations": [
@@ -222,6 +234,13 @@ def _schemas() -> dict[str, dict[str, Any]]:
                     "lastScheduleTime": time,
                     "lastBackup": {"type": "string"},
                     "lastSuccessfulTime": time,
+                    "recoverableFrom": {
+                        **time,
+                        "description": "The oldest verified backup kept: the store can be "
+                        "put back as it was at each backup from here ...",
+                    },
+                    "recoverableTo": {**time, "description": "... to the newest one."},
+                    "recoverablePoints": {"type": "integer", "minimum": 0},
                     "message": {"type": "string"},
                 }
             ),
@@ -232,6 +251,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
                 {
                     "phase": phase,
                     "job": {"type": "string"},
+                    "backupId": {"type": "string", "description": "The engine's backup id."},
                     "startTime": time,
                     "completionTime": time,
                     "size": {"type": "integer", "format": "int64", "minimum": 0},
@@ -278,6 +298,7 @@ _COLUMNS: dict[str, list[dict[str, str]]] = {
         {"name": "Schedule", "type": "string", "jsonPath": ".spec.schedule"},
         {"name": "Last Backup", "type": "string", "jsonPath": ".status.lastBackup"},
         {"name": "Last Success", "type": "date", "jsonPath": ".status.lastSuccessfulTime"},
+        {"name": "Recoverable From", "type": "date", "jsonPath": ".status.recoverableFrom"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     ],
     "Backup": [
@@ -292,6 +313,7 @@ _COLUMNS: dict[str, list[dict[str, str]]] = {
         {"name": "Backup", "type": "string", "jsonPath": ".spec.backup"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": "1"},
     ],
 }
 
@@ -359,7 +381,7 @@ def operator_objects(kube: k.KubeContext, interval: int) -> list[k.Manifest]:
             # A Job it owns blocks its Backup's deletion until it is gone: where the API
             # server enforces owner references' permissions, that takes this right.
             "apiGroups": [GROUP],
-            "resources": ["backups/finalizers"],
+            "resources": ["backups/finalizers", "restores/finalizers"],
             "verbs": ["update"],
         },
         {
@@ -467,9 +489,15 @@ def backup_schedule(
             }
         )
     target: dict[str, Any] = {"kind": store, "service": store, "ports": dict(ports)}
-    mode = getattr(options, "mode", None)
-    if isinstance(mode, str):
-        target["mode"] = mode
+    if store == "postgres":
+        # Logical: a PostgreSQL on Kubernetes does not archive its WAL (yet), which a
+        # physical backup needs. The run logs in as the superuser, with its password
+        # from the Secret the postgres component renders.
+        target["mode"] = "logical"
+        from leapfrog.components._postgres_kube import SECRET
+        from leapfrog.components._postgres_options import SUPERUSER
+
+        target["credentials"] = {"name": SECRET, "key": SUPERUSER}
     for field in ("topics", "indices", "databases"):
         chosen = getattr(options, field, None)
         if chosen:

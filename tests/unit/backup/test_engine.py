@@ -33,6 +33,7 @@ from leapfrog.backup.manifest import Manifest
 from leapfrog.backup.retention import Policy
 from leapfrog.backup.storage import Storage
 from leapfrog.components.base import Installation, Instance
+from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.named_secrets import named_secrets
 
 
@@ -440,3 +441,16 @@ def test_a_corrupt_object_fails_the_restore_either_way(
     record = eng.restore(manifest, None)
     assert record.state == "failed"
     assert "a.bin.zst" in (record.reason or "")
+
+
+def test_a_given_id_names_the_backup_and_a_second_attempt_takes_nothing(tmp_path: Path) -> None:
+    driver = FakeDriver({"a.bin": b"x" * 1000})
+    eng = engine(tmp_path, driver)
+    first = eng.run_backup(backup_id="20261206T090000Z-ab12")
+    assert (first.state, first.backup) == ("succeeded", "20261206T090000Z-ab12")
+    again = eng.run_backup(backup_id="20261206T090000Z-ab12")
+    assert (again.state, again.backup) == ("succeeded", "20261206T090000Z-ab12")
+    assert again.reason == "taken already by an earlier attempt"
+    assert [m.id for m in eng.backups()] == ["20261206T090000Z-ab12"]
+    with pytest.raises(LeapfrogError, match="is not a backup id"):
+        eng.run_backup(backup_id="../../etc")

@@ -12,11 +12,19 @@ import pytest
 from leapfrog.backup._kube_runs import (
     JOB_BACKOFF_LIMIT,
     backup_for_slot,
+    backup_id_for,
     backup_name,
     due_slot,
     job_for,
+    keep_objects,
+    manifest_key,
+    recoverability,
+    restore_job_for,
+    restore_problem,
+    restore_state,
     run_state,
 )
+from leapfrog.backup.manifest import is_backup_id
 
 T0 = datetime(2026, 12, 6, 9, 0, 30, tzinfo=UTC)
 S3_SPEC: dict[str, Any] = {
@@ -72,11 +80,16 @@ def test_a_slots_backup_copies_what_the_schedule_says() -> None:
     }
     spec = backup["spec"]
     assert spec["schedule"] == "kafka" and spec["slot"] == "2026-12-06T09:00:00Z"
-    assert spec["storage"] == S3_SPEC["storage"] and "retention" not in spec
+    assert spec["storage"] == S3_SPEC["storage"]
+    assert spec["retention"] == {"keepLast": 3}  # its Job prunes by it
 
 
-def test_the_job_runs_backup_then_verify_restricted_and_bounded() -> None:
-    job = job_for("kafka-202612060900", "prod", S3_SPEC, "reg/leapfrog:1.0")
+BACKUP_ID = "20261206T090000Z-ab12"
+
+
+def test_the_job_runs_backup_verify_and_prune_with_no_stack_file() -> None:
+    spec = {**S3_SPEC, "retention": {"keepLast": 3, "keepDaily": 2}}
+    job = job_for("kafka-202612060900", "prod", spec, "reg/leapfrog:1.0", BACKUP_ID)
     kubernetes_validate.validate(job, "1.37.0", strict=True)
     spec = job["spec"]
     assert spec["backoffLimit"] == JOB_BACKOFF_LIMIT
@@ -84,51 +97,80 @@ def test_the_job_runs_backup_then_verify_restricted_and_bounded() -> None:
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
-    (backup,) = pod["initContainers"]
-    (verify,) = pod["containers"]
-    assert backup["command"] == [
-        "leapfrog", "backup", "run", "kafka", "--json", "--deadline", "600",
-        "--topic", "orders", "--topic", "pay*",
+    backup, verify = pod["initContainers"]
+    (prune,) = pod["containers"]
+    target = [
+        "kafka", "--store-kind", "kafka", "--address", "kafka.prod.svc:9092",
+        "--storage", "s3://backups/prod", "--history", "/tmp/history",
+        "--s3-region", "us-east-1", "--s3-endpoint", "http://s3:9000",
+        "--encryption", "kafka-key",
     ]  # fmt: skip
-    assert verify["command"] == ["leapfrog", "backup", "verify", "kafka", "--json"]
-    for container in (backup, verify):
+    assert backup["command"] == [
+        "leapfrog", "backup", "run", *target, "--id", BACKUP_ID, "--json",
+        "--deadline", "600", "--topic", "orders", "--topic", "pay*",
+    ]  # fmt: skip
+    assert verify["command"] == [
+        "leapfrog", "backup", "verify", *target, "--backup", BACKUP_ID, "--json",
+    ]  # fmt: skip
+    assert prune["command"] == [
+        "leapfrog", "backup", "prune", *target, "--json", "--keep-last", "3", "--keep-daily", "2",
+    ]  # fmt: skip
+    for container in (backup, verify, prune):
         assert container["image"] == "reg/leapfrog:1.0"
         sc = container["securityContext"]
         assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"] == {"drop": ["ALL"]}
         assert sc["readOnlyRootFilesystem"] is True
+        assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
     env = {e["name"]: e for e in backup["env"]}
-    assert env["LEAPFROG_BACKUP_HOST"]["value"] == "kafka.prod.svc"
-    assert env["LEAPFROG_BACKUP_PORT_KAFKA"]["value"] == "9092"
-    assert env["LEAPFROG_BACKUP_STORAGE"]["value"] == "s3://backups/prod"
-    assert env["AWS_ENDPOINT_URL_S3"]["value"] == "http://s3:9000"
-    # credentials and the key come from Secrets, never as values
+    # credentials and the key come from Secrets, never as values nor as arguments
     for name, secret in (("AWS_ACCESS_KEY_ID", "s3-access"),
                          ("AWS_SECRET_ACCESS_KEY", "s3-secret"),
                          ("LEAPFROG_BACKUP_KEY", "kafka-key")):  # fmt: skip
         assert env[name]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": "value"}
         assert "value" not in env[name]
+    assert "PGPASSWORD" not in env  # kafka has no credentials
     assert job["metadata"]["labels"] == {
         "leapfrog.dev/backup": "kafka-202612060900",
         "leapfrog.dev/schedule": "kafka",
     }
 
 
-def test_a_claim_is_mounted_and_without_verify_there_is_one_container() -> None:
+def test_a_claim_is_mounted_postgres_is_logical_and_logs_in_from_its_secret() -> None:
     spec = {
-        "store": {"kind": "postgres", "service": "postgres", "mode": "logical"},
+        "store": {"kind": "postgres", "service": "pg", "ports": {"postgres": 5433},
+                  "credentials": {"name": "postgres-credentials", "key": "postgres"}},
         "storage": {"pvc": {"claimName": "backups-postgres"}},
         "verify": False,
-    }
-    job = job_for("pg-1", "prod", spec, "img")
+    }  # fmt: skip
+    job = job_for("pg-1", "prod", spec, "img", BACKUP_ID)
     kubernetes_validate.validate(job, "1.37.0", strict=True)
     pod = job["spec"]["template"]["spec"]
-    assert "initContainers" not in pod
+    assert "initContainers" not in pod  # no verify, no retention: the backup alone
     (container,) = pod["containers"]
-    assert container["command"][-2:] == ["--mode", "logical"]
+    command = container["command"]
+    assert command[3:13] == [
+        "pg", "--store-kind", "postgres", "--address", "pg.prod.svc:5433",
+        "--storage", "/backups", "--history", "/backups/.history", "--id",
+    ]  # fmt: skip
+    assert command[-2:] == ["--mode", "logical"]
+    env = {e["name"]: e for e in container["env"]}
+    assert env["PGPASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "postgres-credentials",
+        "key": "postgres",
+    }
     assert {"name": "storage", "mountPath": "/backups"} in container["volumeMounts"]
     claim = next(v for v in pod["volumes"] if v["name"] == "storage")
     assert claim["persistentVolumeClaim"] == {"claimName": "backups-postgres"}
     assert job["spec"]["activeDeadlineSeconds"] == 6 * 3600
+
+
+def test_a_runs_backup_id_is_known_before_it_runs_and_one_per_backup() -> None:
+    slot = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+    first = backup_id_for("pg-202612060900", slot)
+    assert is_backup_id(first) and first.startswith("20261206T090000Z-")
+    assert first == backup_id_for("pg-202612060900", slot)
+    assert first != backup_id_for("other-202612060900", slot)
+    assert manifest_key({"store": {"service": "pg"}}, first) == f"pg/backups/{first}/manifest.json"
 
 
 NOW = datetime(2026, 12, 6, 10, 0, tzinfo=UTC)
@@ -190,3 +232,95 @@ def test_a_failed_job_is_failed_with_the_job_controllers_reason(reason: str, mes
 def test_a_condition_that_is_not_true_decides_nothing() -> None:
     status = {"active": 1, "conditions": [{"type": "Failed", "status": "False"}]}
     assert run_state(status, True, NOW).phase == "Running"
+
+
+def finished(name: str, ended: str, phase: str = "Succeeded", verified: str = "True") -> Any:
+    conditions = [{"type": "Verified", "status": verified, "reason": "Restored"}]
+    return {
+        "metadata": {"name": name},
+        "status": {"phase": phase, "completionTime": ended, "conditions": conditions},
+    }
+
+
+def test_retention_deletes_the_objects_the_rules_do_not_keep() -> None:
+    runs = [finished(f"pg-{i}", f"2026-12-06T0{i}:00:00Z") for i in range(1, 6)]
+    runs.append(finished("pg-0", "2026-12-06T00:30:00Z", phase="Failed", verified="False"))
+    runs.append({"metadata": {"name": "pg-6"}, "status": {"phase": "Running"}})
+    # keep the newest 2 good ones; the failed one older than them goes too; running stays
+    assert keep_objects(runs, {"keepLast": 2}) == ["pg-0", "pg-1", "pg-2", "pg-3"]
+    # daily: the newest of 2 days, besides the last 1; the failed one is newer than
+    # the oldest kept (yesterday's), so it stays
+    runs.append(finished("pg-y", "2026-12-05T23:00:00Z"))
+    assert keep_objects(runs, {"keepLast": 1, "keepDaily": 2}) == ["pg-1", "pg-2", "pg-3", "pg-4"]
+    # the newest good one stays even when newer ones failed verification
+    bad = [finished("a", "2026-12-06T01:00:00Z"),
+           finished("b", "2026-12-06T02:00:00Z", verified="False")]  # fmt: skip
+    assert keep_objects(bad, {"keepLast": 1}) == []
+    assert keep_objects([], {"keepLast": 1}) == []
+
+
+def test_the_recoverability_window_spans_the_good_backups() -> None:
+    runs = [
+        finished("a", "2026-12-06T01:00:00Z"),
+        finished("b", "2026-12-06T02:00:00Z", verified="False"),
+        finished("c", "2026-12-06T03:00:00Z"),
+        finished("d", "2026-12-06T04:00:00Z", phase="Failed", verified="False"),
+    ]
+    assert recoverability(runs) == {
+        "recoverableFrom": "2026-12-06T01:00:00Z",
+        "recoverableTo": "2026-12-06T03:00:00Z",
+        "recoverablePoints": 2,
+    }
+    assert recoverability([]) == {"recoverablePoints": 0}
+
+
+def a_backup(kind: str = "postgres", phase: str = "Succeeded", **store: Any) -> Any:
+    return {
+        "metadata": {"name": "pg-1"},
+        "spec": {"store": {"kind": kind, "service": kind, **store},
+                 "storage": {"pvc": {"claimName": "backups-pg"}}},
+        "status": {"phase": phase, "backupId": BACKUP_ID},
+    }  # fmt: skip
+
+
+def test_a_restore_is_refused_with_the_reason() -> None:
+    restore = {"spec": {"backup": "pg-1"}}
+    assert restore_problem(restore, None) == "there is no Backup pg-1 in this namespace"
+    assert restore_problem(restore, a_backup(phase="Failed")) == (
+        "Backup pg-1 is Failed, not Succeeded"
+    )
+    timed = {"spec": {"backup": "pg-1", "pointInTime": "2026-12-06T01:00:00Z"}}
+    assert "PostgreSQL only" in str(restore_problem(timed, a_backup("kafka")))
+    assert "physical PostgreSQL backup" in str(restore_problem(timed, a_backup()))
+    assert "physical" in str(restore_problem(restore, a_backup(mode="physical")))
+    assert "zookeeper restore replaces the server's files" in str(
+        restore_problem(restore, a_backup("zookeeper"))
+    )
+    assert restore_problem(restore, a_backup(mode="logical")) is None
+    assert restore_problem(restore, a_backup("kafka")) is None
+
+
+def test_the_restore_job_restores_the_backups_id_from_its_storage() -> None:
+    job = restore_job_for("back", "prod", a_backup(mode="logical"), "img")
+    kubernetes_validate.validate(job, "1.37.0", strict=True)
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == [
+        "leapfrog", "backup", "restore", "postgres", "--store-kind", "postgres",
+        "--address", "postgres.prod.svc:5432", "--storage", "/backups",
+        "--history", "/backups/.history", "--backup", BACKUP_ID, "--yes", "--json",
+    ]  # fmt: skip
+    assert job["metadata"]["labels"] == {"leapfrog.dev/restore": "back"}
+
+
+def test_a_restore_jobs_state_speaks_of_the_restore() -> None:
+    complete = {"conditions": [{"type": "Complete", "status": "True"}],
+                "completionTime": "2026-12-06T09:05:00Z"}  # fmt: skip
+    state = restore_state(complete, NOW)
+    assert state.phase == "Succeeded" and state.message == "the backup was put back"
+    assert [c["type"] for c in state.conditions] == ["Completed"]
+    failed = {"conditions": [{"type": "Failed", "status": "True",
+                              "reason": "BackoffLimitExceeded",
+                              "message": "Job reached the backoff limit"}]}  # fmt: skip
+    state = restore_state(failed, NOW)
+    assert state.phase == "Failed" and state.message.startswith("BackoffLimitExceeded: ")
+    assert restore_state(None, NOW).phase == "Pending"

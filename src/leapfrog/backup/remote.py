@@ -1,0 +1,146 @@
+"""A store reached over the network, described by explicit options instead of a stack
+file: what a backup Job on Kubernetes runs (`leapfrog backup run --store-kind postgres
+--address postgres.NS.svc:5432 ...`, written by the operator, `_kube_runs.job_for`).
+
+Everything that is not secret comes as options (`RemoteTarget`); secrets only from the
+environment, never from arguments, so they show neither in `ps` nor in the Job's spec:
+
+- `PGPASSWORD`: the PostgreSQL superuser's password (libpq reads it itself);
+- `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`: an S3 storage's credentials (boto3's
+  own chain);
+- `LEAPFROG_BACKUP_KEY`: the text of the encryption secret named by `encryption`.
+
+The run's lock and history live in `history` (the volume claim's `.history/` folder
+when the storage is one, else a folder of the pod's own), its temporary files in a
+work folder under it.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from leapfrog.backup.driver import Store
+from leapfrog.backup.drivers import driver_for, known_drivers
+from leapfrog.backup.engine import Engine, Limits, Progress
+from leapfrog.backup.factory import open_storage
+from leapfrog.backup.retention import Policy
+from leapfrog.components._backup_options import BackupOptions, S3Options
+from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.named_secrets import FixedSecrets
+
+__all__ = ["KEY_ENV", "RemoteTarget", "parse_address", "remote_engine", "remote_policy"]
+
+KEY_ENV = "LEAPFROG_BACKUP_KEY"
+"""The environment variable holding the encryption secret's text."""
+_PORT_OPTION = {"kafka": "port", "postgres": "port", "influxdb": "port"}
+"""The option of a component's main port (the one `--address` names)."""
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """(host, port) of `HOST:PORT`; a LeapfrogError naming the mistake otherwise."""
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise LeapfrogError(
+            f"{text!r} is not HOST:PORT",
+            hint="e.g. --address postgres.default.svc:5432",
+        )
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class RemoteTarget:
+    """One store and where its backups go, all of it from options."""
+
+    kind: str
+    address: str
+    """HOST:PORT of the store's main port (its in-cluster Service)."""
+    name: str | None = None
+    """The store's name in the storage (`<name>/backups/...`); default: `kind`."""
+    storage: str | None = None
+    """A directory or `s3://BUCKET/PREFIX`."""
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    encryption: str | None = None
+    """The name of the encryption secret (recorded in each manifest); its text comes
+    from $LEAPFROG_BACKUP_KEY."""
+    history: Path | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """The component's own options, where they differ from its defaults."""
+
+    def backup_options(self) -> BackupOptions:
+        s3 = None
+        if self.storage is not None and self.storage.startswith("s3://"):
+            s3 = S3Options(endpoint=self.s3_endpoint, region=self.s3_region)
+        return BackupOptions(storage=self.storage, s3=s3, encryption=self.encryption)
+
+    def history_dir(self) -> Path:
+        """Where the lock and the run history are kept."""
+        if self.history is not None:
+            return self.history
+        if self.storage is not None and not self.storage.startswith("s3://"):
+            return Path(self.storage) / ".history"
+        return Path(tempfile.gettempdir()) / "leapfrog-backup"
+
+
+def _store(target: RemoteTarget, work: Path) -> Store:
+    from leapfrog.components import component
+    from leapfrog.components.base import Instance
+    from leapfrog.shared.cache import cache_dir
+
+    if target.kind not in known_drivers():
+        raise LeapfrogError(
+            f"{target.kind!r} has no backup driver",
+            hint=f"--store-kind takes one of {', '.join(sorted(known_drivers()))}",
+        )
+    host, port = parse_address(target.address)
+    comp = component(target.kind)
+    raw = {**target.options, _PORT_OPTION.get(target.kind, "port"): port}
+    options = comp.options(raw)
+    name = target.name or target.kind
+    where = Instance(
+        name=name,
+        instance=name,
+        address=host,
+        port=port,
+        data_dir=work / "data",
+        secrets_dir=work / "secrets",
+        cache_dir=cache_dir(),
+    )
+    for folder in (where.data_dir, where.secrets_dir):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    installation = comp.install(options, cache_dir(), lambda _line: None)
+    return Store(name, comp, options, where, installation, remote=True)
+
+
+def remote_engine(
+    target: RemoteTarget,
+    limits: Limits | None = None,
+    progress: Progress | None = None,
+    only: tuple[str, ...] = (),
+) -> Engine:
+    """The engine of a remote store; `only`: the driver limited to those names."""
+    secrets: dict[str, str] = {}
+    if target.encryption is not None:
+        key = os.environ.get(KEY_ENV)
+        if not key:
+            raise LeapfrogError(
+                f"--encryption {target.encryption} needs the secret's text in ${KEY_ENV}",
+                hint=f"set ${KEY_ENV} (on Kubernetes: from the Secret {target.encryption})",
+            )
+        secrets[target.encryption] = key
+    state = target.history_dir()
+    state.mkdir(mode=0o700, parents=True, exist_ok=True)
+    store = _store(target, state / "work")
+    storage = open_storage(target.backup_options(), state, FixedSecrets(secrets))
+    driver = driver_for(target.kind, only)
+    return Engine(store, driver, storage, state, limits or Limits(), progress)
+
+
+def remote_policy(**given: int | None) -> Policy:
+    """What a prune of a remote store keeps: the values given, else Policy's defaults."""
+    return Policy(**{key: value for key, value in given.items() if value is not None})
