@@ -48,10 +48,23 @@ class Plan:
     order: tuple[str, ...]
     """Units in an order where each comes after everything it depends on."""
     _dependents: Mapping[str, tuple[str, ...]] = field(repr=False)
+    _readers: tuple[str, ...] = field(default=(), repr=False)
+    """Components that read the others (`uses_catalog`: the pipelines, Flink, the lb...)."""
 
     def dependents(self, name: str) -> tuple[str, ...]:
         """Units that depend on `name` directly."""
         return self._dependents.get(name, ())
+
+    def stopped_before(self, name: str) -> tuple[str, ...]:
+        """Units that stop before `name` does: those that depend on it and, when it is a
+        component the others read (Kafka, a store), the components that read them, so a
+        pipeline commits what it wrote and Flink takes its jobs' savepoints (through Kafka)
+        while what they use is still up. Components start side by side all the same."""
+        unit = self.units.get(name)
+        readers: tuple[str, ...] = ()
+        if unit is not None and unit.kind == "component" and name not in self._readers:
+            readers = self._readers
+        return tuple(dict.fromkeys((*self.dependents(name), *readers)))
 
     def levels(self) -> list[list[str]]:
         """Groups of units that can start together, each group after the ones before it."""
@@ -89,11 +102,19 @@ def build_plan(stack: Stack) -> Plan:
     for name, unit in units.items():
         for dep in unit.depends_on:
             dependents.setdefault(dep, []).append(name)
+    readers = tuple(
+        sorted(
+            name
+            for name, unit in units.items()
+            if unit.kind == "component" and getattr(component(name), "uses_catalog", False)
+        )
+    )
     return Plan(
         stack_name=stack.name,
         units=units,
         order=order,
         _dependents={k: tuple(sorted(v)) for k, v in dependents.items()},
+        _readers=readers,
     )
 
 

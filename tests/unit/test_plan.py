@@ -83,3 +83,25 @@ def test_the_catalog_starts_first_and_every_service_waits_for_it() -> None:
 def test_an_explicit_condition_on_the_catalog_wins() -> None:
     plan = plan_of("services:\n  a: {command: x, depends_on: {catalog: {condition: started}}}\n")
     assert plan.units["a"].depends_on == {"catalog": "started"}
+
+
+def test_components_that_read_the_others_stop_before_them() -> None:
+    plan = plan_of(
+        "catalog: {enabled: false}\n"
+        "components:\n"
+        "  kafka: {}\n"
+        "  influxdb: {}\n"
+        "  metrics-pipeline: {}\n"
+        "  flink: {service_stats: {}}\n"
+        "services:\n"
+        "  web: {command: x}\n"
+    )
+    # Flink's savepoints and the pipeline's last commit need Kafka and the store up.
+    assert plan.stopped_before("kafka") == ("web", "flink", "metrics-pipeline")
+    assert plan.stopped_before("influxdb") == ("web", "flink", "metrics-pipeline")
+    # Readers wait only for what depends on them, never for one another.
+    assert plan.stopped_before("flink") == ("web",)
+    assert plan.stopped_before("metrics-pipeline") == ("web",)
+    assert plan.stopped_before("web") == ()
+    # Starting is unchanged: every component in the first level.
+    assert plan.levels()[0] == ["flink", "influxdb", "kafka", "metrics-pipeline"]

@@ -53,7 +53,10 @@ def ensure_topics(bootstrap: str, topics: Mapping[str, TopicOptions]) -> list[st
         return []
     admin = admin_client(bootstrap, _TIMEOUT)
     existing = admin.list_topics(timeout=_TIMEOUT).topics
-    changes = _create(admin, {n: t for n, t in topics.items() if n not in existing})
+    changes, raced = _create(admin, {n: t for n, t in topics.items() if n not in existing})
+    if raced:  # made meanwhile, with the broker's defaults, by a client's auto-creation
+        now = admin.list_topics(timeout=_TIMEOUT).topics
+        existing = {**existing, **{name: now[name] for name in raced if name in now}}
     for name, topic in topics.items():
         if name not in existing:
             continue
@@ -70,17 +73,26 @@ def ensure_topics(bootstrap: str, topics: Mapping[str, TopicOptions]) -> list[st
     return changes
 
 
-def _create(admin: AdminClient, topics: Mapping[str, TopicOptions]) -> list[str]:
+def _create(admin: AdminClient, topics: Mapping[str, TopicOptions]) -> tuple[list[str], set[str]]:
+    """The changes, and the topics that existed by the time of the request (a consumer
+    or producer that came first had the broker create them): those still need their
+    partitions and configs checked."""
     from confluent_kafka.cimpl import NewTopic
 
     if not topics:
-        return []
+        return [], set()
     new = [
         NewTopic(name, t.partitions, t.replication_factor, config=t.topic_config())
         for name, t in topics.items()
     ]
-    _wait(admin.create_topics(new, operation_timeout=_TIMEOUT), "create topic", ok="TOPIC_ALREADY")
-    return [f"created topic {name} ({t.partitions} partitions)" for name, t in topics.items()]
+    futures = admin.create_topics(new, operation_timeout=_TIMEOUT)
+    made = set(_wait(futures, "create topic", ok="TOPIC_ALREADY"))
+    changes = [
+        f"created topic {name} ({t.partitions} partitions)"
+        for name, t in topics.items()
+        if name in made
+    ]
+    return changes, set(topics) - made
 
 
 def _grow(admin: AdminClient, name: str, wanted: int, have: int) -> list[str]:

@@ -1,10 +1,12 @@
-"""Real Kafka (and, where a test asks, the real stores), started once per session; the
-pipelines run as components through their contract, each test on topics of its own."""
+"""Real Kafka (the session's broker, `tests/integration/conftest.py`) and, where a test
+asks, the real stores, started once per session; the pipelines run as components through
+their contract, each test on topics of its own."""
 
 from __future__ import annotations
 
 import json
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +21,6 @@ from confluent_kafka.cimpl import NewTopic
 
 from leapfrog.testing import RunningComponent, run_component
 
-KAFKA_ADDRESS = "127.0.0.81"
 PIPELINE_ADDRESS = "127.0.0.84"
 
 
@@ -27,12 +28,6 @@ def base_dir(prefix: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=f"lf-pipelines-{prefix}-"))
     path.chmod(0o755)
     return path
-
-
-@pytest.fixture(scope="session")
-def kafka() -> Iterator[RunningComponent]:
-    with run_component("kafka", {}, base_dir("kafka"), address=KAFKA_ADDRESS) as running:
-        yield running
 
 
 def bootstrap(kafka: RunningComponent) -> str:
@@ -48,9 +43,17 @@ def new_topic(kafka: RunningComponent, partitions: int = 3) -> str:
 
 
 def produce(kafka: RunningComponent, topic: str, values: list[bytes]) -> None:
-    producer = Producer(
+    send(_producer(kafka), topic, values)
+
+
+def _producer(kafka: RunningComponent) -> Producer:
+    return Producer(
         {"bootstrap.servers": bootstrap(kafka), "enable.idempotence": True, "linger.ms": 20}
     )
+
+
+def send(producer: Producer, topic: str, values: list[bytes]) -> None:
+    """`values` produced and acknowledged (all of them, or the test fails)."""
     for i, value in enumerate(values):
         while True:
             try:
@@ -140,16 +143,20 @@ def influxdb() -> Iterator[RunningComponent]:
         yield running
 
 
-def kill_for(running: RunningComponent, seconds: float) -> None:
+def kill_for(running: RunningComponent, seconds: float, *, meanwhile: Trickle) -> None:
     """SIGKILL the store's whole process group, leave it dead `seconds`, start it again
-    from the same data directory (and wait until it is healthy)."""
+    from the same data directory (and wait until it is healthy). `meanwhile` must have
+    produced events into Kafka while the store was dead: what the outage tests prove is
+    that those reach the store once it is back, each once."""
     import os
     import signal
 
     assert running.popen is not None
     os.killpg(running.popen.pid, signal.SIGKILL)
     running.popen.wait()
+    before = meanwhile.produced
     time.sleep(seconds)
+    assert meanwhile.produced > before, "no events were produced while the store was dead"
     running.start()
 
 
@@ -174,9 +181,22 @@ def settled(pipeline: RunningComponent) -> dict[str, Any] | None:
     return health if health["lag"] == 0 else None
 
 
-def trickle(kafka: RunningComponent, topic: str, values: list[bytes], seconds: float) -> None:
-    """`values` produced in 40 slices spread over about `seconds`."""
-    step = max(1, len(values) // 40)
-    for start in range(0, len(values), step):
-        produce(kafka, topic, values[start : start + step])
-        time.sleep(seconds / 40)
+class Trickle(threading.Thread):
+    """`values` produced in 40 slices spread over about `seconds`; `produced` counts the
+    values Kafka has acknowledged so far."""
+
+    def __init__(
+        self, kafka: RunningComponent, topic: str, values: list[bytes], seconds: float
+    ) -> None:
+        super().__init__(name=f"trickle-{topic}", daemon=True)
+        self.kafka, self.topic, self.values, self.seconds = kafka, topic, values, seconds
+        self.produced = 0
+
+    def run(self) -> None:
+        producer = _producer(self.kafka)  # one: a new one per slice spends ~1 s connecting
+        step = max(1, len(self.values) // 40)
+        for start in range(0, len(self.values), step):
+            chunk = self.values[start : start + step]
+            send(producer, self.topic, chunk)
+            self.produced += len(chunk)
+            time.sleep(self.seconds / 40)

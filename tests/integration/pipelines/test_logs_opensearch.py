@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 import time
 import uuid
 from typing import Any
@@ -17,6 +16,7 @@ from leapfrog.pipelines import OpenSearchSink
 from leapfrog.testing import RunningComponent, run_component
 from tests.integration.pipelines.conftest import (
     PIPELINE_ADDRESS,
+    Trickle,
     base_dir,
     bootstrap,
     consume_all,
@@ -26,7 +26,6 @@ from tests.integration.pipelines.conftest import (
     new_topic,
     produce,
     settled,
-    trickle,
     wait_for,
 )
 
@@ -77,10 +76,10 @@ def test_ten_thousand_events_through_a_sigkill_of_opensearch(
         for i in range(10_000)
     ]
     with logs_pipeline(kafka, opensearch, topic, prefix) as pipeline:
-        producer = threading.Thread(target=trickle, args=(kafka, topic, values, 40.0))
+        producer = Trickle(kafka, topic, values, 25.0)
         producer.start()
         wait_for(lambda: count(opensearch, prefix) >= 1000, 120, "the first events indexed")
-        kill_for(opensearch, 30.0)  # events keep flowing into Kafka meanwhile
+        kill_for(opensearch, 10.0, meanwhile=producer)  # events keep flowing into Kafka
         producer.join(120)
         assert not producer.is_alive()
         wait_for(lambda: count(opensearch, prefix) >= 10_000, 240, "all events indexed")

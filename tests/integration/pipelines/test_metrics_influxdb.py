@@ -3,7 +3,6 @@ store, each stored exactly once; 1,000 malformed lines all dead-lettered with re
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 from leapfrog.testing import RunningComponent, run_component
 from tests.integration.pipelines.conftest import (
     PIPELINE_ADDRESS,
+    Trickle,
     base_dir,
     bootstrap,
     consume_all,
@@ -22,7 +22,6 @@ from tests.integration.pipelines.conftest import (
     new_topic,
     produce,
     settled,
-    trickle,
     wait_for,
 )
 
@@ -74,10 +73,10 @@ def test_ten_thousand_points_through_a_sigkill_of_influxdb(
     base_ns = time.time_ns()
     records = [snapshot(run, first, 10, base_ns) for first in range(0, 10_000, 10)]
     with metrics_pipeline(kafka, influxdb, topic, database) as pipeline:
-        producer = threading.Thread(target=trickle, args=(kafka, topic, records, 40.0))
+        producer = Trickle(kafka, topic, records, 25.0)
         producer.start()
         wait_for(lambda: points(influxdb, database, run) >= 1000, 120, "the first points")
-        kill_for(influxdb, 30.0)
+        kill_for(influxdb, 10.0, meanwhile=producer)  # points keep flowing into Kafka
         producer.join(120)
         assert not producer.is_alive()
         wait_for(lambda: points(influxdb, database, run) >= 10_000, 240, "all points")

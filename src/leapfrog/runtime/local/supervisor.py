@@ -383,7 +383,8 @@ class Supervisor:
             instance.kill_now()
 
     async def shutdown(self) -> None:
-        """Stop every unit after the units that depend on it, each instance in parallel;
+        """Stop every unit after the units that depend on it (and the components that read
+        the others before those: `Plan.stopped_before`), each instance in parallel;
         within `stop_budget()` whatever state the instances are in."""
         self.stopping = True
         self.write_state()  # on disk too: `status` of a supervisor that hangs says it stops
@@ -395,9 +396,9 @@ class Supervisor:
         done: dict[str, asyncio.Event] = {unit: asyncio.Event() for unit in self.units}
 
         async def stop_unit(unit: str) -> None:
-            for dependent in self.plan.dependents(unit):
-                if dependent in done:
-                    await done[dependent].wait()
+            for first in self.plan.stopped_before(unit):
+                if first in done:
+                    await done[first].wait()
             await asyncio.gather(*(i.stop() for i in self.units[unit]))
             done[unit].set()
 
