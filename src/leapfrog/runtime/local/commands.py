@@ -90,6 +90,7 @@ def prepare(
     unchanged are adopted, the others are stopped.
     """
     from leapfrog.plan import build_plan
+    from leapfrog.runtime.local.isolation import enforce_network
     from leapfrog.runtime.local.launch import build_launches
     from leapfrog.runtime.local.volumes import record_volumes
 
@@ -116,7 +117,7 @@ def prepare(
             stale.append(item)
     stop_leftovers(stale, on_cleanup)
     _check_ports(stack, by_name, adopt)
-    notes = record_volumes(stack, paths)
+    notes = enforce_network(stack, launches, paths) + record_volumes(stack, paths)
     return Prepared(stack, paths, plan, launches, adopt, [s.name for s in stale], notes)
 
 
@@ -124,8 +125,8 @@ def _check_ports(stack: Stack, launches: dict[str, Launch], adopt: dict[str, Any
     from leapfrog.runtime.local.spawn import port_conflict
 
     for name, launch in launches.items():
-        if launch.port is None or name in adopt:
-            continue
+        if launch.port is None or name in adopt or launch.network.netns is not None:
+            continue  # in a network namespace of its own, nothing else holds its port
         who = port_conflict(launch.address, launch.port)
         if who is not None:
             key, fix = {
@@ -225,7 +226,15 @@ def down(
     stop_leftovers(stale, on_cleanup)
     remove_cgroups(paths)
     _unmount_volumes(paths)
+    _release_network(paths)
     return pid is not None or bool(stale)
+
+
+def _release_network(paths: StatePaths) -> None:
+    """The namespaces, bridge and firewall tables of `network: {isolation: namespaces}`."""
+    from leapfrog.runtime.local.isolation import release
+
+    release(paths)
 
 
 def _unmount_volumes(paths: StatePaths) -> None:
