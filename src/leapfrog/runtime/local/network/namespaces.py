@@ -197,6 +197,10 @@ class NamespaceNetwork(NetworkProvider):
 
     def _bridge_ready(self) -> None:
         bridge = self.names.bridge
+        # A bridge takes the lowest MAC of its ports unless given one: each new instance
+        # would change it, and the others' ARP entries for the host would go stale.
+        mac = "02:" + ":".join(self._id[i : i + 2] for i in range(0, 8, 2)) + ":01"
+        _ip("link", "set", "dev", bridge, "address", mac)
         _ip("addr", "replace", f"{self._gateway}/{self._net.prefixlen}", "dev", bridge)
         # Connections to the catalog at 127.x are translated from the bridge's address.
         conf = Path("/proc/sys/net/ipv4/conf") / bridge / "route_localnet"
