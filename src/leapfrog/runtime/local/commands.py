@@ -279,12 +279,15 @@ def apply(stack: Stack, installer: Installer | None = None) -> dict[str, list[st
     """Bring a running stack to what its (changed) stack file says; returns the changes."""
     from leapfrog.plan import build_plan
     from leapfrog.runtime.local.launch import build_launches
+    from leapfrog.runtime.local.network import network_for
     from leapfrog.runtime.local.volumes import record_volumes
 
     paths = StatePaths(stack.state_dir)
     # Its errors here, with their lines; and new components installed with progress.
     build_launches(stack, build_plan(stack), paths, installer)
     notes = record_volumes(stack, paths)
+    isolation = network_for(stack, paths).note  # namespaces asked for, not available here
+    notes = [isolation, *notes] if isolation else notes
     answer = control.request(paths.control_socket, {"op": "apply", "file": str(stack.path)})
     return dict(answer["changes"]) | {"notes": notes}
 
