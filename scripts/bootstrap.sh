@@ -22,6 +22,8 @@ APT_NEEDS=(
   "mvn maven"
   "wrk wrk"
   "/usr/bin/chromium chromium"
+  "/usr/sbin/nft nftables"
+  "/usr/lib/cni/bridge containernetworking-plugins"
 )
 missing=()
 for pair in "${APT_NEEDS[@]}"; do

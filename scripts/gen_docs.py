@@ -327,6 +327,7 @@ services:
   api:
     command: [python, -m, api, --host, "${HOST}", --port, "${PORT}"]   # list: no splitting
     port: 9000
+    callers: [web]            # exactly these services may call api (firewall, NetworkPolicy)
     env:                      # list form of env
       - LOG_LEVEL=info
       - REDIS_URL=redis://${CACHE_ENDPOINTS}
@@ -388,6 +389,10 @@ local:
   state_dir: .leapfrog        # run state, logs and data; relative to this file's directory
   addresses: 127.42.0.0/16    # instance addresses come from this loopback network
   app_user: leapfrog          # the user services run as when leapfrog runs as root
+
+network:                      # isolation of instances on this machine (docs/networking.md)
+  isolation: namespaces       # a network namespace each, default-deny firewall; needs root
+  subnet: 10.231.7.0/24       # the stack's bridge network; .1 is the host's address
 
 host_logs:                    # the machine's own logs, to the logs topic with the stack's
   kmsg: true                  # kernel ring buffer (/dev/kmsg; needs root)

@@ -71,6 +71,7 @@ OptionsT = TypeVar("OptionsT", bound=PipelineOptions)
 class PipelineComponent(Component[OptionsT]):
     runs_leapfrog: ClassVar[bool] = True
     uses_catalog: ClassVar[bool] = True
+    host_network: ClassVar[bool] = True
     """The runtime hands it the components' connection environment, as to services."""
     sink: ClassVar[str]
     """The `leapfrog pipeline` subcommand: `logs` or `metrics`."""

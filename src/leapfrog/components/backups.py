@@ -63,6 +63,7 @@ class BackupScheduler(Component[BackupSchedulerOptions]):
     description = "backups of the stack's stores on their schedules (leapfrog's own)"
     runs_leapfrog: ClassVar[bool] = True
     acts_on_stack: ClassVar[bool] = True
+    host_network: ClassVar[bool] = True
 
     def install(
         self, options: BackupSchedulerOptions, cache_dir: Path, progress: Progress

@@ -159,6 +159,12 @@ class Component(ABC, Generic[OptionsT]):
     `LEAPFROG_STACK_FILE` and runs it as the stack's owner (the supervisor's user), who
     owns the state directory, rather than as the app user."""
 
+    host_network: ClassVar[bool] = False
+    """It runs in the host's network even when the stack gives each instance a network
+    namespace of its own (`network: {isolation: namespaces}`): the way in from the host
+    (the load balancer) or a program of leapfrog's own that serves the host or reads every
+    other part from there. It reaches every instance; no instance reaches it."""
+
     reads_state: ClassVar[bool] = False
     """It reads the stack's own state (the supervisor's control socket for status, the
     backup history): it runs as the supervisor's user and gets `LEAPFROG_STATE_DIR` and

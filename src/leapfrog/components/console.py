@@ -100,6 +100,7 @@ class Console(Component[ConsoleOptions]):
     description = "leapfrog's web console: services, KV, logs, metrics, backups, streams"
     runs_leapfrog: ClassVar[bool] = True
     uses_catalog: ClassVar[bool] = True
+    host_network: ClassVar[bool] = True
     """It gets the catalog's address and every component's connection environment."""
     reads_state: ClassVar[bool] = True
 

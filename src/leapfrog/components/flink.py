@@ -59,6 +59,7 @@ class Flink(Component[FlinkOptions]):
     )
     runs_leapfrog: ClassVar[bool] = True
     uses_catalog: ClassVar[bool] = True
+    host_network: ClassVar[bool] = True
     """Its jobs' SQL may name any component's connection variables (`${KAFKA_...}`)."""
 
     def install(self, options: FlinkOptions, cache_dir: Path, progress: Progress) -> Installation:

@@ -130,6 +130,7 @@ class LoadBalancer(Component[LoadBalancerOptions]):
     default_port = 8080
     description = "HAProxy or nginx, its configuration rendered from the catalog"
     uses_catalog: ClassVar[bool] = True
+    host_network: ClassVar[bool] = True
     runs_leapfrog: ClassVar[bool] = True
     """The runtime hands it CONSUL_HTTP_ADDR and CONSUL_HTTP_TOKEN."""
 

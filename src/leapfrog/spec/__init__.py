@@ -1,5 +1,6 @@
 """The stack file: its models, its loader with located error messages, and its JSON Schema."""
 
+from leapfrog.spec._network import callers_of
 from leapfrog.spec.errors import Problem, SpecError, render
 from leapfrog.spec.loader import MAX_FILE_BYTES, load_stack, parse_stack, read_stack_bytes
 from leapfrog.spec.models import (
@@ -14,6 +15,7 @@ from leapfrog.spec.models import (
     KubernetesSettings,
     LocalSettings,
     LogsSpec,
+    NetworkSpec,
     ResourcesSpec,
     RestartSpec,
     RolloutSpec,
@@ -40,6 +42,7 @@ __all__ = [
     "KubernetesSettings",
     "LocalSettings",
     "LogsSpec",
+    "NetworkSpec",
     "Problem",
     "ResourcesSpec",
     "RestartSpec",
@@ -52,6 +55,7 @@ __all__ = [
     "StackSpec",
     "VolumeSpec",
     "VolumeUse",
+    "callers_of",
     "json_schema",
     "load_stack",
     "parse_stack",

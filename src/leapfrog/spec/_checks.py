@@ -44,6 +44,7 @@ def check_stack(
     """Problems of names, dependencies and components; `options` is the raw components data."""
     problems = _names(spec, components, locator)
     problems += _dependencies(spec, locator)
+    problems += _callers(spec, locator)
     problems += check_volumes(spec, locator)
     valid = {k: v for k, v in options.items() if _NAME.match(k)}  # the others are reported
     problems += _components(valid, components, locator)
@@ -109,6 +110,31 @@ def _dependencies(spec: StackSpec, locator: Locator) -> list[Problem]:
         message = f"dependency cycle: {' -> '.join(cycle)}"
         hint = "remove one of these dependencies; the services could never start"
         problems.append(locator.problem(at, message, hint))
+    return problems
+
+
+def _callers(spec: StackSpec, locator: Locator) -> list[Problem]:
+    """Each name in a service's `callers:` is another service of the stack."""
+    problems = []
+    services = sorted(spec.services)
+    for name, service in spec.services.items():
+        for index, caller in enumerate(service.callers or []):
+            at = ("services", name, "callers", index)
+            if caller == name:
+                message = f"`{name}` lists itself as a caller"
+                problems.append(locator.problem(at, message, "remove this entry"))
+            elif caller not in spec.services:
+                where = "a component" if caller in spec.components else "not a service"
+                message = f"`{caller}` in the callers of `{name}` is {where} of this stack"
+                others = [s for s in services if s != name]
+                close = close_match_hint(caller, others, "services")
+                hint = (
+                    close
+                    if close.startswith("did")
+                    else "callers are services under `services:`: "
+                    + (", ".join(others) or "there are no others")
+                )
+                problems.append(locator.problem(at, message, hint))
     return problems
 
 

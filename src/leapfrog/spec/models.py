@@ -20,6 +20,7 @@ from pydantic import (
 from leapfrog.spec._base import ByteSize, Duration
 from leapfrog.spec._base import Model as _Model
 from leapfrog.spec._deploy import AutoscaleSpec, KubernetesSettings, ResourcesSpec, RouteSpec
+from leapfrog.spec._network import NetworkSpec
 from leapfrog.spec._rollout import RolloutSpec
 from leapfrog.spec._shell import split_command
 from leapfrog.spec._telemetry import HostLogsSpec, ScrapeSpec
@@ -36,6 +37,7 @@ __all__ = [
     "KubernetesSettings",
     "LocalSettings",
     "LogsSpec",
+    "NetworkSpec",
     "ResourcesSpec",
     "RestartSpec",
     "RolloutSpec",
@@ -300,6 +302,14 @@ class ServiceSpec(_Model):
         "requests in flight per instance, with the HorizontalPodAutoscaler's arithmetic and "
         "behavior: the supervisor locally, an HPA on Kubernetes.",
     )
+    callers: list[str] | None = Field(
+        None,
+        description="The services allowed to call this one, exactly (default-deny for the "
+        "others). Unset: those that list it in depends_on, and allow_from. Enforced by the "
+        "firewall with `network: {isolation: namespaces}` and by NetworkPolicies on "
+        "Kubernetes.",
+        examples=[["web", "worker"]],
+    )
     allow_from: list[str] = Field(
         default_factory=list,
         description="Other services allowed to call this one besides those that list it in "
@@ -557,6 +567,11 @@ class StackSpec(_Model):
     )
     local: LocalSettings = Field(
         default_factory=LocalSettings, description="Settings for running on this machine."
+    )
+    network: NetworkSpec = Field(
+        default_factory=NetworkSpec,
+        description="How instances are isolated from each other on this machine: loopback "
+        "addresses (default) or a network namespace each behind a default-deny firewall.",
     )
     kubernetes: KubernetesSettings = Field(
         default_factory=KubernetesSettings,

@@ -2,7 +2,8 @@
 
 * the namespace denies all ingress by default;
 * a platform part (catalog, kafka, postgres, ...) accepts the stack's own pods;
-* a service accepts its declared callers (services that depend on it, and `allow_from`),
+* a service accepts its declared callers (`callers:`, or else the services that depend on
+  it and `allow_from`),
   the catalog (its health checks) and the load balancer, and may itself reach only DNS,
   the platform parts and the services it depends on.
 """
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from leapfrog.components import kube as k
-from leapfrog.spec import StackSpec
+from leapfrog.spec import StackSpec, callers_of
 
 __all__ = ["render_network"]
 
@@ -82,8 +83,7 @@ def _service_policy(
     name: str, spec: StackSpec, kube: k.KubeContext, platform: Mapping[str, Mapping[str, int]]
 ) -> k.Manifest:
     service = spec.services[name]
-    callers = [n for n, s in spec.services.items() if name in s.depends_on and n != name]
-    callers += [n for n in service.allow_from if n in spec.services and n not in callers]
+    callers = callers_of(spec.services, name)
     sources = _pods(kube, *callers, *(p for p in ("catalog", "lb") if p in platform))
     ingress: list[dict[str, Any]] = []
     if sources and service.port is not None:

@@ -94,6 +94,7 @@ def prepare(
     unchanged are adopted, the others are stopped.
     """
     from leapfrog.plan import build_plan
+    from leapfrog.runtime.local.isolation import enforce_network
     from leapfrog.runtime.local.launch import build_launches
     from leapfrog.runtime.local.volumes import record_volumes
 
@@ -120,7 +121,7 @@ def prepare(
             stale.append(item)
     stop_leftovers(stale, on_cleanup)
     _check_ports(stack, by_name, adopt)
-    notes = record_volumes(stack, paths)
+    notes = enforce_network(stack, launches, paths) + record_volumes(stack, paths)
     return Prepared(stack, paths, plan, launches, adopt, [s.name for s in stale], notes)
 
 
@@ -128,8 +129,8 @@ def _check_ports(stack: Stack, launches: dict[str, Launch], adopt: dict[str, Any
     from leapfrog.runtime.local.spawn import port_conflict
 
     for name, launch in launches.items():
-        if launch.port is None or name in adopt:
-            continue
+        if launch.port is None or name in adopt or launch.network.netns is not None:
+            continue  # in a network namespace of its own, nothing else holds its port
         who = port_conflict(launch.address, launch.port)
         if who is not None:
             key, fix = {
@@ -229,7 +230,15 @@ def down(
     stop_leftovers(stale, on_cleanup)
     remove_cgroups(paths)
     _unmount_volumes(paths)
+    _release_network(paths)
     return pid is not None or bool(stale)
+
+
+def _release_network(paths: StatePaths) -> None:
+    """The namespaces, bridge and firewall tables of `network: {isolation: namespaces}`."""
+    from leapfrog.runtime.local.isolation import release
+
+    release(paths)
 
 
 def _unmount_volumes(paths: StatePaths) -> None:
@@ -274,12 +283,15 @@ def apply(stack: Stack, installer: Installer | None = None) -> dict[str, list[st
     """Bring a running stack to what its (changed) stack file says; returns the changes."""
     from leapfrog.plan import build_plan
     from leapfrog.runtime.local.launch import build_launches
+    from leapfrog.runtime.local.network import network_for
     from leapfrog.runtime.local.volumes import record_volumes
 
     paths = StatePaths(stack.state_dir)
     # Its errors here, with their lines; and new components installed with progress.
     build_launches(stack, build_plan(stack), paths, installer)
     notes = record_volumes(stack, paths)
+    isolation = network_for(stack, paths).note  # namespaces asked for, not available here
+    notes = [isolation, *notes] if isolation else notes
     answer = control.request(paths.control_socket, {"op": "apply", "file": str(stack.path)})
     return dict(answer["changes"]) | {"notes": notes}
 

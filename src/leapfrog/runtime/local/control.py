@@ -104,6 +104,7 @@ class ControlServer:
 
     def _apply(self, file: str) -> dict[str, Any]:
         from leapfrog.plan import build_plan
+        from leapfrog.runtime.local.isolation import enforce_network
         from leapfrog.runtime.local.launch import build_launches
         from leapfrog.spec import SpecError, load_stack
 
@@ -114,6 +115,8 @@ class ControlServer:
                 raise LeapfrogError(f"{file} belongs to another state directory")
             plan = build_plan(stack)
             launches = build_launches(stack, plan, sup.paths)
+            # The firewall first: callers removed lose their way in before anything moves.
+            enforce_network(stack, launches, sup.paths)
         except SpecError as exc:
             return {"error": str(exc), "hint": "`leapfrog validate` shows where"}
         except LeapfrogError as exc:

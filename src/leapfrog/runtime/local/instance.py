@@ -26,6 +26,7 @@ from leapfrog.runtime.local.cgroups import InstanceCgroup
 from leapfrog.runtime.local.health import HealthTracker, probe
 from leapfrog.runtime.local.launch import Launch
 from leapfrog.runtime.local.logwriter import LogWriter
+from leapfrog.runtime.local.network import NetworkError
 from leapfrog.runtime.local.spawn import (
     SpawnError,
     describe_exit,
@@ -209,9 +210,13 @@ class Instance:
         procs = await self._fresh_cgroup()
         output: int | None = None
         try:
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(None, self.launch.network.attach)
+            except NetworkError as exc:
+                raise SpawnError(str(exc)) from None
             prepare_files(self.launch)
             output = self._output_fd()
-            loop = asyncio.get_running_loop()
             if self.launch.volumes:
                 # mkfs and mount of a size-limited volume take a while: off the loop.
                 await loop.run_in_executor(None, prepare_volumes, self.launch)

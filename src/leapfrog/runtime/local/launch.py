@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import ipaddress
 import json
 import sys
 from collections.abc import Mapping, Sequence
@@ -19,9 +18,9 @@ from typing import Any
 
 from leapfrog.components import component
 from leapfrog.plan import Plan, Unit
-from leapfrog.runtime.local.addresses import AddressBook, default_network
 from leapfrog.runtime.local.environment import base_env, dependency_endpoints, instance_env
 from leapfrog.runtime.local.logwriter import LogLimits
+from leapfrog.runtime.local.network import HOST, Attachment, NetworkProvider, network_for
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.platform import (
     ComponentRun,
@@ -76,6 +75,8 @@ class Launch:
     """For a component: the contract's view of this instance (probe, setup, files)."""
     volumes: tuple[InstanceVolume, ...] = ()
     """The named volumes this instance uses, made and mounted before each start."""
+    network: Attachment = field(default=HOST, compare=False)
+    """The network its processes run in: the host's, or a namespace of its own."""
 
     @functools.cached_property
     def config_hash(self) -> str:
@@ -87,6 +88,7 @@ class Launch:
             "user": self.user.uid if self.user else None,
             "address": self.address,
             "port": self.port,
+            "netns": self.network.netns,
             # A component's config files are read at start only: new contents, new process.
             "files": sorted(self.component.process.files.items()) if self.component else [],
         }
@@ -101,16 +103,18 @@ def build_launches(
     Components are installed first (`installer`; quiet and cached by default), since
     what they run depends on what was installed.
     """
-    spec_net = stack.spec.local.addresses
-    network = ipaddress.IPv4Network(spec_net) if spec_net else default_network(paths.root)
-    book = AddressBook(paths.addresses_file, network)
+    provider = network_for(stack, paths)
     names = [
         n for unit in plan.order if unit != "catalog" for n in plan.units[unit].instance_names()
     ]
-    addresses = book.assign(names)
+    addresses = provider.addresses(names)
     installations = install_all(plan, installer or quiet_installer())
     settings = stack.spec.catalog
     platform_env = catalog_env(settings, paths) if settings.enabled else {}
+    # Services may run in a network of their own, where the catalog is elsewhere.
+    service_platform = {
+        k: provider.host_endpoint(v) if k in _HOST_ENDPOINTS else v for k, v in platform_env.items()
+    }
     grants = {
         name: InstanceGrant(unit.name, tuple(unit.service.kv), tuple(unit.service.kv_write))
         for unit in plan.units.values()
@@ -184,7 +188,9 @@ def build_launches(
         cwd = _working_dir(stack, unit)
         if user is not None:
             check_reachable(stack, unit_name, cwd, user)
-        shared = platform_env | component_env(runs) | dependency_endpoints(plan, unit, addresses)
+        shared = (
+            service_platform | component_env(runs) | dependency_endpoints(plan, unit, addresses)
+        )
         result[unit_name] = [
             _service_launch(
                 stack,
@@ -205,7 +211,32 @@ def build_launches(
         result,
         {"LEAPFROG_STACK": stack.name} | platform_env | component_env(runs) | reader_env,
     )
-    return result
+    return _attached(result, provider)
+
+
+_HOST_ENDPOINTS = ("CONSUL_HTTP_ADDR", "LEAPFROG_CATALOG_DNS")
+
+
+def _attached(
+    launches: dict[str, list[Launch]], provider: NetworkProvider
+) -> dict[str, list[Launch]]:
+    """Each launch with the network it runs in. The catalog and the components that serve
+    the host (the load balancer, leapfrog's own programs) stay in the host's network."""
+    return {
+        unit: [
+            replace(
+                one,
+                network=provider.attachment(
+                    one.name,
+                    one.address,
+                    host_network=one.kind == "catalog"
+                    or (one.component is not None and one.component.component.host_network),
+                ),
+            )
+            for one in group
+        ]
+        for unit, group in launches.items()
+    }
 
 
 def _own_token(tokens: Mapping[str, str], name: str) -> dict[str, str]:

@@ -76,6 +76,7 @@ async def scale(sup: Supervisor, wanted: dict[str, str]) -> dict[str, Any]:
     """Start and retire instances; answers per unit `from`, `to`, `start`, `stop` and
     `stale` (running instances whose launch the stack file has changed since)."""
     from leapfrog.plan import build_plan
+    from leapfrog.runtime.local.isolation import enforce_network
     from leapfrog.runtime.local.launch import build_launches
     from leapfrog.spec import SpecError, load_stack
 
@@ -117,6 +118,8 @@ async def scale(sup: Supervisor, wanted: dict[str, str]) -> dict[str, Any]:
     stack = dataclasses.replace(stack, spec=stack.spec.model_copy(update={"services": services}))
     plan = build_plan(stack)
     launches = await asyncio.to_thread(build_launches, stack, plan, sup.paths)
+    # New replicas' addresses among the allowed callers and callees before they start.
+    await asyncio.to_thread(enforce_network, stack, launches, sup.paths)
     answer: dict[str, Any] = {}
     retiring: list[asyncio.Task[None]] = []
     for unit, target in targets.items():

@@ -8,10 +8,11 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from leapfrog.runtime.local.launch import Launch
+from leapfrog.runtime.local.network import NetworkError
 from leapfrog.runtime.local.volumes import VolumeError, prepare_volume
 from leapfrog.shared.ports import find_listener, port_is_free
 
@@ -50,9 +51,13 @@ def port_conflict(address: str, port: int) -> str | None:
 
 
 def prepare_files(launch: Launch) -> None:
-    """Everything before the fork: a free port, the data dir."""
+    """Everything before the fork: a free port (in the instance's own network), the data dir."""
     if launch.port is not None:
-        who = port_conflict(launch.address, launch.port)
+        try:
+            with launch.network.entered():
+                who = port_conflict(launch.address, launch.port)
+        except NetworkError as exc:
+            raise SpawnError(str(exc)) from None
         if who is not None:
             raise SpawnError(
                 f"cannot listen on {launch.address}:{launch.port}: {who}; "
@@ -101,17 +106,18 @@ def popen(launch: Launch, output: int, cgroup_procs: int | None = None) -> subpr
         extra["preexec_fn"] = _joiner(cgroup_procs)
     mark(output, f"{launch.name} starting")
     try:
-        return subprocess.Popen(
-            launch.argv,
-            cwd=launch.cwd,
-            env=launch.env,
-            stdin=subprocess.DEVNULL,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            close_fds=True,
-            **extra,
-        )
+        with launch.network.entered():  # the child is born in the instance's network
+            return subprocess.Popen(
+                launch.argv,
+                cwd=launch.cwd,
+                env=launch.env,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                **extra,
+            )
     except FileNotFoundError as exc:
         missing = exc.filename or launch.argv[0]
         raise SpawnError(f"cannot start {launch.argv[0]!r}: {missing} not found") from None
@@ -124,6 +130,8 @@ def popen(launch: Launch, output: int, cgroup_procs: int | None = None) -> subpr
         ) from None
     except OSError as exc:
         raise SpawnError(f"cannot start {launch.argv[0]!r}: {exc.strerror}") from None
+    except NetworkError as exc:
+        raise SpawnError(str(exc)) from None
 
 
 def prepare_component(launch: Launch, output: int, cgroup_procs: int | None = None) -> None:
@@ -149,21 +157,29 @@ def prepare_component(launch: Launch, output: int, cgroup_procs: int | None = No
     for argv in run.process.init:
         mark(output, f"{launch.name} init: {argv[0]}")
         try:
-            result = subprocess.run(
-                argv,
-                cwd=launch.data_dir,
-                env=launch.env,
-                stdin=subprocess.DEVNULL,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                check=False,
-                timeout=run.process.start_timeout,
-                **extra,
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            with launch.network.entered():
+                result = _run_init(launch, argv, output, extra)
+        except (OSError, subprocess.TimeoutExpired, NetworkError) as exc:
             raise SpawnError(f"init step {argv[0]} of {launch.name} failed: {exc}") from None
         if result.returncode != 0:
             raise SpawnError(
                 f"init step {argv[0]} of {launch.name} exited with status {result.returncode}; "
                 f"see `leapfrog logs {launch.unit}`"
             )
+
+
+def _run_init(
+    launch: Launch, argv: Sequence[str], output: int, extra: dict[str, Any]
+) -> subprocess.CompletedProcess[bytes]:
+    assert launch.component is not None
+    return subprocess.run(
+        argv,
+        cwd=launch.data_dir,
+        env=launch.env,
+        stdin=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        check=False,
+        timeout=launch.component.process.start_timeout,
+        **extra,
+    )

@@ -17,6 +17,7 @@ from leapfrog.runtime.local.cgroups import InstanceCgroup, stack_cgroups
 from leapfrog.runtime.local.instance import Instance, InstanceState
 from leapfrog.runtime.local.launch import Launch
 from leapfrog.runtime.local.logwriter import LogWriter
+from leapfrog.runtime.local.network import release_network
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.reconcile import Changes, diff, replace_rolling
 from leapfrog.runtime.local.registrar import Registrar
@@ -423,6 +424,9 @@ class Supervisor:
                     await companion.close()
         if self.cgroups is not None:
             InstanceCgroup(self.cgroups).remove()
+        # Every process is gone: their namespaces, the bridge and the firewall go too.
+        for left in await asyncio.to_thread(release_network, self.paths.root):
+            self.log_line(f"network left behind: {left}")
         if (self.paths.root / "volumes.json").exists():
             # Size-limited volumes' file systems: mounted while the stack is up only.
             for left in await asyncio.to_thread(unmount_all, self.paths):
