@@ -330,11 +330,22 @@ class RealNode:
         return found
 
     def leftovers(self) -> list[str]:
-        """What this node left on the host: processes, mounts, interfaces, cgroups, dirs."""
+        """What this node left on the host: its processes, mounts under its directory or
+        over the paths it redirects, the bridge and pod interfaces, the kubepods/k8s.io
+        cgroups, the mountpoint directories it made. (Others' changes are not counted.)"""
         left = [f"process {pid}: {_cmdline(pid)}" for pid in self._processes()]
-        left += [f"mount {point}" for point in sorted(_mounts() - self._mounts)]
-        left += [f"network interface {name}" for name in sorted(_interfaces() - self._interfaces)]
-        left += [f"cgroup {path}" for path in sorted(_top_cgroups() - self._cgroups)]
+        watched = [self.layout.root, *HOST_PATHS, Path("/proc/sys")]
+        left += [
+            f"mount {point}"
+            for point in sorted(_mounts() - self._mounts)
+            if any(Path(point).is_relative_to(path) for path in watched)
+        ]
+        left += [
+            f"network interface {name}"
+            for name in sorted(_interfaces() - self._interfaces)
+            if name == BRIDGE or name.startswith("veth")
+        ]
+        left += [f"cgroup {path}" for path in _node_cgroup_dirs() if path not in self._cgroups]
         left += [f"directory {path}" for path in self._made_dirs if path.exists()]
         return left
 
