@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds what the Kubernetes test tier runs, from Go modules, into a cache keyed by version:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and the kubelet (for
-# the real test node, leapfrog.testing.RealNode) from the wrapper module tools/kube
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the kubelet and
+# kube-proxy (for the real test node, leapfrog.testing.RealNode) from the wrapper module tools/kube
 # (k8s.io/kubernetes with its staging modules pinned), and KWOK, which plays the kubelets of
 # fake nodes. Idempotent: when everything is cached it checks a stamp
 # and exits at once; a cold build takes tens of minutes on two cores (the Go build cache and
@@ -26,7 +26,7 @@ else CACHE=$HOME/.cache/leapfrog; fi
 DIR=$CACHE/kubernetes/$K8S_VERSION
 BIN=$DIR/bin
 STAMP=$DIR/stamp
-TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kwok)
+TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok)
 
 want_stamp() {
   { cat "$MODULE/go.mod" "$MODULE/go.sum"; echo "$KWOK_VERSION $RECIPE"; } | sha256sum | cut -d' ' -f1
@@ -88,6 +88,7 @@ build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 build kubectl k8s.io/kubernetes/cmd/kubectl
 # Statically linked, as Kubernetes releases it (the real node was proven with this build).
 CGO_ENABLED=0 build kubelet k8s.io/kubernetes/cmd/kubelet
+build kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 
 if [ ! -x "$BIN/kwok" ]; then
   say "building kwok $KWOK_VERSION"

@@ -1,7 +1,8 @@
 """A real node beside the test control plane: kubelet + containerd + runc run real
 containers from images built here (busybox-static, no registry), under Pod Security
-"restricted"; logs, exec, pod-to-pod TCP over the CNI bridge and memory limits work; and the
-node leaves nothing of itself on the host when it stops.
+"restricted"; logs, exec, pod-to-pod TCP over the CNI bridge, Services through kube-proxy
+(its rules in the pods' network namespace, never the host's) and memory limits work; and
+the node leaves nothing of itself on the host when it stops.
 
 The first test runs a node of its own and must run before the session's node starts (one
 real node per machine): keep it first in this file."""
@@ -9,6 +10,7 @@ real node per machine): keep it first in this file."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +25,8 @@ from leapfrog.testing import ControlPlane, RealNode, real_node_unavailable
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 CGROUPS = Path("/sys/fs/cgroup")
+# busybox's httpd answering GET /ping with pong-<pod name>.
+SERVE = "mkdir -p /tmp/www && echo pong-$(hostname) > /tmp/www/ping && httpd -f -p 8080 -h /tmp/www"
 
 
 def get(plane: ControlPlane, *args: str) -> Any:
@@ -87,7 +91,9 @@ def test_the_node_leaves_nothing_behind(
             int(line.split()[1]) for line in node.ctr("tasks", "list").splitlines()[1:]
         ]
         assert len(tasks) == 2, tasks  # the sandbox and the container
-        assert (Path("/sys/class/net") / "lf-node0").exists()
+        # The bridge is in the pods' own network namespace, not the host's.
+        assert not (Path("/sys/class/net") / "lf-node0").exists()
+        assert "lf-node0" in node.in_pod_network("ip", "link").stdout
         assert [p for p in CGROUPS.glob("*/kubepods") if p.is_dir()]
     finally:
         node.stop()
@@ -164,12 +170,9 @@ def test_logs_and_exec(real_node: RealNode, namespace: str) -> None:
 
 def test_pods_reach_each_other_over_the_bridge(real_node: RealNode, namespace: str) -> None:
     plane = real_node.plane
-    serve = (
-        "mkdir -p /tmp/www && echo pong-$(hostname) > /tmp/www/ping && httpd -f -p 8080 -h /tmp/www"
-    )
     server = pod(
         "server",
-        {"name": "main", "command": ["sh", "-c", serve], "ports": [{"containerPort": 8080}]},
+        {"name": "main", "command": ["sh", "-c", SERVE], "ports": [{"containerPort": 8080}]},
     )
     client = pod("client", {"name": "main", "command": ["sleep", "3600"]})
     apply(plane, namespace, server, client)
@@ -184,6 +187,43 @@ def test_pods_reach_each_other_over_the_bridge(real_node: RealNode, namespace: s
             break
         time.sleep(0.25)
     assert answer == "pong-server", complaint
+
+
+def test_services_route_through_kube_proxy_off_the_host(
+    real_node: RealNode, namespace: str
+) -> None:
+    plane = real_node.plane
+    backend = pod(
+        "backend",
+        {"name": "main", "command": ["sh", "-c", SERVE], "ports": [{"containerPort": 8080}]},
+    )
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "backend"}, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    apply(plane, namespace, service, backend)
+    wait_ready(plane, namespace, "backend")
+    # Created after the Service: the kubelet gives it the Service's address in its env.
+    apply(plane, namespace, pod("caller", {"name": "main", "command": ["sleep", "3600"]}))
+    wait_ready(plane, namespace, "caller")
+    cluster_ip = get(plane, "service", "-n", namespace, "web")["spec"]["clusterIP"]
+    fetch = ("exec", "-n", namespace, "caller", "--", "sh", "-c")
+    answer, complaint = "", ""
+    for _ in range(40):  # kube-proxy writes the rules once the endpoints are known
+        done = plane.kubectl(*fetch, "wget -q -O - http://$WEB_SERVICE_HOST/ping", check=False)
+        answer, complaint = done.stdout.strip(), done.stderr.strip()
+        if done.returncode == 0:
+            break
+        time.sleep(0.25)
+    assert answer == "pong-backend", complaint
+    env = plane.kubectl(*fetch, "echo $WEB_SERVICE_HOST").stdout.strip()
+    assert env == cluster_ip
+    # The rules are in the pods' network namespace; the host's netfilter has none of them.
+    assert cluster_ip in real_node.in_pod_network("iptables-save").stdout
+    host = subprocess.run(["iptables-save"], capture_output=True, text=True, check=True)
+    assert "KUBE-SERVICES" not in host.stdout and cluster_ip not in host.stdout
 
 
 def test_memory_limit_is_enforced(real_node: RealNode, namespace: str) -> None:

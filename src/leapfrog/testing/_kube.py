@@ -136,14 +136,21 @@ class ControlPlane:
 
     def write_kubelet_kubeconfig(self, name: str, path: Path) -> Path:
         """A kubeconfig for the kubelet of node `name` (one of `kubelets`)."""
+        return self._node_kubeconfig(f"system:node:{name}", path, self.server)
+
+    def write_kube_proxy_kubeconfig(self, path: Path, server: str) -> Path:
+        """A kubeconfig for kube-proxy (user system:kube-proxy), reaching the apiserver at
+        `server` (the same certificate: it must be a 127.0.0.1 address)."""
+        return self._node_kubeconfig("system:kube-proxy", path, server)
+
+    def _node_kubeconfig(self, user: str, path: Path, server: str) -> Path:
         assert self._files is not None, "the control plane is not started"
-        user = f"system:node:{name}"
         if user not in self._files.tokens:
             raise LeapfrogError(
-                f"the control plane has no credentials for node {name}",
-                hint=f"start it with ControlPlane(..., kubelets=[{name!r}])",
+                f"the control plane has no credentials for {user}",
+                hint="start it with ControlPlane(..., kubelets=[node name])",
             )
-        return write_kubeconfig(path, self.server, self._files.ca, user, self._files.tokens[user])
+        return write_kubeconfig(path, server, self._files.ca, user, self._files.tokens[user])
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True

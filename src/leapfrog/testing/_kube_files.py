@@ -84,6 +84,8 @@ def make_cluster_files(pki: Path, kubelets: Sequence[str] = ()) -> ClusterFiles:
         "system:kube-controller-manager": "",
         "system:kube-scheduler": "",
         **{f"system:node:{name}": "system:nodes" for name in kubelets},
+        # Bound to ClusterRole system:node-proxier by Kubernetes' default bindings.
+        **({"system:kube-proxy": ""} if kubelets else {}),
     }
     lines = []
     for user, group in users.items():

@@ -33,6 +33,7 @@ from leapfrog.testing._node_files import (
     HEALTHZ_PORT,
     HOST_PATHS,
     KUBELET_PORT,
+    PROXIED_API_PORT,
     REAL_NODE_LABEL,
     REAL_NODE_TAINT,
     RUNC,
@@ -53,6 +54,7 @@ NODE_PACKAGES = {
     "containerd": Path("/usr/bin/containerd"),
     "runc": RUNC,
     "containernetworking-plugins": CNI_PLUGINS / "bridge",
+    "iptables": Path("/usr/sbin/iptables-restore"),  # kube-proxy's rules
 }
 _CGROUPS = Path("/sys/fs/cgroup")
 # The cgroups the kubelet (kubepods) and containerd (k8s.io) make at the top of each hierarchy.
@@ -85,7 +87,7 @@ def real_node_unavailable() -> str:
     missing = _missing_packages()
     if missing:
         return f"a real node needs the Debian packages {', '.join(missing)} (apt-get install)"
-    for tool in ("unshare", "mount", "ip", "ctr"):
+    for tool in ("unshare", "nsenter", "mount", "ip", "ctr"):
         if shutil.which(tool) is None:
             return f"a real node needs the {tool} command"
     try:
@@ -114,6 +116,7 @@ class RealNode:
         self.layout = NodeLayout(workdir)
         self.ready_timeout = ready_timeout
         self.kubelet = plane.bin / "kubelet"
+        self.kube_proxy = plane.bin / "kube-proxy"
         self.images: NodeImages | None = None
         self.started_in = 0.0
         self.ready_in = 0.0
@@ -137,10 +140,12 @@ class RealNode:
         why = real_node_unavailable()
         if why:
             raise LeapfrogError(why, hint="run the real-node tests as root on a Debian machine")
-        if not self.kubelet.is_file():
-            raise LeapfrogError(
-                f"no kubelet in {self.plane.bin}", hint="run scripts/kube-tools.sh to build it"
-            )
+        for program in (self.kubelet, self.kube_proxy):
+            if not program.is_file():
+                raise LeapfrogError(
+                    f"no {program.name} in {self.plane.bin}",
+                    hint="run scripts/kube-tools.sh to build it",
+                )
         self._refuse_if_busy()
         began = time.monotonic()
         self.images = node_images()
@@ -152,8 +157,17 @@ class RealNode:
             path.mkdir(parents=True)
         self._started = True
         try:
-            self.layout.write(name=self.name, kubelet=self.kubelet, pause_image=PAUSE_IMAGE)
+            self.layout.write(
+                name=self.name,
+                kubelet=self.kubelet,
+                kube_proxy=self.kube_proxy,
+                api_port=int(self.plane.server.rsplit(":", 1)[1]),
+                pause_image=PAUSE_IMAGE,
+            )
             self.plane.write_kubelet_kubeconfig(self.name, self.layout.kubelet_kubeconfig)
+            self.plane.write_kube_proxy_kubeconfig(
+                self.layout.kube_proxy_kubeconfig, f"https://127.0.0.1:{PROXIED_API_PORT}"
+            )
             unshare = ["unshare", "--mount", "--propagation", "private", "--"]
             holder = [sys.executable, "-m", "leapfrog.testing._node_ns", str(self.layout.plan)]
             self._holder = Process("node", [*unshare, *holder], self.layout.log("node"))
@@ -183,6 +197,15 @@ class RealNode:
                 "another real node seems to run here: " + "; ".join(busy),
                 hint="stop it first (or remove what a killed test run left behind)",
             )
+
+    def in_pod_network(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        """Run a command in the pods' network namespace (where the bridge and kube-proxy's
+        rules are), e.g. `iptables-save`."""
+        holder = self.pids().get("network")
+        if holder is None:
+            raise LeapfrogError("the real node is not running")
+        command = ["nsenter", f"--net=/proc/{holder}/ns/net", "--", *argv]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
     def ctr(self, *args: str) -> str:
         """containerd's own client on this node's socket, in the k8s.io namespace (CRI's)."""

@@ -1,11 +1,13 @@
 """The files a real test node starts from, all under its own directory: containerd's config
 (CRI on cgroupfs and overlayfs, the local pause image, its own socket, root and state), the
-CNI bridge network, the KubeletConfiguration, and the plan the namespace holder
+CNI bridge network (its plugin run in the pods' own network namespace), the
+KubeletConfiguration and KubeProxyConfiguration, and the plan the namespace holder
 (leapfrog.testing._node_ns) follows."""
 
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +30,9 @@ KUBELET_PORT = 11250
 HEALTHZ_PORT = 11248
 BRIDGE = "lf-node0"
 POD_SUBNET = "10.88.77.0/24"
+# Where kube-proxy, in the pods' network namespace, finds the apiserver (leapfrog.testing.
+# _node_net forwards it to the host's): that namespace has its own loopback.
+PROXIED_API_PORT = 6443
 CNI_PLUGINS = Path("/usr/lib/cni")
 RUNC = Path("/usr/sbin/runc")
 # Pods land on the real node only when they ask for it: the session's other tests keep
@@ -86,6 +91,23 @@ class NodeLayout:
         return self.root / "cni" / "net.d"
 
     @property
+    def cni_bin_dir(self) -> Path:
+        return self.root / "cni" / "bin"
+
+    @property
+    def netns(self) -> Path:
+        """The pods' network namespace, bind-mounted here inside the private mount namespace."""
+        return self.root / "run" / "pods.netns"
+
+    @property
+    def kube_proxy_config(self) -> Path:
+        return self.root / "kube-proxy" / "config.yaml"
+
+    @property
+    def kube_proxy_kubeconfig(self) -> Path:
+        return self.root / "kube-proxy" / "kube-proxy.kubeconfig"
+
+    @property
     def plan(self) -> Path:
         return self.root / "namespace.json"
 
@@ -97,16 +119,25 @@ class NodeLayout:
         return self.root / f"{name}.log"
 
     def write(
-        self, *, name: str, kubelet: Path, pause_image: str, containerd: str = "containerd"
+        self,
+        *,
+        name: str,
+        kubelet: Path,
+        kube_proxy: Path,
+        api_port: int,
+        pause_image: str,
+        containerd: str = "containerd",
     ) -> None:
         """Every config file, and the namespace holder's plan."""
-        for directory in ("run", "containerd", "kubelet", "hostpaths", "sysctl"):
+        for directory in ("run", "containerd", "kubelet", "kube-proxy", "hostpaths", "sysctl"):
             (self.root / directory).mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
         self.cni_conf_dir.mkdir(parents=True, exist_ok=True)
+        self._cni_plugins()
         self.containerd_config.write_text(self._containerd(pause_image))
         (self.cni_conf_dir / "10-leapfrog.conflist").write_text(self._cni())
         self.kubelet_config.write_text(self._kubelet())
+        self.kube_proxy_config.write_text(self._kube_proxy(name))
         plan = {
             "kernel": KERNEL_SETTINGS,
             "sysctl_dir": str(self.root / "sysctl"),
@@ -116,6 +147,30 @@ class NodeLayout:
             ],
             "socket": str(self.socket),
             "pids": str(self.pids),
+            "netns": str(self.netns),
+            "network": {
+                "argv": [
+                    sys.executable,
+                    "-m",
+                    "leapfrog.testing._node_net",
+                    str(api_port),
+                    str(PROXIED_API_PORT),
+                    str(self.root / "run" / "network.ready"),
+                ],
+                "log": str(self.log("network")),
+                "ready": str(self.root / "run" / "network.ready"),
+            },
+            "kube-proxy": {
+                "argv": [
+                    "nsenter",
+                    f"--net={self.netns}",
+                    "--",
+                    str(kube_proxy),
+                    f"--config={self.kube_proxy_config}",
+                    "--v=1",
+                ],
+                "log": str(self.log("kube-proxy")),
+            },
             "containerd": {
                 "argv": [containerd, "--config", str(self.containerd_config)],
                 "log": str(self.log("containerd")),
@@ -172,20 +227,35 @@ state = {q(self.root / "containerd" / "state")}
           SystemdCgroup = false
           BinaryName = {q(RUNC)}
     {cri}.cni]
-      bin_dir = {q(CNI_PLUGINS)}
+      bin_dir = {q(self.cni_bin_dir)}
       conf_dir = {q(self.cni_conf_dir)}
   [plugins."io.containerd.internal.v1.opt"]
     path = {q(self.root / "containerd" / "opt")}
 """
 
+    def _cni_plugins(self) -> None:
+        """Debian's CNI plugins, but the bridge plugin runs in the pods' network namespace:
+        the bridge, the pods' host-side interfaces and the gateway address live there."""
+        self.cni_bin_dir.mkdir(parents=True, exist_ok=True)
+        for plugin in CNI_PLUGINS.iterdir():
+            link = self.cni_bin_dir / plugin.name
+            if plugin.name != "bridge" and not link.exists():
+                link.symlink_to(plugin)
+        wrapper = self.cni_bin_dir / "bridge"
+        wrapper.write_text(
+            f'#!/bin/sh\nexec nsenter --net="{self.netns}" -- "{CNI_PLUGINS / "bridge"}" "$@"\n'
+        )
+        wrapper.chmod(0o755)
+
     def _cni(self) -> str:
-        """A bridge with host-local addresses: no gateway and no masquerading, so nothing
-        writes the host's sysctls or netfilter rules. Pods reach each other over it."""
+        """A bridge with host-local addresses, in the pods' network namespace. Its address
+        is the pods' gateway, where kube-proxy's rules (same namespace) catch Service
+        addresses; no masquerading to the outside, so nothing touches the host's network."""
         bridge = {
             "type": "bridge",
             "bridge": BRIDGE,
-            "isGateway": False,
-            "isDefaultGateway": False,
+            "isGateway": True,
+            "isDefaultGateway": True,
             "ipMasq": False,
             "hairpinMode": False,
             "ipam": {
@@ -243,5 +313,34 @@ state = {q(self.root / "containerd" / "state")}
             "maxPods": 30,
             "syncFrequency": "10s",
             "nodeStatusReportFrequency": "10s",
+        }
+        return yaml.safe_dump(config, sort_keys=False)
+
+    def _kube_proxy(self, name: str) -> str:
+        """iptables mode in the pods' namespace. Every Service connection is masqueraded to
+        the gateway address, so replies come back through the rules without br_netfilter; no
+        conntrack or localhost sysctls are set (some are not per namespace)."""
+        config = {
+            "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+            "kind": "KubeProxyConfiguration",
+            "clientConnection": {"kubeconfig": str(self.kube_proxy_kubeconfig)},
+            "hostnameOverride": name,
+            "mode": "iptables",
+            "clusterCIDR": POD_SUBNET,
+            "bindAddress": "127.0.0.1",
+            "healthzBindAddress": "127.0.0.1:10256",
+            "metricsBindAddress": "127.0.0.1:10249",
+            "iptables": {
+                "masqueradeAll": True,
+                "localhostNodePorts": False,
+                "syncPeriod": "30s",
+                "minSyncPeriod": "0s",
+            },
+            "conntrack": {
+                "maxPerCore": 0,
+                "min": 0,
+                "tcpEstablishedTimeout": "0s",
+                "tcpCloseWaitTimeout": "0s",
+            },
         }
         return yaml.safe_dump(config, sort_keys=False)

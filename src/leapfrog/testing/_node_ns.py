@@ -5,8 +5,10 @@ leapfrog.testing._node_ns PLAN` runs this in a private mount namespace, where it
   those /proc/sys entries whose host value differs (the host's values are never written);
 - bind-mounts the node's own directories over the paths containerd 1.6, the kubelet and
   libcni use whatever they are told (/run/containerd, /var/lib/kubelet, ...);
-- starts containerd, then the kubelet, and stays their parent and the subreaper of the
-  container shims, so every process of the node descends from it;
+- starts the pods' network namespace (leapfrog.testing._node_net) and bind-mounts it at a
+  path of the node's directory, for the CNI bridge plugin and kube-proxy to enter;
+- starts containerd, then the kubelet and kube-proxy, and stays their parent and the
+  subreaper of the container shims, so every process of the node descends from it;
 - on SIGTERM stops the kubelet, kills the containers and shims, stops containerd and exits
   once no descendant is left. The mounts then go with the namespace.
 
@@ -163,6 +165,21 @@ class Holder:
         _say(f"processes still here after the stop: {descendants(os.getpid())}")
 
 
+def _start_network(holder: Holder, plan: dict[str, Any]) -> None:
+    """The pods' network namespace, held by the apiserver forwarder living in it."""
+    holder.start("network")
+    ready = Path(plan["network"]["ready"])
+    deadline = time.monotonic() + 20
+    while not ready.exists():
+        holder.reap()
+        if holder.dead() or time.monotonic() > deadline:
+            raise RuntimeError(holder.dead() or "the pods' network namespace was not made")
+        time.sleep(0.05)
+    netns = Path(plan["netns"])
+    netns.touch()
+    _mount("--bind", f"/proc/{holder.programs['network']}/ns/net", str(netns))
+
+
 def main(argv: list[str]) -> int:
     plan = json.loads(Path(argv[1]).read_text())
     _libc.prctl(_PR_SET_CHILD_SUBREAPER, 1)
@@ -176,6 +193,7 @@ def main(argv: list[str]) -> int:
     try:
         _mask_kernel_settings(plan)
         _bind_host_paths(plan)
+        _start_network(holder, plan)
         holder.start("containerd")
         socket = Path(plan["socket"])
         deadline = time.monotonic() + 30
@@ -187,6 +205,7 @@ def main(argv: list[str]) -> int:
         if not socket.exists():
             raise RuntimeError(f"containerd made no socket {socket} in 30 s")
         holder.start("kubelet")
+        holder.start("kube-proxy")
         Path(plan["pids"]).write_text(json.dumps({"holder": os.getpid(), **holder.programs}))
         while not holder.stopping:
             holder.reap()

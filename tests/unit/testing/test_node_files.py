@@ -17,7 +17,13 @@ from leapfrog.testing._node_images import _layer, _write_archive
 
 def test_every_file_stays_under_the_node_directory(tmp_path: Path) -> None:
     layout = NodeLayout(tmp_path / "node")
-    layout.write(name="vm", kubelet=Path("/cache/kubelet"), pause_image="localhost/pause:1")
+    layout.write(
+        name="vm",
+        kubelet=Path("/cache/kubelet"),
+        kube_proxy=Path("/cache/kube-proxy"),
+        api_port=40001,
+        pause_image="localhost/pause:1",
+    )
     containerd = tomllib.loads(layout.containerd_config.read_text())
     cri = containerd["plugins"]["io.containerd.grpc.v1.cri"]
     assert cri["sandbox_image"] == "localhost/pause:1"
@@ -27,7 +33,7 @@ def test_every_file_stays_under_the_node_directory(tmp_path: Path) -> None:
         assert Path(path).is_relative_to(layout.root)
     network = json.loads(next(layout.cni_conf_dir.glob("*.conflist")).read_text())
     bridge = network["plugins"][0]
-    assert bridge["bridge"] == BRIDGE and not bridge["ipMasq"] and not bridge["isGateway"]
+    assert bridge["bridge"] == BRIDGE and not bridge["ipMasq"] and bridge["isGateway"]
     assert Path(bridge["ipam"]["dataDir"]).is_relative_to(layout.root)
     kubelet = yaml.safe_load(layout.kubelet_config.read_text())
     assert kubelet["port"] == KUBELET_PORT and kubelet["address"] == "127.0.0.1"
@@ -38,6 +44,13 @@ def test_every_file_stays_under_the_node_directory(tmp_path: Path) -> None:
     assert {target for _source, target in plan["binds"]} == {str(p) for p in HOST_PATHS}
     assert all(Path(source).is_relative_to(layout.root) for source, _target in plan["binds"])
     assert "--hostname-override=vm" in plan["kubelet"]["argv"]
+    # The bridge plugin and kube-proxy enter the pods' network namespace, never the host's.
+    wrapper = (Path(cri["cni"]["bin_dir"]) / "bridge").read_text()
+    assert f'nsenter --net="{layout.netns}"' in wrapper
+    assert plan["kube-proxy"]["argv"][:2] == ["nsenter", f"--net={layout.netns}"]
+    proxy = yaml.safe_load(layout.kube_proxy_config.read_text())
+    assert proxy["iptables"]["masqueradeAll"] is True
+    assert proxy["hostnameOverride"] == "vm"
 
 
 def test_images_are_docker_archives_with_the_same_bytes_every_build(tmp_path: Path) -> None:
