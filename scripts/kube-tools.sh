@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Builds what the Kubernetes test tier runs, from Go modules, into a cache keyed by version:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the kubelet and
-# kube-proxy (for the real test node, leapfrog.testing.RealNode) from the wrapper module tools/kube
-# (k8s.io/kubernetes with its staging modules pinned), and KWOK, which plays the kubelets of
-# fake nodes. Idempotent: when everything is cached it checks a stamp
-# and exits at once; a cold build takes tens of minutes on two cores (the Go build cache and
-# module cache then make re-builds quick).
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the kubelet
+# and kube-proxy of the real test node (leapfrog.testing.RealNode), from the wrapper module
+# tools/kube (k8s.io/kubernetes with its staging modules pinned), and KWOK, which plays the
+# kubelets of fake nodes. Idempotent: when everything is cached it checks a stamp and exits
+# at once; a cold build takes tens of minutes on two cores (the Go build cache and module
+# cache then make re-builds quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

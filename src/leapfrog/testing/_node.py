@@ -1,8 +1,10 @@
 """A real Kubernetes node for tests, beside a ControlPlane: containerd 1.6 + runc + CNI
-bridge from Debian's packages and a kubelet built from Go modules (scripts/kube-tools.sh),
-run in a private mount namespace (leapfrog.testing._node_ns) so pods run real containers
-while the host's configuration stays as it was. Images come from docker archives built
-here (leapfrog.testing._node_images), never from a registry.
+bridge from Debian's packages, and a kubelet and kube-proxy built from Go modules
+(scripts/kube-tools.sh), run in a private mount namespace (leapfrog.testing._node_ns), with
+the pods' bridge and kube-proxy's rules in a network namespace of their own
+(leapfrog.testing._node_net), so pods run real containers and reach Services while the
+host's configuration stays as it was. Images come from docker archives built here
+(leapfrog.testing._node_images), never from a registry.
 
 The node is tainted `leapfrog.dev/real-node=true:NoSchedule`: only pods that tolerate it
 (see `RealNode.pod_spec`) run there, the rest keep going to KWOK's fake nodes."""
