@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds what the Kubernetes test tier runs, from Go modules, into a cache keyed by version:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kubectl from the wrapper
-# module tools/kube (k8s.io/kubernetes with its staging modules pinned), and KWOK, which
-# plays the kubelets of fake nodes. Idempotent: when everything is cached it checks a stamp
-# and exits at once; a cold build takes tens of minutes on two cores (the Go build cache and
-# module cache then make re-builds quick).
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, and the kubelet
+# and kube-proxy of the real test node (leapfrog.testing.RealNode), from the wrapper module
+# tools/kube (k8s.io/kubernetes with its staging modules pinned), and KWOK, which plays the
+# kubelets of fake nodes. Idempotent: when everything is cached it checks a stamp and exits
+# at once; a cold build takes tens of minutes on two cores (the Go build cache and module
+# cache then make re-builds quick).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +26,7 @@ else CACHE=$HOME/.cache/leapfrog; fi
 DIR=$CACHE/kubernetes/$K8S_VERSION
 BIN=$DIR/bin
 STAMP=$DIR/stamp
-TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
+TOOLS=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy kwok)
 
 want_stamp() {
   { cat "$MODULE/go.mod" "$MODULE/go.sum"; echo "$KWOK_VERSION $RECIPE"; } | sha256sum | cut -d' ' -f1
@@ -85,6 +86,9 @@ build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver
 build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager
 build kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler
 build kubectl k8s.io/kubernetes/cmd/kubectl
+# Statically linked, as Kubernetes releases it (the real node was proven with this build).
+CGO_ENABLED=0 build kubelet k8s.io/kubernetes/cmd/kubelet
+build kube-proxy k8s.io/kubernetes/cmd/kube-proxy
 
 if [ ! -x "$BIN/kwok" ]; then
   say "building kwok $KWOK_VERSION"

@@ -1,8 +1,10 @@
-"""A real control plane for the Kubernetes tier, started once per session.
+"""A real control plane for the Kubernetes tier, started once per session, and a real node
+(containerd + kubelet) beside it for the tests that run containers.
 
-scripts/kube-tools.sh builds the binaries when they are missing (a no-op when cached), so
-`.venv/bin/pytest tests/kubernetes` works alone on a fresh machine too. It runs after
-collection rather than in the fixture, so a cold build is not cut short by a test timeout."""
+scripts/kube-tools.sh builds the binaries when they are missing (a no-op when cached), and
+the real node's Debian packages are installed when missing, so `.venv/bin/pytest
+tests/kubernetes` works alone on a fresh machine too. Both run after collection rather than
+in a fixture, so a cold build is not cut short by a test timeout."""
 
 from __future__ import annotations
 
@@ -12,18 +14,45 @@ from pathlib import Path
 
 import pytest
 
-from leapfrog.testing import ControlPlane
+from leapfrog.testing import (
+    ControlPlane,
+    RealNode,
+    install_node_packages,
+    node_name,
+    real_node_unavailable,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+REAL_NODE_TESTS = "test_real_node"
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     if any(HERE in item.path.parents for item in session.items):
         subprocess.run([ROOT / "scripts" / "kube-tools.sh"], check=True)
+    if any(item.path.stem.startswith(REAL_NODE_TESTS) for item in session.items):
+        install_node_packages(lambda line: print(f"real node: {line}", flush=True))
 
 
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
-    with ControlPlane(tmp_path_factory.mktemp("kube")) as plane:
+    with ControlPlane(tmp_path_factory.mktemp("kube"), kubelets=[node_name()]) as plane:
         yield plane
+
+
+@pytest.fixture(scope="session")
+def real_node(
+    control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RealNode]:
+    """A kubelet + containerd node joined to the session's control plane, started once."""
+    why = real_node_unavailable()
+    if why:
+        pytest.skip(f"this machine cannot run a real node: {why}")
+    node = RealNode(control_plane, tmp_path_factory.mktemp("real-node"))
+    node.start()
+    try:
+        yield node
+    finally:
+        node.stop()
+    left = node.leftovers()
+    assert not left, f"the real node left behind: {left}"

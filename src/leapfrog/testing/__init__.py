@@ -9,16 +9,21 @@ from leapfrog.testing._catalog import CatalogProcess
 from leapfrog.testing._components import RunningComponent, run_component
 from leapfrog.testing._consul_tools import consul_tool
 from leapfrog.testing._kube import ControlPlane
+from leapfrog.testing._node import RealNode, install_node_packages, node_name, real_node_unavailable
 from leapfrog.testing._stackdir import CliResult, StackDir, run_cli, sdk_service_user, wait_until
 
 __all__ = [
     "CatalogProcess",
     "CliResult",
     "ControlPlane",
+    "RealNode",
     "RunningComponent",
     "StackDir",
     "consul_tool",
     "free_port",
+    "install_node_packages",
+    "node_name",
+    "real_node_unavailable",
     "run_cli",
     "run_component",
     "sdk_service_user",

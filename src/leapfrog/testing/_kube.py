@@ -13,6 +13,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,13 +56,25 @@ class ControlPlane:
     `kubeconfig` is an admin kubeconfig (context "leapfrog-test"), `server` the apiserver's
     URL. Pod Security "restricted" is enforced in every namespace except kube-system. Claims
     of the default StorageClass "standard" are bound by the controller-manager's hostPath
-    provisioner. Use as a context manager, or start()/stop()."""
+    provisioner. Use as a context manager, or start()/stop().
+
+    `kubelets` names real nodes that may join (leapfrog.testing.RealNode): each gets a
+    node token (group system:nodes), and the apiserver reaches kubelets by host name, which
+    resolves to 127.0.0.1 where they listen."""
 
     version = KUBERNETES_VERSION
 
-    def __init__(self, workdir: Path, *, nodes: int = 3, start_timeout: float = 90.0) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        nodes: int = 3,
+        kubelets: Sequence[str] = (),
+        start_timeout: float = 90.0,
+    ) -> None:
         self.workdir = workdir
         self.nodes = nodes
+        self.kubelets = tuple(kubelets)
         self.start_timeout = start_timeout
         self.tools = kube_tools_dir()
         self.bin = self.tools / "bin"
@@ -89,7 +102,7 @@ class ControlPlane:
             )
         began = time.monotonic()
         self.workdir.mkdir(parents=True, exist_ok=True)
-        files = self._files = make_cluster_files(self.workdir / "pki")
+        files = self._files = make_cluster_files(self.workdir / "pki", self.kubelets)
         try:
             self._start_etcd()
             self._start_apiserver(files)
@@ -120,6 +133,24 @@ class ControlPlane:
             path = Path(volume["spec"].get("hostPath", {}).get("path", "/"))
             if path.parent == _PROVISIONED:
                 shutil.rmtree(path, ignore_errors=True)
+
+    def write_kubelet_kubeconfig(self, name: str, path: Path) -> Path:
+        """A kubeconfig for the kubelet of node `name` (one of `kubelets`)."""
+        return self._node_kubeconfig(f"system:node:{name}", path, self.server)
+
+    def write_kube_proxy_kubeconfig(self, path: Path, server: str) -> Path:
+        """A kubeconfig for kube-proxy (user system:kube-proxy), reaching the apiserver at
+        `server` (the same certificate: it must be a 127.0.0.1 address)."""
+        return self._node_kubeconfig("system:kube-proxy", path, server)
+
+    def _node_kubeconfig(self, user: str, path: Path, server: str) -> Path:
+        assert self._files is not None, "the control plane is not started"
+        if user not in self._files.tokens:
+            raise LeapfrogError(
+                f"the control plane has no credentials for {user}",
+                hint="start it with ControlPlane(..., kubelets=[node name])",
+            )
+        return write_kubeconfig(path, server, self._files.ca, user, self._files.tokens[user])
 
     def kubectl(
         self, *args: str, input: str | None = None, check: bool = True
@@ -232,6 +263,8 @@ class ControlPlane:
             "--service-cluster-ip-range=10.96.0.0/16",
             "--allow-privileged=false",
             "--profiling=false",
+            # A real node's kubelet listens on 127.0.0.1 under the machine's host name.
+            "--kubelet-preferred-address-types=Hostname,InternalIP",
         )
         self._health["kube-apiserver"] = f"{self.server}/readyz"
         write_kubeconfig(self.kubeconfig, self.server, files.ca, "admin", files.tokens["admin"])

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import secrets
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -55,8 +56,9 @@ def _openssl(*args: str) -> None:
         raise LeapfrogError(f"openssl {args[0]} failed: {exc.stderr.strip()}") from exc
 
 
-def make_cluster_files(pki: Path) -> ClusterFiles:
-    """A fresh CA, apiserver certificate, service-account key pair and tokens in `pki`."""
+def make_cluster_files(pki: Path, kubelets: Sequence[str] = ()) -> ClusterFiles:
+    """A fresh CA, apiserver certificate, service-account key pair and tokens in `pki`; a
+    token in group system:nodes (user system:node:NAME) for each of `kubelets`."""
     pki.mkdir(parents=True, exist_ok=True)
     pki.chmod(0o700)
     files = ClusterFiles(pki)
@@ -81,6 +83,9 @@ def make_cluster_files(pki: Path) -> ClusterFiles:
         "kwok": "system:masters",
         "system:kube-controller-manager": "",
         "system:kube-scheduler": "",
+        **{f"system:node:{name}": "system:nodes" for name in kubelets},
+        # Bound to ClusterRole system:node-proxier by Kubernetes' default bindings.
+        **({"system:kube-proxy": ""} if kubelets else {}),
     }
     lines = []
     for user, group in users.items():
