@@ -5,6 +5,7 @@ from leapfrog.spec.loader import MAX_FILE_BYTES, load_stack, parse_stack, read_s
 from leapfrog.spec.models import (
     NAME_PATTERN,
     AutoscaleSpec,
+    BuildSpec,
     ByteSize,
     CatalogSettings,
     CheckSpec,
@@ -30,6 +31,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "NAME_PATTERN",
     "AutoscaleSpec",
+    "BuildSpec",
     "ByteSize",
     "CatalogSettings",
     "CheckSpec",
