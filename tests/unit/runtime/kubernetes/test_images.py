@@ -30,7 +30,11 @@ RECIPE = _recipe.Recipe(version="0.1.0", lock=b"lock", project=b"project", sourc
 def test_the_recipe_uses_no_registry_image_and_runs_as_a_numeric_non_root_user() -> None:
     lines = [line for line in _recipe.CONTAINERFILE.splitlines() if not line.startswith("#")]
     assert [line for line in lines if line.startswith("FROM")] == ["FROM scratch"]
-    assert "ADD rootfs.tar /" in lines and "ADD app.tar /" in lines
+    assert lines[lines.index("FROM scratch") + 1 : lines.index("FROM scratch") + 4] == [
+        "ADD rootfs.tar /",
+        "ADD deps.tar /",
+        "ADD app.tar /",
+    ]
     assert f"USER {_recipe.UID}:{_recipe.UID}" in lines
     assert _recipe.UID >= 10000
     assert 'ENTRYPOINT ["leapfrog"]' in lines

@@ -16,11 +16,16 @@ from typing import Any
 
 from leapfrog.runtime.kubernetes._service import container_image
 from leapfrog.runtime.kubernetes.images._builders import Builder
-from leapfrog.runtime.kubernetes.images._layers import build_app_layer, build_rootfs
+from leapfrog.runtime.kubernetes.images._layers import (
+    build_deps_layer,
+    build_project_layer,
+    build_rootfs,
+)
 from leapfrog.runtime.kubernetes.images._recipe import CONTAINERFILE, base_key, reference
 from leapfrog.runtime.kubernetes.images._record import (
     Built,
     current_recipe,
+    forget_built,
     images_dir,
     load_built,
     project_dir,
@@ -32,6 +37,8 @@ from leapfrog.spec import Stack
 __all__ = ["ImageResult", "build_leapfrog_image", "build_service_images"]
 
 Progress = Callable[[str], None]
+KEEP = 3
+"""Builds of leapfrog's image kept in the cache (and in the builder): the newest ones."""
 LEAPFROG_IMAGE_ARG = "LEAPFROG_IMAGE"
 """The build argument a service's Containerfile gets: leapfrog's built image."""
 
@@ -101,22 +108,26 @@ def build_leapfrog_image(
         if not base.is_file():
             progress("making the Debian base with mmdebstrap (the first time: a minute or two)")
             build_rootfs(base, mirror, progress)
+        deps = root / f"deps-{recipe.deps_key[:16]}" / "deps.tar"
+        if not deps.is_file():
+            build_deps_layer(project, deps, progress)
         app = here / "app.tar"
         if not app.is_file():
-            build_app_layer(project, app, progress)
+            build_project_layer(project, app, progress)
         with tempfile.TemporaryDirectory(prefix="context-", dir=here) as tmp:
             context = Path(tmp)
-            _hardlink_or_copy(base, context / "rootfs.tar")
-            _hardlink_or_copy(app, context / "app.tar")
+            for layer in (base, deps, app):
+                _hardlink_or_copy(layer, context / layer.name)
             (context / "Containerfile").write_text(CONTAINERFILE)
             progress(f"building {local} with {builder.name}")
             builder.build(context / "Containerfile", context, local, {}, progress)
         progress(f"writing {archive}")
         builder.save(local, archive)
         (here / "Containerfile").write_text(CONTAINERFILE)
-        size = base.stat().st_size + app.stat().st_size
+        size = sum(layer.stat().st_size for layer in (base, deps, app))
         built = Built(recipe.key, local, str(archive), size, builder.name)
         save_built(built, cache)
+        _prune(builder, root, keep=KEEP, cache=cache)
     assert built is not None
     pushed = None
     if push:
@@ -128,6 +139,30 @@ def build_leapfrog_image(
     return ImageResult(
         "leapfrog", local, str(archive), built.size, cached, time.monotonic() - began, pushed
     )
+
+
+def _prune(builder: Builder, root: Path, *, keep: int, cache: Path | None) -> None:
+    """Only the `keep` newest builds stay (each source change is a new build, with an
+    archive of 200 MiB), and only the layers of the current one: a kept older build is
+    loaded from its archive, never rebuilt."""
+    entries = sorted(
+        load_built(cache).values(), key=lambda b: _mtime(Path(b.archive)), reverse=True
+    )
+    for old in entries[keep:]:
+        forget_built(old.key, cache)
+        shutil.rmtree(root / old.key, ignore_errors=True)
+        builder.remove(old.reference)
+    current = {f"deps-{current_recipe().deps_key[:16]}", f"base-{base_key()[:16]}"}
+    for layer in [*root.glob("deps-*"), *root.glob("base-*")]:
+        if layer.name not in current:
+            shutil.rmtree(layer, ignore_errors=True)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _file_name(reference_: str) -> str:

@@ -52,6 +52,9 @@ class Builder:
     def push_argv(self, tag: str, tls_verify: bool) -> list[str]:
         return [self.path, "push", tag]
 
+    def remove_argv(self, tag: str) -> list[str]:
+        return [self.path, "rmi", tag]
+
     # -- running them -----------------------------------------------------------------
     def _run(self, argv: list[str], what: str, progress: Progress | None = None) -> None:
         run_streaming(argv, f"{self.name}: {what}", progress)
@@ -76,6 +79,10 @@ class Builder:
         partial.unlink(missing_ok=True)
         self._run(self.save_argv(tag, partial), f"write {tag} to {archive}")
         partial.replace(archive)
+
+    def remove(self, tag: str) -> None:
+        """Forgets an image (best effort: one in use stays)."""
+        subprocess.run(self.remove_argv(tag), capture_output=True, check=False)
 
     def load(self, archive: Path) -> None:
         self._run(self.load_argv(archive), f"load {archive}")

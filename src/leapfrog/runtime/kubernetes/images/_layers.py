@@ -20,7 +20,7 @@ from leapfrog.runtime.kubernetes.images._recipe import (
 from leapfrog.runtime.kubernetes.images._run import Progress, run_streaming
 from leapfrog.shared.errors import LeapfrogError
 
-__all__ = ["build_app_layer", "build_rootfs", "find_uv"]
+__all__ = ["build_deps_layer", "build_project_layer", "build_rootfs", "find_uv"]
 
 
 def build_rootfs(output: Path, mirror: str | None, progress: Progress) -> None:
@@ -91,9 +91,9 @@ def _strip(venv: Path, progress: Progress) -> None:
         )
 
 
-def build_app_layer(project: Path, output: Path, progress: Progress) -> None:
-    """leapfrog and its locked dependencies as a relocatable virtual environment at
-    PREFIX, compiled to bytecode, as a tar at `output`.
+def _venv_layer(project: Path, output: Path, progress: Progress, *, dependencies: bool) -> None:
+    """A relocatable virtual environment at PREFIX, as a tar at `output`: the locked
+    dependencies (`dependencies`), or leapfrog alone (its wheel, built from `project`).
 
     The venv is made with this machine's PYTHON, the same Debian interpreter the base
     has at the same path, so the wheels uv picks are the ones the image can load."""
@@ -115,53 +115,40 @@ def build_app_layer(project: Path, output: Path, progress: Progress) -> None:
             "UV_LINK_MODE": "copy",
         }
         env.pop("VIRTUAL_ENV", None)
-        progress("making the virtual environment")
         run_streaming(
             [uv, "venv", "--quiet", "--relocatable", "--python", PYTHON, str(venv)],
             "uv venv",
             progress,
             env,
         )
-        progress("installing leapfrog and its dependencies from uv.lock")
-        run_streaming(
-            [
-                uv,
-                "sync",
-                "--frozen",
-                "--no-dev",
-                "--no-editable",
-                "--inexact",
-                "--quiet",
-                "--python",
-                PYTHON,
-                "--project",
-                str(project),
-            ],
-            "uv sync",
-            progress,
-            env,
-        )
-        _strip(venv, progress)
+        if dependencies:
+            progress("installing leapfrog's dependencies from uv.lock")
+            install = [uv, "sync", "--frozen", "--no-dev", "--no-install-project", "--inexact"]
+            install += ["--quiet", "--python", PYTHON, "--project", str(project)]
+        else:
+            progress("building and installing leapfrog")
+            install = [uv, "pip", "install", "--quiet", "--no-deps"]
+            install += ["--python", str(venv / "bin" / "python"), str(project)]
+        run_streaming(install, "uv", progress, env)
+        if dependencies:
+            _strip(venv, progress)
         progress("compiling bytecode")
-        site = venv / "lib"
-        run_streaming(
-            [
-                PYTHON,
-                "-m",
-                "compileall",
-                "-q",
-                "-j0",
-                "--invalidation-mode",
-                "unchecked-hash",
-                "-s",
-                str(stage),
-                "-p",
-                "/",
-                str(site),
-            ],
-            "compileall",
-            progress,
-            env,
-        )
+        compile_argv = [PYTHON, "-m", "compileall", "-q", "-j0"]
+        compile_argv += ["--invalidation-mode", "unchecked-hash"]
+        compile_argv += ["-s", str(stage), "-p", "/", str(venv / "lib")]
+        run_streaming(compile_argv, "compileall", progress, env)
+        for leftover in (".lock", ".gitignore", "CACHEDIR.TAG"):  # uv's, not the image's
+            (venv / leftover).unlink(missing_ok=True)
         progress("writing the layer")
         _write_tar(stage, output)
+
+
+def build_deps_layer(project: Path, output: Path, progress: Progress) -> None:
+    """leapfrog's locked dependencies (uv.lock), stripped and compiled: the layer that
+    changes only with the lock file."""
+    _venv_layer(project, output, progress, dependencies=True)
+
+
+def build_project_layer(project: Path, output: Path, progress: Progress) -> None:
+    """leapfrog itself (its wheel, its `leapfrog` script) over the dependencies' venv."""
+    _venv_layer(project, output, progress, dependencies=False)

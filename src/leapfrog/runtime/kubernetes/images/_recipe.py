@@ -24,14 +24,16 @@ __all__ = [
     "UID",
     "Recipe",
     "base_key",
-    "image_key",
     "mmdebstrap_argv",
     "reference",
     "source_digest",
 ]
 
-RECIPE_VERSION = 2
-"""Bumped when the recipe changes in a way the texts below do not show."""
+BASE_VERSION = 1
+"""Bumped when the base's recipe changes in a way the texts below do not show."""
+
+VENV_VERSION = 3
+"""Bumped when the way the venv layers are made changes (uv's options, strip)."""
 
 SUITE = "bookworm"
 """Debian release of the base: its python3.11 is the interpreter the venv is made for."""
@@ -97,9 +99,12 @@ SOURCE_DATE_EPOCH = 1735689600
 CONTAINERFILE = f"""\
 # leapfrog's own image: written by `leapfrog image build`, built with buildah, podman or
 # docker. No registry image: rootfs.tar is a Debian root file system made by mmdebstrap
-# from Debian's packages, app.tar leapfrog's virtual environment from uv.lock.
+# from Debian's packages; deps.tar leapfrog's dependencies from uv.lock in a virtual
+# environment, app.tar leapfrog itself in the same one (a layer each: what changes
+# least first, so a node pulls only what changed).
 FROM scratch
 ADD rootfs.tar /
+ADD deps.tar /
 ADD app.tar /
 ENV PATH={PREFIX}/bin:/usr/local/bin:/usr/bin:/bin \\
     LANG=C.UTF-8 \\
@@ -147,7 +152,7 @@ def base_key() -> str:
     same packages come from any mirror)."""
     recipe = json.dumps(
         {
-            "version": RECIPE_VERSION,
+            "version": BASE_VERSION,
             "suite": SUITE,
             "packages": BASE_PACKAGES,
             "excludes": _EXCLUDES,
@@ -187,27 +192,26 @@ class Recipe:
     """`source_digest` of the leapfrog package."""
 
     @property
+    def deps_key(self) -> str:
+        """The dependencies' layer: the lock file, the project, the interpreter."""
+        made = json.dumps({"version": VENV_VERSION, "python": PYTHON, "prefix": PREFIX})
+        return _digest([made.encode(), self.lock, self.project])
+
+    @property
     def key(self) -> str:
-        return image_key(self)
+        """The whole image: base, dependencies, sources and the Containerfile."""
+        return _digest(
+            [
+                base_key().encode(),
+                self.deps_key.encode(),
+                self.source.encode(),
+                CONTAINERFILE.encode(),
+            ]
+        )
 
     @property
     def tag(self) -> str:
         return f"{self.version}-{self.key[:12]}"
-
-
-def image_key(recipe: Recipe) -> str:
-    """The build's key: base, Containerfile, lock file, project and sources."""
-    return _digest(
-        [
-            base_key().encode(),
-            CONTAINERFILE.encode(),
-            PYTHON.encode(),
-            PREFIX.encode(),
-            recipe.lock,
-            recipe.project,
-            recipe.source.encode(),
-        ]
-    )
 
 
 def reference(tag: str, registry: str | None = None) -> str:

@@ -18,6 +18,7 @@ __all__ = [
     "Built",
     "LeapfrogImage",
     "current_recipe",
+    "forget_built",
     "images_dir",
     "leapfrog_image",
     "load_built",
@@ -90,11 +91,21 @@ def save_built(built: Built, cache: Path | None = None) -> None:
     """Adds or replaces `built` in the record (written whole, then renamed)."""
     entries = load_built(cache)
     entries[built.key] = built
+    _write(entries, cache)
+
+
+def _write(entries: dict[str, Built], cache: Path | None) -> None:
     path = _path(cache)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
     temporary.write_text(json.dumps({k: asdict(v) for k, v in entries.items()}, indent=2))
     temporary.replace(path)
+
+
+def forget_built(key: str, cache: Path | None = None) -> None:
+    entries = load_built(cache)
+    if entries.pop(key, None) is not None:
+        _write(entries, cache)
 
 
 @dataclass(frozen=True)
