@@ -22,6 +22,9 @@ APT_NEEDS=(
   "mvn maven"
   "wrk wrk"
   "/usr/bin/chromium chromium"
+  "buildah buildah"            # leapfrog image build: no daemon (crun and the rest come along)
+  "mmdebstrap mmdebstrap"      # the image's Debian base, from Debian's packages
+  "strip binutils"             # debug info out of the image's shared objects
 )
 missing=()
 for pair in "${APT_NEEDS[@]}"; do

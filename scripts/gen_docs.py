@@ -306,6 +306,7 @@ services:
       strip_prefix: false     # true: the service sees / for /shop
     drain: 2s                 # on stop: keep serving 2s after leaving the catalog
     image: registry.example.com/shop-web:1.4.2   # Kubernetes only; unused locally
+    build: {containerfile: web/Containerfile, context: web, args: {APP: web}}   # `leapfrog image build`
     resources: {cpu: 250m, memory: 256Mi, cpu_limit: "1", memory_limit: 512Mi}
     autoscale: {min: 2, max: 10, cpu_percent: 70}   # a HorizontalPodAutoscaler
     allow_from: [worker]      # callers besides those that depend on web (NetworkPolicy)
