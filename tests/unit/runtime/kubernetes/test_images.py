@@ -190,7 +190,9 @@ def test_the_builders_commands() -> None:
     ]  # fmt: skip
     podman = Podman("podman")
     assert podman.save_argv("t:1", Path("x.tar"))[1:4] == ["save", "--format", "docker-archive"]
+    assert podman.push_argv("r/l:1", tls_verify=True)[2] == "--tls-verify=true"
     docker = Docker("docker")
+    assert docker.push_argv("r/l:1", tls_verify=False) == ["docker", "push", "r/l:1"]
     assert docker.build_argv(Path("C"), Path("."), "t", {})[:2] == ["docker", "build"]
     assert docker.load_argv(Path("x.tar")) == ["docker", "load", "-i", "x.tar"]
 

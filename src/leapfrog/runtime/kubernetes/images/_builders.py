@@ -24,6 +24,8 @@ class Builder:
     name: ClassVar[str]
     program: ClassVar[str]
     install_hint: ClassVar[str]
+    tls_flag: ClassVar[bool] = True
+    """Whether `push` takes --tls-verify (docker's daemon decides by its own config)."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -50,7 +52,8 @@ class Builder:
         return [self.path, "tag", tag, other]
 
     def push_argv(self, tag: str, tls_verify: bool) -> list[str]:
-        return [self.path, "push", tag]
+        flag = [f"--tls-verify={str(tls_verify).lower()}"] if self.tls_flag else []
+        return [self.path, "push", *flag, tag]
 
     def remove_argv(self, tag: str) -> list[str]:
         return [self.path, "rmi", tag]
@@ -128,9 +131,6 @@ class Buildah(Builder):
     def load_argv(self, archive: Path) -> list[str]:
         return [self.path, "pull", "--quiet", f"docker-archive:{archive}"]
 
-    def push_argv(self, tag: str, tls_verify: bool) -> list[str]:
-        return [self.path, "push", f"--tls-verify={str(tls_verify).lower()}", tag]
-
 
 class Podman(Builder):
     name = "podman"
@@ -140,14 +140,12 @@ class Podman(Builder):
     def save_argv(self, tag: str, archive: Path) -> list[str]:
         return [self.path, "save", "--format", "docker-archive", "-o", str(archive), tag]
 
-    def push_argv(self, tag: str, tls_verify: bool) -> list[str]:
-        return [self.path, "push", f"--tls-verify={str(tls_verify).lower()}", tag]
-
 
 class Docker(Builder):
     name = "docker"
     program = "docker"
     install_hint = "install Docker Engine and start its daemon"
+    tls_flag = False
 
     def usable(self) -> bool:
         """The client alone builds nothing: its daemon must answer."""
