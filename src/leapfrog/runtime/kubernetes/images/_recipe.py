@@ -103,6 +103,8 @@ CONTAINERFILE = f"""\
 # environment, app.tar leapfrog itself in the same one (a layer each: what changes
 # least first, so a node pulls only what changed).
 FROM scratch
+LABEL org.opencontainers.image.title=leapfrog \\
+      org.opencontainers.image.source=leapfrog
 ADD rootfs.tar /
 ADD deps.tar /
 ADD app.tar /
@@ -111,8 +113,6 @@ ENV PATH={PREFIX}/bin:/usr/local/bin:/usr/bin:/bin \\
     HOME=/tmp \\
     PYTHONDONTWRITEBYTECODE=1 \\
     PYTHONUNBUFFERED=1
-LABEL org.opencontainers.image.title=leapfrog \\
-      org.opencontainers.image.source=leapfrog
 USER {UID}:{UID}
 WORKDIR /tmp
 ENTRYPOINT ["leapfrog"]
