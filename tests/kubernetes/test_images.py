@@ -116,8 +116,8 @@ def test_the_archive_is_a_docker_archive_a_node_imports(built: dict[str, Any]) -
     assert len(manifest["Layers"]) == 3  # the Debian base, the dependencies, leapfrog
 
 
-def test_a_second_build_comes_from_the_cache(built: dict[str, Any]) -> None:
-    again = run_cli("image", "build", "--json", timeout=300)
+def test_a_second_build_comes_from_the_cache(built: dict[str, Any], tmp_path: Path) -> None:
+    again = run_cli("image", "build", "--json", cwd=tmp_path, timeout=300)  # no stack here
     assert again.code == 0, again.stderr
     (own,) = json.loads(again.stdout)["images"]
     assert own["cached"] is True
