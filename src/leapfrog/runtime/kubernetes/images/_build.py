@@ -32,6 +32,7 @@ from leapfrog.runtime.kubernetes.images._record import (
     save_built,
 )
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.files import exclusive_lock
 from leapfrog.spec import Stack
 
 __all__ = ["ImageResult", "build_leapfrog_image", "build_service_images"]
@@ -91,9 +92,37 @@ def build_leapfrog_image(
             "leapfrog is an installed package",
             hint="run `leapfrog image build` from a clone of leapfrog (scripts/bootstrap.sh)",
         )
-    began = time.monotonic()
-    recipe = current_recipe(project)
     root = images_dir(cache)
+    root.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    # One build at a time on this machine: two would write the same layers and record.
+    with exclusive_lock(root / "build.lock"):
+        return _leapfrog_image(
+            builder,
+            progress,
+            project,
+            root,
+            began,
+            mirror=mirror,
+            push=push,
+            tls_verify=tls_verify,
+            cache=cache,
+        )
+
+
+def _leapfrog_image(
+    builder: Builder,
+    progress: Progress,
+    project: Path,
+    root: Path,
+    began: float,
+    *,
+    mirror: str | None,
+    push: str | None,
+    tls_verify: bool,
+    cache: Path | None,
+) -> ImageResult:
+    recipe = current_recipe(project)
     here = root / recipe.key
     archive = here / "leapfrog.tar"
     local = reference(recipe.tag)
