@@ -24,6 +24,9 @@ APT_NEEDS=(
   "/usr/bin/chromium chromium"
   "/usr/sbin/nft nftables"
   "/usr/lib/cni/bridge containernetworking-plugins"
+  "buildah buildah"            # leapfrog image build: no daemon (crun and the rest come along)
+  "mmdebstrap mmdebstrap"      # the image's Debian base, from Debian's packages
+  "strip binutils"             # debug info out of the image's shared objects
 )
 missing=()
 for pair in "${APT_NEEDS[@]}"; do

@@ -313,6 +313,7 @@ services:
       auto_revert: true       # a failed rollout goes back to the previous revision
       canary: 1               # pause once 1 new instance serves: `leapfrog rollout resume web`
     image: registry.example.com/shop-web:1.4.2   # Kubernetes only; unused locally
+    build: {containerfile: web/Containerfile, context: web, args: {APP: web}}   # `leapfrog image build`
     resources: {cpu: 250m, memory: 256Mi, cpu_limit: "1", memory_limit: 512Mi}
     autoscale:                # the supervisor locally, a HorizontalPodAutoscaler on Kubernetes
       min: 2

@@ -43,6 +43,7 @@ _GROUPS = {
     "exec": "leapfrog.cli.execute",
     "scale": "leapfrog.cli.scale",
     "volume": "leapfrog.cli.volume",
+    "image": "leapfrog.cli.image",
 }
 """Commands of their own modules, imported only when run (or listed by --help): each
 brings its own heavy imports (Kubernetes' client, Kafka's, the backup engines)."""

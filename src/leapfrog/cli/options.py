@@ -66,6 +66,11 @@ def _chosen(ctx: click.Context, stack_file: Path | None) -> Path:
     return stack_file or ctx.obj.get("file") or Path("leapfrog.yaml")
 
 
+def chosen_path(ctx: click.Context, stack_file: Path | None) -> Path:
+    """The stack file a command would read (it may not exist)."""
+    return _chosen(ctx, stack_file)
+
+
 def load_chosen(ctx: click.Context, stack_file: Path | None) -> Stack:
     from leapfrog.spec import load_stack  # pydantic and the models: only where a stack is read
 

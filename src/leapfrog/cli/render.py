@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
@@ -35,6 +36,7 @@ def render(ctx: click.Context, stack_file: Path | None, target: str, output: Pat
     """
     stack = load_chosen(ctx, stack_file)
     rendered = kubernetes.render_stack(stack)
+    _hint_unbuilt(rendered)
     if output is None:
         click.echo(kubernetes.to_yaml(rendered.objects), nl=False)
         return
@@ -46,3 +48,17 @@ def render(ctx: click.Context, stack_file: Path | None, target: str, output: Pat
     if rendered.secrets and not stack.spec.kubernetes.write_secrets:
         names = ", ".join(s.name for s in rendered.secrets)
         err.print(f"  [dim]generated Secrets ({names}) are created by `leapfrog apply`[/]")
+
+
+def _hint_unbuilt(rendered: kubernetes.Rendered) -> None:
+    """leapfrog's own image is named by the build that makes it; say so when no build
+    made it on this machine yet (the manifests are the same either way)."""
+    from leapfrog.runtime.kubernetes.images import leapfrog_image
+
+    own = leapfrog_image()
+    if own.built or own.reference not in json.dumps(rendered.objects):
+        return
+    err.print(
+        f"[yellow]note:[/] leapfrog's image {own.reference} is not built on this machine: "
+        "`leapfrog image build` builds it (or set kubernetes.images.leapfrog)"
+    )

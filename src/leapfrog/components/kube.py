@@ -93,6 +93,8 @@ class KubeContext:
     storage_class: str | None = None
     storage: Mapping[str, str] = field(default_factory=dict)
     leapfrog_version: str = "0.1.0"
+    leapfrog_image: str | None = None
+    """leapfrog's own image as `leapfrog image build` names it (the runtime passes it)."""
     catalog_env: tuple[dict[str, Any], ...] = ()
     """How a platform part that reads the catalog (the load balancer) reaches it."""
     platform_env: tuple[dict[str, Any], ...] = ()
@@ -106,7 +108,7 @@ class KubeContext:
         if chosen:
             return chosen
         if part == "leapfrog":
-            return f"ghcr.io/leapfrog/leapfrog:{self.leapfrog_version}"
+            return self.leapfrog_image or f"localhost/leapfrog/leapfrog:{self.leapfrog_version}"
         return DEFAULT_IMAGES[part].format(version=version or "latest")
 
     def labels(self, name: str, component: str, version: str | None = None) -> dict[str, str]:

@@ -6,6 +6,7 @@ from leapfrog.spec.loader import MAX_FILE_BYTES, load_stack, parse_stack, read_s
 from leapfrog.spec.models import (
     NAME_PATTERN,
     AutoscaleSpec,
+    BuildSpec,
     ByteSize,
     CatalogSettings,
     CheckSpec,
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_FILE_BYTES",
     "NAME_PATTERN",
     "AutoscaleSpec",
+    "BuildSpec",
     "ByteSize",
     "CatalogSettings",
     "CheckSpec",

@@ -181,6 +181,29 @@ class AutoscaleSpec(Model):
         return self
 
 
+class BuildSpec(Model):
+    """How `leapfrog image build` makes the service's image (the name in `image`, tagged
+    with `version`), on top of leapfrog's own image."""
+
+    containerfile: str = Field(
+        "Containerfile",
+        description="The Containerfile (Dockerfile), relative to the stack file's directory. "
+        "It gets the build argument LEAPFROG_IMAGE: leapfrog's built image, with Python, the "
+        "SDK and its dependencies (`ARG LEAPFROG_IMAGE` then `FROM ${LEAPFROG_IMAGE}`).",
+        examples=["Containerfile"],
+    )
+    context: str = Field(
+        ".",
+        description="The build context: the directory its COPY and ADD read from, relative "
+        "to the stack file's directory.",
+    )
+    args: dict[str, str] = Field(
+        default_factory=dict,
+        description="More build arguments (`--build-arg NAME=VALUE`).",
+        examples=[{"APP": "hello"}],
+    )
+
+
 class KubernetesSettings(Model):
     """How `leapfrog render --target kubernetes` and `leapfrog apply` deploy the stack."""
 
@@ -190,7 +213,8 @@ class KubernetesSettings(Model):
     images: dict[str, str] = Field(
         default_factory=dict,
         description="Image per platform part (consul, kafka, zookeeper, postgres, haproxy, "
-        "leapfrog), replacing the default official image.",
+        "leapfrog), replacing the default official image (for `leapfrog`: the image "
+        "`leapfrog image build` made).",
     )
     storage_class: str | None = Field(
         None, description="StorageClass of the PersistentVolumeClaims; the cluster's default."

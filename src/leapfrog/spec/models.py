@@ -19,7 +19,13 @@ from pydantic import (
 
 from leapfrog.spec._base import ByteSize, Duration
 from leapfrog.spec._base import Model as _Model
-from leapfrog.spec._deploy import AutoscaleSpec, KubernetesSettings, ResourcesSpec, RouteSpec
+from leapfrog.spec._deploy import (
+    AutoscaleSpec,
+    BuildSpec,
+    KubernetesSettings,
+    ResourcesSpec,
+    RouteSpec,
+)
 from leapfrog.spec._network import NetworkSpec
 from leapfrog.spec._rollout import RolloutSpec
 from leapfrog.spec._shell import split_command
@@ -29,6 +35,7 @@ from leapfrog.spec._volumes import VolumeSpec, VolumeUse
 __all__ = [
     "NAME_PATTERN",
     "AutoscaleSpec",
+    "BuildSpec",
     "ByteSize",
     "CheckSpec",
     "DependsOn",
@@ -292,6 +299,11 @@ class ServiceSpec(_Model):
         None,
         description="Container image for Kubernetes; required there, unused locally.",
         examples=["registry.example.com/hello:1.4.2"],
+    )
+    build: BuildSpec | None = Field(
+        None,
+        description="How `leapfrog image build` builds `image` (Kubernetes only, unused "
+        "locally): a Containerfile built FROM leapfrog's own image.",
     )
     resources: ResourcesSpec = Field(
         default_factory=ResourcesSpec, description="CPU and memory per instance (Kubernetes)."

@@ -71,7 +71,9 @@ def test_a_schedule_that_is_no_cron_expression_is_refused_with_its_line(tmp_path
 def test_on_kubernetes_it_is_the_backup_operator() -> None:
     comp = component("backups")
     options = comp.options({"operator_interval": 5})
-    rendered = comp.render_kubernetes(options, KubeContext(namespace="n", stack="s"))
+    built = "localhost/leapfrog/leapfrog:0.1.0-0123456789ab"  # what `leapfrog image build` made
+    kube = KubeContext(namespace="n", stack="s", leapfrog_image=built)
+    rendered = comp.render_kubernetes(options, kube)
     kinds = [(o["kind"], o["metadata"]["name"]) for o in rendered.objects]
     assert kinds == [
         ("CustomResourceDefinition", "backupschedules.leapfrog.dev"),
@@ -86,8 +88,9 @@ def test_on_kubernetes_it_is_the_backup_operator() -> None:
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["command"] == [
         "leapfrog", "backup", "operator", "--namespace", "n", "--interval", "5",
-        "--image", "ghcr.io/leapfrog/leapfrog:0.1.0",
+        "--image", built,
     ]  # fmt: skip
+    assert container["image"] == built  # its Jobs run the operator's own image
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # never two at once
     role = rendered.objects[4]
     resources = {r for rule in role["rules"] for r in rule["resources"]}

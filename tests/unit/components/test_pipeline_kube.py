@@ -25,7 +25,7 @@ def test_logs_pipeline_reads_kafka_and_opensearch_from_the_platform_env() -> Non
     [service, deployment] = rendered.objects
     assert service["kind"] == "Service" and deployment["kind"] == "Deployment"
     [container] = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["image"].startswith("ghcr.io/leapfrog/leapfrog:")
+    assert container["image"].startswith("localhost/leapfrog/leapfrog:")
     assert container["command"][:3] == ["leapfrog", "pipeline", "logs"]
     assert "--retention-days" in container["command"]
     assert KAFKA_ENV in container["env"] and OS_ENV in container["env"]

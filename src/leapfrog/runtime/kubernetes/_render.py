@@ -20,6 +20,7 @@ from leapfrog.runtime.kubernetes._network import render_network
 from leapfrog.runtime.kubernetes._refuse import refused
 from leapfrog.runtime.kubernetes._secrets import secret_manifest
 from leapfrog.runtime.kubernetes._service import render_service, render_volumes
+from leapfrog.runtime.kubernetes.images._record import leapfrog_image
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.spec import Problem, SpecError, Stack
 
@@ -78,6 +79,7 @@ def kube_context(stack: Stack) -> k.KubeContext:
         storage_class=settings.storage_class,
         storage=settings.storage,
         leapfrog_version=__version__,
+        leapfrog_image=leapfrog_image().reference,
         stack_dir=stack.base_dir,
     )
 
