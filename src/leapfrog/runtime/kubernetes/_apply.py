@@ -56,13 +56,10 @@ class Change:
         return {"kind": self.kind, "name": self.name, "action": self.action}
 
 
-def connect(kubeconfig: Path | None, context: str | None) -> Client:
-    """A client of the cluster in `kubeconfig` (default: $KUBECONFIG or ~/.kube/config)."""
+def kubeconfig_path(kubeconfig: Path | None) -> Path:
+    """The kubeconfig to use: the one given, else $KUBECONFIG's first, else
+    ~/.kube/config; LeapfrogError when it is not a file."""
     import os
-
-    from lightkube import Client
-    from lightkube.config.kubeconfig import KubeConfig
-    from lightkube.core.exceptions import ConfigError
 
     path = (
         kubeconfig
@@ -74,6 +71,16 @@ def connect(kubeconfig: Path | None, context: str | None) -> Client:
         raise LeapfrogError(
             f"no kubeconfig at {path}", hint="pass --kubeconfig FILE or set KUBECONFIG"
         )
+    return path
+
+
+def connect(kubeconfig: Path | None, context: str | None) -> Client:
+    """A client of the cluster in `kubeconfig` (default: $KUBECONFIG or ~/.kube/config)."""
+    from lightkube import Client
+    from lightkube.config.kubeconfig import KubeConfig
+    from lightkube.core.exceptions import ConfigError
+
+    path = kubeconfig_path(kubeconfig)
     try:
         config = KubeConfig.from_file(path)
         single = config.get(context_name=context)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from leapfrog.runtime.kubernetes._apply import kubeconfig_path
 from leapfrog.runtime.local.execution import TIMED_OUT, ExecResult
 from leapfrog.shared.errors import LeapfrogError
 
@@ -38,20 +39,9 @@ class PodTarget:
 
 
 def _core(kubeconfig: Path | None, context: str | None) -> Any:
-    import os
-
     from kubernetes import client, config
 
-    path = (
-        kubeconfig
-        or Path(
-            os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or "~/.kube/config"
-        ).expanduser()
-    )
-    if not path.is_file():
-        raise LeapfrogError(
-            f"no kubeconfig at {path}", hint="pass --kubeconfig FILE or set KUBECONFIG"
-        )
+    path = kubeconfig_path(kubeconfig)
     try:
         # The client is untyped; its ApiClient is only handed to CoreV1Api.
         api = config.new_client_from_config(  # type: ignore[no-untyped-call]
