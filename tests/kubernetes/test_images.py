@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "leapfrog.yaml"
-MAX_SIZE = 300 * 1024**2
+MAX_SIZE = 360 * 1024**2
 """The layers, uncompressed: measured 191 MiB (57 MiB Debian base, 128 MiB dependencies,
 6 MiB leapfrog)."""
 

@@ -17,6 +17,7 @@ import leapfrog.components as registry
 from leapfrog.plan import build_plan
 from leapfrog.runtime.local.launch import Launch, build_launches
 from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.runtime.local.platform import prune_instance_tokens
 from leapfrog.spec import parse_stack
 
 
@@ -94,9 +95,19 @@ def test_each_service_instance_gets_its_own_token_kept_private(tmp_path: Path) -
     again, _ = launches(tmp_path, text)
     assert again["web"][0].env["CONSUL_HTTP_TOKEN"] == token  # kept across runs
     assert again["web"][0].config_hash == web1.config_hash
+    # Fewer instances in the stack file: the others keep their tokens while the stack runs
+    # (a rollout's surge instance, one scaled up), until a fresh start prunes them.
     launches(tmp_path, "services:\n  web: {command: serve}\n")
     tokens = json.loads(paths.catalog_tokens.read_text())["tokens"]
+    assert sorted(k for k in tokens if k.startswith("instance:")) == [
+        "instance:api-1",
+        "instance:web-1",
+        "instance:web-2",
+    ]
+    prune_instance_tokens(paths, ["web-1"])
+    tokens = json.loads(paths.catalog_tokens.read_text())["tokens"]
     assert sorted(k for k in tokens if k.startswith("instance:")) == ["instance:web-1"]
+    assert paths.catalog_tokens.stat().st_mode & 0o777 == 0o600
 
 
 def test_anonymous_read_is_an_explicit_opt_in(tmp_path: Path) -> None:

@@ -110,6 +110,10 @@ def prepare(
     plan = build_plan(stack)
     launches = build_launches(stack, plan, paths, installer)
     by_name = {launch.name: launch for group in launches.values() for launch in group}
+    if stack.spec.catalog.enabled and stack.spec.catalog.acl:
+        from leapfrog.runtime.local.platform import prune_instance_tokens
+
+        prune_instance_tokens(paths, by_name)  # a fresh start: no other instance runs
     adopt: dict[str, tuple[int, int]] = {}
     stale: list[Leftover] = []
     for item in leftovers(state):

@@ -11,7 +11,7 @@ import json
 import secrets
 import socket
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ __all__ = [
     "ensure_catalog_tokens",
     "install_all",
     "instance_tokens",
+    "prune_instance_tokens",
     "quiet_installer",
     "web_ui",
 ]
@@ -203,9 +204,12 @@ def ensure_catalog_tokens(
 ) -> CatalogTokens:
     """The catalog's tokens file (`catalog serve --acl-tokens-file`), mode 0600: each
     purpose's secret is made once and kept; its rules are rewritten to this version's.
-    `instances`: every service instance of the stack and its grant, each given its own
-    token (kept across runs; an instance no longer there loses its token); None keeps
-    the instances' tokens as they are. The catalog reads the file again when it changes."""
+    `instances`: service instances and their grants, each given its own token (kept
+    across runs). Other instances keep theirs: while the stack runs, a rollout's surge
+    instance or a scaled one of another service has a token no stack-file count lists,
+    and taking it away would fail its registration. `prune_instance_tokens` drops the
+    tokens of instances no longer there when the stack starts afresh. The catalog reads
+    the file again when it changes."""
     path = paths.catalog_tokens
     found = read_json(path)
     old = found.get("tokens", {}) if isinstance(found, dict) else {}
@@ -217,9 +221,8 @@ def ensure_catalog_tokens(
             "Description": description,
             "Rules": rules,
         }
-    if instances is None:
-        tokens |= {k: v for k, v in old.items() if k.startswith(INSTANCE_PREFIX)}
-    else:
+    tokens |= {k: v for k, v in old.items() if k.startswith(INSTANCE_PREFIX)}
+    if instances is not None:
         for instance, grant in sorted(instances.items()):
             key = INSTANCE_PREFIX + instance
             tokens[key] = grant.entry(_secret_of(old.get(key)), instance)
@@ -227,6 +230,20 @@ def ensure_catalog_tokens(
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps({"tokens": tokens}, indent=1) + "\n", mode=0o600)
     return CatalogTokens({name: entry["SecretID"] for name, entry in tokens.items()})
+
+
+def prune_instance_tokens(paths: StatePaths, keep: Iterable[str]) -> None:
+    """Drop the tokens of service instances not in `keep` (at a fresh start: no
+    instance of an earlier run is running then)."""
+    path = paths.catalog_tokens
+    found = read_json(path)
+    tokens = found.get("tokens") if isinstance(found, dict) else None
+    if not isinstance(tokens, dict):
+        return
+    wanted = {INSTANCE_PREFIX + name for name in keep}
+    kept = {k: v for k, v in tokens.items() if not k.startswith(INSTANCE_PREFIX) or k in wanted}
+    if kept != tokens:
+        atomic_write_text(path, json.dumps({"tokens": kept}, indent=1) + "\n", mode=0o600)
 
 
 def _secret_of(entry: Any) -> str:
