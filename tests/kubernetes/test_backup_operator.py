@@ -355,8 +355,8 @@ def test_a_job_that_cannot_start_fails_its_backup_at_the_deadline(
 # pruned; then a Restore object's Job puts the deleted rows back. Kafka: into the
 # schedule's volume claim, verified in a scratch broker.
 
-PG_ADDRESS = "127.0.0.57"
-KAFKA_ADDRESS = "127.0.0.59"
+PG_ADDRESS = "127.0.0.66"  # the integration tier's session PostgreSQL keeps .57
+KAFKA_ADDRESS = "127.0.0.67"
 ROWS = 500
 TOPIC = "kb-orders"
 RECORDS = 200
