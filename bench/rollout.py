@@ -35,8 +35,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from _shared import BenchError, emit, loadavg, no_interrupt, progress, run_bench, tail
+import scale
+from _shared import emit, loadavg, no_interrupt, progress, run_bench
 from leapfrog.testing import free_port, sdk_service_user
+from scale import wait_routed
 
 HERE = Path(__file__).resolve().parent
 APP = HERE / "apps" / "scale_who.py"
@@ -115,35 +117,8 @@ class Load:
 
 
 def cli(root: Path, *args: str, timeout: float = WAIT) -> str:
-    proc = subprocess.run(
-        [str(CLI), *args],
-        cwd=root,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if proc.returncode != 0:
-        output = tail(proc.stdout + proc.stderr)
-        raise BenchError(f"`leapfrog {' '.join(args)}` exited {proc.returncode}:\n{output}")
-    return proc.stdout
-
-
-def wait_routed(listen: str, deadline: float) -> None:
-    host, port = listen.rsplit(":", 1)
-    while time.monotonic() < deadline:
-        conn = http.client.HTTPConnection(host, int(port), timeout=2)
-        try:
-            conn.request("GET", "/web/")
-            if conn.getresponse().status == 200:
-                return
-        except (OSError, http.client.HTTPException):
-            pass
-        finally:
-            conn.close()
-        time.sleep(0.01)
-    raise BenchError("the load balancer never routed /web")
+    """`leapfrog ARGS` in `root` (scale.py's), with this benchmark's longer wait."""
+    return scale.cli(root, *args, timeout=timeout)
 
 
 def measure(rounds: int) -> dict[str, Any]:
