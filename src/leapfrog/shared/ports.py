@@ -26,13 +26,22 @@ class PortHolder:
         return f"{self.address}:{self.port} is held by {who}"
 
 
+_handed_out: set[tuple[str, int]] = set()
+"""Ports this process has handed out. The kernel gives a port just closed back at once,
+so two calls in a row (a listener and its stats port) could otherwise get the same one."""
+
+
 def free_port(address: str = "127.0.0.1") -> int:
-    """A port the kernel has free on `address` now (another program may take it before
-    the caller binds it: fine for tests and benchmarks, not for production)."""
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port the kernel has free on `address` now and that this process has not handed
+    out before (another program may take it before the caller binds it: fine for tests
+    and benchmarks, not for production)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind((address, 0))
+            port: int = sock.getsockname()[1]
+        if (address, port) not in _handed_out:
+            _handed_out.add((address, port))
+            return port
 
 
 def port_is_free(address: str, port: int) -> bool:
