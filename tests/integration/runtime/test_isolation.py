@@ -117,6 +117,12 @@ def test_callers_decide_who_connects_live_and_down_leaves_nothing(stack: StackDi
     assert connect_from(other["pid"], api_host, PORT) == "ok hello"
     assert connect_from(web["pid"], api_host, PORT).startswith("failed")
 
+    # `leapfrog exec` runs in the instance's own network, behind the same firewall.
+    probe = stack.cli("exec", "other-1", "web-1", "--", PYTHON, "-c", _PROBE, api_host, str(PORT))
+    assert probe.code == 0, probe.output
+    assert "other-1 | ok hello" in probe.stdout, probe.output
+    assert "web-1 | failed" in probe.stdout, probe.output
+
     # The catalog's address as services see it: the bridge's own.
     env = Path(f"/proc/{web['pid']}/environ").read_bytes().split(b"\0")
     assert f"CONSUL_HTTP_ADDR={GATEWAY}:18731".encode() in env

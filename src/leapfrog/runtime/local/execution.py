@@ -4,8 +4,9 @@ The supervisor answers each instance's context over its control socket (`context
 the environment the instance started with, its user, working directory and address.
 The command then runs from the caller's process, one child per instance (at most
 `parallel` at a time), each in a session of its own so a timeout ends everything it
-started. The socket is its owner's only, so the environment (which holds the
-instance's credentials) goes nowhere it could not already be read.
+started, and in the instance's network namespace when it has one (isolation). The
+socket is its owner's only, so the environment (which holds the instance's credentials)
+goes nowhere it could not already be read.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from leapfrog.runtime.local import control
+from leapfrog.runtime.local.network import NetworkError
+from leapfrog.runtime.local.network.namespaces import NETNS_DIR
+from leapfrog.runtime.local.network.setns import in_namespace
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.recovery import live_supervisor, read_state
 from leapfrog.shared.errors import LeapfrogError
@@ -96,6 +100,7 @@ def select(sup: Supervisor, names: Sequence[str], every: bool) -> list[dict[str,
                 "state": str(instance.state),
                 "address": launch.address,
                 "port": launch.port,
+                "netns": launch.network.netns,
                 "cwd": launch.cwd,
                 "env": dict(launch.env),
                 "user": launch.user.name if launch.user else None,
@@ -156,10 +161,11 @@ async def _run_all(
     on_line: OnLine | None,
 ) -> list[ExecResult]:
     gate = asyncio.Semaphore(parallel if parallel > 0 else len(chosen))
+    forking = asyncio.Lock()
 
     async def one(ctx: dict[str, Any]) -> ExecResult:
         async with gate:
-            return await _run_one(ctx, argv, timeout, on_line)
+            return await _run_one(ctx, argv, timeout, on_line, forking)
 
     return list(await asyncio.gather(*(one(ctx) for ctx in chosen)))
 
@@ -175,8 +181,32 @@ def _user_options(ctx: dict[str, Any]) -> dict[str, Any]:
     return {"user": uid, "group": ctx["gid"], "extra_groups": []}
 
 
+@contextlib.asynccontextmanager
+async def _network_of(ctx: dict[str, Any], forking: asyncio.Lock) -> AsyncIterator[None]:
+    """The child is forked in the instance's network namespace, if it has one.
+
+    setns(2) moves the calling thread, which is the event loop's: the lock keeps the other
+    instances' forks out until this one is made (the fork itself happens before the first
+    suspension of create_subprocess_exec)."""
+    netns = ctx.get("netns")
+    if netns is None:
+        yield
+        return
+    async with forking:
+        with contextlib.ExitStack() as inside:
+            try:
+                inside.enter_context(in_namespace(NETNS_DIR / netns))
+            except FileNotFoundError:
+                raise NetworkError(f"its network namespace {netns} is gone") from None
+            yield
+
+
 async def _run_one(
-    ctx: dict[str, Any], argv: Sequence[str], timeout: float | None, on_line: OnLine | None
+    ctx: dict[str, Any],
+    argv: Sequence[str],
+    timeout: float | None,
+    on_line: OnLine | None,
+    forking: asyncio.Lock,
 ) -> ExecResult:
     result = ExecResult(ctx["instance"], ctx["unit"])
     if ctx.get("state") == "stopped":
@@ -184,16 +214,20 @@ async def _run_one(
         return result
     began = time.monotonic()
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            cwd=ctx["cwd"],
-            env=ctx["env"],
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            **_user_options(ctx),
-        )
+        async with _network_of(ctx, forking):
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                cwd=ctx["cwd"],
+                env=ctx["env"],
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                **_user_options(ctx),
+            )
+    except NetworkError as exc:
+        result.error = f"cannot enter the instance's network: {exc}"
+        return result
     except FileNotFoundError:
         result.error = f"{argv[0]}: command not found (PATH={ctx['env'].get('PATH', '')})"
         return result
