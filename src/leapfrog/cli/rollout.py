@@ -5,10 +5,11 @@ each target behind the same contract (runtime/rollout_control.py)."""
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from rich.live import Live
@@ -47,23 +48,52 @@ def rollout() -> None:
     `status` also goes to the cluster when the stack is not up here."""
 
 
-def where(func: F) -> F:
-    """The options choosing the target: this machine's supervisor or the cluster."""
-    func = click.option(
-        "-n",
-        "--namespace",
-        default=None,
-        help="Kubernetes: the namespace (default: the stack file's kubernetes.namespace, "
-        "or the stack's name).",
-    )(func)
-    func = cluster_options(func)
-    return click.option(
-        "--target",
-        type=click.Choice(["local", "kubernetes"]),
-        default=None,
-        help="The stack up on this machine (local), or its Deployment on the cluster "
-        "(kubernetes). Default: kubernetes when a cluster option is given, else local.",
-    )(func)
+def with_control(*, kube_when_down: bool = False) -> Callable[[F], F]:
+    """The options choosing the target (this machine's supervisor or the cluster), turned
+    into the command's `control` (the target's rollouts) and `flags` (the options that
+    name the target again in a hint). `kube_when_down`: the cluster when the stack is
+    not up here and no target is named."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def command(
+            *args: Any,
+            stack_file: Path | None,
+            target: str | None,
+            kubeconfig: Path | None,
+            context: str | None,
+            namespace: str | None,
+            **kwargs: Any,
+        ) -> Any:
+            control, flags = _control(
+                click.get_current_context(),
+                stack_file,
+                target,
+                kubeconfig,
+                context,
+                namespace,
+                kube_when_down=kube_when_down,
+            )
+            return func(*args, control=control, flags=flags, **kwargs)
+
+        wrapped: Any = click.option(
+            "-n",
+            "--namespace",
+            default=None,
+            help="Kubernetes: the namespace (default: the stack file's "
+            "kubernetes.namespace, or the stack's name).",
+        )(command)
+        wrapped = cluster_options(wrapped)
+        wrapped = click.option(
+            "--target",
+            type=click.Choice(["local", "kubernetes"]),
+            default=None,
+            help="The stack up on this machine (local), or its Deployment on the cluster "
+            "(kubernetes). Default: kubernetes when a cluster option is given, else local.",
+        )(wrapped)
+        return cast("F", wrapped)
+
+    return decorate
 
 
 def _local(ctx: click.Context, stack_file: Path | None) -> Any:
@@ -127,7 +157,7 @@ def _control(  # noqa: PLR0917 (the command's options, passed on)
 
 @rollout.command()
 @file_option()
-@where
+@with_control(kube_when_down=True)
 @click.option(
     "--timeout", type=DURATION, default=300.0, show_default=True, help="Give up after this long."
 )
@@ -145,15 +175,10 @@ def _control(  # noqa: PLR0917 (the command's options, passed on)
     help="One JSON object per status seen (JSON lines), the last one final.",
 )
 @click.argument("name")
-@click.pass_context
 def status(
-    ctx: click.Context,
     *,
-    stack_file: Path | None,
-    target: str | None,
-    kubeconfig: Path | None,
-    context: str | None,
-    namespace: str | None,
+    control: RolloutControl,
+    flags: str,
     timeout: float,
     watch: bool,
     as_json: bool,
@@ -167,9 +192,6 @@ def status(
     this machine) NAME is a service, a platform part such as kafka, or deployment/NAME,
     statefulset/NAME: every replica updated, ready and available; a Deployment past its
     progress deadline has failed (exit 1)."""
-    control, _flags = _control(
-        ctx, stack_file, target, kubeconfig, context, namespace, kube_when_down=True
-    )
     if not watch:
         seen = control.status(name)
         click.echo(json.dumps(seen)) if as_json else console.print(_line(seen), highlight=False)
@@ -201,19 +223,14 @@ def _exit_for(seen: dict[str, Any]) -> None:
 
 @rollout.command()
 @file_option()
-@where
+@with_control()
 @click.option("--revision", type=int, default=None, help="Show this revision's definition.")
 @click.option("--json", "as_json", is_flag=True, help="The history as one JSON object.")
 @click.argument("name")
-@click.pass_context
 def history(
-    ctx: click.Context,
     *,
-    stack_file: Path | None,
-    target: str | None,
-    kubeconfig: Path | None,
-    context: str | None,
-    namespace: str | None,
+    control: RolloutControl,
+    flags: str,
     revision: int | None,
     as_json: bool,
     name: str,
@@ -222,7 +239,6 @@ def history(
     version, when, and how its rollout ended (complete, failed and why, reverted).
     Read from the state directory while the stack is down. On Kubernetes: the
     Deployment's ReplicaSets (its revisionHistoryLimit), as `kubectl rollout history`."""
-    control, flags = _control(ctx, stack_file, target, kubeconfig, context, namespace)
     body = control.history(name)
     revisions: list[dict[str, Any]] = body["revisions"]
     if revision is not None:
@@ -259,22 +275,10 @@ def history(
 
 def _simple(action: str, doc: str) -> click.Command:
     @file_option()
-    @where
+    @with_control()
     @click.option("--json", "as_json", is_flag=True, help="The rollout's status as JSON.")
     @click.argument("name")
-    @click.pass_context
-    def command(
-        ctx: click.Context,
-        *,
-        stack_file: Path | None,
-        target: str | None,
-        kubeconfig: Path | None,
-        context: str | None,
-        namespace: str | None,
-        as_json: bool,
-        name: str,
-    ) -> None:
-        control, _flags = _control(ctx, stack_file, target, kubeconfig, context, namespace)
+    def command(*, control: RolloutControl, flags: str, as_json: bool, name: str) -> None:
         seen: dict[str, Any] = getattr(control, action)(name)
         click.echo(json.dumps(seen)) if as_json else console.print(_line(seen), highlight=False)
 
@@ -307,7 +311,7 @@ rollout.add_command(
 
 @rollout.command()
 @file_option()
-@where
+@with_control()
 @click.option(
     "--to-revision",
     "to",
@@ -317,15 +321,10 @@ rollout.add_command(
 )
 @click.option("--json", "as_json", is_flag=True, help="The rollout's status as JSON.")
 @click.argument("name")
-@click.pass_context
 def undo(
-    ctx: click.Context,
     *,
-    stack_file: Path | None,
-    target: str | None,
-    kubeconfig: Path | None,
-    context: str | None,
-    namespace: str | None,
+    control: RolloutControl,
+    flags: str,
     to: int | None,
     as_json: bool,
     name: str,
@@ -335,7 +334,6 @@ def undo(
     NAME` waits for it. The stack file is not changed: a later `leapfrog up` applies it
     again (as `kubectl apply` after `kubectl rollout undo`). On Kubernetes the chosen
     ReplicaSet's pod template goes back on the Deployment, as `kubectl rollout undo`."""
-    control, flags = _control(ctx, stack_file, target, kubeconfig, context, namespace)
     seen = control.undo(name, to)
     if as_json:
         click.echo(json.dumps(seen))

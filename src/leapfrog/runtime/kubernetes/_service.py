@@ -262,8 +262,8 @@ def render_service(
             | {"annotations": {CHANGE_CAUSE: "leapfrog apply"}},
             "spec": {
                 "selector": {"matchLabels": kube.selector(name)},
-                # The stack file's `rollout:` as a Deployment says it (auto_revert and
-                # canary have no field here: `leapfrog rollout` does them locally).
+                # The stack file's `rollout:` as a Deployment says it (auto_revert,
+                # canary and promote_after have no field here: they act locally).
                 "strategy": {
                     "type": "RollingUpdate",
                     "rollingUpdate": {
