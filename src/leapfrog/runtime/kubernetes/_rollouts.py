@@ -79,6 +79,10 @@ class KubeRollouts:
             return workload(self.client, self.namespace, name, self.services)
 
     def _deployment(self, name: str) -> dict[str, Any]:
+        return self._deployment_object(name)[1]
+
+    def _deployment_object(self, name: str) -> tuple[Any, dict[str, Any]]:
+        """The Deployment `name` names, as the client's object and as the API's JSON."""
         kind, obj = self._workload(name)
         short = name.partition("/")[2] or name
         if kind != "Deployment":
@@ -88,7 +92,7 @@ class KubeRollouts:
                 hint=f"kubectl -n {self.namespace} rollout history|undo statefulset/{short}",
             )
         found: dict[str, Any] = obj.to_dict()
-        return found
+        return obj, found
 
     def _list(self, kind: str, selector: dict[str, str]) -> list[dict[str, Any]]:
         from lightkube.resources.apps_v1 import ReplicaSet
@@ -115,21 +119,7 @@ class KubeRollouts:
         by_set = {r.replica_set: r.number for r in revisions}
         selector = raw["spec"]["selector"].get("matchLabels") or {}
         instances = [_instance(pod, by_set, current) for pod in self._list("Pod", selector)]
-        if judged.failed:
-            phase = "failed"
-            message = f"{judged.message}: {_progressing(raw)}"
-        elif paused:
-            phase = "paused"
-            message = (
-                f'deployment "{short}" is paused with {judged.updated} of {judged.desired} '
-                f"updated replicas; `leapfrog rollout resume {short} --target kubernetes` "
-                "continues"
-            )
-        elif judged.done:
-            phase, message = "complete", judged.message
-        else:
-            phase = "progressing"
-            message = f"{kind.lower()}/{short}: {judged.message}" + _counts(judged)
+        phase, message = _phase(kind, judged, raw)
         return judged.as_dict() | {
             "service": short,
             "namespace": self.namespace,
@@ -162,10 +152,10 @@ class KubeRollouts:
             time.sleep(self.interval)
 
     def history(self, name: str) -> dict[str, Any]:
-        deployment = self._deployment(name)
+        obj, deployment = self._deployment_object(name)
         current = rev.revision_of(deployment)
-        seen = self.status(name)
-        outcome = seen["phase"] if seen["phase"] != "failed" else f"failed: {seen['message']}"
+        phase, why = _phase("Deployment", judge("Deployment", obj), deployment)
+        outcome = f"failed: {why}" if phase == "failed" else phase
         revisions = self._revisions(deployment)
         return {
             "service": deployment["metadata"]["name"],
@@ -229,6 +219,22 @@ class KubeRollouts:
     def promote(self, name: str) -> dict[str, Any]:
         """A Deployment has no canary: promote resumes a paused one."""
         return self._set_paused(name, False)
+
+
+def _phase(kind: str, judged: RolloutStatus, raw: dict[str, Any]) -> tuple[str, str]:
+    """The local phase (runtime/rollout_control.py) of a judged workload, and why."""
+    short = judged.name
+    if judged.failed:
+        return "failed", f"{judged.message}: {_progressing(raw)}"
+    if raw["spec"].get("paused"):
+        return "paused", (
+            f'deployment "{short}" is paused with {judged.updated} of {judged.desired} '
+            f"updated replicas; `leapfrog rollout resume {short} --target kubernetes` "
+            "continues"
+        )
+    if judged.done:
+        return "complete", judged.message
+    return "progressing", f"{kind.lower()}/{short}: {judged.message}" + _counts(judged)
 
 
 def _counts(judged: RolloutStatus) -> str:
