@@ -311,7 +311,8 @@ services:
       min_ready: 5s           # a new instance counts once it has passed for 5s
       progress_deadline: 2m   # each step's new instances pass within 2m, else it fails
       auto_revert: true       # a failed rollout goes back to the previous revision
-      canary: 1               # pause once 1 new instance serves: `leapfrog rollout resume web`
+      canary: 1               # pause once 1 new instance serves: `leapfrog rollout promote web`
+      promote_after: 5m       # ...or it promotes itself once it has passed for 5m
     image: registry.example.com/shop-web:1.4.2   # Kubernetes only; unused locally
     build: {containerfile: web/Containerfile, context: web, args: {APP: web}}   # `leapfrog image build`
     resources: {cpu: 250m, memory: 256Mi, cpu_limit: "1", memory_limit: 512Mi}

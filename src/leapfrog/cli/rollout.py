@@ -1,12 +1,15 @@
-"""`leapfrog rollout status|history|undo|pause|resume NAME`: a service's rollouts on the
-stack that is up (the local supervisor), and `status` of a rollout on Kubernetes."""
+"""`leapfrog rollout status|history|undo|pause|resume|promote NAME`: a service's rollouts
+on the stack that is up (the local supervisor) or on Kubernetes (the stack's Deployment),
+each target behind the same contract (runtime/rollout_control.py)."""
 
 from __future__ import annotations
 
 import datetime
+import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 from rich.live import Live
@@ -22,11 +25,15 @@ from leapfrog.cli.options import (
     running_state_paths,
     state_paths,
 )
+from leapfrog.runtime.rollout_control import FAILED
 from leapfrog.shared.errors import LeapfrogError
+
+if TYPE_CHECKING:
+    from leapfrog.runtime.rollout_control import RolloutControl
 
 __all__ = ["rollout"]
 
-_FAILED = ("failed", "reverted")
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group()
@@ -34,8 +41,59 @@ def rollout() -> None:
     """A service's rollouts: each change `leapfrog up` applies is a revision, rolled out
     an instance at a time with no request lost, reverted automatically when its new
     instances do not pass (kubectl rollout's commands, on the stack that is up).
-    `status` also follows a rollout on Kubernetes (with --kubeconfig, --context or
-    --namespace, or when the stack is not up here)."""
+
+    With --target kubernetes (or --kubeconfig, --context, --namespace) they act on the
+    stack's Deployment on the cluster, as kubectl rollout does: its ReplicaSets are the
+    revisions, undo puts one's pod template back, pause and resume set spec.paused.
+    `status` also goes to the cluster when the stack is not up here."""
+
+
+def with_control(*, kube_when_down: bool = False) -> Callable[[F], F]:
+    """The options choosing the target (this machine's supervisor or the cluster), turned
+    into the command's `control` (the target's rollouts) and `flags` (the options that
+    name the target again in a hint). `kube_when_down`: the cluster when the stack is
+    not up here and no target is named."""
+
+    def decorate(func: F) -> F:
+        @functools.wraps(func)
+        def command(
+            *args: Any,
+            stack_file: Path | None,
+            target: str | None,
+            kubeconfig: Path | None,
+            context: str | None,
+            namespace: str | None,
+            **kwargs: Any,
+        ) -> Any:
+            control, flags = _control(
+                click.get_current_context(),
+                stack_file,
+                target,
+                kubeconfig,
+                context,
+                namespace,
+                kube_when_down=kube_when_down,
+            )
+            return func(*args, control=control, flags=flags, **kwargs)
+
+        wrapped: Any = click.option(
+            "-n",
+            "--namespace",
+            default=None,
+            help="Kubernetes: the namespace (default: the stack file's "
+            "kubernetes.namespace, or the stack's name).",
+        )(command)
+        wrapped = cluster_options(wrapped)
+        wrapped = click.option(
+            "--target",
+            type=click.Choice(["local", "kubernetes"]),
+            default=None,
+            help="The stack up on this machine (local), or its Deployment on the cluster "
+            "(kubernetes). Default: kubernetes when a cluster option is given, else local.",
+        )(wrapped)
+        return cast("F", wrapped)
+
+    return decorate
 
 
 def _local(ctx: click.Context, stack_file: Path | None) -> Any:
@@ -49,27 +107,57 @@ def _local(ctx: click.Context, stack_file: Path | None) -> Any:
     return paths if local.running(paths) is not None else None
 
 
-def _need_local(ctx: click.Context, stack_file: Path | None) -> Any:
+def _kube(
+    ctx: click.Context,
+    stack_file: Path | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    namespace: str | None,
+) -> RolloutControl:
+    from leapfrog.runtime import kubernetes
+    from leapfrog.spec import SpecError
+
+    services: list[str] = []
+    try:
+        stack = load_chosen(ctx, stack_file)
+    except (LeapfrogError, SpecError):
+        if namespace is None:
+            raise
+    else:
+        services = list(stack.spec.services)
+        namespace = namespace or kubernetes.kube_context(stack).namespace
+    assert namespace is not None
+    client = kubernetes.connect(kubeconfig, context)
+    return kubernetes.KubeRollouts(client, namespace, services)
+
+
+def _control(  # noqa: PLR0917 (the command's options, passed on)
+    ctx: click.Context,
+    stack_file: Path | None,
+    target: str | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    namespace: str | None,
+    *,
+    kube_when_down: bool = False,
+) -> tuple[RolloutControl, str]:
+    """The target's rollouts, and the options that name it again in a hint."""
+    from leapfrog.runtime.local.rollout_client import LocalRollouts
+
+    cluster = kubeconfig is not None or context is not None or namespace is not None
+    if target == "kubernetes" or (target is None and cluster):
+        return _kube(ctx, stack_file, kubeconfig, context, namespace), " --target kubernetes"
     paths = _local(ctx, stack_file)
-    if paths is None:
-        raise LeapfrogError(
-            "the stack is not up on this machine",
-            hint="`leapfrog up -d` starts it; on Kubernetes use kubectl rollout "
-            "history|undo|pause|resume on the Deployment",
-        )
-    return paths
+    if paths is not None:
+        return LocalRollouts(paths, running=True), ""
+    if target is None and kube_when_down:
+        return _kube(ctx, stack_file, kubeconfig, context, namespace), " --target kubernetes"
+    return LocalRollouts(state_paths(ctx, stack_file), running=False), ""
 
 
 @rollout.command()
 @file_option()
-@cluster_options
-@click.option(
-    "-n",
-    "--namespace",
-    default=None,
-    help="Kubernetes: the namespace (default: the stack file's kubernetes.namespace, or "
-    "the stack's name).",
-)
+@with_control(kube_when_down=True)
 @click.option(
     "--timeout", type=DURATION, default=300.0, show_default=True, help="Give up after this long."
 )
@@ -87,14 +175,10 @@ def _need_local(ctx: click.Context, stack_file: Path | None) -> Any:
     help="One JSON object per status seen (JSON lines), the last one final.",
 )
 @click.argument("name")
-@click.pass_context
 def status(
-    ctx: click.Context,
     *,
-    stack_file: Path | None,
-    kubeconfig: Path | None,
-    context: str | None,
-    namespace: str | None,
+    control: RolloutControl,
+    flags: str,
     timeout: float,
     watch: bool,
     as_json: bool,
@@ -104,37 +188,26 @@ def status(
     the total, the revision, why it failed or was reverted). Exits 0 when it is complete
     (or paused, saying so), 1 when it failed or was reverted, or the timeout passed.
 
-    On Kubernetes (with --kubeconfig, --context or --namespace, or when the stack is not
-    up on this machine) NAME is a service, a platform part such as kafka, or
-    deployment/NAME, statefulset/NAME: every replica updated, ready and available."""
-    paths = None
-    if kubeconfig is None and context is None and namespace is None:
-        paths = _local(ctx, stack_file)
-    if paths is not None:
-        _local_status(paths, name, timeout, watch, as_json)
-        return
-    _kube_status(ctx, stack_file, kubeconfig, context, namespace, timeout, as_json, name)
-
-
-def _local_status(paths: Any, name: str, timeout: float, watch: bool, as_json: bool) -> None:
-    from leapfrog.runtime.local.rollout_client import follow, request_rollout
-
+    On Kubernetes (--target kubernetes, a cluster option, or when the stack is not up on
+    this machine) NAME is a service, a platform part such as kafka, or deployment/NAME,
+    statefulset/NAME: every replica updated, ready and available; a Deployment past its
+    progress deadline has failed (exit 1)."""
     if not watch:
-        seen = request_rollout(paths, "status", name)
-        click.echo(json.dumps(seen) if as_json else _line(seen))
+        seen = control.status(name)
+        click.echo(json.dumps(seen)) if as_json else console.print(_line(seen), highlight=False)
         _exit_for(seen)
         return
     last: dict[str, Any] = {}
     if as_json:
-        for seen in follow(paths, name, timeout):
+        for seen in control.follow(name, timeout):
             click.echo(json.dumps(seen))
             last = seen
     else:
         with Live(Text(f"waiting for {name}..."), console=console, transient=True) as live:
-            for seen in follow(paths, name, timeout):
+            for seen in control.follow(name, timeout):
                 live.update(Text(_line(seen)))
                 last = seen
-        mark = "[red]✗[/]" if last.get("phase") in _FAILED else "[green]✓[/]"
+        mark = "[red]✗[/]" if last.get("phase") in FAILED else "[green]✓[/]"
         console.print(f"{mark} {_line(last)}", highlight=False)
     _exit_for(last)
 
@@ -144,71 +217,29 @@ def _line(seen: dict[str, Any]) -> str:
 
 
 def _exit_for(seen: dict[str, Any]) -> None:
-    if seen.get("phase") in _FAILED:
+    if seen.get("phase") in FAILED:
         raise SystemExit(1)
-
-
-def _kube_status(  # noqa: PLR0917 (the command's options, passed on)
-    ctx: click.Context,
-    stack_file: Path | None,
-    kubeconfig: Path | None,
-    context: str | None,
-    namespace: str | None,
-    timeout: float,
-    as_json: bool,
-    name: str,
-) -> None:
-    from leapfrog.runtime import kubernetes
-
-    if namespace is None:
-        namespace = kubernetes.kube_context(load_chosen(ctx, stack_file)).namespace
-    client = kubernetes.connect(kubeconfig, context)
-    if as_json:
-        last: dict[str, object] = {}
-
-        def emit(seen: kubernetes.RolloutStatus) -> None:
-            nonlocal last
-            record = seen.as_dict()
-            if record != last:
-                click.echo(json.dumps(record))
-                last = record
-
-        kubernetes.rollout_status(client, namespace, name, timeout=timeout, on_status=emit)
-        return
-    with Live(Text(f"waiting for {name}..."), console=console, transient=True) as live:
-
-        def show(seen: kubernetes.RolloutStatus) -> None:
-            live.update(
-                Text(
-                    f"{seen.kind.lower()}/{seen.name}: {seen.message} "
-                    f"(updated {seen.updated}, ready {seen.ready}, available {seen.available}"
-                    f" of {seen.desired})"
-                )
-            )
-
-        done = kubernetes.rollout_status(client, namespace, name, timeout=timeout, on_status=show)
-    console.print(f"[green]✓[/] {done.message}")
 
 
 @rollout.command()
 @file_option()
-@click.option("--revision", type=int, default=None, help="Show this revision's service section.")
+@with_control()
+@click.option("--revision", type=int, default=None, help="Show this revision's definition.")
 @click.option("--json", "as_json", is_flag=True, help="The history as one JSON object.")
 @click.argument("name")
-@click.pass_context
 def history(
-    ctx: click.Context, stack_file: Path | None, revision: int | None, as_json: bool, name: str
+    *,
+    control: RolloutControl,
+    flags: str,
+    revision: int | None,
+    as_json: bool,
+    name: str,
 ) -> None:
     """NAME's revisions (the newest 10 are kept): what made each (`up`, an undo), its
     version, when, and how its rollout ended (complete, failed and why, reverted).
-    Read from the state directory while the stack is down."""
-    from leapfrog.runtime.local.rollout_client import history_of, request_rollout
-
-    paths = _local(ctx, stack_file)
-    if paths is not None:
-        body = request_rollout(paths, "history", name)
-    else:
-        body = history_of(state_paths(ctx, stack_file), name)
+    Read from the state directory while the stack is down. On Kubernetes: the
+    Deployment's ReplicaSets (its revisionHistoryLimit), as `kubectl rollout history`."""
+    body = control.history(name)
     revisions: list[dict[str, Any]] = body["revisions"]
     if revision is not None:
         found = next((r for r in revisions if r["number"] == revision), None)
@@ -234,17 +265,21 @@ def history(
             item.get("outcome") or "",
         )
     console.print(table)
+    if flags:
+        console.print(
+            f"  [dim]leapfrog rollout history {name} --revision N{flags}[/] shows one's pod "
+            "template",
+            highlight=False,
+        )
 
 
 def _simple(action: str, doc: str) -> click.Command:
     @file_option()
+    @with_control()
     @click.option("--json", "as_json", is_flag=True, help="The rollout's status as JSON.")
     @click.argument("name")
-    @click.pass_context
-    def command(ctx: click.Context, stack_file: Path | None, as_json: bool, name: str) -> None:
-        from leapfrog.runtime.local.rollout_client import request_rollout
-
-        seen = request_rollout(_need_local(ctx, stack_file), action, name)
+    def command(*, control: RolloutControl, flags: str, as_json: bool, name: str) -> None:
+        seen: dict[str, Any] = getattr(control, action)(name)
         click.echo(json.dumps(seen)) if as_json else console.print(_line(seen), highlight=False)
 
     command.__doc__ = doc
@@ -255,7 +290,8 @@ rollout.add_command(
     _simple(
         "pause",
         "Hold NAME's rollout in progress after its current step (the instances already "
-        "replaced keep serving beside the old ones) until `leapfrog rollout resume NAME`.",
+        "replaced keep serving beside the old ones) until `leapfrog rollout resume NAME`. "
+        "On Kubernetes: the Deployment's spec.paused (changes of its template wait).",
     )
 )
 rollout.add_command(
@@ -268,13 +304,14 @@ rollout.add_command(
     _simple(
         "promote",
         "Promote NAME's canary: the rollout paused with `canary: N` new instances goes on "
-        "to replace every instance (the same as `resume`).",
+        "to replace every instance (the same as `resume`, which it is on Kubernetes).",
     )
 )
 
 
 @rollout.command()
 @file_option()
+@with_control()
 @click.option(
     "--to-revision",
     "to",
@@ -284,18 +321,20 @@ rollout.add_command(
 )
 @click.option("--json", "as_json", is_flag=True, help="The rollout's status as JSON.")
 @click.argument("name")
-@click.pass_context
 def undo(
-    ctx: click.Context, stack_file: Path | None, to: int | None, as_json: bool, name: str
+    *,
+    control: RolloutControl,
+    flags: str,
+    to: int | None,
+    as_json: bool,
+    name: str,
 ) -> None:
     """Roll NAME back to its previous revision (or --to-revision N) the same safe way as
     any rollout, recorded as a new revision. Returns at once; `leapfrog rollout status
     NAME` waits for it. The stack file is not changed: a later `leapfrog up` applies it
-    again (as `kubectl apply` after `kubectl rollout undo`)."""
-    from leapfrog.runtime.local.rollout_client import request_rollout
-
-    extra = {"to": to} if to is not None else {}
-    seen = request_rollout(_need_local(ctx, stack_file), "undo", name, **extra)
+    again (as `kubectl apply` after `kubectl rollout undo`). On Kubernetes the chosen
+    ReplicaSet's pod template goes back on the Deployment, as `kubectl rollout undo`."""
+    seen = control.undo(name, to)
     if as_json:
         click.echo(json.dumps(seen))
         return
@@ -303,4 +342,4 @@ def undo(
         console.print(f"{name} already runs revision {seen.get('current')}: nothing to undo")
         return
     console.print(f"{name}: rolling back to revision {seen['revision']}", highlight=False)
-    console.print(f"  [dim]leapfrog rollout status {name}[/] waits for it")
+    console.print(f"  [dim]leapfrog rollout status {name}{flags}[/] waits for it", highlight=False)

@@ -51,6 +51,13 @@ class RolloutSpec(Model):
         "of traffic beside the old ones) until `leapfrog rollout resume NAME`; "
         "`leapfrog rollout undo NAME` takes them back. 0: no pause.",
     )
+    promote_after: Duration | None = Field(
+        None,
+        description="With canary: promote by itself once every canary has kept passing "
+        "for this long (a canary failing first fails the rollout, reverted with "
+        "auto_revert; one that stops passing starts the period again). Unset: wait for "
+        "`leapfrog rollout promote NAME` (Nomad's auto_promote, after a healthy period).",
+    )
 
     @model_validator(mode="after")
     def _moves(self) -> RolloutSpec:
@@ -58,5 +65,10 @@ class RolloutSpec(Model):
             raise ValueError(
                 "max_surge and max_unavailable are both 0: a rollout could never replace an "
                 "instance; set max_surge: 1 (start one more first) or max_unavailable: 1"
+            )
+        if self.promote_after is not None and self.canary == 0:
+            raise ValueError(
+                "promote_after promotes a canary, and canary is 0: set canary: 1 (or more), "
+                "or remove promote_after"
             )
         return self

@@ -51,6 +51,29 @@ def rollout(stack: StackDir, *args: str) -> dict[str, object]:
     return body
 
 
+def up_served(stack: StackDir, ports: tuple[int, int, int, int], rollout: str) -> None:
+    """The SDK service at 1.0.0 with this `rollout:`, up and served through the LB."""
+    shutil.copy(APP, stack.root / "sdk_app.py")
+    stack.write(stack_text(ports, "1.0.0", rollout=rollout))
+    assert (result := stack.up(timeout=180)).code == 0, result.output
+    wait_until(
+        lambda: httpx.get(f"http://127.0.0.1:{ports[0]}/web/x", timeout=5).status_code == 200,
+        timeout=30,
+        what="the route served",
+    )
+
+
+def served_without_failure(load: Load, what: str) -> None:
+    seconds = load.ended - load.started
+    total = sum(load.served.values())
+    print(
+        f"{what}: served {total} requests in {seconds:.1f}s ({total / seconds:.0f}/s), "
+        f"by version: {dict(sorted(load.served.items()))}; failures {len(load.failures)}; "
+        f"per phase: {load.rates()}"
+    )
+    assert load.failures == [], f"{len(load.failures)} failed: {load.failures[:10]}"
+
+
 def test_rolling_update_revert_and_undo_under_load_drop_nothing() -> None:
     ports = (free_port(), free_port(), free_port(), free_port())
     with StackDir() as stack:
@@ -161,14 +184,7 @@ def test_a_canary_serves_beside_the_old_version_until_resumed() -> None:
     ports = (free_port(), free_port(), free_port(), free_port())
     canary = "{canary: 1, progress_deadline: 1m}"
     with StackDir() as stack:
-        shutil.copy(APP, stack.root / "sdk_app.py")
-        stack.write(stack_text(ports, "1.0.0", rollout=canary))
-        assert (result := stack.up(timeout=180)).code == 0, result.output
-        wait_until(
-            lambda: httpx.get(f"http://127.0.0.1:{ports[0]}/web/x", timeout=5).status_code == 200,
-            timeout=30,
-            what="the route served",
-        )
+        up_served(stack, ports, canary)
         with Load(f"127.0.0.1:{ports[0]}", "/web/x", word=1, first="1.0.0") as load:
             stack.write(stack_text(ports, "2.0.0", rollout=canary))
             load.enter("canary")
@@ -197,11 +213,42 @@ def test_a_canary_serves_beside_the_old_version_until_resumed() -> None:
             assert versions(stack) == {"web-1": "2.0.0", "web-2": "2.0.0"}
         nothing = stack.cli("rollout", "pause", "web")
         assert nothing.code == 1 and "no rollout in progress" in nothing.output, nothing.output
-        seconds = load.ended - load.started
-        total = sum(load.served.values())
-        print(
-            f"canary: served {total} requests in {seconds:.1f}s ({total / seconds:.0f}/s), "
-            f"by version: {dict(sorted(load.served.items()))}; failures {len(load.failures)}; "
-            f"per phase: {load.rates()}"
-        )
-        assert load.failures == [], f"{len(load.failures)} failed: {load.failures[:10]}"
+        served_without_failure(load, "canary")
+
+
+def test_a_canary_promotes_itself_after_its_period_and_undo_takes_one_back() -> None:
+    ports = (free_port(), free_port(), free_port(), free_port())
+    canary = "{canary: 1, promote_after: 8s, progress_deadline: 1m}"
+    with StackDir() as stack:
+        up_served(stack, ports, canary)
+        with Load(f"127.0.0.1:{ports[0]}", "/web/x", word=1, first="1.0.0") as load:
+            # A canary undone within its period: it leaves, nothing is promoted.
+            stack.write(stack_text(ports, "2.0.0", rollout=canary))
+            load.enter("canary, undone")
+            assert (paused := stack.up(timeout=180)).code == 0, paused.output
+            seen = rollout(stack, "status", "web", "--no-watch")
+            assert seen["phase"] == "paused" and "promote_after" in str(seen["reason"]), seen
+            undone = rollout(stack, "undo", "web")
+            assert undone["undone"] is True, undone
+            waited = stack.cli("rollout", "status", "web", "--timeout", "120s", timeout=180)
+            assert waited.code == 0, waited.output
+            assert versions(stack) == {"web-1": "1.0.0", "web-2": "1.0.0"}
+
+            # The same change again: its canary passes for 8 s and is promoted.
+            load.enter("canary, promoted")
+            assert (paused := stack.up(timeout=180)).code == 0, paused.output
+            seen = rollout(stack, "status", "web", "--no-watch")
+            assert seen["phase"] == "paused", seen
+            assert versions(stack) == {"web-1": "1.0.0", "web-2": "1.0.0", "web-3": "2.0.0"}
+
+            def promoted() -> dict[str, object] | None:
+                now = rollout(stack, "status", "web", "--no-watch")
+                return now if now["phase"] == "complete" else None
+
+            done = wait_until(promoted, timeout=120, what="the canary promoted by itself")
+            assert done["promoted"] == "by itself after 8s passing (promote_after)", done
+            assert versions(stack) == {"web-1": "2.0.0", "web-2": "2.0.0"}
+        history = rollout(stack, "history", "web")
+        causes = [r["cause"] for r in history["revisions"]]  # type: ignore[union-attr]
+        assert causes == ["up", "up", "undo to revision 1", "up"], causes
+        served_without_failure(load, "canary promote_after")

@@ -3,6 +3,7 @@ the rollout settings' validation, and what `up` waits for while a rollout runs."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import stat
 from pathlib import Path
@@ -12,8 +13,10 @@ import pytest
 from pydantic import ValidationError
 
 from leapfrog.runtime.local import revisions
+from leapfrog.runtime.local.instance import InstanceState
 from leapfrog.runtime.local.readiness import readiness
 from leapfrog.runtime.local.revisions import HISTORY_LIMIT, Progress, RolloutRecord
+from leapfrog.runtime.local.rollouts import Rollouts, _StepFailed
 from leapfrog.spec import RolloutSpec
 
 
@@ -193,3 +196,88 @@ def test_history_reads_the_state_dir_while_the_stack_is_down(
     # Undo, pause and resume need the running supervisor, and say so.
     assert main(["rollout", "undo", "web", "-f", str(stack)]) == 1
     assert "the stack is not up" in capsys.readouterr().err
+
+
+# -- canary auto-promote (promote_after) ---------------------------------------------------
+
+
+def test_the_canary_period_restarts_when_a_canary_stops_passing() -> None:
+    period = revisions.CanaryPeriod(10.0)
+    assert not period.observe(0.0, True)
+    assert not period.observe(9.0, True)
+    assert not period.observe(9.5, False)  # a break: the period starts again
+    assert period.since is None
+    assert not period.observe(10.0, True)
+    assert not period.observe(19.9, True)
+    assert period.observe(20.0, True)
+
+
+def test_promote_after_needs_a_canary() -> None:
+    with pytest.raises(ValidationError, match="promote_after promotes a canary"):
+        RolloutSpec.model_validate({"promote_after": "30s"})
+    spec = RolloutSpec.model_validate({"canary": 1, "promote_after": "1m30s"})
+    assert spec.promote_after == 90.0
+    assert RolloutSpec.model_validate({}).promote_after is None
+
+
+def test_a_promoted_canary_says_how() -> None:
+    progress = Progress(target=2, source=1, total=2, canary=1)
+    progress.ready("web-3")
+    progress.pause("canary")
+    progress.resume("by itself after 30s passing (promote_after)")
+    assert progress.phase == "progressing" and progress.promoted.startswith("by itself")
+    asked = Progress(target=2, source=1, total=2)
+    asked.pause_requested = True
+    asked.pause("asked")
+    asked.resume()
+    assert asked.promoted == ""  # a pause by hand, not a canary
+
+
+class _Instance:
+    def __init__(self, name: str, state: InstanceState, failure: str | None = None) -> None:
+        self.name, self.state, self.failure, self.detail = name, state, failure, ""
+
+
+class _Supervisor:
+    def __init__(self, *instances: _Instance) -> None:
+        self.instances = {i.name: i for i in instances}
+        self.lines: list[str] = []
+
+    def log_line(self, line: str) -> None:
+        self.lines.append(line)
+
+
+def _period(sup: _Supervisor, length: float, resume_after: float | None = None) -> Progress:
+    """Run the engine's canary period over `sup`'s instances (web-3 the canary)."""
+    progress = Progress(target=2, source=1, total=2, canary=1)
+    progress.ready("web-3")
+    progress.pause("canary")
+    engine = Rollouts(sup)  # type: ignore[arg-type]
+
+    async def run() -> None:
+        resumed = asyncio.Event()
+        if resume_after is not None:
+            asyncio.get_running_loop().call_later(resume_after, resumed.set)
+        await engine._canary_period(
+            "web", progress, revisions.CanaryPeriod(length), registered=False, resumed=resumed
+        )
+
+    asyncio.run(asyncio.wait_for(run(), 10))
+    return progress
+
+
+def test_healthy_canaries_are_promoted_after_the_period() -> None:
+    sup = _Supervisor(_Instance("web-3", InstanceState.HEALTHY))
+    progress = _period(sup, 0.5)
+    assert progress.phase == "progressing"
+    assert progress.promoted == "by itself after 500ms passing (promote_after)"
+    assert any("canary promoted by itself" in line for line in sup.lines)
+
+
+def test_a_canary_not_passing_is_not_promoted_and_a_failed_one_fails_the_rollout() -> None:
+    starting = _Instance("web-3", InstanceState.STARTING)
+    progress = _period(_Supervisor(starting), 0.2, resume_after=1.0)  # resumed by hand
+    assert progress.promoted == "" and progress.phase == "paused"  # resume() is the op's
+    failed = _Instance("web-3", InstanceState.UNHEALTHY, failure="exited with 1")
+    with pytest.raises(_StepFailed, match="canary web-3 failed: exited with 1"):
+        _period(_Supervisor(failed), 0.2)

@@ -7,10 +7,12 @@ from leapfrog.runtime.kubernetes._exec import PodTarget, choose_pods, exec_in_po
 from leapfrog.runtime.kubernetes._files import to_yaml, write_parts
 from leapfrog.runtime.kubernetes._render import Rendered, kube_context, render_stack
 from leapfrog.runtime.kubernetes._rollout import RolloutStatus, rollout_status, status_of
+from leapfrog.runtime.kubernetes._rollouts import KubeRollouts
 
 __all__ = [
     "FIELD_MANAGER",
     "Change",
+    "KubeRollouts",
     "PodTarget",
     "Rendered",
     "RolloutStatus",

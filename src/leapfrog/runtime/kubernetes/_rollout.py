@@ -5,7 +5,7 @@ replicas, no old replicas left), reporting every status seen on the way."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ from leapfrog.shared.errors import LeapfrogError
 if TYPE_CHECKING:
     from lightkube import Client
 
-__all__ = ["RolloutStatus", "rollout_status", "status_of"]
+__all__ = ["RolloutStatus", "judge", "rollout_status", "status_of", "workload"]
 
 _KINDS = {"deployment": "Deployment", "statefulset": "StatefulSet"}
 _ALIASES = {"deploy": "deployment", "deployments": "deployment", "sts": "statefulset"}
@@ -130,7 +130,12 @@ def _parse(target: str) -> tuple[str | None, str]:
     return _KINDS[kind], name
 
 
-def status_of(client: Client, namespace: str, target: str) -> RolloutStatus:
+def workload(
+    client: Client, namespace: str, target: str, services: Sequence[str] = ()
+) -> tuple[str, Any]:
+    """The Deployment or StatefulSet `target` names (NAME, deployment/NAME,
+    statefulset/NAME): its kind and object. LeapfrogError when there is none, saying
+    whether NAME is a service of the stack (`services`) that is not deployed there."""
     from lightkube.core.exceptions import ApiError
     from lightkube.resources.apps_v1 import Deployment, StatefulSet
 
@@ -144,12 +149,26 @@ def status_of(client: Client, namespace: str, target: str) -> RolloutStatus:
             if exc.status.code == 404:
                 continue
             raise
-        return _deployment(obj) if candidate == "Deployment" else _stateful_set(obj)
+        return candidate, obj
+    if name in services:
+        raise LeapfrogError(
+            f"{name} is not deployed in namespace {namespace}",
+            hint="`leapfrog apply` deploys the stack; -n chooses another namespace",
+        )
     what = " or ".join(kinds)
+    known = f"the stack's services: {', '.join(services)}; " if services else ""
     raise LeapfrogError(
         f"no {what} named {name} in namespace {namespace}",
-        hint="`leapfrog render` lists the objects of the stack; is it applied?",
+        hint=f"{known}`leapfrog render` lists the objects of the stack; is it applied?",
     )
+
+
+def judge(kind: str, obj: Any) -> RolloutStatus:
+    return _deployment(obj) if kind == "Deployment" else _stateful_set(obj)
+
+
+def status_of(client: Client, namespace: str, target: str) -> RolloutStatus:
+    return judge(*workload(client, namespace, target))
 
 
 def rollout_status(

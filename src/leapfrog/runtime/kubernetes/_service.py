@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from leapfrog.components import kube as k
+from leapfrog.runtime.kubernetes._revisions import CHANGE_CAUSE
 from leapfrog.spec import CheckSpec, ServiceSpec, StackSpec, VolumeSpec
 from leapfrog.spec._volumes import volume_env_name
 
@@ -255,11 +256,14 @@ def render_service(
         workload = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": kube.meta(name, "service", service.version),
+            # The controller copies the cause to each revision's ReplicaSet (`leapfrog
+            # rollout history`); an undo sets its own, which the next apply takes back.
+            "metadata": kube.meta(name, "service", service.version)
+            | {"annotations": {CHANGE_CAUSE: "leapfrog apply"}},
             "spec": {
                 "selector": {"matchLabels": kube.selector(name)},
-                # The stack file's `rollout:` as a Deployment says it (auto_revert and
-                # canary have no field here: `leapfrog rollout` does them locally).
+                # The stack file's `rollout:` as a Deployment says it (auto_revert,
+                # canary and promote_after have no field here: they act locally).
                 "strategy": {
                     "type": "RollingUpdate",
                     "rollingUpdate": {

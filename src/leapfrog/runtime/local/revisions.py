@@ -25,6 +25,7 @@ from leapfrog.shared.files import atomic_write_json
 
 __all__ = [
     "HISTORY_LIMIT",
+    "CanaryPeriod",
     "Phase",
     "Progress",
     "Revision",
@@ -91,6 +92,8 @@ class Progress:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     pause_requested: bool = False
+    promoted: str = ""
+    """How the canary went on: by `rollout promote|resume`, or by itself after its period."""
 
     @property
     def active(self) -> bool:
@@ -118,8 +121,10 @@ class Progress:
         if self.phase == "progressing":
             self.phase, self.reason = "paused", reason
 
-    def resume(self) -> None:
+    def resume(self, promoted: str = "by `leapfrog rollout resume`") -> None:
         """Continue a paused rollout; the canary count no longer holds it."""
+        if self.phase == "paused" and self.canary and not self.pause_requested:
+            self.promoted = promoted
         self.pause_requested = False
         self.canary = 0
         if self.phase == "paused":
@@ -158,6 +163,25 @@ class Progress:
         if self.phase == "reverting":
             return f"{service}: reverting revision {self.target} to {self.source}: {self.reason}"
         return f"{service}: revision {self.target}: {n} of {self.total} instance(s) updated{extra}"
+
+
+@dataclass
+class CanaryPeriod:
+    """When a paused canary promotes itself (`promote_after`): once every canary has
+    passed for `length` without a break; one that stops passing starts it again."""
+
+    length: float
+    since: float | None = None
+    """Since when every canary has passed (None: one does not now)."""
+
+    def observe(self, now: float, passing: bool) -> bool:
+        """One look at the canaries at `now`: is the period over (promote)?"""
+        if not passing:
+            self.since = None
+            return False
+        if self.since is None:
+            self.since = now
+        return now - self.since >= self.length
 
 
 @dataclass

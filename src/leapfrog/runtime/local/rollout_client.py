@@ -1,5 +1,6 @@
 """The caller's side of `leapfrog rollout`: one request to the running supervisor's
-control socket (see rollouts.py for what it does)."""
+control socket (see rollouts.py for what it does), behind the contract every target
+answers (runtime/rollout_control.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,10 @@ from typing import Any
 from leapfrog.runtime.local import control, revisions
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.recovery import live_supervisor, read_state
+from leapfrog.runtime.rollout_control import FINAL
 from leapfrog.shared.errors import LeapfrogError
 
-__all__ = ["FINAL", "follow", "history_of", "request_rollout"]
-
-FINAL = ("complete", "reverted", "failed", "paused")
-"""Phases `rollout status` stops waiting at."""
+__all__ = ["FINAL", "LocalRollouts", "follow", "history_of", "request_rollout"]
 
 
 def request_rollout(
@@ -68,3 +67,47 @@ def history_of(paths: StatePaths, name: str) -> dict[str, Any]:
         )
     body = record.as_dict()
     return {"service": name, "current": body["current"], "revisions": body["revisions"]}
+
+
+class LocalRollouts:
+    """`leapfrog rollout` on this machine: the running supervisor's rollouts, and the
+    history kept in the state directory while the stack is down."""
+
+    def __init__(self, paths: StatePaths, running: bool) -> None:
+        self.paths = paths
+        self.running = running
+
+    def _request(self, action: str, name: str, **extra: Any) -> dict[str, Any]:
+        if not self.running:
+            raise LeapfrogError(
+                "the stack is not up on this machine",
+                hint="`leapfrog up -d` starts it; `--target kubernetes` acts on the "
+                "stack's Deployment on the cluster",
+            )
+        return request_rollout(self.paths, action, name, **extra)
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self._request("status", name)
+
+    def follow(self, name: str, timeout: float) -> Iterator[dict[str, Any]]:
+        if not self.running:
+            self._request("status", name)
+        return follow(self.paths, name, timeout)
+
+    def history(self, name: str) -> dict[str, Any]:
+        if self.running:
+            return self._request("history", name)
+        return history_of(self.paths, name)
+
+    def undo(self, name: str, to: int | None) -> dict[str, Any]:
+        extra = {"to": to} if to is not None else {}
+        return self._request("undo", name, **extra)
+
+    def pause(self, name: str) -> dict[str, Any]:
+        return self._request("pause", name)
+
+    def resume(self, name: str) -> dict[str, Any]:
+        return self._request("resume", name)
+
+    def promote(self, name: str) -> dict[str, Any]:
+        return self._request("promote", name)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from leapfrog.runtime.local import revisions
 from leapfrog.runtime.local.instance import InstanceState
-from leapfrog.runtime.local.revisions import Progress, RolloutRecord
+from leapfrog.runtime.local.revisions import CanaryPeriod, Progress, RolloutRecord
 from leapfrog.runtime.local.scaling import LB_SETTLE, maintenance
 from leapfrog.shared.durations import format_duration
 from leapfrog.shared.errors import LeapfrogError
@@ -264,7 +264,7 @@ class Rollouts:
             for instance in surge:
                 self.on_revision[instance.name] = number or 0
             await self._ready(service, surge, strategy, registered, progress)
-            await self._maybe_pause(service, progress, todo)
+            await self._maybe_pause(service, progress, todo, strategy, registered)
         for batch in revisions.batches(
             [i.name for i in todo], strategy.max_surge, strategy.max_unavailable
         ):
@@ -274,7 +274,7 @@ class Rollouts:
                 self.on_revision[instance.name] = number or 0
             await self._ready(service, group, strategy, registered, progress)
             self._save(self.record(service))
-            await self._maybe_pause(service, progress, todo)
+            await self._maybe_pause(service, progress, todo, strategy, registered)
         if surge:
             await sup.retire(service, len(surge), self._out_of_rotation)
             for instance in surge:
@@ -427,11 +427,27 @@ class Rollouts:
             if future.done():
                 self._busy.pop(instance.name, None)
 
-    async def _maybe_pause(self, service: str, progress: Progress, todo: list[Instance]) -> None:
+    async def _maybe_pause(
+        self,
+        service: str,
+        progress: Progress,
+        todo: list[Instance],
+        strategy: RolloutSpec,
+        registered: bool,
+    ) -> None:
         if not progress.should_pause():
             return
+        period = None
         if progress.pause_requested:
             progress.pause("paused by `leapfrog rollout pause`")
+        elif strategy.promote_after is not None:
+            period = CanaryPeriod(strategy.promote_after)
+            progress.pause(
+                f"canary: {len(progress.updated)} new instance(s) serving; promoted by "
+                f"itself once they have passed for {format_duration(period.length)} "
+                f"(promote_after), `leapfrog rollout promote {service}` now, `undo` takes "
+                "them back"
+            )
         else:
             progress.pause(
                 f"canary: {len(progress.updated)} new instance(s) serving; "
@@ -446,11 +462,48 @@ class Rollouts:
         self.sup.write_state()
         event = self._resume.setdefault(service, asyncio.Event())
         event.clear()
-        await event.wait()
+        if period is None:
+            await event.wait()
+        else:
+            await self._canary_period(service, progress, period, registered, event)
         for instance in waiting:
             if self.on_revision.get(instance.name) != progress.target:
                 instance.pending = True
         self._save(record)
+
+    async def _canary_period(
+        self,
+        service: str,
+        progress: Progress,
+        period: CanaryPeriod,
+        registered: bool,
+        resumed: asyncio.Event,
+    ) -> None:
+        """Until the canaries have passed (their check, and the catalog when
+        `registered`) for the whole period, then promote; or until resumed by hand.
+        _StepFailed when a canary fails meanwhile."""
+        while not resumed.is_set():
+            if progress.pause_requested:  # `rollout pause` holds it: only resume goes on
+                await resumed.wait()
+                return
+            canaries = [self.sup.instances[n] for n in progress.updated if n in self.sup.instances]
+            for instance in canaries:
+                if instance.failure or instance.state == InstanceState.CRASHLOOP:
+                    raise _StepFailed(
+                        f"canary {instance.name} failed: {instance.failure or instance.detail}"
+                    )
+            passing = await self._passing(service) if registered else None
+            healthy = bool(canaries) and all(
+                i.state == InstanceState.HEALTHY and (passing is None or i.name in passing)
+                for i in canaries
+            )
+            if period.observe(time.monotonic(), healthy):
+                how = f"by itself after {format_duration(period.length)} passing (promote_after)"
+                progress.resume(how)
+                self.sup.log_line(f"rollout: {service}: canary promoted {how}")
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(resumed.wait(), _POLL)
 
     # -- operations -------------------------------------------------------------------------
 
@@ -527,12 +580,12 @@ class Rollouts:
         self._save(record)
         return self.status(service)
 
-    def resume(self, service: str) -> dict[str, Any]:
+    def resume(self, service: str, how: str = "resume") -> dict[str, Any]:
         record = self.record(self.service(service))
         progress = record.rollout
         if progress is None or not progress.active:
             raise LeapfrogError(f"{service} has no rollout in progress")
-        progress.resume()
+        progress.resume(f"by `leapfrog rollout {how}`")
         self._save(record)
         self._resume.setdefault(service, asyncio.Event()).set()
         return self.status(service)
@@ -577,7 +630,7 @@ async def _op(sup: Supervisor, req: dict[str, Any]) -> dict[str, Any]:
         if action == "pause":
             return rollouts.pause(name)
         if action in ("resume", "promote"):
-            return rollouts.resume(name)
+            return rollouts.resume(name, action)
     except LeapfrogError as exc:
         return {"error": exc.message, "hint": exc.hint}
     return {"error": f"unknown rollout action {action!r}"}

@@ -1,0 +1,442 @@
+"""`rollout status|history|undo|pause|resume --target kubernetes` against a fake API server
+(an httpx transport answering as the API does): the revisions read from the ReplicaSets,
+the patches sent (kubectl's undo, spec.paused), the errors, and the command line."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from lightkube import Client
+from lightkube.config.kubeconfig import KubeConfig
+
+from leapfrog.cli import main
+from leapfrog.runtime import kubernetes
+from leapfrog.runtime.kubernetes import KubeRollouts
+from leapfrog.runtime.kubernetes import _revisions as rev
+from leapfrog.shared.errors import LeapfrogError
+
+NS = "shop"
+CONFIG = {
+    "apiVersion": "v1", "kind": "Config", "current-context": "c",
+    "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
+    "clusters": [{"name": "k", "cluster": {"server": "https://fake.example"}}],
+    "users": [{"name": "u", "user": {"token": "t"}}],
+}  # fmt: skip
+
+
+def fake_client(handler: Any) -> Client:
+    config = KubeConfig.from_dict(CONFIG).get()
+    return Client(config=config, transport=httpx2.MockTransport(handler))
+
+
+UID = "dep-uid"
+SELECTOR = {"app.kubernetes.io/name": "web", "app.kubernetes.io/instance": "shop"}
+
+
+def _template(image: str, version: str, hash_label: str | None = None) -> dict[str, Any]:
+    labels = {**SELECTOR, "app.kubernetes.io/version": version}
+    if hash_label:
+        labels["pod-template-hash"] = hash_label
+    return {
+        "metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "web", "image": image, "env": [{"name": "A"}]}]},
+    }
+
+
+def _replica_set(number: int, image: str, version: str, owner: str = UID) -> dict[str, Any]:
+    digest = f"h{number}"
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": f"web-{digest}",
+            "namespace": NS,
+            "creationTimestamp": f"2026-12-0{number}T10:00:00Z",
+            "labels": {**SELECTOR, "pod-template-hash": digest},
+            "annotations": {
+                rev.REVISION: str(number),
+                rev.CHANGE_CAUSE: "leapfrog apply",
+                "deployment.kubernetes.io/desired-replicas": "2",
+            },
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "name": "web",
+                    "uid": owner,
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {
+            "selector": {"matchLabels": SELECTOR},
+            "template": _template(image, version, digest),
+        },
+        "status": {"replicas": 2 if number == 2 else 0},
+    }
+
+
+def _deployment(revision: int = 2, **status: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "web",
+            "namespace": NS,
+            "uid": UID,
+            "generation": 4,
+            "annotations": {rev.REVISION: str(revision), rev.CHANGE_CAUSE: "leapfrog apply"},
+        },
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": SELECTOR},
+            "template": _template("reg.example/web:2.0", "2.0"),
+        },
+        "status": {
+            "observedGeneration": 4,
+            "replicas": 2,
+            "updatedReplicas": 2,
+            "readyReplicas": 2,
+            "availableReplicas": 2,
+            **status,
+        },
+    }
+
+
+def _pod(name: str, replica_set: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": NS,
+            "labels": SELECTOR,
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "ReplicaSet",
+                    "name": replica_set,
+                    "uid": "x",
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {"containers": [{"name": "web", "image": "i"}]},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+@dataclass
+class FakeApi:
+    """The few paths the rollout commands use, over objects kept here; PATCHes are
+    recorded and applied (JSON patch add/replace, merge patch of spec)."""
+
+    deployment: dict[str, Any] | None = field(default_factory=_deployment)
+    replica_sets: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            _replica_set(1, "reg.example/web:1.0", "1.0"),
+            _replica_set(2, "reg.example/web:2.0", "2.0"),
+            _replica_set(7, "reg.example/other", "9", owner="someone-else"),
+        ]
+    )
+    stateful_set: dict[str, Any] | None = None
+    patches: list[tuple[str, str, Any]] = field(default_factory=list)
+    """(content type, field manager, body) of each PATCH."""
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    """Deployment statuses the next GETs answer with, one each (then the last stays)."""
+
+    def client(self) -> Client:
+        return fake_client(self.handle)
+
+    @staticmethod
+    def _missing(what: str) -> httpx2.Response:
+        body = {
+            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": f"{what} not found", "reason": "NotFound", "code": 404,
+        }  # fmt: skip
+        return httpx2.Response(404, json=body)
+
+    def handle(self, request: httpx2.Request) -> httpx2.Response:
+        path = request.url.path
+        apps = f"/apis/apps/v1/namespaces/{NS}"
+        if path == f"{apps}/deployments/web":
+            if self.deployment is None:
+                return self._missing('deployments.apps "web"')
+            if request.method == "PATCH":
+                return self._patch(request)
+            if self.statuses:
+                status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+                self.deployment["status"] = status
+            return httpx2.Response(200, json=self.deployment)
+        if path.startswith(f"{apps}/deployments/"):
+            return self._missing("deployment")
+        if path.startswith(f"{apps}/statefulsets/"):
+            if self.stateful_set is not None and path.endswith("/web"):
+                return httpx2.Response(200, json=self.stateful_set)
+            return self._missing("statefulset")
+        if path == f"{apps}/replicasets":
+            assert "app.kubernetes.io/name=web" in request.url.params["labelSelector"]
+            items = {"apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {}}
+            return httpx2.Response(200, json=items | {"items": self.replica_sets})
+        if path == f"/api/v1/namespaces/{NS}/pods":
+            pods = [_pod("web-h2-a", "web-h2"), _pod("web-h1-b", "web-h1")]
+            return httpx2.Response(
+                200, json={"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": pods}
+            )
+        return httpx2.Response(500, json={"message": f"unexpected {request.method} {path}"})
+
+    def _patch(self, request: httpx2.Request) -> httpx2.Response:
+        assert self.deployment is not None
+        body = json.loads(request.content)
+        kind = request.headers["content-type"]
+        self.patches.append((kind, request.url.params.get("fieldManager", ""), body))
+        if kind == "application/json-patch+json":
+            for op in body:
+                *parents, last = op["path"].strip("/").split("/")
+                target = self.deployment
+                for part in parents:
+                    target = target[part]
+                target[last] = copy.deepcopy(op["value"])
+        else:
+            self.deployment["spec"].update(body["spec"])
+        return httpx2.Response(200, json=self.deployment)
+
+
+@pytest.fixture
+def api() -> FakeApi:
+    return FakeApi()
+
+
+def control(api: FakeApi, services: tuple[str, ...] = ("web", "api")) -> KubeRollouts:
+    return KubeRollouts(api.client(), NS, services, interval=0.0)
+
+
+# -- history ---------------------------------------------------------------------------
+
+
+def test_history_is_the_deployments_own_replica_sets(api: FakeApi) -> None:
+    body = control(api).history("web")
+    assert body["service"] == "web" and body["current"] == 2
+    numbers = [r["number"] for r in body["revisions"]]
+    assert numbers == [1, 2]  # revision 7 belongs to another Deployment
+    first, second = body["revisions"]
+    assert first["version"] == "1.0" and first["images"] == ["reg.example/web:1.0"]
+    assert first["digest"] == "h1" and first["replica_set"] == "web-h1"
+    assert first["cause"] == "leapfrog apply" and first["outcome"] == ""
+    assert second["outcome"] == "complete"
+    assert "pod-template-hash" not in first["template"]["metadata"]["labels"]
+    assert first["created"] < second["created"]
+
+
+# -- undo ------------------------------------------------------------------------------
+
+
+def test_undo_puts_the_previous_template_back_as_kubectl_does(api: FakeApi) -> None:
+    answer = control(api).undo("web", None)
+    assert answer["undone"] is True and answer["revision"] == 1
+    [(kind, manager, patch)] = api.patches
+    assert kind == "application/json-patch+json" and manager == "leapfrog-rollout"
+    ops = {op["path"]: op for op in patch}
+    template = ops["/spec/template"]["value"]
+    assert template == _template("reg.example/web:1.0", "1.0")  # no pod-template-hash
+    annotations = ops["/metadata/annotations"]["value"]
+    # The controller's own stay as the Deployment has them; the cause says undo.
+    assert annotations[rev.REVISION] == "2"
+    assert "deployment.kubernetes.io/desired-replicas" not in annotations
+    assert annotations[rev.CHANGE_CAUSE] == "leapfrog rollout undo to revision 1"
+
+
+def test_undo_to_a_revision_kept(api: FakeApi) -> None:
+    api.deployment = _deployment(revision=3)
+    api.replica_sets.append(_replica_set(3, "reg.example/web:2.0", "2.0"))
+    api.deployment["spec"]["template"] = _template("reg.example/web:3.0", "3.0")
+    answer = control(api).undo("web", 1)
+    assert answer["revision"] == 1
+    template = api.deployment["spec"]["template"]
+    assert template["spec"]["containers"][0]["image"] == "reg.example/web:1.0"
+
+
+def test_undo_to_the_running_template_changes_nothing(api: FakeApi) -> None:
+    answer = control(api).undo("web", 2)
+    assert answer["undone"] is False and answer["current"] == 2
+    assert api.patches == []
+
+
+def test_undo_to_a_revision_not_kept_says_which_are(api: FakeApi) -> None:
+    with pytest.raises(LeapfrogError) as caught:
+        control(api).undo("web", 9)
+    assert caught.value.message == "web has no revision 9"
+    assert caught.value.hint == "revisions kept: 1, 2"
+
+
+def test_undo_with_one_revision_has_nothing_to_go_back_to(api: FakeApi) -> None:
+    api.replica_sets = [_replica_set(2, "reg.example/web:2.0", "2.0")]
+    with pytest.raises(LeapfrogError, match="web has no revision before 2"):
+        control(api).undo("web", None)
+
+
+def test_a_paused_deployment_is_not_rolled_back(api: FakeApi) -> None:
+    assert api.deployment is not None
+    api.deployment["spec"]["paused"] = True
+    with pytest.raises(LeapfrogError, match="paused") as caught:
+        control(api).undo("web", None)
+    assert "rollout resume web --target kubernetes" in (caught.value.hint or "")
+    assert api.patches == []
+
+
+# -- pause / resume --------------------------------------------------------------------
+
+
+def test_pause_and_resume_set_spec_paused(api: FakeApi) -> None:
+    rollouts = control(api)
+    paused = rollouts.pause("web")
+    assert api.patches[-1] == ("application/merge-patch+json", "leapfrog-rollout",
+                               {"spec": {"paused": True}})  # fmt: skip
+    assert paused["phase"] == "paused" and paused["paused"] and paused["done"]
+    assert "resume web" in paused["message"]
+    with pytest.raises(LeapfrogError, match="web is already paused"):
+        rollouts.pause("web")
+    resumed = rollouts.promote("web")  # no canary on a Deployment: promote resumes
+    assert api.patches[-1][2] == {"spec": {"paused": False}}
+    assert resumed["phase"] == "complete" and not resumed["paused"]
+    with pytest.raises(LeapfrogError, match="web is not paused"):
+        rollouts.resume("web")
+
+
+# -- status ----------------------------------------------------------------------------
+
+
+def test_status_has_the_local_shape_and_each_pods_revision(api: FakeApi) -> None:
+    seen = control(api).status("web")
+    assert seen["phase"] == "complete" and seen["done"] and seen["current"] == 2
+    assert seen["replicas"] == 2 and seen["updated"] == 2
+    assert seen["instances"] == [
+        {"name": "web-h1-b", "revision": 1, "state": "running and ready", "pending": True},
+        {"name": "web-h2-a", "revision": 2, "state": "running and ready", "pending": False},
+    ]
+
+
+def test_follow_reports_progress_until_complete(api: FakeApi) -> None:
+    base = _deployment()["status"]
+    api.statuses = [base | {"updatedReplicas": 1, "replicas": 3}, base]
+    seen = list(control(api).follow("web", timeout=10))
+    assert [s["phase"] for s in seen] == ["progressing", "complete"]
+    assert "1 of 2 updated replicas" in seen[0]["message"]
+    assert "updated 1, ready 2, available 2 of 2" in seen[0]["message"]
+
+
+def test_follow_stops_failed_past_the_progress_deadline(api: FakeApi) -> None:
+    condition = {
+        "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+        "message": 'ReplicaSet "web-h3" has timed out progressing.',
+    }  # fmt: skip
+    api.statuses = [_deployment()["status"] | {"updatedReplicas": 1, "conditions": [condition]}]
+    [seen] = list(control(api).follow("web", timeout=10))
+    assert seen["phase"] == "failed"
+    assert "exceeded its progress deadline" in seen["message"]
+    assert "timed out progressing" in seen["message"]
+
+
+def test_follow_gives_up_at_the_timeout(api: FakeApi) -> None:
+    api.statuses = [_deployment()["status"] | {"updatedReplicas": 1}]
+    with pytest.raises(LeapfrogError, match=r"Deployment web not rolled out after 0s"):
+        list(control(api).follow("web", timeout=0))
+
+
+# -- errors ----------------------------------------------------------------------------
+
+
+def test_a_service_not_deployed_and_an_unknown_name(api: FakeApi) -> None:
+    api.deployment = None
+    with pytest.raises(LeapfrogError, match="web is not deployed in namespace shop"):
+        control(api).history("web")
+    with pytest.raises(LeapfrogError) as caught:
+        control(api).history("nope")
+    assert caught.value.message == "no Deployment or StatefulSet named nope in namespace shop"
+    assert "web, api" in (caught.value.hint or "")
+
+
+def test_a_stateful_set_has_no_deployment_history(api: FakeApi) -> None:
+    api.deployment = None
+    api.stateful_set = {
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "web", "namespace": NS, "generation": 1},
+        "spec": {"replicas": 1, "serviceName": "web", "selector": {"matchLabels": SELECTOR},
+                 "template": {}},
+        "status": {"observedGeneration": 1, "replicas": 1},
+    }  # fmt: skip
+    with pytest.raises(LeapfrogError, match="runs as a StatefulSet") as caught:
+        control(api).pause("web")
+    assert "statefulset/web" in (caught.value.hint or "")
+
+
+def test_a_refusal_of_the_api_is_an_error_not_a_traceback() -> None:
+    def refuse(_request: httpx2.Request) -> httpx2.Response:
+        body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                "message": "forbidden: no", "reason": "Forbidden", "code": 403}  # fmt: skip
+        return httpx2.Response(403, json=body)
+
+    client = fake_client(refuse)
+    with pytest.raises(LeapfrogError, match="the cluster refused to read web: forbidden: no"):
+        KubeRollouts(client, NS).history("web")
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(api: FakeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    stack = tmp_path / "leapfrog.yaml"
+    stack.write_text(
+        f"name: shop\nkubernetes: {{namespace: {NS}}}\n"
+        "services:\n  web: {command: x, image: reg.example/web}\n"
+    )
+    monkeypatch.setattr(kubernetes, "connect", lambda _config, _context: api.client())
+
+    def run(*args: str) -> int:
+        try:
+            return main([*args, "-f", str(stack), "--target", "kubernetes"])
+        except SystemExit as exc:  # `rollout status` exits 1 on a failed rollout
+            return int(exc.code or 0)
+
+    return run
+
+
+def test_cli_history_json_and_table(cli: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("rollout", "history", "web", "--json") == 0
+    body = json.loads(capsys.readouterr().out)
+    assert [r["number"] for r in body["revisions"]] == [1, 2]
+    assert cli("rollout", "history", "web") == 0
+    out = capsys.readouterr().out
+    assert "2 (current)" in out and "leapfrog apply" in out
+    assert cli("rollout", "history", "web", "--revision", "1") == 0
+    one = json.loads(capsys.readouterr().out)
+    assert one["template"]["spec"]["containers"][0]["image"] == "reg.example/web:1.0"
+
+
+def test_cli_undo_pause_status(cli: Any, api: FakeApi, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("rollout", "undo", "web") == 0
+    out = capsys.readouterr().out
+    assert "web: rolling back to revision 1" in out
+    assert "leapfrog rollout status web --target kubernetes" in out
+    assert cli("rollout", "pause", "web", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["phase"] == "paused"
+    assert cli("rollout", "status", "web", "--json", "--timeout", "5s") == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["paused"] is True
+    assert cli("rollout", "pause", "web") == 1
+    assert "web is already paused" in capsys.readouterr().err
+
+
+def test_cli_status_exits_1_past_the_progress_deadline(
+    cli: Any, api: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    condition = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+    api.statuses = [_deployment()["status"] | {"conditions": [condition]}]
+    assert cli("rollout", "status", "web", "--timeout", "5s") == 1
+    assert 'deployment "web" exceeded its progress deadline' in capsys.readouterr().out
