@@ -12,6 +12,8 @@ step "import-linter (layers)"
 .venv/bin/lint-imports
 step "kubernetes test tools (built once, cached)"
 scripts/kube-tools.sh
+step "CoreDNS, the real test node's cluster DNS (built once, cached)"
+scripts/coredns.sh
 step "HashiCorp's Consul clients (built once, cached)"
 scripts/consul-tools.sh
 step "S3-compatible server for the backup tests (built once, cached)"

@@ -1,18 +1,23 @@
 """A real control plane for the Kubernetes tier, started once per session, and a real node
 (containerd + kubelet) beside it for the tests that run containers.
 
-scripts/kube-tools.sh builds the binaries when they are missing (a no-op when cached), and
-the real node's Debian packages are installed when missing, so `.venv/bin/pytest
+scripts/kube-tools.sh builds the binaries when they are missing (a no-op when cached),
+scripts/coredns.sh the real node's cluster DNS, and the real node's Debian packages are
+installed when missing, so `.venv/bin/pytest
 tests/kubernetes` works alone on a fresh machine too. Both run after collection rather than
 in a fixture, so a cold build is not cut short by a test timeout."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from leapfrog.testing import (
     ControlPlane,
@@ -31,6 +36,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if any(HERE in item.path.parents for item in session.items):
         subprocess.run([ROOT / "scripts" / "kube-tools.sh"], check=True)
     if any(item.path.stem.startswith(REAL_NODE_TESTS) for item in session.items):
+        subprocess.run([ROOT / "scripts" / "coredns.sh"], check=True)
         install_node_packages(lambda line: print(f"real node: {line}", flush=True))
 
 
@@ -56,3 +62,48 @@ def real_node(
         node.stop()
     left = node.leftovers()
     assert not left, f"the real node left behind: {left}"
+
+
+# Helpers of the real-node tests.
+
+# busybox's httpd answering GET /ping with pong-<pod name>.
+SERVE = "mkdir -p /tmp/www && echo pong-$(hostname) > /tmp/www/ping && httpd -f -p 8080 -h /tmp/www"
+
+
+def get(plane: ControlPlane, *args: str) -> Any:
+    return json.loads(plane.kubectl("get", *args, "-o", "json").stdout)
+
+
+def apply(plane: ControlPlane, namespace: str, *objects: dict[str, Any]) -> None:
+    plane.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects))
+
+
+def pod(name: str, *containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": RealNode.pod_spec(containers, **spec),
+    }
+
+
+def wait_ready(plane: ControlPlane, namespace: str, *names: str) -> None:
+    plane.kubectl(
+        "wait", "-n", namespace, *(f"pod/{n}" for n in names),
+        "--for=condition=Ready", "--timeout=90s",
+    )  # fmt: skip
+
+
+def new_namespace(plane: ControlPlane) -> str:
+    name = f"real-{uuid.uuid4().hex[:8]}"
+    plane.kubectl("create", "namespace", name)
+    # Pods are admitted only once the namespace has its default ServiceAccount.
+    plane.kubectl("wait", "-n", name, "serviceaccount/default", "--for=create", "--timeout=30s")
+    return name
+
+
+@pytest.fixture
+def namespace(real_node: RealNode) -> Iterator[str]:
+    name = new_namespace(real_node.plane)
+    yield name
+    real_node.plane.kubectl("delete", "namespace", name, "--wait=false")

@@ -9,63 +9,18 @@ real node per machine): keep it first in this file."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from leapfrog.testing import ControlPlane, RealNode, real_node_unavailable
+from tests.kubernetes.conftest import SERVE, apply, get, new_namespace, pod, wait_ready
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 CGROUPS = Path("/sys/fs/cgroup")
-# busybox's httpd answering GET /ping with pong-<pod name>.
-SERVE = "mkdir -p /tmp/www && echo pong-$(hostname) > /tmp/www/ping && httpd -f -p 8080 -h /tmp/www"
-
-
-def get(plane: ControlPlane, *args: str) -> Any:
-    return json.loads(plane.kubectl("get", *args, "-o", "json").stdout)
-
-
-def apply(plane: ControlPlane, namespace: str, *objects: dict[str, Any]) -> None:
-    plane.kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump_all(objects))
-
-
-def pod(name: str, *containers: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app": name}},
-        "spec": RealNode.pod_spec(containers, **spec),
-    }
-
-
-def wait_ready(plane: ControlPlane, namespace: str, *names: str) -> None:
-    plane.kubectl(
-        "wait", "-n", namespace, *(f"pod/{n}" for n in names),
-        "--for=condition=Ready", "--timeout=90s",
-    )  # fmt: skip
-
-
-def new_namespace(plane: ControlPlane) -> str:
-    name = f"real-{uuid.uuid4().hex[:8]}"
-    plane.kubectl("create", "namespace", name)
-    # Pods are admitted only once the namespace has its default ServiceAccount.
-    plane.kubectl("wait", "-n", name, "serviceaccount/default", "--for=create", "--timeout=30s")
-    return name
-
-
-@pytest.fixture
-def namespace(real_node: RealNode) -> Iterator[str]:
-    name = new_namespace(real_node.plane)
-    yield name
-    real_node.plane.kubectl("delete", "namespace", name, "--wait=false")
 
 
 def test_the_node_leaves_nothing_behind(

@@ -143,6 +143,11 @@ class ControlPlane:
         `server` (the same certificate: it must be a 127.0.0.1 address)."""
         return self._node_kubeconfig("system:kube-proxy", path, server)
 
+    def write_coredns_kubeconfig(self, path: Path, server: str) -> Path:
+        """A kubeconfig for the real node's CoreDNS (user system:coredns), reaching the
+        apiserver at `server` (a 127.0.0.1 address, as for kube-proxy)."""
+        return self._node_kubeconfig("system:coredns", path, server)
+
     def _node_kubeconfig(self, user: str, path: Path, server: str) -> Path:
         assert self._files is not None, "the control plane is not started"
         if user not in self._files.tokens:

@@ -86,6 +86,8 @@ def make_cluster_files(pki: Path, kubelets: Sequence[str] = ()) -> ClusterFiles:
         **{f"system:node:{name}": "system:nodes" for name in kubelets},
         # Bound to ClusterRole system:node-proxier by Kubernetes' default bindings.
         **({"system:kube-proxy": ""} if kubelets else {}),
+        # The real node's cluster DNS (RealNode binds it to ClusterRole system:coredns).
+        **({"system:coredns": ""} if kubelets else {}),
     }
     lines = []
     for user, group in users.items():

@@ -2,8 +2,9 @@
 bridge from Debian's packages, and a kubelet and kube-proxy built from Go modules
 (scripts/kube-tools.sh), run in a private mount namespace (leapfrog.testing._node_ns), with
 the pods' bridge and kube-proxy's rules in a network namespace of their own
-(leapfrog.testing._node_net), so pods run real containers and reach Services while the
-host's configuration stays as it was. Images come from docker archives built here
+(leapfrog.testing._node_net), so pods run real containers and reach Services, by name too
+(CoreDNS as cluster DNS, leapfrog.testing._node_dns), while the host's configuration stays
+as it was. Images come from docker archives built here
 (leapfrog.testing._node_images), never from a registry.
 
 The node is tainted `leapfrog.dev/real-node=true:NoSchedule`: only pods that tolerate it
@@ -29,12 +30,14 @@ from leapfrog.components._apt import apt_install
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.testing._kube import ControlPlane
 from leapfrog.testing._kube_procs import Process
+from leapfrog.testing._node_dns import DNS_READY_PORT, coredns_binary, dns_objects
 from leapfrog.testing._node_files import (
     BRIDGE,
     CNI_PLUGINS,
     HEALTHZ_PORT,
     HOST_PATHS,
     KUBELET_PORT,
+    POD_GATEWAY,
     PROXIED_API_PORT,
     REAL_NODE_LABEL,
     REAL_NODE_TAINT,
@@ -119,9 +122,11 @@ class RealNode:
         self.ready_timeout = ready_timeout
         self.kubelet = plane.bin / "kubelet"
         self.kube_proxy = plane.bin / "kube-proxy"
+        self.coredns = coredns_binary()
         self.images: NodeImages | None = None
         self.started_in = 0.0
         self.ready_in = 0.0
+        self.dns_ready_in = 0.0
         self._holder: Process | None = None
         self._made_dirs: list[Path] = []
         self._interfaces: set[str] = set()
@@ -142,11 +147,15 @@ class RealNode:
         why = real_node_unavailable()
         if why:
             raise LeapfrogError(why, hint="run the real-node tests as root on a Debian machine")
-        for program in (self.kubelet, self.kube_proxy):
+        for program, script in (
+            (self.kubelet, "kube-tools.sh"),
+            (self.kube_proxy, "kube-tools.sh"),
+            (self.coredns, "coredns.sh"),
+        ):
             if not program.is_file():
                 raise LeapfrogError(
-                    f"no {program.name} in {self.plane.bin}",
-                    hint="run scripts/kube-tools.sh to build it",
+                    f"no {program.name} in {program.parent}",
+                    hint=f"run scripts/{script} to build it",
                 )
         self._refuse_if_busy()
         began = time.monotonic()
@@ -163,13 +172,15 @@ class RealNode:
                 name=self.name,
                 kubelet=self.kubelet,
                 kube_proxy=self.kube_proxy,
+                coredns=self.coredns,
                 api_port=int(self.plane.server.rsplit(":", 1)[1]),
                 pause_image=PAUSE_IMAGE,
             )
             self.plane.write_kubelet_kubeconfig(self.name, self.layout.kubelet_kubeconfig)
-            self.plane.write_kube_proxy_kubeconfig(
-                self.layout.kube_proxy_kubeconfig, f"https://127.0.0.1:{PROXIED_API_PORT}"
-            )
+            proxied_api = f"https://127.0.0.1:{PROXIED_API_PORT}"
+            self.plane.write_kube_proxy_kubeconfig(self.layout.kube_proxy_kubeconfig, proxied_api)
+            self.plane.write_coredns_kubeconfig(self.layout.coredns_kubeconfig, proxied_api)
+            self.plane.kubectl("apply", "-f", "-", input=dns_objects(POD_GATEWAY))
             unshare = ["unshare", "--mount", "--propagation", "private", "--"]
             holder = [sys.executable, "-m", "leapfrog.testing._node_ns", str(self.layout.plan)]
             self._holder = Process("node", [*unshare, *holder], self.layout.log("node"))
@@ -180,6 +191,8 @@ class RealNode:
             self.started_in = time.monotonic() - began
             self._wait_ready()
             self.ready_in = time.monotonic() - began
+            self._wait_dns()
+            self.dns_ready_in = time.monotonic() - began
         except BaseException:
             self.stop()
             raise
@@ -257,6 +270,20 @@ class RealNode:
             f"node {self.name} was not Ready in {self.ready_timeout:.0f} s\n{self.tail('kubelet')}"
         )
 
+    def _wait_dns(self) -> None:
+        """Until CoreDNS's `ready` plugin says the kubernetes plugin has synced."""
+        probe = (
+            "import urllib.request; "
+            f"urllib.request.urlopen('http://127.0.0.1:{DNS_READY_PORT}/ready', timeout=2)"
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            self._check_holder()
+            if self.in_pod_network(sys.executable, "-c", probe).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise LeapfrogError(f"CoreDNS was not ready in 60 s\n{self.tail('coredns')}")
+
     def ready(self) -> bool:
         try:
             node = self.plane.api(f"/api/v1/nodes/{self.name}")
@@ -296,14 +323,15 @@ class RealNode:
         }
 
     def pids(self) -> dict[str, int]:
-        """holder, containerd and kubelet process ids (empty before start)."""
+        """Process ids of the holder and the programs it started: network (the pods'
+        namespace), containerd, kubelet, kube-proxy, coredns (empty before start)."""
         try:
             return {k: int(v) for k, v in json.loads(self.layout.pids.read_text()).items()}
         except (OSError, ValueError):
             return {}
 
     def memory(self) -> dict[str, int]:
-        """Resident memory in bytes of the kubelet, containerd and all shims together."""
+        """Resident memory in bytes of each program of the node, and of all shims together."""
         pids = self.pids()
         found = {name: _rss(pid) for name, pid in pids.items() if name != "holder"}
         found["shims"] = sum(_rss(pid) for pid in self._processes() if _is_shim(pid))
@@ -333,6 +361,9 @@ class RealNode:
             with contextlib.suppress(OSError):
                 path.rmdir()
         self.plane.kubectl("delete", "node", self.name, "--ignore-not-found", check=False)
+        self.plane.kubectl(
+            "delete", "-f", "-", "--ignore-not-found", input=dns_objects(POD_GATEWAY), check=False
+        )
         self._started = False
 
     def _processes(self) -> list[int]:

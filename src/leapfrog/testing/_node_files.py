@@ -1,8 +1,8 @@
 """The files a real test node starts from, all under its own directory: containerd's config
 (CRI on cgroupfs and overlayfs, the local pause image, its own socket, root and state), the
 CNI bridge network (its plugin run in the pods' own network namespace), the
-KubeletConfiguration and KubeProxyConfiguration, and the plan the namespace holder
-(leapfrog.testing._node_ns) follows."""
+KubeletConfiguration and KubeProxyConfiguration, CoreDNS's Corefile, and the plan the
+namespace holder (leapfrog.testing._node_ns) follows."""
 
 from __future__ import annotations
 
@@ -13,12 +13,16 @@ from pathlib import Path
 
 import yaml
 
+from leapfrog.testing._kube_files import CONTEXT
+from leapfrog.testing._node_dns import CLUSTER_DOMAIN, DNS_SERVICE_IP, corefile
+
 __all__ = [
     "BRIDGE",
     "HEALTHZ_PORT",
     "HOST_PATHS",
     "KERNEL_SETTINGS",
     "KUBELET_PORT",
+    "POD_GATEWAY",
     "POD_SUBNET",
     "REAL_NODE_LABEL",
     "REAL_NODE_TAINT",
@@ -30,6 +34,9 @@ KUBELET_PORT = 11250
 HEALTHZ_PORT = 11248
 BRIDGE = "lf-node0"
 POD_SUBNET = "10.88.77.0/24"
+# The bridge's address in the pods' network namespace: the pods' default gateway, and where
+# CoreDNS (listening on every address of that namespace) is reached behind kube-dns.
+POD_GATEWAY = "10.88.77.1"
 # Where kube-proxy, in the pods' network namespace, finds the apiserver (leapfrog.testing.
 # _node_net forwards it to the host's): that namespace has its own loopback.
 PROXIED_API_PORT = 6443
@@ -58,6 +65,9 @@ HOST_PATHS = {
     Path("/var/log/containers"): "var-log-containers",
     Path("/var/lib/cni"): "var-lib-cni",
 }
+
+# The node directory's own subdirectories, made before anything is written.
+_DIRECTORIES = ("run", "containerd", "kubelet", "kube-proxy", "coredns", "hostpaths", "sysctl")
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,14 @@ class NodeLayout:
         return self.root / "kube-proxy" / "kube-proxy.kubeconfig"
 
     @property
+    def corefile(self) -> Path:
+        return self.root / "coredns" / "Corefile"
+
+    @property
+    def coredns_kubeconfig(self) -> Path:
+        return self.root / "coredns" / "coredns.kubeconfig"
+
+    @property
     def plan(self) -> Path:
         return self.root / "namespace.json"
 
@@ -124,12 +142,13 @@ class NodeLayout:
         name: str,
         kubelet: Path,
         kube_proxy: Path,
+        coredns: Path,
         api_port: int,
         pause_image: str,
         containerd: str = "containerd",
     ) -> None:
         """Every config file, and the namespace holder's plan."""
-        for directory in ("run", "containerd", "kubelet", "kube-proxy", "hostpaths", "sysctl"):
+        for directory in _DIRECTORIES:
             (self.root / directory).mkdir(parents=True, exist_ok=True)
         self.root.chmod(0o700)
         self.cni_conf_dir.mkdir(parents=True, exist_ok=True)
@@ -138,6 +157,7 @@ class NodeLayout:
         (self.cni_conf_dir / "10-leapfrog.conflist").write_text(self._cni())
         self.kubelet_config.write_text(self._kubelet())
         self.kube_proxy_config.write_text(self._kube_proxy(name))
+        self.corefile.write_text(corefile(self.coredns_kubeconfig, CONTEXT))
         plan = {
             "kernel": KERNEL_SETTINGS,
             "sysctl_dir": str(self.root / "sysctl"),
@@ -171,6 +191,19 @@ class NodeLayout:
                 ],
                 "log": str(self.log("kube-proxy")),
             },
+            "coredns": {
+                "argv": [
+                    "nsenter",
+                    f"--net={self.netns}",
+                    "--",
+                    str(coredns),
+                    "-conf",
+                    str(self.corefile),
+                ],
+                "log": str(self.log("coredns")),
+            },
+            # Started in this order once containerd answers.
+            "programs": ["kubelet", "kube-proxy", "coredns"],
             "containerd": {
                 "argv": [containerd, "--config", str(self.containerd_config)],
                 "log": str(self.log("containerd")),
@@ -260,7 +293,7 @@ state = {q(self.root / "containerd" / "state")}
             "hairpinMode": False,
             "ipam": {
                 "type": "host-local",
-                "ranges": [[{"subnet": POD_SUBNET}]],
+                "ranges": [[{"subnet": POD_SUBNET, "gateway": POD_GATEWAY}]],
                 "dataDir": str(self.root / "cni" / "ipam"),
             },
         }
@@ -302,6 +335,9 @@ state = {q(self.root / "containerd" / "state")}
             ],
             "serializeImagePulls": False,
             "resolvConf": "",
+            # Pods ask the kube-dns Service (CoreDNS, see leapfrog.testing._node_dns).
+            "clusterDNS": [DNS_SERVICE_IP],
+            "clusterDomain": CLUSTER_DOMAIN,
             "evictionHard": {
                 "memory.available": "100Mi",
                 "nodefs.available": "1%",

@@ -7,7 +7,7 @@ leapfrog.testing._node_ns PLAN` runs this in a private mount namespace, where it
   libcni use whatever they are told (/run/containerd, /var/lib/kubelet, ...);
 - starts the pods' network namespace (leapfrog.testing._node_net) and bind-mounts it at a
   path of the node's directory, for the CNI bridge plugin and kube-proxy to enter;
-- starts containerd, then the kubelet and kube-proxy, and stays their parent and the
+- starts containerd, then the kubelet, kube-proxy and CoreDNS, and stays their parent and the
   subreaper of the container shims, so every process of the node descends from it;
 - on SIGTERM stops the kubelet, kills the containers and shims, stops containerd and exits
   once no descendant is left. The mounts then go with the namespace.
@@ -204,8 +204,8 @@ def main(argv: list[str]) -> int:
             time.sleep(0.1)
         if not socket.exists():
             raise RuntimeError(f"containerd made no socket {socket} in 30 s")
-        holder.start("kubelet")
-        holder.start("kube-proxy")
+        for name in plan["programs"]:
+            holder.start(name)
         Path(plan["pids"]).write_text(json.dumps({"holder": os.getpid(), **holder.programs}))
         while not holder.stopping:
             holder.reap()

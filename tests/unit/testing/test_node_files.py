@@ -1,5 +1,6 @@
-"""The real test node's files: containerd's TOML, the CNI network and the kubelet config
-parse as their programs read them, and keep everything under the node's own directory."""
+"""The real test node's files: containerd's TOML, the CNI network, the kubelet config and
+CoreDNS's Corefile parse as their programs read them, and keep everything under the node's
+own directory; the cluster DNS release named in Python is the one the build script builds."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from pathlib import Path
 
 import yaml
 
-from leapfrog.testing._node_files import BRIDGE, HOST_PATHS, KUBELET_PORT, NodeLayout
+from leapfrog.testing._kube_files import make_cluster_files
+from leapfrog.testing._node_dns import COREDNS_USER, COREDNS_VERSION, DNS_SERVICE_IP, dns_objects
+from leapfrog.testing._node_files import BRIDGE, HOST_PATHS, KUBELET_PORT, POD_GATEWAY, NodeLayout
 from leapfrog.testing._node_images import _layer, _write_archive
 
 
@@ -21,6 +24,7 @@ def test_every_file_stays_under_the_node_directory(tmp_path: Path) -> None:
         name="vm",
         kubelet=Path("/cache/kubelet"),
         kube_proxy=Path("/cache/kube-proxy"),
+        coredns=Path("/cache/coredns"),
         api_port=40001,
         pause_image="localhost/pause:1",
     )
@@ -51,6 +55,36 @@ def test_every_file_stays_under_the_node_directory(tmp_path: Path) -> None:
     proxy = yaml.safe_load(layout.kube_proxy_config.read_text())
     assert proxy["iptables"]["masqueradeAll"] is True
     assert proxy["hostnameOverride"] == "vm"
+    # CoreDNS runs in the pods' namespace too, behind the address the kubelet gives pods.
+    assert plan["coredns"]["argv"][:2] == ["nsenter", f"--net={layout.netns}"]
+    assert plan["coredns"]["argv"][-2:] == ["-conf", str(layout.corefile)]
+    assert plan["programs"] == ["kubelet", "kube-proxy", "coredns"]
+    assert kubelet["clusterDNS"] == [DNS_SERVICE_IP]
+    assert kubelet["clusterDomain"] == "cluster.local"
+    assert bridge["ipam"]["ranges"] == [[{"subnet": "10.88.77.0/24", "gateway": POD_GATEWAY}]]
+    corefile = layout.corefile.read_text()
+    assert f"kubeconfig {layout.coredns_kubeconfig} leapfrog-test" in corefile
+    assert "kubernetes cluster.local in-addr.arpa ip6.arpa {" in corefile
+
+
+def test_kube_dns_points_at_the_gateway_for_the_coredns_user(tmp_path: Path) -> None:
+    objects = {o["kind"]: o for o in yaml.safe_load_all(dns_objects(POD_GATEWAY))}
+    assert objects["Service"]["spec"]["clusterIP"] == DNS_SERVICE_IP
+    assert "selector" not in objects["Service"]["spec"]
+    slice_ = objects["EndpointSlice"]
+    assert slice_["metadata"]["labels"]["kubernetes.io/service-name"] == "kube-dns"
+    assert slice_["endpoints"][0]["addresses"] == [POD_GATEWAY]
+    service_ports = {(p["name"], p["protocol"]) for p in objects["Service"]["spec"]["ports"]}
+    assert service_ports == {(p["name"], p["protocol"]) for p in slice_["ports"]}
+    assert objects["ClusterRoleBinding"]["subjects"][0]["name"] == COREDNS_USER
+    # The control plane has a token for that user only when a real node may join.
+    assert COREDNS_USER in make_cluster_files(tmp_path / "with", ["vm"]).tokens
+    assert COREDNS_USER not in make_cluster_files(tmp_path / "without").tokens
+
+
+def test_the_coredns_release_is_the_one_the_wrapper_module_requires() -> None:
+    go_mod = Path(__file__).parents[3] / "tools" / "coredns" / "go.mod"
+    assert f"require github.com/coredns/coredns {COREDNS_VERSION}\n" in go_mod.read_text()
 
 
 def test_images_are_docker_archives_with_the_same_bytes_every_build(tmp_path: Path) -> None:
