@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
+import ssl
 from collections.abc import Mapping, Sequence
 
 __all__ = ["exec_probe", "http_probe", "tcp_probe"]
 
 
-async def http_probe(host: str, port: int, path: str, timeout: float) -> tuple[bool, str]:
-    """GET path; 2xx and 3xx are healthy. HTTP/1.0 keeps the exchange one read long."""
+async def http_probe(
+    host: str, port: int, path: str, timeout: float, *, tls: bool = False
+) -> tuple[bool, str]:
+    """GET path; 2xx and 3xx are healthy. HTTP/1.0 keeps the exchange one read long.
+    `tls`: over TLS without checking the certificate, as Consul's `TLSSkipVerify` check
+    of a service-mesh instance (whose certificate names a service, not an address)."""
+    context = _unverified() if tls else None
     try:
         async with asyncio.timeout(timeout):
-            reader, writer = await asyncio.open_connection(host, port)
+            reader, writer = await asyncio.open_connection(host, port, ssl=context)
             try:
                 request = (
                     f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: leapfrog\r\n\r\n"
@@ -35,6 +42,14 @@ async def http_probe(host: str, port: int, path: str, timeout: float) -> tuple[b
         return False, f"GET {path}: not an HTTP answer"
     code = int(parts[1])
     return 200 <= code < 400, f"GET {path}: HTTP {code}"
+
+
+@functools.cache
+def _unverified() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 async def tcp_probe(host: str, port: int, timeout: float) -> tuple[bool, str]:

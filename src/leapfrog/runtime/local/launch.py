@@ -77,6 +77,8 @@ class Launch:
     """The named volumes this instance uses, made and mounted before each start."""
     network: Attachment = field(default=HOST, compare=False)
     """The network its processes run in: the host's, or a namespace of its own."""
+    tls: bool = False
+    """It serves TLS (a service with identity on): its HTTP check speaks TLS."""
 
     @functools.cached_property
     def config_hash(self) -> str:
@@ -129,7 +131,10 @@ def build_launches(
         if unit.kind == "catalog":
             addresses["catalog-1"] = settings.http.rpartition(":")[0]
             data_dir = paths.instance_data("catalog-1")
-            argv = catalog_argv(settings, paths, data_dir, web_ui(plan))
+            identity = stack.spec.identity if stack.spec.identity_on else None
+            argv = catalog_argv(
+                settings, paths, data_dir, web_ui(plan), identity.default if identity else None
+            )
             result[unit_name] = [
                 _launch(
                     unit,
@@ -379,4 +384,4 @@ def _service_launch(
         check_argv=check_argv,
         inherit=False,
     )
-    return replace(launch, volumes=volumes) if volumes else launch
+    return replace(launch, volumes=volumes, tls=stack.spec.identity_on)
