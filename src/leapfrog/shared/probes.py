@@ -17,7 +17,8 @@ async def http_probe(
 ) -> tuple[bool, str]:
     """GET path; 2xx and 3xx are healthy. HTTP/1.0 keeps the exchange one read long.
     `tls`: over TLS without checking the certificate, as Consul's `TLSSkipVerify` check
-    of a service-mesh instance (whose certificate names a service, not an address)."""
+    of a service-mesh instance (whose certificate names a service, not an address); an
+    answer that is no TLS is asked again in plain HTTP."""
     context = _unverified() if tls else None
     try:
         async with asyncio.timeout(timeout):
@@ -35,6 +36,9 @@ async def http_probe(
                     await writer.wait_closed()
     except TimeoutError:
         return False, f"GET {path}: no answer within {timeout:g}s"
+    except ssl.SSLError:
+        # No TLS there (a program not on the SDK in a stack with identity on): plain HTTP.
+        return await http_probe(host, port, path, timeout)
     except OSError as exc:
         return False, f"GET {path}: {exc.strerror or exc}"
     parts = status_line.decode("latin-1").split(maxsplit=2)

@@ -495,8 +495,9 @@ class CatalogSettings(_Model):
         "`up` generates the tokens, keeps them mode 0600 in the state directory and hands "
         "each unit its own (CONSUL_HTTP_TOKEN): each service instance one with the service "
         "identity of its service (plus read on its `kv:` prefixes), the load balancer a "
-        "read-only one; DNS answers with a token that reads services and nodes. `false`: "
-        "anyone may do anything.",
+        "read-only one (with `identity:` on, one reading as much with the service identity "
+        "`lb`, for its certificate); DNS answers with a token that reads services and "
+        "nodes. `false`: anyone may do anything.",
     )
     anonymous_read: bool = Field(
         False,

@@ -155,3 +155,47 @@ def test_callers_decide_over_mtls_and_change_live(stack: StackDir) -> None:
     down = stack.down()
     assert down.code == 0, down.output
     assert [name for name, pid in pids.items() if Path(f"/proc/{pid}").exists()] == []
+
+
+def lb_stack_text(http: int, dns: int, listen: str, stats: str) -> str:
+    user = sdk_service_user()
+    return (
+        f"catalog:\n  http: 127.0.0.1:{http}\n  dns: 127.0.0.1:{dns}\n"
+        "identity: true\n"
+        f"components:\n  lb:\n    listen: {listen}\n    stats: {stats}\n"
+        "services:\n"
+        "  b:\n"
+        "    command: ${LEAPFROG_PYTHON} mesh.py\n"
+        f"    port: {PORT}\n"
+        "    route: {path: /b, strip_prefix: true}\n"
+        "    check: {http: /health/ready}\n" + (f"    user: {user}\n" if user else "")
+    )
+
+
+def test_the_load_balancer_presents_its_own_identity(stack: StackDir) -> None:
+    http, dns = free_port(), free_port()
+    listen, stats = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    stack.write(lb_stack_text(http, dns, listen, stats))
+    up = stack.up(timeout=180)
+    assert up.code == 0, up.output
+
+    def through_lb() -> httpx.Response | None:
+        try:
+            answer = httpx.get(f"http://{listen}/b/", timeout=5)
+        except httpx.HTTPError:
+            return None
+        return answer if answer.status_code == 200 else None
+
+    answer = wait_until(through_lb, timeout=30, what="b served through the lb over mTLS")
+    assert answer.text == "b called by lb"
+    operator = Operator(stack, http)
+    try:
+        pairs = {(i["SourceName"], i["DestinationName"]) for i in operator.intentions()}
+        assert pairs == {("lb", "b")}
+    finally:
+        operator.close()
+    # The lb's certificate and the roots, as files only its user reads.
+    mesh = next((stack.root / ".leapfrog").rglob("mesh"))
+    files = sorted(p.name for p in mesh.iterdir())
+    assert len(files) == 2 and files[0].startswith("lb-") and files[1].startswith("roots-")
+    assert all((mesh / f).stat().st_mode & 0o077 == 0 for f in files)

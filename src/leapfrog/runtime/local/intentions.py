@@ -46,9 +46,16 @@ Pair = tuple[str, str]
 """(source, destination)"""
 
 
+LB = "lb"
+"""The load balancer's service name (the `lb` component): routed services let it in."""
+
+
 def declared_pairs(spec: StackSpec) -> list[Pair]:
-    """Who may call whom by the stack file: (caller, service) for every declared caller."""
+    """Who may call whom by the stack file: (caller, service) for every declared caller,
+    and the load balancer to each service with a `route:`."""
     pairs = {(caller, name) for name in spec.services for caller in callers_of(spec.services, name)}
+    if LB in spec.components:
+        pairs |= {(LB, name) for name, svc in spec.services.items() if svc.route is not None}
     return sorted(pairs, key=lambda p: (p[1], p[0]))
 
 
