@@ -58,6 +58,7 @@ SHORTHANDS: dict[tuple[str, str], str] = {
     ("ServiceSpec", "restart"): "policy name",
     ("ServiceSpec", "route"): "path prefix",
     ("CheckSpec", "exec"): "string",
+    ("StackSpec", "identity"): "boolean",
     ("KafkaOptions", "log_retention"): "duration such as `7d`, or -1",
     ("TopicOptions", "retention"): "duration such as `7d`, or -1",
 }
@@ -799,7 +800,7 @@ service waits for every component and receives its connection environment:
 | postgres | `DATABASE_URL` (first database, its owner), `PGHOST`, `PGPORT`, `MESSAGE_DB_URL` |
 | opensearch | `OPENSEARCH_URL` |
 | influxdb | `INFLUXDB_URL` |
-| the catalog | `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN` (with acl: the instance's own token, a service identity), `LEAPFROG_CATALOG_DNS` |
+| the catalog | `CONSUL_HTTP_ADDR`, `CONSUL_HTTP_TOKEN` (with acl: the instance's own token, a service identity), `LEAPFROG_CATALOG_DNS`; with `identity:` on, `LEAPFROG_IDENTITY=on` |
 
 Generated passwords and the catalog's tokens are kept mode 0600 in `<state_dir>/secrets`
 and printed only by `leapfrog secrets`.

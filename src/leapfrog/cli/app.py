@@ -181,6 +181,7 @@ def _print_changes(changes: dict[str, list[str]], pid: int) -> None:
         "stop": "stop",
         "replace": "replace (one at a time)",
         "reconfigure": "set up again with new options",
+        "intentions": "intentions",
     }
     for key, label in labels.items():
         if changes.get(key):

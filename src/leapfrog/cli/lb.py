@@ -78,8 +78,17 @@ def lb() -> None:
     show_default=True,
     help="HAProxy's threads (nbthread) or nginx's worker processes.",
 )
+@click.option(
+    "--identity/--no-identity",
+    envvar="LEAPFROG_IDENTITY",
+    default=False,
+    show_default=True,
+    help="Present this instance's certificate from the catalog's CA to backends that serve "
+    "mutual TLS (service identity; the stack sets LEAPFROG_IDENTITY=on).",
+)
 def run_cmd(
     *,
+    identity: bool,
     threads: int,
     access_log: bool,
     instance: str,
@@ -115,5 +124,6 @@ def run_cmd(
         instance=instance,
         access_log=access_log,
         threads=threads,
+        identity=identity,
     )
     asyncio.run(run_balancer(settings))

@@ -55,6 +55,15 @@ class BalancerSettings:
     instance: str = "lb-1"
     access_log: bool = True
     threads: int = 1
+    identity: bool = False
+    """Present this instance's service certificate (from the catalog's CA) to backends
+    that serve mutual TLS (LEAPFROG_IDENTITY=on)."""
+
+    @property
+    def service(self) -> str:
+        """The service name this instance's certificate carries: `lb` for `lb-1`."""
+        name, _, index = self.instance.rpartition("-")
+        return name if name and index.isdigit() else self.instance
 
 
 def _engine(settings: BalancerSettings, run_dir: Path) -> Engine:
@@ -87,9 +96,14 @@ class Balancer:
                 "user": "root" if os.geteuid() == 0 else "",
                 "access_log": settings.access_log,
                 "threads": settings.threads,
+                # The service whose certificate the proxy presents to mTLS backends; ""
+                # when the stack has identity off.
+                "identity": settings.service if settings.identity else "",
             }
         }
-        self.template = Template(settings.template or self.engine.template, context, settings.slots)
+        self.template = Template(
+            settings.template or self.engine.template, context, settings.slots, run_dir
+        )
         self.access = AccessLog(run_dir / "log.sock", sink, getattr(sink, "access_text", None))
         self.live: str | None = None
 

@@ -7,9 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
+    "CaLeaf",
     "KeyPair",
     "ServiceInstance",
     "ServiceName",
+    "ca_leaf",
+    "ca_roots",
     "instances",
     "key_pairs",
     "key_value",
@@ -47,6 +50,12 @@ class ServiceInstance:
     @property
     def strip_prefix(self) -> bool:
         return self.meta.get("route_strip_prefix", "").lower() == "true"
+
+    @property
+    def mtls(self) -> bool:
+        """It serves mutual TLS with the catalog's certificates (the SDK with identity on
+        says so in its meta)."""
+        return self.meta.get("mtls", "").lower() == "true"
 
 
 @dataclass(frozen=True)
@@ -125,3 +134,33 @@ def key_pairs(data: Any, prefix: str) -> list[KeyPair]:
             continue  # a folder marker, not a value
         pairs.append(KeyPair(path, path[len(prefix) :].lstrip("/"), _decode(entry.get("Value"))))
     return sorted(pairs, key=lambda p: p.path)
+
+
+@dataclass(frozen=True)
+class CaLeaf:
+    """A service's certificate from the catalog's CA (consul-template's `caLeaf`)."""
+
+    service: str
+    serial: str
+    cert_pem: str
+    private_key_pem: str = field(repr=False)
+    valid_before: str = ""
+
+
+def ca_roots(data: Any) -> str:
+    """/v1/agent/connect/ca/roots: every root certificate, as one PEM bundle."""
+    roots = (data or {}).get("Roots") or ()
+    return "".join(str(r.get("RootCert", "")) for r in roots)
+
+
+def ca_leaf(data: Any) -> CaLeaf | None:
+    """/v1/agent/connect/ca/leaf/<service>."""
+    if not isinstance(data, dict) or not data.get("CertPEM"):
+        return None
+    return CaLeaf(
+        service=str(data.get("Service", "")),
+        serial=str(data.get("SerialNumber", "")),
+        cert_pem=str(data["CertPEM"]),
+        private_key_pem=str(data.get("PrivateKeyPEM", "")),
+        valid_before=str(data.get("ValidBefore", "")),
+    )

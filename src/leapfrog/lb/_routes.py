@@ -39,6 +39,12 @@ class Route:
         return tuple(i for i in self.instances if i.status != "maintenance")
 
     @property
+    def mtls(self) -> bool:
+        """Its instances serve mutual TLS (service identity): the proxy presents its own
+        certificate to them."""
+        return any(i.mtls for i in self.instances)
+
+    @property
     def catch_all(self) -> bool:
         """Every request no other route takes (path `/`, no host)."""
         return not self.host and self.path in ("", "/")

@@ -8,6 +8,7 @@ is done again once every answer is in. A missing service is an empty list, never
 
 from __future__ import annotations
 
+import hashlib
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,14 +17,15 @@ from typing import Any
 
 import jinja2
 
-from leapfrog.lb._data import KeyPair, ServiceInstance, ServiceName
+from leapfrog.lb._data import CaLeaf, KeyPair, ServiceInstance, ServiceName
 from leapfrog.lb._route_map import RoutePool
 from leapfrog.lb._routes import backend_name, route_of, sort_routes, unique_routes
 from leapfrog.lb._slots import SlotTable
 from leapfrog.lb._watch import Dep, Watcher
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.files import atomic_write_text
 
-__all__ = ["DEFAULT_TEMPLATES", "Rendered", "Template"]
+__all__ = ["DEFAULT_TEMPLATES", "MeshFiles", "Rendered", "Template"]
 
 DEFAULT_TEMPLATES = Path(__file__).parent / "templates"
 """haproxy.cfg.j2 and nginx.conf.j2: one backend per service, routes from service meta."""
@@ -41,11 +43,27 @@ def _regex_escape(text: str) -> str:
     return "".join("\\" + c if c in ".^$*+?()[]{}|\\" else c for c in text)
 
 
+@dataclass(frozen=True)
+class MeshFiles:
+    """A service's certificate and key (one PEM file) and the CA roots, written for the
+    proxy to present to backends that serve mutual TLS."""
+
+    crt: str
+    ca: str
+    serial: str
+
+
 class Template:
     def __init__(
-        self, source: Path, context: Mapping[str, Any] | None = None, slots: int = 4
+        self,
+        source: Path,
+        context: Mapping[str, Any] | None = None,
+        slots: int = 4,
+        files_dir: Path | None = None,
     ) -> None:
+        """`files_dir`: where `mesh_files` writes certificates (0700)."""
         self.source = source.resolve()
+        self.files_dir = files_dir
         self.context = dict(context or {})
         self.slots = SlotTable(slots)
         self.pool = RoutePool()
@@ -106,8 +124,27 @@ class Template:
             found: list[KeyPair] | None = need(("keys", prefix.lstrip("/")))
             return found or []
 
+        def ca_roots() -> str:
+            """consul-template's `caRoots`: the CA's roots as one PEM bundle."""
+            found: str | None = need(("ca_roots",))
+            return found or ""
+
+        def ca_leaf(name: str) -> CaLeaf | None:
+            """consul-template's `caLeaf`: `name`'s certificate (fetched, then followed)."""
+            found: CaLeaf | None = need(("ca_leaf", name))
+            return found
+
+        def mesh_files(name: str) -> MeshFiles | None:
+            leaf, roots = ca_leaf(name), ca_roots()
+            if leaf is None or not roots:
+                return None
+            return self._write_mesh(leaf, roots)
+
         functions = {
             "service": service,
+            "ca_roots": ca_roots,
+            "ca_leaf": ca_leaf,
+            "mesh_files": mesh_files,
             "services": services,
             "key": key,
             "keys": keys,
@@ -124,6 +161,32 @@ class Template:
                 f"{self._where(exc)}: template error: {exc}", hint="fix the template"
             ) from None
         return Rendered(text, not missing, frozenset(deps))
+
+    def _write_mesh(self, leaf: CaLeaf, roots: str) -> MeshFiles:
+        """The leaf (certificate and key) and the roots as files named by their contents,
+        so a rotated leaf is a new name in the configuration (a reload that loads it);
+        the previous files go."""
+        if self.files_dir is None:
+            raise LeapfrogError(
+                "mesh_files() needs a directory for the certificates",
+                hint="run the template through `leapfrog lb run`",
+            )
+        folder = self.files_dir / "mesh"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        serial = leaf.serial.replace(":", "") or "0"
+        crt = folder / f"{leaf.service or 'leaf'}-{serial}.pem"
+        ca = folder / f"roots-{hashlib.sha256(roots.encode()).hexdigest()[:16]}.pem"
+        if not crt.exists():
+            pem = leaf.cert_pem.rstrip("\n") + "\n" + leaf.private_key_pem
+            atomic_write_text(crt, pem, mode=0o600)
+        if not ca.exists():
+            atomic_write_text(ca, roots, mode=0o600)
+        for old in folder.iterdir():
+            if old not in (crt, ca) and (
+                old.name.startswith(f"{leaf.service or 'leaf'}-") or old.name.startswith("roots-")
+            ):
+                old.unlink(missing_ok=True)
+        return MeshFiles(str(crt), str(ca), leaf.serial)
 
     def _where(self, exc: BaseException) -> str:
         """file:line of the template frame that raised (Jinja maps its frames to the file)."""

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from leapfrog.lb._client import CatalogClient
-from leapfrog.lb._data import instances, key_pairs, key_value, service_names
+from leapfrog.lb._data import ca_leaf, ca_roots, instances, key_pairs, key_value, service_names
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["Dep", "Watcher"]
@@ -18,7 +18,8 @@ __all__ = ["Dep", "Watcher"]
 log = logging.getLogger("leapfrog.lb")
 
 Dep = tuple[str, ...]
-"""("services",), ("service", name, tag, "passing"|"any"), ("key", path), ("keys", prefix)."""
+"""("services",), ("service", name, tag, "passing"|"any"), ("key", path), ("keys", prefix),
+("ca_roots",), ("ca_leaf", service)."""
 
 _RETRY_FIRST, _RETRY_MAX = 0.2, 5.0
 
@@ -38,6 +39,10 @@ def _query(dep: Dep) -> tuple[str, dict[str, str], Callable[[Any], Any]]:
     if kind == "keys":
         prefix = dep[1]
         return f"/v1/kv/{prefix}", {"recurse": "1"}, lambda data: key_pairs(data, prefix)
+    if kind == "ca_roots":
+        return "/v1/agent/connect/ca/roots", {}, ca_roots
+    if kind == "ca_leaf":
+        return f"/v1/agent/connect/ca/leaf/{dep[1]}", {}, ca_leaf
     raise ValueError(f"unknown dependency {dep!r}")
 
 

@@ -47,6 +47,9 @@ def service_definition(settings: ServiceSettings) -> dict[str, Any]:
     meta = {"instance": settings.instance, "hostname": settings.hostname, **settings.meta}
     if settings.version:
         meta["version"] = settings.version
+    if settings.identity:
+        # It serves mutual TLS: the load balancer presents its own certificate to it.
+        meta["mtls"] = "true"
     definition: dict[str, Any] = {
         "ID": settings.service_id,
         "Name": settings.name,

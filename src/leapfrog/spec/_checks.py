@@ -45,6 +45,7 @@ def check_stack(
     problems = _names(spec, components, locator)
     problems += _dependencies(spec, locator)
     problems += _callers(spec, locator)
+    problems += _identity(spec, locator)
     problems += check_volumes(spec, locator)
     valid = {k: v for k, v in options.items() if _NAME.match(k)}  # the others are reported
     problems += _components(valid, components, locator)
@@ -136,6 +137,19 @@ def _callers(spec: StackSpec, locator: Locator) -> list[Problem]:
                 )
                 problems.append(locator.problem(at, message, hint))
     return problems
+
+
+def _identity(spec: StackSpec, locator: Locator) -> list[Problem]:
+    """Service identity needs the catalog: its CA signs the certificates and its
+    intentions decide."""
+    if not spec.identity_on or spec.catalog.enabled:
+        return []
+    message = (
+        "service identity needs the catalog (its CA issues the certificates, its "
+        "intentions decide who may call whom), and `catalog.enabled` is false"
+    )
+    hint = "remove `enabled: false` from `catalog:`, or set `identity: {mtls: false}`"
+    return [locator.problem(("identity",), message, hint)]
 
 
 def _cycles(spec: StackSpec) -> list[list[str]]:

@@ -26,6 +26,7 @@ from leapfrog.spec._deploy import (
     ResourcesSpec,
     RouteSpec,
 )
+from leapfrog.spec._identity import IdentitySpec
 from leapfrog.spec._network import NetworkSpec
 from leapfrog.spec._rollout import RolloutSpec
 from leapfrog.spec._shell import split_command
@@ -41,6 +42,7 @@ __all__ = [
     "DependsOn",
     "Duration",
     "HostLogsSpec",
+    "IdentitySpec",
     "KubernetesSettings",
     "LocalSettings",
     "LogsSpec",
@@ -493,8 +495,9 @@ class CatalogSettings(_Model):
         "`up` generates the tokens, keeps them mode 0600 in the state directory and hands "
         "each unit its own (CONSUL_HTTP_TOKEN): each service instance one with the service "
         "identity of its service (plus read on its `kv:` prefixes), the load balancer a "
-        "read-only one; DNS answers with a token that reads services and nodes. `false`: "
-        "anyone may do anything.",
+        "read-only one (with `identity:` on, one reading as much with the service identity "
+        "`lb`, for its certificate); DNS answers with a token that reads services and "
+        "nodes. `false`: anyone may do anything.",
     )
     anonymous_read: bool = Field(
         False,
@@ -585,6 +588,14 @@ class StackSpec(_Model):
         description="How instances are isolated from each other on this machine: loopback "
         "addresses (default) or a network namespace each behind a default-deny firewall.",
     )
+    identity: IdentitySpec | None = Field(
+        None,
+        description="Service identity (Consul's service mesh): services serve mutual TLS "
+        "with certificates from the catalog's CA and let in only their declared callers "
+        "(`callers:`), by intentions `up` writes and keeps current. Absent: off; "
+        "`identity: true` is `{mtls: true, default: deny}`.",
+        examples=[{"mtls": True, "default": "deny"}],
+    )
     kubernetes: KubernetesSettings = Field(
         default_factory=KubernetesSettings,
         description="Settings for rendering and applying the stack to Kubernetes.",
@@ -610,3 +621,14 @@ class StackSpec(_Model):
                 "expected lower-case letters, digits and '-', starting with a letter (at most 40)"
             )
         return value
+
+    @field_validator("identity", mode="before")
+    @classmethod
+    def _identity_flag(cls, value: object) -> object:
+        """`identity: true` / `false`, the short forms of `{mtls: true|false}`."""
+        return {"mtls": value} if isinstance(value, bool) else value
+
+    @property
+    def identity_on(self) -> bool:
+        """Whether services serve mTLS and the intentions decide who calls whom."""
+        return self.identity is not None and self.identity.mtls

@@ -105,6 +105,11 @@ def json_schema() -> dict[str, Any]:
     top["volumes"]["additionalProperties"] = {
         "anyOf": [{"$ref": "#/$defs/VolumeSpec"}, {"type": "null"}]
     }
+    # `identity: true` is short for `identity: {mtls: true}`.
+    _reshape(
+        top["identity"],
+        anyOf=[{"$ref": "#/$defs/IdentitySpec"}, {"type": "boolean"}, {"type": "null"}],
+    )
     top["components"] = _components(defs, top["components"]["description"])
     schema["patternProperties"] = {"^x-": {}}
     schema.pop("title", None)

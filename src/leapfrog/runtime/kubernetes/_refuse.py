@@ -48,6 +48,14 @@ def refused(stack: Stack) -> list[Problem]:
                 "a Deployment always restarts its pods: `no` cannot be honoured",
                 "remove the restart policy (or use a Job outside leapfrog for one-off runs)",
             )
+    if stack.spec.identity_on:
+        problem(
+            "identity",
+            "service identity is not rendered for Kubernetes yet (the Connect CA and the "
+            "service-intentions config entries); the NetworkPolicies from `callers:` are",
+            "set `identity: {mtls: false}` for Kubernetes (callers stay enforced by the "
+            "NetworkPolicies)",
+        )
     if "backups" not in stack.spec.components:
         for name, options in stack.spec.components.items():
             if options.get("backups") is not None:

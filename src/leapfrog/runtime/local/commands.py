@@ -76,6 +76,10 @@ class Prepared:
             from leapfrog.runtime.local.collector import Collector
 
             Collector.attach(made, self.stack.spec.host_logs)
+        if self.stack.spec.identity_on:
+            from leapfrog.runtime.local.intentions import IntentionKeeper
+
+            IntentionKeeper.attach(made, self.stack.spec, self.paths)
         if any(s.autoscale is not None for s in self.stack.spec.services.values()):
             from leapfrog.runtime.local.autoscaler import Autoscaler
 

@@ -96,14 +96,15 @@ class ControlServer:
                 return
             await self._send(writer, {"restarted": await sup.restart(name)})
         elif op == "apply":
-            await self._send(writer, self._apply(str(req.get("file", ""))))
+            await self._send(writer, await self._apply(str(req.get("file", ""))))
         elif op in _DAY2:
             await self._send(writer, await _DAY2[op](sup, req))
         else:
             await self._send(writer, {"error": f"unknown op {op!r}"})
 
-    def _apply(self, file: str) -> dict[str, Any]:
+    async def _apply(self, file: str) -> dict[str, Any]:
         from leapfrog.plan import build_plan
+        from leapfrog.runtime.local.intentions import IntentionKeeper
         from leapfrog.runtime.local.isolation import enforce_network
         from leapfrog.runtime.local.launch import build_launches
         from leapfrog.spec import SpecError, load_stack
@@ -121,7 +122,15 @@ class ControlServer:
             return {"error": str(exc), "hint": "`leapfrog validate` shows where"}
         except LeapfrogError as exc:
             return {"error": exc.message, "hint": exc.hint}
-        return {"changes": sup.apply(plan, launches).summary()}
+        changes: dict[str, list[str]] = sup.apply(plan, launches).summary()
+        keeper = sup.intentions
+        if keeper is None and stack.spec.identity_on:  # turned on while the stack runs
+            keeper = IntentionKeeper.attach(sup, stack.spec, sup.paths)
+            keeper.gate.set()
+        if keeper is not None:
+            # Callers changed: the intentions change now, and nothing restarts.
+            changes["intentions"] = await keeper.apply(stack.spec)
+        return {"changes": changes}
 
     async def _stream(
         self,

@@ -73,4 +73,7 @@ def instance_env(
         env["LEAPFROG_ROUTE_STRIP_PREFIX"] = "true" if route.strip_prefix else "false"
     if unit.service.port is not None:
         env["PORT"] = str(unit.service.port)
+    if stack.spec.identity_on:
+        # The SDK serves mTLS with the catalog's leaf and checks callers' intentions.
+        env["LEAPFROG_IDENTITY"] = "on"
     return env

@@ -37,7 +37,9 @@ async def probe(launch: Launch) -> tuple[bool, str]:
         return health.ok, health.detail
     if check.kind == "http":
         assert check.http is not None and launch.port is not None
-        return await http_probe(launch.address, launch.port, check.http, check.timeout)
+        return await http_probe(
+            launch.address, launch.port, check.http, check.timeout, tls=launch.tls
+        )
     if check.kind == "tcp":
         assert launch.port is not None
         return await tcp_probe(launch.address, launch.port, check.timeout)

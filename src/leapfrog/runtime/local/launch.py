@@ -77,6 +77,8 @@ class Launch:
     """The named volumes this instance uses, made and mounted before each start."""
     network: Attachment = field(default=HOST, compare=False)
     """The network its processes run in: the host's, or a namespace of its own."""
+    tls: bool = False
+    """It serves TLS (a service with identity on): its HTTP check speaks TLS."""
 
     @functools.cached_property
     def config_hash(self) -> str:
@@ -115,12 +117,7 @@ def build_launches(
     service_platform = {
         k: provider.host_endpoint(v) if k in _HOST_ENDPOINTS else v for k, v in platform_env.items()
     }
-    grants = {
-        name: InstanceGrant(unit.name, tuple(unit.service.kv), tuple(unit.service.kv_write))
-        for unit in plan.units.values()
-        if unit.kind == "service"
-        for name in unit.instance_names()
-    }
+    grants, readers = _grants(stack, plan)
     own_tokens = instance_tokens(settings, paths, grants)
     runs: dict[str, ComponentRun] = {}
     result: dict[str, list[Launch]] = {}
@@ -129,7 +126,10 @@ def build_launches(
         if unit.kind == "catalog":
             addresses["catalog-1"] = settings.http.rpartition(":")[0]
             data_dir = paths.instance_data("catalog-1")
-            argv = catalog_argv(settings, paths, data_dir, web_ui(plan))
+            identity = stack.spec.identity if stack.spec.identity_on else None
+            argv = catalog_argv(
+                settings, paths, data_dir, web_ui(plan), identity.default if identity else None
+            )
             result[unit_name] = [
                 _launch(
                     unit,
@@ -206,15 +206,43 @@ def build_launches(
             for index, name in enumerate(unit.instance_names(), start=1)
         ]
     reader_env = catalog_reader_env(settings, paths) if settings.enabled else {}
+    if stack.spec.identity_on:
+        reader_env["LEAPFROG_IDENTITY"] = "on"
     # The stack's name too: their own events carry it, as every service's do.
     _catalog_readers(
         result,
         {"LEAPFROG_STACK": stack.name} | platform_env | component_env(runs) | reader_env,
+        {name: _own_token(own_tokens, name) for name in readers},
     )
     return _attached(result, provider)
 
 
 _HOST_ENDPOINTS = ("CONSUL_HTTP_ADDR", "LEAPFROG_CATALOG_DNS")
+
+
+def _grants(stack: Stack, plan: Plan) -> tuple[dict[str, InstanceGrant], list[str]]:
+    """The catalog tokens of their own, by instance: every service instance's; and the
+    instances of the components that read the catalog (the second list)."""
+    grants = {
+        name: InstanceGrant(unit.name, tuple(unit.service.kv), tuple(unit.service.kv_write))
+        for unit in plan.units.values()
+        if unit.kind == "service"
+        for name in unit.instance_names()
+    }
+    readers = [
+        name
+        for unit in plan.units.values()
+        if unit.kind == "component" and getattr(component(unit.name), "uses_catalog", False)
+        for name in unit.instance_names()
+    ]
+    if stack.spec.identity_on:
+        # With service identity, what reads the catalog (the load balancer) has an
+        # identity of its own too: it reads as before, and gets its own certificate,
+        # which needs write on its service (Consul's rule for a leaf).
+        for unit in plan.units.values():
+            if unit.kind == "component" and getattr(component(unit.name), "uses_catalog", False):
+                grants |= {name: InstanceGrant(unit.name, ("",)) for name in unit.instance_names()}
+    return grants, readers
 
 
 def _attached(
@@ -243,15 +271,20 @@ def _own_token(tokens: Mapping[str, str], name: str) -> dict[str, str]:
     return {"CONSUL_HTTP_TOKEN": tokens[name]} if name in tokens else {}
 
 
-def _catalog_readers(launches: dict[str, list[Launch]], env: Mapping[str, str]) -> None:
+def _catalog_readers(
+    launches: dict[str, list[Launch]],
+    env: Mapping[str, str],
+    tokens: Mapping[str, Mapping[str, str]],
+) -> None:
     """Components that read the catalog (the load balancer) get what services get (the
     catalog's address, every component's connection: Kafka for logs) but a read-only
-    token."""
+    token, or (`tokens`, with identity on) one of their own."""
     for launch in (one for unit in launches.values() for one in unit):
         run = launch.component
         if run is not None and getattr(run.component, "uses_catalog", False):
             own = dict(launch.env)
             launch.env.update(env)
+            launch.env.update(tokens.get(launch.name, {}))
             launch.env.update(own)
 
 
@@ -379,4 +412,4 @@ def _service_launch(
         check_argv=check_argv,
         inherit=False,
     )
-    return replace(launch, volumes=volumes) if volumes else launch
+    return replace(launch, volumes=volumes, tls=stack.spec.identity_on)

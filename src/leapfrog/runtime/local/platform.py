@@ -252,8 +252,14 @@ def _secret_of(entry: Any) -> str:
 
 
 def catalog_argv(
-    settings: CatalogSettings, paths: StatePaths, data_dir: Path, ui_url: str | None = None
+    settings: CatalogSettings,
+    paths: StatePaths,
+    data_dir: Path,
+    ui_url: str | None = None,
+    intention_default: str | None = None,
 ) -> list[str]:
+    """`leapfrog catalog serve` of the stack. `intention_default`: Consul's
+    `default_intention_policy` (`deny` when the stack turns identity on)."""
     argv = [
         sys.executable, "-m", "leapfrog", "catalog", "serve",
         "--http", settings.http,
@@ -264,6 +270,8 @@ def catalog_argv(
     ]  # fmt: skip
     if ui_url:
         argv += ["--ui", ui_url]
+    if intention_default:
+        argv += ["--default-intention-policy", intention_default]
     if not settings.acl:
         return [*argv, "--acl", "off"]
     argv += ["--acl-token-file", str(paths.catalog_token)]

@@ -10,7 +10,7 @@ import dataclasses
 import os
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from leapfrog.plan import Plan
 from leapfrog.runtime.local.cgroups import InstanceCgroup, stack_cgroups
@@ -25,6 +25,9 @@ from leapfrog.runtime.local.rollouts import Rollouts
 from leapfrog.runtime.local.volumes import unmount_all
 from leapfrog.shared.files import atomic_write_json
 from leapfrog.shared.procs import process_start_time
+
+if TYPE_CHECKING:
+    from leapfrog.runtime.local.intentions import IntentionKeeper
 
 __all__ = ["Supervisor"]
 
@@ -90,6 +93,9 @@ class Supervisor:
         """What companions report per unit for `status` (the autoscaler's last decision)."""
         self.rollouts = Rollouts(self)
         """Each service's revisions and its rollout (see rollouts.py)."""
+        self.intentions: IntentionKeeper | None = None
+        """Writes the intentions from the callers when the stack turns identity on
+        (intentions.py); services start after its first write."""
         catalog = launches.get("catalog")
         self.registrar = Registrar.for_catalog(
             catalog[0] if catalog else None, paths, plan.stack_name
@@ -207,6 +213,8 @@ class Supervisor:
             if instance.cgroup is not None:
                 instance.cgroup.create()
         self.rollouts.started()
+        if self.intentions is not None:
+            self.intentions.start()
         loop = asyncio.get_running_loop()
         for unit in self.plan.order:
             self._starters.append(loop.create_task(self._start_unit(unit), name=f"start {unit}"))
@@ -221,11 +229,22 @@ class Supervisor:
                 for instance in group:
                     instance.wait_for(f"waiting for {dep} to be {condition}")
                 await event.wait()
+        keeper = self.intentions
+        service = self.plan.units[unit].kind == "service"
+        if keeper is not None and service and not keeper.gate.is_set():
+            for instance in group:
+                instance.wait_for("waiting for the intentions to be written")
+            await keeper.gate.wait()
         for instance in group:
             instance.start(self._adopt.pop(instance.name, None))
         self._started[unit].set()
         if not group:
             self._healthy[unit].set()
+
+    async def wait_healthy(self, unit: str) -> None:
+        """Returns once every instance of `unit` has been healthy (at its first start)."""
+        if unit in self._healthy:
+            await self._healthy[unit].wait()
 
     # -- control ----------------------------------------------------------------------------
 
@@ -422,6 +441,8 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(_TASK_END_WAIT):
                     await companion.close()
+        if self.intentions is not None:
+            self.intentions.close()
         if self.cgroups is not None:
             InstanceCgroup(self.cgroups).remove()
         # Every process is gone: their namespaces, the bridge and the firewall go too.

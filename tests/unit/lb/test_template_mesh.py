@@ -1,0 +1,78 @@
+"""The default HAProxy template with service identity on: backends whose instances serve
+mutual TLS get the lb's certificate and the roots; a rotated leaf is a new file."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Any
+
+from leapfrog.lb import DEFAULT_TEMPLATES, ServiceInstance, ServiceName, Template, runtime_change
+from leapfrog.lb._data import CaLeaf
+
+from ._fake import FakeWatcher
+from .test_template import CONTEXT
+
+ROOTS = "-----BEGIN CERTIFICATE-----\nroot\n-----END CERTIFICATE-----\n"
+
+
+def leaf(serial: str) -> CaLeaf:
+    return CaLeaf("lb", serial, f"CERT {serial}\n", f"KEY {serial}\n")
+
+
+def data(serial: str, *, plain_service: bool = True) -> dict[Any, Any]:
+    mesh = ServiceInstance("api-1", "api", "127.0.0.5", 8000, meta={"mtls": "true"})
+    plain = ServiceInstance("kafka-1", "kafka", "127.0.0.6", 9092)
+    found: dict[Any, Any] = {
+        ("services",): [ServiceName("api"), *([ServiceName("kafka")] if plain_service else [])],
+        ("service", "api", "", "any"): [mesh],
+        ("ca_leaf", "lb"): leaf(serial),
+        ("ca_roots",): ROOTS,
+    }
+    if plain_service:
+        found[("service", "kafka", "", "any")] = [plain]
+    return found
+
+
+def backend_of(text: str, address: str) -> str:
+    return next(b for b in text.split("\nbackend ") if address in b)
+
+
+def test_mtls_backends_get_the_lbs_certificate_and_others_do_not(tmp_path: Path) -> None:
+    context = {"lb": {**CONTEXT["lb"], "identity": "lb"}}
+    template = Template(DEFAULT_TEMPLATES / "haproxy.cfg.j2", context, files_dir=tmp_path)
+    rendered = template.render(FakeWatcher(data("0a:01")))  # type: ignore[arg-type]
+    assert rendered.complete
+    mesh = tmp_path / "mesh"
+    crt, ca = mesh / "lb-0a01.pem", next(mesh.glob("roots-*.pem"))
+    api = backend_of(rendered.text, "127.0.0.5:8000")
+    tls = f"ssl crt {crt} ca-file {ca} verify required"
+    assert f"server s1 127.0.0.5:8000 check {tls}" in api
+    assert f"check {tls} disabled" in api  # free slots alike: the runtime API still works
+    assert "ssl" not in backend_of(rendered.text, "127.0.0.6:9092")
+    assert crt.read_text() == "CERT 0a:01\nKEY 0a:01\n"
+    assert stat.S_IMODE(crt.stat().st_mode) == 0o600
+    assert stat.S_IMODE(mesh.stat().st_mode) == 0o700
+
+    # Rotation: a new serial is a new file (a reload loads it); the old one goes.
+    rotated = template.render(FakeWatcher(data("0a:02")))  # type: ignore[arg-type]
+    assert f"ssl crt {mesh / 'lb-0a02.pem'}" in rotated.text
+    assert sorted(p.name for p in mesh.iterdir()) == ["lb-0a02.pem", ca.name]
+    assert runtime_change(rendered.text, rotated.text) is None
+
+
+def test_identity_off_reads_no_certificate(tmp_path: Path) -> None:
+    template = Template(DEFAULT_TEMPLATES / "haproxy.cfg.j2", CONTEXT, files_dir=tmp_path)
+    rendered = template.render(FakeWatcher(data("0a:01")))  # type: ignore[arg-type]
+    assert " ssl " not in rendered.text
+    assert ("ca_leaf", "lb") not in rendered.deps
+    assert not (tmp_path / "mesh").exists()
+
+
+def test_until_the_leaf_is_in_the_render_is_incomplete(tmp_path: Path) -> None:
+    context = {"lb": {**CONTEXT["lb"], "identity": "lb"}}
+    template = Template(DEFAULT_TEMPLATES / "haproxy.cfg.j2", context, files_dir=tmp_path)
+    found = data("0a:01")
+    del found[("ca_leaf", "lb")]
+    rendered = template.render(FakeWatcher(found))  # type: ignore[arg-type]
+    assert not rendered.complete
