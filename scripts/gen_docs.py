@@ -397,6 +397,10 @@ network:                      # isolation of instances on this machine (docs/net
   isolation: namespaces       # a network namespace each, default-deny firewall; needs root
   subnet: 10.231.7.0/24       # the stack's bridge network; .1 is the host's address
 
+identity:                     # service identity (docs/networking.md); `identity: true` for short
+  mtls: true                  # services serve mutual TLS with the catalog's certificates
+  default: deny               # callers no intention allows get 403 (intentions from `callers`)
+
 host_logs:                    # the machine's own logs, to the logs topic with the stack's
   kmsg: true                  # kernel ring buffer (/dev/kmsg; needs root)
   audit: false                # /var/log/audit/audit.log
