@@ -39,14 +39,8 @@ from leapfrog.shared.cache import cache_dir
 from leapfrog.shared.users import UnixUser, ensure_user
 from leapfrog.spec import load_stack
 from leapfrog.testing import ControlPlane, RunningComponent, free_port
-from tests.integration.backup.conftest import (  # the session's versitygw
-    S3_ACCESS,
-    S3_BUCKET,
-    S3_SECRET,
-    S3Server,
-    own_component,
-    s3_server,  # noqa: F401
-)
+from tests.integration.backup.conftest import own_component
+from tests.s3_server import S3_ACCESS, S3_BUCKET, S3_SECRET, S3Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -487,7 +481,7 @@ def test_a_postgres_backup_job_runs_verifies_prunes_and_a_restore_puts_it_back(
     plane: ControlPlane,
     operator: None,
     pg: RunningComponent,
-    s3_server: S3Server,  # noqa: F811
+    s3_server: S3Server,
     app_user: UnixUser,
 ) -> None:
     superuser = password(pg.where, "postgres")
