@@ -26,9 +26,10 @@ OPTIONS: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def pg() -> Iterator[RunningComponent]:
-    """One real PostgreSQL for the session, archiving its WAL into `<base>/backups`."""
+    """One real PostgreSQL for the backup tests (stopped when they end), archiving its WAL
+    into `<base>/backups`."""
     base = Path(tempfile.mkdtemp(prefix="lf-backup-pg-"))
     base.chmod(0o755)
     with run_component("postgres", OPTIONS, base, address=ADDRESS) as running:
