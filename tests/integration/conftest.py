@@ -19,10 +19,11 @@ KAFKA_ADDRESS = "127.0.0.31"
 KAFKA_TOPICS = {"logs": {"partitions": 3}, "metrics": {"partitions": 1}}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def kafka() -> Iterator[RunningComponent]:
-    """One real broker for the session, with the `logs` and `metrics` topics (and the
-    Prometheus JMX exporter, whose figures the collector reads)."""
+    """One real broker for the integration tier (stopped when it ends), with the `logs`
+    and `metrics` topics (and the Prometheus JMX exporter, whose figures the collector
+    reads)."""
     base = Path(tempfile.mkdtemp(prefix="lf-kafka-"))
     base.chmod(0o755)
     options = {"topics": KAFKA_TOPICS, "jmx_exporter_port": 7071}

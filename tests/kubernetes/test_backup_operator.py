@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import psycopg
 import pytest
 import yaml
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from kopf.testing import KopfRunner
 
 from leapfrog.backup.kube_operator import registry
@@ -39,14 +39,8 @@ from leapfrog.shared.cache import cache_dir
 from leapfrog.shared.users import UnixUser, ensure_user
 from leapfrog.spec import load_stack
 from leapfrog.testing import ControlPlane, RunningComponent, free_port
-from tests.integration.backup.conftest import (  # the session's versitygw
-    S3_ACCESS,
-    S3_BUCKET,
-    S3_SECRET,
-    S3Server,
-    own_component,
-    s3_server,  # noqa: F401
-)
+from tests.integration.backup.conftest import own_component
+from tests.s3_server import S3_ACCESS, S3_BUCKET, S3_SECRET, S3Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 
@@ -487,7 +481,7 @@ def test_a_postgres_backup_job_runs_verifies_prunes_and_a_restore_puts_it_back(
     plane: ControlPlane,
     operator: None,
     pg: RunningComponent,
-    s3_server: S3Server,  # noqa: F811
+    s3_server: S3Server,
     app_user: UnixUser,
 ) -> None:
     superuser = password(pg.where, "postgres")
@@ -559,6 +553,30 @@ def test_a_postgres_backup_job_runs_verifies_prunes_and_a_restore_puts_it_back(
     assert row is not None and row[0] == ROWS
 
 
+_COORDINATOR_NOT_YET = {
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+}
+
+
+def commit_until_accepted(group: Consumer, offsets: list[TopicPartition]) -> None:
+    """Commit `offsets`, again while the broker has no group coordinator ready yet: one just
+    started may still be loading it (COORDINATOR_LOAD_IN_PROGRESS, seen on a busy machine)."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            group.commit(offsets=offsets, asynchronous=False)
+            return
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not isinstance(error, KafkaError) or error.code() not in _COORDINATOR_NOT_YET:
+                raise
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+
+
 def test_a_kafka_backup_job_writes_into_the_claim_and_verifies(
     plane: ControlPlane,
     operator: None,
@@ -572,7 +590,7 @@ def test_a_kafka_backup_job_writes_into_the_claim_and_verifies(
     # a consumer group that processed part of them: its offsets are backed up too
     group = Consumer({"bootstrap.servers": kafka.env()["KAFKA_BOOTSTRAP_SERVERS"],
                       "group.id": "kb-billing", "enable.auto.commit": False})  # fmt: skip
-    group.commit(offsets=[TopicPartition(TOPIC, 0, RECORDS // 2)], asynchronous=False)
+    commit_until_accepted(group, [TopicPartition(TOPIC, 0, RECORDS // 2)])
     group.close()
     store = {"kind": "kafka", "service": "kafka", "ports": {"kafka": 9092}}
     storage = {"pvc": {"claimName": "backups-postgres"}}

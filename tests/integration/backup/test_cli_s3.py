@@ -11,8 +11,7 @@ import sys
 import pytest
 
 from leapfrog.testing import StackDir
-
-from .conftest import S3_ACCESS, S3_BUCKET, S3_SECRET, S3Server
+from tests.s3_server import S3_ACCESS, S3_BUCKET, S3_SECRET, S3Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 

@@ -21,8 +21,9 @@ from leapfrog.components._backup_options import BackupOptions
 from leapfrog.components.zookeeper import DATA
 from leapfrog.shared.named_secrets import named_secrets
 from leapfrog.testing import RunningComponent
+from tests.s3_server import S3_ACCESS, S3_BUCKET, S3_SECRET, S3Server
 
-from .conftest import S3_ACCESS, S3_BUCKET, S3_SECRET, S3Server, own_component
+from .conftest import own_component
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -131,8 +132,7 @@ def test_encrypted_round_trip_through_s3(zk: RunningComponent, s3_server: S3Serv
 
 
 def test_s3_down_fails_the_backup_with_the_reason(zk: RunningComponent) -> None:
-    dead = S3Server(Path("/nonexistent"))  # nothing listens on its address
-    dead.endpoint = "http://127.0.0.71:1"
+    dead = S3Server(Path("/nonexistent"), 1)  # nothing listens on its address
     engine = make_engine(zk, dead, "zk-backup-key")
     record = engine.run_backup()
     assert record.state == "failed"

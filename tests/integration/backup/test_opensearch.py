@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 ADDRESS = "127.0.0.61"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def node() -> Iterator[RunningComponent]:
     base = Path(tempfile.mkdtemp(prefix="lf-backup-os-"))
     base.chmod(0o755)

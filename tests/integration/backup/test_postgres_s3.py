@@ -17,8 +17,9 @@ from leapfrog.backup.s3 import S3Storage
 from leapfrog.components.postgres import GAPS_DIR, PGDATA, socket_dir
 from leapfrog.shared.named_secrets import named_secrets
 from leapfrog.testing import RunningComponent, wait_until
+from tests.s3_server import S3_ACCESS, S3_BUCKET, S3_SECRET, S3Server
 
-from .conftest import S3_ACCESS, S3_BUCKET, S3_SECRET, S3Server, own_component
+from .conftest import own_component
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(400)]
 

@@ -17,8 +17,7 @@ import pytest
 
 from leapfrog.backup import DirectoryStorage, Storage, StorageError
 from leapfrog.backup.s3 import S3Storage
-
-from .conftest import S3_ACCESS, S3_ADDRESS, S3_BUCKET, S3_SECRET, S3Server
+from tests.s3_server import S3_ACCESS, S3_ADDRESS, S3_BUCKET, S3_SECRET, S3Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 

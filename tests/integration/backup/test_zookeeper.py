@@ -34,7 +34,7 @@ ADDRESS = "127.0.0.59"
 RATE_LIMIT_MS = 60_000  # one snapshot a minute: the module takes one, then is refused
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def zk() -> Iterator[RunningComponent]:
     base = Path(tempfile.mkdtemp(prefix="lf-backup-zk-"))
     base.chmod(0o755)
@@ -147,7 +147,7 @@ def test_a_store_that_is_down_fails_with_the_reason(zk: RunningComponent) -> Non
 @pytest.fixture(scope="module")
 def zk_unlimited() -> Iterator[RunningComponent]:
     """A second server without the snapshot rate limit: a killed run used up a snapshot
-    and the next run needs another at once (the session's server allows one a minute)."""
+    and the next run needs another at once (the module's server allows one a minute)."""
     options = {
         "port": free_port(ADDRESS),
         "admin_port": free_port(ADDRESS),

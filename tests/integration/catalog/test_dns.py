@@ -76,7 +76,7 @@ class Running:
         return self.server.port
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def running() -> Iterator[Running]:
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="dns-test-loop", daemon=True)

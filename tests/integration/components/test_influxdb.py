@@ -32,7 +32,7 @@ OPTIONS: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def influxdb() -> Iterator[RunningComponent]:
     base = Path(tempfile.mkdtemp(prefix="lf-influxdb-"))
     base.chmod(0o755)
@@ -57,7 +57,7 @@ def write(running: RunningComponent, database: str, lines: str) -> None:
     assert response.status_code == 204, response.text
 
 
-@pytest.mark.timeout(180)  # the first test also starts the session's server
+@pytest.mark.timeout(180)  # the first test also starts the module's server
 def test_declared_databases_and_policies_exist(influxdb: RunningComponent) -> None:
     assert {"metrics", "plain"} <= {row[0] for row in query(influxdb, "SHOW DATABASES")}
     policies = {row[0]: row for row in query(influxdb, 'SHOW RETENTION POLICIES ON "metrics"')}

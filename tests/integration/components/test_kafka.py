@@ -23,7 +23,7 @@ DECLARED = {
 }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def kafka() -> Iterator[RunningComponent]:
     base = Path(tempfile.mkdtemp(prefix="lf-kafka-"))
     base.chmod(0o755)

@@ -26,7 +26,7 @@ PORT = free_port(ADDRESS)
 OPTIONS = {"port": PORT, "transport_port": free_port(ADDRESS), "heap": "384m"}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def opensearch() -> Iterator[RunningComponent]:
     base = Path(tempfile.mkdtemp(prefix="lf-opensearch-"))
     base.chmod(0o755)
@@ -41,7 +41,7 @@ def call(running: RunningComponent, method: str, path: str, body: Any = None) ->
     return response.json()
 
 
-@pytest.mark.timeout(300)  # the first test also starts the session's node
+@pytest.mark.timeout(300)  # the first test also starts the module's node
 def test_a_document_is_indexed_and_found_with_the_common_analyzers(
     opensearch: RunningComponent,
 ) -> None:

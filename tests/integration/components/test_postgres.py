@@ -27,7 +27,7 @@ OPTIONS: dict[str, Any] = {
 ADDRESS = "127.0.0.52"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def postgres() -> Iterator[RunningComponent]:
     base = Path(tempfile.mkdtemp(prefix="lf-postgres-"))
     base.chmod(0o755)

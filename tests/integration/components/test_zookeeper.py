@@ -18,7 +18,7 @@ ADDRESS = "127.0.0.22"
 ADMIN_PORT = 8089
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def zookeeper() -> Iterator[RunningComponent]:
     base = Path(tempfile.mkdtemp(prefix="lf-zookeeper-"))
     base.chmod(0o755)

@@ -23,7 +23,7 @@ from leapfrog.eventstore import (
 from leapfrog.testing import RunningComponent, run_component
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def message_db() -> Iterator[RunningComponent]:
     base = Path(tempfile.mkdtemp(prefix="lf-messagedb-"))
     base.chmod(0o755)

@@ -1,5 +1,5 @@
-"""Real Kafka (the session's broker, `tests/integration/conftest.py`) and, where a test
-asks, the real stores, started once per session; the pipelines run as components through
+"""Real Kafka (the integration tier's broker, `tests/integration/conftest.py`) and, where a test
+asks, the real stores, started once for the package; the pipelines run as components through
 their contract, each test on topics of its own."""
 
 from __future__ import annotations
@@ -131,13 +131,13 @@ OPENSEARCH_ADDRESS = "127.0.0.82"
 INFLUXDB_ADDRESS = "127.0.0.83"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def opensearch() -> Iterator[RunningComponent]:
     with run_component("opensearch", {}, base_dir("os"), address=OPENSEARCH_ADDRESS) as running:
         yield running
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def influxdb() -> Iterator[RunningComponent]:
     with run_component("influxdb", {}, base_dir("influx"), address=INFLUXDB_ADDRESS) as running:
         yield running
