@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from leapfrog.shared.tls import verify_for
+
 __all__ = ["ConsulAgent", "ConsulError", "consul_url"]
 
 
@@ -35,8 +37,14 @@ class ConsulAgent:
         timeout: float = 5.0,
     ) -> None:
         headers = {"X-Consul-Token": token} if token else {}
+        # A plain-HTTP catalog (leapfrog's own) needs no CA bundle: loading it took ~0.1 s
+        # of CPU from each instance between serving and registering.
         self._http = httpx.AsyncClient(
-            base_url=url, headers=headers, timeout=timeout, transport=transport
+            base_url=url,
+            headers=headers,
+            timeout=timeout,
+            transport=transport,
+            verify=verify_for(url),
         )
 
     async def close(self) -> None:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.tls import plain_http_context
 
 if TYPE_CHECKING:
     from leapfrog.runtime.local.instance import Instance
@@ -171,7 +172,9 @@ async def _staying_pass(sup: Supervisor, unit: str, staying: list[str]) -> None:
     headers = {"X-Consul-Token": registrar.token} if registrar.token else {}
     deadline = time.monotonic() + STAY_WAIT
     waiting: list[str] = []
-    async with httpx.AsyncClient(timeout=2.0, headers=headers) as client:
+    async with httpx.AsyncClient(
+        timeout=2.0, headers=headers, verify=plain_http_context()
+    ) as client:
         while True:
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 response = await client.get(url)
@@ -224,7 +227,7 @@ async def maintenance(
     params = {"enable": "true", "reason": reason}
     status = 0
     with contextlib.suppress(httpx.HTTPError):
-        async with httpx.AsyncClient(timeout=2.0) as client:
+        async with httpx.AsyncClient(timeout=2.0, verify=plain_http_context()) as client:
             status = (await client.put(url, params=params, headers=headers)).status_code
     sup.log_line(f"{instance.name}: maintenance in the catalog ({status or 'no answer'})")
     if status == 200:
