@@ -244,7 +244,12 @@ def _json_lines(path: Path) -> list[dict[str, Any]]:
 
 SPLIT = (
     ("request", "cli", "the command's start until the supervisor has the request"),
-    ("spawned", "spawn", "the request until the last new instance is spawned"),
+    (
+        "spawned",
+        "prepare",
+        "the request until the instance is spawned (the supervisor loads the "
+        "stack file, builds the new instances' launches and addresses, forks)",
+    ),
     ("serving", "own_start", "spawned until it serves on its own address"),
     ("registered", "register", "serving until registered in the catalog"),
     ("lb_applied", "lb", "registered until the load balancer's change is live"),

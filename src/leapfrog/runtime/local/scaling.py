@@ -81,6 +81,7 @@ async def scale(sup: Supervisor, wanted: dict[str, str]) -> dict[str, Any]:
     from leapfrog.runtime.local.launch import build_launches
     from leapfrog.spec import SpecError, load_stack
 
+    sup.log_line(f"scale: asked for {wanted}")
     targets: dict[str, int] = {}
     for unit, text in wanted.items():
         planned = sup.plan.units.get(unit)
