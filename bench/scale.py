@@ -245,11 +245,12 @@ def _json_lines(path: Path) -> list[dict[str, Any]]:
 SPLIT = (
     ("request", "cli", "the command's start until the supervisor has the request"),
     (
-        "spawned",
-        "prepare",
-        "the request until the instance is spawned (the supervisor loads the "
-        "stack file, builds the new instances' launches and addresses, forks)",
+        "built",
+        "build",
+        "the request until the new instances are built (the supervisor loads the stack "
+        "file, builds their launches and addresses)",
     ),
+    ("spawned", "spawn", "built until the instance is forked (as the supervisor records it)"),
     ("serving", "own_start", "spawned until it serves on its own address"),
     ("registered", "register", "serving until registered in the catalog"),
     ("lb_applied", "lb", "registered until the load balancer's change is live"),
@@ -280,8 +281,10 @@ def timeline(
         if when < since:
             continue
         name = text.split(" ", 1)[0]
-        if text.startswith("scale: ") and "request" not in marks:
+        if text.startswith("scale: asked") and "request" not in marks:
             marks["request"] = when - since
+        elif text.startswith("scale: {") and "built" not in marks:
+            marks["built"] = when - since
         elif name in names and " starting pid=" in text:
             spawned.setdefault(name, when - since)
     serving: dict[str, float] = {}
