@@ -130,26 +130,16 @@ def _stat(pid: int) -> list[str] | None:
     return text[text.rindex(")") + 2 :].split()  # fields from the 3rd (state) on
 
 
-def _role(pid: int) -> str:
-    """What a child of the supervisor runs: its instance's unit (web, catalog, lb)."""
-    try:
-        env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-    except OSError:
-        return "?"
-    for item in env:
-        if item.startswith(b"LEAPFROG_INSTANCE="):
-            return item.split(b"=", 1)[1].decode().rsplit("-", 1)[0]
-    return "other"
-
-
 def stack_cpu(root: Path) -> dict[str, float]:
-    """CPU seconds used so far, by the supervisor itself (`supervisor`; with the children
-    it has reaped, such as replaced instances: `exited`) and by each unit's live processes
-    (their whole process trees: HAProxy under `lb`), and by this process (the clients,
+    """CPU seconds used so far: by the supervisor itself, by each unit's live processes
+    (their whole process trees: HAProxy under `lb`) with, for `web`, the instances the
+    supervisor has reaped (the replaced ones: their whole lives, so that only the
+    difference of two readings means anything), and by this process (the clients,
     `load`)."""
     found: dict[str, float] = {"load": time.process_time()}
     state = json.loads((root / ".leapfrog" / "run" / "state.json").read_text())
     sup = int(state["supervisor"]["pid"])
+    units = {int(i["pid"]): str(i["unit"]) for i in state.get("instances", []) if i.get("pid")}
     children: dict[int, list[int]] = {}
     stats: dict[int, list[str]] = {}
     for entry in Path("/proc").iterdir():
@@ -160,7 +150,7 @@ def stack_cpu(root: Path) -> dict[str, float]:
         return found
     own = stats[sup]
     found["supervisor"] = (int(own[11]) + int(own[12])) / _TICK
-    found["exited"] = (int(own[13]) + int(own[14])) / _TICK
+    found["web"] = (int(own[13]) + int(own[14])) / _TICK  # reaped: replaced instances
 
     def tree(pid: int) -> float:
         fields = stats[pid]
@@ -168,14 +158,13 @@ def stack_cpu(root: Path) -> dict[str, float]:
         return ticks / _TICK + sum(tree(c) for c in children.get(pid, []))
 
     for child in children.get(sup, []):
-        role = _role(child)
+        role = units.get(child, "other")
         found[role] = found.get(role, 0.0) + tree(child)
     return found
 
 
 def cpu_rate(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
-    """CPU seconds per second of each part between two `stack_cpu` readings (an instance
-    replaced meanwhile moves from its unit to `exited`: the sum is what counts)."""
+    """CPU seconds per second of each part between two `stack_cpu` readings."""
     parts = {k: (after.get(k, 0.0) - before.get(k, 0.0)) / seconds for k in {*before, *after}}
     parts["total"] = sum(parts.values())
     return {k: round(v, 2) for k, v in sorted(parts.items())}
@@ -217,7 +206,8 @@ def measure(rounds: int) -> dict[str, Any]:
             during.append((load.count() - before) / took)
             seconds.append(took)
             cpu_during.append(
-                cpu_rate(cpu, stack_cpu(root), took) | {"up_cli": round(_children_cpu() - kids, 2)}
+                cpu_rate(cpu, stack_cpu(root), took)
+                | {"up_cli": round((_children_cpu() - kids) / took, 2)}
             )
             load.phase = f"baseline {n}"
             cpu = stack_cpu(root)
