@@ -435,19 +435,19 @@ def measure(rounds: int) -> dict[str, Any]:
         "ratio": round(ratio, 2),
         "target": f"<= {TARGET}",
         "target_met": ratio <= TARGET,
-        "leapfrog_timeline_median_s": {
-            key: round(statistics.median(t[key] for t in timelines if key in t), 3)
-            for key in timelines[0]
-        },
-        "leapfrog_split_median_s": {
-            key: round(statistics.median(s[key] for s in splits if key in s), 3)
-            for key in splits[0]
-        },
+        "leapfrog_timeline_median_s": _medians(timelines),
+        "leapfrog_split_median_s": _medians(splits),
         "requests_through_lb": seen.requests,
         "failed_requests": sum(seen.failures.values()),
         "failures": dict(seen.failures) or "none",
         "loadavg": loadavg(),
     }
+
+
+def _medians(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each key's median over the rounds that have it, in the order first seen."""
+    keys = list(dict.fromkeys(k for r in rounds for k in r))
+    return {k: round(statistics.median(r[k] for r in rounds if k in r), 3) for k in keys}
 
 
 def main() -> int:
