@@ -52,6 +52,14 @@ class _LazyConsole:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._made(), name)
 
+    # `with console:` (rich's Live does it) looks these up on the type, not through
+    # __getattr__.
+    def __enter__(self) -> Console:
+        return self._made().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._made().__exit__(*exc)
+
 
 console = cast("Console", _LazyConsole(stderr=False))
 err = cast("Console", _LazyConsole(stderr=True))
