@@ -24,6 +24,9 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
+import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -116,6 +119,57 @@ class Load:
             thread.join(15)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()  # fields from the 3rd (state) on
+
+
+def stack_cpu(root: Path) -> dict[str, float]:
+    """CPU seconds used so far: by the supervisor itself, by each unit's live processes
+    (their whole process trees: HAProxy under `lb`) with, for `web`, the instances the
+    supervisor has reaped (the replaced ones: their whole lives, so that only the
+    difference of two readings means anything), and by this process (the clients,
+    `load`)."""
+    found: dict[str, float] = {"load": time.process_time()}
+    state = json.loads((root / ".leapfrog" / "run" / "state.json").read_text())
+    sup = int(state["supervisor"]["pid"])
+    units = {int(i["pid"]): str(i["unit"]) for i in state.get("instances", []) if i.get("pid")}
+    children: dict[int, list[int]] = {}
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            stats[int(entry.name)] = fields
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    if sup not in stats:
+        return found
+    own = stats[sup]
+    found["supervisor"] = (int(own[11]) + int(own[12])) / _TICK
+    found["web"] = (int(own[13]) + int(own[14])) / _TICK  # reaped: replaced instances
+
+    def tree(pid: int) -> float:
+        fields = stats[pid]
+        ticks = sum(int(f) for f in fields[11:15])
+        return ticks / _TICK + sum(tree(c) for c in children.get(pid, []))
+
+    for child in children.get(sup, []):
+        role = units.get(child, "other")
+        found[role] = found.get(role, 0.0) + tree(child)
+    return found
+
+
+def cpu_rate(before: dict[str, float], after: dict[str, float], seconds: float) -> dict[str, float]:
+    """CPU seconds per second of each part between two `stack_cpu` readings."""
+    parts = {k: (after.get(k, 0.0) - before.get(k, 0.0)) / seconds for k in {*before, *after}}
+    parts["total"] = sum(parts.values())
+    return {k: round(v, 2) for k, v in sorted(parts.items())}
+
+
 def cli(root: Path, *args: str, timeout: float = WAIT) -> str:
     """`leapfrog ARGS` in `root` (scale.py's), with this benchmark's longer wait."""
     return scale.cli(root, *args, timeout=timeout)
@@ -134,6 +188,8 @@ def measure(rounds: int) -> dict[str, Any]:
     during: list[float] = []
     baseline: list[float] = []
     seconds: list[float] = []
+    cpu_during: list[dict[str, float]] = []
+    cpu_baseline: list[dict[str, float]] = []
     try:
         progress(f"starting the stack (catalog, lb, {REPLICAS} instances of web)")
         cli(root, "up", "-d", timeout=WAIT)
@@ -143,18 +199,27 @@ def measure(rounds: int) -> dict[str, Any]:
         for n in range(1, rounds + 1):
             stack.write_text(stack_text(catalog, listen, stats, n + 1))
             load.phase = f"rollout {n}"
+            cpu, kids = stack_cpu(root), _children_cpu()
             before, started = load.count(), time.perf_counter()
             cli(root, "up", "-d")
             took = time.perf_counter() - started
             during.append((load.count() - before) / took)
             seconds.append(took)
+            cpu_during.append(
+                cpu_rate(cpu, stack_cpu(root), took)
+                | {"up_cli": round((_children_cpu() - kids) / took, 2)}
+            )
             load.phase = f"baseline {n}"
+            cpu = stack_cpu(root)
             before, started = load.count(), time.perf_counter()
             time.sleep(took)
-            baseline.append((load.count() - before) / (time.perf_counter() - started))
+            elapsed = time.perf_counter() - started
+            baseline.append((load.count() - before) / elapsed)
+            cpu_baseline.append(cpu_rate(cpu, stack_cpu(root), elapsed))
             progress(
                 f"round {n}: rollout {took:.1f}s at {during[-1]:.0f}/s, "
-                f"baseline {baseline[-1]:.0f}/s"
+                f"baseline {baseline[-1]:.0f}/s; CPU s/s during {cpu_during[-1]}, "
+                f"baseline {cpu_baseline[-1]}"
             )
     finally:
         with no_interrupt():
@@ -176,6 +241,8 @@ def measure(rounds: int) -> dict[str, Any]:
             "rounds": [round(r) for r in baseline],
         },
         "rollout_seconds": [round(s, 1) for s in seconds],
+        "cpu_s_per_s_during_rollout": _median_parts(cpu_during),
+        "cpu_s_per_s_baseline": _median_parts(cpu_baseline),
         "ratio": round(ratio, 2),
         "target": f">= {TARGET} and 0 failed",
         "target_met": ratio >= TARGET and failed == 0,
@@ -184,6 +251,17 @@ def measure(rounds: int) -> dict[str, Any]:
         "failures": dict(load.failures) or "none",
         "loadavg": loadavg(),
     }
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's waited-for children (the `leapfrog up` commands)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _median_parts(rounds: list[dict[str, float]]) -> dict[str, float]:
+    keys = sorted({k for r in rounds for k in r})
+    return {k: round(statistics.median(r.get(k, 0.0) for r in rounds), 2) for k in keys}
 
 
 def main() -> int:

@@ -124,6 +124,11 @@ class Seen:
         with self._lock:
             self.first.clear()
 
+    def answered(self, names: set[str]) -> dict[str, float]:
+        """perf_counter time at which each of `names` first answered."""
+        with self._lock:
+            return {n: self.first[n] for n in names if n in self.first}
+
     def when_all(self, names: set[str], deadline: float) -> float:
         """perf_counter time at which the last of `names` first answered."""
         while time.monotonic() < deadline:
@@ -237,14 +242,36 @@ def _json_lines(path: Path) -> list[dict[str, Any]]:
     return found
 
 
-def timeline(root: Path, since: float, names: set[str]) -> dict[str, float]:
-    """Where one round's time went, from the stack's logs: seconds after the command's
-    spawn at which the supervisor had the request, spawned the last new instance, the
-    last one served on its own address, the last registered in the catalog, and the load
-    balancer's last change was live."""
+SPLIT = (
+    ("request", "cli", "the command's start until the supervisor has the request"),
+    (
+        "built",
+        "build",
+        "the request until the new instances are built (the supervisor loads the stack "
+        "file, builds their launches and addresses)",
+    ),
+    ("spawned", "spawn", "built until the instance is forked (as the supervisor records it)"),
+    ("serving", "own_start", "spawned until it serves on its own address"),
+    ("registered", "register", "serving until registered in the catalog"),
+    ("lb_applied", "lb", "registered until the load balancer's change is live"),
+    ("served_through_lb", "routed", "live until it answers through the load balancer"),
+)
+"""The milestones of the last new instance to answer, in order: (mark, name of the span
+that ends there, what the span is)."""
+
+
+def timeline(
+    root: Path, since: float, names: set[str], answered: dict[str, float]
+) -> dict[str, float]:
+    """Where one round's time went, from the stack's logs, in seconds after the command's
+    spawn (`since`, epoch): when the supervisor had the request, and for the new instance
+    that answered last through the load balancer (`answered`: name -> seconds) when it
+    was spawned, served on its own address, was registered in the catalog, and the load
+    balancer's change that routes it went live. Also `own_start_max`: the slowest new
+    instance's own start (spawn until serving), the same thing the baseline measures."""
     logs = root / ".leapfrog" / "logs"
     marks: dict[str, float] = {}
-    spawned: list[float] = []
+    spawned: dict[str, float] = {}
     for line in (logs / "supervisor.log").read_text(errors="replace").splitlines():
         stamp, _, text = line.partition(" ")
         try:
@@ -253,12 +280,15 @@ def timeline(root: Path, since: float, names: set[str]) -> dict[str, float]:
             continue
         if when < since:
             continue
-        if text.startswith("scale: ") and "request" not in marks:
+        name = text.split(" ", 1)[0]
+        if text.startswith("scale: asked") and "request" not in marks:
             marks["request"] = when - since
-        elif text.split(" ", 1)[0] in names and " starting pid=" in text:
-            spawned.append(when - since)
-    serving: list[float] = []
-    registered: list[float] = []
+        elif text.startswith("scale: {") and "built" not in marks:
+            marks["built"] = when - since
+        elif name in names and " starting pid=" in text:
+            spawned.setdefault(name, when - since)
+    serving: dict[str, float] = {}
+    registered: dict[str, float] = {}
     for name in names:
         for event in _json_lines(logs / f"{name}.log"):
             when = datetime.fromisoformat(event.get("ts", "").replace("Z", "+00:00")).timestamp()
@@ -266,23 +296,42 @@ def timeline(root: Path, since: float, names: set[str]) -> dict[str, float]:
                 continue
             message = str(event.get("message", ""))
             if message.startswith("serving on"):
-                serving.append(when - since)
+                serving.setdefault(name, when - since)
             elif message == "registered in the catalog":
-                registered.append(when - since)
-    applied = [
+                registered.setdefault(name, when - since)
+    last = max(answered, key=lambda n: answered[n])
+    applied = sorted(
         float(e["live_at"]) - since
         for e in _json_lines(logs / "lb-1.log")
         if e.get("kind") == "lb.applied" and float(e.get("live_at", 0)) >= since
-    ]
-    for key, values in (
-        ("spawned", spawned),
-        ("serving", serving),
-        ("registered", registered),
-        ("lb_applied", applied),
+    )
+    routed_by = [t for t in applied if t <= answered[last]]
+    for key, found in (
+        ("spawned", spawned.get(last)),
+        ("serving", serving.get(last)),
+        ("registered", registered.get(last)),
+        ("lb_applied", routed_by[-1] if routed_by else None),
     ):
-        if values:
-            marks[key] = max(values)
+        if found is not None:
+            marks[key] = found
+    marks["served_through_lb"] = answered[last]
+    own = [serving[n] - spawned[n] for n in names if n in serving and n in spawned]
+    if own:
+        marks["own_start_max"] = max(own)
     return {k: round(v, 3) for k, v in marks.items()}
+
+
+def split(marks: dict[str, float]) -> dict[str, float]:
+    """The spans between consecutive milestones of `marks` (see SPLIT), in seconds. The
+    SDK logs "registered" once the catalog's answer is read, which on a busy machine can
+    be after the load balancer already routes it: a span is never below 0."""
+    spans: dict[str, float] = {}
+    previous = 0.0
+    for mark, name, _ in SPLIT:
+        if mark in marks:
+            spans[name] = round(max(0.0, marks[mark] - previous), 3)
+            previous = max(previous, marks[mark])
+    return spans
 
 
 def with_leapfrog(root: Path, seen: Seen) -> tuple[float, dict[str, float]]:
@@ -311,7 +360,8 @@ def with_leapfrog(root: Path, seen: Seen) -> tuple[float, dict[str, float]]:
     if errors:
         raise errors[0]
     took = last - started
-    marks = timeline(root, wall, names) | {"served_through_lb": round(took, 3)}
+    answered = {n: t - started for n, t in seen.answered(names).items()}
+    marks = timeline(root, wall, names, answered)
     seen.phase = "scale down"
     cli(root, "scale", "web=1")  # not timed
     seen.phase = "between rounds"
@@ -358,7 +408,11 @@ def measure(rounds: int) -> dict[str, Any]:
             took, marks = with_leapfrog(root, seen)
             ours.append(took)
             timelines.append(marks)
-            progress(f"round {n}: by hand {baseline[-1]:.3f}s, leapfrog {took:.3f}s {marks}")
+            spans = " ".join(f"{k} {v:.3f}" for k, v in split(marks).items())
+            progress(
+                f"round {n}: by hand {baseline[-1]:.3f}s, leapfrog {took:.3f}s = {spans} "
+                f"(slowest own start {marks.get('own_start_max', float('nan')):.3f}s)"
+            )
     finally:
         with no_interrupt():
             seen.stop()
@@ -367,6 +421,7 @@ def measure(rounds: int) -> dict[str, Any]:
             )
             shutil.rmtree(root, ignore_errors=True)
     ratio = statistics.median(ours) / statistics.median(baseline)
+    splits = [split(t) for t in timelines]
     return {
         "instances_added": ADD,
         "leapfrog_scale_s": {
@@ -380,15 +435,19 @@ def measure(rounds: int) -> dict[str, Any]:
         "ratio": round(ratio, 2),
         "target": f"<= {TARGET}",
         "target_met": ratio <= TARGET,
-        "leapfrog_timeline_median_s": {
-            key: round(statistics.median(t[key] for t in timelines if key in t), 3)
-            for key in timelines[0]
-        },
+        "leapfrog_timeline_median_s": _medians(timelines),
+        "leapfrog_split_median_s": _medians(splits),
         "requests_through_lb": seen.requests,
         "failed_requests": sum(seen.failures.values()),
         "failures": dict(seen.failures) or "none",
         "loadavg": loadavg(),
     }
+
+
+def _medians(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """Each key's median over the rounds that have it, in the order first seen."""
+    keys = list(dict.fromkeys(k for r in rounds for k in r))
+    return {k: round(statistics.median(r[k] for r in rounds if k in r), 3) for k in keys}
 
 
 def main() -> int:

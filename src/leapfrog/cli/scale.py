@@ -57,7 +57,7 @@ def scale(
     `replicas:`.
     """
     from leapfrog.runtime import local
-    from leapfrog.runtime.local.scaling import request_scale, wait_started
+    from leapfrog.runtime.local.scaling_client import request_scale, wait_started
 
     wanted = _pairs(counts)
     paths = running_state_paths(ctx, stack_file)

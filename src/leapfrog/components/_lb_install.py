@@ -8,6 +8,7 @@ deb-systemd-invoke from starting anything."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import shutil
 import subprocess
@@ -45,6 +46,19 @@ def no_service_starts(policy: Path = POLICY_RC_D) -> Iterator[None]:
 
 
 def _version(binary: str, engine: str) -> str:
+    """The engine's version, asked once per binary: the supervisor installs (checks) the
+    components again at each `scale` and rollout step, and running the binary there took
+    20 ms and more of a new instance's way to the load balancer. A binary replaced (an
+    upgrade) has another inode or mtime, and is asked again."""
+    try:
+        found = Path(binary).stat()
+    except OSError as exc:
+        raise LeapfrogError(f"{binary} does not run: {exc}", hint=f"reinstall {engine}") from None
+    return _asked_version(binary, engine, found.st_ino, found.st_mtime_ns)
+
+
+@functools.cache
+def _asked_version(binary: str, engine: str, inode: int, mtime_ns: int) -> str:
     flag = "-v" if engine == "haproxy" else "-V"
     try:
         done = subprocess.run(

@@ -6,10 +6,10 @@ JSON all come back as a one-line reason, for the instance's health detail.
 
 from __future__ import annotations
 
-import ssl
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
+
+from leapfrog.shared.tls import plain_http_context
 
 __all__ = ["RestAnswer", "rest_call"]
 
@@ -30,7 +30,7 @@ async def rest_call(
     import httpx  # loaded on first use: every CLI command imports the registry
 
     try:
-        async with httpx.AsyncClient(timeout=timeout, verify=_plain_http_context()) as client:
+        async with httpx.AsyncClient(timeout=timeout, verify=plain_http_context()) as client:
             response = await client.request(method, url, params=params, json=json)
     except httpx.TimeoutException:
         return None, f"{method} {url}: no answer within {timeout:g}s"
@@ -44,14 +44,6 @@ async def rest_call(
         return response.json(), None
     except ValueError:
         return None, f"{method} {url}: not JSON: {_short(response.text)}"
-
-
-@cache
-def _plain_http_context() -> ssl.SSLContext:
-    """The APIs are plain HTTP on the instance's address. A client's default context loads
-    the system's CA certificates, about 30 ms of CPU for every probe, taken from the very
-    program that is starting; this one, made once, holds none (HTTPS would fail to verify)."""
-    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
 
 def _short(text: str) -> str:

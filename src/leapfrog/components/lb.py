@@ -62,7 +62,9 @@ class LoadBalancerOptions(ComponentOptions):
     wait: str = Field(
         "50ms:250ms",
         description="Quiescence as MIN:MAX, like consul-template's wait: after a catalog "
-        "change, render once it has been quiet for MIN, but at most MAX after the change.",
+        "change that needs a reload, render once it has been quiet for MIN, but at most MAX "
+        "after the change. A change HAProxy takes through its runtime API (instances joining "
+        "or leaving, new routes) goes live at once.",
     )
     template: str | None = Field(
         None,

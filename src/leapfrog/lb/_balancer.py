@@ -175,22 +175,51 @@ class Balancer:
                         f"{self.engine.name} exited with {self.engine.exited()}",
                         hint="its messages are in this instance's log",
                     )
-                if rendered.complete:
+                settled = rendered.complete
+                if settled:
                     seen = time.time()  # the first sign of this change
                 watcher.changed.clear()
-                if rendered.complete:
+                if settled:
+                    # A change the runtime API makes (instances joining or leaving, new
+                    # routes) goes live at once: it costs milliseconds and no connection,
+                    # so there is nothing to save by waiting. Only a reload waits for the
+                    # catalog to be quiet.
+                    early = self._render(watcher)
+                    if early is None:
+                        continue
+                    if self._at_runtime(early):
+                        rendered = early
+                        await self._apply(rendered.text, seen)
+                        continue
                     await quiesce(watcher.changed, self.settings.wait)
-                try:
-                    rendered = self.template.render(watcher)
-                except LeapfrogError as exc:
-                    self.sink({"level": "error", "kind": "lb.render_failed", "message": str(exc)})
+                fresh = self._render(watcher)
+                if fresh is None:
                     continue
-                watcher.check()
+                rendered = fresh
                 if rendered.complete and rendered.text != self.live:
                     await self._apply(rendered.text, seen)
         finally:
             stop_task.cancel()
             died.cancel()
+
+    def _render(self, watcher: Watcher) -> Rendered | None:
+        """The template over the catalog's latest answers; None (reported) when it fails."""
+        try:
+            rendered = self.template.render(watcher)
+        except LeapfrogError as exc:
+            self.sink({"level": "error", "kind": "lb.render_failed", "message": str(exc)})
+            return None
+        watcher.check()
+        return rendered
+
+    def _at_runtime(self, rendered: Rendered) -> bool:
+        """True when `rendered` is complete, differs from the live configuration, and the
+        proxy can take it without a reload."""
+        if not rendered.complete or self.live is None or rendered.text == self.live:
+            return False
+        if self.engine.name != "haproxy":
+            return False
+        return runtime_change(self.live, rendered.text) is not None
 
     async def _apply(self, text: str, seen: float) -> None:
         assert self.live is not None

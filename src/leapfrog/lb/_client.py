@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.tls import verify_for
 
 __all__ = ["CatalogClient", "Reply", "catalog_url"]
 
@@ -47,6 +48,7 @@ class CatalogClient:
             headers=headers,
             timeout=httpx.Timeout(BLOCK_SECONDS + 10, connect=5.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            verify=verify_for(self.base),
         )
 
     async def get(self, path: str, params: dict[str, str], index: int = 0) -> Reply:

@@ -226,3 +226,35 @@ def test_a_stack_without_kafka_does_not_load_the_collector(tmp_path: Path) -> No
     assert "leapfrog.runtime.local.supervisor" in modules
     assert "leapfrog.runtime.local.collector" not in modules
     assert "leapfrog.telemetry._shipper" not in modules
+
+
+def test_scale_sends_its_request_without_asyncio_or_rich() -> None:
+    """What `scale` imports until its request is on the control socket: the new instances
+    wait for that (bench/scale.py splits the time)."""
+    code = (
+        "import sys, json\n"
+        "import leapfrog.cli.app, leapfrog.cli.scale\n"
+        "from leapfrog.runtime.local import control, recovery, scaling_client\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    loaded = set(json.loads(out.splitlines()[-1]))
+    assert "leapfrog.runtime.local.scaling_client" in loaded
+    assert not {"asyncio", "rich", "rich.console", "ssl"} & loaded
+
+
+def test_the_lazy_consoles_work_as_rich_consoles(capsys: pytest.CaptureFixture[str]) -> None:
+    from rich.live import Live
+    from rich.text import Text
+
+    from leapfrog.cli.options import console, err
+
+    with Live(Text("waiting"), console=console, transient=True) as live:  # `with console`
+        live.update(Text("still waiting"))
+    console.print("[green]done[/]")
+    err.print("a warning")
+    captured = capsys.readouterr()
+    assert "done" in captured.out and "[green]" not in captured.out
+    assert "a warning" in captured.err

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from leapfrog.runtime.local.autoscaling import Autoscaling, Decision, Reading
 from leapfrog.runtime.local.procstats import group_usage
+from leapfrog.shared.tls import plain_http_context
 
 if TYPE_CHECKING:
     from leapfrog.runtime.local.instance import Instance
@@ -175,7 +176,8 @@ class Autoscaler:
         from leapfrog.telemetry import prometheus_samples
 
         try:
-            async with httpx.AsyncClient(timeout=_PAGE_TIMEOUT) as client:
+            plain = plain_http_context()
+            async with httpx.AsyncClient(timeout=_PAGE_TIMEOUT, verify=plain) as client:
                 response = await client.get(f"http://{launch.address}:{launch.port}/metrics")
             if response.status_code != 200:
                 return None

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from leapfrog.runtime.local.control import ControlServer
+from leapfrog.runtime.local.control_server import ControlServer
 from leapfrog.runtime.local.stopping import StopGuard
 from leapfrog.runtime.local.supervisor import Supervisor
 from leapfrog.shared.errors import LeapfrogError

@@ -39,6 +39,7 @@ from leapfrog.runtime.local.revisions import CanaryPeriod, Progress, RolloutReco
 from leapfrog.runtime.local.scaling import LB_SETTLE, maintenance
 from leapfrog.shared.durations import format_duration
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.tls import plain_http_context
 
 if TYPE_CHECKING:
     from leapfrog.plan import Plan
@@ -336,7 +337,9 @@ class Rollouts:
         url = f"http://{registrar.address}:{registrar.port}/v1/health/service/{service}"
         headers = {"X-Consul-Token": registrar.token} if registrar.token else {}
         with contextlib.suppress(httpx.HTTPError, ValueError):
-            async with httpx.AsyncClient(timeout=2.0, headers=headers) as client:
+            async with httpx.AsyncClient(
+                timeout=2.0, headers=headers, verify=plain_http_context()
+            ) as client:
                 response = await client.get(url)
                 if response.status_code == 200:
                     found = response.json()
@@ -608,7 +611,7 @@ async def _clear_maintenance(sup: Supervisor, name: str) -> None:
     url = f"http://{registrar.address}:{registrar.port}/v1/agent/service/maintenance/{name}"
     headers = {"X-Consul-Token": registrar.token} if registrar.token else {}
     with contextlib.suppress(httpx.HTTPError):
-        async with httpx.AsyncClient(timeout=2.0) as client:
+        async with httpx.AsyncClient(timeout=2.0, verify=plain_http_context()) as client:
             await client.put(url, params={"enable": "false"}, headers=headers)
 
 

@@ -22,15 +22,14 @@ import contextlib
 import dataclasses
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.tls import plain_http_context
 
 if TYPE_CHECKING:
     from leapfrog.runtime.local.instance import Instance
-    from leapfrog.runtime.local.paths import StatePaths
     from leapfrog.runtime.local.supervisor import Supervisor
 
 __all__ = [
@@ -39,9 +38,7 @@ __all__ = [
     "maintenance",
     "not_passing",
     "parse_target",
-    "request_scale",
     "scale",
-    "wait_started",
 ]
 
 LB_SETTLE = 1.0
@@ -80,6 +77,7 @@ async def scale(sup: Supervisor, wanted: dict[str, str]) -> dict[str, Any]:
     from leapfrog.runtime.local.launch import build_launches
     from leapfrog.spec import SpecError, load_stack
 
+    sup.log_line(f"scale: asked for {wanted}")
     targets: dict[str, int] = {}
     for unit, text in wanted.items():
         planned = sup.plan.units.get(unit)
@@ -171,7 +169,9 @@ async def _staying_pass(sup: Supervisor, unit: str, staying: list[str]) -> None:
     headers = {"X-Consul-Token": registrar.token} if registrar.token else {}
     deadline = time.monotonic() + STAY_WAIT
     waiting: list[str] = []
-    async with httpx.AsyncClient(timeout=2.0, headers=headers) as client:
+    async with httpx.AsyncClient(
+        timeout=2.0, headers=headers, verify=plain_http_context()
+    ) as client:
         while True:
             with contextlib.suppress(httpx.HTTPError, ValueError):
                 response = await client.get(url)
@@ -224,50 +224,8 @@ async def maintenance(
     params = {"enable": "true", "reason": reason}
     status = 0
     with contextlib.suppress(httpx.HTTPError):
-        async with httpx.AsyncClient(timeout=2.0) as client:
+        async with httpx.AsyncClient(timeout=2.0, verify=plain_http_context()) as client:
             status = (await client.put(url, params=params, headers=headers)).status_code
     sup.log_line(f"{instance.name}: maintenance in the catalog ({status or 'no answer'})")
     if status == 200:
         await asyncio.sleep(LB_SETTLE)
-
-
-# -- the caller's side --------------------------------------------------------------------
-
-
-def request_scale(paths: StatePaths, wanted: dict[str, str], timeout: float) -> dict[str, Any]:
-    """Ask the running supervisor to scale; answers once the leaving instances have
-    stopped (the new ones may still be starting: `wait_started` follows them)."""
-    from leapfrog.runtime.local import control
-    from leapfrog.runtime.local.recovery import live_supervisor, read_state
-
-    if live_supervisor(read_state(paths)) is None:
-        raise LeapfrogError("the stack is not up", hint="`leapfrog up -d` starts it")
-    try:
-        answer = control.request(
-            paths.control_socket, {"op": "scale", "replicas": wanted}, timeout=timeout
-        )
-    except OSError as exc:
-        raise LeapfrogError(
-            f"no answer from the supervisor of {paths.root}: {exc.strerror or exc}",
-            hint="`leapfrog status` shows where the scaling got to",
-        ) from None
-    scaled: dict[str, Any] = answer["scaled"]
-    return scaled
-
-
-def wait_started(
-    snapshots: Iterator[dict[str, Any]], names: set[str], deadline: float
-) -> dict[str, str]:
-    """Follow `names` until each is healthy or has failed; their last states by name
-    (`late` for those still starting at the deadline)."""
-    states: dict[str, str] = dict.fromkeys(names, "late")
-    for snapshot in snapshots:
-        for item in snapshot.get("instances", []):
-            if item["name"] in names:
-                failed = item.get("failure") or item["state"] in ("crashloop", "stopped")
-                states[item["name"]] = "failed" if failed else item["state"]
-        if all(states[n] in ("healthy", "failed") for n in names):
-            return states
-        if time.monotonic() > deadline:
-            break
-    return {n: s if s in ("healthy", "failed") else "late" for n, s in states.items()}
