@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -47,6 +48,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from leapfrog.backup._stack import LocalStack, backup_options, engine_for, policy_of
+from leapfrog.backup.driver import Store
 from leapfrog.backup.engine import BackupBusy, Engine, Limits
 from leapfrog.backup.history import RunRecord
 from leapfrog.shared.errors import LeapfrogError
@@ -61,6 +63,9 @@ Clock = Callable[[], datetime]
 
 LOGGER = "leapfrog.backup.scheduler"
 CATCH_UP_DELAY = 60.0
+STORE_WAIT = 120.0
+"""A run due while its store does not take connections (the stack still starting, the
+store restarting) waits this long for it, then tries anyway and fails saying why."""
 """Seconds after start before a catch-up run (the stack is still starting)."""
 _STALE = 120.0
 """A loop that has not turned for this long is stuck: the health probe fails."""
@@ -133,6 +138,8 @@ class Scheduler:
         catch_up_delay: float = CATCH_UP_DELAY,
         changed: Callable[[], object] = lambda: None,
         make_engine: Callable[[LocalStack, str, Limits], Engine] | None = None,
+        store_wait: float = STORE_WAIT,
+        answers: Callable[[Store], bool] | None = None,
     ) -> None:
         self._resolve = resolve
         self._engine = make_engine or _scheduled_engine
@@ -141,6 +148,8 @@ class Scheduler:
         self._limits = limits or Limits()
         self._catch_up_delay = catch_up_delay
         self._changed = changed
+        self._store_wait = store_wait
+        self._answers = answers or _takes_connections
         self._seen_version: object = None
         self._since_file = data_dir / "schedules.json"
         self.stack: LocalStack | None = None
@@ -332,6 +341,7 @@ class Scheduler:
         engine = self._engine(stack, entry.name, self._limits)
         options = backup_options(engine.store.options)
         mode = getattr(options, "mode", None)
+        self._wait_for(entry, engine.store)
         entry.step = "backup"
         record = self._step(entry, "backup", lambda: engine.run_backup(mode))
         if record is None:
@@ -354,6 +364,28 @@ class Scheduler:
         entry.step = "prune"
         policy = policy_of(engine.store.options)
         self._step(entry, "prune", lambda: engine.prune(policy))
+
+    def _wait_for(self, entry: StoreSchedule, store: Store) -> None:
+        """Until the store takes connections, at most `store_wait` seconds (said once)."""
+        if self._answers(store):
+            return
+        entry.step = "waiting for the store"
+        where = f"{store.where.address}:{store.where.port}"
+        self._emit(
+            {
+                "level": "info",
+                "logger": LOGGER,
+                "event": "waiting",
+                "store": entry.name,
+                "message": f"backup of {entry.name} is due; {store.where.instance} does not "
+                f"take connections at {where} yet: waiting up to {self._store_wait:.0f} s",
+            }
+        )
+        deadline = time.monotonic() + self._store_wait
+        while time.monotonic() < deadline:
+            time.sleep(min(2.0, max(0.0, deadline - time.monotonic())))
+            if self._answers(store):
+                return
 
     def _step(
         self, entry: StoreSchedule, action: str, call: Callable[[], RunRecord]
@@ -525,6 +557,14 @@ def lower_priority(increment: int = 10) -> None:
     """Backups yield the CPU to the stack; the programs they start inherit it."""
     with contextlib.suppress(OSError):
         os.nice(increment)
+
+
+def _takes_connections(store: Store) -> bool:
+    try:
+        with socket.create_connection((store.where.address, store.where.port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def _scheduled_engine(stack: LocalStack, store: str, limits: Limits) -> Engine:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -60,7 +61,12 @@ class Harness:
             store, self.driver, DirectoryStorage(self.tmp / "s"), stack.backups_dir, limits
         )
 
-    def scheduler(self, catch_up_delay: float = 60.0) -> Scheduler:
+    def scheduler(
+        self,
+        catch_up_delay: float = 60.0,
+        answers: Callable[[Store], bool] = lambda store: True,  # the fake store is no server
+        store_wait: float = 120.0,
+    ) -> Scheduler:
         return Scheduler(
             self.stack,
             self.events.append,
@@ -69,6 +75,8 @@ class Harness:
             catch_up_delay=catch_up_delay,
             changed=lambda: self.version,
             make_engine=self.engine,
+            answers=answers,
+            store_wait=store_wait,
         )
 
     def of(self, kind: str) -> list[dict[str, Any]]:
@@ -272,6 +280,7 @@ def test_a_stack_file_broken_mid_edit_keeps_the_schedules_and_says_so(tmp_path: 
         clock=h.clock,
         changed=lambda: h.version,
         make_engine=h.engine,
+        answers=lambda store: True,
     )
     sched.refresh()
     broken, h.version = True, 1
@@ -301,6 +310,7 @@ def test_catch_ups_of_several_stores_run_one_after_another(tmp_path: Path) -> No
             clock=h.clock,
             catch_up_delay=60,
             make_engine=h.engine,
+            answers=lambda store: True,
         )
 
     scheduler().refresh()  # both schedules first seen 40 days ago
@@ -316,3 +326,36 @@ def test_catch_ups_of_several_stores_run_one_after_another(tmp_path: Path) -> No
 def test_health_before_the_stack_is_read(tmp_path: Path) -> None:
     h = Harness(tmp_path, schedule="* * * * *")
     assert h.scheduler().health()["detail"] == "reading the stack file"
+
+
+def test_a_due_run_waits_for_a_store_that_does_not_take_connections_yet(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path, schedule="* * * * *")
+    probes: list[str] = []
+
+    def answers(store: Store) -> bool:  # the store starts taking connections on the 2nd probe
+        probes.append(store.where.instance)
+        return len(probes) >= 2
+
+    sched = h.scheduler(answers=answers)
+    sched.refresh()
+    h.clock.now = T0 + timedelta(minutes=1)
+    assert sched.tick() == ["fake"]
+    sched.join(10)
+    (waiting,) = h.of("waiting")
+    assert "fake-1 does not take connections at 127.0.0.1:1 yet" in waiting["message"]
+    assert probes == ["fake-1", "fake-1"]
+    assert [e["state"] for e in h.of("backup")] == ["succeeded"]
+
+
+def test_a_store_that_never_answers_is_tried_after_the_wait(tmp_path: Path) -> None:
+    driver = FakeDriver({"a": b"x"})
+    h = Harness(tmp_path, driver, schedule="* * * * *")
+    sched = h.scheduler(answers=lambda store: False, store_wait=0.2)
+    sched.refresh()
+    h.clock.now = T0 + timedelta(minutes=1)
+    assert sched.tick() == ["fake"]
+    sched.join(10)
+    assert len(h.of("waiting")) == 1
+    assert len(h.of("backup")) == 1  # tried anyway: the driver says what is wrong
