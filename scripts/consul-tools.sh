@@ -14,10 +14,7 @@ RECIPE=1
 MODULE=tools/consulapi
 CONSUL_MODULE=tools/consul
 
-# The same rule as leapfrog.shared.cache.cache_dir(), which the test harness reads.
-if [ -n "${LEAPFROG_CACHE:-}" ]; then CACHE=$LEAPFROG_CACHE
-elif [ "$(id -u)" -eq 0 ]; then CACHE=/var/cache/leapfrog
-else CACHE=$HOME/.cache/leapfrog; fi
+source scripts/_cache.sh
 DIR=$CACHE/consul-tools/$CONSUL_TEMPLATE_VERSION
 BIN=$DIR/bin
 STAMP=$DIR/stamp

@@ -17,10 +17,7 @@ if [ -z "$VERSION" ]; then
   exit 1
 fi
 
-# The same rule as leapfrog.shared.cache.cache_dir(), which the test harness reads.
-if [ -n "${LEAPFROG_CACHE:-}" ]; then CACHE=$LEAPFROG_CACHE
-elif [ "$(id -u)" -eq 0 ]; then CACHE=/var/cache/leapfrog
-else CACHE=$HOME/.cache/leapfrog; fi
+source scripts/_cache.sh
 DIR=$CACHE/coredns/$VERSION
 BIN=$DIR/bin
 STAMP=$DIR/stamp

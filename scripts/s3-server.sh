@@ -9,10 +9,7 @@ cd "$(dirname "$0")/.."
 
 VERSION=v1.0.14
 
-# The same rule as leapfrog.shared.cache.cache_dir(), which the test harness reads.
-if [ -n "${LEAPFROG_CACHE:-}" ]; then CACHE=$LEAPFROG_CACHE
-elif [ "$(id -u)" -eq 0 ]; then CACHE=/var/cache/leapfrog
-else CACHE=$HOME/.cache/leapfrog; fi
+source scripts/_cache.sh
 DIR=$CACHE/versitygw/$VERSION
 BIN=$DIR/bin
 
