@@ -2,13 +2,12 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from leapfrog.testing import RunningComponent, StackDir, run_component
+from leapfrog.testing import RunningComponent, StackDir, run_component, scratch_dir
 
 APPS = Path(__file__).parent / "apps"
 # Services may run as the unprivileged app user, who cannot reach a Python under /root.
@@ -24,11 +23,10 @@ def kafka() -> Iterator[RunningComponent]:
     """One real broker for the integration tier (stopped when it ends), with the `logs`
     and `metrics` topics (and the Prometheus JMX exporter, whose figures the collector
     reads)."""
-    base = Path(tempfile.mkdtemp(prefix="lf-kafka-"))
-    base.chmod(0o755)
-    options = {"topics": KAFKA_TOPICS, "jmx_exporter_port": 7071}
-    with run_component("kafka", options, base, address=KAFKA_ADDRESS) as running:
-        yield running
+    with scratch_dir("lf-kafka-") as base:
+        options = {"topics": KAFKA_TOPICS, "jmx_exporter_port": 7071}
+        with run_component("kafka", options, base, address=KAFKA_ADDRESS) as running:
+            yield running
 
 
 @pytest.fixture

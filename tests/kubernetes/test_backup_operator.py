@@ -17,10 +17,8 @@ import base64
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -38,7 +36,7 @@ from leapfrog.runtime.kubernetes import render_stack
 from leapfrog.shared.cache import cache_dir
 from leapfrog.shared.users import UnixUser, ensure_user
 from leapfrog.spec import load_stack
-from leapfrog.testing import ControlPlane, RunningComponent, free_port
+from leapfrog.testing import ControlPlane, RunningComponent, free_port, scratch_dir
 from tests.integration.backup.conftest import own_component
 from tests.s3_server import S3_ACCESS, S3_BUCKET, S3_SECRET, S3Server
 
@@ -409,26 +407,24 @@ def run_steps(
     swapped for `local`, each volume a folder of its own (owned by the pod's user).
     Returns each step's JSON record; a step that fails fails the test."""
     pod = job["spec"]["template"]["spec"]
-    work = Path(tempfile.mkdtemp(prefix="lf-kb-pod-"))
-    work.chmod(0o755)
-    mounts: dict[str, str] = {}
-    for container in [*pod.get("initContainers", []), *pod["containers"]]:
-        for mount in container["volumeMounts"]:
-            folder = work / mount["name"]
-            folder.mkdir(exist_ok=True)
-            os.chown(folder, user.uid, user.gid)
-            mounts[mount["mountPath"]] = str(folder)
+    with scratch_dir("lf-kb-pod-") as work:
+        mounts: dict[str, str] = {}
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            for mount in container["volumeMounts"]:
+                folder = work / mount["name"]
+                folder.mkdir(exist_ok=True)
+                os.chown(folder, user.uid, user.gid)
+                mounts[mount["mountPath"]] = str(folder)
 
-    def placed(text: str) -> str:
-        text = text.replace(service, local)
-        for path in sorted(mounts, key=len, reverse=True):
-            if text == path or text.startswith(path + "/"):
-                return mounts[path] + text[len(path) :]
-        return text
+        def placed(text: str) -> str:
+            text = text.replace(service, local)
+            for path in sorted(mounts, key=len, reverse=True):
+                if text == path or text.startswith(path + "/"):
+                    return mounts[path] + text[len(path) :]
+            return text
 
-    records = []
-    leapfrog = str(Path(sys.executable).parent / "leapfrog")
-    try:
+        records = []
+        leapfrog = str(Path(sys.executable).parent / "leapfrog")
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
             command = [placed(arg) for arg in container["command"]]
             assert command[0] == "leapfrog"
@@ -453,9 +449,7 @@ def run_steps(
                 if name in env:
                     assert env[name] not in done.stdout + done.stderr
             records.append(record)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return records
+        return records
 
 
 def a_backup(name: str, store: dict[str, Any], **spec: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from leapfrog.testing._components import RunningComponent, run_component
 from leapfrog.testing._consul_tools import consul_tool
 from leapfrog.testing._kube import ControlPlane
 from leapfrog.testing._node import RealNode, install_node_packages, node_name, real_node_unavailable
+from leapfrog.testing._scratch import scratch_dir
 from leapfrog.testing._stackdir import CliResult, StackDir, run_cli, sdk_service_user, wait_until
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "real_node_unavailable",
     "run_cli",
     "run_component",
+    "scratch_dir",
     "sdk_service_user",
     "wait_until",
 ]

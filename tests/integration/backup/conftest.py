@@ -4,11 +4,9 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 import pytest
 
 from leapfrog.backup import DirectoryStorage, Engine, Limits, RunRecord, Store, driver_for
-from leapfrog.testing import RunningComponent, run_component, wait_until
+from leapfrog.testing import RunningComponent, run_component, scratch_dir, wait_until
 
 ADDRESS = "127.0.0.57"
 OPTIONS: dict[str, Any] = {
@@ -30,11 +28,11 @@ OPTIONS: dict[str, Any] = {
 def pg() -> Iterator[RunningComponent]:
     """One real PostgreSQL for the backup tests (stopped when they end), archiving its WAL
     into `<base>/backups`."""
-    base = Path(tempfile.mkdtemp(prefix="lf-backup-pg-"))
-    base.chmod(0o755)
-    with run_component("postgres", OPTIONS, base, address=ADDRESS) as running:
+    with (
+        scratch_dir("lf-backup-pg-") as base,
+        run_component("postgres", OPTIONS, base, address=ADDRESS) as running,
+    ):
         yield running
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def make_engine(
@@ -52,11 +50,11 @@ def make_engine(
 @contextlib.contextmanager
 def own_component(kind: str, options: dict[str, Any], address: str) -> Iterator[RunningComponent]:
     """A server of the tests' own (they stop and wipe it), removed afterwards."""
-    base = Path(tempfile.mkdtemp(prefix=f"lf-backup-{kind}-"))
-    base.chmod(0o755)
-    with run_component(kind, options, base, address=address) as running:
+    with (
+        scratch_dir(f"lf-backup-{kind}-") as base,
+        run_component(kind, options, base, address=address) as running,
+    ):
         yield running
-    shutil.rmtree(base, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +18,7 @@ from leapfrog.backup import DirectoryStorage, Engine, Store, driver_for
 from leapfrog.backup.driver import BackupDriver
 from leapfrog.backup.opensearch import OpenSearchDriver
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.testing import RunningComponent, free_port, run_component
+from leapfrog.testing import RunningComponent, free_port, run_component, scratch_dir
 
 from .conftest import (
     assert_killed_run_is_failed_and_the_next_succeeds,
@@ -35,12 +33,10 @@ ADDRESS = "127.0.0.61"
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[RunningComponent]:
-    base = Path(tempfile.mkdtemp(prefix="lf-backup-os-"))
-    base.chmod(0o755)
-    options = {"port": free_port(ADDRESS), "transport_port": free_port(ADDRESS), "heap": "384m"}
-    with run_component("opensearch", options, base, address=ADDRESS) as running:
-        yield running
-    shutil.rmtree(base, ignore_errors=True)
+    with scratch_dir("lf-backup-os-") as base:
+        options = {"port": free_port(ADDRESS), "transport_port": free_port(ADDRESS), "heap": "384m"}
+        with run_component("opensearch", options, base, address=ADDRESS) as running:
+            yield running
 
 
 def make_engine(node: RunningComponent, driver: BackupDriver | None = None) -> Engine:

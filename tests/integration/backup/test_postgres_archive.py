@@ -4,16 +4,13 @@ the next backup closes."""
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
 
 from leapfrog.components.postgres import GAPS_DIR, socket_dir
-from leapfrog.testing import RunningComponent, run_component, wait_until
+from leapfrog.testing import RunningComponent, run_component, scratch_dir, wait_until
 
 from .conftest import make_engine
 
@@ -24,12 +21,10 @@ LIMIT_MB = 64
 
 @pytest.fixture(scope="module")
 def small_backlog() -> Iterator[RunningComponent]:
-    base = Path(tempfile.mkdtemp(prefix="lf-backup-arch-"))
-    base.chmod(0o755)
-    options = {"backups": {"archive_timeout": 0, "max_wal_backlog_mb": LIMIT_MB}}
-    with run_component("postgres", options, base, address="127.0.0.58") as running:
-        yield running
-    shutil.rmtree(base, ignore_errors=True)
+    with scratch_dir("lf-backup-arch-") as base:
+        options = {"backups": {"archive_timeout": 0, "max_wal_backlog_mb": LIMIT_MB}}
+        with run_component("postgres", options, base, address="127.0.0.58") as running:
+            yield running
 
 
 def waiting_segments(pg: RunningComponent) -> int:

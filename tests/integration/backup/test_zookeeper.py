@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
@@ -19,7 +17,7 @@ from leapfrog.backup import DirectoryStorage, Engine, Store, driver_for
 from leapfrog.backup._zk_tree import server_tree
 from leapfrog.components.zookeeper import DATA
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.testing import RunningComponent, free_port, run_component
+from leapfrog.testing import RunningComponent, free_port, run_component, scratch_dir
 
 from .conftest import (
     assert_killed_run_is_failed_and_the_next_succeeds,
@@ -36,12 +34,10 @@ RATE_LIMIT_MS = 60_000  # one snapshot a minute: the module takes one, then is r
 
 @pytest.fixture(scope="module")
 def zk() -> Iterator[RunningComponent]:
-    base = Path(tempfile.mkdtemp(prefix="lf-backup-zk-"))
-    base.chmod(0o755)
-    options = {"port": 2189, "admin_port": 8097, "snapshot_interval_ms": RATE_LIMIT_MS}
-    with run_component("zookeeper", options, base, address=ADDRESS) as running:
-        yield running
-    shutil.rmtree(base, ignore_errors=True)
+    with scratch_dir("lf-backup-zk-") as base:
+        options = {"port": 2189, "admin_port": 8097, "snapshot_interval_ms": RATE_LIMIT_MS}
+        with run_component("zookeeper", options, base, address=ADDRESS) as running:
+            yield running
 
 
 def make_engine(zk: RunningComponent) -> Engine:

@@ -5,7 +5,7 @@ signal, and starts again from the same data directory."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +15,15 @@ from leapfrog.components.base import NotSupported
 from leapfrog.components.kube import KubeContext
 from leapfrog.shared.cache import cache_dir
 from leapfrog.telemetry import LogAssembler
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.testing import RunningComponent, run_component, scratch_dir
 
 KINDS = sorted(_MODULES)
 
 
 @pytest.fixture
-def base_dir() -> Path:
-    path = Path(tempfile.mkdtemp(prefix="lf-conformance-"))
-    path.chmod(0o755)
-    return path
+def base_dir() -> Iterator[Path]:
+    with scratch_dir("lf-conformance-") as path:
+        yield path
 
 
 @pytest.mark.timeout(600)

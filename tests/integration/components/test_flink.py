@@ -6,10 +6,8 @@ savepoint. One cluster for the module (it takes ~20 s to start)."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 from leapfrog.components._flink_jobs import STATE_FILE
 from leapfrog.components.postgres import Postgres
 from leapfrog.shared.files import read_json
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.testing import RunningComponent, run_component, scratch_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -76,59 +74,55 @@ t_env.execute_sql("INSERT INTO nowhere SELECT 1")
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[tuple[RunningComponent, str]]:
     """PostgreSQL for the JDBC connector's job: its table, and the superuser's password."""
-    base = Path(tempfile.mkdtemp(prefix="lf-flink-pg-"))
-    base.chmod(0o755)
-    try:
-        with run_component("postgres", {}, base, address=POSTGRES_ADDRESS) as running:
-            comp = running.component
-            assert isinstance(comp, Postgres)
-            password = comp.credentials(running.options, running.where)["postgres"]
-            with psycopg.connect(
-                host=POSTGRES_ADDRESS, port=running.where.port, user="postgres",
-                dbname="postgres", password=password, autocommit=True,
-            ) as conn:  # fmt: skip
-                conn.execute("CREATE TABLE squares (n BIGINT PRIMARY KEY, sq BIGINT)")
-            yield running, password
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with (
+        scratch_dir("lf-flink-pg-") as base,
+        run_component("postgres", {}, base, address=POSTGRES_ADDRESS) as running,
+    ):
+        comp = running.component
+        assert isinstance(comp, Postgres)
+        password = comp.credentials(running.options, running.where)["postgres"]
+        with psycopg.connect(
+            host=POSTGRES_ADDRESS, port=running.where.port, user="postgres",
+            dbname="postgres", password=password, autocommit=True,
+        ) as conn:  # fmt: skip
+            conn.execute("CREATE TABLE squares (n BIGINT PRIMARY KEY, sq BIGINT)")
+        yield running, password
 
 
 @pytest.fixture(scope="module")
 def cluster(postgres: tuple[RunningComponent, str]) -> Iterator[RunningComponent]:
     pg, password = postgres
     url = f"jdbc:postgresql://{POSTGRES_ADDRESS}:{pg.where.port}/postgres"
-    base = Path(tempfile.mkdtemp(prefix="lf-flink-"))
-    base.chmod(0o755)
-    jobs = base / "jobs"
-    jobs.mkdir()
-    (jobs / "numbers.sql").write_text(GOOD_SQL)
-    (jobs / "broken.sql").write_text(BAD_SQL)
-    (jobs / "pynumbers.py").write_text(GOOD_PY)
-    (jobs / "pybroken.py").write_text(BAD_PY)
-    (jobs / "tojdbc.py").write_text(JDBC_PY.replace("@URL@", url).replace("@PASSWORD@", password))
-    for path in (jobs, *jobs.iterdir()):
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    options = {
-        "taskmanagers": 2,
-        "slots": 3,
-        "checkpoint_interval": "2s",
-        "jobs": {
-            "numbers": {"file": str(jobs / "numbers.sql"), "parallelism": 2},
-            "broken": {"file": str(jobs / "broken.sql")},
-            "pynumbers": {
-                "file": str(jobs / "pynumbers.py"),
-                "parallelism": 2,
-                "restart_strategy": "fixed-delay",
+    with scratch_dir("lf-flink-") as base:
+        jobs = base / "jobs"
+        jobs.mkdir()
+        (jobs / "numbers.sql").write_text(GOOD_SQL)
+        (jobs / "broken.sql").write_text(BAD_SQL)
+        (jobs / "pynumbers.py").write_text(GOOD_PY)
+        (jobs / "pybroken.py").write_text(BAD_PY)
+        (jobs / "tojdbc.py").write_text(
+            JDBC_PY.replace("@URL@", url).replace("@PASSWORD@", password)
+        )
+        for path in (jobs, *jobs.iterdir()):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        options = {
+            "taskmanagers": 2,
+            "slots": 3,
+            "checkpoint_interval": "2s",
+            "jobs": {
+                "numbers": {"file": str(jobs / "numbers.sql"), "parallelism": 2},
+                "broken": {"file": str(jobs / "broken.sql")},
+                "pynumbers": {
+                    "file": str(jobs / "pynumbers.py"),
+                    "parallelism": 2,
+                    "restart_strategy": "fixed-delay",
+                },
+                "pybroken": {"file": str(jobs / "pybroken.py")},
+                "tojdbc": {"file": str(jobs / "tojdbc.py"), "connectors": ["jdbc"]},
             },
-            "pybroken": {"file": str(jobs / "pybroken.py")},
-            "tojdbc": {"file": str(jobs / "tojdbc.py"), "connectors": ["jdbc"]},
-        },
-    }
-    try:
+        }
         with run_component("flink", options, base, address=ADDRESS) as running:
             yield running
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def rest(running: RunningComponent, path: str) -> Any:

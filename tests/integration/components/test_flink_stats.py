@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 import uuid
@@ -31,7 +29,7 @@ from leapfrog.components._flink_jobs import STATE_FILE
 from leapfrog.lb._accesslog import haproxy_access_json
 from leapfrog.shared.files import read_json
 from leapfrog.spec.loader import load_stack
-from leapfrog.testing import RunningComponent, run_component, wait_until
+from leapfrog.testing import RunningComponent, run_component, scratch_dir, wait_until
 from tests.integration.components.test_flink import descendants, rest, running_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -74,11 +72,9 @@ def access_event(sent: Sent) -> bytes:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[tuple[RunningComponent, RunningComponent]]:
-    base = Path(tempfile.mkdtemp(prefix="lf-flink-stats-"))
-    base.chmod(0o755)
-    (base / "kafka").mkdir(mode=0o755)
-    (base / "flink").mkdir(mode=0o755)
-    try:
+    with scratch_dir("lf-flink-stats-") as base:
+        (base / "kafka").mkdir(mode=0o755)
+        (base / "flink").mkdir(mode=0o755)
         topics = ("logs", "service-stats", "metrics", "events-per-minute")
         kafka_options = {"topics": {**{t: {} for t in topics}, "events": {"partitions": 3}}}
         with run_component("kafka", kafka_options, base / "kafka", address=KAFKA_ADDRESS) as kafka:
@@ -96,8 +92,6 @@ def stack() -> Iterator[tuple[RunningComponent, RunningComponent]]:
                 flink.process = replace(flink.process, env=env)
                 flink.start()
                 yield kafka, flink
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def test_the_stats_job_counts_a_known_load_exactly_per_window(

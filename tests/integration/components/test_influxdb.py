@@ -8,7 +8,6 @@ import asyncio
 import os
 import signal
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from leapfrog.testing import RunningComponent, free_port, run_component
+from leapfrog.testing import RunningComponent, free_port, run_component, scratch_dir
 
 ADDRESS = "127.0.0.24"
 # Free ports: two test sessions (two worktrees) may run this file at the same time.
@@ -34,9 +33,10 @@ OPTIONS: dict[str, Any] = {
 
 @pytest.fixture(scope="module")
 def influxdb() -> Iterator[RunningComponent]:
-    base = Path(tempfile.mkdtemp(prefix="lf-influxdb-"))
-    base.chmod(0o755)
-    with run_component("influxdb", OPTIONS, base, address=ADDRESS) as running:
+    with (
+        scratch_dir("lf-influxdb-") as base,
+        run_component("influxdb", OPTIONS, base, address=ADDRESS) as running,
+    ):
         yield running
 
 

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
 
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.testing import RunningComponent, run_component, scratch_dir
 
 ADDRESS = "127.0.0.21"
 DECLARED = {
@@ -25,9 +23,10 @@ DECLARED = {
 
 @pytest.fixture(scope="module")
 def kafka() -> Iterator[RunningComponent]:
-    base = Path(tempfile.mkdtemp(prefix="lf-kafka-"))
-    base.chmod(0o755)
-    with run_component("kafka", {"topics": DECLARED}, base, address=ADDRESS) as running:
+    with (
+        scratch_dir("lf-kafka-") as base,
+        run_component("kafka", {"topics": DECLARED}, base, address=ADDRESS) as running,
+    ):
         yield running
 
 

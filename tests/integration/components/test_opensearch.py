@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from leapfrog.components._jvm_training import run_for_training
 from leapfrog.components.opensearch import training_options
-from leapfrog.testing import RunningComponent, free_port, run_component
+from leapfrog.testing import RunningComponent, free_port, run_component, scratch_dir
 
 ADDRESS = "127.0.0.23"
 # Free ports: two test sessions (two worktrees) may run this file at the same time.
@@ -28,9 +27,10 @@ OPTIONS = {"port": PORT, "transport_port": free_port(ADDRESS), "heap": "384m"}
 
 @pytest.fixture(scope="module")
 def opensearch() -> Iterator[RunningComponent]:
-    base = Path(tempfile.mkdtemp(prefix="lf-opensearch-"))
-    base.chmod(0o755)
-    with run_component("opensearch", OPTIONS, base, address=ADDRESS) as r:
+    with (
+        scratch_dir("lf-opensearch-") as base,
+        run_component("opensearch", OPTIONS, base, address=ADDRESS) as r,
+    ):
         yield r
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ import pytest
 from leapfrog.components._messagedb import install_message_db
 from leapfrog.components._postgres_secrets import password_file
 from leapfrog.components.postgres import Postgres
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.testing import RunningComponent, run_component, scratch_dir
 
 OPTIONS: dict[str, Any] = {
     "databases": {"orders": {}, "audit": {"owner": "app"}},
@@ -29,9 +28,10 @@ ADDRESS = "127.0.0.52"
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[RunningComponent]:
-    base = Path(tempfile.mkdtemp(prefix="lf-postgres-"))
-    base.chmod(0o755)
-    with run_component("postgres", OPTIONS, base, address=ADDRESS) as running:
+    with (
+        scratch_dir("lf-postgres-") as base,
+        run_component("postgres", OPTIONS, base, address=ADDRESS) as running,
+    ):
         yield running
 
 

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-import tempfile
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kazoo.client import KazooClient
 
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.testing import RunningComponent, run_component, scratch_dir
 
 ADDRESS = "127.0.0.22"
 ADMIN_PORT = 8089
@@ -20,11 +18,10 @@ ADMIN_PORT = 8089
 
 @pytest.fixture(scope="module")
 def zookeeper() -> Iterator[RunningComponent]:
-    base = Path(tempfile.mkdtemp(prefix="lf-zookeeper-"))
-    base.chmod(0o755)
-    options = {"admin_port": ADMIN_PORT}
-    with run_component("zookeeper", options, base, address=ADDRESS) as running:
-        yield running
+    with scratch_dir("lf-zookeeper-") as base:
+        options = {"admin_port": ADMIN_PORT}
+        with run_component("zookeeper", options, base, address=ADDRESS) as running:
+            yield running
 
 
 def client(zookeeper: RunningComponent) -> KazooClient:

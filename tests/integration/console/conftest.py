@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -53,12 +52,12 @@ class ConsoleStack:
 # Playwright's sync API keeps an event loop running in this thread while it lives, so a
 # later test's `asyncio.run` would fail if the browser outlived the console's tests.
 @pytest.fixture(scope="module")
-def console_stack() -> Iterator[ConsoleStack]:
+def console_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ConsoleStack]:
     if not CHROMIUM.exists():
         pytest.fail("Debian's chromium is missing: scripts/bootstrap.sh installs it")
     run = uuid.uuid4().hex[:10]
     os.environ["LEAPFROG_METRICS_INTERVAL"] = "2"
-    shots = Path(tempfile.mkdtemp(prefix="lf-console-shots-"))
+    shots = tmp_path_factory.mktemp("console-shots")  # pytest keeps the last three runs
     with StackDir(STACK.format(run=run)) as stack:
         result = stack.up(timeout=400)
         assert result.code == 0, result.output

@@ -4,11 +4,9 @@ PostgreSQL: writes, stream and category reads, optimistic concurrency, restarts.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -20,14 +18,15 @@ from leapfrog.eventstore import (
     MessageDbStore,
     WrongExpectedVersion,
 )
-from leapfrog.testing import RunningComponent, run_component
+from leapfrog.testing import RunningComponent, run_component, scratch_dir
 
 
 @pytest.fixture(scope="module")
 def message_db() -> Iterator[RunningComponent]:
-    base = Path(tempfile.mkdtemp(prefix="lf-messagedb-"))
-    base.chmod(0o755)
-    with run_component("postgres", {"message_db": True}, base, address="127.0.0.53") as running:
+    with (
+        scratch_dir("lf-messagedb-") as base,
+        run_component("postgres", {"message_db": True}, base, address="127.0.0.53") as running,
+    ):
         yield running
 
 

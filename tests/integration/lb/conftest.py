@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +19,7 @@ import pytest
 
 from leapfrog.components import component
 from leapfrog.lb import DEFAULT_TEMPLATES
-from leapfrog.testing import CatalogProcess, free_port
+from leapfrog.testing import CatalogProcess, free_port, scratch_dir
 
 BACKEND = Path(__file__).parent / "backend.py"
 
@@ -124,10 +123,9 @@ class Balancer:
 
 
 @pytest.fixture(scope="session")
-def lb_dir() -> Path:
-    path = Path(tempfile.mkdtemp(prefix="lf-lb-"))
-    path.chmod(0o755)
-    return path
+def lb_dir() -> Iterator[Path]:
+    with scratch_dir("lf-lb-") as path:
+        yield path
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ their contract, each test on topics of its own."""
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import threading
 import time
@@ -24,10 +25,22 @@ from leapfrog.testing import RunningComponent, run_component
 PIPELINE_ADDRESS = "127.0.0.84"
 
 
+_MADE: list[Path] = []
+
+
 def base_dir(prefix: str) -> Path:
+    """A data folder for a server of these tests; all are removed when the package ends."""
     path = Path(tempfile.mkdtemp(prefix=f"lf-pipelines-{prefix}-"))
     path.chmod(0o755)
+    _MADE.append(path)
     return path
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _remove_base_dirs() -> Iterator[None]:
+    yield
+    while _MADE:
+        shutil.rmtree(_MADE.pop(), ignore_errors=True)
 
 
 def bootstrap(kafka: RunningComponent) -> str:

@@ -32,7 +32,9 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogProcess
 class SdkProcess:
     """One SDK service instance as a subprocess."""
 
-    def __init__(self, catalog: CatalogProcess, name: str, instance: str, **env: str) -> None:
+    def __init__(
+        self, catalog: CatalogProcess, name: str, instance: str, logs: Path, **env: str
+    ) -> None:
         self.host = "127.0.0.1"
         self.port = free_port(self.host)
         self.name, self.instance = name, instance
@@ -50,7 +52,7 @@ class SdkProcess:
         }
         if "KAFKA_BOOTSTRAP_SERVERS" not in env:
             self.env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # no shipping unless asked
-        self.log = Path(f"/tmp/sdk-{instance}-{os.getpid()}.log")
+        self.log = logs / f"sdk-{instance}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -92,11 +94,11 @@ class SdkProcess:
 
 
 @pytest.fixture
-def sdk(catalog: CatalogProcess) -> Iterator[Any]:
+def sdk(catalog: CatalogProcess, tmp_path: Path) -> Iterator[Any]:
     started: list[SdkProcess] = []
 
     def make(name: str, instance: str, **env: str) -> SdkProcess:
-        proc = SdkProcess(catalog, name, instance, **env)
+        proc = SdkProcess(catalog, name, instance, tmp_path, **env)
         started.append(proc)
         return proc.start()
 

@@ -76,7 +76,7 @@ def test_kill_9_goes_critical_then_is_removed(catalog: CatalogProcess, sdk: Any)
 def test_a_catalog_that_lost_its_state_gets_the_instance_back(tmp_path: Path, mode: str) -> None:
     data = tmp_path / "data"
     with CatalogProcess(data) as catalog:
-        proc = SdkProcess(catalog, "comeback", f"comeback-{mode}", LEAPFROG_CHECK=mode)
+        proc = SdkProcess(catalog, "comeback", f"comeback-{mode}", tmp_path, LEAPFROG_CHECK=mode)
         proc.env["LEAPFROG_CHECK_TTL"] = "1500ms"
         proc.start()
         try:
