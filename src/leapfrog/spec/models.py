@@ -529,7 +529,8 @@ class LocalSettings(_Model):
     addresses: str | None = Field(
         None,
         description="Loopback network (inside 127.0.0.0/8, at least a /24) from which each "
-        "instance gets its own address. Default: a /16 chosen from the state directory's path.",
+        "instance gets its own address. Default: a /16 chosen from the state directory's path, "
+        "skipping any /16 where something listens when the stack first starts; kept after.",
         examples=["127.42.0.0/16"],
     )
     app_user: str = Field(

@@ -5,7 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from leapfrog.runtime.local.addresses import AddressBook, default_network
+from leapfrog.runtime.local.addresses import (
+    AddressBook,
+    default_network,
+    listening_second_octets,
+)
 from leapfrog.shared.errors import LeapfrogError
 
 
@@ -39,3 +43,32 @@ def test_full_network_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(LeapfrogError) as info:
         book.assign([f"s-{i}" for i in range(300)])
     assert info.value.hint is not None and "larger network" in info.value.hint
+
+
+def test_default_network_skips_a_busy_16(tmp_path: Path) -> None:
+    state = Path("/some/stack/.leapfrog")
+    free = default_network(state, busy=set)
+    second = int(str(free).split(".")[1])
+    moved = default_network(state, busy=lambda: {second})
+    assert moved != free and int(str(moved).split(".")[1]) not in {second}
+    assert moved.prefixlen == 16 and not str(moved).startswith("127.0.")
+    every = set(range(16, 240))
+    assert default_network(state, busy=lambda: every) == free  # nowhere free: its own
+
+
+def test_a_stack_keeps_the_default_network_it_got(tmp_path: Path) -> None:
+    book = tmp_path / "a.json"
+    assert AddressBook.stored_network(book) is None
+    AddressBook(book, ipaddress.IPv4Network("127.42.0.0/16")).assign(["x-1"])
+    assert AddressBook.stored_network(book) == ipaddress.IPv4Network("127.42.0.0/16")
+    AddressBook(book, ipaddress.IPv4Network("127.0.61.0/24")).assign(["x-1"])
+    assert AddressBook.stored_network(book) is None  # the stack file's own: not kept
+
+
+def test_listening_addresses_are_read_from_the_socket_table() -> None:
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.201.3.4", 0))
+        listener.listen()
+        assert 201 in listening_second_octets()

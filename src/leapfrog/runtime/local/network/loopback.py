@@ -21,7 +21,10 @@ class LoopbackNetwork(NetworkProvider):
     def __init__(
         self, addresses_file: Path, state_dir: Path, network: str | None, note: str | None = None
     ) -> None:
-        net = ipaddress.IPv4Network(network) if network else default_network(state_dir)
+        if network:
+            net = ipaddress.IPv4Network(network)
+        else:
+            net = AddressBook.stored_network(addresses_file) or default_network(state_dir)
         self._book = AddressBook(addresses_file, net)
         self.note = note
 
