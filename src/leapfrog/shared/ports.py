@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import errno
 import ipaddress
 import os
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,18 +32,71 @@ _handed_out: set[tuple[str, int]] = set()
 """Ports this process has handed out. The kernel gives a port just closed back at once,
 so two calls in a row (a listener and its stats port) could otherwise get the same one."""
 
+_CLAIMS = Path(tempfile.gettempdir()) / "leapfrog-ports"
+"""One file per port handed out by a live process (its pid inside), so that two processes
+drawing ports side by side (two test sessions) never get the same one."""
+
 
 def free_port(address: str = "127.0.0.1") -> int:
-    """A port the kernel has free on `address` now and that this process has not handed
-    out before (another program may take it before the caller binds it: fine for tests
-    and benchmarks, not for production)."""
+    """A port the kernel has free on `address` now, that this process has not handed out
+    before and that no other live process has claimed through this function (another
+    program may take it before the caller binds it: fine for tests and benchmarks, not
+    for production)."""
     while True:
         with socket.socket() as sock:
             sock.bind((address, 0))
             port: int = sock.getsockname()[1]
-        if (address, port) not in _handed_out:
+        if (address, port) not in _handed_out and _claim(address, port):
             _handed_out.add((address, port))
             return port
+
+
+def _claim(address: str, port: int) -> bool:
+    """Claim address:port for this process; False when a live process holds the claim."""
+    try:
+        _CLAIMS.mkdir(mode=0o1777, exist_ok=True)
+        if not _claimed:
+            atexit.register(_release)
+        path = _CLAIMS / f"{address}:{port}"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                holder = int(path.read_text() or "0")
+            except (OSError, ValueError):
+                holder = 0
+            if holder and holder != os.getpid() and _alive(holder):
+                return False
+            path.unlink(missing_ok=True)  # its process is gone
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        with os.fdopen(fd, "w") as claim:
+            claim.write(str(os.getpid()))
+        _claimed.append(path)
+    except OSError:
+        pass  # no shared folder to claim in (read-only /tmp): this process's memory only
+    return True
+
+
+_claimed: list[Path] = []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _release() -> None:
+    for path in _claimed:
+        try:
+            if path.read_text() == str(os.getpid()):
+                path.unlink()
+        except OSError:
+            pass
 
 
 def port_is_free(address: str, port: int) -> bool:
