@@ -25,13 +25,28 @@ if [ $# -gt 0 ]; then  # what the caller names, as it is
   exec .venv/bin/pytest -q "$@"
 fi
 # Unit tests side by side (pytest-xdist): they mostly wait (timeouts, retries), and none
-# shares a fixed address or file. The rest one at a time: their servers listen on fixed
-# loopback addresses, and each session starts Kafka, OpenSearch, Flink... only once.
-# Both run whatever the other's outcome; the script fails if either did.
+# shares a fixed address or file.
+# The rest in two sessions side by side, each running its tests one at a time: their
+# servers listen on fixed loopback addresses, so the split keeps every user of one fixed
+# address (a package's Kafka, the console's default ports, the real node) in one session,
+# and each session starts Kafka, OpenSearch, Flink, the control plane... once. Ports drawn
+# with free_port are claimed across both; a stack's default /16 skips one in use.
+# Everything runs whatever the others' outcome; the script fails if any did.
 step "pytest: unit tests (two workers)"
 unit=0
 .venv/bin/pytest -q -n 2 tests/unit || unit=$?
-step "pytest: integration, end-to-end and Kubernetes tests"
+SIDE=(tests/kubernetes tests/e2e tests/integration/backup tests/integration/console)
+step "pytest: integration, end-to-end and Kubernetes tests (two sessions side by side)"
+side_log=$(mktemp /tmp/leapfrog-tests-side.XXXXXX)
+side_pid=""
+trap '[ -z "$side_pid" ] || kill "$side_pid" 2>/dev/null; rm -f "$side_log"' EXIT
+.venv/bin/pytest -q -p no:cacheprovider "${SIDE[@]}" >"$side_log" 2>&1 &
+side_pid=$!
 rest=0
-.venv/bin/pytest -q tests/integration tests/e2e tests/kubernetes || rest=$?
-[ "$unit" -eq 0 ] && [ "$rest" -eq 0 ]
+.venv/bin/pytest -q tests/integration "${SIDE[@]/#/--ignore=}" || rest=$?
+side=0
+wait "$side_pid" || side=$?
+side_pid=""
+step "pytest: ${SIDE[*]} (the session beside)"
+cat "$side_log"
+[ "$unit" -eq 0 ] && [ "$rest" -eq 0 ] && [ "$side" -eq 0 ]
