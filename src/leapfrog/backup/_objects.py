@@ -5,6 +5,7 @@ read for a restore (authenticated, decrypted, decompressed)."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 import queue
 import threading
 from collections.abc import Generator, Iterable, Iterator
@@ -37,6 +38,12 @@ __all__ = [
 _ZSTD_LEVEL = 1
 """zstd's fastest standard level: twice level 3's speed on table data for about a
 fifth more bytes (bench/README.md, PostgreSQL)."""
+_SAMPLE = 1 << 20
+"""Bytes of an object zstd compresses first to judge whether it is worth it (smaller
+objects are always compressed: they cost little either way)."""
+_WORTH = 0.95
+"""zstd must bring the sample to at most this share of its size, or the object is
+stored as it is (`compression: none` in the manifest)."""
 
 
 def backup_prefix(store: str, backup_id: str) -> str:
@@ -147,8 +154,9 @@ class ObjectWriter:
         key = f"{name}@{self._backup_id}" if shared else name
         compressing = self._compress and compress
         if compressing:
-            key = f"{key}.zst"
-            source = _compressed(source)
+            source, compressing = _compressed(iter(source))
+            if compressing:
+                key = f"{key}.zst"
         sealing = self._sealing()
         if sealing is not None:
             source = seal(sealing, key, source)
@@ -212,14 +220,36 @@ def prefetched(chunks: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
         reader.join()
 
 
-def _compressed(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """One zstd frame of the chunks, fed straight to the compressor (a file-like buffer
-    in between copied every chunk again); it hands out each block as it completes."""
-    compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compressobj()
+def _compressed(chunks: Iterator[bytes]) -> tuple[Iterator[bytes], bool]:
+    """The object's bytes as one zstd frame, and True; or as they are, and False, when
+    zstd does not shrink its first `_SAMPLE` bytes by `_WORTH` (random or compressed
+    data, which zstd would only pass through at ~1 GB/s of a core). Each chunk is fed
+    straight to the compressor (a file-like buffer in between copied every chunk
+    again); it hands out each block as it completes."""
+    sample: list[bytes] = []
+    held = 0
     for chunk in chunks:
-        if out := compressor.compress(chunk):
-            yield out
-    yield compressor.flush()
+        sample.append(chunk)
+        held += len(chunk)
+        if held >= _SAMPLE:
+            break
+    compressor = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compressobj()
+    head = b"".join(compressor.compress(chunk) for chunk in sample)
+    if held >= _SAMPLE:
+        head += compressor.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+        if len(head) > held * _WORTH:
+            return itertools.chain(sample, chunks), False
+    sample.clear()
+
+    def frame() -> Iterator[bytes]:
+        if head:
+            yield head
+        for chunk in chunks:
+            if out := compressor.compress(chunk):
+                yield out
+        yield compressor.flush()
+
+    return frame(), True
 
 
 class ReadableChunks:

@@ -30,6 +30,7 @@ import json
 import secrets
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -168,7 +169,24 @@ class ZooKeeperDriver(BackupDriver):
     modes: ClassVar[tuple[str, ...]] = ("snapshot",)
 
     def backup(self, store: Store, mode: str, sink: Sink, run: RunControl) -> Taken:
-        version = _version(store)
+        # The version is asked while the server takes the snapshot (it streams nothing
+        # until its snapshot file is written), not before.
+        with ThreadPoolExecutor(1, thread_name_prefix="zk-version") as pool:
+            asked = pool.submit(_version, store)
+            taken = self._snapshot(store, sink, run)
+            version = asked.result()
+        zxid_hex = taken.position["zxid"].removeprefix("0x") or "0"
+        return Taken(
+            store_version=version,
+            position={
+                "zxid": f"0x{int(zxid_hex, 16):x}",
+                "rate_limit_ms": str(store.options.snapshot_interval_ms),
+            },
+            facts=taken.facts,
+        )
+
+    def _snapshot(self, store: Store, sink: Sink, run: RunControl) -> Taken:
+        """The snapshot into objects, its facts and its zxid (the version left empty)."""
         with ThreadedReader() as reader, _snapshot_stream(store) as (stream, zxid):
             pending = next(stream, None)
 
@@ -191,15 +209,7 @@ class ZooKeeperDriver(BackupDriver):
                 index += 1
             run.progressed("snapshot streamed")
             facts = reader.facts()
-        zxid_hex = zxid.removeprefix("0x") or "0"
-        return Taken(
-            store_version=version,
-            position={
-                "zxid": f"0x{int(zxid_hex, 16):x}",
-                "rate_limit_ms": str(store.options.snapshot_interval_ms),
-            },
-            facts=facts,
-        )
+        return Taken(store_version="", position={"zxid": zxid}, facts=facts)
 
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
         data = store.where.data_dir / DATA / _SNAPSHOTS
