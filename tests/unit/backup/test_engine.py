@@ -106,6 +106,20 @@ def test_uncompressed_objects_are_stored_as_they_are(tmp_path: Path) -> None:
     assert (tmp_path / "s" / "fake" / "backups" / manifest.id / "a").read_bytes() == b"abc"
 
 
+def test_an_object_zstd_does_not_shrink_is_stored_as_it_is(tmp_path: Path) -> None:
+    noise = os.urandom(3 << 20)
+    text = b"".join(b"line %d of a log\n" % i for i in range(200_000))
+    driver = FakeDriver({"noise": noise, "text": text})
+    eng = engine(tmp_path, driver)
+    assert eng.run_backup(compress=True).state == "succeeded"
+    (manifest,) = eng.backups()
+    found = {o.name: (o.compression, o.size, o.raw_size) for o in manifest.objects}
+    assert found["noise"] == ("none", len(noise), len(noise))
+    assert found["text.zst"][0] == "zstd" and found["text.zst"][1] < len(text) // 3
+    assert eng.restore(manifest, None).state == "succeeded"
+    assert driver.restored == {"noise": noise, "text": text}
+
+
 def test_an_object_compressed_already_is_stored_as_it_is_in_a_compressed_run(
     tmp_path: Path,
 ) -> None:
