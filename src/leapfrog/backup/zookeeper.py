@@ -52,12 +52,9 @@ from leapfrog.components.zookeeper import DATA
 
 __all__ = ["ZooKeeperDriver"]
 
-_CHUNK = 4 << 20
-"""Read from the socket at a time: each chunk is handed between threads (socket,
-snapshot reader, sha256 and write), and each hand-over waits for the interpreter lock
-while the reader parses in Python; 4 MiB chunks make a quarter as many waits as 1 MiB."""
-_PART = 4
-"""Chunks per object of the snapshot (16 MiB)."""
+_CHUNK = 1 << 20
+_PART = 16
+"""Chunks (MiB) per object of the snapshot."""
 _SNAPSHOTS = "version-2"
 
 
@@ -205,7 +202,7 @@ class ZooKeeperDriver(BackupDriver):
                         break
                 pending = chunk  # the next part's first chunk, or None: the end
 
-            # Objects of `_PART` chunks: each is read back while the next is written.
+            # Objects of `_PART` MiB: each is read back while the next is written.
             index = 0
             while pending is not None:
                 sink.put(f"snapshot.{index:03d}", part(pending))
