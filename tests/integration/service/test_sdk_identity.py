@@ -44,8 +44,10 @@ def mesh_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogPr
 class MeshService(SdkProcess):
     """apps/mesh.py with identity on: it serves https, so readiness is read over TLS."""
 
-    def __init__(self, catalog: CatalogProcess, name: str) -> None:
-        super().__init__(catalog, name, f"{name}-1", LEAPFROG_IDENTITY="on", LEAPFROG_DRAIN="0s")
+    def __init__(self, catalog: CatalogProcess, name: str, logs: Path) -> None:
+        super().__init__(
+            catalog, name, f"{name}-1", logs, LEAPFROG_IDENTITY="on", LEAPFROG_DRAIN="0s"
+        )
 
     @property
     def url(self) -> str:
@@ -67,8 +69,13 @@ class MeshService(SdkProcess):
 
 
 @pytest.fixture(scope="module")
-def mesh(mesh_catalog: CatalogProcess) -> Iterator[dict[str, MeshService]]:
-    services = {name: MeshService(mesh_catalog, name).start() for name in ("db", "web", "other")}
+def mesh(
+    mesh_catalog: CatalogProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, MeshService]]:
+    logs = tmp_path_factory.mktemp("mesh-logs")
+    services = {
+        name: MeshService(mesh_catalog, name, logs).start() for name in ("db", "web", "other")
+    }
     try:
         for service in services.values():
             wait_until(service.ready, timeout=30, what=f"{service.name} serving TLS")
