@@ -657,3 +657,17 @@ def test_cli_status_exits_1_past_the_progress_deadline(
     api.statuses = [_deployment()["status"] | {"conditions": [condition]}]
     assert cli("rollout", "status", "web", "--timeout", "5s") == 1
     assert 'deployment "web" exceeded its progress deadline' in capsys.readouterr().out
+
+
+def test_cli_promote_and_undo_of_a_canary(
+    cli: Any, api: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.canary = _canary()
+    assert cli("rollout", "undo", "web") == 0
+    out = capsys.readouterr().out
+    assert "web: canary web-canary removed" in out and "web stays on revision 2" in out
+    api.canary, api.after_patch = _canary(), _deployment()["status"]
+    assert cli("rollout", "promote", "web", "--timeout", "5s") == 0
+    assert "web-canary promoted and deleted" in capsys.readouterr().out
+    assert cli("rollout", "promote", "web") == 1
+    assert "web has no canary (web-canary) and is not paused" in capsys.readouterr().err
