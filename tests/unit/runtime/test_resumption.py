@@ -1,0 +1,89 @@
+"""What `up` adopts of a rollout its supervisor was killed in: instances running the
+rollout's source or target revision (surge ones too), by their config hash; nothing when
+no rollout was in progress, nor an instance whose launch neither revision builds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from leapfrog.runtime.local import revisions
+from leapfrog.runtime.local.launch import revision_launches
+from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.runtime.local.recovery import Leftover
+from leapfrog.runtime.local.resumption import carry_over
+from leapfrog.shared.procs import process_start_time
+from leapfrog.spec import Stack, load_stack
+
+
+def stack_text(version: str) -> str:
+    return (
+        "catalog: {enabled: false}\n"
+        "services:\n"
+        f"  web:\n    command: sleep 300\n    replicas: 2\n    version: {version}\n"
+    )
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _section(stack: Stack) -> dict[str, object]:
+    return stack.spec.services["web"].model_dump(mode="json")
+
+
+def _left(name: str, config_hash: str) -> Leftover:
+    pid = os.getpid()
+    return Leftover(name, pid, process_start_time(pid), config_hash, 1.0, unit="web")
+
+
+def test_instances_of_either_revision_are_carried_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEAPFROG_CGROUPS", "off")
+    file = tmp_path / "leapfrog.yaml"
+    file.write_text(stack_text("1.0.0"))
+    old = load_stack(file)
+    file.write_text(stack_text("2.0.0"))
+    new = load_stack(file)
+    paths = StatePaths(new.state_dir)
+    paths.create()
+    record = revisions.RolloutRecord("web")
+    record.add(_section(old), "up")
+    record.current = 1
+    record.add(_section(new), "up")
+    record.current = 2
+    record.rollout = revisions.Progress(target=2, source=1, total=2)
+    revisions.save(paths.root, record)
+
+    before = {x.name: x for x in revision_launches(new, paths, "web", _section(old), 3)}
+    after = {x.name: x for x in revision_launches(new, paths, "web", _section(new), 3)}
+    assert before["web-1"].config_hash != after["web-1"].config_hash
+    left = [
+        _left("web-1", before["web-1"].config_hash),  # not replaced yet
+        _left("web-2", after["web-2"].config_hash),  # replaced (adopted as is by `up`)
+        _left("web-3", after["web-3"].config_hash),  # the surge instance
+        _left("web-4", "0123456789abcdef"),  # neither revision's: stopped
+    ]
+    found = carry_over(new, paths, left)
+    assert found.revisions == {"web-1": 1, "web-2": 2, "web-3": 2}
+    assert found.launches["web-1"].env["LEAPFROG_VERSION"] == "1.0.0"
+    assert found.launches["web-3"].env["LEAPFROG_VERSION"] == "2.0.0"
+
+    # A dead leader is not adopted, whatever it ran.
+    dead = Leftover("web-1", None, None, before["web-1"].config_hash, 1.0, unit="web")
+    assert carry_over(new, paths, [dead]).revisions == {}
+
+    # No rollout in progress: nothing is carried over (the old instances stop, as before).
+    record.rollout.done()
+    revisions.save(paths.root, record)
+    assert carry_over(new, paths, left).revisions == {}
