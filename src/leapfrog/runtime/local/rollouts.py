@@ -138,6 +138,8 @@ class Rollouts:
             service, self._section(service), "up", resumed=left.resumed + 1, after_start=True
         )
         progress.pause_requested = left.pause_requested
+        if left.target == progress.target:  # a canary promoted before the kill stays so
+            progress.canary, progress.promoted = left.canary, left.promoted
         for instance in self.sup.units.get(service, []):
             self.on_revision[instance.name] = behind.get(instance.name, progress.target)
         self.session.add(service)
