@@ -87,3 +87,62 @@ def test_instances_of_either_revision_are_carried_over(
     record.rollout.done()
     revisions.save(paths.root, record)
     assert carry_over(new, paths, left).revisions == {}
+
+
+def test_the_supervisor_resumes_the_rollout_a_step_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A supervisor given an instance of the old revision (as `up` adopts it) resumes
+    the rollout: a surge instance of the new revision, then the old one replaced, the
+    surge gone; a canary promoted before the kill is not held again."""
+    import asyncio
+
+    from leapfrog.plan import build_plan
+    from leapfrog.runtime.local.launch import build_launches
+    from leapfrog.runtime.local.supervisor import Supervisor
+
+    monkeypatch.setenv("LEAPFROG_CGROUPS", "off")
+    file = tmp_path / "leapfrog.yaml"
+    canary = "    rollout: {canary: 1}\n    stop_grace_period: 2s\n    drain: 0s\n"
+    file.write_text(stack_text("1.0.0").replace("replicas: 2", "replicas: 1") + canary)
+    old = load_stack(file)
+    file.write_text(stack_text("2.0.0").replace("replicas: 2", "replicas: 1") + canary)
+    new = load_stack(file)
+    paths = StatePaths(new.state_dir)
+    paths.create()
+    record = revisions.RolloutRecord("web")
+    record.add(_section(old), "up")
+    record.current = 1
+    record.add(_section(new), "up")
+    record.current = 2
+    left = revisions.Progress(target=2, source=1, total=1, canary=1)
+    left.pause("canary")
+    left.resume("by `leapfrog rollout promote`")  # promoted before the kill
+    record.rollout = left
+    revisions.save(paths.root, record)
+
+    plan = build_plan(new)
+    launches = build_launches(new, plan, paths)
+    launches["web"] = revision_launches(new, paths, "web", _section(old), 1)
+    sup = Supervisor(plan, launches, paths, str(new.path), carried={"web-1": 1})
+
+    async def main() -> None:
+        sup.start()
+        async with asyncio.timeout(30):
+            await asyncio.sleep(0)
+            await sup.rollouts.tasks["web"]
+        await sup.shutdown()
+
+    asyncio.run(main())
+    done = revisions.load(paths.root, "web").rollout
+    assert done is not None
+    assert (done.phase, done.resumed, done.promoted) == (
+        "complete",
+        1,
+        "by `leapfrog rollout promote`",
+    ), done
+    assert [i.name for i in sup.units["web"]] == ["web-1"]  # the surge web-2 left
+    assert sup.units["web"][0].launch.env["LEAPFROG_VERSION"] == "2.0.0"
+    log = paths.supervisor_log.read_text()
+    assert "resuming the rollout the last supervisor was killed in (web-1 at revision 1)" in log
+    assert "web-2 starting" in log
