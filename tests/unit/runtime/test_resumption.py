@@ -21,11 +21,11 @@ from leapfrog.shared.procs import process_start_time
 from leapfrog.spec import Stack, load_stack
 
 
-def stack_text(version: str) -> str:
+def stack_text(version: str, replicas: int = 2) -> str:
     return (
         "catalog: {enabled: false}\n"
         "services:\n"
-        f"  web:\n    command: sleep 300\n    replicas: 2\n    version: {version}\n"
+        f"  web:\n    command: sleep 300\n    replicas: {replicas}\n    version: {version}\n"
     )
 
 
@@ -41,6 +41,27 @@ def _section(stack: Stack) -> dict[str, object]:
     return stack.spec.services["web"].model_dump(mode="json")
 
 
+def _interrupted(
+    file: Path, progress: revisions.Progress, extra: str = "", replicas: int = 2
+) -> tuple[Stack, Stack, StatePaths, revisions.RolloutRecord]:
+    """The stack at 1.0.0 then 2.0.0 (`extra`: more lines of the service), and the record
+    of a rollout from revision 1 to 2 left as `progress` says."""
+    file.write_text(stack_text("1.0.0", replicas) + extra)
+    old = load_stack(file)
+    file.write_text(stack_text("2.0.0", replicas) + extra)
+    new = load_stack(file)
+    paths = StatePaths(new.state_dir)
+    paths.create()
+    record = revisions.RolloutRecord("web")
+    record.add(_section(old), "up")
+    record.current = 1
+    record.add(_section(new), "up")
+    record.current = 2
+    record.rollout = progress
+    revisions.save(paths.root, record)
+    return old, new, paths, record
+
+
 def _left(name: str, config_hash: str) -> Leftover:
     pid = os.getpid()
     return Leftover(name, pid, process_start_time(pid), config_hash, 1.0, unit="web")
@@ -50,20 +71,8 @@ def test_instances_of_either_revision_are_carried_over(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LEAPFROG_CGROUPS", "off")
-    file = tmp_path / "leapfrog.yaml"
-    file.write_text(stack_text("1.0.0"))
-    old = load_stack(file)
-    file.write_text(stack_text("2.0.0"))
-    new = load_stack(file)
-    paths = StatePaths(new.state_dir)
-    paths.create()
-    record = revisions.RolloutRecord("web")
-    record.add(_section(old), "up")
-    record.current = 1
-    record.add(_section(new), "up")
-    record.current = 2
-    record.rollout = revisions.Progress(target=2, source=1, total=2)
-    revisions.save(paths.root, record)
+    progress = revisions.Progress(target=2, source=1, total=2)
+    old, new, paths, record = _interrupted(tmp_path / "leapfrog.yaml", progress)
 
     before = {x.name: x for x in revision_launches(new, paths, "web", _section(old), 3)}
     after = {x.name: x for x in revision_launches(new, paths, "web", _section(new), 3)}
@@ -102,24 +111,11 @@ def test_the_supervisor_resumes_the_rollout_a_step_at_a_time(
     from leapfrog.runtime.local.supervisor import Supervisor
 
     monkeypatch.setenv("LEAPFROG_CGROUPS", "off")
-    file = tmp_path / "leapfrog.yaml"
-    canary = "    rollout: {canary: 1}\n    stop_grace_period: 2s\n    drain: 0s\n"
-    file.write_text(stack_text("1.0.0").replace("replicas: 2", "replicas: 1") + canary)
-    old = load_stack(file)
-    file.write_text(stack_text("2.0.0").replace("replicas: 2", "replicas: 1") + canary)
-    new = load_stack(file)
-    paths = StatePaths(new.state_dir)
-    paths.create()
-    record = revisions.RolloutRecord("web")
-    record.add(_section(old), "up")
-    record.current = 1
-    record.add(_section(new), "up")
-    record.current = 2
     left = revisions.Progress(target=2, source=1, total=1, canary=1)
     left.pause("canary")
     left.resume("by `leapfrog rollout promote`")  # promoted before the kill
-    record.rollout = left
-    revisions.save(paths.root, record)
+    canary = "    rollout: {canary: 1}\n    stop_grace_period: 2s\n    drain: 0s\n"
+    old, new, paths, _ = _interrupted(tmp_path / "leapfrog.yaml", left, canary, replicas=1)
 
     plan = build_plan(new)
     launches = build_launches(new, plan, paths)
