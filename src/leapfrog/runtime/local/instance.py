@@ -212,7 +212,8 @@ class Instance:
         try:
             loop = asyncio.get_running_loop()
             try:
-                await loop.run_in_executor(None, self.launch.network.attach)
+                if self.launch.network.netns is not None:  # the host's: nothing to make
+                    await loop.run_in_executor(None, self.launch.network.attach)
             except NetworkError as exc:
                 raise SpawnError(str(exc)) from None
             prepare_files(self.launch)
