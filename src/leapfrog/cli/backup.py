@@ -595,12 +595,25 @@ def scheduler(  # noqa: PLR0917
 @click.option(
     "--image", required=True, help="The leapfrog image the backup Jobs run (the operator's own)."
 )
-def operator(namespace: str, interval: float, image: str) -> None:
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Serve /metrics (Prometheus) and /health here [default: not served].",
+)
+def operator(namespace: str, interval: float, image: str, listen: str | None) -> None:
     """Run the Kubernetes backup operator (kopf) in NAMESPACE until stopped.
 
     The `backups` component's Deployment runs it on Kubernetes: BackupSchedules make
     Backups on their cron times, each Backup runs a Job, the Job's outcome becomes the
-    Backup's status. Not for running by hand. See docs/backup.md."""
+    Backup's status; its metrics (last success per store, failures, runs by phase, the
+    recoverability window) are recomputed from the Backup objects. Not for running by
+    hand. See docs/backup.md."""
     from leapfrog.backup.kube_operator import run as run_operator
 
-    run_operator(namespace, interval, image)
+    address = None
+    if listen is not None:
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit():
+            raise click.BadParameter(f"{listen!r} is not HOST:PORT", param_hint="--listen")
+        address = (host.strip("[]"), int(port))
+    run_operator(namespace, interval, image, address)
