@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import kopf
 
+from leapfrog.backup._kube_api import resource as _resource
 from leapfrog.backup._kube_runs import (
     backup_for_slot,
     backup_id_for,
@@ -60,15 +61,6 @@ def _client() -> Client:
     from lightkube import Client
 
     return Client(field_manager=FIELD_MANAGER)
-
-
-@functools.cache
-def _resource(kind: str) -> Any:
-    """The lightkube class of one of the operator's kinds (also registers it, so
-    `from_dict` knows it)."""
-    from lightkube.generic_resource import create_namespaced_resource
-
-    return create_namespaced_resource(GROUP, VERSION, kind, PLURALS[kind])
 
 
 def _time(text: str) -> datetime:
