@@ -411,6 +411,63 @@ def test_the_metrics_count_the_runs_and_are_right_after_a_restart(
     assert ours == {key: value for key, value in first.items() if key[1][-2:] == labels}
 
 
+def leapfrog_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`leapfrog ARGS` in this process: (exit code, stdout, stderr)."""
+    from leapfrog.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_cli_runs_lists_and_restores_through_the_objects(
+    plane: ControlPlane, operator: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`leapfrog backup run|list|restore --target kubernetes` as a user with the admin's
+    kubeconfig, while the operator runs: a Backup of the store's schedule followed to
+    Succeeded (KWOK finishes its Job's pod), listed, and a Restore of it followed too."""
+    on_demand = schedule("clistore", verify=True)
+    on_demand["spec"]["store"] = {"kind": "kafka", "service": "clistore"}
+    apply(plane, on_demand)
+    cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+    code, out, err = leapfrog_cli(capsys, "backup", "run", "clistore", *cluster, "--json")
+    assert code == 0, (out, err)
+    ran = json.loads(out)
+    assert (ran["state"], ran["phase"], ran["verified"]) == ("succeeded", "Succeeded", "succeeded")
+    name = ran["name"]
+    made = get(plane, "backup", name)
+    assert made["spec"]["schedule"] == "clistore" and "slot" not in made["spec"]
+    assert made["metadata"]["labels"]["leapfrog.dev/schedule"] == "clistore"
+
+    code, out, err = leapfrog_cli(capsys, "backup", "list", "clistore", *cluster, "--json")
+    assert code == 0, err
+    (listed,) = json.loads(out)["backups"]
+    assert (listed["name"], listed["id"], listed["phase"]) == (name, made["status"]["backupId"],
+                                                               "Succeeded")  # fmt: skip
+    assert listed["ended"] == made["status"]["completionTime"]
+
+    code, out, err = leapfrog_cli(capsys, "backup", "restore", name, *cluster, "--yes")
+    assert code == 0, (out, err)
+    assert f"restore {name} of clistore: succeeded" in out
+    (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == name]
+    assert restore["status"]["phase"] == "Succeeded"
+
+    code, _, err = leapfrog_cli(capsys, "backup", "run", "nosuch", *cluster)
+    assert code == 1 and "no BackupSchedule backs up nosuch in namespace bkop" in err
+    code, _, err = leapfrog_cli(capsys, "backup", "restore", "--backup", "nosuch", *cluster)
+    assert code == 1 and "there is no Backup nosuch in namespace bkop" in err
+    unreachable = yaml.safe_load(plane.kubeconfig.read_text())
+    unreachable["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"
+    path = plane.workdir / "unreachable.kubeconfig"
+    path.write_text(yaml.safe_dump(unreachable))
+    code, _, err = leapfrog_cli(capsys, "backup", "list", "--kubeconfig", str(path), "-n", "x")
+    assert code == 1 and "cannot reach the cluster to list the Backups" in err
+    assert "Traceback" not in err
+
+
 # -- The Jobs run the engine for real ------------------------------------------------
 # The operator's Jobs run the engine for real, with no stack file: each test takes a
 # Job's command and environment exactly as the operator wrote them into the control
