@@ -1,6 +1,8 @@
 """`leapfrog backup run|list|verify|restore|prune [STORE]`: the backup engine on a
 local stack. STORE is a component's name in the stack file; without it, the only
-component that has a backup driver."""
+component that has a backup driver. `list`, `run` and `restore` also act on a cluster's
+backup operator (`--target kubernetes`): each target behind the contract of
+`leapfrog.backup.target`, chosen once here (`_target_opts`)."""
 
 from __future__ import annotations
 
@@ -313,7 +315,11 @@ def backup() -> None:
     `backups: storage:` names another directory or an `s3://BUCKET/PREFIX`;
     `backups: encryption:` encrypts them with a key from `leapfrog secrets`. A store's
     `backups: schedule:` (cron) is run by the stack's `backups` component: backup,
-    verify, prune. See docs/backup.md."""
+    verify, prune.
+
+    On Kubernetes (`--target kubernetes`, or --kubeconfig, --context, -n) `list`, `run`
+    and `restore` act on the backup operator's Backup and Restore objects instead. See
+    docs/backup.md."""
 
 
 @backup.command()
