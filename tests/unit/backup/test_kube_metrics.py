@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -80,3 +81,13 @@ def test_a_failed_verification_is_outside_the_window_and_deletions_leave_the_cou
 
 def test_nothing_seen_is_an_empty_page() -> None:
     assert scrape(OperatorMetrics()) == {}
+
+
+def test_the_operator_refuses_a_listen_address_that_is_not_host_port(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from leapfrog.cli import main
+
+    code = main(["backup", "operator", "--namespace", "n", "--image", "i", "--listen", "9612"])
+    assert code == 2
+    assert "'9612' is not HOST:PORT" in capsys.readouterr().err
