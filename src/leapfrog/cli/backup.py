@@ -33,7 +33,7 @@ from leapfrog.backup._stack import CHOICE_FLAGS, LocalStack, engine_for, policy_
 from leapfrog.backup.target import BackupTarget, Outcome, RunRequest
 from leapfrog.backup.target import Table as Rows
 from leapfrog.cli._backup_stack import local_stack
-from leapfrog.cli.kube_options import cluster_options
+from leapfrog.cli.kube_options import local_or_cluster_options
 from leapfrog.cli.options import DURATION, file_option, load_chosen
 from leapfrog.cli.options import console as _out
 from leapfrog.shared.errors import LeapfrogError
@@ -186,22 +186,9 @@ def _target_opts() -> Callable[[F], F]:
                 kwargs["target"] = LocalBackups(functools.partial(_engine, ctx, stack_file))
             return f(*args, **kwargs)
 
-        command: Any = click.option(
-            "-n",
-            "--namespace",
-            default=None,
-            help="Kubernetes: the namespace (default: the stack file's "
-            "kubernetes.namespace, or the stack's name).",
+        command: Any = local_or_cluster_options(
+            "The stack's stores on this machine", "the backup operator's Backup objects"
         )(wrapped)
-        command = cluster_options(command)
-        command = click.option(
-            "--target",
-            type=click.Choice(["local", "kubernetes"]),
-            default=None,
-            help="The stack's stores on this machine (local), or the backup operator's "
-            "Backup objects on the cluster (kubernetes). Default: kubernetes when a cluster "
-            "option is given, else local.",
-        )(command)
         return cast("F", command)
 
     return add

@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from leapfrog.cli.kube_options import cluster_options
+from leapfrog.cli.kube_options import local_or_cluster_options
 from leapfrog.cli.options import (
     DURATION,
     console,
@@ -78,21 +78,9 @@ def with_control(*, kube_when_down: bool = False) -> Callable[[F], F]:
             )
             return func(*args, control=control, flags=flags, **kwargs)
 
-        wrapped: Any = click.option(
-            "-n",
-            "--namespace",
-            default=None,
-            help="Kubernetes: the namespace (default: the stack file's "
-            "kubernetes.namespace, or the stack's name).",
+        wrapped: Any = local_or_cluster_options(
+            "The stack up on this machine", "its Deployment on the cluster"
         )(command)
-        wrapped = cluster_options(wrapped)
-        wrapped = click.option(
-            "--target",
-            type=click.Choice(["local", "kubernetes"]),
-            default=None,
-            help="The stack up on this machine (local), or its Deployment on the cluster "
-            "(kubernetes). Default: kubernetes when a cluster option is given, else local.",
-        )(wrapped)
         return cast("F", wrapped)
 
     return decorate
