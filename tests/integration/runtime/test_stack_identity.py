@@ -157,12 +157,12 @@ def test_callers_decide_over_mtls_and_change_live(stack: StackDir) -> None:
     assert [name for name, pid in pids.items() if Path(f"/proc/{pid}").exists()] == []
 
 
-def lb_stack_text(http: int, dns: int, listen: str, stats: str) -> str:
+def lb_stack_text(http: int, dns: int, listen: str, stats: str, engine: str = "haproxy") -> str:
     user = sdk_service_user()
     return (
         f"catalog:\n  http: 127.0.0.1:{http}\n  dns: 127.0.0.1:{dns}\n"
         "identity: true\n"
-        f"components:\n  lb:\n    listen: {listen}\n    stats: {stats}\n"
+        f"components:\n  lb:\n    engine: {engine}\n    listen: {listen}\n    stats: {stats}\n"
         "services:\n"
         "  b:\n"
         "    command: ${LEAPFROG_PYTHON} mesh.py\n"
@@ -172,10 +172,11 @@ def lb_stack_text(http: int, dns: int, listen: str, stats: str) -> str:
     )
 
 
-def test_the_load_balancer_presents_its_own_identity(stack: StackDir) -> None:
+@pytest.mark.parametrize("engine", ["haproxy", "nginx"])
+def test_the_load_balancer_presents_its_own_identity(stack: StackDir, engine: str) -> None:
     http, dns = free_port(), free_port()
     listen, stats = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    stack.write(lb_stack_text(http, dns, listen, stats))
+    stack.write(lb_stack_text(http, dns, listen, stats, engine))
     up = stack.up(timeout=180)
     assert up.code == 0, up.output
 
