@@ -224,6 +224,11 @@ def toggle_stack_text(http: int, dns: int, listen: str, stats: str, identity: bo
     )
 
 
+LB_RESTART = {"ConnectError", "ReadError", "RemoteProtocolError"}
+"""What a client sees while the load balancer restarts: refused connections, and a kept
+one closed under a request."""
+
+
 class Traffic:
     """GETs through the load balancer every 20 ms in a thread, each outcome kept."""
 
@@ -303,10 +308,10 @@ def test_identity_turned_on_and_off_in_a_running_stack(stack: StackDir) -> None:
     outcomes = traffic.stop()
     served = [o for _, o in outcomes if o.startswith("200 ")]
     assert served[-1] == "200 b called by lb"
-    # What failed is the lb's own restart (its environment changes): refused
-    # connections for about a second, never an error or a 403 from behind it.
+    # What failed is the lb's own restart (its environment changes): refused (or, once,
+    # closed) connections for about a second, never an answer of an error or a 403.
     failed = [o for _, o in outcomes if not o.startswith("200 ")]
-    assert set(failed) <= {"ConnectError"}, failed
+    assert set(failed) <= LB_RESTART, failed
 
     # Off again: plain HTTP everywhere, as before.
     traffic = Traffic(f"http://{listen}/b/")
@@ -321,7 +326,7 @@ def test_identity_turned_on_and_off_in_a_running_stack(stack: StackDir) -> None:
     )
     outcomes = traffic.stop()
     failed = [o for _, o in outcomes if not o.startswith("200 ")]
-    assert set(failed) <= {"ConnectError"}, failed
+    assert set(failed) <= LB_RESTART, failed
     assert outcomes[-1][1] == "200 b called by None"
 
     down = stack.down()
