@@ -35,7 +35,8 @@ fi
 step "pytest: unit tests (two workers)"
 unit=0
 .venv/bin/pytest -q -n 2 tests/unit || unit=$?
-SIDE=(tests/kubernetes tests/e2e tests/integration/backup tests/integration/console)
+SIDE=(tests/kubernetes tests/e2e tests/integration/backup tests/integration/console
+  tests/integration/pipelines tests/integration/telemetry tests/integration/runtime)
 step "pytest: integration, end-to-end and Kubernetes tests (two sessions side by side)"
 side_log=$(mktemp /tmp/leapfrog-tests-side.XXXXXX)
 side_pid=""

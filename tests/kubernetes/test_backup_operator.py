@@ -21,9 +21,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import psycopg
 import pytest
 import yaml
@@ -332,6 +334,136 @@ def test_a_job_that_cannot_start_fails_its_backup_at_the_deadline(
         "-p", '{"spec": {"deadlineSeconds": 60}}', check=False,
     )  # fmt: skip
     assert edit.returncode != 0 and "a Backup's spec cannot change" in edit.stderr
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The operator's /metrics, parsed by prometheus_client's own text parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).raise_for_status().text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(page)
+        for sample in family.samples
+    }
+
+
+def test_the_metrics_count_the_runs_and_are_right_after_a_restart(
+    plane: ControlPlane, operator_kubeconfig: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Backup that succeeds (KWOK finishes its pod) and one that fails (no pod may
+    start in FAILING: its deadline passes), both of schedule `mx`; the operator's
+    /metrics say so, and a new operator (a restart) says the same from the objects."""
+    monkeypatch.setenv("KUBECONFIG", str(operator_kubeconfig))
+    labels = (("schedule", "mx"), ("store", "metricsdb"))
+    store = {"kind": "influxdb", "service": "metricsdb"}
+    storage = {"pvc": {"claimName": "backups-postgres"}}
+    good = a_backup("mgood", store, storage=storage, schedule="mx")
+    bad = a_backup("mbad", store, storage=storage, schedule="mx", deadlineSeconds=8)
+    bad["metadata"]["namespace"] = FAILING
+
+    def up() -> bool:
+        try:
+            return bool(scrape(port) is not None)
+        except httpx.HTTPError:
+            return False
+
+    args = ["run", "--standalone", "--namespace", NAMESPACE, "--namespace", FAILING]
+    port = free_port("127.0.0.1")
+    with KopfRunner(args, registry=registry(1.0, IMAGE, ("127.0.0.1", port)), timeout=60) as run:
+        wait_for("the metrics page", up, 30)
+        apply(plane, good)
+        apply(plane, bad)
+        # the one that cannot start is a running backup until its deadline
+        wait_for("a running backup", lambda: scrape(port).get(("leapfrog_backup_running",
+                 labels)) == 1.0, 30, seen=lambda: scrape(port))  # fmt: skip
+        succeeded = wait_for("mgood to succeed", lambda: in_phase(plane, "mgood", "Succeeded"))
+        wait_for("mbad to fail", lambda: in_phase(plane, "mbad", "Failed", FAILING))
+        end = datetime.fromisoformat(succeeded["status"]["completionTime"].replace("Z", "+00:00"))
+
+        def counted() -> Any:
+            found = scrape(port)
+            return found if found.get(("leapfrog_backup_failures_total", labels)) else None
+
+        first = wait_for("the failure to be counted", counted, 30, seen=lambda: scrape(port))
+    assert run.exception is None, run.output
+    assert first["leapfrog_backup_last_success_timestamp_seconds", labels] == end.timestamp()
+    assert first["leapfrog_backup_failures_total", labels] == 1.0
+    for phase, count in {"Pending": 0, "Running": 0, "Succeeded": 1, "Failed": 1}.items():
+        assert first["leapfrog_backup_runs", (("phase", phase), *labels)] == count, phase
+    assert first["leapfrog_backup_running", labels] == 0.0
+    assert first["leapfrog_backup_recoverable_points", labels] == 1.0
+    assert first["leapfrog_backup_recoverable_to_timestamp_seconds", labels] == end.timestamp()
+    assert first["leapfrog_backup_recoverability_window_seconds", labels] == 0.0
+    # the page is gone with the operator, and a restarted one recomputes the same
+    with pytest.raises(httpx.HTTPError):
+        scrape(port)
+    with KopfRunner(args, registry=registry(1.0, IMAGE, ("127.0.0.1", port)), timeout=60) as run:
+        again = wait_for(
+            "the figures after a restart",
+            lambda: (found := scrape(port)).get(("leapfrog_backup_runs",
+                     (("phase", "Failed"), *labels))) and found,
+        )  # fmt: skip
+    assert run.exception is None, run.output
+    ours = {key: value for key, value in again.items() if key[1][-2:] == labels}
+    assert ours == {key: value for key, value in first.items() if key[1][-2:] == labels}
+
+
+def leapfrog_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """`leapfrog ARGS` in this process: (exit code, stdout, stderr)."""
+    from leapfrog.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_cli_runs_lists_and_restores_through_the_objects(
+    plane: ControlPlane, operator: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`leapfrog backup run|list|restore --target kubernetes` as a user with the admin's
+    kubeconfig, while the operator runs: a Backup of the store's schedule followed to
+    Succeeded (KWOK finishes its Job's pod), listed, and a Restore of it followed too."""
+    on_demand = schedule("clistore", verify=True)
+    on_demand["spec"]["store"] = {"kind": "kafka", "service": "clistore"}
+    apply(plane, on_demand)
+    cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+    code, out, err = leapfrog_cli(capsys, "backup", "run", "clistore", *cluster, "--json")
+    assert code == 0, (out, err)
+    ran = json.loads(out)
+    assert (ran["state"], ran["phase"], ran["verified"]) == ("succeeded", "Succeeded", "succeeded")
+    name = ran["name"]
+    made = get(plane, "backup", name)
+    assert made["spec"]["schedule"] == "clistore" and "slot" not in made["spec"]
+    assert made["metadata"]["labels"]["leapfrog.dev/schedule"] == "clistore"
+
+    code, out, err = leapfrog_cli(capsys, "backup", "list", "clistore", *cluster, "--json")
+    assert code == 0, err
+    (listed,) = json.loads(out)["backups"]
+    assert (listed["name"], listed["id"], listed["phase"]) == (name, made["status"]["backupId"],
+                                                               "Succeeded")  # fmt: skip
+    assert listed["ended"] == made["status"]["completionTime"]
+
+    code, out, err = leapfrog_cli(capsys, "backup", "restore", name, *cluster, "--yes")
+    assert code == 0, (out, err)
+    assert f"restore {name} of clistore: succeeded" in out
+    (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == name]
+    assert restore["status"]["phase"] == "Succeeded"
+
+    code, _, err = leapfrog_cli(capsys, "backup", "run", "nosuch", *cluster)
+    assert code == 1 and "no BackupSchedule backs up nosuch in namespace bkop" in err
+    code, _, err = leapfrog_cli(capsys, "backup", "restore", "--backup", "nosuch", *cluster)
+    assert code == 1 and "there is no Backup nosuch in namespace bkop" in err
+    unreachable = yaml.safe_load(plane.kubeconfig.read_text())
+    unreachable["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{free_port()}"
+    path = plane.workdir / "unreachable.kubeconfig"
+    path.write_text(yaml.safe_dump(unreachable))
+    code, _, err = leapfrog_cli(capsys, "backup", "list", "--kubeconfig", str(path), "-n", "x")
+    assert code == 1 and "cannot reach the cluster to list the Backups" in err
+    assert "Traceback" not in err
 
 
 # -- The Jobs run the engine for real ------------------------------------------------

@@ -6,6 +6,7 @@ spec.paused, and the next apply takes the stack file's template back."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +142,213 @@ def test_history_undo_pause_resume_on_a_deployment(
         )
     finally:
         control_plane.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+
+
+# -- canaries, auto_revert, StatefulSets -------------------------------------------------
+
+
+class Cli:
+    """`leapfrog ... -f STACK --kubeconfig K` on the session's control plane, the stack
+    file rewritten by `write`."""
+
+    def __init__(self, plane: ControlPlane, directory: Path, namespace: str) -> None:
+        self.plane, self.namespace = plane, namespace
+        self.stack = directory / "leapfrog.yaml"
+
+    def write(self, web: dict[str, Any], **extra: Any) -> None:
+        service = {"command": "sleep 1000", "image": "registry.example.com/web", "port": 8000,
+                   "replicas": 2, **web}  # fmt: skip
+        data = {
+            "name": "roll",
+            "catalog": {"enabled": False},
+            "kubernetes": {"namespace": self.namespace},
+            "services": {"web": service},
+            **extra,
+        }
+        self.stack.write_text(yaml.safe_dump(data))
+
+    def run(self, *args: str) -> CliResult:
+        return run_cli(
+            *args, "-f", str(self.stack), "--kubeconfig", str(self.plane.kubeconfig), timeout=240
+        )
+
+    def ok(self, *args: str) -> CliResult:
+        result = self.run(*args)
+        assert result.code == 0, result.output
+        return result
+
+    def get(self, *args: str) -> Any:
+        out = self.plane.kubectl("get", "-n", self.namespace, *args, "-o", "json").stdout
+        return json.loads(out)
+
+    def deployment(self, name: str) -> dict[str, Any] | None:
+        found = self.plane.kubectl(
+            "get", "-n", self.namespace, "deployment", name, "-o", "json", check=False
+        )
+        return json.loads(found.stdout) if found.returncode == 0 else None
+
+    def status(self) -> dict[str, Any]:
+        out = self.ok("rollout", "status", "web", "--target", "kubernetes", "--json",
+                      "--timeout", "3m").stdout  # fmt: skip
+        final: dict[str, Any] = json.loads(out.splitlines()[-1])
+        return final
+
+    def delete(self) -> None:
+        self.plane.kubectl("delete", "namespace", self.namespace, "--wait=false", check=False)
+
+
+def _ready_endpoints(cli: Cli) -> set[str]:
+    """The pods the Service `web` sends to (its EndpointSlices' ready endpoints)."""
+    slices = cli.get("endpointslices", "-l", "kubernetes.io/service-name=web")["items"]
+    return {
+        e["targetRef"]["name"]
+        for s in slices
+        for e in s.get("endpoints") or []
+        if (e.get("conditions") or {}).get("ready")
+    }
+
+
+def _pods(cli: Cli, selector: str) -> set[str]:
+    return {p["metadata"]["name"] for p in cli.get("pods", "-l", selector)["items"]}
+
+
+def test_a_canary_beside_the_deployment_promoted_and_undone(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    cli = Cli(control_plane, tmp_path, "canaries")
+    try:
+        cli.write({"version": "1.0.0", "rollout": {"canary": 1}})
+        cli.ok("apply", "--wait", "3m")
+        cli.write({"version": "2.0.0", "rollout": {"canary": 1}})
+        applied = cli.ok("apply", "--wait", "3m")
+        assert "deployment/web-canary created" in applied.stdout
+        assert "rollout promote web --target kubernetes" in applied.stdout
+        stable, canary = cli.deployment("web"), cli.deployment("web-canary")
+        assert stable is not None and canary is not None
+        assert _image(stable) == "registry.example.com/web:1.0.0"
+        assert _image(canary) == "registry.example.com/web:2.0.0"
+        assert canary["spec"]["replicas"] == 1
+
+        # The canary's pod is not the stable Deployment's, but the Service sends to it.
+        final = cli.status()
+        assert final["phase"] == "paused" and final["canary"]["ready"] == 1, final
+        canaries = {i["name"] for i in final["instances"] if i.get("canary")}
+        stables = _pods(cli, "app.kubernetes.io/name=web")
+        assert len(canaries) == 1 and len(stables) == 2 and not canaries & stables
+        assert _pods(cli, "leapfrog.dev/track=canary") == canaries
+        deadline = time.monotonic() + 60
+        while _ready_endpoints(cli) != stables | canaries and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _ready_endpoints(cli) == stables | canaries
+        # The same stack again keeps the canary as it is.
+        again = cli.ok("apply")
+        assert "deployment/web-canary unchanged" in again.stdout
+
+        promoted = cli.ok("rollout", "promote", "web", "--target", "kubernetes", "--json")
+        assert json.loads(promoted.stdout)["promoted"] == "web-canary"
+        assert cli.deployment("web-canary") is None
+        stable = cli.deployment("web")
+        assert stable is not None and _image(stable) == "registry.example.com/web:2.0.0"
+        history = json.loads(
+            cli.ok("rollout", "history", "web", "--target", "kubernetes", "--json").stdout
+        )
+        assert history["current"] == 2
+        assert history["revisions"][-1]["cause"] == "leapfrog rollout promote of web-canary"
+        # The stack file is what runs now: the next apply changes no template.
+        after = cli.ok("apply")
+        assert "web-canary" not in after.stdout
+
+        # Undo takes a canary away and leaves the Deployment as it is.
+        cli.write({"version": "3.0.0", "rollout": {"canary": 1}})
+        cli.ok("apply")
+        assert cli.deployment("web-canary") is not None
+        undone = cli.ok("rollout", "undo", "web", "--target", "kubernetes")
+        assert "canary web-canary removed" in undone.stdout
+        assert "web stays on revision 2" in undone.stdout
+        assert cli.deployment("web-canary") is None
+        stable = cli.deployment("web")
+        assert stable is not None and _image(stable) == "registry.example.com/web:2.0.0"
+    finally:
+        cli.delete()
+
+
+def test_promote_after_and_auto_revert_in_apply_wait(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    cli = Cli(control_plane, tmp_path, "autorollouts")
+    try:
+        rollout = {"canary": 1, "promote_after": "3s"}
+        cli.write({"version": "1.0.0", "rollout": rollout})
+        cli.ok("apply", "--wait", "3m")
+        cli.write({"version": "2.0.0", "rollout": rollout})
+        applied = cli.ok("apply", "--wait", "3m")
+        assert "promoting it once its pods have been ready for 3s" in applied.stdout
+        assert "web: canary promoted after 3s ready" in applied.stdout
+        assert cli.deployment("web-canary") is None
+        stable = cli.deployment("web")
+        assert stable is not None and _image(stable) == "registry.example.com/web:2.0.0"
+
+        # A version whose pods never start (no node has 64 CPUs) misses its deadline:
+        # apply --wait rolls it back to revision 2 and fails, saying why.
+        cli.write({"version": "3.0.0", "resources": {"cpu": "64"},
+                   "rollout": {"progress_deadline": "5s"}})  # fmt: skip
+        failed = cli.run("apply", "--wait", "3m")
+        assert failed.code == 1, failed.output
+        assert 'deployment "web" exceeded its progress deadline' in failed.output
+        assert "auto_revert rolled back to revision 2" in failed.output
+        assert "Traceback" not in failed.output
+        stable = cli.deployment("web")
+        assert stable is not None and _image(stable) == "registry.example.com/web:2.0.0"
+        assert cli.status()["phase"] == "complete"
+
+        # Without auto_revert the failed rollout stays where it is.
+        cli.write({"version": "3.0.0", "resources": {"cpu": "64"},
+                   "rollout": {"progress_deadline": "5s", "auto_revert": False}})  # fmt: skip
+        kept = cli.run("apply", "--wait", "3m")
+        assert kept.code == 1 and "auto_revert is off" in kept.output, kept.output
+        stable = cli.deployment("web")
+        assert stable is not None and _image(stable) == "registry.example.com/web:3.0.0"
+    finally:
+        cli.delete()
+
+
+def test_history_and_undo_of_a_stateful_set(control_plane: ControlPlane, tmp_path: Path) -> None:
+    cli = Cli(control_plane, tmp_path, "setrollouts")
+    volumes = {"volumes": {"data": {"size": "64Mi"}}}
+    try:
+        cli.write({"version": "1.0.0", "volumes": ["data"]}, **volumes)
+        cli.ok("apply", "--wait", "3m")
+        cli.write({"version": "1.1.0", "volumes": ["data"], "env": {"A": "b"}}, **volumes)
+        cli.ok("apply", "--wait", "3m")
+        final = cli.status()
+        assert final["kind"] == "StatefulSet" and final["current"] == 2, final
+        assert {i["revision"] for i in final["instances"]} == {2}, final["instances"]
+
+        body = json.loads(
+            cli.ok("rollout", "history", "web", "--target", "kubernetes", "--json").stdout
+        )
+        revisions = {r["number"]: r for r in body["revisions"]}
+        assert sorted(revisions) == [1, 2] and body["current"] == 2
+        assert revisions[1]["version"] == "1.0.0" and revisions[2]["version"] == "1.1.0"
+        assert revisions[1]["controller_revision"].startswith("web-")
+        assert revisions[2]["cause"] == "leapfrog apply"
+
+        undone = cli.ok("rollout", "undo", "web", "--target", "kubernetes")
+        assert "web: rolling back to revision 1" in undone.stdout
+        final = cli.status()
+        assert final["current"] == 3 and final["phase"] == "complete", final
+        sts = cli.get("statefulset", "web")
+        assert _image(sts) == "registry.example.com/web:1.0.0"
+        env = sts["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert not any(e["name"] == "A" for e in env)
+        body = json.loads(
+            cli.ok("rollout", "history", "web", "--target", "kubernetes", "--json").stdout
+        )
+        # The controller renumbers revision 1's ControllerRevision: 2 and 3 are left.
+        assert sorted(r["number"] for r in body["revisions"]) == [2, 3]
+
+        paused = cli.run("rollout", "pause", "web", "--target", "kubernetes")
+        assert paused.code == 1
+        assert "kubectl refuses `rollout pause` on a StatefulSet" in paused.output
+    finally:
+        cli.delete()

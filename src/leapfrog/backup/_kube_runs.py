@@ -27,14 +27,18 @@ __all__ = [
     "backup_for_slot",
     "backup_id_for",
     "backup_name",
+    "backup_on_demand",
     "due_slot",
     "job_for",
     "keep_objects",
     "manifest_key",
     "recoverability",
+    "replaced_by",
+    "restore_for",
     "restore_job_for",
     "restore_problem",
     "run_state",
+    "verified_state",
 ]
 
 JOB_BACKOFF_LIMIT = 2
@@ -69,6 +73,31 @@ def backup_name(schedule: str, slot: datetime) -> str:
 def backup_for_slot(schedule: dict[str, Any], slot: datetime) -> dict[str, Any]:
     """The Backup a BackupSchedule object creates for `slot`: its own copy of the store,
     storage, encryption and limits (a later edit of the schedule changes later runs)."""
+    found = _backup_of(schedule, backup_name(schedule["metadata"]["name"], slot))
+    found["spec"]["slot"] = slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return found
+
+
+def backup_on_demand(
+    schedule: dict[str, Any],
+    now: datetime,
+    deadline: int | None = None,
+    chosen: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The Backup `leapfrog backup run --target kubernetes` creates: the schedule's, as
+    a scheduled run would be (so its retention counts it), named after the second it was
+    asked for (`<schedule>-<YYYYMMDDHHMMSS>`, never a slot's name), with the command's
+    deadline and choice (`--topic`...) when given."""
+    name = f"{schedule['metadata']['name'][:40]}-{now.astimezone(UTC):%Y%m%d%H%M%S}"
+    found = _backup_of(schedule, name)
+    if deadline is not None:
+        found["spec"]["deadlineSeconds"] = deadline
+    if chosen:
+        found["spec"]["store"] = {**found["spec"]["store"], "chosen": list(chosen)}
+    return found
+
+
+def _backup_of(schedule: dict[str, Any], name: str) -> dict[str, Any]:
     meta = schedule["metadata"]
     spec = schedule["spec"]
     copied = {
@@ -89,16 +118,8 @@ def backup_for_slot(schedule: dict[str, Any], slot: datetime) -> dict[str, Any]:
     return {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "Backup",
-        "metadata": {
-            "name": backup_name(meta["name"], slot),
-            "namespace": meta["namespace"],
-            "labels": labels,
-        },
-        "spec": {
-            **copied,
-            "schedule": meta["name"],
-            "slot": slot.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        },
+        "metadata": {"name": name, "namespace": meta["namespace"], "labels": labels},
+        "spec": {**copied, "schedule": meta["name"]},
     }
 
 
@@ -299,6 +320,63 @@ def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> s
             f"restorable here: {', '.join(REMOTE_RESTORES)}"
         )
     return None
+
+
+def replaced_by(backup: dict[str, Any]) -> list[str]:
+    """What a Restore of `backup` replaces, one line each, said before it is made (as
+    the engine's drivers say it locally; the manifest is in the storage, so the names
+    are those the run chose, else everything the backup holds)."""
+    store = backup["spec"]["store"]
+    status = backup.get("status") or {}
+    chosen = ", ".join(store.get("chosen") or []) or "every one the backup holds"
+    where = f"{store['service']} ({store['kind']})"
+    ended = str(status.get("completionTime") or "?").replace("T", " ").rstrip("Z")
+    name = backup["metadata"]["name"]
+    source = f"from Backup {name} ({status.get('backupId')}, ended {ended} UTC)"
+    if store["kind"] == "kafka":
+        return [
+            f"deletes and recreates topics ({chosen}) on {where}: records written since the "
+            "backup are lost",
+            "sets the committed offsets of their consumer groups (their consumers must be stopped)",
+            source,
+        ]
+    if store["kind"] == "influxdb":
+        return [
+            f"replaces databases ({chosen}) on {where}: each is dropped and restored as the "
+            "backup holds it; points written since are lost",
+            source,
+        ]
+    return [
+        f"replaces databases ({chosen}) on {where}: each is dropped and recreated "
+        "(connections to it are closed)",
+        source,
+    ]
+
+
+def restore_for(backup: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The Restore `leapfrog backup restore --target kubernetes` creates for `backup`:
+    `<backup>-r<YYYYMMDDHHMMSS>` (its Job carries the name: at most 63 characters)."""
+    meta = backup["metadata"]
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Restore",
+        "metadata": {
+            "name": f"{meta['name'][:40]}-r{now.astimezone(UTC):%Y%m%d%H%M%S}",
+            "namespace": meta["namespace"],
+            "labels": {"app.kubernetes.io/managed-by": OPERATOR},
+        },
+        "spec": {"backup": meta["name"]},
+    }
+
+
+def verified_state(backup: dict[str, Any]) -> str | None:
+    """A Backup's verification as `leapfrog backup list` says it locally: succeeded,
+    failed, or None (never verified: verify off, or no backup to verify)."""
+    status = backup.get("status") or {}
+    found = {c.get("type"): c for c in status.get("conditions") or []}.get("Verified")
+    if found is None or found.get("reason") in ("NotRequested", "NoBackup"):
+        return None
+    return "succeeded" if found.get("status") == "True" else "failed"
 
 
 REMOTE_RESTORES = ("postgres", "kafka", "influxdb")

@@ -7,7 +7,9 @@ component renders on Kubernetes (docs/backup.md, "On Kubernetes").
 - every Backup gets one Job (owned by it, `kopf.adopt`, named as the Backup: a second
   attempt finds the first);
 - every change of such a Job is written into its Backup's status (phase, conditions,
-  times, the reason of a failure) with an event on each transition.
+  times, the reason of a failure) with an event on each transition;
+- every Backup it sees (all of them when it starts, then each change) feeds its
+  Prometheus metrics (`_kube_metrics`), served with `/health` at `listen`.
 
 Handlers are registered in a registry of their own (`registry(interval)`), so the CLI and
 kopf's `KopfRunner` in the tests run exactly the same ones.
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import kopf
 
+from leapfrog.backup._kube_api import resource as _resource
 from leapfrog.backup._kube_runs import (
     backup_for_slot,
     backup_id_for,
@@ -60,15 +63,6 @@ def _client() -> Client:
     return Client(field_manager=FIELD_MANAGER)
 
 
-@functools.cache
-def _resource(kind: str) -> Any:
-    """The lightkube class of one of the operator's kinds (also registers it, so
-    `from_dict` knows it)."""
-    from lightkube.generic_resource import create_namespaced_resource
-
-    return create_namespaced_resource(GROUP, VERSION, kind, PLURALS[kind])
-
-
 def _time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
@@ -93,9 +87,13 @@ def _create(obj: dict[str, Any]) -> bool:
     return True
 
 
-def registry(interval: float, image: str) -> kopf.OperatorRegistry:
-    """The operator's handlers; `image` is what the run Jobs run (the leapfrog image)."""
+def registry(
+    interval: float, image: str, listen: tuple[str, int] | None = None
+) -> kopf.OperatorRegistry:
+    """The operator's handlers; `image` is what the run Jobs run (the leapfrog image);
+    `listen`: where its `/metrics` and `/health` are served (None: nowhere)."""
     handlers = kopf.OperatorRegistry()
+    _metrics(handlers, listen)
 
     @kopf.on.startup(registry=handlers, id="settings")
     def settings(*, settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -292,6 +290,41 @@ def _restores(handlers: kopf.OperatorRegistry, image: str) -> None:
             event(restore_obj, reason=state.phase, message=state.message)
 
 
+def _metrics(handlers: kopf.OperatorRegistry, listen: tuple[str, int] | None) -> None:
+    """The metrics' page from startup to cleanup, and every Backup event into them."""
+    from leapfrog.backup._kube_metrics import OperatorMetrics
+
+    metrics = OperatorMetrics()
+    servers: list[Any] = []
+
+    @kopf.on.event(GROUP, VERSION, PLURALS["Backup"], registry=handlers, id="metrics")
+    def count(*, type: str | None, body: kopf.Body, **_: Any) -> None:
+        if type == "DELETED":
+            meta = body.get("metadata") or {}
+            metrics.gone(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        else:
+            metrics.seen(dict(body))
+
+    if listen is None:
+        return
+
+    @kopf.on.startup(registry=handlers, id="serve-metrics")
+    def serve(**_: Any) -> None:
+        from leapfrog.shared.health_server import serve_health
+
+        def health() -> dict[str, Any]:
+            return {"ok": True, "detail": "the backup operator is running"}
+
+        servers.append(serve_health(health, metrics.registry(), listen, "operator-metrics"))
+
+    @kopf.on.cleanup(registry=handlers, id="stop-metrics")
+    def stop(**_: Any) -> None:
+        while servers:
+            server = servers.pop()
+            server.shutdown()
+            server.server_close()
+
+
 def _stamp() -> str:
     return _now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -380,11 +413,11 @@ def _finished(namespace: str | None, schedule: str, state: Any) -> None:
     )
 
 
-def run(namespace: str, interval: float, image: str) -> None:
+def run(namespace: str, interval: float, image: str, listen: tuple[str, int] | None = None) -> None:
     """Run the operator in `namespace` until stopped (SIGTERM/SIGINT). Standalone: one
     replica (the Deployment's Recreate strategy), so no peering objects are needed."""
     kopf.run(
-        registry=registry(interval, image),
+        registry=registry(interval, image, listen),
         standalone=True,
         clusterwide=False,
         namespaces=[namespace],

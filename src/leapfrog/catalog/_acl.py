@@ -354,7 +354,7 @@ class AclConfig:
     anonymous_read: bool = False
     tokens_path: Path | None = None
     """The tokens file `tokens` came from, read again when it changes (`reloaded`)."""
-    tokens_stamp: tuple[float, int] | None = None
+    tokens_stamp: tuple[float, int, int] | None = None
     """Its modification time and size when read."""
 
     DNS_TOKEN = "dns"
@@ -459,9 +459,9 @@ class AclConfig:
         return cls.parse_tokens(data, str(path))
 
 
-def _stamp(path: Path) -> tuple[float, int] | None:
+def _stamp(path: Path) -> tuple[float, int, int] | None:
     try:
         info = path.stat()
     except OSError:
         return None
-    return (info.st_mtime, info.st_size)
+    return (info.st_mtime, info.st_size, info.st_ino)  # a rename makes a new inode

@@ -154,7 +154,9 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
     prepared = local.prepare(stack, on_cleanup=_cleaned, installer=installer(console))
     _print_notes(prepared.notes)
     for name in prepared.adopt:
-        console.print(f"adopted {name} from an earlier supervisor", style="dim")
+        behind = prepared.carried.get(name)
+        how = f" at revision {behind}, its rollout resumes" if behind is not None else ""
+        console.print(f"adopted {name} from an earlier supervisor{how}", style="dim")
     if detach:
         local.start_detached(prepared)
         from leapfrog.cli import views  # rich's tables: after the fork, off the daemon's path

@@ -34,7 +34,9 @@ _STYLE = {"created": "green", "configured": "yellow", "unchanged": "dim", "prune
     "wait",
     type=DURATION,
     default=None,
-    help="Then wait this long (e.g. 5m) for every Deployment and StatefulSet to roll out.",
+    help="Then wait this long (e.g. 5m) for every Deployment and StatefulSet to roll out: "
+    "a failed rollout is reverted (auto_revert) and apply exits 1; a canary is promoted "
+    "after promote_after.",
 )
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of changes, for scripts.")
 @click.pass_context
@@ -78,12 +80,46 @@ def apply(
         summary = ", ".join(f"{n} {a}" for a, n in counts.items()) or "nothing"
         suffix = " (dry run: nothing changed)" if dry_run else ""
         console.print(f"[green]✓[/] namespace {rendered.namespace}: {summary}{suffix}")
+    if not dry_run:
+        _canaries(rendered, changes, waiting=wait is not None, quiet=as_json)
     if wait is not None and not dry_run:
-        for obj in rendered.objects:
-            if obj["kind"] in ("Deployment", "StatefulSet"):
-                target_name = f"{obj['kind'].lower()}/{obj['metadata']['name']}"
-                done = kubernetes.rollout_status(
-                    client, rendered.namespace, target_name, timeout=wait
-                )
-                if not as_json:
-                    console.print(f"  {done.message}", style="dim")
+
+        def say(line: str) -> None:
+            if not as_json:
+                console.print(f"  {line}", style="dim", highlight=False)
+
+        kubernetes.wait_rollouts(client, rendered, timeout=wait, say=say)
+
+
+def _canaries(
+    rendered: kubernetes.Rendered, changes: list[kubernetes.Change], *, waiting: bool, quiet: bool
+) -> None:
+    """Say what a canary apply made waits for."""
+    if quiet:
+        return
+    for change in changes:
+        service = change.name.removesuffix("-canary")
+        plan = rendered.rollouts.get(service)
+        if (
+            change.kind != "Deployment"
+            or service == change.name
+            or plan is None
+            or change.action not in ("created", "configured")
+        ):
+            continue
+        then = (
+            f"promoted after its pods are ready for {plan.promote_after:g}s"
+            if plan.promote_after is not None and waiting
+            else f"`leapfrog rollout promote {service} --target kubernetes` promotes it"
+        )
+        console.print(
+            f"  {change.name}: {plan.canary} pod(s) of the new template beside {service}; "
+            f"{then}, `leapfrog rollout undo {service} --target kubernetes` removes it",
+            highlight=False,
+        )
+        if plan.promote_after is not None and not waiting:
+            console.print(
+                f"  [yellow]promote_after[/] acts while `leapfrog apply --wait D` waits; "
+                f"without --wait, {change.name} waits for `rollout promote`",
+                highlight=False,
+            )

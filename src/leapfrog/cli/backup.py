@@ -1,6 +1,8 @@
 """`leapfrog backup run|list|verify|restore|prune [STORE]`: the backup engine on a
 local stack. STORE is a component's name in the stack file; without it, the only
-component that has a backup driver."""
+component that has a backup driver. `list`, `run` and `restore` also act on a cluster's
+backup operator (`--target kubernetes`): each target behind the contract of
+`leapfrog.backup.target`, chosen once here (`_target_opts`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -28,9 +30,12 @@ from rich.table import Table
 
 from leapfrog.backup import Engine, Limits, RunRecord
 from leapfrog.backup._stack import CHOICE_FLAGS, LocalStack, engine_for, policy_of
+from leapfrog.backup.target import BackupTarget, Outcome, RunRequest
+from leapfrog.backup.target import Table as Rows
 from leapfrog.cli._backup_stack import local_stack
+from leapfrog.cli.kube_options import local_or_cluster_options
+from leapfrog.cli.options import DURATION, file_option, load_chosen
 from leapfrog.cli.options import console as _out
-from leapfrog.cli.options import file_option, load_chosen
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["backup"]
@@ -156,6 +161,61 @@ def _choice(
     return {noun: names for noun, names in given.items() if names}
 
 
+def _target_opts() -> Callable[[F], F]:
+    """--target, --kubeconfig, --context, -n: the stack's stores on this machine (the
+    engine), or the backup operator's objects on a cluster; turned into the command's
+    `target` (leapfrog.backup.target), chosen here once."""
+
+    def add(f: F) -> F:
+        @functools.wraps(f)
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            ctx = click.get_current_context()
+            stack_file = kwargs.pop("stack_file")
+            given = {key: kwargs.pop(key) for key in ("target", "kubeconfig", "context")}
+            namespace = kwargs.pop("namespace")
+            cluster = any(given[k] for k in ("kubeconfig", "context")) or namespace is not None
+            if given["target"] == "kubernetes" or (given["target"] is None and cluster):
+                if ctx.meta.get(_REMOTE) is not None:
+                    raise click.UsageError("--store-kind is for a store reached from here")
+                kwargs["target"] = _kube_target(
+                    ctx, stack_file, given["kubeconfig"], given["context"], namespace
+                )
+            else:
+                from leapfrog.backup.local_target import LocalBackups
+
+                kwargs["target"] = LocalBackups(functools.partial(_engine, ctx, stack_file))
+            return f(*args, **kwargs)
+
+        command: Any = local_or_cluster_options(
+            "The stack's stores on this machine", "the backup operator's Backup objects"
+        )(wrapped)
+        return cast("F", command)
+
+    return add
+
+
+def _kube_target(
+    ctx: click.Context,
+    stack_file: Path | None,
+    kubeconfig: Path | None,
+    context: str | None,
+    namespace: str | None,
+) -> BackupTarget:
+    from leapfrog.backup.kube_target import KubeBackups
+    from leapfrog.runtime import kubernetes
+    from leapfrog.spec import SpecError
+
+    if namespace is None:
+        try:
+            stack = load_chosen(ctx, stack_file)
+        except (LeapfrogError, SpecError) as exc:
+            raise LeapfrogError(
+                f"which namespace? {exc}", hint="name it: -n NAMESPACE, or -f STACK_FILE"
+            ) from None
+        namespace = kubernetes.kube_context(stack).namespace
+    return KubeBackups(kubernetes.connect(kubeconfig, context), namespace)
+
+
 def _engine(  # noqa: PLR0917
     ctx: click.Context,
     stack_file: Path | None,
@@ -195,24 +255,41 @@ def _progress(enabled: bool) -> Iterator[Any]:
     with bar:
         task = bar.add_task("starting", total=None)
 
-        def report(what: str, done: int) -> None:
-            bar.update(task, description=what, completed=done)
+        def report(what: str, done: int | None) -> None:
+            if done is None:
+                bar.update(task, description=what)
+            else:
+                bar.update(task, description=what, completed=done)
 
         yield report
 
 
-def _show(record: RunRecord, as_json: bool) -> None:
+def _show(record: RunRecord | Outcome, as_json: bool) -> None:
+    if isinstance(record, RunRecord):  # verify and prune: the engine's record itself
+        from leapfrog.backup.local_target import outcome_of
+
+        record = outcome_of(record)
     if as_json:
-        click.echo(record.model_dump_json(indent=2))
+        click.echo(json.dumps(record.body, indent=2, ensure_ascii=False))
     else:
-        color = "green" if record.state == "succeeded" else "red"
+        color = "red" if record.failed else "green"
         what = f" {record.backup}" if record.backup else ""
         _out.print(
             f"{record.action}{what} of {record.store}: [{color}]{record.state}[/]"
             + (f": {record.reason}" if record.reason else "")
         )
-    if record.state != "succeeded":
+    if record.failed:
         sys.exit(1)
+
+
+def _table(rows: Rows) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold", title=rows.title)
+    for n, column in enumerate(rows.columns):
+        last = n == len(rows.columns) - 1
+        table.add_column(column, no_wrap=not (last and rows.wrap_last))
+    for row in rows.rows:
+        table.add_row(*row)
+    return table
 
 
 @click.group()
@@ -225,13 +302,18 @@ def backup() -> None:
     `backups: storage:` names another directory or an `s3://BUCKET/PREFIX`;
     `backups: encryption:` encrypts them with a key from `leapfrog secrets`. A store's
     `backups: schedule:` (cron) is run by the stack's `backups` component: backup,
-    verify, prune. See docs/backup.md."""
+    verify, prune.
+
+    On Kubernetes (`--target kubernetes`, or --kubeconfig, --context, -n) `list`, `run`
+    and `restore` act on the backup operator's Backup and Restore objects instead. See
+    docs/backup.md."""
 
 
 @backup.command()
 @file_option()
 @_store_arg()
 @_remote_opts()
+@_target_opts()
 @click.option("--mode", help="physical (default: base backup + WAL) or logical (pg_dump).")
 @click.option("--no-compress", is_flag=True, help="Store objects as they are (default: zstd).")
 @click.option(
@@ -241,26 +323,41 @@ def backup() -> None:
     help="The new backup's id (20261205T231500Z-3fa2; default: from the time). When a "
     "backup of that id exists already, nothing is taken again.",
 )
-@click.option("--deadline", type=float, default=6 * 3600, show_default=True, help="Seconds.")
+@click.option(
+    "--deadline",
+    type=float,
+    default=None,
+    help="Seconds [default: 6 h; on Kubernetes the schedule's deadlineSeconds].",
+)
 @click.option(
     "--stall-after",
     type=float,
-    default=300,
-    show_default=True,
-    help="Fail after this many seconds without progress.",
+    default=None,
+    help="Fail after this many seconds without progress [default: 300].",
+)
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Kubernetes: create the Backup and return (default: follow it to its end).",
+)
+@click.option(
+    "--timeout",
+    type=DURATION,
+    default=None,
+    help="Kubernetes: stop following after this long (the run goes on) [default: until it ends].",
 )
 @_choice_opts()
 @_json_opt()
-@click.pass_context
 def run(  # noqa: PLR0917
-    ctx: click.Context,
-    stack_file: Path | None,
+    target: BackupTarget,
     store: str | None,
     mode: str | None,
     no_compress: bool,
     backup_id: str | None,
-    deadline: float,
-    stall_after: float,
+    deadline: float | None,
+    stall_after: float | None,
+    no_wait: bool,
+    timeout: float | None,
     as_json: bool,
     topic_choice: tuple[str, ...],
     index_choice: tuple[str, ...],
@@ -270,76 +367,51 @@ def run(  # noqa: PLR0917
 
     By default the whole store, or what its `backups:` block chooses (`topics`,
     `indices`, `databases`); `--topic`, `--index` or `--database` (repeated, names or
-    shell patterns) limit it, and the manifest records what was chosen."""
+    shell patterns) limit it, and the manifest records what was chosen.
+
+    With --target kubernetes (or --kubeconfig, --context, -n) it creates a Backup
+    object of STORE's BackupSchedule (named `<schedule>-<YYYYMMDDHHMMSS>`) and follows
+    it as the backup operator runs its Job, until it Succeeded or Failed (exit 1);
+    --no-wait returns once it is created."""
+    request = RunRequest(
+        mode=mode,
+        compress=not no_compress,
+        backup_id=backup_id,
+        deadline=deadline,
+        stall_after=stall_after,
+        choice=_choice(topic_choice, index_choice, database_choice),
+        wait=not no_wait,
+        timeout=timeout,
+    )
     with _progress(not as_json) as report:
-        limits = Limits(deadline, stall_after)
-        chosen = _choice(topic_choice, index_choice, database_choice)
-        engine = _engine(ctx, stack_file, store, limits, report, chosen, stack_choice=True)
-        record = engine.run_backup(mode, compress=not no_compress, backup_id=backup_id)
-    _show(record, as_json)
+        outcome = target.run(store, request, report)
+    _show(outcome, as_json)
 
 
 @backup.command(name="list")
 @file_option()
 @_store_arg()
 @_remote_opts()
+@_target_opts()
 @_json_opt()
-@click.pass_context
-def list_cmd(ctx: click.Context, stack_file: Path | None, store: str | None, as_json: bool) -> None:
-    """Backups with their verification, notes (WAL archive, gaps), and the run history."""
-    engine = _engine(ctx, stack_file, store)
-    backups = engine.backups()
-    runs = engine.history.records()
-    verified = {m.id: engine.history.verification(m.id) for m in backups}
-    notes = engine.driver.describe(engine.store, engine.storage, backups)
+def list_cmd(target: BackupTarget, store: str | None, as_json: bool) -> None:
+    """Backups with their verification, notes (WAL archive, gaps), and the run history.
+
+    With --target kubernetes (or --kubeconfig, --context, -n): the namespace's Backup
+    objects (of STORE, or all), each with its phase, verification, start, end, size,
+    store and schedule, and each schedule's recoverability window."""
+    listing = target.listing(store)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "store": engine.store.name,
-                    "storage": engine.storage.description,
-                    "backups": [
-                        {
-                            **m.model_dump(mode="json", exclude={"facts"}),
-                            "verified": _state(verified[m.id]),
-                        }
-                        for m in backups
-                    ],
-                    "notes": notes,
-                    "runs": [r.model_dump(mode="json", exclude={"details"}) for r in runs],
-                },
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(listing.body, indent=2))
         return
     console = _out  # 160 columns when not a terminal: ids and states are never cut
-    table = Table(
-        box=None, pad_edge=False, header_style="bold", title=f"backups of {engine.store.name}"
-    )
-    for column in ("ID", "MODE", "CHOSEN", "ENDED (UTC)", "SIZE", "POSITION", "VERIFIED"):
-        table.add_column(column, no_wrap=True)
-    for m in backups:
-        check = verified[m.id]
-        table.add_row(
-            m.id,
-            m.mode,
-            ", ".join(m.chosen) or "all",
-            f"{m.ended:%Y-%m-%d %H:%M:%S}",
-            _size(m.size),
-            m.position.get("end_lsn", ""),
-            "never" if check is None else check.state,
-        )
-    console.print(table if backups else f"{engine.store.name} has no backup yet")
-    for note in notes:
+    first, *others = listing.tables
+    console.print(_table(first) if first.rows else listing.empty)
+    for note in listing.notes:
         console.print(f"note: {note}")
-    history = Table(box=None, pad_edge=False, header_style="bold", title="runs (newest last)")
-    for column in ("STARTED (UTC)", "ACTION", "STATE", "BACKUP"):
-        history.add_column(column, no_wrap=True)
-    history.add_column("REASON")
-    for r in runs[-15:]:
-        history.add_row(f"{r.started:%Y-%m-%d %H:%M:%S}", r.action, r.state, r.backup, r.reason)
-    if runs:
-        console.print(history)
+    for more in others:
+        if more.rows:
+            console.print(_table(more))
 
 
 @backup.command()
@@ -380,7 +452,13 @@ def _timestamp(value: str | None) -> datetime | None:
 @file_option()
 @_store_arg()
 @_remote_opts()
-@click.option("--backup", "backup_id", help="Backup id (default: chosen from --to).")
+@_target_opts()
+@click.option(
+    "--backup",
+    "backup_id",
+    help="Backup id (default: chosen from --to). On Kubernetes: a Backup's name or id "
+    "(default: STORE's newest Succeeded one).",
+)
 @click.option(
     "--to",
     "to",
@@ -388,16 +466,27 @@ def _timestamp(value: str | None) -> datetime | None:
     help="Point in time (ISO 8601, UTC unless it says otherwise); default latest.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Kubernetes: create the Restore and return (default: follow it to its end).",
+)
+@click.option(
+    "--timeout",
+    type=DURATION,
+    default=None,
+    help="Kubernetes: stop following after this long [default: until it ends].",
+)
 @_choice_opts()
 @_json_opt()
-@click.pass_context
 def restore(  # noqa: PLR0917
-    ctx: click.Context,
-    stack_file: Path | None,
+    target: BackupTarget,
     store: str | None,
     backup_id: str | None,
     to: str | None,
     yes: bool,
+    no_wait: bool,
+    timeout: float | None,
     as_json: bool,
     topic_choice: tuple[str, ...],
     index_choice: tuple[str, ...],
@@ -406,12 +495,19 @@ def restore(  # noqa: PLR0917
     """Put a backup back, saying first exactly what it replaces.
 
     By default everything the backup holds; `--topic`, `--index` or `--database`
-    (repeated, names or shell patterns) restore only those, leaving the rest alone."""
-    target = _timestamp(to)
-    chosen = _choice(topic_choice, index_choice, database_choice)
-    with _progress(not as_json) as report:
-        engine = _engine(ctx, stack_file, store, progress=report, choice=chosen)
-        manifest, lines = engine.plan_restore(backup_id, target)
+    (repeated, names or shell patterns) restore only those, leaving the rest alone.
+
+    With --target kubernetes (or --kubeconfig, --context, -n) it creates a Restore
+    object of a Succeeded Backup (`--backup NAME`, or `restore BACKUP`: STORE may be a
+    Backup's name; else STORE's newest) and follows its Job to its end."""
+    request = RunRequest(
+        choice=_choice(topic_choice, index_choice, database_choice),
+        to=_timestamp(to),
+        wait=not no_wait,
+        timeout=timeout,
+    )
+    plan = target.plan_restore(store, backup_id, request)
+    lines = plan.lines
     if not as_json:
         for line in lines:
             _err.print(f"restore {line}")
@@ -423,9 +519,8 @@ def restore(  # noqa: PLR0917
             )
         click.confirm("go ahead?", abort=True, err=True)
     with _progress(not as_json) as report:
-        engine = _engine(ctx, stack_file, store, progress=report, choice=chosen)
-        record = engine.restore(manifest, target)
-    _show(record, as_json)
+        outcome = target.restore(plan, request, report)
+    _show(outcome, as_json)
 
 
 @backup.command()
@@ -479,19 +574,6 @@ def prune(  # noqa: PLR0917
     else:
         policy = policy_of(engine.store.options, **given)
     _show(engine.prune(policy), as_json)
-
-
-def _state(record: RunRecord | None) -> str | None:
-    return None if record is None else record.state
-
-
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024:
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"
 
 
 @backup.command(name="scheduler")
@@ -595,12 +677,25 @@ def scheduler(  # noqa: PLR0917
 @click.option(
     "--image", required=True, help="The leapfrog image the backup Jobs run (the operator's own)."
 )
-def operator(namespace: str, interval: float, image: str) -> None:
+@click.option(
+    "--listen",
+    metavar="HOST:PORT",
+    help="Serve /metrics (Prometheus) and /health here [default: not served].",
+)
+def operator(namespace: str, interval: float, image: str, listen: str | None) -> None:
     """Run the Kubernetes backup operator (kopf) in NAMESPACE until stopped.
 
     The `backups` component's Deployment runs it on Kubernetes: BackupSchedules make
     Backups on their cron times, each Backup runs a Job, the Job's outcome becomes the
-    Backup's status. Not for running by hand. See docs/backup.md."""
+    Backup's status; its metrics (last success per store, failures, runs by phase, the
+    recoverability window) are recomputed from the Backup objects. Not for running by
+    hand. See docs/backup.md."""
     from leapfrog.backup.kube_operator import run as run_operator
 
-    run_operator(namespace, interval, image)
+    address = None
+    if listen is not None:
+        host, _, port = listen.rpartition(":")
+        if not host or not port.isdigit():
+            raise click.BadParameter(f"{listen!r} is not HOST:PORT", param_hint="--listen")
+        address = (host.strip("[]"), int(port))
+    run_operator(namespace, interval, image, address)

@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from leapfrog.cli.kube_options import cluster_options
+from leapfrog.cli.kube_options import local_or_cluster_options
 from leapfrog.cli.options import (
     DURATION,
     console,
@@ -43,9 +43,11 @@ def rollout() -> None:
     instances do not pass (kubectl rollout's commands, on the stack that is up).
 
     With --target kubernetes (or --kubeconfig, --context, --namespace) they act on the
-    stack's Deployment on the cluster, as kubectl rollout does: its ReplicaSets are the
-    revisions, undo puts one's pod template back, pause and resume set spec.paused.
-    `status` also goes to the cluster when the stack is not up here."""
+    stack's Deployment (or StatefulSet) on the cluster, as kubectl rollout does: its
+    ReplicaSets (ControllerRevisions) are the revisions, undo puts one's pod template
+    back, pause and resume set spec.paused; a canary is the Deployment NAME-canary, which
+    promote rolls onto NAME and undo deletes. `status` also goes to the cluster when the
+    stack is not up here."""
 
 
 def with_control(*, kube_when_down: bool = False) -> Callable[[F], F]:
@@ -76,21 +78,9 @@ def with_control(*, kube_when_down: bool = False) -> Callable[[F], F]:
             )
             return func(*args, control=control, flags=flags, **kwargs)
 
-        wrapped: Any = click.option(
-            "-n",
-            "--namespace",
-            default=None,
-            help="Kubernetes: the namespace (default: the stack file's "
-            "kubernetes.namespace, or the stack's name).",
+        wrapped: Any = local_or_cluster_options(
+            "The stack up on this machine", "its Deployment on the cluster"
         )(command)
-        wrapped = cluster_options(wrapped)
-        wrapped = click.option(
-            "--target",
-            type=click.Choice(["local", "kubernetes"]),
-            default=None,
-            help="The stack up on this machine (local), or its Deployment on the cluster "
-            "(kubernetes). Default: kubernetes when a cluster option is given, else local.",
-        )(wrapped)
         return cast("F", wrapped)
 
     return decorate
@@ -238,7 +228,8 @@ def history(
     """NAME's revisions (the newest 10 are kept): what made each (`up`, an undo), its
     version, when, and how its rollout ended (complete, failed and why, reverted).
     Read from the state directory while the stack is down. On Kubernetes: the
-    Deployment's ReplicaSets (its revisionHistoryLimit), as `kubectl rollout history`."""
+    Deployment's ReplicaSets (a StatefulSet's ControllerRevisions; their
+    revisionHistoryLimit), as `kubectl rollout history`."""
     body = control.history(name)
     revisions: list[dict[str, Any]] = body["revisions"]
     if revision is not None:
@@ -300,13 +291,34 @@ rollout.add_command(
         "Continue NAME's paused rollout (paused by `rollout pause`, or by its canary).",
     )
 )
-rollout.add_command(
-    _simple(
-        "promote",
-        "Promote NAME's canary: the rollout paused with `canary: N` new instances goes on "
-        "to replace every instance (the same as `resume`, which it is on Kubernetes).",
-    )
+
+
+@rollout.command()
+@file_option()
+@with_control()
+@click.option(
+    "--timeout",
+    type=DURATION,
+    default=300.0,
+    show_default=True,
+    help="Kubernetes: how long to wait for the Deployment to roll the canary's template out.",
 )
+@click.option("--json", "as_json", is_flag=True, help="The rollout's status as JSON.")
+@click.argument("name")
+def promote(
+    *, control: RolloutControl, flags: str, timeout: float, as_json: bool, name: str
+) -> None:
+    """Promote NAME's canary: the rollout paused with `canary: N` new instances goes on
+    to replace every instance (without a canary: the same as `resume`). On Kubernetes the
+    canary Deployment's (NAME-canary) template goes on the Deployment, which rolls it
+    out; once it has, the canary is deleted (this waits, up to --timeout)."""
+    seen = control.promote(name, timeout)
+    if as_json:
+        click.echo(json.dumps(seen))
+        return
+    console.print(_line(seen), highlight=False)
+    if seen.get("promoted"):
+        console.print(f"  {seen['promoted']} promoted and deleted", style="dim", highlight=False)
 
 
 @rollout.command()
@@ -333,13 +345,20 @@ def undo(
     any rollout, recorded as a new revision. Returns at once; `leapfrog rollout status
     NAME` waits for it. The stack file is not changed: a later `leapfrog up` applies it
     again (as `kubectl apply` after `kubectl rollout undo`). On Kubernetes the chosen
-    ReplicaSet's pod template goes back on the Deployment, as `kubectl rollout undo`."""
+    ReplicaSet's pod template goes back on the Deployment (a StatefulSet: its
+    ControllerRevision's), as `kubectl rollout undo`; a canary (NAME-canary) is deleted
+    instead (and the Deployment undone too with --to-revision)."""
     seen = control.undo(name, to)
     if as_json:
         click.echo(json.dumps(seen))
         return
-    if not seen.get("undone"):
+    if seen.get("canary_removed"):
+        console.print(f"{name}: canary {seen['canary_removed']} removed", highlight=False)
+    elif not seen.get("undone"):
         console.print(f"{name} already runs revision {seen.get('current')}: nothing to undo")
+        return
+    if "revision" not in seen:  # only the canary went
+        console.print(f"  {name} stays on revision {seen.get('current')}", highlight=False)
         return
     console.print(f"{name}: rolling back to revision {seen['revision']}", highlight=False)
     console.print(f"  [dim]leapfrog rollout status {name}{flags}[/] waits for it", highlight=False)

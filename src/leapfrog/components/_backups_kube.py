@@ -362,9 +362,14 @@ def crds(kube: k.KubeContext) -> list[k.Manifest]:
     return found
 
 
-def operator_objects(kube: k.KubeContext, interval: int) -> list[k.Manifest]:
+def operator_objects(
+    kube: k.KubeContext, interval: int, metrics_port: int = 9612
+) -> list[k.Manifest]:
     """ServiceAccount, Role, RoleBinding and the Deployment running `leapfrog backup
-    operator` (kopf, standalone: one replica, no peering objects needed)."""
+    operator` (kopf, standalone: one replica, no peering objects needed); its Prometheus
+    metrics on `metrics_port`: a Service `backup-operator` with the port `metrics`, the
+    pod's `prometheus.io/*` annotations, and the NetworkPolicy letting the stack's pods
+    (a Prometheus among them) reach that port."""
     meta = kube.meta(OPERATOR, "backup-operator", kube.leapfrog_version)
     rules = [
         {
@@ -404,7 +409,10 @@ def operator_objects(kube: k.KubeContext, interval: int) -> list[k.Manifest]:
             str(interval),
             "--image",
             kube.image("leapfrog"),
+            "--listen",
+            f"0.0.0.0:{metrics_port}",
         ],
+        "ports": [{"name": "metrics", "containerPort": metrics_port, "protocol": "TCP"}],
         "env": [{"name": "PYTHONUNBUFFERED", "value": "1"}],
         "securityContext": k.container_security(),
         "resources": k.resources("50m", "128Mi", memory_limit="256Mi"),
@@ -444,11 +452,20 @@ def operator_objects(kube: k.KubeContext, interval: int) -> list[k.Manifest]:
                 "strategy": {"type": "Recreate"},
                 "selector": {"matchLabels": kube.selector(OPERATOR)},
                 "template": {
-                    "metadata": {"labels": kube.labels(OPERATOR, "backup-operator")},
+                    "metadata": {
+                        "labels": kube.labels(OPERATOR, "backup-operator"),
+                        "annotations": {
+                            "prometheus.io/scrape": "true",
+                            "prometheus.io/port": str(metrics_port),
+                            "prometheus.io/path": "/metrics",
+                        },
+                    },
                     "spec": pod,
                 },
             },
         },
+        k.service(kube, OPERATOR, OPERATOR, "backup-operator", {"metrics": metrics_port}),
+        k.stack_ingress(kube, OPERATOR, metrics_port),
     ]
 
 

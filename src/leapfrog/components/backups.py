@@ -39,7 +39,11 @@ class BackupSchedulerOptions(ComponentOptions):
     leapfrog (docs/backup.md)."""
 
     port: int = Field(
-        9612, ge=1, le=65535, description="Port of the scheduler's /health and /metrics."
+        9612,
+        ge=1,
+        le=65535,
+        description="Port of the scheduler's /health and /metrics (on Kubernetes: the "
+        "backup operator's).",
     )
     deadline: int = Field(
         6 * 3600, ge=60, description="Seconds a scheduled backup, verify or prune may take."
@@ -114,6 +118,10 @@ class BackupScheduler(Component[BackupSchedulerOptions]):
     def render_kubernetes(self, options: BackupSchedulerOptions, kube: KubeContext) -> KubeRender:
         """On Kubernetes the scheduler is the backup operator: the `leapfrog.dev` CRDs and
         the operator's Deployment with its RBAC. Each store's `backups:` becomes a
-        `BackupSchedule`, rendered with the store (`_backups_kube.backup_schedule`)."""
-        objects = [*crds(kube), *operator_objects(kube, options.operator_interval)]
+        `BackupSchedule`, rendered with the store (`_backups_kube.backup_schedule`).
+        The operator's /metrics are on `port` of its pod (its Service `backup-operator`)."""
+        objects = [
+            *crds(kube),
+            *operator_objects(kube, options.operator_interval, self.port(options)),
+        ]
         return KubeRender(objects, [])

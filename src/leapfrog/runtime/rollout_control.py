@@ -8,7 +8,8 @@ Every answer is a JSON object of the same shape on both targets:
   `message`, `done` (rolled out, or paused);
 * history: `service`, `current`, `revisions` (number, digest, cause, created, version,
   outcome, and what the target adds);
-* undo: a status with `undone` (and `revision`, the revision gone back to, when it was).
+* undo: a status with `undone` (and `revision`, the revision gone back to, when it was;
+  `canary_removed`, the canary it took away, on Kubernetes).
 """
 
 from __future__ import annotations
@@ -40,5 +41,7 @@ class RolloutControl(Protocol):
 
     def resume(self, name: str) -> dict[str, Any]: ...
 
-    def promote(self, name: str) -> dict[str, Any]:
-        """A paused canary goes on (where there are no canaries: resume)."""
+    def promote(self, name: str, timeout: float = 300.0) -> dict[str, Any]:
+        """A paused canary goes on (where there are no canaries: resume). A target that
+        replaces its instances itself when promoting (a Kubernetes canary Deployment)
+        waits up to `timeout` for that."""

@@ -281,14 +281,15 @@ class IdentityGate:
 
 
 def identity_protocol() -> type[asyncio.Protocol]:
-    """uvicorn's httptools protocol, which also hands the peer certificate's identity to
-    the app (`scope["extensions"]["tls"]["leapfrog_peer"]`): uvicorn itself does not."""
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    """uvicorn's httptools protocol (one write per response, `_cork.py`), which also hands
+    the peer certificate's identity to the app (`scope["extensions"]["tls"]
+    ["leapfrog_peer"]`): uvicorn itself does not."""
+    from leapfrog.service._cork import corked_protocol
 
-    class IdentityProtocol(HttpToolsProtocol):
+    class IdentityProtocol(corked_protocol()):  # type: ignore[misc]
         _extensions: dict[str, Any] = {"tls": {"leapfrog_peer": None}}  # noqa: RUF012
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             # Read once per connection (after its handshake), shared by its requests.
             ssl_object = transport.get_extra_info("ssl_object")
             if ssl_object is not None:

@@ -12,6 +12,7 @@ import uvicorn
 
 from leapfrog.service._asgi import ASGIApp, PlatformMiddleware
 from leapfrog.service._consul import ConsulAgent
+from leapfrog.service._cork import corked_protocol
 from leapfrog.service._health import Health
 from leapfrog.service._identity import Identity, IdentityGate, identity_protocol
 from leapfrog.service._metrics import RequestMetrics, new_registry
@@ -130,7 +131,8 @@ class Service:
             self.app,
             host=settings.host,
             port=settings.port,
-            http=tls.pop("http", "httptools"),
+            # One write per response (status line, headers and body), plain or TLS.
+            http=tls.pop("http", corked_protocol()),
             **tls,
             lifespan="auto",
             log_config=None,

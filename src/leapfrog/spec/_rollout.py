@@ -41,7 +41,8 @@ class RolloutSpec(Model):
     auto_revert: bool = Field(
         True,
         description="A rollout that fails goes back to the previous revision the same safe "
-        "way, and `leapfrog rollout status|history` say why.",
+        "way, and `leapfrog rollout status|history` say why. On Kubernetes `leapfrog "
+        "apply --wait` undoes a Deployment past its progress deadline and exits 1.",
     )
     canary: int = Field(
         0,
@@ -49,14 +50,18 @@ class RolloutSpec(Model):
         le=250,
         description="Stop once this many instances of the new revision serve (their share "
         "of traffic beside the old ones) until `leapfrog rollout resume NAME`; "
-        "`leapfrog rollout undo NAME` takes them back. 0: no pause.",
+        "`leapfrog rollout undo NAME` takes them back. 0: no pause. On Kubernetes "
+        "`leapfrog apply` runs them as a second Deployment, NAME-canary, beside the "
+        "stable one (refused for a StatefulSet).",
     )
     promote_after: Duration | None = Field(
         None,
         description="With canary: promote by itself once every canary has kept passing "
         "for this long (a canary failing first fails the rollout, reverted with "
         "auto_revert; one that stops passing starts the period again). Unset: wait for "
-        "`leapfrog rollout promote NAME` (Nomad's auto_promote, after a healthy period).",
+        "`leapfrog rollout promote NAME` (Nomad's auto_promote, after a healthy period). "
+        "On Kubernetes `leapfrog apply --wait` promotes once the canary's pods have been "
+        "Ready this long.",
     )
 
     @model_validator(mode="after")

@@ -15,9 +15,12 @@ from leapfrog.components.base import NotSupported
 from leapfrog.components.kube import KubeContext
 from leapfrog.shared.cache import cache_dir
 from leapfrog.telemetry import LogAssembler
-from leapfrog.testing import RunningComponent, run_component, scratch_dir
+from leapfrog.testing import RunningComponent, free_port, run_component, scratch_dir
 
 KINDS = sorted(_MODULES)
+# Components listening for the host on 127.0.0.1 (fixed default ports), given free ones:
+# a stack of another test session may hold the defaults.
+HOST_FACING = {"console": ("listen",), "lb": ("listen", "stats")}
 
 
 @pytest.fixture
@@ -30,9 +33,10 @@ def base_dir() -> Iterator[Path]:
 @pytest.mark.parametrize("kind", KINDS)
 def test_component_contract(kind: str, base_dir: Path) -> None:
     comp = component(kind)
-    options = comp.options({})
+    given = {key: f"127.0.0.1:{free_port()}" for key in HOST_FACING.get(kind, ())}
+    options = comp.options(given)
     first = comp.install(options, cache_dir(), lambda _: None)
-    with run_component(kind, {}, base_dir, address="127.0.0.1") as running:
+    with run_component(kind, given, base_dir, address="127.0.0.1") as running:
         again = comp.install(options, running.where.cache_dir, lambda _: None)
         assert (again.version, again.home) == (first.version, first.home)
         assert running.health().ok

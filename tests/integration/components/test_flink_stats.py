@@ -200,6 +200,29 @@ def completed_checkpoints(flink: RunningComponent, job_id: str) -> int:
     return int(rest(flink, f"/jobs/{job_id}/checkpoints")["counts"]["completed"])
 
 
+def all_tasks_running(flink: RunningComponent, job_id: str) -> bool:
+    vertices = rest(flink, f"/jobs/{job_id}")["vertices"]
+    return all(v["status"] == "RUNNING" for v in vertices)
+
+
+def job_story(flink: RunningComponent, job_id: str) -> str:
+    """What a failure message needs: the job's tasks, checkpoints and recent exceptions."""
+    job = rest(flink, f"/jobs/{job_id}")
+    checkpoints = rest(flink, f"/jobs/{job_id}/checkpoints")
+    exceptions = rest(flink, f"/jobs/{job_id}/exceptions")
+    return json.dumps(
+        {
+            "state": job["state"],
+            "tasks": {v["name"][:60]: v["status"] for v in job["vertices"]},
+            "checkpoints": checkpoints["counts"],
+            "exceptions": [
+                e.get("exceptionName")
+                for e in exceptions.get("exceptionHistory", {}).get("entries", [])
+            ][:5],
+        }
+    )
+
+
 def taskmanager_pids(flink: RunningComponent) -> list[int]:
     assert flink.popen is not None
     return [
@@ -343,7 +366,14 @@ def test_the_example_team_job_counts_events_per_type_per_minute(
     bootstrap = kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]
     records = read_json(flink.where.data_dir / STATE_FILE) or {}
     assert records["events-per-minute"].get("error") is None, records
-    wait_until(lambda: running_job(flink, "events-per-minute"), 120, 0.5, "the example job running")
+    # Running with every task deployed and checkpointing (after the TaskManager kill of
+    # the test before, the restored job may still wait for the new TaskManager's slots).
+    job = wait_until(
+        lambda: running_job(flink, "events-per-minute"), 120, 0.5, "the example job running"
+    )
+    wait_until(lambda: all_tasks_running(flink, job["jid"]), 120, 0.5, "its tasks running")
+    before = completed_checkpoints(flink, job["jid"])
+    wait_until(lambda: completed_checkpoints(flink, job["jid"]) > before, 60, 0.5, "a checkpoint")
 
     # Three whole minutes in the past, records as hello writes them; then, on every
     # partition, one event past the last minute's end plus the job's 5 s lateness.
@@ -389,7 +419,9 @@ def test_the_example_team_job_counts_events_per_type_per_minute(
         set(expected),
         settle=6.0,
     )
-    assert set(seen) == set(expected), f"missing: {set(expected) - set(seen)}"
+    assert set(seen) == set(expected), (
+        f"missing: {set(expected) - set(seen)}; the job: {job_story(flink, job['jid'])}"
+    )
     assert [k for k, n in seen.items() if n > 1] == []
     assert {k: r["events"] for k, r in rows.items()} == expected
     ends = {utc(start + minute * 60 + 60) for minute in range(3)}

@@ -1,16 +1,21 @@
 """Rollouts of an SDK service behind the real HAProxy while clients keep requesting: a
 rolling update, a broken revision reverted automatically, an undo; not one request
-fails. And a supervisor killed mid-rollout: the next `up` finishes it."""
+fails. And a supervisor killed mid-rollout: the next `up` resumes it, a step at a time."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
 import signal
+import threading
+import time
+from collections import Counter
 
 import httpx
 
+from leapfrog.shared.procs import is_running
 from leapfrog.testing import StackDir, wait_until
 
 from .conftest import free_port
@@ -147,37 +152,121 @@ def test_rolling_update_revert_and_undo_under_load_drop_nothing() -> None:
         assert total > 1000
 
 
-def test_supervisor_killed_mid_rollout_the_next_up_finishes_it() -> None:
+class Serving:
+    """Polls the catalog for the web instances it passes (what the load balancer routes
+    to) every 50 ms, noting how many pass and of which versions."""
+
+    def __init__(self, catalog: str, token: str) -> None:
+        self.url = f"http://{catalog}/v1/health/service/web?passing=1"
+        self.headers = {"X-Consul-Token": token}
+        self.seen: list[tuple[float, int, dict[str, int]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll)
+
+    def _poll(self) -> None:
+        with httpx.Client(timeout=5, headers=self.headers) as client:
+            while not self._stop.wait(0.05):
+                try:
+                    entries = client.get(self.url).json()
+                except (httpx.HTTPError, ValueError):
+                    continue
+                by_version = Counter(str(e["Service"]["Meta"].get("version")) for e in entries)
+                self.seen.append((time.monotonic(), len(entries), dict(by_version)))
+
+    def fewest(self) -> int:
+        return min(count for _, count, _ in self.seen)
+
+    def __enter__(self) -> Serving:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def test_supervisor_killed_mid_rollout_the_next_up_resumes_it_gradually() -> None:
+    """kill -9 of the supervisor in the middle of a rolling update of four instances:
+    its instances (each in a session of its own) and the load balancer serve on; the
+    next `up` adopts the old and the new ones as they run and resumes the rollout a step
+    at a time. Never fewer than four instances pass in the catalog, not one request
+    fails, and at the end all four run the new version."""
     ports = (free_port(), free_port(), free_port(), free_port())
+    slow = "{min_ready: 3s, progress_deadline: 1m}"
+
+    def four(version: str) -> str:
+        return stack_text(ports, version, rollout=slow).replace("replicas: 2", "replicas: 4")
+
     with StackDir() as stack:
         shutil.copy(APP, stack.root / "sdk_app.py")
-        stack.write(stack_text(ports, "1.0.0"))
+        stack.write(four("1.0.0"))
         assert (result := stack.up(timeout=180)).code == 0, result.output
-        supervisor = json.loads((stack.root / ".leapfrog/run/state.json").read_text())
-        pid = supervisor["supervisor"]["pid"]
-        stack.write(stack_text(ports, "2.0.0"))
-        # `up` applies and returns at once with a short timeout; the rollout goes on.
-        stack.cli("up", "-d", "--timeout", "1s", timeout=60)
         wait_until(
-            lambda: any(i["name"] == "web-3" for i in stack.status()),
+            lambda: httpx.get(f"http://127.0.0.1:{ports[0]}/web/x", timeout=5).status_code == 200,
             timeout=30,
-            what="the surge instance started",
+            what="the route served",
         )
-        os.kill(pid, signal.SIGKILL)
-        wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=10, what="it died")
-        again = stack.up(timeout=180)
-        assert again.code == 0, again.output
-        assert versions(stack) == {"web-1": "2.0.0", "web-2": "2.0.0"}
+        state_file = stack.root / ".leapfrog/run/state.json"
+        pid = json.loads(state_file.read_text())["supervisor"]["pid"]
+        token = (stack.root / ".leapfrog/secrets/catalog-token").read_text().strip()
+        with (
+            Load(f"127.0.0.1:{ports[0]}", "/web/x", word=1, first="1.0.0") as load,
+            Serving(f"127.0.0.1:{ports[2]}", token) as serving,
+        ):
+            wait_until(lambda: load.snapshot()["1.0.0"] > 100, timeout=30, what="load served")
+            load.enter("rolling")
+            stack.write(four("2.0.0"))
+            # `up` applies and returns at once with a short timeout; the rollout goes on.
+            stack.cli("up", "-d", "--timeout", "1s", timeout=60)
+            # Killed while the step's new instance waits out its min_ready (3 s).
+            wait_until(
+                lambda: any(
+                    i["name"] == "web-1" and i["version"] == "2.0.0" and i["state"] == "healthy"
+                    for i in stack.status()
+                ),
+                timeout=60,
+                what="the first old instance replaced",
+            )
+            running = json.loads(state_file.read_text())["instances"]
+            load.enter("supervisor killed")
+            os.kill(pid, signal.SIGKILL)
+            wait_until(lambda: not os.path.exists(f"/proc/{pid}"), timeout=10, what="it died")
+            time.sleep(2.0)  # no supervisor: the instances and the load balancer serve on
+            alive = [
+                i["name"] for i in running if i["pid"] and is_running(i["pid"], i["start_ticks"])
+            ]
+            assert alive == [i["name"] for i in running if i["pid"]], running
+            old = [n for n, v in versions(stack).items() if v == "1.0.0"]
+            assert old, "the rollout had ended before the kill"
+
+            load.enter("resumed")
+            again = stack.up(timeout=240)
+            assert again.code == 0, again.output
+            for name in old:
+                assert f"adopted {name} from an earlier supervisor at revision 1" in again.output
+            assert versions(stack) == {f"web-{n}": "2.0.0" for n in range(1, 5)}
+            before = load.snapshot()
+            wait_until(
+                lambda: load.snapshot()["2.0.0"] > before["2.0.0"] + 100,
+                timeout=30,
+                what="the new version served",
+            )
+        served_without_failure(load, "supervisor killed mid-rollout")
+        print(f"fewest instances passing in the catalog: {serving.fewest()}")
+        assert len(serving.seen) > 100, serving.seen
+        assert serving.seen[0][2] == {"1.0.0": 4}, serving.seen[0]
+        assert serving.seen[-1][2] == {"2.0.0": 4}, serving.seen[-1]
+        assert serving.fewest() >= 4, [s for s in serving.seen if s[1] < 4]
+        # Gradual: the old version left the passing set one instance at a time.
+        olds = [by.get("1.0.0", 0) for _, _, by in serving.seen]
+        assert all(b >= a - 1 for a, b in itertools.pairwise(olds)), olds
         seen = rollout(stack, "status", "web", "--no-watch")
         assert seen["phase"] == "complete" and seen["current"] == 2, seen
-        assert "finished by `up`" in str(seen["reason"]), seen
+        assert seen["resumed"] == 1, seen
         history = rollout(stack, "history", "web")
         assert [r["number"] for r in history["revisions"]] == [1, 2]  # type: ignore[union-attr]
-        answers = {
-            httpx.get(f"http://127.0.0.1:{ports[0]}/web/x", timeout=5).text.split()[1]
-            for _ in range(10)
-        }
-        assert answers == {"2.0.0"}
+        log = stack.cli("logs", "supervisor").stdout
+        assert "resuming the rollout the last supervisor was killed in" in log, log
 
 
 def test_a_canary_serves_beside_the_old_version_until_resumed() -> None:

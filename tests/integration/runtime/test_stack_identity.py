@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import shutil
 import ssl
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -157,12 +159,12 @@ def test_callers_decide_over_mtls_and_change_live(stack: StackDir) -> None:
     assert [name for name, pid in pids.items() if Path(f"/proc/{pid}").exists()] == []
 
 
-def lb_stack_text(http: int, dns: int, listen: str, stats: str) -> str:
+def lb_stack_text(http: int, dns: int, listen: str, stats: str, engine: str = "haproxy") -> str:
     user = sdk_service_user()
     return (
         f"catalog:\n  http: 127.0.0.1:{http}\n  dns: 127.0.0.1:{dns}\n"
         "identity: true\n"
-        f"components:\n  lb:\n    listen: {listen}\n    stats: {stats}\n"
+        f"components:\n  lb:\n    engine: {engine}\n    listen: {listen}\n    stats: {stats}\n"
         "services:\n"
         "  b:\n"
         "    command: ${LEAPFROG_PYTHON} mesh.py\n"
@@ -172,10 +174,11 @@ def lb_stack_text(http: int, dns: int, listen: str, stats: str) -> str:
     )
 
 
-def test_the_load_balancer_presents_its_own_identity(stack: StackDir) -> None:
+@pytest.mark.parametrize("engine", ["haproxy", "nginx"])
+def test_the_load_balancer_presents_its_own_identity(stack: StackDir, engine: str) -> None:
     http, dns = free_port(), free_port()
     listen, stats = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
-    stack.write(lb_stack_text(http, dns, listen, stats))
+    stack.write(lb_stack_text(http, dns, listen, stats, engine))
     up = stack.up(timeout=180)
     assert up.code == 0, up.output
 
@@ -199,3 +202,132 @@ def test_the_load_balancer_presents_its_own_identity(stack: StackDir) -> None:
     files = sorted(p.name for p in mesh.iterdir())
     assert len(files) == 2 and files[0].startswith("lb-") and files[1].startswith("roots-")
     assert all((mesh / f).stat().st_mode & 0o077 == 0 for f in files)
+
+
+def toggle_stack_text(http: int, dns: int, listen: str, stats: str, identity: bool) -> str:
+    """a, b, c on the SDK, b routed and called by a alone; identity on or off."""
+    user = sdk_service_user()
+    services = "".join(
+        f"  {name}:\n"
+        "    command: ${LEAPFROG_PYTHON} mesh.py\n"
+        f"    port: {PORT}\n"
+        "    check: {http: /health/ready}\n"
+        + ("    route: {path: /b, strip_prefix: true}\n    callers: [a]\n" if name == "b" else "")
+        + (f"    user: {user}\n" if user else "")
+        for name in ("a", "b", "c")
+    )
+    return (
+        f"catalog:\n  http: 127.0.0.1:{http}\n  dns: 127.0.0.1:{dns}\n"
+        + ("identity:\n  mtls: true\n  default: deny\n" if identity else "")
+        + f"components:\n  lb:\n    listen: {listen}\n    stats: {stats}\n"
+        + f"services:\n{services}"
+    )
+
+
+LB_RESTART = {"ConnectError", "ReadError", "RemoteProtocolError"}
+"""What a client sees while the load balancer restarts: refused connections, and a kept
+one closed under a request."""
+
+
+class Traffic:
+    """GETs through the load balancer every 20 ms in a thread, each outcome kept."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.outcomes: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=5) as client:
+            while not self._stop.is_set():
+                try:
+                    answer = client.get(self.url)
+                    outcome = f"{answer.status_code} {answer.text}"
+                except httpx.HTTPError as exc:
+                    outcome = type(exc).__name__
+                self.outcomes.append((time.monotonic(), outcome))
+                time.sleep(0.02)
+
+    def stop(self) -> list[tuple[float, str]]:
+        self._stop.set()
+        self._thread.join(10)
+        return self.outcomes
+
+
+def test_identity_turned_on_and_off_in_a_running_stack(stack: StackDir) -> None:
+    http, dns = free_port(), free_port()
+    listen, stats = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    stack.write(toggle_stack_text(http, dns, listen, stats, identity=False))
+    up = stack.up(timeout=180)
+    assert up.code == 0, up.output
+
+    def through_lb(expected: str) -> Callable[[], bool]:
+        def check() -> bool:
+            try:
+                answer = httpx.get(f"http://{listen}/b/", timeout=5)
+            except httpx.HTTPError:
+                return False
+            return answer.status_code == 200 and answer.text == expected
+
+        return check
+
+    def plain_call(caller: str, target: str) -> dict[str, Any]:
+        address = {i["name"]: i["address"] for i in stack.status()}[f"{caller}-1"]
+        answer = httpx.get(f"http://{address}:{PORT}/call/{target}", timeout=10)
+        assert answer.status_code == 200, answer.text
+        result: dict[str, Any] = answer.json()
+        return result
+
+    wait_until(through_lb("b called by None"), timeout=30, what="b through the lb, plain")
+    assert plain_call("c", "b") == {"status": 200, "body": "b called by None"}
+
+    # Identity on: the services come back serving mTLS, the lb presents its own.
+    traffic = Traffic(f"http://{listen}/b/")
+    stack.write(toggle_stack_text(http, dns, listen, stats, identity=True))
+    on = stack.up(timeout=180)
+    assert on.code == 0, on.output
+    wait_until(through_lb("b called by lb"), timeout=60, what="b through the lb over mTLS")
+    operator = Operator(stack, http)
+    try:
+        operator.allow_tester()
+        status = {i["name"]: i for i in stack.status()}
+        wait_until(
+            lambda: operator.call(status["a-1"], "b") == {"status": 200, "body": "b called by a"},
+            timeout=10,
+            what="a calls b over mTLS",
+        )
+        denied = operator.call(status["c-1"], "b")
+        assert denied == {
+            "status": 403,
+            "body": "caller 'c' is not allowed: Default intention policy",
+        }
+    finally:
+        operator.close()
+    outcomes = traffic.stop()
+    served = [o for _, o in outcomes if o.startswith("200 ")]
+    assert served[-1] == "200 b called by lb"
+    # What failed is the lb's own restart (its environment changes): refused (or, once,
+    # closed) connections for about a second, never an answer of an error or a 403.
+    failed = [o for _, o in outcomes if not o.startswith("200 ")]
+    assert set(failed) <= LB_RESTART, failed
+
+    # Off again: plain HTTP everywhere, as before.
+    traffic = Traffic(f"http://{listen}/b/")
+    stack.write(toggle_stack_text(http, dns, listen, stats, identity=False))
+    off = stack.up(timeout=180)
+    assert off.code == 0, off.output
+    wait_until(through_lb("b called by None"), timeout=60, what="b through the lb, plain again")
+    wait_until(
+        lambda: plain_call("c", "b") == {"status": 200, "body": "b called by None"},
+        timeout=10,
+        what="c calls b in plain HTTP",
+    )
+    outcomes = traffic.stop()
+    failed = [o for _, o in outcomes if not o.startswith("200 ")]
+    assert set(failed) <= LB_RESTART, failed
+    assert outcomes[-1][1] == "200 b called by None"
+
+    down = stack.down()
+    assert down.code == 0, down.output

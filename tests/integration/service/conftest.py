@@ -114,3 +114,39 @@ def catalog_health(catalog: CatalogProcess, name: str) -> dict[str, str]:
         e["Service"]["ID"]: next((c["Status"] for c in e["Checks"] if c["ServiceID"]), "passing")
         for e in entries
     }
+
+
+def mesh_catalog_process(base: Path) -> CatalogProcess:
+    """A catalog for identity tests: ACL off, default deny, 10 s leaves (they rotate
+    6-9 s in, within a test)."""
+    return CatalogProcess(
+        base / "data", "--acl", "off", "--default-intention-policy", "deny",
+        "--leaf-cert-ttl", "10s",
+    )  # fmt: skip
+
+
+class MeshService(SdkProcess):
+    """apps/mesh.py with identity on: it serves https, so readiness is read over TLS."""
+
+    def __init__(self, catalog: CatalogProcess, name: str, logs: Path, **env: str) -> None:
+        super().__init__(
+            catalog, name, f"{name}-1", logs, LEAPFROG_IDENTITY="on", LEAPFROG_DRAIN="0s", **env
+        )
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.host}:{self.port}"
+
+    def start(self) -> MeshService:
+        with open(self.log, "ab") as log:
+            argv = [sys.executable, str(APPS / "mesh.py")]
+            self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=log)
+        return self
+
+    def ready(self) -> bool:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
+        try:
+            answer = httpx.get(self.url + "/health/ready", verify=False, timeout=1)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ssl
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,51 +22,25 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from leapfrog.testing import CatalogProcess, wait_until
-from tests.integration.service.conftest import SdkProcess
+from tests.integration.service.conftest import MeshService, mesh_catalog_process
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
-
-APP = Path(__file__).parent / "apps" / "mesh.py"
 
 
 @pytest.fixture(scope="module")
 def mesh_catalog(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CatalogProcess]:
-    base = tmp_path_factory.mktemp("identity-catalog")
-    with CatalogProcess(
-        base / "data", "--acl", "off", "--default-intention-policy", "deny",
-        "--leaf-cert-ttl", "10s",
-    ) as proc:  # fmt: skip
+    with mesh_catalog_process(tmp_path_factory.mktemp("identity-catalog")) as proc:
         yield proc
 
 
-class MeshService(SdkProcess):
-    """apps/mesh.py with identity on: it serves https, so readiness is read over TLS."""
-
-    def __init__(self, catalog: CatalogProcess, name: str) -> None:
-        super().__init__(catalog, name, f"{name}-1", LEAPFROG_IDENTITY="on", LEAPFROG_DRAIN="0s")
-
-    @property
-    def url(self) -> str:
-        return f"https://{self.host}:{self.port}"
-
-    def start(self) -> MeshService:
-        with open(self.log, "ab") as log:
-            argv = [sys.executable, str(APP)]
-            self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=log)
-        return self
-
-    def ready(self) -> bool:
-        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
-        try:
-            answer = httpx.get(self.url + "/health/ready", verify=False, timeout=1)
-        except httpx.HTTPError:
-            return False
-        return answer.status_code == 200
-
-
 @pytest.fixture(scope="module")
-def mesh(mesh_catalog: CatalogProcess) -> Iterator[dict[str, MeshService]]:
-    services = {name: MeshService(mesh_catalog, name).start() for name in ("db", "web", "other")}
+def mesh(
+    mesh_catalog: CatalogProcess, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, MeshService]]:
+    logs = tmp_path_factory.mktemp("mesh-logs")
+    services = {
+        name: MeshService(mesh_catalog, name, logs).start() for name in ("db", "web", "other")
+    }
     try:
         for service in services.values():
             wait_until(service.ready, timeout=30, what=f"{service.name} serving TLS")

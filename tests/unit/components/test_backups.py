@@ -83,13 +83,24 @@ def test_on_kubernetes_it_is_the_backup_operator() -> None:
         ("Role", "backup-operator"),
         ("RoleBinding", "backup-operator"),
         ("Deployment", "backup-operator"),
+        ("Service", "backup-operator"),
+        ("NetworkPolicy", "backup-operator-ingress"),
     ]
-    deployment = rendered.objects[-1]
+    deployment, service, policy = rendered.objects[-3:]
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
     assert container["command"] == [
         "leapfrog", "backup", "operator", "--namespace", "n", "--interval", "5",
-        "--image", built,
+        "--image", built, "--listen", "0.0.0.0:9612",
     ]  # fmt: skip
+    # its metrics: the pod's port, a Service to it, the annotations, and the one port
+    # the namespace's default-deny lets the stack's pods reach
+    assert container["ports"] == [{"name": "metrics", "containerPort": 9612, "protocol": "TCP"}]
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == "9612"
+    assert service["spec"]["ports"][0]["targetPort"] == 9612
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert policy["spec"]["podSelector"]["matchLabels"] == service["spec"]["selector"]
+    assert policy["spec"]["ingress"][0]["ports"] == [{"protocol": "TCP", "port": 9612}]
     assert container["image"] == built  # its Jobs run the operator's own image
     assert deployment["spec"]["strategy"] == {"type": "Recreate"}  # never two at once
     role = rendered.objects[4]

@@ -1,5 +1,6 @@
-"""The default HAProxy template with service identity on: backends whose instances serve
-mutual TLS get the lb's certificate and the roots; a rotated leaf is a new file."""
+"""The default HAProxy and nginx templates with service identity on: backends whose
+instances serve mutual TLS get the lb's certificate and the roots; a rotated leaf is a
+new file."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ def leaf(serial: str) -> CaLeaf:
 
 
 def data(serial: str, *, plain_service: bool = True) -> dict[Any, Any]:
-    mesh = ServiceInstance("api-1", "api", "127.0.0.5", 8000, meta={"mtls": "true"})
-    plain = ServiceInstance("kafka-1", "kafka", "127.0.0.6", 9092)
+    mesh = ServiceInstance(
+        "api-1", "api", "127.0.0.5", 8000, meta={"mtls": "true", "route_path": "/api"}
+    )
+    plain = ServiceInstance("kafka-1", "kafka", "127.0.0.6", 9092, meta={"route_path": "/k"})
     found: dict[Any, Any] = {
         ("services",): [ServiceName("api"), *([ServiceName("kafka")] if plain_service else [])],
         ("service", "api", "", "any"): [mesh],
@@ -76,3 +79,38 @@ def test_until_the_leaf_is_in_the_render_is_incomplete(tmp_path: Path) -> None:
     del found[("ca_leaf", "lb")]
     rendered = template.render(FakeWatcher(found))  # type: ignore[arg-type]
     assert not rendered.complete
+
+
+NGINX = {"lb": {**CONTEXT["lb"], "engine": "nginx", "identity": "lb"}}
+
+
+def test_nginx_presents_the_lbs_certificate_to_mtls_services_only(tmp_path: Path) -> None:
+    template = Template(DEFAULT_TEMPLATES / "nginx.conf.j2", NGINX, files_dir=tmp_path)
+    rendered = template.render(FakeWatcher(data("0a:01")))  # type: ignore[arg-type]
+    assert rendered.complete
+    text = rendered.text
+    mesh = tmp_path / "mesh"
+    crt, ca = mesh / "lb-0a01.pem", next(mesh.glob("roots-*.pem"))
+    assert f"proxy_ssl_certificate {crt};" in text
+    assert f"proxy_ssl_certificate_key {crt};" in text
+    assert f"proxy_ssl_trusted_certificate {ca};" in text
+    assert "proxy_ssl_verify on;" in text
+    assert "proxy_ssl_server_name on;" in text
+    # The mTLS service over https, checked to be `api`; the plain one over http.
+    assert "location ^~ /api/ { proxy_pass https://api; proxy_ssl_name api; }" in text
+    assert "location = /api { proxy_pass https://api; proxy_ssl_name api; }" in text
+    assert "location ^~ /k/ { proxy_pass http://kafka; }" in text
+    assert stat.S_IMODE(crt.stat().st_mode) == 0o600
+
+    # Rotation: a new file name in the configuration (a reload loads it), the old goes.
+    rotated = template.render(FakeWatcher(data("0a:02"))).text  # type: ignore[arg-type]
+    assert f"proxy_ssl_certificate {mesh / 'lb-0a02.pem'};" in rotated
+    assert sorted(p.name for p in mesh.iterdir()) == ["lb-0a02.pem", ca.name]
+
+
+def test_nginx_without_identity_has_no_tls(tmp_path: Path) -> None:
+    context = {"lb": {**CONTEXT["lb"], "engine": "nginx"}}
+    template = Template(DEFAULT_TEMPLATES / "nginx.conf.j2", context, files_dir=tmp_path)
+    rendered = template.render(FakeWatcher(data("0a:01")))  # type: ignore[arg-type]
+    assert "proxy_ssl" not in rendered.text and "https://" not in rendered.text
+    assert ("ca_leaf", "lb") not in rendered.deps

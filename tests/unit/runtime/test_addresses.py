@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import ipaddress
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -72,3 +74,22 @@ def test_listening_addresses_are_read_from_the_socket_table() -> None:
         listener.bind(("127.201.3.4", 0))
         listener.listen()
         assert 201 in listening_second_octets()
+
+
+def test_books_assigning_at_once_never_hand_out_one_address_twice(tmp_path: Path) -> None:
+    # Three rollouts build their surge instances at once, each with a book of its own
+    # read before the others saved: each new name still gets an address of its own.
+    net = ipaddress.IPv4Network("127.45.0.0/24")
+    AddressBook(tmp_path / "a.json", net).assign(["a-1", "b-1", "c-1"])
+    books = [AddressBook(tmp_path / "a.json", net) for _ in range(3)]
+    barrier = threading.Barrier(3)
+
+    def grow(book: AddressBook, name: str) -> str:
+        barrier.wait()
+        return book.assign(["a-1", "b-1", "c-1", name])[name]
+
+    with ThreadPoolExecutor(3) as pool:
+        got = list(pool.map(grow, books, ["a-2", "b-2", "c-2"]))
+    assert len(set(got)) == 3
+    final = AddressBook(tmp_path / "a.json", net).assign(["a-2", "b-2", "c-2"])
+    assert sorted(final.values()) == sorted(got)

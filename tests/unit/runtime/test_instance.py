@@ -19,6 +19,7 @@ from leapfrog.runtime.local import instance as instance_module
 from leapfrog.runtime.local.instance import Instance, InstanceState
 from leapfrog.runtime.local.launch import Launch, build_launches
 from leapfrog.runtime.local.paths import StatePaths
+from leapfrog.shared.probes import SchemeMemory
 from leapfrog.shared.procs import process_start_time
 from leapfrog.spec import parse_stack
 
@@ -63,7 +64,7 @@ def test_a_probe_that_ignores_cancellation_does_not_hide_the_exit(
     inner probe ends; the health loop then ran on, probing a dead process, and the
     instance never restarted nor stopped (seen with ZooKeeper under kill -9)."""
 
-    async def stubborn_probe(launch: Launch) -> tuple[bool, str]:
+    async def stubborn_probe(launch: Launch, memory: SchemeMemory) -> tuple[bool, str]:
         # Probing takes most of the time (interval: 10ms), and every cancellation that
         # comes meanwhile is swallowed: what 3.11's wait_for amounts to, every time.
         for _ in range(20):

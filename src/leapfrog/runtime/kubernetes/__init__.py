@@ -1,6 +1,6 @@
 """The Kubernetes runtime: the stack rendered to manifests, applied with server-side
 apply (and pruned by label), rollouts watched until they complete, and commands run in
-the stack's pods."""
+the stack's pods; a service's canary, auto_revert and promote_after acted on by apply."""
 
 from leapfrog.runtime.kubernetes._apply import FIELD_MANAGER, Change, apply_rendered, connect
 from leapfrog.runtime.kubernetes._exec import PodTarget, choose_pods, exec_in_pods
@@ -8,6 +8,7 @@ from leapfrog.runtime.kubernetes._files import to_yaml, write_parts
 from leapfrog.runtime.kubernetes._render import Rendered, kube_context, render_stack
 from leapfrog.runtime.kubernetes._rollout import RolloutStatus, rollout_status, status_of
 from leapfrog.runtime.kubernetes._rollouts import KubeRollouts
+from leapfrog.runtime.kubernetes._wait import wait_rollouts
 
 __all__ = [
     "FIELD_MANAGER",
@@ -25,5 +26,6 @@ __all__ = [
     "rollout_status",
     "status_of",
     "to_yaml",
+    "wait_rollouts",
     "write_parts",
 ]

@@ -1,6 +1,11 @@
 """`apply`: server-side apply of the rendered stack with leapfrog's field manager, the
 generated Secrets created when absent, and objects the stack no longer has pruned.
 
+A service with `rollout: {canary: N}` whose pod template changes keeps its Deployment on
+the template it runs, and the new one goes to a second Deployment, NAME-canary (_canary.py);
+when the stack file's template is the one the stable Deployment runs again, the canary
+is deleted.
+
 Each object's outcome is read from its resourceVersion before and after (a no-op apply
 does not change it, so a second apply of the same stack reports everything unchanged),
 and from its content when a controller wrote in between or in a dry run. Secret
@@ -15,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from leapfrog.components import kube as k
+from leapfrog.runtime.kubernetes import _canary as canary
 from leapfrog.runtime.kubernetes._render import Rendered
 from leapfrog.runtime.kubernetes._secrets import secret_manifest
 from leapfrog.shared.errors import LeapfrogError
@@ -220,6 +226,11 @@ def apply_rendered(
                     client.create(from_dict(obj))
                 record(Change(kind, name, "unchanged" if before else "created"))
                 continue
+            plan = rendered.rollouts.get(name) if kind == "Deployment" else None
+            if plan is not None and plan.canary and before is not None:
+                for change in _with_canary(client, obj, before, plan.canary, dry_run):
+                    record(change)
+                continue
             applied = client.apply(
                 from_dict(obj), field_manager=FIELD_MANAGER, force=True, dry_run=dry_run
             )
@@ -239,6 +250,60 @@ def apply_rendered(
             f"cannot reach the cluster: {exc}", hint="check --kubeconfig and --context"
         ) from None
     return changes
+
+
+def _with_canary(
+    client: Client, obj: k.Manifest, before: Any, replicas: int, dry_run: bool
+) -> list[Change]:
+    """Apply a service's Deployment that has a canary: a changed pod template goes to
+    NAME-canary (`replicas` pods), the stable Deployment keeps its own (and takes every
+    other change); the same template as the stable one's deletes the canary."""
+    from lightkube.codecs import from_dict
+    from lightkube.resources.apps_v1 import Deployment
+    from lightkube.types import CascadeType
+
+    name, namespace = obj["metadata"]["name"], obj["metadata"]["namespace"]
+    wanted: Any = client.apply(
+        from_dict(obj), field_manager=FIELD_MANAGER, force=True, dry_run=True
+    )
+    running = before.to_dict()["spec"]["template"]
+    cname = canary.canary_name(name)
+    canary_before = _version_of(client, Deployment, cname, namespace)
+    changes: list[Change] = []
+    if wanted.to_dict()["spec"]["template"] == running:
+        applied = client.apply(
+            from_dict(obj), field_manager=FIELD_MANAGER, force=True, dry_run=dry_run
+        )
+        changes.append(Change("Deployment", name, _outcome(before, applied, dry_run)))
+        if canary_before is not None:
+            client.delete(
+                Deployment,
+                cname,
+                namespace=namespace,
+                cascade=CascadeType.BACKGROUND,
+                dry_run=dry_run,
+            )
+            changes.append(Change("Deployment", cname, "pruned"))
+        return changes
+    stable = {**obj, "spec": {**obj["spec"], "template": running}}
+    applied = client.apply(
+        from_dict(stable), field_manager=FIELD_MANAGER, force=True, dry_run=dry_run
+    )
+    changes.append(Change("Deployment", name, _outcome(before, applied, dry_run)))
+    manifest = canary.canary_manifest(obj, replicas)
+    applied = client.apply(
+        from_dict(manifest), field_manager=FIELD_MANAGER, force=True, dry_run=dry_run
+    )
+    changes.append(Change("Deployment", cname, _outcome(canary_before, applied, dry_run)))
+    return changes
+
+
+def _canary_kept(rendered: Rendered, obj: Any) -> bool:
+    """A canary Deployment of a service that still has `canary:` stays (apply made it
+    and deletes it; promote and undo too)."""
+    of = (obj.metadata.labels or {}).get(canary.CANARY_OF)
+    plan = rendered.rollouts.get(of) if of else None
+    return plan is not None and plan.canary > 0
 
 
 def _established(client: Client, res: Any, name: str, timeout: float = 60.0) -> None:
@@ -286,7 +351,7 @@ def _prune(
         res = _resource(api_version, kind)
         for obj in client.list(res, namespace=rendered.namespace, labels=selector):
             name = str(obj.metadata.name)
-            if (kind, name) in wanted:
+            if (kind, name) in wanted or (kind == "Deployment" and _canary_kept(rendered, obj)):
                 continue
             client.delete(
                 res,

@@ -29,6 +29,7 @@ OnLine = Callable[[str, str, str], None]
 _NAME = "app.kubernetes.io/name"
 _PART_OF = "app.kubernetes.io/part-of"
 _COMPONENT = "app.kubernetes.io/component"
+_CANARY_OF = "leapfrog.dev/canary-of"
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,10 @@ def choose_pods(
     `every` (every service's pods), in name order; LeapfrogError naming an unknown one."""
 
     def labels(pod: dict[str, Any]) -> dict[str, str]:
-        return dict(pod.get("metadata", {}).get("labels") or {})
+        found = dict(pod.get("metadata", {}).get("labels") or {})
+        if _CANARY_OF in found:  # a canary's pod (NAME-canary) is one of NAME's
+            found[_NAME] = found[_CANARY_OF]
+        return found
 
     mine = [
         p
@@ -87,15 +91,10 @@ def choose_pods(
         ]
     for name in names:
         found = [
-            target(p)
-            for p in mine
-            if p["metadata"]["name"] == name
-            or (p["metadata"].get("labels") or {}).get(_NAME) == name
+            target(p) for p in mine if p["metadata"]["name"] == name or labels(p).get(_NAME) == name
         ]
         if not found:
-            known = sorted(
-                {(p["metadata"].get("labels") or {}).get(_NAME, "") for p in mine} - {""}
-            )
+            known = sorted({labels(p).get(_NAME, "") for p in mine} - {""})
             raise LeapfrogError(
                 f"no running pod of {stack} is named or belongs to {name!r}",
                 hint=f"services with running pods: {', '.join(known) or 'none'}; "

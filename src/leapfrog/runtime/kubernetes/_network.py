@@ -10,10 +10,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from leapfrog.components import kube as k
+from leapfrog.runtime.kubernetes._service import pods_of
 from leapfrog.spec import StackSpec, callers_of
 
 __all__ = ["render_network"]
@@ -30,8 +31,13 @@ def _policy(kube: k.KubeContext, name: str, app: str, spec: dict[str, Any]) -> k
     }
 
 
-def _pods(kube: k.KubeContext, *names: str) -> list[dict[str, Any]]:
-    return [{"podSelector": {"matchLabels": kube.selector(n)}} for n in names]
+def _pods(kube: k.KubeContext, *names: str, services: Collection[str] = ()) -> list[dict[str, Any]]:
+    """Peers by name: a platform part's pods, or a service's (`services`: its canary's
+    too)."""
+    return [
+        {"podSelector": {"matchLabels": pods_of(kube, n) if n in services else kube.selector(n)}}
+        for n in names
+    ]
 
 
 def render_network(
@@ -84,7 +90,9 @@ def _service_policy(
 ) -> k.Manifest:
     service = spec.services[name]
     callers = callers_of(spec.services, name)
-    sources = _pods(kube, *callers, *(p for p in ("catalog", "lb") if p in platform))
+    sources = _pods(kube, *callers, services=spec.services) + _pods(
+        kube, *(p for p in ("catalog", "lb") if p in platform)
+    )
     ingress: list[dict[str, Any]] = []
     if sources and service.port is not None:
         ingress.append({"from": sources, "ports": [{"protocol": "TCP", "port": service.port}]})
@@ -99,7 +107,7 @@ def _service_policy(
         if dependency is not None and dependency.port is not None:
             egress.append(
                 {
-                    "to": _pods(kube, target),
+                    "to": _pods(kube, target, services=spec.services),
                     "ports": [{"protocol": "TCP", "port": dependency.port}],
                 }
             )
@@ -108,7 +116,7 @@ def _service_policy(
         name,
         name,
         {
-            "podSelector": {"matchLabels": kube.selector(name)},
+            "podSelector": {"matchLabels": pods_of(kube, name)},
             "policyTypes": ["Ingress", "Egress"],
             "ingress": ingress,
             "egress": egress,

@@ -22,7 +22,7 @@ from leapfrog.runtime.kubernetes._secrets import secret_manifest
 from leapfrog.runtime.kubernetes._service import render_service, render_volumes
 from leapfrog.runtime.kubernetes.images._record import leapfrog_image
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.spec import Problem, SpecError, Stack
+from leapfrog.spec import Problem, RolloutSpec, SpecError, Stack
 
 __all__ = ["Rendered", "apply_rank", "kube_context", "render_stack"]
 
@@ -68,6 +68,9 @@ class Rendered:
     """Generated Secrets `apply` creates when absent (not in `objects`)."""
     parts: dict[str, list[k.Manifest]] = field(default_factory=dict)
     """The same objects by part (namespace, catalog, kafka, <service>...), for `-o DIR`."""
+    rollouts: dict[str, RolloutSpec] = field(default_factory=dict)
+    """Each service's Deployment (by name) with its `rollout:`: what `leapfrog apply` does
+    beyond applying it (a canary, auto_revert, promote_after; _canary.py, _wait.py)."""
 
 
 def kube_context(stack: Stack) -> k.KubeContext:
@@ -133,6 +136,11 @@ def render_stack(stack: Stack) -> Rendered:
         parts["backup-schedules"] = schedules
     for name, service in spec.services.items():
         parts[name] = render_service(name, service, kube, platform_env, spec.volumes)
+    rollouts = {
+        name: service.rollout
+        for name, service in spec.services.items()
+        if any(o["kind"] == "Deployment" for o in parts[name])
+    }
     claims = render_volumes(spec, kube)
     if claims:
         parts[_CLAIMS] = claims
@@ -144,7 +152,7 @@ def render_stack(stack: Stack) -> Rendered:
     if spec.kubernetes.write_secrets:
         parts["secrets"] = [secret_manifest(s, kube) for s in secrets]
     objects = sorted((o for objs in parts.values() for o in objs), key=apply_rank)
-    return Rendered(kube.namespace, objects, secrets, parts)
+    return Rendered(kube.namespace, objects, secrets, parts, rollouts)
 
 
 def _namespace(kube: k.KubeContext) -> k.Manifest:

@@ -22,11 +22,15 @@ from leapfrog.shared.errors import LeapfrogError
 __all__ = [
     "CHANGE_CAUSE",
     "REVISION",
+    "VERSION",
     "KubeRevision",
     "choose",
+    "epoch",
     "owned_revisions",
     "revision_of",
     "runs",
+    "set_revisions",
+    "set_undo_patch",
     "undo_patch",
 ]
 
@@ -43,7 +47,7 @@ _SKIPPED = (
 )
 """The annotations kubectl's undo leaves as the Deployment has them (the controller's
 own, and kubectl's last applied configuration)."""
-_VERSION = "app.kubernetes.io/version"
+VERSION = "app.kubernetes.io/version"
 
 
 def revision_of(obj: dict[str, Any]) -> int | None:
@@ -79,6 +83,10 @@ class KubeRevision:
     """The pod template, without the controller's hash label."""
     annotations: dict[str, str]
     replicas: int
+    source: str = "replica_set"
+    """What `replica_set` names: a ReplicaSet, or a StatefulSet's `controller_revision`."""
+    data: dict[str, Any] | None = None
+    """A ControllerRevision's data: the patch that puts it back."""
 
     def as_dict(self, current: int | None, outcome: str = "") -> dict[str, Any]:
         """The shape of a local revision (`rollout history --json`), and what a ReplicaSet
@@ -90,7 +98,7 @@ class KubeRevision:
             "created": self.created,
             "version": self.version,
             "outcome": outcome if self.number == current else "",
-            "replica_set": self.replica_set,
+            self.source: self.replica_set,
             "images": list(self.images),
             "replicas": self.replicas,
             "template": self.template,
@@ -111,16 +119,69 @@ class KubeRevision:
             replica_set=str(meta.get("name", "")),
             digest=str((meta.get("labels") or {}).get(_HASH, "")),
             cause=annotations.get(CHANGE_CAUSE) or "<none>",
-            created=_epoch(meta.get("creationTimestamp")),
-            version=labels.get(_VERSION),
+            created=epoch(meta.get("creationTimestamp")),
+            version=labels.get(VERSION),
             images=tuple(str(c.get("image", "")) for c in containers),
             template=template,
             annotations=annotations,
             replicas=int((rs.get("status") or {}).get("replicas") or 0),
         )
 
+    @classmethod
+    def of_controller_revision(cls, cr: dict[str, Any]) -> KubeRevision:
+        meta = cr.get("metadata") or {}
+        data: dict[str, Any] = dict(cr.get("data") or {})
+        template = copy.deepcopy((data.get("spec") or {}).get("template") or {})
+        template.pop("$patch", None)
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        containers = (template.get("spec") or {}).get("containers") or []
+        annotations: dict[str, str] = dict(meta.get("annotations") or {})
+        name = str(meta.get("name", ""))
+        return cls(
+            number=int(cr.get("revision") or 0),
+            replica_set=name,
+            digest=str((meta.get("labels") or {}).get(_SET_HASH, name.rpartition("-")[2])),
+            cause=annotations.get(CHANGE_CAUSE) or "<none>",
+            created=epoch(meta.get("creationTimestamp")),
+            version=labels.get(VERSION),
+            images=tuple(str(c.get("image", "")) for c in containers),
+            template=template,
+            annotations=annotations,
+            replicas=0,
+            source="controller_revision",
+            data=data,
+        )
 
-def _epoch(stamp: Any) -> float:
+
+_SET_HASH = "controller-revision-hash"
+
+
+def set_revisions(
+    stateful_set: dict[str, Any], controller_revisions: list[dict[str, Any]]
+) -> list[KubeRevision]:
+    """The StatefulSet's ControllerRevisions (those it controls) as revisions, oldest
+    first; each counts the pods (`pods`: their controller-revision-hash) that run it."""
+    uid = (stateful_set.get("metadata") or {}).get("uid")
+    found = [
+        KubeRevision.of_controller_revision(cr)
+        for cr in controller_revisions
+        if any(
+            o.get("controller") and o.get("uid") == uid
+            for o in (cr.get("metadata") or {}).get("ownerReferences") or []
+        )
+    ]
+    return sorted(found, key=lambda r: r.number)
+
+
+def set_undo_patch(revision: KubeRevision) -> dict[str, Any]:
+    """The strategic merge patch that puts a StatefulSet's revision back: the
+    ControllerRevision's data (the pod template, replacing), and the cause an undo."""
+    assert revision.data is not None
+    cause = {CHANGE_CAUSE: f"leapfrog rollout undo to revision {revision.number}"}
+    return {**revision.data, "metadata": {"annotations": cause}}
+
+
+def epoch(stamp: Any) -> float:
     if isinstance(stamp, datetime.datetime):
         return stamp.timestamp()
     if isinstance(stamp, str) and stamp:

@@ -85,13 +85,16 @@ class _Counts:
 
 def _deployment(obj: Any) -> RolloutStatus:
     c = _Counts.of(obj)
+    if c.unobserved:
+        # As kubectl: a deadline passed is read only from a status of the latest spec
+        # (an undo right after a failure is not failed).
+        message = "waiting for the rollout to be observed"
+        return c.status("Deployment", message, False)
     for condition in (obj.status and obj.status.conditions) or []:
         if condition.type == "Progressing" and condition.reason == "ProgressDeadlineExceeded":
             message = f'deployment "{c.name}" exceeded its progress deadline'
             return c.status("Deployment", message, False, failed=True)
-    if c.unobserved:
-        message = "waiting for the rollout to be observed"
-    elif c.updated < c.desired:
+    if c.updated < c.desired:
         message = f"{c.updated} of {c.desired} updated replicas"
     elif c.total > c.updated:
         message = f"{c.total - c.updated} old replicas pending termination"

@@ -1,13 +1,22 @@
 """`leapfrog rollout ... --target kubernetes`: the rollout contract
-(runtime/rollout_control.py) on the stack's Deployment, with kubectl rollout's meaning.
+(runtime/rollout_control.py) on the stack's Deployment or StatefulSet, with kubectl
+rollout's meaning, and a service's canary (NAME-canary, _canary.py).
 
 * status: the Deployment's conditions and replicas, judged as `kubectl rollout status`
   does (_rollout.py); a Deployment past its progressDeadlineSeconds has failed, a paused
-  one is where it stays (`done`, saying so). A StatefulSet's status too.
-* history: its ReplicaSets as revisions (_revisions.py).
+  one is where it stays (`done`, saying so). A StatefulSet's status too. A canary beside
+  the Deployment is `paused` once its pods are ready (waiting for promote), `failed` past
+  its own deadline.
+* history: a Deployment's ReplicaSets, a StatefulSet's ControllerRevisions, as revisions
+  (_revisions.py).
 * undo: the chosen ReplicaSet's pod template put back (a JSON patch, as kubectl's), which
-  the Deployment controller rolls out as a new revision.
-* pause / resume (and promote, since a Deployment has no canary): `spec.paused`.
+  the Deployment controller rolls out as a new revision; a StatefulSet gets the chosen
+  ControllerRevision's data as a strategic merge patch (kubectl's StatefulSetRollbacker).
+  With a canary, undo deletes the canary.
+* promote: the canary's template on the stable Deployment, then (once that is rolled out)
+  the canary deleted; without a canary, resume.
+* pause / resume: `spec.paused` of a Deployment; a StatefulSet has none (kubectl refuses
+  too).
 
 The patches are made with a field manager of their own: the next `leapfrog apply` takes
 the template back (server-side apply with force), as `kubectl apply` does after
@@ -21,6 +30,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from leapfrog.runtime.kubernetes import _canary as canary
 from leapfrog.runtime.kubernetes import _revisions as rev
 from leapfrog.runtime.kubernetes._rollout import RolloutStatus, judge, workload
 from leapfrog.runtime.rollout_control import FINAL
@@ -29,8 +39,9 @@ from leapfrog.shared.errors import LeapfrogError
 if TYPE_CHECKING:
     from lightkube import Client
 
-__all__ = ["ROLLOUT_MANAGER", "KubeRollouts"]
+__all__ = ["ROLLOUT_MANAGER", "KubeRollouts", "last", "ready_for"]
 
+_DONE = {"pause": "paused", "resume": "resumed", "promote": "promoted"}
 ROLLOUT_MANAGER = "leapfrog-rollout"
 """The field manager of undo, pause and resume."""
 
@@ -78,65 +89,150 @@ class KubeRollouts:
         with _cluster(f"to read {name}"):
             return workload(self.client, self.namespace, name, self.services)
 
-    def _deployment(self, name: str) -> dict[str, Any]:
-        return self._deployment_object(name)[1]
-
-    def _deployment_object(self, name: str) -> tuple[Any, dict[str, Any]]:
-        """The Deployment `name` names, as the client's object and as the API's JSON."""
+    def _deployment(self, name: str, verb: str) -> dict[str, Any]:
+        """The Deployment `name` names, as the API's JSON; a StatefulSet refused (`verb`
+        has no meaning there, as with kubectl)."""
         kind, obj = self._workload(name)
-        short = name.partition("/")[2] or name
+        raw: dict[str, Any] = obj.to_dict()
         if kind != "Deployment":
+            short = raw["metadata"]["name"]
             raise LeapfrogError(
-                f"{short} runs as a StatefulSet (it has per-instance volumes): rollout "
-                "history, undo, pause and resume act on Deployments",
-                hint=f"kubectl -n {self.namespace} rollout history|undo statefulset/{short}",
+                f"{short} runs as a StatefulSet (it has per-instance volumes), which cannot "
+                f"be {_DONE[verb]}: kubectl refuses `rollout {verb}` on a StatefulSet too",
+                hint=f"`leapfrog rollout undo {short} --target kubernetes` goes back to a "
+                "revision; `leapfrog rollout status` follows it",
             )
-        found: dict[str, Any] = obj.to_dict()
-        return obj, found
+        return raw
+
+    def _get(self, name: str) -> dict[str, Any] | None:
+        """The Deployment `name` as the API's JSON, None when there is none."""
+        from lightkube.core.exceptions import ApiError
+        from lightkube.resources.apps_v1 import Deployment
+
+        with _cluster(f"to read {name}"):
+            try:
+                found: dict[str, Any] = self.client.get(
+                    Deployment, name, namespace=self.namespace
+                ).to_dict()
+            except ApiError as exc:
+                if exc.status.code == 404:
+                    return None
+                raise
+            return found
 
     def _list(self, kind: str, selector: dict[str, str]) -> list[dict[str, Any]]:
-        from lightkube.resources.apps_v1 import ReplicaSet
+        from lightkube.resources.apps_v1 import ControllerRevision, ReplicaSet
         from lightkube.resources.core_v1 import Pod
 
-        res: Any = ReplicaSet if kind == "ReplicaSet" else Pod
+        res: Any = {"ReplicaSet": ReplicaSet, "ControllerRevision": ControllerRevision}.get(
+            kind, Pod
+        )
         labels: dict[str, Any] = dict(selector)
         with _cluster(f"to list the {kind}s"):
             found: Any = self.client.list(res, namespace=self.namespace, labels=labels)
             return [o.to_dict() for o in found]
 
-    def _revisions(self, deployment: dict[str, Any]) -> list[rev.KubeRevision]:
-        selector = deployment["spec"]["selector"].get("matchLabels") or {}
-        return rev.owned_revisions(deployment, self._list("ReplicaSet", selector))
+    def _revisions(self, kind: str, raw: dict[str, Any]) -> list[rev.KubeRevision]:
+        selector = raw["spec"]["selector"].get("matchLabels") or {}
+        if kind == "Deployment":
+            return rev.owned_revisions(raw, self._list("ReplicaSet", selector))
+        return rev.set_revisions(raw, self._list("ControllerRevision", selector))
+
+    @staticmethod
+    def _current(kind: str, raw: dict[str, Any], revisions: list[rev.KubeRevision]) -> int | None:
+        if kind == "Deployment":
+            return rev.revision_of(raw)
+        update = (raw.get("status") or {}).get("updateRevision")
+        found = [r.number for r in revisions if r.replica_set == update]
+        return found[0] if found else None
 
     def status(self, name: str) -> dict[str, Any]:
+        return self._status(name, with_canary=True)
+
+    def _status(self, name: str, *, with_canary: bool) -> dict[str, Any]:
         kind, obj = self._workload(name)
         judged = judge(kind, obj)
         raw: dict[str, Any] = obj.to_dict()
         short = judged.name
         paused = bool(raw["spec"].get("paused"))
-        current = rev.revision_of(raw) if kind == "Deployment" else None
-        revisions = self._revisions(raw) if kind == "Deployment" else []
+        revisions = self._revisions(kind, raw)
+        current = self._current(kind, raw, revisions)
         by_set = {r.replica_set: r.number for r in revisions}
         selector = raw["spec"]["selector"].get("matchLabels") or {}
-        instances = [_instance(pod, by_set, current) for pod in self._list("Pod", selector)]
+        instances = [_instance(kind, pod, by_set, current) for pod in self._list("Pod", selector)]
         phase, message = _phase(kind, judged, raw)
-        return judged.as_dict() | {
+        body = judged.as_dict() | {
             "service": short,
             "namespace": self.namespace,
             "current": current,
             "replicas": judged.desired,
-            "instances": sorted(instances, key=lambda i: str(i["name"])),
+            "instances": instances,
             "paused": paused,
             "phase": phase,
             "message": message,
             "done": judged.done or paused,
         }
+        found = (
+            self._get(canary.canary_name(short)) if with_canary and kind == "Deployment" else None
+        )
+        if found is not None:
+            body = self._with_canary(body, found)
+        body["instances"] = sorted(body["instances"], key=lambda i: str(i["name"]))
+        return body
+
+    def _with_canary(self, body: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+        """The stable Deployment's status with its canary: its pods among the instances,
+        its counts under `canary`, and the phase: failed (its deadline passed),
+        progressing (its pods not ready yet), else paused until promote or undo."""
+        from lightkube.resources.apps_v1 import Deployment
+
+        judged = judge("Deployment", Deployment.from_dict(found))
+        short, name = body["service"], judged.name
+        pods = self._list("Pod", found["spec"]["selector"].get("matchLabels") or {})
+        template = found["spec"]["template"]
+        version = (template.get("metadata") or {}).get("labels", {}).get(rev.VERSION)
+        images = [str(c.get("image", "")) for c in template["spec"].get("containers") or []]
+        info = judged.as_dict() | {
+            "version": version,
+            "images": images,
+            "ready_for": ready_for(pods, judged.desired),
+        }
+        instances = [
+            *body["instances"],
+            *(_instance("", p, {}, None) | {"canary": True} for p in pods),
+        ]
+        phase, message = body["phase"], body["message"]
+        if body["failed"] or phase == "progressing":
+            pass  # the stable Deployment's own rollout comes first
+        elif judged.failed:
+            phase, message = "failed", f"canary {name}: {judged.message}: {_progressing(found)}"
+        elif not judged.done:
+            phase, message = "progressing", f"canary {name}: {judged.message}" + _counts(judged)
+        else:
+            phase = "paused"
+            message = (
+                f"canary: {judged.desired} new pod(s) of {version or ', '.join(images)} serving "
+                f"beside {body['replicas']} ({name}); `leapfrog rollout promote {short} "
+                f"--target kubernetes` promotes them, `leapfrog rollout undo {short} "
+                "--target kubernetes` removes them"
+            )
+        done = phase in ("paused", "complete")
+        return body | {
+            "canary": info,
+            "instances": instances,
+            "phase": phase,
+            "message": message,
+            "done": done,
+        }
 
     def follow(self, name: str, timeout: float) -> Iterator[dict[str, Any]]:
+        return self._follow(name, timeout, with_canary=True)
+
+    def _follow(self, name: str, timeout: float, *, with_canary: bool) -> Iterator[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
         while True:
-            seen = self.status(name)
+            seen = self._status(name, with_canary=with_canary)
             if seen != last:
                 yield seen
                 last = seen
@@ -152,13 +248,15 @@ class KubeRollouts:
             time.sleep(self.interval)
 
     def history(self, name: str) -> dict[str, Any]:
-        obj, deployment = self._deployment_object(name)
-        current = rev.revision_of(deployment)
-        phase, why = _phase("Deployment", judge("Deployment", obj), deployment)
+        kind, obj = self._workload(name)
+        raw: dict[str, Any] = obj.to_dict()
+        revisions = self._revisions(kind, raw)
+        current = self._current(kind, raw, revisions)
+        phase, why = _phase(kind, judge(kind, obj), raw)
         outcome = f"failed: {why}" if phase == "failed" else phase
-        revisions = self._revisions(deployment)
         return {
-            "service": deployment["metadata"]["name"],
+            "service": raw["metadata"]["name"],
+            "kind": kind,
             "namespace": self.namespace,
             "current": current,
             "revisions": [r.as_dict(current, outcome) for r in revisions],
@@ -166,36 +264,71 @@ class KubeRollouts:
 
     # -- changing -----------------------------------------------------------------------
 
-    def _patch(self, name: str, patch: Any, json_patch: bool) -> None:
-        from lightkube.resources.apps_v1 import Deployment
+    def _patch(self, name: str, patch: Any, kind: str = "json", stateful: bool = False) -> None:
+        from lightkube.resources.apps_v1 import Deployment, StatefulSet
         from lightkube.types import PatchType
 
-        with _cluster(f"to change deployment {name}"):
+        types = {"json": PatchType.JSON, "merge": PatchType.MERGE, "strategic": PatchType.STRATEGIC}
+        res: Any = StatefulSet if stateful else Deployment
+        with _cluster(f"to change {'statefulset' if stateful else 'deployment'} {name}"):
             self.client.patch(
-                Deployment,
+                res,
                 name,
                 patch,
                 namespace=self.namespace,
-                patch_type=PatchType.JSON if json_patch else PatchType.MERGE,
+                patch_type=types[kind],
                 field_manager=ROLLOUT_MANAGER,
             )
 
+    def remove_canary(self, name: str) -> str | None:
+        """Delete NAME's canary Deployment; its name, or None when there is none."""
+        from lightkube.core.exceptions import ApiError
+        from lightkube.resources.apps_v1 import Deployment
+        from lightkube.types import CascadeType
+
+        found = canary.canary_name(name)
+        with _cluster(f"to delete deployment {found}"):
+            try:
+                self.client.delete(
+                    Deployment, found, namespace=self.namespace, cascade=CascadeType.BACKGROUND
+                )
+            except ApiError as exc:
+                if exc.status.code == 404:
+                    return None
+                raise
+        return found
+
     def undo(self, name: str, to: int | None) -> dict[str, Any]:
-        deployment = self._deployment(name)
-        short = deployment["metadata"]["name"]
-        if deployment["spec"].get("paused"):
+        kind, obj = self._workload(name)
+        raw: dict[str, Any] = obj.to_dict()
+        short = raw["metadata"]["name"]
+        revisions = self._revisions(kind, raw)
+        current = self._current(kind, raw, revisions)
+        if kind == "StatefulSet":
+            # kubectl goes back to the second newest revision (the newest is the one set).
+            newest = max((r.number for r in revisions), default=None)
+            chosen = rev.choose(short, revisions, newest, to)
+            if rev.runs(raw, chosen):
+                return self.status(name) | {"undone": False}
+            self._patch(short, rev.set_undo_patch(chosen), "strategic", stateful=True)
+            return self.status(name) | {"undone": True, "revision": chosen.number}
+        removed = self.remove_canary(short)
+        if removed is not None and to is None:
+            return self.status(name) | {"undone": True, "canary_removed": removed}
+        if raw["spec"].get("paused"):
             raise LeapfrogError(
                 f"{short} is paused: a paused Deployment is not rolled back",
                 hint=f"`leapfrog rollout resume {short} --target kubernetes` first",
             )
-        chosen = rev.choose(short, self._revisions(deployment), rev.revision_of(deployment), to)
-        if rev.runs(deployment, chosen):
-            return self.status(name) | {"undone": False}
-        self._patch(short, rev.undo_patch(deployment, chosen), json_patch=True)
-        return self.status(name) | {"undone": True, "revision": chosen.number}
+        chosen = rev.choose(short, revisions, current, to)
+        extra = {"canary_removed": removed} if removed else {}
+        if rev.runs(raw, chosen):
+            return self.status(name) | {"undone": bool(removed)} | extra
+        self._patch(short, rev.undo_patch(raw, chosen))
+        return self.status(name) | {"undone": True, "revision": chosen.number} | extra
 
     def _set_paused(self, name: str, paused: bool) -> dict[str, Any]:
-        deployment = self._deployment(name)
+        deployment = self._deployment(name, "pause" if paused else "resume")
         short = deployment["metadata"]["name"]
         if bool(deployment["spec"].get("paused")) == paused:
             if paused:
@@ -207,7 +340,7 @@ class KubeRollouts:
                 f"{short} is not paused",
                 hint=f"`leapfrog rollout status {short} --target kubernetes` shows its rollout",
             )
-        self._patch(short, {"spec": {"paused": paused}}, json_patch=False)
+        self._patch(short, {"spec": {"paused": paused}}, "merge")
         return self.status(name)
 
     def pause(self, name: str) -> dict[str, Any]:
@@ -216,9 +349,86 @@ class KubeRollouts:
     def resume(self, name: str) -> dict[str, Any]:
         return self._set_paused(name, False)
 
-    def promote(self, name: str) -> dict[str, Any]:
-        """A Deployment has no canary: promote resumes a paused one."""
-        return self._set_paused(name, False)
+    def promote(self, name: str, timeout: float = 300.0) -> dict[str, Any]:
+        """NAME's canary onto its Deployment, which rolls it out (waiting up to `timeout`),
+        then the canary deleted; a Deployment without a canary is resumed."""
+        deployment = self._deployment(name, "promote")
+        short = deployment["metadata"]["name"]
+        cname = canary.canary_name(short)
+        if self._get(cname) is None:
+            if not deployment["spec"].get("paused"):
+                raise LeapfrogError(
+                    f"{short} has no canary ({cname}) and is not paused: nothing to promote",
+                    hint="`leapfrog apply` makes a canary of a changed template when the "
+                    f"service has `rollout: {{canary: N}}`; `leapfrog rollout status {short} "
+                    "--target kubernetes` shows its rollout",
+                )
+            return self._set_paused(name, False)
+        final = self.promote_canary(short, timeout)
+        if final["phase"] != "complete":
+            raise LeapfrogError(
+                f"{short}: the canary's template did not roll out: {final['message']}; "
+                f"the canary {cname} stays",
+                hint=f"`leapfrog rollout undo {short} --target kubernetes` removes the canary "
+                "and goes back",
+            )
+        return final
+
+    def promote_canary(self, name: str, timeout: float) -> dict[str, Any]:
+        """Put NAME's canary template on its Deployment (resumed) and follow that
+        rollout; once complete, delete the canary. The last status seen (`promoted`:
+        the canary's name when it was deleted)."""
+        cname = canary.canary_name(name)
+        deployment, found = self._get(name), self._get(cname)
+        if deployment is None or found is None:
+            raise LeapfrogError(f"{name} has no canary ({cname}) to promote")
+        template = canary.stable_template(found["spec"]["template"], name)
+        running = rev.KubeRevision.of(
+            {
+                "metadata": {"annotations": {rev.REVISION: "0"}},
+                "spec": {"template": deployment["spec"]["template"]},
+            }
+        )
+        assert running is not None
+        if running.template != template or deployment["spec"].get("paused"):
+            annotations = dict(deployment["metadata"].get("annotations") or {})
+            annotations[rev.CHANGE_CAUSE] = f"leapfrog rollout promote of {cname}"
+            patch = [
+                {"op": "replace", "path": "/spec/template", "value": template},
+                {"op": "add", "path": "/metadata/annotations", "value": annotations},
+                {"op": "add", "path": "/spec/paused", "value": False},
+            ]
+            self._patch(name, patch)
+        final = last(self._follow(name, timeout, with_canary=False))
+        if final.get("phase") != "complete":
+            return final
+        self.remove_canary(name)
+        return self.status(name) | {"promoted": cname}
+
+
+def last(statuses: Iterator[dict[str, Any]]) -> dict[str, Any]:
+    """The last of the statuses a follow yields (its final one)."""
+    final: dict[str, Any] = {}
+    for final in statuses:  # noqa: B007 (the last one is the answer)
+        pass
+    return final
+
+
+def ready_for(pods: list[dict[str, Any]], wanted: int) -> float | None:
+    """How long every one of `pods` has been Ready (the shortest), when there are at
+    least `wanted` and all are; else None."""
+    if len(pods) < max(1, wanted):
+        return None
+    now = time.time()
+    shortest: float | None = None
+    for pod in pods:
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+        if ready is None or ready.get("status") != "True":
+            return None
+        since = now - rev.epoch(ready.get("lastTransitionTime"))
+        shortest = since if shortest is None else min(shortest, since)
+    return max(0.0, shortest or 0.0)
 
 
 def _phase(kind: str, judged: RolloutStatus, raw: dict[str, Any]) -> tuple[str, str]:
@@ -251,11 +461,19 @@ def _progressing(deployment: dict[str, Any]) -> str:
     return ""
 
 
-def _instance(pod: dict[str, Any], by_set: dict[str, int], current: int | None) -> dict[str, Any]:
+def _instance(
+    kind: str, pod: dict[str, Any], by_set: dict[str, int], current: int | None
+) -> dict[str, Any]:
+    """A pod and its revision: its ReplicaSet's (a Deployment's pod), its
+    controller-revision-hash's (a StatefulSet's)."""
     meta = pod.get("metadata") or {}
-    owner = next(
-        (o.get("name") for o in meta.get("ownerReferences") or [] if o.get("controller")), None
-    )
+    if kind == "StatefulSet":
+        owner = (meta.get("labels") or {}).get("controller-revision-hash")
+    else:
+        owner = next(
+            (o.get("name") for o in meta.get("ownerReferences") or [] if o.get("controller")),
+            None,
+        )
     revision = by_set.get(str(owner)) if owner else None
     status = pod.get("status") or {}
     ready = any(

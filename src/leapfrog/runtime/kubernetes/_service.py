@@ -16,7 +16,7 @@ from leapfrog.runtime.kubernetes._revisions import CHANGE_CAUSE
 from leapfrog.spec import CheckSpec, ServiceSpec, StackSpec, VolumeSpec
 from leapfrog.spec._volumes import volume_env_name
 
-__all__ = ["container_image", "kube_text", "render_service", "render_volumes"]
+__all__ = ["container_image", "kube_text", "pods_of", "render_service", "render_volumes"]
 
 DEFAULT_VOLUME_SIZE = "1Gi"
 """A claim's request when the volume declares no size."""
@@ -40,6 +40,18 @@ def container_image(service: ServiceSpec) -> str:
     if service.version and ":" not in last and "@" not in last:
         return f"{image}:{service.version}"
     return image
+
+
+def pods_of(kube: k.KubeContext, name: str) -> dict[str, str]:
+    """The labels that pick every pod of service `name`, its canary's too: what its
+    Service, PodDisruptionBudget and NetworkPolicies select. Not the Deployment's selector
+    (`kube.selector`, name and part-of, immutable), which a canary's pods do not match
+    (their name is NAME-canary, `_canary.py`); every pod of the service carries its
+    `instance` label, those made before canaries existed too."""
+    return {
+        "app.kubernetes.io/instance": f"{kube.stack}-{name}",
+        "app.kubernetes.io/part-of": kube.stack,
+    }
 
 
 def _seconds(value: float) -> int:
@@ -228,7 +240,9 @@ def render_service(
         workload = {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
-            "metadata": kube.meta(name, "service", service.version),
+            # The controller copies the cause to each ControllerRevision.
+            "metadata": kube.meta(name, "service", service.version)
+            | {"annotations": {CHANGE_CAUSE: "leapfrog apply"}},
             "spec": {
                 "serviceName": name,
                 "selector": {"matchLabels": kube.selector(name)},
@@ -263,7 +277,7 @@ def render_service(
             "spec": {
                 "selector": {"matchLabels": kube.selector(name)},
                 # The stack file's `rollout:` as a Deployment says it (auto_revert,
-                # canary and promote_after have no field here: they act locally).
+                # canary and promote_after are `leapfrog apply`'s: _canary.py, _wait.py).
                 "strategy": {
                     "type": "RollingUpdate",
                     "rollingUpdate": {
@@ -296,11 +310,13 @@ def render_service(
             "apiVersion": "policy/v1",
             "kind": "PodDisruptionBudget",
             "metadata": kube.meta(name, "service"),
-            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": kube.selector(name)}},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": pods_of(kube, name)}},
         },
     ]
     if service.port is not None:
-        objects.append(k.service(kube, name, name, "service", {"http": service.port}))
+        endpoint = k.service(kube, name, name, "service", {"http": service.port})
+        endpoint["spec"]["selector"] = pods_of(kube, name)
+        objects.append(endpoint)
     if service.autoscale is not None:
         objects.append(_autoscaler(name, service, kube, workload["kind"]))
     return objects

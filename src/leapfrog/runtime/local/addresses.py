@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.shared.files import atomic_write_json, read_json
+from leapfrog.shared.files import atomic_write_json, exclusive_lock, read_json
 
 __all__ = ["AddressBook", "default_network", "listening_second_octets"]
 
@@ -66,9 +66,12 @@ class AddressBook:
     def __init__(self, path: Path, network: ipaddress.IPv4Network) -> None:
         self._path = path
         self._network = network
-        stored = read_json(path)
         self._by_name: dict[str, str] = {}
-        if isinstance(stored, dict) and stored.get("network") == str(network):
+        self._load()
+
+    def _load(self) -> None:
+        stored = read_json(self._path)
+        if isinstance(stored, dict) and stored.get("network") == str(self._network):
             self._by_name = {str(k): str(v) for k, v in stored.get("instances", {}).items()}
 
     @staticmethod
@@ -95,7 +98,17 @@ class AddressBook:
                 yield address
 
     def assign(self, names: Iterable[str]) -> dict[str, str]:
-        """Addresses for `names`, reusing earlier assignments; saved when anything changed."""
+        """Addresses for `names`, reusing earlier assignments; saved when anything changed.
+
+        Read, assigned and saved under a lock, from the file as it is now: the rollouts of
+        several services build their instances at once (in threads), and two surge
+        instances must not both get the next free address."""
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with exclusive_lock(self._path.with_name(self._path.name + ".lock")):
+            self._load()
+            return self._assign(names)
+
+    def _assign(self, names: Iterable[str]) -> dict[str, str]:
         taken = set(self._by_name.values())
         fresh = self._usable()
         changed = False

@@ -62,12 +62,20 @@ class Prepared:
     cleaned: list[str]
     notes: list[str] = field(default_factory=list)
     """What the user must know before it starts (a volume's size limit not enforced)."""
+    carried: dict[str, int] = field(default_factory=dict)
+    """Adopted instances of an interrupted rollout, by name: the revision each runs (the
+    supervisor resumes their service's rollout, resumption.py)."""
 
     def supervisor(self) -> Supervisor:
         from leapfrog.runtime.local.supervisor import Supervisor
 
         made = Supervisor(
-            self.plan, self.launches, self.paths, str(self.stack.path), adopt=self.adopt
+            self.plan,
+            self.launches,
+            self.paths,
+            str(self.stack.path),
+            adopt=self.adopt,
+            carried=self.carried,
         )
         if made.kafka_bootstrap() is not None:
             # Without Kafka nothing is collected: the collector (the telemetry shipper and
@@ -95,11 +103,13 @@ def prepare(
     """Everything `up` checks before it starts anything.
 
     A supervisor that died leaves instances behind: those whose configuration is
-    unchanged are adopted, the others are stopped.
+    unchanged are adopted, and so are those of a service whose rollout it was killed in,
+    running its source or target revision (resumption.py); the others are stopped.
     """
     from leapfrog.plan import build_plan
     from leapfrog.runtime.local.isolation import enforce_network
     from leapfrog.runtime.local.launch import build_launches
+    from leapfrog.runtime.local.resumption import CarriedOver, carry_over
     from leapfrog.runtime.local.volumes import record_volumes
 
     paths = StatePaths(stack.state_dir)
@@ -114,10 +124,6 @@ def prepare(
     plan = build_plan(stack)
     launches = build_launches(stack, plan, paths, installer)
     by_name = {launch.name: launch for group in launches.values() for launch in group}
-    if stack.spec.catalog.enabled and stack.spec.catalog.acl:
-        from leapfrog.runtime.local.platform import prune_instance_tokens
-
-        prune_instance_tokens(paths, by_name)  # a fresh start: no other instance runs
     adopt: dict[str, tuple[int, int]] = {}
     stale: list[Leftover] = []
     for item in leftovers(state):
@@ -127,10 +133,29 @@ def prepare(
             adopt[item.name] = (item.pid, item.start_ticks)
         else:
             stale.append(item)
+    carried = carry_over(stack, paths, stale) if stale else CarriedOver()
+    for item in [s for s in stale if s.name in carried.launches]:
+        stale.remove(item)
+        assert item.pid is not None and item.start_ticks is not None
+        adopt[item.name] = (item.pid, item.start_ticks)
+        _run_as(launches, carried.launches[item.name])
+        by_name[item.name] = carried.launches[item.name]
+    if stack.spec.catalog.enabled and stack.spec.catalog.acl:
+        from leapfrog.runtime.local.platform import prune_instance_tokens
+
+        prune_instance_tokens(paths, by_name)  # a fresh start: no other instance runs
     stop_leftovers(stale, on_cleanup)
     _check_ports(stack, by_name, adopt)
     notes = enforce_network(stack, launches, paths) + record_volumes(stack, paths)
-    return Prepared(stack, paths, plan, launches, adopt, [s.name for s in stale], notes)
+    cleaned = [s.name for s in stale]
+    return Prepared(stack, paths, plan, launches, adopt, cleaned, notes, carried.revisions)
+
+
+def _run_as(launches: dict[str, list[Launch]], launch: Launch) -> None:
+    """`launch` (an adopted instance's, of an older revision or a surge one) in its unit's
+    list, in place of the stack file's for that name."""
+    group = [other for other in launches[launch.unit] if other.name != launch.name]
+    launches[launch.unit] = sorted([*group, launch], key=lambda each: each.index)
 
 
 def _check_ports(stack: Stack, launches: dict[str, Launch], adopt: dict[str, Any]) -> None:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from leapfrog.runtime.local.launch import Launch
 from leapfrog.shared.durations import format_duration
-from leapfrog.shared.probes import exec_probe, http_probe, tcp_probe
+from leapfrog.shared.probes import SchemeMemory, exec_probe, http_probe, tcp_probe
 from leapfrog.spec import CheckSpec
 
 __all__ = ["HealthTracker", "Observation", "probe"]
@@ -21,7 +21,9 @@ _START_GROWTH = 1.1
 _START_CEILING = 1.0
 
 
-async def probe(launch: Launch) -> tuple[bool, str]:
+async def probe(launch: Launch, memory: SchemeMemory | None = None) -> tuple[bool, str]:
+    """`memory`: the instance's, for an HTTP check that speaks TLS (identity on) to a
+    program that may answer in plain HTTP: which one answered last is asked first."""
     check = launch.check
     assert check is not None
     if launch.component is not None:
@@ -38,7 +40,7 @@ async def probe(launch: Launch) -> tuple[bool, str]:
     if check.kind == "http":
         assert check.http is not None and launch.port is not None
         return await http_probe(
-            launch.address, launch.port, check.http, check.timeout, tls=launch.tls
+            launch.address, launch.port, check.http, check.timeout, tls=launch.tls, memory=memory
         )
     if check.kind == "tcp":
         assert launch.port is not None

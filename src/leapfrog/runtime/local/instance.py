@@ -36,6 +36,7 @@ from leapfrog.runtime.local.spawn import (
     prepare_volumes,
 )
 from leapfrog.shared.durations import format_duration
+from leapfrog.shared.probes import SchemeMemory
 from leapfrog.shared.procs import (
     group_alive,
     group_members,
@@ -107,6 +108,8 @@ class Instance:
         self._stopping = asyncio.Event()
         self._first_spawn = time.monotonic()
         self._task: asyncio.Task[None] | None = None
+        self._scheme = SchemeMemory()
+        """TLS or plain HTTP: which one its HTTP check was last answered in."""
 
     @property
     def name(self) -> str:
@@ -212,7 +215,8 @@ class Instance:
         try:
             loop = asyncio.get_running_loop()
             try:
-                await loop.run_in_executor(None, self.launch.network.attach)
+                if self.launch.network.netns is not None:  # the host's: nothing to make
+                    await loop.run_in_executor(None, self.launch.network.attach)
             except NetworkError as exc:
                 raise SpawnError(str(exc)) from None
             prepare_files(self.launch)
@@ -447,7 +451,7 @@ class Instance:
         tracker = HealthTracker(check, late=self.failure is not None)
         while self._reconciled(exited):
             probed_at = time.monotonic()
-            ok, detail = await probe(self.launch)
+            ok, detail = await probe(self.launch, self._scheme)
             self.check_seconds = time.monotonic() - probed_at
             if ok and not self._healthy_once:
                 ok, detail = await self._set_up(detail)

@@ -199,8 +199,14 @@ class IntentionKeeper:
         await self._write_until_done(pairs)
 
     async def apply(self, spec: StackSpec) -> list[str]:
-        """The intentions of a changed stack file (none when it turned identity off)."""
-        self.pairs = declared_pairs(spec) if spec.identity_on else []
+        """The intentions of a changed stack file. Turning identity off keeps them: the
+        services still on mTLS check them until they restart plain, and deleting them
+        first would refuse their callers (the load balancer's too) meanwhile. Nothing
+        checks them once identity is off; turning it on again syncs them."""
+        if not spec.identity_on:
+            self.pairs = []
+            return []
+        self.pairs = declared_pairs(spec)
         try:
             changes = await asyncio.to_thread(self.catalog.sync, self.pairs)
         except LeapfrogError:

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from leapfrog.components import component
-from leapfrog.plan import Plan, Unit
+from leapfrog.plan import Plan, Unit, build_plan
 from leapfrog.runtime.local.environment import base_env, dependency_endpoints, instance_env
 from leapfrog.runtime.local.logwriter import LogLimits
 from leapfrog.runtime.local.network import HOST, Attachment, NetworkProvider, network_for
@@ -42,9 +44,9 @@ from leapfrog.runtime.local.volumes import check_reachable as volume_reachable
 from leapfrog.shared.envsubst import UnknownVariable, substitute
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.users import UnixUser, blocked_at
-from leapfrog.spec import CheckSpec, RestartSpec, Stack
+from leapfrog.spec import CheckSpec, RestartSpec, ServiceSpec, Stack
 
-__all__ = ["Launch", "build_launches"]
+__all__ = ["Launch", "build_launches", "revision_launches"]
 
 
 @dataclass(frozen=True)
@@ -218,6 +220,33 @@ def build_launches(
 
 
 _HOST_ENDPOINTS = ("CONSUL_HTTP_ADDR", "LEAPFROG_CATALOG_DNS")
+
+
+def revision_launches(
+    stack: Stack,
+    paths: StatePaths,
+    service: str,
+    section: Mapping[str, Any],
+    count: int,
+    *,
+    counts: Mapping[str, int] | None = None,
+) -> list[Launch]:
+    """The launches 1..`count` of `service` as `section` (one of its revisions, the
+    stack file's section as JSON) says, the rest of the stack as `stack` says, each
+    other service at its `counts` where given (the running counts): what a rollout
+    starts, and what an instance of an older revision runs. LeapfrogError when the
+    section no longer validates or its instances cannot be built."""
+    try:
+        changed = ServiceSpec.model_validate({**section, "replicas": count})
+    except ValidationError as exc:
+        raise LeapfrogError(f"its section no longer validates: {exc}") from None
+    services = {
+        name: svc.model_copy(update={"replicas": (counts or {}).get(name, svc.replicas)})
+        for name, svc in stack.spec.services.items()
+    }
+    services[service] = changed
+    stack = replace(stack, spec=stack.spec.model_copy(update={"services": services}))
+    return build_launches(stack, build_plan(stack), paths)[service]
 
 
 def _grants(stack: Stack, plan: Plan) -> tuple[dict[str, InstanceGrant], list[str]]:

@@ -21,7 +21,7 @@ from leapfrog.components.base import Component, Installation, Instance, Process,
 from leapfrog.plan import Plan, Unit
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.shared.cache import cache_dir
-from leapfrog.shared.files import atomic_write_text, read_json
+from leapfrog.shared.files import atomic_write_text, exclusive_lock, read_json
 from leapfrog.shared.users import UnixUser
 from leapfrog.spec import CatalogSettings
 
@@ -209,8 +209,23 @@ def ensure_catalog_tokens(
     instance or a scaled one of another service has a token no stack-file count lists,
     and taking it away would fail its registration. `prune_instance_tokens` drops the
     tokens of instances no longer there when the stack starts afresh. The catalog reads
-    the file again when it changes."""
+    the file again when it changes.
+
+    Read, changed and saved under a lock: the rollouts of several services prepare their
+    new instances at once (in threads), and each must not save over the others' tokens."""
     path = paths.catalog_tokens
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with exclusive_lock(_lock_of(path)):
+        return _ensure_catalog_tokens(path, instances)
+
+
+def _lock_of(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _ensure_catalog_tokens(
+    path: Path, instances: Mapping[str, InstanceGrant] | None
+) -> CatalogTokens:
     found = read_json(path)
     old = found.get("tokens", {}) if isinstance(found, dict) else {}
     old = old if isinstance(old, dict) else {}
@@ -227,7 +242,6 @@ def ensure_catalog_tokens(
             key = INSTANCE_PREFIX + instance
             tokens[key] = grant.entry(_secret_of(old.get(key)), instance)
     if tokens != old:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps({"tokens": tokens}, indent=1) + "\n", mode=0o600)
     return CatalogTokens({name: entry["SecretID"] for name, entry in tokens.items()})
 
@@ -236,14 +250,17 @@ def prune_instance_tokens(paths: StatePaths, keep: Iterable[str]) -> None:
     """Drop the tokens of service instances not in `keep` (at a fresh start: no
     instance of an earlier run is running then)."""
     path = paths.catalog_tokens
-    found = read_json(path)
-    tokens = found.get("tokens") if isinstance(found, dict) else None
-    if not isinstance(tokens, dict):
+    if not path.parent.is_dir():
         return
     wanted = {INSTANCE_PREFIX + name for name in keep}
-    kept = {k: v for k, v in tokens.items() if not k.startswith(INSTANCE_PREFIX) or k in wanted}
-    if kept != tokens:
-        atomic_write_text(path, json.dumps({"tokens": kept}, indent=1) + "\n", mode=0o600)
+    with exclusive_lock(_lock_of(path)):
+        found = read_json(path)
+        tokens = found.get("tokens") if isinstance(found, dict) else None
+        if not isinstance(tokens, dict):
+            return
+        kept = {k: v for k, v in tokens.items() if not k.startswith(INSTANCE_PREFIX) or k in wanted}
+        if kept != tokens:
+            atomic_write_text(path, json.dumps({"tokens": kept}, indent=1) + "\n", mode=0o600)
 
 
 def _secret_of(entry: Any) -> str:

@@ -47,6 +47,7 @@ class Leftover:
     cgroup: InstanceCgroup | None = None
     orphans_of: tuple[int, int] | None = None
     """Without a cgroup: (pid, start time) of the dead leader whose group is left."""
+    unit: str = ""
 
     def members(self) -> list[int]:
         found = self.cgroup.pids() if self.cgroup is not None else []
@@ -109,6 +110,7 @@ def leftovers(state: dict[str, Any] | None) -> list[Leftover]:
             grace=float(item.get("stop_grace_period", 10.0)),
             cgroup=cgroup,
             orphans_of=orphans_of,
+            unit=str(item.get("unit") or ""),
         )
         if leader or left.members():
             found.append(left)

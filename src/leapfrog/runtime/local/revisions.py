@@ -94,6 +94,8 @@ class Progress:
     pause_requested: bool = False
     promoted: str = ""
     """How the canary went on: by `rollout promote|resume`, or by itself after its period."""
+    resumed: int = 0
+    """How many times a new supervisor resumed it, its own having been killed mid-rollout."""
 
     @property
     def active(self) -> bool:
@@ -149,8 +151,11 @@ class Progress:
     def message(self, service: str) -> str:
         n = len([u for u in self.updated if u not in self.surge])
         extra = f" (+{len(self.surge)} surge)" if self.surge else ""
+        again = ""
+        if self.resumed:
+            again = f", resumed after its supervisor was killed ({self.resumed}x)"
         if self.phase == "complete":
-            return f"{service}: revision {self.target} rolled out ({self.total} instance(s))"
+            return f"{service}: revision {self.target} rolled out ({self.total} instance(s)){again}"
         if self.phase == "reverted":
             return f"{service}: revision {self.target} reverted to {self.source}: {self.reason}"
         if self.phase == "failed":

@@ -109,5 +109,7 @@ class LocalRollouts:
     def resume(self, name: str) -> dict[str, Any]:
         return self._request("resume", name)
 
-    def promote(self, name: str) -> dict[str, Any]:
+    def promote(self, name: str, timeout: float = 300.0) -> dict[str, Any]:
+        """The supervisor carries the rollout on by itself: nothing to wait for here."""
+        del timeout
         return self._request("promote", name)

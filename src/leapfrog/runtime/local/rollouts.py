@@ -20,8 +20,9 @@ becoming healthy, crash-loops), fails the rollout; with `auto_revert` it then ro
 to the previous revision the same way, and the history says why. A rollout pauses
 between steps when asked (`rollout pause`) or when `canary` new instances serve, until
 `rollout resume`. Progress is saved after every step: a supervisor killed mid-rollout
-leaves the record of the last step, and the next `up` (which restarts whatever does not
-match the stack file) finishes it.
+leaves the record of the last step and its instances running; the next `up` adopts
+them, old revision and surge included (resumption.py), and resumes the rollout a step
+at a time (`Rollouts.started`).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class Rollouts:
         self.sup = sup
         self.records: dict[str, RolloutRecord] = {}
         self.tasks: dict[str, asyncio.Task[None]] = {}
-        self._resume: dict[str, asyncio.Event] = {}
+        self._resumed: dict[str, asyncio.Event] = {}
         self._busy: dict[str, asyncio.Future[None]] = {}
         """Instances being replaced (a cancelled rollout's replacement still finishes)."""
         self.on_revision: dict[str, int] = {}
@@ -99,12 +100,19 @@ class Rollouts:
 
     def started(self) -> None:
         """The supervisor started every service from the stack file: that is each one's
-        current revision. A rollout an earlier supervisor left in progress is closed."""
+        current revision. A rollout an earlier supervisor was killed in resumes when that
+        supervisor's instances of it were adopted as they run (`sup.carried`,
+        resumption.py); otherwise it is closed."""
         for service in self._services():
             record = self.record(service)
+            left = record.rollout
+            group = self.sup.units.get(service, [])
+            behind = {i.name: self.sup.carried[i.name] for i in group if i.name in self.sup.carried}
+            if behind and left is not None and left.active:
+                self._resume(service, left, behind)
+                continue
             rev = record.add(self._section(service), "up")
             rev.outcome = rev.outcome or "started by `up`"
-            left = record.rollout
             if left is not None and left.active:
                 left.finished = time.time()
                 if left.target == rev.number:
@@ -114,9 +122,27 @@ class Rollouts:
                     left.phase = "failed"
                     left.reason = f"interrupted (the supervisor stopped); `up` started {rev.number}"
             record.current = rev.number
-            for instance in self.sup.units.get(service, []):
+            for instance in group:
                 self.on_revision[instance.name] = rev.number
             self._save(record)
+
+    def _resume(self, service: str, left: Progress, behind: dict[str, int]) -> None:
+        """The rollout goes on to the stack file's revision from where the killed
+        supervisor left it: the adopted instances of the old revision are replaced a step
+        at a time, a surge instance it had started serves on as the surge."""
+        self.sup.log_line(
+            f"rollout: {service}: resuming the rollout the last supervisor was killed in "
+            f"({', '.join(f'{n} at revision {r}' for n, r in sorted(behind.items()))})"
+        )
+        progress = self.begin(
+            service, self._section(service), "up", resumed=left.resumed + 1, after_start=True
+        )
+        progress.pause_requested = left.pause_requested
+        if left.target == progress.target:  # a canary promoted before the kill stays so
+            progress.canary, progress.promoted = left.canary, left.promoted
+        for instance in self.sup.units.get(service, []):
+            self.on_revision[instance.name] = behind.get(instance.name, progress.target)
+        self.session.add(service)
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """The rollouts the last apply began, for snapshots: phase and message."""
@@ -154,8 +180,17 @@ class Rollouts:
                 found.add(service)
         return found
 
-    def begin(self, service: str, section: dict[str, Any], cause: str) -> Progress:
-        """Record `section` as the service's revision and roll the instances to it."""
+    def begin(
+        self,
+        service: str,
+        section: dict[str, Any],
+        cause: str,
+        *,
+        resumed: int = 0,
+        after_start: bool = False,
+    ) -> Progress:
+        """Record `section` as the service's revision and roll the instances to it
+        (`after_start`: once the supervisor has started or adopted them)."""
         self.cancel(service)
         record = self.record(service)
         source = record.current
@@ -169,14 +204,15 @@ class Rollouts:
             source=source if source != rev.number else None,
             total=replicas,
             canary=self._strategy(section).canary,
+            resumed=resumed,
         )
         record.rollout, record.current = progress, rev.number
         rev.outcome = ""
         self._save(record)
         self.sup.log_line(f"rollout: {service} to revision {rev.number} ({cause})")
-        self._resume[service] = asyncio.Event()
+        self._resumed[service] = asyncio.Event()
         task = asyncio.get_running_loop().create_task(
-            self._run(service, record, progress), name=f"rollout {service}"
+            self._run(service, record, progress, after_start), name=f"rollout {service}"
         )
         self.tasks[service] = task
         self.sup.track(task)
@@ -190,11 +226,15 @@ class Rollouts:
 
     # -- the rollout ------------------------------------------------------------------------
 
-    async def _run(self, service: str, record: RolloutRecord, progress: Progress) -> None:
+    async def _run(
+        self, service: str, record: RolloutRecord, progress: Progress, after_start: bool
+    ) -> None:
         target = record.revision(progress.target)
         assert target is not None
         strategy = self._strategy(target.section)
         try:
+            if after_start:
+                await self.sup.wait_started(service)
             await self._roll(service, target.section, progress, strategy)
             progress.done()
             target.outcome = "complete"
@@ -239,28 +279,49 @@ class Rollouts:
         replicas = sup.plan.units[service].replicas
         number = progress.target if progress.phase != "reverting" else progress.source
         progress.updated = []
-        # Instances beyond the count: surge instances of a rollout that did not end.
-        await self._retire_extras(service, replicas)
         launches = await self._launches(service, section, replicas + strategy.max_surge)
-        current = sorted(sup.units[service], key=lambda i: i.launch.index)
+        current = sorted(
+            (i for i in sup.units[service] if i.launch.index <= replicas),
+            key=lambda i: i.launch.index,
+        )
         todo = [i for i in current if _differs(i.launch, launches[i.name])]
+        # Instances beyond the count: surge instances of a rollout that did not end. Those
+        # already of this revision serve on as this rollout's surge; any other leaves.
+        extras = sorted(
+            (i for i in sup.units[service] if i.launch.index > replicas),
+            key=lambda i: i.launch.index,
+        )
+        kept = [
+            i
+            for i in extras
+            if i.name in launches and not _differs(i.launch, launches[i.name]) and not i.failure
+        ]
+        if not todo or not strategy.max_surge or len(kept) != len(extras):
+            await self._retire_extras(service, replicas)
+            kept = []
         for instance in current:
             if instance not in todo:
                 instance.pending = False
                 progress.ready(instance.name)
+        if progress.resumed:
+            # A killed supervisor may have left any of them in maintenance in the catalog
+            # (mid-step): those that stay, as they are, serve again.
+            for instance in [*kept, *(i for i in current if i not in todo)]:
+                await _clear_maintenance(sup, instance.name)
         if not todo:
             return
         for instance in todo:
             instance.pending = True
         registered = await self._registered(service)
-        surge: list[Instance] = []
+        surge: list[Instance] = list(kept)
         if strategy.max_surge and replicas:
             wanted = [
                 launches[n]
                 for n in sorted(launches, key=lambda n: launches[n].index)
-                if launches[n].index > replicas
+                if launches[n].index > replicas and n not in sup.instances
             ]
-            surge = sup.grow(service, wanted)
+            if wanted:
+                surge += sup.grow(service, wanted)
             progress.surge = [i.name for i in surge]
             for instance in surge:
                 self.on_revision[instance.name] = number or 0
@@ -294,33 +355,23 @@ class Rollouts:
         self, service: str, section: dict[str, Any], count: int
     ) -> dict[str, Launch]:
         """The service's launches 1..count for `section`, with the rest of the stack as the
-        stack file the supervisor runs says."""
-        from leapfrog.plan import build_plan
-        from leapfrog.runtime.local.launch import build_launches
-        from leapfrog.spec import ServiceSpec, SpecError, load_stack
+        stack file the supervisor runs says (every service at its running count, as
+        `leapfrog scale` builds them)."""
+        from leapfrog.runtime.local.launch import revision_launches
+        from leapfrog.spec import SpecError, load_stack
 
         try:
             stack = load_stack(Path(self.sup.stack_file))
         except SpecError as exc:
             raise _StepFailed(f"{self.sup.stack_file} no longer loads: {exc}") from None
-        services = {
-            # The others at their running counts, as `leapfrog scale` builds them.
-            name: svc.model_copy(update={"replicas": len(self.sup.units[name])})
-            if name in self.sup.units
-            else svc
-            for name, svc in stack.spec.services.items()
-        }
-        services[service] = ServiceSpec.model_validate({**section, "replicas": count})
-        stack = dataclasses.replace(
-            stack, spec=stack.spec.model_copy(update={"services": services})
-        )
+        counts = {name: len(group) for name, group in self.sup.units.items()}
         try:
             built = await asyncio.to_thread(
-                build_launches, stack, build_plan(stack), self.sup.paths
+                revision_launches, stack, self.sup.paths, service, section, count, counts=counts
             )
         except LeapfrogError as exc:
             raise _StepFailed(f"cannot build its instances: {exc.message}") from None
-        return {launch.name: launch for launch in built[service]}
+        return {launch.name: launch for launch in built}
 
     async def _registered(self, service: str) -> bool:
         """Does the catalog know the service's instances (a service on the SDK)? Only
@@ -463,7 +514,7 @@ class Rollouts:
         for instance in waiting:  # held at the old revision: `up` need not wait for them
             instance.pending = False
         self.sup.write_state()
-        event = self._resume.setdefault(service, asyncio.Event())
+        event = self._resumed.setdefault(service, asyncio.Event())
         event.clear()
         if period is None:
             await event.wait()
@@ -590,7 +641,7 @@ class Rollouts:
             raise LeapfrogError(f"{service} has no rollout in progress")
         progress.resume(f"by `leapfrog rollout {how}`")
         self._save(record)
-        self._resume.setdefault(service, asyncio.Event()).set()
+        self._resumed.setdefault(service, asyncio.Event()).set()
         return self.status(service)
 
 

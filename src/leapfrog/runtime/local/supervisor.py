@@ -52,12 +52,17 @@ class Supervisor:
         launches: Mapping[str, list[Launch]],
         paths: StatePaths,
         stack_file: str,
+        *,
         adopt: Mapping[str, tuple[int, int]] | None = None,
+        carried: Mapping[str, int] | None = None,
     ) -> None:
         self.plan = plan
         self.paths = paths
         self.stack_file = stack_file
         self._adopt = dict(adopt or {})
+        self.carried = dict(carried or {})
+        """Adopted instances of a rollout an earlier supervisor was killed in: the
+        revision each runs (their service's rollout resumes, resumption.py)."""
         self.cgroups = stack_cgroups(paths.root, paths.cgroup_record)
         """Parent of the instances' cgroups; None where cgroups cannot be made."""
         self.log_writer = LogWriter(paths.pipes)
@@ -241,6 +246,11 @@ class Supervisor:
         if not group:
             self._healthy[unit].set()
 
+    async def wait_started(self, unit: str) -> None:
+        """Returns once every instance of `unit` has been started (or adopted)."""
+        if unit in self._started:
+            await self._started[unit].wait()
+
     async def wait_healthy(self, unit: str) -> None:
         """Returns once every instance of `unit` has been healthy (at its first start)."""
         if unit in self._healthy:
@@ -354,6 +364,9 @@ class Supervisor:
     def grow(self, unit: str, launches: list[Launch]) -> list[Instance]:
         """New instances of a running unit, started after its dependencies as at first start."""
         fresh = [self._instance(launch) for launch in launches]
+        for instance in fresh:  # all at once, before any child joins one (see `start`)
+            if instance.cgroup is not None:
+                instance.cgroup.create()
         self.units[unit].extend(fresh)
         self.instances.update((i.name, i) for i in fresh)
         self._bump()

@@ -15,7 +15,9 @@ clients: dict[str, ServiceClient] = {}
 
 
 async def root(request: Request) -> PlainTextResponse:
-    return PlainTextResponse(f"{service.settings.name} called by {request.state.caller}")
+    # With identity off, nobody is named: "called by None".
+    caller = getattr(request.state, "caller", None)
+    return PlainTextResponse(f"{service.settings.name} called by {caller}")
 
 
 async def call(request: Request) -> JSONResponse:

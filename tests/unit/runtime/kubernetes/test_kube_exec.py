@@ -47,6 +47,18 @@ def test_a_service_name_chooses_its_running_pods_in_name_order() -> None:
     ]
 
 
+def test_a_canarys_pods_are_the_services() -> None:
+    canary = _pod("web-canary-5f-a", "web-canary")
+    canary["metadata"]["labels"] |= {"leapfrog.dev/track": "canary",
+                                     "leapfrog.dev/canary-of": "web"}  # fmt: skip
+    canary["spec"]["containers"] = [{"name": "web"}]
+    assert choose_pods([*PODS, canary], "shop", ["web"], False) == [
+        PodTarget("web-7d9f-a", "web", "web"),
+        PodTarget("web-7d9f-b", "web", "web"),
+        PodTarget("web-canary-5f-a", "web", "web"),
+    ]
+
+
 def test_a_pod_name_chooses_that_pod_and_its_units_container() -> None:
     assert choose_pods(PODS, "shop", ["kafka-0", "lb-5c-x"], False) == [
         PodTarget("kafka-0", "kafka", "kafka"),

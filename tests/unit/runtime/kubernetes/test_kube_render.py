@@ -239,22 +239,26 @@ def test_network_policy_allows_declared_callers_only(tmp_path: Path) -> None:
     data = _stack(services, components={"kafka": {}})
     objects = render_stack(load(tmp_path, data)).objects
 
+    def peer(selector: dict[str, Any]) -> str:
+        """A platform part by its name label; a service by its instance label (its
+        canary's pods too)."""
+        labels = selector["podSelector"]["matchLabels"]
+        if "app.kubernetes.io/name" in labels:
+            return str(labels["app.kubernetes.io/name"])
+        return str(labels["app.kubernetes.io/instance"]).removeprefix("shop-")
+
     def callers(name: str) -> set[str]:
         spec = _find(objects, "NetworkPolicy", name)["spec"]
-        return {
-            peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
-            for rule in spec["ingress"]
-            for peer in rule["from"]
-        }
+        return {peer(p) for rule in spec["ingress"] for p in rule["from"]}
 
     assert callers("api") == {"front", "catalog"}
     assert callers("audit") == {"admin", "catalog"}
     assert callers("admin") == {"catalog"}
     front = _find(objects, "NetworkPolicy", "front")["spec"]
-    reached = {
-        peer["podSelector"]["matchLabels"]["app.kubernetes.io/name"]
-        for rule in front["egress"]
-        for peer in rule.get("to", [])
+    reached = {peer(p) for rule in front["egress"] for p in rule.get("to", [])}
+    assert front["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/instance": "shop-front",
+        "app.kubernetes.io/part-of": "shop",
     }
     assert reached == {"catalog", "kafka", "api"}
     default = _find(objects, "NetworkPolicy", "default-deny")["spec"]

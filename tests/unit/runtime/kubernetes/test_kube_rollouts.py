@@ -146,6 +146,13 @@ class FakeApi:
         ]
     )
     stateful_set: dict[str, Any] | None = None
+    canary: dict[str, Any] | None = None
+    """The Deployment web-canary."""
+    canary_pods: list[dict[str, Any]] = field(default_factory=list)
+    controller_revisions: list[dict[str, Any]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    after_patch: dict[str, Any] | None = None
+    """The Deployment status every GET answers with after a PATCH."""
     patches: list[tuple[str, str, Any]] = field(default_factory=list)
     """(content type, field manager, body) of each PATCH."""
     statuses: list[dict[str, Any]] = field(default_factory=list)
@@ -174,18 +181,36 @@ class FakeApi:
                 status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
                 self.deployment["status"] = status
             return httpx2.Response(200, json=self.deployment)
+        if path == f"{apps}/deployments/web-canary":
+            if self.canary is None:
+                return self._missing('deployments.apps "web-canary"')
+            if request.method == "DELETE":
+                self.canary = None
+                self.deleted.append("web-canary")
+                return httpx2.Response(200, json={"kind": "Status", "apiVersion": "v1",
+                                                  "metadata": {}, "status": "Success"})  # fmt: skip
+            return httpx2.Response(200, json=self.canary)
         if path.startswith(f"{apps}/deployments/"):
             return self._missing("deployment")
         if path.startswith(f"{apps}/statefulsets/"):
             if self.stateful_set is not None and path.endswith("/web"):
+                if request.method == "PATCH":
+                    return self._patch_set(request)
                 return httpx2.Response(200, json=self.stateful_set)
             return self._missing("statefulset")
+        if path == f"{apps}/controllerrevisions":
+            assert "app.kubernetes.io/name=web" in request.url.params["labelSelector"]
+            items = {"apiVersion": "apps/v1", "kind": "ControllerRevisionList", "metadata": {}}
+            return httpx2.Response(200, json=items | {"items": self.controller_revisions})
         if path == f"{apps}/replicasets":
             assert "app.kubernetes.io/name=web" in request.url.params["labelSelector"]
             items = {"apiVersion": "apps/v1", "kind": "ReplicaSetList", "metadata": {}}
             return httpx2.Response(200, json=items | {"items": self.replica_sets})
         if path == f"/api/v1/namespaces/{NS}/pods":
+            selector = request.url.params["labelSelector"]
             pods = [_pod("web-h2-a", "web-h2"), _pod("web-h1-b", "web-h1")]
+            if "app.kubernetes.io/name=web-canary" in selector:
+                pods = self.canary_pods
             return httpx2.Response(
                 200, json={"apiVersion": "v1", "kind": "PodList", "metadata": {}, "items": pods}
             )
@@ -205,7 +230,19 @@ class FakeApi:
                 target[last] = copy.deepcopy(op["value"])
         else:
             self.deployment["spec"].update(body["spec"])
+        if self.after_patch is not None:
+            self.statuses = [self.after_patch]
         return httpx2.Response(200, json=self.deployment)
+
+    def _patch_set(self, request: httpx2.Request) -> httpx2.Response:
+        assert self.stateful_set is not None
+        kind = request.headers["content-type"]
+        body = json.loads(request.content)
+        self.patches.append((kind, request.url.params.get("fieldManager", ""), body))
+        self.stateful_set["spec"]["template"] = {
+            k: v for k, v in body["spec"]["template"].items() if k != "$patch"
+        }
+        return httpx2.Response(200, json=self.stateful_set)
 
 
 @pytest.fixture
@@ -362,18 +399,198 @@ def test_a_service_not_deployed_and_an_unknown_name(api: FakeApi) -> None:
     assert "web, api" in (caught.value.hint or "")
 
 
-def test_a_stateful_set_has_no_deployment_history(api: FakeApi) -> None:
-    api.deployment = None
-    api.stateful_set = {
+SET_UID = "set-uid"
+
+
+def _stateful_set(update: str = "web-r2") -> dict[str, Any]:
+    return {
         "apiVersion": "apps/v1", "kind": "StatefulSet",
-        "metadata": {"name": "web", "namespace": NS, "generation": 1},
+        "metadata": {"name": "web", "namespace": NS, "generation": 1, "uid": SET_UID},
         "spec": {"replicas": 1, "serviceName": "web", "selector": {"matchLabels": SELECTOR},
-                 "template": {}},
-        "status": {"observedGeneration": 1, "replicas": 1},
+                 "template": _template("reg.example/web:2.0", "2.0")},
+        "status": {"observedGeneration": 1, "replicas": 1, "readyReplicas": 1,
+                   "updatedReplicas": 1, "currentRevision": update, "updateRevision": update},
     }  # fmt: skip
-    with pytest.raises(LeapfrogError, match="runs as a StatefulSet") as caught:
-        control(api).pause("web")
-    assert "statefulset/web" in (caught.value.hint or "")
+
+
+def _controller_revision(number: int, image: str, version: str, owner: str = SET_UID) -> Any:
+    template = {**_template(image, version), "$patch": "replace"}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ControllerRevision",
+        "metadata": {
+            "name": f"web-r{number}",
+            "namespace": NS,
+            "creationTimestamp": f"2026-12-0{number}T10:00:00Z",
+            "labels": {**SELECTOR, "controller-revision-hash": f"web-r{number}"},
+            "annotations": {rev.CHANGE_CAUSE: "leapfrog apply"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "StatefulSet",
+                    "name": "web",
+                    "uid": owner,
+                    "controller": True,
+                }
+            ],
+        },
+        "revision": number,
+        "data": {"spec": {"template": template}},
+    }
+
+
+@pytest.fixture
+def stateful(api: FakeApi) -> FakeApi:
+    api.deployment = None
+    api.stateful_set = _stateful_set()
+    api.controller_revisions = [
+        _controller_revision(1, "reg.example/web:1.0", "1.0"),
+        _controller_revision(2, "reg.example/web:2.0", "2.0"),
+        _controller_revision(5, "reg.example/other", "9", owner="someone-else"),
+    ]
+    return api
+
+
+def test_a_stateful_sets_history_is_its_controller_revisions(stateful: FakeApi) -> None:
+    body = control(stateful).history("web")
+    assert body["kind"] == "StatefulSet" and body["current"] == 2
+    first, second = body["revisions"]  # revision 5 belongs to another StatefulSet
+    assert (first["number"], second["number"]) == (1, 2)
+    assert first["controller_revision"] == "web-r1" and first["version"] == "1.0"
+    assert first["images"] == ["reg.example/web:1.0"] and first["cause"] == "leapfrog apply"
+    assert "$patch" not in first["template"] and second["outcome"] == "complete"
+
+
+def test_a_stateful_set_is_undone_with_its_revisions_data_as_kubectl_does(
+    stateful: FakeApi,
+) -> None:
+    answer = control(stateful).undo("web", None)
+    assert answer["undone"] is True and answer["revision"] == 1
+    [(kind, manager, patch)] = stateful.patches
+    assert kind == "application/strategic-merge-patch+json" and manager == "leapfrog-rollout"
+    assert patch["spec"] == {"template": {**_template("reg.example/web:1.0", "1.0"),
+                                          "$patch": "replace"}}  # fmt: skip
+    assert patch["metadata"]["annotations"][rev.CHANGE_CAUSE] == (
+        "leapfrog rollout undo to revision 1"
+    )
+    # Now it runs revision 1's template: undoing to it again changes nothing.
+    assert control(stateful).undo("web", 1)["undone"] is False
+    assert len(stateful.patches) == 1
+    with pytest.raises(LeapfrogError, match="web has no revision 4"):
+        control(stateful).undo("web", 4)
+
+
+def test_a_stateful_set_cannot_be_paused_as_with_kubectl(stateful: FakeApi) -> None:
+    for verb in ("pause", "resume", "promote"):
+        with pytest.raises(LeapfrogError, match="runs as a StatefulSet") as caught:
+            getattr(control(stateful), verb)("web")
+        assert f"kubectl refuses `rollout {verb}` on a StatefulSet" in caught.value.message
+        assert "rollout undo web --target kubernetes" in (caught.value.hint or "")
+    assert stateful.patches == []
+
+
+def test_a_stateful_sets_status_gives_each_pods_revision(stateful: FakeApi) -> None:
+    seen = control(stateful).status("web")
+    assert seen["kind"] == "StatefulSet" and seen["current"] == 2 and seen["phase"] == "complete"
+
+
+# -- canary ----------------------------------------------------------------------------
+
+CANARY_SELECTOR = {**SELECTOR, "app.kubernetes.io/name": "web-canary"}
+
+
+def _canary(ready: int = 1, **status: Any) -> dict[str, Any]:
+    template = _template("reg.example/web:3.0", "3.0")
+    template["metadata"]["labels"] |= {
+        "app.kubernetes.io/name": "web-canary", "leapfrog.dev/track": "canary",
+        "leapfrog.dev/canary-of": "web",
+    }  # fmt: skip
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web-canary", "namespace": NS, "uid": "canary-uid",
+                     "generation": 1},
+        "spec": {"replicas": 1, "selector": {"matchLabels": CANARY_SELECTOR},
+                 "template": template},
+        "status": {"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+                   "readyReplicas": ready, "availableReplicas": ready, **status},
+    }  # fmt: skip
+
+
+def _canary_pod(since: str) -> dict[str, Any]:
+    pod = _pod("web-canary-x", "web-canary-c1")
+    pod["metadata"]["labels"] = CANARY_SELECTOR
+    pod["status"]["conditions"] = [{"type": "Ready", "status": "True", "lastTransitionTime": since}]
+    return pod
+
+
+def test_status_shows_the_canary_waiting_for_promote(api: FakeApi) -> None:
+    api.canary, api.canary_pods = _canary(), [_canary_pod("2026-01-01T00:00:00Z")]
+    seen = control(api).status("web")
+    assert seen["phase"] == "paused" and seen["done"]
+    assert "canary: 1 new pod(s) of 3.0 serving beside 2 (web-canary)" in seen["message"]
+    assert "rollout promote web --target kubernetes" in seen["message"]
+    assert seen["canary"]["name"] == "web-canary" and seen["canary"]["ready"] == 1
+    assert seen["canary"]["ready_for"] > 3600
+    names = {i["name"]: i for i in seen["instances"]}
+    assert names["web-canary-x"]["canary"] is True and names["web-canary-x"]["revision"] is None
+
+
+def test_a_canary_not_ready_is_progressing_and_past_its_deadline_failed(api: FakeApi) -> None:
+    api.canary = _canary(ready=0)
+    seen = control(api).status("web")
+    assert seen["phase"] == "progressing" and seen["canary"]["ready_for"] is None
+    assert "canary web-canary: 0 of 1 updated replicas available" in seen["message"]
+    condition = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                 "message": "timed out"}  # fmt: skip
+    api.canary = _canary(ready=0, conditions=[condition])
+    seen = control(api).status("web")
+    assert seen["phase"] == "failed" and not seen["failed"]  # the stable one did not fail
+    assert 'canary web-canary: deployment "web-canary" exceeded' in seen["message"]
+
+
+def test_undo_deletes_the_canary_and_leaves_the_deployment(api: FakeApi) -> None:
+    api.canary = _canary()
+    answer = control(api).undo("web", None)
+    assert answer["undone"] is True and answer["canary_removed"] == "web-canary"
+    assert "revision" not in answer and api.deleted == ["web-canary"] and api.patches == []
+    assert "canary" not in answer and answer["phase"] == "complete"
+
+
+def test_promote_puts_the_canary_template_on_the_deployment_then_deletes_it(
+    api: FakeApi,
+) -> None:
+    api.canary = _canary()
+    api.after_patch = _deployment()["status"]
+    answer = control(api).promote("web", timeout=5)
+    [(kind, manager, patch)] = api.patches
+    assert kind == "application/json-patch+json" and manager == "leapfrog-rollout"
+    ops = {op["path"]: op["value"] for op in patch}
+    # The stable Deployment's own labels, so its selector matches the pods.
+    assert ops["/spec/template"] == _template("reg.example/web:3.0", "3.0")
+    assert ops["/spec/paused"] is False
+    assert ops["/metadata/annotations"][rev.CHANGE_CAUSE] == (
+        "leapfrog rollout promote of web-canary"
+    )
+    assert api.deleted == ["web-canary"]
+    assert answer["promoted"] == "web-canary" and answer["phase"] == "complete"
+
+
+def test_promote_keeps_the_canary_when_the_deployment_fails(api: FakeApi) -> None:
+    api.canary = _canary()
+    condition = {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}
+    api.after_patch = _deployment()["status"] | {"conditions": [condition]}
+    with pytest.raises(LeapfrogError, match="did not roll out") as caught:
+        control(api).promote("web", timeout=5)
+    assert "web-canary stays" in caught.value.message and api.deleted == []
+
+
+def test_promote_without_a_canary_resumes_or_says_there_is_nothing(api: FakeApi) -> None:
+    with pytest.raises(LeapfrogError, match=r"web has no canary \(web-canary\) and is not"):
+        control(api).promote("web")
+    assert api.deployment is not None
+    api.deployment["spec"]["paused"] = True
+    assert control(api).promote("web")["phase"] == "complete"
 
 
 def test_a_refusal_of_the_api_is_an_error_not_a_traceback() -> None:
@@ -440,3 +657,17 @@ def test_cli_status_exits_1_past_the_progress_deadline(
     api.statuses = [_deployment()["status"] | {"conditions": [condition]}]
     assert cli("rollout", "status", "web", "--timeout", "5s") == 1
     assert 'deployment "web" exceeded its progress deadline' in capsys.readouterr().out
+
+
+def test_cli_promote_and_undo_of_a_canary(
+    cli: Any, api: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api.canary = _canary()
+    assert cli("rollout", "undo", "web") == 0
+    out = capsys.readouterr().out
+    assert "web: canary web-canary removed" in out and "web stays on revision 2" in out
+    api.canary, api.after_patch = _canary(), _deployment()["status"]
+    assert cli("rollout", "promote", "web", "--timeout", "5s") == 0
+    assert "web-canary promoted and deleted" in capsys.readouterr().out
+    assert cli("rollout", "promote", "web") == 1
+    assert "web has no canary (web-canary) and is not paused" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import pytest
 from _kube_stacks import example_data, load
 
 from leapfrog.runtime.kubernetes import Rendered, render_stack
+from leapfrog.runtime.kubernetes._canary import canary_manifest
 
 _SAFE_VOLUMES = {
     "configMap",
@@ -79,6 +80,21 @@ def test_every_object_validates_strictly_against_1_37(rendered: Rendered) -> Non
         else:
             kubernetes_validate.validate(obj, "1.37.0", strict=True)
     assert custom == 5  # a BackupSchedule for each store of the example
+
+
+def test_every_services_canary_validates_strictly_and_meets_the_profile(
+    rendered: Rendered,
+) -> None:
+    """The Deployment NAME-canary `leapfrog apply` makes of each service's Deployment."""
+    canaries = [
+        canary_manifest(o, 1)
+        for o in rendered.objects
+        if o["kind"] == "Deployment" and o["metadata"]["name"] in rendered.rollouts
+    ]
+    assert len(canaries) == len(rendered.rollouts) >= 2
+    for made in canaries:
+        kubernetes_validate.validate(made, "1.37.0", strict=True)
+        assert restricted_violations(made["metadata"]["name"], made["spec"]["template"]) == []
 
 
 def strict_schema(schema: Any) -> Any:
