@@ -18,7 +18,7 @@ import httpx
 from pydantic import Field
 
 import leapfrog
-from leapfrog.components._backups_kube import crds, operator_objects
+from leapfrog.components._backups_kube import OPERATOR, crds, operator_objects
 from leapfrog.components.base import (
     Component,
     ComponentOptions,
@@ -119,9 +119,11 @@ class BackupScheduler(Component[BackupSchedulerOptions]):
         """On Kubernetes the scheduler is the backup operator: the `leapfrog.dev` CRDs and
         the operator's Deployment with its RBAC. Each store's `backups:` becomes a
         `BackupSchedule`, rendered with the store (`_backups_kube.backup_schedule`).
-        The operator's /metrics are on `port` of its pod (its Service `backup-operator`)."""
-        objects = [
-            *crds(kube),
-            *operator_objects(kube, options.operator_interval, self.port(options)),
-        ]
-        return KubeRender(objects, [])
+        The operator's /health and /metrics are on `port` of its pod, behind its Service
+        `backup-operator`: services get that address as `LEAPFROG_BACKUPS_URL`, as they
+        get the scheduler's locally."""
+        port = self.port(options)
+        objects = [*crds(kube), *operator_objects(kube, options.operator_interval, port)]
+        url = f"http://{OPERATOR}.{kube.namespace}.svc:{port}"
+        env = [{"name": "LEAPFROG_BACKUPS_URL", "value": url}]
+        return KubeRender(objects, env)
