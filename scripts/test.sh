@@ -26,28 +26,36 @@ if [ $# -gt 0 ]; then  # what the caller names, as it is
 fi
 # Unit tests side by side (pytest-xdist): they mostly wait (timeouts, retries), and none
 # shares a fixed address or file.
-# The rest in two sessions side by side, each running its tests one at a time: their
+# The rest in three sessions side by side, each running its tests one at a time: their
 # servers listen on fixed loopback addresses, so the split keeps every user of one fixed
-# address (a package's Kafka, the console's default ports, the real node) in one session,
-# and each session starts Kafka, OpenSearch, Flink, the control plane... once. Ports drawn
-# with free_port are claimed across both; a stack's default /16 skips one in use.
+# address (the tier's Kafka on 127.0.0.31, the console's default ports, the real node) in
+# one session, and each session starts Kafka, OpenSearch, Flink, the control plane...
+# once. Ports drawn with free_port are claimed across sessions; a stack's default /16
+# skips one in use. The sessions beside print their output when they end.
 # Everything runs whatever the others' outcome; the script fails if any did.
 step "pytest: unit tests (two workers)"
 unit=0
 .venv/bin/pytest -q -n 2 tests/unit || unit=$?
-SIDE=(tests/kubernetes tests/e2e tests/integration/backup tests/integration/console
-  tests/integration/pipelines tests/integration/telemetry tests/integration/runtime)
-step "pytest: integration, end-to-end and Kubernetes tests (two sessions side by side)"
-side_log=$(mktemp /tmp/leapfrog-tests-side.XXXXXX)
-side_pid=""
-trap '[ -z "$side_pid" ] || kill "$side_pid" 2>/dev/null; rm -f "$side_log"' EXIT
-.venv/bin/pytest -q -p no:cacheprovider "${SIDE[@]}" >"$side_log" 2>&1 &
-side_pid=$!
-rest=0
-.venv/bin/pytest -q tests/integration "${SIDE[@]/#/--ignore=}" || rest=$?
-side=0
-wait "$side_pid" || side=$?
-side_pid=""
-step "pytest: ${SIDE[*]} (the session beside)"
-cat "$side_log"
-[ "$unit" -eq 0 ] && [ "$rest" -eq 0 ] && [ "$side" -eq 0 ]
+BESIDE=(
+  "tests/kubernetes tests/e2e tests/integration/console"
+  "tests/integration/backup tests/integration/pipelines tests/integration/telemetry tests/integration/runtime"
+)
+step "pytest: integration, end-to-end and Kubernetes tests (three sessions side by side)"
+logs=() pids=() ignored=()
+trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done; rm -f "${logs[@]}"' EXIT
+for group in "${BESIDE[@]}"; do
+  read -ra folders <<<"$group"
+  log=$(mktemp /tmp/leapfrog-tests-beside.XXXXXX)
+  .venv/bin/pytest -q -p no:cacheprovider "${folders[@]}" >"$log" 2>&1 &
+  pids+=($!) logs+=("$log")
+  ignored+=("${folders[@]/#/--ignore=}")
+done
+failed=0
+.venv/bin/pytest -q tests/integration "${ignored[@]}" || failed=1
+for i in "${!pids[@]}"; do
+  wait "${pids[$i]}" || failed=1
+  step "pytest: ${BESIDE[$i]} (a session beside)"
+  cat "${logs[$i]}"
+done
+pids=()
+[ "$unit" -eq 0 ] && [ "$failed" -eq 0 ]
