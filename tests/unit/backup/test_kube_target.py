@@ -13,21 +13,15 @@ from typing import Any
 import httpx2
 import pytest
 from lightkube import Client
-from lightkube.config.kubeconfig import KubeConfig
 
 from leapfrog.backup.kube_target import KubeBackups
 from leapfrog.backup.target import RunRequest
 from leapfrog.cli import main
 from leapfrog.runtime import kubernetes
 from leapfrog.shared.errors import LeapfrogError
+from tests.unit.fake_cluster import fake_config
 
 NS = "shop"
-CONFIG = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "c",
-    "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-    "clusters": [{"name": "k", "cluster": {"server": "https://fake.example"}}],
-    "users": [{"name": "u", "user": {"token": "t"}}],
-}  # fmt: skip
 API = f"/apis/leapfrog.dev/v1alpha1/namespaces/{NS}"
 NOW = datetime(2026, 12, 6, 17, 30, 5, tzinfo=UTC)
 
@@ -108,7 +102,7 @@ class FakeApi:
     crds: bool = True
 
     def client(self) -> Client:
-        config = KubeConfig.from_dict(CONFIG).get()
+        config = fake_config()
         return Client(config=config, transport=httpx2.MockTransport(self.handle))
 
     @staticmethod
@@ -314,7 +308,7 @@ def test_no_crds_and_an_unreachable_cluster_are_sentences(api: FakeApi) -> None:
     def down(request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ConnectError("connection refused", request=request)
 
-    config = KubeConfig.from_dict(CONFIG).get()
+    config = fake_config()
     gone = KubeBackups(Client(config=config, transport=httpx2.MockTransport(down)), NS)
     with pytest.raises(LeapfrogError) as caught:
         gone.listing(None)

@@ -15,7 +15,7 @@ import httpx2
 import pytest
 from _kube_stacks import load
 from lightkube import Client
-from lightkube.config.kubeconfig import KubeConfig
+from tests.unit.fake_cluster import fake_config
 
 from leapfrog.runtime.kubernetes import Rendered, apply_rendered, render_stack, wait_rollouts
 from leapfrog.runtime.kubernetes._canary import canary_manifest, stable_template
@@ -23,12 +23,6 @@ from leapfrog.shared.errors import LeapfrogError
 from leapfrog.spec import SpecError
 
 NS = "shop"
-CONFIG = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "c",
-    "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-    "clusters": [{"name": "k", "cluster": {"server": "https://fake.example"}}],
-    "users": [{"name": "u", "user": {"token": "t"}}],
-}  # fmt: skip
 DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NS}/deployments"
 
 
@@ -44,7 +38,7 @@ class FakeServer:
     """Deployment statuses by name, put on what a GET answers."""
 
     def client(self) -> Client:
-        config = KubeConfig.from_dict(CONFIG).get()
+        config = fake_config()
         return Client(config=config, transport=httpx2.MockTransport(self.handle))
 
     def deployment(self, name: str) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx2
 import pytest
 from lightkube import Client
-from lightkube.config.kubeconfig import KubeConfig
+from tests.unit.fake_cluster import fake_config
 
 from leapfrog.cli import main
 from leapfrog.runtime import kubernetes
@@ -22,16 +22,10 @@ from leapfrog.runtime.kubernetes import _revisions as rev
 from leapfrog.shared.errors import LeapfrogError
 
 NS = "shop"
-CONFIG = {
-    "apiVersion": "v1", "kind": "Config", "current-context": "c",
-    "contexts": [{"name": "c", "context": {"cluster": "k", "user": "u"}}],
-    "clusters": [{"name": "k", "cluster": {"server": "https://fake.example"}}],
-    "users": [{"name": "u", "user": {"token": "t"}}],
-}  # fmt: skip
 
 
 def fake_client(handler: Any) -> Client:
-    config = KubeConfig.from_dict(CONFIG).get()
+    config = fake_config()
     return Client(config=config, transport=httpx2.MockTransport(handler))
 
 
