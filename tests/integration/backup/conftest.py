@@ -94,8 +94,15 @@ _KILLABLE = textwrap.dedent(
     store = Store(raw["kind"], comp, comp.options(raw["options"]), where, installation)
     root = Path(raw["root"])
 
+    backups = root / raw["kind"] / "backups"
+    before = set(backups.glob("*"))
+
+    def written():  # bytes of this run in the storage, not just read from the store
+        return any(f.is_file() and f.stat().st_size
+                   for run in set(backups.glob("*")) - before for f in run.rglob("*"))
+
     def stop_mid_write(what, done):
-        if done >= raw["stop_after"]:
+        if done >= raw["stop_after"] and written():
             os.kill(os.getpid(), signal.SIGSTOP)
 
     engine = Engine(store, driver_for(raw["kind"]), DirectoryStorage(root), root, Limits(),

@@ -238,7 +238,7 @@ def test_a_stack_with_kafka_ships_to_it_and_keeps_the_last_events_across_down(
         f"    env: {{MARK: '{mark}'}}\n"
         "    check: {http: /}\n"
     )
-    with StackDir(text) as stack:
+    with StackDir(text, catalog=False) as stack:  # its default ports: another session's
         stack.copy_in(APPS / "chatty.py")
         started = stack.up(timeout=300)
         assert started.code == 0, started.output
