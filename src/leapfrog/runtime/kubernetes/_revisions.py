@@ -111,20 +111,12 @@ class KubeRevision:
             return None
         meta = rs.get("metadata") or {}
         template = _without_hash((rs.get("spec") or {}).get("template") or {})
-        labels = (template.get("metadata") or {}).get("labels") or {}
-        containers = (template.get("spec") or {}).get("containers") or []
-        annotations: dict[str, str] = dict(meta.get("annotations") or {})
         return cls(
             number=number,
             replica_set=str(meta.get("name", "")),
             digest=str((meta.get("labels") or {}).get(_HASH, "")),
-            cause=annotations.get(CHANGE_CAUSE) or "<none>",
-            created=epoch(meta.get("creationTimestamp")),
-            version=labels.get(VERSION),
-            images=tuple(str(c.get("image", "")) for c in containers),
-            template=template,
-            annotations=annotations,
             replicas=int((rs.get("status") or {}).get("replicas") or 0),
+            **_described(meta, template),
         )
 
     @classmethod
@@ -133,27 +125,35 @@ class KubeRevision:
         data: dict[str, Any] = dict(cr.get("data") or {})
         template = copy.deepcopy((data.get("spec") or {}).get("template") or {})
         template.pop("$patch", None)
-        labels = (template.get("metadata") or {}).get("labels") or {}
-        containers = (template.get("spec") or {}).get("containers") or []
-        annotations: dict[str, str] = dict(meta.get("annotations") or {})
         name = str(meta.get("name", ""))
         return cls(
             number=int(cr.get("revision") or 0),
             replica_set=name,
             digest=str((meta.get("labels") or {}).get(_SET_HASH, name.rpartition("-")[2])),
-            cause=annotations.get(CHANGE_CAUSE) or "<none>",
-            created=epoch(meta.get("creationTimestamp")),
-            version=labels.get(VERSION),
-            images=tuple(str(c.get("image", "")) for c in containers),
-            template=template,
-            annotations=annotations,
             replicas=0,
+            **_described(meta, template),
             source="controller_revision",
             data=data,
         )
 
 
 _SET_HASH = "controller-revision-hash"
+
+
+def _described(meta: dict[str, Any], template: dict[str, Any]) -> dict[str, Any]:
+    """What a revision shows of its pod template and its owner object's metadata, the
+    same for a ReplicaSet and a ControllerRevision."""
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    containers = (template.get("spec") or {}).get("containers") or []
+    annotations: dict[str, str] = dict(meta.get("annotations") or {})
+    return {
+        "cause": annotations.get(CHANGE_CAUSE) or "<none>",
+        "created": epoch(meta.get("creationTimestamp")),
+        "version": labels.get(VERSION),
+        "images": tuple(str(c.get("image", "")) for c in containers),
+        "template": template,
+        "annotations": annotations,
+    }
 
 
 def set_revisions(
