@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeGuard
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from leapfrog.spec import SpecError
 
 STARTED = time.monotonic()
@@ -50,40 +52,34 @@ def _exit_now(code: int) -> None:
 
 
 def _run(argv: list[str] | None) -> int:
-    import click
-
-    from leapfrog.cli.app import cli
-    from leapfrog.cli.options import err
+    from leapfrog.cli.quick import quick_command
     from leapfrog.shared.errors import LeapfrogError
 
     try:
         try:
-            cli.main(args=argv, prog_name="leapfrog", standalone_mode=False)
+            command = quick_command(sys.argv[1:] if argv is None else argv)
+            (command or (lambda: _click_main(argv)))()
         except Exception as exc:
             if not _is_spec_error(exc):
                 raise
             from leapfrog.spec import render
 
-            render(exc, err)
+            render(exc, _err())
             return 2
     except LeapfrogError as exc:
+        err = _err()
         err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
         if exc.hint:
             err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
-        return exc.exit_code
-    except click.exceptions.Abort:
-        err.print("aborted")
-        return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except click.exceptions.Exit as exc:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception:
+    except Exception as exc:
+        code = _click_exit(exc)
+        if code is not None:
+            return code
         import traceback
 
         crash = Path.home() / ".cache" / "leapfrog" / "crash.log"
@@ -95,9 +91,41 @@ def _run(argv: list[str] | None) -> int:
             where = "no crash log could be written"
         kind = sys.exc_info()[0]
         name = kind.__name__ if kind else "error"
-        err.print(f"[bold red]internal error[/] ({name}); {where}. Please report it.")
+        _err().print(f"[bold red]internal error[/] ({name}); {where}. Please report it.")
         return 70
     return 0
+
+
+def _click_main(argv: list[str] | None) -> None:
+    from leapfrog.cli.app import cli
+
+    cli.main(args=argv, prog_name="leapfrog", standalone_mode=False)
+
+
+def _err() -> Console:
+    from leapfrog.cli.options import err
+
+    return err
+
+
+def _click_exit(exc: Exception) -> int | None:
+    """The exit status of click's own ending (usage error, abort, exit), after saying why;
+    None for anything else. Looked up only once raised: a command the quick path ran
+    (cli/quick.py) may not have loaded click."""
+    click = sys.modules.get("click")
+    if click is None:
+        return None
+    if isinstance(exc, click.exceptions.Abort):
+        _err().print("aborted")
+        return 130
+    if isinstance(exc, click.ClickException):
+        exc.show()
+        code: int = exc.exit_code
+        return code
+    if isinstance(exc, click.exceptions.Exit):
+        exit_code: int = exc.exit_code
+        return exit_code
+    return None
 
 
 def _is_spec_error(exc: Exception) -> TypeGuard[SpecError]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
+from leapfrog.cli.quick import default_running_paths
 from leapfrog.runtime import local
 from leapfrog.shared.durations import parse_duration
 
@@ -127,27 +128,13 @@ def state_paths(ctx: click.Context, stack_file: Path | None) -> local.StatePaths
         return local.StatePaths(state_dir)
 
 
-_DEFAULT_STATE_DIR = ".leapfrog"
-_BOUND = (1 << 20) + 1
-"""Bytes of a stack file read to look for `state_dir` (the loader's own bound)."""
-
-
 def running_state_paths(ctx: click.Context, stack_file: Path | None) -> local.StatePaths:
     """The state dir of a running stack, for commands that only talk to its supervisor
     (which has the stack loaded and checks what it is asked): when the stack file does not
     name a `state_dir`, the default one next to it, found without loading the models and
     components that `state_paths` loads (0.2 s and more of a command's start). Anything
     else (a `state_dir` of its own, no state there yet) takes `state_paths`."""
-    chosen = _chosen(ctx, stack_file)
-    try:
-        with chosen.open("rb") as file:
-            named = b"state_dir" in file.read(_BOUND)
-        paths = local.StatePaths((chosen.parent / _DEFAULT_STATE_DIR).resolve())
-    except (OSError, ValueError, RuntimeError):
-        return state_paths(ctx, stack_file)
-    if not named and paths.state_file.is_file():
-        return paths
-    return state_paths(ctx, stack_file)
+    return default_running_paths(_chosen(ctx, stack_file)) or state_paths(ctx, stack_file)
 
 
 def _state_dir_of_broken(stack_file: Path) -> Path | None:

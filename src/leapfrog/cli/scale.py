@@ -5,26 +5,18 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from leapfrog.cli.options import DURATION, console, file_option, running_state_paths
+from leapfrog.cli.quick import DEFAULT_TIMEOUT, pairs
 from leapfrog.shared.errors import LeapfrogError
 
-__all__ = ["scale"]
+if TYPE_CHECKING:
+    from leapfrog.runtime.local.paths import StatePaths
 
-
-def _pairs(words: tuple[str, ...]) -> dict[str, str]:
-    wanted: dict[str, str] = {}
-    for word in words:
-        name, sep, count = word.partition("=")
-        if not sep or not name or not count:
-            raise LeapfrogError(
-                f"{word!r} is not NAME=N", hint="e.g. `leapfrog scale web=4 worker=+2`"
-            )
-        wanted[name] = count
-    return wanted
+__all__ = ["finish", "scale"]
 
 
 @click.command()
@@ -32,7 +24,7 @@ def _pairs(words: tuple[str, ...]) -> dict[str, str]:
 @click.option(
     "--timeout",
     type=DURATION,
-    default=300.0,
+    default=DEFAULT_TIMEOUT,
     show_default=True,
     help="Stop waiting for new instances to be healthy after this long (they keep starting).",
 )
@@ -56,13 +48,21 @@ def scale(
     The stack file is not changed: `leapfrog up` brings every service back to its
     `replicas:`.
     """
-    from leapfrog.runtime import local
-    from leapfrog.runtime.local.scaling_client import request_scale, wait_started
+    from leapfrog.runtime.local.scaling_client import request_scale
 
-    wanted = _pairs(counts)
+    wanted = pairs(counts)
     paths = running_state_paths(ctx, stack_file)
     deadline = time.monotonic() + timeout
     scaled = request_scale(paths, wanted, timeout=timeout + 60)
+    finish(paths, scaled, deadline, as_json)
+
+
+def finish(paths: StatePaths, scaled: dict[str, Any], deadline: float, as_json: bool) -> None:
+    """After the supervisor took the request: wait for the new instances, say what changed.
+    (cli/quick.py sends a plain `scale`'s request before click is loaded, then comes here.)"""
+    from leapfrog.runtime import local
+    from leapfrog.runtime.local.scaling_client import wait_started
+
     started = {name for entry in scaled.values() for name in entry.get("start", [])}
     states = wait_started(local.watch(paths), started, deadline) if started else {}
     bad = sorted(n for n, s in states.items() if s != "healthy")
