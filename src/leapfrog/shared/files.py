@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +25,8 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644, *, durable: bool
     the rename are on disk (file and directory fsynced) when this returns, so a power loss
     leaves the old file or the new one, never an empty one."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # (shutil, random): only where a file is written
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

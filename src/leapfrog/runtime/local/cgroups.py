@@ -16,7 +16,6 @@ None and instances live in their process group alone.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import signal
 from pathlib import Path
@@ -65,6 +64,8 @@ def stack_cgroups(state_root: Path, record: Path) -> Path | None:
     mount, own = _cgroup2_mount(), _own_cgroup()
     if mount is None or own is None:
         return None
+    import hashlib  # loads OpenSSL: not on the way of commands that only read the state
+
     digest = hashlib.sha256(os.fsencode(state_root.resolve())).hexdigest()[:16]
     path = mount / own.lstrip("/") / f"{_DIR_PREFIX}{digest}"
     try:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 __all__ = ["StatePaths"]
 
 _SOCKET_PATH_MAX = 100  # sun_path holds 108 bytes; keep a margin
 
 
-@dataclass(frozen=True)
-class StatePaths:
+class StatePaths(NamedTuple):
+    """(A NamedTuple, not a dataclass: `leapfrog scale` reads it before sending its
+    request, and `dataclasses` costs ~8 ms of CPU to import; cli/quick.py.)"""
+
     root: Path
 
     @property
@@ -57,6 +58,8 @@ class StatePaths:
         path = self.run / "control.sock"
         if len(os.fsencode(path)) <= _SOCKET_PATH_MAX:
             return path
+        import hashlib  # loads OpenSSL: only for a long state dir's path
+
         digest = hashlib.sha256(os.fsencode(self.root)).hexdigest()[:20]
         return Path("/tmp") / f"leapfrog-{os.getuid()}" / f"{digest}.sock"
 

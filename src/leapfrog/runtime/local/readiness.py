@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 __all__ = ["Readiness", "readiness", "timed_out"]
 
@@ -11,8 +10,10 @@ _ROLLING = ("progressing", "reverting")
 _FAILED = ("failed", "reverted")
 
 
-@dataclass(frozen=True)
-class Readiness:
+class Readiness(NamedTuple):
+    """(A NamedTuple: this module loads with the local runtime's package, which `scale`
+    reads before its request, and `dataclasses` costs ~8 ms of CPU to import.)"""
+
     verdict: Literal["waiting", "ready", "failed", "stopped", "timeout"]
     failures: list[dict[str, Any]]
     healthy: int

@@ -11,9 +11,8 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from leapfrog.runtime.local.cgroups import InstanceCgroup
 from leapfrog.runtime.local.paths import StatePaths
@@ -36,8 +35,9 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
-class Leftover:
+class Leftover(NamedTuple):
+    """(A NamedTuple: `scale` loads this module before its request, see paths.py.)"""
+
     name: str
     pid: int | None
     """The instance's leader, or None when only what it started is left."""
