@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any
 
 from leapfrog.components.base import Component, Installation
 from leapfrog.runtime import local
 from leapfrog.shared.cache import cache_dir
+
+if TYPE_CHECKING:
+    # Only a type here: `up` of a stack whose components are installed (or that has none)
+    # loads rich after it forked the supervisor, not before (the console is lazy).
+    from rich.console import Console
 
 __all__ = ["installer"]
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import PurePath
+from typing import TYPE_CHECKING
 
-from rich.cells import cell_len
-from rich.console import Console
-from rich.markup import escape
+if TYPE_CHECKING:
+    # rich loads only to show problems: `up` of a valid stack forks its supervisor first.
+    from rich.console import Console
 
 __all__ = ["MAX_SHOWN", "Problem", "SpecError", "render", "source_lines"]
 
@@ -71,6 +72,8 @@ def render(error: SpecError, console: Console) -> None:
     Colour only emphasises; every part is also marked by text (`hint:`, `^`) so the output
     reads the same when piped or on a terminal without colour.
     """
+    from rich.markup import escape
+
     problems = error.problems
     name = PurePath(problems[0].file).name if problems else "leapfrog.yaml"
     count = len(problems)
@@ -86,6 +89,8 @@ def render(error: SpecError, console: Console) -> None:
 
 
 def _render_one(problem: Problem, lines: list[str], width: int, console: Console) -> None:
+    from rich.markup import escape
+
     console.print(
         f"[bold]{escape(problem.location())}[/] [cyan]{escape(problem.field)}[/]: "
         f"{escape(problem.message)}",
@@ -113,6 +118,8 @@ def _render_one(problem: Problem, lines: list[str], width: int, console: Console
 
 def _snippet(raw: str, column: int | None, room: int) -> tuple[str, int | None]:
     """The source line fitted to the screen, and the caret's cell offset in it."""
+    from rich.cells import cell_len
+
     text = raw.expandtabs(4)
     caret = None
     if column is not None:

@@ -194,13 +194,28 @@ def test_a_closed_pipe_at_the_end_is_no_error(tmp_path: Path) -> None:
     assert "Traceback" not in err and "BrokenPipe" not in err
 
 
-def test_a_stack_without_kafka_does_not_load_the_collector(tmp_path: Path) -> None:
-    """The supervisor of a stack without Kafka collects nothing: its collector (the
-    telemetry shipper) stays unloaded on the way to the first spawn."""
-    me = getpass.getuser()  # this user: tmp_path may be closed to an app user
+def _in_one_service_stack(tmp_path: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """`code` run in a stack dir of one service, without Kafka, as this user (tmp_path may
+    be closed to an app user)."""
+    me = getpass.getuser()
     (tmp_path / "leapfrog.yaml").write_text(
         f"services:\n  web:\n    command: sleep 1\n    user: {me}\ncatalog: {{enabled: false}}\n"
     )
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_a_stack_without_kafka_does_not_load_the_collector(tmp_path: Path) -> None:
+    """The supervisor of a stack without Kafka collects nothing: its collector (the
+    telemetry shipper) stays unloaded on the way to the first spawn."""
     code = (
         "import json, sys\n"
         "from pathlib import Path\n"
@@ -210,22 +225,33 @@ def test_a_stack_without_kafka_does_not_load_the_collector(tmp_path: Path) -> No
         "supervisor = prepared.supervisor()\n"
         "print(json.dumps([supervisor.companions == [], sorted(sys.modules)]))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=60,
-    )
+    done = _in_one_service_stack(tmp_path, code)
     assert done.returncode == 0, done.stderr
     no_companions, modules = json.loads(done.stdout.splitlines()[-1])
     assert no_companions
     assert "leapfrog.runtime.local.supervisor" in modules
     assert "leapfrog.runtime.local.collector" not in modules
     assert "leapfrog.telemetry._shipper" not in modules
+
+
+def test_up_forks_its_supervisor_before_loading_rich(tmp_path: Path) -> None:
+    """`up -d` shows progress with rich after the fork: the supervisor does not wait for
+    rich's import (spec/errors.py and cli/install.py load it only to print)."""
+    code = (
+        "import json, sys\n"
+        "from leapfrog.runtime.local import daemon\n"
+        "def detach(make, log_path):\n"
+        "    print(json.dumps(sorted(sys.modules)))\n"
+        "    raise SystemExit(0)\n"
+        "daemon.detach = detach\n"
+        "from leapfrog.cli import main\n"
+        "main(['up', '-d'])\n"
+    )
+    done = _in_one_service_stack(tmp_path, code)
+    assert done.returncode == 0, done.stderr
+    loaded = set(json.loads(done.stdout.splitlines()[-1]))
+    assert "leapfrog.runtime.local.supervisor" in loaded  # the fork was reached
+    assert not {m for m in loaded if m == "rich" or m.startswith("rich.")}
 
 
 def test_scale_sends_its_request_without_asyncio_or_rich() -> None:
