@@ -245,8 +245,11 @@ def history(
     table = Table(title=f"{name}: revisions", title_justify="left")
     for column in ("REVISION", "CAUSE", "VERSION", "CREATED", "OUTCOME"):
         table.add_column(column)
+    held = (body.get("canary") or {}).get("revision")
     for item in revisions:
         mark = " (current)" if item["number"] == body["current"] else ""
+        if item["number"] == held:
+            mark += " (canary)"
         created = datetime.datetime.fromtimestamp(item["created"]).strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
             f"{item['number']}{mark}",
@@ -256,12 +259,35 @@ def history(
             item.get("outcome") or "",
         )
     console.print(table)
+    if body.get("canary"):
+        console.print(_canary_line(name, body["canary"], flags), highlight=False)
     if flags:
         console.print(
             f"  [dim]leapfrog rollout history {name} --revision N{flags}[/] shows one's pod "
             "template",
             highlight=False,
         )
+
+
+def _canary_line(name: str, canary: dict[str, Any], flags: str) -> str:
+    """The canary a history shows: its revision, instances, since when, what it waits for."""
+    number = canary.get("revision")
+    what = f"revision {number}" if number is not None else "a new revision"
+    version = canary.get("version") or ", ".join(canary.get("images") or [])
+    pods = ", ".join(canary.get("instances") or []) or "none yet"
+    line = (
+        f"canary: {what}{f' ({version})' if version else ''} on {canary['count']} "
+        f"instance(s) ({pods}) beside {canary['beside']}"
+    )
+    if canary.get("since"):
+        since = datetime.datetime.fromtimestamp(canary["since"]).strftime("%Y-%m-%d %H:%M:%S")
+        line += f", since {since}"
+    if canary.get("waits_for") == "promote":
+        return (
+            f"{line}; waits for `leapfrog rollout promote {name}{flags}` "
+            f"(`leapfrog rollout undo {name}{flags}` takes it back)"
+        )
+    return f"{line}; {canary.get('phase')}: {canary.get('message')}"
 
 
 def _simple(action: str, doc: str) -> click.Command:
@@ -317,8 +343,8 @@ def promote(
         click.echo(json.dumps(seen))
         return
     console.print(_line(seen), highlight=False)
-    if seen.get("promoted"):
-        console.print(f"  {seen['promoted']} promoted and deleted", style="dim", highlight=False)
+    if seen.get("note"):
+        console.print(f"  {seen['note']}", style="dim", highlight=False)
 
 
 @rollout.command()
