@@ -352,3 +352,74 @@ def test_history_and_undo_of_a_stateful_set(control_plane: ControlPlane, tmp_pat
         assert "kubectl refuses `rollout pause` on a StatefulSet" in paused.output
     finally:
         cli.delete()
+
+
+def _pod_images(cli: Cli) -> dict[str, str]:
+    """Each pod of web and the image it runs."""
+    pods = cli.get("pods", "-l", "app.kubernetes.io/name=web")["items"]
+    return {p["metadata"]["name"]: _image(p) for p in pods}
+
+
+def _partition(cli: Cli) -> int:
+    strategy = cli.get("statefulset", "web")["spec"]["updateStrategy"]
+    return int(strategy.get("rollingUpdate", {}).get("partition", 0))
+
+
+def test_a_stateful_set_canary_promoted_and_undone(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    cli = Cli(control_plane, tmp_path, "setcanaries")
+    volumes = {"volumes": {"data": {"size": "64Mi"}}}
+    image = "registry.example.com/web"
+
+    def write(version: str) -> None:
+        cli.write({"version": version, "volumes": ["data"], "replicas": 3,
+                   "rollout": {"canary": 1}}, **volumes)  # fmt: skip
+
+    try:
+        write("1.0.0")
+        cli.ok("apply", "--wait", "3m")
+        assert set(_pod_images(cli).values()) == {f"{image}:1.0.0"}
+        write("2.0.0")
+        applied = cli.ok("apply", "--wait", "3m")
+        assert "statefulset/web configured" in applied.stdout
+        assert "1 pod(s) of the new template on the highest ordinals" in applied.stdout
+        assert _partition(cli) == 2
+
+        # The highest ordinal runs the new revision, the others the old one.
+        final = cli.status()
+        assert final["phase"] == "paused" and final["canary"]["pods"] == ["web-2"], final
+        assert {i["name"]: i["revision"] for i in final["instances"]} == {
+            "web-0": 1, "web-1": 1, "web-2": 2}  # fmt: skip
+        assert _pod_images(cli) == {"web-0": f"{image}:1.0.0", "web-1": f"{image}:1.0.0",
+                                    "web-2": f"{image}:2.0.0"}  # fmt: skip
+        # The same stack again keeps the partition: nothing is promoted.
+        again = cli.ok("apply")
+        assert "statefulset/web unchanged" in again.stdout and _partition(cli) == 2
+        history = json.loads(
+            cli.ok("rollout", "history", "web", "--target", "kubernetes", "--json").stdout
+        )
+        assert history["canary"]["revision"] == 2 and history["canary"]["instances"] == ["web-2"]
+        assert history["canary"]["waits_for"] == "promote" and history["canary"]["since"] > 0
+        text = cli.ok("rollout", "history", "web", "--target", "kubernetes").stdout
+        assert "waits for `leapfrog rollout promote web --target kubernetes`" in " ".join(
+            text.split()
+        )
+
+        promoted = cli.ok("rollout", "promote", "web", "--target", "kubernetes", "--json")
+        answer = json.loads(promoted.stdout)
+        assert answer["promoted"] == "revision 2" and answer["phase"] == "complete", answer
+        assert set(_pod_images(cli).values()) == {f"{image}:2.0.0"} and _partition(cli) == 0
+        assert "canary" not in cli.status()
+
+        # Canary -> undo: the canary's pod goes back, the others never moved.
+        write("3.0.0")
+        cli.ok("apply", "--wait", "3m")
+        assert _pod_images(cli)["web-2"] == f"{image}:3.0.0"
+        undone = cli.ok("rollout", "undo", "web", "--target", "kubernetes")
+        assert "web: canary revision 3 on web-2 removed" in undone.stdout, undone.output
+        final = cli.status()
+        assert final["phase"] == "complete" and "canary" not in final, final
+        assert set(_pod_images(cli).values()) == {f"{image}:2.0.0"} and _partition(cli) == 0
+    finally:
+        cli.delete()

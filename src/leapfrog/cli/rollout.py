@@ -46,8 +46,9 @@ def rollout() -> None:
     stack's Deployment (or StatefulSet) on the cluster, as kubectl rollout does: its
     ReplicaSets (ControllerRevisions) are the revisions, undo puts one's pod template
     back, pause and resume set spec.paused; a canary is the Deployment NAME-canary, which
-    promote rolls onto NAME and undo deletes. `status` also goes to the cluster when the
-    stack is not up here."""
+    promote rolls onto NAME and undo deletes (a StatefulSet's: its highest ordinals held
+    by its partition, which promote sets to 0 and undo puts back). `status` also goes
+    to the cluster when the stack is not up here."""
 
 
 def with_control(*, kube_when_down: bool = False) -> Callable[[F], F]:
@@ -229,7 +230,9 @@ def history(
     version, when, and how its rollout ended (complete, failed and why, reverted).
     Read from the state directory while the stack is down. On Kubernetes: the
     Deployment's ReplicaSets (a StatefulSet's ControllerRevisions; their
-    revisionHistoryLimit), as `kubectl rollout history`."""
+    revisionHistoryLimit), as `kubectl rollout history`. A canary held now is named
+    under the table: its revision, instances, since when, and that it waits for
+    promote."""
     body = control.history(name)
     revisions: list[dict[str, Any]] = body["revisions"]
     if revision is not None:
@@ -337,7 +340,8 @@ def promote(
     """Promote NAME's canary: the rollout paused with `canary: N` new instances goes on
     to replace every instance (without a canary: the same as `resume`). On Kubernetes the
     canary Deployment's (NAME-canary) template goes on the Deployment, which rolls it
-    out; once it has, the canary is deleted (this waits, up to --timeout)."""
+    out; once it has, the canary is deleted (this waits, up to --timeout). A StatefulSet's
+    canary: its partition set to 0, waiting until every pod runs the new revision."""
     seen = control.promote(name, timeout)
     if as_json:
         click.echo(json.dumps(seen))

@@ -116,8 +116,9 @@ def _revert(  # noqa: PLR0917 (the settling's state, passed on)
     timeout: float,
     say: Say,
 ) -> str:
-    """auto_revert after a failed rollout: the canary deleted, a failed Deployment undone to
-    its previous revision and followed; why it failed and what was done."""
+    """auto_revert after a failed rollout: the canary removed (and its pods followed), a
+    failed Deployment undone to its previous revision and followed; why it failed and
+    what was done."""
     why = f"{name}: {failed['message']}"
     if not plan.auto_revert:
         say(why)
@@ -129,6 +130,12 @@ def _revert(  # noqa: PLR0917 (the settling's state, passed on)
     removed = rollouts.remove_canary(name)
     if removed is not None:
         done.append(f"removed the canary {removed}")
+        if not failed["failed"]:
+            # A StatefulSet's canary pods are rolled back in place: wait for them too
+            # (a deleted NAME-canary leaves the stable Deployment as it was: at once).
+            back = last(rollouts.follow(name, timeout))
+            if back["phase"] != "complete":
+                done.append(f"whose pods did not roll back: {back['message']}")
     if failed["failed"]:  # the stable Deployment's own rollout
         try:
             undone = rollouts.undo(name, None)

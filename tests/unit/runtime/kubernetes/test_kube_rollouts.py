@@ -545,6 +545,20 @@ def test_status_shows_the_canary_waiting_for_promote(api: FakeApi) -> None:
     assert names["web-canary-x"]["canary"] is True and names["web-canary-x"]["revision"] is None
 
 
+def test_history_names_the_canary_deployment_waiting_for_promote(api: FakeApi) -> None:
+    api.canary, api.canary_pods = _canary(), [_canary_pod("2026-01-01T00:00:00Z")]
+    api.canary_pods[0]["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    held = control(api).history("web")["canary"]
+    assert held["title"] == "web-canary" and held["revision"] is None  # a template not run yet
+    assert held["instances"] == ["web-canary-x"] and held["count"] == 1 and held["beside"] == 2
+    assert held["version"] == "3.0" and held["waits_for"] == "promote"
+    assert held["since"] == rev.epoch("2026-01-01T00:00:00Z")
+    # Revision 1's template again: promoting it would bring revision 1 back.
+    api.canary["spec"]["template"]["spec"] = _template("reg.example/web:1.0", "1.0")["spec"]
+    api.canary["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] = "1.0"
+    assert control(api).history("web")["canary"]["revision"] == 1
+
+
 def test_a_canary_not_ready_is_progressing_and_past_its_deadline_failed(api: FakeApi) -> None:
     api.canary = _canary(ready=0)
     seen = control(api).status("web")
