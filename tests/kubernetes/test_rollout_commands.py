@@ -357,7 +357,7 @@ def test_history_and_undo_of_a_stateful_set(control_plane: ControlPlane, tmp_pat
 def _pod_images(cli: Cli) -> dict[str, str]:
     """Each pod of web and the image it runs."""
     pods = cli.get("pods", "-l", "app.kubernetes.io/name=web")["items"]
-    return {p["metadata"]["name"]: _image(p) for p in pods}
+    return {p["metadata"]["name"]: str(p["spec"]["containers"][0]["image"]) for p in pods}
 
 
 def _partition(cli: Cli) -> int:

@@ -4,7 +4,7 @@ generated Secrets created when absent, and objects the stack no longer has prune
 A service with `rollout: {canary: N}` whose pod template changes keeps its Deployment on
 the template it runs, and the new one goes to a second Deployment, NAME-canary (_canary.py);
 when the stack file's template is the one the stable Deployment runs again, the canary
-is deleted.
+is deleted. A StatefulSet's canary is its partition instead (_set_canary.py).
 
 Each object's outcome is read from its resourceVersion before and after (a no-op apply
 does not change it, so a second apply of the same stack reports everything unchanged),
@@ -233,9 +233,9 @@ def apply_rendered(
                 record(Change(kind, name, "unchanged" if before else "created"))
                 continue
             plan = rendered.rollouts.get(name)
-            held = _HELD.get(kind) if plan is not None and plan.canary else None
-            if held is not None and plan is not None and before is not None:
-                for change in held(client, obj, before, plan.canary, dry_run):
+            holder = _HELD.get(kind) if plan is not None and plan.canary else None
+            if holder is not None and plan is not None and before is not None:
+                for change in holder(client, obj, before, plan.canary, dry_run):
                     record(change)
                 continue
             applied = client.apply(
@@ -339,10 +339,8 @@ def _with_partition(
         dry_run=dry_run,
     )
     action = _outcome(before, applied, dry_run)
-    held = partition if action != "unchanged" and partition else 0
-    return [
-        Change("StatefulSet", obj["metadata"]["name"], action, canary=count - held if held else 0)
-    ]
+    held = count - partition if action != "unchanged" and partition else 0
+    return [Change("StatefulSet", obj["metadata"]["name"], action, canary=held)]
 
 
 def _stable_template(client: Client, stateful_set: dict[str, Any]) -> dict[str, Any] | None:

@@ -6,15 +6,17 @@ rollout's meaning, and a service's canary (NAME-canary, _canary.py).
   does (_rollout.py); a Deployment past its progressDeadlineSeconds has failed, a paused
   one is where it stays (`done`, saying so). A StatefulSet's status too. A canary beside
   the Deployment is `paused` once its pods are ready (waiting for promote), `failed` past
-  its own deadline.
+  its own deadline; so is a StatefulSet holding a canary beyond its partition
+  (_set_canary.py), its deadline a canary pod's time to Ready.
 * history: a Deployment's ReplicaSets, a StatefulSet's ControllerRevisions, as revisions
-  (_revisions.py).
+  (_revisions.py), and the canary held (`canary`: its revision, pods, since when).
 * undo: the chosen ReplicaSet's pod template put back (a JSON patch, as kubectl's), which
   the Deployment controller rolls out as a new revision; a StatefulSet gets the chosen
   ControllerRevision's data as a strategic merge patch (kubectl's StatefulSetRollbacker).
-  With a canary, undo deletes the canary.
+  With a canary, undo deletes the canary; a StatefulSet goes back to the revision its
+  pods below the partition run, partition released.
 * promote: the canary's template on the stable Deployment, then (once that is rolled out)
-  the canary deleted; without a canary, resume.
+  the canary deleted; without a canary, resume. A StatefulSet: partition 0, followed.
 * pause / resume: `spec.paused` of a Deployment; a StatefulSet has none (kubectl refuses
   too).
 
