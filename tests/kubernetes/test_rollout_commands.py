@@ -423,3 +423,38 @@ def test_a_stateful_set_canary_promoted_and_undone(
         assert set(_pod_images(cli).values()) == {f"{image}:2.0.0"} and _partition(cli) == 0
     finally:
         cli.delete()
+
+
+def test_a_stateful_set_canary_by_promote_after_and_auto_revert(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    cli = Cli(control_plane, tmp_path, "setautorollouts")
+    volumes = {"volumes": {"data": {"size": "64Mi"}}}
+    image = "registry.example.com/web"
+
+    def write(version: str, rollout: dict[str, Any], **extra: Any) -> None:
+        cli.write({"version": version, "volumes": ["data"], "replicas": 3,
+                   "rollout": rollout, **extra}, **volumes)  # fmt: skip
+
+    try:
+        promoting = {"canary": 1, "promote_after": "3s"}
+        write("1.0.0", promoting)
+        cli.ok("apply", "--wait", "3m")
+        write("2.0.0", promoting)
+        applied = cli.ok("apply", "--wait", "3m")
+        assert "web: canary revision 2 on web-2 ready; promoting it" in applied.stdout
+        assert "web: canary promoted after 3s ready" in applied.stdout
+        assert set(_pod_images(cli).values()) == {f"{image}:2.0.0"} and _partition(cli) == 0
+
+        # A canary whose pod never starts (no node has 64 CPUs) fails 5 s after it was
+        # made: apply --wait puts web-2 back on revision 2 and fails, saying why.
+        write("3.0.0", {"canary": 1, "progress_deadline": "5s"}, resources={"cpu": "64"})
+        failed = cli.run("apply", "--wait", "3m")
+        assert failed.code == 1, failed.output
+        assert "pod web-2 not ready" in failed.output and "progress_deadline 5s" in failed.output
+        assert "auto_revert removed the canary revision 3 on web-2" in failed.output
+        assert "Traceback" not in failed.output
+        assert cli.status()["phase"] == "complete"
+        assert set(_pod_images(cli).values()) == {f"{image}:2.0.0"} and _partition(cli) == 0
+    finally:
+        cli.delete()
