@@ -352,3 +352,109 @@ def test_history_and_undo_of_a_stateful_set(control_plane: ControlPlane, tmp_pat
         assert "kubectl refuses `rollout pause` on a StatefulSet" in paused.output
     finally:
         cli.delete()
+
+
+def _pod_images(cli: Cli) -> dict[str, str]:
+    """Each pod of web and the image it runs."""
+    pods = cli.get("pods", "-l", "app.kubernetes.io/name=web")["items"]
+    return {p["metadata"]["name"]: str(p["spec"]["containers"][0]["image"]) for p in pods}
+
+
+def _partition(cli: Cli) -> int:
+    strategy = cli.get("statefulset", "web")["spec"]["updateStrategy"]
+    return int(strategy.get("rollingUpdate", {}).get("partition", 0))
+
+
+def test_a_stateful_set_canary_promoted_and_undone(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    cli = Cli(control_plane, tmp_path, "setcanaries")
+    volumes = {"volumes": {"data": {"size": "64Mi"}}}
+    image = "registry.example.com/web"
+
+    def write(version: str) -> None:
+        cli.write({"version": version, "volumes": ["data"], "replicas": 3,
+                   "rollout": {"canary": 1}}, **volumes)  # fmt: skip
+
+    try:
+        write("1.0.0")
+        cli.ok("apply", "--wait", "3m")
+        assert set(_pod_images(cli).values()) == {f"{image}:1.0.0"}
+        write("2.0.0")
+        applied = cli.ok("apply", "--wait", "3m")
+        assert "statefulset/web configured" in applied.stdout
+        assert "1 pod(s) of the new template on the highest ordinals" in applied.stdout
+        assert _partition(cli) == 2
+
+        # The highest ordinal runs the new revision, the others the old one.
+        final = cli.status()
+        assert final["phase"] == "paused" and final["canary"]["pods"] == ["web-2"], final
+        assert {i["name"]: i["revision"] for i in final["instances"]} == {
+            "web-0": 1, "web-1": 1, "web-2": 2}  # fmt: skip
+        assert _pod_images(cli) == {"web-0": f"{image}:1.0.0", "web-1": f"{image}:1.0.0",
+                                    "web-2": f"{image}:2.0.0"}  # fmt: skip
+        # The same stack again keeps the partition: nothing is promoted.
+        again = cli.ok("apply")
+        assert "statefulset/web unchanged" in again.stdout and _partition(cli) == 2
+        history = json.loads(
+            cli.ok("rollout", "history", "web", "--target", "kubernetes", "--json").stdout
+        )
+        assert history["canary"]["revision"] == 2 and history["canary"]["instances"] == ["web-2"]
+        assert history["canary"]["waits_for"] == "promote" and history["canary"]["since"] > 0
+        text = cli.ok("rollout", "history", "web", "--target", "kubernetes").stdout
+        assert "waits for `leapfrog rollout promote web --target kubernetes`" in " ".join(
+            text.split()
+        )
+
+        promoted = cli.ok("rollout", "promote", "web", "--target", "kubernetes", "--json")
+        answer = json.loads(promoted.stdout)
+        assert answer["promoted"] == "revision 2" and answer["phase"] == "complete", answer
+        assert set(_pod_images(cli).values()) == {f"{image}:2.0.0"} and _partition(cli) == 0
+        assert "canary" not in cli.status()
+
+        # Canary -> undo: the canary's pod goes back, the others never moved.
+        write("3.0.0")
+        cli.ok("apply", "--wait", "3m")
+        assert _pod_images(cli)["web-2"] == f"{image}:3.0.0"
+        undone = cli.ok("rollout", "undo", "web", "--target", "kubernetes")
+        assert "web: canary revision 3 on web-2 removed" in undone.stdout, undone.output
+        final = cli.status()
+        assert final["phase"] == "complete" and "canary" not in final, final
+        assert set(_pod_images(cli).values()) == {f"{image}:2.0.0"} and _partition(cli) == 0
+    finally:
+        cli.delete()
+
+
+def test_a_stateful_set_canary_by_promote_after_and_auto_revert(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    cli = Cli(control_plane, tmp_path, "setautorollouts")
+    volumes = {"volumes": {"data": {"size": "64Mi"}}}
+    image = "registry.example.com/web"
+
+    def write(version: str, rollout: dict[str, Any], **extra: Any) -> None:
+        cli.write({"version": version, "volumes": ["data"], "replicas": 3,
+                   "rollout": rollout, **extra}, **volumes)  # fmt: skip
+
+    try:
+        promoting = {"canary": 1, "promote_after": "3s"}
+        write("1.0.0", promoting)
+        cli.ok("apply", "--wait", "3m")
+        write("2.0.0", promoting)
+        applied = cli.ok("apply", "--wait", "3m")
+        assert "web: canary revision 2 on web-2 ready; promoting it" in applied.stdout
+        assert "web: canary promoted after 3s ready" in applied.stdout
+        assert set(_pod_images(cli).values()) == {f"{image}:2.0.0"} and _partition(cli) == 0
+
+        # A canary whose pod never starts (no node has 64 CPUs) fails 5 s after it was
+        # made: apply --wait puts web-2 back on revision 2 and fails, saying why.
+        write("3.0.0", {"canary": 1, "progress_deadline": "5s"}, resources={"cpu": "64"})
+        failed = cli.run("apply", "--wait", "3m")
+        assert failed.code == 1, failed.output
+        assert "pod web-2 not ready" in failed.output and "progress_deadline 5s" in failed.output
+        assert "auto_revert removed the canary revision 3 on web-2" in failed.output
+        assert "Traceback" not in failed.output
+        assert cli.status()["phase"] == "complete"
+        assert set(_pod_images(cli).values()) == {f"{image}:2.0.0"} and _partition(cli) == 0
+    finally:
+        cli.delete()

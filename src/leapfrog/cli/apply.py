@@ -100,21 +100,21 @@ def _canaries(
     for change in changes:
         service = change.name.removesuffix("-canary")
         plan = rendered.rollouts.get(service)
-        if (
-            change.kind != "Deployment"
-            or service == change.name
-            or plan is None
-            or change.action not in ("created", "configured")
-        ):
+        if not change.canary or plan is None:
             continue
         then = (
             f"promoted after its pods are ready for {plan.promote_after:g}s"
             if plan.promote_after is not None and waiting
             else f"`leapfrog rollout promote {service} --target kubernetes` promotes it"
         )
+        where = (
+            f"beside {service}"
+            if change.name != service
+            else f"on the highest ordinals of {change.kind.lower()}/{service} (its partition)"
+        )
         console.print(
-            f"  {change.name}: {plan.canary} pod(s) of the new template beside {service}; "
-            f"{then}, `leapfrog rollout undo {service} --target kubernetes` removes it",
+            f"  {change.name}: {change.canary} pod(s) of the new template {where}; "
+            f"{then}, `leapfrog rollout undo {service} --target kubernetes` takes it back",
             highlight=False,
         )
         if plan.promote_after is not None and not waiting:

@@ -46,8 +46,9 @@ def rollout() -> None:
     stack's Deployment (or StatefulSet) on the cluster, as kubectl rollout does: its
     ReplicaSets (ControllerRevisions) are the revisions, undo puts one's pod template
     back, pause and resume set spec.paused; a canary is the Deployment NAME-canary, which
-    promote rolls onto NAME and undo deletes. `status` also goes to the cluster when the
-    stack is not up here."""
+    promote rolls onto NAME and undo deletes (a StatefulSet's: its highest ordinals held
+    by its partition, which promote sets to 0 and undo puts back). `status` also goes
+    to the cluster when the stack is not up here."""
 
 
 def with_control(*, kube_when_down: bool = False) -> Callable[[F], F]:
@@ -229,7 +230,9 @@ def history(
     version, when, and how its rollout ended (complete, failed and why, reverted).
     Read from the state directory while the stack is down. On Kubernetes: the
     Deployment's ReplicaSets (a StatefulSet's ControllerRevisions; their
-    revisionHistoryLimit), as `kubectl rollout history`."""
+    revisionHistoryLimit), as `kubectl rollout history`. A canary held now is named
+    under the table: its revision, instances, since when, and that it waits for
+    promote."""
     body = control.history(name)
     revisions: list[dict[str, Any]] = body["revisions"]
     if revision is not None:
@@ -245,8 +248,11 @@ def history(
     table = Table(title=f"{name}: revisions", title_justify="left")
     for column in ("REVISION", "CAUSE", "VERSION", "CREATED", "OUTCOME"):
         table.add_column(column)
+    held = (body.get("canary") or {}).get("revision")
     for item in revisions:
         mark = " (current)" if item["number"] == body["current"] else ""
+        if item["number"] == held:
+            mark += " (canary)"
         created = datetime.datetime.fromtimestamp(item["created"]).strftime("%Y-%m-%d %H:%M:%S")
         table.add_row(
             f"{item['number']}{mark}",
@@ -256,12 +262,35 @@ def history(
             item.get("outcome") or "",
         )
     console.print(table)
+    if body.get("canary"):
+        console.print(_canary_line(name, body["canary"], flags), highlight=False)
     if flags:
         console.print(
             f"  [dim]leapfrog rollout history {name} --revision N{flags}[/] shows one's pod "
             "template",
             highlight=False,
         )
+
+
+def _canary_line(name: str, canary: dict[str, Any], flags: str) -> str:
+    """The canary a history shows: its revision, instances, since when, what it waits for."""
+    number = canary.get("revision")
+    what = f"revision {number}" if number is not None else "a new revision"
+    version = canary.get("version") or ", ".join(canary.get("images") or [])
+    pods = ", ".join(canary.get("instances") or []) or "none yet"
+    line = (
+        f"canary: {what}{f' ({version})' if version else ''} on {canary['count']} "
+        f"instance(s) ({pods}) beside {canary['beside']}"
+    )
+    if canary.get("since"):
+        since = datetime.datetime.fromtimestamp(canary["since"]).strftime("%Y-%m-%d %H:%M:%S")
+        line += f", since {since}"
+    if canary.get("waits_for") == "promote":
+        return (
+            f"{line}; waits for `leapfrog rollout promote {name}{flags}` "
+            f"(`leapfrog rollout undo {name}{flags}` takes it back)"
+        )
+    return f"{line}; {canary.get('phase')}: {canary.get('message')}"
 
 
 def _simple(action: str, doc: str) -> click.Command:
@@ -311,14 +340,15 @@ def promote(
     """Promote NAME's canary: the rollout paused with `canary: N` new instances goes on
     to replace every instance (without a canary: the same as `resume`). On Kubernetes the
     canary Deployment's (NAME-canary) template goes on the Deployment, which rolls it
-    out; once it has, the canary is deleted (this waits, up to --timeout)."""
+    out; once it has, the canary is deleted (this waits, up to --timeout). A StatefulSet's
+    canary: its partition set to 0, waiting until every pod runs the new revision."""
     seen = control.promote(name, timeout)
     if as_json:
         click.echo(json.dumps(seen))
         return
     console.print(_line(seen), highlight=False)
-    if seen.get("promoted"):
-        console.print(f"  {seen['promoted']} promoted and deleted", style="dim", highlight=False)
+    if seen.get("note"):
+        console.print(f"  {seen['note']}", style="dim", highlight=False)
 
 
 @rollout.command()

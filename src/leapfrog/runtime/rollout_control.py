@@ -7,7 +7,9 @@ Every answer is a JSON object of the same shape on both targets:
   state, pending), `phase` (progressing, paused, reverting, complete, reverted, failed),
   `message`, `done` (rolled out, or paused);
 * history: `service`, `current`, `revisions` (number, digest, cause, created, version,
-  outcome, and what the target adds);
+  outcome, and what the target adds), `canary`: the canary held now or None (`revision`,
+  `title`, `version`, `images`, `instances`, `count`, `ready`, `beside`, `since`,
+  `phase`, `waits_for`, `message`);
 * undo: a status with `undone` (and `revision`, the revision gone back to, when it was;
   `canary_removed`, the canary it took away, on Kubernetes).
 """

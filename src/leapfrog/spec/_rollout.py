@@ -52,7 +52,8 @@ class RolloutSpec(Model):
         "of traffic beside the old ones) until `leapfrog rollout resume NAME`; "
         "`leapfrog rollout undo NAME` takes them back. 0: no pause. On Kubernetes "
         "`leapfrog apply` runs them as a second Deployment, NAME-canary, beside the "
-        "stable one (refused for a StatefulSet).",
+        "stable one; a StatefulSet's are its highest ordinals, held by its rolling "
+        "update's partition.",
     )
     promote_after: Duration | None = Field(
         None,

@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import httpx
 
@@ -282,6 +283,12 @@ def test_a_canary_serves_beside_the_old_version_until_resumed() -> None:
             seen = rollout(stack, "status", "web", "--no-watch")
             assert seen["phase"] == "paused" and "canary" in str(seen["reason"]), seen
             assert versions(stack) == {"web-1": "1.0.0", "web-2": "1.0.0", "web-3": "2.0.0"}
+            # History names the canary: its revision, instance, since when, and promote.
+            held: Any = rollout(stack, "history", "web")["canary"]
+            assert held["revision"] == 2 and held["instances"] == ["web-3"], held
+            assert held["beside"] == 2 and held["since"] > 0 and held["waits_for"] == "promote"
+            text = stack.cli("rollout", "history", "web", timeout=60)
+            assert "waits for `leapfrog rollout promote web`" in " ".join(text.stdout.split())
             before = load.snapshot()
             wait_until(
                 lambda: all(load.snapshot()[v] > before[v] + 50 for v in ("1.0.0", "2.0.0")),
@@ -300,6 +307,7 @@ def test_a_canary_serves_beside_the_old_version_until_resumed() -> None:
             waited = stack.cli("rollout", "status", "web", "--timeout", "120s", timeout=180)
             assert waited.code == 0, waited.output
             assert versions(stack) == {"web-1": "2.0.0", "web-2": "2.0.0"}
+            assert rollout(stack, "history", "web")["canary"] is None
         nothing = stack.cli("rollout", "pause", "web")
         assert nothing.code == 1 and "no rollout in progress" in nothing.output, nothing.output
         served_without_failure(load, "canary")

@@ -118,6 +118,31 @@ def test_canary_pauses_until_resumed() -> None:
     assert not progress.should_pause()  # the canary count no longer holds it
 
 
+def test_the_record_names_its_canary_while_it_waits_for_promote() -> None:
+    record = RolloutRecord("web")
+    record.add(section("1.0.0"), "up")
+    record.add(section("2.0.0", rollout={"canary": 1, "promote_after": 30}), "up")
+    record.current = 2
+    progress = Progress(target=2, source=1, total=2, canary=1, updated=["web-3"], surge=["web-3"])
+    record.rollout = progress
+    assert record.canary() is None  # still progressing
+    progress.pause("canary")
+    held = record.canary()
+    assert held is not None and progress.paused_at is not None
+    assert (held["revision"], held["version"], held["instances"]) == (2, "2.0.0", ["web-3"])
+    assert (held["count"], held["beside"], held["since"]) == (1, 2, progress.paused_at)
+    assert held["waits_for"] == "promote" and held["promote_after"] == 30
+    # Read back from its file (an older file without paused_at loads too).
+    again = RolloutRecord.from_dict(json.loads(json.dumps(record.as_dict())))
+    assert again.canary() == held
+    progress.resume()
+    assert record.canary() is None and progress.paused_at is None
+    asked = Progress(target=2, source=1, total=2, canary=1, pause_requested=True)
+    asked.pause("paused by `leapfrog rollout pause`")
+    record.rollout = asked
+    assert record.canary() is None  # held by `rollout pause`, not as a canary
+
+
 def test_pause_asked_holds_after_the_step() -> None:
     progress = Progress(target=2, source=1, total=3)
     assert not progress.should_pause()

@@ -4,7 +4,7 @@ generated Secrets created when absent, and objects the stack no longer has prune
 A service with `rollout: {canary: N}` whose pod template changes keeps its Deployment on
 the template it runs, and the new one goes to a second Deployment, NAME-canary (_canary.py);
 when the stack file's template is the one the stable Deployment runs again, the canary
-is deleted.
+is deleted. A StatefulSet's canary is its partition instead (_set_canary.py).
 
 Each object's outcome is read from its resourceVersion before and after (a no-op apply
 does not change it, so a second apply of the same stack reports everything unchanged),
@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from leapfrog.components import kube as k
 from leapfrog.runtime.kubernetes import _canary as canary
+from leapfrog.runtime.kubernetes import _revisions as rev
+from leapfrog.runtime.kubernetes import _set_canary as set_canary
 from leapfrog.runtime.kubernetes._render import Rendered
 from leapfrog.runtime.kubernetes._secrets import secret_manifest
 from leapfrog.shared.errors import LeapfrogError
@@ -57,9 +59,13 @@ class Change:
     name: str
     action: str
     """created, configured, unchanged, pruned (with --dry-run: what would happen)."""
+    canary: int = 0
+    """Pods of a new template this apply holds as a canary (NAME-canary's, or a
+    StatefulSet's beyond its partition), waiting for promote."""
 
-    def as_dict(self) -> dict[str, str]:
-        return {"kind": self.kind, "name": self.name, "action": self.action}
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"kind": self.kind, "name": self.name, "action": self.action}
+        return found | ({"canary": self.canary} if self.canary else {})
 
 
 def kubeconfig_path(kubeconfig: Path | None) -> Path:
@@ -226,9 +232,10 @@ def apply_rendered(
                     client.create(from_dict(obj))
                 record(Change(kind, name, "unchanged" if before else "created"))
                 continue
-            plan = rendered.rollouts.get(name) if kind == "Deployment" else None
-            if plan is not None and plan.canary and before is not None:
-                for change in _with_canary(client, obj, before, plan.canary, dry_run):
+            plan = rendered.rollouts.get(name)
+            holder = _HELD.get(kind) if plan is not None and plan.canary else None
+            if holder is not None and plan is not None and before is not None:
+                for change in holder(client, obj, before, plan.canary, dry_run):
                     record(change)
                 continue
             applied = client.apply(
@@ -294,8 +301,64 @@ def _with_canary(
     applied = client.apply(
         from_dict(manifest), field_manager=FIELD_MANAGER, force=True, dry_run=dry_run
     )
-    changes.append(Change("Deployment", cname, _outcome(canary_before, applied, dry_run)))
+    action = _outcome(canary_before, applied, dry_run)
+    changes.append(
+        Change("Deployment", cname, action, canary=replicas if action != "unchanged" else 0)
+    )
     return changes
+
+
+def _with_partition(
+    client: Client, obj: k.Manifest, before: Any, replicas: int, dry_run: bool
+) -> list[Change]:
+    """Apply a service's StatefulSet that has a canary (_set_canary.py): a changed pod
+    template is held at partition R - `replicas` (its pods of the highest ordinals run
+    it); the template back at the one the other pods run releases the partition; the
+    same template keeps the partition the cluster has (applying again never promotes)."""
+    from lightkube.codecs import from_dict
+
+    running: dict[str, Any] = before.to_dict()
+    wanted: Any = client.apply(
+        from_dict(set_canary.with_partition(obj, set_canary.partition_of(running))),
+        field_manager=FIELD_MANAGER,
+        force=True,
+        dry_run=True,
+    )
+    template = wanted.to_dict()["spec"]["template"]
+    count = obj["spec"].get("replicas", running["spec"].get("replicas", 1))
+    partition = max(0, count - replicas)
+    if template == running["spec"]["template"]:
+        if not set_canary.partition_of(running):
+            partition = 0
+    elif template == _stable_template(client, running):
+        partition = 0
+    applied = client.apply(
+        from_dict(set_canary.with_partition(obj, partition)),
+        field_manager=FIELD_MANAGER,
+        force=True,
+        dry_run=dry_run,
+    )
+    action = _outcome(before, applied, dry_run)
+    held = count - partition if action != "unchanged" and partition else 0
+    return [Change("StatefulSet", obj["metadata"]["name"], action, canary=held)]
+
+
+def _stable_template(client: Client, stateful_set: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod template of the StatefulSet's current revision (what its pods below the
+    partition run), from its ControllerRevision."""
+    from lightkube.resources.apps_v1 import ControllerRevision
+
+    current = (stateful_set.get("status") or {}).get("currentRevision")
+    if not current:
+        return None
+    found = _version_of(client, ControllerRevision, current, stateful_set["metadata"]["namespace"])
+    if found is None:
+        return None
+    return rev.KubeRevision.of_controller_revision(found.to_dict()).template
+
+
+_HELD = {"Deployment": _with_canary, "StatefulSet": _with_partition}
+"""How `leapfrog apply` holds a canary, by the kind the service runs as."""
 
 
 def _canary_kept(rendered: Rendered, obj: Any) -> bool:

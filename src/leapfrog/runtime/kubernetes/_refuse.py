@@ -42,20 +42,6 @@ def refused(stack: Stack) -> list[Problem]:
                 f"Kubernetes stops containers with SIGTERM, not {service.stop_signal}",
                 "remove `stop_signal:`, or set STOPSIGNAL in the image",
             )
-        per_instance = [
-            u.name
-            for u in service.volumes
-            if (v := stack.spec.volumes.get(u.name)) is not None and v.scope == "instance"
-        ]
-        if service.rollout.canary and per_instance:
-            problem(
-                f"{at}.rollout.canary",
-                f"{name} has a per-instance volume ({', '.join(per_instance)}), so it runs as a "
-                "StatefulSet, and a canary on Kubernetes is a second Deployment beside a "
-                "Deployment",
-                "remove `canary:` (and `promote_after:`) for Kubernetes, or make the volume "
-                "`scope: shared`",
-            )
         if service.restart.policy == "no":
             problem(
                 f"{at}.restart.policy",

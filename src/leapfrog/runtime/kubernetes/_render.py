@@ -69,8 +69,9 @@ class Rendered:
     parts: dict[str, list[k.Manifest]] = field(default_factory=dict)
     """The same objects by part (namespace, catalog, kafka, <service>...), for `-o DIR`."""
     rollouts: dict[str, RolloutSpec] = field(default_factory=dict)
-    """Each service's Deployment (by name) with its `rollout:`: what `leapfrog apply` does
-    beyond applying it (a canary, auto_revert, promote_after; _canary.py, _wait.py)."""
+    """Each service's Deployment or StatefulSet (by name) with its `rollout:`: what
+    `leapfrog apply` does beyond applying it (a canary, auto_revert, promote_after;
+    _canary.py, _set_canary.py, _wait.py)."""
 
 
 def kube_context(stack: Stack) -> k.KubeContext:
@@ -139,7 +140,7 @@ def render_stack(stack: Stack) -> Rendered:
     rollouts = {
         name: service.rollout
         for name, service in spec.services.items()
-        if any(o["kind"] == "Deployment" for o in parts[name])
+        if any(o["kind"] in ("Deployment", "StatefulSet") for o in parts[name])
     }
     claims = render_volumes(spec, kube)
     if claims:

@@ -6,15 +6,17 @@ rollout's meaning, and a service's canary (NAME-canary, _canary.py).
   does (_rollout.py); a Deployment past its progressDeadlineSeconds has failed, a paused
   one is where it stays (`done`, saying so). A StatefulSet's status too. A canary beside
   the Deployment is `paused` once its pods are ready (waiting for promote), `failed` past
-  its own deadline.
+  its own deadline; so is a StatefulSet holding a canary beyond its partition
+  (_set_canary.py), its deadline a canary pod's time to Ready.
 * history: a Deployment's ReplicaSets, a StatefulSet's ControllerRevisions, as revisions
-  (_revisions.py).
+  (_revisions.py), and the canary held (`canary`: its revision, pods, since when).
 * undo: the chosen ReplicaSet's pod template put back (a JSON patch, as kubectl's), which
   the Deployment controller rolls out as a new revision; a StatefulSet gets the chosen
   ControllerRevision's data as a strategic merge patch (kubectl's StatefulSetRollbacker).
-  With a canary, undo deletes the canary.
+  With a canary, undo deletes the canary; a StatefulSet goes back to the revision its
+  pods below the partition run, partition released.
 * promote: the canary's template on the stable Deployment, then (once that is rolled out)
-  the canary deleted; without a canary, resume.
+  the canary deleted; without a canary, resume. A StatefulSet: partition 0, followed.
 * pause / resume: `spec.paused` of a Deployment; a StatefulSet has none (kubectl refuses
   too).
 
@@ -32,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from leapfrog.runtime.kubernetes import _canary as canary
 from leapfrog.runtime.kubernetes import _revisions as rev
+from leapfrog.runtime.kubernetes import _set_canary as set_canary
 from leapfrog.runtime.kubernetes._rollout import RolloutStatus, judge, workload
 from leapfrog.runtime.rollout_control import FINAL
 from leapfrog.shared.errors import LeapfrogError
@@ -159,7 +162,8 @@ class KubeRollouts:
         current = self._current(kind, raw, revisions)
         by_set = {r.replica_set: r.number for r in revisions}
         selector = raw["spec"]["selector"].get("matchLabels") or {}
-        instances = [_instance(kind, pod, by_set, current) for pod in self._list("Pod", selector)]
+        pods = self._list("Pod", selector)
+        instances = [_instance(kind, pod, by_set, current) for pod in pods]
         phase, message = _phase(kind, judged, raw)
         body = judged.as_dict() | {
             "service": short,
@@ -172,15 +176,18 @@ class KubeRollouts:
             "message": message,
             "done": judged.done or paused,
         }
-        found = (
-            self._get(canary.canary_name(short)) if with_canary and kind == "Deployment" else None
-        )
-        if found is not None:
-            body = self._with_canary(body, found)
+        if with_canary and kind == "Deployment":
+            found = self._get(canary.canary_name(short))
+            if found is not None:
+                body = self._with_canary(body, found, revisions)
+        elif with_canary and set_canary.held(raw):
+            body = _with_set_canary(body, raw, pods, revisions)
         body["instances"] = sorted(body["instances"], key=lambda i: str(i["name"]))
         return body
 
-    def _with_canary(self, body: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+    def _with_canary(
+        self, body: dict[str, Any], found: dict[str, Any], revisions: list[rev.KubeRevision]
+    ) -> dict[str, Any]:
         """The stable Deployment's status with its canary: its pods among the instances,
         its counts under `canary`, and the phase: failed (its deadline passed),
         progressing (its pods not ready yet), else paused until promote or undo."""
@@ -192,10 +199,15 @@ class KubeRollouts:
         template = found["spec"]["template"]
         version = (template.get("metadata") or {}).get("labels", {}).get(rev.VERSION)
         images = [str(c.get("image", "")) for c in template["spec"].get("containers") or []]
+        stable = canary.stable_template(template, short)
         info = judged.as_dict() | {
+            "title": name,
+            # A template the Deployment ran before keeps its number when promoted.
+            "revision": next((r.number for r in revisions if r.template == stable), None),
             "version": version,
             "images": images,
             "ready_for": ready_for(pods, judged.desired),
+            "since": set_canary.since(pods),
         }
         instances = [
             *body["instances"],
@@ -260,6 +272,7 @@ class KubeRollouts:
             "namespace": self.namespace,
             "current": current,
             "revisions": [r.as_dict(current, outcome) for r in revisions],
+            "canary": _held(self.status(name)),
         }
 
     # -- changing -----------------------------------------------------------------------
@@ -281,6 +294,18 @@ class KubeRollouts:
             )
 
     def remove_canary(self, name: str) -> str | None:
+        """Take NAME's canary away: delete its canary Deployment, or put a StatefulSet's
+        pods beyond the partition back on the others' revision. What was removed, or
+        None when there is no canary."""
+        kind, obj = self._workload(name)
+        if kind == "StatefulSet":
+            raw: dict[str, Any] = obj.to_dict()
+            if not set_canary.held(raw):
+                return None
+            return str(self._undo_set(raw, None)["canary_removed"])
+        return self._delete_canary(name)
+
+    def _delete_canary(self, name: str) -> str | None:
         """Delete NAME's canary Deployment; its name, or None when there is none."""
         from lightkube.core.exceptions import ApiError
         from lightkube.resources.apps_v1 import Deployment
@@ -305,14 +330,8 @@ class KubeRollouts:
         revisions = self._revisions(kind, raw)
         current = self._current(kind, raw, revisions)
         if kind == "StatefulSet":
-            # kubectl goes back to the second newest revision (the newest is the one set).
-            newest = max((r.number for r in revisions), default=None)
-            chosen = rev.choose(short, revisions, newest, to)
-            if rev.runs(raw, chosen):
-                return self.status(name) | {"undone": False}
-            self._patch(short, rev.set_undo_patch(chosen), "strategic", stateful=True)
-            return self.status(name) | {"undone": True, "revision": chosen.number}
-        removed = self.remove_canary(short)
+            return self._undo_set(raw, to)
+        removed = self._delete_canary(short)
         if removed is not None and to is None:
             return self.status(name) | {"undone": True, "canary_removed": removed}
         if raw["spec"].get("paused"):
@@ -326,6 +345,33 @@ class KubeRollouts:
             return self.status(name) | {"undone": bool(removed)} | extra
         self._patch(short, rev.undo_patch(raw, chosen))
         return self.status(name) | {"undone": True, "revision": chosen.number} | extra
+
+    def _undo_set(self, raw: dict[str, Any], to: int | None) -> dict[str, Any]:
+        """A StatefulSet back to a revision with its partition released: with a canary
+        held and no `to`, the revision its other pods run (only the canary's pods
+        change); else kubectl's choice, the second newest (the newest is the one set)."""
+        short = raw["metadata"]["name"]
+        revisions = self._revisions("StatefulSet", raw)
+        held = set_canary.held(raw)
+        stable = (raw.get("status") or {}).get("currentRevision")
+        chosen = next((r for r in revisions if r.replica_set == stable), None)
+        if to is not None or not held or chosen is None:
+            newest = max((r.number for r in revisions), default=None)
+            chosen = rev.choose(short, revisions, newest, to)
+        if rev.runs(raw, chosen) and not set_canary.partition_of(raw):
+            return self.status(short) | {"undone": False}
+        extra: dict[str, Any] = {}
+        if held:
+            pods = set_canary.canary_pods(
+                raw, self._list("Pod", raw["spec"]["selector"]["matchLabels"])
+            )
+            number = self._current("StatefulSet", raw, revisions)
+            names = ", ".join(sorted(str(p["metadata"]["name"]) for p in pods)) or "no pod yet"
+            extra["canary_removed"] = f"revision {number} on {names}"
+        patch = rev.set_undo_patch(chosen)
+        patch["spec"] = {**patch["spec"], **set_canary.partition_patch(0)["spec"]}
+        self._patch(short, patch, "strategic", stateful=True)
+        return self.status(short) | {"undone": True, "revision": chosen.number} | extra
 
     def _set_paused(self, name: str, paused: bool) -> dict[str, Any]:
         deployment = self._deployment(name, "pause" if paused else "resume")
@@ -351,7 +397,20 @@ class KubeRollouts:
 
     def promote(self, name: str, timeout: float = 300.0) -> dict[str, Any]:
         """NAME's canary onto its Deployment, which rolls it out (waiting up to `timeout`),
-        then the canary deleted; a Deployment without a canary is resumed."""
+        then the canary deleted; a Deployment without a canary is resumed. A
+        StatefulSet's canary: its partition released (_set_canary.py)."""
+        kind, obj = self._workload(name)
+        if kind == "StatefulSet":
+            raw: dict[str, Any] = obj.to_dict()
+            short = raw["metadata"]["name"]
+            if not set_canary.held(raw):
+                raise LeapfrogError(
+                    f"{short} holds no canary (its pods run one revision): nothing to promote",
+                    hint="`leapfrog apply` holds a changed template on the highest ordinals "
+                    f"when the service has `rollout: {{canary: N}}`; `leapfrog rollout status "
+                    f"{short} --target kubernetes` shows its rollout",
+                )
+            return self.promote_canary(short, timeout)
         deployment = self._deployment(name, "promote")
         short = deployment["metadata"]["name"]
         cname = canary.canary_name(short)
@@ -377,7 +436,10 @@ class KubeRollouts:
     def promote_canary(self, name: str, timeout: float) -> dict[str, Any]:
         """Put NAME's canary template on its Deployment (resumed) and follow that
         rollout; once complete, delete the canary. The last status seen (`promoted`:
-        the canary's name when it was deleted)."""
+        the canary's name when it was deleted). A StatefulSet: partition 0, followed."""
+        kind, obj = self._workload(name)
+        if kind == "StatefulSet":
+            return self._promote_set(obj.to_dict(), timeout)
         cname = canary.canary_name(name)
         deployment, found = self._get(name), self._get(cname)
         if deployment is None or found is None:
@@ -402,8 +464,111 @@ class KubeRollouts:
         final = last(self._follow(name, timeout, with_canary=False))
         if final.get("phase") != "complete":
             return final
-        self.remove_canary(name)
-        return self.status(name) | {"promoted": cname}
+        self._delete_canary(name)
+        return self.status(name) | {"promoted": cname, "note": f"{cname} promoted and deleted"}
+
+    def _promote_set(self, raw: dict[str, Any], timeout: float) -> dict[str, Any]:
+        short = raw["metadata"]["name"]
+        revisions = self._revisions("StatefulSet", raw)
+        number = self._current("StatefulSet", raw, revisions)
+        self._patch(short, set_canary.partition_patch(0), "merge", stateful=True)
+        final = last(self._follow(short, timeout, with_canary=False))
+        if final.get("phase") != "complete":
+            raise LeapfrogError(
+                f"{short}: revision {number} did not roll out to every pod: {final['message']}",
+                hint=f"`leapfrog rollout undo {short} --target kubernetes` goes back",
+            )
+        note = f"revision {number} promoted: every pod of {short} runs it (partition 0)"
+        return self.status(short) | {"promoted": f"revision {number}", "note": note}
+
+
+def _with_set_canary(
+    body: dict[str, Any],
+    raw: dict[str, Any],
+    pods: list[dict[str, Any]],
+    revisions: list[rev.KubeRevision],
+) -> dict[str, Any]:
+    """A StatefulSet's status while it holds a canary beyond its partition: the canary's
+    pods marked and counted under `canary`, and the phase: failed (one of them not
+    Ready past the deadline), progressing (not all there and Ready yet, nor the other
+    pods), else paused until promote or undo."""
+    short, replicas = body["service"], int(body["replicas"])
+    update = (raw.get("status") or {}).get("updateRevision")
+    found = next((r for r in revisions if r.replica_set == update), None)
+    mine = set_canary.canary_pods(raw, pods)
+    names = sorted(str(p["metadata"]["name"]) for p in mine)
+    desired = max(0, replicas - set_canary.partition_of(raw))
+    ready = sum(1 for p in mine if ready_for([p], 1) is not None)
+    number = found.number if found else None
+    version = found.version if found else None
+    images = list(found.images) if found else []
+    info = {
+        "kind": "StatefulSet",
+        "name": short,
+        "title": f"revision {number} on {', '.join(names) or 'no pod yet'}",
+        "revision": number,
+        "partition": set_canary.partition_of(raw),
+        "desired": desired,
+        "updated": len(mine),
+        "ready": ready,
+        "pods": names,
+        "version": version,
+        "images": images,
+        "ready_for": ready_for(mine, desired),
+        "since": set_canary.since(mine),
+    }
+    instances = [i | {"canary": True} if i["name"] in names else i for i in body["instances"]]
+    all_ready = int((raw.get("status") or {}).get("readyReplicas") or 0) >= replicas
+    why = set_canary.stuck(raw, mine)
+    what = version or ", ".join(images)
+    if why is not None:
+        phase, message = "failed", f"canary of {short} (revision {number}): {why}"
+    elif ready < desired or not all_ready:
+        phase = "progressing"
+        message = (
+            f"canary of {short} (revision {number}): {ready} of {desired} new pod(s) ready, "
+            f"{(raw.get('status') or {}).get('readyReplicas') or 0} of {replicas} in all"
+        )
+    else:
+        phase = "paused"
+        message = (
+            f"canary: {desired} pod(s) of {what} (revision {number}: {', '.join(names)}) "
+            f"serving beside {replicas - desired} (partition {info['partition']}); "
+            f"`leapfrog rollout promote {short} --target kubernetes` rolls it to every pod, "
+            f"`leapfrog rollout undo {short} --target kubernetes` takes it back"
+        )
+    return body | {
+        "canary": info,
+        "instances": instances,
+        "phase": phase,
+        "message": message,
+        "done": phase == "paused",
+    }
+
+
+def _held(seen: dict[str, Any]) -> dict[str, Any] | None:
+    """What `rollout history` says of the canary a status shows (None: none): the
+    revision, its pods, since when, and what it waits for; the shape the local
+    history has (runtime/rollout_control.py)."""
+    info = seen.get("canary")
+    if info is None:
+        return None
+    pods = sorted(str(i["name"]) for i in seen["instances"] if i.get("canary"))
+    stable = len(seen["instances"]) - len(pods)
+    return {
+        "revision": info.get("revision"),
+        "title": info["title"],
+        "version": info.get("version"),
+        "images": info.get("images") or [],
+        "instances": pods,
+        "count": info["desired"],
+        "ready": info["ready"],
+        "beside": stable,
+        "since": info.get("since"),
+        "phase": seen["phase"],
+        "waits_for": "promote" if seen["phase"] == "paused" else "",
+        "message": seen["message"],
+    }
 
 
 def last(statuses: Iterator[dict[str, Any]]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 
 from leapfrog.components import kube as k
 from leapfrog.runtime.kubernetes._revisions import CHANGE_CAUSE
+from leapfrog.runtime.kubernetes._set_canary import DEADLINE
 from leapfrog.spec import CheckSpec, ServiceSpec, StackSpec, VolumeSpec
 from leapfrog.spec._volumes import volume_env_name
 
@@ -237,17 +238,23 @@ def render_service(
     if own:
         # A claim per pod that stays with its ordinal (data-web-0, data-web-1) through
         # rollouts and rescheduling; StatefulSets replace pods one at a time.
+        # The controller copies the cause to each ControllerRevision.
+        annotations = {CHANGE_CAUSE: "leapfrog apply"}
+        strategy: dict[str, Any] = {"type": "RollingUpdate"}
+        if service.rollout.canary:
+            # The canary is a partition, which `leapfrog apply` sets (_set_canary.py);
+            # a StatefulSet has no progress deadline of its own to judge it by.
+            annotations[DEADLINE] = str(math.ceil(service.rollout.progress_deadline))
+            strategy["rollingUpdate"] = {"partition": 0}
         workload = {
             "apiVersion": "apps/v1",
             "kind": "StatefulSet",
-            # The controller copies the cause to each ControllerRevision.
-            "metadata": kube.meta(name, "service", service.version)
-            | {"annotations": {CHANGE_CAUSE: "leapfrog apply"}},
+            "metadata": kube.meta(name, "service", service.version) | {"annotations": annotations},
             "spec": {
                 "serviceName": name,
                 "selector": {"matchLabels": kube.selector(name)},
                 "podManagementPolicy": "Parallel",
-                "updateStrategy": {"type": "RollingUpdate"},
+                "updateStrategy": strategy,
                 "persistentVolumeClaimRetentionPolicy": {
                     "whenDeleted": "Retain",
                     "whenScaled": "Retain",

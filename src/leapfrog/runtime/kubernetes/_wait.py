@@ -3,7 +3,8 @@ each service's `rollout:` acted on meanwhile, as the local supervisor does:
 
 * auto_revert (the default): a Deployment past its progress deadline is undone to its
   previous revision (the same patch as `leapfrog rollout undo`), a canary past its own is
-  deleted; apply says why and fails.
+  removed (NAME-canary deleted; a StatefulSet's canary pods put back on the revision the
+  others run, partition released: _set_canary.py); apply says why and fails.
 * canary with promote_after: once every canary pod has been Ready for that long (a pod
   that stops being Ready starts the period again), the canary is promoted (as `leapfrog
   rollout promote`); without promote_after the canary waits for that command.
@@ -15,7 +16,6 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from leapfrog.runtime.kubernetes._canary import canary_name
 from leapfrog.runtime.kubernetes._render import Rendered
 from leapfrog.runtime.kubernetes._rollout import rollout_status
 from leapfrog.runtime.kubernetes._rollouts import KubeRollouts, last
@@ -80,7 +80,7 @@ def _settle(
         return None
     period = plan.promote_after
     say(
-        f"{name}: canary {canary_name(name)} ready; promoting it once its pods have been "
+        f"{name}: canary {final['canary']['title']} ready; promoting it once its pods have been "
         f"ready for {period:g}s (promote_after)"
     )
     deadline = time.monotonic() + period + timeout
@@ -116,8 +116,9 @@ def _revert(  # noqa: PLR0917 (the settling's state, passed on)
     timeout: float,
     say: Say,
 ) -> str:
-    """auto_revert after a failed rollout: the canary deleted, a failed Deployment undone to
-    its previous revision and followed; why it failed and what was done."""
+    """auto_revert after a failed rollout: the canary removed (and its pods followed), a
+    failed Deployment undone to its previous revision and followed; why it failed and
+    what was done."""
     why = f"{name}: {failed['message']}"
     if not plan.auto_revert:
         say(why)
@@ -128,7 +129,13 @@ def _revert(  # noqa: PLR0917 (the settling's state, passed on)
     done: list[str] = []
     removed = rollouts.remove_canary(name)
     if removed is not None:
-        done.append(f"deleted the canary {removed}")
+        done.append(f"removed the canary {removed}")
+        if not failed["failed"]:
+            # A StatefulSet's canary pods are rolled back in place: wait for them too
+            # (a deleted NAME-canary leaves the stable Deployment as it was: at once).
+            back = last(rollouts.follow(name, timeout))
+            if back["phase"] != "complete":
+                done.append(f"whose pods did not roll back: {back['message']}")
     if failed["failed"]:  # the stable Deployment's own rollout
         try:
             undone = rollouts.undo(name, None)

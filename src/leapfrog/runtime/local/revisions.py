@@ -96,6 +96,8 @@ class Progress:
     """How the canary went on: by `rollout promote|resume`, or by itself after its period."""
     resumed: int = 0
     """How many times a new supervisor resumed it, its own having been killed mid-rollout."""
+    paused_at: float | None = None
+    """When it paused (its canary serving since then, waiting for promote)."""
 
     @property
     def active(self) -> bool:
@@ -122,6 +124,7 @@ class Progress:
     def pause(self, reason: str) -> None:
         if self.phase == "progressing":
             self.phase, self.reason = "paused", reason
+            self.paused_at = time.time()
 
     def resume(self, promoted: str = "by `leapfrog rollout resume`") -> None:
         """Continue a paused rollout; the canary count no longer holds it."""
@@ -130,7 +133,7 @@ class Progress:
         self.pause_requested = False
         self.canary = 0
         if self.phase == "paused":
-            self.phase, self.reason = "progressing", ""
+            self.phase, self.reason, self.paused_at = "progressing", "", None
 
     def fail(self, reason: str, revert: bool) -> None:
         """A step missed its deadline or a new instance failed: revert, or stay failed."""
@@ -220,6 +223,35 @@ class RolloutRecord:
             drop = next(r for r in self.revisions if r.number != self.current)
             self.revisions.remove(drop)
         return made
+
+    def canary(self) -> dict[str, Any] | None:
+        """The canary held now (None: none): the revision its instances run, which they
+        are, since when they serve, and what it waits for; what `rollout history` shows,
+        the shape the Kubernetes target gives too (runtime/rollout_control.py)."""
+        progress = self.rollout
+        if progress is None or progress.phase != "paused" or not progress.canary:
+            return None
+        if progress.pause_requested:  # `rollout pause`, not the canary count, holds it
+            return None
+        found = self.revision(progress.target)
+        section = found.section if found is not None else {}
+        after = (section.get("rollout") or {}).get("promote_after")
+        new = [u for u in progress.updated if u not in progress.surge]
+        return {
+            "revision": progress.target,
+            "title": f"revision {progress.target} on {', '.join(progress.updated)}",
+            "version": found.version if found is not None else None,
+            "images": [str(section["image"])] if section.get("image") else [],
+            "instances": list(progress.updated),
+            "count": len(progress.updated),
+            "ready": len(progress.updated),
+            "beside": progress.total - len(new),
+            "since": progress.paused_at,
+            "phase": progress.phase,
+            "waits_for": "promote",
+            "promote_after": after,
+            "message": progress.message(self.service),
+        }
 
     def previous(self) -> Revision | None:
         """The revision before the current one (what `undo` goes back to)."""

@@ -66,7 +66,12 @@ def history_of(paths: StatePaths, name: str) -> dict[str, Any]:
             hint="revisions are recorded from the first `leapfrog up` of a service on",
         )
     body = record.as_dict()
-    return {"service": name, "current": body["current"], "revisions": body["revisions"]}
+    return {
+        "service": name,
+        "current": body["current"],
+        "revisions": body["revisions"],
+        "canary": record.canary(),
+    }
 
 
 class LocalRollouts:

@@ -599,6 +599,7 @@ class Rollouts:
             "service": service,
             "current": record.current,
             "revisions": [dataclasses.asdict(r) for r in record.revisions],
+            "canary": record.canary(),
         }
 
     def undo(self, service: str, to: int | None) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2
+import kubernetes_validate
 import pytest
 from _kube_stacks import load
 from lightkube import Client
@@ -20,7 +21,6 @@ from tests.unit.fake_cluster import fake_config
 from leapfrog.runtime.kubernetes import Rendered, apply_rendered, render_stack, wait_rollouts
 from leapfrog.runtime.kubernetes._canary import canary_manifest, stable_template
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.spec import SpecError
 
 NS = "shop"
 DEPLOYMENTS = f"/apis/apps/v1/namespaces/{NS}/deployments"
@@ -60,7 +60,7 @@ class FakeServer:
         if path in self.objects:
             found = copy.deepcopy(self.objects[path])
             name = found["metadata"]["name"]
-            if path.startswith(DEPLOYMENTS) and name in self.status:
+            if path.startswith("/apis/apps/v1/") and name in self.status:
                 found["status"] = self.status[name]
             return httpx2.Response(200, json=found)
         if request.method == "GET" and (
@@ -182,15 +182,85 @@ def test_the_canary_template_is_the_stable_one_relabelled(tmp_path: Path) -> Non
     assert rendered.rollouts["web"].canary == 2
 
 
-def test_canary_on_a_stateful_set_is_refused_with_its_line(tmp_path: Path) -> None:
-    data = _stack("1.0", {"canary": 1})
+SETS = f"/apis/apps/v1/namespaces/{NS}/statefulsets"
+
+
+def _set_stack(version: str, rollout: dict[str, Any] | None) -> dict[str, Any]:
+    data = _stack(version, rollout)
     data["volumes"] = {"data": {"scope": "instance"}}
-    data["services"]["web"]["volumes"] = ["data"]
-    with pytest.raises(SpecError) as caught:
-        render_stack(load(tmp_path, data))
-    [problem] = caught.value.problems
-    assert problem.field == "services.web.rollout.canary" and problem.line is not None
-    assert "StatefulSet" in problem.message
+    data["services"]["web"] |= {"volumes": ["data"], "replicas": 3}
+    return data
+
+
+def _partition(server: FakeServer) -> int | None:
+    strategy = server.objects[f"{SETS}/web"]["spec"]["updateStrategy"]
+    return strategy.get("rollingUpdate", {}).get("partition")
+
+
+def _observed(server: FakeServer, current: str, update: str) -> None:
+    """The controller's status of web, and `current`'s ControllerRevision, the template
+    the StatefulSet has when `current` is `update` (else the one before)."""
+    sts = server.objects[f"{SETS}/web"]
+    server.status["web"] = {"observedGeneration": 1, "replicas": 3, "readyReplicas": 3,
+                            "currentRevision": current, "updateRevision": update}  # fmt: skip
+    path = f"/apis/apps/v1/namespaces/{NS}/controllerrevisions/{current}"
+    if path not in server.objects:
+        template = {**copy.deepcopy(sts["spec"]["template"]), "$patch": "replace"}
+        server.objects[path] = {
+            "apiVersion": "apps/v1", "kind": "ControllerRevision", "revision": 1,
+            "metadata": {"name": current, "namespace": NS},
+            "data": {"spec": {"template": template}},
+        }  # fmt: skip
+
+
+def test_a_stateful_set_canary_is_its_partition_kept_by_the_same_stack(tmp_path: Path) -> None:
+    server = FakeServer()
+    client = server.client()
+
+    def apply(version: str, rollout: dict[str, Any] | None = None) -> dict[str, Any]:
+        rendered = render_stack(load(tmp_path, _set_stack(version, rollout)))
+        return {f"{c.kind}/{c.name}": c for c in apply_rendered(client, rendered)}
+
+    canary = {"canary": 1, "progress_deadline": "45s"}
+    first = apply("1.0", canary)  # nothing runs yet: every pod gets the template
+    assert first["StatefulSet/web"].action == "created" and not first["StatefulSet/web"].canary
+    made = server.objects[f"{SETS}/web"]
+    assert _partition(server) == 0
+    assert made["metadata"]["annotations"]["leapfrog.dev/progress-deadline-seconds"] == "45"
+    kubernetes_validate.validate(made, "1.37.0", strict=True)
+    _observed(server, "web-1", "web-1")
+
+    second = apply("2.0", canary)  # a new template: held on the highest ordinal
+    assert second["StatefulSet/web"].canary == 1 and "StatefulSet/web-canary" not in second
+    assert second["StatefulSet/web"].as_dict()["canary"] == 1
+    assert _partition(server) == 2 and _image(server.objects[f"{SETS}/web"]).endswith(":2.0")
+    kubernetes_validate.validate(server.objects[f"{SETS}/web"], "1.37.0", strict=True)
+    _observed(server, "web-1", "web-2")
+    # The same stack again keeps the partition (no silent promote), nothing changes.
+    again = apply("2.0", canary)
+    assert again["StatefulSet/web"].action == "unchanged" and _partition(server) == 2
+    # So does a promote's partition 0 (the rollout_manager's patch) stay 0.
+    server.objects[f"{SETS}/web"]["spec"]["updateStrategy"]["rollingUpdate"]["partition"] = 0
+    apply("2.0", canary)
+    assert _partition(server) == 0
+    server.objects[f"{SETS}/web"]["spec"]["updateStrategy"]["rollingUpdate"]["partition"] = 2
+    # A newer template goes to the canary's pods; back at the stable one, nothing is held.
+    apply("3.0", canary)
+    assert _partition(server) == 2 and _image(server.objects[f"{SETS}/web"]).endswith(":3.0")
+    back = apply("1.0", canary)
+    assert _partition(server) == 0 and not back["StatefulSet/web"].canary
+    # Without `canary:` the StatefulSet rolls every pod (no partition rendered).
+    apply("4.0")
+    assert _partition(server) is None
+
+
+def test_a_stateful_set_with_a_canary_renders_strictly_valid(tmp_path: Path) -> None:
+    rendered = render_stack(load(tmp_path, _set_stack("1.0", {"canary": 2})))
+    [sts] = [o for o in rendered.objects if o["kind"] == "StatefulSet"]
+    assert sts["spec"]["updateStrategy"] == {"type": "RollingUpdate",
+                                             "rollingUpdate": {"partition": 0}}  # fmt: skip
+    kubernetes_validate.validate(sts, "1.37.0", strict=True)
+    assert rendered.rollouts["web"].canary == 2
 
 
 # -- apply --wait ----------------------------------------------------------------------
@@ -279,7 +349,7 @@ def test_a_failed_canary_is_deleted_and_the_stable_deployment_kept(tmp_path: Pat
     with pytest.raises(LeapfrogError) as caught:
         wait_rollouts(server.client(), rendered, timeout=5, interval=0)
     assert "canary web-canary" in caught.value.message
-    assert "auto_revert deleted the canary web-canary" in caught.value.message
+    assert "auto_revert removed the canary web-canary" in caught.value.message
     assert server.deployment("web-canary") is None
     assert _image(server.deployment("web")) == "reg.example/web:2.0"
 

@@ -5,6 +5,7 @@ the patches sent (kubectl's undo, spec.paused), the errors, and the command line
 from __future__ import annotations
 
 import copy
+import datetime
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,10 @@ class FakeApi:
     """(content type, field manager, body) of each PATCH."""
     statuses: list[dict[str, Any]] = field(default_factory=list)
     """Deployment statuses the next GETs answer with, one each (then the last stays)."""
+    set_pods: list[dict[str, Any]] | None = None
+    """The StatefulSet's pods (instead of the Deployment's two)."""
+    after_set_patch: dict[str, Any] | None = None
+    """The StatefulSet's status after a PATCH (the controller's work done)."""
 
     def client(self) -> Client:
         return fake_client(self.handle)
@@ -203,6 +208,8 @@ class FakeApi:
         if path == f"/api/v1/namespaces/{NS}/pods":
             selector = request.url.params["labelSelector"]
             pods = [_pod("web-h2-a", "web-h2"), _pod("web-h1-b", "web-h1")]
+            if self.set_pods is not None:
+                pods = self.set_pods
             if "app.kubernetes.io/name=web-canary" in selector:
                 pods = self.canary_pods
             return httpx2.Response(
@@ -233,9 +240,13 @@ class FakeApi:
         kind = request.headers["content-type"]
         body = json.loads(request.content)
         self.patches.append((kind, request.url.params.get("fieldManager", ""), body))
-        self.stateful_set["spec"]["template"] = {
-            k: v for k, v in body["spec"]["template"].items() if k != "$patch"
-        }
+        spec = self.stateful_set["spec"]
+        if "template" in body["spec"]:
+            spec["template"] = {k: v for k, v in body["spec"]["template"].items() if k != "$patch"}
+        if "updateStrategy" in body["spec"]:
+            spec["updateStrategy"] = {"type": "RollingUpdate"} | body["spec"]["updateStrategy"]
+        if self.after_set_patch is not None:
+            self.stateful_set["status"] = self.after_set_patch
         return httpx2.Response(200, json=self.stateful_set)
 
 
@@ -463,7 +474,8 @@ def test_a_stateful_set_is_undone_with_its_revisions_data_as_kubectl_does(
     [(kind, manager, patch)] = stateful.patches
     assert kind == "application/strategic-merge-patch+json" and manager == "leapfrog-rollout"
     assert patch["spec"] == {"template": {**_template("reg.example/web:1.0", "1.0"),
-                                          "$patch": "replace"}}  # fmt: skip
+                                          "$patch": "replace"},
+                             "updateStrategy": {"rollingUpdate": {"partition": 0}}}  # fmt: skip
     assert patch["metadata"]["annotations"][rev.CHANGE_CAUSE] == (
         "leapfrog rollout undo to revision 1"
     )
@@ -475,11 +487,14 @@ def test_a_stateful_set_is_undone_with_its_revisions_data_as_kubectl_does(
 
 
 def test_a_stateful_set_cannot_be_paused_as_with_kubectl(stateful: FakeApi) -> None:
-    for verb in ("pause", "resume", "promote"):
+    for verb in ("pause", "resume"):
         with pytest.raises(LeapfrogError, match="runs as a StatefulSet") as caught:
             getattr(control(stateful), verb)("web")
         assert f"kubectl refuses `rollout {verb}` on a StatefulSet" in caught.value.message
         assert "rollout undo web --target kubernetes" in (caught.value.hint or "")
+    with pytest.raises(LeapfrogError, match="web holds no canary") as caught:
+        control(stateful).promote("web")
+    assert "canary: N" in (caught.value.hint or "")
     assert stateful.patches == []
 
 
@@ -528,6 +543,20 @@ def test_status_shows_the_canary_waiting_for_promote(api: FakeApi) -> None:
     assert seen["canary"]["ready_for"] > 3600
     names = {i["name"]: i for i in seen["instances"]}
     assert names["web-canary-x"]["canary"] is True and names["web-canary-x"]["revision"] is None
+
+
+def test_history_names_the_canary_deployment_waiting_for_promote(api: FakeApi) -> None:
+    api.canary, api.canary_pods = _canary(), [_canary_pod("2026-01-01T00:00:00Z")]
+    api.canary_pods[0]["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    held = control(api).history("web")["canary"]
+    assert held["title"] == "web-canary" and held["revision"] is None  # a template not run yet
+    assert held["instances"] == ["web-canary-x"] and held["count"] == 1 and held["beside"] == 2
+    assert held["version"] == "3.0" and held["waits_for"] == "promote"
+    assert held["since"] == rev.epoch("2026-01-01T00:00:00Z")
+    # Revision 1's template again: promoting it would bring revision 1 back.
+    api.canary["spec"]["template"]["spec"] = _template("reg.example/web:1.0", "1.0")["spec"]
+    api.canary["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] = "1.0"
+    assert control(api).history("web")["canary"]["revision"] == 1
 
 
 def test_a_canary_not_ready_is_progressing_and_past_its_deadline_failed(api: FakeApi) -> None:
@@ -665,3 +694,146 @@ def test_cli_promote_and_undo_of_a_canary(
     assert "web-canary promoted and deleted" in capsys.readouterr().out
     assert cli("rollout", "promote", "web") == 1
     assert "web has no canary (web-canary) and is not paused" in capsys.readouterr().err
+
+
+# -- a StatefulSet's canary (its partition) ----------------------------------------------
+
+
+def _set_pod(ordinal: int, revision: str, ready: bool = True, made: str = "") -> dict[str, Any]:
+    made = made or "2026-01-01T00:00:00Z"
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": f"web-{ordinal}", "namespace": NS, "creationTimestamp": made,
+                     "labels": {**SELECTOR, "controller-revision-hash": revision}},
+        "spec": {"containers": [{"name": "web", "image": "i"}]},
+        "status": {"phase": "Running", "conditions": [
+            {"type": "Ready", "status": "True" if ready else "False",
+             "lastTransitionTime": made}]},
+    }  # fmt: skip
+
+
+@pytest.fixture
+def held(stateful: FakeApi) -> FakeApi:
+    """web: 3 pods, partition 2: web-2 runs revision 3 (3.0), web-0 and web-1 revision 2."""
+    assert stateful.stateful_set is not None
+    stateful.controller_revisions.append(_controller_revision(3, "reg.example/web:3.0", "3.0"))
+    sts = stateful.stateful_set
+    sts["metadata"]["annotations"] = {"leapfrog.dev/progress-deadline-seconds": "60"}
+    sts["spec"] |= {"replicas": 3, "template": _template("reg.example/web:3.0", "3.0"),
+                    "updateStrategy": {"type": "RollingUpdate",
+                                       "rollingUpdate": {"partition": 2}}}  # fmt: skip
+    sts["status"] = {"observedGeneration": 1, "replicas": 3, "readyReplicas": 3,
+                     "updatedReplicas": 1, "currentRevision": "web-r2",
+                     "updateRevision": "web-r3"}  # fmt: skip
+    stateful.set_pods = [_set_pod(0, "web-r2"), _set_pod(1, "web-r2"), _set_pod(2, "web-r3")]
+    return stateful
+
+
+ROLLED = {"observedGeneration": 1, "replicas": 3, "readyReplicas": 3, "updatedReplicas": 3,
+          "currentRevision": "web-r3", "updateRevision": "web-r3"}  # fmt: skip
+
+
+def test_a_held_stateful_set_shows_its_canary_waiting_for_promote(held: FakeApi) -> None:
+    seen = control(held).status("web")
+    assert seen["phase"] == "paused" and seen["done"] and seen["current"] == 3
+    canary = seen["canary"]
+    assert (canary["revision"], canary["partition"], canary["desired"]) == (3, 2, 1)
+    assert canary["pods"] == ["web-2"] and canary["ready"] == 1 and canary["version"] == "3.0"
+    assert canary["ready_for"] > 3600
+    assert "canary: 1 pod(s) of 3.0 (revision 3: web-2) serving beside 2" in seen["message"]
+    assert "rollout promote web --target kubernetes" in seen["message"]
+    marked = {i["name"]: i.get("canary", False) for i in seen["instances"]}
+    assert marked == {"web-0": False, "web-1": False, "web-2": True}
+    # The same partition with every pod on one revision holds nothing.
+    assert held.stateful_set is not None
+    held.stateful_set["status"] = ROLLED
+    assert "canary" not in control(held).status("web")
+
+
+def test_a_stateful_set_canary_not_ready_progresses_then_fails_past_its_deadline(
+    held: FakeApi,
+) -> None:
+    now = datetime.datetime.now(datetime.UTC)
+    fresh = now.isoformat().replace("+00:00", "Z")
+    assert held.set_pods is not None
+    held.set_pods[2] = _set_pod(2, "web-r3", ready=False, made=fresh)
+    seen = control(held).status("web")
+    assert seen["phase"] == "progressing" and not seen["done"]
+    assert "canary of web (revision 3): 0 of 1 new pod(s) ready" in seen["message"]
+    held.set_pods[2] = _set_pod(2, "web-r3", ready=False, made="2026-01-01T00:00:00Z")
+    seen = control(held).status("web")
+    assert seen["phase"] == "failed" and not seen["failed"]
+    assert "pod web-2 not ready" in seen["message"] and "progress_deadline 60s" in seen["message"]
+
+
+def test_history_names_the_canary_its_pods_and_since_when(held: FakeApi) -> None:
+    body = control(held).history("web")
+    assert body["current"] == 3
+    canary = body["canary"]
+    assert canary["revision"] == 3 and canary["instances"] == ["web-2"]
+    assert canary["count"] == 1 and canary["beside"] == 2 and canary["waits_for"] == "promote"
+    assert canary["since"] == rev.epoch("2026-01-01T00:00:00Z")
+    held.stateful_set["status"] = ROLLED  # type: ignore[index]
+    assert control(held).history("web")["canary"] is None
+
+
+def test_promote_releases_the_partition_and_follows_the_rollout(held: FakeApi) -> None:
+    held.after_set_patch = ROLLED
+    answer = control(held).promote("web", timeout=5)
+    [(kind, manager, patch)] = held.patches
+    assert kind == "application/merge-patch+json" and manager == "leapfrog-rollout"
+    assert patch == {"spec": {"updateStrategy": {"rollingUpdate": {"partition": 0}}}}
+    assert answer["phase"] == "complete" and answer["promoted"] == "revision 3"
+    assert "every pod of web runs it" in answer["note"] and "canary" not in answer
+
+
+def test_undo_of_a_held_stateful_set_puts_its_stable_revision_back(held: FakeApi) -> None:
+    held.after_set_patch = ROLLED | {"currentRevision": "web-r2", "updateRevision": "web-r2"}
+    answer = control(held).undo("web", None)
+    assert answer["undone"] is True and answer["revision"] == 2
+    assert answer["canary_removed"] == "revision 3 on web-2"
+    [(kind, _manager, patch)] = held.patches
+    assert kind == "application/strategic-merge-patch+json"
+    assert patch["spec"]["updateStrategy"] == {"rollingUpdate": {"partition": 0}}
+    assert patch["spec"]["template"]["spec"]["containers"][0]["image"] == "reg.example/web:2.0"
+
+
+def test_apply_wait_promotes_a_stateful_set_canary_after_promote_after(held: FakeApi) -> None:
+    from leapfrog.runtime.kubernetes._wait import _settle
+    from leapfrog.spec import RolloutSpec
+
+    held.after_set_patch = ROLLED
+    said: list[str] = []
+    plan = RolloutSpec(canary=1, promote_after=1.0)
+    assert _settle(control(held), "web", plan, 5, said.append) is None
+    assert "web: canary revision 3 on web-2 ready" in said[0]
+    assert "canary promoted after 1s ready" in said[-1]
+    assert held.patches[-1][2]["spec"]["updateStrategy"]["rollingUpdate"]["partition"] == 0
+
+
+def test_apply_wait_reverts_a_stateful_set_canary_past_its_deadline(held: FakeApi) -> None:
+    from leapfrog.runtime.kubernetes._wait import _settle
+    from leapfrog.spec import RolloutSpec
+
+    assert held.set_pods is not None
+    held.set_pods[2] = _set_pod(2, "web-r3", ready=False)
+    held.after_set_patch = ROLLED | {"currentRevision": "web-r2", "updateRevision": "web-r2"}
+    said: list[str] = []
+    failure = _settle(control(held), "web", RolloutSpec(canary=1), 5, said.append)
+    assert failure is not None and "pod web-2 not ready" in failure
+    assert "auto_revert removed the canary revision 3 on web-2" in failure
+    [(_kind, _manager, patch)] = held.patches
+    assert patch["spec"]["template"]["spec"]["containers"][0]["image"] == "reg.example/web:2.0"
+    off = _settle(control(held), "web", RolloutSpec(canary=1, auto_revert=False), 5, said.append)
+    assert off is None  # the undo above rolled it back: nothing held any more
+
+
+def test_cli_history_says_the_canary_waits_for_promote(
+    cli: Any, held: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("rollout", "history", "web") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "canary: revision 3 (3.0) on 1 instance(s) (web-2) beside 2" in out
+    assert "waits for `leapfrog rollout promote web --target kubernetes`" in out
+    assert cli("rollout", "history", "web", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["canary"]["instances"] == ["web-2"]
