@@ -46,6 +46,7 @@ CREATE TABLE IF NOT EXISTS reader_events (
 INSERT = """
 INSERT INTO reader_events (id, type, data, kafka_partition, kafka_offset, read_by)
 VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING"""
+SCHEMA_LOCK = 0x7265_6164  # any number the instances agree on: "read"
 
 
 class Reader:
@@ -139,9 +140,17 @@ async def recent(request: Request) -> JSONResponse:
     return JSONResponse({"events": events})
 
 
+def create_schema() -> None:
+    # The instances start together, and two concurrent CREATE TABLE IF NOT EXISTS can
+    # still collide (a unique violation on the table's row type), so they take turns.
+    with psycopg.connect(DATABASE_URL) as conn:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        conn.execute(SCHEMA)
+
+
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
-    await run_in_threadpool(lambda: psycopg.connect(DATABASE_URL, autocommit=True).execute(SCHEMA))
+    await run_in_threadpool(create_schema)
     reader = Reader()
     reader.thread.start()
     yield
