@@ -38,12 +38,16 @@ __all__ = [
     "restore_job_for",
     "restore_problem",
     "run_state",
+    "summary_status",
     "verified_state",
 ]
 
 JOB_BACKOFF_LIMIT = 2
 """A run's Job retries its pod twice, then it is Failed: retries are bounded."""
 MOUNT = "/backups"
+TERMINATION_LOG = "/dev/termination-log"
+"""Where a run's backup step writes its summary (`--summary-to`): the kubelet makes it
+the container's termination message, which the operator reads into the Backup's status."""
 
 
 def due_slot(cron: str, now: datetime, created: datetime) -> datetime | None:
@@ -262,7 +266,7 @@ def job_for(
     target, _ = _target(spec, namespace)
     deadline = int(spec.get("deadlineSeconds", 6 * 3600))
     run = ["leapfrog", "backup", "run", *target, "--id", backup_id, "--json"]
-    run += ["--deadline", str(deadline)]
+    run += ["--deadline", str(deadline), "--summary-to", TERMINATION_LOG]
     # A PostgreSQL on Kubernetes does not archive its WAL: logical unless told.
     mode = store.get("mode") or ("logical" if store["kind"] == "postgres" else None)
     if mode:
@@ -394,6 +398,42 @@ def restore_job_for(
     argv = ["leapfrog", "backup", "restore", *target, "--backup", backup_id, "--yes", "--json"]
     labels = {RESTORE_LABEL: name}
     return _job(name, namespace, spec, image, [("restore", argv + _choice(spec["store"]))], labels)
+
+
+_SUMMARY_FIELDS = {"size": int, "rawSize": int, "objects": int, "position": str}
+
+
+def summary_status(pod: dict[str, Any], backup_id: str | None) -> dict[str, Any] | None:
+    """What a run's pod says of the backup it took (its `backup` container's termination
+    message: `manifest.summary_of`) as the Backup's status fields (size, rawSize,
+    objects, position); None while it says nothing, or of another backup than
+    `backup_id` (a message that is not a summary is a failure's log lines)."""
+    import json
+
+    status = pod.get("status") or {}
+    statuses = [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+    for container in statuses:
+        if container.get("name") != "backup":
+            continue
+        ended = (container.get("state") or {}).get("terminated") or {}
+        if ended.get("exitCode") != 0 or not ended.get("message"):
+            return None
+        try:
+            said = json.loads(ended["message"])
+        except ValueError:
+            return None
+        if not isinstance(said, dict) or said.get("backupId") != backup_id:
+            return None
+        found = {
+            key: kind(said[key])
+            for key, kind in _SUMMARY_FIELDS.items()
+            if isinstance(said.get(key), kind) and not isinstance(said.get(key), bool)
+        }
+        return found or None
+    return None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """`leapfrog backup list|run|restore --target kubernetes`: the backup operator's objects
 behind the target contract (target.py).
 
-* list: the namespace's Backup objects (phase, verification, times, size, store,
-  schedule), and each schedule's recoverability window as notes;
+* list: the namespace's Backup objects (phase, verification, times, size, object
+  count, the store's position, store, schedule), and each schedule's recoverability
+  window as notes;
 * run STORE: a Backup of the store's BackupSchedule (`_kube_runs.backup_on_demand`),
   followed until the operator says it Succeeded or Failed;
 * restore: a Restore of a Succeeded Backup (its name, its engine id, or the store's
@@ -150,15 +151,17 @@ class KubeBackups:
                 e["schedule"] or "",
                 e["phase"],
                 e["verified"] or "never",
-                _when(e["started"]),
                 _when(e["ended"]),
                 size_text(e["size"]) if e["size"] is not None else "",
+                str(e["objects"]) if e["objects"] is not None else "",
                 e["id"] or "",
+                e["position"] or "",
             )
             for e in entries
         ]
-        columns = ("NAME", "STORE", "SCHEDULE", "PHASE", "VERIFIED", "STARTED (UTC)",
-                   "ENDED (UTC)", "SIZE", "ID")  # fmt: skip
+        # The start is in --json; the position (the longest) last, where it may wrap.
+        columns = ("NAME", "STORE", "SCHEDULE", "PHASE", "VERIFIED", "ENDED (UTC)", "SIZE",
+                   "OBJECTS", "ID", "POSITION")  # fmt: skip
         title = f"backups in namespace {self.namespace}" + (f" of {store}" if store else "")
         windows = [_window(s) for s in schedules]
         notes = [w["note"] for w in windows]
@@ -170,7 +173,7 @@ class KubeBackups:
             "schedules": [{k: v for k, v in w.items() if k != "note"} for w in windows],
         }
         empty = f"no Backup{' of ' + store if store else ''} in namespace {self.namespace}"
-        return Listing(body, [Table(title, columns, rows)], empty, notes)
+        return Listing(body, [Table(title, columns, rows, wrap_last=True)], empty, notes)
 
     def _schedule_of(self, store: str | None) -> dict[str, Any]:
         schedules = self._list("BackupSchedule")
@@ -200,6 +203,7 @@ class KubeBackups:
             (not request.compress, "--no-compress"),
             (request.backup_id, "--id"),
             (request.stall_after, "--stall-after"),
+            (request.summary_to, "--summary-to"),
         ):
             if given:
                 raise LeapfrogError(
@@ -374,11 +378,16 @@ def _store(obj: dict[str, Any]) -> str:
 def _summary(backup: dict[str, Any]) -> dict[str, Any]:
     """A Backup as `list --json` gives it: the local list's fields where they mean the
     same (id, store, kind, mode, chosen, started, ended, size, verified), and the
-    object's own (name, schedule, phase, message, manifest)."""
+    object's own (name, schedule, phase, message, manifest; what its run took: rawSize,
+    objects, position, each None until the operator read it from the run's pod)."""
     spec = backup.get("spec") or {}
     store = spec.get("store") or {}
     status = _status(backup)
-    size = status.get("size")
+
+    def count(key: str) -> int | None:
+        found = status.get(key)
+        return int(found) if found is not None else None
+
     return {
         "name": backup["metadata"]["name"],
         "id": status.get("backupId"),
@@ -391,7 +400,10 @@ def _summary(backup: dict[str, Any]) -> dict[str, Any]:
         "verified": verified_state(backup),
         "started": status.get("startTime"),
         "ended": status.get("completionTime"),
-        "size": int(size) if size is not None else None,
+        "size": count("size"),
+        "raw_size": count("rawSize"),
+        "objects": count("objects"),
+        "position": status.get("position"),
         "manifest": status.get("manifest"),
         "message": status.get("message"),
     }

@@ -41,7 +41,7 @@ import secrets
 import shutil
 import tarfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from datetime import UTC, datetime
@@ -409,6 +409,14 @@ class OpenSearchDriver(BackupDriver):
     def _chosen(self, manifest: Manifest) -> list[str]:
         held = sorted(manifest.facts.get("indices", {}))
         return pick(held, self.only, "index", f"backup {manifest.id}")
+
+    def position_summary(self, position: Mapping[str, str]) -> str:
+        if not position.get("snapshot"):
+            return ""
+        return (
+            f"snapshot {position['snapshot']} ({position.get('files', '?')} files, "
+            f"{position.get('new_files', '?')} new)"
+        )
 
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
         return [

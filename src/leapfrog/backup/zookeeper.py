@@ -29,7 +29,7 @@ import http.client
 import json
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from http import HTTPStatus
@@ -210,6 +210,9 @@ class ZooKeeperDriver(BackupDriver):
             run.progressed("snapshot streamed")
             facts = reader.facts()
         return Taken(store_version="", position={"zxid": zxid}, facts=facts)
+
+    def position_summary(self, position: Mapping[str, str]) -> str:
+        return f"zxid {position['zxid']}" if position.get("zxid") else ""
 
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
         data = store.where.data_dir / DATA / _SNAPSHOTS

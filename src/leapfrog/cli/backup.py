@@ -336,6 +336,13 @@ def backup() -> None:
     help="Fail after this many seconds without progress [default: 300].",
 )
 @click.option(
+    "--summary-to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the new backup's size, object count and position here, as one JSON "
+    "object (the operator's Jobs: /dev/termination-log, read into the Backup's status).",
+)
+@click.option(
     "--no-wait",
     is_flag=True,
     help="Kubernetes: create the Backup and return (default: follow it to its end).",
@@ -356,6 +363,7 @@ def run(  # noqa: PLR0917
     backup_id: str | None,
     deadline: float | None,
     stall_after: float | None,
+    summary_to: Path | None,
     no_wait: bool,
     timeout: float | None,
     as_json: bool,
@@ -382,6 +390,7 @@ def run(  # noqa: PLR0917
         choice=_choice(topic_choice, index_choice, database_choice),
         wait=not no_wait,
         timeout=timeout,
+        summary_to=summary_to,
     )
     with _progress(not as_json) as report:
         outcome = target.run(store, request, report)

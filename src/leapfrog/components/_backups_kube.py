@@ -254,9 +254,25 @@ def _schemas() -> dict[str, dict[str, Any]]:
                     "backupId": {"type": "string", "description": "The engine's backup id."},
                     "startTime": time,
                     "completionTime": time,
-                    "size": {"type": "integer", "format": "int64", "minimum": 0},
+                    "size": {
+                        "type": "integer",
+                        "format": "int64",
+                        "minimum": 0,
+                        "description": "Bytes stored (compressed, encrypted).",
+                    },
+                    "rawSize": {
+                        "type": "integer",
+                        "format": "int64",
+                        "minimum": 0,
+                        "description": "Bytes as the store produced them.",
+                    },
+                    "objects": {"type": "integer", "minimum": 0},
                     "manifest": {"type": "string"},
-                    "position": {"type": "string"},
+                    "position": {
+                        "type": "string",
+                        "description": "The store's position at the backup (WAL range, "
+                        "offsets, zxid, snapshot), in one line.",
+                    },
                     "message": {"type": "string"},
                     "conditions": _conditions(),
                 }
@@ -305,6 +321,8 @@ _COLUMNS: dict[str, list[dict[str, str]]] = {
         {"name": "Store", "type": "string", "jsonPath": ".spec.store.service"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Size", "type": "integer", "jsonPath": ".status.size"},
+        {"name": "Objects", "type": "integer", "jsonPath": ".status.objects"},
+        {"name": "Position", "type": "string", "jsonPath": ".status.position"},
         {"name": "Started", "type": "date", "jsonPath": ".status.startTime"},
         {"name": "Completed", "type": "date", "jsonPath": ".status.completionTime"},
         {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": "1"},
@@ -393,6 +411,12 @@ def operator_objects(
             "apiGroups": ["batch"],
             "resources": ["jobs"],
             "verbs": ["get", "list", "watch", "create", "delete"],
+        },
+        {
+            # A run's pod says what it took in its termination message (size, position).
+            "apiGroups": [""],
+            "resources": ["pods"],
+            "verbs": ["get", "list", "watch"],
         },
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
     ]

@@ -3,6 +3,7 @@ Job, and a Job's status read into its Backup's."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from leapfrog.backup._kube_runs import (
     restore_problem,
     restore_state,
     run_state,
+    summary_status,
 )
 from leapfrog.backup.manifest import is_backup_id
 
@@ -107,7 +109,8 @@ def test_the_job_runs_backup_verify_and_prune_with_no_stack_file() -> None:
     ]  # fmt: skip
     assert backup["command"] == [
         "leapfrog", "backup", "run", *target, "--id", BACKUP_ID, "--json",
-        "--deadline", "600", "--topic", "orders", "--topic", "pay*",
+        "--deadline", "600", "--summary-to", "/dev/termination-log",
+        "--topic", "orders", "--topic", "pay*",
     ]  # fmt: skip
     assert verify["command"] == [
         "leapfrog", "backup", "verify", *target, "--backup", BACKUP_ID, "--json",
@@ -324,3 +327,28 @@ def test_a_restore_jobs_state_speaks_of_the_restore() -> None:
     state = restore_state(failed, NOW)
     assert state.phase == "Failed" and state.message.startswith("BackoffLimitExceeded: ")
     assert restore_state(None, NOW).phase == "Pending"
+
+
+def pod_of(name: str, message: str, exit_code: int = 0, init: bool = True) -> dict[str, Any]:
+    ended = {"terminated": {"exitCode": exit_code, "reason": "Completed", "message": message}}
+    statuses = [{"name": name, "state": ended}]
+    return {"status": {"initContainerStatuses" if init else "containerStatuses": statuses}}
+
+
+def test_the_runs_pod_says_what_it_took_in_its_termination_message() -> None:
+    said = {"backupId": BACKUP_ID, "size": 2048, "rawSize": 9000, "objects": 3,
+            "position": "zxid 0x1f"}  # fmt: skip
+    text = json.dumps(said)
+    expected = {"size": 2048, "rawSize": 9000, "objects": 3, "position": "zxid 0x1f"}
+    assert summary_status(pod_of("backup", text), BACKUP_ID) == expected
+    # the backup step is the pod's only container when nothing follows it
+    assert summary_status(pod_of("backup", text, init=False), BACKUP_ID) == expected
+    # another run's summary, a failure's log lines, a failed step, another step: nothing
+    assert summary_status(pod_of("backup", text), "20261206T100000Z-cd34") is None
+    assert summary_status(pod_of("backup", "Traceback... it broke"), BACKUP_ID) is None
+    assert summary_status(pod_of("backup", text, exit_code=1), BACKUP_ID) is None
+    assert summary_status(pod_of("verify", text), BACKUP_ID) is None
+    assert summary_status({"status": {}}, BACKUP_ID) is None
+    # fields of the wrong type are left out, never written into the status
+    odd = {"backupId": BACKUP_ID, "size": "big", "objects": True, "position": "p"}
+    assert summary_status(pod_of("backup", json.dumps(odd)), BACKUP_ID) == {"position": "p"}
