@@ -149,6 +149,7 @@ def test_the_operator_may_do_what_it_needs_and_nothing_more(plane: ControlPlane)
         ("patch", "backups.leapfrog.dev/status"),
         ("create", "jobs.batch"),
         ("watch", "jobs.batch"),
+        ("watch", "pods"),  # a run's termination message: what it took
         ("create", "events"),
     ]:
         assert can(plane, verb, what), (verb, what)
@@ -532,12 +533,18 @@ def env_of(plane: ControlPlane, container: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def run_steps(
-    plane: ControlPlane, job: dict[str, Any], service: str, local: str, user: UnixUser
+def run_steps(  # noqa: PLR0917
+    plane: ControlPlane,
+    job: dict[str, Any],
+    service: str,
+    local: str,
+    user: UnixUser,
+    said: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Every container of the Job's pod in order, as processes: the Service's address
-    swapped for `local`, each volume a folder of its own (owned by the pod's user).
-    Returns each step's JSON record; a step that fails fails the test."""
+    swapped for `local`, each volume a folder of its own (owned by the pod's user), and
+    its termination message a file (read into `said`, by container, as the kubelet
+    does). Returns each step's JSON record; a step that fails fails the test."""
     pod = job["spec"]["template"]["spec"]
     with scratch_dir("lf-kb-pod-") as work:
         mounts: dict[str, str] = {}
@@ -547,6 +554,9 @@ def run_steps(
                 folder.mkdir(exist_ok=True)
                 os.chown(folder, user.uid, user.gid)
                 mounts[mount["mountPath"]] = str(folder)
+        messages = work / "termination"
+        messages.mkdir()
+        os.chown(messages, user.uid, user.gid)
 
         def placed(text: str) -> str:
             text = text.replace(service, local)
@@ -558,6 +568,8 @@ def run_steps(
         records = []
         leapfrog = str(Path(sys.executable).parent / "leapfrog")
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            log = messages / container["name"]
+            mounts[container.get("terminationMessagePath", "/dev/termination-log")] = str(log)
             command = [placed(arg) for arg in container["command"]]
             assert command[0] == "leapfrog"
             env = {name: placed(value) for name, value in env_of(plane, container).items()}
@@ -581,7 +593,45 @@ def run_steps(
                 if name in env:
                     assert env[name] not in done.stdout + done.stderr
             records.append(record)
+            if said is not None and log.exists():
+                said[container["name"]] = log.read_text()
+            mounts.pop(container.get("terminationMessagePath", "/dev/termination-log"))
         return records
+
+
+def kubelet_says(plane: ControlPlane, job: str, said: dict[str, str]) -> None:
+    """What the kubelet would write into the Job's pod once it ended: each container's
+    termination message (`said`, from `run_steps`). KWOK plays the node and finishes the
+    pod as Succeeded; its status then gets the messages the real run wrote."""
+
+    def finished() -> Any:
+        pods = [p for p in items(plane, "pods") if p["metadata"]["labels"].get("job-name") == job]
+        return next((p for p in pods if p.get("status", {}).get("phase") == "Succeeded"), None)
+
+    pod = wait_for(f"the pod of {job} to finish", finished, seen=lambda: items(plane, "pods"))
+    spec, status = pod["spec"], pod["status"]
+    patch: dict[str, Any] = {}
+    for field, containers in (
+        ("initContainerStatuses", spec.get("initContainers", [])),
+        ("containerStatuses", spec["containers"]),
+    ):
+        known = {s["name"]: s for s in status.get(field, [])}
+        entries = []
+        for container in containers:
+            entry = known.get(container["name"]) or {
+                "name": container["name"], "image": container["image"], "imageID": "",
+                "ready": False, "restartCount": 0,
+            }  # fmt: skip
+            ended = {"exitCode": 0, "reason": "Completed"}
+            if container["name"] in said:
+                ended["message"] = said[container["name"]]
+            entries.append({**entry, "state": {"terminated": ended}})
+        if entries:
+            patch[field] = entries
+    plane.kubectl(
+        "patch", "pod", pod["metadata"]["name"], "-n", NAMESPACE, "--subresource=status",
+        "--type=merge", "-p", json.dumps({"status": patch}),
+    )  # fmt: skip
 
 
 def a_backup(name: str, store: dict[str, Any], **spec: Any) -> dict[str, Any]:
@@ -708,6 +758,7 @@ def test_a_kafka_backup_job_writes_into_the_claim_and_verifies(
     operator: None,
     kafka: RunningComponent,
     app_user: UnixUser,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     producer = Producer({"bootstrap.servers": kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]})
     for i in range(RECORDS):
@@ -726,8 +777,37 @@ def test_a_kafka_backup_job_writes_into_the_claim_and_verifies(
     assert {"name": "storage", "persistentVolumeClaim": {"claimName": "backups-postgres"}} in pod[
         "volumes"
     ]
+    said: dict[str, str] = {}
     taken, verified = run_steps(
-        plane, job, "kafka.bkop.svc:9092", f"{KAFKA_ADDRESS}:{kafka.where.port}", app_user
+        plane, job, "kafka.bkop.svc:9092", f"{KAFKA_ADDRESS}:{kafka.where.port}", app_user, said
     )
     assert taken["backup"] == verified["backup"] == backup["status"]["backupId"]
     assert "1 groups' offsets match the manifest" in verified["reason"], verified
+
+    # What the run took reaches the Backup's status: its pod's termination message, read
+    # by the operator (with the rendered Role's rights).
+    kubelet_says(plane, "kafkarun", said)
+    status = wait_for(
+        "the Backup's size",
+        lambda: (found := get(plane, "backup", "kafkarun")["status"]).get("objects") and found,
+        seen=lambda: get(plane, "backup", "kafkarun"),
+    )
+    assert status["rawSize"] == taken["bytes"] > 0
+    assert status["size"] > 0 and status["objects"] >= 3  # records, topics, groups
+    assert status["position"] == f"1 topics, 1 partitions, high watermarks sum {RECORDS}"
+    wait_for("the Backup to succeed", lambda: in_phase(plane, "kafkarun", "Succeeded"))
+    columns = plane.kubectl("get", "backup", "kafkarun", "-n", NAMESPACE).stdout
+    header, row = columns.splitlines()
+    assert header.split()[:6] == ["NAME", "STORE", "PHASE", "SIZE", "OBJECTS", "POSITION"]
+    sizes = [str(status["size"]), str(status["objects"])]
+    assert row.split()[:5] == ["kafkarun", "kafka", "Succeeded", *sizes]
+    assert status["position"] in row
+    cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+    code, out, err = leapfrog_cli(capsys, "backup", "list", "kafka", *cluster, "--json")
+    assert code == 0, err
+    (listed,) = [b for b in json.loads(out)["backups"] if b["name"] == "kafkarun"]
+    assert (listed["size"], listed["objects"], listed["position"]) == (
+        status["size"], status["objects"], status["position"])  # fmt: skip
+    code, out, err = leapfrog_cli(capsys, "backup", "list", "kafka", *cluster)
+    assert code == 0, err
+    assert "OBJECTS" in out and "high watermarks sum" in out

@@ -22,6 +22,7 @@ from leapfrog.components._backups_kube import (
 )
 
 __all__ = [
+    "CHOOSES",
     "JOB_BACKOFF_LIMIT",
     "RunState",
     "backup_for_slot",
@@ -198,11 +199,15 @@ def _target(spec: dict[str, Any], namespace: str) -> tuple[list[str], list[dict[
     return args, env
 
 
-def _choice(store: dict[str, Any]) -> list[str]:
-    flag = {"kafka": "--topic", "opensearch": "--index"}.get(store["kind"], "--database")
+CHOOSES = {"kafka": "topic", "opensearch": "index", "postgres": "database", "influxdb": "database"}
+"""What a run or a restore of each store may be limited to (its driver's `chooses`);
+a store not named here is backed up and restored whole."""
+
+
+def _choice(kind: str, chosen: list[str]) -> list[str]:
     found: list[str] = []
-    for chosen in store.get("chosen", []):
-        found += [flag, chosen]
+    for name in chosen:
+        found += [f"--{CHOOSES[kind]}", name]
     return found
 
 
@@ -271,7 +276,7 @@ def job_for(
     mode = store.get("mode") or ("logical" if store["kind"] == "postgres" else None)
     if mode:
         run += ["--mode", mode]
-    steps = [("backup", run + _choice(store))]
+    steps = [("backup", run + _choice(store["kind"], store.get("chosen", [])))]
     if spec.get("verify", True):
         # Verified is the Job's own word: the Job is Complete only when this passed.
         steps.append(
@@ -318,6 +323,9 @@ def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> s
         )
     if store["kind"] == "postgres" and store.get("mode", "logical") != "logical":
         return f"Backup {wanted} is a physical PostgreSQL backup: only logical ones restore here"
+    chosen = restore["spec"].get("chosen") or []
+    if chosen and store["kind"] not in CHOOSES:
+        return f"a {store['kind']} backup restores whole: chosen names nothing to choose from"
     if store["kind"] not in REMOTE_RESTORES:
         return (
             f"a {store['kind']} restore replaces the server's files, which a Job cannot reach: "
@@ -326,13 +334,15 @@ def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> s
     return None
 
 
-def replaced_by(backup: dict[str, Any]) -> list[str]:
+def replaced_by(backup: dict[str, Any], chosen_here: list[str] | None = None) -> list[str]:
     """What a Restore of `backup` replaces, one line each, said before it is made (as
     the engine's drivers say it locally; the manifest is in the storage, so the names
-    are those the run chose, else everything the backup holds)."""
+    are those the Restore chooses, else those the run chose, else everything the
+    backup holds)."""
     store = backup["spec"]["store"]
     status = backup.get("status") or {}
-    chosen = ", ".join(store.get("chosen") or []) or "every one the backup holds"
+    names = chosen_here or store.get("chosen") or []
+    chosen = ", ".join(names) or "every one the backup holds"
     where = f"{store['service']} ({store['kind']})"
     ended = str(status.get("completionTime") or "?").replace("T", " ").rstrip("Z")
     name = backup["metadata"]["name"]
@@ -388,16 +398,19 @@ REMOTE_RESTORES = ("postgres", "kafka", "influxdb")
 
 
 def restore_job_for(
-    name: str, namespace: str, backup: dict[str, Any], image: str
+    name: str, namespace: str, backup: dict[str, Any], image: str, chosen: list[str] | None = None
 ) -> dict[str, Any]:
     """The Job of a Restore: `leapfrog backup restore --backup ID --yes` of the Backup's
-    store, from the Backup's storage, with the Backup's deadline."""
+    store, from the Backup's storage, with the Backup's deadline; limited to the
+    Restore's `chosen` (else what the Backup's run chose, else all it holds)."""
     spec = backup["spec"]
+    store = spec["store"]
     target, _ = _target(spec, namespace)
     backup_id = backup["status"]["backupId"]
     argv = ["leapfrog", "backup", "restore", *target, "--backup", backup_id, "--yes", "--json"]
+    argv += _choice(store["kind"], chosen or store.get("chosen", []))
     labels = {RESTORE_LABEL: name}
-    return _job(name, namespace, spec, image, [("restore", argv + _choice(spec["store"]))], labels)
+    return _job(name, namespace, spec, image, [("restore", argv)], labels)
 
 
 _SUMMARY_FIELDS = {"size": int, "rawSize": int, "objects": int, "position": str}

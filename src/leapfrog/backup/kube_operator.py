@@ -290,7 +290,7 @@ def _restores(handlers: kopf.OperatorRegistry, image: str) -> None:
             ]
             kopf.warn(body, reason="Refused", message=str(problem))
             return
-        job = restore_job_for(name, namespace or "default", found, image)
+        job = restore_job_for(name, namespace or "default", found, image, spec.get("chosen"))
         kopf.adopt(job, owner=body)
         if _create(job):
             kopf.info(body, reason="JobCreated", message=f"started restore Job {name}")

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from leapfrog.backup._kube_api import resource
 from leapfrog.backup._kube_runs import (
+    CHOOSES,
     backup_on_demand,
     replaced_by,
     restore_for,
@@ -319,23 +320,21 @@ class KubeBackups:
     def plan_restore(
         self, store: str | None, backup: str | None, request: RunRequest
     ) -> RestorePlan:
-        if request.choice:
-            raise LeapfrogError(
-                "--topic, --index and --database are for local restores: a Restore puts "
-                "back what its Backup holds",
-                hint="leave them out with --target kubernetes",
-            )
         found = self._chosen_backup(store, backup)
+        chosen = _chosen(found, request.choice)
         restore = restore_for(found, self.clock())
         if request.to is not None:
             restore["spec"]["pointInTime"] = request.to.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if chosen:
+            restore["spec"]["chosen"] = chosen
         problem = restore_problem(restore, found)
         if problem is not None:
             raise LeapfrogError(
                 f"cannot restore: {problem}",
                 hint=f"`leapfrog backup list{self.where}` shows the Succeeded Backups",
             )
-        return RestorePlan(_store(found), found["metadata"]["name"], replaced_by(found), restore)
+        lines = replaced_by(found, chosen)
+        return RestorePlan(_store(found), found["metadata"]["name"], lines, restore)
 
     def restore(self, plan: RestorePlan, request: RunRequest, progress: Report | None) -> Outcome:
         made = self._create(plan.chosen)
@@ -369,6 +368,21 @@ class KubeBackups:
 def _status(obj: dict[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = obj.get("status") or {}
     return found
+
+
+def _chosen(backup: dict[str, Any], choice: dict[str, tuple[str, ...]]) -> list[str]:
+    """The names `--topic`, `--index` or `--database` give, when they are what the
+    Backup's store chooses by."""
+    kind = str(backup["spec"]["store"]["kind"])
+    wanted = CHOOSES.get(kind)
+    for noun in choice:
+        if noun != wanted:
+            by = f"--{wanted}" if wanted else "nothing (it restores whole)"
+            raise LeapfrogError(
+                f"--{noun} does not choose in a {kind} backup: it is chosen by {by}",
+                hint=f"leave --{noun} out" + (f", or use --{wanted}" if wanted else ""),
+            )
+    return [name for names in choice.values() for name in names]
 
 
 def _store(obj: dict[str, Any]) -> str:

@@ -224,7 +224,17 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "properties": {
             "backup": {"type": "string", "pattern": _NAME, "description": "The Backup to restore."},
             "pointInTime": {**time, "description": "PostgreSQL only: replay WAL up to here."},
+            "chosen": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "description": "Only these topics (Kafka), indices (OpenSearch) or databases "
+                "(PostgreSQL, InfluxDB): names or shell patterns; default: what the backup "
+                "holds.",
+            },
         },
+        "x-kubernetes-validations": [
+            {"rule": "self == oldSelf", "message": "a Restore's spec cannot change"}
+        ],
     }
     return {
         "BackupSchedule": _object(

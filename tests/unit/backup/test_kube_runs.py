@@ -20,6 +20,7 @@ from leapfrog.backup._kube_runs import (
     keep_objects,
     manifest_key,
     recoverability,
+    replaced_by,
     restore_job_for,
     restore_problem,
     restore_state,
@@ -313,6 +314,28 @@ def test_the_restore_job_restores_the_backups_id_from_its_storage() -> None:
         "--history", "/backups/.history", "--backup", BACKUP_ID, "--yes", "--json",
     ]  # fmt: skip
     assert job["metadata"]["labels"] == {"leapfrog.dev/restore": "back"}
+
+
+def test_a_restore_restores_what_it_chooses_else_what_the_run_chose() -> None:
+    kafka = a_backup("kafka")
+    kafka["spec"]["store"]["chosen"] = ["orders", "pay*"]
+
+    def argv(job: dict[str, Any]) -> list[str]:
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        command: list[str] = container["command"]
+        return command[command.index("--json") + 1 :]
+
+    assert argv(restore_job_for("back", "prod", kafka, "img")) == [
+        "--topic", "orders", "--topic", "pay*",
+    ]  # fmt: skip
+    assert argv(restore_job_for("back", "prod", kafka, "img", ["orders"])) == ["--topic", "orders"]
+    pg = restore_job_for("back", "prod", a_backup(mode="logical"), "img", ["shop"])
+    assert argv(pg) == ["--database", "shop"]
+    assert replaced_by(kafka, ["orders"])[0].startswith("deletes and recreates topics (orders)")
+    assert "(orders, pay*)" in replaced_by(kafka)[0]
+    whole = {"spec": {"backup": "b1", "chosen": ["x"]}}
+    assert restore_problem(whole, a_backup("kafka")) is None
+    assert "a zookeeper backup restores whole" in str(restore_problem(whole, a_backup("zookeeper")))
 
 
 def test_a_restore_jobs_state_speaks_of_the_restore() -> None:

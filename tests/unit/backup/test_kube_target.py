@@ -295,6 +295,25 @@ def test_restore_plans_from_a_backup_name_an_id_or_the_stores_newest(api: FakeAp
     assert outcome.state == "succeeded" and outcome.body["restore"] == made["metadata"]["name"]
 
 
+def test_a_restore_chooses_what_the_local_one_would(api: FakeApi) -> None:
+    api.objects["backups"]["kafka-ok"] = backup(
+        "kafka-ok", "kafka", "Succeeded", "2026-12-06T04:00:40Z"
+    )
+    kube = target(api)
+    plan = kube.plan_restore("kafka-ok", None, RunRequest(choice={"topic": ("orders", "pay*")}))
+    assert plan.chosen["spec"] == {"backup": "kafka-ok", "chosen": ["orders", "pay*"]}
+    assert plan.lines[0].startswith("deletes and recreates topics (orders, pay*) on kafka")
+    for store, choice, expected in [
+        ("kafka-ok", {"database": ("shop",)}, "--database does not choose in a kafka backup: "
+         "it is chosen by --topic"),
+        ("postgres", {"index": ("logs-*",)}, "--index does not choose in a postgres backup"),
+    ]:  # fmt: skip
+        with pytest.raises(LeapfrogError) as caught:
+            kube.plan_restore(store, None, RunRequest(choice=choice))
+        assert expected in str(caught.value)
+    assert api.created == []
+
+
 def test_restore_refusals_say_why(api: FakeApi) -> None:
     kube = target(api)
     for store, backup_name, expected in [
