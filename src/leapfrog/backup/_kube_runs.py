@@ -20,6 +20,7 @@ from leapfrog.components._backups_kube import (
     SCHEDULE_LABEL,
     VERSION,
 )
+from leapfrog.components.zookeeper import DATA as ZK_DATA
 
 __all__ = [
     "CHOOSES",
@@ -326,10 +327,15 @@ def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> s
     chosen = restore["spec"].get("chosen") or []
     if chosen and store["kind"] not in CHOOSES:
         return f"a {store['kind']} backup restores whole: chosen names nothing to choose from"
-    if store["kind"] not in REMOTE_RESTORES:
+    if store["kind"] in _DATA_FOLDER and "data" not in store:
+        return (
+            f"a {store['kind']} restore replaces the server's files: Backup {wanted}'s store "
+            "names no data claim to mount (store.data, which `leapfrog apply` renders)"
+        )
+    if store["kind"] not in REMOTE_RESTORES and store["kind"] not in _DATA_FOLDER:
         return (
             f"a {store['kind']} restore replaces the server's files, which a Job cannot reach: "
-            f"restorable here: {', '.join(REMOTE_RESTORES)}"
+            f"restorable here: {', '.join([*REMOTE_RESTORES, *_DATA_FOLDER])}"
         )
     return None
 
@@ -352,6 +358,15 @@ def replaced_by(backup: dict[str, Any], chosen_here: list[str] | None = None) ->
             f"deletes and recreates topics ({chosen}) on {where}: records written since the "
             "backup are lost",
             "sets the committed offsets of their consumer groups (their consumers must be stopped)",
+            source,
+        ]
+    if store["kind"] == "zookeeper":
+        claim = (store.get("data") or {}).get("claimName", "?")
+        return [
+            f"replaces every snapshot and transaction log of {where} in its claim {claim} "
+            "with the backup's snapshot; ephemeral nodes are not restored",
+            f"{store['service']} must be stopped (kubectl scale statefulset {store['service']} "
+            "--replicas=0), else the restore refuses; every change after the backup is lost",
             source,
         ]
     if store["kind"] == "influxdb":
@@ -409,8 +424,34 @@ def restore_job_for(
     backup_id = backup["status"]["backupId"]
     argv = ["leapfrog", "backup", "restore", *target, "--backup", backup_id, "--yes", "--json"]
     argv += _choice(store["kind"], chosen or store.get("chosen", []))
-    labels = {RESTORE_LABEL: name}
-    return _job(name, namespace, spec, image, [("restore", argv)], labels)
+    data = store.get("data")
+    if data is not None:
+        argv += ["--data-dir", STORE_MOUNT]
+    job = _job(name, namespace, spec, image, [("restore", argv)], {RESTORE_LABEL: name})
+    if data is not None:
+        _mount_store_data(job, store["kind"], data)
+    return job
+
+
+STORE_MOUNT = "/store"
+_DATA_FOLDER = {"zookeeper": ZK_DATA}
+"""Where, under its instance's data directory, a store's driver finds what its server's
+claim holds on Kubernetes (the ZooKeeper pod's /data, its dataDir)."""
+
+
+def _mount_store_data(job: dict[str, Any], kind: str, data: dict[str, Any]) -> None:
+    """The server's claim in the restore's pod, where the driver replaces its files, and
+    the pod run as the server's user, so what it writes is the server's as its own is
+    (a hostPath or local volume gets no fsGroup ownership change)."""
+    pod = job["spec"]["template"]["spec"]
+    pod["volumes"].append(
+        {"name": "store-data", "persistentVolumeClaim": {"claimName": data["claimName"]}}
+    )
+    for container in pod["containers"]:
+        container["volumeMounts"].append(
+            {"name": "store-data", "mountPath": f"{STORE_MOUNT}/{_DATA_FOLDER[kind]}"}
+        )
+    pod["securityContext"] = k.pod_security(int(data["runAsUser"]))
 
 
 _SUMMARY_FIELDS = {"size": int, "rawSize": int, "objects": int, "position": str}

@@ -69,6 +69,9 @@ class RemoteTarget:
     """The name of the encryption secret (recorded in each manifest); its text comes
     from $LEAPFROG_BACKUP_KEY."""
     history: Path | None = None
+    data_dir: Path | None = None
+    """The store's own data directory, mounted here (a ZooKeeper restore's Job mounts
+    the server's volume claim: the restore replaces its files); default: a work folder."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """The component's own options, where they differ from its defaults."""
 
@@ -107,7 +110,7 @@ def _store(target: RemoteTarget, work: Path) -> Store:
         instance=name,
         address=host,
         port=port,
-        data_dir=work / "data",
+        data_dir=target.data_dir or work / "data",
         secrets_dir=work / "secrets",
         cache_dir=cache_dir(),
     )

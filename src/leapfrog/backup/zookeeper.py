@@ -235,8 +235,12 @@ class ZooKeeperDriver(BackupDriver):
             raise BackupError("a ZooKeeper snapshot restores as it was; --to is not supported")
         if self._answers(store):
             raise BackupError(
-                f"{store.where.instance} is running",
-                hint="stop it first: `leapfrog down`, then restore, then `leapfrog up`",
+                f"{store.where.instance} is running: its files are replaced only while it "
+                "is stopped",
+                hint=f"stop it first (kubectl scale statefulset {store.name} --replicas=0), "
+                "then restore, then scale it back to 1"
+                if store.remote
+                else "stop it first: `leapfrog down`, then restore, then `leapfrog up`",
             )
         data_dir = store.where.data_dir / DATA
         snapshots = data_dir / _SNAPSHOTS

@@ -109,6 +109,7 @@ def _remote_opts() -> Callable[[F], F]:
                     s3_region=given["s3_region"],
                     encryption=given["encryption"],
                     history=given["history"],
+                    data_dir=given["data_dir"],
                 )
             return f(*args, **kwargs)
 
@@ -143,6 +144,12 @@ def _remote_opts() -> Callable[[F], F]:
                 help="With --store-kind: the lock and run history "
                 "[default: .history/ in a directory storage, else a temporary folder].",
             ),
+            click.option(
+                "--data-dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="With --store-kind: the store's own data directory, mounted here "
+                "(a ZooKeeper restore replaces its files) [default: a work folder].",
+            ),
         ]
         for option in reversed(options):
             wrapped = option(wrapped)
@@ -151,7 +158,15 @@ def _remote_opts() -> Callable[[F], F]:
     return add
 
 
-_REMOTE_KEYS = ("address", "storage", "s3_endpoint", "s3_region", "encryption", "history")
+_REMOTE_KEYS = (
+    "address",
+    "storage",
+    "s3_endpoint",
+    "s3_region",
+    "encryption",
+    "history",
+    "data_dir",
+)
 
 
 def _choice(

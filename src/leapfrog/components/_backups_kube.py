@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from leapfrog.components import _zookeeper_kube as zookeeper_kube
 from leapfrog.components import kube as k
 from leapfrog.components._backup_options import BackupOptions, parse_s3_url
 
@@ -24,6 +25,7 @@ __all__ = [
     "PLURALS",
     "RESTORE_LABEL",
     "SCHEDULE_LABEL",
+    "STORE_DATA",
     "STORE_KINDS",
     "VERSION",
     "backup_schedule",
@@ -45,6 +47,10 @@ CREDENTIAL_ENV = {"postgres": "PGPASSWORD"}
 reads (libpq's PGPASSWORD for the PostgreSQL superuser)."""
 STORE_KINDS = ("postgres", "kafka", "zookeeper", "opensearch", "influxdb")
 """Stores with a backup driver (leapfrog.backup.drivers)."""
+
+STORE_DATA = {"zookeeper": (zookeeper_kube.NAME, zookeeper_kube.UID)}
+"""Stores whose restore replaces the server's files: their StatefulSet (its one pod's
+claim `data-<name>-0` holds the data) and the user its server runs as."""
 
 SECRET_KEY = "value"
 """A secret the stack names (`encryption: pg-key`) is, on Kubernetes, the Secret of that
@@ -84,6 +90,16 @@ def _store() -> dict[str, Any]:
                 **_secret_ref(),
                 "description": "Secret with the password the run logs in with "
                 "(PostgreSQL: the superuser's).",
+            },
+            "data": {
+                "type": "object",
+                "description": "The server's own data volume claim and user: a restore that "
+                "replaces the server's files (ZooKeeper) mounts it, as that user.",
+                "required": ["claimName", "runAsUser"],
+                "properties": {
+                    "claimName": {"type": "string", "pattern": _NAME},
+                    "runAsUser": {"type": "integer", "minimum": 1},
+                },
             },
         },
     }
@@ -549,6 +565,9 @@ def backup_schedule(
         from leapfrog.components._postgres_options import SUPERUSER
 
         target["credentials"] = {"name": SECRET, "key": SUPERUSER}
+    if store in STORE_DATA:
+        statefulset, uid = STORE_DATA[store]
+        target["data"] = {"claimName": f"data-{statefulset}-0", "runAsUser": uid}
     for field in ("topics", "indices", "databases"):
         chosen = getattr(options, field, None)
         if chosen:

@@ -316,6 +316,34 @@ def test_the_restore_job_restores_the_backups_id_from_its_storage() -> None:
     assert job["metadata"]["labels"] == {"leapfrog.dev/restore": "back"}
 
 
+def test_a_zookeeper_restore_mounts_the_servers_claim_as_the_servers_user() -> None:
+    data = {"claimName": "data-zookeeper-0", "runAsUser": 1000}
+    zk = a_backup("zookeeper", data=data)
+    assert restore_problem({"spec": {"backup": "pg-1"}}, zk) is None
+    job = restore_job_for("zkback", "prod", zk, "img")
+    kubernetes_validate.validate(job, "1.37.0", strict=True)
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"][-2:] == ["--data-dir", "/store"]
+    assert {"name": "store-data", "mountPath": "/store/zk-data"} in container["volumeMounts"]
+    assert {"name": "store-data", "persistentVolumeClaim": {"claimName": "data-zookeeper-0"}} in (
+        pod["volumes"]
+    )
+    security = pod["securityContext"]
+    assert (security["runAsUser"], security["fsGroup"], security["runAsNonRoot"]) == (
+        1000, 1000, True)  # fmt: skip
+    lines = replaced_by(zk)
+    assert "in its claim data-zookeeper-0" in lines[0]
+    assert "kubectl scale statefulset zookeeper --replicas=0" in lines[1]
+    # without the claim (a Backup written by hand) it says what is missing
+    assert "names no data claim to mount" in str(
+        restore_problem({"spec": {"backup": "pg-1"}}, a_backup("zookeeper"))
+    )
+    assert "restorable here: postgres, kafka, influxdb, zookeeper" in str(
+        restore_problem({"spec": {"backup": "pg-1"}}, a_backup("opensearch"))
+    )
+
+
 def test_a_restore_restores_what_it_chooses_else_what_the_run_chose() -> None:
     kafka = a_backup("kafka")
     kafka["spec"]["store"]["chosen"] = ["orders", "pay*"]

@@ -129,6 +129,33 @@ def test_a_custom_resource_with_a_wrong_field_fails_strict_validation(
         jsonschema.validate(broken, schema)
 
 
+def test_a_zookeeper_schedule_names_the_claim_and_user_of_its_servers_data(
+    rendered: Rendered,
+) -> None:
+    """What a ZooKeeper Restore's Job mounts and runs as: the StatefulSet's own."""
+    schedule = next(
+        o for o in rendered.objects
+        if o["kind"] == "BackupSchedule" and o["spec"]["store"]["kind"] == "zookeeper"
+    )  # fmt: skip
+    store = schedule["spec"]["store"]
+    sts = next(
+        o for o in rendered.objects
+        if o["kind"] == "StatefulSet" and o["metadata"]["name"] == store["service"]
+    )  # fmt: skip
+    (claim,) = sts["spec"]["volumeClaimTemplates"]
+    pod = sts["spec"]["template"]["spec"]
+    assert store["data"] == {
+        "claimName": f"{claim['metadata']['name']}-{sts['metadata']['name']}-0",
+        "runAsUser": pod["securityContext"]["runAsUser"],
+    }
+    (server,) = pod["containers"]
+    mounted = {m["name"]: m["mountPath"] for m in server["volumeMounts"]}
+    zoo_cfg = next(o for o in rendered.objects if o["metadata"]["name"] == "zookeeper-config")
+    assert f"dataDir={mounted[claim['metadata']['name']]}" in zoo_cfg["data"]["zoo.cfg"]
+    others = [o for o in rendered.objects if o["kind"] == "BackupSchedule" and o is not schedule]
+    assert all("data" not in o["spec"]["store"] for o in others)
+
+
 def test_strict_validation_catches_a_wrong_field(rendered: Rendered) -> None:
     deployment = next(o for o in rendered.objects if o["kind"] == "Deployment")
     broken = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
