@@ -486,6 +486,7 @@ def test_the_cli_runs_lists_and_restores_through_the_objects(
 PG_ADDRESS = "127.0.0.66"  # the integration tier's session PostgreSQL keeps .57
 KAFKA_ADDRESS = "127.0.0.67"
 ZK_ADDRESS = "127.0.0.69"  # on ZooKeeper's own ports, as its Service has them
+OS_ADDRESS = "127.0.0.70"
 ROWS = 500
 TOPIC = "kb-orders"
 RECORDS = 200
@@ -507,6 +508,14 @@ def pg() -> Iterator[RunningComponent]:
 def kafka() -> Iterator[RunningComponent]:
     options = {"port": free_port(KAFKA_ADDRESS), "controller_port": free_port(KAFKA_ADDRESS)}
     with own_component("kafka", options, KAFKA_ADDRESS) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def opensearch() -> Iterator[RunningComponent]:
+    options = {"port": free_port(OS_ADDRESS), "transport_port": free_port(OS_ADDRESS),
+               "heap": "384m"}  # fmt: skip
+    with own_component("opensearch", options, OS_ADDRESS) as running:
         yield running
 
 
@@ -553,23 +562,27 @@ def run_steps(  # noqa: PLR0917
     said: dict[str, str] | None = None,
     *,
     folders: dict[str, Path] | None = None,
+    paths: dict[str, Path] | None = None,
     check: bool = True,
 ) -> list[dict[str, Any]]:
     """Every container of the Job's pod in order, as processes: the Service's address
     swapped for `local`, each volume a folder of its own (owned by the pod's user; or
     the one `folders` gives by volume name, with its parent where the mount's parent
-    is), and its termination message a file (read into `said`, by container, as the
-    kubelet does). Returns each step's JSON record; a step that fails fails the test
+    is), `paths` other paths of the pod that are folders here (where the store's server
+    has its data), and its termination message a file (read into `said`, by container,
+    as the kubelet does). Returns each step's JSON record; a step that fails fails the test
     (with `check`; else its record says so, and the steps after it do not run)."""
     pod = job["spec"]["template"]["spec"]
     given = folders or {}
     with scratch_dir("lf-kb-pod-") as work:
-        mounts: dict[str, str] = {}
+        mounts = {path: str(folder) for path, folder in (paths or {}).items()}
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
             for mount in container["volumeMounts"]:
                 if mount["name"] in given:
                     folder = given[mount["name"]]
-                    mounts[str(Path(mount["mountPath"]).parent)] = str(folder.parent)
+                    parent = str(Path(mount["mountPath"]).parent)
+                    if parent != "/":
+                        mounts[parent] = str(folder.parent)
                 else:
                     folder = work / mount["name"]
                     folder.mkdir(exist_ok=True)
@@ -932,3 +945,97 @@ def test_a_zookeeper_restore_replaces_the_servers_files_only_while_it_is_stopped
     assert "1 ephemeral nodes dropped" in restored["reason"]
     after, ephemeral = zk_tree(zookeeper)
     assert after == before and ephemeral == []
+
+
+def search(node: RunningComponent, method: str, path: str, body: Any = None) -> Any:
+    response = httpx.request(method, node.env()["OPENSEARCH_URL"] + path, json=body, timeout=60)
+    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def documents(node: RunningComponent, index: str) -> list[tuple[str, Any]]:
+    search(node, "POST", f"/{index}/_refresh")
+    hits = search(node, "POST", f"/{index}/_search", {"size": 1000})["hits"]["hits"]
+    return sorted((hit["_id"], hit["_source"]) for hit in hits)
+
+
+def test_opensearch_jobs_run_beside_the_node_and_a_restore_chooses_an_index(
+    plane: ControlPlane,
+    operator: None,
+    opensearch: RunningComponent,
+    app_user: UnixUser,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """OpenSearch's snapshot repository is under the node's path.repo: its Jobs mount
+    the node's claim, on the node's node (a stand-in pod carries its labels here), and
+    name the repository by the node's own path. A backup and its verify, its snapshot
+    in the status; a Restore of one chosen index puts it back and leaves the other."""
+    for i in range(30):
+        search(opensearch, "PUT", f"/kb-logs/_doc/l{i}", {"line": f"log {i}"})
+    search(opensearch, "PUT", "/kb-other/_doc/o1", {"v": 1})
+    logs_before = documents(opensearch, "kb-logs")
+    labels = {"app.kubernetes.io/name": "opensearch", "app.kubernetes.io/part-of": "kbtest"}
+    # the node's pod (KWOK runs it on a fake node) and its claim, as the render has them
+    server = {"apiVersion": "v1", "kind": "Pod",
+              "metadata": {"name": "opensearch-0", "namespace": NAMESPACE, "labels": labels},
+              "spec": {"containers": [{"name": "opensearch", "image": "opensearch"}]}}  # fmt: skip
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data-opensearch-0", "namespace": NAMESPACE},
+             "spec": {"accessModes": ["ReadWriteOnce"],
+                      "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
+    apply(plane, claim)
+    apply(plane, server)
+    store = {
+        "kind": "opensearch",
+        "service": "opensearch",
+        "ports": {"opensearch": 9200},
+        "data": {"claimName": "data-opensearch-0", "runAsUser": app_user.uid,
+                 "serverPath": "/usr/share/opensearch/data", "serverLabels": labels},
+    }  # fmt: skip
+    apply(plane, a_backup("osrun", store, storage={"pvc": {"claimName": "backups-postgres"}}))
+    job, backup = backup_job(plane, "osrun")
+    service, local = "opensearch.bkop.svc:9200", f"{OS_ADDRESS}:{opensearch.where.port}"
+    node = {"store-data": opensearch.where.data_dir}
+    seen = {"/usr/share/opensearch/data": opensearch.where.data_dir}  # the node's own view
+    with scratch_dir("lf-kb-claim-") as backups:
+        os.chown(backups, app_user.uid, app_user.gid)
+        said: dict[str, str] = {}
+        taken, verified = run_steps(
+            plane, job, service, local, app_user, said,
+            folders={**node, "storage": backups}, paths=seen,
+        )  # fmt: skip
+        assert taken["backup"] == verified["backup"] == backup["status"]["backupId"]
+        assert "2 indices" in verified["reason"], verified
+        kubelet_says(plane, "osrun", said)
+        status = wait_for(
+            "the Backup's snapshot",
+            lambda: (found := get(plane, "backup", "osrun")["status"]).get("position") and found,
+        )
+        assert status["position"].startswith("snapshot lf-") and status["objects"] >= 1
+        ran = wait_for("the run's pod", lambda: [
+            p for p in items(plane, "pods") if p["metadata"]["labels"].get("job-name") == "osrun"
+        ])  # fmt: skip
+        assert ran[0]["spec"]["nodeName"] == get(plane, "pod", "opensearch-0")["spec"]["nodeName"]
+        wait_for("the Backup to succeed", lambda: in_phase(plane, "osrun", "Succeeded"))
+
+        # after the backup: logs lost, the other index changed
+        search(opensearch, "DELETE", "/kb-logs")
+        search(opensearch, "PUT", "/kb-other/_doc/o2", {"v": 2})
+        cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+        code, out, err = leapfrog_cli(
+            capsys, "backup", "restore", "osrun", "--index", "kb-logs", *cluster, "--yes",
+            "--no-wait",
+        )  # fmt: skip
+        assert code == 0, (out, err)
+        assert "replaces indices (kb-logs) on opensearch (opensearch)" in err
+        (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == "osrun"]
+        assert restore["spec"]["chosen"] == ["kb-logs"]
+        name = restore["metadata"]["name"]
+        restore_job = wait_for("the restore Job", lambda: get(plane, "job", name))
+        (restored,) = run_steps(
+            plane, restore_job, service, local, app_user,
+            folders={**node, "storage": backups}, paths=seen,
+        )  # fmt: skip
+    assert restored["backup"] == backup["status"]["backupId"]
+    assert documents(opensearch, "kb-logs") == logs_before
+    assert [d for d, _ in documents(opensearch, "kb-other")] == ["o1", "o2"]  # left alone

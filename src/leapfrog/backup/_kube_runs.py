@@ -270,6 +270,8 @@ def job_for(
     retries."""
     store = spec["store"]
     target, _ = _target(spec, namespace)
+    data = _server_data(store, restore=False)
+    target += _data_args(store, data)
     deadline = int(spec.get("deadlineSeconds", 6 * 3600))
     run = ["leapfrog", "backup", "run", *target, "--id", backup_id, "--json"]
     run += ["--deadline", str(deadline), "--summary-to", TERMINATION_LOG]
@@ -293,7 +295,10 @@ def job_for(
     labels = {BACKUP_LABEL: name}
     if "schedule" in spec:
         labels[SCHEDULE_LABEL] = spec["schedule"]
-    return _job(name, namespace, spec, image, steps, labels)
+    job = _job(name, namespace, spec, image, steps, labels)
+    if data is not None:
+        _mount_store_data(job, store["kind"], data)
+    return job
 
 
 RETENTION_FLAGS = {
@@ -327,15 +332,10 @@ def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> s
     chosen = restore["spec"].get("chosen") or []
     if chosen and store["kind"] not in CHOOSES:
         return f"a {store['kind']} backup restores whole: chosen names nothing to choose from"
-    if store["kind"] in _DATA_FOLDER and "data" not in store:
+    if store["kind"] in _DATA_LAYOUT and "data" not in store:
         return (
-            f"a {store['kind']} restore replaces the server's files: Backup {wanted}'s store "
+            f"a {store['kind']} restore reaches the server's files: Backup {wanted}'s store "
             "names no data claim to mount (store.data, which `leapfrog apply` renders)"
-        )
-    if store["kind"] not in REMOTE_RESTORES and store["kind"] not in _DATA_FOLDER:
-        return (
-            f"a {store['kind']} restore replaces the server's files, which a Job cannot reach: "
-            f"restorable here: {', '.join([*REMOTE_RESTORES, *_DATA_FOLDER])}"
         )
     return None
 
@@ -367,6 +367,12 @@ def replaced_by(backup: dict[str, Any], chosen_here: list[str] | None = None) ->
             "with the backup's snapshot; ephemeral nodes are not restored",
             f"{store['service']} must be stopped (kubectl scale statefulset {store['service']} "
             "--replicas=0), else the restore refuses; every change after the backup is lost",
+            source,
+        ]
+    if store["kind"] == "opensearch":
+        return [
+            f"replaces indices ({chosen}) on {where}: each is deleted, then restored; other "
+            "indices are left alone",
             source,
         ]
     if store["kind"] == "influxdb":
@@ -408,10 +414,6 @@ def verified_state(backup: dict[str, Any]) -> str | None:
     return "succeeded" if found.get("status") == "True" else "failed"
 
 
-REMOTE_RESTORES = ("postgres", "kafka", "influxdb")
-"""Stores whose restore works over the network (logical PostgreSQL, Kafka, InfluxDB)."""
-
-
 def restore_job_for(
     name: str, namespace: str, backup: dict[str, Any], image: str, chosen: list[str] | None = None
 ) -> dict[str, Any]:
@@ -424,9 +426,8 @@ def restore_job_for(
     backup_id = backup["status"]["backupId"]
     argv = ["leapfrog", "backup", "restore", *target, "--backup", backup_id, "--yes", "--json"]
     argv += _choice(store["kind"], chosen or store.get("chosen", []))
-    data = store.get("data")
-    if data is not None:
-        argv += ["--data-dir", STORE_MOUNT]
+    data = _server_data(store, restore=True)
+    argv += _data_args(store, data)
     job = _job(name, namespace, spec, image, [("restore", argv)], {RESTORE_LABEL: name})
     if data is not None:
         _mount_store_data(job, store["kind"], data)
@@ -434,23 +435,59 @@ def restore_job_for(
 
 
 STORE_MOUNT = "/store"
-_DATA_FOLDER = {"zookeeper": ZK_DATA}
-"""Where, under its instance's data directory, a store's driver finds what its server's
-claim holds on Kubernetes (the ZooKeeper pod's /data, its dataDir)."""
+_DATA_LAYOUT = {"zookeeper": (ZK_DATA, False), "opensearch": ("", True)}
+"""Per store whose Jobs reach the server's own files (the Backup's `store.data` claim):
+where, under the driver's data directory (STORE_MOUNT), it finds what the claim holds
+(the ZooKeeper pod's /data, its dataDir; OpenSearch's whole data directory), and
+whether every Job needs it while the server runs (OpenSearch: its snapshot repository
+is under the node's `path.repo`, which the driver reads and fills) or only a restore
+with the server stopped (ZooKeeper)."""
+
+
+def _server_data(store: dict[str, Any], restore: bool) -> dict[str, Any] | None:
+    """The server's claim, when this Job mounts it."""
+    layout = _DATA_LAYOUT.get(store["kind"])
+    data: dict[str, Any] | None = store.get("data")
+    if layout is None or data is None or not (restore or layout[1]):
+        return None
+    return data
+
+
+def _data_args(store: dict[str, Any], data: dict[str, Any] | None) -> list[str]:
+    if data is None:
+        return []
+    args = ["--data-dir", STORE_MOUNT]
+    if _DATA_LAYOUT[store["kind"]][1] and data.get("serverPath"):
+        # The driver names paths under it to the server (a repository's location).
+        args += ["--server-data-dir", str(data["serverPath"])]
+    return args
 
 
 def _mount_store_data(job: dict[str, Any], kind: str, data: dict[str, Any]) -> None:
-    """The server's claim in the restore's pod, where the driver replaces its files, and
-    the pod run as the server's user, so what it writes is the server's as its own is
-    (a hostPath or local volume gets no fsGroup ownership change)."""
+    """The server's claim in the Job's pod (every container), where the driver reaches
+    the server's files, and the pod run as the server's user, so what it writes is the
+    server's as its own is (a hostPath or local volume gets no fsGroup ownership
+    change). A Job beside a running server is placed on the server's node: a
+    ReadWriteOnce claim is mounted on one node only."""
+    folder, beside = _DATA_LAYOUT[kind]
     pod = job["spec"]["template"]["spec"]
     pod["volumes"].append(
         {"name": "store-data", "persistentVolumeClaim": {"claimName": data["claimName"]}}
     )
-    for container in pod["containers"]:
-        container["volumeMounts"].append(
-            {"name": "store-data", "mountPath": f"{STORE_MOUNT}/{_DATA_FOLDER[kind]}"}
-        )
+    mount = {"name": "store-data", "mountPath": f"{STORE_MOUNT}/{folder}".rstrip("/")}
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:
+        container["volumeMounts"].append(dict(mount))
+    if beside and data.get("serverLabels"):
+        pod["affinity"] = {
+            "podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "labelSelector": {"matchLabels": dict(data["serverLabels"])},
+                        "topologyKey": "kubernetes.io/hostname",
+                    }
+                ]
+            }
+        }
     pod["securityContext"] = k.pod_security(int(data["runAsUser"]))
 
 

@@ -69,6 +69,17 @@ class Store:
     of the environment; `where.data_dir` is a work folder of the run's own, and scratch
     servers listen on `local_address`."""
 
+    server_data_dir: Path | None = None
+    """Where the store's server has `where.data_dir`, when this process mounts the same
+    volume elsewhere (an OpenSearch Job on Kubernetes: the node's `path.repo` is under
+    its own mount); None: where this process has it."""
+
+    def as_server_sees(self, path: Path) -> Path:
+        """`path` (under `where.data_dir`) as the store's server names it."""
+        if self.server_data_dir is None:
+            return path
+        return self.server_data_dir / path.relative_to(self.where.data_dir)
+
     @property
     def local_address(self) -> str:
         """Where this process starts scratch servers: the instance's own loopback

@@ -376,7 +376,7 @@ class OpenSearchDriver(BackupDriver):
                     "(indices starting with a dot are not backed up)"
                 )
             indices = pick(indices, self.only, "index", f"OpenSearch {store.where.instance}")
-            _register(client, REPOSITORY, repo, readonly=False)
+            _register(client, REPOSITORY, store.as_server_sees(repo), readonly=False)
             held = _held(client)
             known = _known_facts(held, sink.previous)
             name = f"lf-{datetime.now(UTC):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}"
@@ -458,7 +458,7 @@ class OpenSearchDriver(BackupDriver):
             _version(store, client)
             repo = self._unpacked(store, source, repository, run)
             try:
-                _register(client, repository, repo, readonly=True)
+                _register(client, repository, store.as_server_sees(repo), readonly=True)
                 body: dict[str, Any] = {"indices": ",".join(indices), "include_global_state": False}
                 if rename_to is None:
                     for index in indices:

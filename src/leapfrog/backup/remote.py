@@ -72,6 +72,8 @@ class RemoteTarget:
     data_dir: Path | None = None
     """The store's own data directory, mounted here (a ZooKeeper restore's Job mounts
     the server's volume claim: the restore replaces its files); default: a work folder."""
+    server_data_dir: Path | None = None
+    """Where the store's server has `data_dir` (its own mount of the same volume)."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """The component's own options, where they differ from its defaults."""
 
@@ -117,7 +119,15 @@ def _store(target: RemoteTarget, work: Path) -> Store:
     for folder in (where.data_dir, where.secrets_dir):
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     installation = comp.install(options, cache_dir(), lambda _line: None)
-    return Store(name, comp, options, where, installation, remote=True)
+    return Store(
+        name,
+        comp,
+        options,
+        where,
+        installation,
+        remote=True,
+        server_data_dir=target.server_data_dir,
+    )
 
 
 def remote_engine(

@@ -110,6 +110,7 @@ def _remote_opts() -> Callable[[F], F]:
                     encryption=given["encryption"],
                     history=given["history"],
                     data_dir=given["data_dir"],
+                    server_data_dir=given["server_data_dir"],
                 )
             return f(*args, **kwargs)
 
@@ -148,7 +149,14 @@ def _remote_opts() -> Callable[[F], F]:
                 "--data-dir",
                 type=click.Path(file_okay=False, path_type=Path),
                 help="With --store-kind: the store's own data directory, mounted here "
-                "(a ZooKeeper restore replaces its files) [default: a work folder].",
+                "(a ZooKeeper restore replaces its files; OpenSearch's snapshot repository "
+                "is under it) [default: a work folder].",
+            ),
+            click.option(
+                "--server-data-dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="With --data-dir: where the store's server has that directory, its "
+                "own mount of the same volume [default: the same path].",
             ),
         ]
         for option in reversed(options):
@@ -166,6 +174,7 @@ _REMOTE_KEYS = (
     "encryption",
     "history",
     "data_dir",
+    "server_data_dir",
 )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from leapfrog.components import _opensearch_kube as opensearch_kube
 from leapfrog.components import _zookeeper_kube as zookeeper_kube
 from leapfrog.components import kube as k
 from leapfrog.components._backup_options import BackupOptions, parse_s3_url
@@ -48,9 +49,14 @@ reads (libpq's PGPASSWORD for the PostgreSQL superuser)."""
 STORE_KINDS = ("postgres", "kafka", "zookeeper", "opensearch", "influxdb")
 """Stores with a backup driver (leapfrog.backup.drivers)."""
 
-STORE_DATA = {"zookeeper": (zookeeper_kube.NAME, zookeeper_kube.UID)}
-"""Stores whose restore replaces the server's files: their StatefulSet (its one pod's
-claim `data-<name>-0` holds the data) and the user its server runs as."""
+STORE_DATA = {
+    "zookeeper": (zookeeper_kube.NAME, zookeeper_kube.UID, "/data"),
+    "opensearch": (opensearch_kube.NAME, opensearch_kube.UID, opensearch_kube.DATA),
+}
+"""Stores whose backup Jobs reach the server's own files (ZooKeeper's restore replaces
+them; OpenSearch's snapshot repository is under its data): their StatefulSet (its one
+pod's claim `data-<name>-0` holds the data), the user its server runs as, and where
+the server mounts that claim."""
 
 SECRET_KEY = "value"
 """A secret the stack names (`encryption: pg-key`) is, on Kubernetes, the Secret of that
@@ -93,12 +99,24 @@ def _store() -> dict[str, Any]:
             },
             "data": {
                 "type": "object",
-                "description": "The server's own data volume claim and user: a restore that "
-                "replaces the server's files (ZooKeeper) mounts it, as that user.",
+                "description": "The server's own data volume claim and user: a Job that reaches "
+                "the server's files (a ZooKeeper restore; every OpenSearch Job) mounts it, "
+                "as that user.",
                 "required": ["claimName", "runAsUser"],
                 "properties": {
                     "claimName": {"type": "string", "pattern": _NAME},
                     "runAsUser": {"type": "integer", "minimum": 1},
+                    "serverPath": {
+                        "type": "string",
+                        "pattern": "^/",
+                        "description": "Where the server mounts the claim.",
+                    },
+                    "serverLabels": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "description": "The server's pod labels: a Job mounting the claim "
+                        "while the server runs is placed on its node (a ReadWriteOnce claim).",
+                    },
                 },
             },
         },
@@ -566,8 +584,13 @@ def backup_schedule(
 
         target["credentials"] = {"name": SECRET, "key": SUPERUSER}
     if store in STORE_DATA:
-        statefulset, uid = STORE_DATA[store]
-        target["data"] = {"claimName": f"data-{statefulset}-0", "runAsUser": uid}
+        statefulset, uid, path = STORE_DATA[store]
+        target["data"] = {
+            "claimName": f"data-{statefulset}-0",
+            "runAsUser": uid,
+            "serverPath": path,
+            "serverLabels": kube.selector(statefulset),
+        }
     for field in ("topics", "indices", "databases"):
         chosen = getattr(options, field, None)
         if chosen:

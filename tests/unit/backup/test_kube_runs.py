@@ -297,7 +297,7 @@ def test_a_restore_is_refused_with_the_reason() -> None:
     assert "PostgreSQL only" in str(restore_problem(timed, a_backup("kafka")))
     assert "physical PostgreSQL backup" in str(restore_problem(timed, a_backup()))
     assert "physical" in str(restore_problem(restore, a_backup(mode="physical")))
-    assert "zookeeper restore replaces the server's files" in str(
+    assert "zookeeper restore reaches the server's files" in str(
         restore_problem(restore, a_backup("zookeeper"))
     )
     assert restore_problem(restore, a_backup(mode="logical")) is None
@@ -339,9 +339,52 @@ def test_a_zookeeper_restore_mounts_the_servers_claim_as_the_servers_user() -> N
     assert "names no data claim to mount" in str(
         restore_problem({"spec": {"backup": "pg-1"}}, a_backup("zookeeper"))
     )
-    assert "restorable here: postgres, kafka, influxdb, zookeeper" in str(
+    assert "opensearch restore reaches the server's files: Backup pg-1's store names no" in str(
         restore_problem({"spec": {"backup": "pg-1"}}, a_backup("opensearch"))
     )
+
+
+OS_DATA = {
+    "claimName": "data-opensearch-0",
+    "runAsUser": 1000,
+    "serverPath": "/usr/share/opensearch/data",
+    "serverLabels": {"app.kubernetes.io/name": "opensearch"},
+}
+
+
+def test_every_opensearch_job_runs_beside_the_node_on_its_claim() -> None:
+    """Its snapshot repository is under the node's path.repo: backup, verify and restore
+    read and fill it through the node's claim, on the node's node, as its user, and
+    name it to the node by the node's own path."""
+    spec = {"store": {"kind": "opensearch", "service": "opensearch", "data": OS_DATA},
+            "storage": {"pvc": {"claimName": "backups-opensearch"}}, "verify": True}  # fmt: skip
+    backup = {"metadata": {"name": "os-1"}, "spec": spec,
+              "status": {"phase": "Succeeded", "backupId": BACKUP_ID}}  # fmt: skip
+    for job in (
+        job_for("os-1", "prod", spec, "img", BACKUP_ID),
+        restore_job_for("osback", "prod", backup, "img", ["logs-*"]),
+    ):
+        kubernetes_validate.validate(job, "1.37.0", strict=True)
+        pod = job["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsUser"] == 1000
+        (term,) = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term == {"labelSelector": {"matchLabels": {"app.kubernetes.io/name": "opensearch"}},
+                        "topologyKey": "kubernetes.io/hostname"}  # fmt: skip
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            assert {"name": "store-data", "mountPath": "/store"} in container["volumeMounts"]
+            command = container["command"]
+            at = command.index("--data-dir")
+            assert command[at : at + 4] == [
+                "--data-dir", "/store", "--server-data-dir", "/usr/share/opensearch/data",
+            ]  # fmt: skip
+    assert restore_problem({"spec": {"backup": "os-1"}}, backup) is None
+    assert replaced_by(backup, ["logs-*"])[0].startswith("replaces indices (logs-*) on opensearch")
+    # a ZooKeeper backup runs over the network: only its restore mounts the claim
+    zk = {"store": {"kind": "zookeeper", "service": "zookeeper", "data": {**OS_DATA}},
+          "storage": {"pvc": {"claimName": "b"}}}  # fmt: skip
+    pod = job_for("zk-1", "prod", zk, "img", BACKUP_ID)["spec"]["template"]["spec"]
+    assert "affinity" not in pod and pod["securityContext"]["runAsUser"] == 10001
+    assert all("--data-dir" not in c["command"] for c in pod["initContainers"])
 
 
 def test_a_restore_restores_what_it_chooses_else_what_the_run_chose() -> None:

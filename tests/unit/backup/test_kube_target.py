@@ -320,7 +320,7 @@ def test_restore_refusals_say_why(api: FakeApi) -> None:
         (None, "nosuch", "there is no Backup nosuch in namespace shop"),
         ("kafka", None, "kafka has no Succeeded Backup in namespace shop"),
         (None, "kafka-202612060300", "Backup kafka-202612060300 is Failed, not Succeeded"),
-        ("zk", None, "a zookeeper restore replaces the server's files"),
+        ("zk", None, "a zookeeper restore reaches the server's files"),
         (
             "kafka",
             "postgres-202612060300",

@@ -1,11 +1,12 @@
 """A run's summary (`backup run --summary-to`): what the operator puts into a Backup's
 status, written by the local target from the manifest, and each driver's one-line
-position."""
+position; and a store mounted elsewhere named as its server names it."""
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,13 @@ def test_each_driver_says_its_position_in_one_short_line() -> None:
     assert InfluxDBDriver().position_summary(influx) == "databases metrics,events"
     # the default: the short entries
     assert FakeDriver({}).position_summary({"a": "1", "long": "y" * 41, "b": ""}) == "a 1"
+
+
+def test_a_store_mounted_elsewhere_names_its_paths_as_its_server_does(tmp_path: Path) -> None:
+    eng = engine(tmp_path, FakeDriver({}))
+    repo = eng.store.where.data_dir / "snapshots" / "leapfrog-backup"
+    assert eng.store.as_server_sees(repo) == repo
+    beside = replace(eng.store, server_data_dir=Path("/usr/share/opensearch/data"))
+    assert beside.as_server_sees(repo) == Path(
+        "/usr/share/opensearch/data/snapshots/leapfrog-backup"
+    )

@@ -129,31 +129,38 @@ def test_a_custom_resource_with_a_wrong_field_fails_strict_validation(
         jsonschema.validate(broken, schema)
 
 
-def test_a_zookeeper_schedule_names_the_claim_and_user_of_its_servers_data(
+def test_the_schedules_of_zookeeper_and_opensearch_name_their_servers_data(
     rendered: Rendered,
 ) -> None:
-    """What a ZooKeeper Restore's Job mounts and runs as: the StatefulSet's own."""
-    schedule = next(
-        o for o in rendered.objects
-        if o["kind"] == "BackupSchedule" and o["spec"]["store"]["kind"] == "zookeeper"
-    )  # fmt: skip
-    store = schedule["spec"]["store"]
-    sts = next(
-        o for o in rendered.objects
-        if o["kind"] == "StatefulSet" and o["metadata"]["name"] == store["service"]
-    )  # fmt: skip
-    (claim,) = sts["spec"]["volumeClaimTemplates"]
-    pod = sts["spec"]["template"]["spec"]
-    assert store["data"] == {
-        "claimName": f"{claim['metadata']['name']}-{sts['metadata']['name']}-0",
-        "runAsUser": pod["securityContext"]["runAsUser"],
+    """What a ZooKeeper Restore's Job and every OpenSearch Job mount, run as and join:
+    the StatefulSet's own claim, user, mount path and pod labels."""
+    schedules = {
+        o["spec"]["store"]["kind"]: o["spec"]["store"]
+        for o in rendered.objects
+        if o["kind"] == "BackupSchedule"
     }
-    (server,) = pod["containers"]
-    mounted = {m["name"]: m["mountPath"] for m in server["volumeMounts"]}
-    zoo_cfg = next(o for o in rendered.objects if o["metadata"]["name"] == "zookeeper-config")
-    assert f"dataDir={mounted[claim['metadata']['name']]}" in zoo_cfg["data"]["zoo.cfg"]
-    others = [o for o in rendered.objects if o["kind"] == "BackupSchedule" and o is not schedule]
-    assert all("data" not in o["spec"]["store"] for o in others)
+    configs = {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] == "ConfigMap"}
+    for kind, store in schedules.items():
+        if kind not in ("zookeeper", "opensearch"):
+            assert "data" not in store, kind
+            continue
+        sts = next(
+            o for o in rendered.objects
+            if o["kind"] == "StatefulSet" and o["metadata"]["name"] == store["service"]
+        )  # fmt: skip
+        (claim,) = sts["spec"]["volumeClaimTemplates"]
+        template = sts["spec"]["template"]
+        (server,) = template["spec"]["containers"]
+        mounted = {m["name"]: m["mountPath"] for m in server["volumeMounts"]}
+        data = store["data"]
+        assert data["claimName"] == f"{claim['metadata']['name']}-{sts['metadata']['name']}-0"
+        assert data["runAsUser"] == template["spec"]["securityContext"]["runAsUser"]
+        assert data["serverPath"] == mounted[claim["metadata"]["name"]]
+        assert data["serverLabels"].items() <= template["metadata"]["labels"].items()
+    zoo_cfg = configs["zookeeper-config"]["data"]["zoo.cfg"]
+    assert f"dataDir={schedules['zookeeper']['data']['serverPath']}" in zoo_cfg
+    opensearch_yml = configs["opensearch-config"]["data"]["opensearch.yml"]
+    assert f"- {schedules['opensearch']['data']['serverPath']}/snapshots" in opensearch_yml
 
 
 def test_strict_validation_catches_a_wrong_field(rendered: Rendered) -> None:
