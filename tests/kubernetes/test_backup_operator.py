@@ -36,6 +36,7 @@ from kopf.testing import KopfRunner
 from leapfrog.backup._zk_tree import server_tree
 from leapfrog.backup.kube_operator import registry
 from leapfrog.components._postgres_secrets import password
+from leapfrog.components.kube import container_security, restricted_pod
 from leapfrog.components.zookeeper import DATA
 from leapfrog.runtime.kubernetes import render_stack
 from leapfrog.shared.cache import cache_dir
@@ -917,8 +918,9 @@ def test_a_zookeeper_restore_replaces_the_servers_files_only_while_it_is_stopped
             capsys, "backup", "restore", "zkrun", *cluster, "--yes", "--no-wait"
         )
         assert code == 0, (out, err)
-        assert "in its claim data-zookeeper-0 with the backup's snapshot" in err
-        assert "kubectl scale statefulset zookeeper --replicas=0" in err
+        said_first = " ".join(err.split())  # as one line, wherever the console wrapped it
+        assert "in its claim data-zookeeper-0 with the backup's snapshot" in said_first
+        assert "kubectl scale statefulset zookeeper --replicas=0" in said_first
         (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == "zkrun"]
         name = restore["metadata"]["name"]
         restore_job = wait_for("the restore Job", lambda: get(plane, "job", name))
@@ -978,7 +980,9 @@ def test_opensearch_jobs_run_beside_the_node_and_a_restore_chooses_an_index(
     # the node's pod (KWOK runs it on a fake node) and its claim, as the render has them
     server = {"apiVersion": "v1", "kind": "Pod",
               "metadata": {"name": "opensearch-0", "namespace": NAMESPACE, "labels": labels},
-              "spec": {"containers": [{"name": "opensearch", "image": "opensearch"}]}}  # fmt: skip
+              "spec": restricted_pod(1000, [{"name": "opensearch", "image": "opensearch",
+                                             "securityContext": container_security()}],
+                                     [])}  # fmt: skip
     claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
              "metadata": {"name": "data-opensearch-0", "namespace": NAMESPACE},
              "spec": {"accessModes": ["ReadWriteOnce"],
@@ -1027,7 +1031,7 @@ def test_opensearch_jobs_run_beside_the_node_and_a_restore_chooses_an_index(
             "--no-wait",
         )  # fmt: skip
         assert code == 0, (out, err)
-        assert "replaces indices (kb-logs) on opensearch (opensearch)" in err
+        assert "replaces indices (kb-logs) on opensearch (opensearch)" in " ".join(err.split())
         (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == "osrun"]
         assert restore["spec"]["chosen"] == ["kb-logs"]
         name = restore["metadata"]["name"]

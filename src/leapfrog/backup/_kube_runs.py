@@ -476,7 +476,8 @@ def _mount_store_data(job: dict[str, Any], kind: str, data: dict[str, Any]) -> N
     )
     mount = {"name": "store-data", "mountPath": f"{STORE_MOUNT}/{folder}".rstrip("/")}
     for container in [*pod.get("initContainers", []), *pod["containers"]]:
-        container["volumeMounts"].append(dict(mount))
+        # a list of its own: `_job`'s containers share theirs
+        container["volumeMounts"] = [*container["volumeMounts"], dict(mount)]
     if beside and data.get("serverLabels"):
         pod["affinity"] = {
             "podAffinity": {

@@ -372,6 +372,8 @@ def test_every_opensearch_job_runs_beside_the_node_on_its_claim() -> None:
                         "topologyKey": "kubernetes.io/hostname"}  # fmt: skip
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
             assert {"name": "store-data", "mountPath": "/store"} in container["volumeMounts"]
+            paths = [m["mountPath"] for m in container["volumeMounts"]]
+            assert len(paths) == len(set(paths)), paths  # the API server refuses twice
             command = container["command"]
             at = command.index("--data-dir")
             assert command[at : at + 4] == [
