@@ -844,7 +844,7 @@ def test_a_kafka_backup_job_writes_into_the_claim_and_verifies(
     code, out, err = leapfrog_cli(capsys, "backup", "list", "kafka", *cluster, "--json")
     assert code == 0, err
     (listed,) = [b for b in json.loads(out)["backups"] if b["name"] == "kafkarun"]
-    assert (listed["size"], listed["objects"], listed["position"]) == (
+    assert (listed["size"], listed["object_count"], listed["position_summary"]) == (
         status["size"], status["objects"], status["position"])  # fmt: skip
     code, out, err = leapfrog_cli(capsys, "backup", "list", "kafka", *cluster)
     assert code == 0, err

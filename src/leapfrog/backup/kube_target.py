@@ -154,9 +154,9 @@ class KubeBackups:
                 e["verified"] or "never",
                 _when(e["ended"]),
                 size_text(e["size"]) if e["size"] is not None else "",
-                str(e["objects"]) if e["objects"] is not None else "",
+                str(e["object_count"]) if e["object_count"] is not None else "",
                 e["id"] or "",
-                e["position"] or "",
+                e["position_summary"] or "",
             )
             for e in entries
         ]
@@ -392,8 +392,9 @@ def _store(obj: dict[str, Any]) -> str:
 def _summary(backup: dict[str, Any]) -> dict[str, Any]:
     """A Backup as `list --json` gives it: the local list's fields where they mean the
     same (id, store, kind, mode, chosen, started, ended, size, verified), and the
-    object's own (name, schedule, phase, message, manifest; what its run took: rawSize,
-    objects, position, each None until the operator read it from the run's pod)."""
+    object's own (name, schedule, phase, message, manifest). What its run took (size,
+    raw_size, object_count, position_summary, as the local list names them) is None
+    until the operator read it from the run's pod."""
     spec = backup.get("spec") or {}
     store = spec.get("store") or {}
     status = _status(backup)
@@ -416,8 +417,8 @@ def _summary(backup: dict[str, Any]) -> dict[str, Any]:
         "ended": status.get("completionTime"),
         "size": count("size"),
         "raw_size": count("rawSize"),
-        "objects": count("objects"),
-        "position": status.get("position"),
+        "object_count": count("objects"),
+        "position_summary": status.get("position"),
         "manifest": status.get("manifest"),
         "message": status.get("message"),
     }

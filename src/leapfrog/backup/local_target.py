@@ -71,6 +71,10 @@ class LocalBackups:
             "backups": [
                 {
                     **m.model_dump(mode="json", exclude={"facts"}),
+                    "size": m.size,
+                    "raw_size": m.raw_size,
+                    "object_count": len(m.objects),
+                    "position_summary": engine.driver.position_summary(m.position),
                     "verified": _state(verified[m.id]),
                 }
                 for m in backups

@@ -182,10 +182,10 @@ def test_list_gives_the_backup_objects_and_the_windows(api: FakeApi) -> None:
         "postgres",
     )
     assert first["ended"] == "2026-12-05T03:00:40Z" and first["size"] is None
-    assert (first["objects"], first["position"]) == (None, None)  # not read from its pod
+    assert (first["object_count"], first["position_summary"]) == (None, None)  # not read yet
     second = listing.body["backups"][1]
-    assert (second["size"], second["raw_size"], second["objects"]) == (3145728, 9_000_000, 4)
-    assert second["position"] == "LSN 0/3000028..0/3000100 timeline 1"
+    assert (second["size"], second["raw_size"], second["object_count"]) == (3145728, 9_000_000, 4)
+    assert second["position_summary"] == "LSN 0/3000028..0/3000100 timeline 1"
     (window,) = listing.body["schedules"]
     assert window["recoverablePoints"] == 6
     assert listing.notes == [

@@ -37,6 +37,11 @@ def test_a_local_run_writes_its_summary_from_the_manifest(tmp_path: Path) -> Non
         "position": "offset 7",
     }
     assert len(summary.read_bytes()) < 4096  # a termination message's limit
+    # the local list gives the same under the names the Kubernetes list uses
+    (listed,) = LocalBackups(lambda *_a, **_k: eng).listing(None).body["backups"]
+    assert (listed["size"], listed["raw_size"], listed["object_count"]) == (
+        manifest.size, 54_000, 2)  # fmt: skip
+    assert listed["position_summary"] == "offset 7" and listed["position"] == {"offset": "7"}
 
 
 def test_a_failed_run_writes_no_summary_and_an_unwritable_one_warns(
