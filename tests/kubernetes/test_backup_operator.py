@@ -30,10 +30,14 @@ import psycopg
 import pytest
 import yaml
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from kazoo.client import KazooClient
 from kopf.testing import KopfRunner
 
+from leapfrog.backup._zk_tree import server_tree
 from leapfrog.backup.kube_operator import registry
 from leapfrog.components._postgres_secrets import password
+from leapfrog.components.kube import container_security, restricted_pod
+from leapfrog.components.zookeeper import DATA
 from leapfrog.runtime.kubernetes import render_stack
 from leapfrog.shared.cache import cache_dir
 from leapfrog.shared.users import UnixUser, ensure_user
@@ -149,6 +153,7 @@ def test_the_operator_may_do_what_it_needs_and_nothing_more(plane: ControlPlane)
         ("patch", "backups.leapfrog.dev/status"),
         ("create", "jobs.batch"),
         ("watch", "jobs.batch"),
+        ("watch", "pods"),  # a run's termination message: what it took
         ("create", "events"),
     ]:
         assert can(plane, verb, what), (verb, what)
@@ -481,6 +486,8 @@ def test_the_cli_runs_lists_and_restores_through_the_objects(
 
 PG_ADDRESS = "127.0.0.66"  # the integration tier's session PostgreSQL keeps .57
 KAFKA_ADDRESS = "127.0.0.67"
+ZK_ADDRESS = "127.0.0.69"  # on ZooKeeper's own ports, as its Service has them
+OS_ADDRESS = "127.0.0.70"
 ROWS = 500
 TOPIC = "kb-orders"
 RECORDS = 200
@@ -502,6 +509,21 @@ def pg() -> Iterator[RunningComponent]:
 def kafka() -> Iterator[RunningComponent]:
     options = {"port": free_port(KAFKA_ADDRESS), "controller_port": free_port(KAFKA_ADDRESS)}
     with own_component("kafka", options, KAFKA_ADDRESS) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def opensearch() -> Iterator[RunningComponent]:
+    options = {"port": free_port(OS_ADDRESS), "transport_port": free_port(OS_ADDRESS),
+               "heap": "384m"}  # fmt: skip
+    with own_component("opensearch", options, OS_ADDRESS) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def zookeeper() -> Iterator[RunningComponent]:
+    options = {"port": 2181, "admin_port": 8080, "snapshot_interval_ms": 0}
+    with own_component("zookeeper", options, ZK_ADDRESS) as running:
         yield running
 
 
@@ -532,21 +554,44 @@ def env_of(plane: ControlPlane, container: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def run_steps(
-    plane: ControlPlane, job: dict[str, Any], service: str, local: str, user: UnixUser
+def run_steps(  # noqa: PLR0917
+    plane: ControlPlane,
+    job: dict[str, Any],
+    service: str,
+    local: str,
+    user: UnixUser,
+    said: dict[str, str] | None = None,
+    *,
+    folders: dict[str, Path] | None = None,
+    paths: dict[str, Path] | None = None,
+    check: bool = True,
 ) -> list[dict[str, Any]]:
     """Every container of the Job's pod in order, as processes: the Service's address
-    swapped for `local`, each volume a folder of its own (owned by the pod's user).
-    Returns each step's JSON record; a step that fails fails the test."""
+    swapped for `local`, each volume a folder of its own (owned by the pod's user; or
+    the one `folders` gives by volume name, with its parent where the mount's parent
+    is), `paths` other paths of the pod that are folders here (where the store's server
+    has its data), and its termination message a file (read into `said`, by container,
+    as the kubelet does). Returns each step's JSON record; a step that fails fails the test
+    (with `check`; else its record says so, and the steps after it do not run)."""
     pod = job["spec"]["template"]["spec"]
+    given = folders or {}
     with scratch_dir("lf-kb-pod-") as work:
-        mounts: dict[str, str] = {}
+        mounts = {path: str(folder) for path, folder in (paths or {}).items()}
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
             for mount in container["volumeMounts"]:
-                folder = work / mount["name"]
-                folder.mkdir(exist_ok=True)
-                os.chown(folder, user.uid, user.gid)
+                if mount["name"] in given:
+                    folder = given[mount["name"]]
+                    parent = str(Path(mount["mountPath"]).parent)
+                    if parent != "/":
+                        mounts[parent] = str(folder.parent)
+                else:
+                    folder = work / mount["name"]
+                    folder.mkdir(exist_ok=True)
+                    os.chown(folder, user.uid, user.gid)
                 mounts[mount["mountPath"]] = str(folder)
+        messages = work / "termination"
+        messages.mkdir()
+        os.chown(messages, user.uid, user.gid)
 
         def placed(text: str) -> str:
             text = text.replace(service, local)
@@ -558,6 +603,8 @@ def run_steps(
         records = []
         leapfrog = str(Path(sys.executable).parent / "leapfrog")
         for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            log = messages / container["name"]
+            mounts[container.get("terminationMessagePath", "/dev/termination-log")] = str(log)
             command = [placed(arg) for arg in container["command"]]
             assert command[0] == "leapfrog"
             env = {name: placed(value) for name, value in env_of(plane, container).items()}
@@ -573,15 +620,56 @@ def run_steps(
                 extra_groups=[],
                 check=False,
             )
-            assert done.returncode == 0, (container["name"], done.stdout, done.stderr)
-            record = json.loads(done.stdout)
-            assert record["state"] == "succeeded", record
             # no secret ever reaches the output
             for name in ("PGPASSWORD", "AWS_SECRET_ACCESS_KEY", "LEAPFROG_BACKUP_KEY"):
                 if name in env:
                     assert env[name] not in done.stdout + done.stderr
+            if not check and done.returncode != 0:
+                records.append(json.loads(done.stdout or "{}") | {"stderr": done.stderr})
+                return records
+            assert done.returncode == 0, (container["name"], done.stdout, done.stderr)
+            record = json.loads(done.stdout)
+            assert record["state"] == "succeeded", record
             records.append(record)
+            if said is not None and log.exists():
+                said[container["name"]] = log.read_text()
+            mounts.pop(container.get("terminationMessagePath", "/dev/termination-log"))
         return records
+
+
+def kubelet_says(plane: ControlPlane, job: str, said: dict[str, str]) -> None:
+    """What the kubelet would write into the Job's pod once it ended: each container's
+    termination message (`said`, from `run_steps`). KWOK plays the node and finishes the
+    pod as Succeeded; its status then gets the messages the real run wrote."""
+
+    def finished() -> Any:
+        pods = [p for p in items(plane, "pods") if p["metadata"]["labels"].get("job-name") == job]
+        return next((p for p in pods if p.get("status", {}).get("phase") == "Succeeded"), None)
+
+    pod = wait_for(f"the pod of {job} to finish", finished, seen=lambda: items(plane, "pods"))
+    spec, status = pod["spec"], pod["status"]
+    patch: dict[str, Any] = {}
+    for field, containers in (
+        ("initContainerStatuses", spec.get("initContainers", [])),
+        ("containerStatuses", spec["containers"]),
+    ):
+        known = {s["name"]: s for s in status.get(field, [])}
+        entries = []
+        for container in containers:
+            entry = known.get(container["name"]) or {
+                "name": container["name"], "image": container["image"], "imageID": "",
+                "ready": False, "restartCount": 0,
+            }  # fmt: skip
+            ended = {"exitCode": 0, "reason": "Completed"}
+            if container["name"] in said:
+                ended["message"] = said[container["name"]]
+            entries.append({**entry, "state": {"terminated": ended}})
+        if entries:
+            patch[field] = entries
+    plane.kubectl(
+        "patch", "pod", pod["metadata"]["name"], "-n", NAMESPACE, "--subresource=status",
+        "--type=merge", "-p", json.dumps({"status": patch}),
+    )  # fmt: skip
 
 
 def a_backup(name: str, store: dict[str, Any], **spec: Any) -> dict[str, Any]:
@@ -708,6 +796,7 @@ def test_a_kafka_backup_job_writes_into_the_claim_and_verifies(
     operator: None,
     kafka: RunningComponent,
     app_user: UnixUser,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     producer = Producer({"bootstrap.servers": kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]})
     for i in range(RECORDS):
@@ -726,8 +815,231 @@ def test_a_kafka_backup_job_writes_into_the_claim_and_verifies(
     assert {"name": "storage", "persistentVolumeClaim": {"claimName": "backups-postgres"}} in pod[
         "volumes"
     ]
+    said: dict[str, str] = {}
     taken, verified = run_steps(
-        plane, job, "kafka.bkop.svc:9092", f"{KAFKA_ADDRESS}:{kafka.where.port}", app_user
+        plane, job, "kafka.bkop.svc:9092", f"{KAFKA_ADDRESS}:{kafka.where.port}", app_user, said
     )
     assert taken["backup"] == verified["backup"] == backup["status"]["backupId"]
     assert "1 groups' offsets match the manifest" in verified["reason"], verified
+
+    # What the run took reaches the Backup's status: its pod's termination message, read
+    # by the operator (with the rendered Role's rights).
+    kubelet_says(plane, "kafkarun", said)
+    status = wait_for(
+        "the Backup's size",
+        lambda: (found := get(plane, "backup", "kafkarun")["status"]).get("objects") and found,
+        seen=lambda: get(plane, "backup", "kafkarun"),
+    )
+    assert status["rawSize"] == taken["bytes"] > 0
+    assert status["size"] > 0 and status["objects"] >= 3  # records, topics, groups
+    assert status["position"] == f"1 topics, 1 partitions, high watermarks sum {RECORDS}"
+    wait_for("the Backup to succeed", lambda: in_phase(plane, "kafkarun", "Succeeded"))
+    columns = plane.kubectl("get", "backup", "kafkarun", "-n", NAMESPACE).stdout
+    header, row = columns.splitlines()
+    assert header.split()[:6] == ["NAME", "STORE", "PHASE", "SIZE", "OBJECTS", "POSITION"]
+    sizes = [str(status["size"]), str(status["objects"])]
+    assert row.split()[:5] == ["kafkarun", "kafka", "Succeeded", *sizes]
+    assert status["position"] in row
+    cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+    code, out, err = leapfrog_cli(capsys, "backup", "list", "kafka", *cluster, "--json")
+    assert code == 0, err
+    (listed,) = [b for b in json.loads(out)["backups"] if b["name"] == "kafkarun"]
+    assert (listed["size"], listed["object_count"], listed["position_summary"]) == (
+        status["size"], status["objects"], status["position"])  # fmt: skip
+    code, out, err = leapfrog_cli(capsys, "backup", "list", "kafka", *cluster)
+    assert code == 0, err
+    assert "OBJECTS" in out and "high watermarks sum" in out
+
+
+def zk_client(zookeeper: RunningComponent) -> KazooClient:
+    client = KazooClient(hosts=zookeeper.env()["ZOOKEEPER_CONNECT"], timeout=10)
+    client.start(timeout=30)
+    return client
+
+
+def zk_tree(zookeeper: RunningComponent) -> tuple[dict[str, str], list[str]]:
+    client = zk_client(zookeeper)
+    try:
+        found: tuple[dict[str, str], list[str]] = server_tree(client)
+        return found
+    finally:
+        client.stop()
+        client.close()
+
+
+def test_a_zookeeper_restore_replaces_the_servers_files_only_while_it_is_stopped(
+    plane: ControlPlane,
+    operator: None,
+    zookeeper: RunningComponent,
+    app_user: UnixUser,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Backup of ZooKeeper, its zxid in its status; a Restore of it (made by `backup
+    restore --target kubernetes`, saying what it replaces) mounts the server's claim,
+    refuses while the server runs, and puts the tree back once it is stopped."""
+    store = {
+        "kind": "zookeeper",
+        "service": "zookeeper",
+        "ports": {"zookeeper": 2181},
+        "data": {"claimName": "data-zookeeper-0", "runAsUser": app_user.uid},
+    }
+    apply(plane, a_backup("zkrun", store, storage={"pvc": {"claimName": "backups-postgres"}}))
+    job, backup = backup_job(plane, "zkrun")
+    service, local = "zookeeper.bkop.svc:2181", f"{ZK_ADDRESS}:2181"
+    with scratch_dir("lf-kb-claim-") as claim:  # the backups' claim, from backup to restore
+        os.chown(claim, app_user.uid, app_user.gid)
+        said: dict[str, str] = {}
+        client = zk_client(zookeeper)
+        try:
+            for i in range(50):
+                client.create(f"/kb/items/{i:03d}", f"item {i}".encode(), makepath=True)
+            client.create("/kb/lock", b"held", ephemeral=True)  # its session ends below
+            before, _ = server_tree(client)
+            taken, verified = run_steps(
+                plane, job, service, local, app_user, said, folders={"storage": claim}
+            )
+            # changes after the backup, which the restore undoes
+            client.delete("/kb/items", recursive=True)
+            client.create("/kb/late", b"after the backup")
+        finally:
+            client.stop()
+            client.close()
+        assert taken["backup"] == verified["backup"] == backup["status"]["backupId"]
+        kubelet_says(plane, "zkrun", said)
+        status = wait_for(
+            "the Backup's zxid",
+            lambda: (found := get(plane, "backup", "zkrun")["status"]).get("position") and found,
+        )
+        assert status["position"].startswith("zxid 0x") and status["objects"] >= 1
+        wait_for("the Backup to succeed", lambda: in_phase(plane, "zkrun", "Succeeded"))
+
+        cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+        code, out, err = leapfrog_cli(
+            capsys, "backup", "restore", "zkrun", *cluster, "--yes", "--no-wait"
+        )
+        assert code == 0, (out, err)
+        said_first = " ".join(err.split())  # as one line, wherever the console wrapped it
+        assert "in its claim data-zookeeper-0 with the backup's snapshot" in said_first
+        assert "kubectl scale statefulset zookeeper --replicas=0" in said_first
+        (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == "zkrun"]
+        name = restore["metadata"]["name"]
+        restore_job = wait_for("the restore Job", lambda: get(plane, "job", name))
+        pod = restore_job["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsUser"] == app_user.uid  # the server's user
+        data = {"store-data": zookeeper.where.data_dir / DATA, "storage": claim}
+        # while the server runs, its files are left alone
+        (refused,) = run_steps(
+            plane, restore_job, service, local, app_user, folders=data, check=False
+        )
+        assert refused["state"] == "failed", refused
+        assert (
+            "zookeeper is running: its files are replaced only while it is stopped"
+            in (refused["reason"])
+        )
+        assert "kubectl scale statefulset zookeeper --replicas=0" in refused["reason"]
+        assert "/kb/late" in zk_tree(zookeeper)[0]
+        zookeeper.stop()
+        try:
+            (restored,) = run_steps(plane, restore_job, service, local, app_user, folders=data)
+        finally:
+            zookeeper.start()
+    assert restored["backup"] == backup["status"]["backupId"]
+    assert "1 ephemeral nodes dropped" in restored["reason"]
+    after, ephemeral = zk_tree(zookeeper)
+    assert after == before and ephemeral == []
+
+
+def search(node: RunningComponent, method: str, path: str, body: Any = None) -> Any:
+    response = httpx.request(method, node.env()["OPENSEARCH_URL"] + path, json=body, timeout=60)
+    assert response.status_code < 300, f"{method} {path}: {response.status_code} {response.text}"
+    return response.json()
+
+
+def documents(node: RunningComponent, index: str) -> list[tuple[str, Any]]:
+    search(node, "POST", f"/{index}/_refresh")
+    hits = search(node, "POST", f"/{index}/_search", {"size": 1000})["hits"]["hits"]
+    return sorted((hit["_id"], hit["_source"]) for hit in hits)
+
+
+def test_opensearch_jobs_run_beside_the_node_and_a_restore_chooses_an_index(
+    plane: ControlPlane,
+    operator: None,
+    opensearch: RunningComponent,
+    app_user: UnixUser,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """OpenSearch's snapshot repository is under the node's path.repo: its Jobs mount
+    the node's claim, on the node's node (a stand-in pod carries its labels here), and
+    name the repository by the node's own path. A backup and its verify, its snapshot
+    in the status; a Restore of one chosen index puts it back and leaves the other."""
+    for i in range(30):
+        search(opensearch, "PUT", f"/kb-logs/_doc/l{i}", {"line": f"log {i}"})
+    search(opensearch, "PUT", "/kb-other/_doc/o1", {"v": 1})
+    logs_before = documents(opensearch, "kb-logs")
+    labels = {"app.kubernetes.io/name": "opensearch", "app.kubernetes.io/part-of": "kbtest"}
+    # the node's pod (KWOK runs it on a fake node) and its claim, as the render has them
+    server = {"apiVersion": "v1", "kind": "Pod",
+              "metadata": {"name": "opensearch-0", "namespace": NAMESPACE, "labels": labels},
+              "spec": restricted_pod(1000, [{"name": "opensearch", "image": "opensearch",
+                                             "securityContext": container_security()}],
+                                     [])}  # fmt: skip
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data-opensearch-0", "namespace": NAMESPACE},
+             "spec": {"accessModes": ["ReadWriteOnce"],
+                      "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
+    apply(plane, claim)
+    apply(plane, server)
+    store = {
+        "kind": "opensearch",
+        "service": "opensearch",
+        "ports": {"opensearch": 9200},
+        "data": {"claimName": "data-opensearch-0", "runAsUser": app_user.uid,
+                 "serverPath": "/usr/share/opensearch/data", "serverLabels": labels},
+    }  # fmt: skip
+    apply(plane, a_backup("osrun", store, storage={"pvc": {"claimName": "backups-postgres"}}))
+    job, backup = backup_job(plane, "osrun")
+    service, local = "opensearch.bkop.svc:9200", f"{OS_ADDRESS}:{opensearch.where.port}"
+    node = {"store-data": opensearch.where.data_dir}
+    seen = {"/usr/share/opensearch/data": opensearch.where.data_dir}  # the node's own view
+    with scratch_dir("lf-kb-claim-") as backups:
+        os.chown(backups, app_user.uid, app_user.gid)
+        said: dict[str, str] = {}
+        taken, verified = run_steps(
+            plane, job, service, local, app_user, said,
+            folders={**node, "storage": backups}, paths=seen,
+        )  # fmt: skip
+        assert taken["backup"] == verified["backup"] == backup["status"]["backupId"]
+        assert "2 indices" in verified["reason"], verified
+        kubelet_says(plane, "osrun", said)
+        status = wait_for(
+            "the Backup's snapshot",
+            lambda: (found := get(plane, "backup", "osrun")["status"]).get("position") and found,
+        )
+        assert status["position"].startswith("snapshot lf-") and status["objects"] >= 1
+        ran = wait_for("the run's pod", lambda: [
+            p for p in items(plane, "pods") if p["metadata"]["labels"].get("job-name") == "osrun"
+        ])  # fmt: skip
+        assert ran[0]["spec"]["nodeName"] == get(plane, "pod", "opensearch-0")["spec"]["nodeName"]
+        wait_for("the Backup to succeed", lambda: in_phase(plane, "osrun", "Succeeded"))
+
+        # after the backup: logs lost, the other index changed
+        search(opensearch, "DELETE", "/kb-logs")
+        search(opensearch, "PUT", "/kb-other/_doc/o2", {"v": 2})
+        cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+        code, out, err = leapfrog_cli(
+            capsys, "backup", "restore", "osrun", "--index", "kb-logs", *cluster, "--yes",
+            "--no-wait",
+        )  # fmt: skip
+        assert code == 0, (out, err)
+        assert "replaces indices (kb-logs) on opensearch (opensearch)" in " ".join(err.split())
+        (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == "osrun"]
+        assert restore["spec"]["chosen"] == ["kb-logs"]
+        name = restore["metadata"]["name"]
+        restore_job = wait_for("the restore Job", lambda: get(plane, "job", name))
+        (restored,) = run_steps(
+            plane, restore_job, service, local, app_user,
+            folders={**node, "storage": backups}, paths=seen,
+        )  # fmt: skip
+    assert restored["backup"] == backup["status"]["backupId"]
+    assert documents(opensearch, "kb-logs") == logs_before
+    assert [d for d, _ in documents(opensearch, "kb-other")] == ["o1", "o2"]  # left alone

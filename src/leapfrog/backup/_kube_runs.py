@@ -20,8 +20,10 @@ from leapfrog.components._backups_kube import (
     SCHEDULE_LABEL,
     VERSION,
 )
+from leapfrog.components.zookeeper import DATA as ZK_DATA
 
 __all__ = [
+    "CHOOSES",
     "JOB_BACKOFF_LIMIT",
     "RunState",
     "backup_for_slot",
@@ -38,12 +40,16 @@ __all__ = [
     "restore_job_for",
     "restore_problem",
     "run_state",
+    "summary_status",
     "verified_state",
 ]
 
 JOB_BACKOFF_LIMIT = 2
 """A run's Job retries its pod twice, then it is Failed: retries are bounded."""
 MOUNT = "/backups"
+TERMINATION_LOG = "/dev/termination-log"
+"""Where a run's backup step writes its summary (`--summary-to`): the kubelet makes it
+the container's termination message, which the operator reads into the Backup's status."""
 
 
 def due_slot(cron: str, now: datetime, created: datetime) -> datetime | None:
@@ -194,11 +200,15 @@ def _target(spec: dict[str, Any], namespace: str) -> tuple[list[str], list[dict[
     return args, env
 
 
-def _choice(store: dict[str, Any]) -> list[str]:
-    flag = {"kafka": "--topic", "opensearch": "--index"}.get(store["kind"], "--database")
+CHOOSES = {"kafka": "topic", "opensearch": "index", "postgres": "database", "influxdb": "database"}
+"""What a run or a restore of each store may be limited to (its driver's `chooses`);
+a store not named here is backed up and restored whole."""
+
+
+def _choice(kind: str, chosen: list[str]) -> list[str]:
     found: list[str] = []
-    for chosen in store.get("chosen", []):
-        found += [flag, chosen]
+    for name in chosen:
+        found += [f"--{CHOOSES[kind]}", name]
     return found
 
 
@@ -260,14 +270,16 @@ def job_for(
     retries."""
     store = spec["store"]
     target, _ = _target(spec, namespace)
+    data = _server_data(store, restore=False)
+    target += _data_args(store, data)
     deadline = int(spec.get("deadlineSeconds", 6 * 3600))
     run = ["leapfrog", "backup", "run", *target, "--id", backup_id, "--json"]
-    run += ["--deadline", str(deadline)]
+    run += ["--deadline", str(deadline), "--summary-to", TERMINATION_LOG]
     # A PostgreSQL on Kubernetes does not archive its WAL: logical unless told.
     mode = store.get("mode") or ("logical" if store["kind"] == "postgres" else None)
     if mode:
         run += ["--mode", mode]
-    steps = [("backup", run + _choice(store))]
+    steps = [("backup", run + _choice(store["kind"], store.get("chosen", [])))]
     if spec.get("verify", True):
         # Verified is the Job's own word: the Job is Complete only when this passed.
         steps.append(
@@ -283,7 +295,10 @@ def job_for(
     labels = {BACKUP_LABEL: name}
     if "schedule" in spec:
         labels[SCHEDULE_LABEL] = spec["schedule"]
-    return _job(name, namespace, spec, image, steps, labels)
+    job = _job(name, namespace, spec, image, steps, labels)
+    if data is not None:
+        _mount_store_data(job, store["kind"], data)
+    return job
 
 
 RETENTION_FLAGS = {
@@ -314,21 +329,26 @@ def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> s
         )
     if store["kind"] == "postgres" and store.get("mode", "logical") != "logical":
         return f"Backup {wanted} is a physical PostgreSQL backup: only logical ones restore here"
-    if store["kind"] not in REMOTE_RESTORES:
+    chosen = restore["spec"].get("chosen") or []
+    if chosen and store["kind"] not in CHOOSES:
+        return f"a {store['kind']} backup restores whole: chosen names nothing to choose from"
+    if store["kind"] in _DATA_LAYOUT and "data" not in store:
         return (
-            f"a {store['kind']} restore replaces the server's files, which a Job cannot reach: "
-            f"restorable here: {', '.join(REMOTE_RESTORES)}"
+            f"a {store['kind']} restore reaches the server's files: Backup {wanted}'s store "
+            "names no data claim to mount (store.data, which `leapfrog apply` renders)"
         )
     return None
 
 
-def replaced_by(backup: dict[str, Any]) -> list[str]:
+def replaced_by(backup: dict[str, Any], chosen_here: list[str] | None = None) -> list[str]:
     """What a Restore of `backup` replaces, one line each, said before it is made (as
     the engine's drivers say it locally; the manifest is in the storage, so the names
-    are those the run chose, else everything the backup holds)."""
+    are those the Restore chooses, else those the run chose, else everything the
+    backup holds)."""
     store = backup["spec"]["store"]
     status = backup.get("status") or {}
-    chosen = ", ".join(store.get("chosen") or []) or "every one the backup holds"
+    names = chosen_here or store.get("chosen") or []
+    chosen = ", ".join(names) or "every one the backup holds"
     where = f"{store['service']} ({store['kind']})"
     ended = str(status.get("completionTime") or "?").replace("T", " ").rstrip("Z")
     name = backup["metadata"]["name"]
@@ -338,6 +358,21 @@ def replaced_by(backup: dict[str, Any]) -> list[str]:
             f"deletes and recreates topics ({chosen}) on {where}: records written since the "
             "backup are lost",
             "sets the committed offsets of their consumer groups (their consumers must be stopped)",
+            source,
+        ]
+    if store["kind"] == "zookeeper":
+        claim = (store.get("data") or {}).get("claimName", "?")
+        return [
+            f"replaces every snapshot and transaction log of {where} in its claim {claim} "
+            "with the backup's snapshot; ephemeral nodes are not restored",
+            f"{store['service']} must be stopped (kubectl scale statefulset {store['service']} "
+            "--replicas=0), else the restore refuses; every change after the backup is lost",
+            source,
+        ]
+    if store["kind"] == "opensearch":
+        return [
+            f"replaces indices ({chosen}) on {where}: each is deleted, then restored; other "
+            "indices are left alone",
             source,
         ]
     if store["kind"] == "influxdb":
@@ -379,21 +414,118 @@ def verified_state(backup: dict[str, Any]) -> str | None:
     return "succeeded" if found.get("status") == "True" else "failed"
 
 
-REMOTE_RESTORES = ("postgres", "kafka", "influxdb")
-"""Stores whose restore works over the network (logical PostgreSQL, Kafka, InfluxDB)."""
-
-
 def restore_job_for(
-    name: str, namespace: str, backup: dict[str, Any], image: str
+    name: str, namespace: str, backup: dict[str, Any], image: str, chosen: list[str] | None = None
 ) -> dict[str, Any]:
     """The Job of a Restore: `leapfrog backup restore --backup ID --yes` of the Backup's
-    store, from the Backup's storage, with the Backup's deadline."""
+    store, from the Backup's storage, with the Backup's deadline; limited to the
+    Restore's `chosen` (else what the Backup's run chose, else all it holds)."""
     spec = backup["spec"]
+    store = spec["store"]
     target, _ = _target(spec, namespace)
     backup_id = backup["status"]["backupId"]
     argv = ["leapfrog", "backup", "restore", *target, "--backup", backup_id, "--yes", "--json"]
-    labels = {RESTORE_LABEL: name}
-    return _job(name, namespace, spec, image, [("restore", argv + _choice(spec["store"]))], labels)
+    argv += _choice(store["kind"], chosen or store.get("chosen", []))
+    data = _server_data(store, restore=True)
+    argv += _data_args(store, data)
+    job = _job(name, namespace, spec, image, [("restore", argv)], {RESTORE_LABEL: name})
+    if data is not None:
+        _mount_store_data(job, store["kind"], data)
+    return job
+
+
+STORE_MOUNT = "/store"
+_DATA_LAYOUT = {"zookeeper": (ZK_DATA, False), "opensearch": ("", True)}
+"""Per store whose Jobs reach the server's own files (the Backup's `store.data` claim):
+where, under the driver's data directory (STORE_MOUNT), it finds what the claim holds
+(the ZooKeeper pod's /data, its dataDir; OpenSearch's whole data directory), and
+whether every Job needs it while the server runs (OpenSearch: its snapshot repository
+is under the node's `path.repo`, which the driver reads and fills) or only a restore
+with the server stopped (ZooKeeper)."""
+
+
+def _server_data(store: dict[str, Any], restore: bool) -> dict[str, Any] | None:
+    """The server's claim, when this Job mounts it."""
+    layout = _DATA_LAYOUT.get(store["kind"])
+    data: dict[str, Any] | None = store.get("data")
+    if layout is None or data is None or not (restore or layout[1]):
+        return None
+    return data
+
+
+def _data_args(store: dict[str, Any], data: dict[str, Any] | None) -> list[str]:
+    if data is None:
+        return []
+    args = ["--data-dir", STORE_MOUNT]
+    if _DATA_LAYOUT[store["kind"]][1] and data.get("serverPath"):
+        # The driver names paths under it to the server (a repository's location).
+        args += ["--server-data-dir", str(data["serverPath"])]
+    return args
+
+
+def _mount_store_data(job: dict[str, Any], kind: str, data: dict[str, Any]) -> None:
+    """The server's claim in the Job's pod (every container), where the driver reaches
+    the server's files, and the pod run as the server's user, so what it writes is the
+    server's as its own is (a hostPath or local volume gets no fsGroup ownership
+    change). A Job beside a running server is placed on the server's node: a
+    ReadWriteOnce claim is mounted on one node only."""
+    folder, beside = _DATA_LAYOUT[kind]
+    pod = job["spec"]["template"]["spec"]
+    pod["volumes"].append(
+        {"name": "store-data", "persistentVolumeClaim": {"claimName": data["claimName"]}}
+    )
+    mount = {"name": "store-data", "mountPath": f"{STORE_MOUNT}/{folder}".rstrip("/")}
+    for container in [*pod.get("initContainers", []), *pod["containers"]]:
+        # a list of its own: `_job`'s containers share theirs
+        container["volumeMounts"] = [*container["volumeMounts"], dict(mount)]
+    if beside and data.get("serverLabels"):
+        pod["affinity"] = {
+            "podAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "labelSelector": {"matchLabels": dict(data["serverLabels"])},
+                        "topologyKey": "kubernetes.io/hostname",
+                    }
+                ]
+            }
+        }
+    pod["securityContext"] = k.pod_security(int(data["runAsUser"]))
+
+
+_SUMMARY_FIELDS = {"size": int, "rawSize": int, "objects": int, "position": str}
+
+
+def summary_status(pod: dict[str, Any], backup_id: str | None) -> dict[str, Any] | None:
+    """What a run's pod says of the backup it took (its `backup` container's termination
+    message: `manifest.summary_of`) as the Backup's status fields (size, rawSize,
+    objects, position); None while it says nothing, or of another backup than
+    `backup_id` (a message that is not a summary is a failure's log lines)."""
+    import json
+
+    status = pod.get("status") or {}
+    statuses = [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+    for container in statuses:
+        if container.get("name") != "backup":
+            continue
+        ended = (container.get("state") or {}).get("terminated") or {}
+        if ended.get("exitCode") != 0 or not ended.get("message"):
+            return None
+        try:
+            said = json.loads(ended["message"])
+        except ValueError:
+            return None
+        if not isinstance(said, dict) or said.get("backupId") != backup_id:
+            return None
+        found = {
+            key: kind(said[key])
+            for key, kind in _SUMMARY_FIELDS.items()
+            if isinstance(said.get(key), kind) and not isinstance(said.get(key), bool)
+        }
+        return found or None
+    return None
 
 
 @dataclass(frozen=True)

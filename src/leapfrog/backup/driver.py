@@ -11,6 +11,8 @@ store's native, consistent mechanism:
 - `verify` restores into a scratch instance of the same component and compares it
   with the manifest's facts;
 - `describe` adds what `list` should know beyond the manifests (a broken WAL chain);
+- `position_summary` says a backup's position in one short line (`list`, and a
+  Backup's status on Kubernetes);
 - `prune` removes what the driver keeps besides backups (WAL no kept backup needs).
 
 A driver that can back up or restore part of its store names what is chosen
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import fnmatch
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -66,6 +68,17 @@ class Store:
     driver reaches it over TCP at `where.address:where.port` only, with the credentials
     of the environment; `where.data_dir` is a work folder of the run's own, and scratch
     servers listen on `local_address`."""
+
+    server_data_dir: Path | None = None
+    """Where the store's server has `where.data_dir`, when this process mounts the same
+    volume elsewhere (an OpenSearch Job on Kubernetes: the node's `path.repo` is under
+    its own mount); None: where this process has it."""
+
+    def as_server_sees(self, path: Path) -> Path:
+        """`path` (under `where.data_dir`) as the store's server names it."""
+        if self.server_data_dir is None:
+            return path
+        return self.server_data_dir / path.relative_to(self.where.data_dir)
 
     @property
     def local_address(self) -> str:
@@ -168,6 +181,12 @@ class BackupDriver(ABC):
     def prune(self, store: Store, storage: Storage, kept: Sequence[Manifest]) -> list[str]:
         """Remove what only the pruned backups needed; the keys removed."""
         return []
+
+    def position_summary(self, position: Mapping[str, str]) -> str:
+        """The manifest's position in one short line: its short entries as `key value`
+        (a driver whose position has many or long entries says it its own way)."""
+        shown = [f"{key} {value}" for key, value in position.items() if value and len(value) <= 40]
+        return ", ".join(shown)
 
 
 def pick(held: Sequence[str], only: Sequence[str], noun: str, where: str) -> list[str]:

@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -497,6 +497,9 @@ class InfluxDBDriver(BackupDriver):
     def _chosen(self, manifest: Manifest) -> list[str]:
         held = list(manifest.facts.get("databases", {}))
         return pick(held, self.only, "database", f"backup {manifest.id}")
+
+    def position_summary(self, position: Mapping[str, str]) -> str:
+        return f"databases {position['databases']}" if position.get("databases") else ""
 
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
         names = self._chosen(manifest)

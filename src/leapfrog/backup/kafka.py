@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -401,6 +401,14 @@ class KafkaDriver(BackupDriver):
     def _chosen(self, manifest: Manifest) -> list[str]:
         held: list[str] = manifest.facts.get("topics", [])
         return pick(held, self.only, "topic", f"backup {manifest.id}")
+
+    def position_summary(self, position: Mapping[str, str]) -> str:
+        """`TOPIC~PARTITION: high watermark` for every partition: summed up per backup."""
+        if not position:
+            return ""
+        topics = {key.rsplit("~", 1)[0] for key in position}
+        total = sum(int(value) for value in position.values() if value.isdigit())
+        return f"{len(topics)} topics, {len(position)} partitions, high watermarks sum {total}"
 
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
         topics = self._chosen(manifest)

@@ -8,6 +8,8 @@ component renders on Kubernetes (docs/backup.md, "On Kubernetes").
   attempt finds the first);
 - every change of such a Job is written into its Backup's status (phase, conditions,
   times, the reason of a failure) with an event on each transition;
+- what the Job's pod took (its backup step's termination message: size, objects, the
+  store's position) is written into the Backup's status too;
 - every Backup it sees (all of them when it starts, then each change) feeds its
   Prometheus metrics (`_kube_metrics`), served with `/health` at `listen`.
 
@@ -21,7 +23,7 @@ import functools
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import kopf
 
@@ -38,6 +40,7 @@ from leapfrog.backup._kube_runs import (
     restore_problem,
     restore_state,
     run_state,
+    summary_status,
 )
 from leapfrog.components._backups_kube import (
     BACKUP_LABEL,
@@ -87,6 +90,37 @@ def _create(obj: dict[str, Any]) -> bool:
     return True
 
 
+def _found(kind: str, name: str, namespace: str | None) -> dict[str, Any] | None:
+    """The object, or None when it is gone (deleted since the event)."""
+    from lightkube.core.exceptions import ApiError
+
+    try:
+        found: dict[str, Any] = _client().get(_resource(kind), name, namespace=namespace).to_dict()
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return None
+        raise
+    return found
+
+
+def _set_status(kind: str, obj: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Merge `wanted` into the object's status; False when it says so already."""
+    from lightkube.types import PatchType
+
+    current = obj.get("status") or {}
+    if all(current.get(key) == value for key, value in wanted.items()):
+        return False
+    meta = obj["metadata"]
+    _client().patch(
+        _resource(kind).Status,
+        meta["name"],
+        {"status": wanted},
+        namespace=meta.get("namespace"),
+        patch_type=PatchType.MERGE,
+    )
+    return True
+
+
 def registry(
     interval: float, image: str, listen: tuple[str, int] | None = None
 ) -> kopf.OperatorRegistry:
@@ -94,20 +128,7 @@ def registry(
     `listen`: where its `/metrics` and `/health` are served (None: nowhere)."""
     handlers = kopf.OperatorRegistry()
     _metrics(handlers, listen)
-
-    @kopf.on.startup(registry=handlers, id="settings")
-    def settings(*, settings: kopf.OperatorSettings, **_: Any) -> None:
-        # It watches the namespaces it is given, by name: no cluster-wide scan of
-        # namespaces and CRDs, which its namespaced Role does not allow.
-        settings.scanning.disabled = True
-        # kopf logs every timer run that did nothing on the object's logger, which it
-        # also posts as an Event: one per schedule every interval. Runs that did
-        # something say so with their own event.
-        logging.getLogger("kopf.objects").addFilter(_quiet_timer)
-
-    @kopf.on.login(registry=handlers, id="login")
-    def login(**_: Any) -> kopf.ConnectionInfo:
-        return _connection()
+    _session(handlers)
 
     @kopf.timer(
         GROUP,
@@ -170,41 +191,61 @@ def registry(
         "batch", "v1", "jobs", labels={BACKUP_LABEL: kopf.PRESENT}, registry=handlers, id="follow"
     )
     def follow(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
-        from lightkube.core.exceptions import ApiError
-        from lightkube.types import PatchType
-
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
         name = body["metadata"]["labels"][BACKUP_LABEL]
-        res = _resource("Backup")
-        try:
-            backup = _client().get(res, name, namespace=namespace).to_dict()
-        except ApiError as exc:
-            if exc.status.code == 404:
-                return
-            raise
+        backup = _found("Backup", name, namespace)
+        if backup is None:
+            return
         current = backup.get("status") or {}
         state = run_state(
             dict(body.get("status") or {}), backup["spec"].get("verify", True), _now()
         )
-        wanted = state.status()
-        if all(current.get(key) == value for key, value in wanted.items()):
+        if not _set_status("Backup", backup, state.status()):
             return
-        _client().patch(
-            res.Status,
-            name,
-            {"status": wanted},
-            namespace=namespace,
-            patch_type=PatchType.MERGE,
-        )
         if current.get("phase") != state.phase:
             event = kopf.warn if state.phase == "Failed" else kopf.info
-            event(backup, reason=state.phase, message=state.message)
+            event(cast("kopf.Body", backup), reason=state.phase, message=state.message)
             if backup["spec"].get("schedule") and state.phase in ("Succeeded", "Failed"):
                 _finished(namespace, backup["spec"]["schedule"], state)
 
+    _summaries(handlers)
     _restores(handlers, image)
     return handlers
+
+
+def _session(handlers: kopf.OperatorRegistry) -> None:
+    """How kopf runs here: its settings, and its credentials."""
+
+    @kopf.on.startup(registry=handlers, id="settings")
+    def settings(*, settings: kopf.OperatorSettings, **_: Any) -> None:
+        # It watches the namespaces it is given, by name: no cluster-wide scan of
+        # namespaces and CRDs, which its namespaced Role does not allow.
+        settings.scanning.disabled = True
+        # kopf logs every timer run that did nothing on the object's logger, which it
+        # also posts as an Event: one per schedule every interval. Runs that did
+        # something say so with their own event.
+        logging.getLogger("kopf.objects").addFilter(_quiet_timer)
+
+    @kopf.on.login(registry=handlers, id="login")
+    def login(**_: Any) -> kopf.ConnectionInfo:
+        return _connection()
+
+
+def _summaries(handlers: kopf.OperatorRegistry) -> None:
+    """A run's pod says what it took (its backup step's termination message): its size,
+    objects and position go into the Backup's status, once."""
+
+    @kopf.on.event(
+        "", "v1", "pods", labels={BACKUP_LABEL: kopf.PRESENT}, registry=handlers, id="summary"
+    )
+    def summary(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
+        backup = _found("Backup", body["metadata"]["labels"][BACKUP_LABEL], namespace)
+        if backup is None:
+            return
+        found = summary_status(dict(body), (backup.get("status") or {}).get("backupId"))
+        if found is not None:
+            _set_status("Backup", backup, found)
 
 
 def _restores(handlers: kopf.OperatorRegistry, image: str) -> None:
@@ -249,7 +290,7 @@ def _restores(handlers: kopf.OperatorRegistry, image: str) -> None:
             ]
             kopf.warn(body, reason="Refused", message=str(problem))
             return
-        job = restore_job_for(name, namespace or "default", found, image)
+        job = restore_job_for(name, namespace or "default", found, image, spec.get("chosen"))
         kopf.adopt(job, owner=body)
         if _create(job):
             kopf.info(body, reason="JobCreated", message=f"started restore Job {name}")
@@ -264,30 +305,18 @@ def _restores(handlers: kopf.OperatorRegistry, image: str) -> None:
         id="follow-restore",
     )
     def follow_restore(*, body: kopf.Body, namespace: str | None, **_: Any) -> None:
-        from lightkube.core.exceptions import ApiError
-        from lightkube.types import PatchType
-
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
-        name = body["metadata"]["labels"][RESTORE_LABEL]
-        res = _resource("Restore")
-        try:
-            restore_obj = _client().get(res, name, namespace=namespace).to_dict()
-        except ApiError as exc:
-            if exc.status.code == 404:
-                return
-            raise
+        restore_obj = _found("Restore", body["metadata"]["labels"][RESTORE_LABEL], namespace)
+        if restore_obj is None:
+            return
         current = restore_obj.get("status") or {}
         state = restore_state(dict(body.get("status") or {}), _now())
-        wanted = state.status()
-        if all(current.get(key) == value for key, value in wanted.items()):
+        if not _set_status("Restore", restore_obj, state.status()):
             return
-        _client().patch(
-            res.Status, name, {"status": wanted}, namespace=namespace, patch_type=PatchType.MERGE
-        )
         if current.get("phase") != state.phase:
             event = kopf.warn if state.phase == "Failed" else kopf.info
-            event(restore_obj, reason=state.phase, message=state.message)
+            event(cast("kopf.Body", restore_obj), reason=state.phase, message=state.message)
 
 
 def _metrics(handlers: kopf.OperatorRegistry, listen: tuple[str, int] | None) -> None:

@@ -1,8 +1,9 @@
 """`leapfrog backup list|run|restore --target kubernetes`: the backup operator's objects
 behind the target contract (target.py).
 
-* list: the namespace's Backup objects (phase, verification, times, size, store,
-  schedule), and each schedule's recoverability window as notes;
+* list: the namespace's Backup objects (phase, verification, times, size, object
+  count, the store's position, store, schedule), and each schedule's recoverability
+  window as notes;
 * run STORE: a Backup of the store's BackupSchedule (`_kube_runs.backup_on_demand`),
   followed until the operator says it Succeeded or Failed;
 * restore: a Restore of a Succeeded Backup (its name, its engine id, or the store's
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from leapfrog.backup._kube_api import resource
 from leapfrog.backup._kube_runs import (
+    CHOOSES,
     backup_on_demand,
     replaced_by,
     restore_for,
@@ -150,15 +152,17 @@ class KubeBackups:
                 e["schedule"] or "",
                 e["phase"],
                 e["verified"] or "never",
-                _when(e["started"]),
                 _when(e["ended"]),
                 size_text(e["size"]) if e["size"] is not None else "",
+                str(e["object_count"]) if e["object_count"] is not None else "",
                 e["id"] or "",
+                e["position_summary"] or "",
             )
             for e in entries
         ]
-        columns = ("NAME", "STORE", "SCHEDULE", "PHASE", "VERIFIED", "STARTED (UTC)",
-                   "ENDED (UTC)", "SIZE", "ID")  # fmt: skip
+        # The start is in --json; the position (the longest) last, where it may wrap.
+        columns = ("NAME", "STORE", "SCHEDULE", "PHASE", "VERIFIED", "ENDED (UTC)", "SIZE",
+                   "OBJECTS", "ID", "POSITION")  # fmt: skip
         title = f"backups in namespace {self.namespace}" + (f" of {store}" if store else "")
         windows = [_window(s) for s in schedules]
         notes = [w["note"] for w in windows]
@@ -170,7 +174,7 @@ class KubeBackups:
             "schedules": [{k: v for k, v in w.items() if k != "note"} for w in windows],
         }
         empty = f"no Backup{' of ' + store if store else ''} in namespace {self.namespace}"
-        return Listing(body, [Table(title, columns, rows)], empty, notes)
+        return Listing(body, [Table(title, columns, rows, wrap_last=True)], empty, notes)
 
     def _schedule_of(self, store: str | None) -> dict[str, Any]:
         schedules = self._list("BackupSchedule")
@@ -200,6 +204,7 @@ class KubeBackups:
             (not request.compress, "--no-compress"),
             (request.backup_id, "--id"),
             (request.stall_after, "--stall-after"),
+            (request.summary_to, "--summary-to"),
         ):
             if given:
                 raise LeapfrogError(
@@ -315,23 +320,21 @@ class KubeBackups:
     def plan_restore(
         self, store: str | None, backup: str | None, request: RunRequest
     ) -> RestorePlan:
-        if request.choice:
-            raise LeapfrogError(
-                "--topic, --index and --database are for local restores: a Restore puts "
-                "back what its Backup holds",
-                hint="leave them out with --target kubernetes",
-            )
         found = self._chosen_backup(store, backup)
+        chosen = _chosen(found, request.choice)
         restore = restore_for(found, self.clock())
         if request.to is not None:
             restore["spec"]["pointInTime"] = request.to.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if chosen:
+            restore["spec"]["chosen"] = chosen
         problem = restore_problem(restore, found)
         if problem is not None:
             raise LeapfrogError(
                 f"cannot restore: {problem}",
                 hint=f"`leapfrog backup list{self.where}` shows the Succeeded Backups",
             )
-        return RestorePlan(_store(found), found["metadata"]["name"], replaced_by(found), restore)
+        lines = replaced_by(found, chosen)
+        return RestorePlan(_store(found), found["metadata"]["name"], lines, restore)
 
     def restore(self, plan: RestorePlan, request: RunRequest, progress: Report | None) -> Outcome:
         made = self._create(plan.chosen)
@@ -367,6 +370,21 @@ def _status(obj: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def _chosen(backup: dict[str, Any], choice: dict[str, tuple[str, ...]]) -> list[str]:
+    """The names `--topic`, `--index` or `--database` give, when they are what the
+    Backup's store chooses by."""
+    kind = str(backup["spec"]["store"]["kind"])
+    wanted = CHOOSES.get(kind)
+    for noun in choice:
+        if noun != wanted:
+            by = f"--{wanted}" if wanted else "nothing (it restores whole)"
+            raise LeapfrogError(
+                f"--{noun} does not choose in a {kind} backup: it is chosen by {by}",
+                hint=f"leave --{noun} out" + (f", or use --{wanted}" if wanted else ""),
+            )
+    return [name for names in choice.values() for name in names]
+
+
 def _store(obj: dict[str, Any]) -> str:
     return str(((obj.get("spec") or {}).get("store") or {}).get("service") or "")
 
@@ -374,11 +392,17 @@ def _store(obj: dict[str, Any]) -> str:
 def _summary(backup: dict[str, Any]) -> dict[str, Any]:
     """A Backup as `list --json` gives it: the local list's fields where they mean the
     same (id, store, kind, mode, chosen, started, ended, size, verified), and the
-    object's own (name, schedule, phase, message, manifest)."""
+    object's own (name, schedule, phase, message, manifest). What its run took (size,
+    raw_size, object_count, position_summary, as the local list names them) is None
+    until the operator read it from the run's pod."""
     spec = backup.get("spec") or {}
     store = spec.get("store") or {}
     status = _status(backup)
-    size = status.get("size")
+
+    def count(key: str) -> int | None:
+        found = status.get(key)
+        return int(found) if found is not None else None
+
     return {
         "name": backup["metadata"]["name"],
         "id": status.get("backupId"),
@@ -391,7 +415,10 @@ def _summary(backup: dict[str, Any]) -> dict[str, Any]:
         "verified": verified_state(backup),
         "started": status.get("startTime"),
         "ended": status.get("completionTime"),
-        "size": int(size) if size is not None else None,
+        "size": count("size"),
+        "raw_size": count("rawSize"),
+        "object_count": count("objects"),
+        "position_summary": status.get("position"),
         "manifest": status.get("manifest"),
         "message": status.get("message"),
     }

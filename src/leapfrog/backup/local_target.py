@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
 from leapfrog.backup.engine import Engine, Limits
 from leapfrog.backup.history import RunRecord
+from leapfrog.backup.manifest import summary_of
 from leapfrog.backup.target import Listing, Outcome, Report, RestorePlan, RunRequest, Table
 from leapfrog.shared.errors import LeapfrogError
 
@@ -69,6 +71,10 @@ class LocalBackups:
             "backups": [
                 {
                     **m.model_dump(mode="json", exclude={"facts"}),
+                    "size": m.size,
+                    "raw_size": m.raw_size,
+                    "object_count": len(m.objects),
+                    "position_summary": engine.driver.position_summary(m.position),
                     "verified": _state(verified[m.id]),
                 }
                 for m in backups
@@ -86,7 +92,7 @@ class LocalBackups:
                     ", ".join(m.chosen) or "all",
                     f"{m.ended:%Y-%m-%d %H:%M:%S}",
                     size_text(m.size),
-                    m.position.get("end_lsn", ""),
+                    engine.driver.position_summary(m.position),
                     "never" if check is None else check.state,
                 )
             )
@@ -120,6 +126,17 @@ class LocalBackups:
         record = engine.run_backup(
             request.mode, compress=request.compress, backup_id=request.backup_id
         )
+        if request.summary_to is not None and record.state == "succeeded":
+            manifest = engine.find(record.backup)
+            summary = summary_of(manifest, engine.driver.position_summary(manifest.position))
+            try:
+                request.summary_to.write_text(json.dumps(summary, separators=(",", ":")))
+            except OSError as exc:  # the backup itself is good: say so, and go on
+                print(
+                    f"warning: the backup's summary was not written to {request.summary_to}: "
+                    f"{exc.strerror or exc}",
+                    file=sys.stderr,
+                )
         return outcome_of(record)
 
     def plan_restore(

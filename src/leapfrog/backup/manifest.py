@@ -13,7 +13,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-__all__ = ["MANIFEST", "Manifest", "ObjectEntry", "new_backup_id", "parse_manifest"]
+__all__ = [
+    "MANIFEST",
+    "Manifest",
+    "ObjectEntry",
+    "new_backup_id",
+    "parse_manifest",
+    "summary_of",
+]
 
 MANIFEST = "manifest.json"
 _ID = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{4}")
@@ -89,3 +96,16 @@ def parse_manifest(raw: bytes) -> Manifest | None:
     if not manifest.objects or not is_backup_id(manifest.id):
         return None
     return manifest
+
+
+def summary_of(manifest: Manifest, position: str) -> dict[str, Any]:
+    """A backup in a few fields (`backup run --summary-to`): what a Backup's status on
+    Kubernetes shows of it, read by the operator from the run's termination message
+    (4096 bytes at most: `position` is the driver's one-line summary)."""
+    return {
+        "backupId": manifest.id,
+        "size": manifest.size,
+        "rawSize": manifest.raw_size,
+        "objects": len(manifest.objects),
+        "position": position[:200],
+    }

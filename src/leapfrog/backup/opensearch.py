@@ -41,7 +41,7 @@ import secrets
 import shutil
 import tarfile
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from datetime import UTC, datetime
@@ -376,7 +376,7 @@ class OpenSearchDriver(BackupDriver):
                     "(indices starting with a dot are not backed up)"
                 )
             indices = pick(indices, self.only, "index", f"OpenSearch {store.where.instance}")
-            _register(client, REPOSITORY, repo, readonly=False)
+            _register(client, REPOSITORY, store.as_server_sees(repo), readonly=False)
             held = _held(client)
             known = _known_facts(held, sink.previous)
             name = f"lf-{datetime.now(UTC):%Y%m%dt%H%M%S}-{secrets.token_hex(3)}"
@@ -409,6 +409,14 @@ class OpenSearchDriver(BackupDriver):
     def _chosen(self, manifest: Manifest) -> list[str]:
         held = sorted(manifest.facts.get("indices", {}))
         return pick(held, self.only, "index", f"backup {manifest.id}")
+
+    def position_summary(self, position: Mapping[str, str]) -> str:
+        if not position.get("snapshot"):
+            return ""
+        return (
+            f"snapshot {position['snapshot']} ({position.get('files', '?')} files, "
+            f"{position.get('new_files', '?')} new)"
+        )
 
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
         return [
@@ -450,7 +458,7 @@ class OpenSearchDriver(BackupDriver):
             _version(store, client)
             repo = self._unpacked(store, source, repository, run)
             try:
-                _register(client, repository, repo, readonly=True)
+                _register(client, repository, store.as_server_sees(repo), readonly=True)
                 body: dict[str, Any] = {"indices": ",".join(indices), "include_global_state": False}
                 if rename_to is None:
                     for index in indices:

@@ -28,7 +28,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -338,6 +338,15 @@ class PostgresDriver(BackupDriver):
         return Taken(store_version=version, position={}, facts={"databases": facts})
 
     # -- restore ------------------------------------------------------------------
+    def position_summary(self, position: Mapping[str, str]) -> str:
+        """A physical backup's WAL range (a logical one has no position)."""
+        if not position.get("start_lsn"):
+            return ""
+        return (
+            f"LSN {position['start_lsn']}..{position.get('end_lsn') or '?'} "
+            f"timeline {position.get('timeline') or '?'}"
+        )
+
     def choose(self, manifests: Sequence[Manifest], to: datetime | None) -> Manifest | None:
         """A point in time needs a physical backup; otherwise the newest of any mode."""
         if to is not None:

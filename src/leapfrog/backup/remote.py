@@ -69,6 +69,11 @@ class RemoteTarget:
     """The name of the encryption secret (recorded in each manifest); its text comes
     from $LEAPFROG_BACKUP_KEY."""
     history: Path | None = None
+    data_dir: Path | None = None
+    """The store's own data directory, mounted here (a ZooKeeper restore's Job mounts
+    the server's volume claim: the restore replaces its files); default: a work folder."""
+    server_data_dir: Path | None = None
+    """Where the store's server has `data_dir` (its own mount of the same volume)."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """The component's own options, where they differ from its defaults."""
 
@@ -107,14 +112,22 @@ def _store(target: RemoteTarget, work: Path) -> Store:
         instance=name,
         address=host,
         port=port,
-        data_dir=work / "data",
+        data_dir=target.data_dir or work / "data",
         secrets_dir=work / "secrets",
         cache_dir=cache_dir(),
     )
     for folder in (where.data_dir, where.secrets_dir):
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     installation = comp.install(options, cache_dir(), lambda _line: None)
-    return Store(name, comp, options, where, installation, remote=True)
+    return Store(
+        name,
+        comp,
+        options,
+        where,
+        installation,
+        remote=True,
+        server_data_dir=target.server_data_dir,
+    )
 
 
 def remote_engine(

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 __all__ = ["BackupTarget", "Listing", "Outcome", "Report", "RestorePlan", "RunRequest", "Table"]
@@ -60,6 +61,9 @@ class RunRequest:
     """How long to follow a run started elsewhere (None: until it ends)."""
     to: datetime | None = None
     """A restore's point in time."""
+    summary_to: Path | None = None
+    """A local run also writes the backup's `summary_of` here (a Job's termination
+    message, which the Kubernetes operator reads into the Backup's status)."""
 
 
 @dataclass(frozen=True)

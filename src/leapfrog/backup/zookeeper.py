@@ -29,7 +29,7 @@ import http.client
 import json
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from http import HTTPStatus
@@ -211,6 +211,9 @@ class ZooKeeperDriver(BackupDriver):
             facts = reader.facts()
         return Taken(store_version="", position={"zxid": zxid}, facts=facts)
 
+    def position_summary(self, position: Mapping[str, str]) -> str:
+        return f"zxid {position['zxid']}" if position.get("zxid") else ""
+
     def replaces(self, store: Store, manifest: Manifest, to: datetime | None) -> list[str]:
         data = store.where.data_dir / DATA / _SNAPSHOTS
         return [
@@ -232,8 +235,12 @@ class ZooKeeperDriver(BackupDriver):
             raise BackupError("a ZooKeeper snapshot restores as it was; --to is not supported")
         if self._answers(store):
             raise BackupError(
-                f"{store.where.instance} is running",
-                hint="stop it first: `leapfrog down`, then restore, then `leapfrog up`",
+                f"{store.where.instance} is running: its files are replaced only while it "
+                "is stopped",
+                hint=f"stop it first (kubectl scale statefulset {store.name} --replicas=0), "
+                "then restore, then scale it back to 1"
+                if store.remote
+                else "stop it first: `leapfrog down`, then restore, then `leapfrog up`",
             )
         data_dir = store.where.data_dir / DATA
         snapshots = data_dir / _SNAPSHOTS

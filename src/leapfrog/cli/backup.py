@@ -109,6 +109,8 @@ def _remote_opts() -> Callable[[F], F]:
                     s3_region=given["s3_region"],
                     encryption=given["encryption"],
                     history=given["history"],
+                    data_dir=given["data_dir"],
+                    server_data_dir=given["server_data_dir"],
                 )
             return f(*args, **kwargs)
 
@@ -143,6 +145,19 @@ def _remote_opts() -> Callable[[F], F]:
                 help="With --store-kind: the lock and run history "
                 "[default: .history/ in a directory storage, else a temporary folder].",
             ),
+            click.option(
+                "--data-dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="With --store-kind: the store's own data directory, mounted here "
+                "(a ZooKeeper restore replaces its files; OpenSearch's snapshot repository "
+                "is under it) [default: a work folder].",
+            ),
+            click.option(
+                "--server-data-dir",
+                type=click.Path(file_okay=False, path_type=Path),
+                help="With --data-dir: where the store's server has that directory, its "
+                "own mount of the same volume [default: the same path].",
+            ),
         ]
         for option in reversed(options):
             wrapped = option(wrapped)
@@ -151,7 +166,16 @@ def _remote_opts() -> Callable[[F], F]:
     return add
 
 
-_REMOTE_KEYS = ("address", "storage", "s3_endpoint", "s3_region", "encryption", "history")
+_REMOTE_KEYS = (
+    "address",
+    "storage",
+    "s3_endpoint",
+    "s3_region",
+    "encryption",
+    "history",
+    "data_dir",
+    "server_data_dir",
+)
 
 
 def _choice(
@@ -336,6 +360,13 @@ def backup() -> None:
     help="Fail after this many seconds without progress [default: 300].",
 )
 @click.option(
+    "--summary-to",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Also write the new backup's size, object count and position here, as one JSON "
+    "object (the operator's Jobs: /dev/termination-log, read into the Backup's status).",
+)
+@click.option(
     "--no-wait",
     is_flag=True,
     help="Kubernetes: create the Backup and return (default: follow it to its end).",
@@ -356,6 +387,7 @@ def run(  # noqa: PLR0917
     backup_id: str | None,
     deadline: float | None,
     stall_after: float | None,
+    summary_to: Path | None,
     no_wait: bool,
     timeout: float | None,
     as_json: bool,
@@ -382,6 +414,7 @@ def run(  # noqa: PLR0917
         choice=_choice(topic_choice, index_choice, database_choice),
         wait=not no_wait,
         timeout=timeout,
+        summary_to=summary_to,
     )
     with _progress(not as_json) as report:
         outcome = target.run(store, request, report)

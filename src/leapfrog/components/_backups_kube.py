@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from leapfrog.components import _opensearch_kube as opensearch_kube
+from leapfrog.components import _zookeeper_kube as zookeeper_kube
 from leapfrog.components import kube as k
 from leapfrog.components._backup_options import BackupOptions, parse_s3_url
 
@@ -24,6 +26,7 @@ __all__ = [
     "PLURALS",
     "RESTORE_LABEL",
     "SCHEDULE_LABEL",
+    "STORE_DATA",
     "STORE_KINDS",
     "VERSION",
     "backup_schedule",
@@ -45,6 +48,15 @@ CREDENTIAL_ENV = {"postgres": "PGPASSWORD"}
 reads (libpq's PGPASSWORD for the PostgreSQL superuser)."""
 STORE_KINDS = ("postgres", "kafka", "zookeeper", "opensearch", "influxdb")
 """Stores with a backup driver (leapfrog.backup.drivers)."""
+
+STORE_DATA = {
+    "zookeeper": (zookeeper_kube.NAME, zookeeper_kube.UID, "/data"),
+    "opensearch": (opensearch_kube.NAME, opensearch_kube.UID, opensearch_kube.DATA),
+}
+"""Stores whose backup Jobs reach the server's own files (ZooKeeper's restore replaces
+them; OpenSearch's snapshot repository is under its data): their StatefulSet (its one
+pod's claim `data-<name>-0` holds the data), the user its server runs as, and where
+the server mounts that claim."""
 
 SECRET_KEY = "value"
 """A secret the stack names (`encryption: pg-key`) is, on Kubernetes, the Secret of that
@@ -84,6 +96,28 @@ def _store() -> dict[str, Any]:
                 **_secret_ref(),
                 "description": "Secret with the password the run logs in with "
                 "(PostgreSQL: the superuser's).",
+            },
+            "data": {
+                "type": "object",
+                "description": "The server's own data volume claim and user: a Job that reaches "
+                "the server's files (a ZooKeeper restore; every OpenSearch Job) mounts it, "
+                "as that user.",
+                "required": ["claimName", "runAsUser"],
+                "properties": {
+                    "claimName": {"type": "string", "pattern": _NAME},
+                    "runAsUser": {"type": "integer", "minimum": 1},
+                    "serverPath": {
+                        "type": "string",
+                        "pattern": "^/",
+                        "description": "Where the server mounts the claim.",
+                    },
+                    "serverLabels": {
+                        "type": "object",
+                        "additionalProperties": {"type": "string"},
+                        "description": "The server's pod labels: a Job mounting the claim "
+                        "while the server runs is placed on its node (a ReadWriteOnce claim).",
+                    },
+                },
             },
         },
     }
@@ -224,7 +258,17 @@ def _schemas() -> dict[str, dict[str, Any]]:
         "properties": {
             "backup": {"type": "string", "pattern": _NAME, "description": "The Backup to restore."},
             "pointInTime": {**time, "description": "PostgreSQL only: replay WAL up to here."},
+            "chosen": {
+                "type": "array",
+                "items": {"type": "string", "minLength": 1},
+                "description": "Only these topics (Kafka), indices (OpenSearch) or databases "
+                "(PostgreSQL, InfluxDB): names or shell patterns; default: what the backup "
+                "holds.",
+            },
         },
+        "x-kubernetes-validations": [
+            {"rule": "self == oldSelf", "message": "a Restore's spec cannot change"}
+        ],
     }
     return {
         "BackupSchedule": _object(
@@ -254,9 +298,25 @@ def _schemas() -> dict[str, dict[str, Any]]:
                     "backupId": {"type": "string", "description": "The engine's backup id."},
                     "startTime": time,
                     "completionTime": time,
-                    "size": {"type": "integer", "format": "int64", "minimum": 0},
+                    "size": {
+                        "type": "integer",
+                        "format": "int64",
+                        "minimum": 0,
+                        "description": "Bytes stored (compressed, encrypted).",
+                    },
+                    "rawSize": {
+                        "type": "integer",
+                        "format": "int64",
+                        "minimum": 0,
+                        "description": "Bytes as the store produced them.",
+                    },
+                    "objects": {"type": "integer", "minimum": 0},
                     "manifest": {"type": "string"},
-                    "position": {"type": "string"},
+                    "position": {
+                        "type": "string",
+                        "description": "The store's position at the backup (WAL range, "
+                        "offsets, zxid, snapshot), in one line.",
+                    },
                     "message": {"type": "string"},
                     "conditions": _conditions(),
                 }
@@ -305,6 +365,8 @@ _COLUMNS: dict[str, list[dict[str, str]]] = {
         {"name": "Store", "type": "string", "jsonPath": ".spec.store.service"},
         {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
         {"name": "Size", "type": "integer", "jsonPath": ".status.size"},
+        {"name": "Objects", "type": "integer", "jsonPath": ".status.objects"},
+        {"name": "Position", "type": "string", "jsonPath": ".status.position"},
         {"name": "Started", "type": "date", "jsonPath": ".status.startTime"},
         {"name": "Completed", "type": "date", "jsonPath": ".status.completionTime"},
         {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": "1"},
@@ -393,6 +455,12 @@ def operator_objects(
             "apiGroups": ["batch"],
             "resources": ["jobs"],
             "verbs": ["get", "list", "watch", "create", "delete"],
+        },
+        {
+            # A run's pod says what it took in its termination message (size, position).
+            "apiGroups": [""],
+            "resources": ["pods"],
+            "verbs": ["get", "list", "watch"],
         },
         {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create"]},
     ]
@@ -515,6 +583,14 @@ def backup_schedule(
         from leapfrog.components._postgres_options import SUPERUSER
 
         target["credentials"] = {"name": SECRET, "key": SUPERUSER}
+    if store in STORE_DATA:
+        statefulset, uid, path = STORE_DATA[store]
+        target["data"] = {
+            "claimName": f"data-{statefulset}-0",
+            "runAsUser": uid,
+            "serverPath": path,
+            "serverLabels": kube.selector(statefulset),
+        }
     for field in ("topics", "indices", "databases"):
         chosen = getattr(options, field, None)
         if chosen:

@@ -17,12 +17,12 @@ from leapfrog.components._opensearch_config import (
     opensearch_yml,
 )
 
-__all__ = ["render_opensearch"]
+__all__ = ["DATA", "NAME", "UID", "render_opensearch"]
 
 NAME = "opensearch"
-_UID = 1000  # opensearch in the official image
+UID = 1000  # opensearch in the official image
 _HOME = "/usr/share/opensearch"
-_DATA = f"{_HOME}/data"
+DATA = f"{_HOME}/data"
 
 
 def url(kube: k.KubeContext, options: OpenSearchOptions) -> str:
@@ -31,7 +31,7 @@ def url(kube: k.KubeContext, options: OpenSearchOptions) -> str:
 
 def _settings(options: OpenSearchOptions) -> dict[str, object]:
     settings = node_settings(
-        options, node_name="${HOSTNAME}", host="0.0.0.0", port=options.port, data=Path(_DATA)
+        options, node_name="${HOSTNAME}", host="0.0.0.0", port=options.port, data=Path(DATA)
     )
     settings["plugins.security.disabled"] = True
     return settings
@@ -67,7 +67,7 @@ def render_opensearch(options: OpenSearchOptions, kube: k.KubeContext) -> k.Kube
         "securityContext": k.container_security(),
         "resources": k.resources("250m", k.heap_plus(heap, 512)),  # Lucene, threads
         "volumeMounts": [
-            {"name": "data", "mountPath": _DATA},
+            {"name": "data", "mountPath": DATA},
             {
                 "name": "config",
                 "mountPath": f"{_HOME}/config/opensearch.yml",
@@ -79,7 +79,7 @@ def render_opensearch(options: OpenSearchOptions, kube: k.KubeContext) -> k.Kube
         ],
     }
     pod = k.restricted_pod(
-        _UID,
+        UID,
         [container],
         [
             {"name": "config", "configMap": {"name": f"{NAME}-config"}},
@@ -115,4 +115,4 @@ def _settings_job(options: OpenSearchOptions, kube: k.KubeContext, image: str) -
         f"{shlex.quote(url(kube, options) + '/_cluster/settings')} "
         f"-d {shlex.quote(json.dumps(CLUSTER_SETTINGS))}; do sleep 5; done"
     )
-    return k.script_job(kube, f"{NAME}-settings", image, put, _UID)
+    return k.script_job(kube, f"{NAME}-settings", image, put, UID)

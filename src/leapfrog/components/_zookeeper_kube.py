@@ -10,10 +10,10 @@ from leapfrog.components import kube as k
 if TYPE_CHECKING:
     from leapfrog.components.zookeeper import ZooKeeperOptions
 
-__all__ = ["render_zookeeper"]
+__all__ = ["NAME", "UID", "render_zookeeper"]
 
 NAME = "zookeeper"
-_UID = 1000  # zookeeper in the official image
+UID = 1000  # zookeeper in the official image
 
 
 def render_zookeeper(
@@ -45,7 +45,7 @@ def render_zookeeper(
         ],
     }
     pod = {
-        "securityContext": k.pod_security(_UID),
+        "securityContext": k.pod_security(UID),
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 30,
         "containers": [container],

@@ -3,6 +3,7 @@ Job, and a Job's status read into its Backup's."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,10 +20,12 @@ from leapfrog.backup._kube_runs import (
     keep_objects,
     manifest_key,
     recoverability,
+    replaced_by,
     restore_job_for,
     restore_problem,
     restore_state,
     run_state,
+    summary_status,
 )
 from leapfrog.backup.manifest import is_backup_id
 
@@ -107,7 +110,8 @@ def test_the_job_runs_backup_verify_and_prune_with_no_stack_file() -> None:
     ]  # fmt: skip
     assert backup["command"] == [
         "leapfrog", "backup", "run", *target, "--id", BACKUP_ID, "--json",
-        "--deadline", "600", "--topic", "orders", "--topic", "pay*",
+        "--deadline", "600", "--summary-to", "/dev/termination-log",
+        "--topic", "orders", "--topic", "pay*",
     ]  # fmt: skip
     assert verify["command"] == [
         "leapfrog", "backup", "verify", *target, "--backup", BACKUP_ID, "--json",
@@ -293,7 +297,7 @@ def test_a_restore_is_refused_with_the_reason() -> None:
     assert "PostgreSQL only" in str(restore_problem(timed, a_backup("kafka")))
     assert "physical PostgreSQL backup" in str(restore_problem(timed, a_backup()))
     assert "physical" in str(restore_problem(restore, a_backup(mode="physical")))
-    assert "zookeeper restore replaces the server's files" in str(
+    assert "zookeeper restore reaches the server's files" in str(
         restore_problem(restore, a_backup("zookeeper"))
     )
     assert restore_problem(restore, a_backup(mode="logical")) is None
@@ -312,6 +316,101 @@ def test_the_restore_job_restores_the_backups_id_from_its_storage() -> None:
     assert job["metadata"]["labels"] == {"leapfrog.dev/restore": "back"}
 
 
+def test_a_zookeeper_restore_mounts_the_servers_claim_as_the_servers_user() -> None:
+    data = {"claimName": "data-zookeeper-0", "runAsUser": 1000}
+    zk = a_backup("zookeeper", data=data)
+    assert restore_problem({"spec": {"backup": "pg-1"}}, zk) is None
+    job = restore_job_for("zkback", "prod", zk, "img")
+    kubernetes_validate.validate(job, "1.37.0", strict=True)
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["command"][-2:] == ["--data-dir", "/store"]
+    assert {"name": "store-data", "mountPath": "/store/zk-data"} in container["volumeMounts"]
+    assert {"name": "store-data", "persistentVolumeClaim": {"claimName": "data-zookeeper-0"}} in (
+        pod["volumes"]
+    )
+    security = pod["securityContext"]
+    assert (security["runAsUser"], security["fsGroup"], security["runAsNonRoot"]) == (
+        1000, 1000, True)  # fmt: skip
+    lines = replaced_by(zk)
+    assert "in its claim data-zookeeper-0" in lines[0]
+    assert "kubectl scale statefulset zookeeper --replicas=0" in lines[1]
+    # without the claim (a Backup written by hand) it says what is missing
+    assert "names no data claim to mount" in str(
+        restore_problem({"spec": {"backup": "pg-1"}}, a_backup("zookeeper"))
+    )
+    assert "opensearch restore reaches the server's files: Backup pg-1's store names no" in str(
+        restore_problem({"spec": {"backup": "pg-1"}}, a_backup("opensearch"))
+    )
+
+
+OS_DATA = {
+    "claimName": "data-opensearch-0",
+    "runAsUser": 1000,
+    "serverPath": "/usr/share/opensearch/data",
+    "serverLabels": {"app.kubernetes.io/name": "opensearch"},
+}
+
+
+def test_every_opensearch_job_runs_beside_the_node_on_its_claim() -> None:
+    """Its snapshot repository is under the node's path.repo: backup, verify and restore
+    read and fill it through the node's claim, on the node's node, as its user, and
+    name it to the node by the node's own path."""
+    spec = {"store": {"kind": "opensearch", "service": "opensearch", "data": OS_DATA},
+            "storage": {"pvc": {"claimName": "backups-opensearch"}}, "verify": True}  # fmt: skip
+    backup = {"metadata": {"name": "os-1"}, "spec": spec,
+              "status": {"phase": "Succeeded", "backupId": BACKUP_ID}}  # fmt: skip
+    for job in (
+        job_for("os-1", "prod", spec, "img", BACKUP_ID),
+        restore_job_for("osback", "prod", backup, "img", ["logs-*"]),
+    ):
+        kubernetes_validate.validate(job, "1.37.0", strict=True)
+        pod = job["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsUser"] == 1000
+        (term,) = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert term == {"labelSelector": {"matchLabels": {"app.kubernetes.io/name": "opensearch"}},
+                        "topologyKey": "kubernetes.io/hostname"}  # fmt: skip
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            assert {"name": "store-data", "mountPath": "/store"} in container["volumeMounts"]
+            paths = [m["mountPath"] for m in container["volumeMounts"]]
+            assert len(paths) == len(set(paths)), paths  # the API server refuses twice
+            command = container["command"]
+            at = command.index("--data-dir")
+            assert command[at : at + 4] == [
+                "--data-dir", "/store", "--server-data-dir", "/usr/share/opensearch/data",
+            ]  # fmt: skip
+    assert restore_problem({"spec": {"backup": "os-1"}}, backup) is None
+    assert replaced_by(backup, ["logs-*"])[0].startswith("replaces indices (logs-*) on opensearch")
+    # a ZooKeeper backup runs over the network: only its restore mounts the claim
+    zk = {"store": {"kind": "zookeeper", "service": "zookeeper", "data": {**OS_DATA}},
+          "storage": {"pvc": {"claimName": "b"}}}  # fmt: skip
+    pod = job_for("zk-1", "prod", zk, "img", BACKUP_ID)["spec"]["template"]["spec"]
+    assert "affinity" not in pod and pod["securityContext"]["runAsUser"] == 10001
+    assert all("--data-dir" not in c["command"] for c in pod["initContainers"])
+
+
+def test_a_restore_restores_what_it_chooses_else_what_the_run_chose() -> None:
+    kafka = a_backup("kafka")
+    kafka["spec"]["store"]["chosen"] = ["orders", "pay*"]
+
+    def argv(job: dict[str, Any]) -> list[str]:
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        command: list[str] = container["command"]
+        return command[command.index("--json") + 1 :]
+
+    assert argv(restore_job_for("back", "prod", kafka, "img")) == [
+        "--topic", "orders", "--topic", "pay*",
+    ]  # fmt: skip
+    assert argv(restore_job_for("back", "prod", kafka, "img", ["orders"])) == ["--topic", "orders"]
+    pg = restore_job_for("back", "prod", a_backup(mode="logical"), "img", ["shop"])
+    assert argv(pg) == ["--database", "shop"]
+    assert replaced_by(kafka, ["orders"])[0].startswith("deletes and recreates topics (orders)")
+    assert "(orders, pay*)" in replaced_by(kafka)[0]
+    whole = {"spec": {"backup": "b1", "chosen": ["x"]}}
+    assert restore_problem(whole, a_backup("kafka")) is None
+    assert "a zookeeper backup restores whole" in str(restore_problem(whole, a_backup("zookeeper")))
+
+
 def test_a_restore_jobs_state_speaks_of_the_restore() -> None:
     complete = {"conditions": [{"type": "Complete", "status": "True"}],
                 "completionTime": "2026-12-06T09:05:00Z"}  # fmt: skip
@@ -324,3 +423,28 @@ def test_a_restore_jobs_state_speaks_of_the_restore() -> None:
     state = restore_state(failed, NOW)
     assert state.phase == "Failed" and state.message.startswith("BackoffLimitExceeded: ")
     assert restore_state(None, NOW).phase == "Pending"
+
+
+def pod_of(name: str, message: str, exit_code: int = 0, init: bool = True) -> dict[str, Any]:
+    ended = {"terminated": {"exitCode": exit_code, "reason": "Completed", "message": message}}
+    statuses = [{"name": name, "state": ended}]
+    return {"status": {"initContainerStatuses" if init else "containerStatuses": statuses}}
+
+
+def test_the_runs_pod_says_what_it_took_in_its_termination_message() -> None:
+    said = {"backupId": BACKUP_ID, "size": 2048, "rawSize": 9000, "objects": 3,
+            "position": "zxid 0x1f"}  # fmt: skip
+    text = json.dumps(said)
+    expected = {"size": 2048, "rawSize": 9000, "objects": 3, "position": "zxid 0x1f"}
+    assert summary_status(pod_of("backup", text), BACKUP_ID) == expected
+    # the backup step is the pod's only container when nothing follows it
+    assert summary_status(pod_of("backup", text, init=False), BACKUP_ID) == expected
+    # another run's summary, a failure's log lines, a failed step, another step: nothing
+    assert summary_status(pod_of("backup", text), "20261206T100000Z-cd34") is None
+    assert summary_status(pod_of("backup", "Traceback... it broke"), BACKUP_ID) is None
+    assert summary_status(pod_of("backup", text, exit_code=1), BACKUP_ID) is None
+    assert summary_status(pod_of("verify", text), BACKUP_ID) is None
+    assert summary_status({"status": {}}, BACKUP_ID) is None
+    # fields of the wrong type are left out, never written into the status
+    odd = {"backupId": BACKUP_ID, "size": "big", "objects": True, "position": "p"}
+    assert summary_status(pod_of("backup", json.dumps(odd)), BACKUP_ID) == {"position": "p"}

@@ -46,8 +46,11 @@ def schedule(store: str) -> dict[str, Any]:
     }
 
 
-def backup(name: str, store: str, phase: str, end: str | None = None) -> dict[str, Any]:
+def backup(
+    name: str, store: str, phase: str, end: str | None = None, took: dict[str, Any] | None = None
+) -> dict[str, Any]:
     status: dict[str, Any] = {"phase": phase, "backupId": f"id-{name}", "message": phase.lower()}
+    status |= took or {}
     if end:
         status |= {"startTime": end.replace(":40Z", ":01Z"), "completionTime": end}
         ok = "True" if phase == "Succeeded" else "False"
@@ -81,7 +84,16 @@ class FakeApi:
                         "postgres-202612050300", "postgres", "Succeeded", "2026-12-05T03:00:40Z"
                     ),
                     backup(
-                        "postgres-202612060300", "postgres", "Succeeded", "2026-12-06T03:00:40Z"
+                        "postgres-202612060300",
+                        "postgres",
+                        "Succeeded",
+                        "2026-12-06T03:00:40Z",
+                        {
+                            "size": 3 * 1024 * 1024,
+                            "rawSize": 9_000_000,
+                            "objects": 4,
+                            "position": "LSN 0/3000028..0/3000100 timeline 1",
+                        },
                     ),
                     backup("kafka-202612060300", "kafka", "Failed", "2026-12-06T03:10:40Z"),
                     backup("zk", "zookeeper", "Succeeded", "2026-12-06T03:10:40Z"),
@@ -170,6 +182,10 @@ def test_list_gives_the_backup_objects_and_the_windows(api: FakeApi) -> None:
         "postgres",
     )
     assert first["ended"] == "2026-12-05T03:00:40Z" and first["size"] is None
+    assert (first["object_count"], first["position_summary"]) == (None, None)  # not read yet
+    second = listing.body["backups"][1]
+    assert (second["size"], second["raw_size"], second["object_count"]) == (3145728, 9_000_000, 4)
+    assert second["position_summary"] == "LSN 0/3000028..0/3000100 timeline 1"
     (window,) = listing.body["schedules"]
     assert window["recoverablePoints"] == 6
     assert listing.notes == [
@@ -184,6 +200,9 @@ def test_list_gives_the_backup_objects_and_the_windows(api: FakeApi) -> None:
         "Succeeded",
         "succeeded",
     )
+    assert table.rows[1][5:] == ("2026-12-06 03:00:40", "3.0 MB", "4", "id-postgres-202612060300",
+                                  "LSN 0/3000028..0/3000100 timeline 1")  # fmt: skip
+    assert table.rows[0][6:] == ("", "", "id-postgres-202612050300", "")
     everything = target(api).listing(None)
     failed = next(b for b in everything.body["backups"] if b["phase"] == "Failed")
     assert failed["verified"] is None  # no backup was there to verify
@@ -276,13 +295,32 @@ def test_restore_plans_from_a_backup_name_an_id_or_the_stores_newest(api: FakeAp
     assert outcome.state == "succeeded" and outcome.body["restore"] == made["metadata"]["name"]
 
 
+def test_a_restore_chooses_what_the_local_one_would(api: FakeApi) -> None:
+    api.objects["backups"]["kafka-ok"] = backup(
+        "kafka-ok", "kafka", "Succeeded", "2026-12-06T04:00:40Z"
+    )
+    kube = target(api)
+    plan = kube.plan_restore("kafka-ok", None, RunRequest(choice={"topic": ("orders", "pay*")}))
+    assert plan.chosen["spec"] == {"backup": "kafka-ok", "chosen": ["orders", "pay*"]}
+    assert plan.lines[0].startswith("deletes and recreates topics (orders, pay*) on kafka")
+    for store, choice, expected in [
+        ("kafka-ok", {"database": ("shop",)}, "--database does not choose in a kafka backup: "
+         "it is chosen by --topic"),
+        ("postgres", {"index": ("logs-*",)}, "--index does not choose in a postgres backup"),
+    ]:  # fmt: skip
+        with pytest.raises(LeapfrogError) as caught:
+            kube.plan_restore(store, None, RunRequest(choice=choice))
+        assert expected in str(caught.value)
+    assert api.created == []
+
+
 def test_restore_refusals_say_why(api: FakeApi) -> None:
     kube = target(api)
     for store, backup_name, expected in [
         (None, "nosuch", "there is no Backup nosuch in namespace shop"),
         ("kafka", None, "kafka has no Succeeded Backup in namespace shop"),
         (None, "kafka-202612060300", "Backup kafka-202612060300 is Failed, not Succeeded"),
-        ("zk", None, "a zookeeper restore replaces the server's files"),
+        ("zk", None, "a zookeeper restore reaches the server's files"),
         (
             "kafka",
             "postgres-202612060300",
@@ -338,6 +376,7 @@ def test_cli_list_json_and_table(cli: Any, capsys: pytest.CaptureFixture[str]) -
     assert cli("backup", "list", "--target", "kubernetes") == 0
     out = capsys.readouterr().out
     assert "kafka-202612060300" in out and "Failed" in out
+    assert "OBJECTS" in out and "POSITION" in out and "3.0 MB" in out
     assert "note: postgres (schedule postgres): recoverable to 6 points" in out
 
 

@@ -25,6 +25,7 @@ def test_an_address_is_host_and_port() -> None:
     [
         (["--address", "db:5432"], "--address goes with --store-kind"),
         (["--storage", "/backups"], "--storage goes with --store-kind"),
+        (["--data-dir", "/store"], "--data-dir goes with --store-kind"),
         (["--store-kind", "postgres"], "--store-kind needs --address and --storage"),
     ],
 )

@@ -129,6 +129,40 @@ def test_a_custom_resource_with_a_wrong_field_fails_strict_validation(
         jsonschema.validate(broken, schema)
 
 
+def test_the_schedules_of_zookeeper_and_opensearch_name_their_servers_data(
+    rendered: Rendered,
+) -> None:
+    """What a ZooKeeper Restore's Job and every OpenSearch Job mount, run as and join:
+    the StatefulSet's own claim, user, mount path and pod labels."""
+    schedules = {
+        o["spec"]["store"]["kind"]: o["spec"]["store"]
+        for o in rendered.objects
+        if o["kind"] == "BackupSchedule"
+    }
+    configs = {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] == "ConfigMap"}
+    for kind, store in schedules.items():
+        if kind not in ("zookeeper", "opensearch"):
+            assert "data" not in store, kind
+            continue
+        sts = next(
+            o for o in rendered.objects
+            if o["kind"] == "StatefulSet" and o["metadata"]["name"] == store["service"]
+        )  # fmt: skip
+        (claim,) = sts["spec"]["volumeClaimTemplates"]
+        template = sts["spec"]["template"]
+        (server,) = template["spec"]["containers"]
+        mounted = {m["name"]: m["mountPath"] for m in server["volumeMounts"]}
+        data = store["data"]
+        assert data["claimName"] == f"{claim['metadata']['name']}-{sts['metadata']['name']}-0"
+        assert data["runAsUser"] == template["spec"]["securityContext"]["runAsUser"]
+        assert data["serverPath"] == mounted[claim["metadata"]["name"]]
+        assert data["serverLabels"].items() <= template["metadata"]["labels"].items()
+    zoo_cfg = configs["zookeeper-config"]["data"]["zoo.cfg"]
+    assert f"dataDir={schedules['zookeeper']['data']['serverPath']}" in zoo_cfg
+    opensearch_yml = configs["opensearch-config"]["data"]["opensearch.yml"]
+    assert f"- {schedules['opensearch']['data']['serverPath']}/snapshots" in opensearch_yml
+
+
 def test_strict_validation_catches_a_wrong_field(rendered: Rendered) -> None:
     deployment = next(o for o in rendered.objects if o["kind"] == "Deployment")
     broken = {**deployment, "spec": {**deployment["spec"], "replica": 2}}
