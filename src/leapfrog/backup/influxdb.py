@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from leapfrog.backup._growing import Following
 from leapfrog.backup._http import plain_client
 from leapfrog.backup._influx_tsm import count_backup, count_server
 from leapfrog.backup._scratch import scratch_instance
@@ -270,10 +271,10 @@ def _extract_all(source: Source, folder: Path, run: RunControl) -> None:
         run.progressed(f"extracted {name}")
 
 
-def _put_files(sink: Sink, folder: Path, prefix: str) -> None:
-    """Each file the tool wrote as an object; the shards' `.tar.gz` (gzip already, which
-    zstd cannot shrink) stored as they are."""
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+def _put_files(sink: Sink, folder: Path, prefix: str, stored: set[str]) -> None:
+    """Each file the tool wrote as an object but those `stored` already (while it ran);
+    the shards' `.tar.gz` (gzip already, which zstd cannot shrink) stored as they are."""
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name not in stored):
         with path.open("rb") as data:
             chunks = iter(lambda d=data: d.read(_CHUNK), b"")  # type: ignore[misc]
             sink.put(prefix + path.name, chunks, compress=not path.name.endswith(".gz"))
@@ -420,7 +421,9 @@ class InfluxDBDriver(BackupDriver):
                     )
             writes = http.writes(names)
             at_start = http.facts(names)
-            folders, parts = self._tools(store, rpc, names, Path(tmp) / "between", run)
+            folders, parts, _tries = self._tools(
+                store, (rpc, sink), names, Path(tmp) / "between", run
+            )
 
             def facts_after() -> tuple[dict[str, Any], bool]:
                 if _quiet(writes, http.writes(names)):
@@ -428,8 +431,8 @@ class InfluxDBDriver(BackupDriver):
                 return http.facts(names), True
 
             after = pool.submit(facts_after)
-            for folder, prefix in folders:
-                _put_files(sink, folder, prefix)
+            for folder, prefix, stored in folders:
+                _put_files(sink, folder, prefix, stored)
             facts, raced = after.result()
         return _taken(version, names, parts, facts, at_start, raced=raced)
 
@@ -451,19 +454,22 @@ class InfluxDBDriver(BackupDriver):
         census = pool.submit(
             lambda: (http.facts(names) if deleted else http.census(names), http.shards(names))
         )
-        taken = self._tools(store, rpc, names, tmp / "together", run)
+        folders, parts, tries = self._tools(store, (rpc, sink), names, tmp / "together", run)
         known, shards = census.result()
         if not _quiet(writes, http.writes(names)):
+            for following in tries:
+                following.discard()
             shutil.rmtree(tmp / "together")
             return None
-        folders = taken[0]
         counting = None
         if not deleted:
             data = store.where.data_dir / "data"
             server = _Server(known, shards, data, lambda: _quiet(writes, http.writes(names)))
-            counting = pool.submit(_counted, folders, names, server, (tmp, run))
-        for folder, prefix in folders:
-            _put_files(sink, folder, prefix)
+            counting = pool.submit(
+                _counted, [(f, p) for f, p, _s in folders], names, server, (tmp, run)
+            )
+        for folder, prefix, stored in folders:
+            _put_files(sink, folder, prefix, stored)
         found = counting.result() if counting is not None else (known, _FROM_SERVER_COUNT)
         if found is None:  # not countable from the files after all: the server counts
             found = (http.facts(names), _FROM_SERVER_COUNT)
@@ -473,26 +479,36 @@ class InfluxDBDriver(BackupDriver):
                     "files cannot be counted exactly (deleted or overwritten points)",
                     hint="run the backup again (it then reads the facts before and after)",
                 )
-        return taken, *found
+        return ([(f, p) for f, p, _s in folders], parts), *found
 
     def _tools(
-        self, store: Store, rpc: str, names: list[str], into: Path, run: RunControl
-    ) -> tuple[list[tuple[Path, str]], dict[str, str]]:
-        """`influxd backup` of everything, or of each chosen database: the folders it
-        wrote with the prefix of their objects, and the parts' databases."""
+        self, store: Store, to: tuple[str, Sink], names: list[str], into: Path, run: RunControl
+    ) -> tuple[list[tuple[Path, str, set[str]]], dict[str, str], list[Following]]:
+        """`influxd backup` of everything, or of each chosen database, into `to`'s RPC
+        address, its shards stored in `to`'s sink as the tool writes them: the folders
+        it wrote with the prefix of their objects and the files stored already, the
+        parts' databases, and what stored them (to discard the lot)."""
+        rpc, sink = to
         tool = [_binary(store), "backup", "-portable", "-host", rpc]
-        if not self.only:
-            _run_tool(run, [*tool, str(into)], "influxd backup")
-            return [(into, "")], {}
-        folders: list[tuple[Path, str]] = []
+        jobs = [(into, "", [*tool, str(into)], "influxd backup")]
         parts: dict[str, str] = {}
-        for i, db in enumerate(names):
-            part = f"part{i}"
-            folder = into / part
-            _run_tool(run, [*tool, "-db", db, str(folder)], f"influxd backup of {db}")
-            folders.append((folder, part + "~"))
-            parts[part] = db
-        return folders, parts
+        if self.only:
+            jobs = []
+            for i, db in enumerate(names):
+                part = f"part{i}"
+                parts[part] = db
+                argv = [*tool, "-db", db, str(into / part)]
+                jobs.append((into / part, part + "~", argv, f"influxd backup of {db}"))
+        folders: list[tuple[Path, str, set[str]]] = []
+        tries: list[Following] = []
+        for folder, prefix, argv, what in jobs:
+            # Each shard's `.tar.gz` is stored while the tool gzips it (most of its run),
+            # complete once the tool exited 0 and its size is what was read.
+            with Following(sink, folder, prefix, "*.tar.gz", compress=False) as following:
+                tries.append(following)
+                _run_tool(run, argv, what)
+            folders.append((folder, prefix, set(following.finish())))
+        return folders, parts, tries
 
     def _chosen(self, manifest: Manifest) -> list[str]:
         held = list(manifest.facts.get("databases", {}))
