@@ -121,8 +121,12 @@ def fill(kafka: RunningComponent, size_mb: int, record: int, partitions: int) ->
             break
         except KafkaException as exc:  # the group coordinator may still be loading
             error = exc.args[0]
-            # librdkafka does not flag a loading coordinator as retriable for a commit.
-            loading = error.code() == KafkaError.COORDINATOR_LOAD_IN_PROGRESS
+            # librdkafka flags neither a loading coordinator nor one not elected yet
+            # (a broker that just started) as retriable for a commit.
+            loading = error.code() in {
+                KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                KafkaError.NOT_COORDINATOR,
+            }
             if not (error.retriable() or loading) or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
