@@ -18,24 +18,22 @@ The format (ZooKeeper 3.x `FileSnap`, jute's big-endian binary archive: `int` 4 
 The first seal is checked, so facts are only had from a snapshot that arrived whole.
 A snapshot written with gzip compression (`zookeeper.snapshot.compression.method`) is
 unpacked on the way; snappy is refused with the reason.
-
-Only the standard library: the backup runs this file as a program of its own
-(`python -I -S`, started in ~20 ms, `_zk_reading.ProcessReader`), fed the stream on its
-stdin, so the parse has an interpreter lock of its own: in a thread it held the lock
-the thread hashing and writing each chunk waited for.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
+import queue
 import struct
-import sys
+import threading
 import zlib
+from types import TracebackType
 from typing import Any
 
-__all__ = ["SnapshotError", "SnapshotReader"]
+from leapfrog.backup._zk_tree import kept, summary
+from leapfrog.backup.driver import BackupError
+
+__all__ = ["SnapshotReader", "ThreadedReader"]
 
 _MAGIC = b"ZKSN"
 _SYSTEM = "/zookeeper"
@@ -46,30 +44,15 @@ _STAT = 60
 _INT = struct.Struct(">i")
 _LONG = struct.Struct(">q")
 _EPHEMERAL_AT = 8 + 4 * 8 + 3 * 4  # acl long, then the stat up to ephemeralOwner
-_READ = 1 << 20
 
 
 class _Short(Exception):
     """Not enough bytes yet for the next record."""
 
 
-class SnapshotError(Exception):
-    """The bytes are not a whole snapshot this reader can read; `hint`: what to do."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-
-def _kept(path: str) -> bool:
-    """`_zk_tree.kept` (this file imports nothing of leapfrog's)."""
-    return path != _SYSTEM and not path.startswith(_SYSTEM + "/")
-
-
 class SnapshotReader:
-    """Fed the snapshot's bytes as they stream (`feed`), then `result()`: its persistent
-    znodes ({path: `_zk_tree.data_digest` of the data}, as of a server) and the
-    ephemeral paths."""
+    """Fed the snapshot's bytes as they stream (`feed`), then `facts()`: `_zk_tree.summary`
+    of its persistent znodes (as of a server), plus the ephemeral paths."""
 
     def __init__(self) -> None:
         self._buf = bytearray()
@@ -90,7 +73,7 @@ class SnapshotReader:
             if chunk.startswith(_GZIP):
                 self._unzip = zlib.decompressobj(wbits=31)
             elif chunk.startswith(_SNAPPY):
-                raise SnapshotError(
+                raise BackupError(
                     "ZooKeeper wrote this snapshot with snappy compression, which leapfrog "
                     "cannot read",
                     hint="leave `zookeeper.snapshot.compression.method` unset (or gz)",
@@ -100,20 +83,23 @@ class SnapshotReader:
         self._buf += chunk
         self._parse()
 
-    def result(self) -> tuple[dict[str, str], list[str]]:
-        """The znodes and ephemeral paths, once the whole snapshot was fed; a
-        SnapshotError when it was not."""
+    def facts(self) -> dict[str, Any]:
+        """The facts, once the whole snapshot was fed; a BackupError when it was not."""
         if self._unzip is not None and self._phase != "done":
             self._buf += self._unzip.flush()
             self._parse()
         if self._phase != "done":
-            raise SnapshotError(
+            raise BackupError(
                 f"the snapshot ended early (while reading its {self._phase}, "
                 f"{self.nodes} znodes read)"
             )
         if "/" not in self.tree:
-            raise SnapshotError("the snapshot holds no znode tree (no `/`)")
-        return self.tree, self.ephemeral
+            raise BackupError("the snapshot holds no znode tree (no `/`)")
+        return {
+            **summary(self.tree),
+            "ephemeral_skipped": len(self.ephemeral),
+            "ephemeral": self.ephemeral,
+        }
 
     # -- parsing ----------------------------------------------------------------------
     def _need(self, size: int) -> int:
@@ -167,7 +153,7 @@ class SnapshotReader:
         if phase == "start":
             end = self._need(16)
             if bytes(self._buf[:4]) != _MAGIC:
-                raise SnapshotError(
+                raise BackupError(
                     f"not a ZooKeeper snapshot (it starts {bytes(self._buf[:4])!r}, not ZKSN)"
                 )
             self._pos = end
@@ -201,7 +187,7 @@ class SnapshotReader:
             sealed = self._long() & 0xFFFFFFFFFFFFFFFF
             end_marker = bytes(self._bytes())
             if sealed != adler or end_marker != b"/":
-                raise SnapshotError(
+                raise BackupError(
                     "the snapshot is damaged: its checksum does not match its bytes "
                     f"(Adler-32 {adler:#x}, sealed {sealed:#x})"
                 )
@@ -243,7 +229,7 @@ class SnapshotReader:
                     path = "/"
                 if owner != 0:
                     self.ephemeral.append(path)
-                elif not path.startswith(_SYSTEM) or _kept(path):
+                elif not path.startswith(_SYSTEM) or kept(path):
                     # `_zk_tree.data_digest`, inlined
                     tree[path] = sha256(view[data_at:data_end]).hexdigest()[:32]
                 self.nodes += 1
@@ -252,30 +238,51 @@ class SnapshotReader:
             view.release()
 
 
-def main() -> int:
-    """The program: the snapshot on stdin; on stdout one JSON object, `{"tree": {path:
-    hash}, "ephemeral": [paths]}` or `{"error": why, "hint": what to do}`. After an
-    error stdin is still read to its end, so its writer never blocks."""
-    reader = SnapshotReader()
-    error: SnapshotError | None = None
-    stdin = sys.stdin.fileno()
-    while chunk := os.read(stdin, _READ):
-        if error is None:
-            try:
-                reader.feed(chunk)
-            except SnapshotError as exc:
-                error = exc
-    answer: dict[str, Any]
-    try:
-        if error is not None:
-            raise error
-        tree, ephemeral = reader.result()
-        answer = {"tree": tree, "ephemeral": ephemeral}
-    except SnapshotError as exc:
-        answer = {"error": str(exc), "hint": exc.hint}
-    sys.stdout.write(json.dumps(answer))
-    return 0
+class ThreadedReader:
+    """A `SnapshotReader` fed in a thread of its own, so the snapshot is parsed while the
+    caller compresses, hashes and writes the same bytes (which release the GIL): the
+    parse no longer adds its time to the stream's. `feed` blocks only when `depth`
+    chunks wait; use it as a context manager (the thread ends with the block)."""
 
+    def __init__(self, depth: int = 8) -> None:
+        self.reader = SnapshotReader()
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="zk-snapshot-reader")
+        self._thread.start()
 
-if __name__ == "__main__":
-    sys.exit(main())
+    def _work(self) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            if self._error is None:  # after an error, drain so `feed` never blocks
+                try:
+                    self.reader.feed(chunk)
+                except BaseException as exc:  # handed to the caller by feed/facts
+                    self._error = exc
+
+    def feed(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._chunks.put(chunk)
+
+    def facts(self) -> dict[str, Any]:
+        """The facts once every chunk fed was parsed (see `SnapshotReader.facts`)."""
+        self.close()
+        if self._error is not None:
+            raise self._error
+        return self.reader.facts()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._chunks.put(None)
+            self._thread.join()
+
+    def __enter__(self) -> ThreadedReader:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -11,9 +11,9 @@ ZooKeeper allows one snapshot per `snapshot_interval_ms` of the component (ZooKe
 the manifest.
 
 Facts: every persistent znode's path and data hash, read from the snapshot's own bytes
-as they stream (`_zk_snapshot.py` reads ZooKeeper's snapshot format in a process of its
-own, fed the stream by a pipe beside the objects' compression and writing, and checks
-its checksum), so they describe exactly what was backed up.
+as they stream (`_zk_snapshot.py` reads ZooKeeper's snapshot format in a thread of its
+own, beside the objects' compression and writing, and checks its
+checksum), so they describe exactly what was backed up.
 
 Restore (instance stopped): the snapshot file is extracted beside the data (every
 object's sha256 checked), then the data directory's `version-2/` is moved aside and
@@ -41,8 +41,8 @@ from kazoo.exceptions import NoNodeError  # type: ignore[import-untyped]
 
 from leapfrog.backup._http import plain_client
 from leapfrog.backup._pg_scratch import chown_tree
-from leapfrog.backup._zk_reading import ProcessReader
 from leapfrog.backup._zk_scratch import scratch_zookeeper
+from leapfrog.backup._zk_snapshot import ThreadedReader
 from leapfrog.backup._zk_tree import diff_trees, server_tree, summary
 from leapfrog.backup.control import RunControl
 from leapfrog.backup.driver import BackupDriver, BackupError, Sink, Source, Store, Taken, Verified
@@ -187,7 +187,7 @@ class ZooKeeperDriver(BackupDriver):
 
     def _snapshot(self, store: Store, sink: Sink, run: RunControl) -> Taken:
         """The snapshot into objects, its facts and its zxid (the version left empty)."""
-        with ProcessReader(run) as reader, _snapshot_stream(store) as (stream, zxid):
+        with ThreadedReader() as reader, _snapshot_stream(store) as (stream, zxid):
             pending = next(stream, None)
 
             def part(first: bytes) -> Iterator[bytes]:

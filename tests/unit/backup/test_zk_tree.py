@@ -10,9 +10,7 @@ import zlib
 
 import pytest
 
-from leapfrog.backup import RunControl
-from leapfrog.backup._zk_reading import ProcessReader, snapshot_facts
-from leapfrog.backup._zk_snapshot import SnapshotError, SnapshotReader
+from leapfrog.backup._zk_snapshot import SnapshotReader, ThreadedReader
 from leapfrog.backup._zk_tree import data_digest, diff_trees, summary
 from leapfrog.backup.driver import BackupError
 
@@ -56,7 +54,7 @@ def _read(data: bytes, chunk: int) -> dict[str, object]:
     reader = SnapshotReader()
     for start in range(0, len(data), chunk):
         reader.feed(data[start : start + chunk])
-    return snapshot_facts(*reader.result())
+    return reader.facts()
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 4096, 1 << 20])
@@ -79,17 +77,17 @@ def test_a_gzip_snapshot_is_read_too() -> None:
 def test_a_damaged_snapshot_fails_its_checksum() -> None:
     damaged = bytearray(SNAPSHOT)
     damaged[SNAPSHOT.index(b"hello")] ^= 0x01
-    with pytest.raises(SnapshotError, match="checksum"):
+    with pytest.raises(BackupError, match="checksum"):
         _read(bytes(damaged), 64)
 
 
 def test_a_cut_snapshot_is_not_facts() -> None:
-    with pytest.raises(SnapshotError, match="ended early"):
+    with pytest.raises(BackupError, match="ended early"):
         _read(SNAPSHOT[: len(SNAPSHOT) // 2], 64)
 
 
 def test_something_else_is_refused() -> None:
-    with pytest.raises(SnapshotError, match="not a ZooKeeper snapshot"):
+    with pytest.raises(BackupError, match="not a ZooKeeper snapshot"):
         _read(b"<html>" + bytes(100), 64)
 
 
@@ -102,38 +100,27 @@ def test_differences_name_the_paths() -> None:
     assert summary(tree)["tree_sha256"] != summary(changed)["tree_sha256"]
 
 
-def _run() -> RunControl:
-    return RunControl(deadline=60, stall_after=60)
-
-
-def test_the_reader_process_reads_what_the_reader_reads() -> None:
-    with ProcessReader(_run()) as process:
+def test_the_threaded_reader_reads_what_the_reader_reads() -> None:
+    with ThreadedReader(depth=2) as threaded:
         for start in range(0, len(SNAPSHOT), 7):
-            process.feed(SNAPSHOT[start : start + 7])
-        assert process.facts() == _read(SNAPSHOT, 7)
-    assert process._proc.returncode == 0
+            threaded.feed(SNAPSHOT[start : start + 7])
+        assert threaded.facts() == _read(SNAPSHOT, 7)
 
 
-def test_the_reader_process_hands_a_damaged_snapshot_to_its_caller() -> None:
+def test_the_threaded_reader_hands_a_damaged_snapshot_to_its_caller() -> None:
     damaged = bytearray(SNAPSHOT)
     damaged[SNAPSHOT.index(b"hello")] ^= 0x01
-    with ProcessReader(_run()) as process:
-        process.feed(bytes(damaged))
+    with ThreadedReader() as threaded:
+        threaded.feed(bytes(damaged))
         with pytest.raises(BackupError, match="checksum"):
-            process.facts()
+            threaded.facts()
 
 
-def test_the_reader_process_refuses_what_is_no_snapshot_and_reads_on_to_the_end() -> None:
-    with ProcessReader(_run()) as process:
-        process.feed(b"NOPE" + b"\0" * 20)
-        for _ in range(100):  # never blocks: the process reads on after the error
-            process.feed(b"\0" * 100_000)
+def test_the_threaded_reader_refuses_what_is_no_snapshot_and_ends_its_thread() -> None:
+    with ThreadedReader(depth=1) as threaded:
+        threaded.feed(b"NOPE" + b"\0" * 20)
         with pytest.raises(BackupError, match="not a ZooKeeper snapshot"):
-            process.facts()
-    assert process._proc.returncode == 0
-
-
-def test_a_reader_process_left_early_is_ended() -> None:
-    with ProcessReader(_run()) as process:
-        process.feed(SNAPSHOT[:10])
-    assert process._proc.returncode is not None
+            for _ in range(10):  # raised by a later feed, or by facts()
+                threaded.feed(b"\0" * 100)
+            threaded.facts()
+    assert not threaded._thread.is_alive()
