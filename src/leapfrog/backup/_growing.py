@@ -44,6 +44,7 @@ class Following:
         self._seen: set[str] = set()
         self._read: dict[str, tuple[ObjectEntry, int]] = {}
         self._error: BaseException | None = None
+        self._finished = False
         self._thread = threading.Thread(target=self._follow, name="following", daemon=True)
         self.stored: dict[str, ObjectEntry] = {}
         """Each file stored whole (by name), once `finish` has returned."""
@@ -96,11 +97,15 @@ class Following:
 
     def finish(self) -> dict[str, ObjectEntry]:
         """After the program exited: wait for the last file, drop each stored file whose
-        size is no longer what was read (or that is gone); the files stored whole."""
+        size is no longer what was read (or that is gone); the files stored whole.
+        Once: later calls return the same."""
         self._exited.set()
         self._thread.join()
         if self._error is not None:
             raise self._error
+        if self._finished:
+            return self.stored
+        self._finished = True
         for name, (entry, read) in self._read.items():
             path = self._folder / name
             if path.is_file() and path.stat().st_size == read:
