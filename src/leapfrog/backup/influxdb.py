@@ -25,9 +25,10 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -58,6 +59,8 @@ from leapfrog.shared.ports import free_port
 __all__ = ["InfluxDBDriver"]
 
 _CHUNK = 1 << 20
+_EARLY_POLL = 0.01
+"""Seconds between looks for the tool's shard files before the server's are counted."""
 _SHARDS_WAIT = 60.0
 """Seconds a restored server's shards may stay disabled before verify gives up."""
 _SKIP = {"_internal"}
@@ -287,6 +290,27 @@ def _has_tombstones(store: Store, names: list[str]) -> bool:
     return any(next((data / db).rglob("*.tombstone"), None) is not None for db in names)
 
 
+def _count_early(
+    census: Future[tuple[dict[str, Any], dict[str, set[int]]]],
+    data: Path,
+    folder: Path,
+    tool_done: threading.Event,
+) -> dict[str, Any] | None:
+    """`count_server` of the census's shards as soon as the tool has written a
+    `.tar.gz` of each (it asked the server for the shard's snapshot first, which writes
+    the shard's cache to its TSM files), or once the tool is done: exact only while
+    nothing is written, which `_counted` checks after."""
+    known, listed = census.result()
+    shards = {db: ids for db, ids in listed.items() if db in known}  # as `_counted` asks
+    wanted = {shard for ids in shards.values() for shard in ids}
+    while not tool_done.is_set():
+        written = {p.name for p in folder.rglob("*.tar.gz")}
+        if all(any(n.endswith(f".s{shard}.tar.gz") for n in written) for shard in wanted):
+            break
+        tool_done.wait(_EARLY_POLL)
+    return count_server(data, shards)
+
+
 @dataclass(frozen=True)
 class _Server:
     """What the server said while the tool ran with nothing written."""
@@ -298,6 +322,9 @@ class _Server:
     """Its data directory (`[data] dir`)."""
     quiet: Callable[[], bool]
     """Still nothing written since before the tool (the write counters)."""
+    counted: Callable[[], dict[str, Any] | None] | None = None
+    """`count_server` of these shards, counted already (while the tool ran, once it had
+    flushed every one of them); None: counted when needed."""
 
 
 def _counted(
@@ -324,7 +351,10 @@ def _counted(
                     found_shards[str(shard["database"])].add(int(shard.get("shardID", -1)))
     if any(found_shards[db] != shards.get(db, set()) for db in names):
         return None
-    facts = count_server(server.data, {db: shards.get(db, set()) for db in chosen})
+    if server.counted is not None:
+        facts = server.counted()
+    else:
+        facts = count_server(server.data, {db: shards.get(db, set()) for db in chosen})
     source = _FROM_SERVER_FILES
     if facts is not None and not server.quiet():
         facts = None
@@ -454,7 +484,14 @@ class InfluxDBDriver(BackupDriver):
         census = pool.submit(
             lambda: (http.facts(names) if deleted else http.census(names), http.shards(names))
         )
-        folders, parts, tries = self._tools(store, (rpc, sink), names, tmp / "together", run)
+        tool_done = threading.Event()
+        early = None
+        if not deleted:  # the server's files, counted while the tool still gzips
+            early = pool.submit(_count_early, census, store.where.data_dir / "data", tmp, tool_done)
+        try:
+            folders, parts, tries = self._tools(store, (rpc, sink), names, tmp / "together", run)
+        finally:
+            tool_done.set()
         known, shards = census.result()
         if not _quiet(writes, http.writes(names)):
             for following in tries:
@@ -464,7 +501,13 @@ class InfluxDBDriver(BackupDriver):
         counting = None
         if not deleted:
             data = store.where.data_dir / "data"
-            server = _Server(known, shards, data, lambda: _quiet(writes, http.writes(names)))
+            server = _Server(
+                known,
+                shards,
+                data,
+                lambda: _quiet(writes, http.writes(names)),
+                early.result if early is not None else None,
+            )
             counting = pool.submit(
                 _counted, [(f, p) for f, p, _s in folders], names, server, (tmp, run)
             )
