@@ -7,6 +7,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import signal
 import statistics
 import subprocess
@@ -262,22 +263,43 @@ def progress(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def cpu_seconds() -> float:
+    """CPU seconds (user and system) of this process and its children that ended: what a
+    side costs the machine beyond the store's own process, steadier than its wall time
+    on a shared machine."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def backup_rounds(
-    engine: Engine, rounds: int, compress: bool, native: Callable[[], _T]
+    engine: Engine,
+    rounds: int,
+    compress: bool,
+    native: Callable[[], _T],
+    cpu: dict[str, list[float]] | None = None,
 ) -> tuple[list[float], list[float], Manifest, _T]:
     """Alternate the native backup and leapfrog's, `rounds` times (only the newest
     backup is kept): (leapfrog's seconds, the native's, leapfrog's last manifest, what
-    the last native run returned)."""
+    the last native run returned). `cpu`, when given, gets each round's `cpu_seconds`
+    under "leapfrog" and "native"."""
     ours: list[float] = []
     theirs: list[float] = []
     manifest: Manifest | None = None
     made: Any = None
+    spent: dict[str, list[float]] = cpu if cpu is not None else {}
     for n in range(rounds):
         progress(f"backup round {n + 1}/{rounds}")
+        before = cpu_seconds()
         took, made = timed(native)
         theirs.append(took)
+        between = cpu_seconds()
         took, record = timed(lambda: engine.run_backup(compress=compress))
         ours.append(took)
+        spent.setdefault("native", []).append(round(between - before, 3))
+        spent.setdefault("leapfrog", []).append(round(cpu_seconds() - between, 3))
         manifest = engine.find(succeeded(record).backup)
         engine.prune(1)
     assert manifest is not None, "at least one round"

@@ -120,8 +120,13 @@ def main() -> int:
             fill(url, args.size_mb, args.series)
             engine = engine_for(influx, base / "backups")
             folder = base / "native"
+            cpu: dict[str, list[float]] = {}
             ours, theirs, manifest, _ = backup_rounds(
-                engine, args.rounds, not args.no_compress, lambda: native_backup(influx, folder)
+                engine,
+                args.rounds,
+                not args.no_compress,
+                lambda: native_backup(influx, folder),
+                cpu,
             )
             mb = sum(p.stat().st_size for p in folder.iterdir()) / (1 << 20)
             verify_s = verify_seconds(engine)
@@ -134,6 +139,7 @@ def main() -> int:
             "backup_mb": round(mb, 1),
             "compressed": not args.no_compress,
             "backup": compared(ours, theirs, "influxd backup -portable", mb),
+            "backup_cpu_s": cpu,
             "verify_s": round(verify_s, 1),
             "restore": compared(ours_restore, theirs_restore, "influxd restore -portable"),
             "loadavg_after": loadavg(),

@@ -121,8 +121,12 @@ def fill(kafka: RunningComponent, size_mb: int, record: int, partitions: int) ->
             break
         except KafkaException as exc:  # the group coordinator may still be loading
             error = exc.args[0]
-            # librdkafka does not flag a loading coordinator as retriable for a commit.
-            loading = error.code() == KafkaError.COORDINATOR_LOAD_IN_PROGRESS
+            # librdkafka flags neither a loading coordinator nor one not elected yet
+            # (a broker that just started) as retriable for a commit.
+            loading = error.code() in {
+                KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                KafkaError.NOT_COORDINATOR,
+            }
             if not (error.retriable() or loading) or time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
@@ -200,11 +204,13 @@ def main() -> int:
             records = fill(kafka, args.size_mb, args.record_bytes, args.partitions)
             engine = engine_for(kafka, base / "backups")
             copy = base / "raw-consumer.bin"
+            cpu: dict[str, list[float]] = {}
             ours, theirs, manifest, payload = backup_rounds(
                 engine,
                 args.rounds,
                 not args.no_compress,
                 lambda: native_backup(kafka, copy, args.partitions),
+                cpu,
             )
             mb = payload / (1 << 20)
             verify_s = verify_seconds(engine)
@@ -219,6 +225,7 @@ def main() -> int:
             "record_bytes": args.record_bytes,
             "compressed": not args.no_compress,
             "backup": compared(ours, theirs, "raw consumer to a file", mb),
+            "backup_cpu_s": cpu,
             "verify_s": round(verify_s, 1),
             "restore": compared(ours_restore, theirs_restore, "raw producer from the file", mb),
             "loadavg_after": loadavg(),

@@ -108,8 +108,9 @@ def main() -> int:
             fill(zk, args.size_mb)
             engine = engine_for(zk, base / "backups")
             copy = base / "native.snapshot"
+            cpu: dict[str, list[float]] = {}
             ours, theirs, manifest, zxid = backup_rounds(
-                engine, args.rounds, not args.no_compress, lambda: native_backup(zk, copy)
+                engine, args.rounds, not args.no_compress, lambda: native_backup(zk, copy), cpu
             )
             mb = copy.stat().st_size / (1 << 20)
             verify_s = verify_seconds(engine)
@@ -123,6 +124,7 @@ def main() -> int:
             "znodes": manifest.facts.get("znodes"),
             "compressed": not args.no_compress,
             "backup": compared(ours, theirs, "curl snapshot", mb),
+            "backup_cpu_s": cpu,
             "verify_s": round(verify_s, 2),
             "restore": compared(ours_restore, theirs_restore, "snapshot file + start"),
             "loadavg_after": loadavg(),

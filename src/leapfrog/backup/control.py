@@ -3,12 +3,19 @@
 A watchdog thread ends the run when its deadline passes or when nothing progressed for
 `stall_after` seconds: it kills every program the driver started through `spawn` (a
 pg_basebackup stuck on a dead server), and the driver's next `check` raises. Children
-also get PR_SET_PDEATHSIG, so a kill -9 of the backup process takes them along.
+also get PR_SET_PDEATHSIG, so a kill -9 of the backup process takes them along: set by
+`setpriv --pdeathsig KILL` (util-linux), which then executes the program in its place,
+so the child is started by vfork (~0.2 ms); where there is no `setpriv` (or the program
+is not an absolute path to an executable), by a Python `preexec_fn`, which makes
+`subprocess` fork the whole interpreter instead (15 to 35 ms a program on this machine, a
+tenth of an InfluxDB backup).
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -22,6 +29,7 @@ from leapfrog.shared.errors import LeapfrogError
 __all__ = ["RunAborted", "RunControl"]
 
 _PR_SET_PDEATHSIG = 1
+_SETPRIV = shutil.which("setpriv")
 
 
 class RunAborted(LeapfrogError):
@@ -100,11 +108,16 @@ class RunControl:
 
     def spawn(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[bytes]:
         self.check()
-        proc: subprocess.Popen[bytes] = subprocess.Popen(
-            list(argv),
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks taken
-            **kwargs,
-        )
+        program = str(argv[0]) if argv else ""
+        proc: subprocess.Popen[bytes]
+        if _SETPRIV is not None and os.path.isabs(program) and os.access(program, os.X_OK):
+            proc = subprocess.Popen([_SETPRIV, "--pdeathsig", "KILL", "--", *argv], **kwargs)
+        else:
+            proc = subprocess.Popen(
+                list(argv),
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - prctl only, no locks taken
+                **kwargs,
+            )
         with self._lock:
             self._procs.append(proc)
         return proc

@@ -25,9 +25,10 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from leapfrog.backup._growing import Following
 from leapfrog.backup._http import plain_client
 from leapfrog.backup._influx_tsm import count_backup, count_server
 from leapfrog.backup._scratch import scratch_instance
@@ -57,6 +59,8 @@ from leapfrog.shared.ports import free_port
 __all__ = ["InfluxDBDriver"]
 
 _CHUNK = 1 << 20
+_EARLY_POLL = 0.01
+"""Seconds between looks for the tool's shard files before the server's are counted."""
 _SHARDS_WAIT = 60.0
 """Seconds a restored server's shards may stay disabled before verify gives up."""
 _SKIP = {"_internal"}
@@ -270,10 +274,10 @@ def _extract_all(source: Source, folder: Path, run: RunControl) -> None:
         run.progressed(f"extracted {name}")
 
 
-def _put_files(sink: Sink, folder: Path, prefix: str) -> None:
-    """Each file the tool wrote as an object; the shards' `.tar.gz` (gzip already, which
-    zstd cannot shrink) stored as they are."""
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+def _put_files(sink: Sink, folder: Path, prefix: str, stored: set[str]) -> None:
+    """Each file the tool wrote as an object but those `stored` already (while it ran);
+    the shards' `.tar.gz` (gzip already, which zstd cannot shrink) stored as they are."""
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name not in stored):
         with path.open("rb") as data:
             chunks = iter(lambda d=data: d.read(_CHUNK), b"")  # type: ignore[misc]
             sink.put(prefix + path.name, chunks, compress=not path.name.endswith(".gz"))
@@ -284,6 +288,27 @@ def _has_tombstones(store: Store, names: list[str]) -> bool:
     `.tombstone` file in the server's data directory): its files cannot be counted."""
     data = store.where.data_dir / "data"
     return any(next((data / db).rglob("*.tombstone"), None) is not None for db in names)
+
+
+def _count_early(
+    census: Future[tuple[dict[str, Any], dict[str, set[int]]]],
+    data: Path,
+    folder: Path,
+    tool_done: threading.Event,
+) -> dict[str, Any] | None:
+    """`count_server` of the census's shards as soon as the tool has written a
+    `.tar.gz` of each (it asked the server for the shard's snapshot first, which writes
+    the shard's cache to its TSM files), or once the tool is done: exact only while
+    nothing is written, which `_counted` checks after."""
+    known, listed = census.result()
+    shards = {db: ids for db, ids in listed.items() if db in known}  # as `_counted` asks
+    wanted = {shard for ids in shards.values() for shard in ids}
+    while not tool_done.is_set():
+        written = {p.name for p in folder.rglob("*.tar.gz")}
+        if all(any(n.endswith(f".s{shard}.tar.gz") for n in written) for shard in wanted):
+            break
+        tool_done.wait(_EARLY_POLL)
+    return count_server(data, shards)
 
 
 @dataclass(frozen=True)
@@ -297,6 +322,9 @@ class _Server:
     """Its data directory (`[data] dir`)."""
     quiet: Callable[[], bool]
     """Still nothing written since before the tool (the write counters)."""
+    counted: Callable[[], dict[str, Any] | None] | None = None
+    """`count_server` of these shards, counted already (while the tool ran, once it had
+    flushed every one of them); None: counted when needed."""
 
 
 def _counted(
@@ -323,7 +351,10 @@ def _counted(
                     found_shards[str(shard["database"])].add(int(shard.get("shardID", -1)))
     if any(found_shards[db] != shards.get(db, set()) for db in names):
         return None
-    facts = count_server(server.data, {db: shards.get(db, set()) for db in chosen})
+    if server.counted is not None:
+        facts = server.counted()
+    else:
+        facts = count_server(server.data, {db: shards.get(db, set()) for db in chosen})
     source = _FROM_SERVER_FILES
     if facts is not None and not server.quiet():
         facts = None
@@ -420,7 +451,9 @@ class InfluxDBDriver(BackupDriver):
                     )
             writes = http.writes(names)
             at_start = http.facts(names)
-            folders, parts = self._tools(store, rpc, names, Path(tmp) / "between", run)
+            folders, parts, _tries = self._tools(
+                store, (rpc, sink), names, Path(tmp) / "between", run
+            )
 
             def facts_after() -> tuple[dict[str, Any], bool]:
                 if _quiet(writes, http.writes(names)):
@@ -428,8 +461,8 @@ class InfluxDBDriver(BackupDriver):
                 return http.facts(names), True
 
             after = pool.submit(facts_after)
-            for folder, prefix in folders:
-                _put_files(sink, folder, prefix)
+            for folder, prefix, stored in folders:
+                _put_files(sink, folder, prefix, stored)
             facts, raced = after.result()
         return _taken(version, names, parts, facts, at_start, raced=raced)
 
@@ -451,19 +484,35 @@ class InfluxDBDriver(BackupDriver):
         census = pool.submit(
             lambda: (http.facts(names) if deleted else http.census(names), http.shards(names))
         )
-        taken = self._tools(store, rpc, names, tmp / "together", run)
+        tool_done = threading.Event()
+        early = None
+        if not deleted:  # the server's files, counted while the tool still gzips
+            early = pool.submit(_count_early, census, store.where.data_dir / "data", tmp, tool_done)
+        try:
+            folders, parts, tries = self._tools(store, (rpc, sink), names, tmp / "together", run)
+        finally:
+            tool_done.set()
         known, shards = census.result()
         if not _quiet(writes, http.writes(names)):
+            for following in tries:
+                following.discard()
             shutil.rmtree(tmp / "together")
             return None
-        folders = taken[0]
         counting = None
         if not deleted:
             data = store.where.data_dir / "data"
-            server = _Server(known, shards, data, lambda: _quiet(writes, http.writes(names)))
-            counting = pool.submit(_counted, folders, names, server, (tmp, run))
-        for folder, prefix in folders:
-            _put_files(sink, folder, prefix)
+            server = _Server(
+                known,
+                shards,
+                data,
+                lambda: _quiet(writes, http.writes(names)),
+                early.result if early is not None else None,
+            )
+            counting = pool.submit(
+                _counted, [(f, p) for f, p, _s in folders], names, server, (tmp, run)
+            )
+        for folder, prefix, stored in folders:
+            _put_files(sink, folder, prefix, stored)
         found = counting.result() if counting is not None else (known, _FROM_SERVER_COUNT)
         if found is None:  # not countable from the files after all: the server counts
             found = (http.facts(names), _FROM_SERVER_COUNT)
@@ -473,26 +522,36 @@ class InfluxDBDriver(BackupDriver):
                     "files cannot be counted exactly (deleted or overwritten points)",
                     hint="run the backup again (it then reads the facts before and after)",
                 )
-        return taken, *found
+        return ([(f, p) for f, p, _s in folders], parts), *found
 
     def _tools(
-        self, store: Store, rpc: str, names: list[str], into: Path, run: RunControl
-    ) -> tuple[list[tuple[Path, str]], dict[str, str]]:
-        """`influxd backup` of everything, or of each chosen database: the folders it
-        wrote with the prefix of their objects, and the parts' databases."""
+        self, store: Store, to: tuple[str, Sink], names: list[str], into: Path, run: RunControl
+    ) -> tuple[list[tuple[Path, str, set[str]]], dict[str, str], list[Following]]:
+        """`influxd backup` of everything, or of each chosen database, into `to`'s RPC
+        address, its shards stored in `to`'s sink as the tool writes them: the folders
+        it wrote with the prefix of their objects and the files stored already, the
+        parts' databases, and what stored them (to discard the lot)."""
+        rpc, sink = to
         tool = [_binary(store), "backup", "-portable", "-host", rpc]
-        if not self.only:
-            _run_tool(run, [*tool, str(into)], "influxd backup")
-            return [(into, "")], {}
-        folders: list[tuple[Path, str]] = []
+        jobs = [(into, "", [*tool, str(into)], "influxd backup")]
         parts: dict[str, str] = {}
-        for i, db in enumerate(names):
-            part = f"part{i}"
-            folder = into / part
-            _run_tool(run, [*tool, "-db", db, str(folder)], f"influxd backup of {db}")
-            folders.append((folder, part + "~"))
-            parts[part] = db
-        return folders, parts
+        if self.only:
+            jobs = []
+            for i, db in enumerate(names):
+                part = f"part{i}"
+                parts[part] = db
+                argv = [*tool, "-db", db, str(into / part)]
+                jobs.append((into / part, part + "~", argv, f"influxd backup of {db}"))
+        folders: list[tuple[Path, str, set[str]]] = []
+        tries: list[Following] = []
+        for folder, prefix, argv, what in jobs:
+            # Each shard's `.tar.gz` is stored while the tool gzips it (most of its run),
+            # complete once the tool exited 0 and its size is what was read.
+            with Following(sink, folder, prefix, "*.tar.gz", compress=False) as following:
+                tries.append(following)
+                _run_tool(run, argv, what)
+            folders.append((folder, prefix, set(following.finish())))
+        return folders, parts, tries
 
     def _chosen(self, manifest: Manifest) -> list[str]:
         held = list(manifest.facts.get("databases", {}))

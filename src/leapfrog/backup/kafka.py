@@ -373,7 +373,8 @@ class KafkaDriver(BackupDriver):
                 wanted = {g: c[key] for g, c in cluster.groups.items() if key in c}
                 reader.want(list(wanted.values()))
                 if span[1] > span[0]:
-                    sink.put(_object(topic, p), reader.chunks(run))
+                    # Records shrink as much at zstd's lightest level (see `Sink.put`).
+                    sink.put(_object(topic, p), reader.chunks(run), light=True)
                 else:
                     list(reader.chunks(run))
                 partitions[key] = {

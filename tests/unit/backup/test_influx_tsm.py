@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,7 @@ import pytest
 
 from leapfrog.backup._influx_tsm import count_backup, count_server
 from leapfrog.backup.control import RunControl
-from leapfrog.backup.influxdb import _counted, _Server
+from leapfrog.backup.influxdb import _count_early, _counted, _Server
 
 HERE = Path(__file__).parent / "influx_portable"
 SERVER: dict[str, Any] = json.loads((HERE / "plain-server-facts.json").read_text())
@@ -130,3 +133,25 @@ def test_a_measurement_the_server_has_and_the_files_lack_is_not_described(
     known = census()
     known["other"]["mem"] = {"series": 2, "values": {}}
     assert counted(tmp_path, known, {"other": {1, 2, 3, 4}}) is None
+
+
+def test_the_servers_files_are_counted_once_the_tool_wrote_every_shard(tmp_path: Path) -> None:
+    data = server_data(tmp_path)
+    asked: Future[tuple[dict[str, Any], dict[str, set[int]]]] = Future()
+    asked.set_result((census(), {"other": {1, 2, 3, 4}}))
+    folder = tmp_path / "tool"
+    folder.mkdir()
+    tool_done = threading.Event()
+    with ThreadPoolExecutor(1) as pool:
+        early = pool.submit(_count_early, asked, data, folder, tool_done)
+        for shard in (1, 2, 3):
+            (folder / f"20261206T000000Z.s{shard}.tar.gz").write_bytes(b"")
+        time.sleep(0.1)
+        assert not early.done()  # shard 4 not written yet: not flushed yet
+        (folder / "20261206T000000Z.s4.tar.gz").write_bytes(b"")
+        assert early.result(timeout=10) == count_server(data, {"other": {1, 2, 3, 4}})
+        assert not tool_done.is_set()
+        # A tool that ended without writing them all: counted then (`_counted` judges).
+        early = pool.submit(_count_early, asked, data, tmp_path / "none", tool_done)
+        tool_done.set()
+        assert early.result(timeout=10) == count_server(data, {"other": {1, 2, 3, 4}})
