@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -425,16 +426,24 @@ def test_a_stateful_set_canary_promoted_and_undone(
         cli.delete()
 
 
+def _set_writer(cli: Cli, replicas: int) -> Callable[..., None]:
+    """Writes web as a StatefulSet of `replicas` (a per-instance volume): its version,
+    rollout and any other fields."""
+    volumes = {"volumes": {"data": {"size": "64Mi"}}}
+
+    def write(version: str, rollout: dict[str, Any], **extra: Any) -> None:
+        cli.write({"version": version, "volumes": ["data"], "replicas": replicas,
+                   "rollout": rollout, **extra}, **volumes)  # fmt: skip
+
+    return write
+
+
 def test_a_stateful_set_canary_by_promote_after_and_auto_revert(
     control_plane: ControlPlane, tmp_path: Path
 ) -> None:
     cli = Cli(control_plane, tmp_path, "setautorollouts")
-    volumes = {"volumes": {"data": {"size": "64Mi"}}}
     image = "registry.example.com/web"
-
-    def write(version: str, rollout: dict[str, Any], **extra: Any) -> None:
-        cli.write({"version": version, "volumes": ["data"], "replicas": 3,
-                   "rollout": rollout, **extra}, **volumes)  # fmt: skip
+    write = _set_writer(cli, 3)
 
     try:
         promoting = {"canary": 1, "promote_after": "3s"}
@@ -456,5 +465,40 @@ def test_a_stateful_set_canary_by_promote_after_and_auto_revert(
         assert "Traceback" not in failed.output
         assert cli.status()["phase"] == "complete"
         assert set(_pod_images(cli).values()) == {f"{image}:2.0.0"} and _partition(cli) == 0
+    finally:
+        cli.delete()
+
+
+def test_a_stateful_set_rolling_update_past_its_deadline_auto_reverted(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    """No canary: the rolling update itself, undone as a Deployment past its deadline."""
+    cli = Cli(control_plane, tmp_path, "setrevert")
+    image = "registry.example.com/web"
+    write = _set_writer(cli, 2)
+
+    try:
+        write("1.0.0", {})
+        cli.ok("apply", "--wait", "3m")
+        assert set(_pod_images(cli).values()) == {f"{image}:1.0.0"}
+
+        # The highest ordinal is replaced first and never starts (no node has 64 CPUs):
+        # 5 s after it was made apply --wait undoes the StatefulSet to revision 1, the
+        # controller replaces the stuck pod, and apply fails saying why.
+        write("2.0.0", {"progress_deadline": "5s"}, resources={"cpu": "64"})
+        failed = cli.run("apply", "--wait", "3m")
+        assert failed.code == 1, failed.output
+        said = " ".join(failed.output.split())
+        assert "statefulset/web: pod web-1 not ready" in said, said
+        assert "progress_deadline 5s" in said and "auto_revert rolled back to revision 1" in said
+        assert "Traceback" not in failed.output
+        assert cli.status()["phase"] == "complete"
+        assert _pod_images(cli) == {"web-0": f"{image}:1.0.0", "web-1": f"{image}:1.0.0"}
+        body = json.loads(
+            cli.ok("rollout", "history", "web", "--target", "kubernetes", "--json").stdout
+        )
+        # Revision 1's ControllerRevision, renumbered by the controller, runs again.
+        current = {r["number"]: r for r in body["revisions"]}[body["current"]]
+        assert body["current"] == 3 and current["version"] == "1.0.0", body["revisions"]
     finally:
         cli.delete()

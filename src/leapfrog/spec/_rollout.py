@@ -42,7 +42,8 @@ class RolloutSpec(Model):
         True,
         description="A rollout that fails goes back to the previous revision the same safe "
         "way, and `leapfrog rollout status|history` say why. On Kubernetes `leapfrog "
-        "apply --wait` undoes a Deployment past its progress deadline and exits 1.",
+        "apply --wait` undoes a Deployment past its progress deadline (a StatefulSet: a "
+        "pod of its new revision not Ready within progress_deadline) and exits 1.",
     )
     canary: int = Field(
         0,

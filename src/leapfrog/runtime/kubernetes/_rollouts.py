@@ -7,7 +7,8 @@ rollout's meaning, and a service's canary (NAME-canary, _canary.py).
   one is where it stays (`done`, saying so). A StatefulSet's status too. A canary beside
   the Deployment is `paused` once its pods are ready (waiting for promote), `failed` past
   its own deadline; so is a StatefulSet holding a canary beyond its partition
-  (_set_canary.py), its deadline a canary pod's time to Ready.
+  (_set_canary.py), its deadline a canary pod's time to Ready; a StatefulSet's rolling
+  update without a canary fails by the same deadline, as a Deployment's does.
 * history: a Deployment's ReplicaSets, a StatefulSet's ControllerRevisions, as revisions
   (_revisions.py), and the canary held (`canary`: its revision, pods, since when).
 * undo: the chosen ReplicaSet's pod template put back (a JSON patch, as kubectl's), which
@@ -164,7 +165,7 @@ class KubeRollouts:
         selector = raw["spec"]["selector"].get("matchLabels") or {}
         pods = self._list("Pod", selector)
         instances = [_instance(kind, pod, by_set, current) for pod in pods]
-        phase, message = _phase(kind, judged, raw)
+        phase, message = _phase(kind, judged, raw, pods)
         body = judged.as_dict() | {
             "service": short,
             "namespace": self.namespace,
@@ -175,6 +176,9 @@ class KubeRollouts:
             "phase": phase,
             "message": message,
             "done": judged.done or paused,
+            # A StatefulSet's own rolling update past its deadline fails as a
+            # Deployment's does: `apply --wait` undoes it (_wait.py).
+            "failed": judged.failed or phase == "failed",
         }
         if with_canary and kind == "Deployment":
             found = self._get(canary.canary_name(short))
@@ -264,7 +268,8 @@ class KubeRollouts:
         raw: dict[str, Any] = obj.to_dict()
         revisions = self._revisions(kind, raw)
         current = self._current(kind, raw, revisions)
-        phase, why = _phase(kind, judge(kind, obj), raw)
+        pods = self._list("Pod", raw["spec"]["selector"].get("matchLabels") or {})
+        phase, why = _phase(kind, judge(kind, obj), raw, pods)
         outcome = f"failed: {why}" if phase == "failed" else phase
         return {
             "service": raw["metadata"]["name"],
@@ -596,11 +601,18 @@ def ready_for(pods: list[dict[str, Any]], wanted: int) -> float | None:
     return max(0.0, shortest or 0.0)
 
 
-def _phase(kind: str, judged: RolloutStatus, raw: dict[str, Any]) -> tuple[str, str]:
-    """The local phase (runtime/rollout_control.py) of a judged workload, and why."""
+def _phase(
+    kind: str, judged: RolloutStatus, raw: dict[str, Any], pods: list[dict[str, Any]]
+) -> tuple[str, str]:
+    """The local phase (runtime/rollout_control.py) of a judged workload, and why; a
+    StatefulSet's rolling update fails when a pod of its new revision is not Ready by
+    the deadline (its canary's is judged in `_with_set_canary`)."""
     short = judged.name
     if judged.failed:
         return "failed", f"{judged.message}: {_progressing(raw)}"
+    stalled = set_canary.stalled(raw, pods)
+    if stalled is not None:
+        return "failed", f"{kind.lower()}/{short}: {stalled}"
     if raw["spec"].get("paused"):
         return "paused", (
             f'deployment "{short}" is paused with {judged.updated} of {judged.desired} '

@@ -239,12 +239,15 @@ def render_service(
         # A claim per pod that stays with its ordinal (data-web-0, data-web-1) through
         # rollouts and rescheduling; StatefulSets replace pods one at a time.
         # The controller copies the cause to each ControllerRevision.
-        annotations = {CHANGE_CAUSE: "leapfrog apply"}
+        # A StatefulSet has no progress deadline of its own to judge a rollout (or its
+        # canary) by: `apply --wait` and `rollout status` read it here (_set_canary.py).
+        annotations = {
+            CHANGE_CAUSE: "leapfrog apply",
+            DEADLINE: str(math.ceil(service.rollout.progress_deadline)),
+        }
         strategy: dict[str, Any] = {"type": "RollingUpdate"}
         if service.rollout.canary:
-            # The canary is a partition, which `leapfrog apply` sets (_set_canary.py);
-            # a StatefulSet has no progress deadline of its own to judge it by.
-            annotations[DEADLINE] = str(math.ceil(service.rollout.progress_deadline))
+            # The canary is a partition, which `leapfrog apply` sets (_set_canary.py).
             strategy["rollingUpdate"] = {"partition": 0}
         workload = {
             "apiVersion": "apps/v1",

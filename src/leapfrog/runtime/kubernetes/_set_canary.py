@@ -16,8 +16,10 @@ PodDisruptionBudget and the NetworkPolicies treat them as before.
 * undo: the template of `currentRevision` back (its ControllerRevision's data, as any
   StatefulSet undo) with partition 0: only the canary pods change.
 * failure: a StatefulSet has no progressDeadlineSeconds, so a canary pod that is not
-  Ready `progress_deadline` after it was made (the render writes it in an annotation)
-  fails the canary, as a canary Deployment past its deadline does.
+  Ready `progress_deadline` after it was made (the render writes it in an annotation on
+  every StatefulSet) fails the canary, as a canary Deployment past its deadline does.
+  The same deadline fails a rolling update without a canary (`stalled`): a pod of the
+  update revision not Ready that long, as a Deployment past progressDeadlineSeconds.
 
 Plain dicts (the API's JSON) here; the calls are in `_apply` and `_rollouts`.
 """
@@ -38,12 +40,13 @@ __all__ = [
     "partition_of",
     "partition_patch",
     "since",
+    "stalled",
     "stuck",
     "with_partition",
 ]
 
 DEADLINE = "leapfrog.dev/progress-deadline-seconds"
-"""The stack file's `rollout.progress_deadline` on a StatefulSet with a canary."""
+"""The stack file's `rollout.progress_deadline` on a StatefulSet."""
 _DEFAULT_DEADLINE = 600.0
 _HASH = "controller-revision-hash"
 
@@ -68,15 +71,31 @@ def partition_patch(partition: int) -> dict[str, Any]:
     return {"spec": {"updateStrategy": {"rollingUpdate": {"partition": partition}}}}
 
 
-def held(stateful_set: dict[str, Any]) -> bool:
-    """Does the StatefulSet hold a canary: a partition above 0 and pods of two revisions
-    (its update revision not yet the current one), as the controller last observed it?"""
+def _rolling(stateful_set: dict[str, Any]) -> bool:
+    """Is the StatefulSet between two revisions (its update revision not yet the current
+    one), as the controller last observed it? (A Deployment has no update revision.)"""
     status = stateful_set.get("status") or {}
     update, current = status.get("updateRevision"), status.get("currentRevision")
     observed = int(status.get("observedGeneration") or 0) >= int(
         (stateful_set.get("metadata") or {}).get("generation") or 0
     )
-    return observed and partition_of(stateful_set) > 0 and bool(update) and update != current
+    return observed and bool(update) and update != current
+
+
+def held(stateful_set: dict[str, Any]) -> bool:
+    """Does the StatefulSet hold a canary: a partition above 0 and pods of two revisions,
+    as the controller last observed it?"""
+    return partition_of(stateful_set) > 0 and _rolling(stateful_set)
+
+
+def stalled(stateful_set: dict[str, Any], pods: list[dict[str, Any]]) -> str | None:
+    """Why a StatefulSet's rolling update without a canary failed: one of its `pods` of
+    the update revision not Ready past the deadline (`stuck`, as a canary's); None while
+    none is, when it is not rolling, or holds a canary (whose failure removes the
+    canary only: `stuck` on `canary_pods`)."""
+    if not _rolling(stateful_set) or held(stateful_set):
+        return None
+    return stuck(stateful_set, canary_pods(stateful_set, pods))
 
 
 def canary_pods(stateful_set: dict[str, Any], pods: list[dict[str, Any]]) -> list[dict[str, Any]]:

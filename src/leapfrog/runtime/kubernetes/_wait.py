@@ -1,8 +1,11 @@
 """`leapfrog apply --wait`: every Deployment and StatefulSet followed until rolled out, and
 each service's `rollout:` acted on meanwhile, as the local supervisor does:
 
-* auto_revert (the default): a Deployment past its progress deadline is undone to its
-  previous revision (the same patch as `leapfrog rollout undo`), a canary past its own is
+* auto_revert (the default): a Deployment past its progress deadline (a StatefulSet: a
+  pod of its new revision not Ready by `progress_deadline`, _set_canary.py) is undone to
+  its previous revision (the same patch as `leapfrog rollout undo`; a StatefulSet's
+  controller then replaces the stuck pod itself, as the render's Parallel pod
+  management does not wait for it: no forced rollback), a canary past its own is
   removed (NAME-canary deleted; a StatefulSet's canary pods put back on the revision the
   others run, partition released: _set_canary.py); apply says why and fails.
 * canary with promote_after: once every canary pod has been Ready for that long (a pod
@@ -136,7 +139,7 @@ def _revert(  # noqa: PLR0917 (the settling's state, passed on)
             back = last(rollouts.follow(name, timeout))
             if back["phase"] != "complete":
                 done.append(f"whose pods did not roll back: {back['message']}")
-    if failed["failed"]:  # the stable Deployment's own rollout
+    if failed["failed"]:  # the stable Deployment's (a StatefulSet's) own rollout
         try:
             undone = rollouts.undo(name, None)
         except LeapfrogError as exc:

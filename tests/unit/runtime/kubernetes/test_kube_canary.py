@@ -182,6 +182,15 @@ def test_the_canary_template_is_the_stable_one_relabelled(tmp_path: Path) -> Non
     assert rendered.rollouts["web"].canary == 2
 
 
+def test_every_stateful_set_carries_its_progress_deadline(tmp_path: Path) -> None:
+    """Without a canary too: apply --wait judges its rolling update by it (_set_canary)."""
+    for rollout, seconds in ((None, "120"), ({"progress_deadline": "30s"}, "30")):
+        rendered = render_stack(load(tmp_path, _set_stack("1.0", rollout)))
+        [sts] = [o for o in rendered.objects if o["kind"] == "StatefulSet"]
+        assert sts["metadata"]["annotations"]["leapfrog.dev/progress-deadline-seconds"] == seconds
+        assert "rollingUpdate" not in sts["spec"]["updateStrategy"]
+
+
 SETS = f"/apis/apps/v1/namespaces/{NS}/statefulsets"
 
 

@@ -828,6 +828,81 @@ def test_apply_wait_reverts_a_stateful_set_canary_past_its_deadline(held: FakeAp
     assert off is None  # the undo above rolled it back: nothing held any more
 
 
+# -- a StatefulSet's rolling update without a canary ---------------------------------------
+
+
+@pytest.fixture
+def rolling(stateful: FakeApi) -> FakeApi:
+    """web: 2 pods, no partition, rolling from revision 2 to 3: web-1 made on revision 3
+    and not Ready, web-0 still on 2 (the controller waits for web-1)."""
+    assert stateful.stateful_set is not None
+    stateful.controller_revisions.append(_controller_revision(3, "reg.example/web:3.0", "3.0"))
+    sts = stateful.stateful_set
+    sts["metadata"]["annotations"] = {"leapfrog.dev/progress-deadline-seconds": "60"}
+    sts["spec"] |= {"replicas": 2, "template": _template("reg.example/web:3.0", "3.0"),
+                    "updateStrategy": {"type": "RollingUpdate"}}  # fmt: skip
+    sts["status"] = {"observedGeneration": 1, "replicas": 2, "readyReplicas": 1,
+                     "updatedReplicas": 1, "currentRevision": "web-r2",
+                     "updateRevision": "web-r3"}  # fmt: skip
+    stateful.set_pods = [_set_pod(0, "web-r2"), _set_pod(1, "web-r3", ready=False)]
+    return stateful
+
+
+BACK = {"observedGeneration": 1, "replicas": 2, "readyReplicas": 2, "updatedReplicas": 2,
+        "currentRevision": "web-r2", "updateRevision": "web-r2"}  # fmt: skip
+
+
+def test_a_stateful_set_rolling_update_fails_past_its_deadline(rolling: FakeApi) -> None:
+    now = datetime.datetime.now(datetime.UTC).isoformat().replace("+00:00", "Z")
+    assert rolling.set_pods is not None
+    rolling.set_pods[1] = _set_pod(1, "web-r3", ready=False, made=now)
+    seen = control(rolling).status("web")
+    assert seen["phase"] == "progressing" and not seen["failed"] and "canary" not in seen
+    rolling.set_pods[1] = _set_pod(1, "web-r3", ready=False)  # made long ago
+    seen = control(rolling).status("web")
+    assert seen["phase"] == "failed" and seen["failed"] and not seen["done"]
+    assert seen["message"].startswith("statefulset/web: pod web-1 not ready")
+    assert "(progress_deadline 60s)" in seen["message"]
+    outcome = control(rolling).history("web")["revisions"][-1]["outcome"]
+    assert outcome.startswith("failed: statefulset/web: pod web-1 not ready")
+    # Not rolling (one revision everywhere), a pod not Ready is no rollout's failure;
+    # nor is one the controller has not observed the change for yet.
+    assert rolling.stateful_set is not None
+    rolling.stateful_set["status"] |= {"currentRevision": "web-r3"}
+    assert control(rolling).status("web")["phase"] == "progressing"
+    rolling.stateful_set["status"] |= {"currentRevision": "web-r2", "observedGeneration": 0}
+    assert control(rolling).status("web")["phase"] == "progressing"
+
+
+def test_apply_wait_undoes_a_stateful_set_rolling_update_past_its_deadline(
+    rolling: FakeApi,
+) -> None:
+    from leapfrog.runtime.kubernetes._wait import _settle
+    from leapfrog.spec import RolloutSpec
+
+    rolling.after_set_patch = BACK
+    said: list[str] = []
+    failure = _settle(control(rolling), "web", RolloutSpec(), 5, said.append)
+    assert failure is not None and "statefulset/web: pod web-1 not ready" in failure
+    assert failure.endswith("auto_revert rolled back to revision 2")
+    assert "auto_revert: rolled back to revision 2" in said[-1]
+    # The same patch as `rollout undo`: revision 2's data, partition untouched.
+    [(kind, manager, patch)] = rolling.patches
+    assert kind == "application/strategic-merge-patch+json" and manager == "leapfrog-rollout"
+    assert patch["spec"]["template"]["spec"]["containers"][0]["image"] == "reg.example/web:2.0"
+    assert patch["metadata"]["annotations"][rev.CHANGE_CAUSE].endswith("to revision 2")
+
+
+def test_without_auto_revert_a_stalled_stateful_set_stays_and_fails(rolling: FakeApi) -> None:
+    from leapfrog.runtime.kubernetes._wait import _settle
+    from leapfrog.spec import RolloutSpec
+
+    failure = _settle(control(rolling), "web", RolloutSpec(auto_revert=False), 5, print)
+    assert failure is not None and "pod web-1 not ready" in failure
+    assert "auto_revert is off: `leapfrog rollout undo web --target kubernetes`" in failure
+    assert rolling.patches == []
+
+
 def test_cli_history_says_the_canary_waits_for_promote(
     cli: Any, held: FakeApi, capsys: pytest.CaptureFixture[str]
 ) -> None:
