@@ -101,7 +101,9 @@ def test_invalid_config_keeps_the_last_good_one(
         try:
             name = f"steady-{engine}"
             one = backends(name, f"{name}-1", f"/{name}")
-            wait_for("served", lambda: lb.served_by(f"/{name}") == {one.ident})  # noqa: B023
+            # A new `leapfrog lb run` and its engine start first: with the other test
+            # sessions beside this one, that alone once took longer than the usual 20 s.
+            wait_for("served", lambda: lb.served_by(f"/{name}") == {one.ident}, timeout=60)  # noqa: B023
             httpx.put(kv, content=b"yes")
             wait_for("the rejection", lambda: lb.kinds("lb.invalid_config"), timeout=10)  # noqa: B023
             assert "keeps serving" in lb.kinds("lb.invalid_config")[0]["message"]
