@@ -30,17 +30,15 @@ fi
 # servers listen on fixed loopback addresses, so the split keeps every user of one fixed
 # address (the tier's Kafka on 127.0.0.31, the console's default ports, the real node) in
 # one session, and each session starts Kafka, OpenSearch, Flink, the control plane...
-# once. A module with fixed addresses of its own may go where the time is shortest (the
-# Flink statistics module, 127.0.0.76/.77, keeps the sessions near even). Ports drawn
-# with free_port are claimed across sessions; a stack's default /16 skips one in use.
-# The sessions beside print their output when they end.
+# once. Ports drawn with free_port are claimed across sessions; a stack's default /16
+# skips one in use. The sessions beside print their output when they end.
 # Everything runs whatever the others' outcome; the script fails if any did.
 step "pytest: unit tests (two workers)"
 unit=0
 .venv/bin/pytest -q -n 2 tests/unit || unit=$?
 BESIDE=(
   "tests/kubernetes tests/e2e tests/integration/console"
-  "tests/integration/backup tests/integration/pipelines tests/integration/telemetry tests/integration/runtime tests/integration/components/test_flink_stats.py"
+  "tests/integration/backup tests/integration/pipelines tests/integration/telemetry tests/integration/runtime"
 )
 step "pytest: integration, end-to-end and Kubernetes tests (three sessions side by side)"
 logs=() pids=() ignored=()
