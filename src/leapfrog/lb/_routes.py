@@ -34,9 +34,15 @@ class Route:
         load must not turn a service that still answers into a wall of 503s: the proxy's
         own checks and retries still skip an instance that really is down, and one put
         in maintenance (leaving: scale-down, a rollout) is never chosen."""
-        if self.passing:
-            return self.passing
-        return tuple(i for i in self.instances if i.status != "maintenance")
+        return _serving(self.instances)
+
+    def speaking(self, mtls: bool) -> tuple[ServiceInstance, ...]:
+        """The serving instances a proxy that speaks only mutual TLS (`mtls`) or only
+        plain HTTP can talk to. While identity is turned on or off the instances restart
+        one by one, and a proxy sending plain HTTP to one that serves TLS gets junk back
+        (a 502): those are left out as long as another instance can serve. When none can,
+        `serving` (the proxy's errors then say what is wrong)."""
+        return _serving(tuple(i for i in self.instances if i.mtls == mtls)) or self.serving
 
     @property
     def mtls(self) -> bool:
@@ -48,6 +54,11 @@ class Route:
     def catch_all(self) -> bool:
         """Every request no other route takes (path `/`, no host)."""
         return not self.host and self.path in ("", "/")
+
+
+def _serving(instances: tuple[ServiceInstance, ...]) -> tuple[ServiceInstance, ...]:
+    passing = tuple(i for i in instances if i.status == "passing")
+    return passing or tuple(i for i in instances if i.status != "maintenance")
 
 
 def route_of(name: str, instances: Sequence[ServiceInstance]) -> Route:

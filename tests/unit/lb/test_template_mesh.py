@@ -114,3 +114,61 @@ def test_nginx_without_identity_has_no_tls(tmp_path: Path) -> None:
     rendered = template.render(FakeWatcher(data("0a:01")))  # type: ignore[arg-type]
     assert "proxy_ssl" not in rendered.text and "https://" not in rendered.text
     assert ("ca_leaf", "lb") not in rendered.deps
+
+
+def rolling(*, passing_plain: bool = True) -> dict[Any, Any]:
+    """`api` halfway through identity turned on or off: one instance serving mutual TLS,
+    one plain."""
+    old = ServiceInstance(
+        "api-1", "api", "127.0.0.5", 8000, meta={"mtls": "true", "route_path": "/api"}
+    )
+    new = ServiceInstance(
+        "api-2",
+        "api",
+        "127.0.0.7",
+        8000,
+        meta={"route_path": "/api"},
+        status="passing" if passing_plain else "critical",
+    )
+    return {
+        ("services",): [ServiceName("api")],
+        ("service", "api", "", "any"): [old, new],
+        ("ca_leaf", "lb"): leaf("0a:01"),
+        ("ca_roots",): ROOTS,
+    }
+
+
+def test_with_a_certificate_haproxy_speaks_each_instances_protocol(tmp_path: Path) -> None:
+    context = {"lb": {**CONTEXT["lb"], "identity": "lb"}}
+    template = Template(DEFAULT_TEMPLATES / "haproxy.cfg.j2", context, files_dir=tmp_path)
+    text = template.render(FakeWatcher(rolling())).text  # type: ignore[arg-type]
+    lines = [line.strip() for line in backend_of(text, "127.0.0.5").splitlines()]
+    tls = next(line for line in lines if "127.0.0.5:8000" in line)
+    plain = next(line for line in lines if "127.0.0.7:8000" in line)
+    assert " ssl crt " in tls and " verify required" in tls
+    assert plain.endswith("127.0.0.7:8000 check")
+
+
+def test_without_a_certificate_haproxy_leaves_out_instances_serving_tls(tmp_path: Path) -> None:
+    template = Template(DEFAULT_TEMPLATES / "haproxy.cfg.j2", CONTEXT, files_dir=tmp_path)
+    text = template.render(FakeWatcher(rolling())).text  # type: ignore[arg-type]
+    assert "127.0.0.7:8000 check" in text and "127.0.0.5" not in text
+    # The plain instance not passing yet: it is still the one to try (retried), not the
+    # one that would answer junk; with no plain instance at all, the TLS one stays.
+    starting = template.render(FakeWatcher(rolling(passing_plain=False))).text  # type: ignore[arg-type]
+    assert "127.0.0.7:8000 check" in starting and "127.0.0.5" not in starting
+    alone = rolling()
+    alone[("service", "api", "", "any")] = alone[("service", "api", "", "any")][:1]
+    assert "127.0.0.5:8000" in template.render(FakeWatcher(alone)).text  # type: ignore[arg-type]
+
+
+def test_nginx_with_a_certificate_sends_to_the_instances_serving_tls(tmp_path: Path) -> None:
+    template = Template(DEFAULT_TEMPLATES / "nginx.conf.j2", NGINX, files_dir=tmp_path)
+    text = template.render(FakeWatcher(rolling())).text  # type: ignore[arg-type]
+    assert "server 127.0.0.5:8000" in text and "127.0.0.7" not in text
+    assert "proxy_pass https://api;" in text
+    plain = {"lb": {**CONTEXT["lb"], "engine": "nginx"}}
+    template = Template(DEFAULT_TEMPLATES / "nginx.conf.j2", plain, files_dir=tmp_path)
+    text = template.render(FakeWatcher(rolling())).text  # type: ignore[arg-type]
+    assert "server 127.0.0.7:8000" in text and "127.0.0.5" not in text
+    assert "proxy_pass http://api;" in text

@@ -210,3 +210,21 @@ def test_the_console_reads_the_stack_state_and_the_catalog_ui_leads_to_it(
 def test_without_a_console_the_catalog_has_no_ui(tmp_path: Path) -> None:
     result, _ = launches(tmp_path, "services:\n  web: {command: serve}\n")
     assert "--ui" not in result["catalog"][0].argv
+
+
+def test_turning_identity_on_or_off_is_told_apart_from_other_changes(tmp_path: Path) -> None:
+    from leapfrog.runtime.local.reconcile import identity_turned
+
+    def every(identity: bool) -> list[Launch]:
+        text = (
+            "catalog: {http: '127.0.0.1:18500', dns: '127.0.0.1:18600'}\n"
+            + ("identity: {mtls: true}\n" if identity else "")
+            + "services:\n  web: {command: serve, port: 8080}\n"
+        )
+        found, _ = launches(tmp_path, text)
+        return [launch for group in found.values() for launch in group]
+
+    plain, mesh = every(False), every(True)
+    assert identity_turned(plain, mesh) == "on"
+    assert identity_turned(mesh, plain) == "off"
+    assert identity_turned(mesh, mesh) == "" and identity_turned(plain, plain) == ""

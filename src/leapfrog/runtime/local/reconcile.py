@@ -7,7 +7,7 @@ each new one healthy before the next old one stops, so a service keeps serving.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from leapfrog.runtime.local.instance import Instance
     from leapfrog.runtime.local.supervisor import Supervisor
 
-__all__ = ["Changes", "diff", "needs_replacing", "replace_rolling"]
+__all__ = ["Changes", "diff", "identity_turned", "needs_replacing", "replace_rolling"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,24 @@ def diff(current: Mapping[str, Launch], wanted: Mapping[str, Launch]) -> Changes
                 changes.reconfigure.append(name)
     changes.stop.extend(name for name in current if name not in wanted)
     return changes
+
+
+def _identity_on(launches: Iterable[Launch]) -> bool:
+    return any(launch.env.get("LEAPFROG_IDENTITY") == "on" for launch in launches)
+
+
+def identity_turned(current: Iterable[Launch], wanted: Iterable[Launch]) -> str:
+    """ "on" or "off" when the change turns service identity on or off, else "".
+
+    It decides the order of the replacements: turned on, the components first (the load
+    balancer comes back with its certificate and speaks each instance's protocol), then
+    the services; turned off, the services first (the load balancer still has its
+    certificate), then the components. Side by side, a proxy that lost its certificate
+    would meet services still serving mutual TLS."""
+    before, after = _identity_on(current), _identity_on(wanted)
+    if before == after:
+        return ""
+    return "on" if after else "off"
 
 
 async def replace_rolling(sup: Supervisor, pairs: list[tuple[Instance, Launch]]) -> None:

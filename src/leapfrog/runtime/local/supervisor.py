@@ -19,7 +19,7 @@ from leapfrog.runtime.local.launch import Launch
 from leapfrog.runtime.local.logwriter import LogWriter
 from leapfrog.runtime.local.network import release_network
 from leapfrog.runtime.local.paths import StatePaths
-from leapfrog.runtime.local.reconcile import Changes, diff, replace_rolling
+from leapfrog.runtime.local.reconcile import Changes, diff, identity_turned, replace_rolling
 from leapfrog.runtime.local.registrar import Registrar
 from leapfrog.runtime.local.rollouts import Rollouts
 from leapfrog.runtime.local.volumes import unmount_all
@@ -35,6 +35,8 @@ _STATE_WRITE_DELAY = 0.05
 _STOP_MARGIN = 10.0
 """Stopping everything may take the sum of the grace periods and this much more."""
 _TASK_END_WAIT = 5.0
+IDENTITY_ROLLOUT_WAIT = 120.0
+"""Identity turned off: how long the components wait for the services' rollouts."""
 
 
 class Companion(Protocol):
@@ -276,6 +278,7 @@ class Supervisor:
         """Take a new plan: decide now what changes, carry it out in the background."""
         wanted = {launch.name: launch for group in launches.values() for launch in group}
         changes = diff({n: i.launch for n, i in self.instances.items()}, wanted)
+        turned = identity_turned((i.launch for i in self.instances.values()), wanted.values())
         # A rollout in progress to the very revision this plan has goes on as it is: its
         # surge instances stay, the instances it has yet to replace are its business.
         held = self.rollouts.continuing(plan)
@@ -324,7 +327,9 @@ class Supervisor:
         self.log_line(f"applying {self.stack_file}: {changes.summary()}")
         self._bump()
         loop = asyncio.get_running_loop()
-        self._starters.append(loop.create_task(self._carry_out(gone, fresh, rolling, rollouts)))
+        self._starters.append(
+            loop.create_task(self._carry_out(gone, fresh, rolling, rollouts, turned))
+        )
         return changes
 
     def track(self, task: asyncio.Task[None]) -> None:
@@ -344,18 +349,27 @@ class Supervisor:
         fresh: dict[str, list[Instance]],
         rolling: dict[str, list[tuple[Instance, Launch]]],
         rollouts: list[str],
+        identity: str = "",
     ) -> None:
+        """`identity`: "on" or "off" when the change turns it so (`identity_turned`)."""
         self._retiring.update(gone)
         if self.registrar is not None:
             for instance in gone:
                 self.registrar.deregister(instance.name)
         await asyncio.gather(*(i.stop() for i in gone))
         self._retiring.difference_update(gone)
+        replaced = [replace_rolling(self, pairs) for pairs in rolling.values()]
+        if identity == "on":
+            await asyncio.gather(*replaced)
+            replaced = []
         for unit in rollouts:  # after `gone`: a surge instance takes a name that may leave
             self.rollouts.begin(unit, self.plan.units[unit].service.model_dump(mode="json"), "up")
+        if identity == "off":
+            running = [self.rollouts.tasks[u] for u in rollouts if u in self.rollouts.tasks]
+            if running:  # bounded: a rollout held at a canary pause does not hold the rest
+                await asyncio.wait(running, timeout=IDENTITY_ROLLOUT_WAIT)
         await asyncio.gather(
-            *(self._start_unit(unit, group) for unit, group in fresh.items()),
-            *(replace_rolling(self, pairs) for pairs in rolling.values()),
+            *(self._start_unit(unit, group) for unit, group in fresh.items()), *replaced
         )
         self.write_state()
 
