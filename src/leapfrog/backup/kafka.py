@@ -48,7 +48,7 @@ from leapfrog.backup.driver import (
 )
 from leapfrog.backup.manifest import Manifest
 from leapfrog.backup.storage import Storage
-from leapfrog.components._kafka_admin import admin_client
+from leapfrog.components._kafka_admin import admin_client, committed_offsets
 from leapfrog.shared.ports import free_port
 
 __all__ = ["KafkaDriver"]
@@ -144,7 +144,8 @@ def _read_cluster(
         topics[topic] = {"partitions": len(parts), "replication": replicas, "configs": configs}
     names = sorted(set(_group_names(admin)) | set(also_groups))
     until = time.monotonic() + _RECREATE_WAIT
-    groups = {g: found for g in names if (found := _group_offsets(admin, g, set(topics), until))}
+    partitions = [(topic, p) for topic, spec in topics.items() for p in range(spec["partitions"])]
+    groups = {g: found for g in names if (found := _group_offsets(bootstrap, g, partitions, until))}
     consumer = _consumer(bootstrap)
     try:
         watermarks = {
@@ -195,8 +196,8 @@ def _await_coordinators(admin: Any, deadline: float) -> None:
     """Wait until the group coordinator has loaded every `__consumer_offsets` partition.
     A broker lists only the groups of the partitions it has loaded, silently: right
     after a start it would list fewer. One probe group per partition (never created:
-    only its offsets are asked for) answers COORDINATOR_LOAD_IN_PROGRESS (or
-    NOT_COORDINATOR) until its partition is loaded."""
+    only described) answers COORDINATOR_LOAD_IN_PROGRESS (or NOT_COORDINATOR) until its
+    partition is loaded. Described, not asked for its offsets: see `committed_offsets`."""
     offsets = admin.list_topics(timeout=_TIMEOUT).topics.get(_OFFSETS_TOPIC)
     if offsets is None:
         return  # no group ever committed
@@ -207,8 +208,22 @@ def _await_coordinators(admin: Any, deadline: float) -> None:
         name = f"leapfrog-backup-probe-{i}"
         probes.setdefault((_java_hash(name) & 0x7FFFFFFF) % count, name)
         i += 1
-    for name in probes.values():
-        _group_offsets(admin, name, set(), deadline)
+    waiting = sorted(probes.values())
+    while True:
+        problems: list[str] = []
+        answers = admin.describe_consumer_groups(waiting, request_timeout=_TIMEOUT)
+        for name, future in answers.items():
+            try:
+                future.result(timeout=_TIMEOUT)
+            except Exception as exc:
+                problems.append(f"{name}: {_first_line(exc)}")
+        if not problems:
+            return
+        starting = all(any(s in why for s in _STILL_STARTING) for why in problems)
+        if not starting or time.monotonic() > deadline:
+            raise BackupError(f"the group coordinator is not ready: {problems[0]}")
+        waiting = [why.partition(":")[0] for why in problems]
+        time.sleep(0.5)
 
 
 def _group_names(admin: Any) -> list[str]:
@@ -227,37 +242,24 @@ def _group_names(admin: Any) -> list[str]:
 
 
 def _group_offsets(
-    admin: Any, group: str, topics: set[str], deadline: float | None = None
+    bootstrap: str, group: str, partitions: Sequence[tuple[str, int]], deadline: float
 ) -> dict[str, int]:
-    """A group's committed offsets in `topics`, by `topic~partition`. While the group
-    coordinator is still loading (a broker that just started), the answer is an error
-    or partitions with errors, never offsets to leave out: retried, then failed."""
-    from confluent_kafka import ConsumerGroupTopicPartitions
-
-    request = [ConsumerGroupTopicPartitions(group)]
-    deadline = deadline or time.monotonic() + _RECREATE_WAIT
+    """A group's committed offsets in `partitions`, by `topic~partition`. While the group
+    coordinator is still loading (a broker that just started), the answer is an error,
+    never offsets to leave out: retried, then failed."""
     while True:
         try:
-            answer = admin.list_consumer_group_offsets(request)[group].result(timeout=_TIMEOUT)
-            problems = [
-                f"{tp.topic}[{tp.partition}]: {tp.error}"
-                for tp in answer.topic_partitions
-                if tp.error and tp.topic in topics
-            ]
+            found = committed_offsets(bootstrap, group, partitions, _TIMEOUT)
         except Exception as exc:
-            problems = [_first_line(exc)]
-        if not problems:
-            return {
-                _key(tp.topic, tp.partition): tp.offset
-                for tp in answer.topic_partitions
-                if tp.topic in topics and tp.offset >= 0
-            }
-        starting = all(any(s in why for s in _COORDINATOR_STARTING) for why in problems)
-        if not starting or time.monotonic() > deadline:
-            raise BackupError(
-                f"could not read the committed offsets of group {group}: {problems[0]}"
-            )
-        time.sleep(0.5)
+            why = _first_line(exc)
+            starting = any(s in why for s in _STILL_STARTING)
+            if not starting or time.monotonic() > deadline:
+                raise BackupError(
+                    f"could not read the committed offsets of group {group}: {why}"
+                ) from None
+            time.sleep(0.5)
+            continue
+        return {_key(topic, p): offset for (topic, p), offset in found.items()}
 
 
 class _PartitionReader:
@@ -646,6 +648,9 @@ _COORDINATOR_STARTING = (
     "COORDINATOR_LOAD_IN_PROGRESS",
     "COORDINATOR_NOT_AVAILABLE",
 )
+_STILL_STARTING = (*_COORDINATOR_STARTING, "_TIMED_OUT")
+"""What reading a group answers while its coordinator loads: the client retries inside
+its timeout, and says so when that runs out."""
 
 
 def _commit_groups(admin: Any, groups: dict[str, Any], run: RunControl) -> None:

@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from leapfrog.components.base import Component, Installation, Instance
+from leapfrog.shared.ports import free_port
 
 __all__ = ["TrainingFailed", "free_ports", "run_for_training"]
 
@@ -37,13 +37,9 @@ class TrainingFailed(Exception):
 
 
 def free_ports(count: int, address: str = ADDRESS) -> list[int]:
-    """Ports the kernel has free now, all different (another program may take one before
-    the training run does: rare, and then that run fails)."""
-    with contextlib.ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(count)]
-        for sock in socks:
-            sock.bind((address, 0))
-        return [int(sock.getsockname()[1]) for sock in socks]
+    """Ports free now, all different (`free_port`: from outside the kernel's ephemeral
+    range, so no connection takes one before the training run binds it)."""
+    return [free_port(address) for _ in range(count)]
 
 
 def run_for_training(component: Component[Any], options: Any, installation: Installation) -> None:

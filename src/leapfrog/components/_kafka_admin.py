@@ -6,7 +6,7 @@ every CLI command, and most never talk to Kafka.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from leapfrog.components._kafka_config import TopicOptions
@@ -15,7 +15,7 @@ from leapfrog.shared.errors import LeapfrogError
 if TYPE_CHECKING:
     from confluent_kafka.admin import AdminClient
 
-__all__ = ["ensure_topics", "metadata_summary"]
+__all__ = ["admin_client", "committed_offsets", "ensure_topics", "metadata_summary"]
 
 _TIMEOUT = 10.0
 
@@ -32,6 +32,43 @@ def admin_client(bootstrap: str, timeout: float) -> AdminClient:
             "log_level": 0,
         }
     )
+
+
+def committed_offsets(
+    bootstrap: str, group: str, partitions: Iterable[tuple[str, int]], timeout: float
+) -> dict[tuple[str, int], int]:
+    """`group`'s committed offsets of `partitions`, those it has committed, by (topic,
+    partition). Read by a consumer of the group that joins nothing and commits nothing,
+    not by the admin API's ListConsumerGroupOffsets: when a broker that just started
+    answers that NOT_COORDINATOR, librdkafka (2.x, still so upstream) hands the retry to
+    the consumer group of an admin client, which has none, and the whole process dies of
+    a segmentation fault (confluentinc/librdkafka#5040). Raises the client's
+    KafkaException (a coordinator still loading is retried inside `timeout`)."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    wanted = [TopicPartition(topic, partition) for topic, partition in partitions]
+    if not wanted:
+        return {}
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "socket.timeout.ms": max(1000, int(timeout * 1000)),
+            "log_level": 0,
+        }
+    )
+    try:
+        answer = consumer.committed(wanted, timeout=timeout)
+    finally:
+        consumer.close()
+    found: dict[tuple[str, int], int] = {}
+    for tp in answer:
+        if tp.error:
+            raise KafkaException(tp.error)
+        if tp.offset >= 0:
+            found[(tp.topic, tp.partition)] = tp.offset
+    return found
 
 
 def metadata_summary(bootstrap: str, timeout: float) -> tuple[bool, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from leapfrog.components._kafka_admin import admin_client
+from leapfrog.components._kafka_admin import admin_client, committed_offsets
 from leapfrog.telemetry import Sample
 
 __all__ = ["kafka_samples"]
@@ -15,7 +15,7 @@ __all__ = ["kafka_samples"]
 def kafka_samples(bootstrap: str, timeout: float = 5.0) -> list[Sample]:
     """Blocking (run it in a thread). Raises the client's error when the broker does not
     answer."""
-    from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+    from confluent_kafka import TopicPartition
 
     # confluent_kafka.admin re-exports it without declaring it, which mypy rejects.
     from confluent_kafka.admin._listoffsets import OffsetSpec
@@ -45,14 +45,10 @@ def kafka_samples(bootstrap: str, timeout: float = 5.0) -> list[Sample]:
     samples += [Sample("kafka_topic_end_offset", v, {"topic": t}) for t, v in per_topic.items()]
     groups: Any = admin.list_consumer_groups(request_timeout=timeout).result(timeout).valid
     for group in groups:
-        request = [ConsumerGroupTopicPartitions(group.group_id)]
-        answer = admin.list_consumer_group_offsets(request, request_timeout=timeout)
         lag: dict[str, int] = defaultdict(int)
-        for future in answer.values():
-            for tp in future.result(timeout).topic_partitions or []:
-                group_end = ends.get((tp.topic, tp.partition))
-                if group_end is not None and tp.offset >= 0:
-                    lag[tp.topic] += max(group_end - tp.offset, 0)
+        committed = committed_offsets(bootstrap, group.group_id, ends, timeout)
+        for key, offset in committed.items():
+            lag[key[0]] += max(ends[key] - offset, 0)
         samples += [
             Sample("kafka_consumer_group_lag", v, {"group": group.group_id, "topic": t})
             for t, v in lag.items()

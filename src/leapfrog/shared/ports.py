@@ -6,6 +6,7 @@ import atexit
 import errno
 import ipaddress
 import os
+import random
 import socket
 import tempfile
 from dataclasses import dataclass
@@ -37,15 +38,54 @@ _CLAIMS = Path(tempfile.gettempdir()) / "leapfrog-ports"
 drawing ports side by side (two test sessions) never get the same one."""
 
 
+_DRAWN = range(20000, 28000)
+"""Where `free_port` draws from: below the kernel's ephemeral ports (32768-60999 by
+default), which it gives to every `bind(0)` and outgoing connection. A port drawn from
+there could be taken by any program (a JVM's random ports, a client's connection) between
+the draw and the caller's bind; these only by a program that names them. 28500-28900 are
+the console benchmark's, 30000 and up Kubernetes' node ports."""
+
+
+def _ephemeral() -> range:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return range(int(low), int(high) + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
+def _drawn_ports() -> list[int]:
+    """The ports to draw from, in a random order; [] when the kernel's ephemeral range
+    covers them (then the kernel's choice is as good)."""
+    ephemeral = _ephemeral()
+    if _DRAWN.start < ephemeral.stop and ephemeral.start < _DRAWN.stop:
+        return []
+    ports = list(_DRAWN)
+    random.shuffle(ports)
+    return ports
+
+
+def _kernels_choice(address: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((address, 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
 def free_port(address: str = "127.0.0.1") -> int:
-    """A port the kernel has free on `address` now, that this process has not handed out
-    before and that no other live process has claimed through this function (another
-    program may take it before the caller binds it: fine for tests and benchmarks, not
-    for production)."""
+    """A port free on `address` now, that this process has not handed out before and
+    that no other live process has claimed through this function. It comes from outside
+    the kernel's ephemeral range when it can (`_DRAWN`), so no program binding port 0 or
+    connecting out takes it before the caller binds it; a program that names it still
+    can: fine for tests, benchmarks and scratch servers, not for a service's address."""
+    for port in _drawn_ports():
+        if (address, port) in _handed_out or not port_is_free(address, port):
+            continue
+        if _claim(address, port):
+            _handed_out.add((address, port))
+            return port
     while True:
-        with socket.socket() as sock:
-            sock.bind((address, 0))
-            port: int = sock.getsockname()[1]
+        port = _kernels_choice(address)
         if (address, port) not in _handed_out and _claim(address, port):
             _handed_out.add((address, port))
             return port

@@ -64,3 +64,29 @@ def test_a_claim_of_a_dead_process_is_taken_over(
     (tmp_path / "127.0.0.1:40001").write_text(str(dead.pid))
     assert ports._claim("127.0.0.1", 40001)
     assert (tmp_path / "127.0.0.1:40001").read_text() == str(os.getpid())
+
+
+def test_ports_come_from_outside_the_kernels_ephemeral_range() -> None:
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    drawn = [free_port() for _ in range(50)]
+    assert not [p for p in drawn if low <= p <= high]
+    assert all(p in ports._DRAWN for p in drawn)
+
+
+def test_a_port_in_use_is_not_drawn(monkeypatch: pytest.MonkeyPatch) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        monkeypatch.setattr(ports, "_DRAWN", range(taken, taken + 1))
+        monkeypatch.setattr(ports, "_ephemeral", lambda: range(1, 2))
+        # The one port drawable is in use: the kernel's choice, which is another.
+        assert free_port() != taken
+
+
+def test_with_the_ephemeral_range_over_the_drawn_one_the_kernel_chooses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ports, "_ephemeral", lambda: range(1024, 65536))
+    assert ports._drawn_ports() == []
+    assert free_port() > 0
