@@ -31,14 +31,15 @@ fi
 # address (the tier's Kafka on 127.0.0.31, the console's default ports, the real node) in
 # one session, and each session starts Kafka, OpenSearch, Flink, the control plane...
 # once. Ports drawn with free_port are claimed across sessions; a stack's default /16
-# skips one in use. The sessions beside print their output when they end.
+# skips one in use. The sessions beside print their output when they end. The lb's rollout
+# tests (free ports only) run beside too: they balance the sessions' lengths.
 # Everything runs whatever the others' outcome; the script fails if any did.
 step "pytest: unit tests (two workers)"
 unit=0
 .venv/bin/pytest -q -n 2 tests/unit || unit=$?
 BESIDE=(
   "tests/kubernetes tests/e2e tests/integration/console"
-  "tests/integration/backup tests/integration/pipelines tests/integration/telemetry tests/integration/runtime"
+  "tests/integration/backup tests/integration/pipelines tests/integration/telemetry tests/integration/runtime tests/integration/lb/test_rollout.py"
 )
 step "pytest: integration, end-to-end and Kubernetes tests (three sessions side by side)"
 logs=() pids=() ignored=()
