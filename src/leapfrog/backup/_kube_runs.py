@@ -152,6 +152,15 @@ def main_port(store: dict[str, Any]) -> int:
     return int(comp.port(comp.options({})))
 
 
+def _other_ports(store: dict[str, Any]) -> dict[str, int]:
+    """The store's ports besides the main one (named as its kind), by name: what the
+    driver reaches at the same Service (InfluxDB's `rpc`, ZooKeeper's `admin`)."""
+    ports: dict[str, int] = store.get("ports") or {}
+    if store["kind"] not in ports:
+        return {}
+    return {name: int(number) for name, number in ports.items() if name != store["kind"]}
+
+
 def store_name(spec: dict[str, Any]) -> str:
     """The store's name in the storage (`<name>/backups/<id>/`): its Service's name, as
     a local stack names it after the component."""
@@ -169,6 +178,8 @@ def _target(spec: dict[str, Any], namespace: str) -> tuple[list[str], list[dict[
     storage = spec["storage"]
     address = f"{store['service']}.{namespace}.svc:{main_port(store)}"
     args = [store_name(spec), "--store-kind", store["kind"], "--address", address]
+    for port_name, number in _other_ports(store).items():
+        args += ["--port", f"{port_name}={number}"]
     env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"}]
     if "pvc" in storage:
         args += ["--storage", MOUNT, "--history", f"{MOUNT}/.history"]
