@@ -1197,3 +1197,124 @@ def test_opensearch_jobs_run_beside_the_node_and_a_restore_chooses_an_index(
     assert restored["backup"] == backup["status"]["backupId"]
     assert documents(opensearch, "kb-logs") == logs_before
     assert [d for d, _ in documents(opensearch, "kb-other")] == ["o1", "o2"]  # left alone
+
+
+@pytest.fixture(scope="module")
+def influx() -> Iterator[RunningComponent]:
+    """A real influxd on free ports of 127.0.0.1 (its RPC port too, which the Jobs are
+    told with `--port rpc=`)."""
+    options = {"port": free_port("127.0.0.1"), "rpc_port": free_port("127.0.0.1")}
+    with own_component("influxdb", options, "127.0.0.1") as running:
+        yield running
+
+
+def influxql(node: RunningComponent, statement: str, db: str = "") -> list[Any]:
+    """(tags, values) of each series `statement` gives."""
+    response = httpx.post(node.env()["INFLUXDB_URL"] + "/query",
+                          params={"q": statement, "db": db}, timeout=30)  # fmt: skip
+    (result,) = response.raise_for_status().json()["results"]
+    assert "error" not in result, result
+    return [(s.get("tags"), s.get("values")) for s in result.get("series", [])]
+
+
+def influx_write(node: RunningComponent, db: str, lines: list[str]) -> None:
+    response = httpx.post(node.env()["INFLUXDB_URL"] + "/write",
+                          params={"db": db, "precision": "s"}, content="\n".join(lines),
+                          timeout=30)  # fmt: skip
+    assert response.status_code == 204, response.text
+
+
+def influx_databases(node: RunningComponent) -> list[str]:
+    held = influxql(node, "SHOW DATABASES")
+    return sorted(name for _, values in held for (name,) in values if name != "_internal")
+
+
+def test_an_influxdb_backup_job_verifies_and_a_restore_chooses_a_database(
+    plane: ControlPlane,
+    operator: None,
+    influx: RunningComponent,
+    app_user: UnixUser,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """InfluxDB's tools speak to the server's RPC port: the Jobs name it (`--port rpc=`)
+    beside the Service's address. A backup Job of two databases and its verify; after
+    points written into one and the other dropped, `backup restore --database kbm
+    --target kubernetes` makes a Restore choosing it, whose Job puts it back as the
+    backup held it and leaves the other dropped; a whole Restore brings that back."""
+    base = 1_700_000_000
+    for db in ("kbm", "kbo"):
+        influxql(influx, f"CREATE DATABASE {db}")
+    influx_write(influx, "kbm", [f"cpu,host=h{i % 5} user={i * 0.5},n={i}i {base + i}"
+                                 for i in range(600)])  # fmt: skip
+    influx_write(influx, "kbo", [f"disk,dev=d{i % 3} free={i}i {base + i}" for i in range(90)])
+    everything = "SELECT * FROM /.*/ GROUP BY *"
+    kbm, kbo = influxql(influx, everything, "kbm"), influxql(influx, everything, "kbo")
+    assert len(kbm) == 5 and len(kbo) == 3
+
+    port, rpc = influx.where.port, influx.options.rpc_port
+    store = {"kind": "influxdb", "service": "influxdb", "ports": {"influxdb": port, "rpc": rpc}}
+    apply(plane, a_backup("ifrun", store, storage={"pvc": {"claimName": "backups-postgres"}}))
+    job, backup = backup_job(plane, "ifrun")
+    for container in [*job["spec"]["template"]["spec"]["initContainers"],
+                      *job["spec"]["template"]["spec"]["containers"]]:  # fmt: skip
+        command = container["command"]
+        at = command.index("--address")
+        assert command[at : at + 4] == ["--address", f"influxdb.bkop.svc:{port}", "--port",
+                                        f"rpc={rpc}"]  # fmt: skip
+    service, local = f"influxdb.bkop.svc:{port}", f"127.0.0.1:{port}"
+    with scratch_dir("lf-kb-claim-") as claim:  # the backups' claim, from backup to restore
+        os.chown(claim, app_user.uid, app_user.gid)
+        said: dict[str, str] = {}
+        taken, verified = run_steps(
+            plane, job, service, local, app_user, said, folders={"storage": claim}
+        )
+        assert taken["backup"] == verified["backup"] == backup["status"]["backupId"]
+        assert "2 databases" in verified["reason"], verified
+        kubelet_says(plane, "ifrun", said)
+        status = wait_for(
+            "the Backup's databases",
+            lambda: (found := get(plane, "backup", "ifrun")["status"]).get("position") and found,
+        )
+        assert status["position"] == "databases kbm,kbo" and status["objects"] >= 3
+        wait_for("the Backup to succeed", lambda: in_phase(plane, "ifrun", "Succeeded"))
+
+        # after the backup: points written into kbm, kbo dropped
+        influx_write(influx, "kbm", [f"cpu,host=late user=1 {base + 9999}"])
+        influxql(influx, "DROP DATABASE kbo")
+        cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+        code, out, err = leapfrog_cli(
+            capsys, "backup", "restore", "ifrun", "--database", "kbm", *cluster, "--yes",
+            "--no-wait",
+        )  # fmt: skip
+        assert code == 0, (out, err)
+        assert "replaces databases (kbm) on influxdb (influxdb)" in " ".join(err.split())
+        (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == "ifrun"]
+        assert restore["spec"]["chosen"] == ["kbm"]
+        name = restore["metadata"]["name"]
+        restore_job = wait_for("the restore Job", lambda: get(plane, "job", name))
+        (container,) = restore_job["spec"]["template"]["spec"]["containers"]
+        assert container["command"][-2:] == ["--database", "kbm"]
+        assert f"rpc={rpc}" in container["command"]
+        (restored,) = run_steps(
+            plane, restore_job, service, local, app_user, folders={"storage": claim}
+        )
+        assert restored["backup"] == taken["backup"], restored
+        assert influxql(influx, everything, "kbm") == kbm  # the late point is gone
+        assert influx_databases(influx) == ["kbm"]  # kbo was not chosen
+        done = wait_for(
+            "the Restore to succeed",
+            lambda: (r := get(plane, "restore", name)).get("status", {}).get("phase")
+            == "Succeeded" and r,
+        )  # fmt: skip
+        assert [(c["type"], c["status"]) for c in done["status"]["conditions"]] == [
+            ("Completed", "True")
+        ]
+
+        apply(plane, {"apiVersion": "leapfrog.dev/v1alpha1", "kind": "Restore",
+                      "metadata": {"name": "ifwhole", "namespace": NAMESPACE},
+                      "spec": {"backup": "ifrun"}})  # fmt: skip
+        whole_job = wait_for("the whole restore's Job", lambda: get(plane, "job", "ifwhole"))
+        run_steps(plane, whole_job, service, local, app_user, folders={"storage": claim})
+    assert influx_databases(influx) == ["kbm", "kbo"]
+    assert influxql(influx, everything, "kbo") == kbo
+    assert influxql(influx, everything, "kbm") == kbm
