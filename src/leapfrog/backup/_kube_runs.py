@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from leapfrog.backup.drivers import chooses_of
 from leapfrog.backup.retention import Policy, plan_prune
 from leapfrog.components import kube as k
 from leapfrog.components._backups_kube import (
@@ -23,7 +24,6 @@ from leapfrog.components._backups_kube import (
 from leapfrog.components.zookeeper import DATA as ZK_DATA
 
 __all__ = [
-    "CHOOSES",
     "JOB_BACKOFF_LIMIT",
     "RunState",
     "backup_for_slot",
@@ -211,15 +211,13 @@ def _target(spec: dict[str, Any], namespace: str) -> tuple[list[str], list[dict[
     return args, env
 
 
-CHOOSES = {"kafka": "topic", "opensearch": "index", "postgres": "database", "influxdb": "database"}
-"""What a run or a restore of each store may be limited to (its driver's `chooses`);
-a store not named here is backed up and restored whole."""
-
-
 def _choice(kind: str, chosen: list[str]) -> list[str]:
+    """`--topic NAME`... for each chosen name, by what the store's driver chooses."""
     found: list[str] = []
-    for name in chosen:
-        found += [f"--{CHOOSES[kind]}", name]
+    if chosen:
+        noun = chooses_of(kind)
+        for name in chosen:
+            found += [f"--{noun}", name]
     return found
 
 
@@ -341,7 +339,7 @@ def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> s
     if store["kind"] == "postgres" and store.get("mode", "logical") != "logical":
         return f"Backup {wanted} is a physical PostgreSQL backup: only logical ones restore here"
     chosen = restore["spec"].get("chosen") or []
-    if chosen and store["kind"] not in CHOOSES:
+    if chosen and not chooses_of(store["kind"]):
         return f"a {store['kind']} backup restores whole: chosen names nothing to choose from"
     if store["kind"] in _DATA_LAYOUT and "data" not in store:
         return (
