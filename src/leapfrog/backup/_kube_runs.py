@@ -221,6 +221,20 @@ def _choice(kind: str, chosen: list[str]) -> list[str]:
     return found
 
 
+PART_OF = "app.kubernetes.io/part-of"
+
+
+def _pod_labels(labels: dict[str, str], owner: dict[str, Any] | None) -> dict[str, str]:
+    """The Job's own labels, and the stack's `part-of` label of the Backup it runs
+    (a schedule's runs have it): the stores' NetworkPolicies admit the stack's pods
+    only, so a run's pod without it would never reach its store."""
+    found = dict(labels)
+    stack = ((owner or {}).get("labels") or {}).get(PART_OF)
+    if stack:
+        found[PART_OF] = str(stack)
+    return found
+
+
 def _job(  # noqa: PLR0917
     name: str,
     namespace: str,
@@ -228,9 +242,11 @@ def _job(  # noqa: PLR0917
     image: str,
     steps: list[tuple[str, list[str]]],
     labels: dict[str, str],
+    pod_labels: dict[str, str],
 ) -> dict[str, Any]:
     """A Job running `steps` (name, argv) one after the other in one pod: all but the
-    last as init containers, so the Job is Complete only when every step succeeded."""
+    last as init containers, so the Job is Complete only when every step succeeded;
+    its pod labelled `pod_labels`."""
     _, env = _target(spec, namespace)
     volumes, mounts = k.empty_dirs("/tmp")
     if "pvc" in spec["storage"]:
@@ -265,18 +281,23 @@ def _job(  # noqa: PLR0917
             "backoffLimit": JOB_BACKOFF_LIMIT,
             # Counted from the Job's start, pods or not: a run that never starts fails too.
             "activeDeadlineSeconds": deadline,
-            "template": {"metadata": {"labels": labels}, "spec": pod},
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod},
         },
     }
 
 
-def job_for(
-    name: str, namespace: str, spec: dict[str, Any], image: str, backup_id: str
+def job_for(  # noqa: PLR0917
+    name: str,
+    namespace: str,
+    spec: dict[str, Any],
+    image: str,
+    backup_id: str,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Job of one run: `leapfrog backup run` of the store at its in-cluster Service
     (no stack file: `--store-kind`, `--address`, `--storage`, ...), then `verify` of that
     backup, then `prune` by the schedule's retention; restricted, bounded in time and in
-    retries."""
+    retries. `meta`: the Backup's metadata (its pod joins the Backup's stack)."""
     store = spec["store"]
     target, _ = _target(spec, namespace)
     data = _server_data(store, restore=False)
@@ -304,7 +325,7 @@ def job_for(
     labels = {BACKUP_LABEL: name}
     if "schedule" in spec:
         labels[SCHEDULE_LABEL] = spec["schedule"]
-    job = _job(name, namespace, spec, image, steps, labels)
+    job = _job(name, namespace, spec, image, steps, labels, _pod_labels(labels, meta))
     if data is not None:
         _mount_store_data(job, store["kind"], data)
     return job
@@ -437,7 +458,9 @@ def restore_job_for(
     argv += _choice(store["kind"], chosen or store.get("chosen", []))
     data = _server_data(store, restore=True)
     argv += _data_args(store, data)
-    job = _job(name, namespace, spec, image, [("restore", argv)], {RESTORE_LABEL: name})
+    labels = {RESTORE_LABEL: name}
+    pod_labels = _pod_labels(labels, backup.get("metadata"))
+    job = _job(name, namespace, spec, image, [("restore", argv)], labels, pod_labels)
     if data is not None:
         _mount_store_data(job, store["kind"], data)
     return job

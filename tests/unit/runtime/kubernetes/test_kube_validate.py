@@ -294,3 +294,28 @@ def test_each_schedule_names_the_ports_its_jobs_reach_as_its_service_has_them(
     ]
     reached = {p["port"] for rule in egress for p in rule.get("ports", [])}
     assert 8088 not in reached and 8080 not in reached
+
+
+def test_the_operators_jobs_are_pods_the_stores_network_policies_admit(
+    rendered: Rendered,
+) -> None:
+    """A store admits the stack's own pods only: a run's pod and a restore's (made by
+    the operator from the rendered schedule's Backup) carry the stack's label, so they
+    reach the store they back up."""
+    from datetime import UTC, datetime
+
+    from leapfrog.backup._kube_runs import backup_for_slot, job_for, restore_job_for
+
+    policies = {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] == "NetworkPolicy"}
+    for schedule in (o for o in rendered.objects if o["kind"] == "BackupSchedule"):
+        backup = backup_for_slot(schedule, datetime(2026, 12, 6, 3, tzinfo=UTC))
+        backup["status"] = {"phase": "Succeeded", "backupId": "20261206T030000Z-abcd"}
+        store = backup["spec"]["store"]["service"]
+        (rule,) = policies[f"{store}-ingress"]["spec"]["ingress"]
+        admitted = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
+        for job in (
+            job_for("run", rendered.namespace, backup["spec"], "img", "x", backup["metadata"]),
+            restore_job_for("back", rendered.namespace, backup, "img"),
+        ):
+            labels = job["spec"]["template"]["metadata"]["labels"]
+            assert any(wanted.items() <= labels.items() for wanted in admitted), (store, labels)
