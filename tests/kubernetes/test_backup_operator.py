@@ -482,7 +482,9 @@ def test_the_cli_runs_lists_and_restores_through_the_objects(
 # PostgreSQL: backed up logically through its superuser's password (a Secret) into S3
 # (versitygw, credentials from Secrets), encrypted with a key from a Secret, verified,
 # pruned; then a Restore object's Job puts the deleted rows back. Kafka: into the
-# schedule's volume claim, verified in a scratch broker.
+# schedule's volume claim, verified in a scratch broker; restores of a chosen topic and
+# of everything. ZooKeeper and OpenSearch: on the server's own claim. InfluxDB: through
+# its RPC port (`--port rpc=`), a chosen database restored, then everything.
 
 PG_ADDRESS = "127.0.0.66"  # the integration tier's session PostgreSQL keeps .57
 KAFKA_ADDRESS = "127.0.0.67"
