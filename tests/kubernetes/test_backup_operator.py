@@ -482,7 +482,9 @@ def test_the_cli_runs_lists_and_restores_through_the_objects(
 # PostgreSQL: backed up logically through its superuser's password (a Secret) into S3
 # (versitygw, credentials from Secrets), encrypted with a key from a Secret, verified,
 # pruned; then a Restore object's Job puts the deleted rows back. Kafka: into the
-# schedule's volume claim, verified in a scratch broker.
+# schedule's volume claim, verified in a scratch broker; restores of a chosen topic and
+# of everything. ZooKeeper and OpenSearch: on the server's own claim. InfluxDB: through
+# its RPC port (`--port rpc=`), a chosen database restored, then everything.
 
 PG_ADDRESS = "127.0.0.66"  # the integration tier's session PostgreSQL keeps .57
 KAFKA_ADDRESS = "127.0.0.67"
@@ -851,6 +853,160 @@ def test_a_kafka_backup_job_writes_into_the_claim_and_verifies(
     assert "OBJECTS" in out and "high watermarks sum" in out
 
 
+def records_of(bootstrap: str, topic: str, partitions: int) -> list[tuple[int, int, bytes, bytes]]:
+    """Every record of `topic`: (partition, offset, key, value), in order."""
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "kr-reader",
+                       "enable.auto.commit": False, "enable.partition.eof": True})  # fmt: skip
+    try:
+        reader.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+        found, ended = [], set()
+        deadline = time.monotonic() + 30
+        while len(ended) < partitions and time.monotonic() < deadline:
+            message = reader.poll(1.0)
+            if message is None:
+                continue
+            error = message.error()
+            if error is not None and error.code() == KafkaError._PARTITION_EOF:
+                ended.add(message.partition())
+                continue
+            assert error is None, error
+            found.append((message.partition(), message.offset(), message.key(), message.value()))
+        assert len(ended) == partitions, f"{topic}: read to the end of {sorted(ended)} only"
+        return sorted(found)
+    finally:
+        reader.close()
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
+    """`group`'s committed offset of each partition of `topic` (-1001: none)."""
+    member = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                       "enable.auto.commit": False})  # fmt: skip
+    try:
+        offsets = member.committed([TopicPartition(topic, p) for p in range(partitions)], 30)
+        return [tp.offset for tp in sorted(offsets, key=lambda tp: tp.partition)]
+    finally:
+        member.close()
+
+
+def test_a_kafka_restore_recreates_the_topics_and_maps_the_groups_offsets(
+    plane: ControlPlane,
+    operator: None,
+    kafka: RunningComponent,
+    app_user: UnixUser,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A Kafka Backup (no verify: the backup test above verifies one), then records
+    written and a topic deleted after it; `backup restore --topic kr-pay --target
+    kubernetes` makes a Restore choosing that topic, whose Job recreates it with its
+    records at their offsets and its group's committed offsets, and leaves the other
+    topic deleted; a Restore of the whole Backup brings that one back too. The
+    operator follows each restore Job into the Restore's status and events."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    bootstrap = kafka.env()["KAFKA_BOOTSTRAP_SERVERS"]
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    made = admin.create_topics([NewTopic("kr-pay", 2, 1), NewTopic("kr-audit", 1, 1)])
+    for future in made.values():
+        future.result(30)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for i in range(100):
+        producer.produce("kr-pay", key=f"p{i}".encode(), value=f"pay {i}".encode(),
+                         partition=i % 2)  # fmt: skip
+    for i in range(30):
+        producer.produce("kr-audit", key=f"a{i}".encode(), value=f"audit {i}".encode())
+    assert producer.flush(30) == 0
+    pay, audit = records_of(bootstrap, "kr-pay", 2), records_of(bootstrap, "kr-audit", 1)
+    assert len(pay) == 100 and len(audit) == 30
+    for group, offsets in (
+        ("kr-billing", [TopicPartition("kr-pay", 0, 10), TopicPartition("kr-pay", 1, 35)]),
+        ("kr-auditor", [TopicPartition("kr-audit", 0, 12)]),
+    ):
+        member = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                           "enable.auto.commit": False})  # fmt: skip
+        commit_until_accepted(member, offsets)
+        member.close()
+
+    store = {"kind": "kafka", "service": "kafka", "ports": {"kafka": 9092}}
+    claimed = {"pvc": {"claimName": "backups-postgres"}}
+    apply(plane, a_backup("krrun", store, storage=claimed, verify=False))
+    job, backup = backup_job(plane, "krrun")
+    service, local = "kafka.bkop.svc:9092", f"{KAFKA_ADDRESS}:{kafka.where.port}"
+    with scratch_dir("lf-kb-claim-") as claim:  # the backups' claim, from backup to restore
+        os.chown(claim, app_user.uid, app_user.gid)
+        (taken,) = run_steps(plane, job, service, local, app_user, folders={"storage": claim})
+        assert taken["backup"] == backup["status"]["backupId"]
+        wait_for("the Backup to succeed", lambda: in_phase(plane, "krrun", "Succeeded"))
+
+        # after the backup: records written, the group further on, a topic deleted
+        for i in range(100, 140):
+            producer.produce("kr-pay", key=f"p{i}".encode(), value=b"late", partition=i % 2)
+        assert producer.flush(30) == 0
+        member = Consumer({"bootstrap.servers": bootstrap, "group.id": "kr-billing",
+                           "enable.auto.commit": False})  # fmt: skip
+        commit_until_accepted(member, [TopicPartition("kr-pay", 0, 70), TopicPartition(
+            "kr-pay", 1, 70)])  # fmt: skip
+        member.close()
+        admin.delete_topics(["kr-audit"])["kr-audit"].result(30)
+
+        cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+        code, out, err = leapfrog_cli(
+            capsys, "backup", "restore", "krrun", "--topic", "kr-pay", *cluster, "--yes",
+            "--no-wait",
+        )  # fmt: skip
+        assert code == 0, (out, err)
+        said_first = " ".join(err.split())
+        assert "deletes and recreates topics (kr-pay) on kafka (kafka)" in said_first
+        assert "their consumers must be stopped" in said_first
+        (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == "krrun"]
+        assert restore["spec"]["chosen"] == ["kr-pay"]
+        name = restore["metadata"]["name"]
+        restore_job = wait_for("the restore Job", lambda: get(plane, "job", name))
+        (owner,) = restore_job["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"]) == ("Restore", name)
+        pod = restore_job["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["image"] == IMAGE and container["command"][-2:] == ["--topic", "kr-pay"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert {"name": "storage", "persistentVolumeClaim": {"claimName": "backups-postgres"}} in (
+            pod["volumes"]
+        )
+        (restored,) = run_steps(
+            plane, restore_job, service, local, app_user, folders={"storage": claim}
+        )
+        assert restored["action"] == "restore" and restored["backup"] == taken["backup"]
+        assert "1 topics (kr-pay), 100 records" in restored["reason"], restored
+        assert records_of(bootstrap, "kr-pay", 2) == pay  # each record at its own offset
+        assert committed(bootstrap, "kr-billing", "kr-pay", 2) == [10, 35]
+        assert "kr-audit" not in admin.list_topics(timeout=30).topics  # not chosen
+        # the operator followed the Job (KWOK ran its pod) into the Restore's status
+        done = wait_for(
+            "the Restore to succeed",
+            lambda: (r := get(plane, "restore", name)).get("status", {}).get("phase")
+            == "Succeeded" and r,
+        )  # fmt: skip
+        (completed,) = done["status"]["conditions"]
+        assert (completed["type"], completed["status"]) == ("Completed", "True")
+        assert done["status"]["job"] == name
+        assert done["status"]["message"] == "the backup was put back"
+        reasons = {e["reason"] for e in items(plane, "events")
+                   if e["involvedObject"]["name"] == name}  # fmt: skip
+        assert {"JobCreated", "Succeeded"} <= reasons
+
+        # the whole Backup: the deleted topic is back with its group's offset
+        apply(plane, {"apiVersion": "leapfrog.dev/v1alpha1", "kind": "Restore",
+                      "metadata": {"name": "krwhole", "namespace": NAMESPACE},
+                      "spec": {"backup": "krrun"}})  # fmt: skip
+        whole_job = wait_for("the whole restore's Job", lambda: get(plane, "job", "krwhole"))
+        assert "--topic" not in whole_job["spec"]["template"]["spec"]["containers"][0]["command"]
+        (whole,) = run_steps(plane, whole_job, service, local, app_user, folders={"storage": claim})
+    assert "kr-audit" in whole["reason"] and "kr-pay" in whole["reason"], whole
+    assert records_of(bootstrap, "kr-audit", 1) == audit
+    assert committed(bootstrap, "kr-auditor", "kr-audit", 1) == [12]
+    assert records_of(bootstrap, "kr-pay", 2) == pay
+    assert committed(bootstrap, "kr-billing", "kr-pay", 2) == [10, 35]
+
+
 def zk_client(zookeeper: RunningComponent) -> KazooClient:
     client = KazooClient(hosts=zookeeper.env()["ZOOKEEPER_CONNECT"], timeout=10)
     client.start(timeout=30)
@@ -1043,3 +1199,124 @@ def test_opensearch_jobs_run_beside_the_node_and_a_restore_chooses_an_index(
     assert restored["backup"] == backup["status"]["backupId"]
     assert documents(opensearch, "kb-logs") == logs_before
     assert [d for d, _ in documents(opensearch, "kb-other")] == ["o1", "o2"]  # left alone
+
+
+@pytest.fixture(scope="module")
+def influx() -> Iterator[RunningComponent]:
+    """A real influxd on free ports of 127.0.0.1 (its RPC port too, which the Jobs are
+    told with `--port rpc=`)."""
+    options = {"port": free_port("127.0.0.1"), "rpc_port": free_port("127.0.0.1")}
+    with own_component("influxdb", options, "127.0.0.1") as running:
+        yield running
+
+
+def influxql(node: RunningComponent, statement: str, db: str = "") -> list[Any]:
+    """(tags, values) of each series `statement` gives."""
+    response = httpx.post(node.env()["INFLUXDB_URL"] + "/query",
+                          params={"q": statement, "db": db}, timeout=30)  # fmt: skip
+    (result,) = response.raise_for_status().json()["results"]
+    assert "error" not in result, result
+    return [(s.get("tags"), s.get("values")) for s in result.get("series", [])]
+
+
+def influx_write(node: RunningComponent, db: str, lines: list[str]) -> None:
+    response = httpx.post(node.env()["INFLUXDB_URL"] + "/write",
+                          params={"db": db, "precision": "s"}, content="\n".join(lines),
+                          timeout=30)  # fmt: skip
+    assert response.status_code == 204, response.text
+
+
+def influx_databases(node: RunningComponent) -> list[str]:
+    held = influxql(node, "SHOW DATABASES")
+    return sorted(name for _, values in held for (name,) in values if name != "_internal")
+
+
+def test_an_influxdb_backup_job_verifies_and_a_restore_chooses_a_database(
+    plane: ControlPlane,
+    operator: None,
+    influx: RunningComponent,
+    app_user: UnixUser,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """InfluxDB's tools speak to the server's RPC port: the Jobs name it (`--port rpc=`)
+    beside the Service's address. A backup Job of two databases and its verify; after
+    points written into one and the other dropped, `backup restore --database kbm
+    --target kubernetes` makes a Restore choosing it, whose Job puts it back as the
+    backup held it and leaves the other dropped; a whole Restore brings that back."""
+    base = 1_700_000_000
+    for db in ("kbm", "kbo"):
+        influxql(influx, f"CREATE DATABASE {db}")
+    influx_write(influx, "kbm", [f"cpu,host=h{i % 5} user={i * 0.5},n={i}i {base + i}"
+                                 for i in range(600)])  # fmt: skip
+    influx_write(influx, "kbo", [f"disk,dev=d{i % 3} free={i}i {base + i}" for i in range(90)])
+    everything = "SELECT * FROM /.*/ GROUP BY *"
+    kbm, kbo = influxql(influx, everything, "kbm"), influxql(influx, everything, "kbo")
+    assert len(kbm) == 5 and len(kbo) == 3
+
+    port, rpc = influx.where.port, influx.options.rpc_port
+    store = {"kind": "influxdb", "service": "influxdb", "ports": {"influxdb": port, "rpc": rpc}}
+    apply(plane, a_backup("ifrun", store, storage={"pvc": {"claimName": "backups-postgres"}}))
+    job, backup = backup_job(plane, "ifrun")
+    for container in [*job["spec"]["template"]["spec"]["initContainers"],
+                      *job["spec"]["template"]["spec"]["containers"]]:  # fmt: skip
+        command = container["command"]
+        at = command.index("--address")
+        assert command[at : at + 4] == ["--address", f"influxdb.bkop.svc:{port}", "--port",
+                                        f"rpc={rpc}"]  # fmt: skip
+    service, local = f"influxdb.bkop.svc:{port}", f"127.0.0.1:{port}"
+    with scratch_dir("lf-kb-claim-") as claim:  # the backups' claim, from backup to restore
+        os.chown(claim, app_user.uid, app_user.gid)
+        said: dict[str, str] = {}
+        taken, verified = run_steps(
+            plane, job, service, local, app_user, said, folders={"storage": claim}
+        )
+        assert taken["backup"] == verified["backup"] == backup["status"]["backupId"]
+        assert "2 databases" in verified["reason"], verified
+        kubelet_says(plane, "ifrun", said)
+        status = wait_for(
+            "the Backup's databases",
+            lambda: (found := get(plane, "backup", "ifrun")["status"]).get("position") and found,
+        )
+        assert status["position"] == "databases kbm,kbo" and status["objects"] >= 3
+        wait_for("the Backup to succeed", lambda: in_phase(plane, "ifrun", "Succeeded"))
+
+        # after the backup: points written into kbm, kbo dropped
+        influx_write(influx, "kbm", [f"cpu,host=late user=1 {base + 9999}"])
+        influxql(influx, "DROP DATABASE kbo")
+        cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+        code, out, err = leapfrog_cli(
+            capsys, "backup", "restore", "ifrun", "--database", "kbm", *cluster, "--yes",
+            "--no-wait",
+        )  # fmt: skip
+        assert code == 0, (out, err)
+        assert "replaces databases (kbm) on influxdb (influxdb)" in " ".join(err.split())
+        (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == "ifrun"]
+        assert restore["spec"]["chosen"] == ["kbm"]
+        name = restore["metadata"]["name"]
+        restore_job = wait_for("the restore Job", lambda: get(plane, "job", name))
+        (container,) = restore_job["spec"]["template"]["spec"]["containers"]
+        assert container["command"][-2:] == ["--database", "kbm"]
+        assert f"rpc={rpc}" in container["command"]
+        (restored,) = run_steps(
+            plane, restore_job, service, local, app_user, folders={"storage": claim}
+        )
+        assert restored["backup"] == taken["backup"], restored
+        assert influxql(influx, everything, "kbm") == kbm  # the late point is gone
+        assert influx_databases(influx) == ["kbm"]  # kbo was not chosen
+        done = wait_for(
+            "the Restore to succeed",
+            lambda: (r := get(plane, "restore", name)).get("status", {}).get("phase")
+            == "Succeeded" and r,
+        )  # fmt: skip
+        assert [(c["type"], c["status"]) for c in done["status"]["conditions"]] == [
+            ("Completed", "True")
+        ]
+
+        apply(plane, {"apiVersion": "leapfrog.dev/v1alpha1", "kind": "Restore",
+                      "metadata": {"name": "ifwhole", "namespace": NAMESPACE},
+                      "spec": {"backup": "ifrun"}})  # fmt: skip
+        whole_job = wait_for("the whole restore's Job", lambda: get(plane, "job", "ifwhole"))
+        run_steps(plane, whole_job, service, local, app_user, folders={"storage": claim})
+    assert influx_databases(influx) == ["kbm", "kbo"]
+    assert influxql(influx, everything, "kbo") == kbo
+    assert influxql(influx, everything, "kbm") == kbm

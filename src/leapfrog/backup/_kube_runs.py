@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from leapfrog.backup.drivers import chooses_of
 from leapfrog.backup.retention import Policy, plan_prune
 from leapfrog.components import kube as k
 from leapfrog.components._backups_kube import (
@@ -23,7 +24,6 @@ from leapfrog.components._backups_kube import (
 from leapfrog.components.zookeeper import DATA as ZK_DATA
 
 __all__ = [
-    "CHOOSES",
     "JOB_BACKOFF_LIMIT",
     "RunState",
     "backup_for_slot",
@@ -152,6 +152,15 @@ def main_port(store: dict[str, Any]) -> int:
     return int(comp.port(comp.options({})))
 
 
+def _other_ports(store: dict[str, Any]) -> dict[str, int]:
+    """The store's ports besides the main one (named as its kind), by name: what the
+    driver reaches at the same Service (InfluxDB's `rpc`, ZooKeeper's `admin`)."""
+    ports: dict[str, int] = store.get("ports") or {}
+    if store["kind"] not in ports:
+        return {}
+    return {name: int(number) for name, number in ports.items() if name != store["kind"]}
+
+
 def store_name(spec: dict[str, Any]) -> str:
     """The store's name in the storage (`<name>/backups/<id>/`): its Service's name, as
     a local stack names it after the component."""
@@ -169,6 +178,8 @@ def _target(spec: dict[str, Any], namespace: str) -> tuple[list[str], list[dict[
     storage = spec["storage"]
     address = f"{store['service']}.{namespace}.svc:{main_port(store)}"
     args = [store_name(spec), "--store-kind", store["kind"], "--address", address]
+    for port_name, number in _other_ports(store).items():
+        args += ["--port", f"{port_name}={number}"]
     env: list[dict[str, Any]] = [{"name": "HOME", "value": "/tmp"}]
     if "pvc" in storage:
         args += ["--storage", MOUNT, "--history", f"{MOUNT}/.history"]
@@ -200,15 +211,27 @@ def _target(spec: dict[str, Any], namespace: str) -> tuple[list[str], list[dict[
     return args, env
 
 
-CHOOSES = {"kafka": "topic", "opensearch": "index", "postgres": "database", "influxdb": "database"}
-"""What a run or a restore of each store may be limited to (its driver's `chooses`);
-a store not named here is backed up and restored whole."""
-
-
 def _choice(kind: str, chosen: list[str]) -> list[str]:
+    """`--topic NAME`... for each chosen name, by what the store's driver chooses."""
     found: list[str] = []
-    for name in chosen:
-        found += [f"--{CHOOSES[kind]}", name]
+    if chosen:
+        noun = chooses_of(kind)
+        for name in chosen:
+            found += [f"--{noun}", name]
+    return found
+
+
+PART_OF = "app.kubernetes.io/part-of"
+
+
+def _pod_labels(labels: dict[str, str], owner: dict[str, Any] | None) -> dict[str, str]:
+    """The Job's own labels, and the stack's `part-of` label of the Backup it runs
+    (a schedule's runs have it): the stores' NetworkPolicies admit the stack's pods
+    only, so a run's pod without it would never reach its store."""
+    found = dict(labels)
+    stack = ((owner or {}).get("labels") or {}).get(PART_OF)
+    if stack:
+        found[PART_OF] = str(stack)
     return found
 
 
@@ -219,9 +242,11 @@ def _job(  # noqa: PLR0917
     image: str,
     steps: list[tuple[str, list[str]]],
     labels: dict[str, str],
+    pod_labels: dict[str, str],
 ) -> dict[str, Any]:
     """A Job running `steps` (name, argv) one after the other in one pod: all but the
-    last as init containers, so the Job is Complete only when every step succeeded."""
+    last as init containers, so the Job is Complete only when every step succeeded;
+    its pod labelled `pod_labels`."""
     _, env = _target(spec, namespace)
     volumes, mounts = k.empty_dirs("/tmp")
     if "pvc" in spec["storage"]:
@@ -256,18 +281,23 @@ def _job(  # noqa: PLR0917
             "backoffLimit": JOB_BACKOFF_LIMIT,
             # Counted from the Job's start, pods or not: a run that never starts fails too.
             "activeDeadlineSeconds": deadline,
-            "template": {"metadata": {"labels": labels}, "spec": pod},
+            "template": {"metadata": {"labels": pod_labels}, "spec": pod},
         },
     }
 
 
-def job_for(
-    name: str, namespace: str, spec: dict[str, Any], image: str, backup_id: str
+def job_for(  # noqa: PLR0917
+    name: str,
+    namespace: str,
+    spec: dict[str, Any],
+    image: str,
+    backup_id: str,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Job of one run: `leapfrog backup run` of the store at its in-cluster Service
     (no stack file: `--store-kind`, `--address`, `--storage`, ...), then `verify` of that
     backup, then `prune` by the schedule's retention; restricted, bounded in time and in
-    retries."""
+    retries. `meta`: the Backup's metadata (its pod joins the Backup's stack)."""
     store = spec["store"]
     target, _ = _target(spec, namespace)
     data = _server_data(store, restore=False)
@@ -295,7 +325,7 @@ def job_for(
     labels = {BACKUP_LABEL: name}
     if "schedule" in spec:
         labels[SCHEDULE_LABEL] = spec["schedule"]
-    job = _job(name, namespace, spec, image, steps, labels)
+    job = _job(name, namespace, spec, image, steps, labels, _pod_labels(labels, meta))
     if data is not None:
         _mount_store_data(job, store["kind"], data)
     return job
@@ -330,7 +360,7 @@ def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> s
     if store["kind"] == "postgres" and store.get("mode", "logical") != "logical":
         return f"Backup {wanted} is a physical PostgreSQL backup: only logical ones restore here"
     chosen = restore["spec"].get("chosen") or []
-    if chosen and store["kind"] not in CHOOSES:
+    if chosen and not chooses_of(store["kind"]):
         return f"a {store['kind']} backup restores whole: chosen names nothing to choose from"
     if store["kind"] in _DATA_LAYOUT and "data" not in store:
         return (
@@ -428,7 +458,9 @@ def restore_job_for(
     argv += _choice(store["kind"], chosen or store.get("chosen", []))
     data = _server_data(store, restore=True)
     argv += _data_args(store, data)
-    job = _job(name, namespace, spec, image, [("restore", argv)], {RESTORE_LABEL: name})
+    labels = {RESTORE_LABEL: name}
+    pod_labels = _pod_labels(labels, backup.get("metadata"))
+    job = _job(name, namespace, spec, image, [("restore", argv)], labels, pod_labels)
     if data is not None:
         _mount_store_data(job, store["kind"], data)
     return job

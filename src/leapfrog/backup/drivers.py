@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from leapfrog.backup.driver import BackupDriver
 from leapfrog.shared.errors import LeapfrogError
 
-__all__ = ["driver_for", "known_drivers"]
+__all__ = ["chooses_of", "driver_for", "known_drivers"]
 
 _DRIVERS = {
     "postgres": ("leapfrog.backup.postgres", "PostgresDriver"),
@@ -40,3 +40,14 @@ def driver_for(kind: str, only: Sequence[str] = ()) -> BackupDriver:
             )
         driver.only = tuple(only)
     return driver
+
+
+def chooses_of(kind: str) -> str:
+    """What a backup or restore of `kind` may be limited to (its driver's `chooses`:
+    `topic`, `index`, `database`); empty: it is always of the whole store, or `kind`
+    has no driver."""
+    if kind not in _DRIVERS:
+        return ""
+    module, name = _DRIVERS[kind]
+    found: str = getattr(importlib.import_module(module), name).chooses
+    return found

@@ -178,7 +178,8 @@ def registry(
             return
         created = spec.get("slot") or body["metadata"]["creationTimestamp"]
         backup_id = status.get("backupId") or backup_id_for(name, _time(str(created)))
-        job = job_for(name, namespace or "default", dict(spec), image, backup_id)
+        meta = dict(body["metadata"])
+        job = job_for(name, namespace or "default", dict(spec), image, backup_id, meta)
         kopf.adopt(job, owner=body)  # deleting the Backup deletes its Job
         if _create(job):
             kopf.info(body, reason="JobCreated", message=f"started Job {name}")

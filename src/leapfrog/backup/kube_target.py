@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Any
 
 from leapfrog.backup._kube_api import resource
 from leapfrog.backup._kube_runs import (
-    CHOOSES,
     backup_on_demand,
     replaced_by,
     restore_for,
     restore_problem,
     verified_state,
 )
+from leapfrog.backup.drivers import chooses_of
 from leapfrog.backup.local_target import size_text
 from leapfrog.backup.target import Listing, Outcome, Report, RestorePlan, RunRequest, Table
 from leapfrog.shared.errors import LeapfrogError
@@ -374,7 +374,7 @@ def _chosen(backup: dict[str, Any], choice: dict[str, tuple[str, ...]]) -> list[
     """The names `--topic`, `--index` or `--database` give, when they are what the
     Backup's store chooses by."""
     kind = str(backup["spec"]["store"]["kind"])
-    wanted = CHOOSES.get(kind)
+    wanted = chooses_of(kind)
     for noun in choice:
         if noun != wanted:
             by = f"--{wanted}" if wanted else "nothing (it restores whole)"

@@ -33,7 +33,14 @@ from leapfrog.components._backup_options import BackupOptions, S3Options
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.named_secrets import FixedSecrets
 
-__all__ = ["KEY_ENV", "RemoteTarget", "parse_address", "remote_engine", "remote_policy"]
+__all__ = [
+    "KEY_ENV",
+    "RemoteTarget",
+    "parse_address",
+    "remote_engine",
+    "remote_policy",
+    "store_options",
+]
 
 KEY_ENV = "LEAPFROG_BACKUP_KEY"
 """The environment variable holding the encryption secret's text."""
@@ -76,6 +83,10 @@ class RemoteTarget:
     """Where the store's server has `data_dir` (its own mount of the same volume)."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """The component's own options, where they differ from its defaults."""
+    ports: Mapping[str, int] = field(default_factory=dict)
+    """The store's other ports by name (`rpc`: its option `rpc_port`), reached at the
+    host of `address`: InfluxDB's RPC port, which `influxd backup|restore` speak;
+    ZooKeeper's AdminServer, which a restore asks whether the server runs."""
 
     def backup_options(self) -> BackupOptions:
         s3 = None
@@ -92,6 +103,27 @@ class RemoteTarget:
         return Path(tempfile.gettempdir()) / "leapfrog-backup"
 
 
+def store_options(target: RemoteTarget, port: int) -> Any:
+    """The component's validated options: `target.options`, its main port `port`, and
+    each of its other `ports` (`rpc` is the option `rpc_port`); a port the component
+    does not have is a sentence naming those it has."""
+    from leapfrog.components import component
+
+    comp = component(target.kind)
+    raw = {**target.options, _PORT_OPTION.get(target.kind, "port"): port}
+    fields = comp.options_model.model_fields
+    for port_name, number in target.ports.items():
+        option = f"{port_name}_port"
+        if option not in fields:
+            known = sorted(f.removesuffix("_port") for f in fields if f.endswith("_port"))
+            raise LeapfrogError(
+                f"--port {port_name}={number}: {target.kind} has no {port_name} port",
+                hint=f"its other ports: {', '.join(known) or '(none)'}",
+            )
+        raw[option] = number
+    return comp.options(raw)
+
+
 def _store(target: RemoteTarget, work: Path) -> Store:
     from leapfrog.components import component
     from leapfrog.components.base import Instance
@@ -104,8 +136,7 @@ def _store(target: RemoteTarget, work: Path) -> Store:
         )
     host, port = parse_address(target.address)
     comp = component(target.kind)
-    raw = {**target.options, _PORT_OPTION.get(target.kind, "port"): port}
-    options = comp.options(raw)
+    options = store_options(target, port)
     name = target.name or target.kind
     where = Instance(
         name=name,

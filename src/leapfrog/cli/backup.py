@@ -111,6 +111,7 @@ def _remote_opts() -> Callable[[F], F]:
                     history=given["history"],
                     data_dir=given["data_dir"],
                     server_data_dir=given["server_data_dir"],
+                    ports=_named_ports(given["port"]),
                 )
             return f(*args, **kwargs)
 
@@ -124,6 +125,13 @@ def _remote_opts() -> Callable[[F], F]:
                 "AWS_SECRET_ACCESS_KEY, LEAPFROG_BACKUP_KEY.",
             ),
             click.option("--address", metavar="HOST:PORT", help="With --store-kind: the store."),
+            click.option(
+                "--port",
+                metavar="NAME=PORT",
+                multiple=True,
+                help="With --store-kind: another port of the store at --address's host "
+                "(InfluxDB's rpc, ZooKeeper's admin); repeatable.",
+            ),
             click.option(
                 "--storage",
                 metavar="DIR|s3://BUCKET/PREFIX",
@@ -168,6 +176,7 @@ def _remote_opts() -> Callable[[F], F]:
 
 _REMOTE_KEYS = (
     "address",
+    "port",
     "storage",
     "s3_endpoint",
     "s3_region",
@@ -176,6 +185,17 @@ _REMOTE_KEYS = (
     "data_dir",
     "server_data_dir",
 )
+
+
+def _named_ports(given: tuple[str, ...]) -> dict[str, int]:
+    """`--port NAME=PORT` options as a mapping; a malformed one is a usage error."""
+    found: dict[str, int] = {}
+    for text in given:
+        name, _, number = text.partition("=")
+        if not name or not number.isdigit() or not 0 < int(number) < 65536:
+            raise click.UsageError(f"--port {text}: give NAME=PORT, e.g. --port rpc=8088")
+        found[name] = int(number)
+    return found
 
 
 def _choice(

@@ -88,6 +88,9 @@ def _store() -> dict[str, Any]:
             "service": {"type": "string", "pattern": _NAME, "maxLength": 63},
             "ports": {
                 "type": "object",
+                "description": "The Service's ports its Jobs reach, by name: the main one "
+                "named as the kind, the others as the component's option without `_port` "
+                "(`rpc`: InfluxDB's RPC, `admin`: ZooKeeper's AdminServer).",
                 "additionalProperties": {"type": "integer", "minimum": 1, "maximum": 65535},
             },
             "mode": {"type": "string", "enum": ["physical", "logical"]},

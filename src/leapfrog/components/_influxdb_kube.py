@@ -76,7 +76,9 @@ def render_influxdb(options: InfluxDBOptions, kube: k.KubeContext) -> k.KubeRend
     if options.databases:
         objects.append(_databases_job(options, kube, image))
     env = [{"name": "INFLUXDB_URL", "value": f"http://{host(kube)}:{options.port}"}]
-    return k.KubeRender(objects, env, ports={"influxdb": options.port})
+    return k.KubeRender(
+        objects, env, ports={"influxdb": options.port}, store_ports={"rpc": options.rpc_port}
+    )
 
 
 def _databases_job(options: InfluxDBOptions, kube: k.KubeContext, image: str) -> k.Manifest:

@@ -74,4 +74,6 @@ def render_zookeeper(
     ]
     address = f"{NAME}-0.{NAME}.{kube.namespace}.svc:{options.port}"
     env = [{"name": "ZOOKEEPER_CONNECT", "value": address}]
-    return k.KubeRender(objects, env, ports={"zookeeper": options.port})
+    return k.KubeRender(
+        objects, env, ports={"zookeeper": options.port}, store_ports={"admin": options.admin_port}
+    )

@@ -81,6 +81,10 @@ class KubeRender:
     secrets: list[KubeSecret] = field(default_factory=list)
     ports: Mapping[str, int] = field(default_factory=dict)
     """Ports services may reach (for their NetworkPolicy), by name."""
+    store_ports: Mapping[str, int] = field(default_factory=dict)
+    """Ports the backup operator's Jobs reach besides `ports`, by name (`rpc`: the
+    option `rpc_port`), which services may not: InfluxDB's RPC (`influxd backup` and
+    `restore`, no authentication), ZooKeeper's AdminServer (is the server running)."""
 
 
 @dataclass(frozen=True)

@@ -448,3 +448,27 @@ def test_the_runs_pod_says_what_it_took_in_its_termination_message() -> None:
     # fields of the wrong type are left out, never written into the status
     odd = {"backupId": BACKUP_ID, "size": "big", "objects": True, "position": "p"}
     assert summary_status(pod_of("backup", json.dumps(odd)), BACKUP_ID) == {"position": "p"}
+
+
+def test_the_stores_other_ports_are_passed_to_every_step() -> None:
+    """InfluxDB's RPC port (what `influxd backup|restore` speak) and ZooKeeper's
+    AdminServer are reached at the store's Service: `--port NAME=PORT` beside
+    `--address`, in the backup's steps and the restore's."""
+    influx = a_backup("influxdb", ports={"influxdb": 8186, "rpc": 9088})
+    for job in (
+        job_for("i-1", "prod", influx["spec"], "img", BACKUP_ID),
+        restore_job_for("iback", "prod", influx, "img", ["metrics"]),
+    ):
+        pod = job["spec"]["template"]["spec"]
+        for container in [*pod.get("initContainers", []), *pod["containers"]]:
+            command = container["command"]
+            at = command.index("--address")
+            assert command[at : at + 4] == [
+                "--address", "influxdb.prod.svc:8186", "--port", "rpc=9088",
+            ]  # fmt: skip
+    (container,) = restore_job_for("iback", "prod", influx, "img", ["metrics"])["spec"][
+        "template"]["spec"]["containers"]  # fmt: skip
+    assert container["command"][-2:] == ["--database", "metrics"]
+    # a store that names no main port passes none of the others either
+    assert "--port" not in job_for("k", "prod", a_backup("kafka")["spec"], "img", BACKUP_ID)[
+        "spec"]["template"]["spec"]["initContainers"][0]["command"]  # fmt: skip

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from leapfrog.backup.remote import RemoteTarget, parse_address, remote_engine
+from leapfrog.backup.remote import RemoteTarget, parse_address, remote_engine, store_options
 from leapfrog.cli.backup import backup
 from leapfrog.shared.errors import LeapfrogError
 
@@ -54,3 +54,22 @@ def test_a_store_kind_without_a_driver_is_refused(tmp_path: Path) -> None:
     target = RemoteTarget("lb", "lb:80", storage="s3://bkt", history=tmp_path)
     with pytest.raises(LeapfrogError, match="'lb' has no backup driver"):
         remote_engine(target)
+
+
+def test_another_port_of_the_store_sets_its_option() -> None:
+    """`--port rpc=9088`: InfluxDB's `rpc_port` (what `influxd backup|restore` speak);
+    a name the component has no port of is a sentence naming the ones it has."""
+    given = RemoteTarget("influxdb", "influx:8186", ports={"rpc": 9088})
+    options = store_options(given, 8186)
+    assert (options.port, options.rpc_port) == (8186, 9088)
+    assert store_options(RemoteTarget("zookeeper", "zk:2181", ports={"admin": 8081}),
+                         2181).admin_port == 8081  # fmt: skip
+    wrong = RemoteTarget("influxdb", "influx:8186", ports={"admin": 1})
+    with pytest.raises(LeapfrogError, match="influxdb has no admin port") as found:
+        store_options(wrong, 8186)
+    assert found.value.hint == "its other ports: rpc"
+    done = CliRunner().invoke(
+        backup, ["run", "--store-kind", "influxdb", "--address", "i:1", "--storage", "/b",
+                 "--port", "rpc"],
+    )  # fmt: skip
+    assert done.exit_code == 2 and "--port rpc: give NAME=PORT" in done.output

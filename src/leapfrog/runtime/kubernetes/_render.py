@@ -126,7 +126,7 @@ def render_stack(stack: Stack) -> Rendered:
         if isinstance(backups, BackupOptions):
             # The store's `backups:` is a BackupSchedule the backup operator runs (a
             # part of its own, after the operator's CRDs, for `kubectl apply -f DIR`).
-            schedules += backup_schedule(kind, backups, piece.ports, kube)
+            schedules += backup_schedule(kind, backups, {**piece.ports, **piece.store_ports}, kube)
         pieces.append((kind, piece))
     for part, piece in pieces:
         parts[part] = list(piece.objects)

@@ -265,3 +265,57 @@ def test_the_example_file_itself_lacks_only_images(tmp_path: Path) -> None:
     data = example_data()
     stack = load(tmp_path, data)
     assert render_stack(stack).objects
+
+
+def test_each_schedule_names_the_ports_its_jobs_reach_as_its_service_has_them(
+    rendered: Rendered,
+) -> None:
+    """The main port (named as the kind) and the others a Job speaks to (InfluxDB's RPC,
+    ZooKeeper's AdminServer) are the store's Service's own; services' NetworkPolicies
+    reach only the main ones."""
+    for schedule in (o for o in rendered.objects if o["kind"] == "BackupSchedule"):
+        store = schedule["spec"]["store"]
+        service = next(
+            o for o in rendered.objects
+            if o["kind"] == "Service" and o["metadata"]["name"] == store["service"]
+        )  # fmt: skip
+        served = {p["port"] for p in service["spec"]["ports"]}
+        assert set(store["ports"].values()) <= served, (store, served)
+        assert store["kind"] in store["ports"]
+    stores = {o["spec"]["store"]["kind"]: o["spec"]["store"]["ports"] for o in rendered.objects
+              if o["kind"] == "BackupSchedule"}  # fmt: skip
+    assert stores["influxdb"] == {"influxdb": 8086, "rpc": 8088}
+    assert stores["zookeeper"] == {"zookeeper": 2181, "admin": 8080}
+    egress = [
+        rule
+        for o in rendered.objects
+        if o["kind"] == "NetworkPolicy"
+        for rule in o["spec"].get("egress", [])
+    ]
+    reached = {p["port"] for rule in egress for p in rule.get("ports", [])}
+    assert 8088 not in reached and 8080 not in reached
+
+
+def test_the_operators_jobs_are_pods_the_stores_network_policies_admit(
+    rendered: Rendered,
+) -> None:
+    """A store admits the stack's own pods only: a run's pod and a restore's (made by
+    the operator from the rendered schedule's Backup) carry the stack's label, so they
+    reach the store they back up."""
+    from datetime import UTC, datetime
+
+    from leapfrog.backup._kube_runs import backup_for_slot, job_for, restore_job_for
+
+    policies = {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] == "NetworkPolicy"}
+    for schedule in (o for o in rendered.objects if o["kind"] == "BackupSchedule"):
+        backup = backup_for_slot(schedule, datetime(2026, 12, 6, 3, tzinfo=UTC))
+        backup["status"] = {"phase": "Succeeded", "backupId": "20261206T030000Z-abcd"}
+        store = backup["spec"]["store"]["service"]
+        (rule,) = policies[f"{store}-ingress"]["spec"]["ingress"]
+        admitted = [peer["podSelector"]["matchLabels"] for peer in rule["from"]]
+        for job in (
+            job_for("run", rendered.namespace, backup["spec"], "img", "x", backup["metadata"]),
+            restore_job_for("back", rendered.namespace, backup, "img"),
+        ):
+            labels = job["spec"]["template"]["metadata"]["labels"]
+            assert any(wanted.items() <= labels.items() for wanted in admitted), (store, labels)
