@@ -339,6 +339,15 @@ RETENTION_FLAGS = {
 }
 
 
+def backup_problem(spec: dict[str, Any]) -> str | None:
+    """Why a Backup cannot run (a message for its status), or None."""
+    store = spec["store"]
+    chosen = store.get("chosen") or []
+    if chosen and not chooses_of(store["kind"]):
+        return f"a {store['kind']} backup is of the whole store: store.chosen names nothing"
+    return None
+
+
 def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> str | None:
     """Why a Restore cannot run (a message for its status), or None."""
     wanted = restore["spec"]["backup"]

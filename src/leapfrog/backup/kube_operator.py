@@ -31,6 +31,7 @@ from leapfrog.backup._kube_api import resource as _resource
 from leapfrog.backup._kube_runs import (
     backup_for_slot,
     backup_id_for,
+    backup_problem,
     due_slot,
     job_for,
     keep_objects,
@@ -176,6 +177,10 @@ def registry(
     ) -> None:
         if status.get("phase") in ("Succeeded", "Failed"):
             return
+        problem = backup_problem(dict(spec))
+        if problem is not None:
+            _refuse(body, patch, problem)
+            return
         created = spec.get("slot") or body["metadata"]["creationTimestamp"]
         backup_id = status.get("backupId") or backup_id_for(name, _time(str(created)))
         meta = dict(body["metadata"])
@@ -213,6 +218,22 @@ def registry(
     _summaries(handlers)
     _restores(handlers, image)
     return handlers
+
+
+def _refuse(body: kopf.Body, patch: kopf.Patch, problem: str) -> None:
+    """A Backup or Restore that cannot run: Failed, saying why, and no Job."""
+    patch.status["phase"] = "Failed"
+    patch.status["message"] = problem
+    patch.status["conditions"] = [
+        {
+            "type": "Completed",
+            "status": "False",
+            "reason": "Refused",
+            "message": problem,
+            "lastTransitionTime": _stamp(),
+        }
+    ]
+    kopf.warn(body, reason="Refused", message=problem)
 
 
 def _session(handlers: kopf.OperatorRegistry) -> None:
@@ -278,18 +299,7 @@ def _restores(handlers: kopf.OperatorRegistry, image: str) -> None:
             found = None
         problem = restore_problem(dict(body), found)
         if problem is not None or found is None:
-            patch.status["phase"] = "Failed"
-            patch.status["message"] = problem
-            patch.status["conditions"] = [
-                {
-                    "type": "Completed",
-                    "status": "False",
-                    "reason": "Refused",
-                    "message": problem,
-                    "lastTransitionTime": _stamp(),
-                }
-            ]
-            kopf.warn(body, reason="Refused", message=str(problem))
+            _refuse(body, patch, str(problem))
             return
         job = restore_job_for(name, namespace or "default", found, image, spec.get("chosen"))
         kopf.adopt(job, owner=body)

@@ -15,6 +15,7 @@ from leapfrog.backup._kube_runs import (
     backup_for_slot,
     backup_id_for,
     backup_name,
+    backup_problem,
     due_slot,
     job_for,
     keep_objects,
@@ -472,3 +473,12 @@ def test_the_stores_other_ports_are_passed_to_every_step() -> None:
     # a store that names no main port passes none of the others either
     assert "--port" not in job_for("k", "prod", a_backup("kafka")["spec"], "img", BACKUP_ID)[
         "spec"]["template"]["spec"]["initContainers"][0]["command"]  # fmt: skip
+
+
+def test_a_backup_choosing_in_a_store_backed_up_whole_is_refused() -> None:
+    zookeeper = a_backup("zookeeper", chosen=["/app"])["spec"]
+    assert backup_problem(zookeeper) == (
+        "a zookeeper backup is of the whole store: store.chosen names nothing"
+    )
+    assert backup_problem(a_backup("kafka", chosen=["orders"])["spec"]) is None
+    assert backup_problem(a_backup("zookeeper")["spec"]) is None
