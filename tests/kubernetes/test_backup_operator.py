@@ -1320,3 +1320,28 @@ def test_an_influxdb_backup_job_verifies_and_a_restore_chooses_a_database(
     assert influx_databases(influx) == ["kbm", "kbo"]
     assert influxql(influx, everything, "kbo") == kbo
     assert influxql(influx, everything, "kbm") == kbm
+
+
+def test_a_backup_choosing_in_a_store_backed_up_whole_is_refused_without_a_job(
+    plane: ControlPlane, operator: None
+) -> None:
+    store = {"kind": "zookeeper", "service": "zookeeper", "ports": {"zookeeper": 2181}}
+    apply(
+        plane,
+        a_backup(
+            "zk-chosen",
+            {**store, "chosen": ["/app"]},
+            storage={"pvc": {"claimName": "backups-zookeeper"}},
+        ),
+    )
+    failed = wait_for("the refused Backup", lambda: in_phase(plane, "zk-chosen", "Failed"))
+    status = failed["status"]
+    assert status["message"] == (
+        "a zookeeper backup is of the whole store: store.chosen names nothing"
+    )
+    assert status["conditions"][0]["reason"] == "Refused"
+    assert get(plane, "job", "zk-chosen") is None
+    events = plane.kubectl(
+        "get", "events", "-n", NAMESPACE, "--field-selector", "involvedObject.name=zk-chosen"
+    ).stdout
+    assert "Refused" in events
