@@ -683,6 +683,22 @@ def a_backup(name: str, store: dict[str, Any], **spec: Any) -> dict[str, Any]:
     }
 
 
+def restore_chosen(
+    plane: ControlPlane, capsys: pytest.CaptureFixture[str], backup: str, flag: str, chosen: str
+) -> tuple[str, dict[str, Any]]:
+    """`backup restore BACKUP --FLAG CHOSEN` through the objects: (what it said it
+    replaces, on one line; the Job of the Restore it made, which chooses that)."""
+    cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+    code, out, err = leapfrog_cli(
+        capsys, "backup", "restore", backup, f"--{flag}", chosen, *cluster, "--yes", "--no-wait"
+    )
+    assert code == 0, (out, err)
+    (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == backup]
+    assert restore["spec"]["chosen"] == [chosen]
+    name = restore["metadata"]["name"]
+    return " ".join(err.split()), wait_for("the restore Job", lambda: get(plane, "job", name))
+
+
 def backup_job(plane: ControlPlane, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the Job, the Backup) once the operator made the Job and named the backup."""
     job = wait_for(f"the Job of {name}", lambda: get(plane, "job", name))
@@ -948,19 +964,10 @@ def test_a_kafka_restore_recreates_the_topics_and_maps_the_groups_offsets(
         member.close()
         admin.delete_topics(["kr-audit"])["kr-audit"].result(30)
 
-        cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
-        code, out, err = leapfrog_cli(
-            capsys, "backup", "restore", "krrun", "--topic", "kr-pay", *cluster, "--yes",
-            "--no-wait",
-        )  # fmt: skip
-        assert code == 0, (out, err)
-        said_first = " ".join(err.split())
+        said_first, restore_job = restore_chosen(plane, capsys, "krrun", "topic", "kr-pay")
         assert "deletes and recreates topics (kr-pay) on kafka (kafka)" in said_first
         assert "their consumers must be stopped" in said_first
-        (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == "krrun"]
-        assert restore["spec"]["chosen"] == ["kr-pay"]
-        name = restore["metadata"]["name"]
-        restore_job = wait_for("the restore Job", lambda: get(plane, "job", name))
+        name = restore_job["metadata"]["name"]
         (owner,) = restore_job["metadata"]["ownerReferences"]
         assert (owner["kind"], owner["name"]) == ("Restore", name)
         pod = restore_job["spec"]["template"]["spec"]
@@ -1181,17 +1188,8 @@ def test_opensearch_jobs_run_beside_the_node_and_a_restore_chooses_an_index(
         # after the backup: logs lost, the other index changed
         search(opensearch, "DELETE", "/kb-logs")
         search(opensearch, "PUT", "/kb-other/_doc/o2", {"v": 2})
-        cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
-        code, out, err = leapfrog_cli(
-            capsys, "backup", "restore", "osrun", "--index", "kb-logs", *cluster, "--yes",
-            "--no-wait",
-        )  # fmt: skip
-        assert code == 0, (out, err)
-        assert "replaces indices (kb-logs) on opensearch (opensearch)" in " ".join(err.split())
-        (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == "osrun"]
-        assert restore["spec"]["chosen"] == ["kb-logs"]
-        name = restore["metadata"]["name"]
-        restore_job = wait_for("the restore Job", lambda: get(plane, "job", name))
+        said, restore_job = restore_chosen(plane, capsys, "osrun", "index", "kb-logs")
+        assert "replaces indices (kb-logs) on opensearch (opensearch)" in said
         (restored,) = run_steps(
             plane, restore_job, service, local, app_user,
             folders={**node, "storage": backups}, paths=seen,
@@ -1283,17 +1281,9 @@ def test_an_influxdb_backup_job_verifies_and_a_restore_chooses_a_database(
         # after the backup: points written into kbm, kbo dropped
         influx_write(influx, "kbm", [f"cpu,host=late user=1 {base + 9999}"])
         influxql(influx, "DROP DATABASE kbo")
-        cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
-        code, out, err = leapfrog_cli(
-            capsys, "backup", "restore", "ifrun", "--database", "kbm", *cluster, "--yes",
-            "--no-wait",
-        )  # fmt: skip
-        assert code == 0, (out, err)
-        assert "replaces databases (kbm) on influxdb (influxdb)" in " ".join(err.split())
-        (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == "ifrun"]
-        assert restore["spec"]["chosen"] == ["kbm"]
-        name = restore["metadata"]["name"]
-        restore_job = wait_for("the restore Job", lambda: get(plane, "job", name))
+        said, restore_job = restore_chosen(plane, capsys, "ifrun", "database", "kbm")
+        assert "replaces databases (kbm) on influxdb (influxdb)" in said
+        name = restore_job["metadata"]["name"]
         (container,) = restore_job["spec"]["template"]["spec"]["containers"]
         assert container["command"][-2:] == ["--database", "kbm"]
         assert f"rpc={rpc}" in container["command"]
