@@ -4,6 +4,7 @@ no duplicate when the pipelines resume."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from typing import Any
@@ -89,8 +90,12 @@ def test_pipelines_in_a_stack_survive_down_and_up() -> None:
             )
 
         wait_for(settled, 60, "both pipelines healthy with lag 0 in `leapfrog status`")
+        # The table says the same, each pipeline's own line (its lag is the one of that
+        # moment: the stack's own logs keep flowing in, so it need not be 0 any more).
         table = stack.cli("status").output
-        assert "lag 0, " in table and "opensearch up" in table and "influxdb up" in table, table
+        said = {line.split()[0]: line for line in table.splitlines() if line.strip()}
+        assert re.search(r"healthy .* lag \d+, [\d.]+/s, opensearch up", said["logs-pipeline-1"])
+        assert re.search(r"healthy .* lag \d+, [\d.]+/s, influxdb up", said["metrics-pipeline-1"])
         # Their own metrics reach InfluxDB through Kafka like any other.
         wait_for(
             lambda: (
