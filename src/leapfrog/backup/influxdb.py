@@ -64,6 +64,10 @@ _EARLY_POLL = 0.01
 _SHARDS_WAIT = 60.0
 """Seconds a restored server's shards may stay disabled before verify gives up."""
 _SKIP = {"_internal"}
+_REOPENING = "engine is closed"
+"""What influxd answers (tsdb.ErrEngineClosed) about a shard it is closing or opening, as
+right after a restore or a drop: asked again, it answers."""
+_REOPEN_WAIT = 15.0
 _PARTS = "parts.json"
 _UNCHANGED = "DB metadata not changed"
 _FROM_SERVER_FILES = "server TSM files"
@@ -114,17 +118,21 @@ class _Http:
         return str(response.headers.get("X-Influxdb-Version", "?"))
 
     def series(self, statement: str, database: str = "") -> list[dict[str, Any]]:
-        try:
-            response = self._client.post("/query", params={"q": statement, "db": database})
-        except httpx.HTTPError as exc:
-            raise BackupError(f"InfluxDB {self._name}: {statement}: {exc}") from exc
-        body = response.json() if response.content else {}
-        first = (body.get("results") or [{}])[0]
-        if response.status_code != 200 or "error" in first or "error" in body:
-            why = first.get("error") or body.get("error") or response.text[:200]
-            raise BackupError(f"InfluxDB {self._name} refused `{statement}`: {why}")
-        found: list[dict[str, Any]] = first.get("series", [])
-        return found
+        deadline = time.monotonic() + _REOPEN_WAIT
+        while True:
+            try:
+                response = self._client.post("/query", params={"q": statement, "db": database})
+            except httpx.HTTPError as exc:
+                raise BackupError(f"InfluxDB {self._name}: {statement}: {exc}") from exc
+            body = response.json() if response.content else {}
+            first = (body.get("results") or [{}])[0]
+            if response.status_code == 200 and "error" not in first and "error" not in body:
+                found: list[dict[str, Any]] = first.get("series", [])
+                return found
+            why = str(first.get("error") or body.get("error") or response.text[:200])
+            if _REOPENING not in why or time.monotonic() > deadline:
+                raise BackupError(f"InfluxDB {self._name} refused `{statement}`: {why}")
+            time.sleep(0.2)
 
     def query(self, statement: str, database: str = "") -> list[list[Any]]:
         return [row for s in self.series(statement, database) for row in s.get("values", [])]
