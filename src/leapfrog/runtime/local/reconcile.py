@@ -68,7 +68,7 @@ def diff(current: Mapping[str, Launch], wanted: Mapping[str, Launch]) -> Changes
 
 
 def _identity_on(launches: Iterable[Launch]) -> bool:
-    return any(launch.env.get("LEAPFROG_IDENTITY") == "on" for launch in launches)
+    return any(launch.tls for launch in launches)
 
 
 def identity_turned(current: Iterable[Launch], wanted: Iterable[Launch]) -> str:

@@ -35,7 +35,7 @@ _STATE_WRITE_DELAY = 0.05
 _STOP_MARGIN = 10.0
 """Stopping everything may take the sum of the grace periods and this much more."""
 _TASK_END_WAIT = 5.0
-IDENTITY_ROLLOUT_WAIT = 120.0
+_IDENTITY_ROLLOUT_WAIT = 120.0
 """Identity turned off: how long the components wait for the services' rollouts."""
 
 
@@ -367,7 +367,7 @@ class Supervisor:
         if identity == "off":
             running = [self.rollouts.tasks[u] for u in rollouts if u in self.rollouts.tasks]
             if running:  # bounded: a rollout held at a canary pause does not hold the rest
-                await asyncio.wait(running, timeout=IDENTITY_ROLLOUT_WAIT)
+                await asyncio.wait(running, timeout=_IDENTITY_ROLLOUT_WAIT)
         await asyncio.gather(
             *(self._start_unit(unit, group) for unit, group in fresh.items()), *replaced
         )
