@@ -13,14 +13,18 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
+import httpx
 import pytest
 import yaml
 from cryptography import x509
 
 from leapfrog.runtime.kubernetes import render_stack
 from leapfrog.spec import load_stack
+from leapfrog.testing import CatalogProcess, wait_until
+from tests.integration.service.conftest import MeshService, mtls_client
 from tests.kubernetes._consul_server import RealConsul, container, pod_env, real_consul
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -171,13 +175,14 @@ def test_a_rerun_keeps_tokens_and_intentions(mesh: Mesh) -> None:
 
 def test_a_changed_stack_file_changes_the_intentions(mesh: Mesh) -> None:
     management = mesh.secrets["catalog-token"]
-    theirs = {
-        "Kind": "service-intentions",
-        "Name": "web",
-        "Sources": [{"Name": "other", "Action": "allow"}],
-    }
-    put = mesh.consul.call("PUT", "/v1/config", management, json=theirs)
-    assert put.status_code == 200, put.text
+
+    def put_theirs(name: str, caller: str) -> None:
+        sources = [{"Name": caller, "Action": "allow"}]
+        theirs = {"Kind": "service-intentions", "Name": name, "Sources": sources}
+        put = mesh.consul.call("PUT", "/v1/config", management, json=theirs)
+        assert put.status_code == 200, put.text
+
+    put_theirs("web", "other")
     try:
         mesh.run_job(["web", "other"])
         assert mesh.authorized("other")[0]
@@ -186,6 +191,12 @@ def test_a_changed_stack_file_changes_the_intentions(mesh: Mesh) -> None:
         mesh.run_job([])  # no callers: leapfrog's entry goes, someone else's stays
         assert [e["Name"] for e in mesh.entries()] == ["web"]
         assert not mesh.authorized("web")[0] and not mesh.authorized("other")[0]
+        # Someone else's entry for a declared service stays in force.
+        put_theirs("api", "other")
+        mesh.run_job(["web"])
+        assert not mesh.authorized("web")[0] and mesh.authorized("other")[0]
+        deleted = mesh.consul.call("DELETE", "/v1/config/service-intentions/api", management)
+        assert deleted.status_code == 200, deleted.text
     finally:
         mesh.run_job(["web"])
     assert mesh.authorized("web")[0] and not mesh.authorized("other")[0]
@@ -200,3 +211,101 @@ def test_the_job_mounts_each_services_token(mesh: Mesh) -> None:
         container(objects, "Deployment", "api"), mesh.secrets, POD_IP="1", LEAPFROG_INSTANCE="api-0"
     )
     assert api["CONSUL_HTTP_TOKEN"] == mesh.token("api") and api["LEAPFROG_IDENTITY"] == "on"
+
+
+def _client_with_leaf(mesh: Mesh, name: str, tmp_path: Path) -> httpx.Client:
+    """An mTLS client with a leaf of `name` from this Consul (the test's own caller)."""
+    management = mesh.secrets["catalog-token"]
+    leaf = mesh.consul.call("GET", f"/v1/agent/connect/ca/leaf/{name}", management).json()
+    roots = mesh.consul.call("GET", "/v1/connect/ca/roots?pem=true", None).text
+    return mtls_client(leaf, roots, tmp_path)
+
+
+def test_sdk_services_with_the_rendered_env_serve_mtls_and_check_consuls_intentions(
+    mesh: Mesh, tmp_path: Path
+) -> None:
+    """SDK services (tests/integration/service/apps/mesh.py) with the env their pods get
+    (LEAPFROG_IDENTITY, their own CONSUL_HTTP_TOKEN), pointed at the real Consul: api
+    lets web in and refuses other with Consul's reason."""
+    objects = mesh.render(["web"])
+    management = mesh.secrets["catalog-token"]
+    # web's and other's /call would refuse the test itself: let any caller into them
+    # (entries of the test's own, which the Job leaves alone).
+    for name in ("web", "other"):
+        entry = {"Kind": "service-intentions", "Name": name}
+        entry["Sources"] = [{"Name": "*", "Action": "allow"}]  # type: ignore[assignment]
+        put = mesh.consul.call("PUT", "/v1/config", management, json=entry)
+        assert put.status_code == 200, put.text
+    catalog = cast(CatalogProcess, SimpleNamespace(http_addr=mesh.consul.addr))
+    services = {}
+    try:
+        for name in ("api", "web", "other"):
+            env = pod_env(
+                container(objects, "Deployment", name),
+                mesh.secrets,
+                POD_IP="127.0.0.1",
+                LEAPFROG_INSTANCE=f"{name}-1",
+            )
+            assert env["LEAPFROG_IDENTITY"] == "on"  # what MeshService sets too
+            token = env["CONSUL_HTTP_TOKEN"]
+            services[name] = MeshService(catalog, name, tmp_path, CONSUL_HTTP_TOKEN=token).start()
+        for service in services.values():
+            wait_until(service.ready, timeout=30, what=f"{service.name} serving TLS")
+        wait_until(
+            lambda: mesh.consul.call(
+                "GET", "/v1/health/service/api?passing=1", mesh.token("web")
+            ).json(),
+            timeout=30,
+            what="api registered and passing in Consul",
+        )
+        client = _client_with_leaf(mesh, "tester", tmp_path)
+        try:
+
+            def call(via: str) -> dict[str, Any]:
+                answer: dict[str, Any] = client.get(f"{services[via].url}/call/api").json()
+                return answer
+
+            assert call("web") == {"status": 200, "body": "api called by web"}
+            assert call("other") == {
+                "status": 403,
+                "body": "caller 'other' is not allowed: Default intention policy",
+            }
+            bare = httpx.get(services["api"].url + "/", verify=False)
+            assert bare.status_code == 403 and "client certificate is required" in bare.text
+            # An instance of api in the catalog that answers with other's certificate (a
+            # valid one, from the same CA) is refused before the request goes out: the
+            # call moves on to the real api...
+            impostor = {"Name": "api", "ID": "api-impostor", "Address": "127.0.0.1"}
+            impostor["Port"] = services["other"].port  # type: ignore[assignment]
+            put = mesh.consul.call("PUT", "/v1/agent/service/register", management, json=impostor)
+            assert put.status_code == 200, put.text
+            wait_until(
+                lambda: (
+                    len(
+                        mesh.consul.call(
+                            "GET", "/v1/health/service/api?passing=1", management
+                        ).json()
+                    )
+                    == 2
+                ),
+                timeout=10,
+                what="the impostor listed as an instance of api",
+            )
+            ok = {"status": 200, "body": "api called by web"}
+            assert [call("web") for _ in range(4)] == [ok] * 4
+            # ...and with the real api gone, no call reaches the impostor.
+            services["api"].stop()
+
+            def refused() -> bool:
+                status = client.get(f"{services['web'].url}/call/api").status_code
+                log = services["web"].log.read_text()
+                return status == 500 and "names 'other', not 'api'" in log
+
+            wait_until(refused, timeout=15, what="web refusing the impostor's certificate")
+        finally:
+            client.close()
+    finally:
+        for service in services.values():
+            service.stop()
+        for name in ("web", "other"):
+            mesh.consul.call("DELETE", f"/v1/config/service-intentions/{name}", management)

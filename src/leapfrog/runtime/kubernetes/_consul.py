@@ -13,7 +13,9 @@ per purpose, each a generated Secret (created at apply time) that only its users
   it may read (services and nodes).
 
 The ACL Job creates (or updates) one policy per purpose with the same rules as the local
-stack's tokens, and each token with its Secret's value as its SecretID.
+stack's tokens, and each token with its Secret's value as its SecretID. With identity on
+the server runs Connect, each service gets a token of its own instead of the services'
+one, and the same Job writes the intentions (_consul_identity.py).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ declarations as the local catalog's (`identity:`, each service's callers).
   callers: `<caller> => <service> (allow)` for each of them (`callers_of`, the pairs
   the local stack writes as intentions), marked `Meta: {managed-by: leapfrog}`; an
   entry leapfrog wrote for a service that no longer has callers is deleted, entries
-  anyone else wrote for other services are not touched. `config write` replaces the
+  anyone else wrote are not touched (one for a declared service stays in force, as a
+  local intention someone else made on a declared pair). `config write` replaces the
   whole entry, so a re-run keeps it and a changed stack file's re-apply updates it.
 * With ACL on, each service has a token of its own (Secret `<service>-catalog-token`)
   with Consul's service identity of that service (write that service, read every
@@ -106,14 +107,24 @@ def intention_entries(spec: StackSpec) -> list[dict[str, Any]]:
 def intentions_script(spec: StackSpec) -> list[str]:
     """Lines of the catalog's Job that make leapfrog's intentions what `spec` declares."""
     entries = intention_entries(spec)
+    mark = shlex.quote(next(f'"{k}": "{v}"' for k, v in MANAGED_META.items()))
     lines = [
-        f"printf %s {shlex.quote(json.dumps(e, separators=(',', ':')))} "
-        "| consul config write - >/dev/null"
-        for e in entries
+        # `theirs NAME`: an entry for NAME exists that leapfrog did not write.
+        'theirs() { consul config read -kind service-intentions -name "$1" >/dev/null 2>&1 '
+        f'&& ! consul config read -kind service-intentions -name "$1" | grep -qF {mark}; }}',
     ]
+    for entry in entries:
+        name = entry["Name"]
+        body = shlex.quote(json.dumps(entry, separators=(",", ":")))
+        # Someone else's entry for a declared service stays in force, as a local
+        # intention someone else made on a declared pair does.
+        lines.append(
+            f"if theirs {name}; then echo 'intentions of {name}: an entry not made by "
+            f"leapfrog stays in force'; else printf %s {body} | consul config write - "
+            ">/dev/null; fi"
+        )
     declared = " ".join(e["Name"] for e in entries)
     # A service no longer with callers: its entry goes, if leapfrog wrote it.
-    mark = shlex.quote(next(f'"{k}": "{v}"' for k, v in MANAGED_META.items()))
     lines += [
         "for name in $(consul config list -kind service-intentions); do",
         f'  case " {declared} " in *" $name "*) continue ;; esac',
