@@ -30,13 +30,13 @@ from tests.kubernetes._consul_server import RealConsul, container, pod_env, real
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 
-def _stack(api_callers: list[str]) -> dict[str, Any]:
+def _stack(api_callers: list[str], identity: Any = True) -> dict[str, Any]:
     def service(**more: Any) -> dict[str, Any]:
         return {"command": "serve", "image": "reg.example/x", "port": 8000, **more}
 
     return {
         "name": "shop",
-        "identity": True,
+        "identity": identity,
         "services": {
             "web": service(),
             "other": service(),
@@ -50,10 +50,11 @@ class Mesh:
     consul: RealConsul
     secrets: dict[str, str]
     base: Path
+    identity: Any = True
 
     def render(self, api_callers: list[str]) -> list[dict[str, Any]]:
         path = self.base / f"leapfrog-{'-'.join(api_callers) or 'none'}.yaml"
-        path.write_text(yaml.safe_dump(_stack(api_callers)))
+        path.write_text(yaml.safe_dump(_stack(api_callers, self.identity)))
         rendered = render_stack(load_stack(path))
         for secret in rendered.secrets:  # what `apply` generates when absent
             self.secrets.setdefault(secret.name, str(uuid.uuid4()))
@@ -200,6 +201,21 @@ def test_a_changed_stack_file_changes_the_intentions(mesh: Mesh) -> None:
     finally:
         mesh.run_job(["web"])
     assert mesh.authorized("web")[0] and not mesh.authorized("other")[0]
+
+
+def test_default_allow_lets_in_the_callers_no_intention_names(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """`identity: {default: allow}` on a server whose ACL default is deny: what decides
+    is the rendered `default_intention_policy`, not the ACL default."""
+    base = tmp_path_factory.mktemp("consul-identity-allow")
+    state = Mesh(None, {}, base, identity={"default": "allow"})  # type: ignore[arg-type]
+    objects = state.render(["web"])
+    with real_consul(objects, state.secrets, base) as consul:
+        state.consul = consul
+        consul.run_job(objects, state.secrets)
+        assert state.authorized("other") == (True, "Default intention policy")
+        assert state.authorized("web")[0]
 
 
 def test_the_job_mounts_each_services_token(mesh: Mesh) -> None:

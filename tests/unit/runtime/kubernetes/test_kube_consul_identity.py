@@ -172,3 +172,14 @@ def test_identity_with_routed_services_behind_the_load_balancer_is_refused(
 def test_every_object_with_identity_on_validates_strictly(tmp_path: Path) -> None:
     for obj in _objects(tmp_path, _data(kubernetes={"write_secrets": True})):
         kubernetes_validate.validate(obj, "1.37.0", strict=True)
+
+
+def test_changed_callers_make_a_new_job_so_the_intentions_follow(tmp_path: Path) -> None:
+    def job_name(callers: list[str]) -> str:
+        data = _data()
+        data["services"]["api"]["callers"] = callers
+        name: str = _one(_objects(tmp_path, data), "Job", "catalog-acl-")["metadata"]["name"]
+        return name
+
+    assert job_name(["web"]) == job_name(["web"])
+    assert job_name(["web"]) != job_name(["web", "worker"])
