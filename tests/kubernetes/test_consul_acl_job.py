@@ -9,9 +9,6 @@ KWOK pods run no containers, so this is where the script itself is proven."""
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,12 +24,12 @@ import yaml
 
 from leapfrog.runtime.kubernetes import render_stack
 from leapfrog.spec import load_stack
-from leapfrog.testing import consul_tool, free_port, wait_until
+from leapfrog.testing import wait_until
+from tests.kubernetes._consul_server import RealConsul, real_consul
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 SECRETS = ("catalog-token", "catalog-dns-token", "catalog-read-token", "catalog-services-token")
-_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
 
 def _rendered(directory: Path, anonymous_read: bool) -> list[dict[str, Any]]:
@@ -48,34 +45,11 @@ def _rendered(directory: Path, anonymous_read: bool) -> list[dict[str, Any]]:
     return objects
 
 
-def _container(objects: list[dict[str, Any]], kind: str, prefix: str) -> dict[str, Any]:
-    obj = next(o for o in objects if o["kind"] == kind and o["metadata"]["name"].startswith(prefix))
-    container: dict[str, Any] = obj["spec"]["template"]["spec"]["containers"][0]
-    return container
-
-
-def _env(container: dict[str, Any], secrets: dict[str, str], **given: str) -> dict[str, str]:
-    """The container's env as the kubelet makes it: Secret values, downward API `given`."""
-    env = {}
-    for entry in container["env"]:
-        source = entry.get("valueFrom", {})
-        if "secretKeyRef" in source:
-            env[entry["name"]] = secrets[source["secretKeyRef"]["name"]]
-        elif "fieldRef" in source:
-            env[entry["name"]] = given[entry["name"]]
-        else:
-            env[entry["name"]] = entry["value"]
-    return env
-
-
 @dataclass
 class Cluster:
-    http: httpx.Client
-    dns_port: int
+    consul: RealConsul
     secrets: dict[str, str]
     objects: dict[bool, list[dict[str, Any]]]
-    addr: str
-    bin_dir: Path
     dns_before_job: str = ""
 
     def token(self, purpose: str) -> str:
@@ -83,47 +57,17 @@ class Cluster:
 
     def run_job(self, anonymous_read: bool) -> None:
         """The ACL Job's script, with its pod's env, against this Consul."""
-        container = _container(self.objects[anonymous_read], "Job", "catalog-acl-")
-        env = _env(container, self.secrets)
-        env["CONSUL_HTTP_ADDR"] = self.addr  # the Service's name, here the agent itself
-        env["PATH"] = f"{self.bin_dir}:{os.environ['PATH']}"
-        subprocess.run(container["command"], env=env, check=True, timeout=120)
+        self.consul.run_job(self.objects[anonymous_read], self.secrets)
 
     def dig(self, name: str) -> tuple[str, list[str]]:
         answer = dns.query.udp(
-            dns.message.make_query(name, "A"), "127.0.0.1", port=self.dns_port, timeout=5
+            dns.message.make_query(name, "A"), "127.0.0.1", port=self.consul.dns_port, timeout=5
         )
         addresses = [item.to_text() for rrset in answer.answer for item in rrset]
         return dns.rcode.to_text(answer.rcode()), addresses
 
     def call(self, method: str, path: str, token: str | None, **kwargs: Any) -> httpx.Response:
-        headers = {"X-Consul-Token": token} if token else {}
-        return self.http.request(method, path, headers=headers, **kwargs)
-
-
-def _server_argv(container: dict[str, Any], env: dict[str, str], base: Path) -> list[str]:
-    """The StatefulSet's arguments, `$(VAR)` expanded as Kubernetes does, on loopback
-    ports of this machine and a data dir of the test's own."""
-    ports = {p: free_port() for p in ("http", "dns", "server", "serf_lan", "serf_wan")}
-    local = {
-        "-client": "127.0.0.1",
-        "-data-dir": str(base / "data"),
-        "-dns-port": str(ports["dns"]),
-    }
-    argv = []
-    for rendered in container["args"]:
-        arg = _VAR.sub(lambda m: env[m.group(1)], rendered)
-        flag = arg.split("=", 1)[0]
-        argv.append(f"{flag}={local[flag]}" if flag in local else arg)
-    placed = " ".join(f"{k} = {v}" for k, v in ports.items() if k != "dns")
-    return [*argv, "-node=catalog-0", f"-hcl=ports {{ {placed} grpc = -1 grpc_tls = -1 }}"]
-
-
-def _answers(state: Cluster, path: str, token: str) -> bool:
-    try:
-        return state.call("GET", path, token).status_code == 200
-    except httpx.TransportError:  # not listening yet
-        return False
+        return self.consul.call(method, path, token, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -131,27 +75,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     base = tmp_path_factory.mktemp("consul-acl")
     objects = {opt_in: _rendered(base, opt_in) for opt_in in (False, True)}
     secrets = {name: str(uuid.uuid4()) for name in SECRETS}  # what `apply` generates
-    server = _container(objects[False], "StatefulSet", "catalog")
-    env = _env(server, secrets, POD_IP="127.0.0.1")
-    argv = [str(consul_tool("consul")), *_server_argv(server, env, base)]
-    assert "-client=127.0.0.1" in argv and not any("0.0.0.0" in a for a in argv)
-    http_port = int(re.search(r"http = (\d+)", argv[-1]).group(1))  # type: ignore[union-attr]
-    dns_port = int(next(a for a in argv if a.startswith("-dns-port=")).split("=")[1])
-    bin_dir = base / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "consul").symlink_to(consul_tool("consul"))
-    log = open(base / "consul.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
-    client = httpx.Client(base_url=f"http://127.0.0.1:{http_port}", timeout=30)
-    state = Cluster(client, dns_port, secrets, objects, f"127.0.0.1:{http_port}", bin_dir)
-    try:
+    with real_consul(objects[False], secrets, base) as consul:
+        state = Cluster(consul, secrets, objects)
         management = secrets["catalog-token"]
-        wait_until(
-            lambda: _answers(state, "/v1/acl/policies", management),
-            timeout=120,
-            interval=0.5,
-            what=f"consul with ACL bootstrapped ({base / 'consul.log'})",
-        )
         service = {"Name": "web", "ID": "web-1", "Address": "127.0.0.1", "Port": 8000}
         put = state.call("PUT", "/v1/agent/service/register", management, json=service)
         assert put.status_code == 200, put.text
@@ -163,15 +89,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         state.dns_before_job = state.dig("web.service.consul")[0]
         state.run_job(anonymous_read=False)
         yield state
-    finally:
-        client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def test_dns_answers_with_the_dns_token_the_job_set(cluster: Cluster) -> None:

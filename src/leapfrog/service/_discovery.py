@@ -170,7 +170,11 @@ class ServiceClient:
         self.discovery = discovery or Discovery.from_env()
         self.identity = identity
         if identity is not None:
+            # Here, not at the top: the identity module loads cryptography.
+            from leapfrog.service._identity import server_named
+
             client_options["verify"] = identity.client_context()
+            self._named = server_named(name)
         self.http = httpx.AsyncClient(**client_options)
         self._turn = itertools.count()
 
@@ -186,7 +190,11 @@ class ServiceClient:
             if self.identity is not None:
                 url = "https" + url[len("http") :]
                 # The certificate is checked against the service's name, not the address.
-                kwargs["extensions"] = {**kwargs.get("extensions", {}), "sni_hostname": self.name}
+                kwargs["extensions"] = {
+                    **kwargs.get("extensions", {}),
+                    "sni_hostname": self.name,
+                    "trace": self._named,
+                }
             try:
                 return await self.http.request(method, url, **kwargs)
             except httpx.ConnectError as exc:

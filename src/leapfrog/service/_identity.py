@@ -17,8 +17,10 @@ the catalog's checks and Prometheus read without one (so the handshake asks for 
 certificate but does not demand it).
 
 Client side: `client_context()` presents this service's leaf and trusts only the roots;
-`ServiceClient` uses it and checks that the answering instance's certificate names the
-service it meant to call.
+`ServiceClient` uses it and checks, right after the handshake and before the request is
+sent, that the answering instance's certificate names the service it meant to call: by
+its SPIFFE ID (`.../svc/<name>`), as Consul's own proxies do, since HashiCorp Consul's
+leaf certificates carry no DNS name for a host-name check (`server_named`).
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import httpcore
 from cryptography import x509
 
 from leapfrog.service._consul import ConsulAgent, ConsulError
 
-__all__ = ["IDENTITY_ENV", "Identity", "IdentityGate", "peer_identity"]
+__all__ = ["IDENTITY_ENV", "Identity", "IdentityGate", "peer_identity", "server_named"]
 
 IDENTITY_ENV = "LEAPFROG_IDENTITY"
 """`on` turns service identity on (mTLS with the catalog's certificates, intentions)."""
@@ -73,6 +76,29 @@ def peer_identity(der: bytes | None) -> tuple[str, str] | None:
 
 def _service_of(uri: str) -> str:
     return uri.rsplit("/svc/", 1)[-1] if "/svc/" in uri else ""
+
+
+def server_named(service: str) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    """An httpx `trace` extension that refuses a connection, right after its TLS
+    handshake and before any request goes out, unless the server's certificate names
+    `service` (its SPIFFE ID's `/svc/<service>`)."""
+
+    async def check(event: str, info: dict[str, Any]) -> None:
+        if event != "connection.start_tls.complete":
+            return
+        stream = info["return_value"]
+        ssl_object = stream.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        peer = peer_identity(der)
+        named = _service_of(peer[0]) if peer else ""
+        if named != service:
+            await stream.aclose()
+            raise httpcore.ConnectError(
+                f"the certificate of the instance called names {named or 'no service'!r}, "
+                f"not {service!r}"
+            )
+
+    return check
 
 
 class Identity:
@@ -126,10 +152,11 @@ class Identity:
         return context
 
     def client_context(self) -> ssl.SSLContext:
-        """Presents this service's leaf; trusts only the roots; checks that the server's
-        certificate names the service called (pass it as the SNI host name)."""
+        """Presents this service's leaf; trusts only the roots. Which service answered is
+        checked by its SPIFFE ID (`server_named`), not by host name."""
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.check_hostname = False  # still CERT_REQUIRED: it must chain to the roots
         self._load(context)
         return context
 

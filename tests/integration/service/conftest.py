@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -150,3 +151,16 @@ class MeshService(SdkProcess):
         except httpx.HTTPError:
             return False
         return answer.status_code == 200
+
+
+def mtls_client(leaf: dict[str, Any], roots_pem: str, directory: Path) -> httpx.Client:
+    """An httpx client presenting `leaf` (a `/v1/agent/connect/ca/leaf` answer) and
+    trusting only `roots_pem`: a caller of identity-on services in a test."""
+    name = leaf["Service"]
+    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
+    cert.write_text(leaf["CertPEM"])
+    key.write_text(leaf["PrivateKeyPEM"])
+    context = ssl.create_default_context(cadata=roots_pem)
+    context.check_hostname = False  # instances are called by address here
+    context.load_cert_chain(cert, key)
+    return httpx.Client(verify=context, timeout=10)

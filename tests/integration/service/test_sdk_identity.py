@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from leapfrog.testing import CatalogProcess, wait_until
-from tests.integration.service.conftest import MeshService, mesh_catalog_process
+from tests.integration.service.conftest import MeshService, mesh_catalog_process, mtls_client
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -152,13 +152,7 @@ def _client_with_leaf(catalog: CatalogProcess, name: str, tmp_path: Path) -> htt
     base = f"http://{catalog.http_addr}"
     leaf = httpx.get(f"{base}/v1/agent/connect/ca/leaf/{name}").json()
     roots = httpx.get(f"{base}/v1/connect/ca/roots", params={"pem": "true"}).text
-    cert, key = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
-    cert.write_text(leaf["CertPEM"])
-    key.write_text(leaf["PrivateKeyPEM"])
-    context = ssl.create_default_context(cadata=roots)
-    context.check_hostname = False  # instances are called by address here
-    context.load_cert_chain(cert, key)
-    return httpx.Client(verify=context, timeout=10)
+    return mtls_client(leaf, roots, tmp_path)
 
 
 def _foreign_client(tmp_path: Path) -> httpx.Client:

@@ -13,7 +13,9 @@ per purpose, each a generated Secret (created at apply time) that only its users
   it may read (services and nodes).
 
 The ACL Job creates (or updates) one policy per purpose with the same rules as the local
-stack's tokens, and each token with its Secret's value as its SecretID.
+stack's tokens, and each token with its Secret's value as its SecretID. With identity on
+the server runs Connect, each service gets a token of its own instead of the services'
+one, and the same Job writes the intentions (_consul_identity.py).
 """
 
 from __future__ import annotations
@@ -25,7 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from leapfrog.components import kube as k
-from leapfrog.spec import CatalogSettings
+from leapfrog.runtime.kubernetes._consul_identity import (
+    connect_hcl,
+    intentions_script,
+    service_token_env,
+    service_token_secret,
+    service_tokens_script,
+)
+from leapfrog.spec import CatalogSettings, StackSpec
 
 __all__ = ["CATALOG", "TOKEN_SECRET", "catalog_reader_env", "render_catalog"]
 
@@ -91,11 +100,29 @@ def _token_secret(purpose: str) -> str:
     return f"{CATALOG}-{purpose}-token"
 
 
-def _acl_script(anonymous_read: bool) -> str:
-    """Idempotent: a policy is created or updated to these rules, a token is created only
-    when its secret is not one Consul knows yet; the Job runs again on each change."""
+def _job_script(spec: StackSpec) -> str:
+    """The catalog Job's script: ACL (with `catalog.acl`), then the services' own tokens
+    and the intentions (with identity on). Idempotent; the Job runs again on each
+    change."""
+    identity = spec.identity_on
+    lines = ["set -eu"]
+    if spec.catalog.acl:
+        lines += _acl_lines(spec.catalog.anonymous_read)
+        if identity:
+            lines += service_tokens_script(spec.services)
+    else:
+        lines.append(
+            "until consul config list -kind service-intentions >/dev/null 2>&1; do sleep 2; done"
+        )
+    if identity:
+        lines += intentions_script(spec)
+    return "\n".join(lines) + "\n"
+
+
+def _acl_lines(anonymous_read: bool) -> list[str]:
+    """A policy is created or updated to these rules, a token is created only when its
+    secret is not one Consul knows yet."""
     lines = [
-        "set -eu",
         # The leader has bootstrapped ACL once the management token may list policies.
         "until consul acl policy list >/dev/null 2>&1; do sleep 2; done",
         'policy() { consul acl policy create -name "$1" -description "$2" -rules "$3" '
@@ -127,21 +154,27 @@ def _acl_script(anonymous_read: bool) -> str:
             f"if consul acl policy read -name {name} >/dev/null 2>&1; "
             f"then consul acl policy delete -name {name} >/dev/null; fi"
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-def _acl_job(settings: CatalogSettings, kube: k.KubeContext) -> k.Manifest:
-    """Policies and tokens per purpose, made with the management token: the one pod
-    besides the server that mounts it."""
-    env = [
-        {"name": "CONSUL_HTTP_ADDR", "value": f"{CATALOG}.{kube.namespace}.svc:{HTTP_PORT}"},
-        k.secret_env("CONSUL_HTTP_TOKEN", TOKEN_SECRET, "token"),
-        *(k.secret_env(p.env, _token_secret(p.name), "token") for p in _PURPOSES),
-    ]
+def _acl_job(spec: StackSpec, kube: k.KubeContext) -> k.Manifest:
+    """Policies and tokens per purpose, and the intentions with identity on, made with
+    the management token: the one pod besides the server that mounts it."""
+    env = [{"name": "CONSUL_HTTP_ADDR", "value": f"{CATALOG}.{kube.namespace}.svc:{HTTP_PORT}"}]
+    if spec.catalog.acl:
+        env += [
+            k.secret_env("CONSUL_HTTP_TOKEN", TOKEN_SECRET, "token"),
+            *(k.secret_env(p.env, _token_secret(p.name), "token") for p in _PURPOSES),
+        ]
+        if spec.identity_on:
+            env += [
+                k.secret_env(service_token_env(name), service_token_secret(name), "token")
+                for name in spec.services
+            ]
     container = {
         "name": "acl",
         "image": kube.image("consul"),
-        "command": ["sh", "-c", _acl_script(settings.anonymous_read)],
+        "command": ["sh", "-c", _job_script(spec)],
         "env": env,
         "securityContext": k.container_security(),
         "resources": k.resources("50m", "64Mi"),
@@ -161,7 +194,8 @@ def _acl_hcl() -> str:
     )
 
 
-def _container(settings: CatalogSettings, kube: k.KubeContext) -> dict[str, Any]:
+def _container(spec: StackSpec, kube: k.KubeContext) -> dict[str, Any]:
+    settings = spec.catalog
     args = [
         "agent",
         "-server",
@@ -182,6 +216,8 @@ def _container(settings: CatalogSettings, kube: k.KubeContext) -> dict[str, Any]
     if settings.acl:
         env.append(k.secret_env("CONSUL_MANAGEMENT_TOKEN", TOKEN_SECRET, "token"))
         args.append(f"-hcl={_acl_hcl()}")
+    if spec.identity is not None and spec.identity_on:
+        args.append(f"-hcl={connect_hcl(spec.identity)}")
     probe = {"httpGet": {"path": "/v1/status/leader", "port": HTTP_PORT}}
     return {
         "name": "consul",
@@ -207,12 +243,13 @@ def _container(settings: CatalogSettings, kube: k.KubeContext) -> dict[str, Any]
     }
 
 
-def render_catalog(settings: CatalogSettings, kube: k.KubeContext) -> k.KubeRender:
+def render_catalog(spec: StackSpec, kube: k.KubeContext) -> k.KubeRender:
+    settings = spec.catalog
     pod = {
         "securityContext": k.pod_security(_UID, 1000),
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 30,
-        "containers": [_container(settings, kube)],
+        "containers": [_container(spec, kube)],
         "volumes": [{"name": "config", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
     }
     http = {"http": HTTP_PORT}
@@ -232,20 +269,22 @@ def render_catalog(settings: CatalogSettings, kube: k.KubeContext) -> k.KubeRend
             service_name=f"{CATALOG}-server",
         ),
     ]
-    if settings.acl:
-        objects.append(_acl_job(settings, kube))
+    if settings.acl or spec.identity_on:
+        objects.append(_acl_job(spec, kube))
     return k.KubeRender(
         objects,
         _env(settings, kube, "services"),
-        _secrets(settings),
+        _secrets(spec),
         ports={"http": HTTP_PORT, "dns": DNS_PORT},
     )
 
 
-def _secrets(settings: CatalogSettings) -> list[k.KubeSecret]:
-    if not settings.acl:
+def _secrets(spec: StackSpec) -> list[k.KubeSecret]:
+    if not spec.catalog.acl:
         return []
     names = [TOKEN_SECRET, *(_token_secret(p.name) for p in _PURPOSES)]
+    if spec.identity_on:
+        names += [service_token_secret(name) for name in spec.services]
     return [k.KubeSecret(name, CATALOG, {"token": "uuid"}) for name in names]
 
 

@@ -48,13 +48,17 @@ def refused(stack: Stack) -> list[Problem]:
                 "a Deployment always restarts its pods: `no` cannot be honoured",
                 "remove the restart policy (or use a Job outside leapfrog for one-off runs)",
             )
-    if stack.spec.identity_on:
+    routed = [name for name, svc in stack.spec.services.items() if svc.route is not None]
+    if stack.spec.identity_on and "lb" in stack.spec.components and routed:
+        # The Consul CA, the intentions and the services' own certificates are rendered;
+        # the load balancer's HAProxy on Kubernetes presents no certificate of its own
+        # yet, so the routed services would refuse it.
         problem(
             "identity",
-            "service identity is not rendered for Kubernetes yet (the Connect CA and the "
-            "service-intentions config entries); the NetworkPolicies from `callers:` are",
+            "on Kubernetes the load balancer presents no service certificate yet, so "
+            f"services with `route:` ({', '.join(routed)}) would refuse it with identity on",
             "set `identity: {mtls: false}` for Kubernetes (callers stay enforced by the "
-            "NetworkPolicies)",
+            "NetworkPolicies), or reach these services other than through `lb`",
         )
     if "backups" not in stack.spec.components:
         for name, options in stack.spec.components.items():

@@ -15,6 +15,7 @@ from leapfrog.components._backup_options import BackupOptions
 from leapfrog.components._backups_kube import backup_schedule
 from leapfrog.components.base import NotSupported
 from leapfrog.runtime.kubernetes._consul import catalog_reader_env, render_catalog
+from leapfrog.runtime.kubernetes._consul_identity import pod_identity_env
 from leapfrog.runtime.kubernetes._hostlogs import render_host_logs
 from leapfrog.runtime.kubernetes._network import render_network
 from leapfrog.runtime.kubernetes._refuse import refused
@@ -22,7 +23,7 @@ from leapfrog.runtime.kubernetes._secrets import secret_manifest
 from leapfrog.runtime.kubernetes._service import render_service, render_volumes
 from leapfrog.runtime.kubernetes.images._record import leapfrog_image
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.spec import Problem, RolloutSpec, SpecError, Stack
+from leapfrog.spec import Problem, RolloutSpec, SpecError, Stack, StackSpec
 
 __all__ = ["Rendered", "apply_rank", "kube_context", "render_stack"]
 
@@ -102,7 +103,7 @@ def render_stack(stack: Stack) -> Rendered:
     pieces: list[tuple[str, k.KubeRender]] = []
     schedules: list[k.Manifest] = []
     if spec.catalog.enabled:
-        catalog = render_catalog(spec.catalog, kube)
+        catalog = render_catalog(spec, kube)
         pieces.append(("catalog", catalog))
         # The load balancer reads the catalog with the read-only token, not the services'.
         kube = replace(kube, catalog_env=tuple(catalog_reader_env(spec.catalog, kube)))
@@ -135,8 +136,7 @@ def render_stack(stack: Stack) -> Rendered:
         ports[part] = piece.ports
     if schedules:
         parts["backup-schedules"] = schedules
-    for name, service in spec.services.items():
-        parts[name] = render_service(name, service, kube, platform_env, spec.volumes)
+    parts |= _services(spec, kube, platform_env)
     rollouts = {
         name: service.rollout
         for name, service in spec.services.items()
@@ -154,6 +154,20 @@ def render_stack(stack: Stack) -> Rendered:
         parts["secrets"] = [secret_manifest(s, kube) for s in secrets]
     objects = sorted((o for objs in parts.values() for o in objs), key=apply_rank)
     return Rendered(kube.namespace, objects, secrets, parts, rollouts)
+
+
+def _services(
+    spec: StackSpec, kube: k.KubeContext, platform_env: list[dict[str, Any]]
+) -> dict[str, list[k.Manifest]]:
+    """Each service's objects; with identity on, its pods get the SDK's switch and their
+    own catalog token, and probe over HTTPS."""
+    parts = {}
+    for name, service in spec.services.items():
+        env = platform_env
+        if spec.identity_on:
+            env = pod_identity_env(platform_env, name, spec.catalog.acl)
+        parts[name] = render_service(name, service, kube, env, spec.volumes, tls=spec.identity_on)
+    return parts
 
 
 def _namespace(kube: k.KubeContext) -> k.Manifest:

@@ -59,19 +59,24 @@ def _seconds(value: float) -> int:
     return max(1, math.ceil(value))
 
 
-def _probe(check: CheckSpec, port: int | None) -> dict[str, Any]:
+def _probe(check: CheckSpec, port: int | None, tls: bool) -> dict[str, Any]:
     if check.kind == "http":
-        return {"httpGet": {"path": check.http, "port": port}}
+        get: dict[str, Any] = {"path": check.http, "port": port}
+        if tls:
+            # With identity on the SDK serves mutual TLS, its /health open without a
+            # client certificate; the kubelet does not verify the server's.
+            get["scheme"] = "HTTPS"
+        return {"httpGet": get}
     if check.kind == "tcp":
         return {"tcpSocket": {"port": port}}
     return {"exec": {"command": [kube_text(a) for a in check.exec or []]}}
 
 
-def _probes(service: ServiceSpec) -> dict[str, Any]:
+def _probes(service: ServiceSpec, tls: bool) -> dict[str, Any]:
     check = service.check
     if check is None:
         return {}
-    action = _probe(check, service.port)
+    action = _probe(check, service.port, tls)
     timing = {"timeoutSeconds": _seconds(check.timeout), "periodSeconds": _seconds(check.interval)}
     start_period = 1
     return {
@@ -150,6 +155,8 @@ def _pod(
     kube: k.KubeContext,
     platform: list[dict[str, Any]],
     volumes: Mapping[str, VolumeSpec],
+    *,
+    tls: bool = False,
 ) -> dict[str, Any]:
     res = service.resources
     pod_volumes, mounts = _volumes(service, volumes)
@@ -161,7 +168,7 @@ def _pod(
         "securityContext": k.container_security(),
         "resources": k.resources(res.cpu, res.memory, res.cpu_limit, res.memory_limit),
         "volumeMounts": mounts,
-        **_probes(service),
+        **_probes(service, tls),
     }
     if service.port is not None:
         container["ports"] = [{"name": "http", "containerPort": service.port}]
@@ -226,13 +233,17 @@ def render_service(
     kube: k.KubeContext,
     platform: list[dict[str, Any]],
     volumes: Mapping[str, VolumeSpec] | None = None,
+    *,
+    tls: bool = False,
 ) -> list[k.Manifest]:
+    """`tls`: the service serves (mutual) TLS, identity being on; its HTTP probes use
+    HTTPS."""
     volumes = volumes or {}
     labels = kube.labels(name, "service", service.version)
     own = [u.name for u in service.volumes if volumes[u.name].scope == "instance"]
     template = {
         "metadata": {"labels": labels},
-        "spec": _pod(name, service, kube, platform, volumes),
+        "spec": _pod(name, service, kube, platform, volumes, tls=tls),
     }
     workload: k.Manifest
     if own:

@@ -56,15 +56,6 @@ def test_fields_without_a_kubernetes_meaning_are_refused(tmp_path: Path) -> None
     ]
 
 
-def test_service_identity_is_refused_until_it_is_rendered(tmp_path: Path) -> None:
-    data = _stack({"web": WEB}) | {"identity": {"default": "deny"}}
-    with pytest.raises(SpecError) as caught:
-        render_stack(load(tmp_path, data))
-    (problem,) = caught.value.problems
-    assert problem.field == "identity"
-    assert problem.hint is not None and "mtls: false" in problem.hint
-
-
 def test_declared_backups_without_the_operator_are_refused(tmp_path: Path) -> None:
     data = _stack({"web": WEB}, components={"postgres": {"backups": {}}})
     with pytest.raises(SpecError) as caught:

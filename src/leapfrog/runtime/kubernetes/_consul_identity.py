@@ -1,0 +1,148 @@
+"""Service identity on Kubernetes: the real Consul's service mesh, from the same
+declarations as the local catalog's (`identity:`, each service's callers).
+
+* The server runs with Connect on (`connect { enabled = true }`: Consul's built-in CA,
+  whose trust domain Consul derives from its cluster ID, `<id>.consul`) and
+  `default_intention_policy` set to the stack's `identity.default`, as the local catalog
+  is started with `--default-intention-policy`.
+* The catalog's Job writes one `service-intentions` config entry per service that has
+  callers: `<caller> => <service> (allow)` for each of them (`callers_of`, the pairs
+  the local stack writes as intentions), marked `Meta: {managed-by: leapfrog}`; an
+  entry leapfrog wrote for a service that no longer has callers is deleted, entries
+  anyone else wrote are not touched (one for a declared service stays in force, as a
+  local intention someone else made on a declared pair). `config write` replaces the
+  whole entry, so a re-run keeps it and a changed stack file's re-apply updates it.
+* With ACL on, each service has a token of its own (Secret `<service>-catalog-token`)
+  with Consul's service identity of that service (write that service, read every
+  service and node: enough for its leaf certificate, `/v1/agent/connect/authorize` on
+  itself and the intentions that name it) plus read on its `kv:` prefixes and write on
+  its `kv_write:` ones, as a local instance's token. The shared services token could
+  fetch any service's certificate; this one only its own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping
+from typing import Any
+
+from leapfrog.components import kube as k
+from leapfrog.spec import IdentitySpec, ServiceSpec, StackSpec, callers_of
+
+__all__ = [
+    "MANAGED_META",
+    "connect_hcl",
+    "intention_entries",
+    "intentions_script",
+    "pod_identity_env",
+    "service_token_env",
+    "service_token_secret",
+    "service_tokens_script",
+]
+
+MANAGED_META = {"managed-by": "leapfrog"}
+"""The Meta that marks the config entries leapfrog writes (and may delete)."""
+_DESCRIPTION = "declared in the stack file (callers)"
+
+
+def connect_hcl(identity: IdentitySpec) -> str:
+    return f'connect {{ enabled = true }} default_intention_policy = "{identity.default}"'
+
+
+def service_token_secret(service: str) -> str:
+    """The Secret with the token of `service` (its key `token`)."""
+    return f"{service}-catalog-token"
+
+
+def service_token_env(service: str) -> str:
+    """The Job's env variable holding the token of `service`."""
+    return "SERVICE_TOKEN_" + re.sub(r"[^A-Za-z0-9]", "_", service).upper()
+
+
+def _service_rules(name: str, service: ServiceSpec) -> str:
+    """The service's own policy: its `kv:`/`kv_write:` prefixes (the service identity
+    gives the rest). The `service` rule repeats what the identity gives, so that a
+    service without prefixes still has a policy whose rules Consul accepts."""
+    prefixes = {p: {"policy": "read"} for p in service.kv}
+    prefixes |= {p: {"policy": "write"} for p in service.kv_write}
+    rules: dict[str, Any] = {"service": {name: {"policy": "write"}}}
+    if prefixes:
+        rules["key_prefix"] = prefixes
+    return json.dumps(rules, separators=(",", ":"))
+
+
+def service_tokens_script(services: Mapping[str, ServiceSpec]) -> list[str]:
+    """Lines of the ACL Job (after its `policy` function): per service a policy with
+    its rules, created or updated, and its token with its service identity, created
+    once (a token that can read itself is kept)."""
+    lines = [
+        'service_token() { CONSUL_HTTP_TOKEN="$2" consul acl token read -self >/dev/null 2>&1 '
+        '|| consul acl token create -secret "$2" -service-identity "$1" '
+        '-policy-name "leapfrog-service-$1" -description "leapfrog: service $1" >/dev/null; }',
+    ]
+    for name, service in services.items():
+        description = shlex.quote(f"leapfrog: service {name}")
+        rules = shlex.quote(_service_rules(name, service))
+        lines.append(f"policy leapfrog-service-{name} {description} {rules}")
+        lines.append(f'service_token {name} "${service_token_env(name)}"')
+    return lines
+
+
+def intention_entries(spec: StackSpec) -> list[dict[str, Any]]:
+    """One `service-intentions` config entry per service that has callers."""
+    entries = []
+    for name in spec.services:
+        callers = sorted(callers_of(spec.services, name))
+        if not callers:
+            continue
+        sources = [{"Name": c, "Action": "allow", "Description": _DESCRIPTION} for c in callers]
+        entries.append(
+            {"Kind": "service-intentions", "Name": name, "Meta": MANAGED_META, "Sources": sources}
+        )
+    return entries
+
+
+def intentions_script(spec: StackSpec) -> list[str]:
+    """Lines of the catalog's Job that make leapfrog's intentions what `spec` declares."""
+    entries = intention_entries(spec)
+    mark = shlex.quote(next(f'"{k}": "{v}"' for k, v in MANAGED_META.items()))
+    lines = [
+        # `theirs NAME`: an entry for NAME exists that leapfrog did not write.
+        'theirs() { consul config read -kind service-intentions -name "$1" >/dev/null 2>&1 '
+        f'&& ! consul config read -kind service-intentions -name "$1" | grep -qF {mark}; }}',
+    ]
+    for entry in entries:
+        name = entry["Name"]
+        body = shlex.quote(json.dumps(entry, separators=(",", ":")))
+        # Someone else's entry for a declared service stays in force, as a local
+        # intention someone else made on a declared pair does.
+        lines.append(
+            f"if theirs {name}; then echo 'intentions of {name}: an entry not made by "
+            f"leapfrog stays in force'; else printf %s {body} | consul config write - "
+            ">/dev/null; fi"
+        )
+    declared = " ".join(e["Name"] for e in entries)
+    # A service no longer with callers: its entry goes, if leapfrog wrote it.
+    lines += [
+        "for name in $(consul config list -kind service-intentions); do",
+        f'  case " {declared} " in *" $name "*) continue ;; esac',
+        f'  if consul config read -kind service-intentions -name "$name" | grep -qF {mark}; '
+        'then consul config delete -kind service-intentions -name "$name" >/dev/null; fi',
+        "done",
+    ]
+    return lines
+
+
+def pod_identity_env(
+    platform: list[dict[str, Any]], service: str, acl: bool
+) -> list[dict[str, Any]]:
+    """The platform's env for a service's pod with identity on: the SDK's switch
+    (LEAPFROG_IDENTITY=on, as locally) and, with ACL, the service's own token in place
+    of the services' shared one."""
+    env = [e for e in platform if not (acl and e["name"] == "CONSUL_HTTP_TOKEN")]
+    env.append({"name": "LEAPFROG_IDENTITY", "value": "on"})
+    if acl:
+        env.append(k.secret_env("CONSUL_HTTP_TOKEN", service_token_secret(service), "token"))
+    return env
