@@ -327,13 +327,13 @@ class KubeBackups:
             restore["spec"]["pointInTime"] = request.to.strftime("%Y-%m-%dT%H:%M:%SZ")
         if chosen:
             restore["spec"]["chosen"] = chosen
-        problem = restore_problem(restore, found)
+        problem = restore_problem(restore, found, self.clock())
         if problem is not None:
             raise LeapfrogError(
                 f"cannot restore: {problem}",
                 hint=f"`leapfrog backup list{self.where}` shows the Succeeded Backups",
             )
-        lines = replaced_by(found, chosen)
+        lines = replaced_by(found, chosen, restore["spec"].get("pointInTime"))
         return RestorePlan(_store(found), found["metadata"]["name"], lines, restore)
 
     def restore(self, plan: RestorePlan, request: RunRequest, progress: Report | None) -> Outcome:
