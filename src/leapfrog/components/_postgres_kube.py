@@ -106,7 +106,8 @@ def render_postgres(options: PostgresOptions, kube: k.KubeContext) -> k.KubeRend
     objects: list[k.Manifest] = []
     if options.backups is not None and physical_on_kube(options.backups):
         # Physical backups: the server archives its WAL into the schedule's claim.
-        config, args, volumes, mounts = archive_parts(options.backups, kube, NAME, DATA)
+        parts = archive_parts(options.backups, kube, NAME, DATA, int(version))
+        config, args, volumes, mounts = parts
         server = pod["containers"][0]
         server["args"] += args
         server["volumeMounts"] += mounts
