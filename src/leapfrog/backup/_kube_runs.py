@@ -306,7 +306,8 @@ def job_for(  # noqa: PLR0917
     deadline = int(spec.get("deadlineSeconds", 6 * 3600))
     run = ["leapfrog", "backup", "run", *target, "--id", backup_id, "--json"]
     run += ["--deadline", str(deadline), "--summary-to", TERMINATION_LOG]
-    # A PostgreSQL on Kubernetes does not archive its WAL: logical unless told.
+    # Physical only when the schedule says so (its server archives WAL then): an
+    # older schedule names no mode, and its server does not.
     mode = store.get("mode") or ("logical" if store["kind"] == "postgres" else None)
     if mode:
         run += ["--mode", mode]
