@@ -356,6 +356,12 @@ def backup_problem(spec: dict[str, Any]) -> str | None:
     chosen = store.get("chosen") or []
     if chosen and not chooses_of(store["kind"]):
         return f"a {store['kind']} backup is of the whole store: store.chosen names nothing"
+    if physical_postgres(store) and ("pvc" not in spec["storage"] or "encryption" in spec):
+        return (
+            "a physical PostgreSQL backup on Kubernetes needs the WAL its server archives "
+            "into a volume claim, unencrypted (storage.pvc, no encryption): take a logical "
+            "one (store.mode: logical)"
+        )
     return None
 
 

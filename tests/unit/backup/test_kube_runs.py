@@ -482,6 +482,12 @@ def test_a_backup_choosing_in_a_store_backed_up_whole_is_refused() -> None:
     )
     assert backup_problem(a_backup("kafka", chosen=["orders"])["spec"]) is None
     assert backup_problem(a_backup("zookeeper")["spec"]) is None
+    physical = a_backup(mode="physical")["spec"]
+    assert backup_problem(physical) is None
+    for changed in ({"storage": {"s3": {"bucket": "b"}}}, {"encryption": {"name": "pg-key"}}):
+        assert "needs the WAL its server archives into a volume claim" in str(
+            backup_problem(physical | changed)
+        )
 
 
 def physical_backup(ended: str = "2026-12-06T09:00:00Z") -> Any:
