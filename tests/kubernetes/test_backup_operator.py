@@ -981,6 +981,22 @@ def test_a_physical_postgres_backup_job_and_a_point_in_time_restore_through_the_
         assert f"to {point:%Y-%m-%d %H:%M:%S} UTC" in restored["reason"], restored
         assert orders(pitr_pg) == list(range(1, 201))  # exactly the rows before T
 
+        # on the new timeline, more rows; a Restore without pointInTime: the newest WAL
+        orders(pitr_pg, "INSERT INTO orders SELECT g, 'later' FROM generate_series(201, 250) g")
+        archived_now(pitr_pg, claim)
+        apply(plane, {"apiVersion": "leapfrog.dev/v1alpha1", "kind": "Restore",
+                      "metadata": {"name": "pglatest", "namespace": NAMESPACE},
+                      "spec": {"backup": name}})  # fmt: skip
+        latest_job = wait_for("the latest restore's Job", lambda: get(plane, "job", "pglatest"))
+        assert "--to" not in latest_job["spec"]["template"]["spec"]["containers"][0]["command"]
+        pitr_pg.stop()
+        try:
+            (latest,) = run_steps(plane, latest_job, service, local, app_user, folders=data)
+        finally:
+            pitr_pg.start()
+        assert "to the newest archived WAL" in latest["reason"], latest
+        assert orders(pitr_pg) == list(range(1, 251))  # the restored timeline, followed
+
     # the operator followed the Job (KWOK ran its pod) into the Restore's status
     finished = wait_for(
         "the Restore to succeed",
