@@ -587,8 +587,9 @@ def _remote_stopped(store: Store) -> None:
         ):
             answered = True
     except psycopg.OperationalError as exc:
-        # A refusal of the login is the server answering too; only silence is stopped.
-        answered = "password authentication failed" in str(exc) or "FATAL" in str(exc)
+        # A refusal (FATAL: a wrong password, starting up) is the server answering
+        # too; only no answer (refused, timed out, no such host) is a stopped server.
+        answered = "FATAL" in str(exc)
     if answered:
         raise BackupError(
             f"{store.name} is running: its data directory is replaced only while it is stopped",
@@ -606,6 +607,7 @@ def _archiving(store: Store, run: RunControl) -> dict[str, str]:
         found = archive_settings(backups, store.where)
         found.pop("archive_timeout")
         return found
+    # In the run's temporary folder, which the next run under the lock empties.
     script = Path(tempfile.mkdtemp(prefix="lf-pgarch-", dir=run.temp_dir)) / "archive-wal.sh"
     archive = archive_dir(backups, store.where)
     gaps = store.where.data_dir / GAPS_DIR
