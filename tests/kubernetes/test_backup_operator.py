@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -32,6 +32,7 @@ import yaml
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from kazoo.client import KazooClient
 from kopf.testing import KopfRunner
+from psycopg import sql
 
 from leapfrog.backup._zk_tree import server_tree
 from leapfrog.backup.kube_operator import registry
@@ -783,6 +784,239 @@ def test_a_postgres_backup_job_runs_verifies_prunes_and_a_restore_puts_it_back(
                          password=superuser, dbname="shop") as conn:  # fmt: skip
         row = conn.execute("SELECT count(*) FROM orders").fetchone()
     assert row is not None and row[0] == ROWS
+
+
+PITR_ADDRESS = "127.0.0.78"  # a PostgreSQL of this test's own: it is stopped and restored
+
+
+@pytest.fixture
+def pitr_pg() -> Iterator[RunningComponent]:
+    with own_component("postgres", {"databases": {"shop": {}}}, PITR_ADDRESS) as running:
+        yield running
+
+
+def get_running(plane: ControlPlane, pod: str) -> Any:
+    found = get(plane, "pod", pod)
+    return found if found and found.get("status", {}).get("phase") == "Running" else None
+
+
+def pitr_connect(pg: RunningComponent, dbname: str = "postgres") -> psycopg.Connection:
+    return psycopg.connect(host=PITR_ADDRESS, port=pg.where.port, user="postgres",
+                           password=password(pg.where, "postgres"), dbname=dbname,
+                           autocommit=True)  # fmt: skip
+
+
+def as_rendered(pg: RunningComponent, claim: Path, work: Path, objects: list[Any]) -> None:
+    """Archive the WAL of `pg` as the rendered postgres StatefulSet says: its `-c`
+    archive settings, its archive_command the script of its ConfigMap, each of the
+    pod's mounts a folder here (the backup claim `claim`, the data claim the server's
+    data directory); then restart it, as a changed pod would be."""
+    sts = next(
+        o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "postgres"
+    )
+    pod = sts["spec"]["template"]["spec"]
+    (server,) = pod["containers"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    configs = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ConfigMap"}
+    mounts: dict[str, str] = {}
+    for mount in server["volumeMounts"]:
+        volume = volumes.get(mount["name"], {})
+        if "configMap" in volume:  # its files, written here
+            folder = work / mount["name"]
+            folder.mkdir()
+            for name, text in configs[volume["configMap"]["name"]]["data"].items():
+                (folder / name).write_text(text)
+            mounts[mount["mountPath"]] = str(folder)
+        elif volume.get("persistentVolumeClaim", {}).get("claimName") == "backups-postgres":
+            mounts[mount["mountPath"]] = str(claim)
+        elif mount["name"] == "data":  # the volume claim template: the server's data
+            mounts[mount["mountPath"]] = str(pg.where.data_dir)
+
+    def placed(text: str) -> str:
+        for path in sorted(mounts, key=len, reverse=True):
+            text = text.replace(path, mounts[path])
+        return text
+
+    for folder in work.iterdir():
+        for script in folder.iterdir():
+            script.write_text(placed(script.read_text()))
+    os.chmod(work, 0o755)
+    settings = dict(a[2:].split("=", 1) for a in server["args"] if a.startswith("-c"))
+    assert settings["archive_mode"] == "on"  # physical: the server archives its WAL
+    with pitr_connect(pg) as conn:
+        for name in ("archive_mode", "archive_command", "archive_timeout", "wal_level"):
+            value = sql.Literal(placed(settings[name]))
+            conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), value))
+    pg.stop()
+    pg.start()
+    admit_replication(pg, Path(placed(settings["hba_file"])))
+
+
+def admit_replication(pg: RunningComponent, rendered_hba: Path) -> None:
+    """The rendered rules' network replication rule (the backup Job's pg_basebackup
+    connects so) added to the local server's own, which it rewrites on each start."""
+    rules = [
+        line for line in rendered_hba.read_text().splitlines()
+        if line.startswith("host") and " replication " in line and "trust" not in line
+    ]  # fmt: skip
+    assert rules == ["host  replication  postgres  all  scram-sha-256"]
+    hba = pg.where.data_dir / "conf" / "pg_hba.conf"
+    hba.write_text(hba.read_text() + "\n".join(rules) + "\n")
+    with pitr_connect(pg) as conn:
+        conn.execute("SELECT pg_reload_conf()")
+
+
+def archived_now(pg: RunningComponent, claim: Path) -> None:
+    """Until the segment holding every change so far is in the archive."""
+    with pitr_connect(pg) as conn:
+        row = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
+        conn.execute("SELECT pg_switch_wal()")
+    assert row is not None
+    wait_for(f"WAL {row[0]} in the archive", (claim / "postgres" / "wal" / row[0]).exists)
+
+
+def orders(pg: RunningComponent, statement: str = "SELECT id FROM orders ORDER BY id") -> Any:
+    with pitr_connect(pg, "shop") as conn:
+        cursor = conn.execute(statement)
+        return [r[0] for r in cursor.fetchall()] if cursor.description else None
+
+
+@pytest.mark.usefixtures("operator")
+def test_a_physical_postgres_backup_job_and_a_point_in_time_restore_through_the_objects(
+    plane: ControlPlane,
+    pitr_pg: RunningComponent,
+    app_user: UnixUser,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+) -> None:
+    """The rendered StatefulSet archives WAL into the schedule's claim (its own script,
+    run by a real server); a Backup of the rendered schedule takes a physical backup
+    (pg_basebackup) and verifies it; `backup restore --to T` makes a Restore with
+    pointInTime whose Job refuses while the server runs and, once it is stopped, puts
+    back exactly the rows committed before T."""
+    from leapfrog.backup._kube_runs import backup_on_demand
+
+    objects = rendered(tmp_path)
+    (schedule_obj,) = [o for o in objects if o["kind"] == "BackupSchedule"]
+    store = schedule_obj["spec"]["store"]
+    assert store["mode"] == "physical" and store["data"]["claimName"] == "data-postgres-0"
+    schedule_obj["spec"].pop("schedule")  # runs on demand here, not every minute
+    apply(plane, schedule_obj)
+    # The server's pod (KWOK plays it): its runs are placed beside it, on its node.
+    for obj in objects:
+        if obj["kind"] in ("ConfigMap", "StatefulSet") and obj["metadata"]["name"].startswith(
+            "postgres"
+        ):
+            apply(plane, obj)
+    wait_for("the server's pod", lambda: get_running(plane, "postgres-0"))
+    put_secret(plane, "postgres-credentials", {"postgres": password(pitr_pg.where, "postgres")})
+    service, local = "postgres.bkop.svc:5432", f"{PITR_ADDRESS}:{pitr_pg.where.port}"
+    with scratch_dir("lf-kb-claim-") as claim, scratch_dir("lf-kb-pgpod-") as work:
+        os.chown(claim, app_user.uid, app_user.gid)
+        as_rendered(pitr_pg, claim, work, objects)
+        orders(pitr_pg, "CREATE TABLE orders (id int PRIMARY KEY, note text)")
+        orders(pitr_pg, "INSERT INTO orders SELECT g, md5(g::text) FROM generate_series(1, 100) g")
+
+        run = backup_on_demand(schedule_obj, datetime.now(UTC))
+        name = run["metadata"]["name"]
+        apply(plane, run)
+        job, backup = backup_job(plane, name)
+        pod = job["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsUser"] == store["data"]["runAsUser"]  # the server's
+        said: dict[str, str] = {}
+        taken, verified, _pruned = run_steps(
+            plane, job, service, local, app_user, said, folders={"storage": claim}
+        )
+        assert (taken["backup"], taken["mode"]) == (backup["status"]["backupId"], "physical")
+        assert "match the manifest" in verified["reason"], verified
+        kubelet_says(plane, name, said)
+        done = wait_for("the Backup to succeed", lambda: in_phase(plane, name, "Succeeded"))
+        assert done["status"]["position"].startswith("LSN "), done["status"]
+
+        # rows before T, then rows after it; the WAL of both archived
+        orders(pitr_pg, "INSERT INTO orders SELECT g, 'before' FROM generate_series(101, 200) g")
+        point = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+        while datetime.now(UTC) < point + timedelta(seconds=1):
+            time.sleep(0.1)
+        orders(pitr_pg, "INSERT INTO orders SELECT g, 'after' FROM generate_series(201, 300) g")
+        archived_now(pitr_pg, claim)
+
+        def continuous() -> Any:
+            found = get(plane, "backupschedule", "postgres").get("status") or {}
+            return found if found.get("recoverableContinuous") else None
+
+        window = wait_for("the schedule's window", continuous)
+        assert window["recoverablePoints"] == 1
+        assert window["recoverableFrom"] == done["status"]["completionTime"]
+
+        stamp = point.strftime("%Y-%m-%dT%H:%M:%SZ")
+        cluster = ["--kubeconfig", str(plane.kubeconfig), "-n", NAMESPACE]
+        code, out, err = leapfrog_cli(
+            capsys, "backup", "restore", name, "--to", stamp, *cluster, "--yes", "--no-wait"
+        )
+        assert code == 0, (out, err)
+        said_first = " ".join(err.split())
+        assert f"recovered to {point:%Y-%m-%d %H:%M:%S} UTC from the WAL archive" in said_first
+        assert "kubectl scale statefulset postgres --replicas=0" in said_first
+        (restore,) = [r for r in items(plane, "restores") if r["spec"]["backup"] == name]
+        assert restore["spec"]["pointInTime"] == stamp
+        restore_name = restore["metadata"]["name"]
+        restore_job = wait_for("the restore Job", lambda: get(plane, "job", restore_name))
+        argv = restore_job["spec"]["template"]["spec"]["containers"][0]["command"]
+        assert argv[argv.index("--to") + 1] == stamp
+        data = {"store-data": pitr_pg.where.data_dir, "storage": claim}
+        (refused,) = run_steps(
+            plane, restore_job, service, local, app_user, folders=data, check=False
+        )
+        assert refused["state"] == "failed" and "postgres is running" in refused["reason"]
+        assert len(orders(pitr_pg)) == 300  # left alone
+        pitr_pg.stop()  # as `kubectl scale statefulset postgres --replicas=0` says
+        plane.kubectl("scale", "statefulset", "postgres", "--replicas=0", "-n", NAMESPACE)
+        try:
+            (restored,) = run_steps(plane, restore_job, service, local, app_user, folders=data)
+        finally:
+            pitr_pg.start()
+            plane.kubectl("scale", "statefulset", "postgres", "--replicas=1", "-n", NAMESPACE)
+        assert restored["backup"] == backup["status"]["backupId"]
+        assert f"to {point:%Y-%m-%d %H:%M:%S} UTC" in restored["reason"], restored
+        assert orders(pitr_pg) == list(range(1, 201))  # exactly the rows before T
+
+        # on the new timeline, more rows; a Restore without pointInTime: the newest WAL
+        orders(pitr_pg, "INSERT INTO orders SELECT g, 'later' FROM generate_series(201, 250) g")
+        archived_now(pitr_pg, claim)
+        apply(plane, {"apiVersion": "leapfrog.dev/v1alpha1", "kind": "Restore",
+                      "metadata": {"name": "pglatest", "namespace": NAMESPACE},
+                      "spec": {"backup": name}})  # fmt: skip
+        latest_job = wait_for("the latest restore's Job", lambda: get(plane, "job", "pglatest"))
+        assert "--to" not in latest_job["spec"]["template"]["spec"]["containers"][0]["command"]
+        pitr_pg.stop()
+        try:
+            (latest,) = run_steps(plane, latest_job, service, local, app_user, folders=data)
+        finally:
+            pitr_pg.start()
+        assert "to the newest archived WAL" in latest["reason"], latest
+        assert orders(pitr_pg) == list(range(1, 251))  # the restored timeline, followed
+
+    # the operator followed the Job (KWOK ran its pod) into the Restore's status
+    finished = wait_for(
+        "the Restore to succeed",
+        lambda: (r := get(plane, "restore", restore_name)).get("status", {}).get("phase")
+        == "Succeeded" and r,
+    )  # fmt: skip
+    (completed,) = finished["status"]["conditions"]
+    assert (completed["type"], completed["status"]) == ("Completed", "True")
+    reasons = {e["reason"] for e in items(plane, "events")
+               if e["involvedObject"]["name"] == restore_name}  # fmt: skip
+    assert {"JobCreated", "Succeeded"} <= reasons
+
+    # a time before the backup ended is refused by the CLI, saying why; no Restore made
+    early = "2020-01-01T00:00:00Z"
+    code, out, err = leapfrog_cli(
+        capsys, "backup", "restore", name, "--to", early, *cluster, "--yes"
+    )
+    assert code != 0 and f"pointInTime {early} is before Backup {name} ended" in " ".join(
+        err.split()
+    )
 
 
 _COORDINATOR_NOT_YET = {

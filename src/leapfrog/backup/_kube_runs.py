@@ -34,6 +34,7 @@ __all__ = [
     "job_for",
     "keep_objects",
     "manifest_key",
+    "physical_postgres",
     "recoverability",
     "replaced_by",
     "restore_for",
@@ -305,7 +306,8 @@ def job_for(  # noqa: PLR0917
     deadline = int(spec.get("deadlineSeconds", 6 * 3600))
     run = ["leapfrog", "backup", "run", *target, "--id", backup_id, "--json"]
     run += ["--deadline", str(deadline), "--summary-to", TERMINATION_LOG]
-    # A PostgreSQL on Kubernetes does not archive its WAL: logical unless told.
+    # Physical only when the schedule says so (its server archives WAL then): an
+    # older schedule names no mode, and its server does not.
     mode = store.get("mode") or ("logical" if store["kind"] == "postgres" else None)
     if mode:
         run += ["--mode", mode]
@@ -328,7 +330,16 @@ def job_for(  # noqa: PLR0917
     job = _job(name, namespace, spec, image, steps, labels, _pod_labels(labels, meta))
     if data is not None:
         _mount_store_data(job, store["kind"], data)
+    elif physical_postgres(store) and "data" in store:
+        # The server writes its WAL into the same claim: the run shares its node (a
+        # ReadWriteOnce claim) and its user (the archive folder it makes is the server's).
+        _beside_server(job, store["data"], beside=True)
     return job
+
+
+def physical_postgres(store: dict[str, Any]) -> bool:
+    """Whether the store is a PostgreSQL backed up physically (its WAL archived)."""
+    return bool(store.get("kind") == "postgres" and store.get("mode", "logical") == "physical")
 
 
 RETENTION_FLAGS = {
@@ -345,11 +356,20 @@ def backup_problem(spec: dict[str, Any]) -> str | None:
     chosen = store.get("chosen") or []
     if chosen and not chooses_of(store["kind"]):
         return f"a {store['kind']} backup is of the whole store: store.chosen names nothing"
+    if physical_postgres(store) and ("pvc" not in spec["storage"] or "encryption" in spec):
+        return (
+            "a physical PostgreSQL backup on Kubernetes needs the WAL its server archives "
+            "into a volume claim, unencrypted (storage.pvc, no encryption): take a logical "
+            "one (store.mode: logical)"
+        )
     return None
 
 
-def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> str | None:
-    """Why a Restore cannot run (a message for its status), or None."""
+def restore_problem(
+    restore: dict[str, Any], backup: dict[str, Any] | None, now: datetime | None = None
+) -> str | None:
+    """Why a Restore cannot run (a message for its status), or None; `now`: when it is
+    asked (a pointInTime after it is refused)."""
     wanted = restore["spec"]["backup"]
     if backup is None:
         return f"there is no Backup {wanted} in this namespace"
@@ -359,19 +379,20 @@ def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> s
     if not status.get("backupId"):
         return f"Backup {wanted} does not name the backup it took (made by an older operator)"
     store = backup["spec"]["store"]
-    if restore["spec"].get("pointInTime"):
-        if store["kind"] != "postgres":
-            return f"pointInTime is for PostgreSQL only; Backup {wanted} is of {store['kind']}"
-        return (
-            "pointInTime needs a physical PostgreSQL backup with its WAL archive, which the "
-            "operator does not take yet (its backups are logical)"
-        )
-    if store["kind"] == "postgres" and store.get("mode", "logical") != "logical":
-        return f"Backup {wanted} is a physical PostgreSQL backup: only logical ones restore here"
+    point = restore["spec"].get("pointInTime")
+    if point:
+        problem = _point_problem(backup, str(point), now or datetime.now(UTC))
+        if problem is not None:
+            return problem
     chosen = restore["spec"].get("chosen") or []
+    if chosen and physical_postgres(store):
+        return (
+            f"Backup {wanted} is a physical PostgreSQL backup: it restores the whole "
+            "cluster, chosen names nothing to choose from"
+        )
     if chosen and not chooses_of(store["kind"]):
         return f"a {store['kind']} backup restores whole: chosen names nothing to choose from"
-    if store["kind"] in _DATA_LAYOUT and "data" not in store:
+    if _reaches_files(store) and "data" not in store:
         return (
             f"a {store['kind']} restore reaches the server's files: Backup {wanted}'s store "
             "names no data claim to mount (store.data, which `leapfrog apply` renders)"
@@ -379,11 +400,45 @@ def restore_problem(restore: dict[str, Any], backup: dict[str, Any] | None) -> s
     return None
 
 
-def replaced_by(backup: dict[str, Any], chosen_here: list[str] | None = None) -> list[str]:
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _point_problem(backup: dict[str, Any], point: str, now: datetime) -> str | None:
+    """Why a Restore of `backup` cannot replay WAL to `point`, or None: only a physical
+    PostgreSQL backup has WAL to replay, and only to a time after it ended (its base
+    backup is consistent from there) and not after now (the archive ends at now)."""
+    name = backup["metadata"]["name"]
+    store = backup["spec"]["store"]
+    if store["kind"] != "postgres":
+        return f"pointInTime is for PostgreSQL only; Backup {name} is of {store['kind']}"
+    if not physical_postgres(store):
+        return (
+            f"pointInTime needs a physical PostgreSQL backup with its WAL archive; Backup "
+            f"{name} is logical (a logical backup restores as it was taken: leave out "
+            "pointInTime, or choose a Backup of a schedule whose store.mode is physical)"
+        )
+    wanted = _time(point)
+    ended = (backup.get("status") or {}).get("completionTime")
+    if ended and wanted < _time(str(ended)):
+        return (
+            f"pointInTime {point} is before Backup {name} ended ({ended}): its WAL replays "
+            "forward only; choose an older Backup of the schedule"
+        )
+    if wanted > now.astimezone(UTC):
+        return (
+            f"pointInTime {point} is in the future (now {now.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ})"
+        )
+    return None
+
+
+def replaced_by(
+    backup: dict[str, Any], chosen_here: list[str] | None = None, to: str | None = None
+) -> list[str]:
     """What a Restore of `backup` replaces, one line each, said before it is made (as
     the engine's drivers say it locally; the manifest is in the storage, so the names
     are those the Restore chooses, else those the run chose, else everything the
-    backup holds)."""
+    backup holds); `to`: its pointInTime."""
     store = backup["spec"]["store"]
     status = backup.get("status") or {}
     names = chosen_here or store.get("chosen") or []
@@ -397,6 +452,16 @@ def replaced_by(backup: dict[str, Any], chosen_here: list[str] | None = None) ->
             f"deletes and recreates topics ({chosen}) on {where}: records written since the "
             "backup are lost",
             "sets the committed offsets of their consumer groups (their consumers must be stopped)",
+            source,
+        ]
+    if physical_postgres(store):
+        claim = (store.get("data") or {}).get("claimName", "?")
+        point = f"to {to.replace('T', ' ').rstrip('Z')} UTC" if to else "to the newest archived WAL"
+        return [
+            f"replaces the whole data directory of {where} in its claim {claim} with the "
+            f"base backup, recovered {point} from the WAL archive",
+            f"{store['service']} must be stopped (kubectl scale statefulset {store['service']} "
+            "--replicas=0), else the restore refuses; every change after that point is lost",
             source,
         ]
     if store["kind"] == "zookeeper":
@@ -453,17 +518,25 @@ def verified_state(backup: dict[str, Any]) -> str | None:
     return "succeeded" if found.get("status") == "True" else "failed"
 
 
-def restore_job_for(
-    name: str, namespace: str, backup: dict[str, Any], image: str, chosen: list[str] | None = None
+def restore_job_for(  # noqa: PLR0917
+    name: str,
+    namespace: str,
+    backup: dict[str, Any],
+    image: str,
+    chosen: list[str] | None = None,
+    to: str | None = None,
 ) -> dict[str, Any]:
     """The Job of a Restore: `leapfrog backup restore --backup ID --yes` of the Backup's
     store, from the Backup's storage, with the Backup's deadline; limited to the
-    Restore's `chosen` (else what the Backup's run chose, else all it holds)."""
+    Restore's `chosen` (else what the Backup's run chose, else all it holds); `to`: its
+    pointInTime (`--to`: the engine replays the WAL archive up to it)."""
     spec = backup["spec"]
     store = spec["store"]
     target, _ = _target(spec, namespace)
     backup_id = backup["status"]["backupId"]
     argv = ["leapfrog", "backup", "restore", *target, "--backup", backup_id, "--yes", "--json"]
+    if to:
+        argv += ["--to", to]
     argv += _choice(store["kind"], chosen or store.get("chosen", []))
     data = _server_data(store, restore=True)
     argv += _data_args(store, data)
@@ -476,20 +549,36 @@ def restore_job_for(
 
 
 STORE_MOUNT = "/store"
-_DATA_LAYOUT = {"zookeeper": (ZK_DATA, False), "opensearch": ("", True)}
+_DATA_LAYOUT = {
+    "zookeeper": (ZK_DATA, False, False),
+    "opensearch": ("", True, True),
+    "postgres": ("", False, True),
+}
 """Per store whose Jobs reach the server's own files (the Backup's `store.data` claim):
 where, under the driver's data directory (STORE_MOUNT), it finds what the claim holds
-(the ZooKeeper pod's /data, its dataDir; OpenSearch's whole data directory), and
-whether every Job needs it while the server runs (OpenSearch: its snapshot repository
-is under the node's `path.repo`, which the driver reads and fills) or only a restore
-with the server stopped (ZooKeeper)."""
+(the ZooKeeper pod's /data, its dataDir; OpenSearch's and PostgreSQL's whole data
+directory), whether every Job needs it while the server runs (OpenSearch: its
+snapshot repository is under the node's `path.repo`, which the driver reads and
+fills) or only a restore with the server stopped (ZooKeeper; a physical PostgreSQL
+restore, which replaces its data directory), and whether the driver is told where
+the server has it (`--server-data-dir`: OpenSearch names paths under it to the
+server; PostgreSQL's restore takes it as the word that the claim is mounted)."""
+
+
+def _reaches_files(store: dict[str, Any]) -> bool:
+    """Whether a restore of this store replaces the server's files (mounts its claim)."""
+    if store["kind"] == "postgres":
+        return physical_postgres(store)
+    return store["kind"] in _DATA_LAYOUT
 
 
 def _server_data(store: dict[str, Any], restore: bool) -> dict[str, Any] | None:
     """The server's claim, when this Job mounts it."""
     layout = _DATA_LAYOUT.get(store["kind"])
     data: dict[str, Any] | None = store.get("data")
-    if layout is None or data is None or not (restore or layout[1]):
+    if layout is None or data is None or not _reaches_files(store):
+        return None
+    if not (restore or layout[1]):
         return None
     return data
 
@@ -498,8 +587,7 @@ def _data_args(store: dict[str, Any], data: dict[str, Any] | None) -> list[str]:
     if data is None:
         return []
     args = ["--data-dir", STORE_MOUNT]
-    if _DATA_LAYOUT[store["kind"]][1] and data.get("serverPath"):
-        # The driver names paths under it to the server (a repository's location).
+    if _DATA_LAYOUT[store["kind"]][2] and data.get("serverPath"):
         args += ["--server-data-dir", str(data["serverPath"])]
     return args
 
@@ -510,7 +598,7 @@ def _mount_store_data(job: dict[str, Any], kind: str, data: dict[str, Any]) -> N
     server's as its own is (a hostPath or local volume gets no fsGroup ownership
     change). A Job beside a running server is placed on the server's node: a
     ReadWriteOnce claim is mounted on one node only."""
-    folder, beside = _DATA_LAYOUT[kind]
+    folder, beside, _ = _DATA_LAYOUT[kind]
     pod = job["spec"]["template"]["spec"]
     pod["volumes"].append(
         {"name": "store-data", "persistentVolumeClaim": {"claimName": data["claimName"]}}
@@ -519,6 +607,13 @@ def _mount_store_data(job: dict[str, Any], kind: str, data: dict[str, Any]) -> N
     for container in [*pod.get("initContainers", []), *pod["containers"]]:
         # a list of its own: `_job`'s containers share theirs
         container["volumeMounts"] = [*container["volumeMounts"], dict(mount)]
+    _beside_server(job, data, beside)
+
+
+def _beside_server(job: dict[str, Any], data: dict[str, Any], beside: bool) -> None:
+    """The Job's pod run as the server's user and, when `beside` (it runs while the
+    server does, sharing a ReadWriteOnce claim with it), on the server's node."""
+    pod = job["spec"]["template"]["spec"]
     if beside and data.get("serverLabels"):
         pod["affinity"] = {
             "podAffinity": {
@@ -727,18 +822,25 @@ def recoverability(backups: list[dict[str, Any]]) -> dict[str, Any]:
     """The schedule's recoverability window from its Backup objects: the store can be
     put back as it was at any of `recoverablePoints` times from `recoverableFrom` (the
     oldest Succeeded backup whose verification did not fail) to `recoverableTo` (the
-    newest)."""
+    newest). Physical PostgreSQL backups have their WAL archive between them:
+    `recoverableContinuous`, any time from `recoverableFrom` on (each run proved the
+    archive holds the WAL up to its end: it waited for its segment there)."""
     good = [
         run for run in _finished(backups) if run.phase == "Succeeded" and run.verified is not False
     ]
     if not good:
         return {"recoverablePoints": 0}
     stamp = "%Y-%m-%dT%H:%M:%SZ"
-    return {
+    found: dict[str, Any] = {
         "recoverableFrom": min(run.ended for run in good).astimezone(UTC).strftime(stamp),
         "recoverableTo": max(run.ended for run in good).astimezone(UTC).strftime(stamp),
         "recoverablePoints": len(good),
     }
+    names = {run.id for run in good}
+    runs = [b for b in backups if b["metadata"]["name"] in names]
+    if runs and all(physical_postgres((b.get("spec") or {}).get("store") or {}) for b in runs):
+        found["recoverableContinuous"] = True
+    return found
 
 
 def restore_state(job_status: dict[str, Any] | None, now: datetime) -> RunState:

@@ -297,11 +297,13 @@ def _restores(handlers: kopf.OperatorRegistry, image: str) -> None:
             if exc.status.code != 404:
                 raise
             found = None
-        problem = restore_problem(dict(body), found)
+        created = _time(str(body["metadata"]["creationTimestamp"]))
+        problem = restore_problem(dict(body), found, created)
         if problem is not None or found is None:
             _refuse(body, patch, str(problem))
             return
-        job = restore_job_for(name, namespace or "default", found, image, spec.get("chosen"))
+        point = spec.get("pointInTime")
+        job = restore_job_for(name, namespace or "default", found, image, spec.get("chosen"), point)
         kopf.adopt(job, owner=body)
         if _create(job):
             kopf.info(body, reason="JobCreated", message=f"started restore Job {name}")

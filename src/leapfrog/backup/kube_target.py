@@ -283,7 +283,11 @@ class KubeBackups:
         # an engine id (status.backupId) names it too
         return next((b for b in self._list("Backup") if _status(b).get("backupId") == name), None)
 
-    def _chosen_backup(self, store: str | None, backup: str | None) -> dict[str, Any]:
+    def _chosen_backup(
+        self, store: str | None, backup: str | None, to: datetime | None = None
+    ) -> dict[str, Any]:
+        """The Backup named, else STORE's newest Succeeded one (with `to`: the newest
+        that ended by then, whose WAL replays forward to it)."""
         listed = f"`leapfrog backup list{self.where}` lists them"
         if backup is not None:
             found = self._backup_named(backup)
@@ -309,6 +313,16 @@ class KubeBackups:
             for b in self._list("Backup")
             if _store(b) == store and _status(b).get("phase") == "Succeeded"
         ]
+        if to is not None:
+            stamp = to.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            ended = [b for b in good if str(_status(b).get("completionTime") or "") <= stamp]
+            if good and not ended:
+                raise LeapfrogError(
+                    f"no Succeeded Backup of {store} ended by {stamp}: WAL replays forward "
+                    "from a backup only",
+                    hint=listed,
+                )
+            good = ended
         if not good:
             raise LeapfrogError(
                 f"{store} has no Succeeded Backup in namespace {self.namespace} (and no "
@@ -320,20 +334,20 @@ class KubeBackups:
     def plan_restore(
         self, store: str | None, backup: str | None, request: RunRequest
     ) -> RestorePlan:
-        found = self._chosen_backup(store, backup)
+        found = self._chosen_backup(store, backup, request.to)
         chosen = _chosen(found, request.choice)
         restore = restore_for(found, self.clock())
         if request.to is not None:
             restore["spec"]["pointInTime"] = request.to.strftime("%Y-%m-%dT%H:%M:%SZ")
         if chosen:
             restore["spec"]["chosen"] = chosen
-        problem = restore_problem(restore, found)
+        problem = restore_problem(restore, found, self.clock())
         if problem is not None:
             raise LeapfrogError(
                 f"cannot restore: {problem}",
                 hint=f"`leapfrog backup list{self.where}` shows the Succeeded Backups",
             )
-        lines = replaced_by(found, chosen)
+        lines = replaced_by(found, chosen, restore["spec"].get("pointInTime"))
         return RestorePlan(_store(found), found["metadata"]["name"], lines, restore)
 
     def restore(self, plan: RestorePlan, request: RunRequest, progress: Report | None) -> Outcome:
@@ -429,7 +443,14 @@ def _window(schedule: dict[str, Any]) -> dict[str, Any]:
     points = int(status.get("recoverablePoints") or 0)
     name = schedule["metadata"]["name"]
     note = f"{_store(schedule)} (schedule {name}): "
-    if points:
+    continuous = bool(status.get("recoverableContinuous"))
+    if points and continuous:
+        note += (
+            f"recoverable to any time from {_when(status.get('recoverableFrom'))} UTC on "
+            f"(WAL archive; {points} base backups, the newest "
+            f"{_when(status.get('recoverableTo'))} UTC)"
+        )
+    elif points:
         note += (
             f"recoverable to {points} points from {_when(status.get('recoverableFrom'))} "
             f"to {_when(status.get('recoverableTo'))} UTC"
@@ -444,5 +465,6 @@ def _window(schedule: dict[str, Any]) -> dict[str, Any]:
         "recoverableFrom": status.get("recoverableFrom"),
         "recoverableTo": status.get("recoverableTo"),
         "recoverablePoints": points,
+        "recoverableContinuous": continuous,
         "note": note,
     }

@@ -64,6 +64,7 @@ from leapfrog.components.postgres import (
     PostgresBackupOptions,
     archive_dir,
     archive_settings,
+    shell_archive_script,
     socket_dir,
     uses_walpush,
     walpush_command,
@@ -155,12 +156,7 @@ class PostgresDriver(BackupDriver):
         `wal/` folder made (owned by the instance's user), walpush's config written."""
         backups = _backups(store)
         if store.remote:
-            raise BackupError(
-                f"a physical backup of {store.name} needs its WAL archived into the backup "
-                "storage, which a PostgreSQL on Kubernetes does not do yet",
-                hint="take a logical backup (--mode logical, the BackupSchedule's "
-                "store.mode: logical)",
-            )
+            return self._remote_archive(store, backups)
         if store.options.backups is None or not backups.wal_archive:
             raise BackupError(
                 f"{store.name} does not archive its WAL, so a physical backup could not be "
@@ -177,6 +173,21 @@ class PostgresDriver(BackupDriver):
             if store.where.run_as is not None:
                 os.chown(archive, *store.where.run_as)
         self._walpush_config(store)
+        return open_storage(backups, _state_dir(store))
+
+    def _remote_archive(self, store: Store, backups: PostgresBackupOptions) -> Storage:
+        """A server on Kubernetes archives with the shell script into the backup claim,
+        which this Job mounts as its storage directory: the archive folder made here
+        (as the server's user, the Job's own) starts it keeping segments."""
+        if backups.storage is None or uses_walpush(backups):
+            raise BackupError(
+                f"a physical backup of {store.name} needs its WAL archived into the backup "
+                "storage, which a PostgreSQL on Kubernetes does into a volume claim only, "
+                "unencrypted",
+                hint="take a logical backup (--mode logical, the BackupSchedule's "
+                "store.mode: logical), or store backups in a claim without encryption",
+            )
+        archive_dir(backups, store.where).mkdir(mode=0o700, parents=True, exist_ok=True)
         return open_storage(backups, _state_dir(store))
 
     def _walpush_config(self, store: Store) -> None:
@@ -387,14 +398,10 @@ class PostgresDriver(BackupDriver):
             self._logical_restore(store, source, run, names)
             return f"databases {', '.join(names)} restored from {source.manifest.id}"
         self._whole_cluster()
-        if store.remote:
-            raise BackupError(
-                f"a physical restore replaces {store.name}'s data directory, which this "
-                "process cannot reach: it restores logical backups only",
-                hint="restore a logical backup, or restore on the server's own host",
-            )
         pgdata = store.where.data_dir / PGDATA
-        if _server_running(pgdata):
+        if store.remote:
+            _remote_stopped(store)
+        elif _server_running(pgdata):
             raise BackupError(
                 f"{store.where.instance} is running on {pgdata} (postmaster.pid exists)",
                 hint="stop it first: `leapfrog down`, then restore, then `leapfrog up`",
@@ -411,8 +418,7 @@ class PostgresDriver(BackupDriver):
             log = store.where.data_dir / "restore.log"
             # Archiving on, as the instance itself: the new timeline's history file and
             # first segments must reach the archive, or a later restore cannot follow it.
-            archiving = archive_settings(_backups(store), store.where)
-            archiving.pop("archive_timeout")
+            archiving = _archiving(store, run)
             with scratch_server(
                 _bin(store), pgdata, store.where.run_as, run, archiving, log
             ) as server:
@@ -558,6 +564,59 @@ class PostgresDriver(BackupDriver):
                 storage.delete(_wal_prefix(store) + name)
                 removed.append(name)
         return removed
+
+
+def _remote_stopped(store: Store) -> None:
+    """A restore on Kubernetes replaces the server's data directory in its claim, which
+    its Job mounts (`--server-data-dir` names where the server has it): only while the
+    server is stopped, which its Service answering or not tells."""
+    if store.server_data_dir is None:
+        raise BackupError(
+            f"a physical restore replaces {store.name}'s data directory, which this "
+            "process cannot reach: no data claim is mounted",
+            hint="restore through a Restore object (its Job mounts the server's claim), "
+            "or restore a logical backup",
+        )
+    try:
+        with psycopg.connect(
+            host=store.where.address,
+            port=store.where.port,
+            user=SUPERUSER,
+            dbname="postgres",
+            connect_timeout=5,
+        ):
+            answered = True
+    except psycopg.OperationalError as exc:
+        # A refusal (FATAL: a wrong password, starting up) is the server answering
+        # too; only no answer (refused, timed out, no such host) is a stopped server.
+        answered = "FATAL" in str(exc)
+    if answered:
+        raise BackupError(
+            f"{store.name} is running: its data directory is replaced only while it is stopped",
+            hint=f"kubectl scale statefulset {store.name} --replicas=0, then restore again, "
+            "then scale it back to 1",
+        )
+
+
+def _archiving(store: Store, run: RunControl) -> dict[str, str]:
+    """The archive settings of the server that a restore's recovery runs: the
+    instance's own locally; on Kubernetes the same shell script into the claim this
+    Job mounts (the server's own script is in its pod's ConfigMap)."""
+    backups = _backups(store)
+    if not store.remote:
+        found = archive_settings(backups, store.where)
+        found.pop("archive_timeout")
+        return found
+    # In the run's temporary folder, which the next run under the lock empties.
+    script = Path(tempfile.mkdtemp(prefix="lf-pgarch-", dir=run.temp_dir)) / "archive-wal.sh"
+    archive = archive_dir(backups, store.where)
+    gaps = store.where.data_dir / GAPS_DIR
+    script.write_text(shell_archive_script(archive, gaps, backups, store.name))
+    return {
+        "archive_mode": "on",
+        "archive_command": f"/bin/sh {shlex.quote(str(script))} %p %f",
+        "wal_level": "replica",
+    }
 
 
 def _state_dir(store: Store) -> Path:

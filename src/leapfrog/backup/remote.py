@@ -112,6 +112,10 @@ def store_options(target: RemoteTarget, port: int) -> Any:
     comp = component(target.kind)
     raw = {**target.options, _PORT_OPTION.get(target.kind, "port"): port}
     fields = comp.options_model.model_fields
+    if "backups" in fields and "backups" not in raw:
+        # The store's `backups:` are where this run's go: a driver that finds its
+        # storage through them (PostgreSQL's WAL archive) finds this one.
+        raw["backups"] = target.backup_options().model_dump(exclude_none=True)
     for port_name, number in target.ports.items():
         option = f"{port_name}_port"
         if option not in fields:

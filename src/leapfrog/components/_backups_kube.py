@@ -16,6 +16,7 @@ from leapfrog.components import _opensearch_kube as opensearch_kube
 from leapfrog.components import _zookeeper_kube as zookeeper_kube
 from leapfrog.components import kube as k
 from leapfrog.components._backup_options import BackupOptions, parse_s3_url
+from leapfrog.components._postgres_kube_archive import storage_claim
 
 __all__ = [
     "BACKUP_LABEL",
@@ -103,8 +104,8 @@ def _store() -> dict[str, Any]:
             "data": {
                 "type": "object",
                 "description": "The server's own data volume claim and user: a Job that reaches "
-                "the server's files (a ZooKeeper restore; every OpenSearch Job) mounts it, "
-                "as that user.",
+                "the server's files (a ZooKeeper restore; every OpenSearch Job; a physical "
+                "PostgreSQL restore) mounts it, as that user.",
                 "required": ["claimName", "runAsUser"],
                 "properties": {
                     "claimName": {"type": "string", "pattern": _NAME},
@@ -288,6 +289,11 @@ def _schemas() -> dict[str, dict[str, Any]]:
                     },
                     "recoverableTo": {**time, "description": "... to the newest one."},
                     "recoverablePoints": {"type": "integer", "minimum": 0},
+                    "recoverableContinuous": {
+                        "type": "boolean",
+                        "description": "PostgreSQL physical backups with their WAL "
+                        "archive: any time from recoverableFrom on, not only each backup's.",
+                    },
                     "message": {"type": "string"},
                 }
             ),
@@ -560,7 +566,7 @@ def backup_schedule(
                 s3["secretKey"] = {"name": options.s3.secret_key_secret, "key": SECRET_KEY}
         storage = {"s3": s3}
     else:
-        claim = f"backups-{store}"
+        claim = storage_claim(store)
         storage = {"pvc": {"claimName": claim}}
         claim_spec: dict[str, Any] = {
             "accessModes": ["ReadWriteOnce"],
@@ -578,14 +584,25 @@ def backup_schedule(
         )
     target: dict[str, Any] = {"kind": store, "service": store, "ports": dict(ports)}
     if store == "postgres":
-        # Logical: a PostgreSQL on Kubernetes does not archive its WAL (yet), which a
-        # physical backup needs. The run logs in as the superuser, with its password
-        # from the Secret the postgres component renders.
-        target["mode"] = "logical"
-        from leapfrog.components._postgres_kube import SECRET
-        from leapfrog.components._postgres_options import SUPERUSER
+        # The run logs in as the superuser, with its password from the Secret the
+        # postgres component renders.
+        from leapfrog.components import _postgres_kube as pg_kube
+        from leapfrog.components._postgres_kube_archive import physical_on_kube
+        from leapfrog.components._postgres_options import SUPERUSER, PostgresBackupOptions
 
-        target["credentials"] = {"name": SECRET, "key": SUPERUSER}
+        target["credentials"] = {"name": pg_kube.SECRET, "key": SUPERUSER}
+        physical = isinstance(options, PostgresBackupOptions) and physical_on_kube(options)
+        # Physical only where the server archives its WAL (into this claim, mounted
+        # beside it): its Jobs run as its user on its node, and a restore mounts its
+        # data claim; else logical, as a PostgreSQL without WAL archive must be.
+        target["mode"] = "physical" if physical else "logical"
+        if physical:
+            target["data"] = {
+                "claimName": f"data-{pg_kube.NAME}-0",
+                "runAsUser": pg_kube.UID,
+                "serverPath": pg_kube.DATA,
+                "serverLabels": kube.selector(pg_kube.NAME),
+            }
     if store in STORE_DATA:
         statefulset, uid, path = STORE_DATA[store]
         target["data"] = {

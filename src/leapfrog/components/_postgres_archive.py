@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from leapfrog.components._postgres_options import PostgresBackupOptions
 from leapfrog.components.base import Instance
@@ -34,6 +34,7 @@ __all__ = [
     "archive_dir",
     "archive_script",
     "archive_settings",
+    "shell_archive_script",
     "storage_root",
     "uses_walpush",
     "walpush_command",
@@ -62,11 +63,21 @@ def archive_dir(backup: PostgresBackupOptions, where: Instance) -> Path:
 
 
 def archive_script(backup: PostgresBackupOptions, where: Instance) -> str:
-    archive = shlex.quote(str(archive_dir(backup, where)))
-    gaps = shlex.quote(str(where.data_dir / GAPS_DIR))
+    return shell_archive_script(
+        archive_dir(backup, where), where.data_dir / GAPS_DIR, backup, where.instance
+    )
+
+
+def shell_archive_script(
+    archive_folder: PurePath, gaps_folder: PurePath, backup: PostgresBackupOptions, instance: str
+) -> str:
+    """The archive_command script copying each segment into `archive_folder` (a local
+    stack's storage directory; on Kubernetes, the backup claim mounted in the pod)."""
+    archive = shlex.quote(str(archive_folder))
+    gaps = shlex.quote(str(gaps_folder))
     max_kb = backup.max_wal_backlog_mb * 1024
     return f"""#!/bin/sh
-# archive_command of {where.instance} (written by leapfrog): $1 = %p, $2 = %f; runs in PGDATA.
+# archive_command of {instance} (written by leapfrog): $1 = %p, $2 = %f; runs in PGDATA.
 set -u
 src="$1"; name="$2"; archive={archive}; gaps={gaps}; max_kb={max_kb}
 if [ ! -d "$archive" ]; then

@@ -13,16 +13,17 @@ from typing import Any
 
 from leapfrog.components import kube as k
 from leapfrog.components._messagedb import _SCHEMA_FILES, PACKAGE, VERSION
+from leapfrog.components._postgres_kube_archive import archive_parts, physical_on_kube
 from leapfrog.components._postgres_options import MESSAGE_STORE, SUPERUSER, PostgresOptions
 
-__all__ = ["render_postgres"]
+__all__ = ["DATA", "UID", "render_postgres"]
 
 NAME = "postgres"
 SECRET = "postgres-credentials"
 DEFAULT_VERSION = 17
-_UID = 999  # postgres in the official image
+UID = 999  # postgres in the official image
 _NODE_UID = 1000  # node in the official node image
-_DATA = "/var/lib/postgresql/data"
+DATA = "/var/lib/postgresql/data"
 _MDB = "/tmp/message-db/package/database"
 
 
@@ -69,7 +70,7 @@ def _server(options: PostgresOptions, kube: k.KubeContext, image: str) -> dict[s
         "args": ["postgres", "-p", str(options.port), *args],
         "env": [
             k.secret_env("POSTGRES_PASSWORD", SECRET, SUPERUSER),
-            {"name": "PGDATA", "value": f"{_DATA}/pgdata"},
+            {"name": "PGDATA", "value": f"{DATA}/pgdata"},
             {"name": "PGPORT", "value": str(options.port)},
         ],
         "ports": [{"name": "postgres", "containerPort": options.port}],
@@ -79,7 +80,7 @@ def _server(options: PostgresOptions, kube: k.KubeContext, image: str) -> dict[s
         "securityContext": k.container_security(),
         "resources": k.resources("250m", "512Mi"),
         "volumeMounts": [
-            {"name": "data", "mountPath": _DATA},
+            {"name": "data", "mountPath": DATA},
             {"name": "run", "mountPath": "/var/run/postgresql"},
             {"name": "tmp", "mountPath": "/tmp"},
         ],
@@ -95,14 +96,24 @@ def _setting(value: str | int | float | bool) -> str:
 def render_postgres(options: PostgresOptions, kube: k.KubeContext) -> k.KubeRender:
     version = str(options.version or DEFAULT_VERSION)
     image = kube.image("postgres", version)
-    pod = {
-        "securityContext": k.pod_security(_UID),
+    pod: dict[str, Any] = {
+        "securityContext": k.pod_security(UID),
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 60,
         "containers": [_server(options, kube, image)],
         "volumes": [{"name": "run", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],
     }
-    objects = [
+    objects: list[k.Manifest] = []
+    if options.backups is not None and physical_on_kube(options.backups):
+        # Physical backups: the server archives its WAL into the schedule's claim.
+        parts = archive_parts(options.backups, kube, NAME, DATA, int(version))
+        config, args, volumes, mounts = parts
+        server = pod["containers"][0]
+        server["args"] += args
+        server["volumeMounts"] += mounts
+        pod["volumes"] += volumes
+        objects.append(config)
+    objects += [
         k.service(kube, NAME, NAME, "database", {"postgres": options.port}),
         k.stateful_set(kube, NAME, "database", version, pod=pod, storage=("postgres", "10Gi")),
         _init_job(options, kube, image),
@@ -190,7 +201,7 @@ def _init_job(options: PostgresOptions, kube: k.KubeContext, image: str) -> k.Ma
         ],
     }
     pod: dict[str, Any] = {
-        "securityContext": k.pod_security(_UID),
+        "securityContext": k.pod_security(UID),
         "automountServiceAccountToken": False,
         "containers": [container],
         "volumes": [{"name": "work", "emptyDir": {}}, {"name": "tmp", "emptyDir": {}}],

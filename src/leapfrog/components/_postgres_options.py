@@ -77,7 +77,9 @@ class PostgresBackupOptions(BackupOptions):
         default="physical",
         description=(
             "What a scheduled backup takes: `physical` (base backup + WAL) or `logical` "
-            "(pg_dump per database)."
+            "(pg_dump per database). On Kubernetes physical needs a directory `storage:` "
+            "(a volume claim) without `encryption:`; with S3 or `encryption:` and no "
+            "`mode:` written, backups there are logical."
         ),
     )
     wal_archive: bool = Field(

@@ -297,7 +297,7 @@ def test_a_restore_is_refused_with_the_reason() -> None:
     timed = {"spec": {"backup": "pg-1", "pointInTime": "2026-12-06T01:00:00Z"}}
     assert "PostgreSQL only" in str(restore_problem(timed, a_backup("kafka")))
     assert "physical PostgreSQL backup" in str(restore_problem(timed, a_backup()))
-    assert "physical" in str(restore_problem(restore, a_backup(mode="physical")))
+    assert "no data claim to mount" in str(restore_problem(restore, a_backup(mode="physical")))
     assert "zookeeper restore reaches the server's files" in str(
         restore_problem(restore, a_backup("zookeeper"))
     )
@@ -482,3 +482,87 @@ def test_a_backup_choosing_in_a_store_backed_up_whole_is_refused() -> None:
     )
     assert backup_problem(a_backup("kafka", chosen=["orders"])["spec"]) is None
     assert backup_problem(a_backup("zookeeper")["spec"]) is None
+    physical = a_backup(mode="physical")["spec"]
+    assert backup_problem(physical) is None
+    for changed in ({"storage": {"s3": {"bucket": "b"}}}, {"encryption": {"name": "pg-key"}}):
+        assert "needs the WAL its server archives into a volume claim" in str(
+            backup_problem(physical | changed)
+        )
+
+
+def physical_backup(ended: str = "2026-12-06T09:00:00Z") -> Any:
+    data = {"claimName": "data-postgres-0", "runAsUser": 999,
+            "serverPath": "/var/lib/postgresql/data"}  # fmt: skip
+    backup = a_backup(mode="physical", data=data)
+    backup["status"]["completionTime"] = ended
+    return backup
+
+
+def test_a_point_in_time_restore_of_a_physical_backup_is_refused_only_outside_its_window() -> None:
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+    def at(point: str | None, backup: Any = None) -> str | None:
+        spec = {"backup": "pg-1"} | ({"pointInTime": point} if point else {})
+        return restore_problem({"spec": spec}, backup or physical_backup(), now)
+
+    assert at(None) is None  # latest: to the end of the archive
+    assert at("2026-12-06T09:00:00Z") is None
+    assert at("2026-12-06T11:59:00Z") is None
+    assert at("2026-12-06T08:59:59Z") == (
+        "pointInTime 2026-12-06T08:59:59Z is before Backup pg-1 ended (2026-12-06T09:00:00Z): "
+        "its WAL replays forward only; choose an older Backup of the schedule"
+    )
+    assert "is in the future" in str(at("2026-12-06T12:00:01Z"))
+    assert "is logical" in str(at("2026-12-06T10:00:00Z", a_backup(mode="logical")))
+    assert "is of kafka" in str(at("2026-12-06T10:00:00Z", a_backup("kafka")))
+    chosen = {"spec": {"backup": "pg-1", "chosen": ["shop"]}}
+    assert "restores the whole cluster" in str(restore_problem(chosen, physical_backup(), now))
+
+
+def test_a_physical_restore_job_mounts_the_servers_claim_and_replays_to_the_point() -> None:
+    backup = physical_backup()
+    job = restore_job_for("pgback", "shop", backup, "img", to="2026-12-06T10:00:00Z")
+    pod = job["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    argv = container["command"]
+    assert argv[argv.index("--to") + 1] == "2026-12-06T10:00:00Z"
+    assert argv[argv.index("--data-dir") + 1] == "/store"
+    assert argv[argv.index("--server-data-dir") + 1] == "/var/lib/postgresql/data"
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]
+              if "persistentVolumeClaim" in v}  # fmt: skip
+    assert claims == {"storage": "backups-pg", "store-data": "data-postgres-0"}
+    assert pod["securityContext"]["runAsUser"] == 999
+    assert "affinity" not in pod  # the server is stopped: the claim is free
+    latest = restore_job_for("pgback", "shop", backup, "img")
+    assert "--to" not in latest["spec"]["template"]["spec"]["containers"][0]["command"]
+    said = " ".join(replaced_by(backup, to="2026-12-06T10:00:00Z"))
+    assert "recovered to 2026-12-06 10:00:00 UTC from the WAL archive" in said
+    assert "kubectl scale statefulset postgres --replicas=0" in said
+
+
+def test_a_physical_backup_job_runs_beside_the_server_as_its_user() -> None:
+    store = physical_backup()["spec"]["store"]
+    store["data"]["serverLabels"] = {"app.kubernetes.io/name": "postgres"}
+    spec = {"store": store, "storage": {"pvc": {"claimName": "backups-postgres"}}}
+    job = job_for("pgrun", "shop", spec, "img", BACKUP_ID)
+    pod = job["spec"]["template"]["spec"]
+    argv = pod["initContainers"][0]["command"]
+    assert argv[argv.index("--mode") + 1] == "physical"
+    assert "--data-dir" not in argv  # the server's claim is the restore's only
+    assert pod["securityContext"]["runAsUser"] == 999
+    (term,) = pod["affinity"]["podAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": "postgres"}
+
+
+def test_physical_backups_make_a_continuous_window() -> None:
+    runs = [finished("a", "2026-12-06T01:00:00Z"), finished("b", "2026-12-06T03:00:00Z")]
+    for run in runs:
+        run["spec"] = {"store": {"kind": "postgres", "mode": "physical"}}
+    assert recoverability(runs) == {
+        "recoverableFrom": "2026-12-06T01:00:00Z",
+        "recoverableTo": "2026-12-06T03:00:00Z",
+        "recoverablePoints": 2,
+        "recoverableContinuous": True,
+    }
+    runs[0]["spec"]["store"]["mode"] = "logical"
+    assert "recoverableContinuous" not in recoverability(runs)

@@ -405,3 +405,43 @@ def test_cli_errors_are_sentences(cli: Any, capsys: pytest.CaptureFixture[str]) 
     assert "there is no Backup nosuch in namespace shop" in err and "Traceback" not in err
     assert cli("backup", "run", "postgres", "--no-wait") == 1  # local: --no-wait is refused
     assert "--no-wait is for --target kubernetes" in capsys.readouterr().err
+
+
+def test_a_point_in_time_restore_picks_the_newest_physical_backup_ended_by_then(
+    api: FakeApi,
+) -> None:
+    data = {"claimName": "data-postgres-0", "runAsUser": 999}
+    for name, end in [("pg-a", "2026-12-05T03:00:40Z"), ("pg-b", "2026-12-06T03:00:40Z")]:
+        made = backup(name, "pgphys", "Succeeded", end)
+        made["spec"]["store"] |= {"kind": "postgres", "mode": "physical", "data": data}
+        api.objects["backups"][name] = made
+    kube = target(api)
+    when = datetime(2026, 12, 6, 2, 0, tzinfo=UTC)
+    plan = kube.plan_restore("pgphys", None, RunRequest(to=when))
+    assert plan.backup == "pg-a"  # pg-b ended after the point
+    assert plan.chosen["spec"] == {"backup": "pg-a", "pointInTime": "2026-12-06T02:00:00Z"}
+    assert "recovered to 2026-12-06 02:00:00 UTC from the WAL archive" in plan.lines[0]
+    assert "--replicas=0" in plan.lines[1]
+    latest = kube.plan_restore("pgphys", None, RunRequest())
+    assert latest.backup == "pg-b" and "to the newest archived WAL" in latest.lines[0]
+    with pytest.raises(LeapfrogError) as caught:
+        kube.plan_restore("pgphys", None, RunRequest(to=datetime(2026, 12, 1, tzinfo=UTC)))
+    assert "no Succeeded Backup of pgphys ended by 2026-12-01T00:00:00Z" in str(caught.value)
+    with pytest.raises(LeapfrogError) as caught:  # a Backup named: its window says
+        kube.plan_restore(None, "pg-b", RunRequest(to=when))
+    assert "is before Backup pg-b ended" in str(caught.value)
+    with pytest.raises(LeapfrogError) as caught:
+        kube.plan_restore(None, "pg-b", RunRequest(to=datetime(2026, 12, 7, tzinfo=UTC)))
+    assert "is in the future" in str(caught.value)
+    assert api.created == []
+
+
+def test_a_continuous_window_says_any_time_from_its_start(api: FakeApi) -> None:
+    api.objects["backupschedules"]["postgres"]["status"]["recoverableContinuous"] = True
+    listing = target(api).listing("postgres")
+    (window,) = listing.body["schedules"]
+    assert window["recoverableContinuous"] is True
+    assert listing.notes == [
+        "postgres (schedule postgres): recoverable to any time from 2026-12-01 03:00:40 UTC "
+        "on (WAL archive; 6 base backups, the newest 2026-12-06 03:00:40 UTC)"
+    ]

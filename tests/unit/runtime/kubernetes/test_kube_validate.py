@@ -129,11 +129,12 @@ def test_a_custom_resource_with_a_wrong_field_fails_strict_validation(
         jsonschema.validate(broken, schema)
 
 
-def test_the_schedules_of_zookeeper_and_opensearch_name_their_servers_data(
+def test_the_schedules_of_zookeeper_opensearch_and_physical_postgres_name_their_data(
     rendered: Rendered,
 ) -> None:
-    """What a ZooKeeper Restore's Job and every OpenSearch Job mount, run as and join:
-    the StatefulSet's own claim, user, mount path and pod labels."""
+    """What a ZooKeeper Restore's Job, every OpenSearch Job and a physical PostgreSQL
+    restore mount, run as and join: the StatefulSet's own claim, user, mount path and
+    pod labels."""
     schedules = {
         o["spec"]["store"]["kind"]: o["spec"]["store"]
         for o in rendered.objects
@@ -141,7 +142,7 @@ def test_the_schedules_of_zookeeper_and_opensearch_name_their_servers_data(
     }
     configs = {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] == "ConfigMap"}
     for kind, store in schedules.items():
-        if kind not in ("zookeeper", "opensearch"):
+        if kind not in ("zookeeper", "opensearch", "postgres"):
             assert "data" not in store, kind
             continue
         sts = next(
@@ -161,6 +162,42 @@ def test_the_schedules_of_zookeeper_and_opensearch_name_their_servers_data(
     assert f"dataDir={schedules['zookeeper']['data']['serverPath']}" in zoo_cfg
     opensearch_yml = configs["opensearch-config"]["data"]["opensearch.yml"]
     assert f"- {schedules['opensearch']['data']['serverPath']}/snapshots" in opensearch_yml
+    assert schedules["postgres"]["mode"] == "physical"  # the example's `backups:` default
+
+
+def test_a_physical_postgres_archives_its_wal_into_the_schedules_claim(
+    rendered: Rendered,
+) -> None:
+    """The server's archive_command is the shell script of its ConfigMap, copying into
+    `<store>/wal` of the claim its BackupSchedule's Jobs mount at the same path."""
+    schedule = next(
+        o for o in rendered.objects
+        if o["kind"] == "BackupSchedule" and o["spec"]["store"]["kind"] == "postgres"
+    )  # fmt: skip
+    sts = next(
+        o for o in rendered.objects
+        if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "postgres"
+    )  # fmt: skip
+    pod = sts["spec"]["template"]["spec"]
+    (server,) = pod["containers"]
+    settings = dict(a[2:].split("=", 1) for a in server["args"] if a.startswith("-c"))
+    assert settings["archive_mode"] == "on" and settings["wal_level"] == "replica"
+    assert settings["archive_command"] == "/bin/sh /etc/leapfrog/archive-wal.sh %p %f"
+    assert int(settings["archive_timeout"]) > 0
+    mounts = {m["name"]: m["mountPath"] for m in server["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    claim = schedule["spec"]["storage"]["pvc"]["claimName"]
+    assert volumes["backups"]["persistentVolumeClaim"]["claimName"] == claim
+    assert mounts["backups"] == "/backups" and mounts["wal-archive"] == "/etc/leapfrog"
+    config = next(
+        o for o in rendered.objects
+        if o["kind"] == "ConfigMap"
+        and o["metadata"]["name"] == volumes["wal-archive"]["configMap"]["name"]
+    )  # fmt: skip
+    script = config["data"]["archive-wal.sh"]
+    assert "archive=/backups/postgres/wal;" in script
+    assert f"gaps={schedule['spec']['store']['data']['serverPath']}/wal-gaps;" in script
+    assert pod["securityContext"]["runAsNonRoot"] is True  # restricted, as every pod
 
 
 def test_strict_validation_catches_a_wrong_field(rendered: Rendered) -> None:
