@@ -160,3 +160,33 @@ def test_loopback_by_default_says_nothing(tmp_path: Path) -> None:
     provider = network_for(stack, StatePaths(tmp_path / ".leapfrog"))
     assert provider.kind == "loopback" and provider.note is None
     assert provider.host_endpoint("127.0.0.1:8500") == "127.0.0.1:8500"
+
+
+def test_dns_queries_of_isolated_services_to_any_resolver_go_to_the_catalog() -> None:
+    policy = build_policy(
+        services(web=None),
+        [member("web-1", "10.9.0.2"), member("kafka-1", "10.9.0.3", kind="component")],
+        ("127.0.0.1:8500", "127.0.0.1:8600"),
+    )
+    assert policy.resolver == (
+        HostFlow("10.9.0.2", "127.0.0.1", 8600, "tcp", "web -> catalog"),
+        HostFlow("10.9.0.2", "127.0.0.1", 8600, "udp", "web -> catalog"),
+    )
+    text = render(policy, NAMES)
+    for proto in ("udp", "tcp"):
+        # Translated whatever the address (not only the bridge's), then let in.
+        assert (
+            f'iifname "lfab12" ip saddr 10.9.0.2 {proto} dport 53 dnat to 127.0.0.1:8600 '
+            'comment "web -> catalog DNS"'
+        ) in text
+        assert (
+            f'iifname "lfab12" ip saddr 10.9.0.2 ip daddr 127.0.0.1 {proto} dport 8600 '
+            'ct status dnat accept comment "web -> catalog"'
+        ) in text
+    assert "10.9.0.3 udp dport 53" not in text  # platform parts do not use the catalog
+
+
+def test_no_catalog_no_dns_translation() -> None:
+    policy = build_policy(services(web=None), [member("web-1", "10.9.0.2")], None)
+    assert policy.resolver == ()
+    assert "dport 53" not in render(policy, NAMES)

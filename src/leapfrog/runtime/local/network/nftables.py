@@ -7,7 +7,8 @@
 * `table ip <name>` guards the host: an instance reaches a platform endpoint in the
   host's network (the catalog) at the bridge's address, translated to the endpoint's
   own, only when a flow says so; any other connection from the bridge to the host is
-  refused (TCP reset).
+  refused (TCP reset). An instance's DNS queries (port 53), to whatever address its
+  resolv.conf names, are translated to the catalog's DNS when a flow says so.
 
 The host itself reaches every instance (health checks, the load balancer, you).
 Applying replaces both tables in one transaction (`nft -f`), so rules change live.
@@ -77,6 +78,12 @@ def _host_rules(policy: Policy, names: Names) -> tuple[list[str], list[str]]:
         allow.append(
             f"{bridge} ip saddr {flow.source} ip daddr {flow.host} {flow.protocol} dport "
             f"{flow.port} ct status dnat accept{_comment(flow.why)}"
+        )
+    for flow in sorted(set(policy.resolver)):
+        # Any destination: the resolv.conf of the host names resolvers out of reach.
+        nat.append(
+            f"{bridge} ip saddr {flow.source} {flow.protocol} dport 53 "
+            f"dnat to {flow.host}:{flow.port}{_comment(flow.why + ' DNS')}"
         )
     allow.append(f"{bridge} meta l4proto tcp reject with tcp reset")
     allow.append(f"{bridge} drop")
