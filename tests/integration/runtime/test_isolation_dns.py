@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,6 +63,35 @@ def resolve_inside(address: str, *names: str) -> dict[str, Any]:
     return found
 
 
+_RESOLVE = """
+import json, socket, sys
+found = {}
+for name in sys.argv[1:]:
+    try:
+        infos = socket.getaddrinfo(name, None, socket.AF_INET, socket.SOCK_STREAM)
+        found[name] = {"addresses": sorted({i[4][0] for i in infos})}
+    except OSError as exc:
+        found[name] = {"error": type(exc).__name__}
+print(json.dumps(found))
+"""
+
+
+def resolve_with_loopback_resolver(stack: StackDir, pid: int, *names: str) -> dict[str, Any]:
+    conf = stack.root / "resolv-loopback.conf"
+    conf.write_text("nameserver 127.0.0.53\noptions timeout:5 attempts:1\n")
+    script = 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
+    done = subprocess.run(
+        ["nsenter", "-t", str(pid), "-n", "unshare", "-m", "--propagation", "private"]
+        + ["sh", "-c", script, str(conf), PYTHON, "-c", _RESOLVE, *names],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    found: dict[str, Any] = json.loads(done.stdout)
+    return found
+
+
 @pytest.mark.skipif(not host_nameservers(), reason="the host's resolv.conf names no resolver")
 def test_an_isolated_instance_resolves_catalog_and_upstream_names(stack: StackDir) -> None:
     records = {"db.upstream.test": "192.0.2.44"}
@@ -86,5 +116,15 @@ def test_an_isolated_instance_resolves_catalog_and_upstream_names(stack: StackDi
         nobody = found["nobody.upstream.test"]
         assert nobody["error"] == "gaierror" and nobody["errno"] == socket.EAI_NONAME, found
         assert nobody["seconds"] < 2.5, found
+
+        # A host whose resolv.conf names a loopback resolver (systemd-resolved's
+        # 127.0.0.53): in the instance's namespace nobody listens there; its queries go
+        # to the catalog all the same. (That resolv.conf only in a private mount
+        # namespace of this probe: nothing of the host's changes.)
+        loopback = resolve_with_loopback_resolver(
+            stack, instance["pid"], "resolver.service.consul", "db.upstream.test"
+        )
+        assert loopback["resolver.service.consul"].get("addresses") == [address], loopback
+        assert loopback["db.upstream.test"].get("addresses") == ["192.0.2.44"], loopback
         down = stack.down()
         assert down.code == 0, down.output
