@@ -80,9 +80,9 @@ def resolve_with_loopback_resolver(stack: StackDir, pid: int, *names: str) -> di
     conf = stack.root / "resolv-loopback.conf"
     conf.write_text("nameserver 127.0.0.53\noptions timeout:5 attempts:1\n")
     script = 'mount --bind "$0" /etc/resolv.conf && exec "$@"'
+    enter = ["nsenter", "-t", str(pid), "-n", "unshare", "-m", "--propagation", "private"]
     done = subprocess.run(
-        ["nsenter", "-t", str(pid), "-n", "unshare", "-m", "--propagation", "private"]
-        + ["sh", "-c", script, str(conf), PYTHON, "-c", _RESOLVE, *names],
+        [*enter, "sh", "-c", script, str(conf), PYTHON, "-c", _RESOLVE, *names],
         capture_output=True,
         text=True,
         timeout=60,
