@@ -4,7 +4,8 @@ firewall of `nftables`.
 
 Everything made is written down in the state dir (`network.json`) before it is made,
 and only what is written there is ever removed (`release`): the stack's bridge, its
-namespaces (lf<id>-<instance>), its two nft tables and the IPAM's own records.
+namespaces (lf<id>-<instance>, each with its own `leapfrog_dns` nft table, gone with
+it), its two nft tables and the IPAM's own records.
 """
 
 from __future__ import annotations
