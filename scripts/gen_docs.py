@@ -385,6 +385,8 @@ catalog:                      # the Consul-compatible service catalog, started f
   http: 127.0.0.1:8500        # Consul HTTP API (CONSUL_HTTP_ADDR for every unit)
   dns: 127.0.0.1:8600         # DNS interface, UDP and TCP
   datacenter: dc1
+  # recursors: [10.0.0.2]     # DNS servers asked names outside .consul; default: the
+                              # host's resolv.conf nameservers; []: such names refused
   acl: true                   # every request needs a token; `up` hands out CONSUL_HTTP_TOKEN
   anonymous_read: false       # true: reads without a token see everything (KV included)
 

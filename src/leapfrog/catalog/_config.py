@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leapfrog.catalog._acl import AclConfig
+from leapfrog.catalog.dns import Recursor
 
 __all__ = ["CatalogConfig"]
 
@@ -18,6 +19,11 @@ class CatalogConfig:
     dns_host: str = "127.0.0.1"
     dns_port: int | None = 8600
     """None: no DNS server."""
+    recursors: tuple[Recursor, ...] = ()
+    """Where DNS questions outside the domain are asked (Consul's recursors); none:
+    refused."""
+    recursor_timeout: float = 2.0
+    """Seconds each recursor has to answer (Consul's recursor_timeout)."""
     datacenter: str = "dc1"
     node_name: str = "leapfrog"
     acl: AclConfig | None = None

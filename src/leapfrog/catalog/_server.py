@@ -122,7 +122,13 @@ class RunningCatalog:
             # DNS reads with its own token (Consul's acl.tokens.dns), else the anonymous one.
             reader = config.acl.dns if config.acl is not None else None
             view = StoreDnsView(self.store, reader)
-            self._dns = await start_dns(view, config.dns_host, config.dns_port)
+            self._dns = await start_dns(
+                view,
+                config.dns_host,
+                config.dns_port,
+                recursors=config.recursors,
+                recursor_timeout=config.recursor_timeout,
+            )
         except OSError as exc:
             await self._http.close()
             raise LeapfrogError(

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from leapfrog.shared.resolvers import split_dns_server
 from leapfrog.spec._base import ByteSize, Duration
 from leapfrog.spec._base import Model as _Model
 from leapfrog.spec._deploy import (
@@ -489,6 +490,15 @@ class CatalogSettings(_Model):
     http: str = Field("127.0.0.1:8500", description="Address:port of the Consul HTTP API.")
     dns: str = Field("127.0.0.1:8600", description="Address:port of the DNS interface (UDP+TCP).")
     datacenter: str = Field("dc1", description="Datacenter name, as in Consul.")
+    recursors: list[str] | None = Field(
+        None,
+        description="Consul's `recursors`: DNS servers (`IP` or `IP:PORT`) asked, in turn, "
+        "the questions outside the catalog's domain; the first NOERROR or NXDOMAIN answer "
+        "is passed on, SERVFAIL when none answers within 2 s each. Default: the host's "
+        "nameservers from /etc/resolv.conf (but the catalog's own DNS address); `[]`: "
+        "such questions are refused.",
+        examples=[["10.0.0.2", "10.0.0.3:5353"]],
+    )
     acl: bool = Field(
         True,
         description="ACL as Consul's default-deny: every request needs a token that allows it. "
@@ -509,6 +519,13 @@ class CatalogSettings(_Model):
     @classmethod
     def _endpoint(cls, value: str) -> str:
         return _loopback_endpoint(value)
+
+    @field_validator("recursors")
+    @classmethod
+    def _recursors(cls, value: list[str] | None) -> list[str] | None:
+        for text in value or ():
+            split_dns_server(text)
+        return value
 
     @field_validator("datacenter")
     @classmethod

@@ -12,6 +12,7 @@ from leapfrog.testing._kube import ControlPlane
 from leapfrog.testing._node import RealNode, install_node_packages, node_name, real_node_unavailable
 from leapfrog.testing._scratch import scratch_dir
 from leapfrog.testing._stackdir import CliResult, StackDir, run_cli, sdk_service_user, wait_until
+from leapfrog.testing._upstream_dns import UpstreamDns
 
 __all__ = [
     "CatalogProcess",
@@ -20,6 +21,7 @@ __all__ = [
     "RealNode",
     "RunningComponent",
     "StackDir",
+    "UpstreamDns",
     "consul_tool",
     "free_port",
     "install_node_packages",

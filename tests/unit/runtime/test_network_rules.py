@@ -10,7 +10,7 @@ import pytest
 from leapfrog.runtime.local.network import Member, build_policy, namespaces, network_for
 from leapfrog.runtime.local.network.base import Flow, HostFlow, Policy
 from leapfrog.runtime.local.network.loopback import LoopbackNetwork
-from leapfrog.runtime.local.network.nftables import Names, render
+from leapfrog.runtime.local.network.nftables import Names, render, render_inside
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.spec import ServiceSpec, parse_stack
 
@@ -114,9 +114,10 @@ def test_script_replaces_both_tables_and_ends_in_default_deny() -> None:
     text = "\n".join(script)
     assert 'iifname "lfab12" ip daddr 10.9.0.1 tcp dport 8500 dnat to 127.0.0.1:8500' in text
     host = [line.strip() for line in script if line.strip().startswith('iifname "lfab12"')]
-    assert host[-3:] == [
+    assert host[-4:] == [
         'iifname "lfab12" ip saddr 10.9.0.3 ip daddr 127.0.0.1 tcp dport 8500 ct status dnat '
         'accept comment "web -> catalog"',
+        'iifname "lfab12" udp dport 53 reject',
         'iifname "lfab12" meta l4proto tcp reject with tcp reset',
         'iifname "lfab12" drop',
     ]
@@ -160,3 +161,47 @@ def test_loopback_by_default_says_nothing(tmp_path: Path) -> None:
     provider = network_for(stack, StatePaths(tmp_path / ".leapfrog"))
     assert provider.kind == "loopback" and provider.note is None
     assert provider.host_endpoint("127.0.0.1:8500") == "127.0.0.1:8500"
+
+
+def test_dns_queries_of_isolated_services_to_any_resolver_go_to_the_catalog() -> None:
+    policy = build_policy(
+        services(web=None),
+        [member("web-1", "10.9.0.2"), member("kafka-1", "10.9.0.3", kind="component")],
+        ("127.0.0.1:8500", "127.0.0.1:8600"),
+    )
+    assert policy.resolver == (
+        HostFlow("10.9.0.2", "127.0.0.1", 8600, "tcp", "web -> catalog"),
+        HostFlow("10.9.0.2", "127.0.0.1", 8600, "udp", "web -> catalog"),
+    )
+    text = render(policy, NAMES)
+    for proto in ("udp", "tcp"):
+        # Translated whatever the address (not only the bridge's), then let in.
+        assert (
+            f'iifname "lfab12" ip saddr 10.9.0.2 {proto} dport 53 dnat to 127.0.0.1:8600 '
+            'comment "web -> catalog DNS"'
+        ) in text
+        assert (
+            f'iifname "lfab12" ip saddr 10.9.0.2 ip daddr 127.0.0.1 {proto} dport 8600 '
+            'ct status dnat accept comment "web -> catalog"'
+        ) in text
+    assert "10.9.0.3 udp dport 53" not in text  # platform parts do not use the catalog
+
+
+def test_no_catalog_no_dns_translation() -> None:
+    policy = build_policy(services(web=None), [member("web-1", "10.9.0.2")], None)
+    assert policy.resolver == ()
+    assert "dport 53 dnat" not in render(policy, NAMES)
+    # Refused at once instead of timing out.
+    assert 'iifname "lfab12" udp dport 53 reject' in render(policy, NAMES)
+
+
+def test_inside_a_namespace_loopback_dns_goes_to_the_bridge_and_loopback_stays_closed() -> None:
+    script = render_inside("10.9.0.1", "eth0")
+    assert script.startswith("table ip leapfrog_dns\ndelete table ip leapfrog_dns\n")
+    rules = [line.strip() for line in script.splitlines() if line.startswith("    ")]
+    assert "ip daddr 127.0.0.0/8 udp dport 53 dnat to 10.9.0.1:53" in rules
+    assert "ip daddr 127.0.0.0/8 tcp dport 53 dnat to 10.9.0.1:53" in rules
+    assert 'oifname "eth0" ip saddr 127.0.0.0/8 masquerade' in rules
+    # route_localnet lets 127/8 in on eth0: only answers to what went out may come in.
+    assert 'iifname "eth0" ip daddr 127.0.0.0/8 ct direction original drop' in rules
+    assert 'iifname "eth0" ip saddr 127.0.0.0/8 ct direction original drop' in rules

@@ -13,6 +13,7 @@ from leapfrog.catalog.dns._message import (
     most_groups_that_could_fit,
     response_limit,
 )
+from leapfrog.catalog.dns._names import Outside, parse_name
 from leapfrog.catalog.dns._wire import DnsFormatError, Rcode, decode_query, read_header_id
 from leapfrog.catalog.dns.view import DnsView
 
@@ -30,6 +31,18 @@ class Responder:
         self._seen_failures: set[str] = set()
         self.failures = 0
         """Queries answered SERVFAIL because building the answer raised."""
+
+    def outside(self, data: bytes) -> bool:
+        """Whether `data` is a query for a name outside the served domain (for recursors:
+        Consul forwards those, whatever their type)."""
+        try:
+            query = decode_query(data)
+        except DnsFormatError:
+            return False
+        if query.opcode != 0:
+            return False
+        labels = tuple(label.lower() for label in query.labels)
+        return isinstance(parse_name(labels, self._zone.domain, ""), Outside)
 
     def freeze(self, data: bytes) -> DnsView | None:
         """What answering `data` reads from the view, read now (on the loop), for

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 from typing import Any, cast
 
+from leapfrog.catalog.dns._forward import Forwarder
 from leapfrog.catalog.dns._responder import Responder
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.ports import find_listener
@@ -20,8 +21,10 @@ _PORT_ATTEMPTS = 50
 
 
 class _Udp(asyncio.DatagramProtocol):
-    def __init__(self, responder: Responder) -> None:
+    def __init__(self, responder: Responder, forwarder: Forwarder | None) -> None:
         self._responder = responder
+        self._forwarder = forwarder
+        self.forwarding: set[asyncio.Task[None]] = set()
         self._transport: asyncio.DatagramTransport | None = None
         # Set while the socket's send buffer is full: replies are dropped then (clients
         # retry), so a flood cannot grow memory without bound.
@@ -32,7 +35,18 @@ class _Udp(asyncio.DatagramProtocol):
         self._transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
-        reply = self._responder.respond(data, tcp=False)
+        if self._forwarder is not None and self._responder.outside(data):
+            # Asked upstream as a task of its own: the loop keeps answering meanwhile.
+            task = asyncio.ensure_future(self._forward(self._forwarder, data, addr))
+            self.forwarding.add(task)
+            task.add_done_callback(self.forwarding.discard)
+            return
+        self._send(self._responder.respond(data, tcp=False), addr)
+
+    async def _forward(self, forwarder: Forwarder, data: bytes, addr: Any) -> None:
+        self._send(await forwarder.forward(data, tcp=False), addr)
+
+    def _send(self, reply: bytes | None, addr: Any) -> None:
         transport = self._transport
         if reply is None or transport is None or transport.is_closing() or self._paused:
             return
@@ -49,8 +63,9 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 class _Tcp:
-    def __init__(self, responder: Responder) -> None:
+    def __init__(self, responder: Responder, forwarder: Forwarder | None) -> None:
         self._responder = responder
+        self._forwarder = forwarder
         self.connections: set[asyncio.Task[None]] = set()
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -79,8 +94,9 @@ class _Tcp:
                 data = await reader.readexactly(int.from_bytes(head, "big"))
             # A TCP answer may hold thousands of records: built and encoded on a worker
             # thread from what it reads, read here (the loop keeps serving meanwhile).
-            frozen = self._responder.freeze(data)
-            if frozen is None:
+            if self._forwarder is not None and self._responder.outside(data):
+                reply = await self._forwarder.forward(data, tcp=True)
+            elif (frozen := self._responder.freeze(data)) is None:
                 reply = self._responder.respond(data, tcp=True)
             else:
                 reply = await asyncio.to_thread(
@@ -103,8 +119,11 @@ class DnsServer:
         tcp_handler: _Tcp,
         responder: Responder,
         port: int,
+        *,
+        udp_handler: _Udp,
     ) -> None:
         self._udp = udp
+        self._udp_handler = udp_handler
         self._tcp = tcp
         self._tcp_handler = tcp_handler
         self._responder = responder
@@ -118,7 +137,7 @@ class DnsServer:
     async def close(self) -> None:
         self._udp.close()
         self._tcp.close()
-        connections = list(self._tcp_handler.connections)
+        connections = [*self._tcp_handler.connections, *self._udp_handler.forwarding]
         for task in connections:
             task.cancel()
         for task in connections:
@@ -136,15 +155,18 @@ def _in_use(host: str, port: int, exc: OSError) -> LeapfrogError:
     )
 
 
-async def listen(responder: Responder, host: str, port: int) -> DnsServer:
-    """Bind UDP and TCP on the same port; port 0 picks one free for both."""
+async def listen(
+    responder: Responder, host: str, port: int, forwarder: Forwarder | None = None
+) -> DnsServer:
+    """Bind UDP and TCP on the same port; port 0 picks one free for both. `forwarder`:
+    where names outside the domain are asked (None: they are refused)."""
     loop = asyncio.get_running_loop()
-    tcp_handler = _Tcp(responder)
+    tcp_handler = _Tcp(responder, forwarder)
     last_error: OSError | None = None
     for _ in range(_PORT_ATTEMPTS if port == 0 else 1):
         try:
-            udp, _protocol = await loop.create_datagram_endpoint(
-                lambda: _Udp(responder), local_addr=(host, port)
+            udp, protocol = await loop.create_datagram_endpoint(
+                lambda: _Udp(responder, forwarder), local_addr=(host, port)
             )
         except OSError as exc:
             raise _in_use(host, port, exc) from exc
@@ -157,6 +179,6 @@ async def listen(responder: Responder, host: str, port: int) -> DnsServer:
             udp.close()
             last_error = exc
             continue  # with port 0 the TCP side of that port was taken: try another
-        return DnsServer(udp, tcp, tcp_handler, responder, actual)
+        return DnsServer(udp, tcp, tcp_handler, responder, actual, udp_handler=protocol)
     assert last_error is not None
     raise _in_use(host, port, last_error) from last_error

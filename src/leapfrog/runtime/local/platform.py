@@ -22,6 +22,7 @@ from leapfrog.plan import Plan, Unit
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.shared.cache import cache_dir
 from leapfrog.shared.files import atomic_write_text, exclusive_lock, read_json
+from leapfrog.shared.resolvers import RESOLV_CONF, host_nameservers, split_dns_server
 from leapfrog.shared.users import UnixUser
 from leapfrog.spec import CatalogSettings
 
@@ -285,6 +286,8 @@ def catalog_argv(
         "--datacenter", settings.datacenter,
         "--node", socket.gethostname().split(".")[0] or "leapfrog",
     ]  # fmt: skip
+    for recursor in catalog_recursors(settings):
+        argv += ["--recursor", recursor]
     if ui_url:
         argv += ["--ui", ui_url]
     if intention_default:
@@ -296,6 +299,15 @@ def catalog_argv(
     if settings.anonymous_read:
         argv.append("--anonymous-read")
     return argv
+
+
+def catalog_recursors(settings: CatalogSettings, resolv_conf: Path = RESOLV_CONF) -> list[str]:
+    """Where the catalog's DNS asks names outside its domain: the stack file's
+    `recursors`, else the host's nameservers but the catalog itself (it would ask itself)."""
+    if settings.recursors is not None:
+        return list(settings.recursors)
+    own = split_dns_server(settings.dns)
+    return [ns for ns in host_nameservers(resolv_conf) if split_dns_server(ns) != own]
 
 
 def catalog_env(settings: CatalogSettings, paths: StatePaths) -> dict[str, str]:

@@ -89,6 +89,10 @@ class Policy:
 
     flows: tuple[Flow, ...] = ()
     to_host: tuple[HostFlow, ...] = ()
+    resolver: tuple[HostFlow, ...] = ()
+    """DNS queries (port 53) `source` sends to whatever address, answered by `host:port`
+    instead (the catalog's DNS): an instance's resolv.conf names the host's resolvers,
+    which are not reachable from its namespace."""
 
 
 class NetworkProvider(ABC):

@@ -4,7 +4,8 @@ firewall of `nftables`.
 
 Everything made is written down in the state dir (`network.json`) before it is made,
 and only what is written there is ever removed (`release`): the stack's bridge, its
-namespaces (lf<id>-<instance>), its two nft tables and the IPAM's own records.
+namespaces (lf<id>-<instance>, each with its own `leapfrog_dns` nft table, gone with
+it), its two nft tables and the IPAM's own records.
 """
 
 from __future__ import annotations
@@ -191,8 +192,7 @@ class NamespaceNetwork(NetworkProvider):
             loopback = {"cniVersion": cni.CNI_VERSION, "name": "lo", "type": "loopback"}
             cni.run_plugin("ADD", loopback, ifname="lo", **where)  # type: ignore[arg-type]
             cni.run_plugin("ADD", config, ifname=_IFNAME, **where)  # type: ignore[arg-type]
-            # No IPv6 link-local path around the IPv4 firewall.
-            _ip("netns", "exec", netns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1")
+            _prepare_inside(path, self._gateway)
             self._bridge_ready()
 
     def _bridge_ready(self) -> None:
@@ -224,6 +224,20 @@ class NamespaceAttachment(Attachment):
                 yield
         except FileNotFoundError:
             raise NetworkError(f"network namespace {self.netns} is gone") from None
+
+
+def _prepare_inside(path: Path, gateway: str) -> None:
+    """The namespace's own settings, from this thread entered into it (its /proc/sys/net
+    is the namespace's; `nft` started meanwhile runs there too): no IPv6 link-local path
+    around the IPv4 firewall, and DNS to a loopback resolver sent to the bridge."""
+    try:
+        with in_namespace(path):
+            Path("/proc/sys/net/ipv6/conf/all/disable_ipv6").write_text("1\n")
+            # Packets to 127.0.0.53 leave from 127.0.0.1 until masqueraded on the way out.
+            Path(f"/proc/sys/net/ipv4/conf/{_IFNAME}/route_localnet").write_text("1\n")
+            nftables.apply_script(nftables.render_inside(gateway, _IFNAME))
+    except OSError as exc:
+        raise NetworkError(f"cannot set up network namespace {path.name}: {exc}") from None
 
 
 def _ip(*args: str) -> None:

@@ -7,7 +7,8 @@
 * `table ip <name>` guards the host: an instance reaches a platform endpoint in the
   host's network (the catalog) at the bridge's address, translated to the endpoint's
   own, only when a flow says so; any other connection from the bridge to the host is
-  refused (TCP reset).
+  refused (TCP reset). An instance's DNS queries (port 53), to whatever address its
+  resolv.conf names, are translated to the catalog's DNS when a flow says so.
 
 The host itself reaches every instance (health checks, the load balancer, you).
 Applying replaces both tables in one transaction (`nft -f`), so rules change live.
@@ -23,7 +24,18 @@ from dataclasses import dataclass
 
 from leapfrog.runtime.local.network.base import NetworkError, Policy
 
-__all__ = ["Names", "apply_script", "delete_tables", "render", "table_exists"]
+__all__ = [
+    "INSIDE_TABLE",
+    "Names",
+    "apply_script",
+    "delete_tables",
+    "render",
+    "render_inside",
+    "table_exists",
+]
+
+INSIDE_TABLE = "leapfrog_dns"
+"""The table in each instance's own namespace (gone with the namespace)."""
 
 _TIMEOUT = 30.0
 
@@ -78,6 +90,14 @@ def _host_rules(policy: Policy, names: Names) -> tuple[list[str], list[str]]:
             f"{bridge} ip saddr {flow.source} ip daddr {flow.host} {flow.protocol} dport "
             f"{flow.port} ct status dnat accept{_comment(flow.why)}"
         )
+    for flow in sorted(set(policy.resolver)):
+        # Any destination: the resolv.conf of the host names resolvers out of reach.
+        nat.append(
+            f"{bridge} ip saddr {flow.source} {flow.protocol} dport 53 "
+            f"dnat to {flow.host}:{flow.port}{_comment(flow.why + ' DNS')}"
+        )
+    # DNS not translated (platform parts): refused at once rather than left to time out.
+    allow.append(f"{bridge} udp dport 53 reject")
     allow.append(f"{bridge} meta l4proto tcp reject with tcp reset")
     allow.append(f"{bridge} drop")
     return nat, allow
@@ -107,6 +127,40 @@ def render(policy: Policy, names: Names) -> str:
         f"table ip {names.table} {{",
         *_chain("prerouting", "type nat hook prerouting priority dstnat; policy accept;", nat),
         *_chain("input", "type filter hook input priority filter; policy accept;", allow),
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_inside(gateway: str, ifname: str) -> str:
+    """The nft script of an instance's own namespace: DNS queries to a loopback resolver
+    (systemd-resolved's 127.0.0.53, a local dnsmasq), which in the namespace is nobody,
+    go out to the bridge's address instead (where the host's rules answer them with the
+    catalog's DNS), from the instance's address. This needs route_localnet on `ifname`;
+    so nothing from outside may then reach the namespace's loopback addresses."""
+    out = f'oifname "{ifname}"'
+    into = f'iifname "{ifname}"'
+    rules_out = [
+        f"ip daddr 127.0.0.0/8 {proto} dport 53 dnat to {gateway}:53" for proto in ("udp", "tcp")
+    ]
+    lines = [
+        f"table ip {INSIDE_TABLE}",
+        f"delete table ip {INSIDE_TABLE}",
+        f"table ip {INSIDE_TABLE} {{",
+        *_chain("output", "type nat hook output priority -100; policy accept;", rules_out),
+        *_chain(
+            "postrouting",
+            "type nat hook postrouting priority srcnat; policy accept;",
+            [f"{out} ip saddr 127.0.0.0/8 masquerade"],
+        ),
+        *_chain(
+            "input",
+            "type filter hook input priority filter; policy accept;",
+            [
+                f"{into} ip daddr 127.0.0.0/8 ct direction original drop",
+                f"{into} ip saddr 127.0.0.0/8 ct direction original drop",
+            ],
+        ),
         "}",
     ]
     return "\n".join(lines) + "\n"

@@ -70,6 +70,7 @@ def build_policy(
             if p.address != source.address
         ]
     to_host: list[HostFlow] = []
+    resolver: list[HostFlow] = []
     if catalog is not None:
         http, dns = _endpoint(catalog[0]), _endpoint(catalog[1])
         for source in isolated:
@@ -77,7 +78,13 @@ def build_policy(
                 continue
             why = f"{source.unit} -> catalog"
             to_host.append(HostFlow(source.address, http[0], http[1], "tcp", why))
-            to_host += [
-                HostFlow(source.address, dns[0], dns[1], proto, why) for proto in ("udp", "tcp")
-            ]
-    return Policy(flows=tuple(sorted(set(flows))), to_host=tuple(sorted(set(to_host))))
+            asks = [HostFlow(source.address, dns[0], dns[1], p, why) for p in ("udp", "tcp")]
+            to_host += asks
+            # Whatever resolver its resolv.conf names: the catalog answers (and forwards
+            # other names to its recursors).
+            resolver += asks
+    return Policy(
+        flows=tuple(sorted(set(flows))),
+        to_host=tuple(sorted(set(to_host))),
+        resolver=tuple(sorted(set(resolver))),
+    )
