@@ -9,7 +9,8 @@ Succeeded (its `pod-complete` stage), so the Job controller completes the Job as
 would after a real run. A failure is a Job that cannot start (a ResourceQuota of zero
 pods) and passes its deadline: the Job controller fails it (`DeadlineExceeded`).
 What the engine does inside the pod is proven at the end of this module: the Jobs'
-commands run against real local stores (see "The Jobs run the engine for real")."""
+commands run against real local stores (see "The Jobs run the engine for real").
+test_real_node_backup_job.py runs a ZooKeeper Backup's Job for real, on the real node."""
 
 from __future__ import annotations
 

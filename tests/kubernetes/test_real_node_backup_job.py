@@ -44,7 +44,8 @@ from leapfrog.spec import load_stack
 from leapfrog.testing import RealNode, RunningComponent, run_component, scratch_dir
 from tests.kubernetes.conftest import wait_for
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+# As test_images.py: on a fresh machine the image's first build (mmdebstrap) takes minutes.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
 STORAGE_CLASS = "leapfrog-real-node-local"
 ZK_OPTIONS = {"port": 2181, "admin_port": 8080, "snapshot_interval_ms": 0}
