@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import yaml
@@ -25,6 +26,7 @@ from leapfrog.testing import (
     install_node_packages,
     node_name,
     real_node_unavailable,
+    run_cli,
 )
 
 HERE = Path(__file__).resolve().parent
@@ -62,6 +64,39 @@ def real_node(
         node.stop()
     left = node.leftovers()
     assert not left, f"the real node left behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def leapfrog_image(real_node: RealNode, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """leapfrog's own image, from `leapfrog image build` (the cache's build when the
+    sources did not change, else built anew), imported into the real node once: its tag."""
+    result = run_cli(
+        "image", "build", "--json", cwd=tmp_path_factory.mktemp("no-stack"), timeout=1100
+    )
+    assert result.code == 0, result.stderr
+    (own,) = json.loads(result.stdout)["images"]
+    took = real_node.import_image(Path(own["archive"]))
+    print(f"leapfrog's image {own['reference']}: built/cached {own['seconds']} s, "
+          f"imported {took:.1f} s", flush=True)  # fmt: skip
+    return str(own["reference"])
+
+
+T = TypeVar("T")
+
+
+def wait_for(
+    what: str,
+    probe: Callable[[], T | None],
+    timeout: float = 90.0,
+    seen: Callable[[], Any] = lambda: None,
+) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = probe()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}: {seen()}"
+        time.sleep(0.5)
 
 
 # Helpers of the real-node tests.

@@ -9,7 +9,8 @@ Succeeded (its `pod-complete` stage), so the Job controller completes the Job as
 would after a real run. A failure is a Job that cannot start (a ResourceQuota of zero
 pods) and passes its deadline: the Job controller fails it (`DeadlineExceeded`).
 What the engine does inside the pod is proven at the end of this module: the Jobs'
-commands run against real local stores (see "The Jobs run the engine for real")."""
+commands run against real local stores (see "The Jobs run the engine for real").
+test_real_node_backup_job.py runs a ZooKeeper Backup's Job for real, on the real node."""
 
 from __future__ import annotations
 
@@ -20,10 +21,10 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import psycopg
@@ -45,6 +46,7 @@ from leapfrog.shared.users import UnixUser, ensure_user
 from leapfrog.spec import load_stack
 from leapfrog.testing import ControlPlane, RunningComponent, free_port, scratch_dir
 from tests.integration.backup.conftest import own_component
+from tests.kubernetes.conftest import wait_for
 from tests.s3_server import S3_ACCESS, S3_BUCKET, S3_SECRET, S3Server
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
@@ -52,22 +54,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
 NAMESPACE = "bkop"
 FAILING = "bkop-fail"  # a namespace where no pod may be created
 IMAGE = "reg.example/leapfrog:test"
-T = TypeVar("T")
-
-
-def wait_for(
-    what: str,
-    probe: Callable[[], T | None],
-    timeout: float = 90.0,
-    seen: Callable[[], Any] = lambda: None,
-) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = probe()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}: {seen()}"
-        time.sleep(0.5)
 
 
 def rendered(tmp_path: Path) -> list[dict[str, Any]]:

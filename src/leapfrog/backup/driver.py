@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import fnmatch
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -62,7 +63,10 @@ class Store:
     component: Component[Any]
     options: Any
     where: Instance
-    installation: Installation
+    installed: Installation | Callable[[], Installation]
+    """What the component's `install` made, or how to make it (a remote store's: a Job's
+    backup of ZooKeeper or OpenSearch only talks HTTP to the server, so its image needs
+    no JVM or download unless a step starts a scratch server); see `installation`."""
     remote: bool = False
     """The store runs elsewhere (a Kubernetes Service, `leapfrog.backup.remote`): the
     driver reaches it over TCP at `where.address:where.port` only, with the credentials
@@ -79,6 +83,13 @@ class Store:
         if self.server_data_dir is None:
             return path
         return self.server_data_dir / path.relative_to(self.where.data_dir)
+
+    @cached_property
+    def installation(self) -> Installation:
+        """The component's installation, made on first use when it was given as a callable."""
+        if isinstance(self.installed, Installation):
+            return self.installed
+        return self.installed()
 
     @property
     def local_address(self) -> str:

@@ -153,13 +153,13 @@ def _store(target: RemoteTarget, work: Path) -> Store:
     )
     for folder in (where.data_dir, where.secrets_dir):
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    installation = comp.install(options, cache_dir(), lambda _line: None)
     return Store(
         name,
         comp,
         options,
         where,
-        installation,
+        # On first use only: a step that needs no scratch server needs no installation.
+        lambda: comp.install(options, cache_dir(), lambda _line: None),
         remote=True,
         server_data_dir=target.server_data_dir,
     )

@@ -262,6 +262,9 @@ class ControlPlane:
             f"--token-auth-file={files.tokens_csv}",
             "--authorization-mode=Node,RBAC",
             f"--admission-control-config-file={admission}",
+            # A namespace's annotations may send its pods to the real node (RealNode.
+            # namespace_annotations); without them these two change nothing.
+            "--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction",
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-account-key-file={files.sa_pub}",
             f"--service-account-signing-key-file={files.sa_key}",

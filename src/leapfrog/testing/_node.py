@@ -24,7 +24,7 @@ import time
 import urllib.error
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from leapfrog.components._apt import apt_install
 from leapfrog.shared.errors import LeapfrogError
@@ -45,6 +45,7 @@ from leapfrog.testing._node_files import (
     NodeLayout,
 )
 from leapfrog.testing._node_images import BUSYBOX_IMAGE, PAUSE_IMAGE, NodeImages, node_images
+from leapfrog.testing._node_netns import call_in_netns
 
 __all__ = [
     "NODE_PACKAGES",
@@ -53,6 +54,8 @@ __all__ = [
     "node_name",
     "real_node_unavailable",
 ]
+
+T = TypeVar("T")
 
 # Debian package -> a file that proves it is installed.
 NODE_PACKAGES = {
@@ -114,6 +117,9 @@ class RealNode:
 
     busybox_image = BUSYBOX_IMAGE
     pause_image = PAUSE_IMAGE
+    pod_gateway = POD_GATEWAY
+    """The bridge's address in the pods' network namespace: where a server the test runs
+    there (`call_in_pod_network`) listens for pods."""
 
     def __init__(self, plane: ControlPlane, workdir: Path, *, ready_timeout: float = 120.0) -> None:
         self.plane = plane
@@ -221,6 +227,101 @@ class RealNode:
             raise LeapfrogError("the real node is not running")
         command = ["nsenter", f"--net=/proc/{holder}/ns/net", "--", *argv]
         return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    def call_in_pod_network(self, fn: Callable[[], T], timeout: float = 300.0) -> T:
+        """`fn()` run in a thread of this process that joined the pods' network namespace:
+        a server it starts (subprocess.Popen) listens where pods reach it (the bridge's
+        address, `POD_GATEWAY`), and clients it opens reach the pods."""
+        holder = self.pids().get("network")
+        if holder is None:
+            raise LeapfrogError("the real node is not running")
+        return call_in_netns(Path(f"/proc/{holder}/ns/net"), fn, timeout)
+
+    def ensure_gateway(self, namespace: str) -> None:
+        """The pods' gateway address exists: the CNI plugin makes the bridge with the first
+        pod, so a server can listen on it only once a pod ran; runs one if none has."""
+        if f"inet {POD_GATEWAY}/" in self.in_pod_network("ip", "-4", "addr").stdout:
+            return
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": "gateway-up", "namespace": namespace},
+            "spec": self.pod_spec([{"name": "main", "command": ["true"]}], restartPolicy="Never"),
+        }
+        self.plane.kubectl("apply", "-f", "-", input=json.dumps(pod))
+        self.plane.kubectl(
+            "wait", "-n", namespace, "pod/gateway-up", "--timeout=60s",
+            "--for=jsonpath={.status.phase}=Succeeded",
+        )  # fmt: skip
+        self.plane.kubectl("delete", "-n", namespace, "pod/gateway-up", "--wait=false")
+
+    def import_image(self, archive: Path) -> float:
+        """Load a docker archive (e.g. `leapfrog image build`'s) into the node's containerd,
+        as the test images are: pods find it by its tag, never pulled. Seconds it took."""
+        began = time.monotonic()
+        done = subprocess.run(
+            ["ctr", "--address", str(self.layout.socket), "-n", "k8s.io", "images", "import",
+             str(archive)],
+            capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise LeapfrogError(f"importing {archive} failed: {done.stderr.strip()}")
+        return time.monotonic() - began
+
+    @staticmethod
+    def namespace_annotations() -> dict[str, str]:
+        """Annotations that send every pod of a namespace to the real node, whoever makes
+        its spec (an operator's Job): the apiserver's PodNodeSelector and
+        PodTolerationRestriction admission plugins add the node's selector and
+        toleration to each pod created there."""
+        toleration = {"key": REAL_NODE_TAINT, "operator": "Exists", "effect": "NoSchedule"}
+        return {
+            "scheduler.alpha.kubernetes.io/node-selector": f"{REAL_NODE_LABEL}=true",
+            "scheduler.alpha.kubernetes.io/defaultTolerations": json.dumps([toleration]),
+        }
+
+    def local_volume(
+        self, name: str, path: Path, storage_class: str, size: str = "1Gi"
+    ) -> dict[str, Any]:
+        """A PersistentVolume of `path` on this node (a `local` volume: its pods mount the
+        folder itself, and the scheduler places them here)."""
+        hostname = {"key": "kubernetes.io/hostname", "operator": "In", "values": [self.name]}
+        return {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name},
+            "spec": {
+                "capacity": {"storage": size},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Retain",
+                "storageClassName": storage_class,
+                "local": {"path": str(path)},
+                "nodeAffinity": {
+                    "required": {"nodeSelectorTerms": [{"matchExpressions": [hostname]}]}
+                },
+            },
+        }
+
+    @classmethod
+    def gateway_service(cls, name: str, ports: dict[str, int]) -> list[dict[str, Any]]:
+        """A Service `name` (ports by name) with no selector and its EndpointSlice naming
+        the pods' gateway: pods reach a server the test runs in their network namespace
+        by the Service's name, through kube-proxy, as they would a pod's."""
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"ports": [{"name": n, "port": p} for n, p in ports.items()]},
+        }
+        endpoints = {
+            "apiVersion": "discovery.k8s.io/v1",
+            "kind": "EndpointSlice",
+            "metadata": {"name": f"{name}-gateway", "labels": {"kubernetes.io/service-name": name}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [cls.pod_gateway], "conditions": {"ready": True}}],
+            "ports": [{"name": n, "port": p, "protocol": "TCP"} for n, p in ports.items()],
+        }
+        return [service, endpoints]
 
     def ctr(self, *args: str) -> str:
         """containerd's own client on this node's socket, in the k8s.io namespace (CRI's)."""

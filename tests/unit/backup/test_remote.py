@@ -73,3 +73,26 @@ def test_another_port_of_the_store_sets_its_option() -> None:
                  "--port", "rpc"],
     )  # fmt: skip
     assert done.exit_code == 2 and "--port rpc: give NAME=PORT" in done.output
+
+
+def test_a_remote_store_is_installed_only_when_a_step_needs_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Job's image has no JVM: a ZooKeeper backup (HTTP to the AdminServer) must not
+    install ZooKeeper; a scratch server's step gets the installation on first use, once."""
+    from leapfrog.components.base import Installation
+    from leapfrog.components.zookeeper import ZooKeeper
+
+    calls: list[str] = []
+
+    def install(_self: object, options: object, _cache: Path, _progress: object) -> Installation:
+        calls.append("install")
+        return Installation("3.9", tmp_path)
+
+    monkeypatch.setattr(ZooKeeper, "install", install)
+    target = RemoteTarget("zookeeper", "zk:2181", storage=str(tmp_path / "b"))
+    store = remote_engine(target).store
+    assert calls == []
+    assert store.installation.version == "3.9"
+    assert store.installation is store.installation
+    assert calls == ["install"]
