@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -60,8 +61,15 @@ __all__ = ["registry", "run"]
 FIELD_MANAGER = "leapfrog-backup-operator"
 
 
-@functools.cache
 def _client() -> Client:
+    return _client_for(os.environ.get("KUBECONFIG"))
+
+
+@functools.cache
+def _client_for(kubeconfig: str | None) -> Client:
+    """One client per place the credentials come from, like kopf's login below: an
+    operator started again with other credentials in the same process (the tests run
+    several ServiceAccounts' operators one after another) must not act with the first's."""
     from lightkube import Client
 
     return Client(field_manager=FIELD_MANAGER)
