@@ -25,6 +25,7 @@ import pytest
 from leapfrog.backup.s3 import S3Storage
 from leapfrog.shared.cache import cache_dir
 from leapfrog.shared.ports import free_port
+from leapfrog.testing import end_process
 
 S3_ADDRESS = "127.0.0.71"
 S3_BUCKET = "leapfrog-backups"
@@ -79,13 +80,8 @@ class S3Server:
             time.sleep(0.1)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc is not None:
+            end_process(self.proc, timeout=10)
         self.proc = None
 
     def client(self) -> Any:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from leapfrog.testing import consul_tool, free_port, wait_until
+from leapfrog.testing import consul_tool, end_process, free_port, wait_until
 
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)")
 
@@ -116,10 +116,5 @@ def real_consul(
         yield consul
     finally:
         client.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_process(proc)
         log.close()

@@ -10,6 +10,7 @@ from leapfrog.testing._components import RunningComponent, run_component
 from leapfrog.testing._consul_tools import consul_tool
 from leapfrog.testing._kube import ControlPlane
 from leapfrog.testing._node import RealNode, install_node_packages, node_name, real_node_unavailable
+from leapfrog.testing._process import end_process
 from leapfrog.testing._scratch import scratch_dir
 from leapfrog.testing._stackdir import CliResult, StackDir, run_cli, sdk_service_user, wait_until
 from leapfrog.testing._upstream_dns import UpstreamDns
@@ -23,6 +24,7 @@ __all__ = [
     "StackDir",
     "UpstreamDns",
     "consul_tool",
+    "end_process",
     "free_port",
     "install_node_packages",
     "node_name",

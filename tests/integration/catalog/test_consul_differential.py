@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from leapfrog.service import ServiceSettings, service_definition
-from leapfrog.testing import CatalogProcess, consul_tool, free_port, wait_until
+from leapfrog.testing import CatalogProcess, consul_tool, end_process, free_port, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -78,12 +78,7 @@ def consul(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Agent]:
         yield agent
     finally:
         agent.http.close()
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_process(proc)
         log.close()
 
 
