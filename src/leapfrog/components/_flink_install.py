@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from leapfrog.components._maven import resolve
+from leapfrog.components._maven import install_hint, resolve
 from leapfrog.components.base import Installation, Progress
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.files import atomic_write_text, exclusive_lock
@@ -44,7 +44,7 @@ def install_flink(
             home = _installed_home(folder) or _install(version, folder, progress)
     java = shutil.which("java")
     if java is None:
-        raise LeapfrogError("`java` is not installed", hint="run `make demo` or `make test`")
+        raise LeapfrogError("`java` is not installed", hint=install_hint("openjdk-17-jre-headless"))
     gateway = resolve(
         f"flink-sql-gateway-{version}",
         [f"org.apache.flink:flink-sql-gateway:{version}"],

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from leapfrog.components._maven import Classpath, resolve
+from leapfrog.components._maven import Classpath, install_hint, resolve
 from leapfrog.components.base import Installation, Progress
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.files import atomic_write_text, exclusive_lock
@@ -107,7 +107,7 @@ def install_jvm_program(
     classpath = resolve(name, artifacts, cache_dir, progress, boms=boms)
     java = shutil.which("java")
     if java is None:  # resolve checked it, but a cached set skips that check
-        raise LeapfrogError("`java` is not installed", hint="run `make demo` or `make test`")
+        raise LeapfrogError("`java` is not installed", hint=install_hint("openjdk-17-jre-headless"))
     prepared = dict(prepare(classpath)) if prepare is not None else {}
     plain = Installation(
         version=version,

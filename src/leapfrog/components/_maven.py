@@ -23,15 +23,20 @@ from leapfrog.components.base import Progress
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.files import atomic_write_text, exclusive_lock
 
-__all__ = ["Classpath", "MavenRunner", "resolve", "run_maven"]
+__all__ = ["Classpath", "MavenRunner", "install_hint", "resolve", "run_maven"]
 
 MavenRunner = Callable[[Sequence[str], Path], "subprocess.CompletedProcess[str]"]
 """Runs a Maven command line in a folder; injected by tests in place of `run_maven`."""
 
-_INSTALL_HINT = (
-    "run `make demo` or `make test` (scripts/bootstrap.sh installs it), "
-    "or `apt-get install {package}`"
-)
+
+def install_hint(package: str) -> str:
+    """What to do when a program from a Debian package is missing. Said for users of an
+    installed leapfrog first: `make` targets exist only in a checkout (and not at all in
+    leapfrog's container image, where a Job that needs the program cannot install it)."""
+    return (
+        f"install it: `apt-get install {package}` on Debian or Ubuntu "
+        "(in a checkout of leapfrog, `make bootstrap` does it)"
+    )
 
 
 @dataclass(frozen=True)
@@ -97,7 +102,7 @@ def require_tools() -> None:
         if shutil.which(command) is None:
             raise LeapfrogError(
                 f"`{command}` is not installed; it is needed to fetch and run the Java components",
-                hint=_INSTALL_HINT.format(package=package),
+                hint=install_hint(package),
             )
 
 

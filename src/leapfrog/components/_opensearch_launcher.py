@@ -16,7 +16,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from leapfrog.components._maven import Classpath
+from leapfrog.components._maven import Classpath, install_hint
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.files import atomic_write_text
 
@@ -55,8 +55,7 @@ def _compile(source: bytes, classpath: Classpath, jar: Path) -> None:
     if javac is None:
         raise LeapfrogError(
             "`javac` is not installed; OpenSearch's launcher is compiled once with it",
-            hint="run `make demo` or `make test` (scripts/bootstrap.sh installs it), "
-            "or `apt-get install openjdk-17-jdk-headless`",
+            hint=install_hint("openjdk-17-jdk-headless"),
         )
     with tempfile.TemporaryDirectory(prefix="leapfrog-javac-") as tmp:
         work = Path(tmp)

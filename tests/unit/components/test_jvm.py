@@ -20,6 +20,7 @@ from leapfrog.components._jvm import (
 from leapfrog.components._jvm_training import free_ports
 from leapfrog.components._maven import Classpath
 from leapfrog.components.base import Installation, Progress
+from leapfrog.shared.errors import LeapfrogError
 
 JAVA_VERSION = 'openjdk version "17.0.15" 2025-04-15\n'
 
@@ -185,3 +186,16 @@ def test_what_prepare_makes_is_in_extra_and_in_the_archives_key(cache: Path) -> 
     assert prepared.extra["launcher_jar"].endswith("launcher-1.jar")
     assert len(train.calls) == 1  # a new launcher is a new classpath: trained again
     assert archive_flags(prepared, "broker") != archive_flags(plain, "broker")
+
+
+def test_a_missing_java_says_which_package_installs_it(
+    cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The hint is for a user of an installed leapfrog (or a Job in leapfrog's image), who
+    # has no Makefile: the package first, the checkout's target second.
+    monkeypatch.setattr(_jvm.shutil, "which", lambda program: None)
+    with pytest.raises(LeapfrogError) as caught:
+        install(cache, Trainer())
+    assert caught.value.hint is not None
+    assert "apt-get install openjdk-17-jre-headless" in caught.value.hint
+    assert "make bootstrap" in caught.value.hint
