@@ -198,7 +198,10 @@ class Cluster:
     def _submit_one(self, job: JobSpec, record: dict[str, Any]) -> None:
         if self.stopping.is_set():
             return
-        restore = newest_restore_point(self.data, record)
+        restore = newest_restore_point(self.data, record, job.state_version)
+        recorded = str(record.get("state_version", ""))
+        if restore is None and newest_restore_point(self.data, record, recorded):
+            _say(f"job {job.name}: its state's layout changed; it starts without the old state")
         _say(f"submitting job {job.name} ({job.file})" + (f" from {restore}" if restore else ""))
         try:
             ids = self._submit(job, restore)
@@ -216,6 +219,7 @@ class Cluster:
                 error=None,
                 job_id=ids[-1],
                 fingerprint=job.fingerprint,
+                state_version=job.state_version,
                 restored_from=restore,
                 submitted_at=time.time(),
                 pending=False,

@@ -90,6 +90,9 @@ class JobSpec:
     fingerprint: str
     kind: str = "sql"
     """`sql` (the SQL client) or `python` (a PyFlink script, `flink run -py`)."""
+    state_version: str = ""
+    """The layout of the job's state; a savepoint or checkpoint recorded under another is
+    not restored (leapfrog's own job sets it: `_flink_stats.STATE_VERSION`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {**self.__dict__, "jars": list(self.jars)}
@@ -199,8 +202,14 @@ def _one_stop_with_savepoint(
     return _StopOutcome(None, "still in progress")
 
 
-def newest_restore_point(data_dir: Path, record: Mapping[str, Any]) -> str | None:
-    """The newer of the job's last savepoint and its last retained checkpoint."""
+def newest_restore_point(
+    data_dir: Path, record: Mapping[str, Any], state_version: str = ""
+) -> str | None:
+    """The newer of the job's last savepoint and its last retained checkpoint, if they
+    hold state of the job's `state_version` (Flink fails a job, at every restart, whose
+    state it cannot read)."""
+    if str(record.get("state_version", "")) != state_version:
+        return None
     candidates: list[tuple[float, str]] = []
     savepoint = record.get("savepoint")
     if isinstance(savepoint, str):

@@ -35,7 +35,7 @@ from leapfrog.components._flink_config import (
 )
 from leapfrog.components._flink_jobs import RESTART_SETTINGS
 from leapfrog.components._flink_stats import JOB_NAME as STATS_JOB
-from leapfrog.components._flink_stats import stats_sql
+from leapfrog.components._flink_stats import STATE_VERSION, stats_sql
 from leapfrog.components.base import NotSupported, from_stack_dir
 
 __all__ = ["render_flink"]
@@ -71,6 +71,8 @@ class _SqlJob(NamedTuple):
     jars: list[str]
     """Maven coordinates of the connector jars it ships with."""
     settings: dict[str, str]
+    state_version: str = ""
+    """Leapfrog's own job's (`_flink_stats.STATE_VERSION`); see _flink_kube_submit."""
 
 
 def _s3(options: FlinkOptions) -> bool:
@@ -293,7 +295,7 @@ def _sql_jobs(options: FlinkOptions, kube: k.KubeContext) -> list[_SqlJob]:
             **RESTART_SETTINGS["exponential-delay"],
         }
         sql = stats_sql(options.service_stats)
-        jobs.append(_SqlJob(STATS_JOB, sql, [CONNECTORS["kafka"]], settings))
+        jobs.append(_SqlJob(STATS_JOB, sql, [CONNECTORS["kafka"]], settings, STATE_VERSION))
     return jobs
 
 
@@ -347,6 +349,7 @@ def _submit_job(
         "--digest", digest, "--work", _WORK,
         *(arg for c in job.jars for arg in ("--jar", _maven_url(c))),
         *(arg for key, value in job.settings.items() for arg in ("--set", f"{key}={value}")),
+        *(("--state-version", job.state_version) if job.state_version else ()),
     ]  # fmt: skip
     jars = " ".join(f"--jar {_WORK}/jars/{_maven_url(c).rsplit('/', 1)[-1]}" for c in job.jars)
     # Only the platform's variables are replaced: a `$` elsewhere in the SQL stays.

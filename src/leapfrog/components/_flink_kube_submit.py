@@ -103,18 +103,31 @@ def stop_with_savepoint(rest: str, job_id: str, deadline: float) -> str:
 
 
 def prepare(
-    rest: str, job: str, digest: str, *, settings: dict[str, str], work: Path, timeout: float
+    rest: str,
+    job: str,
+    digest: str,
+    *,
+    settings: dict[str, str],
+    work: Path,
+    timeout: float,
+    state_version: str = "",
 ) -> str:
-    """Decide the submission; returns what was decided, in words."""
+    """Decide the submission; returns what was decided, in words. A job with a
+    `state_version` carries it in its name (`<job>@<digest>@<version>`): an older version
+    whose state has another layout is stopped, but its savepoint is not restored (Flink
+    would fail the job at every restart)."""
     deadline = time.monotonic() + timeout
-    wanted = f"{job}@{digest}"
+    wanted = f"{job}@{digest}" + (f"@{state_version}" if state_version else "")
     mine = [j for j in active_jobs(rest, deadline) if str(j.get("name", "")).split("@")[0] == job]
     if any(j.get("name") == wanted for j in mine):
         (work / "skip").write_text(wanted + "\n")
         return f"{wanted} already runs: nothing to submit"
     restore = None
     for old in mine:
-        restore = stop_with_savepoint(rest, str(old["jid"]), deadline)
+        savepoint = stop_with_savepoint(rest, str(old["jid"]), deadline)
+        parts = str(old.get("name", "")).split("@")
+        if (parts[2] if len(parts) > 2 else "") == state_version:
+            restore = savepoint
     lines = {**settings, "pipeline.name": wanted}
     if restore is not None:
         lines["execution.state-recovery.path"] = restore
@@ -134,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jar", action="append", default=[], help="a connector jar's URL")
     parser.add_argument("--set", action="append", default=[], help="KEY=VALUE job setting")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds in all (600)")
+    parser.add_argument("--state-version", default="", help="the layout of the job's state")
     args = parser.parse_args(argv)
     settings = dict(item.split("=", 1) for item in args.set)
     try:
@@ -148,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
                 settings=settings,
                 work=args.work,
                 timeout=args.timeout,
+                state_version=args.state_version,
             )
         )
     except Refused as exc:

@@ -35,6 +35,7 @@ from leapfrog.components._flink_config import (
 )
 from leapfrog.components._flink_jobs import ACTIVE_STATES, STATE_FILE, JobSpec
 from leapfrog.components._flink_stats import JOB_NAME as STATS_JOB
+from leapfrog.components._flink_stats import STATE_VERSION as STATS_STATE_VERSION
 from leapfrog.components._flink_stats import stats_sql
 from leapfrog.components.base import Component, Health, Installation, Instance, Process, Progress
 from leapfrog.components.kube import KubeContext, KubeRender
@@ -116,6 +117,7 @@ class Flink(Component[FlinkOptions]):
                     restart_strategy="exponential-delay",
                     jars=tuple(connectors.get(CONNECTORS["kafka"], [])),
                     fingerprint=job_fingerprint(options.service_stats, sql),
+                    state_version=STATS_STATE_VERSION,
                 ).to_json()
             )
         spec: dict[str, Any] = {

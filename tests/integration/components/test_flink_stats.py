@@ -118,6 +118,9 @@ def test_the_stats_job_counts_a_known_load_exactly_per_window(
     for event in sorted(sent):
         producer.produce("logs", access_event(event))
     producer.produce("logs", b"not json: the job skips what it cannot read")
+    # Nor an event whose time is not ISO-8601 UTC (it would count in the second window).
+    unreadable = access_event((start + WINDOW + 1, "hello", "/items", 200, 5, 10))
+    producer.produce("logs", unreadable.replace(b'"ts":"', b'"ts":"at ', 1))
     producer.produce("logs", access_event((start + 5 * WINDOW, "hello", "/late", 200, 1, 1)))
     producer.flush(10)
 

@@ -20,6 +20,7 @@ from leapfrog.components._flink_jobs import (
     JobEnded,
     extract_error,
     extract_python_error,
+    newest_restore_point,
     stop_with_savepoint,
 )
 from leapfrog.components.base import Installation, Instance, NotSupported
@@ -429,3 +430,31 @@ def test_a_job_that_ended_before_its_savepoint_is_not_waited_for(
     else:  # a running job is tried again until the timeout
         assert "no savepoint within 1.5s" in str(raised.value)
         assert "FlinkJobNotFoundException" in str(raised.value)
+
+
+def test_a_restore_point_of_another_state_layout_is_not_used(tmp_path: Path) -> None:
+    savepoint = tmp_path / "savepoints" / "service-stats" / "savepoint-1"
+    savepoint.mkdir(parents=True)
+    (savepoint / "_metadata").write_bytes(b"")
+    checkpoint = tmp_path / "checkpoints" / "j1" / "chk-7"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "_metadata").write_bytes(b"")
+    record = {"savepoint": f"file:{savepoint}", "job_id": "j1"}  # recorded before versions
+    assert newest_restore_point(tmp_path, record) is not None  # a user's job: as before
+    assert newest_restore_point(tmp_path, record, "2") is None  # leapfrog's, newer layout
+    assert newest_restore_point(tmp_path, {**record, "state_version": "2"}, "2") is not None
+
+
+def test_the_stats_job_records_its_state_layout_and_keeps_one_percentile_accumulator(
+    tmp_path: Path,
+) -> None:
+    from leapfrog.components._flink_stats import STATE_VERSION
+
+    options = component("flink").options({"service_stats": {}})
+    process = component("flink").process(options, INSTALLATION, where(tmp_path / "data"))
+    jobs = {job["name"]: job for job in json.loads(process.files["cluster.json"])["jobs"]}
+    assert jobs["service-stats"]["state_version"] == STATE_VERSION
+    sql = process.files["jobs/service-stats.sql"]
+    # One accumulator for the three percentiles (see _flink_stats); changing that changes
+    # the state's layout, and STATE_VERSION with it.
+    assert sql.count("PERCENTILE(") == 1

@@ -129,6 +129,22 @@ def test_an_older_version_stops_with_a_savepoint_and_the_new_one_resumes_from_it
     )
 
 
+def test_an_older_version_whose_state_has_another_layout_is_stopped_but_not_restored(
+    flink: tuple[str, _Flink], tmp_path: Path
+) -> None:
+    rest, state = flink
+    state.jobs = [{"jid": "old", "name": "count@d1", "state": "RUNNING"}]  # no state version
+    assert _run(rest, tmp_path, "--state-version", "2") == 0
+    assert state.stopped == ["old"]
+    init = (tmp_path / "init.sql").read_text()
+    assert "SET 'pipeline.name' = 'count@d2@2';" in init
+    assert "state-recovery" not in init
+
+    state.jobs = [{"jid": "older", "name": "count@d1@2", "state": "RUNNING"}]  # same layout
+    assert _run(rest, tmp_path, "--state-version", "2") == 0
+    assert "savepoint-older" in (tmp_path / "init.sql").read_text()
+
+
 def test_a_jar_whose_digest_differs_fails_the_preparation(
     flink: tuple[str, _Flink], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
