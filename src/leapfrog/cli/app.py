@@ -23,6 +23,7 @@ from leapfrog.cli.options import (
 )
 from leapfrog.runtime import local
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.shared.loading import collector_paused
 
 if TYPE_CHECKING:
     from leapfrog.spec import Stack
@@ -151,7 +152,8 @@ def up(ctx: click.Context, stack_file: Path | None, detach: bool, timeout: float
         verdict, snapshot = views.follow_with_deadline(snapshots, console, started, timeout)
         _report(stack, verdict, snapshot, started, detached=True)
         return
-    prepared = local.prepare(stack, on_cleanup=_cleaned, installer=installer(console))
+    with collector_paused():  # the runtime's modules, loaded for the supervisor
+        prepared = local.prepare(stack, on_cleanup=_cleaned, installer=installer(console))
     _print_notes(prepared.notes)
     for name in prepared.adopt:
         behind = prepared.carried.get(name)

@@ -11,6 +11,7 @@ import click
 from leapfrog.cli.quick import default_running_paths
 from leapfrog.runtime import local
 from leapfrog.shared.durations import parse_duration
+from leapfrog.shared.loading import collector_paused
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -103,9 +104,10 @@ def chosen_path(ctx: click.Context, stack_file: Path | None) -> Path:
 
 
 def load_chosen(ctx: click.Context, stack_file: Path | None) -> Stack:
-    from leapfrog.spec import load_stack  # pydantic and the models: only where a stack is read
+    with collector_paused():
+        from leapfrog.spec import load_stack  # pydantic and the models: where a stack is read
 
-    return load_stack(_chosen(ctx, stack_file))
+        return load_stack(_chosen(ctx, stack_file))
 
 
 def state_paths(ctx: click.Context, stack_file: Path | None) -> local.StatePaths:

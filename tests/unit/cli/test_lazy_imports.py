@@ -284,3 +284,30 @@ def test_the_lazy_consoles_work_as_rich_consoles(capsys: pytest.CaptureFixture[s
     captured = capsys.readouterr()
     assert "done" in captured.out and "[green]" not in captured.out
     assert "a warning" in captured.err
+
+
+def test_a_command_reading_the_stack_skips_pydantics_plugin_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With plugins off (the CLI's default), nothing imports importlib.metadata; a user who
+    chose plugins keeps pydantic's own loader."""
+    (tmp_path / "leapfrog.yaml").write_text("services:\n  web:\n    command: sleep 1\n")
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
+    loaded = _loaded_after(["validate"], tmp_path)
+    assert "leapfrog.spec.models" in loaded and "importlib.metadata" not in loaded
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "some_plugin")
+    assert "importlib.metadata" in _loaded_after(["validate"], tmp_path)
+
+
+def test_the_collector_runs_again_once_the_stack_is_loaded(tmp_path: Path) -> None:
+    """Paused while the models load, on for what the command does next (a foreground
+    `up` runs for days), also when the stack file is broken."""
+    import gc
+
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("services:\n  web:\n    command: sleep 1\n")
+    bad.write_text("services:\n  web:\n    replicas: 2\n")
+    assert main(["validate", "-f", str(good)]) == 0
+    assert gc.isenabled()
+    assert main(["validate", "-f", str(bad)]) == 2
+    assert gc.isenabled()
