@@ -234,9 +234,10 @@ def test_a_stack_without_kafka_does_not_load_the_collector(tmp_path: Path) -> No
     assert "leapfrog.telemetry._shipper" not in modules
 
 
-def test_up_forks_its_supervisor_before_loading_rich(tmp_path: Path) -> None:
+def test_up_forks_its_supervisor_before_loading_rich_or_click(tmp_path: Path) -> None:
     """`up -d` shows progress with rich after the fork: the supervisor does not wait for
-    rich's import (spec/errors.py and cli/install.py load it only to print)."""
+    rich's import (spec/errors.py and cli/install.py load it only to print), nor for
+    click's (a plain `up` runs from cli/quick.py)."""
     code = (
         "import json, sys\n"
         "from leapfrog.runtime.local import daemon\n"
@@ -252,6 +253,7 @@ def test_up_forks_its_supervisor_before_loading_rich(tmp_path: Path) -> None:
     loaded = set(json.loads(done.stdout.splitlines()[-1]))
     assert "leapfrog.runtime.local.supervisor" in loaded  # the fork was reached
     assert not {m for m in loaded if m == "rich" or m.startswith("rich.")}
+    assert "click" not in loaded
 
 
 def test_scale_sends_its_request_without_asyncio_or_rich() -> None:
