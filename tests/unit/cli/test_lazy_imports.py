@@ -254,6 +254,8 @@ def test_up_forks_its_supervisor_before_loading_rich_or_click(tmp_path: Path) ->
     assert "leapfrog.runtime.local.supervisor" in loaded  # the fork was reached
     assert not {m for m in loaded if m == "rich" or m.startswith("rich.")}
     assert "click" not in loaded
+    # a stack on loopback addresses, rendered nowhere: no namespaces, no Kubernetes
+    assert not {"leapfrog.runtime.local.network.namespaces", "leapfrog.components.kube"} & loaded
 
 
 def test_scale_sends_its_request_without_asyncio_or_rich() -> None:
