@@ -19,6 +19,7 @@ Loads no click, rich, asyncio, pydantic or stack model (tests/unit/cli/test_quic
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -86,7 +87,13 @@ def _quick_up(args: list[str]) -> Callable[[], None] | None:
     def run() -> None:
         from leapfrog.cli.up import run_up
 
-        run_up(stack_file, detach, timeout)
+        try:
+            run_up(stack_file, detach, timeout)
+        except KeyboardInterrupt:
+            import click  # Ctrl-C ends as through click: a new line, "aborted", 130
+
+            click.echo(file=sys.stderr)
+            raise click.exceptions.Abort() from None
 
     return run
 

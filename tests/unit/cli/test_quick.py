@@ -236,3 +236,22 @@ def test_up_without_click_has_the_clis_words_for_a_broken_or_missing_stack(
     assert missing.returncode == 2 and "no stack file at nope.yaml" in missing.stderr
     for done in (broken, missing):
         assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_in_up_without_click_ends_as_through_click(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leapfrog.cli import app, main, up
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(up, "run_up", interrupted)
+    monkeypatch.setattr(app, "run_up", interrupted)
+    stack = str(tmp_path / "leapfrog.yaml")
+    assert quick_command(["up", "-d", "-f", stack]) is not None
+    assert main(["up", "-d", "-f", stack]) == 130
+    quick = capsys.readouterr().err
+    assert quick_command(["up", "-df", stack]) is None  # a cluster: click's to read
+    assert main(["up", "-df", stack]) == 130
+    assert capsys.readouterr().err == quick == "\naborted\n"
