@@ -26,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     # model is defined (tens of ms of a command's start); leapfrog's models have none to
     # report to. Set only when the user did not choose.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    if os.environ["PYDANTIC_DISABLE_PLUGINS"] == "__all__":
+        from leapfrog.shared.loading import skip_pydantic_plugin_scan
+
+        skip_pydantic_plugin_scan()  # which would import importlib.metadata all the same
     code = _run(argv)
     if argv is None:
         _exit_now(code)

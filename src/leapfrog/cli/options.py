@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from leapfrog.cli.consoles import console, err
 from leapfrog.cli.quick import default_running_paths
 from leapfrog.runtime import local
 from leapfrog.shared.durations import parse_duration
+from leapfrog.shared.loading import collector_paused
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from leapfrog.spec import Stack
 
 __all__ = [
@@ -27,43 +27,6 @@ __all__ = [
     "running_state_paths",
     "state_paths",
 ]
-
-
-class _LazyConsole:
-    """A rich Console made at its first use: importing rich (15 ms and more) stays off a
-    command's way until it prints, which for `scale` is after the supervisor has the
-    request (and the new instances are on their way)."""
-
-    def __init__(self, stderr: bool) -> None:
-        self._stderr = stderr
-        self._console: Console | None = None
-
-    def _made(self) -> Console:
-        if self._console is None:
-            from rich.console import Console
-
-            # emoji=False: a `:name:` in a message or a program's detail stays as written
-            # (and rich's table of emoji codes is not loaded for the first print).
-            made = Console(stderr=self._stderr, highlight=False, soft_wrap=True, emoji=False)
-            if not made.is_terminal:  # logs and pipes: no wrapping at rich's default 80 columns
-                made.width = max(made.width, 160)
-            self._console = made
-        return self._console
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._made(), name)
-
-    # `with console:` (rich's Live does it) looks these up on the type, not through
-    # __getattr__.
-    def __enter__(self) -> Console:
-        return self._made().__enter__()
-
-    def __exit__(self, *exc: object) -> None:
-        self._made().__exit__(*exc)
-
-
-console = cast("Console", _LazyConsole(stderr=False))
-err = cast("Console", _LazyConsole(stderr=True))
 
 
 class _Duration(click.ParamType):  # type: ignore[type-arg]
@@ -103,9 +66,10 @@ def chosen_path(ctx: click.Context, stack_file: Path | None) -> Path:
 
 
 def load_chosen(ctx: click.Context, stack_file: Path | None) -> Stack:
-    from leapfrog.spec import load_stack  # pydantic and the models: only where a stack is read
+    with collector_paused():
+        from leapfrog.spec import load_stack  # pydantic and the models: where a stack is read
 
-    return load_stack(_chosen(ctx, stack_file))
+        return load_stack(_chosen(ctx, stack_file))
 
 
 def state_paths(ctx: click.Context, stack_file: Path | None) -> local.StatePaths:

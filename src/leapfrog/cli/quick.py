@@ -1,4 +1,4 @@
-"""`leapfrog scale`'s request, sent before click is loaded.
+"""`leapfrog scale` and `leapfrog up`, run before click is loaded.
 
 The time from `leapfrog scale web=+4` to new instances serving starts with the command's
 own start, and click alone (it loads `inspect`, `ast`, `tokenize` and more at import) is
@@ -6,9 +6,12 @@ more than the interpreter's own start. So the console script first looks here: a
 `scale` whose arguments are plain (counts, `-f/--file`, `--timeout`, `--json`) of a
 stack whose state is in the default place sends its request at once, and only then
 loads the CLI to wait for the new instances and print (`cli/scale.py`, `finish`).
+A plain `up` (`-f/--file`, `-d/--detach`, `--timeout`) runs `cli/up.py` without click:
+everything `up -d` loads comes before its supervisor forks, while the second core idles
+(bench/README.md, `up_many.py`).
 Anything else (`--help`, an option this parser does not know, a word click would reject,
-a stack with a `state_dir` of its own, no state yet) returns None before doing anything,
-and the normal CLI handles it, with its own words for every mistake.
+a stack with a `state_dir` of its own, no state yet, a directory for a file) returns None
+before doing anything, and the normal CLI handles it, with its own words for every mistake.
 
 Loads no click, rich, asyncio, pydantic or stack model (tests/unit/cli/test_quick.py).
 """
@@ -16,6 +19,7 @@ Loads no click, rich, asyncio, pydantic or stack model (tests/unit/cli/test_quic
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -69,6 +73,32 @@ def default_running_paths(chosen: Path) -> StatePaths | None:
 def quick_command(args: list[str]) -> Callable[[], None] | None:
     """The command to run for `args` without click, or None to leave them to the CLI.
     Nothing is done (no file read, nothing sent) before it is called."""
+    return _quick_scale(args) or _quick_up(args)
+
+
+def _quick_up(args: list[str]) -> Callable[[], None] | None:
+    parsed = _parse_up(args)
+    if parsed is None:
+        return None
+    stack_file, detach, timeout = parsed
+    if stack_file.is_dir():
+        return None  # click's words for it
+
+    def run() -> None:
+        from leapfrog.cli.up import run_up
+
+        try:
+            run_up(stack_file, detach, timeout)
+        except KeyboardInterrupt:
+            import click  # Ctrl-C ends as through click: a new line, "aborted", 130
+
+            click.echo(file=sys.stderr)
+            raise click.exceptions.Abort() from None
+
+    return run
+
+
+def _quick_scale(args: list[str]) -> Callable[[], None] | None:
     parsed = _parse_scale(args)
     if parsed is None:
         return None
@@ -129,6 +159,33 @@ def _scale_args(rest: list[str]) -> tuple[Path, float, bool, list[str]]:
     if not counts:
         raise _Unsure
     return Path(stack_file or "leapfrog.yaml"), timeout, as_json, counts
+
+
+def _parse_up(args: list[str]) -> tuple[Path, bool, float | None] | None:
+    """`[-f F] up [-f F] [-d] [--timeout D]` as click reads it, or None."""
+    try:
+        return _up_args(list(args))
+    except _Unsure:
+        return None
+
+
+def _up_args(rest: list[str]) -> tuple[Path, bool, float | None]:
+    stack_file = _take_file(rest) or os.environ.get("LEAPFROG_FILE") or None
+    if not rest or rest.pop(0) != "up":
+        raise _Unsure
+    detach, timeout = False, None
+    while rest:
+        word = rest[0]
+        if word in _FILE or word.startswith("--file="):
+            stack_file = _take_file(rest)
+        elif word in ("-d", "--detach"):
+            detach = True
+            rest.pop(0)
+        elif word == "--timeout" or word.startswith("--timeout="):
+            timeout = _seconds(_value(rest))
+        else:
+            raise _Unsure  # --help, an argument `up` has not: the CLI's business
+    return Path(stack_file or "leapfrog.yaml"), detach, timeout
 
 
 def _take_file(rest: list[str]) -> str | None:

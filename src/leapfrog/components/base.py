@@ -32,12 +32,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from leapfrog.components.kube import KubeContext, KubeRender
 from leapfrog.telemetry import PLAIN, LogFormat, Sample
+
+if TYPE_CHECKING:  # a local stack never renders to Kubernetes: not loaded on `up`'s way
+    from leapfrog.components.kube import KubeContext, KubeRender
 
 __all__ = [
     "Component",

@@ -234,9 +234,10 @@ def test_a_stack_without_kafka_does_not_load_the_collector(tmp_path: Path) -> No
     assert "leapfrog.telemetry._shipper" not in modules
 
 
-def test_up_forks_its_supervisor_before_loading_rich(tmp_path: Path) -> None:
+def test_up_forks_its_supervisor_before_loading_rich_or_click(tmp_path: Path) -> None:
     """`up -d` shows progress with rich after the fork: the supervisor does not wait for
-    rich's import (spec/errors.py and cli/install.py load it only to print)."""
+    rich's import (spec/errors.py and cli/install.py load it only to print), nor for
+    click's (a plain `up` runs from cli/quick.py)."""
     code = (
         "import json, sys\n"
         "from leapfrog.runtime.local import daemon\n"
@@ -252,6 +253,9 @@ def test_up_forks_its_supervisor_before_loading_rich(tmp_path: Path) -> None:
     loaded = set(json.loads(done.stdout.splitlines()[-1]))
     assert "leapfrog.runtime.local.supervisor" in loaded  # the fork was reached
     assert not {m for m in loaded if m == "rich" or m.startswith("rich.")}
+    assert "click" not in loaded
+    # a stack on loopback addresses, rendered nowhere: no namespaces, no Kubernetes
+    assert not {"leapfrog.runtime.local.network.namespaces", "leapfrog.components.kube"} & loaded
 
 
 def test_scale_sends_its_request_without_asyncio_or_rich() -> None:
@@ -284,3 +288,30 @@ def test_the_lazy_consoles_work_as_rich_consoles(capsys: pytest.CaptureFixture[s
     captured = capsys.readouterr()
     assert "done" in captured.out and "[green]" not in captured.out
     assert "a warning" in captured.err
+
+
+def test_a_command_reading_the_stack_skips_pydantics_plugin_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With plugins off (the CLI's default), nothing imports importlib.metadata; a user who
+    chose plugins keeps pydantic's own loader."""
+    (tmp_path / "leapfrog.yaml").write_text("services:\n  web:\n    command: sleep 1\n")
+    monkeypatch.delenv("PYDANTIC_DISABLE_PLUGINS", raising=False)
+    loaded = _loaded_after(["validate"], tmp_path)
+    assert "leapfrog.spec.models" in loaded and "importlib.metadata" not in loaded
+    monkeypatch.setenv("PYDANTIC_DISABLE_PLUGINS", "some_plugin")
+    assert "importlib.metadata" in _loaded_after(["validate"], tmp_path)
+
+
+def test_the_collector_runs_again_once_the_stack_is_loaded(tmp_path: Path) -> None:
+    """Paused while the models load, on for what the command does next (a foreground
+    `up` runs for days), also when the stack file is broken."""
+    import gc
+
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("services:\n  web:\n    command: sleep 1\n")
+    bad.write_text("services:\n  web:\n    replicas: 2\n")
+    assert main(["validate", "-f", str(good)]) == 0
+    assert gc.isenabled()
+    assert main(["validate", "-f", str(bad)]) == 2
+    assert gc.isenabled()

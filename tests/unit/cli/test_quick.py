@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from leapfrog.cli.quick import _parse_scale, quick_command
+from leapfrog.cli.quick import _parse_scale, _parse_up, quick_command
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.shared.procs import process_start_time
 
@@ -166,3 +166,92 @@ def test_the_quick_paths_errors_are_the_clis(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert "error: the stack is not up" in done.stderr and "leapfrog up -d" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "wanted"),
+    [
+        (["up"], ("leapfrog.yaml", False, None)),
+        (["up", "-d"], ("leapfrog.yaml", True, None)),
+        (["-f", "a.yaml", "up", "--detach"], ("a.yaml", True, None)),
+        (["--file=a.yaml", "up", "-f", "b.yaml", "-d"], ("b.yaml", True, None)),
+        (["up", "-d", "--timeout", "1m30s"], ("leapfrog.yaml", True, 90.0)),
+        (["up", "--timeout=250ms", "--file", "c.yaml", "-d"], ("c.yaml", True, 0.25)),
+    ],
+)
+def test_plain_up_arguments_are_read_as_click_reads_them(
+    args: list[str], wanted: tuple[str, bool, float | None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LEAPFROG_FILE", raising=False)
+    parsed = _parse_up(args)
+    assert parsed is not None
+    assert (str(parsed[0]), *parsed[1:]) == wanted
+
+
+def test_up_takes_the_file_from_the_environment_unless_an_option_names_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LEAPFROG_FILE", "env.yaml")
+    assert str(_parse_up(["up", "-d"])[0]) == "env.yaml"  # type: ignore[index]
+    assert str(_parse_up(["up", "-d", "-f", "x.yaml"])[0]) == "x.yaml"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["up", "--help"],
+        ["up", "-h"],
+        ["--help", "up"],
+        ["up", "--bogus"],
+        ["up", "web"],
+        ["up", "-df", "x.yaml"],
+        ["up", "--detach=yes"],
+        ["up", "-d", "--timeout", "soon"],
+        ["up", "-d", "--timeout"],
+        ["up", "-f"],
+        ["up", "--file="],
+        ["up", "--", "-d"],
+        ["-V", "up"],
+        ["down"],
+    ],
+)
+def test_any_other_up_is_left_to_the_cli(args: list[str]) -> None:
+    assert _parse_up(args) is None
+    assert quick_command(args) is None
+
+
+def test_a_directory_for_the_stack_file_is_left_to_the_cli(tmp_path: Path) -> None:
+    assert quick_command(["up", "-d", "-f", str(tmp_path)]) is None  # click: "is a directory"
+    assert quick_command(["up", "-d", "-f", str(tmp_path / "leapfrog.yaml")]) is not None
+
+
+def test_up_without_click_has_the_clis_words_for_a_broken_or_missing_stack(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "leapfrog.yaml").write_text("services:\n  web:\n    replicas: 2\n")
+    broken = _leapfrog(tmp_path, ["up", "-d"])
+    assert broken.returncode == 2
+    assert "leapfrog.yaml:2" in broken.stderr and "`command` is required" in broken.stderr
+    missing = _leapfrog(tmp_path, ["up", "-d", "-f", "nope.yaml"])
+    assert missing.returncode == 2 and "no stack file at nope.yaml" in missing.stderr
+    for done in (broken, missing):
+        assert "Traceback" not in done.stderr
+
+
+def test_ctrl_c_in_up_without_click_ends_as_through_click(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from leapfrog.cli import app, main, up
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(up, "run_up", interrupted)
+    monkeypatch.setattr(app, "run_up", interrupted)
+    stack = str(tmp_path / "leapfrog.yaml")
+    assert quick_command(["up", "-d", "-f", stack]) is not None
+    assert main(["up", "-d", "-f", stack]) == 130
+    quick = capsys.readouterr().err
+    assert quick_command(["up", "-df", stack]) is None  # a cluster: click's to read
+    assert main(["up", "-df", stack]) == 130
+    assert capsys.readouterr().err == quick == "\naborted\n"

@@ -98,11 +98,13 @@ class Rollouts:
 
     # -- at start ---------------------------------------------------------------------------
 
-    def started(self) -> None:
+    def started(self) -> list[RolloutRecord]:
         """The supervisor started every service from the stack file: that is each one's
         current revision. A rollout an earlier supervisor was killed in resumes when that
         supervisor's instances of it were adopted as they run (`sup.carried`,
-        resumption.py); otherwise it is closed."""
+        resumption.py); otherwise it is closed. Returns the records this changed, for the
+        caller to `save` once the spawns are under way (they are decided here, in memory)."""
+        changed: list[RolloutRecord] = []
         for service in self._services():
             record = self.record(service)
             left = record.rollout
@@ -124,6 +126,11 @@ class Rollouts:
             record.current = rev.number
             for instance in group:
                 self.on_revision[instance.name] = rev.number
+            changed.append(record)
+        return changed
+
+    def save(self, records: list[RolloutRecord]) -> None:
+        for record in records:
             self._save(record)
 
     def _resume(self, service: str, left: Progress, behind: dict[str, int]) -> None:

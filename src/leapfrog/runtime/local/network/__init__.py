@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from leapfrog.runtime.local.network import namespaces
 from leapfrog.runtime.local.network.base import (
     HOST,
     Attachment,
@@ -15,7 +14,6 @@ from leapfrog.runtime.local.network.base import (
     Policy,
 )
 from leapfrog.runtime.local.network.loopback import LoopbackNetwork
-from leapfrog.runtime.local.network.namespaces import NamespaceNetwork
 from leapfrog.runtime.local.network.policy import Member, build_policy
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.spec import Stack
@@ -38,6 +36,11 @@ def network_for(stack: Stack, paths: StatePaths) -> NetworkProvider:
     namespaces cannot be made here."""
     spec = stack.spec
     if spec.network.isolation == "namespaces":
+        # Namespaces (with CNI, nftables, setns) load only for a stack that asks for them:
+        # everything `up` loads comes before its supervisor forks.
+        from leapfrog.runtime.local.network import namespaces
+        from leapfrog.runtime.local.network.namespaces import NamespaceNetwork
+
         why = namespaces.unavailable()
         if why is None:
             return NamespaceNetwork(paths.root, paths.addresses_file, spec.network.subnet)
@@ -52,4 +55,6 @@ def network_for(stack: Stack, paths: StatePaths) -> NetworkProvider:
 def release_network(root: Path) -> list[str]:
     """Remove the namespaces, bridge and firewall tables the stack made (nothing when it
     ran on loopback addresses); what could not be removed, in words."""
+    from leapfrog.runtime.local.network import namespaces
+
     return namespaces.release(root)
