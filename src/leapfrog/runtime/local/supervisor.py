@@ -21,6 +21,7 @@ from leapfrog.runtime.local.network import release_network
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.reconcile import Changes, diff, identity_turned, replace_rolling
 from leapfrog.runtime.local.registrar import Registrar
+from leapfrog.runtime.local.revisions import RolloutRecord
 from leapfrog.runtime.local.rollouts import Rollouts
 from leapfrog.runtime.local.volumes import unmount_all
 from leapfrog.shared.files import atomic_write_json
@@ -228,7 +229,14 @@ class Supervisor:
         # The services' histories go to disk after the starters' first steps, which hand
         # the spawns to the spawner threads: written first, the 20 files (a temp file and
         # a rename each) held every spawn back by 25-140 ms on a busy disk.
-        loop.call_soon(self.rollouts.save, started)
+        loop.call_soon(self._save_histories, started)
+
+    def _save_histories(self, records: list[RolloutRecord]) -> None:
+        try:
+            self.rollouts.save(records)
+        except OSError as exc:
+            # The services run as started; only their history lacks this start.
+            self.log_line(f"could not write the services' rollout history: {exc}")
 
     async def _start_unit(self, unit: str, only: list[Instance] | None = None) -> None:
         group = self.units[unit] if only is None else only
