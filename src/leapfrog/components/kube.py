@@ -106,6 +106,9 @@ class KubeContext:
     components rendered before it give services (KAFKA_BOOTSTRAP_SERVERS, ...)."""
     stack_dir: Path | None = None
     """The stack file's directory: what a relative path in the options is relative to."""
+    identity: bool = False
+    """The stack turns service identity on: a part that reads the catalog and calls
+    services (the load balancer) presents its own certificate from the catalog's CA."""
 
     def image(self, part: str, version: str | None = None) -> str:
         chosen = self.images.get(part)

@@ -14,8 +14,9 @@ per purpose, each a generated Secret (created at apply time) that only its users
 
 The ACL Job creates (or updates) one policy per purpose with the same rules as the local
 stack's tokens, and each token with its Secret's value as its SecretID. With identity on
-the server runs Connect, each service gets a token of its own instead of the services'
-one, and the same Job writes the intentions (_consul_identity.py).
+the server runs Connect, each service (and the load balancer) gets a token of its own
+instead of the services' (the read) one, and the same Job writes the intentions
+(_consul_identity.py).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ from typing import Any
 
 from leapfrog.components import kube as k
 from leapfrog.runtime.kubernetes._consul_identity import (
+    LB,
     connect_hcl,
+    identity_grants,
     intentions_script,
     service_token_env,
     service_token_secret,
@@ -109,7 +112,7 @@ def _job_script(spec: StackSpec) -> str:
     if spec.catalog.acl:
         lines += _acl_lines(spec.catalog.anonymous_read)
         if identity:
-            lines += service_tokens_script(spec.services)
+            lines += service_tokens_script(identity_grants(spec))
     else:
         lines.append(
             "until consul config list -kind service-intentions >/dev/null 2>&1; do sleep 2; done"
@@ -169,7 +172,7 @@ def _acl_job(spec: StackSpec, kube: k.KubeContext) -> k.Manifest:
         if spec.identity_on:
             env += [
                 k.secret_env(service_token_env(name), service_token_secret(name), "token")
-                for name in spec.services
+                for name in identity_grants(spec)
             ]
     container = {
         "name": "acl",
@@ -284,21 +287,26 @@ def _secrets(spec: StackSpec) -> list[k.KubeSecret]:
         return []
     names = [TOKEN_SECRET, *(_token_secret(p.name) for p in _PURPOSES)]
     if spec.identity_on:
-        names += [service_token_secret(name) for name in spec.services]
+        names += [service_token_secret(name) for name in identity_grants(spec)]
     return [k.KubeSecret(name, CATALOG, {"token": "uuid"}) for name in names]
 
 
-def _env(settings: CatalogSettings, kube: k.KubeContext, purpose: str) -> list[dict[str, Any]]:
+def _env(
+    settings: CatalogSettings, kube: k.KubeContext, purpose: str, secret: str | None = None
+) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "CONSUL_HTTP_ADDR", "value": f"{CATALOG}.{kube.namespace}.svc:{HTTP_PORT}"},
         {"name": "LEAPFROG_CATALOG_DNS", "value": f"{CATALOG}-dns.{kube.namespace}.svc:53"},
     ]
     if settings.acl:
-        env.append(k.secret_env("CONSUL_HTTP_TOKEN", _token_secret(purpose), "token"))
+        env.append(k.secret_env("CONSUL_HTTP_TOKEN", secret or _token_secret(purpose), "token"))
     return env
 
 
-def catalog_reader_env(settings: CatalogSettings, kube: k.KubeContext) -> list[dict[str, Any]]:
-    """How a platform part that only reads the catalog (the load balancer) reaches it:
-    with the read-only token."""
-    return _env(settings, kube, "read")
+def catalog_reader_env(spec: StackSpec, kube: k.KubeContext) -> list[dict[str, Any]]:
+    """How a platform part that reads the catalog (the load balancer) reaches it: with
+    the read-only token, or with identity on the load balancer's own (it reads as much,
+    and may fetch the `lb` certificate)."""
+    own = identity_grants(spec) if spec.identity_on else {}
+    secret = service_token_secret(LB) if LB in own else None
+    return _env(spec.catalog, kube, "read", secret)

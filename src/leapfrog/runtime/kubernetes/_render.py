@@ -105,8 +105,13 @@ def render_stack(stack: Stack) -> Rendered:
     if spec.catalog.enabled:
         catalog = render_catalog(spec, kube)
         pieces.append(("catalog", catalog))
-        # The load balancer reads the catalog with the read-only token, not the services'.
-        kube = replace(kube, catalog_env=tuple(catalog_reader_env(spec.catalog, kube)))
+        # The load balancer reads the catalog with the read-only token, not the services'
+        # (with identity on, its own, which also gets it its certificate).
+        kube = replace(
+            kube,
+            catalog_env=tuple(catalog_reader_env(spec, kube)),
+            identity=spec.identity_on,
+        )
     # Parts that read the others (the load balancer, the pipelines) come last and get
     # the env the others give services, as they do locally.
     kinds = sorted(spec.components, key=lambda kind: _reads_others(component(kind)))
