@@ -13,7 +13,8 @@ declarations as the local catalog's (`identity:`, each service's callers).
   anyone else wrote are not touched (one for a declared service stays in force, as a
   local intention someone else made on a declared pair). `config write` replaces the
   whole entry, so a re-run keeps it and a changed stack file's re-apply updates it.
-* With ACL on, each service has a token of its own (Secret `<service>-catalog-token`)
+* With ACL on, each service has a token of its own (Secret `<service>-catalog-token`;
+  identity on or off, as each local instance has)
   with Consul's service identity of that service (write that service, read every
   service and node: enough for its leaf certificate, `/v1/agent/connect/authorize` on
   itself and the intentions that name it) plus read on its `kv:` prefixes and write on
@@ -80,13 +81,16 @@ class Grant:
 
 
 def identity_grants(spec: StackSpec) -> dict[str, Grant]:
-    """The identities with a token of their own: each service, and the load balancer
-    (reading every key, as its read-only token did) when the stack has one."""
+    """The identities with a token of their own (with `catalog.acl`): each service, as a
+    local instance; with identity on also the load balancer (reading every key, as its
+    read-only token did), which then needs its own certificate."""
+    if not (spec.catalog.enabled and spec.catalog.acl):
+        return {}
     grants = {
         name: Grant(tuple(service.kv), tuple(service.kv_write))
         for name, service in spec.services.items()
     }
-    if LB in spec.components:
+    if spec.identity_on and LB in spec.components:
         grants[LB] = Grant(kv=("",))
     return grants
 
@@ -167,13 +171,15 @@ def intentions_script(spec: StackSpec) -> list[str]:
 
 
 def pod_identity_env(
-    platform: list[dict[str, Any]], service: str, acl: bool
+    platform: list[dict[str, Any]], service: str, spec: StackSpec
 ) -> list[dict[str, Any]]:
-    """The platform's env for a service's pod with identity on: the SDK's switch
-    (LEAPFROG_IDENTITY=on, as locally) and, with ACL, the service's own token in place
-    of the services' shared one."""
+    """The platform's env for a service's pod: with ACL the service's own token in place
+    of the services' shared one; with identity on the SDK's switch (LEAPFROG_IDENTITY=on,
+    as locally)."""
+    acl = service in identity_grants(spec)
     env = [e for e in platform if not (acl and e["name"] == "CONSUL_HTTP_TOKEN")]
-    env.append({"name": "LEAPFROG_IDENTITY", "value": "on"})
+    if spec.identity_on:
+        env.append({"name": "LEAPFROG_IDENTITY", "value": "on"})
     if acl:
         env.append(k.secret_env("CONSUL_HTTP_TOKEN", service_token_secret(service), "token"))
     return env

@@ -164,13 +164,11 @@ def render_stack(stack: Stack) -> Rendered:
 def _services(
     spec: StackSpec, kube: k.KubeContext, platform_env: list[dict[str, Any]]
 ) -> dict[str, list[k.Manifest]]:
-    """Each service's objects; with identity on, its pods get the SDK's switch and their
-    own catalog token, and probe over HTTPS."""
+    """Each service's objects; with ACL its pods get their own catalog token, with
+    identity on the SDK's switch and HTTPS probes."""
     parts = {}
     for name, service in spec.services.items():
-        env = platform_env
-        if spec.identity_on:
-            env = pod_identity_env(platform_env, name, spec.catalog.acl)
+        env = pod_identity_env(platform_env, name, spec)
         parts[name] = render_service(name, service, kube, env, spec.volumes, tls=spec.identity_on)
     return parts
 

@@ -73,16 +73,18 @@ def test_the_server_runs_connect_with_the_stacks_default(tmp_path: Path, default
     assert args.count(wanted) == 1
 
 
-def test_identity_off_renders_no_connect_and_the_shared_token(tmp_path: Path) -> None:
+def test_identity_off_renders_no_connect_but_the_services_own_tokens(tmp_path: Path) -> None:
     objects = _objects(tmp_path, _data({"mtls": False}))
     args = _container(objects, "StatefulSet", "catalog")["args"]
     assert not any("connect" in a for a in args)
     api = _container(objects, "Deployment", "api")
     assert "LEAPFROG_IDENTITY" not in _env(api)
-    assert _secret_of(_env(api)["CONSUL_HTTP_TOKEN"]) == "catalog-services-token"
+    # Its own token all the same (as a local instance), made by the same Job.
+    assert _secret_of(_env(api)["CONSUL_HTTP_TOKEN"]) == "api-catalog-token"
     assert "scheme" not in api["readinessProbe"]["httpGet"]
     script = _container(objects, "Job", "catalog-acl-")["command"][-1]
-    assert "service-intentions" not in script and "service_token" not in script
+    assert "service-intentions" not in script
+    assert 'service_token api "$SERVICE_TOKEN_API"' in script
 
 
 def test_each_service_gets_the_sdks_switch_its_own_token_and_https_probes(
