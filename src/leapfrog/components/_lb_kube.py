@@ -107,7 +107,7 @@ def render_lb(options: Any, kube: k.KubeContext) -> k.KubeRender:
             {"name": "template", "mountPath": "/etc/leapfrog/lb", "readOnly": True},
         ],
     }
-    pod = {
+    pod: dict[str, Any] = {
         "securityContext": k.pod_security(_UID),
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 30,
@@ -118,6 +118,9 @@ def render_lb(options: Any, kube: k.KubeContext) -> k.KubeRender:
             {"name": "template", "configMap": {"name": f"{NAME}-template"}},
         ],
     }
+    waiting = k.catalog_token_wait(kube, list(kube.catalog_env))
+    if waiting is not None:
+        pod["initContainers"] = [waiting]
     labels = kube.labels(NAME, "load-balancer")
     deployment = {
         "apiVersion": "apps/v1",

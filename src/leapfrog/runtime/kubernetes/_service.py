@@ -184,31 +184,10 @@ def _pod(
         "containers": [container],
         "volumes": pod_volumes,
     }
-    waiting = _token_wait(kube, container["env"])
+    waiting = k.catalog_token_wait(kube, container["env"])
     if waiting is not None:
         pod["initContainers"] = [waiting]
     return pod
-
-
-_CATALOG_ENV = ("CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN")
-
-
-def _token_wait(kube: k.KubeContext, env: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """With a catalog token (ACL on), an init container that waits until the catalog's
-    ACL Job has made it, so that the service starts with a token that works instead of
-    failing and being restarted by the kubelet until then (`leapfrog catalog
-    wait-token`, from leapfrog's image)."""
-    given = [e for e in env if e["name"] in _CATALOG_ENV]
-    if not any(e["name"] == "CONSUL_HTTP_TOKEN" for e in given):
-        return None
-    return {
-        "name": "catalog-token",
-        "image": kube.image("leapfrog"),
-        "command": ["leapfrog", "catalog", "wait-token", "--timeout", "30m"],
-        "env": [*given, {"name": "HOME", "value": "/tmp"}],
-        "securityContext": k.container_security(),
-        "resources": k.resources("10m", "64Mi"),
-    }
 
 
 def _claim_spec(volume: VolumeSpec, kube: k.KubeContext, mode: str) -> dict[str, Any]:

@@ -76,6 +76,11 @@ def test_each_workload_mounts_only_the_token_it_needs(tmp_path: Path) -> None:
     env = {e["name"]: e for e in lb["env"]}
     ref = env["CONSUL_HTTP_TOKEN"]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": "catalog-read-token", "key": "token"}
+    # The renderer's first query would be refused before the Job ran: its pod waits too.
+    (init,) = pods["lb"]["initContainers"]
+    assert init["command"][:3] == ["leapfrog", "catalog", "wait-token"]
+    assert {e["name"] for e in init["env"]} == {"CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN", "HOME"}
+    assert init["securityContext"]["runAsUser"] == 10001  # leapfrog's image's user
 
 
 def test_each_token_is_a_generated_secret(tmp_path: Path) -> None:

@@ -172,6 +172,8 @@ def test_the_load_balancer_presents_its_own_identity_to_the_routed_services(
     lb = _one(rendered.objects, "Deployment", "lb")["spec"]["template"]["spec"]
     renderer = next(c for c in lb["containers"] if c["name"] == "renderer")
     assert _secret_of(_env(renderer)["CONSUL_HTTP_TOKEN"]) == "lb-catalog-token"
+    (init,) = lb["initContainers"]  # it waits until the Job has made that token
+    assert _secret_of(_env(init)["CONSUL_HTTP_TOKEN"]) == "lb-catalog-token"
     assert "lb-catalog-token" in {s.name for s in rendered.secrets}
     script = _container(rendered.objects, "Job", "catalog-acl-")["command"][-1]
     assert 'service_token lb "$SERVICE_TOKEN_LB"' in script
