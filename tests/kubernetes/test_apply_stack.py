@@ -273,13 +273,18 @@ def test_a_removed_service_is_pruned(deployed: Deployed) -> None:
     deployed.write()
     changes = deployed.apply()
     pruned = {(c["kind"], c["name"]) for c in changes if c["action"] == "pruned"}
-    assert pruned == {
+    # Its own catalog token's Secret goes too, and the catalog Job that mounted it is
+    # replaced (a new name: its env changed).
+    jobs = {name for kind, name in pruned if kind == "Job"}
+    assert pruned - {("Job", name) for name in jobs} == {
         ("Deployment", "reader"),
         ("Service", "reader"),
         ("PodDisruptionBudget", "reader"),
         ("NetworkPolicy", "reader"),
         ("ServiceAccount", "reader"),
+        ("Secret", "reader-catalog-token"),
     }
+    assert [name.rsplit("-", 1)[0] for name in jobs] == ["catalog-acl"]
     left = deployed.plane.kubectl("get", "-n", NAMESPACE, "deployment", "reader", check=False)
     assert left.returncode != 0 and "NotFound" in left.stderr
     assert deployed.get("deployment", "hello")["metadata"]["name"] == "hello"
