@@ -76,6 +76,28 @@ class RealConsul:
         except httpx.TransportError:  # not listening yet
             return False
 
+    def uri(self, service: str) -> str:
+        """`service`'s SPIFFE ID in this Consul's trust domain."""
+        roots = self.call("GET", "/v1/connect/ca/roots", None).json()
+        return f"spiffe://{roots['TrustDomain']}/ns/default/dc/dc1/svc/{service}"
+
+    def authorized(self, caller: str, target: str, token: str) -> tuple[bool, str]:
+        """`/v1/agent/connect/authorize` for `caller` calling `target` (with `target`'s
+        token, as the SDK asks): Consul's decision and its reason."""
+        body = {"Target": target, "ClientCertURI": self.uri(caller)}
+        answer = self.call("POST", "/v1/agent/connect/authorize", token, json=body)
+        assert answer.status_code == 200, answer.text
+        got = answer.json()
+        return got["Authorized"], got["Reason"]
+
+    def wait_passing(self, service: str, token: str) -> None:
+        """Until `service` has an instance registered and passing."""
+        wait_until(
+            lambda: self.call("GET", f"/v1/health/service/{service}?passing=1", token).json(),
+            timeout=30,
+            what=f"{service} registered and passing in Consul",
+        )
+
     def run_job(self, objects: list[dict[str, Any]], secrets: dict[str, str]) -> None:
         """The catalog Job's script, with its pod's env, against this Consul."""
         job = container(objects, "Job", "catalog-acl-")

@@ -117,6 +117,8 @@ def test_apply_creates_every_object(deployed: Deployed) -> None:
         ("Secret", "catalog-dns-token"),
         ("Secret", "catalog-read-token"),
         ("Secret", "catalog-services-token"),
+        ("Secret", "hello-catalog-token"),
+        ("Secret", "reader-catalog-token"),
         ("CustomResourceDefinition", "backupschedules.leapfrog.dev"),
         ("Deployment", "backup-operator"),
         ("Role", "backup-operator"),
@@ -135,13 +137,15 @@ def test_apply_creates_every_object(deployed: Deployed) -> None:
 
 
 CATALOG_TOKENS = {
-    "catalog-token", "catalog-dns-token", "catalog-read-token", "catalog-services-token"
+    "catalog-token", "catalog-dns-token", "catalog-read-token", "catalog-services-token",
+    "hello-catalog-token", "reader-catalog-token",
 }  # fmt: skip
 
 
 def test_each_workload_in_the_cluster_holds_only_its_catalog_token(deployed: Deployed) -> None:
     """As the API server stored them: the management token only in the Consul server and
-    the ACL Job, the read-only one in the load balancer, the services' in the services."""
+    the ACL Job, the read-only one in the load balancer, each service's own in it (and
+    its init container, which waits until the Job has made it)."""
     held: dict[str, set[str]] = {}
     for item in deployed.get("deployments,statefulsets,jobs")["items"]:
         name = item["metadata"]["name"]
@@ -159,7 +163,8 @@ def test_each_workload_in_the_cluster_holds_only_its_catalog_token(deployed: Dep
     assert held.pop("catalog") == {"catalog-token"}
     assert held.pop("catalog-acl") == CATALOG_TOKENS
     assert held.pop("lb") == {"catalog-read-token"}
-    assert held.pop("hello") == held.pop("reader") == {"catalog-services-token"}
+    assert held.pop("hello") == {"hello-catalog-token"}
+    assert held.pop("reader") == {"reader-catalog-token"}
     assert all(not refs for refs in held.values()), held
     for secret in CATALOG_TOKENS:  # generated, each its own value
         assert set(deployed.get("secret", secret)["data"]) == {"token"}
@@ -268,13 +273,18 @@ def test_a_removed_service_is_pruned(deployed: Deployed) -> None:
     deployed.write()
     changes = deployed.apply()
     pruned = {(c["kind"], c["name"]) for c in changes if c["action"] == "pruned"}
-    assert pruned == {
+    # Its own catalog token's Secret goes too, and the catalog Job that mounted it is
+    # replaced (a new name: its env changed).
+    jobs = {name for kind, name in pruned if kind == "Job"}
+    assert pruned - {("Job", name) for name in jobs} == {
         ("Deployment", "reader"),
         ("Service", "reader"),
         ("PodDisruptionBudget", "reader"),
         ("NetworkPolicy", "reader"),
         ("ServiceAccount", "reader"),
+        ("Secret", "reader-catalog-token"),
     }
+    assert [name.rsplit("-", 1)[0] for name in jobs] == ["catalog-acl"]
     left = deployed.plane.kubectl("get", "-n", NAMESPACE, "deployment", "reader", check=False)
     assert left.returncode != 0 and "NotFound" in left.stderr
     assert deployed.get("deployment", "hello")["metadata"]["name"] == "hello"

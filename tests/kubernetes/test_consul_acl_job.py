@@ -29,7 +29,10 @@ from tests.kubernetes._consul_server import RealConsul, real_consul
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
-SECRETS = ("catalog-token", "catalog-dns-token", "catalog-read-token", "catalog-services-token")
+SECRETS = (
+    "catalog-token", "catalog-dns-token", "catalog-read-token", "catalog-services-token",
+    "web-catalog-token",
+)  # fmt: skip
 
 
 def _rendered(directory: Path, anonymous_read: bool) -> list[dict[str, Any]]:
@@ -129,6 +132,25 @@ def test_the_services_token_registers_and_writes_but_manages_nothing(cluster: Cl
     )
 
 
+def test_a_services_own_token_registers_it_and_no_other_with_identity_off(
+    cluster: Cluster,
+) -> None:
+    """Identity off (the stack has no `identity:`): web's own token all the same, as a
+    local instance's, with Consul's service identity of web."""
+    own = cluster.secrets["web-catalog-token"]
+    me = cluster.call("GET", "/v1/acl/token/self", own).json()
+    assert me["ServiceIdentities"] == [{"ServiceName": "web"}]
+    service = {"Name": "web", "ID": "web-2", "Address": "127.0.0.1", "Port": 8001}
+    put = cluster.call("PUT", "/v1/agent/service/register", own, json=service)
+    assert put.status_code == 200, put.text
+    other = {"Name": "api", "ID": "api-9", "Address": "127.0.0.1", "Port": 9009}
+    refused = cluster.call("PUT", "/v1/agent/service/register", own, json=other)
+    assert refused.status_code == 403, refused.text
+    assert "web" in cluster.call("GET", "/v1/catalog/services", own).json()  # it reads
+    assert cluster.call("PUT", "/v1/kv/app/x", own, content=b"1").status_code == 403
+    assert cluster.call("GET", "/v1/acl/tokens", own).status_code == 403
+
+
 def test_anonymous_callers_see_nothing_unless_the_stack_opts_in(cluster: Cluster) -> None:
     assert cluster.call("GET", "/v1/catalog/services", None).json() == {}
     cluster.run_job(anonymous_read=True)
@@ -154,4 +176,4 @@ def test_a_rerun_of_the_job_keeps_the_tokens(cluster: Cluster) -> None:
     cluster.run_job(anonymous_read=False)
     after = cluster.call("GET", "/v1/acl/tokens", management).json()
     assert sorted(t["AccessorID"] for t in after) == sorted(t["AccessorID"] for t in before)
-    assert len(after) == 5  # management, anonymous, dns, read, services
+    assert len(after) == 6  # management, anonymous, dns, read, services, web

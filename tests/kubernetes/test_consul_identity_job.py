@@ -67,22 +67,11 @@ class Mesh:
     def token(self, service: str) -> str:
         return self.secrets[f"{service}-catalog-token"]
 
-    def trust_domain(self) -> str:
-        roots = self.consul.call("GET", "/v1/connect/ca/roots", None).json()
-        domain: str = roots["TrustDomain"]
-        return domain
-
     def uri(self, service: str) -> str:
-        return f"spiffe://{self.trust_domain()}/ns/default/dc/dc1/svc/{service}"
+        return self.consul.uri(service)
 
     def authorized(self, caller: str, target: str = "api") -> tuple[bool, str]:
-        body = {"Target": target, "ClientCertURI": self.uri(caller)}
-        answer = self.consul.call(
-            "POST", "/v1/agent/connect/authorize", self.token(target), json=body
-        )
-        assert answer.status_code == 200, answer.text
-        got = answer.json()
-        return got["Authorized"], got["Reason"]
+        return self.consul.authorized(caller, target, self.token(target))
 
     def entries(self) -> list[dict[str, Any]]:
         management = self.secrets["catalog-token"]
@@ -267,13 +256,7 @@ def test_sdk_services_with_the_rendered_env_serve_mtls_and_check_consuls_intenti
             services[name] = MeshService(catalog, name, tmp_path, CONSUL_HTTP_TOKEN=token).start()
         for service in services.values():
             wait_until(service.ready, timeout=30, what=f"{service.name} serving TLS")
-        wait_until(
-            lambda: mesh.consul.call(
-                "GET", "/v1/health/service/api?passing=1", mesh.token("web")
-            ).json(),
-            timeout=30,
-            what="api registered and passing in Consul",
-        )
+        mesh.consul.wait_passing("api", mesh.token("web"))
         client = _client_with_leaf(mesh, "tester", tmp_path)
         try:
 

@@ -325,3 +325,12 @@ async def _run(config: CatalogConfig) -> None:
         click.echo(running.describe())
 
     await serve(config, ready=ready, stop=stop)
+
+
+def _add_wait_token() -> None:
+    from leapfrog.cli.catalog_wait import wait_token
+
+    catalog.add_command(wait_token)
+
+
+_add_wait_token()

@@ -4,7 +4,9 @@ Consul, writing haproxy.cfg into a shared volume and reloading HAProxy through i
 master socket after each change - the seed's design.
 
 The template is leapfrog's default HAProxy template (or the stack's own), put in a
-ConfigMap with the values `leapfrog lb run` gives it locally set at its top.
+ConfigMap with the values `leapfrog lb run` gives it locally set at its top. With
+service identity on, the renderer reads Consul with the lb's own token and fetches the
+`lb` leaf certificate with it, which HAProxy presents to the routed services.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ _RELOAD = (
 _LOG_FORMAT = "%ci %ST %B %Ta %b %s %HM %HU"
 
 
-def _template(own: Path | None, listen: int, stats: int, threads: int) -> str:
+def _template(own: Path | None, listen: int, stats: int, threads: int, identity: bool) -> str:
     if own:
         text = own.read_text(encoding="utf-8")
     else:
@@ -48,6 +50,10 @@ def _template(own: Path | None, listen: int, stats: int, threads: int) -> str:
         "user": "",
         "access_log": True,  # to stdout, where the cluster collects container logs
         "threads": threads,
+        # With identity on, HAProxy presents the `lb` certificate to the services that
+        # serve mutual TLS: the renderer fetches it with the lb's own token and writes
+        # it (and the CA roots) under /run/lb/mesh, which HAProxy's container reads.
+        "identity": NAME if identity else "",
     }
     return "{%- set lb = " + json.dumps(values) + " %}\n" + text
 
@@ -101,7 +107,7 @@ def render_lb(options: Any, kube: k.KubeContext) -> k.KubeRender:
             {"name": "template", "mountPath": "/etc/leapfrog/lb", "readOnly": True},
         ],
     }
-    pod = {
+    pod: dict[str, Any] = {
         "securityContext": k.pod_security(_UID),
         "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 30,
@@ -112,6 +118,9 @@ def render_lb(options: Any, kube: k.KubeContext) -> k.KubeRender:
             {"name": "template", "configMap": {"name": f"{NAME}-template"}},
         ],
     }
+    waiting = k.catalog_token_wait(kube, list(kube.catalog_env))
+    if waiting is not None:
+        pod["initContainers"] = [waiting]
     labels = kube.labels(NAME, "load-balancer")
     deployment = {
         "apiVersion": "apps/v1",
@@ -128,7 +137,7 @@ def render_lb(options: Any, kube: k.KubeContext) -> k.KubeRender:
         },
     }
     own = from_stack_dir(options.template, kube.stack_dir) if options.template else None
-    template = _template(own, listen, stats, options.threads)
+    template = _template(own, listen, stats, options.threads, kube.identity)
     objects = [
         k.config_map(kube, f"{NAME}-template", NAME, {"haproxy.cfg.j2": template}),
         k.service(kube, NAME, NAME, "load-balancer", {"http": (80, listen, "TCP")}),

@@ -20,6 +20,7 @@ __all__ = [
     "KubeRender",
     "KubeSecret",
     "Manifest",
+    "catalog_token_wait",
     "config_map",
     "container_security",
     "content_hash",
@@ -106,6 +107,9 @@ class KubeContext:
     components rendered before it give services (KAFKA_BOOTSTRAP_SERVERS, ...)."""
     stack_dir: Path | None = None
     """The stack file's directory: what a relative path in the options is relative to."""
+    identity: bool = False
+    """The stack turns service identity on: a part that reads the catalog and calls
+    services (the load balancer) presents its own certificate from the catalog's CA."""
 
     def image(self, part: str, version: str | None = None) -> str:
         chosen = self.images.get(part)
@@ -367,4 +371,27 @@ def deployment(
             "selector": {"matchLabels": kube.selector(name)},
             "template": {"metadata": template, "spec": pod},
         },
+    }
+
+
+_CATALOG_ENV = ("CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN")
+_LEAPFROG_UID = 10001  # the user of leapfrog's image
+
+
+def catalog_token_wait(kube: KubeContext, env: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """For a pod whose container has a catalog token in `env` (ACL on): an init container
+    that waits until the catalog's ACL Job has made that token, so the pod starts with a
+    token that works instead of failing (refused: a service's registration and leaf, the
+    lb renderer's first query) and being restarted by the kubelet until then (`leapfrog
+    catalog wait-token`, from leapfrog's image, as leapfrog's user)."""
+    given = [e for e in env if e["name"] in _CATALOG_ENV]
+    if not any(e["name"] == "CONSUL_HTTP_TOKEN" for e in given):
+        return None
+    return {
+        "name": "catalog-token",
+        "image": kube.image("leapfrog"),
+        "command": ["leapfrog", "catalog", "wait-token", "--timeout", "30m"],
+        "env": [*given, {"name": "HOME", "value": "/tmp"}],
+        "securityContext": {**container_security(), "runAsUser": _LEAPFROG_UID},
+        "resources": resources("10m", "64Mi"),
     }

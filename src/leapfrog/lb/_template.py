@@ -60,10 +60,13 @@ class Template:
         context: Mapping[str, Any] | None = None,
         slots: int = 4,
         files_dir: Path | None = None,
+        group_readable: bool = False,
     ) -> None:
-        """`files_dir`: where `mesh_files` writes certificates (0700)."""
+        """`files_dir`: where `mesh_files` writes certificates (0700, files 0600; with
+        `group_readable` 0750 and 0640, for a proxy of another user in the same group)."""
         self.source = source.resolve()
         self.files_dir = files_dir
+        self.group_readable = group_readable
         self.context = dict(context or {})
         self.slots = SlotTable(slots)
         self.pool = RoutePool()
@@ -169,18 +172,19 @@ class Template:
         if self.files_dir is None:
             raise LeapfrogError(
                 "mesh_files() needs a directory for the certificates",
-                hint="run the template through `leapfrog lb run`",
+                hint="run the template through `leapfrog lb run` or `leapfrog template`",
             )
         folder = self.files_dir / "mesh"
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        file_mode = 0o640 if self.group_readable else 0o600
+        folder.mkdir(mode=0o750 if self.group_readable else 0o700, parents=True, exist_ok=True)
         serial = leaf.serial.replace(":", "") or "0"
         crt = folder / f"{leaf.service or 'leaf'}-{serial}.pem"
         ca = folder / f"roots-{hashlib.sha256(roots.encode()).hexdigest()[:16]}.pem"
         if not crt.exists():
             pem = leaf.cert_pem.rstrip("\n") + "\n" + leaf.private_key_pem
-            atomic_write_text(crt, pem, mode=0o600)
+            atomic_write_text(crt, pem, mode=file_mode)
         if not ca.exists():
-            atomic_write_text(ca, roots, mode=0o600)
+            atomic_write_text(ca, roots, mode=file_mode)
         for old in folder.iterdir():
             if old not in (crt, ca) and (
                 old.name.startswith(f"{leaf.service or 'leaf'}-") or old.name.startswith("roots-")

@@ -40,7 +40,12 @@ def parse_job(spec: str) -> TemplateJob:
             hint="write -t in.tmpl:out.conf or -t in.tmpl:out.conf:'reload command'",
         )
     command = parts[2] if len(parts) == 3 and parts[2].strip() else None
-    return TemplateJob(Template(Path(parts[0])), Path(parts[1]), command)
+    dest = Path(parts[1])
+    # `mesh_files` writes next to the output, readable by the group: the reader is a
+    # proxy in another container of the same pod (its user differs, its group is the
+    # pod's), as with consul-template as a sidecar.
+    template = Template(Path(parts[0]), files_dir=dest.parent, group_readable=True)
+    return TemplateJob(template, dest, command)
 
 
 def _run_command(job: TemplateJob) -> None:

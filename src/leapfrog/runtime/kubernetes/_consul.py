@@ -7,15 +7,17 @@ per purpose, each a generated Secret (created at apply time) that only its users
 * `catalog-token`, the management token: the server (its `initial_management`, put into
   the `-hcl` argument through Kubernetes' `$(VAR)` expansion, so it is never in a
   manifest) and the ACL Job, nothing else;
-* `catalog-services-token`: the services (register, KV, sessions);
+* `catalog-services-token`: the platform's programs that act as services (the pipelines;
+  each stack service has its own token, `<service>-catalog-token`);
 * `catalog-read-token`: the load balancer's renderer (reads services, nodes, KV);
 * `catalog-dns-token`: set by the ACL Job as the agent's `dns` token, so DNS answers what
   it may read (services and nodes).
 
 The ACL Job creates (or updates) one policy per purpose with the same rules as the local
-stack's tokens, and each token with its Secret's value as its SecretID. With identity on
-the server runs Connect, each service gets a token of its own instead of the services'
-one, and the same Job writes the intentions (_consul_identity.py).
+stack's tokens, and each token with its Secret's value as its SecretID. Each service gets
+a token of its own instead of the services' one, as a local instance does; with identity
+on the server runs Connect, the load balancer gets one of its own too instead of the
+read one, and the same Job writes the intentions (_consul_identity.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from typing import Any
 
 from leapfrog.components import kube as k
 from leapfrog.runtime.kubernetes._consul_identity import (
+    LB,
     connect_hcl,
+    identity_grants,
     intentions_script,
     service_token_env,
     service_token_secret,
@@ -101,15 +105,14 @@ def _token_secret(purpose: str) -> str:
 
 
 def _job_script(spec: StackSpec) -> str:
-    """The catalog Job's script: ACL (with `catalog.acl`), then the services' own tokens
-    and the intentions (with identity on). Idempotent; the Job runs again on each
+    """The catalog Job's script: ACL and the services' own tokens (with `catalog.acl`),
+    then the intentions (with identity on). Idempotent; the Job runs again on each
     change."""
     identity = spec.identity_on
     lines = ["set -eu"]
     if spec.catalog.acl:
         lines += _acl_lines(spec.catalog.anonymous_read)
-        if identity:
-            lines += service_tokens_script(spec.services)
+        lines += service_tokens_script(identity_grants(spec))
     else:
         lines.append(
             "until consul config list -kind service-intentions >/dev/null 2>&1; do sleep 2; done"
@@ -166,11 +169,10 @@ def _acl_job(spec: StackSpec, kube: k.KubeContext) -> k.Manifest:
             k.secret_env("CONSUL_HTTP_TOKEN", TOKEN_SECRET, "token"),
             *(k.secret_env(p.env, _token_secret(p.name), "token") for p in _PURPOSES),
         ]
-        if spec.identity_on:
-            env += [
-                k.secret_env(service_token_env(name), service_token_secret(name), "token")
-                for name in spec.services
-            ]
+        env += [
+            k.secret_env(service_token_env(name), service_token_secret(name), "token")
+            for name in identity_grants(spec)
+        ]
     container = {
         "name": "acl",
         "image": kube.image("consul"),
@@ -283,22 +285,25 @@ def _secrets(spec: StackSpec) -> list[k.KubeSecret]:
     if not spec.catalog.acl:
         return []
     names = [TOKEN_SECRET, *(_token_secret(p.name) for p in _PURPOSES)]
-    if spec.identity_on:
-        names += [service_token_secret(name) for name in spec.services]
+    names += [service_token_secret(name) for name in identity_grants(spec)]
     return [k.KubeSecret(name, CATALOG, {"token": "uuid"}) for name in names]
 
 
-def _env(settings: CatalogSettings, kube: k.KubeContext, purpose: str) -> list[dict[str, Any]]:
+def _env(
+    settings: CatalogSettings, kube: k.KubeContext, purpose: str, secret: str | None = None
+) -> list[dict[str, Any]]:
     env: list[dict[str, Any]] = [
         {"name": "CONSUL_HTTP_ADDR", "value": f"{CATALOG}.{kube.namespace}.svc:{HTTP_PORT}"},
         {"name": "LEAPFROG_CATALOG_DNS", "value": f"{CATALOG}-dns.{kube.namespace}.svc:53"},
     ]
     if settings.acl:
-        env.append(k.secret_env("CONSUL_HTTP_TOKEN", _token_secret(purpose), "token"))
+        env.append(k.secret_env("CONSUL_HTTP_TOKEN", secret or _token_secret(purpose), "token"))
     return env
 
 
-def catalog_reader_env(settings: CatalogSettings, kube: k.KubeContext) -> list[dict[str, Any]]:
-    """How a platform part that only reads the catalog (the load balancer) reaches it:
-    with the read-only token."""
-    return _env(settings, kube, "read")
+def catalog_reader_env(spec: StackSpec, kube: k.KubeContext) -> list[dict[str, Any]]:
+    """How a platform part that reads the catalog (the load balancer) reaches it: with
+    the read-only token, or with identity on the load balancer's own (it reads as much,
+    and may fetch the `lb` certificate)."""
+    secret = service_token_secret(LB) if LB in identity_grants(spec) else None
+    return _env(spec.catalog, kube, "read", secret)

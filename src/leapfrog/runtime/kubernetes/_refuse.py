@@ -48,18 +48,6 @@ def refused(stack: Stack) -> list[Problem]:
                 "a Deployment always restarts its pods: `no` cannot be honoured",
                 "remove the restart policy (or use a Job outside leapfrog for one-off runs)",
             )
-    routed = [name for name, svc in stack.spec.services.items() if svc.route is not None]
-    if stack.spec.identity_on and "lb" in stack.spec.components and routed:
-        # The Consul CA, the intentions and the services' own certificates are rendered;
-        # the load balancer's HAProxy on Kubernetes presents no certificate of its own
-        # yet, so the routed services would refuse it.
-        problem(
-            "identity",
-            "on Kubernetes the load balancer presents no service certificate yet, so "
-            f"services with `route:` ({', '.join(routed)}) would refuse it with identity on",
-            "set `identity: {mtls: false}` for Kubernetes (callers stay enforced by the "
-            "NetworkPolicies), or reach these services other than through `lb`",
-        )
     if "backups" not in stack.spec.components:
         for name, options in stack.spec.components.items():
             if options.get("backups") is not None:

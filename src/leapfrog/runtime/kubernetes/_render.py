@@ -105,8 +105,13 @@ def render_stack(stack: Stack) -> Rendered:
     if spec.catalog.enabled:
         catalog = render_catalog(spec, kube)
         pieces.append(("catalog", catalog))
-        # The load balancer reads the catalog with the read-only token, not the services'.
-        kube = replace(kube, catalog_env=tuple(catalog_reader_env(spec.catalog, kube)))
+        # The load balancer reads the catalog with the read-only token, not the services'
+        # (with identity on, its own, which also gets it its certificate).
+        kube = replace(
+            kube,
+            catalog_env=tuple(catalog_reader_env(spec, kube)),
+            identity=spec.identity_on,
+        )
     # Parts that read the others (the load balancer, the pipelines) come last and get
     # the env the others give services, as they do locally.
     kinds = sorted(spec.components, key=lambda kind: _reads_others(component(kind)))
@@ -159,13 +164,11 @@ def render_stack(stack: Stack) -> Rendered:
 def _services(
     spec: StackSpec, kube: k.KubeContext, platform_env: list[dict[str, Any]]
 ) -> dict[str, list[k.Manifest]]:
-    """Each service's objects; with identity on, its pods get the SDK's switch and their
-    own catalog token, and probe over HTTPS."""
+    """Each service's objects; with ACL its pods get their own catalog token, with
+    identity on the SDK's switch and HTTPS probes."""
     parts = {}
     for name, service in spec.services.items():
-        env = platform_env
-        if spec.identity_on:
-            env = pod_identity_env(platform_env, name, spec.catalog.acl)
+        env = pod_identity_env(platform_env, name, spec)
         parts[name] = render_service(name, service, kube, env, spec.volumes, tls=spec.identity_on)
     return parts
 

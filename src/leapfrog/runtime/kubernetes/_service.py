@@ -176,7 +176,7 @@ def _pod(
         # Keep serving while the catalog and the load balancer forget this pod; the native
         # sleep action needs no `sleep` binary in the image.
         container["lifecycle"] = {"preStop": {"sleep": {"seconds": _seconds(service.drain_time)}}}
-    return {
+    pod: dict[str, Any] = {
         "serviceAccountName": name,
         "automountServiceAccountToken": False,
         "securityContext": k.pod_security(10001),
@@ -184,6 +184,10 @@ def _pod(
         "containers": [container],
         "volumes": pod_volumes,
     }
+    waiting = k.catalog_token_wait(kube, container["env"])
+    if waiting is not None:
+        pod["initContainers"] = [waiting]
+    return pod
 
 
 def _claim_spec(volume: VolumeSpec, kube: k.KubeContext, mode: str) -> dict[str, Any]:

@@ -22,6 +22,8 @@ from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.runtime.local.platform import ensure_catalog_tokens
 
 TOKENS = ("catalog-token", "catalog-dns-token", "catalog-read-token", "catalog-services-token")
+OWN = ("hello-catalog-token", "reader-catalog-token")
+"""The example's services' own tokens (each service has one, as each local instance)."""
 
 
 def _rendered(tmp_path: Path, **catalog: Any) -> list[dict[str, Any]]:
@@ -58,25 +60,34 @@ def _workloads(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def test_each_workload_mounts_only_the_token_it_needs(tmp_path: Path) -> None:
     pods = _workloads(_rendered(tmp_path))
-    tokens = {name: _secrets_used(pod) & set(TOKENS) for name, pod in pods.items()}
+    every = {*TOKENS, *OWN}
+    tokens = {name: _secrets_used(pod) & every for name, pod in pods.items()}
     assert tokens.pop("catalog") == {"catalog-token"}  # initial_management
-    assert tokens.pop("catalog-acl") == set(TOKENS)  # makes the others with it
+    assert tokens.pop("catalog-acl") == every  # makes the others with it
     assert tokens.pop("lb") == {"catalog-read-token"}  # the renderer only reads
     for service in ("hello", "reader"):
-        assert tokens.pop(service) == {"catalog-services-token"}
+        # Its own, in the service and in the init container that waits for it.
+        assert tokens.pop(service) == {f"{service}-catalog-token"}
+        (init,) = pods[service]["initContainers"]
+        assert init["command"][:3] == ["leapfrog", "catalog", "wait-token"]
     # Nothing else (kafka, postgres and their Jobs, ...) holds a catalog token.
     assert all(not used for used in tokens.values()), tokens
     lb = next(c for c in pods["lb"]["containers"] if c["name"] == "renderer")
     env = {e["name"]: e for e in lb["env"]}
     ref = env["CONSUL_HTTP_TOKEN"]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": "catalog-read-token", "key": "token"}
+    # The renderer's first query would be refused before the Job ran: its pod waits too.
+    (init,) = pods["lb"]["initContainers"]
+    assert init["command"][:3] == ["leapfrog", "catalog", "wait-token"]
+    assert {e["name"] for e in init["env"]} == {"CONSUL_HTTP_ADDR", "CONSUL_HTTP_TOKEN", "HOME"}
+    assert init["securityContext"]["runAsUser"] == 10001  # leapfrog's image's user
 
 
 def test_each_token_is_a_generated_secret(tmp_path: Path) -> None:
     data = example_data()
     rendered = render_stack(load(tmp_path, data))
     catalog = {s.name: s for s in rendered.secrets if s.component == "catalog"}
-    assert set(catalog) == set(TOKENS)
+    assert set(catalog) == {*TOKENS, *OWN}
     assert all(dict(s.generated) == {"token": "uuid"} for s in catalog.values())
 
 
@@ -108,7 +119,7 @@ def _run_job(tmp_path: Path, objects: list[dict[str, Any]]) -> tuple[Calls, dict
     job = next(o for o in objects if o["kind"] == "Job" and "catalog-acl" in o["metadata"]["name"])
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["image"].startswith("hashicorp/consul:")
-    values = {name: str(uuid.uuid4()) for name in TOKENS}
+    values = {name: str(uuid.uuid4()) for name in (*TOKENS, *OWN)}
     env: dict[str, str] = {}
     for entry in container["env"]:
         ref = entry.get("valueFrom", {}).get("secretKeyRef")
@@ -148,11 +159,13 @@ def test_the_job_makes_each_policy_with_the_local_stacks_rules(tmp_path: Path) -
         if c["args"][:3] == ["acl", "policy", "create"]
     }
     local = _local_rules(tmp_path)
-    # Locally each service instance has its own token (a service identity); on
-    # Kubernetes the services still share one (`leapfrog-services`).
+    # Each service has its own token (a service identity) and policy, as each local
+    # instance; `leapfrog-services` stays for the platform's programs that act as services.
     assert set(local) == {"dns", "read"} and set(created) == {
         *(f"leapfrog-{n}" for n in local),
         "leapfrog-services",
+        "leapfrog-service-hello",
+        "leapfrog-service-reader",
     }
     assert {f"leapfrog-{name}": rules for name, rules in local.items()}.items() <= created.items()
     assert created["leapfrog-dns"] == {
@@ -171,8 +184,11 @@ def test_the_job_makes_each_token_with_its_secret_and_sets_the_dns_token(
         if c["args"][:3] == ["acl", "token", "create"]
     }
     assert made == {
-        f"leapfrog-{purpose}": env[f"secret:catalog-{purpose}-token"]
-        for purpose in ("dns", "read", "services")
+        **{
+            f"leapfrog-{purpose}": env[f"secret:catalog-{purpose}-token"]
+            for purpose in ("dns", "read", "services")
+        },
+        **{f"leapfrog-service-{s}": env[f"secret:{s}-catalog-token"] for s in ("hello", "reader")},
     }
     # A token is created only when it cannot read itself: a re-run keeps it.
     reads = [c for c in calls if c["args"][:3] == ["acl", "token", "read"]]

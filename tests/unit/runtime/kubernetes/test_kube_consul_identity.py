@@ -15,7 +15,6 @@ from _kube_stacks import load
 
 from leapfrog.runtime.kubernetes import render_stack
 from leapfrog.runtime.kubernetes._consul_identity import intention_entries
-from leapfrog.spec import SpecError
 
 SERVE = {
     "command": "serve",
@@ -74,16 +73,18 @@ def test_the_server_runs_connect_with_the_stacks_default(tmp_path: Path, default
     assert args.count(wanted) == 1
 
 
-def test_identity_off_renders_no_connect_and_the_shared_token(tmp_path: Path) -> None:
+def test_identity_off_renders_no_connect_but_the_services_own_tokens(tmp_path: Path) -> None:
     objects = _objects(tmp_path, _data({"mtls": False}))
     args = _container(objects, "StatefulSet", "catalog")["args"]
     assert not any("connect" in a for a in args)
     api = _container(objects, "Deployment", "api")
     assert "LEAPFROG_IDENTITY" not in _env(api)
-    assert _secret_of(_env(api)["CONSUL_HTTP_TOKEN"]) == "catalog-services-token"
+    # Its own token all the same (as a local instance), made by the same Job.
+    assert _secret_of(_env(api)["CONSUL_HTTP_TOKEN"]) == "api-catalog-token"
     assert "scheme" not in api["readinessProbe"]["httpGet"]
     script = _container(objects, "Job", "catalog-acl-")["command"][-1]
-    assert "service-intentions" not in script and "service_token" not in script
+    assert "service-intentions" not in script
+    assert 'service_token api "$SERVICE_TOKEN_API"' in script
 
 
 def test_each_service_gets_the_sdks_switch_its_own_token_and_https_probes(
@@ -155,18 +156,47 @@ def test_without_acl_the_job_writes_the_intentions_with_no_token(tmp_path: Path)
     assert api["LEAPFROG_IDENTITY"] == "on" and "CONSUL_HTTP_TOKEN" not in api
 
 
-def test_identity_with_routed_services_behind_the_load_balancer_is_refused(
+def test_the_load_balancer_presents_its_own_identity_to_the_routed_services(
     tmp_path: Path,
 ) -> None:
     data = _data(components={"lb": {}})
     data["services"]["web"]["route"] = {"path": "/"}
-    with pytest.raises(SpecError) as caught:
-        render_stack(load(tmp_path, data))
-    (problem,) = caught.value.problems
-    assert problem.field == "identity" and "(web)" in problem.message
-    assert problem.hint is not None and "mtls: false" in problem.hint
-    del data["services"]["web"]["route"]  # the load balancer routing nothing is fine
-    assert _objects(tmp_path, data)
+    rendered = render_stack(load(tmp_path, data))
+    # web is routed: the lb may call it; api's callers stay the declared ones.
+    entries = {
+        e["Name"]: [s["Name"] for s in e["Sources"]]
+        for e in intention_entries(load(tmp_path, data).spec)
+    }
+    assert entries == {"web": ["lb"], "api": ["web", "worker"]}
+    # The renderer reads with the lb's own token (its service identity and every key).
+    lb = _one(rendered.objects, "Deployment", "lb")["spec"]["template"]["spec"]
+    renderer = next(c for c in lb["containers"] if c["name"] == "renderer")
+    assert _secret_of(_env(renderer)["CONSUL_HTTP_TOKEN"]) == "lb-catalog-token"
+    (init,) = lb["initContainers"]  # it waits until the Job has made that token
+    assert _secret_of(_env(init)["CONSUL_HTTP_TOKEN"]) == "lb-catalog-token"
+    assert "lb-catalog-token" in {s.name for s in rendered.secrets}
+    script = _container(rendered.objects, "Job", "catalog-acl-")["command"][-1]
+    assert 'service_token lb "$SERVICE_TOKEN_LB"' in script
+    rules = json.dumps(
+        {"service": {"lb": {"policy": "write"}}, "key_prefix": {"": {"policy": "read"}}},
+        separators=(",", ":"),
+    )
+    assert f"policy leapfrog-service-lb 'leapfrog: service lb' '{rules}'" in script
+    # HAProxy's template presents the `lb` certificate.
+    config = _one(rendered.objects, "ConfigMap", "lb-template")["data"]["haproxy.cfg.j2"]
+    assert '"identity": "lb"' in config.splitlines()[0]
+
+
+def test_without_identity_the_load_balancer_reads_with_the_read_token(tmp_path: Path) -> None:
+    data = _data({"mtls": False}, components={"lb": {}})
+    data["services"]["web"]["route"] = {"path": "/"}
+    rendered = render_stack(load(tmp_path, data))
+    lb = _one(rendered.objects, "Deployment", "lb")["spec"]["template"]["spec"]
+    renderer = next(c for c in lb["containers"] if c["name"] == "renderer")
+    assert _secret_of(_env(renderer)["CONSUL_HTTP_TOKEN"]) == "catalog-read-token"
+    assert "lb-catalog-token" not in {s.name for s in rendered.secrets}
+    config = _one(rendered.objects, "ConfigMap", "lb-template")["data"]["haproxy.cfg.j2"]
+    assert '"identity": ""' in config.splitlines()[0]
 
 
 def test_every_object_with_identity_on_validates_strictly(tmp_path: Path) -> None:

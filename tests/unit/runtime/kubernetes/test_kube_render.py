@@ -147,9 +147,9 @@ def test_env_matches_what_services_get_locally(tmp_path: Path) -> None:
     assert env["PORT"]["value"] == "9000"  # the stack file's env wins
     assert env["X"]["value"] == "$(HOST)"
     assert env["CONSUL_HTTP_ADDR"]["value"] == "catalog.shop.svc:8500"
-    # The services' own token, not the management one (as locally).
+    # The service's own token, not the management one nor the shared one (as locally).
     token = env["CONSUL_HTTP_TOKEN"]["valueFrom"]["secretKeyRef"]["name"]
-    assert token == "catalog-services-token"
+    assert token == "web-catalog-token"
     assert env["KAFKA_BOOTSTRAP_SERVERS"]["value"] == "kafka-0.kafka.shop.svc:9092"
     ref = env["DATABASE_URL"]["valueFrom"]["secretKeyRef"]
     assert ref == {"name": "postgres-credentials", "key": "DATABASE_URL"}
@@ -164,6 +164,7 @@ def test_generated_secrets_stay_out_of_files_unless_asked(tmp_path: Path) -> Non
         "catalog-dns-token",
         "catalog-read-token",
         "catalog-services-token",
+        "web-catalog-token",
         "postgres-credentials",
     }
     text = to_yaml(rendered.objects)
