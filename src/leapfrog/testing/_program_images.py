@@ -21,7 +21,6 @@ from typing import IO
 from leapfrog.components import component
 from leapfrog.runtime.kubernetes.images._layers import build_rootfs
 from leapfrog.runtime.kubernetes.images._recipe import (
-    BASE_EXCLUDES,
     SOURCE_DATE_EPOCH,
     base_key,
     mmdebstrap_argv,
@@ -35,15 +34,6 @@ from leapfrog.testing._program_recipes import RECIPES, ProgramRecipe, with_users
 __all__ = ["ProgramImage", "program_image", "program_images"]
 
 Progress = Callable[[str], None]
-VARIANT = "essential"
-"""mmdebstrap's variant for these root file systems: the JRE's, PostgreSQL's and HAProxy's
-maintainer scripts need Debian's Essential set (perl-base, debconf's shell), which
-leapfrog's own minimal base leaves out."""
-EXCLUDES = tuple(
-    "/usr/share/man/*/*" if path == "/usr/share/man/*" else path for path in BASE_EXCLUDES
-)
-"""The base's, but the manual's section folders stay: update-alternatives links the JRE's
-manual pages into them (the pages themselves are still left out)."""
 
 
 @dataclass(frozen=True)
@@ -125,14 +115,20 @@ def _sha256(path: Path) -> str:
     return sha.hexdigest()
 
 
-def _rootfs(recipe: ProgramRecipe, progress: Progress) -> Path:
+def _rootfs_path(recipe: ProgramRecipe) -> Path:
+    """Where the recipe's root file system is cached: by its packages, hooks, variant and
+    excludes, so recipes that agree on them (Kafka and ZooKeeper) share one."""
     key = base_key(
         packages=recipe.rootfs_packages,
         hooks=recipe.rootfs_hooks,
-        variant=VARIANT,
-        excludes=EXCLUDES,
+        variant=recipe.variant,
+        excludes=recipe.rootfs_excludes,
     )
-    rootfs = _root() / f"rootfs-{key[:16]}" / "rootfs.tar"
+    return _root() / f"rootfs-{key[:16]}" / "rootfs.tar"
+
+
+def _rootfs(recipe: ProgramRecipe, progress: Progress) -> Path:
+    rootfs = _rootfs_path(recipe)
     if not rootfs.is_file():
         progress(f"making {recipe.part}'s Debian root file system with mmdebstrap")
         rootfs.parent.mkdir(parents=True, exist_ok=True)
@@ -142,8 +138,8 @@ def _rootfs(recipe: ProgramRecipe, progress: Progress) -> Path:
             None,
             packages=recipe.rootfs_packages,
             hooks=recipe.rootfs_hooks,
-            variant=VARIANT,
-            excludes=EXCLUDES,
+            variant=recipe.variant,
+            excludes=recipe.rootfs_excludes,
         )
         build_rootfs(rootfs, None, progress, argv)
     return rootfs
@@ -164,9 +160,14 @@ def _build(
     progress(f"writing {archive}")
     _write_archive(recipe, recipe.reference(key), [rootfs, layer], archive)
     layer.unlink()
-    # Only the newest image of each part stays (a new Kafka, a changed recipe).
+    # Only the newest image of each part stays (a new Kafka, a changed recipe), and the
+    # root file systems the current recipes use.
     for old in _root().glob(f"{recipe.part}-*"):
         if old != archive.parent:
+            shutil.rmtree(old, ignore_errors=True)
+    current = {_rootfs_path(r).parent for r in RECIPES.values()}
+    for old in _root().glob("rootfs-*"):
+        if old not in current:
             shutil.rmtree(old, ignore_errors=True)
 
 

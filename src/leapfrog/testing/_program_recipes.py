@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from leapfrog.runtime.kubernetes.images._recipe import BASE_HOOKS, BASE_PACKAGES
+from leapfrog.runtime.kubernetes.images._recipe import BASE_EXCLUDES, BASE_HOOKS
 
 __all__ = ["RECIPES", "REPOSITORY", "ProgramRecipe", "Script", "with_users"]
 
@@ -34,6 +34,11 @@ REPOSITORY = "localhost/leapfrog-test"
 """`localhost/` never resolves to a registry: the node finds the imported archive."""
 
 JAVA = "openjdk-17-jre-headless"
+MINIMAL = (
+    *("base-files", "base-passwd", "dash", "coreutils", "diffutils", "findutils"),
+    *("sed", "grep", "mawk", "tar", "libc-bin", "dpkg", "netbase"),
+)
+"""A shell and the tools a setup script uses, for the images of one static binary."""
 """Debian 12's JRE: the `java` leapfrog runs Kafka and ZooKeeper with locally."""
 
 
@@ -90,10 +95,23 @@ class ProgramRecipe:
     """The default user, when a pod names none (the rendered pods all do)."""
     hooks: tuple[str, ...] = ()
     """More customize hooks of the root file system."""
+    variant: str = "essential"
+    """mmdebstrap's: `essential` (Debian's Essential set, whose perl-base and debconf the
+    JRE's, PostgreSQL's and HAProxy's maintainer scripts need) or `custom` (`packages`
+    and what they depend on: enough for a static binary and a shell)."""
+    excludes: tuple[str, ...] = ()
+    """Paths dpkg leaves out beyond leapfrog's base's (what the pods never load)."""
 
     @property
     def rootfs_packages(self) -> tuple[str, ...]:
-        return (*BASE_PACKAGES, *self.packages)
+        return self.packages
+
+    @property
+    def rootfs_excludes(self) -> tuple[str, ...]:
+        # The manual's section folders stay (the pages do not): update-alternatives
+        # links the JRE's manual pages into them and fails where they are missing.
+        base = ("/usr/share/man/*/*" if p == "/usr/share/man/*" else p for p in BASE_EXCLUDES)
+        return (*base, *self.excludes)
 
     @property
     def rootfs_hooks(self) -> tuple[str, ...]:
@@ -107,6 +125,8 @@ class ProgramRecipe:
             "part": self.part,
             "packages": self.rootfs_packages,
             "hooks": self.rootfs_hooks,
+            "variant": self.variant,
+            "excludes": self.rootfs_excludes,
             "users": self.users,
             "scripts": {path: [s.text, s.mode] for path, s in sorted(self.scripts.items())},
             "jars": self.jars,
@@ -218,7 +238,7 @@ RECIPES: dict[str, ProgramRecipe] = {
     for recipe in (
         ProgramRecipe(
             part="zookeeper",
-            packages=(JAVA,),
+            packages=(JAVA, "netbase"),
             users=(("zookeeper", 1000, 1000),),
             scripts={"/usr/local/bin/zkServer.sh": Script(_ZK_SERVER)},
             jars="zookeeper",
@@ -228,7 +248,7 @@ RECIPES: dict[str, ProgramRecipe] = {
         ),
         ProgramRecipe(
             part="kafka",
-            packages=(JAVA,),
+            packages=(JAVA, "netbase"),
             users=(("appuser", 1000, 1000),),
             scripts={
                 f"/opt/kafka/bin/{name}": Script(_JAVA_LAUNCHER.format(what=name, main=main))
@@ -242,7 +262,14 @@ RECIPES: dict[str, ProgramRecipe] = {
         ProgramRecipe(
             part="postgres",
             # Debian 12's PostgreSQL, the one `up` runs (the official image would be 17).
-            packages=("postgresql-15", "gzip"),
+            packages=("postgresql-15", "gzip", "netbase"),
+            # LLVM (a third of the image) only serves JIT compilation, which PostgreSQL
+            # skips when its provider cannot be loaded.
+            excludes=(
+                "/usr/lib/x86_64-linux-gnu/libLLVM-*",
+                "/usr/lib/postgresql/15/lib/llvmjit*",
+                "/usr/lib/postgresql/15/lib/bitcode/*",
+            ),
             users=(("postgres", 999, 999),),
             # No cluster of the package's own: the pods initialise their $PGDATA.
             hooks=('rm -rf "$1/var/lib/postgresql/15" "$1/etc/postgresql/15"',),
@@ -258,7 +285,7 @@ RECIPES: dict[str, ProgramRecipe] = {
         ),
         ProgramRecipe(
             part="haproxy",
-            packages=("haproxy",),
+            packages=("haproxy", "netbase"),
             users=(("haproxy", 99, 99),),
             env={"PATH": _PATH, "LANG": "C.UTF-8"},
             cmd=("haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"),
@@ -266,7 +293,8 @@ RECIPES: dict[str, ProgramRecipe] = {
         ),
         ProgramRecipe(
             part="consul",
-            packages=(),
+            packages=MINIMAL,
+            variant="custom",
             users=(("consul", 100, 1000),),
             scripts={"/usr/local/bin/docker-entrypoint.sh": Script(_CONSUL_ENTRYPOINT)},
             binaries={"/usr/local/bin/consul": "consul"},
@@ -277,7 +305,8 @@ RECIPES: dict[str, ProgramRecipe] = {
         ),
         ProgramRecipe(
             part="node",
-            packages=(),
+            packages=MINIMAL,
+            variant="custom",
             users=(("node", 1000, 1000),),
             scripts={"/usr/local/bin/npm": Script(_NPM)},
             npm=("eventide-message-db-1.3.1",),
