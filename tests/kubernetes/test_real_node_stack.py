@@ -332,3 +332,42 @@ def test_a_rollout_of_hello_under_load_loses_no_request(real_node: RealNode, sta
     print(f"rollout of hello {rolled:.1f} s under load: {len(answers)} requests, none lost, "
           f"served by {servers}", flush=True)  # fmt: skip
     assert len(answers) > 40 and len(servers) >= 2, servers
+
+
+def test_network_policies_are_applied_but_the_bridge_does_not_enforce_them(
+    real_node: RealNode, stack: Stack
+) -> None:
+    """What holds: every NetworkPolicy the render makes is in the namespace, and by them
+    hello may not call reader (hello's egress names no reader, reader's ingress no hello).
+    What does not: the node's CNI (Debian's bridge + host-local) has no policy engine, so
+    the call goes through. When the node gets a CNI that enforces policies this test
+    fails: turn its last assertion round, and docs/kubernetes-testing.md's "Not there yet"."""
+    done = run_cli("render", "-f", str(stack.file), timeout=120)
+    assert done.code == 0, done.output
+    rendered = {
+        o["metadata"]["name"]: o["spec"]
+        for o in yaml.safe_load_all(done.stdout)
+        if o and o["kind"] == "NetworkPolicy"
+    }
+    applied = kubectl_json(real_node, "networkpolicies", "-n", stack.namespace)["items"]
+    assert {p["metadata"]["name"] for p in applied} == set(rendered)
+    hello, reader = rendered["hello"], rendered["reader"]
+    assert "Egress" in hello["policyTypes"] and "Ingress" in reader["policyTypes"]
+    reader_labels = {"app.kubernetes.io/instance": "example-reader"}
+    for rule in hello["egress"]:
+        for peer in rule.get("to", []):
+            labels = peer.get("podSelector", {}).get("matchLabels", {})
+            assert not reader_labels.items() <= labels.items()
+    for rule in reader["ingress"]:
+        for peer in rule.get("from", []):
+            labels = peer.get("podSelector", {}).get("matchLabels", {})
+            assert labels.get("app.kubernetes.io/instance") != "example-hello"
+    call = "import httpx, sys; print(httpx.get(sys.argv[1], timeout=10).status_code)"
+    url = f"http://reader.{stack.namespace}.svc.cluster.local:8001/events/count"
+    command = [
+        str(real_node.plane.bin / "kubectl"), "--kubeconfig", str(real_node.plane.kubeconfig),
+        "exec", "-n", stack.namespace, "deploy/hello", "-c", "hello", "--",
+        "python3", "-c", call, url,
+    ]  # fmt: skip
+    answer = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert answer.returncode == 0 and answer.stdout.strip() == "200", (answer.stdout, answer.stderr)
