@@ -71,9 +71,11 @@ def render_lb(options: Any, kube: k.KubeContext) -> k.KubeRender:
         )
     listen, stats = _ports(options)
     config = f"{_RUN}/haproxy.cfg"
+    # The master socket group-writable: the renderer runs as another user of the pod's
+    # group (fsGroup), and connecting to a unix socket takes write permission on it.
     start = (
         f"until [ -s {config} ]; do sleep 0.2; done; "
-        f"exec haproxy -W -db -S {_RUN}/master.sock -f {config}"
+        f"exec haproxy -W -db -S {_RUN}/master.sock,mode,660 -f {config}"
     )
     health = {"httpGet": {"path": "/health", "port": stats}}
     shared = [{"name": "run", "mountPath": _RUN}, {"name": "tmp", "mountPath": "/tmp"}]

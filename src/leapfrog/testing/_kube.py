@@ -134,9 +134,10 @@ class ControlPlane:
             if path.parent == _PROVISIONED:
                 shutil.rmtree(path, ignore_errors=True)
 
-    def write_kubelet_kubeconfig(self, name: str, path: Path) -> Path:
-        """A kubeconfig for the kubelet of node `name` (one of `kubelets`)."""
-        return self._node_kubeconfig(f"system:node:{name}", path, self.server)
+    def write_kubelet_kubeconfig(self, name: str, path: Path, server: str | None = None) -> Path:
+        """A kubeconfig for the kubelet of node `name` (one of `kubelets`), reaching the
+        apiserver at `server` (a 127.0.0.1 address; the apiserver's own by default)."""
+        return self._node_kubeconfig(f"system:node:{name}", path, server or self.server)
 
     def write_kube_proxy_kubeconfig(self, path: Path, server: str) -> Path:
         """A kubeconfig for kube-proxy (user system:kube-proxy), reaching the apiserver at

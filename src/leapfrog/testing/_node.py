@@ -182,8 +182,10 @@ class RealNode:
                 api_port=int(self.plane.server.rsplit(":", 1)[1]),
                 pause_image=PAUSE_IMAGE,
             )
-            self.plane.write_kubelet_kubeconfig(self.name, self.layout.kubelet_kubeconfig)
             proxied_api = f"https://127.0.0.1:{PROXIED_API_PORT}"
+            self.plane.write_kubelet_kubeconfig(
+                self.name, self.layout.kubelet_kubeconfig, proxied_api
+            )
             self.plane.write_kube_proxy_kubeconfig(self.layout.kube_proxy_kubeconfig, proxied_api)
             self.plane.write_coredns_kubeconfig(self.layout.coredns_kubeconfig, proxied_api)
             self.plane.kubectl("apply", "-f", "-", input=dns_objects(POD_GATEWAY))

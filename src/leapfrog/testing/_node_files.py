@@ -176,6 +176,10 @@ class NodeLayout:
                     str(api_port),
                     str(PROXIED_API_PORT),
                     str(self.root / "run" / "network.ready"),
+                    BRIDGE,
+                    f"{POD_GATEWAY}/{POD_SUBNET.rsplit('/', 1)[1]}",
+                    str(KUBELET_PORT),
+                    str(HEALTHZ_PORT),
                 ],
                 "log": str(self.log("network")),
                 "ready": str(self.root / "run" / "network.ready"),
@@ -204,13 +208,30 @@ class NodeLayout:
             },
             # Started in this order once containerd answers.
             "programs": ["kubelet", "kube-proxy", "coredns"],
+            # In the pods' network namespace with the kubelet: the kubelet proxies exec,
+            # attach and port-forward to containerd's streaming server on 127.0.0.1.
             "containerd": {
-                "argv": [containerd, "--config", str(self.containerd_config)],
+                "argv": [
+                    "nsenter",
+                    f"--net={self.netns}",
+                    "--",
+                    containerd,
+                    "--config",
+                    str(self.containerd_config),
+                ],
                 "log": str(self.log("containerd")),
             },
+            # In the pods' network namespace: its HTTP and TCP probes reach the pods'
+            # addresses there (the host has no route to them); the apiserver reaches it
+            # through the network holder's forwarders, it reaches the apiserver through
+            # the forwarded 127.0.0.1:6443, and its node IP is the bridge's.
             "kubelet": {
                 "argv": [
+                    "nsenter",
+                    f"--net={self.netns}",
+                    "--",
                     str(kubelet),
+                    f"--node-ip={POD_GATEWAY}",
                     f"--config={self.kubelet_config}",
                     f"--kubeconfig={self.kubelet_kubeconfig}",
                     f"--root-dir={self.kubelet_root}",

@@ -1,11 +1,18 @@
 """The network namespace of a real test node's pods: `python -m leapfrog.testing._node_net
-API_PORT LISTEN_PORT READY_FILE` makes a new network namespace, brings its loopback up and
-stays in it, so the pods' bridge, their host-side interfaces and kube-proxy's netfilter
-rules live there and never in the host's. It also carries the apiserver into that
-namespace: 127.0.0.1:LISTEN_PORT there is forwarded to 127.0.0.1:API_PORT of the host (a
-socket belongs to the namespace it was made in, so each upstream socket is made after a
-setns() into the host's namespace). The apiserver's certificate names 127.0.0.1, so TLS
-through the forwarder checks as it would directly. READY_FILE is written when it listens."""
+API_PORT LISTEN_PORT READY_FILE [BRIDGE GATEWAY/PREFIX [PORT ...]]` makes a new network
+namespace, brings its loopback up and stays in it, so the pods' bridge, their host-side
+interfaces and kube-proxy's netfilter rules live there and never in the host's. It also
+carries the apiserver into that namespace: 127.0.0.1:LISTEN_PORT there is forwarded to
+127.0.0.1:API_PORT of the host (a socket belongs to the namespace it was made in, so each
+upstream socket is made after a setns() into the host's namespace). The apiserver's
+certificate names 127.0.0.1, so TLS through the forwarder checks as it would directly.
+
+The kubelet runs in that namespace too (its probes must reach the pods' addresses, which
+the host has no route to), so the bridge BRIDGE with the pods' gateway address is made
+before it starts (its node IP; the CNI plugin finds it made), and each PORT (the
+kubelet's API and healthz) is carried the other way: 127.0.0.1:PORT of the host, where
+the apiserver reaches the kubelet, to 127.0.0.1:PORT in here. READY_FILE is written when
+it listens."""
 
 from __future__ import annotations
 
@@ -29,16 +36,21 @@ def _check(result: int, what: str) -> None:
 
 
 class Forwarder:
-    def __init__(self, host_ns: int, node_ns: int, api_port: int) -> None:
-        self.host_ns, self.node_ns, self.api_port = host_ns, node_ns, api_port
+    def __init__(self, host_ns: int, node_ns: int, port: int, *, into_host: bool = True) -> None:
+        self.host_ns, self.node_ns, self.port = host_ns, node_ns, port
+        self.into_host = into_host
 
-    def upstream(self) -> socket.socket:
+    def host_socket(self) -> socket.socket:
         """A TCP socket of the host's namespace (this thread goes back to the node's)."""
         _check(_libc.setns(self.host_ns, _CLONE_NEWNET), "setns(host)")
         try:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         finally:
             _check(_libc.setns(self.node_ns, _CLONE_NEWNET), "setns(node)")
+        return sock
+
+    def upstream(self) -> socket.socket:
+        sock = self.host_socket() if self.into_host else socket.socket()
         sock.setblocking(False)
         return sock
 
@@ -46,7 +58,7 @@ class Forwarder:
         loop = asyncio.get_running_loop()
         upstream = self.upstream()
         try:
-            await loop.sock_connect(upstream, ("127.0.0.1", self.api_port))
+            await loop.sock_connect(upstream, ("127.0.0.1", self.port))
         except OSError:
             upstream.close()
             client.close()
@@ -67,21 +79,16 @@ class Forwarder:
             sink.close()
 
 
-async def _main(api_port: int, listen_port: int, ready: Path) -> None:
-    host_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
-    _check(_libc.unshare(_CLONE_NEWNET), "unshare(CLONE_NEWNET)")
-    node_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", listen_port))
-    listener.listen(64)
-    listener.setblocking(False)
-    ready.write_text(str(os.getpid()))
-    forwarder = Forwarder(host_ns, node_ns, api_port)
+def _listen(sock: socket.socket, port: int) -> socket.socket:
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(64)
+    sock.setblocking(False)
+    return sock
+
+
+async def _accept(listener: socket.socket, forwarder: Forwarder, stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
     tasks: set[asyncio.Task[None]] = set()
     accepting = asyncio.ensure_future(loop.sock_accept(listener))
     while not stop.is_set():
@@ -95,10 +102,37 @@ async def _main(api_port: int, listen_port: int, ready: Path) -> None:
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             accepting = asyncio.ensure_future(loop.sock_accept(listener))
+    accepting.cancel()
+
+
+async def _main(
+    api_port: int, listen_port: int, ready: Path, bridge: tuple[str, str] | None, ports: list[int]
+) -> None:
+    host_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
+    _check(_libc.unshare(_CLONE_NEWNET), "unshare(CLONE_NEWNET)")
+    node_ns = os.open("/proc/self/ns/net", os.O_RDONLY)
+    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    if bridge is not None:
+        name, address = bridge
+        subprocess.run(["ip", "link", "add", name, "type", "bridge"], check=True)
+        subprocess.run(["ip", "addr", "add", address, "dev", name], check=True)
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+    servers = [(_listen(socket.socket(), listen_port), Forwarder(host_ns, node_ns, api_port))]
+    for port in ports:
+        # Listening in the host's namespace, connecting in this one.
+        reverse = Forwarder(host_ns, node_ns, port, into_host=False)
+        servers.append((_listen(reverse.host_socket(), port), reverse))
+    ready.write_text(str(os.getpid()))
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    await asyncio.gather(*(_accept(listener, fwd, stop) for listener, fwd in servers))
 
 
 def main(argv: list[str]) -> int:
-    asyncio.run(_main(int(argv[1]), int(argv[2]), Path(argv[3])))
+    bridge = (argv[4], argv[5]) if len(argv) > 5 else None
+    ports = [int(port) for port in argv[6:]]
+    asyncio.run(_main(int(argv[1]), int(argv[2]), Path(argv[3]), bridge, ports))
     return 0
 
 

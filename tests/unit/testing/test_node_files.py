@@ -14,7 +14,14 @@ import yaml
 
 from leapfrog.testing._kube_files import make_cluster_files
 from leapfrog.testing._node_dns import COREDNS_USER, COREDNS_VERSION, DNS_SERVICE_IP, dns_objects
-from leapfrog.testing._node_files import BRIDGE, HOST_PATHS, KUBELET_PORT, POD_GATEWAY, NodeLayout
+from leapfrog.testing._node_files import (
+    BRIDGE,
+    HEALTHZ_PORT,
+    HOST_PATHS,
+    KUBELET_PORT,
+    POD_GATEWAY,
+    NodeLayout,
+)
 from leapfrog.testing._node_images import _layer, _write_archive
 
 
@@ -59,6 +66,19 @@ def test_every_file_stays_under_the_node_directory(tmp_path: Path) -> None:
     assert plan["coredns"]["argv"][:2] == ["nsenter", f"--net={layout.netns}"]
     assert plan["coredns"]["argv"][-2:] == ["-conf", str(layout.corefile)]
     assert plan["programs"] == ["kubelet", "kube-proxy", "coredns"]
+    # The kubelet (its probes reach the pods' addresses only from there) and containerd
+    # (whose streaming server the kubelet proxies to on 127.0.0.1) run there as well; the
+    # network holder makes the bridge with the gateway (the kubelet's node IP) and
+    # carries the host's kubelet ports, where the apiserver calls, into the namespace.
+    for program in ("kubelet", "containerd"):
+        assert plan[program]["argv"][:3] == ["nsenter", f"--net={layout.netns}", "--"]
+    assert f"--node-ip={POD_GATEWAY}" in plan["kubelet"]["argv"]
+    assert plan["network"]["argv"][-4:] == [
+        BRIDGE,
+        f"{POD_GATEWAY}/24",
+        str(KUBELET_PORT),
+        str(HEALTHZ_PORT),
+    ]
     assert kubelet["clusterDNS"] == [DNS_SERVICE_IP]
     assert kubelet["clusterDomain"] == "cluster.local"
     assert bridge["ipam"]["ranges"] == [[{"subnet": "10.88.77.0/24", "gateway": POD_GATEWAY}]]

@@ -23,8 +23,12 @@ from leapfrog.shared.errors import LeapfrogError
 __all__ = ["build_deps_layer", "build_project_layer", "build_rootfs", "find_uv"]
 
 
-def build_rootfs(output: Path, mirror: str | None, progress: Progress) -> None:
-    """The Debian root file system as a tar at `output` (made beside it, then renamed)."""
+def build_rootfs(
+    output: Path, mirror: str | None, progress: Progress, argv: list[str] | None = None
+) -> None:
+    """The Debian root file system as a tar at `output` (made beside it, then renamed):
+    leapfrog's base, or what `argv` (an `mmdebstrap_argv` writing to `output` +
+    `.partial`) makes."""
     if shutil.which("mmdebstrap") is None:
         raise LeapfrogError(
             "mmdebstrap not found: it makes the image's base from Debian's packages",
@@ -34,7 +38,7 @@ def build_rootfs(output: Path, mirror: str | None, progress: Progress) -> None:
     partial = output.with_name(output.name + ".partial")
     partial.unlink(missing_ok=True)
     env = {**os.environ, "SOURCE_DATE_EPOCH": str(SOURCE_DATE_EPOCH)}
-    run_streaming(mmdebstrap_argv(partial, mirror), "mmdebstrap", progress, env)
+    run_streaming(argv or mmdebstrap_argv(partial, mirror), "mmdebstrap", progress, env)
     partial.replace(output)
 
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = [
+    "BASE_EXCLUDES",
+    "BASE_HOOKS",
     "BASE_PACKAGES",
     "CONTAINERFILE",
     "PREFIX",
@@ -93,6 +95,12 @@ _CUSTOMIZE = (
     'rm -rf "$1/var/cache/debconf"/*-old "$1/var/lib/dpkg"/*-old "$1/var/log"/*',
 )
 
+BASE_EXCLUDES = _EXCLUDES
+"""The base's path-excludes, for a recipe that needs to change them."""
+
+BASE_HOOKS = _CUSTOMIZE
+"""The base's customize hooks, for a recipe that adds its own to them."""
+
 SOURCE_DATE_EPOCH = 1735689600
 """2025-01-01: every file's time in both layers, so equal inputs give equal layers."""
 
@@ -119,20 +127,32 @@ ENTRYPOINT ["leapfrog"]
 """
 
 
-def mmdebstrap_argv(output: Path, mirror: str | None = None) -> list[str]:
+def mmdebstrap_argv(
+    output: Path,
+    mirror: str | None = None,
+    *,
+    packages: Iterable[str] | None = None,
+    hooks: Iterable[str] | None = None,
+    variant: str = "custom",
+    excludes: Iterable[str] | None = None,
+) -> list[str]:
     """The command that makes the base root file system as a tar at `output`.
 
     `mirror` is a Debian mirror's URL (an air-gapped machine's own); without it,
-    mmdebstrap uses deb.debian.org."""
+    mmdebstrap uses deb.debian.org. `packages` and `hooks` (shell run with the root
+    file system's path as $1) are leapfrog's base's unless another image's recipe
+    (the test node's program images) names its own; `variant` is mmdebstrap's (`custom`:
+    exactly `packages`; `essential`: Debian's Essential set too, for packages whose
+    maintainer scripts need perl or debconf); `excludes` dpkg's path-excludes."""
     argv = [
         "mmdebstrap",
-        "--variant=custom",
+        f"--variant={variant}",
         "--mode=auto",
         "--format=tar",
-        "--include=" + ",".join(BASE_PACKAGES),
+        "--include=" + ",".join(BASE_PACKAGES if packages is None else packages),
     ]
-    argv += [f"--dpkgopt=path-exclude={path}" for path in _EXCLUDES]
-    argv += [f"--customize-hook={hook}" for hook in _CUSTOMIZE]
+    argv += [f"--dpkgopt=path-exclude={path}" for path in excludes or _EXCLUDES]
+    argv += [f"--customize-hook={hook}" for hook in (_CUSTOMIZE if hooks is None else hooks)]
     argv += [SUITE, str(output)]
     if mirror:
         argv.append(mirror)
@@ -147,16 +167,23 @@ def _digest(parts: Iterable[bytes]) -> str:
     return sha.hexdigest()
 
 
-def base_key() -> str:
+def base_key(
+    *,
+    packages: Iterable[str] | None = None,
+    hooks: Iterable[str] | None = None,
+    variant: str = "custom",
+    excludes: Iterable[str] | None = None,
+) -> str:
     """The base's key: its packages, excludes, hooks and release (not the mirror: the
     same packages come from any mirror)."""
     recipe = json.dumps(
         {
             "version": BASE_VERSION,
             "suite": SUITE,
-            "packages": BASE_PACKAGES,
-            "excludes": _EXCLUDES,
-            "hooks": _CUSTOMIZE,
+            "packages": list(BASE_PACKAGES if packages is None else packages),
+            "excludes": list(excludes or _EXCLUDES),
+            "hooks": list(_CUSTOMIZE if hooks is None else hooks),
+            **({} if variant == "custom" else {"variant": variant}),
             "epoch": SOURCE_DATE_EPOCH,
         },
         sort_keys=True,
