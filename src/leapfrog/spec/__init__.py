@@ -1,6 +1,6 @@
 """The stack file: its models, its loader with located error messages, and its JSON Schema."""
 
-from leapfrog.spec._network import callers_of
+from leapfrog.spec._network import LB, Pair, callers_of, declared_pairs
 from leapfrog.spec.errors import Problem, SpecError, render
 from leapfrog.spec.loader import MAX_FILE_BYTES, load_stack, parse_stack, read_stack_bytes
 from leapfrog.spec.models import (
@@ -32,6 +32,7 @@ from leapfrog.spec.schema import json_schema
 from leapfrog.spec.stack import Stack
 
 __all__ = [
+    "LB",
     "MAX_FILE_BYTES",
     "NAME_PATTERN",
     "AutoscaleSpec",
@@ -47,6 +48,7 @@ __all__ = [
     "LocalSettings",
     "LogsSpec",
     "NetworkSpec",
+    "Pair",
     "Problem",
     "ResourcesSpec",
     "RestartSpec",
@@ -60,6 +62,7 @@ __all__ = [
     "VolumeSpec",
     "VolumeUse",
     "callers_of",
+    "declared_pairs",
     "json_schema",
     "load_stack",
     "parse_stack",

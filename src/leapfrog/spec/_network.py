@@ -11,9 +11,15 @@ from pydantic import Field, field_validator
 from leapfrog.spec._base import Model as _Model
 
 if TYPE_CHECKING:
-    from leapfrog.spec.models import ServiceSpec
+    from leapfrog.spec.models import ServiceSpec, StackSpec
 
-__all__ = ["NetworkSpec", "callers_of"]
+__all__ = ["LB", "NetworkSpec", "Pair", "callers_of", "declared_pairs"]
+
+Pair = tuple[str, str]
+"""(caller, service)"""
+
+LB = "lb"
+"""The load balancer's service name (the `lb` component): routed services let it in."""
 
 
 class NetworkSpec(_Model):
@@ -61,3 +67,13 @@ def callers_of(services: Mapping[str, ServiceSpec], name: str) -> list[str]:
         return [c for c in service.callers if c != name]
     found = [n for n, s in services.items() if name in s.depends_on and n != name]
     return found + [n for n in service.allow_from if n in services and n not in found]
+
+
+def declared_pairs(spec: StackSpec) -> list[Pair]:
+    """Who may call whom by the stack file: (caller, service) for every declared caller,
+    and the load balancer to each service with a `route:`. The same pairs become the
+    local catalog's intentions, the firewall's rules and the real Consul's on Kubernetes."""
+    pairs = {(caller, name) for name in spec.services for caller in callers_of(spec.services, name)}
+    if LB in spec.components:
+        pairs |= {(LB, name) for name, svc in spec.services.items() if svc.route is not None}
+    return sorted(pairs, key=lambda p: (p[1], p[0]))

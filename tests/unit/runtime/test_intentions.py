@@ -1,12 +1,12 @@
-"""Which intentions a stack file declares (`runtime.local.intentions.declared_pairs`)."""
+"""Which intentions a stack file declares (`leapfrog.spec.declared_pairs`)."""
 
 from __future__ import annotations
 
 import textwrap
 from pathlib import Path
 
-from leapfrog.runtime.local.intentions import IntentionChanges, declared_pairs
-from leapfrog.spec import parse_stack
+from leapfrog.runtime.local.intentions import IntentionChanges
+from leapfrog.spec import declared_pairs, parse_stack
 
 
 def test_declared_pairs_come_from_the_callers(tmp_path: Path) -> None:

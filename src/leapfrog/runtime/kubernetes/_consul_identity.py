@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leapfrog.components import kube as k
-from leapfrog.runtime.local.intentions import LB, declared_pairs
-from leapfrog.spec import IdentitySpec, StackSpec
+from leapfrog.spec import LB, IdentitySpec, StackSpec, declared_pairs
 
 __all__ = [
     "LB",

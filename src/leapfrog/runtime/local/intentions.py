@@ -23,7 +23,7 @@ import httpx
 
 from leapfrog.runtime.local.paths import StatePaths
 from leapfrog.shared.errors import LeapfrogError
-from leapfrog.spec import StackSpec, callers_of
+from leapfrog.spec import Pair, StackSpec, declared_pairs
 
 if TYPE_CHECKING:
     from leapfrog.runtime.local.supervisor import Supervisor
@@ -33,7 +33,6 @@ __all__ = [
     "CatalogIntentions",
     "IntentionChanges",
     "IntentionKeeper",
-    "declared_pairs",
 ]
 
 MANAGED_META = {"managed-by": "leapfrog"}
@@ -41,22 +40,6 @@ MANAGED_META = {"managed-by": "leapfrog"}
 _DESCRIPTION = "declared in the stack file (callers)"
 _RETRY_EVERY = 0.5
 _RETRY_FOR = 60.0
-
-Pair = tuple[str, str]
-"""(source, destination)"""
-
-
-LB = "lb"
-"""The load balancer's service name (the `lb` component): routed services let it in."""
-
-
-def declared_pairs(spec: StackSpec) -> list[Pair]:
-    """Who may call whom by the stack file: (caller, service) for every declared caller,
-    and the load balancer to each service with a `route:`."""
-    pairs = {(caller, name) for name in spec.services for caller in callers_of(spec.services, name)}
-    if LB in spec.components:
-        pairs |= {(LB, name) for name, svc in spec.services.items() if svc.route is not None}
-    return sorted(pairs, key=lambda p: (p[1], p[0]))
 
 
 def _text(pair: Pair) -> str:
