@@ -1,6 +1,8 @@
 """The example stack runs for real on the real node: rendered, applied with `leapfrog apply`,
 every Deployment and StatefulSet Ready with containers containerd runs, and an event
-POSTed through the load balancer's Service reaches reader's table in PostgreSQL.
+POSTed through the load balancer's Service reaches reader's table in PostgreSQL. Service
+identity is on (`identity: {mtls: true}`): the lb reaches hello and reader over mutual TLS
+with its own leaf, their probes are HTTPS, and the intentions decide who calls whom.
 
 The stack is the example's platform with the parts the example's two services use: the
 catalog (Consul), Kafka, ZooKeeper, PostgreSQL with Message DB, HAProxy with leapfrog's
@@ -62,6 +64,7 @@ def stack_data(namespace: str, images: dict[str, str]) -> dict[str, Any]:
     return {
         "name": "example",
         "catalog": example["catalog"],
+        "identity": {"mtls": True},
         "components": {
             "kafka": kafka,
             "zookeeper": {},
@@ -340,8 +343,9 @@ def test_network_policies_are_applied_but_the_bridge_does_not_enforce_them(
     """What holds: every NetworkPolicy the render makes is in the namespace, and by them
     hello may not call reader (hello's egress names no reader, reader's ingress no hello).
     What does not: the node's CNI (Debian's bridge + host-local) has no policy engine, so
-    the call goes through. When the node gets a CNI that enforces policies this test
-    fails: turn its last assertion round, and docs/kubernetes-testing.md's "Not there yet"."""
+    the call reaches reader, which answers it (403: identity keeps hello out). When the
+    node gets a CNI that enforces policies this test fails (no answer): turn its last
+    assertion round, and docs/kubernetes-testing.md's "Not there yet"."""
     done = run_cli("render", "-f", str(stack.file), timeout=120)
     assert done.code == 0, done.output
     rendered = {
@@ -362,12 +366,59 @@ def test_network_policies_are_applied_but_the_bridge_does_not_enforce_them(
         for peer in rule.get("from", []):
             labels = peer.get("podSelector", {}).get("matchLabels", {})
             assert labels.get("app.kubernetes.io/instance") != "example-hello"
-    call = "import httpx, sys; print(httpx.get(sys.argv[1], timeout=10).status_code)"
-    url = f"http://reader.{stack.namespace}.svc.cluster.local:8001/events/count"
+    # hello's call reaches reader (nothing drops it) and reader answers it: 403, as hello is
+    # not one of reader's callers (identity, not the network, keeps it out).
+    url = f"https://reader.{stack.namespace}.svc.cluster.local:8001/events/count"
+    answer = call_as(real_node, stack.namespace, "hello", url)
+    assert answer["status"] == 403 and "'hello' is not allowed" in answer["body"], answer
+
+
+# A call from a service's own container with its own identity, as the SDK's ServiceClient
+# makes it: its leaf certificate, fetched from Consul with its own token, presented to the
+# callee, whose certificate must chain to the CA's roots (no host name: Consul's leaves
+# carry only the SPIFFE URI). Prints the status, the body and the callee's SPIFFE ID.
+CALL_AS = """
+import json, os, ssl, sys, tempfile, httpx
+me, url = sys.argv[1], sys.argv[2]
+consul = "http://" + os.environ["CONSUL_HTTP_ADDR"]
+headers = {"X-Consul-Token": os.environ["CONSUL_HTTP_TOKEN"]}
+leaf = httpx.get(f"{consul}/v1/agent/connect/ca/leaf/{me}", headers=headers, timeout=10)
+roots = httpx.get(f"{consul}/v1/agent/connect/ca/roots", headers=headers, timeout=10)
+folder = tempfile.mkdtemp()
+with open(f"{folder}/leaf.pem", "w") as out:
+    out.write(leaf.raise_for_status().json()["CertPEM"])
+with open(f"{folder}/key.pem", "w") as out:
+    out.write(leaf.json()["PrivateKeyPEM"])
+context = ssl.create_default_context(
+    cadata="".join(r["RootCert"] for r in roots.raise_for_status().json()["Roots"]))
+context.check_hostname = False
+context.load_cert_chain(f"{folder}/leaf.pem", f"{folder}/key.pem")
+answer = httpx.get(url, verify=context, timeout=10)
+print(json.dumps({"status": answer.status_code, "body": answer.text}))
+"""
+
+
+def call_as(node: RealNode, namespace: str, service: str, url: str) -> dict[str, Any]:
     command = [
-        str(real_node.plane.bin / "kubectl"), "--kubeconfig", str(real_node.plane.kubeconfig),
-        "exec", "-n", stack.namespace, "deploy/hello", "-c", "hello", "--",
-        "python3", "-c", call, url,
+        str(node.plane.bin / "kubectl"), "--kubeconfig", str(node.plane.kubeconfig),
+        "exec", "-n", namespace, f"deploy/{service}", "-c", service, "--",
+        "python3", "-c", CALL_AS, service, url,
     ]  # fmt: skip
-    answer = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
-    assert answer.returncode == 0 and answer.stdout.strip() == "200", (answer.stdout, answer.stderr)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    answer: dict[str, Any] = json.loads(done.stdout)
+    return answer
+
+
+def test_identity_lets_in_the_declared_caller_and_no_other(
+    real_node: RealNode, stack: Stack
+) -> None:
+    """Identity is on in the pods: hello serves mutual TLS, and with the same kind of call
+    reader (a declared caller: it depends on hello) gets 200 and hello, calling reader (who
+    declared no caller but the lb), 403 with the catalog's reason."""
+    hello = f"https://hello.{stack.namespace}.svc.cluster.local:8000/"
+    allowed = call_as(real_node, stack.namespace, "reader", hello)
+    assert allowed["status"] == 200 and allowed["body"].startswith("Hello world!"), allowed
+    reader = f"https://reader.{stack.namespace}.svc.cluster.local:8001/events/count"
+    denied = call_as(real_node, stack.namespace, "hello", reader)
+    assert denied["status"] == 403 and "'hello' is not allowed" in denied["body"], denied
