@@ -13,6 +13,8 @@ import time
 
 import click
 
+from leapfrog.cli.options import DURATION
+from leapfrog.shared.durations import format_duration
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["wait_token"]
@@ -21,19 +23,10 @@ _EVERY = 1.0
 _SAY_EVERY = 15.0
 
 
-def _duration(text: str) -> float:
-    from leapfrog.shared.durations import parse_duration
-
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise LeapfrogError(f"--timeout {text!r}: {exc}", hint="e.g. --timeout 10m") from None
-
-
 @click.command(name="wait-token")
 @click.option(
     "--timeout",
-    "timeout_text",
+    type=DURATION,
     default="10m",
     show_default=True,
     help="Give up (exit 1) when the token still does not work after this long.",
@@ -45,7 +38,7 @@ def _duration(text: str) -> float:
     "the token is $CONSUL_HTTP_TOKEN.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object when it works, for scripts.")
-def wait_token(timeout_text: str, consul_addr: str | None, as_json: bool) -> None:
+def wait_token(timeout: float, consul_addr: str | None, as_json: bool) -> None:
     """Wait until the catalog accepts $CONSUL_HTTP_TOKEN (an init container's job)."""
     import os
 
@@ -53,7 +46,6 @@ def wait_token(timeout_text: str, consul_addr: str | None, as_json: bool) -> Non
 
     from leapfrog.lb import catalog_url
 
-    timeout = _duration(timeout_text)
     token = os.environ.get("CONSUL_HTTP_TOKEN", "")
     if not token:
         raise LeapfrogError(
@@ -77,8 +69,9 @@ def wait_token(timeout_text: str, consul_addr: str | None, as_json: bool) -> Non
                 last = f"the catalog answers {answer.status_code}: {answer.text.strip()[:200]}"
             now = time.monotonic()
             if now - start >= timeout:
+                limit = format_duration(timeout)
                 raise LeapfrogError(
-                    f"the catalog token still does not work after {timeout_text}: {last}",
+                    f"the catalog token still does not work after {limit}: {last}",
                     hint="check that the catalog's ACL Job ran (kubectl get jobs, its logs)",
                 )
             if now - said >= _SAY_EVERY:

@@ -1,35 +1,29 @@
 """Run Python code inside another network namespace, from a test process that stays in
 its own: a thread of its own joins the namespace (setns applies to the calling thread
 only), so the sockets it opens, the threads and the child processes it starts are all
-there, while the rest of the process keeps the host's network. Python 3.11 has no
-`os.setns`: libc's is called through ctypes."""
+there, while the rest of the process keeps the host's network (the runtime's own
+`join_namespace`, libc's setns: Python 3.11 has no `os.setns`)."""
 
 from __future__ import annotations
 
-import ctypes
-import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from leapfrog.runtime.local.network.setns import join_namespace
 from leapfrog.shared.errors import LeapfrogError
 
 __all__ = ["call_in_netns"]
 
 T = TypeVar("T")
-_CLONE_NEWNET = 0x40000000
 
 
 def _join(path: Path) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
-        if libc.setns(fd, _CLONE_NEWNET) != 0:
-            errno = ctypes.get_errno()
-            raise LeapfrogError(f"cannot enter the network namespace {path}: {os.strerror(errno)}")
-    finally:
-        os.close(fd)
+        join_namespace(path)
+    except OSError as exc:
+        raise LeapfrogError(f"cannot enter the network namespace {path}: {exc.strerror}") from None
 
 
 def call_in_netns(path: Path, fn: Callable[[], T], timeout: float = 300.0) -> T:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["in_namespace"]
+__all__ = ["in_namespace", "join_namespace"]
 
 _CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -20,6 +20,15 @@ def _setns(fd: int) -> None:
         raise OSError(err, os.strerror(err))
 
 
+def join_namespace(path: Path) -> None:
+    """This thread into the network namespace at `path`, for the rest of its life."""
+    target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        _setns(target)
+    finally:
+        os.close(target)
+
+
 @contextlib.contextmanager
 def in_namespace(path: Path) -> Iterator[None]:
     """This thread in the network namespace at `path` meanwhile, back in its own after.
@@ -27,11 +36,7 @@ def in_namespace(path: Path) -> Iterator[None]:
     Only the calling thread moves; a child forked meanwhile keeps the namespace."""
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
-        target = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _setns(target)
-        finally:
-            os.close(target)
+        join_namespace(path)
         try:
             yield
         finally:
