@@ -5,10 +5,7 @@ archives that `ctr images import` loads. Cached by the package's version."""
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import io
-import json
-import shutil
 import subprocess
 import tarfile
 import tempfile
@@ -17,6 +14,7 @@ from pathlib import Path
 
 from leapfrog.shared.cache import cache_dir
 from leapfrog.shared.errors import LeapfrogError
+from leapfrog.testing._docker_archive import write_docker_archive
 
 __all__ = ["BUSYBOX_IMAGE", "PAUSE_IMAGE", "NodeImages", "node_images"]
 
@@ -134,28 +132,5 @@ def _layer(busybox: bytes, applets: list[str]) -> bytes:
 
 
 def _write_archive(path: Path, tag: str, layer: bytes, command: list[str]) -> None:
-    """A `docker save` archive: manifest.json, the image config, one layer."""
-    diff_id = "sha256:" + hashlib.sha256(layer).hexdigest()
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": "1970-01-01T00:00:00Z",
-            "config": {"Env": ["PATH=/bin"], "Cmd": command, "WorkingDir": "/"},
-            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-            "history": [{"created": "1970-01-01T00:00:00Z", "created_by": "leapfrog.testing"}],
-        },
-        sort_keys=True,
-    ).encode()
-    config_name = hashlib.sha256(config).hexdigest() + ".json"
-    layer_name = diff_id.removeprefix("sha256:") + "/layer.tar"
-    manifest = json.dumps(
-        [{"Config": config_name, "RepoTags": [tag], "Layers": [layer_name]}]
-    ).encode()
-    partial = path.with_name(path.name + ".partial")
-    with tarfile.open(partial, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in (("manifest.json", manifest), (config_name, config), (layer_name, layer)):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode, info.mtime = len(data), 0o644, 0
-            tar.addfile(info, io.BytesIO(data))
-    shutil.move(partial, path)
+    config = {"Env": ["PATH=/bin"], "Cmd": command, "WorkingDir": "/"}
+    write_docker_archive(path, tag, [layer], config, "1970-01-01T00:00:00Z")

@@ -9,14 +9,12 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
-import json
 import shutil
 import tarfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
 from leapfrog.components import component
 from leapfrog.runtime.kubernetes.images._layers import build_rootfs
@@ -29,6 +27,7 @@ from leapfrog.shared.cache import cache_dir
 from leapfrog.shared.errors import LeapfrogError
 from leapfrog.shared.files import exclusive_lock
 from leapfrog.testing._consul_tools import consul_tool
+from leapfrog.testing._docker_archive import write_docker_archive
 from leapfrog.testing._program_recipes import RECIPES, ProgramRecipe, with_users
 
 __all__ = ["ProgramImage", "program_image", "program_images"]
@@ -262,44 +261,13 @@ def _npm_tgz(name: str) -> bytes:
 
 def _write_archive(recipe: ProgramRecipe, tag: str, layers: list[Path], path: Path) -> None:
     """A `docker save` archive of `layers` (uncompressed tars) with the recipe's config."""
-    diff_ids = ["sha256:" + _sha256(layer) for layer in layers]
-    config_body: dict[str, object] = {
+    config: dict[str, object] = {
         "Env": [f"{k}={v}" for k, v in sorted(recipe.env.items())],
         "User": recipe.user,
         "WorkingDir": "/tmp",
     }
     if recipe.entrypoint:
-        config_body["Entrypoint"] = list(recipe.entrypoint)
+        config["Entrypoint"] = list(recipe.entrypoint)
     if recipe.cmd:
-        config_body["Cmd"] = list(recipe.cmd)
-    created = "2025-01-01T00:00:00Z"
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": created,
-            "config": config_body,
-            "rootfs": {"type": "layers", "diff_ids": diff_ids},
-            "history": [{"created": created, "created_by": "leapfrog.testing"} for _ in layers],
-        },
-        sort_keys=True,
-    ).encode()
-    config_name = hashlib.sha256(config).hexdigest() + ".json"
-    layer_names = [d.removeprefix("sha256:") + "/layer.tar" for d in diff_ids]
-    manifest = json.dumps(
-        [{"Config": config_name, "RepoTags": [tag], "Layers": layer_names}]
-    ).encode()
-    partial = path.with_name(path.name + ".partial")
-    with tarfile.open(partial, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in (("manifest.json", manifest), (config_name, config)):
-            _member(tar, name, io.BytesIO(data), len(data))
-        for name, layer in zip(layer_names, layers, strict=True):
-            with layer.open("rb") as handle:
-                _member(tar, name, handle, layer.stat().st_size)
-    partial.replace(path)
-
-
-def _member(tar: tarfile.TarFile, name: str, data: IO[bytes], size: int) -> None:
-    info = tarfile.TarInfo(name)
-    info.size, info.mode, info.mtime = size, 0o644, 0
-    tar.addfile(info, data)
+        config["Cmd"] = list(recipe.cmd)
+    write_docker_archive(path, tag, layers, config, "2025-01-01T00:00:00Z")
